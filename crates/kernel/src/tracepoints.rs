@@ -1,0 +1,205 @@
+//! Tracepoints: the event stream the kernel model emits.
+//!
+//! Every record carries a Linux tracepoint's name and fields (include/trace/events/sched.h,
+//! lock.h, ipi.h, task.h) so the report crate can print it exactly as the kernel's `trace` file
+//! does, and every metric is computed from this stream, never from model internals. Records
+//! are emitted in simulated-time order.
+
+use sim::user::{Mark, Policy};
+use sim::{CpuId, Nanos};
+
+/// A thread id (`pid` in tracepoints). The idle task of every CPU is pid 0.
+pub type Pid = u32;
+
+/// Who a task is, as tracepoints print it: pid and effective priority at emission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskRef {
+    pub pid: Pid,
+    /// Effective `p->prio` (-1 deadline, 0..98 RT, 100..139 fair, 120 for idle).
+    pub prio: i32,
+}
+
+/// A task's `comm`: at most 15 bytes (TASK_COMM_LEN 16 with the NUL), stored inline so that
+/// events stay `Copy`. Built from a name with spaces and `=` replaced by `_` (trace parsers
+/// split on both, TR-8).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Comm {
+    len: u8,
+    bytes: [u8; 15],
+}
+
+impl Comm {
+    pub fn new(name: &str) -> Comm {
+        let mut bytes = [0u8; 15];
+        let mut len = 0;
+        for ch in name.chars() {
+            let ch = if ch == ' ' || ch == '=' || !ch.is_ascii() || ch.is_ascii_control() { '_' } else { ch };
+            if len == 15 {
+                break;
+            }
+            bytes[len] = ch as u8;
+            len += 1;
+        }
+        Comm { len: len as u8, bytes }
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len as usize]).expect("comm is ASCII")
+    }
+}
+
+impl std::fmt::Debug for Comm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl std::fmt::Display for Comm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `prev_state` of `sched_switch` (TR-3): the letter, or `R+` for a preempted task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrevState {
+    /// Still runnable and preempted (`R+`).
+    Preempted,
+    /// Runnable, gave up the CPU voluntarily (yield) or its sleep was cancelled (`R`).
+    Running,
+    /// `S` (TASK_INTERRUPTIBLE).
+    Sleeping,
+    /// `D` (TASK_UNINTERRUPTIBLE).
+    DiskSleep,
+    /// `I` (TASK_IDLE: UNINTERRUPTIBLE|NOLOAD).
+    Idle,
+    /// `X` (EXIT_DEAD), `Z` (EXIT_ZOMBIE).
+    Dead,
+    Zombie,
+}
+
+impl PrevState {
+    /// The text ftrace prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrevState::Preempted => "R+",
+            PrevState::Running => "R",
+            PrevState::Sleeping => "S",
+            PrevState::DiskSleep => "D",
+            PrevState::Idle => "I",
+            PrevState::Dead => "X",
+            PrevState::Zombie => "Z",
+        }
+    }
+}
+
+/// The five trace-flag columns of a `trace` line (TR-6), from the model's state at emission.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TraceFlags {
+    pub irqs_off: bool,
+    pub need_resched: bool,
+    pub hardirq: bool,
+    /// Preemption depth (held spinlocks plus explicit preempt_disable), printed in hex.
+    pub preempt_depth: u8,
+}
+
+impl TraceFlags {
+    /// The five characters, e.g. `d..2.`.
+    pub fn render(&self) -> [u8; 5] {
+        let depth = match self.preempt_depth {
+            0 => b'.',
+            d @ 1..=9 => b'0' + d,
+            d @ 10..=15 => b'a' + d - 10,
+            _ => b'f',
+        };
+        [
+            if self.irqs_off { b'd' } else { b'.' },
+            if self.need_resched { b'N' } else { b'.' },
+            if self.hardirq { b'h' } else { b'.' },
+            depth,
+            b'.',
+        ]
+    }
+}
+
+/// One tracepoint record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub time_ns: Nanos,
+    /// The CPU whose trace buffer holds the record.
+    pub cpu: CpuId,
+    /// The task current on that CPU when the record was written (the line's `comm-pid`).
+    pub owner: Pid,
+    pub flags: TraceFlags,
+    pub kind: EventKind,
+}
+
+/// The tracepoints. Field names follow the kernel's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// `task_newtask: pid=%d comm=%s clone_flags=%lx oom_score_adj=%hd`, plus the scheduling
+    /// attributes the task starts with (model extension, not printed).
+    TaskNewtask { pid: Pid, comm: Comm, policy: Policy, prio: i32, nice: i32 },
+    /// `sched_switch`.
+    SchedSwitch { prev: TaskRef, prev_state: PrevState, next: TaskRef },
+    /// `sched_waking` (emitted by the waker, target_cpu = the task's CPU before placement).
+    SchedWaking { task: TaskRef, target_cpu: CpuId },
+    /// `sched_wakeup` (when the task becomes TASK_RUNNING on `target_cpu`).
+    SchedWakeup { task: TaskRef, target_cpu: CpuId },
+    /// `sched_wakeup_new`.
+    SchedWakeupNew { task: TaskRef, target_cpu: CpuId },
+    /// `sched_migrate_task`.
+    SchedMigrateTask { task: TaskRef, orig_cpu: CpuId, dest_cpu: CpuId },
+    /// `sched_process_exit`.
+    SchedProcessExit { task: TaskRef },
+    /// `sched_pi_setprio: comm=%s pid=%d oldprio=%d newprio=%d`.
+    SchedPiSetprio { task: TaskRef, oldprio: i32, newprio: i32 },
+    /// `ipi_send_cpu: cpu=%u callsite=%pS callback=%pS`.
+    IpiSendCpu { target_cpu: CpuId, reason: IpiReason },
+    /// `contention_begin: %p (flags=SPIN)` on a raw spinlock (model: lock class and instance).
+    ContentionBegin { lock: LockName },
+    /// `contention_end: %p (ret=0)`.
+    ContentionEnd { lock: LockName, spun_ns: Nanos },
+    /// `tracing_mark_write:` from a user program (rt-app markers).
+    UserMark { pid: Pid, mark: Mark },
+}
+
+/// Why an IPI was sent (printed as the callback symbol).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpiReason {
+    /// `resched_curr` → `smp_send_reschedule`.
+    Reschedule,
+    /// Wake list → `generic_smp_call_function_single_interrupt` → `sched_ttwu_pending`.
+    WakeList,
+    /// Stopper / push work queued on another CPU.
+    CallFunction,
+}
+
+/// A raw spinlock named by class and instance, for contention records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockName {
+    /// `rq->__lock` of a CPU.
+    Rq(CpuId),
+    /// `p->pi_lock`.
+    PiLock(Pid),
+    /// Any other raw spinlock of the model, by machine lock number.
+    Other(u32),
+}
+
+/// Receives the event stream. Implemented by the report crate's writers and collectors.
+pub trait EventSink {
+    fn event(&mut self, e: &Event);
+}
+
+/// Discards everything (for benchmarks of the model alone).
+pub struct NullSink;
+
+impl EventSink for NullSink {
+    fn event(&mut self, _e: &Event) {}
+}
+
+impl EventSink for Vec<Event> {
+    fn event(&mut self, e: &Event) {
+        self.push(*e);
+    }
+}

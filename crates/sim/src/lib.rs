@@ -1,0 +1,25 @@
+//! The deterministic machine that the kernel model runs on.
+//!
+//! `sim` knows nothing about scheduling. It provides simulated time (u64 nanoseconds), CPUs
+//! that each execute one *context* (a task's kernel stack, written as an `async fn`), raw
+//! spinlocks whose acquisition and release are interleaving points, interrupts (one
+//! programmable clock-event device and an IPI queue per CPU), and the seeded oracle that makes
+//! every choice not fixed by time. It also defines the user/kernel ABI ([`user`]) through which
+//! simulated user programs (rt-app threads) make system calls.
+//!
+//! The executor always advances the CPU whose next step is earliest in simulated time; CPUs
+//! whose next steps fall at the same instant are ordered by the oracle. Everything a context
+//! does between two `.await`s is atomic, so the interleaving granularity is exactly the set
+//! of await points the kernel model writes: lock operations, cost steps, context switches and
+//! interrupt windows.
+
+pub mod cpumask;
+pub mod machine;
+pub mod oracle;
+pub mod time;
+pub mod user;
+
+pub use cpumask::{CpuId, CpuMask, MAX_CPUS};
+pub use machine::{CtxId, Executor, IrqSources, LockId, Machine, RunEnd, RunResult, StepHook};
+pub use oracle::{Oracle, Stream};
+pub use time::Nanos;

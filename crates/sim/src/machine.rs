@@ -1,0 +1,767 @@
+//! The machine and its executor: CPUs, contexts, spinlocks, interrupts.
+//!
+//! A *context* is one task's kernel stack, written as an `async fn` that never returns while
+//! the task lives. Each CPU executes exactly one context at a time. A context gives up the
+//! CPU only at an await point, and each await point says what the CPU does next:
+//!
+//! | await | meaning | CPU's next step |
+//! |---|---|---|
+//! | [`Machine::yield_now`] | an interleaving point | now (ties ordered by the oracle) |
+//! | [`Machine::delay`] | a cost step, interrupts off | now + cost |
+//! | [`Machine::run_interruptible`] | user work / idle, interrupts on | end, or the first interrupt |
+//! | [`Machine::lock`] / [`Machine::spin`] | raw spinlock acquisition | now, or when handed the lock |
+//! | [`Machine::switch_to`] | context switch | the next context resumes at once |
+//!
+//! The executor repeatedly advances the CPU whose next step is earliest. Steps of different
+//! CPUs at the same instant are ordered by a draw from [`Stream::Tie`] taken when the step was
+//! queued, so the same seed gives the same interleaving and another seed may give another.
+
+use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use crate::cpumask::CpuId;
+use crate::oracle::{Oracle, Stream};
+use crate::time::Nanos;
+
+/// An execution context (the kernel stack of one task). Numbered by the kernel model.
+pub type CtxId = u32;
+
+/// A raw spinlock of the machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LockId(pub u32);
+
+type CtxFuture = Pin<Box<dyn Future<Output = ()>>>;
+
+/// What a CPU waits for before its context continues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wait {
+    /// Continue at `CpuSlot::time` (an interleaving point).
+    Ready,
+    /// Continue at this time; interrupts are not taken meanwhile.
+    Until(Nanos),
+    /// Continue at `end`, or earlier at the first interrupt.
+    Interruptible { start: Nanos, end: Nanos },
+    /// Spinning on a lock; continued by the unlocker's handoff.
+    Spin,
+    /// Stopped for good ([`Machine::halt`]).
+    Halted,
+    /// Set by the executor before each poll; a context that pends without a machine await
+    /// point leaves it here, which is a bug in the model.
+    Unset,
+}
+
+/// Result of [`Machine::run_interruptible`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunResult {
+    /// The whole duration passed.
+    Completed,
+    /// An interrupt arrived after `ran_ns`; the caller must take it.
+    Interrupted { ran_ns: Nanos },
+}
+
+/// Interrupt sources due on a CPU, returned by [`Machine::take_irqs`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IrqSources {
+    /// The CPU's clock-event device fired.
+    pub timer: bool,
+    /// Bitmask of IPI vectors that arrived.
+    pub ipis: u32,
+}
+
+impl IrqSources {
+    pub fn is_empty(&self) -> bool {
+        !self.timer && self.ipis == 0
+    }
+}
+
+struct CpuSlot {
+    /// Local time: when the current step of this CPU begins.
+    time: Nanos,
+    ctx: Option<CtxId>,
+    wait: Wait,
+    /// Set by the executor when it resumes an interruptible wait early.
+    interrupted: bool,
+    /// Programmed expiry of the clock-event device.
+    clockevent: Option<Nanos>,
+    /// Pending IPIs: (arrival time, vector).
+    ipis: Vec<(Nanos, u32)>,
+    /// Generation of this CPU's live heap entry; older entries are stale.
+    generation: u32,
+    spin_since: Nanos,
+}
+
+impl CpuSlot {
+    fn next_irq(&self) -> Option<Nanos> {
+        let ipi = self.ipis.iter().map(|&(t, _)| t).min();
+        match (self.clockevent, ipi) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// When this CPU's next step happens, if it is not waiting for someone else.
+    fn next_event(&self) -> Option<Nanos> {
+        match self.wait {
+            Wait::Ready => Some(self.time),
+            Wait::Until(t) => Some(t),
+            Wait::Interruptible { end, .. } => match self.next_irq() {
+                Some(irq) => Some(end.min(irq.max(self.time))),
+                None => Some(end),
+            },
+            Wait::Spin | Wait::Halted => None,
+            Wait::Unset => panic!("context pended on something that is not a machine await point"),
+        }
+    }
+}
+
+struct SpinState {
+    owner: Option<CpuId>,
+    waiters: VecDeque<CpuId>,
+    contentions: u64,
+    spin_ns: u64,
+}
+
+struct State {
+    now: Nanos,
+    cur: CpuId,
+    cpus: Vec<CpuSlot>,
+    locks: Vec<SpinState>,
+    oracle: Oracle,
+    heap: BinaryHeap<Reverse<(Nanos, u64, CpuId, u32)>>,
+    spawns: Vec<(CtxId, CtxFuture)>,
+    reaped: Vec<CtxId>,
+    stop: bool,
+    spin_handoff_ns: Nanos,
+    steps: u64,
+}
+
+/// The shared machine: kernel code holds an `Rc<Machine>` and calls it between awaits.
+pub struct Machine {
+    st: RefCell<State>,
+    /// Cached copy of `State::now` so hot paths read time without a borrow.
+    now: Cell<Nanos>,
+}
+
+/// Why [`Executor::run`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunEnd {
+    /// The model asked to stop ([`Machine::stop`]).
+    Stopped,
+    /// The next step would be past the time limit; time is set to the limit.
+    TimeLimit,
+    /// No CPU has anything to do, not even an interrupt to wait for.
+    NoEvents,
+    /// The step hook asked to stop.
+    Hook,
+}
+
+/// Called after every step with the CPU that stepped; returning `false` stops the run.
+pub type StepHook<'a> = &'a mut dyn FnMut(CpuId) -> bool;
+
+impl Machine {
+    /// A machine with `nr_cpus` CPUs. `spin_handoff_ns` is the time from a spinlock's release
+    /// to the first waiter owning it.
+    pub fn new(nr_cpus: usize, seed: u64, spin_handoff_ns: Nanos) -> Machine {
+        assert!(nr_cpus >= 1 && nr_cpus <= crate::MAX_CPUS);
+        let cpus = (0..nr_cpus)
+            .map(|_| CpuSlot {
+                time: 0,
+                ctx: None,
+                wait: Wait::Ready,
+                interrupted: false,
+                clockevent: None,
+                ipis: Vec::new(),
+                generation: 0,
+                spin_since: 0,
+            })
+            .collect();
+        Machine {
+            st: RefCell::new(State {
+                now: 0,
+                cur: 0,
+                cpus,
+                locks: Vec::new(),
+                oracle: Oracle::new(seed),
+                heap: BinaryHeap::new(),
+                spawns: Vec::new(),
+                reaped: Vec::new(),
+                stop: false,
+                spin_handoff_ns,
+                steps: 0,
+            }),
+            now: Cell::new(0),
+        }
+    }
+
+    pub fn nr_cpus(&self) -> usize {
+        self.st.borrow().cpus.len()
+    }
+
+    /// Current simulated time (the time of the step being executed).
+    #[inline]
+    pub fn now(&self) -> Nanos {
+        self.now.get()
+    }
+
+    /// The CPU whose step is being executed (Linux `smp_processor_id()`).
+    pub fn this_cpu(&self) -> CpuId {
+        self.st.borrow().cur
+    }
+
+    /// The context executing on `cpu`.
+    pub fn cpu_ctx(&self, cpu: CpuId) -> Option<CtxId> {
+        self.st.borrow().cpus[cpu as usize].ctx
+    }
+
+    /// Number of steps executed so far.
+    pub fn steps(&self) -> u64 {
+        self.st.borrow().steps
+    }
+
+    /// A draw from the oracle.
+    pub fn draw(&self, s: Stream) -> u64 {
+        self.st.borrow_mut().oracle.next_u64(s)
+    }
+
+    /// A uniform draw in `0..n`.
+    pub fn draw_below(&self, s: Stream, n: u64) -> u64 {
+        self.st.borrow_mut().oracle.below(s, n)
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.st.borrow().oracle.seed()
+    }
+
+    /// Ask the executor to stop after the current step.
+    pub fn stop(&self) {
+        self.st.borrow_mut().stop = true;
+    }
+
+    /// Register a new context. It first runs when some CPU switches to it, or at boot when
+    /// [`Machine::boot_cpu`] names it.
+    pub fn spawn(&self, ctx: CtxId, fut: impl Future<Output = ()> + 'static) {
+        self.st.borrow_mut().spawns.push((ctx, Box::pin(fut)));
+    }
+
+    /// Make `ctx` the first context of `cpu`, runnable at time 0.
+    pub fn boot_cpu(&self, cpu: CpuId, ctx: CtxId) {
+        let mut st = self.st.borrow_mut();
+        assert!(st.cpus[cpu as usize].ctx.is_none(), "cpu{cpu} booted twice");
+        st.cpus[cpu as usize].ctx = Some(ctx);
+        st.cpus[cpu as usize].wait = Wait::Ready;
+        queue_cpu(&mut st, cpu);
+    }
+
+    /// Drop a context that will never run again (a dead task after its final switch).
+    pub fn reap(&self, ctx: CtxId) {
+        self.st.borrow_mut().reaped.push(ctx);
+    }
+
+    // ---------------------------------------------------------------- await points
+
+    /// An interleaving point: other CPUs with steps at this same instant may run first.
+    pub fn yield_now(&self) -> WaitFuture<'_> {
+        WaitFuture { m: self, kind: WaitKind::Yield, started: false }
+    }
+
+    /// Burn `ns` of CPU time with interrupts off (a cost step). Zero is free and does not yield.
+    pub fn delay(&self, ns: Nanos) -> WaitFuture<'_> {
+        WaitFuture { m: self, kind: WaitKind::Delay(ns), started: false }
+    }
+
+    /// Stop this CPU for good (tests, and a machine with nothing left to run).
+    pub fn halt(&self) -> WaitFuture<'_> {
+        WaitFuture { m: self, kind: WaitKind::Halt, started: false }
+    }
+
+    /// Run for `ns` with interrupts enabled; returns early if an interrupt arrives.
+    /// `Nanos::MAX` waits for an interrupt only (idle).
+    pub fn run_interruptible(&self, ns: Nanos) -> RunFuture<'_> {
+        RunFuture { m: self, ns, started: false }
+    }
+
+    /// Switch this CPU to context `next`. The calling context is parked and resumes (this
+    /// future completes) when some CPU switches back to it.
+    pub fn switch_to(&self, next: CtxId) -> SwitchFuture<'_> {
+        SwitchFuture { m: self, next, started: false }
+    }
+
+    /// Begin acquiring `lock`: an interleaving point after `cost_ns`, then either the lock is
+    /// taken (`true`) or this CPU is queued behind the owner (`false`) and must await
+    /// [`Machine::spin`].
+    pub async fn lock(&self, lock: LockId, cost_ns: Nanos) -> bool {
+        if cost_ns > 0 {
+            self.delay(cost_ns).await;
+        } else {
+            self.yield_now().await;
+        }
+        self.try_lock(lock) || {
+            self.enqueue_spinner(lock);
+            false
+        }
+    }
+
+    /// Wait, spinning, until the unlocker hands `lock` over. Returns the time spent spinning.
+    pub async fn spin(&self, lock: LockId) -> Nanos {
+        let since = {
+            let st = self.st.borrow();
+            st.cpus[st.cur as usize].spin_since
+        };
+        WaitFuture { m: self, kind: WaitKind::Spin, started: false }.await;
+        let st = self.st.borrow();
+        assert_eq!(st.locks[lock.0 as usize].owner, Some(st.cur), "spin returned without lock");
+        st.now - since
+    }
+
+    // ---------------------------------------------------------------- spinlocks
+
+    pub fn new_lock(&self) -> LockId {
+        let mut st = self.st.borrow_mut();
+        st.locks.push(SpinState { owner: None, waiters: VecDeque::new(), contentions: 0, spin_ns: 0 });
+        LockId(st.locks.len() as u32 - 1)
+    }
+
+    /// Take `lock` if it is free (Linux `raw_spin_trylock`); no interleaving point.
+    pub fn try_lock(&self, lock: LockId) -> bool {
+        let mut st = self.st.borrow_mut();
+        let cur = st.cur;
+        let l = &mut st.locks[lock.0 as usize];
+        assert_ne!(l.owner, Some(cur), "recursive acquisition of lock {}", lock.0);
+        if l.owner.is_none() {
+            l.owner = Some(cur);
+            true
+        } else {
+            false
+        }
+    }
+
+    fn enqueue_spinner(&self, lock: LockId) {
+        let mut st = self.st.borrow_mut();
+        let cur = st.cur;
+        let now = st.now;
+        st.cpus[cur as usize].spin_since = now;
+        let l = &mut st.locks[lock.0 as usize];
+        l.contentions += 1;
+        l.waiters.push_back(cur);
+    }
+
+    /// Release `lock` (held by this CPU). A spinning waiter, first come first served as with
+    /// a queued spinlock, owns it after the handoff time. Not an await point by itself;
+    /// kernel wrappers yield after it.
+    pub fn unlock(&self, lock: LockId) {
+        let mut st = self.st.borrow_mut();
+        let cur = st.cur;
+        let now = st.now;
+        let handoff = st.spin_handoff_ns;
+        let l = &mut st.locks[lock.0 as usize];
+        assert_eq!(l.owner, Some(cur), "unlock of lock {} not held by cpu{cur}", lock.0);
+        match l.waiters.pop_front() {
+            None => l.owner = None,
+            Some(w) => {
+                l.owner = Some(w);
+                let slot = &mut st.cpus[w as usize];
+                assert_eq!(slot.wait, Wait::Spin);
+                let spun = now + handoff - slot.spin_since;
+                slot.wait = Wait::Until(now + handoff);
+                st.locks[lock.0 as usize].spin_ns += spun;
+                queue_cpu(&mut st, w);
+            }
+        }
+    }
+
+    pub fn lock_owner(&self, lock: LockId) -> Option<CpuId> {
+        self.st.borrow().locks[lock.0 as usize].owner
+    }
+
+    /// (times contended, total ns spent spinning) for `lock`.
+    pub fn lock_stats(&self, lock: LockId) -> (u64, Nanos) {
+        let st = self.st.borrow();
+        let l = &st.locks[lock.0 as usize];
+        (l.contentions, l.spin_ns)
+    }
+
+    // ---------------------------------------------------------------- interrupts
+
+    /// Program `cpu`'s clock-event device to fire at `at` (or disarm it).
+    pub fn program_clockevent(&self, cpu: CpuId, at: Option<Nanos>) {
+        let mut st = self.st.borrow_mut();
+        st.cpus[cpu as usize].clockevent = at;
+        requeue_if_interruptible(&mut st, cpu);
+    }
+
+    pub fn clockevent(&self, cpu: CpuId) -> Option<Nanos> {
+        self.st.borrow().cpus[cpu as usize].clockevent
+    }
+
+    /// Raise IPI `vector` (0..32) on `cpu`, arriving at `at`.
+    pub fn send_ipi(&self, cpu: CpuId, vector: u32, at: Nanos) {
+        assert!(vector < 32);
+        let mut st = self.st.borrow_mut();
+        st.cpus[cpu as usize].ipis.push((at, vector));
+        requeue_if_interruptible(&mut st, cpu);
+    }
+
+    /// Whether an interrupt is due on this CPU now.
+    pub fn irq_due(&self) -> bool {
+        let st = self.st.borrow();
+        st.cpus[st.cur as usize].next_irq().is_some_and(|t| t <= st.now)
+    }
+
+    /// Take (acknowledge) every interrupt source due on this CPU now.
+    pub fn take_irqs(&self) -> IrqSources {
+        let mut st = self.st.borrow_mut();
+        let now = st.now;
+        let cur = st.cur as usize;
+        let slot = &mut st.cpus[cur];
+        let mut src = IrqSources::default();
+        if slot.clockevent.is_some_and(|t| t <= now) {
+            slot.clockevent = None;
+            src.timer = true;
+        }
+        slot.ipis.retain(|&(t, v)| {
+            if t <= now {
+                src.ipis |= 1 << v;
+                false
+            } else {
+                true
+            }
+        });
+        src
+    }
+
+    /// Whether IPIs are pending (arrived or in flight) on `cpu`.
+    pub fn ipi_pending(&self, cpu: CpuId, vector: u32) -> bool {
+        self.st.borrow().cpus[cpu as usize].ipis.iter().any(|&(_, v)| v == vector)
+    }
+}
+
+fn queue_cpu(st: &mut State, cpu: CpuId) {
+    let slot = &mut st.cpus[cpu as usize];
+    slot.generation = slot.generation.wrapping_add(1);
+    let generation = slot.generation;
+    if let Some(t) = slot.next_event() {
+        let tie = st.oracle.next_u64(Stream::Tie);
+        st.heap.push(Reverse((t, tie, cpu, generation)));
+    }
+}
+
+fn requeue_if_interruptible(st: &mut State, cpu: CpuId) {
+    // Only a CPU parked in an interruptible wait (and not the one executing) can have its
+    // next step moved by an interrupt source.
+    if matches!(st.cpus[cpu as usize].wait, Wait::Interruptible { .. }) && st.cpus[cpu as usize].ctx.is_some() {
+        queue_cpu(st, cpu);
+    }
+}
+
+// -------------------------------------------------------------------- futures
+
+enum WaitKind {
+    Halt,
+    Yield,
+    Delay(Nanos),
+    Spin,
+}
+
+/// Future for [`Machine::yield_now`], [`Machine::delay`] and spinning.
+pub struct WaitFuture<'a> {
+    m: &'a Machine,
+    kind: WaitKind,
+    started: bool,
+}
+
+impl Future for WaitFuture<'_> {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+        if self.started {
+            return Poll::Ready(());
+        }
+        let wait = match self.kind {
+            WaitKind::Halt => Wait::Halted,
+            WaitKind::Yield => Wait::Ready,
+            WaitKind::Delay(0) => return Poll::Ready(()),
+            WaitKind::Delay(ns) => Wait::Until(self.m.now() + ns),
+            WaitKind::Spin => Wait::Spin,
+        };
+        self.started = true;
+        let mut st = self.m.st.borrow_mut();
+        let cur = st.cur as usize;
+        st.cpus[cur].wait = wait;
+        Poll::Pending
+    }
+}
+
+/// Future for [`Machine::run_interruptible`].
+pub struct RunFuture<'a> {
+    m: &'a Machine,
+    ns: Nanos,
+    started: bool,
+}
+
+impl Future for RunFuture<'_> {
+    type Output = RunResult;
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<RunResult> {
+        let mut st = self.m.st.borrow_mut();
+        let cur = st.cur as usize;
+        let now = st.now;
+        if !self.started {
+            if self.ns == 0 {
+                return Poll::Ready(RunResult::Completed);
+            }
+            // An interrupt already pending is taken before any work is done.
+            if st.cpus[cur].next_irq().is_some_and(|t| t <= now) {
+                return Poll::Ready(RunResult::Interrupted { ran_ns: 0 });
+            }
+            self.started = true;
+            let end = now.saturating_add(self.ns);
+            st.cpus[cur].wait = Wait::Interruptible { start: now, end };
+            return Poll::Pending;
+        }
+        let slot = &mut st.cpus[cur];
+        let Wait::Interruptible { start, .. } = slot.wait else { unreachable!("run future resumed from another wait") };
+        slot.wait = Wait::Ready;
+        if std::mem::take(&mut slot.interrupted) {
+            Poll::Ready(RunResult::Interrupted { ran_ns: now - start })
+        } else {
+            Poll::Ready(RunResult::Completed)
+        }
+    }
+}
+
+/// Future for [`Machine::switch_to`].
+pub struct SwitchFuture<'a> {
+    m: &'a Machine,
+    next: CtxId,
+    started: bool,
+}
+
+impl Future for SwitchFuture<'_> {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+        if self.started {
+            return Poll::Ready(());
+        }
+        self.started = true;
+        let mut st = self.m.st.borrow_mut();
+        let cur = st.cur as usize;
+        let next = self.next;
+        assert!(
+            st.cpus.iter().all(|c| c.ctx != Some(next)),
+            "context {next} is already executing on a CPU"
+        );
+        st.cpus[cur].ctx = Some(next);
+        st.cpus[cur].wait = Wait::Ready;
+        Poll::Pending
+    }
+}
+
+// -------------------------------------------------------------------- executor
+
+/// Drives the contexts of a [`Machine`] in simulated-time order.
+pub struct Executor {
+    m: std::rc::Rc<Machine>,
+    ctxs: Vec<Option<CtxFuture>>,
+}
+
+impl Executor {
+    pub fn new(m: std::rc::Rc<Machine>) -> Executor {
+        Executor { m, ctxs: Vec::new() }
+    }
+
+    fn adopt(&mut self) {
+        let mut st = self.m.st.borrow_mut();
+        for (id, fut) in st.spawns.drain(..) {
+            let i = id as usize;
+            if self.ctxs.len() <= i {
+                self.ctxs.resize_with(i + 1, || None);
+            }
+            assert!(self.ctxs[i].is_none(), "context {id} spawned twice");
+            self.ctxs[i] = Some(fut);
+        }
+        for id in st.reaped.drain(..) {
+            self.ctxs[id as usize] = None;
+        }
+    }
+
+    /// Run until the model stops, nothing is left to do, or the next step would pass
+    /// `limit_ns`. `hook` runs after every step.
+    pub fn run(&mut self, limit_ns: Nanos, hook: StepHook<'_>) -> RunEnd {
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            self.adopt();
+            let cpu = {
+                let mut st = self.m.st.borrow_mut();
+                if st.stop {
+                    return RunEnd::Stopped;
+                }
+                let (t, cpu) = loop {
+                    let Some(Reverse((t, _, cpu, generation))) = st.heap.pop() else {
+                        return RunEnd::NoEvents;
+                    };
+                    if st.cpus[cpu as usize].generation == generation {
+                        break (t, cpu);
+                    }
+                };
+                if t > limit_ns {
+                    st.now = limit_ns.max(st.now);
+                    self.m.now.set(st.now);
+                    // Put the step back so a later run() continues where this one stopped.
+                    queue_cpu(&mut st, cpu);
+                    return RunEnd::TimeLimit;
+                }
+                debug_assert!(t >= st.now, "time went backwards");
+                st.now = t;
+                st.cur = cpu;
+                st.steps += 1;
+                let slot = &mut st.cpus[cpu as usize];
+                slot.time = t;
+                if let Wait::Interruptible { end, .. } = slot.wait {
+                    slot.interrupted = t < end;
+                }
+                self.m.now.set(t);
+                cpu
+            };
+            loop {
+                let ctx = self.m.cpu_ctx(cpu).expect("stepping a CPU without a context");
+                let mut fut = self.ctxs[ctx as usize].take().expect("context has no future");
+                {
+                    let mut st = self.m.st.borrow_mut();
+                    let slot = &mut st.cpus[cpu as usize];
+                    // Keep an interruptible wait visible to the RunFuture being resumed.
+                    if !matches!(slot.wait, Wait::Interruptible { .. }) {
+                        slot.wait = Wait::Unset;
+                    }
+                }
+                if fut.as_mut().poll(&mut cx).is_ready() {
+                    panic!("context {ctx} returned; task contexts must park forever");
+                }
+                self.ctxs[ctx as usize] = Some(fut);
+                self.adopt();
+                if self.m.cpu_ctx(cpu) == Some(ctx) {
+                    break;
+                }
+                // A context switch: the next context continues on this CPU at once.
+            }
+            queue_cpu(&mut self.m.st.borrow_mut(), cpu);
+            if !hook(cpu) {
+                return RunEnd::Hook;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::rc::Rc;
+
+    #[test]
+    fn spinning_cpu_burns_time_until_handoff() {
+        let m = Rc::new(Machine::new(2, 1, 10));
+        let l = m.new_lock();
+        let log = Rc::new(RefCell::new(Vec::new()));
+        {
+            let (m2, log2) = (m.clone(), log.clone());
+            m.spawn(0, async move {
+                assert!(m2.lock(l, 0).await);
+                m2.delay(1000).await;
+                m2.unlock(l);
+                log2.borrow_mut().push(("cpu0 unlocked", m2.now()));
+                m2.halt().await;
+            });
+        }
+        {
+            let (m2, log2) = (m.clone(), log.clone());
+            m.spawn(1, async move {
+                m2.delay(100).await;
+                let got = m2.lock(l, 0).await;
+                assert!(!got, "lock must be held by cpu0");
+                let spun = m2.spin(l).await;
+                log2.borrow_mut().push(("cpu1 locked", m2.now()));
+                assert_eq!(spun, 910);
+                m2.unlock(l);
+                m2.halt().await;
+            });
+        }
+        m.boot_cpu(0, 0);
+        m.boot_cpu(1, 1);
+        let mut ex = Executor::new(m.clone());
+        assert_eq!(ex.run(10_000, &mut |_| true), RunEnd::NoEvents);
+        assert_eq!(*log.borrow(), vec![("cpu0 unlocked", 1000), ("cpu1 locked", 1010)]);
+        assert_eq!(m.lock_stats(l), (1, 910));
+    }
+
+    #[test]
+    fn interrupt_cuts_interruptible_run() {
+        let m = Rc::new(Machine::new(2, 1, 0));
+        let out = Rc::new(Cell::new(None));
+        {
+            let (m2, out2) = (m.clone(), out.clone());
+            m.spawn(0, async move {
+                let r = m2.run_interruptible(1_000_000).await;
+                out2.set(Some((r, m2.now(), m2.take_irqs())));
+                m2.halt().await;
+            });
+        }
+        {
+            let m2 = m.clone();
+            m.spawn(1, async move {
+                m2.delay(300).await;
+                m2.send_ipi(0, 2, m2.now() + 50);
+                m2.halt().await;
+            });
+        }
+        m.boot_cpu(0, 0);
+        m.boot_cpu(1, 1);
+        Executor::new(m.clone()).run(u64::MAX, &mut |_| true);
+        let (r, t, irqs) = out.get().unwrap();
+        assert_eq!(r, RunResult::Interrupted { ran_ns: 350 });
+        assert_eq!(t, 350);
+        assert_eq!(irqs, IrqSources { timer: false, ipis: 1 << 2 });
+    }
+
+    #[test]
+    fn switch_parks_and_resumes_contexts() {
+        let m = Rc::new(Machine::new(1, 1, 0));
+        let log = Rc::new(RefCell::new(Vec::new()));
+        for id in 0..2u32 {
+            let (m2, log2) = (m.clone(), log.clone());
+            m.spawn(id, async move {
+                for round in 0..2 {
+                    log2.borrow_mut().push((id, round, m2.now()));
+                    m2.delay(10).await;
+                    m2.switch_to(1 - id).await;
+                }
+                m2.halt().await;
+            });
+        }
+        m.boot_cpu(0, 0);
+        Executor::new(m.clone()).run(u64::MAX, &mut |_| true);
+        assert_eq!(*log.borrow(), vec![(0, 0, 0), (1, 0, 10), (0, 1, 20), (1, 1, 30)]);
+    }
+
+    #[test]
+    fn ties_follow_the_seed() {
+        let order = |seed| {
+            let m = Rc::new(Machine::new(4, seed, 0));
+            let log = Rc::new(RefCell::new(Vec::new()));
+            for id in 0..4u32 {
+                let (m2, log2) = (m.clone(), log.clone());
+                m.spawn(id, async move {
+                    m2.yield_now().await;
+                    log2.borrow_mut().push(id);
+                    m2.halt().await;
+                });
+                m.boot_cpu(id, id);
+            }
+            Executor::new(m.clone()).run(u64::MAX, &mut |_| true);
+            let v = log.borrow().clone();
+            v
+        };
+        assert_eq!(order(1), order(1));
+        assert!((2..20).any(|s| order(s) != order(1)), "ties never reordered by the seed");
+    }
+}

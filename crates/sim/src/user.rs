@@ -1,0 +1,156 @@
+//! The user/kernel ABI: what a simulated user thread (an rt-app thread) can ask of the kernel.
+//!
+//! A [`UserProgram`] is the user-space half of a thread. The kernel model runs the thread's
+//! kernel half: each time the thread returns to user space it asks the program for its next
+//! [`UserOp`] and carries it out as Linux would (`run` burns CPU in user mode, `Sleep` is
+//! `clock_nanosleep`, `Lock` is a contended-lock system call, and so on).
+
+use crate::cpumask::CpuMask;
+use crate::time::Nanos;
+
+/// Scheduling policy (Linux `SCHED_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Policy {
+    Normal,
+    Fifo,
+    Rr,
+    Batch,
+    Idle,
+    Deadline,
+}
+
+impl Policy {
+    /// The kernel's policy number (`SCHED_NORMAL` = 0 ...).
+    pub fn number(self) -> u32 {
+        match self {
+            Policy::Normal => 0,
+            Policy::Fifo => 1,
+            Policy::Rr => 2,
+            Policy::Batch => 3,
+            Policy::Idle => 5,
+            Policy::Deadline => 6,
+        }
+    }
+
+    /// The name rt-app and `chrt` use (`SCHED_OTHER` for Normal).
+    pub fn rtapp_name(self) -> &'static str {
+        match self {
+            Policy::Normal => "SCHED_OTHER",
+            Policy::Fifo => "SCHED_FIFO",
+            Policy::Rr => "SCHED_RR",
+            Policy::Batch => "SCHED_BATCH",
+            Policy::Idle => "SCHED_IDLE",
+            Policy::Deadline => "SCHED_DEADLINE",
+        }
+    }
+
+    pub fn is_rt(self) -> bool {
+        matches!(self, Policy::Fifo | Policy::Rr)
+    }
+
+    pub fn is_fair(self) -> bool {
+        matches!(self, Policy::Normal | Policy::Batch | Policy::Idle)
+    }
+}
+
+/// `struct sched_attr`, as far as the model uses it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SchedAttr {
+    pub policy: Policy,
+    /// Nice value for fair policies (-20..=19).
+    pub nice: i32,
+    /// RT priority for FIFO/RR (1..=99).
+    pub rt_priority: u32,
+    /// SCHED_DEADLINE parameters (ns); for fair policies a non-zero runtime asks for a custom
+    /// slice (Linux 6.12+).
+    pub dl_runtime_ns: Nanos,
+    pub dl_deadline_ns: Nanos,
+    pub dl_period_ns: Nanos,
+}
+
+impl SchedAttr {
+    pub fn normal(nice: i32) -> Self {
+        SchedAttr {
+            policy: Policy::Normal,
+            nice,
+            rt_priority: 0,
+            dl_runtime_ns: 0,
+            dl_deadline_ns: 0,
+            dl_period_ns: 0,
+        }
+    }
+
+    pub fn fifo(rt_priority: u32) -> Self {
+        SchedAttr { policy: Policy::Fifo, rt_priority, ..Self::normal(0) }
+    }
+
+    pub fn rr(rt_priority: u32) -> Self {
+        SchedAttr { policy: Policy::Rr, rt_priority, ..Self::normal(0) }
+    }
+}
+
+/// Index of a user-visible synchronisation object (mutex or condition variable), as numbered
+/// by the workload.
+pub type ResourceId = u32;
+
+/// Index of a simulated user thread, in the order the workload created them.
+pub type ThreadId = u32;
+
+/// Structured `tracing_mark_write` payloads a program may emit (rt-app's ftrace markers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mark {
+    /// rt-app `rtapp_loop: event=start thread_loop=.. phase=.. phase_loop=..`
+    LoopStart { thread_loop: u32, phase: u32, phase_loop: u32 },
+    /// rt-app `rtapp_loop: event=end ...`
+    LoopEnd { thread_loop: u32, phase: u32, phase_loop: u32 },
+    /// rt-app `rtapp_main`/`rtapp_task: event=start|end`.
+    TaskStart,
+    TaskEnd,
+}
+
+/// One request from user space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserOp {
+    /// Execute `work_ns` of CPU work in user mode (rt-app `run`; at capacity 1024 and a fixed
+    /// frequency one ns of work takes one ns of CPU time).
+    Run { work_ns: Nanos },
+    /// `clock_nanosleep(CLOCK_MONOTONIC, 0, ns)`.
+    Sleep { ns: Nanos },
+    /// `clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, at_ns)`.
+    SleepUntil { at_ns: Nanos },
+    /// `sched_yield()`.
+    Yield,
+    /// Take a mutex (blocking).
+    Lock { mutex: ResourceId },
+    /// Release a mutex held by this thread.
+    Unlock { mutex: ResourceId },
+    /// `pthread_cond_wait(cond, mutex)`: release `mutex`, sleep until signalled, retake it.
+    CondWait { cond: ResourceId, mutex: ResourceId },
+    /// Wake one waiter of `cond`.
+    CondSignal { cond: ResourceId },
+    /// Wake every waiter of `cond`.
+    CondBroadcast { cond: ResourceId },
+    /// `sched_setattr()` on itself.
+    SetAttr { attr: SchedAttr },
+    /// `sched_setaffinity()` on itself.
+    SetAffinity { cpus: CpuMask },
+    /// `write(trace_marker, ...)`.
+    Mark { mark: Mark },
+    /// `exit()`.
+    Exit,
+}
+
+/// What the kernel tells a program when asking for its next op.
+#[derive(Clone, Copy, Debug)]
+pub struct UserCtx {
+    /// `clock_gettime(CLOCK_MONOTONIC)` now.
+    pub now_ns: Nanos,
+    /// The thread asking.
+    pub thread: ThreadId,
+}
+
+/// The user-space half of a simulated thread.
+pub trait UserProgram {
+    /// The next request. Called each time the thread is back in user space.
+    fn next_op(&mut self, ctx: &UserCtx) -> UserOp;
+}
