@@ -1,3 +1,6 @@
 //! The Linux scheduler model. Modules mirror the kernel tree (kernel/sched, kernel/locking).
 
+pub mod locking;
+pub mod sched;
+pub mod task;
 pub mod tracepoints;

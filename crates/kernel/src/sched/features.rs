@@ -1,0 +1,142 @@
+//! The knobs table: scheduler features (`sched_feat`), tunables (sysctls) and, later, the
+//! Proxy Execution mechanisms. One row per knob with its Linux default and why it exists.
+//!
+//! Linux: kernel/sched/features.h, kernel/sched/fair.c (sysctl_sched_*), kernel/sched/rt.c.
+
+macro_rules! feature_table {
+    ($( $field:ident = $default:expr, $linux:literal, $doc:literal; )*) => {
+        /// Boolean mechanisms, switchable with `--feature NAME=on|off`.
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub struct Features {
+            $( #[doc = $doc] pub $field: bool, )*
+        }
+
+        impl Default for Features {
+            fn default() -> Self {
+                Features { $( $field: $default, )* }
+            }
+        }
+
+        /// One row of the table.
+        #[derive(Clone, Copy, Debug)]
+        pub struct FeatureDesc {
+            pub name: &'static str,
+            pub default: bool,
+            /// Where it comes from in Linux.
+            pub linux: &'static str,
+            pub doc: &'static str,
+        }
+
+        pub const FEATURES: &[FeatureDesc] = &[
+            $( FeatureDesc { name: stringify!($field), default: $default, linux: $linux, doc: $doc }, )*
+        ];
+
+        impl Features {
+            /// Set a feature by name (case-insensitive; `PLACE_LAG` and `place_lag` both work).
+            pub fn set(&mut self, name: &str, on: bool) -> Result<(), String> {
+                match name.to_ascii_lowercase().as_str() {
+                    $( stringify!($field) => self.$field = on, )*
+                    _ => return Err(format!(
+                        "unknown feature `{name}`; expected one of: {}",
+                        FEATURES.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
+                    )),
+                }
+                Ok(())
+            }
+
+            /// Every feature with its current value, in table order.
+            pub fn values(&self) -> Vec<(&'static str, bool)> {
+                vec![ $( (stringify!($field), self.$field), )* ]
+            }
+        }
+    };
+}
+
+feature_table! {
+    place_lag = true, "sched_feat PLACE_LAG", "Keep a waking/migrating entity's lag (F-12).";
+    place_deadline_initial = true, "sched_feat PLACE_DEADLINE_INITIAL", "New tasks start with half a slice to their deadline (F-13).";
+    place_rel_deadline = true, "sched_feat PLACE_REL_DEADLINE", "Keep the relative deadline across a non-sleep dequeue (F-13).";
+    run_to_parity = true, "sched_feat RUN_TO_PARITY", "Protect a picked entity until it reaches its protected vruntime (F-11).";
+    preempt_short = true, "sched_feat PREEMPT_SHORT", "A wakee with a shorter slice may cut the protection (F-24).";
+    next_buddy = false, "sched_feat NEXT_BUDDY", "Prefer the last wakee at the next pick (off in 6.12).";
+    pick_buddy = true, "sched_feat PICK_BUDDY", "Honour an eligible next buddy in pick_eevdf (F-9).";
+    cache_hot_buddy = true, "sched_feat CACHE_HOT_BUDDY", "A next buddy on a busy CPU counts as cache hot (F-46).";
+    delay_dequeue = true, "sched_feat DELAY_DEQUEUE", "Keep an ineligible sleeper queued until its lag is paid (F-20).";
+    delay_zero = true, "sched_feat DELAY_ZERO", "Clip positive lag to zero when a delayed entity leaves (F-14).";
+    wakeup_preemption = true, "sched_feat WAKEUP_PREEMPTION", "Let fair wakeups preempt a fair current task (F-24).";
+    ttwu_queue = true, "sched_feat TTWU_QUEUE", "Remote wakeups go through the target's wake list and an IPI (W-8).";
+    rt_push_ipi = true, "sched_feat RT_PUSH_IPI", "RT pull asks overloaded CPUs to push by IPI instead of locking them (R-12).";
+    wa_idle = true, "sched_feat WA_IDLE", "wake_affine prefers an idle CPU (F-31).";
+    wa_weight = true, "sched_feat WA_WEIGHT", "wake_affine compares loads (F-31).";
+    wa_bias = true, "sched_feat WA_BIAS", "wake_affine biases toward the previous CPU by imbalance_pct (F-31).";
+    hrtick = false, "sched_feat HRTICK", "End slices with an hrtimer instead of at the next tick (F-26).";
+    idle_polling = true, "TIF_POLLING_NRFLAG in the idle loop", "Idle CPUs poll need_resched, so waking them needs no IPI (S-8, I-1).";
+}
+
+/// Numeric tunables (sysctls and boot parameters), with units in their names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tunables {
+    /// `CONFIG_HZ`: ticks per second.
+    pub hz: u64,
+    /// `sysctl_sched_base_slice` before CPU-count scaling (`normalized_sysctl_sched_base_slice`).
+    pub base_slice_normalized_ns: u64,
+    /// `sysctl_sched_migration_cost`: a task that ran this recently is cache hot (F-46).
+    pub migration_cost_ns: u64,
+    /// `sysctl_sched_nr_migrate`: tasks scanned per balance pass.
+    pub nr_migrate: u32,
+    /// `sched_rr_timeslice` (RR_TIMESLICE = 100 ms).
+    pub rr_timeslice_ms: u64,
+}
+
+impl Default for Tunables {
+    fn default() -> Self {
+        Tunables {
+            hz: 1000,
+            base_slice_normalized_ns: 700_000,
+            migration_cost_ns: 500_000,
+            nr_migrate: 32,
+            rr_timeslice_ms: 100,
+        }
+    }
+}
+
+impl Tunables {
+    /// `TICK_NSEC`.
+    pub fn tick_ns(&self) -> u64 {
+        1_000_000_000 / self.hz
+    }
+
+    /// `sysctl_sched_base_slice` after `update_sysctl()` scaling (F-6):
+    /// normalized × (1 + ⌊log₂ min(ncpus, 8)⌋).
+    pub fn base_slice_ns(&self, nr_cpus: usize) -> u64 {
+        let factor = 1 + (nr_cpus.min(8) as u64).ilog2() as u64;
+        self.base_slice_normalized_ns * factor
+    }
+
+    /// RR time slice in ticks.
+    pub fn rr_timeslice_ticks(&self) -> u32 {
+        (self.rr_timeslice_ms * self.hz / 1000) as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_slice_scales_with_log2_of_cpus() {
+        let t = Tunables::default();
+        assert_eq!(t.base_slice_ns(1), 700_000);
+        assert_eq!(t.base_slice_ns(2), 1_400_000);
+        assert_eq!(t.base_slice_ns(4), 2_100_000);
+        assert_eq!(t.base_slice_ns(64), 2_800_000);
+    }
+
+    #[test]
+    fn features_set_by_name() {
+        let mut f = Features::default();
+        f.set("PLACE_LAG", false).unwrap();
+        assert!(!f.place_lag);
+        assert!(f.set("no_such_thing", true).is_err());
+    }
+}

@@ -1,0 +1,3 @@
+//! The idle class.
+//!
+//! Linux: kernel/sched/idle.c.

@@ -1,0 +1,169 @@
+//! The scheduler: core, classes and the state they share.
+//!
+//! Linux: kernel/sched/sched.h (struct rq, struct sched_class, enqueue/dequeue flags).
+//!
+//! Everything the scheduler owns lives in one [`SchedState`] arena, borrowed only between
+//! await points of the kernel paths in [`core`]. Class code is synchronous: Linux forbids class
+//! hooks from dropping the rq lock (S-4), so every hook runs inside one step of the machine.
+
+pub mod core;
+pub mod costs;
+pub mod cpupri;
+pub mod fair;
+pub mod features;
+pub mod idle;
+pub mod rt;
+pub mod stop_task;
+pub mod topology;
+
+use std::rc::Rc;
+
+use sim::{CpuId, LockId, Machine, Nanos};
+
+use crate::task::{Task, TaskId};
+use crate::tracepoints::EventSink;
+
+pub use costs::Costs;
+pub use features::Features;
+
+/// The scheduling classes in Linux's priority order (T-8). A closed set: an enum, not trait
+/// objects. `Deadline` is a slot reserved for SCHED_DEADLINE (a later issue); no task is in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Class {
+    Stop,
+    Deadline,
+    Rt,
+    Fair,
+    Idle,
+}
+
+impl Class {
+    /// All classes, highest first (`for_each_class`).
+    pub const ALL: [Class; 5] = [Class::Stop, Class::Deadline, Class::Rt, Class::Fair, Class::Idle];
+}
+
+/// Enqueue flags (`ENQUEUE_*`).
+pub mod enqueue {
+    pub const WAKEUP: u32 = 0x01;
+    pub const RESTORE: u32 = 0x02;
+    pub const MOVE: u32 = 0x04;
+    pub const NOCLOCK: u32 = 0x08;
+    pub const MIGRATING: u32 = 0x10;
+    pub const DELAYED: u32 = 0x20;
+    pub const HEAD: u32 = 0x40;
+    pub const REPLENISH: u32 = 0x80;
+    pub const MIGRATED: u32 = 0x100;
+    pub const INITIAL: u32 = 0x200;
+    pub const RQ_SELECTED: u32 = 0x400;
+}
+
+/// Dequeue flags (`DEQUEUE_*`).
+pub mod dequeue {
+    pub const SLEEP: u32 = 0x01;
+    pub const SAVE: u32 = 0x02;
+    pub const MOVE: u32 = 0x04;
+    pub const NOCLOCK: u32 = 0x08;
+    pub const MIGRATING: u32 = 0x10;
+    pub const DELAYED: u32 = 0x20;
+    pub const SPECIAL: u32 = 0x40;
+}
+
+/// Wakeup flags (`WF_*`, W-12).
+pub mod wf {
+    pub const TTWU: u32 = 0x08;
+    pub const FORK: u32 = 0x04;
+    pub const EXEC: u32 = 0x02;
+    pub const SYNC: u32 = 0x10;
+    pub const MIGRATED: u32 = 0x20;
+    pub const CURRENT_CPU: u32 = 0x40;
+    pub const RQ_SELECTED: u32 = 0x80;
+}
+
+/// Deferred cross-rq work queued by class hooks (`rq->balance_callback`, S-4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BalanceCallback {
+    /// `push_rt_tasks`.
+    PushRt,
+    /// `pull_rt_task` (used from `balance_rt` when it must drop the lock).
+    PullRt,
+}
+
+/// `struct rq`. Protected by: `lock` (the rq lock), except where a field says otherwise.
+pub struct Rq {
+    pub cpu: CpuId,
+    /// `rq->__lock`.
+    pub lock: LockId,
+    /// The execution context (C1).
+    pub curr: TaskId,
+    /// The scheduling context (C2); equal to `curr` without Proxy Execution.
+    pub donor: TaskId,
+    pub idle: TaskId,
+    pub stop: TaskId,
+    /// Class of the task picked last (C4).
+    pub next_class: Class,
+    /// Queued tasks of every class, delayed fair tasks included (T-9a).
+    pub nr_running: u32,
+    pub cfs: fair::CfsRq,
+    pub rt: rt::RtRq,
+    /// `rq->clock` and `rq->clock_task` (no IRQ/steal time is modelled, so they are equal).
+    pub clock: Nanos,
+    pub clock_task: Nanos,
+    pub nr_switches: u64,
+    pub nr_uninterruptible: i64,
+    /// Lock-free wake list (`rq->wake_list` of `call_single_data`). Pushed by remote wakers
+    /// without the rq lock, drained by `sched_ttwu_pending`.
+    pub wake_list: Vec<TaskId>,
+    /// `rq->ttwu_pending`.
+    pub ttwu_pending: bool,
+    pub balance_callbacks: Vec<BalanceCallback>,
+    /// Jiffy at which the next periodic balance pass is due.
+    pub next_balance: u64,
+    /// Average idle period (`rq->avg_idle`), and when this CPU last went idle.
+    pub avg_idle_ns: Nanos,
+    pub idle_stamp: Nanos,
+    pub max_idle_balance_cost_ns: Nanos,
+    /// Per-domain balance state (interval and failure count of the periodic balancer).
+    pub balance_interval_ms: Vec<u64>,
+    pub nr_balance_failed: Vec<u32>,
+    pub last_balance: Vec<u64>,
+    /// Stop-class work queued for this CPU's stopper (`cpu_stopper.works`).
+    pub stop_works: Vec<stop_task::StopWork>,
+    /// An RT_PUSH_IPI request for this CPU to push its RT tasks (`rto_push_irq_work_func`).
+    pub rt_push_work_pending: bool,
+    /// The CPU is in an interrupt handler (for trace flags).
+    pub in_hardirq: bool,
+    /// Held spinlocks plus explicit preempt_disable (for trace flags and preemptibility).
+    pub preempt_count: u32,
+    pub irqs_disabled: bool,
+}
+
+/// The scheduler's arena: every task, every runqueue, the knobs, and the event sink.
+pub struct SchedState {
+    pub m: Rc<Machine>,
+    pub tasks: Vec<Task>,
+    pub rqs: Vec<Rq>,
+    pub feat: Features,
+    pub costs: Costs,
+    pub topo: topology::Topology,
+    /// Root-domain cpupri.
+    pub cpupri: cpupri::CpuPri,
+    /// Root-domain RT overload mask (`rd->rto_mask`, R-6).
+    pub rto_mask: sim::CpuMask,
+    /// Root-domain overload flag: some CPU has more than one runnable task (F-41).
+    pub rd_overloaded: bool,
+    pub sink: Box<dyn EventSink>,
+    /// `jiffies`.
+    pub jiffies: u64,
+    pub nr_events: u64,
+}
+
+impl SchedState {
+    #[inline]
+    pub fn now(&self) -> Nanos {
+        self.m.now()
+    }
+
+    pub fn nr_cpus(&self) -> usize {
+        self.rqs.len()
+    }
+}

@@ -1,0 +1,135 @@
+//! `struct task_struct`: the per-task state the scheduler model reads and writes.
+//!
+//! Linux: include/linux/sched.h struct task_struct.
+
+use sim::user::Policy;
+use sim::{CpuId, CpuMask, LockId, Nanos};
+
+use crate::sched::fair::SchedEntity;
+use crate::sched::rt::SchedRtEntity;
+use crate::sched::Class;
+use crate::tracepoints::{Comm, Pid, TaskRef};
+
+/// Index of a task in [`crate::sched::SchedState::tasks`]. Distinct from its pid: every CPU's
+/// idle task has pid 0.
+pub type TaskId = u32;
+
+/// `__state` bits (T-1).
+pub mod state {
+    pub const TASK_RUNNING: u32 = 0x0000;
+    pub const TASK_INTERRUPTIBLE: u32 = 0x0001;
+    pub const TASK_UNINTERRUPTIBLE: u32 = 0x0002;
+    pub const TASK_DEAD: u32 = 0x0080;
+    pub const TASK_WAKEKILL: u32 = 0x0100;
+    pub const TASK_WAKING: u32 = 0x0200;
+    pub const TASK_NOLOAD: u32 = 0x0400;
+    pub const TASK_NEW: u32 = 0x0800;
+    pub const TASK_IDLE: u32 = TASK_UNINTERRUPTIBLE | TASK_NOLOAD;
+    pub const TASK_NORMAL: u32 = TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE;
+    /// `exit_state` values.
+    pub const EXIT_DEAD: u32 = 0x0010;
+    pub const EXIT_ZOMBIE: u32 = 0x0020;
+}
+
+/// `p->on_rq` (T-3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnRq {
+    /// Not on a runqueue (blocked, new, or dead).
+    No,
+    /// `TASK_ON_RQ_QUEUED`: queued in its class on `task_cpu`.
+    Queued,
+    /// `TASK_ON_RQ_MIGRATING`: dequeued to be enqueued on another CPU.
+    Migrating,
+}
+
+/// Nice to static priority (`NICE_TO_PRIO`).
+pub fn nice_to_prio(nice: i32) -> i32 {
+    120 + nice
+}
+
+/// `MAX_RT_PRIO - 1 - rt_priority` (T-7).
+pub fn rt_prio(rt_priority: u32) -> i32 {
+    99 - rt_priority as i32
+}
+
+/// The priority of an idle task (`MAX_PRIO`); traces print 120 for it (TR-2).
+pub const IDLE_PRIO: i32 = 140;
+
+pub struct Task {
+    pub id: TaskId,
+    pub pid: Pid,
+    pub comm: Comm,
+    /// `__state`. Written by the task itself or by ttwu under `pi_lock`.
+    pub state: u32,
+    /// `exit_state`.
+    pub exit_state: u32,
+    /// Protected by: the rq lock of `cpu`.
+    pub on_rq: OnRq,
+    /// Set on `next` before a switch, cleared on `prev` after it (T-4).
+    pub on_cpu: bool,
+    /// `task_cpu(p)`; changed only by `set_task_cpu` (T-5).
+    pub cpu: CpuId,
+    /// Placement hint for the next wakeup.
+    pub wake_cpu: CpuId,
+    /// `cpus_mask` / `cpus_ptr`. Protected by: `pi_lock` and the rq lock.
+    pub cpus_mask: CpuMask,
+    pub nr_cpus_allowed: u32,
+    pub policy: Policy,
+    /// Effective priority (`p->prio`, after PI boosting).
+    pub prio: i32,
+    /// `120 + nice`.
+    pub static_prio: i32,
+    /// Priority from the policy alone.
+    pub normal_prio: i32,
+    pub rt_priority: u32,
+    /// `p->sched_class`, derived from `prio` and `policy` (T-8).
+    pub class: Class,
+    /// Fair entity (`p->se`), also holds `sum_exec_runtime` and `exec_start` for every class.
+    pub se: SchedEntity,
+    /// RT entity (`p->rt`).
+    pub rt: SchedRtEntity,
+    /// `TIF_NEED_RESCHED` of this task's thread_info.
+    pub need_resched: bool,
+    /// `p->sched_contributes_to_load`.
+    pub sched_contributes_to_load: bool,
+    /// Voluntary / involuntary context switches (`nvcsw`, `nivcsw`).
+    pub nvcsw: u64,
+    pub nivcsw: u64,
+    /// `p->pi_lock`: serialises wakeups and attribute changes.
+    pub pi_lock: LockId,
+    /// One of the per-CPU idle tasks (`swapper/N`).
+    pub is_idle_task: bool,
+    /// One of the per-CPU stopper tasks (`migration/N`).
+    pub is_stopper: bool,
+    /// Wake-affine bookkeeping (`last_wakee`, `wakee_flips`, `wakee_flip_decay_ts`).
+    pub last_wakee: Option<TaskId>,
+    pub wakee_flips: u32,
+    pub wakee_flip_decay_ts: Nanos,
+    /// `recent_used_cpu`.
+    pub recent_used_cpu: CpuId,
+    /// Time of the last sleep-to-wake transition (for cache-hot checks, `se.exec_start` is used).
+    pub last_switch_out_ns: Nanos,
+}
+
+impl Task {
+    pub fn task_ref(&self) -> TaskRef {
+        TaskRef { pid: self.pid, prio: self.trace_prio() }
+    }
+
+    /// The priority tracepoints print (TR-2): idle tasks show 120.
+    pub fn trace_prio(&self) -> i32 {
+        if self.is_idle_task {
+            120
+        } else {
+            self.prio
+        }
+    }
+
+    pub fn nice(&self) -> i32 {
+        self.static_prio - 120
+    }
+
+    pub fn is_running_state(&self) -> bool {
+        self.state == state::TASK_RUNNING
+    }
+}
