@@ -3,4 +3,9 @@
 pub mod locking;
 pub mod sched;
 pub mod task;
+pub mod invariants;
+pub mod irq;
+pub mod syscalls;
+pub mod system;
+pub mod time;
 pub mod tracepoints;

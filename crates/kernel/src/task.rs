@@ -107,6 +107,12 @@ pub struct Task {
     pub wakee_flip_decay_ts: Nanos,
     /// `recent_used_cpu`.
     pub recent_used_cpu: CpuId,
+    /// An affinity change is waiting for the stopper to move this running task (T-6).
+    pub migration_pending: bool,
+    /// The user-space half of the thread (rt-app), if any.
+    pub thread: Option<sim::user::ThreadId>,
+    /// The user mutex or condvar this task sleeps on, for stall reports.
+    pub waiting_on: Option<crate::locking::usermutex::WaitTarget>,
     /// Time of the last sleep-to-wake transition (for cache-hot checks, `se.exec_start` is used).
     pub last_switch_out_ns: Nanos,
 }

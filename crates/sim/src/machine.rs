@@ -411,6 +411,13 @@ impl Machine {
         st.cpus[st.cur as usize].next_irq().is_some_and(|t| t <= st.now)
     }
 
+    /// Whether an interrupt other than IPI vector 2 (the model's poll kick) is due now.
+    pub fn irq_due_except_kick(&self) -> bool {
+        let st = self.st.borrow();
+        let slot = &st.cpus[st.cur as usize];
+        slot.clockevent.is_some_and(|t| t <= st.now) || slot.ipis.iter().any(|&(t, v)| t <= st.now && v != 2)
+    }
+
     /// Take (acknowledge) every interrupt source due on this CPU now.
     pub fn take_irqs(&self) -> IrqSources {
         let mut st = self.st.borrow_mut();

@@ -3,3 +3,4 @@
 //! Linux: kernel/locking/.
 
 pub mod lockdep;
+pub mod usermutex;

@@ -16,7 +16,7 @@ use sim::{CpuId, LockId, Machine, Nanos};
 use crate::locking::lockdep::{LockClass, Lockdep};
 use crate::sched::{Class, SchedState};
 use crate::task::{OnRq, TaskId};
-use crate::tracepoints::{Event, EventKind, LockName, TraceFlags};
+use crate::tracepoints::{Event, EventKind, LockName, PrevState, TraceFlags};
 
 /// A violated invariant or lockdep rule: the run fails with exit code 4.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +32,8 @@ pub struct Kernel {
     pub s: RefCell<SchedState>,
     pub lockdep: RefCell<Lockdep>,
     pub violations: RefCell<Vec<Violation>>,
+    /// Set when the run must end (first reason wins), with a report.
+    pub end: RefCell<Option<(crate::system::EndReason, String)>>,
 }
 
 impl Kernel {
@@ -393,4 +395,617 @@ pub fn wakeup_preempt(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags: u32
     } else if pc < dc {
         resched_curr(s, cpu);
     }
+}
+
+// ---------------------------------------------------------------------- put/set/pick dispatch
+
+/// `put_prev_task()` of `prev`'s class.
+pub fn put_prev_task(s: &mut SchedState, cpu: CpuId, prev: TaskId) {
+    match s.tasks[prev as usize].class {
+        Class::Fair => crate::sched::fair::put_prev_task_fair(s, cpu, prev),
+        Class::Rt => crate::sched::rt::put_prev_task_rt(s, cpu, prev),
+        Class::Stop => {
+            update_curr_common(s, cpu);
+        }
+        Class::Idle => {}
+        Class::Deadline => unreachable!("no deadline tasks yet"),
+    }
+}
+
+/// `set_next_task()` of `next`'s class.
+pub fn set_next_task(s: &mut SchedState, cpu: CpuId, next: TaskId, first: bool) {
+    match s.tasks[next as usize].class {
+        Class::Fair => crate::sched::fair::set_next_task_fair(s, cpu, next, first),
+        Class::Rt => crate::sched::rt::set_next_task_rt(s, cpu, next, first),
+        Class::Stop => s.tasks[next as usize].se.exec_start = s.rqs[cpu as usize].clock_task,
+        Class::Idle => crate::sched::idle::set_next_task_idle(s, cpu, next),
+        Class::Deadline => unreachable!("no deadline tasks yet"),
+    }
+}
+
+/// `put_prev_set_next_task()`: `prev` must be the rq's donor (I12).
+pub fn put_prev_set_next_task(s: &mut SchedState, cpu: CpuId, prev: TaskId, next: TaskId) {
+    assert_eq!(s.rqs[cpu as usize].donor, prev, "put_prev_set_next_task with a prev that is not the donor");
+    if next == prev {
+        return;
+    }
+    put_prev_task(s, cpu, prev);
+    set_next_task(s, cpu, next, true);
+}
+
+/// `pick_task()` of one class.
+fn pick_task(s: &mut SchedState, cpu: CpuId, class: Class) -> Option<TaskId> {
+    match class {
+        Class::Stop => crate::sched::stop_task::pick_task_stop(s, cpu),
+        Class::Deadline => None,
+        Class::Rt => crate::sched::rt::pick_task_rt(s, cpu),
+        Class::Fair => crate::sched::fair::pick_task_fair(s, cpu),
+        Class::Idle => Some(s.rqs[cpu as usize].idle),
+    }
+}
+
+/// `update_curr_common()`: charge elapsed time to the donor's `exec_start` interval and the
+/// executing task's `sum_exec_runtime` (A2/A3), for classes without their own accounting.
+pub fn update_curr_common(s: &mut SchedState, cpu: CpuId) -> Nanos {
+    let rq = &s.rqs[cpu as usize];
+    let (donor, curr, now) = (rq.donor, rq.curr, rq.clock_task);
+    let start = s.tasks[donor as usize].se.exec_start;
+    if now <= start {
+        return 0;
+    }
+    let delta = now - start;
+    s.tasks[donor as usize].se.exec_start = now;
+    s.tasks[curr as usize].se.sum_exec_runtime += delta;
+    delta
+}
+
+/// `__pick_next_task()`: the balance pass from prev's class down (which may drop the rq lock),
+/// then the first class, stop → idle, whose pick returns a task.
+///
+/// Linux: kernel/sched/core.c __pick_next_task(), prev_balance().
+///
+/// Deviation: the fair fast path is folded into the general path (`balance_fair` runs the
+/// same newidle balance `pick_next_task_fair` would); the outcome is the same.
+async fn pick_next_task(k: &Kernel, cpu: CpuId) -> TaskId {
+    // prev is read from rq.donor at the moment of use, never carried across the balance pass
+    // (P2, v29 1/9): the balance pass may drop the rq lock.
+    let start = {
+        let s = k.st();
+        let donor = s.rqs[cpu as usize].donor;
+        s.tasks[donor as usize].class
+    };
+    for class in Class::ALL.into_iter().filter(|&c| c >= start) {
+        let done = match class {
+            Class::Stop => crate::sched::stop_task::sched_stop_runnable(&k.st(), cpu),
+            Class::Deadline => false,
+            Class::Rt => {
+                let prev = k.st().rqs[cpu as usize].donor;
+                crate::sched::rt::balance_rt(k, cpu, prev).await
+            }
+            Class::Fair => crate::sched::fair::balance_fair(k, cpu).await,
+            Class::Idle => true,
+        };
+        if done {
+            break;
+        }
+    }
+    let s = &mut *k.st();
+    for class in Class::ALL {
+        if let Some(p) = pick_task(s, cpu, class) {
+            let prev = s.rqs[cpu as usize].donor;
+            put_prev_set_next_task(s, cpu, prev, p);
+            return p;
+        }
+    }
+    unreachable!("the idle class always has a task")
+}
+
+// ---------------------------------------------------------------------- __schedule
+
+/// `__schedule()` modes (S-1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchedMode {
+    /// `SM_NONE`: voluntary `schedule()`.
+    None,
+    /// `SM_PREEMPT`: preemption (never blocks prev).
+    Preempt,
+    /// `SM_IDLE`: from the idle loop.
+    Idle,
+}
+
+impl Kernel {
+    /// `current` on this CPU.
+    pub fn current(&self) -> TaskId {
+        let cpu = self.this_cpu();
+        self.s.borrow().rqs[cpu as usize].curr
+    }
+
+    pub fn need_resched(&self) -> bool {
+        let s = self.s.borrow();
+        let cpu = self.m.this_cpu();
+        s.tasks[s.rqs[cpu as usize].curr as usize].need_resched
+    }
+}
+
+/// The `prev_state` a `sched_switch` record prints (TR-3).
+fn trace_prev_state(state: u32, exit_state: u32, preempt: bool) -> PrevState {
+    use crate::task::state::*;
+    if preempt {
+        return PrevState::Preempted;
+    }
+    if exit_state & EXIT_DEAD != 0 {
+        return PrevState::Dead;
+    }
+    if exit_state & EXIT_ZOMBIE != 0 {
+        return PrevState::Zombie;
+    }
+    if state & TASK_UNINTERRUPTIBLE != 0 && state & TASK_NOLOAD != 0 {
+        PrevState::Idle
+    } else if state & TASK_UNINTERRUPTIBLE != 0 {
+        PrevState::DiskSleep
+    } else if state & TASK_INTERRUPTIBLE != 0 {
+        PrevState::Sleeping
+    } else {
+        PrevState::Running
+    }
+}
+
+/// `try_to_block_task()` + `block_task()`: dequeue prev as a sleeper (S-2 step 2). Signals
+/// are not modelled, so a sleeping state always blocks.
+///
+/// Linux: kernel/sched/core.c try_to_block_task(), block_task().
+fn try_to_block_task(s: &mut SchedState, cpu: CpuId, p: TaskId, task_state: u32) {
+    use crate::task::state::*;
+    let t = &mut s.tasks[p as usize];
+    t.sched_contributes_to_load = task_state & TASK_UNINTERRUPTIBLE != 0 && task_state & TASK_NOLOAD == 0;
+    let special = task_state & TASK_DEAD != 0;
+    let mut flags = crate::sched::dequeue::SLEEP | crate::sched::dequeue::NOCLOCK;
+    if special {
+        flags |= crate::sched::dequeue::SPECIAL;
+    }
+    if dequeue_task(s, cpu, p, flags) {
+        block_task_finish(s, cpu, p);
+    }
+}
+
+/// `__schedule()` (S-2): block prev if it asked to sleep, pick, switch.
+///
+/// Linux: kernel/sched/core.c __schedule().
+pub async fn __schedule(k: &Kernel, mode: SchedMode) {
+    let cpu = k.this_cpu();
+    k.st().rqs[cpu as usize].irqs_disabled = true;
+    k.rq_lock(cpu).await;
+    let (prev, prev_state, voluntary) = {
+        let s = &mut *k.st();
+        update_rq_clock(s, cpu);
+        let prev = s.rqs[cpu as usize].curr;
+        let (state, exit_state) = (s.tasks[prev as usize].state, s.tasks[prev as usize].exit_state);
+        let mut voluntary = false;
+        if mode == SchedMode::None && state != crate::task::state::TASK_RUNNING {
+            try_to_block_task(s, cpu, prev, state);
+            voluntary = true;
+        }
+        (prev, trace_prev_state(state, exit_state, mode == SchedMode::Preempt), voluntary)
+    };
+    let next = pick_next_task(k, cpu).await;
+    let switched = {
+        let s = &mut *k.st();
+        let rq = &mut s.rqs[cpu as usize];
+        rq.donor = next;
+        let next_class = s.tasks[next as usize].class;
+        s.rqs[cpu as usize].next_class = next_class;
+        s.tasks[prev as usize].need_resched = false;
+        if next != prev {
+            let rq = &mut s.rqs[cpu as usize];
+            rq.nr_switches += 1;
+            rq.curr = next;
+            rq.last_prev = prev;
+            if voluntary {
+                s.tasks[prev as usize].nvcsw += 1;
+            } else {
+                s.tasks[prev as usize].nivcsw += 1;
+            }
+            s.tasks[prev as usize].last_switch_out_ns = s.m.now();
+            let (pr, nr) = (s.tasks[prev as usize].task_ref(), s.tasks[next as usize].task_ref());
+            emit(s, cpu, EventKind::SchedSwitch { prev: pr, prev_state, next: nr });
+            true
+        } else {
+            false
+        }
+    };
+    if switched {
+        context_switch(k, next).await;
+    } else {
+        let cost = k.st().costs.schedule_no_switch_ns;
+        k.m.delay(cost).await;
+        do_balance_callbacks(k, cpu).await;
+        k.st().rqs[cpu as usize].irqs_disabled = false;
+        k.rq_unlock(cpu).await;
+    }
+}
+
+/// `context_switch()`: mark next on the CPU, pay the switch, and continue as `next`. Returns
+/// when this task is switched back in, after `finish_task_switch()`.
+///
+/// Linux: kernel/sched/core.c context_switch(), prepare_task_switch().
+async fn context_switch(k: &Kernel, next: TaskId) {
+    let cost = {
+        let s = &mut *k.st();
+        s.tasks[next as usize].on_cpu = true;
+        s.costs.context_switch_ns
+    };
+    k.m.delay(cost).await;
+    k.m.switch_to(next).await;
+    finish_task_switch(k).await;
+}
+
+/// `finish_task_switch()`: as the new task, let go of prev and release the rq lock.
+///
+/// Linux: kernel/sched/core.c finish_task_switch().
+pub async fn finish_task_switch(k: &Kernel) {
+    let cpu = k.this_cpu();
+    let (prev, prev_dead) = {
+        let s = &mut *k.st();
+        let prev = s.rqs[cpu as usize].last_prev;
+        // finish_task(): the release that lets a waker take prev (T-4).
+        s.tasks[prev as usize].on_cpu = false;
+        (prev, s.tasks[prev as usize].state == crate::task::state::TASK_DEAD)
+    };
+    do_balance_callbacks(k, cpu).await;
+    k.st().rqs[cpu as usize].irqs_disabled = false;
+    k.rq_unlock(cpu).await;
+    if prev_dead {
+        // put_task_struct_rcu_user(): the dead task's stack is freed.
+        k.m.reap(prev);
+        let s = &mut *k.st();
+        s.nr_exited += 1;
+        let all_done = s.nr_exited == s.nr_user_tasks;
+        if all_done {
+            k.end(crate::system::EndReason::Exited, String::new());
+        }
+    }
+}
+
+/// `schedule_tail()`: the first thing a new task runs.
+pub async fn schedule_tail(k: &Kernel) {
+    finish_task_switch(k).await;
+}
+
+/// `__balance_callbacks()`: run the deferred push/pull work (rq lock held; the work may drop
+/// and retake it).
+pub async fn do_balance_callbacks(k: &Kernel, cpu: CpuId) {
+    loop {
+        let cb = {
+            let mut s = k.st();
+            let rq = &mut s.rqs[cpu as usize];
+            if rq.balance_callbacks.is_empty() {
+                break;
+            }
+            rq.balance_callbacks.remove(0)
+        };
+        match cb {
+            crate::sched::BalanceCallback::PushRt => crate::sched::rt::push_rt_tasks(k, cpu).await,
+            crate::sched::BalanceCallback::PullRt => crate::sched::rt::pull_rt_task(k, cpu).await,
+        }
+    }
+}
+
+/// `schedule()`: loop on `__schedule(SM_NONE)` while need_resched is set (S-2 step 5).
+pub async fn schedule(k: &Kernel) {
+    loop {
+        __schedule(k, SchedMode::None).await;
+        if !k.need_resched() {
+            break;
+        }
+    }
+}
+
+/// `preempt_schedule()` at a preemption point of kernel code: preempts (SM_PREEMPT, prev
+/// shown as `R+`) if need_resched is set and nothing disables preemption.
+pub async fn preempt_point(k: &Kernel) {
+    while k.need_resched() && k.st().rqs[k.this_cpu() as usize].preempt_count == 0 {
+        __schedule(k, SchedMode::Preempt).await;
+    }
+}
+
+/// `exit_to_user_mode_loop()`: reschedule before returning to user space.
+pub async fn exit_to_user_mode(k: &Kernel) {
+    while k.need_resched() {
+        schedule(k).await;
+    }
+}
+
+// ---------------------------------------------------------------------- wakeups
+
+/// `select_task_rq()` (T-6): the class hook if the task may run on more than one CPU, then
+/// the fallback to an allowed CPU.
+///
+/// Linux: kernel/sched/core.c select_task_rq(), select_fallback_rq().
+pub fn select_task_rq(s: &SchedState, p: TaskId, cpu: CpuId, wake_flags: u32) -> CpuId {
+    let t = &s.tasks[p as usize];
+    let cpu = if t.nr_cpus_allowed > 1 {
+        match t.class {
+            Class::Fair => crate::sched::fair::select_task_rq_fair(s, p, cpu, wake_flags),
+            Class::Rt => crate::sched::rt::select_task_rq_rt(s, p, cpu, wake_flags),
+            _ => cpu,
+        }
+    } else {
+        t.cpus_mask.first().expect("empty affinity")
+    };
+    if t.cpus_mask.test(cpu) && (cpu as usize) < s.nr_cpus() {
+        cpu
+    } else {
+        t.cpus_mask.first().expect("empty affinity")
+    }
+}
+
+/// `ttwu_do_activate()` (W-9): enqueue, preemption check, TASK_RUNNING, `sched_wakeup`,
+/// then the class `task_woken` hook. Target rq lock held.
+async fn ttwu_do_activate(k: &Kernel, cpu: CpuId, p: TaskId, wake_flags: u32) {
+    let class = {
+        let s = &mut *k.st();
+        let mut en = crate::sched::enqueue::WAKEUP | crate::sched::enqueue::NOCLOCK;
+        if wake_flags & crate::sched::wf::MIGRATED != 0 {
+            en |= crate::sched::enqueue::MIGRATED;
+        }
+        if s.tasks[p as usize].sched_contributes_to_load {
+            s.rqs[cpu as usize].nr_uninterruptible -= 1;
+        }
+        activate_task(s, cpu, p, en);
+        wakeup_preempt(s, cpu, p, wake_flags);
+        ttwu_do_wakeup(s, cpu, p);
+        let rq = &mut s.rqs[cpu as usize];
+        if rq.idle_stamp != 0 {
+            // Fold this idle period into avg_idle (W-9).
+            let delta = s.m.now().saturating_sub(rq.idle_stamp);
+            let max = 2 * rq.max_idle_balance_cost_ns;
+            let avg = rq.avg_idle_ns as i64 + (delta as i64 - rq.avg_idle_ns as i64) / 8;
+            rq.avg_idle_ns = (avg.max(0) as u64).min(max.max(1));
+            rq.idle_stamp = 0;
+        }
+        s.tasks[p as usize].class
+    };
+    if class == Class::Rt {
+        crate::sched::rt::task_woken_rt(k, cpu, p).await;
+    }
+}
+
+/// `ttwu_do_wakeup()`: TASK_RUNNING and `sched_wakeup` (target_cpu = the enqueue CPU).
+fn ttwu_do_wakeup(s: &mut SchedState, cpu: CpuId, p: TaskId) {
+    s.tasks[p as usize].state = crate::task::state::TASK_RUNNING;
+    let task = s.tasks[p as usize].task_ref();
+    let this = s.m.this_cpu();
+    emit(s, this, EventKind::SchedWakeup { task, target_cpu: cpu });
+}
+
+/// `__task_rq_lock()`: lock the rq `p` is on, retrying while it moves (T-10). Returns it.
+pub async fn task_rq_lock(k: &Kernel, p: TaskId) -> CpuId {
+    loop {
+        let cpu = k.st().tasks[p as usize].cpu;
+        k.rq_lock(cpu).await;
+        let s = k.st();
+        let t = &s.tasks[p as usize];
+        if t.cpu == cpu && t.on_rq != OnRq::Migrating {
+            return cpu;
+        }
+        drop(s);
+        k.rq_unlock(cpu).await;
+        k.m.delay(SPIN_POLL_NS).await;
+    }
+}
+
+/// Granularity of the model's busy-wait loops (`smp_cond_load_acquire`, `cpu_relax`).
+const SPIN_POLL_NS: Nanos = 10;
+
+/// `ttwu_runnable()` (W-4): the task is still queued; make it running where it is.
+async fn ttwu_runnable(k: &Kernel, p: TaskId, wake_flags: u32) -> bool {
+    let cpu = task_rq_lock(k, p).await;
+    let woken = {
+        let s = &mut *k.st();
+        if task_on_rq_queued(s, p) {
+            update_rq_clock(s, cpu);
+            if s.tasks[p as usize].se.sched_delayed {
+                enqueue_task(s, cpu, p, crate::sched::enqueue::NOCLOCK | crate::sched::enqueue::DELAYED);
+            }
+            if !task_on_cpu(s, p) {
+                wakeup_preempt(s, cpu, p, wake_flags);
+            }
+            ttwu_do_wakeup(s, cpu, p);
+            true
+        } else {
+            false
+        }
+    };
+    k.rq_unlock(cpu).await;
+    woken
+}
+
+/// `ttwu_queue_cond()` (W-8): whether to hand the activation to the target's wake list.
+fn ttwu_queue_cond(s: &SchedState, p: TaskId, cpu: CpuId) -> bool {
+    if !s.tasks[p as usize].cpus_mask.test(cpu) {
+        return false;
+    }
+    let this = s.m.this_cpu();
+    if !s.topo.share_cache(this, cpu) {
+        return true;
+    }
+    if cpu == this {
+        return false;
+    }
+    s.rqs[cpu as usize].nr_running == 0
+}
+
+/// `__ttwu_queue_wakelist()`: push on the target's lock-free wake list; IPI (or poll kick)
+/// only if the list was empty (W-7).
+fn ttwu_queue_wakelist(s: &mut SchedState, p: TaskId, cpu: CpuId) {
+    let rq = &mut s.rqs[cpu as usize];
+    rq.ttwu_pending = true;
+    let was_empty = rq.wake_list.is_empty();
+    rq.wake_list.push(p);
+    if was_empty {
+        let idle = rq.curr == rq.idle;
+        if idle && s.feat.idle_polling {
+            // set_nr_if_polling(): the idle loop notices need_resched and flushes the list.
+            let idle_task = rq.idle;
+            s.tasks[idle_task as usize].need_resched = true;
+            let at = s.m.now() + s.costs.poll_wake_ns;
+            s.m.send_ipi(cpu, ipi::POLL_KICK, at);
+        } else {
+            send_ipi(s, cpu, crate::tracepoints::IpiReason::WakeList);
+        }
+    }
+}
+
+/// `ttwu_queue()`: the wake list when W-8 allows, else activate here under the target lock.
+async fn ttwu_queue(k: &Kernel, p: TaskId, cpu: CpuId, wake_flags: u32) {
+    let queued = {
+        let s = &mut *k.st();
+        if s.feat.ttwu_queue && ttwu_queue_cond(s, p, cpu) {
+            ttwu_queue_wakelist(s, p, cpu);
+            true
+        } else {
+            false
+        }
+    };
+    if queued {
+        let cost = k.st().costs.wake_remote_ns;
+        k.m.delay(cost).await;
+        return;
+    }
+    k.rq_lock(cpu).await;
+    let cost = {
+        let s = &mut *k.st();
+        update_rq_clock(s, cpu);
+        s.costs.wake_local_ns
+    };
+    k.m.delay(cost).await;
+    ttwu_do_activate(k, cpu, p, wake_flags).await;
+    k.rq_unlock(cpu).await;
+}
+
+/// `sched_ttwu_pending()`: activate every task on this CPU's wake list (W-9).
+pub async fn sched_ttwu_pending(k: &Kernel, cpu: CpuId) {
+    k.rq_lock(cpu).await;
+    let list = {
+        let s = &mut *k.st();
+        update_rq_clock(s, cpu);
+        let rq = &mut s.rqs[cpu as usize];
+        rq.ttwu_pending = false;
+        std::mem::take(&mut rq.wake_list)
+    };
+    for p in list {
+        let migrated = k.st().tasks[p as usize].wake_cpu != cpu;
+        let wf = crate::sched::wf::TTWU | if migrated { crate::sched::wf::MIGRATED } else { 0 };
+        ttwu_do_activate(k, cpu, p, wf).await;
+    }
+    k.rq_unlock(cpu).await;
+}
+
+/// `try_to_wake_up()` (W-1..W-9). Returns whether `p` was woken (its state matched).
+///
+/// Linux: kernel/sched/core.c try_to_wake_up().
+pub async fn try_to_wake_up(k: &Kernel, p: TaskId, state_mask: u32, wake_flags: u32) -> bool {
+    let this = k.this_cpu();
+    if p == k.current() {
+        // W-2: waking oneself; no locks needed.
+        let s = &mut *k.st();
+        if s.tasks[p as usize].state & state_mask == 0 {
+            return false;
+        }
+        let task = s.tasks[p as usize].task_ref();
+        emit(s, this, EventKind::SchedWaking { task, target_cpu: this });
+        ttwu_do_wakeup(s, this, p);
+        return true;
+    }
+    k.pi_lock(p).await;
+    let matched = {
+        let s = &mut *k.st();
+        if s.tasks[p as usize].state & state_mask == 0 {
+            false
+        } else {
+            let t = &s.tasks[p as usize];
+            let (task, target_cpu) = (t.task_ref(), t.cpu);
+            emit(s, this, EventKind::SchedWaking { task, target_cpu });
+            true
+        }
+    };
+    if !matched {
+        k.pi_unlock(p).await;
+        return false;
+    }
+    if k.st().tasks[p as usize].on_rq != OnRq::No && ttwu_runnable(k, p, wake_flags).await {
+        k.pi_unlock(p).await;
+        return true;
+    }
+    let on_cpu_queued = {
+        let s = &mut *k.st();
+        s.tasks[p as usize].state = crate::task::state::TASK_WAKING;
+        let t = &s.tasks[p as usize];
+        let tcpu = t.cpu;
+        if t.on_cpu && s.feat.ttwu_queue && ttwu_queue_cond(s, p, tcpu) {
+            ttwu_queue_wakelist(s, p, tcpu);
+            true
+        } else {
+            false
+        }
+    };
+    if !on_cpu_queued {
+        // smp_cond_load_acquire(&p->on_cpu, !VAL): wait for prev's CPU to let go of it.
+        while k.st().tasks[p as usize].on_cpu {
+            k.m.delay(SPIN_POLL_NS).await;
+        }
+        let (cpu, wf) = {
+            let s = &mut *k.st();
+            let wake_cpu = s.tasks[p as usize].wake_cpu;
+            let cpu = select_task_rq(s, p, wake_cpu, wake_flags | crate::sched::wf::TTWU);
+            let mut wf = wake_flags | crate::sched::wf::TTWU;
+            if s.tasks[p as usize].cpu != cpu {
+                wf |= crate::sched::wf::MIGRATED;
+                set_task_cpu(s, p, cpu);
+            }
+            (cpu, wf)
+        };
+        ttwu_queue(k, p, cpu, wf).await;
+    }
+    k.pi_unlock(p).await;
+    true
+}
+
+/// `wake_up_process()`.
+pub async fn wake_up_process(k: &Kernel, p: TaskId) -> bool {
+    try_to_wake_up(k, p, crate::task::state::TASK_NORMAL, 0).await
+}
+
+/// `wake_up_new_task()` (W-13): place with the fork balancer and enqueue.
+///
+/// Linux: kernel/sched/core.c wake_up_new_task().
+pub async fn wake_up_new_task(k: &Kernel, p: TaskId) {
+    k.pi_lock(p).await;
+    {
+        let s = &mut *k.st();
+        s.tasks[p as usize].state = crate::task::state::TASK_RUNNING;
+        let from = s.tasks[p as usize].cpu;
+        let cpu = select_task_rq(s, p, from, crate::sched::wf::FORK);
+        let t = &mut s.tasks[p as usize];
+        t.recent_used_cpu = from;
+        // __set_task_cpu(): no migration event for a task that never ran.
+        t.cpu = cpu;
+        t.wake_cpu = cpu;
+    }
+    let cpu = task_rq_lock(k, p).await;
+    let class = {
+        let s = &mut *k.st();
+        update_rq_clock(s, cpu);
+        activate_task(s, cpu, p, crate::sched::enqueue::INITIAL | crate::sched::enqueue::NOCLOCK);
+        let task = s.tasks[p as usize].task_ref();
+        let this = s.m.this_cpu();
+        emit(s, this, EventKind::SchedWakeupNew { task, target_cpu: cpu });
+        wakeup_preempt(s, cpu, p, crate::sched::wf::FORK);
+        s.tasks[p as usize].class
+    };
+    if class == Class::Rt {
+        crate::sched::rt::task_woken_rt(k, cpu, p).await;
+    }
+    k.rq_unlock(cpu).await;
+    k.pi_unlock(p).await;
 }

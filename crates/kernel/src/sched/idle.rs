@@ -1,3 +1,57 @@
-//! The idle class.
+//! The idle class and the idle loop.
 //!
-//! Linux: kernel/sched/idle.c.
+//! Linux: kernel/sched/idle.c (do_idle, cpuidle_idle_call, pick_task_idle,
+//! set_next_task_idle).
+
+use sim::{CpuId, RunResult};
+
+use crate::irq::do_irq;
+use crate::sched::core::{sched_ttwu_pending, Kernel, SchedMode, __schedule};
+use crate::sched::SchedState;
+use crate::task::TaskId;
+
+/// `set_next_task_idle()`: the CPU goes idle; remember when (`rq->idle_stamp`, used for
+/// `avg_idle` at the next wakeup).
+///
+/// Deviation: Linux stamps `idle_stamp` at the start of newidle balancing; the model stamps it
+/// when idle is picked, which differs by the length of the balance pass.
+pub fn set_next_task_idle(s: &mut SchedState, cpu: CpuId, _next: TaskId) {
+    let now = s.m.now();
+    let rq = &mut s.rqs[cpu as usize];
+    if rq.idle_stamp == 0 {
+        rq.idle_stamp = now.max(1);
+    }
+}
+
+/// `do_idle()` forever: wait for an interrupt until need_resched, flush the wake list, and
+/// `schedule_idle()`.
+///
+/// Deviation: one C-state (C1): every non-polling wakeup pays `idle_exit_ns`; a polling wakeup
+/// pays `poll_wake_ns` (charged by the waker's kick).
+pub async fn do_idle(k: &Kernel) {
+    loop {
+        while !k.need_resched() {
+            match k.m.run_interruptible(u64::MAX).await {
+                RunResult::Completed => unreachable!("an idle wait has no end"),
+                RunResult::Interrupted { .. } => {
+                    let srcs_are_kick_only = {
+                        // A poll kick is not an interrupt: nothing to exit from.
+                        let cpu = k.this_cpu();
+                        k.m.ipi_pending(cpu, crate::sched::core::ipi::POLL_KICK) && !k.m.irq_due_except_kick()
+                    };
+                    if !srcs_are_kick_only {
+                        let cost = k.st().costs.idle_exit_ns;
+                        k.m.delay(cost).await;
+                    }
+                    do_irq(k).await;
+                }
+            }
+        }
+        // flush_smp_call_function_queue(): wakeups queued while polling.
+        let cpu = k.this_cpu();
+        if !k.st().rqs[cpu as usize].wake_list.is_empty() {
+            sched_ttwu_pending(k, cpu).await;
+        }
+        __schedule(k, SchedMode::Idle).await;
+    }
+}

@@ -132,6 +132,11 @@ pub struct Rq {
     pub rt_push_work_pending: bool,
     /// The CPU is in an interrupt handler (for trace flags).
     pub in_hardirq: bool,
+    /// The task this CPU switched away from last; read by the next task's
+    /// `finish_task_switch()` (Linux passes it through `switch_to`'s `last`).
+    pub last_prev: TaskId,
+    /// The tick found a periodic balance due (`SCHED_SOFTIRQ` raised).
+    pub balance_softirq_pending: bool,
     /// Held spinlocks plus explicit preempt_disable (for trace flags and preemptibility).
     pub preempt_count: u32,
     pub irqs_disabled: bool,
@@ -143,6 +148,7 @@ pub struct SchedState {
     pub tasks: Vec<Task>,
     pub rqs: Vec<Rq>,
     pub feat: Features,
+    pub tun: features::Tunables,
     pub costs: Costs,
     pub topo: topology::Topology,
     /// Root-domain cpupri.
@@ -155,6 +161,17 @@ pub struct SchedState {
     /// `jiffies`.
     pub jiffies: u64,
     pub nr_events: u64,
+    /// Per-CPU hrtimer queues (kernel/time/hrtimer.c), ordered by hard expiry.
+    pub hrtimers: Vec<std::collections::BTreeSet<crate::time::HrTimer>>,
+    pub hrtimer_seq: u64,
+    /// User-visible synchronisation objects (the workload's mutexes and condvars).
+    pub user_mutexes: Vec<crate::locking::usermutex::UserMutex>,
+    pub user_conds: Vec<crate::locking::usermutex::UserCond>,
+    /// Tasks of the workload (not idle or stopper tasks), and how many have exited.
+    pub nr_user_tasks: u32,
+    pub nr_exited: u32,
+    /// Consecutive ticks with nothing runnable anywhere (stall detection).
+    pub stall_ticks: u32,
 }
 
 impl SchedState {

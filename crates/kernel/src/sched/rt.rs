@@ -26,3 +26,18 @@ use sim::CpuId;
 pub fn enqueue_task_rt(_s: &mut SchedState, _cpu: CpuId, _p: TaskId, _flags: u32) { unimplemented!() }
 pub fn dequeue_task_rt(_s: &mut SchedState, _cpu: CpuId, _p: TaskId, _flags: u32) -> bool { unimplemented!() }
 pub fn wakeup_preempt_rt(_s: &mut SchedState, _cpu: CpuId, _p: TaskId, _wake_flags: u32) { unimplemented!() }
+pub fn init_entity_rt(_s: &mut SchedState, _p: TaskId) { unimplemented!() }
+pub fn pick_task_rt(_s: &mut SchedState, _cpu: CpuId) -> Option<TaskId> { unimplemented!() }
+pub fn put_prev_task_rt(_s: &mut SchedState, _cpu: CpuId, _p: TaskId) { unimplemented!() }
+pub fn set_next_task_rt(_s: &mut SchedState, _cpu: CpuId, _p: TaskId, _first: bool) { unimplemented!() }
+pub fn task_tick_rt(_s: &mut SchedState, _cpu: CpuId, _p: TaskId) { unimplemented!() }
+pub fn yield_task_rt(_s: &mut SchedState, _cpu: CpuId) { unimplemented!() }
+pub fn switched_to_rt(_s: &mut SchedState, _cpu: CpuId, _p: TaskId) { unimplemented!() }
+pub fn switched_from_rt(_s: &mut SchedState, _cpu: CpuId, _p: TaskId) { unimplemented!() }
+pub fn prio_changed_rt(_s: &mut SchedState, _cpu: CpuId, _p: TaskId, _old: i32) { unimplemented!() }
+pub fn select_task_rq_rt(_s: &SchedState, _p: TaskId, cpu: CpuId, _wf: u32) -> CpuId { cpu }
+pub async fn balance_rt(_k: &crate::sched::core::Kernel, _cpu: CpuId, _prev: TaskId) -> bool { unimplemented!() }
+pub async fn task_woken_rt(_k: &crate::sched::core::Kernel, _cpu: CpuId, _p: TaskId) { unimplemented!() }
+pub async fn push_rt_tasks(_k: &crate::sched::core::Kernel, _cpu: CpuId) { unimplemented!() }
+pub async fn pull_rt_task(_k: &crate::sched::core::Kernel, _cpu: CpuId) { unimplemented!() }
+pub async fn rto_push_irq_work_func(_k: &crate::sched::core::Kernel, _cpu: CpuId) { unimplemented!() }

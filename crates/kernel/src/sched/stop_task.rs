@@ -28,3 +28,86 @@ pub fn dequeue_task_stop(s: &mut SchedState, cpu: CpuId, _p: TaskId, _flags: u32
     crate::sched::core::sub_nr_running(s, cpu, 1);
     true
 }
+
+/// `sched_stop_runnable()`.
+pub fn sched_stop_runnable(s: &SchedState, cpu: CpuId) -> bool {
+    let stop = s.rqs[cpu as usize].stop;
+    s.tasks[stop as usize].on_rq == crate::task::OnRq::Queued
+}
+
+/// `pick_task_stop()`.
+pub fn pick_task_stop(s: &mut SchedState, cpu: CpuId) -> Option<TaskId> {
+    if sched_stop_runnable(s, cpu) {
+        Some(s.rqs[cpu as usize].stop)
+    } else {
+        None
+    }
+}
+
+/// The stopper thread: run queued works, sleep when there are none.
+///
+/// Linux: kernel/stop_machine.c cpu_stopper_thread(), smpboot_thread_fn().
+pub async fn stopper_main(k: &crate::sched::core::Kernel) {
+    crate::sched::core::schedule_tail(k).await;
+    loop {
+        let cpu = k.this_cpu();
+        let work = {
+            let mut s = k.st();
+            let rq = &mut s.rqs[cpu as usize];
+            if rq.stop_works.is_empty() {
+                None
+            } else {
+                Some(rq.stop_works.remove(0))
+            }
+        };
+        match work {
+            Some(StopWork::Migrate { task, dest }) => migration_cpu_stop(k, task, dest).await,
+            Some(StopWork::ActiveBalance { .. }) => {}
+            None => {
+                let me = k.current();
+                k.st().tasks[me as usize].state = crate::task::state::TASK_INTERRUPTIBLE;
+                crate::sched::core::schedule(k).await;
+            }
+        }
+    }
+}
+
+/// `migration_cpu_stop()`: move `p` off this CPU if it is still queued here.
+///
+/// Linux: kernel/sched/core.c migration_cpu_stop(), __migrate_task(), move_queued_task().
+async fn migration_cpu_stop(k: &crate::sched::core::Kernel, p: TaskId, dest: CpuId) {
+    use crate::sched::core::*;
+    let cpu = k.this_cpu();
+    k.pi_lock(p).await;
+    k.rq_lock(cpu).await;
+    let moved = {
+        let s = &mut *k.st();
+        s.tasks[p as usize].migration_pending = false;
+        let t = &s.tasks[p as usize];
+        if t.cpu == cpu && t.on_rq == crate::task::OnRq::Queued && t.cpus_mask.test(dest) && !t.cpus_mask.test(cpu) {
+            update_rq_clock(s, cpu);
+            deactivate_task(s, cpu, p, crate::sched::dequeue::NOCLOCK);
+            set_task_cpu(s, p, dest);
+            true
+        } else {
+            if t.on_rq == crate::task::OnRq::No {
+                s.tasks[p as usize].wake_cpu = dest;
+            }
+            false
+        }
+    };
+    let cost = k.st().costs.migration_ns;
+    k.m.delay(cost).await;
+    k.rq_unlock(cpu).await;
+    if moved {
+        k.rq_lock(dest).await;
+        {
+            let s = &mut *k.st();
+            update_rq_clock(s, dest);
+            activate_task(s, dest, p, crate::sched::enqueue::NOCLOCK);
+            wakeup_preempt(s, dest, p, 0);
+        }
+        k.rq_unlock(dest).await;
+    }
+    k.pi_unlock(p).await;
+}

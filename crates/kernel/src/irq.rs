@@ -1,0 +1,121 @@
+//! Interrupt entry and exit: the timer interrupt (hrtimers and the tick), IPIs, softirqs.
+//!
+//! Linux: kernel/softirq.c (irq_enter/irq_exit), kernel/time/hrtimer.c (hrtimer_interrupt),
+//! kernel/time/tick-sched.c (tick_sched_timer), kernel/sched/core.c (sched_tick,
+//! scheduler_ipi), kernel/smp.c (generic_smp_call_function_single_interrupt).
+
+use sim::CpuId;
+
+use crate::sched::core::{ipi, sched_ttwu_pending, try_to_wake_up, update_rq_clock, Kernel};
+use crate::sched::Class;
+use crate::task::state::TASK_NORMAL;
+use crate::time::{hrtimer_expire, hrtimer_start, TimerFn};
+
+/// Take every interrupt due on this CPU, then run pending softirqs. Runs on top of whatever
+/// context the CPU executes (the caller decides about preemption on the way out).
+pub async fn do_irq(k: &Kernel) {
+    let cpu = k.this_cpu();
+    let was_disabled = {
+        let mut s = k.st();
+        let rq = &mut s.rqs[cpu as usize];
+        rq.in_hardirq = true;
+        std::mem::replace(&mut rq.irqs_disabled, true)
+    };
+    loop {
+        let src = k.m.take_irqs();
+        if src.is_empty() {
+            break;
+        }
+        if src.timer {
+            hrtimer_interrupt(k, cpu).await;
+        }
+        if src.ipis & (1 << ipi::CALL_FUNCTION) != 0 {
+            generic_smp_call_function_single_interrupt(k, cpu).await;
+        }
+        // RESCHEDULE: scheduler_ipi() has nothing to do beyond the need_resched flag the
+        // sender set; POLL_KICK is not a real interrupt.
+    }
+    let balance = {
+        let mut s = k.st();
+        let rq = &mut s.rqs[cpu as usize];
+        rq.in_hardirq = false;
+        rq.irqs_disabled = was_disabled;
+        std::mem::take(&mut rq.balance_softirq_pending)
+    };
+    if balance {
+        // SCHED_SOFTIRQ: run_rebalance_domains() on irq exit, interrupts enabled.
+        crate::sched::fair::sched_balance_periodic(k, cpu).await;
+    }
+}
+
+/// `hrtimer_interrupt()`: run every expired timer of this CPU.
+async fn hrtimer_interrupt(k: &Kernel, cpu: CpuId) {
+    let due = hrtimer_expire(&mut k.st(), cpu);
+    for f in due {
+        match f {
+            TimerFn::Tick => tick_sched_timer(k, cpu).await,
+            TimerFn::WakeTask(p) => {
+                try_to_wake_up(k, p, TASK_NORMAL, 0).await;
+            }
+        }
+    }
+}
+
+/// `tick_sched_timer()`: re-arm for the next jiffy, update jiffies, `sched_tick()`.
+async fn tick_sched_timer(k: &Kernel, cpu: CpuId) {
+    let cost = {
+        let s = &mut *k.st();
+        let tick = s.tun.tick_ns();
+        let now = s.m.now();
+        s.jiffies = s.jiffies.max(now / tick);
+        let next = (now / tick + 1) * tick;
+        hrtimer_start(s, cpu, next, 0, TimerFn::Tick);
+        s.costs.tick_ns
+    };
+    k.m.delay(cost).await;
+    sched_tick(k, cpu).await;
+    if cpu == 0 {
+        crate::system::check_stall(k);
+    }
+}
+
+/// `sched_tick()`: charge the running donor and let its class decide about preemption, then
+/// trigger periodic balancing if due.
+///
+/// Linux: kernel/sched/core.c sched_tick(), sched_balance_trigger().
+async fn sched_tick(k: &Kernel, cpu: CpuId) {
+    k.rq_lock(cpu).await;
+    {
+        let s = &mut *k.st();
+        update_rq_clock(s, cpu);
+        let donor = s.rqs[cpu as usize].donor;
+        match s.tasks[donor as usize].class {
+            Class::Fair => crate::sched::fair::task_tick_fair(s, cpu, donor),
+            Class::Rt => crate::sched::rt::task_tick_rt(s, cpu, donor),
+            Class::Stop => {
+                crate::sched::core::update_curr_common(s, cpu);
+            }
+            Class::Idle | Class::Deadline => {}
+        }
+        let rq = &mut s.rqs[cpu as usize];
+        if s.jiffies >= rq.next_balance {
+            rq.balance_softirq_pending = true;
+        }
+    }
+    k.rq_unlock(cpu).await;
+}
+
+/// `generic_smp_call_function_single_interrupt()`: the wake list, and RT push requests.
+async fn generic_smp_call_function_single_interrupt(k: &Kernel, cpu: CpuId) {
+    let (ttwu, push) = {
+        let mut s = k.st();
+        let rq = &mut s.rqs[cpu as usize];
+        (rq.ttwu_pending || !rq.wake_list.is_empty(), std::mem::take(&mut rq.rt_push_work_pending))
+    };
+    if ttwu {
+        sched_ttwu_pending(k, cpu).await;
+    }
+    if push {
+        crate::sched::rt::rto_push_irq_work_func(k, cpu).await;
+    }
+}

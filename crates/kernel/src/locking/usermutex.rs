@@ -1,0 +1,42 @@
+//! User-space mutexes and condition variables as rt-app uses them (pthread on futex).
+//!
+//! Linux: kernel/futex/waitwake.c (futex_wait, futex_wake) as driven by glibc's
+//! pthread_mutex_lock/unlock and pthread_cond_wait/signal/broadcast.
+//!
+//! Deviation: this is the simple sleeping lock of the scheduler-core stage. A contended lock
+//! queues the waiter FIFO and unlock hands ownership directly to the first waiter (no futex
+//! word races, no spinning, no priority inheritance). The kernel mutex with optimistic
+//! spinning and handoff, rt_mutex PI and Proxy Execution replace it for `lock`/`unlock` in the
+//! next stage; condition variables keep this model.
+
+use std::collections::VecDeque;
+
+use sim::user::ResourceId;
+use sim::LockId;
+
+use crate::task::TaskId;
+
+/// What a sleeping task waits on (for stall and deadlock reports).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitTarget {
+    Mutex(ResourceId),
+    Cond(ResourceId),
+}
+
+/// A pthread mutex.
+pub struct UserMutex {
+    pub name: String,
+    pub owner: Option<TaskId>,
+    /// FIFO of sleeping waiters. Protected by: `lock`.
+    pub waiters: VecDeque<TaskId>,
+    /// The futex hash-bucket lock guarding this mutex's wait queue.
+    pub lock: LockId,
+}
+
+/// A pthread condition variable.
+pub struct UserCond {
+    pub name: String,
+    /// FIFO of sleeping waiters. Protected by: `lock`.
+    pub waiters: VecDeque<TaskId>,
+    pub lock: LockId,
+}

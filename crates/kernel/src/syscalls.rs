@@ -1,0 +1,312 @@
+//! The kernel half of a user thread: its entry point and the system calls it makes.
+//!
+//! Linux: kernel/entry/common.c (exit_to_user_mode_loop), kernel/time/hrtimer.c
+//! (hrtimer_nanosleep, do_nanosleep), kernel/sched/syscalls.c (do_sched_yield,
+//! __sched_setscheduler, sched_setaffinity), kernel/exit.c (do_exit), kernel/futex/ (as used by
+//! pthread mutexes and condvars, see locking::usermutex), kernel/trace/trace.c
+//! (tracing_mark_write).
+
+use std::rc::Rc;
+
+use sim::user::{SchedAttr, UserCtx, UserOp, UserProgram};
+use sim::{CpuMask, Nanos, RunResult};
+
+use crate::irq::do_irq;
+use crate::locking::usermutex::WaitTarget;
+use crate::sched::core::*;
+use crate::sched::Class;
+use crate::task::state::*;
+use crate::task::TaskId;
+use crate::time::{hrtimer_start, TimerFn};
+use crate::tracepoints::EventKind;
+
+/// A user task's whole life: start after `schedule_tail()`, then run the program's requests
+/// one by one, returning to user space (and honouring need_resched) after each.
+pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>) {
+    let k = &*k;
+    schedule_tail(k).await;
+    exit_to_user_mode(k).await;
+    let thread = k.st().tasks[p as usize].thread.unwrap_or(0);
+    loop {
+        let op = prog.next_op(&UserCtx { now_ns: k.m.now(), thread });
+        match op {
+            UserOp::Run { work_ns } => user_run(k, work_ns).await,
+            UserOp::Sleep { ns } => do_nanosleep(k, k.m.now().saturating_add(ns)).await,
+            UserOp::SleepUntil { at_ns } => do_nanosleep(k, at_ns).await,
+            UserOp::Yield => do_sched_yield(k).await,
+            UserOp::Lock { mutex } => user_mutex_lock(k, mutex).await,
+            UserOp::Unlock { mutex } => user_mutex_unlock(k, mutex).await,
+            UserOp::CondWait { cond, mutex } => user_cond_wait(k, cond, mutex).await,
+            UserOp::CondSignal { cond } => user_cond_wake(k, cond, false).await,
+            UserOp::CondBroadcast { cond } => user_cond_wake(k, cond, true).await,
+            UserOp::SetAttr { attr } => sched_setattr_self(k, attr).await,
+            UserOp::SetAffinity { cpus } => sched_setaffinity_self(k, cpus).await,
+            UserOp::Mark { mark } => {
+                let cpu = k.this_cpu();
+                k.emit(cpu, EventKind::UserMark { pid: k.st().tasks[p as usize].pid, mark });
+            }
+            UserOp::Exit => do_exit(k).await,
+        }
+        exit_to_user_mode(k).await;
+    }
+}
+
+/// Execute `work_ns` of user-mode work, taking interrupts (and preemption on the way back
+/// to user mode) as they come.
+async fn user_run(k: &Kernel, work_ns: Nanos) {
+    let mut left = work_ns;
+    while left > 0 {
+        match k.m.run_interruptible(left).await {
+            RunResult::Completed => left = 0,
+            RunResult::Interrupted { ran_ns } => {
+                left -= ran_ns.min(left);
+                do_irq(k).await;
+                exit_to_user_mode(k).await;
+            }
+        }
+    }
+}
+
+/// `do_nanosleep()`: sleep TASK_INTERRUPTIBLE until an hrtimer at `at_ns` (with the task's
+/// timer slack: 50 µs for fair tasks, 0 for RT) wakes us. An expiry already past returns at
+/// once.
+async fn do_nanosleep(k: &Kernel, at_ns: Nanos) {
+    if at_ns <= k.m.now() {
+        return;
+    }
+    {
+        let cpu = k.this_cpu();
+        let s = &mut *k.st();
+        let p = s.rqs[cpu as usize].curr;
+        s.tasks[p as usize].state = TASK_INTERRUPTIBLE;
+        let slack = if s.tasks[p as usize].class == Class::Fair { s.costs.timer_slack_ns } else { 0 };
+        hrtimer_start(s, cpu, at_ns, slack, TimerFn::WakeTask(p));
+    }
+    schedule(k).await;
+}
+
+/// `do_sched_yield()`: the class yield hook, then `schedule()`.
+async fn do_sched_yield(k: &Kernel) {
+    let cpu = k.this_cpu();
+    k.rq_lock(cpu).await;
+    {
+        let s = &mut *k.st();
+        update_rq_clock(s, cpu);
+        let donor = s.rqs[cpu as usize].donor;
+        match s.tasks[donor as usize].class {
+            Class::Fair => crate::sched::fair::yield_task_fair(s, cpu),
+            Class::Rt => crate::sched::rt::yield_task_rt(s, cpu),
+            _ => {}
+        }
+    }
+    k.rq_unlock(cpu).await;
+    schedule(k).await;
+}
+
+/// `do_exit()` → `do_task_dead()`: `sched_process_exit`, TASK_DEAD, the final switch.
+async fn do_exit(k: &Kernel) -> ! {
+    let cpu = k.this_cpu();
+    {
+        let s = &mut *k.st();
+        let p = s.rqs[cpu as usize].curr;
+        let task = s.tasks[p as usize].task_ref();
+        emit(s, cpu, EventKind::SchedProcessExit { task });
+        // A thread other than the group leader is reaped at once: EXIT_DEAD.
+        s.tasks[p as usize].exit_state = EXIT_DEAD;
+        s.tasks[p as usize].state = TASK_DEAD;
+    }
+    __schedule(k, SchedMode::None).await;
+    unreachable!("a dead task was scheduled again");
+}
+
+// ---------------------------------------------------------------------- user mutexes
+
+/// Lock a pthread mutex: take it if free, else queue FIFO and sleep until handed over.
+async fn user_mutex_lock(k: &Kernel, m: u32) {
+    let lock = k.st().user_mutexes[m as usize].lock;
+    k.raw_spin_lock(lock, crate::locking::lockdep::LockClass::WaitQueue, crate::tracepoints::LockName::Other(lock.0)).await;
+    let me = k.current();
+    let must_wait = {
+        let s = &mut *k.st();
+        let um = &mut s.user_mutexes[m as usize];
+        // Relocking a held default pthread mutex deadlocks the caller, as it would for real.
+        if um.owner.is_none() {
+            um.owner = Some(me);
+            false
+        } else {
+            um.waiters.push_back(me);
+            s.tasks[me as usize].state = TASK_INTERRUPTIBLE;
+            s.tasks[me as usize].waiting_on = Some(WaitTarget::Mutex(m));
+            true
+        }
+    };
+    k.raw_spin_unlock(lock).await;
+    if must_wait {
+        loop {
+            schedule(k).await;
+            let s = &mut *k.st();
+            if s.user_mutexes[m as usize].owner == Some(me) {
+                s.tasks[me as usize].waiting_on = None;
+                break;
+            }
+            // Woken for something else: sleep again.
+            s.tasks[me as usize].state = TASK_INTERRUPTIBLE;
+        }
+    }
+}
+
+/// Unlock a pthread mutex: hand it to the first waiter and wake it.
+async fn user_mutex_unlock(k: &Kernel, m: u32) {
+    let lock = k.st().user_mutexes[m as usize].lock;
+    k.raw_spin_lock(lock, crate::locking::lockdep::LockClass::WaitQueue, crate::tracepoints::LockName::Other(lock.0)).await;
+    let me = k.current();
+    let next = {
+        let s = &mut *k.st();
+        let um = &mut s.user_mutexes[m as usize];
+        if um.owner != Some(me) {
+            Err(format!("mutex {} unlocked by a thread that does not hold it", um.name))
+        } else {
+            let next = um.waiters.pop_front();
+            um.owner = next;
+            Ok(next)
+        }
+    };
+    let next = next.unwrap_or_else(|e| {
+        k.violation("workload_unlock_not_owner", e);
+        None
+    });
+    k.raw_spin_unlock(lock).await;
+    if let Some(w) = next {
+        wake_up_process(k, w).await;
+        preempt_point(k).await;
+    }
+}
+
+/// `pthread_cond_wait()`: queue on the condvar, release the mutex, sleep, retake the mutex.
+async fn user_cond_wait(k: &Kernel, c: u32, m: u32) {
+    let lock = k.st().user_conds[c as usize].lock;
+    k.raw_spin_lock(lock, crate::locking::lockdep::LockClass::WaitQueue, crate::tracepoints::LockName::Other(lock.0)).await;
+    let me = k.current();
+    {
+        let s = &mut *k.st();
+        s.user_conds[c as usize].waiters.push_back(me);
+        s.tasks[me as usize].state = TASK_INTERRUPTIBLE;
+        s.tasks[me as usize].waiting_on = Some(WaitTarget::Cond(c));
+    }
+    k.raw_spin_unlock(lock).await;
+    user_mutex_unlock_keep_state(k, m).await;
+    loop {
+        schedule(k).await;
+        let s = &mut *k.st();
+        if !s.user_conds[c as usize].waiters.contains(&me) {
+            s.tasks[me as usize].waiting_on = None;
+            break;
+        }
+        s.tasks[me as usize].state = TASK_INTERRUPTIBLE;
+    }
+    user_mutex_lock(k, m).await;
+}
+
+/// Unlock inside `pthread_cond_wait`: like [`user_mutex_unlock`] but without the preemption
+/// point, because the caller is about to sleep (its state is already set).
+async fn user_mutex_unlock_keep_state(k: &Kernel, m: u32) {
+    let lock = k.st().user_mutexes[m as usize].lock;
+    k.raw_spin_lock(lock, crate::locking::lockdep::LockClass::WaitQueue, crate::tracepoints::LockName::Other(lock.0)).await;
+    let me = k.current();
+    let next = {
+        let s = &mut *k.st();
+        let um = &mut s.user_mutexes[m as usize];
+        if um.owner != Some(me) {
+            Err(format!("condvar wait without holding mutex {}", um.name))
+        } else {
+            let next = um.waiters.pop_front();
+            um.owner = next;
+            Ok(next)
+        }
+    };
+    let next = next.unwrap_or_else(|e| {
+        k.violation("workload_cond_wait_not_owner", e);
+        None
+    });
+    k.raw_spin_unlock(lock).await;
+    if let Some(w) = next {
+        wake_up_process(k, w).await;
+    }
+}
+
+/// `pthread_cond_signal()` / `pthread_cond_broadcast()`.
+async fn user_cond_wake(k: &Kernel, c: u32, all: bool) {
+    let lock = k.st().user_conds[c as usize].lock;
+    k.raw_spin_lock(lock, crate::locking::lockdep::LockClass::WaitQueue, crate::tracepoints::LockName::Other(lock.0)).await;
+    let woken: Vec<TaskId> = {
+        let s = &mut *k.st();
+        let q = &mut s.user_conds[c as usize].waiters;
+        if all {
+            q.drain(..).collect()
+        } else {
+            q.pop_front().into_iter().collect()
+        }
+    };
+    k.raw_spin_unlock(lock).await;
+    for w in woken {
+        wake_up_process(k, w).await;
+    }
+    preempt_point(k).await;
+}
+
+// ---------------------------------------------------------------------- attributes
+
+/// `sched_setattr()` on the calling task: dequeue/put, change policy and priority, enqueue/
+/// set, then the class-change hooks (T-8).
+///
+/// Linux: kernel/sched/syscalls.c __sched_setscheduler(), check_class_changed().
+async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) {
+    let p = k.current();
+    k.pi_lock(p).await;
+    let cpu = task_rq_lock(k, p).await;
+    {
+        let s = &mut *k.st();
+        update_rq_clock(s, cpu);
+        crate::system::change_attr(s, cpu, p, attr);
+    }
+    do_balance_callbacks(k, cpu).await;
+    k.rq_unlock(cpu).await;
+    k.pi_unlock(p).await;
+    preempt_point(k).await;
+}
+
+/// `sched_setaffinity()` on the calling task. If this CPU is no longer allowed, the stopper
+/// moves the task (`affine_move_task` → `migration_cpu_stop`).
+///
+/// Linux: kernel/sched/core.c __set_cpus_allowed_ptr(), affine_move_task().
+async fn sched_setaffinity_self(k: &Kernel, cpus: CpuMask) {
+    let p = k.current();
+    k.pi_lock(p).await;
+    let cpu = task_rq_lock(k, p).await;
+    let stopper = {
+        let s = &mut *k.st();
+        let nr = s.nr_cpus();
+        let valid = cpus.and(&CpuMask::first_n(nr));
+        let t = &mut s.tasks[p as usize];
+        if valid.is_empty() {
+            None
+        } else {
+            t.cpus_mask = valid;
+            t.nr_cpus_allowed = valid.weight();
+            if valid.test(cpu) {
+                None
+            } else {
+                let dest = valid.iter_wrap(cpu).next().expect("non-empty");
+                t.migration_pending = true;
+                s.rqs[cpu as usize].stop_works.push(crate::sched::stop_task::StopWork::Migrate { task: p, dest });
+                Some(s.rqs[cpu as usize].stop)
+            }
+        }
+    };
+    k.rq_unlock(cpu).await;
+    k.pi_unlock(p).await;
+    if let Some(st) = stopper {
+        wake_up_process(k, st).await;
+        preempt_point(k).await;
+    }
+}

@@ -1,0 +1,541 @@
+//! Booting and running a simulated system: the kernel's public entry point.
+//!
+//! Linux: init/main.c (start_kernel → sched_init, rest_init), kernel/sched/core.c
+//! (sched_init, init_idle, sched_fork), kernel/fork.c (kernel_clone → wake_up_new_task).
+//!
+//! Deviation: the workload's threads are created at time 0 by the boot CPU (as if forked by a
+//! parent that costs nothing), already carrying their policy, priority and affinity; rt-app's
+//! own main thread, which creates them and then waits, is not modelled.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use sim::user::{Policy, SchedAttr, ThreadId, UserProgram};
+use sim::{CpuId, CpuMask, Executor, Machine, Nanos, RunEnd};
+
+use crate::locking::lockdep::Lockdep;
+use crate::locking::usermutex::{UserCond, UserMutex, WaitTarget};
+use crate::sched::core::{self as core, Kernel, Violation};
+use crate::sched::cpupri::CpuPri;
+use crate::sched::fair::{CfsRq, SchedEntity};
+use crate::sched::features::{Features, Tunables};
+use crate::sched::rt::{RtRq, SchedRtEntity};
+use crate::sched::topology::Topology;
+use crate::sched::{Class, Costs, Rq, SchedState};
+use crate::task::{nice_to_prio, rt_prio, state, OnRq, Task, TaskId, IDLE_PRIO};
+use crate::time::{hrtimer_start, TimerFn};
+use crate::tracepoints::{Comm, EventKind, EventSink};
+
+/// How a run ended (the metrics' `end_reason`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// Every task of the workload exited.
+    Exited,
+    /// The time limit (`--duration` or the workload's) was reached.
+    Duration,
+    /// Tasks wait for each other in a cycle of locks.
+    Deadlock,
+    /// Live tasks remain but nothing can ever wake them.
+    Stall,
+    /// An invariant or lockdep rule was violated (see the violations).
+    Violation,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Exited => "exited",
+            EndReason::Duration => "duration",
+            EndReason::Deadlock => "deadlock",
+            EndReason::Stall => "stall",
+            EndReason::Violation => "violation",
+        }
+    }
+}
+
+/// Everything that configures a run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub nr_cpus: usize,
+    /// CPUs per LLC (None: one LLC).
+    pub llc_size: Option<usize>,
+    pub seed: u64,
+    pub costs: Costs,
+    pub feat: Features,
+    pub tun: Tunables,
+    /// Stop at this simulated time.
+    pub limit_ns: Nanos,
+    /// Check the named invariants after every step (tests; slower).
+    pub check_invariants: bool,
+}
+
+impl Config {
+    pub fn new(nr_cpus: usize) -> Config {
+        Config {
+            nr_cpus,
+            llc_size: None,
+            seed: 0,
+            costs: Costs::default(),
+            feat: Features::default(),
+            tun: Tunables::default(),
+            limit_ns: 10 * sim::time::NSEC_PER_SEC,
+            check_invariants: false,
+        }
+    }
+}
+
+/// A thread to create at boot.
+pub struct TaskSpec {
+    /// Thread name (truncated to 15 characters as `comm`).
+    pub name: String,
+    pub attr: SchedAttr,
+    /// Allowed CPUs; None = all.
+    pub cpus: Option<CpuMask>,
+    pub thread: ThreadId,
+    pub program: Box<dyn UserProgram>,
+}
+
+/// The result of [`System::run`].
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub end_reason: EndReason,
+    pub sim_time_ns: Nanos,
+    pub violations: Vec<Violation>,
+    /// For a deadlock or stall: which tasks wait on what.
+    pub report: String,
+    /// Machine steps executed.
+    pub steps: u64,
+}
+
+/// A booted system ready to run.
+pub struct System {
+    pub k: Rc<Kernel>,
+    exec: Executor,
+    programs: Vec<(TaskId, Box<dyn UserProgram>)>,
+    cfg: Config,
+}
+
+/// First pid of the workload's threads (pids below are the per-CPU kernel threads).
+pub const FIRST_USER_PID: u32 = 1000;
+
+impl System {
+    pub fn new(cfg: Config, sink: Box<dyn EventSink>) -> System {
+        let n = cfg.nr_cpus;
+        assert!(n >= 1 && n <= sim::MAX_CPUS);
+        let m = Rc::new(Machine::new(n, cfg.seed, cfg.costs.spin_handoff_ns));
+        let topo = Topology::new(n, cfg.llc_size);
+        let nr_domains = topo.domains.iter().map(|d| d.len()).max().unwrap_or(0);
+        let mut tasks = Vec::new();
+        let mut rqs = Vec::new();
+        for cpu in 0..n as CpuId {
+            let idle = new_task_struct(&m, cpu as TaskId, 0, &format!("swapper/{cpu}"), cpu);
+            tasks.push(idle);
+            rqs.push(Rq {
+                cpu,
+                lock: m.new_lock(),
+                curr: cpu,
+                donor: cpu,
+                idle: cpu,
+                stop: n as TaskId + cpu,
+                next_class: Class::Idle,
+                nr_running: 0,
+                cfs: CfsRq::default(),
+                rt: RtRq::default(),
+                clock: 0,
+                clock_task: 0,
+                nr_switches: 0,
+                nr_uninterruptible: 0,
+                wake_list: Vec::new(),
+                ttwu_pending: false,
+                balance_callbacks: Vec::new(),
+                next_balance: 0,
+                avg_idle_ns: 1_000_000,
+                idle_stamp: 0,
+                max_idle_balance_cost_ns: 500_000,
+                balance_interval_ms: vec![1; nr_domains],
+                nr_balance_failed: vec![0; nr_domains],
+                last_balance: vec![0; nr_domains],
+                stop_works: Vec::new(),
+                rt_push_work_pending: false,
+                in_hardirq: false,
+                last_prev: cpu,
+                balance_softirq_pending: false,
+                preempt_count: 0,
+                irqs_disabled: false,
+            });
+        }
+        for (cpu, t) in tasks.iter_mut().enumerate() {
+            t.is_idle_task = true;
+            t.class = Class::Idle;
+            t.prio = IDLE_PRIO;
+            t.static_prio = IDLE_PRIO;
+            t.normal_prio = IDLE_PRIO;
+            t.state = state::TASK_RUNNING;
+            t.on_cpu = true;
+            t.cpus_mask = CpuMask::single(cpu as CpuId);
+            t.nr_cpus_allowed = 1;
+        }
+        for cpu in 0..n as CpuId {
+            let id = n as TaskId + cpu;
+            let mut t = new_task_struct(&m, id, 10 + cpu, &format!("migration/{cpu}"), cpu);
+            t.is_stopper = true;
+            t.class = Class::Stop;
+            t.policy = Policy::Fifo;
+            t.rt_priority = 99;
+            t.prio = 0;
+            t.normal_prio = 0;
+            t.cpus_mask = CpuMask::single(cpu);
+            t.nr_cpus_allowed = 1;
+            t.state = state::TASK_INTERRUPTIBLE;
+            tasks.push(t);
+        }
+        let s = SchedState {
+            m: m.clone(),
+            tasks,
+            rqs,
+            feat: cfg.feat.clone(),
+            tun: cfg.tun.clone(),
+            costs: cfg.costs.clone(),
+            topo,
+            cpupri: CpuPri::new(n),
+            rto_mask: CpuMask::empty(),
+            rd_overloaded: false,
+            sink,
+            jiffies: 0,
+            nr_events: 0,
+            hrtimers: vec![Default::default(); n],
+            hrtimer_seq: 0,
+            user_mutexes: Vec::new(),
+            user_conds: Vec::new(),
+            nr_user_tasks: 0,
+            nr_exited: 0,
+            stall_ticks: 0,
+        };
+        let k = Rc::new(Kernel {
+            m: m.clone(),
+            s: RefCell::new(s),
+            lockdep: RefCell::new(Lockdep::new(n)),
+            violations: RefCell::new(Vec::new()),
+            end: RefCell::new(None),
+        });
+        System { exec: Executor::new(m), k, programs: Vec::new(), cfg }
+    }
+
+    /// Create a pthread mutex; returns its id (the workload's resource numbering must match).
+    pub fn add_mutex(&mut self, name: &str) -> u32 {
+        let lock = self.k.m.new_lock();
+        let mut s = self.k.st();
+        s.user_mutexes.push(UserMutex { name: name.to_string(), owner: None, waiters: Default::default(), lock });
+        s.user_mutexes.len() as u32 - 1
+    }
+
+    /// Create a pthread condition variable.
+    pub fn add_cond(&mut self, name: &str) -> u32 {
+        let lock = self.k.m.new_lock();
+        let mut s = self.k.st();
+        s.user_conds.push(UserCond { name: name.to_string(), waiters: Default::default(), lock });
+        s.user_conds.len() as u32 - 1
+    }
+
+    /// Create a thread (forked at boot, `sched_fork()`); returns its pid.
+    pub fn add_task(&mut self, spec: TaskSpec) -> u32 {
+        let s = &mut *self.k.st();
+        let id = s.tasks.len() as TaskId;
+        let pid = FIRST_USER_PID + s.nr_user_tasks;
+        let mut t = new_task_struct(&s.m, id, pid, &spec.name, 0);
+        t.thread = Some(spec.thread);
+        let all = CpuMask::first_n(s.nr_cpus());
+        let mask = spec.cpus.map(|c| c.and(&all)).filter(|c| !c.is_empty()).unwrap_or(all);
+        t.cpus_mask = mask;
+        t.nr_cpus_allowed = mask.weight();
+        // The parent runs on CPU 0; a child whose mask excludes it starts on its first CPU.
+        t.cpu = if mask.test(0) { 0 } else { mask.first().unwrap() };
+        t.wake_cpu = t.cpu;
+        t.state = state::TASK_NEW;
+        s.tasks.push(t);
+        apply_attr(s, id, spec.attr);
+        init_class_entity(s, id);
+        s.nr_user_tasks += 1;
+        let t = &s.tasks[id as usize];
+        let (comm, policy, prio, nice) = (t.comm, t.policy, t.prio, t.nice());
+        core::emit(s, 0, EventKind::TaskNewtask { pid, comm, policy, prio, nice });
+        self.programs.push((id, spec.program));
+        pid
+    }
+
+    /// Boot every CPU and run until the workload exits, the time limit, a deadlock or stall,
+    /// or a violation. `progress` is called after every step with the current time.
+    pub fn run(&mut self, progress: &mut dyn FnMut(Nanos)) -> Outcome {
+        let k = self.k.clone();
+        let n = self.cfg.nr_cpus;
+        {
+            let s = &mut *k.st();
+            let tick = s.tun.tick_ns();
+            for cpu in 0..n as CpuId {
+                hrtimer_start(s, cpu, tick, 0, TimerFn::Tick);
+            }
+        }
+        let user: Vec<TaskId> = self.programs.iter().map(|(id, _)| *id).collect();
+        for (id, prog) in self.programs.drain(..) {
+            k.m.spawn(id, crate::syscalls::task_main(k.clone(), id, prog));
+        }
+        for cpu in 0..n as CpuId {
+            let kk = k.clone();
+            let boot = if cpu == 0 { user.clone() } else { Vec::new() };
+            k.m.spawn(cpu, async move {
+                for p in boot {
+                    core::wake_up_new_task(&kk, p).await;
+                }
+                crate::sched::idle::do_idle(&kk).await;
+            });
+            let kk = k.clone();
+            k.m.spawn(n as TaskId + cpu, async move { crate::sched::stop_task::stopper_main(&kk).await });
+            k.m.boot_cpu(cpu, cpu);
+        }
+        if user.is_empty() {
+            k.end(EndReason::Exited, String::new());
+        }
+        let check = self.cfg.check_invariants;
+        let kk = k.clone();
+        let mut hook = move |_cpu: CpuId| {
+            if check {
+                for (inv, detail) in crate::invariants::check_all(&kk) {
+                    kk.violation(inv, detail);
+                }
+            }
+            progress(kk.m.now());
+            true
+        };
+        let end = self.exec.run(self.cfg.limit_ns, &mut hook);
+        let violations = k.violations.borrow().clone();
+        let (reason, report) = if !violations.is_empty() {
+            (EndReason::Violation, String::new())
+        } else if let Some((r, rep)) = k.end.borrow().clone() {
+            (r, rep)
+        } else {
+            match end {
+                RunEnd::TimeLimit => (EndReason::Duration, String::new()),
+                _ => (EndReason::Stall, "the machine ran out of events".to_string()),
+            }
+        };
+        Outcome { end_reason: reason, sim_time_ns: k.m.now(), violations, report, steps: k.m.steps() }
+    }
+}
+
+impl Kernel {
+    /// End the run for `reason` (first reason wins).
+    pub fn end(&self, reason: EndReason, report: String) {
+        let mut e = self.end.borrow_mut();
+        if e.is_none() {
+            *e = Some((reason, report));
+        }
+        self.m.stop();
+    }
+}
+
+fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId) -> Task {
+    Task {
+        id,
+        pid,
+        comm: Comm::new(name),
+        state: state::TASK_RUNNING,
+        exit_state: 0,
+        on_rq: OnRq::No,
+        on_cpu: false,
+        cpu,
+        wake_cpu: cpu,
+        cpus_mask: CpuMask::single(cpu),
+        nr_cpus_allowed: 1,
+        policy: Policy::Normal,
+        prio: 120,
+        static_prio: 120,
+        normal_prio: 120,
+        rt_priority: 0,
+        class: Class::Fair,
+        se: SchedEntity::default(),
+        rt: SchedRtEntity::default(),
+        need_resched: false,
+        sched_contributes_to_load: false,
+        nvcsw: 0,
+        nivcsw: 0,
+        pi_lock: m.new_lock(),
+        is_idle_task: false,
+        is_stopper: false,
+        last_wakee: None,
+        wakee_flips: 0,
+        wakee_flip_decay_ts: 0,
+        recent_used_cpu: cpu,
+        migration_pending: false,
+        thread: None,
+        waiting_on: None,
+        last_switch_out_ns: 0,
+    }
+}
+
+/// `__setscheduler_params()` + `__setscheduler_prio()`: policy, priorities and class.
+fn apply_attr(s: &mut SchedState, p: TaskId, attr: SchedAttr) {
+    let t = &mut s.tasks[p as usize];
+    t.policy = attr.policy;
+    match attr.policy {
+        Policy::Fifo | Policy::Rr => {
+            t.rt_priority = attr.rt_priority.clamp(1, 99);
+            t.normal_prio = rt_prio(t.rt_priority);
+        }
+        Policy::Normal | Policy::Batch | Policy::Idle | Policy::Deadline => {
+            // Deviation: SCHED_DEADLINE arrives with the deadline class; until then such a
+            // thread runs as SCHED_NORMAL (the loader warns).
+            if attr.policy == Policy::Deadline {
+                t.policy = Policy::Normal;
+            }
+            t.rt_priority = 0;
+            t.static_prio = nice_to_prio(attr.nice.clamp(-20, 19));
+            t.normal_prio = t.static_prio;
+        }
+    }
+    if t.policy.is_rt() {
+        t.static_prio = nice_to_prio(attr.nice.clamp(-20, 19));
+    }
+    t.prio = t.normal_prio;
+    t.class = core::class_of(t.prio, false, false);
+}
+
+fn init_class_entity(s: &mut SchedState, p: TaskId) {
+    match s.tasks[p as usize].class {
+        Class::Fair => crate::sched::fair::init_entity_fair(s, p),
+        Class::Rt => crate::sched::rt::init_entity_rt(s, p),
+        _ => {}
+    }
+}
+
+/// The body of `__sched_setscheduler()` under `pi_lock` and the rq lock: dequeue/put, change,
+/// enqueue/set, `check_class_changed()`.
+pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
+    use crate::sched::{dequeue as dq, enqueue as eq};
+    let queued = s.tasks[p as usize].on_rq == OnRq::Queued;
+    let running = s.rqs[cpu as usize].donor == p;
+    if queued {
+        core::dequeue_task(s, cpu, p, dq::SAVE | dq::MOVE | dq::NOCLOCK);
+    }
+    if running {
+        core::put_prev_task(s, cpu, p);
+    }
+    let (prev_class, oldprio, old_nice) = {
+        let t = &s.tasks[p as usize];
+        (t.class, t.prio, t.nice())
+    };
+    apply_attr(s, p, attr);
+    let (class, newprio, new_nice) = {
+        let t = &s.tasks[p as usize];
+        (t.class, t.prio, t.nice())
+    };
+    if class != prev_class {
+        init_class_entity(s, p);
+    } else if class == Class::Fair && new_nice != old_nice {
+        crate::sched::fair::reweight_task_fair(s, cpu, p, new_nice);
+    }
+    if queued {
+        core::enqueue_task(s, cpu, p, eq::RESTORE | eq::MOVE | eq::NOCLOCK);
+    }
+    if running {
+        core::set_next_task(s, cpu, p, false);
+    }
+    if class != prev_class {
+        match prev_class {
+            Class::Fair => crate::sched::fair::switched_from_fair(s, cpu, p),
+            Class::Rt => crate::sched::rt::switched_from_rt(s, cpu, p),
+            _ => {}
+        }
+        match class {
+            Class::Fair => crate::sched::fair::switched_to_fair(s, cpu, p),
+            Class::Rt => crate::sched::rt::switched_to_rt(s, cpu, p),
+            _ => {}
+        }
+    } else if oldprio != newprio || new_nice != old_nice {
+        match class {
+            Class::Rt => crate::sched::rt::prio_changed_rt(s, cpu, p, oldprio),
+            _ => {
+                // prio_changed_fair(): a weaker running task reschedules; a queued one is
+                // checked against the current task.
+                if running {
+                    if new_nice > old_nice {
+                        core::resched_curr(s, cpu);
+                    }
+                } else if queued {
+                    core::wakeup_preempt(s, cpu, p, 0);
+                }
+            }
+        }
+    }
+}
+
+/// Stall and deadlock detection, from CPU 0's tick: live workload tasks remain, yet no CPU has
+/// anything queued, no wakeup is pending or in flight, and no task timer is armed — for two
+/// consecutive ticks. Lock cycles are reported as a deadlock naming tasks and locks.
+pub fn check_stall(k: &Kernel) {
+    let report = {
+        let s = &mut *k.st();
+        if s.nr_exited >= s.nr_user_tasks {
+            return;
+        }
+        let quiet = s.rqs.iter().all(|rq| rq.nr_running == 0 && rq.wake_list.is_empty() && rq.stop_works.is_empty())
+            && !crate::time::task_timers_armed(s)
+            && s.tasks.iter().all(|t| t.is_idle_task || t.is_stopper || !t.on_cpu)
+            && s.tasks.iter().all(|t| t.state != state::TASK_WAKING && !(t.state == state::TASK_RUNNING && t.thread.is_some() && t.exit_state == 0));
+        if !quiet {
+            s.stall_ticks = 0;
+            return;
+        }
+        s.stall_ticks += 1;
+        if s.stall_ticks < 2 {
+            return;
+        }
+        stall_report(s)
+    };
+    k.end(report.0, report.1);
+}
+
+fn stall_report(s: &SchedState) -> (EndReason, String) {
+    let name = |t: TaskId| format!("{}-{}", s.tasks[t as usize].comm, s.tasks[t as usize].pid);
+    let mut lines = Vec::new();
+    for t in s.tasks.iter().filter(|t| t.thread.is_some() && t.exit_state == 0) {
+        let what = match t.waiting_on {
+            Some(WaitTarget::Mutex(m)) => {
+                let um = &s.user_mutexes[m as usize];
+                match um.owner {
+                    Some(o) => format!("waits for mutex {} held by {}", um.name, name(o)),
+                    None => format!("waits for mutex {}", um.name),
+                }
+            }
+            Some(WaitTarget::Cond(c)) => format!("waits on condition {}", s.user_conds[c as usize].name),
+            None => "sleeps with nothing to wake it".to_string(),
+        };
+        lines.push(format!("  {} {}", name(t.id), what));
+    }
+    // Follow waits-for edges (task → mutex owner) looking for a cycle.
+    let next = |t: TaskId| match s.tasks[t as usize].waiting_on {
+        Some(WaitTarget::Mutex(m)) => s.user_mutexes[m as usize].owner,
+        _ => None,
+    };
+    for start in s.tasks.iter().filter(|t| t.thread.is_some() && t.exit_state == 0).map(|t| t.id) {
+        let mut path = vec![start];
+        let mut cur = start;
+        while let Some(o) = next(cur) {
+            if let Some(i) = path.iter().position(|&x| x == o) {
+                let cycle: Vec<String> = path[i..]
+                    .iter()
+                    .map(|&t| {
+                        let Some(WaitTarget::Mutex(m)) = s.tasks[t as usize].waiting_on else { unreachable!() };
+                        format!("{} waits for {}", name(t), s.user_mutexes[m as usize].name)
+                    })
+                    .collect();
+                return (EndReason::Deadlock, format!("lock cycle: {}\n{}", cycle.join(", "), lines.join("\n")));
+            }
+            if path.len() > s.tasks.len() {
+                break;
+            }
+            path.push(o);
+            cur = o;
+        }
+    }
+    (EndReason::Stall, format!("no task can make progress:\n{}", lines.join("\n")))
+}

@@ -1,0 +1,69 @@
+//! Time keeping: hrtimers and the tick.
+//!
+//! Linux: kernel/time/hrtimer.c, kernel/time/tick-sched.c.
+//!
+//! Each CPU has one clock-event device (the machine's) programmed for the earliest *hard*
+//! expiry of its hrtimers; when it fires, every timer whose *soft* expiry has passed runs
+//! (`__hrtimer_run_queues`). A timer armed with slack (`timer_slack_ns`, 50 µs for fair
+//! tasks) therefore fires at its hard expiry unless another timer's interrupt comes first.
+//! The periodic tick is itself an hrtimer (`tick_sched_timer`), aligned to jiffy boundaries on
+//! every CPU (skew_tick=0).
+//!
+//! Deviation: no `hrtimer_cpu_base` lock; no NO_HZ (idle CPUs keep ticking and balance for
+//! themselves, spec §11.4).
+
+use sim::{CpuId, Nanos};
+
+use crate::sched::SchedState;
+use crate::task::TaskId;
+
+/// What an hrtimer does when it expires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TimerFn {
+    /// `tick_sched_timer`.
+    Tick,
+    /// `hrtimer_wakeup` of a sleeping task (nanosleep).
+    WakeTask(TaskId),
+}
+
+/// One armed hrtimer. Ordered by hard expiry, then arming order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HrTimer {
+    pub hard_ns: Nanos,
+    pub seq: u64,
+    pub soft_ns: Nanos,
+    pub func: TimerFn,
+}
+
+/// `hrtimer_start_range_ns()` on `cpu`: arm a timer for `soft_ns` with `slack_ns`.
+pub fn hrtimer_start(s: &mut SchedState, cpu: CpuId, soft_ns: Nanos, slack_ns: Nanos, func: TimerFn) {
+    s.hrtimer_seq += 1;
+    let t = HrTimer { hard_ns: soft_ns.saturating_add(slack_ns), seq: s.hrtimer_seq, soft_ns, func };
+    s.hrtimers[cpu as usize].insert(t);
+    hrtimer_reprogram(s, cpu);
+}
+
+/// Program the CPU's clock-event device for its earliest hard expiry.
+pub fn hrtimer_reprogram(s: &mut SchedState, cpu: CpuId) {
+    let first = s.hrtimers[cpu as usize].first().map(|t| t.hard_ns);
+    if s.m.clockevent(cpu) != first {
+        s.m.program_clockevent(cpu, first);
+    }
+}
+
+/// `__hrtimer_run_queues()`: remove and return the timers of `cpu` whose soft expiry passed.
+pub fn hrtimer_expire(s: &mut SchedState, cpu: CpuId) -> Vec<TimerFn> {
+    let now = s.m.now();
+    let q = &mut s.hrtimers[cpu as usize];
+    let due: Vec<HrTimer> = q.iter().filter(|t| t.soft_ns <= now).copied().collect();
+    for t in &due {
+        q.remove(t);
+    }
+    hrtimer_reprogram(s, cpu);
+    due.into_iter().map(|t| t.func).collect()
+}
+
+/// Whether any task timer is armed anywhere (for stall detection).
+pub fn task_timers_armed(s: &SchedState) -> bool {
+    s.hrtimers.iter().any(|q| q.iter().any(|t| matches!(t.func, TimerFn::WakeTask(_))))
+}
