@@ -1,3 +1,63 @@
-fn main() {
-    println!("Hello, world!");
+//! `proxysched`: run rt-app workloads on the Linux scheduler model.
+//!
+//! This is the only crate that touches the environment: files, the terminal, the exit code.
+//! Exit codes: 0 success; 2 bad input (workload or flags); 3 the simulated system deadlocked
+//! or stalled; 4 an invariant was violated.
+
+use cli::{bench, run, RunArgs};
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Linux's Proxy Execution and scheduler core, modelled on a deterministic multi-CPU simulator.
+#[derive(Parser)]
+#[command(name = "proxysched", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a workload (no file: the built-in demo) and print per-task results.
+    Run(RunArgs),
+    /// List the scheduler features and tunables with their defaults.
+    Features,
+    /// Measure simulated events per wall-clock second on two generated workloads.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Simulated seconds per workload.
+    #[arg(long, default_value_t = 1.0)]
+    duration: f64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Run(args) => run::run_command(&args, std::io::stderr().is_terminal()),
+        Cmd::Features => {
+            print!("{}", run::features_listing());
+            Ok(0)
+        }
+        Cmd::Bench(b) => {
+            bench::bench(b.duration);
+            Ok(0)
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(cli::Failure::BadInput(msg)) => {
+            eprintln!("{msg}");
+            ExitCode::from(2)
+        }
+        Err(cli::Failure::Io(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -1,0 +1,59 @@
+//! The `proxysched` command line as a library, so integration tests can run workloads
+//! in-process: [`run::simulate`] boots and runs a workload and returns its metrics.
+
+pub mod bench;
+pub mod run;
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+/// Options shared by the commands that run a workload.
+#[derive(Args, Clone)]
+pub struct RunArgs {
+    /// rt-app JSON workload; without it the built-in demo runs.
+    pub workload: Option<PathBuf>,
+    /// Number of CPUs (overrides the workload's `proxysched.cpus`).
+    #[arg(long)]
+    pub cpus: Option<usize>,
+    /// Scheduler feature switch, repeatable: `--feature place_lag=off`.
+    #[arg(long = "feature", value_name = "NAME=on|off")]
+    pub features: Vec<String>,
+    /// Cost model: `default`, `zero`, or a JSON file of per-operation costs.
+    #[arg(long, value_name = "default|zero|FILE")]
+    pub costs: Option<String>,
+    /// Seed of the oracle that orders ties and random choices.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Simulated seconds to run at most (overrides the workload's `global.duration`).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Write an ftrace text trace (opens in Perfetto).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Write the metrics JSON (`proxysched/metrics/v1`).
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Check the model's invariants after every step (slower); a violation exits with 4.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+/// A failure and the exit code it maps to.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad workload or flags (exit 2).
+    BadInput(String),
+    /// Could not write an output file (exit 1).
+    Io(String),
+}
+
