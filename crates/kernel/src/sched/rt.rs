@@ -1030,3 +1030,605 @@ pub fn overloaded_cpus(s: &SchedState) -> CpuMask {
         .filter(|&c| s.rqs[c as usize].rt.overloaded)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use sim::{CpuMask, Executor, Machine};
+
+    use super::*;
+    use crate::locking::lockdep::Lockdep;
+    use crate::sched::cpupri::{CpuPri, CPUPRI_NORMAL};
+    use crate::sched::features::{Features, Tunables};
+    use crate::sched::topology::Topology;
+    use crate::sched::{fair, Costs, Rq};
+    use crate::task::{rt_prio, state, OnRq, Task};
+    use crate::tracepoints::{Comm, NullSink};
+
+    fn bare_task(m: &Machine, id: TaskId, cpu: CpuId, nr_cpus: usize) -> Task {
+        Task {
+            id,
+            pid: id,
+            comm: Comm::new("t"),
+            state: state::TASK_RUNNING,
+            exit_state: 0,
+            on_rq: OnRq::No,
+            on_cpu: false,
+            cpu,
+            wake_cpu: cpu,
+            cpus_mask: CpuMask::first_n(nr_cpus),
+            nr_cpus_allowed: nr_cpus as u32,
+            policy: Policy::Normal,
+            prio: 120,
+            static_prio: 120,
+            normal_prio: 120,
+            rt_priority: 0,
+            class: Class::Fair,
+            se: fair::SchedEntity::default(),
+            rt: SchedRtEntity::default(),
+            need_resched: false,
+            sched_contributes_to_load: false,
+            nvcsw: 0,
+            nivcsw: 0,
+            pi_lock: m.new_lock(),
+            is_idle_task: false,
+            is_stopper: false,
+            last_wakee: None,
+            wakee_flips: 0,
+            wakee_flip_decay_ts: 0,
+            recent_used_cpu: cpu,
+            last_switch_out_ns: 0,
+        }
+    }
+
+    /// A scheduler with `nr_cpus` idle CPUs (task `c` is cpu c's idle task, also standing in
+    /// for its stopper) and LLCs of `llc_size` CPUs.
+    fn sched_state(nr_cpus: usize, llc_size: Option<usize>) -> SchedState {
+        let m = Rc::new(Machine::new(nr_cpus, 1, 0));
+        let mut tasks = Vec::new();
+        let mut rqs = Vec::new();
+        for c in 0..nr_cpus as CpuId {
+            let mut idle = bare_task(&m, c, c, nr_cpus);
+            idle.is_idle_task = true;
+            idle.prio = crate::task::IDLE_PRIO;
+            idle.class = Class::Idle;
+            idle.on_cpu = true;
+            idle.cpus_mask = CpuMask::single(c);
+            idle.nr_cpus_allowed = 1;
+            tasks.push(idle);
+            rqs.push(Rq {
+                cpu: c,
+                lock: m.new_lock(),
+                curr: c,
+                donor: c,
+                idle: c,
+                stop: c,
+                next_class: Class::Idle,
+                nr_running: 0,
+                cfs: fair::CfsRq::default(),
+                rt: RtRq::default(),
+                clock: 0,
+                clock_task: 0,
+                nr_switches: 0,
+                nr_uninterruptible: 0,
+                wake_list: Vec::new(),
+                ttwu_pending: false,
+                balance_callbacks: Vec::new(),
+                next_balance: 0,
+                avg_idle_ns: 0,
+                idle_stamp: 0,
+                max_idle_balance_cost_ns: 0,
+                balance_interval_ms: Vec::new(),
+                nr_balance_failed: Vec::new(),
+                last_balance: Vec::new(),
+                stop_works: Vec::new(),
+                rt_push_work_pending: false,
+                in_hardirq: false,
+                preempt_count: 0,
+                irqs_disabled: false,
+            });
+        }
+        SchedState {
+            m,
+            tasks,
+            rqs,
+            feat: Features::default(),
+            tun: Tunables::default(),
+            costs: Costs::zero(),
+            topo: Topology::new(nr_cpus, llc_size),
+            cpupri: CpuPri::new(nr_cpus),
+            rto_mask: CpuMask::empty(),
+            rto: RtoState::default(),
+            rd_overloaded: false,
+            sink: Box::new(NullSink),
+            jiffies: 0,
+            nr_events: 0,
+        }
+    }
+
+    /// A new RT task of `policy` at `rt_priority` on `cpu`, allowed on `mask` (not queued).
+    fn rt_task(
+        s: &mut SchedState,
+        policy: Policy,
+        rt_priority: u32,
+        cpu: CpuId,
+        mask: CpuMask,
+    ) -> TaskId {
+        let id = s.tasks.len() as TaskId;
+        let mut t = bare_task(&s.m, id, cpu, s.nr_cpus());
+        t.policy = policy;
+        t.rt_priority = rt_priority;
+        t.prio = rt_prio(rt_priority);
+        t.normal_prio = t.prio;
+        t.class = Class::Rt;
+        t.cpus_mask = mask;
+        t.nr_cpus_allowed = mask.weight();
+        s.tasks.push(t);
+        init_entity_rt(s, id);
+        id
+    }
+
+    fn all(s: &SchedState) -> CpuMask {
+        CpuMask::first_n(s.nr_cpus())
+    }
+
+    /// `activate_task` for a wakeup onto `cpu`.
+    fn wake(s: &mut SchedState, cpu: CpuId, p: TaskId) {
+        core::activate_task(s, cpu, p, enqueue::WAKEUP);
+    }
+
+    /// Run `p` on `cpu` the way `__schedule` does: put prev, set next, switch.
+    fn run(s: &mut SchedState, cpu: CpuId, p: TaskId) {
+        let prev = s.rqs[cpu as usize].curr;
+        if s.tasks[prev as usize].class == Class::Rt {
+            put_prev_task_rt(s, cpu, prev);
+        }
+        set_next_task_rt(s, cpu, p, true);
+        s.tasks[prev as usize].on_cpu = false;
+        s.tasks[prev as usize].need_resched = false;
+        s.tasks[p as usize].on_cpu = true;
+        s.rqs[cpu as usize].curr = p;
+        s.rqs[cpu as usize].donor = p;
+    }
+
+    #[test]
+    fn rt_pick_order_follows_priority_array() {
+        let mut s = sched_state(2, None);
+        let m = all(&s);
+        let a50 = rt_task(&mut s, Policy::Fifo, 50, 0, m);
+        let b90 = rt_task(&mut s, Policy::Fifo, 90, 0, m);
+        let c90 = rt_task(&mut s, Policy::Fifo, 90, 0, m);
+        let d70 = rt_task(&mut s, Policy::Fifo, 70, 0, m);
+        for p in [a50, b90, c90, d70] {
+            wake(&mut s, 0, p);
+        }
+        assert_eq!(s.rqs[0].rt.rt_nr_running, 4);
+        assert_eq!(s.rqs[0].nr_running, 4);
+        assert_eq!(s.rqs[0].rt.highest_prio.curr, rt_prio(90));
+        assert_eq!(
+            s.cpupri.cpu_to_pri[0], 90,
+            "cpupri level = best rt_priority"
+        );
+        let mut order = Vec::new();
+        while let Some(p) = pick_task_rt(&s, 0) {
+            order.push(p);
+            assert!(dequeue_task_rt(&mut s, 0, p, dequeue_flags_sleep()));
+            s.tasks[p as usize].on_rq = OnRq::No;
+            assert!(cpupri_consistent(&s, 0));
+        }
+        assert_eq!(
+            order,
+            vec![b90, c90, d70, a50],
+            "strongest list first, FIFO within"
+        );
+        assert_eq!(s.rqs[0].rt.highest_prio.curr, RT_PRIO_NONE);
+        assert_eq!(s.cpupri.cpu_to_pri[0], CPUPRI_NORMAL);
+        assert_eq!(s.rqs[0].nr_running, 0);
+        assert!(s.rto_mask.is_empty());
+    }
+
+    fn dequeue_flags_sleep() -> u32 {
+        crate::sched::dequeue::SLEEP
+    }
+
+    #[test]
+    fn rt_fifo_positions_wakeup_tail_preempted_keeps_yield_tail_head_on_enqueue_head() {
+        let mut s = sched_state(1, None);
+        let m = all(&s);
+        let a = rt_task(&mut s, Policy::Fifo, 10, 0, m);
+        let b = rt_task(&mut s, Policy::Fifo, 10, 0, m);
+        wake(&mut s, 0, a);
+        run(&mut s, 0, a);
+        // A wakeup at equal priority goes to the tail: A keeps running.
+        wake(&mut s, 0, b);
+        wakeup_preempt_rt(&mut s, 0, b, wf::TTWU);
+        assert!(
+            !s.tasks[a as usize].need_resched,
+            "equal prio wakee must not preempt"
+        );
+        assert_eq!(s.rqs[0].rt.queues[rt_prio(10) as usize], [a, b]);
+        // A stronger wakee preempts A; A keeps its place ahead of B.
+        let c = rt_task(&mut s, Policy::Fifo, 20, 0, m);
+        wake(&mut s, 0, c);
+        wakeup_preempt_rt(&mut s, 0, c, wf::TTWU);
+        assert!(s.tasks[a as usize].need_resched);
+        assert_eq!(pick_task_rt(&s, 0), Some(c));
+        run(&mut s, 0, c);
+        assert!(dequeue_task_rt(&mut s, 0, c, dequeue_flags_sleep()));
+        s.tasks[c as usize].on_rq = OnRq::No;
+        assert_eq!(
+            pick_task_rt(&s, 0),
+            Some(a),
+            "preempted task resumes before its equal peer"
+        );
+        run(&mut s, 0, a);
+        // Yield moves A behind B.
+        yield_task_rt(&mut s, 0);
+        assert_eq!(pick_task_rt(&s, 0), Some(b));
+        assert_eq!(s.rqs[0].rt.queues[rt_prio(10) as usize], [b, a]);
+        // A dequeue/enqueue with ENQUEUE_HEAD (PI deboost) puts A back at the head.
+        let save_move = crate::sched::dequeue::SAVE | crate::sched::dequeue::MOVE;
+        assert!(dequeue_task_rt(&mut s, 0, a, save_move));
+        enqueue_task_rt(
+            &mut s,
+            0,
+            a,
+            enqueue::RESTORE | enqueue::MOVE | enqueue::HEAD,
+        );
+        assert_eq!(s.rqs[0].rt.queues[rt_prio(10) as usize], [a, b]);
+        // A SAVE-only pair (no MOVE) keeps the position even without HEAD.
+        assert!(dequeue_task_rt(&mut s, 0, a, crate::sched::dequeue::SAVE));
+        assert!(s.tasks[a as usize].rt.on_list);
+        enqueue_task_rt(&mut s, 0, a, enqueue::RESTORE);
+        assert_eq!(s.rqs[0].rt.queues[rt_prio(10) as usize], [a, b]);
+        assert_eq!(s.rqs[0].rt.rt_nr_running, 2);
+    }
+
+    #[test]
+    fn rt_rr_refills_and_rotates_only_with_a_peer() {
+        let mut s = sched_state(1, None);
+        let m = all(&s);
+        let slice = s.tun.rr_timeslice_ticks();
+        assert_eq!(slice, 100, "100 ms at HZ=1000");
+        let a = rt_task(&mut s, Policy::Rr, 10, 0, m);
+        wake(&mut s, 0, a);
+        run(&mut s, 0, a);
+        for _ in 0..slice - 1 {
+            task_tick_rt(&mut s, 0, a);
+        }
+        assert_eq!(s.tasks[a as usize].rt.time_slice, 1);
+        task_tick_rt(&mut s, 0, a);
+        assert_eq!(s.tasks[a as usize].rt.time_slice, slice, "refilled");
+        assert!(
+            !s.tasks[a as usize].need_resched,
+            "alone on its list: no rotation"
+        );
+        // A peer at another priority does not count.
+        let lo = rt_task(&mut s, Policy::Rr, 5, 0, m);
+        wake(&mut s, 0, lo);
+        for _ in 0..slice {
+            task_tick_rt(&mut s, 0, a);
+        }
+        assert!(!s.tasks[a as usize].need_resched);
+        // An equal-priority peer: at slice end A goes to the tail and reschedules.
+        let b = rt_task(&mut s, Policy::Rr, 10, 0, m);
+        wake(&mut s, 0, b);
+        for _ in 0..slice - 1 {
+            task_tick_rt(&mut s, 0, a);
+        }
+        assert!(
+            !s.tasks[a as usize].need_resched,
+            "no rotation before the slice ends"
+        );
+        task_tick_rt(&mut s, 0, a);
+        assert!(s.tasks[a as usize].need_resched);
+        assert_eq!(s.tasks[a as usize].rt.time_slice, slice);
+        assert_eq!(pick_task_rt(&s, 0), Some(b));
+        // FIFO tasks have no slice.
+        let f = rt_task(&mut s, Policy::Fifo, 30, 0, m);
+        wake(&mut s, 0, f);
+        run(&mut s, 0, f);
+        for _ in 0..3 * slice {
+            task_tick_rt(&mut s, 0, f);
+        }
+        assert_eq!(s.tasks[f as usize].rt.time_slice, slice);
+        assert!(!s.tasks[f as usize].need_resched);
+    }
+
+    #[test]
+    fn rt_find_lowest_rq_prefers_task_cpu_then_this_cpu_then_first() {
+        // One LLC: 4 CPUs, this CPU is 0 (the machine's current CPU).
+        let mut s = sched_state(4, None);
+        assert_eq!(s.m.this_cpu(), 0);
+        let m = all(&s);
+        let p = rt_task(&mut s, Policy::Fifo, 50, 2, m);
+        assert_eq!(
+            find_lowest_rq(&s, p),
+            Some(2),
+            "task_cpu when it is among the lowest"
+        );
+        s.cpupri.set(2, 30);
+        assert_eq!(find_lowest_rq(&s, p), Some(0), "then this CPU");
+        s.cpupri.set(0, 30);
+        assert_eq!(
+            find_lowest_rq(&s, p),
+            Some(1),
+            "then the first lowest CPU in the domain"
+        );
+        // The weakest level wins over task_cpu at a weaker-than-p level.
+        s.cpupri.set(0, CPUPRI_NORMAL);
+        s.cpupri.set(1, 40);
+        s.cpupri.set(2, 10);
+        s.cpupri.set(3, 20);
+        assert_eq!(find_lowest_rq(&s, p), Some(0));
+        s.cpupri.set(0, 60);
+        assert_eq!(
+            find_lowest_rq(&s, p),
+            Some(2),
+            "task_cpu holds the weakest level"
+        );
+        // Nothing weaker than p anywhere: none.
+        for c in 0..4 {
+            s.cpupri.set(c, 50);
+        }
+        assert_eq!(find_lowest_rq(&s, p), None);
+        // Pinned: none, even with free CPUs.
+        s.cpupri.set(1, CPUPRI_NORMAL);
+        let pinned = rt_task(&mut s, Policy::Fifo, 50, 2, CpuMask::single(2));
+        assert_eq!(find_lowest_rq(&s, pinned), None);
+    }
+
+    #[test]
+    fn rt_find_lowest_rq_nearest_domain_beats_this_cpu() {
+        // Two LLCs {0,1} {2,3}; p last ran on cpu2; this CPU is 0.
+        let mut s = sched_state(4, Some(2));
+        let m = all(&s);
+        let p = rt_task(&mut s, Policy::Fifo, 50, 2, m);
+        s.cpupri.set(2, 60);
+        s.cpupri.set(1, 60);
+        // Lowest set {0, 3}: cpu3 shares cpu2's LLC, cpu0 is only in the PKG domain.
+        assert_eq!(find_lowest_rq(&s, p), Some(3));
+        s.cpupri.set(3, 60);
+        assert_eq!(
+            find_lowest_rq(&s, p),
+            Some(0),
+            "this CPU in the next domain up"
+        );
+    }
+
+    #[test]
+    fn rt_pushable_list_orders_by_prio_then_fifo_and_drives_rto_mask() {
+        let mut s = sched_state(2, None);
+        let m = all(&s);
+        let a = rt_task(&mut s, Policy::Fifo, 10, 1, m);
+        let b = rt_task(&mut s, Policy::Fifo, 30, 1, m);
+        let c = rt_task(&mut s, Policy::Fifo, 10, 1, m);
+        let pinned = rt_task(&mut s, Policy::Fifo, 90, 1, CpuMask::single(1));
+        for p in [a, b, c, pinned] {
+            wake(&mut s, 1, p);
+        }
+        let order: Vec<TaskId> = s.rqs[1].rt.pushable_tasks.iter().map(|&(_, t)| t).collect();
+        assert_eq!(order, vec![b, a, c], "pinned tasks are never pushable");
+        assert_eq!(s.rqs[1].rt.highest_prio.next, rt_prio(30));
+        assert!(s.rqs[1].rt.overloaded);
+        assert_eq!(s.rto_mask, CpuMask::single(1));
+        // The running task leaves the pushable list; put_prev brings it back at the tail of
+        // its priority.
+        run(&mut s, 1, b);
+        assert_eq!(s.rqs[1].rt.highest_prio.next, rt_prio(10));
+        run(&mut s, 1, pinned);
+        let order: Vec<TaskId> = s.rqs[1].rt.pushable_tasks.iter().map(|&(_, t)| t).collect();
+        assert_eq!(order, vec![b, a, c]);
+        assert_eq!(
+            s.rqs[1].balance_callbacks,
+            vec![BalanceCallback::PushRt],
+            "queued once"
+        );
+        for p in [a, b, c] {
+            assert!(dequeue_task_rt(&mut s, 1, p, dequeue_flags_sleep()));
+        }
+        assert!(!s.rqs[1].rt.overloaded);
+        assert!(s.rto_mask.is_empty());
+        assert_eq!(overloaded_cpus(&s), s.rto_mask);
+    }
+
+    #[test]
+    fn rt_equal_prio_wakeup_preempts_only_for_pinned_wakee_vs_movable_curr() {
+        let mut s = sched_state(2, None);
+        let m = all(&s);
+        let curr = rt_task(&mut s, Policy::Fifo, 10, 0, m);
+        wake(&mut s, 0, curr);
+        run(&mut s, 0, curr);
+        let movable = rt_task(&mut s, Policy::Fifo, 10, 0, m);
+        wake(&mut s, 0, movable);
+        wakeup_preempt_rt(&mut s, 0, movable, wf::TTWU);
+        assert!(
+            !s.tasks[curr as usize].need_resched,
+            "wakee can go elsewhere itself"
+        );
+        let pinned = rt_task(&mut s, Policy::Fifo, 10, 0, CpuMask::single(0));
+        wake(&mut s, 0, pinned);
+        wakeup_preempt_rt(&mut s, 0, pinned, wf::TTWU);
+        assert!(
+            s.tasks[curr as usize].need_resched,
+            "curr can move, the wakee cannot"
+        );
+        assert_eq!(
+            s.rqs[0].rt.queues[rt_prio(10) as usize],
+            [pinned, curr, movable]
+        );
+    }
+
+    #[test]
+    fn rt_select_task_rq_leaves_only_when_stuck_behind_rt() {
+        let mut s = sched_state(2, None);
+        let m = all(&s);
+        let p = rt_task(&mut s, Policy::Fifo, 10, 0, m);
+        assert_eq!(
+            select_task_rq_rt(&s, p, 0, wf::TTWU),
+            0,
+            "idle target: stay"
+        );
+        let hog = rt_task(&mut s, Policy::Fifo, 10, 0, m);
+        wake(&mut s, 0, hog);
+        run(&mut s, 0, hog);
+        assert_eq!(
+            select_task_rq_rt(&s, p, 0, wf::TTWU),
+            1,
+            "equal-prio RT curr: go to cpu1"
+        );
+        assert_eq!(
+            select_task_rq_rt(&s, p, 0, 0),
+            0,
+            "not a wakeup or fork: stay"
+        );
+        let strong = rt_task(&mut s, Policy::Fifo, 20, 0, m);
+        assert_eq!(
+            select_task_rq_rt(&s, strong, 0, wf::TTWU),
+            0,
+            "beats curr: stay"
+        );
+    }
+
+    fn kernel(s: SchedState) -> Rc<Kernel> {
+        let m = s.m.clone();
+        let n = s.nr_cpus();
+        Rc::new(Kernel {
+            m,
+            s: RefCell::new(s),
+            lockdep: RefCell::new(Lockdep::new(n)),
+            violations: RefCell::new(Vec::new()),
+        })
+    }
+
+    /// Run `f` on cpu 0 of `k`'s machine until it parks.
+    fn run_on_cpu0<F: std::future::Future<Output = ()> + 'static>(k: &Rc<Kernel>, f: F) {
+        let m = k.m.clone();
+        let m2 = m.clone();
+        m.spawn(0, async move {
+            f.await;
+            m2.halt().await;
+        });
+        m.boot_cpu(0, 0);
+        let mut ex = Executor::new(m);
+        ex.run(1_000_000, &mut |_| true);
+    }
+
+    #[test]
+    fn rt_push_moves_waiting_task_to_the_lowest_cpu() {
+        let mut s = sched_state(3, None);
+        let m = all(&s);
+        let hog = rt_task(&mut s, Policy::Fifo, 50, 0, m);
+        let waiter = rt_task(&mut s, Policy::Fifo, 40, 0, m);
+        let mid = rt_task(&mut s, Policy::Fifo, 20, 1, m);
+        wake(&mut s, 0, hog);
+        run(&mut s, 0, hog);
+        wake(&mut s, 0, waiter);
+        wake(&mut s, 1, mid);
+        run(&mut s, 1, mid);
+        assert_eq!(s.rto_mask, CpuMask::single(0));
+        let k = kernel(s);
+        let k2 = k.clone();
+        run_on_cpu0(&k, async move {
+            k2.rq_lock(0).await;
+            push_rt_tasks(&k2, 0).await;
+            k2.rq_unlock(0).await;
+        });
+        let s = k.st();
+        assert!(k.violations.borrow().is_empty());
+        assert_eq!(
+            s.tasks[waiter as usize].cpu, 2,
+            "cpu2 (no RT) is lower than cpu1 (rt 20)"
+        );
+        assert_eq!(s.rqs[2].rt.rt_nr_running, 1);
+        assert!(
+            s.tasks[2].need_resched,
+            "cpu2's idle task is told to reschedule"
+        );
+        // Queued but not yet running there, the moved task is pushable on cpu2 (as in Linux).
+        assert_eq!(s.rto_mask, CpuMask::single(2));
+        assert!(!s.rqs[0].rt.overloaded);
+        assert!(cpupri_consistent(&s, 0) && cpupri_consistent(&s, 2));
+    }
+
+    #[test]
+    fn rt_pull_takes_stronger_pushable_task_unless_it_beats_its_curr() {
+        let mut s = sched_state(2, None);
+        s.feat.rt_push_ipi = false;
+        let m = all(&s);
+        let hog = rt_task(&mut s, Policy::Fifo, 80, 1, m);
+        let waiter = rt_task(&mut s, Policy::Fifo, 40, 1, m);
+        wake(&mut s, 1, hog);
+        run(&mut s, 1, hog);
+        wake(&mut s, 1, waiter);
+        let k = kernel(s);
+        let k2 = k.clone();
+        run_on_cpu0(&k, async move {
+            k2.rq_lock(0).await;
+            pull_rt_task(&k2, 0).await;
+            k2.rq_unlock(0).await;
+        });
+        let s = k.st();
+        assert_eq!(s.tasks[waiter as usize].cpu, 0);
+        assert_eq!(s.rqs[0].rt.rt_nr_running, 1);
+        assert!(s.tasks[0].need_resched, "the puller reschedules");
+        assert_eq!(
+            s.rto_mask,
+            CpuMask::single(0),
+            "pulled, not yet running: pushable here"
+        );
+    }
+
+    #[test]
+    fn rt_pull_leaves_a_task_that_is_about_to_preempt_its_curr() {
+        let mut s = sched_state(2, None);
+        s.feat.rt_push_ipi = false;
+        let m = all(&s);
+        let curr = rt_task(&mut s, Policy::Fifo, 30, 1, m);
+        let wakee = rt_task(&mut s, Policy::Fifo, 40, 1, m);
+        wake(&mut s, 1, curr);
+        run(&mut s, 1, curr);
+        wake(&mut s, 1, wakee);
+        let k = kernel(s);
+        let k2 = k.clone();
+        run_on_cpu0(&k, async move {
+            k2.rq_lock(0).await;
+            pull_rt_task(&k2, 0).await;
+            k2.rq_unlock(0).await;
+        });
+        let s = k.st();
+        assert_eq!(
+            s.tasks[wakee as usize].cpu, 1,
+            "it will run on cpu1 at once"
+        );
+        assert!(!s.tasks[0].need_resched);
+    }
+
+    #[test]
+    fn rt_pull_with_push_ipi_asks_the_overloaded_cpu() {
+        let mut s = sched_state(2, None);
+        let m = all(&s);
+        let hog = rt_task(&mut s, Policy::Fifo, 80, 1, m);
+        let waiter = rt_task(&mut s, Policy::Fifo, 40, 1, m);
+        wake(&mut s, 1, hog);
+        run(&mut s, 1, hog);
+        wake(&mut s, 1, waiter);
+        let k = kernel(s);
+        let k2 = k.clone();
+        run_on_cpu0(&k, async move {
+            k2.rq_lock(0).await;
+            pull_rt_task(&k2, 0).await;
+            k2.rq_unlock(0).await;
+        });
+        let s = k.st();
+        assert_eq!(
+            s.tasks[waiter as usize].cpu, 1,
+            "no remote locking with RT_PUSH_IPI"
+        );
+        assert!(s.rqs[1].rt_push_work_pending);
+        assert_eq!(s.rto.rto_cpu, Some(1));
+        assert!(s.m.ipi_pending(1, core::ipi::CALL_FUNCTION));
+    }
+}
