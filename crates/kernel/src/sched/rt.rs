@@ -1018,18 +1018,33 @@ pub async fn task_woken_rt(k: &Kernel, cpu: CpuId, p: TaskId) {
 }
 
 /// Whether `cpu`'s cpupri level matches its RT queue (checker for the invariant "cpupri is the
-/// level of the strongest queued RT task").
+/// level of the strongest queued RT task", R-7). Model-only: no Linux counterpart.
 pub fn cpupri_consistent(s: &SchedState, cpu: CpuId) -> bool {
     let lvl = s.cpupri.cpu_to_pri[cpu as usize];
     lvl != CPUPRI_INVALID && lvl == convert_prio(s.rqs[cpu as usize].rt.highest_prio.curr)
 }
 
-/// CPUs whose RT queue is overloaded, as the rqs see it (checker: must equal `rto_mask`).
+/// CPUs whose RT queue is overloaded, as the rqs see it (checker: must equal `rto_mask`, R-6).
+/// Model-only: no Linux counterpart.
 pub fn overloaded_cpus(s: &SchedState) -> CpuMask {
     (0..s.nr_cpus() as CpuId)
         .filter(|&c| s.rqs[c as usize].rt.overloaded)
         .collect()
 }
+
+// CORE-NEEDED: no new core helper is required; the RT class relies on this wiring in core.rs
+// (each item is what Linux's core does with the RT ops):
+// - fork: `init_entity_rt(s, p)` for every new task (`__sched_fork`).
+// - class dispatch: `pick_task_rt`, `put_prev_task_rt`, `set_next_task_rt`, `task_tick_rt`,
+//   `yield_task_rt`, `select_task_rq_rt`, `switched_to_rt`/`switched_from_rt`,
+//   `prio_changed_rt` for `Class::Rt`.
+// - `BalanceCallback::PushRt` => `push_rt_tasks(k, cpu)`, `BalanceCallback::PullRt` =>
+//   `pull_rt_task(k, cpu)`, both with `cpu`'s rq lock held (S-4).
+// - pick balance pass: `balance_rt(k, cpu, prev)` when prev's class is RT or lower-indexed
+//   classes are walked from prev's class down (S-3).
+// - ttwu activation: `task_woken_rt(k, cpu, p)` after `wakeup_preempt` for RT wakees (W-9).
+// - CALL_FUNCTION IPI handler: if `rqs[cpu].rt_push_work_pending`, call
+//   `rto_push_irq_work_func(k, cpu)` with no lock held (it clears the flag itself).
 
 #[cfg(test)]
 mod tests {
