@@ -594,7 +594,9 @@ pub fn task_tick_rt(s: &mut SchedState, cpu: CpuId, curr: TaskId) {
 ///
 /// Linux: kernel/sched/rt.c select_task_rq_rt().
 ///
-/// Deviation: symmetric CPUs, so the capacity-fitness branch never triggers.
+/// Deviation: symmetric CPUs, so the capacity-fitness branch never triggers. A DL donor
+/// counts as blocking (the long-standing `rt_task()` meaning, prio < 100); whether the newest
+/// code (after the `rt_or_dl_task()` split) still does is [UNSURE]; moot until DL tasks exist.
 pub fn select_task_rq_rt(s: &SchedState, p: TaskId, cpu: CpuId, wake_flags: u32) -> CpuId {
     if wake_flags & (wf::TTWU | wf::FORK) == 0 {
         return cpu;
@@ -896,7 +898,6 @@ pub async fn rto_push_irq_work_func(k: &Kernel, cpu: CpuId) {
     };
     if has_pushable {
         k.rq_lock(cpu).await;
-        core::update_rq_clock(&mut k.st(), cpu);
         push_rt_tasks(k, cpu).await;
         k.rq_unlock(cpu).await;
     }
