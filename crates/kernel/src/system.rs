@@ -199,6 +199,7 @@ impl System {
             topo,
             cpupri: CpuPri::new(n),
             rto_mask: CpuMask::empty(),
+            rto: Default::default(),
             rd_overloaded: false,
             sink,
             jiffies: 0,

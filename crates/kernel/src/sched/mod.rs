@@ -148,6 +148,7 @@ pub struct SchedState {
     pub tasks: Vec<Task>,
     pub rqs: Vec<Rq>,
     pub feat: Features,
+    /// Numeric tunables (sysctls: RR slice, HZ, base slice, ...).
     pub tun: features::Tunables,
     pub costs: Costs,
     pub topo: topology::Topology,
@@ -155,6 +156,8 @@ pub struct SchedState {
     pub cpupri: cpupri::CpuPri,
     /// Root-domain RT overload mask (`rd->rto_mask`, R-6).
     pub rto_mask: sim::CpuMask,
+    /// Root-domain RT_PUSH_IPI chain state (`rd->rto_cpu`, `rto_loop`, `rto_loop_next`, R-12).
+    pub rto: rt::RtoState,
     /// Root-domain overload flag: some CPU has more than one runnable task (F-41).
     pub rd_overloaded: bool,
     pub sink: Box<dyn EventSink>,
