@@ -37,14 +37,26 @@ pub fn measure(cpus: usize, tasks: usize, duration_s: f64) -> (u64, u64, f64) {
     let mut sys = System::new(cfg, Box::new(NullSink));
     for i in 0..tasks {
         let rt = i % 4 == 3;
-        let attr = if rt { SchedAttr::fifo(10 + (i % 50) as u32) } else { SchedAttr::normal((i % 11) as i32 - 5) };
-        let (run_us, sleep_us) = if rt { (100 + (i % 7) * 50, 1_000 + (i % 5) * 300) } else { (500 + (i % 13) * 150, 700 + (i % 9) * 400) };
+        let attr = if rt {
+            SchedAttr::fifo(10 + (i % 50) as u32)
+        } else {
+            SchedAttr::normal((i % 11) as i32 - 5)
+        };
+        let (run_us, sleep_us) = if rt {
+            (100 + (i % 7) * 50, 1_000 + (i % 5) * 300)
+        } else {
+            (500 + (i % 13) * 150, 700 + (i % 9) * 400)
+        };
         sys.add_task(TaskSpec {
             name: format!("b{}-{i}", if rt { "rt" } else { "cfs" }),
             attr,
             cpus: None,
             thread: i as u32,
-            program: Box::new(Periodic { run_ns: run_us as u64 * 1000, sleep_ns: sleep_us as u64 * 1000, running: false }),
+            program: Box::new(Periodic {
+                run_ns: run_us as u64 * 1000,
+                sleep_ns: sleep_us as u64 * 1000,
+                running: false,
+            }),
         });
     }
     // The cli is the one place allowed to read the wall clock (DESIGN: nothing below cli does).
@@ -53,7 +65,11 @@ pub fn measure(cpus: usize, tasks: usize, duration_s: f64) -> (u64, u64, f64) {
     let out = sys.run(&mut |_| {});
     let wall = start.elapsed().as_secs_f64();
     let events = sys.k.st().nr_events;
-    assert!(out.violations.is_empty(), "benchmark run violated an invariant: {:?}", out.violations);
+    assert!(
+        out.violations.is_empty(),
+        "benchmark run violated an invariant: {:?}",
+        out.violations
+    );
     (events, out.steps, wall)
 }
 

@@ -56,4 +56,3 @@ pub enum Failure {
     /// Could not write an output file (exit 1).
     Io(String),
 }
-

@@ -5,7 +5,7 @@ use std::fs;
 use std::io::Write;
 use std::rc::Rc;
 
-use kernel::sched::features::{FEATURES, Features};
+use kernel::sched::features::{Features, FEATURES};
 use kernel::sched::Costs;
 use kernel::system::{Config, EndReason, Outcome, System, TaskSpec};
 use kernel::tracepoints::EventSink;
@@ -27,7 +27,8 @@ pub fn load_workload(args: &RunArgs) -> Result<Workload, Failure> {
         None => workload::load("demo.json", workload::DEMO).map_err(|e| Failure::BadInput(e.to_string())),
         Some(path) => {
             let name = path.display().to_string();
-            let text = fs::read_to_string(path).map_err(|e| Failure::BadInput(format!("{name}: error: cannot read: {e}")))?;
+            let text = fs::read_to_string(path)
+                .map_err(|e| Failure::BadInput(format!("{name}: error: cannot read: {e}")))?;
             workload::load(&name, &text).map_err(|e| Failure::BadInput(e.to_string()))
         }
     }
@@ -38,7 +39,10 @@ pub fn build_config(w: &Workload, args: &RunArgs) -> Result<(Config, String), Fa
     let bad = |m: String| Failure::BadInput(m);
     let cpus = args.cpus.or(w.settings.cpus).unwrap_or(1);
     if cpus == 0 || cpus > sim::MAX_CPUS {
-        return Err(bad(format!("error: --cpus must be between 1 and {}, got {cpus}", sim::MAX_CPUS)));
+        return Err(bad(format!(
+            "error: --cpus must be between 1 and {}, got {cpus}",
+            sim::MAX_CPUS
+        )));
     }
     let mut cfg = Config::new(cpus);
     cfg.llc_size = w.settings.llc_size;
@@ -49,7 +53,8 @@ pub fn build_config(w: &Workload, args: &RunArgs) -> Result<(Config, String), Fa
             None => (Costs::default(), "default".to_string()),
             Some(workload::spec::CostsSpec::Preset(p)) => load_costs_flag(p)?,
             Some(workload::spec::CostsSpec::Inline(text)) => (
-                Costs::from_json(text).map_err(|e| bad(format!("{}: error: proxysched.costs: {e}", w.name)))?,
+                Costs::from_json(text)
+                    .map_err(|e| bad(format!("{}: error: proxysched.costs: {e}", w.name)))?,
                 "inline".to_string(),
             ),
         },
@@ -57,21 +62,31 @@ pub fn build_config(w: &Workload, args: &RunArgs) -> Result<(Config, String), Fa
     cfg.costs = costs;
     let mut feat = Features::default();
     for (name, on) in &w.settings.features {
-        feat.set(name, *on).map_err(|e| bad(format!("{}: error: proxysched.features: {e}", w.name)))?;
+        feat.set(name, *on)
+            .map_err(|e| bad(format!("{}: error: proxysched.features: {e}", w.name)))?;
     }
     for f in &args.features {
-        let (name, val) = f.split_once('=').ok_or_else(|| bad(format!("error: --feature expects NAME=on|off, got `{f}`")))?;
+        let (name, val) = f
+            .split_once('=')
+            .ok_or_else(|| bad(format!("error: --feature expects NAME=on|off, got `{f}`")))?;
         let on = match val {
             "on" | "true" | "1" => true,
             "off" | "false" | "0" => false,
-            _ => return Err(bad(format!("error: --feature {name}: expected on or off, got `{val}`"))),
+            _ => {
+                return Err(bad(format!(
+                    "error: --feature {name}: expected on or off, got `{val}`"
+                )))
+            }
         };
-        feat.set(name, on).map_err(|e| bad(format!("error: --feature: {e}")))?;
+        feat.set(name, on)
+            .map_err(|e| bad(format!("error: --feature: {e}")))?;
     }
     cfg.feat = feat;
     let secs = args.duration.or(w.duration_s).unwrap_or(DEFAULT_LIMIT_S);
     if !(secs > 0.0 && secs.is_finite() && secs < 1.0e6) {
-        return Err(bad(format!("error: --duration must be a positive number of seconds, got {secs}")));
+        return Err(bad(format!(
+            "error: --duration must be a positive number of seconds, got {secs}"
+        )));
     }
     cfg.limit_ns = (secs * 1e9).round() as u64;
     Ok((cfg, costs_name))
@@ -82,7 +97,8 @@ fn load_costs_flag(spec: &str) -> Result<(Costs, String), Failure> {
         "default" => Ok((Costs::default(), "default".into())),
         "zero" => Ok((Costs::zero(), "zero".into())),
         path => {
-            let text = fs::read_to_string(path).map_err(|e| Failure::BadInput(format!("{path}: error: cannot read cost file: {e}")))?;
+            let text = fs::read_to_string(path)
+                .map_err(|e| Failure::BadInput(format!("{path}: error: cannot read cost file: {e}")))?;
             let c = Costs::from_json(&text).map_err(|e| Failure::BadInput(format!("{path}:{e}")))?;
             Ok((c, path.to_string()))
         }
@@ -140,25 +156,41 @@ pub fn simulate(
     drop(sys);
     if let Some(f) = ftrace {
         let w = f.try_unwrap().ok().expect("the trace writer is no longer shared");
-        w.finish().map_err(|e| Failure::Io(format!("writing the trace: {e}")))?;
+        w.finish()
+            .map_err(|e| Failure::Io(format!("writing the trace: {e}")))?;
     }
-    let collector = collector.try_unwrap().ok().expect("the collector is no longer shared");
+    let collector = collector
+        .try_unwrap()
+        .ok()
+        .expect("the collector is no longer shared");
     let info = RunInfo {
         workload: w.name.clone(),
         cpus: cfg.nr_cpus as u32,
         protocol: protocol.to_string(),
         seed: cfg.seed,
         costs: costs_name.to_string(),
-        features: cfg.feat.values().into_iter().map(|(n, v)| (n.to_string(), v)).collect(),
+        features: cfg
+            .feat
+            .values()
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v))
+            .collect(),
         sim_time_ns: outcome.sim_time_ns,
         end_reason: outcome.end_reason.as_str().to_string(),
     };
     let violations = outcome
         .violations
         .iter()
-        .map(|v| ViolationRecord { invariant: v.invariant.clone(), time_ns: v.time_ns, detail: v.detail.clone() })
+        .map(|v| ViolationRecord {
+            invariant: v.invariant.clone(),
+            time_ns: v.time_ns,
+            detail: v.detail.clone(),
+        })
         .collect();
-    Ok(RunResult { metrics: collector.finish(info, violations), outcome })
+    Ok(RunResult {
+        metrics: collector.finish(info, violations),
+        outcome,
+    })
 }
 
 /// The exit code for an outcome, and the message for stderr.
@@ -167,11 +199,31 @@ pub fn outcome_exit(o: &Outcome, replay: &str) -> (u8, Option<String>) {
         EndReason::Exited | EndReason::Duration => (0, None),
         EndReason::Deadlock | EndReason::Stall => (
             3,
-            Some(format!("{}: the simulated system {} at {} ns\n{}\nreplay: {replay}", o.end_reason.as_str(), if o.end_reason == EndReason::Deadlock { "deadlocked" } else { "stalled" }, o.sim_time_ns, o.report)),
+            Some(format!(
+                "{}: the simulated system {} at {} ns\n{}\nreplay: {replay}",
+                o.end_reason.as_str(),
+                if o.end_reason == EndReason::Deadlock {
+                    "deadlocked"
+                } else {
+                    "stalled"
+                },
+                o.sim_time_ns,
+                o.report
+            )),
         ),
         EndReason::Violation => {
-            let lines: Vec<String> = o.violations.iter().map(|v| format!("  {} at {} ns: {}", v.invariant, v.time_ns, v.detail)).collect();
-            (4, Some(format!("invariant violated:\n{}\nreplay: {replay}", lines.join("\n"))))
+            let lines: Vec<String> = o
+                .violations
+                .iter()
+                .map(|v| format!("  {} at {} ns: {}", v.invariant, v.time_ns, v.detail))
+                .collect();
+            (
+                4,
+                Some(format!(
+                    "invariant violated:\n{}\nreplay: {replay}",
+                    lines.join("\n")
+                )),
+            )
         }
     }
 }
@@ -253,9 +305,17 @@ pub fn run_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
 
 /// `proxysched features`.
 pub fn features_listing() -> String {
-    let mut s = String::from("feature                  default  linux                                  what it does\n");
+    let mut s = String::from(
+        "feature                  default  linux                                  what it does\n",
+    );
     for f in FEATURES {
-        s += &format!("{:<24} {:<8} {:<38} {}\n", f.name, if f.default { "on" } else { "off" }, f.linux, f.doc);
+        s += &format!(
+            "{:<24} {:<8} {:<38} {}\n",
+            f.name,
+            if f.default { "on" } else { "off" },
+            f.linux,
+            f.doc
+        );
     }
     let t = kernel::sched::features::Tunables::default();
     s += &format!(

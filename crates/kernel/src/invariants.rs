@@ -18,31 +18,56 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
         let c = rq.cpu;
         // T-9a/T-9c: nr_running counts exactly the tasks queued on this rq, and each class's
         // count agrees (a task is on at most one rq and one class queue).
-        let queued = s.tasks.iter().filter(|t| t.on_rq == OnRq::Queued && t.cpu == c).count() as u32;
+        let queued = s
+            .tasks
+            .iter()
+            .filter(|t| t.on_rq == OnRq::Queued && t.cpu == c)
+            .count() as u32;
         if queued != rq.nr_running {
-            out.push(("nr_running_matches_queued", format!("cpu{c}: nr_running={} but {queued} tasks queued", rq.nr_running)));
+            out.push((
+                "nr_running_matches_queued",
+                format!("cpu{c}: nr_running={} but {queued} tasks queued", rq.nr_running),
+            ));
         }
         let stop_queued = u32::from(s.tasks[rq.stop as usize].on_rq == OnRq::Queued);
         let by_class = rq.cfs.h_nr_queued + rq.rt.rt_nr_running + stop_queued;
         if by_class != rq.nr_running {
             out.push((
                 "class_counts_match_nr_running",
-                format!("cpu{c}: cfs {} + rt {} + stop {stop_queued} != nr_running {}", rq.cfs.h_nr_queued, rq.rt.rt_nr_running, rq.nr_running),
+                format!(
+                    "cpu{c}: cfs {} + rt {} + stop {stop_queued} != nr_running {}",
+                    rq.cfs.h_nr_queued, rq.rt.rt_nr_running, rq.nr_running
+                ),
             ));
         }
         // I1/T-6: the task executing on a CPU is allowed there (an affinity change waiting for
         // the stopper is the one legal window).
         let curr = &s.tasks[rq.curr as usize];
         if !curr.cpus_mask.test(c) && !curr.migration_pending {
-            out.push(("curr_in_affinity", format!("cpu{c} runs {}-{} outside {:?}", curr.comm, curr.pid, curr.cpus_mask)));
+            out.push((
+                "curr_in_affinity",
+                format!(
+                    "cpu{c} runs {}-{} outside {:?}",
+                    curr.comm, curr.pid, curr.cpus_mask
+                ),
+            ));
         }
         // T-4/T-5: the current task is marked on its CPU, and is this CPU's.
         if !curr.on_cpu || curr.cpu != c {
-            out.push(("curr_on_cpu", format!("cpu{c} curr {}-{} on_cpu={} task_cpu={}", curr.comm, curr.pid, curr.on_cpu, curr.cpu)));
+            out.push((
+                "curr_on_cpu",
+                format!(
+                    "cpu{c} curr {}-{} on_cpu={} task_cpu={}",
+                    curr.comm, curr.pid, curr.on_cpu, curr.cpu
+                ),
+            ));
         }
         // C3: without Proxy Execution the donor is the current task.
         if rq.donor != rq.curr {
-            out.push(("donor_is_curr", format!("cpu{c} donor {} != curr {}", rq.donor, rq.curr)));
+            out.push((
+                "donor_is_curr",
+                format!("cpu{c} donor {} != curr {}", rq.donor, rq.curr),
+            ));
         }
     }
     out

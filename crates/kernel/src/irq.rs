@@ -110,7 +110,10 @@ async fn generic_smp_call_function_single_interrupt(k: &Kernel, cpu: CpuId) {
     let (ttwu, push) = {
         let mut s = k.st();
         let rq = &mut s.rqs[cpu as usize];
-        (rq.ttwu_pending || !rq.wake_list.is_empty(), std::mem::take(&mut rq.rt_push_work_pending))
+        (
+            rq.ttwu_pending || !rq.wake_list.is_empty(),
+            std::mem::take(&mut rq.rt_push_work_pending),
+        )
     };
     if ttwu {
         sched_ttwu_pending(k, cpu).await;

@@ -1,11 +1,11 @@
 //! The Linux scheduler model. Modules mirror the kernel tree (kernel/sched, kernel/locking).
 
-pub mod locking;
-pub mod sched;
-pub mod task;
 pub mod invariants;
 pub mod irq;
+pub mod locking;
+pub mod sched;
 pub mod syscalls;
 pub mod system;
+pub mod task;
 pub mod time;
 pub mod tracepoints;

@@ -28,7 +28,10 @@ pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>)
     exit_to_user_mode(k).await;
     let thread = k.st().tasks[p as usize].thread.unwrap_or(0);
     loop {
-        let op = prog.next_op(&UserCtx { now_ns: k.m.now(), thread });
+        let op = prog.next_op(&UserCtx {
+            now_ns: k.m.now(),
+            thread,
+        });
         match op {
             UserOp::Run { work_ns } => user_run(k, work_ns).await,
             UserOp::Sleep { ns } => do_nanosleep(k, k.m.now().saturating_add(ns)).await,
@@ -43,7 +46,13 @@ pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>)
             UserOp::SetAffinity { cpus } => sched_setaffinity_self(k, cpus).await,
             UserOp::Mark { mark } => {
                 let cpu = k.this_cpu();
-                k.emit(cpu, EventKind::UserMark { pid: k.st().tasks[p as usize].pid, mark });
+                k.emit(
+                    cpu,
+                    EventKind::UserMark {
+                        pid: k.st().tasks[p as usize].pid,
+                        mark,
+                    },
+                );
             }
             UserOp::Exit => do_exit(k).await,
         }
@@ -79,7 +88,11 @@ async fn do_nanosleep(k: &Kernel, at_ns: Nanos) {
         let s = &mut *k.st();
         let p = s.rqs[cpu as usize].curr;
         s.tasks[p as usize].state = TASK_INTERRUPTIBLE;
-        let slack = if s.tasks[p as usize].class == Class::Fair { s.costs.timer_slack_ns } else { 0 };
+        let slack = if s.tasks[p as usize].class == Class::Fair {
+            s.costs.timer_slack_ns
+        } else {
+            0
+        };
         hrtimer_start(s, cpu, at_ns, slack, TimerFn::WakeTask(p));
     }
     schedule(k).await;
@@ -124,7 +137,12 @@ async fn do_exit(k: &Kernel) -> ! {
 /// Lock a pthread mutex: take it if free, else queue FIFO and sleep until handed over.
 async fn user_mutex_lock(k: &Kernel, m: u32) {
     let lock = k.st().user_mutexes[m as usize].lock;
-    k.raw_spin_lock(lock, crate::locking::lockdep::LockClass::WaitQueue, crate::tracepoints::LockName::Other(lock.0)).await;
+    k.raw_spin_lock(
+        lock,
+        crate::locking::lockdep::LockClass::WaitQueue,
+        crate::tracepoints::LockName::Other(lock.0),
+    )
+    .await;
     let me = k.current();
     let must_wait = {
         let s = &mut *k.st();
@@ -158,13 +176,21 @@ async fn user_mutex_lock(k: &Kernel, m: u32) {
 /// Unlock a pthread mutex: hand it to the first waiter and wake it.
 async fn user_mutex_unlock(k: &Kernel, m: u32) {
     let lock = k.st().user_mutexes[m as usize].lock;
-    k.raw_spin_lock(lock, crate::locking::lockdep::LockClass::WaitQueue, crate::tracepoints::LockName::Other(lock.0)).await;
+    k.raw_spin_lock(
+        lock,
+        crate::locking::lockdep::LockClass::WaitQueue,
+        crate::tracepoints::LockName::Other(lock.0),
+    )
+    .await;
     let me = k.current();
     let next = {
         let s = &mut *k.st();
         let um = &mut s.user_mutexes[m as usize];
         if um.owner != Some(me) {
-            Err(format!("mutex {} unlocked by a thread that does not hold it", um.name))
+            Err(format!(
+                "mutex {} unlocked by a thread that does not hold it",
+                um.name
+            ))
         } else {
             let next = um.waiters.pop_front();
             um.owner = next;
@@ -185,7 +211,12 @@ async fn user_mutex_unlock(k: &Kernel, m: u32) {
 /// `pthread_cond_wait()`: queue on the condvar, release the mutex, sleep, retake the mutex.
 async fn user_cond_wait(k: &Kernel, c: u32, m: u32) {
     let lock = k.st().user_conds[c as usize].lock;
-    k.raw_spin_lock(lock, crate::locking::lockdep::LockClass::WaitQueue, crate::tracepoints::LockName::Other(lock.0)).await;
+    k.raw_spin_lock(
+        lock,
+        crate::locking::lockdep::LockClass::WaitQueue,
+        crate::tracepoints::LockName::Other(lock.0),
+    )
+    .await;
     let me = k.current();
     {
         let s = &mut *k.st();
@@ -211,7 +242,12 @@ async fn user_cond_wait(k: &Kernel, c: u32, m: u32) {
 /// point, because the caller is about to sleep (its state is already set).
 async fn user_mutex_unlock_keep_state(k: &Kernel, m: u32) {
     let lock = k.st().user_mutexes[m as usize].lock;
-    k.raw_spin_lock(lock, crate::locking::lockdep::LockClass::WaitQueue, crate::tracepoints::LockName::Other(lock.0)).await;
+    k.raw_spin_lock(
+        lock,
+        crate::locking::lockdep::LockClass::WaitQueue,
+        crate::tracepoints::LockName::Other(lock.0),
+    )
+    .await;
     let me = k.current();
     let next = {
         let s = &mut *k.st();
@@ -237,7 +273,12 @@ async fn user_mutex_unlock_keep_state(k: &Kernel, m: u32) {
 /// `pthread_cond_signal()` / `pthread_cond_broadcast()`.
 async fn user_cond_wake(k: &Kernel, c: u32, all: bool) {
     let lock = k.st().user_conds[c as usize].lock;
-    k.raw_spin_lock(lock, crate::locking::lockdep::LockClass::WaitQueue, crate::tracepoints::LockName::Other(lock.0)).await;
+    k.raw_spin_lock(
+        lock,
+        crate::locking::lockdep::LockClass::WaitQueue,
+        crate::tracepoints::LockName::Other(lock.0),
+    )
+    .await;
     let woken: Vec<TaskId> = {
         let s = &mut *k.st();
         let q = &mut s.user_conds[c as usize].waiters;
@@ -298,7 +339,9 @@ async fn sched_setaffinity_self(k: &Kernel, cpus: CpuMask) {
             } else {
                 let dest = valid.iter_wrap(cpu).next().expect("non-empty");
                 t.migration_pending = true;
-                s.rqs[cpu as usize].stop_works.push(crate::sched::stop_task::StopWork::Migrate { task: p, dest });
+                s.rqs[cpu as usize]
+                    .stop_works
+                    .push(crate::sched::stop_task::StopWork::Migrate { task: p, dest });
                 Some(s.rqs[cpu as usize].stop)
             }
         }

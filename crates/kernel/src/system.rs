@@ -120,113 +120,25 @@ pub const FIRST_USER_PID: u32 = 1000;
 
 impl System {
     pub fn new(cfg: Config, sink: Box<dyn EventSink>) -> System {
-        let n = cfg.nr_cpus;
-        assert!(n >= 1 && n <= sim::MAX_CPUS);
-        let m = Rc::new(Machine::new(n, cfg.seed, cfg.costs.spin_handoff_ns));
-        let topo = Topology::new(n, cfg.llc_size);
-        let nr_domains = topo.domains.iter().map(|d| d.len()).max().unwrap_or(0);
-        let mut tasks = Vec::new();
-        let mut rqs = Vec::new();
-        for cpu in 0..n as CpuId {
-            let idle = new_task_struct(&m, cpu as TaskId, 0, &format!("swapper/{cpu}"), cpu);
-            tasks.push(idle);
-            rqs.push(Rq {
-                cpu,
-                lock: m.new_lock(),
-                curr: cpu,
-                donor: cpu,
-                idle: cpu,
-                stop: n as TaskId + cpu,
-                next_class: Class::Idle,
-                nr_running: 0,
-                cfs: CfsRq::default(),
-                rt: RtRq::default(),
-                clock: 0,
-                clock_task: 0,
-                nr_switches: 0,
-                nr_uninterruptible: 0,
-                wake_list: Vec::new(),
-                ttwu_pending: false,
-                balance_callbacks: Vec::new(),
-                next_balance: 0,
-                avg_idle_ns: 1_000_000,
-                idle_stamp: 0,
-                max_idle_balance_cost_ns: 500_000,
-                balance_interval_ms: vec![1; nr_domains],
-                nr_balance_failed: vec![0; nr_domains],
-                last_balance: vec![0; nr_domains],
-                stop_works: Vec::new(),
-                rt_push_work_pending: false,
-                in_hardirq: false,
-                last_prev: cpu,
-                balance_softirq_pending: false,
-                preempt_count: 0,
-                irqs_disabled: false,
-            });
+        let k = new_kernel(&cfg, sink);
+        System {
+            exec: Executor::new(k.m.clone()),
+            k,
+            programs: Vec::new(),
+            cfg,
         }
-        for (cpu, t) in tasks.iter_mut().enumerate() {
-            t.is_idle_task = true;
-            t.class = Class::Idle;
-            t.prio = IDLE_PRIO;
-            t.static_prio = IDLE_PRIO;
-            t.normal_prio = IDLE_PRIO;
-            t.state = state::TASK_RUNNING;
-            t.on_cpu = true;
-            t.cpus_mask = CpuMask::single(cpu as CpuId);
-            t.nr_cpus_allowed = 1;
-        }
-        for cpu in 0..n as CpuId {
-            let id = n as TaskId + cpu;
-            let mut t = new_task_struct(&m, id, 10 + cpu, &format!("migration/{cpu}"), cpu);
-            t.is_stopper = true;
-            t.class = Class::Stop;
-            t.policy = Policy::Fifo;
-            t.rt_priority = 99;
-            t.prio = 0;
-            t.normal_prio = 0;
-            t.cpus_mask = CpuMask::single(cpu);
-            t.nr_cpus_allowed = 1;
-            t.state = state::TASK_INTERRUPTIBLE;
-            tasks.push(t);
-        }
-        let s = SchedState {
-            m: m.clone(),
-            tasks,
-            rqs,
-            feat: cfg.feat.clone(),
-            tun: cfg.tun.clone(),
-            costs: cfg.costs.clone(),
-            topo,
-            cpupri: CpuPri::new(n),
-            rto_mask: CpuMask::empty(),
-            rto: Default::default(),
-            rd_overloaded: false,
-            sink,
-            jiffies: 0,
-            nr_events: 0,
-            hrtimers: vec![Default::default(); n],
-            hrtimer_seq: 0,
-            user_mutexes: Vec::new(),
-            user_conds: Vec::new(),
-            nr_user_tasks: 0,
-            nr_exited: 0,
-            stall_ticks: 0,
-        };
-        let k = Rc::new(Kernel {
-            m: m.clone(),
-            s: RefCell::new(s),
-            lockdep: RefCell::new(Lockdep::new(n)),
-            violations: RefCell::new(Vec::new()),
-            end: RefCell::new(None),
-        });
-        System { exec: Executor::new(m), k, programs: Vec::new(), cfg }
     }
 
     /// Create a pthread mutex; returns its id (the workload's resource numbering must match).
     pub fn add_mutex(&mut self, name: &str) -> u32 {
         let lock = self.k.m.new_lock();
         let mut s = self.k.st();
-        s.user_mutexes.push(UserMutex { name: name.to_string(), owner: None, waiters: Default::default(), lock });
+        s.user_mutexes.push(UserMutex {
+            name: name.to_string(),
+            owner: None,
+            waiters: Default::default(),
+            lock,
+        });
         s.user_mutexes.len() as u32 - 1
     }
 
@@ -234,7 +146,11 @@ impl System {
     pub fn add_cond(&mut self, name: &str) -> u32 {
         let lock = self.k.m.new_lock();
         let mut s = self.k.st();
-        s.user_conds.push(UserCond { name: name.to_string(), waiters: Default::default(), lock });
+        s.user_conds.push(UserCond {
+            name: name.to_string(),
+            waiters: Default::default(),
+            lock,
+        });
         s.user_conds.len() as u32 - 1
     }
 
@@ -246,7 +162,11 @@ impl System {
         let mut t = new_task_struct(&s.m, id, pid, &spec.name, 0);
         t.thread = Some(spec.thread);
         let all = CpuMask::first_n(s.nr_cpus());
-        let mask = spec.cpus.map(|c| c.and(&all)).filter(|c| !c.is_empty()).unwrap_or(all);
+        let mask = spec
+            .cpus
+            .map(|c| c.and(&all))
+            .filter(|c| !c.is_empty())
+            .unwrap_or(all);
         t.cpus_mask = mask;
         t.nr_cpus_allowed = mask.weight();
         // The parent runs on CPU 0; a child whose mask excludes it starts on its first CPU.
@@ -259,7 +179,17 @@ impl System {
         s.nr_user_tasks += 1;
         let t = &s.tasks[id as usize];
         let (comm, policy, prio, nice) = (t.comm, t.policy, t.prio, t.nice());
-        core::emit(s, 0, EventKind::TaskNewtask { pid, comm, policy, prio, nice });
+        core::emit(
+            s,
+            0,
+            EventKind::TaskNewtask {
+                pid,
+                comm,
+                policy,
+                prio,
+                nice,
+            },
+        );
         self.programs.push((id, spec.program));
         pid
     }
@@ -290,7 +220,9 @@ impl System {
                 crate::sched::idle::do_idle(&kk).await;
             });
             let kk = k.clone();
-            k.m.spawn(n as TaskId + cpu, async move { crate::sched::stop_task::stopper_main(&kk).await });
+            k.m.spawn(n as TaskId + cpu, async move {
+                crate::sched::stop_task::stopper_main(&kk).await
+            });
             k.m.boot_cpu(cpu, cpu);
         }
         if user.is_empty() {
@@ -319,8 +251,125 @@ impl System {
                 _ => (EndReason::Stall, "the machine ran out of events".to_string()),
             }
         };
-        Outcome { end_reason: reason, sim_time_ns: k.m.now(), violations, report, steps: k.m.steps() }
+        Outcome {
+            end_reason: reason,
+            sim_time_ns: k.m.now(),
+            violations,
+            report,
+            steps: k.m.steps(),
+        }
     }
+}
+
+/// `sched_init()` + `init_idle()`: the scheduler state of a machine with `cfg.nr_cpus` CPUs,
+/// each with its idle task (task id = CPU) and stopper (task id = nr_cpus + CPU).
+pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
+    let n = cfg.nr_cpus;
+    assert!(n >= 1 && n <= sim::MAX_CPUS);
+    let m = Rc::new(Machine::new(n, cfg.seed, cfg.costs.spin_handoff_ns));
+    let topo = Topology::new(n, cfg.llc_size);
+    let nr_domains = topo.domains.iter().map(|d| d.len()).max().unwrap_or(0);
+    let mut tasks = Vec::new();
+    let mut rqs = Vec::new();
+    for cpu in 0..n as CpuId {
+        let idle = new_task_struct(&m, cpu as TaskId, 0, &format!("swapper/{cpu}"), cpu);
+        tasks.push(idle);
+        rqs.push(Rq {
+            cpu,
+            lock: m.new_lock(),
+            curr: cpu,
+            donor: cpu,
+            idle: cpu,
+            stop: n as TaskId + cpu,
+            next_class: Class::Idle,
+            nr_running: 0,
+            cfs: CfsRq::default(),
+            rt: RtRq::default(),
+            clock: 0,
+            clock_task: 0,
+            nr_switches: 0,
+            nr_uninterruptible: 0,
+            wake_list: Vec::new(),
+            ttwu_pending: false,
+            balance_callbacks: Vec::new(),
+            next_balance: 0,
+            avg_idle_ns: 1_000_000,
+            idle_stamp: 0,
+            max_idle_balance_cost_ns: 500_000,
+            balance_interval_ms: vec![1; nr_domains],
+            nr_balance_failed: vec![0; nr_domains],
+            last_balance: vec![0; nr_domains],
+            stop_works: Vec::new(),
+            rt_push_work_pending: false,
+            in_hardirq: false,
+            last_prev: cpu,
+            balance_softirq_pending: false,
+            preempt_count: 0,
+            irqs_disabled: false,
+        });
+    }
+    for (cpu, t) in tasks.iter_mut().enumerate() {
+        t.is_idle_task = true;
+        t.class = Class::Idle;
+        t.prio = IDLE_PRIO;
+        t.static_prio = IDLE_PRIO;
+        t.normal_prio = IDLE_PRIO;
+        t.state = state::TASK_RUNNING;
+        t.on_cpu = true;
+        t.cpus_mask = CpuMask::single(cpu as CpuId);
+        t.nr_cpus_allowed = 1;
+    }
+    for cpu in 0..n as CpuId {
+        let id = n as TaskId + cpu;
+        let mut t = new_task_struct(&m, id, 10 + cpu, &format!("migration/{cpu}"), cpu);
+        t.is_stopper = true;
+        t.class = Class::Stop;
+        t.policy = Policy::Fifo;
+        t.rt_priority = 99;
+        t.prio = 0;
+        t.normal_prio = 0;
+        t.cpus_mask = CpuMask::single(cpu);
+        t.nr_cpus_allowed = 1;
+        t.state = state::TASK_INTERRUPTIBLE;
+        tasks.push(t);
+    }
+    let s = SchedState {
+        m: m.clone(),
+        tasks,
+        rqs,
+        feat: cfg.feat.clone(),
+        tun: cfg.tun.clone(),
+        costs: cfg.costs.clone(),
+        topo,
+        cpupri: CpuPri::new(n),
+        rto_mask: CpuMask::empty(),
+        rto: Default::default(),
+        rd_overloaded: false,
+        sink,
+        jiffies: 0,
+        nr_events: 0,
+        hrtimers: vec![Default::default(); n],
+        hrtimer_seq: 0,
+        user_mutexes: Vec::new(),
+        user_conds: Vec::new(),
+        nr_user_tasks: 0,
+        nr_exited: 0,
+        stall_ticks: 0,
+    };
+    s
+}
+
+/// A kernel (machine + scheduler state) booted from `cfg`, with no workload yet.
+pub fn new_kernel(cfg: &Config, sink: Box<dyn EventSink>) -> Rc<Kernel> {
+    let s = new_sched_state(cfg, sink);
+    let n = s.nr_cpus();
+    Rc::new(Kernel {
+        m: s.m.clone(),
+        s: RefCell::new(s),
+        lockdep: RefCell::new(Lockdep::new(n)),
+        violations: RefCell::new(Vec::new()),
+        end: RefCell::new(None),
+    })
 }
 
 impl Kernel {
@@ -334,7 +383,8 @@ impl Kernel {
     }
 }
 
-fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId) -> Task {
+/// A task_struct with defaults (SCHED_NORMAL nice 0, not queued, allowed only on `cpu`).
+pub fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId) -> Task {
     Task {
         id,
         pid,
@@ -478,10 +528,18 @@ pub fn check_stall(k: &Kernel) {
         if s.nr_exited >= s.nr_user_tasks {
             return;
         }
-        let quiet = s.rqs.iter().all(|rq| rq.nr_running == 0 && rq.wake_list.is_empty() && rq.stop_works.is_empty())
+        let quiet = s
+            .rqs
+            .iter()
+            .all(|rq| rq.nr_running == 0 && rq.wake_list.is_empty() && rq.stop_works.is_empty())
             && !crate::time::task_timers_armed(s)
-            && s.tasks.iter().all(|t| t.is_idle_task || t.is_stopper || !t.on_cpu)
-            && s.tasks.iter().all(|t| t.state != state::TASK_WAKING && !(t.state == state::TASK_RUNNING && t.thread.is_some() && t.exit_state == 0));
+            && s.tasks
+                .iter()
+                .all(|t| t.is_idle_task || t.is_stopper || !t.on_cpu)
+            && s.tasks.iter().all(|t| {
+                t.state != state::TASK_WAKING
+                    && !(t.state == state::TASK_RUNNING && t.thread.is_some() && t.exit_state == 0)
+            });
         if !quiet {
             s.stall_ticks = 0;
             return;
@@ -517,7 +575,12 @@ fn stall_report(s: &SchedState) -> (EndReason, String) {
         Some(WaitTarget::Mutex(m)) => s.user_mutexes[m as usize].owner,
         _ => None,
     };
-    for start in s.tasks.iter().filter(|t| t.thread.is_some() && t.exit_state == 0).map(|t| t.id) {
+    for start in s
+        .tasks
+        .iter()
+        .filter(|t| t.thread.is_some() && t.exit_state == 0)
+        .map(|t| t.id)
+    {
         let mut path = vec![start];
         let mut cur = start;
         while let Some(o) = next(cur) {
@@ -525,11 +588,16 @@ fn stall_report(s: &SchedState) -> (EndReason, String) {
                 let cycle: Vec<String> = path[i..]
                     .iter()
                     .map(|&t| {
-                        let Some(WaitTarget::Mutex(m)) = s.tasks[t as usize].waiting_on else { unreachable!() };
+                        let Some(WaitTarget::Mutex(m)) = s.tasks[t as usize].waiting_on else {
+                            unreachable!()
+                        };
                         format!("{} waits for {}", name(t), s.user_mutexes[m as usize].name)
                     })
                     .collect();
-                return (EndReason::Deadlock, format!("lock cycle: {}\n{}", cycle.join(", "), lines.join("\n")));
+                return (
+                    EndReason::Deadlock,
+                    format!("lock cycle: {}\n{}", cycle.join(", "), lines.join("\n")),
+                );
             }
             if path.len() > s.tasks.len() {
                 break;
@@ -538,5 +606,8 @@ fn stall_report(s: &SchedState) -> (EndReason, String) {
             cur = o;
         }
     }
-    (EndReason::Stall, format!("no task can make progress:\n{}", lines.join("\n")))
+    (
+        EndReason::Stall,
+        format!("no task can make progress:\n{}", lines.join("\n")),
+    )
 }

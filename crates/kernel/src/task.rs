@@ -119,7 +119,10 @@ pub struct Task {
 
 impl Task {
     pub fn task_ref(&self) -> TaskRef {
-        TaskRef { pid: self.pid, prio: self.trace_prio() }
+        TaskRef {
+            pid: self.pid,
+            prio: self.trace_prio(),
+        }
     }
 
     /// The priority tracepoints print (TR-2): idle tasks show 120.

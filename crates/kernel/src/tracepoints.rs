@@ -33,14 +33,21 @@ impl Comm {
         let mut bytes = [0u8; 15];
         let mut len = 0;
         for ch in name.chars() {
-            let ch = if ch == ' ' || ch == '=' || !ch.is_ascii() || ch.is_ascii_control() { '_' } else { ch };
+            let ch = if ch == ' ' || ch == '=' || !ch.is_ascii() || ch.is_ascii_control() {
+                '_'
+            } else {
+                ch
+            };
             if len == 15 {
                 break;
             }
             bytes[len] = ch as u8;
             len += 1;
         }
-        Comm { len: len as u8, bytes }
+        Comm {
+            len: len as u8,
+            bytes,
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -139,9 +146,19 @@ pub struct Event {
 pub enum EventKind {
     /// `task_newtask: pid=%d comm=%s clone_flags=%lx oom_score_adj=%hd`, plus the scheduling
     /// attributes the task starts with (model extension, not printed).
-    TaskNewtask { pid: Pid, comm: Comm, policy: Policy, prio: i32, nice: i32 },
+    TaskNewtask {
+        pid: Pid,
+        comm: Comm,
+        policy: Policy,
+        prio: i32,
+        nice: i32,
+    },
     /// `sched_switch`.
-    SchedSwitch { prev: TaskRef, prev_state: PrevState, next: TaskRef },
+    SchedSwitch {
+        prev: TaskRef,
+        prev_state: PrevState,
+        next: TaskRef,
+    },
     /// `sched_waking` (emitted by the waker, target_cpu = the task's CPU before placement).
     SchedWaking { task: TaskRef, target_cpu: CpuId },
     /// `sched_wakeup` (when the task becomes TASK_RUNNING on `target_cpu`).
@@ -149,11 +166,19 @@ pub enum EventKind {
     /// `sched_wakeup_new`.
     SchedWakeupNew { task: TaskRef, target_cpu: CpuId },
     /// `sched_migrate_task`.
-    SchedMigrateTask { task: TaskRef, orig_cpu: CpuId, dest_cpu: CpuId },
+    SchedMigrateTask {
+        task: TaskRef,
+        orig_cpu: CpuId,
+        dest_cpu: CpuId,
+    },
     /// `sched_process_exit`.
     SchedProcessExit { task: TaskRef },
     /// `sched_pi_setprio: comm=%s pid=%d oldprio=%d newprio=%d`.
-    SchedPiSetprio { task: TaskRef, oldprio: i32, newprio: i32 },
+    SchedPiSetprio {
+        task: TaskRef,
+        oldprio: i32,
+        newprio: i32,
+    },
     /// `ipi_send_cpu: cpu=%u callsite=%pS callback=%pS`.
     IpiSendCpu { target_cpu: CpuId, reason: IpiReason },
     /// `contention_begin: %p (flags=SPIN)` on a raw spinlock (model: lock class and instance).

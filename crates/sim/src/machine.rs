@@ -265,29 +265,49 @@ impl Machine {
 
     /// An interleaving point: other CPUs with steps at this same instant may run first.
     pub fn yield_now(&self) -> WaitFuture<'_> {
-        WaitFuture { m: self, kind: WaitKind::Yield, started: false }
+        WaitFuture {
+            m: self,
+            kind: WaitKind::Yield,
+            started: false,
+        }
     }
 
     /// Burn `ns` of CPU time with interrupts off (a cost step). Zero is free and does not yield.
     pub fn delay(&self, ns: Nanos) -> WaitFuture<'_> {
-        WaitFuture { m: self, kind: WaitKind::Delay(ns), started: false }
+        WaitFuture {
+            m: self,
+            kind: WaitKind::Delay(ns),
+            started: false,
+        }
     }
 
     /// Stop this CPU for good (tests, and a machine with nothing left to run).
     pub fn halt(&self) -> WaitFuture<'_> {
-        WaitFuture { m: self, kind: WaitKind::Halt, started: false }
+        WaitFuture {
+            m: self,
+            kind: WaitKind::Halt,
+            started: false,
+        }
     }
 
     /// Run for `ns` with interrupts enabled; returns early if an interrupt arrives.
     /// `Nanos::MAX` waits for an interrupt only (idle).
     pub fn run_interruptible(&self, ns: Nanos) -> RunFuture<'_> {
-        RunFuture { m: self, ns, started: false }
+        RunFuture {
+            m: self,
+            ns,
+            started: false,
+        }
     }
 
     /// Switch this CPU to context `next`. The calling context is parked and resumes (this
     /// future completes) when some CPU switches back to it.
     pub fn switch_to(&self, next: CtxId) -> SwitchFuture<'_> {
-        SwitchFuture { m: self, next, started: false }
+        SwitchFuture {
+            m: self,
+            next,
+            started: false,
+        }
     }
 
     /// Begin acquiring `lock`: an interleaving point after `cost_ns`, then either the lock is
@@ -311,9 +331,18 @@ impl Machine {
             let st = self.st.borrow();
             st.cpus[st.cur as usize].spin_since
         };
-        WaitFuture { m: self, kind: WaitKind::Spin, started: false }.await;
+        WaitFuture {
+            m: self,
+            kind: WaitKind::Spin,
+            started: false,
+        }
+        .await;
         let st = self.st.borrow();
-        assert_eq!(st.locks[lock.0 as usize].owner, Some(st.cur), "spin returned without lock");
+        assert_eq!(
+            st.locks[lock.0 as usize].owner,
+            Some(st.cur),
+            "spin returned without lock"
+        );
         st.now - since
     }
 
@@ -321,7 +350,12 @@ impl Machine {
 
     pub fn new_lock(&self) -> LockId {
         let mut st = self.st.borrow_mut();
-        st.locks.push(SpinState { owner: None, waiters: VecDeque::new(), contentions: 0, spin_ns: 0 });
+        st.locks.push(SpinState {
+            owner: None,
+            waiters: VecDeque::new(),
+            contentions: 0,
+            spin_ns: 0,
+        });
         LockId(st.locks.len() as u32 - 1)
     }
 
@@ -358,7 +392,12 @@ impl Machine {
         let now = st.now;
         let handoff = st.spin_handoff_ns;
         let l = &mut st.locks[lock.0 as usize];
-        assert_eq!(l.owner, Some(cur), "unlock of lock {} not held by cpu{cur}", lock.0);
+        assert_eq!(
+            l.owner,
+            Some(cur),
+            "unlock of lock {} not held by cpu{cur}",
+            lock.0
+        );
         match l.waiters.pop_front() {
             None => l.owner = None,
             Some(w) => {
@@ -442,7 +481,10 @@ impl Machine {
 
     /// Whether IPIs are pending (arrived or in flight) on `cpu`.
     pub fn ipi_pending(&self, cpu: CpuId, vector: u32) -> bool {
-        self.st.borrow().cpus[cpu as usize].ipis.iter().any(|&(_, v)| v == vector)
+        self.st.borrow().cpus[cpu as usize]
+            .ipis
+            .iter()
+            .any(|&(_, v)| v == vector)
     }
 }
 
@@ -459,7 +501,8 @@ fn queue_cpu(st: &mut State, cpu: CpuId) {
 fn requeue_if_interruptible(st: &mut State, cpu: CpuId) {
     // Only a CPU parked in an interruptible wait (and not the one executing) can have its
     // next step moved by an interrupt source.
-    if matches!(st.cpus[cpu as usize].wait, Wait::Interruptible { .. }) && st.cpus[cpu as usize].ctx.is_some() {
+    if matches!(st.cpus[cpu as usize].wait, Wait::Interruptible { .. }) && st.cpus[cpu as usize].ctx.is_some()
+    {
         queue_cpu(st, cpu);
     }
 }
@@ -528,7 +571,9 @@ impl Future for RunFuture<'_> {
             return Poll::Pending;
         }
         let slot = &mut st.cpus[cur];
-        let Wait::Interruptible { start, .. } = slot.wait else { unreachable!("run future resumed from another wait") };
+        let Wait::Interruptible { start, .. } = slot.wait else {
+            unreachable!("run future resumed from another wait")
+        };
         slot.wait = Wait::Ready;
         if std::mem::take(&mut slot.interrupted) {
             Poll::Ready(RunResult::Interrupted { ran_ns: now - start })
@@ -697,7 +742,10 @@ mod tests {
         m.boot_cpu(1, 1);
         let mut ex = Executor::new(m.clone());
         assert_eq!(ex.run(10_000, &mut |_| true), RunEnd::NoEvents);
-        assert_eq!(*log.borrow(), vec![("cpu0 unlocked", 1000), ("cpu1 locked", 1010)]);
+        assert_eq!(
+            *log.borrow(),
+            vec![("cpu0 unlocked", 1000), ("cpu1 locked", 1010)]
+        );
         assert_eq!(m.lock_stats(l), (1, 910));
     }
 
@@ -727,7 +775,13 @@ mod tests {
         let (r, t, irqs) = out.get().unwrap();
         assert_eq!(r, RunResult::Interrupted { ran_ns: 350 });
         assert_eq!(t, 350);
-        assert_eq!(irqs, IrqSources { timer: false, ipis: 1 << 2 });
+        assert_eq!(
+            irqs,
+            IrqSources {
+                timer: false,
+                ipis: 1 << 2
+            }
+        );
     }
 
     #[test]
@@ -769,6 +823,9 @@ mod tests {
             v
         };
         assert_eq!(order(1), order(1));
-        assert!((2..20).any(|s| order(s) != order(1)), "ties never reordered by the seed");
+        assert!(
+            (2..20).any(|s| order(s) != order(1)),
+            "ties never reordered by the seed"
+        );
     }
 }

@@ -81,11 +81,19 @@ impl SchedAttr {
     }
 
     pub fn fifo(rt_priority: u32) -> Self {
-        SchedAttr { policy: Policy::Fifo, rt_priority, ..Self::normal(0) }
+        SchedAttr {
+            policy: Policy::Fifo,
+            rt_priority,
+            ..Self::normal(0)
+        }
     }
 
     pub fn rr(rt_priority: u32) -> Self {
-        SchedAttr { policy: Policy::Rr, rt_priority, ..Self::normal(0) }
+        SchedAttr {
+            policy: Policy::Rr,
+            rt_priority,
+            ..Self::normal(0)
+        }
     }
 }
 
@@ -100,9 +108,17 @@ pub type ThreadId = u32;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mark {
     /// rt-app `rtapp_loop: event=start thread_loop=.. phase=.. phase_loop=..`
-    LoopStart { thread_loop: u32, phase: u32, phase_loop: u32 },
+    LoopStart {
+        thread_loop: u32,
+        phase: u32,
+        phase_loop: u32,
+    },
     /// rt-app `rtapp_loop: event=end ...`
-    LoopEnd { thread_loop: u32, phase: u32, phase_loop: u32 },
+    LoopEnd {
+        thread_loop: u32,
+        phase: u32,
+        phase_loop: u32,
+    },
     /// rt-app `rtapp_main`/`rtapp_task: event=start|end`.
     TaskStart,
     TaskEnd,

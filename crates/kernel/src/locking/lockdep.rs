@@ -40,7 +40,9 @@ pub struct Lockdep {
 
 impl Lockdep {
     pub fn new(nr_cpus: usize) -> Lockdep {
-        Lockdep { held: vec![Vec::new(); nr_cpus] }
+        Lockdep {
+            held: vec![Vec::new(); nr_cpus],
+        }
     }
 
     /// Check that `cpu` may take `lock` of `class` now; records nothing.
@@ -56,7 +58,9 @@ impl Lockdep {
                 _ => hc.rank() < class.rank(),
             };
             if !ok {
-                return Err(format!("lock order violation: cpu{cpu} takes {class:?} while holding {hc:?}"));
+                return Err(format!(
+                    "lock order violation: cpu{cpu} takes {class:?} while holding {hc:?}"
+                ));
             }
         }
         Ok(())

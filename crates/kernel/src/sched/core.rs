@@ -116,7 +116,8 @@ impl Kernel {
     /// `raw_spin_rq_lock()`.
     pub async fn rq_lock(&self, cpu: CpuId) {
         let lock = self.s.borrow().rqs[cpu as usize].lock;
-        self.raw_spin_lock(lock, LockClass::Rq(cpu), LockName::Rq(cpu)).await;
+        self.raw_spin_lock(lock, LockClass::Rq(cpu), LockName::Rq(cpu))
+            .await;
     }
 
     /// `raw_spin_rq_unlock()`.
@@ -178,7 +179,8 @@ impl Kernel {
             let s = self.s.borrow();
             (s.tasks[p as usize].pi_lock, s.tasks[p as usize].pid)
         };
-        self.raw_spin_lock(lock, LockClass::PiLock, LockName::PiLock(pid)).await;
+        self.raw_spin_lock(lock, LockClass::PiLock, LockName::PiLock(pid))
+            .await;
     }
 
     pub async fn pi_unlock(&self, p: TaskId) {
@@ -204,7 +206,13 @@ pub fn emit(s: &mut SchedState, cpu: CpuId, kind: EventKind) {
         hardirq: rq.in_hardirq,
         preempt_depth: rq.preempt_count.min(15) as u8,
     };
-    let e = Event { time_ns: s.m.now(), cpu, owner: curr.pid, flags, kind };
+    let e = Event {
+        time_ns: s.m.now(),
+        cpu,
+        owner: curr.pid,
+        flags,
+        kind,
+    };
     s.nr_events += 1;
     s.sink.event(&e);
 }
@@ -303,7 +311,14 @@ pub fn resched_curr_lazy(s: &mut SchedState, cpu: CpuId) {
 /// Send an IPI from this CPU to `cpu` (`ipi_send_cpu` tracepoint, modelled latency).
 pub fn send_ipi(s: &mut SchedState, cpu: CpuId, reason: crate::tracepoints::IpiReason) {
     let this = s.m.this_cpu();
-    emit(s, this, EventKind::IpiSendCpu { target_cpu: cpu, reason });
+    emit(
+        s,
+        this,
+        EventKind::IpiSendCpu {
+            target_cpu: cpu,
+            reason,
+        },
+    );
     let vector = match reason {
         crate::tracepoints::IpiReason::Reschedule => ipi::RESCHEDULE,
         _ => ipi::CALL_FUNCTION,
@@ -351,7 +366,11 @@ pub fn activate_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
 
 /// `deactivate_task()`: dequeue for a move; `on_rq` becomes MIGRATING first (T-3).
 pub fn deactivate_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
-    assert_eq!(flags & crate::sched::dequeue::SLEEP, 0, "deactivate_task is for moves, not sleeps");
+    assert_eq!(
+        flags & crate::sched::dequeue::SLEEP,
+        0,
+        "deactivate_task is for moves, not sleeps"
+    );
     s.tasks[p as usize].on_rq = OnRq::Migrating;
     let removed = dequeue_task(s, cpu, p, flags | crate::sched::dequeue::MIGRATING);
     assert!(removed, "a move dequeue cannot be delayed");
@@ -373,7 +392,15 @@ pub fn set_task_cpu(s: &mut SchedState, p: TaskId, new_cpu: CpuId) {
     if old != new_cpu {
         let this = s.m.this_cpu();
         let task = s.tasks[p as usize].task_ref();
-        emit(s, this, EventKind::SchedMigrateTask { task, orig_cpu: old, dest_cpu: new_cpu });
+        emit(
+            s,
+            this,
+            EventKind::SchedMigrateTask {
+                task,
+                orig_cpu: old,
+                dest_cpu: new_cpu,
+            },
+        );
         if s.tasks[p as usize].class == Class::Fair {
             crate::sched::fair::migrate_task_rq_fair(s, p, new_cpu);
         }
@@ -427,7 +454,10 @@ pub fn set_next_task(s: &mut SchedState, cpu: CpuId, next: TaskId, first: bool) 
 
 /// `put_prev_set_next_task()`: `prev` must be the rq's donor (I12).
 pub fn put_prev_set_next_task(s: &mut SchedState, cpu: CpuId, prev: TaskId, next: TaskId) {
-    assert_eq!(s.rqs[cpu as usize].donor, prev, "put_prev_set_next_task with a prev that is not the donor");
+    assert_eq!(
+        s.rqs[cpu as usize].donor, prev,
+        "put_prev_set_next_task with a prev that is not the donor"
+    );
     if next == prev {
         return;
     }
@@ -587,7 +617,11 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
             try_to_block_task(s, cpu, prev, state);
             voluntary = true;
         }
-        (prev, trace_prev_state(state, exit_state, mode == SchedMode::Preempt), voluntary)
+        (
+            prev,
+            trace_prev_state(state, exit_state, mode == SchedMode::Preempt),
+            voluntary,
+        )
     };
     let next = pick_next_task(k, cpu).await;
     let switched = {
@@ -608,8 +642,19 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
                 s.tasks[prev as usize].nivcsw += 1;
             }
             s.tasks[prev as usize].last_switch_out_ns = s.m.now();
-            let (pr, nr) = (s.tasks[prev as usize].task_ref(), s.tasks[next as usize].task_ref());
-            emit(s, cpu, EventKind::SchedSwitch { prev: pr, prev_state, next: nr });
+            let (pr, nr) = (
+                s.tasks[prev as usize].task_ref(),
+                s.tasks[next as usize].task_ref(),
+            );
+            emit(
+                s,
+                cpu,
+                EventKind::SchedSwitch {
+                    prev: pr,
+                    prev_state,
+                    next: nr,
+                },
+            );
             true
         } else {
             false
@@ -651,7 +696,10 @@ pub async fn finish_task_switch(k: &Kernel) {
         let prev = s.rqs[cpu as usize].last_prev;
         // finish_task(): the release that lets a waker take prev (T-4).
         s.tasks[prev as usize].on_cpu = false;
-        (prev, s.tasks[prev as usize].state == crate::task::state::TASK_DEAD)
+        (
+            prev,
+            s.tasks[prev as usize].state == crate::task::state::TASK_DEAD,
+        )
     };
     do_balance_callbacks(k, cpu).await;
     k.st().rqs[cpu as usize].irqs_disabled = false;
@@ -777,7 +825,14 @@ fn ttwu_do_wakeup(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     s.tasks[p as usize].state = crate::task::state::TASK_RUNNING;
     let task = s.tasks[p as usize].task_ref();
     let this = s.m.this_cpu();
-    emit(s, this, EventKind::SchedWakeup { task, target_cpu: cpu });
+    emit(
+        s,
+        this,
+        EventKind::SchedWakeup {
+            task,
+            target_cpu: cpu,
+        },
+    );
 }
 
 /// `__task_rq_lock()`: lock the rq `p` is on, retrying while it moves (T-10). Returns it.
@@ -807,7 +862,12 @@ async fn ttwu_runnable(k: &Kernel, p: TaskId, wake_flags: u32) -> bool {
         if task_on_rq_queued(s, p) {
             update_rq_clock(s, cpu);
             if s.tasks[p as usize].se.sched_delayed {
-                enqueue_task(s, cpu, p, crate::sched::enqueue::NOCLOCK | crate::sched::enqueue::DELAYED);
+                enqueue_task(
+                    s,
+                    cpu,
+                    p,
+                    crate::sched::enqueue::NOCLOCK | crate::sched::enqueue::DELAYED,
+                );
             }
             if !task_on_cpu(s, p) {
                 wakeup_preempt(s, cpu, p, wake_flags);
@@ -915,7 +975,14 @@ pub async fn try_to_wake_up(k: &Kernel, p: TaskId, state_mask: u32, wake_flags: 
             return false;
         }
         let task = s.tasks[p as usize].task_ref();
-        emit(s, this, EventKind::SchedWaking { task, target_cpu: this });
+        emit(
+            s,
+            this,
+            EventKind::SchedWaking {
+                task,
+                target_cpu: this,
+            },
+        );
         ttwu_do_wakeup(s, this, p);
         return true;
     }
@@ -998,10 +1065,22 @@ pub async fn wake_up_new_task(k: &Kernel, p: TaskId) {
     let class = {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);
-        activate_task(s, cpu, p, crate::sched::enqueue::INITIAL | crate::sched::enqueue::NOCLOCK);
+        activate_task(
+            s,
+            cpu,
+            p,
+            crate::sched::enqueue::INITIAL | crate::sched::enqueue::NOCLOCK,
+        );
         let task = s.tasks[p as usize].task_ref();
         let this = s.m.this_cpu();
-        emit(s, this, EventKind::SchedWakeupNew { task, target_cpu: cpu });
+        emit(
+            s,
+            this,
+            EventKind::SchedWakeupNew {
+                task,
+                target_cpu: cpu,
+            },
+        );
         wakeup_preempt(s, cpu, p, crate::sched::wf::FORK);
         s.tasks[p as usize].class
     };

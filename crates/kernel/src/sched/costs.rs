@@ -93,9 +93,7 @@ impl Costs {
     /// A cost file: a JSON object with any subset of the fields; the rest keep the defaults.
     /// Errors carry line and column.
     pub fn from_json(text: &str) -> Result<Costs, String> {
-        serde_json::from_str(text).map_err(|e| {
-            format!("{}:{}: {}", e.line(), e.column(), e)
-        })
+        serde_json::from_str(text).map_err(|e| format!("{}:{}: {}", e.line(), e.column(), e))
     }
 }
 

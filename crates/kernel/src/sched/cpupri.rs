@@ -107,10 +107,7 @@ impl CpuPri {
     /// only need the yes/no answer use `is_some()`.
     pub fn find(&self, task_prio: i32, cpus_allowed: &CpuMask) -> Option<CpuMask> {
         let task_pri = convert_prio(task_prio);
-        assert!(
-            task_pri >= 0,
-            "cpupri_find for a task with an invalid level"
-        );
+        assert!(task_pri >= 0, "cpupri_find for a task with an invalid level");
         for idx in 0..task_pri {
             let lowest = self.pri_to_cpu[idx as usize].and(cpus_allowed);
             if !lowest.is_empty() {

@@ -40,19 +40,51 @@ pub struct CfsRq {
 // Placeholder entry points, replaced by the fair-class work.
 use crate::sched::SchedState;
 use sim::CpuId;
-pub fn enqueue_task_fair(_s: &mut SchedState, _cpu: CpuId, _p: TaskId, _flags: u32) { unimplemented!() }
-pub fn dequeue_task_fair(_s: &mut SchedState, _cpu: CpuId, _p: TaskId, _flags: u32) -> bool { unimplemented!() }
-pub fn wakeup_preempt_fair(_s: &mut SchedState, _cpu: CpuId, _p: TaskId, _wake_flags: u32) { unimplemented!() }
-pub fn migrate_task_rq_fair(_s: &mut SchedState, _p: TaskId, _new_cpu: CpuId) { unimplemented!() }
-pub fn init_entity_fair(_s: &mut SchedState, _p: TaskId) { unimplemented!() }
-pub fn pick_task_fair(_s: &mut SchedState, _cpu: CpuId) -> Option<TaskId> { unimplemented!() }
-pub fn put_prev_task_fair(_s: &mut SchedState, _cpu: CpuId, _p: TaskId) { unimplemented!() }
-pub fn set_next_task_fair(_s: &mut SchedState, _cpu: CpuId, _p: TaskId, _first: bool) { unimplemented!() }
-pub fn task_tick_fair(_s: &mut SchedState, _cpu: CpuId, _p: TaskId) { unimplemented!() }
-pub fn yield_task_fair(_s: &mut SchedState, _cpu: CpuId) { unimplemented!() }
-pub fn reweight_task_fair(_s: &mut SchedState, _cpu: CpuId, _p: TaskId, _nice: i32) { unimplemented!() }
-pub fn switched_to_fair(_s: &mut SchedState, _cpu: CpuId, _p: TaskId) { unimplemented!() }
-pub fn switched_from_fair(_s: &mut SchedState, _cpu: CpuId, _p: TaskId) { unimplemented!() }
-pub fn select_task_rq_fair(_s: &SchedState, _p: TaskId, cpu: CpuId, _wf: u32) -> CpuId { cpu }
-pub async fn balance_fair(_k: &crate::sched::core::Kernel, _cpu: CpuId) -> bool { unimplemented!() }
-pub async fn sched_balance_periodic(_k: &crate::sched::core::Kernel, _cpu: CpuId) { unimplemented!() }
+pub fn enqueue_task_fair(_s: &mut SchedState, _cpu: CpuId, _p: TaskId, _flags: u32) {
+    unimplemented!()
+}
+pub fn dequeue_task_fair(_s: &mut SchedState, _cpu: CpuId, _p: TaskId, _flags: u32) -> bool {
+    unimplemented!()
+}
+pub fn wakeup_preempt_fair(_s: &mut SchedState, _cpu: CpuId, _p: TaskId, _wake_flags: u32) {
+    unimplemented!()
+}
+pub fn migrate_task_rq_fair(_s: &mut SchedState, _p: TaskId, _new_cpu: CpuId) {
+    unimplemented!()
+}
+pub fn init_entity_fair(_s: &mut SchedState, _p: TaskId) {
+    unimplemented!()
+}
+pub fn pick_task_fair(_s: &mut SchedState, _cpu: CpuId) -> Option<TaskId> {
+    unimplemented!()
+}
+pub fn put_prev_task_fair(_s: &mut SchedState, _cpu: CpuId, _p: TaskId) {
+    unimplemented!()
+}
+pub fn set_next_task_fair(_s: &mut SchedState, _cpu: CpuId, _p: TaskId, _first: bool) {
+    unimplemented!()
+}
+pub fn task_tick_fair(_s: &mut SchedState, _cpu: CpuId, _p: TaskId) {
+    unimplemented!()
+}
+pub fn yield_task_fair(_s: &mut SchedState, _cpu: CpuId) {
+    unimplemented!()
+}
+pub fn reweight_task_fair(_s: &mut SchedState, _cpu: CpuId, _p: TaskId, _nice: i32) {
+    unimplemented!()
+}
+pub fn switched_to_fair(_s: &mut SchedState, _cpu: CpuId, _p: TaskId) {
+    unimplemented!()
+}
+pub fn switched_from_fair(_s: &mut SchedState, _cpu: CpuId, _p: TaskId) {
+    unimplemented!()
+}
+pub fn select_task_rq_fair(_s: &SchedState, _p: TaskId, cpu: CpuId, _wf: u32) -> CpuId {
+    cpu
+}
+pub async fn balance_fair(_k: &crate::sched::core::Kernel, _cpu: CpuId) -> bool {
+    unimplemented!()
+}
+pub async fn sched_balance_periodic(_k: &crate::sched::core::Kernel, _cpu: CpuId) {
+    unimplemented!()
+}

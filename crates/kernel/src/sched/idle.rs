@@ -6,7 +6,7 @@
 use sim::{CpuId, RunResult};
 
 use crate::irq::do_irq;
-use crate::sched::core::{sched_ttwu_pending, Kernel, SchedMode, __schedule};
+use crate::sched::core::{__schedule, sched_ttwu_pending, Kernel, SchedMode};
 use crate::sched::SchedState;
 use crate::task::TaskId;
 

@@ -303,16 +303,10 @@ fn enqueue_rt_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
         (0..MAX_RT_PRIO as i32).contains(&prio),
         "enqueue_rt of task {p} with prio {prio}"
     );
-    assert!(
-        !s.tasks[p as usize].rt.on_rq,
-        "task {p} already on an RT rq"
-    );
+    assert!(!s.tasks[p as usize].rt.on_rq, "task {p} already on an RT rq");
     let idx = prio as usize;
     if move_entity(flags) {
-        assert!(
-            !s.tasks[p as usize].rt.on_list,
-            "task {p} already on an RT list"
-        );
+        assert!(!s.tasks[p as usize].rt.on_list, "task {p} already on an RT list");
         let rt = &mut s.rqs[cpu as usize].rt;
         if flags & enqueue::HEAD != 0 {
             rt.queues[idx].push_front(p);
@@ -397,14 +391,8 @@ fn pick_next_pushable_task(s: &SchedState, cpu: CpuId) -> Option<TaskId> {
     let t = &s.tasks[p as usize];
     assert_eq!(t.cpu, cpu, "pushable task {p} on another CPU's list");
     assert_ne!(rq.curr, p, "pushable task {p} is curr");
-    assert!(
-        t.nr_cpus_allowed > 1,
-        "pinned task {p} on the pushable list"
-    );
-    assert!(
-        core::task_on_rq_queued(s, p),
-        "pushable task {p} not queued"
-    );
+    assert!(t.nr_cpus_allowed > 1, "pinned task {p} on the pushable list");
+    assert!(core::task_on_rq_queued(s, p), "pushable task {p} not queued");
     assert_eq!(t.class, Class::Rt, "pushable task {p} not RT");
     Some(p)
 }
@@ -526,9 +514,7 @@ pub fn pick_task_rt(s: &SchedState, cpu: CpuId) -> Option<TaskId> {
     if rt.rt_nr_running == 0 {
         return None;
     }
-    let idx = rt
-        .first_prio()
-        .expect("rt_nr_running > 0 with an empty bitmap");
+    let idx = rt.first_prio().expect("rt_nr_running > 0 with an empty bitmap");
     let p = *rt.queues[idx]
         .front()
         .expect("bitmap bit set for an empty RT list");
@@ -572,10 +558,7 @@ pub fn task_tick_rt(s: &mut SchedState, cpu: CpuId, curr: TaskId) {
         return;
     }
     let rt = &mut s.tasks[curr as usize].rt;
-    assert!(
-        rt.time_slice > 0,
-        "RR task {curr} ticked with an empty slice"
-    );
+    assert!(rt.time_slice > 0, "RR task {curr} ticked with an empty slice");
     rt.time_slice -= 1;
     if rt.time_slice > 0 {
         return;
@@ -945,9 +928,7 @@ pub async fn pull_rt_task(k: &Kernel, this_cpu: CpuId) {
             }
             // Racy pre-check without src's lock, as in Linux: a source that gets stronger
             // work will push it itself.
-            if s.rqs[cpu as usize].rt.highest_prio.next
-                >= s.rqs[this_cpu as usize].rt.highest_prio.curr
-            {
+            if s.rqs[cpu as usize].rt.highest_prio.next >= s.rqs[this_cpu as usize].rt.highest_prio.curr {
                 continue;
             }
         }
@@ -1060,122 +1041,31 @@ mod tests {
 
     use super::*;
     use crate::locking::lockdep::Lockdep;
-    use crate::sched::cpupri::{CpuPri, CPUPRI_NORMAL};
-    use crate::sched::features::{Features, Tunables};
-    use crate::sched::topology::Topology;
-    use crate::sched::{fair, Costs, Rq};
-    use crate::task::{rt_prio, state, OnRq, Task};
-    use crate::tracepoints::{Comm, NullSink};
+    use crate::sched::cpupri::CPUPRI_NORMAL;
+
+    use crate::sched::Costs;
+    use crate::task::{rt_prio, OnRq, Task};
+    use crate::tracepoints::NullSink;
 
     fn bare_task(m: &Machine, id: TaskId, cpu: CpuId, nr_cpus: usize) -> Task {
-        Task {
-            id,
-            pid: id,
-            comm: Comm::new("t"),
-            state: state::TASK_RUNNING,
-            exit_state: 0,
-            on_rq: OnRq::No,
-            on_cpu: false,
-            cpu,
-            wake_cpu: cpu,
-            cpus_mask: CpuMask::first_n(nr_cpus),
-            nr_cpus_allowed: nr_cpus as u32,
-            policy: Policy::Normal,
-            prio: 120,
-            static_prio: 120,
-            normal_prio: 120,
-            rt_priority: 0,
-            class: Class::Fair,
-            se: fair::SchedEntity::default(),
-            rt: SchedRtEntity::default(),
-            need_resched: false,
-            sched_contributes_to_load: false,
-            nvcsw: 0,
-            nivcsw: 0,
-            pi_lock: m.new_lock(),
-            is_idle_task: false,
-            is_stopper: false,
-            last_wakee: None,
-            wakee_flips: 0,
-            wakee_flip_decay_ts: 0,
-            recent_used_cpu: cpu,
-            last_switch_out_ns: 0,
-        }
+        let mut t = crate::system::new_task_struct(m, id, id, "t", cpu);
+        t.cpus_mask = CpuMask::first_n(nr_cpus);
+        t.nr_cpus_allowed = nr_cpus as u32;
+        t
     }
 
-    /// A scheduler with `nr_cpus` idle CPUs (task `c` is cpu c's idle task, also standing in
-    /// for its stopper) and LLCs of `llc_size` CPUs.
+    /// A scheduler with `nr_cpus` idle CPUs (the real boot state: idle tasks and stoppers)
+    /// and LLCs of `llc_size` CPUs, with zero costs.
     fn sched_state(nr_cpus: usize, llc_size: Option<usize>) -> SchedState {
-        let m = Rc::new(Machine::new(nr_cpus, 1, 0));
-        let mut tasks = Vec::new();
-        let mut rqs = Vec::new();
-        for c in 0..nr_cpus as CpuId {
-            let mut idle = bare_task(&m, c, c, nr_cpus);
-            idle.is_idle_task = true;
-            idle.prio = crate::task::IDLE_PRIO;
-            idle.class = Class::Idle;
-            idle.on_cpu = true;
-            idle.cpus_mask = CpuMask::single(c);
-            idle.nr_cpus_allowed = 1;
-            tasks.push(idle);
-            rqs.push(Rq {
-                cpu: c,
-                lock: m.new_lock(),
-                curr: c,
-                donor: c,
-                idle: c,
-                stop: c,
-                next_class: Class::Idle,
-                nr_running: 0,
-                cfs: fair::CfsRq::default(),
-                rt: RtRq::default(),
-                clock: 0,
-                clock_task: 0,
-                nr_switches: 0,
-                nr_uninterruptible: 0,
-                wake_list: Vec::new(),
-                ttwu_pending: false,
-                balance_callbacks: Vec::new(),
-                next_balance: 0,
-                avg_idle_ns: 0,
-                idle_stamp: 0,
-                max_idle_balance_cost_ns: 0,
-                balance_interval_ms: Vec::new(),
-                nr_balance_failed: Vec::new(),
-                last_balance: Vec::new(),
-                stop_works: Vec::new(),
-                rt_push_work_pending: false,
-                in_hardirq: false,
-                preempt_count: 0,
-                irqs_disabled: false,
-            });
-        }
-        SchedState {
-            m,
-            tasks,
-            rqs,
-            feat: Features::default(),
-            tun: Tunables::default(),
-            costs: Costs::zero(),
-            topo: Topology::new(nr_cpus, llc_size),
-            cpupri: CpuPri::new(nr_cpus),
-            rto_mask: CpuMask::empty(),
-            rto: RtoState::default(),
-            rd_overloaded: false,
-            sink: Box::new(NullSink),
-            jiffies: 0,
-            nr_events: 0,
-        }
+        let mut cfg = crate::system::Config::new(nr_cpus);
+        cfg.llc_size = llc_size;
+        cfg.seed = 1;
+        cfg.costs = Costs::zero();
+        crate::system::new_sched_state(&cfg, Box::new(NullSink))
     }
 
     /// A new RT task of `policy` at `rt_priority` on `cpu`, allowed on `mask` (not queued).
-    fn rt_task(
-        s: &mut SchedState,
-        policy: Policy,
-        rt_priority: u32,
-        cpu: CpuId,
-        mask: CpuMask,
-    ) -> TaskId {
+    fn rt_task(s: &mut SchedState, policy: Policy, rt_priority: u32, cpu: CpuId, mask: CpuMask) -> TaskId {
         let id = s.tasks.len() as TaskId;
         let mut t = bare_task(&s.m, id, cpu, s.nr_cpus());
         t.policy = policy;
@@ -1227,10 +1117,7 @@ mod tests {
         assert_eq!(s.rqs[0].rt.rt_nr_running, 4);
         assert_eq!(s.rqs[0].nr_running, 4);
         assert_eq!(s.rqs[0].rt.highest_prio.curr, rt_prio(90));
-        assert_eq!(
-            s.cpupri.cpu_to_pri[0], 90,
-            "cpupri level = best rt_priority"
-        );
+        assert_eq!(s.cpupri.cpu_to_pri[0], 90, "cpupri level = best rt_priority");
         let mut order = Vec::new();
         while let Some(p) = pick_task_rt(&s, 0) {
             order.push(p);
@@ -1291,12 +1178,7 @@ mod tests {
         // A dequeue/enqueue with ENQUEUE_HEAD (PI deboost) puts A back at the head.
         let save_move = crate::sched::dequeue::SAVE | crate::sched::dequeue::MOVE;
         assert!(dequeue_task_rt(&mut s, 0, a, save_move));
-        enqueue_task_rt(
-            &mut s,
-            0,
-            a,
-            enqueue::RESTORE | enqueue::MOVE | enqueue::HEAD,
-        );
+        enqueue_task_rt(&mut s, 0, a, enqueue::RESTORE | enqueue::MOVE | enqueue::HEAD);
         assert_eq!(s.rqs[0].rt.queues[rt_prio(10) as usize], [a, b]);
         // A SAVE-only pair (no MOVE) keeps the position even without HEAD.
         assert!(dequeue_task_rt(&mut s, 0, a, crate::sched::dequeue::SAVE));
@@ -1384,11 +1266,7 @@ mod tests {
         s.cpupri.set(3, 20);
         assert_eq!(find_lowest_rq(&s, p), Some(0));
         s.cpupri.set(0, 60);
-        assert_eq!(
-            find_lowest_rq(&s, p),
-            Some(2),
-            "task_cpu holds the weakest level"
-        );
+        assert_eq!(find_lowest_rq(&s, p), Some(2), "task_cpu holds the weakest level");
         // Nothing weaker than p anywhere: none.
         for c in 0..4 {
             s.cpupri.set(c, 50);
@@ -1411,11 +1289,7 @@ mod tests {
         // Lowest set {0, 3}: cpu3 shares cpu2's LLC, cpu0 is only in the PKG domain.
         assert_eq!(find_lowest_rq(&s, p), Some(3));
         s.cpupri.set(3, 60);
-        assert_eq!(
-            find_lowest_rq(&s, p),
-            Some(0),
-            "this CPU in the next domain up"
-        );
+        assert_eq!(find_lowest_rq(&s, p), Some(0), "this CPU in the next domain up");
     }
 
     #[test]
@@ -1475,10 +1349,7 @@ mod tests {
             s.tasks[curr as usize].need_resched,
             "curr can move, the wakee cannot"
         );
-        assert_eq!(
-            s.rqs[0].rt.queues[rt_prio(10) as usize],
-            [pinned, curr, movable]
-        );
+        assert_eq!(s.rqs[0].rt.queues[rt_prio(10) as usize], [pinned, curr, movable]);
     }
 
     #[test]
@@ -1486,11 +1357,7 @@ mod tests {
         let mut s = sched_state(2, None);
         let m = all(&s);
         let p = rt_task(&mut s, Policy::Fifo, 10, 0, m);
-        assert_eq!(
-            select_task_rq_rt(&s, p, 0, wf::TTWU),
-            0,
-            "idle target: stay"
-        );
+        assert_eq!(select_task_rq_rt(&s, p, 0, wf::TTWU), 0, "idle target: stay");
         let hog = rt_task(&mut s, Policy::Fifo, 10, 0, m);
         wake(&mut s, 0, hog);
         run(&mut s, 0, hog);
@@ -1499,17 +1366,9 @@ mod tests {
             1,
             "equal-prio RT curr: go to cpu1"
         );
-        assert_eq!(
-            select_task_rq_rt(&s, p, 0, 0),
-            0,
-            "not a wakeup or fork: stay"
-        );
+        assert_eq!(select_task_rq_rt(&s, p, 0, 0), 0, "not a wakeup or fork: stay");
         let strong = rt_task(&mut s, Policy::Fifo, 20, 0, m);
-        assert_eq!(
-            select_task_rq_rt(&s, strong, 0, wf::TTWU),
-            0,
-            "beats curr: stay"
-        );
+        assert_eq!(select_task_rq_rt(&s, strong, 0, wf::TTWU), 0, "beats curr: stay");
     }
 
     fn kernel(s: SchedState) -> Rc<Kernel> {
@@ -1520,6 +1379,7 @@ mod tests {
             s: RefCell::new(s),
             lockdep: RefCell::new(Lockdep::new(n)),
             violations: RefCell::new(Vec::new()),
+            end: RefCell::new(None),
         })
     }
 
@@ -1529,12 +1389,7 @@ mod tests {
     }
 
     /// Run `f` as a new context `ctx` booted on `cpu` until it parks.
-    fn run_on<F: std::future::Future<Output = ()> + 'static>(
-        k: &Rc<Kernel>,
-        cpu: CpuId,
-        ctx: u32,
-        f: F,
-    ) {
+    fn run_on<F: std::future::Future<Output = ()> + 'static>(k: &Rc<Kernel>, cpu: CpuId, ctx: u32, f: F) {
         let m = k.m.clone();
         let m2 = m.clone();
         m.spawn(ctx, async move {
@@ -1573,10 +1428,7 @@ mod tests {
             "cpu2 (no RT) is lower than cpu1 (rt 20)"
         );
         assert_eq!(s.rqs[2].rt.rt_nr_running, 1);
-        assert!(
-            s.tasks[2].need_resched,
-            "cpu2's idle task is told to reschedule"
-        );
+        assert!(s.tasks[2].need_resched, "cpu2's idle task is told to reschedule");
         // Queued but not yet running there, the moved task is pushable on cpu2 (as in Linux).
         assert_eq!(s.rto_mask, CpuMask::single(2));
         assert!(!s.rqs[0].rt.overloaded);
@@ -1629,10 +1481,7 @@ mod tests {
             k2.rq_unlock(0).await;
         });
         let s = k.st();
-        assert_eq!(
-            s.tasks[wakee as usize].cpu, 1,
-            "it will run on cpu1 at once"
-        );
+        assert_eq!(s.tasks[wakee as usize].cpu, 1, "it will run on cpu1 at once");
         assert!(!s.tasks[0].need_resched);
     }
 
@@ -1666,12 +1515,7 @@ mod tests {
         }
         // Hop 1, on cpu0: push the waiter to the first idle CPU (cpu1).
         let k2 = k.clone();
-        run_on(
-            &k,
-            0,
-            1,
-            async move { rto_push_irq_work_func(&k2, 0).await },
-        );
+        run_on(&k, 0, 1, async move { rto_push_irq_work_func(&k2, 0).await });
         {
             let s = k.st();
             assert_eq!(s.tasks[waiter as usize].cpu, 1);
@@ -1696,16 +1540,8 @@ mod tests {
             }
         });
         let s = k.st();
-        assert!(
-            k.violations.borrow().is_empty(),
-            "{:?}",
-            k.violations.borrow()
-        );
-        assert_eq!(
-            hops.get(),
-            2,
-            "the second pass of the round visits cpu1 again"
-        );
+        assert!(k.violations.borrow().is_empty(), "{:?}", k.violations.borrow());
+        assert_eq!(hops.get(), 2, "the second pass of the round visits cpu1 again");
         assert_eq!(s.tasks[waiter as usize].cpu, 1);
         assert!(s.tasks[1].need_resched);
         assert!(!s.rqs[1].rt_push_work_pending);

@@ -84,7 +84,11 @@ async fn migration_cpu_stop(k: &crate::sched::core::Kernel, p: TaskId, dest: Cpu
         let s = &mut *k.st();
         s.tasks[p as usize].migration_pending = false;
         let t = &s.tasks[p as usize];
-        if t.cpu == cpu && t.on_rq == crate::task::OnRq::Queued && t.cpus_mask.test(dest) && !t.cpus_mask.test(cpu) {
+        if t.cpu == cpu
+            && t.on_rq == crate::task::OnRq::Queued
+            && t.cpus_mask.test(dest)
+            && !t.cpus_mask.test(cpu)
+        {
             update_rq_clock(s, cpu);
             deactivate_task(s, cpu, p, crate::sched::dequeue::NOCLOCK);
             set_task_cpu(s, p, dest);

@@ -58,7 +58,12 @@ impl Topology {
         let llc_id: Vec<u32> = (0..nr_cpus).map(|c| (c / llc_size) as u32).collect();
         let nr_llc = nr_cpus.div_ceil(llc_size);
         let llc_masks: Vec<CpuMask> = (0..nr_llc)
-            .map(|l| (0..nr_cpus).filter(|&c| c / llc_size == l).map(|c| c as CpuId).collect())
+            .map(|l| {
+                (0..nr_cpus)
+                    .filter(|&c| c / llc_size == l)
+                    .map(|c| c as CpuId)
+                    .collect()
+            })
             .collect();
         let mut domains = Vec::with_capacity(nr_cpus);
         for c in 0..nr_cpus {
@@ -87,7 +92,11 @@ impl Topology {
                     name: "PKG",
                     span: all,
                     groups: llc_masks.clone(),
-                    flags: sd::BALANCE_NEWIDLE | sd::BALANCE_EXEC | sd::BALANCE_FORK | sd::WAKE_AFFINE | sd::PREFER_SIBLING,
+                    flags: sd::BALANCE_NEWIDLE
+                        | sd::BALANCE_EXEC
+                        | sd::BALANCE_FORK
+                        | sd::WAKE_AFFINE
+                        | sd::PREFER_SIBLING,
                     imbalance_pct: 117,
                     cache_nice_tries: 1,
                     min_interval_ms: nr_cpus as u64,

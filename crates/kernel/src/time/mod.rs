@@ -38,7 +38,12 @@ pub struct HrTimer {
 /// `hrtimer_start_range_ns()` on `cpu`: arm a timer for `soft_ns` with `slack_ns`.
 pub fn hrtimer_start(s: &mut SchedState, cpu: CpuId, soft_ns: Nanos, slack_ns: Nanos, func: TimerFn) {
     s.hrtimer_seq += 1;
-    let t = HrTimer { hard_ns: soft_ns.saturating_add(slack_ns), seq: s.hrtimer_seq, soft_ns, func };
+    let t = HrTimer {
+        hard_ns: soft_ns.saturating_add(slack_ns),
+        seq: s.hrtimer_seq,
+        soft_ns,
+        func,
+    };
     s.hrtimers[cpu as usize].insert(t);
     hrtimer_reprogram(s, cpu);
 }
@@ -65,5 +70,7 @@ pub fn hrtimer_expire(s: &mut SchedState, cpu: CpuId) -> Vec<TimerFn> {
 
 /// Whether any task timer is armed anywhere (for stall detection).
 pub fn task_timers_armed(s: &SchedState) -> bool {
-    s.hrtimers.iter().any(|q| q.iter().any(|t| matches!(t.func, TimerFn::WakeTask(_))))
+    s.hrtimers
+        .iter()
+        .any(|q| q.iter().any(|t| matches!(t.func, TimerFn::WakeTask(_))))
 }
