@@ -463,3 +463,423 @@ impl EventSink for MetricsCollector {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kernel::tracepoints::{Comm, IpiReason, PrevState, TraceFlags};
+    use sim::user::Policy;
+
+    /// Builds a stream in time order.
+    #[derive(Default)]
+    struct Stream(Vec<Event>);
+
+    impl Stream {
+        fn push(&mut self, time_ns: Nanos, cpu: CpuId, kind: EventKind) -> &mut Self {
+            self.0.push(Event {
+                time_ns,
+                cpu,
+                owner: 0,
+                flags: TraceFlags::default(),
+                kind,
+            });
+            self
+        }
+        fn newtask(
+            &mut self,
+            t: Nanos,
+            pid: Pid,
+            name: &str,
+            policy: Policy,
+            prio: i32,
+        ) -> &mut Self {
+            let nice = if prio >= 100 { prio - 120 } else { 0 };
+            self.push(
+                t,
+                0,
+                EventKind::TaskNewtask {
+                    pid,
+                    comm: Comm::new(name),
+                    policy,
+                    prio,
+                    nice,
+                },
+            )
+        }
+        fn switch(
+            &mut self,
+            t: Nanos,
+            cpu: CpuId,
+            prev: Pid,
+            state: PrevState,
+            next: Pid,
+        ) -> &mut Self {
+            self.push(
+                t,
+                cpu,
+                EventKind::SchedSwitch {
+                    prev: TaskRef {
+                        pid: prev,
+                        prio: 120,
+                    },
+                    prev_state: state,
+                    next: TaskRef {
+                        pid: next,
+                        prio: 120,
+                    },
+                },
+            )
+        }
+        fn waking(&mut self, t: Nanos, pid: Pid) -> &mut Self {
+            self.push(
+                t,
+                0,
+                EventKind::SchedWaking {
+                    task: TaskRef { pid, prio: 120 },
+                    target_cpu: 0,
+                },
+            )
+        }
+        fn mark(&mut self, t: Nanos, pid: Pid, mark: Mark) -> &mut Self {
+            self.push(t, 0, EventKind::UserMark { pid, mark })
+        }
+        fn collect(&self, sim_time_ns: Nanos) -> Metrics {
+            let mut c = MetricsCollector::new();
+            for e in &self.0 {
+                c.event(e);
+            }
+            c.finish(info(sim_time_ns), Vec::new())
+        }
+    }
+
+    fn info(sim_time_ns: Nanos) -> RunInfo {
+        RunInfo {
+            workload: "demo".into(),
+            cpus: 2,
+            protocol: "proxy".into(),
+            seed: 7,
+            costs: "zero".into(),
+            features: vec![("ttwu_queue".into(), true), ("is_blocked".into(), false)],
+            sim_time_ns,
+            end_reason: "exited".into(),
+        }
+    }
+
+    const A: Pid = 1001;
+    const B: Pid = 1002;
+
+    #[test]
+    fn hist_nearest_rank_and_mean() {
+        assert_eq!(Hist::from_samples(&[]), Hist::default());
+        let one = Hist::from_samples(&[42]);
+        assert_eq!(
+            one,
+            Hist {
+                count: 1,
+                min: 42,
+                p50: 42,
+                p90: 42,
+                p99: 42,
+                max: 42,
+                mean: 42
+            }
+        );
+        let three = Hist::from_samples(&[30, 10, 20]);
+        assert_eq!(
+            three,
+            Hist {
+                count: 3,
+                min: 10,
+                p50: 20,
+                p90: 30,
+                p99: 30,
+                max: 30,
+                mean: 20
+            }
+        );
+        let hundred: Vec<u64> = (1..=100).rev().collect();
+        let h = Hist::from_samples(&hundred);
+        assert_eq!(
+            h,
+            Hist {
+                count: 100,
+                min: 1,
+                p50: 50,
+                p90: 90,
+                p99: 99,
+                max: 100,
+                mean: 51
+            }
+        );
+        // 2 samples: p50 is the lower one (rank ceil(1.0) = 1), mean 1.5 rounds half up.
+        let two = Hist::from_samples(&[2, 1]);
+        assert_eq!((two.p50, two.p90, two.mean), (1, 2, 2));
+        // No overflow on huge samples.
+        let big = Hist::from_samples(&[u64::MAX, u64::MAX]);
+        assert_eq!(big.mean, u64::MAX);
+    }
+
+    #[test]
+    fn runtime_sums_switch_intervals_and_closes_open_ones_at_the_end() {
+        let m = Stream::default()
+            .newtask(0, A, "a", Policy::Normal, 120)
+            .newtask(0, B, "b", Policy::Fifo, 89)
+            .switch(100, 0, 0, PrevState::Running, A)
+            .switch(300, 0, A, PrevState::Sleeping, 0)
+            .switch(400, 1, 0, PrevState::Running, B)
+            .switch(450, 1, B, PrevState::Preempted, A)
+            .switch(500, 0, 0, PrevState::Running, B)
+            .collect(1000);
+        let a = m.task(A).expect("a");
+        let b = m.task(B).expect("b");
+        assert_eq!(a.runtime_ns, 200 + 550);
+        assert_eq!(b.runtime_ns, 50 + 500);
+        assert_eq!(a.nr_switches, 1);
+        assert_eq!(b.nr_switches, 1);
+        assert_eq!(m.counters.context_switches, 5);
+        assert_eq!(m.counters.events, 7);
+        assert_eq!((a.policy.as_str(), a.prio, a.nice), ("SCHED_OTHER", 120, 0));
+        assert_eq!((b.policy.as_str(), b.prio), ("SCHED_FIFO", 89));
+        assert_eq!(a.exit_ns, None);
+    }
+
+    #[test]
+    fn wakeup_latency_from_waking_to_switch_in() {
+        let m = Stream::default()
+            .newtask(0, A, "a", Policy::Normal, 120)
+            .switch(0, 0, 0, PrevState::Running, A)
+            // Woken while still current (sleep cancelled): no sample.
+            .waking(10, A)
+            .switch(20, 0, A, PrevState::Sleeping, 0)
+            .waking(100, A)
+            // A second waking before the switch-in keeps the first.
+            .waking(105, A)
+            .switch(130, 0, 0, PrevState::Running, A)
+            .switch(200, 0, A, PrevState::Sleeping, 0)
+            .waking(1_000, A)
+            .switch(1_010, 0, 0, PrevState::Running, A)
+            .collect(2_000);
+        let h = m.task(A).expect("a").wakeup_latency_ns;
+        assert_eq!(
+            h,
+            Hist {
+                count: 2,
+                min: 10,
+                p50: 10,
+                p90: 30,
+                p99: 30,
+                max: 30,
+                mean: 20
+            }
+        );
+    }
+
+    #[test]
+    fn migrations_count_only_real_moves() {
+        let mut s = Stream::default();
+        s.newtask(0, A, "a", Policy::Normal, 120);
+        for (orig_cpu, dest_cpu) in [(0, 1), (1, 1), (1, 0)] {
+            s.push(
+                5,
+                0,
+                EventKind::SchedMigrateTask {
+                    task: TaskRef { pid: A, prio: 120 },
+                    orig_cpu,
+                    dest_cpu,
+                },
+            );
+        }
+        s.push(
+            6,
+            0,
+            EventKind::IpiSendCpu {
+                target_cpu: 1,
+                reason: IpiReason::WakeList,
+            },
+        );
+        let m = s.collect(10);
+        assert_eq!(m.task(A).expect("a").nr_migrations, 2);
+        assert_eq!(m.counters.migrations, 2);
+        assert_eq!(m.counters.ipis, 1);
+        assert_eq!(m.counters.events, 5);
+    }
+
+    #[test]
+    fn loop_ns_pairs_matching_start_and_end_of_the_same_task() {
+        let l = |thread_loop, phase_loop| (thread_loop, 0, phase_loop);
+        let start = |(thread_loop, phase, phase_loop)| Mark::LoopStart {
+            thread_loop,
+            phase,
+            phase_loop,
+        };
+        let end = |(thread_loop, phase, phase_loop)| Mark::LoopEnd {
+            thread_loop,
+            phase,
+            phase_loop,
+        };
+        let m = Stream::default()
+            .newtask(0, A, "a", Policy::Normal, 120)
+            .newtask(0, B, "b", Policy::Normal, 120)
+            .mark(1_000, A, Mark::TaskStart)
+            .mark(1_000, A, start(l(0, 0)))
+            .mark(2_000, B, start(l(0, 0)))
+            .mark(5_000, A, end(l(0, 0)))
+            .mark(5_000, A, start(l(0, 1)))
+            // Mismatched end: dropped, and the open start is consumed.
+            .mark(6_000, A, end(l(0, 2)))
+            .mark(7_000, A, end(l(0, 1)))
+            .mark(8_000, A, start(l(1, 0)))
+            .mark(9_000, A, end(l(1, 0)))
+            .collect(10_000);
+        let a = m.task(A).expect("a").loop_ns;
+        assert_eq!((a.count, a.min, a.max, a.mean), (2, 1_000, 4_000, 2_500));
+        assert_eq!(m.task(B).expect("b").loop_ns.count, 0);
+    }
+
+    #[test]
+    fn exit_and_unknown_tasks() {
+        let m = Stream::default()
+            .switch(0, 0, 0, PrevState::Running, 77)
+            .push(
+                40,
+                0,
+                EventKind::SchedProcessExit {
+                    task: TaskRef { pid: 77, prio: 120 },
+                },
+            )
+            .switch(50, 0, 77, PrevState::Dead, 0)
+            .collect(60);
+        let t = m.task(77).expect("auto-registered");
+        assert_eq!(
+            (t.name.as_str(), t.policy.as_str(), t.prio),
+            ("<...>", "unknown", 120)
+        );
+        assert_eq!((t.exit_ns, t.runtime_ns), (Some(40), 50));
+        assert!(m.task(0).is_none(), "idle has no entry");
+    }
+
+    #[test]
+    fn json_schema_key_order_and_golden() {
+        let mut c = MetricsCollector::new();
+        let mut s = Stream::default();
+        s.newtask(0, A, "a", Policy::Fifo, 89)
+            .switch(10, 0, 0, PrevState::Running, A);
+        for e in &s.0 {
+            c.event(e);
+        }
+        let violation = ViolationRecord {
+            invariant: "rq_curr_on_rq".into(),
+            time_ns: 10,
+            detail: "cpu 0".into(),
+        };
+        let m = c.finish(info(100), vec![violation]);
+        let expected = r#"{
+  "schema": "proxysched/metrics/v1",
+  "workload": "demo",
+  "config": {
+    "cpus": 2,
+    "protocol": "proxy",
+    "seed": 7,
+    "costs": "zero",
+    "features": {
+      "ttwu_queue": true,
+      "is_blocked": false
+    }
+  },
+  "sim_time_ns": 100,
+  "end_reason": "exited",
+  "tasks": [
+    {
+      "name": "a",
+      "pid": 1001,
+      "policy": "SCHED_FIFO",
+      "prio": 89,
+      "nice": 0,
+      "exit_ns": null,
+      "runtime_ns": 90,
+      "donated_ns": 0,
+      "wakeup_latency_ns": {
+        "count": 0,
+        "min": 0,
+        "p50": 0,
+        "p90": 0,
+        "p99": 0,
+        "max": 0,
+        "mean": 0
+      },
+      "lock_wait_ns": {
+        "count": 0,
+        "min": 0,
+        "p50": 0,
+        "p90": 0,
+        "p99": 0,
+        "max": 0,
+        "mean": 0
+      },
+      "loop_ns": {
+        "count": 0,
+        "min": 0,
+        "p50": 0,
+        "p90": 0,
+        "p99": 0,
+        "max": 0,
+        "mean": 0
+      },
+      "deadline_misses": 0,
+      "nr_switches": 0,
+      "nr_migrations": 0
+    }
+  ],
+  "counters": {
+    "context_switches": 1,
+    "migrations": 0,
+    "proxy_picks": 0,
+    "proxy_migrations": 0,
+    "return_migrations": 0,
+    "ipis": 0,
+    "events": 2
+  },
+  "invariant_violations": [
+    {
+      "invariant": "rq_curr_on_rq",
+      "time_ns": 10,
+      "detail": "cpu 0"
+    }
+  ]
+}"#;
+        assert_eq!(m.to_json(), expected);
+        let v: serde_json::Value = serde_json::from_str(&m.to_json()).expect("valid JSON");
+        assert_eq!(v["schema"], SCHEMA);
+    }
+
+    #[test]
+    fn compare_json_keeps_run_order() {
+        let m = Stream::default().collect(0);
+        let j = compare_json(&[("none", &m), ("pi", &m), ("proxy", &m)]);
+        let (n, p, x) = (j.find("\"none\""), j.find("\"pi\""), j.find("\"proxy\": {"));
+        assert!(n < p && p < x && n.is_some(), "{j}");
+    }
+
+    #[test]
+    fn same_events_give_identical_json() {
+        let mut s = Stream::default();
+        s.newtask(0, A, "a", Policy::Normal, 120)
+            .newtask(0, B, "b", Policy::Normal, 120);
+        for i in 0..200u64 {
+            let t = 100 + i * 100;
+            let (cpu, pid) = ((i % 2) as CpuId, if i % 3 == 0 { A } else { B });
+            s.waking(t, pid)
+                .switch(t + 7 * (i % 5), cpu, 0, PrevState::Running, pid);
+            s.switch(t + 50, cpu, pid, PrevState::Sleeping, 0);
+        }
+        assert_eq!(s.collect(100_000).to_json(), s.collect(100_000).to_json());
+    }
+
+    #[test]
+    #[should_panic(expected = "end_reason")]
+    fn bad_end_reason_is_a_caller_bug() {
+        let mut i = info(0);
+        i.end_reason = "crashed".into();
+        MetricsCollector::new().finish(i, Vec::new());
+    }
+}
