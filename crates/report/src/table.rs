@@ -249,3 +249,128 @@ pub fn compare_table(runs: &[(&str, &Metrics)]) -> String {
     render(&mut out, &header, &align, &rows);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{Config, Counters, ViolationRecord};
+
+    #[test]
+    fn format_ns_units_and_truncation() {
+        assert_eq!(format_ns(0), "0 ns");
+        assert_eq!(format_ns(999), "999 ns");
+        assert_eq!(format_ns(1_000), "1.000 µs");
+        assert_eq!(format_ns(12_345), "12.345 µs");
+        assert_eq!(format_ns(999_999), "999.999 µs");
+        assert_eq!(format_ns(1_000_000), "1.000 ms");
+        assert_eq!(format_ns(12_345_999), "12.345 ms");
+        assert_eq!(format_ns(999_999_999), "999.999 ms");
+        assert_eq!(format_ns(3_000_000_000), "3.000 s");
+        assert_eq!(format_ns(u64::MAX), "18446744073.709 s");
+    }
+
+    fn task(name: &str, pid: u32, policy: &str, prio: i32) -> TaskMetrics {
+        TaskMetrics {
+            name: name.into(),
+            pid,
+            policy: policy.into(),
+            prio,
+            nice: 0,
+            exit_ns: None,
+            runtime_ns: 0,
+            donated_ns: 0,
+            wakeup_latency_ns: Hist::default(),
+            lock_wait_ns: Hist::default(),
+            loop_ns: Hist::default(),
+            deadline_misses: 0,
+            nr_switches: 0,
+            nr_migrations: 0,
+        }
+    }
+
+    fn metrics(protocol: &str, scale: u64) -> Metrics {
+        let mut hi = task("rt-hi", 1001, "SCHED_FIFO", 89);
+        hi.exit_ns = Some(12_500_000 * scale);
+        hi.runtime_ns = 4_000_000;
+        hi.wakeup_latency_ns = Hist::from_samples(&[1_500 * scale, 2_000, 250_000]);
+        hi.lock_wait_ns = Hist::from_samples(&[3_000_000 * scale]);
+        hi.loop_ns = Hist::from_samples(&[10_000_000, 10_000_000]);
+        let mut lo = task("lo", 1002, "SCHED_OTHER", 120);
+        lo.runtime_ns = 999;
+        lo.donated_ns = 700_000 * (scale - 1);
+        Metrics {
+            schema: crate::metrics::SCHEMA.into(),
+            workload: "pi-demo".into(),
+            config: Config {
+                cpus: 2,
+                protocol: protocol.into(),
+                seed: 1,
+                costs: "default".into(),
+                features: Vec::new(),
+            },
+            sim_time_ns: 20_000_000,
+            end_reason: "exited".into(),
+            tasks: vec![hi, lo],
+            counters: Counters {
+                context_switches: 40 + scale,
+                migrations: 3,
+                proxy_picks: scale - 1,
+                proxy_migrations: 0,
+                return_migrations: 0,
+                ipis: 9,
+                events: 321,
+            },
+            invariant_violations: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn run_table_golden() {
+        let mut m = metrics("pi", 1);
+        m.invariant_violations.push(ViolationRecord {
+            invariant: "curr_is_runnable".into(),
+            time_ns: 5_000,
+            detail: "cpu 1 curr 1002 sleeping".into(),
+        });
+        let expected = "\
+workload: pi-demo  protocol: pi  cpus: 2  seed: 1  costs: default
+TASK    PID  POLICY/PRIO       EXIT   RUNTIME  WAKE p50    WAKE p99    WAKE max  LOCK p50  LOCK p99  LOCK max  LOOPS
+rt-hi  1001  FIFO/89      12.500 ms  4.000 ms  2.000 µs  250.000 µs  250.000 µs  3.000 ms  3.000 ms  3.000 ms      2
+lo     1002  OTHER/120            -    999 ns         -           -           -         -         -         -      0
+counters: context_switches=41 migrations=3 proxy_picks=0 proxy_migrations=0 return_migrations=0 ipis=9 events=321
+end: exited at 20.000 ms
+invariant violations: 1
+  curr_is_runnable at 5.000 µs: cpu 1 curr 1002 sleeping
+";
+        assert_eq!(run_table(&m), expected);
+        let clean = run_table(&metrics("proxy", 2));
+        assert!(clean.ends_with("end: exited at 20.000 ms\ninvariant violations: none\n"));
+        assert_eq!(clean, run_table(&metrics("proxy", 2)), "deterministic");
+    }
+
+    #[test]
+    fn compare_table_golden() {
+        let none = metrics("none", 3);
+        let mut pi = metrics("pi", 1);
+        pi.tasks.pop();
+        let proxy = metrics("proxy", 2);
+        let expected = "\
+TASK    PID  PROTOCOL       EXIT  WAKE p50    WAKE p99    WAKE max  LOCK p50  LOCK p99  LOCK max     DONATED
+rt-hi  1001  none      37.500 ms  4.500 µs  250.000 µs  250.000 µs  9.000 ms  9.000 ms  9.000 ms        0 ns
+             pi        12.500 ms  2.000 µs  250.000 µs  250.000 µs  3.000 ms  3.000 ms  3.000 ms        0 ns
+             proxy     25.000 ms  3.000 µs  250.000 µs  250.000 µs  6.000 ms  6.000 ms  6.000 ms        0 ns
+lo     1002  none              -         -           -           -         -         -         -    1.400 ms
+             pi           absent         -           -           -         -         -         -           -
+             proxy             -         -           -           -         -         -         -  700.000 µs
+
+PROTOCOL  CONTEXT SWITCHES  PROXY PICKS  MIGRATIONS  END                  VIOLATIONS
+none                    43            2           3  exited at 20.000 ms           0
+pi                      41            0           3  exited at 20.000 ms           0
+proxy                   42            1           3  exited at 20.000 ms           0
+";
+        assert_eq!(
+            compare_table(&[("none", &none), ("pi", &pi), ("proxy", &proxy)]),
+            expected
+        );
+    }
+}
