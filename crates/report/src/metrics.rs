@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use kernel::tracepoints::{Event, EventKind, EventSink, Pid, TaskRef};
+use kernel::tracepoints::{Event, EventKind, EventSink, Pid, PrevState, TaskRef};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use sim::user::Mark;
@@ -215,10 +215,8 @@ struct TaskState {
     nice: i32,
     exit_ns: Option<Nanos>,
     runtime_ns: Nanos,
-    /// The CPU it is current on (switched in and not yet switched out).
-    on_cpu: Option<CpuId>,
-    /// Time of the first `sched_waking` since it last went off-CPU, not yet followed by a
-    /// switch-in.
+    /// Time of the latest `sched_waking` not yet followed by a switch-in (cleared when the
+    /// task switches out runnable: that waking cancelled a sleep instead of ending one).
     waking_since: Option<Nanos>,
     wakeup_latency: Vec<u64>,
     /// The open `rtapp_loop: event=start`: its time and (thread_loop, phase, phase_loop).
@@ -237,7 +235,6 @@ impl TaskState {
             nice: 0,
             exit_ns: None,
             runtime_ns: 0,
-            on_cpu: None,
             waking_since: None,
             wakeup_latency: Vec::new(),
             loop_start: None,
@@ -275,13 +272,23 @@ impl MetricsCollector {
 
     /// Linux: kernel/sched/core.c __schedule() → trace_sched_switch(); the interval accounting
     /// mirrors update_curr()'s `sum_exec_runtime` at the granularity of switches.
-    fn sched_switch(&mut self, t: Nanos, cpu: CpuId, prev: TaskRef, next: TaskRef) {
+    ///
+    /// Wakeup latency: a `sched_waking` seen while the task is still current is kept if the
+    /// task then switches out asleep (the waker ran in the window between the sleeper's
+    /// state change and its switch, so that waking is the one that ends the sleep), and
+    /// dropped if it switches out runnable (`R`, `R+`: the waking cancelled the sleep).
+    fn sched_switch(
+        &mut self,
+        t: Nanos,
+        cpu: CpuId,
+        prev: TaskRef,
+        prev_state: PrevState,
+        next: TaskRef,
+    ) {
         let (prev, prev_prio, next, next_prio) = (prev.pid, prev.prio, next.pid, next.prio);
         if let Some((curr, since)) = self.cpu_curr.remove(&cpu) {
             if curr != 0 {
-                let task = self.task(curr, 0);
-                task.runtime_ns += t - since;
-                task.on_cpu = None;
+                self.task(curr, 0).runtime_ns += t - since;
             }
         }
         if prev != next {
@@ -289,13 +296,14 @@ impl MetricsCollector {
             if prev != 0 {
                 let task = self.task(prev, prev_prio);
                 task.nr_switches += 1;
-                task.on_cpu = None;
+                if matches!(prev_state, PrevState::Running | PrevState::Preempted) {
+                    task.waking_since = None;
+                }
             }
         }
         self.cpu_curr.insert(cpu, (next, t));
         if next != 0 {
             let task = self.task(next, next_prio);
-            task.on_cpu = Some(cpu);
             if prev != next {
                 if let Some(woken) = task.waking_since.take() {
                     task.wakeup_latency.push(t - woken);
@@ -395,16 +403,19 @@ impl EventSink for MetricsCollector {
                     task.nice = nice;
                 }
             }
-            EventKind::SchedSwitch { prev, next, .. } => {
-                self.sched_switch(t, e.cpu, prev, next);
+            EventKind::SchedSwitch {
+                prev,
+                prev_state,
+                next,
+            } => {
+                self.sched_switch(t, e.cpu, prev, prev_state, next);
             }
             EventKind::SchedWaking { task, .. } => {
                 if task.pid != 0 {
-                    let st = self.task(task.pid, task.prio);
-                    // A task woken while still current never left the CPU: no latency sample.
-                    if st.on_cpu.is_none() && st.waking_since.is_none() {
-                        st.waking_since = Some(t);
-                    }
+                    // The latest waking wins: an off-CPU sleeper gets exactly one (the state
+                    // match fails for the next waker), so a second one means the first
+                    // cancelled an earlier sleep.
+                    self.task(task.pid, task.prio).waking_since = Some(t);
                 }
             }
             EventKind::SchedWakeup { task, .. } | EventKind::SchedWakeupNew { task, .. } => {
@@ -467,7 +478,7 @@ impl EventSink for MetricsCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kernel::tracepoints::{Comm, IpiReason, PrevState, TraceFlags};
+    use kernel::tracepoints::{Comm, IpiReason, TraceFlags};
     use sim::user::Policy;
 
     /// Builds a stream in time order.
@@ -648,13 +659,16 @@ mod tests {
         let m = Stream::default()
             .newtask(0, A, "a", Policy::Normal, 120)
             .switch(0, 0, 0, PrevState::Running, A)
-            // Woken while still current (sleep cancelled): no sample.
+            // Woken in the window before its sleeping switch-out: that waking counts (40).
             .waking(10, A)
             .switch(20, 0, A, PrevState::Sleeping, 0)
+            .switch(50, 0, 0, PrevState::Running, A)
+            // Woken while current, then preempted runnable: the sleep was cancelled.
+            .waking(60, A)
+            .switch(70, 0, A, PrevState::Preempted, B)
+            .switch(90, 0, B, PrevState::Sleeping, A)
+            // Cancelled again, keeps running, then really sleeps: only the later waking (10).
             .waking(100, A)
-            // A second waking before the switch-in keeps the first.
-            .waking(105, A)
-            .switch(130, 0, 0, PrevState::Running, A)
             .switch(200, 0, A, PrevState::Sleeping, 0)
             .waking(1_000, A)
             .switch(1_010, 0, 0, PrevState::Running, A)
@@ -666,10 +680,10 @@ mod tests {
                 count: 2,
                 min: 10,
                 p50: 10,
-                p90: 30,
-                p99: 30,
-                max: 30,
-                mean: 20
+                p90: 40,
+                p99: 40,
+                max: 40,
+                mean: 25
             }
         );
     }
