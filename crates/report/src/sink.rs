@@ -108,3 +108,112 @@ mod tests {
         assert_eq!(a, b);
     }
 }
+
+#[cfg(test)]
+mod run_tests {
+    //! One stream into a trace writer and a metrics collector at once, as the CLI wires it.
+    use super::*;
+    use crate::{FtraceWriter, MetricsCollector, RunInfo};
+    use kernel::tracepoints::{Comm, EventKind, PrevState, TaskRef, TraceFlags};
+    use sim::user::Policy;
+
+    #[test]
+    fn trace_and_metrics_from_one_run_are_deterministic() {
+        let run = || {
+            let metrics = SharedSink::new(MetricsCollector::new());
+            let trace = SharedSink::new(FtraceWriter::new(Vec::new()));
+            let mut sink: Box<dyn EventSink> = Box::new(Fanout(vec![
+                Box::new(metrics.clone()),
+                Box::new(trace.clone()),
+            ]));
+            let flags = TraceFlags {
+                irqs_off: true,
+                preempt_depth: 2,
+                ..TraceFlags::default()
+            };
+            let a = TaskRef {
+                pid: 1001,
+                prio: 120,
+            };
+            let idle = TaskRef { pid: 0, prio: 120 };
+            let kinds = [
+                EventKind::TaskNewtask {
+                    pid: 1001,
+                    comm: Comm::new("a-0"),
+                    policy: Policy::Normal,
+                    prio: 120,
+                    nice: 0,
+                },
+                EventKind::SchedWakeupNew {
+                    task: a,
+                    target_cpu: 0,
+                },
+                EventKind::SchedSwitch {
+                    prev: idle,
+                    prev_state: PrevState::Running,
+                    next: a,
+                },
+                EventKind::SchedSwitch {
+                    prev: a,
+                    prev_state: PrevState::Sleeping,
+                    next: idle,
+                },
+                EventKind::SchedWaking {
+                    task: a,
+                    target_cpu: 0,
+                },
+                EventKind::SchedSwitch {
+                    prev: idle,
+                    prev_state: PrevState::Running,
+                    next: a,
+                },
+                EventKind::SchedProcessExit { task: a },
+                EventKind::SchedSwitch {
+                    prev: a,
+                    prev_state: PrevState::Dead,
+                    next: idle,
+                },
+            ];
+            let mut owner = 0;
+            for (i, kind) in kinds.into_iter().enumerate() {
+                sink.event(&Event {
+                    time_ns: 1_000 * i as u64,
+                    cpu: 0,
+                    owner,
+                    flags,
+                    kind,
+                });
+                if let EventKind::SchedSwitch { next, .. } = kind {
+                    owner = next.pid;
+                }
+            }
+            drop(sink);
+            let info = RunInfo {
+                workload: "w".into(),
+                cpus: 1,
+                protocol: "none".into(),
+                seed: 0,
+                costs: "zero".into(),
+                features: Vec::new(),
+                sim_time_ns: 10_000,
+                end_reason: "exited".into(),
+            };
+            let m = metrics
+                .try_unwrap()
+                .ok()
+                .expect("last")
+                .finish(info, Vec::new());
+            let text = trace.try_unwrap().ok().expect("last").finish().expect("io");
+            (m.to_json(), String::from_utf8(text).expect("utf8"))
+        };
+        let (json, trace) = run();
+        assert_eq!((json.clone(), trace.clone()), run());
+        assert!(json.contains("\"runtime_ns\": 3000,"), "{json}");
+        assert!(json.contains("\"exit_ns\": 6000,"), "{json}");
+        assert!(trace.ends_with(
+            "             a-0-1001    [000] d..2.     0.000007: sched_switch: prev_comm=a-0 \
+             prev_pid=1001 prev_prio=120 prev_state=X ==> next_comm=swapper/0 next_pid=0 \
+             next_prio=120\n"
+        ));
+    }
+}
