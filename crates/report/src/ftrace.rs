@@ -10,6 +10,7 @@
 //! without `+off/size`; `contention_*` print a fake, stable address derived from the lock name
 //! (see [`lock_addr`]).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io;
@@ -93,13 +94,11 @@ impl<W: io::Write> FtraceWriter<W> {
     }
 
     /// A comm as printed in a payload: pid 0 is the per-CPU `swapper/N`.
-    fn payload_comm(&self, pid: Pid, cpu: CpuId) -> String {
+    fn payload_comm(&self, pid: Pid, cpu: CpuId) -> Cow<'_, str> {
         if pid == 0 {
-            return format!("swapper/{cpu}");
+            return Cow::Owned(format!("swapper/{cpu}"));
         }
-        self.comms
-            .get(&pid)
-            .map_or_else(|| "<...>".to_string(), Clone::clone)
+        Cow::Borrowed(self.comms.get(&pid).map_or("<...>", String::as_str))
     }
 
     /// Formats one record into `self.line` (without writing it).

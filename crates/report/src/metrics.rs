@@ -312,7 +312,10 @@ impl MetricsCollector {
         }
     }
 
-    /// Closes open intervals at `end_ns` and builds the document.
+    /// Closes the intervals still open at `info.sim_time_ns` and builds the document.
+    ///
+    /// Panics on caller bugs: an `end_reason` outside [`END_REASONS`], a feature named twice,
+    /// or a `sim_time_ns` before the last event.
     pub fn finish(mut self, info: RunInfo, violations: Vec<ViolationRecord>) -> Metrics {
         assert!(
             END_REASONS.contains(&info.end_reason.as_str()),
