@@ -1,14 +1,25 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! What a run leaves behind: the ftrace text trace, the `proxysched/metrics/v1` metrics and the
+//! human-readable tables.
+//!
+//! Everything here consumes the kernel model's tracepoint stream
+//! ([`kernel::tracepoints::Event`]) through [`kernel::tracepoints::EventSink`] and nothing
+//! else: metrics are computed from the events, never from model internals (STYLE habit 9).
+//!
+//! - [`ftrace`]: [`FtraceWriter`], the kernel's `trace` file format (docs/trace-format.md).
+//! - [`metrics`]: [`MetricsCollector`] and the [`Metrics`] JSON document (docs/metrics.md).
+//! - [`table`]: [`run_table`] and [`compare_table`] for `--format table`.
+//! - [`sink`]: [`Fanout`] and [`SharedSink`], so that one run feeds several sinks and the caller
+//!   gets them back after the kernel drops its `Box<dyn EventSink>`.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod ftrace;
+pub mod metrics;
+pub mod sink;
+pub mod table;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use ftrace::FtraceWriter;
+pub use metrics::{
+    compare_json, Config, Counters, Hist, Metrics, MetricsCollector, RunInfo, TaskMetrics,
+    ViolationRecord,
+};
+pub use sink::{Fanout, SharedSink};
+pub use table::{compare_table, format_ns, run_table};

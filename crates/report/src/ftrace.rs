@@ -1,0 +1,829 @@
+//! The ftrace text writer: the kernel's `trace` file, line for line.
+//!
+//! Linux: kernel/trace/trace.c print_trace_header()/print_func_help_header_irq() (the header),
+//! trace_output.c trace_print_context()/trace_print_lat_fmt() (the line prefix), and the
+//! `TP_printk` formats of include/trace/events/{sched,task,ipi,lock}.h (the payloads). The
+//! format is specified in docs/trace-format.md and spec TR-1..TR-8.
+//!
+//! Deviation: the `# entries-in-buffer/entries-written` header line is omitted (the writer
+//! streams and does not know the totals up front); `ipi_send_cpu` prints plain symbol names
+//! without `+off/size`; `contention_*` print a fake, stable address derived from the lock name
+//! (see [`lock_addr`]).
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io;
+
+use kernel::tracepoints::{Event, EventKind, EventSink, IpiReason, LockName, Pid, TaskRef};
+use sim::user::Mark;
+use sim::CpuId;
+
+/// The header the kernel prints at the top of `trace` with the `nop` tracer (record-tgid off).
+pub const HEADER: &str = "\
+# tracer: nop
+#
+#                                _-----=> irqs-off/BH-disabled
+#                               / _----=> need-resched
+#                              | / _---=> hardirq/softirq
+#                              || / _--=> preempt-depth
+#                              ||| / _-=> migrate-disable
+#                              |||| /     delay
+#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION
+#              | |         |   |||||     |         |
+";
+
+/// Writes every event as one `trace` line to `W`.
+///
+/// Comms are learnt from `task_newtask` records; pid 0 is `<idle>` as a line owner and
+/// `swapper/N` in payloads; a pid never introduced prints as `<...>`, as the kernel does when
+/// its comm cache misses. The first write error is kept, later events are dropped, and
+/// [`FtraceWriter::finish`] returns it.
+pub struct FtraceWriter<W: io::Write> {
+    out: W,
+    comms: BTreeMap<Pid, String>,
+    group_dead: bool,
+    line: String,
+    error: Option<io::Error>,
+}
+
+impl<W: io::Write> FtraceWriter<W> {
+    /// Writes the header immediately. Pass a buffered writer (`BufWriter`) for files: the
+    /// writer issues one `write_all` per line.
+    pub fn new(out: W) -> Self {
+        let mut w = FtraceWriter {
+            out,
+            comms: BTreeMap::new(),
+            group_dead: true,
+            line: String::with_capacity(192),
+            error: None,
+        };
+        if let Err(e) = w.out.write_all(HEADER.as_bytes()) {
+            w.error = Some(e);
+        }
+        w
+    }
+
+    /// Whether `sched_process_exit` carries the ` group_dead=true` suffix of the newest kernels
+    /// (default on; off prints the older `comm=%s pid=%d prio=%d`).
+    pub fn with_group_dead(mut self, on: bool) -> Self {
+        self.group_dead = on;
+        self
+    }
+
+    /// The first write error so far, if any.
+    pub fn error(&self) -> Option<&io::Error> {
+        self.error.as_ref()
+    }
+
+    /// Flushes and returns the writer, or the first error the run hit.
+    pub fn finish(mut self) -> io::Result<W> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.out.flush()?;
+        Ok(self.out)
+    }
+
+    /// The line owner's comm, right-aligned in the 16-wide TASK column.
+    fn owner_comm(&self, pid: Pid) -> &str {
+        if pid == 0 {
+            return "<idle>";
+        }
+        self.comms.get(&pid).map_or("<...>", String::as_str)
+    }
+
+    /// A comm as printed in a payload: pid 0 is the per-CPU `swapper/N`.
+    fn payload_comm(&self, pid: Pid, cpu: CpuId) -> Cow<'_, str> {
+        if pid == 0 {
+            return Cow::Owned(format!("swapper/{cpu}"));
+        }
+        Cow::Borrowed(self.comms.get(&pid).map_or("<...>", String::as_str))
+    }
+
+    /// Formats one record into `self.line` (without writing it).
+    fn format(&mut self, e: &Event) {
+        let flags = e.flags.render();
+        let flags = std::str::from_utf8(&flags).expect("flags are ASCII");
+        // Linux: trace_print_time() prints ns2usecs(ts), which rounds to the nearest µs.
+        let usecs = e.time_ns / 1000 + u64::from(e.time_ns % 1000 >= 500);
+        let (secs, usec_rem) = (usecs / 1_000_000, usecs % 1_000_000);
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        write!(
+            line,
+            "{:>16}-{:<7} [{:03}] {} {:>5}.{:06}: ",
+            self.owner_comm(e.owner),
+            e.owner,
+            e.cpu,
+            flags,
+            secs,
+            usec_rem
+        )
+        .expect("String write");
+        self.payload(e, &mut line);
+        line.push('\n');
+        self.line = line;
+    }
+
+    /// `<event>: <payload>` per TR-1.
+    fn payload(&self, e: &Event, s: &mut String) {
+        let cpu = e.cpu;
+        let task = |t: &TaskRef| (self.payload_comm(t.pid, cpu), t.pid, t.prio);
+        let r = match e.kind {
+            EventKind::TaskNewtask { pid, comm, .. } => write!(
+                s,
+                "task_newtask: pid={pid} comm={comm} clone_flags=0 oom_score_adj=0"
+            ),
+            EventKind::SchedSwitch {
+                prev,
+                prev_state,
+                next,
+            } => {
+                let (pc, pp, ppr) = task(&prev);
+                let (nc, np, npr) = task(&next);
+                write!(
+                    s,
+                    "sched_switch: prev_comm={pc} prev_pid={pp} prev_prio={ppr} prev_state={} \
+                     ==> next_comm={nc} next_pid={np} next_prio={npr}",
+                    prev_state.as_str()
+                )
+            }
+            EventKind::SchedWaking {
+                task: t,
+                target_cpu,
+            } => {
+                let (c, p, pr) = task(&t);
+                write!(
+                    s,
+                    "sched_waking: comm={c} pid={p} prio={pr} target_cpu={target_cpu:03}"
+                )
+            }
+            EventKind::SchedWakeup {
+                task: t,
+                target_cpu,
+            } => {
+                let (c, p, pr) = task(&t);
+                write!(
+                    s,
+                    "sched_wakeup: comm={c} pid={p} prio={pr} target_cpu={target_cpu:03}"
+                )
+            }
+            EventKind::SchedWakeupNew {
+                task: t,
+                target_cpu,
+            } => {
+                let (c, p, pr) = task(&t);
+                write!(
+                    s,
+                    "sched_wakeup_new: comm={c} pid={p} prio={pr} target_cpu={target_cpu:03}"
+                )
+            }
+            EventKind::SchedMigrateTask {
+                task: t,
+                orig_cpu,
+                dest_cpu,
+            } => {
+                let (c, p, pr) = task(&t);
+                write!(
+                    s,
+                    "sched_migrate_task: comm={c} pid={p} prio={pr} orig_cpu={orig_cpu} \
+                     dest_cpu={dest_cpu}"
+                )
+            }
+            EventKind::SchedProcessExit { task: t } => {
+                let (c, p, pr) = task(&t);
+                write!(s, "sched_process_exit: comm={c} pid={p} prio={pr}").and_then(|()| {
+                    if self.group_dead {
+                        s.write_str(" group_dead=true")
+                    } else {
+                        Ok(())
+                    }
+                })
+            }
+            EventKind::SchedPiSetprio {
+                task: t,
+                oldprio,
+                newprio,
+            } => {
+                let (c, p, _) = task(&t);
+                write!(
+                    s,
+                    "sched_pi_setprio: comm={c} pid={p} oldprio={oldprio} newprio={newprio}"
+                )
+            }
+            EventKind::IpiSendCpu { target_cpu, reason } => {
+                let (callsite, callback) = ipi_symbols(reason);
+                write!(
+                    s,
+                    "ipi_send_cpu: cpu={target_cpu} callsite={callsite} callback={callback}"
+                )
+            }
+            EventKind::ContentionBegin { lock } => {
+                write!(
+                    s,
+                    "contention_begin: {:#018x} (flags=SPIN)",
+                    lock_addr(lock)
+                )
+            }
+            EventKind::ContentionEnd { lock, .. } => {
+                write!(s, "contention_end: {:#018x} (ret=0)", lock_addr(lock))
+            }
+            EventKind::UserMark { mark, .. } => {
+                s.push_str("tracing_mark_write: ");
+                write_mark(s, mark)
+            }
+        };
+        r.expect("String write");
+    }
+}
+
+/// rt-app's own marker text for a [`Mark`] (rt-app.c `log_ftrace` calls).
+pub fn write_mark(s: &mut String, mark: Mark) -> std::fmt::Result {
+    match mark {
+        Mark::LoopStart {
+            thread_loop,
+            phase,
+            phase_loop,
+        } => write!(
+            s,
+            "rtapp_loop: event=start thread_loop={thread_loop} phase={phase} \
+             phase_loop={phase_loop}"
+        ),
+        Mark::LoopEnd {
+            thread_loop,
+            phase,
+            phase_loop,
+        } => write!(
+            s,
+            "rtapp_loop: event=end thread_loop={thread_loop} phase={phase} \
+             phase_loop={phase_loop}"
+        ),
+        Mark::TaskStart => s.write_str("rtapp_task: event=start"),
+        Mark::TaskEnd => s.write_str("rtapp_task: event=end"),
+    }
+}
+
+/// `callsite` and `callback` symbols of `ipi_send_cpu` for each modelled IPI.
+///
+/// Linux: kernel/sched/core.c smp_send_reschedule() traces `(cpu, _RET_IP_, NULL)` from
+/// resched_curr() (a NULL callback prints `0x0`); kernel/smp.c __smp_call_single_queue() traces
+/// `sched_ttwu_pending` as the callback of a wake-list entry queued from try_to_wake_up().
+/// Deviation: `%pS` would print `sym+off/size`; we print the bare symbol.
+pub fn ipi_symbols(reason: IpiReason) -> (&'static str, &'static str) {
+    match reason {
+        IpiReason::Reschedule => ("resched_curr", "0x0"),
+        IpiReason::WakeList => ("try_to_wake_up", "sched_ttwu_pending"),
+        IpiReason::CallFunction => (
+            "smp_call_function_single_async",
+            "generic_smp_call_function_single_interrupt",
+        ),
+    }
+}
+
+/// A fake kernel address for a model spinlock: stable across runs and distinct per lock.
+///
+/// `0xffff_8800_0000_0000 | class << 40 | instance << 6` with class 1 = `rq->__lock` (instance
+/// = CPU), 2 = `p->pi_lock` (instance = pid), 3 = other raw spinlocks (instance = machine lock
+/// number). 64-byte alignment, like a cache-line-aligned lock in the direct map.
+pub fn lock_addr(lock: LockName) -> u64 {
+    let (class, instance) = match lock {
+        LockName::Rq(cpu) => (1u64, u64::from(cpu)),
+        LockName::PiLock(pid) => (2, u64::from(pid)),
+        LockName::Other(n) => (3, u64::from(n)),
+    };
+    0xffff_8800_0000_0000 | (class << 40) | (instance << 6)
+}
+
+impl<W: io::Write> EventSink for FtraceWriter<W> {
+    fn event(&mut self, e: &Event) {
+        if self.error.is_some() {
+            return;
+        }
+        self.format(e);
+        if let Err(err) = self.out.write_all(self.line.as_bytes()) {
+            self.error = Some(err);
+        }
+        if let EventKind::TaskNewtask { pid, comm, .. } = e.kind {
+            self.comms.insert(pid, comm.as_str().to_string());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kernel::tracepoints::{Comm, PrevState, TraceFlags};
+    use sim::user::Policy;
+
+    const SWITCH: TraceFlags = TraceFlags {
+        irqs_off: true,
+        need_resched: false,
+        hardirq: false,
+        preempt_depth: 2,
+    };
+    const WAKE: TraceFlags = TraceFlags {
+        irqs_off: true,
+        need_resched: false,
+        hardirq: false,
+        preempt_depth: 3,
+    };
+    const IPI_WAKE: TraceFlags = TraceFlags {
+        irqs_off: true,
+        need_resched: false,
+        hardirq: true,
+        preempt_depth: 2,
+    };
+
+    fn ev(time_ns: u64, cpu: u32, owner: Pid, flags: TraceFlags, kind: EventKind) -> Event {
+        Event {
+            time_ns,
+            cpu,
+            owner,
+            flags,
+            kind,
+        }
+    }
+
+    fn newtask(pid: Pid, name: &str) -> Event {
+        ev(
+            0,
+            0,
+            0,
+            TraceFlags::default(),
+            EventKind::TaskNewtask {
+                pid,
+                comm: Comm::new(name),
+                policy: Policy::Normal,
+                prio: 120,
+                nice: 0,
+            },
+        )
+    }
+
+    fn tr(pid: Pid, prio: i32) -> TaskRef {
+        TaskRef { pid, prio }
+    }
+
+    /// The lines after the header for `events`, preceded by `task_newtask` for worker (1001)
+    /// and rt-hi (1002) whose lines are dropped.
+    fn lines(events: &[Event]) -> Vec<String> {
+        let mut w = FtraceWriter::new(Vec::new());
+        w.event(&newtask(1001, "worker"));
+        w.event(&newtask(1002, "rt-hi"));
+        for e in events {
+            w.event(e);
+        }
+        let text = String::from_utf8(w.finish().expect("no io error")).expect("utf8");
+        let body = text.strip_prefix(HEADER).expect("header first");
+        body.lines().skip(2).map(str::to_string).collect()
+    }
+
+    fn line(e: Event) -> String {
+        let mut l = lines(&[e]);
+        assert_eq!(l.len(), 1);
+        l.pop().expect("one line")
+    }
+
+    #[test]
+    fn header_is_the_kernel_nop_header() {
+        let w = FtraceWriter::new(Vec::new());
+        let text = String::from_utf8(w.finish().expect("ok")).expect("utf8");
+        let mut it = text.lines();
+        assert_eq!(it.next(), Some("# tracer: nop"));
+        assert_eq!(it.next(), Some("#"));
+        assert_eq!(
+            it.next(),
+            Some("#                                _-----=> irqs-off/BH-disabled")
+        );
+        assert_eq!(
+            it.clone().last(),
+            Some("#              | |         |   |||||     |         |")
+        );
+        assert!(text.lines().all(|l| l.starts_with('#')));
+        // The flag legend's `|||||` sits exactly over the five flag columns of a line.
+        let legend = text
+            .lines()
+            .find(|l| l.contains("TASK-PID"))
+            .expect("legend");
+        let sample = line(ev(
+            0,
+            0,
+            0,
+            SWITCH,
+            EventKind::IpiSendCpu {
+                target_cpu: 1,
+                reason: IpiReason::Reschedule,
+            },
+        ));
+        assert_eq!(legend.find("|||||"), sample.find("d..2."));
+    }
+
+    #[test]
+    fn sched_switch_from_idle_matches_the_spec_example() {
+        let e = ev(
+            105_000_123_000,
+            2,
+            0,
+            SWITCH,
+            EventKind::SchedSwitch {
+                prev: tr(0, 120),
+                prev_state: PrevState::Running,
+                next: tr(1001, 120),
+            },
+        );
+        assert_eq!(
+            line(e),
+            "          <idle>-0       [002] d..2.   105.000123: sched_switch: prev_comm=swapper/2 \
+             prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=worker next_pid=1001 \
+             next_prio=120"
+        );
+    }
+
+    #[test]
+    fn sched_switch_preempted_to_idle() {
+        let e = ev(
+            1_500_000,
+            0,
+            1002,
+            SWITCH,
+            EventKind::SchedSwitch {
+                prev: tr(1002, 89),
+                prev_state: PrevState::Preempted,
+                next: tr(0, 120),
+            },
+        );
+        assert_eq!(
+            line(e),
+            "           rt-hi-1002    [000] d..2.     0.001500: sched_switch: prev_comm=rt-hi \
+             prev_pid=1002 prev_prio=89 prev_state=R+ ==> next_comm=swapper/0 next_pid=0 \
+             next_prio=120"
+        );
+    }
+
+    #[test]
+    fn prev_state_letters() {
+        let states = [
+            (PrevState::Sleeping, "S"),
+            (PrevState::DiskSleep, "D"),
+            (PrevState::Idle, "I"),
+            (PrevState::Dead, "X"),
+            (PrevState::Zombie, "Z"),
+        ];
+        for (state, letter) in states {
+            let e = ev(
+                0,
+                0,
+                1001,
+                SWITCH,
+                EventKind::SchedSwitch {
+                    prev: tr(1001, 120),
+                    prev_state: state,
+                    next: tr(0, 120),
+                },
+            );
+            assert!(
+                line(e).contains(&format!(" prev_state={letter} ==> ")),
+                "{letter}"
+            );
+        }
+    }
+
+    #[test]
+    fn wakeups_and_flags() {
+        let waking = ev(
+            2_000_001_000,
+            1,
+            1002,
+            WAKE,
+            EventKind::SchedWaking {
+                task: tr(1001, 120),
+                target_cpu: 3,
+            },
+        );
+        let wakeup = ev(
+            2_000_002_000,
+            3,
+            0,
+            IPI_WAKE,
+            EventKind::SchedWakeup {
+                task: tr(1001, 120),
+                target_cpu: 3,
+            },
+        );
+        let new = ev(
+            12_345_678_901_234,
+            0,
+            1002,
+            WAKE,
+            EventKind::SchedWakeupNew {
+                task: tr(1001, 120),
+                target_cpu: 12,
+            },
+        );
+        assert_eq!(
+            lines(&[waking, wakeup, new]),
+            [
+                "           rt-hi-1002    [001] d..3.     2.000001: sched_waking: comm=worker \
+                 pid=1001 prio=120 target_cpu=003",
+                "          <idle>-0       [003] d.h2.     2.000002: sched_wakeup: comm=worker \
+                 pid=1001 prio=120 target_cpu=003",
+                "           rt-hi-1002    [000] d..3. 12345.678901: sched_wakeup_new: comm=worker \
+                 pid=1001 prio=120 target_cpu=012",
+            ]
+        );
+    }
+
+    #[test]
+    fn flag_rendering_need_resched_and_hex_depth() {
+        let f = TraceFlags {
+            irqs_off: false,
+            need_resched: true,
+            hardirq: false,
+            preempt_depth: 11,
+        };
+        let e = ev(
+            0,
+            0,
+            0,
+            f,
+            EventKind::IpiSendCpu {
+                target_cpu: 1,
+                reason: IpiReason::Reschedule,
+            },
+        );
+        assert_eq!(
+            line(e),
+            "          <idle>-0       [000] .N.b.     0.000000: ipi_send_cpu: cpu=1 \
+             callsite=resched_curr callback=0x0"
+        );
+    }
+
+    #[test]
+    fn timestamps_round_to_the_nearest_microsecond_like_ns2usecs() {
+        let at = |t| {
+            line(ev(
+                t,
+                0,
+                0,
+                TraceFlags::default(),
+                EventKind::SchedProcessExit {
+                    task: tr(1001, 120),
+                },
+            ))
+        };
+        assert!(at(499).contains(" .....     0.000000: "));
+        assert!(at(500).contains(" .....     0.000001: "));
+        assert!(at(1_999_999_500).contains(" .....     2.000000: "));
+        assert!(at(123_456_789_999_999_000).contains(" ..... 123456789.999999: "));
+    }
+
+    #[test]
+    fn unknown_and_wide_pids() {
+        let e = ev(
+            0,
+            5,
+            77,
+            WAKE,
+            EventKind::SchedWaking {
+                task: tr(1234567, 100),
+                target_cpu: 5,
+            },
+        );
+        assert_eq!(
+            line(e),
+            "           <...>-77      [005] d..3.     0.000000: sched_waking: comm=<...> \
+             pid=1234567 prio=100 target_cpu=005"
+        );
+        let e = ev(
+            0,
+            123,
+            1234567,
+            SWITCH,
+            EventKind::SchedMigrateTask {
+                task: tr(1001, 120),
+                orig_cpu: 0,
+                dest_cpu: 123,
+            },
+        );
+        assert_eq!(
+            line(e),
+            "           <...>-1234567 [123] d..2.     0.000000: sched_migrate_task: comm=worker \
+             pid=1001 prio=120 orig_cpu=0 dest_cpu=123"
+        );
+    }
+
+    #[test]
+    fn exit_pi_setprio_and_newtask_payloads() {
+        let exit = ev(
+            7,
+            1,
+            1001,
+            TraceFlags::default(),
+            EventKind::SchedProcessExit {
+                task: tr(1001, 120),
+            },
+        );
+        let pi = ev(
+            7,
+            1,
+            1002,
+            WAKE,
+            EventKind::SchedPiSetprio {
+                task: tr(1001, 120),
+                oldprio: 120,
+                newprio: 89,
+            },
+        );
+        let nt = ev(
+            7,
+            1,
+            1002,
+            TraceFlags::default(),
+            EventKind::TaskNewtask {
+                pid: 1003,
+                comm: Comm::new("a very long task name"),
+                policy: Policy::Fifo,
+                prio: 89,
+                nice: 0,
+            },
+        );
+        assert_eq!(
+            lines(&[exit, pi, nt]),
+            [
+                "          worker-1001    [001] .....     0.000000: sched_process_exit: \
+                 comm=worker pid=1001 prio=120 group_dead=true",
+                "           rt-hi-1002    [001] d..3.     0.000000: sched_pi_setprio: \
+                 comm=worker pid=1001 oldprio=120 newprio=89",
+                "           rt-hi-1002    [001] .....     0.000000: task_newtask: pid=1003 \
+                 comm=a_very_long_tas clone_flags=0 oom_score_adj=0",
+            ]
+        );
+        let mut w = FtraceWriter::new(Vec::new()).with_group_dead(false);
+        w.event(&exit);
+        let text = String::from_utf8(w.finish().expect("ok")).expect("utf8");
+        assert!(text.ends_with(": sched_process_exit: comm=<...> pid=1001 prio=120\n"));
+    }
+
+    #[test]
+    fn ipi_callsites() {
+        let ipi = |reason| {
+            line(ev(
+                0,
+                0,
+                1001,
+                IPI_WAKE,
+                EventKind::IpiSendCpu {
+                    target_cpu: 2,
+                    reason,
+                },
+            ))
+        };
+        assert!(ipi(IpiReason::WakeList).ends_with(
+            ": ipi_send_cpu: cpu=2 callsite=try_to_wake_up callback=sched_ttwu_pending"
+        ));
+        assert!(ipi(IpiReason::CallFunction).ends_with(
+            ": ipi_send_cpu: cpu=2 callsite=smp_call_function_single_async \
+             callback=generic_smp_call_function_single_interrupt"
+        ));
+    }
+
+    #[test]
+    fn contention_addresses_are_stable_and_distinct() {
+        let begin = ev(
+            0,
+            0,
+            1001,
+            SWITCH,
+            EventKind::ContentionBegin {
+                lock: LockName::Rq(1),
+            },
+        );
+        let end = ev(
+            0,
+            0,
+            1001,
+            SWITCH,
+            EventKind::ContentionEnd {
+                lock: LockName::Rq(1),
+                spun_ns: 40,
+            },
+        );
+        assert_eq!(
+            lines(&[begin, end]),
+            [
+                "          worker-1001    [000] d..2.     0.000000: contention_begin: \
+                 0xffff890000000040 (flags=SPIN)",
+                "          worker-1001    [000] d..2.     0.000000: contention_end: \
+                 0xffff890000000040 (ret=0)",
+            ]
+        );
+        assert_eq!(lock_addr(LockName::PiLock(1001)), 0xffff_8a00_0000_fa40);
+        assert_eq!(lock_addr(LockName::Other(3)), 0xffff_8b00_0000_00c0);
+        let all = [
+            LockName::Rq(0),
+            LockName::Rq(u32::MAX),
+            LockName::PiLock(0),
+            LockName::PiLock(u32::MAX),
+            LockName::Other(0),
+            LockName::Other(u32::MAX),
+        ];
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert_ne!(lock_addr(*a), lock_addr(*b), "{a:?} vs {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn rt_app_markers() {
+        let mark = |mark| {
+            ev(
+                3_000,
+                1,
+                1001,
+                TraceFlags::default(),
+                EventKind::UserMark { pid: 1001, mark },
+            )
+        };
+        assert_eq!(
+            lines(&[
+                mark(Mark::TaskStart),
+                mark(Mark::LoopStart {
+                    thread_loop: 4,
+                    phase: 1,
+                    phase_loop: 2
+                }),
+                mark(Mark::LoopEnd {
+                    thread_loop: 4,
+                    phase: 1,
+                    phase_loop: 2
+                }),
+                mark(Mark::TaskEnd),
+            ]),
+            [
+                "          worker-1001    [001] .....     0.000003: tracing_mark_write: \
+                 rtapp_task: event=start",
+                "          worker-1001    [001] .....     0.000003: tracing_mark_write: \
+                 rtapp_loop: event=start thread_loop=4 phase=1 phase_loop=2",
+                "          worker-1001    [001] .....     0.000003: tracing_mark_write: \
+                 rtapp_loop: event=end thread_loop=4 phase=1 phase_loop=2",
+                "          worker-1001    [001] .....     0.000003: tracing_mark_write: \
+                 rtapp_task: event=end",
+            ]
+        );
+    }
+
+    /// Fails every write after `budget` bytes.
+    struct Failing {
+        budget: usize,
+    }
+
+    impl io::Write for Failing {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if buf.len() > self.budget {
+                return Err(io::Error::other("disk full"));
+            }
+            self.budget -= buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn first_write_error_surfaces_from_finish() {
+        let mut w = FtraceWriter::new(Failing {
+            budget: HEADER.len(),
+        });
+        assert!(w.error().is_none());
+        w.event(&newtask(1001, "worker"));
+        assert!(w.error().is_some());
+        w.event(&newtask(1002, "rt-hi"));
+        let err = w.finish().err().expect("error surfaces");
+        assert_eq!(err.to_string(), "disk full");
+        let w = FtraceWriter::new(Failing { budget: 3 });
+        assert!(w.finish().is_err(), "a failed header is an error too");
+    }
+
+    #[test]
+    fn same_events_give_identical_bytes() {
+        let events: Vec<Event> = (0..50u64)
+            .map(|i| {
+                ev(
+                    i * 1_337,
+                    (i % 4) as u32,
+                    1001,
+                    WAKE,
+                    EventKind::SchedWaking {
+                        task: tr(1002, 89),
+                        target_cpu: (i % 3) as u32,
+                    },
+                )
+            })
+            .collect();
+        assert_eq!(lines(&events), lines(&events));
+        assert_eq!(lines(&events).len(), 50);
+    }
+}

@@ -1,0 +1,902 @@
+//! The metrics collector: every field of `proxysched/metrics/v1`, from the event stream alone.
+//!
+//! [`MetricsCollector`] is an [`EventSink`]; after the run, [`MetricsCollector::finish`] takes
+//! the header the caller knows ([`RunInfo`]) and the invariant violations, and returns the
+//! [`Metrics`] document whose JSON ([`Metrics::to_json`]) is the DESIGN.md contract. Every
+//! field's exact definition is in docs/metrics.md; the short form is on each field below.
+//!
+//! Determinism: state lives in `BTreeMap`s keyed by pid and CPU, tasks come out sorted by pid,
+//! and all arithmetic is integer, so the same events give byte-identical JSON.
+
+use std::collections::BTreeMap;
+
+use kernel::tracepoints::{Event, EventKind, EventSink, Pid, PrevState, TaskRef};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use sim::user::Mark;
+use sim::{CpuId, Nanos};
+
+/// The schema string of the metrics document.
+pub const SCHEMA: &str = "proxysched/metrics/v1";
+
+/// The `end_reason` values the schema allows.
+pub const END_REASONS: [&str; 4] = ["exited", "duration", "deadlock", "stall"];
+
+/// What the caller knows about the run that the event stream does not carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunInfo {
+    pub workload: String,
+    pub cpus: u32,
+    pub protocol: String,
+    pub seed: u64,
+    pub costs: String,
+    /// Feature knobs in the order they are to be printed; names must be unique.
+    pub features: Vec<(String, bool)>,
+    /// Simulated time at the end of the run; intervals still open are closed here.
+    pub sim_time_ns: Nanos,
+    /// One of [`END_REASONS`].
+    pub end_reason: String,
+}
+
+/// One entry of `invariant_violations`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ViolationRecord {
+    pub invariant: String,
+    pub time_ns: Nanos,
+    pub detail: String,
+}
+
+/// A distribution summary `H` (all ns): nearest-rank percentiles, mean rounded half up.
+/// An empty distribution is all zeros with `count` 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Hist {
+    pub count: u64,
+    pub min: u64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub max: u64,
+    pub mean: u64,
+}
+
+impl Hist {
+    /// Summarises `samples` (any order).
+    pub fn from_samples(samples: &[u64]) -> Hist {
+        if samples.is_empty() {
+            return Hist::default();
+        }
+        let mut sorted = samples.to_vec();
+        sorted.sort_unstable();
+        let n = sorted.len() as u64;
+        let sum: u128 = sorted.iter().map(|&x| u128::from(x)).sum();
+        let n128 = u128::from(n);
+        let mean = (sum + n128 / 2) / n128;
+        Hist {
+            count: n,
+            min: sorted[0],
+            p50: nearest_rank(&sorted, 50),
+            p90: nearest_rank(&sorted, 90),
+            p99: nearest_rank(&sorted, 99),
+            max: sorted[sorted.len() - 1],
+            mean: u64::try_from(mean).expect("mean of u64 samples fits u64"),
+        }
+    }
+}
+
+/// The nearest-rank percentile: the smallest sample such that at least `pct`% of the samples
+/// are ≤ it, i.e. `sorted[ceil(pct·n/100) − 1]`.
+fn nearest_rank(sorted: &[u64], pct: u64) -> u64 {
+    assert!(!sorted.is_empty());
+    assert!(pct > 0 && pct <= 100);
+    let n = sorted.len() as u64;
+    let rank = (pct * n).div_ceil(100).max(1);
+    sorted[(rank - 1) as usize]
+}
+
+/// `config` of the metrics document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Config {
+    pub cpus: u32,
+    pub protocol: String,
+    pub seed: u64,
+    pub costs: String,
+    /// Printed as a JSON object `{name: bool}` in this order.
+    #[serde(serialize_with = "features_as_map")]
+    pub features: Vec<(String, bool)>,
+}
+
+fn features_as_map<S: Serializer>(features: &[(String, bool)], s: S) -> Result<S::Ok, S::Error> {
+    let mut map = s.serialize_map(Some(features.len()))?;
+    for (name, on) in features {
+        map.serialize_entry(name, on)?;
+    }
+    map.end()
+}
+
+/// One entry of `tasks`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TaskMetrics {
+    /// `comm` from `task_newtask` (`<...>` if the task was never introduced).
+    pub name: String,
+    pub pid: Pid,
+    /// rt-app policy name (`SCHED_OTHER`, `SCHED_FIFO`, ...; `unknown` if never introduced).
+    pub policy: String,
+    /// Effective prio at creation (`task_newtask`), kernel numbering.
+    pub prio: i32,
+    pub nice: i32,
+    /// Time of its `sched_process_exit`; `None` (JSON null) if it never exited.
+    pub exit_ns: Option<Nanos>,
+    /// Sum of the intervals it was `next` of a `sched_switch` until the next switch on that CPU.
+    pub runtime_ns: Nanos,
+    /// Time others executed on its scheduling context (Proxy Execution); 0 until proxy events.
+    pub donated_ns: Nanos,
+    /// `sched_waking` → its next switch-in.
+    pub wakeup_latency_ns: Hist,
+    /// Time blocked on sleeping locks; empty until the stream carries mutex contention.
+    pub lock_wait_ns: Hist,
+    /// rt-app loop: `rtapp_loop: event=start` → the matching `event=end`.
+    pub loop_ns: Hist,
+    /// 0 until deadline events exist.
+    pub deadline_misses: u64,
+    /// Times switched out (`prev` of a `sched_switch` with `prev != next`).
+    pub nr_switches: u64,
+    /// `sched_migrate_task` records of it with `orig_cpu != dest_cpu`.
+    pub nr_migrations: u64,
+}
+
+/// `counters` of the metrics document.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    /// `sched_switch` records with `prev_pid != next_pid`.
+    pub context_switches: u64,
+    /// `sched_migrate_task` records with `orig_cpu != dest_cpu`.
+    pub migrations: u64,
+    pub proxy_picks: u64,
+    pub proxy_migrations: u64,
+    pub return_migrations: u64,
+    /// `ipi_send_cpu` records.
+    pub ipis: u64,
+    /// Every record of the stream, of any kind.
+    pub events: u64,
+}
+
+/// The whole `proxysched/metrics/v1` document. Field order is the JSON key order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Metrics {
+    pub schema: String,
+    pub workload: String,
+    pub config: Config,
+    pub sim_time_ns: Nanos,
+    pub end_reason: String,
+    pub tasks: Vec<TaskMetrics>,
+    pub counters: Counters,
+    pub invariant_violations: Vec<ViolationRecord>,
+}
+
+impl Metrics {
+    /// Pretty JSON (two-space indent, keys in schema order), without a trailing newline.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("metrics serialise")
+    }
+
+    /// The task with this pid, if any.
+    pub fn task(&self, pid: Pid) -> Option<&TaskMetrics> {
+        self.tasks.iter().find(|t| t.pid == pid)
+    }
+}
+
+/// `compare --metrics`: `{ "<protocol>": M, ... }` in the order given, pretty JSON.
+pub fn compare_json(runs: &[(&str, &Metrics)]) -> String {
+    struct Runs<'a>(&'a [(&'a str, &'a Metrics)]);
+    impl Serialize for Runs<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut map = s.serialize_map(Some(self.0.len()))?;
+            for (name, m) in self.0 {
+                map.serialize_entry(name, m)?;
+            }
+            map.end()
+        }
+    }
+    for (i, (name, _)) in runs.iter().enumerate() {
+        assert!(
+            !runs[..i].iter().any(|(n, _)| n == name),
+            "duplicate run name {name:?}"
+        );
+    }
+    serde_json::to_string_pretty(&Runs(runs)).expect("metrics serialise")
+}
+
+/// Per-task accumulation.
+#[derive(Clone, Debug)]
+struct TaskState {
+    name: String,
+    policy: String,
+    prio: i32,
+    nice: i32,
+    exit_ns: Option<Nanos>,
+    runtime_ns: Nanos,
+    /// Time of the latest `sched_waking` not yet followed by a switch-in (cleared when the
+    /// task switches out runnable: that waking cancelled a sleep instead of ending one).
+    waking_since: Option<Nanos>,
+    wakeup_latency: Vec<u64>,
+    /// The open `rtapp_loop: event=start`: its time and (thread_loop, phase, phase_loop).
+    loop_start: Option<(Nanos, (u32, u32, u32))>,
+    loop_samples: Vec<u64>,
+    nr_switches: u64,
+    nr_migrations: u64,
+}
+
+impl TaskState {
+    fn unknown(prio: i32) -> Self {
+        TaskState {
+            name: "<...>".to_string(),
+            policy: "unknown".to_string(),
+            prio,
+            nice: 0,
+            exit_ns: None,
+            runtime_ns: 0,
+            waking_since: None,
+            wakeup_latency: Vec::new(),
+            loop_start: None,
+            loop_samples: Vec::new(),
+            nr_switches: 0,
+            nr_migrations: 0,
+        }
+    }
+}
+
+/// Computes [`Metrics`] from the event stream.
+#[derive(Clone, Debug, Default)]
+pub struct MetricsCollector {
+    /// Every task seen (pid 0, the idle tasks, excluded).
+    tasks: BTreeMap<Pid, TaskState>,
+    /// Per CPU: the task switched in last and when (from `sched_switch`).
+    cpu_curr: BTreeMap<CpuId, (Pid, Nanos)>,
+    counters: Counters,
+    /// Time of the last record, to assert the stream is in time order.
+    last_time_ns: Nanos,
+}
+
+impl MetricsCollector {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The task's state, registering a task never introduced by `task_newtask`.
+    fn task(&mut self, pid: Pid, prio: i32) -> &mut TaskState {
+        assert_ne!(pid, 0, "the idle task has no metrics");
+        self.tasks
+            .entry(pid)
+            .or_insert_with(|| TaskState::unknown(prio))
+    }
+
+    /// Linux: kernel/sched/core.c __schedule() → trace_sched_switch(); the interval accounting
+    /// mirrors update_curr()'s `sum_exec_runtime` at the granularity of switches.
+    ///
+    /// Wakeup latency: a `sched_waking` seen while the task is still current is kept if the
+    /// task then switches out asleep (the waker ran in the window between the sleeper's
+    /// state change and its switch, so that waking is the one that ends the sleep), and
+    /// dropped if it switches out runnable (`R`, `R+`: the waking cancelled the sleep).
+    fn sched_switch(
+        &mut self,
+        t: Nanos,
+        cpu: CpuId,
+        prev: TaskRef,
+        prev_state: PrevState,
+        next: TaskRef,
+    ) {
+        let (prev, prev_prio, next, next_prio) = (prev.pid, prev.prio, next.pid, next.prio);
+        if let Some((curr, since)) = self.cpu_curr.remove(&cpu) {
+            if curr != 0 {
+                self.task(curr, 0).runtime_ns += t - since;
+            }
+        }
+        if prev != next {
+            self.counters.context_switches += 1;
+            if prev != 0 {
+                let task = self.task(prev, prev_prio);
+                task.nr_switches += 1;
+                if matches!(prev_state, PrevState::Running | PrevState::Preempted) {
+                    task.waking_since = None;
+                }
+            }
+        }
+        self.cpu_curr.insert(cpu, (next, t));
+        if next != 0 {
+            let task = self.task(next, next_prio);
+            if prev != next {
+                if let Some(woken) = task.waking_since.take() {
+                    task.wakeup_latency.push(t - woken);
+                }
+            }
+        }
+    }
+
+    /// Closes the intervals still open at `info.sim_time_ns` and builds the document.
+    ///
+    /// Panics on caller bugs: an `end_reason` outside [`END_REASONS`], a feature named twice,
+    /// or a `sim_time_ns` before the last event.
+    pub fn finish(mut self, info: RunInfo, violations: Vec<ViolationRecord>) -> Metrics {
+        assert!(
+            END_REASONS.contains(&info.end_reason.as_str()),
+            "end_reason {:?} is not one of {END_REASONS:?}",
+            info.end_reason
+        );
+        for (i, (name, _)) in info.features.iter().enumerate() {
+            assert!(
+                !info.features[..i].iter().any(|(n, _)| n == name),
+                "feature {name:?} listed twice"
+            );
+        }
+        assert!(
+            info.sim_time_ns >= self.last_time_ns,
+            "sim_time_ns {} before the last event at {}",
+            info.sim_time_ns,
+            self.last_time_ns
+        );
+        let open: Vec<(Pid, Nanos)> = self.cpu_curr.values().copied().collect();
+        for (pid, since) in open {
+            if pid != 0 {
+                self.task(pid, 0).runtime_ns += info.sim_time_ns - since;
+            }
+        }
+        let tasks = self
+            .tasks
+            .into_iter()
+            .map(|(pid, t)| TaskMetrics {
+                name: t.name,
+                pid,
+                policy: t.policy,
+                prio: t.prio,
+                nice: t.nice,
+                exit_ns: t.exit_ns,
+                runtime_ns: t.runtime_ns,
+                donated_ns: 0,
+                wakeup_latency_ns: Hist::from_samples(&t.wakeup_latency),
+                lock_wait_ns: Hist::default(),
+                loop_ns: Hist::from_samples(&t.loop_samples),
+                deadline_misses: 0,
+                nr_switches: t.nr_switches,
+                nr_migrations: t.nr_migrations,
+            })
+            .collect();
+        Metrics {
+            schema: SCHEMA.to_string(),
+            workload: info.workload,
+            config: Config {
+                cpus: info.cpus,
+                protocol: info.protocol,
+                seed: info.seed,
+                costs: info.costs,
+                features: info.features,
+            },
+            sim_time_ns: info.sim_time_ns,
+            end_reason: info.end_reason,
+            tasks,
+            counters: self.counters,
+            invariant_violations: violations,
+        }
+    }
+}
+
+impl EventSink for MetricsCollector {
+    fn event(&mut self, e: &Event) {
+        assert!(
+            e.time_ns >= self.last_time_ns,
+            "event at {} after one at {}: the stream must be in time order",
+            e.time_ns,
+            self.last_time_ns
+        );
+        self.last_time_ns = e.time_ns;
+        self.counters.events += 1;
+        let t = e.time_ns;
+        match e.kind {
+            EventKind::TaskNewtask {
+                pid,
+                comm,
+                policy,
+                prio,
+                nice,
+            } => {
+                if pid != 0 {
+                    let task = self.task(pid, prio);
+                    task.name = comm.as_str().to_string();
+                    task.policy = policy.rtapp_name().to_string();
+                    task.prio = prio;
+                    task.nice = nice;
+                }
+            }
+            EventKind::SchedSwitch {
+                prev,
+                prev_state,
+                next,
+            } => {
+                self.sched_switch(t, e.cpu, prev, prev_state, next);
+            }
+            EventKind::SchedWaking { task, .. } => {
+                if task.pid != 0 {
+                    // The latest waking wins: an off-CPU sleeper gets exactly one (the state
+                    // match fails for the next waker), so a second one means the first
+                    // cancelled an earlier sleep.
+                    self.task(task.pid, task.prio).waking_since = Some(t);
+                }
+            }
+            EventKind::SchedWakeup { task, .. } | EventKind::SchedWakeupNew { task, .. } => {
+                if task.pid != 0 {
+                    self.task(task.pid, task.prio);
+                }
+            }
+            EventKind::SchedMigrateTask {
+                task,
+                orig_cpu,
+                dest_cpu,
+            } => {
+                if orig_cpu != dest_cpu {
+                    self.counters.migrations += 1;
+                    if task.pid != 0 {
+                        self.task(task.pid, task.prio).nr_migrations += 1;
+                    }
+                }
+            }
+            EventKind::SchedProcessExit { task } => {
+                if task.pid != 0 {
+                    let st = self.task(task.pid, task.prio);
+                    st.exit_ns.get_or_insert(t);
+                    st.waking_since = None;
+                }
+            }
+            EventKind::SchedPiSetprio { .. } => {}
+            EventKind::IpiSendCpu { .. } => self.counters.ipis += 1,
+            EventKind::ContentionBegin { .. } | EventKind::ContentionEnd { .. } => {}
+            EventKind::UserMark { pid, mark } => {
+                if pid != 0 {
+                    let st = self.task(pid, 0);
+                    match mark {
+                        Mark::LoopStart {
+                            thread_loop,
+                            phase,
+                            phase_loop,
+                        } => {
+                            st.loop_start = Some((t, (thread_loop, phase, phase_loop)));
+                        }
+                        Mark::LoopEnd {
+                            thread_loop,
+                            phase,
+                            phase_loop,
+                        } => {
+                            if let Some((start, id)) = st.loop_start.take() {
+                                if id == (thread_loop, phase, phase_loop) {
+                                    st.loop_samples.push(t - start);
+                                }
+                            }
+                        }
+                        Mark::TaskStart | Mark::TaskEnd => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kernel::tracepoints::{Comm, IpiReason, TraceFlags};
+    use sim::user::Policy;
+
+    /// Builds a stream in time order.
+    #[derive(Default)]
+    struct Stream(Vec<Event>);
+
+    impl Stream {
+        fn push(&mut self, time_ns: Nanos, cpu: CpuId, kind: EventKind) -> &mut Self {
+            self.0.push(Event {
+                time_ns,
+                cpu,
+                owner: 0,
+                flags: TraceFlags::default(),
+                kind,
+            });
+            self
+        }
+        fn newtask(
+            &mut self,
+            t: Nanos,
+            pid: Pid,
+            name: &str,
+            policy: Policy,
+            prio: i32,
+        ) -> &mut Self {
+            let nice = if prio >= 100 { prio - 120 } else { 0 };
+            self.push(
+                t,
+                0,
+                EventKind::TaskNewtask {
+                    pid,
+                    comm: Comm::new(name),
+                    policy,
+                    prio,
+                    nice,
+                },
+            )
+        }
+        fn switch(
+            &mut self,
+            t: Nanos,
+            cpu: CpuId,
+            prev: Pid,
+            state: PrevState,
+            next: Pid,
+        ) -> &mut Self {
+            self.push(
+                t,
+                cpu,
+                EventKind::SchedSwitch {
+                    prev: TaskRef {
+                        pid: prev,
+                        prio: 120,
+                    },
+                    prev_state: state,
+                    next: TaskRef {
+                        pid: next,
+                        prio: 120,
+                    },
+                },
+            )
+        }
+        fn waking(&mut self, t: Nanos, pid: Pid) -> &mut Self {
+            self.push(
+                t,
+                0,
+                EventKind::SchedWaking {
+                    task: TaskRef { pid, prio: 120 },
+                    target_cpu: 0,
+                },
+            )
+        }
+        fn mark(&mut self, t: Nanos, pid: Pid, mark: Mark) -> &mut Self {
+            self.push(t, 0, EventKind::UserMark { pid, mark })
+        }
+        fn collect(&self, sim_time_ns: Nanos) -> Metrics {
+            let mut c = MetricsCollector::new();
+            for e in &self.0 {
+                c.event(e);
+            }
+            c.finish(info(sim_time_ns), Vec::new())
+        }
+    }
+
+    fn info(sim_time_ns: Nanos) -> RunInfo {
+        RunInfo {
+            workload: "demo".into(),
+            cpus: 2,
+            protocol: "proxy".into(),
+            seed: 7,
+            costs: "zero".into(),
+            features: vec![("ttwu_queue".into(), true), ("is_blocked".into(), false)],
+            sim_time_ns,
+            end_reason: "exited".into(),
+        }
+    }
+
+    const A: Pid = 1001;
+    const B: Pid = 1002;
+
+    #[test]
+    fn hist_nearest_rank_and_mean() {
+        assert_eq!(Hist::from_samples(&[]), Hist::default());
+        let one = Hist::from_samples(&[42]);
+        assert_eq!(
+            one,
+            Hist {
+                count: 1,
+                min: 42,
+                p50: 42,
+                p90: 42,
+                p99: 42,
+                max: 42,
+                mean: 42
+            }
+        );
+        let three = Hist::from_samples(&[30, 10, 20]);
+        assert_eq!(
+            three,
+            Hist {
+                count: 3,
+                min: 10,
+                p50: 20,
+                p90: 30,
+                p99: 30,
+                max: 30,
+                mean: 20
+            }
+        );
+        let hundred: Vec<u64> = (1..=100).rev().collect();
+        let h = Hist::from_samples(&hundred);
+        assert_eq!(
+            h,
+            Hist {
+                count: 100,
+                min: 1,
+                p50: 50,
+                p90: 90,
+                p99: 99,
+                max: 100,
+                mean: 51
+            }
+        );
+        // 2 samples: p50 is the lower one (rank ceil(1.0) = 1), mean 1.5 rounds half up.
+        let two = Hist::from_samples(&[2, 1]);
+        assert_eq!((two.p50, two.p90, two.mean), (1, 2, 2));
+        // No overflow on huge samples.
+        let big = Hist::from_samples(&[u64::MAX, u64::MAX]);
+        assert_eq!(big.mean, u64::MAX);
+    }
+
+    #[test]
+    fn runtime_sums_switch_intervals_and_closes_open_ones_at_the_end() {
+        let m = Stream::default()
+            .newtask(0, A, "a", Policy::Normal, 120)
+            .newtask(0, B, "b", Policy::Fifo, 89)
+            .switch(100, 0, 0, PrevState::Running, A)
+            .switch(300, 0, A, PrevState::Sleeping, 0)
+            .switch(400, 1, 0, PrevState::Running, B)
+            .switch(450, 1, B, PrevState::Preempted, A)
+            .switch(500, 0, 0, PrevState::Running, B)
+            .collect(1000);
+        let a = m.task(A).expect("a");
+        let b = m.task(B).expect("b");
+        assert_eq!(a.runtime_ns, 200 + 550);
+        assert_eq!(b.runtime_ns, 50 + 500);
+        assert_eq!(a.nr_switches, 1);
+        assert_eq!(b.nr_switches, 1);
+        assert_eq!(m.counters.context_switches, 5);
+        assert_eq!(m.counters.events, 7);
+        assert_eq!((a.policy.as_str(), a.prio, a.nice), ("SCHED_OTHER", 120, 0));
+        assert_eq!((b.policy.as_str(), b.prio), ("SCHED_FIFO", 89));
+        assert_eq!(a.exit_ns, None);
+    }
+
+    #[test]
+    fn wakeup_latency_from_waking_to_switch_in() {
+        let m = Stream::default()
+            .newtask(0, A, "a", Policy::Normal, 120)
+            .switch(0, 0, 0, PrevState::Running, A)
+            // Woken in the window before its sleeping switch-out: that waking counts (40).
+            .waking(10, A)
+            .switch(20, 0, A, PrevState::Sleeping, 0)
+            .switch(50, 0, 0, PrevState::Running, A)
+            // Woken while current, then preempted runnable: the sleep was cancelled.
+            .waking(60, A)
+            .switch(70, 0, A, PrevState::Preempted, B)
+            .switch(90, 0, B, PrevState::Sleeping, A)
+            // Cancelled again, keeps running, then really sleeps: only the later waking (10).
+            .waking(100, A)
+            .switch(200, 0, A, PrevState::Sleeping, 0)
+            .waking(1_000, A)
+            .switch(1_010, 0, 0, PrevState::Running, A)
+            .collect(2_000);
+        let h = m.task(A).expect("a").wakeup_latency_ns;
+        assert_eq!(
+            h,
+            Hist {
+                count: 2,
+                min: 10,
+                p50: 10,
+                p90: 40,
+                p99: 40,
+                max: 40,
+                mean: 25
+            }
+        );
+    }
+
+    #[test]
+    fn migrations_count_only_real_moves() {
+        let mut s = Stream::default();
+        s.newtask(0, A, "a", Policy::Normal, 120);
+        for (orig_cpu, dest_cpu) in [(0, 1), (1, 1), (1, 0)] {
+            s.push(
+                5,
+                0,
+                EventKind::SchedMigrateTask {
+                    task: TaskRef { pid: A, prio: 120 },
+                    orig_cpu,
+                    dest_cpu,
+                },
+            );
+        }
+        s.push(
+            6,
+            0,
+            EventKind::IpiSendCpu {
+                target_cpu: 1,
+                reason: IpiReason::WakeList,
+            },
+        );
+        let m = s.collect(10);
+        assert_eq!(m.task(A).expect("a").nr_migrations, 2);
+        assert_eq!(m.counters.migrations, 2);
+        assert_eq!(m.counters.ipis, 1);
+        assert_eq!(m.counters.events, 5);
+    }
+
+    #[test]
+    fn loop_ns_pairs_matching_start_and_end_of_the_same_task() {
+        let l = |thread_loop, phase_loop| (thread_loop, 0, phase_loop);
+        let start = |(thread_loop, phase, phase_loop)| Mark::LoopStart {
+            thread_loop,
+            phase,
+            phase_loop,
+        };
+        let end = |(thread_loop, phase, phase_loop)| Mark::LoopEnd {
+            thread_loop,
+            phase,
+            phase_loop,
+        };
+        let m = Stream::default()
+            .newtask(0, A, "a", Policy::Normal, 120)
+            .newtask(0, B, "b", Policy::Normal, 120)
+            .mark(1_000, A, Mark::TaskStart)
+            .mark(1_000, A, start(l(0, 0)))
+            .mark(2_000, B, start(l(0, 0)))
+            .mark(5_000, A, end(l(0, 0)))
+            .mark(5_000, A, start(l(0, 1)))
+            // Mismatched end: dropped, and the open start is consumed.
+            .mark(6_000, A, end(l(0, 2)))
+            .mark(7_000, A, end(l(0, 1)))
+            .mark(8_000, A, start(l(1, 0)))
+            .mark(9_000, A, end(l(1, 0)))
+            .collect(10_000);
+        let a = m.task(A).expect("a").loop_ns;
+        assert_eq!((a.count, a.min, a.max, a.mean), (2, 1_000, 4_000, 2_500));
+        assert_eq!(m.task(B).expect("b").loop_ns.count, 0);
+    }
+
+    #[test]
+    fn exit_and_unknown_tasks() {
+        let m = Stream::default()
+            .switch(0, 0, 0, PrevState::Running, 77)
+            .push(
+                40,
+                0,
+                EventKind::SchedProcessExit {
+                    task: TaskRef { pid: 77, prio: 120 },
+                },
+            )
+            .switch(50, 0, 77, PrevState::Dead, 0)
+            .collect(60);
+        let t = m.task(77).expect("auto-registered");
+        assert_eq!(
+            (t.name.as_str(), t.policy.as_str(), t.prio),
+            ("<...>", "unknown", 120)
+        );
+        assert_eq!((t.exit_ns, t.runtime_ns), (Some(40), 50));
+        assert!(m.task(0).is_none(), "idle has no entry");
+    }
+
+    #[test]
+    fn json_schema_key_order_and_golden() {
+        let mut c = MetricsCollector::new();
+        let mut s = Stream::default();
+        s.newtask(0, A, "a", Policy::Fifo, 89)
+            .switch(10, 0, 0, PrevState::Running, A);
+        for e in &s.0 {
+            c.event(e);
+        }
+        let violation = ViolationRecord {
+            invariant: "rq_curr_on_rq".into(),
+            time_ns: 10,
+            detail: "cpu 0".into(),
+        };
+        let m = c.finish(info(100), vec![violation]);
+        let expected = r#"{
+  "schema": "proxysched/metrics/v1",
+  "workload": "demo",
+  "config": {
+    "cpus": 2,
+    "protocol": "proxy",
+    "seed": 7,
+    "costs": "zero",
+    "features": {
+      "ttwu_queue": true,
+      "is_blocked": false
+    }
+  },
+  "sim_time_ns": 100,
+  "end_reason": "exited",
+  "tasks": [
+    {
+      "name": "a",
+      "pid": 1001,
+      "policy": "SCHED_FIFO",
+      "prio": 89,
+      "nice": 0,
+      "exit_ns": null,
+      "runtime_ns": 90,
+      "donated_ns": 0,
+      "wakeup_latency_ns": {
+        "count": 0,
+        "min": 0,
+        "p50": 0,
+        "p90": 0,
+        "p99": 0,
+        "max": 0,
+        "mean": 0
+      },
+      "lock_wait_ns": {
+        "count": 0,
+        "min": 0,
+        "p50": 0,
+        "p90": 0,
+        "p99": 0,
+        "max": 0,
+        "mean": 0
+      },
+      "loop_ns": {
+        "count": 0,
+        "min": 0,
+        "p50": 0,
+        "p90": 0,
+        "p99": 0,
+        "max": 0,
+        "mean": 0
+      },
+      "deadline_misses": 0,
+      "nr_switches": 0,
+      "nr_migrations": 0
+    }
+  ],
+  "counters": {
+    "context_switches": 1,
+    "migrations": 0,
+    "proxy_picks": 0,
+    "proxy_migrations": 0,
+    "return_migrations": 0,
+    "ipis": 0,
+    "events": 2
+  },
+  "invariant_violations": [
+    {
+      "invariant": "rq_curr_on_rq",
+      "time_ns": 10,
+      "detail": "cpu 0"
+    }
+  ]
+}"#;
+        assert_eq!(m.to_json(), expected);
+        let v: serde_json::Value = serde_json::from_str(&m.to_json()).expect("valid JSON");
+        assert_eq!(v["schema"], SCHEMA);
+    }
+
+    #[test]
+    fn compare_json_keeps_run_order() {
+        let m = Stream::default().collect(0);
+        let j = compare_json(&[("none", &m), ("pi", &m), ("proxy", &m)]);
+        let (n, p, x) = (j.find("\"none\""), j.find("\"pi\""), j.find("\"proxy\": {"));
+        assert!(n < p && p < x && n.is_some(), "{j}");
+    }
+
+    #[test]
+    fn same_events_give_identical_json() {
+        let mut s = Stream::default();
+        s.newtask(0, A, "a", Policy::Normal, 120)
+            .newtask(0, B, "b", Policy::Normal, 120);
+        for i in 0..200u64 {
+            let t = 100 + i * 100;
+            let (cpu, pid) = ((i % 2) as CpuId, if i % 3 == 0 { A } else { B });
+            s.waking(t, pid)
+                .switch(t + 7 * (i % 5), cpu, 0, PrevState::Running, pid);
+            s.switch(t + 50, cpu, pid, PrevState::Sleeping, 0);
+        }
+        assert_eq!(s.collect(100_000).to_json(), s.collect(100_000).to_json());
+    }
+
+    #[test]
+    #[should_panic(expected = "end_reason")]
+    fn bad_end_reason_is_a_caller_bug() {
+        let mut i = info(0);
+        i.end_reason = "crashed".into();
+        MetricsCollector::new().finish(i, Vec::new());
+    }
+}
