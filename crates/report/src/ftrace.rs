@@ -149,30 +149,21 @@ impl<W: io::Write> FtraceWriter<W> {
                     prev_state.as_str()
                 )
             }
-            EventKind::SchedWaking {
-                task: t,
-                target_cpu,
-            } => {
+            EventKind::SchedWaking { task: t, target_cpu } => {
                 let (c, p, pr) = task(&t);
                 write!(
                     s,
                     "sched_waking: comm={c} pid={p} prio={pr} target_cpu={target_cpu:03}"
                 )
             }
-            EventKind::SchedWakeup {
-                task: t,
-                target_cpu,
-            } => {
+            EventKind::SchedWakeup { task: t, target_cpu } => {
                 let (c, p, pr) = task(&t);
                 write!(
                     s,
                     "sched_wakeup: comm={c} pid={p} prio={pr} target_cpu={target_cpu:03}"
                 )
             }
-            EventKind::SchedWakeupNew {
-                task: t,
-                target_cpu,
-            } => {
+            EventKind::SchedWakeupNew { task: t, target_cpu } => {
                 let (c, p, pr) = task(&t);
                 write!(
                     s,
@@ -220,11 +211,7 @@ impl<W: io::Write> FtraceWriter<W> {
                 )
             }
             EventKind::ContentionBegin { lock } => {
-                write!(
-                    s,
-                    "contention_begin: {:#018x} (flags=SPIN)",
-                    lock_addr(lock)
-                )
+                write!(s, "contention_begin: {:#018x} (flags=SPIN)", lock_addr(lock))
             }
             EventKind::ContentionEnd { lock, .. } => {
                 write!(s, "contention_end: {:#018x} (ret=0)", lock_addr(lock))
@@ -402,10 +389,7 @@ mod tests {
         );
         assert!(text.lines().all(|l| l.starts_with('#')));
         // The flag legend's `|||||` sits exactly over the five flag columns of a line.
-        let legend = text
-            .lines()
-            .find(|l| l.contains("TASK-PID"))
-            .expect("legend");
+        let legend = text.lines().find(|l| l.contains("TASK-PID")).expect("legend");
         let sample = line(ev(
             0,
             0,
@@ -567,9 +551,7 @@ mod tests {
                 0,
                 0,
                 TraceFlags::default(),
-                EventKind::SchedProcessExit {
-                    task: tr(1001, 120),
-                },
+                EventKind::SchedProcessExit { task: tr(1001, 120) },
             ))
         };
         assert!(at(499).contains(" .....     0.000000: "));
@@ -620,9 +602,7 @@ mod tests {
             1,
             1001,
             TraceFlags::default(),
-            EventKind::SchedProcessExit {
-                task: tr(1001, 120),
-            },
+            EventKind::SchedProcessExit { task: tr(1001, 120) },
         );
         let pi = ev(
             7,
@@ -679,9 +659,8 @@ mod tests {
                 },
             ))
         };
-        assert!(ipi(IpiReason::WakeList).ends_with(
-            ": ipi_send_cpu: cpu=2 callsite=try_to_wake_up callback=sched_ttwu_pending"
-        ));
+        assert!(ipi(IpiReason::WakeList)
+            .ends_with(": ipi_send_cpu: cpu=2 callsite=try_to_wake_up callback=sched_ttwu_pending"));
         assert!(ipi(IpiReason::CallFunction).ends_with(
             ": ipi_send_cpu: cpu=2 callsite=smp_call_function_single_async \
              callback=generic_smp_call_function_single_interrupt"
@@ -794,9 +773,7 @@ mod tests {
 
     #[test]
     fn first_write_error_surfaces_from_finish() {
-        let mut w = FtraceWriter::new(Failing {
-            budget: HEADER.len(),
-        });
+        let mut w = FtraceWriter::new(Failing { budget: HEADER.len() });
         assert!(w.error().is_none());
         w.event(&newtask(1001, "worker"));
         assert!(w.error().is_some());

@@ -18,8 +18,7 @@ pub mod table;
 
 pub use ftrace::FtraceWriter;
 pub use metrics::{
-    compare_json, Config, Counters, Hist, Metrics, MetricsCollector, RunInfo, TaskMetrics,
-    ViolationRecord,
+    compare_json, Config, Counters, Hist, Metrics, MetricsCollector, RunInfo, TaskMetrics, ViolationRecord,
 };
 pub use sink::{Fanout, SharedSink};
 pub use table::{compare_table, format_ns, run_table};

@@ -20,7 +20,9 @@ use sim::{CpuId, Nanos};
 pub const SCHEMA: &str = "proxysched/metrics/v1";
 
 /// The `end_reason` values the schema allows.
-pub const END_REASONS: [&str; 4] = ["exited", "duration", "deadlock", "stall"];
+/// `violation` extends the four values of DESIGN.md: the run stopped at a violated invariant
+/// (exit code 4), and `invariant_violations` says which.
+pub const END_REASONS: [&str; 5] = ["exited", "duration", "deadlock", "stall", "violation"];
 
 /// What the caller knows about the run that the event stream does not carry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -265,9 +267,7 @@ impl MetricsCollector {
     /// The task's state, registering a task never introduced by `task_newtask`.
     fn task(&mut self, pid: Pid, prio: i32) -> &mut TaskState {
         assert_ne!(pid, 0, "the idle task has no metrics");
-        self.tasks
-            .entry(pid)
-            .or_insert_with(|| TaskState::unknown(prio))
+        self.tasks.entry(pid).or_insert_with(|| TaskState::unknown(prio))
     }
 
     /// Linux: kernel/sched/core.c __schedule() → trace_sched_switch(); the interval accounting
@@ -277,14 +277,7 @@ impl MetricsCollector {
     /// task then switches out asleep (the waker ran in the window between the sleeper's
     /// state change and its switch, so that waking is the one that ends the sleep), and
     /// dropped if it switches out runnable (`R`, `R+`: the waking cancelled the sleep).
-    fn sched_switch(
-        &mut self,
-        t: Nanos,
-        cpu: CpuId,
-        prev: TaskRef,
-        prev_state: PrevState,
-        next: TaskRef,
-    ) {
+    fn sched_switch(&mut self, t: Nanos, cpu: CpuId, prev: TaskRef, prev_state: PrevState, next: TaskRef) {
         let (prev, prev_prio, next, next_prio) = (prev.pid, prev.prio, next.pid, next.prio);
         if let Some((curr, since)) = self.cpu_curr.remove(&cpu) {
             if curr != 0 {
@@ -499,14 +492,7 @@ mod tests {
             });
             self
         }
-        fn newtask(
-            &mut self,
-            t: Nanos,
-            pid: Pid,
-            name: &str,
-            policy: Policy,
-            prio: i32,
-        ) -> &mut Self {
+        fn newtask(&mut self, t: Nanos, pid: Pid, name: &str, policy: Policy, prio: i32) -> &mut Self {
             let nice = if prio >= 100 { prio - 120 } else { 0 };
             self.push(
                 t,
@@ -520,27 +506,14 @@ mod tests {
                 },
             )
         }
-        fn switch(
-            &mut self,
-            t: Nanos,
-            cpu: CpuId,
-            prev: Pid,
-            state: PrevState,
-            next: Pid,
-        ) -> &mut Self {
+        fn switch(&mut self, t: Nanos, cpu: CpuId, prev: Pid, state: PrevState, next: Pid) -> &mut Self {
             self.push(
                 t,
                 cpu,
                 EventKind::SchedSwitch {
-                    prev: TaskRef {
-                        pid: prev,
-                        prio: 120,
-                    },
+                    prev: TaskRef { pid: prev, prio: 120 },
                     prev_state: state,
-                    next: TaskRef {
-                        pid: next,
-                        prio: 120,
-                    },
+                    next: TaskRef { pid: next, prio: 120 },
                 },
             )
         }

@@ -97,10 +97,7 @@ mod tests {
         let mut fan = Fanout(vec![Box::new(a.clone()), Box::new(b.clone())]);
         fan.event(&ev(1));
         fan.event(&ev(2));
-        assert!(
-            a.clone().try_unwrap().is_err(),
-            "fanout still holds a clone"
-        );
+        assert!(a.clone().try_unwrap().is_err(), "fanout still holds a clone");
         drop(fan);
         let a = a.try_unwrap().ok().expect("last clone");
         let b = b.try_unwrap().ok().expect("last clone");
@@ -122,19 +119,14 @@ mod run_tests {
         let run = || {
             let metrics = SharedSink::new(MetricsCollector::new());
             let trace = SharedSink::new(FtraceWriter::new(Vec::new()));
-            let mut sink: Box<dyn EventSink> = Box::new(Fanout(vec![
-                Box::new(metrics.clone()),
-                Box::new(trace.clone()),
-            ]));
+            let mut sink: Box<dyn EventSink> =
+                Box::new(Fanout(vec![Box::new(metrics.clone()), Box::new(trace.clone())]));
             let flags = TraceFlags {
                 irqs_off: true,
                 preempt_depth: 2,
                 ..TraceFlags::default()
             };
-            let a = TaskRef {
-                pid: 1001,
-                prio: 120,
-            };
+            let a = TaskRef { pid: 1001, prio: 120 };
             let idle = TaskRef { pid: 0, prio: 120 };
             let kinds = [
                 EventKind::TaskNewtask {
@@ -198,11 +190,7 @@ mod run_tests {
                 sim_time_ns: 10_000,
                 end_reason: "exited".into(),
             };
-            let m = metrics
-                .try_unwrap()
-                .ok()
-                .expect("last")
-                .finish(info, Vec::new());
+            let m = metrics.try_unwrap().ok().expect("last").finish(info, Vec::new());
             let text = trace.try_unwrap().ok().expect("last").finish().expect("io");
             (m.to_json(), String::from_utf8(text).expect("utf8"))
         };

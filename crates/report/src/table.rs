@@ -158,21 +158,10 @@ pub fn run_table(m: &Metrics) -> String {
     if m.invariant_violations.is_empty() {
         out.push_str("invariant violations: none\n");
     } else {
-        writeln!(
-            out,
-            "invariant violations: {}",
-            m.invariant_violations.len()
-        )
-        .expect("String write");
+        writeln!(out, "invariant violations: {}", m.invariant_violations.len()).expect("String write");
         for v in &m.invariant_violations {
-            writeln!(
-                out,
-                "  {} at {}: {}",
-                v.invariant,
-                format_ns(v.time_ns),
-                v.detail
-            )
-            .expect("String write");
+            writeln!(out, "  {} at {}: {}", v.invariant, format_ns(v.time_ns), v.detail)
+                .expect("String write");
         }
     }
     out
@@ -193,8 +182,8 @@ pub fn compare_table(runs: &[(&str, &Metrics)]) -> String {
         }
     }
     let header = [
-        "TASK", "PID", "PROTOCOL", "EXIT", "WAKE p50", "WAKE p99", "WAKE max", "LOCK p50",
-        "LOCK p99", "LOCK max", "DONATED",
+        "TASK", "PID", "PROTOCOL", "EXIT", "WAKE p50", "WAKE p99", "WAKE max", "LOCK p50", "LOCK p99",
+        "LOCK max", "DONATED",
     ];
     let align = [L, R, L, R, R, R, R, R, R, R, R];
     let mut rows = Vec::new();

@@ -166,7 +166,7 @@ impl Machine {
     /// A machine with `nr_cpus` CPUs. `spin_handoff_ns` is the time from a spinlock's release
     /// to the first waiter owning it.
     pub fn new(nr_cpus: usize, seed: u64, spin_handoff_ns: Nanos) -> Machine {
-        assert!(nr_cpus >= 1 && nr_cpus <= crate::MAX_CPUS);
+        assert!((1..=crate::MAX_CPUS).contains(&nr_cpus));
         let cpus = (0..nr_cpus)
             .map(|_| CpuSlot {
                 time: 0,
