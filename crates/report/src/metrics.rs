@@ -399,6 +399,21 @@ impl EventSink for MetricsCollector {
                     task.nice = nice;
                 }
             }
+            EventKind::SchedSetattr {
+                pid,
+                policy,
+                prio,
+                nice,
+            } => {
+                // The attributes the task runs with from now on (rt-app threads start as
+                // SCHED_OTHER and switch themselves); the metrics report the latest.
+                if pid != 0 {
+                    let task = self.task(pid, prio);
+                    task.policy = policy.rtapp_name().to_string();
+                    task.prio = prio;
+                    task.nice = nice;
+                }
+            }
             EventKind::SchedSwitch {
                 prev,
                 prev_state,
