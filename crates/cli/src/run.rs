@@ -118,10 +118,12 @@ pub fn simulate(
     costs_name: &str,
     protocol: &str,
     trace: Option<Box<dyn Write>>,
+    extra: Option<Box<dyn EventSink>>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<RunResult, Failure> {
     let collector = SharedSink::new(MetricsCollector::new());
     let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(collector.clone())];
+    sinks.extend(extra);
     let ftrace = trace.map(|out| SharedSink::new(report::ftrace::FtraceWriter::new(out)));
     if let Some(f) = &ftrace {
         sinks.push(Box::new(f.clone()));
@@ -288,7 +290,7 @@ pub fn run_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
         ))),
     };
     let mut progress = progress_bar(tty, cfg.limit_ns);
-    let r = simulate(&w, &cfg, &costs_name, "none", trace, &mut *progress)?;
+    let r = simulate(&w, &cfg, &costs_name, "none", trace, None, &mut *progress)?;
     if let Some(p) = &args.metrics {
         fs::write(p, r.metrics.to_json()).map_err(|e| Failure::Io(format!("{}: {e}", p.display())))?;
     }

@@ -1,0 +1,114 @@
+//! Shared helpers for scenario tests: load a scenario file, run it in-process with the
+//! invariants checked after every step, and keep every event for assertions.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use cli::run::{build_config, simulate, RunResult};
+use cli::{Format, RunArgs};
+use kernel::tracepoints::{Event, EventKind, Pid};
+use report::sink::SharedSink;
+
+pub struct Scenario {
+    pub result: RunResult,
+    pub events: Vec<Event>,
+}
+
+pub fn scenario_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenarios").join(name)
+}
+
+pub fn args(name: &str) -> RunArgs {
+    RunArgs {
+        workload: Some(scenario_path(name)),
+        cpus: None,
+        features: Vec::new(),
+        costs: None,
+        seed: None,
+        duration: None,
+        trace: None,
+        metrics: None,
+        format: Format::Table,
+        check: true,
+    }
+}
+
+/// Run a scenario with the given argument tweaks; invariants are checked after every step
+/// and any violation fails the test.
+pub fn run_with(name: &str, tweak: impl FnOnce(&mut RunArgs)) -> Scenario {
+    let mut a = args(name);
+    tweak(&mut a);
+    let w = cli::run::load_workload(&a).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    assert!(w.warnings.is_empty(), "{name}: unexpected warnings: {:?}", w.warnings);
+    let (mut cfg, costs) = build_config(&w, &a).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    cfg.check_invariants = a.check;
+    let events = SharedSink::new(Vec::<Event>::new());
+    let result = simulate(&w, &cfg, &costs, "none", None, Some(Box::new(events.clone())), &mut |_| {})
+        .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    assert!(
+        result.outcome.violations.is_empty(),
+        "{name}: invariant violations: {:#?}",
+        result.outcome.violations
+    );
+    let events = events.try_unwrap().ok().expect("sink released");
+    Scenario { result, events }
+}
+
+pub fn run(name: &str) -> Scenario {
+    run_with(name, |_| {})
+}
+
+impl Scenario {
+    /// The pid of the thread called `name` (rt-app name, e.g. `high-1`).
+    pub fn pid(&self, name: &str) -> Pid {
+        self.result
+            .metrics
+            .tasks
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("no task {name}; tasks: {:?}", self.result.metrics.tasks.iter().map(|t| &t.name).collect::<Vec<_>>()))
+            .pid
+    }
+
+    /// (time, cpu) of every switch-in of `pid`.
+    pub fn switch_ins(&self, pid: Pid) -> Vec<(u64, u32)> {
+        self.events
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::SchedSwitch { prev, next, .. } if next.pid == pid && prev.pid != pid => Some((e.time_ns, e.cpu)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// (time, cpu, next pid) of every switch-out of `pid`.
+    pub fn switch_outs(&self, pid: Pid) -> Vec<(u64, u32, Pid)> {
+        self.events
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::SchedSwitch { prev, next, .. } if prev.pid == pid && next.pid != pid => Some((e.time_ns, e.cpu, next.pid)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn exit_ns(&self, pid: Pid) -> u64 {
+        self.result.metrics.task(pid).and_then(|t| t.exit_ns).unwrap_or_else(|| panic!("pid {pid} did not exit"))
+    }
+
+    pub fn runtime_ns(&self, pid: Pid) -> u64 {
+        self.result.metrics.task(pid).unwrap().runtime_ns
+    }
+
+    /// Times `pid` was woken (sched_waking).
+    pub fn wakings(&self, pid: Pid) -> Vec<u64> {
+        self.events
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::SchedWaking { task, .. } if task.pid == pid => Some(e.time_ns),
+                _ => None,
+            })
+            .collect()
+    }
+}
