@@ -10,6 +10,7 @@ pub mod core;
 pub mod costs;
 pub mod cpupri;
 pub mod fair;
+pub mod fair_balance;
 pub mod features;
 pub mod idle;
 pub mod rt;
@@ -143,6 +144,8 @@ pub struct SchedState {
     pub tasks: Vec<Task>,
     pub rqs: Vec<Rq>,
     pub feat: Features,
+    /// Numeric tunables (sysctls): base slice, migration cost, nr_migrate, HZ.
+    pub tun: features::Tunables,
     pub costs: Costs,
     pub topo: topology::Topology,
     /// Root-domain cpupri.
