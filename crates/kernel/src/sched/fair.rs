@@ -89,8 +89,10 @@ pub struct SchedEntity {
     /// Total time this task executed (`sum_exec_runtime`).
     pub sum_exec_runtime: Nanos,
     pub prev_sum_exec_runtime: Nanos,
-    /// Insertion number of this entity's tree node (tie-break among equal deadlines).
-    pub tree_seq: u64,
+    /// This entity's tree key while it is in the tree: (deadline at insertion, insertion
+    /// number). Linux removes an rbtree node by pointer, so the deadline may be rewritten
+    /// (made relative) just before removal; the model removes by the saved key.
+    pub tree_key: (u64, u64),
     /// Set by `requeue_delayed_entity`, read by the wakeup preemption check that follows it,
     /// cleared there (see [`wakeup_preempt_fair`]).
     pub woken_from_delay: bool,
@@ -294,10 +296,10 @@ fn enqueue_tree(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     let cfs = &mut s.rqs[cpu as usize].cfs;
     let se = &mut s.tasks[p as usize].se;
     assert_ne!(cfs.curr, Some(p), "curr is kept outside the tree (T-9b)");
-    se.tree_seq = cfs.tree_seq;
+    se.tree_key = (se.deadline, cfs.tree_seq);
     cfs.tree_seq += 1;
     avg_vruntime_add(cfs, se);
-    let fresh = cfs.tree.insert((se.deadline, se.tree_seq, p));
+    let fresh = cfs.tree.insert((se.tree_key.0, se.tree_key.1, p));
     assert!(
         fresh,
         "task {p} inserted twice into the cfs tree of cpu{cpu}"
@@ -311,7 +313,7 @@ fn enqueue_tree(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 fn dequeue_tree(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     let cfs = &mut s.rqs[cpu as usize].cfs;
     let se = &s.tasks[p as usize].se;
-    let was = cfs.tree.remove(&(se.deadline, se.tree_seq, p));
+    let was = cfs.tree.remove(&(se.tree_key.0, se.tree_key.1, p));
     assert!(was, "task {p} not in the cfs tree of cpu{cpu}");
     avg_vruntime_sub(cfs, se);
     update_zero_vruntime(s, cpu);
@@ -1139,3 +1141,467 @@ pub fn sched_idle_cpu(s: &SchedState, cpu: CpuId) -> bool {
 pub use crate::sched::fair_balance::{
     sched_balance_newidle, sched_balance_periodic, select_task_rq_fair, select_task_rq_fair_mut,
 };
+
+#[cfg(test)]
+mod tests {
+    //! Hand-computed EEVDF checks. Every expectation below is worked out in the comment next
+    //! to it; each one fails under a plausible wrong model (truncating instead of flooring,
+    //! placing at `V − vlag` without the `(W+w)/W` factor, earliest-deadline without
+    //! eligibility, dequeuing an ineligible sleeper at once, ...).
+
+    use std::rc::Rc;
+
+    use sim::{CpuMask, Machine};
+
+    use super::*;
+    use crate::sched::features::Features;
+    use crate::sched::{cpupri, topology, Costs, Rq};
+    use crate::task::{nice_to_prio, Task};
+    use crate::tracepoints::{Comm, NullSink};
+
+    const O: u64 = VRUNTIME_ORIGIN;
+
+    /// A scheduler with `nr_cpus` idle CPUs (tasks `0..nr_cpus` are their idle tasks) and
+    /// `nr_tasks` SCHED_NORMAL nice-0 tasks on CPU 0, initialised but not queued.
+    fn new_for_tests(nr_cpus: usize, nr_tasks: usize) -> SchedState {
+        let m = Rc::new(Machine::new(nr_cpus, 1, 0));
+        let mut tasks = Vec::new();
+        let mk = |id: u32, idle: bool, cpu: CpuId, lock| Task {
+            id,
+            pid: if idle { 0 } else { id },
+            comm: Comm::new("t"),
+            state: 0,
+            exit_state: 0,
+            on_rq: OnRq::No,
+            on_cpu: idle,
+            cpu,
+            wake_cpu: cpu,
+            cpus_mask: CpuMask::first_n(nr_cpus),
+            nr_cpus_allowed: nr_cpus as u32,
+            policy: Policy::Normal,
+            prio: nice_to_prio(0),
+            static_prio: nice_to_prio(0),
+            normal_prio: nice_to_prio(0),
+            rt_priority: 0,
+            class: if idle { Class::Idle } else { Class::Fair },
+            se: SchedEntity::default(),
+            rt: Default::default(),
+            need_resched: false,
+            sched_contributes_to_load: false,
+            nvcsw: 0,
+            nivcsw: 0,
+            pi_lock: lock,
+            is_idle_task: idle,
+            is_stopper: false,
+            last_wakee: None,
+            wakee_flips: 0,
+            wakee_flip_decay_ts: 0,
+            recent_used_cpu: cpu,
+            last_switch_out_ns: 0,
+        };
+        for c in 0..nr_cpus {
+            tasks.push(mk(c as u32, true, c as CpuId, m.new_lock()));
+        }
+        for i in 0..nr_tasks {
+            tasks.push(mk((nr_cpus + i) as u32, false, 0, m.new_lock()));
+        }
+        let rqs = (0..nr_cpus)
+            .map(|c| Rq {
+                cpu: c as CpuId,
+                lock: m.new_lock(),
+                curr: c as TaskId,
+                donor: c as TaskId,
+                idle: c as TaskId,
+                stop: c as TaskId,
+                next_class: Class::Idle,
+                nr_running: 0,
+                cfs: CfsRq::default(),
+                rt: Default::default(),
+                clock: 0,
+                clock_task: 0,
+                nr_switches: 0,
+                nr_uninterruptible: 0,
+                wake_list: Vec::new(),
+                ttwu_pending: false,
+                balance_callbacks: Vec::new(),
+                next_balance: 0,
+                avg_idle_ns: 1_000_000,
+                idle_stamp: 0,
+                max_idle_balance_cost_ns: 500_000,
+                balance_interval_ms: Vec::new(),
+                nr_balance_failed: Vec::new(),
+                last_balance: Vec::new(),
+                stop_works: Vec::new(),
+                rt_push_work_pending: false,
+                in_hardirq: false,
+                preempt_count: 0,
+                irqs_disabled: false,
+            })
+            .collect();
+        let mut s = SchedState {
+            m,
+            tasks,
+            rqs,
+            feat: Features::default(),
+            tun: crate::sched::features::Tunables::default(),
+            costs: Costs::zero(),
+            topo: topology::Topology::new(nr_cpus, None),
+            cpupri: cpupri::CpuPri::new(nr_cpus),
+            rto_mask: CpuMask::default(),
+            rd_overloaded: false,
+            sink: Box::new(NullSink),
+            jiffies: 0,
+            nr_events: 0,
+        };
+        for i in 0..nr_tasks {
+            init_entity_fair(&mut s, (nr_cpus + i) as TaskId);
+        }
+        s
+    }
+
+    /// Queue `p` on CPU 0 as a wakeup with the given saved lag.
+    fn wake(s: &mut SchedState, p: TaskId, vlag: i64) {
+        s.tasks[p as usize].se.vlag = vlag;
+        core::activate_task(s, 0, p, enqueue::WAKEUP);
+    }
+
+    /// Make `p` the running task of CPU 0.
+    fn run(s: &mut SchedState, p: TaskId) {
+        set_next_task_fair(s, 0, p, true);
+        s.rqs[0].curr = p;
+        s.rqs[0].donor = p;
+    }
+
+    fn advance(s: &mut SchedState, ns: u64) {
+        s.rqs[0].clock_task += ns;
+        s.rqs[0].clock += ns;
+    }
+
+    fn check_sums(s: &SchedState, cpu: CpuId) {
+        let cfs = &s.rqs[cpu as usize].cfs;
+        let mut sum = 0i128;
+        let mut w = 0u64;
+        for &(d, _, t) in &cfs.tree {
+            let se = &s.tasks[t as usize].se;
+            assert_eq!(se.deadline, d, "tree key out of date for task {t}");
+            sum += vdiff(se.vruntime, cfs.zero_vruntime) as i128 * se.weight as i128;
+            w += se.weight;
+        }
+        assert_eq!(cfs.sum_w_vruntime, sum);
+        assert_eq!(cfs.sum_weight, w);
+    }
+
+    #[test]
+    fn weights_follow_the_nice_table_and_sched_idle() {
+        assert_eq!(weight_of(Policy::Normal, 0), 1024);
+        assert_eq!(weight_of(Policy::Normal, -20), 88761);
+        assert_eq!(weight_of(Policy::Batch, 19), 15);
+        assert_eq!(weight_of(Policy::Normal, 5), 335);
+        // SCHED_IDLE ignores nice.
+        assert_eq!(weight_of(Policy::Idle, -10), 3);
+        // 1 ms of a nice-5 task is 1e6·1024/335 = 3_056_716.4… → 3_056_716 ns of virtual time.
+        assert_eq!(calc_delta_fair(1_000_000, 335), 3_056_716);
+        assert_eq!(calc_delta_fair(1_000, 2048), 500);
+        assert_eq!(calc_delta_fair(777, 1024), 777);
+    }
+
+    #[test]
+    fn init_sets_weight_and_scaled_base_slice() {
+        let mut s = new_for_tests(4, 2);
+        // 4 CPUs: 0.70 ms × (1 + log2 4) = 2.1 ms (F-6).
+        assert_eq!(s.tasks[4].se.slice, 2_100_000);
+        assert_eq!(s.tasks[4].se.weight, 1024);
+        s.tasks[5].policy = Policy::Idle;
+        s.tasks[5].se.custom_slice = true;
+        s.tasks[5].se.slice = 5_000; // below the 0.1 ms floor
+        init_entity_fair(&mut s, 5);
+        assert_eq!(s.tasks[5].se.weight, 3);
+        assert_eq!(s.tasks[5].se.slice, 100_000);
+    }
+
+    #[test]
+    fn avg_vruntime_floors_toward_minus_infinity() {
+        let mut cfs = CfsRq {
+            zero_vruntime: 1000,
+            ..Default::default()
+        };
+        let a = SchedEntity {
+            weight: 1024,
+            vruntime: 999,
+            ..Default::default()
+        };
+        let b = SchedEntity {
+            weight: 2048,
+            vruntime: 1000,
+            ..Default::default()
+        };
+        avg_vruntime_add(&mut cfs, &a);
+        avg_vruntime_add(&mut cfs, &b);
+        // Σw(v−v₀) = 1024·(−1) + 0 = −1024, W = 3072: −1024/3072 = −0.33 → ⌊⌋ = −1 (a
+        // truncating division would say 0).
+        assert_eq!(cfs.sum_w_vruntime, -1024);
+        assert_eq!(avg_vruntime(&cfs, None), 999);
+        // Eligible ⇔ −1024 ≥ (v−1000)·3072: v = 999 yes, v = 1000 no (although ⌊V⌋ = 999 < 1000
+        // is consistent, the test is on the exact sum, not on the rounded V).
+        assert!(vruntime_eligible(&cfs, None, 999));
+        assert!(!vruntime_eligible(&cfs, None, 1000));
+
+        // A running curr (outside the sums) is counted when queued: curr w=1024 at v=4071.
+        // Σ = −1024 + 1024·3071 = 3_143_680, W = 4096 ⇒ V = 1000 + 767 (767.5 floored).
+        let curr = SchedEntity {
+            weight: 1024,
+            vruntime: 4071,
+            on_rq: true,
+            ..Default::default()
+        };
+        assert_eq!(avg_vruntime(&cfs, Some(&curr)), 1767);
+        assert!(vruntime_eligible(&cfs, Some(&curr), 1767));
+        assert!(!vruntime_eligible(&cfs, Some(&curr), 1768));
+        // A curr that is no longer queued (sleeping) does not count.
+        let gone = SchedEntity {
+            on_rq: false,
+            ..curr
+        };
+        assert_eq!(avg_vruntime(&cfs, Some(&gone)), 999);
+    }
+
+    #[test]
+    fn placement_keeps_lag_across_the_join() {
+        let mut s = new_for_tests(1, 4);
+        let (a, b, c, d) = (1, 2, 3, 4);
+        wake(&mut s, a, 0);
+        // Empty queue: v = V = origin, d = v + 0.7 ms (1 CPU).
+        assert_eq!(s.tasks[a as usize].se.vruntime, O);
+        assert_eq!(s.tasks[a as usize].se.deadline, O + 700_000);
+        wake(&mut s, b, 0);
+        // C joins W = 2048 with vlag 3000: v = V − 3000·(2048+1024)/2048 = O − 4500.
+        wake(&mut s, c, 3000);
+        assert_eq!(s.tasks[c as usize].se.vruntime, O - 4500);
+        // After the join V = O − 4500/3 = O − 1500, so C's lag is exactly the 3000 it had.
+        assert_eq!(avg_vruntime_of(&s, 0), O - 1500);
+        // A new task (ENQUEUE_INITIAL) gets half a slice to its deadline (F-13).
+        core::activate_task(&mut s, 0, d, enqueue::INITIAL);
+        let se = &s.tasks[d as usize].se;
+        assert_eq!(se.vruntime, O - 1500);
+        assert_eq!(se.deadline, O - 1500 + 350_000);
+        assert_eq!(s.rqs[0].nr_running, 4);
+        assert_eq!(s.rqs[0].cfs.h_nr_runnable, 4);
+        assert_eq!(s.rqs[0].cfs.load_weight, 4096);
+        check_sums(&s, 0);
+    }
+
+    #[test]
+    fn pick_eevdf_takes_the_earliest_eligible_deadline() {
+        let mut s = new_for_tests(1, 3);
+        let (a, b, c) = (1, 2, 3);
+        wake(&mut s, a, 0); // v = O, d = O + 700_000
+        s.tasks[b as usize].se.custom_slice = true;
+        s.tasks[b as usize].se.slice = 100_000;
+        // B owes 2000: v = O + 2000·2048/1024 = O + 4000, d = O + 104_000 (earliest of all).
+        wake(&mut s, b, -2000);
+        assert_eq!(s.tasks[b as usize].se.vruntime, O + 4000);
+        assert_eq!(avg_vruntime_of(&s, 0), O + 2000);
+        // Earliest deadline but ineligible: A wins.
+        assert_eq!(pick_eevdf(&s, 0, true), Some(a));
+        s.tasks[c as usize].se.custom_slice = true;
+        s.tasks[c as usize].se.slice = 300_000;
+        // C is owed 1000: v = (O+2000) − 1000·3072/2048 = O + 500, d = O + 300_500.
+        wake(&mut s, c, 1000);
+        assert_eq!(s.tasks[c as usize].se.deadline, O + 300_500);
+        // V = O + (4000 + 500)/3 = O + 1500: A and C eligible, B not; C is earlier than A.
+        assert_eq!(avg_vruntime_of(&s, 0), O + 1500);
+        assert!(!entity_eligible(&s, 0, b));
+        assert_eq!(pick_eevdf(&s, 0, true), Some(c));
+        assert_eq!(pick_task_fair(&mut s, 0), Some(c));
+        check_sums(&s, 0);
+    }
+
+    #[test]
+    fn update_curr_charges_weighted_time_and_refreshes_the_deadline() {
+        let mut s = new_for_tests(1, 2);
+        let (a, b) = (1, 2);
+        s.tasks[a as usize].se.weight = weight_of(Policy::Normal, 5); // 335
+        wake(&mut s, a, 0);
+        wake(&mut s, b, 0);
+        // A: d = O + 700_000·1024/335 = O + 2_139_701.
+        assert_eq!(s.tasks[a as usize].se.deadline, O + 2_139_701);
+        run(&mut s, a);
+        advance(&mut s, 1_000_000);
+        update_curr_fair(&mut s, 0);
+        let se = &s.tasks[a as usize].se;
+        assert_eq!(se.sum_exec_runtime, 1_000_000);
+        assert_eq!(se.vruntime, O + 3_056_716);
+        // v passed d: a new request d = v + 2_139_701, and a lazy resched (B is queued).
+        assert_eq!(se.deadline, O + 3_056_716 + 2_139_701);
+        assert!(s.tasks[a as usize].need_resched);
+    }
+
+    #[test]
+    fn run_to_parity_protects_until_the_shortest_queued_slice() {
+        let mut s = new_for_tests(1, 2);
+        let (a, b) = (1, 2);
+        wake(&mut s, a, 0);
+        s.tasks[b as usize].se.custom_slice = true;
+        s.tasks[b as usize].se.slice = 100_000;
+        wake(&mut s, b, 0);
+        run(&mut s, a);
+        // Protection: min(d, v + min(0.1 ms, 0.7 ms)) = O + 100_000.
+        assert_eq!(s.tasks[a as usize].se.vprot, O + 100_000);
+        advance(&mut s, 99_999);
+        update_curr_fair(&mut s, 0);
+        assert!(!s.tasks[a as usize].need_resched, "still shielded");
+        advance(&mut s, 1);
+        update_curr_fair(&mut s, 0);
+        assert!(s.tasks[a as usize].need_resched, "shield over, B queued");
+    }
+
+    #[test]
+    fn delayed_dequeue_keeps_an_ineligible_sleeper_queued() {
+        let mut s = new_for_tests(1, 2);
+        let (a, b) = (1, 2);
+        wake(&mut s, a, 0);
+        wake(&mut s, b, 0);
+        run(&mut s, a);
+        advance(&mut s, 1_000_000);
+        // A: v = O + 1e6 > V = O + 5e5: ineligible, so its sleep is delayed (F-20).
+        assert!(!dequeue_task_fair(&mut s, 0, a, dequeue::SLEEP));
+        assert!(s.tasks[a as usize].se.sched_delayed);
+        assert!(s.tasks[a as usize].se.on_rq);
+        assert_eq!(
+            s.rqs[0].nr_running, 2,
+            "a delayed task stays counted (T-9a)"
+        );
+        assert_eq!(s.rqs[0].cfs.h_nr_queued, 2);
+        assert_eq!(s.rqs[0].cfs.h_nr_runnable, 1);
+        put_prev_task_fair(&mut s, 0, a);
+        check_sums(&s, 0);
+        // B (eligible, earliest) is picked; A stays delayed in the tree.
+        assert_eq!(pick_task_fair(&mut s, 0), Some(b));
+        assert!(s.tasks[a as usize].se.sched_delayed);
+        run(&mut s, b);
+        // B sleeps while eligible (it is curr at v = O, V = O + 5e5): really dequeued.
+        assert!(dequeue_task_fair(&mut s, 0, b, dequeue::SLEEP));
+        assert_eq!(s.tasks[b as usize].se.vlag, 500_000);
+        assert_eq!(s.rqs[0].nr_running, 1);
+        put_prev_task_fair(&mut s, 0, b);
+        // Only the delayed A is left: the pick dequeues it for good and finds nothing (F-10).
+        assert_eq!(pick_task_fair(&mut s, 0), None);
+        assert_eq!(s.tasks[a as usize].on_rq, OnRq::No);
+        assert!(!s.tasks[a as usize].se.sched_delayed);
+        assert!(!s.tasks[a as usize].se.on_rq);
+        assert_eq!(s.rqs[0].nr_running, 0);
+        assert_eq!(s.rqs[0].cfs.h_nr_runnable, 0);
+        assert_eq!(s.rqs[0].cfs.load_weight, 0);
+    }
+
+    #[test]
+    fn waking_a_delayed_task_requeues_it_in_place() {
+        let mut s = new_for_tests(1, 2);
+        let (a, b) = (1, 2);
+        wake(&mut s, a, 0);
+        wake(&mut s, b, 0);
+        run(&mut s, a);
+        advance(&mut s, 1_000_000);
+        assert!(!dequeue_task_fair(&mut s, 0, a, dequeue::SLEEP));
+        put_prev_task_fair(&mut s, 0, a);
+        let v = s.tasks[a as usize].se.vruntime;
+        // The wakeup (ttwu_runnable) requeues: negative lag, so no re-placement (F-22).
+        core::enqueue_task(&mut s, 0, a, enqueue::WAKEUP | enqueue::DELAYED);
+        assert!(!s.tasks[a as usize].se.sched_delayed);
+        assert_eq!(
+            s.tasks[a as usize].se.vruntime, v,
+            "debt not shed by sleeping (F-14)"
+        );
+        assert_eq!(s.rqs[0].nr_running, 2, "not counted twice");
+        assert_eq!(s.rqs[0].cfs.h_nr_runnable, 2);
+        check_sums(&s, 0);
+    }
+
+    #[test]
+    fn yield_skips_to_the_deadline_only_when_eligible() {
+        let mut s = new_for_tests(1, 2);
+        let (a, b) = (1, 2);
+        wake(&mut s, a, 0);
+        wake(&mut s, b, 0);
+        run(&mut s, a);
+        // Eligible at v = O = V: v = d = O + 700_000, d = O + 1_400_000.
+        yield_task_fair(&mut s, 0);
+        assert_eq!(s.tasks[a as usize].se.vruntime, O + 700_000);
+        assert_eq!(s.tasks[a as usize].se.deadline, O + 1_400_000);
+        // Now ineligible (V = O + 350_000): a second yield changes nothing.
+        yield_task_fair(&mut s, 0);
+        assert_eq!(s.tasks[a as usize].se.vruntime, O + 700_000);
+    }
+
+    #[test]
+    fn wakeup_preempts_only_an_unprotected_or_ineligible_curr() {
+        let mut s = new_for_tests(1, 3);
+        let (a, b, c) = (1, 2, 3);
+        wake(&mut s, a, 0);
+        run(&mut s, a);
+        advance(&mut s, 200_000);
+        // B wakes with lag 0 at V = O + 200_000 (only A queued), d = V + 700_000; A's deadline
+        // O + 700_000 is earlier and A is shielded: no preemption.
+        wake(&mut s, b, 0);
+        core::wakeup_preempt(&mut s, 0, b, wf::TTWU);
+        assert!(!s.tasks[a as usize].need_resched);
+        // C with a shorter slice cuts the shield (PREEMPT_SHORT) and has the earlier deadline:
+        // v = V, d = V + 100_000 < O + 700_000.
+        s.tasks[c as usize].se.custom_slice = true;
+        s.tasks[c as usize].se.slice = 100_000;
+        wake(&mut s, c, 0);
+        core::wakeup_preempt(&mut s, 0, c, wf::TTWU);
+        assert!(s.tasks[a as usize].need_resched);
+        assert_eq!(
+            s.tasks[a as usize].se.vprot, s.tasks[a as usize].se.vruntime,
+            "shield cancelled"
+        );
+    }
+
+    #[test]
+    fn reweight_keeps_lag_and_relative_deadline() {
+        let mut s = new_for_tests(1, 2);
+        let (a, b) = (1, 2);
+        wake(&mut s, a, 0);
+        wake(&mut s, b, 0);
+        run(&mut s, a);
+        advance(&mut s, 300_000);
+        update_curr_fair(&mut s, 0);
+        // A (curr): v = O + 300_000. B (tree): v = O, d = O + 700_000. V = O + 150_000, so
+        // B's vlag is +150_000. Renice B to +5 (w 335):
+        //   vlag → 150_000·1024/335 = 458_507 (truncated),
+        //   relative deadline 700_000 → 700_000·1024/335 = 2_139_701,
+        //   placement against W = 1024 (A only): v = (O + 300_000) − 458_507·1359/1024
+        //   = O + 300_000 − 608_506 = O − 308_506.
+        reweight_task_fair(&mut s, 0, b, 5);
+        let se = &s.tasks[b as usize].se;
+        assert_eq!(se.weight, 335);
+        assert_eq!(se.vlag, 458_507);
+        assert_eq!(se.vruntime, O - 308_506);
+        assert_eq!(se.deadline - se.vruntime, 2_139_701);
+        // After the join V = O + ⌊(1024·300_000 − 335·308_506)/1359⌋ = O + 150_000: B's lag
+        // w·(V − v) = 335·458_506 ≈ 1024·150_000, as before the renice (F-27).
+        assert_eq!(avg_vruntime_of(&s, 0), O + 150_000);
+        assert_eq!(s.rqs[0].cfs.load_weight, 1024 + 335);
+        check_sums(&s, 0);
+        // The renice ran a preemption check for B (prio_changed_fair): curr A (v = O + 300_000
+        // > V) is not eligible, so it is preempted (F-24).
+        assert!(s.tasks[a as usize].need_resched);
+        // A weaker running task is rescheduled.
+        s.tasks[a as usize].need_resched = false;
+        reweight_task_fair(&mut s, 0, a, 3);
+        assert!(s.tasks[a as usize].need_resched);
+        check_sums(&s, 0);
+    }
+
+    #[test]
+    fn idle_cpu_needs_idle_curr_empty_queue_and_no_pending_wakeup() {
+        let mut s = new_for_tests(2, 1);
+        assert!(idle_cpu(&s, 1));
+        s.rqs[1].wake_list.push(2);
+        assert!(!idle_cpu(&s, 1));
+        assert!(idle_cpu(&s, 0));
+        wake(&mut s, 2, 0);
+        assert!(!idle_cpu(&s, 0));
+    }
+}
