@@ -491,6 +491,17 @@ pub fn update_curr_common(s: &mut SchedState, cpu: CpuId) -> Nanos {
     delta
 }
 
+/// `balance_fair()`: fair work is runnable here, or newidle balancing found some (or saw a
+/// higher class appear while the rq lock was dropped).
+///
+/// Linux: kernel/sched/fair.c balance_fair().
+async fn balance_fair(k: &Kernel, cpu: CpuId) -> bool {
+    if k.st().rqs[cpu as usize].cfs.h_nr_runnable > 0 {
+        return true;
+    }
+    crate::sched::fair_balance::sched_balance_newidle(k, cpu).await != 0
+}
+
 /// `__pick_next_task()`: the balance pass from prev's class down (which may drop the rq lock),
 /// then the first class, stop → idle, whose pick returns a task.
 ///
@@ -514,7 +525,7 @@ async fn pick_next_task(k: &Kernel, cpu: CpuId) -> TaskId {
                 let prev = k.st().rqs[cpu as usize].donor;
                 crate::sched::rt::balance_rt(k, cpu, prev).await
             }
-            Class::Fair => crate::sched::fair::balance_fair(k, cpu).await,
+            Class::Fair => balance_fair(k, cpu).await,
             Class::Idle => true,
         };
         if done {

@@ -10,6 +10,7 @@ pub mod core;
 pub mod costs;
 pub mod cpupri;
 pub mod fair;
+pub mod fair_balance;
 pub mod features;
 pub mod idle;
 pub mod rt;
