@@ -184,8 +184,12 @@ impl<'f> Loader<'f> {
     /// Warns about every earlier occurrence of a property key that appears more than once
     /// (json-c keeps the last value).
     fn warn_repeats(&mut self, members: &[Member], is_property: impl Fn(&str) -> bool) {
+        let mut last_index = std::collections::BTreeMap::new();
         for (i, m) in members.iter().enumerate() {
-            if is_property(&m.key) && members[i + 1..].iter().any(|n| n.key == m.key) {
+            last_index.insert(m.key.as_str(), i);
+        }
+        for (i, m) in members.iter().enumerate() {
+            if is_property(&m.key) && last_index.get(m.key.as_str()) != Some(&i) {
                 self.warn(
                     m.key_pos,
                     &m.key,
@@ -403,8 +407,9 @@ impl<'f> Loader<'f> {
             ));
         }
         let mut tasks = Vec::with_capacity(tasks_obj.len());
+        let mut task_names = BTreeSet::new();
         for (i, m) in tasks_obj.iter().enumerate() {
-            if tasks_obj[..i].iter().any(|p| p.key == m.key) {
+            if !task_names.insert(m.key.as_str()) {
                 return Err(self.error(m.key_pos, format!("task \"{}\" is defined twice", m.key)));
             }
             let task = self.task(i, m)?;
@@ -468,14 +473,16 @@ impl<'f> Loader<'f> {
                             CostsSpec::Preset(s.clone())
                         }
                         Kind::Object(_) => CostsSpec::Inline(m.value.to_serde().to_string()),
-                        _ => return Err(self.error(
-                            m.value.pos,
-                            format!(
+                        _ => {
+                            return Err(self.error(
+                                m.value.pos,
+                                format!(
                                 "expected \"default\", \"zero\" or a cost object for \"costs\", \
                                      found {}",
                                 describe_value(&m.value)
                             ),
-                        )),
+                            ))
+                        }
                     })
                 }
                 "seed" => {
@@ -493,15 +500,17 @@ impl<'f> Loader<'f> {
                             Kind::Bool(b) => *b,
                             Kind::String(s) if s == "on" => true,
                             Kind::String(s) if s == "off" => false,
-                            _ => return Err(self.error(
-                                f.value.pos,
-                                format!(
+                            _ => {
+                                return Err(self.error(
+                                    f.value.pos,
+                                    format!(
                                     "expected true, false, \"on\" or \"off\" for feature \"{}\", \
                                          found {}",
                                     f.key,
                                     describe_value(&f.value)
                                 ),
-                            )),
+                                ))
+                            }
                         };
                         features.retain(|(name, _)| name != &f.key);
                         features.push((f.key.clone(), on));
@@ -701,6 +710,8 @@ impl<'f> Loader<'f> {
             );
         }
 
+        // Barriers this task names, to warn about rt-app counting repeats.
+        let mut barriers_named = BTreeSet::new();
         let task_ctx = TaskCtx {
             index: task_index,
             name: &name,
@@ -727,7 +738,7 @@ impl<'f> Loader<'f> {
                     pos: ph.value.pos,
                     is_task_object: false,
                 };
-                phases.push(self.phase(&task_ctx, at, phobj, &mut policy)?);
+                phases.push(self.phase(&task_ctx, at, phobj, &mut policy, &mut barriers_named)?);
             }
             let thread_loop = match last(obj, "loop") {
                 Some(l) => match self.int(l, "a loop count", -INT_MAX - 1, INT_MAX)? {
@@ -744,7 +755,7 @@ impl<'f> Loader<'f> {
                 is_task_object: true,
             };
             let mut policy = attr.policy;
-            let phase = self.phase(&task_ctx, at, obj, &mut policy)?;
+            let phase = self.phase(&task_ctx, at, obj, &mut policy, &mut barriers_named)?;
             let thread_loop = if last(obj, "loop").is_some() {
                 LoopCount::Times(1)
             } else {
@@ -907,6 +918,7 @@ impl<'f> Loader<'f> {
         at: PhaseAt<'_>,
         obj: &[Member],
         policy: &mut Policy,
+        barriers_named: &mut BTreeSet<String>,
     ) -> R<PhaseSpec> {
         if !at.is_task_object {
             self.warn_repeats(obj, |k| event_prefix(k).is_none());
@@ -931,7 +943,6 @@ impl<'f> Loader<'f> {
         };
 
         let mut events = Vec::new();
-        let mut barriers_named = BTreeSet::new();
         let mut event_keys = 0usize;
         for m in obj {
             let Some(prefix) = event_prefix(&m.key) else {
@@ -957,7 +968,7 @@ impl<'f> Loader<'f> {
                 continue;
             };
             event_keys += 1;
-            if let Some(event) = self.event(task, prefix, m, &mut barriers_named)? {
+            if let Some(event) = self.event(task, prefix, m, barriers_named)? {
                 events.push(EventSpec {
                     key: m.key.clone(),
                     line: m.key_pos.line,
