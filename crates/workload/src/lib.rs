@@ -1,14 +1,30 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! rt-app workloads for proxysched: a tolerant loader for rt-app's JSON dialect and an
+//! interpreter that runs each rt-app thread as a simulated user program.
+//!
+//! - [`load`] parses a workload file (comments, trailing commas, repeated keys in order,
+//!   events matched by prefix; see [`loader`]) into a typed [`Workload`] ([`spec`]), with
+//!   [`LoadError`]s and [`Warning`]s that point at a line and column.
+//! - [`Workload::programs`] creates one [`sim::user::UserProgram`] per thread for one
+//!   simulation run ([`program`]): the thread's rt-app events become system calls of the
+//!   simulated kernel (`Run`, `Sleep`, `Lock`, `CondWait`, ...).
+//! - [`DEMO`] is the built-in priority-inversion workload `proxysched run` uses without a file.
+//!
+//! The semantics are rt-app's (scheduler-tools/rt-app `src/rt-app.c`,
+//! `src/rt-app_parse_config.c`); each module says where it follows rt-app and where it
+//! deviates.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod demo;
+pub mod error;
+pub mod json;
+pub mod loader;
+pub mod program;
+pub mod spec;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use demo::DEMO;
+pub use error::{LoadError, Warning};
+pub use loader::load;
+pub use program::{RtAppThread, Run, RUNTIME_CHUNK_NS};
+pub use spec::{
+    BarrierSpec, CostsSpec, Event, EventSpec, LoopCount, PhaseSched, PhaseSpec, ResourceKind,
+    ResourceSpec, Settings, TaskSpec, ThreadSpec, TimerSpec, Workload,
+};
