@@ -46,13 +46,8 @@ pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>)
             UserOp::SetAffinity { cpus } => sched_setaffinity_self(k, cpus).await,
             UserOp::Mark { mark } => {
                 let cpu = k.this_cpu();
-                k.emit(
-                    cpu,
-                    EventKind::UserMark {
-                        pid: k.st().tasks[p as usize].pid,
-                        mark,
-                    },
-                );
+                let pid = k.st().tasks[p as usize].pid;
+                k.emit(cpu, EventKind::UserMark { pid, mark });
             }
             UserOp::Exit => do_exit(k).await,
         }

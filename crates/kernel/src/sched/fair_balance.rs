@@ -904,7 +904,10 @@ pub async fn sched_balance_periodic(k: &Kernel, this_cpu: CpuId) {
     };
     let mut busy = idle == IdleType::NotIdle && !sched_idle_cpu(&k.st(), this_cpu);
     let mut continue_balancing = true;
-    let mut next_balance = k.st().jiffies + 60 * k.st().tun.hz;
+    let mut next_balance = {
+        let s = k.st();
+        s.jiffies + 60 * s.tun.hz
+    };
     let mut update_next = false;
     for level in 0..nd {
         if !continue_balancing {
