@@ -1,4 +1,4 @@
-//! Linux-side counterpart: rt-app `src/rt-app_parse_config.c` (`parse_global`,
+//! Counterpart: rt-app `src/rt-app_parse_config.c` (`parse_global`,
 //! `parse_resources`, `parse_tasks`, `parse_task_data`, `parse_task_phase_data`,
 //! `parse_task_event_data`, `parse_sched_data`).
 //!
