@@ -1,4 +1,4 @@
-//! Linux-side counterpart: rt-app `src/rt-app_parse_config.c` (`parse_global`,
+//! Counterpart: rt-app `src/rt-app_parse_config.c` (`parse_global`,
 //! `parse_resources`, `parse_tasks`, `parse_task_data`, `parse_task_phase_data`,
 //! `parse_task_event_data`, `parse_sched_data`).
 //!
@@ -494,6 +494,7 @@ impl<'f> Loader<'f> {
                 "protocol" => self.settings.protocol = Some(self.protocol(m)?),
                 "features" => {
                     let fobj = self.object(&m.value, "\"features\"")?;
+                    self.warn_repeats(fobj, |_| true);
                     let mut features: Vec<(String, bool)> = Vec::new();
                     for f in fobj {
                         let on = match &f.value.kind {
@@ -1007,6 +1008,18 @@ impl<'f> Loader<'f> {
                 }
                 if *policy == Policy::Deadline {
                     self.check_deadline(s.dl_runtime_us, s.dl_deadline_us, s.dl_period_us, s.pos)?;
+                }
+                if priority.is_none() && *policy != Policy::Deadline {
+                    self.warn(
+                        s.pos,
+                        "dl-runtime",
+                        format!(
+                            "phase \"{}\" gives dl-* parameters without \"policy\" or \"priority\" \
+                             for {}; rt-app leaves the thread's attributes unchanged",
+                            at.name,
+                            policy.rtapp_name()
+                        ),
+                    );
                 }
                 Some(PhaseSched {
                     policy: *policy,

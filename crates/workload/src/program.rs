@@ -1,4 +1,4 @@
-//! Linux-side counterpart: rt-app `src/rt-app.c` `thread_body()`, `run()` and `run_event()`.
+//! Counterpart: rt-app `src/rt-app.c` `thread_body()`, `run()` and `run_event()`.
 //!
 //! [`RtAppThread`] is the user-space half of one rt-app thread: each call of
 //! [`UserProgram::next_op`] returns the next system call the thread makes. It is a small

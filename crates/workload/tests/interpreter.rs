@@ -492,3 +492,11 @@ fn demo_program_starts_as_documented() {
         ]
     );
 }
+
+#[test]
+fn workloads_and_programs_can_cross_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_send<T: Send>() {}
+    assert_send_sync::<Workload>();
+    assert_send::<workload::RtAppThread>();
+}
