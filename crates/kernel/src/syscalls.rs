@@ -306,7 +306,16 @@ async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) {
         crate::system::change_attr(s, cpu, p, attr);
         let t = &s.tasks[p as usize];
         let (pid, policy, prio, nice) = (t.pid, t.policy, t.prio, t.nice());
-        emit(s, cpu, EventKind::SchedSetattr { pid, policy, prio, nice });
+        emit(
+            s,
+            cpu,
+            EventKind::SchedSetattr {
+                pid,
+                policy,
+                prio,
+                nice,
+            },
+        );
     }
     do_balance_callbacks(k, cpu).await;
     k.rq_unlock(cpu).await;

@@ -188,6 +188,7 @@ impl System {
                 policy,
                 prio,
                 nice,
+                kthread: false,
             },
         );
         self.programs.push((id, spec.program));
@@ -201,6 +202,23 @@ impl System {
         let n = self.cfg.nr_cpus;
         {
             let s = &mut *k.st();
+            // The per-CPU stoppers were forked at boot, before the workload.
+            for cpu in 0..n {
+                let t = &s.tasks[n + cpu];
+                let (pid, comm, policy, prio) = (t.pid, t.comm, t.policy, t.prio);
+                core::emit(
+                    s,
+                    0,
+                    EventKind::TaskNewtask {
+                        pid,
+                        comm,
+                        policy,
+                        prio,
+                        nice: 0,
+                        kthread: true,
+                    },
+                );
+            }
             let tick = s.tun.tick_ns();
             for cpu in 0..n as CpuId {
                 hrtimer_start(s, cpu, tick, 0, TimerFn::Tick);

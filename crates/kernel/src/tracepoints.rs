@@ -152,11 +152,18 @@ pub enum EventKind {
         policy: Policy,
         prio: i32,
         nice: i32,
+        /// A kernel thread (the per-CPU stoppers), not a workload task.
+        kthread: bool,
     },
     /// A task's policy or priority changed through `sched_setattr()` (model extension: Linux
     /// has no tracepoint here, so the ftrace writer prints nothing; rt-app's own
     /// `rtapp_attrs` marker is the user-visible trace of it).
-    SchedSetattr { pid: Pid, policy: Policy, prio: i32, nice: i32 },
+    SchedSetattr {
+        pid: Pid,
+        policy: Policy,
+        prio: i32,
+        nice: i32,
+    },
     /// `sched_switch`.
     SchedSwitch {
         prev: TaskRef,

@@ -349,6 +349,7 @@ mod tests {
                 policy: Policy::Normal,
                 prio: 120,
                 nice: 0,
+                kthread: false,
             },
         )
     }
@@ -631,6 +632,7 @@ mod tests {
                 policy: Policy::Fifo,
                 prio: 89,
                 nice: 0,
+                kthread: false,
             },
         );
         assert_eq!(

@@ -215,6 +215,13 @@ struct TaskState {
     policy: String,
     prio: i32,
     nice: i32,
+    /// Attributes set by the latest `sched_setattr`, not yet reported: they become the
+    /// reported ones at the next loop start (rt-app switches to SCHED_OTHER before exiting,
+    /// which must not hide the policy the task ran its phases with).
+    pending_attrs: Option<(String, i32, i32)>,
+    /// A kernel thread (a CPU's stopper): its switches count, but it is not a workload task
+    /// and gets no entry in `tasks`.
+    kthread: bool,
     exit_ns: Option<Nanos>,
     runtime_ns: Nanos,
     /// Time of the latest `sched_waking` not yet followed by a switch-in (cleared when the
@@ -235,6 +242,8 @@ impl TaskState {
             policy: "unknown".to_string(),
             prio,
             nice: 0,
+            pending_attrs: None,
+            kthread: false,
             exit_ns: None,
             runtime_ns: 0,
             waking_since: None,
@@ -336,6 +345,7 @@ impl MetricsCollector {
         let tasks = self
             .tasks
             .into_iter()
+            .filter(|(_, t)| !t.kthread)
             .map(|(pid, t)| TaskMetrics {
                 name: t.name,
                 pid,
@@ -390,9 +400,11 @@ impl EventSink for MetricsCollector {
                 policy,
                 prio,
                 nice,
+                kthread,
             } => {
                 if pid != 0 {
                     let task = self.task(pid, prio);
+                    task.kthread = kthread;
                     task.name = comm.as_str().to_string();
                     task.policy = policy.rtapp_name().to_string();
                     task.prio = prio;
@@ -405,13 +417,11 @@ impl EventSink for MetricsCollector {
                 prio,
                 nice,
             } => {
-                // The attributes the task runs with from now on (rt-app threads start as
-                // SCHED_OTHER and switch themselves); the metrics report the latest.
+                // rt-app threads start as SCHED_OTHER and switch themselves; the metrics
+                // report the attributes in effect at the task's last loop start.
                 if pid != 0 {
                     let task = self.task(pid, prio);
-                    task.policy = policy.rtapp_name().to_string();
-                    task.prio = prio;
-                    task.nice = nice;
+                    task.pending_attrs = Some((policy.rtapp_name().to_string(), prio, nice));
                 }
             }
             EventKind::SchedSwitch {
@@ -465,6 +475,11 @@ impl EventSink for MetricsCollector {
                             phase,
                             phase_loop,
                         } => {
+                            if let Some((policy, prio, nice)) = st.pending_attrs.take() {
+                                st.policy = policy;
+                                st.prio = prio;
+                                st.nice = nice;
+                            }
                             st.loop_start = Some((t, (thread_loop, phase, phase_loop)));
                         }
                         Mark::LoopEnd {
@@ -518,6 +533,7 @@ mod tests {
                     policy,
                     prio,
                     nice,
+                    kthread: false,
                 },
             )
         }

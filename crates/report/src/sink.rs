@@ -135,6 +135,7 @@ mod run_tests {
                     policy: Policy::Normal,
                     prio: 120,
                     nice: 0,
+                    kthread: false,
                 },
                 EventKind::SchedWakeupNew {
                     task: a,

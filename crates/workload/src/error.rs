@@ -44,20 +44,13 @@ pub struct Warning {
 impl Warning {
     /// `FILE:LINE:COL: warning: MESSAGE`, the form the command line prints.
     pub fn render(&self, file: &str) -> String {
-        format!(
-            "{file}:{}:{}: warning: {}",
-            self.line, self.column, self.message
-        )
+        format!("{file}:{}:{}: warning: {}", self.line, self.column, self.message)
     }
 }
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}: warning: {}",
-            self.line, self.column, self.message
-        )
+        write!(f, "{}:{}: warning: {}", self.line, self.column, self.message)
     }
 }
 

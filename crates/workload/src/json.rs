@@ -124,9 +124,7 @@ impl Node {
                 .map(serde_json::Value::Number)
                 .unwrap_or(serde_json::Value::Null),
             Kind::String(s) => serde_json::Value::String(s.clone()),
-            Kind::Array(items) => {
-                serde_json::Value::Array(items.iter().map(Node::to_serde).collect())
-            }
+            Kind::Array(items) => serde_json::Value::Array(items.iter().map(Node::to_serde).collect()),
             Kind::Object(members) => {
                 let mut map = serde_json::Map::new();
                 for m in members {
@@ -258,10 +256,7 @@ mod tests {
     fn comments_trailing_commas_and_repeated_keys_in_order() {
         let text = "{ /* c */ \"run\": 1, // x\n  \"sleep\": 2,\n  \"run\": 3, }";
         let root = parse(text).unwrap();
-        assert_eq!(
-            keys(&root),
-            vec![("run", 1, 11), ("sleep", 2, 3), ("run", 3, 3)]
-        );
+        assert_eq!(keys(&root), vec![("run", 1, 11), ("sleep", 2, 3), ("run", 3, 3)]);
         let values: Vec<_> = root
             .as_object()
             .unwrap()
@@ -271,10 +266,7 @@ mod tests {
         assert_eq!(values, vec![1, 2, 3]);
         assert_eq!(
             root.as_object().unwrap()[2].value.pos,
-            Pos {
-                line: 3,
-                column: 10
-            }
+            Pos { line: 3, column: 10 }
         );
     }
 
@@ -297,9 +289,7 @@ mod tests {
     #[test]
     fn integers_versus_floats() {
         let root = parse("[1, -2, 1.5, 1e3]").unwrap();
-        let Kind::Array(items) = &root.kind else {
-            panic!()
-        };
+        let Kind::Array(items) = &root.kind else { panic!() };
         assert_eq!(items[0].as_integer(), Some(1));
         assert_eq!(items[1].as_integer(), Some(-2));
         assert_eq!(items[2].as_integer(), None);

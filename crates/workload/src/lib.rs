@@ -25,6 +25,6 @@ pub use error::{LoadError, Warning};
 pub use loader::load;
 pub use program::{RtAppThread, Run, RUNTIME_CHUNK_NS};
 pub use spec::{
-    BarrierSpec, CostsSpec, Event, EventSpec, LoopCount, PhaseSched, PhaseSpec, ResourceKind,
-    ResourceSpec, Settings, TaskSpec, ThreadSpec, TimerSpec, Workload,
+    BarrierSpec, CostsSpec, Event, EventSpec, LoopCount, PhaseSched, PhaseSpec, ResourceKind, ResourceSpec,
+    Settings, TaskSpec, ThreadSpec, TimerSpec, Workload,
 };

@@ -44,9 +44,8 @@ use crate::spec::*;
 /// Event key prefixes in matching order (rt-app `events[]` plus the newer `memrun` and
 /// `sem_*`); `runtime` must precede `run` and `memrun` must precede `mem`.
 pub const EVENT_PREFIXES: [&str; 20] = [
-    "lock", "unlock", "wait", "signal", "broad", "sync", "sleep", "runtime", "run", "timer",
-    "suspend", "resume", "memrun", "mem", "iorun", "yield", "barrier", "fork", "sem_post",
-    "sem_wait",
+    "lock", "unlock", "wait", "signal", "broad", "sync", "sleep", "runtime", "run", "timer", "suspend",
+    "resume", "memrun", "mem", "iorun", "yield", "barrier", "fork", "sem_post", "sem_wait",
 ];
 
 /// The largest number of threads a workload may create (a bound on memory, not an rt-app
@@ -72,13 +71,7 @@ const GLOBAL_HOST_KEYS: [&str; 10] = [
 ];
 
 /// Scheduling keys shared by thread and phase objects.
-const SCHED_KEYS: [&str; 5] = [
-    "policy",
-    "priority",
-    "dl-runtime",
-    "dl-period",
-    "dl-deadline",
-];
+const SCHED_KEYS: [&str; 5] = ["policy", "priority", "dl-runtime", "dl-period", "dl-deadline"];
 
 /// rt-app keys recognised but not modelled (warned).
 const UNMODELLED_KEYS: [&str; 4] = ["util_min", "util_max", "taskgroup", "nodes_membind"];
@@ -223,10 +216,7 @@ impl<'f> Loader<'f> {
         if n < min || n > max {
             return Err(self.error(
                 v.pos,
-                format!(
-                    "expected {desc} from {min} to {max} for \"{}\", found {n}",
-                    m.key
-                ),
+                format!("expected {desc} from {min} to {max} for \"{}\", found {n}", m.key),
             ));
         }
         Ok(n)
@@ -240,11 +230,7 @@ impl<'f> Loader<'f> {
         m.value.as_str().ok_or_else(|| {
             self.error(
                 m.value.pos,
-                format!(
-                    "expected {desc} for \"{}\", found {}",
-                    m.key,
-                    m.value.describe()
-                ),
+                format!("expected {desc} for \"{}\", found {}", m.key, m.value.describe()),
             )
         })
     }
@@ -367,10 +353,7 @@ impl<'f> Loader<'f> {
         let top = root.as_object().ok_or_else(|| {
             self.error(
                 root.pos,
-                format!(
-                    "expected an object at the top level, found {}",
-                    root.describe()
-                ),
+                format!("expected an object at the top level, found {}", root.describe()),
             )
         })?;
         self.warn_repeats(top, |_| true);
@@ -457,8 +440,7 @@ impl<'f> Loader<'f> {
         self.warn_repeats(obj, |_| true);
         // cpus first: `cpus` arrays elsewhere are checked against it.
         if let Some(m) = last(obj, "cpus") {
-            self.settings.cpus =
-                Some(self.int(m, "a number of CPUs", 1, MAX_CPUS as i128)? as usize);
+            self.settings.cpus = Some(self.int(m, "a number of CPUs", 1, MAX_CPUS as i128)? as usize);
         }
         for m in obj {
             match m.key.as_str() {
@@ -469,27 +451,23 @@ impl<'f> Loader<'f> {
                 }
                 "costs" => {
                     self.settings.costs = Some(match &m.value.kind {
-                        Kind::String(s) if s == "default" || s == "zero" => {
-                            CostsSpec::Preset(s.clone())
-                        }
+                        Kind::String(s) if s == "default" || s == "zero" => CostsSpec::Preset(s.clone()),
                         Kind::Object(_) => CostsSpec::Inline(m.value.to_serde().to_string()),
                         _ => {
                             return Err(self.error(
                                 m.value.pos,
                                 format!(
-                                "expected \"default\", \"zero\" or a cost object for \"costs\", \
+                                    "expected \"default\", \"zero\" or a cost object for \"costs\", \
                                      found {}",
-                                describe_value(&m.value)
-                            ),
+                                    describe_value(&m.value)
+                                ),
                             ))
                         }
                     })
                 }
                 "seed" => {
                     self.settings.seed =
-                        Some(
-                            self.int(m, "a non-negative integer seed", 0, u64::MAX as i128)? as u64,
-                        )
+                        Some(self.int(m, "a non-negative integer seed", 0, u64::MAX as i128)? as u64)
                 }
                 "protocol" => self.settings.protocol = Some(self.protocol(m)?),
                 "features" => {
@@ -505,11 +483,11 @@ impl<'f> Loader<'f> {
                                 return Err(self.error(
                                     f.value.pos,
                                     format!(
-                                    "expected true, false, \"on\" or \"off\" for feature \"{}\", \
+                                        "expected true, false, \"on\" or \"off\" for feature \"{}\", \
                                          found {}",
-                                    f.key,
-                                    describe_value(&f.value)
-                                ),
+                                        f.key,
+                                        describe_value(&f.value)
+                                    ),
                                 ))
                             }
                         };
@@ -664,8 +642,8 @@ impl<'f> Loader<'f> {
         // events.
         for k in obj {
             let key = k.key.as_str();
-            let known = ["instance", "delay", "loop", "phases", "cpus"].contains(&key)
-                || SCHED_KEYS.contains(&key);
+            let known =
+                ["instance", "delay", "loop", "phases", "cpus"].contains(&key) || SCHED_KEYS.contains(&key);
             if known {
                 continue;
             }
@@ -684,11 +662,7 @@ impl<'f> Loader<'f> {
                 continue;
             }
             if UNMODELLED_KEYS.contains(&key) {
-                self.warn(
-                    k.key_pos,
-                    key,
-                    format!("\"{key}\" is not modelled; ignored"),
-                );
+                self.warn(k.key_pos, key, format!("\"{key}\" is not modelled; ignored"));
                 continue;
             }
             if event_prefix(key).is_some() {
@@ -723,9 +697,7 @@ impl<'f> Loader<'f> {
             if pobj.is_empty() {
                 return Err(self.error(
                     p.value.pos,
-                    format!(
-                        "expected at least one phase in task \"{name}\", found an empty object"
-                    ),
+                    format!("expected at least one phase in task \"{name}\", found an empty object"),
                 ));
             }
             let mut phases = Vec::with_capacity(pobj.len());
@@ -850,8 +822,7 @@ impl<'f> Loader<'f> {
         let policy = s.policy.unwrap_or(self.settings.default_policy);
         let prio = s.priority.unwrap_or(if policy.is_rt() { 10 } else { 0 });
         self.check_priority(policy, prio, s.pos)?;
-        let (mut runtime, mut period, mut deadline) =
-            (s.dl_runtime_us, s.dl_period_us, s.dl_deadline_us);
+        let (mut runtime, mut period, mut deadline) = (s.dl_runtime_us, s.dl_period_us, s.dl_deadline_us);
         if policy == Policy::Deadline {
             // Legacy grammar (rt-app reads it when dl-* left the value at 0).
             if runtime == 0 {
@@ -953,11 +924,7 @@ impl<'f> Loader<'f> {
                         continue;
                     }
                     if UNMODELLED_KEYS.contains(&key) {
-                        self.warn(
-                            m.key_pos,
-                            key,
-                            format!("\"{key}\" is not modelled; ignored"),
-                        );
+                        self.warn(m.key_pos, key, format!("\"{key}\" is not modelled; ignored"));
                     } else {
                         self.warn(
                             m.key_pos,
@@ -1048,12 +1015,7 @@ impl<'f> Loader<'f> {
 
     /// A `{ref, mutex}` or `{ref, period, mode}` event object: string members by name, with
     /// rt-app's defaults, and a warning for anything else.
-    fn event_object<'n>(
-        &mut self,
-        m: &'n Member,
-        shape: &str,
-        allowed: &[&str],
-    ) -> R<&'n [Member]> {
+    fn event_object<'n>(&mut self, m: &'n Member, shape: &str, allowed: &[&str]) -> R<&'n [Member]> {
         let obj = m.value.as_object().ok_or_else(|| {
             self.error(
                 m.value.pos,
@@ -1103,9 +1065,8 @@ impl<'f> Loader<'f> {
         m: &Member,
         barriers_named: &mut BTreeSet<String>,
     ) -> R<Option<Event>> {
-        let name_of = |l: &Self, what: &str| -> R<String> {
-            Ok(l.string(m, &format!("a {what} name"))?.to_string())
-        };
+        let name_of =
+            |l: &Self, what: &str| -> R<String> { Ok(l.string(m, &format!("a {what} name"))?.to_string()) };
         let event = match prefix {
             "run" => Event::Run {
                 work_us: self.micros(m)?,
@@ -1130,8 +1091,7 @@ impl<'f> Loader<'f> {
                 cond: self.resource(&name_of(self, "condition variable")?, Rk::Cond, false),
             },
             "wait" | "sync" => {
-                let obj =
-                    self.event_object(m, "{\"ref\": COND, \"mutex\": MUTEX}", &["ref", "mutex"])?;
+                let obj = self.event_object(m, "{\"ref\": COND, \"mutex\": MUTEX}", &["ref", "mutex"])?;
                 let cond_name = self.event_ref(m, obj, "ref")?;
                 let mutex_name = self.event_ref(m, obj, "mutex")?;
                 let cond = self.resource(&cond_name, Rk::Cond, false);
@@ -1231,10 +1191,7 @@ impl<'f> Loader<'f> {
                 self.warn(
                     m.key_pos,
                     &m.key,
-                    format!(
-                        "\"{}\" (memory/IO load) is not modelled; event skipped",
-                        m.key
-                    ),
+                    format!("\"{}\" (memory/IO load) is not modelled; event skipped", m.key),
                 );
                 return Ok(None);
             }
@@ -1242,7 +1199,10 @@ impl<'f> Loader<'f> {
                 self.warn(
                     m.key_pos,
                     &m.key,
-                    format!("\"{}\": fork is not modelled (threads are created at start); event skipped", m.key),
+                    format!(
+                        "\"{}\": fork is not modelled (threads are created at start); event skipped",
+                        m.key
+                    ),
                 );
                 return Ok(None);
             }

@@ -170,11 +170,7 @@ impl Workload {
     /// thread is asked for a second time, which starts a new run with fresh shared state; so
     /// calling it once per thread per run (in any order) does the right thing.
     pub fn program(&self, thread: usize) -> Box<dyn UserProgram> {
-        let mut current = self
-            .run_cache
-            .current
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut current = self.run_cache.current.lock().unwrap_or_else(|e| e.into_inner());
         let fresh = match &*current {
             Some((_, issued)) => issued.get(thread).copied().unwrap_or(false),
             None => true,
@@ -182,8 +178,7 @@ impl Workload {
         if fresh {
             *current = Some((self.new_run(), vec![false; self.threads.len()]));
         }
-        let (run, issued) =
-            current.get_or_insert_with(|| (self.new_run(), vec![false; self.threads.len()]));
+        let (run, issued) = current.get_or_insert_with(|| (self.new_run(), vec![false; self.threads.len()]));
         if let Some(slot) = issued.get_mut(thread) {
             *slot = true;
         }
@@ -375,9 +370,7 @@ impl RtAppThread {
                 // rt-app: pthread_setschedparam(SCHED_OTHER, 0) before the task-end marker.
                 let attr = SchedAttr::normal(self.nice);
                 self.pending.push_back(UserOp::SetAttr { attr });
-                self.pending.push_back(UserOp::Mark {
-                    mark: Mark::TaskEnd,
-                });
+                self.pending.push_back(UserOp::Mark { mark: Mark::TaskEnd });
                 self.pending.push_back(UserOp::Exit);
                 self.pc = Pc::Exited;
             }
@@ -386,8 +379,7 @@ impl RtAppThread {
     }
 
     fn loop_mark(&self, start: bool) -> Mark {
-        let (thread_loop, phase, phase_loop) =
-            (self.thread_loop, self.phase as u32, self.phase_loop);
+        let (thread_loop, phase, phase_loop) = (self.thread_loop, self.phase as u32, self.phase_loop);
         if start {
             Mark::LoopStart {
                 thread_loop,

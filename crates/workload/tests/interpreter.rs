@@ -154,9 +154,7 @@ fn runtime_runs_32us_chunks_until_wall_time_passed() {
         .collect();
     // 32, 64, 96 µs < 100: keep going; 128 µs >= 100: stop. Four chunks.
     assert_eq!(runs.len(), 4);
-    assert!(runs
-        .iter()
-        .all(|(_, op)| *op == UserOp::Run { work_ns: 32 * US }));
+    assert!(runs.iter().all(|(_, op)| *op == UserOp::Run { work_ns: 32 * US }));
 
     // Preempted for a long time after the first chunk: the wall time has passed, stop.
     let mut p = w.program(0);
@@ -173,12 +171,7 @@ fn runtime_runs_32us_chunks_until_wall_time_passed() {
     let mut p = w.program(0);
     let mut now = 0;
     let t = ops(&trace(p.as_mut(), &mut now, 100));
-    assert_eq!(
-        t.iter()
-            .filter(|op| matches!(op, UserOp::Run { .. }))
-            .count(),
-        1
-    );
+    assert_eq!(t.iter().filter(|op| matches!(op, UserOp::Run { .. })).count(), 1);
 }
 
 /// A slow first phase overruns the 10 ms timer; then three fast activations.
@@ -286,18 +279,13 @@ fn shared_timers_are_shared_unique_timers_are_not_and_runs_are_fresh() {
     let until = |ms| UserOp::SleepUntil { at_ns: ms * MS };
     for _run in 0..2 {
         let mut ps = w.programs();
-        let got: Vec<_> = ps
-            .iter_mut()
-            .map(|p| until_first_sleep(p.as_mut()))
-            .collect();
+        let got: Vec<_> = ps.iter_mut().map(|p| until_first_sleep(p.as_mut())).collect();
         // a-0 and a-1 advance one shared timer; b-2 and b-3 each have their own.
         assert_eq!(got, vec![until(10), until(20), until(10), until(10)]);
     }
     // `program` hands out one run until a thread is asked for twice.
     for _run in 0..2 {
-        let got: Vec<_> = (0..4)
-            .map(|t| until_first_sleep(w.program(t).as_mut()))
-            .collect();
+        let got: Vec<_> = (0..4).map(|t| until_first_sleep(w.program(t).as_mut())).collect();
         assert_eq!(got, vec![until(10), until(20), until(10), until(10)]);
     }
     let clone = w.clone();
@@ -360,9 +348,7 @@ fn suspend_resume_sync_wait_signal_lower_one_to_one() {
     let id = |name: &str, mutex: bool| {
         w.resources
             .iter()
-            .position(|r| {
-                r.name == name && matches!(r.kind, workload::ResourceKind::Mutex { .. }) == mutex
-            })
+            .position(|r| r.name == name && matches!(r.kind, workload::ResourceKind::Mutex { .. }) == mutex)
             .unwrap() as u32
     };
     let (sm, sc) = (id("__suspend_a", true), id("__suspend_a", false));
@@ -373,10 +359,7 @@ fn suspend_resume_sync_wait_signal_lower_one_to_one() {
         a[3..a.len() - 4],
         [
             UserOp::Lock { mutex: sm },
-            UserOp::CondWait {
-                cond: sc,
-                mutex: sm
-            },
+            UserOp::CondWait { cond: sc, mutex: sm },
             UserOp::Unlock { mutex: sm },
             UserOp::Lock { mutex: m },
             UserOp::CondWait { cond: c, mutex: m },

@@ -144,9 +144,7 @@ fn structural_errors() {
     let e = err("{ \"tasks\": { \"t\": { \"policy\": \"SCHED_FOO\", \"run\": 1 } } }");
     assert!(e.message.contains("SCHED_FIFO"), "{}", e.message);
     assert_eq!((e.line, e.column), (1, 31));
-    let e = err(
-        "{ \"tasks\": { \"t\": { \"policy\": \"SCHED_FIFO\", \"priority\": 0, \"run\": 1 } } }",
-    );
+    let e = err("{ \"tasks\": { \"t\": { \"policy\": \"SCHED_FIFO\", \"priority\": 0, \"run\": 1 } } }");
     assert_eq!(
         e.message,
         "expected an RT priority from 1 to 99 for SCHED_FIFO, found 0"
@@ -156,9 +154,7 @@ fn structural_errors() {
         e.message,
         "expected a nice value from -20 to 19 for SCHED_OTHER, found 20"
     );
-    let e = err(
-        "{ \"proxysched\": {\"cpus\": 2}, \"tasks\": { \"t\": { \"cpus\": [0, 2], \"run\": 1 } } }",
-    );
+    let e = err("{ \"proxysched\": {\"cpus\": 2}, \"tasks\": { \"t\": { \"cpus\": [0, 2], \"run\": 1 } } }");
     assert_eq!(
         e.message,
         "expected a CPU id from 0 to 1 in \"cpus\", found the integer 2"
@@ -231,11 +227,7 @@ fn thread_names_follow_rtapp_global_index() {
         "b": { "run": 1 },
         "c": { "instance": 0, "run": 1 }
     } }"#);
-    let names: Vec<_> = w
-        .threads
-        .iter()
-        .map(|t| (t.name.as_str(), t.instance))
-        .collect();
+    let names: Vec<_> = w.threads.iter().map(|t| (t.name.as_str(), t.instance)).collect();
     assert_eq!(names, vec![("a-0", 0), ("a-1", 1), ("b-2", 0)]);
     assert_eq!(w.threads[2].task, "b");
     assert_eq!(w.threads[2].task_index, 1);
@@ -270,15 +262,13 @@ fn loop_defaults_follow_rtapp() {
 
 #[test]
 fn policy_and_priority_defaults() {
-    let w = ok(
-        r#"{ "global": { "default_policy": "SCHED_FIFO" }, "tasks": {
+    let w = ok(r#"{ "global": { "default_policy": "SCHED_FIFO" }, "tasks": {
         "f": { "run": 1 },
         "o": { "policy": "SCHED_OTHER", "priority": 5, "run": 1 },
         "r": { "policy": "SCHED_RR", "priority": 42, "run": 1 },
         "d": { "policy": "SCHED_DEADLINE", "dl-runtime": 100, "dl-period": 1000, "run": 1 },
         "l": { "policy": "SCHED_DEADLINE", "runtime": 100, "period": 1000 }
-    } }"#,
-    );
+    } }"#);
     let a: Vec<_> = w.threads.iter().map(|t| t.attr).collect();
     assert_eq!((a[0].policy, a[0].rt_priority), (Policy::Fifo, 10));
     assert_eq!((a[1].policy, a[1].nice), (Policy::Normal, 5));
@@ -289,10 +279,7 @@ fn policy_and_priority_defaults() {
         (100_000, 1_000_000, 1_000_000)
     );
     // Legacy thread-level runtime/period for SCHED_DEADLINE; "runtime" is also an event.
-    assert_eq!(
-        (a[4].dl_runtime_ns, a[4].dl_period_ns),
-        (100_000, 1_000_000)
-    );
+    assert_eq!((a[4].dl_runtime_ns, a[4].dl_period_ns), (100_000, 1_000_000));
     assert_eq!(events(&w, 4, 0), vec![Event::Runtime { duration_us: 100 }]);
     assert!(w.warnings.is_empty(), "{:?}", w.warnings);
 }
@@ -361,8 +348,7 @@ fn resources_keyed_by_name_and_kind_declared_first() {
 
     let e = err("{ \"resources\": { \"C\": { \"type\": \"wait\", \"protocol\": \"pi\" } }, \"tasks\": { \"t\": { \"run\": 1 } } }");
     assert!(
-        e.message
-            .starts_with("expected \"protocol\" only on a mutex"),
+        e.message.starts_with("expected \"protocol\" only on a mutex"),
         "{}",
         e.message
     );
@@ -400,10 +386,7 @@ fn settings_from_proxysched_and_global() {
         "tasks": { "t": { "run": 1 } }
     }"#);
     let s = &w.settings;
-    assert_eq!(
-        (s.cpus, s.llc_size, s.seed),
-        (Some(4), Some(2), Some(u64::MAX))
-    );
+    assert_eq!((s.cpus, s.llc_size, s.seed), (Some(4), Some(2), Some(u64::MAX)));
     assert_eq!(
         s.costs,
         Some(CostsSpec::Inline(
@@ -425,15 +408,12 @@ fn settings_from_proxysched_and_global() {
     assert_eq!(w.settings.protocol.as_deref(), Some("proxy"));
     assert_eq!(w.settings.costs, Some(CostsSpec::Preset("zero".into())));
 
-    let e = err(
-        "{ \"proxysched\": { \"protocol\": \"inherit\" }, \"tasks\": { \"t\": { \"run\": 1 } } }",
-    );
+    let e = err("{ \"proxysched\": { \"protocol\": \"inherit\" }, \"tasks\": { \"t\": { \"run\": 1 } } }");
     assert_eq!(
         e.message,
         "expected one of \"none\", \"pi\", \"proxy\" for \"protocol\", found \"inherit\""
     );
-    let e =
-        err("{ \"proxysched\": { \"costs\": \"fast\" }, \"tasks\": { \"t\": { \"run\": 1 } } }");
+    let e = err("{ \"proxysched\": { \"costs\": \"fast\" }, \"tasks\": { \"t\": { \"run\": 1 } } }");
     assert!(e.message.contains("found \"fast\""), "{}", e.message);
 }
 

@@ -168,11 +168,7 @@ fn rich_seed_workload_loads_and_runs() {
 
 #[test]
 fn deep_nesting_is_an_error_not_a_stack_overflow() {
-    let text = format!(
-        "{{\"tasks\": {}{}}}",
-        "[".repeat(100_000),
-        "]".repeat(100_000)
-    );
+    let text = format!("{{\"tasks\": {}{}}}", "[".repeat(100_000), "]".repeat(100_000));
     assert!(load("deep.json", &text).is_err());
 }
 
@@ -191,8 +187,5 @@ fn single_edits_often_keep_the_workload_loadable() {
             loaded += 1;
         }
     }
-    assert!(
-        loaded > n / 10,
-        "only {loaded} of {n} single-edit mutants load"
-    );
+    assert!(loaded > n / 10, "only {loaded} of {n} single-edit mutants load");
 }

@@ -16,7 +16,9 @@ pub struct Scenario {
 }
 
 pub fn scenario_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenarios").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios")
+        .join(name)
 }
 
 pub fn args(name: &str) -> RunArgs {
@@ -40,12 +42,24 @@ pub fn run_with(name: &str, tweak: impl FnOnce(&mut RunArgs)) -> Scenario {
     let mut a = args(name);
     tweak(&mut a);
     let w = cli::run::load_workload(&a).unwrap_or_else(|e| panic!("{name}: {e:?}"));
-    assert!(w.warnings.is_empty(), "{name}: unexpected warnings: {:?}", w.warnings);
+    assert!(
+        w.warnings.is_empty(),
+        "{name}: unexpected warnings: {:?}",
+        w.warnings
+    );
     let (mut cfg, costs) = build_config(&w, &a).unwrap_or_else(|e| panic!("{name}: {e:?}"));
     cfg.check_invariants = a.check;
     let events = SharedSink::new(Vec::<Event>::new());
-    let result = simulate(&w, &cfg, &costs, "none", None, Some(Box::new(events.clone())), &mut |_| {})
-        .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    let result = simulate(
+        &w,
+        &cfg,
+        &costs,
+        "none",
+        None,
+        Some(Box::new(events.clone())),
+        &mut |_| {},
+    )
+    .unwrap_or_else(|e| panic!("{name}: {e:?}"));
     assert!(
         result.outcome.violations.is_empty(),
         "{name}: invariant violations: {:#?}",
@@ -67,7 +81,17 @@ impl Scenario {
             .tasks
             .iter()
             .find(|t| t.name == name)
-            .unwrap_or_else(|| panic!("no task {name}; tasks: {:?}", self.result.metrics.tasks.iter().map(|t| &t.name).collect::<Vec<_>>()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no task {name}; tasks: {:?}",
+                    self.result
+                        .metrics
+                        .tasks
+                        .iter()
+                        .map(|t| &t.name)
+                        .collect::<Vec<_>>()
+                )
+            })
             .pid
     }
 
@@ -76,7 +100,9 @@ impl Scenario {
         self.events
             .iter()
             .filter_map(|e| match e.kind {
-                EventKind::SchedSwitch { prev, next, .. } if next.pid == pid && prev.pid != pid => Some((e.time_ns, e.cpu)),
+                EventKind::SchedSwitch { prev, next, .. } if next.pid == pid && prev.pid != pid => {
+                    Some((e.time_ns, e.cpu))
+                }
                 _ => None,
             })
             .collect()
@@ -87,14 +113,36 @@ impl Scenario {
         self.events
             .iter()
             .filter_map(|e| match e.kind {
-                EventKind::SchedSwitch { prev, next, .. } if prev.pid == pid && next.pid != pid => Some((e.time_ns, e.cpu, next.pid)),
+                EventKind::SchedSwitch { prev, next, .. } if prev.pid == pid && next.pid != pid => {
+                    Some((e.time_ns, e.cpu, next.pid))
+                }
                 _ => None,
             })
             .collect()
     }
 
     pub fn exit_ns(&self, pid: Pid) -> u64 {
-        self.result.metrics.task(pid).and_then(|t| t.exit_ns).unwrap_or_else(|| panic!("pid {pid} did not exit"))
+        self.result
+            .metrics
+            .task(pid)
+            .and_then(|t| t.exit_ns)
+            .unwrap_or_else(|| panic!("pid {pid} did not exit"))
+    }
+
+    /// Time of `pid`'s last `rtapp_loop: event=end` marker: when its work was done (rt-app
+    /// then switches the thread back to SCHED_OTHER before it exits).
+    pub fn work_done_ns(&self, pid: Pid) -> u64 {
+        self.events
+            .iter()
+            .rev()
+            .find_map(|e| match e.kind {
+                EventKind::UserMark {
+                    pid: p,
+                    mark: sim::user::Mark::LoopEnd { .. },
+                } if p == pid => Some(e.time_ns),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("pid {pid} ended no loop"))
     }
 
     pub fn runtime_ns(&self, pid: Pid) -> u64 {

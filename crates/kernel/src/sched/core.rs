@@ -197,9 +197,13 @@ impl Kernel {
 }
 
 /// Emit a tracepoint record on `cpu`'s buffer (sync form for class code).
+///
+/// The line's owner is `current`: the task whose stack executes on the CPU, which inside
+/// `__schedule()` is still prev after `rq->curr` already names next (TR-5).
 pub fn emit(s: &mut SchedState, cpu: CpuId, kind: EventKind) {
     let rq = &s.rqs[cpu as usize];
-    let curr = &s.tasks[rq.curr as usize];
+    let current = s.m.cpu_ctx(cpu).unwrap_or(rq.curr);
+    let curr = &s.tasks[current as usize];
     let flags = TraceFlags {
         irqs_off: rq.irqs_disabled,
         need_resched: curr.need_resched,
@@ -616,7 +620,14 @@ fn try_to_block_task(s: &mut SchedState, cpu: CpuId, p: TaskId, task_state: u32)
 /// Linux: kernel/sched/core.c __schedule().
 pub async fn __schedule(k: &Kernel, mode: SchedMode) {
     let cpu = k.this_cpu();
-    k.st().rqs[cpu as usize].irqs_disabled = true;
+    {
+        // preempt_disable() of schedule()/preempt_schedule(); the task switched to drops it
+        // (at the end of its own __schedule, or in schedule_tail for a new task).
+        let mut s = k.st();
+        let rq = &mut s.rqs[cpu as usize];
+        rq.irqs_disabled = true;
+        rq.preempt_count += 1;
+    }
     k.rq_lock(cpu).await;
     let (prev, prev_state, voluntary) = {
         let s = &mut *k.st();
@@ -680,6 +691,17 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
         k.st().rqs[cpu as usize].irqs_disabled = false;
         k.rq_unlock(cpu).await;
     }
+    sched_preempt_enable_no_resched(k);
+}
+
+/// Drop the preemption count taken on entry to `__schedule()` (on whichever CPU this task
+/// now runs).
+fn sched_preempt_enable_no_resched(k: &Kernel) {
+    let cpu = k.this_cpu();
+    let mut s = k.st();
+    let rq = &mut s.rqs[cpu as usize];
+    assert!(rq.preempt_count > 0, "preempt_count underflow on cpu{cpu}");
+    rq.preempt_count -= 1;
 }
 
 /// `context_switch()`: mark next on the CPU, pay the switch, and continue as `next`. Returns
@@ -730,6 +752,7 @@ pub async fn finish_task_switch(k: &Kernel) {
 /// `schedule_tail()`: the first thing a new task runs.
 pub async fn schedule_tail(k: &Kernel) {
     finish_task_switch(k).await;
+    sched_preempt_enable_no_resched(k);
 }
 
 /// `__balance_callbacks()`: run the deferred push/pull work (rq lock held; the work may drop

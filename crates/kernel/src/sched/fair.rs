@@ -253,10 +253,7 @@ fn update_zero_vruntime(s: &mut SchedState, cpu: CpuId) {
 }
 
 fn curr_se(s: &SchedState, cpu: CpuId) -> Option<&SchedEntity> {
-    s.rqs[cpu as usize]
-        .cfs
-        .curr
-        .map(|c| &s.tasks[c as usize].se)
+    s.rqs[cpu as usize].cfs.curr.map(|c| &s.tasks[c as usize].se)
 }
 
 /// `avg_vruntime(cfs_rq)` of `cpu`'s queue.
@@ -300,10 +297,7 @@ fn enqueue_tree(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     cfs.tree_seq += 1;
     avg_vruntime_add(cfs, se);
     let fresh = cfs.tree.insert((se.tree_key.0, se.tree_key.1, p));
-    assert!(
-        fresh,
-        "task {p} inserted twice into the cfs tree of cpu{cpu}"
-    );
+    assert!(fresh, "task {p} inserted twice into the cfs tree of cpu{cpu}");
     update_zero_vruntime(s, cpu);
 }
 
@@ -360,9 +354,7 @@ fn update_deadline(s: &mut SchedState, p: TaskId) -> bool {
     if !se.custom_slice {
         se.slice = base;
     }
-    se.deadline = se
-        .vruntime
-        .wrapping_add(calc_delta_fair(se.slice, se.weight));
+    se.deadline = se.vruntime.wrapping_add(calc_delta_fair(se.slice, se.weight));
     true
 }
 
@@ -526,10 +518,7 @@ fn enqueue_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
     let cfs = &mut s.rqs[cpu as usize].cfs;
     cfs.load_weight += w;
     cfs.nr_queued += 1;
-    assert!(
-        !cfs.tasks.contains(&p),
-        "task {p} twice on cfs_tasks of cpu{cpu}"
-    );
+    assert!(!cfs.tasks.contains(&p), "task {p} twice on cfs_tasks of cpu{cpu}");
     cfs.tasks.insert(0, p);
     if !is_curr {
         enqueue_tree(s, cpu, p);
@@ -770,10 +759,7 @@ pub fn pick_eevdf(s: &SchedState, cpu: CpuId, protect: bool) -> Option<TaskId> {
     if s.feat.pick_buddy {
         if let Some(n) = cfs.next {
             if entity_eligible(s, cpu, n) {
-                assert!(
-                    !s.tasks[n as usize].se.sched_delayed,
-                    "next buddy is delayed"
-                );
+                assert!(!s.tasks[n as usize].se.sched_delayed, "next buddy is delayed");
                 return Some(n);
             }
         }
@@ -795,12 +781,7 @@ pub fn pick_eevdf(s: &SchedState, cpu: CpuId, protect: bool) -> Option<TaskId> {
         .find(|&t| entity_eligible(s, cpu, t));
     match (best, curr) {
         (None, c) => c,
-        (Some(b), Some(c))
-            if vdiff(
-                s.tasks[c as usize].se.deadline,
-                s.tasks[b as usize].se.deadline,
-            ) < 0 =>
-        {
+        (Some(b), Some(c)) if vdiff(s.tasks[c as usize].se.deadline, s.tasks[b as usize].se.deadline) < 0 => {
             Some(c)
         }
         (b, _) => b,
@@ -823,8 +804,7 @@ pub fn pick_task_fair(s: &mut SchedState, cpu: CpuId) -> Option<TaskId> {
                 update_curr(s, cpu);
             }
         }
-        let se = pick_eevdf(s, cpu, true)
-            .expect("a non-empty cfs_rq always has an eligible entity (F-4)");
+        let se = pick_eevdf(s, cpu, true).expect("a non-empty cfs_rq always has an eligible entity (F-4)");
         if s.tasks[se as usize].se.sched_delayed {
             dequeue_task_fair(s, cpu, se, dequeue::SLEEP | dequeue::DELAYED);
             continue;
@@ -933,10 +913,7 @@ pub fn wakeup_preempt_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags
             if s.feat.next_buddy {
                 let cfs = &s.rqs[cpu as usize].cfs;
                 let keep_old = cfs.next.is_some_and(|n| {
-                    vdiff(
-                        s.tasks[n as usize].se.deadline,
-                        s.tasks[p as usize].se.deadline,
-                    ) < 0
+                    vdiff(s.tasks[n as usize].se.deadline, s.tasks[p as usize].se.deadline) < 0
                 });
                 if !keep_old {
                     s.rqs[cpu as usize].cfs.next = Some(p);
@@ -999,9 +976,7 @@ pub fn yield_task_fair(s: &mut SchedState, cpu: CpuId) {
     if entity_eligible(s, cpu, donor) {
         let se = &mut s.tasks[donor as usize].se;
         se.vruntime = se.deadline;
-        se.deadline = se
-            .deadline
-            .wrapping_add(calc_delta_fair(se.slice, se.weight));
+        se.deadline = se.deadline.wrapping_add(calc_delta_fair(se.slice, se.weight));
     }
 }
 
@@ -1149,112 +1124,38 @@ mod tests {
     //! placing at `V − vlag` without the `(W+w)/W` factor, earliest-deadline without
     //! eligibility, dequeuing an ineligible sleeper at once, ...).
 
-    use std::rc::Rc;
-
-    use sim::{CpuMask, Machine};
+    use sim::CpuMask;
 
     use super::*;
-    use crate::sched::features::Features;
-    use crate::sched::{cpupri, topology, Costs, Rq};
-    use crate::task::{nice_to_prio, Task};
-    use crate::tracepoints::{Comm, NullSink};
+
+    use crate::sched::Costs;
+    use crate::task::nice_to_prio;
+    use crate::tracepoints::NullSink;
 
     const O: u64 = VRUNTIME_ORIGIN;
 
     /// A scheduler with `nr_cpus` idle CPUs (tasks `0..nr_cpus` are their idle tasks) and
     /// `nr_tasks` SCHED_NORMAL nice-0 tasks on CPU 0, initialised but not queued.
     fn new_for_tests(nr_cpus: usize, nr_tasks: usize) -> SchedState {
-        let m = Rc::new(Machine::new(nr_cpus, 1, 0));
-        let mut tasks = Vec::new();
-        let mk = |id: u32, idle: bool, cpu: CpuId, lock| Task {
-            id,
-            pid: if idle { 0 } else { id },
-            comm: Comm::new("t"),
-            state: 0,
-            exit_state: 0,
-            on_rq: OnRq::No,
-            on_cpu: idle,
-            cpu,
-            wake_cpu: cpu,
-            cpus_mask: CpuMask::first_n(nr_cpus),
-            nr_cpus_allowed: nr_cpus as u32,
-            policy: Policy::Normal,
-            prio: nice_to_prio(0),
-            static_prio: nice_to_prio(0),
-            normal_prio: nice_to_prio(0),
-            rt_priority: 0,
-            class: if idle { Class::Idle } else { Class::Fair },
-            se: SchedEntity::default(),
-            rt: Default::default(),
-            need_resched: false,
-            sched_contributes_to_load: false,
-            nvcsw: 0,
-            nivcsw: 0,
-            pi_lock: lock,
-            is_idle_task: idle,
-            is_stopper: false,
-            last_wakee: None,
-            wakee_flips: 0,
-            wakee_flip_decay_ts: 0,
-            recent_used_cpu: cpu,
-            last_switch_out_ns: 0,
-        };
+        let mut cfg = crate::system::Config::new(nr_cpus);
+        cfg.seed = 1;
+        cfg.costs = Costs::zero();
+        let mut s = crate::system::new_sched_state(&cfg, Box::new(NullSink));
+        // Keep the idle tasks only (the stoppers are never queued here): test tasks then
+        // have ids nr_cpus.. and each CPU's idle task stands in for its stopper.
+        s.tasks.truncate(nr_cpus);
         for c in 0..nr_cpus {
-            tasks.push(mk(c as u32, true, c as CpuId, m.new_lock()));
+            s.rqs[c].stop = c as TaskId;
         }
         for i in 0..nr_tasks {
-            tasks.push(mk((nr_cpus + i) as u32, false, 0, m.new_lock()));
-        }
-        let rqs = (0..nr_cpus)
-            .map(|c| Rq {
-                cpu: c as CpuId,
-                lock: m.new_lock(),
-                curr: c as TaskId,
-                donor: c as TaskId,
-                idle: c as TaskId,
-                stop: c as TaskId,
-                next_class: Class::Idle,
-                nr_running: 0,
-                cfs: CfsRq::default(),
-                rt: Default::default(),
-                clock: 0,
-                clock_task: 0,
-                nr_switches: 0,
-                nr_uninterruptible: 0,
-                wake_list: Vec::new(),
-                ttwu_pending: false,
-                balance_callbacks: Vec::new(),
-                next_balance: 0,
-                avg_idle_ns: 1_000_000,
-                idle_stamp: 0,
-                max_idle_balance_cost_ns: 500_000,
-                balance_interval_ms: Vec::new(),
-                nr_balance_failed: Vec::new(),
-                last_balance: Vec::new(),
-                stop_works: Vec::new(),
-                rt_push_work_pending: false,
-                in_hardirq: false,
-                preempt_count: 0,
-                irqs_disabled: false,
-            })
-            .collect();
-        let mut s = SchedState {
-            m,
-            tasks,
-            rqs,
-            feat: Features::default(),
-            tun: crate::sched::features::Tunables::default(),
-            costs: Costs::zero(),
-            topo: topology::Topology::new(nr_cpus, None),
-            cpupri: cpupri::CpuPri::new(nr_cpus),
-            rto_mask: CpuMask::default(),
-            rd_overloaded: false,
-            sink: Box::new(NullSink),
-            jiffies: 0,
-            nr_events: 0,
-        };
-        for i in 0..nr_tasks {
-            init_entity_fair(&mut s, (nr_cpus + i) as TaskId);
+            let id = (nr_cpus + i) as TaskId;
+            let mut t = crate::system::new_task_struct(&s.m, id, id, "t", 0);
+            t.state = 0;
+            t.cpus_mask = CpuMask::first_n(nr_cpus);
+            t.nr_cpus_allowed = nr_cpus as u32;
+            t.static_prio = nice_to_prio(0);
+            s.tasks.push(t);
+            init_entity_fair(&mut s, id);
         }
         s
     }
@@ -1358,10 +1259,7 @@ mod tests {
         assert!(vruntime_eligible(&cfs, Some(&curr), 1767));
         assert!(!vruntime_eligible(&cfs, Some(&curr), 1768));
         // A curr that is no longer queued (sleeping) does not count.
-        let gone = SchedEntity {
-            on_rq: false,
-            ..curr
-        };
+        let gone = SchedEntity { on_rq: false, ..curr };
         assert_eq!(avg_vruntime(&cfs, Some(&gone)), 999);
     }
 
@@ -1467,10 +1365,7 @@ mod tests {
         assert!(!dequeue_task_fair(&mut s, 0, a, dequeue::SLEEP));
         assert!(s.tasks[a as usize].se.sched_delayed);
         assert!(s.tasks[a as usize].se.on_rq);
-        assert_eq!(
-            s.rqs[0].nr_running, 2,
-            "a delayed task stays counted (T-9a)"
-        );
+        assert_eq!(s.rqs[0].nr_running, 2, "a delayed task stays counted (T-9a)");
         assert_eq!(s.rqs[0].cfs.h_nr_queued, 2);
         assert_eq!(s.rqs[0].cfs.h_nr_runnable, 1);
         put_prev_task_fair(&mut s, 0, a);

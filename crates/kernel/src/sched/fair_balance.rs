@@ -300,12 +300,7 @@ pub fn select_task_rq_fair(s: &SchedState, p: TaskId, prev_cpu: CpuId, wake_flag
 /// choice, then `p->recent_used_cpu = prev_cpu` where select_idle_sibling() stores it.
 ///
 /// Linux: kernel/sched/fair.c select_task_rq_fair().
-pub fn select_task_rq_fair_mut(
-    s: &mut SchedState,
-    p: TaskId,
-    prev_cpu: CpuId,
-    wake_flags: u32,
-) -> CpuId {
+pub fn select_task_rq_fair_mut(s: &mut SchedState, p: TaskId, prev_cpu: CpuId, wake_flags: u32) -> CpuId {
     if wake_flags & wf::TTWU != 0 {
         let waker = s.rqs[s.m.this_cpu() as usize].curr;
         record_wakee(s, waker, p);
@@ -410,8 +405,7 @@ fn update_sd_pick_busiest(sg: &SgStats, busiest: Option<&SgStats>) -> bool {
         GroupType::Overloaded => sg.avg_load > b.avg_load,
         GroupType::FullyBusy => sg.avg_load >= b.avg_load,
         GroupType::HasSpare => {
-            !(sg.idle_cpus > b.idle_cpus
-                || (sg.idle_cpus == b.idle_cpus && sg.nr_running <= b.nr_running))
+            !(sg.idle_cpus > b.idle_cpus || (sg.idle_cpus == b.idle_cpus && sg.nr_running <= b.nr_running))
         }
     }
 }
@@ -511,9 +505,8 @@ fn find_busiest_group(
             return None;
         }
     }
-    let force = child_prefer_sibling
-        && local.ty() == GroupType::HasSpare
-        && sibling_imbalance(idle, &b, &local) > 1;
+    let force =
+        child_prefer_sibling && local.ty() == GroupType::HasSpare && sibling_imbalance(idle, &b, &local) > 1;
     if !force && b.ty() != GroupType::Overloaded {
         if idle == IdleType::NotIdle {
             return None;
@@ -535,10 +528,7 @@ fn find_busiest_group(
                 (MigrationType::Util, imb as i64)
             }
         } else if b.weight == 1 || child_prefer_sibling {
-            (
-                MigrationType::Task,
-                sibling_imbalance(idle, &b, &local) >> 1,
-            )
+            (MigrationType::Task, sibling_imbalance(idle, &b, &local) >> 1)
         } else {
             (
                 MigrationType::Task,
@@ -752,11 +742,7 @@ fn should_we_balance(s: &SchedState, dom: &SchedDomain, this_cpu: CpuId, idle: I
         let rq = &s.rqs[this_cpu as usize];
         return rq.nr_running == 0 && !rq.ttwu_pending;
     }
-    let local = dom
-        .groups
-        .iter()
-        .find(|g| g.test(this_cpu))
-        .expect("local group");
+    let local = dom.groups.iter().find(|g| g.test(this_cpu)).expect("local group");
     if let Some(c) = local.iter().find(|&c| idle_cpu(s, c)) {
         return c == this_cpu;
     }
@@ -972,8 +958,7 @@ pub async fn sched_balance_newidle(k: &Kernel, this_cpu: CpuId) -> i32 {
         s.rqs[this_cpu as usize].idle_stamp = clock;
         let nd = s.topo.domains[this_cpu as usize].len();
         let cost_ns = s.costs.newidle_balance_ns;
-        let proceed =
-            s.rd_overloaded && !(nd > 0 && s.rqs[this_cpu as usize].avg_idle_ns < cost_ns);
+        let proceed = s.rd_overloaded && !(nd > 0 && s.rqs[this_cpu as usize].avg_idle_ns < cost_ns);
         (proceed, cost_ns, nd)
     };
     let mut next_balance = {
@@ -989,8 +974,7 @@ pub async fn sched_balance_newidle(k: &Kernel, this_cpu: CpuId) -> i32 {
             let (stop, has_newidle) = {
                 let s = k.st();
                 let interval = get_sd_balance_interval(&s, this_cpu, level, false);
-                next_balance =
-                    next_balance.min(s.rqs[this_cpu as usize].last_balance[level] + interval);
+                next_balance = next_balance.min(s.rqs[this_cpu as usize].last_balance[level] + interval);
                 let dom = &s.topo.domains[this_cpu as usize][level];
                 (
                     s.rqs[this_cpu as usize].avg_idle_ns < curr_cost_ns + cost_ns,
@@ -1003,14 +987,8 @@ pub async fn sched_balance_newidle(k: &Kernel, this_cpu: CpuId) -> i32 {
             if has_newidle {
                 let t0 = k.m.now();
                 k.m.delay(cost_ns).await;
-                pulled = sched_balance_rq(
-                    k,
-                    this_cpu,
-                    level,
-                    IdleType::NewlyIdle,
-                    &mut continue_balancing,
-                )
-                .await as i32;
+                pulled = sched_balance_rq(k, this_cpu, level, IdleType::NewlyIdle, &mut continue_balancing)
+                    .await as i32;
                 curr_cost_ns += k.m.now() - t0;
             }
             if pulled > 0 || !continue_balancing {
@@ -1139,12 +1117,7 @@ fn sched_balance_find_dst_group(
 /// Linux: kernel/sched/fair.c sched_balance_find_dst_group_cpu().
 ///
 /// Deviation: no cpuidle exit latencies: among idle CPUs the latest `idle_stamp` wins.
-fn sched_balance_find_dst_group_cpu(
-    s: &SchedState,
-    group: &CpuMask,
-    p: TaskId,
-    this_cpu: CpuId,
-) -> CpuId {
+fn sched_balance_find_dst_group_cpu(s: &SchedState, group: &CpuMask, p: TaskId, this_cpu: CpuId) -> CpuId {
     if group.weight() == 1 {
         return group.first().expect("non-empty group");
     }
@@ -1196,10 +1169,7 @@ fn sched_balance_find_dst_cpu(
     let mut steps = 0;
     while let Some(l) = level {
         steps += 1;
-        assert!(
-            steps <= 4 * s.nr_cpus() + 8,
-            "find_dst_cpu did not terminate"
-        );
+        assert!(steps <= 4 * s.nr_cpus() + 8, "find_dst_cpu did not terminate");
         let dom = &s.topo.domains[cpu as usize][l];
         let child = l.checked_sub(1);
         if dom.flags & sd_flag == 0 {
