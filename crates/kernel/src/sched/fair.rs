@@ -93,9 +93,6 @@ pub struct SchedEntity {
     /// number). Linux removes an rbtree node by pointer, so the deadline may be rewritten
     /// (made relative) just before removal; the model removes by the saved key.
     pub tree_key: (u64, u64),
-    /// Set by `requeue_delayed_entity`, read by the wakeup preemption check that follows it,
-    /// cleared there (see [`wakeup_preempt_fair`]).
-    pub woken_from_delay: bool,
 }
 
 /// `struct cfs_rq` (one flat queue per CPU). Protected by: the rq lock.
@@ -642,7 +639,6 @@ fn requeue_delayed_entity(s: &mut SchedState, cpu: CpuId, p: TaskId) {
         }
     }
     clear_delayed(s, cpu, p);
-    s.tasks[p as usize].se.woken_from_delay = true;
 }
 
 // ---------------------------------------------------------------------- class hooks
@@ -674,7 +670,6 @@ pub fn init_entity_fair(s: &mut SchedState, p: TaskId) {
     se.exec_start = 0;
     se.sum_exec_runtime = 0;
     se.prev_sum_exec_runtime = 0;
-    se.woken_from_delay = false;
 }
 
 /// Class enqueue (the core's `enqueue_task`, rq lock held). ENQUEUE_DELAYED wakes a delayed
@@ -872,7 +867,6 @@ pub fn set_next_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, _first: boo
     let se = &mut s.tasks[p as usize].se;
     se.exec_start = now;
     se.prev_sum_exec_runtime = se.sum_exec_runtime;
-    se.woken_from_delay = false;
     let cfs = &mut s.rqs[cpu as usize].cfs;
     cfs.curr = Some(p);
     if let Some(pos) = cfs.tasks.iter().position(|&t| t == p) {
@@ -886,16 +880,15 @@ pub fn set_next_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, _first: boo
 ///
 /// Linux: kernel/sched/fair.c check_preempt_wakeup_fair() (wakeup_preempt_fair()).
 ///
-/// Deviation: Linux can tell a wakee woken from a delayed dequeue apart because the wakeup
-/// went through requeue_delayed_entity() just before; the model records that in
-/// `se.woken_from_delay`, consumed here.
+/// The "delayed wakee" rule applies to a task that is still `sched_delayed` when checked (a
+/// delayed task moved by the balancer, or a class/priority change): preempting for it would
+/// run an ineligible entity.
 ///
 /// Deviation: with NEXT_BUDDY on, the newest buddy rules are modelled as: the wakee becomes
 /// the buddy unless the current buddy has an earlier deadline; a SYNC wakeup preempts only
 /// after curr ran ≥ 0.5 ms in this slice (0.125 ms with RQ_SELECTED), else it just leaves the
 /// buddy; the other wakeups fall through to the pick.
 pub fn wakeup_preempt_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags: u32) {
-    let from_delay = std::mem::take(&mut s.tasks[p as usize].se.woken_from_delay);
     let donor = s.rqs[cpu as usize].donor;
     if donor == p {
         return;
@@ -924,7 +917,7 @@ pub fn wakeup_preempt_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags
         if s.feat.preempt_short && s.tasks[p as usize].se.slice < s.tasks[donor as usize].se.slice {
             short = true;
         } else {
-            if wake_flags & wf::FORK != 0 || from_delay {
+            if wake_flags & wf::FORK != 0 || s.tasks[p as usize].se.sched_delayed {
                 return;
             }
             if !entity_eligible(s, cpu, donor) {
@@ -1143,27 +1136,22 @@ pub use crate::sched::fair_balance::{
 };
 
 #[cfg(test)]
-mod tests {
-    //! Hand-computed EEVDF checks. Every expectation below is worked out in the comment next
-    //! to it; each one fails under a plausible wrong model (truncating instead of flooring,
-    //! placing at `V − vlag` without the `(W+w)/W` factor, earliest-deadline without
-    //! eligibility, dequeuing an ineligible sleeper at once, ...).
+pub(crate) mod test_util {
+    //! A bare scheduler state for unit tests of the fair class (no kernel paths running).
 
     use std::rc::Rc;
 
-    use sim::{CpuMask, Machine};
+    use sim::{CpuId, CpuMask, Machine};
 
     use super::*;
-    use crate::sched::features::Features;
+    use crate::sched::features::{Features, Tunables};
     use crate::sched::{cpupri, topology, Costs, Rq};
     use crate::task::{nice_to_prio, Task};
     use crate::tracepoints::{Comm, NullSink};
 
-    const O: u64 = VRUNTIME_ORIGIN;
-
     /// A scheduler with `nr_cpus` idle CPUs (tasks `0..nr_cpus` are their idle tasks) and
     /// `nr_tasks` SCHED_NORMAL nice-0 tasks on CPU 0, initialised but not queued.
-    fn new_for_tests(nr_cpus: usize, nr_tasks: usize) -> SchedState {
+    pub(crate) fn new_for_tests(nr_cpus: usize, nr_tasks: usize) -> SchedState {
         let m = Rc::new(Machine::new(nr_cpus, 1, 0));
         let mut tasks = Vec::new();
         let mk = |id: u32, idle: bool, cpu: CpuId, lock| Task {
@@ -1243,7 +1231,7 @@ mod tests {
             tasks,
             rqs,
             feat: Features::default(),
-            tun: crate::sched::features::Tunables::default(),
+            tun: Tunables::default(),
             costs: Costs::zero(),
             topo: topology::Topology::new(nr_cpus, None),
             cpupri: cpupri::CpuPri::new(nr_cpus),
@@ -1258,6 +1246,19 @@ mod tests {
         }
         s
     }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Hand-computed EEVDF checks. Every expectation below is worked out in the comment next
+    //! to it; each one fails under a plausible wrong model (truncating instead of flooring,
+    //! placing at `V − vlag` without the `(W+w)/W` factor, earliest-deadline without
+    //! eligibility, dequeuing an ineligible sleeper at once, ...).
+
+    use super::test_util::new_for_tests;
+    use super::*;
+
+    const O: u64 = VRUNTIME_ORIGIN;
 
     /// Queue `p` on CPU 0 as a wakeup with the given saved lag.
     fn wake(s: &mut SchedState, p: TaskId, vlag: i64) {

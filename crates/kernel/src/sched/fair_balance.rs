@@ -904,7 +904,10 @@ pub async fn sched_balance_periodic(k: &Kernel, this_cpu: CpuId) {
     };
     let mut busy = idle == IdleType::NotIdle && !sched_idle_cpu(&k.st(), this_cpu);
     let mut continue_balancing = true;
-    let mut next_balance = k.st().jiffies + 60 * k.st().tun.hz;
+    let mut next_balance = {
+        let s = k.st();
+        s.jiffies + 60 * s.tun.hz
+    };
     let mut update_next = false;
     for level in 0..nd {
         if !continue_balancing {
@@ -1225,4 +1228,239 @@ fn sched_balance_find_dst_cpu(
         }
     }
     new_cpu
+}
+
+#[cfg(test)]
+mod tests {
+    //! Placement checked on a bare state; balancing run on the simulated machine, so the
+    //! lock dropping and retaking really happens.
+
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+
+    use sim::Executor;
+
+    use super::*;
+    use crate::locking::lockdep::Lockdep;
+    use crate::sched::fair::set_next_task_fair;
+    use crate::sched::fair::test_util::new_for_tests;
+    use crate::task::OnRq;
+
+    /// Make `p` (queued on `cpu`) the running task there.
+    fn run(s: &mut SchedState, cpu: CpuId, p: TaskId) {
+        set_next_task_fair(s, cpu, p, true);
+        let idle = s.rqs[cpu as usize].idle;
+        s.tasks[idle as usize].on_cpu = false;
+        s.tasks[p as usize].on_cpu = true;
+        s.rqs[cpu as usize].curr = p;
+        s.rqs[cpu as usize].donor = p;
+    }
+
+    fn queue(s: &mut SchedState, cpu: CpuId, p: TaskId) {
+        s.tasks[p as usize].cpu = cpu;
+        core::activate_task(s, cpu, p, enqueue::WAKEUP);
+    }
+
+    /// 2 CPUs: CPU 0 runs task 2 with 3 and 4 waiting (queued in that order); CPU 1 idle.
+    /// Clocks at 10 ms, jiffies 100.
+    fn overloaded_pair() -> SchedState {
+        let mut s = new_for_tests(2, 3);
+        for p in [2, 3, 4] {
+            queue(&mut s, 0, p);
+        }
+        run(&mut s, 0, 2);
+        for c in 0..2 {
+            s.rqs[c].clock = 10_000_000;
+            s.rqs[c].clock_task = 10_000_000;
+        }
+        s.jiffies = 100;
+        s
+    }
+
+    fn kernel(s: SchedState) -> Rc<Kernel> {
+        Rc::new(Kernel {
+            m: s.m.clone(),
+            lockdep: RefCell::new(Lockdep::new(s.nr_cpus())),
+            violations: RefCell::new(Vec::new()),
+            s: RefCell::new(s),
+        })
+    }
+
+    fn run_machine(k: &Rc<Kernel>) {
+        let mut ex = Executor::new(k.m.clone());
+        ex.run(1_000_000_000, &mut |_| true);
+        assert!(
+            k.violations.borrow().is_empty(),
+            "{:?}",
+            k.violations.borrow()
+        );
+    }
+
+    #[test]
+    fn periodic_balance_pulls_the_least_recently_run_cold_task() {
+        let mut s = overloaded_pair();
+        // cfs_tasks is MRU-first: [2 (running), 4, 3]. The scan starts at 3, which ran 0.1 ms
+        // ago (cache hot, first failure ≤ cache_nice_tries): it is skipped and 4 is taken.
+        s.tasks[3].se.exec_start = 10_000_000 - 100_000;
+        let k = kernel(s);
+        let k2 = k.clone();
+        k.m.spawn(0, async move {
+            sched_balance_periodic(&k2, 1).await;
+            k2.m.halt().await;
+        });
+        k.m.boot_cpu(1, 0);
+        run_machine(&k);
+        let s = k.st();
+        assert_eq!(s.tasks[4].cpu, 1);
+        assert_eq!(s.tasks[4].on_rq, OnRq::Queued);
+        assert_eq!(s.tasks[3].cpu, 0);
+        assert_eq!(s.rqs[0].nr_running, 2);
+        assert_eq!(s.rqs[1].nr_running, 1);
+        assert_eq!(s.rqs[1].cfs.load_weight, 1024);
+        assert!(
+            s.tasks[1].need_resched,
+            "CPU 1's idle task is told to reschedule"
+        );
+        assert_eq!(s.rqs[1].nr_balance_failed[0], 0);
+        assert_eq!(s.rqs[1].balance_interval_ms[0], 2);
+        // CPU 1 is now busy: next pass in 2 ms × busy_factor 16 − 1 = 31 jiffies.
+        assert_eq!(s.rqs[1].last_balance[0], 100);
+        assert_eq!(s.rqs[1].next_balance, 131);
+    }
+
+    #[test]
+    fn periodic_balance_counts_a_failure_when_every_task_is_cache_hot() {
+        let mut s = overloaded_pair();
+        s.tasks[3].se.exec_start = 10_000_000 - 100_000;
+        s.tasks[4].se.exec_start = 10_000_000 - 100_000;
+        let k = kernel(s);
+        let k2 = k.clone();
+        k.m.spawn(0, async move {
+            sched_balance_periodic(&k2, 1).await;
+            k2.m.halt().await;
+        });
+        k.m.boot_cpu(1, 0);
+        run_machine(&k);
+        let s = k.st();
+        assert_eq!(s.rqs[1].nr_running, 0);
+        assert_eq!(s.rqs[1].nr_balance_failed[0], 1);
+    }
+
+    #[test]
+    fn periodic_balance_leaves_one_task_per_cpu_alone_and_backs_off() {
+        let mut s = new_for_tests(2, 1);
+        queue(&mut s, 0, 2);
+        run(&mut s, 0, 2);
+        s.jiffies = 100;
+        let k = kernel(s);
+        let k2 = k.clone();
+        k.m.spawn(0, async move {
+            sched_balance_periodic(&k2, 1).await;
+            k2.m.halt().await;
+        });
+        k.m.boot_cpu(1, 0);
+        run_machine(&k);
+        let s = k.st();
+        assert_eq!(s.rqs[0].nr_running, 1);
+        // Balanced: the interval doubles (2 → 4 ms, max 4).
+        assert_eq!(s.rqs[1].balance_interval_ms[0], 4);
+    }
+
+    #[test]
+    fn newidle_balance_drops_the_lock_pulls_one_task_and_retakes_it() {
+        let s = overloaded_pair();
+        let k = kernel(s);
+        let k2 = k.clone();
+        let result = Rc::new(Cell::new(i32::MIN));
+        let r2 = result.clone();
+        k.m.spawn(0, async move {
+            k2.rq_lock(1).await;
+            let pulled = sched_balance_newidle(&k2, 1).await;
+            assert!(k2.rq_locked(1), "returns with the rq lock held");
+            r2.set(pulled);
+            k2.rq_unlock(1).await;
+            k2.m.halt().await;
+        });
+        k.m.boot_cpu(1, 0);
+        run_machine(&k);
+        assert_eq!(result.get(), 1);
+        let s = k.st();
+        // Tasks 3 and 4 are cold (never ran); the scan starts at the LRU end: task 3.
+        assert_eq!(s.tasks[3].cpu, 1);
+        assert_eq!(s.rqs[1].nr_running, 1);
+        assert_eq!(s.rqs[0].nr_running, 2);
+        assert_eq!(s.rqs[1].idle_stamp, 0, "pulled: not going idle");
+    }
+
+    #[test]
+    fn newidle_balance_does_nothing_without_overload() {
+        let mut s = overloaded_pair();
+        s.rd_overloaded = false;
+        let k = kernel(s);
+        let k2 = k.clone();
+        let result = Rc::new(Cell::new(i32::MIN));
+        let r2 = result.clone();
+        k.m.spawn(0, async move {
+            k2.rq_lock(1).await;
+            r2.set(sched_balance_newidle(&k2, 1).await);
+            k2.rq_unlock(1).await;
+            k2.m.halt().await;
+        });
+        k.m.boot_cpu(1, 0);
+        run_machine(&k);
+        assert_eq!(result.get(), 0);
+        assert_eq!(k.st().rqs[1].nr_running, 0);
+    }
+
+    /// 4 CPUs, one LLC: CPUs 0 and 2 each run one nice-0 task (tasks 4 and 5), 1 and 3 idle.
+    /// Task 6 sleeps; it last ran on CPU 2.
+    fn half_busy_quad() -> SchedState {
+        let mut s = new_for_tests(4, 3);
+        queue(&mut s, 0, 4);
+        run(&mut s, 0, 4);
+        queue(&mut s, 2, 5);
+        run(&mut s, 2, 5);
+        s.tasks[6].cpu = 2;
+        s.tasks[6].recent_used_cpu = 2;
+        s
+    }
+
+    #[test]
+    fn wakeup_scans_the_llc_from_after_the_target() {
+        let s = half_busy_quad();
+        // Waker (task 4) on CPU 0, prev 2. wake_affine: neither CPU idle; WA_WEIGHT: this =
+        // (1024 + 1024)·100·1024 vs prev = (1024 − 1024)·108·1024 = 0 ⇒ stay on prev (2).
+        // select_idle_sibling(2): 2 busy ⇒ scan 3, 0, 1 ⇒ CPU 3 (a scan from CPU 0 would
+        // answer 1).
+        assert_eq!(select_task_rq_fair(&s, 6, 2, wf::TTWU), 3);
+        // CURRENT_CPU: the waker's CPU when allowed.
+        assert_eq!(select_task_rq_fair(&s, 6, 2, wf::TTWU | wf::CURRENT_CPU), 0);
+    }
+
+    #[test]
+    fn wakeup_prefers_an_idle_prev_and_respects_affinity() {
+        let mut s = half_busy_quad();
+        // prev 3 is idle: WA_IDLE picks it, and select_idle_sibling keeps it.
+        assert_eq!(select_task_rq_fair(&s, 6, 3, wf::TTWU), 3);
+        // Only CPUs 0–2 allowed: the scan from 3 wraps and finds 1.
+        s.tasks[6].cpus_mask.clear(3);
+        assert_eq!(select_task_rq_fair(&s, 6, 2, wf::TTWU), 1);
+    }
+
+    #[test]
+    fn wakeup_side_effects_record_the_wakee_and_recent_cpu() {
+        let mut s = half_busy_quad();
+        assert_eq!(select_task_rq_fair_mut(&mut s, 6, 2, wf::TTWU), 3);
+        assert_eq!(s.tasks[4].last_wakee, Some(6));
+        assert_eq!(s.tasks[4].wakee_flips, 1);
+        assert_eq!(s.tasks[6].recent_used_cpu, 2);
+    }
+
+    #[test]
+    fn fork_goes_to_the_first_idlest_group() {
+        let s = half_busy_quad();
+        // Groups from CPU 0: {0} fully busy (local), {1} idle, {2} busy, {3} idle: {1} is the
+        // first of the two idlest, and it beats the busy local group.
+        assert_eq!(select_task_rq_fair(&s, 6, 0, wf::FORK), 1);
+    }
 }
