@@ -1132,7 +1132,8 @@ pub fn sched_idle_cpu(s: &SchedState, cpu: CpuId) -> bool {
 }
 
 pub use crate::sched::fair_balance::{
-    sched_balance_newidle, sched_balance_periodic, select_task_rq_fair, select_task_rq_fair_mut,
+    record_wakee, sched_balance_newidle, sched_balance_periodic, sched_balance_trigger,
+    select_task_rq_fair, select_task_rq_fair_mut,
 };
 
 #[cfg(test)]

@@ -190,9 +190,11 @@ fn select_idle_cpu(s: &SchedState, p: TaskId, target: CpuId) -> Option<CpuId> {
 /// Linux would store one.
 ///
 /// Linux: kernel/sched/fair.c select_idle_sibling().
+///
+/// Deviation: the model has no kernel threads, so the "per-CPU kthread wakes a task that last
+/// ran here" shortcut never applies.
 fn select_idle_sibling(
     s: &SchedState,
-    waker: TaskId,
     p: TaskId,
     prev: CpuId,
     target: CpuId,
@@ -201,17 +203,6 @@ fn select_idle_sibling(
         return (target, None);
     }
     if prev != target && s.topo.share_cache(prev, target) && idle_for_placement(s, prev) {
-        return (prev, None);
-    }
-    // A per-CPU kthread waking a task that last ran on this CPU (e.g. an IO completion).
-    let this_cpu = s.m.this_cpu();
-    let wk = &s.tasks[waker as usize];
-    if wk.nr_cpus_allowed == 1
-        && !wk.is_idle_task
-        && prev == this_cpu
-        && s.rqs[this_cpu as usize].nr_running <= 1
-        && !s.rqs[this_cpu as usize].in_hardirq
-    {
         return (prev, None);
     }
     let recent = s.tasks[p as usize].recent_used_cpu;
@@ -279,7 +270,7 @@ fn select_task_rq_fair_inner(
         );
     }
     if wake_flags & wf::TTWU != 0 {
-        return select_idle_sibling(s, waker, p, prev_cpu, new_cpu);
+        return select_idle_sibling(s, p, prev_cpu, new_cpu);
     }
     (new_cpu, None)
 }
@@ -339,7 +330,7 @@ struct SgStats {
     idle_cpus: u32,
     weight: u32,
     capacity: u64,
-    /// Utilization proxy: 1024 per runnable fair task.
+    /// Utilization proxy: 1024 per CPU with a runnable fair task.
     util: u64,
     avg_load: u64,
     group_type: Option<GroupType>,
@@ -884,6 +875,16 @@ fn get_sd_balance_interval(s: &SchedState, cpu: CpuId, level: usize, busy: bool)
     j.clamp(1, max)
 }
 
+/// Whether the tick should raise the balance softirq on `cpu` (`jiffies >= next_balance`,
+/// F-42).
+///
+/// Linux: kernel/sched/fair.c sched_balance_trigger().
+///
+/// Deviation: no nohz kick of an idle balancer on behalf of tick-stopped CPUs.
+pub fn sched_balance_trigger(s: &SchedState, cpu: CpuId) -> bool {
+    s.jiffies >= s.rqs[cpu as usize].next_balance
+}
+
 /// The SCHED_SOFTIRQ pass (F-42, F-43, F-47), run when `jiffies >= rq.next_balance`, with no rq
 /// lock held: every domain whose interval passed is balanced bottom-up, then
 /// `rq.next_balance` is set to the earliest next due time.
@@ -978,7 +979,12 @@ pub async fn sched_balance_newidle(k: &Kernel, this_cpu: CpuId) -> i32 {
     };
     let mut next_balance = {
         let s = k.st();
-        s.jiffies + s.tun.hz
+        let mut nb = s.jiffies + s.tun.hz;
+        if !proceed && nd > 0 {
+            let interval = get_sd_balance_interval(&s, this_cpu, 0, false);
+            nb = nb.min(s.rqs[this_cpu as usize].last_balance[0] + interval);
+        }
+        nb
     };
     let mut pulled: i32 = 0;
     if proceed {
@@ -1047,10 +1053,48 @@ pub async fn sched_balance_newidle(k: &Kernel, this_cpu: CpuId) -> i32 {
 /// Load statistics of a group for placing a new task.
 ///
 /// Linux: kernel/sched/fair.c update_sg_wakeup_stats().
-fn update_sg_wakeup_stats(s: &SchedState, dom: &SchedDomain, group: &CpuMask) -> SgStats {
-    // The task being placed is not queued anywhere (fork/exec of a new or running task is
-    // counted where it is; Linux subtracts its contribution via cpu_load_without()).
-    update_sg_lb_stats(s, dom, group)
+///
+/// The task being placed does not count where it is queued (an exec'ing task runs on this
+/// CPU; a forked one is not queued yet), as Linux's cpu_load_without() and
+/// idle_cpu_without() arrange.
+fn update_sg_wakeup_stats(
+    s: &SchedState,
+    dom: &SchedDomain,
+    group: &CpuMask,
+    p: TaskId,
+) -> SgStats {
+    let mut g = SgStats::default();
+    let t = &s.tasks[p as usize];
+    for c in group.iter() {
+        let rq = &s.rqs[c as usize];
+        let here = t.se.on_rq && t.cpu == c;
+        let (load, nr, h_nr) = if here {
+            (
+                cpu_load(s, c) - t.se.weight,
+                rq.nr_running - 1,
+                rq.cfs.h_nr_runnable - 1,
+            )
+        } else {
+            (cpu_load(s, c), rq.nr_running, rq.cfs.h_nr_runnable)
+        };
+        g.load += load;
+        g.nr_running += nr;
+        g.h_nr_running += h_nr;
+        g.util += h_nr.min(1) as u64 * SCHED_CAPACITY_SCALE;
+        let idle =
+            rq.wake_list.is_empty() && !rq.ttwu_pending && (rq.curr == rq.idle || rq.curr == p);
+        if nr == 0 && idle {
+            g.idle_cpus += 1;
+        }
+        g.weight += 1;
+        g.capacity += SCHED_CAPACITY_SCALE;
+    }
+    let ty = group_classify(dom.imbalance_pct, &g);
+    g.group_type = Some(ty);
+    if ty != GroupType::HasSpare {
+        g.avg_load = g.load * SCHED_CAPACITY_SCALE / g.capacity;
+    }
+    g
 }
 
 /// The least busy group of `dom` for `p`, or `None` to stay in the local group (F-33).
@@ -1076,10 +1120,7 @@ fn sched_balance_find_dst_group(
         if !group.intersects(&mask) {
             continue;
         }
-        let mut g = update_sg_wakeup_stats(s, dom, group);
-        if g.avg_load == 0 {
-            g.avg_load = g.load * SCHED_CAPACITY_SCALE / g.capacity;
-        }
+        let g = update_sg_wakeup_stats(s, dom, group, p);
         if Some(gi) == li {
             local = Some(g);
             continue;
@@ -1454,6 +1495,14 @@ mod tests {
         assert_eq!(s.tasks[4].last_wakee, Some(6));
         assert_eq!(s.tasks[4].wakee_flips, 1);
         assert_eq!(s.tasks[6].recent_used_cpu, 2);
+    }
+
+    #[test]
+    fn exec_does_not_count_the_exec_ing_task_against_its_own_cpu() {
+        let s = half_busy_quad();
+        // Task 4 execs on CPU 0, where it is the only task: without it CPU 0 is idle, as idle
+        // as the idlest other group, so the task stays (counting it would send it to CPU 1).
+        assert_eq!(select_task_rq_fair(&s, 4, 0, wf::EXEC), 0);
     }
 
     #[test]
