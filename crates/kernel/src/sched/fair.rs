@@ -171,16 +171,23 @@ pub fn calc_delta_fair(delta_ns: u64, weight: u64) -> u64 {
 }
 
 /// Signed difference `a − b` of two virtual times.
+///
+/// Linux: the `(s64)(a - b)` comparisons of kernel/sched/fair.c (entity_before(), min_vruntime()).
 fn vdiff(a: u64, b: u64) -> i64 {
     a.wrapping_sub(b) as i64
 }
 
 /// Division rounding toward −∞ (the kernel adjusts a negative dividend before `div_s64`).
+///
+/// Linux: kernel/sched/fair.c avg_vruntime() (its rounding step).
 fn floor_div(a: i128, b: i128) -> i128 {
     assert!(b > 0);
     a.div_euclid(b)
 }
 
+/// `sysctl_sched_base_slice` for this machine (F-6).
+///
+/// Linux: kernel/sched/fair.c update_sysctl() / sysctl_sched_base_slice.
 fn base_slice_ns(s: &SchedState) -> u64 {
     s.tun.base_slice_ns(s.nr_cpus())
 }
@@ -249,6 +256,9 @@ fn update_zero_vruntime(s: &mut SchedState, cpu: CpuId) {
     cfs.zero_vruntime = v;
 }
 
+/// The entity in `cfs_rq->curr`, if any.
+///
+/// Linux: kernel/sched/sched.h struct cfs_rq::curr.
 fn curr_se(s: &SchedState, cpu: CpuId) -> Option<&SchedEntity> {
     s.rqs[cpu as usize]
         .cfs
@@ -257,6 +267,8 @@ fn curr_se(s: &SchedState, cpu: CpuId) -> Option<&SchedEntity> {
 }
 
 /// `avg_vruntime(cfs_rq)` of `cpu`'s queue.
+///
+/// Linux: kernel/sched/fair.c avg_vruntime().
 pub fn avg_vruntime_of(s: &SchedState, cpu: CpuId) -> u64 {
     avg_vruntime(&s.rqs[cpu as usize].cfs, curr_se(s, cpu))
 }
@@ -534,6 +546,9 @@ fn enqueue_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
     s.tasks[p as usize].se.on_rq = true;
 }
 
+/// Mark `p` delayed; it no longer counts as runnable (F-20).
+///
+/// Linux: kernel/sched/fair.c set_delayed().
 fn set_delayed(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     s.tasks[p as usize].se.sched_delayed = true;
     let cfs = &mut s.rqs[cpu as usize].cfs;
@@ -541,6 +556,9 @@ fn set_delayed(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     cfs.h_nr_runnable -= 1;
 }
 
+/// End `p`'s delay; it counts as runnable again.
+///
+/// Linux: kernel/sched/fair.c clear_delayed().
 fn clear_delayed(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     s.tasks[p as usize].se.sched_delayed = false;
     s.rqs[cpu as usize].cfs.h_nr_runnable += 1;
@@ -1002,6 +1020,10 @@ pub fn yield_task_fair(s: &mut SchedState, cpu: CpuId) {
 /// relative deadline scale by `w_old/w_new`, and a queued entity is re-placed.
 ///
 /// Linux: kernel/sched/fair.c reweight_entity().
+///
+/// As in Linux, a running entity stays `on_rq` and `cfs_rq->curr` while it is re-placed, so
+/// `V` and the placement weight still include it (with its new weight): its lag is then
+/// kept only approximately. A waiting entity leaves the tree first and keeps it exactly.
 fn reweight_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, weight: u64) {
     assert!(weight > 0);
     let on_rq = s.tasks[p as usize].se.on_rq;

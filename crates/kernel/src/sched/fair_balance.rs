@@ -41,6 +41,8 @@ fn task_h_load(s: &SchedState, p: TaskId) -> u64 {
 }
 
 /// `available_idle_cpu()`: idle, no vCPU preemption in the model.
+///
+/// Linux: kernel/sched/core.c available_idle_cpu().
 fn available_idle_cpu(s: &SchedState, cpu: CpuId) -> bool {
     idle_cpu(s, cpu)
 }
@@ -169,6 +171,9 @@ fn wake_affine(
     this_cpu
 }
 
+/// The "idle enough to place a wakee" test of F-32: idle, or running only SCHED_IDLE tasks.
+///
+/// Linux: kernel/sched/fair.c select_idle_sibling() (`available_idle_cpu() || sched_idle_cpu()`).
 fn idle_for_placement(s: &SchedState, cpu: CpuId) -> bool {
     available_idle_cpu(s, cpu) || sched_idle_cpu(s, cpu)
 }
@@ -223,6 +228,11 @@ fn select_idle_sibling(
 }
 
 /// The placement decision without its side effects: (cpu, new `recent_used_cpu`).
+///
+/// Linux: kernel/sched/fair.c select_task_rq_fair().
+///
+/// Deviation: SD_BALANCE_WAKE is set on no domain (as in Linux by default) and EAS is out,
+/// so a TTWU wakeup always takes the fast path.
 fn select_task_rq_fair_inner(
     s: &SchedState,
     p: TaskId,
@@ -754,6 +764,10 @@ fn should_we_balance(s: &SchedState, dom: &SchedDomain, this_cpu: CpuId, idle: I
     local.first() == Some(this_cpu)
 }
 
+/// Size the per-domain balance state of `cpu` (interval at `min_interval`, no failures) if the
+/// boot code left it empty.
+///
+/// Linux: kernel/sched/topology.c sd_init() (`balance_interval = sd_weight`).
 fn ensure_balance_state(s: &mut SchedState, cpu: CpuId) {
     let nd = s.topo.domains[cpu as usize].len();
     let rq = &mut s.rqs[cpu as usize];
