@@ -788,6 +788,9 @@ fn ensure_balance_state(s: &mut SchedState, cpu: CpuId) {
 ///
 /// Linux: kernel/sched/fair.c sched_balance_rq() (load_balance()).
 ///
+/// The pass over the top domain also refreshes `rd_overloaded` (some CPU with ≥ 2 tasks), as
+/// update_sd_lb_stats() does at the root.
+///
 /// Deviation: no active balance (F-47's stopper push of a running task) and no
 /// LBF_NEED_BREAK / LBF_DST_PINNED / LBF_ALL_PINNED redo loops.
 async fn sched_balance_rq(
@@ -807,8 +810,15 @@ async fn sched_balance_rq(
             *continue_balancing = false;
             None
         } else {
-            find_busiest_group(&s, dom, child_prefer_sibling, this_cpu, idle)
-                .and_then(|plan| find_busiest_queue(&s, &plan).map(|src| (plan, src)))
+            let plan = find_busiest_group(&s, dom, child_prefer_sibling, this_cpu, idle)
+                .and_then(|plan| find_busiest_queue(&s, &plan).map(|src| (plan, src)));
+            // The top level refreshes the root domain's overload flag from what it saw.
+            let top = level + 1 == doms.len();
+            let overloaded = dom.span.iter().any(|c| s.rqs[c as usize].nr_running > 1);
+            if top {
+                s.rd_overloaded = overloaded;
+            }
+            plan
         }
     };
     let Some((plan, src)) = plan else {
@@ -1407,6 +1417,7 @@ mod tests {
         queue(&mut s, 0, 2);
         run(&mut s, 0, 2);
         s.jiffies = 100;
+        s.rd_overloaded = true; // stale: nobody has two tasks
         let k = kernel(s);
         let k2 = k.clone();
         k.m.spawn(0, async move {
@@ -1419,6 +1430,10 @@ mod tests {
         assert_eq!(s.rqs[0].nr_running, 1);
         // Balanced: the interval doubles (2 → 4 ms, max 4).
         assert_eq!(s.rqs[1].balance_interval_ms[0], 4);
+        assert!(
+            !s.rd_overloaded,
+            "the root-level pass clears the overload flag"
+        );
     }
 
     #[test]
