@@ -1542,6 +1542,73 @@ mod tests {
     }
 
     #[test]
+    fn delay_zero_replaces_a_sleeper_whose_lag_turned_positive() {
+        let mut s = new_for_tests(1, 2);
+        let (a, b) = (1, 2);
+        wake(&mut s, a, 0);
+        wake(&mut s, b, 0);
+        run(&mut s, a);
+        advance(&mut s, 1_000_000);
+        // A (v = O + 1e6) is ineligible when it sleeps: delayed.
+        assert!(!dequeue_task_fair(&mut s, 0, a, dequeue::SLEEP));
+        put_prev_task_fair(&mut s, 0, a);
+        run(&mut s, b);
+        advance(&mut s, 2_000_000);
+        update_curr_fair(&mut s, 0);
+        // B ran 2 ms: V = O + 1.5e6, so A is now owed 0.5 ms. Its wakeup cuts that to zero
+        // (DELAY_ZERO) and re-places it at V without A, i.e. at B's v = O + 2e6, with a fresh
+        // deadline.
+        core::enqueue_task(&mut s, 0, a, enqueue::WAKEUP | enqueue::DELAYED);
+        let se = &s.tasks[a as usize].se;
+        assert_eq!(se.vlag, 0);
+        assert_eq!(se.vruntime, O + 2_000_000);
+        assert_eq!(se.deadline, O + 2_700_000);
+        check_sums(&s, 0);
+    }
+
+    /// Drive one CPU tick by tick: charge the running task, and on need_resched pick again
+    /// (switching only if another task wins, like put_prev_set_next_task()).
+    fn simulate_ticks(s: &mut SchedState, ticks: u32) {
+        for _ in 0..ticks {
+            advance(s, 1_000_000);
+            let curr = s.rqs[0].curr;
+            task_tick_fair(s, 0, curr);
+            if s.tasks[curr as usize].need_resched {
+                s.tasks[curr as usize].need_resched = false;
+                let next = pick_task_fair(s, 0).expect("runnable tasks");
+                if next != curr {
+                    put_prev_task_fair(s, 0, curr);
+                    run(s, next);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cpu_time_is_shared_in_proportion_to_weight() {
+        let mut s = new_for_tests(1, 3);
+        let (a, b, c) = (1, 2, 3);
+        s.tasks[c as usize].se.weight = weight_of(Policy::Normal, 5); // 335
+        for p in [a, b, c] {
+            wake(&mut s, p, 0);
+        }
+        run(&mut s, a);
+        simulate_ticks(&mut s, 3000);
+        let ran = |p: TaskId| s.tasks[p as usize].se.sum_exec_runtime as f64 / 1e6;
+        // Shares 1024 : 1024 : 335 of 3000 ms = 1289.1 / 1289.1 / 421.7 ms (a model charging
+        // unweighted time would give 1000 each).
+        for (p, want) in [(a, 1289.1), (b, 1289.1), (c, 421.7)] {
+            assert!(
+                (ran(p) - want).abs() <= 4.0,
+                "task {p} ran {} ms, want {want}",
+                ran(p)
+            );
+        }
+        assert_eq!(ran(a) + ran(b) + ran(c), 3000.0);
+        check_sums(&s, 0);
+    }
+
+    #[test]
     fn yield_skips_to_the_deadline_only_when_eligible() {
         let mut s = new_for_tests(1, 2);
         let (a, b) = (1, 2);
