@@ -690,6 +690,25 @@ pub fn init_entity_fair(s: &mut SchedState, p: TaskId) {
     se.prev_sum_exec_runtime = 0;
 }
 
+/// Set a fair task's requested slice from `sched_attr.sched_runtime` (F-7): non-zero ⇒ custom
+/// slice clamped to [0.1, 100] ms; zero ⇒ back to the base slice. Called under `pi_lock` and
+/// the task's rq lock, with a queued task dequeued around the change (sched_change), so the
+/// next placement uses the new slice.
+///
+/// Linux: kernel/sched/syscalls.c __setscheduler_params() (its fair branch).
+pub fn set_slice_fair(s: &mut SchedState, p: TaskId, sched_runtime_ns: u64) {
+    let base = base_slice_ns(s);
+    let se = &mut s.tasks[p as usize].se;
+    assert!(!se.on_rq, "slice of task {p} changed while queued");
+    if sched_runtime_ns > 0 {
+        se.custom_slice = true;
+        se.slice = sched_runtime_ns.clamp(SLICE_MIN_NS, SLICE_MAX_NS);
+    } else {
+        se.custom_slice = false;
+        se.slice = base;
+    }
+}
+
 /// Class enqueue (the core's `enqueue_task`, rq lock held). ENQUEUE_DELAYED wakes a delayed
 /// task in place (F-22); otherwise the task is placed (F-12/F-13) and counted.
 ///
