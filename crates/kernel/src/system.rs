@@ -286,7 +286,6 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
     assert!(n >= 1 && n <= sim::MAX_CPUS);
     let m = Rc::new(Machine::new(n, cfg.seed, cfg.costs.spin_handoff_ns));
     let topo = Topology::new(n, cfg.llc_size);
-    let nr_domains = topo.domains.iter().map(|d| d.len()).max().unwrap_or(0);
     let mut tasks = Vec::new();
     let mut rqs = Vec::new();
     for cpu in 0..n as CpuId {
@@ -314,9 +313,13 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
             avg_idle_ns: 1_000_000,
             idle_stamp: 0,
             max_idle_balance_cost_ns: 500_000,
-            balance_interval_ms: vec![1; nr_domains],
-            nr_balance_failed: vec![0; nr_domains],
-            last_balance: vec![0; nr_domains],
+            // sd->balance_interval starts at the domain's min_interval.
+            balance_interval_ms: topo.domains[cpu as usize]
+                .iter()
+                .map(|d| d.min_interval_ms)
+                .collect(),
+            nr_balance_failed: vec![0; topo.domains[cpu as usize].len()],
+            last_balance: vec![0; topo.domains[cpu as usize].len()],
             stop_works: Vec::new(),
             rt_push_work_pending: false,
             in_hardirq: false,
@@ -379,15 +382,21 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
 
 /// A kernel (machine + scheduler state) booted from `cfg`, with no workload yet.
 pub fn new_kernel(cfg: &Config, sink: Box<dyn EventSink>) -> Rc<Kernel> {
-    let s = new_sched_state(cfg, sink);
-    let n = s.nr_cpus();
-    Rc::new(Kernel {
-        m: s.m.clone(),
-        s: RefCell::new(s),
-        lockdep: RefCell::new(Lockdep::new(n)),
-        violations: RefCell::new(Vec::new()),
-        end: RefCell::new(None),
-    })
+    Kernel::from_state(new_sched_state(cfg, sink))
+}
+
+impl Kernel {
+    /// Wrap a scheduler state (tests build one, then run kernel paths on it).
+    pub fn from_state(s: SchedState) -> Rc<Kernel> {
+        let n = s.nr_cpus();
+        Rc::new(Kernel {
+            m: s.m.clone(),
+            s: RefCell::new(s),
+            lockdep: RefCell::new(Lockdep::new(n)),
+            violations: RefCell::new(Vec::new()),
+            end: RefCell::new(None),
+        })
+    }
 }
 
 impl Kernel {
@@ -441,6 +450,14 @@ pub fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId
     }
 }
 
+/// The effective priority `attr` gives (before any PI boost).
+fn prio_of(attr: SchedAttr) -> i32 {
+    match attr.policy {
+        Policy::Fifo | Policy::Rr => rt_prio(attr.rt_priority.clamp(1, 99)),
+        _ => nice_to_prio(attr.nice.clamp(-20, 19)),
+    }
+}
+
 /// `__setscheduler_params()` + `__setscheduler_prio()`: policy, priorities and class.
 fn apply_attr(s: &mut SchedState, p: TaskId, attr: SchedAttr) {
     let t = &mut s.tasks[p as usize];
@@ -480,6 +497,13 @@ fn init_class_entity(s: &mut SchedState, p: TaskId) {
 /// enqueue/set, `check_class_changed()`.
 pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
     use crate::sched::{dequeue as dq, enqueue as eq};
+    // A delayed fair task leaves for good before it changes class (switched_from_fair
+    // expects no delayed entity), as Linux's __sched_setscheduler does.
+    let new_class = core::class_of(prio_of(attr), false, false);
+    if s.tasks[p as usize].se.sched_delayed && new_class != s.tasks[p as usize].class {
+        // The fair class blocks it itself (dequeue_entities → __block_task).
+        core::dequeue_task(s, cpu, p, dq::SLEEP | dq::DELAYED | dq::NOCLOCK);
+    }
     let queued = s.tasks[p as usize].on_rq == OnRq::Queued;
     let running = s.rqs[cpu as usize].donor == p;
     if queued {

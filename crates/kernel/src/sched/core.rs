@@ -805,17 +805,18 @@ pub async fn exit_to_user_mode(k: &Kernel) {
 /// the fallback to an allowed CPU.
 ///
 /// Linux: kernel/sched/core.c select_task_rq(), select_fallback_rq().
-pub fn select_task_rq(s: &SchedState, p: TaskId, cpu: CpuId, wake_flags: u32) -> CpuId {
-    let t = &s.tasks[p as usize];
-    let cpu = if t.nr_cpus_allowed > 1 {
-        match t.class {
-            Class::Fair => crate::sched::fair::select_task_rq_fair(s, p, cpu, wake_flags),
+pub fn select_task_rq(s: &mut SchedState, p: TaskId, cpu: CpuId, wake_flags: u32) -> CpuId {
+    let (nr_allowed, class) = (s.tasks[p as usize].nr_cpus_allowed, s.tasks[p as usize].class);
+    let cpu = if nr_allowed > 1 {
+        match class {
+            Class::Fair => crate::sched::fair::select_task_rq_fair_mut(s, p, cpu, wake_flags),
             Class::Rt => crate::sched::rt::select_task_rq_rt(s, p, cpu, wake_flags),
             _ => cpu,
         }
     } else {
-        t.cpus_mask.first().expect("empty affinity")
+        s.tasks[p as usize].cpus_mask.first().expect("empty affinity")
     };
+    let t = &s.tasks[p as usize];
     if t.cpus_mask.test(cpu) && (cpu as usize) < s.nr_cpus() {
         cpu
     } else {

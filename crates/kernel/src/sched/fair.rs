@@ -93,9 +93,6 @@ pub struct SchedEntity {
     /// number). Linux removes an rbtree node by pointer, so the deadline may be rewritten
     /// (made relative) just before removal; the model removes by the saved key.
     pub tree_key: (u64, u64),
-    /// Set by `requeue_delayed_entity`, read by the wakeup preemption check that follows it,
-    /// cleared there (see [`wakeup_preempt_fair`]).
-    pub woken_from_delay: bool,
 }
 
 /// `struct cfs_rq` (one flat queue per CPU). Protected by: the rq lock.
@@ -174,16 +171,23 @@ pub fn calc_delta_fair(delta_ns: u64, weight: u64) -> u64 {
 }
 
 /// Signed difference `a − b` of two virtual times.
+///
+/// Linux: the `(s64)(a - b)` comparisons of kernel/sched/fair.c (entity_before(), min_vruntime()).
 fn vdiff(a: u64, b: u64) -> i64 {
     a.wrapping_sub(b) as i64
 }
 
 /// Division rounding toward −∞ (the kernel adjusts a negative dividend before `div_s64`).
+///
+/// Linux: kernel/sched/fair.c avg_vruntime() (its rounding step).
 fn floor_div(a: i128, b: i128) -> i128 {
     assert!(b > 0);
     a.div_euclid(b)
 }
 
+/// `sysctl_sched_base_slice` for this machine (F-6).
+///
+/// Linux: kernel/sched/fair.c update_sysctl() / sysctl_sched_base_slice.
 fn base_slice_ns(s: &SchedState) -> u64 {
     s.tun.base_slice_ns(s.nr_cpus())
 }
@@ -252,11 +256,16 @@ fn update_zero_vruntime(s: &mut SchedState, cpu: CpuId) {
     cfs.zero_vruntime = v;
 }
 
+/// The entity in `cfs_rq->curr`, if any.
+///
+/// Linux: kernel/sched/sched.h struct cfs_rq::curr.
 fn curr_se(s: &SchedState, cpu: CpuId) -> Option<&SchedEntity> {
     s.rqs[cpu as usize].cfs.curr.map(|c| &s.tasks[c as usize].se)
 }
 
 /// `avg_vruntime(cfs_rq)` of `cpu`'s queue.
+///
+/// Linux: kernel/sched/fair.c avg_vruntime().
 pub fn avg_vruntime_of(s: &SchedState, cpu: CpuId) -> u64 {
     avg_vruntime(&s.rqs[cpu as usize].cfs, curr_se(s, cpu))
 }
@@ -526,6 +535,9 @@ fn enqueue_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
     s.tasks[p as usize].se.on_rq = true;
 }
 
+/// Mark `p` delayed; it no longer counts as runnable (F-20).
+///
+/// Linux: kernel/sched/fair.c set_delayed().
 fn set_delayed(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     s.tasks[p as usize].se.sched_delayed = true;
     let cfs = &mut s.rqs[cpu as usize].cfs;
@@ -533,6 +545,9 @@ fn set_delayed(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     cfs.h_nr_runnable -= 1;
 }
 
+/// End `p`'s delay; it counts as runnable again.
+///
+/// Linux: kernel/sched/fair.c clear_delayed().
 fn clear_delayed(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     s.tasks[p as usize].se.sched_delayed = false;
     s.rqs[cpu as usize].cfs.h_nr_runnable += 1;
@@ -631,7 +646,6 @@ fn requeue_delayed_entity(s: &mut SchedState, cpu: CpuId, p: TaskId) {
         }
     }
     clear_delayed(s, cpu, p);
-    s.tasks[p as usize].se.woken_from_delay = true;
 }
 
 // ---------------------------------------------------------------------- class hooks
@@ -663,7 +677,25 @@ pub fn init_entity_fair(s: &mut SchedState, p: TaskId) {
     se.exec_start = 0;
     se.sum_exec_runtime = 0;
     se.prev_sum_exec_runtime = 0;
-    se.woken_from_delay = false;
+}
+
+/// Set a fair task's requested slice from `sched_attr.sched_runtime` (F-7): non-zero ⇒ custom
+/// slice clamped to [0.1, 100] ms; zero ⇒ back to the base slice. Called under `pi_lock` and
+/// the task's rq lock, with a queued task dequeued around the change (sched_change), so the
+/// next placement uses the new slice.
+///
+/// Linux: kernel/sched/syscalls.c __setscheduler_params() (its fair branch).
+pub fn set_slice_fair(s: &mut SchedState, p: TaskId, sched_runtime_ns: u64) {
+    let base = base_slice_ns(s);
+    let se = &mut s.tasks[p as usize].se;
+    assert!(!se.on_rq, "slice of task {p} changed while queued");
+    if sched_runtime_ns > 0 {
+        se.custom_slice = true;
+        se.slice = sched_runtime_ns.clamp(SLICE_MIN_NS, SLICE_MAX_NS);
+    } else {
+        se.custom_slice = false;
+        se.slice = base;
+    }
 }
 
 /// Class enqueue (the core's `enqueue_task`, rq lock held). ENQUEUE_DELAYED wakes a delayed
@@ -852,7 +884,6 @@ pub fn set_next_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, _first: boo
     let se = &mut s.tasks[p as usize].se;
     se.exec_start = now;
     se.prev_sum_exec_runtime = se.sum_exec_runtime;
-    se.woken_from_delay = false;
     let cfs = &mut s.rqs[cpu as usize].cfs;
     cfs.curr = Some(p);
     if let Some(pos) = cfs.tasks.iter().position(|&t| t == p) {
@@ -866,16 +897,15 @@ pub fn set_next_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, _first: boo
 ///
 /// Linux: kernel/sched/fair.c check_preempt_wakeup_fair() (wakeup_preempt_fair()).
 ///
-/// Deviation: Linux can tell a wakee woken from a delayed dequeue apart because the wakeup
-/// went through requeue_delayed_entity() just before; the model records that in
-/// `se.woken_from_delay`, consumed here.
+/// The "delayed wakee" rule applies to a task that is still `sched_delayed` when checked (a
+/// delayed task moved by the balancer, or a class/priority change): preempting for it would
+/// run an ineligible entity.
 ///
 /// Deviation: with NEXT_BUDDY on, the newest buddy rules are modelled as: the wakee becomes
 /// the buddy unless the current buddy has an earlier deadline; a SYNC wakeup preempts only
 /// after curr ran ≥ 0.5 ms in this slice (0.125 ms with RQ_SELECTED), else it just leaves the
 /// buddy; the other wakeups fall through to the pick.
 pub fn wakeup_preempt_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags: u32) {
-    let from_delay = std::mem::take(&mut s.tasks[p as usize].se.woken_from_delay);
     let donor = s.rqs[cpu as usize].donor;
     if donor == p {
         return;
@@ -904,7 +934,7 @@ pub fn wakeup_preempt_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags
         if s.feat.preempt_short && s.tasks[p as usize].se.slice < s.tasks[donor as usize].se.slice {
             short = true;
         } else {
-            if wake_flags & wf::FORK != 0 || from_delay {
+            if wake_flags & wf::FORK != 0 || s.tasks[p as usize].se.sched_delayed {
                 return;
             }
             if !entity_eligible(s, cpu, donor) {
@@ -984,6 +1014,10 @@ pub fn yield_task_fair(s: &mut SchedState, cpu: CpuId) {
 /// relative deadline scale by `w_old/w_new`, and a queued entity is re-placed.
 ///
 /// Linux: kernel/sched/fair.c reweight_entity().
+///
+/// As in Linux, a running entity stays `on_rq` and `cfs_rq->curr` while it is re-placed, so
+/// `V` and the placement weight still include it (with its new weight): its lag is then
+/// kept only approximately. A waiting entity leaves the tree first and keeps it exactly.
 fn reweight_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, weight: u64) {
     assert!(weight > 0);
     let on_rq = s.tasks[p as usize].se.on_rq;
@@ -1114,15 +1148,13 @@ pub fn sched_idle_cpu(s: &SchedState, cpu: CpuId) -> bool {
 }
 
 pub use crate::sched::fair_balance::{
-    sched_balance_newidle, sched_balance_periodic, select_task_rq_fair, select_task_rq_fair_mut,
+    record_wakee, sched_balance_newidle, sched_balance_periodic, sched_balance_trigger, select_task_rq_fair,
+    select_task_rq_fair_mut,
 };
 
 #[cfg(test)]
-mod tests {
-    //! Hand-computed EEVDF checks. Every expectation below is worked out in the comment next
-    //! to it; each one fails under a plausible wrong model (truncating instead of flooring,
-    //! placing at `V − vlag` without the `(W+w)/W` factor, earliest-deadline without
-    //! eligibility, dequeuing an ineligible sleeper at once, ...).
+pub(crate) mod test_util {
+    //! A bare scheduler state for unit tests of the fair class (no kernel paths running).
 
     use sim::CpuMask;
 
@@ -1132,11 +1164,9 @@ mod tests {
     use crate::task::nice_to_prio;
     use crate::tracepoints::NullSink;
 
-    const O: u64 = VRUNTIME_ORIGIN;
-
     /// A scheduler with `nr_cpus` idle CPUs (tasks `0..nr_cpus` are their idle tasks) and
     /// `nr_tasks` SCHED_NORMAL nice-0 tasks on CPU 0, initialised but not queued.
-    fn new_for_tests(nr_cpus: usize, nr_tasks: usize) -> SchedState {
+    pub(crate) fn new_for_tests(nr_cpus: usize, nr_tasks: usize) -> SchedState {
         let mut cfg = crate::system::Config::new(nr_cpus);
         cfg.seed = 1;
         cfg.costs = Costs::zero();
@@ -1159,6 +1189,19 @@ mod tests {
         }
         s
     }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Hand-computed EEVDF checks. Every expectation below is worked out in the comment next
+    //! to it; each one fails under a plausible wrong model (truncating instead of flooring,
+    //! placing at `V − vlag` without the `(W+w)/W` factor, earliest-deadline without
+    //! eligibility, dequeuing an ineligible sleeper at once, ...).
+
+    use super::test_util::new_for_tests;
+    use super::*;
+
+    const O: u64 = VRUNTIME_ORIGIN;
 
     /// Queue `p` on CPU 0 as a wakeup with the given saved lag.
     fn wake(s: &mut SchedState, p: TaskId, vlag: i64) {
@@ -1409,6 +1452,73 @@ mod tests {
         );
         assert_eq!(s.rqs[0].nr_running, 2, "not counted twice");
         assert_eq!(s.rqs[0].cfs.h_nr_runnable, 2);
+        check_sums(&s, 0);
+    }
+
+    #[test]
+    fn delay_zero_replaces_a_sleeper_whose_lag_turned_positive() {
+        let mut s = new_for_tests(1, 2);
+        let (a, b) = (1, 2);
+        wake(&mut s, a, 0);
+        wake(&mut s, b, 0);
+        run(&mut s, a);
+        advance(&mut s, 1_000_000);
+        // A (v = O + 1e6) is ineligible when it sleeps: delayed.
+        assert!(!dequeue_task_fair(&mut s, 0, a, dequeue::SLEEP));
+        put_prev_task_fair(&mut s, 0, a);
+        run(&mut s, b);
+        advance(&mut s, 2_000_000);
+        update_curr_fair(&mut s, 0);
+        // B ran 2 ms: V = O + 1.5e6, so A is now owed 0.5 ms. Its wakeup cuts that to zero
+        // (DELAY_ZERO) and re-places it at V without A, i.e. at B's v = O + 2e6, with a fresh
+        // deadline.
+        core::enqueue_task(&mut s, 0, a, enqueue::WAKEUP | enqueue::DELAYED);
+        let se = &s.tasks[a as usize].se;
+        assert_eq!(se.vlag, 0);
+        assert_eq!(se.vruntime, O + 2_000_000);
+        assert_eq!(se.deadline, O + 2_700_000);
+        check_sums(&s, 0);
+    }
+
+    /// Drive one CPU tick by tick: charge the running task, and on need_resched pick again
+    /// (switching only if another task wins, like put_prev_set_next_task()).
+    fn simulate_ticks(s: &mut SchedState, ticks: u32) {
+        for _ in 0..ticks {
+            advance(s, 1_000_000);
+            let curr = s.rqs[0].curr;
+            task_tick_fair(s, 0, curr);
+            if s.tasks[curr as usize].need_resched {
+                s.tasks[curr as usize].need_resched = false;
+                let next = pick_task_fair(s, 0).expect("runnable tasks");
+                if next != curr {
+                    put_prev_task_fair(s, 0, curr);
+                    run(s, next);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cpu_time_is_shared_in_proportion_to_weight() {
+        let mut s = new_for_tests(1, 3);
+        let (a, b, c) = (1, 2, 3);
+        s.tasks[c as usize].se.weight = weight_of(Policy::Normal, 5); // 335
+        for p in [a, b, c] {
+            wake(&mut s, p, 0);
+        }
+        run(&mut s, a);
+        simulate_ticks(&mut s, 3000);
+        let ran = |p: TaskId| s.tasks[p as usize].se.sum_exec_runtime as f64 / 1e6;
+        // Shares 1024 : 1024 : 335 of 3000 ms = 1289.1 / 1289.1 / 421.7 ms (a model charging
+        // unweighted time would give 1000 each).
+        for (p, want) in [(a, 1289.1), (b, 1289.1), (c, 421.7)] {
+            assert!(
+                (ran(p) - want).abs() <= 4.0,
+                "task {p} ran {} ms, want {want}",
+                ran(p)
+            );
+        }
+        assert_eq!(ran(a) + ran(b) + ran(c), 3000.0);
         check_sums(&s, 0);
     }
 

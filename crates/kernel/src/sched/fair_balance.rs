@@ -41,6 +41,8 @@ fn task_h_load(s: &SchedState, p: TaskId) -> u64 {
 }
 
 /// `available_idle_cpu()`: idle, no vCPU preemption in the model.
+///
+/// Linux: kernel/sched/core.c available_idle_cpu().
 fn available_idle_cpu(s: &SchedState, cpu: CpuId) -> bool {
     idle_cpu(s, cpu)
 }
@@ -169,6 +171,9 @@ fn wake_affine(
     this_cpu
 }
 
+/// The "idle enough to place a wakee" test of F-32: idle, or running only SCHED_IDLE tasks.
+///
+/// Linux: kernel/sched/fair.c select_idle_sibling() (`available_idle_cpu() || sched_idle_cpu()`).
 fn idle_for_placement(s: &SchedState, cpu: CpuId) -> bool {
     available_idle_cpu(s, cpu) || sched_idle_cpu(s, cpu)
 }
@@ -190,28 +195,14 @@ fn select_idle_cpu(s: &SchedState, p: TaskId, target: CpuId) -> Option<CpuId> {
 /// Linux would store one.
 ///
 /// Linux: kernel/sched/fair.c select_idle_sibling().
-fn select_idle_sibling(
-    s: &SchedState,
-    waker: TaskId,
-    p: TaskId,
-    prev: CpuId,
-    target: CpuId,
-) -> (CpuId, Option<CpuId>) {
+///
+/// Deviation: the model has no kernel threads, so the "per-CPU kthread wakes a task that last
+/// ran here" shortcut never applies.
+fn select_idle_sibling(s: &SchedState, p: TaskId, prev: CpuId, target: CpuId) -> (CpuId, Option<CpuId>) {
     if idle_for_placement(s, target) {
         return (target, None);
     }
     if prev != target && s.topo.share_cache(prev, target) && idle_for_placement(s, prev) {
-        return (prev, None);
-    }
-    // A per-CPU kthread waking a task that last ran on this CPU (e.g. an IO completion).
-    let this_cpu = s.m.this_cpu();
-    let wk = &s.tasks[waker as usize];
-    if wk.nr_cpus_allowed == 1
-        && !wk.is_idle_task
-        && prev == this_cpu
-        && s.rqs[this_cpu as usize].nr_running <= 1
-        && !s.rqs[this_cpu as usize].in_hardirq
-    {
         return (prev, None);
     }
     let recent = s.tasks[p as usize].recent_used_cpu;
@@ -232,6 +223,11 @@ fn select_idle_sibling(
 }
 
 /// The placement decision without its side effects: (cpu, new `recent_used_cpu`).
+///
+/// Linux: kernel/sched/fair.c select_task_rq_fair().
+///
+/// Deviation: SD_BALANCE_WAKE is set on no domain (as in Linux by default) and EAS is out,
+/// so a TTWU wakeup always takes the fast path.
 fn select_task_rq_fair_inner(
     s: &SchedState,
     p: TaskId,
@@ -279,7 +275,7 @@ fn select_task_rq_fair_inner(
         );
     }
     if wake_flags & wf::TTWU != 0 {
-        return select_idle_sibling(s, waker, p, prev_cpu, new_cpu);
+        return select_idle_sibling(s, p, prev_cpu, new_cpu);
     }
     (new_cpu, None)
 }
@@ -334,7 +330,7 @@ struct SgStats {
     idle_cpus: u32,
     weight: u32,
     capacity: u64,
-    /// Utilization proxy: 1024 per runnable fair task.
+    /// Utilization proxy: 1024 per CPU with a runnable fair task.
     util: u64,
     avg_load: u64,
     group_type: Option<GroupType>,
@@ -749,6 +745,10 @@ fn should_we_balance(s: &SchedState, dom: &SchedDomain, this_cpu: CpuId, idle: I
     local.first() == Some(this_cpu)
 }
 
+/// Size the per-domain balance state of `cpu` (interval at `min_interval`, no failures) if the
+/// boot code left it empty.
+///
+/// Linux: kernel/sched/topology.c sd_init() (`balance_interval = sd_weight`).
 fn ensure_balance_state(s: &mut SchedState, cpu: CpuId) {
     let nd = s.topo.domains[cpu as usize].len();
     let rq = &mut s.rqs[cpu as usize];
@@ -769,6 +769,9 @@ fn ensure_balance_state(s: &mut SchedState, cpu: CpuId) {
 ///
 /// Linux: kernel/sched/fair.c sched_balance_rq() (load_balance()).
 ///
+/// The pass over the top domain also refreshes `rd_overloaded` (some CPU with ≥ 2 tasks), as
+/// update_sd_lb_stats() does at the root.
+///
 /// Deviation: no active balance (F-47's stopper push of a running task) and no
 /// LBF_NEED_BREAK / LBF_DST_PINNED / LBF_ALL_PINNED redo loops.
 async fn sched_balance_rq(
@@ -788,8 +791,15 @@ async fn sched_balance_rq(
             *continue_balancing = false;
             None
         } else {
-            find_busiest_group(&s, dom, child_prefer_sibling, this_cpu, idle)
-                .and_then(|plan| find_busiest_queue(&s, &plan).map(|src| (plan, src)))
+            let plan = find_busiest_group(&s, dom, child_prefer_sibling, this_cpu, idle)
+                .and_then(|plan| find_busiest_queue(&s, &plan).map(|src| (plan, src)));
+            // The top level refreshes the root domain's overload flag from what it saw.
+            let top = level + 1 == doms.len();
+            let overloaded = dom.span.iter().any(|c| s.rqs[c as usize].nr_running > 1);
+            if top {
+                s.rd_overloaded = overloaded;
+            }
+            plan
         }
     };
     let Some((plan, src)) = plan else {
@@ -868,6 +878,16 @@ fn get_sd_balance_interval(s: &SchedState, cpu: CpuId, level: usize, busy: bool)
     }
     let max = (s.tun.hz * s.nr_cpus() as u64 / 10).max(1);
     j.clamp(1, max)
+}
+
+/// Whether the tick should raise the balance softirq on `cpu` (`jiffies >= next_balance`,
+/// F-42).
+///
+/// Linux: kernel/sched/fair.c sched_balance_trigger().
+///
+/// Deviation: no nohz kick of an idle balancer on behalf of tick-stopped CPUs.
+pub fn sched_balance_trigger(s: &SchedState, cpu: CpuId) -> bool {
+    s.jiffies >= s.rqs[cpu as usize].next_balance
 }
 
 /// The SCHED_SOFTIRQ pass (F-42, F-43, F-47), run when `jiffies >= rq.next_balance`, with no rq
@@ -963,7 +983,12 @@ pub async fn sched_balance_newidle(k: &Kernel, this_cpu: CpuId) -> i32 {
     };
     let mut next_balance = {
         let s = k.st();
-        s.jiffies + s.tun.hz
+        let mut nb = s.jiffies + s.tun.hz;
+        if !proceed && nd > 0 {
+            let interval = get_sd_balance_interval(&s, this_cpu, 0, false);
+            nb = nb.min(s.rqs[this_cpu as usize].last_balance[0] + interval);
+        }
+        nb
     };
     let mut pulled: i32 = 0;
     if proceed {
@@ -1025,10 +1050,42 @@ pub async fn sched_balance_newidle(k: &Kernel, this_cpu: CpuId) -> i32 {
 /// Load statistics of a group for placing a new task.
 ///
 /// Linux: kernel/sched/fair.c update_sg_wakeup_stats().
-fn update_sg_wakeup_stats(s: &SchedState, dom: &SchedDomain, group: &CpuMask) -> SgStats {
-    // The task being placed is not queued anywhere (fork/exec of a new or running task is
-    // counted where it is; Linux subtracts its contribution via cpu_load_without()).
-    update_sg_lb_stats(s, dom, group)
+///
+/// The task being placed does not count where it is queued (an exec'ing task runs on this
+/// CPU; a forked one is not queued yet), as Linux's cpu_load_without() and
+/// idle_cpu_without() arrange.
+fn update_sg_wakeup_stats(s: &SchedState, dom: &SchedDomain, group: &CpuMask, p: TaskId) -> SgStats {
+    let mut g = SgStats::default();
+    let t = &s.tasks[p as usize];
+    for c in group.iter() {
+        let rq = &s.rqs[c as usize];
+        let here = t.se.on_rq && t.cpu == c;
+        let (load, nr, h_nr) = if here {
+            (
+                cpu_load(s, c) - t.se.weight,
+                rq.nr_running - 1,
+                rq.cfs.h_nr_runnable - 1,
+            )
+        } else {
+            (cpu_load(s, c), rq.nr_running, rq.cfs.h_nr_runnable)
+        };
+        g.load += load;
+        g.nr_running += nr;
+        g.h_nr_running += h_nr;
+        g.util += h_nr.min(1) as u64 * SCHED_CAPACITY_SCALE;
+        let idle = rq.wake_list.is_empty() && !rq.ttwu_pending && (rq.curr == rq.idle || rq.curr == p);
+        if nr == 0 && idle {
+            g.idle_cpus += 1;
+        }
+        g.weight += 1;
+        g.capacity += SCHED_CAPACITY_SCALE;
+    }
+    let ty = group_classify(dom.imbalance_pct, &g);
+    g.group_type = Some(ty);
+    if ty != GroupType::HasSpare {
+        g.avg_load = g.load * SCHED_CAPACITY_SCALE / g.capacity;
+    }
+    g
 }
 
 /// The least busy group of `dom` for `p`, or `None` to stay in the local group (F-33).
@@ -1054,10 +1111,7 @@ fn sched_balance_find_dst_group(
         if !group.intersects(&mask) {
             continue;
         }
-        let mut g = update_sg_wakeup_stats(s, dom, group);
-        if g.avg_load == 0 {
-            g.avg_load = g.load * SCHED_CAPACITY_SCALE / g.capacity;
-        }
+        let g = update_sg_wakeup_stats(s, dom, group, p);
         if Some(gi) == li {
             local = Some(g);
             continue;
@@ -1198,4 +1252,237 @@ fn sched_balance_find_dst_cpu(
         }
     }
     new_cpu
+}
+
+#[cfg(test)]
+mod tests {
+    //! Placement checked on a bare state; balancing run on the simulated machine, so the
+    //! lock dropping and retaking really happens.
+
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use sim::Executor;
+
+    use super::*;
+
+    use crate::sched::fair::set_next_task_fair;
+    use crate::sched::fair::test_util::new_for_tests;
+    use crate::task::OnRq;
+
+    /// Make `p` (queued on `cpu`) the running task there.
+    fn run(s: &mut SchedState, cpu: CpuId, p: TaskId) {
+        set_next_task_fair(s, cpu, p, true);
+        let idle = s.rqs[cpu as usize].idle;
+        s.tasks[idle as usize].on_cpu = false;
+        s.tasks[p as usize].on_cpu = true;
+        s.rqs[cpu as usize].curr = p;
+        s.rqs[cpu as usize].donor = p;
+    }
+
+    fn queue(s: &mut SchedState, cpu: CpuId, p: TaskId) {
+        s.tasks[p as usize].cpu = cpu;
+        core::activate_task(s, cpu, p, enqueue::WAKEUP);
+    }
+
+    /// 2 CPUs: CPU 0 runs task 2 with 3 and 4 waiting (queued in that order); CPU 1 idle.
+    /// Clocks at 10 ms, jiffies 100.
+    fn overloaded_pair() -> SchedState {
+        let mut s = new_for_tests(2, 3);
+        for p in [2, 3, 4] {
+            queue(&mut s, 0, p);
+        }
+        run(&mut s, 0, 2);
+        for c in 0..2 {
+            s.rqs[c].clock = 10_000_000;
+            s.rqs[c].clock_task = 10_000_000;
+        }
+        s.jiffies = 100;
+        s
+    }
+
+    fn kernel(s: SchedState) -> Rc<Kernel> {
+        Kernel::from_state(s)
+    }
+
+    fn run_machine(k: &Rc<Kernel>) {
+        let mut ex = Executor::new(k.m.clone());
+        ex.run(1_000_000_000, &mut |_| true);
+        assert!(k.violations.borrow().is_empty(), "{:?}", k.violations.borrow());
+    }
+
+    #[test]
+    fn periodic_balance_pulls_the_least_recently_run_cold_task() {
+        let mut s = overloaded_pair();
+        // cfs_tasks is MRU-first: [2 (running), 4, 3]. The scan starts at 3, which ran 0.1 ms
+        // ago (cache hot, first failure ≤ cache_nice_tries): it is skipped and 4 is taken.
+        s.tasks[3].se.exec_start = 10_000_000 - 100_000;
+        let k = kernel(s);
+        let k2 = k.clone();
+        k.m.spawn(0, async move {
+            sched_balance_periodic(&k2, 1).await;
+            k2.m.halt().await;
+        });
+        k.m.boot_cpu(1, 0);
+        run_machine(&k);
+        let s = k.st();
+        assert_eq!(s.tasks[4].cpu, 1);
+        assert_eq!(s.tasks[4].on_rq, OnRq::Queued);
+        assert_eq!(s.tasks[3].cpu, 0);
+        assert_eq!(s.rqs[0].nr_running, 2);
+        assert_eq!(s.rqs[1].nr_running, 1);
+        assert_eq!(s.rqs[1].cfs.load_weight, 1024);
+        assert!(s.tasks[1].need_resched, "CPU 1's idle task is told to reschedule");
+        assert_eq!(s.rqs[1].nr_balance_failed[0], 0);
+        assert_eq!(s.rqs[1].balance_interval_ms[0], 2);
+        // CPU 1 is now busy: next pass in 2 ms × busy_factor 16 − 1 = 31 jiffies.
+        assert_eq!(s.rqs[1].last_balance[0], 100);
+        assert_eq!(s.rqs[1].next_balance, 131);
+    }
+
+    #[test]
+    fn periodic_balance_counts_a_failure_when_every_task_is_cache_hot() {
+        let mut s = overloaded_pair();
+        s.tasks[3].se.exec_start = 10_000_000 - 100_000;
+        s.tasks[4].se.exec_start = 10_000_000 - 100_000;
+        let k = kernel(s);
+        let k2 = k.clone();
+        k.m.spawn(0, async move {
+            sched_balance_periodic(&k2, 1).await;
+            k2.m.halt().await;
+        });
+        k.m.boot_cpu(1, 0);
+        run_machine(&k);
+        let s = k.st();
+        assert_eq!(s.rqs[1].nr_running, 0);
+        assert_eq!(s.rqs[1].nr_balance_failed[0], 1);
+    }
+
+    #[test]
+    fn periodic_balance_leaves_one_task_per_cpu_alone_and_backs_off() {
+        let mut s = new_for_tests(2, 1);
+        queue(&mut s, 0, 2);
+        run(&mut s, 0, 2);
+        s.jiffies = 100;
+        s.rd_overloaded = true; // stale: nobody has two tasks
+        let k = kernel(s);
+        let k2 = k.clone();
+        k.m.spawn(0, async move {
+            sched_balance_periodic(&k2, 1).await;
+            k2.m.halt().await;
+        });
+        k.m.boot_cpu(1, 0);
+        run_machine(&k);
+        let s = k.st();
+        assert_eq!(s.rqs[0].nr_running, 1);
+        // Balanced: the interval doubles (2 → 4 ms, max 4).
+        assert_eq!(s.rqs[1].balance_interval_ms[0], 4);
+        assert!(!s.rd_overloaded, "the root-level pass clears the overload flag");
+    }
+
+    #[test]
+    fn newidle_balance_drops_the_lock_pulls_one_task_and_retakes_it() {
+        let s = overloaded_pair();
+        let k = kernel(s);
+        let k2 = k.clone();
+        let result = Rc::new(Cell::new(i32::MIN));
+        let r2 = result.clone();
+        k.m.spawn(0, async move {
+            k2.rq_lock(1).await;
+            let pulled = sched_balance_newidle(&k2, 1).await;
+            assert!(k2.rq_locked(1), "returns with the rq lock held");
+            r2.set(pulled);
+            k2.rq_unlock(1).await;
+            k2.m.halt().await;
+        });
+        k.m.boot_cpu(1, 0);
+        run_machine(&k);
+        assert_eq!(result.get(), 1);
+        let s = k.st();
+        // Tasks 3 and 4 are cold (never ran); the scan starts at the LRU end: task 3.
+        assert_eq!(s.tasks[3].cpu, 1);
+        assert_eq!(s.rqs[1].nr_running, 1);
+        assert_eq!(s.rqs[0].nr_running, 2);
+        assert_eq!(s.rqs[1].idle_stamp, 0, "pulled: not going idle");
+    }
+
+    #[test]
+    fn newidle_balance_does_nothing_without_overload() {
+        let mut s = overloaded_pair();
+        s.rd_overloaded = false;
+        let k = kernel(s);
+        let k2 = k.clone();
+        let result = Rc::new(Cell::new(i32::MIN));
+        let r2 = result.clone();
+        k.m.spawn(0, async move {
+            k2.rq_lock(1).await;
+            r2.set(sched_balance_newidle(&k2, 1).await);
+            k2.rq_unlock(1).await;
+            k2.m.halt().await;
+        });
+        k.m.boot_cpu(1, 0);
+        run_machine(&k);
+        assert_eq!(result.get(), 0);
+        assert_eq!(k.st().rqs[1].nr_running, 0);
+    }
+
+    /// 4 CPUs, one LLC: CPUs 0 and 2 each run one nice-0 task (tasks 4 and 5), 1 and 3 idle.
+    /// Task 6 sleeps; it last ran on CPU 2.
+    fn half_busy_quad() -> SchedState {
+        let mut s = new_for_tests(4, 3);
+        queue(&mut s, 0, 4);
+        run(&mut s, 0, 4);
+        queue(&mut s, 2, 5);
+        run(&mut s, 2, 5);
+        s.tasks[6].cpu = 2;
+        s.tasks[6].recent_used_cpu = 2;
+        s
+    }
+
+    #[test]
+    fn wakeup_scans_the_llc_from_after_the_target() {
+        let s = half_busy_quad();
+        // Waker (task 4) on CPU 0, prev 2. wake_affine: neither CPU idle; WA_WEIGHT: this =
+        // (1024 + 1024)·100·1024 vs prev = (1024 − 1024)·108·1024 = 0 ⇒ stay on prev (2).
+        // select_idle_sibling(2): 2 busy ⇒ scan 3, 0, 1 ⇒ CPU 3 (a scan from CPU 0 would
+        // answer 1).
+        assert_eq!(select_task_rq_fair(&s, 6, 2, wf::TTWU), 3);
+        // CURRENT_CPU: the waker's CPU when allowed.
+        assert_eq!(select_task_rq_fair(&s, 6, 2, wf::TTWU | wf::CURRENT_CPU), 0);
+    }
+
+    #[test]
+    fn wakeup_prefers_an_idle_prev_and_respects_affinity() {
+        let mut s = half_busy_quad();
+        // prev 3 is idle: WA_IDLE picks it, and select_idle_sibling keeps it.
+        assert_eq!(select_task_rq_fair(&s, 6, 3, wf::TTWU), 3);
+        // Only CPUs 0–2 allowed: the scan from 3 wraps and finds 1.
+        s.tasks[6].cpus_mask.clear(3);
+        assert_eq!(select_task_rq_fair(&s, 6, 2, wf::TTWU), 1);
+    }
+
+    #[test]
+    fn wakeup_side_effects_record_the_wakee_and_recent_cpu() {
+        let mut s = half_busy_quad();
+        assert_eq!(select_task_rq_fair_mut(&mut s, 6, 2, wf::TTWU), 3);
+        assert_eq!(s.tasks[4].last_wakee, Some(6));
+        assert_eq!(s.tasks[4].wakee_flips, 1);
+        assert_eq!(s.tasks[6].recent_used_cpu, 2);
+    }
+
+    #[test]
+    fn exec_does_not_count_the_exec_ing_task_against_its_own_cpu() {
+        let s = half_busy_quad();
+        // Task 4 execs on CPU 0, where it is the only task: without it CPU 0 is idle, as idle
+        // as the idlest other group, so the task stays (counting it would send it to CPU 1).
+        assert_eq!(select_task_rq_fair(&s, 4, 0, wf::EXEC), 0);
+    }
+
+    #[test]
+    fn fork_goes_to_the_first_idlest_group() {
+        let s = half_busy_quad();
+        // Groups from CPU 0: {0} fully busy (local), {1} idle, {2} busy, {3} idle: {1} is the
+        // first of the two idlest, and it beats the busy local group.
+        assert_eq!(select_task_rq_fair(&s, 6, 0, wf::FORK), 1);
+    }
 }

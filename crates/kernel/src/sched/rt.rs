@@ -1034,13 +1034,13 @@ pub fn overloaded_cpus(s: &SchedState) -> CpuMask {
 
 #[cfg(test)]
 mod tests {
-    use std::cell::RefCell;
+
     use std::rc::Rc;
 
     use sim::{CpuMask, Executor, Machine};
 
     use super::*;
-    use crate::locking::lockdep::Lockdep;
+
     use crate::sched::cpupri::CPUPRI_NORMAL;
 
     use crate::sched::Costs;
@@ -1372,15 +1372,7 @@ mod tests {
     }
 
     fn kernel(s: SchedState) -> Rc<Kernel> {
-        let m = s.m.clone();
-        let n = s.nr_cpus();
-        Rc::new(Kernel {
-            m,
-            s: RefCell::new(s),
-            lockdep: RefCell::new(Lockdep::new(n)),
-            violations: RefCell::new(Vec::new()),
-            end: RefCell::new(None),
-        })
+        Kernel::from_state(s)
     }
 
     /// Run `f` on cpu 0 of `k`'s machine until it parks.
