@@ -283,7 +283,7 @@ impl System {
 /// each with its idle task (task id = CPU) and stopper (task id = nr_cpus + CPU).
 pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
     let n = cfg.nr_cpus;
-    assert!(n >= 1 && n <= sim::MAX_CPUS);
+    assert!((1..=sim::MAX_CPUS).contains(&n));
     let m = Rc::new(Machine::new(n, cfg.seed, cfg.costs.spin_handoff_ns));
     let topo = Topology::new(n, cfg.llc_size);
     let mut tasks = Vec::new();
@@ -354,7 +354,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         t.state = state::TASK_INTERRUPTIBLE;
         tasks.push(t);
     }
-    let s = SchedState {
+    SchedState {
         m: m.clone(),
         tasks,
         rqs,
@@ -376,8 +376,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         nr_user_tasks: 0,
         nr_exited: 0,
         stall_ticks: 0,
-    };
-    s
+    }
 }
 
 /// A kernel (machine + scheduler state) booted from `cfg`, with no workload yet.

@@ -875,12 +875,14 @@ pub async fn task_rq_lock(k: &Kernel, p: TaskId) -> CpuId {
     loop {
         let cpu = k.st().tasks[p as usize].cpu;
         k.rq_lock(cpu).await;
-        let s = k.st();
-        let t = &s.tasks[p as usize];
-        if t.cpu == cpu && t.on_rq != OnRq::Migrating {
+        let stable = {
+            let s = k.st();
+            let t = &s.tasks[p as usize];
+            t.cpu == cpu && t.on_rq != OnRq::Migrating
+        };
+        if stable {
             return cpu;
         }
-        drop(s);
         k.rq_unlock(cpu).await;
         k.m.delay(SPIN_POLL_NS).await;
     }
