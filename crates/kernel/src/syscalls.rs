@@ -8,11 +8,11 @@
 
 use std::rc::Rc;
 
-use sim::user::{SchedAttr, UserCtx, UserOp, UserProgram};
+use sim::user::{ResourceId, SchedAttr, UserCtx, UserOp, UserProgram};
 use sim::{CpuMask, Nanos, RunResult};
 
 use crate::irq::do_irq;
-use crate::locking::usermutex::WaitTarget;
+use crate::locking::usermutex::{UserResource, WaitTarget};
 use crate::sched::core::*;
 use crate::sched::Class;
 use crate::task::state::*;
@@ -37,11 +37,26 @@ pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>)
             UserOp::Sleep { ns } => do_nanosleep(k, k.m.now().saturating_add(ns)).await,
             UserOp::SleepUntil { at_ns } => do_nanosleep(k, at_ns).await,
             UserOp::Yield => do_sched_yield(k).await,
-            UserOp::Lock { mutex } => user_mutex_lock(k, mutex).await,
-            UserOp::Unlock { mutex } => user_mutex_unlock(k, mutex).await,
-            UserOp::CondWait { cond, mutex } => user_cond_wait(k, cond, mutex).await,
-            UserOp::CondSignal { cond } => user_cond_wake(k, cond, false).await,
-            UserOp::CondBroadcast { cond } => user_cond_wake(k, cond, true).await,
+            UserOp::Lock { mutex } => match resolve_mutex(k, mutex) {
+                Some(m) => user_mutex_lock(k, m).await,
+                None => bad_resource(k, mutex, "mutex"),
+            },
+            UserOp::Unlock { mutex } => match resolve_mutex(k, mutex) {
+                Some(m) => user_mutex_unlock(k, m).await,
+                None => bad_resource(k, mutex, "mutex"),
+            },
+            UserOp::CondWait { cond, mutex } => match (resolve_cond(k, cond), resolve_mutex(k, mutex)) {
+                (Some(c), Some(m)) => user_cond_wait(k, c, m).await,
+                _ => bad_resource(k, cond, "condition variable and mutex"),
+            },
+            UserOp::CondSignal { cond } => match resolve_cond(k, cond) {
+                Some(c) => user_cond_wake(k, c, false).await,
+                None => bad_resource(k, cond, "condition variable"),
+            },
+            UserOp::CondBroadcast { cond } => match resolve_cond(k, cond) {
+                Some(c) => user_cond_wake(k, c, true).await,
+                None => bad_resource(k, cond, "condition variable"),
+            },
             UserOp::SetAttr { attr } => sched_setattr_self(k, attr).await,
             UserOp::SetAffinity { cpus } => sched_setaffinity_self(k, cpus).await,
             UserOp::Mark { mark } => {
@@ -53,6 +68,28 @@ pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>)
         }
         exit_to_user_mode(k).await;
     }
+}
+
+/// The kernel mutex behind a workload resource id.
+fn resolve_mutex(k: &Kernel, id: ResourceId) -> Option<u32> {
+    match k.st().user_resources.get(id as usize) {
+        Some(UserResource::Mutex(m)) => Some(*m),
+        _ => None,
+    }
+}
+
+/// The kernel condition variable behind a workload resource id.
+fn resolve_cond(k: &Kernel, id: ResourceId) -> Option<u32> {
+    match k.st().user_resources.get(id as usize) {
+        Some(UserResource::Cond(c)) => Some(*c),
+        _ => None,
+    }
+}
+
+/// A program named a resource that does not exist or is of the wrong kind: the workload's
+/// lowering is broken, which fails the run instead of guessing.
+fn bad_resource(k: &Kernel, id: ResourceId, want: &str) {
+    k.violation("workload_resource", format!("resource {id} is not a {want}"));
 }
 
 /// Execute `work_ns` of user-mode work, taking interrupts (and preemption on the way back

@@ -14,7 +14,7 @@ use sim::user::{Policy, SchedAttr, ThreadId, UserProgram};
 use sim::{CpuId, CpuMask, Executor, Machine, Nanos, RunEnd};
 
 use crate::locking::lockdep::Lockdep;
-use crate::locking::usermutex::{UserCond, UserMutex, WaitTarget};
+use crate::locking::usermutex::{UserCond, UserMutex, UserResource, WaitTarget};
 use crate::sched::core::{self as core, Kernel, Violation};
 use crate::sched::cpupri::CpuPri;
 use crate::sched::fair::{CfsRq, SchedEntity};
@@ -133,6 +133,8 @@ impl System {
     pub fn add_mutex(&mut self, name: &str) -> u32 {
         let lock = self.k.m.new_lock();
         let mut s = self.k.st();
+        let idx = s.user_mutexes.len() as u32;
+        s.user_resources.push(UserResource::Mutex(idx));
         s.user_mutexes.push(UserMutex {
             name: name.to_string(),
             owner: None,
@@ -146,6 +148,8 @@ impl System {
     pub fn add_cond(&mut self, name: &str) -> u32 {
         let lock = self.k.m.new_lock();
         let mut s = self.k.st();
+        let idx = s.user_conds.len() as u32;
+        s.user_resources.push(UserResource::Cond(idx));
         s.user_conds.push(UserCond {
             name: name.to_string(),
             waiters: Default::default(),
@@ -373,6 +377,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         hrtimer_seq: 0,
         user_mutexes: Vec::new(),
         user_conds: Vec::new(),
+        user_resources: Vec::new(),
         nr_user_tasks: 0,
         nr_exited: 0,
         stall_ticks: 0,

@@ -75,19 +75,44 @@ fn remote_wakeup_spins_on_a_held_rq_lock_while_its_clock_advances() {
     k.m.boot_cpu(0, 0);
     k.m.boot_cpu(1, 1);
     Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
-    assert_eq!(*log.borrow(), vec![("cpu1 unlocks rq1", 5_000), ("cpu0 woke p", 5_000)]);
+    assert_eq!(
+        *log.borrow(),
+        vec![("cpu1 unlocks rq1", 5_000), ("cpu0 woke p", 5_000)]
+    );
     let ev = events.0.borrow();
-    let on_cpu0: Vec<(u64, EventKind)> = ev.iter().filter(|e| e.cpu == 0).map(|e| (e.time_ns, e.kind)).collect();
+    let on_cpu0: Vec<(u64, EventKind)> = ev
+        .iter()
+        .filter(|e| e.cpu == 0)
+        .map(|e| (e.time_ns, e.kind))
+        .collect();
     assert!(
-        on_cpu0.contains(&(1_000, EventKind::ContentionBegin { lock: LockName::Rq(1) })),
+        on_cpu0.contains(&(
+            1_000,
+            EventKind::ContentionBegin {
+                lock: LockName::Rq(1)
+            }
+        )),
         "the waker must start spinning at 1 µs: {on_cpu0:#?}"
     );
     assert!(
-        on_cpu0.contains(&(5_000, EventKind::ContentionEnd { lock: LockName::Rq(1), spun_ns: 4_000 })),
+        on_cpu0.contains(&(
+            5_000,
+            EventKind::ContentionEnd {
+                lock: LockName::Rq(1),
+                spun_ns: 4_000
+            }
+        )),
         "and spin for 4 µs: {on_cpu0:#?}"
     );
-    let wakeup = ev.iter().find(|e| matches!(e.kind, EventKind::SchedWakeup { task, .. } if task.pid == 2000 + p)).unwrap();
-    assert_eq!((wakeup.time_ns, wakeup.cpu), (5_000, 0), "activated by the waker once it got the lock");
+    let wakeup = ev
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::SchedWakeup { task, .. } if task.pid == 2000 + p))
+        .unwrap();
+    assert_eq!(
+        (wakeup.time_ns, wakeup.cpu),
+        (5_000, 0),
+        "activated by the waker once it got the lock"
+    );
     let rq1_lock = k.st().rqs[1].lock;
     assert_eq!(k.m.lock_stats(rq1_lock), (1, 4_000));
 }
@@ -101,7 +126,8 @@ fn newidle_balance_drops_the_rq_lock_and_another_cpu_runs_in_the_window() {
         let (k2, log2) = (k.clone(), log.clone());
         k.m.spawn(0, async move {
             k2.rq_lock(0).await;
-            log2.borrow_mut().push(("cpu0 enters newidle with rq0 held", k2.m.now()));
+            log2.borrow_mut()
+                .push(("cpu0 enters newidle with rq0 held", k2.m.now()));
             fair::sched_balance_newidle(&k2, 0).await;
             assert!(k2.rq_locked(0), "newidle returns with the rq lock retaken");
             log2.borrow_mut().push(("cpu0 leaves newidle", k2.m.now()));
@@ -130,5 +156,9 @@ fn newidle_balance_drops_the_rq_lock_and_another_cpu_runs_in_the_window() {
     assert_eq!(log[2].0, "cpu0 leaves newidle");
     assert!(log[2].1 >= 10_000, "the pass costs one domain visit: {log:?}");
     let rq0 = k.st().rqs[0].lock;
-    assert_eq!(k.m.lock_stats(rq0).0, 0, "nobody had to spin: the lock really was free");
+    assert_eq!(
+        k.m.lock_stats(rq0).0,
+        0,
+        "nobody had to spin: the lock really was free"
+    );
 }

@@ -23,6 +23,15 @@ pub enum WaitTarget {
     Cond(ResourceId),
 }
 
+/// A workload resource id resolved to the kernel object behind it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserResource {
+    /// Index into `SchedState::user_mutexes`.
+    Mutex(u32),
+    /// Index into `SchedState::user_conds`.
+    Cond(u32),
+}
+
 /// A pthread mutex.
 pub struct UserMutex {
     pub name: String,

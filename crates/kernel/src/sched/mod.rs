@@ -171,6 +171,8 @@ pub struct SchedState {
     /// User-visible synchronisation objects (the workload's mutexes and condvars).
     pub user_mutexes: Vec<crate::locking::usermutex::UserMutex>,
     pub user_conds: Vec<crate::locking::usermutex::UserCond>,
+    /// The workload's resource ids (`sim::user::ResourceId`) in creation order.
+    pub user_resources: Vec<crate::locking::usermutex::UserResource>,
     /// Tasks of the workload (not idle or stopper tasks), and how many have exited.
     pub nr_user_tasks: u32,
     pub nr_exited: u32,
