@@ -5,6 +5,7 @@ use std::fs;
 use std::io::Write;
 use std::rc::Rc;
 
+use kernel::locking::Protocol;
 use kernel::sched::features::{Features, FEATURES};
 use kernel::sched::Costs;
 use kernel::system::{Config, EndReason, Outcome, System, TaskSpec};
@@ -116,7 +117,7 @@ pub fn simulate(
     w: &Workload,
     cfg: &Config,
     costs_name: &str,
-    protocol: &str,
+    protocol: Protocol,
     trace: Option<Box<dyn Write>>,
     extra: Option<Box<dyn EventSink>>,
     progress: &mut dyn FnMut(u64),
@@ -130,8 +131,13 @@ pub fn simulate(
     }
     let mut sys = System::new(cfg.clone(), Box::new(Fanout(sinks)));
     for r in &w.resources {
-        match r.kind {
-            workload::spec::ResourceKind::Mutex { .. } => sys.add_mutex(&r.name),
+        match &r.kind {
+            workload::spec::ResourceKind::Mutex { protocol: p } => {
+                let p = p
+                    .as_deref()
+                    .map(|p| Protocol::parse(p).expect("validated by the loader"));
+                sys.add_mutex(&r.name, p.unwrap_or(protocol))
+            }
             workload::spec::ResourceKind::Cond => sys.add_cond(&r.name),
         };
     }
@@ -168,7 +174,7 @@ pub fn simulate(
     let info = RunInfo {
         workload: w.name.clone(),
         cpus: cfg.nr_cpus as u32,
-        protocol: protocol.to_string(),
+        protocol: protocol.as_str().to_string(),
         seed: cfg.seed,
         costs: costs_name.to_string(),
         features: cfg
@@ -290,7 +296,7 @@ pub fn run_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
         ))),
     };
     let mut progress = progress_bar(tty, cfg.limit_ns);
-    let r = simulate(&w, &cfg, &costs_name, "none", trace, None, &mut *progress)?;
+    let r = simulate(&w, &cfg, &costs_name, Protocol::None, trace, None, &mut *progress)?;
     if let Some(p) = &args.metrics {
         fs::write(p, r.metrics.to_json()).map_err(|e| Failure::Io(format!("{}: {e}", p.display())))?;
     }

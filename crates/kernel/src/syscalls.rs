@@ -38,11 +38,11 @@ pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>)
             UserOp::SleepUntil { at_ns } => do_nanosleep(k, at_ns).await,
             UserOp::Yield => do_sched_yield(k).await,
             UserOp::Lock { mutex } => match resolve_mutex(k, mutex) {
-                Some(m) => user_mutex_lock(k, m).await,
+                Some(m) => user_lock(k, m).await,
                 None => bad_resource(k, mutex, "mutex"),
             },
             UserOp::Unlock { mutex } => match resolve_mutex(k, mutex) {
-                Some(m) => user_mutex_unlock(k, m).await,
+                Some(m) => user_unlock(k, m).await,
                 None => bad_resource(k, mutex, "mutex"),
             },
             UserOp::CondWait { cond, mutex } => match (resolve_cond(k, cond), resolve_mutex(k, mutex)) {
@@ -70,12 +70,34 @@ pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>)
     }
 }
 
-/// The kernel mutex behind a workload resource id.
-fn resolve_mutex(k: &Kernel, id: ResourceId) -> Option<u32> {
+/// The kernel lock behind a workload mutex id.
+fn resolve_mutex(k: &Kernel, id: ResourceId) -> Option<UserResource> {
     match k.st().user_resources.get(id as usize) {
-        Some(UserResource::Mutex(m)) => Some(*m),
+        Some(r @ (UserResource::Mutex(_) | UserResource::RtMutex(_))) => Some(*r),
         _ => None,
     }
+}
+
+/// Lock a user mutex with its protocol: the kernel `struct mutex` (protocols none and
+/// proxy) or an rt_mutex (protocol pi), as spec/rt-app-and-traces.md §1.7 maps them.
+///
+/// Deviation: the futex system call layer between a pthread mutex and the kernel lock it
+/// stands for is not modelled; the thread calls the kernel lock directly.
+async fn user_lock(k: &Kernel, r: UserResource) {
+    match r {
+        UserResource::Mutex(m) => crate::locking::mutex::mutex_lock(k, m).await,
+        UserResource::RtMutex(m) => crate::locking::rtmutex::rt_mutex_lock(k, m).await,
+        UserResource::Cond(_) => unreachable!("resolved as a mutex"),
+    }
+}
+
+async fn user_unlock(k: &Kernel, r: UserResource) {
+    match r {
+        UserResource::Mutex(m) => crate::locking::mutex::mutex_unlock(k, m).await,
+        UserResource::RtMutex(m) => crate::locking::rtmutex::rt_mutex_unlock(k, m).await,
+        UserResource::Cond(_) => unreachable!("resolved as a mutex"),
+    }
+    preempt_point(k).await;
 }
 
 /// The kernel condition variable behind a workload resource id.
@@ -166,82 +188,8 @@ async fn do_exit(k: &Kernel) -> ! {
 
 // ---------------------------------------------------------------------- user mutexes
 
-/// Lock a pthread mutex: take it if free, else queue FIFO and sleep until handed over.
-async fn user_mutex_lock(k: &Kernel, m: u32) {
-    let lock = k.st().user_mutexes[m as usize].lock;
-    k.raw_spin_lock(
-        lock,
-        crate::locking::lockdep::LockClass::WaitQueue,
-        crate::tracepoints::LockName::Other(lock.0),
-    )
-    .await;
-    let me = k.current();
-    let must_wait = {
-        let s = &mut *k.st();
-        let um = &mut s.user_mutexes[m as usize];
-        // Relocking a held default pthread mutex deadlocks the caller, as it would for real.
-        if um.owner.is_none() {
-            um.owner = Some(me);
-            false
-        } else {
-            um.waiters.push_back(me);
-            s.tasks[me as usize].state = TASK_INTERRUPTIBLE;
-            s.tasks[me as usize].waiting_on = Some(WaitTarget::Mutex(m));
-            true
-        }
-    };
-    k.raw_spin_unlock(lock).await;
-    if must_wait {
-        loop {
-            schedule(k).await;
-            let s = &mut *k.st();
-            if s.user_mutexes[m as usize].owner == Some(me) {
-                s.tasks[me as usize].waiting_on = None;
-                break;
-            }
-            // Woken for something else: sleep again.
-            s.tasks[me as usize].state = TASK_INTERRUPTIBLE;
-        }
-    }
-}
-
-/// Unlock a pthread mutex: hand it to the first waiter and wake it.
-async fn user_mutex_unlock(k: &Kernel, m: u32) {
-    let lock = k.st().user_mutexes[m as usize].lock;
-    k.raw_spin_lock(
-        lock,
-        crate::locking::lockdep::LockClass::WaitQueue,
-        crate::tracepoints::LockName::Other(lock.0),
-    )
-    .await;
-    let me = k.current();
-    let next = {
-        let s = &mut *k.st();
-        let um = &mut s.user_mutexes[m as usize];
-        if um.owner != Some(me) {
-            Err(format!(
-                "mutex {} unlocked by a thread that does not hold it",
-                um.name
-            ))
-        } else {
-            let next = um.waiters.pop_front();
-            um.owner = next;
-            Ok(next)
-        }
-    };
-    let next = next.unwrap_or_else(|e| {
-        k.violation("workload_unlock_not_owner", e);
-        None
-    });
-    k.raw_spin_unlock(lock).await;
-    if let Some(w) = next {
-        wake_up_process(k, w).await;
-        preempt_point(k).await;
-    }
-}
-
 /// `pthread_cond_wait()`: queue on the condvar, release the mutex, sleep, retake the mutex.
-async fn user_cond_wait(k: &Kernel, c: u32, m: u32) {
+async fn user_cond_wait(k: &Kernel, c: u32, m: UserResource) {
     let lock = k.st().user_conds[c as usize].lock;
     k.raw_spin_lock(
         lock,
@@ -257,7 +205,7 @@ async fn user_cond_wait(k: &Kernel, c: u32, m: u32) {
         s.tasks[me as usize].waiting_on = Some(WaitTarget::Cond(c));
     }
     k.raw_spin_unlock(lock).await;
-    user_mutex_unlock_keep_state(k, m).await;
+    user_unlock(k, m).await;
     loop {
         schedule(k).await;
         let s = &mut *k.st();
@@ -267,39 +215,7 @@ async fn user_cond_wait(k: &Kernel, c: u32, m: u32) {
         }
         s.tasks[me as usize].state = TASK_INTERRUPTIBLE;
     }
-    user_mutex_lock(k, m).await;
-}
-
-/// Unlock inside `pthread_cond_wait`: like [`user_mutex_unlock`] but without the preemption
-/// point, because the caller is about to sleep (its state is already set).
-async fn user_mutex_unlock_keep_state(k: &Kernel, m: u32) {
-    let lock = k.st().user_mutexes[m as usize].lock;
-    k.raw_spin_lock(
-        lock,
-        crate::locking::lockdep::LockClass::WaitQueue,
-        crate::tracepoints::LockName::Other(lock.0),
-    )
-    .await;
-    let me = k.current();
-    let next = {
-        let s = &mut *k.st();
-        let um = &mut s.user_mutexes[m as usize];
-        if um.owner != Some(me) {
-            Err(format!("condvar wait without holding mutex {}", um.name))
-        } else {
-            let next = um.waiters.pop_front();
-            um.owner = next;
-            Ok(next)
-        }
-    };
-    let next = next.unwrap_or_else(|e| {
-        k.violation("workload_cond_wait_not_owner", e);
-        None
-    });
-    k.raw_spin_unlock(lock).await;
-    if let Some(w) = next {
-        wake_up_process(k, w).await;
-    }
+    user_lock(k, m).await;
 }
 
 /// `pthread_cond_signal()` / `pthread_cond_broadcast()`.

@@ -14,7 +14,10 @@ use sim::user::{Policy, SchedAttr, ThreadId, UserProgram};
 use sim::{CpuId, CpuMask, Executor, Machine, Nanos, RunEnd};
 
 use crate::locking::lockdep::Lockdep;
-use crate::locking::usermutex::{UserCond, UserMutex, UserResource, WaitTarget};
+use crate::locking::mutex::Mutex;
+use crate::locking::rtmutex::RtMutex;
+use crate::locking::usermutex::{UserCond, UserResource, WaitTarget};
+use crate::locking::Protocol;
 use crate::sched::core::{self as core, Kernel, Violation};
 use crate::sched::cpupri::CpuPri;
 use crate::sched::fair::{CfsRq, SchedEntity};
@@ -129,22 +132,39 @@ impl System {
         }
     }
 
-    /// Create a pthread mutex; returns its id (the workload's resource numbering must match).
-    pub fn add_mutex(&mut self, name: &str) -> u32 {
-        let lock = self.k.m.new_lock();
+    /// Create a user mutex (pthread mutex) with `protocol`; workload resource ids are
+    /// assigned in creation order, mutexes and condition variables alike.
+    pub fn add_mutex(&mut self, name: &str, protocol: Protocol) -> u32 {
+        let wait_lock = self.k.m.new_lock();
         let mut s = self.k.st();
-        let idx = s.user_mutexes.len() as u32;
-        s.user_resources.push(UserResource::Mutex(idx));
-        s.user_mutexes.push(UserMutex {
-            name: name.to_string(),
-            owner: None,
-            waiters: Default::default(),
-            lock,
-        });
-        s.user_mutexes.len() as u32 - 1
+        let id = s.user_resources.len() as u32;
+        match protocol {
+            Protocol::None | Protocol::Proxy => {
+                let idx = s.mutexes.len() as u32;
+                s.user_resources.push(UserResource::Mutex(idx));
+                s.mutexes.push(Mutex {
+                    name: name.to_string(),
+                    owner: None,
+                    wait_list: Default::default(),
+                    wait_lock,
+                    proxy: protocol == Protocol::Proxy,
+                });
+            }
+            Protocol::Pi => {
+                let idx = s.rt_mutexes.len() as u32;
+                s.user_resources.push(UserResource::RtMutex(idx));
+                s.rt_mutexes.push(RtMutex {
+                    name: name.to_string(),
+                    owner: None,
+                    wait_list: Default::default(),
+                    wait_lock,
+                });
+            }
+        }
+        id
     }
 
-    /// Create a pthread condition variable.
+    /// Create a pthread condition variable; returns its workload resource id.
     pub fn add_cond(&mut self, name: &str) -> u32 {
         let lock = self.k.m.new_lock();
         let mut s = self.k.st();
@@ -155,7 +175,7 @@ impl System {
             waiters: Default::default(),
             lock,
         });
-        s.user_conds.len() as u32 - 1
+        s.user_resources.len() as u32 - 1
     }
 
     /// Create a thread (forked at boot, `sched_fork()`); returns its pid.
@@ -375,7 +395,8 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         nr_events: 0,
         hrtimers: vec![Default::default(); n],
         hrtimer_seq: 0,
-        user_mutexes: Vec::new(),
+        mutexes: Vec::new(),
+        rt_mutexes: Vec::new(),
         user_conds: Vec::new(),
         user_resources: Vec::new(),
         nr_user_tasks: 0,
@@ -599,16 +620,25 @@ pub fn check_stall(k: &Kernel) {
     k.end(report.0, report.1);
 }
 
+/// Name and owner of the lock a wait target names.
+fn lock_of(s: &SchedState, w: WaitTarget) -> (&str, Option<TaskId>) {
+    match w {
+        WaitTarget::Mutex(m) => (&s.mutexes[m as usize].name, s.mutexes[m as usize].owner),
+        WaitTarget::RtMutex(m) => (&s.rt_mutexes[m as usize].name, s.rt_mutexes[m as usize].owner),
+        WaitTarget::Cond(c) => (&s.user_conds[c as usize].name, None),
+    }
+}
+
 fn stall_report(s: &SchedState) -> (EndReason, String) {
     let name = |t: TaskId| format!("{}-{}", s.tasks[t as usize].comm, s.tasks[t as usize].pid);
     let mut lines = Vec::new();
     for t in s.tasks.iter().filter(|t| t.thread.is_some() && t.exit_state == 0) {
         let what = match t.waiting_on {
-            Some(WaitTarget::Mutex(m)) => {
-                let um = &s.user_mutexes[m as usize];
-                match um.owner {
-                    Some(o) => format!("waits for mutex {} held by {}", um.name, name(o)),
-                    None => format!("waits for mutex {}", um.name),
+            Some(w @ (WaitTarget::Mutex(_) | WaitTarget::RtMutex(_))) => {
+                let (lname, owner) = lock_of(s, w);
+                match owner {
+                    Some(o) => format!("waits for mutex {lname} held by {}", name(o)),
+                    None => format!("waits for mutex {lname}"),
                 }
             }
             Some(WaitTarget::Cond(c)) => format!("waits on condition {}", s.user_conds[c as usize].name),
@@ -618,7 +648,7 @@ fn stall_report(s: &SchedState) -> (EndReason, String) {
     }
     // Follow waits-for edges (task → mutex owner) looking for a cycle.
     let next = |t: TaskId| match s.tasks[t as usize].waiting_on {
-        Some(WaitTarget::Mutex(m)) => s.user_mutexes[m as usize].owner,
+        Some(w @ (WaitTarget::Mutex(_) | WaitTarget::RtMutex(_))) => lock_of(s, w).1,
         _ => None,
     };
     for start in s
@@ -634,10 +664,8 @@ fn stall_report(s: &SchedState) -> (EndReason, String) {
                 let cycle: Vec<String> = path[i..]
                     .iter()
                     .map(|&t| {
-                        let Some(WaitTarget::Mutex(m)) = s.tasks[t as usize].waiting_on else {
-                            unreachable!()
-                        };
-                        format!("{} waits for {}", name(t), s.user_mutexes[m as usize].name)
+                        let w = s.tasks[t as usize].waiting_on.expect("on a waits-for path");
+                        format!("{} waits for {}", name(t), lock_of(s, w).0)
                     })
                     .collect();
                 return (

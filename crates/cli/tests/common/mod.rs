@@ -54,7 +54,7 @@ pub fn run_with(name: &str, tweak: impl FnOnce(&mut RunArgs)) -> Scenario {
         &w,
         &cfg,
         &costs,
-        "none",
+        kernel::locking::Protocol::None,
         None,
         Some(Box::new(events.clone())),
         &mut |_| {},

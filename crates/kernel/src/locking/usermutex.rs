@@ -1,4 +1,5 @@
-//! User-space mutexes and condition variables as rt-app uses them (pthread on futex).
+//! User-space condition variables as rt-app uses them (pthread on futex), and how workload
+//! resource ids map to kernel locks.
 //!
 //! Linux: kernel/futex/waitwake.c (futex_wait, futex_wake) as driven by glibc's
 //! pthread_mutex_lock/unlock and pthread_cond_wait/signal/broadcast.
@@ -11,7 +12,6 @@
 
 use std::collections::VecDeque;
 
-use sim::user::ResourceId;
 use sim::LockId;
 
 use crate::task::TaskId;
@@ -19,27 +19,23 @@ use crate::task::TaskId;
 /// What a sleeping task waits on (for stall and deadlock reports).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WaitTarget {
-    Mutex(ResourceId),
-    Cond(ResourceId),
+    /// Index into `SchedState::mutexes`.
+    Mutex(u32),
+    /// Index into `SchedState::rt_mutexes`.
+    RtMutex(u32),
+    /// Index into `SchedState::user_conds`.
+    Cond(u32),
 }
 
 /// A workload resource id resolved to the kernel object behind it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UserResource {
-    /// Index into `SchedState::user_mutexes`.
+    /// Index into `SchedState::mutexes` (kernel mutex).
     Mutex(u32),
+    /// Index into `SchedState::rt_mutexes`.
+    RtMutex(u32),
     /// Index into `SchedState::user_conds`.
     Cond(u32),
-}
-
-/// A pthread mutex.
-pub struct UserMutex {
-    pub name: String,
-    pub owner: Option<TaskId>,
-    /// FIFO of sleeping waiters. Protected by: `lock`.
-    pub waiters: VecDeque<TaskId>,
-    /// The futex hash-bucket lock guarding this mutex's wait queue.
-    pub lock: LockId,
 }
 
 /// A pthread condition variable.

@@ -169,7 +169,9 @@ pub struct SchedState {
     pub hrtimers: Vec<std::collections::BTreeSet<crate::time::HrTimer>>,
     pub hrtimer_seq: u64,
     /// User-visible synchronisation objects (the workload's mutexes and condvars).
-    pub user_mutexes: Vec<crate::locking::usermutex::UserMutex>,
+    /// Kernel mutexes (`struct mutex`) and rt_mutexes of the workload.
+    pub mutexes: Vec<crate::locking::mutex::Mutex>,
+    pub rt_mutexes: Vec<crate::locking::rtmutex::RtMutex>,
     pub user_conds: Vec<crate::locking::usermutex::UserCond>,
     /// The workload's resource ids (`sim::user::ResourceId`) in creation order.
     pub user_resources: Vec<crate::locking::usermutex::UserResource>,
