@@ -27,7 +27,7 @@ use crate::sched::topology::Topology;
 use crate::sched::{Class, Costs, Rq, SchedState};
 use crate::task::{nice_to_prio, rt_prio, state, OnRq, Task, TaskId, IDLE_PRIO};
 use crate::time::{hrtimer_start, TimerFn};
-use crate::tracepoints::{Comm, EventKind, EventSink};
+use crate::tracepoints::{Comm, EventKind, EventSink, LockName};
 
 /// How a run ended (the metrics' `end_reason`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,6 +141,15 @@ impl System {
         match protocol {
             Protocol::None | Protocol::Proxy => {
                 let idx = s.mutexes.len() as u32;
+                let lock = LockName::Mutex(idx);
+                core::emit(
+                    &mut s,
+                    0,
+                    EventKind::LockInit {
+                        lock,
+                        name: Comm::new(name),
+                    },
+                );
                 s.user_resources.push(UserResource::Mutex(idx));
                 s.mutexes.push(Mutex {
                     name: name.to_string(),
@@ -152,6 +161,15 @@ impl System {
             }
             Protocol::Pi => {
                 let idx = s.rt_mutexes.len() as u32;
+                let lock = LockName::RtMutex(idx);
+                core::emit(
+                    &mut s,
+                    0,
+                    EventKind::LockInit {
+                        lock,
+                        name: Comm::new(name),
+                    },
+                );
                 s.user_resources.push(UserResource::RtMutex(idx));
                 s.rt_mutexes.push(RtMutex {
                     name: name.to_string(),

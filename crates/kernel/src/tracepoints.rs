@@ -196,6 +196,14 @@ pub enum EventKind {
     ContentionBegin { lock: LockName },
     /// `contention_end: %p (ret=0)`.
     ContentionEnd { lock: LockName, spun_ns: Nanos },
+    /// A sleeping lock was created (model extension, not printed): its name for the reports.
+    LockInit { lock: LockName, name: Comm },
+    /// `pid` must wait for a sleeping lock (mutex slow path, rt_mutex block). Printed as an
+    /// atrace slice begin `tracing_mark_write: B|pid|lock_wait NAME` (model extension; Linux
+    /// has `contention_begin` with flags MUTEX/RT, which does not name the waiter).
+    LockContended { pid: Pid, lock: LockName },
+    /// `pid` took the lock it waited for (`tracing_mark_write: E|pid`).
+    LockAcquired { pid: Pid, lock: LockName },
     /// `tracing_mark_write:` from a user program (rt-app markers).
     UserMark { pid: Pid, mark: Mark },
 }
@@ -220,6 +228,10 @@ pub enum LockName {
     PiLock(Pid),
     /// Any other raw spinlock of the model, by machine lock number.
     Other(u32),
+    /// A kernel `struct mutex` (index into `SchedState::mutexes`).
+    Mutex(u32),
+    /// An rt_mutex (index into `SchedState::rt_mutexes`).
+    RtMutex(u32),
 }
 
 /// Receives the event stream. Implemented by the report crate's writers and collectors.

@@ -42,6 +42,8 @@ pub const HEADER: &str = "\
 pub struct FtraceWriter<W: io::Write> {
     out: W,
     comms: BTreeMap<Pid, String>,
+    /// Sleeping-lock names by [`lock_addr`], from `LockInit` records.
+    lock_names: BTreeMap<u64, String>,
     group_dead: bool,
     line: String,
     error: Option<io::Error>,
@@ -54,6 +56,7 @@ impl<W: io::Write> FtraceWriter<W> {
         let mut w = FtraceWriter {
             out,
             comms: BTreeMap::new(),
+            lock_names: BTreeMap::new(),
             group_dead: true,
             line: String::with_capacity(192),
             error: None,
@@ -221,6 +224,14 @@ impl<W: io::Write> FtraceWriter<W> {
                 s.push_str("tracing_mark_write: ");
                 write_mark(s, mark)
             }
+            EventKind::LockInit { .. } => unreachable!("not printed"),
+            // atrace slices: Perfetto draws the wait as a slice on the waiter's track.
+            EventKind::LockContended { pid, lock } => write!(
+                s,
+                "tracing_mark_write: B|{pid}|lock_wait {}",
+                self.lock_names.get(&lock_addr(lock)).map_or("?", String::as_str)
+            ),
+            EventKind::LockAcquired { pid, .. } => write!(s, "tracing_mark_write: E|{pid}"),
         };
         r.expect("String write");
     }
@@ -279,6 +290,8 @@ pub fn lock_addr(lock: LockName) -> u64 {
         LockName::Rq(cpu) => (1u64, u64::from(cpu)),
         LockName::PiLock(pid) => (2, u64::from(pid)),
         LockName::Other(n) => (3, u64::from(n)),
+        LockName::Mutex(n) => (4, u64::from(n)),
+        LockName::RtMutex(n) => (5, u64::from(n)),
     };
     0xffff_8800_0000_0000 | (class << 40) | (instance << 6)
 }
@@ -289,8 +302,13 @@ impl<W: io::Write> EventSink for FtraceWriter<W> {
             return;
         }
         // Model-only records that no Linux tracepoint prints.
-        if matches!(e.kind, EventKind::SchedSetattr { .. }) {
-            return;
+        match e.kind {
+            EventKind::SchedSetattr { .. } => return,
+            EventKind::LockInit { lock, name } => {
+                self.lock_names.insert(lock_addr(lock), name.as_str().to_string());
+                return;
+            }
+            _ => {}
         }
         self.format(e);
         if let Err(err) = self.out.write_all(self.line.as_bytes()) {

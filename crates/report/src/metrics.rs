@@ -134,7 +134,8 @@ pub struct TaskMetrics {
     pub donated_ns: Nanos,
     /// `sched_waking` → its next switch-in.
     pub wakeup_latency_ns: Hist,
-    /// Time blocked on sleeping locks; empty until the stream carries mutex contention.
+    /// Sleeping-lock waits: `LockContended` → `LockAcquired` of the task (mutex slow path,
+    /// rt_mutex block).
     pub lock_wait_ns: Hist,
     /// rt-app loop: `rtapp_loop: event=start` → the matching `event=end`.
     pub loop_ns: Hist,
@@ -224,6 +225,10 @@ struct TaskState {
     kthread: bool,
     exit_ns: Option<Nanos>,
     runtime_ns: Nanos,
+    /// Start of the sleeping-lock wait in progress (`LockContended`).
+    lock_wait_since: Option<Nanos>,
+    /// Completed waits: `LockContended` → `LockAcquired` of the same task.
+    lock_wait: Vec<u64>,
     /// Time of the latest `sched_waking` not yet followed by a switch-in (cleared when the
     /// task switches out runnable: that waking cancelled a sleep instead of ending one).
     waking_since: Option<Nanos>,
@@ -243,6 +248,8 @@ impl TaskState {
             prio,
             nice: 0,
             pending_attrs: None,
+            lock_wait_since: None,
+            lock_wait: Vec::new(),
             kthread: false,
             exit_ns: None,
             runtime_ns: 0,
@@ -356,7 +363,7 @@ impl MetricsCollector {
                 runtime_ns: t.runtime_ns,
                 donated_ns: 0,
                 wakeup_latency_ns: Hist::from_samples(&t.wakeup_latency),
-                lock_wait_ns: Hist::default(),
+                lock_wait_ns: Hist::from_samples(&t.lock_wait),
                 loop_ns: Hist::from_samples(&t.loop_samples),
                 deadline_misses: 0,
                 nr_switches: t.nr_switches,
@@ -409,6 +416,20 @@ impl EventSink for MetricsCollector {
                     task.policy = policy.rtapp_name().to_string();
                     task.prio = prio;
                     task.nice = nice;
+                }
+            }
+            EventKind::LockInit { .. } => {}
+            EventKind::LockContended { pid, .. } => {
+                if pid != 0 {
+                    self.task(pid, 0).lock_wait_since = Some(t);
+                }
+            }
+            EventKind::LockAcquired { pid, .. } => {
+                if pid != 0 {
+                    let st = self.task(pid, 0);
+                    if let Some(since) = st.lock_wait_since.take() {
+                        st.lock_wait.push(t - since);
+                    }
                 }
             }
             EventKind::SchedSetattr {

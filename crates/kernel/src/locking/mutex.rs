@@ -15,6 +15,7 @@ use crate::locking::usermutex::WaitTarget;
 use crate::sched::core::*;
 use crate::task::state::*;
 use crate::task::TaskId;
+use crate::tracepoints::{EventKind, LockName};
 
 /// `struct mutex`.
 pub struct Mutex {
@@ -53,11 +54,29 @@ pub async fn mutex_lock(k: &Kernel, m: u32) {
     };
     k.raw_spin_unlock(lock).await;
     if must_wait {
+        let pid = k.st().tasks[me as usize].pid;
+        k.emit(
+            k.this_cpu(),
+            EventKind::LockContended {
+                pid,
+                lock: LockName::Mutex(m),
+            },
+        );
         loop {
             schedule(k).await;
             let s = &mut *k.st();
             if s.mutexes[m as usize].owner == Some(me) {
                 s.tasks[me as usize].waiting_on = None;
+                let pid = s.tasks[me as usize].pid;
+                let cpu = s.m.this_cpu();
+                emit(
+                    s,
+                    cpu,
+                    EventKind::LockAcquired {
+                        pid,
+                        lock: LockName::Mutex(m),
+                    },
+                );
                 break;
             }
             // Woken for something else: sleep again.
