@@ -47,6 +47,9 @@ pub fn build_config(w: &Workload, args: &RunArgs) -> Result<(Config, String), Fa
     }
     let mut cfg = Config::new(cpus);
     cfg.llc_size = w.settings.llc_size;
+    if let Some(hz) = w.settings.hz {
+        cfg.tun.hz = hz;
+    }
     cfg.seed = args.seed.or(w.settings.seed).unwrap_or(0);
     let (costs, costs_name) = match args.costs.as_deref() {
         Some(spec) => load_costs_flag(spec)?,

@@ -194,3 +194,29 @@ fn same_seed_same_bytes_other_seed_other_schedule() {
     let (t3, _) = trace_of(8);
     assert_ne!(t1, t3, "another seed must order ties differently");
 }
+
+#[test]
+fn hz_knob_sets_the_tick_that_ends_fair_slices() {
+    let s = run("fair_hz100.json");
+    let (a, b) = (s.pid("hog_a-0"), s.pid("hog_b-1"));
+    let swaps: Vec<u64> = s
+        .events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::SchedSwitch { prev, next, .. }
+                if (prev.pid == a && next.pid == b) || (prev.pid == b && next.pid == a) =>
+            {
+                Some(e.time_ns)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(swaps.len() > 20, "hogs must alternate: {swaps:?}");
+    for t in &swaps {
+        assert_eq!(
+            t % (10 * MS),
+            0,
+            "switch off the 10 ms tick grid at {t}: {swaps:?}"
+        );
+    }
+}

@@ -449,6 +449,10 @@ impl<'f> Loader<'f> {
                     self.settings.llc_size =
                         Some(self.int(m, "a number of CPUs per LLC", 1, MAX_CPUS as i128)? as usize)
                 }
+                "hz" => {
+                    self.settings.hz =
+                        Some(self.int(m, "ticks per second (CONFIG_HZ: 100 to 1000)", 100, 1000)? as u64)
+                }
                 "costs" => {
                     self.settings.costs = Some(match &m.value.kind {
                         Kind::String(s) if s == "default" || s == "zero" => CostsSpec::Preset(s.clone()),

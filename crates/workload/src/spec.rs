@@ -279,6 +279,8 @@ pub struct Settings {
     pub cpus: Option<usize>,
     /// `proxysched.llc_size`: CPUs per last-level cache domain.
     pub llc_size: Option<usize>,
+    /// `proxysched.hz`: the tick rate (CONFIG_HZ).
+    pub hz: Option<u64>,
     /// `proxysched.costs`.
     pub costs: Option<CostsSpec>,
     /// `proxysched.seed`.
@@ -299,6 +301,7 @@ impl Default for Settings {
         Settings {
             cpus: None,
             llc_size: None,
+            hz: None,
             costs: None,
             seed: None,
             protocol: None,
