@@ -107,6 +107,9 @@ pub struct Task {
     pub wakee_flip_decay_ts: Nanos,
     /// `recent_used_cpu`.
     pub recent_used_cpu: CpuId,
+    /// The kernel mutex (index into `SchedState::mutexes`) this task waits for with Proxy
+    /// Execution on (C6). Set only by the task itself in the mutex slow path.
+    pub blocked_on: Option<u32>,
     /// An affinity change is waiting for the stopper to move this running task (T-6).
     pub migration_pending: bool,
     /// The user-space half of the thread (rt-app), if any.

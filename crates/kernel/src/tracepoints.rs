@@ -204,6 +204,14 @@ pub enum EventKind {
     LockContended { pid: Pid, lock: LockName },
     /// `pid` took the lock it waited for (`tracing_mark_write: E|pid`).
     LockAcquired { pid: Pid, lock: LockName },
+    /// `find_proxy_task()` chose `owner` to run on `donor`'s scheduling context (model
+    /// extension, not printed; counted as `proxy_picks`).
+    ProxyPick { donor: TaskRef, owner: TaskRef },
+    /// `owner` starts executing on `donor`'s scheduling context on this CPU: printed as the
+    /// atrace slice `tracing_mark_write: B|<owner pid>|proxy for <donor comm>-<pid>`.
+    ProxyBegin { donor: TaskRef, owner: TaskRef },
+    /// The proxy slice ends (`tracing_mark_write: E|<owner pid>`).
+    ProxyEnd { donor: TaskRef, owner: TaskRef },
     /// `tracing_mark_write:` from a user program (rt-app markers).
     UserMark { pid: Pid, mark: Mark },
 }

@@ -232,6 +232,15 @@ impl<W: io::Write> FtraceWriter<W> {
                 self.lock_names.get(&lock_addr(lock)).map_or("?", String::as_str)
             ),
             EventKind::LockAcquired { pid, .. } => write!(s, "tracing_mark_write: E|{pid}"),
+            EventKind::ProxyPick { .. } => unreachable!("not printed"),
+            EventKind::ProxyBegin { donor, owner } => write!(
+                s,
+                "tracing_mark_write: B|{}|proxy for {}-{}",
+                owner.pid,
+                self.payload_comm(donor.pid, cpu),
+                donor.pid
+            ),
+            EventKind::ProxyEnd { owner, .. } => write!(s, "tracing_mark_write: E|{}", owner.pid),
         };
         r.expect("String write");
     }
@@ -303,7 +312,7 @@ impl<W: io::Write> EventSink for FtraceWriter<W> {
         }
         // Model-only records that no Linux tracepoint prints.
         match e.kind {
-            EventKind::SchedSetattr { .. } => return,
+            EventKind::SchedSetattr { .. } | EventKind::ProxyPick { .. } => return,
             EventKind::LockInit { lock, name } => {
                 self.lock_names.insert(lock_addr(lock), name.as_str().to_string());
                 return;

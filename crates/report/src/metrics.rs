@@ -229,6 +229,8 @@ struct TaskState {
     lock_wait_since: Option<Nanos>,
     /// Completed waits: `LockContended` → `LockAcquired` of the same task.
     lock_wait: Vec<u64>,
+    /// Time others executed on this task's scheduling context (closed proxy slices).
+    donated_ns: Nanos,
     /// Time of the latest `sched_waking` not yet followed by a switch-in (cleared when the
     /// task switches out runnable: that waking cancelled a sleep instead of ending one).
     waking_since: Option<Nanos>,
@@ -250,6 +252,7 @@ impl TaskState {
             pending_attrs: None,
             lock_wait_since: None,
             lock_wait: Vec::new(),
+            donated_ns: 0,
             kthread: false,
             exit_ns: None,
             runtime_ns: 0,
@@ -271,6 +274,8 @@ pub struct MetricsCollector {
     /// Per CPU: the task switched in last and when (from `sched_switch`).
     cpu_curr: BTreeMap<CpuId, (Pid, Nanos)>,
     counters: Counters,
+    /// Per CPU: the donor of the proxy slice in progress and when it began.
+    proxy_since: BTreeMap<CpuId, (Pid, Nanos)>,
     /// Time of the last record, to assert the stream is in time order.
     last_time_ns: Nanos,
 }
@@ -343,6 +348,12 @@ impl MetricsCollector {
             info.sim_time_ns,
             self.last_time_ns
         );
+        let open_proxy: Vec<(Pid, Nanos)> = self.proxy_since.values().copied().collect();
+        for (donor, since) in open_proxy {
+            if donor != 0 {
+                self.task(donor, 0).donated_ns += info.sim_time_ns - since;
+            }
+        }
         let open: Vec<(Pid, Nanos)> = self.cpu_curr.values().copied().collect();
         for (pid, since) in open {
             if pid != 0 {
@@ -361,7 +372,7 @@ impl MetricsCollector {
                 nice: t.nice,
                 exit_ns: t.exit_ns,
                 runtime_ns: t.runtime_ns,
-                donated_ns: 0,
+                donated_ns: t.donated_ns,
                 wakeup_latency_ns: Hist::from_samples(&t.wakeup_latency),
                 lock_wait_ns: Hist::from_samples(&t.lock_wait),
                 loop_ns: Hist::from_samples(&t.loop_samples),
@@ -419,6 +430,18 @@ impl EventSink for MetricsCollector {
                 }
             }
             EventKind::LockInit { .. } => {}
+            EventKind::ProxyPick { .. } => self.counters.proxy_picks += 1,
+            EventKind::ProxyBegin { donor, .. } => {
+                self.proxy_since.insert(e.cpu, (donor.pid, t));
+            }
+            EventKind::ProxyEnd { donor, .. } => {
+                if let Some((d, since)) = self.proxy_since.remove(&e.cpu) {
+                    assert_eq!(d, donor.pid, "proxy slices must nest per CPU");
+                    if d != 0 {
+                        self.task(d, 0).donated_ns += t - since;
+                    }
+                }
+            }
             EventKind::LockContended { pid, .. } => {
                 if pid != 0 {
                     self.task(pid, 0).lock_wait_since = Some(t);

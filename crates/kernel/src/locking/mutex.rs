@@ -17,6 +17,11 @@ use crate::task::state::*;
 use crate::task::TaskId;
 use crate::tracepoints::{EventKind, LockName};
 
+/// `__mutex_owner()`: the task owning mutex `m`, if any.
+pub fn mutex_owner(s: &crate::sched::SchedState, m: u32) -> Option<TaskId> {
+    s.mutexes[m as usize].owner
+}
+
 /// `struct mutex`.
 pub struct Mutex {
     pub name: String,

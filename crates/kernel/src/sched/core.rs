@@ -636,7 +636,10 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
         let (state, exit_state) = (s.tasks[prev as usize].state, s.tasks[prev as usize].exit_state);
         let mut voluntary = false;
         if mode == SchedMode::None && state != crate::task::state::TASK_RUNNING {
-            try_to_block_task(s, cpu, prev, state);
+            // A task blocked on a mutex stays queued as a donor (S3, [6.17]).
+            if !task_is_blocked(s, prev) {
+                try_to_block_task(s, cpu, prev, state);
+            }
             voluntary = true;
         }
         (
@@ -645,14 +648,29 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
             voluntary,
         )
     };
-    let next = pick_next_task(k, cpu).await;
+    // pick_again: pick a donor; if it is a blocked donor, find the task that runs for it.
+    let (next, keep_resched) = loop {
+        let next = pick_next_task(k, cpu).await;
+        let blocked = {
+            let s = &mut *k.st();
+            rq_set_donor(s, cpu, next);
+            task_is_blocked(s, next)
+        };
+        if !blocked {
+            break (next, false);
+        }
+        match find_proxy_task(k, cpu, next).await {
+            Proxy::Repick => continue,
+            Proxy::Idle(idle) => break (idle, true),
+            Proxy::Run(t) => break (t, false),
+        }
+    };
     let switched = {
         let s = &mut *k.st();
-        let rq = &mut s.rqs[cpu as usize];
-        rq.donor = next;
-        let next_class = s.tasks[next as usize].class;
-        s.rqs[cpu as usize].next_class = next_class;
-        s.tasks[prev as usize].need_resched = false;
+        if !keep_resched {
+            s.tasks[prev as usize].need_resched = false;
+        }
+        trace_proxy(s, cpu, next);
         if next != prev {
             let rq = &mut s.rqs[cpu as usize];
             rq.nr_switches += 1;
@@ -797,6 +815,173 @@ pub async fn exit_to_user_mode(k: &Kernel) {
     while k.need_resched() {
         schedule(k).await;
     }
+}
+
+// ---------------------------------------------------------------------- Proxy Execution
+// Single-runqueue proxying as merged for Linux 6.17 (spec proxy-exec.md §1–3, tags [6.17]).
+
+/// `task_is_blocked()` ([6.17]): Proxy Execution is on and `p` waits on a mutex.
+///
+/// Linux: kernel/sched/sched.h task_is_blocked().
+pub fn task_is_blocked(s: &SchedState, p: TaskId) -> bool {
+    s.feat.proxy_exec && s.tasks[p as usize].blocked_on.is_some()
+}
+
+/// `rq_set_donor()`: the picked task becomes the scheduling context; `next_class` follows it
+/// (C4, I13).
+fn rq_set_donor(s: &mut SchedState, cpu: CpuId, p: TaskId) {
+    let class = s.tasks[p as usize].class;
+    let rq = &mut s.rqs[cpu as usize];
+    rq.donor = p;
+    rq.next_class = class;
+}
+
+/// `proxy_resched_idle()` (S11): stop referencing the donor (class current pointers and
+/// `rq->donor`), run idle, and reschedule at once.
+///
+/// Linux: kernel/sched/core.c proxy_resched_idle().
+fn proxy_resched_idle(s: &mut SchedState, cpu: CpuId) -> TaskId {
+    let (donor, idle) = (s.rqs[cpu as usize].donor, s.rqs[cpu as usize].idle);
+    put_prev_set_next_task(s, cpu, donor, idle);
+    rq_set_donor(s, cpu, idle);
+    s.tasks[idle as usize].need_resched = true;
+    idle
+}
+
+/// `proxy_deactivate()` (S14): block the donor as an ordinary sleeper, after swapping the
+/// donor to idle (once `on_rq` is 0 a remote wakeup may take it at once). Refuses a task
+/// that is already TASK_RUNNING (B6): nobody would wake it again.
+///
+/// Linux: kernel/sched/core.c proxy_deactivate().
+fn proxy_deactivate(s: &mut SchedState, cpu: CpuId, donor: TaskId) -> bool {
+    let state = s.tasks[donor as usize].state;
+    if state == crate::task::state::TASK_RUNNING {
+        return false;
+    }
+    proxy_resched_idle(s, cpu);
+    try_to_block_task(s, cpu, donor, state);
+    true
+}
+
+/// What `find_proxy_task()` decided.
+enum Proxy {
+    /// The chain changed or the donor was deactivated: pick again.
+    Repick,
+    /// Run idle with need_resched kept (the donor was swapped out).
+    Idle(TaskId),
+    /// Run this task on the donor's scheduling context (it may be the donor itself).
+    Run(TaskId),
+}
+
+/// `find_proxy_task()` ([6.17], cases F1–F10 of the spec that apply to one runqueue): follow
+/// the `blocked_on` chain from the donor to a runnable owner on this runqueue. Each link is
+/// examined under its mutex's `wait_lock` (which holds off the unlock and keeps the owner
+/// alive); actions that change queues happen after that lock is dropped (B-v22-2).
+///
+/// Linux: kernel/sched/core.c find_proxy_task().
+///
+/// Deviation: an owner on another CPU deactivates the donor, as 6.17 does (donor migration is
+/// the next stage); the `blocked_lock` of later versions is not taken yet.
+async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
+    enum Step {
+        Next(TaskId),
+        Done(Proxy),
+        Deactivate,
+    }
+    let mut p = donor;
+    for _ in 0..=k.st().tasks.len() {
+        let Some(m) = k.st().tasks[p as usize].blocked_on else {
+            // F1: the link stopped waiting before we could look.
+            return Proxy::Repick;
+        };
+        let wait_lock = k.st().mutexes[m as usize].wait_lock;
+        k.raw_spin_lock(
+            wait_lock,
+            crate::locking::lockdep::LockClass::MutexWaitLock,
+            LockName::Other(wait_lock.0),
+        )
+        .await;
+        let step = {
+            let s = &mut *k.st();
+            let owner = crate::locking::mutex::mutex_owner(s, m);
+            if s.tasks[p as usize].blocked_on != Some(m) {
+                // Something changed in the chain: let __schedule() pick again.
+                Step::Done(Proxy::Repick)
+            } else if let Some(o) = owner {
+                let ot = &s.tasks[o as usize];
+                if ot.on_rq == OnRq::No || ot.se.sched_delayed {
+                    // F4: a sleeping or delay-dequeued owner.
+                    Step::Deactivate
+                } else if ot.cpu != cpu {
+                    // F5 ([6.17]): the owner is on another CPU.
+                    Step::Deactivate
+                } else if ot.on_rq == OnRq::Migrating {
+                    // F6: the owner is migrating here; let the migration finish.
+                    Step::Done(Proxy::Idle(proxy_resched_idle(s, cpu)))
+                } else if o == p {
+                    // F8: p was just handed the lock and its wakeup has not finished: run idle
+                    // so ttwu can take the rq lock.
+                    Step::Done(Proxy::Idle(proxy_resched_idle(s, cpu)))
+                } else {
+                    // F9: the owner is runnable here; continue down the chain.
+                    Step::Next(o)
+                }
+            } else {
+                // F3: no owner: p runs and retries the lock.
+                s.tasks[p as usize].blocked_on = None;
+                Step::Done(Proxy::Run(p))
+            }
+        };
+        k.raw_spin_unlock(wait_lock).await;
+        match step {
+            Step::Done(r) => return r,
+            Step::Deactivate => {
+                let s = &mut *k.st();
+                if !proxy_deactivate(s, cpu, donor) {
+                    // [6.17]: a donor already TASK_RUNNING cannot be deactivated; it stops
+                    // being a donor and runs (its wakeup is in progress).
+                    s.tasks[donor as usize].blocked_on = None;
+                }
+                return Proxy::Repick;
+            }
+            Step::Next(o) => {
+                if !task_is_blocked(&k.st(), o) {
+                    // F10: the owner runs on the donor's context.
+                    let s = &mut *k.st();
+                    let (d, ow) = (s.tasks[donor as usize].task_ref(), s.tasks[o as usize].task_ref());
+                    emit(s, cpu, EventKind::ProxyPick { donor: d, owner: ow });
+                    return Proxy::Run(o);
+                }
+                p = o;
+            }
+        }
+    }
+    // A blocked_on cycle among kernel mutexes is a deadlock the walk must not spin on (I8).
+    k.violation(
+        "proxy_chain_cycle",
+        format!("blocked_on chain from task {donor} does not end"),
+    );
+    Proxy::Repick
+}
+
+/// Emit proxy slice boundaries when the (donor, executing task) pair of `cpu` changes: a
+/// `ProxyBegin` when `next` runs on another task's context, a `ProxyEnd` when that stops.
+fn trace_proxy(s: &mut SchedState, cpu: CpuId, next: TaskId) {
+    let donor = s.rqs[cpu as usize].donor;
+    let now = (donor != next).then_some((donor, next));
+    let was = s.rqs[cpu as usize].proxy_traced;
+    if was == now {
+        return;
+    }
+    if let Some((d, o)) = was {
+        let (d, o) = (s.tasks[d as usize].task_ref(), s.tasks[o as usize].task_ref());
+        emit(s, cpu, EventKind::ProxyEnd { donor: d, owner: o });
+    }
+    if let Some((d, o)) = now {
+        let (d, o) = (s.tasks[d as usize].task_ref(), s.tasks[o as usize].task_ref());
+        emit(s, cpu, EventKind::ProxyBegin { donor: d, owner: o });
+    }
+    s.rqs[cpu as usize].proxy_traced = now;
 }
 
 // ---------------------------------------------------------------------- wakeups

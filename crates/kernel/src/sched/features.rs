@@ -70,6 +70,7 @@ feature_table! {
     wa_weight = true, "sched_feat WA_WEIGHT", "wake_affine compares loads (F-31).";
     wa_bias = true, "sched_feat WA_BIAS", "wake_affine biases toward the previous CPU by imbalance_pct (F-31).";
     hrtick = false, "sched_feat HRTICK", "End slices with an hrtimer instead of at the next tick (F-26).";
+    proxy_exec = true, "sched_proxy_exec (boot parameter, CONFIG_SCHED_PROXY_EXEC)", "Proxy Execution: mutex waiters stay queued as donors and lend their scheduling context to the owner (spec C1-C6).";
     idle_polling = true, "TIF_POLLING_NRFLAG in the idle loop", "Idle CPUs poll need_resched, so waking them needs no IPI (S-8, I-1).";
 }
 

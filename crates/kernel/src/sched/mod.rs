@@ -133,6 +133,8 @@ pub struct Rq {
     pub rt_push_work_pending: bool,
     /// The CPU is in an interrupt handler (for trace flags).
     pub in_hardirq: bool,
+    /// The (donor, executing task) pair last traced as a proxy slice, if a proxy ran.
+    pub proxy_traced: Option<(TaskId, TaskId)>,
     /// The task this CPU switched away from last; read by the next task's
     /// `finish_task_switch()` (Linux passes it through `switch_to`'s `last`).
     pub last_prev: TaskId,

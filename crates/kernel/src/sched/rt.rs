@@ -279,13 +279,9 @@ fn update_curr_rt(s: &mut SchedState, cpu: CpuId) {
     if s.tasks[donor as usize].class != Class::Rt {
         return;
     }
-    let now = s.rqs[cpu as usize].clock_task;
-    let se = &mut s.tasks[donor as usize].se;
-    if now <= se.exec_start {
-        return;
-    }
-    se.sum_exec_runtime += now - se.exec_start;
-    se.exec_start = now;
+    // The interval is measured on the donor's clock; the time executed goes to rq->curr,
+    // which differs from the donor while a proxy runs (A2/A3).
+    crate::sched::core::update_curr_common(s, cpu);
 }
 
 /// Whether a SAVE-without-MOVE dequeue/enqueue pair keeps the list position.
