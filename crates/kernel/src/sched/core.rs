@@ -889,7 +889,8 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
         Deactivate,
     }
     let mut p = donor;
-    for _ in 0..=k.st().tasks.len() {
+    let max_links = k.st().tasks.len();
+    for _ in 0..=max_links {
         let Some(m) = k.st().tasks[p as usize].blocked_on else {
             // F1: the link stopped waiting before we could look.
             return Proxy::Repick;
