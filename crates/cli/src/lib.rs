@@ -16,6 +16,11 @@ pub struct RunArgs {
     /// Number of CPUs (overrides the workload's `proxysched.cpus`).
     #[arg(long)]
     pub cpus: Option<usize>,
+    /// Default lock protocol: none (plain mutex), pi (rt_mutex priority inheritance) or proxy
+    /// (mutex with Proxy Execution). Default: proxy, or pi where the workload sets
+    /// `pi_enabled`; a resource's own `"protocol"` wins. Ignored by `compare`.
+    #[arg(long, value_name = "none|pi|proxy")]
+    pub protocol: Option<String>,
     /// Scheduler feature switch, repeatable: `--feature place_lag=off`.
     #[arg(long = "feature", value_name = "NAME=on|off")]
     pub features: Vec<String>,

@@ -23,6 +23,8 @@ struct Cli {
 enum Cmd {
     /// Run a workload (no file: the built-in demo) and print per-task results.
     Run(RunArgs),
+    /// Run the same workload and seed under protocols none, pi and proxy, side by side.
+    Compare(RunArgs),
     /// List the scheduler features and tunables with their defaults.
     Features,
     /// Measure simulated events per wall-clock second on two generated workloads.
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Run(args) => run::run_command(&args, std::io::stderr().is_terminal()),
+        Cmd::Compare(args) => run::compare_command(&args, std::io::stderr().is_terminal()),
         Cmd::Features => {
             print!("{}", run::features_listing());
             Ok(0)

@@ -245,6 +245,9 @@ pub fn replay_line(cmd: &str, args: &RunArgs, seed: u64) -> String {
     if let Some(w) = &args.workload {
         s += &format!(" {}", w.display());
     }
+    if let Some(p) = &args.protocol {
+        s += &format!(" --protocol {p}");
+    }
     if let Some(c) = args.cpus {
         s += &format!(" --cpus {c}");
     }
@@ -285,6 +288,30 @@ pub fn progress_bar(enabled: bool, limit_ns: u64) -> Box<dyn FnMut(u64)> {
     })
 }
 
+/// The run's default lock protocol: `--protocol`, else the workload's (`proxysched.protocol`,
+/// or pi for `pi_enabled`), else proxy (DESIGN.md).
+pub fn default_protocol(w: &Workload, args: &RunArgs) -> Result<Protocol, Failure> {
+    if let Some(p) = &args.protocol {
+        return Protocol::parse(p).ok_or_else(|| {
+            Failure::BadInput(format!("error: --protocol expects none, pi or proxy, got `{p}`"))
+        });
+    }
+    Ok(w.settings
+        .protocol
+        .as_deref()
+        .and_then(Protocol::parse)
+        .unwrap_or(Protocol::Proxy))
+}
+
+fn open_trace(path: Option<&std::path::Path>) -> Result<Option<Box<dyn Write>>, Failure> {
+    match path {
+        None => Ok(None),
+        Some(p) => Ok(Some(Box::new(std::io::BufWriter::new(
+            fs::File::create(p).map_err(|e| Failure::Io(format!("{}: {e}", p.display())))?,
+        )))),
+    }
+}
+
 pub fn run_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
     let w = load_workload(args)?;
     for warn in &w.warnings {
@@ -292,14 +319,10 @@ pub fn run_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
     }
     let (mut cfg, costs_name) = build_config(&w, args)?;
     cfg.check_invariants = args.check;
-    let trace: Option<Box<dyn Write>> = match &args.trace {
-        None => None,
-        Some(p) => Some(Box::new(std::io::BufWriter::new(
-            fs::File::create(p).map_err(|e| Failure::Io(format!("{}: {e}", p.display())))?,
-        ))),
-    };
+    let protocol = default_protocol(&w, args)?;
+    let trace = open_trace(args.trace.as_deref())?;
     let mut progress = progress_bar(tty, cfg.limit_ns);
-    let r = simulate(&w, &cfg, &costs_name, Protocol::None, trace, None, &mut *progress)?;
+    let r = simulate(&w, &cfg, &costs_name, protocol, trace, None, &mut *progress)?;
     if let Some(p) = &args.metrics {
         fs::write(p, r.metrics.to_json()).map_err(|e| Failure::Io(format!("{}: {e}", p.display())))?;
     }
@@ -334,4 +357,65 @@ pub fn features_listing() -> String {
         t.hz, t.base_slice_normalized_ns, t.migration_cost_ns, t.nr_migrate, t.rr_timeslice_ms
     );
     s
+}
+
+/// The protocols `compare` runs, in table order.
+pub const COMPARED: [Protocol; 3] = [Protocol::None, Protocol::Pi, Protocol::Proxy];
+
+/// `--trace out.txt` under `compare` writes `out.none.txt`, `out.pi.txt`, `out.proxy.txt`.
+pub fn protocol_trace_path(path: &std::path::Path, p: Protocol) -> std::path::PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}.{}.{}", p.as_str(), ext.to_string_lossy()),
+        None => format!("{stem}.{}", p.as_str()),
+    };
+    path.with_file_name(name)
+}
+
+/// `proxysched compare`: the same workload, flags and seed under none, pi and proxy.
+pub fn compare_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
+    let w = load_workload(args)?;
+    for warn in &w.warnings {
+        eprintln!("{}", warn.render(&w.name));
+    }
+    let (mut cfg, costs_name) = build_config(&w, args)?;
+    cfg.check_invariants = args.check;
+    let mut results = Vec::new();
+    for p in COMPARED {
+        let trace = open_trace(
+            args.trace
+                .as_deref()
+                .map(|t| protocol_trace_path(t, p))
+                .as_deref(),
+        )?;
+        let mut progress = progress_bar(tty, cfg.limit_ns);
+        results.push((
+            p,
+            simulate(&w, &cfg, &costs_name, p, trace, None, &mut *progress)?,
+        ));
+    }
+    let runs: Vec<(&str, &Metrics)> = results.iter().map(|(p, r)| (p.as_str(), &r.metrics)).collect();
+    if let Some(path) = &args.metrics {
+        fs::write(path, report::metrics::compare_json(&runs))
+            .map_err(|e| Failure::Io(format!("{}: {e}", path.display())))?;
+    }
+    match args.format {
+        Format::Table => print!("{}", report::table::compare_table(&runs)),
+        Format::Json => println!("{}", report::metrics::compare_json(&runs)),
+    }
+    // The worst outcome decides the exit code.
+    let mut code = 0;
+    for (p, r) in &results {
+        let mut a = args.clone();
+        a.protocol = Some(p.as_str().to_string());
+        let (c, msg) = outcome_exit(&r.outcome, &replay_line("run", &a, cfg.seed));
+        if let Some(m) = msg {
+            eprintln!("[{}] {m}", p.as_str());
+        }
+        code = code.max(c);
+    }
+    Ok(code)
 }

@@ -25,6 +25,7 @@ pub fn args(name: &str) -> RunArgs {
     RunArgs {
         workload: Some(scenario_path(name)),
         cpus: None,
+        protocol: None,
         features: Vec::new(),
         costs: None,
         seed: None,
