@@ -62,11 +62,41 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
                 ),
             ));
         }
-        // C3: without Proxy Execution the donor is the current task.
+        // I3/C3: the donor differs from curr only while a proxy runs (the donor is then a
+        // blocked donor queued here) or after a transient swap to idle.
         if rq.donor != rq.curr {
+            let d = &s.tasks[rq.donor as usize];
+            let proxying = crate::sched::core::task_is_blocked(&s, rq.donor)
+                && d.on_rq == OnRq::Queued
+                && d.cpu == c
+                && (curr.is_idle_task || (curr.on_rq == OnRq::Queued && curr.cpu == c));
+            if !proxying && !d.is_idle_task {
+                out.push((
+                    "donor_is_curr_unless_proxying",
+                    format!(
+                        "cpu{c} donor {}-{} != curr {}-{} without a proxy",
+                        d.comm, d.pid, curr.comm, curr.pid
+                    ),
+                ));
+            }
+        }
+        // I4: a blocked donor that is rq->donor stays queued (a task that blocked the ordinary
+        // way is legitimately dequeued while it is still prev inside __schedule).
+        let d = &s.tasks[rq.donor as usize];
+        if crate::sched::core::task_is_blocked(&s, rq.donor) && d.on_rq != OnRq::Queued {
             out.push((
-                "donor_is_curr",
-                format!("cpu{c} donor {} != curr {}", rq.donor, rq.curr),
+                "donor_queued",
+                format!("cpu{c} donor {}-{} is not queued", d.comm, d.pid),
+            ));
+        }
+        // I13: next_class follows every donor swap.
+        if rq.next_class != d.class {
+            out.push((
+                "next_class_is_donor_class",
+                format!(
+                    "cpu{c} next_class {:?} but donor {}-{} is {:?}",
+                    rq.next_class, d.comm, d.pid, d.class
+                ),
             ));
         }
     }

@@ -576,6 +576,8 @@ pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
     }
     if running {
         core::set_next_task(s, cpu, p, false);
+        // The donor's class changed: next_class follows it (C4, I13).
+        s.rqs[cpu as usize].next_class = s.tasks[p as usize].class;
     }
     if class != prev_class {
         match prev_class {
