@@ -113,6 +113,14 @@ pub struct Task {
     pub thread: Option<sim::user::ThreadId>,
     /// The user mutex or condvar this task sleeps on, for stall reports.
     pub waiting_on: Option<crate::locking::usermutex::WaitTarget>,
+    /// `p->blocked_on` (spec C6): the kernel mutex (index into `SchedState::mutexes`) this
+    /// task waits for as a Proxy Execution donor, or None. Only the task itself sets it; an
+    /// unlocker clears it on the waiter it picks. Protected by: `blocked_lock` (and the
+    /// mutex's `wait_lock`, taken before it).
+    pub blocked_on: Option<u32>,
+    /// `p->blocked_lock` (spec C9): raw spinlock, `LockClass::BlockedLock`, last in the
+    /// order `pi_lock → rq → wait_lock → blocked_lock` (L1).
+    pub blocked_lock: LockId,
     /// Time of the last sleep-to-wake transition (for cache-hot checks, `se.exec_start` is used).
     pub last_switch_out_ns: Nanos,
 }
