@@ -438,7 +438,7 @@ fn blocked_on_is_never_set_with_proxy_exec_off_or_a_plain_mutex() {
 }
 
 #[test]
-fn blocked_on_only_changes_timing_by_nothing_with_zero_costs() {
+fn proxy_exec_on_or_off_gives_the_same_schedule_while_nothing_reads_blocked_on() {
     // With zero costs and no scheduler consumer yet, recording blocked_on must not change
     // the schedule: the same lock events with proxy on and off.
     let mut runs = Vec::new();

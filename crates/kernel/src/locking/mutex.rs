@@ -108,6 +108,11 @@ pub const MUTEX_SPIN_POLL_NS: Nanos = 10;
 pub const MUTEX_SPIN_MAX_NS: Nanos = 100_000_000;
 
 /// Whether this mutex's waiters record `blocked_on` (`sched_proxy_exec()` and protocol).
+///
+/// Deviation: Linux takes `blocked_lock` and records `blocked_on` whenever Proxy Execution
+/// is compiled in, even with the boot switch off (the scheduler then ignores it). The model
+/// does neither unless the `proxy_exec` feature is on and the mutex has protocol `proxy`, so
+/// a run without Proxy Execution pays no `blocked_lock` cost and is the plain mutex.
 fn proxy_on(k: &Kernel, m: u32) -> bool {
     let s = k.st();
     s.feat.proxy_exec && s.mutexes[m as usize].proxy
