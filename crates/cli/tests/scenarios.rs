@@ -224,7 +224,13 @@ fn hz_knob_sets_the_tick_that_ends_fair_slices() {
 #[test]
 fn barrier_releases_everyone_when_the_last_thread_arrives() {
     let s = run("barrier.json");
+    // Leaving the barrier retakes its mutex; the threads that find it held spin on the
+    // running owner in 10 ns polls (optimistic spinning), so allow a few polls.
     for name in ["t1-0", "t3-1", "t6-2"] {
-        assert_eq!(s.work_done_ns(s.pid(name)), 7 * MS, "{name} must finish 1 ms after the 6 ms arrival");
+        let done = s.work_done_ns(s.pid(name));
+        assert!(
+            (7 * MS..7 * MS + 1_000).contains(&done),
+            "{name} must finish 1 ms after the 6 ms arrival: {done}"
+        );
     }
 }

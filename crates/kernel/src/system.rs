@@ -14,7 +14,7 @@ use sim::user::{Policy, SchedAttr, ThreadId, UserProgram};
 use sim::{CpuId, CpuMask, Executor, Machine, Nanos, RunEnd};
 
 use crate::locking::lockdep::Lockdep;
-use crate::locking::mutex::Mutex;
+use crate::locking::mutex::{Mutex, MutexFlags};
 use crate::locking::rtmutex::RtMutex;
 use crate::locking::usermutex::{UserCond, UserResource, WaitTarget};
 use crate::locking::Protocol;
@@ -154,8 +154,10 @@ impl System {
                 s.mutexes.push(Mutex {
                     name: name.to_string(),
                     owner: None,
+                    flags: MutexFlags::EMPTY,
                     wait_list: Default::default(),
                     wait_lock,
+                    osq: Default::default(),
                     proxy: protocol == Protocol::Proxy,
                 });
             }
@@ -488,9 +490,10 @@ pub fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId
         wakee_flip_decay_ts: 0,
         recent_used_cpu: cpu,
         migration_pending: false,
-        blocked_on: None,
         thread: None,
         waiting_on: None,
+        blocked_on: None,
+        blocked_lock: m.new_lock(),
         last_switch_out_ns: 0,
     }
 }

@@ -107,15 +107,20 @@ pub struct Task {
     pub wakee_flip_decay_ts: Nanos,
     /// `recent_used_cpu`.
     pub recent_used_cpu: CpuId,
-    /// The kernel mutex (index into `SchedState::mutexes`) this task waits for with Proxy
-    /// Execution on (C6). Set only by the task itself in the mutex slow path.
-    pub blocked_on: Option<u32>,
     /// An affinity change is waiting for the stopper to move this running task (T-6).
     pub migration_pending: bool,
     /// The user-space half of the thread (rt-app), if any.
     pub thread: Option<sim::user::ThreadId>,
     /// The user mutex or condvar this task sleeps on, for stall reports.
     pub waiting_on: Option<crate::locking::usermutex::WaitTarget>,
+    /// `p->blocked_on` (spec C6): the kernel mutex (index into `SchedState::mutexes`) this
+    /// task waits for as a Proxy Execution donor, or None. Only the task itself sets it; an
+    /// unlocker clears it on the waiter it picks. Protected by: `blocked_lock` (and the
+    /// mutex's `wait_lock`, taken before it).
+    pub blocked_on: Option<u32>,
+    /// `p->blocked_lock` (spec C9): raw spinlock, `LockClass::BlockedLock`, last in the
+    /// order `pi_lock → rq → wait_lock → blocked_lock` (L1).
+    pub blocked_lock: LockId,
     /// Time of the last sleep-to-wake transition (for cache-hot checks, `se.exec_start` is used).
     pub last_switch_out_ns: Nanos,
 }

@@ -1,23 +1,74 @@
-//! The kernel `struct mutex`.
+//! The kernel `struct mutex`: owner word with WAITERS/HANDOFF/PICKUP flags, a FIFO of
+//! sleeping waiters under `wait_lock`, optimistic spinning on a running owner, first-waiter
+//! handoff, and the `blocked_on` record Proxy Execution reads (spec §8 M-1..M-7,
+//! proxy-exec.md §2 M1–M4, M7–M9, M11).
 //!
-//! Linux: kernel/locking/mutex.c.
+//! Linux: kernel/locking/mutex.c, kernel/locking/mutex.h, include/linux/mutex.h,
+//! kernel/locking/osq_lock.c.
 //!
-//! Deviation (this stage): a simple sleeping lock: a contended lock queues the waiter FIFO
-//! under `wait_lock` and unlock hands ownership to the first waiter and wakes it. The owner
-//! word with WAITERS/HANDOFF/PICKUP, optimistic spinning and `blocked_on` come with the
-//! Proxy Execution stage.
+//! Atomicity: every stretch of model code between two await points runs alone, so an
+//! `atomic_long_try_cmpxchg` on the owner word is a plain read-modify-write inside one stretch.
+//! The await points are the raw spinlock operations, cost steps (`delay`), `schedule()` and
+//! the spin polls; every other CPU may act between them.
+//!
+//! Lock order (spec L1, checked by lockdep): `mutex.wait_lock` → `task.blocked_lock`. No raw
+//! spinlock is held across `schedule()`; wakeups are issued after every spinlock is dropped
+//! (M9).
+//!
+//! Deviation: signals and ww_mutex are not modelled: the slow path never takes the error
+//! path, and `mutex_lock` sleeps TASK_UNINTERRUPTIBLE as Linux's does.
+//!
+//! Deviation: the unlock slowpath does not take `current.blocked_lock` and never nests two
+//! `blocked_lock`s (L2): that lock guards `blocked_donor`, which arrives with M5/M6. The
+//! chosen waiter's own `blocked_lock` is taken alone, under `wait_lock`.
 
 use std::collections::VecDeque;
 
-use sim::LockId;
+use sim::{LockId, Nanos};
 
+use crate::locking::lockdep::LockClass;
 use crate::locking::usermutex::WaitTarget;
 use crate::sched::core::*;
 use crate::task::state::*;
 use crate::task::TaskId;
 use crate::tracepoints::{EventKind, LockName};
 
-/// `__mutex_owner()`: the task owning mutex `m`, if any.
+/// The flag bits of the owner word (`MUTEX_FLAG_*`, M-1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct MutexFlags(u8);
+
+impl MutexFlags {
+    pub const EMPTY: MutexFlags = MutexFlags(0);
+    /// `MUTEX_FLAG_WAITERS`: the wait list is non-empty; unlock must take the slow path.
+    pub const WAITERS: MutexFlags = MutexFlags(0x1);
+    /// `MUTEX_FLAG_HANDOFF`: the first waiter asks the owner to hand the lock over directly.
+    pub const HANDOFF: MutexFlags = MutexFlags(0x2);
+    /// `MUTEX_FLAG_PICKUP`: the owner field names the handoff target, which must pick it up.
+    pub const PICKUP: MutexFlags = MutexFlags(0x4);
+
+    pub fn contains(self, f: MutexFlags) -> bool {
+        self.0 & f.0 == f.0
+    }
+
+    pub fn insert(&mut self, f: MutexFlags) {
+        self.0 |= f.0;
+    }
+
+    pub fn remove(&mut self, f: MutexFlags) {
+        self.0 &= !f.0;
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+}
+
+/// `__mutex_owner()`: the task owning mutex `m`, if any (with PICKUP set, the task the lock
+/// was handed to).
 pub fn mutex_owner(s: &crate::sched::SchedState, m: u32) -> Option<TaskId> {
     s.mutexes[m as usize].owner
 }
@@ -25,102 +76,582 @@ pub fn mutex_owner(s: &crate::sched::SchedState, m: u32) -> Option<TaskId> {
 /// `struct mutex`.
 pub struct Mutex {
     pub name: String,
+    /// Task part of the owner word (`__mutex_owner()`); with PICKUP set it names the handoff
+    /// target, who does not own the lock until its trylock picks it up. Written only by
+    /// atomic (single-stretch) read-modify-writes.
     pub owner: Option<TaskId>,
-    /// FIFO of sleeping waiters. Protected by: `wait_lock`.
+    /// Flag part of the owner word. Written together with `owner`.
+    pub flags: MutexFlags,
+    /// FIFO of sleeping waiters (`wait_list`, `first_waiter`). Protected by: `wait_lock`.
     pub wait_list: VecDeque<TaskId>,
+    /// `wait_lock`: raw spinlock, `LockClass::MutexWaitLock`.
     pub wait_lock: LockId,
+    /// `osq`: the optimistic spinners that are not waiters, in arrival order; only the head
+    /// spins on the owner.
+    ///
+    /// Deviation: the MCS-style `optimistic_spin_queue` is a plain FIFO; its per-CPU nodes,
+    /// unqueue protocol and cache-line behaviour are not modelled.
+    pub osq: VecDeque<TaskId>,
     /// Waiters donate through this mutex when Proxy Execution is on (protocol `proxy`).
     pub proxy: bool,
 }
 
-/// Lock a pthread mutex: take it if free, else queue FIFO and sleep until handed over.
-pub async fn mutex_lock(k: &Kernel, m: u32) {
+impl Mutex {
+    /// Whether the owner word is entirely clear (the fast paths' CAS operand).
+    fn word_is_zero(&self) -> bool {
+        self.owner.is_none() && self.flags.is_empty()
+    }
+}
+
+/// Granularity of the spin polls (`cpu_relax()` loops).
+pub const MUTEX_SPIN_POLL_NS: Nanos = 10;
+
+/// Upper bound on one optimistic spin, a safety limit only (every loop has a limit).
+///
+/// Deviation: Linux spins as long as the owner runs and no reschedule is pending; the model
+/// gives up after this long and sleeps. A spin this long also ends by a tick in Linux on any
+/// CPU with other work queued.
+pub const MUTEX_SPIN_MAX_NS: Nanos = 100_000_000;
+
+/// Whether this mutex's waiters record `blocked_on` (`sched_proxy_exec()` and protocol).
+///
+/// Deviation: Linux takes `blocked_lock` and records `blocked_on` whenever Proxy Execution
+/// is compiled in, even with the boot switch off (the scheduler then ignores it). The model
+/// does neither unless the `proxy_exec` feature is on and the mutex has protocol `proxy`, so
+/// a run without Proxy Execution pays no `blocked_lock` cost and is the plain mutex.
+fn proxy_on(k: &Kernel, m: u32) -> bool {
+    let s = k.st();
+    s.feat.proxy_exec && s.mutexes[m as usize].proxy
+}
+
+/// `preempt_disable()` on this CPU.
+fn preempt_disable(k: &Kernel) {
+    let cpu = k.this_cpu();
+    k.st().rqs[cpu as usize].preempt_count += 1;
+}
+
+/// `preempt_enable_no_resched()` on this CPU.
+fn preempt_enable_no_resched(k: &Kernel) {
+    let cpu = k.this_cpu();
+    let mut s = k.st();
+    let rq = &mut s.rqs[cpu as usize];
+    assert!(rq.preempt_count > 0, "preempt_count underflow on cpu{cpu}");
+    rq.preempt_count -= 1;
+}
+
+/// `schedule_preempt_disabled()`: drop the caller's preemption count, schedule, retake it
+/// (on whichever CPU the task then runs).
+async fn schedule_preempt_disabled(k: &Kernel) {
+    preempt_enable_no_resched(k);
+    schedule(k).await;
+    preempt_disable(k);
+}
+
+async fn wait_lock_lock(k: &Kernel, m: u32) {
     let lock = k.st().mutexes[m as usize].wait_lock;
-    k.raw_spin_lock(
-        lock,
-        crate::locking::lockdep::LockClass::WaitQueue,
-        crate::tracepoints::LockName::Other(lock.0),
-    )
-    .await;
-    let me = k.current();
-    let must_wait = {
-        let s = &mut *k.st();
-        let um = &mut s.mutexes[m as usize];
-        // Relocking a held default pthread mutex deadlocks the caller, as it would for real.
-        if um.owner.is_none() {
-            um.owner = Some(me);
-            false
-        } else {
-            um.wait_list.push_back(me);
-            s.tasks[me as usize].state = TASK_INTERRUPTIBLE;
-            s.tasks[me as usize].waiting_on = Some(WaitTarget::Mutex(m));
-            true
-        }
-    };
+    k.raw_spin_lock(lock, LockClass::MutexWaitLock, LockName::Other(lock.0))
+        .await;
+}
+
+async fn wait_lock_unlock(k: &Kernel, m: u32) {
+    let lock = k.st().mutexes[m as usize].wait_lock;
     k.raw_spin_unlock(lock).await;
-    if must_wait {
-        let pid = k.st().tasks[me as usize].pid;
-        k.emit(
-            k.this_cpu(),
+}
+
+async fn blocked_lock_lock(k: &Kernel, p: TaskId) {
+    let lock = k.st().tasks[p as usize].blocked_lock;
+    k.raw_spin_lock(lock, LockClass::BlockedLock, LockName::Other(lock.0))
+        .await;
+}
+
+async fn blocked_lock_unlock(k: &Kernel, p: TaskId) {
+    let lock = k.st().tasks[p as usize].blocked_lock;
+    k.raw_spin_unlock(lock).await;
+}
+
+/// `__set_task_blocked_on()`: record the mutex `p` waits for. Caller holds `wait_lock` and
+/// `p.blocked_lock`. A task never switches from one mutex to another (C6).
+///
+/// Linux: include/linux/sched.h __set_task_blocked_on().
+fn set_task_blocked_on(k: &Kernel, p: TaskId, m: u32) {
+    let s = &mut *k.st();
+    let t = &mut s.tasks[p as usize];
+    assert!(
+        t.blocked_on.is_none() || t.blocked_on == Some(m),
+        "blocked_on changes from one mutex to another"
+    );
+    t.blocked_on = Some(m);
+}
+
+/// `__clear_task_blocked_on()`: caller holds `p.blocked_lock`.
+///
+/// Linux: include/linux/sched.h __clear_task_blocked_on().
+fn clear_task_blocked_on(k: &Kernel, p: TaskId, m: u32) {
+    let s = &mut *k.st();
+    let t = &mut s.tasks[p as usize];
+    assert!(
+        t.blocked_on.is_none() || t.blocked_on == Some(m),
+        "blocked_on clears a different mutex"
+    );
+    t.blocked_on = None;
+}
+
+/// `set_current_state()`.
+fn set_current_state(k: &Kernel, p: TaskId, state: u32) {
+    k.st().tasks[p as usize].state = state;
+}
+
+/// `__mutex_trylock_common()`: take the lock if its task part is free (keeping the flags), or
+/// pick it up if it was handed to `me`; with `handoff`, a failed attempt sets HANDOFF so the
+/// owner hands the lock to `me` (the first waiter). Returns None when `me` now owns it, else
+/// the owner it saw.
+///
+/// Linux: kernel/locking/mutex.c __mutex_trylock_common().
+fn mutex_trylock_common(k: &Kernel, m: u32, me: TaskId, handoff: bool) -> Option<TaskId> {
+    let s = &mut *k.st();
+    let mx = &mut s.mutexes[m as usize];
+    match mx.owner {
+        Some(o) if mx.flags.contains(MutexFlags::PICKUP) => {
+            if o != me {
+                return Some(o);
+            }
+            mx.flags.remove(MutexFlags::PICKUP);
+            None
+        }
+        Some(o) => {
+            assert_ne!(o, me, "mutex {} relocked by its owner", mx.name);
+            if handoff {
+                mx.flags.insert(MutexFlags::HANDOFF);
+            }
+            Some(o)
+        }
+        None => {
+            assert!(!mx.flags.contains(MutexFlags::HANDOFF), "free mutex with HANDOFF");
+            assert!(!mx.flags.contains(MutexFlags::PICKUP), "free mutex with PICKUP");
+            mx.owner = Some(me);
+            None
+        }
+    }
+}
+
+/// `__mutex_trylock()`: any takeable state, including a handoff to `me`.
+///
+/// Linux: kernel/locking/mutex.c __mutex_trylock().
+fn mutex_trylock(k: &Kernel, m: u32, me: TaskId) -> bool {
+    mutex_trylock_common(k, m, me, false).is_none()
+}
+
+/// `__mutex_trylock_fast()`: CAS of an all-zero owner word to `me` (M-2).
+///
+/// Linux: kernel/locking/mutex.c __mutex_trylock_fast().
+fn mutex_trylock_fast(k: &Kernel, m: u32, me: TaskId) -> bool {
+    let s = &mut *k.st();
+    let mx = &mut s.mutexes[m as usize];
+    if mx.word_is_zero() {
+        mx.owner = Some(me);
+        true
+    } else {
+        false
+    }
+}
+
+/// `__mutex_unlock_fast()`: CAS of exactly `me` (no flags) to zero (M-2).
+///
+/// Linux: kernel/locking/mutex.c __mutex_unlock_fast().
+fn mutex_unlock_fast(k: &Kernel, m: u32, me: TaskId) -> bool {
+    let s = &mut *k.st();
+    let mx = &mut s.mutexes[m as usize];
+    if mx.owner == Some(me) && mx.flags.is_empty() {
+        mx.owner = None;
+        true
+    } else {
+        false
+    }
+}
+
+/// Whether the task the owner word names runs on a CPU now (`owner_on_cpu()`).
+fn owner_on_cpu(k: &Kernel, owner: TaskId) -> bool {
+    task_on_cpu(&k.st(), owner)
+}
+
+/// `cpu_relax()` in a spin loop: one poll step. Interrupts stay enabled while a mutex
+/// spins (only preemption is off), so any interrupt due is taken here; it may set
+/// need_resched, which ends the spin.
+async fn spin_relax(k: &Kernel) {
+    k.m.delay(MUTEX_SPIN_POLL_NS).await;
+    if k.m.irq_due() {
+        crate::irq::do_irq(k).await;
+    }
+}
+
+/// `mutex_can_spin_on_owner()`: worth entering the spin loop at all (M-4).
+///
+/// Linux: kernel/locking/mutex.c mutex_can_spin_on_owner().
+fn mutex_can_spin_on_owner(k: &Kernel, m: u32) -> bool {
+    if k.need_resched() {
+        return false;
+    }
+    let owner = k.st().mutexes[m as usize].owner;
+    match owner {
+        Some(o) => owner_on_cpu(k, o),
+        // Released: the spin path's trylock is quicker than sleeping.
+        None => true,
+    }
+}
+
+/// `mutex_spin_on_owner()`: spin while the owner word still names `owner`. Returns true if
+/// the owner changed (try again), false if the owner left its CPU or this task needs to
+/// reschedule (give up spinning). `spent_ns` carries the spin budget.
+///
+/// Linux: kernel/locking/mutex.c mutex_spin_on_owner().
+async fn mutex_spin_on_owner(k: &Kernel, m: u32, owner: TaskId, spent_ns: &mut Nanos) -> bool {
+    while k.st().mutexes[m as usize].owner == Some(owner) {
+        if !owner_on_cpu(k, owner) || k.need_resched() {
+            return false;
+        }
+        if *spent_ns >= MUTEX_SPIN_MAX_NS {
+            return false;
+        }
+        let t0 = k.m.now();
+        spin_relax(k).await;
+        *spent_ns += k.m.now() - t0;
+    }
+    true
+}
+
+/// `osq_lock()`: queue as a spinner; only the queue head spins on the owner. Gives up (and
+/// leaves the queue) on need_resched. Returns whether this task heads the queue.
+///
+/// Linux: kernel/locking/osq_lock.c osq_lock().
+///
+/// Deviation: a FIFO of task ids instead of per-CPU MCS nodes (see `Mutex::osq`).
+async fn osq_lock(k: &Kernel, m: u32, me: TaskId, spent_ns: &mut Nanos) -> bool {
+    k.st().mutexes[m as usize].osq.push_back(me);
+    loop {
+        if k.st().mutexes[m as usize].osq.front() == Some(&me) {
+            return true;
+        }
+        if k.need_resched() || *spent_ns >= MUTEX_SPIN_MAX_NS {
+            osq_unlock(k, m, me);
+            return false;
+        }
+        let t0 = k.m.now();
+        spin_relax(k).await;
+        *spent_ns += k.m.now() - t0;
+    }
+}
+
+/// `osq_unlock()` (and the unqueue path of `osq_lock()`): leave the spinner queue.
+///
+/// Linux: kernel/locking/osq_lock.c osq_unlock().
+fn osq_unlock(k: &Kernel, m: u32, me: TaskId) {
+    let s = &mut *k.st();
+    let osq = &mut s.mutexes[m as usize].osq;
+    let i = osq.iter().position(|&t| t == me).expect("spinner not on the osq");
+    osq.remove(i);
+}
+
+/// `mutex_optimistic_spin()` (M-4): spin for the lock while its owner runs on a CPU and this
+/// task need not reschedule. A newcomer (`is_waiter` false) first queues on the OSQ; the
+/// first waiter spins directly, alongside the OSQ head. Returns true if the lock was taken.
+/// If spinning stopped because of need_resched, this task reschedules first (as
+/// TASK_RUNNING), so it is not preempted right after taking the lock.
+///
+/// Linux: kernel/locking/mutex.c mutex_optimistic_spin().
+async fn mutex_optimistic_spin(k: &Kernel, m: u32, me: TaskId, is_waiter: bool) -> bool {
+    if !k.st().feat.mutex_spin_on_owner {
+        return false;
+    }
+    let mut spent_ns: Nanos = 0;
+    let mut acquired = false;
+    let mut queued = false;
+    let go = if is_waiter {
+        true
+    } else if mutex_can_spin_on_owner(k, m) && osq_lock(k, m, me, &mut spent_ns).await {
+        queued = true;
+        true
+    } else {
+        false
+    };
+    if go {
+        loop {
+            match mutex_trylock_common(k, m, me, false) {
+                None => {
+                    acquired = true;
+                    break;
+                }
+                Some(owner) => {
+                    if !mutex_spin_on_owner(k, m, owner, &mut spent_ns).await {
+                        break;
+                    }
+                }
+            }
+            if spent_ns >= MUTEX_SPIN_MAX_NS {
+                break;
+            }
+            let t0 = k.m.now();
+            spin_relax(k).await;
+            spent_ns += k.m.now() - t0;
+        }
+    }
+    if queued {
+        osq_unlock(k, m, me);
+    }
+    if !acquired && k.need_resched() {
+        set_current_state(k, me, TASK_RUNNING);
+        schedule_preempt_disabled(k).await;
+    }
+    acquired
+}
+
+/// `mutex_lock()`: take the mutex, sleeping TASK_UNINTERRUPTIBLE until it is ours.
+///
+/// Linux: kernel/locking/mutex.c mutex_lock() → __mutex_trylock_fast(), else
+/// __mutex_lock_slowpath() → __mutex_lock_common().
+///
+/// Deviation: the fast path is charged `mutex_fast_ns` (one lock+unlock pair, K-12) here;
+/// the fast unlock is free.
+pub async fn mutex_lock(k: &Kernel, m: u32) {
+    let me = k.current();
+    let fast_ns = k.st().costs.mutex_fast_ns;
+    k.m.delay(fast_ns).await;
+    if mutex_trylock_fast(k, m, me) {
+        return;
+    }
+    mutex_lock_common(k, m, me).await;
+    assert_eq!(k.st().mutexes[m as usize].owner, Some(me));
+    assert!(!k.st().mutexes[m as usize].flags.contains(MutexFlags::PICKUP));
+}
+
+/// `__mutex_lock_common()` for a plain mutex (M-3, M1–M4, M11). The order of steps:
+///
+/// 1. preemption off; `__mutex_trylock()`, then `mutex_optimistic_spin()` as a newcomer;
+/// 2. `wait_lock`; `__mutex_trylock()` again; else append at the tail (`__mutex_add_waiter`,
+///    WAITERS when first), `lock_contended` (`LockContended` event);
+/// 3. [proxy] `blocked_lock`, `blocked_on = m`; state = TASK_UNINTERRUPTIBLE (M1);
+/// 4. loop: `__mutex_trylock()` → acquired; [proxy] drop `blocked_lock`; drop `wait_lock`;
+///    `schedule_preempt_disabled()`; `first` = head of the list?; `wait_lock`, [proxy]
+///    `blocked_lock`, `blocked_on = m` again; state again (M2); `__mutex_trylock_or_handoff
+///    (first)` → acquired; if first: [proxy] `blocked_on = None`, drop `blocked_lock`; drop
+///    `wait_lock`; `mutex_optimistic_spin()` as the waiter; `wait_lock`, [proxy]
+///    `blocked_lock`, `blocked_on = m`; state again (M3); acquired → leave the loop;
+/// 5. acquired: [proxy] `blocked_on = None`; TASK_RUNNING; [proxy] drop `blocked_lock` (M4);
+///    unlink (`__mutex_remove_waiter`, all flags cleared if the list empties);
+///    `LockAcquired`; drop `wait_lock`; preemption back on.
+///
+/// Linux: kernel/locking/mutex.c __mutex_lock_common().
+async fn mutex_lock_common(k: &Kernel, m: u32, me: TaskId) {
+    let slow_ns = k.st().costs.mutex_slowpath_ns;
+    k.m.delay(slow_ns).await;
+    preempt_disable(k);
+    if mutex_trylock(k, m, me) || mutex_optimistic_spin(k, m, me, false).await {
+        // Taken without queueing: not a contended acquisition in the event stream.
+        preempt_enable_no_resched(k);
+        preempt_point(k).await;
+        return;
+    }
+    wait_lock_lock(k, m).await;
+    if mutex_trylock(k, m, me) {
+        wait_lock_unlock(k, m).await;
+        preempt_enable_no_resched(k);
+        preempt_point(k).await;
+        return;
+    }
+    let proxy = proxy_on(k, m);
+    // __mutex_add_waiter(): FIFO, WAITERS with the first waiter.
+    {
+        let s = &mut *k.st();
+        let mx = &mut s.mutexes[m as usize];
+        assert!(!mx.wait_list.contains(&me), "task queued twice on a mutex");
+        if mx.wait_list.is_empty() {
+            mx.flags.insert(MutexFlags::WAITERS);
+        }
+        mx.wait_list.push_back(me);
+        let t = &mut s.tasks[me as usize];
+        assert!(t.blocked_on.is_none(), "a running task has blocked_on set");
+        t.waiting_on = Some(WaitTarget::Mutex(m));
+        let pid = t.pid;
+        let cpu = s.m.this_cpu();
+        emit(
+            s,
+            cpu,
             EventKind::LockContended {
                 pid,
                 lock: LockName::Mutex(m),
             },
         );
-        loop {
-            schedule(k).await;
-            let s = &mut *k.st();
-            if s.mutexes[m as usize].owner == Some(me) {
-                s.tasks[me as usize].waiting_on = None;
-                let pid = s.tasks[me as usize].pid;
-                let cpu = s.m.this_cpu();
-                emit(
-                    s,
-                    cpu,
-                    EventKind::LockAcquired {
-                        pid,
-                        lock: LockName::Mutex(m),
-                    },
-                );
+    }
+    if proxy {
+        blocked_lock_lock(k, me).await;
+        set_task_blocked_on(k, me, m);
+    }
+    set_current_state(k, me, TASK_UNINTERRUPTIBLE);
+    loop {
+        // Serialised against an unlock's handoff by wait_lock: pick a handoff up first.
+        if mutex_trylock(k, m, me) {
+            break;
+        }
+        if proxy {
+            blocked_lock_unlock(k, me).await;
+        }
+        wait_lock_unlock(k, m).await;
+        schedule_preempt_disabled(k).await;
+        let first = k.st().mutexes[m as usize].wait_list.front() == Some(&me);
+        wait_lock_lock(k, m).await;
+        if proxy {
+            blocked_lock_lock(k, me).await;
+            // The unlocker that woke us cleared it (M2).
+            set_task_blocked_on(k, me, m);
+        }
+        set_current_state(k, me, TASK_UNINTERRUPTIBLE);
+        // Either the lock is ours now, or (as the first waiter) the owner must hand it over.
+        if mutex_trylock_common(k, m, me, first).is_none() {
+            break;
+        }
+        if first {
+            // Spinning may schedule: look like an ordinary runnable task meanwhile (M3).
+            if proxy {
+                clear_task_blocked_on(k, me, m);
+                blocked_lock_unlock(k, me).await;
+            }
+            wait_lock_unlock(k, m).await;
+            let got = mutex_optimistic_spin(k, m, me, true).await;
+            wait_lock_lock(k, m).await;
+            if proxy {
+                blocked_lock_lock(k, me).await;
+                set_task_blocked_on(k, me, m);
+            }
+            set_current_state(k, me, TASK_UNINTERRUPTIBLE);
+            if got {
                 break;
             }
-            // Woken for something else: sleep again.
-            s.tasks[me as usize].state = TASK_INTERRUPTIBLE;
         }
     }
+    if proxy {
+        clear_task_blocked_on(k, me, m);
+    }
+    set_current_state(k, me, TASK_RUNNING);
+    if proxy {
+        blocked_lock_unlock(k, me).await;
+    }
+    {
+        // __mutex_remove_waiter(), then lock_acquired.
+        let s = &mut *k.st();
+        let mx = &mut s.mutexes[m as usize];
+        let i = mx
+            .wait_list
+            .iter()
+            .position(|&t| t == me)
+            .expect("acquiring waiter not on the wait list");
+        mx.wait_list.remove(i);
+        if mx.wait_list.is_empty() {
+            mx.flags = MutexFlags::EMPTY;
+        }
+        let t = &mut s.tasks[me as usize];
+        t.waiting_on = None;
+        assert!(t.blocked_on.is_none(), "blocked_on set after acquire");
+        let pid = t.pid;
+        let cpu = s.m.this_cpu();
+        emit(
+            s,
+            cpu,
+            EventKind::LockAcquired {
+                pid,
+                lock: LockName::Mutex(m),
+            },
+        );
+    }
+    wait_lock_unlock(k, m).await;
+    preempt_enable_no_resched(k);
+    preempt_point(k).await;
 }
 
-/// Unlock a pthread mutex: hand it to the first waiter and wake it.
+/// `mutex_unlock()`: release the mutex; the caller's preemption point follows in the
+/// syscall layer.
+///
+/// Linux: kernel/locking/mutex.c mutex_unlock() → __mutex_unlock_fast(), else
+/// __mutex_unlock_slowpath().
 pub async fn mutex_unlock(k: &Kernel, m: u32) {
-    let lock = k.st().mutexes[m as usize].wait_lock;
-    k.raw_spin_lock(
-        lock,
-        crate::locking::lockdep::LockClass::WaitQueue,
-        crate::tracepoints::LockName::Other(lock.0),
-    )
-    .await;
     let me = k.current();
-    let next = {
-        let s = &mut *k.st();
-        let um = &mut s.mutexes[m as usize];
-        if um.owner != Some(me) {
-            Err(format!(
+    let not_owner = {
+        let s = k.st();
+        let mx = &s.mutexes[m as usize];
+        if mx.owner != Some(me) || mx.flags.contains(MutexFlags::PICKUP) {
+            Some(format!(
                 "mutex {} unlocked by a thread that does not hold it",
-                um.name
+                mx.name
             ))
         } else {
-            let next = um.wait_list.pop_front();
-            um.owner = next;
-            Ok(next)
+            None
         }
     };
-    let next = next.unwrap_or_else(|e| {
+    if let Some(e) = not_owner {
         k.violation("workload_unlock_not_owner", e);
-        None
-    });
-    k.raw_spin_unlock(lock).await;
-    if let Some(w) = next {
-        wake_up_process(k, w).await;
-        preempt_point(k).await;
+        return;
+    }
+    if mutex_unlock_fast(k, m, me) {
+        return;
+    }
+    mutex_unlock_slowpath(k, m, me).await;
+}
+
+/// `__mutex_unlock_slowpath()` (M-5, M7–M9): without HANDOFF release the task part at once
+/// (flags kept) and stop if nobody waits; else under `wait_lock` take the head of the FIFO,
+/// clear its `blocked_on` under its `blocked_lock` (proxy), hand the lock to it as
+/// owner|PICKUP if HANDOFF was set (`__mutex_handoff`), drop `wait_lock`, then wake it.
+///
+/// Linux: kernel/locking/mutex.c __mutex_unlock_slowpath(), __mutex_handoff().
+///
+/// Deviation: no `blocked_donor` step (M5/M6, later work) and no `current.blocked_lock`.
+async fn mutex_unlock_slowpath(k: &Kernel, m: u32, me: TaskId) {
+    let slow_ns = k.st().costs.mutex_slowpath_ns;
+    k.m.delay(slow_ns).await;
+    preempt_disable(k);
+    // Release before taking wait_lock, so that contenders (spinners) go on at once; with
+    // HANDOFF the owner field must stay ours until it is set to the head.
+    let (handoff, waiters) = {
+        let s = &mut *k.st();
+        let mx = &mut s.mutexes[m as usize];
+        assert_eq!(mx.owner, Some(me), "unlock slowpath by a non-owner");
+        assert!(!mx.flags.contains(MutexFlags::PICKUP));
+        if mx.flags.contains(MutexFlags::HANDOFF) {
+            (true, true)
+        } else {
+            mx.owner = None;
+            (false, mx.flags.contains(MutexFlags::WAITERS))
+        }
+    };
+    if !waiters {
+        preempt_enable_no_resched(k);
+        return;
+    }
+    wait_lock_lock(k, m).await;
+    let next = k.st().mutexes[m as usize].wait_list.front().copied();
+    if let Some(n) = next {
+        if proxy_on(k, m) {
+            blocked_lock_lock(k, n).await;
+            clear_task_blocked_on(k, n, m);
+            blocked_lock_unlock(k, n).await;
+        }
+    }
+    if handoff {
+        // __mutex_handoff(): owner = next | PICKUP, WAITERS kept, HANDOFF cleared.
+        let s = &mut *k.st();
+        let mx = &mut s.mutexes[m as usize];
+        assert_eq!(mx.owner, Some(me));
+        let waiters = mx.flags.contains(MutexFlags::WAITERS);
+        mx.flags = MutexFlags::EMPTY;
+        if waiters {
+            mx.flags.insert(MutexFlags::WAITERS);
+        }
+        mx.owner = next;
+        if next.is_some() {
+            mx.flags.insert(MutexFlags::PICKUP);
+        }
+    }
+    wait_lock_unlock(k, m).await;
+    preempt_enable_no_resched(k);
+    if let Some(n) = next {
+        wake_up_process(k, n).await;
     }
 }

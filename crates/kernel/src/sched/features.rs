@@ -70,8 +70,9 @@ feature_table! {
     wa_weight = true, "sched_feat WA_WEIGHT", "wake_affine compares loads (F-31).";
     wa_bias = true, "sched_feat WA_BIAS", "wake_affine biases toward the previous CPU by imbalance_pct (F-31).";
     hrtick = false, "sched_feat HRTICK", "End slices with an hrtimer instead of at the next tick (F-26).";
-    proxy_exec = true, "sched_proxy_exec (boot parameter, CONFIG_SCHED_PROXY_EXEC)", "Proxy Execution: mutex waiters stay queued as donors and lend their scheduling context to the owner (spec C1-C6).";
     idle_polling = true, "TIF_POLLING_NRFLAG in the idle loop", "Idle CPUs poll need_resched, so waking them needs no IPI (S-8, I-1).";
+    mutex_spin_on_owner = true, "CONFIG_MUTEX_SPIN_ON_OWNER (default y on SMP)", "A mutex contender spins while the owner runs on a CPU instead of sleeping (M-4).";
+    proxy_exec = true, "sched_proxy_exec boot switch (CONFIG_SCHED_PROXY_EXEC)", "Mutex waiters record blocked_on so the scheduler can run the owner on their behalf (spec C6, M1-M4); off: nothing of Proxy Execution happens.";
 }
 
 /// Numeric tunables (sysctls and boot parameters), with units in their names.
