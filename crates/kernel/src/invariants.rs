@@ -62,11 +62,12 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
                 ),
             ));
         }
-        // I3/C3: the donor differs from curr only while a proxy runs (the donor is then a
-        // blocked donor queued here) or after a transient swap to idle.
+        // I3/C3: the donor differs from curr only while a proxy runs (the donor is then queued
+        // here: blocked, or woken by the unlock and not yet rescheduled, as 6.17 leaves it) or
+        // after a transient swap to idle.
         if rq.donor != rq.curr {
             let d = &s.tasks[rq.donor as usize];
-            let proxying = crate::sched::core::task_is_blocked(&s, rq.donor)
+            let proxying = s.feat.proxy_exec
                 && d.on_rq == OnRq::Queued
                 && d.cpu == c
                 && (curr.is_idle_task || (curr.on_rq == OnRq::Queued && curr.cpu == c));
