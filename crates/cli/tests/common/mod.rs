@@ -21,11 +21,13 @@ pub fn scenario_path(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Scenario arguments. The protocol defaults to `none`: the scheduler-core scenarios take no
+/// lock that inheritance would change, and the protocol scenarios set it explicitly.
 pub fn args(name: &str) -> RunArgs {
     RunArgs {
         workload: Some(scenario_path(name)),
         cpus: None,
-        protocol: None,
+        protocol: Some("none".to_string()),
         features: Vec::new(),
         costs: None,
         seed: None,
@@ -55,7 +57,7 @@ pub fn run_with(name: &str, tweak: impl FnOnce(&mut RunArgs)) -> Scenario {
         &w,
         &cfg,
         &costs,
-        kernel::locking::Protocol::None,
+        cli::run::default_protocol(&w, &a).unwrap_or_else(|e| panic!("{name}: {e:?}")),
         None,
         Some(Box::new(events.clone())),
         &mut |_| {},

@@ -889,8 +889,8 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
         Deactivate,
     }
     let mut p = donor;
-    let max_links = k.st().tasks.len();
-    for _ in 0..=max_links {
+    let mut chain = vec![donor];
+    loop {
         let Some(m) = k.st().tasks[p as usize].blocked_on else {
             // F1: the link stopped waiting before we could look.
             return Proxy::Repick;
@@ -946,6 +946,26 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
                 return Proxy::Repick;
             }
             Step::Next(o) => {
+                if chain.contains(&o) {
+                    // A blocked_on cycle: the tasks wait for each other's mutexes (ABBA). Linux
+                    // would spin here with the rq lock held (I8); the model reports a deadlock.
+                    let report = {
+                        let s = k.st();
+                        let links: Vec<String> = chain
+                            .iter()
+                            .map(|&t| {
+                                let m = s.tasks[t as usize].blocked_on.expect("a chain link waits");
+                                let t = &s.tasks[t as usize];
+                                format!("{}-{} waits for {}", t.comm, t.pid, s.mutexes[m as usize].name)
+                            })
+                            .collect();
+                        format!("lock cycle: {}", links.join(", "))
+                    };
+                    k.end(crate::system::EndReason::Deadlock, report);
+                    let s = &mut *k.st();
+                    return Proxy::Idle(proxy_resched_idle(s, cpu));
+                }
+                chain.push(o);
                 if !task_is_blocked(&k.st(), o) {
                     // F10: the owner runs on the donor's context.
                     let s = &mut *k.st();
@@ -957,12 +977,6 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
             }
         }
     }
-    // A blocked_on cycle among kernel mutexes is a deadlock the walk must not spin on (I8).
-    k.violation(
-        "proxy_chain_cycle",
-        format!("blocked_on chain from task {donor} does not end"),
-    );
-    Proxy::Repick
 }
 
 /// Emit proxy slice boundaries when the (donor, executing task) pair of `cpu` changes: a
