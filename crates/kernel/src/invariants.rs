@@ -101,5 +101,21 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
             ));
         }
     }
+    // I5: blocked_on names a mutex the task is queued on as a waiter (it is set only by the
+    // task itself inside the slow path, after queueing, and cleared before it leaves).
+    for t in &s.tasks {
+        if let Some(m) = t.blocked_on {
+            let mx = &s.mutexes[m as usize];
+            if k.m.lock_owner(mx.wait_lock).is_none() && !mx.wait_list.contains(&t.id) {
+                out.push((
+                    "blocked_on_is_a_waiter",
+                    format!(
+                        "{}-{} blocked_on {} but not on its wait list",
+                        t.comm, t.pid, mx.name
+                    ),
+                ));
+            }
+        }
+    }
     out
 }
