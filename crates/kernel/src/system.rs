@@ -171,12 +171,7 @@ impl System {
                     },
                 );
                 s.user_resources.push(UserResource::RtMutex(idx));
-                s.rt_mutexes.push(RtMutex {
-                    name: name.to_string(),
-                    owner: None,
-                    wait_list: Default::default(),
-                    wait_lock,
-                });
+                s.rt_mutexes.push(RtMutex::new(name, wait_lock));
             }
         }
         id
@@ -415,6 +410,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         hrtimer_seq: 0,
         mutexes: Vec::new(),
         rt_mutexes: Vec::new(),
+        rt_waiter_seq: 0,
         user_conds: Vec::new(),
         user_resources: Vec::new(),
         nr_user_tasks: 0,
@@ -489,6 +485,9 @@ pub fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId
         migration_pending: false,
         thread: None,
         waiting_on: None,
+        pi_waiters: Default::default(),
+        pi_blocked_on: None,
+        rt_waiter: None,
         last_switch_out_ns: 0,
     }
 }
@@ -537,12 +536,18 @@ fn init_class_entity(s: &mut SchedState, p: TaskId) {
 }
 
 /// The body of `__sched_setscheduler()` under `pi_lock` and the rq lock: dequeue/put, change,
-/// enqueue/set, `check_class_changed()`.
+/// enqueue/set, `check_class_changed()`. An inherited (PI) priority survives the change: the
+/// effective prio is `rt_effective_prio()` of the new normal prio.
 pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
     use crate::sched::{dequeue as dq, enqueue as eq};
     // A delayed fair task leaves for good before it changes class (switched_from_fair
     // expects no delayed entity), as Linux's __sched_setscheduler does.
-    let new_class = core::class_of(prio_of(attr), false, false);
+    // With PI a policy change keeps an inherited boost (rt_effective_prio()).
+    let new_class = core::class_of(
+        crate::locking::rtmutex::rt_effective_prio(s, p, prio_of(attr)),
+        false,
+        false,
+    );
     if s.tasks[p as usize].se.sched_delayed && new_class != s.tasks[p as usize].class {
         // The fair class blocks it itself (dequeue_entities → __block_task).
         core::dequeue_task(s, cpu, p, dq::SLEEP | dq::DELAYED | dq::NOCLOCK);
@@ -560,6 +565,13 @@ pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
         (t.class, t.prio, t.nice())
     };
     apply_attr(s, p, attr);
+    {
+        let boosted = crate::locking::rtmutex::rt_effective_prio(s, p, s.tasks[p as usize].normal_prio);
+        let t = &mut s.tasks[p as usize];
+        t.prio = boosted;
+        t.class = core::class_of(boosted, false, false);
+        assert_eq!(t.class, new_class);
+    }
     let (class, newprio, new_nice) = {
         let t = &s.tasks[p as usize];
         (t.class, t.prio, t.nice())

@@ -113,6 +113,16 @@ pub struct Task {
     pub thread: Option<sim::user::ThreadId>,
     /// The user mutex or condvar this task sleeps on, for stall reports.
     pub waiting_on: Option<crate::locking::usermutex::WaitTarget>,
+    /// `pi_waiters`: the top waiter of every rt_mutex this task owns, strongest first (M-10).
+    /// Its first entry's task lends its priority (M-11). Protected by: `pi_lock`.
+    pub pi_waiters: std::collections::BTreeSet<crate::locking::rtmutex::RtWaiter>,
+    /// `pi_blocked_on`: the rt_mutex (index into `SchedState::rt_mutexes`) this task is queued
+    /// on as a waiter. Protected by: `pi_lock` (written with the lock's `wait_lock` held too).
+    pub pi_blocked_on: Option<u32>,
+    /// The task's `struct rt_mutex_waiter` as queued on `pi_blocked_on`'s wait tree (its key:
+    /// waiter prio and FIFO ticket); None while not queued. Protected by: the lock's
+    /// `wait_lock`.
+    pub rt_waiter: Option<crate::locking::rtmutex::RtWaiter>,
     /// Time of the last sleep-to-wake transition (for cache-hot checks, `se.exec_start` is used).
     pub last_switch_out_ns: Nanos,
 }
