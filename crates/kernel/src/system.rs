@@ -560,9 +560,14 @@ pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
     if running {
         core::put_prev_task(s, cpu, p);
     }
-    let (prev_class, oldprio, old_nice) = {
+    let (prev_class, oldprio, old_nice, old_policy_class) = {
         let t = &s.tasks[p as usize];
-        (t.class, t.prio, t.nice())
+        (
+            t.class,
+            t.prio,
+            t.nice(),
+            core::class_of(t.normal_prio, false, false),
+        )
     };
     apply_attr(s, p, attr);
     {
@@ -580,6 +585,19 @@ pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
         init_class_entity(s, p);
     } else if class == Class::Fair && new_nice != old_nice {
         crate::sched::fair::reweight_task_fair(s, cpu, p, new_nice);
+    }
+    // A PI boost keeps the task in the RT class while its policy may have moved: prepare the
+    // policy's class for the deboost, as entering it would (Linux keeps `p->se` and `p->rt`
+    // initialised for every task).
+    let policy_class = core::class_of(s.tasks[p as usize].normal_prio, false, false);
+    if policy_class != class {
+        match policy_class {
+            Class::Fair if old_policy_class != Class::Fair => crate::sched::fair::init_entity_fair(s, p),
+            Class::Fair if new_nice != old_nice => crate::sched::fair::set_weight_unqueued(s, p),
+            _ => {}
+        }
+    } else if class == prev_class && policy_class == Class::Rt && old_policy_class != Class::Rt {
+        s.tasks[p as usize].rt.time_slice = s.tun.rr_timeslice_ticks();
     }
     if queued {
         core::enqueue_task(s, cpu, p, eq::RESTORE | eq::MOVE | eq::NOCLOCK);

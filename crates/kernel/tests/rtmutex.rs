@@ -14,7 +14,7 @@ use std::rc::Rc;
 
 use kernel::locking::Protocol;
 use kernel::sched::{Class, Costs};
-use kernel::system::{Config, EndReason, System, TaskSpec};
+use kernel::system::{Config, EndReason, Outcome, System, TaskSpec};
 use kernel::tracepoints::{Event, EventKind, EventSink, LockName, Pid};
 use sim::user::{SchedAttr, UserCtx, UserOp, UserProgram};
 use sim::CpuMask;
@@ -61,6 +61,13 @@ struct Done {
 /// Boot a one-CPU system with `nr_mutexes` PI mutexes (resource ids 0..) and the given
 /// threads (created in order, all pinned to CPU 0), and run it to completion.
 fn run(nr_mutexes: u32, threads: Vec<(&str, SchedAttr, Vec<UserOp>)>) -> Done {
+    let (d, out) = run_to_end(nr_mutexes, threads);
+    assert_eq!(out.end_reason, EndReason::Exited, "{}", out.report);
+    d
+}
+
+/// [`run`] for runs that may end otherwise than by every thread exiting.
+fn run_to_end(nr_mutexes: u32, threads: Vec<(&str, SchedAttr, Vec<UserOp>)>) -> (Done, Outcome) {
     let mut cfg = Config::new(1);
     cfg.costs = Costs::zero();
     cfg.check_invariants = true;
@@ -82,9 +89,8 @@ fn run(nr_mutexes: u32, threads: Vec<(&str, SchedAttr, Vec<UserOp>)>) -> Done {
     }
     let out = sys.run(&mut |_| {});
     assert!(out.violations.is_empty(), "violations: {:#?}", out.violations);
-    assert_eq!(out.end_reason, EndReason::Exited, "{}", out.report);
     let events = sink.0.borrow().clone();
-    Done { sys, events, pids }
+    (Done { sys, events, pids }, out)
 }
 
 impl Done {
@@ -93,7 +99,11 @@ impl Done {
         self.events
             .iter()
             .filter_map(|e| match e.kind {
-                EventKind::SchedPiSetprio { task, oldprio, newprio } if task.pid == pid => {
+                EventKind::SchedPiSetprio {
+                    task,
+                    oldprio,
+                    newprio,
+                } if task.pid == pid => {
                     assert_eq!(task.prio, oldprio, "the record names the task at its old prio");
                     Some((e.time_ns, oldprio, newprio))
                 }
@@ -116,10 +126,14 @@ impl Done {
         self.events
             .iter()
             .filter_map(|e| match e.kind {
-                EventKind::LockContended { pid, lock } if contended && pid == who && lock == LockName::RtMutex(m) => {
+                EventKind::LockContended { pid, lock }
+                    if contended && pid == who && lock == LockName::RtMutex(m) =>
+                {
                     Some(e.time_ns)
                 }
-                EventKind::LockAcquired { pid, lock } if !contended && pid == who && lock == LockName::RtMutex(m) => {
+                EventKind::LockAcquired { pid, lock }
+                    if !contended && pid == who && lock == LockName::RtMutex(m) =>
+                {
                     Some(e.time_ns)
                 }
                 _ => None,
@@ -176,7 +190,11 @@ fn pi_boosts_the_owner_over_a_medium_hog_and_deboosts_at_unlock() {
         1,
         vec![
             ("low", SchedAttr::fifo(10), vec![lock(a), run_ms(10), unlock(a)]),
-            ("high", SchedAttr::fifo(50), vec![sleep_ms(1), lock(a), run_ms(1), unlock(a)]),
+            (
+                "high",
+                SchedAttr::fifo(50),
+                vec![sleep_ms(1), lock(a), run_ms(1), unlock(a)],
+            ),
             ("medium", SchedAttr::fifo(30), vec![sleep_ms(2), run_ms(20)]),
         ],
     );
@@ -211,12 +229,19 @@ fn transitive_boost_through_a_two_lock_chain() {
                 SchedAttr::fifo(20),
                 vec![sleep_ms(1), lock(a), lock(b), run_ms(1), unlock(b), unlock(a)],
             ),
-            ("high", SchedAttr::fifo(50), vec![sleep_ms(2), lock(a), run_ms(1), unlock(a)]),
+            (
+                "high",
+                SchedAttr::fifo(50),
+                vec![sleep_ms(2), lock(a), run_ms(1), unlock(a)],
+            ),
             ("hog", SchedAttr::fifo(30), vec![sleep_ms(3), run_ms(20)]),
         ],
     );
     let (l, m, h, x) = (d.pids[0], d.pids[1], d.pids[2], d.pids[3]);
-    assert_eq!(d.setprio(l), vec![(MS, 89, 79), (2 * MS, 79, 49), (10 * MS, 49, 89)]);
+    assert_eq!(
+        d.setprio(l),
+        vec![(MS, 89, 79), (2 * MS, 79, 49), (10 * MS, 49, 89)]
+    );
     assert_eq!(d.setprio(m), vec![(2 * MS, 79, 49), (11 * MS, 49, 79)]);
     assert_eq!(d.contended(m, b), vec![MS]);
     assert_eq!(d.acquired(m, b), vec![10 * MS]);
@@ -237,7 +262,11 @@ fn fair_owner_runs_in_the_rt_class_while_boosted() {
         1,
         vec![
             ("fair", SchedAttr::normal(0), vec![lock(a), run_ms(10), unlock(a)]),
-            ("high", SchedAttr::fifo(50), vec![sleep_ms(1), lock(a), run_ms(1), unlock(a)]),
+            (
+                "high",
+                SchedAttr::fifo(50),
+                vec![sleep_ms(1), lock(a), run_ms(1), unlock(a)],
+            ),
             ("hog", SchedAttr::fifo(30), vec![sleep_ms(2), run_ms(20)]),
         ],
     );
@@ -245,11 +274,21 @@ fn fair_owner_runs_in_the_rt_class_while_boosted() {
     assert_eq!(d.setprio(l), vec![(MS, 120, 49), (10 * MS, 49, 120)]);
     assert_eq!(d.acquired(h, a), vec![10 * MS]);
     let ins = d.switched_in(l);
-    assert!(ins.contains(&(MS, 49)), "runs at the RT prio once H blocks: {ins:?}");
-    assert_eq!(ins.last(), Some(&(31 * MS, 120)), "back in the fair class after the hog: {ins:?}");
+    assert!(
+        ins.contains(&(MS, 49)),
+        "runs at the RT prio once H blocks: {ins:?}"
+    );
+    assert_eq!(
+        ins.last(),
+        Some(&(31 * MS, 120)),
+        "back in the fair class after the hog: {ins:?}"
+    );
     let hog: Vec<u64> = d.switched_in(x).iter().map(|x| x.0).filter(|&t| t > 0).collect();
     assert_eq!(hog.first(), Some(&(11 * MS)));
-    assert_eq!(d.sys.k.st().tasks.iter().find(|t| t.pid == l).unwrap().class, Class::Fair);
+    assert_eq!(
+        d.sys.k.st().tasks.iter().find(|t| t.pid == l).unwrap().class,
+        Class::Fair
+    );
     d.assert_all_clean();
 }
 
@@ -265,14 +304,21 @@ fn waiters_are_served_by_priority_not_arrival() {
     let d = run(
         1,
         vec![
-            ("owner", SchedAttr::fifo(10), vec![lock(a), sleep_ms(5), run_ms(5), unlock(a)]),
+            (
+                "owner",
+                SchedAttr::fifo(10),
+                vec![lock(a), sleep_ms(5), run_ms(5), unlock(a)],
+            ),
             ("w20", SchedAttr::fifo(20), waiter(1)),
             ("w40", SchedAttr::fifo(40), waiter(2)),
             ("w30", SchedAttr::fifo(30), waiter(3)),
         ],
     );
     let (o, w20, w40, w30) = (d.pids[0], d.pids[1], d.pids[2], d.pids[3]);
-    assert_eq!(d.setprio(o), vec![(MS, 89, 79), (2 * MS, 79, 59), (10 * MS, 59, 89)]);
+    assert_eq!(
+        d.setprio(o),
+        vec![(MS, 89, 79), (2 * MS, 79, 59), (10 * MS, 59, 89)]
+    );
     assert_eq!(d.acquired(w40, a), vec![10 * MS]);
     assert_eq!(d.acquired(w30, a), vec![11 * MS]);
     assert_eq!(d.acquired(w20, a), vec![12 * MS]);
@@ -293,9 +339,21 @@ fn a_stronger_task_steals_a_freed_lock_from_the_woken_waiter() {
     let d = run(
         1,
         vec![
-            ("owner", SchedAttr::fifo(50), vec![lock(a), sleep_ms(2), run_ms(8), unlock(a)]),
-            ("waiter", SchedAttr::fifo(20), vec![sleep_ms(1), lock(a), run_ms(1), unlock(a)]),
-            ("stealer", SchedAttr::fifo(40), vec![sleep_ms(5), lock(a), run_ms(1), unlock(a)]),
+            (
+                "owner",
+                SchedAttr::fifo(50),
+                vec![lock(a), sleep_ms(2), run_ms(8), unlock(a)],
+            ),
+            (
+                "waiter",
+                SchedAttr::fifo(20),
+                vec![sleep_ms(1), lock(a), run_ms(1), unlock(a)],
+            ),
+            (
+                "stealer",
+                SchedAttr::fifo(40),
+                vec![sleep_ms(5), lock(a), run_ms(1), unlock(a)],
+            ),
         ],
     );
     let (o, w, st) = (d.pids[0], d.pids[1], d.pids[2]);
@@ -319,9 +377,21 @@ fn an_equal_prio_task_does_not_steal() {
     let d = run(
         1,
         vec![
-            ("owner", SchedAttr::fifo(50), vec![lock(a), sleep_ms(2), run_ms(8), unlock(a)]),
-            ("waiter", SchedAttr::fifo(20), vec![sleep_ms(1), lock(a), run_ms(1), unlock(a)]),
-            ("latecomer", SchedAttr::fifo(20), vec![sleep_ms(5), lock(a), run_ms(1), unlock(a)]),
+            (
+                "owner",
+                SchedAttr::fifo(50),
+                vec![lock(a), sleep_ms(2), run_ms(8), unlock(a)],
+            ),
+            (
+                "waiter",
+                SchedAttr::fifo(20),
+                vec![sleep_ms(1), lock(a), run_ms(1), unlock(a)],
+            ),
+            (
+                "latecomer",
+                SchedAttr::fifo(20),
+                vec![sleep_ms(5), lock(a), run_ms(1), unlock(a)],
+            ),
         ],
     );
     let (w, late) = (d.pids[1], d.pids[2]);
@@ -343,13 +413,201 @@ fn a_deboosted_rt_task_resumes_ahead_of_its_new_equals() {
         vec![
             // Created first, so it runs (and goes to sleep) before L takes the lock.
             ("peer", SchedAttr::fifo(10), vec![sleep_ms(2), run_ms(5)]),
-            ("low", SchedAttr::fifo(10), vec![lock(a), run_ms(10), unlock(a), run_ms(5)]),
-            ("high", SchedAttr::fifo(50), vec![sleep_ms(1), lock(a), run_ms(1), unlock(a)]),
+            (
+                "low",
+                SchedAttr::fifo(10),
+                vec![lock(a), run_ms(10), unlock(a), run_ms(5)],
+            ),
+            (
+                "high",
+                SchedAttr::fifo(50),
+                vec![sleep_ms(1), lock(a), run_ms(1), unlock(a)],
+            ),
         ],
     );
     let (e, l) = (d.pids[0], d.pids[1]);
     assert_eq!(d.setprio(l), vec![(MS, 89, 49), (10 * MS, 49, 89)]);
     assert_eq!(d.exit_time(l), 16 * MS);
     assert_eq!(d.exit_time(e), 21 * MS);
+    d.assert_all_clean();
+}
+
+/// Swarm check on 4 CPUs: RT and fair threads take random nested subsets of three PI mutexes
+/// (always in ascending order, so no lock cycles), hold them across work, sleeps and
+/// `sched_setattr()` calls, with real costs or zero costs. Every run must finish without an
+/// invariant or lockdep violation (the rt_mutex invariants included) and leave every lock
+/// free, every task unboosted and unblocked.
+#[test]
+fn swarm_nested_pi_locks_on_four_cpus_stay_consistent() {
+    for seed in 0..24u64 {
+        let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let mut cfg = Config::new(4);
+        cfg.seed = seed;
+        if seed % 2 == 0 {
+            cfg.costs = Costs::zero();
+        }
+        cfg.check_invariants = true;
+        cfg.limit_ns = 10_000 * MS;
+        let sink = Collect::default();
+        let mut sys = System::new(cfg, Box::new(sink.clone()));
+        for i in 0..3 {
+            sys.add_mutex(&format!("m{i}"), Protocol::Pi);
+        }
+        let attr = |x: u64| {
+            if x < 5 {
+                SchedAttr::fifo(1 + 10 * x as u32)
+            } else {
+                SchedAttr::normal(x as i32 - 8)
+            }
+        };
+        for t in 0..8u32 {
+            let mut ops = Vec::new();
+            for _ in 0..15 {
+                ops.push(UserOp::Sleep { ns: next(2_000_000) });
+                let set = 1 + next(7);
+                let held: Vec<u32> = (0..3).filter(|i| set & (1 << i) != 0).collect();
+                for &m in &held {
+                    ops.push(lock(m));
+                    ops.push(UserOp::Run {
+                        work_ns: next(200_000),
+                    });
+                }
+                if next(4) == 0 {
+                    ops.push(UserOp::SetAttr { attr: attr(next(9)) });
+                }
+                ops.push(UserOp::Run {
+                    work_ns: next(500_000),
+                });
+                if next(4) == 0 {
+                    ops.push(UserOp::Sleep { ns: next(300_000) });
+                }
+                for &m in held.iter().rev() {
+                    ops.push(unlock(m));
+                }
+            }
+            sys.add_task(TaskSpec {
+                name: format!("t{t}"),
+                attr: attr(next(9)),
+                cpus: None,
+                thread: t,
+                program: Box::new(Script(ops.into())),
+            });
+        }
+        let out = sys.run(&mut |_| {});
+        assert!(out.violations.is_empty(), "seed {seed}: {:#?}", out.violations);
+        assert_eq!(out.end_reason, EndReason::Exited, "seed {seed}: {}", out.report);
+        let events = sink.0.borrow();
+        let boosts = events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::SchedPiSetprio { .. }))
+            .count();
+        assert!(boosts > 0, "seed {seed}: the swarm should exercise PI");
+        let s = sys.k.st();
+        for t in s.tasks.iter().filter(|t| t.thread.is_some()) {
+            assert!(t.pi_waiters.is_empty(), "seed {seed}");
+            assert_eq!(t.pi_blocked_on, None, "seed {seed}");
+            assert_eq!(t.prio, t.normal_prio, "seed {seed}: {} left boosted", t.pid);
+        }
+        for m in &s.rt_mutexes {
+            assert_eq!(m.owner, None, "seed {seed}");
+            assert!(!m.has_waiters, "seed {seed}");
+        }
+    }
+}
+
+/// ABBA with PI mutexes: T1 (FIFO 10) holds A and blocks on B at 2 ms (no boost: T2 is
+/// stronger); T2 (FIFO 30) holds B and blocks on A at 3 ms. T2's block boosts T1 to 69, the
+/// chain walk reaches B, owned by T2 itself: -EDEADLK. T2's waiter is removed again (T1
+/// drops back to 89 at once) and T2 sleeps for good, as glibc leaves a thread whose
+/// FUTEX_LOCK_PI failed with EDEADLK; the stall detector reports the lock cycle.
+#[test]
+fn abba_deadlock_is_detected_by_the_chain_walk_and_reported() {
+    let (a, b) = (0, 1);
+    let (d, out) = run_to_end(
+        2,
+        vec![
+            ("t1", SchedAttr::fifo(10), vec![lock(a), sleep_ms(2), lock(b)]),
+            (
+                "t2",
+                SchedAttr::fifo(30),
+                vec![sleep_ms(1), lock(b), sleep_ms(2), lock(a)],
+            ),
+        ],
+    );
+    let (t1, t2) = (d.pids[0], d.pids[1]);
+    assert_eq!(out.end_reason, EndReason::Deadlock, "{}", out.report);
+    assert!(out.report.contains("lock cycle"), "{}", out.report);
+    assert_eq!(d.setprio(t1), vec![(3 * MS, 89, 69), (3 * MS, 69, 89)]);
+    assert_eq!(d.contended(t1, b), vec![2 * MS]);
+    assert_eq!(d.contended(t2, a), vec![3 * MS]);
+    let s = d.sys.k.st();
+    let task = |pid| s.tasks.iter().find(|t| t.pid == pid).unwrap();
+    // T1 still waits on B; T2 is no waiter any more, only a sleeper that names A.
+    assert_eq!(task(t1).pi_blocked_on, Some(b));
+    assert_eq!(task(t2).pi_blocked_on, None);
+    assert_eq!(task(t2).rt_waiter, None);
+    assert!(s.rt_mutexes[a as usize].waiters.is_empty());
+}
+
+/// Relocking a PI mutex one owns is -EDEADLK before any queueing: the thread sleeps for good
+/// and the run ends as a deadlock naming the lock.
+#[test]
+fn relocking_an_owned_pi_mutex_deadlocks_the_caller() {
+    let a = 0;
+    let (d, out) = run_to_end(1, vec![("self", SchedAttr::fifo(10), vec![lock(a), lock(a)])]);
+    assert_eq!(out.end_reason, EndReason::Deadlock, "{}", out.report);
+    assert!(out.report.contains("self-1000 waits for m0"), "{}", out.report);
+    assert!(d.sys.k.st().rt_mutexes[a as usize].waiters.is_empty());
+}
+
+/// `sched_setattr()` on a boosted owner keeps the boost (rt_effective_prio): L (FIFO 10),
+/// boosted to 49 by H at 1 ms, switches itself to FIFO 20 at 5 ms while holding A. It stays
+/// at 49 (the FIFO 30 hog still cannot preempt it) and deboosts to its new normal prio 79
+/// at the unlock.
+#[test]
+fn setattr_on_a_boosted_owner_keeps_the_boost() {
+    let a = 0;
+    let d = run(
+        1,
+        vec![
+            (
+                "low",
+                SchedAttr::fifo(10),
+                vec![
+                    lock(a),
+                    run_ms(5),
+                    UserOp::SetAttr {
+                        attr: SchedAttr::fifo(20),
+                    },
+                    run_ms(5),
+                    unlock(a),
+                ],
+            ),
+            (
+                "high",
+                SchedAttr::fifo(50),
+                vec![sleep_ms(1), lock(a), run_ms(1), unlock(a)],
+            ),
+            ("hog", SchedAttr::fifo(30), vec![sleep_ms(2), run_ms(20)]),
+        ],
+    );
+    let (l, h) = (d.pids[0], d.pids[1]);
+    assert_eq!(d.setprio(l), vec![(MS, 89, 49), (10 * MS, 49, 79)]);
+    assert_eq!(d.acquired(h, a), vec![10 * MS]);
+    let setattr: Vec<(u64, i32)> = d
+        .events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::SchedSetattr { pid, prio, .. } if pid == l => Some((e.time_ns, prio)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(setattr, vec![(5 * MS, 49)]);
     d.assert_all_clean();
 }
