@@ -115,4 +115,23 @@ mod tests {
         // rq lock then pi_lock is inverted.
         assert!(ld2.check_acquire(0, LockId(9), LockClass::PiLock).is_err());
     }
+
+    #[test]
+    fn rt_mutex_wait_lock_nests_outside_pi_lock() {
+        let (wl, wl2, pi) = (LockId(0), LockId(1), LockId(2));
+        let mut ld = Lockdep::new(1);
+        ld.acquired(0, wl, LockClass::RtMutexWaitLock);
+        ld.check_acquire(0, pi, LockClass::PiLock).unwrap();
+        ld.check_acquire(0, LockId(3), LockClass::Rq(0)).unwrap();
+        // Two wait_locks never nest (the chain walk holds one at a time).
+        assert!(ld.check_acquire(0, wl2, LockClass::RtMutexWaitLock).is_err());
+        // pi_lock then wait_lock is the reverse order: only a trylock may do it.
+        let mut ld2 = Lockdep::new(1);
+        ld2.acquired(0, pi, LockClass::PiLock);
+        assert!(ld2.check_acquire(0, wl, LockClass::RtMutexWaitLock).is_err());
+        // A futex wait-queue lock comes before it.
+        let mut ld3 = Lockdep::new(1);
+        ld3.acquired(0, LockId(4), LockClass::WaitQueue);
+        ld3.check_acquire(0, wl, LockClass::RtMutexWaitLock).unwrap();
+    }
 }

@@ -101,6 +101,14 @@ impl RtMutex {
     }
 }
 
+/// Whether a waiter of prio `prio` may take a free lock ahead of `top`: only by beating it.
+/// Equal-prio (lateral) steals exist only for PREEMPT_RT spinlocks, and never for RT tasks.
+///
+/// Linux: kernel/locking/rtmutex.c rt_mutex_steal() (without RT_MUTEX_BUILD_SPINLOCKS).
+fn rt_mutex_steal(prio: i32, top: RtWaiter) -> bool {
+    prio < top.prio
+}
+
 /// -EDEADLK from the chain walk or the early self-deadlock check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Edeadlk;
@@ -515,7 +523,9 @@ async fn rt_mutex_adjust_prio_chain(
 ///
 /// Linux: kernel/locking/rtmutex.c try_to_take_rt_mutex(), rt_mutex_steal().
 async fn try_to_take_rt_mutex(k: &Kernel, m: u32, task: TaskId, waiter: bool) -> bool {
-    let takeit_now = {
+    // Whether `task` ends up owning a lock that still has waiters: then it must take over
+    // the top waiter as a pi_waiter (and clear its own pi_blocked_on).
+    let with_waiters = {
         let s = &mut *k.st();
         // mark_rt_mutex_waiters().
         s.rt_mutexes[m as usize].has_waiters = true;
@@ -526,23 +536,23 @@ async fn try_to_take_rt_mutex(k: &Kernel, m: u32, task: TaskId, waiter: bool) ->
         if waiter {
             let mine = s.tasks[task as usize].rt_waiter.expect("queued waiter");
             let top = top.expect("a queued waiter means a non-empty tree");
-            if top.task == task || mine.prio < top.prio {
-                rt_mutex_dequeue(s, m, task);
-            } else {
+            // The top waiter, or a waiter allowed to steal from it.
+            if top.task != task && !rt_mutex_steal(mine.prio, top) {
                 return false;
             }
-            false
-        } else if let Some(top) = top {
-            // rt_mutex_steal(task_to_waiter(task), top).
-            if waiter_prio(s, task) >= top.prio {
-                return false;
-            }
-            false
-        } else {
+            rt_mutex_dequeue(s, m, task);
             true
+        } else {
+            match top {
+                // The top waiter stays queued; `task` must beat it.
+                Some(top) if !rt_mutex_steal(waiter_prio(s, task), top) => return false,
+                Some(_) => true,
+                // No waiters: take it without the pi_lock dance.
+                None => false,
+            }
         }
     };
-    if !takeit_now {
+    if with_waiters {
         k.pi_lock(task).await;
         {
             let s = &mut *k.st();
@@ -692,9 +702,11 @@ fn rt_mutex_post_schedule(_k: &Kernel) {}
 ///
 /// Linux: kernel/locking/rtmutex.c rtmutex_spin_on_owner().
 ///
-/// Note: mainline stops spinning as soon as the waiter is the top waiter, and only the top
-/// waiter gets here, so in practice this re-checks the owner once before sleeping; it spins
-/// only if a stronger waiter arrived in the window after `wait_lock` was dropped.
+/// Note: this follows mainline's code, not its comment. The comment says to stop once the
+/// waiter is no longer the top waiter; the condition (since the "avoid pointer dereference"
+/// fix of the adaptive spinwait) stops when it *is* the top waiter. Only the top waiter gets
+/// here, so in practice the owner is re-checked once before sleeping, and the waiter spins
+/// only if a stronger waiter arrived after `wait_lock` was dropped.
 async fn rtmutex_spin_on_owner(k: &Kernel, m: u32, me: TaskId, owner: TaskId) -> bool {
     loop {
         {
