@@ -68,7 +68,17 @@ fn run(nr_mutexes: u32, threads: Vec<(&str, SchedAttr, Vec<UserOp>)>) -> Done {
 
 /// [`run`] for runs that may end otherwise than by every thread exiting.
 fn run_to_end(nr_mutexes: u32, threads: Vec<(&str, SchedAttr, Vec<UserOp>)>) -> (Done, Outcome) {
-    let mut cfg = Config::new(1);
+    let threads = threads.into_iter().map(|(n, a, ops)| (n, a, 0, ops)).collect();
+    run_on(1, nr_mutexes, threads)
+}
+
+/// Boot `nr_cpus` CPUs; each thread is pinned to the CPU given with it.
+fn run_on(
+    nr_cpus: usize,
+    nr_mutexes: u32,
+    threads: Vec<(&str, SchedAttr, u32, Vec<UserOp>)>,
+) -> (Done, Outcome) {
+    let mut cfg = Config::new(nr_cpus);
     cfg.costs = Costs::zero();
     cfg.check_invariants = true;
     cfg.limit_ns = 1_000 * MS;
@@ -78,11 +88,11 @@ fn run_to_end(nr_mutexes: u32, threads: Vec<(&str, SchedAttr, Vec<UserOp>)>) -> 
         assert_eq!(sys.add_mutex(&format!("m{i}"), Protocol::Pi), i);
     }
     let mut pids = Vec::new();
-    for (i, (name, attr, ops)) in threads.into_iter().enumerate() {
+    for (i, (name, attr, cpu, ops)) in threads.into_iter().enumerate() {
         pids.push(sys.add_task(TaskSpec {
             name: name.to_string(),
             attr,
-            cpus: Some(CpuMask::single(0)),
+            cpus: Some(CpuMask::single(cpu)),
             thread: i as u32,
             program: Box::new(Script(ops.into())),
         }));
@@ -440,73 +450,8 @@ fn a_deboosted_rt_task_resumes_ahead_of_its_new_equals() {
 #[test]
 fn swarm_nested_pi_locks_on_four_cpus_stay_consistent() {
     for seed in 0..24u64 {
-        let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        let mut next = |n: u64| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng % n
-        };
-        let mut cfg = Config::new(4);
-        cfg.seed = seed;
-        if seed % 2 == 0 {
-            cfg.costs = Costs::zero();
-        }
-        cfg.check_invariants = true;
-        cfg.limit_ns = 10_000 * MS;
-        let sink = Collect::default();
-        let mut sys = System::new(cfg, Box::new(sink.clone()));
-        for i in 0..3 {
-            sys.add_mutex(&format!("m{i}"), Protocol::Pi);
-        }
-        let attr = |x: u64| {
-            if x < 5 {
-                SchedAttr::fifo(1 + 10 * x as u32)
-            } else {
-                SchedAttr::normal(x as i32 - 8)
-            }
-        };
-        for t in 0..8u32 {
-            let mut ops = Vec::new();
-            for _ in 0..15 {
-                ops.push(UserOp::Sleep { ns: next(2_000_000) });
-                let set = 1 + next(7);
-                let held: Vec<u32> = (0..3).filter(|i| set & (1 << i) != 0).collect();
-                for &m in &held {
-                    ops.push(lock(m));
-                    ops.push(UserOp::Run {
-                        work_ns: next(200_000),
-                    });
-                }
-                if next(4) == 0 {
-                    ops.push(UserOp::SetAttr { attr: attr(next(9)) });
-                }
-                ops.push(UserOp::Run {
-                    work_ns: next(500_000),
-                });
-                if next(4) == 0 {
-                    ops.push(UserOp::Sleep { ns: next(300_000) });
-                }
-                for &m in held.iter().rev() {
-                    ops.push(unlock(m));
-                }
-            }
-            sys.add_task(TaskSpec {
-                name: format!("t{t}"),
-                attr: attr(next(9)),
-                cpus: None,
-                thread: t,
-                program: Box::new(Script(ops.into())),
-            });
-        }
-        let out = sys.run(&mut |_| {});
-        assert!(out.violations.is_empty(), "seed {seed}: {:#?}", out.violations);
+        let (sys, out, boosts) = swarm(seed, false);
         assert_eq!(out.end_reason, EndReason::Exited, "seed {seed}: {}", out.report);
-        let events = sink.0.borrow();
-        let boosts = events
-            .iter()
-            .filter(|e| matches!(e.kind, EventKind::SchedPiSetprio { .. }))
-            .count();
         assert!(boosts > 0, "seed {seed}: the swarm should exercise PI");
         let s = sys.k.st();
         for t in s.tasks.iter().filter(|t| t.thread.is_some()) {
@@ -519,6 +464,103 @@ fn swarm_nested_pi_locks_on_four_cpus_stay_consistent() {
             assert!(!m.has_waiters, "seed {seed}");
         }
     }
+}
+
+/// The same swarm with locks taken in random order: lock cycles form, the chain walk finds
+/// some of them (-EDEADLK, waiter removed, owner deboosted), the rest simply block. Either
+/// way no invariant or lockdep rule may break, and a run that does not finish ends as a
+/// reported deadlock.
+#[test]
+fn swarm_with_lock_cycles_ends_cleanly_or_as_a_reported_deadlock() {
+    let mut deadlocks = 0;
+    for seed in 0..24u64 {
+        let (_sys, out, _) = swarm(seed, true);
+        match out.end_reason {
+            EndReason::Exited => {}
+            EndReason::Deadlock => {
+                assert!(out.report.contains("lock cycle"), "seed {seed}: {}", out.report);
+                deadlocks += 1;
+            }
+            r => panic!("seed {seed}: ended {r:?}: {}", out.report),
+        }
+    }
+    assert!(deadlocks > 0, "the swarm should produce lock cycles");
+}
+
+/// One swarm run (see the tests above); returns the system, the outcome and the number of
+/// `sched_pi_setprio` records. Asserts there was no violation.
+fn swarm(seed: u64, any_order: bool) -> (System, Outcome, usize) {
+    let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let mut cfg = Config::new(4);
+    cfg.seed = seed;
+    if seed % 2 == 0 {
+        cfg.costs = Costs::zero();
+    }
+    cfg.check_invariants = true;
+    cfg.limit_ns = 10_000 * MS;
+    let sink = Collect::default();
+    let mut sys = System::new(cfg, Box::new(sink.clone()));
+    for i in 0..3 {
+        sys.add_mutex(&format!("m{i}"), Protocol::Pi);
+    }
+    let attr = |x: u64| {
+        if x < 5 {
+            SchedAttr::fifo(1 + 10 * x as u32)
+        } else {
+            SchedAttr::normal(x as i32 - 8)
+        }
+    };
+    for t in 0..8u32 {
+        let mut ops = Vec::new();
+        for _ in 0..15 {
+            ops.push(UserOp::Sleep { ns: next(2_000_000) });
+            let set = 1 + next(7);
+            let mut held: Vec<u32> = (0..3).filter(|i| set & (1 << i) != 0).collect();
+            if any_order && next(2) == 0 {
+                held.reverse();
+            }
+            for &m in &held {
+                ops.push(lock(m));
+                ops.push(UserOp::Run {
+                    work_ns: next(200_000),
+                });
+            }
+            if next(4) == 0 {
+                ops.push(UserOp::SetAttr { attr: attr(next(9)) });
+            }
+            ops.push(UserOp::Run {
+                work_ns: next(500_000),
+            });
+            if next(4) == 0 {
+                ops.push(UserOp::Sleep { ns: next(300_000) });
+            }
+            for &m in held.iter().rev() {
+                ops.push(unlock(m));
+            }
+        }
+        sys.add_task(TaskSpec {
+            name: format!("t{t}"),
+            attr: attr(next(9)),
+            cpus: None,
+            thread: t,
+            program: Box::new(Script(ops.into())),
+        });
+    }
+    let out = sys.run(&mut |_| {});
+    assert!(out.violations.is_empty(), "seed {seed}: {:#?}", out.violations);
+    let boosts = sink
+        .0
+        .borrow()
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::SchedPiSetprio { .. }))
+        .count();
+    (sys, out, boosts)
 }
 
 /// ABBA with PI mutexes: T1 (FIFO 10) holds A and blocks on B at 2 ms (no boost: T2 is
@@ -609,5 +651,53 @@ fn setattr_on_a_boosted_owner_keeps_the_boost() {
         })
         .collect();
     assert_eq!(setattr, vec![(5 * MS, 49)]);
+    d.assert_all_clean();
+}
+
+/// The boost of an owner running on another CPU: H (FIFO 50, CPU 0) blocks at 1 ms on A,
+/// held by L (FIFO 10) running on CPU 1. CPU 0 boosts L under CPU 1's rq lock and records
+/// `sched_pi_setprio` in its own buffer; a FIFO 30 hog waking on CPU 1 at 2 ms then cannot
+/// preempt L. L unlocks at 10 ms on CPU 1 (the deboost is recorded there) and H, woken on
+/// idle CPU 0, takes A at 10 ms.
+#[test]
+fn remote_owner_is_boosted_by_the_waiters_cpu() {
+    let a = 0;
+    let (d, out) = run_on(
+        2,
+        1,
+        vec![
+            (
+                "low",
+                SchedAttr::fifo(10),
+                1,
+                vec![lock(a), run_ms(10), unlock(a)],
+            ),
+            (
+                "high",
+                SchedAttr::fifo(50),
+                0,
+                vec![sleep_ms(1), lock(a), run_ms(1), unlock(a)],
+            ),
+            ("hog", SchedAttr::fifo(30), 1, vec![sleep_ms(2), run_ms(20)]),
+        ],
+    );
+    assert_eq!(out.end_reason, EndReason::Exited, "{}", out.report);
+    let (l, h, x) = (d.pids[0], d.pids[1], d.pids[2]);
+    let boosts: Vec<(u64, u32, i32, i32)> = d
+        .events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::SchedPiSetprio {
+                task,
+                oldprio,
+                newprio,
+            } if task.pid == l => Some((e.time_ns, e.cpu, oldprio, newprio)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(boosts, vec![(MS, 0, 89, 49), (10 * MS, 1, 49, 89)]);
+    assert_eq!(d.acquired(h, a), vec![10 * MS]);
+    let hog: Vec<u64> = d.switched_in(x).iter().map(|x| x.0).filter(|&t| t > 0).collect();
+    assert_eq!(hog.first(), Some(&(10 * MS)), "the hog runs once L is deboosted");
     d.assert_all_clean();
 }
