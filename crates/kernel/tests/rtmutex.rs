@@ -499,7 +499,7 @@ fn swarm(seed: u64, any_order: bool) -> (System, Outcome, usize) {
     };
     let mut cfg = Config::new(4);
     cfg.seed = seed;
-    if seed % 2 == 0 {
+    if seed.is_multiple_of(2) {
         cfg.costs = Costs::zero();
     }
     cfg.check_invariants = true;
