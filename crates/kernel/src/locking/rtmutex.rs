@@ -663,8 +663,8 @@ async fn remove_waiter(k: &Kernel, m: u32, task: TaskId) {
     }
     let wl = k.st().rt_mutexes[m as usize].wait_lock;
     k.raw_spin_unlock(wl).await;
-    // A deboost walk cannot fail: no orig_waiter, so no deadlock verdict but the depth cap,
-    // which just ends it.
+    // As in Linux the result of this deboost walk is ignored: an -EDEADLK (a cycle through
+    // `m`, or the depth cap) only ends the walk early.
     let _ = rt_mutex_adjust_prio_chain(k, owner, Some(m), next_lock, None, task).await;
     lock_wait_lock(k, m).await;
 }
