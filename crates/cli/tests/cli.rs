@@ -140,13 +140,24 @@ fn same_seed_gives_byte_identical_trace_and_metrics() {
 fn compare_runs_three_protocols_and_writes_one_metrics_document() {
     let m = tmp("compare.json");
     let t = tmp("cmp.txt");
-    let o = run(&["compare", "--metrics", m.to_str().unwrap(), "--trace", t.to_str().unwrap()]);
+    let o = run(&[
+        "compare",
+        "--metrics",
+        m.to_str().unwrap(),
+        "--trace",
+        t.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     for p in ["none", "pi", "proxy"] {
         assert!(out.contains(p), "{out}");
         let trace = tmp(&format!("cmp.{p}.txt"));
-        assert!(std::fs::read_to_string(&trace).unwrap().starts_with("# tracer: nop"), "{p}");
+        assert!(
+            std::fs::read_to_string(&trace)
+                .unwrap()
+                .starts_with("# tracer: nop"),
+            "{p}"
+        );
     }
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
     let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
@@ -157,10 +168,20 @@ fn compare_runs_three_protocols_and_writes_one_metrics_document() {
     }
     // The demo is a priority inversion: proxy cuts the high task's lock wait.
     let wait = |p: &str| {
-        doc[p]["tasks"].as_array().unwrap().iter().find(|t| t["name"] == "high-1").unwrap()["lock_wait_ns"]["max"]
+        doc[p]["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "high-1")
+            .unwrap()["lock_wait_ns"]["max"]
             .as_u64()
             .unwrap()
     };
-    assert!(wait("proxy") * 2 < wait("none"), "proxy {} none {}", wait("proxy"), wait("none"));
+    assert!(
+        wait("proxy") * 2 < wait("none"),
+        "proxy {} none {}",
+        wait("proxy"),
+        wait("none")
+    );
     assert!(doc["proxy"]["counters"]["proxy_picks"].as_u64().unwrap() > 0);
 }

@@ -117,5 +117,55 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
             }
         }
     }
+    check_rt_mutexes(k, &s, &mut out);
     out
+}
+
+/// M-10: the rt_mutex trees agree, checked for each lock whose `wait_lock` is free (every
+/// change to a lock's tree and to the `pi_waiters` entry for it is made under it).
+fn check_rt_mutexes(k: &Kernel, s: &crate::sched::SchedState, out: &mut Vec<(&'static str, String)>) {
+    for (i, l) in s.rt_mutexes.iter().enumerate() {
+        if k.m.lock_owner(l.wait_lock).is_some() {
+            continue;
+        }
+        // Waiters force the slow paths: HAS_WAITERS is set while the tree is non-empty.
+        if !l.waiters.is_empty() && !l.has_waiters {
+            out.push((
+                "rt_mutex_has_waiters_bit",
+                format!("rt_mutex {} has waiters but no HAS_WAITERS bit", l.name),
+            ));
+        }
+        // Each queued waiter is its task's pi_blocked_on waiter, with the same key.
+        for w in &l.waiters {
+            let t = &s.tasks[w.task as usize];
+            if t.pi_blocked_on != Some(i as u32) || t.rt_waiter != Some(*w) {
+                out.push((
+                    "rt_mutex_waiter_linked",
+                    format!(
+                        "rt_mutex {}: waiter {w:?} but task has pi_blocked_on {:?}, rt_waiter {:?}",
+                        l.name, t.pi_blocked_on, t.rt_waiter
+                    ),
+                ));
+            }
+        }
+        // The owner's pi_waiters holds exactly this lock's top waiter (M-10).
+        if let Some(o) = l.owner {
+            let mine: Vec<u32> = s.tasks[o as usize]
+                .pi_waiters
+                .iter()
+                .map(|p| p.task)
+                .filter(|&w| s.tasks[w as usize].pi_blocked_on == Some(i as u32))
+                .collect();
+            let want: Vec<u32> = l.top_waiter().map(|w| w.task).into_iter().collect();
+            if mine != want {
+                out.push((
+                    "rt_mutex_top_waiter_in_owner_pi_waiters",
+                    format!(
+                        "rt_mutex {}: owner {o} has pi_waiters {mine:?} for it, top waiter {want:?}",
+                        l.name
+                    ),
+                ));
+            }
+        }
+    }
 }

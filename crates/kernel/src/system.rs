@@ -173,12 +173,7 @@ impl System {
                     },
                 );
                 s.user_resources.push(UserResource::RtMutex(idx));
-                s.rt_mutexes.push(RtMutex {
-                    name: name.to_string(),
-                    owner: None,
-                    wait_list: Default::default(),
-                    wait_lock,
-                });
+                s.rt_mutexes.push(RtMutex::new(name, wait_lock));
             }
         }
         id
@@ -418,6 +413,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         hrtimer_seq: 0,
         mutexes: Vec::new(),
         rt_mutexes: Vec::new(),
+        rt_waiter_seq: 0,
         user_conds: Vec::new(),
         user_resources: Vec::new(),
         nr_user_tasks: 0,
@@ -494,6 +490,9 @@ pub fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId
         waiting_on: None,
         blocked_on: None,
         blocked_lock: m.new_lock(),
+        pi_waiters: Default::default(),
+        pi_blocked_on: None,
+        rt_waiter: None,
         last_switch_out_ns: 0,
     }
 }
@@ -542,12 +541,18 @@ fn init_class_entity(s: &mut SchedState, p: TaskId) {
 }
 
 /// The body of `__sched_setscheduler()` under `pi_lock` and the rq lock: dequeue/put, change,
-/// enqueue/set, `check_class_changed()`.
+/// enqueue/set, `check_class_changed()`. An inherited (PI) priority survives the change: the
+/// effective prio is `rt_effective_prio()` of the new normal prio.
 pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
     use crate::sched::{dequeue as dq, enqueue as eq};
     // A delayed fair task leaves for good before it changes class (switched_from_fair
     // expects no delayed entity), as Linux's __sched_setscheduler does.
-    let new_class = core::class_of(prio_of(attr), false, false);
+    // With PI a policy change keeps an inherited boost (rt_effective_prio()).
+    let new_class = core::class_of(
+        crate::locking::rtmutex::rt_effective_prio(s, p, prio_of(attr)),
+        false,
+        false,
+    );
     if s.tasks[p as usize].se.sched_delayed && new_class != s.tasks[p as usize].class {
         // The fair class blocks it itself (dequeue_entities → __block_task).
         core::dequeue_task(s, cpu, p, dq::SLEEP | dq::DELAYED | dq::NOCLOCK);
@@ -560,11 +565,23 @@ pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
     if running {
         core::put_prev_task(s, cpu, p);
     }
-    let (prev_class, oldprio, old_nice) = {
+    let (prev_class, oldprio, old_nice, old_policy_class) = {
         let t = &s.tasks[p as usize];
-        (t.class, t.prio, t.nice())
+        (
+            t.class,
+            t.prio,
+            t.nice(),
+            core::class_of(t.normal_prio, false, false),
+        )
     };
     apply_attr(s, p, attr);
+    {
+        let boosted = crate::locking::rtmutex::rt_effective_prio(s, p, s.tasks[p as usize].normal_prio);
+        let t = &mut s.tasks[p as usize];
+        t.prio = boosted;
+        t.class = core::class_of(boosted, false, false);
+        assert_eq!(t.class, new_class);
+    }
     let (class, newprio, new_nice) = {
         let t = &s.tasks[p as usize];
         (t.class, t.prio, t.nice())
@@ -573,6 +590,19 @@ pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
         init_class_entity(s, p);
     } else if class == Class::Fair && new_nice != old_nice {
         crate::sched::fair::reweight_task_fair(s, cpu, p, new_nice);
+    }
+    // A PI boost keeps the task in the RT class while its policy may have moved: prepare the
+    // policy's class for the deboost, as entering it would (Linux keeps `p->se` and `p->rt`
+    // initialised for every task).
+    let policy_class = core::class_of(s.tasks[p as usize].normal_prio, false, false);
+    if policy_class != class {
+        match policy_class {
+            Class::Fair if old_policy_class != Class::Fair => crate::sched::fair::init_entity_fair(s, p),
+            Class::Fair if new_nice != old_nice => crate::sched::fair::set_weight_unqueued(s, p),
+            _ => {}
+        }
+    } else if class == prev_class && policy_class == Class::Rt && old_policy_class != Class::Rt {
+        s.tasks[p as usize].rt.time_slice = s.tun.rr_timeslice_ticks();
     }
     if queued {
         core::enqueue_task(s, cpu, p, eq::RESTORE | eq::MOVE | eq::NOCLOCK);

@@ -121,6 +121,16 @@ pub struct Task {
     /// `p->blocked_lock` (spec C9): raw spinlock, `LockClass::BlockedLock`, last in the
     /// order `pi_lock → rq → wait_lock → blocked_lock` (L1).
     pub blocked_lock: LockId,
+    /// `pi_waiters`: the top waiter of every rt_mutex this task owns, strongest first (M-10).
+    /// Its first entry's task lends its priority (M-11). Protected by: `pi_lock`.
+    pub pi_waiters: std::collections::BTreeSet<crate::locking::rtmutex::RtWaiter>,
+    /// `pi_blocked_on`: the rt_mutex (index into `SchedState::rt_mutexes`) this task is queued
+    /// on as a waiter. Protected by: `pi_lock` (written with the lock's `wait_lock` held too).
+    pub pi_blocked_on: Option<u32>,
+    /// The task's `struct rt_mutex_waiter` as queued on `pi_blocked_on`'s wait tree (its key:
+    /// waiter prio and FIFO ticket); None while not queued. Protected by: the lock's
+    /// `wait_lock`.
+    pub rt_waiter: Option<crate::locking::rtmutex::RtWaiter>,
     /// Time of the last sleep-to-wake transition (for cache-hot checks, `se.exec_start` is used).
     pub last_switch_out_ns: Nanos,
 }

@@ -1,8 +1,8 @@
 //! A model-level lockdep: checks every raw spinlock acquisition against the documented order.
 //!
 //! Linux: kernel/locking/lockdep.c (validate_chain), with the order of kernel/sched/core.c's
-//! "Lock order" comment and spec L1: `p->pi_lock` → `rq->lock` → `mutex->wait_lock` →
-//! `p->blocked_lock`; two rq locks only in ascending CPU order (double_rq_lock).
+//! "Lock order" comment and spec L1: `rt_mutex->wait_lock` → `p->pi_lock` → `rq->lock` →
+//! `mutex->wait_lock` → `p->blocked_lock`; two rq locks only in ascending CPU order (double_rq_lock).
 //!
 //! Deviation: Linux learns the order from observed acquisitions and reports cycles; the model
 //! checks against a fixed rank table, which is stricter and needs no learning phase.
@@ -14,6 +14,9 @@ use sim::{CpuId, LockId};
 pub enum LockClass {
     /// A user-visible wait-queue lock (futex hash bucket); taken before pi_lock by wakers.
     WaitQueue,
+    /// `rt_mutex_base::wait_lock`: taken before the pi_lock of the tasks it links (M-10,
+    /// T-10). The PI chain walk takes it while holding a pi_lock only by trylock.
+    RtMutexWaitLock,
     PiLock,
     /// `rq->__lock`, with the CPU for the nesting rule.
     Rq(CpuId),
@@ -25,10 +28,11 @@ impl LockClass {
     fn rank(self) -> u8 {
         match self {
             LockClass::WaitQueue => 0,
-            LockClass::PiLock => 1,
-            LockClass::Rq(_) => 2,
-            LockClass::MutexWaitLock => 3,
-            LockClass::BlockedLock => 4,
+            LockClass::RtMutexWaitLock => 1,
+            LockClass::PiLock => 2,
+            LockClass::Rq(_) => 3,
+            LockClass::MutexWaitLock => 4,
+            LockClass::BlockedLock => 5,
         }
     }
 }
@@ -55,6 +59,7 @@ impl Lockdep {
                 (LockClass::Rq(a), LockClass::Rq(b)) => a < b,
                 (LockClass::PiLock, LockClass::PiLock) => false,
                 (LockClass::BlockedLock, LockClass::BlockedLock) => false,
+                (LockClass::RtMutexWaitLock, LockClass::RtMutexWaitLock) => false,
                 _ => hc.rank() < class.rank(),
             };
             if !ok {
@@ -109,5 +114,24 @@ mod tests {
         assert!(ld2.check_acquire(0, rq0, LockClass::Rq(0)).is_err());
         // rq lock then pi_lock is inverted.
         assert!(ld2.check_acquire(0, LockId(9), LockClass::PiLock).is_err());
+    }
+
+    #[test]
+    fn rt_mutex_wait_lock_nests_outside_pi_lock() {
+        let (wl, wl2, pi) = (LockId(0), LockId(1), LockId(2));
+        let mut ld = Lockdep::new(1);
+        ld.acquired(0, wl, LockClass::RtMutexWaitLock);
+        ld.check_acquire(0, pi, LockClass::PiLock).unwrap();
+        ld.check_acquire(0, LockId(3), LockClass::Rq(0)).unwrap();
+        // Two wait_locks never nest (the chain walk holds one at a time).
+        assert!(ld.check_acquire(0, wl2, LockClass::RtMutexWaitLock).is_err());
+        // pi_lock then wait_lock is the reverse order: only a trylock may do it.
+        let mut ld2 = Lockdep::new(1);
+        ld2.acquired(0, pi, LockClass::PiLock);
+        assert!(ld2.check_acquire(0, wl, LockClass::RtMutexWaitLock).is_err());
+        // A futex wait-queue lock comes before it.
+        let mut ld3 = Lockdep::new(1);
+        ld3.acquired(0, LockId(4), LockClass::WaitQueue);
+        ld3.check_acquire(0, wl, LockClass::RtMutexWaitLock).unwrap();
     }
 }

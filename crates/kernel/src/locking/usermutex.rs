@@ -4,11 +4,9 @@
 //! Linux: kernel/futex/waitwake.c (futex_wait, futex_wake) as driven by glibc's
 //! pthread_mutex_lock/unlock and pthread_cond_wait/signal/broadcast.
 //!
-//! Deviation: this is the simple sleeping lock of the scheduler-core stage. A contended lock
-//! queues the waiter FIFO and unlock hands ownership directly to the first waiter (no futex
-//! word races, no spinning, no priority inheritance). The kernel mutex with optimistic
-//! spinning and handoff, rt_mutex PI and Proxy Execution replace it for `lock`/`unlock` in the
-//! next stage; condition variables keep this model.
+//! Deviation: a condition variable is a FIFO wait queue under one raw spinlock; waiting
+//! releases the mutex through its protocol's unlock and retakes it with its lock, and
+//! signal/broadcast wake the first/all waiters (no futex word, no requeue-PI).
 
 use std::collections::VecDeque;
 

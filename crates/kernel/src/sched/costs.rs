@@ -4,9 +4,9 @@
 //! at about 3 GHz. Sources per field: K-1 idle exit (intel_idle C1 table, 2 µs); K-2/K-3 switch
 //! and pick (futex/pipe ping-pong write-ups ≈ 1.1 µs per switch on 6.6, lmbench `lat_ctx`);
 //! K-6 local/remote wake (estimate); K-7 IPI (published write-ups 1–3 µs round trip; estimate);
-//! K-8 polling-idle wake; K-9 migration; K-11 tick; K-12 uncontended lock (two atomic RMWs).
-//! Everything but K-1 and K-3 is an estimate ([GUESS] in the spec). `zero` makes every
-//! operation free, so schedules can be checked to the nanosecond.
+//! K-8 polling-idle wake; K-9 migration; K-11 tick; K-12 uncontended lock (two atomic RMWs);
+//! K-15 one rt_mutex PI chain step. Everything but K-1 and K-3 is an estimate ([GUESS] in the
+//! spec). `zero` makes every operation free, so schedules can be checked to the nanosecond.
 
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +41,9 @@ pub struct Costs {
     pub mutex_fast_ns: u64,
     /// Mutex slow path overhead (K-14).
     pub mutex_slowpath_ns: u64,
+    /// One link of the rt_mutex priority-inheritance chain walk: requeue a waiter and
+    /// adjust one owner's priority (K-15).
+    pub pi_chain_step_ns: u64,
     /// `timer_slack_ns` of fair tasks (Linux default 50 µs; RT and DL tasks get 0). Not a
     /// processing cost, but part of the latency model, so `zero` clears it too.
     pub timer_slack_ns: u64,
@@ -63,6 +66,7 @@ impl Default for Costs {
             newidle_balance_ns: 2_000,
             mutex_fast_ns: 20,
             mutex_slowpath_ns: 200,
+            pi_chain_step_ns: 500,
             timer_slack_ns: 50_000,
         }
     }
@@ -86,6 +90,7 @@ impl Costs {
             newidle_balance_ns: 0,
             mutex_fast_ns: 0,
             mutex_slowpath_ns: 0,
+            pi_chain_step_ns: 0,
             timer_slack_ns: 0,
         }
     }

@@ -679,6 +679,16 @@ pub fn init_entity_fair(s: &mut SchedState, p: TaskId) {
     se.prev_sum_exec_runtime = 0;
 }
 
+/// Give a fair-policy task that is not on a cfs_rq (it runs PI-boosted in the RT class) the
+/// load weight of its current nice, for when it returns to the fair class.
+///
+/// Linux: kernel/sched/core.c set_load_weight() (the branch for a task not on a runqueue).
+pub fn set_weight_unqueued(s: &mut SchedState, p: TaskId) {
+    let t = &mut s.tasks[p as usize];
+    assert!(!t.se.on_rq, "set_weight_unqueued of queued task {p}");
+    t.se.weight = weight_of(t.policy, t.nice());
+}
+
 /// Set a fair task's requested slice from `sched_attr.sched_runtime` (F-7): non-zero ⇒ custom
 /// slice clamped to [0.1, 100] ms; zero ⇒ back to the base slice. Called under `pi_lock` and
 /// the task's rq lock, with a queued task dequeued around the change (sched_change), so the

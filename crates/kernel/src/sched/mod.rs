@@ -174,6 +174,9 @@ pub struct SchedState {
     /// Kernel mutexes (`struct mutex`) and rt_mutexes of the workload.
     pub mutexes: Vec<crate::locking::mutex::Mutex>,
     pub rt_mutexes: Vec<crate::locking::rtmutex::RtMutex>,
+    /// Next FIFO ticket for an rt_mutex wait tree or `pi_waiters` insertion: a waiter inserted
+    /// among equals goes after them, as `rb_add_cached` does.
+    pub rt_waiter_seq: u64,
     pub user_conds: Vec<crate::locking::usermutex::UserCond>,
     /// The workload's resource ids (`sim::user::ResourceId`) in creation order.
     pub user_resources: Vec<crate::locking::usermutex::UserResource>,
