@@ -185,3 +185,23 @@ fn compare_runs_three_protocols_and_writes_one_metrics_document() {
     );
     assert!(doc["proxy"]["counters"]["proxy_picks"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn a_violation_is_exit_4_and_its_replay_line_reproduces_it() {
+    let o = run(&["run", &scenario("unlock_not_owner.json"), "--seed", "9"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("workload_unlock_not_owner"), "{e}");
+    let replay = e
+        .lines()
+        .find_map(|l| l.strip_prefix("replay: proxysched "))
+        .expect("a replay line");
+    let again = run(&replay.split(' ').collect::<Vec<_>>());
+    assert_eq!(again.status.code(), Some(4));
+    assert_eq!(
+        stderr(&again),
+        e,
+        "the replay line must reproduce the same failure"
+    );
+    assert_eq!(again.stdout, o.stdout);
+}

@@ -162,3 +162,30 @@ fn newidle_balance_drops_the_rq_lock_and_another_cpu_runs_in_the_window() {
         "nobody had to spin: the lock really was free"
     );
 }
+
+#[test]
+fn a_lock_order_violation_fails_the_run() {
+    // pi_lock must be taken before an rq lock (T-10, L1); the reverse is a lockdep failure
+    // that stops the machine and is reported as a violation.
+    let (k, _events) = kernel(1, |_| {});
+    let p = sleeper(&k, 0);
+    {
+        let k2 = k.clone();
+        k.m.spawn(0, async move {
+            k2.rq_lock(0).await;
+            k2.pi_lock(p).await;
+            k2.m.halt().await;
+        });
+    }
+    k.m.boot_cpu(0, 0);
+    let end = Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
+    assert_eq!(end, sim::RunEnd::Stopped);
+    let v = k.violations.borrow();
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!(v[0].invariant, "lockdep");
+    assert!(
+        v[0].detail.contains("PiLock") && v[0].detail.contains("Rq(0)"),
+        "{}",
+        v[0].detail
+    );
+}
