@@ -183,27 +183,3 @@ fn sleeping_owner_deactivates_the_donor() {
     assert_eq!(s.work_done_ns(waiter), 4 * MS);
     assert_eq!(s.result.metrics.task(waiter).unwrap().lock_wait_ns.max, 2 * MS);
 }
-
-#[test]
-fn owner_on_another_cpu_deactivates_the_donor_in_the_single_runqueue_model() {
-    let s = run_protocol("proxy_remote_owner.json", "proxy");
-    let (owner, waiter) = (s.pid("owner-0"), s.pid("waiter-1"));
-    assert!(
-        proxy_begins(&s).is_empty(),
-        "no donor migration in the single-runqueue model"
-    );
-    // The owner keeps CPU 1; the waiter waits from 1 ms to the unlock at 5 ms on CPU 0.
-    assert!(s
-        .switch_ins(waiter)
-        .iter()
-        .filter(|&&(t, _)| t > MS)
-        .all(|&(_, c)| c == 0));
-    assert!(s
-        .switch_ins(owner)
-        .iter()
-        .filter(|&&(t, _)| t > MS)
-        .all(|&(_, c)| c == 1));
-    // (Taking the lock after the remote wakeup may cost a few 10 ns optimistic-spin polls.)
-    let done = s.work_done_ns(waiter);
-    assert!((6 * MS..6 * MS + 1_000).contains(&done), "waiter done at {done}");
-}

@@ -490,6 +490,8 @@ pub fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId
         waiting_on: None,
         blocked_on: None,
         blocked_lock: m.new_lock(),
+        proxy_waking: false,
+        blocked_donor: None,
         pi_waiters: Default::default(),
         pi_blocked_on: None,
         rt_waiter: None,

@@ -121,6 +121,13 @@ pub struct Task {
     /// `p->blocked_lock` (spec C9): raw spinlock, `LockClass::BlockedLock`, last in the
     /// order `pi_lock → rq → wait_lock → blocked_lock` (L1).
     pub blocked_lock: LockId,
+    /// `blocked_on == PROXY_WAKING` (C7, v23-v29): an unlocker chose this waiter and woke it;
+    /// until its wakeup returns it home (R6) it still counts as blocked, so it cannot run
+    /// on a CPU it was migrated to as a donor. Protected by: `blocked_lock`.
+    pub proxy_waking: bool,
+    /// `p->blocked_donor` (C11, v29 9/9): the chain task that proxied through this owner in
+    /// the latest chain walk. Protected by: the rq lock (written by find_proxy_task).
+    pub blocked_donor: Option<TaskId>,
     /// `pi_waiters`: the top waiter of every rt_mutex this task owns, strongest first (M-10).
     /// Its first entry's task lends its priority (M-11). Protected by: `pi_lock`.
     pub pi_waiters: std::collections::BTreeSet<crate::locking::rtmutex::RtWaiter>,

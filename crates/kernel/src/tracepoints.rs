@@ -212,6 +212,19 @@ pub enum EventKind {
     ProxyBegin { donor: TaskRef, owner: TaskRef },
     /// The proxy slice ends (`tracing_mark_write: E|<owner pid>`).
     ProxyEnd { donor: TaskRef, owner: TaskRef },
+    /// One donor migration (`proxy_migrate_task()`): `task`, the link whose owner is remote,
+    /// and with chain migration everyone lending through it (`nr_tasks` in all) moved to the
+    /// owner's CPU (model extension, not printed; each move is also a `sched_migrate_task`
+    /// record; counted as `proxy_migrations`, one per operation).
+    ProxyMigrate {
+        task: TaskRef,
+        orig_cpu: CpuId,
+        dest_cpu: CpuId,
+        nr_tasks: u32,
+    },
+    /// A waking donor left the CPU it was migrated to and is placed again (model extension,
+    /// counted as `return_migrations`).
+    ReturnMigrate { task: TaskRef, orig_cpu: CpuId },
     /// `tracing_mark_write:` from a user program (rt-app markers).
     UserMark { pid: Pid, mark: Mark },
 }

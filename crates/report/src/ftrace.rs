@@ -232,7 +232,11 @@ impl<W: io::Write> FtraceWriter<W> {
                 self.lock_names.get(&lock_addr(lock)).map_or("?", String::as_str)
             ),
             EventKind::LockAcquired { pid, .. } => write!(s, "tracing_mark_write: E|{pid}"),
-            EventKind::ProxyPick { .. } => unreachable!("not printed"),
+            EventKind::ProxyPick { .. }
+            | EventKind::ProxyMigrate { .. }
+            | EventKind::ReturnMigrate { .. } => {
+                unreachable!("not printed")
+            }
             EventKind::ProxyBegin { donor, owner } => write!(
                 s,
                 "tracing_mark_write: B|{}|proxy for {}-{}",
@@ -312,7 +316,10 @@ impl<W: io::Write> EventSink for FtraceWriter<W> {
         }
         // Model-only records that no Linux tracepoint prints.
         match e.kind {
-            EventKind::SchedSetattr { .. } | EventKind::ProxyPick { .. } => return,
+            EventKind::SchedSetattr { .. }
+            | EventKind::ProxyPick { .. }
+            | EventKind::ProxyMigrate { .. }
+            | EventKind::ReturnMigrate { .. } => return,
             EventKind::LockInit { lock, name } => {
                 self.lock_names.insert(lock_addr(lock), name.as_str().to_string());
                 return;

@@ -431,6 +431,8 @@ impl EventSink for MetricsCollector {
             }
             EventKind::LockInit { .. } => {}
             EventKind::ProxyPick { .. } => self.counters.proxy_picks += 1,
+            EventKind::ProxyMigrate { .. } => self.counters.proxy_migrations += 1,
+            EventKind::ReturnMigrate { .. } => self.counters.return_migrations += 1,
             EventKind::ProxyBegin { donor, .. } => {
                 self.proxy_since.insert(e.cpu, (donor.pid, t));
             }

@@ -181,6 +181,8 @@ fn set_task_blocked_on(k: &Kernel, p: TaskId, m: u32) {
         "blocked_on changes from one mutex to another"
     );
     t.blocked_on = Some(m);
+    // The task itself re-sets blocked_on after a wakeup (M2): that ends any waking mark.
+    t.proxy_waking = false;
 }
 
 /// `__clear_task_blocked_on()`: caller holds `p.blocked_lock`.
@@ -629,8 +631,11 @@ async fn mutex_unlock_slowpath(k: &Kernel, m: u32, me: TaskId) {
     let next = k.st().mutexes[m as usize].wait_list.front().copied();
     if let Some(n) = next {
         if proxy_on(k, m) {
+            // Mark the chosen waiter waking (PROXY_WAKING, v23-v29, M6/M7): it must be checked
+            // for return migration before it may run, wherever it was migrated as a donor.
             blocked_lock_lock(k, n).await;
             clear_task_blocked_on(k, n, m);
+            k.st().tasks[n as usize].proxy_waking = true;
             blocked_lock_unlock(k, n).await;
         }
     }

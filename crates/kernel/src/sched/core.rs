@@ -820,17 +820,21 @@ pub async fn exit_to_user_mode(k: &Kernel) {
 // ---------------------------------------------------------------------- Proxy Execution
 // Single-runqueue proxying as merged for Linux 6.17 (spec proxy-exec.md §1–3, tags [6.17]).
 
-/// `task_is_blocked()` ([6.17]): Proxy Execution is on and `p` waits on a mutex.
+/// `task_is_blocked()` (v23-v29): Proxy Execution is on and `p` waits on a mutex, or was
+/// chosen by an unlocker and not yet returned home (the PROXY_WAKING mark counts as blocked).
 ///
 /// Linux: kernel/sched/sched.h task_is_blocked().
 pub fn task_is_blocked(s: &SchedState, p: TaskId) -> bool {
-    s.feat.proxy_exec && s.tasks[p as usize].blocked_on.is_some()
+    let t = &s.tasks[p as usize];
+    s.feat.proxy_exec && (t.blocked_on.is_some() || t.proxy_waking)
 }
 
 /// `rq_set_donor()`: the picked task becomes the scheduling context; `next_class` follows it
 /// (C4, I13).
 fn rq_set_donor(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     let class = s.tasks[p as usize].class;
+    // S6 (v29 9/9): a task picked as donor proxies through nobody yet.
+    s.tasks[p as usize].blocked_donor = None;
     let rq = &mut s.rqs[cpu as usize];
     rq.donor = p;
     rq.next_class = class;
@@ -873,76 +877,136 @@ enum Proxy {
     Run(TaskId),
 }
 
-/// `find_proxy_task()` ([6.17], cases F1–F10 of the spec that apply to one runqueue): follow
-/// the `blocked_on` chain from the donor to a runnable owner on this runqueue. Each link is
-/// examined under its mutex's `wait_lock` (which holds off the unlock and keeps the owner
-/// alive); actions that change queues happen after that lock is dropped (B-v22-2).
+/// `find_proxy_task()` (spec §3.4, F1–F10 as in v23–v29): follow the `blocked_on` chain from
+/// the donor to a runnable owner on this runqueue. Each link is examined under its mutex's
+/// `wait_lock` (which holds off the unlock and keeps the owner alive) and the link's
+/// `blocked_lock`; actions that drop or retake the rq lock (deactivate, migrate,
+/// force-return) happen after both are released (B-v22-2).
 ///
 /// Linux: kernel/sched/core.c find_proxy_task().
 ///
-/// Deviation: an owner on another CPU deactivates the donor, as 6.17 does (donor migration is
-/// the next stage); the `blocked_lock` of later versions is not taken yet.
+/// Deviation: a link without an owner (F3) that is already on its `wake_cpu` runs in place
+/// instead of being force-returned to the same CPU (the choice of one post-v29 development
+/// tree); `is_blocked` (v29 6/9) is not modelled yet, so a chain link is any task with
+/// `blocked_on` or the waking mark.
 async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
     enum Step {
         Next(TaskId),
         Done(Proxy),
         Deactivate,
+        Migrate(TaskId, CpuId),
+        ForceReturn(TaskId),
     }
     let mut p = donor;
     let mut chain = vec![donor];
+    let mut curr_in_chain = false;
     loop {
-        let Some(m) = k.st().tasks[p as usize].blocked_on else {
-            // F1: the link stopped waiting before we could look.
-            return Proxy::Repick;
+        let (blocked_on, waking) = {
+            let s = k.st();
+            (s.tasks[p as usize].blocked_on, s.tasks[p as usize].proxy_waking)
         };
-        let wait_lock = k.st().mutexes[m as usize].wait_lock;
-        k.raw_spin_lock(
-            wait_lock,
-            crate::locking::lockdep::LockClass::MutexWaitLock,
-            LockName::Other(wait_lock.0),
-        )
-        .await;
-        let step = {
+        curr_in_chain |= k.st().rqs[cpu as usize].curr == p;
+        let step = if waking {
+            // F2: the unlocker chose p and woke it; it must be home before running (a task
+            // that is current, or already on its wake_cpu, is).
             let s = &mut *k.st();
-            let owner = crate::locking::mutex::mutex_owner(s, m);
-            if s.tasks[p as usize].blocked_on != Some(m) {
-                // Something changed in the chain: let __schedule() pick again.
-                Step::Done(Proxy::Repick)
-            } else if let Some(o) = owner {
-                let ot = &s.tasks[o as usize];
-                if ot.on_rq == OnRq::No || ot.se.sched_delayed {
-                    // F4: a sleeping or delay-dequeued owner.
-                    Step::Deactivate
-                } else if ot.cpu != cpu {
-                    // F5 ([6.17]): the owner is on another CPU.
-                    Step::Deactivate
-                } else if ot.on_rq == OnRq::Migrating {
-                    // F6: the owner is migrating here; let the migration finish.
-                    Step::Done(Proxy::Idle(proxy_resched_idle(s, cpu)))
-                } else if o == p {
-                    // F8: p was just handed the lock and its wakeup has not finished: run idle
-                    // so ttwu can take the rq lock.
-                    Step::Done(Proxy::Idle(proxy_resched_idle(s, cpu)))
-                } else {
-                    // F9: the owner is runnable here; continue down the chain.
-                    Step::Next(o)
-                }
-            } else {
-                // F3: no owner: p runs and retries the lock.
-                s.tasks[p as usize].blocked_on = None;
+            let t = &s.tasks[p as usize];
+            if s.rqs[cpu as usize].curr == p || t.cpu == t.wake_cpu {
+                s.tasks[p as usize].proxy_waking = false;
                 Step::Done(Proxy::Run(p))
+            } else {
+                Step::ForceReturn(p)
             }
+        } else if let Some(m) = blocked_on {
+            let (wait_lock, blocked_lock) = {
+                let s = k.st();
+                (s.mutexes[m as usize].wait_lock, s.tasks[p as usize].blocked_lock)
+            };
+            k.raw_spin_lock(
+                wait_lock,
+                crate::locking::lockdep::LockClass::MutexWaitLock,
+                LockName::Other(wait_lock.0),
+            )
+            .await;
+            k.raw_spin_lock(
+                blocked_lock,
+                crate::locking::lockdep::LockClass::BlockedLock,
+                LockName::Other(blocked_lock.0),
+            )
+            .await;
+            let step = {
+                let s = &mut *k.st();
+                let owner = crate::locking::mutex::mutex_owner(s, m);
+                let home = s.tasks[p as usize].cpu == s.tasks[p as usize].wake_cpu;
+                if s.tasks[p as usize].blocked_on != Some(m) || s.tasks[p as usize].proxy_waking {
+                    // F1: something changed in the chain: let __schedule() pick again.
+                    Step::Done(Proxy::Repick)
+                } else if let Some(o) = owner {
+                    let ot = &s.tasks[o as usize];
+                    if ot.on_rq == OnRq::No || ot.se.sched_delayed {
+                        // F4: a sleeping or delay-dequeued owner (tested before F5, S13).
+                        if curr_in_chain {
+                            Step::Done(Proxy::Idle(proxy_resched_idle(s, cpu)))
+                        } else {
+                            Step::Deactivate
+                        }
+                    } else if ot.cpu != cpu {
+                        // F5: the owner is on another CPU (read once).
+                        let owner_cpu = ot.cpu;
+                        if curr_in_chain {
+                            Step::Done(Proxy::Idle(proxy_resched_idle(s, cpu)))
+                        } else if s.feat.donor_migration {
+                            Step::Migrate(p, owner_cpu)
+                        } else {
+                            Step::Deactivate
+                        }
+                    } else if ot.on_rq == OnRq::Migrating {
+                        // F6: the owner is migrating here; let the migration finish.
+                        Step::Done(Proxy::Idle(proxy_resched_idle(s, cpu)))
+                    } else if o == p {
+                        // F8: p was just handed the lock and its wakeup has not finished: run
+                        // idle so ttwu can take the rq lock.
+                        Step::Done(Proxy::Idle(proxy_resched_idle(s, cpu)))
+                    } else {
+                        // F9: the owner is runnable here; remember who proxies through it
+                        // and continue down the chain.
+                        s.tasks[o as usize].blocked_donor = Some(p);
+                        Step::Next(o)
+                    }
+                } else if s.rqs[cpu as usize].curr == p || home {
+                    // F3: no owner: p runs and retries the lock.
+                    s.tasks[p as usize].blocked_on = None;
+                    Step::Done(Proxy::Run(p))
+                } else {
+                    // F3: no owner, but p is away from home: it must be returned first.
+                    Step::ForceReturn(p)
+                }
+            };
+            k.raw_spin_unlock(blocked_lock).await;
+            k.raw_spin_unlock(wait_lock).await;
+            step
+        } else {
+            // F1: the link stopped waiting before we could look.
+            Step::Done(Proxy::Repick)
         };
-        k.raw_spin_unlock(wait_lock).await;
         match step {
             Step::Done(r) => return r,
             Step::Deactivate => {
-                let s = &mut *k.st();
-                if !proxy_deactivate(s, cpu, donor) {
-                    // [6.17]: a donor already TASK_RUNNING cannot be deactivated; it stops
-                    // being a donor and runs (its wakeup is in progress).
-                    s.tasks[donor as usize].blocked_on = None;
+                let ok = proxy_deactivate(&mut k.st(), cpu, donor);
+                if !ok {
+                    // A donor already TASK_RUNNING cannot be deactivated (B6): its wakeup is in
+                    // progress; send it home (v23-v29) rather than clearing blocked_on
+                    // without the lock (B-v21-1).
+                    proxy_force_return(k, cpu, donor).await;
                 }
+                return Proxy::Repick;
+            }
+            Step::Migrate(p, target) => {
+                proxy_migrate_task(k, cpu, p, target).await;
+                return Proxy::Repick;
+            }
+            Step::ForceReturn(p) => {
+                proxy_force_return(k, cpu, p).await;
                 return Proxy::Repick;
             }
             Step::Next(o) => {
@@ -953,10 +1017,13 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
                         let s = k.st();
                         let links: Vec<String> = chain
                             .iter()
-                            .map(|&t| {
-                                let m = s.tasks[t as usize].blocked_on.expect("a chain link waits");
+                            .filter_map(|&t| {
+                                let m = s.tasks[t as usize].blocked_on?;
                                 let t = &s.tasks[t as usize];
-                                format!("{}-{} waits for {}", t.comm, t.pid, s.mutexes[m as usize].name)
+                                Some(format!(
+                                    "{}-{} waits for {}",
+                                    t.comm, t.pid, s.mutexes[m as usize].name
+                                ))
                             })
                             .collect();
                         format!("lock cycle: {}", links.join(", "))
@@ -967,8 +1034,13 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
                 }
                 chain.push(o);
                 if !task_is_blocked(&k.st(), o) {
-                    // F10: the owner runs on the donor's context.
+                    // F7: re-check that the owner is still queued here, then F10: it runs on
+                    // the donor's context.
                     let s = &mut *k.st();
+                    let ot = &s.tasks[o as usize];
+                    if ot.on_rq != OnRq::Queued || ot.cpu != cpu {
+                        return Proxy::Repick;
+                    }
                     let (d, ow) = (s.tasks[donor as usize].task_ref(), s.tasks[o as usize].task_ref());
                     emit(s, cpu, EventKind::ProxyPick { donor: d, owner: ow });
                     return Proxy::Run(o);
@@ -977,6 +1049,130 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
             }
         }
     }
+}
+
+/// `proxy_set_task_cpu()` (D4): move `p`'s scheduling context to `cpu` but keep `wake_cpu`,
+/// which remembers where it last ran as a runner.
+///
+/// Linux: kernel/sched/core.c proxy_set_task_cpu().
+fn proxy_set_task_cpu(s: &mut SchedState, p: TaskId, cpu: CpuId) {
+    let wake_cpu = s.tasks[p as usize].wake_cpu;
+    set_task_cpu(s, p, cpu);
+    s.tasks[p as usize].wake_cpu = wake_cpu;
+}
+
+/// `proxy_migrate_task()` (D2, v29 8/9): move the remote-owned link `p` — and, with
+/// `chain_migration`, everyone who was lending through it (`blocked_donor` links written in
+/// this walk, up to the donor) — to the owner's CPU. The rq lock is dropped before the
+/// target's is taken (L4); other CPUs really run in that window (D5), so nothing read before
+/// it is used after: the caller re-picks.
+///
+/// Linux: kernel/sched/core.c proxy_migrate_task(), __attach_tasks() (v29 7/9).
+async fn proxy_migrate_task(k: &Kernel, cpu: CpuId, p: TaskId, target: CpuId) {
+    let moved = {
+        let s = &mut *k.st();
+        // D2.1: drop every reference to the donor before the lock goes (B-v9-4).
+        proxy_resched_idle(s, cpu);
+        let mut moved = Vec::new();
+        let mut t = Some(p);
+        while let Some(x) = t {
+            assert_ne!(x, s.rqs[cpu as usize].curr, "proxy migration of the running task");
+            deactivate_task(s, cpu, x, crate::sched::dequeue::NOCLOCK);
+            proxy_set_task_cpu(s, x, target);
+            moved.push(x);
+            t = if s.feat.chain_migration {
+                s.tasks[x as usize].blocked_donor.take()
+            } else {
+                None
+            };
+        }
+        let task = s.tasks[p as usize].task_ref();
+        let nr_tasks = moved.len() as u32;
+        emit(
+            s,
+            cpu,
+            EventKind::ProxyMigrate {
+                task,
+                orig_cpu: cpu,
+                dest_cpu: target,
+                nr_tasks,
+            },
+        );
+        // Zap the balance callbacks before the rq lock is released (I10).
+        s.rqs[cpu as usize].balance_callbacks.clear();
+        moved
+    };
+    let cost = k.st().costs.migration_ns;
+    k.m.delay(cost).await;
+    k.rq_unlock(cpu).await;
+    k.rq_lock(target).await;
+    {
+        let s = &mut *k.st();
+        update_rq_clock(s, target);
+        for x in moved {
+            activate_task(s, target, x, crate::sched::enqueue::NOCLOCK);
+            wakeup_preempt(s, target, x, 0);
+        }
+    }
+    k.rq_unlock(target).await;
+    k.rq_lock(cpu).await;
+    update_rq_clock(&mut k.st(), cpu);
+}
+
+/// `proxy_force_return()` (R9): send a donor that must not run here (waking, or without an
+/// owner, away from its `wake_cpu`) back through normal placement. Drops the rq lock, takes
+/// the task's `pi_lock` and rq lock, re-validates, moves it, and retakes the rq lock. Never
+/// "block then wake_up_process" (B-v22-1): it re-activates directly.
+///
+/// Linux: kernel/sched/core.c proxy_force_return().
+async fn proxy_force_return(k: &Kernel, cpu: CpuId, p: TaskId) {
+    k.st().rqs[cpu as usize].balance_callbacks.clear();
+    // Nothing on this rq may point at p once the lock is dropped.
+    {
+        let s = &mut *k.st();
+        if s.rqs[cpu as usize].donor == p {
+            proxy_resched_idle(s, cpu);
+        }
+    }
+    k.rq_unlock(cpu).await;
+    k.pi_lock(p).await;
+    let rq = task_rq_lock(k, p).await;
+    let dest = {
+        let s = &mut *k.st();
+        let t = &s.tasks[p as usize];
+        let valid = rq == cpu && t.on_rq == OnRq::Queued && !t.on_cpu && s.rqs[rq as usize].curr != p;
+        if valid {
+            update_rq_clock(s, rq);
+            if s.rqs[rq as usize].donor == p {
+                proxy_resched_idle(s, rq);
+            }
+            deactivate_task(s, rq, p, crate::sched::dequeue::NOCLOCK);
+            s.tasks[p as usize].blocked_on = None;
+            s.tasks[p as usize].proxy_waking = false;
+            let wake_cpu = s.tasks[p as usize].wake_cpu;
+            let dest = select_task_rq(s, p, wake_cpu, 0);
+            set_task_cpu(s, p, dest);
+            let task = s.tasks[p as usize].task_ref();
+            emit(s, rq, EventKind::ReturnMigrate { task, orig_cpu: rq });
+            Some(dest)
+        } else {
+            None
+        }
+    };
+    k.rq_unlock(rq).await;
+    if let Some(dest) = dest {
+        k.rq_lock(dest).await;
+        {
+            let s = &mut *k.st();
+            update_rq_clock(s, dest);
+            activate_task(s, dest, p, crate::sched::enqueue::NOCLOCK);
+            wakeup_preempt(s, dest, p, 0);
+        }
+        k.rq_unlock(dest).await;
+    }
+    k.pi_unlock(p).await;
+    k.rq_lock(cpu).await;
+    update_rq_clock(&mut k.st(), cpu);
 }
 
 /// Emit proxy slice boundaries when the (donor, executing task) pair of `cpu` changes: a
@@ -1094,6 +1290,14 @@ const SPIN_POLL_NS: Nanos = 10;
 /// `ttwu_runnable()` (W-4): the task is still queued; make it running where it is.
 async fn ttwu_runnable(k: &Kernel, p: TaskId, wake_flags: u32) -> bool {
     let cpu = task_rq_lock(k, p).await;
+    // The waking mark is read and cleared under the task's blocked_lock (B-v21-1, L1).
+    let blocked_lock = k.st().tasks[p as usize].blocked_lock;
+    k.raw_spin_lock(
+        blocked_lock,
+        crate::locking::lockdep::LockClass::BlockedLock,
+        LockName::Other(blocked_lock.0),
+    )
+    .await;
     let woken = {
         let s = &mut *k.st();
         if task_on_rq_queued(s, p) {
@@ -1106,17 +1310,72 @@ async fn ttwu_runnable(k: &Kernel, p: TaskId, wake_flags: u32) -> bool {
                     crate::sched::enqueue::NOCLOCK | crate::sched::enqueue::DELAYED,
                 );
             }
-            if !task_on_cpu(s, p) {
-                wakeup_preempt(s, cpu, p, wake_flags);
+            // R5: the return-migration check comes after the delayed requeue and before
+            // wakeup_preempt (B-v18-2).
+            if proxy_needs_return(s, cpu, p) {
+                false
+            } else {
+                if !task_on_cpu(s, p) {
+                    wakeup_preempt(s, cpu, p, wake_flags);
+                }
+                ttwu_do_wakeup(s, cpu, p);
+                true
             }
-            ttwu_do_wakeup(s, cpu, p);
-            true
         } else {
             false
         }
     };
+    k.raw_spin_unlock(blocked_lock).await;
     k.rq_unlock(cpu).await;
     woken
+}
+
+/// `proxy_needs_return()` (R6, v29 5/9 as the spec reads it): a waking donor that sits on a
+/// CPU other than its `wake_cpu` (it was migrated to a lock owner, possibly outside its
+/// affinity) is removed here with block semantics (it looks blocked, `on_rq` 0: B-v23-2) so
+/// that try_to_wake_up() places it again from `wake_cpu`; the waking mark is cleared either
+/// way. Returns whether it was removed. rq lock and the task's `blocked_lock` held.
+///
+/// Linux: kernel/sched/core.c proxy_needs_return().
+fn proxy_needs_return(s: &mut SchedState, cpu: CpuId, p: TaskId) -> bool {
+    if !s.feat.proxy_exec || !s.feat.ttwu_return_migration {
+        return false;
+    }
+    let t = &s.tasks[p as usize];
+    if !t.proxy_waking && t.blocked_on.is_none() {
+        return false;
+    }
+    let was_donor = s.rqs[cpu as usize].donor == p;
+    if t.cpu == t.wake_cpu || s.rqs[cpu as usize].curr == p {
+        // At home (or running, hence allowed here): it may run where it is.
+        s.tasks[p as usize].proxy_waking = false;
+        if was_donor && s.rqs[cpu as usize].curr != p {
+            // The owner ran on this donor's context; the donor itself can run now.
+            resched_curr(s, cpu);
+        }
+        return false;
+    }
+    if was_donor {
+        proxy_resched_idle(s, cpu);
+    }
+    let removed = dequeue_task(
+        s,
+        cpu,
+        p,
+        crate::sched::dequeue::SLEEP | crate::sched::dequeue::SPECIAL | crate::sched::dequeue::NOCLOCK,
+    );
+    assert!(removed, "a special-state dequeue is never delayed");
+    s.tasks[p as usize].sched_contributes_to_load = false;
+    block_task_finish(s, cpu, p);
+    let t = &mut s.tasks[p as usize];
+    t.proxy_waking = false;
+    t.blocked_on = None;
+    let task = t.task_ref();
+    emit(s, cpu, EventKind::ReturnMigrate { task, orig_cpu: cpu });
+    if was_donor {
+        resched_curr(s, cpu);
+    }
+    true
 }
 
 /// `ttwu_queue_cond()` (W-8): whether to hand the activation to the target's wake list.
@@ -1262,6 +1521,9 @@ pub async fn try_to_wake_up(k: &Kernel, p: TaskId, state_mask: u32, wake_flags: 
         }
         let (cpu, wf) = {
             let s = &mut *k.st();
+            // A full wakeup places the task from its wake_cpu: whatever CPU it waited on as a
+            // donor, the waking mark has done its job (R7).
+            s.tasks[p as usize].proxy_waking = false;
             let wake_cpu = s.tasks[p as usize].wake_cpu;
             let cpu = select_task_rq(s, p, wake_cpu, wake_flags | crate::sched::wf::TTWU);
             let mut wf = wake_flags | crate::sched::wf::TTWU;

@@ -650,6 +650,10 @@ fn can_migrate_task(s: &SchedState, p: TaskId, env: &LbEnv) -> bool {
     if core::task_on_cpu(s, p) || s.rqs[env.src as usize].curr == p {
         return false;
     }
+    // D7: only Proxy Execution moves a blocked donor or the current donor.
+    if core::task_is_blocked(s, p) || s.rqs[env.src as usize].donor == p {
+        return false;
+    }
     !task_hot(s, p, env) || env.nr_balance_failed > env.cache_nice_tries
 }
 

@@ -70,6 +70,9 @@ feature_table! {
     wa_weight = true, "sched_feat WA_WEIGHT", "wake_affine compares loads (F-31).";
     wa_bias = true, "sched_feat WA_BIAS", "wake_affine biases toward the previous CPU by imbalance_pct (F-31).";
     hrtick = false, "sched_feat HRTICK", "End slices with an hrtimer instead of at the next tick (F-26).";
+    donor_migration = true, "Proxy Execution [7.1] proxy_migrate_task()", "A donor whose lock owner is on another CPU moves there instead of being deactivated (D1-D2).";
+    chain_migration = true, "Proxy Execution v29 8/9", "Donor migration moves the whole chain (the remote link and every donor lending through it) at once (D2-D3).";
+    ttwu_return_migration = true, "Proxy Execution v29 5/9 proxy_needs_return()", "A waking donor away from its wake_cpu leaves the owner's runqueue in try_to_wake_up() and is placed again (R5-R7).";
     idle_polling = true, "TIF_POLLING_NRFLAG in the idle loop", "Idle CPUs poll need_resched, so waking them needs no IPI (S-8, I-1).";
     mutex_spin_on_owner = true, "CONFIG_MUTEX_SPIN_ON_OWNER (default y on SMP)", "A mutex contender spins while the owner runs on a CPU instead of sleeping (M-4).";
     proxy_exec = true, "sched_proxy_exec boot switch (CONFIG_SCHED_PROXY_EXEC)", "Mutex waiters record blocked_on so the scheduler can run the owner on their behalf (spec C6, M1-M4); off: nothing of Proxy Execution happens.";

@@ -383,7 +383,9 @@ fn pick_next_pushable_task(s: &SchedState, cpu: CpuId) -> Option<TaskId> {
         .pushable_tasks
         .iter()
         .map(|&(_, t)| t)
-        .find(|&t| !s.tasks[t as usize].on_cpu)?;
+        // S10, D7: never an executing task, never a blocked donor (only Proxy Execution
+        // moves those).
+        .find(|&t| !s.tasks[t as usize].on_cpu && !core::task_is_blocked(s, t))?;
     let t = &s.tasks[p as usize];
     assert_eq!(t.cpu, cpu, "pushable task {p} on another CPU's list");
     assert_ne!(rq.curr, p, "pushable task {p} is curr");
@@ -402,7 +404,10 @@ fn pick_highest_pushable_task(s: &SchedState, cpu: CpuId, dst: CpuId) -> Option<
         .pushable_tasks
         .iter()
         .map(|&(_, t)| t)
-        .find(|&t| !s.tasks[t as usize].on_cpu && s.tasks[t as usize].cpus_mask.test(dst))
+        .find(|&t| {
+            let task = &s.tasks[t as usize];
+            !task.on_cpu && task.cpus_mask.test(dst) && !core::task_is_blocked(s, t)
+        })
 }
 
 /// `move_queued_task_locked()`: both rq locks held.

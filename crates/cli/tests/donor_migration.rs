@@ -1,0 +1,133 @@
+//! Cross-CPU Proxy Execution: donor migration to the owner's CPU, whole-chain migration, and
+//! return migration on wakeup (spec proxy-exec.md §4, §5). Every invariant (I1: a task never
+//! executes outside its affinity) is checked after every step.
+
+mod common;
+
+use common::*;
+use kernel::tracepoints::EventKind;
+
+const MS: u64 = 1_000_000;
+
+fn run_proxy(name: &str, features: &[&str]) -> Scenario {
+    run_with(name, |a| {
+        a.protocol = Some("proxy".to_string());
+        a.features = features.iter().map(|f| f.to_string()).collect();
+    })
+}
+
+/// (time, moved link pid, from, to, tasks moved) of every donor-migration operation.
+fn proxy_migrations(s: &Scenario) -> Vec<(u64, u32, u32, u32, u32)> {
+    s.events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::ProxyMigrate {
+                task,
+                orig_cpu,
+                dest_cpu,
+                nr_tasks,
+            } => Some((e.time_ns, task.pid, orig_cpu, dest_cpu, nr_tasks)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn return_migrations(s: &Scenario) -> Vec<(u64, u32, u32)> {
+    s.events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::ReturnMigrate { task, orig_cpu } => Some((e.time_ns, task.pid, orig_cpu)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn donor_migrates_to_the_owner_and_returns_home_on_wakeup_at_exact_times() {
+    let s = run_proxy("donor_migration.json", &[]);
+    let (l, h) = (s.pid("L-0"), s.pid("H-2"));
+    // H blocks at 2 ms on CPU 0 and moves, alone, to the owner's CPU 1.
+    assert_eq!(proxy_migrations(&s), vec![(2 * MS, h, 0, 1, 1)]);
+    // L runs on H's context on CPU 1 from that instant.
+    let begins: Vec<_> = s
+        .events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::ProxyBegin { donor, owner } => Some((e.time_ns, e.cpu, owner.pid, donor.pid)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(begins, vec![(2 * MS, 1, l, h)]);
+    // L unlocks at 4.5 ms; H's wakeup takes it off CPU 1 and places it on CPU 0 at once.
+    assert_eq!(return_migrations(&s), vec![(4_500_000, h, 1)]);
+    assert!(s.switch_ins(h).contains(&(4_500_000, 0)), "{:?}", s.switch_ins(h));
+    // H never executes on CPU 1, outside its affinity.
+    assert!(
+        s.switch_ins(h).iter().all(|&(_, c)| c == 0),
+        "{:?}",
+        s.switch_ins(h)
+    );
+    assert_eq!(s.work_done_ns(h), 5_500_000);
+    assert_eq!(s.result.metrics.counters.proxy_migrations, 1);
+    assert_eq!(s.result.metrics.counters.return_migrations, 1);
+}
+
+#[test]
+fn without_donor_migration_the_donor_sleeps_as_in_the_single_runqueue_model() {
+    let s = run_proxy("donor_migration.json", &["donor_migration=off"]);
+    let h = s.pid("H-2");
+    assert!(proxy_migrations(&s).is_empty());
+    // H waits for the hog M on CPU 1 and for L's remaining 2.5 ms: done at 14.5 ms, as with
+    // no inheritance at all.
+    assert_eq!(s.work_done_ns(h), 14_500_000);
+    let none = run_with("donor_migration.json", |a| a.protocol = Some("none".into()));
+    assert_eq!(none.work_done_ns(none.pid("H-2")), 14_500_000);
+}
+
+#[test]
+fn without_ttwu_return_the_scheduler_forces_the_return() {
+    // [7.1] fallback: the waking donor is sent home by find_proxy_task (F2 →
+    // proxy_force_return) instead of by try_to_wake_up; it still never runs on CPU 1.
+    let s = run_proxy("donor_migration.json", &["ttwu_return_migration=off"]);
+    let h = s.pid("H-2");
+    assert!(
+        s.switch_ins(h).iter().all(|&(_, c)| c == 0),
+        "{:?}",
+        s.switch_ins(h)
+    );
+    assert_eq!(s.work_done_ns(h), 5_500_000);
+    assert_eq!(return_migrations(&s).len(), 1);
+}
+
+#[test]
+fn chain_migration_moves_the_whole_chain_in_one_operation() {
+    let on = run_proxy("chain_migration.json", &[]);
+    let off = run_proxy("chain_migration.json", &["chain_migration=off"]);
+    let (m, t) = (on.pid("m-2"), on.pid("t-3"));
+    // t's walk reaches o on CPU 2 through m (blocked on Y on CPU 0): m and t move together.
+    let on_ops = proxy_migrations(&on);
+    let chain_op = on_ops.iter().find(|op| op.1 == m && op.4 == 2).copied();
+    let (at, _, from, to, _) = chain_op.unwrap_or_else(|| panic!("no whole-chain move: {on_ops:?}"));
+    assert_eq!((from, to), (0, 2));
+    // Without chain migration m moves alone and t follows in a second operation after another
+    // pick, at the same instant (zero costs).
+    let off_ops = proxy_migrations(&off);
+    assert!(off_ops.iter().all(|op| op.4 == 1), "{off_ops:?}");
+    assert!(off_ops.contains(&(at, m, 0, 2, 1)), "{off_ops:?}");
+    assert!(off_ops.contains(&(at, t, 0, 2, 1)), "{off_ops:?}");
+    assert!(on_ops.len() < off_ops.len(), "on {on_ops:?} off {off_ops:?}");
+    for s in [&on, &off] {
+        for name in ["m-2", "t-3"] {
+            // After start-up (rt-app threads pin themselves at time 0).
+            let ins: Vec<_> = s
+                .switch_ins(s.pid(name))
+                .into_iter()
+                .filter(|&(t, _)| t > 0)
+                .collect();
+            assert!(
+                ins.iter().all(|&(_, c)| c == 0),
+                "{name} executed off CPU 0: {ins:?}"
+            );
+        }
+    }
+}
