@@ -25,6 +25,9 @@ enum Cmd {
     Run(RunArgs),
     /// Run the same workload and seed under protocols none, pi and proxy, side by side.
     Compare(RunArgs),
+    /// Run the workload with every Proxy Execution mechanism on, then with each one off in
+    /// turn, and print the changes.
+    Ablate(RunArgs),
     /// List the scheduler features and tunables with their defaults.
     Features,
     /// Measure simulated events per wall-clock second on two generated workloads.
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Run(args) => run::run_command(&args, std::io::stderr().is_terminal()),
         Cmd::Compare(args) => run::compare_command(&args, std::io::stderr().is_terminal()),
+        Cmd::Ablate(args) => run::ablate_command(&args, std::io::stderr().is_terminal()),
         Cmd::Features => {
             print!("{}", run::features_listing());
             Ok(0)

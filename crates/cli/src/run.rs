@@ -419,3 +419,36 @@ pub fn compare_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
     }
     Ok(code)
 }
+
+/// `proxysched ablate`: the workload under protocol proxy (unless `--protocol` says
+/// otherwise) with the v29 defaults, then with each Proxy Execution mechanism off in turn.
+pub fn ablate_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
+    let w = load_workload(args)?;
+    for warn in &w.warnings {
+        eprintln!("{}", warn.render(&w.name));
+    }
+    let (mut cfg, costs_name) = build_config(&w, args)?;
+    cfg.check_invariants = args.check;
+    let protocol = default_protocol(&w, args)?;
+    let mut code = 0;
+    let mut one = |cfg: &kernel::system::Config, label: &str| -> Result<RunResult, Failure> {
+        let mut progress = progress_bar(tty, cfg.limit_ns);
+        let r = simulate(&w, cfg, &costs_name, protocol, None, None, &mut *progress)?;
+        let (c, msg) = outcome_exit(&r.outcome, &replay_line("run", args, cfg.seed));
+        if let Some(m) = msg {
+            eprintln!("[{label}] {m}");
+        }
+        code = code.max(c);
+        Ok(r)
+    };
+    let baseline = one(&cfg, "all on")?;
+    let mut runs = Vec::new();
+    for &name in kernel::sched::features::PROXY_MECHANISMS {
+        let mut c = cfg.clone();
+        c.feat.set(name, false).expect("a listed mechanism");
+        runs.push((name, one(&c, name)?));
+    }
+    let rows: Vec<(&str, &Metrics)> = runs.iter().map(|(n, r)| (*n, &r.metrics)).collect();
+    print!("{}", report::table::ablation_table(&baseline.metrics, &rows));
+    Ok(code)
+}

@@ -205,3 +205,22 @@ fn a_violation_is_exit_4_and_its_replay_line_reproduces_it() {
     );
     assert_eq!(again.stdout, o.stdout);
 }
+
+#[test]
+fn ablate_switches_each_mechanism_off_in_turn() {
+    let o = run(&["ablate", &scenario("donor_migration.json")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let row = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} row: {out}"))
+            .to_string()
+    };
+    // Switching donor migration off brings back the single-runqueue wait (2.5 ms → 11.5 ms).
+    assert!(row("(none: all on, v29)").contains("2.500 ms"), "{out}");
+    assert!(row("donor_migration").contains("11.500 ms"), "{out}");
+    assert!(row("donor_migration").contains("+9.000 ms"), "{out}");
+    row("chain_migration");
+    row("ttwu_return_migration");
+}

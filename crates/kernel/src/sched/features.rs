@@ -78,6 +78,10 @@ feature_table! {
     proxy_exec = true, "sched_proxy_exec boot switch (CONFIG_SCHED_PROXY_EXEC)", "Mutex waiters record blocked_on so the scheduler can run the owner on their behalf (spec C6, M1-M4); off: nothing of Proxy Execution happens.";
 }
 
+/// The Proxy Execution mechanisms `proxysched ablate` switches off one at a time (each a row
+/// of the table above whose off position reproduces the earlier behaviour).
+pub const PROXY_MECHANISMS: &[&str] = &["donor_migration", "chain_migration", "ttwu_return_migration"];
+
 /// Numeric tunables (sysctls and boot parameters), with units in their names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tunables {
