@@ -239,6 +239,56 @@ pub fn compare_table(runs: &[(&str, &Metrics)]) -> String {
     out
 }
 
+/// The figures `ablate` compares: the worst lock-wait p99 of any task, donor-migration
+/// operations, context switches, and the latest exit time (ns; 0 if no task exited).
+pub fn ablation_figures(m: &Metrics) -> [u64; 4] {
+    [
+        m.tasks.iter().map(|t| t.lock_wait_ns.p99).max().unwrap_or(0),
+        m.counters.proxy_migrations,
+        m.counters.context_switches,
+        m.tasks.iter().filter_map(|t| t.exit_ns).max().unwrap_or(0),
+    ]
+}
+
+/// `proxysched ablate`: the baseline, then one row per mechanism switched off, with the
+/// change from the baseline of each figure of [`ablation_figures`].
+pub fn ablation_table(baseline: &Metrics, runs: &[(&str, &Metrics)]) -> String {
+    let base = ablation_figures(baseline);
+    let delta = |v: u64, b: u64, time: bool| {
+        let d = v as i128 - b as i128;
+        let mag = d.unsigned_abs() as u64;
+        let txt = if time { format_ns(mag) } else { mag.to_string() };
+        match d.signum() {
+            0 => "=".to_string(),
+            1 => format!("+{txt}"),
+            _ => format!("-{txt}"),
+        }
+    };
+    let mut out = format!(
+        "{:<24} {:>14} {:>12} {:>10} {:>8} {:>10} {:>8} {:>14} {:>12}\n",
+        "MECHANISM OFF", "LOCK WAIT p99", "Δ", "DONOR MIGR", "Δ", "SWITCHES", "Δ", "LAST EXIT", "Δ"
+    );
+    let mut row = |name: &str, f: [u64; 4]| {
+        out += &format!(
+            "{:<24} {:>14} {:>12} {:>10} {:>8} {:>10} {:>8} {:>14} {:>12}\n",
+            name,
+            format_ns(f[0]),
+            delta(f[0], base[0], true),
+            f[1],
+            delta(f[1], base[1], false),
+            f[2],
+            delta(f[2], base[2], false),
+            format_ns(f[3]),
+            delta(f[3], base[3], true),
+        );
+    };
+    row("(none: all on, v29)", base);
+    for (name, m) in runs {
+        row(name, ablation_figures(m));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,54 +412,4 @@ proxy                   42            1           3  exited at 20.000 ms        
             expected
         );
     }
-}
-
-/// The figures `ablate` compares: the worst lock-wait p99 of any task, donor-migration
-/// operations, context switches, and the latest exit time (ns; 0 if no task exited).
-pub fn ablation_figures(m: &Metrics) -> [u64; 4] {
-    [
-        m.tasks.iter().map(|t| t.lock_wait_ns.p99).max().unwrap_or(0),
-        m.counters.proxy_migrations,
-        m.counters.context_switches,
-        m.tasks.iter().filter_map(|t| t.exit_ns).max().unwrap_or(0),
-    ]
-}
-
-/// `proxysched ablate`: the baseline, then one row per mechanism switched off, with the
-/// change from the baseline of each figure of [`ablation_figures`].
-pub fn ablation_table(baseline: &Metrics, runs: &[(&str, &Metrics)]) -> String {
-    let base = ablation_figures(baseline);
-    let delta = |v: u64, b: u64, time: bool| {
-        let d = v as i128 - b as i128;
-        let mag = d.unsigned_abs() as u64;
-        let txt = if time { format_ns(mag) } else { mag.to_string() };
-        match d.signum() {
-            0 => "=".to_string(),
-            1 => format!("+{txt}"),
-            _ => format!("-{txt}"),
-        }
-    };
-    let mut out = format!(
-        "{:<24} {:>14} {:>12} {:>10} {:>8} {:>10} {:>8} {:>14} {:>12}\n",
-        "MECHANISM OFF", "LOCK WAIT p99", "Δ", "DONOR MIGR", "Δ", "SWITCHES", "Δ", "LAST EXIT", "Δ"
-    );
-    let mut row = |name: &str, f: [u64; 4]| {
-        out += &format!(
-            "{:<24} {:>14} {:>12} {:>10} {:>8} {:>10} {:>8} {:>14} {:>12}\n",
-            name,
-            format_ns(f[0]),
-            delta(f[0], base[0], true),
-            f[1],
-            delta(f[1], base[1], false),
-            f[2],
-            delta(f[2], base[2], false),
-            format_ns(f[3]),
-            delta(f[3], base[3], true),
-        );
-    };
-    row("(none: all on, v29)", base);
-    for (name, m) in runs {
-        row(name, ablation_figures(m));
-    }
-    out
 }
