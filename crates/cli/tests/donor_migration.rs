@@ -131,3 +131,37 @@ fn chain_migration_moves_the_whole_chain_in_one_operation() {
         }
     }
 }
+
+/// Time `pid` took a sleeping lock after waiting for it.
+fn acquired(s: &Scenario, pid: u32) -> u64 {
+    s.events
+        .iter()
+        .find_map(|e| match e.kind {
+            EventKind::LockAcquired { pid: p, .. } if p == pid => Some(e.time_ns),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("pid {pid} never acquired a lock after waiting"))
+}
+
+#[test]
+fn unlock_hands_the_mutex_to_the_boosting_donor() {
+    let on = run_proxy("blocked_donor_handoff.json", &[]);
+    let (m, h) = (on.pid("M-2"), on.pid("H-3"));
+    // H was lending its context to L through S: it gets S although M queued first and H
+    // cannot run until CPU 0 is free again.
+    assert!(
+        acquired(&on, h) < acquired(&on, m),
+        "H {} M {}",
+        acquired(&on, h),
+        acquired(&on, m)
+    );
+    let off = run_proxy("blocked_donor_handoff.json", &["blocked_donor=off"]);
+    let (m, h) = (off.pid("M-2"), off.pid("H-3"));
+    // The FIFO head M gets it first without the mechanism.
+    assert!(
+        acquired(&off, m) < acquired(&off, h),
+        "H {} M {}",
+        acquired(&off, h),
+        acquired(&off, m)
+    );
+}

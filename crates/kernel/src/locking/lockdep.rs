@@ -22,6 +22,9 @@ pub enum LockClass {
     Rq(CpuId),
     MutexWaitLock,
     BlockedLock,
+    /// A second task's `blocked_lock` taken inside the unlocker's own (`raw_spin_lock_nested`,
+    /// L2: the unlock path nests one level, the lock path never).
+    BlockedLockNested,
 }
 
 impl LockClass {
@@ -33,6 +36,7 @@ impl LockClass {
             LockClass::Rq(_) => 3,
             LockClass::MutexWaitLock => 4,
             LockClass::BlockedLock => 5,
+            LockClass::BlockedLockNested => 6,
         }
     }
 }

@@ -597,26 +597,30 @@ pub async fn mutex_unlock(k: &Kernel, m: u32) {
     mutex_unlock_slowpath(k, m, me).await;
 }
 
-/// `__mutex_unlock_slowpath()` (M-5, M7–M9): without HANDOFF release the task part at once
-/// (flags kept) and stop if nobody waits; else under `wait_lock` take the head of the FIFO,
-/// clear its `blocked_on` under its `blocked_lock` (proxy), hand the lock to it as
-/// owner|PICKUP if HANDOFF was set (`__mutex_handoff`), drop `wait_lock`, then wake it.
+/// `__mutex_unlock_slowpath()` (M-5..M-9, v29 9/9): with a `blocked_donor` (the task that
+/// was lending its context to us through a chain walk) behave as if HANDOFF were set; else
+/// without HANDOFF release the task part at once (flags kept) and stop if nobody waits.
+/// Under `wait_lock` and our `blocked_lock`, pick the donor if it still waits on this mutex
+/// (its `blocked_lock` nested), else the FIFO head; mark it waking (PROXY_WAKING); hand the
+/// lock to it as owner|PICKUP if handing off; drop the locks, then wake it.
 ///
 /// Linux: kernel/locking/mutex.c __mutex_unlock_slowpath(), __mutex_handoff().
-///
-/// Deviation: no `blocked_donor` step (M5/M6, later work) and no `current.blocked_lock`.
 async fn mutex_unlock_slowpath(k: &Kernel, m: u32, me: TaskId) {
     let slow_ns = k.st().costs.mutex_slowpath_ns;
     k.m.delay(slow_ns).await;
+    // Preemption stays off over the whole slow path so blocked_donor cannot change between
+    // the two steps (M5).
     preempt_disable(k);
+    let proxy = proxy_on(k, m);
+    let use_donor = proxy && k.st().feat.blocked_donor && k.st().tasks[me as usize].blocked_donor.is_some();
     // Release before taking wait_lock, so that contenders (spinners) go on at once; with
-    // HANDOFF the owner field must stay ours until it is set to the head.
+    // HANDOFF (or a blocked_donor) the owner field must stay ours until it is set to `next`.
     let (handoff, waiters) = {
         let s = &mut *k.st();
         let mx = &mut s.mutexes[m as usize];
         assert_eq!(mx.owner, Some(me), "unlock slowpath by a non-owner");
         assert!(!mx.flags.contains(MutexFlags::PICKUP));
-        if mx.flags.contains(MutexFlags::HANDOFF) {
+        if use_donor || mx.flags.contains(MutexFlags::HANDOFF) {
             (true, true)
         } else {
             mx.owner = None;
@@ -628,10 +632,32 @@ async fn mutex_unlock_slowpath(k: &Kernel, m: u32, me: TaskId) {
         return;
     }
     wait_lock_lock(k, m).await;
-    let next = k.st().mutexes[m as usize].wait_list.front().copied();
-    if let Some(n) = next {
-        if proxy_on(k, m) {
-            // Mark the chosen waiter waking (PROXY_WAKING, v23-v29, M6/M7): it must be checked
+    let mut next = None;
+    if proxy {
+        blocked_lock_lock(k, me).await;
+        let donor = if k.st().feat.blocked_donor {
+            k.st().tasks[me as usize].blocked_donor.take()
+        } else {
+            None
+        };
+        if let Some(d) = donor {
+            let lock = k.st().tasks[d as usize].blocked_lock;
+            k.raw_spin_lock(lock, LockClass::BlockedLockNested, LockName::Other(lock.0))
+                .await;
+            if k.st().tasks[d as usize].blocked_on == Some(m) {
+                // M6: the donor that was boosting us through this very lock gets it.
+                clear_task_blocked_on(k, d, m);
+                k.st().tasks[d as usize].proxy_waking = true;
+                next = Some(d);
+            }
+            k.raw_spin_unlock(lock).await;
+        }
+        blocked_lock_unlock(k, me).await;
+    }
+    if next.is_none() {
+        next = k.st().mutexes[m as usize].wait_list.front().copied();
+        if let (Some(n), true) = (next, proxy) {
+            // M7: the FIFO head, marked waking (PROXY_WAKING, v23-v29): it must be checked
             // for return migration before it may run, wherever it was migrated as a donor.
             blocked_lock_lock(k, n).await;
             clear_task_blocked_on(k, n, m);

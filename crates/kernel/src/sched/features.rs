@@ -73,6 +73,7 @@ feature_table! {
     donor_migration = true, "Proxy Execution [7.1] proxy_migrate_task()", "A donor whose lock owner is on another CPU moves there instead of being deactivated (D1-D2).";
     chain_migration = true, "Proxy Execution v29 8/9", "Donor migration moves the whole chain (the remote link and every donor lending through it) at once (D2-D3).";
     ttwu_return_migration = true, "Proxy Execution v29 5/9 proxy_needs_return()", "A waking donor away from its wake_cpu leaves the owner's runqueue in try_to_wake_up() and is placed again (R5-R7).";
+    blocked_donor = true, "Proxy Execution v29 9/9", "An owner's unlock hands the mutex to the donor that was boosting it through that lock instead of the FIFO head (M5-M6, M8).";
     idle_polling = true, "TIF_POLLING_NRFLAG in the idle loop", "Idle CPUs poll need_resched, so waking them needs no IPI (S-8, I-1).";
     mutex_spin_on_owner = true, "CONFIG_MUTEX_SPIN_ON_OWNER (default y on SMP)", "A mutex contender spins while the owner runs on a CPU instead of sleeping (M-4).";
     proxy_exec = true, "sched_proxy_exec boot switch (CONFIG_SCHED_PROXY_EXEC)", "Mutex waiters record blocked_on so the scheduler can run the owner on their behalf (spec C6, M1-M4); off: nothing of Proxy Execution happens.";
@@ -80,7 +81,12 @@ feature_table! {
 
 /// The Proxy Execution mechanisms `proxysched ablate` switches off one at a time (each a row
 /// of the table above whose off position reproduces the earlier behaviour).
-pub const PROXY_MECHANISMS: &[&str] = &["donor_migration", "chain_migration", "ttwu_return_migration"];
+pub const PROXY_MECHANISMS: &[&str] = &[
+    "donor_migration",
+    "chain_migration",
+    "ttwu_return_migration",
+    "blocked_donor",
+];
 
 /// Numeric tunables (sysctls and boot parameters), with units in their names.
 #[derive(Clone, Debug, PartialEq, Eq)]
