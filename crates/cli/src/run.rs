@@ -65,6 +65,11 @@ pub fn build_config(w: &Workload, args: &RunArgs) -> Result<(Config, String), Fa
     };
     cfg.costs = costs;
     let mut feat = Features::default();
+    if let Some(m) = &args.model {
+        kernel::sched::features::ModelVersion::parse(m)
+            .ok_or_else(|| bad(format!("error: --model expects 6.17, 7.1 or v29, got `{m}`")))?
+            .apply(&mut feat);
+    }
     for (name, on) in &w.settings.features {
         feat.set(name, *on)
             .map_err(|e| bad(format!("{}: error: proxysched.features: {e}", w.name)))?;
@@ -247,6 +252,9 @@ pub fn replay_line(cmd: &str, args: &RunArgs, seed: u64) -> String {
     }
     if let Some(p) = &args.protocol {
         s += &format!(" --protocol {p}");
+    }
+    if let Some(m) = &args.model {
+        s += &format!(" --model {m}");
     }
     if let Some(c) = args.cpus {
         s += &format!(" --cpus {c}");

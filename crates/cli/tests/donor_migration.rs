@@ -165,3 +165,18 @@ fn unlock_hands_the_mutex_to_the_boosting_donor() {
         acquired(&off, m)
     );
 }
+
+#[test]
+fn model_presets_reproduce_the_earlier_stages() {
+    let wait = |model: &str| {
+        let s = run_with("donor_migration.json", |a| {
+            a.protocol = Some("proxy".into());
+            a.model = Some(model.into());
+        });
+        s.result.metrics.task(s.pid("H-2")).unwrap().lock_wait_ns.max
+    };
+    // 6.17 cannot follow the owner to another CPU; 7.1 and v29 can.
+    assert_eq!(wait("6.17"), 11_500_000);
+    assert_eq!(wait("7.1"), 2_500_000);
+    assert_eq!(wait("v29"), 2_500_000);
+}

@@ -28,6 +28,7 @@ pub fn args(name: &str) -> RunArgs {
         workload: Some(scenario_path(name)),
         cpus: None,
         protocol: Some("none".to_string()),
+        model: None,
         features: Vec::new(),
         costs: None,
         seed: None,

@@ -79,6 +79,42 @@ feature_table! {
     proxy_exec = true, "sched_proxy_exec boot switch (CONFIG_SCHED_PROXY_EXEC)", "Mutex waiters record blocked_on so the scheduler can run the owner on their behalf (spec C6, M1-M4); off: nothing of Proxy Execution happens.";
 }
 
+/// Proxy Execution stages of the spec's version map (`--model`), oldest first: each turns
+/// off the mechanisms that came later.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelVersion {
+    /// Single-runqueue proxying as merged for 6.17.
+    V6_17,
+    /// "Simple donor migration" (7.1): donor migration, scheduler-side return.
+    V7_1,
+    /// v29 "Optimized Donor Migration": everything.
+    V29,
+}
+
+impl ModelVersion {
+    pub fn parse(s: &str) -> Option<ModelVersion> {
+        match s {
+            "6.17" => Some(ModelVersion::V6_17),
+            "7.1" => Some(ModelVersion::V7_1),
+            "v29" => Some(ModelVersion::V29),
+            _ => None,
+        }
+    }
+
+    /// Set the Proxy Execution switches to this stage.
+    pub fn apply(self, f: &mut Features) {
+        let (donor, chain, ttwu_return, donor_handoff) = match self {
+            ModelVersion::V6_17 => (false, false, false, false),
+            ModelVersion::V7_1 => (true, false, false, false),
+            ModelVersion::V29 => (true, true, true, true),
+        };
+        f.donor_migration = donor;
+        f.chain_migration = chain;
+        f.ttwu_return_migration = ttwu_return;
+        f.blocked_donor = donor_handoff;
+    }
+}
+
 /// The Proxy Execution mechanisms `proxysched ablate` switches off one at a time (each a row
 /// of the table above whose off position reproduces the earlier behaviour).
 pub const PROXY_MECHANISMS: &[&str] = &[
