@@ -491,6 +491,7 @@ pub fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId
         blocked_on: None,
         blocked_lock: m.new_lock(),
         proxy_waking: false,
+        is_blocked: false,
         blocked_donor: None,
         pi_waiters: Default::default(),
         pi_blocked_on: None,

@@ -125,6 +125,9 @@ pub struct Task {
     /// until its wakeup returns it home (R6) it still counts as blocked, so it cannot run
     /// on a CPU it was migrated to as a donor. Protected by: `blocked_lock`.
     pub proxy_waking: bool,
+    /// `p->is_blocked` (C10, v29 6/9): the task went through its own voluntary `schedule()`
+    /// and has not been woken since. Written by the holder of its rq lock.
+    pub is_blocked: bool,
     /// `p->blocked_donor` (C11, v29 9/9): the chain task that proxied through this owner in
     /// the latest chain walk. Protected by: the rq lock (written by find_proxy_task).
     pub blocked_donor: Option<TaskId>,

@@ -636,7 +636,9 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
         let (state, exit_state) = (s.tasks[prev as usize].state, s.tasks[prev as usize].exit_state);
         let mut voluntary = false;
         if mode == SchedMode::None && state != crate::task::state::TASK_RUNNING {
-            // A task blocked on a mutex stays queued as a donor (S3, [6.17]).
+            // S3: only the task's own voluntary pass marks it blocked (v29 6/9); a task
+            // blocked on a mutex then stays queued as a donor.
+            s.tasks[prev as usize].is_blocked = true;
             if !task_is_blocked(s, prev) {
                 try_to_block_task(s, cpu, prev, state);
             }
@@ -826,7 +828,10 @@ pub async fn exit_to_user_mode(k: &Kernel) {
 /// Linux: kernel/sched/sched.h task_is_blocked().
 pub fn task_is_blocked(s: &SchedState, p: TaskId) -> bool {
     let t = &s.tasks[p as usize];
-    s.feat.proxy_exec && (t.blocked_on.is_some() || t.proxy_waking)
+    // v29 6/9: only a task that went through its own voluntary schedule() is a donor; one
+    // preempted inside the lock slow path is an ordinary runnable task (B5). Off: v23's rule.
+    // The waking mark always counts: such a task must be home before it runs.
+    s.feat.proxy_exec && (t.proxy_waking || (t.blocked_on.is_some() && (t.is_blocked || !s.feat.is_blocked)))
 }
 
 /// `rq_set_donor()`: the picked task becomes the scheduling context; `next_class` follows it
@@ -913,6 +918,7 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
             let t = &s.tasks[p as usize];
             if s.rqs[cpu as usize].curr == p || t.cpu == t.wake_cpu {
                 s.tasks[p as usize].proxy_waking = false;
+                s.tasks[p as usize].is_blocked = false;
                 Step::Done(Proxy::Run(p))
             } else {
                 Step::ForceReturn(p)
@@ -976,6 +982,7 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
                 } else if s.rqs[cpu as usize].curr == p || home {
                     // F3: no owner: p runs and retries the lock.
                     s.tasks[p as usize].blocked_on = None;
+                    s.tasks[p as usize].is_blocked = false;
                     Step::Done(Proxy::Run(p))
                 } else {
                     // F3: no owner, but p is away from home: it must be returned first.
@@ -1254,6 +1261,7 @@ async fn ttwu_do_activate(k: &Kernel, cpu: CpuId, p: TaskId, wake_flags: u32) {
 /// `ttwu_do_wakeup()`: TASK_RUNNING and `sched_wakeup` (target_cpu = the enqueue CPU).
 fn ttwu_do_wakeup(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     s.tasks[p as usize].state = crate::task::state::TASK_RUNNING;
+    s.tasks[p as usize].is_blocked = false;
     let task = s.tasks[p as usize].task_ref();
     let this = s.m.this_cpu();
     emit(
