@@ -320,13 +320,19 @@ fn open_trace(path: Option<&std::path::Path>) -> Result<Option<Box<dyn Write>>, 
     }
 }
 
-pub fn run_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
+/// Load the workload (printing its warnings) and build the run's configuration.
+fn prepare(args: &RunArgs) -> Result<(Workload, kernel::system::Config, String), Failure> {
     let w = load_workload(args)?;
     for warn in &w.warnings {
         eprintln!("{}", warn.render(&w.name));
     }
     let (mut cfg, costs_name) = build_config(&w, args)?;
     cfg.check_invariants = args.check;
+    Ok((w, cfg, costs_name))
+}
+
+pub fn run_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
+    let (w, cfg, costs_name) = prepare(args)?;
     let protocol = default_protocol(&w, args)?;
     let trace = open_trace(args.trace.as_deref())?;
     let mut progress = progress_bar(tty, cfg.limit_ns);
@@ -385,12 +391,7 @@ pub fn protocol_trace_path(path: &std::path::Path, p: Protocol) -> std::path::Pa
 
 /// `proxysched compare`: the same workload, flags and seed under none, pi and proxy.
 pub fn compare_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
-    let w = load_workload(args)?;
-    for warn in &w.warnings {
-        eprintln!("{}", warn.render(&w.name));
-    }
-    let (mut cfg, costs_name) = build_config(&w, args)?;
-    cfg.check_invariants = args.check;
+    let (w, cfg, costs_name) = prepare(args)?;
     let mut results = Vec::new();
     for p in COMPARED {
         let trace = open_trace(
@@ -431,12 +432,7 @@ pub fn compare_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
 /// `proxysched ablate`: the workload under protocol proxy (unless `--protocol` says
 /// otherwise) with the v29 defaults, then with each Proxy Execution mechanism off in turn.
 pub fn ablate_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
-    let w = load_workload(args)?;
-    for warn in &w.warnings {
-        eprintln!("{}", warn.render(&w.name));
-    }
-    let (mut cfg, costs_name) = build_config(&w, args)?;
-    cfg.check_invariants = args.check;
+    let (w, cfg, costs_name) = prepare(args)?;
     let protocol = default_protocol(&w, args)?;
     let mut code = 0;
     let mut one = |cfg: &kernel::system::Config, label: &str| -> Result<RunResult, Failure> {

@@ -1112,18 +1112,27 @@ async fn proxy_migrate_task(k: &Kernel, cpu: CpuId, p: TaskId, target: CpuId) {
     let cost = k.st().costs.migration_ns;
     k.m.delay(cost).await;
     k.rq_unlock(cpu).await;
-    k.rq_lock(target).await;
-    {
-        let s = &mut *k.st();
-        update_rq_clock(s, target);
-        for x in moved {
-            activate_task(s, target, x, crate::sched::enqueue::NOCLOCK);
-            wakeup_preempt(s, target, x, 0);
-        }
-    }
-    k.rq_unlock(target).await;
+    attach_tasks(k, target, &moved).await;
     k.rq_lock(cpu).await;
     update_rq_clock(&mut k.st(), cpu);
+}
+
+/// `__attach_tasks()` (v29 7/9, the core helper shared by load balancing, donor migration and
+/// return migration): lock `dest`, enqueue every task detached for it (MIGRATING ⇒ migrated
+/// enqueue), check preemption, unlock. No other rq lock may be held.
+///
+/// Linux: kernel/sched/sched.h __attach_tasks(), attach_one_task().
+pub async fn attach_tasks(k: &Kernel, dest: CpuId, tasks: &[TaskId]) {
+    k.rq_lock(dest).await;
+    {
+        let s = &mut *k.st();
+        update_rq_clock(s, dest);
+        for &p in tasks {
+            activate_task(s, dest, p, crate::sched::enqueue::NOCLOCK);
+            wakeup_preempt(s, dest, p, 0);
+        }
+    }
+    k.rq_unlock(dest).await;
 }
 
 /// `proxy_force_return()` (R9): send a donor that must not run here (waking, or without an
@@ -1168,14 +1177,7 @@ async fn proxy_force_return(k: &Kernel, cpu: CpuId, p: TaskId) {
     };
     k.rq_unlock(rq).await;
     if let Some(dest) = dest {
-        k.rq_lock(dest).await;
-        {
-            let s = &mut *k.st();
-            update_rq_clock(s, dest);
-            activate_task(s, dest, p, crate::sched::enqueue::NOCLOCK);
-            wakeup_preempt(s, dest, p, 0);
-        }
-        k.rq_unlock(dest).await;
+        attach_tasks(k, dest, &[p]).await;
     }
     k.pi_unlock(p).await;
     k.rq_lock(cpu).await;

@@ -104,14 +104,7 @@ async fn migration_cpu_stop(k: &crate::sched::core::Kernel, p: TaskId, dest: Cpu
     k.m.delay(cost).await;
     k.rq_unlock(cpu).await;
     if moved {
-        k.rq_lock(dest).await;
-        {
-            let s = &mut *k.st();
-            update_rq_clock(s, dest);
-            activate_task(s, dest, p, crate::sched::enqueue::NOCLOCK);
-            wakeup_preempt(s, dest, p, 0);
-        }
-        k.rq_unlock(dest).await;
+        attach_tasks(k, dest, &[p]).await;
     }
     k.pi_unlock(p).await;
 }
