@@ -1365,3 +1365,17 @@ pub fn sched_update_worker(k: &Kernel, tsk: TaskId) {
         crate::workqueue::wq_worker_running(s, tsk);
     }
 }
+
+/// `rt_mutex_schedule()`: the `__schedule(SM_NONE)` loop of `schedule()` without the worker
+/// hooks, which an rt_mutex wait runs once around its whole loop instead
+/// (`rt_mutex_pre_schedule()` / `rt_mutex_post_schedule()`, M-16).
+///
+/// Linux: kernel/sched/core.c rt_mutex_schedule(), __schedule_loop().
+pub async fn rt_mutex_schedule(k: &Kernel) {
+    loop {
+        __schedule(k, SchedMode::None).await;
+        if !k.need_resched() {
+            break;
+        }
+    }
+}
