@@ -572,7 +572,7 @@ async fn process_one_work(k: &Kernel, w: u32, work: WorkId) {
     let nr_steps = k.st().wq.works[work as usize].steps.len();
     for i in 0..nr_steps {
         let step = k.st().wq.works[work as usize].steps[i];
-        run_step(k, w, step).await;
+        run_step(k, step).await;
     }
     {
         let s = &mut *k.st();
@@ -607,9 +607,9 @@ async fn process_one_work(k: &Kernel, w: u32, work: WorkId) {
 }
 
 /// Execute one step of a work item's function on worker `w`.
-async fn run_step(k: &Kernel, w: u32, step: WorkStep) {
+async fn run_step(k: &Kernel, step: WorkStep) {
     match step {
-        WorkStep::Run { work_ns } => kernel_run(k, w, work_ns).await,
+        WorkStep::Run { work_ns } => kernel_run(k, work_ns).await,
         WorkStep::Sleep { ns } => {
             let until = k.m.now().saturating_add(ns);
             crate::syscalls::do_nanosleep(k, until).await;
@@ -622,12 +622,11 @@ async fn run_step(k: &Kernel, w: u32, step: WorkStep) {
             preempt_point(k).await;
         }
     }
-    let _ = w;
 }
 
 /// Busy CPU work in kernel mode: interrupts arrive (and the tick may mark the item
 /// CPU-intensive); on the way back from each interrupt the kernel preempts if it must.
-async fn kernel_run(k: &Kernel, _w: u32, work_ns: Nanos) {
+async fn kernel_run(k: &Kernel, work_ns: Nanos) {
     let mut left = work_ns;
     while left > 0 {
         match k.m.run_interruptible(left).await {

@@ -147,15 +147,27 @@ impl PoolWatch {
 
 #[test]
 fn items_on_one_pool_run_one_after_another_on_one_worker() {
-    // A thread on CPU1 queues A (300 µs), B (200 µs), C (100 µs) on CPU0's pool at time 0 and
-    // flushes C. Concurrency management wakes one worker; it keeps working through the list
+    // A thread on CPU1 queues A (5 ms, longer than a fair slice) on CPU0's pool at time 0, then B (200 µs) and C
+    // (100 µs) at 100 µs while A runs, and flushes C. Concurrency management wakes one worker
+    // for A and none for B and C (nr_running is 1); that worker keeps working through the list
     // because it never sleeps, so the items run back to back on the same kworker. A model that
-    // woke a worker per item would run them side by side (EEVDF sharing CPU0) on three.
+    // woke an idle worker per queued item would run B beside A (EEVDF sharing CPU0 once
+    // A's worker used up its slice).
     let mut sim = Sim::new(2, Protocol::None, false);
-    let a = sim.work("A", vec![WorkStep::Run { work_ns: 300 * US }]);
+    let a = sim.work("A", vec![WorkStep::Run { work_ns: 5 * MS }]);
     let b = sim.work("B", vec![WorkStep::Run { work_ns: 200 * US }]);
     let c = sim.work("C", vec![WorkStep::Run { work_ns: 100 * US }]);
-    let u = sim.task("u", 1, vec![queue(a, 0), queue(b, 0), queue(c, 0), flush(c)]);
+    let u = sim.task(
+        "u",
+        1,
+        vec![
+            queue(a, 0),
+            UserOp::Sleep { ns: 100 * US },
+            queue(b, 0),
+            queue(c, 0),
+            flush(c),
+        ],
+    );
     let pool = Rc::new(RefCell::new(PoolWatch::default()));
     let pw = pool.clone();
     let out = sim.run(move |k| pw.borrow_mut().watch(k, 0));
@@ -164,14 +176,14 @@ fn items_on_one_pool_run_one_after_another_on_one_worker() {
     let eb = sim.executions(b);
     let ec = sim.executions(c);
     assert_eq!(ea.len(), 1);
-    assert_eq!((ea[0].0, ea[0].1), (0, Some(300 * US)));
-    assert_eq!((eb[0].0, eb[0].1), (300 * US, Some(500 * US)));
-    assert_eq!((ec[0].0, ec[0].1), (500 * US, Some(600 * US)));
+    assert_eq!((ea[0].0, ea[0].1), (0, Some(5 * MS)));
+    assert_eq!((eb[0].0, eb[0].1), (5 * MS, Some(5200 * US)));
+    assert_eq!((ec[0].0, ec[0].1), (5200 * US, Some(5300 * US)));
     assert_eq!(ea[0].2, eb[0].2, "one worker runs A and B");
     assert_eq!(eb[0].2, ec[0].2, "one worker runs B and C");
     assert_eq!(pool.borrow().max_nr_running, 1);
     // flush_work(C) returns when C's instance finishes.
-    assert_eq!(sim.exit_time(u), 600 * US);
+    assert_eq!(sim.exit_time(u), 5300 * US);
 }
 
 /// The B4 shape on CPU0's pool: `u` (CPU1) holds M, queues W (takes M) and then G on CPU0,
