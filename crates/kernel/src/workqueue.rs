@@ -379,6 +379,10 @@ fn executing_worker(s: &SchedState, pool: CpuId, work: WorkId) -> Option<u32> {
 
 /// The kernel half of [`sim::user::UserOp::QueueWork`]: `queue_work_on()` (or `queue_work()`
 /// on the caller's CPU), then the preemption point on the way out.
+///
+/// Deviation: Linux has no system call that queues an arbitrary work item; the model lets a
+/// workload thread do it directly, standing for whatever driver path would (a write, an
+/// ioctl), so that B4-shaped workloads can be written in rt-app JSON.
 pub async fn sys_queue_work(k: &Kernel, work: WorkId, cpu: Option<CpuId>) {
     let cpu = cpu.unwrap_or_else(|| k.this_cpu());
     let ok = {
@@ -735,6 +739,31 @@ pub async fn wq_worker_tick(k: &Kernel, p: TaskId) {
 /// Whether `p` is a workqueue worker (`p->flags & PF_WQ_WORKER`).
 pub fn is_wq_worker(s: &SchedState, p: TaskId) -> bool {
     s.tasks[p as usize].wq_worker.is_some()
+}
+
+// ---------------------------------------------------------------------- invariants
+
+/// S-7 `wq_nr_running_counts_running_workers`: a pool's `nr_running` counts each of its
+/// workers that is not NOT_RUNNING, except those the sleeping hook has already taken out. A
+/// worker inside `wq_worker_sleeping()` (marked sleeping, count not yet dropped) may be
+/// counted or not, so the rule is a pair of bounds that hold at every step.
+pub fn check_pools(s: &SchedState) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    for pool in &s.wq.pools {
+        let workers = pool.workers.iter().map(|&w| &s.wq.workers[w as usize]);
+        let may_count = workers.clone().filter(|w| !w.flags.not_running()).count() as u32;
+        let must_count = workers.filter(|w| !w.flags.not_running() && !w.sleeping).count() as u32;
+        if pool.nr_running < must_count || pool.nr_running > may_count {
+            out.push((
+                "wq_nr_running_counts_running_workers",
+                format!(
+                    "pool cpu{}: nr_running={} outside [{must_count}, {may_count}]",
+                    pool.cpu, pool.nr_running
+                ),
+            ));
+        }
+    }
+    out
 }
 
 // ---------------------------------------------------------------------- stall report
