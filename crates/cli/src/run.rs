@@ -150,6 +150,7 @@ pub fn simulate(
         };
     }
     let nr = cfg.nr_cpus;
+    add_workqueues(w, &mut sys, nr)?;
     for (i, (t, prog)) in w.threads.iter().zip(w.programs()).enumerate() {
         if let Some(cpus) = &t.cpus {
             if let Some(bad) = cpus.iter().find(|&&c| c as usize >= nr) {
@@ -207,6 +208,55 @@ pub fn simulate(
         metrics: collector.finish(info, violations),
         outcome,
     })
+}
+
+/// The workload's work items and worker-pool knobs (`proxysched.workqueues`). A `queue_work`
+/// naming a CPU the system does not have is bad input.
+fn add_workqueues(w: &Workload, sys: &mut System, nr: usize) -> Result<(), Failure> {
+    use kernel::workqueue::WorkStep;
+    use workload::{Event, WorkStepSpec};
+    let wq = &w.settings.workqueues;
+    let bad_cpu = |cpu: Option<u32>, whose: &str| -> Result<(), Failure> {
+        match cpu {
+            Some(c) if c as usize >= nr => Err(Failure::BadInput(format!(
+                "{}: error: {whose} queues work on CPU {c}, but the system has {nr} CPUs (use --cpus or proxysched.cpus)",
+                w.name
+            ))),
+            _ => Ok(()),
+        }
+    };
+    for t in &w.tasks {
+        for e in t.phases.iter().flat_map(|p| &p.events) {
+            if let Event::QueueWork { cpu, .. } = e.event {
+                bad_cpu(cpu, &format!("task {}", t.name))?;
+            }
+        }
+    }
+    sys.set_workqueue_config(wq.workers_per_pool.unwrap_or(0), wq.skip_sleeping_hook);
+    for item in &wq.items {
+        let mut steps = Vec::with_capacity(item.steps.len());
+        for s in &item.steps {
+            steps.push(match *s {
+                WorkStepSpec::Run { work_us } => WorkStep::Run {
+                    work_ns: work_us * 1000,
+                },
+                WorkStepSpec::Sleep { duration_us } => WorkStep::Sleep {
+                    ns: duration_us * 1000,
+                },
+                WorkStepSpec::Lock { mutex } => WorkStep::Lock { mutex },
+                WorkStepSpec::Unlock { mutex } => WorkStep::Unlock { mutex },
+                WorkStepSpec::QueueWork { item: target, cpu } => {
+                    bad_cpu(cpu, &format!("work item {}", item.name))?;
+                    WorkStep::QueueWork {
+                        work: target as u32,
+                        cpu,
+                    }
+                }
+            });
+        }
+        sys.add_work(&item.name, steps);
+    }
+    Ok(())
 }
 
 /// The exit code for an outcome, and the message for stderr.

@@ -118,6 +118,7 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
         }
     }
     check_rt_mutexes(k, &s, &mut out);
+    out.extend(crate::workqueue::check_pools(&s));
     out
 }
 

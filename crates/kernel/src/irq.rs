@@ -85,7 +85,7 @@ async fn tick_sched_timer(k: &Kernel, cpu: CpuId) {
 /// Linux: kernel/sched/core.c sched_tick(), sched_balance_trigger().
 async fn sched_tick(k: &Kernel, cpu: CpuId) {
     k.rq_lock(cpu).await;
-    {
+    let donor = {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);
         let donor = s.rqs[cpu as usize].donor;
@@ -101,8 +101,13 @@ async fn sched_tick(k: &Kernel, cpu: CpuId) {
         if s.jiffies >= rq.next_balance {
             rq.balance_softirq_pending = true;
         }
-    }
+        donor
+    };
     k.rq_unlock(cpu).await;
+    // Linux (since the donor/curr split) passes rq->donor, read before the rq lock.
+    if crate::workqueue::is_wq_worker(&k.st(), donor) {
+        crate::workqueue::wq_worker_tick(k, donor).await;
+    }
 }
 
 /// `generic_smp_call_function_single_interrupt()`: the wake list, and RT push requests.

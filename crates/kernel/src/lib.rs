@@ -9,3 +9,4 @@ pub mod system;
 pub mod task;
 pub mod time;
 pub mod tracepoints;
+pub mod workqueue;

@@ -37,14 +37,8 @@ pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>)
             UserOp::Sleep { ns } => do_nanosleep(k, k.m.now().saturating_add(ns)).await,
             UserOp::SleepUntil { at_ns } => do_nanosleep(k, at_ns).await,
             UserOp::Yield => do_sched_yield(k).await,
-            UserOp::Lock { mutex } => match resolve_mutex(k, mutex) {
-                Some(m) => user_lock(k, m).await,
-                None => bad_resource(k, mutex, "mutex"),
-            },
-            UserOp::Unlock { mutex } => match resolve_mutex(k, mutex) {
-                Some(m) => user_unlock(k, m).await,
-                None => bad_resource(k, mutex, "mutex"),
-            },
+            UserOp::Lock { mutex } => sys_lock(k, mutex).await,
+            UserOp::Unlock { mutex } => sys_unlock(k, mutex).await,
             UserOp::CondWait { cond, mutex } => match (resolve_cond(k, cond), resolve_mutex(k, mutex)) {
                 (Some(c), Some(m)) => user_cond_wait(k, c, m).await,
                 _ => bad_resource(k, cond, "condition variable and mutex"),
@@ -65,8 +59,26 @@ pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>)
                 k.emit(cpu, EventKind::UserMark { pid, mark });
             }
             UserOp::Exit => do_exit(k).await,
+            UserOp::QueueWork { work, cpu } => crate::workqueue::sys_queue_work(k, work, cpu).await,
+            UserOp::FlushWork { work } => crate::workqueue::flush_work(k, work).await,
         }
         exit_to_user_mode(k).await;
+    }
+}
+
+/// Lock the workload mutex `mutex` with its protocol (user threads and work items).
+pub(crate) async fn sys_lock(k: &Kernel, mutex: ResourceId) {
+    match resolve_mutex(k, mutex) {
+        Some(m) => user_lock(k, m).await,
+        None => bad_resource(k, mutex, "mutex"),
+    }
+}
+
+/// Unlock the workload mutex `mutex` (user threads and work items).
+pub(crate) async fn sys_unlock(k: &Kernel, mutex: ResourceId) {
+    match resolve_mutex(k, mutex) {
+        Some(m) => user_unlock(k, m).await,
+        None => bad_resource(k, mutex, "mutex"),
     }
 }
 
@@ -133,7 +145,7 @@ async fn user_run(k: &Kernel, work_ns: Nanos) {
 /// `do_nanosleep()`: sleep TASK_INTERRUPTIBLE until an hrtimer at `at_ns` (with the task's
 /// timer slack: 50 µs for fair tasks, 0 for RT) wakes us. An expiry already past returns at
 /// once.
-async fn do_nanosleep(k: &Kernel, at_ns: Nanos) {
+pub(crate) async fn do_nanosleep(k: &Kernel, at_ns: Nanos) {
     if at_ns <= k.m.now() {
         return;
     }

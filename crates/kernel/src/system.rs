@@ -193,6 +193,21 @@ impl System {
         s.user_resources.len() as u32 - 1
     }
 
+    /// Declare a work item (`struct work_struct` with its function's steps); returns its id.
+    /// Work items are numbered in declaration order. A system with work items gets per-CPU
+    /// worker pools at boot.
+    pub fn add_work(&mut self, name: &str, steps: Vec<crate::workqueue::WorkStep>) -> u32 {
+        crate::workqueue::add_work(&mut self.k.st(), name, steps)
+    }
+
+    /// Workqueue settings: kworkers forked per pool (0 = the default), and the fault that
+    /// makes workers block without `wq_worker_sleeping()` (proxy-exec.md B4).
+    pub fn set_workqueue_config(&mut self, workers_per_pool: u32, skip_sleeping_hook: bool) {
+        let s = &mut *self.k.st();
+        s.wq.workers_per_pool = workers_per_pool;
+        s.wq.skip_sleeping_hook = skip_sleeping_hook;
+    }
+
     /// Create a thread (forked at boot, `sched_fork()`); returns its pid.
     pub fn add_task(&mut self, spec: TaskSpec) -> u32 {
         let s = &mut *self.k.st();
@@ -239,6 +254,7 @@ impl System {
     pub fn run(&mut self, progress: &mut dyn FnMut(Nanos)) -> Outcome {
         let k = self.k.clone();
         let n = self.cfg.nr_cpus;
+        let mut kworkers = Vec::new();
         {
             let s = &mut *k.st();
             // The per-CPU stoppers were forked at boot, before the workload.
@@ -258,10 +274,35 @@ impl System {
                     },
                 );
             }
+            // workqueue_init(): the pools and their idle kworkers, if any work is declared.
+            if !s.wq.works.is_empty() {
+                kworkers = crate::workqueue::init_workqueues(s);
+                for &id in &kworkers {
+                    let t = &s.tasks[id as usize];
+                    let (pid, comm, policy, prio) = (t.pid, t.comm, t.policy, t.prio);
+                    core::emit(
+                        s,
+                        0,
+                        EventKind::TaskNewtask {
+                            pid,
+                            comm,
+                            policy,
+                            prio,
+                            nice: 0,
+                            kthread: true,
+                        },
+                    );
+                }
+            }
             let tick = s.tun.tick_ns();
             for cpu in 0..n as CpuId {
                 hrtimer_start(s, cpu, tick, 0, TimerFn::Tick);
             }
+        }
+        for id in kworkers {
+            let kk = k.clone();
+            let w = k.st().tasks[id as usize].wq_worker.expect("a kworker");
+            k.m.spawn(id, async move { crate::workqueue::worker_thread(&kk, w).await });
         }
         let user: Vec<TaskId> = self.programs.iter().map(|(id, _)| *id).collect();
         for (id, prog) in self.programs.drain(..) {
@@ -419,6 +460,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         nr_user_tasks: 0,
         nr_exited: 0,
         stall_ticks: 0,
+        wq: Default::default(),
     }
 }
 
@@ -497,6 +539,7 @@ pub fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId
         pi_blocked_on: None,
         rt_waiter: None,
         last_switch_out_ns: 0,
+        wq_worker: None,
     }
 }
 
@@ -684,13 +727,22 @@ fn lock_of(s: &SchedState, w: WaitTarget) -> (&str, Option<TaskId>) {
         WaitTarget::Mutex(m) => (&s.mutexes[m as usize].name, s.mutexes[m as usize].owner),
         WaitTarget::RtMutex(m) => (&s.rt_mutexes[m as usize].name, s.rt_mutexes[m as usize].owner),
         WaitTarget::Cond(c) => (&s.user_conds[c as usize].name, None),
+        WaitTarget::Work(w) => (&s.wq.works[w as usize].name, None),
     }
 }
 
 fn stall_report(s: &SchedState) -> (EndReason, String) {
     let name = |t: TaskId| format!("{}-{}", s.tasks[t as usize].comm, s.tasks[t as usize].pid);
     let mut lines = Vec::new();
-    for t in s.tasks.iter().filter(|t| t.thread.is_some() && t.exit_state == 0) {
+    let busy_worker = |t: &crate::task::Task| {
+        t.wq_worker
+            .is_some_and(|w| s.wq.workers[w as usize].current_work.is_some())
+    };
+    for t in s
+        .tasks
+        .iter()
+        .filter(|t| (t.thread.is_some() && t.exit_state == 0) || busy_worker(t))
+    {
         let what = match t.waiting_on {
             Some(w @ (WaitTarget::Mutex(_) | WaitTarget::RtMutex(_))) => {
                 let (lname, owner) = lock_of(s, w);
@@ -700,10 +752,12 @@ fn stall_report(s: &SchedState) -> (EndReason, String) {
                 }
             }
             Some(WaitTarget::Cond(c)) => format!("waits on condition {}", s.user_conds[c as usize].name),
+            Some(WaitTarget::Work(w)) => format!("waits in flush_work for {}", s.wq.works[w as usize].name),
             None => "sleeps with nothing to wake it".to_string(),
         };
         lines.push(format!("  {} {}", name(t.id), what));
     }
+    lines.extend(crate::workqueue::stall_report(s));
     // Follow waits-for edges (task → mutex owner) looking for a cycle.
     let next = |t: TaskId| match s.tasks[t as usize].waiting_on {
         Some(w @ (WaitTarget::Mutex(_) | WaitTarget::RtMutex(_))) => lock_of(s, w).1,

@@ -227,6 +227,18 @@ pub enum EventKind {
     ReturnMigrate { task: TaskRef, orig_cpu: CpuId },
     /// `tracing_mark_write:` from a user program (rt-app markers).
     UserMark { pid: Pid, mark: Mark },
+    /// `workqueue_queue_work: work struct=%p function=%ps workqueue=%s req_cpu=%d cpu=%d`
+    /// (`function` is the work item's name).
+    WorkqueueQueueWork {
+        work: u32,
+        function: Comm,
+        req_cpu: CpuId,
+        cpu: CpuId,
+    },
+    /// `workqueue_execute_start: work struct %p: function %ps`.
+    WorkqueueExecuteStart { work: u32, function: Comm },
+    /// `workqueue_execute_end: work struct %p: function %ps`.
+    WorkqueueExecuteEnd { work: u32, function: Comm },
 }
 
 /// Why an IPI was sent (printed as the callback symbol).

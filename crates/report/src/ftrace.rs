@@ -245,9 +245,36 @@ impl<W: io::Write> FtraceWriter<W> {
                 donor.pid
             ),
             EventKind::ProxyEnd { owner, .. } => write!(s, "tracing_mark_write: E|{}", owner.pid),
+            // The per-CPU pools serve `system_wq`, whose name is "events".
+            EventKind::WorkqueueQueueWork {
+                work,
+                function,
+                req_cpu,
+                cpu: pool_cpu,
+            } => write!(
+                s,
+                "workqueue_queue_work: work struct={:#018x} function={function} workqueue=events \
+                 req_cpu={req_cpu} cpu={pool_cpu}",
+                work_addr(work)
+            ),
+            EventKind::WorkqueueExecuteStart { work, function } => write!(
+                s,
+                "workqueue_execute_start: work struct {:#018x}: function {function}",
+                work_addr(work)
+            ),
+            EventKind::WorkqueueExecuteEnd { work, function } => write!(
+                s,
+                "workqueue_execute_end: work struct {:#018x}: function {function}",
+                work_addr(work)
+            ),
         };
         r.expect("String write");
     }
+}
+
+/// A stable fake `struct work_struct *` for work item `work` (distinct from lock addresses).
+pub fn work_addr(work: u32) -> u64 {
+    0xffff_8800_0000_0000 | (6 << 40) | (u64::from(work) << 6)
 }
 
 /// rt-app's own marker text for a [`Mark`] (rt-app.c `log_ftrace` calls).

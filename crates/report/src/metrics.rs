@@ -510,6 +510,9 @@ impl EventSink for MetricsCollector {
                 }
             }
             EventKind::SchedPiSetprio { .. } => {}
+            EventKind::WorkqueueQueueWork { .. }
+            | EventKind::WorkqueueExecuteStart { .. }
+            | EventKind::WorkqueueExecuteEnd { .. } => {}
             EventKind::IpiSendCpu { .. } => self.counters.ipis += 1,
             EventKind::ContentionBegin { .. } | EventKind::ContentionEnd { .. } => {}
             EventKind::UserMark { pid, mark } => {

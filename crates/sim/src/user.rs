@@ -101,6 +101,9 @@ impl SchedAttr {
 /// by the workload.
 pub type ResourceId = u32;
 
+/// Index of a work item (`struct work_struct`) declared by the workload, in declaration order.
+pub type WorkId = u32;
+
 /// Index of a simulated user thread, in the order the workload created them.
 pub type ThreadId = u32;
 
@@ -154,6 +157,12 @@ pub enum UserOp {
     Mark { mark: Mark },
     /// `exit()`.
     Exit,
+    /// A system call whose kernel half queues work item `work` with `queue_work_on(cpu)`;
+    /// `cpu` None = the calling CPU (`queue_work()`). No effect if the item is pending.
+    QueueWork { work: WorkId, cpu: Option<u32> },
+    /// A system call whose kernel half waits in `flush_work(work)` until the last queued
+    /// instance of the item has finished.
+    FlushWork { work: WorkId },
 }
 
 /// What the kernel tells a program when asking for its next op.

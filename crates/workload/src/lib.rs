@@ -26,5 +26,5 @@ pub use loader::load;
 pub use program::{RtAppThread, Run, RUNTIME_CHUNK_NS};
 pub use spec::{
     BarrierSpec, CostsSpec, Event, EventSpec, LoopCount, PhaseSched, PhaseSpec, ResourceKind, ResourceSpec,
-    Settings, TaskSpec, ThreadSpec, TimerSpec, Workload,
+    Settings, TaskSpec, ThreadSpec, TimerSpec, WorkItemSpec, WorkStepSpec, Workload, WorkqueuesSpec,
 };

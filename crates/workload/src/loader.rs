@@ -78,9 +78,17 @@ const UNMODELLED_KEYS: [&str; 4] = ["util_min", "util_max", "taskgroup", "nodes_
 
 const PROTOCOLS: [&str; 3] = ["none", "pi", "proxy"];
 
-/// The event kind a key names, by prefix in rt-app's order.
+/// proxysched's own event prefixes (workqueues). rt-app matches none of its prefixes on
+/// them and ignores such keys, so a file using them still runs under rt-app.
+pub const EXTENSION_EVENT_PREFIXES: [&str; 2] = ["queue_work", "flush_work"];
+
+/// The event kind a key names, by prefix in rt-app's order, then our extensions.
 pub fn event_prefix(key: &str) -> Option<&'static str> {
-    EVENT_PREFIXES.iter().copied().find(|p| key.starts_with(p))
+    EVENT_PREFIXES
+        .iter()
+        .chain(EXTENSION_EVENT_PREFIXES.iter())
+        .copied()
+        .find(|p| key.starts_with(p))
 }
 
 /// Loads an rt-app workload. `file_name` is used in messages and for [`Workload::name`].
@@ -398,6 +406,14 @@ impl<'f> Loader<'f> {
             let task = self.task(i, m)?;
             tasks.push(task);
         }
+        // Work item bodies after the tasks: their mutexes are created in order of first use,
+        // after the declared resources, like the tasks' own.
+        if let Some(wq) = last(top, "proxysched")
+            .and_then(|p| p.value.as_object())
+            .and_then(|o| last(o, "workqueues"))
+        {
+            self.work_item_bodies(wq)?;
+        }
         let mut threads = Vec::new();
         for (ti, task) in tasks.iter().enumerate() {
             if threads.len() + task.instances as usize > MAX_THREADS {
@@ -474,6 +490,7 @@ impl<'f> Loader<'f> {
                         Some(self.int(m, "a non-negative integer seed", 0, u64::MAX as i128)? as u64)
                 }
                 "protocol" => self.settings.protocol = Some(self.protocol(m)?),
+                "workqueues" => self.workqueues(m)?,
                 "features" => {
                     let fobj = self.object(&m.value, "\"features\"")?;
                     self.warn_repeats(fobj, |_| true);
@@ -1191,6 +1208,13 @@ impl<'f> Loader<'f> {
                     Event::Resume { cond, mutex }
                 }
             }
+            "queue_work" => {
+                let (item, cpu) = self.queue_work_value(m)?;
+                Event::QueueWork { item, cpu }
+            }
+            "flush_work" => Event::FlushWork {
+                item: self.work_item_ref(m)?,
+            },
             "mem" | "memrun" | "iorun" => {
                 self.warn(
                     m.key_pos,
@@ -1221,5 +1245,167 @@ impl<'f> Loader<'f> {
             other => unreachable!("event prefix {other} has no parser"),
         };
         Ok(Some(event))
+    }
+}
+
+// ---- workqueues (proxysched extension) -------------------------------------------------------
+
+impl<'f> Loader<'f> {
+    /// `proxysched.workqueues`: the knobs and the item names (bodies come later, see
+    /// [`Loader::work_item_bodies`]), so that events can name items in any order.
+    fn workqueues(&mut self, m: &Member) -> R<()> {
+        let obj = self.object(&m.value, "\"workqueues\"")?;
+        self.warn_repeats(obj, |_| true);
+        let mut spec = WorkqueuesSpec::default();
+        for f in obj {
+            match f.key.as_str() {
+                "items" => {
+                    let items = self.object(&f.value, "\"items\" (work item name: [steps])")?;
+                    for it in items {
+                        if spec.items.iter().any(|i| i.name == it.key) {
+                            return Err(
+                                self.error(it.key_pos, format!("work item \"{}\" is defined twice", it.key))
+                            );
+                        }
+                        spec.items.push(WorkItemSpec {
+                            name: it.key.clone(),
+                            line: it.key_pos.line,
+                            column: it.key_pos.column,
+                            steps: Vec::new(),
+                        });
+                    }
+                }
+                "workers_per_pool" => {
+                    spec.workers_per_pool = Some(self.int(f, "a number of workers per CPU", 1, 64)? as u32)
+                }
+                "skip_sleeping_hook" => spec.skip_sleeping_hook = self.boolean(f)?,
+                other => self.warn(
+                    f.key_pos,
+                    other,
+                    format!("unknown workqueues setting \"{other}\" ignored"),
+                ),
+            }
+        }
+        self.settings.workqueues = spec;
+        Ok(())
+    }
+
+    /// The steps of every work item: an array of one-key objects, e.g.
+    /// `[{"lock": "M"}, {"run": 500}, {"unlock": "M"}, {"queue_work": "G"}, {"sleep": 100}]`.
+    fn work_item_bodies(&mut self, wq: &Member) -> R<()> {
+        let Some(items) = wq.value.as_object().and_then(|o| last(o, "items")) else {
+            return Ok(());
+        };
+        let items = self.object(&items.value, "\"items\"")?;
+        for (i, it) in items.iter().enumerate() {
+            let Kind::Array(list) = &it.value.kind else {
+                return Err(self.error(
+                    it.value.pos,
+                    format!(
+                        "expected an array of steps for work item \"{}\", found {}",
+                        it.key,
+                        it.value.describe()
+                    ),
+                ));
+            };
+            let mut steps = Vec::new();
+            for node in list {
+                let obj = node.as_object().ok_or_else(|| {
+                    self.error(
+                        node.pos,
+                        format!(
+                            "expected a step object ({{\"run\": US}}, {{\"lock\": MUTEX}}, ...) in \
+                             work item \"{}\", found {}",
+                            it.key,
+                            node.describe()
+                        ),
+                    )
+                })?;
+                for s in obj {
+                    let step = match s.key.as_str() {
+                        "run" => WorkStepSpec::Run {
+                            work_us: self.micros(s)?,
+                        },
+                        "sleep" => WorkStepSpec::Sleep {
+                            duration_us: self.micros(s)?,
+                        },
+                        "lock" | "unlock" => {
+                            let name = self.string(s, "a mutex name")?.to_string();
+                            let mutex = self.resource(&name, Rk::Mutex, false);
+                            if s.key == "lock" {
+                                WorkStepSpec::Lock { mutex }
+                            } else {
+                                WorkStepSpec::Unlock { mutex }
+                            }
+                        }
+                        "queue_work" => {
+                            let (item, cpu) = self.queue_work_value(s)?;
+                            WorkStepSpec::QueueWork { item, cpu }
+                        }
+                        other => {
+                            self.warn(
+                                s.key_pos,
+                                other,
+                                format!("unknown step \"{other}\" in work item \"{}\" ignored", it.key),
+                            );
+                            continue;
+                        }
+                    };
+                    steps.push(step);
+                }
+            }
+            if steps.len() > 4096 {
+                return Err(self.error(
+                    it.value.pos,
+                    format!("expected at most 4096 steps in work item \"{}\"", it.key),
+                ));
+            }
+            self.settings.workqueues.items[i].steps = steps;
+        }
+        Ok(())
+    }
+
+    /// A work item named by a string member.
+    fn work_item_ref(&self, m: &Member) -> R<usize> {
+        let name = self.string(m, "a work item name")?;
+        self.settings
+            .workqueues
+            .items
+            .iter()
+            .position(|i| i.name == name)
+            .ok_or_else(|| {
+                self.error(
+                    m.value.pos,
+                    format!(
+                        "expected a work item declared in proxysched.workqueues.items for \"{}\", \
+                         found \"{name}\"",
+                        m.key
+                    ),
+                )
+            })
+    }
+
+    /// `"queue_work": "G"` or `"queue_work": {"item": "G", "cpu": 0}`.
+    fn queue_work_value(&mut self, m: &Member) -> R<(usize, Option<u32>)> {
+        if m.value.as_str().is_some() {
+            return Ok((self.work_item_ref(m)?, None));
+        }
+        let obj = self.event_object(
+            m,
+            "{\"item\": NAME, \"cpu\": CPU} or a work item name",
+            &["item", "cpu"],
+        )?;
+        let Some(item) = last(obj, "item") else {
+            return Err(self.error(m.value.pos, format!("expected an \"item\" in \"{}\"", m.key)));
+        };
+        let item = self.work_item_ref(item)?;
+        let cpu = match last(obj, "cpu") {
+            Some(c) => {
+                let limit = self.settings.cpus.unwrap_or(MAX_CPUS);
+                Some(self.int(c, "a CPU id", 0, limit as i128 - 1)? as u32)
+            }
+            None => None,
+        };
+        Ok((item, cpu))
     }
 }

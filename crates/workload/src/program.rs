@@ -505,6 +505,14 @@ impl RtAppThread {
                 push(self, UserOp::CondBroadcast { cond });
                 push(self, UserOp::Unlock { mutex });
             }
+            Event::QueueWork { item, cpu } => push(
+                self,
+                UserOp::QueueWork {
+                    work: item as u32,
+                    cpu,
+                },
+            ),
+            Event::FlushWork { item } => push(self, UserOp::FlushWork { work: item as u32 }),
         }
     }
 

@@ -211,6 +211,16 @@ pub enum Event {
         cond: ResourceId,
         mutex: ResourceId,
     },
+    /// `queue_work` (proxysched extension; rt-app ignores the key): queue work item `item`
+    /// (index into [`WorkqueuesSpec::items`]) on `cpu`'s pool, or the caller's CPU.
+    QueueWork {
+        item: usize,
+        cpu: Option<u32>,
+    },
+    /// `flush_work` (proxysched extension): wait until work item `item` has finished.
+    FlushWork {
+        item: usize,
+    },
 }
 
 /// A named synchronisation object.
@@ -262,6 +272,38 @@ pub struct BarrierSpec {
     pub initial_waiting: i64,
 }
 
+/// `proxysched.workqueues`: the work items threads may queue, and the worker pools' knobs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WorkqueuesSpec {
+    /// `items`, in file order; a work item id is the index.
+    pub items: Vec<WorkItemSpec>,
+    /// `workers_per_pool`: kworkers forked per CPU (None: the kernel's default).
+    pub workers_per_pool: Option<u32>,
+    /// `skip_sleeping_hook`: fault injection, workers block without `wq_worker_sleeping()`
+    /// (proxy-exec.md B4).
+    pub skip_sleeping_hook: bool,
+}
+
+/// One work item: what its function does, step by step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkItemSpec {
+    pub name: String,
+    /// Where its key is in the file.
+    pub line: u32,
+    pub column: u32,
+    pub steps: Vec<WorkStepSpec>,
+}
+
+/// One step of a work item (µs, as everywhere in the file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkStepSpec {
+    Run { work_us: u64 },
+    Sleep { duration_us: u64 },
+    Lock { mutex: ResourceId },
+    Unlock { mutex: ResourceId },
+    QueueWork { item: usize, cpu: Option<u32> },
+}
+
 /// How the kernel's cost model is chosen from the workload file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CostsSpec {
@@ -294,6 +336,8 @@ pub struct Settings {
     pub pi_enabled: bool,
     /// `global.default_policy` (SCHED_OTHER).
     pub default_policy: Policy,
+    /// `proxysched.workqueues`.
+    pub workqueues: WorkqueuesSpec,
 }
 
 impl Default for Settings {
@@ -308,6 +352,7 @@ impl Default for Settings {
             features: Vec::new(),
             pi_enabled: false,
             default_policy: Policy::Normal,
+            workqueues: WorkqueuesSpec::default(),
         }
     }
 }

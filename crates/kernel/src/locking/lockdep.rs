@@ -14,6 +14,8 @@ use sim::{CpuId, LockId};
 pub enum LockClass {
     /// A user-visible wait-queue lock (futex hash bucket); taken before pi_lock by wakers.
     WaitQueue,
+    /// `worker_pool::lock`: `kick_pool()` wakes a worker (pi_lock, rq lock) with it held.
+    WorkerPool,
     /// `rt_mutex_base::wait_lock`: taken before the pi_lock of the tasks it links (M-10,
     /// T-10). The PI chain walk takes it while holding a pi_lock only by trylock.
     RtMutexWaitLock,
@@ -31,12 +33,13 @@ impl LockClass {
     fn rank(self) -> u8 {
         match self {
             LockClass::WaitQueue => 0,
-            LockClass::RtMutexWaitLock => 1,
-            LockClass::PiLock => 2,
-            LockClass::Rq(_) => 3,
-            LockClass::MutexWaitLock => 4,
-            LockClass::BlockedLock => 5,
-            LockClass::BlockedLockNested => 6,
+            LockClass::WorkerPool => 1,
+            LockClass::RtMutexWaitLock => 2,
+            LockClass::PiLock => 3,
+            LockClass::Rq(_) => 4,
+            LockClass::MutexWaitLock => 5,
+            LockClass::BlockedLock => 6,
+            LockClass::BlockedLockNested => 7,
         }
     }
 }

@@ -686,17 +686,18 @@ fn fixup_rt_mutex_waiters(s: &mut SchedState, m: u32) {
 /// workqueue and io workers that they are about to sleep and flushes plugged block I/O.
 ///
 /// Linux: kernel/sched/core.c rt_mutex_pre_schedule().
-///
-/// Deviation: the model has no workqueue workers, io_uring workers or block plugging yet, so
-/// there is nothing to submit; the hook marks where that work belongs.
-fn rt_mutex_pre_schedule(_k: &Kernel) {}
+async fn rt_mutex_pre_schedule(k: &Kernel) {
+    let me = k.current();
+    sched_submit_work(k, me).await;
+}
 
 /// The S-6 hook after an rt_mutex wait (M-16): `sched_update_worker()`.
 ///
 /// Linux: kernel/sched/core.c rt_mutex_post_schedule().
-///
-/// Deviation: nothing to update (see [`rt_mutex_pre_schedule`]).
-fn rt_mutex_post_schedule(_k: &Kernel) {}
+fn rt_mutex_post_schedule(k: &Kernel) {
+    let me = k.current();
+    sched_update_worker(k, me);
+}
 
 /// Adaptive wait of the top waiter while `owner` holds `m`: true if the owner changed (try
 /// again at once), false to sleep. Stops when the owner leaves its CPU, a reschedule is due,
@@ -747,8 +748,7 @@ async fn rt_mutex_slowlock_block(k: &Kernel, m: u32, me: TaskId) {
             None => false,
         };
         if !retry_now {
-            // rt_mutex_schedule().
-            schedule(k).await;
+            rt_mutex_schedule(k).await;
         }
         lock_wait_lock(k, m).await;
         k.st().tasks[me as usize].state = TASK_UNINTERRUPTIBLE;
@@ -769,7 +769,7 @@ async fn rt_mutex_handle_deadlock(k: &Kernel, wl: LockId) -> ! {
     loop {
         let me = k.current();
         k.st().tasks[me as usize].state = TASK_INTERRUPTIBLE;
-        schedule(k).await;
+        rt_mutex_schedule(k).await;
     }
 }
 
@@ -781,7 +781,7 @@ async fn rt_mutex_handle_deadlock(k: &Kernel, wl: LockId) -> ! {
 /// __rt_mutex_slowlock().
 async fn rt_mutex_slowlock(k: &Kernel, m: u32) {
     let me = k.current();
-    rt_mutex_pre_schedule(k);
+    rt_mutex_pre_schedule(k).await;
     let wl = lock_wait_lock(k, m).await;
     if try_to_take_rt_mutex(k, m, me, false).await {
         fixup_rt_mutex_waiters(&mut k.st(), m);

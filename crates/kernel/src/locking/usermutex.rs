@@ -23,6 +23,8 @@ pub enum WaitTarget {
     RtMutex(u32),
     /// Index into `SchedState::user_conds`.
     Cond(u32),
+    /// `flush_work()` on a work item (index into `WqState::works`).
+    Work(u32),
 }
 
 /// A workload resource id resolved to the kernel object behind it.

@@ -794,14 +794,21 @@ pub async fn do_balance_callbacks(k: &Kernel, cpu: CpuId) {
     }
 }
 
-/// `schedule()`: loop on `__schedule(SM_NONE)` while need_resched is set (S-2 step 5).
+/// `schedule()`: loop on `__schedule(SM_NONE)` while need_resched is set (S-2 step 5),
+/// with the S-6 worker hooks around the loop: `sched_submit_work()` before it when the task
+/// is about to sleep, `sched_update_worker()` after it.
 pub async fn schedule(k: &Kernel) {
+    let tsk = k.current();
+    if !k.st().tasks[tsk as usize].is_running_state() {
+        sched_submit_work(k, tsk).await;
+    }
     loop {
         __schedule(k, SchedMode::None).await;
         if !k.need_resched() {
             break;
         }
     }
+    sched_update_worker(k, tsk);
 }
 
 /// `preempt_schedule()` at a preemption point of kernel code: preempts (SM_PREEMPT, prev
@@ -1598,4 +1605,49 @@ pub async fn wake_up_new_task(k: &Kernel, p: TaskId) {
     }
     k.rq_unlock(cpu).await;
     k.pi_unlock(p).await;
+}
+
+// ---------------------------------------------------------------------- workqueue hooks
+
+/// `sched_submit_work()`: before a voluntary sleep, tell the workqueue that this worker
+/// stops running (`wq_worker_sleeping()`). Only `schedule()` with a non-running state calls
+/// it; preemption and the idle loop never do (S-6).
+///
+/// Linux: kernel/sched/core.c sched_submit_work().
+///
+/// Deviation: io_uring workers and plugged block I/O are not modelled. A task that is not a
+/// worker passes through without an await point, so non-workqueue schedules are unchanged.
+pub async fn sched_submit_work(k: &Kernel, tsk: TaskId) {
+    let hook = {
+        let s = k.st();
+        crate::workqueue::is_wq_worker(&s, tsk) && !s.wq.skip_sleeping_hook
+    };
+    if hook {
+        crate::workqueue::wq_worker_sleeping(k, tsk).await;
+    }
+}
+
+/// `sched_update_worker()`: after `schedule()` returns, a worker counts as running again
+/// (`wq_worker_running()`, a no-op unless the sleeping hook took it out).
+///
+/// Linux: kernel/sched/core.c sched_update_worker().
+pub fn sched_update_worker(k: &Kernel, tsk: TaskId) {
+    let s = &mut *k.st();
+    if crate::workqueue::is_wq_worker(s, tsk) {
+        crate::workqueue::wq_worker_running(s, tsk);
+    }
+}
+
+/// `rt_mutex_schedule()`: the `__schedule(SM_NONE)` loop of `schedule()` without the worker
+/// hooks, which an rt_mutex wait runs once around its whole loop instead
+/// (`rt_mutex_pre_schedule()` / `rt_mutex_post_schedule()`, M-16).
+///
+/// Linux: kernel/sched/core.c rt_mutex_schedule(), __schedule_loop().
+pub async fn rt_mutex_schedule(k: &Kernel) {
+    loop {
+        __schedule(k, SchedMode::None).await;
+        if !k.need_resched() {
+            break;
+        }
+    }
 }

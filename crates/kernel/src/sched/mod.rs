@@ -185,6 +185,8 @@ pub struct SchedState {
     pub nr_exited: u32,
     /// Consecutive ticks with nothing runnable anywhere (stall detection).
     pub stall_ticks: u32,
+    /// Worker pools, kworkers and work items (kernel/workqueue.c).
+    pub wq: crate::workqueue::WqState,
 }
 
 impl SchedState {
