@@ -115,7 +115,15 @@ fn chain_migration_moves_the_whole_chain_in_one_operation() {
     assert!(off_ops.iter().all(|op| op.4 == 1), "{off_ops:?}");
     assert!(off_ops.contains(&(at, m, 0, 2, 1)), "{off_ops:?}");
     assert!(off_ops.contains(&(at, t, 0, 2, 1)), "{off_ops:?}");
-    assert!(on_ops.len() < off_ops.len(), "on {on_ops:?} off {off_ops:?}");
+    // Bringing the chain to the owner's CPU took one operation with chain migration, two
+    // without.
+    let to_owner =
+        |ops: &[(u64, u32, u32, u32, u32)]| ops.iter().filter(|op| op.0 == at && op.3 == 2).count();
+    assert_eq!(
+        (to_owner(&on_ops), to_owner(&off_ops)),
+        (1, 2),
+        "on {on_ops:?} off {off_ops:?}"
+    );
     for s in [&on, &off] {
         for name in ["m-2", "t-3"] {
             // After start-up (rt-app threads pin themselves at time 0).
@@ -179,4 +187,42 @@ fn model_presets_reproduce_the_earlier_stages() {
     assert_eq!(wait("6.17"), 11_500_000);
     assert_eq!(wait("7.1"), 2_500_000);
     assert_eq!(wait("v29"), 2_500_000);
+}
+
+#[test]
+fn is_blocked_prevents_the_workqueue_stall() {
+    use kernel::system::EndReason;
+    // v29: the worker preempted before its pre-sleep hook runs on and blocks properly.
+    let on = run_proxy("workqueue_stall_is_blocked.json", &[]);
+    assert_eq!(
+        on.result.outcome.end_reason,
+        EndReason::Exited,
+        "{}",
+        on.result.outcome.report
+    );
+    // Without is_blocked (v23..7.1) it is deactivated as a donor without the hook: stall.
+    let off = run_proxy("workqueue_stall_is_blocked.json", &["is_blocked=off"]);
+    let o = &off.result.outcome;
+    assert_eq!(o.end_reason, EndReason::Stall, "{}", o.report);
+    assert!(
+        o.report
+            .contains("workqueue pool cpu0: nr_running=1 but no worker runs; pending: G"),
+        "{}",
+        o.report
+    );
+    // The preemption really fell in the window: x woke at 1.1 ms while the worker was
+    // inside mutex_lock, and the worker was never seen going to sleep (no `D` switch) before
+    // x ran.
+    let x = off.pid("x-1");
+    assert!(off.wakings(x).contains(&1_100_000), "{:?}", off.wakings(x));
+    // Without Proxy Execution nothing deactivates the worker: no stall either.
+    let none = run_with("workqueue_stall_is_blocked.json", |a| {
+        a.protocol = Some("none".into())
+    });
+    assert_eq!(
+        none.result.outcome.end_reason,
+        EndReason::Exited,
+        "{}",
+        none.result.outcome.report
+    );
 }

@@ -798,6 +798,15 @@ pub async fn do_balance_callbacks(k: &Kernel, cpu: CpuId) {
 /// with the S-6 worker hooks around the loop: `sched_submit_work()` before it when the task
 /// is about to sleep, `sched_update_worker()` after it.
 pub async fn schedule(k: &Kernel) {
+    // Interrupts are on and preemption is enabled on the way in (schedule_preempt_disabled()
+    // re-enabled it without rescheduling): an interrupt pending since the caller last had
+    // interrupts off is taken here, and may preempt the task with its sleep state already set
+    // but before sched_submit_work() ran — the window of the workqueue stall (B4 step 4).
+    let cpu = k.this_cpu();
+    if k.m.irq_due() && !k.st().rqs[cpu as usize].irqs_disabled {
+        crate::irq::do_irq(k).await;
+        preempt_point(k).await;
+    }
     let tsk = k.current();
     if !k.st().tasks[tsk as usize].is_running_state() {
         sched_submit_work(k, tsk).await;
