@@ -265,12 +265,12 @@ pub fn ablation_table(baseline: &Metrics, runs: &[(&str, &Metrics)]) -> String {
         }
     };
     let mut out = format!(
-        "{:<24} {:>14} {:>12} {:>10} {:>8} {:>10} {:>8} {:>14} {:>12}\n",
-        "MECHANISM OFF", "LOCK WAIT p99", "Δ", "DONOR MIGR", "Δ", "SWITCHES", "Δ", "LAST EXIT", "Δ"
+        "{:<24} {:>14} {:>12} {:>10} {:>8} {:>10} {:>8} {:>14} {:>12}  {}\n",
+        "MECHANISM OFF", "LOCK WAIT p99", "Δ", "DONOR MIGR", "Δ", "SWITCHES", "Δ", "LAST EXIT", "Δ", "END"
     );
-    let mut row = |name: &str, f: [u64; 4]| {
+    let mut row = |name: &str, f: [u64; 4], end: &str| {
         out += &format!(
-            "{:<24} {:>14} {:>12} {:>10} {:>8} {:>10} {:>8} {:>14} {:>12}\n",
+            "{:<24} {:>14} {:>12} {:>10} {:>8} {:>10} {:>8} {:>14} {:>12}  {}\n",
             name,
             format_ns(f[0]),
             delta(f[0], base[0], true),
@@ -280,11 +280,12 @@ pub fn ablation_table(baseline: &Metrics, runs: &[(&str, &Metrics)]) -> String {
             delta(f[2], base[2], false),
             format_ns(f[3]),
             delta(f[3], base[3], true),
+            end,
         );
     };
-    row("(none: all on, v29)", base);
+    row("(none: all on, v29)", base, &baseline.end_reason);
     for (name, m) in runs {
-        row(name, ablation_figures(m));
+        row(name, ablation_figures(m), &m.end_reason);
     }
     out
 }
