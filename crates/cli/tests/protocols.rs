@@ -183,3 +183,28 @@ fn sleeping_owner_deactivates_the_donor() {
     assert_eq!(s.work_done_ns(waiter), 4 * MS);
     assert_eq!(s.result.metrics.task(waiter).unwrap().lock_wait_ns.max, 2 * MS);
 }
+
+#[test]
+fn sched_football_on_two_and_four_cpus() {
+    for n in [2u32, 4] {
+        let name = format!("sched_football_{n}cpus.json");
+        for protocol in ["none", "pi", "proxy"] {
+            let s = run_protocol(&name, protocol);
+            let game_over = (0..n)
+                .map(|c| s.work_done_ns(s.pid(&format!("defense{c}-{}", 2 * c + 1))))
+                .min()
+                .unwrap();
+            let offense_ran = (0..2 * n)
+                .map(|i| s.pid(&format!("offense-{}", 2 * n + i)))
+                .flat_map(|p| s.switch_ins(p))
+                .any(|(t, _)| (2 * MS..game_over).contains(&t));
+            match protocol {
+                "none" => assert!(offense_ran, "{n} CPUs: without inheritance the offense must run"),
+                _ => assert!(
+                    !offense_ran,
+                    "{n} CPUs, {protocol}: the offense ran during the game"
+                ),
+            }
+        }
+    }
+}

@@ -95,3 +95,13 @@ fn b_2026_05_1_next_class_follows_every_donor_swap() {
         assert!(s.result.metrics.counters.proxy_migrations > 0);
     }
 }
+
+/// B-2025-11 yield ping-pong: an owner yielding on a donor's context yields the donor, so the
+/// equal-priority M runs at the yield (1.2 ms), not after the owner unlocks.
+#[test]
+fn b_2025_11_yield_acts_on_the_donor() {
+    let s = proxy("proxy_yield_acts_on_donor.json", &[]);
+    let m = s.pid("M-2");
+    assert!(s.switch_ins(m).contains(&(1_200_000, 0)), "{:?}", s.switch_ins(m));
+    assert_eq!(s.result.metrics.task(m).unwrap().wakeup_latency_ns.max, 200_000);
+}

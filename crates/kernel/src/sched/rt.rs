@@ -459,12 +459,14 @@ pub fn dequeue_task_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) ->
     true
 }
 
-/// `sched_yield()` for an RT task: to the tail of its list. Rq lock of `cpu` held.
+/// `sched_yield()` for an RT task: the scheduling context goes to the tail of its list.
+/// While a proxy runs that is the donor, not the owner executing the yield (A5; the fix of
+/// B-2025-11, where yielding the owner re-picked the same donor forever). Rq lock held.
 ///
 /// Linux: kernel/sched/rt.c yield_task_rt().
 pub fn yield_task_rt(s: &mut SchedState, cpu: CpuId) {
-    let curr = rq_curr(s, cpu);
-    requeue_task_rt(s, cpu, curr, false);
+    let donor = s.rqs[cpu as usize].donor;
+    requeue_task_rt(s, cpu, donor, false);
 }
 
 /// Equal-priority wakeup: if the donor could run elsewhere and the wakee could not, put
