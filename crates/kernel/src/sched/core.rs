@@ -114,6 +114,8 @@ impl Kernel {
     }
 
     /// `raw_spin_rq_lock()`.
+    ///
+    /// Linux: kernel/sched/core.c raw_spin_rq_lock().
     pub async fn rq_lock(&self, cpu: CpuId) {
         let lock = self.s.borrow().rqs[cpu as usize].lock;
         self.raw_spin_lock(lock, LockClass::Rq(cpu), LockName::Rq(cpu))
@@ -121,6 +123,8 @@ impl Kernel {
     }
 
     /// `raw_spin_rq_unlock()`.
+    ///
+    /// Linux: kernel/sched/core.c raw_spin_rq_unlock().
     pub async fn rq_unlock(&self, cpu: CpuId) {
         let lock = self.s.borrow().rqs[cpu as usize].lock;
         self.raw_spin_unlock(lock).await;
@@ -133,6 +137,8 @@ impl Kernel {
     }
 
     /// `double_rq_lock()`: both rq locks in ascending CPU order.
+    ///
+    /// Linux: kernel/sched/core.c double_rq_lock().
     pub async fn double_rq_lock(&self, a: CpuId, b: CpuId) {
         if a == b {
             self.rq_lock(a).await;
@@ -153,6 +159,8 @@ impl Kernel {
     /// `double_lock_balance()`: with `this`'s lock held, also take `busiest`'s. If the order
     /// requires it, `this` is dropped and retaken, and the return value is `true`: anything
     /// read under `this` before the call may have changed.
+    ///
+    /// Linux: kernel/sched/sched.h double_lock_balance().
     pub async fn double_lock_balance(&self, this: CpuId, busiest: CpuId) -> bool {
         assert!(self.rq_locked(this));
         let busiest_lock = self.s.borrow().rqs[busiest as usize].lock;
@@ -169,6 +177,8 @@ impl Kernel {
     }
 
     /// `double_unlock_balance()`: drop `busiest`, keep `this`.
+    ///
+    /// Linux: kernel/sched/sched.h double_unlock_balance().
     pub async fn double_unlock_balance(&self, _this: CpuId, busiest: CpuId) {
         self.rq_unlock(busiest).await;
     }
@@ -225,6 +235,8 @@ pub fn emit(s: &mut SchedState, cpu: CpuId, kind: EventKind) {
 // Called with the rq lock of `cpu` held.
 
 /// `update_rq_clock()`.
+///
+/// Linux: kernel/sched/core.c update_rq_clock().
 pub fn update_rq_clock(s: &mut SchedState, cpu: CpuId) {
     let now = s.m.now();
     let rq = &mut s.rqs[cpu as usize];
@@ -235,6 +247,8 @@ pub fn update_rq_clock(s: &mut SchedState, cpu: CpuId) {
 }
 
 /// `add_nr_running()`: also marks the root domain overloaded when a CPU gets a second task.
+///
+/// Linux: kernel/sched/sched.h add_nr_running().
 pub fn add_nr_running(s: &mut SchedState, cpu: CpuId, n: u32) {
     let rq = &mut s.rqs[cpu as usize];
     rq.nr_running += n;
@@ -244,6 +258,8 @@ pub fn add_nr_running(s: &mut SchedState, cpu: CpuId, n: u32) {
 }
 
 /// `sub_nr_running()`.
+///
+/// Linux: kernel/sched/sched.h sub_nr_running().
 pub fn sub_nr_running(s: &mut SchedState, cpu: CpuId, n: u32) {
     let rq = &mut s.rqs[cpu as usize];
     assert!(rq.nr_running >= n, "nr_running underflow on cpu{cpu}");
@@ -287,6 +303,8 @@ pub mod ipi {
 
 /// `resched_curr()`: set need_resched on `cpu`'s current task; a remote CPU also gets a
 /// reschedule IPI unless it idles polling the flag (S-8).
+///
+/// Linux: kernel/sched/core.c resched_curr().
 pub fn resched_curr(s: &mut SchedState, cpu: CpuId) {
     let curr = s.rqs[cpu as usize].curr;
     if s.tasks[curr as usize].need_resched {
@@ -308,6 +326,8 @@ pub fn resched_curr(s: &mut SchedState, cpu: CpuId) {
 
 /// `resched_curr_lazy()`. The model's preemption model is FULL without LAZY, where the lazy
 /// form is the plain one (S-8).
+///
+/// Linux: kernel/sched/core.c resched_curr_lazy().
 pub fn resched_curr_lazy(s: &mut SchedState, cpu: CpuId) {
     resched_curr(s, cpu);
 }
@@ -336,6 +356,8 @@ pub fn send_ipi(s: &mut SchedState, cpu: CpuId, reason: crate::tracepoints::IpiR
 // with the rq lock of `cpu` held and may not drop it (S-4).
 
 /// `enqueue_task()`: class enqueue. The class updates `nr_running`.
+///
+/// Linux: kernel/sched/core.c enqueue_task().
 pub fn enqueue_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
     update_rq_clock(s, cpu);
     match s.tasks[p as usize].class {
@@ -347,6 +369,8 @@ pub fn enqueue_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
 }
 
 /// `dequeue_task()`: false if the class kept the task queued (fair delayed dequeue, F-20).
+///
+/// Linux: kernel/sched/core.c dequeue_task().
 pub fn dequeue_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) -> bool {
     update_rq_clock(s, cpu);
     match s.tasks[p as usize].class {
@@ -358,6 +382,8 @@ pub fn dequeue_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) -> bo
 }
 
 /// `activate_task()`: enqueue and mark QUEUED (T-3).
+///
+/// Linux: kernel/sched/core.c activate_task().
 pub fn activate_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
     let flags = if s.tasks[p as usize].on_rq == OnRq::Migrating {
         flags | crate::sched::enqueue::MIGRATED
@@ -369,6 +395,8 @@ pub fn activate_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
 }
 
 /// `deactivate_task()`: dequeue for a move; `on_rq` becomes MIGRATING first (T-3).
+///
+/// Linux: kernel/sched/core.c deactivate_task().
 pub fn deactivate_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
     assert_eq!(
         flags & crate::sched::dequeue::SLEEP,
@@ -382,6 +410,8 @@ pub fn deactivate_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
 
 /// `__block_task()`: the last step of blocking once the class really removed `p`:
 /// `on_rq = 0` (the last write; a remote waker may take the task from here on, T-3).
+///
+/// Linux: kernel/sched/core.c __block_task().
 pub fn block_task_finish(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     let t = &mut s.tasks[p as usize];
     if t.sched_contributes_to_load {
@@ -391,6 +421,8 @@ pub fn block_task_finish(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 }
 
 /// `set_task_cpu()`: the only place `task_cpu` changes (T-5).
+///
+/// Linux: kernel/sched/core.c set_task_cpu().
 pub fn set_task_cpu(s: &mut SchedState, p: TaskId, new_cpu: CpuId) {
     let old = s.tasks[p as usize].cpu;
     if old != new_cpu {
@@ -415,6 +447,8 @@ pub fn set_task_cpu(s: &mut SchedState, p: TaskId, new_cpu: CpuId) {
 }
 
 /// `wakeup_preempt()` (W-10): same class as the donor ⇒ class hook; higher ⇒ resched.
+///
+/// Linux: kernel/sched/core.c wakeup_preempt().
 pub fn wakeup_preempt(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags: u32) {
     let donor = s.rqs[cpu as usize].donor;
     let pc = s.tasks[p as usize].class;
@@ -433,6 +467,8 @@ pub fn wakeup_preempt(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags: u32
 // ---------------------------------------------------------------------- put/set/pick dispatch
 
 /// `put_prev_task()` of `prev`'s class.
+///
+/// Linux: kernel/sched/sched.h put_prev_task().
 pub fn put_prev_task(s: &mut SchedState, cpu: CpuId, prev: TaskId) {
     match s.tasks[prev as usize].class {
         Class::Fair => crate::sched::fair::put_prev_task_fair(s, cpu, prev),
@@ -446,6 +482,8 @@ pub fn put_prev_task(s: &mut SchedState, cpu: CpuId, prev: TaskId) {
 }
 
 /// `set_next_task()` of `next`'s class.
+///
+/// Linux: kernel/sched/sched.h set_next_task().
 pub fn set_next_task(s: &mut SchedState, cpu: CpuId, next: TaskId, first: bool) {
     match s.tasks[next as usize].class {
         Class::Fair => crate::sched::fair::set_next_task_fair(s, cpu, next, first),
@@ -457,6 +495,8 @@ pub fn set_next_task(s: &mut SchedState, cpu: CpuId, next: TaskId, first: bool) 
 }
 
 /// `put_prev_set_next_task()`: `prev` must be the rq's donor (I12).
+///
+/// Linux: kernel/sched/sched.h put_prev_set_next_task().
 pub fn put_prev_set_next_task(s: &mut SchedState, cpu: CpuId, prev: TaskId, next: TaskId) {
     assert_eq!(
         s.rqs[cpu as usize].donor, prev,
@@ -470,6 +510,8 @@ pub fn put_prev_set_next_task(s: &mut SchedState, cpu: CpuId, prev: TaskId, next
 }
 
 /// `pick_task()` of one class.
+///
+/// Linux: kernel/sched/core.c __pick_next_task() (the class `pick_task` call).
 fn pick_task(s: &mut SchedState, cpu: CpuId, class: Class) -> Option<TaskId> {
     match class {
         Class::Stop => crate::sched::stop_task::pick_task_stop(s, cpu),
@@ -482,6 +524,8 @@ fn pick_task(s: &mut SchedState, cpu: CpuId, class: Class) -> Option<TaskId> {
 
 /// `update_curr_common()`: charge elapsed time to the donor's `exec_start` interval and the
 /// executing task's `sum_exec_runtime` (A2/A3), for classes without their own accounting.
+///
+/// Linux: kernel/sched/fair.c update_curr_common().
 pub fn update_curr_common(s: &mut SchedState, cpu: CpuId) -> Nanos {
     let rq = &s.rqs[cpu as usize];
     let (donor, curr, now) = (rq.donor, rq.curr, rq.clock_task);
@@ -770,6 +814,8 @@ pub async fn finish_task_switch(k: &Kernel) {
 }
 
 /// `schedule_tail()`: the first thing a new task runs.
+///
+/// Linux: kernel/sched/core.c schedule_tail().
 pub async fn schedule_tail(k: &Kernel) {
     finish_task_switch(k).await;
     sched_preempt_enable_no_resched(k);
@@ -777,6 +823,8 @@ pub async fn schedule_tail(k: &Kernel) {
 
 /// `__balance_callbacks()`: run the deferred push/pull work (rq lock held; the work may drop
 /// and retake it).
+///
+/// Linux: kernel/sched/core.c __balance_callbacks().
 pub async fn do_balance_callbacks(k: &Kernel, cpu: CpuId) {
     loop {
         let cb = {
@@ -797,6 +845,8 @@ pub async fn do_balance_callbacks(k: &Kernel, cpu: CpuId) {
 /// `schedule()`: loop on `__schedule(SM_NONE)` while need_resched is set (S-2 step 5),
 /// with the S-6 worker hooks around the loop: `sched_submit_work()` before it when the task
 /// is about to sleep, `sched_update_worker()` after it.
+///
+/// Linux: kernel/sched/core.c schedule().
 pub async fn schedule(k: &Kernel) {
     // Interrupts are on and preemption is enabled on the way in (schedule_preempt_disabled()
     // re-enabled it without rescheduling): an interrupt pending since the caller last had
@@ -822,6 +872,8 @@ pub async fn schedule(k: &Kernel) {
 
 /// `preempt_schedule()` at a preemption point of kernel code: preempts (SM_PREEMPT, prev
 /// shown as `R+`) if need_resched is set and nothing disables preemption.
+///
+/// Linux: kernel/sched/core.c preempt_schedule().
 pub async fn preempt_point(k: &Kernel) {
     while k.need_resched() && k.st().rqs[k.this_cpu() as usize].preempt_count == 0 {
         __schedule(k, SchedMode::Preempt).await;
@@ -829,6 +881,8 @@ pub async fn preempt_point(k: &Kernel) {
 }
 
 /// `exit_to_user_mode_loop()`: reschedule before returning to user space.
+///
+/// Linux: kernel/entry/common.c exit_to_user_mode_loop().
 pub async fn exit_to_user_mode(k: &Kernel) {
     while k.need_resched() {
         schedule(k).await;
@@ -852,6 +906,8 @@ pub fn task_is_blocked(s: &SchedState, p: TaskId) -> bool {
 
 /// `rq_set_donor()`: the picked task becomes the scheduling context; `next_class` follows it
 /// (C4, I13).
+///
+/// Linux: kernel/sched/sched.h rq_set_donor().
 fn rq_set_donor(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     let class = s.tasks[p as usize].class;
     // S6 (v29 9/9): a task picked as donor proxies through nobody yet.
@@ -1247,6 +1303,8 @@ pub fn select_task_rq(s: &mut SchedState, p: TaskId, cpu: CpuId, wake_flags: u32
 
 /// `ttwu_do_activate()` (W-9): enqueue, preemption check, TASK_RUNNING, `sched_wakeup`,
 /// then the class `task_woken` hook. Target rq lock held.
+///
+/// Linux: kernel/sched/core.c ttwu_do_activate().
 async fn ttwu_do_activate(k: &Kernel, cpu: CpuId, p: TaskId, wake_flags: u32) {
     let class = {
         let s = &mut *k.st();
@@ -1277,6 +1335,8 @@ async fn ttwu_do_activate(k: &Kernel, cpu: CpuId, p: TaskId, wake_flags: u32) {
 }
 
 /// `ttwu_do_wakeup()`: TASK_RUNNING and `sched_wakeup` (target_cpu = the enqueue CPU).
+///
+/// Linux: kernel/sched/core.c ttwu_do_wakeup().
 fn ttwu_do_wakeup(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     s.tasks[p as usize].state = crate::task::state::TASK_RUNNING;
     s.tasks[p as usize].is_blocked = false;
@@ -1293,6 +1353,8 @@ fn ttwu_do_wakeup(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 }
 
 /// `__task_rq_lock()`: lock the rq `p` is on, retrying while it moves (T-10). Returns it.
+///
+/// Linux: kernel/sched/core.c __task_rq_lock().
 pub async fn task_rq_lock(k: &Kernel, p: TaskId) -> CpuId {
     loop {
         let cpu = k.st().tasks[p as usize].cpu;
@@ -1314,6 +1376,8 @@ pub async fn task_rq_lock(k: &Kernel, p: TaskId) -> CpuId {
 const SPIN_POLL_NS: Nanos = 10;
 
 /// `ttwu_runnable()` (W-4): the task is still queued; make it running where it is.
+///
+/// Linux: kernel/sched/core.c ttwu_runnable().
 async fn ttwu_runnable(k: &Kernel, p: TaskId, wake_flags: u32) -> bool {
     let cpu = task_rq_lock(k, p).await;
     // The waking mark is read and cleared under the task's blocked_lock (B-v21-1, L1).
@@ -1405,6 +1469,8 @@ fn proxy_needs_return(s: &mut SchedState, cpu: CpuId, p: TaskId) -> bool {
 }
 
 /// `ttwu_queue_cond()` (W-8): whether to hand the activation to the target's wake list.
+///
+/// Linux: kernel/sched/core.c ttwu_queue_cond().
 fn ttwu_queue_cond(s: &SchedState, p: TaskId, cpu: CpuId) -> bool {
     if !s.tasks[p as usize].cpus_mask.test(cpu) {
         return false;
@@ -1421,6 +1487,8 @@ fn ttwu_queue_cond(s: &SchedState, p: TaskId, cpu: CpuId) -> bool {
 
 /// `__ttwu_queue_wakelist()`: push on the target's lock-free wake list; IPI (or poll kick)
 /// only if the list was empty (W-7).
+///
+/// Linux: kernel/sched/core.c __ttwu_queue_wakelist().
 fn ttwu_queue_wakelist(s: &mut SchedState, p: TaskId, cpu: CpuId) {
     let rq = &mut s.rqs[cpu as usize];
     rq.ttwu_pending = true;
@@ -1441,6 +1509,8 @@ fn ttwu_queue_wakelist(s: &mut SchedState, p: TaskId, cpu: CpuId) {
 }
 
 /// `ttwu_queue()`: the wake list when W-8 allows, else activate here under the target lock.
+///
+/// Linux: kernel/sched/core.c ttwu_queue().
 async fn ttwu_queue(k: &Kernel, p: TaskId, cpu: CpuId, wake_flags: u32) {
     let queued = {
         let s = &mut *k.st();
@@ -1468,6 +1538,8 @@ async fn ttwu_queue(k: &Kernel, p: TaskId, cpu: CpuId, wake_flags: u32) {
 }
 
 /// `sched_ttwu_pending()`: activate every task on this CPU's wake list (W-9).
+///
+/// Linux: kernel/sched/core.c sched_ttwu_pending().
 pub async fn sched_ttwu_pending(k: &Kernel, cpu: CpuId) {
     k.rq_lock(cpu).await;
     let list = {
@@ -1566,6 +1638,8 @@ pub async fn try_to_wake_up(k: &Kernel, p: TaskId, state_mask: u32, wake_flags: 
 }
 
 /// `wake_up_process()`.
+///
+/// Linux: kernel/sched/core.c wake_up_process().
 pub async fn wake_up_process(k: &Kernel, p: TaskId) -> bool {
     try_to_wake_up(k, p, crate::task::state::TASK_NORMAL, 0).await
 }
