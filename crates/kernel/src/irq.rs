@@ -13,6 +13,8 @@ use crate::time::{hrtimer_expire, hrtimer_start, TimerFn};
 
 /// Take every interrupt due on this CPU, then run pending softirqs. Runs on top of whatever
 /// context the CPU executes (the caller decides about preemption on the way out).
+///
+/// Linux: kernel/softirq.c irq_enter_rcu(), irq_exit_rcu(), invoke_softirq().
 pub async fn do_irq(k: &Kernel) {
     let cpu = k.this_cpu();
     let was_disabled = {
@@ -49,6 +51,8 @@ pub async fn do_irq(k: &Kernel) {
 }
 
 /// `hrtimer_interrupt()`: run every expired timer of this CPU.
+///
+/// Linux: kernel/time/hrtimer.c hrtimer_interrupt().
 async fn hrtimer_interrupt(k: &Kernel, cpu: CpuId) {
     let due = hrtimer_expire(&mut k.st(), cpu);
     for f in due {
@@ -62,6 +66,8 @@ async fn hrtimer_interrupt(k: &Kernel, cpu: CpuId) {
 }
 
 /// `tick_sched_timer()`: re-arm for the next jiffy, update jiffies, `sched_tick()`.
+///
+/// Linux: kernel/time/tick-sched.c tick_sched_timer(), tick_sched_handle().
 async fn tick_sched_timer(k: &Kernel, cpu: CpuId) {
     let cost = {
         let s = &mut *k.st();
@@ -111,6 +117,8 @@ async fn sched_tick(k: &Kernel, cpu: CpuId) {
 }
 
 /// `generic_smp_call_function_single_interrupt()`: the wake list, and RT push requests.
+///
+/// Linux: kernel/smp.c generic_smp_call_function_single_interrupt().
 async fn generic_smp_call_function_single_interrupt(k: &Kernel, cpu: CpuId) {
     let (ttwu, push) = {
         let mut s = k.st();

@@ -95,6 +95,8 @@ fn resolve_mutex(k: &Kernel, id: ResourceId) -> Option<UserResource> {
 ///
 /// Deviation: the futex system call layer between a pthread mutex and the kernel lock it
 /// stands for is not modelled; the thread calls the kernel lock directly.
+///
+/// Linux: kernel/futex/ (pthread mutex) → kernel/locking/mutex.c or rtmutex.c.
 async fn user_lock(k: &Kernel, r: UserResource) {
     match r {
         UserResource::Mutex(m) => crate::locking::mutex::mutex_lock(k, m).await,
@@ -128,6 +130,8 @@ fn bad_resource(k: &Kernel, id: ResourceId, want: &str) {
 
 /// Execute `work_ns` of user-mode work, taking interrupts (and preemption on the way back
 /// to user mode) as they come.
+///
+/// Linux: kernel/entry/common.c (user mode between irqentry_enter_from_user_mode/irqentry_exit_to_user_mode).
 async fn user_run(k: &Kernel, work_ns: Nanos) {
     let mut left = work_ns;
     while left > 0 {
@@ -165,6 +169,8 @@ pub(crate) async fn do_nanosleep(k: &Kernel, at_ns: Nanos) {
 }
 
 /// `do_sched_yield()`: the class yield hook, then `schedule()`.
+///
+/// Linux: kernel/sched/syscalls.c do_sched_yield().
 async fn do_sched_yield(k: &Kernel) {
     let cpu = k.this_cpu();
     k.rq_lock(cpu).await;
@@ -183,6 +189,8 @@ async fn do_sched_yield(k: &Kernel) {
 }
 
 /// `do_exit()` → `do_task_dead()`: `sched_process_exit`, TASK_DEAD, the final switch.
+///
+/// Linux: kernel/exit.c do_exit(), kernel/sched/core.c do_task_dead().
 async fn do_exit(k: &Kernel) -> ! {
     let cpu = k.this_cpu();
     {
@@ -201,6 +209,8 @@ async fn do_exit(k: &Kernel) -> ! {
 // ---------------------------------------------------------------------- user mutexes
 
 /// `pthread_cond_wait()`: queue on the condvar, release the mutex, sleep, retake the mutex.
+///
+/// Linux: kernel/futex/waitwake.c futex_wait() (as glibc pthread_cond_wait drives it).
 async fn user_cond_wait(k: &Kernel, c: u32, m: UserResource) {
     let lock = k.st().user_conds[c as usize].lock;
     k.raw_spin_lock(
@@ -231,6 +241,8 @@ async fn user_cond_wait(k: &Kernel, c: u32, m: UserResource) {
 }
 
 /// `pthread_cond_signal()` / `pthread_cond_broadcast()`.
+///
+/// Linux: kernel/futex/waitwake.c futex_wake() (as glibc pthread_cond_signal/broadcast drive it).
 async fn user_cond_wake(k: &Kernel, c: u32, all: bool) {
     let lock = k.st().user_conds[c as usize].lock;
     k.raw_spin_lock(

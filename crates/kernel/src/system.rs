@@ -209,6 +209,8 @@ impl System {
     }
 
     /// Create a thread (forked at boot, `sched_fork()`); returns its pid.
+    ///
+    /// Linux: kernel/fork.c kernel_clone(), kernel/sched/core.c sched_fork().
     pub fn add_task(&mut self, spec: TaskSpec) -> u32 {
         let s = &mut *self.k.st();
         let id = s.tasks.len() as TaskId;
@@ -361,6 +363,8 @@ impl System {
 
 /// `sched_init()` + `init_idle()`: the scheduler state of a machine with `cfg.nr_cpus` CPUs,
 /// each with its idle task (task id = CPU) and stopper (task id = nr_cpus + CPU).
+///
+/// Linux: kernel/sched/core.c sched_init(), init_idle().
 pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
     let n = cfg.nr_cpus;
     assert!((1..=sim::MAX_CPUS).contains(&n));
@@ -495,6 +499,8 @@ impl Kernel {
 }
 
 /// A task_struct with defaults (SCHED_NORMAL nice 0, not queued, allowed only on `cpu`).
+///
+/// Linux: kernel/fork.c dup_task_struct(), kernel/sched/core.c __sched_fork().
 pub fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId) -> Task {
     Task {
         id,
@@ -552,6 +558,8 @@ fn prio_of(attr: SchedAttr) -> i32 {
 }
 
 /// `__setscheduler_params()` + `__setscheduler_prio()`: policy, priorities and class.
+///
+/// Linux: kernel/sched/syscalls.c __setscheduler_params(), __setscheduler_prio().
 fn apply_attr(s: &mut SchedState, p: TaskId, attr: SchedAttr) {
     let t = &mut s.tasks[p as usize];
     t.policy = attr.policy;
@@ -589,6 +597,8 @@ fn init_class_entity(s: &mut SchedState, p: TaskId) {
 /// The body of `__sched_setscheduler()` under `pi_lock` and the rq lock: dequeue/put, change,
 /// enqueue/set, `check_class_changed()`. An inherited (PI) priority survives the change: the
 /// effective prio is `rt_effective_prio()` of the new normal prio.
+///
+/// Linux: kernel/sched/syscalls.c __sched_setscheduler(), check_class_changed().
 pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
     use crate::sched::{dequeue as dq, enqueue as eq};
     // A delayed fair task leaves for good before it changes class (switched_from_fair

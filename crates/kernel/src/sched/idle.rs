@@ -15,6 +15,8 @@ use crate::task::TaskId;
 ///
 /// Deviation: Linux stamps `idle_stamp` at the start of newidle balancing; the model stamps it
 /// when idle is picked, which differs by the length of the balance pass.
+///
+/// Linux: kernel/sched/idle.c set_next_task_idle().
 pub fn set_next_task_idle(s: &mut SchedState, cpu: CpuId, _next: TaskId) {
     let now = s.m.now();
     let rq = &mut s.rqs[cpu as usize];
@@ -28,6 +30,8 @@ pub fn set_next_task_idle(s: &mut SchedState, cpu: CpuId, _next: TaskId) {
 ///
 /// Deviation: one C-state (C1): every non-polling wakeup pays `idle_exit_ns`; a polling wakeup
 /// pays `poll_wake_ns` (charged by the waker's kick).
+///
+/// Linux: kernel/sched/idle.c do_idle(), cpuidle_idle_call().
 pub async fn do_idle(k: &Kernel) {
     loop {
         while !k.need_resched() {

@@ -19,23 +19,31 @@ use crate::sched::core::add_nr_running;
 use crate::sched::SchedState;
 
 /// `enqueue_task_stop()`: the stopper is the only task of its class on its CPU.
+///
+/// Linux: kernel/sched/stop_task.c enqueue_task_stop().
 pub fn enqueue_task_stop(s: &mut SchedState, cpu: CpuId, _p: TaskId, _flags: u32) {
     add_nr_running(s, cpu, 1);
 }
 
 /// `dequeue_task_stop()`.
+///
+/// Linux: kernel/sched/stop_task.c dequeue_task_stop().
 pub fn dequeue_task_stop(s: &mut SchedState, cpu: CpuId, _p: TaskId, _flags: u32) -> bool {
     crate::sched::core::sub_nr_running(s, cpu, 1);
     true
 }
 
 /// `sched_stop_runnable()`.
+///
+/// Linux: kernel/sched/sched.h sched_stop_runnable().
 pub fn sched_stop_runnable(s: &SchedState, cpu: CpuId) -> bool {
     let stop = s.rqs[cpu as usize].stop;
     s.tasks[stop as usize].on_rq == crate::task::OnRq::Queued
 }
 
 /// `pick_task_stop()`.
+///
+/// Linux: kernel/sched/stop_task.c pick_task_stop().
 pub fn pick_task_stop(s: &mut SchedState, cpu: CpuId) -> Option<TaskId> {
     if sched_stop_runnable(s, cpu) {
         Some(s.rqs[cpu as usize].stop)

@@ -36,6 +36,8 @@ pub struct HrTimer {
 }
 
 /// `hrtimer_start_range_ns()` on `cpu`: arm a timer for `soft_ns` with `slack_ns`.
+///
+/// Linux: kernel/time/hrtimer.c hrtimer_start_range_ns().
 pub fn hrtimer_start(s: &mut SchedState, cpu: CpuId, soft_ns: Nanos, slack_ns: Nanos, func: TimerFn) {
     s.hrtimer_seq += 1;
     let t = HrTimer {
@@ -49,6 +51,8 @@ pub fn hrtimer_start(s: &mut SchedState, cpu: CpuId, soft_ns: Nanos, slack_ns: N
 }
 
 /// Program the CPU's clock-event device for its earliest hard expiry.
+///
+/// Linux: kernel/time/hrtimer.c hrtimer_reprogram(), tick_program_event().
 pub fn hrtimer_reprogram(s: &mut SchedState, cpu: CpuId) {
     let first = s.hrtimers[cpu as usize].first().map(|t| t.hard_ns);
     if s.m.clockevent(cpu) != first {
@@ -57,6 +61,8 @@ pub fn hrtimer_reprogram(s: &mut SchedState, cpu: CpuId) {
 }
 
 /// `__hrtimer_run_queues()`: remove and return the timers of `cpu` whose soft expiry passed.
+///
+/// Linux: kernel/time/hrtimer.c __hrtimer_run_queues().
 pub fn hrtimer_expire(s: &mut SchedState, cpu: CpuId) -> Vec<TimerFn> {
     let now = s.m.now();
     let q = &mut s.hrtimers[cpu as usize];
