@@ -105,3 +105,28 @@ fn b_2025_11_yield_acts_on_the_donor() {
     assert!(s.switch_ins(m).contains(&(1_200_000, 0)), "{:?}", s.switch_ins(m));
     assert_eq!(s.result.metrics.task(m).unwrap().wakeup_latency_ns.max, 200_000);
 }
+
+/// Found by the swarm: proxy_force_return dropped the rq lock while rq->donor still named a
+/// blocked donor and the blocking prev was still rq->curr (I3 seen from another CPU). The
+/// donor is swapped to idle first, as before a donor migration.
+#[test]
+fn swarm_force_return_swaps_the_donor_before_dropping_the_lock() {
+    for protocol in ["proxy", "pi", "none"] {
+        for seed in 1..=5 {
+            let s = run_with("proxy_swarm_4cpus.json", |a| {
+                a.protocol = Some(protocol.into());
+                a.seed = Some(seed);
+                a.duration = Some(0.2);
+            });
+            assert_eq!(
+                s.result.outcome.end_reason,
+                EndReason::Duration,
+                "{protocol} seed {seed}"
+            );
+            assert!(
+                s.result.metrics.counters.context_switches > 300,
+                "{protocol} seed {seed}"
+            );
+        }
+    }
+}

@@ -75,8 +75,18 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
                 out.push((
                     "donor_is_curr_unless_proxying",
                     format!(
-                        "cpu{c} donor {}-{} != curr {}-{} without a proxy",
-                        d.comm, d.pid, curr.comm, curr.pid
+                        "cpu{c} donor {}-{} != curr {}-{} without a proxy (donor on_rq {:?} cpu {} \
+                         blocked_on {:?} waking {}; curr on_rq {:?} cpu {})",
+                        d.comm,
+                        d.pid,
+                        curr.comm,
+                        curr.pid,
+                        d.on_rq,
+                        d.cpu,
+                        d.blocked_on,
+                        d.proxy_waking,
+                        curr.on_rq,
+                        curr.cpu
                     ),
                 ));
             }

@@ -1215,13 +1215,9 @@ pub async fn attach_tasks(k: &Kernel, dest: CpuId, tasks: &[TaskId]) {
 /// Linux: kernel/sched/core.c proxy_force_return().
 async fn proxy_force_return(k: &Kernel, cpu: CpuId, p: TaskId) {
     k.st().rqs[cpu as usize].balance_callbacks.clear();
-    // Nothing on this rq may point at p once the lock is dropped.
-    {
-        let s = &mut *k.st();
-        if s.rqs[cpu as usize].donor == p {
-            proxy_resched_idle(s, cpu);
-        }
-    }
+    // As before a donor migration (D2.1): nothing on this rq may point at the donor or the
+    // chain once the lock is dropped, so the rq runs idle's context until the re-pick.
+    proxy_resched_idle(&mut k.st(), cpu);
     k.rq_unlock(cpu).await;
     k.pi_lock(p).await;
     let rq = task_rq_lock(k, p).await;
