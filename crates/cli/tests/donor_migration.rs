@@ -226,3 +226,17 @@ fn is_blocked_prevents_the_workqueue_stall() {
         none.result.outcome.report
     );
 }
+
+#[test]
+fn rt_wakeup_placement_sees_the_donor_priority() {
+    let s = run_proxy("proxy_rt_wakeup_sees_donor_prio.json", &[]);
+    let (l, w) = (s.pid("L-0"), s.pid("W-2"));
+    // W wakes at 3 ms and goes straight to idle CPU 1; the proxy on CPU 0 is not preempted.
+    assert!(s.switch_ins(w).contains(&(3 * MS, 1)), "{:?}", s.switch_ins(w));
+    let l_outs: Vec<_> = s
+        .switch_outs(l)
+        .into_iter()
+        .filter(|&(t, _, _)| t > MS && t < 5_500_000)
+        .collect();
+    assert!(l_outs.is_empty(), "the proxy was preempted: {l_outs:?}");
+}
