@@ -641,22 +641,35 @@ fn trace_prev_state(state: u32, exit_state: u32, preempt: bool) -> PrevState {
     }
 }
 
-/// `try_to_block_task()` + `block_task()`: dequeue prev as a sleeper (S-2 step 2). Signals
-/// are not modelled, so a sleeping state always blocks.
+/// `block_task()` (v29 4/9, B1), self-contained so proxy paths can call it directly: from the
+/// sampled state decide whether the task contributes to load (uninterruptible, not NOLOAD)
+/// and whether it is a special state (DEAD, or WAKING for a return migration: never
+/// delay-dequeued), dequeue it as a sleeper, and only if the class really removed it finish
+/// the block (`on_rq = 0`, load accounting). Returns whether it was removed.
 ///
-/// Linux: kernel/sched/core.c try_to_block_task(), block_task().
-fn try_to_block_task(s: &mut SchedState, cpu: CpuId, p: TaskId, task_state: u32) {
+/// Linux: kernel/sched/core.c block_task(), __block_task().
+fn block_task(s: &mut SchedState, cpu: CpuId, p: TaskId, task_state: u32) -> bool {
     use crate::task::state::*;
     let t = &mut s.tasks[p as usize];
     t.sched_contributes_to_load = task_state & TASK_UNINTERRUPTIBLE != 0 && task_state & TASK_NOLOAD == 0;
-    let special = task_state & TASK_DEAD != 0;
+    let special = task_state & (TASK_DEAD | TASK_WAKING) != 0;
     let mut flags = crate::sched::dequeue::SLEEP | crate::sched::dequeue::NOCLOCK;
     if special {
         flags |= crate::sched::dequeue::SPECIAL;
     }
-    if dequeue_task(s, cpu, p, flags) {
+    let removed = dequeue_task(s, cpu, p, flags);
+    if removed {
         block_task_finish(s, cpu, p);
     }
+    removed
+}
+
+/// `try_to_block_task()`: prev asked to sleep (S-2 step 2). Signals are not modelled, so a
+/// sleeping state always blocks.
+///
+/// Linux: kernel/sched/core.c try_to_block_task().
+fn try_to_block_task(s: &mut SchedState, cpu: CpuId, p: TaskId, task_state: u32) {
+    block_task(s, cpu, p, task_state);
 }
 
 /// `__schedule()` (S-2): block prev if it asked to sleep, pick, switch.
@@ -1444,15 +1457,8 @@ fn proxy_needs_return(s: &mut SchedState, cpu: CpuId, p: TaskId) -> bool {
     if was_donor {
         proxy_resched_idle(s, cpu);
     }
-    let removed = dequeue_task(
-        s,
-        cpu,
-        p,
-        crate::sched::dequeue::SLEEP | crate::sched::dequeue::SPECIAL | crate::sched::dequeue::NOCLOCK,
-    );
+    let removed = block_task(s, cpu, p, crate::task::state::TASK_WAKING);
     assert!(removed, "a special-state dequeue is never delayed");
-    s.tasks[p as usize].sched_contributes_to_load = false;
-    block_task_finish(s, cpu, p);
     let t = &mut s.tasks[p as usize];
     t.proxy_waking = false;
     t.blocked_on = None;
