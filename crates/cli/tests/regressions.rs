@@ -130,3 +130,14 @@ fn swarm_force_return_swaps_the_donor_before_dropping_the_lock() {
         }
     }
 }
+
+/// B-7.1-1 owner left unpushable: after proxying, the former owner is an ordinary pushable
+/// RT task; CPU 1's pull takes it the moment CPU 1 frees up (4 ms), instead of it waiting
+/// for H to finish on CPU 0 (4.5 ms).
+#[test]
+fn b_7_1_1_former_owner_is_pushable_again() {
+    let s = proxy("proxy_owner_pushable_after.json", &[]);
+    let l = s.pid("L-0");
+    assert!(s.switch_ins(l).contains(&(4_000_000, 1)), "{:?}", s.switch_ins(l));
+    assert_eq!(s.work_done_ns(l), 6_000_000);
+}
