@@ -233,20 +233,7 @@ impl System {
         apply_attr(s, id, spec.attr);
         init_class_entity(s, id);
         s.nr_user_tasks += 1;
-        let t = &s.tasks[id as usize];
-        let (comm, policy, prio, nice) = (t.comm, t.policy, t.prio, t.nice());
-        core::emit(
-            s,
-            0,
-            EventKind::TaskNewtask {
-                pid,
-                comm,
-                policy,
-                prio,
-                nice,
-                kthread: false,
-            },
-        );
+        announce_task(s, id, false);
         self.programs.push((id, spec.program));
         pid
     }
@@ -261,39 +248,13 @@ impl System {
             let s = &mut *k.st();
             // The per-CPU stoppers were forked at boot, before the workload.
             for cpu in 0..n {
-                let t = &s.tasks[n + cpu];
-                let (pid, comm, policy, prio) = (t.pid, t.comm, t.policy, t.prio);
-                core::emit(
-                    s,
-                    0,
-                    EventKind::TaskNewtask {
-                        pid,
-                        comm,
-                        policy,
-                        prio,
-                        nice: 0,
-                        kthread: true,
-                    },
-                );
+                announce_task(s, (n + cpu) as TaskId, true);
             }
             // workqueue_init(): the pools and their idle kworkers, if any work is declared.
             if !s.wq.works.is_empty() {
                 kworkers = crate::workqueue::init_workqueues(s);
                 for &id in &kworkers {
-                    let t = &s.tasks[id as usize];
-                    let (pid, comm, policy, prio) = (t.pid, t.comm, t.policy, t.prio);
-                    core::emit(
-                        s,
-                        0,
-                        EventKind::TaskNewtask {
-                            pid,
-                            comm,
-                            policy,
-                            prio,
-                            nice: 0,
-                            kthread: true,
-                        },
-                    );
+                    announce_task(s, id, true);
                 }
             }
             let tick = s.tun.tick_ns();
@@ -498,6 +459,26 @@ impl Kernel {
     }
 }
 
+/// `task_newtask`: announce a created task on CPU 0's buffer (the forking CPU at boot).
+///
+/// Linux: kernel/fork.c copy_process() → trace_task_newtask().
+fn announce_task(s: &mut SchedState, id: TaskId, kthread: bool) {
+    let t = &s.tasks[id as usize];
+    let (pid, comm, policy, prio, nice) = (t.pid, t.comm, t.policy, t.prio, t.nice());
+    core::emit(
+        s,
+        0,
+        EventKind::TaskNewtask {
+            pid,
+            comm,
+            policy,
+            prio,
+            nice,
+            kthread,
+        },
+    );
+}
+
 /// A task_struct with defaults (SCHED_NORMAL nice 0, not queued, allowed only on `cpu`).
 ///
 /// Linux: kernel/fork.c dup_task_struct(), kernel/sched/core.c __sched_fork().
@@ -544,7 +525,6 @@ pub fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId
         pi_waiters: Default::default(),
         pi_blocked_on: None,
         rt_waiter: None,
-        last_switch_out_ns: 0,
         wq_worker: None,
     }
 }

@@ -144,8 +144,6 @@ pub struct Task {
     /// `PF_WQ_WORKER` with `kthread_data()`: the workqueue worker (index into
     /// `WqState::workers`) this kernel thread is, or None.
     pub wq_worker: Option<u32>,
-    /// Time of the last sleep-to-wake transition (for cache-hot checks, `se.exec_start` is used).
-    pub last_switch_out_ns: Nanos,
 }
 
 impl Task {

@@ -95,22 +95,18 @@ impl Kernel {
 
     /// Release a raw spinlock: an interleaving point right after the release.
     pub async fn raw_spin_unlock(&self, lock: LockId) {
-        self.raw_spin_unlock_no_yield(lock);
-        self.m.yield_now().await;
-    }
-
-    /// Release without yielding (for releases immediately followed by another await point,
-    /// such as the context switch).
-    pub fn raw_spin_unlock_no_yield(&self, lock: LockId) {
         let cpu = self.this_cpu();
         if let Err(e) = self.lockdep.borrow_mut().released(cpu, lock) {
             self.violation("lockdep", e);
         }
         self.m.unlock(lock);
-        let mut s = self.s.borrow_mut();
-        let rq = &mut s.rqs[cpu as usize];
-        assert!(rq.preempt_count > 0, "preempt_count underflow on cpu{cpu}");
-        rq.preempt_count -= 1;
+        {
+            let mut s = self.s.borrow_mut();
+            let rq = &mut s.rqs[cpu as usize];
+            assert!(rq.preempt_count > 0, "preempt_count underflow on cpu{cpu}");
+            rq.preempt_count -= 1;
+        }
+        self.m.yield_now().await;
     }
 
     /// `raw_spin_rq_lock()`.
@@ -664,14 +660,6 @@ fn block_task(s: &mut SchedState, cpu: CpuId, p: TaskId, task_state: u32) -> boo
     removed
 }
 
-/// `try_to_block_task()`: prev asked to sleep (S-2 step 2). Signals are not modelled, so a
-/// sleeping state always blocks.
-///
-/// Linux: kernel/sched/core.c try_to_block_task().
-fn try_to_block_task(s: &mut SchedState, cpu: CpuId, p: TaskId, task_state: u32) {
-    block_task(s, cpu, p, task_state);
-}
-
 /// `__schedule()` (S-2): block prev if it asked to sleep, pick, switch.
 ///
 /// Linux: kernel/sched/core.c __schedule().
@@ -697,7 +685,8 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
             // blocked on a mutex then stays queued as a donor.
             s.tasks[prev as usize].is_blocked = true;
             if !task_is_blocked(s, prev) {
-                try_to_block_task(s, cpu, prev, state);
+                // try_to_block_task(): signals are not modelled, so a sleeping state blocks.
+                block_task(s, cpu, prev, state);
             }
             voluntary = true;
         }
@@ -740,7 +729,6 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
             } else {
                 s.tasks[prev as usize].nivcsw += 1;
             }
-            s.tasks[prev as usize].last_switch_out_ns = s.m.now();
             let (pr, nr) = (
                 s.tasks[prev as usize].task_ref(),
                 s.tasks[next as usize].task_ref(),
@@ -953,7 +941,7 @@ fn proxy_deactivate(s: &mut SchedState, cpu: CpuId, donor: TaskId) -> bool {
         return false;
     }
     proxy_resched_idle(s, cpu);
-    try_to_block_task(s, cpu, donor, state);
+    block_task(s, cpu, donor, state);
     true
 }
 
