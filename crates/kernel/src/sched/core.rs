@@ -554,21 +554,26 @@ async fn balance_fair(k: &Kernel, cpu: CpuId) -> bool {
 /// Deviation: the fair fast path is folded into the general path (`balance_fair` runs the
 /// same newidle balance `pick_next_task_fair` would); the outcome is the same.
 async fn pick_next_task(k: &Kernel, cpu: CpuId) -> TaskId {
-    // prev is read from rq.donor at the moment of use, never carried across the balance pass
-    // (P2, v29 1/9): the balance pass may drop the rq lock.
-    let start = {
+    // v29 1/9 (P2): prev is read from rq.donor at the moment of use, never carried across the
+    // balance pass, which may drop the rq lock. With `stale_prev_fix` off the earlier code is
+    // reproduced: `prev` is the donor captured on entry and handed to every user (P1).
+    let (start, entry_prev, fix) = {
         let s = k.st();
         let donor = s.rqs[cpu as usize].donor;
-        s.tasks[donor as usize].class
+        (s.tasks[donor as usize].class, donor, s.feat.stale_prev_fix)
+    };
+    let prev_now = |k: &Kernel| {
+        if fix {
+            k.st().rqs[cpu as usize].donor
+        } else {
+            entry_prev
+        }
     };
     for class in Class::ALL.into_iter().filter(|&c| c >= start) {
         let done = match class {
             Class::Stop => crate::sched::stop_task::sched_stop_runnable(&k.st(), cpu),
             Class::Deadline => false,
-            Class::Rt => {
-                let prev = k.st().rqs[cpu as usize].donor;
-                crate::sched::rt::balance_rt(k, cpu, prev).await
-            }
+            Class::Rt => crate::sched::rt::balance_rt(k, cpu, prev_now(k)).await,
             Class::Fair => balance_fair(k, cpu).await,
             Class::Idle => true,
         };
@@ -576,15 +581,29 @@ async fn pick_next_task(k: &Kernel, cpu: CpuId) -> TaskId {
             break;
         }
     }
-    let s = &mut *k.st();
-    for class in Class::ALL {
-        if let Some(p) = pick_task(s, cpu, class) {
-            let prev = s.rqs[cpu as usize].donor;
-            put_prev_set_next_task(s, cpu, prev, p);
-            return p;
-        }
+    let prev = prev_now(k);
+    let mut st = k.st();
+    let s = &mut *st;
+    let p = Class::ALL
+        .into_iter()
+        .find_map(|class| pick_task(s, cpu, class))
+        .expect("the idle class always has a task");
+    let donor = s.rqs[cpu as usize].donor;
+    if prev != donor {
+        // I12: the old code would now "put" a task that is no longer this rq's class current
+        // (possibly queued elsewhere by then) and corrupt its class.
+        let detail = format!(
+            "cpu {cpu}: put_prev_set_next_task with prev {} while rq->donor is {} (the donor \
+             changed while the balance pass had the rq lock dropped)",
+            s.tasks[prev as usize].comm.as_str(),
+            s.tasks[donor as usize].comm.as_str()
+        );
+        drop(st);
+        k.violation("I12", detail);
+        return p;
     }
-    unreachable!("the idle class always has a task")
+    put_prev_set_next_task(s, cpu, prev, p);
+    p
 }
 
 // ---------------------------------------------------------------------- __schedule
@@ -1722,5 +1741,107 @@ pub async fn rt_mutex_schedule(k: &Kernel) {
         if !k.need_resched() {
             break;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sim::{CpuMask, Executor};
+
+    use super::*;
+    use crate::sched::Costs;
+    use crate::task::state::TASK_INTERRUPTIBLE;
+    use crate::tracepoints::NullSink;
+
+    /// Regression B-v29-1 (spec §9 #24, P1/P2, I12): the stale `prev`.
+    ///
+    /// CPU 0's task `a` has just blocked and is still `rq->donor`; the pick's balance pass
+    /// (newidle) drops rq 0's lock for 10 µs. Inside that window CPU 1 swaps rq 0's donor away,
+    /// as a remote return migration does when the task it returns is that rq's donor (R6).
+    /// Fault injection: no workload reaches this window by itself (a queued donor keeps the
+    /// balance pass from dropping the lock, and a dequeued one cannot be woken while on the
+    /// CPU), so CPU 1's step is injected here, as the spec's regression asks.
+    ///
+    /// ```text
+    ///   CPU 0 (__schedule, prev a)          CPU 1
+    ///   rq_lock(0); a blocks
+    ///   pick_next_task: prev = a (old code)
+    ///   balance_fair → newidle: unlock rq0
+    ///                                       rq_lock(0); donor a → idle; unlock
+    ///   lock rq0; pick idle
+    ///   put_prev_set_next_task(prev, idle)   ← `a` is no longer the donor
+    /// ```
+    fn stale_prev_window(fix: bool) -> Vec<String> {
+        let mut cfg = crate::system::Config::new(2);
+        cfg.costs = Costs::zero();
+        cfg.costs.newidle_balance_ns = 10_000;
+        cfg.feat.delay_dequeue = false;
+        cfg.feat.stale_prev_fix = fix;
+        let k = crate::system::new_kernel(&cfg, Box::new(NullSink));
+        let a = {
+            let s = &mut *k.st();
+            let id = s.tasks.len() as TaskId;
+            let mut t = crate::system::new_task_struct(&s.m, id, 3000, "a", 0);
+            t.cpus_mask = CpuMask::single(0);
+            t.nr_cpus_allowed = 1;
+            s.tasks.push(t);
+            crate::sched::fair::init_entity_fair(s, id);
+            activate_task(s, 0, id, 0);
+            put_prev_set_next_task(s, 0, s.rqs[0].donor, id);
+            s.rqs[0].curr = id;
+            s.rqs[0].donor = id;
+            s.rqs[0].next_class = Class::Fair;
+            s.tasks[id as usize].state = TASK_INTERRUPTIBLE;
+            assert!(block_task(s, 0, id, TASK_INTERRUPTIBLE));
+            s.rd_overloaded = true;
+            id
+        };
+        {
+            let k2 = k.clone();
+            k.m.spawn(0, async move {
+                k2.rq_lock(0).await;
+                update_rq_clock(&mut k2.st(), 0);
+                let next = pick_next_task(&k2, 0).await;
+                assert_eq!(next, k2.st().rqs[0].idle);
+                k2.rq_unlock(0).await;
+                k2.m.halt().await;
+            });
+        }
+        {
+            let k2 = k.clone();
+            k.m.spawn(1, async move {
+                k2.m.delay(1_000).await;
+                k2.rq_lock(0).await;
+                {
+                    let s = &mut *k2.st();
+                    assert_eq!(s.rqs[0].donor, a, "CPU 0 is inside its balance window");
+                    proxy_resched_idle(s, 0);
+                }
+                k2.rq_unlock(0).await;
+                k2.m.halt().await;
+            });
+        }
+        k.m.boot_cpu(0, 0);
+        k.m.boot_cpu(1, 1);
+        Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
+        let v = k.violations.borrow();
+        v.iter()
+            .map(|v| format!("{}: {}", v.invariant, v.detail))
+            .collect()
+    }
+
+    #[test]
+    fn b_v29_1_stale_prev_breaks_i12_without_the_fix() {
+        let v = stale_prev_window(false);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(
+            v[0].starts_with("I12: cpu 0: put_prev_set_next_task with prev a while rq->donor is swapper/0"),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn b_v29_1_pick_reads_the_live_donor_with_the_fix() {
+        assert_eq!(stale_prev_window(true), Vec::<String>::new());
     }
 }
