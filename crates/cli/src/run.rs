@@ -262,7 +262,9 @@ fn add_workqueues(w: &Workload, sys: &mut System, nr: usize) -> Result<(), Failu
 /// The exit code for an outcome, and the message for stderr.
 pub fn outcome_exit(o: &Outcome, replay: &str) -> (u8, Option<String>) {
     match o.end_reason {
-        EndReason::Exited | EndReason::Duration => (0, None),
+        // A non-empty report on a normal end is the workload's own failure message (rt-app
+        // exiting on a refused sched_setattr).
+        EndReason::Exited | EndReason::Duration => (0, Some(o.report.clone()).filter(|r| !r.is_empty())),
         EndReason::Deadlock | EndReason::Stall => (
             3,
             Some(format!(

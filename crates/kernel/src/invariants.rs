@@ -17,11 +17,13 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
         }
         let c = rq.cpu;
         // T-9a/T-9c: nr_running counts exactly the tasks queued on this rq, and each class's
-        // count agrees (a task is on at most one rq and one class queue).
+        // count agrees (a task is on at most one rq and one class queue). A throttled DL task
+        // stays `on_rq` but is off the DL tree and not counted (D-5, `dec_dl_tasks`).
         let queued = s
             .tasks
             .iter()
             .filter(|t| t.on_rq == OnRq::Queued && t.cpu == c)
+            .filter(|t| !(t.class == crate::sched::Class::Deadline && t.dl.dl_throttled))
             .count() as u32;
         if queued != rq.nr_running {
             out.push((
@@ -30,15 +32,20 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
             ));
         }
         let stop_queued = u32::from(s.tasks[rq.stop as usize].on_rq == OnRq::Queued);
-        let by_class = rq.cfs.h_nr_queued + rq.rt.rt_nr_running + stop_queued;
+        let by_class = rq.cfs.h_nr_queued + rq.rt.rt_nr_running + rq.dl.dl_nr_running + stop_queued;
         if by_class != rq.nr_running {
             out.push((
                 "class_counts_match_nr_running",
                 format!(
-                    "cpu{c}: cfs {} + rt {} + stop {stop_queued} != nr_running {}",
-                    rq.cfs.h_nr_queued, rq.rt.rt_nr_running, rq.nr_running
+                    "cpu{c}: cfs {} + rt {} + dl {} + stop {stop_queued} != nr_running {}",
+                    rq.cfs.h_nr_queued, rq.rt.rt_nr_running, rq.dl.dl_nr_running, rq.nr_running
                 ),
             ));
+        }
+        // D-4, D-12: the deadline tree holds exactly the queued, unthrottled DL tasks in
+        // deadline order; dl_nr_running, earliest_dl, cpudl and the overload state agree.
+        if let Some(detail) = crate::sched::deadline::check_dl_rq(&s, c) {
+            out.push(("dl_rq_consistent", detail));
         }
         // I1/T-6: the task executing on a CPU is allowed there (an affinity change waiting for
         // the stopper is the one legal window).
@@ -125,6 +132,13 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
                     ),
                 ));
             }
+        }
+    }
+    // D-2: the admitted bandwidth is the fair servers' plus every DL task's (checked while no
+    // rq lock is held: sched_setattr admits under the rq lock before it changes the class).
+    if s.rqs.iter().all(|rq| k.m.lock_owner(rq.lock).is_none()) {
+        if let Some(detail) = crate::sched::deadline::check_dl_bw(&s) {
+            out.push(("dl_bw_admitted", detail));
         }
     }
     check_rt_mutexes(k, &s, &mut out);

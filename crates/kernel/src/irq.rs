@@ -61,6 +61,7 @@ async fn hrtimer_interrupt(k: &Kernel, cpu: CpuId) {
             TimerFn::WakeTask(p) => {
                 try_to_wake_up(k, p, TASK_NORMAL, 0).await;
             }
+            TimerFn::DlTask(p) => crate::sched::deadline::dl_task_timer(k, p).await,
         }
     }
 }
@@ -98,10 +99,11 @@ async fn sched_tick(k: &Kernel, cpu: CpuId) {
         match s.tasks[donor as usize].class {
             Class::Fair => crate::sched::fair::task_tick_fair(s, cpu, donor),
             Class::Rt => crate::sched::rt::task_tick_rt(s, cpu, donor),
+            Class::Deadline => crate::sched::deadline::task_tick_dl(s, cpu, donor),
             Class::Stop => {
                 crate::sched::core::update_curr_common(s, cpu);
             }
-            Class::Idle | Class::Deadline => {}
+            Class::Idle => {}
         }
         let rq = &mut s.rqs[cpu as usize];
         if s.jiffies >= rq.next_balance {

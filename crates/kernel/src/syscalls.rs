@@ -181,6 +181,7 @@ async fn do_sched_yield(k: &Kernel) {
         match s.tasks[donor as usize].class {
             Class::Fair => crate::sched::fair::yield_task_fair(s, cpu),
             Class::Rt => crate::sched::rt::yield_task_rt(s, cpu),
+            Class::Deadline => crate::sched::deadline::yield_task_dl(s, cpu),
             _ => {}
         }
     }
@@ -269,14 +270,37 @@ async fn user_cond_wake(k: &Kernel, c: u32, all: bool) {
 
 // ---------------------------------------------------------------------- attributes
 
-/// `sched_setattr()` on the calling task: dequeue/put, change policy and priority, enqueue/
-/// set, then the class-change hooks (T-8).
+/// `sched_setattr()` on the calling task: check a SCHED_DEADLINE reservation (D-1) and admit
+/// its bandwidth (D-2), then dequeue/put, change policy and priority, enqueue/set, then the
+/// class-change hooks (T-8). A refused call changes nothing and fails the calling rt-app
+/// program (see [`setattr_failed`]).
 ///
 /// Linux: kernel/sched/syscalls.c __sched_setscheduler(), check_class_changed().
 async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) {
     let p = k.current();
+    if attr.policy == sim::user::Policy::Deadline
+        && !crate::sched::deadline::checkparam_dl(attr.dl_runtime_ns, attr.dl_deadline_ns, attr.dl_period_ns)
+    {
+        setattr_failed(k, p, attr, crate::sched::deadline::EINVAL).await;
+        return;
+    }
     k.pi_lock(p).await;
     let cpu = task_rq_lock(k, p).await;
+    let admitted = {
+        let s = &mut *k.st();
+        let period = if attr.dl_period_ns == 0 {
+            attr.dl_deadline_ns
+        } else {
+            attr.dl_period_ns
+        };
+        crate::sched::deadline::sched_dl_overflow(s, p, attr.policy, attr.dl_runtime_ns, period)
+    };
+    if let Err(errno) = admitted {
+        k.rq_unlock(cpu).await;
+        k.pi_unlock(p).await;
+        setattr_failed(k, p, attr, errno).await;
+        return;
+    }
     {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);
@@ -298,6 +322,41 @@ async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) {
     k.rq_unlock(cpu).await;
     k.pi_unlock(p).await;
     preempt_point(k).await;
+}
+
+/// A refused `sched_setattr()` (`-errno`) as rt-app handles it: for SCHED_DEADLINE rt-app's
+/// `_set_thread_deadline()` logs `sched_setattr returned -1`, prints `perror()` and calls
+/// `exit(EXIT_FAILURE)`, which ends the whole rt-app process, every thread at once. The model
+/// ends the run there (end reason `exited`) with that message as the run's report.
+///
+/// Linux: (user space) rt-app src/rt-app.c _set_thread_deadline().
+///
+/// Deviation: the process exit itself (every thread's `do_exit`, `sched_process_exit`
+/// records) is not simulated; the run simply stops at the failing call.
+async fn setattr_failed(k: &Kernel, p: TaskId, attr: SchedAttr, errno: i32) {
+    let (comm, pid) = {
+        let s = k.st();
+        (s.tasks[p as usize].comm, s.tasks[p as usize].pid)
+    };
+    let what = match errno {
+        crate::sched::deadline::EBUSY => "Device or resource busy",
+        crate::sched::deadline::EINVAL => "Invalid argument",
+        _ => "error",
+    };
+    k.end(
+        crate::system::EndReason::Exited,
+        format!(
+            "rt-app: thread {comm} (pid {pid}): sched_setattr({}, runtime {} ns, deadline {} ns, \
+             period {} ns) failed with -{errno}: failed to set deadline attributes: {what}; rt-app \
+             exits (EXIT_FAILURE)",
+            attr.policy.rtapp_name(),
+            attr.dl_runtime_ns,
+            attr.dl_deadline_ns,
+            attr.dl_period_ns
+        ),
+    );
+    // The machine stops after this step; park this thread until then.
+    k.m.delay(1).await;
 }
 
 /// `sched_setaffinity()` on the calling task. If this CPU is no longer allowed, the stopper

@@ -347,6 +347,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
             nr_running: 0,
             cfs: CfsRq::default(),
             rt: RtRq::default(),
+            dl: Default::default(),
             clock: 0,
             clock_task: 0,
             nr_switches: 0,
@@ -409,6 +410,9 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         costs: cfg.costs.clone(),
         topo,
         cpupri: CpuPri::new(n),
+        cpudl: crate::sched::cpudeadline::CpuDl::new(n),
+        dlo_mask: CpuMask::empty(),
+        dl_bw: crate::sched::deadline::DlBw::new(n),
         rto_mask: CpuMask::empty(),
         rto: Default::default(),
         rd_overloaded: false,
@@ -503,6 +507,7 @@ pub fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId
         class: Class::Fair,
         se: SchedEntity::default(),
         rt: SchedRtEntity::default(),
+        dl: Default::default(),
         need_resched: false,
         sched_contributes_to_load: false,
         nvcsw: 0,
@@ -533,6 +538,7 @@ pub fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId
 fn prio_of(attr: SchedAttr) -> i32 {
     match attr.policy {
         Policy::Fifo | Policy::Rr => rt_prio(attr.rt_priority.clamp(1, 99)),
+        Policy::Deadline => crate::sched::deadline::DL_PRIO,
         _ => nice_to_prio(attr.nice.clamp(-20, 19)),
     }
 }
@@ -548,12 +554,12 @@ fn apply_attr(s: &mut SchedState, p: TaskId, attr: SchedAttr) {
             t.rt_priority = attr.rt_priority.clamp(1, 99);
             t.normal_prio = rt_prio(t.rt_priority);
         }
-        Policy::Normal | Policy::Batch | Policy::Idle | Policy::Deadline => {
-            // Deviation: SCHED_DEADLINE arrives with the deadline class; until then such a
-            // thread runs as SCHED_NORMAL (the loader warns).
-            if attr.policy == Policy::Deadline {
-                t.policy = Policy::Normal;
-            }
+        Policy::Deadline => {
+            t.rt_priority = 0;
+            t.static_prio = nice_to_prio(attr.nice.clamp(-20, 19));
+            t.normal_prio = crate::sched::deadline::DL_PRIO;
+        }
+        Policy::Normal | Policy::Batch | Policy::Idle => {
             t.rt_priority = 0;
             t.static_prio = nice_to_prio(attr.nice.clamp(-20, 19));
             t.normal_prio = t.static_prio;
@@ -564,12 +570,24 @@ fn apply_attr(s: &mut SchedState, p: TaskId, attr: SchedAttr) {
     }
     t.prio = t.normal_prio;
     t.class = core::class_of(t.prio, false, false);
+    if attr.policy == Policy::Deadline {
+        crate::sched::deadline::setparam_dl(s, p, attr.dl_runtime_ns, attr.dl_deadline_ns, attr.dl_period_ns);
+    }
 }
 
 fn init_class_entity(s: &mut SchedState, p: TaskId) {
     match s.tasks[p as usize].class {
         Class::Fair => crate::sched::fair::init_entity_fair(s, p),
         Class::Rt => crate::sched::rt::init_entity_rt(s, p),
+        Class::Deadline => {
+            // A new reservation starts with no instance: the first enqueue sets one up.
+            let dl = &mut s.tasks[p as usize].dl;
+            dl.deadline = 0;
+            dl.runtime = 0;
+            dl.dl_throttled = false;
+            dl.dl_yielded = false;
+            dl.missed_deadline = None;
+        }
         _ => {}
     }
 }
@@ -652,16 +670,19 @@ pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
         match prev_class {
             Class::Fair => crate::sched::fair::switched_from_fair(s, cpu, p),
             Class::Rt => crate::sched::rt::switched_from_rt(s, cpu, p),
+            Class::Deadline => crate::sched::deadline::switched_from_dl(s, cpu, p),
             _ => {}
         }
         match class {
             Class::Fair => crate::sched::fair::switched_to_fair(s, cpu, p),
             Class::Rt => crate::sched::rt::switched_to_rt(s, cpu, p),
+            Class::Deadline => crate::sched::deadline::switched_to_dl(s, cpu, p),
             _ => {}
         }
-    } else if oldprio != newprio || new_nice != old_nice {
+    } else if oldprio != newprio || new_nice != old_nice || class == Class::Deadline {
         match class {
             Class::Rt => crate::sched::rt::prio_changed_rt(s, cpu, p, oldprio),
+            Class::Deadline => crate::sched::deadline::prio_changed_dl(s, cpu, p),
             _ => {
                 // prio_changed_fair(): a weaker running task reschedules; a queued one is
                 // checked against the current task.

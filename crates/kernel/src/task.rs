@@ -5,6 +5,7 @@
 use sim::user::Policy;
 use sim::{CpuId, CpuMask, LockId, Nanos};
 
+use crate::sched::deadline::SchedDlEntity;
 use crate::sched::fair::SchedEntity;
 use crate::sched::rt::SchedRtEntity;
 use crate::sched::Class;
@@ -88,6 +89,8 @@ pub struct Task {
     pub se: SchedEntity,
     /// RT entity (`p->rt`).
     pub rt: SchedRtEntity,
+    /// DL entity (`p->dl`).
+    pub dl: SchedDlEntity,
     /// `TIF_NEED_RESCHED` of this task's thread_info.
     pub need_resched: bool,
     /// `p->sched_contributes_to_load`.

@@ -239,6 +239,14 @@ pub enum EventKind {
     WorkqueueExecuteStart { work: u32, function: Comm },
     /// `workqueue_execute_end: work struct %p: function %ps`.
     WorkqueueExecuteEnd { work: u32, function: Comm },
+    /// A DL task ran out of budget (or yielded) and was throttled until its next period
+    /// (`update_curr_dl_se()`; model extension, not printed: Linux has no tracepoint here;
+    /// counted as the task's `dl_throttles`).
+    DlThrottle { pid: Pid },
+    /// A DL task's instance was still runnable after its absolute deadline `deadline_ns`
+    /// (model extension, not printed; counted as the task's `deadline_misses`, see
+    /// docs/metrics.md for the definition).
+    DlDeadlineMiss { pid: Pid, deadline_ns: Nanos },
 }
 
 /// Why an IPI was sent (printed as the callback symbol).

@@ -234,7 +234,9 @@ impl<W: io::Write> FtraceWriter<W> {
             EventKind::LockAcquired { pid, .. } => write!(s, "tracing_mark_write: E|{pid}"),
             EventKind::ProxyPick { .. }
             | EventKind::ProxyMigrate { .. }
-            | EventKind::ReturnMigrate { .. } => {
+            | EventKind::ReturnMigrate { .. }
+            | EventKind::DlThrottle { .. }
+            | EventKind::DlDeadlineMiss { .. } => {
                 unreachable!("not printed")
             }
             EventKind::ProxyBegin { donor, owner } => write!(
@@ -346,7 +348,9 @@ impl<W: io::Write> EventSink for FtraceWriter<W> {
             EventKind::SchedSetattr { .. }
             | EventKind::ProxyPick { .. }
             | EventKind::ProxyMigrate { .. }
-            | EventKind::ReturnMigrate { .. } => return,
+            | EventKind::ReturnMigrate { .. }
+            | EventKind::DlThrottle { .. }
+            | EventKind::DlDeadlineMiss { .. } => return,
             EventKind::LockInit { lock, name } => {
                 self.lock_names.insert(lock_addr(lock), name.as_str().to_string());
                 return;

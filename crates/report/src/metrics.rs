@@ -139,8 +139,12 @@ pub struct TaskMetrics {
     pub lock_wait_ns: Hist,
     /// rt-app loop: `rtapp_loop: event=start` → the matching `event=end`.
     pub loop_ns: Hist,
-    /// 0 until deadline events exist.
+    /// SCHED_DEADLINE instances still runnable after their absolute deadline
+    /// (`DlDeadlineMiss` records; definition in docs/metrics.md).
     pub deadline_misses: u64,
+    /// Times the task was throttled for exhausting (or yielding) its DL budget (`DlThrottle`
+    /// records). Extension of the v1 schema.
+    pub dl_throttles: u64,
     /// Times switched out (`prev` of a `sched_switch` with `prev != next`).
     pub nr_switches: u64,
     /// `sched_migrate_task` records of it with `orig_cpu != dest_cpu`.
@@ -240,6 +244,8 @@ struct TaskState {
     loop_samples: Vec<u64>,
     nr_switches: u64,
     nr_migrations: u64,
+    deadline_misses: u64,
+    dl_throttles: u64,
 }
 
 impl TaskState {
@@ -262,6 +268,8 @@ impl TaskState {
             loop_samples: Vec::new(),
             nr_switches: 0,
             nr_migrations: 0,
+            deadline_misses: 0,
+            dl_throttles: 0,
         }
     }
 }
@@ -376,7 +384,8 @@ impl MetricsCollector {
                 wakeup_latency_ns: Hist::from_samples(&t.wakeup_latency),
                 lock_wait_ns: Hist::from_samples(&t.lock_wait),
                 loop_ns: Hist::from_samples(&t.loop_samples),
-                deadline_misses: 0,
+                deadline_misses: t.deadline_misses,
+                dl_throttles: t.dl_throttles,
                 nr_switches: t.nr_switches,
                 nr_migrations: t.nr_migrations,
             })
@@ -510,6 +519,16 @@ impl EventSink for MetricsCollector {
                 }
             }
             EventKind::SchedPiSetprio { .. } => {}
+            EventKind::DlThrottle { pid } => {
+                if pid != 0 {
+                    self.task(pid, 0).dl_throttles += 1;
+                }
+            }
+            EventKind::DlDeadlineMiss { pid, .. } => {
+                if pid != 0 {
+                    self.task(pid, 0).deadline_misses += 1;
+                }
+            }
             EventKind::WorkqueueQueueWork { .. }
             | EventKind::WorkqueueExecuteStart { .. }
             | EventKind::WorkqueueExecuteEnd { .. } => {}
@@ -896,6 +915,7 @@ mod tests {
         "mean": 0
       },
       "deadline_misses": 0,
+      "dl_throttles": 0,
       "nr_switches": 0,
       "nr_migrations": 0
     }

@@ -323,6 +323,7 @@ mod tests {
             lock_wait_ns: Hist::default(),
             loop_ns: Hist::default(),
             deadline_misses: 0,
+            dl_throttles: 0,
             nr_switches: 0,
             nr_migrations: 0,
         }

@@ -359,8 +359,9 @@ pub fn enqueue_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
     match s.tasks[p as usize].class {
         Class::Fair => crate::sched::fair::enqueue_task_fair(s, cpu, p, flags),
         Class::Rt => crate::sched::rt::enqueue_task_rt(s, cpu, p, flags),
+        Class::Deadline => crate::sched::deadline::enqueue_task_dl(s, cpu, p, flags),
         Class::Stop => crate::sched::stop_task::enqueue_task_stop(s, cpu, p, flags),
-        Class::Deadline | Class::Idle => panic!("enqueue of a task in class {:?}", s.tasks[p as usize].class),
+        Class::Idle => panic!("enqueue of a task in class {:?}", s.tasks[p as usize].class),
     }
 }
 
@@ -372,8 +373,9 @@ pub fn dequeue_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) -> bo
     match s.tasks[p as usize].class {
         Class::Fair => crate::sched::fair::dequeue_task_fair(s, cpu, p, flags),
         Class::Rt => crate::sched::rt::dequeue_task_rt(s, cpu, p, flags),
+        Class::Deadline => crate::sched::deadline::dequeue_task_dl(s, cpu, p, flags),
         Class::Stop => crate::sched::stop_task::dequeue_task_stop(s, cpu, p, flags),
-        Class::Deadline | Class::Idle => panic!("dequeue of a task in class {:?}", s.tasks[p as usize].class),
+        Class::Idle => panic!("dequeue of a task in class {:?}", s.tasks[p as usize].class),
     }
 }
 
@@ -453,6 +455,7 @@ pub fn wakeup_preempt(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags: u32
         match pc {
             Class::Fair => crate::sched::fair::wakeup_preempt_fair(s, cpu, p, wake_flags),
             Class::Rt => crate::sched::rt::wakeup_preempt_rt(s, cpu, p, wake_flags),
+            Class::Deadline => crate::sched::deadline::wakeup_preempt_dl(s, cpu, p, wake_flags),
             _ => {}
         }
     } else if pc < dc {
@@ -473,7 +476,7 @@ pub fn put_prev_task(s: &mut SchedState, cpu: CpuId, prev: TaskId) {
             update_curr_common(s, cpu);
         }
         Class::Idle => {}
-        Class::Deadline => unreachable!("no deadline tasks yet"),
+        Class::Deadline => crate::sched::deadline::put_prev_task_dl(s, cpu, prev),
     }
 }
 
@@ -486,7 +489,7 @@ pub fn set_next_task(s: &mut SchedState, cpu: CpuId, next: TaskId, first: bool) 
         Class::Rt => crate::sched::rt::set_next_task_rt(s, cpu, next, first),
         Class::Stop => s.tasks[next as usize].se.exec_start = s.rqs[cpu as usize].clock_task,
         Class::Idle => crate::sched::idle::set_next_task_idle(s, cpu, next),
-        Class::Deadline => unreachable!("no deadline tasks yet"),
+        Class::Deadline => crate::sched::deadline::set_next_task_dl(s, cpu, next, first),
     }
 }
 
@@ -511,7 +514,7 @@ pub fn put_prev_set_next_task(s: &mut SchedState, cpu: CpuId, prev: TaskId, next
 fn pick_task(s: &mut SchedState, cpu: CpuId, class: Class) -> Option<TaskId> {
     match class {
         Class::Stop => crate::sched::stop_task::pick_task_stop(s, cpu),
-        Class::Deadline => None,
+        Class::Deadline => crate::sched::deadline::pick_task_dl(s, cpu),
         Class::Rt => crate::sched::rt::pick_task_rt(s, cpu),
         Class::Fair => crate::sched::fair::pick_task_fair(s, cpu),
         Class::Idle => Some(s.rqs[cpu as usize].idle),
@@ -572,7 +575,7 @@ async fn pick_next_task(k: &Kernel, cpu: CpuId) -> TaskId {
     for class in Class::ALL.into_iter().filter(|&c| c >= start) {
         let done = match class {
             Class::Stop => crate::sched::stop_task::sched_stop_runnable(&k.st(), cpu),
-            Class::Deadline => false,
+            Class::Deadline => crate::sched::deadline::balance_dl(k, cpu, prev_now(k)).await,
             Class::Rt => crate::sched::rt::balance_rt(k, cpu, prev_now(k)).await,
             Class::Fair => balance_fair(k, cpu).await,
             Class::Idle => true,
@@ -858,6 +861,8 @@ pub async fn do_balance_callbacks(k: &Kernel, cpu: CpuId) {
         match cb {
             crate::sched::BalanceCallback::PushRt => crate::sched::rt::push_rt_tasks(k, cpu).await,
             crate::sched::BalanceCallback::PullRt => crate::sched::rt::pull_rt_task(k, cpu).await,
+            crate::sched::BalanceCallback::PushDl => crate::sched::deadline::push_dl_tasks(k, cpu).await,
+            crate::sched::BalanceCallback::PullDl => crate::sched::deadline::pull_dl_task(k, cpu).await,
         }
     }
 }
@@ -1304,6 +1309,7 @@ pub fn select_task_rq(s: &mut SchedState, p: TaskId, cpu: CpuId, wake_flags: u32
         match class {
             Class::Fair => crate::sched::fair::select_task_rq_fair_mut(s, p, cpu, wake_flags),
             Class::Rt => crate::sched::rt::select_task_rq_rt(s, p, cpu, wake_flags),
+            Class::Deadline => crate::sched::deadline::select_task_rq_dl(s, p, cpu, wake_flags),
             _ => cpu,
         }
     } else {
@@ -1345,8 +1351,10 @@ async fn ttwu_do_activate(k: &Kernel, cpu: CpuId, p: TaskId, wake_flags: u32) {
         }
         s.tasks[p as usize].class
     };
-    if class == Class::Rt {
-        crate::sched::rt::task_woken_rt(k, cpu, p).await;
+    match class {
+        Class::Rt => crate::sched::rt::task_woken_rt(k, cpu, p).await,
+        Class::Deadline => crate::sched::deadline::task_woken_dl(k, cpu, p).await,
+        _ => {}
     }
 }
 
@@ -1692,8 +1700,10 @@ pub async fn wake_up_new_task(k: &Kernel, p: TaskId) {
         wakeup_preempt(s, cpu, p, crate::sched::wf::FORK);
         s.tasks[p as usize].class
     };
-    if class == Class::Rt {
-        crate::sched::rt::task_woken_rt(k, cpu, p).await;
+    match class {
+        Class::Rt => crate::sched::rt::task_woken_rt(k, cpu, p).await,
+        Class::Deadline => crate::sched::deadline::task_woken_dl(k, cpu, p).await,
+        _ => {}
     }
     k.rq_unlock(cpu).await;
     k.pi_unlock(p).await;

@@ -8,7 +8,9 @@
 
 pub mod core;
 pub mod costs;
+pub mod cpudeadline;
 pub mod cpupri;
+pub mod deadline;
 pub mod fair;
 pub mod fair_balance;
 pub mod features;
@@ -28,7 +30,7 @@ pub use costs::Costs;
 pub use features::Features;
 
 /// The scheduling classes in Linux's priority order (T-8). A closed set: an enum, not trait
-/// objects. `Deadline` is a slot reserved for SCHED_DEADLINE (a later issue); no task is in it.
+/// objects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Class {
     Stop,
@@ -87,6 +89,10 @@ pub enum BalanceCallback {
     PushRt,
     /// `pull_rt_task` (used from `balance_rt` when it must drop the lock).
     PullRt,
+    /// `push_dl_tasks`.
+    PushDl,
+    /// `pull_dl_task`.
+    PullDl,
 }
 
 /// `struct rq`. Protected by: `lock` (the rq lock), except where a field says otherwise.
@@ -106,6 +112,7 @@ pub struct Rq {
     pub nr_running: u32,
     pub cfs: fair::CfsRq,
     pub rt: rt::RtRq,
+    pub dl: deadline::DlRq,
     /// `rq->clock` and `rq->clock_task` (no IRQ/steal time is modelled, so they are equal).
     pub clock: Nanos,
     pub clock_task: Nanos,
@@ -161,6 +168,13 @@ pub struct SchedState {
     pub rto_mask: sim::CpuMask,
     /// Root-domain RT_PUSH_IPI chain state (`rd->rto_cpu`, `rto_loop`, `rto_loop_next`, R-12).
     pub rto: rt::RtoState,
+    /// Root-domain cpudl (D-12). Protected by: the rq lock of the CPU whose entry changes.
+    pub cpudl: cpudeadline::CpuDl,
+    /// Root-domain DL overload mask (`rd->dlo_mask`). Protected by: as `rto_mask`.
+    pub dlo_mask: sim::CpuMask,
+    /// Root-domain DL admission state (`rd->dl_bw`, D-2). Protected by: `dl_b->lock` in Linux;
+    /// updated under the task's `pi_lock` and rq lock here, each update one machine step.
+    pub dl_bw: deadline::DlBw,
     /// Root-domain overload flag: some CPU has more than one runnable task (F-41).
     pub rd_overloaded: bool,
     pub sink: Box<dyn EventSink>,

@@ -151,8 +151,7 @@ fn on_rt_rq(s: &SchedState, p: TaskId) -> bool {
 fn rt_or_higher_runnable(s: &SchedState, cpu: CpuId) -> bool {
     let rq = &s.rqs[cpu as usize];
     let stop_runnable = core::task_on_rq_queued(s, rq.stop) && s.tasks[rq.stop as usize].is_stopper;
-    // No DL tasks exist in the model yet (`sched_dl_runnable` is always false).
-    stop_runnable || rq.rt.rt_nr_running > 0
+    stop_runnable || rq.dl.dl_nr_running > 0 || rq.rt.rt_nr_running > 0
 }
 
 /// Queue a balance callback once (`queue_balance_callback` ignores an already queued head).
@@ -582,7 +581,7 @@ pub fn task_tick_rt(s: &mut SchedState, cpu: CpuId, curr: TaskId) {
 ///
 /// Deviation: symmetric CPUs, so the capacity-fitness branch never triggers. A DL donor
 /// counts as blocking (the long-standing `rt_task()` meaning, prio < 100); whether the newest
-/// code (after the `rt_or_dl_task()` split) still does is [UNSURE]; moot until DL tasks exist.
+/// code (after the `rt_or_dl_task()` split) still does is [UNSURE]; with DL tasks in the model this choice now matters.
 pub fn select_task_rq_rt(s: &SchedState, p: TaskId, cpu: CpuId, wake_flags: u32) -> CpuId {
     if wake_flags & (wf::TTWU | wf::FORK) == 0 {
         return cpu;
@@ -964,7 +963,7 @@ fn need_pull_rt_task(s: &SchedState, cpu: CpuId, prev: TaskId) -> bool {
 }
 
 /// Balance hook of the pick (S-3): if `prev` left the RT queue and this rq's RT level is now
-/// weaker than it, pull. Returns whether stop or RT work (DL: none in the model) is runnable
+/// weaker than it, pull. Returns whether stop, DL or RT work is runnable
 /// here. Rq lock of `cpu` held (may be dropped and retaken by the pull).
 ///
 /// Linux: kernel/sched/rt.c balance_rt().

@@ -24,6 +24,8 @@ pub enum TimerFn {
     Tick,
     /// `hrtimer_wakeup` of a sleeping task (nanosleep).
     WakeTask(TaskId),
+    /// `dl_task_timer` of a throttled DL task (its replenishment).
+    DlTask(TaskId),
 }
 
 /// One armed hrtimer. Ordered by hard expiry, then arming order.
@@ -76,7 +78,8 @@ pub fn hrtimer_expire(s: &mut SchedState, cpu: CpuId) -> Vec<TimerFn> {
 
 /// Whether any task timer is armed anywhere (for stall detection).
 pub fn task_timers_armed(s: &SchedState) -> bool {
-    s.hrtimers
-        .iter()
-        .any(|q| q.iter().any(|t| matches!(t.func, TimerFn::WakeTask(_))))
+    s.hrtimers.iter().any(|q| {
+        q.iter()
+            .any(|t| matches!(t.func, TimerFn::WakeTask(_) | TimerFn::DlTask(_)))
+    })
 }

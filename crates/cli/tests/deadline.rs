@@ -1,0 +1,296 @@
+//! SCHED_DEADLINE scenarios (spec §6): CBS budgets and throttling, EDF and global EDF,
+//! admission control, yield, class order. Each test runs a `scenarios/dl_*.json` file with
+//! every invariant checked after every step (the `dl_rq_consistent` and `dl_bw_admitted`
+//! invariants among them) and asserts what a wrong model would get wrong.
+
+mod common;
+
+use common::*;
+use kernel::tracepoints::{EventKind, Pid, PrevState};
+
+const MS: u64 = 1_000_000;
+const US: u64 = 1_000;
+
+fn misses(s: &Scenario, pid: Pid) -> u64 {
+    s.result.metrics.task(pid).unwrap().deadline_misses
+}
+
+fn throttles(s: &Scenario, pid: Pid) -> u64 {
+    s.result.metrics.task(pid).unwrap().dl_throttles
+}
+
+/// Times `pid` switched out asleep (`prev_state=S`): the end of each rt-app job here.
+fn sleeps(s: &Scenario, pid: Pid) -> Vec<u64> {
+    s.events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::SchedSwitch { prev, prev_state, .. }
+                if prev.pid == pid && prev_state == PrevState::Sleeping =>
+            {
+                Some(e.time_ns)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// When `pid` became SCHED_DEADLINE.
+fn became_dl(s: &Scenario, pid: Pid) -> u64 {
+    s.events
+        .iter()
+        .find_map(|e| match e.kind {
+            EventKind::SchedSetattr { pid: p, policy, .. }
+                if p == pid && policy == sim::user::Policy::Deadline =>
+            {
+                Some(e.time_ns)
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("pid {pid} never became SCHED_DEADLINE"))
+}
+
+/// (time, deadline) of each `DlDeadlineMiss` of `pid`.
+fn miss_events(s: &Scenario, pid: Pid) -> Vec<(u64, u64)> {
+    s.events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::DlDeadlineMiss { pid: p, deadline_ns } if p == pid => Some((e.time_ns, deadline_ns)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// (a) Total utilisation 0.9 on one CPU (admitted exactly at the limit) with a fair hog:
+/// every job of every task ends within its period's deadline, nothing is throttled, and the
+/// hog gets what is left. Run as SCHED_OTHER (the removed deviation), the tasks would share
+/// the CPU with the hog by weight and jobs would end late.
+#[test]
+fn dl_util90_one_cpu_meets_every_deadline_for_10s() {
+    let s = run("dl_util90_one_cpu.json");
+    assert_eq!(s.result.outcome.end_reason.as_str(), "duration");
+    // (name, first release, runtime of the job, period).
+    let tasks = [
+        ("dl_a-0", MS, 2800 * US, 10 * MS),
+        ("dl_b-1", 4 * MS, 9500 * US, 50 * MS),
+        ("dl_c-2", 20 * MS, 38 * MS, 100 * MS),
+    ];
+    let mut dl_runtime = 0;
+    for (name, first, run_ns, period) in tasks {
+        let pid = s.pid(name);
+        // Each became SCHED_DEADLINE at its first release (the CPU was idle), so its CBS
+        // instances line up with its rt-app periods.
+        let at = became_dl(&s, pid);
+        assert!(at >= first && at < first + 50 * US, "{name} became DL at {at}");
+        assert_eq!(misses(&s, pid), 0, "{name} missed");
+        assert_eq!(throttles(&s, pid), 0, "{name} was throttled");
+        let ends: Vec<u64> = sleeps(&s, pid).into_iter().filter(|&t| t > first).collect();
+        let jobs = (10_000 * MS - first).div_ceil(period);
+        assert_eq!(ends.len() as u64, jobs, "{name}: one job per period");
+        for (i, &end) in ends.iter().enumerate() {
+            let release = first + i as u64 * period;
+            assert!(
+                end >= release + run_ns && end <= release + period,
+                "{name} job {i} released at {release} ended at {end}"
+            );
+        }
+        let rt = s.runtime_ns(pid);
+        assert!(
+            rt >= jobs * run_ns && rt <= jobs * run_ns + jobs * 100 * US,
+            "{name} ran {rt} for {jobs} jobs of {run_ns}"
+        );
+        dl_runtime += rt;
+    }
+    // The hog gets the rest of the 10 s after it starts at 30 ms (minus overheads).
+    let hog = s.runtime_ns(s.pid("hog-3"));
+    assert!(hog + dl_runtime <= 10_000 * MS);
+    assert!(hog > 10_000 * MS - dl_runtime - 200 * MS, "hog ran {hog}");
+}
+
+/// (b) CBS throttling: a task that wants the CPU all the time with Q = 2 ms, P = 10 ms runs
+/// exactly 2 ms of every period (zero costs, overrun caught at the 1 ms tick with no slack):
+/// 100 periods from 1 ms to 1 s, one throttle each, and each instance unfinished at its
+/// deadline. The fair hog gets exactly the rest.
+#[test]
+fn dl_cbs_overrun_throttles_once_per_period_and_shares_q_over_p() {
+    let s = run("dl_cbs_overrun.json");
+    let (over, hog) = (s.pid("over-0"), s.pid("hog-1"));
+    assert_eq!(became_dl(&s, over), MS);
+    assert_eq!(throttles(&s, over), 100);
+    assert_eq!(s.runtime_ns(over), 200 * MS, "Q/P of 999 ms, in whole periods");
+    assert_eq!(s.runtime_ns(hog), 800 * MS);
+    // Switched in at every period start (preempting the hog) and out 2 ms later.
+    let ins: Vec<u64> = s
+        .switch_ins(over)
+        .into_iter()
+        .map(|(t, _)| t)
+        .filter(|&t| t > MS)
+        .collect();
+    let want: Vec<u64> = (1..100).map(|k| MS + k * 10 * MS).collect();
+    assert_eq!(ins, want);
+    let outs: Vec<u64> = s
+        .switch_outs(over)
+        .into_iter()
+        .map(|(t, _, _)| t)
+        .filter(|&t| t > MS)
+        .collect();
+    let want: Vec<u64> = (0..100).map(|k| 3 * MS + k * 10 * MS).collect();
+    assert_eq!(outs, want);
+    // The miss of each instance is counted at its replenishment (its deadline): 99 of them.
+    let m = miss_events(&s, over);
+    assert_eq!(m.len(), 99);
+    assert_eq!(misses(&s, over), 99);
+    for (k, &(t, d)) in m.iter().enumerate() {
+        assert_eq!(d, 11 * MS + k as u64 * 10 * MS);
+        assert_eq!(
+            t, d,
+            "counted when the replenishment timer finds it still runnable"
+        );
+    }
+}
+
+/// (c) Dhall's effect on 2 CPUs: at 10.5 ms the two light tasks' earlier deadlines take both
+/// CPUs from the heavy task, which resumes 1.9 ms later and cannot finish its 9.5 ms job by
+/// its deadline, although the reserved utilisation (about 1.31) is far below 2.
+#[test]
+fn dl_dhall_effect_heavy_task_misses_under_global_edf() {
+    let s = run("dl_dhall_2cpus.json");
+    let (l1, l2, heavy) = (s.pid("light1-0"), s.pid("light2-1"), s.pid("heavy-2"));
+    assert_eq!(became_dl(&s, l1), 500 * US);
+    assert_eq!(became_dl(&s, l2), 500 * US);
+    assert_eq!(became_dl(&s, heavy), 10 * MS);
+    assert_eq!(misses(&s, l1), 0);
+    assert_eq!(misses(&s, l2), 0);
+    // The lights take both CPUs at 10.5 ms; the heavy task is back when the first finishes.
+    assert!(
+        s.switch_outs(heavy).iter().any(|&(t, _, _)| t == 10_500 * US),
+        "{:?}",
+        s.switch_outs(heavy)
+    );
+    let h_in = s
+        .switch_ins(heavy)
+        .into_iter()
+        .map(|(t, _)| t)
+        .find(|&t| t > 10_500 * US)
+        .unwrap();
+    assert_eq!(h_in, 12_400 * US);
+    // Its first job needs the CPU until 21.4 ms, past its deadline (21 ms): the first miss
+    // is that instance, counted at the first charge after 21 ms (the 22 ms tick). It ends
+    // late for its next release (21 ms), so rt-app goes on without sleeping.
+    let m = miss_events(&s, heavy);
+    assert!(!m.is_empty(), "the heavy task never missed");
+    assert_eq!(m[0].1, 21 * MS, "first miss: the first instance");
+    assert!(m[0].0 > 21 * MS && m[0].0 <= 22 * MS, "counted at {}", m[0].0);
+    assert!(!sleeps(&s, heavy).iter().any(|&t| t > 10 * MS && t < 22 * MS));
+    assert!(misses(&s, heavy) >= 5, "heavy missed {} times", misses(&s, heavy));
+}
+
+/// (d) Admission control: on one CPU the third reservation would make 0.95 > 0.90, so its
+/// sched_setattr fails with EBUSY and rt-app exits at that moment; on two CPUs (limit 1.80)
+/// all three are admitted and the run goes on.
+#[test]
+fn dl_admission_rejects_the_task_that_overflows() {
+    let s = run("dl_admission.json");
+    let (a, b, c) = (s.pid("a-0"), s.pid("b-1"), s.pid("c-2"));
+    assert_eq!(became_dl(&s, a), MS);
+    assert_eq!(became_dl(&s, b), 2 * MS);
+    assert!(
+        !s.events.iter().any(|e| matches!(e.kind, EventKind::SchedSetattr { pid, policy: sim::user::Policy::Deadline, .. } if pid == c)),
+        "c must not become SCHED_DEADLINE"
+    );
+    let o = &s.result.outcome;
+    assert_eq!(o.end_reason.as_str(), "exited");
+    assert_eq!(o.sim_time_ns, 3 * MS, "rt-app exits at the failing call");
+    assert!(
+        o.report.contains("c-2") && o.report.contains("-16"),
+        "{}",
+        o.report
+    );
+    assert_eq!(s.result.metrics.task(c).unwrap().policy, "SCHED_OTHER");
+
+    let s2 = run_with("dl_admission.json", |a| a.cpus = Some(2));
+    assert_eq!(s2.result.outcome.end_reason.as_str(), "duration");
+    assert_eq!(became_dl(&s2, s2.pid("c-2")), 3 * MS);
+    for name in ["a-0", "b-1", "c-2"] {
+        assert_eq!(misses(&s2, s2.pid(name)), 0, "{name}");
+    }
+}
+
+/// (e) sched_yield() gives up the remaining budget: 1 ms of work then a yield, forever, with
+/// Q = 5 ms: the task runs exactly 1 ms per 10 ms period (not 5), throttled once per
+/// period by the yield, and a yield is not a miss.
+#[test]
+fn dl_yield_gives_up_the_rest_of_the_budget() {
+    let s = run("dl_yield.json");
+    let (y, hog) = (s.pid("yielder-0"), s.pid("hog-1"));
+    assert_eq!(became_dl(&s, y), MS);
+    assert_eq!(s.runtime_ns(y), 100 * MS);
+    assert_eq!(s.runtime_ns(hog), 900 * MS);
+    assert_eq!(throttles(&s, y), 100);
+    assert_eq!(misses(&s, y), 0);
+    let ins: Vec<u64> = s
+        .switch_ins(y)
+        .into_iter()
+        .map(|(t, _)| t)
+        .filter(|&t| t > MS)
+        .collect();
+    let want: Vec<u64> = (1..100).map(|k| MS + k * 10 * MS).collect();
+    assert_eq!(ins, want, "back at each period start");
+}
+
+/// (f) A DL task preempts RT and fair tasks: every release after it became DL is a switch-in
+/// at that instant (zero costs) from a still runnable task, and both the RT task and the fair hog are among the tasks it
+/// preempted.
+#[test]
+fn dl_preempts_rt_and_fair_at_every_release() {
+    let s = run("dl_preempts_rt_and_fair.json");
+    let (rt, hog, dl) = (s.pid("rt-0"), s.pid("hog-1"), s.pid("dl-2"));
+    let since = became_dl(&s, dl);
+    let releases: Vec<u64> = (0..)
+        .map(|k| 5 * MS + k * 7 * MS)
+        .skip_while(|&t| t <= since)
+        .take_while(|&t| t < 1000 * MS)
+        .collect();
+    assert!(releases.len() > 100);
+    let mut preempted = std::collections::BTreeSet::new();
+    for &t in &releases {
+        let sw = s
+            .events
+            .iter()
+            .find_map(|e| match e.kind {
+                EventKind::SchedSwitch {
+                    prev,
+                    prev_state,
+                    next,
+                } if e.time_ns == t && next.pid == dl => Some((prev.pid, prev_state)),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no switch to dl at its release {t}"));
+        // Involuntarily: `R+` (kernel preemption) or `R` (at the return to user space,
+        // which goes through schedule() as in Linux).
+        assert!(
+            matches!(sw.1, PrevState::Preempted | PrevState::Running),
+            "release {t}: prev {} {:?}",
+            sw.0,
+            sw.1
+        );
+        preempted.insert(sw.0);
+    }
+    assert!(
+        preempted.contains(&rt),
+        "never preempted the RT task: {preempted:?}"
+    );
+    assert!(
+        preempted.contains(&hog),
+        "never preempted the fair hog: {preempted:?}"
+    );
+    assert_eq!(misses(&s, dl), 0);
+}
+
+/// Same workload and seed, same event stream, with DL timers, push and pull in play.
+#[test]
+fn dl_runs_are_deterministic() {
+    let a = run("dl_dhall_2cpus.json");
+    let b = run("dl_dhall_2cpus.json");
+    assert_eq!(a.events, b.events);
+    assert_eq!(a.result.metrics, b.result.metrics);
+}
