@@ -294,3 +294,71 @@ fn dl_runs_are_deterministic() {
     assert_eq!(a.events, b.events);
     assert_eq!(a.result.metrics, b.result.metrics);
 }
+
+/// The fair server (D-20): under a 100% RT hog a fair task gets 50 ms of every second
+/// through the deferred server, late in each period: first at the zero-laxity time of the
+/// server's first period (950 ms), then once per period. Without the server (`dl_server=off`)
+/// it gets nothing.
+#[test]
+fn dl_server_gives_a_starved_fair_task_50ms_per_second() {
+    let s = run("dl_server_rt_hog.json");
+    let (hog, fair) = (s.pid("rt_hog-0"), s.pid("fair-1"));
+    let total = s.runtime_ns(fair);
+    assert!(
+        (145 * MS..=155 * MS).contains(&total),
+        "fair ran {total} ns in 3 s"
+    );
+    // Three 50 ms runs (one per second), each starting late in its period.
+    let ins: Vec<u64> = s.switch_ins(fair).into_iter().map(|(t, _)| t).collect();
+    assert_eq!(ins.len(), 3, "switch-ins {ins:?}");
+    for (k, &t) in ins.iter().enumerate() {
+        let second = k as u64 * 1000 * MS;
+        assert!(
+            t >= second + 950 * MS && t <= second + 955 * MS,
+            "run {k} starts at {t}"
+        );
+        let out = s
+            .switch_outs(fair)
+            .into_iter()
+            .map(|(o, _, next)| (o, next))
+            .find(|&(o, _)| o > t);
+        if let Some((o, next)) = out {
+            assert!((50 * MS..=51 * MS).contains(&(o - t)), "run {k}: {t}..{o}");
+            assert_eq!(next, hog, "the RT hog resumes");
+        }
+    }
+    assert!(s.runtime_ns(hog) >= 2_840 * MS);
+    // The server is a DL entity: nothing is reported as a task's throttle or miss.
+    assert_eq!(throttles(&s, fair), 0);
+
+    let off = run_with("dl_server_rt_hog.json", |a| {
+        a.features.push("dl_server=off".to_string())
+    });
+    let fair_off = off.pid("fair-1");
+    assert!(
+        off.runtime_ns(fair_off) < MS,
+        "fair ran {} without the server",
+        off.runtime_ns(fair_off)
+    );
+    assert!(off.runtime_ns(off.pid("rt_hog-0")) > 2_990 * MS);
+}
+
+/// The fair server is deferred (D-20): fair tasks that get the CPU anyway drain its budget in
+/// the background, so it never preempts the RT task, which runs each job from its release to
+/// its end without a switch-out.
+#[test]
+fn dl_server_stays_deferred_while_fair_tasks_run() {
+    let s = run("dl_server_no_starvation.json");
+    let (rt, hog) = (s.pid("rt-0"), s.pid("hog-1"));
+    let outs = s.switch_outs(rt);
+    assert!(outs.len() >= 299, "{} jobs", outs.len());
+    for e in &s.events {
+        if let EventKind::SchedSwitch { prev, prev_state, .. } = e.kind {
+            if prev.pid == rt {
+                assert_eq!(prev_state, PrevState::Sleeping, "rt preempted at {}", e.time_ns);
+            }
+        }
+    }
+    let h = s.runtime_ns(hog);
+    assert!((1_495 * MS..=1_505 * MS).contains(&h), "hog ran {h}");
+}

@@ -348,6 +348,8 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
             cfs: CfsRq::default(),
             rt: RtRq::default(),
             dl: Default::default(),
+            fair_server: Default::default(),
+            dl_server: None,
             clock: 0,
             clock_task: 0,
             nr_switches: 0,
@@ -401,7 +403,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         t.state = state::TASK_INTERRUPTIBLE;
         tasks.push(t);
     }
-    SchedState {
+    let mut s = SchedState {
         m: m.clone(),
         tasks,
         rqs,
@@ -412,7 +414,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         cpupri: CpuPri::new(n),
         cpudl: crate::sched::cpudeadline::CpuDl::new(n),
         dlo_mask: CpuMask::empty(),
-        dl_bw: crate::sched::deadline::DlBw::new(n),
+        dl_bw: crate::sched::deadline::DlBw::new(),
         rto_mask: CpuMask::empty(),
         rto: Default::default(),
         rd_overloaded: false,
@@ -430,7 +432,11 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         nr_exited: 0,
         stall_ticks: 0,
         wq: Default::default(),
+    };
+    for cpu in 0..n as CpuId {
+        crate::sched::deadline::fair_server_init(&mut s, cpu);
     }
+    s
 }
 
 /// A kernel (machine + scheduler state) booted from `cfg`, with no workload yet.
@@ -508,6 +514,7 @@ pub fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId
         se: SchedEntity::default(),
         rt: SchedRtEntity::default(),
         dl: Default::default(),
+        dl_server: None,
         need_resched: false,
         sched_contributes_to_load: false,
         nvcsw: 0,

@@ -12,6 +12,13 @@
 //! earliest deadline and push/pull move pushable tasks so that the earliest deadlines run
 //! (global EDF, D-12, D-13), mirroring the RT class's push/pull (see [`crate::sched::rt`]).
 //!
+//! Each CPU also has a *fair server* (D-20, [`DlEntity::Server`]): a deferred DL entity with
+//! 50 ms every second, started by the first fair enqueue. Fair (and idle) time drains its
+//! budget in the background, so while fair tasks get the CPU it never competes; if they starve
+//! under RT or DL load, its timer at the zero-laxity time queues it as a real DL entity, and
+//! when picked it runs the fair class's pick for the rest of its budget, then throttles. The
+//! `dl_server` feature turns it off (the old "RT starves fair" behaviour).
+//!
 //! The entity being charged is the rq's *scheduling context*, `rq.donor`: with Proxy
 //! Execution the task executing (`rq.curr`) may be a non-DL lock owner running on a DL
 //! donor's budget. [`update_curr_dl`] is the one place that picks the entity to charge, so it
@@ -77,11 +84,13 @@ pub fn to_ratio(period: Nanos, runtime: Nanos) -> u64 {
     ((runtime as u128) << BW_SHIFT) as u64 / period
 }
 
-/// A DL entity on a deadline queue. Tasks are the only kind for now; the fair server (D-20)
-/// joins as a second variant.
+/// A DL entity on a deadline queue: a task's `p->dl`, or a CPU's fair server
+/// (`rq->fair_server`, D-20). A server is a scheduling context like a task (it can be picked,
+/// charged, throttled), but runs the tasks of the class it serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum DlEntity {
     Task(TaskId),
+    Server(CpuId),
 }
 
 /// `struct sched_dl_entity`. Protected by: the rq lock of the task's CPU (the parameters
@@ -111,6 +120,16 @@ pub struct SchedDlEntity {
     /// The deadline of the last instance counted as missed (a miss is counted once per
     /// instance; see [`dl_check_miss`]).
     pub missed_deadline: Option<Nanos>,
+    /// Server only: started (`dl_server_active`).
+    pub dl_server_active: bool,
+    /// Server only: a deferred server (`dl_defer`): it waits in the throttled state until its
+    /// zero-laxity time before it competes as a DL entity.
+    pub dl_defer: bool,
+    /// Server only: throttled waiting for the zero-laxity timer (`dl_defer_armed`).
+    pub dl_defer_armed: bool,
+    /// Server only: the starvation case is being handled; replenishments enqueue it at once
+    /// instead of deferring again (`dl_defer_running`).
+    pub dl_defer_running: bool,
 }
 
 /// `dl_rq->earliest_dl`: the earliest queued deadline (`curr`) and the earliest pushable
@@ -163,30 +182,34 @@ pub struct DlBw {
 }
 
 impl DlBw {
-    /// `init_dl_bw()` plus the fair servers' reservation on every CPU (`dl_server_apply_params`
-    /// at boot, D-20): the servers' bandwidth is always accounted, so tasks get 0.90 × CPUs.
-    pub fn new(nr_cpus: usize) -> DlBw {
+    /// `init_dl_bw()`; the fair servers add their reservations at boot ([`fair_server_init`]).
+    pub fn new() -> DlBw {
         DlBw {
             bw: to_ratio(GLOBAL_RT_PERIOD_NS, GLOBAL_RT_RUNTIME_NS),
-            total_bw: nr_cpus as u64 * to_ratio(FAIR_SERVER_PERIOD_NS, FAIR_SERVER_RUNTIME_NS),
+            total_bw: 0,
         }
     }
 }
 
 // ---------------------------------------------------------------------- helpers
 
-fn task_of(e: DlEntity) -> TaskId {
-    match e {
-        DlEntity::Task(p) => p,
-    }
+/// `dl_server(dl_se)`: the entity is a server, not a task.
+fn dl_server(e: DlEntity) -> bool {
+    matches!(e, DlEntity::Server(_))
 }
 
 fn dl_se(s: &SchedState, e: DlEntity) -> &SchedDlEntity {
-    &s.tasks[task_of(e) as usize].dl
+    match e {
+        DlEntity::Task(p) => &s.tasks[p as usize].dl,
+        DlEntity::Server(c) => &s.rqs[c as usize].fair_server,
+    }
 }
 
 fn dl_se_mut(s: &mut SchedState, e: DlEntity) -> &mut SchedDlEntity {
-    &mut s.tasks[task_of(e) as usize].dl
+    match e {
+        DlEntity::Task(p) => &mut s.tasks[p as usize].dl,
+        DlEntity::Server(c) => &mut s.rqs[c as usize].fair_server,
+    }
 }
 
 /// `dl_task(p)`: the task is in the DL class.
@@ -297,7 +320,8 @@ fn dec_dl_deadline(s: &mut SchedState, cpu: CpuId) {
 
 /// Put `e` on the deadline tree and account it.
 ///
-/// Linux: kernel/sched/deadline.c __enqueue_dl_entity() (with inc_dl_tasks()).
+/// Linux: kernel/sched/deadline.c __enqueue_dl_entity() (with inc_dl_tasks(): a server counts
+/// in `dl_nr_running` but not in `rq->nr_running`).
 fn __enqueue_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
     assert!(dl_se(s, e).rb_key.is_none(), "{e:?} already on a deadline tree");
     assert!(!dl_se(s, e).dl_throttled, "enqueue of throttled {e:?}");
@@ -308,7 +332,9 @@ fn __enqueue_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
     dl.root.insert((key.0, key.1, e));
     dl.dl_nr_running += 1;
     dl_se_mut(s, e).rb_key = Some(key);
-    core::add_nr_running(s, cpu, 1);
+    if !dl_server(e) {
+        core::add_nr_running(s, cpu, 1);
+    }
     inc_dl_deadline(s, cpu, deadline);
 }
 
@@ -325,7 +351,9 @@ fn __dequeue_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
     assert!(dl.dl_nr_running > 0, "dl_nr_running underflow on cpu{cpu}");
     dl.dl_nr_running -= 1;
     dl_se_mut(s, e).rb_key = None;
-    core::sub_nr_running(s, cpu, 1);
+    if !dl_server(e) {
+        core::sub_nr_running(s, cpu, 1);
+    }
     dec_dl_deadline(s, cpu);
 }
 
@@ -371,6 +399,11 @@ fn replenish_dl_new_period(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
     let se = dl_se_mut(s, e);
     se.deadline = now + se.dl_deadline;
     se.runtime = se.dl_runtime as i64;
+    // A deferred server not handling a starvation case waits for its zero-laxity time.
+    if se.dl_defer && !se.dl_defer_running {
+        se.dl_throttled = true;
+        se.dl_defer_armed = true;
+    }
 }
 
 /// First activation after the parameters were set: start a new instance if the deadline is
@@ -387,16 +420,18 @@ fn setup_new_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
 }
 
 /// Refill after throttling (D-6): postpone the deadline by whole periods until the budget is
-/// positive; a deadline still in the past starts a new instance from now.
+/// positive; a deadline still in the past starts a new instance from now. A deferred server
+/// at its zero-laxity time that would overflow its bandwidth starts a new period from now;
+/// one replenished while not handling starvation is deferred again (D-20).
 ///
 /// Linux: kernel/sched/deadline.c replenish_dl_entity().
 fn replenish_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
     let now = s.rqs[cpu as usize].clock;
     let se = dl_se_mut(s, e);
     assert!(se.dl_runtime > 0, "replenish of {e:?} without a reservation");
-    if se.dl_deadline == 0 {
-        replenish_dl_new_period(s, cpu, e);
-        return;
+    if se.dl_deadline == 0 || (se.dl_defer_armed && dl_entity_overflow(se, now)) {
+        se.deadline = now + se.dl_deadline;
+        se.runtime = se.dl_runtime as i64;
     }
     let se = dl_se_mut(s, e);
     if se.dl_yielded && se.runtime > 0 {
@@ -417,6 +452,22 @@ fn replenish_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
     let se = dl_se_mut(s, e);
     se.dl_yielded = false;
     se.dl_throttled = false;
+    if se.dl_defer_armed {
+        se.dl_defer_armed = false;
+        return;
+    }
+    // Deferred and not handling starvation, with laxity left: throttle until the zero-laxity
+    // time. (The newest kernels no longer ask whether the server has tasks here.)
+    if se.dl_defer && !se.dl_defer_running && now < se.deadline.saturating_sub(se.runtime.max(0) as u64) {
+        se.dl_defer_armed = true;
+        se.dl_throttled = true;
+        if !start_dl_timer(s, cpu, e) {
+            cancel_dl_timer(s, e);
+            let se = dl_se_mut(s, e);
+            se.dl_defer_armed = false;
+            se.dl_throttled = false;
+        }
+    }
 }
 
 /// Whether keeping the current (deadline, runtime) would let the entity use more than its
@@ -453,11 +504,17 @@ fn update_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
             return;
         }
         replenish_dl_new_period(s, cpu, e);
+    } else if dl_server(e) && se.dl_defer && !se.dl_defer_running {
+        // A deferred server keeping its instance still waits for its zero-laxity time.
+        let se = dl_se_mut(s, e);
+        se.dl_defer_armed = true;
+        se.dl_throttled = true;
     }
 }
 
-/// Arm the replenishment timer for the next period; false if that instant has passed (the
-/// caller then replenishes at once). Arming an armed timer does nothing.
+/// Arm the replenishment timer for the next period (for a deferred server waiting to run:
+/// its zero-laxity time, `deadline - runtime`); false if that instant has passed (the caller
+/// then replenishes at once). Arming an armed timer does nothing.
 ///
 /// Linux: kernel/sched/deadline.c start_dl_timer().
 ///
@@ -465,30 +522,41 @@ fn update_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
 /// a timer that fires at once); the timer goes on this CPU's queue, as `hrtimer_start` does.
 fn start_dl_timer(s: &mut SchedState, cpu: CpuId, e: DlEntity) -> bool {
     let now = s.rqs[cpu as usize].clock;
-    let act = dl_next_period(dl_se(s, e));
+    let se = dl_se(s, e);
+    let act = if se.dl_defer_armed {
+        assert!(se.dl_throttled, "armed deferred {e:?} not throttled");
+        se.deadline.saturating_sub(se.runtime.max(0) as u64)
+    } else {
+        dl_next_period(se)
+    };
     if act <= now {
         return false;
     }
     if !dl_se(s, e).dl_timer_queued {
         dl_se_mut(s, e).dl_timer_queued = true;
-        let this = s.m.this_cpu();
-        let func = match e {
-            DlEntity::Task(p) => TimerFn::DlTask(p),
+        // A server's timer is pinned to its CPU (HRTIMER_MODE_ABS_HARD on the rq's CPU).
+        let (on, func) = match e {
+            DlEntity::Task(p) => (s.m.this_cpu(), TimerFn::DlTask(p)),
+            DlEntity::Server(c) => (c, TimerFn::DlServer(c)),
         };
-        crate::time::hrtimer_start(s, this, act, 0, func);
+        crate::time::hrtimer_start(s, on, act, 0, func);
     }
     true
 }
 
-/// Cancel `p`'s replenishment timer (`hrtimer_try_to_cancel(&dl_se->dl_timer)`).
-fn cancel_dl_timer(s: &mut SchedState, p: TaskId) {
-    if !s.tasks[p as usize].dl.dl_timer_queued {
+/// Cancel `e`'s replenishment timer (`hrtimer_try_to_cancel(&dl_se->dl_timer)`).
+fn cancel_dl_timer(s: &mut SchedState, e: DlEntity) {
+    if !dl_se(s, e).dl_timer_queued {
         return;
     }
-    s.tasks[p as usize].dl.dl_timer_queued = false;
+    dl_se_mut(s, e).dl_timer_queued = false;
+    let func = match e {
+        DlEntity::Task(p) => TimerFn::DlTask(p),
+        DlEntity::Server(c) => TimerFn::DlServer(c),
+    };
     for cpu in 0..s.nr_cpus() as CpuId {
         let before = s.hrtimers[cpu as usize].len();
-        s.hrtimers[cpu as usize].retain(|t| t.func != TimerFn::DlTask(p));
+        s.hrtimers[cpu as usize].retain(|t| t.func != func);
         if s.hrtimers[cpu as usize].len() != before {
             crate::time::hrtimer_reprogram(s, cpu);
         }
@@ -520,8 +588,9 @@ fn enqueue_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity, flags: u32) {
     if !dl_se(s, e).dl_throttled && !dl_is_implicit(dl_se(s, e)) {
         dl_check_constrained_dl(s, cpu, e);
     }
-    // A throttled entity waits for its timer, which enqueues it with ENQUEUE_REPLENISH.
-    if dl_se(s, e).dl_throttled && flags & enqueue::REPLENISH == 0 {
+    // A throttled entity waits for its timer, which enqueues it with ENQUEUE_REPLENISH (a
+    // deferred server goes on to the rules below, which may defer it again).
+    if !dl_se(s, e).dl_defer && dl_se(s, e).dl_throttled && flags & enqueue::REPLENISH == 0 {
         return;
     }
     let now = s.rqs[cpu as usize].clock;
@@ -529,8 +598,20 @@ fn enqueue_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity, flags: u32) {
         update_dl_entity(s, cpu, e);
     } else if flags & enqueue::REPLENISH != 0 {
         replenish_dl_entity(s, cpu, e);
-    } else if flags & enqueue::RESTORE != 0 && dl_se(s, e).deadline < now {
+    } else if flags & enqueue::RESTORE != 0 && dl_se(s, e).deadline <= now {
+        // `<=`: a reservation set at boot time (now = 0) has no instance yet either.
         setup_new_dl_entity(s, cpu, e);
+    }
+    // Still throttled (a deferred server waiting for its zero-laxity time): not queued.
+    if dl_se(s, e).dl_throttled && start_dl_timer(s, cpu, e) {
+        return;
+    }
+    if dl_se(s, e).dl_throttled {
+        // The defer time has passed: run now, and drop the pointless timer.
+        cancel_dl_timer(s, e);
+        let se = dl_se_mut(s, e);
+        se.dl_defer_armed = false;
+        se.dl_throttled = false;
     }
     __enqueue_dl_entity(s, cpu, e);
 }
@@ -547,18 +628,37 @@ fn update_curr_dl_se(s: &mut SchedState, cpu: CpuId, e: DlEntity, delta: Nanos) 
     if delta == 0 && !dl_se(s, e).dl_yielded {
         return;
     }
-    dl_se_mut(s, e).runtime -= delta as i64;
-    let DlEntity::Task(p) = e;
-    dl_check_miss(s, cpu, p, false);
     let se = dl_se(s, e);
+    if dl_server(e) && se.dl_throttled && !se.dl_defer {
+        return;
+    }
+    dl_se_mut(s, e).runtime -= delta as i64;
+    if let DlEntity::Task(p) = e {
+        dl_check_miss(s, cpu, p, false);
+    }
+    let se = dl_se(s, e);
+    // A deferred server that used up its runtime in the background (its class got the CPU
+    // without it) is not needed this period: start a new deferred period from now.
+    if se.dl_defer && se.dl_throttled && se.runtime <= 0 {
+        dl_se_mut(s, e).dl_defer_running = false;
+        cancel_dl_timer(s, e);
+        replenish_dl_new_period(s, cpu, e);
+        let armed = start_dl_timer(s, cpu, e);
+        assert!(armed, "deferred {e:?}: no timer for its new period");
+        return;
+    }
     if se.runtime > 0 && !se.dl_yielded {
         return;
     }
     dl_se_mut(s, e).dl_throttled = true;
-    let pid = s.tasks[p as usize].pid;
-    core::emit(s, cpu, EventKind::DlThrottle { pid });
+    if let DlEntity::Task(p) = e {
+        let pid = s.tasks[p as usize].pid;
+        core::emit(s, cpu, EventKind::DlThrottle { pid });
+    }
     dequeue_dl_entity(s, cpu, e);
-    dequeue_pushable_dl_task(s, cpu, p);
+    if let DlEntity::Task(p) = e {
+        dequeue_pushable_dl_task(s, cpu, p);
+    }
     if !start_dl_timer(s, cpu, e) {
         enqueue_dl_entity(s, cpu, e, enqueue::REPLENISH);
     }
@@ -667,7 +767,7 @@ pub fn setparam_dl(s: &mut SchedState, p: TaskId, runtime: Nanos, deadline: Nano
 ///
 /// Linux: kernel/sched/deadline.c __dl_clear_params().
 pub fn dl_clear_params(s: &mut SchedState, p: TaskId) {
-    cancel_dl_timer(s, p);
+    cancel_dl_timer(s, DlEntity::Task(p));
     s.tasks[p as usize].dl = SchedDlEntity::default();
 }
 
@@ -749,11 +849,29 @@ pub fn wakeup_preempt_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, _wake_flags:
     }
 }
 
-/// The earliest-deadline task, if any. Rq lock held; no state change.
+/// The earliest-deadline entity's task, if any: a task itself, or for the fair server the
+/// fair task it picks (`rq->dl_server` records the server for `put_prev_set_next_task`). A
+/// server with nothing to run is stopped and the pick repeats. Rq lock held.
 ///
-/// Linux: kernel/sched/deadline.c pick_task_dl() / pick_next_dl_entity().
-pub fn pick_task_dl(s: &SchedState, cpu: CpuId) -> Option<TaskId> {
-    s.rqs[cpu as usize].dl.leftmost().map(task_of)
+/// Linux: kernel/sched/deadline.c pick_task_dl() / __pick_task_dl() / pick_next_dl_entity().
+pub fn pick_task_dl(s: &mut SchedState, cpu: CpuId) -> Option<TaskId> {
+    // At most one server per rq: the second round sees only tasks.
+    for _ in 0..2 {
+        match s.rqs[cpu as usize].dl.leftmost()? {
+            DlEntity::Task(p) => return Some(p),
+            e @ DlEntity::Server(c) => {
+                assert_eq!(c, cpu, "cpu{cpu} queues another CPU's server");
+                match crate::sched::fair::pick_task_fair(s, cpu) {
+                    Some(p) => {
+                        s.rqs[cpu as usize].dl_server = Some(e);
+                        return Some(p);
+                    }
+                    None => dl_server_stop(s, cpu),
+                }
+            }
+        }
+    }
+    unreachable!("cpu{cpu}: the fair server was picked twice")
 }
 
 /// `prev` stops running: charge it, and make it pushable if it is still queued and may move.
@@ -1220,6 +1338,170 @@ pub async fn dl_task_timer(k: &Kernel, p: TaskId) {
     k.pi_unlock(p).await;
 }
 
+// ---------------------------------------------------------------------- the fair server
+
+/// Boot-time setup of `cpu`'s fair server (D-20): a deferred DL entity with 50 ms every 1 s
+/// whose bandwidth is admitted like a task's, so tasks get 0.90 of each CPU. With the
+/// `dl_server` feature off the server has no runtime (Linux: runtime 0 written to its debugfs
+/// knob), reserves nothing and never starts, and RT tasks can starve fair ones.
+///
+/// Linux: kernel/sched/fair.c fair_server_init(), kernel/sched/deadline.c
+/// sched_init_dl_servers() / dl_server_apply_params().
+pub fn fair_server_init(s: &mut SchedState, cpu: CpuId) {
+    let on = s.feat.dl_server;
+    let se = &mut s.rqs[cpu as usize].fair_server;
+    *se = SchedDlEntity::default();
+    if !on {
+        return;
+    }
+    se.dl_runtime = FAIR_SERVER_RUNTIME_NS;
+    se.dl_deadline = FAIR_SERVER_PERIOD_NS;
+    se.dl_period = FAIR_SERVER_PERIOD_NS;
+    se.dl_bw = to_ratio(FAIR_SERVER_PERIOD_NS, FAIR_SERVER_RUNTIME_NS);
+    se.dl_density = to_ratio(FAIR_SERVER_PERIOD_NS, FAIR_SERVER_RUNTIME_NS);
+    se.dl_defer = true;
+    s.dl_bw.total_bw += s.rqs[cpu as usize].fair_server.dl_bw;
+}
+
+/// The first fair task was queued on `cpu`: start the server. A deferred server starts
+/// throttled, its timer at the zero-laxity time of a fresh period. Rq lock held.
+///
+/// Linux: kernel/sched/deadline.c dl_server_start().
+pub fn dl_server_start(s: &mut SchedState, cpu: CpuId) {
+    let se = &s.rqs[cpu as usize].fair_server;
+    if se.dl_runtime == 0 || se.dl_server_active {
+        return;
+    }
+    s.rqs[cpu as usize].fair_server.dl_server_active = true;
+    let e = DlEntity::Server(cpu);
+    if dl_se(s, e).deadline == 0 {
+        // The first start: a fresh (deferred) period from now.
+        setup_new_dl_entity(s, cpu, e);
+    }
+    enqueue_dl_entity(s, cpu, e, enqueue::WAKEUP);
+    let donor = s.rqs[cpu as usize].donor;
+    // A deferred server is not queued yet; only a queued one can preempt.
+    let queued = dl_se(s, e).rb_key.is_some();
+    if queued && (!dl_task(s, donor) || dl_se(s, e).deadline < s.tasks[donor as usize].dl.deadline) {
+        core::resched_curr(s, cpu);
+    }
+}
+
+/// Stop `cpu`'s server: off the queue, timer cancelled, not deferred or running. Rq lock held.
+///
+/// Linux: kernel/sched/deadline.c dl_server_stop().
+///
+/// Deviation: `dl_defer_running` is also cleared, so a restarted server defers again instead
+/// of competing at once ([UNSURE] which kernel release does the same).
+pub fn dl_server_stop(s: &mut SchedState, cpu: CpuId) {
+    let e = DlEntity::Server(cpu);
+    if s.rqs[cpu as usize].fair_server.dl_runtime == 0 || !s.rqs[cpu as usize].fair_server.dl_server_active {
+        return;
+    }
+    dequeue_dl_entity(s, cpu, e);
+    cancel_dl_timer(s, e);
+    let se = &mut s.rqs[cpu as usize].fair_server;
+    se.dl_defer_armed = false;
+    se.dl_throttled = false;
+    se.dl_defer_running = false;
+    se.dl_server_active = false;
+}
+
+/// Fair execution of `delta` ns on `cpu` drains the active server's budget, whether or not it
+/// ran through the server (D-20). Called from the fair class's `update_curr`. Rq lock held.
+///
+/// Linux: kernel/sched/deadline.c dl_server_update() (fair.c update_curr() calls it while
+/// `dl_server_active()`).
+pub fn dl_server_update(s: &mut SchedState, cpu: CpuId, delta: Nanos) {
+    let se = &s.rqs[cpu as usize].fair_server;
+    if se.dl_runtime == 0 || !se.dl_server_active {
+        return;
+    }
+    update_curr_dl_se(s, cpu, DlEntity::Server(cpu), delta);
+}
+
+/// Idle time since `p` (the idle task) was set counts as time the fair class could have used:
+/// it drains a deferred server's budget down to 0 (D-20). Rq lock held.
+///
+/// Linux: kernel/sched/deadline.c dl_server_update_idle_time() (from put_prev_task_idle() and
+/// from enqueue_task_fair() on an idle rq).
+pub fn dl_server_update_idle_time(s: &mut SchedState, cpu: CpuId, p: TaskId) {
+    let now = s.rqs[cpu as usize].clock_task;
+    let se = &s.rqs[cpu as usize].fair_server;
+    if !se.dl_defer || se.runtime < 0 {
+        return;
+    }
+    let start = s.tasks[p as usize].se.exec_start;
+    if now < start {
+        return;
+    }
+    let se = &mut s.rqs[cpu as usize].fair_server;
+    se.runtime -= (now - start) as i64;
+    if se.runtime < 0 {
+        se.dl_defer_running = false;
+        se.runtime = 0;
+    }
+    s.tasks[p as usize].se.exec_start = now;
+}
+
+/// `1 ms`: a deferred server's timer is not pushed back for less (`dl_server_min_res`).
+const DL_SERVER_MIN_RES_NS: Nanos = 1_000_000;
+
+/// The server's timer on `cpu` (hard-IRQ context, no lock held): at the zero-laxity time of a
+/// deferred server whose class starved, or at the next period of a throttled running one,
+/// queue the server as a DL entity and preempt whatever runs (D-20).
+///
+/// Linux: kernel/sched/deadline.c dl_server_timer().
+///
+/// Deviation: a server with no fair task queued is refilled and stopped here, as 6.12–6.16
+/// do (the newest kernels leave that to the pick). Linux forwards the timer by the laxity
+/// still left (`hrtimer_forward_now`); the model re-arms it at the zero-laxity time.
+pub async fn dl_server_timer(k: &Kernel, cpu: CpuId) {
+    k.rq_lock(cpu).await;
+    let push = {
+        let s = &mut *k.st();
+        let e = DlEntity::Server(cpu);
+        s.rqs[cpu as usize].fair_server.dl_timer_queued = false;
+        let se = &s.rqs[cpu as usize].fair_server;
+        if !se.dl_throttled || se.dl_runtime == 0 {
+            false
+        } else {
+            core::update_rq_clock(s, cpu);
+            let now = s.rqs[cpu as usize].clock;
+            if s.rqs[cpu as usize].cfs.h_nr_queued == 0 {
+                replenish_dl_entity(s, cpu, e);
+                dl_server_stop(s, cpu);
+                false
+            } else {
+                let se = &s.rqs[cpu as usize].fair_server;
+                let zero_laxity = se.deadline.saturating_sub(se.runtime.max(0) as u64);
+                if se.dl_defer_armed && now + DL_SERVER_MIN_RES_NS < zero_laxity {
+                    // The class ran in the background meanwhile: wait for the new
+                    // zero-laxity time.
+                    s.rqs[cpu as usize].fair_server.dl_timer_queued = true;
+                    crate::time::hrtimer_start(s, cpu, zero_laxity, 0, TimerFn::DlServer(cpu));
+                    false
+                } else {
+                    if se.dl_defer_armed {
+                        s.rqs[cpu as usize].fair_server.dl_defer_running = true;
+                    }
+                    enqueue_dl_entity(s, cpu, e, enqueue::REPLENISH);
+                    let donor = s.rqs[cpu as usize].donor;
+                    let deadline = s.rqs[cpu as usize].fair_server.deadline;
+                    if !dl_task(s, donor) || deadline < s.tasks[donor as usize].dl.deadline {
+                        core::resched_curr(s, cpu);
+                    }
+                    s.rqs[cpu as usize].dl.has_pushable_dl_tasks()
+                }
+            }
+        }
+    };
+    if push {
+        push_dl_task(k, cpu).await;
+    }
+    k.rq_unlock(cpu).await;
+}
+
 // ---------------------------------------------------------------------- invariant
 
 /// Model-only checker of the DL state of `cpu` (rq lock free): the tree holds exactly the
@@ -1237,7 +1519,21 @@ pub fn check_dl_rq(s: &SchedState, cpu: CpuId) -> Option<String> {
     }
     for &(d, seq, e) in &dl.root {
         let se = dl_se(s, e);
-        let DlEntity::Task(p) = e;
+        let p = match e {
+            DlEntity::Server(c) => {
+                if c != cpu || se.rb_key != Some((d, seq)) || se.dl_throttled || !se.dl_server_active {
+                    return Some(format!(
+                        "cpu{cpu}: server {e:?} on the tree with key {:?} (tree {:?}), throttled {}, active {}",
+                        se.rb_key,
+                        (d, seq),
+                        se.dl_throttled,
+                        se.dl_server_active
+                    ));
+                }
+                continue;
+            }
+            DlEntity::Task(p) => p,
+        };
         let t = &s.tasks[p as usize];
         if se.rb_key != Some((d, seq))
             || t.cpu != cpu
@@ -1294,9 +1590,10 @@ pub fn check_dl_rq(s: &SchedState, cpu: CpuId) -> Option<String> {
     None
 }
 
-/// Model-only: `total_bw` equals the fair servers' reservations plus every DL task's `dl_bw`.
+/// Model-only: `total_bw` equals the fair servers' reservations plus every DL task's `dl_bw`
+/// (the fair servers reserve nothing with the `dl_server` feature off).
 pub fn check_dl_bw(s: &SchedState) -> Option<String> {
-    let servers = s.nr_cpus() as u64 * to_ratio(FAIR_SERVER_PERIOD_NS, FAIR_SERVER_RUNTIME_NS);
+    let servers: u64 = s.rqs.iter().map(|rq| rq.fair_server.dl_bw).sum();
     let tasks: u64 = s
         .tasks
         .iter()
@@ -1468,7 +1765,7 @@ mod tests {
         let se = &s.tasks[p as usize].dl;
         assert!(!se.dl_throttled);
         assert_eq!((se.deadline, se.runtime), (25 * MS, 2 * MS as i64));
-        assert_eq!(pick_task_dl(&s, 0), Some(p));
+        assert_eq!(pick_task_dl(&mut s, 0), Some(p));
     }
 
     #[test]
@@ -1510,7 +1807,7 @@ mod tests {
         assert!(s.rqs[0].dl.overloaded && s.dlo_mask.test(0));
         assert_eq!(check_dl_rq(&s, 0), None);
         let mut order = Vec::new();
-        while let Some(p) = pick_task_dl(&s, 0) {
+        while let Some(p) = pick_task_dl(&mut s, 0) {
             order.push(p);
             assert!(dequeue_task_dl(&mut s, 0, p, dequeue::SLEEP));
             s.tasks[p as usize].on_rq = OnRq::No;
@@ -1582,10 +1879,10 @@ mod tests {
             push_dl_tasks(&k2, 0).await;
             k2.rq_unlock(0).await;
         });
-        let s = k.st();
+        let mut s = k.st();
         assert!(k.violations.borrow().is_empty(), "{:?}", k.violations.borrow());
         assert_eq!(s.tasks[b as usize].cpu, 1);
-        assert_eq!(pick_task_dl(&s, 1), Some(b), "earlier than C there");
+        assert_eq!(pick_task_dl(&mut s, 1), Some(b), "earlier than C there");
         assert!(s.tasks[c as usize].need_resched, "C is preempted");
         assert_eq!(s.rqs[0].dl.dl_nr_running, 1);
         for cpu in 0..3 {
