@@ -205,9 +205,13 @@ pub fn rt_mutex_get_top_task(s: &SchedState, p: TaskId) -> Option<TaskId> {
 /// by `sched_setattr()` so that a policy change keeps a boost.
 ///
 /// Linux: kernel/sched/core.c rt_effective_prio(), __rt_effective_prio().
+///
+/// Deviation: no deadline inheritance (spec D-21): a SCHED_DEADLINE top waiter lends the
+/// strongest RT priority (0) instead of its reservation, so a non-DL owner runs as RT above
+/// every RT task but below DL tasks; a DL owner keeps its own reservation.
 pub fn rt_effective_prio(s: &SchedState, p: TaskId, prio: i32) -> i32 {
     match rt_mutex_get_top_task(s, p) {
-        Some(top) => prio.min(s.tasks[top as usize].prio),
+        Some(top) => prio.min(s.tasks[top as usize].prio.max(0)),
         None => prio,
     }
 }
@@ -234,13 +238,14 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
         assert_eq!(t.cpu, cpu, "rt_mutex_setprio without task_rq(p) locked");
         (t.prio, t.class)
     };
-    assert!(
-        (0..140).contains(&newprio),
-        "PI prio {newprio} out of range (no DL)"
-    );
     if newprio == oldprio {
+        // Also the case of every DL task: its prio stays -1 (no DL inheritance, D-21).
         return;
     }
+    assert!(
+        (0..140).contains(&newprio),
+        "PI prio {newprio} out of range (no DL inheritance)"
+    );
     let this = s.m.this_cpu();
     let task = s.tasks[p as usize].task_ref();
     emit(
