@@ -215,6 +215,24 @@ fn dl_admission_rejects_the_task_that_overflows() {
     }
 }
 
+/// A SCHED_DEADLINE task cannot be confined to part of its root domain: rt-app's
+/// pthread_setaffinity_np() after the switch fails with EBUSY and rt-app exits (D-2's
+/// admission is per root domain, so Linux refuses such affinities).
+#[test]
+fn dl_affinity_change_is_refused() {
+    let s = run("dl_affinity_refused.json");
+    let p = s.pid("pinned-0");
+    assert_eq!(became_dl(&s, p), MS);
+    let o = &s.result.outcome;
+    assert_eq!(o.end_reason.as_str(), "exited");
+    assert_eq!(o.sim_time_ns, MS);
+    assert!(
+        o.report.contains("pthread_setaffinity_np") && o.report.contains("-16"),
+        "{}",
+        o.report
+    );
+}
+
 /// (e) sched_yield() gives up the remaining budget: 1 ms of work then a yield, forever, with
 /// Q = 5 ms: the task runs exactly 1 ms per 10 ms period (not 5), throttled once per
 /// period by the yield, and a yield is not a miss.

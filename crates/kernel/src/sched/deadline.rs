@@ -70,7 +70,8 @@ pub const GLOBAL_RT_PERIOD_NS: Nanos = 1_000_000_000;
 pub const FAIR_SERVER_RUNTIME_NS: Nanos = 50_000_000;
 pub const FAIR_SERVER_PERIOD_NS: Nanos = 1_000_000_000;
 
-/// `EBUSY` and `EINVAL` as `sched_setattr()` returns them (negated).
+/// `EPERM`, `EBUSY` and `EINVAL` as `sched_setattr()` returns them (negated).
+pub const EPERM: i32 = 1;
 pub const EBUSY: i32 = 16;
 pub const EINVAL: i32 = 22;
 
