@@ -184,6 +184,50 @@ fn dl_dhall_effect_heavy_task_misses_under_global_edf() {
     assert!(misses(&s, heavy) >= 5, "heavy missed {} times", misses(&s, heavy));
 }
 
+/// The CPU `pid` runs on after every event up to and including time `t`, if any.
+fn running_at(s: &Scenario, pid: Pid, t: u64) -> Option<u32> {
+    let mut on = None;
+    for e in s.events.iter().take_while(|e| e.time_ns <= t) {
+        if let EventKind::SchedSwitch { prev, next, .. } = e.kind {
+            if next.pid == pid {
+                on = Some(e.cpu);
+            } else if prev.pid == pid {
+                on = None;
+            }
+        }
+    }
+    on
+}
+
+/// Global EDF (D-12): when C wakes with an earlier deadline than both running tasks, the two
+/// earliest deadlines (C, B) run and A, the latest, waits. C wakes on B's CPU with its stale
+/// deadline (select_task_rq_dl sees the old one, as in Linux) and preempts B there; the push
+/// after that pick moves B to A's CPU, where it preempts A at the same instant.
+#[test]
+fn dl_global_edf_runs_the_two_earliest_deadlines() {
+    let s = run_with("dl_global_edf_2cpus.json", |a| a.duration = Some(0.05));
+    let (c, a, b) = (s.pid("c-0"), s.pid("a-1"), s.pid("b-2"));
+    for p in [a, b, c] {
+        assert_eq!(became_dl(&s, p), 0);
+    }
+    let (a_cpu, b_cpu) = (
+        running_at(&s, a, 5 * MS - 1).unwrap(),
+        running_at(&s, b, 5 * MS - 1).unwrap(),
+    );
+    assert_ne!(a_cpu, b_cpu, "A and B on different CPUs before C wakes");
+    assert_eq!(running_at(&s, c, 5 * MS), Some(b_cpu), "C wakes where it slept");
+    assert_eq!(running_at(&s, b, 5 * MS), Some(a_cpu), "B pushed to A's CPU");
+    assert_eq!(running_at(&s, a, 5 * MS), None, "A, the latest deadline, waits");
+    assert!(s
+        .switch_outs(a)
+        .iter()
+        .any(|&(t, cpu, next)| t == 5 * MS && cpu == a_cpu && next == b));
+    // C runs its 1.5 ms and sleeps; A gets a CPU back at once.
+    assert!(sleeps(&s, c).contains(&(6_500 * US)), "{:?}", sleeps(&s, c));
+    assert!(running_at(&s, a, 6_500 * US).is_some());
+    assert!(running_at(&s, b, 6_500 * US).is_some());
+}
+
 /// (d) Admission control: on one CPU the third reservation would make 0.95 > 0.90, so its
 /// sched_setattr fails with EBUSY and rt-app exits at that moment; on two CPUs (limit 1.80)
 /// all three are admitted and the run goes on.
