@@ -199,6 +199,7 @@ fn dl_server(e: DlEntity) -> bool {
     matches!(e, DlEntity::Server(_))
 }
 
+/// The entity's `struct sched_dl_entity` (`&p->dl` or `&rq->fair_server`).
 fn dl_se(s: &SchedState, e: DlEntity) -> &SchedDlEntity {
     match e {
         DlEntity::Task(p) => &s.tasks[p as usize].dl,
@@ -206,6 +207,7 @@ fn dl_se(s: &SchedState, e: DlEntity) -> &SchedDlEntity {
     }
 }
 
+/// Mutable [`dl_se`].
 fn dl_se_mut(s: &mut SchedState, e: DlEntity) -> &mut SchedDlEntity {
     match e {
         DlEntity::Task(p) => &mut s.tasks[p as usize].dl,
@@ -238,6 +240,9 @@ fn dl_entity_preempt(s: &SchedState, a: TaskId, b: TaskId) -> bool {
     s.tasks[a as usize].dl.deadline < s.tasks[b as usize].dl.deadline
 }
 
+/// Queue a balance callback once (`queue_balance_callback` ignores an already queued head).
+///
+/// Linux: kernel/sched/sched.h queue_balance_callback().
 fn queue_balance_callback(s: &mut SchedState, cpu: CpuId, cb: BalanceCallback) {
     let cbs = &mut s.rqs[cpu as usize].balance_callbacks;
     if !cbs.contains(&cb) {
@@ -1065,6 +1070,9 @@ fn pick_earliest_pushable_dl_task(s: &SchedState, cpu: CpuId, dst: CpuId) -> Opt
         })
 }
 
+/// Move a queued task between two locked rqs.
+///
+/// Linux: kernel/sched/sched.h move_queued_task_locked().
 fn move_queued_task_locked(s: &mut SchedState, src: CpuId, dst: CpuId, p: TaskId) {
     core::deactivate_task(s, src, p, 0);
     core::set_task_cpu(s, p, dst);
@@ -1502,6 +1510,24 @@ pub async fn dl_server_timer(k: &Kernel, cpu: CpuId) {
     }
     k.rq_unlock(cpu).await;
 }
+
+// CORE wiring (what core.rs, irq.rs, syscalls.rs and system.rs do with these ops, as
+// Linux's core does; listed for whoever merges core.rs changes):
+// - class dispatch for `Class::Deadline`: `enqueue_task_dl`, `dequeue_task_dl`,
+//   `wakeup_preempt_dl`, `put_prev_task_dl`, `set_next_task_dl`, `pick_task_dl` (which may
+//   return a fair task picked through the fair server), `select_task_rq_dl`.
+// - pick balance pass: `balance_dl(k, cpu, prev)` for the Deadline class (S-3).
+// - `BalanceCallback::PushDl` => `push_dl_tasks`, `BalanceCallback::PullDl` => `pull_dl_task`.
+// - after `wakeup_preempt` in ttwu_do_activate and wake_up_new_task: `task_woken_dl`.
+// - `put_prev_set_next_task`: `rq.dl_server` moves to `next.dl_server`
+//   (`__put_prev_set_next_dl_server`); `put_prev_task` of the idle task:
+//   `dl_server_update_idle_time`.
+// - tick: `task_tick_dl`; hrtimers `TimerFn::DlTask` => `dl_task_timer`,
+//   `TimerFn::DlServer` => `dl_server_timer`; yield: `yield_task_dl`; setattr: `checkparam_dl`,
+//   `sched_dl_overflow`, `setparam_dl`, `switched_to_dl`/`switched_from_dl`/`prio_changed_dl`.
+// - fair.rs: `dl_server_update` from `update_curr`, `dl_server_start` on the first enqueue.
+// - Proxy Execution: `update_curr_dl` charges `rq.donor`; switch it to a `dl_rq.curr`
+//   pointer here alone when v29 3/9 lands.
 
 // ---------------------------------------------------------------------- invariant
 
