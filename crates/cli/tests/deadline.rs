@@ -428,8 +428,8 @@ fn dl_server_stays_deferred_while_fair_tasks_run() {
 /// A DL task as a Proxy Execution donor: the fair owner runs on the blocked DL task's
 /// scheduling context and its budget pays (update_curr_dl charges rq->donor): 5 ms per
 /// period, then the donor is throttled (twice before the owner's 20 ms are done) and the
-/// owner goes on as itself. Without proxying the DL task just sleeps on the lock. With PI the
-/// DL waiter lends RT prio 0 (no deadline inheritance, documented deviation).
+/// owner goes on as itself. Without proxying the DL task just sleeps on the lock (with PI
+/// the owner runs boosted, alone on the CPU either way).
 #[test]
 fn dl_donor_budget_pays_for_the_proxied_owner() {
     for protocol in ["none", "pi", "proxy"] {
@@ -451,6 +451,49 @@ fn dl_donor_budget_pays_for_the_proxied_owner() {
             assert_eq!(s.work_done_ns(d), 21 * MS, "{protocol}");
         }
     }
+}
+
+/// Deadline inheritance (D-21): through an rt_mutex, a fair owner blocking a SCHED_DEADLINE
+/// waiter runs as DL on the waiter's reservation (`sched_pi_setprio ... newprio=-1`), above
+/// an RT hog at priority 99, and is not throttled although its 5 ms exceed the 1 ms budget.
+/// With a plain mutex the hog starves the owner until it is done.
+#[test]
+fn dl_pi_boost_runs_the_owner_on_the_waiters_reservation() {
+    let s = run_with("dl_pi_boost.json", |a| a.protocol = Some("pi".to_string()));
+    let (d, hog, o) = (s.pid("dl-0"), s.pid("hog-1"), s.pid("owner-2"));
+    let boosts: Vec<(u64, i32, i32)> = s
+        .events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::SchedPiSetprio {
+                task,
+                oldprio,
+                newprio,
+            } if task.pid == o => Some((e.time_ns, oldprio, newprio)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(boosts, vec![(2 * MS, 120, -1), (7 * MS, -1, 120)]);
+    assert!(s.switch_outs(hog).contains(&(2 * MS, 0, d)));
+    assert!(
+        s.switch_ins(o).contains(&(2 * MS, 0)),
+        "the boosted owner runs above the RT hog"
+    );
+    assert_eq!(throttles(&s, o), 0);
+    assert_eq!(misses(&s, o), 0);
+    assert_eq!(throttles(&s, d), 0);
+    // The DL task gets M at 7 ms, when the deboosted owner unlocks it.
+    assert!(s.switch_ins(d).contains(&(7 * MS, 0)));
+
+    let none = run_with("dl_pi_boost.json", |a| a.protocol = Some("none".to_string()));
+    let o2 = none.pid("owner-2");
+    assert!(
+        none.switch_ins(o2)
+            .iter()
+            .all(|&(t, _)| !(MS..21 * MS).contains(&t)),
+        "without PI the RT hog starves the owner: {:?}",
+        none.switch_ins(o2)
+    );
 }
 
 /// A mixed DL/RT/fair swarm with shared mutexes on 4 CPUs, under each protocol and a few

@@ -642,6 +642,15 @@ pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
         t.prio = boosted;
         t.class = core::class_of(boosted, false, false);
         assert_eq!(t.class, new_class);
+        if new_class == Class::Deadline && t.policy != Policy::Deadline {
+            // Still boosted by a SCHED_DEADLINE waiter (D-21): its reservation applies.
+            let top =
+                crate::locking::rtmutex::rt_mutex_get_top_task(s, p).expect("a DL boost has a top waiter");
+            crate::sched::deadline::dl_pi_boost(s, p, top);
+        } else if new_class == Class::Deadline {
+            // Its own reservation from now on.
+            s.tasks[p as usize].dl.pi_se = None;
+        }
     }
     let (class, newprio, new_nice) = {
         let t = &s.tasks[p as usize];

@@ -205,13 +205,9 @@ pub fn rt_mutex_get_top_task(s: &SchedState, p: TaskId) -> Option<TaskId> {
 /// by `sched_setattr()` so that a policy change keeps a boost.
 ///
 /// Linux: kernel/sched/core.c rt_effective_prio(), __rt_effective_prio().
-///
-/// Deviation: no deadline inheritance (spec D-21): a SCHED_DEADLINE top waiter lends the
-/// strongest RT priority (0) instead of its reservation, so a non-DL owner runs as RT above
-/// every RT task but below DL tasks; a DL owner keeps its own reservation.
 pub fn rt_effective_prio(s: &SchedState, p: TaskId, prio: i32) -> i32 {
     match rt_mutex_get_top_task(s, p) {
-        Some(top) => prio.min(s.tasks[top as usize].prio.max(0)),
+        Some(top) => prio.min(s.tasks[top as usize].prio),
         None => prio,
     }
 }
@@ -239,13 +235,10 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
         (t.prio, t.class)
     };
     if newprio == oldprio {
-        // Also the case of every DL task: its prio stays -1 (no DL inheritance, D-21).
+        // Also a DL owner's: it keeps its own reservation (see deadline.rs, D-21).
         return;
     }
-    assert!(
-        (0..140).contains(&newprio),
-        "PI prio {newprio} out of range (no DL inheritance)"
-    );
+    assert!((-1..140).contains(&newprio), "PI prio {newprio} out of range");
     let this = s.m.this_cpu();
     let task = s.tasks[p as usize].task_ref();
     emit(
@@ -276,6 +269,13 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
         // M-15/R-2: a deboosted RT task resumes ahead of its new equals.
         en |= eq::HEAD;
     }
+    if new_class == Class::Deadline {
+        // D-21: run on the DL top waiter's reservation, refilled on the boost.
+        let top = rt_mutex_get_top_task(s, p).expect("a DL boost has a DL top waiter");
+        let boosted = crate::sched::deadline::dl_pi_boost(s, p, top);
+        assert!(boosted, "a SCHED_DEADLINE owner's prio cannot change");
+        en |= eq::REPLENISH;
+    }
     // __setscheduler_prio().
     s.tasks[p as usize].prio = newprio;
     s.tasks[p as usize].class = new_class;
@@ -292,11 +292,13 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
         match prev_class {
             Class::Fair => crate::sched::fair::switched_from_fair(s, cpu, p),
             Class::Rt => crate::sched::rt::switched_from_rt(s, cpu, p),
+            Class::Deadline => crate::sched::deadline::switched_from_dl(s, cpu, p),
             c => unreachable!("PI class change from {c:?}"),
         }
         match new_class {
             Class::Fair => crate::sched::fair::switched_to_fair(s, cpu, p),
             Class::Rt => crate::sched::rt::switched_to_rt(s, cpu, p),
+            Class::Deadline => crate::sched::deadline::switched_to_dl(s, cpu, p),
             c => unreachable!("PI class change to {c:?}"),
         }
     } else {

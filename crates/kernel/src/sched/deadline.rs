@@ -31,8 +31,10 @@
 //! Deviation: no GRUB reclaiming (D-11) and no active-utilisation tracking (D-9):
 //! `dl_non_contending`, the inactive timer and `running_bw`/`this_bw` are not modelled, and
 //! the bandwidth of a task that leaves SCHED_DEADLINE is released at once rather than at its
-//! 0-lag time. No HRTICK_DL: an overrun is caught by the next tick (D-5). No DL PI boosting
-//! (D-21): no task in the model is ever `dl_boosted`. No capacity scaling, no PELT
+//! 0-lag time. No HRTICK_DL: an overrun is caught by the next tick (D-5). PI boosting by a DL
+//! waiter (D-21) covers non-DL owners only: a SCHED_DEADLINE owner keeps its own reservation
+//! even if a waiter's deadline is earlier, and a boost keeps the first DL donor's reservation
+//! until it ends (Linux follows the current top waiter). No capacity scaling, no PELT
 //! (`update_dl_rq_load_avg`), no migrate-disable. Deadlines are absolute ns since boot and
 //! never wrap, so `dl_time_before(a, b)` is `a < b`. The CBS overflow test (`dl_entity_overflow`)
 //! is computed exactly in 128-bit arithmetic instead of with `DL_SCALE`-truncated operands.
@@ -131,6 +133,9 @@ pub struct SchedDlEntity {
     /// Server only: the starvation case is being handled; replenishments enqueue it at once
     /// instead of deferring again (`dl_defer_running`).
     pub dl_defer_running: bool,
+    /// Task only: while PI-boosted by a SCHED_DEADLINE waiter (D-21), the task whose
+    /// reservation this entity runs with (`dl_se->pi_se`); `None` = its own.
+    pub pi_se: Option<TaskId>,
 }
 
 /// `dl_rq->earliest_dl`: the earliest queued deadline (`curr`) and the earliest pushable
@@ -223,6 +228,18 @@ pub fn dl_task(s: &SchedState, p: TaskId) -> bool {
 /// `on_dl_rq()`: on the deadline tree.
 pub fn on_dl_rq(s: &SchedState, p: TaskId) -> bool {
     s.tasks[p as usize].dl.rb_key.is_some()
+}
+
+/// `is_dl_boosted()`: running on a DL waiter's reservation (D-21).
+fn is_dl_boosted(s: &SchedState, e: DlEntity) -> bool {
+    dl_se(s, e).pi_se.is_some()
+}
+
+/// `pi_of(dl_se)`'s reservation (Q, D, P): the entity's own, or while PI-boosted the donor's.
+fn pi_params(s: &SchedState, e: DlEntity) -> (Nanos, Nanos, Nanos) {
+    let se = dl_se(s, e);
+    let pi = se.pi_se.map_or(se, |q| &s.tasks[q as usize].dl);
+    (pi.dl_runtime, pi.dl_deadline, pi.dl_period)
 }
 
 /// `dl_is_implicit()`: D == P.
@@ -373,6 +390,10 @@ fn __dequeue_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
 /// or the task blocking, i.e. the rt-app phase ending after the deadline).
 fn dl_check_miss(s: &mut SchedState, cpu: CpuId, p: TaskId, inclusive: bool) {
     let now = s.rqs[cpu as usize].clock;
+    if s.tasks[p as usize].policy != Policy::Deadline {
+        // A task running on a PI donor's reservation (D-21) has no deadlines of its own.
+        return;
+    }
     let se = &s.tasks[p as usize].dl;
     let passed = if inclusive {
         now >= se.deadline
@@ -402,9 +423,10 @@ fn dl_check_miss(s: &mut SchedState, cpu: CpuId, p: TaskId, inclusive: bool) {
 /// Linux: kernel/sched/deadline.c replenish_dl_new_period().
 fn replenish_dl_new_period(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
     let now = s.rqs[cpu as usize].clock;
+    let (pi_runtime, pi_deadline, _) = pi_params(s, e);
     let se = dl_se_mut(s, e);
-    se.deadline = now + se.dl_deadline;
-    se.runtime = se.dl_runtime as i64;
+    se.deadline = now + pi_deadline;
+    se.runtime = pi_runtime as i64;
     // A deferred server not handling a starvation case waits for its zero-laxity time.
     if se.dl_defer && !se.dl_defer_running {
         se.dl_throttled = true;
@@ -433,22 +455,26 @@ fn setup_new_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
 /// Linux: kernel/sched/deadline.c replenish_dl_entity().
 fn replenish_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
     let now = s.rqs[cpu as usize].clock;
+    let pi = pi_params(s, e);
+    let (pi_runtime, pi_deadline, pi_period) = pi;
     let se = dl_se_mut(s, e);
-    assert!(se.dl_runtime > 0, "replenish of {e:?} without a reservation");
-    if se.dl_deadline == 0 || (se.dl_defer_armed && dl_entity_overflow(se, now)) {
-        se.deadline = now + se.dl_deadline;
-        se.runtime = se.dl_runtime as i64;
+    assert!(pi_runtime > 0, "replenish of {e:?} without a reservation");
+    // A boosted non-DL task (no own deadline) or a deferred server that would overflow at
+    // its zero-laxity time: a new period.
+    if se.dl_deadline == 0 || (se.dl_defer_armed && dl_entity_overflow(se, pi, now)) {
+        se.deadline = now + pi_deadline;
+        se.runtime = pi_runtime as i64;
     }
     let se = dl_se_mut(s, e);
     if se.dl_yielded && se.runtime > 0 {
         se.runtime = 0;
     }
     // Bounded: each round adds a full runtime, and an overrun is at most a few ticks.
-    let limit = 1 + (se.runtime.unsigned_abs() / se.dl_runtime) + 1;
+    let limit = 1 + (se.runtime.unsigned_abs() / pi_runtime) + 1;
     let mut rounds = 0;
     while se.runtime <= 0 {
-        se.deadline += se.dl_period;
-        se.runtime += se.dl_runtime as i64;
+        se.deadline += pi_period;
+        se.runtime += pi_runtime as i64;
         rounds += 1;
         assert!(rounds <= limit, "replenish of {e:?} did not converge");
     }
@@ -477,12 +503,14 @@ fn replenish_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
 }
 
 /// Whether keeping the current (deadline, runtime) would let the entity use more than its
-/// bandwidth from `t` on: `runtime / (deadline - t) > dl_runtime / dl_deadline`.
+/// bandwidth from `t` on: `runtime / (deadline - t) > dl_runtime / dl_deadline`, with the
+/// reservation `pi` (`pi_of(dl_se)`: its own, or a PI donor's).
 ///
 /// Linux: kernel/sched/deadline.c dl_entity_overflow().
-fn dl_entity_overflow(se: &SchedDlEntity, t: Nanos) -> bool {
-    let left = se.dl_deadline as i128 * se.runtime as i128;
-    let right = (se.deadline as i128 - t as i128) * se.dl_runtime as i128;
+fn dl_entity_overflow(se: &SchedDlEntity, pi: (Nanos, Nanos, Nanos), t: Nanos) -> bool {
+    let (pi_runtime, pi_deadline, _) = pi;
+    let left = pi_deadline as i128 * se.runtime as i128;
+    let right = (se.deadline as i128 - t as i128) * pi_runtime as i128;
     right < left
 }
 
@@ -503,9 +531,11 @@ fn update_dl_revised_wakeup(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
 /// Linux: kernel/sched/deadline.c update_dl_entity().
 fn update_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
     let now = s.rqs[cpu as usize].clock;
+    let pi = pi_params(s, e);
+    let boosted = is_dl_boosted(s, e);
     let se = dl_se(s, e);
-    if se.deadline < now || dl_entity_overflow(se, now) {
-        if !dl_is_implicit(se) && se.deadline >= now {
+    if se.deadline < now || dl_entity_overflow(se, pi, now) {
+        if !dl_is_implicit(se) && se.deadline >= now && !boosted {
             update_dl_revised_wakeup(s, cpu, e);
             return;
         }
@@ -577,7 +607,7 @@ fn dl_check_constrained_dl(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
     let now = s.rqs[cpu as usize].clock;
     let se = dl_se(s, e);
     if se.deadline < now && now < dl_next_period(se) {
-        if !start_dl_timer(s, cpu, e) {
+        if is_dl_boosted(s, e) || !start_dl_timer(s, cpu, e) {
             return;
         }
         let se = dl_se_mut(s, e);
@@ -604,7 +634,7 @@ fn enqueue_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity, flags: u32) {
         update_dl_entity(s, cpu, e);
     } else if flags & enqueue::REPLENISH != 0 {
         replenish_dl_entity(s, cpu, e);
-    } else if flags & enqueue::RESTORE != 0 && dl_se(s, e).deadline <= now {
+    } else if flags & enqueue::RESTORE != 0 && !is_dl_boosted(s, e) && dl_se(s, e).deadline <= now {
         // `<=`: a reservation set at boot time (now = 0) has no instance yet either.
         setup_new_dl_entity(s, cpu, e);
     }
@@ -657,15 +687,19 @@ fn update_curr_dl_se(s: &mut SchedState, cpu: CpuId, e: DlEntity, delta: Nanos) 
         return;
     }
     dl_se_mut(s, e).dl_throttled = true;
+    let boosted = is_dl_boosted(s, e);
     if let DlEntity::Task(p) = e {
-        let pid = s.tasks[p as usize].pid;
-        core::emit(s, cpu, EventKind::DlThrottle { pid });
+        if !boosted {
+            let pid = s.tasks[p as usize].pid;
+            core::emit(s, cpu, EventKind::DlThrottle { pid });
+        }
     }
     dequeue_dl_entity(s, cpu, e);
     if let DlEntity::Task(p) = e {
         dequeue_pushable_dl_task(s, cpu, p);
     }
-    if !start_dl_timer(s, cpu, e) {
+    // A boosted entity is never left throttled (D-21): refilled at once.
+    if boosted || !start_dl_timer(s, cpu, e) {
         enqueue_dl_entity(s, cpu, e, enqueue::REPLENISH);
     }
     if s.rqs[cpu as usize].dl.leftmost() != Some(e) {
@@ -785,7 +819,18 @@ pub fn dl_clear_params(s: &mut SchedState, p: TaskId) {
 /// Linux: kernel/sched/deadline.c enqueue_task_dl().
 pub fn enqueue_task_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
     assert!(dl_task(s, p), "enqueue_task_dl of a non-DL task {p}");
-    enqueue_dl_entity(s, cpu, DlEntity::Task(p), flags);
+    let e = DlEntity::Task(p);
+    if is_dl_boosted(s, e) {
+        // The boost overrides a throttle the task got before it blocked (D-21).
+        if s.tasks[p as usize].dl.dl_throttled {
+            cancel_dl_timer(s, e);
+            s.tasks[p as usize].dl.dl_throttled = false;
+        }
+    } else if s.tasks[p as usize].policy != Policy::Deadline {
+        // Deboosted while over its runtime: it leaves the class, no replenishment.
+        s.tasks[p as usize].dl.dl_throttled = false;
+    }
+    enqueue_dl_entity(s, cpu, e, flags);
     let t = &s.tasks[p as usize];
     if s.rqs[cpu as usize].curr != p && !t.dl.dl_throttled && t.nr_cpus_allowed > 1 {
         enqueue_pushable_dl_task(s, cpu, p);
@@ -1314,7 +1359,7 @@ pub async fn dl_task_timer(k: &Kernel, p: TaskId) {
     let push = {
         let s = &mut *k.st();
         s.tasks[p as usize].dl.dl_timer_queued = false;
-        if !dl_task(s, p) || !s.tasks[p as usize].dl.dl_throttled {
+        if !dl_task(s, p) || !s.tasks[p as usize].dl.dl_throttled || is_dl_boosted(s, DlEntity::Task(p)) {
             false
         } else {
             core::update_rq_clock(s, cpu);
@@ -1348,6 +1393,24 @@ pub async fn dl_task_timer(k: &Kernel, p: TaskId) {
 }
 
 // ---------------------------------------------------------------------- the fair server
+
+/// PI boost of `p` by its top waiter, a SCHED_DEADLINE task (D-21): run with that task's
+/// reservation (`p->dl.pi_se = pi_task->dl.pi_se`). Called by `rt_mutex_setprio` and
+/// `sched_setattr` before `p` is enqueued in the DL class (with ENQUEUE_REPLENISH from the
+/// former). Returns false if `p` has its own reservation (a SCHED_DEADLINE task is not
+/// boosted).
+///
+/// Linux: kernel/sched/core.c rt_mutex_setprio() (the `dl_prio(prio)` branch).
+pub fn dl_pi_boost(s: &mut SchedState, p: TaskId, pi_task: TaskId) -> bool {
+    if s.tasks[p as usize].policy == Policy::Deadline {
+        return false;
+    }
+    assert!(dl_task(s, pi_task), "DL boost of {p} by non-DL {pi_task}");
+    let donor = s.tasks[pi_task as usize].dl.pi_se.unwrap_or(pi_task);
+    assert_ne!(donor, p, "task {p} boosted by itself");
+    s.tasks[p as usize].dl.pi_se = Some(donor);
+    true
+}
 
 /// Boot-time setup of `cpu`'s fair server (D-20): a deferred DL entity with 50 ms every 1 s
 /// whose bandwidth is admitted like a task's, so tasks get 0.90 of each CPU. With the
