@@ -229,8 +229,8 @@ fn dl_global_edf_runs_the_two_earliest_deadlines() {
 }
 
 /// (d) Admission control: on one CPU the third reservation would make 0.95 > 0.90, so its
-/// sched_setattr fails with EBUSY and rt-app exits at that moment; on two CPUs (limit 1.80)
-/// all three are admitted and the run goes on.
+/// sched_setattr fails with EBUSY and rt-app exits at that moment; without the fair server
+/// (limit 0.95) or on two CPUs (limit 1.80) all three are admitted and the run goes on.
 #[test]
 fn dl_admission_rejects_the_task_that_overflows() {
     let s = run("dl_admission.json");
@@ -250,6 +250,13 @@ fn dl_admission_rejects_the_task_that_overflows() {
         o.report
     );
     assert_eq!(s.result.metrics.task(c).unwrap().policy, "SCHED_OTHER");
+
+    // Without the fair server its 0.05 is free: 0.95 fits on one CPU.
+    let s1 = run_with("dl_admission.json", |a| {
+        a.features.push("dl_server=off".to_string())
+    });
+    assert_eq!(s1.result.outcome.end_reason.as_str(), "duration");
+    assert_eq!(became_dl(&s1, s1.pid("c-2")), 3 * MS);
 
     let s2 = run_with("dl_admission.json", |a| a.cpus = Some(2));
     assert_eq!(s2.result.outcome.end_reason.as_str(), "duration");
