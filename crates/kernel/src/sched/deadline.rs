@@ -34,7 +34,8 @@
 //! 0-lag time. No HRTICK_DL: an overrun is caught by the next tick (D-5). PI boosting by a DL
 //! waiter (D-21) covers non-DL owners only: a SCHED_DEADLINE owner keeps its own reservation
 //! even if a waiter's deadline is earlier, and a boost keeps the first DL donor's reservation
-//! until it ends (Linux follows the current top waiter). No capacity scaling, no PELT
+//! until it ends (Linux follows the current top waiter); DL waiters on an rt_mutex queue by
+//! prio and then FIFO, not by deadline. No capacity scaling, no PELT
 //! (`update_dl_rq_load_avg`), no migrate-disable. Deadlines are absolute ns since boot and
 //! never wrap, so `dl_time_before(a, b)` is `a < b`. The CBS overflow test (`dl_entity_overflow`)
 //! is computed exactly in 128-bit arithmetic instead of with `DL_SCALE`-truncated operands.
