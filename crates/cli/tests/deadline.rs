@@ -184,9 +184,53 @@ fn dl_dhall_effect_heavy_task_misses_under_global_edf() {
     assert!(misses(&s, heavy) >= 5, "heavy missed {} times", misses(&s, heavy));
 }
 
+/// The CPU `pid` runs on after every event up to and including time `t`, if any.
+fn running_at(s: &Scenario, pid: Pid, t: u64) -> Option<u32> {
+    let mut on = None;
+    for e in s.events.iter().take_while(|e| e.time_ns <= t) {
+        if let EventKind::SchedSwitch { prev, next, .. } = e.kind {
+            if next.pid == pid {
+                on = Some(e.cpu);
+            } else if prev.pid == pid {
+                on = None;
+            }
+        }
+    }
+    on
+}
+
+/// Global EDF (D-12): when C wakes with an earlier deadline than both running tasks, the two
+/// earliest deadlines (C, B) run and A, the latest, waits. C wakes on B's CPU with its stale
+/// deadline (select_task_rq_dl sees the old one, as in Linux) and preempts B there; the push
+/// after that pick moves B to A's CPU, where it preempts A at the same instant.
+#[test]
+fn dl_global_edf_runs_the_two_earliest_deadlines() {
+    let s = run_with("dl_global_edf_2cpus.json", |a| a.duration = Some(0.05));
+    let (c, a, b) = (s.pid("c-0"), s.pid("a-1"), s.pid("b-2"));
+    for p in [a, b, c] {
+        assert_eq!(became_dl(&s, p), 0);
+    }
+    let (a_cpu, b_cpu) = (
+        running_at(&s, a, 5 * MS - 1).unwrap(),
+        running_at(&s, b, 5 * MS - 1).unwrap(),
+    );
+    assert_ne!(a_cpu, b_cpu, "A and B on different CPUs before C wakes");
+    assert_eq!(running_at(&s, c, 5 * MS), Some(b_cpu), "C wakes where it slept");
+    assert_eq!(running_at(&s, b, 5 * MS), Some(a_cpu), "B pushed to A's CPU");
+    assert_eq!(running_at(&s, a, 5 * MS), None, "A, the latest deadline, waits");
+    assert!(s
+        .switch_outs(a)
+        .iter()
+        .any(|&(t, cpu, next)| t == 5 * MS && cpu == a_cpu && next == b));
+    // C runs its 1.5 ms and sleeps; A gets a CPU back at once.
+    assert!(sleeps(&s, c).contains(&(6_500 * US)), "{:?}", sleeps(&s, c));
+    assert!(running_at(&s, a, 6_500 * US).is_some());
+    assert!(running_at(&s, b, 6_500 * US).is_some());
+}
+
 /// (d) Admission control: on one CPU the third reservation would make 0.95 > 0.90, so its
-/// sched_setattr fails with EBUSY and rt-app exits at that moment; on two CPUs (limit 1.80)
-/// all three are admitted and the run goes on.
+/// sched_setattr fails with EBUSY and rt-app exits at that moment; without the fair server
+/// (limit 0.95) or on two CPUs (limit 1.80) all three are admitted and the run goes on.
 #[test]
 fn dl_admission_rejects_the_task_that_overflows() {
     let s = run("dl_admission.json");
@@ -207,12 +251,37 @@ fn dl_admission_rejects_the_task_that_overflows() {
     );
     assert_eq!(s.result.metrics.task(c).unwrap().policy, "SCHED_OTHER");
 
+    // Without the fair server its 0.05 is free: 0.95 fits on one CPU.
+    let s1 = run_with("dl_admission.json", |a| {
+        a.features.push("dl_server=off".to_string())
+    });
+    assert_eq!(s1.result.outcome.end_reason.as_str(), "duration");
+    assert_eq!(became_dl(&s1, s1.pid("c-2")), 3 * MS);
+
     let s2 = run_with("dl_admission.json", |a| a.cpus = Some(2));
     assert_eq!(s2.result.outcome.end_reason.as_str(), "duration");
     assert_eq!(became_dl(&s2, s2.pid("c-2")), 3 * MS);
     for name in ["a-0", "b-1", "c-2"] {
         assert_eq!(misses(&s2, s2.pid(name)), 0, "{name}");
     }
+}
+
+/// A SCHED_DEADLINE task cannot be confined to part of its root domain: rt-app's
+/// pthread_setaffinity_np() after the switch fails with EBUSY and rt-app exits (D-2's
+/// admission is per root domain, so Linux refuses such affinities).
+#[test]
+fn dl_affinity_change_is_refused() {
+    let s = run("dl_affinity_refused.json");
+    let p = s.pid("pinned-0");
+    assert_eq!(became_dl(&s, p), MS);
+    let o = &s.result.outcome;
+    assert_eq!(o.end_reason.as_str(), "exited");
+    assert_eq!(o.sim_time_ns, MS);
+    assert!(
+        o.report.contains("pthread_setaffinity_np") && o.report.contains("-16"),
+        "{}",
+        o.report
+    );
 }
 
 /// (e) sched_yield() gives up the remaining budget: 1 ms of work then a yield, forever, with
@@ -293,4 +362,161 @@ fn dl_runs_are_deterministic() {
     let b = run("dl_dhall_2cpus.json");
     assert_eq!(a.events, b.events);
     assert_eq!(a.result.metrics, b.result.metrics);
+}
+
+/// The fair server (D-20): under a 100% RT hog a fair task gets 50 ms of every second
+/// through the deferred server, late in each period: first at the zero-laxity time of the
+/// server's first period (950 ms), then once per period. Without the server (`dl_server=off`)
+/// it gets nothing.
+#[test]
+fn dl_server_gives_a_starved_fair_task_50ms_per_second() {
+    let s = run("dl_server_rt_hog.json");
+    let (hog, fair) = (s.pid("rt_hog-0"), s.pid("fair-1"));
+    let total = s.runtime_ns(fair);
+    assert!(
+        (145 * MS..=155 * MS).contains(&total),
+        "fair ran {total} ns in 3 s"
+    );
+    // Three 50 ms runs (one per second), each starting late in its period.
+    let ins: Vec<u64> = s.switch_ins(fair).into_iter().map(|(t, _)| t).collect();
+    assert_eq!(ins.len(), 3, "switch-ins {ins:?}");
+    for (k, &t) in ins.iter().enumerate() {
+        let second = k as u64 * 1000 * MS;
+        assert!(
+            t >= second + 950 * MS && t <= second + 955 * MS,
+            "run {k} starts at {t}"
+        );
+        let out = s
+            .switch_outs(fair)
+            .into_iter()
+            .map(|(o, _, next)| (o, next))
+            .find(|&(o, _)| o > t);
+        if let Some((o, next)) = out {
+            assert!((50 * MS..=51 * MS).contains(&(o - t)), "run {k}: {t}..{o}");
+            assert_eq!(next, hog, "the RT hog resumes");
+        }
+    }
+    assert!(s.runtime_ns(hog) >= 2_840 * MS);
+    // The server is a DL entity: nothing is reported as a task's throttle or miss.
+    assert_eq!(throttles(&s, fair), 0);
+
+    let off = run_with("dl_server_rt_hog.json", |a| {
+        a.features.push("dl_server=off".to_string())
+    });
+    let fair_off = off.pid("fair-1");
+    assert!(
+        off.runtime_ns(fair_off) < MS,
+        "fair ran {} without the server",
+        off.runtime_ns(fair_off)
+    );
+    assert!(off.runtime_ns(off.pid("rt_hog-0")) > 2_990 * MS);
+}
+
+/// The fair server is deferred (D-20): fair tasks that get the CPU anyway drain its budget in
+/// the background, so it never preempts the RT task, which runs each job from its release to
+/// its end without a switch-out.
+#[test]
+fn dl_server_stays_deferred_while_fair_tasks_run() {
+    let s = run("dl_server_no_starvation.json");
+    let (rt, hog) = (s.pid("rt-0"), s.pid("hog-1"));
+    let outs = s.switch_outs(rt);
+    assert!(outs.len() >= 299, "{} jobs", outs.len());
+    for e in &s.events {
+        if let EventKind::SchedSwitch { prev, prev_state, .. } = e.kind {
+            if prev.pid == rt {
+                assert_eq!(prev_state, PrevState::Sleeping, "rt preempted at {}", e.time_ns);
+            }
+        }
+    }
+    let h = s.runtime_ns(hog);
+    assert!((1_495 * MS..=1_505 * MS).contains(&h), "hog ran {h}");
+}
+
+/// A DL task as a Proxy Execution donor: the fair owner runs on the blocked DL task's
+/// scheduling context and its budget pays (update_curr_dl charges rq->donor): 5 ms per
+/// period, then the donor is throttled (twice before the owner's 20 ms are done) and the
+/// owner goes on as itself. Without proxying the DL task just sleeps on the lock (with PI
+/// the owner runs boosted, alone on the CPU either way).
+#[test]
+fn dl_donor_budget_pays_for_the_proxied_owner() {
+    for protocol in ["none", "pi", "proxy"] {
+        let s = run_with("dl_proxy_donor.json", |a| a.protocol = Some(protocol.to_string()));
+        let (o, d) = (s.pid("owner-0"), s.pid("dl-1"));
+        assert_eq!(s.result.outcome.end_reason.as_str(), "exited", "{protocol}");
+        assert_eq!(became_dl(&s, d), 2 * MS, "{protocol}");
+        let t = s.result.metrics.task(d).unwrap();
+        if protocol == "proxy" {
+            assert_eq!(t.donated_ns, 10 * MS, "two budgets of 5 ms");
+            assert_eq!(t.dl_throttles, 2);
+            assert_eq!(s.work_done_ns(o), 20 * MS);
+            // Replenished at 22 ms, the donor takes M and runs its 1 ms.
+            assert_eq!(s.work_done_ns(d), 23 * MS);
+        } else {
+            assert_eq!(t.donated_ns, 0, "{protocol}");
+            assert_eq!(t.dl_throttles, 0, "{protocol}");
+            // The owner unlocks at 20 ms, the DL task runs at once.
+            assert_eq!(s.work_done_ns(d), 21 * MS, "{protocol}");
+        }
+    }
+}
+
+/// Deadline inheritance (D-21): through an rt_mutex, a fair owner blocking a SCHED_DEADLINE
+/// waiter runs as DL on the waiter's reservation (`sched_pi_setprio ... newprio=-1`), above
+/// an RT hog at priority 99, and is not throttled although its 5 ms exceed the 1 ms budget.
+/// With a plain mutex the hog starves the owner until it is done.
+#[test]
+fn dl_pi_boost_runs_the_owner_on_the_waiters_reservation() {
+    let s = run_with("dl_pi_boost.json", |a| a.protocol = Some("pi".to_string()));
+    let (d, hog, o) = (s.pid("dl-0"), s.pid("hog-1"), s.pid("owner-2"));
+    let boosts: Vec<(u64, i32, i32)> = s
+        .events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::SchedPiSetprio {
+                task,
+                oldprio,
+                newprio,
+            } if task.pid == o => Some((e.time_ns, oldprio, newprio)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(boosts, vec![(2 * MS, 120, -1), (7 * MS, -1, 120)]);
+    assert!(s.switch_outs(hog).contains(&(2 * MS, 0, d)));
+    assert!(
+        s.switch_ins(o).contains(&(2 * MS, 0)),
+        "the boosted owner runs above the RT hog"
+    );
+    assert_eq!(throttles(&s, o), 0);
+    assert_eq!(misses(&s, o), 0);
+    assert_eq!(throttles(&s, d), 0);
+    // The DL task gets M at 7 ms, when the deboosted owner unlocks it.
+    assert!(s.switch_ins(d).contains(&(7 * MS, 0)));
+
+    let none = run_with("dl_pi_boost.json", |a| a.protocol = Some("none".to_string()));
+    let o2 = none.pid("owner-2");
+    assert!(
+        none.switch_ins(o2)
+            .iter()
+            .all(|&(t, _)| !(MS..21 * MS).contains(&t)),
+        "without PI the RT hog starves the owner: {:?}",
+        none.switch_ins(o2)
+    );
+}
+
+/// A mixed DL/RT/fair swarm with shared mutexes on 4 CPUs, under each protocol and a few
+/// seeds, with every invariant (dl_rq_consistent, dl_bw_admitted, ...) checked after every
+/// step: the run must end by its duration without a violation.
+#[test]
+fn dl_swarm_keeps_the_invariants() {
+    for (protocol, seed) in [("none", 1), ("pi", 2), ("proxy", 3)] {
+        let s = run_with("dl_swarm_4cpus.json", |a| {
+            a.protocol = Some(protocol.to_string());
+            a.seed = Some(seed);
+            a.duration = Some(0.5);
+        });
+        assert_eq!(s.result.outcome.end_reason.as_str(), "duration", "{protocol}");
+        let d4 = s.pid("d4-3");
+        assert_eq!(misses(&s, d4), 0, "{protocol}: the yielding task never misses");
+        assert!(throttles(&s, d4) > 100, "{protocol}: it yields every period");
+    }
 }

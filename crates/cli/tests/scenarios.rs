@@ -54,7 +54,12 @@ fn fifo_equal_priority_never_preempts() {
 
 #[test]
 fn rr_tasks_alternate_every_100ms() {
-    let s = run("rr_alternate.json");
+    // Without the fair server: once rr_a is done (901 ms) rt-app makes it SCHED_OTHER, and at
+    // 950 ms the server (started by the threads' fair start-up at 0) would run it ahead of
+    // rr_b's slice end, which is right (D-20) but not what this test is about.
+    let s = run_with("rr_alternate.json", |a| {
+        a.features.push("dl_server=off".to_string())
+    });
     let (a, b) = (s.pid("rr_a-0"), s.pid("rr_b-1"));
     // Switches between the two after both started (1 ms).
     let mut swaps: Vec<u64> = s

@@ -32,13 +32,15 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
             ));
         }
         let stop_queued = u32::from(s.tasks[rq.stop as usize].on_rq == OnRq::Queued);
-        let by_class = rq.cfs.h_nr_queued + rq.rt.rt_nr_running + rq.dl.dl_nr_running + stop_queued;
+        // The fair server counts in dl_nr_running but not in nr_running (D-20).
+        let dl_tasks = rq.dl.dl_nr_running - u32::from(rq.fair_server.rb_key.is_some());
+        let by_class = rq.cfs.h_nr_queued + rq.rt.rt_nr_running + dl_tasks + stop_queued;
         if by_class != rq.nr_running {
             out.push((
                 "class_counts_match_nr_running",
                 format!(
-                    "cpu{c}: cfs {} + rt {} + dl {} + stop {stop_queued} != nr_running {}",
-                    rq.cfs.h_nr_queued, rq.rt.rt_nr_running, rq.dl.dl_nr_running, rq.nr_running
+                    "cpu{c}: cfs {} + rt {} + dl tasks {dl_tasks} + stop {stop_queued} != nr_running {}",
+                    rq.cfs.h_nr_queued, rq.rt.rt_nr_running, rq.nr_running
                 ),
             ));
         }

@@ -62,6 +62,7 @@ async fn hrtimer_interrupt(k: &Kernel, cpu: CpuId) {
                 try_to_wake_up(k, p, TASK_NORMAL, 0).await;
             }
             TimerFn::DlTask(p) => crate::sched::deadline::dl_task_timer(k, p).await,
+            TimerFn::DlServer(c) => crate::sched::deadline::dl_server_timer(k, c).await,
         }
     }
 }

@@ -284,6 +284,16 @@ async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) {
         setattr_failed(k, p, attr, crate::sched::deadline::EINVAL).await;
         return;
     }
+    // A SCHED_DEADLINE task must be allowed on its whole root domain (EPERM otherwise).
+    let pinned = {
+        let s = k.st();
+        let span = CpuMask::first_n(s.nr_cpus());
+        s.tasks[p as usize].cpus_mask.and(&span) != span
+    };
+    if attr.policy == sim::user::Policy::Deadline && pinned {
+        setattr_failed(k, p, attr, crate::sched::deadline::EPERM).await;
+        return;
+    }
     k.pi_lock(p).await;
     let cpu = task_rq_lock(k, p).await;
     let admitted = {
@@ -326,19 +336,35 @@ async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) {
 
 /// A refused `sched_setattr()` (`-errno`) as rt-app handles it: for SCHED_DEADLINE rt-app's
 /// `_set_thread_deadline()` logs `sched_setattr returned -1`, prints `perror()` and calls
-/// `exit(EXIT_FAILURE)`, which ends the whole rt-app process, every thread at once. The model
-/// ends the run there (end reason `exited`) with that message as the run's report.
+/// `exit(EXIT_FAILURE)`, which ends the whole rt-app process, every thread at once.
 ///
 /// Linux: (user space) rt-app src/rt-app.c _set_thread_deadline().
+async fn setattr_failed(k: &Kernel, p: TaskId, attr: SchedAttr, errno: i32) {
+    let call = format!(
+        "sched_setattr({}, runtime {} ns, deadline {} ns, period {} ns)",
+        attr.policy.rtapp_name(),
+        attr.dl_runtime_ns,
+        attr.dl_deadline_ns,
+        attr.dl_period_ns
+    );
+    rtapp_exit_failure(k, p, &call, "failed to set deadline attributes", errno).await;
+}
+
+/// rt-app's reaction to a failed system call: `perror()` and `exit(EXIT_FAILURE)`, which ends
+/// the whole process. The model ends the run there (end reason `exited`) with the message as
+/// the run's report (printed on stderr by the command line).
+///
+/// Linux: (user space) rt-app src/rt-app.c (`exit(EXIT_FAILURE)` after each failed call).
 ///
 /// Deviation: the process exit itself (every thread's `do_exit`, `sched_process_exit`
 /// records) is not simulated; the run simply stops at the failing call.
-async fn setattr_failed(k: &Kernel, p: TaskId, attr: SchedAttr, errno: i32) {
+async fn rtapp_exit_failure(k: &Kernel, p: TaskId, call: &str, perror: &str, errno: i32) {
     let (comm, pid) = {
         let s = k.st();
         (s.tasks[p as usize].comm, s.tasks[p as usize].pid)
     };
     let what = match errno {
+        crate::sched::deadline::EPERM => "Operation not permitted",
         crate::sched::deadline::EBUSY => "Device or resource busy",
         crate::sched::deadline::EINVAL => "Invalid argument",
         _ => "error",
@@ -346,13 +372,8 @@ async fn setattr_failed(k: &Kernel, p: TaskId, attr: SchedAttr, errno: i32) {
     k.end(
         crate::system::EndReason::Exited,
         format!(
-            "rt-app: thread {comm} (pid {pid}): sched_setattr({}, runtime {} ns, deadline {} ns, \
-             period {} ns) failed with -{errno}: failed to set deadline attributes: {what}; rt-app \
-             exits (EXIT_FAILURE)",
-            attr.policy.rtapp_name(),
-            attr.dl_runtime_ns,
-            attr.dl_deadline_ns,
-            attr.dl_period_ns
+            "rt-app: thread {comm} (pid {pid}): {call} failed with -{errno}: {perror}: {what}; \
+             rt-app exits (EXIT_FAILURE)"
         ),
     );
     // The machine stops after this step; park this thread until then.
@@ -360,11 +381,30 @@ async fn setattr_failed(k: &Kernel, p: TaskId, attr: SchedAttr, errno: i32) {
 }
 
 /// `sched_setaffinity()` on the calling task. If this CPU is no longer allowed, the stopper
-/// moves the task (`affine_move_task` → `migration_cpu_stop`).
+/// moves the task (`affine_move_task` → `migration_cpu_stop`). A SCHED_DEADLINE task must
+/// keep every CPU of its root domain (EBUSY otherwise; rt-app then exits).
 ///
-/// Linux: kernel/sched/core.c __set_cpus_allowed_ptr(), affine_move_task().
+/// Linux: kernel/sched/syscalls.c __sched_setaffinity(), kernel/sched/core.c
+/// __set_cpus_allowed_ptr(), affine_move_task().
 async fn sched_setaffinity_self(k: &Kernel, cpus: CpuMask) {
     let p = k.current();
+    let refused = {
+        let s = k.st();
+        let span = CpuMask::first_n(s.nr_cpus());
+        s.tasks[p as usize].policy == sim::user::Policy::Deadline && cpus.and(&span) != span
+    };
+    if refused {
+        let call = format!("pthread_setaffinity_np({cpus:?})");
+        rtapp_exit_failure(
+            k,
+            p,
+            &call,
+            "pthread_setaffinity_np",
+            crate::sched::deadline::EBUSY,
+        )
+        .await;
+        return;
+    }
     k.pi_lock(p).await;
     let cpu = task_rq_lock(k, p).await;
     let stopper = {

@@ -348,6 +348,8 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
             cfs: CfsRq::default(),
             rt: RtRq::default(),
             dl: Default::default(),
+            fair_server: Default::default(),
+            dl_server: None,
             clock: 0,
             clock_task: 0,
             nr_switches: 0,
@@ -401,7 +403,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         t.state = state::TASK_INTERRUPTIBLE;
         tasks.push(t);
     }
-    SchedState {
+    let mut s = SchedState {
         m: m.clone(),
         tasks,
         rqs,
@@ -412,7 +414,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         cpupri: CpuPri::new(n),
         cpudl: crate::sched::cpudeadline::CpuDl::new(n),
         dlo_mask: CpuMask::empty(),
-        dl_bw: crate::sched::deadline::DlBw::new(n),
+        dl_bw: crate::sched::deadline::DlBw::new(),
         rto_mask: CpuMask::empty(),
         rto: Default::default(),
         rd_overloaded: false,
@@ -430,7 +432,11 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         nr_exited: 0,
         stall_ticks: 0,
         wq: Default::default(),
+    };
+    for cpu in 0..n as CpuId {
+        crate::sched::deadline::fair_server_init(&mut s, cpu);
     }
+    s
 }
 
 /// A kernel (machine + scheduler state) booted from `cfg`, with no workload yet.
@@ -508,6 +514,7 @@ pub fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId
         se: SchedEntity::default(),
         rt: SchedRtEntity::default(),
         dl: Default::default(),
+        dl_server: None,
         need_resched: false,
         sched_contributes_to_load: false,
         nvcsw: 0,
@@ -635,6 +642,15 @@ pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
         t.prio = boosted;
         t.class = core::class_of(boosted, false, false);
         assert_eq!(t.class, new_class);
+        if new_class == Class::Deadline && t.policy != Policy::Deadline {
+            // Still boosted by a SCHED_DEADLINE waiter (D-21): its reservation applies.
+            let top =
+                crate::locking::rtmutex::rt_mutex_get_top_task(s, p).expect("a DL boost has a top waiter");
+            crate::sched::deadline::dl_pi_boost(s, p, top);
+        } else if new_class == Class::Deadline {
+            // Its own reservation from now on.
+            s.tasks[p as usize].dl.pi_se = None;
+        }
     }
     let (class, newprio, new_nice) = {
         let t = &s.tasks[p as usize];

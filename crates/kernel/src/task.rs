@@ -91,6 +91,9 @@ pub struct Task {
     pub rt: SchedRtEntity,
     /// DL entity (`p->dl`).
     pub dl: SchedDlEntity,
+    /// The server this task runs on behalf of (`p->dl_server`), if it was picked through one.
+    /// Protected by: the rq lock.
+    pub dl_server: Option<crate::sched::deadline::DlEntity>,
     /// `TIF_NEED_RESCHED` of this task's thread_info.
     pub need_resched: bool,
     /// `p->sched_contributes_to_load`.

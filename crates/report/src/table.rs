@@ -154,6 +154,21 @@ pub fn run_table(m: &Metrics) -> String {
     render(&mut out, &header, &align, &rows);
     out.push_str(&counters_line(m));
     out.push('\n');
+    // SCHED_DEADLINE tasks (or tasks with DL records): misses and throttles per task.
+    let dl: Vec<String> = m
+        .tasks
+        .iter()
+        .filter(|t| t.policy == "SCHED_DEADLINE" || t.deadline_misses > 0 || t.dl_throttles > 0)
+        .map(|t| {
+            format!(
+                "{} misses={} throttles={}",
+                t.name, t.deadline_misses, t.dl_throttles
+            )
+        })
+        .collect();
+    if !dl.is_empty() {
+        writeln!(out, "deadline: {}", dl.join(", ")).expect("String write");
+    }
     writeln!(out, "end: {}", end_cell(m)).expect("String write");
     if m.invariant_violations.is_empty() {
         out.push_str("invariant violations: none\n");
@@ -387,6 +402,24 @@ invariant violations: 1
         let clean = run_table(&metrics("proxy", 2));
         assert!(clean.ends_with("end: exited at 20.000 ms\ninvariant violations: none\n"));
         assert_eq!(clean, run_table(&metrics("proxy", 2)), "deterministic");
+    }
+
+    #[test]
+    fn run_table_lists_deadline_misses_and_throttles_of_dl_tasks() {
+        let mut m = metrics("none", 1);
+        let mut dl = task("dl", 1003, "SCHED_DEADLINE", -1);
+        dl.deadline_misses = 3;
+        dl.dl_throttles = 4;
+        m.tasks.push(dl);
+        let out = run_table(&m);
+        assert!(
+            out.contains("\ndeadline: dl misses=3 throttles=4\nend: exited at 20.000 ms\n"),
+            "{out}"
+        );
+        assert!(
+            !run_table(&metrics("none", 1)).contains("deadline:"),
+            "no DL task, no line"
+        );
     }
 
     #[test]

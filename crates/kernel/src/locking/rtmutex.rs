@@ -234,13 +234,11 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
         assert_eq!(t.cpu, cpu, "rt_mutex_setprio without task_rq(p) locked");
         (t.prio, t.class)
     };
-    assert!(
-        (0..140).contains(&newprio),
-        "PI prio {newprio} out of range (no DL)"
-    );
     if newprio == oldprio {
+        // Also a DL owner's: it keeps its own reservation (see deadline.rs, D-21).
         return;
     }
+    assert!((-1..140).contains(&newprio), "PI prio {newprio} out of range");
     let this = s.m.this_cpu();
     let task = s.tasks[p as usize].task_ref();
     emit(
@@ -271,6 +269,13 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
         // M-15/R-2: a deboosted RT task resumes ahead of its new equals.
         en |= eq::HEAD;
     }
+    if new_class == Class::Deadline {
+        // D-21: run on the DL top waiter's reservation, refilled on the boost.
+        let top = rt_mutex_get_top_task(s, p).expect("a DL boost has a DL top waiter");
+        let boosted = crate::sched::deadline::dl_pi_boost(s, p, top);
+        assert!(boosted, "a SCHED_DEADLINE owner's prio cannot change");
+        en |= eq::REPLENISH;
+    }
     // __setscheduler_prio().
     s.tasks[p as usize].prio = newprio;
     s.tasks[p as usize].class = new_class;
@@ -287,11 +292,13 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
         match prev_class {
             Class::Fair => crate::sched::fair::switched_from_fair(s, cpu, p),
             Class::Rt => crate::sched::rt::switched_from_rt(s, cpu, p),
+            Class::Deadline => crate::sched::deadline::switched_from_dl(s, cpu, p),
             c => unreachable!("PI class change from {c:?}"),
         }
         match new_class {
             Class::Fair => crate::sched::fair::switched_to_fair(s, cpu, p),
             Class::Rt => crate::sched::rt::switched_to_rt(s, cpu, p),
+            Class::Deadline => crate::sched::deadline::switched_to_dl(s, cpu, p),
             c => unreachable!("PI class change to {c:?}"),
         }
     } else {

@@ -475,7 +475,7 @@ pub fn put_prev_task(s: &mut SchedState, cpu: CpuId, prev: TaskId) {
         Class::Stop => {
             update_curr_common(s, cpu);
         }
-        Class::Idle => {}
+        Class::Idle => crate::sched::deadline::dl_server_update_idle_time(s, cpu, prev),
         Class::Deadline => crate::sched::deadline::put_prev_task_dl(s, cpu, prev),
     }
 }
@@ -493,7 +493,8 @@ pub fn set_next_task(s: &mut SchedState, cpu: CpuId, next: TaskId, first: bool) 
     }
 }
 
-/// `put_prev_set_next_task()`: `prev` must be the rq's donor (I12).
+/// `put_prev_set_next_task()`: `prev` must be the rq's donor (I12). The server a pick went
+/// through (`rq->dl_server`) moves to `next` (`__put_prev_set_next_dl_server()`).
 ///
 /// Linux: kernel/sched/sched.h put_prev_set_next_task().
 pub fn put_prev_set_next_task(s: &mut SchedState, cpu: CpuId, prev: TaskId, next: TaskId) {
@@ -501,6 +502,9 @@ pub fn put_prev_set_next_task(s: &mut SchedState, cpu: CpuId, prev: TaskId, next
         s.rqs[cpu as usize].donor, prev,
         "put_prev_set_next_task with a prev that is not the donor"
     );
+    let server = s.rqs[cpu as usize].dl_server.take();
+    s.tasks[prev as usize].dl_server = None;
+    s.tasks[next as usize].dl_server = server;
     if next == prev {
         return;
     }

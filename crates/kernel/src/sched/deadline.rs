@@ -12,6 +12,13 @@
 //! earliest deadline and push/pull move pushable tasks so that the earliest deadlines run
 //! (global EDF, D-12, D-13), mirroring the RT class's push/pull (see [`crate::sched::rt`]).
 //!
+//! Each CPU also has a *fair server* (D-20, [`DlEntity::Server`]): a deferred DL entity with
+//! 50 ms every second, started by the first fair enqueue. Fair (and idle) time drains its
+//! budget in the background, so while fair tasks get the CPU it never competes; if they starve
+//! under RT or DL load, its timer at the zero-laxity time queues it as a real DL entity, and
+//! when picked it runs the fair class's pick for the rest of its budget, then throttles. The
+//! `dl_server` feature turns it off (the old "RT starves fair" behaviour).
+//!
 //! The entity being charged is the rq's *scheduling context*, `rq.donor`: with Proxy
 //! Execution the task executing (`rq.curr`) may be a non-DL lock owner running on a DL
 //! donor's budget. [`update_curr_dl`] is the one place that picks the entity to charge, so it
@@ -24,8 +31,11 @@
 //! Deviation: no GRUB reclaiming (D-11) and no active-utilisation tracking (D-9):
 //! `dl_non_contending`, the inactive timer and `running_bw`/`this_bw` are not modelled, and
 //! the bandwidth of a task that leaves SCHED_DEADLINE is released at once rather than at its
-//! 0-lag time. No HRTICK_DL: an overrun is caught by the next tick (D-5). No DL PI boosting
-//! (D-21): no task in the model is ever `dl_boosted`. No capacity scaling, no PELT
+//! 0-lag time. No HRTICK_DL: an overrun is caught by the next tick (D-5). PI boosting by a DL
+//! waiter (D-21) covers non-DL owners only: a SCHED_DEADLINE owner keeps its own reservation
+//! even if a waiter's deadline is earlier, and a boost keeps the first DL donor's reservation
+//! until it ends (Linux follows the current top waiter); DL waiters on an rt_mutex queue by
+//! prio and then FIFO, not by deadline. No capacity scaling, no PELT
 //! (`update_dl_rq_load_avg`), no migrate-disable. Deadlines are absolute ns since boot and
 //! never wrap, so `dl_time_before(a, b)` is `a < b`. The CBS overflow test (`dl_entity_overflow`)
 //! is computed exactly in 128-bit arithmetic instead of with `DL_SCALE`-truncated operands.
@@ -63,7 +73,8 @@ pub const GLOBAL_RT_PERIOD_NS: Nanos = 1_000_000_000;
 pub const FAIR_SERVER_RUNTIME_NS: Nanos = 50_000_000;
 pub const FAIR_SERVER_PERIOD_NS: Nanos = 1_000_000_000;
 
-/// `EBUSY` and `EINVAL` as `sched_setattr()` returns them (negated).
+/// `EPERM`, `EBUSY` and `EINVAL` as `sched_setattr()` returns them (negated).
+pub const EPERM: i32 = 1;
 pub const EBUSY: i32 = 16;
 pub const EINVAL: i32 = 22;
 
@@ -77,11 +88,13 @@ pub fn to_ratio(period: Nanos, runtime: Nanos) -> u64 {
     ((runtime as u128) << BW_SHIFT) as u64 / period
 }
 
-/// A DL entity on a deadline queue. Tasks are the only kind for now; the fair server (D-20)
-/// joins as a second variant.
+/// A DL entity on a deadline queue: a task's `p->dl`, or a CPU's fair server
+/// (`rq->fair_server`, D-20). A server is a scheduling context like a task (it can be picked,
+/// charged, throttled), but runs the tasks of the class it serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum DlEntity {
     Task(TaskId),
+    Server(CpuId),
 }
 
 /// `struct sched_dl_entity`. Protected by: the rq lock of the task's CPU (the parameters
@@ -111,6 +124,19 @@ pub struct SchedDlEntity {
     /// The deadline of the last instance counted as missed (a miss is counted once per
     /// instance; see [`dl_check_miss`]).
     pub missed_deadline: Option<Nanos>,
+    /// Server only: started (`dl_server_active`).
+    pub dl_server_active: bool,
+    /// Server only: a deferred server (`dl_defer`): it waits in the throttled state until its
+    /// zero-laxity time before it competes as a DL entity.
+    pub dl_defer: bool,
+    /// Server only: throttled waiting for the zero-laxity timer (`dl_defer_armed`).
+    pub dl_defer_armed: bool,
+    /// Server only: the starvation case is being handled; replenishments enqueue it at once
+    /// instead of deferring again (`dl_defer_running`).
+    pub dl_defer_running: bool,
+    /// Task only: while PI-boosted by a SCHED_DEADLINE waiter (D-21), the task whose
+    /// reservation this entity runs with (`dl_se->pi_se`); `None` = its own.
+    pub pi_se: Option<TaskId>,
 }
 
 /// `dl_rq->earliest_dl`: the earliest queued deadline (`curr`) and the earliest pushable
@@ -163,30 +189,36 @@ pub struct DlBw {
 }
 
 impl DlBw {
-    /// `init_dl_bw()` plus the fair servers' reservation on every CPU (`dl_server_apply_params`
-    /// at boot, D-20): the servers' bandwidth is always accounted, so tasks get 0.90 × CPUs.
-    pub fn new(nr_cpus: usize) -> DlBw {
+    /// `init_dl_bw()`; the fair servers add their reservations at boot ([`fair_server_init`]).
+    pub fn new() -> DlBw {
         DlBw {
             bw: to_ratio(GLOBAL_RT_PERIOD_NS, GLOBAL_RT_RUNTIME_NS),
-            total_bw: nr_cpus as u64 * to_ratio(FAIR_SERVER_PERIOD_NS, FAIR_SERVER_RUNTIME_NS),
+            total_bw: 0,
         }
     }
 }
 
 // ---------------------------------------------------------------------- helpers
 
-fn task_of(e: DlEntity) -> TaskId {
+/// `dl_server(dl_se)`: the entity is a server, not a task.
+fn dl_server(e: DlEntity) -> bool {
+    matches!(e, DlEntity::Server(_))
+}
+
+/// The entity's `struct sched_dl_entity` (`&p->dl` or `&rq->fair_server`).
+fn dl_se(s: &SchedState, e: DlEntity) -> &SchedDlEntity {
     match e {
-        DlEntity::Task(p) => p,
+        DlEntity::Task(p) => &s.tasks[p as usize].dl,
+        DlEntity::Server(c) => &s.rqs[c as usize].fair_server,
     }
 }
 
-fn dl_se(s: &SchedState, e: DlEntity) -> &SchedDlEntity {
-    &s.tasks[task_of(e) as usize].dl
-}
-
+/// Mutable [`dl_se`].
 fn dl_se_mut(s: &mut SchedState, e: DlEntity) -> &mut SchedDlEntity {
-    &mut s.tasks[task_of(e) as usize].dl
+    match e {
+        DlEntity::Task(p) => &mut s.tasks[p as usize].dl,
+        DlEntity::Server(c) => &mut s.rqs[c as usize].fair_server,
+    }
 }
 
 /// `dl_task(p)`: the task is in the DL class.
@@ -197,6 +229,18 @@ pub fn dl_task(s: &SchedState, p: TaskId) -> bool {
 /// `on_dl_rq()`: on the deadline tree.
 pub fn on_dl_rq(s: &SchedState, p: TaskId) -> bool {
     s.tasks[p as usize].dl.rb_key.is_some()
+}
+
+/// `is_dl_boosted()`: running on a DL waiter's reservation (D-21).
+fn is_dl_boosted(s: &SchedState, e: DlEntity) -> bool {
+    dl_se(s, e).pi_se.is_some()
+}
+
+/// `pi_of(dl_se)`'s reservation (Q, D, P): the entity's own, or while PI-boosted the donor's.
+fn pi_params(s: &SchedState, e: DlEntity) -> (Nanos, Nanos, Nanos) {
+    let se = dl_se(s, e);
+    let pi = se.pi_se.map_or(se, |q| &s.tasks[q as usize].dl);
+    (pi.dl_runtime, pi.dl_deadline, pi.dl_period)
 }
 
 /// `dl_is_implicit()`: D == P.
@@ -214,6 +258,9 @@ fn dl_entity_preempt(s: &SchedState, a: TaskId, b: TaskId) -> bool {
     s.tasks[a as usize].dl.deadline < s.tasks[b as usize].dl.deadline
 }
 
+/// Queue a balance callback once (`queue_balance_callback` ignores an already queued head).
+///
+/// Linux: kernel/sched/sched.h queue_balance_callback().
 fn queue_balance_callback(s: &mut SchedState, cpu: CpuId, cb: BalanceCallback) {
     let cbs = &mut s.rqs[cpu as usize].balance_callbacks;
     if !cbs.contains(&cb) {
@@ -297,7 +344,8 @@ fn dec_dl_deadline(s: &mut SchedState, cpu: CpuId) {
 
 /// Put `e` on the deadline tree and account it.
 ///
-/// Linux: kernel/sched/deadline.c __enqueue_dl_entity() (with inc_dl_tasks()).
+/// Linux: kernel/sched/deadline.c __enqueue_dl_entity() (with inc_dl_tasks(): a server counts
+/// in `dl_nr_running` but not in `rq->nr_running`).
 fn __enqueue_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
     assert!(dl_se(s, e).rb_key.is_none(), "{e:?} already on a deadline tree");
     assert!(!dl_se(s, e).dl_throttled, "enqueue of throttled {e:?}");
@@ -308,7 +356,9 @@ fn __enqueue_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
     dl.root.insert((key.0, key.1, e));
     dl.dl_nr_running += 1;
     dl_se_mut(s, e).rb_key = Some(key);
-    core::add_nr_running(s, cpu, 1);
+    if !dl_server(e) {
+        core::add_nr_running(s, cpu, 1);
+    }
     inc_dl_deadline(s, cpu, deadline);
 }
 
@@ -325,7 +375,9 @@ fn __dequeue_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
     assert!(dl.dl_nr_running > 0, "dl_nr_running underflow on cpu{cpu}");
     dl.dl_nr_running -= 1;
     dl_se_mut(s, e).rb_key = None;
-    core::sub_nr_running(s, cpu, 1);
+    if !dl_server(e) {
+        core::sub_nr_running(s, cpu, 1);
+    }
     dec_dl_deadline(s, cpu);
 }
 
@@ -339,6 +391,10 @@ fn __dequeue_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
 /// or the task blocking, i.e. the rt-app phase ending after the deadline).
 fn dl_check_miss(s: &mut SchedState, cpu: CpuId, p: TaskId, inclusive: bool) {
     let now = s.rqs[cpu as usize].clock;
+    if s.tasks[p as usize].policy != Policy::Deadline {
+        // A task running on a PI donor's reservation (D-21) has no deadlines of its own.
+        return;
+    }
     let se = &s.tasks[p as usize].dl;
     let passed = if inclusive {
         now >= se.deadline
@@ -368,9 +424,15 @@ fn dl_check_miss(s: &mut SchedState, cpu: CpuId, p: TaskId, inclusive: bool) {
 /// Linux: kernel/sched/deadline.c replenish_dl_new_period().
 fn replenish_dl_new_period(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
     let now = s.rqs[cpu as usize].clock;
+    let (pi_runtime, pi_deadline, _) = pi_params(s, e);
     let se = dl_se_mut(s, e);
-    se.deadline = now + se.dl_deadline;
-    se.runtime = se.dl_runtime as i64;
+    se.deadline = now + pi_deadline;
+    se.runtime = pi_runtime as i64;
+    // A deferred server not handling a starvation case waits for its zero-laxity time.
+    if se.dl_defer && !se.dl_defer_running {
+        se.dl_throttled = true;
+        se.dl_defer_armed = true;
+    }
 }
 
 /// First activation after the parameters were set: start a new instance if the deadline is
@@ -387,27 +449,33 @@ fn setup_new_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
 }
 
 /// Refill after throttling (D-6): postpone the deadline by whole periods until the budget is
-/// positive; a deadline still in the past starts a new instance from now.
+/// positive; a deadline still in the past starts a new instance from now. A deferred server
+/// at its zero-laxity time that would overflow its bandwidth starts a new period from now;
+/// one replenished while not handling starvation is deferred again (D-20).
 ///
 /// Linux: kernel/sched/deadline.c replenish_dl_entity().
 fn replenish_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
     let now = s.rqs[cpu as usize].clock;
+    let pi = pi_params(s, e);
+    let (pi_runtime, pi_deadline, pi_period) = pi;
     let se = dl_se_mut(s, e);
-    assert!(se.dl_runtime > 0, "replenish of {e:?} without a reservation");
-    if se.dl_deadline == 0 {
-        replenish_dl_new_period(s, cpu, e);
-        return;
+    assert!(pi_runtime > 0, "replenish of {e:?} without a reservation");
+    // A boosted non-DL task (no own deadline) or a deferred server that would overflow at
+    // its zero-laxity time: a new period.
+    if se.dl_deadline == 0 || (se.dl_defer_armed && dl_entity_overflow(se, pi, now)) {
+        se.deadline = now + pi_deadline;
+        se.runtime = pi_runtime as i64;
     }
     let se = dl_se_mut(s, e);
     if se.dl_yielded && se.runtime > 0 {
         se.runtime = 0;
     }
     // Bounded: each round adds a full runtime, and an overrun is at most a few ticks.
-    let limit = 1 + (se.runtime.unsigned_abs() / se.dl_runtime) + 1;
+    let limit = 1 + (se.runtime.unsigned_abs() / pi_runtime) + 1;
     let mut rounds = 0;
     while se.runtime <= 0 {
-        se.deadline += se.dl_period;
-        se.runtime += se.dl_runtime as i64;
+        se.deadline += pi_period;
+        se.runtime += pi_runtime as i64;
         rounds += 1;
         assert!(rounds <= limit, "replenish of {e:?} did not converge");
     }
@@ -417,15 +485,33 @@ fn replenish_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
     let se = dl_se_mut(s, e);
     se.dl_yielded = false;
     se.dl_throttled = false;
+    if se.dl_defer_armed {
+        se.dl_defer_armed = false;
+        return;
+    }
+    // Deferred and not handling starvation, with laxity left: throttle until the zero-laxity
+    // time. (The newest kernels no longer ask whether the server has tasks here.)
+    if se.dl_defer && !se.dl_defer_running && now < se.deadline.saturating_sub(se.runtime.max(0) as u64) {
+        se.dl_defer_armed = true;
+        se.dl_throttled = true;
+        if !start_dl_timer(s, cpu, e) {
+            cancel_dl_timer(s, e);
+            let se = dl_se_mut(s, e);
+            se.dl_defer_armed = false;
+            se.dl_throttled = false;
+        }
+    }
 }
 
 /// Whether keeping the current (deadline, runtime) would let the entity use more than its
-/// bandwidth from `t` on: `runtime / (deadline - t) > dl_runtime / dl_deadline`.
+/// bandwidth from `t` on: `runtime / (deadline - t) > dl_runtime / dl_deadline`, with the
+/// reservation `pi` (`pi_of(dl_se)`: its own, or a PI donor's).
 ///
 /// Linux: kernel/sched/deadline.c dl_entity_overflow().
-fn dl_entity_overflow(se: &SchedDlEntity, t: Nanos) -> bool {
-    let left = se.dl_deadline as i128 * se.runtime as i128;
-    let right = (se.deadline as i128 - t as i128) * se.dl_runtime as i128;
+fn dl_entity_overflow(se: &SchedDlEntity, pi: (Nanos, Nanos, Nanos), t: Nanos) -> bool {
+    let (pi_runtime, pi_deadline, _) = pi;
+    let left = pi_deadline as i128 * se.runtime as i128;
+    let right = (se.deadline as i128 - t as i128) * pi_runtime as i128;
     right < left
 }
 
@@ -446,18 +532,26 @@ fn update_dl_revised_wakeup(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
 /// Linux: kernel/sched/deadline.c update_dl_entity().
 fn update_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
     let now = s.rqs[cpu as usize].clock;
+    let pi = pi_params(s, e);
+    let boosted = is_dl_boosted(s, e);
     let se = dl_se(s, e);
-    if se.deadline < now || dl_entity_overflow(se, now) {
-        if !dl_is_implicit(se) && se.deadline >= now {
+    if se.deadline < now || dl_entity_overflow(se, pi, now) {
+        if !dl_is_implicit(se) && se.deadline >= now && !boosted {
             update_dl_revised_wakeup(s, cpu, e);
             return;
         }
         replenish_dl_new_period(s, cpu, e);
+    } else if dl_server(e) && se.dl_defer && !se.dl_defer_running {
+        // A deferred server keeping its instance still waits for its zero-laxity time.
+        let se = dl_se_mut(s, e);
+        se.dl_defer_armed = true;
+        se.dl_throttled = true;
     }
 }
 
-/// Arm the replenishment timer for the next period; false if that instant has passed (the
-/// caller then replenishes at once). Arming an armed timer does nothing.
+/// Arm the replenishment timer for the next period (for a deferred server waiting to run:
+/// its zero-laxity time, `deadline - runtime`); false if that instant has passed (the caller
+/// then replenishes at once). Arming an armed timer does nothing.
 ///
 /// Linux: kernel/sched/deadline.c start_dl_timer().
 ///
@@ -465,30 +559,41 @@ fn update_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
 /// a timer that fires at once); the timer goes on this CPU's queue, as `hrtimer_start` does.
 fn start_dl_timer(s: &mut SchedState, cpu: CpuId, e: DlEntity) -> bool {
     let now = s.rqs[cpu as usize].clock;
-    let act = dl_next_period(dl_se(s, e));
+    let se = dl_se(s, e);
+    let act = if se.dl_defer_armed {
+        assert!(se.dl_throttled, "armed deferred {e:?} not throttled");
+        se.deadline.saturating_sub(se.runtime.max(0) as u64)
+    } else {
+        dl_next_period(se)
+    };
     if act <= now {
         return false;
     }
     if !dl_se(s, e).dl_timer_queued {
         dl_se_mut(s, e).dl_timer_queued = true;
-        let this = s.m.this_cpu();
-        let func = match e {
-            DlEntity::Task(p) => TimerFn::DlTask(p),
+        // A server's timer is pinned to its CPU (HRTIMER_MODE_ABS_HARD on the rq's CPU).
+        let (on, func) = match e {
+            DlEntity::Task(p) => (s.m.this_cpu(), TimerFn::DlTask(p)),
+            DlEntity::Server(c) => (c, TimerFn::DlServer(c)),
         };
-        crate::time::hrtimer_start(s, this, act, 0, func);
+        crate::time::hrtimer_start(s, on, act, 0, func);
     }
     true
 }
 
-/// Cancel `p`'s replenishment timer (`hrtimer_try_to_cancel(&dl_se->dl_timer)`).
-fn cancel_dl_timer(s: &mut SchedState, p: TaskId) {
-    if !s.tasks[p as usize].dl.dl_timer_queued {
+/// Cancel `e`'s replenishment timer (`hrtimer_try_to_cancel(&dl_se->dl_timer)`).
+fn cancel_dl_timer(s: &mut SchedState, e: DlEntity) {
+    if !dl_se(s, e).dl_timer_queued {
         return;
     }
-    s.tasks[p as usize].dl.dl_timer_queued = false;
+    dl_se_mut(s, e).dl_timer_queued = false;
+    let func = match e {
+        DlEntity::Task(p) => TimerFn::DlTask(p),
+        DlEntity::Server(c) => TimerFn::DlServer(c),
+    };
     for cpu in 0..s.nr_cpus() as CpuId {
         let before = s.hrtimers[cpu as usize].len();
-        s.hrtimers[cpu as usize].retain(|t| t.func != TimerFn::DlTask(p));
+        s.hrtimers[cpu as usize].retain(|t| t.func != func);
         if s.hrtimers[cpu as usize].len() != before {
             crate::time::hrtimer_reprogram(s, cpu);
         }
@@ -503,7 +608,7 @@ fn dl_check_constrained_dl(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
     let now = s.rqs[cpu as usize].clock;
     let se = dl_se(s, e);
     if se.deadline < now && now < dl_next_period(se) {
-        if !start_dl_timer(s, cpu, e) {
+        if is_dl_boosted(s, e) || !start_dl_timer(s, cpu, e) {
             return;
         }
         let se = dl_se_mut(s, e);
@@ -520,8 +625,9 @@ fn enqueue_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity, flags: u32) {
     if !dl_se(s, e).dl_throttled && !dl_is_implicit(dl_se(s, e)) {
         dl_check_constrained_dl(s, cpu, e);
     }
-    // A throttled entity waits for its timer, which enqueues it with ENQUEUE_REPLENISH.
-    if dl_se(s, e).dl_throttled && flags & enqueue::REPLENISH == 0 {
+    // A throttled entity waits for its timer, which enqueues it with ENQUEUE_REPLENISH (a
+    // deferred server goes on to the rules below, which may defer it again).
+    if !dl_se(s, e).dl_defer && dl_se(s, e).dl_throttled && flags & enqueue::REPLENISH == 0 {
         return;
     }
     let now = s.rqs[cpu as usize].clock;
@@ -529,8 +635,20 @@ fn enqueue_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity, flags: u32) {
         update_dl_entity(s, cpu, e);
     } else if flags & enqueue::REPLENISH != 0 {
         replenish_dl_entity(s, cpu, e);
-    } else if flags & enqueue::RESTORE != 0 && dl_se(s, e).deadline < now {
+    } else if flags & enqueue::RESTORE != 0 && !is_dl_boosted(s, e) && dl_se(s, e).deadline <= now {
+        // `<=`: a reservation set at boot time (now = 0) has no instance yet either.
         setup_new_dl_entity(s, cpu, e);
+    }
+    // Still throttled (a deferred server waiting for its zero-laxity time): not queued.
+    if dl_se(s, e).dl_throttled && start_dl_timer(s, cpu, e) {
+        return;
+    }
+    if dl_se(s, e).dl_throttled {
+        // The defer time has passed: run now, and drop the pointless timer.
+        cancel_dl_timer(s, e);
+        let se = dl_se_mut(s, e);
+        se.dl_defer_armed = false;
+        se.dl_throttled = false;
     }
     __enqueue_dl_entity(s, cpu, e);
 }
@@ -547,19 +665,42 @@ fn update_curr_dl_se(s: &mut SchedState, cpu: CpuId, e: DlEntity, delta: Nanos) 
     if delta == 0 && !dl_se(s, e).dl_yielded {
         return;
     }
-    dl_se_mut(s, e).runtime -= delta as i64;
-    let DlEntity::Task(p) = e;
-    dl_check_miss(s, cpu, p, false);
     let se = dl_se(s, e);
+    if dl_server(e) && se.dl_throttled && !se.dl_defer {
+        return;
+    }
+    dl_se_mut(s, e).runtime -= delta as i64;
+    if let DlEntity::Task(p) = e {
+        dl_check_miss(s, cpu, p, false);
+    }
+    let se = dl_se(s, e);
+    // A deferred server that used up its runtime in the background (its class got the CPU
+    // without it) is not needed this period: start a new deferred period from now.
+    if se.dl_defer && se.dl_throttled && se.runtime <= 0 {
+        dl_se_mut(s, e).dl_defer_running = false;
+        cancel_dl_timer(s, e);
+        replenish_dl_new_period(s, cpu, e);
+        let armed = start_dl_timer(s, cpu, e);
+        assert!(armed, "deferred {e:?}: no timer for its new period");
+        return;
+    }
     if se.runtime > 0 && !se.dl_yielded {
         return;
     }
     dl_se_mut(s, e).dl_throttled = true;
-    let pid = s.tasks[p as usize].pid;
-    core::emit(s, cpu, EventKind::DlThrottle { pid });
+    let boosted = is_dl_boosted(s, e);
+    if let DlEntity::Task(p) = e {
+        if !boosted {
+            let pid = s.tasks[p as usize].pid;
+            core::emit(s, cpu, EventKind::DlThrottle { pid });
+        }
+    }
     dequeue_dl_entity(s, cpu, e);
-    dequeue_pushable_dl_task(s, cpu, p);
-    if !start_dl_timer(s, cpu, e) {
+    if let DlEntity::Task(p) = e {
+        dequeue_pushable_dl_task(s, cpu, p);
+    }
+    // A boosted entity is never left throttled (D-21): refilled at once.
+    if boosted || !start_dl_timer(s, cpu, e) {
         enqueue_dl_entity(s, cpu, e, enqueue::REPLENISH);
     }
     if s.rqs[cpu as usize].dl.leftmost() != Some(e) {
@@ -667,7 +808,7 @@ pub fn setparam_dl(s: &mut SchedState, p: TaskId, runtime: Nanos, deadline: Nano
 ///
 /// Linux: kernel/sched/deadline.c __dl_clear_params().
 pub fn dl_clear_params(s: &mut SchedState, p: TaskId) {
-    cancel_dl_timer(s, p);
+    cancel_dl_timer(s, DlEntity::Task(p));
     s.tasks[p as usize].dl = SchedDlEntity::default();
 }
 
@@ -679,7 +820,18 @@ pub fn dl_clear_params(s: &mut SchedState, p: TaskId) {
 /// Linux: kernel/sched/deadline.c enqueue_task_dl().
 pub fn enqueue_task_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
     assert!(dl_task(s, p), "enqueue_task_dl of a non-DL task {p}");
-    enqueue_dl_entity(s, cpu, DlEntity::Task(p), flags);
+    let e = DlEntity::Task(p);
+    if is_dl_boosted(s, e) {
+        // The boost overrides a throttle the task got before it blocked (D-21).
+        if s.tasks[p as usize].dl.dl_throttled {
+            cancel_dl_timer(s, e);
+            s.tasks[p as usize].dl.dl_throttled = false;
+        }
+    } else if s.tasks[p as usize].policy != Policy::Deadline {
+        // Deboosted while over its runtime: it leaves the class, no replenishment.
+        s.tasks[p as usize].dl.dl_throttled = false;
+    }
+    enqueue_dl_entity(s, cpu, e, flags);
     let t = &s.tasks[p as usize];
     if s.rqs[cpu as usize].curr != p && !t.dl.dl_throttled && t.nr_cpus_allowed > 1 {
         enqueue_pushable_dl_task(s, cpu, p);
@@ -749,11 +901,29 @@ pub fn wakeup_preempt_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, _wake_flags:
     }
 }
 
-/// The earliest-deadline task, if any. Rq lock held; no state change.
+/// The earliest-deadline entity's task, if any: a task itself, or for the fair server the
+/// fair task it picks (`rq->dl_server` records the server for `put_prev_set_next_task`). A
+/// server with nothing to run is stopped and the pick repeats. Rq lock held.
 ///
-/// Linux: kernel/sched/deadline.c pick_task_dl() / pick_next_dl_entity().
-pub fn pick_task_dl(s: &SchedState, cpu: CpuId) -> Option<TaskId> {
-    s.rqs[cpu as usize].dl.leftmost().map(task_of)
+/// Linux: kernel/sched/deadline.c pick_task_dl() / __pick_task_dl() / pick_next_dl_entity().
+pub fn pick_task_dl(s: &mut SchedState, cpu: CpuId) -> Option<TaskId> {
+    // At most one server per rq: the second round sees only tasks.
+    for _ in 0..2 {
+        match s.rqs[cpu as usize].dl.leftmost()? {
+            DlEntity::Task(p) => return Some(p),
+            e @ DlEntity::Server(c) => {
+                assert_eq!(c, cpu, "cpu{cpu} queues another CPU's server");
+                match crate::sched::fair::pick_task_fair(s, cpu) {
+                    Some(p) => {
+                        s.rqs[cpu as usize].dl_server = Some(e);
+                        return Some(p);
+                    }
+                    None => dl_server_stop(s, cpu),
+                }
+            }
+        }
+    }
+    unreachable!("cpu{cpu}: the fair server was picked twice")
 }
 
 /// `prev` stops running: charge it, and make it pushable if it is still queued and may move.
@@ -946,6 +1116,9 @@ fn pick_earliest_pushable_dl_task(s: &SchedState, cpu: CpuId, dst: CpuId) -> Opt
         })
 }
 
+/// Move a queued task between two locked rqs.
+///
+/// Linux: kernel/sched/sched.h move_queued_task_locked().
 fn move_queued_task_locked(s: &mut SchedState, src: CpuId, dst: CpuId, p: TaskId) {
     core::deactivate_task(s, src, p, 0);
     core::set_task_cpu(s, p, dst);
@@ -1187,7 +1360,7 @@ pub async fn dl_task_timer(k: &Kernel, p: TaskId) {
     let push = {
         let s = &mut *k.st();
         s.tasks[p as usize].dl.dl_timer_queued = false;
-        if !dl_task(s, p) || !s.tasks[p as usize].dl.dl_throttled {
+        if !dl_task(s, p) || !s.tasks[p as usize].dl.dl_throttled || is_dl_boosted(s, DlEntity::Task(p)) {
             false
         } else {
             core::update_rq_clock(s, cpu);
@@ -1220,6 +1393,206 @@ pub async fn dl_task_timer(k: &Kernel, p: TaskId) {
     k.pi_unlock(p).await;
 }
 
+// ---------------------------------------------------------------------- the fair server
+
+/// PI boost of `p` by its top waiter, a SCHED_DEADLINE task (D-21): run with that task's
+/// reservation (`p->dl.pi_se = pi_task->dl.pi_se`). Called by `rt_mutex_setprio` and
+/// `sched_setattr` before `p` is enqueued in the DL class (with ENQUEUE_REPLENISH from the
+/// former). Returns false if `p` has its own reservation (a SCHED_DEADLINE task is not
+/// boosted).
+///
+/// Linux: kernel/sched/core.c rt_mutex_setprio() (the `dl_prio(prio)` branch).
+pub fn dl_pi_boost(s: &mut SchedState, p: TaskId, pi_task: TaskId) -> bool {
+    if s.tasks[p as usize].policy == Policy::Deadline {
+        return false;
+    }
+    assert!(dl_task(s, pi_task), "DL boost of {p} by non-DL {pi_task}");
+    let donor = s.tasks[pi_task as usize].dl.pi_se.unwrap_or(pi_task);
+    assert_ne!(donor, p, "task {p} boosted by itself");
+    s.tasks[p as usize].dl.pi_se = Some(donor);
+    true
+}
+
+/// Boot-time setup of `cpu`'s fair server (D-20): a deferred DL entity with 50 ms every 1 s
+/// whose bandwidth is admitted like a task's, so tasks get 0.90 of each CPU. With the
+/// `dl_server` feature off the server has no runtime (Linux: runtime 0 written to its debugfs
+/// knob), reserves nothing and never starts, and RT tasks can starve fair ones.
+///
+/// Linux: kernel/sched/fair.c fair_server_init(), kernel/sched/deadline.c
+/// sched_init_dl_servers() / dl_server_apply_params().
+pub fn fair_server_init(s: &mut SchedState, cpu: CpuId) {
+    let on = s.feat.dl_server;
+    let se = &mut s.rqs[cpu as usize].fair_server;
+    *se = SchedDlEntity::default();
+    if !on {
+        return;
+    }
+    se.dl_runtime = FAIR_SERVER_RUNTIME_NS;
+    se.dl_deadline = FAIR_SERVER_PERIOD_NS;
+    se.dl_period = FAIR_SERVER_PERIOD_NS;
+    se.dl_bw = to_ratio(FAIR_SERVER_PERIOD_NS, FAIR_SERVER_RUNTIME_NS);
+    se.dl_density = to_ratio(FAIR_SERVER_PERIOD_NS, FAIR_SERVER_RUNTIME_NS);
+    se.dl_defer = true;
+    s.dl_bw.total_bw += s.rqs[cpu as usize].fair_server.dl_bw;
+}
+
+/// The first fair task was queued on `cpu`: start the server. A deferred server starts
+/// throttled, its timer at the zero-laxity time of a fresh period. Rq lock held.
+///
+/// Linux: kernel/sched/deadline.c dl_server_start().
+pub fn dl_server_start(s: &mut SchedState, cpu: CpuId) {
+    let se = &s.rqs[cpu as usize].fair_server;
+    if se.dl_runtime == 0 || se.dl_server_active {
+        return;
+    }
+    s.rqs[cpu as usize].fair_server.dl_server_active = true;
+    let e = DlEntity::Server(cpu);
+    if dl_se(s, e).deadline == 0 {
+        // The first start: a fresh (deferred) period from now.
+        setup_new_dl_entity(s, cpu, e);
+    }
+    enqueue_dl_entity(s, cpu, e, enqueue::WAKEUP);
+    let donor = s.rqs[cpu as usize].donor;
+    // A deferred server is not queued yet; only a queued one can preempt.
+    let queued = dl_se(s, e).rb_key.is_some();
+    if queued && (!dl_task(s, donor) || dl_se(s, e).deadline < s.tasks[donor as usize].dl.deadline) {
+        core::resched_curr(s, cpu);
+    }
+}
+
+/// Stop `cpu`'s server: off the queue, timer cancelled, not deferred or running. Rq lock held.
+///
+/// Linux: kernel/sched/deadline.c dl_server_stop().
+///
+/// Deviation: `dl_defer_running` is also cleared, so a restarted server defers again instead
+/// of competing at once ([UNSURE] which kernel release does the same).
+pub fn dl_server_stop(s: &mut SchedState, cpu: CpuId) {
+    let e = DlEntity::Server(cpu);
+    if s.rqs[cpu as usize].fair_server.dl_runtime == 0 || !s.rqs[cpu as usize].fair_server.dl_server_active {
+        return;
+    }
+    dequeue_dl_entity(s, cpu, e);
+    cancel_dl_timer(s, e);
+    let se = &mut s.rqs[cpu as usize].fair_server;
+    se.dl_defer_armed = false;
+    se.dl_throttled = false;
+    se.dl_defer_running = false;
+    se.dl_server_active = false;
+}
+
+/// Fair execution of `delta` ns on `cpu` drains the active server's budget, whether or not it
+/// ran through the server (D-20). Called from the fair class's `update_curr`. Rq lock held.
+///
+/// Linux: kernel/sched/deadline.c dl_server_update() (fair.c update_curr() calls it while
+/// `dl_server_active()`).
+pub fn dl_server_update(s: &mut SchedState, cpu: CpuId, delta: Nanos) {
+    let se = &s.rqs[cpu as usize].fair_server;
+    if se.dl_runtime == 0 || !se.dl_server_active {
+        return;
+    }
+    update_curr_dl_se(s, cpu, DlEntity::Server(cpu), delta);
+}
+
+/// Idle time since `p` (the idle task) was set counts as time the fair class could have used:
+/// it drains a deferred server's budget down to 0 (D-20). Rq lock held.
+///
+/// Linux: kernel/sched/deadline.c dl_server_update_idle_time() (from put_prev_task_idle() and
+/// from enqueue_task_fair() on an idle rq).
+pub fn dl_server_update_idle_time(s: &mut SchedState, cpu: CpuId, p: TaskId) {
+    let now = s.rqs[cpu as usize].clock_task;
+    let se = &s.rqs[cpu as usize].fair_server;
+    if !se.dl_defer || se.runtime < 0 {
+        return;
+    }
+    let start = s.tasks[p as usize].se.exec_start;
+    if now < start {
+        return;
+    }
+    let se = &mut s.rqs[cpu as usize].fair_server;
+    se.runtime -= (now - start) as i64;
+    if se.runtime < 0 {
+        se.dl_defer_running = false;
+        se.runtime = 0;
+    }
+    s.tasks[p as usize].se.exec_start = now;
+}
+
+/// `1 ms`: a deferred server's timer is not pushed back for less (`dl_server_min_res`).
+const DL_SERVER_MIN_RES_NS: Nanos = 1_000_000;
+
+/// The server's timer on `cpu` (hard-IRQ context, no lock held): at the zero-laxity time of a
+/// deferred server whose class starved, or at the next period of a throttled running one,
+/// queue the server as a DL entity and preempt whatever runs (D-20).
+///
+/// Linux: kernel/sched/deadline.c dl_server_timer().
+///
+/// Deviation: a server with no fair task queued is refilled and stopped here, as 6.12–6.16
+/// do (the newest kernels leave that to the pick). Linux forwards the timer by the laxity
+/// still left (`hrtimer_forward_now`); the model re-arms it at the zero-laxity time.
+pub async fn dl_server_timer(k: &Kernel, cpu: CpuId) {
+    k.rq_lock(cpu).await;
+    let push = {
+        let s = &mut *k.st();
+        let e = DlEntity::Server(cpu);
+        s.rqs[cpu as usize].fair_server.dl_timer_queued = false;
+        let se = &s.rqs[cpu as usize].fair_server;
+        if !se.dl_throttled || se.dl_runtime == 0 {
+            false
+        } else {
+            core::update_rq_clock(s, cpu);
+            let now = s.rqs[cpu as usize].clock;
+            if s.rqs[cpu as usize].cfs.h_nr_queued == 0 {
+                replenish_dl_entity(s, cpu, e);
+                dl_server_stop(s, cpu);
+                false
+            } else {
+                let se = &s.rqs[cpu as usize].fair_server;
+                let zero_laxity = se.deadline.saturating_sub(se.runtime.max(0) as u64);
+                if se.dl_defer_armed && now + DL_SERVER_MIN_RES_NS < zero_laxity {
+                    // The class ran in the background meanwhile: wait for the new
+                    // zero-laxity time.
+                    s.rqs[cpu as usize].fair_server.dl_timer_queued = true;
+                    crate::time::hrtimer_start(s, cpu, zero_laxity, 0, TimerFn::DlServer(cpu));
+                    false
+                } else {
+                    if se.dl_defer_armed {
+                        s.rqs[cpu as usize].fair_server.dl_defer_running = true;
+                    }
+                    enqueue_dl_entity(s, cpu, e, enqueue::REPLENISH);
+                    let donor = s.rqs[cpu as usize].donor;
+                    let deadline = s.rqs[cpu as usize].fair_server.deadline;
+                    if !dl_task(s, donor) || deadline < s.tasks[donor as usize].dl.deadline {
+                        core::resched_curr(s, cpu);
+                    }
+                    s.rqs[cpu as usize].dl.has_pushable_dl_tasks()
+                }
+            }
+        }
+    };
+    if push {
+        push_dl_task(k, cpu).await;
+    }
+    k.rq_unlock(cpu).await;
+}
+
+// CORE wiring (what core.rs, irq.rs, syscalls.rs and system.rs do with these ops, as
+// Linux's core does; listed for whoever merges core.rs changes):
+// - class dispatch for `Class::Deadline`: `enqueue_task_dl`, `dequeue_task_dl`,
+//   `wakeup_preempt_dl`, `put_prev_task_dl`, `set_next_task_dl`, `pick_task_dl` (which may
+//   return a fair task picked through the fair server), `select_task_rq_dl`.
+// - pick balance pass: `balance_dl(k, cpu, prev)` for the Deadline class (S-3).
+// - `BalanceCallback::PushDl` => `push_dl_tasks`, `BalanceCallback::PullDl` => `pull_dl_task`.
+// - after `wakeup_preempt` in ttwu_do_activate and wake_up_new_task: `task_woken_dl`.
+// - `put_prev_set_next_task`: `rq.dl_server` moves to `next.dl_server`
+//   (`__put_prev_set_next_dl_server`); `put_prev_task` of the idle task:
+//   `dl_server_update_idle_time`.
+// - tick: `task_tick_dl`; hrtimers `TimerFn::DlTask` => `dl_task_timer`,
+//   `TimerFn::DlServer` => `dl_server_timer`; yield: `yield_task_dl`; setattr: `checkparam_dl`,
+//   `sched_dl_overflow`, `setparam_dl`, `switched_to_dl`/`switched_from_dl`/`prio_changed_dl`.
+// - fair.rs: `dl_server_update` from `update_curr`, `dl_server_start` on the first enqueue.
+// - Proxy Execution: `update_curr_dl` charges `rq.donor`; switch it to a `dl_rq.curr`
+//   pointer here alone when v29 3/9 lands.
+
 // ---------------------------------------------------------------------- invariant
 
 /// Model-only checker of the DL state of `cpu` (rq lock free): the tree holds exactly the
@@ -1237,7 +1610,21 @@ pub fn check_dl_rq(s: &SchedState, cpu: CpuId) -> Option<String> {
     }
     for &(d, seq, e) in &dl.root {
         let se = dl_se(s, e);
-        let DlEntity::Task(p) = e;
+        let p = match e {
+            DlEntity::Server(c) => {
+                if c != cpu || se.rb_key != Some((d, seq)) || se.dl_throttled || !se.dl_server_active {
+                    return Some(format!(
+                        "cpu{cpu}: server {e:?} on the tree with key {:?} (tree {:?}), throttled {}, active {}",
+                        se.rb_key,
+                        (d, seq),
+                        se.dl_throttled,
+                        se.dl_server_active
+                    ));
+                }
+                continue;
+            }
+            DlEntity::Task(p) => p,
+        };
         let t = &s.tasks[p as usize];
         if se.rb_key != Some((d, seq))
             || t.cpu != cpu
@@ -1294,9 +1681,10 @@ pub fn check_dl_rq(s: &SchedState, cpu: CpuId) -> Option<String> {
     None
 }
 
-/// Model-only: `total_bw` equals the fair servers' reservations plus every DL task's `dl_bw`.
+/// Model-only: `total_bw` equals the fair servers' reservations plus every DL task's `dl_bw`
+/// (the fair servers reserve nothing with the `dl_server` feature off).
 pub fn check_dl_bw(s: &SchedState) -> Option<String> {
-    let servers = s.nr_cpus() as u64 * to_ratio(FAIR_SERVER_PERIOD_NS, FAIR_SERVER_RUNTIME_NS);
+    let servers: u64 = s.rqs.iter().map(|rq| rq.fair_server.dl_bw).sum();
     let tasks: u64 = s
         .tasks
         .iter()
@@ -1468,7 +1856,7 @@ mod tests {
         let se = &s.tasks[p as usize].dl;
         assert!(!se.dl_throttled);
         assert_eq!((se.deadline, se.runtime), (25 * MS, 2 * MS as i64));
-        assert_eq!(pick_task_dl(&s, 0), Some(p));
+        assert_eq!(pick_task_dl(&mut s, 0), Some(p));
     }
 
     #[test]
@@ -1510,7 +1898,7 @@ mod tests {
         assert!(s.rqs[0].dl.overloaded && s.dlo_mask.test(0));
         assert_eq!(check_dl_rq(&s, 0), None);
         let mut order = Vec::new();
-        while let Some(p) = pick_task_dl(&s, 0) {
+        while let Some(p) = pick_task_dl(&mut s, 0) {
             order.push(p);
             assert!(dequeue_task_dl(&mut s, 0, p, dequeue::SLEEP));
             s.tasks[p as usize].on_rq = OnRq::No;
@@ -1582,10 +1970,10 @@ mod tests {
             push_dl_tasks(&k2, 0).await;
             k2.rq_unlock(0).await;
         });
-        let s = k.st();
+        let mut s = k.st();
         assert!(k.violations.borrow().is_empty(), "{:?}", k.violations.borrow());
         assert_eq!(s.tasks[b as usize].cpu, 1);
-        assert_eq!(pick_task_dl(&s, 1), Some(b), "earlier than C there");
+        assert_eq!(pick_task_dl(&mut s, 1), Some(b), "earlier than C there");
         assert!(s.tasks[c as usize].need_resched, "C is preempted");
         assert_eq!(s.rqs[0].dl.dl_nr_running, 1);
         for cpu in 0..3 {

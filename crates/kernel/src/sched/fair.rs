@@ -445,6 +445,8 @@ fn update_curr(s: &mut SchedState, cpu: CpuId) {
     let r = &mut s.tasks[running as usize].se;
     r.exec_start = now;
     r.sum_exec_runtime += delta;
+    // Fair execution drains the fair server's budget, through it or not (D-20).
+    crate::sched::deadline::dl_server_update(s, cpu, delta);
 
     let se = &mut s.tasks[c as usize].se;
     se.vruntime = se.vruntime.wrapping_add(calc_delta_fair(delta, se.weight));
@@ -734,11 +736,20 @@ pub fn enqueue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) 
         "task {p} has no fair weight (init_entity_fair?)"
     );
     let runnable = !s.tasks[p as usize].se.sched_delayed;
+    let rq_h_nr_queued = s.rqs[cpu as usize].cfs.h_nr_queued;
     enqueue_entity(s, cpu, p, flags);
     let cfs = &mut s.rqs[cpu as usize].cfs;
     cfs.h_nr_queued += 1;
     if runnable {
         cfs.h_nr_runnable += 1;
+    }
+    // The first fair task starts the fair server; time idle until now counts (D-20).
+    if rq_h_nr_queued == 0 {
+        if s.rqs[cpu as usize].nr_running == 0 {
+            let curr = s.rqs[cpu as usize].curr;
+            crate::sched::deadline::dl_server_update_idle_time(s, cpu, curr);
+        }
+        crate::sched::deadline::dl_server_start(s, cpu);
     }
     core::add_nr_running(s, cpu, 1);
 }

@@ -78,6 +78,7 @@ feature_table! {
     blocked_donor = true, "Proxy Execution v29 9/9", "An owner's unlock hands the mutex to the donor that was boosting it through that lock instead of the FIFO head (M5-M6, M8).";
     idle_polling = true, "TIF_POLLING_NRFLAG in the idle loop", "Idle CPUs poll need_resched, so waking them needs no IPI (S-8, I-1).";
     mutex_spin_on_owner = true, "CONFIG_MUTEX_SPIN_ON_OWNER (default y on SMP)", "A mutex contender spins while the owner runs on a CPU instead of sleeping (M-4).";
+    dl_server = true, "fair_server (Linux 6.12+, /sys/kernel/debug/sched/fair_server/cpuN/runtime)", "Each CPU's deferred fair server gives fair tasks 50 ms per second under RT/DL load (D-20); off: runtime 0, RT can starve fair tasks.";
     proxy_exec = true, "sched_proxy_exec boot switch (CONFIG_SCHED_PROXY_EXEC)", "Mutex waiters record blocked_on so the scheduler can run the owner on their behalf (spec C6, M1-M4); off: nothing of Proxy Execution happens.";
 }
 

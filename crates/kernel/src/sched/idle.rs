@@ -17,8 +17,10 @@ use crate::task::TaskId;
 /// when idle is picked, which differs by the length of the balance pass.
 ///
 /// Linux: kernel/sched/idle.c set_next_task_idle().
-pub fn set_next_task_idle(s: &mut SchedState, cpu: CpuId, _next: TaskId) {
+pub fn set_next_task_idle(s: &mut SchedState, cpu: CpuId, next: TaskId) {
     let now = s.m.now();
+    // Idle time is measured from here for the fair server (D-20).
+    s.tasks[next as usize].se.exec_start = s.rqs[cpu as usize].clock_task;
     let rq = &mut s.rqs[cpu as usize];
     if rq.idle_stamp == 0 {
         rq.idle_stamp = now.max(1);

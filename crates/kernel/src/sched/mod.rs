@@ -113,6 +113,11 @@ pub struct Rq {
     pub cfs: fair::CfsRq,
     pub rt: rt::RtRq,
     pub dl: deadline::DlRq,
+    /// The fair server (`rq->fair_server`, D-20): a DL entity queued on `dl` while it runs.
+    pub fair_server: deadline::SchedDlEntity,
+    /// The server whose pick is being committed (`rq->dl_server`): set by `pick_task_dl`,
+    /// moved to the picked task by `put_prev_set_next_task`.
+    pub dl_server: Option<deadline::DlEntity>,
     /// `rq->clock` and `rq->clock_task` (no IRQ/steal time is modelled, so they are equal).
     pub clock: Nanos,
     pub clock_task: Nanos,

@@ -26,6 +26,8 @@ pub enum TimerFn {
     WakeTask(TaskId),
     /// `dl_task_timer` of a throttled DL task (its replenishment).
     DlTask(TaskId),
+    /// `dl_server_timer` of a CPU's fair server.
+    DlServer(CpuId),
 }
 
 /// One armed hrtimer. Ordered by hard expiry, then arming order.
