@@ -77,3 +77,41 @@ fn dl_donor_without_proxy_waits_for_the_hog() {
     assert!(s.work_done_ns(dl) > 100 * MS, "{}", s.work_done_ns(dl));
     assert_eq!(s.result.metrics.task(dl).unwrap().donated_ns, 0);
 }
+
+/// Regression B-v20-2 (dl_server boot hang): RT players hog both CPUs from boot. The fair
+/// servers, started by the boot-time fair enqueues, reach their zero-laxity point at 950 ms;
+/// CPU 0's server picks the waiter, a blocked fair donor, and runs the owner on it (proxy
+/// slices from 950.1 ms), so M is released and both fair tasks are done by 970 ms, inside the
+/// server's 50 ms budget. With the server off neither gets the CPU before the RT players end
+/// at 1.5 s (the hang, bounded here only by the players' finite run).
+#[test]
+fn b_v20_2_fair_server_runs_a_donor_from_boot() {
+    let on = run_with("dl_server_boot_hang.json", |a| a.protocol = Some("proxy".into()));
+    let (owner, waiter) = (on.pid("owner-0"), on.pid("waiter-1"));
+    let slices = proxy_slices(&on, owner, waiter);
+    assert_eq!(
+        slices.first(),
+        Some(&(950 * MS + 100 * US, 952 * MS)),
+        "{slices:?}"
+    );
+    assert!(
+        slices.iter().all(|&(b, e)| b >= 950 * MS && e <= 1000 * MS),
+        "{slices:?}"
+    );
+    assert!(on.result.metrics.task(waiter).unwrap().donated_ns > 0);
+    assert_eq!(on.work_done_ns(waiter), 970 * MS);
+    assert_eq!(on.work_done_ns(owner), 970 * MS);
+    // Fair time in the first second is the server's budget at most.
+    assert!(on.runtime_ns(owner) + on.runtime_ns(waiter) <= 50 * MS);
+
+    let off = run_with("dl_server_boot_hang.json", |a| {
+        a.protocol = Some("proxy".into());
+        a.features.push("dl_server=off".into());
+    });
+    let (owner, waiter) = (off.pid("owner-0"), off.pid("waiter-1"));
+    assert!(off.work_done_ns(owner) > 1_500 * MS);
+    assert!(off.work_done_ns(waiter) > 1_500 * MS);
+    assert!(proxy_slices(&off, owner, waiter)
+        .iter()
+        .all(|&(b, _)| b >= 1_500 * MS));
+}
