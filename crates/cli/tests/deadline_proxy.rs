@@ -115,3 +115,32 @@ fn b_v20_2_fair_server_runs_a_donor_from_boot() {
         .iter()
         .all(|&(b, _)| b >= 1_500 * MS));
 }
+
+/// `dl_rq_curr` (v29 3/9): the deadline class charges the entity it set as next. Off, it
+/// derives the entity from `rq.donor` as 6.17 does; every donor change settles the outgoing
+/// entity first, so both give the same budgets, throttles and schedules, here on the proxied
+/// deadline donor and on a 4-CPU swarm of DL, RT and fair lock users (the
+/// `dl_rq_curr_is_donor` invariant, checked after every step, holds in both runs).
+#[test]
+fn dl_rq_curr_and_the_6_17_derivation_charge_the_same_entity() {
+    for name in ["dl_donor_fair_owner.json", "dl_swarm_4cpus.json"] {
+        let on = proxy_named(name, &[]);
+        let off = proxy_named(name, &["dl_rq_curr=off"]);
+        assert_eq!(on.events, off.events, "{name}");
+        for (a, b) in on.result.metrics.tasks.iter().zip(&off.result.metrics.tasks) {
+            assert_eq!(
+                (a.runtime_ns, a.donated_ns, a.dl_throttles, a.deadline_misses),
+                (b.runtime_ns, b.donated_ns, b.dl_throttles, b.deadline_misses),
+                "{name}: {}",
+                a.name
+            );
+        }
+    }
+}
+
+fn proxy_named(name: &str, features: &[&str]) -> Scenario {
+    run_with(name, |a| {
+        a.protocol = Some("proxy".into());
+        a.features.extend(features.iter().map(|f| f.to_string()));
+    })
+}

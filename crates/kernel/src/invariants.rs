@@ -49,6 +49,18 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
         if let Some(detail) = crate::sched::deadline::check_dl_rq(&s, c) {
             out.push(("dl_rq_consistent", detail));
         }
+        // A1/P4 (v29 3/9): the DL entity set as next is the donor's, exactly when the donor
+        // is a DL task (both readings of the scheduling context agree).
+        let donor_dl = Some(rq.donor).filter(|&d| s.tasks[d as usize].class == crate::sched::Class::Deadline);
+        if rq.dl.curr != donor_dl {
+            out.push((
+                "dl_rq_curr_is_donor",
+                format!(
+                    "cpu{c}: dl_rq.curr {:?} but rq.donor {} is {:?}",
+                    rq.dl.curr, rq.donor, donor_dl
+                ),
+            ));
+        }
         // I1/T-6: the task executing on a CPU is allowed there (an affinity change waiting for
         // the stopper is the one legal window).
         let curr = &s.tasks[rq.curr as usize];

@@ -19,10 +19,11 @@
 //! when picked it runs the fair class's pick for the rest of its budget, then throttles. The
 //! `dl_server` feature turns it off (the old "RT starves fair" behaviour).
 //!
-//! The entity being charged is the rq's *scheduling context*, `rq.donor`: with Proxy
-//! Execution the task executing (`rq.curr`) may be a non-DL lock owner running on a DL
-//! donor's budget. [`update_curr_dl`] is the one place that picks the entity to charge, so it
-//! can later read a `dl_rq.curr` pointer instead (v29 3/9).
+//! The entity being charged is the rq's *scheduling context*: with Proxy Execution the task
+//! executing (`rq.curr`) may be a non-DL lock owner running on a DL donor's budget. The class
+//! keeps its own pointer to the entity it set as next, `dl_rq.curr` (v29 3/9), and charges
+//! and compares against it ([`dl_curr`]); with the `dl_rq_curr` feature off it derives the
+//! entity from `rq.donor` as 6.17 does.
 //!
 //! Locking: as in rt.rs, the sync hooks run with the rq lock of `cpu` held and never drop it
 //! (S-4); the async paths ([`push_dl_tasks`], [`pull_dl_task`], [`balance_dl`],
@@ -164,6 +165,12 @@ pub struct DlRq {
     pub overloaded: bool,
     /// Next FIFO ticket for either tree.
     pub seq: u64,
+    /// `dl_rq->curr` (v29 3/9, spec P4): the DL task entity this rq has set as next (set in
+    /// [`set_next_task_dl`], cleared in [`put_prev_task_dl`]), like `cfs_rq->curr`. With the
+    /// `dl_rq_curr` feature the class charges and compares against it instead of deriving
+    /// the running entity from `rq.donor`. The fair server is not "set as next" through the
+    /// class and never appears here; it is charged from the fair class (D-20).
+    pub curr: Option<TaskId>,
 }
 
 impl DlRq {
@@ -709,17 +716,38 @@ fn update_curr_dl_se(s: &mut SchedState, cpu: CpuId, e: DlEntity, delta: Nanos) 
 }
 
 /// Charge the rq's scheduling context for the time since its `exec_start` (D-5). The
-/// scheduling context is `rq.donor`; with Proxy Execution the executing `rq.curr` may be a
-/// non-DL lock owner, which gets the `sum_exec_runtime` while the donor's budget pays.
+/// scheduling context is the DL entity set as next ([`dl_curr`]); with Proxy Execution the
+/// executing `rq.curr` may be a non-DL lock owner, which gets the `sum_exec_runtime` while the
+/// donor's budget pays.
 ///
-/// Linux: kernel/sched/deadline.c update_curr_dl() (6.17: `rq->donor`).
+/// Linux: kernel/sched/deadline.c update_curr_dl() (v29 3/9: `dl_rq->curr`; 6.17:
+/// `rq->donor`).
 pub fn update_curr_dl(s: &mut SchedState, cpu: CpuId) {
-    let donor = s.rqs[cpu as usize].donor;
-    if !dl_task(s, donor) || !on_dl_rq(s, donor) {
+    let Some(p) = dl_curr(s, cpu) else {
+        return;
+    };
+    if !on_dl_rq(s, p) {
         return;
     }
     let delta = core::update_curr_common(s, cpu);
-    update_curr_dl_se(s, cpu, DlEntity::Task(donor), delta);
+    update_curr_dl_se(s, cpu, DlEntity::Task(p), delta);
+}
+
+/// The DL task whose budget runs on `cpu` now: `dl_rq->curr` with the `dl_rq_curr` feature
+/// (v29 3/9), else `rq->donor` if it is a DL task (the 6.17 derivation).
+///
+/// The two agree in every state the model reaches: each donor change goes through
+/// `put_prev_set_next_task`, which settles the outgoing entity (`put_prev_task_dl`) before
+/// the pointer moves, and the `dl_rq_curr_is_donor` invariant checks it after every step.
+/// The switch exists so the 6.17 code path can be run; the closing argument above is why no
+/// workload shows a difference (spec P4 marks the v29 diff as inferred).
+pub fn dl_curr(s: &SchedState, cpu: CpuId) -> Option<TaskId> {
+    let rq = &s.rqs[cpu as usize];
+    if s.feat.dl_rq_curr {
+        rq.dl.curr
+    } else {
+        Some(rq.donor).filter(|&d| dl_task(s, d))
+    }
 }
 
 // ---------------------------------------------------------------------- parameters, admission
@@ -857,7 +885,7 @@ pub fn dequeue_task_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) ->
 ///
 /// Linux: kernel/sched/deadline.c yield_task_dl().
 pub fn yield_task_dl(s: &mut SchedState, cpu: CpuId) {
-    let donor = s.rqs[cpu as usize].donor;
+    let donor = dl_curr(s, cpu).expect("yield_task_dl without a DL scheduling context");
     s.tasks[donor as usize].dl.dl_yielded = true;
     update_curr_dl(s, cpu);
 }
@@ -888,7 +916,7 @@ fn check_preempt_equal_dl(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 ///
 /// Linux: kernel/sched/deadline.c wakeup_preempt_dl().
 pub fn wakeup_preempt_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, _wake_flags: u32) {
-    let donor = s.rqs[cpu as usize].donor;
+    let donor = dl_curr(s, cpu).expect("wakeup_preempt_dl without a DL scheduling context");
     if dl_entity_preempt(s, p, donor) {
         core::resched_curr(s, cpu);
         return;
@@ -931,6 +959,12 @@ pub fn pick_task_dl(s: &mut SchedState, cpu: CpuId) -> Option<TaskId> {
 /// Linux: kernel/sched/deadline.c put_prev_task_dl().
 pub fn put_prev_task_dl(s: &mut SchedState, cpu: CpuId, prev: TaskId) {
     update_curr_dl(s, cpu);
+    assert_eq!(
+        s.rqs[cpu as usize].dl.curr,
+        Some(prev),
+        "put_prev_task_dl of an entity not set as next"
+    );
+    s.rqs[cpu as usize].dl.curr = None;
     if on_dl_rq(s, prev) && s.tasks[prev as usize].nr_cpus_allowed > 1 {
         enqueue_pushable_dl_task(s, cpu, prev);
     }
@@ -943,6 +977,11 @@ pub fn put_prev_task_dl(s: &mut SchedState, cpu: CpuId, prev: TaskId) {
 pub fn set_next_task_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, first: bool) {
     let now = s.rqs[cpu as usize].clock_task;
     s.tasks[p as usize].se.exec_start = now;
+    assert_eq!(
+        s.rqs[cpu as usize].dl.curr, None,
+        "set_next_task_dl over a current entity"
+    );
+    s.rqs[cpu as usize].dl.curr = Some(p);
     dequeue_pushable_dl_task(s, cpu, p);
     if first {
         deadline_queue_push_tasks(s, cpu);
@@ -1376,8 +1415,7 @@ pub async fn dl_task_timer(k: &Kernel, p: TaskId) {
                     dl_check_miss(s, cpu, p, true);
                 }
                 enqueue_task_dl(s, cpu, p, enqueue::REPLENISH);
-                let donor = s.rqs[cpu as usize].donor;
-                if dl_task(s, donor) {
+                if dl_curr(s, cpu).is_some() {
                     wakeup_preempt_dl(s, cpu, p, 0);
                 } else {
                     core::resched_curr(s, cpu);
