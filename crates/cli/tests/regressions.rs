@@ -141,3 +141,25 @@ fn b_7_1_1_former_owner_is_pushable_again() {
     assert!(s.switch_ins(l).contains(&(4_000_000, 1)), "{:?}", s.switch_ins(l));
     assert_eq!(s.work_done_ns(l), 6_000_000);
 }
+
+/// B-7.1-2 missed balance (S8): donor H stays, the task on CPU 0 changes from L to H when L
+/// unlocks at 3.5 ms. Putting and setting the donor again queues RT push work, and L, which
+/// every balance skipped while it ran on H's context, is pushed to the idle CPU 1 at once
+/// (done at 5.5 ms). With the fix off nothing pushes it: L waits on CPU 0 until H is done and
+/// finishes at 6.5 ms.
+#[test]
+fn b_7_1_2_donor_kept_curr_changed_queues_the_push() {
+    let s = proxy("proxy_missed_balance.json", &[]);
+    let l = s.pid("L-0");
+    assert!(s.switch_ins(l).contains(&(3_500_000, 1)), "{:?}", s.switch_ins(l));
+    assert_eq!(s.work_done_ns(l), 5_500_000);
+
+    let off = proxy("proxy_missed_balance.json", &["missed_balance_fix=off"]);
+    let l = off.pid("L-0");
+    assert!(
+        switch_ins_after_start(&off, l).iter().all(|&(_, c)| c == 0),
+        "{:?}",
+        off.switch_ins(l)
+    );
+    assert_eq!(off.work_done_ns(l), 6_500_000);
+}

@@ -717,20 +717,24 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
     };
     // pick_again: pick a donor; if it is a blocked donor, find the task that runs for it.
     let (next, keep_resched) = loop {
-        let next = pick_next_task(k, cpu).await;
-        let blocked = {
+        let picked = pick_next_task(k, cpu).await;
+        let (prev_donor, blocked) = {
             let s = &mut *k.st();
-            rq_set_donor(s, cpu, next);
-            task_is_blocked(s, next)
+            let prev_donor = s.rqs[cpu as usize].donor;
+            rq_set_donor(s, cpu, picked);
+            (prev_donor, task_is_blocked(s, picked))
         };
-        if !blocked {
-            break (next, false);
-        }
-        match find_proxy_task(k, cpu, next).await {
-            Proxy::Repick => continue,
-            Proxy::Idle(idle) => break (idle, true),
-            Proxy::Run(t) => break (t, false),
-        }
+        let next = if blocked {
+            match find_proxy_task(k, cpu, picked).await {
+                Proxy::Repick => continue,
+                Proxy::Idle(idle) => break (idle, true),
+                Proxy::Run(t) => t,
+            }
+        } else {
+            picked
+        };
+        proxy_missed_balance(&mut k.st(), cpu, prev_donor, prev, next);
+        break (next, false);
     };
     let switched = {
         let s = &mut *k.st();
@@ -922,6 +926,30 @@ pub fn task_is_blocked(s: &SchedState, p: TaskId) -> bool {
     // preempted inside the lock slow path is an ordinary runnable task (B5). Off: v23's rule.
     // The waking mark always counts: such a task must be home before it runs.
     s.feat.proxy_exec && (t.proxy_waking || (t.blocked_on.is_some() && (t.is_blocked || !s.feat.is_blocked)))
+}
+
+/// S8 (7.1, "sched: Fix potentially missing balancing with Proxy Exec"): when the donor did
+/// not change but the task on the CPU did,
+///
+/// ```text
+///            prev    next
+///   donor:    B       B
+///   curr:     A     B or C
+/// ```
+///
+/// the pick's `put_prev_set_next_task(B, B)` did nothing, yet A may have missed an RT/DL
+/// balance opportunity while it was on the CPU (push and pull skip on-CPU tasks, S10). Put
+/// and set the donor again so its class queues the push work. Rq lock of `cpu` held.
+///
+/// Linux: kernel/sched/core.c __schedule() (the `rq->donor == prev_donor && prev != next`
+/// branch).
+fn proxy_missed_balance(s: &mut SchedState, cpu: CpuId, prev_donor: TaskId, prev: TaskId, next: TaskId) {
+    let donor = s.rqs[cpu as usize].donor;
+    if !s.feat.proxy_exec || !s.feat.missed_balance_fix || donor != prev_donor || prev == next {
+        return;
+    }
+    put_prev_task(s, cpu, donor);
+    set_next_task(s, cpu, donor, true);
 }
 
 /// `rq_set_donor()`: the picked task becomes the scheduling context; `next_class` follows it
