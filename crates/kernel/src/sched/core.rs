@@ -1774,6 +1774,8 @@ pub async fn rt_mutex_schedule(k: &Kernel) {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
+
     use sim::{CpuMask, Executor};
 
     use super::*;
@@ -1871,5 +1873,203 @@ mod tests {
     #[test]
     fn b_v29_1_pick_reads_the_live_donor_with_the_fix() {
         assert_eq!(stale_prev_window(true), Vec::<String>::new());
+    }
+
+    /// Collects the event stream for assertions.
+    #[derive(Clone, Default)]
+    struct Collect(Rc<RefCell<Vec<Event>>>);
+
+    impl crate::tracepoints::EventSink for Collect {
+        fn event(&mut self, e: &Event) {
+            self.0.borrow_mut().push(*e);
+        }
+    }
+
+    /// A SCHED_NORMAL task on `cpu` (not queued) allowed on `allowed`.
+    fn fair_task(s: &mut SchedState, name: &str, cpu: CpuId, allowed: CpuMask) -> TaskId {
+        let id = s.tasks.len() as TaskId;
+        let mut t = crate::system::new_task_struct(&s.m, id, 3000 + id, name, cpu);
+        t.nr_cpus_allowed = allowed.weight();
+        t.cpus_mask = allowed;
+        s.tasks.push(t);
+        crate::sched::fair::init_entity_fair(s, id);
+        id
+    }
+
+    /// A proxy mutex held by `owner` with `waiter` queued on it and blocked on it (M1).
+    fn mutex_held(s: &mut SchedState, owner: TaskId, waiter: TaskId) -> u32 {
+        use crate::locking::mutex::{Mutex, MutexFlags};
+        let wait_lock = s.m.new_lock();
+        let m = s.mutexes.len() as u32;
+        s.mutexes.push(Mutex {
+            name: "M".into(),
+            owner: Some(owner),
+            flags: MutexFlags::WAITERS,
+            wait_list: [waiter].into(),
+            wait_lock,
+            osq: Default::default(),
+            proxy: true,
+        });
+        let t = &mut s.tasks[waiter as usize];
+        t.blocked_on = Some(m);
+        t.waiting_on = Some(crate::locking::usermutex::WaitTarget::Mutex(m));
+        m
+    }
+
+    fn zero_cost_config(nr_cpus: usize) -> crate::system::Config {
+        let mut cfg = crate::system::Config::new(nr_cpus);
+        cfg.costs = Costs::zero();
+        cfg
+    }
+
+    /// Regression B-2026-05-2 (spec §9 #22, B6, S14, I7): proxy code never deactivates a
+    /// TASK_RUNNING task. Fault injection: donor `d` is blocked on M (7.1 rule, `is_blocked`
+    /// off) but already TASK_RUNNING, as the mutex slow path left it before the May 2026 fix
+    /// (the optimistic spin's fail path set TASK_RUNNING and only `blocked_on` was set again,
+    /// M3); the model's mutex re-sets the state with `blocked_on`, so no workload reaches this.
+    /// M's owner sleeps (F4). Deactivating `d` would lose it for good: it is TASK_RUNNING, so
+    /// no wakeup matches it again. The fix refuses (S14) and force-returns it instead (R9): it
+    /// stays queued, its `blocked_on` is cleared, and the re-pick runs it to retry the lock.
+    #[test]
+    fn b_2026_05_2_running_donor_is_force_returned_not_deactivated() {
+        let mut cfg = zero_cost_config(1);
+        cfg.feat.is_blocked = false;
+        let events = Collect::default();
+        let k = crate::system::new_kernel(&cfg, Box::new(events.clone()));
+        let (d, m) = {
+            let s = &mut *k.st();
+            let o = fair_task(s, "o", 0, CpuMask::single(0));
+            s.tasks[o as usize].state = TASK_INTERRUPTIBLE;
+            let d = fair_task(s, "d", 0, CpuMask::single(0));
+            let m = mutex_held(s, o, d);
+            activate_task(s, 0, d, 0);
+            (d, m)
+        };
+        {
+            let k2 = k.clone();
+            k.m.spawn(0, async move {
+                k2.rq_lock(0).await;
+                update_rq_clock(&mut k2.st(), 0);
+                let next = pick_next_task(&k2, 0).await;
+                assert_eq!(next, d);
+                {
+                    let s = &mut *k2.st();
+                    rq_set_donor(s, 0, next);
+                    assert!(task_is_blocked(s, d));
+                    assert_eq!(s.tasks[d as usize].state, crate::task::state::TASK_RUNNING);
+                }
+                assert!(matches!(find_proxy_task(&k2, 0, d).await, Proxy::Repick));
+                {
+                    let s = k2.st();
+                    let t = &s.tasks[d as usize];
+                    assert_eq!(t.on_rq, OnRq::Queued, "a TASK_RUNNING donor was deactivated");
+                    assert_eq!((t.cpu, t.blocked_on), (0, None));
+                    assert_eq!(s.mutexes[m as usize].wait_list, [d], "still a waiter");
+                }
+                // The re-pick runs d itself: it is no longer a donor.
+                let next = pick_next_task(&k2, 0).await;
+                assert_eq!(next, d);
+                rq_set_donor(&mut k2.st(), 0, next);
+                assert!(!task_is_blocked(&k2.st(), d));
+                k2.rq_unlock(0).await;
+                k2.m.halt().await;
+            });
+        }
+        k.m.boot_cpu(0, 0);
+        Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
+        assert_eq!(*k.violations.borrow(), vec![]);
+        let pid = k.st().tasks[d as usize].pid;
+        assert!(events
+            .0
+            .borrow()
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::ReturnMigrate { task, orig_cpu: 0 } if task.pid == pid)));
+    }
+
+    /// Regression B-v18-2 (spec §9 #9, R5): a fair-delayed waking donor is requeued before
+    /// `proxy_needs_return()`, which runs before `wakeup_preempt()`. Donor `d` (home CPU 0)
+    /// was migrated to owner `o`'s CPU 1 and deactivated there when `o` went to sleep (F4),
+    /// while ineligible next to `x`: DELAY_DEQUEUE kept it queued (`sched_delayed`). The
+    /// unlock marks it waking and CPU 0 wakes it: `ttwu_runnable()` finds it queued on CPU 1,
+    /// requeues the delayed entity, sees it away from home and removes it with block
+    /// semantics (TASK_WAKING), and the full wakeup places it on CPU 0. CPU 1 keeps only `x`,
+    /// its counts intact, and is not asked to reschedule for a task that left.
+    ///
+    /// The state is built directly: in the model a donor reaches F4's `proxy_deactivate()` just
+    /// after being picked, hence eligible, so it is always dequeued fully; here `d` carries
+    /// the negative lag of a donor that was charged for its owner's run. Both wrong orders
+    /// fail here: with the return check before the requeue, the WAKING dequeue takes the
+    /// delayed entity off and the requeue then finds it gone; with `wakeup_preempt()` first,
+    /// CPU 1 (running idle) is told to reschedule for a task that is leaving it.
+    #[test]
+    fn b_v18_2_delayed_donor_is_requeued_then_returned() {
+        let events = Collect::default();
+        let k = crate::system::new_kernel(&zero_cost_config(2), Box::new(events.clone()));
+        let (d, x) = {
+            let s = &mut *k.st();
+            let o = fair_task(s, "o", 1, CpuMask::single(1));
+            s.tasks[o as usize].state = TASK_INTERRUPTIBLE;
+            let x = fair_task(s, "x", 1, CpuMask::single(1));
+            activate_task(s, 1, x, 0);
+            let d = fair_task(s, "d", 1, CpuMask::single(0));
+            s.tasks[d as usize].wake_cpu = 0;
+            s.tasks[d as usize].se.vlag = -1_000_000;
+            mutex_held(s, o, d);
+            activate_task(s, 1, d, crate::sched::enqueue::MIGRATED);
+            s.tasks[d as usize].state = crate::task::state::TASK_UNINTERRUPTIBLE;
+            s.tasks[d as usize].is_blocked = true;
+            assert!(!crate::sched::fair::entity_eligible(s, 1, d));
+            assert!(proxy_deactivate(s, 1, d));
+            assert_eq!(s.tasks[d as usize].on_rq, OnRq::Queued);
+            assert!(s.tasks[d as usize].se.sched_delayed);
+            // The F4 pass ran idle with need_resched (S11); that reschedule is over.
+            let idle = s.rqs[1].idle;
+            s.tasks[idle as usize].need_resched = false;
+            // M7: the unlock clears blocked_on and marks d waking (L3: no rq lock).
+            s.tasks[d as usize].blocked_on = None;
+            s.tasks[d as usize].proxy_waking = true;
+            (d, x)
+        };
+        {
+            let k2 = k.clone();
+            k.m.spawn(0, async move {
+                assert!(try_to_wake_up(&k2, d, crate::task::state::TASK_NORMAL, 0).await);
+                k2.m.halt().await;
+            });
+        }
+        // Only CPU 0 runs a kernel path; CPU 1 is only ever locked by the waker.
+        k.m.boot_cpu(0, 0);
+        Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
+        assert_eq!(*k.violations.borrow(), vec![]);
+        let s = k.st();
+        let t = &s.tasks[d as usize];
+        assert_eq!(
+            (t.on_rq, t.cpu, t.state),
+            (OnRq::Queued, 0, crate::task::state::TASK_RUNNING)
+        );
+        assert!(!t.se.sched_delayed);
+        assert!(!t.proxy_waking);
+        let rq1 = &s.rqs[1];
+        assert_eq!(
+            (rq1.nr_running, rq1.cfs.h_nr_queued, rq1.cfs.h_nr_runnable),
+            (1, 1, 1)
+        );
+        assert_eq!(rq1.cfs.tasks, [x]);
+        assert!(
+            !s.tasks[rq1.curr as usize].need_resched,
+            "CPU 1 rescheduled for d"
+        );
+        assert_eq!(s.rqs[0].nr_running, 1);
+        let pid = t.pid;
+        drop(s);
+        assert_eq!(crate::invariants::check_all(&k), vec![]);
+        let ev = events.0.borrow();
+        let ret = ev
+            .iter()
+            .position(|e| matches!(e.kind, EventKind::ReturnMigrate { task, orig_cpu: 1 } if task.pid == pid))
+            .expect("d is returned from CPU 1");
+        assert!(ev[ret..]
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::SchedWakeup { task, target_cpu: 0 } if task.pid == pid)));
     }
 }
