@@ -163,3 +163,49 @@ fn b_7_1_2_donor_kept_curr_changed_queues_the_push() {
     );
     assert_eq!(off.work_done_ns(l), 6_500_000);
 }
+
+/// (time, cpu, orig_cpu) of every return migration of `pid`.
+fn return_migrations(s: &Scenario, pid: u32) -> Vec<(u64, u32, u32)> {
+    s.events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::ReturnMigrate { task, orig_cpu } if task.pid == pid => {
+                Some((e.time_ns, e.cpu, orig_cpu))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// B-v18-1 stuck in WAKING: a chain link marked waking must be returned home (or run if it is
+/// current), never skipped. q unlocks M1 at 2.3 ms and marks p (a link of D → p → q, sitting on
+/// q's CPU 1 as a donor) waking. Without ttwu return migration (the 7.1 stage) p's wakeup
+/// leaves it on CPU 1, so CPU 1's next chain walk from D meets the waking p and force-returns
+/// it (F2) at once; D follows its owner to CPU 0, where p runs on D's context and is done at
+/// 2.8 ms, D at 3.3 ms. Skipping the mark would run p on CPU 1, outside its affinity (I1). With
+/// v29's ttwu return, the wakeup itself sends p home; p never runs on CPU 1 either way.
+#[test]
+fn b_v18_1_waking_chain_link_is_returned() {
+    let s = proxy("proxy_waking_chain_link.json", &["ttwu_return_migration=off"]);
+    let (p, d) = (s.pid("p-1"), s.pid("D-2"));
+    assert_eq!(return_migrations(&s, p), vec![(2_300_000, 1, 1)]);
+    assert!(
+        switch_ins_after_start(&s, p).iter().all(|&(_, c)| c == 0),
+        "{:?}",
+        s.switch_ins(p)
+    );
+    assert!(s.events.iter().any(|e| e.time_ns == 2_300_000
+        && e.cpu == 0
+        && matches!(e.kind, EventKind::ProxyBegin { donor, owner } if donor.pid == d && owner.pid == p)));
+    assert_eq!(s.work_done_ns(p), 2_800_000);
+    assert_eq!(s.work_done_ns(d), 3_300_000);
+
+    let v29 = proxy("proxy_waking_chain_link.json", &[]);
+    let p = v29.pid("p-1");
+    assert_eq!(return_migrations(&v29, p).len(), 1);
+    assert!(
+        switch_ins_after_start(&v29, p).iter().all(|&(_, c)| c == 0),
+        "{:?}",
+        v29.switch_ins(p)
+    );
+}
