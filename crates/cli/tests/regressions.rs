@@ -209,3 +209,24 @@ fn b_v18_1_waking_chain_link_is_returned() {
         v29.switch_ins(p)
     );
 }
+
+/// I11 for push and pull: RT balancing judges a proxying CPU by its donor's priority. W (FIFO
+/// 30) waits on CPU 0, where L (FIFO 10) runs on H's (FIFO 50) context, until CPU 1 frees up at
+/// 3.5 ms; then CPU 0's push (RT_PUSH_IPI) or CPU 1's pull (without it) moves W to CPU 1 at
+/// once, and it is done at 4.5 ms. Judged against the executing owner, W would look about to
+/// preempt on CPU 0 and stay there until H is done (6.5 ms). That push and pull never take the
+/// on-CPU owner is shown by B-7.1-2's scenario: CPU 1's pull at 1.5 ms leaves L running.
+#[test]
+fn i11_rt_push_and_pull_see_the_donor_priority() {
+    for features in [&[][..], &["rt_push_ipi=off"]] {
+        let s = proxy("proxy_rt_push_pull_see_donor_prio.json", features);
+        let w = s.pid("W-3");
+        assert!(
+            s.switch_ins(w).contains(&(3_500_000, 1)),
+            "{features:?}: {:?}",
+            s.switch_ins(w)
+        );
+        assert_eq!(s.work_done_ns(w), 4_500_000, "{features:?}");
+        assert_eq!(s.work_done_ns(s.pid("H-1")), 6_500_000, "{features:?}");
+    }
+}
