@@ -230,3 +230,47 @@ fn i11_rt_push_and_pull_see_the_donor_priority() {
         assert_eq!(s.work_done_ns(s.pid("H-1")), 6_500_000, "{features:?}");
     }
 }
+
+/// B-v23-2 needless resched / wrong dequeue kind, and B-v23-1 remote-wakelist deadlock: L
+/// unlocks S2 at 2.2 ms and wakes H2, a donor waiting on CPU 1 that is neither current nor
+/// the donor there (H1 is). H2 leaves CPU 1 without a reschedule of it (no need_resched on
+/// CPU 1's events, no switch there until L unlocks S), and, removed with block semantics
+/// rather than as MIGRATING, is woken through idle CPU 0's wake list (the wakeup is recorded
+/// by CPU 0) and runs there at once (the wake-list enqueue asserts R8). At 3.2 ms H1, CPU 1's
+/// donor, is returned and CPU 1 is rescheduled, as it must be.
+#[test]
+fn b_v23_2_returning_non_donor_leaves_the_owner_cpu_alone() {
+    let s = proxy("proxy_return_without_resched.json", &[]);
+    let (l, h2, h1) = (s.pid("L-0"), s.pid("H2-1"), s.pid("H1-2"));
+    assert_eq!(return_migrations(&s, h2), vec![(2_200_000, 1, 1)]);
+    let cpu1_at = |t: u64| -> Vec<bool> {
+        s.events
+            .iter()
+            .filter(|e| e.cpu == 1 && e.time_ns == t && e.owner == l)
+            .map(|e| e.flags.need_resched)
+            .collect()
+    };
+    assert!(
+        !cpu1_at(2_200_000).is_empty() && cpu1_at(2_200_000).iter().all(|&n| !n),
+        "CPU 1 was rescheduled for H2: {:?}",
+        cpu1_at(2_200_000)
+    );
+    assert!(
+        cpu1_at(3_200_000).iter().any(|&n| n),
+        "CPU 1 not rescheduled for its donor H1"
+    );
+    assert!(s
+        .switch_outs(l)
+        .iter()
+        .all(|&(t, _, _)| !(800_000..3_200_000).contains(&t)));
+    assert!(s.events.iter().any(|e| e.time_ns == 2_200_000
+        && e.cpu == 0
+        && matches!(e.kind, EventKind::SchedWakeup { task, target_cpu: 0 } if task.pid == h2)));
+    assert!(
+        s.switch_ins(h2).contains(&(2_200_000, 0)),
+        "{:?}",
+        s.switch_ins(h2)
+    );
+    assert_eq!(s.work_done_ns(h2), 2_700_000);
+    assert_eq!(s.work_done_ns(h1), 3_700_000);
+}

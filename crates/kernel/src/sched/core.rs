@@ -1527,6 +1527,15 @@ fn ttwu_queue_cond(s: &SchedState, p: TaskId, cpu: CpuId) -> bool {
 ///
 /// Linux: kernel/sched/core.c __ttwu_queue_wakelist().
 fn ttwu_queue_wakelist(s: &mut SchedState, p: TaskId, cpu: CpuId) {
+    // R8 (B-v23-1): a MIGRATING task must never be handed to a remote wake list: the target
+    // CPU could be spinning in task_rq_lock() on it with interrupts off. Return migration
+    // removes the task with block semantics (on_rq 0, TASK_WAKING: B-v23-2), so no path
+    // reaches this with a MIGRATING task.
+    assert_ne!(
+        s.tasks[p as usize].on_rq,
+        OnRq::Migrating,
+        "R8: MIGRATING task {p} queued on cpu{cpu}'s wake list"
+    );
     let rq = &mut s.rqs[cpu as usize];
     rq.ttwu_pending = true;
     let was_empty = rq.wake_list.is_empty();
