@@ -274,3 +274,29 @@ fn b_v23_2_returning_non_donor_leaves_the_owner_cpu_alone() {
     assert_eq!(s.work_done_ns(h2), 2_700_000);
     assert_eq!(s.work_done_ns(h1), 3_700_000);
 }
+
+/// B-v9-4 curr migrated before switch: a donor that is still the task on its CPU (it has just
+/// blocked on S and is prev in its own __schedule) is never migrated: curr is in the chain,
+/// so the CPU switches to idle first (F5, S15), and only idle's __schedule moves H to the
+/// owner's CPU, with the donor already swapped to idle before the rq lock drops (D2.1).
+#[test]
+fn b_v9_4_blocking_donor_leaves_the_cpu_before_it_migrates() {
+    let s = proxy("donor_migration.json", &[]);
+    let h = s.pid("H-2");
+    let switch_out = s
+        .events
+        .iter()
+        .position(|e| {
+            matches!(e.kind, EventKind::SchedSwitch { prev, next, .. } if prev.pid == h && next.pid == 0)
+                && (e.time_ns, e.cpu) == (2_000_000, 0)
+        })
+        .expect("H switches to idle when it blocks at 2 ms");
+    let migrate = s
+        .events
+        .iter()
+        .position(|e| matches!(e.kind, EventKind::ProxyMigrate { task, orig_cpu: 0, dest_cpu: 1, .. } if task.pid == h))
+        .expect("H migrates to the owner's CPU 1");
+    assert!(switch_out < migrate);
+    assert_eq!(s.events[migrate].time_ns, 2_000_000);
+    assert_eq!(s.events[migrate].owner, 0, "migrated from idle's __schedule");
+}
