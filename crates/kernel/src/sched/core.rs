@@ -1279,8 +1279,6 @@ async fn proxy_force_return(k: &Kernel, cpu: CpuId, p: TaskId) {
                 proxy_resched_idle(s, rq);
             }
             deactivate_task(s, rq, p, crate::sched::dequeue::NOCLOCK);
-            s.tasks[p as usize].blocked_on = None;
-            s.tasks[p as usize].proxy_waking = false;
             let wake_cpu = s.tasks[p as usize].wake_cpu;
             let dest = select_task_rq(s, p, wake_cpu, 0);
             set_task_cpu(s, p, dest);
@@ -1291,6 +1289,23 @@ async fn proxy_force_return(k: &Kernel, cpu: CpuId, p: TaskId) {
             None
         }
     };
+    if dest.is_some() {
+        // clear_task_blocked_on(): like every blocked_on write, under p's blocked_lock
+        // (B-v21-1); an unlocker may be marking p waking right now (L3).
+        let blocked_lock = k.st().tasks[p as usize].blocked_lock;
+        k.raw_spin_lock(
+            blocked_lock,
+            crate::locking::lockdep::LockClass::BlockedLock,
+            LockName::Other(blocked_lock.0),
+        )
+        .await;
+        {
+            let t = &mut k.st().tasks[p as usize];
+            t.blocked_on = None;
+            t.proxy_waking = false;
+        }
+        k.raw_spin_unlock(blocked_lock).await;
+    }
     k.rq_unlock(rq).await;
     if let Some(dest) = dest {
         attach_tasks(k, dest, &[p]).await;
@@ -2080,5 +2095,96 @@ mod tests {
         assert!(ev[ret..]
             .iter()
             .any(|e| matches!(e.kind, EventKind::SchedWakeup { task, target_cpu: 0 } if task.pid == pid)));
+    }
+
+    /// Regression B-v21-1 (spec §9 #12, C9, L3): the deactivate-failed path clears the
+    /// donor's `blocked_on` under its `blocked_lock`, like every `blocked_on` write. Same
+    /// TASK_RUNNING donor `d` as in B-2026-05-2, with every raw spinlock acquisition costing
+    /// 1 µs so the steps spread out; CPU 1 injects an unlocker marking `d` waking (M7) under
+    /// `d`'s `blocked_lock` while CPU 0 is inside `proxy_force_return()`:
+    ///
+    /// ```text
+    ///   CPU 0 (__schedule)                      CPU 1 (mutex unlock, M7)
+    ///   find_proxy_task: F4, d TASK_RUNNING
+    ///   proxy_force_return: task_rq_lock(d)
+    ///     deactivate d, select CPU 0            lock d.blocked_lock (4.5 µs)
+    ///     lock d.blocked_lock  ← spins            d.blocked_on = NULL; waking
+    ///                                           unlock (10 µs)
+    ///     d.blocked_on = NULL; not waking
+    /// ```
+    ///
+    /// The clear waits for CPU 1 (one contention on `d`'s `blocked_lock`, from CPU 0); the
+    /// write it replaces was made under the rq lock alone.
+    #[test]
+    fn b_v21_1_force_return_clears_blocked_on_under_blocked_lock() {
+        let mut cfg = zero_cost_config(2);
+        cfg.costs.spin_lock_ns = 1_000;
+        cfg.feat.is_blocked = false;
+        let events = Collect::default();
+        let k = crate::system::new_kernel(&cfg, Box::new(events.clone()));
+        let d = {
+            let s = &mut *k.st();
+            let o = fair_task(s, "o", 0, CpuMask::single(0));
+            s.tasks[o as usize].state = TASK_INTERRUPTIBLE;
+            let d = fair_task(s, "d", 0, CpuMask::single(0));
+            mutex_held(s, o, d);
+            activate_task(s, 0, d, 0);
+            d
+        };
+        let blocked_lock = k.st().tasks[d as usize].blocked_lock;
+        {
+            let k2 = k.clone();
+            k.m.spawn(0, async move {
+                k2.rq_lock(0).await;
+                update_rq_clock(&mut k2.st(), 0);
+                let next = pick_next_task(&k2, 0).await;
+                rq_set_donor(&mut k2.st(), 0, next);
+                assert!(matches!(find_proxy_task(&k2, 0, d).await, Proxy::Repick));
+                k2.rq_unlock(0).await;
+                k2.m.halt().await;
+            });
+        }
+        {
+            let k2 = k.clone();
+            k.m.spawn(1, async move {
+                k2.m.delay(3_500).await;
+                k2.raw_spin_lock(
+                    blocked_lock,
+                    crate::locking::lockdep::LockClass::BlockedLock,
+                    LockName::Other(blocked_lock.0),
+                )
+                .await;
+                {
+                    let t = &mut k2.st().tasks[d as usize];
+                    t.blocked_on = None;
+                    t.proxy_waking = true;
+                }
+                k2.m.delay(5_500).await;
+                k2.raw_spin_unlock(blocked_lock).await;
+                k2.m.halt().await;
+            });
+        }
+        k.m.boot_cpu(0, 0);
+        k.m.boot_cpu(1, 1);
+        Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
+        assert_eq!(*k.violations.borrow(), vec![]);
+        let contended: Vec<(u64, u32)> = events
+            .0
+            .borrow()
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::ContentionBegin { lock } if lock == LockName::Other(blocked_lock.0)))
+            .map(|e| (e.time_ns, e.cpu))
+            .collect();
+        assert_eq!(
+            contended,
+            vec![(6_000, 0)],
+            "CPU 0's clear waits for CPU 1's mark"
+        );
+        let s = k.st();
+        let t = &s.tasks[d as usize];
+        assert_eq!(
+            (t.on_rq, t.cpu, t.blocked_on, t.proxy_waking),
+            (OnRq::Queued, 0, None, false)
+        );
     }
 }
