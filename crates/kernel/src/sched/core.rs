@@ -2187,4 +2187,144 @@ mod tests {
             (OnRq::Queued, 0, None, false)
         );
     }
+
+    /// Regression B-v9-2 (spec §9 #2, I2, D2): a task a proxy path is moving looks MIGRATING
+    /// until it is queued again, so a concurrent `task_rq_lock()` user waits instead of
+    /// misreading it. CPU 0 migrates donor `d` (home CPU 0) to its owner's CPU 1; CPU 1 holds its
+    /// own rq lock until 11 µs, so `d` sits detached (MIGRATING, `task_cpu` 1) in between.
+    /// CPU 2 injects the owner's unlock at 3 µs: it marks `d` waking (M7) and wakes it:
+    ///
+    /// ```text
+    ///   CPU 0 (__schedule)        CPU 1              CPU 2 (mutex unlock)
+    ///                             rq_lock(1)
+    ///   F5: deactivate d,
+    ///   task_cpu = 1; unlock rq0
+    ///   attach: rq_lock(1) ...                       mark d waking; ttwu(d)
+    ///                                                 task_rq_lock(d): rq1 ...
+    ///                             unlock (11 µs)
+    ///   enqueue d on rq1                              d queued: ttwu_runnable
+    ///                                                 → away from home: return
+    /// ```
+    ///
+    /// The wakeup is not lost and not doubled: `d` ends queued once, on CPU 0, running.
+    /// Had the move looked like a sleep (`on_rq` 0), the waker would have taken the full
+    /// wakeup path and queued `d` on CPU 0 while the attach queued it on CPU 1 as well.
+    #[test]
+    fn b_v9_2_waker_waits_for_a_task_in_flight() {
+        let mut cfg = zero_cost_config(3);
+        cfg.feat.ttwu_queue = false;
+        let events = Collect::default();
+        let k = crate::system::new_kernel(&cfg, Box::new(events.clone()));
+        let (d, m) = {
+            let s = &mut *k.st();
+            let o = fair_task(s, "o", 1, CpuMask::single(1));
+            activate_task(s, 1, o, 0);
+            let d = fair_task(s, "d", 0, CpuMask::single(0));
+            let m = mutex_held(s, o, d);
+            activate_task(s, 0, d, 0);
+            let t = &mut s.tasks[d as usize];
+            t.state = crate::task::state::TASK_UNINTERRUPTIBLE;
+            t.is_blocked = true;
+            (d, m)
+        };
+        {
+            let k2 = k.clone();
+            k.m.spawn(1, async move {
+                k2.rq_lock(1).await;
+                k2.m.delay(11_000).await;
+                k2.rq_unlock(1).await;
+                k2.m.halt().await;
+            });
+        }
+        {
+            let k2 = k.clone();
+            k.m.spawn(0, async move {
+                k2.m.delay(1_000).await;
+                k2.rq_lock(0).await;
+                update_rq_clock(&mut k2.st(), 0);
+                let next = pick_next_task(&k2, 0).await;
+                assert_eq!(next, d);
+                rq_set_donor(&mut k2.st(), 0, next);
+                assert!(matches!(find_proxy_task(&k2, 0, d).await, Proxy::Repick));
+                k2.rq_unlock(0).await;
+                k2.m.halt().await;
+            });
+        }
+        {
+            let k2 = k.clone();
+            k.m.spawn(2, async move {
+                k2.m.delay(3_000).await;
+                let (wait_lock, blocked_lock) = {
+                    let s = k2.st();
+                    let t = &s.tasks[d as usize];
+                    assert_eq!((t.on_rq, t.cpu), (OnRq::Migrating, 1), "d is in flight");
+                    (s.mutexes[m as usize].wait_lock, t.blocked_lock)
+                };
+                use crate::locking::lockdep::LockClass;
+                k2.raw_spin_lock(wait_lock, LockClass::MutexWaitLock, LockName::Other(wait_lock.0))
+                    .await;
+                k2.raw_spin_lock(
+                    blocked_lock,
+                    LockClass::BlockedLock,
+                    LockName::Other(blocked_lock.0),
+                )
+                .await;
+                {
+                    let t = &mut k2.st().tasks[d as usize];
+                    t.blocked_on = None;
+                    t.proxy_waking = true;
+                }
+                k2.raw_spin_unlock(blocked_lock).await;
+                k2.raw_spin_unlock(wait_lock).await;
+                assert!(try_to_wake_up(&k2, d, crate::task::state::TASK_NORMAL, 0).await);
+                k2.m.halt().await;
+            });
+        }
+        k.m.boot_cpu(0, 0);
+        k.m.boot_cpu(1, 1);
+        k.m.boot_cpu(2, 2);
+        Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
+        assert_eq!(*k.violations.borrow(), vec![]);
+        let pid = k.st().tasks[d as usize].pid;
+        let ev = events.0.borrow();
+        let at = |f: &dyn Fn(&EventKind) -> bool| -> Vec<(u64, u32)> {
+            ev.iter()
+                .filter(|e| f(&e.kind))
+                .map(|e| (e.time_ns, e.cpu))
+                .collect()
+        };
+        assert_eq!(
+            at(&|k| matches!(k, EventKind::ProxyMigrate { task, dest_cpu: 1, .. } if task.pid == pid)),
+            vec![(1_000, 0)]
+        );
+        assert_eq!(
+            at(&|k| matches!(
+                k,
+                EventKind::ContentionBegin {
+                    lock: LockName::Rq(1)
+                }
+            )),
+            vec![(1_000, 0), (3_000, 2)],
+            "the attach and the waker both wait for rq 1"
+        );
+        assert_eq!(
+            at(&|k| matches!(k, EventKind::ReturnMigrate { task, orig_cpu: 1 } if task.pid == pid)),
+            vec![(11_000, 1)],
+            "returned from rq 1 (recorded on its buffer) once it was queued there"
+        );
+        assert_eq!(
+            at(&|k| matches!(k, EventKind::SchedWakeup { task, target_cpu: 0 } if task.pid == pid)),
+            vec![(11_000, 2)]
+        );
+        drop(ev);
+        let s = k.st();
+        let t = &s.tasks[d as usize];
+        assert_eq!(
+            (t.on_rq, t.cpu, t.state),
+            (OnRq::Queued, 0, crate::task::state::TASK_RUNNING)
+        );
+        assert_eq!((s.rqs[0].nr_running, s.rqs[1].nr_running), (1, 1));
+        drop(s);
+        assert_eq!(crate::invariants::check_all(&k), vec![]);
+    }
 }
