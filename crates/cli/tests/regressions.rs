@@ -300,3 +300,26 @@ fn b_v9_4_blocking_donor_leaves_the_cpu_before_it_migrates() {
     assert_eq!(s.events[migrate].time_ns, 2_000_000);
     assert_eq!(s.events[migrate].owner, 0, "migrated from idle's __schedule");
 }
+
+/// B-v22-2 actions under link locks: find_proxy_task() decides under each link's wait_lock
+/// and blocked_lock but deactivates, migrates and force-returns only after releasing them
+/// (asserted at the action in the model). This runs each action: the sleeping-owner
+/// deactivation (the waiter is woken by the unlock at 3 ms and runs then), a donor migration,
+/// and a force return (7.1 stage).
+#[test]
+fn b_v22_2_proxy_actions_run_after_the_link_locks_are_dropped() {
+    let s = proxy("proxy_sleeping_owner.json", &[]);
+    let w = s.pid("waiter-1");
+    assert!(!s
+        .events
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::ProxyBegin { .. })));
+    assert!(s.wakings(w).contains(&3_000_000), "{:?}", s.wakings(w));
+    assert!(s.switch_ins(w).contains(&(3_000_000, 0)), "{:?}", s.switch_ins(w));
+
+    let s = proxy("donor_migration.json", &[]);
+    assert!(s.result.metrics.counters.proxy_migrations > 0);
+
+    let s = proxy("donor_migration.json", &["ttwu_return_migration=off"]);
+    assert_eq!(return_migrations(&s, s.pid("H-2")).len(), 1);
+}

@@ -1116,6 +1116,23 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
             // F1: the link stopped waiting before we could look.
             Step::Done(Proxy::Repick)
         };
+        // B-v22-2: decide inside the walk, act after every per-link lock is released; the
+        // actions drop or retake the rq lock (or, deactivating, let a remote wakeup take the
+        // donor) and must never run under a wait_lock or blocked_lock.
+        if !matches!(step, Step::Done(_) | Step::Next(_)) {
+            use crate::locking::lockdep::LockClass;
+            let lockdep = k.lockdep.borrow();
+            let link_lock = lockdep.held(cpu).iter().find(|(_, c)| {
+                matches!(
+                    c,
+                    LockClass::MutexWaitLock | LockClass::BlockedLock | LockClass::BlockedLockNested
+                )
+            });
+            assert!(
+                link_lock.is_none(),
+                "B-v22-2: proxy action on cpu{cpu} under {link_lock:?}"
+            );
+        }
         match step {
             Step::Done(r) => return r,
             Step::Deactivate => {
