@@ -1274,8 +1274,9 @@ pub async fn attach_tasks(k: &Kernel, dest: CpuId, tasks: &[TaskId]) {
 
 /// `proxy_force_return()` (R9): send a donor that must not run here (waking, or without an
 /// owner, away from its `wake_cpu`) back through normal placement. Drops the rq lock, takes
-/// the task's `pi_lock` and rq lock, re-validates, moves it, and retakes the rq lock. Never
-/// "block then wake_up_process" (B-v22-1): it re-activates directly.
+/// the task's `pi_lock` and rq lock, re-validates, moves it (clearing `blocked_on` under its
+/// `blocked_lock`, B-v21-1), and retakes the rq lock. Never "block then wake_up_process"
+/// (B-v22-1): it re-activates directly.
 ///
 /// Linux: kernel/sched/core.c proxy_force_return().
 async fn proxy_force_return(k: &Kernel, cpu: CpuId, p: TaskId) {
