@@ -323,3 +323,27 @@ fn b_v22_2_proxy_actions_run_after_the_link_locks_are_dropped() {
     let s = proxy("donor_migration.json", &["ttwu_return_migration=off"]);
     assert_eq!(return_migrations(&s, s.pid("H-2")).len(), 1);
 }
+
+/// B-v18-1 in v29, as a race: seed 2 of the 4-CPU swarm (default costs) has CPU 0's chain
+/// walk, from donor d-10 through its owner d-11, meet d-11 while an unlock has already marked
+/// it waking (handing it C) and its wakeup is still on the way (the window between the
+/// unlock's marking and wake_up_process(), M9). d-11 is away from home, so the walk decides at
+/// 29.756060 ms to force-return it (F2), done at 29.756100 ms (after its pi_lock and rq lock).
+/// Found with a temporary counter on that branch; the exact return pins that this
+/// seed still reaches it (re-search the seeds if the model's interleavings change). The run
+/// must stay clean with every invariant checked.
+#[test]
+fn b_v18_1_swarm_race_meets_a_waking_link_in_flight() {
+    let s = run_with("proxy_swarm_4cpus.json", |a| {
+        a.protocol = Some("proxy".into());
+        a.seed = Some(2);
+        a.duration = Some(0.03);
+    });
+    assert_eq!(s.result.outcome.end_reason, EndReason::Duration);
+    let p = s.pid("d-11");
+    assert!(
+        return_migrations(&s, p).contains(&(29_756_100, 0, 0)),
+        "{:?}",
+        return_migrations(&s, p)
+    );
+}
