@@ -141,3 +141,209 @@ fn b_7_1_1_former_owner_is_pushable_again() {
     assert!(s.switch_ins(l).contains(&(4_000_000, 1)), "{:?}", s.switch_ins(l));
     assert_eq!(s.work_done_ns(l), 6_000_000);
 }
+
+/// B-7.1-2 missed balance (S8): donor H stays, the task on CPU 0 changes from L to H when L
+/// unlocks at 3.5 ms. Putting and setting the donor again queues RT push work, and L, which
+/// every balance skipped while it ran on H's context, is pushed to the idle CPU 1 at once
+/// (done at 5.5 ms). With the fix off nothing pushes it: L waits on CPU 0 until H is done and
+/// finishes at 6.5 ms.
+#[test]
+fn b_7_1_2_donor_kept_curr_changed_queues_the_push() {
+    let s = proxy("proxy_missed_balance.json", &[]);
+    let l = s.pid("L-0");
+    assert!(s.switch_ins(l).contains(&(3_500_000, 1)), "{:?}", s.switch_ins(l));
+    assert_eq!(s.work_done_ns(l), 5_500_000);
+
+    let off = proxy("proxy_missed_balance.json", &["missed_balance_fix=off"]);
+    let l = off.pid("L-0");
+    assert!(
+        switch_ins_after_start(&off, l).iter().all(|&(_, c)| c == 0),
+        "{:?}",
+        off.switch_ins(l)
+    );
+    assert_eq!(off.work_done_ns(l), 6_500_000);
+}
+
+/// (time, cpu, orig_cpu) of every return migration of `pid`.
+fn return_migrations(s: &Scenario, pid: u32) -> Vec<(u64, u32, u32)> {
+    s.events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::ReturnMigrate { task, orig_cpu } if task.pid == pid => {
+                Some((e.time_ns, e.cpu, orig_cpu))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// B-v18-1 stuck in WAKING: a chain link marked waking must be returned home (or run if it is
+/// current), never skipped. q unlocks M1 at 2.3 ms and marks p (a link of D → p → q, sitting on
+/// q's CPU 1 as a donor) waking. Without ttwu return migration (the 7.1 stage) p's wakeup
+/// leaves it on CPU 1, so CPU 1's next chain walk from D meets the waking p and force-returns
+/// it (F2) at once; D follows its owner to CPU 0, where p runs on D's context and is done at
+/// 2.8 ms, D at 3.3 ms. Skipping the mark would run p on CPU 1, outside its affinity (I1). With
+/// v29's ttwu return, the wakeup itself sends p home; p never runs on CPU 1 either way.
+#[test]
+fn b_v18_1_waking_chain_link_is_returned() {
+    let s = proxy("proxy_waking_chain_link.json", &["ttwu_return_migration=off"]);
+    let (p, d) = (s.pid("p-1"), s.pid("D-2"));
+    assert_eq!(return_migrations(&s, p), vec![(2_300_000, 1, 1)]);
+    assert!(
+        switch_ins_after_start(&s, p).iter().all(|&(_, c)| c == 0),
+        "{:?}",
+        s.switch_ins(p)
+    );
+    assert!(s.events.iter().any(|e| e.time_ns == 2_300_000
+        && e.cpu == 0
+        && matches!(e.kind, EventKind::ProxyBegin { donor, owner } if donor.pid == d && owner.pid == p)));
+    assert_eq!(s.work_done_ns(p), 2_800_000);
+    assert_eq!(s.work_done_ns(d), 3_300_000);
+
+    let v29 = proxy("proxy_waking_chain_link.json", &[]);
+    let p = v29.pid("p-1");
+    assert_eq!(return_migrations(&v29, p).len(), 1);
+    assert!(
+        switch_ins_after_start(&v29, p).iter().all(|&(_, c)| c == 0),
+        "{:?}",
+        v29.switch_ins(p)
+    );
+}
+
+/// I11 for push and pull: RT balancing judges a proxying CPU by its donor's priority. W (FIFO
+/// 30) waits on CPU 0, where L (FIFO 10) runs on H's (FIFO 50) context, until CPU 1 frees up at
+/// 3.5 ms; then CPU 0's push (RT_PUSH_IPI) or CPU 1's pull (without it) moves W to CPU 1 at
+/// once, and it is done at 4.5 ms. Judged against the executing owner, W would look about to
+/// preempt on CPU 0 and stay there until H is done (6.5 ms). That push and pull never take the
+/// on-CPU owner is shown by B-7.1-2's scenario: CPU 1's pull at 1.5 ms leaves L running.
+#[test]
+fn i11_rt_push_and_pull_see_the_donor_priority() {
+    for features in [&[][..], &["rt_push_ipi=off"]] {
+        let s = proxy("proxy_rt_push_pull_see_donor_prio.json", features);
+        let w = s.pid("W-3");
+        assert!(
+            s.switch_ins(w).contains(&(3_500_000, 1)),
+            "{features:?}: {:?}",
+            s.switch_ins(w)
+        );
+        assert_eq!(s.work_done_ns(w), 4_500_000, "{features:?}");
+        assert_eq!(s.work_done_ns(s.pid("H-1")), 6_500_000, "{features:?}");
+    }
+}
+
+/// B-v23-2 needless resched / wrong dequeue kind, and B-v23-1 remote-wakelist deadlock: L
+/// unlocks S2 at 2.2 ms and wakes H2, a donor waiting on CPU 1 that is neither current nor
+/// the donor there (H1 is). H2 leaves CPU 1 without a reschedule of it (no need_resched on
+/// CPU 1's events, no switch there until L unlocks S), and, removed with block semantics
+/// rather than as MIGRATING, is woken through idle CPU 0's wake list (the wakeup is recorded
+/// by CPU 0) and runs there at once (the wake-list enqueue asserts R8). At 3.2 ms H1, CPU 1's
+/// donor, is returned and CPU 1 is rescheduled, as it must be.
+#[test]
+fn b_v23_2_returning_non_donor_leaves_the_owner_cpu_alone() {
+    let s = proxy("proxy_return_without_resched.json", &[]);
+    let (l, h2, h1) = (s.pid("L-0"), s.pid("H2-1"), s.pid("H1-2"));
+    assert_eq!(return_migrations(&s, h2), vec![(2_200_000, 1, 1)]);
+    let cpu1_at = |t: u64| -> Vec<bool> {
+        s.events
+            .iter()
+            .filter(|e| e.cpu == 1 && e.time_ns == t && e.owner == l)
+            .map(|e| e.flags.need_resched)
+            .collect()
+    };
+    assert!(
+        !cpu1_at(2_200_000).is_empty() && cpu1_at(2_200_000).iter().all(|&n| !n),
+        "CPU 1 was rescheduled for H2: {:?}",
+        cpu1_at(2_200_000)
+    );
+    assert!(
+        cpu1_at(3_200_000).iter().any(|&n| n),
+        "CPU 1 not rescheduled for its donor H1"
+    );
+    assert!(s
+        .switch_outs(l)
+        .iter()
+        .all(|&(t, _, _)| !(800_000..3_200_000).contains(&t)));
+    assert!(s.events.iter().any(|e| e.time_ns == 2_200_000
+        && e.cpu == 0
+        && matches!(e.kind, EventKind::SchedWakeup { task, target_cpu: 0 } if task.pid == h2)));
+    assert!(
+        s.switch_ins(h2).contains(&(2_200_000, 0)),
+        "{:?}",
+        s.switch_ins(h2)
+    );
+    assert_eq!(s.work_done_ns(h2), 2_700_000);
+    assert_eq!(s.work_done_ns(h1), 3_700_000);
+}
+
+/// B-v9-4 curr migrated before switch: a donor that is still the task on its CPU (it has just
+/// blocked on S and is prev in its own __schedule) is never migrated: curr is in the chain,
+/// so the CPU switches to idle first (F5, S15), and only idle's __schedule moves H to the
+/// owner's CPU, with the donor already swapped to idle before the rq lock drops (D2.1).
+#[test]
+fn b_v9_4_blocking_donor_leaves_the_cpu_before_it_migrates() {
+    let s = proxy("donor_migration.json", &[]);
+    let h = s.pid("H-2");
+    let switch_out = s
+        .events
+        .iter()
+        .position(|e| {
+            matches!(e.kind, EventKind::SchedSwitch { prev, next, .. } if prev.pid == h && next.pid == 0)
+                && (e.time_ns, e.cpu) == (2_000_000, 0)
+        })
+        .expect("H switches to idle when it blocks at 2 ms");
+    let migrate = s
+        .events
+        .iter()
+        .position(|e| matches!(e.kind, EventKind::ProxyMigrate { task, orig_cpu: 0, dest_cpu: 1, .. } if task.pid == h))
+        .expect("H migrates to the owner's CPU 1");
+    assert!(switch_out < migrate);
+    assert_eq!(s.events[migrate].time_ns, 2_000_000);
+    assert_eq!(s.events[migrate].owner, 0, "migrated from idle's __schedule");
+}
+
+/// B-v22-2 actions under link locks: find_proxy_task() decides under each link's wait_lock
+/// and blocked_lock but deactivates, migrates and force-returns only after releasing them
+/// (asserted at the action in the model). This runs each action: the sleeping-owner
+/// deactivation (the waiter is woken by the unlock at 3 ms and runs then), a donor migration,
+/// and a force return (7.1 stage).
+#[test]
+fn b_v22_2_proxy_actions_run_after_the_link_locks_are_dropped() {
+    let s = proxy("proxy_sleeping_owner.json", &[]);
+    let w = s.pid("waiter-1");
+    assert!(!s
+        .events
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::ProxyBegin { .. })));
+    assert!(s.wakings(w).contains(&3_000_000), "{:?}", s.wakings(w));
+    assert!(s.switch_ins(w).contains(&(3_000_000, 0)), "{:?}", s.switch_ins(w));
+
+    let s = proxy("donor_migration.json", &[]);
+    assert!(s.result.metrics.counters.proxy_migrations > 0);
+
+    let s = proxy("donor_migration.json", &["ttwu_return_migration=off"]);
+    assert_eq!(return_migrations(&s, s.pid("H-2")).len(), 1);
+}
+
+/// B-v18-1 in v29, as a race: seed 2 of the 4-CPU swarm (default costs) has CPU 0's chain
+/// walk, from donor d-10 through its owner d-11, meet d-11 while an unlock has already marked
+/// it waking (handing it C) and its wakeup is still on the way (the window between the
+/// unlock's marking and wake_up_process(), M9). d-11 is away from home, so the walk decides at
+/// 29.756060 ms to force-return it (F2), done at 29.756100 ms (after its pi_lock and rq lock).
+/// Found with a temporary counter on that branch; the exact return pins that this
+/// seed still reaches it (re-search the seeds if the model's interleavings change). The run
+/// must stay clean with every invariant checked.
+#[test]
+fn b_v18_1_swarm_race_meets_a_waking_link_in_flight() {
+    let s = run_with("proxy_swarm_4cpus.json", |a| {
+        a.protocol = Some("proxy".into());
+        a.seed = Some(2);
+        a.duration = Some(0.03);
+    });
+    assert_eq!(s.result.outcome.end_reason, EndReason::Duration);
+    let p = s.pid("d-11");
+    assert!(
+        return_migrations(&s, p).contains(&(29_756_100, 0, 0)),
+        "{:?}",
+        return_migrations(&s, p)
+    );
+}

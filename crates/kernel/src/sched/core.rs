@@ -724,20 +724,24 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
     };
     // pick_again: pick a donor; if it is a blocked donor, find the task that runs for it.
     let (next, keep_resched) = loop {
-        let next = pick_next_task(k, cpu).await;
-        let blocked = {
+        let picked = pick_next_task(k, cpu).await;
+        let (prev_donor, blocked) = {
             let s = &mut *k.st();
-            rq_set_donor(s, cpu, next);
-            task_is_blocked(s, next)
+            let prev_donor = s.rqs[cpu as usize].donor;
+            rq_set_donor(s, cpu, picked);
+            (prev_donor, task_is_blocked(s, picked))
         };
-        if !blocked {
-            break (next, false);
-        }
-        match find_proxy_task(k, cpu, next).await {
-            Proxy::Repick => continue,
-            Proxy::Idle(idle) => break (idle, true),
-            Proxy::Run(t) => break (t, false),
-        }
+        let next = if blocked {
+            match find_proxy_task(k, cpu, picked).await {
+                Proxy::Repick => continue,
+                Proxy::Idle(idle) => break (idle, true),
+                Proxy::Run(t) => t,
+            }
+        } else {
+            picked
+        };
+        proxy_missed_balance(&mut k.st(), cpu, prev_donor, prev, next);
+        break (next, false);
     };
     let switched = {
         let s = &mut *k.st();
@@ -933,6 +937,30 @@ pub fn task_is_blocked(s: &SchedState, p: TaskId) -> bool {
     s.feat.proxy_exec && (t.proxy_waking || (t.blocked_on.is_some() && (t.is_blocked || !s.feat.is_blocked)))
 }
 
+/// S8 (7.1, "sched: Fix potentially missing balancing with Proxy Exec"): when the donor did
+/// not change but the task on the CPU did,
+///
+/// ```text
+///            prev    next
+///   donor:    B       B
+///   curr:     A     B or C
+/// ```
+///
+/// the pick's `put_prev_set_next_task(B, B)` did nothing, yet A may have missed an RT/DL
+/// balance opportunity while it was on the CPU (push and pull skip on-CPU tasks, S10). Put
+/// and set the donor again so its class queues the push work. Rq lock of `cpu` held.
+///
+/// Linux: kernel/sched/core.c __schedule() (the `rq->donor == prev_donor && prev != next`
+/// branch).
+fn proxy_missed_balance(s: &mut SchedState, cpu: CpuId, prev_donor: TaskId, prev: TaskId, next: TaskId) {
+    let donor = s.rqs[cpu as usize].donor;
+    if !s.feat.proxy_exec || !s.feat.missed_balance_fix || donor != prev_donor || prev == next {
+        return;
+    }
+    put_prev_task(s, cpu, donor);
+    set_next_task(s, cpu, donor, true);
+}
+
 /// `rq_set_donor()`: the picked task becomes the scheduling context; `next_class` follows it
 /// (C4, I13).
 ///
@@ -1097,6 +1125,23 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
             // F1: the link stopped waiting before we could look.
             Step::Done(Proxy::Repick)
         };
+        // B-v22-2: decide inside the walk, act after every per-link lock is released; the
+        // actions drop or retake the rq lock (or, deactivating, let a remote wakeup take the
+        // donor) and must never run under a wait_lock or blocked_lock.
+        if !matches!(step, Step::Done(_) | Step::Next(_)) {
+            use crate::locking::lockdep::LockClass;
+            let lockdep = k.lockdep.borrow();
+            let link_lock = lockdep.held(cpu).iter().find(|(_, c)| {
+                matches!(
+                    c,
+                    LockClass::MutexWaitLock | LockClass::BlockedLock | LockClass::BlockedLockNested
+                )
+            });
+            assert!(
+                link_lock.is_none(),
+                "B-v22-2: proxy action on cpu{cpu} under {link_lock:?}"
+            );
+        }
         match step {
             Step::Done(r) => return r,
             Step::Deactivate => {
@@ -1238,8 +1283,9 @@ pub async fn attach_tasks(k: &Kernel, dest: CpuId, tasks: &[TaskId]) {
 
 /// `proxy_force_return()` (R9): send a donor that must not run here (waking, or without an
 /// owner, away from its `wake_cpu`) back through normal placement. Drops the rq lock, takes
-/// the task's `pi_lock` and rq lock, re-validates, moves it, and retakes the rq lock. Never
-/// "block then wake_up_process" (B-v22-1): it re-activates directly.
+/// the task's `pi_lock` and rq lock, re-validates, moves it (clearing `blocked_on` under its
+/// `blocked_lock`, B-v21-1), and retakes the rq lock. Never "block then wake_up_process"
+/// (B-v22-1): it re-activates directly.
 ///
 /// Linux: kernel/sched/core.c proxy_force_return().
 async fn proxy_force_return(k: &Kernel, cpu: CpuId, p: TaskId) {
@@ -1260,8 +1306,6 @@ async fn proxy_force_return(k: &Kernel, cpu: CpuId, p: TaskId) {
                 proxy_resched_idle(s, rq);
             }
             deactivate_task(s, rq, p, crate::sched::dequeue::NOCLOCK);
-            s.tasks[p as usize].blocked_on = None;
-            s.tasks[p as usize].proxy_waking = false;
             let wake_cpu = s.tasks[p as usize].wake_cpu;
             let dest = select_task_rq(s, p, wake_cpu, 0);
             set_task_cpu(s, p, dest);
@@ -1272,6 +1316,23 @@ async fn proxy_force_return(k: &Kernel, cpu: CpuId, p: TaskId) {
             None
         }
     };
+    if dest.is_some() {
+        // clear_task_blocked_on(): like every blocked_on write, under p's blocked_lock
+        // (B-v21-1); an unlocker may be marking p waking right now (L3).
+        let blocked_lock = k.st().tasks[p as usize].blocked_lock;
+        k.raw_spin_lock(
+            blocked_lock,
+            crate::locking::lockdep::LockClass::BlockedLock,
+            LockName::Other(blocked_lock.0),
+        )
+        .await;
+        {
+            let t = &mut k.st().tasks[p as usize];
+            t.blocked_on = None;
+            t.proxy_waking = false;
+        }
+        k.raw_spin_unlock(blocked_lock).await;
+    }
     k.rq_unlock(rq).await;
     if let Some(dest) = dest {
         attach_tasks(k, dest, &[p]).await;
@@ -1511,6 +1572,15 @@ fn ttwu_queue_cond(s: &SchedState, p: TaskId, cpu: CpuId) -> bool {
 ///
 /// Linux: kernel/sched/core.c __ttwu_queue_wakelist().
 fn ttwu_queue_wakelist(s: &mut SchedState, p: TaskId, cpu: CpuId) {
+    // R8 (B-v23-1): a MIGRATING task must never be handed to a remote wake list: the target
+    // CPU could be spinning in task_rq_lock() on it with interrupts off. Return migration
+    // removes the task with block semantics (on_rq 0, TASK_WAKING: B-v23-2), so no path
+    // reaches this with a MIGRATING task.
+    assert_ne!(
+        s.tasks[p as usize].on_rq,
+        OnRq::Migrating,
+        "R8: MIGRATING task {p} queued on cpu{cpu}'s wake list"
+    );
     let rq = &mut s.rqs[cpu as usize];
     rq.ttwu_pending = true;
     let was_empty = rq.wake_list.is_empty();
@@ -1760,6 +1830,8 @@ pub async fn rt_mutex_schedule(k: &Kernel) {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
+
     use sim::{CpuMask, Executor};
 
     use super::*;
@@ -1857,5 +1929,434 @@ mod tests {
     #[test]
     fn b_v29_1_pick_reads_the_live_donor_with_the_fix() {
         assert_eq!(stale_prev_window(true), Vec::<String>::new());
+    }
+
+    /// Collects the event stream for assertions.
+    #[derive(Clone, Default)]
+    struct Collect(Rc<RefCell<Vec<Event>>>);
+
+    impl crate::tracepoints::EventSink for Collect {
+        fn event(&mut self, e: &Event) {
+            self.0.borrow_mut().push(*e);
+        }
+    }
+
+    /// A SCHED_NORMAL task on `cpu` (not queued) allowed on `allowed`.
+    fn fair_task(s: &mut SchedState, name: &str, cpu: CpuId, allowed: CpuMask) -> TaskId {
+        let id = s.tasks.len() as TaskId;
+        let mut t = crate::system::new_task_struct(&s.m, id, 3000 + id, name, cpu);
+        t.nr_cpus_allowed = allowed.weight();
+        t.cpus_mask = allowed;
+        s.tasks.push(t);
+        crate::sched::fair::init_entity_fair(s, id);
+        id
+    }
+
+    /// A proxy mutex held by `owner` with `waiter` queued on it and blocked on it (M1).
+    fn mutex_held(s: &mut SchedState, owner: TaskId, waiter: TaskId) -> u32 {
+        use crate::locking::mutex::{Mutex, MutexFlags};
+        let wait_lock = s.m.new_lock();
+        let m = s.mutexes.len() as u32;
+        s.mutexes.push(Mutex {
+            name: "M".into(),
+            owner: Some(owner),
+            flags: MutexFlags::WAITERS,
+            wait_list: [waiter].into(),
+            wait_lock,
+            osq: Default::default(),
+            proxy: true,
+        });
+        let t = &mut s.tasks[waiter as usize];
+        t.blocked_on = Some(m);
+        t.waiting_on = Some(crate::locking::usermutex::WaitTarget::Mutex(m));
+        m
+    }
+
+    fn zero_cost_config(nr_cpus: usize) -> crate::system::Config {
+        let mut cfg = crate::system::Config::new(nr_cpus);
+        cfg.costs = Costs::zero();
+        cfg
+    }
+
+    /// Regression B-2026-05-2 (spec §9 #22, B6, S14, I7): proxy code never deactivates a
+    /// TASK_RUNNING task. Fault injection: donor `d` is blocked on M (7.1 rule, `is_blocked`
+    /// off) but already TASK_RUNNING, as the mutex slow path left it before the May 2026 fix
+    /// (the optimistic spin's fail path set TASK_RUNNING and only `blocked_on` was set again,
+    /// M3); the model's mutex re-sets the state with `blocked_on`, so no workload reaches this.
+    /// M's owner sleeps (F4). Deactivating `d` would lose it for good: it is TASK_RUNNING, so
+    /// no wakeup matches it again. The fix refuses (S14) and force-returns it instead (R9): it
+    /// stays queued, its `blocked_on` is cleared, and the re-pick runs it to retry the lock.
+    #[test]
+    fn b_2026_05_2_running_donor_is_force_returned_not_deactivated() {
+        let mut cfg = zero_cost_config(1);
+        cfg.feat.is_blocked = false;
+        let events = Collect::default();
+        let k = crate::system::new_kernel(&cfg, Box::new(events.clone()));
+        let (d, m) = {
+            let s = &mut *k.st();
+            let o = fair_task(s, "o", 0, CpuMask::single(0));
+            s.tasks[o as usize].state = TASK_INTERRUPTIBLE;
+            let d = fair_task(s, "d", 0, CpuMask::single(0));
+            let m = mutex_held(s, o, d);
+            activate_task(s, 0, d, 0);
+            (d, m)
+        };
+        {
+            let k2 = k.clone();
+            k.m.spawn(0, async move {
+                k2.rq_lock(0).await;
+                update_rq_clock(&mut k2.st(), 0);
+                let next = pick_next_task(&k2, 0).await;
+                assert_eq!(next, d);
+                {
+                    let s = &mut *k2.st();
+                    rq_set_donor(s, 0, next);
+                    assert!(task_is_blocked(s, d));
+                    assert_eq!(s.tasks[d as usize].state, crate::task::state::TASK_RUNNING);
+                }
+                assert!(matches!(find_proxy_task(&k2, 0, d).await, Proxy::Repick));
+                {
+                    let s = k2.st();
+                    let t = &s.tasks[d as usize];
+                    assert_eq!(t.on_rq, OnRq::Queued, "a TASK_RUNNING donor was deactivated");
+                    assert_eq!((t.cpu, t.blocked_on), (0, None));
+                    assert_eq!(s.mutexes[m as usize].wait_list, [d], "still a waiter");
+                }
+                // The re-pick runs d itself: it is no longer a donor.
+                let next = pick_next_task(&k2, 0).await;
+                assert_eq!(next, d);
+                rq_set_donor(&mut k2.st(), 0, next);
+                assert!(!task_is_blocked(&k2.st(), d));
+                k2.rq_unlock(0).await;
+                k2.m.halt().await;
+            });
+        }
+        k.m.boot_cpu(0, 0);
+        Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
+        assert_eq!(*k.violations.borrow(), vec![]);
+        let pid = k.st().tasks[d as usize].pid;
+        assert!(events
+            .0
+            .borrow()
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::ReturnMigrate { task, orig_cpu: 0 } if task.pid == pid)));
+    }
+
+    /// Regression B-v18-2 (spec §9 #9, R5): a fair-delayed waking donor is requeued before
+    /// `proxy_needs_return()`, which runs before `wakeup_preempt()`. Donor `d` (home CPU 0)
+    /// was migrated to owner `o`'s CPU 1 and deactivated there when `o` went to sleep (F4),
+    /// while ineligible next to `x`: DELAY_DEQUEUE kept it queued (`sched_delayed`). The
+    /// unlock marks it waking and CPU 0 wakes it: `ttwu_runnable()` finds it queued on CPU 1,
+    /// requeues the delayed entity, sees it away from home and removes it with block
+    /// semantics (TASK_WAKING), and the full wakeup places it on CPU 0. CPU 1 keeps only `x`,
+    /// its counts intact, and is not asked to reschedule for a task that left.
+    ///
+    /// The state is built directly: in the model a donor reaches F4's `proxy_deactivate()` just
+    /// after being picked, hence eligible, so it is always dequeued fully; here `d` carries
+    /// the negative lag of a donor that was charged for its owner's run. Both wrong orders
+    /// fail here: with the return check before the requeue, the WAKING dequeue takes the
+    /// delayed entity off and the requeue then finds it gone; with `wakeup_preempt()` first,
+    /// CPU 1 (running idle) is told to reschedule for a task that is leaving it.
+    #[test]
+    fn b_v18_2_delayed_donor_is_requeued_then_returned() {
+        let events = Collect::default();
+        let k = crate::system::new_kernel(&zero_cost_config(2), Box::new(events.clone()));
+        let (d, x) = {
+            let s = &mut *k.st();
+            let o = fair_task(s, "o", 1, CpuMask::single(1));
+            s.tasks[o as usize].state = TASK_INTERRUPTIBLE;
+            let x = fair_task(s, "x", 1, CpuMask::single(1));
+            activate_task(s, 1, x, 0);
+            let d = fair_task(s, "d", 1, CpuMask::single(0));
+            s.tasks[d as usize].wake_cpu = 0;
+            s.tasks[d as usize].se.vlag = -1_000_000;
+            mutex_held(s, o, d);
+            activate_task(s, 1, d, crate::sched::enqueue::MIGRATED);
+            s.tasks[d as usize].state = crate::task::state::TASK_UNINTERRUPTIBLE;
+            s.tasks[d as usize].is_blocked = true;
+            assert!(!crate::sched::fair::entity_eligible(s, 1, d));
+            assert!(proxy_deactivate(s, 1, d));
+            assert_eq!(s.tasks[d as usize].on_rq, OnRq::Queued);
+            assert!(s.tasks[d as usize].se.sched_delayed);
+            // The F4 pass ran idle with need_resched (S11); that reschedule is over.
+            let idle = s.rqs[1].idle;
+            s.tasks[idle as usize].need_resched = false;
+            // M7: the unlock clears blocked_on and marks d waking (L3: no rq lock).
+            s.tasks[d as usize].blocked_on = None;
+            s.tasks[d as usize].proxy_waking = true;
+            (d, x)
+        };
+        {
+            let k2 = k.clone();
+            k.m.spawn(0, async move {
+                assert!(try_to_wake_up(&k2, d, crate::task::state::TASK_NORMAL, 0).await);
+                k2.m.halt().await;
+            });
+        }
+        // Only CPU 0 runs a kernel path; CPU 1 is only ever locked by the waker.
+        k.m.boot_cpu(0, 0);
+        Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
+        assert_eq!(*k.violations.borrow(), vec![]);
+        let s = k.st();
+        let t = &s.tasks[d as usize];
+        assert_eq!(
+            (t.on_rq, t.cpu, t.state),
+            (OnRq::Queued, 0, crate::task::state::TASK_RUNNING)
+        );
+        assert!(!t.se.sched_delayed);
+        assert!(!t.proxy_waking);
+        let rq1 = &s.rqs[1];
+        assert_eq!(
+            (rq1.nr_running, rq1.cfs.h_nr_queued, rq1.cfs.h_nr_runnable),
+            (1, 1, 1)
+        );
+        assert_eq!(rq1.cfs.tasks, [x]);
+        assert!(
+            !s.tasks[rq1.curr as usize].need_resched,
+            "CPU 1 rescheduled for d"
+        );
+        assert_eq!(s.rqs[0].nr_running, 1);
+        let pid = t.pid;
+        drop(s);
+        assert_eq!(crate::invariants::check_all(&k), vec![]);
+        let ev = events.0.borrow();
+        let ret = ev
+            .iter()
+            .position(|e| matches!(e.kind, EventKind::ReturnMigrate { task, orig_cpu: 1 } if task.pid == pid))
+            .expect("d is returned from CPU 1");
+        assert!(ev[ret..]
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::SchedWakeup { task, target_cpu: 0 } if task.pid == pid)));
+    }
+
+    /// Regression B-v21-1 (spec §9 #12, C9, L3): the deactivate-failed path clears the
+    /// donor's `blocked_on` under its `blocked_lock`, like every `blocked_on` write. Same
+    /// TASK_RUNNING donor `d` as in B-2026-05-2, with every raw spinlock acquisition costing
+    /// 1 µs so the steps spread out; CPU 1 injects an unlocker marking `d` waking (M7) under
+    /// `d`'s `blocked_lock` while CPU 0 is inside `proxy_force_return()`:
+    ///
+    /// ```text
+    ///   CPU 0 (__schedule)                      CPU 1 (mutex unlock, M7)
+    ///   find_proxy_task: F4, d TASK_RUNNING
+    ///   proxy_force_return: task_rq_lock(d)
+    ///     deactivate d, select CPU 0            lock d.blocked_lock (4.5 µs)
+    ///     lock d.blocked_lock  ← spins            d.blocked_on = NULL; waking
+    ///                                           unlock (10 µs)
+    ///     d.blocked_on = NULL; not waking
+    /// ```
+    ///
+    /// The clear waits for CPU 1 (one contention on `d`'s `blocked_lock`, from CPU 0); the
+    /// write it replaces was made under the rq lock alone.
+    #[test]
+    fn b_v21_1_force_return_clears_blocked_on_under_blocked_lock() {
+        let mut cfg = zero_cost_config(2);
+        cfg.costs.spin_lock_ns = 1_000;
+        cfg.feat.is_blocked = false;
+        let events = Collect::default();
+        let k = crate::system::new_kernel(&cfg, Box::new(events.clone()));
+        let d = {
+            let s = &mut *k.st();
+            let o = fair_task(s, "o", 0, CpuMask::single(0));
+            s.tasks[o as usize].state = TASK_INTERRUPTIBLE;
+            let d = fair_task(s, "d", 0, CpuMask::single(0));
+            mutex_held(s, o, d);
+            activate_task(s, 0, d, 0);
+            d
+        };
+        let blocked_lock = k.st().tasks[d as usize].blocked_lock;
+        {
+            let k2 = k.clone();
+            k.m.spawn(0, async move {
+                k2.rq_lock(0).await;
+                update_rq_clock(&mut k2.st(), 0);
+                let next = pick_next_task(&k2, 0).await;
+                rq_set_donor(&mut k2.st(), 0, next);
+                assert!(matches!(find_proxy_task(&k2, 0, d).await, Proxy::Repick));
+                k2.rq_unlock(0).await;
+                k2.m.halt().await;
+            });
+        }
+        {
+            let k2 = k.clone();
+            k.m.spawn(1, async move {
+                k2.m.delay(3_500).await;
+                k2.raw_spin_lock(
+                    blocked_lock,
+                    crate::locking::lockdep::LockClass::BlockedLock,
+                    LockName::Other(blocked_lock.0),
+                )
+                .await;
+                {
+                    let t = &mut k2.st().tasks[d as usize];
+                    t.blocked_on = None;
+                    t.proxy_waking = true;
+                }
+                k2.m.delay(5_500).await;
+                k2.raw_spin_unlock(blocked_lock).await;
+                k2.m.halt().await;
+            });
+        }
+        k.m.boot_cpu(0, 0);
+        k.m.boot_cpu(1, 1);
+        Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
+        assert_eq!(*k.violations.borrow(), vec![]);
+        let contended: Vec<(u64, u32)> = events
+            .0
+            .borrow()
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::ContentionBegin { lock } if lock == LockName::Other(blocked_lock.0)))
+            .map(|e| (e.time_ns, e.cpu))
+            .collect();
+        assert_eq!(
+            contended,
+            vec![(6_000, 0)],
+            "CPU 0's clear waits for CPU 1's mark"
+        );
+        let s = k.st();
+        let t = &s.tasks[d as usize];
+        assert_eq!(
+            (t.on_rq, t.cpu, t.blocked_on, t.proxy_waking),
+            (OnRq::Queued, 0, None, false)
+        );
+    }
+
+    /// Regression B-v9-2 (spec §9 #2, I2, D2): a task a proxy path is moving looks MIGRATING
+    /// until it is queued again, so a concurrent `task_rq_lock()` user waits instead of
+    /// misreading it. CPU 0 migrates donor `d` (home CPU 0) to its owner's CPU 1; CPU 1 holds its
+    /// own rq lock until 11 µs, so `d` sits detached (MIGRATING, `task_cpu` 1) in between.
+    /// CPU 2 injects the owner's unlock at 3 µs: it marks `d` waking (M7) and wakes it:
+    ///
+    /// ```text
+    ///   CPU 0 (__schedule)        CPU 1              CPU 2 (mutex unlock)
+    ///                             rq_lock(1)
+    ///   F5: deactivate d,
+    ///   task_cpu = 1; unlock rq0
+    ///   attach: rq_lock(1) ...                       mark d waking; ttwu(d)
+    ///                                                 task_rq_lock(d): rq1 ...
+    ///                             unlock (11 µs)
+    ///   enqueue d on rq1                              d queued: ttwu_runnable
+    ///                                                 → away from home: return
+    /// ```
+    ///
+    /// The wakeup is not lost and not doubled: `d` ends queued once, on CPU 0, running.
+    /// Had the move looked like a sleep (`on_rq` 0), the waker would have taken the full
+    /// wakeup path and queued `d` on CPU 0 while the attach queued it on CPU 1 as well.
+    #[test]
+    fn b_v9_2_waker_waits_for_a_task_in_flight() {
+        let mut cfg = zero_cost_config(3);
+        cfg.feat.ttwu_queue = false;
+        let events = Collect::default();
+        let k = crate::system::new_kernel(&cfg, Box::new(events.clone()));
+        let (d, m) = {
+            let s = &mut *k.st();
+            let o = fair_task(s, "o", 1, CpuMask::single(1));
+            activate_task(s, 1, o, 0);
+            let d = fair_task(s, "d", 0, CpuMask::single(0));
+            let m = mutex_held(s, o, d);
+            activate_task(s, 0, d, 0);
+            let t = &mut s.tasks[d as usize];
+            t.state = crate::task::state::TASK_UNINTERRUPTIBLE;
+            t.is_blocked = true;
+            (d, m)
+        };
+        {
+            let k2 = k.clone();
+            k.m.spawn(1, async move {
+                k2.rq_lock(1).await;
+                k2.m.delay(11_000).await;
+                k2.rq_unlock(1).await;
+                k2.m.halt().await;
+            });
+        }
+        {
+            let k2 = k.clone();
+            k.m.spawn(0, async move {
+                k2.m.delay(1_000).await;
+                k2.rq_lock(0).await;
+                update_rq_clock(&mut k2.st(), 0);
+                let next = pick_next_task(&k2, 0).await;
+                assert_eq!(next, d);
+                rq_set_donor(&mut k2.st(), 0, next);
+                assert!(matches!(find_proxy_task(&k2, 0, d).await, Proxy::Repick));
+                k2.rq_unlock(0).await;
+                k2.m.halt().await;
+            });
+        }
+        {
+            let k2 = k.clone();
+            k.m.spawn(2, async move {
+                k2.m.delay(3_000).await;
+                let (wait_lock, blocked_lock) = {
+                    let s = k2.st();
+                    let t = &s.tasks[d as usize];
+                    assert_eq!((t.on_rq, t.cpu), (OnRq::Migrating, 1), "d is in flight");
+                    (s.mutexes[m as usize].wait_lock, t.blocked_lock)
+                };
+                use crate::locking::lockdep::LockClass;
+                k2.raw_spin_lock(wait_lock, LockClass::MutexWaitLock, LockName::Other(wait_lock.0))
+                    .await;
+                k2.raw_spin_lock(
+                    blocked_lock,
+                    LockClass::BlockedLock,
+                    LockName::Other(blocked_lock.0),
+                )
+                .await;
+                {
+                    let t = &mut k2.st().tasks[d as usize];
+                    t.blocked_on = None;
+                    t.proxy_waking = true;
+                }
+                k2.raw_spin_unlock(blocked_lock).await;
+                k2.raw_spin_unlock(wait_lock).await;
+                assert!(try_to_wake_up(&k2, d, crate::task::state::TASK_NORMAL, 0).await);
+                k2.m.halt().await;
+            });
+        }
+        k.m.boot_cpu(0, 0);
+        k.m.boot_cpu(1, 1);
+        k.m.boot_cpu(2, 2);
+        Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
+        assert_eq!(*k.violations.borrow(), vec![]);
+        let pid = k.st().tasks[d as usize].pid;
+        let ev = events.0.borrow();
+        let at = |f: &dyn Fn(&EventKind) -> bool| -> Vec<(u64, u32)> {
+            ev.iter()
+                .filter(|e| f(&e.kind))
+                .map(|e| (e.time_ns, e.cpu))
+                .collect()
+        };
+        assert_eq!(
+            at(&|k| matches!(k, EventKind::ProxyMigrate { task, dest_cpu: 1, .. } if task.pid == pid)),
+            vec![(1_000, 0)]
+        );
+        assert_eq!(
+            at(&|k| matches!(
+                k,
+                EventKind::ContentionBegin {
+                    lock: LockName::Rq(1)
+                }
+            )),
+            vec![(1_000, 0), (3_000, 2)],
+            "the attach and the waker both wait for rq 1"
+        );
+        assert_eq!(
+            at(&|k| matches!(k, EventKind::ReturnMigrate { task, orig_cpu: 1 } if task.pid == pid)),
+            vec![(11_000, 1)],
+            "returned from rq 1 (recorded on its buffer) once it was queued there"
+        );
+        assert_eq!(
+            at(&|k| matches!(k, EventKind::SchedWakeup { task, target_cpu: 0 } if task.pid == pid)),
+            vec![(11_000, 2)]
+        );
+        drop(ev);
+        let s = k.st();
+        let t = &s.tasks[d as usize];
+        assert_eq!(
+            (t.on_rq, t.cpu, t.state),
+            (OnRq::Queued, 0, crate::task::state::TASK_RUNNING)
+        );
+        assert_eq!((s.rqs[0].nr_running, s.rqs[1].nr_running), (1, 1));
+        drop(s);
+        assert_eq!(crate::invariants::check_all(&k), vec![]);
     }
 }

@@ -76,6 +76,7 @@ feature_table! {
     is_blocked = true, "Proxy Execution v29 6/9", "Only a task that went through its own voluntary schedule() is a donor; one preempted in the lock slow path runs normally (B5, against the workqueue stall B4).";
     stale_prev_fix = true, "Proxy Execution v29 1/9", "pick_next_task() and prev_balance() read rq->donor when they use it instead of a prev captured before the balance pass, which may drop the rq lock (P1-P2, I12).";
     dl_rq_curr = true, "Proxy Execution v29 3/9 dl_rq->curr", "The deadline class charges and compares against the entity it set as next instead of deriving it from rq->donor (P4); no workload shows a difference, see the doc of deadline::dl_curr.";
+    missed_balance_fix = true, "Proxy Execution [7.1] sched: Fix potentially missing balancing with Proxy Exec", "When the donor stays but the task on the CPU changes, __schedule() puts and sets the donor again so RT/DL push work skipped for the on-CPU owner is queued (S8).";
     blocked_donor = true, "Proxy Execution v29 9/9", "An owner's unlock hands the mutex to the donor that was boosting it through that lock instead of the FIFO head (M5-M6, M8).";
     idle_polling = true, "TIF_POLLING_NRFLAG in the idle loop", "Idle CPUs poll need_resched, so waking them needs no IPI (S-8, I-1).";
     mutex_spin_on_owner = true, "CONFIG_MUTEX_SPIN_ON_OWNER (default y on SMP)", "A mutex contender spins while the owner runs on a CPU instead of sleeping (M-4).";
@@ -115,6 +116,7 @@ impl ModelVersion {
         f.is_blocked = self == ModelVersion::V29;
         f.stale_prev_fix = self == ModelVersion::V29;
         f.dl_rq_curr = self == ModelVersion::V29;
+        f.missed_balance_fix = self != ModelVersion::V6_17;
         f.donor_migration = donor;
         f.chain_migration = chain;
         f.ttwu_return_migration = ttwu_return;
@@ -131,6 +133,7 @@ pub const PROXY_MECHANISMS: &[&str] = &[
     "is_blocked",
     "stale_prev_fix",
     "dl_rq_curr",
+    "missed_balance_fix",
     "blocked_donor",
 ];
 
