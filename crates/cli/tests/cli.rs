@@ -224,3 +224,25 @@ fn ablate_switches_each_mechanism_off_in_turn() {
     row("chain_migration");
     row("ttwu_return_migration");
 }
+
+/// Regression B-v29-1 from the command line: the injected remote donor swap inside CPU 0's
+/// newidle window (scenarios/stale_prev_injected.json) is harmless with v29's pick, which
+/// reads `rq->donor` after the balance pass, and fails I12 with exit code 4 when the pick
+/// hands on the prev it captured before the pass (`stale_prev_fix=off`). Both runs are the
+/// same up to the pick after the window, so the injection fires in both (at 1 ms).
+#[test]
+fn b_v29_1_stale_prev_is_exit_4_only_without_the_fix() {
+    let path = scenario("stale_prev_injected.json");
+    let on = run(&["run", &path, "--check"]);
+    assert_eq!(on.status.code(), Some(0), "{}", stderr(&on));
+    let off = run(&["run", &path, "--check", "--feature", "stale_prev_fix=off"]);
+    assert_eq!(off.status.code(), Some(4), "{}", stderr(&off));
+    let e = stderr(&off);
+    assert!(
+        e.contains("I12 at 1000000 ns: cpu 0: put_prev_set_next_task with prev sleeper-2 while rq->donor is swapper/0"),
+        "{e}"
+    );
+    // The 7.1 preset predates v29 1/9.
+    let old = run(&["run", &path, "--check", "--model", "7.1"]);
+    assert_eq!(old.status.code(), Some(4), "{}", stderr(&old));
+}

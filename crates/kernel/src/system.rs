@@ -208,6 +208,16 @@ impl System {
         s.wq.skip_sleeping_hook = skip_sleeping_hook;
     }
 
+    /// Arm a fault-injection point by name (`workload::spec::INJECTIONS`).
+    pub fn arm_injection(&mut self, name: &str) -> Result<(), String> {
+        let s = &mut *self.k.st();
+        match name {
+            "donor_swap_in_balance" => s.inject_donor_swap_in_balance = true,
+            other => return Err(format!("unknown injection point \"{other}\"")),
+        }
+        Ok(())
+    }
+
     /// Create a thread (forked at boot, `sched_fork()`); returns its pid.
     ///
     /// Linux: kernel/fork.c kernel_clone(), kernel/sched/core.c sched_fork().
@@ -418,6 +428,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         rto_mask: CpuMask::empty(),
         rto: Default::default(),
         rd_overloaded: false,
+        inject_donor_swap_in_balance: false,
         sink,
         jiffies: 0,
         nr_events: 0,

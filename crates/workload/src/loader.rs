@@ -491,6 +491,25 @@ impl<'f> Loader<'f> {
                 }
                 "protocol" => self.settings.protocol = Some(self.protocol(m)?),
                 "workqueues" => self.workqueues(m)?,
+                "inject" => {
+                    let iobj = self.object(&m.value, "\"inject\"")?;
+                    self.warn_repeats(iobj, |_| true);
+                    for f in iobj {
+                        if !crate::spec::INJECTIONS.contains(&f.key.as_str()) {
+                            return Err(self.error(
+                                f.key_pos,
+                                format!(
+                                    "unknown injection point \"{}\"; expected one of: {}",
+                                    f.key,
+                                    crate::spec::INJECTIONS.join(", ")
+                                ),
+                            ));
+                        }
+                        if self.boolean(f)? && !self.settings.inject.contains(&f.key) {
+                            self.settings.inject.push(f.key.clone());
+                        }
+                    }
+                }
                 "features" => {
                     let fobj = self.object(&m.value, "\"features\"")?;
                     self.warn_repeats(fobj, |_| true);

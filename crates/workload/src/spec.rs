@@ -338,7 +338,18 @@ pub struct Settings {
     pub default_policy: Policy,
     /// `proxysched.workqueues`.
     pub workqueues: WorkqueuesSpec,
+    /// `proxysched.inject`: fault-injection points (names in [`INJECTIONS`]), each on or off.
+    pub inject: Vec<String>,
 }
+
+/// Fault-injection points a workload may arm under `"proxysched": {"inject": {NAME: true}}`.
+/// Each makes a legal but unusual concurrent step happen at a named point of the model.
+pub const INJECTIONS: &[&str] = &[
+    // Spec proxy-exec §9 #24 (B-v29-1): while a pick's newidle balance pass has the rq lock
+    // dropped, another CPU swaps that rq's donor to idle, as a remote return migration of the
+    // donor does (R6). Fires once.
+    "donor_swap_in_balance",
+];
 
 impl Default for Settings {
     fn default() -> Self {
@@ -353,6 +364,7 @@ impl Default for Settings {
             pi_enabled: false,
             default_policy: Policy::Normal,
             workqueues: WorkqueuesSpec::default(),
+            inject: Vec::new(),
         }
     }
 }

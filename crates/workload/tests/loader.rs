@@ -172,6 +172,12 @@ fn structural_errors() {
     );
     let e = err("{ \"tasks\": { \"t\": { \"run\": 1 }, \"t\": { \"run\": 1 } } }");
     assert_eq!(e.message, "task \"t\" is defined twice");
+    let e = err("{ \"proxysched\": {\"inject\": {\"nope\": true}}, \"tasks\": { \"t\": { \"run\": 1 } } }");
+    assert_eq!(
+        e.message,
+        "unknown injection point \"nope\"; expected one of: donor_swap_in_balance"
+    );
+    assert_eq!((e.line, e.column), (1, 29));
 }
 
 #[test]

@@ -986,6 +986,37 @@ fn proxy_resched_idle(s: &mut SchedState, cpu: CpuId) -> TaskId {
     idle
 }
 
+/// Fault injection `donor_swap_in_balance` (spec §9 #24, regression B-v29-1): called by the
+/// newidle balance pass of `cpu` right after it dropped the rq lock. Once, and only while the
+/// rq's donor is a task, another CPU's step is played in the window: it takes the free rq
+/// lock and swaps the donor to idle, as a remote return migration of this rq's donor does
+/// (R6), then unlocks. The pick that started the balance pass must now read the live
+/// donor (v29 1/9); with `stale_prev_fix` off it hands the old one to
+/// `put_prev_set_next_task` and the run fails with I12.
+///
+/// Why injected: in the model, as in Linux, a queued donor keeps every class balance pass
+/// from dropping the rq lock, and a donor that left the queue cannot be woken while it is
+/// on the CPU, so no workload reaches this window by itself.
+pub async fn inject_remote_donor_swap(k: &Kernel, cpu: CpuId) {
+    {
+        let s = k.st();
+        let rq = &s.rqs[cpu as usize];
+        if !s.inject_donor_swap_in_balance || rq.donor == rq.idle {
+            return;
+        }
+    }
+    k.rq_lock(cpu).await;
+    {
+        let s = &mut *k.st();
+        if s.rqs[cpu as usize].donor != s.rqs[cpu as usize].idle {
+            s.inject_donor_swap_in_balance = false;
+            update_rq_clock(s, cpu);
+            proxy_resched_idle(s, cpu);
+        }
+    }
+    k.rq_unlock(cpu).await;
+}
+
 /// `proxy_deactivate()` (S14): block the donor as an ordinary sleeper, after swapping the
 /// donor to idle (once `on_rq` is 0 a remote wakeup may take it at once). Refuses a task
 /// that is already TASK_RUNNING (B6): nobody would wake it again.

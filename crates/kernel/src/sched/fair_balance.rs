@@ -997,6 +997,7 @@ pub async fn sched_balance_newidle(k: &Kernel, this_cpu: CpuId) -> i32 {
     let mut pulled: i32 = 0;
     if proceed {
         k.rq_unlock(this_cpu).await;
+        crate::sched::core::inject_remote_donor_swap(k, this_cpu).await;
         let mut curr_cost_ns = 0u64;
         let mut continue_balancing = true;
         for level in 0..nd {

@@ -182,6 +182,9 @@ pub struct SchedState {
     pub dl_bw: deadline::DlBw,
     /// Root-domain overload flag: some CPU has more than one runnable task (F-41).
     pub rd_overloaded: bool,
+    /// Fault injection `donor_swap_in_balance` is armed (see
+    /// [`core::inject_remote_donor_swap`]); it disarms when it fires.
+    pub inject_donor_swap_in_balance: bool,
     pub sink: Box<dyn EventSink>,
     /// `jiffies`.
     pub jiffies: u64,
