@@ -465,6 +465,15 @@ pub fn wakeup_preempt(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags: u32
 
 // ---------------------------------------------------------------------- put/set/pick dispatch
 
+/// Move a queued task between two rqs whose locks are both held (RT/DL push and pull).
+///
+/// Linux: kernel/sched/sched.h move_queued_task_locked().
+pub fn move_queued_task_locked(s: &mut SchedState, src: CpuId, dst: CpuId, p: TaskId) {
+    deactivate_task(s, src, p, 0);
+    set_task_cpu(s, p, dst);
+    activate_task(s, dst, p, 0);
+}
+
 /// `put_prev_task()` of `prev`'s class.
 ///
 /// Linux: kernel/sched/sched.h put_prev_task().

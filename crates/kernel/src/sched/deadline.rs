@@ -1155,15 +1155,6 @@ fn pick_earliest_pushable_dl_task(s: &SchedState, cpu: CpuId, dst: CpuId) -> Opt
         })
 }
 
-/// Move a queued task between two locked rqs.
-///
-/// Linux: kernel/sched/sched.h move_queued_task_locked().
-fn move_queued_task_locked(s: &mut SchedState, src: CpuId, dst: CpuId, p: TaskId) {
-    core::deactivate_task(s, src, p, 0);
-    core::set_task_cpu(s, p, dst);
-    core::activate_task(s, dst, p, 0);
-}
-
 /// `task`'s later rq must have no DL task or a later earliest deadline.
 fn later_rq_suitable(s: &SchedState, later: CpuId, task: TaskId) -> bool {
     let e = s.rqs[later as usize].dl.earliest_dl.curr;
@@ -1260,7 +1251,7 @@ async fn push_dl_task(k: &Kernel, cpu: CpuId) -> bool {
         };
         {
             let mut s = k.st();
-            move_queued_task_locked(&mut s, cpu, later, next_task);
+            core::move_queued_task_locked(&mut s, cpu, later, next_task);
             core::resched_curr(&mut s, later);
         }
         k.double_unlock_balance(cpu, later).await;
@@ -1337,7 +1328,7 @@ pub async fn pull_dl_task(k: &Kernel, this_cpu: CpuId) {
                         let runs_there =
                             dl_task(&s, src_donor) && pd < s.tasks[src_donor as usize].dl.deadline;
                         if !runs_there {
-                            move_queued_task_locked(&mut s, cpu, this_cpu, p);
+                            core::move_queued_task_locked(&mut s, cpu, this_cpu, p);
                             dmin = Some(pd);
                             resched = true;
                         }

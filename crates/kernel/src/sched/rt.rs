@@ -409,13 +409,6 @@ fn pick_highest_pushable_task(s: &SchedState, cpu: CpuId, dst: CpuId) -> Option<
         })
 }
 
-/// `move_queued_task_locked()`: both rq locks held.
-fn move_queued_task_locked(s: &mut SchedState, src: CpuId, dst: CpuId, p: TaskId) {
-    core::deactivate_task(s, src, p, 0);
-    core::set_task_cpu(s, p, dst);
-    core::activate_task(s, dst, p, 0);
-}
-
 // ---------------------------------------------------------------------- class hooks (sync)
 
 /// Fork-time RT state: a full RR slice, on no list.
@@ -794,7 +787,7 @@ async fn push_rt_task(k: &Kernel, cpu: CpuId) -> bool {
         };
         {
             let mut s = k.st();
-            move_queued_task_locked(&mut s, cpu, lowest, next_task);
+            core::move_queued_task_locked(&mut s, cpu, lowest, next_task);
             core::resched_curr(&mut s, lowest);
         }
         k.double_unlock_balance(cpu, lowest).await;
@@ -944,7 +937,7 @@ pub async fn pull_rt_task(k: &Kernel, this_cpu: CpuId) {
                     let src_donor = s.rqs[cpu as usize].donor;
                     // A task stronger than its own donor is about to run there: leave it.
                     if s.tasks[p as usize].prio >= s.tasks[src_donor as usize].prio {
-                        move_queued_task_locked(&mut s, cpu, this_cpu, p);
+                        core::move_queued_task_locked(&mut s, cpu, this_cpu, p);
                         resched = true;
                     }
                 }
