@@ -733,6 +733,11 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
     };
     // pick_again: pick a donor; if it is a blocked donor, find the task that runs for it.
     let (next, keep_resched) = loop {
+        // S4/I10 (7.1): nothing is left queued from an abandoned pick.
+        if !k.st().rqs[cpu as usize].balance_callbacks.is_empty() {
+            let left = k.st().rqs[cpu as usize].balance_callbacks.clone();
+            k.violation("I10", format!("cpu {cpu}: balance callbacks {left:?} at pick_again"));
+        }
         let picked = pick_next_task(k, cpu).await;
         let (prev_donor, blocked) = {
             let s = &mut *k.st();
@@ -742,8 +747,15 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
         };
         let next = if blocked {
             match find_proxy_task(k, cpu, picked).await {
-                Proxy::Repick => continue,
-                Proxy::Idle(idle) => break (idle, true),
+                // S7: the abandoned pick's push/pull work goes (zap_balance_callbacks()).
+                Proxy::Repick => {
+                    k.st().rqs[cpu as usize].balance_callbacks.clear();
+                    continue;
+                }
+                Proxy::Idle(idle) => {
+                    k.st().rqs[cpu as usize].balance_callbacks.clear();
+                    break (idle, true);
+                }
                 Proxy::Run(t) => t,
             }
         } else {
