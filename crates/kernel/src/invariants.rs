@@ -148,6 +148,34 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
             }
         }
     }
+    // I9: blocked_donor links (owner -> the chain task that proxied through it) form simple
+    // paths: following them never comes back to a task already seen. A loop whose tasks are
+    // all blocked on mutexes is a real lock cycle (ABBA): the deadlock detector reports it.
+    for t in &s.tasks {
+        let mut seen = vec![t.id];
+        let mut at = t.blocked_donor;
+        while let Some(d) = at {
+            if seen.contains(&d) {
+                let first = seen.iter().position(|&x| x == d).expect("seen");
+                if seen[first..]
+                    .iter()
+                    .all(|&x| s.tasks[x as usize].blocked_on.is_some())
+                {
+                    break;
+                }
+                out.push((
+                    "blocked_donor_path_is_simple",
+                    format!(
+                        "{}-{}: blocked_donor links loop back to pid {}",
+                        t.comm, t.pid, s.tasks[d as usize].pid
+                    ),
+                ));
+                break;
+            }
+            seen.push(d);
+            at = s.tasks[d as usize].blocked_donor;
+        }
+    }
     // D-2: the admitted bandwidth is the fair servers' plus every DL task's (checked while no
     // rq lock is held: sched_setattr admits under the rq lock before it changes the class).
     if s.rqs.iter().all(|rq| k.m.lock_owner(rq.lock).is_none()) {

@@ -736,7 +736,10 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
         // S4/I10 (7.1): nothing is left queued from an abandoned pick.
         if !k.st().rqs[cpu as usize].balance_callbacks.is_empty() {
             let left = k.st().rqs[cpu as usize].balance_callbacks.clone();
-            k.violation("I10", format!("cpu {cpu}: balance callbacks {left:?} at pick_again"));
+            k.violation(
+                "I10",
+                format!("cpu {cpu}: balance callbacks {left:?} at pick_again"),
+            );
         }
         let picked = pick_next_task(k, cpu).await;
         let (prev_donor, blocked) = {
