@@ -11,6 +11,14 @@ use crate::task::OnRq;
 pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
     let s = k.s.borrow();
     let mut out = Vec::new();
+    // One pass over the tasks for the per-rq counts below.
+    let mut queued_on = vec![0u32; s.rqs.len()];
+    for t in &s.tasks {
+        if t.on_rq == OnRq::Queued && !(t.class == crate::sched::Class::Deadline && t.dl.dl_throttled) {
+            queued_on[t.cpu as usize] += 1;
+        }
+    }
+    let queued_dl = crate::sched::deadline::queued_dl_tasks_per_cpu(&s);
     for rq in &s.rqs {
         if k.m.lock_owner(rq.lock).is_some() {
             continue;
@@ -19,12 +27,7 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
         // T-9a/T-9c: nr_running counts exactly the tasks queued on this rq, and each class's
         // count agrees (a task is on at most one rq and one class queue). A throttled DL task
         // stays `on_rq` but is off the DL tree and not counted (D-5, `dec_dl_tasks`).
-        let queued = s
-            .tasks
-            .iter()
-            .filter(|t| t.on_rq == OnRq::Queued && t.cpu == c)
-            .filter(|t| !(t.class == crate::sched::Class::Deadline && t.dl.dl_throttled))
-            .count() as u32;
+        let queued = queued_on[c as usize];
         if queued != rq.nr_running {
             out.push((
                 "nr_running_matches_queued",
@@ -46,7 +49,7 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
         }
         // D-4, D-12: the deadline tree holds exactly the queued, unthrottled DL tasks in
         // deadline order; dl_nr_running, earliest_dl, cpudl and the overload state agree.
-        if let Some(detail) = crate::sched::deadline::check_dl_rq(&s, c) {
+        if let Some(detail) = crate::sched::deadline::check_dl_rq(&s, c, &queued_dl) {
             out.push(("dl_rq_consistent", detail));
         }
         // A1/P4 (v29 3/9): the DL entity set as next is the donor's, exactly when the donor
@@ -151,7 +154,20 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
     // I9: blocked_donor links (owner -> the chain task that proxied through it) form simple
     // paths: following them never comes back to a task already seen. A loop whose tasks are
     // all blocked on mutexes is a real lock cycle (ABBA): the deadlock detector reports it.
-    for t in &s.tasks {
+    for t in s.tasks.iter().filter(|t| t.blocked_donor.is_some()) {
+        // Common case first: the path ends within as many links as there are tasks.
+        let mut steps = 0;
+        let mut at = t.blocked_donor;
+        while let Some(d) = at {
+            steps += 1;
+            if steps > s.tasks.len() {
+                break;
+            }
+            at = s.tasks[d as usize].blocked_donor;
+        }
+        if at.is_none() {
+            continue;
+        }
         let mut seen = vec![t.id];
         let mut at = t.blocked_donor;
         while let Some(d) = at {

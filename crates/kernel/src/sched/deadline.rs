@@ -1624,11 +1624,28 @@ pub async fn dl_server_timer(k: &Kernel, cpu: CpuId) {
 
 // ---------------------------------------------------------------------- invariant
 
+fn queued_unthrottled_dl(s: &SchedState, p: TaskId) -> bool {
+    let t = &s.tasks[p as usize];
+    t.class == Class::Deadline && core::task_on_rq_queued(s, p) && !t.dl.dl_throttled
+}
+
+/// Per CPU, the queued and unthrottled DL tasks (the tasks the deadline tree must hold), in
+/// one pass over the tasks for [`check_dl_rq`].
+pub fn queued_dl_tasks_per_cpu(s: &SchedState) -> Vec<u32> {
+    let mut n = vec![0u32; s.rqs.len()];
+    for t in &s.tasks {
+        if queued_unthrottled_dl(s, t.id) {
+            n[t.cpu as usize] += 1;
+        }
+    }
+    n
+}
+
 /// Model-only checker of the DL state of `cpu` (rq lock free): the tree holds exactly the
 /// queued, unthrottled DL tasks of this CPU in deadline order, `dl_nr_running` counts them,
 /// `earliest_dl` and cpudl match the leftmost, the pushable tree holds only tree members,
 /// and the overload flag matches `dlo_mask`. Returns the first violation found.
-pub fn check_dl_rq(s: &SchedState, cpu: CpuId) -> Option<String> {
+pub fn check_dl_rq(s: &SchedState, cpu: CpuId, queued_dl: &[u32]) -> Option<String> {
     let dl = &s.rqs[cpu as usize].dl;
     if dl.root.len() as u32 != dl.dl_nr_running {
         return Some(format!(
@@ -1667,18 +1684,27 @@ pub fn check_dl_rq(s: &SchedState, cpu: CpuId) -> Option<String> {
             ));
         }
     }
-    for t in &s.tasks {
-        if t.cpu == cpu
-            && t.class == Class::Deadline
-            && core::task_on_rq_queued(s, t.id)
-            && !t.dl.dl_throttled
-            && t.dl.rb_key.is_none()
-        {
-            return Some(format!(
+    // Every tree member was checked above; equal counts mean no queued task is missing.
+    let on_tree = dl
+        .root
+        .iter()
+        .filter(|&&(_, _, e)| matches!(e, DlEntity::Task(_)))
+        .count() as u32;
+    if on_tree != queued_dl[cpu as usize] {
+        let missing = s
+            .tasks
+            .iter()
+            .find(|t| t.cpu == cpu && queued_unthrottled_dl(s, t.id) && t.dl.rb_key.is_none());
+        return Some(match missing {
+            Some(t) => format!(
                 "cpu{cpu}: queued, unthrottled DL task {}-{} not on the tree",
                 t.comm, t.pid
-            ));
-        }
+            ),
+            None => format!(
+                "cpu{cpu}: {on_tree} DL tasks on the tree, {} queued",
+                queued_dl[cpu as usize]
+            ),
+        });
     }
     let leftmost = dl.root.first().map(|&(d, _, _)| d);
     if dl.earliest_dl.curr != leftmost {
@@ -1925,13 +1951,13 @@ mod tests {
         assert!(!s.cpudl.free_cpus.test(0) && s.cpudl.free_cpus.test(1));
         assert_eq!(s.cpupri.cpu_to_pri[0], CPUPRI_HIGHER);
         assert!(s.rqs[0].dl.overloaded && s.dlo_mask.test(0));
-        assert_eq!(check_dl_rq(&s, 0), None);
+        assert_eq!(check_dl_rq(&s, 0, &queued_dl_tasks_per_cpu(&s)), None);
         let mut order = Vec::new();
         while let Some(p) = pick_task_dl(&mut s, 0) {
             order.push(p);
             assert!(dequeue_task_dl(&mut s, 0, p, dequeue::SLEEP));
             s.tasks[p as usize].on_rq = OnRq::No;
-            assert_eq!(check_dl_rq(&s, 0), None);
+            assert_eq!(check_dl_rq(&s, 0, &queued_dl_tasks_per_cpu(&s)), None);
         }
         assert_eq!(
             order,
@@ -2006,7 +2032,7 @@ mod tests {
         assert!(s.tasks[c as usize].need_resched, "C is preempted");
         assert_eq!(s.rqs[0].dl.dl_nr_running, 1);
         for cpu in 0..3 {
-            assert_eq!(check_dl_rq(&s, cpu), None);
+            assert_eq!(check_dl_rq(&s, cpu, &queued_dl_tasks_per_cpu(&s)), None);
         }
     }
 
