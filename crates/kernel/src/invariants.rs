@@ -91,10 +91,16 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
         // after a transient swap to idle.
         if rq.donor != rq.curr {
             let d = &s.tasks[rq.donor as usize];
+            // Inside the pick's class balance pass Linux leaves a blocking prev as curr next to
+            // the blocked donor, and the pass may drop the lock (balance_dl() pulls when the
+            // donor is a throttled DL task, which is off the DL tree): a legal window.
+            let prev_blocking_in_balance = rq.in_prev_balance && curr.on_rq != OnRq::Queued && curr.on_cpu;
             let proxying = s.feat.proxy_exec
                 && d.on_rq == OnRq::Queued
                 && d.cpu == c
-                && (curr.is_idle_task || (curr.on_rq == OnRq::Queued && curr.cpu == c));
+                && (curr.is_idle_task
+                    || (curr.on_rq == OnRq::Queued && curr.cpu == c)
+                    || prev_blocking_in_balance);
             if !proxying && !d.is_idle_task {
                 out.push((
                     "donor_is_curr_unless_proxying",

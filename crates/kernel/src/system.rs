@@ -367,6 +367,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
             wake_list: Vec::new(),
             ttwu_pending: false,
             balance_callbacks: Vec::new(),
+            in_prev_balance: false,
             next_balance: 0,
             avg_idle_ns: 1_000_000,
             idle_stamp: 0,

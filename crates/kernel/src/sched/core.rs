@@ -585,6 +585,7 @@ async fn pick_next_task(k: &Kernel, cpu: CpuId) -> TaskId {
             entry_prev
         }
     };
+    k.st().rqs[cpu as usize].in_prev_balance = true;
     for class in Class::ALL.into_iter().filter(|&c| c >= start) {
         let done = match class {
             Class::Stop => crate::sched::stop_task::sched_stop_runnable(&k.st(), cpu),
@@ -597,6 +598,7 @@ async fn pick_next_task(k: &Kernel, cpu: CpuId) -> TaskId {
             break;
         }
     }
+    k.st().rqs[cpu as usize].in_prev_balance = false;
     let prev = prev_now(k);
     let mut st = k.st();
     let s = &mut *st;

@@ -129,6 +129,9 @@ pub struct Rq {
     /// `rq->ttwu_pending`.
     pub ttwu_pending: bool,
     pub balance_callbacks: Vec<BalanceCallback>,
+    /// Model-only: this rq's `__schedule()` is inside the class balance pass of its pick
+    /// (`prev_balance()`), which may drop the rq lock. Read by the I3 checker only.
+    pub in_prev_balance: bool,
     /// Jiffy at which the next periodic balance pass is due.
     pub next_balance: u64,
     /// Average idle period (`rq->avg_idle`), and when this CPU last went idle.
