@@ -1049,6 +1049,11 @@ pub async fn inject_remote_donor_swap(k: &Kernel, cpu: CpuId) {
 ///
 /// Linux: kernel/sched/core.c proxy_deactivate().
 fn proxy_deactivate(s: &mut SchedState, cpu: CpuId, donor: TaskId) -> bool {
+    // I6 (B5): proxy code only moves a task that blocked through its own schedule().
+    assert!(
+        !s.feat.is_blocked || s.tasks[donor as usize].is_blocked,
+        "I6: proxy_deactivate of a task that never went through its own schedule()"
+    );
     let state = s.tasks[donor as usize].state;
     if state == crate::task::state::TASK_RUNNING {
         return false;
@@ -1287,6 +1292,10 @@ async fn proxy_migrate_task(k: &Kernel, cpu: CpuId, p: TaskId, target: CpuId) {
         let mut t = Some(p);
         while let Some(x) = t {
             assert_ne!(x, s.rqs[cpu as usize].curr, "proxy migration of the running task");
+            assert!(
+                !s.feat.is_blocked || s.tasks[x as usize].is_blocked,
+                "I6: proxy migration of a task that never went through its own schedule()"
+            );
             deactivate_task(s, cpu, x, crate::sched::dequeue::NOCLOCK);
             proxy_set_task_cpu(s, x, target);
             moved.push(x);
