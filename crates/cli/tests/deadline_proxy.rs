@@ -160,3 +160,19 @@ fn throttled_dl_donor_balance_window_is_legal() {
     });
     assert_eq!(s.result.outcome.end_reason.as_str(), "duration");
 }
+
+/// I11 for the deadline class: CPU 0 runs the fair owner O on the context of the DL donor D
+/// (deadline 21 ms, proxy from 1 ms until D's budget is spent at 9 ms). W, a DL task with a
+/// later deadline whose previous CPU is 0, wakes at 5 ms: placement judges CPU 0 by its donor,
+/// so W is sent to idle CPU 1 and runs at once. Judged by the executing (fair) owner, W would
+/// stay on CPU 0 and wait behind D's context.
+#[test]
+fn i11_dl_wakeup_placement_sees_the_donor_deadline() {
+    let s = run_with("proxy_dl_wakeup_sees_donor_deadline.json", |a| {
+        a.protocol = Some("proxy".into())
+    });
+    let (o, d, w) = (s.pid("O-0"), s.pid("D-1"), s.pid("W-2"));
+    assert_eq!(proxy_slices(&s, o, d), vec![(MS, 9 * MS)]);
+    assert_eq!(s.switch_ins(w).last(), Some(&(5 * MS, 1)));
+    assert_eq!(s.work_done_ns(w), 5 * MS + 500 * US);
+}
