@@ -1604,24 +1604,6 @@ pub async fn dl_server_timer(k: &Kernel, cpu: CpuId) {
     k.rq_unlock(cpu).await;
 }
 
-// CORE wiring (what core.rs, irq.rs, syscalls.rs and system.rs do with these ops, as
-// Linux's core does; listed for whoever merges core.rs changes):
-// - class dispatch for `Class::Deadline`: `enqueue_task_dl`, `dequeue_task_dl`,
-//   `wakeup_preempt_dl`, `put_prev_task_dl`, `set_next_task_dl`, `pick_task_dl` (which may
-//   return a fair task picked through the fair server), `select_task_rq_dl`.
-// - pick balance pass: `balance_dl(k, cpu, prev)` for the Deadline class (S-3).
-// - `BalanceCallback::PushDl` => `push_dl_tasks`, `BalanceCallback::PullDl` => `pull_dl_task`.
-// - after `wakeup_preempt` in ttwu_do_activate and wake_up_new_task: `task_woken_dl`.
-// - `put_prev_set_next_task`: `rq.dl_server` moves to `next.dl_server`
-//   (`__put_prev_set_next_dl_server`); `put_prev_task` of the idle task:
-//   `dl_server_update_idle_time`.
-// - tick: `task_tick_dl`; hrtimers `TimerFn::DlTask` => `dl_task_timer`,
-//   `TimerFn::DlServer` => `dl_server_timer`; yield: `yield_task_dl`; setattr: `checkparam_dl`,
-//   `sched_dl_overflow`, `setparam_dl`, `switched_to_dl`/`switched_from_dl`/`prio_changed_dl`.
-// - fair.rs: `dl_server_update` from `update_curr`, `dl_server_start` on the first enqueue.
-// - Proxy Execution: `update_curr_dl` charges `rq.donor`; switch it to a `dl_rq.curr`
-//   pointer here alone when v29 3/9 lands.
-
 // ---------------------------------------------------------------------- invariant
 
 fn queued_unthrottled_dl(s: &SchedState, p: TaskId) -> bool {
