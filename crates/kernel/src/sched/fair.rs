@@ -427,7 +427,7 @@ fn cancel_protect_slice(se: &mut SchedEntity) {
 ///
 /// Linux: kernel/sched/fair.c update_curr() and update_se().
 ///
-/// Deviation: no fair-server (D-20) or bandwidth charging: the model has neither.
+/// Deviation: no CFS bandwidth (quota) charging: the model has no cgroups.
 fn update_curr(s: &mut SchedState, cpu: CpuId) {
     let Some(c) = s.rqs[cpu as usize].cfs.curr else {
         return;
