@@ -194,6 +194,30 @@ impl Kernel {
         self.raw_spin_unlock(lock).await;
     }
 
+    /// `raw_spin_lock(&p->blocked_lock)` (spec C9, last in the lock order).
+    pub async fn blocked_lock(&self, p: TaskId) {
+        let lock = self.s.borrow().tasks[p as usize].blocked_lock;
+        self.raw_spin_lock(lock, LockClass::BlockedLock, LockName::Other(lock.0))
+            .await;
+    }
+
+    pub async fn blocked_unlock(&self, p: TaskId) {
+        let lock = self.s.borrow().tasks[p as usize].blocked_lock;
+        self.raw_spin_unlock(lock).await;
+    }
+
+    /// `raw_spin_lock(&lock->wait_lock)` of kernel mutex `m`.
+    pub async fn mutex_wait_lock(&self, m: u32) {
+        let lock = self.s.borrow().mutexes[m as usize].wait_lock;
+        self.raw_spin_lock(lock, LockClass::MutexWaitLock, LockName::Other(lock.0))
+            .await;
+    }
+
+    pub async fn mutex_wait_unlock(&self, m: u32) {
+        let lock = self.s.borrow().mutexes[m as usize].wait_lock;
+        self.raw_spin_unlock(lock).await;
+    }
+
     // ------------------------------------------------------------------ events
 
     /// Emit a tracepoint record on `cpu`'s buffer.
@@ -1115,22 +1139,8 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
                 Step::ForceReturn(p)
             }
         } else if let Some(m) = blocked_on {
-            let (wait_lock, blocked_lock) = {
-                let s = k.st();
-                (s.mutexes[m as usize].wait_lock, s.tasks[p as usize].blocked_lock)
-            };
-            k.raw_spin_lock(
-                wait_lock,
-                crate::locking::lockdep::LockClass::MutexWaitLock,
-                LockName::Other(wait_lock.0),
-            )
-            .await;
-            k.raw_spin_lock(
-                blocked_lock,
-                crate::locking::lockdep::LockClass::BlockedLock,
-                LockName::Other(blocked_lock.0),
-            )
-            .await;
+            k.mutex_wait_lock(m).await;
+            k.blocked_lock(p).await;
             let step = {
                 let s = &mut *k.st();
                 let owner = crate::locking::mutex::mutex_owner(s, m);
@@ -1180,8 +1190,8 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
                     Step::ForceReturn(p)
                 }
             };
-            k.raw_spin_unlock(blocked_lock).await;
-            k.raw_spin_unlock(wait_lock).await;
+            k.blocked_unlock(p).await;
+            k.mutex_wait_unlock(m).await;
             step
         } else {
             // F1: the link stopped waiting before we could look.
@@ -1385,19 +1395,13 @@ async fn proxy_force_return(k: &Kernel, cpu: CpuId, p: TaskId) {
     if dest.is_some() {
         // clear_task_blocked_on(): like every blocked_on write, under p's blocked_lock
         // (B-v21-1); an unlocker may be marking p waking right now (L3).
-        let blocked_lock = k.st().tasks[p as usize].blocked_lock;
-        k.raw_spin_lock(
-            blocked_lock,
-            crate::locking::lockdep::LockClass::BlockedLock,
-            LockName::Other(blocked_lock.0),
-        )
-        .await;
+        k.blocked_lock(p).await;
         {
             let t = &mut k.st().tasks[p as usize];
             t.blocked_on = None;
             t.proxy_waking = false;
         }
-        k.raw_spin_unlock(blocked_lock).await;
+        k.blocked_unlock(p).await;
     }
     k.rq_unlock(rq).await;
     if let Some(dest) = dest {
@@ -1536,13 +1540,7 @@ const SPIN_POLL_NS: Nanos = 10;
 async fn ttwu_runnable(k: &Kernel, p: TaskId, wake_flags: u32) -> bool {
     let cpu = task_rq_lock(k, p).await;
     // The waking mark is read and cleared under the task's blocked_lock (B-v21-1, L1).
-    let blocked_lock = k.st().tasks[p as usize].blocked_lock;
-    k.raw_spin_lock(
-        blocked_lock,
-        crate::locking::lockdep::LockClass::BlockedLock,
-        LockName::Other(blocked_lock.0),
-    )
-    .await;
+    k.blocked_lock(p).await;
     let woken = {
         let s = &mut *k.st();
         if task_on_rq_queued(s, p) {
@@ -1570,7 +1568,7 @@ async fn ttwu_runnable(k: &Kernel, p: TaskId, wake_flags: u32) -> bool {
             false
         }
     };
-    k.raw_spin_unlock(blocked_lock).await;
+    k.blocked_unlock(p).await;
     k.rq_unlock(cpu).await;
     woken
 }
@@ -2246,12 +2244,7 @@ mod tests {
             let k2 = k.clone();
             k.m.spawn(1, async move {
                 k2.m.delay(3_500).await;
-                k2.raw_spin_lock(
-                    blocked_lock,
-                    crate::locking::lockdep::LockClass::BlockedLock,
-                    LockName::Other(blocked_lock.0),
-                )
-                .await;
+                k2.blocked_lock(d).await;
                 {
                     let t = &mut k2.st().tasks[d as usize];
                     t.blocked_on = None;
@@ -2352,28 +2345,20 @@ mod tests {
             let k2 = k.clone();
             k.m.spawn(2, async move {
                 k2.m.delay(3_000).await;
-                let (wait_lock, blocked_lock) = {
+                {
                     let s = k2.st();
                     let t = &s.tasks[d as usize];
                     assert_eq!((t.on_rq, t.cpu), (OnRq::Migrating, 1), "d is in flight");
-                    (s.mutexes[m as usize].wait_lock, t.blocked_lock)
-                };
-                use crate::locking::lockdep::LockClass;
-                k2.raw_spin_lock(wait_lock, LockClass::MutexWaitLock, LockName::Other(wait_lock.0))
-                    .await;
-                k2.raw_spin_lock(
-                    blocked_lock,
-                    LockClass::BlockedLock,
-                    LockName::Other(blocked_lock.0),
-                )
-                .await;
+                }
+                k2.mutex_wait_lock(m).await;
+                k2.blocked_lock(d).await;
                 {
                     let t = &mut k2.st().tasks[d as usize];
                     t.blocked_on = None;
                     t.proxy_waking = true;
                 }
-                k2.raw_spin_unlock(blocked_lock).await;
-                k2.raw_spin_unlock(wait_lock).await;
+                k2.blocked_unlock(d).await;
+                k2.mutex_wait_unlock(m).await;
                 assert!(try_to_wake_up(&k2, d, crate::task::state::TASK_NORMAL, 0).await);
                 k2.m.halt().await;
             });
