@@ -138,18 +138,9 @@ impl System {
         let wait_lock = self.k.m.new_lock();
         let mut s = self.k.st();
         let id = s.user_resources.len() as u32;
-        match protocol {
+        let lock = match protocol {
             Protocol::None | Protocol::Proxy => {
                 let idx = s.mutexes.len() as u32;
-                let lock = LockName::Mutex(idx);
-                core::emit(
-                    &mut s,
-                    0,
-                    EventKind::LockInit {
-                        lock,
-                        name: Comm::new(name),
-                    },
-                );
                 s.user_resources.push(UserResource::Mutex(idx));
                 s.mutexes.push(Mutex {
                     name: name.to_string(),
@@ -160,22 +151,23 @@ impl System {
                     osq: Default::default(),
                     proxy: protocol == Protocol::Proxy,
                 });
+                LockName::Mutex(idx)
             }
             Protocol::Pi => {
                 let idx = s.rt_mutexes.len() as u32;
-                let lock = LockName::RtMutex(idx);
-                core::emit(
-                    &mut s,
-                    0,
-                    EventKind::LockInit {
-                        lock,
-                        name: Comm::new(name),
-                    },
-                );
                 s.user_resources.push(UserResource::RtMutex(idx));
                 s.rt_mutexes.push(RtMutex::new(name, wait_lock));
+                LockName::RtMutex(idx)
             }
-        }
+        };
+        core::emit(
+            &mut s,
+            0,
+            EventKind::LockInit {
+                lock,
+                name: Comm::new(name),
+            },
+        );
         id
     }
 
@@ -554,6 +546,8 @@ pub fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId
 }
 
 /// The effective priority `attr` gives (before any PI boost).
+///
+/// Linux: kernel/sched/syscalls.c __normal_prio().
 fn prio_of(attr: SchedAttr) -> i32 {
     match attr.policy {
         Policy::Fifo | Policy::Rr => rt_prio(attr.rt_priority.clamp(1, 99)),
@@ -594,6 +588,9 @@ fn apply_attr(s: &mut SchedState, p: TaskId, attr: SchedAttr) {
     }
 }
 
+/// Fresh class state for `p` in its current class (a new task, or one that changed class).
+///
+/// Linux: kernel/sched/core.c __sched_fork() (the per-class entity initialisation).
 fn init_class_entity(s: &mut SchedState, p: TaskId) {
     match s.tasks[p as usize].class {
         Class::Fair => crate::sched::fair::init_entity_fair(s, p),

@@ -43,12 +43,16 @@ pub enum OnRq {
     Migrating,
 }
 
-/// Nice to static priority (`NICE_TO_PRIO`).
+/// Nice to static priority.
+///
+/// Linux: include/linux/sched/prio.h NICE_TO_PRIO().
 pub fn nice_to_prio(nice: i32) -> i32 {
     120 + nice
 }
 
 /// `MAX_RT_PRIO - 1 - rt_priority` (T-7).
+///
+/// Linux: kernel/sched/syscalls.c __normal_prio() (the RT branch).
 pub fn rt_prio(rt_priority: u32) -> i32 {
     99 - rt_priority as i32
 }

@@ -287,6 +287,8 @@ pub fn sub_nr_running(s: &mut SchedState, cpu: CpuId, n: u32) {
 }
 
 /// The class a task's priority puts it in (T-8).
+///
+/// Linux: kernel/sched/core.c __setscheduler_class().
 pub fn class_of(prio: i32, is_idle_task: bool, is_stopper: bool) -> Class {
     if is_stopper {
         Class::Stop
@@ -302,11 +304,15 @@ pub fn class_of(prio: i32, is_idle_task: bool, is_stopper: bool) -> Class {
 }
 
 /// Whether `p` is queued (QUEUED) on a runqueue.
+///
+/// Linux: kernel/sched/sched.h task_on_rq_queued().
 pub fn task_on_rq_queued(s: &SchedState, p: TaskId) -> bool {
     s.tasks[p as usize].on_rq == OnRq::Queued
 }
 
-/// Whether `p` is the task executing on its CPU (`task_on_cpu`).
+/// Whether `p` is the task executing on its CPU.
+///
+/// Linux: kernel/sched/sched.h task_on_cpu().
 pub fn task_on_cpu(s: &SchedState, p: TaskId) -> bool {
     s.tasks[p as usize].on_cpu
 }
@@ -353,6 +359,8 @@ pub fn resched_curr_lazy(s: &mut SchedState, cpu: CpuId) {
 }
 
 /// Send an IPI from this CPU to `cpu` (`ipi_send_cpu` tracepoint, modelled latency).
+///
+/// Linux: kernel/smp.c send_call_function_single_ipi(), arch smp_send_reschedule().
 pub fn send_ipi(s: &mut SchedState, cpu: CpuId, reason: crate::tracepoints::IpiReason) {
     let this = s.m.this_cpu();
     emit(
@@ -841,6 +849,8 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
 
 /// Drop the preemption count taken on entry to `__schedule()` (on whichever CPU this task
 /// now runs).
+///
+/// Linux: kernel/sched/core.c sched_preempt_enable_no_resched().
 fn sched_preempt_enable_no_resched(k: &Kernel) {
     let cpu = k.this_cpu();
     let mut s = k.st();
