@@ -233,11 +233,6 @@ impl Machine {
         self.st.borrow_mut().oracle.next_u64(s)
     }
 
-    /// A uniform draw in `0..n`.
-    pub fn draw_below(&self, s: Stream, n: u64) -> u64 {
-        self.st.borrow_mut().oracle.below(s, n)
-    }
-
     pub fn seed(&self) -> u64 {
         self.st.borrow().oracle.seed()
     }

@@ -47,12 +47,6 @@ impl Oracle {
     pub fn next_u64(&mut self, s: Stream) -> u64 {
         self.streams[s as usize].r#gen()
     }
-
-    /// Uniform in `0..n` (`n > 0`).
-    pub fn below(&mut self, s: Stream, n: u64) -> u64 {
-        assert!(n > 0);
-        self.streams[s as usize].gen_range(0..n)
-    }
 }
 
 #[cfg(test)]

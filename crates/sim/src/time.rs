@@ -6,8 +6,3 @@ pub type Nanos = u64;
 pub const NSEC_PER_USEC: Nanos = 1_000;
 pub const NSEC_PER_MSEC: Nanos = 1_000_000;
 pub const NSEC_PER_SEC: Nanos = 1_000_000_000;
-
-/// Formats `ns` as ftrace does: seconds and microseconds (`105.000123`).
-pub fn fmt_sec_usec(ns: Nanos) -> String {
-    format!("{}.{:06}", ns / NSEC_PER_SEC, (ns % NSEC_PER_SEC) / NSEC_PER_USEC)
-}

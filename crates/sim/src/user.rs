@@ -47,10 +47,6 @@ impl Policy {
     pub fn is_rt(self) -> bool {
         matches!(self, Policy::Fifo | Policy::Rr)
     }
-
-    pub fn is_fair(self) -> bool {
-        matches!(self, Policy::Normal | Policy::Batch | Policy::Idle)
-    }
 }
 
 /// `struct sched_attr`, as far as the model uses it.

@@ -145,13 +145,6 @@ impl Kernel {
         }
     }
 
-    pub async fn double_rq_unlock(&self, a: CpuId, b: CpuId) {
-        if a != b {
-            self.rq_unlock(b).await;
-        }
-        self.rq_unlock(a).await;
-    }
-
     /// `double_lock_balance()`: with `this`'s lock held, also take `busiest`'s. If the order
     /// requires it, `this` is dropped and retaken, and the return value is `true`: anything
     /// read under `this` before the call may have changed.
