@@ -9,39 +9,6 @@ use kernel::tracepoints::EventKind;
 
 const MS: u64 = 1_000_000;
 
-fn run_proxy(name: &str, features: &[&str]) -> Scenario {
-    run_with(name, |a| {
-        a.protocol = Some("proxy".to_string());
-        a.features = features.iter().map(|f| f.to_string()).collect();
-    })
-}
-
-/// (time, moved link pid, from, to, tasks moved) of every donor-migration operation.
-fn proxy_migrations(s: &Scenario) -> Vec<(u64, u32, u32, u32, u32)> {
-    s.events
-        .iter()
-        .filter_map(|e| match e.kind {
-            EventKind::ProxyMigrate {
-                task,
-                orig_cpu,
-                dest_cpu,
-                nr_tasks,
-            } => Some((e.time_ns, task.pid, orig_cpu, dest_cpu, nr_tasks)),
-            _ => None,
-        })
-        .collect()
-}
-
-fn return_migrations(s: &Scenario) -> Vec<(u64, u32, u32)> {
-    s.events
-        .iter()
-        .filter_map(|e| match e.kind {
-            EventKind::ReturnMigrate { task, orig_cpu } => Some((e.time_ns, task.pid, orig_cpu)),
-            _ => None,
-        })
-        .collect()
-}
-
 #[test]
 fn donor_migrates_to_the_owner_and_returns_home_on_wakeup_at_exact_times() {
     let s = run_proxy("donor_migration.json", &[]);
