@@ -157,44 +157,6 @@ fn model_presets_reproduce_the_earlier_stages() {
 }
 
 #[test]
-fn is_blocked_prevents_the_workqueue_stall() {
-    use kernel::system::EndReason;
-    // v29: the worker preempted before its pre-sleep hook runs on and blocks properly.
-    let on = run_proxy("workqueue_stall_is_blocked.json", &[]);
-    assert_eq!(
-        on.result.outcome.end_reason,
-        EndReason::Exited,
-        "{}",
-        on.result.outcome.report
-    );
-    // Without is_blocked (v23..7.1) it is deactivated as a donor without the hook: stall.
-    let off = run_proxy("workqueue_stall_is_blocked.json", &["is_blocked=off"]);
-    let o = &off.result.outcome;
-    assert_eq!(o.end_reason, EndReason::Stall, "{}", o.report);
-    assert!(
-        o.report
-            .contains("workqueue pool cpu0: nr_running=1 but no worker runs; pending: G"),
-        "{}",
-        o.report
-    );
-    // The preemption really fell in the window: x woke at 1.1 ms while the worker was
-    // inside mutex_lock, and the worker was never seen going to sleep (no `D` switch) before
-    // x ran.
-    let x = off.pid("x-1");
-    assert!(off.wakings(x).contains(&1_100_000), "{:?}", off.wakings(x));
-    // Without Proxy Execution nothing deactivates the worker: no stall either.
-    let none = run_with("workqueue_stall_is_blocked.json", |a| {
-        a.protocol = Some("none".into())
-    });
-    assert_eq!(
-        none.result.outcome.end_reason,
-        EndReason::Exited,
-        "{}",
-        none.result.outcome.report
-    );
-}
-
-#[test]
 fn rt_wakeup_placement_sees_the_donor_priority() {
     let s = run_proxy("proxy_rt_wakeup_sees_donor_prio.json", &[]);
     let (l, w) = (s.pid("L-0"), s.pid("W-2"));

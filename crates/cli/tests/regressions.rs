@@ -57,6 +57,7 @@ fn b_v22_1_force_return_reactivates_the_task() {
 /// B-v29-6 workqueue stall: only a task's own voluntary schedule makes it a donor.
 #[test]
 fn b_v29_6_workqueue_stall_needs_is_blocked() {
+    // v29: the worker preempted before its pre-sleep hook runs on and blocks properly.
     let on = run_proxy("workqueue_stall_is_blocked.json", &[]);
     assert_eq!(
         on.result.outcome.end_reason,
@@ -64,12 +65,30 @@ fn b_v29_6_workqueue_stall_needs_is_blocked() {
         "{}",
         on.result.outcome.report
     );
+    // Without is_blocked (v23..7.1) it is deactivated as a donor without the hook: stall.
     let off = run_proxy("workqueue_stall_is_blocked.json", &["is_blocked=off"]);
-    assert_eq!(
-        off.result.outcome.end_reason,
-        EndReason::Stall,
+    let o = &off.result.outcome;
+    assert_eq!(o.end_reason, EndReason::Stall, "{}", o.report);
+    assert!(
+        o.report
+            .contains("workqueue pool cpu0: nr_running=1 but no worker runs; pending: G"),
         "{}",
-        off.result.outcome.report
+        o.report
+    );
+    // The preemption really fell in the window: x woke at 1.1 ms while the worker was
+    // inside mutex_lock, and the worker was never seen going to sleep (no `D` switch) before
+    // x ran.
+    let x = off.pid("x-1");
+    assert!(off.wakings(x).contains(&1_100_000), "{:?}", off.wakings(x));
+    // Without Proxy Execution nothing deactivates the worker: no stall either.
+    let none = run_with("workqueue_stall_is_blocked.json", |a| {
+        a.protocol = Some("none".into())
+    });
+    assert_eq!(
+        none.result.outcome.end_reason,
+        EndReason::Exited,
+        "{}",
+        none.result.outcome.report
     );
 }
 
