@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use kernel::system::EndReason;
-use kernel::tracepoints::EventKind;
+use kernel::tracepoints::{EventKind, PrevState};
 
 /// B-v9-1 wrong CPU after return: a migrated donor woken on the owner's CPU must be placed
 /// again, never left to run there (outside its affinity).
@@ -80,6 +80,24 @@ fn b_v29_6_workqueue_stall_needs_is_blocked() {
     // x ran.
     let x = off.pid("x-1");
     assert!(off.wakings(x).contains(&1_100_000), "{:?}", off.wakings(x));
+    let x_in = off.switch_ins(x)[0].0;
+    let early_d: Vec<_> = off
+        .events
+        .iter()
+        .filter(|e| {
+            e.cpu == 0
+                && e.time_ns <= x_in
+                && matches!(
+                    e.kind,
+                    EventKind::SchedSwitch {
+                        prev_state: PrevState::DiskSleep,
+                        ..
+                    }
+                )
+        })
+        .map(|e| (e.time_ns, e.kind))
+        .collect();
+    assert!(early_d.is_empty(), "x ran at {x_in}: {early_d:?}");
     // Without Proxy Execution nothing deactivates the worker: no stall either.
     let none = run_with("workqueue_stall_is_blocked.json", |a| {
         a.protocol = Some("none".into())
