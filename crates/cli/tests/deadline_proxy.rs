@@ -54,7 +54,10 @@ fn dl_donor_budget_is_what_the_owner_runs_on() {
 fn dl_donor_without_proxy_waits_for_the_hog() {
     let s = run_with("dl_donor_fair_owner.json", |a| a.protocol = Some("none".into()));
     let dl = s.pid("dl-2");
+    // The owner ran 0.5 ms before the hog woke; the hog runs 0.5..100.5 ms, the owner's
+    // other 11.5 ms end in its unlock at 112 ms, and dl's 1 ms ends at 113 ms.
     assert!(s.work_done_ns(dl) > 100 * MS, "{}", s.work_done_ns(dl));
+    assert_eq!(s.work_done_ns(dl), 113 * MS);
     assert_eq!(s.result.metrics.task(dl).unwrap().donated_ns, 0);
 }
 
