@@ -9,39 +9,6 @@ use kernel::tracepoints::EventKind;
 
 const MS: u64 = 1_000_000;
 
-fn run_proxy(name: &str, features: &[&str]) -> Scenario {
-    run_with(name, |a| {
-        a.protocol = Some("proxy".to_string());
-        a.features = features.iter().map(|f| f.to_string()).collect();
-    })
-}
-
-/// (time, moved link pid, from, to, tasks moved) of every donor-migration operation.
-fn proxy_migrations(s: &Scenario) -> Vec<(u64, u32, u32, u32, u32)> {
-    s.events
-        .iter()
-        .filter_map(|e| match e.kind {
-            EventKind::ProxyMigrate {
-                task,
-                orig_cpu,
-                dest_cpu,
-                nr_tasks,
-            } => Some((e.time_ns, task.pid, orig_cpu, dest_cpu, nr_tasks)),
-            _ => None,
-        })
-        .collect()
-}
-
-fn return_migrations(s: &Scenario) -> Vec<(u64, u32, u32)> {
-    s.events
-        .iter()
-        .filter_map(|e| match e.kind {
-            EventKind::ReturnMigrate { task, orig_cpu } => Some((e.time_ns, task.pid, orig_cpu)),
-            _ => None,
-        })
-        .collect()
-}
-
 #[test]
 fn donor_migrates_to_the_owner_and_returns_home_on_wakeup_at_exact_times() {
     let s = run_proxy("donor_migration.json", &[]);
@@ -187,44 +154,6 @@ fn model_presets_reproduce_the_earlier_stages() {
     assert_eq!(wait("6.17"), 11_500_000);
     assert_eq!(wait("7.1"), 2_500_000);
     assert_eq!(wait("v29"), 2_500_000);
-}
-
-#[test]
-fn is_blocked_prevents_the_workqueue_stall() {
-    use kernel::system::EndReason;
-    // v29: the worker preempted before its pre-sleep hook runs on and blocks properly.
-    let on = run_proxy("workqueue_stall_is_blocked.json", &[]);
-    assert_eq!(
-        on.result.outcome.end_reason,
-        EndReason::Exited,
-        "{}",
-        on.result.outcome.report
-    );
-    // Without is_blocked (v23..7.1) it is deactivated as a donor without the hook: stall.
-    let off = run_proxy("workqueue_stall_is_blocked.json", &["is_blocked=off"]);
-    let o = &off.result.outcome;
-    assert_eq!(o.end_reason, EndReason::Stall, "{}", o.report);
-    assert!(
-        o.report
-            .contains("workqueue pool cpu0: nr_running=1 but no worker runs; pending: G"),
-        "{}",
-        o.report
-    );
-    // The preemption really fell in the window: x woke at 1.1 ms while the worker was
-    // inside mutex_lock, and the worker was never seen going to sleep (no `D` switch) before
-    // x ran.
-    let x = off.pid("x-1");
-    assert!(off.wakings(x).contains(&1_100_000), "{:?}", off.wakings(x));
-    // Without Proxy Execution nothing deactivates the worker: no stall either.
-    let none = run_with("workqueue_stall_is_blocked.json", |a| {
-        a.protocol = Some("none".into())
-    });
-    assert_eq!(
-        none.result.outcome.end_reason,
-        EndReason::Exited,
-        "{}",
-        none.result.outcome.report
-    );
 }
 
 #[test]

@@ -14,17 +14,6 @@ fn run_protocol(name: &str, protocol: &str) -> Scenario {
     run_with(name, |a| a.protocol = Some(protocol.to_string()))
 }
 
-/// (time, owner pid, donor pid) of every proxy slice that begins.
-fn proxy_begins(s: &Scenario) -> Vec<(u64, u32, u32)> {
-    s.events
-        .iter()
-        .filter_map(|e| match e.kind {
-            EventKind::ProxyBegin { donor, owner } => Some((e.time_ns, owner.pid, donor.pid)),
-            _ => None,
-        })
-        .collect()
-}
-
 #[test]
 fn one_cpu_inversion_none_waits_for_the_hog_pi_and_proxy_do_not() {
     for (protocol, done) in [("none", 16 * MS), ("pi", 6 * MS), ("proxy", 6 * MS)] {

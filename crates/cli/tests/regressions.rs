@@ -6,24 +6,13 @@ mod common;
 
 use common::*;
 use kernel::system::EndReason;
-use kernel::tracepoints::EventKind;
-
-fn proxy(name: &str, features: &[&str]) -> Scenario {
-    run_with(name, |a| {
-        a.protocol = Some("proxy".into());
-        a.features = features.iter().map(|f| f.to_string()).collect();
-    })
-}
-
-fn switch_ins_after_start(s: &Scenario, pid: u32) -> Vec<(u64, u32)> {
-    s.switch_ins(pid).into_iter().filter(|&(t, _)| t > 0).collect()
-}
+use kernel::tracepoints::{EventKind, PrevState};
 
 /// B-v9-1 wrong CPU after return: a migrated donor woken on the owner's CPU must be placed
 /// again, never left to run there (outside its affinity).
 #[test]
 fn b_v9_1_woken_donor_is_returned_not_left_on_the_owner_cpu() {
-    let s = proxy("donor_migration.json", &[]);
+    let s = run_proxy("donor_migration.json", &[]);
     let h = s.pid("H-2");
     assert!(s
         .events
@@ -39,7 +28,7 @@ fn b_v9_1_woken_donor_is_returned_not_left_on_the_owner_cpu() {
 /// B-v15-1 switch flipped off: with `sched_proxy_exec` off every proxy hook is a no-op.
 #[test]
 fn b_v15_1_proxy_hooks_are_no_ops_with_the_switch_off() {
-    let off = proxy("donor_migration.json", &["proxy_exec=off"]);
+    let off = run_proxy("donor_migration.json", &["proxy_exec=off"]);
     assert!(off.events.iter().all(|e| !matches!(
         e.kind,
         EventKind::ProxyPick { .. } | EventKind::ProxyMigrate { .. } | EventKind::ReturnMigrate { .. }
@@ -55,7 +44,7 @@ fn b_v15_1_proxy_hooks_are_no_ops_with_the_switch_off() {
 /// not block it and rely on a wakeup that already happened.
 #[test]
 fn b_v22_1_force_return_reactivates_the_task() {
-    let s = proxy("donor_migration.json", &["ttwu_return_migration=off"]);
+    let s = run_proxy("donor_migration.json", &["ttwu_return_migration=off"]);
     let h = s.pid("H-2");
     assert_eq!(s.result.outcome.end_reason, EndReason::Exited);
     assert_eq!(
@@ -68,19 +57,56 @@ fn b_v22_1_force_return_reactivates_the_task() {
 /// B-v29-6 workqueue stall: only a task's own voluntary schedule makes it a donor.
 #[test]
 fn b_v29_6_workqueue_stall_needs_is_blocked() {
-    let on = proxy("workqueue_stall_is_blocked.json", &[]);
+    // v29: the worker preempted before its pre-sleep hook runs on and blocks properly.
+    let on = run_proxy("workqueue_stall_is_blocked.json", &[]);
     assert_eq!(
         on.result.outcome.end_reason,
         EndReason::Exited,
         "{}",
         on.result.outcome.report
     );
-    let off = proxy("workqueue_stall_is_blocked.json", &["is_blocked=off"]);
-    assert_eq!(
-        off.result.outcome.end_reason,
-        EndReason::Stall,
+    // Without is_blocked (v23..7.1) it is deactivated as a donor without the hook: stall.
+    let off = run_proxy("workqueue_stall_is_blocked.json", &["is_blocked=off"]);
+    let o = &off.result.outcome;
+    assert_eq!(o.end_reason, EndReason::Stall, "{}", o.report);
+    assert!(
+        o.report
+            .contains("workqueue pool cpu0: nr_running=1 but no worker runs; pending: G"),
         "{}",
-        off.result.outcome.report
+        o.report
+    );
+    // The preemption really fell in the window: x woke at 1.1 ms while the worker was
+    // inside mutex_lock, and the worker was never seen going to sleep (no `D` switch) before
+    // x ran.
+    let x = off.pid("x-1");
+    assert!(off.wakings(x).contains(&1_100_000), "{:?}", off.wakings(x));
+    let x_in = off.switch_ins(x)[0].0;
+    let early_d: Vec<_> = off
+        .events
+        .iter()
+        .filter(|e| {
+            e.cpu == 0
+                && e.time_ns <= x_in
+                && matches!(
+                    e.kind,
+                    EventKind::SchedSwitch {
+                        prev_state: PrevState::DiskSleep,
+                        ..
+                    }
+                )
+        })
+        .map(|e| (e.time_ns, e.kind))
+        .collect();
+    assert!(early_d.is_empty(), "x ran at {x_in}: {early_d:?}");
+    // Without Proxy Execution nothing deactivates the worker: no stall either.
+    let none = run_with("workqueue_stall_is_blocked.json", |a| {
+        a.protocol = Some("none".into())
+    });
+    assert_eq!(
+        none.result.outcome.end_reason,
+        EndReason::Exited,
+        "{}",
+        none.result.outcome.report
     );
 }
 
@@ -90,7 +116,7 @@ fn b_v29_6_workqueue_stall_needs_is_blocked() {
 #[test]
 fn b_2026_05_1_next_class_follows_every_donor_swap() {
     for f in [&[][..], &["chain_migration=off"]] {
-        let s = proxy("chain_migration.json", f);
+        let s = run_proxy("chain_migration.json", f);
         assert!(s.result.outcome.violations.is_empty());
         assert!(s.result.metrics.counters.proxy_migrations > 0);
     }
@@ -100,7 +126,7 @@ fn b_2026_05_1_next_class_follows_every_donor_swap() {
 /// equal-priority M runs at the yield (1.2 ms), not after the owner unlocks.
 #[test]
 fn b_2025_11_yield_acts_on_the_donor() {
-    let s = proxy("proxy_yield_acts_on_donor.json", &[]);
+    let s = run_proxy("proxy_yield_acts_on_donor.json", &[]);
     let m = s.pid("M-2");
     assert!(s.switch_ins(m).contains(&(1_200_000, 0)), "{:?}", s.switch_ins(m));
     assert_eq!(s.result.metrics.task(m).unwrap().wakeup_latency_ns.max, 200_000);
@@ -136,7 +162,7 @@ fn swarm_force_return_swaps_the_donor_before_dropping_the_lock() {
 /// for H to finish on CPU 0 (4.5 ms).
 #[test]
 fn b_7_1_1_former_owner_is_pushable_again() {
-    let s = proxy("proxy_owner_pushable_after.json", &[]);
+    let s = run_proxy("proxy_owner_pushable_after.json", &[]);
     let l = s.pid("L-0");
     assert!(s.switch_ins(l).contains(&(4_000_000, 1)), "{:?}", s.switch_ins(l));
     assert_eq!(s.work_done_ns(l), 6_000_000);
@@ -149,12 +175,12 @@ fn b_7_1_1_former_owner_is_pushable_again() {
 /// finishes at 6.5 ms.
 #[test]
 fn b_7_1_2_donor_kept_curr_changed_queues_the_push() {
-    let s = proxy("proxy_missed_balance.json", &[]);
+    let s = run_proxy("proxy_missed_balance.json", &[]);
     let l = s.pid("L-0");
     assert!(s.switch_ins(l).contains(&(3_500_000, 1)), "{:?}", s.switch_ins(l));
     assert_eq!(s.work_done_ns(l), 5_500_000);
 
-    let off = proxy("proxy_missed_balance.json", &["missed_balance_fix=off"]);
+    let off = run_proxy("proxy_missed_balance.json", &["missed_balance_fix=off"]);
     let l = off.pid("L-0");
     assert!(
         switch_ins_after_start(&off, l).iter().all(|&(_, c)| c == 0),
@@ -162,19 +188,6 @@ fn b_7_1_2_donor_kept_curr_changed_queues_the_push() {
         off.switch_ins(l)
     );
     assert_eq!(off.work_done_ns(l), 6_500_000);
-}
-
-/// (time, cpu, orig_cpu) of every return migration of `pid`.
-fn return_migrations(s: &Scenario, pid: u32) -> Vec<(u64, u32, u32)> {
-    s.events
-        .iter()
-        .filter_map(|e| match e.kind {
-            EventKind::ReturnMigrate { task, orig_cpu } if task.pid == pid => {
-                Some((e.time_ns, e.cpu, orig_cpu))
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 /// B-v18-1 stuck in WAKING: a chain link marked waking must be returned home (or run if it is
@@ -186,9 +199,9 @@ fn return_migrations(s: &Scenario, pid: u32) -> Vec<(u64, u32, u32)> {
 /// v29's ttwu return, the wakeup itself sends p home; p never runs on CPU 1 either way.
 #[test]
 fn b_v18_1_waking_chain_link_is_returned() {
-    let s = proxy("proxy_waking_chain_link.json", &["ttwu_return_migration=off"]);
+    let s = run_proxy("proxy_waking_chain_link.json", &["ttwu_return_migration=off"]);
     let (p, d) = (s.pid("p-1"), s.pid("D-2"));
-    assert_eq!(return_migrations(&s, p), vec![(2_300_000, 1, 1)]);
+    assert_eq!(return_migrations_of(&s, p), vec![(2_300_000, 1, 1)]);
     assert!(
         switch_ins_after_start(&s, p).iter().all(|&(_, c)| c == 0),
         "{:?}",
@@ -200,9 +213,9 @@ fn b_v18_1_waking_chain_link_is_returned() {
     assert_eq!(s.work_done_ns(p), 2_800_000);
     assert_eq!(s.work_done_ns(d), 3_300_000);
 
-    let v29 = proxy("proxy_waking_chain_link.json", &[]);
+    let v29 = run_proxy("proxy_waking_chain_link.json", &[]);
     let p = v29.pid("p-1");
-    assert_eq!(return_migrations(&v29, p).len(), 1);
+    assert_eq!(return_migrations_of(&v29, p).len(), 1);
     assert!(
         switch_ins_after_start(&v29, p).iter().all(|&(_, c)| c == 0),
         "{:?}",
@@ -219,7 +232,7 @@ fn b_v18_1_waking_chain_link_is_returned() {
 #[test]
 fn i11_rt_push_and_pull_see_the_donor_priority() {
     for features in [&[][..], &["rt_push_ipi=off"]] {
-        let s = proxy("proxy_rt_push_pull_see_donor_prio.json", features);
+        let s = run_proxy("proxy_rt_push_pull_see_donor_prio.json", features);
         let w = s.pid("W-3");
         assert!(
             s.switch_ins(w).contains(&(3_500_000, 1)),
@@ -240,9 +253,9 @@ fn i11_rt_push_and_pull_see_the_donor_priority() {
 /// donor, is returned and CPU 1 is rescheduled, as it must be.
 #[test]
 fn b_v23_2_returning_non_donor_leaves_the_owner_cpu_alone() {
-    let s = proxy("proxy_return_without_resched.json", &[]);
+    let s = run_proxy("proxy_return_without_resched.json", &[]);
     let (l, h2, h1) = (s.pid("L-0"), s.pid("H2-1"), s.pid("H1-2"));
-    assert_eq!(return_migrations(&s, h2), vec![(2_200_000, 1, 1)]);
+    assert_eq!(return_migrations_of(&s, h2), vec![(2_200_000, 1, 1)]);
     let cpu1_at = |t: u64| -> Vec<bool> {
         s.events
             .iter()
@@ -281,7 +294,7 @@ fn b_v23_2_returning_non_donor_leaves_the_owner_cpu_alone() {
 /// owner's CPU, with the donor already swapped to idle before the rq lock drops (D2.1).
 #[test]
 fn b_v9_4_blocking_donor_leaves_the_cpu_before_it_migrates() {
-    let s = proxy("donor_migration.json", &[]);
+    let s = run_proxy("donor_migration.json", &[]);
     let h = s.pid("H-2");
     let switch_out = s
         .events
@@ -308,7 +321,7 @@ fn b_v9_4_blocking_donor_leaves_the_cpu_before_it_migrates() {
 /// and a force return (7.1 stage).
 #[test]
 fn b_v22_2_proxy_actions_run_after_the_link_locks_are_dropped() {
-    let s = proxy("proxy_sleeping_owner.json", &[]);
+    let s = run_proxy("proxy_sleeping_owner.json", &[]);
     let w = s.pid("waiter-1");
     assert!(!s
         .events
@@ -317,11 +330,11 @@ fn b_v22_2_proxy_actions_run_after_the_link_locks_are_dropped() {
     assert!(s.wakings(w).contains(&3_000_000), "{:?}", s.wakings(w));
     assert!(s.switch_ins(w).contains(&(3_000_000, 0)), "{:?}", s.switch_ins(w));
 
-    let s = proxy("donor_migration.json", &[]);
+    let s = run_proxy("donor_migration.json", &[]);
     assert!(s.result.metrics.counters.proxy_migrations > 0);
 
-    let s = proxy("donor_migration.json", &["ttwu_return_migration=off"]);
-    assert_eq!(return_migrations(&s, s.pid("H-2")).len(), 1);
+    let s = run_proxy("donor_migration.json", &["ttwu_return_migration=off"]);
+    assert_eq!(return_migrations_of(&s, s.pid("H-2")).len(), 1);
 }
 
 /// B-v18-1 in v29, as a race: seed 2 of the 4-CPU swarm (default costs) has CPU 0's chain
@@ -342,8 +355,8 @@ fn b_v18_1_swarm_race_meets_a_waking_link_in_flight() {
     assert_eq!(s.result.outcome.end_reason, EndReason::Duration);
     let p = s.pid("d-11");
     assert!(
-        return_migrations(&s, p).contains(&(29_756_100, 0, 0)),
+        return_migrations_of(&s, p).contains(&(29_756_100, 0, 0)),
         "{:?}",
-        return_migrations(&s, p)
+        return_migrations_of(&s, p)
     );
 }

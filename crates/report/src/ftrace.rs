@@ -10,9 +10,8 @@
 //! without `+off/size`; `contention_*` print a fake, stable address derived from the lock name
 //! (see [`lock_addr`]).
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::io;
 
 use kernel::tracepoints::{Event, EventKind, EventSink, IpiReason, LockName, Pid, TaskRef};
@@ -32,6 +31,23 @@ pub const HEADER: &str = "\
 #           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION
 #              | |         |   |||||     |         |
 ";
+
+/// A payload comm, formatted straight into the line: the writer sees every event, and a
+/// switch to or from idle would otherwise allocate a `swapper/N` string per record.
+enum PayloadComm<'a> {
+    /// The idle task of a CPU.
+    Swapper(CpuId),
+    Comm(&'a str),
+}
+
+impl fmt::Display for PayloadComm<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PayloadComm::Swapper(cpu) => write!(f, "swapper/{cpu}"),
+            PayloadComm::Comm(c) => f.write_str(c),
+        }
+    }
+}
 
 /// Writes every event as one `trace` line to `W`.
 ///
@@ -97,11 +113,11 @@ impl<W: io::Write> FtraceWriter<W> {
     }
 
     /// A comm as printed in a payload: pid 0 is the per-CPU `swapper/N`.
-    fn payload_comm(&self, pid: Pid, cpu: CpuId) -> Cow<'_, str> {
+    fn payload_comm(&self, pid: Pid, cpu: CpuId) -> PayloadComm<'_> {
         if pid == 0 {
-            return Cow::Owned(format!("swapper/{cpu}"));
+            return PayloadComm::Swapper(cpu);
         }
-        Cow::Borrowed(self.comms.get(&pid).map_or("<...>", String::as_str))
+        PayloadComm::Comm(self.comms.get(&pid).map_or("<...>", String::as_str))
     }
 
     /// Formats one record into `self.line` (without writing it).

@@ -77,6 +77,90 @@ pub fn run(name: &str) -> Scenario {
     run_with(name, |_| {})
 }
 
+/// Run a scenario under Proxy Execution with the given `NAME=on|off` feature switches.
+pub fn run_proxy(name: &str, features: &[&str]) -> Scenario {
+    run_with(name, |a| {
+        a.protocol = Some("proxy".into());
+        a.features = features.iter().map(|f| f.to_string()).collect();
+    })
+}
+
+/// (time, owner pid, donor pid) of every proxy slice that begins.
+pub fn proxy_begins(s: &Scenario) -> Vec<(u64, u32, u32)> {
+    s.events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::ProxyBegin { donor, owner } => Some((e.time_ns, owner.pid, donor.pid)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// (begin, end) of each stretch `owner` ran on `donor`'s scheduling context.
+pub fn proxy_slices(s: &Scenario, owner: Pid, donor: Pid) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut open = None;
+    for e in &s.events {
+        match e.kind {
+            EventKind::ProxyBegin { donor: d, owner: o } if d.pid == donor && o.pid == owner => {
+                open = Some(e.time_ns)
+            }
+            EventKind::ProxyEnd { donor: d, owner: o } if d.pid == donor && o.pid == owner => {
+                out.push((open.take().expect("end without begin"), e.time_ns))
+            }
+            _ => {}
+        }
+    }
+    assert!(open.is_none(), "unterminated proxy slice");
+    out
+}
+
+/// (time, moved link pid, from, to, tasks moved) of every donor-migration operation.
+pub fn proxy_migrations(s: &Scenario) -> Vec<(u64, u32, u32, u32, u32)> {
+    s.events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::ProxyMigrate {
+                task,
+                orig_cpu,
+                dest_cpu,
+                nr_tasks,
+            } => Some((e.time_ns, task.pid, orig_cpu, dest_cpu, nr_tasks)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// (time, pid, orig_cpu) of every return migration, of any task.
+pub fn return_migrations(s: &Scenario) -> Vec<(u64, u32, u32)> {
+    s.events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::ReturnMigrate { task, orig_cpu } => Some((e.time_ns, task.pid, orig_cpu)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// (time, cpu, orig_cpu) of every return migration of `pid`.
+pub fn return_migrations_of(s: &Scenario, pid: Pid) -> Vec<(u64, u32, u32)> {
+    s.events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::ReturnMigrate { task, orig_cpu } if task.pid == pid => {
+                Some((e.time_ns, e.cpu, orig_cpu))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// (time, cpu) of every switch-in of `pid` after boot (the t = 0 switch-ins are the initial
+/// placement, not a scheduling decision under test).
+pub fn switch_ins_after_start(s: &Scenario, pid: Pid) -> Vec<(u64, u32)> {
+    s.switch_ins(pid).into_iter().filter(|&(t, _)| t > 0).collect()
+}
+
 impl Scenario {
     /// The pid of the thread called `name` (rt-app name, e.g. `high-1`).
     pub fn pid(&self, name: &str) -> Pid {
