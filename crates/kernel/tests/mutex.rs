@@ -3,9 +3,11 @@
 //! while the owner runs, unbounded priority inversion without Proxy Execution, and the
 //! `blocked_on` record. Zero costs, so asserted times are exact.
 
-use std::cell::RefCell;
-use std::rc::Rc;
+mod common;
 
+use std::cell::RefCell;
+
+use common::{Collect, Script};
 use kernel::locking::mutex::MutexFlags;
 use kernel::locking::Protocol;
 use kernel::sched::core::Kernel;
@@ -13,27 +15,9 @@ use kernel::sched::Costs;
 use kernel::system::{Config, EndReason, Outcome, System, TaskSpec};
 use kernel::task::state::TASK_UNINTERRUPTIBLE;
 use kernel::task::TaskId;
-use kernel::tracepoints::{Event, EventKind, EventSink, LockName, PrevState};
-use sim::user::{SchedAttr, UserCtx, UserOp, UserProgram};
+use kernel::tracepoints::{EventKind, LockName, PrevState};
+use sim::user::{SchedAttr, UserOp};
 use sim::{CpuMask, Nanos};
-
-#[derive(Clone, Default)]
-struct Collect(Rc<RefCell<Vec<Event>>>);
-
-impl EventSink for Collect {
-    fn event(&mut self, e: &Event) {
-        self.0.borrow_mut().push(*e);
-    }
-}
-
-/// A fixed list of requests, then `exit()`.
-struct Script(std::vec::IntoIter<UserOp>);
-
-impl UserProgram for Script {
-    fn next_op(&mut self, _ctx: &UserCtx) -> UserOp {
-        self.0.next().unwrap_or(UserOp::Exit)
-    }
-}
 
 const M: u32 = 0;
 
@@ -81,7 +65,7 @@ impl Sim {
             attr,
             cpus: cpu.map(CpuMask::single),
             thread: self.thread,
-            program: Box::new(Script(ops.into_iter())),
+            program: Script::boxed(ops),
         });
         let id = self.sys.k.st().tasks.iter().find(|t| t.pid == pid).unwrap().id;
         (pid, id)

@@ -8,36 +8,17 @@
 //! owner), a one-level boost (the hog preempts the chain's tail), a FIFO wait list (arrival
 //! order), or a handoff unlock (the woken waiter owns the lock before it runs).
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::rc::Rc;
+mod common;
 
+use common::{Collect, Script};
 use kernel::locking::Protocol;
 use kernel::sched::{Class, Costs};
 use kernel::system::{Config, EndReason, Outcome, System, TaskSpec};
-use kernel::tracepoints::{Event, EventKind, EventSink, LockName, Pid};
-use sim::user::{SchedAttr, UserCtx, UserOp, UserProgram};
+use kernel::tracepoints::{Event, EventKind, LockName, Pid};
+use sim::user::{SchedAttr, UserOp};
 use sim::CpuMask;
 
 const MS: u64 = 1_000_000;
-
-#[derive(Clone, Default)]
-struct Collect(Rc<RefCell<Vec<Event>>>);
-
-impl EventSink for Collect {
-    fn event(&mut self, e: &Event) {
-        self.0.borrow_mut().push(*e);
-    }
-}
-
-/// A thread that issues a fixed list of requests, then exits.
-struct Script(VecDeque<UserOp>);
-
-impl UserProgram for Script {
-    fn next_op(&mut self, _ctx: &UserCtx) -> UserOp {
-        self.0.pop_front().unwrap_or(UserOp::Exit)
-    }
-}
 
 fn lock(m: u32) -> UserOp {
     UserOp::Lock { mutex: m }
@@ -94,7 +75,7 @@ fn run_on(
             attr,
             cpus: Some(CpuMask::single(cpu)),
             thread: i as u32,
-            program: Box::new(Script(ops.into())),
+            program: Script::boxed(ops),
         }));
     }
     let out = sys.run(&mut |_| {});
@@ -549,7 +530,7 @@ fn swarm(seed: u64, any_order: bool) -> (System, Outcome, usize) {
             attr: attr(next(9)),
             cpus: None,
             thread: t,
-            program: Box::new(Script(ops.into())),
+            program: Script::boxed(ops),
         });
     }
     let out = sys.run(&mut |_| {});
