@@ -250,14 +250,16 @@ fn a_waiter_spins_while_the_owner_runs_on_another_cpu() {
     );
 }
 
-#[test]
-fn without_spin_on_owner_the_same_waiter_sleeps() {
-    let mut sim = Sim::new(2, Protocol::None, |c| c.feat.mutex_spin_on_owner = false);
+/// The owner (CPU 0) holds the lock for its first 50 µs, doing `hold` meanwhile; a waiter
+/// on CPU 1 asks for it at 10 µs. The waiter must sleep in D from 10 µs and get the lock at
+/// 50 µs.
+fn assert_the_waiter_sleeps(hold: UserOp, tweak: impl FnOnce(&mut Config)) {
+    let mut sim = Sim::new(2, Protocol::None, tweak);
     sim.task(
         "owner",
         SchedAttr::normal(0),
         Some(0),
-        vec![lock(), run(50_000), unlock()],
+        vec![lock(), hold, unlock()],
     );
     let (w, _) = sim.task(
         "w",
@@ -272,25 +274,14 @@ fn without_spin_on_owner_the_same_waiter_sleeps() {
 }
 
 #[test]
+fn without_spin_on_owner_the_same_waiter_sleeps() {
+    assert_the_waiter_sleeps(run(50_000), |c| c.feat.mutex_spin_on_owner = false);
+}
+
+#[test]
 fn a_waiter_sleeps_when_the_owner_is_asleep() {
     // The owner holds the lock across a sleep: it is off CPU, so spinning is pointless.
-    let mut sim = Sim::new(2, Protocol::None, |_| {});
-    sim.task(
-        "owner",
-        SchedAttr::normal(0),
-        Some(0),
-        vec![lock(), sleep(50_000), unlock()],
-    );
-    let (w, _) = sim.task(
-        "w",
-        SchedAttr::normal(0),
-        Some(1),
-        vec![sleep(10_000), lock(), unlock()],
-    );
-    sim.run(|_| {});
-    assert_eq!(sim.d_sleeps(w), vec![10_000]);
-    assert_eq!(sim.lock_events(true), vec![(10_000, w)]);
-    assert_eq!(sim.lock_events(false), vec![(50_000, w)]);
+    assert_the_waiter_sleeps(sleep(50_000), |_| {});
 }
 
 /// One CPU: low (FIFO 10) holds the lock for 1 ms of work; high (FIFO 90) wants it at
