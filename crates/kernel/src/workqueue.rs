@@ -161,13 +161,6 @@ pub struct WqState {
     pub skip_sleeping_hook: bool,
 }
 
-impl WqState {
-    /// The worker behind task `p` (`kthread_data()` of a `PF_WQ_WORKER` task).
-    pub fn worker_of(&self, tasks: &[crate::task::Task], p: TaskId) -> Option<u32> {
-        tasks[p as usize].wq_worker
-    }
-}
-
 /// Declare a work item; returns its id. Called before boot.
 pub fn add_work(s: &mut SchedState, name: &str, steps: Vec<WorkStep>) -> WorkId {
     assert!(
