@@ -149,6 +149,8 @@ async fn user_run(k: &Kernel, work_ns: Nanos) {
 /// `do_nanosleep()`: sleep TASK_INTERRUPTIBLE until an hrtimer at `at_ns` (with the task's
 /// timer slack: 50 µs for fair tasks, 0 for RT) wakes us. An expiry already past returns at
 /// once.
+///
+/// Linux: kernel/time/hrtimer.c do_nanosleep().
 pub(crate) async fn do_nanosleep(k: &Kernel, at_ns: Nanos) {
     if at_ns <= k.m.now() {
         return;

@@ -1,4 +1,5 @@
-//! Locking: the model's lockdep (raw spinlock order), and later mutexes and rt_mutexes.
+//! Locking: the model's lockdep (raw spinlock order), the kernel `struct mutex`, the
+//! rt_mutex with priority inheritance, and the user-level locks built on them.
 //!
 //! Linux: kernel/locking/.
 

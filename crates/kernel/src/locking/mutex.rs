@@ -69,6 +69,8 @@ impl MutexFlags {
 
 /// `__mutex_owner()`: the task owning mutex `m`, if any (with PICKUP set, the task the lock
 /// was handed to).
+///
+/// Linux: kernel/locking/mutex.c __mutex_owner().
 pub fn mutex_owner(s: &crate::sched::SchedState, m: u32) -> Option<TaskId> {
     s.mutexes[m as usize].owner
 }
@@ -125,12 +127,16 @@ fn proxy_on(k: &Kernel, m: u32) -> bool {
 }
 
 /// `preempt_disable()` on this CPU.
+///
+/// Linux: include/linux/preempt.h preempt_disable().
 fn preempt_disable(k: &Kernel) {
     let cpu = k.this_cpu();
     k.st().rqs[cpu as usize].preempt_count += 1;
 }
 
 /// `preempt_enable_no_resched()` on this CPU.
+///
+/// Linux: include/linux/preempt.h preempt_enable_no_resched().
 fn preempt_enable_no_resched(k: &Kernel) {
     let cpu = k.this_cpu();
     let mut s = k.st();
@@ -141,6 +147,8 @@ fn preempt_enable_no_resched(k: &Kernel) {
 
 /// `schedule_preempt_disabled()`: drop the caller's preemption count, schedule, retake it
 /// (on whichever CPU the task then runs).
+///
+/// Linux: kernel/sched/core.c schedule_preempt_disabled().
 async fn schedule_preempt_disabled(k: &Kernel) {
     preempt_enable_no_resched(k);
     schedule(k).await;
@@ -199,6 +207,8 @@ fn clear_task_blocked_on(k: &Kernel, p: TaskId, m: u32) {
 }
 
 /// `set_current_state()`.
+///
+/// Linux: include/linux/sched.h set_current_state().
 fn set_current_state(k: &Kernel, p: TaskId, state: u32) {
     k.st().tasks[p as usize].state = state;
 }
@@ -272,6 +282,8 @@ fn mutex_unlock_fast(k: &Kernel, m: u32, me: TaskId) -> bool {
 }
 
 /// Whether the task the owner word names runs on a CPU now (`owner_on_cpu()`).
+///
+/// Linux: include/linux/sched.h owner_on_cpu().
 fn owner_on_cpu(k: &Kernel, owner: TaskId) -> bool {
     task_on_cpu(&k.st(), owner)
 }
