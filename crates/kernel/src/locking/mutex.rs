@@ -28,10 +28,11 @@ use sim::{LockId, Nanos};
 
 use crate::locking::lockdep::LockClass;
 use crate::locking::usermutex::WaitTarget;
+use crate::locking::{trace_lock_acquired, trace_lock_contended};
 use crate::sched::core::*;
 use crate::task::state::*;
 use crate::task::TaskId;
-use crate::tracepoints::{EventKind, LockName};
+use crate::tracepoints::LockName;
 
 /// The flag bits of the owner word (`MUTEX_FLAG_*`, M-1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -484,16 +485,7 @@ async fn mutex_lock_common(k: &Kernel, m: u32, me: TaskId) {
         let t = &mut s.tasks[me as usize];
         assert!(t.blocked_on.is_none(), "a running task has blocked_on set");
         t.waiting_on = Some(WaitTarget::Mutex(m));
-        let pid = t.pid;
-        let cpu = s.m.this_cpu();
-        emit(
-            s,
-            cpu,
-            EventKind::LockContended {
-                pid,
-                lock: LockName::Mutex(m),
-            },
-        );
+        trace_lock_contended(s, me, LockName::Mutex(m));
     }
     if proxy {
         blocked_lock_lock(k, me).await;
@@ -564,16 +556,7 @@ async fn mutex_lock_common(k: &Kernel, m: u32, me: TaskId) {
         let t = &mut s.tasks[me as usize];
         t.waiting_on = None;
         assert!(t.blocked_on.is_none(), "blocked_on set after acquire");
-        let pid = t.pid;
-        let cpu = s.m.this_cpu();
-        emit(
-            s,
-            cpu,
-            EventKind::LockAcquired {
-                pid,
-                lock: LockName::Mutex(m),
-            },
-        );
+        trace_lock_acquired(s, me, LockName::Mutex(m));
     }
     wait_lock_unlock(k, m).await;
     preempt_enable_no_resched(k);
