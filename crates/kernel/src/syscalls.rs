@@ -149,6 +149,8 @@ async fn user_run(k: &Kernel, work_ns: Nanos) {
 /// `do_nanosleep()`: sleep TASK_INTERRUPTIBLE until an hrtimer at `at_ns` (with the task's
 /// timer slack: 50 µs for fair tasks, 0 for RT) wakes us. An expiry already past returns at
 /// once.
+///
+/// Linux: kernel/time/hrtimer.c do_nanosleep().
 pub(crate) async fn do_nanosleep(k: &Kernel, at_ns: Nanos) {
     if at_ns <= k.m.now() {
         return;
@@ -209,10 +211,9 @@ async fn do_exit(k: &Kernel) -> ! {
 
 // ---------------------------------------------------------------------- user mutexes
 
-/// `pthread_cond_wait()`: queue on the condvar, release the mutex, sleep, retake the mutex.
-///
-/// Linux: kernel/futex/waitwake.c futex_wait() (as glibc pthread_cond_wait drives it).
-async fn user_cond_wait(k: &Kernel, c: u32, m: UserResource) {
+/// Take condvar `c`'s wait-queue spinlock (the futex hash bucket lock); returns it for the
+/// unlock.
+async fn cond_lock(k: &Kernel, c: u32) -> sim::LockId {
     let lock = k.st().user_conds[c as usize].lock;
     k.raw_spin_lock(
         lock,
@@ -220,6 +221,14 @@ async fn user_cond_wait(k: &Kernel, c: u32, m: UserResource) {
         crate::tracepoints::LockName::Other(lock.0),
     )
     .await;
+    lock
+}
+
+/// `pthread_cond_wait()`: queue on the condvar, release the mutex, sleep, retake the mutex.
+///
+/// Linux: kernel/futex/waitwake.c futex_wait() (as glibc pthread_cond_wait drives it).
+async fn user_cond_wait(k: &Kernel, c: u32, m: UserResource) {
+    let lock = cond_lock(k, c).await;
     let me = k.current();
     {
         let s = &mut *k.st();
@@ -245,13 +254,7 @@ async fn user_cond_wait(k: &Kernel, c: u32, m: UserResource) {
 ///
 /// Linux: kernel/futex/waitwake.c futex_wake() (as glibc pthread_cond_signal/broadcast drive it).
 async fn user_cond_wake(k: &Kernel, c: u32, all: bool) {
-    let lock = k.st().user_conds[c as usize].lock;
-    k.raw_spin_lock(
-        lock,
-        crate::locking::lockdep::LockClass::WaitQueue,
-        crate::tracepoints::LockName::Other(lock.0),
-    )
-    .await;
+    let lock = cond_lock(k, c).await;
     let woken: Vec<TaskId> = {
         let s = &mut *k.st();
         let q = &mut s.user_conds[c as usize].waiters;

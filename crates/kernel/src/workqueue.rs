@@ -161,13 +161,6 @@ pub struct WqState {
     pub skip_sleeping_hook: bool,
 }
 
-impl WqState {
-    /// The worker behind task `p` (`kthread_data()` of a `PF_WQ_WORKER` task).
-    pub fn worker_of(&self, tasks: &[crate::task::Task], p: TaskId) -> Option<u32> {
-        tasks[p as usize].wq_worker
-    }
-}
-
 /// Declare a work item; returns its id. Called before boot.
 pub fn add_work(s: &mut SchedState, name: &str, steps: Vec<WorkStep>) -> WorkId {
     assert!(
@@ -257,18 +250,24 @@ pub fn init_workqueues(s: &mut SchedState) -> Vec<TaskId> {
 // ---------------------------------------------------------------------- pool helpers
 
 /// `need_more_worker()`: work is pending and no worker of the pool is running.
+///
+/// Linux: kernel/workqueue.c need_more_worker().
 pub fn need_more_worker(s: &SchedState, pool: CpuId) -> bool {
     let p = &s.wq.pools[pool as usize];
     !p.worklist.is_empty() && p.nr_running == 0
 }
 
 /// `keep_working()`: more work is pending and this worker is the only one running.
+///
+/// Linux: kernel/workqueue.c keep_working().
 fn keep_working(s: &SchedState, pool: CpuId) -> bool {
     let p = &s.wq.pools[pool as usize];
     !p.worklist.is_empty() && p.nr_running <= 1
 }
 
 /// `worker_set_flags()`: entering a NOT_RUNNING state leaves `nr_running`.
+///
+/// Linux: kernel/workqueue.c worker_set_flags().
 fn worker_set_flags(s: &mut SchedState, w: u32, set: impl FnOnce(&mut WorkerFlags)) {
     let worker = &mut s.wq.workers[w as usize];
     let before = worker.flags.not_running();
@@ -282,6 +281,8 @@ fn worker_set_flags(s: &mut SchedState, w: u32, set: impl FnOnce(&mut WorkerFlag
 }
 
 /// `worker_clr_flags()`: leaving the last NOT_RUNNING state joins `nr_running`.
+///
+/// Linux: kernel/workqueue.c worker_clr_flags().
 fn worker_clr_flags(s: &mut SchedState, w: u32, clr: impl FnOnce(&mut WorkerFlags)) {
     let worker = &mut s.wq.workers[w as usize];
     let before = worker.flags.not_running();
@@ -369,6 +370,8 @@ pub async fn queue_work_on(k: &Kernel, cpu: CpuId, work: WorkId) -> bool {
 }
 
 /// The worker of `pool` executing `work`, if any (`find_worker_executing_work()`).
+///
+/// Linux: kernel/workqueue.c find_worker_executing_work().
 fn executing_worker(s: &SchedState, pool: CpuId, work: WorkId) -> Option<u32> {
     s.wq.pools[pool as usize]
         .workers

@@ -2,27 +2,20 @@
 //! CPU that finds a raw spinlock held spins while its time advances, and a path that drops the
 //! rq lock in the middle (newidle balance) lets another CPU's path run inside the window.
 
+mod common;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use common::Collect;
 use kernel::sched::core::{try_to_wake_up, Kernel};
 use kernel::sched::fair;
 use kernel::sched::Costs;
 use kernel::system::{new_kernel, new_task_struct, Config};
 use kernel::task::state::{TASK_INTERRUPTIBLE, TASK_NORMAL};
 use kernel::task::TaskId;
-use kernel::tracepoints::{Event, EventKind, EventSink, LockName};
+use kernel::tracepoints::{EventKind, LockName};
 use sim::{CpuMask, Executor};
-
-/// Collects the event stream for assertions.
-#[derive(Clone, Default)]
-struct Collect(Rc<RefCell<Vec<Event>>>);
-
-impl EventSink for Collect {
-    fn event(&mut self, e: &Event) {
-        self.0.borrow_mut().push(*e);
-    }
-}
 
 fn kernel(nr_cpus: usize, tweak: impl FnOnce(&mut Config)) -> (Rc<Kernel>, Collect) {
     let mut cfg = Config::new(nr_cpus);

@@ -3,9 +3,11 @@
 //! while the owner runs, unbounded priority inversion without Proxy Execution, and the
 //! `blocked_on` record. Zero costs, so asserted times are exact.
 
-use std::cell::RefCell;
-use std::rc::Rc;
+mod common;
 
+use std::cell::RefCell;
+
+use common::{Collect, Script};
 use kernel::locking::mutex::MutexFlags;
 use kernel::locking::Protocol;
 use kernel::sched::core::Kernel;
@@ -13,27 +15,9 @@ use kernel::sched::Costs;
 use kernel::system::{Config, EndReason, Outcome, System, TaskSpec};
 use kernel::task::state::TASK_UNINTERRUPTIBLE;
 use kernel::task::TaskId;
-use kernel::tracepoints::{Event, EventKind, EventSink, LockName, PrevState};
-use sim::user::{SchedAttr, UserCtx, UserOp, UserProgram};
+use kernel::tracepoints::{EventKind, LockName, PrevState};
+use sim::user::{SchedAttr, UserOp};
 use sim::{CpuMask, Nanos};
-
-#[derive(Clone, Default)]
-struct Collect(Rc<RefCell<Vec<Event>>>);
-
-impl EventSink for Collect {
-    fn event(&mut self, e: &Event) {
-        self.0.borrow_mut().push(*e);
-    }
-}
-
-/// A fixed list of requests, then `exit()`.
-struct Script(std::vec::IntoIter<UserOp>);
-
-impl UserProgram for Script {
-    fn next_op(&mut self, _ctx: &UserCtx) -> UserOp {
-        self.0.next().unwrap_or(UserOp::Exit)
-    }
-}
 
 const M: u32 = 0;
 
@@ -81,7 +65,7 @@ impl Sim {
             attr,
             cpus: cpu.map(CpuMask::single),
             thread: self.thread,
-            program: Box::new(Script(ops.into_iter())),
+            program: Script::boxed(ops),
         });
         let id = self.sys.k.st().tasks.iter().find(|t| t.pid == pid).unwrap().id;
         (pid, id)
@@ -266,14 +250,16 @@ fn a_waiter_spins_while_the_owner_runs_on_another_cpu() {
     );
 }
 
-#[test]
-fn without_spin_on_owner_the_same_waiter_sleeps() {
-    let mut sim = Sim::new(2, Protocol::None, |c| c.feat.mutex_spin_on_owner = false);
+/// The owner (CPU 0) holds the lock for its first 50 µs, doing `hold` meanwhile; a waiter
+/// on CPU 1 asks for it at 10 µs. The waiter must sleep in D from 10 µs and get the lock at
+/// 50 µs.
+fn assert_the_waiter_sleeps(hold: UserOp, tweak: impl FnOnce(&mut Config)) {
+    let mut sim = Sim::new(2, Protocol::None, tweak);
     sim.task(
         "owner",
         SchedAttr::normal(0),
         Some(0),
-        vec![lock(), run(50_000), unlock()],
+        vec![lock(), hold, unlock()],
     );
     let (w, _) = sim.task(
         "w",
@@ -288,25 +274,14 @@ fn without_spin_on_owner_the_same_waiter_sleeps() {
 }
 
 #[test]
+fn without_spin_on_owner_the_same_waiter_sleeps() {
+    assert_the_waiter_sleeps(run(50_000), |c| c.feat.mutex_spin_on_owner = false);
+}
+
+#[test]
 fn a_waiter_sleeps_when_the_owner_is_asleep() {
     // The owner holds the lock across a sleep: it is off CPU, so spinning is pointless.
-    let mut sim = Sim::new(2, Protocol::None, |_| {});
-    sim.task(
-        "owner",
-        SchedAttr::normal(0),
-        Some(0),
-        vec![lock(), sleep(50_000), unlock()],
-    );
-    let (w, _) = sim.task(
-        "w",
-        SchedAttr::normal(0),
-        Some(1),
-        vec![sleep(10_000), lock(), unlock()],
-    );
-    sim.run(|_| {});
-    assert_eq!(sim.d_sleeps(w), vec![10_000]);
-    assert_eq!(sim.lock_events(true), vec![(10_000, w)]);
-    assert_eq!(sim.lock_events(false), vec![(50_000, w)]);
+    assert_the_waiter_sleeps(sleep(50_000), |_| {});
 }
 
 /// One CPU: low (FIFO 10) holds the lock for 1 ms of work; high (FIFO 90) wants it at

@@ -8,36 +8,17 @@
 //! owner), a one-level boost (the hog preempts the chain's tail), a FIFO wait list (arrival
 //! order), or a handoff unlock (the woken waiter owns the lock before it runs).
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::rc::Rc;
+mod common;
 
+use common::{Collect, Script};
 use kernel::locking::Protocol;
 use kernel::sched::{Class, Costs};
 use kernel::system::{Config, EndReason, Outcome, System, TaskSpec};
-use kernel::tracepoints::{Event, EventKind, EventSink, LockName, Pid};
-use sim::user::{SchedAttr, UserCtx, UserOp, UserProgram};
+use kernel::tracepoints::{Event, EventKind, LockName, Pid};
+use sim::user::{SchedAttr, UserOp};
 use sim::CpuMask;
 
 const MS: u64 = 1_000_000;
-
-#[derive(Clone, Default)]
-struct Collect(Rc<RefCell<Vec<Event>>>);
-
-impl EventSink for Collect {
-    fn event(&mut self, e: &Event) {
-        self.0.borrow_mut().push(*e);
-    }
-}
-
-/// A thread that issues a fixed list of requests, then exits.
-struct Script(VecDeque<UserOp>);
-
-impl UserProgram for Script {
-    fn next_op(&mut self, _ctx: &UserCtx) -> UserOp {
-        self.0.pop_front().unwrap_or(UserOp::Exit)
-    }
-}
 
 fn lock(m: u32) -> UserOp {
     UserOp::Lock { mutex: m }
@@ -94,7 +75,7 @@ fn run_on(
             attr,
             cpus: Some(CpuMask::single(cpu)),
             thread: i as u32,
-            program: Box::new(Script(ops.into())),
+            program: Script::boxed(ops),
         }));
     }
     let out = sys.run(&mut |_| {});
@@ -339,14 +320,11 @@ fn waiters_are_served_by_priority_not_arrival() {
     d.assert_all_clean();
 }
 
-/// M-13, no handoff: a FIFO 50 owner unlocks at 10 ms with a FIFO 20 waiter W; W is woken
-/// but cannot run before the owner exits, and a FIFO 40 task S, queued since 5 ms, runs
-/// first: the lock is free and S beats the top waiter, so S takes it without waiting. W gets
-/// it when S unlocks at 11 ms. (A handoff model would give W the lock at 10 ms and block S.)
-#[test]
-fn a_stronger_task_steals_a_freed_lock_from_the_woken_waiter() {
-    let a = 0;
-    let d = run(
+/// The M-13 race on lock `a`: a FIFO 50 owner holds it from 0 to 10 ms (asleep until 2 ms),
+/// a FIFO 20 waiter blocks on it at 1 ms, and a third thread `name` (pids 0, 1, 2 in that
+/// order) queues at 5 ms and asks for it as soon as it runs.
+fn steal_race(a: u32, name: &str, attr: SchedAttr) -> Done {
+    run(
         1,
         vec![
             (
@@ -359,13 +337,19 @@ fn a_stronger_task_steals_a_freed_lock_from_the_woken_waiter() {
                 SchedAttr::fifo(20),
                 vec![sleep_ms(1), lock(a), run_ms(1), unlock(a)],
             ),
-            (
-                "stealer",
-                SchedAttr::fifo(40),
-                vec![sleep_ms(5), lock(a), run_ms(1), unlock(a)],
-            ),
+            (name, attr, vec![sleep_ms(5), lock(a), run_ms(1), unlock(a)]),
         ],
-    );
+    )
+}
+
+/// M-13, no handoff: a FIFO 50 owner unlocks at 10 ms with a FIFO 20 waiter W; W is woken
+/// but cannot run before the owner exits, and a FIFO 40 task S, queued since 5 ms, runs
+/// first: the lock is free and S beats the top waiter, so S takes it without waiting. W gets
+/// it when S unlocks at 11 ms. (A handoff model would give W the lock at 10 ms and block S.)
+#[test]
+fn a_stronger_task_steals_a_freed_lock_from_the_woken_waiter() {
+    let a = 0;
+    let d = steal_race(a, "stealer", SchedAttr::fifo(40));
     let (o, w, st) = (d.pids[0], d.pids[1], d.pids[2]);
     assert_eq!(d.contended(w, a), vec![MS]);
     assert!(d.contended(st, a).is_empty(), "the stealer never waits");
@@ -384,26 +368,7 @@ fn a_stronger_task_steals_a_freed_lock_from_the_woken_waiter() {
 #[test]
 fn an_equal_prio_task_does_not_steal() {
     let a = 0;
-    let d = run(
-        1,
-        vec![
-            (
-                "owner",
-                SchedAttr::fifo(50),
-                vec![lock(a), sleep_ms(2), run_ms(8), unlock(a)],
-            ),
-            (
-                "waiter",
-                SchedAttr::fifo(20),
-                vec![sleep_ms(1), lock(a), run_ms(1), unlock(a)],
-            ),
-            (
-                "latecomer",
-                SchedAttr::fifo(20),
-                vec![sleep_ms(5), lock(a), run_ms(1), unlock(a)],
-            ),
-        ],
-    );
+    let d = steal_race(a, "latecomer", SchedAttr::fifo(20));
     let (w, late) = (d.pids[1], d.pids[2]);
     assert_eq!(d.contended(late, a), vec![10 * MS]);
     assert_eq!(d.acquired(w, a), vec![10 * MS]);
@@ -549,7 +514,7 @@ fn swarm(seed: u64, any_order: bool) -> (System, Outcome, usize) {
             attr: attr(next(9)),
             cpus: None,
             thread: t,
-            program: Box::new(Script(ops.into())),
+            program: Script::boxed(ops),
         });
     }
     let out = sys.run(&mut |_| {});

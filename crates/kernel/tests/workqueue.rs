@@ -3,35 +3,20 @@
 //! `schedule()`'s `wq_worker_sleeping()` hook, and a stall when it blocks without the hook.
 //! Zero costs, so asserted times are exact; invariants are checked after every step.
 
+mod common;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use common::{Collect, Script};
 use kernel::locking::Protocol;
 use kernel::sched::core::Kernel;
 use kernel::sched::Costs;
 use kernel::system::{Config, EndReason, Outcome, System, TaskSpec};
-use kernel::tracepoints::{Event, EventKind, EventSink};
+use kernel::tracepoints::EventKind;
 use kernel::workqueue::WorkStep;
-use sim::user::{SchedAttr, UserCtx, UserOp, UserProgram, WorkId};
+use sim::user::{SchedAttr, UserOp, WorkId};
 use sim::{CpuMask, Nanos};
-
-#[derive(Clone, Default)]
-struct Collect(Rc<RefCell<Vec<Event>>>);
-
-impl EventSink for Collect {
-    fn event(&mut self, e: &Event) {
-        self.0.borrow_mut().push(*e);
-    }
-}
-
-/// A fixed list of requests, then `exit()`.
-struct Script(std::vec::IntoIter<UserOp>);
-
-impl UserProgram for Script {
-    fn next_op(&mut self, _ctx: &UserCtx) -> UserOp {
-        self.0.next().unwrap_or(UserOp::Exit)
-    }
-}
 
 const M: u32 = 0;
 const US: Nanos = 1_000;
@@ -79,7 +64,7 @@ impl Sim {
             attr: SchedAttr::normal(0),
             cpus: Some(CpuMask::single(cpu)),
             thread: self.thread,
-            program: Box::new(Script(ops.into_iter())),
+            program: Script::boxed(ops),
         })
     }
 

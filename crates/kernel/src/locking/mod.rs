@@ -1,4 +1,5 @@
-//! Locking: the model's lockdep (raw spinlock order), and later mutexes and rt_mutexes.
+//! Locking: the model's lockdep (raw spinlock order), the kernel `struct mutex`, the
+//! rt_mutex with priority inheritance, and the user-level locks built on them.
 //!
 //! Linux: kernel/locking/.
 
@@ -6,6 +7,31 @@ pub mod lockdep;
 pub mod mutex;
 pub mod rtmutex;
 pub mod usermutex;
+
+use crate::sched::core::emit;
+use crate::sched::SchedState;
+use crate::task::TaskId;
+use crate::tracepoints::{EventKind, LockName};
+
+/// The `lock_contended` tracepoint: task `p` found `lock` taken and is about to wait for it.
+///
+/// Linux: include/trace/events/lock.h lock_contended (from kernel/locking/lockdep.c
+/// lock_contended()).
+pub(crate) fn trace_lock_contended(s: &mut SchedState, p: TaskId, lock: LockName) {
+    let pid = s.tasks[p as usize].pid;
+    let cpu = s.m.this_cpu();
+    emit(s, cpu, EventKind::LockContended { pid, lock });
+}
+
+/// The `lock_acquired` tracepoint: task `p` took `lock` after waiting for it.
+///
+/// Linux: include/trace/events/lock.h lock_acquired (from kernel/locking/lockdep.c
+/// lock_acquired()).
+pub(crate) fn trace_lock_acquired(s: &mut SchedState, p: TaskId, lock: LockName) {
+    let pid = s.tasks[p as usize].pid;
+    let cpu = s.m.this_cpu();
+    emit(s, cpu, EventKind::LockAcquired { pid, lock });
+}
 
 /// How a user mutex behaves (`--protocol`, per-resource `"protocol"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -28,10 +28,11 @@ use sim::{LockId, Nanos};
 
 use crate::locking::lockdep::LockClass;
 use crate::locking::usermutex::WaitTarget;
+use crate::locking::{trace_lock_acquired, trace_lock_contended};
 use crate::sched::core::*;
 use crate::task::state::*;
 use crate::task::TaskId;
-use crate::tracepoints::{EventKind, LockName};
+use crate::tracepoints::LockName;
 
 /// The flag bits of the owner word (`MUTEX_FLAG_*`, M-1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -69,6 +70,8 @@ impl MutexFlags {
 
 /// `__mutex_owner()`: the task owning mutex `m`, if any (with PICKUP set, the task the lock
 /// was handed to).
+///
+/// Linux: kernel/locking/mutex.c __mutex_owner().
 pub fn mutex_owner(s: &crate::sched::SchedState, m: u32) -> Option<TaskId> {
     s.mutexes[m as usize].owner
 }
@@ -125,12 +128,16 @@ fn proxy_on(k: &Kernel, m: u32) -> bool {
 }
 
 /// `preempt_disable()` on this CPU.
+///
+/// Linux: include/linux/preempt.h preempt_disable().
 fn preempt_disable(k: &Kernel) {
     let cpu = k.this_cpu();
     k.st().rqs[cpu as usize].preempt_count += 1;
 }
 
 /// `preempt_enable_no_resched()` on this CPU.
+///
+/// Linux: include/linux/preempt.h preempt_enable_no_resched().
 fn preempt_enable_no_resched(k: &Kernel) {
     let cpu = k.this_cpu();
     let mut s = k.st();
@@ -141,6 +148,8 @@ fn preempt_enable_no_resched(k: &Kernel) {
 
 /// `schedule_preempt_disabled()`: drop the caller's preemption count, schedule, retake it
 /// (on whichever CPU the task then runs).
+///
+/// Linux: kernel/sched/core.c schedule_preempt_disabled().
 async fn schedule_preempt_disabled(k: &Kernel) {
     preempt_enable_no_resched(k);
     schedule(k).await;
@@ -199,6 +208,8 @@ fn clear_task_blocked_on(k: &Kernel, p: TaskId, m: u32) {
 }
 
 /// `set_current_state()`.
+///
+/// Linux: include/linux/sched.h set_current_state().
 fn set_current_state(k: &Kernel, p: TaskId, state: u32) {
     k.st().tasks[p as usize].state = state;
 }
@@ -272,6 +283,8 @@ fn mutex_unlock_fast(k: &Kernel, m: u32, me: TaskId) -> bool {
 }
 
 /// Whether the task the owner word names runs on a CPU now (`owner_on_cpu()`).
+///
+/// Linux: include/linux/sched.h owner_on_cpu().
 fn owner_on_cpu(k: &Kernel, owner: TaskId) -> bool {
     task_on_cpu(&k.st(), owner)
 }
@@ -472,16 +485,7 @@ async fn mutex_lock_common(k: &Kernel, m: u32, me: TaskId) {
         let t = &mut s.tasks[me as usize];
         assert!(t.blocked_on.is_none(), "a running task has blocked_on set");
         t.waiting_on = Some(WaitTarget::Mutex(m));
-        let pid = t.pid;
-        let cpu = s.m.this_cpu();
-        emit(
-            s,
-            cpu,
-            EventKind::LockContended {
-                pid,
-                lock: LockName::Mutex(m),
-            },
-        );
+        trace_lock_contended(s, me, LockName::Mutex(m));
     }
     if proxy {
         blocked_lock_lock(k, me).await;
@@ -552,16 +556,7 @@ async fn mutex_lock_common(k: &Kernel, m: u32, me: TaskId) {
         let t = &mut s.tasks[me as usize];
         t.waiting_on = None;
         assert!(t.blocked_on.is_none(), "blocked_on set after acquire");
-        let pid = t.pid;
-        let cpu = s.m.this_cpu();
-        emit(
-            s,
-            cpu,
-            EventKind::LockAcquired {
-                pid,
-                lock: LockName::Mutex(m),
-            },
-        );
+        trace_lock_acquired(s, me, LockName::Mutex(m));
     }
     wait_lock_unlock(k, m).await;
     preempt_enable_no_resched(k);

@@ -39,6 +39,7 @@ use sim::{CpuId, LockId, Nanos};
 
 use crate::locking::lockdep::LockClass;
 use crate::locking::usermutex::WaitTarget;
+use crate::locking::{trace_lock_acquired, trace_lock_contended};
 use crate::sched::core::*;
 use crate::sched::{Class, SchedState};
 use crate::task::state::*;
@@ -800,16 +801,7 @@ async fn rt_mutex_slowlock(k: &Kernel, m: u32) {
         let s = &mut *k.st();
         s.tasks[me as usize].state = TASK_UNINTERRUPTIBLE;
         s.tasks[me as usize].waiting_on = Some(WaitTarget::RtMutex(m));
-        let pid = s.tasks[me as usize].pid;
-        let cpu = s.m.this_cpu();
-        emit(
-            s,
-            cpu,
-            EventKind::LockContended {
-                pid,
-                lock: LockName::RtMutex(m),
-            },
-        );
+        trace_lock_contended(s, me, LockName::RtMutex(m));
     }
     if task_blocks_on_rt_mutex(k, m, me).await.is_err() {
         k.st().tasks[me as usize].state = TASK_RUNNING;
@@ -822,16 +814,7 @@ async fn rt_mutex_slowlock(k: &Kernel, m: u32) {
         s.tasks[me as usize].state = TASK_RUNNING;
         s.tasks[me as usize].waiting_on = None;
         fixup_rt_mutex_waiters(s, m);
-        let pid = s.tasks[me as usize].pid;
-        let cpu = s.m.this_cpu();
-        emit(
-            s,
-            cpu,
-            EventKind::LockAcquired {
-                pid,
-                lock: LockName::RtMutex(m),
-            },
-        );
+        trace_lock_acquired(s, me, LockName::RtMutex(m));
     }
     k.raw_spin_unlock(wl).await;
     rt_mutex_post_schedule(k);
