@@ -156,28 +156,6 @@ async fn schedule_preempt_disabled(k: &Kernel) {
     preempt_disable(k);
 }
 
-async fn wait_lock_lock(k: &Kernel, m: u32) {
-    let lock = k.st().mutexes[m as usize].wait_lock;
-    k.raw_spin_lock(lock, LockClass::MutexWaitLock, LockName::Other(lock.0))
-        .await;
-}
-
-async fn wait_lock_unlock(k: &Kernel, m: u32) {
-    let lock = k.st().mutexes[m as usize].wait_lock;
-    k.raw_spin_unlock(lock).await;
-}
-
-async fn blocked_lock_lock(k: &Kernel, p: TaskId) {
-    let lock = k.st().tasks[p as usize].blocked_lock;
-    k.raw_spin_lock(lock, LockClass::BlockedLock, LockName::Other(lock.0))
-        .await;
-}
-
-async fn blocked_lock_unlock(k: &Kernel, p: TaskId) {
-    let lock = k.st().tasks[p as usize].blocked_lock;
-    k.raw_spin_unlock(lock).await;
-}
-
 /// `__set_task_blocked_on()`: record the mutex `p` waits for. Caller holds `wait_lock` and
 /// `p.blocked_lock`. A task never switches from one mutex to another (C6).
 ///
@@ -465,9 +443,9 @@ async fn mutex_lock_common(k: &Kernel, m: u32, me: TaskId) {
         preempt_point(k).await;
         return;
     }
-    wait_lock_lock(k, m).await;
+    k.mutex_wait_lock(m).await;
     if mutex_trylock(k, m, me) {
-        wait_lock_unlock(k, m).await;
+        k.mutex_wait_unlock(m).await;
         preempt_enable_no_resched(k);
         preempt_point(k).await;
         return;
@@ -488,7 +466,7 @@ async fn mutex_lock_common(k: &Kernel, m: u32, me: TaskId) {
         trace_lock_contended(s, me, LockName::Mutex(m));
     }
     if proxy {
-        blocked_lock_lock(k, me).await;
+        k.blocked_lock(me).await;
         set_task_blocked_on(k, me, m);
     }
     set_current_state(k, me, TASK_UNINTERRUPTIBLE);
@@ -498,14 +476,14 @@ async fn mutex_lock_common(k: &Kernel, m: u32, me: TaskId) {
             break;
         }
         if proxy {
-            blocked_lock_unlock(k, me).await;
+            k.blocked_unlock(me).await;
         }
-        wait_lock_unlock(k, m).await;
+        k.mutex_wait_unlock(m).await;
         schedule_preempt_disabled(k).await;
         let first = k.st().mutexes[m as usize].wait_list.front() == Some(&me);
-        wait_lock_lock(k, m).await;
+        k.mutex_wait_lock(m).await;
         if proxy {
-            blocked_lock_lock(k, me).await;
+            k.blocked_lock(me).await;
             // The unlocker that woke us cleared it (M2).
             set_task_blocked_on(k, me, m);
         }
@@ -518,13 +496,13 @@ async fn mutex_lock_common(k: &Kernel, m: u32, me: TaskId) {
             // Spinning may schedule: look like an ordinary runnable task meanwhile (M3).
             if proxy {
                 clear_task_blocked_on(k, me, m);
-                blocked_lock_unlock(k, me).await;
+                k.blocked_unlock(me).await;
             }
-            wait_lock_unlock(k, m).await;
+            k.mutex_wait_unlock(m).await;
             let got = mutex_optimistic_spin(k, m, me, true).await;
-            wait_lock_lock(k, m).await;
+            k.mutex_wait_lock(m).await;
             if proxy {
-                blocked_lock_lock(k, me).await;
+                k.blocked_lock(me).await;
                 set_task_blocked_on(k, me, m);
             }
             set_current_state(k, me, TASK_UNINTERRUPTIBLE);
@@ -538,7 +516,7 @@ async fn mutex_lock_common(k: &Kernel, m: u32, me: TaskId) {
     }
     set_current_state(k, me, TASK_RUNNING);
     if proxy {
-        blocked_lock_unlock(k, me).await;
+        k.blocked_unlock(me).await;
     }
     {
         // __mutex_remove_waiter(), then lock_acquired.
@@ -558,7 +536,7 @@ async fn mutex_lock_common(k: &Kernel, m: u32, me: TaskId) {
         assert!(t.blocked_on.is_none(), "blocked_on set after acquire");
         trace_lock_acquired(s, me, LockName::Mutex(m));
     }
-    wait_lock_unlock(k, m).await;
+    k.mutex_wait_unlock(m).await;
     preempt_enable_no_resched(k);
     preempt_point(k).await;
 }
@@ -626,10 +604,10 @@ async fn mutex_unlock_slowpath(k: &Kernel, m: u32, me: TaskId) {
         preempt_enable_no_resched(k);
         return;
     }
-    wait_lock_lock(k, m).await;
+    k.mutex_wait_lock(m).await;
     let mut next = None;
     if proxy {
-        blocked_lock_lock(k, me).await;
+        k.blocked_lock(me).await;
         let donor = if k.st().feat.blocked_donor {
             k.st().tasks[me as usize].blocked_donor.take()
         } else {
@@ -647,17 +625,17 @@ async fn mutex_unlock_slowpath(k: &Kernel, m: u32, me: TaskId) {
             }
             k.raw_spin_unlock(lock).await;
         }
-        blocked_lock_unlock(k, me).await;
+        k.blocked_unlock(me).await;
     }
     if next.is_none() {
         next = k.st().mutexes[m as usize].wait_list.front().copied();
         if let (Some(n), true) = (next, proxy) {
             // M7: the FIFO head, marked waking (PROXY_WAKING, v23-v29): it must be checked
             // for return migration before it may run, wherever it was migrated as a donor.
-            blocked_lock_lock(k, n).await;
+            k.blocked_lock(n).await;
             clear_task_blocked_on(k, n, m);
             k.st().tasks[n as usize].proxy_waking = true;
-            blocked_lock_unlock(k, n).await;
+            k.blocked_unlock(n).await;
         }
     }
     if handoff {
@@ -675,7 +653,7 @@ async fn mutex_unlock_slowpath(k: &Kernel, m: u32, me: TaskId) {
             mx.flags.insert(MutexFlags::PICKUP);
         }
     }
-    wait_lock_unlock(k, m).await;
+    k.mutex_wait_unlock(m).await;
     preempt_enable_no_resched(k);
     if let Some(n) = next {
         wake_up_process(k, n).await;
