@@ -9,7 +9,9 @@ use kernel::system::EndReason;
 use kernel::tracepoints::{EventKind, PrevState};
 
 /// B-v9-1 wrong CPU after return: a migrated donor woken on the owner's CPU must be placed
-/// again, never left to run there (outside its affinity).
+/// again, never left to run there (outside its affinity). H (CPU 0 only) moved to CPU 1 as a
+/// donor at 2 ms; the unlock at 4.5 ms wakes it there and its wakeup returns it to CPU 0,
+/// where it runs at once.
 #[test]
 fn b_v9_1_woken_donor_is_returned_not_left_on_the_owner_cpu() {
     let s = run_proxy("donor_migration.json", &[]);
@@ -18,6 +20,8 @@ fn b_v9_1_woken_donor_is_returned_not_left_on_the_owner_cpu() {
         .events
         .iter()
         .any(|e| matches!(e.kind, EventKind::ReturnMigrate { task, .. } if task.pid == h)));
+    assert_eq!(return_migrations(&s), vec![(4_500_000, h, 1)]);
+    assert!(s.switch_ins(h).contains(&(4_500_000, 0)), "{:?}", s.switch_ins(h));
     assert!(
         switch_ins_after_start(&s, h).iter().all(|&(_, c)| c == 0),
         "{:?}",
