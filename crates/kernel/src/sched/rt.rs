@@ -1422,15 +1422,17 @@ mod tests {
         assert!(cpupri_consistent(&s, 0) && cpupri_consistent(&s, 2));
     }
 
-    #[test]
-    fn rt_pull_takes_stronger_pushable_task_unless_it_beats_its_curr() {
+    /// Two CPUs without RT_PUSH_IPI: cpu1 runs a FIFO task of `curr_prio` and has a FIFO task
+    /// of `waiter_prio` queued behind it; cpu0 (idle) runs `pull_rt_task()` under its rq lock.
+    /// Returns the kernel and the waiter.
+    fn pull_to_idle_cpu0(curr_prio: u32, waiter_prio: u32) -> (Rc<Kernel>, TaskId) {
         let mut s = sched_state(2, None);
         s.feat.rt_push_ipi = false;
         let m = all(&s);
-        let hog = rt_task(&mut s, Policy::Fifo, 80, 1, m);
-        let waiter = rt_task(&mut s, Policy::Fifo, 40, 1, m);
-        wake(&mut s, 1, hog);
-        run(&mut s, 1, hog);
+        let curr = rt_task(&mut s, Policy::Fifo, curr_prio, 1, m);
+        let waiter = rt_task(&mut s, Policy::Fifo, waiter_prio, 1, m);
+        wake(&mut s, 1, curr);
+        run(&mut s, 1, curr);
         wake(&mut s, 1, waiter);
         let k = kernel(s);
         let k2 = k.clone();
@@ -1439,6 +1441,12 @@ mod tests {
             pull_rt_task(&k2, 0).await;
             k2.rq_unlock(0).await;
         });
+        (k, waiter)
+    }
+
+    #[test]
+    fn rt_pull_takes_stronger_pushable_task_unless_it_beats_its_curr() {
+        let (k, waiter) = pull_to_idle_cpu0(80, 40);
         let s = k.st();
         assert_eq!(s.tasks[waiter as usize].cpu, 0);
         assert_eq!(s.rqs[0].rt.rt_nr_running, 1);
@@ -1452,21 +1460,7 @@ mod tests {
 
     #[test]
     fn rt_pull_leaves_a_task_that_is_about_to_preempt_its_curr() {
-        let mut s = sched_state(2, None);
-        s.feat.rt_push_ipi = false;
-        let m = all(&s);
-        let curr = rt_task(&mut s, Policy::Fifo, 30, 1, m);
-        let wakee = rt_task(&mut s, Policy::Fifo, 40, 1, m);
-        wake(&mut s, 1, curr);
-        run(&mut s, 1, curr);
-        wake(&mut s, 1, wakee);
-        let k = kernel(s);
-        let k2 = k.clone();
-        run_on_cpu0(&k, async move {
-            k2.rq_lock(0).await;
-            pull_rt_task(&k2, 0).await;
-            k2.rq_unlock(0).await;
-        });
+        let (k, wakee) = pull_to_idle_cpu0(30, 40);
         let s = k.st();
         assert_eq!(s.tasks[wakee as usize].cpu, 1, "it will run on cpu1 at once");
         assert!(!s.tasks[0].need_resched);
