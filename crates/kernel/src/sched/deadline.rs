@@ -229,16 +229,22 @@ fn dl_se_mut(s: &mut SchedState, e: DlEntity) -> &mut SchedDlEntity {
 }
 
 /// `dl_task(p)`: the task is in the DL class.
+///
+/// Linux: include/linux/sched/deadline.h dl_task().
 pub fn dl_task(s: &SchedState, p: TaskId) -> bool {
     s.tasks[p as usize].class == Class::Deadline
 }
 
 /// `on_dl_rq()`: on the deadline tree.
+///
+/// Linux: kernel/sched/deadline.c on_dl_rq().
 pub fn on_dl_rq(s: &SchedState, p: TaskId) -> bool {
     s.tasks[p as usize].dl.rb_key.is_some()
 }
 
 /// `is_dl_boosted()`: running on a DL waiter's reservation (D-21).
+///
+/// Linux: kernel/sched/deadline.c is_dl_boosted().
 fn is_dl_boosted(s: &SchedState, e: DlEntity) -> bool {
     dl_se(s, e).pi_se.is_some()
 }
@@ -251,16 +257,26 @@ fn pi_params(s: &SchedState, e: DlEntity) -> (Nanos, Nanos, Nanos) {
 }
 
 /// `dl_is_implicit()`: D == P.
+///
+/// Linux: kernel/sched/deadline.c dl_is_implicit().
 fn dl_is_implicit(se: &SchedDlEntity) -> bool {
     se.dl_deadline == se.dl_period
 }
 
 /// `dl_next_period()`: the start of the next period.
+///
+/// Linux: kernel/sched/deadline.c dl_next_period().
 fn dl_next_period(se: &SchedDlEntity) -> Nanos {
     (se.deadline + se.dl_period).saturating_sub(se.dl_deadline)
 }
 
 /// `dl_entity_preempt(a, b)`: `a` has the earlier deadline.
+///
+/// Linux: kernel/sched/sched.h dl_entity_preempt().
+///
+/// Deviation: no SCHED_FLAG_SUGOV entities, so Linux's `dl_entity_is_special(a) ||` term is
+/// always false; deadlines are 64-bit simulated nanoseconds that never wrap, so a plain `<`
+/// stands for `dl_time_before()`.
 fn dl_entity_preempt(s: &SchedState, a: TaskId, b: TaskId) -> bool {
     s.tasks[a as usize].dl.deadline < s.tasks[b as usize].dl.deadline
 }
@@ -288,6 +304,8 @@ fn deadline_queue_pull_task(s: &mut SchedState, cpu: CpuId) {
 }
 
 /// `dl_overloaded()`: number of DL-overloaded CPUs (the weight of `rd->dlo_mask`).
+///
+/// Linux: kernel/sched/deadline.c dl_overloaded().
 fn dl_overloaded(s: &SchedState) -> u32 {
     s.dlo_mask.weight()
 }

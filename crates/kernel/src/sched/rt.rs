@@ -138,16 +138,23 @@ fn rq_curr(s: &SchedState, cpu: CpuId) -> TaskId {
 }
 
 /// `rt_task()` in its long-standing form: prio below `MAX_RT_PRIO`, which includes DL tasks.
+///
+/// Linux: include/linux/sched/rt.h rt_or_dl_prio().
 fn rt_or_dl_prio(prio: i32) -> bool {
     prio < MAX_RT_PRIO as i32
 }
 
 /// The task is queued on the RT class of its CPU (`on_rt_rq(&p->rt)`).
+///
+/// Linux: kernel/sched/rt.c on_rt_rq().
 fn on_rt_rq(s: &SchedState, p: TaskId) -> bool {
     s.tasks[p as usize].rt.on_rq
 }
 
 /// Whether `rq` runs stop or DL work or has RT work queued (the `balance_rt` result).
+///
+/// Linux: kernel/sched/rt.c balance_rt() (its return value: sched_stop_runnable() ||
+/// sched_dl_runnable() || sched_rt_runnable()).
 fn rt_or_higher_runnable(s: &SchedState, cpu: CpuId) -> bool {
     let rq = &s.rqs[cpu as usize];
     let stop_runnable = core::task_on_rq_queued(s, rq.stop) && s.tasks[rq.stop as usize].is_stopper;
@@ -155,6 +162,8 @@ fn rt_or_higher_runnable(s: &SchedState, cpu: CpuId) -> bool {
 }
 
 /// Queue a balance callback once (`queue_balance_callback` ignores an already queued head).
+///
+/// Linux: kernel/sched/sched.h queue_balance_callback().
 fn queue_balance_callback(s: &mut SchedState, cpu: CpuId, cb: BalanceCallback) {
     let cbs = &mut s.rqs[cpu as usize].balance_callbacks;
     if !cbs.contains(&cb) {
@@ -188,6 +197,8 @@ fn rt_clear_overload(s: &mut SchedState, cpu: CpuId) {
 }
 
 /// `rt_overloaded()`: number of RT-overloaded CPUs in the root domain.
+///
+/// Linux: kernel/sched/rt.c rt_overloaded().
 fn rt_overloaded(s: &SchedState) -> u32 {
     s.rto_mask.weight()
 }
@@ -835,6 +846,8 @@ fn rto_next_cpu(s: &mut SchedState) -> Option<CpuId> {
 
 /// `irq_work_queue_on(&rd->rto_push_work, cpu)`: the work is single per root domain; queuing
 /// an already pending work does nothing.
+///
+/// Linux: kernel/irq_work.c irq_work_queue_on().
 fn rto_queue_push_work(s: &mut SchedState, cpu: CpuId) {
     if s.rqs[cpu as usize].rt_push_work_pending {
         return;
@@ -951,6 +964,8 @@ pub async fn pull_rt_task(k: &Kernel, this_cpu: CpuId) {
 }
 
 /// `need_pull_rt_task()`: this rq's RT level is weaker than the task leaving it.
+///
+/// Linux: kernel/sched/rt.c need_pull_rt_task().
 fn need_pull_rt_task(s: &SchedState, cpu: CpuId, prev: TaskId) -> bool {
     s.rqs[cpu as usize].rt.highest_prio.curr > s.tasks[prev as usize].prio
 }
