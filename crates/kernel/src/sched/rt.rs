@@ -157,8 +157,7 @@ fn on_rt_rq(s: &SchedState, p: TaskId) -> bool {
 /// sched_dl_runnable() || sched_rt_runnable()).
 fn rt_or_higher_runnable(s: &SchedState, cpu: CpuId) -> bool {
     let rq = &s.rqs[cpu as usize];
-    let stop_runnable = core::task_on_rq_queued(s, rq.stop) && s.tasks[rq.stop as usize].is_stopper;
-    stop_runnable || rq.dl.dl_nr_running > 0 || rq.rt.rt_nr_running > 0
+    crate::sched::stop_task::sched_stop_runnable(s, cpu) || rq.dl.dl_nr_running > 0 || rq.rt.rt_nr_running > 0
 }
 
 /// Queue a balance callback once (`queue_balance_callback` ignores an already queued head).
