@@ -1839,13 +1839,19 @@ mod tests {
         assert!(checkparam_dl(10_000, 100_000, 0), "period 0 means D");
     }
 
+    /// Give `p`'s current instance absolute deadline `deadline` and `runtime` left.
+    fn set_instance(s: &mut SchedState, p: TaskId, deadline: Nanos, runtime: i64) {
+        let dl = &mut s.tasks[p as usize].dl;
+        dl.deadline = deadline;
+        dl.runtime = runtime;
+    }
+
     #[test]
     fn dl_cbs_wakeup_keeps_or_renews_the_instance() {
         let mut s = sched_state(1);
         let p = dl_task_new(&mut s, 0, 2 * MS, 10 * MS, 10 * MS);
         // Current instance: deadline 20 ms, 1 ms left.
-        s.tasks[p as usize].dl.deadline = 20 * MS;
-        s.tasks[p as usize].dl.runtime = MS as i64;
+        set_instance(&mut s, p, 20 * MS, MS as i64);
         // At 12 ms: 1 ms over 8 ms left is under Q/D = 0.2: keep both.
         set_clock(&mut s, 0, 12 * MS);
         wake(&mut s, 0, p);
@@ -1871,8 +1877,7 @@ mod tests {
         let mut s = sched_state(1);
         // Q = 2 ms, D = 5 ms, P = 10 ms: density 0.4.
         let p = dl_task_new(&mut s, 0, 2 * MS, 5 * MS, 10 * MS);
-        s.tasks[p as usize].dl.deadline = 15 * MS;
-        s.tasks[p as usize].dl.runtime = 2 * MS as i64;
+        set_instance(&mut s, p, 15 * MS, 2 * MS as i64);
         // At 13 ms: 2 ms over 2 ms overflows, but the deadline is ahead: keep it and scale the
         // budget to density × laxity = 0.4 × 2 ms (fixed point).
         set_clock(&mut s, 0, 13 * MS);
@@ -1887,8 +1892,7 @@ mod tests {
     fn dl_constrained_wakeup_between_deadline_and_next_period_is_throttled() {
         let mut s = sched_state(1);
         let p = dl_task_new(&mut s, 0, 2 * MS, 5 * MS, 10 * MS);
-        s.tasks[p as usize].dl.deadline = 15 * MS;
-        s.tasks[p as usize].dl.runtime = MS as i64;
+        set_instance(&mut s, p, 15 * MS, MS as i64);
         // At 17 ms: past the deadline, before the next period (20 ms): D-8.
         set_clock(&mut s, 0, 17 * MS);
         wake(&mut s, 0, p);
@@ -1918,8 +1922,7 @@ mod tests {
     fn dl_replenish_pays_back_an_overrun_and_restarts_a_lagging_instance() {
         let mut s = sched_state(1);
         let p = dl_task_new(&mut s, 0, 2 * MS, 10 * MS, 10 * MS);
-        s.tasks[p as usize].dl.deadline = 10 * MS;
-        s.tasks[p as usize].dl.runtime = -(3 * MS as i64);
+        set_instance(&mut s, p, 10 * MS, -(3 * MS as i64));
         s.tasks[p as usize].dl.dl_throttled = true;
         // -3 ms needs two refills: deadline 30 ms, runtime 1 ms.
         set_clock(&mut s, 0, 10 * MS);
