@@ -1023,24 +1023,6 @@ pub fn overloaded_cpus(s: &SchedState) -> CpuMask {
         .collect()
 }
 
-// CORE-NEEDED: no new core helper is required; the RT class relies on this wiring in core.rs
-// (each item is what Linux's core does with the RT ops):
-// - fork: `init_entity_rt(s, p)` for every new task (`__sched_fork`).
-// - class dispatch: `pick_task_rt`, `put_prev_task_rt`, `set_next_task_rt`, `task_tick_rt`,
-//   `yield_task_rt`, `select_task_rq_rt`, `switched_to_rt`/`switched_from_rt`,
-//   `prio_changed_rt` for `Class::Rt`.
-// - `BalanceCallback::PushRt` => `push_rt_tasks(k, cpu)`, `BalanceCallback::PullRt` =>
-//   `pull_rt_task(k, cpu)`, both with `cpu`'s rq lock held (S-4).
-// - pick balance pass: `balance_rt(k, cpu, prev)` when prev's class is RT or lower-indexed
-//   classes are walked from prev's class down (S-3).
-// - ttwu activation: `task_woken_rt(k, cpu, p)` after `wakeup_preempt` for RT wakees (W-9).
-// - CALL_FUNCTION IPI handler: if `rqs[cpu].rt_push_work_pending`, call
-//   `rto_push_irq_work_func(k, cpu)` with no lock held (it clears the flag itself).
-// - BUG to fix in core.rs: `Kernel::raw_spin_trylock` runs the lockdep order check, so the
-//   trylock step of `double_lock_balance(this, busiest)` with `busiest < this` records a
-//   "lock order violation" although a trylock cannot deadlock (Linux lockdep does not
-//   order-check trylocks). Every RT push/pull toward a lower-numbered CPU hits it.
-
 #[cfg(test)]
 mod tests {
 
@@ -1482,8 +1464,7 @@ mod tests {
 
     #[test]
     fn rt_pull_with_push_ipi_runs_the_chain_over_overloaded_cpus() {
-        // cpu0 is overloaded; cpu2 pulls. (Pushing to a lower-numbered CPU currently trips the
-        // core's lockdep check on `raw_spin_trylock` inside `double_lock_balance`.)
+        // cpu0 is overloaded; cpu2 pulls.
         let mut s = sched_state(3, None);
         let m = all(&s);
         let hog = rt_task(&mut s, Policy::Fifo, 80, 0, m);
