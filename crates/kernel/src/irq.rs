@@ -91,6 +91,9 @@ async fn tick_sched_timer(k: &Kernel, cpu: CpuId) {
 /// trigger periodic balancing if due.
 ///
 /// Linux: kernel/sched/core.c sched_tick(), sched_balance_trigger().
+///
+/// Deviation: Linux's `task_tick_stop()` does nothing; the model charges a running stopper
+/// at the tick (`update_curr_common`), so its runtime shows before it is put.
 async fn sched_tick(k: &Kernel, cpu: CpuId) {
     k.rq_lock(cpu).await;
     let donor = {

@@ -229,16 +229,22 @@ fn dl_se_mut(s: &mut SchedState, e: DlEntity) -> &mut SchedDlEntity {
 }
 
 /// `dl_task(p)`: the task is in the DL class.
+///
+/// Linux: include/linux/sched/deadline.h dl_task().
 pub fn dl_task(s: &SchedState, p: TaskId) -> bool {
     s.tasks[p as usize].class == Class::Deadline
 }
 
 /// `on_dl_rq()`: on the deadline tree.
+///
+/// Linux: kernel/sched/deadline.c on_dl_rq().
 pub fn on_dl_rq(s: &SchedState, p: TaskId) -> bool {
     s.tasks[p as usize].dl.rb_key.is_some()
 }
 
 /// `is_dl_boosted()`: running on a DL waiter's reservation (D-21).
+///
+/// Linux: kernel/sched/deadline.c is_dl_boosted().
 fn is_dl_boosted(s: &SchedState, e: DlEntity) -> bool {
     dl_se(s, e).pi_se.is_some()
 }
@@ -251,16 +257,26 @@ fn pi_params(s: &SchedState, e: DlEntity) -> (Nanos, Nanos, Nanos) {
 }
 
 /// `dl_is_implicit()`: D == P.
+///
+/// Linux: kernel/sched/deadline.c dl_is_implicit().
 fn dl_is_implicit(se: &SchedDlEntity) -> bool {
     se.dl_deadline == se.dl_period
 }
 
 /// `dl_next_period()`: the start of the next period.
+///
+/// Linux: kernel/sched/deadline.c dl_next_period().
 fn dl_next_period(se: &SchedDlEntity) -> Nanos {
     (se.deadline + se.dl_period).saturating_sub(se.dl_deadline)
 }
 
 /// `dl_entity_preempt(a, b)`: `a` has the earlier deadline.
+///
+/// Linux: kernel/sched/sched.h dl_entity_preempt().
+///
+/// Deviation: no SCHED_FLAG_SUGOV entities, so Linux's `dl_entity_is_special(a) ||` term is
+/// always false; deadlines are 64-bit simulated nanoseconds that never wrap, so a plain `<`
+/// stands for `dl_time_before()`.
 fn dl_entity_preempt(s: &SchedState, a: TaskId, b: TaskId) -> bool {
     s.tasks[a as usize].dl.deadline < s.tasks[b as usize].dl.deadline
 }
@@ -288,6 +304,8 @@ fn deadline_queue_pull_task(s: &mut SchedState, cpu: CpuId) {
 }
 
 /// `dl_overloaded()`: number of DL-overloaded CPUs (the weight of `rd->dlo_mask`).
+///
+/// Linux: kernel/sched/deadline.c dl_overloaded().
 fn dl_overloaded(s: &SchedState) -> u32 {
     s.dlo_mask.weight()
 }
@@ -1821,13 +1839,19 @@ mod tests {
         assert!(checkparam_dl(10_000, 100_000, 0), "period 0 means D");
     }
 
+    /// Give `p`'s current instance absolute deadline `deadline` and `runtime` left.
+    fn set_instance(s: &mut SchedState, p: TaskId, deadline: Nanos, runtime: i64) {
+        let dl = &mut s.tasks[p as usize].dl;
+        dl.deadline = deadline;
+        dl.runtime = runtime;
+    }
+
     #[test]
     fn dl_cbs_wakeup_keeps_or_renews_the_instance() {
         let mut s = sched_state(1);
         let p = dl_task_new(&mut s, 0, 2 * MS, 10 * MS, 10 * MS);
         // Current instance: deadline 20 ms, 1 ms left.
-        s.tasks[p as usize].dl.deadline = 20 * MS;
-        s.tasks[p as usize].dl.runtime = MS as i64;
+        set_instance(&mut s, p, 20 * MS, MS as i64);
         // At 12 ms: 1 ms over 8 ms left is under Q/D = 0.2: keep both.
         set_clock(&mut s, 0, 12 * MS);
         wake(&mut s, 0, p);
@@ -1853,8 +1877,7 @@ mod tests {
         let mut s = sched_state(1);
         // Q = 2 ms, D = 5 ms, P = 10 ms: density 0.4.
         let p = dl_task_new(&mut s, 0, 2 * MS, 5 * MS, 10 * MS);
-        s.tasks[p as usize].dl.deadline = 15 * MS;
-        s.tasks[p as usize].dl.runtime = 2 * MS as i64;
+        set_instance(&mut s, p, 15 * MS, 2 * MS as i64);
         // At 13 ms: 2 ms over 2 ms overflows, but the deadline is ahead: keep it and scale the
         // budget to density × laxity = 0.4 × 2 ms (fixed point).
         set_clock(&mut s, 0, 13 * MS);
@@ -1869,8 +1892,7 @@ mod tests {
     fn dl_constrained_wakeup_between_deadline_and_next_period_is_throttled() {
         let mut s = sched_state(1);
         let p = dl_task_new(&mut s, 0, 2 * MS, 5 * MS, 10 * MS);
-        s.tasks[p as usize].dl.deadline = 15 * MS;
-        s.tasks[p as usize].dl.runtime = MS as i64;
+        set_instance(&mut s, p, 15 * MS, MS as i64);
         // At 17 ms: past the deadline, before the next period (20 ms): D-8.
         set_clock(&mut s, 0, 17 * MS);
         wake(&mut s, 0, p);
@@ -1900,8 +1922,7 @@ mod tests {
     fn dl_replenish_pays_back_an_overrun_and_restarts_a_lagging_instance() {
         let mut s = sched_state(1);
         let p = dl_task_new(&mut s, 0, 2 * MS, 10 * MS, 10 * MS);
-        s.tasks[p as usize].dl.deadline = 10 * MS;
-        s.tasks[p as usize].dl.runtime = -(3 * MS as i64);
+        set_instance(&mut s, p, 10 * MS, -(3 * MS as i64));
         s.tasks[p as usize].dl.dl_throttled = true;
         // -3 ms needs two refills: deadline 30 ms, runtime 1 ms.
         set_clock(&mut s, 0, 10 * MS);

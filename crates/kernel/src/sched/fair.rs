@@ -1419,11 +1419,7 @@ mod tests {
 
     #[test]
     fn delayed_dequeue_keeps_an_ineligible_sleeper_queued() {
-        let mut s = new_for_tests(1, 2);
-        let (a, b) = (1, 2);
-        wake(&mut s, a, 0);
-        wake(&mut s, b, 0);
-        run(&mut s, a);
+        let (mut s, a, b) = a_runs_b_waits();
         advance(&mut s, 1_000_000);
         // A: v = O + 1e6 > V = O + 5e5: ineligible, so its sleep is delayed (F-20).
         assert!(!dequeue_task_fair(&mut s, 0, a, dequeue::SLEEP));
@@ -1455,11 +1451,7 @@ mod tests {
 
     #[test]
     fn waking_a_delayed_task_requeues_it_in_place() {
-        let mut s = new_for_tests(1, 2);
-        let (a, b) = (1, 2);
-        wake(&mut s, a, 0);
-        wake(&mut s, b, 0);
-        run(&mut s, a);
+        let (mut s, a, _) = a_runs_b_waits();
         advance(&mut s, 1_000_000);
         assert!(!dequeue_task_fair(&mut s, 0, a, dequeue::SLEEP));
         put_prev_task_fair(&mut s, 0, a);
@@ -1478,11 +1470,7 @@ mod tests {
 
     #[test]
     fn delay_zero_replaces_a_sleeper_whose_lag_turned_positive() {
-        let mut s = new_for_tests(1, 2);
-        let (a, b) = (1, 2);
-        wake(&mut s, a, 0);
-        wake(&mut s, b, 0);
-        run(&mut s, a);
+        let (mut s, a, b) = a_runs_b_waits();
         advance(&mut s, 1_000_000);
         // A (v = O + 1e6) is ineligible when it sleeps: delayed.
         assert!(!dequeue_task_fair(&mut s, 0, a, dequeue::SLEEP));
@@ -1499,6 +1487,16 @@ mod tests {
         assert_eq!(se.vruntime, O + 2_000_000);
         assert_eq!(se.deadline, O + 2_700_000);
         check_sums(&s, 0);
+    }
+
+    /// One CPU, two nice-0 tasks woken at the same time: A (task 1) runs, B (task 2) waits.
+    fn a_runs_b_waits() -> (SchedState, TaskId, TaskId) {
+        let mut s = new_for_tests(1, 2);
+        let (a, b) = (1, 2);
+        wake(&mut s, a, 0);
+        wake(&mut s, b, 0);
+        run(&mut s, a);
+        (s, a, b)
     }
 
     /// Drive one CPU tick by tick: charge the running task, and on need_resched pick again
@@ -1545,11 +1543,7 @@ mod tests {
 
     #[test]
     fn yield_skips_to_the_deadline_only_when_eligible() {
-        let mut s = new_for_tests(1, 2);
-        let (a, b) = (1, 2);
-        wake(&mut s, a, 0);
-        wake(&mut s, b, 0);
-        run(&mut s, a);
+        let (mut s, a, _) = a_runs_b_waits();
         // Eligible at v = O = V: v = d = O + 700_000, d = O + 1_400_000.
         yield_task_fair(&mut s, 0);
         assert_eq!(s.tasks[a as usize].se.vruntime, O + 700_000);
@@ -1586,11 +1580,7 @@ mod tests {
 
     #[test]
     fn reweight_keeps_lag_and_relative_deadline() {
-        let mut s = new_for_tests(1, 2);
-        let (a, b) = (1, 2);
-        wake(&mut s, a, 0);
-        wake(&mut s, b, 0);
-        run(&mut s, a);
+        let (mut s, a, b) = a_runs_b_waits();
         advance(&mut s, 300_000);
         update_curr_fair(&mut s, 0);
         // A (curr): v = O + 300_000. B (tree): v = O, d = O + 700_000. V = O + 150_000, so

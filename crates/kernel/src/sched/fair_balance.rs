@@ -1316,12 +1316,8 @@ mod tests {
         assert!(k.violations.borrow().is_empty(), "{:?}", k.violations.borrow());
     }
 
-    #[test]
-    fn periodic_balance_pulls_the_least_recently_run_cold_task() {
-        let mut s = overloaded_pair();
-        // cfs_tasks is MRU-first: [2 (running), 4, 3]. The scan starts at 3, which ran 0.1 ms
-        // ago (cache hot, first failure ≤ cache_nice_tries): it is skipped and 4 is taken.
-        s.tasks[3].se.exec_start = 10_000_000 - 100_000;
+    /// Run one `sched_balance_periodic()` pass for CPU 1 on CPU 1, to completion.
+    fn balance_periodic_on_cpu1(s: SchedState) -> Rc<Kernel> {
         let k = kernel(s);
         let k2 = k.clone();
         k.m.spawn(0, async move {
@@ -1330,6 +1326,16 @@ mod tests {
         });
         k.m.boot_cpu(1, 0);
         run_machine(&k);
+        k
+    }
+
+    #[test]
+    fn periodic_balance_pulls_the_least_recently_run_cold_task() {
+        let mut s = overloaded_pair();
+        // cfs_tasks is MRU-first: [2 (running), 4, 3]. The scan starts at 3, which ran 0.1 ms
+        // ago (cache hot, first failure ≤ cache_nice_tries): it is skipped and 4 is taken.
+        s.tasks[3].se.exec_start = 10_000_000 - 100_000;
+        let k = balance_periodic_on_cpu1(s);
         let s = k.st();
         assert_eq!(s.tasks[4].cpu, 1);
         assert_eq!(s.tasks[4].on_rq, OnRq::Queued);
@@ -1350,14 +1356,7 @@ mod tests {
         let mut s = overloaded_pair();
         s.tasks[3].se.exec_start = 10_000_000 - 100_000;
         s.tasks[4].se.exec_start = 10_000_000 - 100_000;
-        let k = kernel(s);
-        let k2 = k.clone();
-        k.m.spawn(0, async move {
-            sched_balance_periodic(&k2, 1).await;
-            k2.m.halt().await;
-        });
-        k.m.boot_cpu(1, 0);
-        run_machine(&k);
+        let k = balance_periodic_on_cpu1(s);
         let s = k.st();
         assert_eq!(s.rqs[1].nr_running, 0);
         assert_eq!(s.rqs[1].nr_balance_failed[0], 1);
@@ -1370,14 +1369,7 @@ mod tests {
         run(&mut s, 0, 2);
         s.jiffies = 100;
         s.rd_overloaded = true; // stale: nobody has two tasks
-        let k = kernel(s);
-        let k2 = k.clone();
-        k.m.spawn(0, async move {
-            sched_balance_periodic(&k2, 1).await;
-            k2.m.halt().await;
-        });
-        k.m.boot_cpu(1, 0);
-        run_machine(&k);
+        let k = balance_periodic_on_cpu1(s);
         let s = k.st();
         assert_eq!(s.rqs[0].nr_running, 1);
         // Balanced: the interval doubles (2 → 4 ms, max 4).

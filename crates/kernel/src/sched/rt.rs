@@ -138,23 +138,31 @@ fn rq_curr(s: &SchedState, cpu: CpuId) -> TaskId {
 }
 
 /// `rt_task()` in its long-standing form: prio below `MAX_RT_PRIO`, which includes DL tasks.
+///
+/// Linux: include/linux/sched/rt.h rt_or_dl_prio().
 fn rt_or_dl_prio(prio: i32) -> bool {
     prio < MAX_RT_PRIO as i32
 }
 
 /// The task is queued on the RT class of its CPU (`on_rt_rq(&p->rt)`).
+///
+/// Linux: kernel/sched/rt.c on_rt_rq().
 fn on_rt_rq(s: &SchedState, p: TaskId) -> bool {
     s.tasks[p as usize].rt.on_rq
 }
 
 /// Whether `rq` runs stop or DL work or has RT work queued (the `balance_rt` result).
+///
+/// Linux: kernel/sched/rt.c balance_rt() (its return value: sched_stop_runnable() ||
+/// sched_dl_runnable() || sched_rt_runnable()).
 fn rt_or_higher_runnable(s: &SchedState, cpu: CpuId) -> bool {
     let rq = &s.rqs[cpu as usize];
-    let stop_runnable = core::task_on_rq_queued(s, rq.stop) && s.tasks[rq.stop as usize].is_stopper;
-    stop_runnable || rq.dl.dl_nr_running > 0 || rq.rt.rt_nr_running > 0
+    crate::sched::stop_task::sched_stop_runnable(s, cpu) || rq.dl.dl_nr_running > 0 || rq.rt.rt_nr_running > 0
 }
 
 /// Queue a balance callback once (`queue_balance_callback` ignores an already queued head).
+///
+/// Linux: kernel/sched/sched.h queue_balance_callback().
 fn queue_balance_callback(s: &mut SchedState, cpu: CpuId, cb: BalanceCallback) {
     let cbs = &mut s.rqs[cpu as usize].balance_callbacks;
     if !cbs.contains(&cb) {
@@ -188,6 +196,8 @@ fn rt_clear_overload(s: &mut SchedState, cpu: CpuId) {
 }
 
 /// `rt_overloaded()`: number of RT-overloaded CPUs in the root domain.
+///
+/// Linux: kernel/sched/rt.c rt_overloaded().
 fn rt_overloaded(s: &SchedState) -> u32 {
     s.rto_mask.weight()
 }
@@ -835,6 +845,8 @@ fn rto_next_cpu(s: &mut SchedState) -> Option<CpuId> {
 
 /// `irq_work_queue_on(&rd->rto_push_work, cpu)`: the work is single per root domain; queuing
 /// an already pending work does nothing.
+///
+/// Linux: kernel/irq_work.c irq_work_queue_on().
 fn rto_queue_push_work(s: &mut SchedState, cpu: CpuId) {
     if s.rqs[cpu as usize].rt_push_work_pending {
         return;
@@ -951,6 +963,8 @@ pub async fn pull_rt_task(k: &Kernel, this_cpu: CpuId) {
 }
 
 /// `need_pull_rt_task()`: this rq's RT level is weaker than the task leaving it.
+///
+/// Linux: kernel/sched/rt.c need_pull_rt_task().
 fn need_pull_rt_task(s: &SchedState, cpu: CpuId, prev: TaskId) -> bool {
     s.rqs[cpu as usize].rt.highest_prio.curr > s.tasks[prev as usize].prio
 }
@@ -1008,24 +1022,6 @@ pub fn overloaded_cpus(s: &SchedState) -> CpuMask {
         .filter(|&c| s.rqs[c as usize].rt.overloaded)
         .collect()
 }
-
-// CORE-NEEDED: no new core helper is required; the RT class relies on this wiring in core.rs
-// (each item is what Linux's core does with the RT ops):
-// - fork: `init_entity_rt(s, p)` for every new task (`__sched_fork`).
-// - class dispatch: `pick_task_rt`, `put_prev_task_rt`, `set_next_task_rt`, `task_tick_rt`,
-//   `yield_task_rt`, `select_task_rq_rt`, `switched_to_rt`/`switched_from_rt`,
-//   `prio_changed_rt` for `Class::Rt`.
-// - `BalanceCallback::PushRt` => `push_rt_tasks(k, cpu)`, `BalanceCallback::PullRt` =>
-//   `pull_rt_task(k, cpu)`, both with `cpu`'s rq lock held (S-4).
-// - pick balance pass: `balance_rt(k, cpu, prev)` when prev's class is RT or lower-indexed
-//   classes are walked from prev's class down (S-3).
-// - ttwu activation: `task_woken_rt(k, cpu, p)` after `wakeup_preempt` for RT wakees (W-9).
-// - CALL_FUNCTION IPI handler: if `rqs[cpu].rt_push_work_pending`, call
-//   `rto_push_irq_work_func(k, cpu)` with no lock held (it clears the flag itself).
-// - BUG to fix in core.rs: `Kernel::raw_spin_trylock` runs the lockdep order check, so the
-//   trylock step of `double_lock_balance(this, busiest)` with `busiest < this` records a
-//   "lock order violation" although a trylock cannot deadlock (Linux lockdep does not
-//   order-check trylocks). Every RT push/pull toward a lower-numbered CPU hits it.
 
 #[cfg(test)]
 mod tests {
@@ -1422,15 +1418,17 @@ mod tests {
         assert!(cpupri_consistent(&s, 0) && cpupri_consistent(&s, 2));
     }
 
-    #[test]
-    fn rt_pull_takes_stronger_pushable_task_unless_it_beats_its_curr() {
+    /// Two CPUs without RT_PUSH_IPI: cpu1 runs a FIFO task of `curr_prio` and has a FIFO task
+    /// of `waiter_prio` queued behind it; cpu0 (idle) runs `pull_rt_task()` under its rq lock.
+    /// Returns the kernel and the waiter.
+    fn pull_to_idle_cpu0(curr_prio: u32, waiter_prio: u32) -> (Rc<Kernel>, TaskId) {
         let mut s = sched_state(2, None);
         s.feat.rt_push_ipi = false;
         let m = all(&s);
-        let hog = rt_task(&mut s, Policy::Fifo, 80, 1, m);
-        let waiter = rt_task(&mut s, Policy::Fifo, 40, 1, m);
-        wake(&mut s, 1, hog);
-        run(&mut s, 1, hog);
+        let curr = rt_task(&mut s, Policy::Fifo, curr_prio, 1, m);
+        let waiter = rt_task(&mut s, Policy::Fifo, waiter_prio, 1, m);
+        wake(&mut s, 1, curr);
+        run(&mut s, 1, curr);
         wake(&mut s, 1, waiter);
         let k = kernel(s);
         let k2 = k.clone();
@@ -1439,6 +1437,12 @@ mod tests {
             pull_rt_task(&k2, 0).await;
             k2.rq_unlock(0).await;
         });
+        (k, waiter)
+    }
+
+    #[test]
+    fn rt_pull_takes_stronger_pushable_task_unless_it_beats_its_curr() {
+        let (k, waiter) = pull_to_idle_cpu0(80, 40);
         let s = k.st();
         assert_eq!(s.tasks[waiter as usize].cpu, 0);
         assert_eq!(s.rqs[0].rt.rt_nr_running, 1);
@@ -1452,21 +1456,7 @@ mod tests {
 
     #[test]
     fn rt_pull_leaves_a_task_that_is_about_to_preempt_its_curr() {
-        let mut s = sched_state(2, None);
-        s.feat.rt_push_ipi = false;
-        let m = all(&s);
-        let curr = rt_task(&mut s, Policy::Fifo, 30, 1, m);
-        let wakee = rt_task(&mut s, Policy::Fifo, 40, 1, m);
-        wake(&mut s, 1, curr);
-        run(&mut s, 1, curr);
-        wake(&mut s, 1, wakee);
-        let k = kernel(s);
-        let k2 = k.clone();
-        run_on_cpu0(&k, async move {
-            k2.rq_lock(0).await;
-            pull_rt_task(&k2, 0).await;
-            k2.rq_unlock(0).await;
-        });
+        let (k, wakee) = pull_to_idle_cpu0(30, 40);
         let s = k.st();
         assert_eq!(s.tasks[wakee as usize].cpu, 1, "it will run on cpu1 at once");
         assert!(!s.tasks[0].need_resched);
@@ -1474,8 +1464,7 @@ mod tests {
 
     #[test]
     fn rt_pull_with_push_ipi_runs_the_chain_over_overloaded_cpus() {
-        // cpu0 is overloaded; cpu2 pulls. (Pushing to a lower-numbered CPU currently trips the
-        // core's lockdep check on `raw_spin_trylock` inside `double_lock_balance`.)
+        // cpu0 is overloaded; cpu2 pulls.
         let mut s = sched_state(3, None);
         let m = all(&s);
         let hog = rt_task(&mut s, Policy::Fifo, 80, 0, m);

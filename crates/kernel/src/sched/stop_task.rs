@@ -10,9 +10,10 @@ use crate::task::TaskId;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopWork {
     /// `migration_cpu_stop`: move `task` off this CPU to `dest` (affinity change).
+    ///
+    /// Deviation: the only work; there is no `active_load_balance_cpu_stop`, since the model
+    /// has no active balance (see `sched_balance_rq`).
     Migrate { task: TaskId, dest: CpuId },
-    /// `active_load_balance_cpu_stop`: push the running task to `dest`.
-    ActiveBalance { dest: CpuId },
 }
 
 use crate::sched::core::add_nr_running;
@@ -70,7 +71,6 @@ pub async fn stopper_main(k: &crate::sched::core::Kernel) {
         };
         match work {
             Some(StopWork::Migrate { task, dest }) => migration_cpu_stop(k, task, dest).await,
-            Some(StopWork::ActiveBalance { .. }) => {}
             None => {
                 let me = k.current();
                 k.st().tasks[me as usize].state = crate::task::state::TASK_INTERRUPTIBLE;

@@ -52,6 +52,8 @@ pub struct Topology {
 
 impl Topology {
     /// `nr_cpus` CPUs in LLCs of `llc_size` (None: one LLC).
+    ///
+    /// Linux: kernel/sched/topology.c build_sched_domains() (with sd_init() for each level).
     pub fn new(nr_cpus: usize, llc_size: Option<usize>) -> Topology {
         let llc_size = llc_size.unwrap_or(nr_cpus).clamp(1, nr_cpus);
         let all = CpuMask::first_n(nr_cpus);
@@ -115,6 +117,8 @@ impl Topology {
     }
 
     /// `cpus_share_cache()`.
+    ///
+    /// Linux: kernel/sched/core.c cpus_share_cache().
     pub fn share_cache(&self, a: CpuId, b: CpuId) -> bool {
         self.llc_id[a as usize] == self.llc_id[b as usize]
     }

@@ -69,13 +69,17 @@ pub fn hrtimer_reprogram(s: &mut SchedState, cpu: CpuId) {
 /// Linux: kernel/time/hrtimer.c __hrtimer_run_queues().
 pub fn hrtimer_expire(s: &mut SchedState, cpu: CpuId) -> Vec<TimerFn> {
     let now = s.m.now();
-    let q = &mut s.hrtimers[cpu as usize];
-    let due: Vec<HrTimer> = q.iter().filter(|t| t.soft_ns <= now).copied().collect();
-    for t in &due {
-        q.remove(t);
-    }
+    // One pass in expiry order: the due timers leave the queue and come back in that order.
+    let mut due = Vec::new();
+    s.hrtimers[cpu as usize].retain(|t| {
+        let expired = t.soft_ns <= now;
+        if expired {
+            due.push(t.func);
+        }
+        !expired
+    });
     hrtimer_reprogram(s, cpu);
-    due.into_iter().map(|t| t.func).collect()
+    due
 }
 
 /// Whether any task timer is armed anywhere (for stall detection).
