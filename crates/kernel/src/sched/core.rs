@@ -490,6 +490,16 @@ pub fn wakeup_preempt(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags: u32
 
 // ---------------------------------------------------------------------- put/set/pick dispatch
 
+/// Queue a balance callback once (`queue_balance_callback` ignores an already queued head).
+///
+/// Linux: kernel/sched/sched.h queue_balance_callback().
+pub fn queue_balance_callback(s: &mut SchedState, cpu: CpuId, cb: crate::sched::BalanceCallback) {
+    let cbs = &mut s.rqs[cpu as usize].balance_callbacks;
+    if !cbs.contains(&cb) {
+        cbs.push(cb);
+    }
+}
+
 /// Move a queued task between two rqs whose locks are both held (RT/DL push and pull).
 ///
 /// Linux: kernel/sched/sched.h move_queued_task_locked().

@@ -281,26 +281,16 @@ fn dl_entity_preempt(s: &SchedState, a: TaskId, b: TaskId) -> bool {
     s.tasks[a as usize].dl.deadline < s.tasks[b as usize].dl.deadline
 }
 
-/// Queue a balance callback once (`queue_balance_callback` ignores an already queued head).
-///
-/// Linux: kernel/sched/sched.h queue_balance_callback().
-fn queue_balance_callback(s: &mut SchedState, cpu: CpuId, cb: BalanceCallback) {
-    let cbs = &mut s.rqs[cpu as usize].balance_callbacks;
-    if !cbs.contains(&cb) {
-        cbs.push(cb);
-    }
-}
-
 /// Linux: kernel/sched/deadline.c deadline_queue_push_tasks().
 fn deadline_queue_push_tasks(s: &mut SchedState, cpu: CpuId) {
     if s.rqs[cpu as usize].dl.has_pushable_dl_tasks() {
-        queue_balance_callback(s, cpu, BalanceCallback::PushDl);
+        core::queue_balance_callback(s, cpu, BalanceCallback::PushDl);
     }
 }
 
 /// Linux: kernel/sched/deadline.c deadline_queue_pull_task().
 fn deadline_queue_pull_task(s: &mut SchedState, cpu: CpuId) {
-    queue_balance_callback(s, cpu, BalanceCallback::PullDl);
+    core::queue_balance_callback(s, cpu, BalanceCallback::PullDl);
 }
 
 /// `dl_overloaded()`: number of DL-overloaded CPUs (the weight of `rd->dlo_mask`).

@@ -160,26 +160,16 @@ fn rt_or_higher_runnable(s: &SchedState, cpu: CpuId) -> bool {
     crate::sched::stop_task::sched_stop_runnable(s, cpu) || rq.dl.dl_nr_running > 0 || rq.rt.rt_nr_running > 0
 }
 
-/// Queue a balance callback once (`queue_balance_callback` ignores an already queued head).
-///
-/// Linux: kernel/sched/sched.h queue_balance_callback().
-fn queue_balance_callback(s: &mut SchedState, cpu: CpuId, cb: BalanceCallback) {
-    let cbs = &mut s.rqs[cpu as usize].balance_callbacks;
-    if !cbs.contains(&cb) {
-        cbs.push(cb);
-    }
-}
-
 /// Linux: kernel/sched/rt.c rt_queue_push_tasks().
 fn rt_queue_push_tasks(s: &mut SchedState, cpu: CpuId) {
     if s.rqs[cpu as usize].rt.has_pushable_tasks() {
-        queue_balance_callback(s, cpu, BalanceCallback::PushRt);
+        core::queue_balance_callback(s, cpu, BalanceCallback::PushRt);
     }
 }
 
 /// Linux: kernel/sched/rt.c rt_queue_pull_task().
 fn rt_queue_pull_task(s: &mut SchedState, cpu: CpuId) {
-    queue_balance_callback(s, cpu, BalanceCallback::PullRt);
+    core::queue_balance_callback(s, cpu, BalanceCallback::PullRt);
 }
 
 /// Linux: kernel/sched/rt.c rt_set_overload(): this CPU joins `rto_mask`.
