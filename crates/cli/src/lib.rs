@@ -21,9 +21,10 @@ pub struct RunArgs {
     /// `pi_enabled`; a resource's own `"protocol"` wins. Ignored by `compare`.
     #[arg(long, value_name = "none|pi|proxy")]
     pub protocol: Option<String>,
-    /// Proxy Execution stage: 6.17 (single runqueue), 7.1 (simple donor migration) or v29
-    /// (default); `--feature` switches apply on top.
-    #[arg(long, value_name = "6.17|7.1|v29")]
+    /// Proxy Execution stage: 6.17 (single runqueue), 7.1 (simple donor migration), v29
+    /// (default, as the series' tree) or next (the development after v29: return migration
+    /// only when needed, sleeping-owner parking); `--feature` switches apply on top.
+    #[arg(long, value_name = "6.17|7.1|v29|next")]
     pub model: Option<String>,
     /// Scheduler feature switch, repeatable: `--feature place_lag=off`.
     #[arg(long = "feature", value_name = "NAME=on|off")]

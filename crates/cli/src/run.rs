@@ -67,7 +67,11 @@ pub fn build_config(w: &Workload, args: &RunArgs) -> Result<(Config, String), Fa
     let mut feat = Features::default();
     if let Some(m) = &args.model {
         kernel::sched::features::ModelVersion::parse(m)
-            .ok_or_else(|| bad(format!("error: --model expects 6.17, 7.1 or v29, got `{m}`")))?
+            .ok_or_else(|| {
+                bad(format!(
+                    "error: --model expects 6.17, 7.1, v29 or next, got `{m}`"
+                ))
+            })?
             .apply(&mut feat);
     }
     for (name, on) in &w.settings.features {
@@ -140,11 +144,15 @@ pub fn simulate(
     let mut sys = System::new(cfg.clone(), Box::new(Fanout(sinks)));
     for r in &w.resources {
         match &r.kind {
-            workload::spec::ResourceKind::Mutex { protocol: p } => {
+            workload::spec::ResourceKind::Mutex { protocol: p, io } => {
                 let p = p
                     .as_deref()
                     .map(|p| Protocol::parse(p).expect("validated by the loader"));
-                sys.add_mutex(&r.name, p.unwrap_or(protocol))
+                let id = sys.add_mutex(&r.name, p.unwrap_or(protocol));
+                if *io {
+                    sys.set_mutex_io(id);
+                }
+                id
             }
             workload::spec::ResourceKind::Cond => sys.add_cond(&r.name),
         };
@@ -486,7 +494,8 @@ pub fn compare_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
 }
 
 /// `proxysched ablate`: the workload under protocol proxy (unless `--protocol` says
-/// otherwise) with the v29 defaults, then with each Proxy Execution mechanism off in turn.
+/// otherwise) with the chosen `--model` (default v29), then with each of its Proxy Execution
+/// mechanisms that is on switched off in turn.
 pub fn ablate_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
     let (w, cfg, costs_name) = prepare(args)?;
     let protocol = default_protocol(&w, args)?;
@@ -503,7 +512,7 @@ pub fn ablate_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
     };
     let baseline = one(&cfg, "all on")?;
     let mut runs = Vec::new();
-    for &name in kernel::sched::features::PROXY_MECHANISMS {
+    for name in kernel::sched::features::ablation_mechanisms(&cfg.feat) {
         let mut c = cfg.clone();
         c.feat.set(name, false).expect("a listed mechanism");
         runs.push((name, one(&c, name)?));

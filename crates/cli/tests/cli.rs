@@ -246,3 +246,35 @@ fn b_v29_1_stale_prev_is_exit_4_only_without_the_fix() {
     let old = run(&["run", &path, "--check", "--model", "7.1"]);
     assert_eq!(old.status.code(), Some(4), "{}", stderr(&old));
 }
+
+/// The post-v29 tree's nr_iowait reproducer (kernel/sched/proxy_iowait_repro.c) as a
+/// scenario: under `--model next` the donor in mutex_lock_io() is parked on the sleeping
+/// owner and activated on the owner's CPU when it wakes at 5 ms. With the fix both CPUs stay
+/// balanced; with the buggy order (`iowait_fix=off`) the run fails exactly as the reproducer
+/// reports: the donor CPU leaks +1 and the owner CPU is driven to -1.
+#[test]
+fn iowait_reproducer_balanced_with_the_fix_and_plus_one_minus_one_without() {
+    let path = scenario("proxy_iowait_repro.json");
+    let fixed = run(&["run", &path, "--check", "--model", "next"]);
+    assert_eq!(fixed.status.code(), Some(0), "{}", stderr(&fixed));
+    let buggy = run(&[
+        "run",
+        &path,
+        "--check",
+        "--model",
+        "next",
+        "--feature",
+        "iowait_fix=off",
+    ]);
+    assert_eq!(buggy.status.code(), Some(4), "{}", stderr(&buggy));
+    let e = stderr(&buggy);
+    assert!(
+        e.contains("nr_iowait_balanced at 5000000 ns: cpu0: nr_iowait 1 (+1), 0 tasks in iowait sleep there; cpu1: nr_iowait -1 (-1)"),
+        "{e}"
+    );
+    assert!(e.contains("replay: proxysched run"), "{e}");
+    // v29 has no parking: the donor is deactivated on its own CPU and woken there, balanced
+    // whatever the order switch says.
+    let v29 = run(&["run", &path, "--check", "--feature", "iowait_fix=off"]);
+    assert_eq!(v29.status.code(), Some(0), "{}", stderr(&v29));
+}

@@ -141,6 +141,26 @@ fn unlock_hands_the_mutex_to_the_boosting_donor() {
     );
 }
 
+/// v29 9/9 as the tree has it: O's unlock of A (contended by X, so the slow path runs) does
+/// not use up O's blocked_donor D, which waits on B; the unlock of B then hands B to D at
+/// 5 ms although W queued on B first. A model that clears blocked_donor at every unlock
+/// gives B to its FIFO head W and D waits to 7 ms — what `blocked_donor=off` shows.
+#[test]
+fn blocked_donor_survives_the_unlock_of_another_mutex() {
+    let s = run_proxy("blocked_donor_two_mutexes.json", &[]);
+    let (w, x, d) = (s.pid("W-1"), s.pid("X-2"), s.pid("D-3"));
+    assert_eq!(acquired(&s, x), 5 * MS);
+    assert_eq!(acquired(&s, d), 5 * MS);
+    assert_eq!(acquired(&s, w), 7 * MS);
+    assert_eq!(s.result.metrics.task(d).unwrap().lock_wait_ns.max, 3 * MS);
+
+    let off = run_proxy("blocked_donor_two_mutexes.json", &["blocked_donor=off"]);
+    let (w, d) = (off.pid("W-1"), off.pid("D-3"));
+    // W is handed B at 5 ms and picks it up when it runs (after X, 6 ms); D only then.
+    assert_eq!(acquired(&off, w), 6 * MS);
+    assert_eq!(acquired(&off, d), 7 * MS);
+}
+
 #[test]
 fn model_presets_reproduce_the_earlier_stages() {
     let wait = |model: &str| {

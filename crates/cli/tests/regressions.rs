@@ -172,19 +172,27 @@ fn b_7_1_1_former_owner_is_pushable_again() {
     assert_eq!(s.work_done_ns(l), 6_000_000);
 }
 
-/// B-7.1-2 missed balance (S8): donor H stays, the task on CPU 0 changes from L to H when L
-/// unlocks at 3.5 ms. Putting and setting the donor again queues RT push work, and L, which
-/// every balance skipped while it ran on H's context, is pushed to the idle CPU 1 at once
-/// (done at 5.5 ms). With the fix off nothing pushes it: L waits on CPU 0 until H is done and
-/// finishes at 6.5 ms.
+/// B-7.1-2 missed balance (S8), at the 7.1 stage: donor H stays, the task on CPU 0 changes
+/// from L to H when L yields (on H's behalf) after unlocking at 3.5 ms. Putting and setting
+/// the donor again queues RT push work, and L, which every balance skipped while it ran on H's
+/// context, is pushed to the idle CPU 1 at once (done at 5.5 ms). With the fix off nothing
+/// pushes it: L waits on CPU 0 until H is done and finishes at 6.5 ms. In v29 the unlock's
+/// wakeup of H resets the donor (R6), so L is pushed at 3.5 ms either way.
 #[test]
 fn b_7_1_2_donor_kept_curr_changed_queues_the_push() {
-    let s = run_proxy("proxy_missed_balance.json", &[]);
+    let at_7_1 = |feats: &[&str]| {
+        run_with("proxy_missed_balance.json", |a| {
+            a.protocol = Some("proxy".into());
+            a.model = Some("7.1".into());
+            a.features = feats.iter().map(|f| f.to_string()).collect();
+        })
+    };
+    let s = at_7_1(&[]);
     let l = s.pid("L-0");
     assert!(s.switch_ins(l).contains(&(3_500_000, 1)), "{:?}", s.switch_ins(l));
     assert_eq!(s.work_done_ns(l), 5_500_000);
 
-    let off = run_proxy("proxy_missed_balance.json", &["missed_balance_fix=off"]);
+    let off = at_7_1(&["missed_balance_fix=off"]);
     let l = off.pid("L-0");
     assert!(
         switch_ins_after_start(&off, l).iter().all(|&(_, c)| c == 0),
@@ -192,6 +200,17 @@ fn b_7_1_2_donor_kept_curr_changed_queues_the_push() {
         off.switch_ins(l)
     );
     assert_eq!(off.work_done_ns(l), 6_500_000);
+
+    for feats in [&[][..], &["missed_balance_fix=off"][..]] {
+        let v29 = run_proxy("proxy_missed_balance.json", feats);
+        let l = v29.pid("L-0");
+        assert!(
+            v29.switch_ins(l).contains(&(3_500_000, 1)),
+            "{feats:?}: {:?}",
+            v29.switch_ins(l)
+        );
+        assert_eq!(v29.work_done_ns(l), 5_500_000);
+    }
 }
 
 /// B-v18-1 stuck in WAKING: a chain link marked waking must be returned home (or run if it is
@@ -341,26 +360,46 @@ fn b_v22_2_proxy_actions_run_after_the_link_locks_are_dropped() {
     assert_eq!(return_migrations_of(&s, s.pid("H-2")).len(), 1);
 }
 
-/// B-v18-1 in v29, as a race: seed 2 of the 4-CPU swarm (default costs) has CPU 0's chain
-/// walk, from donor d-10 through its owner d-11, meet d-11 while an unlock has already marked
-/// it waking (handing it C) and its wakeup is still on the way (the window between the
-/// unlock's marking and wake_up_process(), M9). d-11 is away from home, so the walk decides at
-/// 29.756060 ms to force-return it (F2), done at 29.756100 ms (after its pi_lock and rq lock).
-/// Found with a temporary counter on that branch; the exact return pins that this
-/// seed still reaches it (re-search the seeds if the model's interleavings change). The run
-/// must stay clean with every invariant checked.
+/// B-v18-1 in v29, as a race: seed 63 of the swarm on 8 CPUs (default costs) has CPU 1's
+/// chain walk meet a link while an unlock has already marked it waking (handing it its lock)
+/// and its wakeup is still on the way (the window between the unlock's marking and
+/// wake_up_process(), M9). As the v29 tree does (F2), the walk clears the mark and
+/// deactivates the link (a-2) at 23.142410 ms; the wakeup then finds it off the runqueue and
+/// places it from its wake_cpu through a full try_to_wake_up() (a-2 is home, so no return
+/// migration is counted). Found with a
+/// temporary counter on that branch; the exact return pins that this seed still reaches it
+/// (re-search the seeds if the model's interleavings change). The run must stay clean with
+/// every invariant checked.
 #[test]
 fn b_v18_1_swarm_race_meets_a_waking_link_in_flight() {
     let s = run_with("proxy_swarm_4cpus.json", |a| {
         a.protocol = Some("proxy".into());
-        a.seed = Some(2);
+        a.cpus = Some(8);
+        a.seed = Some(63);
         a.duration = Some(0.03);
     });
     assert_eq!(s.result.outcome.end_reason, EndReason::Duration);
-    let p = s.pid("d-11");
+    let a = s.pid("a-2");
+    let at =
+        |lo: u64, hi: u64, v: Vec<u64>| v.into_iter().filter(|t| (lo..hi).contains(t)).collect::<Vec<_>>();
+    let wakes = at(23_142_000, 23_143_000, s.wakings(a));
+    let wakeups: Vec<u64> = s
+        .events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::SchedWakeup { task, target_cpu: 1 } if task.pid == a => Some(e.time_ns),
+            _ => None,
+        })
+        .collect();
+    let wakeups = at(23_142_000, 23_150_000, wakeups);
+    // The unlock's waking at 23.142380 ms; the walk deactivates a-2 in that window; the
+    // wakeup's full path (pi_lock, select_task_rq from wake_cpu 1, the rq lock) ends at
+    // 23.145710 ms and a-2 runs on CPU 1 at 23.145810 ms.
+    assert_eq!(wakes, vec![23_142_380]);
+    assert_eq!(wakeups, vec![23_145_710]);
     assert!(
-        return_migrations_of(&s, p).contains(&(29_756_100, 0, 0)),
+        s.switch_ins(a).contains(&(23_145_810, 1)),
         "{:?}",
-        return_migrations_of(&s, p)
+        s.switch_ins(a)
     );
 }

@@ -207,7 +207,40 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
     }
     check_rt_mutexes(k, &s, &mut out);
     out.extend(crate::workqueue::check_pools(&s));
+    if let Some(detail) = check_nr_iowait(&s) {
+        out.push(("nr_iowait_balanced", detail));
+    }
     out
+}
+
+/// `nr_iowait` of each CPU counts exactly the tasks in iowait that blocked there and have
+/// not been woken (asleep, off every runqueue, `task_cpu` that CPU): `__block_task()` raises
+/// it on the CPU the task blocks on, and the wakeup lowers it on that same CPU before the
+/// task moves. A wakeup that lowers it elsewhere leaks +1 on one CPU and −1 on another (the
+/// post-v29 sleeping-owner bug, d346306db401).
+fn check_nr_iowait(s: &crate::sched::SchedState) -> Option<String> {
+    use crate::task::state::{TASK_RUNNING, TASK_WAKING};
+    let mut want = vec![0i64; s.rqs.len()];
+    for t in &s.tasks {
+        if t.in_iowait && t.on_rq == OnRq::No && t.state != TASK_RUNNING && t.state != TASK_WAKING {
+            want[t.cpu as usize] += 1;
+        }
+    }
+    let bad: Vec<String> = s
+        .rqs
+        .iter()
+        .zip(&want)
+        .filter(|(rq, &w)| rq.nr_iowait != w)
+        .map(|(rq, &w)| {
+            format!(
+                "cpu{}: nr_iowait {} ({:+}), {w} tasks in iowait sleep there",
+                rq.cpu,
+                rq.nr_iowait,
+                rq.nr_iowait - w
+            )
+        })
+        .collect();
+    (!bad.is_empty()).then(|| bad.join("; "))
 }
 
 /// M-10: the rt_mutex trees agree, checked for each lock whose `wait_lock` is free (every

@@ -150,6 +150,7 @@ impl System {
                     wait_lock,
                     osq: Default::default(),
                     proxy: protocol == Protocol::Proxy,
+                    io: false,
                 });
                 LockName::Mutex(idx)
             }
@@ -169,6 +170,17 @@ impl System {
             },
         );
         id
+    }
+
+    /// Make workload mutex `id` one its threads take with `mutex_lock_io()` (they count as in
+    /// iowait while they wait for it).
+    ///
+    /// Deviation: `rt_mutex_lock_io()` is not modelled; on a `pi` mutex this does nothing.
+    pub fn set_mutex_io(&mut self, id: u32) {
+        let mut s = self.k.st();
+        if let Some(UserResource::Mutex(m)) = s.user_resources.get(id as usize).copied() {
+            s.mutexes[m as usize].io = true;
+        }
     }
 
     /// Create a pthread condition variable; returns its workload resource id.
@@ -356,6 +368,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
             clock_task: 0,
             nr_switches: 0,
             nr_uninterruptible: 0,
+            nr_iowait: 0,
             wake_list: Vec::new(),
             ttwu_pending: false,
             balance_callbacks: Vec::new(),
@@ -538,6 +551,9 @@ pub fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId
         proxy_waking: false,
         is_blocked: false,
         blocked_donor: None,
+        in_iowait: false,
+        sleeping_owner: None,
+        blocked_head: Vec::new(),
         pi_waiters: Default::default(),
         pi_blocked_on: None,
         rt_waiter: None,

@@ -141,6 +141,15 @@ pub struct Task {
     /// `p->blocked_donor` (C11, v29 9/9): the chain task that proxied through this owner in
     /// the latest chain walk. Protected by: the rq lock (written by find_proxy_task).
     pub blocked_donor: Option<TaskId>,
+    /// `p->in_iowait`: the task sleeps for I/O (`io_schedule_prepare()`; here: while it takes
+    /// a mutex declared `"io": true`, i.e. `mutex_lock_io()`). Written by the task itself.
+    pub in_iowait: bool,
+    /// `p->sleeping_owner` (post-v29 sleeping-owner parking): the sleeping lock owner this
+    /// blocked donor is parked on, or None. Protected by: the owner's `blocked_lock`.
+    pub sleeping_owner: Option<TaskId>,
+    /// `p->blocked_head`: the donors parked on this sleeping owner, oldest first; they are
+    /// activated on this task's runqueue when it wakes. Protected by: `blocked_lock`.
+    pub blocked_head: Vec<TaskId>,
     /// `pi_waiters`: the top waiter of every rt_mutex this task owns, strongest first (M-10).
     /// Its first entry's task lends its priority (M-11). Protected by: `pi_lock`.
     pub pi_waiters: std::collections::BTreeSet<crate::locking::rtmutex::RtWaiter>,

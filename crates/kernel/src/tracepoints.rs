@@ -225,6 +225,10 @@ pub enum EventKind {
     /// A waking donor left the CPU it was migrated to and is placed again (model extension,
     /// counted as `return_migrations`).
     ReturnMigrate { task: TaskRef, orig_cpu: CpuId },
+    /// Post-v29 sleeping-owner parking (`proxy_enqueue_on_owner()`): `donor` sleeps until its
+    /// lock's `owner` wakes, then is activated on the owner's runqueue (model extension, not
+    /// printed).
+    ProxyPark { donor: TaskRef, owner: TaskRef },
     /// `tracing_mark_write:` from a user program (rt-app markers).
     UserMark { pid: Pid, mark: Mark },
     /// `workqueue_queue_work: work struct=%p function=%ps workqueue=%s req_cpu=%d cpu=%d`

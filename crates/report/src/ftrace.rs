@@ -251,6 +251,7 @@ impl<W: io::Write> FtraceWriter<W> {
             EventKind::ProxyPick { .. }
             | EventKind::ProxyMigrate { .. }
             | EventKind::ReturnMigrate { .. }
+            | EventKind::ProxyPark { .. }
             | EventKind::DlThrottle { .. }
             | EventKind::DlDeadlineMiss { .. } => {
                 unreachable!("not printed")
@@ -365,6 +366,7 @@ impl<W: io::Write> EventSink for FtraceWriter<W> {
             | EventKind::ProxyPick { .. }
             | EventKind::ProxyMigrate { .. }
             | EventKind::ReturnMigrate { .. }
+            | EventKind::ProxyPark { .. }
             | EventKind::DlThrottle { .. }
             | EventKind::DlDeadlineMiss { .. } => return,
             EventKind::LockInit { lock, name } => {

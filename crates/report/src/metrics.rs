@@ -438,7 +438,7 @@ impl EventSink for MetricsCollector {
                     task.nice = nice;
                 }
             }
-            EventKind::LockInit { .. } => {}
+            EventKind::LockInit { .. } | EventKind::ProxyPark { .. } => {}
             EventKind::ProxyPick { .. } => self.counters.proxy_picks += 1,
             EventKind::ProxyMigrate { .. } => self.counters.proxy_migrations += 1,
             EventKind::ReturnMigrate { .. } => self.counters.return_migrations += 1,

@@ -347,7 +347,10 @@ impl<'f> Loader<'f> {
         self.resources.push(ResourceSpec {
             name: name.to_string(),
             kind: match kind {
-                Rk::Mutex => ResourceKind::Mutex { protocol: None },
+                Rk::Mutex => ResourceKind::Mutex {
+                    protocol: None,
+                    io: false,
+                },
                 Rk::Cond => ResourceKind::Cond,
             },
             internal,
@@ -612,9 +615,22 @@ impl<'f> Loader<'f> {
                 };
             }
             let mut protocol = None;
+            let mut io = false;
             for k in robj {
                 match k.key.as_str() {
                     "type" => {}
+                    "io" => {
+                        if kind != Rk::Mutex {
+                            return Err(self.error(
+                                k.key_pos,
+                                format!(
+                                    "expected \"io\" only on a mutex; \"{}\" is a condition variable",
+                                    r.key
+                                ),
+                            ));
+                        }
+                        io = self.boolean(k)?;
+                    }
                     "protocol" => {
                         if kind != Rk::Mutex {
                             return Err(self.error(
@@ -636,10 +652,11 @@ impl<'f> Loader<'f> {
                 }
             }
             let id = self.resource(&r.key, kind, false) as usize;
-            if let ResourceKind::Mutex { protocol: p } = &mut self.resources[id].kind {
+            if let ResourceKind::Mutex { protocol: p, io: i } = &mut self.resources[id].kind {
                 if protocol.is_some() {
                     *p = protocol;
                 }
+                *i |= io;
             }
         }
         Ok(())

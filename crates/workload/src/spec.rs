@@ -242,6 +242,9 @@ pub enum ResourceKind {
     /// protocol for this mutex (`"resources": {"S": {"protocol": "pi"}}`).
     Mutex {
         protocol: Option<String>,
+        /// Our extension `"io": true`: threads take it with `mutex_lock_io()` and count as
+        /// in iowait while they wait (the post-v29 nr_iowait reproducer needs it).
+        io: bool,
     },
     Cond,
 }

@@ -328,6 +328,7 @@ fn resources_keyed_by_name_and_kind_declared_first() {
         .collect();
     let mutex = |p: Option<&str>| ResourceKind::Mutex {
         protocol: p.map(str::to_string),
+        io: false,
     };
     assert_eq!(
         r,

@@ -18,9 +18,8 @@
 //! Deviation: signals and ww_mutex are not modelled: the slow path never takes the error
 //! path, and `mutex_lock` sleeps TASK_UNINTERRUPTIBLE as Linux's does.
 //!
-//! Deviation: the unlock slowpath does not take `current.blocked_lock` and never nests two
-//! `blocked_lock`s (L2): that lock guards `blocked_donor`, which arrives with M5/M6. The
-//! chosen waiter's own `blocked_lock` is taken alone, under `wait_lock`.
+//! The unlock slowpath takes `current.blocked_lock` and, nested inside it, the boosting
+//! donor's (L2); the FIFO head's own `blocked_lock` is taken alone, under `wait_lock`.
 
 use std::collections::VecDeque;
 
@@ -97,6 +96,9 @@ pub struct Mutex {
     pub osq: VecDeque<TaskId>,
     /// Waiters donate through this mutex when Proxy Execution is on (protocol `proxy`).
     pub proxy: bool,
+    /// Taken with `mutex_lock_io()`: the locker counts as in iowait while it waits
+    /// (workload `"resources": {"M": {"io": true}}`).
+    pub io: bool,
 }
 
 impl Mutex {
@@ -405,6 +407,9 @@ async fn mutex_optimistic_spin(k: &Kernel, m: u32, me: TaskId, is_waiter: bool) 
 /// Deviation: the fast path is charged `mutex_fast_ns` (one lock+unlock pair, K-12) here;
 /// the fast unlock is free.
 pub async fn mutex_lock(k: &Kernel, m: u32) {
+    if k.st().mutexes[m as usize].io {
+        return mutex_lock_io(k, m).await;
+    }
     let me = k.current();
     let fast_ns = k.st().costs.mutex_fast_ns;
     k.m.delay(fast_ns).await;
@@ -414,6 +419,22 @@ pub async fn mutex_lock(k: &Kernel, m: u32) {
     mutex_lock_common(k, m, me).await;
     assert_eq!(k.st().mutexes[m as usize].owner, Some(me));
     assert!(!k.st().mutexes[m as usize].flags.contains(MutexFlags::PICKUP));
+}
+
+/// `mutex_lock_io()`: `mutex_lock()` between `io_schedule_prepare()` and
+/// `io_schedule_finish()`, so the task counts as in iowait (`p->in_iowait`) while it sleeps
+/// for the lock, and a CPU it blocks on counts it in `nr_iowait`.
+///
+/// Linux: kernel/locking/mutex.c mutex_lock_io(), kernel/sched/core.c io_schedule_prepare().
+async fn mutex_lock_io(k: &Kernel, m: u32) {
+    let me = k.current();
+    let token = std::mem::replace(&mut k.st().tasks[me as usize].in_iowait, true);
+    let fast_ns = k.st().costs.mutex_fast_ns;
+    k.m.delay(fast_ns).await;
+    if !mutex_trylock_fast(k, m, me) {
+        mutex_lock_common(k, m, me).await;
+    }
+    k.st().tasks[me as usize].in_iowait = token;
 }
 
 /// `__mutex_lock_common()` for a plain mutex (M-3, M1–M4, M11). The order of steps:
@@ -574,10 +595,13 @@ pub async fn mutex_unlock(k: &Kernel, m: u32) {
 /// was lending its context to us through a chain walk) behave as if HANDOFF were set; else
 /// without HANDOFF release the task part at once (flags kept) and stop if nobody waits.
 /// Under `wait_lock` and our `blocked_lock`, pick the donor if it still waits on this mutex
-/// (its `blocked_lock` nested), else the FIFO head; mark it waking (PROXY_WAKING); hand the
-/// lock to it as owner|PICKUP if handing off; drop the locks, then wake it.
+/// (its `blocked_lock` nested) and only then clear our `blocked_donor`, else the FIFO head;
+/// mark it waking (PROXY_WAKING); hand the lock to it as owner|PICKUP if handing off; drop
+/// the locks, then wake it.
 ///
-/// Linux: kernel/locking/mutex.c __mutex_unlock_slowpath(), __mutex_handoff().
+/// Linux: kernel/locking/mutex.c __mutex_unlock_slowpath(), __mutex_handoff() (v29 9/9 as
+/// posted on LKML and in johnstultz-work/linux-dev: `current->blocked_donor = NULL` inside
+/// `if (next_lock == lock)`).
 async fn mutex_unlock_slowpath(k: &Kernel, m: u32, me: TaskId) {
     let slow_ns = k.st().costs.mutex_slowpath_ns;
     k.m.delay(slow_ns).await;
@@ -609,7 +633,7 @@ async fn mutex_unlock_slowpath(k: &Kernel, m: u32, me: TaskId) {
     if proxy {
         k.blocked_lock(me).await;
         let donor = if k.st().feat.blocked_donor {
-            k.st().tasks[me as usize].blocked_donor.take()
+            k.st().tasks[me as usize].blocked_donor
         } else {
             None
         };
@@ -618,9 +642,12 @@ async fn mutex_unlock_slowpath(k: &Kernel, m: u32, me: TaskId) {
             k.raw_spin_lock(lock, LockClass::BlockedLockNested, LockName::Other(lock.0))
                 .await;
             if k.st().tasks[d as usize].blocked_on == Some(m) {
-                // M6: the donor that was boosting us through this very lock gets it.
+                // M6: the donor that was boosting us through this very lock gets it, and only
+                // then is the link used up. A donor boosting us through another mutex we hold
+                // stays recorded for that mutex's unlock (`next_lock == lock` in the tree).
                 clear_task_blocked_on(k, d, m);
                 k.st().tasks[d as usize].proxy_waking = true;
+                k.st().tasks[me as usize].blocked_donor = None;
                 next = Some(d);
             }
             k.raw_spin_unlock(lock).await;

@@ -440,6 +440,9 @@ pub fn block_task_finish(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     if t.sched_contributes_to_load {
         s.rqs[cpu as usize].nr_uninterruptible += 1;
     }
+    if t.in_iowait {
+        s.rqs[cpu as usize].nr_iowait += 1;
+    }
     s.tasks[p as usize].on_rq = OnRq::No;
 }
 
@@ -783,6 +786,8 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
             let s = &mut *k.st();
             let prev_donor = s.rqs[cpu as usize].donor;
             rq_set_donor(s, cpu, picked);
+            // S6 (v29 9/9): a task picked as donor proxies through nobody yet.
+            s.tasks[picked as usize].blocked_donor = None;
             (prev_donor, task_is_blocked(s, picked))
         };
         let next = if blocked {
@@ -988,16 +993,35 @@ pub async fn exit_to_user_mode(k: &Kernel) {
 // ---------------------------------------------------------------------- Proxy Execution
 // Single-runqueue proxying as merged for Linux 6.17 (spec proxy-exec.md §1–3, tags [6.17]).
 
-/// `task_is_blocked()` (v23-v29): Proxy Execution is on and `p` waits on a mutex, or was
-/// chosen by an unlocker and not yet returned home (the PROXY_WAKING mark counts as blocked).
+/// Whether `p` is a blocked donor for the pick and the chain walk: Proxy Execution is on and
+/// `p` waits on a mutex or was chosen by an unlocker and not yet returned home (the
+/// PROXY_WAKING mark counts as blocked), and — with `is_blocked` (v29 6/9) — went through
+/// its own voluntary `schedule()` since its last wakeup.
 ///
-/// Linux: kernel/sched/sched.h task_is_blocked().
+/// Linux: kernel/sched/core.c __schedule() (`next->is_blocked && next->blocked_on`, tree
+/// 32d34d761ad6), kernel/sched/sched.h task_is_blocked().
+///
+/// Deviation: the v29 tree tests `is_blocked` only for the picked donor and follows any
+/// owner that has `blocked_on` set; the model asks `is_blocked` of every link, as the
+/// post-v29 "Be more strict about p->is_blocked" does, so that proxy code never moves a task
+/// that did not block itself (I6, B5).
 pub fn task_is_blocked(s: &SchedState, p: TaskId) -> bool {
     let t = &s.tasks[p as usize];
     // v29 6/9: only a task that went through its own voluntary schedule() is a donor; one
     // preempted inside the lock slow path is an ordinary runnable task (B5). Off: v23's rule.
-    // The waking mark always counts: such a task must be home before it runs.
-    s.feat.proxy_exec && (t.proxy_waking || (t.blocked_on.is_some() && (t.is_blocked || !s.feat.is_blocked)))
+    // Without the ttwu-side return (v29 5/9) the scheduler is what sends a woken waking task
+    // home (F2 → proxy_force_return), so the mark keeps it a donor after its wakeup.
+    let must_return = t.proxy_waking && !s.feat.ttwu_return_migration;
+    s.feat.proxy_exec && task_has_blocked_on(s, p) && (t.is_blocked || !s.feat.is_blocked || must_return)
+}
+
+/// `task_is_blocked()` as sched.h defines it: Proxy Execution is on and `blocked_on` is set,
+/// the PROXY_WAKING mark included. `proxy_needs_return()` and `try_to_block_task()` ask this.
+///
+/// Linux: kernel/sched/sched.h task_is_blocked().
+pub fn task_has_blocked_on(s: &SchedState, p: TaskId) -> bool {
+    let t = &s.tasks[p as usize];
+    s.feat.proxy_exec && (t.proxy_waking || t.blocked_on.is_some())
 }
 
 /// S8 (7.1, "sched: Fix potentially missing balancing with Proxy Exec"): when the donor did
@@ -1030,8 +1054,6 @@ fn proxy_missed_balance(s: &mut SchedState, cpu: CpuId, prev_donor: TaskId, prev
 /// Linux: kernel/sched/sched.h rq_set_donor().
 fn rq_set_donor(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     let class = s.tasks[p as usize].class;
-    // S6 (v29 9/9): a task picked as donor proxies through nobody yet.
-    s.tasks[p as usize].blocked_donor = None;
     let rq = &mut s.rqs[cpu as usize];
     rq.donor = p;
     rq.next_class = class;
@@ -1047,6 +1069,20 @@ fn proxy_resched_idle(s: &mut SchedState, cpu: CpuId) -> TaskId {
     rq_set_donor(s, cpu, idle);
     s.tasks[idle as usize].need_resched = true;
     idle
+}
+
+/// `proxy_reset_donor()` (S12): a remote wakeup takes this rq's donor away while the owner
+/// keeps running on it: make the running task its own donor, drop the balance work queued
+/// for the old one, and reschedule. Rq lock of `cpu` held.
+///
+/// Linux: kernel/sched/core.c proxy_reset_donor() (tree 32d34d761ad6).
+fn proxy_reset_donor(s: &mut SchedState, cpu: CpuId) {
+    let (donor, curr) = (s.rqs[cpu as usize].donor, s.rqs[cpu as usize].curr);
+    assert_ne!(donor, curr, "proxy_reset_donor without a proxy on cpu{cpu}");
+    put_prev_set_next_task(s, cpu, donor, curr);
+    rq_set_donor(s, cpu, curr);
+    s.rqs[cpu as usize].balance_callbacks.clear();
+    resched_curr(s, cpu);
 }
 
 /// Fault injection `donor_swap_in_balance` (spec §9 #24, regression B-v29-1): called by the
@@ -1080,16 +1116,44 @@ pub async fn inject_remote_donor_swap(k: &Kernel, cpu: CpuId) {
     k.rq_unlock(cpu).await;
 }
 
-/// `proxy_deactivate()` (S14): block the donor as an ordinary sleeper, after swapping the
-/// donor to idle (once `on_rq` is 0 a remote wakeup may take it at once). Refuses a task
-/// that is already TASK_RUNNING (B6): nobody would wake it again.
+/// `proxy_deactivate()` (S14): block a chain task `p` (the donor, or with `deactivate_link`
+/// the link the walk stopped at) as an ordinary sleeper, after swapping the donor to idle
+/// (once `on_rq` is 0 a remote wakeup may take it at once). Refuses a task that is already
+/// TASK_RUNNING (B6): nobody would wake it again.
 ///
 /// Linux: kernel/sched/core.c proxy_deactivate().
-fn proxy_deactivate(s: &mut SchedState, cpu: CpuId, donor: TaskId) -> bool {
+fn proxy_deactivate(s: &mut SchedState, cpu: CpuId, p: TaskId) -> bool {
     // I6 (B5): proxy code only moves a task that blocked through its own schedule().
     assert!(
-        !s.feat.is_blocked || s.tasks[donor as usize].is_blocked,
+        !s.feat.is_blocked || s.tasks[p as usize].is_blocked,
         "I6: proxy_deactivate of a task that never went through its own schedule()"
+    );
+    let state = s.tasks[p as usize].state;
+    if state == crate::task::state::TASK_RUNNING {
+        return false;
+    }
+    proxy_resched_idle(s, cpu);
+    block_task(s, cpu, p, state);
+    true
+}
+
+/// `proxy_enqueue_on_owner()` (post-v29 sleeping-owner work, O5): the lock owner of link `p`
+/// sleeps, so the whole chain up to the donor cannot run anywhere until it wakes. Park the
+/// donor on the owner: block it as a sleeper (its iowait counts on this CPU, as in
+/// `__block_task()`), record the owner, and queue it on the owner's `blocked_head`, which
+/// `try_to_wake_up()` of the owner drains onto the owner's runqueue. Called in the same
+/// atomic stretch that saw the owner off the runqueue, with the mutex's `wait_lock` held, so
+/// the owner's wakeup either already happened (and the walk did not get here) or drains
+/// this donor later. Rq lock of `cpu` held.
+///
+/// Linux: kernel/sched/core.c proxy_enqueue_on_owner() (post-v29 development tree; the
+/// body read is the v14-era posting, the v30 tree is described by proxy_iowait_repro.c).
+///
+/// Deviation: the owner's `blocked_lock` is not taken (the stretch is atomic in the model).
+fn proxy_enqueue_on_owner(s: &mut SchedState, cpu: CpuId, donor: TaskId, owner: TaskId) -> bool {
+    assert!(
+        !s.feat.is_blocked || s.tasks[donor as usize].is_blocked,
+        "I6: parking a task that never went through its own schedule()"
     );
     let state = s.tasks[donor as usize].state;
     if state == crate::task::state::TASK_RUNNING {
@@ -1097,6 +1161,17 @@ fn proxy_deactivate(s: &mut SchedState, cpu: CpuId, donor: TaskId) -> bool {
     }
     proxy_resched_idle(s, cpu);
     block_task(s, cpu, donor, state);
+    assert!(
+        s.tasks[donor as usize].sleeping_owner.is_none(),
+        "donor parked twice"
+    );
+    s.tasks[donor as usize].sleeping_owner = Some(owner);
+    s.tasks[owner as usize].blocked_head.push(donor);
+    let (d, o) = (
+        s.tasks[donor as usize].task_ref(),
+        s.tasks[owner as usize].task_ref(),
+    );
+    emit(s, cpu, EventKind::ProxyPark { donor: d, owner: o });
     true
 }
 
@@ -1110,23 +1185,33 @@ enum Proxy {
     Run(TaskId),
 }
 
-/// `find_proxy_task()` (spec §3.4, F1–F10 as in v23–v29): follow the `blocked_on` chain from
-/// the donor to a runnable owner on this runqueue. Each link is examined under its mutex's
-/// `wait_lock` (which holds off the unlock and keeps the owner alive) and the link's
-/// `blocked_lock`; actions that drop or retake the rq lock (deactivate, migrate,
-/// force-return) happen after both are released (B-v22-2).
+/// `find_proxy_task()` (spec §3.4, F1–F10): follow the `blocked_on` chain from the donor to
+/// a runnable owner on this runqueue. Each link is examined under its mutex's `wait_lock`
+/// (which holds off the unlock and keeps the owner alive) and the link's `blocked_lock`;
+/// actions that drop or retake the rq lock (deactivate, migrate, force-return) happen after
+/// both are released (B-v22-2). A link is any task `task_is_blocked()` accepts.
 ///
-/// Linux: kernel/sched/core.c find_proxy_task().
+/// Where the walk cannot go on, v29 (`deactivate_link`, as the tree at 32d34d761ad6 has it)
+/// and 7.1 differ:
 ///
-/// Deviation: a link without an owner (F3) that is already on its `wake_cpu` runs in place
-/// instead of being force-returned to the same CPU (the choice of one post-v29 development
-/// tree); `is_blocked` (v29 6/9) is not modelled yet, so a chain link is any task with
-/// `blocked_on` or the waking mark.
+/// | link `p`                   | v29 (`deactivate_link` on)         | 7.1 (off)                  |
+/// |----------------------------|------------------------------------|----------------------------|
+/// | waking (F2), not current   | clear the mark, deactivate `p` (needs `ttwu_return_migration`) | `proxy_force_return(p)` |
+/// | mutex has no owner (F3)    | clear `blocked_on`, deactivate `p` | run in place if home, else force-return |
+/// | owner sleeps (F4)          | clear `blocked_on`, deactivate `p` | deactivate the donor       |
+///
+/// A deactivated link's wakeup (already on its way for F2) then places it through a full
+/// `try_to_wake_up()` from its `wake_cpu`. With `sleeping_owner` (post-v29) a sleeping owner
+/// parks the donor on it instead (`proxy_enqueue_on_owner()`).
+///
+/// Linux: kernel/sched/core.c find_proxy_task() (v29: johnstultz-work/linux-dev at
+/// 32d34d761ad6; 7.1: the merged "simple donor migration").
 async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
     enum Step {
         Next(TaskId),
         Done(Proxy),
         Deactivate,
+        DeactivateLink(TaskId),
         Migrate(TaskId, CpuId),
         ForceReturn(TaskId),
     }
@@ -1139,9 +1224,28 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
             (s.tasks[p as usize].blocked_on, s.tasks[p as usize].proxy_waking)
         };
         curr_in_chain |= k.st().rqs[cpu as usize].curr == p;
-        let step = if waking {
-            // F2: the unlocker chose p and woke it; it must be home before running (a task
-            // that is current, or already on its wake_cpu, is).
+        let v27_waking = k.st().feat.deactivate_link && k.st().feat.ttwu_return_migration;
+        let step = if waking && v27_waking {
+            // F2 (v27+): the unlocker chose p and its wakeup is on the way. Clear the mark
+            // (clear_task_blocked_on(p, PROXY_WAKING), under p's blocked_lock); the current
+            // task runs, any other link is deactivated so that the wakeup places it from its
+            // wake_cpu (try_to_wake_up() does the return).
+            k.blocked_lock(p).await;
+            let step = {
+                let s = &mut *k.st();
+                s.tasks[p as usize].proxy_waking = false;
+                if s.rqs[cpu as usize].curr == p {
+                    s.tasks[p as usize].is_blocked = false;
+                    Step::Done(Proxy::Run(p))
+                } else {
+                    Step::DeactivateLink(p)
+                }
+            };
+            k.blocked_unlock(p).await;
+            step
+        } else if waking {
+            // F2 (7.1): the unlocker chose p and woke it; it must be home before running (a
+            // task that is current, or already on its wake_cpu, is).
             let s = &mut *k.st();
             let t = &s.tasks[p as usize];
             if s.rqs[cpu as usize].curr == p || t.cpu == t.wake_cpu {
@@ -1167,6 +1271,17 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
                         // F4: a sleeping or delay-dequeued owner (tested before F5, S13).
                         if curr_in_chain {
                             Step::Done(Proxy::Idle(proxy_resched_idle(s, cpu)))
+                        } else if s.feat.sleeping_owner
+                            && ot.on_rq == OnRq::No
+                            && proxy_enqueue_on_owner(s, cpu, donor, o)
+                        {
+                            // Post-v29: the donor waits on the sleeping owner, not on a CPU.
+                            Step::Done(Proxy::Repick)
+                        } else if s.feat.deactivate_link {
+                            // v29: the link stops waiting here; it re-sets blocked_on itself
+                            // when its lock wakes it (M2).
+                            s.tasks[p as usize].blocked_on = None;
+                            Step::DeactivateLink(p)
                         } else {
                             Step::Deactivate
                         }
@@ -1193,8 +1308,18 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
                         s.tasks[o as usize].blocked_donor = Some(p);
                         Step::Next(o)
                     }
+                } else if s.feat.deactivate_link {
+                    // F3 (v27+): no owner. Current runs and retries the lock; any other link
+                    // sleeps until the unlocker's pick (or a later unlock) wakes it.
+                    s.tasks[p as usize].blocked_on = None;
+                    if s.rqs[cpu as usize].curr == p {
+                        s.tasks[p as usize].is_blocked = false;
+                        Step::Done(Proxy::Run(p))
+                    } else {
+                        Step::DeactivateLink(p)
+                    }
                 } else if s.rqs[cpu as usize].curr == p || home {
-                    // F3: no owner: p runs and retries the lock.
+                    // F3 (7.1): no owner: p runs and retries the lock.
                     s.tasks[p as usize].blocked_on = None;
                     s.tasks[p as usize].is_blocked = false;
                     Step::Done(Proxy::Run(p))
@@ -1236,6 +1361,18 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
                     // progress; send it home (v23-v29) rather than clearing blocked_on
                     // without the lock (B-v21-1).
                     proxy_force_return(k, cpu, donor).await;
+                }
+                return Proxy::Repick;
+            }
+            Step::DeactivateLink(p) => {
+                if !proxy_deactivate(&mut k.st(), cpu, p) {
+                    // The tree warns and blocks the task anyway, which would lose its wakeup
+                    // (B6); no model path gets here, so say so loudly and send it home.
+                    k.violation(
+                        "I7",
+                        format!("cpu{cpu}: find_proxy_task would deactivate TASK_RUNNING task {p}"),
+                    );
+                    proxy_force_return(k, cpu, p).await;
                 }
                 return Proxy::Repick;
             }
@@ -1586,44 +1723,43 @@ async fn ttwu_runnable(k: &Kernel, p: TaskId, wake_flags: u32) -> bool {
     woken
 }
 
-/// `proxy_needs_return()` (R6, v29 5/9 as the spec reads it): a waking donor that sits on a
-/// CPU other than its `wake_cpu` (it was migrated to a lock owner, possibly outside its
-/// affinity) is removed here with block semantics (it looks blocked, `on_rq` 0: B-v23-2) so
-/// that try_to_wake_up() places it again from `wake_cpu`; the waking mark is cleared either
-/// way. Returns whether it was removed. rq lock and the task's `blocked_lock` held.
+/// `proxy_needs_return()` (R6, v29 5/9): a waking task that is still blocked on a mutex or
+/// carries the waking mark (`task_is_blocked()` of sched.h) and is not running here is
+/// taken off this runqueue with block semantics (it looks blocked, `on_rq` 0: B-v23-2), so
+/// that `try_to_wake_up()` places it again from its `wake_cpu` — wherever it sits, its home
+/// CPU included. If it was this rq's donor, the running owner becomes its own donor and the
+/// CPU reschedules (`proxy_reset_donor()`). `blocked_on` and the mark are cleared either
+/// way. Returns whether it was removed. Rq lock and the task's `blocked_lock` held.
 ///
-/// Linux: kernel/sched/core.c proxy_needs_return().
+/// With `return_when_needed` (post-v29 "Only return migrate when needed") a task already on
+/// its `wake_cpu` stays queued and is woken in place (marks left as they are: it re-sets
+/// `blocked_on` itself when it runs, M2).
+///
+/// Linux: kernel/sched/core.c proxy_needs_return() (v29: johnstultz-work/linux-dev at
+/// 32d34d761ad6; post-v29 as spec R6 describes the later tree).
 fn proxy_needs_return(s: &mut SchedState, cpu: CpuId, p: TaskId) -> bool {
-    if !s.feat.proxy_exec || !s.feat.ttwu_return_migration {
+    if !s.feat.ttwu_return_migration || !task_has_blocked_on(s, p) {
         return false;
     }
-    let t = &s.tasks[p as usize];
-    if !t.proxy_waking && t.blocked_on.is_none() {
-        return false;
-    }
-    let was_donor = s.rqs[cpu as usize].donor == p;
-    if t.cpu == t.wake_cpu || s.rqs[cpu as usize].curr == p {
-        // At home (or running, hence allowed here): it may run where it is.
+    let home = s.tasks[p as usize].cpu == s.tasks[p as usize].wake_cpu;
+    if s.feat.return_when_needed && home {
+        // Post-v29 has no PROXY_WAKING: its waking mark is `is_blocked && !blocked_on`, which
+        // this wakeup ends (ttwu_do_wakeup() clears is_blocked). The model's separate flag
+        // goes with it.
         s.tasks[p as usize].proxy_waking = false;
-        if was_donor && s.rqs[cpu as usize].curr != p {
-            // The owner ran on this donor's context; the donor itself can run now.
-            resched_curr(s, cpu);
-        }
         return false;
     }
-    if was_donor {
-        proxy_resched_idle(s, cpu);
-    }
-    let removed = block_task(s, cpu, p, crate::task::state::TASK_WAKING);
-    assert!(removed, "a special-state dequeue is never delayed");
     let t = &mut s.tasks[p as usize];
     t.proxy_waking = false;
     t.blocked_on = None;
-    let task = t.task_ref();
-    emit(s, cpu, EventKind::ReturnMigrate { task, orig_cpu: cpu });
-    if was_donor {
-        resched_curr(s, cpu);
+    if s.rqs[cpu as usize].curr == p {
+        return false;
     }
+    if s.rqs[cpu as usize].donor == p {
+        proxy_reset_donor(s, cpu);
+    }
+    let removed = block_task(s, cpu, p, crate::task::state::TASK_WAKING);
+    assert!(removed, "a special-state dequeue is never delayed");
     true
 }
 
@@ -1771,6 +1907,8 @@ pub async fn try_to_wake_up(k: &Kernel, p: TaskId, state_mask: u32, wake_flags: 
     let on_cpu_queued = {
         let s = &mut *k.st();
         s.tasks[p as usize].state = crate::task::state::TASK_WAKING;
+        ttwu_iowait_end(s, p);
+        proxy_unpark(s, p);
         let t = &s.tasks[p as usize];
         let tcpu = t.cpu;
         if t.on_cpu && s.feat.ttwu_queue && ttwu_queue_cond(s, p, tcpu) {
@@ -1788,8 +1926,15 @@ pub async fn try_to_wake_up(k: &Kernel, p: TaskId, state_mask: u32, wake_flags: 
         let (cpu, wf) = {
             let s = &mut *k.st();
             // A full wakeup places the task from its wake_cpu: whatever CPU it waited on as a
-            // donor, the waking mark has done its job (R7).
+            // donor, the waking mark has done its job (R7). A task whose CPU is not its
+            // wake_cpu was moved there as a donor (proxy_set_task_cpu() keeps wake_cpu): this
+            // placement is its return migration.
             s.tasks[p as usize].proxy_waking = false;
+            let t = &s.tasks[p as usize];
+            if t.cpu != t.wake_cpu {
+                let (task, orig_cpu) = (t.task_ref(), t.cpu);
+                emit(s, this, EventKind::ReturnMigrate { task, orig_cpu });
+            }
             let wake_cpu = s.tasks[p as usize].wake_cpu;
             let cpu = select_task_rq(s, p, wake_cpu, wake_flags | crate::sched::wf::TTWU);
             let mut wf = wake_flags | crate::sched::wf::TTWU;
@@ -1802,7 +1947,89 @@ pub async fn try_to_wake_up(k: &Kernel, p: TaskId, state_mask: u32, wake_flags: 
         ttwu_queue(k, p, cpu, wf).await;
     }
     k.pi_unlock(p).await;
+    if k.st().feat.sleeping_owner {
+        let cpu = k.st().tasks[p as usize].cpu;
+        activate_blocked_waiters(k, cpu, p).await;
+    }
     true
+}
+
+/// The iowait half of a full wakeup: a task that slept in iowait leaves the `nr_iowait` of
+/// the CPU it slept on (`task_rq(p)` before any `set_task_cpu()`). `pi_lock` held.
+///
+/// Linux: kernel/sched/core.c try_to_wake_up() (`atomic_dec(&task_rq(p)->nr_iowait)` before
+/// `set_task_cpu()`), ttwu_do_activate() (the same for a wakeup that does not migrate).
+fn ttwu_iowait_end(s: &mut SchedState, p: TaskId) {
+    if s.tasks[p as usize].in_iowait {
+        let cpu = s.tasks[p as usize].cpu;
+        s.rqs[cpu as usize].nr_iowait -= 1;
+    }
+}
+
+/// A parked donor woken by other means (its lock handed to it) leaves its sleeping owner's
+/// `blocked_head` so the owner's wakeup does not activate it a second time.
+///
+/// Linux: kernel/sched/core.c do_activate_task() (post-v29 sleeping-owner work).
+fn proxy_unpark(s: &mut SchedState, p: TaskId) {
+    if let Some(o) = s.tasks[p as usize].sleeping_owner.take() {
+        s.tasks[o as usize].blocked_head.retain(|&x| x != p);
+    }
+}
+
+/// `activate_blocked_waiters()` (post-v29 sleeping-owner work, at the tail of the owner's
+/// `try_to_wake_up()`): every donor parked on `owner` is moved to the owner's runqueue
+/// `cpu` and activated there, and so on down the donors parked on them. A parked donor whose
+/// own wakeup is already under way (TASK_WAKING, or queued again) is left to it. For each,
+/// under its `pi_lock`: with `iowait_fix` its iowait leaves the CPU it slept on *before*
+/// `proxy_set_task_cpu()` moves it (commit d346306db401); without, after, so the decrement
+/// lands on the owner's CPU — the imbalance `kernel/sched/proxy_iowait_repro.c` reproduces.
+///
+/// Linux: kernel/sched/core.c activate_blocked_waiters(), do_activate_blocked_waiter()
+/// (post-v29 development tree, as proxy_iowait_repro.c describes them).
+///
+/// Deviation: the owner's `blocked_lock` is not taken around the list (each list operation is
+/// one atomic stretch in the model); the walk down parked donors is a loop, not recursion.
+async fn activate_blocked_waiters(k: &Kernel, cpu: CpuId, owner: TaskId) {
+    let mut owners = vec![owner];
+    while let Some(o) = owners.pop() {
+        loop {
+            let pp = {
+                let s = &mut *k.st();
+                if s.tasks[o as usize].blocked_head.is_empty() {
+                    break;
+                }
+                let pp = s.tasks[o as usize].blocked_head.remove(0);
+                s.tasks[pp as usize].sleeping_owner = None;
+                pp
+            };
+            k.pi_lock(pp).await;
+            k.rq_lock(cpu).await;
+            let activated = {
+                let s = &mut *k.st();
+                let t = &s.tasks[pp as usize];
+                let racing = t.state == crate::task::state::TASK_WAKING || t.on_rq != OnRq::No;
+                if !racing {
+                    if s.feat.iowait_fix {
+                        ttwu_iowait_end(s, pp);
+                        proxy_set_task_cpu(s, pp, cpu);
+                    } else {
+                        proxy_set_task_cpu(s, pp, cpu);
+                        ttwu_iowait_end(s, pp);
+                    }
+                    update_rq_clock(s, cpu);
+                    let en = crate::sched::enqueue::WAKEUP | crate::sched::enqueue::NOCLOCK;
+                    activate_task(s, cpu, pp, en);
+                    resched_curr(s, cpu);
+                }
+                !racing
+            };
+            k.rq_unlock(cpu).await;
+            if activated {
+                owners.push(pp);
+            }
+            k.pi_unlock(pp).await;
+        }
+    }
 }
 
 /// `wake_up_process()`.
@@ -2042,6 +2269,7 @@ mod tests {
             wait_lock,
             osq: Default::default(),
             proxy: true,
+            io: false,
         });
         let t = &mut s.tasks[waiter as usize];
         t.blocked_on = Some(m);
@@ -2067,6 +2295,8 @@ mod tests {
     fn b_2026_05_2_running_donor_is_force_returned_not_deactivated() {
         let mut cfg = zero_cost_config(1);
         cfg.feat.is_blocked = false;
+        // The 7.1 stage: proxy_force_return() (v27+ deactivates the link instead).
+        cfg.feat.deactivate_link = false;
         let events = Collect::default();
         let k = crate::system::new_kernel(&cfg, Box::new(events.clone()));
         let (d, m) = {
@@ -2229,6 +2459,8 @@ mod tests {
         let mut cfg = zero_cost_config(2);
         cfg.costs.spin_lock_ns = 1_000;
         cfg.feat.is_blocked = false;
+        // The 7.1 stage: proxy_force_return() (v27+ deactivates the link instead).
+        cfg.feat.deactivate_link = false;
         let events = Collect::default();
         let k = crate::system::new_kernel(&cfg, Box::new(events.clone()));
         let d = {
@@ -2405,8 +2637,8 @@ mod tests {
         );
         assert_eq!(
             at(&|k| matches!(k, EventKind::ReturnMigrate { task, orig_cpu: 1 } if task.pid == pid)),
-            vec![(11_000, 1)],
-            "returned from rq 1 (recorded on its buffer) once it was queued there"
+            vec![(11_000, 2)],
+            "returned from rq 1 once it was queued there (recorded by the waker on CPU 2)"
         );
         assert_eq!(
             at(&|k| matches!(k, EventKind::SchedWakeup { task, target_cpu: 0 } if task.pid == pid)),

@@ -78,6 +78,10 @@ feature_table! {
     dl_rq_curr = true, "Proxy Execution v29 3/9 dl_rq->curr", "The deadline class charges and compares against the entity it set as next instead of deriving it from rq->donor (P4); no workload shows a difference, see the doc of deadline::dl_curr.";
     missed_balance_fix = true, "Proxy Execution [7.1] sched: Fix potentially missing balancing with Proxy Exec", "When the donor stays but the task on the CPU changes, __schedule() puts and sets the donor again so RT/DL push work skipped for the on-CPU owner is queued (S8).";
     blocked_donor = true, "Proxy Execution v29 9/9", "An owner's unlock hands the mutex to the donor that was boosting it through that lock instead of the FIFO head (M5-M6, M8).";
+    deactivate_link = true, "Proxy Execution v27+ find_proxy_task() (proxy_force_return() removed)", "A chain link that cannot be proxied through (waking, ownerless mutex, sleeping owner) is deactivated and its return left to try_to_wake_up(); off: 7.1's proxy_force_return() and donor deactivation (F2-F4).";
+    return_when_needed = false, "post-v29 sched/proxy: Only return migrate when needed", "proxy_needs_return() leaves a waking donor that is on its wake_cpu queued where it is; off (v29): every waking blocked task that is not current goes through a full wakeup (R6).";
+    sleeping_owner = false, "post-v29 (v30) proxy_enqueue_on_owner()/activate_blocked_waiters()", "A donor whose lock owner sleeps is parked on the owner and activated on the owner's runqueue when it wakes; off: the link is deactivated (F4, O5).";
+    iowait_fix = true, "post-v29 d346306db401 sched: proxy-exec: fix nr_iowait imbalance in do_activate_blocked_waiter()", "An activated parked waiter in iowait is taken off the nr_iowait of the CPU it slept on before it moves; off: after it moves, so the donor CPU leaks +1 and the owner CPU goes -1 (kernel/sched/proxy_iowait_repro.c).";
     idle_polling = true, "TIF_POLLING_NRFLAG in the idle loop", "Idle CPUs poll need_resched, so waking them needs no IPI (S-8, I-1).";
     mutex_spin_on_owner = true, "CONFIG_MUTEX_SPIN_ON_OWNER (default y on SMP)", "A mutex contender spins while the owner runs on a CPU instead of sleeping (M-4).";
     dl_server = true, "fair_server (Linux 6.12+, /sys/kernel/debug/sched/fair_server/cpuN/runtime)", "Each CPU's deferred fair server gives fair tasks 50 ms per second under RT/DL load (D-20); off: runtime 0, RT can starve fair tasks.";
@@ -92,8 +96,12 @@ pub enum ModelVersion {
     V6_17,
     /// "Simple donor migration" (7.1): donor migration, scheduler-side return.
     V7_1,
-    /// v29 "Optimized Donor Migration": everything.
+    /// v29 "Optimized Donor Migration" as the series' tree has it
+    /// (johnstultz-work/linux-dev kernel/sched/core.c at 32d34d761ad6).
     V29,
+    /// The development after v29: return migration only when needed, sleeping-owner parking
+    /// with per-CPU nr_iowait accounting (v30 work in the same tree).
+    Next,
 }
 
 impl ModelVersion {
@@ -102,6 +110,7 @@ impl ModelVersion {
             "6.17" => Some(ModelVersion::V6_17),
             "7.1" => Some(ModelVersion::V7_1),
             "v29" => Some(ModelVersion::V29),
+            "next" => Some(ModelVersion::Next),
             _ => None,
         }
     }
@@ -111,11 +120,16 @@ impl ModelVersion {
         let (donor, chain, ttwu_return, donor_handoff) = match self {
             ModelVersion::V6_17 => (false, false, false, false),
             ModelVersion::V7_1 => (true, false, false, false),
-            ModelVersion::V29 => (true, true, true, true),
+            ModelVersion::V29 | ModelVersion::Next => (true, true, true, true),
         };
-        f.is_blocked = self == ModelVersion::V29;
-        f.stale_prev_fix = self == ModelVersion::V29;
-        f.dl_rq_curr = self == ModelVersion::V29;
+        let v29_or_later = matches!(self, ModelVersion::V29 | ModelVersion::Next);
+        f.is_blocked = v29_or_later;
+        f.stale_prev_fix = v29_or_later;
+        f.dl_rq_curr = v29_or_later;
+        f.deactivate_link = v29_or_later;
+        f.return_when_needed = self == ModelVersion::Next;
+        f.sleeping_owner = self == ModelVersion::Next;
+        f.iowait_fix = true;
         f.missed_balance_fix = self != ModelVersion::V6_17;
         f.donor_migration = donor;
         f.chain_migration = chain;
@@ -135,7 +149,24 @@ pub const PROXY_MECHANISMS: &[&str] = &[
     "dl_rq_curr",
     "missed_balance_fix",
     "blocked_donor",
+    "deactivate_link",
 ];
+
+/// The post-v29 mechanisms `proxysched ablate --model next` also switches off one at a time.
+pub const NEXT_MECHANISMS: &[&str] = &["return_when_needed", "sleeping_owner", "iowait_fix"];
+
+/// The mechanisms worth switching off one at a time from `f`: every listed one that is on,
+/// except `iowait_fix` without `sleeping_owner` (it only changes the parked-waiter path).
+pub fn ablation_mechanisms(f: &Features) -> Vec<&'static str> {
+    let values = f.values();
+    let on = |name: &str| values.iter().any(|&(n, v)| n == name && v);
+    PROXY_MECHANISMS
+        .iter()
+        .chain(NEXT_MECHANISMS)
+        .copied()
+        .filter(|&n| on(n) && (n != "iowait_fix" || on("sleeping_owner")))
+        .collect()
+}
 
 /// Numeric tunables (sysctls and boot parameters), with units in their names.
 #[derive(Clone, Debug, PartialEq, Eq)]

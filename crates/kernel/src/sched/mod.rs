@@ -123,6 +123,10 @@ pub struct Rq {
     pub clock_task: Nanos,
     pub nr_switches: u64,
     pub nr_uninterruptible: i64,
+    /// `rq->nr_iowait`: tasks in iowait that blocked on this CPU and were not yet woken.
+    /// Raised by `__block_task()`, lowered by the wakeup on the CPU the task slept on
+    /// (`task_rq(p)` before it moves). Signed: the post-v29 bug it exposes drives it below 0.
+    pub nr_iowait: i64,
     /// Lock-free wake list (`rq->wake_list` of `call_single_data`). Pushed by remote wakers
     /// without the rq lock, drained by `sched_ttwu_pending`.
     pub wake_list: Vec<TaskId>,
