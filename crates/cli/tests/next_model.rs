@@ -40,3 +40,38 @@ fn next_parks_the_donor_on_the_sleeping_owner() {
     assert!(parks(&v29).is_empty());
     assert_eq!(v29.result.metrics.task(d).unwrap().lock_wait_ns.max, 4 * MS);
 }
+
+/// The return path for a donor woken on its home CPU (R6). v29: H leaves the runqueue, the
+/// running owner L becomes its own donor and is preempted by H's full wakeup at 3.5 ms; L is
+/// pushed to CPU 1 and both finish at 4.5 ms (H) and 5.5 ms (L). next: H stays queued, no
+/// reschedule, L runs on H's context to 5.5 ms on CPU 0 and H only then (done 6.5 ms).
+#[test]
+fn a_donor_woken_at_home_is_placed_again_in_v29_and_left_queued_in_next() {
+    let v29 = run_model("proxy_return_at_home.json", "v29", &[]);
+    let (l, h) = (v29.pid("L-0"), v29.pid("H-1"));
+    assert!(
+        v29.switch_ins(h).contains(&(3_500_000, 0)),
+        "{:?}",
+        v29.switch_ins(h)
+    );
+    assert!(
+        v29.switch_ins(l).contains(&(3_500_000, 1)),
+        "{:?}",
+        v29.switch_ins(l)
+    );
+    assert_eq!(v29.work_done_ns(h), 4_500_000);
+    assert_eq!(v29.work_done_ns(l), 5_500_000);
+
+    let next = run_model("proxy_return_at_home.json", "next", &[]);
+    assert!(
+        next.switch_ins(h).contains(&(5_500_000, 0)),
+        "{:?}",
+        next.switch_ins(h)
+    );
+    assert!(switch_ins_after_start(&next, l).iter().all(|&(_, c)| c == 0));
+    assert_eq!(next.work_done_ns(h), 6_500_000);
+    assert_eq!(next.work_done_ns(l), 5_500_000);
+    // The switch alone makes the difference.
+    let v29_like = run_model("proxy_return_at_home.json", "next", &["return_when_needed=off"]);
+    assert_eq!(v29_like.work_done_ns(h), 4_500_000);
+}
