@@ -438,3 +438,24 @@ fn demo_is_a_valid_workload() {
     assert!(w.warnings.is_empty());
     assert_eq!(w.name, "demo");
 }
+
+/// Loading is linear in the number of task keys, also on one long line (a generated file):
+/// 70,000 tasks on a single line reach the thread limit with the position of the first task
+/// past it. Positions used to be counted from the line start for every key, which took
+/// minutes here; the test has no timing assertion, it just has to finish.
+#[test]
+fn seventy_thousand_task_keys_on_one_line_load_to_the_thread_limit() {
+    let mut text = String::from(r#"{"tasks": {"#);
+    for i in 0..70_000 {
+        if i > 0 {
+            text.push(',');
+        }
+        text += &format!(r#""t{i}": {{"run": 10}}"#);
+    }
+    text += "}}";
+    let e = err(&text);
+    let first_past = format!(r#""t{}""#, workload::loader::MAX_THREADS);
+    let column = text.find(&first_past).unwrap() as u32 + 1;
+    assert_eq!((e.line, e.column), (1, column), "{e}");
+    assert!(e.message.contains("at most 65536 threads"), "{e}");
+}
