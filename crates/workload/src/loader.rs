@@ -587,8 +587,25 @@ impl<'f> Loader<'f> {
 
     /// `"resources"`: legacy rt-app declarations (`{"type": "mutex"}`) and our per-mutex
     /// `protocol`.
+    ///
+    /// A `"resources"` that is not an object declares nothing: rt-app's `parse_resources()`
+    /// only walks an object and otherwise goes on with no declared resources (each is then
+    /// created by its first use). We warn, naming the value, and do the same.
+    ///
+    /// Counterpart: rt-app `src/rt-app_parse_config.c` `parse_resources()`.
     fn declared_resources(&mut self, m: &Member) -> R<()> {
-        let obj = self.object(&m.value, "\"resources\"")?;
+        let Some(obj) = m.value.as_object() else {
+            let found = m.value.describe();
+            self.warn(
+                m.value.pos,
+                &m.key,
+                format!(
+                    "expected an object for \"resources\", found {found}; rt-app ignores it, and \
+                     so does proxysched (resources are created by their first use)"
+                ),
+            );
+            return Ok(());
+        };
         for r in obj {
             let robj = self.object(&r.value, &format!("resource \"{}\"", r.key))?;
             self.warn_repeats(robj, |_| true);

@@ -459,3 +459,27 @@ fn seventy_thousand_task_keys_on_one_line_load_to_the_thread_limit() {
     assert_eq!((e.line, e.column), (1, column), "{e}");
     assert!(e.message.contains("at most 65536 threads"), "{e}");
 }
+
+/// rt-app's `parse_resources()` walks `"resources"` only when it is an object; an integer (the
+/// legacy resource count), an array or a string declares nothing, and the workload runs with
+/// the resources its events create. The loader warns at the value and loads the workload.
+#[test]
+fn resources_that_are_not_an_object_are_ignored_with_a_warning() {
+    for (value, found) in [
+        ("3", "the integer 3"),
+        (r#"["M"]"#, "an array"),
+        (r#""M""#, "a string"),
+    ] {
+        let text = format!(
+            "{{\n  \"resources\": {value},\n  \"tasks\": {{ \"t\": {{ \"lock\": \"M\", \"run\": 10, \"unlock\": \"M\" }} }}\n}}"
+        );
+        let w = ok(&text);
+        let names: Vec<&str> = w.resources.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, vec!["M"], "{value}");
+        assert_eq!(w.warnings.len(), 1, "{value}: {:?}", w.warnings);
+        let warn = &w.warnings[0];
+        assert_eq!((warn.line, warn.column, warn.key.as_str()), (2, 16, "resources"), "{value}");
+        assert!(warn.message.contains(found), "{value}: {}", warn.message);
+        assert!(warn.message.contains("rt-app ignores it"), "{}", warn.message);
+    }
+}
