@@ -472,7 +472,20 @@ impl<'f> Loader<'f> {
                 "costs" => {
                     self.settings.costs = Some(match &m.value.kind {
                         Kind::String(s) if s == "default" || s == "zero" => CostsSpec::Preset(s.clone()),
-                        Kind::Object(_) => CostsSpec::Inline(m.value.to_serde().to_string()),
+                        Kind::Object(members) => {
+                            // Every cost is an integer number of ns up to the limit that keeps
+                            // simulated time from overflowing; the names are the kernel's to
+                            // check.
+                            for c in members {
+                                self.int(
+                                    c,
+                                    "a cost in nanoseconds (at most 1 s per operation)",
+                                    0,
+                                    sim::time::MAX_COST_NS as i128,
+                                )?;
+                            }
+                            CostsSpec::Inline(m.value.to_serde().to_string())
+                        }
                         _ => {
                             return Err(self.error(
                                 m.value.pos,

@@ -483,3 +483,18 @@ fn resources_that_are_not_an_object_are_ignored_with_a_warning() {
         assert!(warn.message.contains("rt-app ignores it"), "{}", warn.message);
     }
 }
+
+/// An inline cost over one second (here 2^64 - 1, which would wrap simulated time) is a load
+/// error at the value, naming the key and the limit; one second is accepted.
+#[test]
+fn inline_cost_over_the_limit_is_an_error_naming_key_and_limit() {
+    let e = err(
+        "{ \"proxysched\": { \"costs\": {\n  \"migration_ns\": 18446744073709551615 } },\n  \"tasks\": { \"t\": { \"run\": 1 } } }",
+    );
+    assert_eq!((e.line, e.column), (2, 19), "{e}");
+    assert!(e.message.contains("\"migration_ns\""), "{e}");
+    assert!(e.message.contains("from 0 to 1000000000"), "{e}");
+    assert!(e.message.contains("found 18446744073709551615"), "{e}");
+    let w = ok("{ \"proxysched\": { \"costs\": { \"tick_ns\": 1000000000 } }, \"tasks\": { \"t\": { \"run\": 1 } } }");
+    assert!(matches!(w.settings.costs, Some(CostsSpec::Inline(_))));
+}
