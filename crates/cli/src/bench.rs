@@ -73,18 +73,20 @@ pub fn measure(cpus: usize, tasks: usize, duration_s: f64) -> (u64, u64, f64) {
     (events, out.steps, wall)
 }
 
-pub fn bench(duration_s: f64) {
-    println!("workload                 sim_s  events      steps       wall_s   events/s");
+/// `proxysched bench`: one line per workload on stdout (a closed stdout ends it quietly).
+pub fn bench(duration_s: f64) -> Result<(), crate::Failure> {
+    crate::write_stdout("workload                 sim_s  events      steps       wall_s   events/s\n")?;
     for (cpus, tasks) in [(4, 32), (64, 1024)] {
         let (events, steps, wall) = measure(cpus, tasks, duration_s);
-        println!(
-            "{:<24} {:<6} {:<11} {:<11} {:<8.3} {:.0}",
+        crate::write_stdout(&format!(
+            "{:<24} {:<6} {:<11} {:<11} {:<8.3} {:.0}\n",
             format!("{cpus} CPUs, {tasks} tasks"),
             duration_s,
             events,
             steps,
             wall,
             events as f64 / wall
-        );
+        ))?;
     }
+    Ok(())
 }

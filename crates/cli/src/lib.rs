@@ -65,4 +65,80 @@ pub enum Failure {
     BadInput(String),
     /// Could not write an output file (exit 1).
     Io(String),
+    /// A model assertion failed inside a run: the message and where (exit 4 once the command
+    /// has added the replay line, see [`Failure::Violation`]).
+    ModelPanic(String),
+    /// An invariant or model assertion failed; the message carries the replay line (exit 4).
+    Violation(String),
+}
+
+/// Write `text` to stdout. A reader that went away (`proxysched compare | head -1`, `| true`)
+/// is not an error: the rest of the output is dropped quietly, the run's exit code stands.
+pub fn write_stdout(text: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure::Io(format!("writing to stdout: {e}"))),
+    }
+}
+
+/// Write `text` and a newline to stderr, ignoring a closed stderr (the exit code still says
+/// what happened).
+pub fn write_stderr(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
+thread_local! {
+    /// Inside [`catch_model_panic`]: a panic is a model assertion, reported by the command
+    /// with its replay line, so the panic hook stays quiet.
+    static IN_MODEL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Where the last model panic happened (`file:line:column`), recorded by the hook.
+    static PANIC_AT: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Install the panic hook of the binary: a panic inside a run is recorded for the command to
+/// report (exit 4 with the replay line); any other panic prints its message and location, and
+/// never the hint about `RUST_BACKTRACE`.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+            .unwrap_or_else(|| "an unknown location".to_string());
+        if IN_MODEL.with(|m| m.get()) {
+            PANIC_AT.with(|p| *p.borrow_mut() = Some(at));
+        } else {
+            write_stderr(&format!("internal error: {} at {at}", panic_message(info.payload())));
+        }
+    }));
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
+/// Run `f` (a simulation); a panic in it — a failed model assertion — becomes
+/// [`Failure::ModelPanic`] with its message and location instead of unwinding further.
+pub fn catch_model_panic<T>(f: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
+    let was = IN_MODEL.with(|m| m.replace(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    IN_MODEL.with(|m| m.set(was));
+    match r {
+        Ok(r) => r,
+        Err(payload) => {
+            let at = PANIC_AT
+                .with(|p| p.borrow_mut().take())
+                .unwrap_or_else(|| "an unknown location".to_string());
+            Err(Failure::ModelPanic(format!("{} (at {at})", panic_message(&*payload))))
+        }
+    }
 }

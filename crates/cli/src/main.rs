@@ -4,7 +4,7 @@
 //! Exit codes: 0 success; 2 bad input (workload or flags); 3 the simulated system deadlocked
 //! or stalled; 4 an invariant was violated.
 
-use cli::{bench, run, RunArgs};
+use cli::{bench, run, write_stderr, write_stdout, RunArgs};
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -42,29 +42,33 @@ struct BenchArgs {
 }
 
 fn main() -> ExitCode {
+    cli::install_panic_hook();
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Run(args) => run::run_command(&args, std::io::stderr().is_terminal()),
         Cmd::Compare(args) => run::compare_command(&args, std::io::stderr().is_terminal()),
         Cmd::Ablate(args) => run::ablate_command(&args, std::io::stderr().is_terminal()),
-        Cmd::Features => {
-            print!("{}", run::features_listing());
-            Ok(0)
-        }
-        Cmd::Bench(b) => {
-            bench::bench(b.duration);
-            Ok(0)
-        }
+        Cmd::Features => write_stdout(&run::features_listing()).map(|()| 0),
+        Cmd::Bench(b) => bench::bench(b.duration).map(|()| 0),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(cli::Failure::BadInput(msg)) => {
-            eprintln!("{msg}");
+            write_stderr(&msg);
             ExitCode::from(2)
         }
         Err(cli::Failure::Io(msg)) => {
-            eprintln!("error: {msg}");
+            write_stderr(&format!("error: {msg}"));
             ExitCode::from(1)
+        }
+        Err(cli::Failure::Violation(msg)) => {
+            write_stderr(&msg);
+            ExitCode::from(4)
+        }
+        Err(cli::Failure::ModelPanic(msg)) => {
+            // The commands add the replay line; one that did not still must not exit 101.
+            write_stderr(&format!("model assertion failed: {msg}"));
+            ExitCode::from(4)
         }
     }
 }

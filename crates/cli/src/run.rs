@@ -125,7 +125,20 @@ pub struct RunResult {
 }
 
 /// Boot a system for `w` under `cfg`, run it, and collect metrics (and a trace into `trace`).
+/// A failed model assertion (a panic anywhere in the run) is [`Failure::ModelPanic`].
 pub fn simulate(
+    w: &Workload,
+    cfg: &Config,
+    costs_name: &str,
+    protocol: Protocol,
+    trace: Option<Box<dyn Write>>,
+    extra: Option<Box<dyn EventSink>>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<RunResult, Failure> {
+    crate::catch_model_panic(|| simulate_unguarded(w, cfg, costs_name, protocol, trace, extra, progress))
+}
+
+fn simulate_unguarded(
     w: &Workload,
     cfg: &Config,
     costs_name: &str,
@@ -308,6 +321,17 @@ pub fn outcome_exit(o: &Outcome, replay: &str) -> (u8, Option<String>) {
     }
 }
 
+/// A model assertion that failed in the run `replay` reproduces: exit 4 with the replay line,
+/// as an invariant violation is reported.
+fn with_replay(e: Failure, replay: &str) -> Failure {
+    match e {
+        Failure::ModelPanic(msg) => {
+            Failure::Violation(format!("model assertion failed: {msg}\nreplay: {replay}"))
+        }
+        other => other,
+    }
+}
+
 /// The command line that reproduces this run.
 pub fn replay_line(cmd: &str, args: &RunArgs, seed: u64) -> String {
     let mut s = format!("proxysched {cmd}");
@@ -388,7 +412,7 @@ fn open_trace(path: Option<&std::path::Path>) -> Result<Option<Box<dyn Write>>, 
 fn prepare(args: &RunArgs) -> Result<(Workload, kernel::system::Config, String), Failure> {
     let w = load_workload(args)?;
     for warn in &w.warnings {
-        eprintln!("{}", warn.render(&w.name));
+        crate::write_stderr(&warn.render(&w.name));
     }
     let (mut cfg, costs_name) = build_config(&w, args)?;
     cfg.check_invariants = args.check;
@@ -400,17 +424,19 @@ pub fn run_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
     let protocol = default_protocol(&w, args)?;
     let trace = open_trace(args.trace.as_deref())?;
     let mut progress = progress_bar(tty, cfg.limit_ns);
-    let r = simulate(&w, &cfg, &costs_name, protocol, trace, None, &mut *progress)?;
+    let replay = replay_line("run", args, cfg.seed);
+    let r = simulate(&w, &cfg, &costs_name, protocol, trace, None, &mut *progress)
+        .map_err(|e| with_replay(e, &replay))?;
     if let Some(p) = &args.metrics {
         fs::write(p, r.metrics.to_json()).map_err(|e| Failure::Io(format!("{}: {e}", p.display())))?;
     }
     match args.format {
-        Format::Table => print!("{}", report::table::run_table(&r.metrics)),
-        Format::Json => println!("{}", r.metrics.to_json()),
+        Format::Table => crate::write_stdout(&report::table::run_table(&r.metrics))?,
+        Format::Json => crate::write_stdout(&format!("{}\n", r.metrics.to_json()))?,
     }
-    let (code, msg) = outcome_exit(&r.outcome, &replay_line("run", args, cfg.seed));
+    let (code, msg) = outcome_exit(&r.outcome, &replay);
     if let Some(m) = msg {
-        eprintln!("{m}");
+        crate::write_stderr(&m);
     }
     Ok(code)
 }
@@ -465,10 +491,11 @@ pub fn compare_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
                 .as_deref(),
         )?;
         let mut progress = progress_bar(tty, cfg.limit_ns);
-        results.push((
-            p,
-            simulate(&w, &cfg, &costs_name, p, trace, None, &mut *progress)?,
-        ));
+        let mut a = args.clone();
+        a.protocol = Some(p.as_str().to_string());
+        let r = simulate(&w, &cfg, &costs_name, p, trace, None, &mut *progress)
+            .map_err(|e| with_replay(e, &replay_line("run", &a, cfg.seed)))?;
+        results.push((p, r));
     }
     let runs: Vec<(&str, &Metrics)> = results.iter().map(|(p, r)| (p.as_str(), &r.metrics)).collect();
     if let Some(path) = &args.metrics {
@@ -476,8 +503,8 @@ pub fn compare_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
             .map_err(|e| Failure::Io(format!("{}: {e}", path.display())))?;
     }
     match args.format {
-        Format::Table => print!("{}", report::table::compare_table(&runs)),
-        Format::Json => println!("{}", report::metrics::compare_json(&runs)),
+        Format::Table => crate::write_stdout(&report::table::compare_table(&runs))?,
+        Format::Json => crate::write_stdout(&format!("{}\n", report::metrics::compare_json(&runs)))?,
     }
     // The worst outcome decides the exit code.
     let mut code = 0;
@@ -486,7 +513,7 @@ pub fn compare_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
         a.protocol = Some(p.as_str().to_string());
         let (c, msg) = outcome_exit(&r.outcome, &replay_line("run", &a, cfg.seed));
         if let Some(m) = msg {
-            eprintln!("[{}] {m}", p.as_str());
+            crate::write_stderr(&format!("[{}] {m}", p.as_str()));
         }
         code = code.max(c);
     }
@@ -500,24 +527,31 @@ pub fn ablate_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
     let (w, cfg, costs_name) = prepare(args)?;
     let protocol = default_protocol(&w, args)?;
     let mut code = 0;
-    let mut one = |cfg: &kernel::system::Config, label: &str| -> Result<RunResult, Failure> {
+    let mut one = |cfg: &kernel::system::Config, label: &str, off: Option<&str>| -> Result<RunResult, Failure> {
         let mut progress = progress_bar(tty, cfg.limit_ns);
-        let r = simulate(&w, cfg, &costs_name, protocol, None, None, &mut *progress)?;
-        let (c, msg) = outcome_exit(&r.outcome, &replay_line("run", args, cfg.seed));
+        // The run with one mechanism off replays with that switch on the command line.
+        let mut a = args.clone();
+        if let Some(name) = off {
+            a.features.push(format!("{name}=off"));
+        }
+        let replay = replay_line("run", &a, cfg.seed);
+        let r = simulate(&w, cfg, &costs_name, protocol, None, None, &mut *progress)
+            .map_err(|e| with_replay(e, &replay))?;
+        let (c, msg) = outcome_exit(&r.outcome, &replay);
         if let Some(m) = msg {
-            eprintln!("[{label}] {m}");
+            crate::write_stderr(&format!("[{label}] {m}"));
         }
         code = code.max(c);
         Ok(r)
     };
-    let baseline = one(&cfg, "all on")?;
+    let baseline = one(&cfg, "all on", None)?;
     let mut runs = Vec::new();
     for name in kernel::sched::features::ablation_mechanisms(&cfg.feat) {
         let mut c = cfg.clone();
         c.feat.set(name, false).expect("a listed mechanism");
-        runs.push((name, one(&c, name)?));
+        runs.push((name, one(&c, name, Some(name))?));
     }
     let rows: Vec<(&str, &Metrics)> = runs.iter().map(|(n, r)| (*n, &r.metrics)).collect();
-    print!("{}", report::table::ablation_table(&baseline.metrics, &rows));
+    crate::write_stdout(&report::table::ablation_table(&baseline.metrics, &rows))?;
     Ok(code)
 }

@@ -475,7 +475,20 @@ impl<'f> Loader<'f> {
                 "costs" => {
                     self.settings.costs = Some(match &m.value.kind {
                         Kind::String(s) if s == "default" || s == "zero" => CostsSpec::Preset(s.clone()),
-                        Kind::Object(_) => CostsSpec::Inline(m.value.to_serde().to_string()),
+                        Kind::Object(members) => {
+                            // Every cost is an integer number of ns up to the limit that keeps
+                            // simulated time from overflowing; the names are the kernel's to
+                            // check.
+                            for c in members {
+                                self.int(
+                                    c,
+                                    "a cost in nanoseconds (at most 1 s per operation)",
+                                    0,
+                                    sim::time::MAX_COST_NS as i128,
+                                )?;
+                            }
+                            CostsSpec::Inline(m.value.to_serde().to_string())
+                        }
                         _ => {
                             return Err(self.error(
                                 m.value.pos,
@@ -590,8 +603,25 @@ impl<'f> Loader<'f> {
 
     /// `"resources"`: legacy rt-app declarations (`{"type": "mutex"}`) and our per-mutex
     /// `protocol`.
+    ///
+    /// A `"resources"` that is not an object declares nothing: rt-app's `parse_resources()`
+    /// only walks an object and otherwise goes on with no declared resources (each is then
+    /// created by its first use). We warn, naming the value, and do the same.
+    ///
+    /// Counterpart: rt-app `src/rt-app_parse_config.c` `parse_resources()`.
     fn declared_resources(&mut self, m: &Member) -> R<()> {
-        let obj = self.object(&m.value, "\"resources\"")?;
+        let Some(obj) = m.value.as_object() else {
+            let found = m.value.describe();
+            self.warn(
+                m.value.pos,
+                &m.key,
+                format!(
+                    "expected an object for \"resources\", found {found}; rt-app ignores it, and \
+                     so does proxysched (resources are created by their first use)"
+                ),
+            );
+            return Ok(());
+        };
         for r in obj {
             let robj = self.object(&r.value, &format!("resource \"{}\"", r.key))?;
             self.warn_repeats(robj, |_| true);

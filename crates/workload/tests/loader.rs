@@ -439,3 +439,63 @@ fn demo_is_a_valid_workload() {
     assert!(w.warnings.is_empty());
     assert_eq!(w.name, "demo");
 }
+
+/// Loading is linear in the number of task keys, also on one long line (a generated file):
+/// 70,000 tasks on a single line reach the thread limit with the position of the first task
+/// past it. Positions used to be counted from the line start for every key, which took
+/// minutes here; the test has no timing assertion, it just has to finish.
+#[test]
+fn seventy_thousand_task_keys_on_one_line_load_to_the_thread_limit() {
+    let mut text = String::from(r#"{"tasks": {"#);
+    for i in 0..70_000 {
+        if i > 0 {
+            text.push(',');
+        }
+        text += &format!(r#""t{i}": {{"run": 10}}"#);
+    }
+    text += "}}";
+    let e = err(&text);
+    let first_past = format!(r#""t{}""#, workload::loader::MAX_THREADS);
+    let column = text.find(&first_past).unwrap() as u32 + 1;
+    assert_eq!((e.line, e.column), (1, column), "{e}");
+    assert!(e.message.contains("at most 65536 threads"), "{e}");
+}
+
+/// rt-app's `parse_resources()` walks `"resources"` only when it is an object; an integer (the
+/// legacy resource count), an array or a string declares nothing, and the workload runs with
+/// the resources its events create. The loader warns at the value and loads the workload.
+#[test]
+fn resources_that_are_not_an_object_are_ignored_with_a_warning() {
+    for (value, found) in [
+        ("3", "the integer 3"),
+        (r#"["M"]"#, "an array"),
+        (r#""M""#, "a string"),
+    ] {
+        let text = format!(
+            "{{\n  \"resources\": {value},\n  \"tasks\": {{ \"t\": {{ \"lock\": \"M\", \"run\": 10, \"unlock\": \"M\" }} }}\n}}"
+        );
+        let w = ok(&text);
+        let names: Vec<&str> = w.resources.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, vec!["M"], "{value}");
+        assert_eq!(w.warnings.len(), 1, "{value}: {:?}", w.warnings);
+        let warn = &w.warnings[0];
+        assert_eq!((warn.line, warn.column, warn.key.as_str()), (2, 16, "resources"), "{value}");
+        assert!(warn.message.contains(found), "{value}: {}", warn.message);
+        assert!(warn.message.contains("rt-app ignores it"), "{}", warn.message);
+    }
+}
+
+/// An inline cost over one second (here 2^64 - 1, which would wrap simulated time) is a load
+/// error at the value, naming the key and the limit; one second is accepted.
+#[test]
+fn inline_cost_over_the_limit_is_an_error_naming_key_and_limit() {
+    let e = err(
+        "{ \"proxysched\": { \"costs\": {\n  \"migration_ns\": 18446744073709551615 } },\n  \"tasks\": { \"t\": { \"run\": 1 } } }",
+    );
+    assert_eq!((e.line, e.column), (2, 19), "{e}");
+    assert!(e.message.contains("\"migration_ns\""), "{e}");
+    assert!(e.message.contains("from 0 to 1000000000"), "{e}");
+    assert!(e.message.contains("found 18446744073709551615"), "{e}");
+    let w = ok("{ \"proxysched\": { \"costs\": { \"tick_ns\": 1000000000 } }, \"tasks\": { \"t\": { \"run\": 1 } } }");
+    assert!(matches!(w.settings.costs, Some(CostsSpec::Inline(_))));
+}

@@ -9,6 +9,46 @@
 //! spec). `zero` makes every operation free, so schedules can be checked to the nanosecond.
 
 use serde::{Deserialize, Serialize};
+use sim::time::MAX_COST_NS;
+
+/// The field names of [`Costs`], as cost files spell them.
+pub const FIELDS: [&str; 16] = [
+    "context_switch_ns",
+    "schedule_no_switch_ns",
+    "wake_local_ns",
+    "wake_remote_ns",
+    "ipi_latency_ns",
+    "poll_wake_ns",
+    "idle_exit_ns",
+    "migration_ns",
+    "tick_ns",
+    "spin_lock_ns",
+    "spin_handoff_ns",
+    "newidle_balance_ns",
+    "mutex_fast_ns",
+    "mutex_slowpath_ns",
+    "pi_chain_step_ns",
+    "timer_slack_ns",
+];
+
+/// The 1-based line and column of the member `"key":` in a cost object's text (the text was
+/// parsed already, so the key is there; (1, 1) if not, which cannot happen).
+fn key_position(text: &str, key: &str) -> (usize, usize) {
+    let quoted = format!("\"{key}\"");
+    let mut from = 0;
+    while let Some(i) = text[from..].find(&quoted) {
+        let at = from + i;
+        let rest = text[at + quoted.len()..].trim_start();
+        if rest.starts_with(':') {
+            let before = &text[..at];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            return (line, column);
+        }
+        from = at + quoted.len();
+    }
+    (1, 1)
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -96,9 +136,38 @@ impl Costs {
     }
 
     /// A cost file: a JSON object with any subset of the fields; the rest keep the defaults.
-    /// Errors carry line and column.
+    /// Errors read `LINE:COL: error: MESSAGE`; a cost over [`MAX_COST_NS`] is an error at its
+    /// key, naming the key and the limit.
     pub fn from_json(text: &str) -> Result<Costs, String> {
-        serde_json::from_str(text).map_err(|e| format!("{}:{}: {}", e.line(), e.column(), e))
+        let costs: Costs = serde_json::from_str(text)
+            .map_err(|e| format!("{}:{}: error: {e}", e.line(), e.column()))?;
+        let over = costs.over_limit();
+        if let Some((line, column, key, value)) = over
+            .iter()
+            .map(|&(key, value)| {
+                let (line, column) = key_position(text, key);
+                (line, column, key, value)
+            })
+            .min()
+        {
+            return Err(format!(
+                "{line}:{column}: error: cost \"{key}\" is {value} ns; the limit is {MAX_COST_NS} ns (1 s) per operation"
+            ));
+        }
+        Ok(costs)
+    }
+
+    /// The fields whose value exceeds [`MAX_COST_NS`], by name.
+    pub fn over_limit(&self) -> Vec<(&'static str, u64)> {
+        let value = serde_json::to_value(self).expect("costs serialize");
+        let fields = value.as_object().expect("costs serialize as an object");
+        FIELDS
+            .iter()
+            .filter_map(|&name| {
+                let v = fields[name].as_u64().expect("every cost is a u64");
+                (v > MAX_COST_NS).then_some((name, v))
+            })
+            .collect()
     }
 }
 
@@ -114,5 +183,31 @@ mod tests {
         let err = Costs::from_json("{ \"ipi_latency\": 1 }").unwrap_err();
         assert!(err.starts_with("1:"), "{err}");
         assert!(err.contains("unknown field"), "{err}");
+    }
+
+    /// FIELDS lists every field of the struct, so the limit check sees all of them.
+    #[test]
+    fn fields_are_the_struct_fields() {
+        let value = serde_json::to_value(Costs::default()).unwrap();
+        let mut names: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut listed = FIELDS.to_vec();
+        names.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(names, listed);
+    }
+
+    /// A cost over one second is an error at its key, naming the key and the limit; the
+    /// earliest such key in the file is the one reported. One second itself is accepted.
+    #[test]
+    fn a_cost_over_the_limit_names_its_key_and_the_limit() {
+        let text = "{\n  \"tick_ns\": 5,\n  \"migration_ns\" : 18446744073709551615,\n  \"ipi_latency_ns\": 1000000001\n}";
+        let err = Costs::from_json(text).unwrap_err();
+        assert_eq!(
+            err,
+            "3:3: error: cost \"migration_ns\" is 18446744073709551615 ns; the limit is 1000000000 ns (1 s) per operation"
+        );
+        let ok = Costs::from_json("{\"timer_slack_ns\": 1000000000}").unwrap();
+        assert_eq!(ok.timer_slack_ns, MAX_COST_NS);
+        assert!(ok.over_limit().is_empty());
     }
 }
