@@ -568,3 +568,254 @@ impl<W: io::Write> EventSink for PerfettoWriter<W> {
 pub fn decode(bytes: &[u8]) -> Result<pb::Trace, prost::DecodeError> {
     pb::Trace::decode(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kernel::tracepoints::{Comm, LockName, TraceFlags};
+    use sim::user::Policy;
+
+    fn ev(time_ns: u64, cpu: CpuId, owner: Pid, kind: EventKind) -> Event {
+        Event {
+            time_ns,
+            cpu,
+            owner,
+            flags: TraceFlags::default(),
+            kind,
+        }
+    }
+
+    fn newtask(pid: Pid, name: &str) -> EventKind {
+        EventKind::TaskNewtask {
+            pid,
+            comm: Comm::new(name),
+            policy: Policy::Normal,
+            prio: 120,
+            nice: 0,
+            kthread: false,
+        }
+    }
+
+    fn t(pid: Pid, prio: i32) -> TaskRef {
+        TaskRef { pid, prio }
+    }
+
+    fn write(events: &[Event], nr_cpus: usize) -> pb::Trace {
+        let mut w = PerfettoWriter::new(Vec::new(), nr_cpus);
+        for e in events {
+            w.event(e);
+        }
+        decode(&w.finish().expect("no io error")).expect("decodes")
+    }
+
+    /// (track uuid, value) of every counter event, in order.
+    fn counters(trace: &pb::Trace) -> Vec<(u64, i64)> {
+        trace
+            .packet
+            .iter()
+            .filter_map(|p| match &p.data {
+                Some(Data::TrackEvent(te)) if te.r#type == Some(pb::TYPE_COUNTER) => {
+                    Some((te.track_uuid.expect("track"), te.counter_value.expect("value")))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn prev_state_bits_are_the_kernels() {
+        assert_eq!(raw_prev_state(PrevState::Preempted), 256);
+        assert_eq!(raw_prev_state(PrevState::Running), 0);
+        assert_eq!(raw_prev_state(PrevState::Sleeping), 1);
+        assert_eq!(raw_prev_state(PrevState::DiskSleep), 2);
+        assert_eq!(raw_prev_state(PrevState::Dead), 16);
+        assert_eq!(raw_prev_state(PrevState::Zombie), 32);
+        assert_eq!(raw_prev_state(PrevState::Idle), 128);
+    }
+
+    #[test]
+    fn nr_running_follows_wakeups_migrations_and_sleeps() {
+        let a = t(1001, 120);
+        let events = [
+            ev(0, 0, 0, newtask(1001, "a")),
+            ev(
+                10,
+                0,
+                0,
+                EventKind::SchedWakeupNew {
+                    task: a,
+                    target_cpu: 0,
+                },
+            ),
+            ev(
+                20,
+                0,
+                0,
+                EventKind::SchedSwitch {
+                    prev: t(0, 120),
+                    prev_state: PrevState::Running,
+                    next: a,
+                },
+            ),
+            // Preempted: still runnable.
+            ev(
+                30,
+                0,
+                1001,
+                EventKind::SchedSwitch {
+                    prev: a,
+                    prev_state: PrevState::Preempted,
+                    next: t(0, 120),
+                },
+            ),
+            ev(
+                40,
+                0,
+                0,
+                EventKind::SchedMigrateTask {
+                    task: a,
+                    orig_cpu: 0,
+                    dest_cpu: 1,
+                },
+            ),
+            ev(
+                50,
+                1,
+                0,
+                EventKind::SchedSwitch {
+                    prev: t(0, 120),
+                    prev_state: PrevState::Running,
+                    next: a,
+                },
+            ),
+            ev(
+                60,
+                1,
+                1001,
+                EventKind::SchedSwitch {
+                    prev: a,
+                    prev_state: PrevState::Sleeping,
+                    next: t(0, 120),
+                },
+            ),
+        ];
+        let c = counters(&write(&events, 2));
+        let nr0: Vec<i64> = c
+            .iter()
+            .filter(|(u, _)| *u == nr_running_track(0))
+            .map(|x| x.1)
+            .collect();
+        let nr1: Vec<i64> = c
+            .iter()
+            .filter(|(u, _)| *u == nr_running_track(1))
+            .map(|x| x.1)
+            .collect();
+        assert_eq!(nr0, vec![1, 0], "woken on CPU 0, migrated away");
+        assert_eq!(nr1, vec![0, 1, 0], "arrives on CPU 1, then sleeps");
+        let prio0: Vec<i64> = c
+            .iter()
+            .filter(|(u, _)| *u == donor_prio_track(0))
+            .map(|x| x.1)
+            .collect();
+        assert_eq!(prio0, vec![120], "idle and a fair task share prio 120");
+    }
+
+    #[test]
+    fn proxy_slice_gets_a_flow_from_the_donors_lock_wait_and_the_donor_prio() {
+        let owner = t(1001, 120);
+        let donor = t(1002, 89);
+        let events = [
+            ev(0, 0, 0, newtask(1001, "owner")),
+            ev(0, 0, 0, newtask(1002, "donor")),
+            ev(
+                0,
+                0,
+                0,
+                EventKind::LockInit {
+                    lock: LockName::Mutex(0),
+                    name: Comm::new("M"),
+                },
+            ),
+            ev(
+                5,
+                0,
+                1002,
+                EventKind::LockContended {
+                    pid: 1002,
+                    lock: LockName::Mutex(0),
+                },
+            ),
+            ev(
+                6,
+                0,
+                1002,
+                EventKind::SchedSwitch {
+                    prev: donor,
+                    prev_state: PrevState::DiskSleep,
+                    next: owner,
+                },
+            ),
+            ev(6, 0, 1001, EventKind::ProxyBegin { donor, owner }),
+            ev(9, 0, 1001, EventKind::ProxyEnd { donor, owner }),
+            ev(
+                9,
+                0,
+                1001,
+                EventKind::LockAcquired {
+                    pid: 1002,
+                    lock: LockName::Mutex(0),
+                },
+            ),
+        ];
+        let trace = write(&events, 1);
+        assert!(trace
+            .packet
+            .iter()
+            .all(|p| p.trusted_packet_sequence_id.is_some()));
+        let tes: Vec<&pb::TrackEvent> = trace
+            .packet
+            .iter()
+            .filter_map(|p| match &p.data {
+                Some(Data::TrackEvent(te)) if te.r#type != Some(pb::TYPE_COUNTER) => Some(te),
+                _ => None,
+            })
+            .collect();
+        let kinds: Vec<(i32, u64, Option<&str>)> = tes
+            .iter()
+            .map(|te| {
+                (
+                    te.r#type.expect("type"),
+                    te.track_uuid.expect("uuid"),
+                    te.name.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (pb::TYPE_SLICE_BEGIN, thread_track(1002), Some("lock_wait M")),
+                (
+                    pb::TYPE_INSTANT,
+                    thread_track(1002),
+                    Some("donates to owner-1001")
+                ),
+                (
+                    pb::TYPE_SLICE_BEGIN,
+                    proxy_track(1001),
+                    Some("proxy for donor-1002")
+                ),
+                (pb::TYPE_SLICE_END, proxy_track(1001), None),
+                (pb::TYPE_SLICE_END, thread_track(1002), None),
+            ]
+        );
+        assert_eq!(tes[1].flow_ids.len(), 1);
+        assert_eq!(tes[1].flow_ids, tes[2].terminating_flow_ids);
+        // While proxying, CPU 0 runs on the donor's scheduling context: prio 89.
+        let prio: Vec<i64> = counters(&trace)
+            .into_iter()
+            .filter(|(u, _)| *u == donor_prio_track(0))
+            .map(|x| x.1)
+            .collect();
+        assert_eq!(prio, vec![120, 89]);
+    }
+}

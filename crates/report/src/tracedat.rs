@@ -769,3 +769,64 @@ impl<W: io::Write> EventSink for TraceDatWriter<W> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u32_at(b: &[u8], o: usize) -> u32 {
+        u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"))
+    }
+
+    #[test]
+    fn record_layouts_match_the_kernels_structs() {
+        let size = |name: &str| layout(FORMATS.iter().find(|f| f.name == name).expect("event")).1;
+        assert_eq!(size("sched_switch"), 64);
+        assert_eq!(size("sched_waking"), 36);
+        assert_eq!(size("sched_migrate_task"), 40);
+        assert_eq!(size("task_newtask"), 48);
+        assert_eq!(size("ipi_send_cpu"), 32);
+        assert_eq!(size("print"), 16);
+        let switch = format_file(&FORMATS[EV_SWITCH]);
+        assert!(switch.contains("\tfield:long prev_state;\toffset:32;\tsize:8;\tsigned:1;\n"));
+        assert!(switch.starts_with("name: sched_switch\nID: 316\nformat:\n"));
+    }
+
+    #[test]
+    fn long_gaps_get_a_time_extend_and_long_records_a_length_word() {
+        let mut c = CpuBuffer::default();
+        c.push(1_000, &[1; 8]);
+        let gap = 1u64 << 30; // more than 27 bits of ns
+        c.push(1_000 + gap, &[2; 8]);
+        c.push(1_000 + gap + 7, &[3; 200]);
+        c.close_page();
+        assert_eq!(c.pages.len(), PAGE_SIZE);
+        assert_eq!(u64::from_le_bytes(c.pages[0..8].try_into().expect("8")), 1_000);
+        let data = &c.pages[PAGE_HEADER..];
+        // 1: type_len 2 (8 bytes), delta 0.
+        assert_eq!(u32_at(data, 0), 2);
+        // 2: time extend carrying the gap, then type_len 2 with delta 0.
+        assert_eq!(u32_at(data, 12) & 0x1f, TYPE_TIME_EXTEND);
+        let ext = u64::from(u32_at(data, 12) >> 5) | (u64::from(u32_at(data, 16)) << 27);
+        assert_eq!(ext, gap);
+        assert_eq!(u32_at(data, 20), 2);
+        // 3: type_len 0, delta 7, length word = 200 + 4.
+        assert_eq!(u32_at(data, 32), 7 << 5);
+        assert_eq!(u32_at(data, 36), 204);
+        let commit = u64::from_le_bytes(c.pages[8..16].try_into().expect("8"));
+        assert_eq!(commit, 32 + 8 + 200);
+    }
+
+    #[test]
+    fn a_full_page_starts_a_new_one_at_the_events_time() {
+        let mut c = CpuBuffer::default();
+        for i in 0..200u64 {
+            c.push(i * 10, &[0; 60]);
+        }
+        c.close_page();
+        // 64 bytes per event, 63 per 4080-byte page: 4 pages.
+        assert_eq!(c.pages.len(), 4 * PAGE_SIZE);
+        let second_ts = u64::from_le_bytes(c.pages[PAGE_SIZE..PAGE_SIZE + 8].try_into().expect("8"));
+        assert_eq!(second_ts, 63 * 10);
+    }
+}
