@@ -368,6 +368,19 @@ fn perfetto_schema_decodes_the_same_records_slices_and_flows() {
     check_perfetto("demo", "proxy");
 }
 
+/// Same workload, flags and seed: byte-identical binary traces.
+#[test]
+fn binary_traces_are_deterministic() {
+    let a = traces("proxy_swarm_4cpus.json", "proxy");
+    let b = traces("proxy_swarm_4cpus.json", "proxy");
+    assert!(a.pftrace.len() > 10_000 && a.dat.len() > 10_000);
+    assert!(
+        a.pftrace == b.pftrace,
+        "the .pftrace differs between two identical runs"
+    );
+    assert!(a.dat == b.dat, "the .dat differs between two identical runs");
+}
+
 /// The CLI picks the format from the extension, for `run` and for each of `compare`'s runs.
 #[test]
 fn cli_trace_format_follows_the_extension() {

@@ -356,6 +356,12 @@ struct Record {
 }
 
 impl Record {
+    /// The common header of event `ev` (index into [`FORMATS`]) written by `pid`.
+    ///
+    /// Linux: kernel/trace/trace.c tracing_gen_ctx_irq_test() (the `common_flags` bits and
+    /// the preempt count in the low nibble of `common_preempt_count`) and
+    /// tracing_generic_entry_update().
+    /// Deviation: the migrate-disable nibble is always 0 (not modelled).
     fn new(ev: usize, flags: TraceFlags, pid: Pid) -> Record {
         let f = &FORMATS[ev];
         let (offs, size) = layout(f);
@@ -429,6 +435,13 @@ impl CpuBuffer {
     }
 
     /// Appends one record at `ts` (ns), with a time extend if the delta needs one.
+    ///
+    /// Linux: kernel/trace/ring_buffer.c rb_calculate_event_length() (4-byte alignment, the
+    /// extra length word above 28 words), rb_update_event() (`type_len`/`array[0]`),
+    /// rb_add_time_stamp() (TIME_EXTEND for deltas of 2^27 ns and more) and rb_move_tail()
+    /// (a record that does not fit starts the next page, whose timestamp is its own).
+    /// Deviation: the kernel pads the rest of a page with a PADDING event; we leave the
+    /// bytes past `commit` zero, which readers skip by `commit` alone.
     fn push(&mut self, ts: u64, record: &[u8]) {
         let padded = record.len().div_ceil(4) * 4;
         let body = if padded <= MAX_SMALL_DATA && padded > 0 {
