@@ -407,6 +407,20 @@ fn cli_trace_format_follows_the_extension() {
             assert!(bytes.starts_with(magic), "{file} under {p}");
         }
     }
+    // `run` with the built-in demo: one file in the format of its extension.
+    let out = Command::new(bin)
+        .args(["run", "--trace"])
+        .arg(dir.join("demo.dat"))
+        .output()
+        .expect("run proxysched");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dat = std::fs::read(dir.join("demo.dat")).expect("demo.dat");
+    assert!(dat.starts_with(b"\x17\x08\x44tracing6\0"));
+    assert_eq!(
+        dat,
+        traces("demo", "proxy").dat,
+        "the CLI writes what the writer writes"
+    );
     let pf = std::fs::read(dir.join("t.proxy.pftrace")).expect("pftrace");
     let trace = report::perfetto::decode(&pf).expect("decodes");
     assert!(trace
