@@ -38,7 +38,9 @@ pub struct RunArgs {
     /// Simulated seconds to run at most (overrides the workload's `global.duration`).
     #[arg(long)]
     pub duration: Option<f64>,
-    /// Write an ftrace text trace (opens in Perfetto).
+    /// Write a trace; the format follows the extension: `.pftrace` Perfetto protobuf, `.dat`
+    /// trace-cmd's trace.dat, anything else ftrace text. `compare` writes one per protocol
+    /// (`out.none.pftrace`, ...).
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
     /// Write the metrics JSON (`proxysched/metrics/v1`).

@@ -399,13 +399,37 @@ pub fn default_protocol(w: &Workload, args: &RunArgs) -> Result<Protocol, Failur
         .unwrap_or(Protocol::Proxy))
 }
 
-fn open_trace(path: Option<&std::path::Path>) -> Result<Option<Box<dyn Write>>, Failure> {
+/// A `--trace` writer: the format follows the file's extension (`.pftrace` Perfetto, `.dat`
+/// trace.dat, else ftrace text). The kernel gets a clone as an extra sink; [`finish_trace`]
+/// writes out the rest once the run is over.
+type TraceOut = SharedSink<report::TraceWriter<std::io::BufWriter<fs::File>>>;
+
+fn open_trace(path: Option<&std::path::Path>, nr_cpus: usize) -> Result<Option<TraceOut>, Failure> {
     match path {
         None => Ok(None),
-        Some(p) => Ok(Some(Box::new(std::io::BufWriter::new(
-            fs::File::create(p).map_err(|e| Failure::Io(format!("{}: {e}", p.display())))?,
-        )))),
+        Some(p) => {
+            let file = fs::File::create(p).map_err(|e| Failure::Io(format!("{}: {e}", p.display())))?;
+            let format = report::TraceFormat::from_path(p);
+            Ok(Some(SharedSink::new(report::TraceWriter::new(
+                format,
+                std::io::BufWriter::new(file),
+                nr_cpus,
+            ))))
+        }
     }
+}
+
+fn trace_sink(t: &Option<TraceOut>) -> Option<Box<dyn EventSink>> {
+    t.as_ref().map(|t| Box::new(t.clone()) as Box<dyn EventSink>)
+}
+
+fn finish_trace(t: Option<TraceOut>, path: Option<&std::path::Path>) -> Result<(), Failure> {
+    if let (Some(t), Some(p)) = (t, path) {
+        let w = t.try_unwrap().ok().expect("the trace writer is no longer shared");
+        w.finish()
+            .map_err(|e| Failure::Io(format!("{}: writing the trace: {e}", p.display())))?;
+    }
+    Ok(())
 }
 
 /// Load the workload (printing its warnings) and build the run's configuration.
@@ -422,11 +446,20 @@ fn prepare(args: &RunArgs) -> Result<(Workload, kernel::system::Config, String),
 pub fn run_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
     let (w, cfg, costs_name) = prepare(args)?;
     let protocol = default_protocol(&w, args)?;
-    let trace = open_trace(args.trace.as_deref())?;
+    let trace = open_trace(args.trace.as_deref(), cfg.nr_cpus)?;
     let mut progress = progress_bar(tty, cfg.limit_ns);
     let replay = replay_line("run", args, cfg.seed);
-    let r = simulate(&w, &cfg, &costs_name, protocol, trace, None, &mut *progress)
-        .map_err(|e| with_replay(e, &replay))?;
+    let r = simulate(
+        &w,
+        &cfg,
+        &costs_name,
+        protocol,
+        None,
+        trace_sink(&trace),
+        &mut *progress,
+    )
+    .map_err(|e| with_replay(e, &replay))?;
+    finish_trace(trace, args.trace.as_deref())?;
     if let Some(p) = &args.metrics {
         fs::write(p, r.metrics.to_json()).map_err(|e| Failure::Io(format!("{}: {e}", p.display())))?;
     }
@@ -484,17 +517,14 @@ pub fn compare_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
     let (w, cfg, costs_name) = prepare(args)?;
     let mut results = Vec::new();
     for p in COMPARED {
-        let trace = open_trace(
-            args.trace
-                .as_deref()
-                .map(|t| protocol_trace_path(t, p))
-                .as_deref(),
-        )?;
+        let path = args.trace.as_deref().map(|t| protocol_trace_path(t, p));
+        let trace = open_trace(path.as_deref(), cfg.nr_cpus)?;
         let mut progress = progress_bar(tty, cfg.limit_ns);
         let mut a = args.clone();
         a.protocol = Some(p.as_str().to_string());
-        let r = simulate(&w, &cfg, &costs_name, p, trace, None, &mut *progress)
+        let r = simulate(&w, &cfg, &costs_name, p, None, trace_sink(&trace), &mut *progress)
             .map_err(|e| with_replay(e, &replay_line("run", &a, cfg.seed)))?;
+        finish_trace(trace, path.as_deref())?;
         results.push((p, r));
     }
     let runs: Vec<(&str, &Metrics)> = results.iter().map(|(p, r)| (p.as_str(), &r.metrics)).collect();
