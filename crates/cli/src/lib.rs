@@ -18,7 +18,7 @@ pub struct RunArgs {
     pub cpus: Option<usize>,
     /// Default lock protocol: none (plain mutex), pi (rt_mutex priority inheritance) or proxy
     /// (mutex with Proxy Execution). Default: proxy, or pi where the workload sets
-    /// `pi_enabled`; a resource's own `"protocol"` wins. Ignored by `compare`.
+    /// `pi_enabled`; a resource's own `"protocol"` wins.
     #[arg(long, value_name = "none|pi|proxy")]
     pub protocol: Option<String>,
     /// Proxy Execution stage: 6.17 (single runqueue), 7.1 (simple donor migration) or v29
@@ -31,8 +31,10 @@ pub struct RunArgs {
     /// Cost model: `default`, `zero`, or a JSON file of per-operation costs.
     #[arg(long, value_name = "default|zero|FILE")]
     pub costs: Option<String>,
-    /// Seed of the oracle that orders ties and random choices.
-    #[arg(long)]
+    /// Seed of the oracle that orders ties and random choices (0 to 2^64-1).
+    // A leading '-' is taken as the value, so `--seed -1` is refused as a bad number rather
+    // than read as an unknown flag.
+    #[arg(long, allow_hyphen_values = true)]
     pub seed: Option<u64>,
     /// Simulated seconds to run at most (overrides the workload's `global.duration`).
     #[arg(long)]
@@ -62,6 +64,7 @@ pub enum Format {
 pub enum Failure {
     /// Bad workload or flags (exit 2).
     BadInput(String),
-    /// Could not write an output file (exit 1).
+    /// Could not write an output file (exit 2, like other bad input): the message names the
+    /// path and starts with it.
     Io(String),
 }

@@ -35,16 +35,99 @@ pub fn load_workload(args: &RunArgs) -> Result<Workload, Failure> {
     }
 }
 
-/// The kernel configuration from the workload's settings, overridden by the flags.
-pub fn build_config(w: &Workload, args: &RunArgs) -> Result<(Config, String), Failure> {
-    let bad = |m: String| Failure::BadInput(m);
-    let cpus = args.cpus.or(w.settings.cpus).unwrap_or(1);
+/// The workload file as messages name it: the path given, or `demo.json` for the built-in demo.
+pub fn workload_file(args: &RunArgs) -> String {
+    args.workload
+        .as_ref()
+        .map_or_else(|| "demo.json".to_string(), |p| p.display().to_string())
+}
+
+/// The highest CPU the workload names (thread or phase `cpus`, `queue_work` targets), with
+/// who names it and where: `(cpu, who, line, column)`.
+pub fn highest_named_cpu(w: &Workload) -> Option<(u32, String, u32, u32)> {
+    use workload::{Event, WorkStepSpec};
+    let mut best: Option<(u32, String, u32, u32)> = None;
+    let mut see = |cpu: u32, who: String, line: u32, column: u32| {
+        if best.as_ref().is_none_or(|b| cpu > b.0) {
+            best = Some((cpu, who, line, column));
+        }
+    };
+    for t in &w.tasks {
+        for &c in t.cpus.iter().flatten() {
+            see(c, format!("task {}", t.name), t.line, t.column);
+        }
+        for p in &t.phases {
+            for &c in p.cpus.iter().flatten() {
+                see(c, format!("task {} phase {}", t.name, p.name), t.line, t.column);
+            }
+            for e in &p.events {
+                if let Event::QueueWork { cpu: Some(c), .. } = e.event {
+                    see(c, format!("task {} event {}", t.name, e.key), e.line, e.column);
+                }
+            }
+        }
+    }
+    for item in &w.settings.workqueues.items {
+        for s in &item.steps {
+            if let WorkStepSpec::QueueWork { cpu: Some(c), .. } = *s {
+                see(c, format!("work item {}", item.name), item.line, item.column);
+            }
+        }
+    }
+    best
+}
+
+/// The number of CPUs to run with, and a note for the table header when it is not what the
+/// workload or flags said. `--cpus`, else `proxysched.cpus`, else 1 — raised to one more than
+/// the highest CPU the workload names when neither was given (rt-app's own examples name
+/// CPUs without saying how many the machine has); an explicit count that is too small is bad
+/// input naming the place that asks for the missing CPU.
+pub fn resolve_cpus(w: &Workload, args: &RunArgs) -> Result<(usize, Option<String>), Failure> {
+    let explicit = args.cpus.or(w.settings.cpus);
+    let cpus = explicit.unwrap_or(1);
     if cpus == 0 || cpus > sim::MAX_CPUS {
-        return Err(bad(format!(
+        return Err(Failure::BadInput(format!(
             "error: --cpus must be between 1 and {}, got {cpus}",
             sim::MAX_CPUS
         )));
     }
+    let Some((cpu, who, line, column)) = highest_named_cpu(w) else {
+        return Ok((cpus, None));
+    };
+    let needed = cpu as usize + 1;
+    if needed <= cpus {
+        return Ok((cpus, None));
+    }
+    let file = workload_file(args);
+    if needed > sim::MAX_CPUS {
+        return Err(Failure::BadInput(format!(
+            "{file}:{line}:{column}: error: {who} names CPU {cpu}; the model has at most {} CPUs",
+            sim::MAX_CPUS
+        )));
+    }
+    if explicit.is_some() {
+        let by = if args.cpus.is_some() {
+            "--cpus"
+        } else {
+            "proxysched.cpus"
+        };
+        return Err(Failure::BadInput(format!(
+            "{file}:{line}:{column}: error: {who} names CPU {cpu}, but {by} gives {cpus} CPUs; \
+             expected --cpus {needed} or more"
+        )));
+    }
+    Ok((
+        needed,
+        Some(format!(
+            "running on {needed} CPUs, not the default 1: {who} names CPU {cpu} (set --cpus or proxysched.cpus to choose)"
+        )),
+    ))
+}
+
+/// The kernel configuration from the workload's settings, overridden by the flags.
+pub fn build_config(w: &Workload, args: &RunArgs) -> Result<(Config, String), Failure> {
+    let bad = |m: String| Failure::BadInput(m);
+    let (cpus, _) = resolve_cpus(w, args)?;
     let mut cfg = Config::new(cpus);
     cfg.llc_size = w.settings.llc_size;
     if let Some(hz) = w.settings.hz {
@@ -174,7 +257,7 @@ pub fn simulate(
     if let Some(f) = ftrace {
         let w = f.try_unwrap().ok().expect("the trace writer is no longer shared");
         w.finish()
-            .map_err(|e| Failure::Io(format!("writing the trace: {e}")))?;
+            .map_err(|e| Failure::Io(e.to_string()))?;
     }
     let collector = collector
         .try_unwrap()
@@ -263,12 +346,21 @@ fn add_workqueues(w: &Workload, sys: &mut System, nr: usize) -> Result<(), Failu
     Ok(())
 }
 
+/// Exit code of a run that rt-app would have aborted (`end_reason` `workload_failed`).
+pub const EXIT_WORKLOAD_FAILED: u8 = 5;
+
 /// The exit code for an outcome, and the message for stderr.
 pub fn outcome_exit(o: &Outcome, replay: &str) -> (u8, Option<String>) {
     match o.end_reason {
-        // A non-empty report on a normal end is the workload's own failure message (rt-app
-        // exiting on a refused sched_setattr).
         EndReason::Exited | EndReason::Duration => (0, Some(o.report.clone()).filter(|r| !r.is_empty())),
+        // rt-app itself would have exited with EXIT_FAILURE: the report is its message.
+        EndReason::WorkloadFailed => (
+            EXIT_WORKLOAD_FAILED,
+            Some(format!(
+                "workload_failed at {} ns: {}\nreplay: {replay}",
+                o.sim_time_ns, o.report
+            )),
+        ),
         EndReason::Deadlock | EndReason::Stall => (
             3,
             Some(format!(
@@ -367,37 +459,104 @@ pub fn default_protocol(w: &Workload, args: &RunArgs) -> Result<Protocol, Failur
         .unwrap_or(Protocol::Proxy))
 }
 
+/// The message for an output file that cannot be written: the path first, as for bad input.
+pub fn output_error(path: &std::path::Path, what: &str, e: impl std::fmt::Display) -> Failure {
+    Failure::Io(format!("{}: error: cannot write {what}: {e}", path.display()))
+}
+
 fn open_trace(path: Option<&std::path::Path>) -> Result<Option<Box<dyn Write>>, Failure> {
     match path {
         None => Ok(None),
         Some(p) => Ok(Some(Box::new(std::io::BufWriter::new(
-            fs::File::create(p).map_err(|e| Failure::Io(format!("{}: {e}", p.display())))?,
+            fs::File::create(p).map_err(|e| output_error(p, "the trace", e))?,
         )))),
     }
 }
 
+/// Runs `sim` and names `trace` in a failure to write the trace.
+fn with_trace_path<T>(trace: Option<&std::path::Path>, r: Result<T, Failure>) -> Result<T, Failure> {
+    match (r, trace) {
+        (Err(Failure::Io(m)), Some(p)) => Err(output_error(p, "the trace", m)),
+        (r, _) => r,
+    }
+}
+
+/// An output file the run writes at its end, created before the run so that a path that
+/// cannot be written fails at once instead of after the simulation.
+struct OutputFile {
+    path: std::path::PathBuf,
+    file: fs::File,
+}
+
+impl OutputFile {
+    fn create(path: &std::path::Path, what: &str) -> Result<Self, Failure> {
+        let file = fs::File::create(path).map_err(|e| output_error(path, what, e))?;
+        Ok(OutputFile {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    fn write(mut self, what: &str, text: &str) -> Result<(), Failure> {
+        self.file
+            .write_all(text.as_bytes())
+            .and_then(|()| self.file.flush())
+            .map_err(|e| output_error(&self.path, what, e))
+    }
+}
+
+fn metrics_file(args: &RunArgs) -> Result<Option<OutputFile>, Failure> {
+    args.metrics
+        .as_deref()
+        .map(|p| OutputFile::create(p, "the metrics"))
+        .transpose()
+}
+
+/// A run's workload, configuration and the notes for the table header.
+struct Prepared {
+    w: Workload,
+    cfg: Config,
+    costs_name: String,
+    notes: Vec<String>,
+}
+
 /// Load the workload (printing its warnings) and build the run's configuration.
-fn prepare(args: &RunArgs) -> Result<(Workload, kernel::system::Config, String), Failure> {
+fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
     let w = load_workload(args)?;
     for warn in &w.warnings {
         eprintln!("{}", warn.render(&w.name));
     }
     let (mut cfg, costs_name) = build_config(&w, args)?;
     cfg.check_invariants = args.check;
-    Ok((w, cfg, costs_name))
+    let (_, note) = resolve_cpus(&w, args)?;
+    Ok(Prepared {
+        w,
+        cfg,
+        costs_name,
+        notes: note.into_iter().collect(),
+    })
 }
 
 pub fn run_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
-    let (w, cfg, costs_name) = prepare(args)?;
+    let Prepared {
+        w,
+        cfg,
+        costs_name,
+        notes,
+    } = prepare(args)?;
     let protocol = default_protocol(&w, args)?;
+    let metrics_out = metrics_file(args)?;
     let trace = open_trace(args.trace.as_deref())?;
     let mut progress = progress_bar(tty, cfg.limit_ns);
-    let r = simulate(&w, &cfg, &costs_name, protocol, trace, None, &mut *progress)?;
-    if let Some(p) = &args.metrics {
-        fs::write(p, r.metrics.to_json()).map_err(|e| Failure::Io(format!("{}: {e}", p.display())))?;
+    let r = with_trace_path(
+        args.trace.as_deref(),
+        simulate(&w, &cfg, &costs_name, protocol, trace, None, &mut *progress),
+    )?;
+    if let Some(f) = metrics_out {
+        f.write("the metrics", &r.metrics.to_json())?;
     }
     match args.format {
-        Format::Table => print!("{}", report::table::run_table(&r.metrics)),
+        Format::Table => print!("{}", report::table::run_table(&r.metrics, &notes)),
         Format::Json => println!("{}", r.metrics.to_json()),
     }
     let (code, msg) = outcome_exit(&r.outcome, &replay_line("run", args, cfg.seed));
@@ -447,28 +606,37 @@ pub fn protocol_trace_path(path: &std::path::Path, p: Protocol) -> std::path::Pa
 
 /// `proxysched compare`: the same workload, flags and seed under none, pi and proxy.
 pub fn compare_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
-    let (w, cfg, costs_name) = prepare(args)?;
+    if let Some(p) = &args.protocol {
+        return Err(Failure::BadInput(format!(
+            "error: compare runs every protocol (none, pi, proxy); --protocol {p} is for run and ablate"
+        )));
+    }
+    let Prepared {
+        w,
+        cfg,
+        costs_name,
+        notes,
+    } = prepare(args)?;
+    let metrics_out = metrics_file(args)?;
     let mut results = Vec::new();
     for p in COMPARED {
-        let trace = open_trace(
-            args.trace
-                .as_deref()
-                .map(|t| protocol_trace_path(t, p))
-                .as_deref(),
-        )?;
+        let path = args.trace.as_deref().map(|t| protocol_trace_path(t, p));
+        let trace = open_trace(path.as_deref())?;
         let mut progress = progress_bar(tty, cfg.limit_ns);
         results.push((
             p,
-            simulate(&w, &cfg, &costs_name, p, trace, None, &mut *progress)?,
+            with_trace_path(
+                path.as_deref(),
+                simulate(&w, &cfg, &costs_name, p, trace, None, &mut *progress),
+            )?,
         ));
     }
     let runs: Vec<(&str, &Metrics)> = results.iter().map(|(p, r)| (p.as_str(), &r.metrics)).collect();
-    if let Some(path) = &args.metrics {
-        fs::write(path, report::metrics::compare_json(&runs))
-            .map_err(|e| Failure::Io(format!("{}: {e}", path.display())))?;
+    if let Some(f) = metrics_out {
+        f.write("the metrics", &report::metrics::compare_json(&runs))?;
     }
     match args.format {
-        Format::Table => print!("{}", report::table::compare_table(&runs)),
+        Format::Table => print!("{}", report::table::compare_table(&runs, &notes)),
         Format::Json => println!("{}", report::metrics::compare_json(&runs)),
     }
     // The worst outcome decides the exit code.
@@ -485,11 +653,28 @@ pub fn compare_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
     Ok(code)
 }
 
+/// The key of the all-mechanisms-on run in `ablate`'s JSON (`--format json`, `--metrics`);
+/// the other keys are the names of the mechanisms switched off.
+pub const ABLATE_BASELINE: &str = "baseline";
+
 /// `proxysched ablate`: the workload under protocol proxy (unless `--protocol` says
 /// otherwise) with the v29 defaults, then with each Proxy Execution mechanism off in turn.
 pub fn ablate_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
-    let (w, cfg, costs_name) = prepare(args)?;
+    if let Some(t) = &args.trace {
+        return Err(Failure::BadInput(format!(
+            "error: ablate runs the workload {} times; --trace {} is for run and compare",
+            kernel::sched::features::PROXY_MECHANISMS.len() + 1,
+            t.display()
+        )));
+    }
+    let Prepared {
+        w,
+        cfg,
+        costs_name,
+        notes,
+    } = prepare(args)?;
     let protocol = default_protocol(&w, args)?;
+    let metrics_out = metrics_file(args)?;
     let mut code = 0;
     let mut one = |cfg: &kernel::system::Config, label: &str| -> Result<RunResult, Failure> {
         let mut progress = progress_bar(tty, cfg.limit_ns);
@@ -509,6 +694,18 @@ pub fn ablate_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
         runs.push((name, one(&c, name)?));
     }
     let rows: Vec<(&str, &Metrics)> = runs.iter().map(|(n, r)| (*n, &r.metrics)).collect();
-    print!("{}", report::table::ablation_table(&baseline.metrics, &rows));
+    let all: Vec<(&str, &Metrics)> = std::iter::once((ABLATE_BASELINE, &baseline.metrics))
+        .chain(rows.iter().copied())
+        .collect();
+    if let Some(f) = metrics_out {
+        f.write("the metrics", &report::metrics::compare_json(&all))?;
+    }
+    match args.format {
+        Format::Table => print!(
+            "{}",
+            report::table::ablation_table(&baseline.metrics, &rows, &notes)
+        ),
+        Format::Json => println!("{}", report::metrics::compare_json(&all)),
+    }
     Ok(code)
 }

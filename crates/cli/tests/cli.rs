@@ -218,9 +218,10 @@ fn ablate_switches_each_mechanism_off_in_turn() {
             .to_string()
     };
     // Switching donor migration off brings back the single-runqueue wait (2.5 ms → 11.5 ms).
-    assert!(row("(none: all on, v29)").contains("2.500 ms"), "{out}");
-    assert!(row("donor_migration").contains("11.500 ms"), "{out}");
-    assert!(row("donor_migration").contains("+9.000 ms"), "{out}");
+    assert!(row("MECHANISM OFF").contains("LOCK WAIT p99 (ms)"), "{out}");
+    let cells = |name: &str| row(name).split_whitespace().map(String::from).collect::<Vec<_>>();
+    assert_eq!(cells("(none: all on, v29)")[4..6], ["2.500", "="], "{out}");
+    assert_eq!(cells("donor_migration")[1..3], ["11.500", "+9.000"], "{out}");
     row("chain_migration");
     row("ttwu_return_migration");
 }
@@ -245,4 +246,134 @@ fn b_v29_1_stale_prev_is_exit_4_only_without_the_fix() {
     // The 7.1 preset predates v29 1/9.
     let old = run(&["run", &path, "--check", "--model", "7.1"]);
     assert_eq!(old.status.code(), Some(4), "{}", stderr(&old));
+}
+
+fn example(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/rtapp_examples")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// rt-app's own examples run as written: those that name CPU 1 run on two CPUs and say so in
+/// the header, and rt-app's `"loop": -1` draws no warning.
+#[test]
+fn rtapp_examples_run_as_written() {
+    for (file, cpus, named) in [
+        ("dvfs.json", 2, "task thread names CPU 1"),
+        ("example5.json", 2, "task thread1 names CPU 1"),
+        ("example2.json", 1, ""),
+    ] {
+        let o = run(&["run", &example(file)]);
+        assert_eq!(o.status.code(), Some(0), "{file}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("warning"), "{file}: {}", stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        let mut lines = out.lines();
+        assert!(
+            lines.next().unwrap().contains(&format!("  cpus: {cpus}  ")),
+            "{file}: {out}"
+        );
+        let second = lines.next().unwrap();
+        if named.is_empty() {
+            assert!(second.starts_with("TASK"), "{file}: {out}");
+        } else {
+            assert!(
+                second.starts_with("note: running on 2 CPUs, not the default 1: ") && second.contains(named),
+                "{file}: {out}"
+            );
+        }
+    }
+    // Asked for fewer CPUs than the file names: refused at the task that names the CPU.
+    let f = example("dvfs.json");
+    let o = run(&["run", &f, "--cpus", "1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.starts_with(&format!("{f}:3:3: error: task thread names CPU 1")), "{e}");
+    assert!(e.contains("expected --cpus 2 or more"), "{e}");
+}
+
+/// rt-app exits with EXIT_FAILURE when the kernel refuses a reservation: exit code 5 and
+/// end reason `workload_failed`, in the table, the metrics and on stderr.
+#[test]
+fn a_refused_sched_setattr_is_exit_5_workload_failed() {
+    let m = tmp("failed.json");
+    let o = run(&["run", &scenario("dl_admission.json"), "--metrics", m.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.starts_with("workload_failed at 3000000 ns: rt-app: thread c-2"), "{e}");
+    assert!(e.contains("replay: proxysched run"), "{e}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("\nend: workload_failed at 3.000 ms\n"), "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
+    assert_eq!(doc["end_reason"], "workload_failed");
+    // compare: every protocol fails the same way.
+    let o = run(&["compare", &scenario("dl_admission.json")]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+}
+
+/// An output path that cannot be written is bad input (exit 2) naming the path, found before
+/// the simulation runs.
+#[test]
+fn unwritable_output_paths_are_exit_2_naming_the_path() {
+    let bad = "/nonexistent-dir/out";
+    for args in [
+        &["run", "--metrics", "/nonexistent-dir/out.json"][..],
+        &["run", "--trace", "/nonexistent-dir/out.txt"],
+        &["compare", "--metrics", "/nonexistent-dir/out.json"],
+        &["compare", "--trace", "/nonexistent-dir/out.txt"],
+        &["ablate", "--metrics", "/nonexistent-dir/out.json"],
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.starts_with(bad) && e.contains(": error: cannot write"), "{args:?}: {e}");
+        assert!(o.stdout.is_empty(), "{args:?}: nothing runs");
+    }
+}
+
+/// Flags a command ignores are neither offered nor accepted; `--help` explains the columns;
+/// a negative seed is a bad value, not an unknown flag.
+#[test]
+fn help_offers_only_the_flags_each_command_uses() {
+    let help = |cmd: &str| String::from_utf8_lossy(&run(&[cmd, "--help"]).stdout).into_owned();
+    assert!(!help("compare").contains("--protocol"), "{}", help("compare"));
+    assert!(help("run").contains("--protocol"));
+    assert!(!help("ablate").contains("--trace"));
+    for cmd in ["run", "compare", "ablate"] {
+        let h = help(cmd);
+        assert!(h.contains("DONE") && h.contains("one unit its header names"), "{cmd}: {h}");
+    }
+    let o = run(&["compare", "--protocol", "pi"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("compare runs every protocol"), "{}", stderr(&o));
+    let o = run(&["ablate", "--trace", &tmp("ablate.txt").display().to_string()]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["run", "--seed", "-1"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("invalid value '-1' for '--seed"), "{e}");
+    assert!(!e.contains("to pass '-1' as a value"), "{e}");
+}
+
+/// `compare` starts with the same header line as `run`; `ablate --format json` prints JSON.
+#[test]
+fn compare_header_and_ablate_json() {
+    let o = run(&["compare", &scenario("donor_migration.json")]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.starts_with("workload: donor_migration  protocol: none, pi, proxy  cpus: 2  seed: 0  costs: zero\nTASK "),
+        "{out}"
+    );
+    let o = run(&["ablate", &scenario("donor_migration.json"), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("ablate --format json is JSON");
+    let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
+    assert_eq!(keys[0], "baseline");
+    assert!(keys.iter().any(|k| *k == "donor_migration"), "{keys:?}");
+    assert_eq!(doc["baseline"]["config"]["features"]["donor_migration"], true);
+    assert_eq!(doc["donor_migration"]["config"]["features"]["donor_migration"], false);
+    let wait = |k: &str| doc[k]["tasks"].as_array().unwrap().iter().map(|t| t["lock_wait_ns"]["max"].as_u64().unwrap()).max();
+    assert_eq!(wait("baseline"), Some(2_500_000));
+    assert_eq!(wait("donor_migration"), Some(11_500_000));
 }
