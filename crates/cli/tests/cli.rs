@@ -34,7 +34,7 @@ fn demo_runs_and_prints_the_table() {
     let o = run(&["run"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("TASK") && out.contains("high-1"), "{out}");
+    assert!(out.contains("TASK") && out.contains("ui-1") && out.contains("high-7"), "{out}");
 }
 
 #[test]
@@ -166,24 +166,38 @@ fn compare_runs_three_protocols_and_writes_one_metrics_document() {
         assert_eq!(doc[p]["schema"], "proxysched/metrics/v1");
         assert_eq!(doc[p]["config"]["protocol"], p);
     }
-    // The demo is a priority inversion: proxy cuts the high task's lock wait.
-    let wait = |p: &str| {
-        doc[p]["tasks"]
+    // The demo: first a fair-class inversion, where PI gives nothing and proxy cuts the UI
+    // thread's worst lock wait more than tenfold; then the RT inversion, where both help.
+    let wait = |p: &str, task: &str| {
+        let t = doc[p]["tasks"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|t| t["name"] == "high-1")
-            .unwrap()["lock_wait_ns"]["max"]
-            .as_u64()
-            .unwrap()
+            .find(|t| t["name"] == task)
+            .unwrap_or_else(|| panic!("{p}: no {task}"));
+        let h = &t["lock_wait_ns"];
+        (h["max"].as_u64().unwrap(), h["count"].as_u64().unwrap())
     };
-    assert!(
-        wait("proxy") * 2 < wait("none"),
-        "proxy {} none {}",
-        wait("proxy"),
-        wait("none")
-    );
+    let (ui_none, ui_pi, ui_proxy) = (wait("none", "ui-1"), wait("pi", "ui-1"), wait("proxy", "ui-1"));
+    assert_eq!((ui_none.1, ui_pi.1, ui_proxy.1), (1, 1, 1));
+    assert!(ui_proxy.0 * 10 < ui_none.0, "proxy {ui_proxy:?} none {ui_none:?}");
+    assert!(ui_pi.0 * 10 > ui_none.0 * 9, "pi must not help a fair waiter: {ui_pi:?} vs {ui_none:?}");
+    assert!(ui_none.0 > 100_000_000, "the owner crawls at nice 19: {ui_none:?}");
+    let (hi_none, hi_pi, hi_proxy) = (wait("none", "high-7"), wait("pi", "high-7"), wait("proxy", "high-7"));
+    assert_eq!((hi_none.1, hi_pi.1, hi_proxy.1), (10, 10, 10), "a wait every period");
+    assert!(hi_pi.0 * 2 < hi_none.0, "pi {hi_pi:?} none {hi_none:?}");
+    assert!(hi_proxy.0 * 2 < hi_none.0, "proxy {hi_proxy:?} none {hi_none:?}");
     assert!(doc["proxy"]["counters"]["proxy_picks"].as_u64().unwrap() > 0);
+    // Everything ends: the hogs before the RT part starts, then the RT threads.
+    for p in ["none", "pi", "proxy"] {
+        assert_eq!(doc[p]["end_reason"], "exited", "{p}");
+        for t in doc[p]["tasks"].as_array().unwrap() {
+            let done = t["done_ns"].as_u64().unwrap();
+            if t["name"].as_str().unwrap().starts_with("hog") {
+                assert!(done < 990_000_000, "{p}: {} done at {done}", t["name"]);
+            }
+        }
+    }
 }
 
 #[test]
@@ -376,4 +390,17 @@ fn compare_header_and_ablate_json() {
     let wait = |k: &str| doc[k]["tasks"].as_array().unwrap().iter().map(|t| t["lock_wait_ns"]["max"].as_u64().unwrap()).max();
     assert_eq!(wait("baseline"), Some(2_500_000));
     assert_eq!(wait("donor_migration"), Some(11_500_000));
+}
+
+/// The README's first screen shows the demo's table exactly as `compare` prints it today.
+#[test]
+fn readme_shows_the_demo_table() {
+    let o = run(&["compare"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let table = String::from_utf8(o.stdout).unwrap();
+    let readme = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("```\n{table}```\n")),
+        "README.md's demo table is stale; `cargo run --release -- compare` prints:\n{table}"
+    );
 }
