@@ -45,6 +45,15 @@ pub struct RunArgs {
     /// Write the metrics JSON (`proxysched/metrics/v1`).
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
+    /// Write SVG plots into DIR (created if missing): per-task CDFs of wakeup latency and lock
+    /// wait with one curve per protocol (compare) or mechanism (ablate), a per-CPU Gantt chart
+    /// per run with Proxy Execution drawn as donor→owner spans, and for ablate its figures
+    /// side by side.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
+    /// The Gantt chart's window in simulated milliseconds, `FROM..TO` (default: the whole run).
+    #[arg(long, value_name = "FROM..TO")]
+    pub plot_window: Option<String>,
     /// What to print on stdout.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,

@@ -459,6 +459,18 @@ pub fn default_protocol(w: &Workload, args: &RunArgs) -> Result<Protocol, Failur
         .unwrap_or(Protocol::Proxy))
 }
 
+/// The Gantt window when `--plot` is given (`--plot-window` alone is bad input).
+fn plot_request(args: &RunArgs) -> Result<Option<(u64, u64)>, Failure> {
+    let window = plot_window(args)?;
+    match (&args.plot, &args.plot_window) {
+        (Some(_), _) => Ok(Some(window)),
+        (None, Some(_)) => Err(Failure::BadInput(
+            "error: --plot-window chooses the window of --plot DIR's Gantt chart; give --plot too".to_string(),
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
 /// The message for an output file that cannot be written: the path first, as for bad input.
 pub fn output_error(path: &std::path::Path, what: &str, e: impl std::fmt::Display) -> Failure {
     Failure::Io(format!("{}: error: cannot write {what}: {e}", path.display()))
@@ -545,15 +557,19 @@ pub fn run_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
         notes,
     } = prepare(args)?;
     let protocol = default_protocol(&w, args)?;
+    let window = plot_request(args)?;
     let metrics_out = metrics_file(args)?;
     let trace = open_trace(args.trace.as_deref())?;
     let mut progress = progress_bar(tty, cfg.limit_ns);
-    let r = with_trace_path(
+    let (r, series) = with_trace_path(
         args.trace.as_deref(),
-        simulate(&w, &cfg, &costs_name, protocol, trace, None, &mut *progress),
+        simulate_plotted(&w, &cfg, &costs_name, protocol, trace, window, &mut *progress),
     )?;
     if let Some(f) = metrics_out {
         f.write("the metrics", &r.metrics.to_json())?;
+    }
+    if let (Some(dir), Some(series)) = (&args.plot, &series) {
+        write_plots(dir, &w.name, &[(protocol.as_str(), series)])?;
     }
     match args.format {
         Format::Table => print!("{}", report::table::run_table(&r.metrics, &notes)),
@@ -564,6 +580,141 @@ pub fn run_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
         eprintln!("{m}");
     }
     Ok(code)
+}
+
+/// The Gantt window of `--plot-window FROM..TO` (simulated ms), in ns; the whole run without it.
+pub fn plot_window(args: &RunArgs) -> Result<(u64, u64), Failure> {
+    let Some(spec) = &args.plot_window else {
+        return Ok((0, u64::MAX));
+    };
+    let bad = || {
+        Failure::BadInput(format!(
+            "error: --plot-window expects FROM..TO in simulated milliseconds with FROM < TO, got `{spec}`"
+        ))
+    };
+    let (a, b) = spec.split_once("..").ok_or_else(bad)?;
+    let ms = |t: &str| -> Result<u64, Failure> {
+        let v: f64 = t.trim().parse().map_err(|_| bad())?;
+        if !(v.is_finite() && v >= 0.0 && v < 1.0e9) {
+            return Err(bad());
+        }
+        Ok((v * 1e6).round() as u64)
+    };
+    let (from, to) = (ms(a)?, ms(b)?);
+    if from >= to {
+        return Err(bad());
+    }
+    Ok((from, to))
+}
+
+/// A file name part from a task or run name: letters, digits, `.`, `_` and `-` kept, anything
+/// else `_`.
+fn file_part(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .collect()
+}
+
+/// Writes the plots of `--plot DIR` for `runs` (label, series) and returns the files written:
+/// `wakeup.TASK.svg` and `lock_wait.TASK.svg` per task with samples in any run (one curve
+/// per run), and `gantt.svg` (one run) or `gantt.LABEL.svg` per run.
+pub fn write_plots(
+    dir: &std::path::Path,
+    workload: &str,
+    runs: &[(&str, &report::plot::RunSeries)],
+) -> Result<Vec<std::path::PathBuf>, Failure> {
+    use report::plot::{gantt_svg, latency_cdf_svg};
+    fs::create_dir_all(dir).map_err(|e| output_error(dir, "plots into", e))?;
+    let mut written = Vec::new();
+    let mut put = |name: String, svg: String| -> Result<(), Failure> {
+        let path = dir.join(name);
+        fs::write(&path, svg).map_err(|e| output_error(&path, "a plot", e))?;
+        written.push(path);
+        Ok(())
+    };
+    // Tasks by (pid, name), in pid order over all runs.
+    let mut tasks: Vec<(u32, &str)> = Vec::new();
+    for (_, r) in runs {
+        for t in &r.samples {
+            if !tasks.contains(&(t.pid, t.name.as_str())) {
+                tasks.push((t.pid, t.name.as_str()));
+            }
+        }
+    }
+    tasks.sort_unstable();
+    for &(pid, name) in &tasks {
+        type Pick = fn(&report::metrics::TaskSamples) -> &[u64];
+        let kinds: [(&str, &str, Pick); 2] = [
+            ("wakeup", "wakeup latency", |t| &t.wakeup_latency_ns),
+            ("lock_wait", "lock wait", |t| &t.lock_wait_ns),
+        ];
+        for (file, what, pick) in kinds {
+            let curves: Vec<(&str, &[u64])> = runs
+                .iter()
+                .map(|(label, r)| {
+                    let s = r
+                        .samples
+                        .iter()
+                        .find(|t| t.pid == pid && t.name == name)
+                        .map_or(&[][..], pick);
+                    (*label, s)
+                })
+                .collect();
+            if curves.iter().any(|(_, s)| !s.is_empty()) {
+                put(
+                    format!("{file}.{}.svg", file_part(name)),
+                    latency_cdf_svg(name, what, &curves),
+                )?;
+            }
+        }
+    }
+    for (label, r) in runs {
+        let (from, to) = r.window_ns;
+        let title = format!(
+            "{workload} under {label}: per-CPU schedule, {} to {} ms",
+            report::table::Unit::Ms.format(from),
+            report::table::Unit::Ms.format(to)
+        );
+        let name = if runs.len() == 1 {
+            "gantt.svg".to_string()
+        } else {
+            format!("gantt.{}.svg", file_part(label))
+        };
+        put(name, gantt_svg(&title, r))?;
+    }
+    Ok(written)
+}
+
+/// [`simulate`], plus the plot series when `window` is given (`--plot`).
+#[allow(clippy::too_many_arguments)]
+pub fn simulate_plotted(
+    w: &Workload,
+    cfg: &Config,
+    costs_name: &str,
+    protocol: Protocol,
+    trace: Option<Box<dyn Write>>,
+    window: Option<(u64, u64)>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(RunResult, Option<report::plot::RunSeries>), Failure> {
+    let Some((from, to)) = window else {
+        return Ok((simulate(w, cfg, costs_name, protocol, trace, None, progress)?, None));
+    };
+    let plot = SharedSink::new(report::plot::PlotCollector::new(from, to));
+    let r = simulate(
+        w,
+        cfg,
+        costs_name,
+        protocol,
+        trace,
+        Some(Box::new(plot.clone())),
+        progress,
+    )?;
+    let series = plot
+        .try_unwrap()
+        .ok()
+        .expect("the plot collector is no longer shared")
+        .finish(r.metrics.sim_time_ns);
+    Ok((r, Some(series)))
 }
 
 /// `proxysched features`.
@@ -617,23 +768,28 @@ pub fn compare_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
         costs_name,
         notes,
     } = prepare(args)?;
+    let window = plot_request(args)?;
     let metrics_out = metrics_file(args)?;
     let mut results = Vec::new();
+    let mut plots = Vec::new();
     for p in COMPARED {
         let path = args.trace.as_deref().map(|t| protocol_trace_path(t, p));
         let trace = open_trace(path.as_deref())?;
         let mut progress = progress_bar(tty, cfg.limit_ns);
-        results.push((
-            p,
-            with_trace_path(
-                path.as_deref(),
-                simulate(&w, &cfg, &costs_name, p, trace, None, &mut *progress),
-            )?,
-        ));
+        let (r, series) = with_trace_path(
+            path.as_deref(),
+            simulate_plotted(&w, &cfg, &costs_name, p, trace, window, &mut *progress),
+        )?;
+        results.push((p, r));
+        plots.extend(series.map(|s| (p.as_str(), s)));
     }
     let runs: Vec<(&str, &Metrics)> = results.iter().map(|(p, r)| (p.as_str(), &r.metrics)).collect();
     if let Some(f) = metrics_out {
         f.write("the metrics", &report::metrics::compare_json(&runs))?;
+    }
+    if let Some(dir) = &args.plot {
+        let series: Vec<_> = plots.iter().map(|(l, s)| (*l, s)).collect();
+        write_plots(dir, &w.name, &series)?;
     }
     match args.format {
         Format::Table => print!("{}", report::table::compare_table(&runs, &notes)),
@@ -674,11 +830,14 @@ pub fn ablate_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
         notes,
     } = prepare(args)?;
     let protocol = default_protocol(&w, args)?;
+    let window = plot_request(args)?;
     let metrics_out = metrics_file(args)?;
     let mut code = 0;
-    let mut one = |cfg: &kernel::system::Config, label: &str| -> Result<RunResult, Failure> {
+    let mut plots = Vec::new();
+    let mut one = |cfg: &kernel::system::Config, label: &'static str| -> Result<RunResult, Failure> {
         let mut progress = progress_bar(tty, cfg.limit_ns);
-        let r = simulate(&w, cfg, &costs_name, protocol, None, None, &mut *progress)?;
+        let (r, series) = simulate_plotted(&w, cfg, &costs_name, protocol, None, window, &mut *progress)?;
+        plots.extend(series.map(|s| (label, s)));
         let (c, msg) = outcome_exit(&r.outcome, &replay_line("run", args, cfg.seed));
         if let Some(m) = msg {
             eprintln!("[{label}] {m}");
@@ -686,7 +845,7 @@ pub fn ablate_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
         code = code.max(c);
         Ok(r)
     };
-    let baseline = one(&cfg, "all on")?;
+    let baseline = one(&cfg, ABLATE_BASELINE)?;
     let mut runs = Vec::new();
     for &name in kernel::sched::features::PROXY_MECHANISMS {
         let mut c = cfg.clone();
@@ -699,6 +858,13 @@ pub fn ablate_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
         .collect();
     if let Some(f) = metrics_out {
         f.write("the metrics", &report::metrics::compare_json(&all))?;
+    }
+    if let Some(dir) = &args.plot {
+        let series: Vec<_> = plots.iter().map(|(l, s)| (*l, s)).collect();
+        write_plots(dir, &w.name, &series)?;
+        let title = format!("{}: each Proxy Execution mechanism off in turn", w.name);
+        let path = dir.join("ablation.svg");
+        fs::write(&path, report::plot::ablation_svg(&title, &all)).map_err(|e| output_error(&path, "a plot", e))?;
     }
     match args.format {
         Format::Table => print!(

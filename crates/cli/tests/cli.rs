@@ -404,3 +404,64 @@ fn readme_shows_the_demo_table() {
         "README.md's demo table is stale; `cargo run --release -- compare` prints:\n{table}"
     );
 }
+
+fn svg_texts(path: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(|n| n.text().unwrap_or("").trim().to_string())
+        .collect()
+}
+
+/// `--plot DIR`: per-task CDFs with one curve per protocol, a Gantt chart per run with the
+/// proxy spans where (and only where) Proxy Execution ran, byte-identical on a rerun.
+#[test]
+fn compare_plots_cdfs_per_protocol_and_gantt_with_proxy_spans() {
+    let dir = tmp("plots-compare");
+    let _ = std::fs::remove_dir_all(&dir);
+    let go = || {
+        let o = run(&["compare", "--plot", dir.to_str().unwrap(), "--plot-window", "15..30"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    };
+    go();
+    let lock = svg_texts(&dir.join("lock_wait.ui-1.svg"));
+    for label in ["none (n=1)", "pi (n=1)", "proxy (n=1)", "ui-1: lock wait CDF", "lock wait (ms)"] {
+        assert!(lock.contains(&label.to_string()), "{label}: {lock:?}");
+    }
+    let wake = svg_texts(&dir.join("wakeup.high-7.svg"));
+    assert!(wake.contains(&"proxy (n=31)".to_string()), "{wake:?}");
+    // Hogs never wait for a lock: no lock-wait plot for them.
+    assert!(!dir.join("lock_wait.hog-2.svg").exists());
+    let gantt = |p: &str| svg_texts(&dir.join(format!("gantt.{p}.svg")));
+    let proxy = gantt("proxy");
+    assert!(proxy.contains(&"ui-1→bg-0".to_string()), "{proxy:?}");
+    assert!(proxy.iter().any(|t| t.starts_with("demo under proxy: per-CPU schedule, 15.000 to 30.000 ms")));
+    for p in ["none", "pi"] {
+        assert!(!gantt(p).iter().any(|t| t.contains('→') && t != "proxy: donor→owner, donor's colour"), "{p}");
+    }
+    let before = std::fs::read(dir.join("gantt.proxy.svg")).unwrap();
+    go();
+    assert_eq!(std::fs::read(dir.join("gantt.proxy.svg")).unwrap(), before, "deterministic");
+
+    let o = run(&["run", "--plot-window", "1..2"]);
+    assert_eq!(o.status.code(), Some(2), "a window without --plot");
+    let o = run(&["run", "--plot", dir.to_str().unwrap(), "--plot-window", "5..1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--plot-window expects FROM..TO"), "{}", stderr(&o));
+}
+
+/// `ablate --plot DIR`: the mechanisms' effects side by side, and a CDF curve per mechanism.
+#[test]
+fn ablate_plots_each_mechanism() {
+    let dir = tmp("plots-ablate");
+    let o = run(&["ablate", &scenario("donor_migration.json"), "--plot", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let t = svg_texts(&dir.join("ablation.svg"));
+    for want in ["baseline", "donor_migration", "chain_migration", "worst lock wait p99 (ms)", "donor migrations"] {
+        assert!(t.contains(&want.to_string()), "{want}: {t:?}");
+    }
+    let cdf = svg_texts(&dir.join("lock_wait.H-2.svg"));
+    assert!(cdf.contains(&"baseline (n=1)".to_string()) && cdf.contains(&"donor_migration (n=1)".to_string()), "{cdf:?}");
+    assert!(dir.join("gantt.baseline.svg").exists() && dir.join("gantt.donor_migration.svg").exists());
+}

@@ -8,11 +8,14 @@
 //! - [`ftrace`]: [`FtraceWriter`], the kernel's `trace` file format (docs/trace-format.md).
 //! - [`metrics`]: [`MetricsCollector`] and the [`Metrics`] JSON document (docs/metrics.md).
 //! - [`table`]: [`run_table`] and [`compare_table`] for `--format table`.
+//! - [`plot`]: [`plot::PlotCollector`] and the SVG plots of `--plot DIR` (latency CDFs, per-CPU
+//!   Gantt with proxy spans, ablation panels).
 //! - [`sink`]: [`Fanout`] and [`SharedSink`], so that one run feeds several sinks and the caller
 //!   gets them back after the kernel drops its `Box<dyn EventSink>`.
 
 pub mod ftrace;
 pub mod metrics;
+pub mod plot;
 pub mod sink;
 pub mod table;
 

@@ -210,6 +210,15 @@ impl Metrics {
     }
 }
 
+/// One task's raw samples ([`MetricsCollector::samples`]), in the order they completed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskSamples {
+    pub pid: Pid,
+    pub name: String,
+    pub wakeup_latency_ns: Vec<u64>,
+    pub lock_wait_ns: Vec<u64>,
+}
+
 /// `compare --metrics`: `{ "<protocol>": M, ... }` in the order given, pretty JSON.
 pub fn compare_json(runs: &[(&str, &Metrics)]) -> String {
     struct Runs<'a>(&'a [(&'a str, &'a Metrics)]);
@@ -357,6 +366,22 @@ impl MetricsCollector {
                 }
             }
         }
+    }
+
+    /// The raw samples behind each workload task's `wakeup_latency_ns` and `lock_wait_ns`
+    /// distributions so far, by pid (kernel threads left out): what latency CDFs are drawn
+    /// from (`report::plot`).
+    pub fn samples(&self) -> Vec<TaskSamples> {
+        self.tasks
+            .iter()
+            .filter(|(_, t)| !t.kthread)
+            .map(|(&pid, t)| TaskSamples {
+                pid,
+                name: t.name.clone(),
+                wakeup_latency_ns: t.wakeup_latency.clone(),
+                lock_wait_ns: t.lock_wait.clone(),
+            })
+            .collect()
     }
 
     /// Closes the intervals still open at `info.sim_time_ns` and builds the document.
