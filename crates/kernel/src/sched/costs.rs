@@ -5,7 +5,7 @@
 //! and pick (futex/pipe ping-pong write-ups ≈ 1.1 µs per switch on 6.6, lmbench `lat_ctx`);
 //! K-6 local/remote wake (estimate); K-7 IPI (published write-ups 1–3 µs round trip; estimate);
 //! K-8 polling-idle wake; K-9 migration; K-11 tick; K-12 uncontended lock (two atomic RMWs);
-//! K-15 one rt_mutex PI chain step. Everything but K-1 and K-3 is an estimate ([GUESS] in the
+//! K-15 one rt_mutex PI chain step. Everything but K-1 and K-3 is an estimate (\[GUESS\] in the
 //! spec). `zero` makes every operation free, so schedules can be checked to the nanosecond.
 
 use serde::{Deserialize, Serialize};
