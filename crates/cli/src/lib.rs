@@ -1,8 +1,23 @@
-//! The `proxysched` command line as a library, so integration tests can run workloads
-//! in-process: [`run::simulate`] boots and runs a workload and returns its metrics.
+//! proxysched as a library: [`Simulation`] loads an rt-app workload, configures a run as the
+//! command line's flags do, runs it and returns the metrics, the outcome and (optionally)
+//! the tracepoint event stream ([`api`] has the examples). [`run`] holds the commands
+//! themselves (`run`, `compare`, `ablate`); [`run::simulate`] is the step both build on.
+//!
+//! ```
+//! let run = cli::Simulation::demo().protocol(cli::Protocol::Proxy).seed(1).run()?;
+//! assert_eq!(run.metrics.end_reason, "exited");
+//! println!("{}", run.table());
+//! # Ok::<(), cli::Failure>(())
+//! ```
 
+pub mod api;
 pub mod bench;
 pub mod run;
+
+pub use api::{Simulation, SimulationRun};
+pub use kernel::locking::Protocol;
+pub use report::metrics::{Metrics, TaskMetrics};
+pub use workload::Workload;
 
 use std::path::PathBuf;
 
@@ -68,7 +83,8 @@ pub enum Format {
     Json,
 }
 
-/// A failure and the exit code it maps to.
+/// A failure and the exit code it maps to ([`Failure::exit_code`]); `Display` gives the
+/// message the command line prints.
 #[derive(Debug)]
 pub enum Failure {
     /// Bad workload or flags (exit 2).
@@ -77,3 +93,22 @@ pub enum Failure {
     /// path and starts with it.
     Io(String),
 }
+
+impl Failure {
+    /// The command line's exit code for this failure: 2 (bad input or output path).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::BadInput(_) | Failure::Io(_) => 2,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::BadInput(m) | Failure::Io(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Failure {}

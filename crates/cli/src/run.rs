@@ -256,8 +256,7 @@ pub fn simulate(
     drop(sys);
     if let Some(f) = ftrace {
         let w = f.try_unwrap().ok().expect("the trace writer is no longer shared");
-        w.finish()
-            .map_err(|e| Failure::Io(e.to_string()))?;
+        w.finish().map_err(|e| Failure::Io(e.to_string()))?;
     }
     let collector = collector
         .try_unwrap()
@@ -465,7 +464,8 @@ fn plot_request(args: &RunArgs) -> Result<Option<(u64, u64)>, Failure> {
     match (&args.plot, &args.plot_window) {
         (Some(_), _) => Ok(Some(window)),
         (None, Some(_)) => Err(Failure::BadInput(
-            "error: --plot-window chooses the window of --plot DIR's Gantt chart; give --plot too".to_string(),
+            "error: --plot-window chooses the window of --plot DIR's Gantt chart; give --plot too"
+                .to_string(),
         )),
         (None, None) => Ok(None),
     }
@@ -595,7 +595,7 @@ pub fn plot_window(args: &RunArgs) -> Result<(u64, u64), Failure> {
     let (a, b) = spec.split_once("..").ok_or_else(bad)?;
     let ms = |t: &str| -> Result<u64, Failure> {
         let v: f64 = t.trim().parse().map_err(|_| bad())?;
-        if !(v.is_finite() && v >= 0.0 && v < 1.0e9) {
+        if !(0.0..1.0e9).contains(&v) {
             return Err(bad());
         }
         Ok((v * 1e6).round() as u64)
@@ -611,7 +611,13 @@ pub fn plot_window(args: &RunArgs) -> Result<(u64, u64), Failure> {
 /// else `_`.
 fn file_part(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -697,7 +703,10 @@ pub fn simulate_plotted(
     progress: &mut dyn FnMut(u64),
 ) -> Result<(RunResult, Option<report::plot::RunSeries>), Failure> {
     let Some((from, to)) = window else {
-        return Ok((simulate(w, cfg, costs_name, protocol, trace, None, progress)?, None));
+        return Ok((
+            simulate(w, cfg, costs_name, protocol, trace, None, progress)?,
+            None,
+        ));
     };
     let plot = SharedSink::new(report::plot::PlotCollector::new(from, to));
     let r = simulate(
@@ -864,7 +873,8 @@ pub fn ablate_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
         write_plots(dir, &w.name, &series)?;
         let title = format!("{}: each Proxy Execution mechanism off in turn", w.name);
         let path = dir.join("ablation.svg");
-        fs::write(&path, report::plot::ablation_svg(&title, &all)).map_err(|e| output_error(&path, "a plot", e))?;
+        fs::write(&path, report::plot::ablation_svg(&title, &all))
+            .map_err(|e| output_error(&path, "a plot", e))?;
     }
     match args.format {
         Format::Table => print!(

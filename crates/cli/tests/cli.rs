@@ -34,7 +34,10 @@ fn demo_runs_and_prints_the_table() {
     let o = run(&["run"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("TASK") && out.contains("ui-1") && out.contains("high-7"), "{out}");
+    assert!(
+        out.contains("TASK") && out.contains("ui-1") && out.contains("high-7"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -181,10 +184,24 @@ fn compare_runs_three_protocols_and_writes_one_metrics_document() {
     let (ui_none, ui_pi, ui_proxy) = (wait("none", "ui-1"), wait("pi", "ui-1"), wait("proxy", "ui-1"));
     assert_eq!((ui_none.1, ui_pi.1, ui_proxy.1), (1, 1, 1));
     assert!(ui_proxy.0 * 10 < ui_none.0, "proxy {ui_proxy:?} none {ui_none:?}");
-    assert!(ui_pi.0 * 10 > ui_none.0 * 9, "pi must not help a fair waiter: {ui_pi:?} vs {ui_none:?}");
-    assert!(ui_none.0 > 100_000_000, "the owner crawls at nice 19: {ui_none:?}");
-    let (hi_none, hi_pi, hi_proxy) = (wait("none", "high-7"), wait("pi", "high-7"), wait("proxy", "high-7"));
-    assert_eq!((hi_none.1, hi_pi.1, hi_proxy.1), (10, 10, 10), "a wait every period");
+    assert!(
+        ui_pi.0 * 10 > ui_none.0 * 9,
+        "pi must not help a fair waiter: {ui_pi:?} vs {ui_none:?}"
+    );
+    assert!(
+        ui_none.0 > 100_000_000,
+        "the owner crawls at nice 19: {ui_none:?}"
+    );
+    let (hi_none, hi_pi, hi_proxy) = (
+        wait("none", "high-7"),
+        wait("pi", "high-7"),
+        wait("proxy", "high-7"),
+    );
+    assert_eq!(
+        (hi_none.1, hi_pi.1, hi_proxy.1),
+        (10, 10, 10),
+        "a wait every period"
+    );
     assert!(hi_pi.0 * 2 < hi_none.0, "pi {hi_pi:?} none {hi_none:?}");
     assert!(hi_proxy.0 * 2 < hi_none.0, "proxy {hi_proxy:?} none {hi_none:?}");
     assert!(doc["proxy"]["counters"]["proxy_picks"].as_u64().unwrap() > 0);
@@ -303,7 +320,10 @@ fn rtapp_examples_run_as_written() {
     let o = run(&["run", &f, "--cpus", "1"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let e = stderr(&o);
-    assert!(e.starts_with(&format!("{f}:3:3: error: task thread names CPU 1")), "{e}");
+    assert!(
+        e.starts_with(&format!("{f}:3:3: error: task thread names CPU 1")),
+        "{e}"
+    );
     assert!(e.contains("expected --cpus 2 or more"), "{e}");
 }
 
@@ -312,10 +332,18 @@ fn rtapp_examples_run_as_written() {
 #[test]
 fn a_refused_sched_setattr_is_exit_5_workload_failed() {
     let m = tmp("failed.json");
-    let o = run(&["run", &scenario("dl_admission.json"), "--metrics", m.to_str().unwrap()]);
+    let o = run(&[
+        "run",
+        &scenario("dl_admission.json"),
+        "--metrics",
+        m.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     let e = stderr(&o);
-    assert!(e.starts_with("workload_failed at 3000000 ns: rt-app: thread c-2"), "{e}");
+    assert!(
+        e.starts_with("workload_failed at 3000000 ns: rt-app: thread c-2"),
+        "{e}"
+    );
     assert!(e.contains("replay: proxysched run"), "{e}");
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("\nend: workload_failed at 3.000 ms\n"), "{out}");
@@ -341,7 +369,10 @@ fn unwritable_output_paths_are_exit_2_naming_the_path() {
         let o = run(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         let e = stderr(&o);
-        assert!(e.starts_with(bad) && e.contains(": error: cannot write"), "{args:?}: {e}");
+        assert!(
+            e.starts_with(bad) && e.contains(": error: cannot write"),
+            "{args:?}: {e}"
+        );
         assert!(o.stdout.is_empty(), "{args:?}: nothing runs");
     }
 }
@@ -356,11 +387,18 @@ fn help_offers_only_the_flags_each_command_uses() {
     assert!(!help("ablate").contains("--trace"));
     for cmd in ["run", "compare", "ablate"] {
         let h = help(cmd);
-        assert!(h.contains("DONE") && h.contains("one unit its header names"), "{cmd}: {h}");
+        assert!(
+            h.contains("DONE") && h.contains("one unit its header names"),
+            "{cmd}: {h}"
+        );
     }
     let o = run(&["compare", "--protocol", "pi"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("compare runs every protocol"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("compare runs every protocol"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(&["ablate", "--trace", &tmp("ablate.txt").display().to_string()]);
     assert_eq!(o.status.code(), Some(2));
     let o = run(&["run", "--seed", "-1"]);
@@ -376,7 +414,9 @@ fn compare_header_and_ablate_json() {
     let o = run(&["compare", &scenario("donor_migration.json")]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.starts_with("workload: donor_migration  protocol: none, pi, proxy  cpus: 2  seed: 0  costs: zero\nTASK "),
+        out.starts_with(
+            "workload: donor_migration  protocol: none, pi, proxy  cpus: 2  seed: 0  costs: zero\nTASK "
+        ),
         "{out}"
     );
     let o = run(&["ablate", &scenario("donor_migration.json"), "--format", "json"]);
@@ -386,8 +426,18 @@ fn compare_header_and_ablate_json() {
     assert_eq!(keys[0], "baseline");
     assert!(keys.iter().any(|k| *k == "donor_migration"), "{keys:?}");
     assert_eq!(doc["baseline"]["config"]["features"]["donor_migration"], true);
-    assert_eq!(doc["donor_migration"]["config"]["features"]["donor_migration"], false);
-    let wait = |k: &str| doc[k]["tasks"].as_array().unwrap().iter().map(|t| t["lock_wait_ns"]["max"].as_u64().unwrap()).max();
+    assert_eq!(
+        doc["donor_migration"]["config"]["features"]["donor_migration"],
+        false
+    );
+    let wait = |k: &str| {
+        doc[k]["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["lock_wait_ns"]["max"].as_u64().unwrap())
+            .max()
+    };
     assert_eq!(wait("baseline"), Some(2_500_000));
     assert_eq!(wait("donor_migration"), Some(11_500_000));
 }
@@ -398,7 +448,8 @@ fn readme_shows_the_demo_table() {
     let o = run(&["compare"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let table = String::from_utf8(o.stdout).unwrap();
-    let readme = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
     assert!(
         readme.contains(&format!("```\n{table}```\n")),
         "README.md's demo table is stale; `cargo run --release -- compare` prints:\n{table}"
@@ -421,12 +472,24 @@ fn compare_plots_cdfs_per_protocol_and_gantt_with_proxy_spans() {
     let dir = tmp("plots-compare");
     let _ = std::fs::remove_dir_all(&dir);
     let go = || {
-        let o = run(&["compare", "--plot", dir.to_str().unwrap(), "--plot-window", "15..30"]);
+        let o = run(&[
+            "compare",
+            "--plot",
+            dir.to_str().unwrap(),
+            "--plot-window",
+            "15..30",
+        ]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     };
     go();
     let lock = svg_texts(&dir.join("lock_wait.ui-1.svg"));
-    for label in ["none (n=1)", "pi (n=1)", "proxy (n=1)", "ui-1: lock wait CDF", "lock wait (ms)"] {
+    for label in [
+        "none (n=1)",
+        "pi (n=1)",
+        "proxy (n=1)",
+        "ui-1: lock wait CDF",
+        "lock wait (ms)",
+    ] {
         assert!(lock.contains(&label.to_string()), "{label}: {lock:?}");
     }
     let wake = svg_texts(&dir.join("wakeup.high-7.svg"));
@@ -436,32 +499,61 @@ fn compare_plots_cdfs_per_protocol_and_gantt_with_proxy_spans() {
     let gantt = |p: &str| svg_texts(&dir.join(format!("gantt.{p}.svg")));
     let proxy = gantt("proxy");
     assert!(proxy.contains(&"ui-1→bg-0".to_string()), "{proxy:?}");
-    assert!(proxy.iter().any(|t| t.starts_with("demo under proxy: per-CPU schedule, 15.000 to 30.000 ms")));
+    assert!(proxy
+        .iter()
+        .any(|t| t.starts_with("demo under proxy: per-CPU schedule, 15.000 to 30.000 ms")));
     for p in ["none", "pi"] {
-        assert!(!gantt(p).iter().any(|t| t.contains('→') && t != "proxy: donor→owner, donor's colour"), "{p}");
+        assert!(
+            !gantt(p)
+                .iter()
+                .any(|t| t.contains('→') && t != "proxy: donor→owner, donor's colour"),
+            "{p}"
+        );
     }
     let before = std::fs::read(dir.join("gantt.proxy.svg")).unwrap();
     go();
-    assert_eq!(std::fs::read(dir.join("gantt.proxy.svg")).unwrap(), before, "deterministic");
+    assert_eq!(
+        std::fs::read(dir.join("gantt.proxy.svg")).unwrap(),
+        before,
+        "deterministic"
+    );
 
     let o = run(&["run", "--plot-window", "1..2"]);
     assert_eq!(o.status.code(), Some(2), "a window without --plot");
     let o = run(&["run", "--plot", dir.to_str().unwrap(), "--plot-window", "5..1"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--plot-window expects FROM..TO"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--plot-window expects FROM..TO"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// `ablate --plot DIR`: the mechanisms' effects side by side, and a CDF curve per mechanism.
 #[test]
 fn ablate_plots_each_mechanism() {
     let dir = tmp("plots-ablate");
-    let o = run(&["ablate", &scenario("donor_migration.json"), "--plot", dir.to_str().unwrap()]);
+    let o = run(&[
+        "ablate",
+        &scenario("donor_migration.json"),
+        "--plot",
+        dir.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let t = svg_texts(&dir.join("ablation.svg"));
-    for want in ["baseline", "donor_migration", "chain_migration", "worst lock wait p99 (ms)", "donor migrations"] {
+    for want in [
+        "baseline",
+        "donor_migration",
+        "chain_migration",
+        "worst lock wait p99 (ms)",
+        "donor migrations",
+    ] {
         assert!(t.contains(&want.to_string()), "{want}: {t:?}");
     }
     let cdf = svg_texts(&dir.join("lock_wait.H-2.svg"));
-    assert!(cdf.contains(&"baseline (n=1)".to_string()) && cdf.contains(&"donor_migration (n=1)".to_string()), "{cdf:?}");
+    assert!(
+        cdf.contains(&"baseline (n=1)".to_string()) && cdf.contains(&"donor_migration (n=1)".to_string()),
+        "{cdf:?}"
+    );
     assert!(dir.join("gantt.baseline.svg").exists() && dir.join("gantt.donor_migration.svg").exists());
 }

@@ -218,9 +218,17 @@ fn optimistic_spinning_counts_as_lock_wait() {
             );
             // pi takes an rt_mutex, whose newcomer does not spin here: it sleeps as a waiter.
             if spin == "on" && protocol != "pi" {
-                assert!(t.runtime_ns > 27 * MS, "{protocol}: it spun on its CPU: {}", t.runtime_ns);
+                assert!(
+                    t.runtime_ns > 27 * MS,
+                    "{protocol}: it spun on its CPU: {}",
+                    t.runtime_ns
+                );
             } else {
-                assert!(t.runtime_ns < MS, "{protocol} spin={spin}: it slept: {}", t.runtime_ns);
+                assert!(
+                    t.runtime_ns < MS,
+                    "{protocol} spin={spin}: it slept: {}",
+                    t.runtime_ns
+                );
             }
         }
     }

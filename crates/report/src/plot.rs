@@ -146,7 +146,7 @@ impl PlotCollector {
 impl EventSink for PlotCollector {
     fn event(&mut self, e: &Event) {
         self.metrics.event(e);
-        self.nr_cpus = self.nr_cpus.max(e.cpu as u32 + 1);
+        self.nr_cpus = self.nr_cpus.max(e.cpu + 1);
         match e.kind {
             EventKind::TaskNewtask { pid, comm, .. } => {
                 self.names.insert(pid, comm.as_str().to_string());
@@ -214,7 +214,11 @@ fn unit_ns(unit: Unit) -> f64 {
 }
 
 /// An SVG document of `width` × `height` drawn by `draw`.
-fn svg(width: u32, height: u32, draw: impl FnOnce(DrawingArea<SVGBackend<'_>, plotters::coord::Shift>)) -> String {
+fn svg(
+    width: u32,
+    height: u32,
+    draw: impl FnOnce(DrawingArea<SVGBackend<'_>, plotters::coord::Shift>),
+) -> String {
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, (width, height)).into_drawing_area();
@@ -294,11 +298,14 @@ pub fn gantt_svg(title: &str, run: &RunSeries) -> String {
         let (plot_area, legend_area) = root.split_horizontally(960);
         draw_legend(
             &legend_area,
-            pids.iter()
-                .map(|&p| (name(p), task_colour(p).filled()))
-                .chain((!run.proxy_spans.is_empty()).then(|| {
-                    ("proxy: donor→owner, donor's colour".to_string(), BLACK.stroke_width(1))
-                })),
+            pids.iter().map(|&p| (name(p), task_colour(p).filled())).chain(
+                (!run.proxy_spans.is_empty()).then(|| {
+                    (
+                        "proxy: donor→owner, donor's colour".to_string(),
+                        BLACK.stroke_width(1),
+                    )
+                }),
+            ),
         );
         let mut chart = ChartBuilder::on(&plot_area)
             .caption(title, (FONT, 20))
@@ -325,7 +332,7 @@ pub fn gantt_svg(title: &str, run: &RunSeries) -> String {
             .draw()
             .expect("drawing into a String");
         // Row of CPU c: c (bottom) .. c + 1 (top), top down as in KernelShark.
-        let row = |cpu: CpuId| (nr - 1 - cpu as u32) as f64;
+        let row = |cpu: CpuId| (nr - 1 - cpu) as f64;
         for &pid in &pids {
             let c = task_colour(pid);
             let bars: Vec<Rectangle<(f64, f64)>> = run
@@ -347,8 +354,14 @@ pub fn gantt_svg(title: &str, run: &RunSeries) -> String {
             for p in &run.proxy_spans {
                 let r = row(p.cpu);
                 let c = task_colour(p.donor);
-                elems.push(Rectangle::new([(x(p.start_ns), r + 0.62), (x(p.end_ns), r + 0.9)], c.mix(0.5).filled()));
-                elems.push(Rectangle::new([(x(p.start_ns), r + 0.62), (x(p.end_ns), r + 0.9)], BLACK.stroke_width(1)));
+                elems.push(Rectangle::new(
+                    [(x(p.start_ns), r + 0.62), (x(p.end_ns), r + 0.9)],
+                    c.mix(0.5).filled(),
+                ));
+                elems.push(Rectangle::new(
+                    [(x(p.start_ns), r + 0.62), (x(p.end_ns), r + 0.9)],
+                    BLACK.stroke_width(1),
+                ));
             }
             chart.draw_series(elems).expect("drawing into a String");
             let labels = run.proxy_spans.iter().map(|p| {
@@ -364,7 +377,10 @@ pub fn gantt_svg(title: &str, run: &RunSeries) -> String {
 }
 
 /// A legend drawn by hand beside a chart: one swatch and name per line.
-fn draw_legend(area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>, entries: impl Iterator<Item = (String, ShapeStyle)>) {
+fn draw_legend(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    entries: impl Iterator<Item = (String, ShapeStyle)>,
+) {
     for (i, (label, style)) in entries.enumerate() {
         let y = 50 + 18 * i as i32;
         area.draw(&Rectangle::new([(10, y - 6), (24, y + 6)], style))
@@ -427,7 +443,11 @@ pub fn ablation_svg(title: &str, runs: &[(&str, &Metrics)]) -> String {
                 .expect("drawing into a String");
             let bars = values.iter().enumerate().map(|(i, &v)| {
                 let r = (n - 1 - i) as f64;
-                let c = if i == 0 { BLACK.mix(0.6) } else { colour(2).mix(0.8) };
+                let c = if i == 0 {
+                    BLACK.mix(0.6)
+                } else {
+                    colour(2).mix(0.8)
+                };
                 Rectangle::new([(0.0, r + 0.15), (v as f64 / scale, r + 0.85)], c.filled())
             });
             chart
@@ -472,24 +492,45 @@ mod tests {
     fn cdf_has_one_curve_per_run_with_samples() {
         let none = [5_000_000, 1_000_000];
         let proxy = [2_000];
-        let svg = latency_cdf_svg("ui-1", "lock wait", &[("none", &none), ("pi", &[]), ("proxy", &proxy)]);
+        let svg = latency_cdf_svg(
+            "ui-1",
+            "lock wait",
+            &[("none", &none), ("pi", &[]), ("proxy", &proxy)],
+        );
         let doc = parse(&svg);
         let t = texts(&doc);
         assert!(t.contains(&"ui-1: lock wait CDF".to_string()), "{t:?}");
-        assert!(t.contains(&"none (n=2)".to_string()) && t.contains(&"proxy (n=1)".to_string()), "{t:?}");
-        assert!(!t.iter().any(|x| x.starts_with("pi ")), "no curve, no label: {t:?}");
+        assert!(
+            t.contains(&"none (n=2)".to_string()) && t.contains(&"proxy (n=1)".to_string()),
+            "{t:?}"
+        );
+        assert!(
+            !t.iter().any(|x| x.starts_with("pi ")),
+            "no curve, no label: {t:?}"
+        );
         assert!(t.contains(&"lock wait (ms)".to_string()), "{t:?}");
         // The curve (two points per sample) and its legend swatch (two points).
         assert_eq!(curves(&doc, colour(0)), vec![4, 2]);
         assert_eq!(curves(&doc, colour(1)), Vec::<usize>::new());
         assert_eq!(curves(&doc, colour(2)), vec![2, 2]);
-        assert_eq!(svg, latency_cdf_svg("ui-1", "lock wait", &[("none", &none), ("pi", &[]), ("proxy", &proxy)]));
+        assert_eq!(
+            svg,
+            latency_cdf_svg(
+                "ui-1",
+                "lock wait",
+                &[("none", &none), ("pi", &[]), ("proxy", &proxy)]
+            )
+        );
     }
 
     #[test]
     fn gantt_draws_runs_per_cpu_and_proxy_spans_donor_to_owner() {
-        let names: BTreeMap<Pid, String> =
-            [(1000, "bg".to_string()), (1001, "ui".to_string()), (1002, "hog".to_string())].into();
+        let names: BTreeMap<Pid, String> = [
+            (1000, "bg".to_string()),
+            (1001, "ui".to_string()),
+            (1002, "hog".to_string()),
+        ]
+        .into();
         let span = |cpu, pid, start_ns, end_ns| RunSpan {
             cpu,
             pid,
@@ -499,7 +540,11 @@ mod tests {
         let run = RunSeries {
             samples: Vec::new(),
             names,
-            spans: vec![span(0, 1002, 0, 1_000_000), span(0, 1000, 1_000_000, 3_000_000), span(1, 1002, 0, 4_000_000)],
+            spans: vec![
+                span(0, 1002, 0, 1_000_000),
+                span(0, 1000, 1_000_000, 3_000_000),
+                span(1, 1002, 0, 4_000_000),
+            ],
             proxy_spans: vec![ProxySpan {
                 cpu: 0,
                 donor: 1001,
@@ -525,7 +570,11 @@ mod tests {
         // Colours by pid order: bg, ui, hog; one legend swatch each.
         assert_eq!(filled(colour(0)), 1 + 1, "bg: one bar and its swatch");
         assert_eq!(filled(colour(2)), 2 + 1, "hog: a bar on each CPU and its swatch");
-        assert_eq!(filled(colour(1)), 1 + 1, "ui: the proxy span in the donor's colour, and its swatch");
+        assert_eq!(
+            filled(colour(1)),
+            1 + 1,
+            "ui: the proxy span in the donor's colour, and its swatch"
+        );
     }
 
     #[test]

@@ -220,7 +220,10 @@ fn hist_pick(h: &Hist, f: fn(&Hist) -> u64) -> Option<u64> {
     (h.count > 0).then(|| f(h))
 }
 
-const HIST_FIELDS: [(&str, fn(&Hist) -> u64); 3] = [("p50", |h| h.p50), ("p99", |h| h.p99), ("max", |h| h.max)];
+/// Picks one figure of a distribution.
+type HistField = fn(&Hist) -> u64;
+
+const HIST_FIELDS: [(&str, HistField); 3] = [("p50", |h| h.p50), ("p99", |h| h.p99), ("max", |h| h.max)];
 
 /// A DL parameter list in one unit, shortest exact decimals: `3/10/10 ms`, `0.5/2/2 ms`.
 fn dl_label(p: [u64; 3]) -> String {
@@ -305,7 +308,11 @@ pub fn run_table(m: &Metrics, notes: &[String]) -> String {
             t.times(&format!("{what} {field}"), &cells);
         }
     }
-    t.text("LOOPS", R, m.tasks.iter().map(|t| t.loop_ns.count.to_string()).collect());
+    t.text(
+        "LOOPS",
+        R,
+        m.tasks.iter().map(|t| t.loop_ns.count.to_string()).collect(),
+    );
     t.render(&mut out);
     out.push_str(&counters_line(m));
     out.push('\n');
@@ -449,9 +456,13 @@ pub fn ablation_table(baseline: &Metrics, runs: &[(&str, &Metrics)], notes: &[St
     let mut out = String::new();
     header_lines(&mut out, baseline, &baseline.config.protocol, notes);
     let base = ablation_figures(baseline);
-    let all: Vec<(&str, [u64; 4], &str)> = std::iter::once(("(none: all on, v29)", base, baseline.end_reason.as_str()))
-        .chain(runs.iter().map(|(n, m)| (*n, ablation_figures(m), m.end_reason.as_str())))
-        .collect();
+    let all: Vec<(&str, [u64; 4], &str)> =
+        std::iter::once(("(none: all on, v29)", base, baseline.end_reason.as_str()))
+            .chain(
+                runs.iter()
+                    .map(|(n, m)| (*n, ablation_figures(m), m.end_reason.as_str())),
+            )
+            .collect();
     let delta = |v: u64, b: u64, fmt: &dyn Fn(u64) -> String| {
         let d = v as i128 - b as i128;
         let mag = fmt(d.unsigned_abs() as u64);
@@ -651,7 +662,10 @@ proxy                   42            1           3  exited at 20.000 ms        
         let (h, _) = time_column("WAKE", &[Some(0), Some(2_000_000)]);
         assert_eq!(h, "WAKE (ms)", "zero is exact in any unit");
         let (h, cells) = time_column("DONE", &[None, None]);
-        assert_eq!((h.as_str(), cells), ("DONE", vec!["-".to_string(), "-".to_string()]));
+        assert_eq!(
+            (h.as_str(), cells),
+            ("DONE", vec!["-".to_string(), "-".to_string()])
+        );
     }
 
     #[test]
@@ -689,6 +703,9 @@ donor_migration                   9.000  +6.000           2  +2        43  +2   
 ";
         assert_eq!(ablation_table(&base, &[("donor_migration", &off)], &[]), expected);
         let noted = ablation_table(&base, &[], &["cpus raised".to_string()]);
-        assert!(noted.contains("costs: default\nnote: cpus raised\nMECHANISM"), "{noted}");
+        assert!(
+            noted.contains("costs: default\nnote: cpus raised\nMECHANISM"),
+            "{noted}"
+        );
     }
 }

@@ -71,7 +71,10 @@ mod tests {
             names,
             ["bg-0", "ui-1", "hog-2", "hog-3", "hog-4", "hog-5", "low-6", "high-7", "medium-8"]
         );
-        let nice: Vec<_> = w.threads[..6].iter().map(|t| (t.attr.policy, t.attr.nice)).collect();
+        let nice: Vec<_> = w.threads[..6]
+            .iter()
+            .map(|t| (t.attr.policy, t.attr.nice))
+            .collect();
         assert_eq!(nice[0], (Policy::Normal, 19));
         assert_eq!(nice[1], (Policy::Normal, -10));
         assert!(nice[2..].iter().all(|&a| a == (Policy::Normal, 0)));
