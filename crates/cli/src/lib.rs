@@ -1,8 +1,23 @@
-//! The `proxysched` command line as a library, so integration tests can run workloads
-//! in-process: [`run::simulate`] boots and runs a workload and returns its metrics.
+//! proxysched as a library: [`Simulation`] loads an rt-app workload, configures a run as the
+//! command line's flags do, runs it and returns the metrics, the outcome and (optionally)
+//! the tracepoint event stream ([`api`] has the examples). [`run`] holds the commands
+//! themselves (`run`, `compare`, `ablate`); [`run::simulate`] is the step both build on.
+//!
+//! ```
+//! let run = cli::Simulation::demo().protocol(cli::Protocol::Proxy).seed(1).run()?;
+//! assert_eq!(run.metrics.end_reason, "exited");
+//! println!("{}", run.table());
+//! # Ok::<(), cli::Failure>(())
+//! ```
 
+pub mod api;
 pub mod bench;
 pub mod run;
+
+pub use api::{Simulation, SimulationRun};
+pub use kernel::locking::Protocol;
+pub use report::metrics::{Metrics, TaskMetrics};
+pub use workload::Workload;
 
 use std::path::PathBuf;
 
@@ -18,7 +33,7 @@ pub struct RunArgs {
     pub cpus: Option<usize>,
     /// Default lock protocol: none (plain mutex), pi (rt_mutex priority inheritance) or proxy
     /// (mutex with Proxy Execution). Default: proxy, or pi where the workload sets
-    /// `pi_enabled`; a resource's own `"protocol"` wins. Ignored by `compare`.
+    /// `pi_enabled`; a resource's own `"protocol"` wins.
     #[arg(long, value_name = "none|pi|proxy")]
     pub protocol: Option<String>,
     /// Proxy Execution stage: 6.17 (single runqueue), 7.1 (simple donor migration), v29
@@ -32,8 +47,10 @@ pub struct RunArgs {
     /// Cost model: `default`, `zero`, or a JSON file of per-operation costs.
     #[arg(long, value_name = "default|zero|FILE")]
     pub costs: Option<String>,
-    /// Seed of the oracle that orders ties and random choices.
-    #[arg(long)]
+    /// Seed of the oracle that orders ties and random choices (0 to 2^64-1).
+    // A leading '-' is taken as the value, so `--seed -1` is refused as a bad number rather
+    // than read as an unknown flag.
+    #[arg(long, allow_hyphen_values = true)]
     pub seed: Option<u64>,
     /// Simulated seconds to run at most (overrides the workload's `global.duration`).
     #[arg(long)]
@@ -46,6 +63,15 @@ pub struct RunArgs {
     /// Write the metrics JSON (`proxysched/metrics/v1`).
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
+    /// Write SVG plots into DIR (created if missing): per-task CDFs of wakeup latency and lock
+    /// wait with one curve per protocol (compare) or mechanism (ablate), a per-CPU Gantt chart
+    /// per run with Proxy Execution drawn as donor→owner spans, and for ablate its figures
+    /// side by side.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
+    /// The Gantt chart's window in simulated milliseconds, `FROM..TO` (default: the whole run).
+    #[arg(long, value_name = "FROM..TO")]
+    pub plot_window: Option<String>,
     /// What to print on stdout.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -60,12 +86,14 @@ pub enum Format {
     Json,
 }
 
-/// A failure and the exit code it maps to.
+/// A failure and the exit code it maps to ([`Failure::exit_code`]); `Display` gives the
+/// message the command line prints.
 #[derive(Debug)]
 pub enum Failure {
     /// Bad workload or flags (exit 2).
     BadInput(String),
-    /// Could not write an output file (exit 1).
+    /// Could not write an output file (exit 2, like other bad input): the message names the
+    /// path and starts with it.
     Io(String),
     /// A model assertion failed inside a run: the message and where (exit 4 once the command
     /// has added the replay line, see [`Failure::Violation`]).
@@ -113,7 +141,10 @@ pub fn install_panic_hook() {
         if IN_MODEL.with(|m| m.get()) {
             PANIC_AT.with(|p| *p.borrow_mut() = Some(at));
         } else {
-            write_stderr(&format!("internal error: {} at {at}", panic_message(info.payload())));
+            write_stderr(&format!(
+                "internal error: {} at {at}",
+                panic_message(info.payload())
+            ));
         }
     }));
 }
@@ -140,7 +171,32 @@ pub fn catch_model_panic<T>(f: impl FnOnce() -> Result<T, Failure>) -> Result<T,
             let at = PANIC_AT
                 .with(|p| p.borrow_mut().take())
                 .unwrap_or_else(|| "an unknown location".to_string());
-            Err(Failure::ModelPanic(format!("{} (at {at})", panic_message(&*payload))))
+            Err(Failure::ModelPanic(format!(
+                "{} (at {at})",
+                panic_message(&*payload)
+            )))
         }
     }
 }
+
+impl Failure {
+    /// The command line's exit code for this failure: 2 (bad input or output path), 4 (a
+    /// failed model assertion or invariant).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::BadInput(_) | Failure::Io(_) => 2,
+            Failure::ModelPanic(_) | Failure::Violation(_) => 4,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::BadInput(m) | Failure::Io(m) | Failure::Violation(m) => f.write_str(m),
+            Failure::ModelPanic(m) => write!(f, "model assertion failed: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Failure {}

@@ -1,8 +1,10 @@
 //! `proxysched`: run rt-app workloads on the Linux scheduler model.
 //!
 //! This is the only crate that touches the environment: files, the terminal, the exit code.
-//! Exit codes: 0 success; 2 bad input (workload or flags); 3 the simulated system deadlocked
-//! or stalled; 4 an invariant was violated.
+//! Exit codes: 0 success; 2 bad input (workload or flags, or an output path that cannot be
+//! written); 3 the simulated system deadlocked or stalled; 4 an invariant was violated; 5 the
+//! workload failed as rt-app would have (a refused `sched_setattr()` or affinity change makes
+//! rt-app exit with EXIT_FAILURE; `end_reason` `workload_failed`).
 
 use cli::{bench, run, write_stderr, write_stdout, RunArgs};
 
@@ -22,11 +24,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run a workload (no file: the built-in demo) and print per-task results.
+    #[command(after_help = report::table::LEGEND)]
     Run(RunArgs),
     /// Run the same workload and seed under protocols none, pi and proxy, side by side.
+    #[command(after_help = report::table::LEGEND, mut_arg("protocol", |a| a.hide(true)))]
     Compare(RunArgs),
     /// Run the workload with every Proxy Execution mechanism on, then with each one off in
     /// turn, and print the changes.
+    #[command(after_help = report::table::LEGEND, mut_arg("trace", |a| a.hide(true)))]
     Ablate(RunArgs),
     /// List the scheduler features and tunables with their defaults.
     Features,
@@ -58,8 +63,8 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(cli::Failure::Io(msg)) => {
-            write_stderr(&format!("error: {msg}"));
-            ExitCode::from(1)
+            write_stderr(&msg);
+            ExitCode::from(2)
         }
         Err(cli::Failure::Violation(msg)) => {
             write_stderr(&msg);

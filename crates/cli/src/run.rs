@@ -35,16 +35,99 @@ pub fn load_workload(args: &RunArgs) -> Result<Workload, Failure> {
     }
 }
 
-/// The kernel configuration from the workload's settings, overridden by the flags.
-pub fn build_config(w: &Workload, args: &RunArgs) -> Result<(Config, String), Failure> {
-    let bad = |m: String| Failure::BadInput(m);
-    let cpus = args.cpus.or(w.settings.cpus).unwrap_or(1);
+/// The workload file as messages name it: the path given, or `demo.json` for the built-in demo.
+pub fn workload_file(args: &RunArgs) -> String {
+    args.workload
+        .as_ref()
+        .map_or_else(|| "demo.json".to_string(), |p| p.display().to_string())
+}
+
+/// The highest CPU the workload names (thread or phase `cpus`, `queue_work` targets), with
+/// who names it and where: `(cpu, who, line, column)`.
+pub fn highest_named_cpu(w: &Workload) -> Option<(u32, String, u32, u32)> {
+    use workload::{Event, WorkStepSpec};
+    let mut best: Option<(u32, String, u32, u32)> = None;
+    let mut see = |cpu: u32, who: String, line: u32, column: u32| {
+        if best.as_ref().is_none_or(|b| cpu > b.0) {
+            best = Some((cpu, who, line, column));
+        }
+    };
+    for t in &w.tasks {
+        for &c in t.cpus.iter().flatten() {
+            see(c, format!("task {}", t.name), t.line, t.column);
+        }
+        for p in &t.phases {
+            for &c in p.cpus.iter().flatten() {
+                see(c, format!("task {} phase {}", t.name, p.name), t.line, t.column);
+            }
+            for e in &p.events {
+                if let Event::QueueWork { cpu: Some(c), .. } = e.event {
+                    see(c, format!("task {} event {}", t.name, e.key), e.line, e.column);
+                }
+            }
+        }
+    }
+    for item in &w.settings.workqueues.items {
+        for s in &item.steps {
+            if let WorkStepSpec::QueueWork { cpu: Some(c), .. } = *s {
+                see(c, format!("work item {}", item.name), item.line, item.column);
+            }
+        }
+    }
+    best
+}
+
+/// The number of CPUs to run with, and a note for the table header when it is not what the
+/// workload or flags said. `--cpus`, else `proxysched.cpus`, else 1 — raised to one more than
+/// the highest CPU the workload names when neither was given (rt-app's own examples name
+/// CPUs without saying how many the machine has); an explicit count that is too small is bad
+/// input naming the place that asks for the missing CPU.
+pub fn resolve_cpus(w: &Workload, args: &RunArgs) -> Result<(usize, Option<String>), Failure> {
+    let explicit = args.cpus.or(w.settings.cpus);
+    let cpus = explicit.unwrap_or(1);
     if cpus == 0 || cpus > sim::MAX_CPUS {
-        return Err(bad(format!(
+        return Err(Failure::BadInput(format!(
             "error: --cpus must be between 1 and {}, got {cpus}",
             sim::MAX_CPUS
         )));
     }
+    let Some((cpu, who, line, column)) = highest_named_cpu(w) else {
+        return Ok((cpus, None));
+    };
+    let needed = cpu as usize + 1;
+    if needed <= cpus {
+        return Ok((cpus, None));
+    }
+    let file = workload_file(args);
+    if needed > sim::MAX_CPUS {
+        return Err(Failure::BadInput(format!(
+            "{file}:{line}:{column}: error: {who} names CPU {cpu}; the model has at most {} CPUs",
+            sim::MAX_CPUS
+        )));
+    }
+    if explicit.is_some() {
+        let by = if args.cpus.is_some() {
+            "--cpus"
+        } else {
+            "proxysched.cpus"
+        };
+        return Err(Failure::BadInput(format!(
+            "{file}:{line}:{column}: error: {who} names CPU {cpu}, but {by} gives {cpus} CPUs; \
+             expected --cpus {needed} or more"
+        )));
+    }
+    Ok((
+        needed,
+        Some(format!(
+            "running on {needed} CPUs, not the default 1: {who} names CPU {cpu} (set --cpus or proxysched.cpus to choose)"
+        )),
+    ))
+}
+
+/// The kernel configuration from the workload's settings, overridden by the flags.
+pub fn build_config(w: &Workload, args: &RunArgs) -> Result<(Config, String), Failure> {
+    let bad = |m: String| Failure::BadInput(m);
+    let (cpus, _) = resolve_cpus(w, args)?;
     let mut cfg = Config::new(cpus);
     cfg.llc_size = w.settings.llc_size;
     if let Some(hz) = w.settings.hz {
@@ -125,7 +208,6 @@ pub struct RunResult {
 }
 
 /// Boot a system for `w` under `cfg`, run it, and collect metrics (and a trace into `trace`).
-/// A failed model assertion (a panic anywhere in the run) is [`Failure::ModelPanic`].
 pub fn simulate(
     w: &Workload,
     cfg: &Config,
@@ -136,6 +218,17 @@ pub fn simulate(
     progress: &mut dyn FnMut(u64),
 ) -> Result<RunResult, Failure> {
     crate::catch_model_panic(|| simulate_unguarded(w, cfg, costs_name, protocol, trace, extra, progress))
+}
+
+/// A model assertion that failed in the run `replay` reproduces: exit 4 with the replay line,
+/// as an invariant violation is reported.
+fn with_replay(e: Failure, replay: &str) -> Failure {
+    match e {
+        Failure::ModelPanic(msg) => {
+            Failure::Violation(format!("model assertion failed: {msg}\nreplay: {replay}"))
+        }
+        other => other,
+    }
 }
 
 fn simulate_unguarded(
@@ -194,8 +287,7 @@ fn simulate_unguarded(
     drop(sys);
     if let Some(f) = ftrace {
         let w = f.try_unwrap().ok().expect("the trace writer is no longer shared");
-        w.finish()
-            .map_err(|e| Failure::Io(format!("writing the trace: {e}")))?;
+        w.finish().map_err(|e| Failure::Io(e.to_string()))?;
     }
     let collector = collector
         .try_unwrap()
@@ -284,12 +376,21 @@ fn add_workqueues(w: &Workload, sys: &mut System, nr: usize) -> Result<(), Failu
     Ok(())
 }
 
+/// Exit code of a run that rt-app would have aborted (`end_reason` `workload_failed`).
+pub const EXIT_WORKLOAD_FAILED: u8 = 5;
+
 /// The exit code for an outcome, and the message for stderr.
 pub fn outcome_exit(o: &Outcome, replay: &str) -> (u8, Option<String>) {
     match o.end_reason {
-        // A non-empty report on a normal end is the workload's own failure message (rt-app
-        // exiting on a refused sched_setattr).
         EndReason::Exited | EndReason::Duration => (0, Some(o.report.clone()).filter(|r| !r.is_empty())),
+        // rt-app itself would have exited with EXIT_FAILURE: the report is its message.
+        EndReason::WorkloadFailed => (
+            EXIT_WORKLOAD_FAILED,
+            Some(format!(
+                "workload_failed at {} ns: {}\nreplay: {replay}",
+                o.sim_time_ns, o.report
+            )),
+        ),
         EndReason::Deadlock | EndReason::Stall => (
             3,
             Some(format!(
@@ -318,17 +419,6 @@ pub fn outcome_exit(o: &Outcome, replay: &str) -> (u8, Option<String>) {
                 )),
             )
         }
-    }
-}
-
-/// A model assertion that failed in the run `replay` reproduces: exit 4 with the replay line,
-/// as an invariant violation is reported.
-fn with_replay(e: Failure, replay: &str) -> Failure {
-    match e {
-        Failure::ModelPanic(msg) => {
-            Failure::Violation(format!("model assertion failed: {msg}\nreplay: {replay}"))
-        }
-        other => other,
     }
 }
 
@@ -399,6 +489,24 @@ pub fn default_protocol(w: &Workload, args: &RunArgs) -> Result<Protocol, Failur
         .unwrap_or(Protocol::Proxy))
 }
 
+/// The Gantt window when `--plot` is given (`--plot-window` alone is bad input).
+fn plot_request(args: &RunArgs) -> Result<Option<(u64, u64)>, Failure> {
+    let window = plot_window(args)?;
+    match (&args.plot, &args.plot_window) {
+        (Some(_), _) => Ok(Some(window)),
+        (None, Some(_)) => Err(Failure::BadInput(
+            "error: --plot-window chooses the window of --plot DIR's Gantt chart; give --plot too"
+                .to_string(),
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The message for an output file that cannot be written: the path first, as for bad input.
+pub fn output_error(path: &std::path::Path, what: &str, e: impl std::fmt::Display) -> Failure {
+    Failure::Io(format!("{}: error: cannot write {what}: {e}", path.display()))
+}
+
 /// A `--trace` writer: the format follows the file's extension (`.pftrace` Perfetto, `.dat`
 /// trace.dat, else ftrace text). The kernel gets a clone as an extra sink; [`finish_trace`]
 /// writes out the rest once the run is over.
@@ -408,7 +516,7 @@ fn open_trace(path: Option<&std::path::Path>, nr_cpus: usize) -> Result<Option<T
     match path {
         None => Ok(None),
         Some(p) => {
-            let file = fs::File::create(p).map_err(|e| Failure::Io(format!("{}: {e}", p.display())))?;
+            let file = fs::File::create(p).map_err(|e| output_error(p, "the trace", e))?;
             let format = report::TraceFormat::from_path(p);
             Ok(Some(SharedSink::new(report::TraceWriter::new(
                 format,
@@ -426,45 +534,110 @@ fn trace_sink(t: &Option<TraceOut>) -> Option<Box<dyn EventSink>> {
 fn finish_trace(t: Option<TraceOut>, path: Option<&std::path::Path>) -> Result<(), Failure> {
     if let (Some(t), Some(p)) = (t, path) {
         let w = t.try_unwrap().ok().expect("the trace writer is no longer shared");
-        w.finish()
-            .map_err(|e| Failure::Io(format!("{}: writing the trace: {e}", p.display())))?;
+        w.finish().map_err(|e| output_error(p, "the trace", e))?;
     }
     Ok(())
 }
 
+/// Runs `sim` and names `trace` in a failure to write the trace.
+fn with_trace_path<T>(trace: Option<&std::path::Path>, r: Result<T, Failure>) -> Result<T, Failure> {
+    match (r, trace) {
+        (Err(Failure::Io(m)), Some(p)) => Err(output_error(p, "the trace", m)),
+        (r, _) => r,
+    }
+}
+
+/// An output file the run writes at its end, created before the run so that a path that
+/// cannot be written fails at once instead of after the simulation.
+struct OutputFile {
+    path: std::path::PathBuf,
+    file: fs::File,
+}
+
+impl OutputFile {
+    fn create(path: &std::path::Path, what: &str) -> Result<Self, Failure> {
+        let file = fs::File::create(path).map_err(|e| output_error(path, what, e))?;
+        Ok(OutputFile {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    fn write(mut self, what: &str, text: &str) -> Result<(), Failure> {
+        self.file
+            .write_all(text.as_bytes())
+            .and_then(|()| self.file.flush())
+            .map_err(|e| output_error(&self.path, what, e))
+    }
+}
+
+fn metrics_file(args: &RunArgs) -> Result<Option<OutputFile>, Failure> {
+    args.metrics
+        .as_deref()
+        .map(|p| OutputFile::create(p, "the metrics"))
+        .transpose()
+}
+
+/// A run's workload, configuration and the notes for the table header.
+struct Prepared {
+    w: Workload,
+    cfg: Config,
+    costs_name: String,
+    notes: Vec<String>,
+}
+
 /// Load the workload (printing its warnings) and build the run's configuration.
-fn prepare(args: &RunArgs) -> Result<(Workload, kernel::system::Config, String), Failure> {
+fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
     let w = load_workload(args)?;
     for warn in &w.warnings {
         crate::write_stderr(&warn.render(&w.name));
     }
     let (mut cfg, costs_name) = build_config(&w, args)?;
     cfg.check_invariants = args.check;
-    Ok((w, cfg, costs_name))
+    let (_, note) = resolve_cpus(&w, args)?;
+    Ok(Prepared {
+        w,
+        cfg,
+        costs_name,
+        notes: note.into_iter().collect(),
+    })
 }
 
 pub fn run_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
-    let (w, cfg, costs_name) = prepare(args)?;
+    let Prepared {
+        w,
+        cfg,
+        costs_name,
+        notes,
+    } = prepare(args)?;
     let protocol = default_protocol(&w, args)?;
+    let window = plot_request(args)?;
+    let metrics_out = metrics_file(args)?;
     let trace = open_trace(args.trace.as_deref(), cfg.nr_cpus)?;
     let mut progress = progress_bar(tty, cfg.limit_ns);
     let replay = replay_line("run", args, cfg.seed);
-    let r = simulate(
-        &w,
-        &cfg,
-        &costs_name,
-        protocol,
-        None,
-        trace_sink(&trace),
-        &mut *progress,
+    let (r, series) = with_trace_path(
+        args.trace.as_deref(),
+        simulate_plotted(
+            &w,
+            &cfg,
+            &costs_name,
+            protocol,
+            trace_sink(&trace),
+            window,
+            &mut *progress,
+        ),
     )
     .map_err(|e| with_replay(e, &replay))?;
     finish_trace(trace, args.trace.as_deref())?;
-    if let Some(p) = &args.metrics {
-        fs::write(p, r.metrics.to_json()).map_err(|e| Failure::Io(format!("{}: {e}", p.display())))?;
+    if let Some(f) = metrics_out {
+        f.write("the metrics", &r.metrics.to_json())?;
+    }
+    if let (Some(dir), Some(series)) = (&args.plot, &series) {
+        write_plots(dir, &w.name, &[(protocol.as_str(), series)])?;
     }
     match args.format {
-        Format::Table => crate::write_stdout(&report::table::run_table(&r.metrics))?,
+        Format::Table => crate::write_stdout(&report::table::run_table(&r.metrics, &notes))?,
         Format::Json => crate::write_stdout(&format!("{}\n", r.metrics.to_json()))?,
     }
     let (code, msg) = outcome_exit(&r.outcome, &replay);
@@ -472,6 +645,152 @@ pub fn run_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
         crate::write_stderr(&m);
     }
     Ok(code)
+}
+
+/// The Gantt window of `--plot-window FROM..TO` (simulated ms), in ns; the whole run without it.
+pub fn plot_window(args: &RunArgs) -> Result<(u64, u64), Failure> {
+    let Some(spec) = &args.plot_window else {
+        return Ok((0, u64::MAX));
+    };
+    let bad = || {
+        Failure::BadInput(format!(
+            "error: --plot-window expects FROM..TO in simulated milliseconds with FROM < TO, got `{spec}`"
+        ))
+    };
+    let (a, b) = spec.split_once("..").ok_or_else(bad)?;
+    let ms = |t: &str| -> Result<u64, Failure> {
+        let v: f64 = t.trim().parse().map_err(|_| bad())?;
+        if !(0.0..1.0e9).contains(&v) {
+            return Err(bad());
+        }
+        Ok((v * 1e6).round() as u64)
+    };
+    let (from, to) = (ms(a)?, ms(b)?);
+    if from >= to {
+        return Err(bad());
+    }
+    Ok((from, to))
+}
+
+/// A file name part from a task or run name: letters, digits, `.`, `_` and `-` kept, anything
+/// else `_`.
+fn file_part(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Writes the plots of `--plot DIR` for `runs` (label, series) and returns the files written:
+/// `wakeup.TASK.svg` and `lock_wait.TASK.svg` per task with samples in any run (one curve
+/// per run), and `gantt.svg` (one run) or `gantt.LABEL.svg` per run.
+pub fn write_plots(
+    dir: &std::path::Path,
+    workload: &str,
+    runs: &[(&str, &report::plot::RunSeries)],
+) -> Result<Vec<std::path::PathBuf>, Failure> {
+    use report::plot::{gantt_svg, latency_cdf_svg};
+    fs::create_dir_all(dir).map_err(|e| output_error(dir, "plots into", e))?;
+    let mut written = Vec::new();
+    let mut put = |name: String, svg: String| -> Result<(), Failure> {
+        let path = dir.join(name);
+        fs::write(&path, svg).map_err(|e| output_error(&path, "a plot", e))?;
+        written.push(path);
+        Ok(())
+    };
+    // Tasks by (pid, name), in pid order over all runs.
+    let mut tasks: Vec<(u32, &str)> = Vec::new();
+    for (_, r) in runs {
+        for t in &r.samples {
+            if !tasks.contains(&(t.pid, t.name.as_str())) {
+                tasks.push((t.pid, t.name.as_str()));
+            }
+        }
+    }
+    tasks.sort_unstable();
+    for &(pid, name) in &tasks {
+        type Pick = fn(&report::metrics::TaskSamples) -> &[u64];
+        let kinds: [(&str, &str, Pick); 2] = [
+            ("wakeup", "wakeup latency", |t| &t.wakeup_latency_ns),
+            ("lock_wait", "lock wait", |t| &t.lock_wait_ns),
+        ];
+        for (file, what, pick) in kinds {
+            let curves: Vec<(&str, &[u64])> = runs
+                .iter()
+                .map(|(label, r)| {
+                    let s = r
+                        .samples
+                        .iter()
+                        .find(|t| t.pid == pid && t.name == name)
+                        .map_or(&[][..], pick);
+                    (*label, s)
+                })
+                .collect();
+            if curves.iter().any(|(_, s)| !s.is_empty()) {
+                put(
+                    format!("{file}.{}.svg", file_part(name)),
+                    latency_cdf_svg(name, what, &curves),
+                )?;
+            }
+        }
+    }
+    for (label, r) in runs {
+        let (from, to) = r.window_ns;
+        let title = format!(
+            "{workload} under {label}: per-CPU schedule, {} to {} ms",
+            report::table::Unit::Ms.format(from),
+            report::table::Unit::Ms.format(to)
+        );
+        let name = if runs.len() == 1 {
+            "gantt.svg".to_string()
+        } else {
+            format!("gantt.{}.svg", file_part(label))
+        };
+        put(name, gantt_svg(&title, r))?;
+    }
+    Ok(written)
+}
+
+/// [`simulate`], plus the plot series when `window` is given (`--plot`).
+#[allow(clippy::too_many_arguments)]
+pub fn simulate_plotted(
+    w: &Workload,
+    cfg: &Config,
+    costs_name: &str,
+    protocol: Protocol,
+    trace: Option<Box<dyn EventSink>>,
+    window: Option<(u64, u64)>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(RunResult, Option<report::plot::RunSeries>), Failure> {
+    let Some((from, to)) = window else {
+        return Ok((
+            simulate(w, cfg, costs_name, protocol, None, trace, progress)?,
+            None,
+        ));
+    };
+    let plot = SharedSink::new(report::plot::PlotCollector::new(from, to));
+    let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(plot.clone())];
+    sinks.extend(trace);
+    let r = simulate(
+        w,
+        cfg,
+        costs_name,
+        protocol,
+        None,
+        Some(Box::new(Fanout(sinks))),
+        progress,
+    )?;
+    let series = plot
+        .try_unwrap()
+        .ok()
+        .expect("the plot collector is no longer shared")
+        .finish(r.metrics.sim_time_ns);
+    Ok((r, Some(series)))
 }
 
 /// `proxysched features`.
@@ -514,26 +833,54 @@ pub fn protocol_trace_path(path: &std::path::Path, p: Protocol) -> std::path::Pa
 
 /// `proxysched compare`: the same workload, flags and seed under none, pi and proxy.
 pub fn compare_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
-    let (w, cfg, costs_name) = prepare(args)?;
+    if let Some(p) = &args.protocol {
+        return Err(Failure::BadInput(format!(
+            "error: compare runs every protocol (none, pi, proxy); --protocol {p} is for run and ablate"
+        )));
+    }
+    let Prepared {
+        w,
+        cfg,
+        costs_name,
+        notes,
+    } = prepare(args)?;
+    let window = plot_request(args)?;
+    let metrics_out = metrics_file(args)?;
     let mut results = Vec::new();
+    let mut plots = Vec::new();
     for p in COMPARED {
         let path = args.trace.as_deref().map(|t| protocol_trace_path(t, p));
         let trace = open_trace(path.as_deref(), cfg.nr_cpus)?;
         let mut progress = progress_bar(tty, cfg.limit_ns);
         let mut a = args.clone();
         a.protocol = Some(p.as_str().to_string());
-        let r = simulate(&w, &cfg, &costs_name, p, None, trace_sink(&trace), &mut *progress)
-            .map_err(|e| with_replay(e, &replay_line("run", &a, cfg.seed)))?;
+        let (r, series) = with_trace_path(
+            path.as_deref(),
+            simulate_plotted(
+                &w,
+                &cfg,
+                &costs_name,
+                p,
+                trace_sink(&trace),
+                window,
+                &mut *progress,
+            ),
+        )
+        .map_err(|e| with_replay(e, &replay_line("run", &a, cfg.seed)))?;
         finish_trace(trace, path.as_deref())?;
         results.push((p, r));
+        plots.extend(series.map(|s| (p.as_str(), s)));
     }
     let runs: Vec<(&str, &Metrics)> = results.iter().map(|(p, r)| (p.as_str(), &r.metrics)).collect();
-    if let Some(path) = &args.metrics {
-        fs::write(path, report::metrics::compare_json(&runs))
-            .map_err(|e| Failure::Io(format!("{}: {e}", path.display())))?;
+    if let Some(f) = metrics_out {
+        f.write("the metrics", &report::metrics::compare_json(&runs))?;
+    }
+    if let Some(dir) = &args.plot {
+        let series: Vec<_> = plots.iter().map(|(l, s)| (*l, s)).collect();
+        write_plots(dir, &w.name, &series)?;
     }
     match args.format {
-        Format::Table => crate::write_stdout(&report::table::compare_table(&runs))?,
+        Format::Table => crate::write_stdout(&report::table::compare_table(&runs, &notes))?,
         Format::Json => crate::write_stdout(&format!("{}\n", report::metrics::compare_json(&runs)))?,
     }
     // The worst outcome decides the exit code.
@@ -550,14 +897,36 @@ pub fn compare_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
     Ok(code)
 }
 
+/// The key of the all-mechanisms-on run in `ablate`'s JSON (`--format json`, `--metrics`);
+/// the other keys are the names of the mechanisms switched off.
+pub const ABLATE_BASELINE: &str = "baseline";
+
 /// `proxysched ablate`: the workload under protocol proxy (unless `--protocol` says
 /// otherwise) with the chosen `--model` (default v29), then with each of its Proxy Execution
 /// mechanisms that is on switched off in turn.
 pub fn ablate_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
-    let (w, cfg, costs_name) = prepare(args)?;
+    if let Some(t) = &args.trace {
+        return Err(Failure::BadInput(format!(
+            "error: ablate runs the workload {} times; --trace {} is for run and compare",
+            kernel::sched::features::ablation_mechanisms(&Default::default()).len() + 1,
+            t.display()
+        )));
+    }
+    let Prepared {
+        w,
+        cfg,
+        costs_name,
+        notes,
+    } = prepare(args)?;
     let protocol = default_protocol(&w, args)?;
+    let window = plot_request(args)?;
+    let metrics_out = metrics_file(args)?;
     let mut code = 0;
-    let mut one = |cfg: &kernel::system::Config, label: &str, off: Option<&str>| -> Result<RunResult, Failure> {
+    let mut plots = Vec::new();
+    let mut one = |cfg: &kernel::system::Config,
+                   label: &'static str,
+                   off: Option<&str>|
+     -> Result<RunResult, Failure> {
         let mut progress = progress_bar(tty, cfg.limit_ns);
         // The run with one mechanism off replays with that switch on the command line.
         let mut a = args.clone();
@@ -565,8 +934,9 @@ pub fn ablate_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
             a.features.push(format!("{name}=off"));
         }
         let replay = replay_line("run", &a, cfg.seed);
-        let r = simulate(&w, cfg, &costs_name, protocol, None, None, &mut *progress)
+        let (r, series) = simulate_plotted(&w, cfg, &costs_name, protocol, None, window, &mut *progress)
             .map_err(|e| with_replay(e, &replay))?;
+        plots.extend(series.map(|s| (label, s)));
         let (c, msg) = outcome_exit(&r.outcome, &replay);
         if let Some(m) = msg {
             crate::write_stderr(&format!("[{label}] {m}"));
@@ -574,7 +944,7 @@ pub fn ablate_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
         code = code.max(c);
         Ok(r)
     };
-    let baseline = one(&cfg, "all on", None)?;
+    let baseline = one(&cfg, ABLATE_BASELINE, None)?;
     let mut runs = Vec::new();
     for name in kernel::sched::features::ablation_mechanisms(&cfg.feat) {
         let mut c = cfg.clone();
@@ -582,6 +952,25 @@ pub fn ablate_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
         runs.push((name, one(&c, name, Some(name))?));
     }
     let rows: Vec<(&str, &Metrics)> = runs.iter().map(|(n, r)| (*n, &r.metrics)).collect();
-    crate::write_stdout(&report::table::ablation_table(&baseline.metrics, &rows))?;
+    let all: Vec<(&str, &Metrics)> = std::iter::once((ABLATE_BASELINE, &baseline.metrics))
+        .chain(rows.iter().copied())
+        .collect();
+    if let Some(f) = metrics_out {
+        f.write("the metrics", &report::metrics::compare_json(&all))?;
+    }
+    if let Some(dir) = &args.plot {
+        let series: Vec<_> = plots.iter().map(|(l, s)| (*l, s)).collect();
+        write_plots(dir, &w.name, &series)?;
+        let title = format!("{}: each Proxy Execution mechanism off in turn", w.name);
+        let path = dir.join("ablation.svg");
+        fs::write(&path, report::plot::ablation_svg(&title, &all))
+            .map_err(|e| output_error(&path, "a plot", e))?;
+    }
+    match args.format {
+        Format::Table => {
+            crate::write_stdout(&report::table::ablation_table(&baseline.metrics, &rows, &notes))?
+        }
+        Format::Json => crate::write_stdout(&format!("{}\n", report::metrics::compare_json(&all)))?,
+    }
     Ok(code)
 }

@@ -242,7 +242,7 @@ fn dl_admission_rejects_the_task_that_overflows() {
         "c must not become SCHED_DEADLINE"
     );
     let o = &s.result.outcome;
-    assert_eq!(o.end_reason.as_str(), "exited");
+    assert_eq!(o.end_reason.as_str(), "workload_failed");
     assert_eq!(o.sim_time_ns, 3 * MS, "rt-app exits at the failing call");
     assert!(
         o.report.contains("c-2") && o.report.contains("-16"),
@@ -275,7 +275,7 @@ fn dl_affinity_change_is_refused() {
     let p = s.pid("pinned-0");
     assert_eq!(became_dl(&s, p), MS);
     let o = &s.result.outcome;
-    assert_eq!(o.end_reason.as_str(), "exited");
+    assert_eq!(o.end_reason.as_str(), "workload_failed");
     assert_eq!(o.sim_time_ns, MS);
     assert!(
         o.report.contains("pthread_setaffinity_np") && o.report.contains("-16"),

@@ -197,3 +197,39 @@ fn sched_football_on_two_and_four_cpus() {
         }
     }
 }
+
+/// A newcomer that spins on a running owner is waiting for the lock: its lock wait covers the
+/// spin (9 ms, three times), as it does when spinning is off and it sleeps instead. Before the
+/// spin counted, the spinning runs showed no lock wait at all.
+#[test]
+fn optimistic_spinning_counts_as_lock_wait() {
+    for protocol in ["none", "pi", "proxy"] {
+        for spin in ["on", "off"] {
+            let s = run_with("mutex_spin_wait.json", |a| {
+                a.protocol = Some(protocol.to_string());
+                a.features.push(format!("mutex_spin_on_owner={spin}"));
+            });
+            let t = s.result.metrics.task(s.pid("spinner-1")).unwrap().clone();
+            let w = t.lock_wait_ns;
+            assert_eq!(w.count, 3, "{protocol} spin={spin}");
+            assert!(
+                (9 * MS..9 * MS + 1_000).contains(&w.min) && (9 * MS..9 * MS + 1_000).contains(&w.max),
+                "{protocol} spin={spin}: {w:?}"
+            );
+            // pi takes an rt_mutex, whose newcomer does not spin here: it sleeps as a waiter.
+            if spin == "on" && protocol != "pi" {
+                assert!(
+                    t.runtime_ns > 27 * MS,
+                    "{protocol}: it spun on its CPU: {}",
+                    t.runtime_ns
+                );
+            } else {
+                assert!(
+                    t.runtime_ns < MS,
+                    "{protocol} spin={spin}: it slept: {}",
+                    t.runtime_ns
+                );
+            }
+        }
+    }
+}

@@ -320,6 +320,11 @@ async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) {
         crate::system::change_attr(s, cpu, p, attr);
         let t = &s.tasks[p as usize];
         let (pid, policy, prio, nice) = (t.pid, t.policy, t.prio, t.nice());
+        let dl_params_ns = if policy == sim::user::Policy::Deadline {
+            Some([attr.dl_runtime_ns, attr.dl_deadline_ns, attr.dl_period_ns])
+        } else {
+            None
+        };
         emit(
             s,
             cpu,
@@ -328,6 +333,7 @@ async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) {
                 policy,
                 prio,
                 nice,
+                dl_params_ns,
             },
         );
     }
@@ -354,8 +360,8 @@ async fn setattr_failed(k: &Kernel, p: TaskId, attr: SchedAttr, errno: i32) {
 }
 
 /// rt-app's reaction to a failed system call: `perror()` and `exit(EXIT_FAILURE)`, which ends
-/// the whole process. The model ends the run there (end reason `exited`) with the message as
-/// the run's report (printed on stderr by the command line).
+/// the whole process. The model ends the run there (end reason `workload_failed`, exit code 5
+/// on the command line) with the message as the run's report (printed on stderr).
 ///
 /// Linux: (user space) rt-app src/rt-app.c (`exit(EXIT_FAILURE)` after each failed call).
 ///
@@ -373,7 +379,7 @@ async fn rtapp_exit_failure(k: &Kernel, p: TaskId, call: &str, perror: &str, err
         _ => "error",
     };
     k.end(
-        crate::system::EndReason::Exited,
+        crate::system::EndReason::WorkloadFailed,
         format!(
             "rt-app: thread {comm} (pid {pid}): {call} failed with -{errno}: {perror}: {what}; \
              rt-app exits (EXIT_FAILURE)"

@@ -42,6 +42,10 @@ pub enum EndReason {
     Stall,
     /// An invariant or lockdep rule was violated (see the violations).
     Violation,
+    /// The workload gave up as rt-app would: a system call it cannot go on without failed
+    /// (a refused `sched_setattr()` or affinity change), and rt-app calls
+    /// `exit(EXIT_FAILURE)`. The run's report carries rt-app's message.
+    WorkloadFailed,
 }
 
 impl EndReason {
@@ -52,6 +56,7 @@ impl EndReason {
             EndReason::Deadlock => "deadlock",
             EndReason::Stall => "stall",
             EndReason::Violation => "violation",
+            EndReason::WorkloadFailed => "workload_failed",
         }
     }
 }

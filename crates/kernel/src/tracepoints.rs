@@ -163,6 +163,9 @@ pub enum EventKind {
         policy: Policy,
         prio: i32,
         nice: i32,
+        /// For SCHED_DEADLINE: `sched_runtime`, `sched_deadline`, `sched_period` as the
+        /// caller passed them (ns), so reports can print the reservation as the user wrote it.
+        dl_params_ns: Option<[Nanos; 3]>,
     },
     /// `sched_switch`.
     SchedSwitch {

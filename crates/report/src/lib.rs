@@ -12,6 +12,8 @@
 //! - [`trace`]: [`TraceWriter`], the `--trace` format chosen by file extension.
 //! - [`metrics`]: [`MetricsCollector`] and the [`Metrics`] JSON document (docs/metrics.md).
 //! - [`table`]: [`run_table`] and [`compare_table`] for `--format table`.
+//! - [`plot`]: [`plot::PlotCollector`] and the SVG plots of `--plot DIR` (latency CDFs, per-CPU
+//!   Gantt with proxy spans, ablation panels).
 //! - [`sink`]: [`Fanout`] and [`SharedSink`], so that one run feeds several sinks and the caller
 //!   gets them back after the kernel drops its `Box<dyn EventSink>`.
 
@@ -19,6 +21,7 @@ pub mod ftrace;
 pub mod metrics;
 pub mod perfetto;
 pub mod perfetto_proto;
+pub mod plot;
 pub mod sink;
 pub mod table;
 pub mod trace;

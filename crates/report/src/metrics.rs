@@ -21,8 +21,17 @@ pub const SCHEMA: &str = "proxysched/metrics/v1";
 
 /// The `end_reason` values the schema allows.
 /// `violation` extends the four values of DESIGN.md: the run stopped at a violated invariant
-/// (exit code 4), and `invariant_violations` says which.
-pub const END_REASONS: [&str; 5] = ["exited", "duration", "deadlock", "stall", "violation"];
+/// (exit code 4), and `invariant_violations` says which. `workload_failed` extends them too:
+/// the workload stopped itself as rt-app would (`exit(EXIT_FAILURE)` after a refused system
+/// call; exit code 5).
+pub const END_REASONS: [&str; 6] = [
+    "exited",
+    "duration",
+    "deadlock",
+    "stall",
+    "violation",
+    "workload_failed",
+];
 
 /// What the caller knows about the run that the event stream does not carry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,8 +135,17 @@ pub struct TaskMetrics {
     /// Effective prio at creation (`task_newtask`), kernel numbering.
     pub prio: i32,
     pub nice: i32,
+    /// SCHED_DEADLINE reservation `[runtime, deadline, period]` (ns) as set with
+    /// `sched_setattr()`; absent from the JSON for other policies. Extension of the v1 schema.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dl_params_ns: Option<[Nanos; 3]>,
     /// Time of its `sched_process_exit`; `None` (JSON null) if it never exited.
     pub exit_ns: Option<Nanos>,
+    /// When its rt-app work was done: the end of its last loop (`rtapp_loop: event=end`
+    /// before `rtapp_task: event=end`), or the task-end marker if it ran no loop; `None` if it
+    /// never finished. rt-app resets the thread to SCHED_OTHER after this point, so this is
+    /// the time to compare across protocols, not `exit_ns`. Extension of the v1 schema.
+    pub done_ns: Option<Nanos>,
     /// Sum of the intervals it was `next` of a `sched_switch` until the next switch on that CPU.
     pub runtime_ns: Nanos,
     /// Time others executed on its scheduling context (Proxy Execution); 0 until proxy events.
@@ -192,6 +210,15 @@ impl Metrics {
     }
 }
 
+/// One task's raw samples ([`MetricsCollector::samples`]), in the order they completed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskSamples {
+    pub pid: Pid,
+    pub name: String,
+    pub wakeup_latency_ns: Vec<u64>,
+    pub lock_wait_ns: Vec<u64>,
+}
+
 /// `compare --metrics`: `{ "<protocol>": M, ... }` in the order given, pretty JSON.
 pub fn compare_json(runs: &[(&str, &Metrics)]) -> String {
     struct Runs<'a>(&'a [(&'a str, &'a Metrics)]);
@@ -223,7 +250,11 @@ struct TaskState {
     /// Attributes set by the latest `sched_setattr`, not yet reported: they become the
     /// reported ones at the next loop start (rt-app switches to SCHED_OTHER before exiting,
     /// which must not hide the policy the task ran its phases with).
-    pending_attrs: Option<(String, i32, i32)>,
+    pending_attrs: Option<(String, i32, i32, Option<[Nanos; 3]>)>,
+    dl_params_ns: Option<[Nanos; 3]>,
+    /// End of its latest completed loop (`rtapp_loop: event=end`).
+    last_loop_end_ns: Option<Nanos>,
+    done_ns: Option<Nanos>,
     /// A kernel thread (a CPU's stopper): its switches count, but it is not a workload task
     /// and gets no entry in `tasks`.
     kthread: bool,
@@ -256,6 +287,9 @@ impl TaskState {
             prio,
             nice: 0,
             pending_attrs: None,
+            dl_params_ns: None,
+            last_loop_end_ns: None,
+            done_ns: None,
             lock_wait_since: None,
             lock_wait: Vec::new(),
             donated_ns: 0,
@@ -334,6 +368,22 @@ impl MetricsCollector {
         }
     }
 
+    /// The raw samples behind each workload task's `wakeup_latency_ns` and `lock_wait_ns`
+    /// distributions so far, by pid (kernel threads left out): what latency CDFs are drawn
+    /// from (`report::plot`).
+    pub fn samples(&self) -> Vec<TaskSamples> {
+        self.tasks
+            .iter()
+            .filter(|(_, t)| !t.kthread)
+            .map(|(&pid, t)| TaskSamples {
+                pid,
+                name: t.name.clone(),
+                wakeup_latency_ns: t.wakeup_latency.clone(),
+                lock_wait_ns: t.lock_wait.clone(),
+            })
+            .collect()
+    }
+
     /// Closes the intervals still open at `info.sim_time_ns` and builds the document.
     ///
     /// Panics on caller bugs: an `end_reason` outside [`END_REASONS`], a feature named twice,
@@ -378,7 +428,9 @@ impl MetricsCollector {
                 policy: t.policy,
                 prio: t.prio,
                 nice: t.nice,
+                dl_params_ns: t.dl_params_ns,
                 exit_ns: t.exit_ns,
+                done_ns: t.done_ns,
                 runtime_ns: t.runtime_ns,
                 donated_ns: t.donated_ns,
                 wakeup_latency_ns: Hist::from_samples(&t.wakeup_latency),
@@ -471,12 +523,13 @@ impl EventSink for MetricsCollector {
                 policy,
                 prio,
                 nice,
+                dl_params_ns,
             } => {
                 // rt-app threads start as SCHED_OTHER and switch themselves; the metrics
                 // report the attributes in effect at the task's last loop start.
                 if pid != 0 {
                     let task = self.task(pid, prio);
-                    task.pending_attrs = Some((policy.rtapp_name().to_string(), prio, nice));
+                    task.pending_attrs = Some((policy.rtapp_name().to_string(), prio, nice, dl_params_ns));
                 }
             }
             EventKind::SchedSwitch {
@@ -543,10 +596,11 @@ impl EventSink for MetricsCollector {
                             phase,
                             phase_loop,
                         } => {
-                            if let Some((policy, prio, nice)) = st.pending_attrs.take() {
+                            if let Some((policy, prio, nice, dl)) = st.pending_attrs.take() {
                                 st.policy = policy;
                                 st.prio = prio;
                                 st.nice = nice;
+                                st.dl_params_ns = dl;
                             }
                             st.loop_start = Some((t, (thread_loop, phase, phase_loop)));
                         }
@@ -560,8 +614,12 @@ impl EventSink for MetricsCollector {
                                     st.loop_samples.push(t - start);
                                 }
                             }
+                            st.last_loop_end_ns = Some(t);
                         }
-                        Mark::TaskStart | Mark::TaskEnd => {}
+                        Mark::TaskEnd => {
+                            st.done_ns.get_or_insert(st.last_loop_end_ns.unwrap_or(t));
+                        }
+                        Mark::TaskStart => {}
                     }
                 }
             }
@@ -825,6 +883,92 @@ mod tests {
         assert_eq!(m.task(B).expect("b").loop_ns.count, 0);
     }
 
+    /// DONE is the last loop end before the task-end marker; the exit comes later, after
+    /// rt-app's reset to SCHED_OTHER. A task that ran no loop is done at its end marker, and
+    /// one that never got there is not done.
+    #[test]
+    fn done_ns_is_the_last_loop_end_not_the_exit() {
+        let l = |thread_loop| Mark::LoopStart {
+            thread_loop,
+            phase: 0,
+            phase_loop: 0,
+        };
+        let e = |thread_loop| Mark::LoopEnd {
+            thread_loop,
+            phase: 0,
+            phase_loop: 0,
+        };
+        const C: Pid = 1003;
+        let m = Stream::default()
+            .newtask(0, A, "a", Policy::Normal, 120)
+            .newtask(0, B, "b", Policy::Normal, 120)
+            .newtask(0, C, "c", Policy::Normal, 120)
+            .mark(100, A, l(0))
+            .mark(200, A, e(0))
+            .mark(300, A, l(1))
+            .mark(450, A, e(1))
+            .mark(460, A, Mark::TaskEnd)
+            .push(
+                900,
+                0,
+                EventKind::SchedProcessExit {
+                    task: TaskRef { pid: A, prio: 120 },
+                },
+            )
+            .mark(950, B, Mark::TaskEnd)
+            .mark(960, C, l(0))
+            .mark(970, C, e(0))
+            .collect(1_000);
+        let a = m.task(A).expect("a");
+        assert_eq!((a.done_ns, a.exit_ns), (Some(450), Some(900)));
+        assert_eq!(m.task(B).expect("b").done_ns, Some(950));
+        assert_eq!(m.task(C).expect("c").done_ns, None, "no task-end marker");
+    }
+
+    /// The reported attributes are those of the last loop start, DL reservation included.
+    #[test]
+    fn dl_params_come_with_the_attributes_of_the_loops() {
+        let m = Stream::default()
+            .newtask(0, A, "a", Policy::Normal, 120)
+            .push(
+                10,
+                0,
+                EventKind::SchedSetattr {
+                    pid: A,
+                    policy: Policy::Deadline,
+                    prio: -1,
+                    nice: 0,
+                    dl_params_ns: Some([3_000_000, 10_000_000, 20_000_000]),
+                },
+            )
+            .mark(
+                20,
+                A,
+                Mark::LoopStart {
+                    thread_loop: 0,
+                    phase: 0,
+                    phase_loop: 0,
+                },
+            )
+            .push(
+                30,
+                0,
+                EventKind::SchedSetattr {
+                    pid: A,
+                    policy: Policy::Normal,
+                    prio: 120,
+                    nice: 0,
+                    dl_params_ns: None,
+                },
+            )
+            .collect(40);
+        let a = m.task(A).expect("a");
+        assert_eq!((a.policy.as_str(), a.prio), ("SCHED_DEADLINE", -1));
+        assert_eq!(a.dl_params_ns, Some([3_000_000, 10_000_000, 20_000_000]));
+        let v: serde_json::Value = serde_json::from_str(&m.to_json()).expect("json");
+        assert_eq!(v["tasks"][0]["dl_params_ns"][2], 20_000_000);
+    }
+
     #[test]
     fn exit_and_unknown_tasks() {
         let m = Stream::default()
@@ -885,6 +1029,7 @@ mod tests {
       "prio": 89,
       "nice": 0,
       "exit_ns": null,
+      "done_ns": null,
       "runtime_ns": 90,
       "donated_ns": 0,
       "wakeup_latency_ns": {

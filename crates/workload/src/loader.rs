@@ -10,7 +10,8 @@
 //! - A task without `"phases"` is its own single phase; its `loop` (default 1) is the phase
 //!   count and the phase list then runs once if `loop` was given, forever if not. With
 //!   `"phases"`, the task's `loop` (default -1 = forever) repeats the list, each phase's `loop`
-//!   defaults to 1. A phase `loop` <= 0 never reaches its count, so it runs forever (warned).
+//!   defaults to 1. A phase `loop` <= 0 never reaches its count, so it runs forever: -1 is
+//!   rt-app's own idiom for that and passes silently; 0 and other negative counts are warned.
 //! - Thread policy defaults to `global.default_policy`; `priority` is the nice value for
 //!   SCHED_OTHER/BATCH/IDLE (default 0) and the RT priority for FIFO/RR (default 10).
 //!   A phase has scheduling parameters only if it names `policy`, `priority` or `dl-*`; a phase
@@ -984,6 +985,8 @@ impl<'f> Loader<'f> {
         }
         let loop_count = match last(obj, "loop") {
             Some(l) => match self.int(l, "a loop count", -INT_MAX - 1, INT_MAX)? {
+                // rt-app's documented "forever": no warning.
+                -1 => LoopCount::Forever,
                 n if n <= 0 => {
                     self.warn(
                         l.value.pos,

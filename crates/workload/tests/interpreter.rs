@@ -462,15 +462,16 @@ fn demo_program_starts_as_documented() {
     let w = workload(workload::DEMO);
     let mut ps = w.programs();
     let mut now = 0;
-    let high = ops(&trace(ps[1].as_mut(), &mut now, 6));
+    let high = ops(&trace(ps[7].as_mut(), &mut now, 7));
     assert_eq!(
         high,
         vec![
             mark(Mark::TaskStart),
-            UserOp::SleepUntil { at_ns: 2 * MS },
+            UserOp::SleepUntil { at_ns: 995 * MS },
             set(SchedAttr::fifo(30)),
             start(0, 0, 0),
-            UserOp::Lock { mutex: 0 },
+            UserOp::Sleep { ns: 7 * MS },
+            UserOp::Lock { mutex: 1 },
             UserOp::Run { work_ns: MS },
         ]
     );

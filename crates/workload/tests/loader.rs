@@ -264,6 +264,17 @@ fn loop_defaults_follow_rtapp() {
     let w = ok("{ \"tasks\": { \"t\": { \"phases\": { \"p\": { \"loop\": 0, \"run\": 1 } } } } }");
     assert_eq!(w.tasks[0].phases[0].loop_count, LoopCount::Forever);
     assert_eq!(warning_keys(&w), vec!["loop"]);
+
+    // rt-app's own idiom for "forever", at task and at phase level: no warning.
+    let w = ok(r#"{ "tasks": {
+        "t": { "loop": -1, "run": 1 },
+        "u": { "phases": { "p": { "loop": -1, "run": 1 } } }
+    } }"#);
+    assert_eq!(w.tasks[0].phases[0].loop_count, LoopCount::Forever);
+    assert_eq!(w.tasks[1].phases[0].loop_count, LoopCount::Forever);
+    assert!(w.warnings.is_empty(), "{:?}", w.warnings);
+    let w = ok("{ \"tasks\": { \"t\": { \"phases\": { \"p\": { \"loop\": -2, \"run\": 1 } } } } }");
+    assert_eq!(warning_keys(&w), vec!["loop"]);
 }
 
 #[test]
@@ -479,7 +490,11 @@ fn resources_that_are_not_an_object_are_ignored_with_a_warning() {
         assert_eq!(names, vec!["M"], "{value}");
         assert_eq!(w.warnings.len(), 1, "{value}: {:?}", w.warnings);
         let warn = &w.warnings[0];
-        assert_eq!((warn.line, warn.column, warn.key.as_str()), (2, 16, "resources"), "{value}");
+        assert_eq!(
+            (warn.line, warn.column, warn.key.as_str()),
+            (2, 16, "resources"),
+            "{value}"
+        );
         assert!(warn.message.contains(found), "{value}: {}", warn.message);
         assert!(warn.message.contains("rt-app ignores it"), "{}", warn.message);
     }

@@ -35,6 +35,8 @@ pub fn args(name: &str) -> RunArgs {
         duration: None,
         trace: None,
         metrics: None,
+        plot: None,
+        plot_window: None,
         format: Format::Table,
         check: true,
     }

@@ -439,9 +439,11 @@ async fn mutex_lock_io(k: &Kernel, m: u32) {
 
 /// `__mutex_lock_common()` for a plain mutex (M-3, M1–M4, M11). The order of steps:
 ///
-/// 1. preemption off; `__mutex_trylock()`, then `mutex_optimistic_spin()` as a newcomer;
+/// 1. preemption off; `__mutex_trylock()`; if the lock is taken and the spin will be tried,
+///    `lock_contended` (`LockContended` event) now, so the wait includes the spin; then
+///    `mutex_optimistic_spin()` as a newcomer (`LockAcquired` if the spin took the lock);
 /// 2. `wait_lock`; `__mutex_trylock()` again; else append at the tail (`__mutex_add_waiter`,
-///    WAITERS when first), `lock_contended` (`LockContended` event);
+///    WAITERS when first), `lock_contended` (`LockContended` event) unless step 1 emitted it;
 /// 3. [proxy] `blocked_lock`, `blocked_on = m`; state = TASK_UNINTERRUPTIBLE (M1);
 /// 4. loop: `__mutex_trylock()` → acquired; [proxy] drop `blocked_lock`; drop `wait_lock`;
 ///    `schedule_preempt_disabled()`; `first` = head of the list?; `wait_lock`, [proxy]
@@ -454,18 +456,39 @@ async fn mutex_lock_io(k: &Kernel, m: u32) {
 ///    `LockAcquired`; drop `wait_lock`; preemption back on.
 ///
 /// Linux: kernel/locking/mutex.c __mutex_lock_common().
+///
+/// Linux brackets the newcomer's spin with `contention_begin(LCB_F_MUTEX | LCB_F_SPIN)` and
+/// `contention_end`, and the sleeping wait with a second `contention_begin(LCB_F_MUTEX)`;
+/// the model's one `LockContended`/`LockAcquired` pair per acquisition covers both, so a
+/// task that spins 10 ms for a lock shows a 10 ms lock wait.
 async fn mutex_lock_common(k: &Kernel, m: u32, me: TaskId) {
     let slow_ns = k.st().costs.mutex_slowpath_ns;
     k.m.delay(slow_ns).await;
     preempt_disable(k);
-    if mutex_trylock(k, m, me) || mutex_optimistic_spin(k, m, me, false).await {
-        // Taken without queueing: not a contended acquisition in the event stream.
+    if mutex_trylock(k, m, me) {
+        preempt_enable_no_resched(k);
+        preempt_point(k).await;
+        return;
+    }
+    // The same test mutex_optimistic_spin() starts with, at the same instant: whether this
+    // task is about to spin on the owner, i.e. starts waiting now.
+    let spins = k.st().feat.mutex_spin_on_owner && mutex_can_spin_on_owner(k, m);
+    if spins {
+        trace_lock_contended(&mut k.st(), me, LockName::Mutex(m));
+    }
+    if mutex_optimistic_spin(k, m, me, false).await {
+        if spins {
+            trace_lock_acquired(&mut k.st(), me, LockName::Mutex(m));
+        }
         preempt_enable_no_resched(k);
         preempt_point(k).await;
         return;
     }
     k.mutex_wait_lock(m).await;
     if mutex_trylock(k, m, me) {
+        if spins {
+            trace_lock_acquired(&mut k.st(), me, LockName::Mutex(m));
+        }
         k.mutex_wait_unlock(m).await;
         preempt_enable_no_resched(k);
         preempt_point(k).await;
@@ -484,7 +507,9 @@ async fn mutex_lock_common(k: &Kernel, m: u32, me: TaskId) {
         let t = &mut s.tasks[me as usize];
         assert!(t.blocked_on.is_none(), "a running task has blocked_on set");
         t.waiting_on = Some(WaitTarget::Mutex(m));
-        trace_lock_contended(s, me, LockName::Mutex(m));
+        if !spins {
+            trace_lock_contended(s, me, LockName::Mutex(m));
+        }
     }
     if proxy {
         k.blocked_lock(me).await;

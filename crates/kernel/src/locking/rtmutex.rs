@@ -12,7 +12,7 @@
 //! - each owner's `pi_waiters` ([`crate::task::Task::pi_waiters`]): the top waiter of every
 //!   rt_mutex it owns; its effective priority is `min(normal_prio, prio of the top
 //!   pi_waiter's task)` (M-11), applied by [`rt_mutex_setprio`];
-//! - the chain walk [`rt_mutex_adjust_prio_chain`]: a blocked owner's waiter is requeued on
+//! - the chain walk `rt_mutex_adjust_prio_chain`: a blocked owner's waiter is requeued on
 //!   the lock it waits for and that lock's owner is adjusted in turn, link by link.
 //!
 //! Lock order (M-10, T-10): `wait_lock` → `pi_lock` → rq lock. The chain walk holds a task's

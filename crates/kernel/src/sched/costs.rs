@@ -5,7 +5,7 @@
 //! and pick (futex/pipe ping-pong write-ups ≈ 1.1 µs per switch on 6.6, lmbench `lat_ctx`);
 //! K-6 local/remote wake (estimate); K-7 IPI (published write-ups 1–3 µs round trip; estimate);
 //! K-8 polling-idle wake; K-9 migration; K-11 tick; K-12 uncontended lock (two atomic RMWs);
-//! K-15 one rt_mutex PI chain step. Everything but K-1 and K-3 is an estimate ([GUESS] in the
+//! K-15 one rt_mutex PI chain step. Everything but K-1 and K-3 is an estimate (\[GUESS\] in the
 //! spec). `zero` makes every operation free, so schedules can be checked to the nanosecond.
 
 use serde::{Deserialize, Serialize};
@@ -139,8 +139,8 @@ impl Costs {
     /// Errors read `LINE:COL: error: MESSAGE`; a cost over [`MAX_COST_NS`] is an error at its
     /// key, naming the key and the limit.
     pub fn from_json(text: &str) -> Result<Costs, String> {
-        let costs: Costs = serde_json::from_str(text)
-            .map_err(|e| format!("{}:{}: error: {e}", e.line(), e.column()))?;
+        let costs: Costs =
+            serde_json::from_str(text).map_err(|e| format!("{}:{}: error: {e}", e.line(), e.column()))?;
         let over = costs.over_limit();
         if let Some((line, column, key, value)) = over
             .iter()

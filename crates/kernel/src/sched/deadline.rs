@@ -123,7 +123,7 @@ pub struct SchedDlEntity {
     /// The replenishment timer (`dl_timer`) is armed (`hrtimer_is_queued`).
     pub dl_timer_queued: bool,
     /// The deadline of the last instance counted as missed (a miss is counted once per
-    /// instance; see [`dl_check_miss`]).
+    /// instance; see `dl_check_miss`).
     pub missed_deadline: Option<Nanos>,
     /// Server only: started (`dl_server_active`).
     pub dl_server_active: bool,
@@ -1502,7 +1502,7 @@ pub fn dl_server_start(s: &mut SchedState, cpu: CpuId) {
 /// Linux: kernel/sched/deadline.c dl_server_stop().
 ///
 /// Deviation: `dl_defer_running` is also cleared, so a restarted server defers again instead
-/// of competing at once ([UNSURE] which kernel release does the same).
+/// of competing at once (\[UNSURE\] which kernel release does the same).
 pub fn dl_server_stop(s: &mut SchedState, cpu: CpuId) {
     let e = DlEntity::Server(cpu);
     if s.rqs[cpu as usize].fair_server.dl_runtime == 0 || !s.rqs[cpu as usize].fair_server.dl_server_active {

@@ -120,7 +120,7 @@ impl RtRq {
 
 /// Root-domain state of the RT_PUSH_IPI chain (`rd->rto_cpu`, `rd->rto_loop`,
 /// `rd->rto_loop_next`). Protected by: `rd->rto_lock` in Linux; in the model every access is
-/// inside one machine step (see [`tell_cpu_to_push`]).
+/// inside one machine step (see `tell_cpu_to_push`).
 #[derive(Clone, Debug, Default)]
 pub struct RtoState {
     /// The CPU the chain visits now; `None` = no chain running (`rto_cpu == -1`).
@@ -574,7 +574,7 @@ pub fn task_tick_rt(s: &mut SchedState, cpu: CpuId, curr: TaskId) {
 ///
 /// Deviation: symmetric CPUs, so the capacity-fitness branch never triggers. A DL donor
 /// counts as blocking (the long-standing `rt_task()` meaning, prio < 100); whether the newest
-/// code (after the `rt_or_dl_task()` split) still does is [UNSURE]; with DL tasks in the model this choice now matters.
+/// code (after the `rt_or_dl_task()` split) still does is \[UNSURE\]; with DL tasks in the model this choice now matters.
 pub fn select_task_rq_rt(s: &SchedState, p: TaskId, cpu: CpuId, wake_flags: u32) -> CpuId {
     if wake_flags & (wf::TTWU | wf::FORK) == 0 {
         return cpu;
