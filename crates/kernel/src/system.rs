@@ -436,6 +436,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         nr_exited: 0,
         stall_ticks: 0,
         wq: Default::default(),
+        groups: vec![crate::sched::cgroup::TaskGroup::root()],
     };
     for cpu in 0..n as CpuId {
         crate::sched::deadline::fair_server_init(&mut s, cpu);
@@ -542,6 +543,7 @@ pub fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId
         pi_blocked_on: None,
         rt_waiter: None,
         wq_worker: None,
+        sched_task_group: crate::sched::cgroup::ROOT_TASK_GROUP,
     }
 }
 
