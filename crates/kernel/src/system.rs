@@ -200,6 +200,18 @@ impl System {
         s.wq.skip_sleeping_hook = skip_sleeping_hook;
     }
 
+    /// Create task group `path` below `parent` with `shares` (`tg->shares`); before the run.
+    /// Returns its id, the next free one: the workload's groups are created in its order.
+    pub fn add_task_group(
+        &mut self,
+        path: &str,
+        parent: crate::sched::cgroup::GroupId,
+        shares: u64,
+    ) -> crate::sched::cgroup::GroupId {
+        let s = &mut *self.k.st();
+        crate::sched::cgroup::sched_create_group(s, path, parent, shares)
+    }
+
     /// Arm a fault-injection point by name (`workload::spec::INJECTIONS`).
     pub fn arm_injection(&mut self, name: &str) -> Result<(), String> {
         let s = &mut *self.k.st();
