@@ -100,3 +100,33 @@ fn a_task_moved_between_groups_at_a_phase_change_gets_the_new_groups_share() {
         "ha ran {ha}, expected {expected}"
     );
 }
+
+/// Nested groups, locks shared across groups, moves at phase changes, 4 CPUs: clean under
+/// every protocol and several seeds with every invariant (the group hierarchy's included)
+/// checked after every step, and the swarm really proxies and migrates across groups.
+#[test]
+fn cgroup_swarm_keeps_every_invariant() {
+    use kernel::system::EndReason;
+    for protocol in ["none", "pi", "proxy"] {
+        for seed in 1..=3 {
+            let s = run_with("cgroup_swarm_4cpus.json", |a| {
+                a.protocol = Some(protocol.into());
+                a.seed = Some(seed);
+                a.duration = Some(0.3);
+            });
+            assert_eq!(
+                s.result.outcome.end_reason,
+                EndReason::Duration,
+                "{protocol} seed {seed}"
+            );
+            let c = &s.result.metrics.counters;
+            assert!(
+                c.migrations > 0 && c.context_switches > 500,
+                "{protocol} seed {seed}: {c:?}"
+            );
+            if protocol == "proxy" {
+                assert!(c.proxy_picks > 20 && c.proxy_migrations > 5, "seed {seed}: {c:?}");
+            }
+        }
+    }
+}

@@ -1581,6 +1581,53 @@ pub fn sched_idle_cpu(s: &SchedState, cpu: CpuId) -> bool {
             .all(|&t| s.tasks[t as usize].policy == Policy::Idle)
 }
 
+/// The group hierarchy of `cpu` is consistent (checked only when the machine has task
+/// groups): every cfs_rq's `nr_queued` and `load.weight` match the entities queued on it
+/// (its tree plus a queued curr), its `h_nr_queued` is the sum over them (a task counts 1, a
+/// group entity its own cfs_rq's count), and a group entity whose cfs_rq has tasks is queued.
+/// A description of the first difference, or None.
+///
+/// Linux: the accounting of kernel/sched/fair.c account_entity_enqueue(),
+/// enqueue_task_fair() and dequeue_entities().
+pub fn check_cfs_hierarchy(s: &SchedState, cpu: CpuId) -> Option<String> {
+    if s.groups.len() <= 1 {
+        return None;
+    }
+    for tg in 0..s.groups.len() as GroupId {
+        let id = CfsRqId { cpu, tg };
+        let cfs = cfs_rq(s, id);
+        let mut entities: Vec<SeId> = cfs.tree.iter().map(|&(_, _, e)| e).collect();
+        if let Some(c) = cfs.curr.filter(|&c| se_of(s, cpu, c).on_rq) {
+            entities.push(c);
+        }
+        let load: u64 = entities.iter().map(|&e| se_of(s, cpu, e).weight).sum();
+        let h: u32 = entities
+            .iter()
+            .map(|&e| match e {
+                SeId::Task(_) => 1,
+                SeId::Group(g) => cfs_rq(s, CfsRqId { cpu, tg: g }).h_nr_queued,
+            })
+            .sum();
+        if entities.len() as u32 != cfs.nr_queued || load != cfs.load_weight || h != cfs.h_nr_queued {
+            return Some(format!(
+                "cpu{cpu} group {}: nr_queued {} load {} h_nr_queued {}, but its entities give {} / {load} / {h}",
+                s.groups[tg as usize].path,
+                cfs.nr_queued,
+                cfs.load_weight,
+                cfs.h_nr_queued,
+                entities.len()
+            ));
+        }
+        if tg != ROOT_TASK_GROUP && cfs.h_nr_queued > 0 && !s.groups[tg as usize].se[cpu as usize].on_rq {
+            return Some(format!(
+                "cpu{cpu} group {} has {} tasks queued but its entity is not queued",
+                s.groups[tg as usize].path, cfs.h_nr_queued
+            ));
+        }
+    }
+    None
+}
+
 pub use crate::sched::fair_balance::{
     record_wakee, sched_balance_newidle, sched_balance_periodic, sched_balance_trigger, select_task_rq_fair,
     select_task_rq_fair_mut,
@@ -2059,6 +2106,49 @@ mod tests {
         s.groups[tiny as usize].cfs_rq[0].load_weight = 1;
         s.groups[tiny as usize].cfs_rq[1].load_weight = 1000;
         assert_eq!(calc_group_shares(&s, CfsRqId { cpu: 0, tg: tiny }), MIN_SHARES);
+    }
+
+    #[test]
+    fn a_proxied_owner_is_charged_as_commit_aa4f74dfd42b_charges_it() {
+        // Donor d (root group) runs owner o (in /low) on its scheduling context: d's entity
+        // (and its groups: the root) get the virtual time and the cgroup time, o gets
+        // sum_exec_runtime and /low nothing (Linux update_se(): "cgroup time is always
+        // accounted against the donor").
+        let mut s = new_for_tests(1, 2);
+        let (d, o) = (1, 2);
+        let low = group(&mut s, "/low", ROOT_TASK_GROUP, 41, &[o]);
+        wake(&mut s, d, 0);
+        wake(&mut s, o, 0);
+        run(&mut s, d);
+        s.rqs[0].curr = o; // find_proxy_task() chose the owner; d stays rq->donor
+        let v_low = s.groups[low as usize].se[0].vruntime;
+        let v_d = s.tasks[d as usize].se.vruntime;
+        advance(&mut s, 2_000_000);
+        update_curr_fair(&mut s, 0);
+        assert_eq!(s.tasks[o as usize].se.sum_exec_runtime, 2_000_000);
+        assert_eq!(s.tasks[d as usize].se.sum_exec_runtime, 0);
+        assert_eq!(s.tasks[d as usize].se.vruntime, v_d + 2_000_000);
+        assert_eq!(s.groups[ROOT_TASK_GROUP as usize].usage_ns, 2_000_000);
+        assert_eq!(s.groups[low as usize].usage_ns, 0);
+        assert_eq!(
+            s.groups[low as usize].se[0].vruntime, v_low,
+            "/low's entity is not charged"
+        );
+        assert_eq!(s.groups[low as usize].se[0].sum_exec_runtime, 0);
+    }
+
+    #[test]
+    fn the_hierarchy_checker_sees_a_wrong_count() {
+        let mut s = new_for_tests(1, 2);
+        let g = group(&mut s, "/g", ROOT_TASK_GROUP, 1024, &[1, 2]);
+        wake(&mut s, 1, 0);
+        wake(&mut s, 2, 0);
+        assert_eq!(check_cfs_hierarchy(&s, 0), None);
+        s.groups[g as usize].cfs_rq[0].load_weight += 1;
+        assert!(check_cfs_hierarchy(&s, 0).is_some_and(|d| d.contains("group /g")));
+        s.groups[g as usize].cfs_rq[0].load_weight -= 1;
+        s.rqs[0].cfs.h_nr_queued = 1;
+        assert!(check_cfs_hierarchy(&s, 0).is_some_and(|d| d.contains("group /:")));
     }
 
     #[test]
