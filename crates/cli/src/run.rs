@@ -265,6 +265,7 @@ fn simulate_unguarded(
     }
     let nr = cfg.nr_cpus;
     add_workqueues(w, &mut sys, nr)?;
+    add_taskgroups(w, &mut sys);
     for (i, (t, prog)) in w.threads.iter().zip(w.programs()).enumerate() {
         if let Some(cpus) = &t.cpus {
             if let Some(bad) = cpus.iter().find(|&&c| c as usize >= nr) {
@@ -321,6 +322,22 @@ fn simulate_unguarded(
         metrics: collector.finish(info, violations),
         outcome,
     })
+}
+
+/// The workload's task groups (`proxysched.taskgroups` and `taskgroup` keys), created in the
+/// loader's order so that a group's kernel id is its workload id.
+fn add_taskgroups(w: &Workload, sys: &mut System) {
+    use kernel::sched::cgroup::sched_weight_from_cgroup;
+    use workload::spec::GroupWeight;
+    for (i, g) in w.settings.taskgroups.iter().enumerate() {
+        let shares = match g.weight {
+            GroupWeight::Default => kernel::sched::fair::NICE_0_LOAD,
+            GroupWeight::Weight(v) => sched_weight_from_cgroup(v),
+            GroupWeight::Shares(v) => v,
+        };
+        let id = sys.add_task_group(&g.path, g.parent, shares);
+        assert_eq!(id as usize, i + 1, "task group ids follow the workload's order");
+    }
 }
 
 /// The workload's work items and worker-pool knobs (`proxysched.workqueues`). A `queue_work`

@@ -47,6 +47,10 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
                 ),
             ));
         }
+        // F-48 (group scheduling): each cfs_rq's counts and load match what is queued on it.
+        if let Some(detail) = crate::sched::fair::check_cfs_hierarchy(&s, c) {
+            out.push(("cfs_hierarchy_consistent", detail));
+        }
         // D-4, D-12: the deadline tree holds exactly the queued, unthrottled DL tasks in
         // deadline order; dl_nr_running, earliest_dl, cpudl and the overload state agree.
         if let Some(detail) = crate::sched::deadline::check_dl_rq(&s, c, &queued_dl) {

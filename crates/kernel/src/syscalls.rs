@@ -61,6 +61,7 @@ pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>)
             UserOp::Exit => do_exit(k).await,
             UserOp::QueueWork { work, cpu } => crate::workqueue::sys_queue_work(k, work, cpu).await,
             UserOp::FlushWork { work } => crate::workqueue::flush_work(k, work).await,
+            UserOp::SetCgroup { group } => cgroup_attach_self(k, group).await,
         }
         exit_to_user_mode(k).await;
     }
@@ -338,6 +339,33 @@ async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) {
         );
     }
     do_balance_callbacks(k, cpu).await;
+    k.rq_unlock(cpu).await;
+    k.pi_unlock(p).await;
+    preempt_point(k).await;
+}
+
+/// The calling task joins task group `group`: under its `pi_lock` and rq lock it is moved
+/// with `sched_move_task()`. An unknown group is a bad workload (the loader only emits ids of
+/// groups it declared), so it panics.
+///
+/// Linux: kernel/cgroup/cgroup.c cgroup_attach_task() → kernel/sched/core.c cpu_cgroup_attach()
+/// → sched_move_task().
+///
+/// Deviation: the cgroup core's own locking (`cgroup_mutex`, `css_set_lock`, the threadgroup
+/// rwsem) and its cost are not modelled; only the scheduler's part runs.
+async fn cgroup_attach_self(k: &Kernel, group: u32) {
+    let p = k.current();
+    assert!(
+        (group as usize) < k.st().groups.len(),
+        "task {p} attaches to task group {group}, which does not exist"
+    );
+    k.pi_lock(p).await;
+    let cpu = task_rq_lock(k, p).await;
+    {
+        let s = &mut *k.st();
+        update_rq_clock(s, cpu);
+        crate::sched::cgroup::sched_move_task(s, cpu, p, group);
+    }
     k.rq_unlock(cpu).await;
     k.pi_unlock(p).await;
     preempt_point(k).await;

@@ -217,6 +217,18 @@ impl System {
         s.wq.skip_sleeping_hook = skip_sleeping_hook;
     }
 
+    /// Create task group `path` below `parent` with `shares` (`tg->shares`); before the run.
+    /// Returns its id, the next free one: the workload's groups are created in its order.
+    pub fn add_task_group(
+        &mut self,
+        path: &str,
+        parent: crate::sched::cgroup::GroupId,
+        shares: u64,
+    ) -> crate::sched::cgroup::GroupId {
+        let s = &mut *self.k.st();
+        crate::sched::cgroup::sched_create_group(s, path, parent, shares)
+    }
+
     /// Arm a fault-injection point by name (`workload::spec::INJECTIONS`).
     pub fn arm_injection(&mut self, name: &str) -> Result<(), String> {
         let s = &mut *self.k.st();
@@ -454,6 +466,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         nr_exited: 0,
         stall_ticks: 0,
         wq: Default::default(),
+        groups: vec![crate::sched::cgroup::TaskGroup::root()],
     };
     for cpu in 0..n as CpuId {
         crate::sched::deadline::fair_server_init(&mut s, cpu);
@@ -563,6 +576,7 @@ pub fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId
         pi_blocked_on: None,
         rt_waiter: None,
         wq_worker: None,
+        sched_task_group: crate::sched::cgroup::ROOT_TASK_GROUP,
     }
 }
 

@@ -163,6 +163,9 @@ pub struct Task {
     /// `PF_WQ_WORKER` with `kthread_data()`: the workqueue worker (index into
     /// `WqState::workers`) this kernel thread is, or None.
     pub wq_worker: Option<u32>,
+    /// `p->sched_task_group`: the task group whose cfs_rq the task is queued on. Changed by
+    /// `sched_move_task()` under `pi_lock` and the rq lock.
+    pub sched_task_group: crate::sched::cgroup::GroupId,
 }
 
 impl Task {

@@ -159,6 +159,9 @@ pub enum UserOp {
     /// A system call whose kernel half waits in `flush_work(work)` until the last queued
     /// instance of the item has finished.
     FlushWork { work: WorkId },
+    /// `write(<cgroup>/cgroup.procs, tid)` for itself: move into task group `group` (an index
+    /// into the workload's groups, 0 = the root), as rt-app's `cgroup_attach_task()` does.
+    SetCgroup { group: u32 },
 }
 
 /// What the kernel tells a program when asking for its next op.

@@ -75,7 +75,10 @@ const GLOBAL_HOST_KEYS: [&str; 10] = [
 const SCHED_KEYS: [&str; 5] = ["policy", "priority", "dl-runtime", "dl-period", "dl-deadline"];
 
 /// rt-app keys recognised but not modelled (warned).
-const UNMODELLED_KEYS: [&str; 4] = ["util_min", "util_max", "taskgroup", "nodes_membind"];
+const UNMODELLED_KEYS: [&str; 3] = ["util_min", "util_max", "nodes_membind"];
+
+/// Most task groups a workload may have (declared and named together).
+const MAX_TASKGROUPS: usize = 1024;
 
 const PROTOCOLS: [&str; 3] = ["none", "pi", "proxy"];
 
@@ -508,6 +511,7 @@ impl<'f> Loader<'f> {
                 }
                 "protocol" => self.settings.protocol = Some(self.protocol(m)?),
                 "workqueues" => self.workqueues(m)?,
+                "taskgroups" => self.taskgroups(m)?,
                 "inject" => {
                     let iobj = self.object(&m.value, "\"inject\"")?;
                     self.warn_repeats(iobj, |_| true);
@@ -725,13 +729,21 @@ impl<'f> Loader<'f> {
             Some(c) => Some(self.cpus(c)?),
             None => None,
         };
+        let taskgroup = match last(obj, "taskgroup") {
+            Some(t) => {
+                let g = self.taskgroup_ref(t)?;
+                self.check_taskgroup_policy(g, attr.policy, t.key_pos)?;
+                Some(g)
+            }
+            None => None,
+        };
 
         // Keys of the task object that are neither properties nor (for single-phase tasks)
         // events.
         for k in obj {
             let key = k.key.as_str();
-            let known =
-                ["instance", "delay", "loop", "phases", "cpus"].contains(&key) || SCHED_KEYS.contains(&key);
+            let known = ["instance", "delay", "loop", "phases", "cpus", "taskgroup"].contains(&key)
+                || SCHED_KEYS.contains(&key);
             if known {
                 continue;
             }
@@ -792,6 +804,7 @@ impl<'f> Loader<'f> {
             // rt-app resolves a phase's "same policy" on its first run, to the policy the
             // thread has then: the thread's, or the last phase before it that set one.
             let mut policy = attr.policy;
+            let mut group = taskgroup.unwrap_or(ROOT_TASKGROUP);
             for ph in pobj {
                 let phobj = self.object(&ph.value, &format!("phase \"{}\"", ph.key))?;
                 let at = PhaseAt {
@@ -800,6 +813,12 @@ impl<'f> Loader<'f> {
                     is_task_object: false,
                 };
                 phases.push(self.phase(&task_ctx, at, phobj, &mut policy, &mut barriers_named)?);
+                // rt-app check_taskgroup_policy_dep(): the phase's group and policy together.
+                if let Some(g) = phases.last().and_then(|p| p.taskgroup) {
+                    group = g;
+                }
+                let pos = last(phobj, "taskgroup").map_or(ph.key_pos, |t| t.key_pos);
+                self.check_taskgroup_policy(group, policy, pos)?;
             }
             let thread_loop = match last(obj, "loop") {
                 Some(l) => match self.int(l, "a loop count", -INT_MAX - 1, INT_MAX)? {
@@ -835,6 +854,7 @@ impl<'f> Loader<'f> {
             cpus,
             thread_loop,
             phases,
+            taskgroup,
         };
         Ok(task)
     }
@@ -1010,7 +1030,7 @@ impl<'f> Loader<'f> {
             let Some(prefix) = event_prefix(&m.key) else {
                 if !at.is_task_object {
                     let key = m.key.as_str();
-                    if key == "loop" || key == "cpus" || SCHED_KEYS.contains(&key) {
+                    if key == "loop" || key == "cpus" || key == "taskgroup" || SCHED_KEYS.contains(&key) {
                         continue;
                     }
                     if UNMODELLED_KEYS.contains(&key) {
@@ -1045,6 +1065,10 @@ impl<'f> Loader<'f> {
             ));
         }
 
+        let taskgroup = match last(obj, "taskgroup") {
+            Some(t) if !at.is_task_object => Some(self.taskgroup_ref(t)?),
+            _ => None,
+        };
         let (sched, cpus) = if at.is_task_object {
             // rt-app drops the phase copy of the scheduling parameters: they are the thread's,
             // and so are the cpus (set again at each phase start, a no-op after the first).
@@ -1100,6 +1124,7 @@ impl<'f> Loader<'f> {
             events,
             sched,
             cpus,
+            taskgroup,
         })
     }
 
@@ -1322,6 +1347,183 @@ impl<'f> Loader<'f> {
 impl<'f> Loader<'f> {
     /// `proxysched.workqueues`: the knobs and the item names (bodies come later, see
     /// [`Loader::work_item_bodies`]), so that events can name items in any order.
+    // ---- task groups (the cgroup cpu controller) ---------------------------------------------
+
+    /// The id of the group at `path` (given at `pos`), creating it and its missing ancestors
+    /// with the default weight. `/` is the root group.
+    fn taskgroup_id(&mut self, path: &str, pos: Pos, what: &str) -> R<TaskGroupId> {
+        let why = if !path.starts_with('/') {
+            Some("it must start with \"/\"")
+        } else if path.len() > 1 && path[1..].split('/').any(str::is_empty) {
+            Some("it has an empty component")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(self.error(
+                pos,
+                format!("expected a cgroup path such as \"/low\" or \"/bg/a\" for {what}, found \"{path}\": {why}"),
+            ));
+        }
+        if path == "/" {
+            return Ok(ROOT_TASKGROUP);
+        }
+        let mut id = ROOT_TASKGROUP;
+        let mut prefix = String::new();
+        for part in path[1..].split('/') {
+            prefix.push('/');
+            prefix.push_str(part);
+            id = match self.settings.taskgroups.iter().position(|g| g.path == prefix) {
+                Some(i) => (i + 1) as TaskGroupId,
+                None => {
+                    if self.settings.taskgroups.len() >= MAX_TASKGROUPS {
+                        return Err(self.error(pos, format!("expected at most {MAX_TASKGROUPS} task groups")));
+                    }
+                    self.settings.taskgroups.push(TaskGroupSpec {
+                        path: prefix.clone(),
+                        parent: id,
+                        weight: GroupWeight::Default,
+                        cpu_max: None,
+                        line: pos.line,
+                        column: pos.column,
+                    });
+                    self.settings.taskgroups.len() as TaskGroupId
+                }
+            };
+        }
+        Ok(id)
+    }
+
+    /// A `taskgroup` key of a task or phase (rt-app `parse_taskgroup_data()`).
+    fn taskgroup_ref(&mut self, m: &Member) -> R<TaskGroupId> {
+        let path = self.string(m, "a cgroup path such as \"/low\"")?.to_string();
+        self.taskgroup_id(&path, m.value.pos, "\"taskgroup\"")
+    }
+
+    /// rt-app `check_taskgroup_policy_dep()`: a thread in a group other than the root must
+    /// have a fair policy (rt-app has no RT or deadline group scheduling).
+    fn check_taskgroup_policy(&self, group: TaskGroupId, policy: Policy, pos: Pos) -> R<()> {
+        if group == ROOT_TASKGROUP || matches!(policy, Policy::Normal | Policy::Batch | Policy::Idle) {
+            return Ok(());
+        }
+        Err(self.error(
+            pos,
+            format!(
+                "expected SCHED_OTHER, SCHED_BATCH or SCHED_IDLE for a thread in task group \"{}\", \
+                 found {} (rt-app has no taskgroup support for it)",
+                self.settings.taskgroups[group as usize - 1].path,
+                policy.rtapp_name()
+            ),
+        ))
+    }
+
+    /// `proxysched.taskgroups`: `{ "/low": { "cpu.weight": 4 }, "/bg/a": { "cpu.shares": 256,
+    /// "cpu.max": "50000 100000" } }`.
+    fn taskgroups(&mut self, m: &Member) -> R<()> {
+        let obj = self.object(&m.value, "\"taskgroups\"")?;
+        self.warn_repeats(obj, |_| true);
+        for g in obj {
+            let id = self.taskgroup_id(&g.key, g.key_pos, "a \"taskgroups\" key")?;
+            if id == ROOT_TASKGROUP {
+                return Err(self.error(
+                    g.key_pos,
+                    "expected a group below the root such as \"/low\": the root group \"/\" has no CPU controls",
+                ));
+            }
+            let gobj = self.object(&g.value, &format!("task group \"{}\"", g.key))?;
+            self.warn_repeats(gobj, |_| true);
+            let mut weight = GroupWeight::Default;
+            let mut cpu_max = None;
+            for c in gobj {
+                match c.key.as_str() {
+                    "cpu.weight" | "cpu.shares" => {
+                        let given = if c.key == "cpu.weight" {
+                            GroupWeight::Weight(self.int(c, "a cgroup v2 weight", 1, 10_000)? as u64)
+                        } else {
+                            GroupWeight::Shares(self.int(c, "a cgroup v1 share count", 2, 262_144)? as u64)
+                        };
+                        let clash = matches!(
+                            (weight, given),
+                            (GroupWeight::Weight(_), GroupWeight::Shares(_))
+                                | (GroupWeight::Shares(_), GroupWeight::Weight(_))
+                        );
+                        if clash {
+                            return Err(self.error(
+                                c.key_pos,
+                                format!(
+                                    "expected either \"cpu.weight\" (cgroup v2) or \"cpu.shares\" (v1) for task group \"{}\", found both",
+                                    g.key
+                                ),
+                            ));
+                        }
+                        weight = given;
+                    }
+                    "cpu.max" => {
+                        cpu_max = self.cpu_max(c)?;
+                        self.warn(
+                            c.key_pos,
+                            "cpu.max",
+                            "\"cpu.max\" (CFS bandwidth control) is not modelled; ignored",
+                        );
+                    }
+                    other => self.warn(
+                        c.key_pos,
+                        other,
+                        format!(
+                            "unknown CPU control \"{other}\" of task group \"{}\" ignored",
+                            g.key
+                        ),
+                    ),
+                }
+            }
+            let spec = &mut self.settings.taskgroups[id as usize - 1];
+            spec.weight = weight;
+            spec.cpu_max = cpu_max;
+            spec.line = g.key_pos.line;
+            spec.column = g.key_pos.column;
+        }
+        Ok(())
+    }
+
+    /// `cpu.max`: `"QUOTA PERIOD"`, `"QUOTA"` (period 100000) or `"max [PERIOD]"` (no limit),
+    /// in µs, with Linux's bounds (quota ≥ 1 ms, period 1 ms to 1 s).
+    fn cpu_max(&self, m: &Member) -> R<Option<CpuMax>> {
+        let desc = "\"QUOTA PERIOD\" in microseconds (e.g. \"50000 100000\") or \"max\"";
+        let text = self.string(m, desc)?;
+        let bad = || {
+            self.error(
+                m.value.pos,
+                format!("expected {desc} for \"cpu.max\", found \"{text}\""),
+            )
+        };
+        let mut words = text.split_whitespace();
+        let quota = words.next().ok_or_else(bad)?;
+        let period_us = match words.next() {
+            Some(p) => p.parse::<u64>().map_err(|_| bad())?,
+            None => 100_000,
+        };
+        if words.next().is_some() {
+            return Err(bad());
+        }
+        if !(1_000..=1_000_000).contains(&period_us) {
+            return Err(self.error(
+                m.value.pos,
+                format!("expected a \"cpu.max\" period from 1000 to 1000000 µs, found {period_us}"),
+            ));
+        }
+        if quota == "max" {
+            return Ok(None);
+        }
+        let quota_us = quota.parse::<u64>().map_err(|_| bad())?;
+        if !(1_000..=INT_MAX as u64).contains(&quota_us) {
+            return Err(self.error(
+                m.value.pos,
+                format!("expected a \"cpu.max\" quota of at least 1000 µs, found {quota_us}"),
+            ));
+        }
+        Ok(Some(CpuMax { quota_us, period_us }))
+    }
+
     fn workqueues(&mut self, m: &Member) -> R<()> {
         let obj = self.object(&m.value, "\"workqueues\"")?;
         self.warn_repeats(obj, |_| true);

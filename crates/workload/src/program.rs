@@ -9,13 +9,16 @@
 //!
 //! What one thread does, in rt-app's order (`thread_body()`):
 //! 1. `Mark(TaskStart)`; if `delay` > 0, `SleepUntil(t_zero + delay)` (rt-app sleeps with
-//!    `TIMER_ABSTIME` to `t_first = t_zero + delay`); then `SetAttr` with the thread's policy.
+//!    `TIMER_ABSTIME` to `t_first = t_zero + delay`); then `SetAttr` with the thread's policy,
+//!    and `SetCgroup` into the thread's `taskgroup` if it has one.
 //! 2. For each iteration of each phase: `SetAffinity` if the wanted CPUs (phase `cpus`, else
 //!    task `cpus`, else all) differ from the current ones; `SetAttr` if the phase has
 //!    scheduling parameters and they are not the ones applied last (rt-app
-//!    `curr_sched_data`); `Mark(LoopStart)`; the events; `Mark(LoopEnd)`.
+//!    `curr_sched_data`); `SetCgroup` if the phase names a `taskgroup` the thread is not in
+//!    (rt-app `set_thread_taskgroup()`); `Mark(LoopStart)`; the events; `Mark(LoopEnd)`.
 //! 3. `SetAttr(SCHED_OTHER)` (rt-app resets the policy with `pthread_setschedparam` before
-//!    leaving), `Mark(TaskEnd)`, `Exit`.
+//!    leaving), `SetCgroup` back to the root if the thread is in a group (rt-app
+//!    `reset_thread_taskgroup()`), `Mark(TaskEnd)`, `Exit`.
 //!
 //! Events (rt-app `run_event()`): `run` → `Run` of that much work; `runtime` → `Run` chunks
 //! of 32 µs of work until `now - start >= runtime` (checked after each chunk, at least one
@@ -125,6 +128,7 @@ impl Run {
             nice: 0,
             sched_from: None,
             affinity: None,
+            taskgroup: ROOT_TASKGROUP,
         }
     }
 
@@ -248,6 +252,8 @@ pub struct RtAppThread {
     sched_from: Option<Option<usize>>,
     /// The affinity this program last set; `None` = the inherited default (all CPUs).
     affinity: Option<CpuMask>,
+    /// The task group the thread is in (rt-app `curr_taskgroup_data`).
+    taskgroup: TaskGroupId,
 }
 
 impl RtAppThread {
@@ -320,6 +326,9 @@ impl RtAppThread {
                 let attr = self.data.threads[self.thread].attr;
                 self.set_attr(attr);
                 self.sched_from = Some(None);
+                if let Some(g) = self.task().taskgroup {
+                    self.set_taskgroup(g);
+                }
                 self.pc = Pc::LoopTop;
             }
             Pc::LoopTop => {
@@ -370,6 +379,7 @@ impl RtAppThread {
                 // rt-app: pthread_setschedparam(SCHED_OTHER, 0) before the task-end marker.
                 let attr = SchedAttr::normal(self.nice);
                 self.pending.push_back(UserOp::SetAttr { attr });
+                self.set_taskgroup(ROOT_TASKGROUP);
                 self.pending.push_back(UserOp::Mark { mark: Mark::TaskEnd });
                 self.pending.push_back(UserOp::Exit);
                 self.pc = Pc::Exited;
@@ -419,9 +429,20 @@ impl RtAppThread {
                 }
             }
         }
+        if let Some(g) = self.task().phases[self.phase].taskgroup {
+            self.set_taskgroup(g);
+        }
         self.pending.push_back(UserOp::Mark {
             mark: self.loop_mark(true),
         });
+    }
+
+    /// rt-app `set_thread_taskgroup()`: join group `g` unless already in it.
+    fn set_taskgroup(&mut self, g: TaskGroupId) {
+        if g != self.taskgroup {
+            self.taskgroup = g;
+            self.pending.push_back(UserOp::SetCgroup { group: g });
+        }
     }
 
     /// The attributes a phase sets, or `None` when rt-app leaves them unchanged ("priority

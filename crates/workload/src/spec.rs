@@ -110,6 +110,9 @@ pub struct TaskSpec {
     pub cpus: Option<Vec<u32>>,
     /// How many times the phase list runs (see rt-app rule in the crate docs).
     pub thread_loop: LoopCount,
+    /// Thread-level `taskgroup`: the group (a [`TaskGroupId`]) the thread joins when it
+    /// starts, after setting its policy (rt-app `set_thread_taskgroup()`).
+    pub taskgroup: Option<TaskGroupId>,
     /// Phases in file order; a task without `"phases"` has one phase made of the task object.
     pub phases: Vec<PhaseSpec>,
 }
@@ -126,6 +129,9 @@ pub struct PhaseSpec {
     pub sched: Option<PhaseSched>,
     /// Phase-level `cpus`; when absent the thread-level `cpus` (or all CPUs) apply again.
     pub cpus: Option<Vec<u32>>,
+    /// Phase-level `taskgroup`: joined at each phase start; when absent the thread stays in
+    /// the group it is in (rt-app `set_thread_taskgroup()` ignores a phase without one).
+    pub taskgroup: Option<TaskGroupId>,
 }
 
 /// Phase-level scheduling parameters (rt-app `sched_data_t` of a phase).
@@ -343,6 +349,52 @@ pub struct Settings {
     pub workqueues: WorkqueuesSpec,
     /// `proxysched.inject`: fault-injection points (names in [`INJECTIONS`]), each on or off.
     pub inject: Vec<String>,
+    /// Task groups: those declared in `proxysched.taskgroups` and those only named by a
+    /// `taskgroup` key (with the defaults), parents before children. Group id `i + 1` is
+    /// entry `i`; id 0 ([`ROOT_TASKGROUP`]) is the root group.
+    pub taskgroups: Vec<TaskGroupSpec>,
+}
+
+/// A task group's id: 0 is the root group, `i + 1` is `Settings::taskgroups[i]`.
+pub type TaskGroupId = u32;
+
+/// The root cgroup (`/`).
+pub const ROOT_TASKGROUP: TaskGroupId = 0;
+
+/// One task group (a cgroup with the `cpu` controller), from `proxysched.taskgroups` or only
+/// named by a `taskgroup` key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskGroupSpec {
+    /// The cgroup path, `/name[/name...]`.
+    pub path: String,
+    /// The parent group (0 = the root).
+    pub parent: TaskGroupId,
+    /// Its weight: cgroup v2 `cpu.weight`, v1 `cpu.shares`, or the default.
+    pub weight: GroupWeight,
+    /// `cpu.max` (CFS bandwidth), if limited.
+    pub cpu_max: Option<CpuMax>,
+    /// Where the group was declared (or first named).
+    pub line: u32,
+    pub column: u32,
+}
+
+/// A task group's weight as the file gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupWeight {
+    /// Not given: `cpu.weight` 100, i.e. `cpu.shares` 1024.
+    Default,
+    /// cgroup v2 `cpu.weight`, 1..10000.
+    Weight(u64),
+    /// cgroup v1 `cpu.shares`, 2..262144.
+    Shares(u64),
+}
+
+/// `cpu.max "QUOTA PERIOD"` (µs): the group may run `quota_us` per `period_us`, summed over
+/// CPUs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuMax {
+    pub quota_us: u64,
+    pub period_us: u64,
 }
 
 /// Fault-injection points a workload may arm under `"proxysched": {"inject": {NAME: true}}`.
@@ -368,6 +420,7 @@ impl Default for Settings {
             default_policy: Policy::Normal,
             workqueues: WorkqueuesSpec::default(),
             inject: Vec::new(),
+            taskgroups: Vec::new(),
         }
     }
 }

@@ -198,17 +198,11 @@ fn unknown_and_unmodelled_keys_are_warnings_with_positions() {
 }"#);
     assert_eq!(
         warning_keys(&w),
-        vec![
-            "extra",
-            "frag",
-            "util_min",
-            "foo",
-            "sleep",
-            "bar",
-            "taskgroup",
-            "fork"
-        ]
+        vec!["extra", "frag", "util_min", "foo", "sleep", "bar", "fork"]
     );
+    // "taskgroup" is modelled: the phase joins /a, created with the default weight.
+    assert_eq!(w.tasks[0].phases[0].taskgroup, Some(1));
+    assert_eq!(w.settings.taskgroups[0].path, "/a");
     let frag = &w.warnings[1];
     assert_eq!((frag.line, frag.column), (2, 15));
     assert_eq!(

@@ -1,10 +1,11 @@
-//! The fair class: EEVDF (Earliest Eligible Virtual Deadline First).
+//! The fair class: EEVDF (Earliest Eligible Virtual Deadline First), with fair group
+//! scheduling.
 //!
-//! Linux: kernel/sched/fair.c (the class hooks and the EEVDF math). Placement of waking and
-//! forked tasks and load balancing live in [`crate::sched::fair_balance`].
+//! Linux: kernel/sched/fair.c (the class hooks, the EEVDF math and CONFIG_FAIR_GROUP_SCHED).
+//! Placement of waking and forked tasks and load balancing live in
+//! [`crate::sched::fair_balance`]; the task groups themselves in [`crate::sched::cgroup`].
 //!
-//! One flat queue per CPU (no group scheduling, F-48). Every hook here runs with the rq lock of
-//! `cpu` held and never drops it (S-4).
+//! Every hook here runs with the rq lock of `cpu` held and never drops it (S-4).
 //!
 //! ## The model in brief
 //! - Each queued entity has a virtual runtime `v` and a virtual deadline `d`. The queue's
@@ -16,6 +17,13 @@
 //!   RUN_TO_PARITY shield of the running entity (F-11).
 //! - A sleeping ineligible entity stays queued (DELAY_DEQUEUE, F-20) until it is picked or
 //!   woken.
+//! - Group scheduling: an entity ([`SeId`]) is a task or a task group's entity on one CPU. A
+//!   task sits on its group's cfs_rq of its CPU ([`CfsRqId`]); a group entity sits on its
+//!   parent group's cfs_rq and owns the group's cfs_rq below it. Enqueue and dequeue walk the
+//!   hierarchy up (`for_each_sched_entity`), the pick walks it down from `rq->cfs`, and a
+//!   group entity's weight is the group's share of its weight for this CPU
+//!   (`calc_group_shares`). A workload without groups has only the root level, where every
+//!   walk is one step.
 //!
 //! Deviation: virtual times start at [`VRUNTIME_ORIGIN`] and are compared as plain `u64`
 //! (with wrapping differences where Linux uses `s64` differences). Linux starts
@@ -26,12 +34,18 @@
 //! Deviation: `calc_delta_fair` divides exactly (`Δ·1024/w`, rounded down) instead of
 //! multiplying by the 32-bit inverse weight (`sched_prio_to_wmult`), as spec §11.1 allows;
 //! results can differ from Linux by a few ns of virtual time per update.
+//!
+//! Deviation: no PELT. `calc_group_shares()` divides the group's shares by the sum of the
+//! instantaneous `cfs_rq->load.weight` of its cfs_rqs on all CPUs (Linux: the PELT
+//! `load_avg`s, refreshed every few ms), so a group's weight on a CPU follows its queued load
+//! at once.
 
 use std::collections::BTreeSet;
 
 use sim::user::Policy;
 use sim::{CpuId, Nanos};
 
+use crate::sched::cgroup::{GroupId, MIN_SHARES, ROOT_TASK_GROUP};
 use crate::sched::core;
 use crate::sched::{dequeue, enqueue, wf, Class, SchedState};
 use crate::task::{OnRq, TaskId};
@@ -61,6 +75,31 @@ pub const SCHED_PRIO_TO_WEIGHT: [u64; 40] = [
     36, 29, 23, 18, 15,
 ];
 
+/// A scheduling entity: a task's `p->se`, or a task group's entity on one CPU
+/// (`tg->se[cpu]`, which CPU is always known from the cfs_rq it is used with).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SeId {
+    Task(TaskId),
+    Group(GroupId),
+}
+
+/// A cfs_rq: group `tg`'s queue on `cpu` (`tg->cfs_rq[cpu]`; the root group's is `rq->cfs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CfsRqId {
+    pub cpu: CpuId,
+    pub tg: GroupId,
+}
+
+impl CfsRqId {
+    /// `&rq->cfs` of `cpu`.
+    pub fn root(cpu: CpuId) -> CfsRqId {
+        CfsRqId {
+            cpu,
+            tg: ROOT_TASK_GROUP,
+        }
+    }
+}
+
 /// `struct sched_entity`. Protected by: the rq lock of the task's CPU.
 #[derive(Clone, Debug, Default)]
 pub struct SchedEntity {
@@ -86,7 +125,8 @@ pub struct SchedEntity {
     pub vprot: u64,
     /// Start of the current accounting interval (`exec_start`).
     pub exec_start: Nanos,
-    /// Total time this task executed (`sum_exec_runtime`).
+    /// Total time this task executed (`sum_exec_runtime`); for a group entity, the time
+    /// executed on the scheduling contexts below it.
     pub sum_exec_runtime: Nanos,
     pub prev_sum_exec_runtime: Nanos,
     /// This entity's tree key while it is in the tree: (deadline at insertion, insertion
@@ -95,22 +135,22 @@ pub struct SchedEntity {
     pub tree_key: (u64, u64),
 }
 
-/// `struct cfs_rq` (one flat queue per CPU). Protected by: the rq lock.
+/// `struct cfs_rq`. Protected by: the rq lock.
 #[derive(Clone, Debug)]
 pub struct CfsRq {
-    /// Queued tasks including `curr` and delayed ones (`h_nr_queued`).
+    /// Tasks queued below this cfs_rq including `curr` and delayed ones (`h_nr_queued`).
     pub h_nr_queued: u32,
-    /// Queued tasks that are not delayed (`h_nr_runnable`).
+    /// Those of them that are not delayed (`h_nr_runnable`).
     pub h_nr_runnable: u32,
-    /// Queued entities (`nr_queued`); equals `h_nr_queued` outside a requeue in progress.
+    /// Entities queued on this cfs_rq itself (`nr_queued`).
     pub nr_queued: u32,
     /// Sum of queued weights including `curr` and delayed ones (`cfs_rq->load.weight`).
     pub load_weight: u64,
     /// The entity set as next (`cfs_rq->curr`); outside the tree while set.
-    pub curr: Option<TaskId>,
+    pub curr: Option<SeId>,
     /// The timeline (`tasks_timeline`): entities other than `curr`, ordered by
-    /// (deadline, insertion number, id).
-    pub tree: BTreeSet<(u64, u64, TaskId)>,
+    /// (deadline, insertion number).
+    pub tree: BTreeSet<(u64, u64, SeId)>,
     /// Next insertion number.
     pub tree_seq: u64,
     /// `Σ wᵢ·(vᵢ − zero_vruntime)` over the tree (`sum_w_vruntime`, kernel `avg_vruntime`).
@@ -119,9 +159,10 @@ pub struct CfsRq {
     pub sum_weight: u64,
     /// Reference point of the sums (`zero_vruntime`; [6.12] `min_vruntime`).
     pub zero_vruntime: u64,
-    /// Next buddy (`cfs_rq->next`), set only with NEXT_BUDDY.
-    pub next: Option<TaskId>,
-    /// `rq->cfs_tasks`: queued fair tasks, most recently run first (balancer scan order).
+    /// Next buddy (`cfs_rq->next`).
+    pub next: Option<SeId>,
+    /// `rq->cfs_tasks` (used on the root cfs_rq only): queued fair tasks of the CPU, most
+    /// recently run first (balancer scan order).
     pub tasks: Vec<TaskId>,
 }
 
@@ -141,6 +182,113 @@ impl Default for CfsRq {
             next: None,
             tasks: Vec::new(),
         }
+    }
+}
+
+// ---------------------------------------------------------------------- the hierarchy
+
+/// The cfs_rq `id`.
+///
+/// Linux: kernel/sched/sched.h (`tg->cfs_rq[cpu]`, `&rq->cfs`).
+pub fn cfs_rq(s: &SchedState, id: CfsRqId) -> &CfsRq {
+    if id.tg == ROOT_TASK_GROUP {
+        &s.rqs[id.cpu as usize].cfs
+    } else {
+        &s.groups[id.tg as usize].cfs_rq[id.cpu as usize]
+    }
+}
+
+fn cfs_rq_mut(s: &mut SchedState, id: CfsRqId) -> &mut CfsRq {
+    if id.tg == ROOT_TASK_GROUP {
+        &mut s.rqs[id.cpu as usize].cfs
+    } else {
+        &mut s.groups[id.tg as usize].cfs_rq[id.cpu as usize]
+    }
+}
+
+/// The entity `e` (a group entity: the one on `cpu`).
+pub fn se_of(s: &SchedState, cpu: CpuId, e: SeId) -> &SchedEntity {
+    match e {
+        SeId::Task(p) => &s.tasks[p as usize].se,
+        SeId::Group(g) => &s.groups[g as usize].se[cpu as usize],
+    }
+}
+
+fn se_mut(s: &mut SchedState, cpu: CpuId, e: SeId) -> &mut SchedEntity {
+    match e {
+        SeId::Task(p) => &mut s.tasks[p as usize].se,
+        SeId::Group(g) => &mut s.groups[g as usize].se[cpu as usize],
+    }
+}
+
+/// The group whose cfs_rq `e` is queued on.
+fn parent_tg(s: &SchedState, e: SeId) -> GroupId {
+    match e {
+        SeId::Task(p) => s.tasks[p as usize].sched_task_group,
+        SeId::Group(g) => s.groups[g as usize].parent.expect("the root group has no entity"),
+    }
+}
+
+/// `cfs_rq_of(se)`: the queue `e` is (or would be) queued on, on `cpu`.
+///
+/// Linux: kernel/sched/fair.c cfs_rq_of().
+pub fn cfs_rq_of(s: &SchedState, cpu: CpuId, e: SeId) -> CfsRqId {
+    CfsRqId {
+        cpu,
+        tg: parent_tg(s, e),
+    }
+}
+
+/// `parent_entity(se)`: the group entity above `e`, None at the root level.
+///
+/// Linux: kernel/sched/fair.c parent_entity().
+pub fn parent_entity(s: &SchedState, e: SeId) -> Option<SeId> {
+    let tg = parent_tg(s, e);
+    (tg != ROOT_TASK_GROUP).then_some(SeId::Group(tg))
+}
+
+/// `group_cfs_rq(se)`: the queue a group entity owns (`se->my_q`), None for a task.
+///
+/// Linux: kernel/sched/fair.c group_cfs_rq().
+pub fn group_cfs_rq(cpu: CpuId, e: SeId) -> Option<CfsRqId> {
+    match e {
+        SeId::Task(_) => None,
+        SeId::Group(g) => Some(CfsRqId { cpu, tg: g }),
+    }
+}
+
+/// `se->depth`.
+fn se_depth(s: &SchedState, e: SeId) -> u32 {
+    s.groups[parent_tg(s, e) as usize].depth
+}
+
+/// Walk `se` and `pse` up until they are queued on the same cfs_rq.
+///
+/// Linux: kernel/sched/fair.c find_matching_se().
+fn find_matching_se(s: &SchedState, mut se: SeId, mut pse: SeId) -> (SeId, SeId) {
+    let (mut sd, mut pd) = (se_depth(s, se), se_depth(s, pse));
+    while sd > pd {
+        sd -= 1;
+        se = parent_entity(s, se).expect("depth > 0 has a parent");
+    }
+    while pd > sd {
+        pd -= 1;
+        pse = parent_entity(s, pse).expect("depth > 0 has a parent");
+    }
+    while parent_tg(s, se) != parent_tg(s, pse) {
+        se = parent_entity(s, se).expect("not at the root yet");
+        pse = parent_entity(s, pse).expect("not at the root yet");
+    }
+    (se, pse)
+}
+
+/// `se_is_idle()`: a SCHED_IDLE task (the model has no `cpu.idle` groups).
+///
+/// Linux: kernel/sched/fair.c se_is_idle().
+fn se_is_idle(s: &SchedState, e: SeId) -> bool {
+    match e {
+        SeId::Task(p) => s.tasks[p as usize].policy == Policy::Idle,
+        SeId::Group(_) => false,
     }
 }
 
@@ -248,9 +396,9 @@ pub fn vruntime_eligible(cfs: &CfsRq, curr: Option<&SchedEntity>, vruntime: u64)
 /// Deviation: [6.12] tracks a monotonic `min_vruntime`; with exact floor division the choice
 /// of reference point does not change any result (shifting it by an integer shifts both sides
 /// of every comparison equally), so the model follows the newest code.
-fn update_zero_vruntime(s: &mut SchedState, cpu: CpuId) {
-    let v = avg_vruntime_of(s, cpu);
-    let cfs = &mut s.rqs[cpu as usize].cfs;
+fn update_zero_vruntime(s: &mut SchedState, id: CfsRqId) {
+    let v = avg_vruntime_cfs(s, id);
+    let cfs = cfs_rq_mut(s, id);
     let delta = vdiff(v, cfs.zero_vruntime) as i128;
     cfs.sum_w_vruntime -= cfs.sum_weight as i128 * delta;
     cfs.zero_vruntime = v;
@@ -259,35 +407,46 @@ fn update_zero_vruntime(s: &mut SchedState, cpu: CpuId) {
 /// The entity in `cfs_rq->curr`, if any.
 ///
 /// Linux: kernel/sched/sched.h struct cfs_rq::curr.
-fn curr_se(s: &SchedState, cpu: CpuId) -> Option<&SchedEntity> {
-    s.rqs[cpu as usize].cfs.curr.map(|c| &s.tasks[c as usize].se)
+fn curr_se(s: &SchedState, id: CfsRqId) -> Option<&SchedEntity> {
+    cfs_rq(s, id).curr.map(|c| se_of(s, id.cpu, c))
 }
 
-/// `avg_vruntime(cfs_rq)` of `cpu`'s queue.
+/// `avg_vruntime(cfs_rq)`.
+///
+/// Linux: kernel/sched/fair.c avg_vruntime().
+pub fn avg_vruntime_cfs(s: &SchedState, id: CfsRqId) -> u64 {
+    avg_vruntime(cfs_rq(s, id), curr_se(s, id))
+}
+
+/// `avg_vruntime(&rq->cfs)` of `cpu`.
 ///
 /// Linux: kernel/sched/fair.c avg_vruntime().
 pub fn avg_vruntime_of(s: &SchedState, cpu: CpuId) -> u64 {
-    avg_vruntime(&s.rqs[cpu as usize].cfs, curr_se(s, cpu))
+    avg_vruntime_cfs(s, CfsRqId::root(cpu))
 }
 
-/// Whether task `p` (queued on `cpu`) is eligible.
+/// Whether entity `e` is eligible on its cfs_rq `id`.
+///
+/// Linux: kernel/sched/fair.c entity_eligible().
+fn se_eligible(s: &SchedState, id: CfsRqId, e: SeId) -> bool {
+    vruntime_eligible(cfs_rq(s, id), curr_se(s, id), se_of(s, id.cpu, e).vruntime)
+}
+
+/// Whether task `p` (queued on `cpu`) is eligible on its cfs_rq.
 ///
 /// Linux: kernel/sched/fair.c entity_eligible().
 pub fn entity_eligible(s: &SchedState, cpu: CpuId, p: TaskId) -> bool {
-    vruntime_eligible(
-        &s.rqs[cpu as usize].cfs,
-        curr_se(s, cpu),
-        s.tasks[p as usize].se.vruntime,
-    )
+    let e = SeId::Task(p);
+    se_eligible(s, cfs_rq_of(s, cpu, e), e)
 }
 
-/// `V − v` clamped to ±max(2·slice, TICK_NSEC) in `p`'s virtual time (F-5).
+/// `V − v` clamped to ±max(2·slice, TICK_NSEC) in the entity's virtual time (F-5).
 ///
 /// Linux: kernel/sched/fair.c update_entity_lag().
-fn update_entity_lag(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-    let v = avg_vruntime_of(s, cpu);
+fn update_entity_lag(s: &mut SchedState, id: CfsRqId, e: SeId) {
+    let v = avg_vruntime_cfs(s, id);
     let tick_ns = s.tun.tick_ns();
-    let se = &mut s.tasks[p as usize].se;
+    let se = se_mut(s, id.cpu, e);
     let lag = vdiff(v, se.vruntime);
     let limit = calc_delta_fair((2 * se.slice).max(tick_ns), se.weight) as i64;
     se.vlag = lag.clamp(-limit, limit);
@@ -295,31 +454,37 @@ fn update_entity_lag(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 
 // ---------------------------------------------------------------------- the tree
 
-/// Insert `p` into the timeline and the sums.
+/// Insert `e` into the timeline and the sums of `id`.
 ///
 /// Linux: kernel/sched/fair.c __enqueue_entity().
-fn enqueue_tree(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-    let cfs = &mut s.rqs[cpu as usize].cfs;
-    let se = &mut s.tasks[p as usize].se;
-    assert_ne!(cfs.curr, Some(p), "curr is kept outside the tree (T-9b)");
-    se.tree_key = (se.deadline, cfs.tree_seq);
+fn enqueue_tree(s: &mut SchedState, id: CfsRqId, e: SeId) {
+    assert_ne!(
+        cfs_rq(s, id).curr,
+        Some(e),
+        "curr is kept outside the tree (T-9b)"
+    );
+    let seq = cfs_rq(s, id).tree_seq;
+    let se = se_mut(s, id.cpu, e);
+    se.tree_key = (se.deadline, seq);
+    let se = se.clone();
+    let cfs = cfs_rq_mut(s, id);
     cfs.tree_seq += 1;
-    avg_vruntime_add(cfs, se);
-    let fresh = cfs.tree.insert((se.tree_key.0, se.tree_key.1, p));
-    assert!(fresh, "task {p} inserted twice into the cfs tree of cpu{cpu}");
-    update_zero_vruntime(s, cpu);
+    avg_vruntime_add(cfs, &se);
+    let fresh = cfs.tree.insert((se.tree_key.0, se.tree_key.1, e));
+    assert!(fresh, "{e:?} inserted twice into the cfs tree {id:?}");
+    update_zero_vruntime(s, id);
 }
 
-/// Remove `p` from the timeline and the sums.
+/// Remove `e` from the timeline and the sums of `id`.
 ///
 /// Linux: kernel/sched/fair.c __dequeue_entity().
-fn dequeue_tree(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-    let cfs = &mut s.rqs[cpu as usize].cfs;
-    let se = &s.tasks[p as usize].se;
-    let was = cfs.tree.remove(&(se.tree_key.0, se.tree_key.1, p));
-    assert!(was, "task {p} not in the cfs tree of cpu{cpu}");
-    avg_vruntime_sub(cfs, se);
-    update_zero_vruntime(s, cpu);
+fn dequeue_tree(s: &mut SchedState, id: CfsRqId, e: SeId) {
+    let se = se_of(s, id.cpu, e).clone();
+    let cfs = cfs_rq_mut(s, id);
+    let was = cfs.tree.remove(&(se.tree_key.0, se.tree_key.1, e));
+    assert!(was, "{e:?} not in the cfs tree {id:?}");
+    avg_vruntime_sub(cfs, &se);
+    update_zero_vruntime(s, id);
 }
 
 /// Smallest slice among queued entities (tree and queued curr), `u64::MAX` if none.
@@ -327,25 +492,49 @@ fn dequeue_tree(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 /// Linux: kernel/sched/fair.c cfs_rq_min_slice().
 ///
 /// Deviation: a scan of the tree instead of the `min_slice` augmentation (same result).
-fn cfs_rq_min_slice(s: &SchedState, cpu: CpuId) -> u64 {
-    let cfs = &s.rqs[cpu as usize].cfs;
+fn cfs_rq_min_slice(s: &SchedState, id: CfsRqId) -> u64 {
+    let cfs = cfs_rq(s, id);
     let mut min = u64::MAX;
-    if let Some(c) = curr_se(s, cpu).filter(|c| c.on_rq) {
+    if let Some(c) = curr_se(s, id).filter(|c| c.on_rq) {
         min = c.slice;
     }
     for &(_, _, t) in &cfs.tree {
-        min = min.min(s.tasks[t as usize].se.slice);
+        min = min.min(se_of(s, id.cpu, t).slice);
     }
     min
 }
 
-/// `cfs_rq->next = None` if it is `p`.
+/// `cfs_rq->next = None` if it is `e`, and the same for its ancestors that are the next
+/// buddy of their cfs_rq.
 ///
-/// Linux: kernel/sched/fair.c clear_buddies().
-fn clear_buddies(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-    let cfs = &mut s.rqs[cpu as usize].cfs;
-    if cfs.next == Some(p) {
-        cfs.next = None;
+/// Linux: kernel/sched/fair.c clear_buddies() / __clear_buddies_next().
+fn clear_buddies(s: &mut SchedState, id: CfsRqId, e: SeId) {
+    if cfs_rq(s, id).next != Some(e) {
+        return;
+    }
+    let mut cur = Some(e);
+    while let Some(se) = cur {
+        let q = cfs_rq_of(s, id.cpu, se);
+        if cfs_rq(s, q).next != Some(se) {
+            break;
+        }
+        cfs_rq_mut(s, q).next = None;
+        cur = parent_entity(s, se);
+    }
+}
+
+/// Make `e` and its ancestors the next buddy of their cfs_rqs.
+///
+/// Linux: kernel/sched/fair.c set_next_buddy().
+fn set_next_buddy(s: &mut SchedState, cpu: CpuId, e: SeId) {
+    let mut cur = Some(e);
+    while let Some(se) = cur {
+        if !se_of(s, cpu, se).on_rq || se_is_idle(s, se) {
+            return;
+        }
+        let q = cfs_rq_of(s, cpu, se);
+        cfs_rq_mut(s, q).next = Some(se);
+        cur = parent_entity(s, se);
     }
 }
 
@@ -354,9 +543,9 @@ fn clear_buddies(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 /// Start a new request when `v` reached `d` (F-2): `d = v + slice·1024/w`. True if it did.
 ///
 /// Linux: kernel/sched/fair.c update_deadline().
-fn update_deadline(s: &mut SchedState, p: TaskId) -> bool {
+fn update_deadline(s: &mut SchedState, cpu: CpuId, e: SeId) -> bool {
     let base = base_slice_ns(s);
-    let se = &mut s.tasks[p as usize].se;
+    let se = se_mut(s, cpu, e);
     if vdiff(se.vruntime, se.deadline) < 0 {
         return false;
     }
@@ -379,12 +568,12 @@ pub fn protect_slice(se: &SchedEntity) -> bool {
 /// RUN_TO_PARITY, the unscaled base slice without.
 ///
 /// Linux: kernel/sched/fair.c set_protect_slice().
-fn set_protect_slice(s: &mut SchedState, cpu: CpuId, p: TaskId) {
+fn set_protect_slice(s: &mut SchedState, id: CfsRqId, e: SeId) {
     let mut slice = s.tun.base_slice_normalized_ns;
     if s.feat.run_to_parity {
-        slice = cfs_rq_min_slice(s, cpu);
+        slice = cfs_rq_min_slice(s, id);
     }
-    let se = &mut s.tasks[p as usize].se;
+    let se = se_mut(s, id.cpu, e);
     slice = slice.min(se.slice);
     let mut vprot = se.deadline;
     if slice != se.slice {
@@ -396,13 +585,13 @@ fn set_protect_slice(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     se.vprot = vprot;
 }
 
-/// Shorten the protection of `p` to the smallest queued slice (after a wakeup that did not
+/// Shorten the protection of `e` to the smallest queued slice (after a wakeup that did not
 /// preempt).
 ///
 /// Linux: kernel/sched/fair.c update_protect_slice().
-fn update_protect_slice(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-    let slice = cfs_rq_min_slice(s, cpu);
-    let se = &mut s.tasks[p as usize].se;
+fn update_protect_slice(s: &mut SchedState, id: CfsRqId, e: SeId) {
+    let slice = cfs_rq_min_slice(s, id);
+    let se = se_mut(s, id.cpu, e);
     let v = se.vruntime.wrapping_add(calc_delta_fair(slice, se.weight));
     if vdiff(v, se.vprot) < 0 {
         se.vprot = v;
@@ -420,52 +609,123 @@ fn cancel_protect_slice(se: &mut SchedEntity) {
 
 // ---------------------------------------------------------------------- update_curr
 
-/// Charge the time since `exec_start` (F-2): virtual time to the scheduling context
-/// (`cfs_rq->curr`, the donor's entity) and `sum_exec_runtime` to the execution context
-/// (`rq->curr`); refresh the deadline; lazily reschedule when a new request starts or the
-/// protection has ended and another entity is queued.
+/// Charge the time since `exec_start` to the current entity of `id` (F-2). For a task entity
+/// (the scheduling context, `cfs_rq->curr`: the donor) the time goes as Linux's
+/// `update_se()` sends it: `sum_exec_runtime` to the execution context (`rq->curr`), the
+/// cgroup's CPU time to the donor's group and its ancestors; a group entity's own
+/// `sum_exec_runtime` grows. Then virtual time, the deadline, and a lazy reschedule when a
+/// new request starts or the protection has ended and another entity is queued.
 ///
-/// Linux: kernel/sched/fair.c update_curr() and update_se().
-///
-/// Deviation: no CFS bandwidth (quota) charging: the model has no cgroups.
-fn update_curr(s: &mut SchedState, cpu: CpuId) {
-    let Some(c) = s.rqs[cpu as usize].cfs.curr else {
+/// Linux: kernel/sched/fair.c update_curr(), update_se().
+fn update_curr(s: &mut SchedState, id: CfsRqId) {
+    let Some(c) = cfs_rq(s, id).curr else {
         return;
     };
+    let cpu = id.cpu;
     let now = s.rqs[cpu as usize].clock_task;
-    let running = s.rqs[cpu as usize].curr;
-    let delta = now as i64 - s.tasks[c as usize].se.exec_start as i64;
+    let delta = now as i64 - se_of(s, cpu, c).exec_start as i64;
     if delta <= 0 {
         return;
     }
     let delta = delta as u64;
-    s.tasks[c as usize].se.exec_start = now;
-    // Execution time goes to the task that ran; with Proxy Execution it may differ from the
-    // donor whose entity `c` is (A2/A3).
-    let r = &mut s.tasks[running as usize].se;
-    r.exec_start = now;
-    r.sum_exec_runtime += delta;
-    // Fair execution drains the fair server's budget, through it or not (D-20).
-    crate::sched::deadline::dl_server_update(s, cpu, delta);
+    se_mut(s, cpu, c).exec_start = now;
+    match c {
+        SeId::Task(donor) => {
+            // Execution time goes to the task that ran; with Proxy Execution it may differ
+            // from the donor whose entity `c` is (A2/A3).
+            let running = s.rqs[cpu as usize].curr;
+            let r = &mut s.tasks[running as usize].se;
+            r.exec_start = now;
+            r.sum_exec_runtime += delta;
+            // cgroup time is the donor's (cgroup_account_cputime(donor, ...)).
+            let mut g = Some(s.tasks[donor as usize].sched_task_group);
+            while let Some(tg) = g {
+                s.groups[tg as usize].usage_ns += delta;
+                g = s.groups[tg as usize].parent;
+            }
+            // Fair execution drains the fair server's budget, through it or not (D-20).
+            crate::sched::deadline::dl_server_update(s, cpu, delta);
+        }
+        SeId::Group(_) => se_mut(s, cpu, c).sum_exec_runtime += delta,
+    }
 
-    let se = &mut s.tasks[c as usize].se;
+    let se = se_mut(s, cpu, c);
     se.vruntime = se.vruntime.wrapping_add(calc_delta_fair(delta, se.weight));
-    let resched = update_deadline(s, c);
+    let resched = update_deadline(s, cpu, c);
 
-    if s.rqs[cpu as usize].cfs.nr_queued == 1 {
+    if cfs_rq(s, id).nr_queued == 1 {
         return;
     }
-    if resched || !protect_slice(&s.tasks[c as usize].se) {
+    if resched || !protect_slice(se_of(s, cpu, c)) {
         core::resched_curr_lazy(s, cpu);
-        clear_buddies(s, cpu, c);
+        clear_buddies(s, id, c);
     }
 }
 
-/// The class hook `update_curr` (the core calls it before reading runtimes).
+/// The cfs_rq of the task entity at the bottom of `cpu`'s `curr` chain (the donor's own
+/// cfs_rq, `cfs_rq_of(&rq->donor->se)`), if a fair entity is set as next.
+///
+/// Linux: kernel/sched/fair.c update_curr_fair() (its cfs_rq lookup).
+fn donor_cfs_rq(s: &SchedState, cpu: CpuId) -> Option<CfsRqId> {
+    let mut id = CfsRqId::root(cpu);
+    // Bounded by the depth of the group tree.
+    for _ in 0..=s.groups.len() {
+        match cfs_rq(s, id).curr? {
+            SeId::Task(_) => return Some(id),
+            SeId::Group(g) => id = CfsRqId { cpu, tg: g },
+        }
+    }
+    panic!("cfs curr chain of cpu{cpu} does not end in a task");
+}
+
+/// The class hook `update_curr` (the core calls it before reading runtimes): the donor's
+/// own level only, as in Linux; the group entities above it are charged when their level is
+/// next updated.
 ///
 /// Linux: kernel/sched/fair.c update_curr_fair().
 pub fn update_curr_fair(s: &mut SchedState, cpu: CpuId) {
-    update_curr(s, cpu);
+    if let Some(id) = donor_cfs_rq(s, cpu) {
+        update_curr(s, id);
+    }
+}
+
+// ---------------------------------------------------------------------- group shares
+
+/// The weight group `gcfs.tg`'s entity should have on `gcfs.cpu`: the group's shares times
+/// this CPU's part of the group's load, clamped to [MIN_SHARES, shares].
+///
+/// Linux: kernel/sched/fair.c calc_group_shares().
+///
+/// Deviation: instantaneous `load.weight` for both the CPU's load and the group's total
+/// (Linux: PELT averages, module docs).
+fn calc_group_shares(s: &SchedState, gcfs: CfsRqId) -> u64 {
+    let tg = &s.groups[gcfs.tg as usize];
+    let load = tg.cfs_rq[gcfs.cpu as usize].load_weight;
+    let tg_weight: u64 = tg.cfs_rq.iter().map(|q| q.load_weight).sum();
+    let shares = if tg_weight > 0 {
+        (tg.shares as u128 * load as u128 / tg_weight as u128) as u64
+    } else {
+        tg.shares
+    };
+    shares.clamp(MIN_SHARES, tg.shares)
+}
+
+/// Re-weigh group entity `e` from its group's shares; an empty group keeps its weight (so a
+/// delayed group entity keeps its lag, DELAY_DEQUEUE).
+///
+/// Linux: kernel/sched/fair.c update_cfs_group().
+fn update_cfs_group(s: &mut SchedState, cpu: CpuId, e: SeId) {
+    let Some(gcfs) = group_cfs_rq(cpu, e) else {
+        return;
+    };
+    if cfs_rq(s, gcfs).load_weight == 0 {
+        return;
+    }
+    let shares = calc_group_shares(s, gcfs);
+    if se_of(s, cpu, e).weight != shares {
+        let q = cfs_rq_of(s, cpu, e);
+        reweight_entity(s, q, e, shares);
+    }
 }
 
 // ---------------------------------------------------------------------- placement
@@ -474,18 +734,18 @@ pub fn update_curr_fair(s: &mut SchedState, cpu: CpuId) {
 /// restore a relative deadline, else `d = v + slice·1024/w` (halved for new tasks).
 ///
 /// Linux: kernel/sched/fair.c place_entity().
-fn place_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
-    let v_avg = avg_vruntime_of(s, cpu);
+fn place_entity(s: &mut SchedState, id: CfsRqId, e: SeId, flags: u32) {
+    let v_avg = avg_vruntime_cfs(s, id);
     let base = base_slice_ns(s);
     let place_lag = s.feat.place_lag;
     let initial_half = s.feat.place_deadline_initial && flags & enqueue::INITIAL != 0;
-    let cfs = &s.rqs[cpu as usize].cfs;
+    let cfs = cfs_rq(s, id);
     let mut load = cfs.sum_weight;
-    if let Some(c) = curr_se(s, cpu).filter(|c| c.on_rq) {
+    if let Some(c) = curr_se(s, id).filter(|c| c.on_rq) {
         load += c.weight;
     }
     let nr_queued = cfs.nr_queued;
-    let se = &mut s.tasks[p as usize].se;
+    let se = se_mut(s, id.cpu, e);
     if !se.custom_slice {
         se.slice = base;
     }
@@ -494,7 +754,7 @@ fn place_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
     if place_lag && nr_queued > 0 && se.vlag != 0 {
         // The entity joining shifts V toward itself by w·lag/(W+w); inflate the lag so that
         // after the shift it still has exactly `vlag` (kernel comment on place_entity).
-        assert!(load > 0, "queue with entities but no weight on cpu{cpu}");
+        assert!(load > 0, "queue {id:?} with entities but no weight");
         let l = se.vlag as i128 * (load + se.weight) as i128;
         // div_s64 truncates toward zero.
         lag = (l / load as i128) as i64;
@@ -513,55 +773,78 @@ fn place_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
 
 /// Queue one entity: place it, account it and insert it (unless it is `curr`).
 ///
-/// Linux: kernel/sched/fair.c enqueue_entity().
-fn enqueue_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
-    let is_curr = s.rqs[cpu as usize].cfs.curr == Some(p);
+/// Linux: kernel/sched/fair.c enqueue_entity(), account_entity_enqueue().
+fn enqueue_entity(s: &mut SchedState, id: CfsRqId, e: SeId, flags: u32) {
+    let is_curr = cfs_rq(s, id).curr == Some(e);
     // A re-queued curr is placed before update_curr so its own runtime is not double-counted
     // in V (kernel comment on enqueue_entity).
     if is_curr {
-        place_entity(s, cpu, p, flags);
+        place_entity(s, id, e, flags);
     }
-    update_curr(s, cpu);
+    update_curr(s, id);
+    update_cfs_group(s, id.cpu, e);
     if !is_curr {
-        place_entity(s, cpu, p, flags);
+        place_entity(s, id, e, flags);
     }
-    let w = s.tasks[p as usize].se.weight;
-    let cfs = &mut s.rqs[cpu as usize].cfs;
+    let w = se_of(s, id.cpu, e).weight;
+    let cfs = cfs_rq_mut(s, id);
     cfs.load_weight += w;
     cfs.nr_queued += 1;
-    assert!(!cfs.tasks.contains(&p), "task {p} twice on cfs_tasks of cpu{cpu}");
-    cfs.tasks.insert(0, p);
-    if !is_curr {
-        enqueue_tree(s, cpu, p);
+    if let SeId::Task(p) = e {
+        let tasks = &mut s.rqs[id.cpu as usize].cfs.tasks;
+        assert!(
+            !tasks.contains(&p),
+            "task {p} twice on cfs_tasks of cpu{}",
+            id.cpu
+        );
+        tasks.insert(0, p);
     }
-    s.tasks[p as usize].se.on_rq = true;
+    if !is_curr {
+        enqueue_tree(s, id, e);
+    }
+    se_mut(s, id.cpu, e).on_rq = true;
 }
 
-/// Mark `p` delayed; it no longer counts as runnable (F-20).
+/// Mark `e` delayed; a delayed task no longer counts as runnable at any level (F-20).
 ///
 /// Linux: kernel/sched/fair.c set_delayed().
-fn set_delayed(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-    s.tasks[p as usize].se.sched_delayed = true;
-    let cfs = &mut s.rqs[cpu as usize].cfs;
-    assert!(cfs.h_nr_runnable > 0, "h_nr_runnable underflow on cpu{cpu}");
-    cfs.h_nr_runnable -= 1;
+fn set_delayed(s: &mut SchedState, cpu: CpuId, e: SeId) {
+    se_mut(s, cpu, e).sched_delayed = true;
+    if let SeId::Task(_) = e {
+        let mut cur = Some(e);
+        while let Some(se) = cur {
+            let q = cfs_rq_of(s, cpu, se);
+            let cfs = cfs_rq_mut(s, q);
+            assert!(cfs.h_nr_runnable > 0, "h_nr_runnable underflow on {q:?}");
+            cfs.h_nr_runnable -= 1;
+            cur = parent_entity(s, se);
+        }
+    }
 }
 
-/// End `p`'s delay; it counts as runnable again.
+/// End `e`'s delay; a task counts as runnable again at every level.
 ///
 /// Linux: kernel/sched/fair.c clear_delayed().
-fn clear_delayed(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-    s.tasks[p as usize].se.sched_delayed = false;
-    s.rqs[cpu as usize].cfs.h_nr_runnable += 1;
+fn clear_delayed(s: &mut SchedState, cpu: CpuId, e: SeId) {
+    se_mut(s, cpu, e).sched_delayed = false;
+    if let SeId::Task(_) = e {
+        let mut cur = Some(e);
+        while let Some(se) = cur {
+            let q = cfs_rq_of(s, cpu, se);
+            cfs_rq_mut(s, q).h_nr_runnable += 1;
+            cur = parent_entity(s, se);
+        }
+    }
 }
 
 /// End a delay on full dequeue: clear the flag and cut positive lag (DELAY_ZERO, F-21).
 ///
 /// Linux: kernel/sched/fair.c finish_delayed_dequeue_entity().
-fn finish_delayed_dequeue_entity(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-    clear_delayed(s, cpu, p);
-    let se = &mut s.tasks[p as usize].se;
-    if s.feat.delay_zero && se.vlag > 0 {
+fn finish_delayed_dequeue_entity(s: &mut SchedState, cpu: CpuId, e: SeId) {
+    clear_delayed(s, cpu, e);
+    let delay_zero = s.feat.delay_zero;
+    let se = se_mut(s, cpu, e);
+    if delay_zero && se.vlag > 0 {
         se.vlag = 0;
     }
 }
@@ -569,51 +852,55 @@ fn finish_delayed_dequeue_entity(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 /// Dequeue one entity. Returns false when DELAY_DEQUEUE keeps a sleeping ineligible entity
 /// queued (F-20).
 ///
-/// Linux: kernel/sched/fair.c dequeue_entity().
-fn dequeue_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) -> bool {
+/// Linux: kernel/sched/fair.c dequeue_entity(), account_entity_dequeue().
+fn dequeue_entity(s: &mut SchedState, id: CfsRqId, e: SeId, flags: u32) -> bool {
+    let cpu = id.cpu;
     let sleep = flags & dequeue::SLEEP != 0;
-    update_curr(s, cpu);
-    clear_buddies(s, cpu, p);
+    update_curr(s, id);
+    clear_buddies(s, id, e);
     if flags & dequeue::DELAYED != 0 {
         assert!(
-            s.tasks[p as usize].se.sched_delayed,
-            "DEQUEUE_DELAYED of a task that is not delayed"
+            se_of(s, cpu, e).sched_delayed,
+            "DEQUEUE_DELAYED of {e:?} that is not delayed"
         );
     } else {
         let delay = sleep && flags & dequeue::SPECIAL == 0;
         assert!(
-            !(delay && s.tasks[p as usize].se.sched_delayed),
-            "sleep-dequeue of an already delayed task {p}"
+            !(delay && se_of(s, cpu, e).sched_delayed),
+            "sleep-dequeue of an already delayed {e:?}"
         );
-        if s.feat.delay_dequeue && delay && !entity_eligible(s, cpu, p) {
-            set_delayed(s, cpu, p);
+        if s.feat.delay_dequeue && delay && !se_eligible(s, id, e) {
+            set_delayed(s, cpu, e);
             return false;
         }
     }
-    update_entity_lag(s, cpu, p);
+    update_entity_lag(s, id, e);
     if s.feat.place_rel_deadline && !sleep {
-        let se = &mut s.tasks[p as usize].se;
+        let se = se_mut(s, cpu, e);
         se.deadline = se.deadline.wrapping_sub(se.vruntime);
         se.rel_deadline = true;
     }
-    if s.rqs[cpu as usize].cfs.curr != Some(p) {
-        dequeue_tree(s, cpu, p);
+    if cfs_rq(s, id).curr != Some(e) {
+        dequeue_tree(s, id, e);
     }
-    s.tasks[p as usize].se.on_rq = false;
-    let w = s.tasks[p as usize].se.weight;
-    let cfs = &mut s.rqs[cpu as usize].cfs;
-    assert!(cfs.load_weight >= w, "cfs load underflow on cpu{cpu}");
+    se_mut(s, cpu, e).on_rq = false;
+    let w = se_of(s, cpu, e).weight;
+    let cfs = cfs_rq_mut(s, id);
+    assert!(cfs.load_weight >= w, "cfs load underflow on {id:?}");
     cfs.load_weight -= w;
     assert!(cfs.nr_queued > 0);
     cfs.nr_queued -= 1;
-    let pos = cfs
-        .tasks
-        .iter()
-        .position(|&t| t == p)
-        .expect("dequeued task missing from cfs_tasks");
-    cfs.tasks.remove(pos);
+    if let SeId::Task(p) = e {
+        let tasks = &mut s.rqs[cpu as usize].cfs.tasks;
+        let pos = tasks
+            .iter()
+            .position(|&t| t == p)
+            .expect("dequeued task missing from cfs_tasks");
+        tasks.remove(pos);
+    }
+    update_cfs_group(s, cpu, e);
     if flags & dequeue::DELAYED != 0 {
-        finish_delayed_dequeue_entity(s, cpu, p);
+        finish_delayed_dequeue_entity(s, cpu, e);
     }
     true
 }
@@ -622,32 +909,30 @@ fn dequeue_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) -> bool
 /// then the delay ends.
 ///
 /// Linux: kernel/sched/fair.c requeue_delayed_entity().
-fn requeue_delayed_entity(s: &mut SchedState, cpu: CpuId, p: TaskId) {
+fn requeue_delayed_entity(s: &mut SchedState, cpu: CpuId, e: SeId) {
+    let id = cfs_rq_of(s, cpu, e);
     assert!(
-        s.tasks[p as usize].se.sched_delayed,
-        "requeue of a task that is not delayed"
+        se_of(s, cpu, e).sched_delayed,
+        "requeue of {e:?} that is not delayed"
     );
-    assert!(
-        s.tasks[p as usize].se.on_rq,
-        "requeue of a task that is not queued"
-    );
+    assert!(se_of(s, cpu, e).on_rq, "requeue of {e:?} that is not queued");
     if s.feat.delay_zero {
-        update_entity_lag(s, cpu, p);
-        if s.tasks[p as usize].se.vlag > 0 {
-            let is_curr = s.rqs[cpu as usize].cfs.curr == Some(p);
-            s.rqs[cpu as usize].cfs.nr_queued -= 1;
+        update_entity_lag(s, id, e);
+        if se_of(s, cpu, e).vlag > 0 {
+            let is_curr = cfs_rq(s, id).curr == Some(e);
+            cfs_rq_mut(s, id).nr_queued -= 1;
             if !is_curr {
-                dequeue_tree(s, cpu, p);
+                dequeue_tree(s, id, e);
             }
-            s.tasks[p as usize].se.vlag = 0;
-            place_entity(s, cpu, p, 0);
+            se_mut(s, cpu, e).vlag = 0;
+            place_entity(s, id, e, 0);
             if !is_curr {
-                enqueue_tree(s, cpu, p);
+                enqueue_tree(s, id, e);
             }
-            s.rqs[cpu as usize].cfs.nr_queued += 1;
+            cfs_rq_mut(s, id).nr_queued += 1;
         }
     }
-    clear_delayed(s, cpu, p);
+    clear_delayed(s, cpu, e);
 }
 
 // ---------------------------------------------------------------------- class hooks
@@ -711,20 +996,22 @@ pub fn set_slice_fair(s: &mut SchedState, p: TaskId, sched_runtime_ns: u64) {
 }
 
 /// Class enqueue (the core's `enqueue_task`, rq lock held). ENQUEUE_DELAYED wakes a delayed
-/// task in place (F-22); otherwise the task is placed (F-12/F-13) and counted.
+/// task in place (F-22); otherwise the task is placed (F-12/F-13) and counted, and each group
+/// entity above it that is not queued yet is queued too (a delayed one is woken in place);
+/// the group entities above are re-weighed and take the smallest slice below them.
 ///
 /// Linux: kernel/sched/fair.c enqueue_task_fair().
 ///
 /// A delayed task moved by the balancer (F-46, migrate_load) stays delayed on its new CPU,
 /// as in Linux: it is queued but not runnable until its wakeup or its pick.
-pub fn enqueue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
+pub fn enqueue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, mut flags: u32) {
     assert_eq!(s.tasks[p as usize].class, Class::Fair);
     assert_eq!(
         s.tasks[p as usize].cpu, cpu,
         "enqueue of task {p} on a CPU that is not task_cpu"
     );
     if flags & enqueue::DELAYED != 0 {
-        requeue_delayed_entity(s, cpu, p);
+        requeue_delayed_entity(s, cpu, SeId::Task(p));
         return;
     }
     assert!(
@@ -735,13 +1022,41 @@ pub fn enqueue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) 
         s.tasks[p as usize].se.weight > 0,
         "task {p} has no fair weight (init_entity_fair?)"
     );
-    let runnable = !s.tasks[p as usize].se.sched_delayed;
+    let h_nr_runnable = u32::from(!s.tasks[p as usize].se.sched_delayed);
     let rq_h_nr_queued = s.rqs[cpu as usize].cfs.h_nr_queued;
-    enqueue_entity(s, cpu, p, flags);
-    let cfs = &mut s.rqs[cpu as usize].cfs;
-    cfs.h_nr_queued += 1;
-    if runnable {
-        cfs.h_nr_runnable += 1;
+    let mut slice = 0u64;
+    let mut cur = Some(SeId::Task(p));
+    while let Some(e) = cur {
+        if se_of(s, cpu, e).on_rq {
+            if se_of(s, cpu, e).sched_delayed {
+                requeue_delayed_entity(s, cpu, e);
+            }
+            break;
+        }
+        let id = cfs_rq_of(s, cpu, e);
+        if slice != 0 {
+            let se = se_mut(s, cpu, e);
+            se.slice = slice;
+            se.custom_slice = true;
+        }
+        enqueue_entity(s, id, e, flags);
+        slice = cfs_rq_min_slice(s, id);
+        let cfs = cfs_rq_mut(s, id);
+        cfs.h_nr_runnable += h_nr_runnable;
+        cfs.h_nr_queued += 1;
+        flags = enqueue::WAKEUP;
+        cur = parent_entity(s, e);
+    }
+    // The levels above the first one that was already queued.
+    while let Some(e) = cur {
+        let id = cfs_rq_of(s, cpu, e);
+        update_cfs_group(s, cpu, e);
+        se_mut(s, cpu, e).slice = slice;
+        slice = cfs_rq_min_slice(s, id);
+        let cfs = cfs_rq_mut(s, id);
+        cfs.h_nr_runnable += h_nr_runnable;
+        cfs.h_nr_queued += 1;
+        cur = parent_entity(s, e);
     }
     // The first fair task starts the fair server; time idle until now counts (D-20).
     if rq_h_nr_queued == 0 {
@@ -760,70 +1075,129 @@ pub fn enqueue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) 
 /// dequeue_entities() it calls [`core::block_task_finish`] itself, so the caller must not.
 /// A move dequeue of a delayed task removes it but keeps it delayed.
 ///
-/// Linux: kernel/sched/fair.c dequeue_task_fair() and dequeue_entities().
+/// Linux: kernel/sched/fair.c dequeue_task_fair().
 pub fn dequeue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) -> bool {
-    let task_sleep = flags & dequeue::SLEEP != 0;
-    let task_delayed = flags & dequeue::DELAYED != 0;
     assert!(
         s.tasks[p as usize].se.on_rq,
         "dequeue of task {p} that is not queued"
     );
-    if task_delayed {
-        assert!(task_sleep, "DEQUEUE_DELAYED without DEQUEUE_SLEEP");
+    if flags & dequeue::DELAYED != 0 {
+        assert!(
+            flags & dequeue::SLEEP != 0,
+            "DEQUEUE_DELAYED without DEQUEUE_SLEEP"
+        );
         assert_eq!(s.tasks[p as usize].on_rq, OnRq::Queued);
     }
-    let runnable = task_sleep || task_delayed || !s.tasks[p as usize].se.sched_delayed;
-    if !dequeue_entity(s, cpu, p, flags) {
-        return false;
+    dequeue_entities(s, cpu, SeId::Task(p), flags)
+}
+
+/// Dequeue `e` and every group entity above it whose cfs_rq becomes empty; re-weigh the
+/// rest. False when the task itself was delayed instead (F-20). A group entity can be
+/// delayed too (its last task left while the group was ineligible); the pick removes it.
+///
+/// Linux: kernel/sched/fair.c dequeue_entities().
+fn dequeue_entities(s: &mut SchedState, cpu: CpuId, e: SeId, mut flags: u32) -> bool {
+    let task_sleep = flags & dequeue::SLEEP != 0;
+    let task_delayed = flags & dequeue::DELAYED != 0;
+    let (task, h_nr_queued, h_nr_runnable) = match e {
+        SeId::Task(p) => {
+            let runnable = task_sleep || task_delayed || !s.tasks[p as usize].se.sched_delayed;
+            (Some(p), 1u32, u32::from(runnable))
+        }
+        SeId::Group(_) => (None, 0, 0),
+    };
+    let mut slice = 0u64;
+    let mut cur = Some(e);
+    while let Some(se) = cur {
+        let id = cfs_rq_of(s, cpu, se);
+        if !dequeue_entity(s, id, se, flags) {
+            if task.is_some() && se == e {
+                return false;
+            }
+            slice = cfs_rq_min_slice(s, id);
+            break;
+        }
+        let cfs = cfs_rq_mut(s, id);
+        assert!(cfs.h_nr_queued >= h_nr_queued, "h_nr_queued underflow on {id:?}");
+        cfs.h_nr_queued -= h_nr_queued;
+        assert!(
+            cfs.h_nr_runnable >= h_nr_runnable,
+            "h_nr_runnable underflow on {id:?}"
+        );
+        cfs.h_nr_runnable -= h_nr_runnable;
+        // Don't dequeue the parent if it has other entities besides us.
+        if cfs_rq(s, id).load_weight > 0 {
+            slice = cfs_rq_min_slice(s, id);
+            cur = parent_entity(s, se);
+            // Bias the next pick toward this cfs_rq (CGROUP_BUDDY).
+            if let (true, Some(parent)) = (task_sleep, cur) {
+                set_next_buddy(s, cpu, parent);
+            }
+            break;
+        }
+        flags |= dequeue::SLEEP;
+        flags &= !(dequeue::DELAYED | dequeue::SPECIAL);
+        cur = parent_entity(s, se);
     }
-    let cfs = &mut s.rqs[cpu as usize].cfs;
-    assert!(cfs.h_nr_queued > 0);
-    cfs.h_nr_queued -= 1;
-    if runnable {
-        assert!(cfs.h_nr_runnable > 0, "h_nr_runnable underflow on cpu{cpu}");
-        cfs.h_nr_runnable -= 1;
+    while let Some(se) = cur {
+        let id = cfs_rq_of(s, cpu, se);
+        update_cfs_group(s, cpu, se);
+        se_mut(s, cpu, se).slice = slice;
+        slice = cfs_rq_min_slice(s, id);
+        let cfs = cfs_rq_mut(s, id);
+        assert!(cfs.h_nr_queued >= h_nr_queued, "h_nr_queued underflow on {id:?}");
+        cfs.h_nr_queued -= h_nr_queued;
+        assert!(
+            cfs.h_nr_runnable >= h_nr_runnable,
+            "h_nr_runnable underflow on {id:?}"
+        );
+        cfs.h_nr_runnable -= h_nr_runnable;
+        cur = parent_entity(s, se);
     }
-    core::sub_nr_running(s, cpu, 1);
-    if task_delayed {
+    if h_nr_queued > 0 {
+        core::sub_nr_running(s, cpu, h_nr_queued);
+    }
+    if let (Some(p), true) = (task, task_delayed) {
         core::block_task_finish(s, cpu, p);
     }
     true
 }
 
-/// The EEVDF choice (F-9): the only entity; an eligible next buddy (PICK_BUDDY); a protected
-/// eligible curr (F-11, when `protect`); else the eligible entity with the earliest deadline,
-/// curr winning ties only if strictly earlier.
+/// The EEVDF choice on cfs_rq `id` (F-9): the only entity; an eligible next buddy
+/// (PICK_BUDDY); a protected eligible curr (F-11, when `protect`); else the eligible entity
+/// with the earliest deadline, curr winning ties only if strictly earlier.
 ///
 /// Linux: kernel/sched/fair.c __pick_eevdf() / pick_eevdf().
 ///
 /// Deviation: the tree is walked in deadline order and the first eligible entity wins,
 /// instead of the min-vruntime-augmented descent. Both find an eligible entity of earliest
 /// deadline; among equal deadlines the model takes the earliest inserted.
-pub fn pick_eevdf(s: &SchedState, cpu: CpuId, protect: bool) -> Option<TaskId> {
-    let cfs = &s.rqs[cpu as usize].cfs;
+pub fn pick_eevdf_cfs(s: &SchedState, id: CfsRqId, protect: bool) -> Option<SeId> {
+    let cpu = id.cpu;
+    let cfs = cfs_rq(s, id);
     let leftmost = cfs.tree.first().map(|&(_, _, t)| t);
     let mut curr = cfs.curr;
     if cfs.nr_queued == 1 {
         return match curr {
-            Some(c) if s.tasks[c as usize].se.on_rq => Some(c),
+            Some(c) if se_of(s, cpu, c).on_rq => Some(c),
             _ => leftmost,
         };
     }
     if s.feat.pick_buddy {
         if let Some(n) = cfs.next {
-            if entity_eligible(s, cpu, n) {
-                assert!(!s.tasks[n as usize].se.sched_delayed, "next buddy is delayed");
+            if se_eligible(s, id, n) {
+                assert!(!se_of(s, cpu, n).sched_delayed, "next buddy is delayed");
                 return Some(n);
             }
         }
     }
     if let Some(c) = curr {
-        if !s.tasks[c as usize].se.on_rq || !entity_eligible(s, cpu, c) {
+        if !se_of(s, cpu, c).on_rq || !se_eligible(s, id, c) {
             curr = None;
         }
     }
     if let Some(c) = curr {
-        if protect && protect_slice(&s.tasks[c as usize].se) {
+        if protect && protect_slice(se_of(s, cpu, c)) {
             return Some(c);
         }
     }
@@ -831,90 +1205,116 @@ pub fn pick_eevdf(s: &SchedState, cpu: CpuId, protect: bool) -> Option<TaskId> {
         .tree
         .iter()
         .map(|&(_, _, t)| t)
-        .find(|&t| entity_eligible(s, cpu, t));
+        .find(|&t| se_eligible(s, id, t));
     match (best, curr) {
         (None, c) => c,
-        (Some(b), Some(c)) if vdiff(s.tasks[c as usize].se.deadline, s.tasks[b as usize].se.deadline) < 0 => {
-            Some(c)
-        }
+        (Some(b), Some(c)) if vdiff(se_of(s, cpu, c).deadline, se_of(s, cpu, b).deadline) < 0 => Some(c),
         (b, _) => b,
     }
 }
 
-/// Class pick (rq lock held): pick_eevdf; a picked delayed task is dequeued for good and
-/// blocked (F-10, `on_rq = 0`) and the pick repeats. Does not set the task as next.
+/// [`pick_eevdf_cfs`] on `cpu`'s root cfs_rq, for a queue of tasks only.
+///
+/// Linux: kernel/sched/fair.c pick_eevdf().
+pub fn pick_eevdf(s: &SchedState, cpu: CpuId, protect: bool) -> Option<TaskId> {
+    pick_eevdf_cfs(s, CfsRqId::root(cpu), protect).map(|e| match e {
+        SeId::Task(p) => p,
+        SeId::Group(g) => panic!("pick_eevdf on cpu{cpu} found group {g}: use pick_eevdf_cfs"),
+    })
+}
+
+/// Class pick (rq lock held): pick_eevdf from the root cfs_rq down through the group
+/// entities to a task; a picked delayed entity is dequeued for good (a task is blocked,
+/// F-10, `on_rq = 0`) and the pick starts again. Does not set the task as next.
 ///
 /// Linux: kernel/sched/fair.c pick_task_fair() and pick_next_entity().
 pub fn pick_task_fair(s: &mut SchedState, cpu: CpuId) -> Option<TaskId> {
-    // Each round removes one delayed entity, so the loop is bounded by the queue length.
-    let limit = s.rqs[cpu as usize].cfs.nr_queued + 1;
+    // Each restart removes one delayed entity, and each descent is bounded by the depth.
+    let limit = (s.rqs[cpu as usize].cfs.h_nr_queued as usize + 1) * (s.groups.len() + 1);
+    let mut id = CfsRqId::root(cpu);
     for _ in 0..limit {
-        if s.rqs[cpu as usize].cfs.nr_queued == 0 {
+        if id.tg == ROOT_TASK_GROUP && s.rqs[cpu as usize].cfs.nr_queued == 0 {
             return None;
         }
-        if let Some(c) = s.rqs[cpu as usize].cfs.curr {
-            if s.tasks[c as usize].se.on_rq {
-                update_curr(s, cpu);
+        if let Some(c) = cfs_rq(s, id).curr {
+            if se_of(s, cpu, c).on_rq {
+                update_curr(s, id);
             }
         }
-        let se = pick_eevdf(s, cpu, true).expect("a non-empty cfs_rq always has an eligible entity (F-4)");
-        if s.tasks[se as usize].se.sched_delayed {
-            dequeue_task_fair(s, cpu, se, dequeue::SLEEP | dequeue::DELAYED);
+        let se = pick_eevdf_cfs(s, id, true).expect("a non-empty cfs_rq always has an eligible entity (F-4)");
+        if se_of(s, cpu, se).sched_delayed {
+            dequeue_entities(s, cpu, se, dequeue::SLEEP | dequeue::DELAYED);
+            id = CfsRqId::root(cpu);
             continue;
         }
-        return Some(se);
+        match se {
+            SeId::Task(p) => return Some(p),
+            SeId::Group(g) => id = CfsRqId { cpu, tg: g },
+        }
     }
     panic!("pick_task_fair on cpu{cpu} did not terminate");
 }
 
-/// The previous task leaves the CPU (rq lock held): charge it and put it back in the tree if
-/// still queued; `cfs_rq->curr` becomes empty.
+/// The previous task leaves the CPU (rq lock held): at each level from its own up, charge
+/// the entity and put it back in the tree if still queued; `cfs_rq->curr` becomes empty.
 ///
 /// Linux: kernel/sched/fair.c put_prev_task_fair() / put_prev_entity().
 pub fn put_prev_task_fair(s: &mut SchedState, cpu: CpuId, prev: TaskId) {
-    assert_eq!(
-        s.rqs[cpu as usize].cfs.curr,
-        Some(prev),
-        "put_prev of a task that is not cfs curr on cpu{cpu}"
-    );
-    if s.tasks[prev as usize].se.on_rq {
-        update_curr(s, cpu);
-        // Take it out of `curr` first: the tree insert asserts curr is outside the tree.
-        s.rqs[cpu as usize].cfs.curr = None;
-        enqueue_tree(s, cpu, prev);
+    let mut cur = Some(SeId::Task(prev));
+    while let Some(e) = cur {
+        let id = cfs_rq_of(s, cpu, e);
+        assert_eq!(
+            cfs_rq(s, id).curr,
+            Some(e),
+            "put_prev of {e:?} that is not curr of {id:?}"
+        );
+        if se_of(s, cpu, e).on_rq {
+            update_curr(s, id);
+            // Take it out of `curr` first: the tree insert asserts curr is outside the tree.
+            cfs_rq_mut(s, id).curr = None;
+            enqueue_tree(s, id, e);
+        }
+        cfs_rq_mut(s, id).curr = None;
+        cur = parent_entity(s, e);
     }
-    s.rqs[cpu as usize].cfs.curr = None;
 }
 
-/// `p` becomes the running entity (rq lock held): out of the tree (it stays counted, T-9b),
-/// RUN_TO_PARITY protection set (F-11), new accounting interval, `prev_sum_exec_runtime`
-/// recorded; `p` moves to the front of `cfs_tasks`.
+/// `p` becomes the running entity (rq lock held): `p` moves to the front of `cfs_tasks`;
+/// at each level from its own up the entity leaves the tree (it stays counted, T-9b), gets
+/// its RUN_TO_PARITY protection (F-11), a new accounting interval and
+/// `prev_sum_exec_runtime`.
 ///
 /// Linux: kernel/sched/fair.c set_next_task_fair() / set_next_entity().
 pub fn set_next_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, _first: bool) {
-    assert!(
-        s.rqs[cpu as usize].cfs.curr.is_none(),
-        "set_next with a cfs curr still set on cpu{cpu}"
-    );
-    clear_buddies(s, cpu, p);
-    if s.tasks[p as usize].se.on_rq {
-        dequeue_tree(s, cpu, p);
-        set_protect_slice(s, cpu, p);
-    }
     let now = s.rqs[cpu as usize].clock_task;
-    let se = &mut s.tasks[p as usize].se;
-    se.exec_start = now;
-    se.prev_sum_exec_runtime = se.sum_exec_runtime;
-    let cfs = &mut s.rqs[cpu as usize].cfs;
-    cfs.curr = Some(p);
-    if let Some(pos) = cfs.tasks.iter().position(|&t| t == p) {
-        let t = cfs.tasks.remove(pos);
-        cfs.tasks.insert(0, t);
+    let mut cur = Some(SeId::Task(p));
+    while let Some(e) = cur {
+        let id = cfs_rq_of(s, cpu, e);
+        assert!(
+            cfs_rq(s, id).curr.is_none(),
+            "set_next with a cfs curr still set on {id:?}"
+        );
+        clear_buddies(s, id, e);
+        if se_of(s, cpu, e).on_rq {
+            dequeue_tree(s, id, e);
+            set_protect_slice(s, id, e);
+        }
+        let se = se_mut(s, cpu, e);
+        se.exec_start = now;
+        se.prev_sum_exec_runtime = se.sum_exec_runtime;
+        cfs_rq_mut(s, id).curr = Some(e);
+        cur = parent_entity(s, e);
+    }
+    let tasks = &mut s.rqs[cpu as usize].cfs.tasks;
+    if let Some(pos) = tasks.iter().position(|&t| t == p) {
+        let t = tasks.remove(pos);
+        tasks.insert(0, t);
     }
 }
 
 /// Whether a fair wakee `p` should preempt the fair donor (F-24, newest rules), and if so
-/// a lazy reschedule. Called with the rq lock held, after the wakee is queued.
+/// a lazy reschedule. The two are compared through their entities on the first cfs_rq they
+/// share (`find_matching_se`). Called with the rq lock held, after the wakee is queued.
 ///
 /// Linux: kernel/sched/fair.c check_preempt_wakeup_fair() (wakeup_preempt_fair()).
 ///
@@ -938,8 +1338,10 @@ pub fn wakeup_preempt_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags
     if !s.feat.wakeup_preemption {
         return;
     }
-    let cse_idle = s.tasks[donor as usize].policy == Policy::Idle;
-    let pse_idle = s.tasks[p as usize].policy == Policy::Idle;
+    let (se, pse) = find_matching_se(s, SeId::Task(donor), SeId::Task(p));
+    let id = cfs_rq_of(s, cpu, se);
+    let cse_idle = se_is_idle(s, se);
+    let pse_idle = se_is_idle(s, pse);
     let mut short = false;
     'decide: {
         if cse_idle && !pse_idle {
@@ -951,27 +1353,26 @@ pub fn wakeup_preempt_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags
         if s.tasks[p as usize].policy != Policy::Normal {
             return;
         }
-        update_curr(s, cpu);
-        if s.feat.preempt_short && s.tasks[p as usize].se.slice < s.tasks[donor as usize].se.slice {
+        update_curr(s, id);
+        if s.feat.preempt_short && se_of(s, cpu, pse).slice < se_of(s, cpu, se).slice {
             short = true;
         } else {
-            if wake_flags & wf::FORK != 0 || s.tasks[p as usize].se.sched_delayed {
+            if wake_flags & wf::FORK != 0 || se_of(s, cpu, pse).sched_delayed {
                 return;
             }
-            if !entity_eligible(s, cpu, donor) {
+            if !se_eligible(s, id, se) {
                 break 'decide;
             }
             if s.feat.next_buddy {
-                let cfs = &s.rqs[cpu as usize].cfs;
-                let keep_old = cfs.next.is_some_and(|n| {
-                    vdiff(s.tasks[n as usize].se.deadline, s.tasks[p as usize].se.deadline) < 0
-                });
+                let keep_old = cfs_rq(s, id)
+                    .next
+                    .is_some_and(|n| vdiff(se_of(s, cpu, n).deadline, se_of(s, cpu, pse).deadline) < 0);
                 if !keep_old {
-                    s.rqs[cpu as usize].cfs.next = Some(p);
+                    set_next_buddy(s, cpu, pse);
                 }
                 if wake_flags & wf::SYNC != 0 {
-                    let se = &s.tasks[donor as usize].se;
-                    let ran_ns = se.sum_exec_runtime - se.prev_sum_exec_runtime;
+                    let c = se_of(s, cpu, se);
+                    let ran_ns = c.sum_exec_runtime - c.prev_sum_exec_runtime;
                     let min_ns = if wake_flags & wf::RQ_SELECTED != 0 {
                         125_000
                     } else {
@@ -983,33 +1384,40 @@ pub fn wakeup_preempt_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags
                 }
             }
         }
-        if pick_eevdf(s, cpu, !short) == Some(p) {
+        if pick_eevdf_cfs(s, id, !short) == Some(pse) {
             break 'decide;
         }
         if s.feat.run_to_parity {
-            update_protect_slice(s, cpu, donor);
+            update_protect_slice(s, id, se);
         }
         return;
     }
     if short {
-        cancel_protect_slice(&mut s.tasks[donor as usize].se);
+        cancel_protect_slice(se_mut(s, cpu, se));
     }
     core::resched_curr_lazy(s, cpu);
 }
 
-/// The tick for a fair donor (F-26): charge it; `update_curr` reschedules when the slice or
-/// the protection ended and another entity is queued.
+/// The tick for a fair donor (F-26): charge it and every group entity above it, re-weighing
+/// the group entities; `update_curr` reschedules when a slice or a protection ended and
+/// another entity is queued at that level.
 ///
 /// Linux: kernel/sched/fair.c task_tick_fair() / entity_tick().
 ///
 /// Deviation: no HRTICK (off by default, F-26): slices end at ticks.
 pub fn task_tick_fair(s: &mut SchedState, cpu: CpuId, curr: TaskId) {
-    assert_eq!(
-        s.rqs[cpu as usize].cfs.curr,
-        Some(curr),
-        "tick for a task that is not cfs curr on cpu{cpu}"
-    );
-    update_curr(s, cpu);
+    let mut cur = Some(SeId::Task(curr));
+    while let Some(e) = cur {
+        let id = cfs_rq_of(s, cpu, e);
+        assert_eq!(
+            cfs_rq(s, id).curr,
+            Some(e),
+            "tick for {e:?} that is not curr of {id:?}"
+        );
+        update_curr(s, id);
+        update_cfs_group(s, cpu, e);
+        cur = parent_entity(s, e);
+    }
 }
 
 /// `sched_yield()` of the fair donor (F-28): if eligible, skip to the deadline and start a
@@ -1021,10 +1429,12 @@ pub fn yield_task_fair(s: &mut SchedState, cpu: CpuId) {
         return;
     }
     let donor = s.rqs[cpu as usize].donor;
-    clear_buddies(s, cpu, donor);
+    let e = SeId::Task(donor);
+    let id = cfs_rq_of(s, cpu, e);
+    clear_buddies(s, id, e);
     core::update_rq_clock(s, cpu);
-    update_curr(s, cpu);
-    if entity_eligible(s, cpu, donor) {
+    update_curr(s, id);
+    if se_eligible(s, id, e) {
         let se = &mut s.tasks[donor as usize].se;
         se.vruntime = se.deadline;
         se.deadline = se.deadline.wrapping_add(calc_delta_fair(se.slice, se.weight));
@@ -1039,24 +1449,25 @@ pub fn yield_task_fair(s: &mut SchedState, cpu: CpuId) {
 /// As in Linux, a running entity stays `on_rq` and `cfs_rq->curr` while it is re-placed, so
 /// `V` and the placement weight still include it (with its new weight): its lag is then
 /// kept only approximately. A waiting entity leaves the tree first and keeps it exactly.
-fn reweight_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, weight: u64) {
+fn reweight_entity(s: &mut SchedState, id: CfsRqId, e: SeId, weight: u64) {
     assert!(weight > 0);
-    let on_rq = s.tasks[p as usize].se.on_rq;
-    let is_curr = s.rqs[cpu as usize].cfs.curr == Some(p);
+    let cpu = id.cpu;
+    let on_rq = se_of(s, cpu, e).on_rq;
+    let is_curr = cfs_rq(s, id).curr == Some(e);
     if on_rq {
-        update_curr(s, cpu);
-        update_entity_lag(s, cpu, p);
-        let se = &mut s.tasks[p as usize].se;
+        update_curr(s, id);
+        update_entity_lag(s, id, e);
+        let se = se_mut(s, cpu, e);
         se.deadline = se.deadline.wrapping_sub(se.vruntime);
         se.rel_deadline = true;
-        s.rqs[cpu as usize].cfs.nr_queued -= 1;
+        cfs_rq_mut(s, id).nr_queued -= 1;
         if !is_curr {
-            dequeue_tree(s, cpu, p);
+            dequeue_tree(s, id, e);
         }
-        let w = s.tasks[p as usize].se.weight;
-        s.rqs[cpu as usize].cfs.load_weight -= w;
+        let w = se_of(s, cpu, e).weight;
+        cfs_rq_mut(s, id).load_weight -= w;
     }
-    let se = &mut s.tasks[p as usize].se;
+    let se = se_mut(s, cpu, e);
     let old = se.weight as i128;
     // vlag = V − v is in the entity's own virtual time; lag = w·vlag stays (division
     // truncates toward zero like div_s64).
@@ -1066,12 +1477,12 @@ fn reweight_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, weight: u64) {
     }
     se.weight = weight;
     if on_rq {
-        place_entity(s, cpu, p, 0);
-        s.rqs[cpu as usize].cfs.load_weight += weight;
+        place_entity(s, id, e, 0);
+        cfs_rq_mut(s, id).load_weight += weight;
         if !is_curr {
-            enqueue_tree(s, cpu, p);
+            enqueue_tree(s, id, e);
         }
-        s.rqs[cpu as usize].cfs.nr_queued += 1;
+        cfs_rq_mut(s, id).nr_queued += 1;
     }
 }
 
@@ -1083,7 +1494,9 @@ fn reweight_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, weight: u64) {
 pub fn reweight_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, new_nice: i32) {
     let old = s.tasks[p as usize].se.weight;
     let new = weight_of(s.tasks[p as usize].policy, new_nice);
-    reweight_entity(s, cpu, p, new);
+    let e = SeId::Task(p);
+    let id = cfs_rq_of(s, cpu, e);
+    reweight_entity(s, id, e, new);
     if new == old || !core::task_on_rq_queued(s, p) || s.rqs[cpu as usize].cfs.nr_queued == 1 {
         return;
     }
@@ -1168,6 +1581,53 @@ pub fn sched_idle_cpu(s: &SchedState, cpu: CpuId) -> bool {
             .all(|&t| s.tasks[t as usize].policy == Policy::Idle)
 }
 
+/// The group hierarchy of `cpu` is consistent (checked only when the machine has task
+/// groups): every cfs_rq's `nr_queued` and `load.weight` match the entities queued on it
+/// (its tree plus a queued curr), its `h_nr_queued` is the sum over them (a task counts 1, a
+/// group entity its own cfs_rq's count), and a group entity whose cfs_rq has tasks is queued.
+/// A description of the first difference, or None.
+///
+/// Linux: the accounting of kernel/sched/fair.c account_entity_enqueue(),
+/// enqueue_task_fair() and dequeue_entities().
+pub fn check_cfs_hierarchy(s: &SchedState, cpu: CpuId) -> Option<String> {
+    if s.groups.len() <= 1 {
+        return None;
+    }
+    for tg in 0..s.groups.len() as GroupId {
+        let id = CfsRqId { cpu, tg };
+        let cfs = cfs_rq(s, id);
+        let mut entities: Vec<SeId> = cfs.tree.iter().map(|&(_, _, e)| e).collect();
+        if let Some(c) = cfs.curr.filter(|&c| se_of(s, cpu, c).on_rq) {
+            entities.push(c);
+        }
+        let load: u64 = entities.iter().map(|&e| se_of(s, cpu, e).weight).sum();
+        let h: u32 = entities
+            .iter()
+            .map(|&e| match e {
+                SeId::Task(_) => 1,
+                SeId::Group(g) => cfs_rq(s, CfsRqId { cpu, tg: g }).h_nr_queued,
+            })
+            .sum();
+        if entities.len() as u32 != cfs.nr_queued || load != cfs.load_weight || h != cfs.h_nr_queued {
+            return Some(format!(
+                "cpu{cpu} group {}: nr_queued {} load {} h_nr_queued {}, but its entities give {} / {load} / {h}",
+                s.groups[tg as usize].path,
+                cfs.nr_queued,
+                cfs.load_weight,
+                cfs.h_nr_queued,
+                entities.len()
+            ));
+        }
+        if tg != ROOT_TASK_GROUP && cfs.h_nr_queued > 0 && !s.groups[tg as usize].se[cpu as usize].on_rq {
+            return Some(format!(
+                "cpu{cpu} group {} has {} tasks queued but its entity is not queued",
+                s.groups[tg as usize].path, cfs.h_nr_queued
+            ));
+        }
+    }
+    None
+}
+
 pub use crate::sched::fair_balance::{
     record_wakee, sched_balance_newidle, sched_balance_periodic, sched_balance_trigger, select_task_rq_fair,
     select_task_rq_fair_mut,
@@ -1247,8 +1707,8 @@ mod tests {
         let mut sum = 0i128;
         let mut w = 0u64;
         for &(d, _, t) in &cfs.tree {
-            let se = &s.tasks[t as usize].se;
-            assert_eq!(se.deadline, d, "tree key out of date for task {t}");
+            let se = se_of(s, cpu, t);
+            assert_eq!(se.deadline, d, "tree key out of date for {t:?}");
             sum += vdiff(se.vruntime, cfs.zero_vruntime) as i128 * se.weight as i128;
             w += se.weight;
         }
@@ -1539,6 +1999,156 @@ mod tests {
         }
         assert_eq!(ran(a) + ran(b) + ran(c), 3000.0);
         check_sums(&s, 0);
+    }
+
+    /// Create group `path` under `parent` with `shares`, and put tasks `tasks` in it (before
+    /// they are queued).
+    fn group(s: &mut SchedState, path: &str, parent: GroupId, shares: u64, tasks: &[TaskId]) -> GroupId {
+        let g = crate::sched::cgroup::sched_create_group(s, path, parent, shares);
+        for &p in tasks {
+            s.tasks[p as usize].sched_task_group = g;
+        }
+        g
+    }
+
+    /// Queue, pick and run the first task on CPU 0 as the core would.
+    fn start(s: &mut SchedState) {
+        let first = pick_task_fair(s, 0).expect("runnable tasks");
+        run(s, first);
+    }
+
+    #[test]
+    fn equal_groups_split_the_cpu_whatever_their_task_counts() {
+        // Group A holds one task, group B four; equal shares. Per task: A's 50%, B's 12.5%
+        // each (a flat queue would give every task 20%).
+        let mut s = new_for_tests(1, 5);
+        let (a, bs) = (1, [2, 3, 4, 5]);
+        group(&mut s, "/a", ROOT_TASK_GROUP, 1024, &[a]);
+        let gb = group(&mut s, "/b", ROOT_TASK_GROUP, 1024, &bs);
+        for p in [a, 2, 3, 4, 5] {
+            wake(&mut s, p, 0);
+        }
+        assert_eq!(s.rqs[0].cfs.nr_queued, 2, "two group entities on the root");
+        assert_eq!(s.rqs[0].cfs.h_nr_queued, 5);
+        assert_eq!(s.groups[gb as usize].cfs_rq[0].nr_queued, 4);
+        assert_eq!(s.rqs[0].nr_running, 5);
+        start(&mut s);
+        simulate_ticks(&mut s, 4000);
+        let ran = |p: TaskId| s.tasks[p as usize].se.sum_exec_runtime as f64 / 1e6;
+        assert!((ran(a) - 2000.0).abs() <= 10.0, "A ran {} ms", ran(a));
+        for p in bs {
+            assert!((ran(p) - 500.0).abs() <= 10.0, "B task {p} ran {} ms", ran(p));
+        }
+        // The groups' own entities were charged what their tasks ran.
+        assert_eq!(
+            s.groups[gb as usize].se[0].sum_exec_runtime as f64 / 1e6,
+            bs.iter().map(|&p| ran(p)).sum::<f64>()
+        );
+        assert_eq!(
+            s.groups[gb as usize].usage_ns,
+            s.groups[gb as usize].se[0].sum_exec_runtime
+        );
+        check_sums(&s, 0);
+    }
+
+    #[test]
+    fn nested_groups_split_at_every_level() {
+        // /x (1024) holds task a and group /x/y (1024) with tasks b, c; root task d (1024).
+        // Root level: d vs /x = 1/2 each; in /x: a vs /x/y = 1/4 each; in /x/y: b, c = 1/8.
+        let mut s = new_for_tests(1, 4);
+        let (a, b, c, d) = (1, 2, 3, 4);
+        let x = group(&mut s, "/x", ROOT_TASK_GROUP, 1024, &[a]);
+        let y = group(&mut s, "/x/y", x, 1024, &[b, c]);
+        for p in [a, b, c, d] {
+            wake(&mut s, p, 0);
+        }
+        assert_eq!(s.rqs[0].cfs.nr_queued, 2);
+        assert_eq!(s.groups[x as usize].cfs_rq[0].nr_queued, 2);
+        assert_eq!(s.groups[x as usize].cfs_rq[0].h_nr_queued, 3);
+        assert_eq!(s.groups[y as usize].cfs_rq[0].nr_queued, 2);
+        start(&mut s);
+        simulate_ticks(&mut s, 8000);
+        let ran = |p: TaskId| s.tasks[p as usize].se.sum_exec_runtime as f64 / 1e6;
+        for (p, want) in [(d, 4000.0), (a, 2000.0), (b, 1000.0), (c, 1000.0)] {
+            assert!(
+                (ran(p) - want).abs() <= 20.0,
+                "task {p} ran {} ms, want {want}",
+                ran(p)
+            );
+        }
+        assert_eq!(
+            s.groups[x as usize].usage_ns,
+            s.tasks[a as usize].se.sum_exec_runtime + s.groups[y as usize].usage_ns
+        );
+    }
+
+    #[test]
+    fn group_shares_follow_the_load_on_each_cpu() {
+        // Group /g (shares 1024) with three tasks on CPU 0 and one on CPU 1: its entity on
+        // CPU 1 weighs 1024·1024/4096 = 256 when that task joins; the one on CPU 0 still has
+        // the 1024 of its last update (all the group's load was on CPU 0 then) until its
+        // level is updated again, then 1024·3072/4096 = 768.
+        let mut s = new_for_tests(2, 4);
+        let g = group(&mut s, "/g", ROOT_TASK_GROUP, 1024, &[2, 3, 4, 5]);
+        for p in [2, 3, 4] {
+            wake(&mut s, p, 0);
+        }
+        s.tasks[5].cpu = 1;
+        core::activate_task(&mut s, 1, 5, enqueue::WAKEUP);
+        assert_eq!(s.groups[g as usize].se[1].weight, 256);
+        assert_eq!(s.groups[g as usize].se[0].weight, 1024);
+        assert_eq!(s.rqs[1].cfs.load_weight, 256);
+        update_cfs_group(&mut s, 0, SeId::Group(g));
+        assert_eq!(s.groups[g as usize].se[0].weight, 768);
+        assert_eq!(s.rqs[0].cfs.load_weight, 768);
+        // A tiny group never goes below MIN_SHARES.
+        let tiny = group(&mut s, "/tiny", ROOT_TASK_GROUP, 3, &[]);
+        s.groups[tiny as usize].cfs_rq[0].load_weight = 1;
+        s.groups[tiny as usize].cfs_rq[1].load_weight = 1000;
+        assert_eq!(calc_group_shares(&s, CfsRqId { cpu: 0, tg: tiny }), MIN_SHARES);
+    }
+
+    #[test]
+    fn a_proxied_owner_is_charged_as_commit_aa4f74dfd42b_charges_it() {
+        // Donor d (root group) runs owner o (in /low) on its scheduling context: d's entity
+        // (and its groups: the root) get the virtual time and the cgroup time, o gets
+        // sum_exec_runtime and /low nothing (Linux update_se(): "cgroup time is always
+        // accounted against the donor").
+        let mut s = new_for_tests(1, 2);
+        let (d, o) = (1, 2);
+        let low = group(&mut s, "/low", ROOT_TASK_GROUP, 41, &[o]);
+        wake(&mut s, d, 0);
+        wake(&mut s, o, 0);
+        run(&mut s, d);
+        s.rqs[0].curr = o; // find_proxy_task() chose the owner; d stays rq->donor
+        let v_low = s.groups[low as usize].se[0].vruntime;
+        let v_d = s.tasks[d as usize].se.vruntime;
+        advance(&mut s, 2_000_000);
+        update_curr_fair(&mut s, 0);
+        assert_eq!(s.tasks[o as usize].se.sum_exec_runtime, 2_000_000);
+        assert_eq!(s.tasks[d as usize].se.sum_exec_runtime, 0);
+        assert_eq!(s.tasks[d as usize].se.vruntime, v_d + 2_000_000);
+        assert_eq!(s.groups[ROOT_TASK_GROUP as usize].usage_ns, 2_000_000);
+        assert_eq!(s.groups[low as usize].usage_ns, 0);
+        assert_eq!(
+            s.groups[low as usize].se[0].vruntime, v_low,
+            "/low's entity is not charged"
+        );
+        assert_eq!(s.groups[low as usize].se[0].sum_exec_runtime, 0);
+    }
+
+    #[test]
+    fn the_hierarchy_checker_sees_a_wrong_count() {
+        let mut s = new_for_tests(1, 2);
+        let g = group(&mut s, "/g", ROOT_TASK_GROUP, 1024, &[1, 2]);
+        wake(&mut s, 1, 0);
+        wake(&mut s, 2, 0);
+        assert_eq!(check_cfs_hierarchy(&s, 0), None);
+        s.groups[g as usize].cfs_rq[0].load_weight += 1;
+        assert!(check_cfs_hierarchy(&s, 0).is_some_and(|d| d.contains("group /g")));
+        s.groups[g as usize].cfs_rq[0].load_weight -= 1;
+        s.rqs[0].cfs.h_nr_queued = 1;
+        assert!(check_cfs_hierarchy(&s, 0).is_some_and(|d| d.contains("group /:")));
     }
 
     #[test]

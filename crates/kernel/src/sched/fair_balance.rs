@@ -28,16 +28,45 @@ pub fn cpu_load(s: &SchedState, cpu: CpuId) -> u64 {
     s.rqs[cpu as usize].cfs.load_weight
 }
 
-/// A task's load: its weight if it is a fair task, else 0.
+/// A task's hierarchical load: the part of its CPU's root load that it stands for. A root
+/// group task's is its weight; below a group, its weight's share of its cfs_rq's load times
+/// that cfs_rq's `h_load`. 0 for a task outside the fair class.
 ///
 /// Linux: kernel/sched/fair.c task_h_load().
 fn task_h_load(s: &SchedState, p: TaskId) -> u64 {
     let t = &s.tasks[p as usize];
-    if t.class == Class::Fair {
-        t.se.weight
-    } else {
-        0
+    if t.class != Class::Fair {
+        return 0;
     }
+    let id = crate::sched::fair::cfs_rq_of(s, t.cpu, crate::sched::fair::SeId::Task(p));
+    let load = crate::sched::fair::cfs_rq(s, id).load_weight;
+    if id.tg == crate::sched::cgroup::ROOT_TASK_GROUP || load == 0 {
+        return t.se.weight;
+    }
+    (t.se.weight as u128 * cfs_rq_h_load(s, id) as u128 / load as u128) as u64
+}
+
+/// The load a cfs_rq stands for at the root: the root's own load, and for a group's cfs_rq
+/// its parent's `h_load` times the group entity's share of the parent's load.
+///
+/// Linux: kernel/sched/fair.c update_cfs_rq_h_load().
+///
+/// Deviation: computed on demand from `load.weight` (no PELT, no `last_h_load_update`
+/// caching) and without Linux's `+1` in the divisors, which guards a zero PELT average; an
+/// empty cfs_rq passes its parent's `h_load` through.
+fn cfs_rq_h_load(s: &SchedState, id: crate::sched::fair::CfsRqId) -> u64 {
+    use crate::sched::fair::{cfs_rq, cfs_rq_of, se_of, CfsRqId, SeId};
+    if id.tg == crate::sched::cgroup::ROOT_TASK_GROUP {
+        return cfs_rq(s, id).load_weight;
+    }
+    let e = SeId::Group(id.tg);
+    let parent: CfsRqId = cfs_rq_of(s, id.cpu, e);
+    let parent_h = cfs_rq_h_load(s, parent);
+    let parent_load = cfs_rq(s, parent).load_weight;
+    if parent_load == 0 || !se_of(s, id.cpu, e).on_rq {
+        return parent_h;
+    }
+    (parent_h as u128 * se_of(s, id.cpu, e).weight as u128 / parent_load as u128) as u64
 }
 
 /// `available_idle_cpu()`: idle, no vCPU preemption in the model.
@@ -620,10 +649,10 @@ fn task_hot(s: &SchedState, p: TaskId, env: &LbEnv) -> bool {
     if t.class != Class::Fair || t.policy == sim::user::Policy::Idle {
         return false;
     }
-    if s.feat.cache_hot_buddy
-        && s.rqs[env.dst as usize].nr_running > 0
-        && s.rqs[env.src as usize].cfs.next == Some(p)
-    {
+    if s.feat.cache_hot_buddy && s.rqs[env.dst as usize].nr_running > 0 && {
+        let e = crate::sched::fair::SeId::Task(p);
+        crate::sched::fair::cfs_rq(s, crate::sched::fair::cfs_rq_of(s, env.src, e)).next == Some(e)
+    } {
         return true;
     }
     if s.tun.migration_cost_ns == 0 {

@@ -6,6 +6,7 @@
 //! await points of the kernel paths in [`core`]. Class code is synchronous: Linux forbids class
 //! hooks from dropping the rq lock (S-4), so every hook runs inside one step of the machine.
 
+pub mod cgroup;
 pub mod core;
 pub mod costs;
 pub mod cpudeadline;
@@ -216,6 +217,9 @@ pub struct SchedState {
     pub stall_ticks: u32,
     /// Worker pools, kworkers and work items (kernel/workqueue.c).
     pub wq: crate::workqueue::WqState,
+    /// Task groups (the cgroup CPU controller), indexed by [`cgroup::GroupId`]; entry 0 is
+    /// the root group. Protected by: see [`cgroup::TaskGroup`].
+    pub groups: Vec<cgroup::TaskGroup>,
 }
 
 impl SchedState {
