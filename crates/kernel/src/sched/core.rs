@@ -2283,6 +2283,86 @@ mod tests {
         cfg
     }
 
+    /// Where the chain walk stops, v29 and 7.1 act on different tasks (find_proxy_task F3,
+    /// F4; tree 32d34d761ad6 against the 7.1 merge). Chain d → (M1) → p → (M2) → o on one
+    /// CPU, d and p blocked donors (`is_blocked`), both queued. `owner_sleeps`: o holds M2 and
+    /// sleeps (F4); else M2 has no owner (F3). Returns, after one walk from d: (d queued, p
+    /// queued, p's blocked_on, what the walk returned).
+    fn walk_stops_at_p(deactivate_link: bool, owner_sleeps: bool) -> (bool, bool, Option<u32>, &'static str) {
+        let mut cfg = zero_cost_config(1);
+        cfg.feat.deactivate_link = deactivate_link;
+        let k = crate::system::new_kernel(&cfg, Box::new(Collect::default()));
+        let (d, p) = {
+            let s = &mut *k.st();
+            let o = fair_task(s, "o", 0, CpuMask::single(0));
+            s.tasks[o as usize].state = TASK_INTERRUPTIBLE;
+            let p = fair_task(s, "p", 0, CpuMask::single(0));
+            let d = fair_task(s, "d", 0, CpuMask::single(0));
+            let m2 = mutex_held(s, o, p);
+            if !owner_sleeps {
+                s.mutexes[m2 as usize].owner = None;
+            }
+            mutex_held(s, p, d);
+            for t in [p, d] {
+                s.tasks[t as usize].state = crate::task::state::TASK_UNINTERRUPTIBLE;
+                s.tasks[t as usize].is_blocked = true;
+                activate_task(s, 0, t, 0);
+            }
+            (d, p)
+        };
+        let out = std::rc::Rc::new(std::cell::RefCell::new(None));
+        {
+            let (k2, out) = (k.clone(), out.clone());
+            k.m.spawn(0, async move {
+                k2.rq_lock(0).await;
+                {
+                    let s = &mut *k2.st();
+                    update_rq_clock(s, 0);
+                    let prev = s.rqs[0].donor;
+                    put_prev_set_next_task(s, 0, prev, d);
+                    rq_set_donor(s, 0, d);
+                }
+                let r = match find_proxy_task(&k2, 0, d).await {
+                    Proxy::Repick => "repick",
+                    Proxy::Idle(_) => "idle",
+                    Proxy::Run(t) if t == p => "run p",
+                    Proxy::Run(_) => "run other",
+                };
+                {
+                    let s = k2.st();
+                    let q = |t: TaskId| s.tasks[t as usize].on_rq == OnRq::Queued;
+                    *out.borrow_mut() = Some((q(d), q(p), s.tasks[p as usize].blocked_on, r));
+                }
+                k2.rq_unlock(0).await;
+                k2.m.halt().await;
+            });
+        }
+        k.m.boot_cpu(0, 0);
+        Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
+        assert_eq!(*k.violations.borrow(), vec![]);
+        let r = out.borrow_mut().take().expect("the walk ran");
+        r
+    }
+
+    /// F4, a sleeping owner: v29 deactivates the link p (its blocked_on cleared, the donor d
+    /// stays queued); 7.1 deactivates the donor d and leaves p queued.
+    #[test]
+    fn sleeping_owner_deactivates_the_link_in_v29_and_the_donor_in_7_1() {
+        assert_eq!(walk_stops_at_p(true, true), (true, false, None, "repick"));
+        let (d_queued, p_queued, p_on, r) = walk_stops_at_p(false, true);
+        assert_eq!((d_queued, p_queued, r), (false, true, "repick"));
+        assert!(p_on.is_some());
+    }
+
+    /// F3, a mutex without owner: v29 clears the link's blocked_on and deactivates it (it
+    /// sleeps until an unlock wakes it); 7.1 runs the link in place, as it is on its
+    /// wake_cpu, to retry the lock.
+    #[test]
+    fn ownerless_mutex_deactivates_the_link_in_v29_and_runs_it_at_home_in_7_1() {
+        assert_eq!(walk_stops_at_p(true, false), (true, false, None, "repick"));
+        assert_eq!(walk_stops_at_p(false, false), (true, true, None, "run p"));
+    }
+
     /// Regression B-2026-05-2 (spec §9 #22, B6, S14, I7): proxy code never deactivates a
     /// TASK_RUNNING task. Fault injection: donor `d` is blocked on M (7.1 rule, `is_blocked`
     /// off) but already TASK_RUNNING, as the mutex slow path left it before the May 2026 fix
