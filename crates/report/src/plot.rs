@@ -577,6 +577,93 @@ mod tests {
         );
     }
 
+    /// The collector's spans from a stream: clipped to the window, idle left out, the proxy
+    /// slice with its donor and owner, intervals still open closed at the end; the samples
+    /// are the metrics collector's.
+    #[test]
+    fn collector_records_runs_and_proxy_slices_in_the_window() {
+        use kernel::tracepoints::{Comm, PrevState, TaskRef, TraceFlags};
+        use sim::user::Policy;
+        let ev = |time_ns, cpu, kind| Event {
+            time_ns,
+            cpu,
+            owner: 0,
+            flags: TraceFlags::default(),
+            kind,
+        };
+        let r = |pid| TaskRef { pid, prio: 120 };
+        let new = |pid, name| EventKind::TaskNewtask {
+            pid,
+            comm: Comm::new(name),
+            policy: Policy::Normal,
+            prio: 120,
+            nice: 0,
+            kthread: false,
+        };
+        let sw = |prev, next| EventKind::SchedSwitch {
+            prev: r(prev),
+            prev_state: PrevState::Running,
+            next: r(next),
+        };
+        let mut c = PlotCollector::new(100, 1_000);
+        for e in [
+            ev(0, 0, new(7, "owner")),
+            ev(0, 0, new(8, "donor")),
+            ev(50, 0, sw(0, 7)),
+            ev(50, 1, sw(0, 8)),
+            ev(200, 1, sw(8, 0)),
+            ev(
+                300,
+                0,
+                EventKind::ProxyBegin {
+                    donor: r(8),
+                    owner: r(7),
+                },
+            ),
+            ev(
+                400,
+                0,
+                EventKind::ProxyEnd {
+                    donor: r(8),
+                    owner: r(7),
+                },
+            ),
+            ev(500, 0, sw(7, 0)),
+            ev(900, 1, sw(0, 7)),
+        ] {
+            c.event(&e);
+        }
+        let run = c.finish(2_000);
+        let span = |cpu, pid, start_ns, end_ns| RunSpan {
+            cpu,
+            pid,
+            start_ns,
+            end_ns,
+        };
+        assert_eq!(
+            run.spans,
+            vec![span(1, 8, 100, 200), span(0, 7, 100, 500), span(1, 7, 900, 1_000)]
+        );
+        assert_eq!(
+            run.proxy_spans,
+            vec![ProxySpan {
+                cpu: 0,
+                donor: 8,
+                owner: 7,
+                start_ns: 300,
+                end_ns: 400
+            }]
+        );
+        assert_eq!((run.nr_cpus, run.window_ns), (2, (100, 1_000)));
+        assert_eq!(run.names[&7], "owner");
+        assert_eq!(run.samples.len(), 2);
+        // A window past the end of the run ends with the run.
+        assert_eq!(
+            PlotCollector::new(0, u64::MAX).finish(2_000).window_ns,
+            (0, 2_000)
+        );
+    }
+
     #[test]
     fn clip_keeps_only_the_window() {
         assert_eq!(clip(0, 10, (5, 20)), Some((5, 10)));

@@ -457,10 +457,11 @@ async fn mutex_lock_io(k: &Kernel, m: u32) {
 ///
 /// Linux: kernel/locking/mutex.c __mutex_lock_common().
 ///
-/// Linux brackets the newcomer's spin with `contention_begin(LCB_F_MUTEX | LCB_F_SPIN)` and
-/// `contention_end`, and the sleeping wait with a second `contention_begin(LCB_F_MUTEX)`;
-/// the model's one `LockContended`/`LockAcquired` pair per acquisition covers both, so a
-/// task that spins 10 ms for a lock shows a 10 ms lock wait.
+/// Deviation: Linux brackets the newcomer's spin with `contention_begin(LCB_F_MUTEX |
+/// LCB_F_SPIN)` and `contention_end`, and the sleeping wait with a second
+/// `contention_begin(LCB_F_MUTEX)`; the model emits one `LockContended`/`LockAcquired` pair per
+/// contended acquisition, starting where the spin starts, so a task that spins 10 ms for a
+/// lock shows a 10 ms lock wait (and one `lock_wait` slice in the trace).
 async fn mutex_lock_common(k: &Kernel, m: u32, me: TaskId) {
     let slow_ns = k.st().costs.mutex_slowpath_ns;
     k.m.delay(slow_ns).await;
