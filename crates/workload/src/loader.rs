@@ -1408,14 +1408,7 @@ impl<'f> Loader<'f> {
                         }
                         weight = given;
                     }
-                    "cpu.max" => {
-                        cpu_max = self.cpu_max(c)?;
-                        self.warn(
-                            c.key_pos,
-                            "cpu.max",
-                            "\"cpu.max\" (CFS bandwidth control) is not modelled; ignored",
-                        );
-                    }
+                    "cpu.max" => cpu_max = self.cpu_max(c)?,
                     other => self.warn(
                         c.key_pos,
                         other,

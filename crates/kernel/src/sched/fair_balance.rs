@@ -673,6 +673,9 @@ fn can_migrate_task(s: &SchedState, p: TaskId, env: &LbEnv) -> bool {
     if t.se.sched_delayed && env.mtype != MigrationType::Load {
         return false;
     }
+    if crate::sched::fair::throttled_lb_pair(s, t.sched_task_group, env.src, env.dst) {
+        return false;
+    }
     if !t.cpus_mask.test(env.dst) {
         return false;
     }
