@@ -1292,13 +1292,9 @@ impl<'f> Loader<'f> {
     }
 }
 
-// ---- workqueues (proxysched extension) -------------------------------------------------------
+// ---- task groups (the cgroup cpu controller; proxysched extension and rt-app's taskgroup) ----
 
 impl<'f> Loader<'f> {
-    /// `proxysched.workqueues`: the knobs and the item names (bodies come later, see
-    /// [`Loader::work_item_bodies`]), so that events can name items in any order.
-    // ---- task groups (the cgroup cpu controller) ---------------------------------------------
-
     /// The id of the group at `path` (given at `pos`), creating it and its missing ancestors
     /// with the default weight. `/` is the root group.
     fn taskgroup_id(&mut self, path: &str, pos: Pos, what: &str) -> R<TaskGroupId> {
@@ -1466,7 +1462,13 @@ impl<'f> Loader<'f> {
         }
         Ok(Some(CpuMax { quota_us, period_us }))
     }
+}
 
+// ---- workqueues (proxysched extension) -------------------------------------------------------
+
+impl<'f> Loader<'f> {
+    /// `proxysched.workqueues`: the knobs and the item names (bodies come later, see
+    /// [`Loader::work_item_bodies`]), so that events can name items in any order.
     fn workqueues(&mut self, m: &Member) -> R<()> {
         let obj = self.object(&m.value, "\"workqueues\"")?;
         self.warn_repeats(obj, |_| true);
