@@ -360,20 +360,28 @@ fn base_slice_ns(s: &SchedState) -> u64 {
 /// Add an entity to the tree sums.
 ///
 /// Linux: kernel/sched/fair.c avg_vruntime_add() / sum_w_vruntime_add().
+#[cfg(test)]
 fn avg_vruntime_add(cfs: &mut CfsRq, se: &SchedEntity) {
-    let key = vdiff(se.vruntime, cfs.zero_vruntime) as i128;
-    cfs.sum_w_vruntime += key * se.weight as i128;
-    cfs.sum_weight += se.weight;
+    sum_w_vruntime_add(cfs, se.vruntime, se.weight);
 }
 
-/// Remove an entity from the tree sums.
+/// [`avg_vruntime_add`] of an entity at `vruntime` with `weight`.
 ///
-/// Linux: kernel/sched/fair.c avg_vruntime_sub() / sum_w_vruntime_sub().
-fn avg_vruntime_sub(cfs: &mut CfsRq, se: &SchedEntity) {
-    let key = vdiff(se.vruntime, cfs.zero_vruntime) as i128;
-    cfs.sum_w_vruntime -= key * se.weight as i128;
-    assert!(cfs.sum_weight >= se.weight, "cfs sum_weight underflow");
-    cfs.sum_weight -= se.weight;
+/// Linux: kernel/sched/fair.c sum_w_vruntime_add().
+fn sum_w_vruntime_add(cfs: &mut CfsRq, vruntime: u64, weight: u64) {
+    let key = vdiff(vruntime, cfs.zero_vruntime) as i128;
+    cfs.sum_w_vruntime += key * weight as i128;
+    cfs.sum_weight += weight;
+}
+
+/// Remove an entity at `vruntime` with `weight` from the tree sums.
+///
+/// Linux: kernel/sched/fair.c sum_w_vruntime_sub().
+fn sum_w_vruntime_sub(cfs: &mut CfsRq, vruntime: u64, weight: u64) {
+    let key = vdiff(vruntime, cfs.zero_vruntime) as i128;
+    cfs.sum_w_vruntime -= key * weight as i128;
+    assert!(cfs.sum_weight >= weight, "cfs sum_weight underflow");
+    cfs.sum_weight -= weight;
 }
 
 /// `V` of the queue: the weighted mean of the tree and `curr` (if queued), rounded toward −∞;
@@ -481,11 +489,11 @@ fn enqueue_tree(s: &mut SchedState, id: CfsRqId, e: SeId) {
     let seq = cfs_rq(s, id).tree_seq;
     let se = se_mut(s, id.cpu, e);
     se.tree_key = (se.deadline, seq);
-    let se = se.clone();
+    let (key, vruntime, weight) = (se.tree_key, se.vruntime, se.weight);
     let cfs = cfs_rq_mut(s, id);
     cfs.tree_seq += 1;
-    avg_vruntime_add(cfs, &se);
-    let fresh = cfs.tree.insert((se.tree_key.0, se.tree_key.1, e));
+    sum_w_vruntime_add(cfs, vruntime, weight);
+    let fresh = cfs.tree.insert((key.0, key.1, e));
     assert!(fresh, "{e:?} inserted twice into the cfs tree {id:?}");
     update_zero_vruntime(s, id);
 }
@@ -494,11 +502,12 @@ fn enqueue_tree(s: &mut SchedState, id: CfsRqId, e: SeId) {
 ///
 /// Linux: kernel/sched/fair.c __dequeue_entity().
 fn dequeue_tree(s: &mut SchedState, id: CfsRqId, e: SeId) {
-    let se = se_of(s, id.cpu, e).clone();
+    let se = se_of(s, id.cpu, e);
+    let (key, vruntime, weight) = (se.tree_key, se.vruntime, se.weight);
     let cfs = cfs_rq_mut(s, id);
-    let was = cfs.tree.remove(&(se.tree_key.0, se.tree_key.1, e));
+    let was = cfs.tree.remove(&(key.0, key.1, e));
     assert!(was, "{e:?} not in the cfs tree {id:?}");
-    avg_vruntime_sub(cfs, &se);
+    sum_w_vruntime_sub(cfs, vruntime, weight);
     update_zero_vruntime(s, id);
 }
 
