@@ -1610,9 +1610,10 @@ pub fn pick_eevdf_cfs(s: &SchedState, id: CfsRqId, protect: bool) -> Option<SeId
     }
 }
 
-/// [`pick_eevdf_cfs`] on `cpu`'s root cfs_rq, for a queue of tasks only.
+/// [`pick_eevdf_cfs`] on `cpu`'s root cfs_rq, for a queue of tasks only (tests).
 ///
 /// Linux: kernel/sched/fair.c pick_eevdf().
+#[cfg(test)]
 pub fn pick_eevdf(s: &SchedState, cpu: CpuId, protect: bool) -> Option<TaskId> {
     pick_eevdf_cfs(s, CfsRqId::root(cpu), protect).map(|e| match e {
         SeId::Task(p) => p,
@@ -1744,6 +1745,10 @@ pub fn wakeup_preempt_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags
         return;
     }
     if !s.feat.wakeup_preemption {
+        return;
+    }
+    // A wakee in a throttled hierarchy is not on the root's queue to compete.
+    if throttled_hierarchy(s, cfs_rq_of(s, cpu, SeId::Task(p))) {
         return;
     }
     let (se, pse) = find_matching_se(s, SeId::Task(donor), SeId::Task(p));
