@@ -1627,8 +1627,10 @@ pub fn pick_eevdf(s: &SchedState, cpu: CpuId, protect: bool) -> Option<TaskId> {
 ///
 /// Linux: kernel/sched/fair.c pick_task_fair() and pick_next_entity().
 pub fn pick_task_fair(s: &mut SchedState, cpu: CpuId) -> Option<TaskId> {
-    // Each restart removes one delayed entity, and each descent is bounded by the depth.
-    let limit = (s.rqs[cpu as usize].cfs.h_nr_queued as usize + 1) * (s.groups.len() + 1);
+    // Each restart removes one delayed entity (a task or a group's) or throttles one
+    // cfs_rq, and each descent is bounded by the depth of the group tree.
+    let nr_groups = s.groups.len();
+    let limit = (s.rqs[cpu as usize].cfs.h_nr_queued as usize + 2 * nr_groups + 2) * (nr_groups + 1);
     let mut id = CfsRqId::root(cpu);
     for _ in 0..limit {
         if id.tg == ROOT_TASK_GROUP && s.rqs[cpu as usize].cfs.nr_queued == 0 {
