@@ -130,7 +130,7 @@ pub fn tg_set_cfs_bandwidth(s: &mut SchedState, g: GroupId, quota_ns: u64, perio
 }
 
 impl TaskGroup {
-    /// The root group of a machine with `nr_cpus` CPUs.
+    /// The root group (`root_task_group`): its cfs_rq on each CPU is `rq->cfs`.
     pub fn root() -> TaskGroup {
         TaskGroup {
             path: "/".to_string(),
