@@ -337,6 +337,9 @@ fn add_taskgroups(w: &Workload, sys: &mut System) {
         };
         let id = sys.add_task_group(&g.path, g.parent, shares);
         assert_eq!(id as usize, i + 1, "task group ids follow the workload's order");
+        if let Some(max) = g.cpu_max {
+            sys.set_cfs_bandwidth(id, max.quota_us * 1_000, max.period_us * 1_000);
+        }
     }
 }
 

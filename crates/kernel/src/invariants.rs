@@ -14,7 +14,12 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
     // One pass over the tasks for the per-rq counts below.
     let mut queued_on = vec![0u32; s.rqs.len()];
     for t in &s.tasks {
-        if t.on_rq == OnRq::Queued && !(t.class == crate::sched::Class::Deadline && t.dl.dl_throttled) {
+        // A task in a throttled CFS hierarchy stays queued in its group but is not counted by
+        // its rq (throttle_cfs_rq() subtracts it), like a throttled DL task.
+        if t.on_rq == OnRq::Queued
+            && !(t.class == crate::sched::Class::Deadline && t.dl.dl_throttled)
+            && !crate::sched::fair::task_throttled(&s, t.id)
+        {
             queued_on[t.cpu as usize] += 1;
         }
     }

@@ -63,6 +63,7 @@ async fn hrtimer_interrupt(k: &Kernel, cpu: CpuId) {
             }
             TimerFn::DlTask(p) => crate::sched::deadline::dl_task_timer(k, p).await,
             TimerFn::DlServer(c) => crate::sched::deadline::dl_server_timer(k, c).await,
+            TimerFn::CfsPeriod(g) => crate::sched::fair::sched_cfs_period_timer(k, g).await,
         }
     }
 }

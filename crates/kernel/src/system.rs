@@ -229,6 +229,12 @@ impl System {
         crate::sched::cgroup::sched_create_group(s, path, parent, shares)
     }
 
+    /// Set group `g`'s CFS bandwidth (`cpu.max`): `quota_ns` per `period_ns`; before the run.
+    pub fn set_cfs_bandwidth(&mut self, g: crate::sched::cgroup::GroupId, quota_ns: u64, period_ns: u64) {
+        let s = &mut *self.k.st();
+        crate::sched::cgroup::tg_set_cfs_bandwidth(s, g, quota_ns, period_ns);
+    }
+
     /// Arm a fault-injection point by name (`workload::spec::INJECTIONS`).
     pub fn arm_injection(&mut self, name: &str) -> Result<(), String> {
         let s = &mut *self.k.st();

@@ -1342,7 +1342,7 @@ impl<'f> Loader<'f> {
     }
 }
 
-// ---- task groups (the cgroup cpu controller) and workqueues (proxysched extensions) ----------
+// ---- task groups (the cgroup cpu controller; proxysched extension and rt-app's taskgroup) ----
 
 impl<'f> Loader<'f> {
     /// The id of the group at `path` (given at `pos`), creating it and its missing ancestors
@@ -1454,14 +1454,7 @@ impl<'f> Loader<'f> {
                         }
                         weight = given;
                     }
-                    "cpu.max" => {
-                        cpu_max = self.cpu_max(c)?;
-                        self.warn(
-                            c.key_pos,
-                            "cpu.max",
-                            "\"cpu.max\" (CFS bandwidth control) is not modelled; ignored",
-                        );
-                    }
+                    "cpu.max" => cpu_max = self.cpu_max(c)?,
                     other => self.warn(
                         c.key_pos,
                         other,
@@ -1519,7 +1512,11 @@ impl<'f> Loader<'f> {
         }
         Ok(Some(CpuMax { quota_us, period_us }))
     }
+}
 
+// ---- workqueues (proxysched extension) -------------------------------------------------------
+
+impl<'f> Loader<'f> {
     /// `proxysched.workqueues`: the knobs and the item names (bodies come later, see
     /// [`Loader::work_item_bodies`]), so that events can name items in any order.
     fn workqueues(&mut self, m: &Member) -> R<()> {

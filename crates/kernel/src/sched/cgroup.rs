@@ -56,10 +56,81 @@ pub struct TaskGroup {
     /// the time executed on the scheduling context of its tasks (`cgroup_account_cputime()`
     /// is charged to the donor).
     pub usage_ns: u64,
+    /// CFS bandwidth control (`cpu.max`).
+    pub cfs_b: CfsBandwidth,
+}
+
+/// `struct cfs_bandwidth`: the group's `cpu.max` and its runtime pool for the current
+/// period. Protected by: `cfs_b->lock` in Linux; here every update is one machine step
+/// under the rq lock of the CPU that makes it (or in the period timer).
+///
+/// Deviation: no slack timer (`cfs_b->slack_timer`, `return_cfs_rq_runtime()`): a cfs_rq
+/// that goes idle keeps its unused local runtime (at most one 5 ms slice) instead of
+/// returning what exceeds 1 ms to the pool; and no `cpu.max.burst`.
+#[derive(Clone, Debug)]
+pub struct CfsBandwidth {
+    /// `quota` per `period` (None: `max`, no limit).
+    pub quota_ns: Option<u64>,
+    pub period_ns: u64,
+    /// Runtime left in the pool this period (`runtime`).
+    pub runtime_ns: u64,
+    /// The period timer is armed (`period_active`), on `timer_cpu`, expiring at
+    /// `expires_ns` (always a multiple of the period: Linux forwards it from 0).
+    pub period_active: bool,
+    pub timer_cpu: CpuId,
+    pub expires_ns: u64,
+    /// No runtime was drawn in the last period (`idle`): the timer stops.
+    pub idle: bool,
+    /// CPUs whose cfs_rq of this group is throttled, in throttling order
+    /// (`throttled_cfs_rq`).
+    pub throttled_cpus: Vec<CpuId>,
+    /// `cpu.stat`: `nr_periods`, `nr_throttled`, `throttled_usec` (ns here).
+    pub nr_periods: u64,
+    pub nr_throttled: u64,
+    pub throttled_time_ns: u64,
+}
+
+impl Default for CfsBandwidth {
+    fn default() -> Self {
+        CfsBandwidth {
+            quota_ns: None,
+            period_ns: DEFAULT_CFS_PERIOD_NS,
+            runtime_ns: 0,
+            period_active: false,
+            timer_cpu: 0,
+            expires_ns: 0,
+            idle: false,
+            throttled_cpus: Vec::new(),
+            nr_periods: 0,
+            nr_throttled: 0,
+            throttled_time_ns: 0,
+        }
+    }
+}
+
+/// `default_cfs_period()`: 100 ms.
+pub const DEFAULT_CFS_PERIOD_NS: u64 = 100_000_000;
+
+/// Set group `g`'s `cpu.max` before the run: `quota_ns` per `period_ns`; the pool starts
+/// full and every cfs_rq of the group draws from it.
+///
+/// Linux: kernel/sched/core.c tg_set_cfs_bandwidth(); kernel/sched/fair.c
+/// __refill_cfs_bandwidth_runtime().
+pub fn tg_set_cfs_bandwidth(s: &mut SchedState, g: GroupId, quota_ns: u64, period_ns: u64) {
+    assert!(g != ROOT_TASK_GROUP, "the root group has no bandwidth limit");
+    assert!(quota_ns > 0 && period_ns > 0);
+    let tg = &mut s.groups[g as usize];
+    tg.cfs_b.quota_ns = Some(quota_ns);
+    tg.cfs_b.period_ns = period_ns;
+    tg.cfs_b.runtime_ns = quota_ns;
+    for q in &mut tg.cfs_rq {
+        q.runtime_enabled = true;
+        q.runtime_remaining = 0;
+    }
 }
 
 impl TaskGroup {
-    /// The root group of a machine with `nr_cpus` CPUs.
+    /// The root group (`root_task_group`): its cfs_rq on each CPU is `rq->cfs`.
     pub fn root() -> TaskGroup {
         TaskGroup {
             path: "/".to_string(),
@@ -69,6 +140,7 @@ impl TaskGroup {
             se: Vec::new(),
             cfs_rq: Vec::new(),
             usage_ns: 0,
+            cfs_b: CfsBandwidth::default(),
         }
     }
 }
@@ -108,6 +180,7 @@ pub fn sched_create_group(s: &mut SchedState, path: &str, parent: GroupId, share
         se: vec![se; n],
         cfs_rq: vec![CfsRq::default(); n],
         usage_ns: 0,
+        cfs_b: CfsBandwidth::default(),
     });
     id
 }

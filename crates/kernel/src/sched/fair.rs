@@ -46,7 +46,7 @@ use sim::user::Policy;
 use sim::{CpuId, Nanos};
 
 use crate::sched::cgroup::{GroupId, MIN_SHARES, ROOT_TASK_GROUP};
-use crate::sched::core;
+use crate::sched::core::{self, Kernel};
 use crate::sched::{dequeue, enqueue, wf, Class, SchedState};
 use crate::task::{OnRq, TaskId};
 
@@ -164,6 +164,16 @@ pub struct CfsRq {
     /// `rq->cfs_tasks` (used on the root cfs_rq only): queued fair tasks of the CPU, most
     /// recently run first (balancer scan order).
     pub tasks: Vec<TaskId>,
+    /// CFS bandwidth (`cpu.max` of the group): this cfs_rq draws runtime from the group's pool.
+    pub runtime_enabled: bool,
+    /// Local runtime left (`runtime_remaining`), ns; may go negative by an overrun.
+    pub runtime_remaining: i64,
+    /// Throttled: out of runtime, its group entity off the parent's queue (`throttled`).
+    pub throttled: bool,
+    /// How many of this cfs_rq and its ancestors are throttled (`throttle_count`).
+    pub throttle_count: u32,
+    /// When it was throttled (`throttled_clock`), for `cpu.stat throttled_usec`.
+    pub throttled_clock: Nanos,
 }
 
 impl Default for CfsRq {
@@ -181,6 +191,11 @@ impl Default for CfsRq {
             zero_vruntime: VRUNTIME_ORIGIN,
             next: None,
             tasks: Vec::new(),
+            runtime_enabled: false,
+            runtime_remaining: 0,
+            throttled: false,
+            throttle_count: 0,
+            throttled_clock: 0,
         }
     }
 }
@@ -345,20 +360,28 @@ fn base_slice_ns(s: &SchedState) -> u64 {
 /// Add an entity to the tree sums.
 ///
 /// Linux: kernel/sched/fair.c avg_vruntime_add() / sum_w_vruntime_add().
+#[cfg(test)]
 fn avg_vruntime_add(cfs: &mut CfsRq, se: &SchedEntity) {
-    let key = vdiff(se.vruntime, cfs.zero_vruntime) as i128;
-    cfs.sum_w_vruntime += key * se.weight as i128;
-    cfs.sum_weight += se.weight;
+    sum_w_vruntime_add(cfs, se.vruntime, se.weight);
 }
 
-/// Remove an entity from the tree sums.
+/// [`avg_vruntime_add`] of an entity at `vruntime` with `weight`.
 ///
-/// Linux: kernel/sched/fair.c avg_vruntime_sub() / sum_w_vruntime_sub().
-fn avg_vruntime_sub(cfs: &mut CfsRq, se: &SchedEntity) {
-    let key = vdiff(se.vruntime, cfs.zero_vruntime) as i128;
-    cfs.sum_w_vruntime -= key * se.weight as i128;
-    assert!(cfs.sum_weight >= se.weight, "cfs sum_weight underflow");
-    cfs.sum_weight -= se.weight;
+/// Linux: kernel/sched/fair.c sum_w_vruntime_add().
+fn sum_w_vruntime_add(cfs: &mut CfsRq, vruntime: u64, weight: u64) {
+    let key = vdiff(vruntime, cfs.zero_vruntime) as i128;
+    cfs.sum_w_vruntime += key * weight as i128;
+    cfs.sum_weight += weight;
+}
+
+/// Remove an entity at `vruntime` with `weight` from the tree sums.
+///
+/// Linux: kernel/sched/fair.c sum_w_vruntime_sub().
+fn sum_w_vruntime_sub(cfs: &mut CfsRq, vruntime: u64, weight: u64) {
+    let key = vdiff(vruntime, cfs.zero_vruntime) as i128;
+    cfs.sum_w_vruntime -= key * weight as i128;
+    assert!(cfs.sum_weight >= weight, "cfs sum_weight underflow");
+    cfs.sum_weight -= weight;
 }
 
 /// `V` of the queue: the weighted mean of the tree and `curr` (if queued), rounded toward −∞;
@@ -466,11 +489,11 @@ fn enqueue_tree(s: &mut SchedState, id: CfsRqId, e: SeId) {
     let seq = cfs_rq(s, id).tree_seq;
     let se = se_mut(s, id.cpu, e);
     se.tree_key = (se.deadline, seq);
-    let se = se.clone();
+    let (key, vruntime, weight) = (se.tree_key, se.vruntime, se.weight);
     let cfs = cfs_rq_mut(s, id);
     cfs.tree_seq += 1;
-    avg_vruntime_add(cfs, &se);
-    let fresh = cfs.tree.insert((se.tree_key.0, se.tree_key.1, e));
+    sum_w_vruntime_add(cfs, vruntime, weight);
+    let fresh = cfs.tree.insert((key.0, key.1, e));
     assert!(fresh, "{e:?} inserted twice into the cfs tree {id:?}");
     update_zero_vruntime(s, id);
 }
@@ -479,11 +502,12 @@ fn enqueue_tree(s: &mut SchedState, id: CfsRqId, e: SeId) {
 ///
 /// Linux: kernel/sched/fair.c __dequeue_entity().
 fn dequeue_tree(s: &mut SchedState, id: CfsRqId, e: SeId) {
-    let se = se_of(s, id.cpu, e).clone();
+    let se = se_of(s, id.cpu, e);
+    let (key, vruntime, weight) = (se.tree_key, se.vruntime, se.weight);
     let cfs = cfs_rq_mut(s, id);
-    let was = cfs.tree.remove(&(se.tree_key.0, se.tree_key.1, e));
+    let was = cfs.tree.remove(&(key.0, key.1, e));
     assert!(was, "{e:?} not in the cfs tree {id:?}");
-    avg_vruntime_sub(cfs, &se);
+    sum_w_vruntime_sub(cfs, vruntime, weight);
     update_zero_vruntime(s, id);
 }
 
@@ -652,6 +676,7 @@ fn update_curr(s: &mut SchedState, id: CfsRqId) {
     let se = se_mut(s, cpu, c);
     se.vruntime = se.vruntime.wrapping_add(calc_delta_fair(delta, se.weight));
     let resched = update_deadline(s, cpu, c);
+    account_cfs_rq_runtime(s, id, delta);
 
     if cfs_rq(s, id).nr_queued == 1 {
         return;
@@ -711,20 +736,373 @@ fn calc_group_shares(s: &SchedState, gcfs: CfsRqId) -> u64 {
 }
 
 /// Re-weigh group entity `e` from its group's shares; an empty group keeps its weight (so a
-/// delayed group entity keeps its lag, DELAY_DEQUEUE).
+/// delayed group entity keeps its lag, DELAY_DEQUEUE), and so does a throttled one.
 ///
 /// Linux: kernel/sched/fair.c update_cfs_group().
 fn update_cfs_group(s: &mut SchedState, cpu: CpuId, e: SeId) {
     let Some(gcfs) = group_cfs_rq(cpu, e) else {
         return;
     };
-    if cfs_rq(s, gcfs).load_weight == 0 {
+    if cfs_rq(s, gcfs).load_weight == 0 || throttled_hierarchy(s, gcfs) {
         return;
     }
     let shares = calc_group_shares(s, gcfs);
     if se_of(s, cpu, e).weight != shares {
         let q = cfs_rq_of(s, cpu, e);
         reweight_entity(s, q, e, shares);
+    }
+}
+
+// ---------------------------------------------------------------------- CFS bandwidth
+//
+// Deviation: the throttle of Linux up to 6.17 (throttle_cfs_rq() takes the whole group entity
+// off its parent's queue at once, unthrottle_cfs_rq() puts it back); since 6.18 Linux
+// dequeues each task of a throttled hierarchy when it next returns to user mode (task-based
+// throttling), which lets a task in the kernel finish its section first.
+
+/// `sysctl_sched_cfs_bandwidth_slice`: runtime a cfs_rq draws from its group's pool at once.
+pub const CFS_BANDWIDTH_SLICE_NS: u64 = 5_000_000;
+
+/// Whether the cfs_rq `id` itself is throttled.
+///
+/// Linux: kernel/sched/fair.c cfs_rq_throttled().
+pub fn cfs_rq_throttled(s: &SchedState, id: CfsRqId) -> bool {
+    cfs_rq(s, id).throttled
+}
+
+/// Whether `id` or one of its ancestors is throttled.
+///
+/// Linux: kernel/sched/fair.c throttled_hierarchy().
+pub fn throttled_hierarchy(s: &SchedState, id: CfsRqId) -> bool {
+    cfs_rq(s, id).throttle_count > 0
+}
+
+/// Whether group `tg`'s cfs_rq is in a throttled hierarchy on `src` or on `dst` (the balancer
+/// moves no task from or to one).
+///
+/// Linux: kernel/sched/fair.c throttled_lb_pair().
+pub fn throttled_lb_pair(s: &SchedState, tg: GroupId, src: CpuId, dst: CpuId) -> bool {
+    throttled_hierarchy(s, CfsRqId { cpu: src, tg }) || throttled_hierarchy(s, CfsRqId { cpu: dst, tg })
+}
+
+/// Whether fair task `p` sits in a throttled hierarchy (queued, but not counted by its rq).
+pub fn task_throttled(s: &SchedState, p: TaskId) -> bool {
+    let t = &s.tasks[p as usize];
+    t.class == Class::Fair && t.se.on_rq && throttled_hierarchy(s, cfs_rq_of(s, t.cpu, SeId::Task(p)))
+}
+
+/// Arm the group's period timer if it is not running, on this CPU, at the next multiple of
+/// the period.
+///
+/// Linux: kernel/sched/fair.c start_cfs_bandwidth().
+fn start_cfs_bandwidth(s: &mut SchedState, tg: GroupId) {
+    if s.groups[tg as usize].cfs_b.period_active {
+        return;
+    }
+    let now = s.now();
+    let cpu = s.m.this_cpu();
+    let b = &mut s.groups[tg as usize].cfs_b;
+    b.period_active = true;
+    b.timer_cpu = cpu;
+    b.expires_ns = (now / b.period_ns + 1) * b.period_ns;
+    let at = b.expires_ns;
+    crate::time::hrtimer_start(s, cpu, at, 0, crate::time::TimerFn::CfsPeriod(tg));
+}
+
+/// Top the local runtime of `id` up to `target_ns` from the group's pool (as much as is
+/// left). True if the cfs_rq then has runtime.
+///
+/// Linux: kernel/sched/fair.c __assign_cfs_rq_runtime().
+fn assign_cfs_rq_runtime(s: &mut SchedState, id: CfsRqId, target_ns: u64) -> bool {
+    let remaining = cfs_rq(s, id).runtime_remaining;
+    assert!(remaining <= 0, "assign with runtime left on {id:?}");
+    let min_amount = (target_ns as i64 - remaining) as u64;
+    let amount = if s.groups[id.tg as usize].cfs_b.quota_ns.is_none() {
+        min_amount
+    } else {
+        start_cfs_bandwidth(s, id.tg);
+        let b = &mut s.groups[id.tg as usize].cfs_b;
+        let amount = b.runtime_ns.min(min_amount);
+        if amount > 0 {
+            b.runtime_ns -= amount;
+            b.idle = false;
+        }
+        amount
+    };
+    let cfs = cfs_rq_mut(s, id);
+    cfs.runtime_remaining += amount as i64;
+    cfs.runtime_remaining > 0
+}
+
+/// Charge `delta_ns` of execution to the local runtime of `id`; when it runs out and the pool
+/// has none left, reschedule so that the put or the pick throttles it.
+///
+/// Linux: kernel/sched/fair.c account_cfs_rq_runtime(), __account_cfs_rq_runtime().
+fn account_cfs_rq_runtime(s: &mut SchedState, id: CfsRqId, delta_ns: u64) {
+    if !cfs_rq(s, id).runtime_enabled {
+        return;
+    }
+    let cfs = cfs_rq_mut(s, id);
+    cfs.runtime_remaining -= delta_ns as i64;
+    if cfs.runtime_remaining > 0 {
+        return;
+    }
+    if cfs.throttled {
+        return;
+    }
+    if !assign_cfs_rq_runtime(s, id, CFS_BANDWIDTH_SLICE_NS) && cfs_rq(s, id).curr.is_some() {
+        core::resched_curr(s, id.cpu);
+    }
+}
+
+/// Throttle `id` if it is out of runtime. True if it is (or was already) throttled.
+///
+/// Linux: kernel/sched/fair.c check_cfs_rq_runtime().
+fn check_cfs_rq_runtime(s: &mut SchedState, id: CfsRqId) -> bool {
+    let cfs = cfs_rq(s, id);
+    if !cfs.runtime_enabled || cfs.runtime_remaining > 0 {
+        return false;
+    }
+    if cfs.throttled {
+        return true;
+    }
+    throttle_cfs_rq(s, id)
+}
+
+/// A cfs_rq that becomes non-empty while out of runtime and not running is throttled at
+/// once (a running one is left to the put and pick path).
+///
+/// Linux: kernel/sched/fair.c check_enqueue_throttle().
+fn check_enqueue_throttle(s: &mut SchedState, id: CfsRqId) {
+    let cfs = cfs_rq(s, id);
+    if !cfs.runtime_enabled || cfs.curr.is_some() || cfs.throttled {
+        return;
+    }
+    account_cfs_rq_runtime(s, id, 0);
+    if cfs_rq(s, id).runtime_remaining <= 0 {
+        throttle_cfs_rq(s, id);
+    }
+}
+
+/// Add `delta` to the throttle count of `tg`'s cfs_rq on `cpu` and of every descendant's.
+///
+/// Linux: kernel/sched/fair.c tg_throttle_down(), tg_unthrottle_up() (walk_tg_tree_from()).
+fn walk_throttle_count(s: &mut SchedState, cpu: CpuId, tg: GroupId, up: bool) {
+    for g in 0..s.groups.len() as GroupId {
+        if crate::sched::cgroup::is_descendant(s, g, tg) {
+            let q = cfs_rq_mut(s, CfsRqId { cpu, tg: g });
+            if up {
+                assert!(q.throttle_count > 0, "throttle_count underflow");
+                q.throttle_count -= 1;
+            } else {
+                q.throttle_count += 1;
+            }
+        }
+    }
+}
+
+/// Throttle `id`: unless the pool still has a nanosecond for it, take its group entity (and
+/// every ancestor left empty) off the queues, subtract its tasks from every level above and
+/// from the rq, and list it for the period timer. True if throttled.
+///
+/// Linux: kernel/sched/fair.c throttle_cfs_rq() (up to 6.17, see the section's Deviation).
+fn throttle_cfs_rq(s: &mut SchedState, id: CfsRqId) -> bool {
+    let cpu = id.cpu;
+    assert!(id.tg != ROOT_TASK_GROUP);
+    // Raced with runtime becoming available: ask for 1 ns so later checks agree.
+    if assign_cfs_rq_runtime(s, id, 1) {
+        return false;
+    }
+    s.groups[id.tg as usize].cfs_b.throttled_cpus.push(cpu);
+    walk_throttle_count(s, cpu, id.tg, false);
+    let (queued_delta, runnable_delta) = {
+        let c = cfs_rq(s, id);
+        (c.h_nr_queued, c.h_nr_runnable)
+    };
+    let mut cur = Some(SeId::Group(id.tg));
+    let mut reached_root = true;
+    // Dequeue the group entity, and its ancestors that become empty.
+    while let Some(se) = cur {
+        let q = cfs_rq_of(s, cpu, se);
+        if !se_of(s, cpu, se).on_rq {
+            reached_root = false;
+            break;
+        }
+        // SPECIAL: no delayed dequeue for a throttled entity.
+        let mut flags = dequeue::SLEEP | dequeue::SPECIAL;
+        if se_of(s, cpu, se).sched_delayed {
+            flags |= dequeue::DELAYED;
+        }
+        dequeue_entity(s, q, se, flags);
+        let qc = cfs_rq_mut(s, q);
+        qc.h_nr_queued -= queued_delta;
+        qc.h_nr_runnable -= runnable_delta;
+        cur = parent_entity(s, se);
+        if cfs_rq(s, q).load_weight > 0 {
+            break;
+        }
+    }
+    // The levels above that keep other entities.
+    while reached_root {
+        let Some(se) = cur else { break };
+        let q = cfs_rq_of(s, cpu, se);
+        if !se_of(s, cpu, se).on_rq {
+            reached_root = false;
+            break;
+        }
+        let qc = cfs_rq_mut(s, q);
+        qc.h_nr_queued -= queued_delta;
+        qc.h_nr_runnable -= runnable_delta;
+        cur = parent_entity(s, se);
+    }
+    if reached_root {
+        core::sub_nr_running(s, cpu, queued_delta);
+    }
+    let now = s.rqs[cpu as usize].clock;
+    let cfs = cfs_rq_mut(s, id);
+    cfs.throttled = true;
+    if cfs.nr_queued > 0 {
+        cfs.throttled_clock = now;
+    }
+    true
+}
+
+/// Unthrottle `id` (rq lock held): put its group entity (and the ancestors it empties) back
+/// on the queues with its tasks counted again, and reschedule an idle CPU.
+///
+/// Linux: kernel/sched/fair.c unthrottle_cfs_rq() (up to 6.17).
+pub fn unthrottle_cfs_rq(s: &mut SchedState, id: CfsRqId) {
+    let cpu = id.cpu;
+    assert!(
+        cfs_rq_throttled(s, id),
+        "unthrottle of {id:?} that is not throttled"
+    );
+    core::update_rq_clock(s, cpu);
+    let now = s.rqs[cpu as usize].clock;
+    let clock = std::mem::take(&mut cfs_rq_mut(s, id).throttled_clock);
+    cfs_rq_mut(s, id).throttled = false;
+    let b = &mut s.groups[id.tg as usize].cfs_b;
+    if clock > 0 {
+        b.throttled_time_ns += now - clock;
+    }
+    b.throttled_cpus.retain(|&c| c != cpu);
+    walk_throttle_count(s, cpu, id.tg, true);
+    if cfs_rq(s, id).load_weight == 0 {
+        return;
+    }
+    let rq_h_nr_queued = s.rqs[cpu as usize].cfs.h_nr_queued;
+    let (queued_delta, runnable_delta) = {
+        let c = cfs_rq(s, id);
+        (c.h_nr_queued, c.h_nr_runnable)
+    };
+    let mut cur = Some(SeId::Group(id.tg));
+    let mut reached_root = true;
+    while let Some(se) = cur {
+        let q = cfs_rq_of(s, cpu, se);
+        // Unfinished delayed dequeue business first.
+        if se_of(s, cpu, se).sched_delayed {
+            dequeue_entity(s, q, se, dequeue::SLEEP | dequeue::DELAYED);
+        } else if se_of(s, cpu, se).on_rq {
+            break;
+        }
+        enqueue_entity(s, q, se, enqueue::WAKEUP);
+        let qc = cfs_rq_mut(s, q);
+        qc.h_nr_queued += queued_delta;
+        qc.h_nr_runnable += runnable_delta;
+        if qc.throttled {
+            reached_root = false;
+            cur = None;
+            break;
+        }
+        cur = parent_entity(s, se);
+    }
+    while let Some(se) = cur {
+        let q = cfs_rq_of(s, cpu, se);
+        update_cfs_group(s, cpu, se);
+        let qc = cfs_rq_mut(s, q);
+        qc.h_nr_queued += queued_delta;
+        qc.h_nr_runnable += runnable_delta;
+        if qc.throttled {
+            reached_root = false;
+            break;
+        }
+        cur = parent_entity(s, se);
+    }
+    if reached_root {
+        if rq_h_nr_queued == 0 && s.rqs[cpu as usize].cfs.h_nr_queued > 0 {
+            crate::sched::deadline::dl_server_start(s, cpu);
+        }
+        core::add_nr_running(s, cpu, queued_delta);
+    }
+    let rq = &s.rqs[cpu as usize];
+    if rq.curr == rq.idle && rq.cfs.nr_queued > 0 {
+        core::resched_curr(s, cpu);
+    }
+}
+
+/// The group's period timer: refill the pool with the quota, and hand runtime to the
+/// throttled cfs_rqs (each under its rq lock), unthrottling those whose deficit it covers;
+/// re-armed one period later unless the group was idle for a whole period.
+///
+/// Linux: kernel/sched/fair.c sched_cfs_period_timer(), do_sched_cfs_period_timer(),
+/// distribute_cfs_runtime().
+///
+/// Deviation: remote cfs_rqs are unthrottled by taking their rq lock from the timer CPU
+/// (Linux queues them to their own CPU with a CSD since 6.8); `cfs_b->lock` is not a modelled
+/// spinlock.
+pub async fn sched_cfs_period_timer(k: &Kernel, tg: GroupId) {
+    let throttled: Vec<CpuId> = {
+        let s = &mut *k.st();
+        let now = s.now();
+        let b = &mut s.groups[tg as usize].cfs_b;
+        let Some(quota) = b.quota_ns else {
+            b.period_active = false;
+            return;
+        };
+        // hrtimer_forward_now(): the periods that passed.
+        let mut overrun = 0;
+        while b.expires_ns <= now {
+            b.expires_ns += b.period_ns;
+            overrun += 1;
+        }
+        assert!(overrun > 0, "period timer of group {tg} ran early");
+        b.nr_periods += overrun;
+        // __refill_cfs_bandwidth_runtime(): no burst, so the pool is the quota.
+        b.runtime_ns = quota;
+        let throttled = !b.throttled_cpus.is_empty();
+        if b.idle && !throttled {
+            b.period_active = false;
+            return;
+        }
+        if !throttled {
+            b.idle = true;
+        } else {
+            b.nr_throttled += overrun;
+            b.idle = false;
+        }
+        let (cpu, at) = (b.timer_cpu, b.expires_ns);
+        let list = b.throttled_cpus.clone();
+        crate::time::hrtimer_start(s, cpu, at, 0, crate::time::TimerFn::CfsPeriod(tg));
+        list
+    };
+    // distribute_cfs_runtime(): in throttling order, while the pool lasts.
+    for cpu in throttled {
+        k.rq_lock(cpu).await;
+        {
+            let s = &mut *k.st();
+            let id = CfsRqId { cpu, tg };
+            if cfs_rq_throttled(s, id) && s.groups[tg as usize].cfs_b.runtime_ns > 0 {
+                let need = (1 - cfs_rq(s, id).runtime_remaining) as u64;
+                let b = &mut s.groups[tg as usize].cfs_b;
+                let give = need.min(b.runtime_ns);
+                b.runtime_ns -= give;
+                cfs_rq_mut(s, id).runtime_remaining += give as i64;
+                if cfs_rq(s, id).runtime_remaining > 0 {
+                    unthrottle_cfs_rq(s, id);
+                }
+            }
+        }
+        k.rq_unlock(cpu).await;
     }
 }
 
@@ -803,6 +1181,9 @@ fn enqueue_entity(s: &mut SchedState, id: CfsRqId, e: SeId, flags: u32) {
         enqueue_tree(s, id, e);
     }
     se_mut(s, id.cpu, e).on_rq = true;
+    if cfs_rq(s, id).nr_queued == 1 {
+        check_enqueue_throttle(s, id);
+    }
 }
 
 /// Mark `e` delayed; a delayed task no longer counts as runnable at any level (F-20).
@@ -1044,6 +1425,10 @@ pub fn enqueue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, mut flags: u
         let cfs = cfs_rq_mut(s, id);
         cfs.h_nr_runnable += h_nr_runnable;
         cfs.h_nr_queued += 1;
+        // A throttled cfs_rq keeps the task; nothing above it sees it (enqueue_throttle).
+        if cfs.throttled {
+            return;
+        }
         flags = enqueue::WAKEUP;
         cur = parent_entity(s, e);
     }
@@ -1056,6 +1441,9 @@ pub fn enqueue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, mut flags: u
         let cfs = cfs_rq_mut(s, id);
         cfs.h_nr_runnable += h_nr_runnable;
         cfs.h_nr_queued += 1;
+        if cfs.throttled {
+            return;
+        }
         cur = parent_entity(s, e);
     }
     // The first fair task starts the fair server; time idle until now counts (D-20).
@@ -1106,8 +1494,22 @@ fn dequeue_entities(s: &mut SchedState, cpu: CpuId, e: SeId, mut flags: u32) -> 
         }
         SeId::Group(_) => (None, 0, 0),
     };
+    let sub_counts = |s: &mut SchedState, id: CfsRqId| {
+        let cfs = cfs_rq_mut(s, id);
+        assert!(cfs.h_nr_queued >= h_nr_queued, "h_nr_queued underflow on {id:?}");
+        cfs.h_nr_queued -= h_nr_queued;
+        assert!(
+            cfs.h_nr_runnable >= h_nr_runnable,
+            "h_nr_runnable underflow on {id:?}"
+        );
+        cfs.h_nr_runnable -= h_nr_runnable;
+        cfs.throttled
+    };
     let mut slice = 0u64;
     let mut cur = Some(e);
+    // Whether the walk reaches the root; it ends early at a throttled cfs_rq, whose tasks
+    // the rq no longer counts.
+    let mut at_root = true;
     while let Some(se) = cur {
         let id = cfs_rq_of(s, cpu, se);
         if !dequeue_entity(s, id, se, flags) {
@@ -1117,20 +1519,17 @@ fn dequeue_entities(s: &mut SchedState, cpu: CpuId, e: SeId, mut flags: u32) -> 
             slice = cfs_rq_min_slice(s, id);
             break;
         }
-        let cfs = cfs_rq_mut(s, id);
-        assert!(cfs.h_nr_queued >= h_nr_queued, "h_nr_queued underflow on {id:?}");
-        cfs.h_nr_queued -= h_nr_queued;
-        assert!(
-            cfs.h_nr_runnable >= h_nr_runnable,
-            "h_nr_runnable underflow on {id:?}"
-        );
-        cfs.h_nr_runnable -= h_nr_runnable;
+        if sub_counts(s, id) {
+            at_root = false;
+            cur = None;
+            break;
+        }
         // Don't dequeue the parent if it has other entities besides us.
         if cfs_rq(s, id).load_weight > 0 {
             slice = cfs_rq_min_slice(s, id);
             cur = parent_entity(s, se);
             // Bias the next pick toward this cfs_rq (CGROUP_BUDDY).
-            if let (true, Some(parent)) = (task_sleep, cur) {
+            if let (true, Some(parent), false) = (task_sleep, cur, throttled_hierarchy(s, id)) {
                 set_next_buddy(s, cpu, parent);
             }
             break;
@@ -1144,19 +1543,17 @@ fn dequeue_entities(s: &mut SchedState, cpu: CpuId, e: SeId, mut flags: u32) -> 
         update_cfs_group(s, cpu, se);
         se_mut(s, cpu, se).slice = slice;
         slice = cfs_rq_min_slice(s, id);
-        let cfs = cfs_rq_mut(s, id);
-        assert!(cfs.h_nr_queued >= h_nr_queued, "h_nr_queued underflow on {id:?}");
-        cfs.h_nr_queued -= h_nr_queued;
-        assert!(
-            cfs.h_nr_runnable >= h_nr_runnable,
-            "h_nr_runnable underflow on {id:?}"
-        );
-        cfs.h_nr_runnable -= h_nr_runnable;
+        if sub_counts(s, id) {
+            at_root = false;
+            break;
+        }
         cur = parent_entity(s, se);
     }
-    if h_nr_queued > 0 {
+    if h_nr_queued > 0 && at_root {
         core::sub_nr_running(s, cpu, h_nr_queued);
     }
+    // Deviation: Linux returns at a throttled cfs_rq before the __block_task() of a
+    // DEQUEUE_DELAYED task; the model always finishes the block its caller expects.
     if let (Some(p), true) = (task, task_delayed) {
         core::block_task_finish(s, cpu, p);
     }
@@ -1213,9 +1610,10 @@ pub fn pick_eevdf_cfs(s: &SchedState, id: CfsRqId, protect: bool) -> Option<SeId
     }
 }
 
-/// [`pick_eevdf_cfs`] on `cpu`'s root cfs_rq, for a queue of tasks only.
+/// [`pick_eevdf_cfs`] on `cpu`'s root cfs_rq, for a queue of tasks only (tests).
 ///
 /// Linux: kernel/sched/fair.c pick_eevdf().
+#[cfg(test)]
 pub fn pick_eevdf(s: &SchedState, cpu: CpuId, protect: bool) -> Option<TaskId> {
     pick_eevdf_cfs(s, CfsRqId::root(cpu), protect).map(|e| match e {
         SeId::Task(p) => p,
@@ -1229,8 +1627,10 @@ pub fn pick_eevdf(s: &SchedState, cpu: CpuId, protect: bool) -> Option<TaskId> {
 ///
 /// Linux: kernel/sched/fair.c pick_task_fair() and pick_next_entity().
 pub fn pick_task_fair(s: &mut SchedState, cpu: CpuId) -> Option<TaskId> {
-    // Each restart removes one delayed entity, and each descent is bounded by the depth.
-    let limit = (s.rqs[cpu as usize].cfs.h_nr_queued as usize + 1) * (s.groups.len() + 1);
+    // Each restart removes one delayed entity (a task or a group's) or throttles one
+    // cfs_rq, and each descent is bounded by the depth of the group tree.
+    let nr_groups = s.groups.len();
+    let limit = (s.rqs[cpu as usize].cfs.h_nr_queued as usize + 2 * nr_groups + 2) * (nr_groups + 1);
     let mut id = CfsRqId::root(cpu);
     for _ in 0..limit {
         if id.tg == ROOT_TASK_GROUP && s.rqs[cpu as usize].cfs.nr_queued == 0 {
@@ -1240,6 +1640,10 @@ pub fn pick_task_fair(s: &mut SchedState, cpu: CpuId) -> Option<TaskId> {
             if se_of(s, cpu, c).on_rq {
                 update_curr(s, id);
             }
+        }
+        if check_cfs_rq_runtime(s, id) {
+            id = CfsRqId::root(cpu);
+            continue;
         }
         let se = pick_eevdf_cfs(s, id, true).expect("a non-empty cfs_rq always has an eligible entity (F-4)");
         if se_of(s, cpu, se).sched_delayed {
@@ -1270,6 +1674,11 @@ pub fn put_prev_task_fair(s: &mut SchedState, cpu: CpuId, prev: TaskId) {
         );
         if se_of(s, cpu, e).on_rq {
             update_curr(s, id);
+        }
+        // Throttle a cfs_rq that ran out of runtime (this may dequeue the group entities
+        // above, which this walk then finds not queued).
+        check_cfs_rq_runtime(s, id);
+        if se_of(s, cpu, e).on_rq {
             // Take it out of `curr` first: the tree insert asserts curr is outside the tree.
             cfs_rq_mut(s, id).curr = None;
             enqueue_tree(s, id, e);
@@ -1303,6 +1712,8 @@ pub fn set_next_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, _first: boo
         se.exec_start = now;
         se.prev_sum_exec_runtime = se.sum_exec_runtime;
         cfs_rq_mut(s, id).curr = Some(e);
+        // Ensure bandwidth has been allocated on the new cfs_rq.
+        account_cfs_rq_runtime(s, id, 0);
         cur = parent_entity(s, e);
     }
     let tasks = &mut s.rqs[cpu as usize].cfs.tasks;
@@ -1336,6 +1747,10 @@ pub fn wakeup_preempt_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags
         return;
     }
     if !s.feat.wakeup_preemption {
+        return;
+    }
+    // A wakee in a throttled hierarchy is not on the root's queue to compete.
+    if throttled_hierarchy(s, cfs_rq_of(s, cpu, SeId::Task(p))) {
         return;
     }
     let (se, pse) = find_matching_se(s, SeId::Task(donor), SeId::Task(p));
@@ -1584,7 +1999,8 @@ pub fn sched_idle_cpu(s: &SchedState, cpu: CpuId) -> bool {
 /// The group hierarchy of `cpu` is consistent (checked only when the machine has task
 /// groups): every cfs_rq's `nr_queued` and `load.weight` match the entities queued on it
 /// (its tree plus a queued curr), its `h_nr_queued` is the sum over them (a task counts 1, a
-/// group entity its own cfs_rq's count), and a group entity whose cfs_rq has tasks is queued.
+/// group entity its own cfs_rq's count), and a group entity whose cfs_rq has tasks is queued
+/// unless the hierarchy is throttled there.
 /// A description of the first difference, or None.
 ///
 /// Linux: the accounting of kernel/sched/fair.c account_entity_enqueue(),
@@ -1618,7 +2034,12 @@ pub fn check_cfs_hierarchy(s: &SchedState, cpu: CpuId) -> Option<String> {
                 entities.len()
             ));
         }
-        if tg != ROOT_TASK_GROUP && cfs.h_nr_queued > 0 && !s.groups[tg as usize].se[cpu as usize].on_rq {
+        if tg != ROOT_TASK_GROUP
+            && cfs.h_nr_queued > 0
+            && !cfs.throttled
+            && !throttled_hierarchy(s, cfs_rq_of(s, cpu, SeId::Group(tg)))
+            && !s.groups[tg as usize].se[cpu as usize].on_rq
+        {
             return Some(format!(
                 "cpu{cpu} group {} has {} tasks queued but its entity is not queued",
                 s.groups[tg as usize].path, cfs.h_nr_queued

@@ -673,6 +673,9 @@ fn can_migrate_task(s: &SchedState, p: TaskId, env: &LbEnv) -> bool {
     if t.se.sched_delayed && env.mtype != MigrationType::Load {
         return false;
     }
+    if crate::sched::fair::throttled_lb_pair(s, t.sched_task_group, env.src, env.dst) {
+        return false;
+    }
     if !t.cpus_mask.test(env.dst) {
         return false;
     }
@@ -1502,6 +1505,35 @@ mod tests {
         // Task 4 execs on CPU 0, where it is the only task: without it CPU 0 is idle, as idle
         // as the idlest other group, so the task stays (counting it would send it to CPU 1).
         assert_eq!(select_task_rq_fair(&s, 4, 0, wf::EXEC), 0);
+    }
+
+    #[test]
+    fn task_h_load_is_the_tasks_part_of_its_groups_load() {
+        // Group /g (shares 1024) with four nice-0 tasks, all on CPU 0: the root holds one
+        // entity of 1024, so each task stands for 1024·1024/4096 = 256 of CPU 0's load (a
+        // flat view would say 1024 each, four times the CPU's whole load). A root task's
+        // h_load is its weight.
+        let mut s = new_for_tests(2, 5);
+        let g = crate::sched::cgroup::sched_create_group(&mut s, "/g", 0, 1024);
+        for p in 2..6 {
+            s.tasks[p].sched_task_group = g;
+            queue(&mut s, 0, p as TaskId);
+        }
+        assert_eq!(cpu_load(&s, 0), 1024);
+        for p in 2..6 {
+            assert_eq!(task_h_load(&s, p), 256);
+        }
+        queue(&mut s, 0, 6);
+        assert_eq!(task_h_load(&s, 6), 1024);
+        // Nested: /g/h (shares 1024) takes task 5 out of /g's direct tasks; /g's cfs_rq now
+        // holds three tasks and /g/h's entity (1024): 4096 in all, so /g/h's h_load is
+        // 1024·1024/4096 = 256 and task 5, alone in /g/h, has all of it.
+        let h = crate::sched::cgroup::sched_create_group(&mut s, "/g/h", g, 1024);
+        core::deactivate_task(&mut s, 0, 5, 0);
+        s.tasks[5].sched_task_group = h;
+        core::activate_task(&mut s, 0, 5, 0);
+        assert_eq!(task_h_load(&s, 5), 256);
+        assert_eq!(task_h_load(&s, 2), 256);
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub enum TimerFn {
     DlTask(TaskId),
     /// `dl_server_timer` of a CPU's fair server.
     DlServer(CpuId),
+    /// `sched_cfs_period_timer` of a task group's CFS bandwidth.
+    CfsPeriod(crate::sched::cgroup::GroupId),
 }
 
 /// One armed hrtimer. Ordered by hard expiry, then arming order.
