@@ -110,7 +110,10 @@ pub fn install_panic_hook() {
         if IN_MODEL.with(|m| m.get()) {
             PANIC_AT.with(|p| *p.borrow_mut() = Some(at));
         } else {
-            write_stderr(&format!("internal error: {} at {at}", panic_message(info.payload())));
+            write_stderr(&format!(
+                "internal error: {} at {at}",
+                panic_message(info.payload())
+            ));
         }
     }));
 }
@@ -137,7 +140,10 @@ pub fn catch_model_panic<T>(f: impl FnOnce() -> Result<T, Failure>) -> Result<T,
             let at = PANIC_AT
                 .with(|p| p.borrow_mut().take())
                 .unwrap_or_else(|| "an unknown location".to_string());
-            Err(Failure::ModelPanic(format!("{} (at {at})", panic_message(&*payload))))
+            Err(Failure::ModelPanic(format!(
+                "{} (at {at})",
+                panic_message(&*payload)
+            )))
         }
     }
 }

@@ -139,8 +139,8 @@ impl Costs {
     /// Errors read `LINE:COL: error: MESSAGE`; a cost over [`MAX_COST_NS`] is an error at its
     /// key, naming the key and the limit.
     pub fn from_json(text: &str) -> Result<Costs, String> {
-        let costs: Costs = serde_json::from_str(text)
-            .map_err(|e| format!("{}:{}: error: {e}", e.line(), e.column()))?;
+        let costs: Costs =
+            serde_json::from_str(text).map_err(|e| format!("{}:{}: error: {e}", e.line(), e.column()))?;
         let over = costs.over_limit();
         if let Some((line, column, key, value)) = over
             .iter()
