@@ -278,6 +278,24 @@ fn add_workqueues(w: &Workload, sys: &mut System, nr: usize) -> Result<(), Failu
 
 /// The exit code for an outcome, and the message for stderr.
 pub fn outcome_exit(o: &Outcome, replay: &str) -> (u8, Option<String>) {
+    let (code, msg) = outcome_exit_code(o, replay);
+    // Kernel warnings (WARN_ONCE) do not change the exit code, but are never silent.
+    let warnings: Vec<String> = o
+        .warnings
+        .iter()
+        .map(|w| format!("kernel warning: {w}"))
+        .collect();
+    if warnings.is_empty() {
+        return (code, msg);
+    }
+    let mut text = warnings.join("\n");
+    if let Some(m) = msg {
+        text = format!("{text}\n{m}");
+    }
+    (code, Some(text))
+}
+
+fn outcome_exit_code(o: &Outcome, replay: &str) -> (u8, Option<String>) {
     match o.end_reason {
         // A non-empty report on a normal end is the workload's own failure message (rt-app
         // exiting on a refused sched_setattr).
@@ -518,23 +536,24 @@ pub fn ablate_command(args: &RunArgs, tty: bool) -> Result<u8, Failure> {
     let (w, cfg, costs_name) = prepare(args)?;
     let protocol = default_protocol(&w, args)?;
     let mut code = 0;
-    let mut one = |cfg: &kernel::system::Config, label: &str, off: Option<&str>| -> Result<RunResult, Failure> {
-        let mut progress = progress_bar(tty, cfg.limit_ns);
-        // The run with one mechanism off replays with that switch on the command line.
-        let mut a = args.clone();
-        if let Some(name) = off {
-            a.features.push(format!("{name}=off"));
-        }
-        let replay = replay_line("run", &a, cfg.seed);
-        let r = simulate(&w, cfg, &costs_name, protocol, None, None, &mut *progress)
-            .map_err(|e| with_replay(e, &replay))?;
-        let (c, msg) = outcome_exit(&r.outcome, &replay);
-        if let Some(m) = msg {
-            crate::write_stderr(&format!("[{label}] {m}"));
-        }
-        code = code.max(c);
-        Ok(r)
-    };
+    let mut one =
+        |cfg: &kernel::system::Config, label: &str, off: Option<&str>| -> Result<RunResult, Failure> {
+            let mut progress = progress_bar(tty, cfg.limit_ns);
+            // The run with one mechanism off replays with that switch on the command line.
+            let mut a = args.clone();
+            if let Some(name) = off {
+                a.features.push(format!("{name}=off"));
+            }
+            let replay = replay_line("run", &a, cfg.seed);
+            let r = simulate(&w, cfg, &costs_name, protocol, None, None, &mut *progress)
+                .map_err(|e| with_replay(e, &replay))?;
+            let (c, msg) = outcome_exit(&r.outcome, &replay);
+            if let Some(m) = msg {
+                crate::write_stderr(&format!("[{label}] {m}"));
+            }
+            code = code.max(c);
+            Ok(r)
+        };
     let baseline = one(&cfg, "all on", None)?;
     let mut runs = Vec::new();
     for &name in kernel::sched::features::PROXY_MECHANISMS {

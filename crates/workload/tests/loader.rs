@@ -175,7 +175,7 @@ fn structural_errors() {
     let e = err("{ \"proxysched\": {\"inject\": {\"nope\": true}}, \"tasks\": { \"t\": { \"run\": 1 } } }");
     assert_eq!(
         e.message,
-        "unknown injection point \"nope\"; expected one of: donor_swap_in_balance"
+        "unknown injection point \"nope\"; expected one of: donor_swap_in_balance, model_assertion"
     );
     assert_eq!((e.line, e.column), (1, 29));
 }
@@ -478,7 +478,11 @@ fn resources_that_are_not_an_object_are_ignored_with_a_warning() {
         assert_eq!(names, vec!["M"], "{value}");
         assert_eq!(w.warnings.len(), 1, "{value}: {:?}", w.warnings);
         let warn = &w.warnings[0];
-        assert_eq!((warn.line, warn.column, warn.key.as_str()), (2, 16, "resources"), "{value}");
+        assert_eq!(
+            (warn.line, warn.column, warn.key.as_str()),
+            (2, 16, "resources"),
+            "{value}"
+        );
         assert!(warn.message.contains(found), "{value}: {}", warn.message);
         assert!(warn.message.contains("rt-app ignores it"), "{}", warn.message);
     }
