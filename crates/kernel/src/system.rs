@@ -1000,3 +1000,83 @@ fn stall_report(s: &SchedState) -> (EndReason, String) {
         format!("no task can make progress:\n{}", lines.join("\n")),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tracepoints::NullSink;
+
+    /// A scheduler state with `n` workload threads (task ids from `2 * cpus`) and `m` plain
+    /// mutexes, nothing held or waited for.
+    fn state(n: usize, m: usize) -> (SchedState, Vec<TaskId>) {
+        let mut s = new_sched_state(&Config::new(1), Box::new(NullSink));
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let id = s.tasks.len() as TaskId;
+            let mut t = new_task_struct(&s.m, id, FIRST_USER_PID + i as u32, &format!("t{i}"), 0);
+            t.thread = Some(i as u32);
+            s.tasks.push(t);
+            ids.push(id);
+        }
+        for i in 0..m {
+            let wait_lock = s.m.new_lock();
+            s.mutexes.push(Mutex {
+                name: format!("M{i}"),
+                owner: None,
+                flags: MutexFlags::EMPTY,
+                wait_list: Default::default(),
+                wait_lock,
+                osq: Default::default(),
+                proxy: true,
+            });
+        }
+        (s, ids)
+    }
+
+    fn hold(s: &mut SchedState, t: TaskId, m: u32) {
+        s.mutexes[m as usize].owner = Some(t);
+    }
+
+    fn wait(s: &mut SchedState, t: TaskId, m: u32) {
+        let mx = &mut s.mutexes[m as usize];
+        mx.wait_list.push_back(t);
+        mx.flags.insert(MutexFlags::WAITERS);
+        s.tasks[t as usize].waiting_on = Some(WaitTarget::Mutex(m));
+    }
+
+    /// A ring a → M1 → b → M2 → c → M0 → a is found, in the rotation that starts at the first
+    /// thread on it; a chain that ends at a runnable owner is not a cycle.
+    #[test]
+    fn a_ring_of_waits_is_a_cycle_and_a_chain_is_not() {
+        let (mut s, t) = state(4, 3);
+        for i in 0..3 {
+            hold(&mut s, t[i], i as u32);
+        }
+        wait(&mut s, t[0], 1);
+        wait(&mut s, t[1], 2);
+        assert_eq!(find_lock_cycle(&s), None);
+        wait(&mut s, t[2], 0);
+        assert_eq!(find_lock_cycle(&s), Some(vec![t[0], t[1], t[2]]));
+        // A thread waiting on the ring from outside is not part of the cycle.
+        wait(&mut s, t[3], 0);
+        assert_eq!(find_lock_cycle(&s), Some(vec![t[0], t[1], t[2]]));
+    }
+
+    /// A mutex handed off (owner = the waiter, PICKUP) is not held by anyone the waiter waits
+    /// for: no self-cycle, no deadlock, while the same owner word without PICKUP (a thread
+    /// waiting for a mutex it holds) is the one-thread cycle.
+    #[test]
+    fn a_handoff_in_flight_is_no_cycle_but_a_relock_is() {
+        let (mut s, t) = state(2, 2);
+        hold(&mut s, t[1], 1);
+        wait(&mut s, t[0], 1);
+        wait(&mut s, t[1], 0);
+        // M0's owner handed it to its waiter t1 (owner word t1|PICKUP): t1 takes it when it
+        // runs and waits for nobody, so t0 → M1 → t1 ends there.
+        s.mutexes[0].owner = Some(t[1]);
+        s.mutexes[0].flags.insert(MutexFlags::PICKUP);
+        assert_eq!(find_lock_cycle(&s), None);
+        s.mutexes[0].flags.remove(MutexFlags::PICKUP);
+        assert_eq!(find_lock_cycle(&s), Some(vec![t[1]]));
+    }
+}
