@@ -1049,8 +1049,8 @@ mod tests {
     #[test]
     fn a_ring_of_waits_is_a_cycle_and_a_chain_is_not() {
         let (mut s, t) = state(4, 3);
-        for i in 0..3 {
-            hold(&mut s, t[i], i as u32);
+        for (m, &owner) in t[..3].iter().enumerate() {
+            hold(&mut s, owner, m as u32);
         }
         wait(&mut s, t[0], 1);
         wait(&mut s, t[1], 2);
