@@ -401,6 +401,24 @@ pub const EXIT_WORKLOAD_FAILED: u8 = 5;
 
 /// The exit code for an outcome, and the message for stderr.
 pub fn outcome_exit(o: &Outcome, replay: &str) -> (u8, Option<String>) {
+    let (code, msg) = outcome_exit_code(o, replay);
+    // Kernel warnings (WARN_ONCE) do not change the exit code, but are never silent.
+    let warnings: Vec<String> = o
+        .warnings
+        .iter()
+        .map(|w| format!("kernel warning: {w}"))
+        .collect();
+    if warnings.is_empty() {
+        return (code, msg);
+    }
+    let mut text = warnings.join("\n");
+    if let Some(m) = msg {
+        text = format!("{text}\n{m}");
+    }
+    (code, Some(text))
+}
+
+fn outcome_exit_code(o: &Outcome, replay: &str) -> (u8, Option<String>) {
     match o.end_reason {
         EndReason::Exited | EndReason::Duration => (0, Some(o.report.clone()).filter(|r| !r.is_empty())),
         // rt-app itself would have exited with EXIT_FAILURE: the report is its message.

@@ -27,6 +27,10 @@ pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>)
     schedule_tail(k).await;
     exit_to_user_mode(k).await;
     let thread = k.st().tasks[p as usize].thread.unwrap_or(0);
+    // The livelock guard for a thread whose requests take no simulated time (see
+    // `system::LIVELOCK_USER_OPS`): such a loop never returns to the executor at all.
+    let mut instant_ns = k.m.now();
+    let mut ops_at_instant: u64 = 0;
     loop {
         let op = prog.next_op(&UserCtx {
             now_ns: k.m.now(),
@@ -64,6 +68,19 @@ pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>)
             UserOp::SetCgroup { group } => cgroup_attach_self(k, group).await,
         }
         exit_to_user_mode(k).await;
+        if k.m.now() != instant_ns {
+            instant_ns = k.m.now();
+            ops_at_instant = 0;
+        } else {
+            ops_at_instant += 1;
+            if ops_at_instant >= crate::system::LIVELOCK_USER_OPS {
+                crate::system::end_user_livelock(k, p);
+                // The run is over; leave the CPU to the executor, which stops.
+                loop {
+                    k.m.yield_now().await;
+                }
+            }
+        }
     }
 }
 
@@ -100,9 +117,42 @@ fn resolve_mutex(k: &Kernel, id: ResourceId) -> Option<UserResource> {
 /// Linux: kernel/futex/ (pthread mutex) → kernel/locking/mutex.c or rtmutex.c.
 async fn user_lock(k: &Kernel, r: UserResource) {
     match r {
+        UserResource::Mutex(m) if relocks_own_mutex(k, m) => user_relock_hang(k, m).await,
         UserResource::Mutex(m) => crate::locking::mutex::mutex_lock(k, m).await,
         UserResource::RtMutex(m) => crate::locking::rtmutex::rt_mutex_lock(k, m).await,
         UserResource::Cond(_) => unreachable!("resolved as a mutex"),
+    }
+}
+
+/// Whether the current thread already holds workload mutex `m` (a `struct mutex`; one handed
+/// to it but not yet picked up does not count).
+fn relocks_own_mutex(k: &Kernel, m: u32) -> bool {
+    use crate::locking::mutex::MutexFlags;
+    let me = k.current();
+    let s = k.st();
+    let mx = &s.mutexes[m as usize];
+    mx.owner == Some(me) && !mx.flags.contains(MutexFlags::PICKUP)
+}
+
+/// `pthread_mutex_lock()` of a default (non-PI) mutex the thread already holds: glibc's
+/// normal mutex finds the lock word taken and waits on the futex, and nobody will ever
+/// unlock it, so the thread sleeps for good, naming the mutex it waits for. The deadlock
+/// detector reports the one-task cycle ("T waits for mutex M held by T"), under every
+/// protocol, as the rt_mutex path does for a PI mutex (-EDEADLK, then glibc's endless wait).
+///
+/// Linux: kernel/futex/waitwake.c futex_wait() (glibc's lll_lock on a held lock word).
+///
+/// Deviation: the model maps a user mutex to the kernel `struct mutex`, whose `mutex_lock()`
+/// on a held mutex would instead spin on its own owner, then queue as its own waiter (and,
+/// with Proxy Execution, make `find_proxy_task()` resched idle for ever on `owner == p`). A
+/// user thread never reaches that path, so the model does what the user sees: an endless
+/// futex sleep, without queueing on the mutex or becoming a donor.
+async fn user_relock_hang(k: &Kernel, m: u32) -> ! {
+    let me = k.current();
+    k.st().tasks[me as usize].waiting_on = Some(WaitTarget::Mutex(m));
+    loop {
+        k.st().tasks[me as usize].state = TASK_INTERRUPTIBLE;
+        schedule(k).await;
     }
 }
 

@@ -113,6 +113,8 @@ pub struct Outcome {
     pub report: String,
     /// Machine steps executed.
     pub steps: u64,
+    /// Kernel warnings raised during the run (`WARN_ONCE`), in order.
+    pub warnings: Vec<String>,
 }
 
 /// A booted system ready to run.
@@ -240,6 +242,7 @@ impl System {
         let s = &mut *self.k.st();
         match name {
             "donor_swap_in_balance" => s.inject_donor_swap_in_balance = true,
+            "model_assertion" => s.inject_model_assertion = true,
             other => return Err(format!("unknown injection point \"{other}\"")),
         }
         Ok(())
@@ -328,7 +331,12 @@ impl System {
         }
         let check = self.cfg.check_invariants;
         let kk = k.clone();
+        let mut watchdog = Watchdog::new(self.cfg.tun.tick_ns());
         let mut hook = move |_cpu: CpuId| {
+            let stuck = watchdog.step(&kk.st());
+            if let Some((reason, report)) = stuck {
+                kk.end(reason, report);
+            }
             if check {
                 for (inv, detail) in crate::invariants::check_all(&kk) {
                     kk.violation(inv, detail);
@@ -339,6 +347,7 @@ impl System {
         };
         let end = self.exec.run(self.cfg.limit_ns, &mut hook);
         let violations = k.violations.borrow().clone();
+        let warnings = k.st().warnings.clone();
         let (reason, report) = if !violations.is_empty() {
             (EndReason::Violation, String::new())
         } else if let Some((r, rep)) = k.end.borrow().clone() {
@@ -355,6 +364,7 @@ impl System {
             violations,
             report,
             steps: k.m.steps(),
+            warnings,
         }
     }
 }
@@ -458,6 +468,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         rto: Default::default(),
         rd_overloaded: false,
         inject_donor_swap_in_balance: false,
+        inject_model_assertion: false,
         sink,
         jiffies: 0,
         nr_events: 0,
@@ -471,6 +482,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         nr_user_tasks: 0,
         nr_exited: 0,
         stall_ticks: 0,
+        warnings: Vec::new(),
         wq: Default::default(),
         groups: vec![crate::sched::cgroup::TaskGroup::root()],
     };
@@ -766,10 +778,16 @@ pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
 
 /// Stall and deadlock detection, from CPU 0's tick: live workload tasks remain, yet no CPU has
 /// anything queued, no wakeup is pending or in flight, and no task timer is armed — for two
-/// consecutive ticks. Lock cycles are reported as a deadlock naming tasks and locks.
+/// consecutive ticks. Lock cycles are reported as a deadlock naming tasks and locks. (A lock
+/// cycle while other tasks still run, or whose donors stay queued under Proxy Execution, is
+/// found by the run's [`Watchdog`].)
 pub fn check_stall(k: &Kernel) {
     let report = {
         let s = &mut *k.st();
+        assert!(
+            !s.inject_model_assertion,
+            "injected model assertion failure (proxysched.inject.model_assertion)"
+        );
         if s.nr_exited >= s.nr_user_tasks {
             return;
         }
@@ -796,6 +814,176 @@ pub fn check_stall(k: &Kernel) {
         stall_report(s)
     };
     k.end(report.0, report.1);
+}
+
+/// System calls one thread may make at one simulated instant before the run is a livelock.
+/// Such a thread never gives the executor a step (every request returns at once), so the
+/// step guard cannot see it; ordinary threads make a handful of requests per instant.
+pub const LIVELOCK_USER_OPS: u64 = 1_000_000;
+
+/// End the run as a livelock of thread `p`, which made [`LIVELOCK_USER_OPS`] requests without
+/// simulated time advancing (a stall, exit code 3). A lock cycle, if any, is reported instead.
+pub fn end_user_livelock(k: &Kernel, p: TaskId) {
+    let (reason, report) = {
+        let s = &*k.st();
+        match stall_report(s) {
+            r @ (EndReason::Deadlock, _) => r,
+            _ => {
+                let t = &s.tasks[p as usize];
+                (
+                    EndReason::Stall,
+                    format!(
+                        "livelock: thread {}-{} made {LIVELOCK_USER_OPS} requests at {} ns without simulated time advancing; \
+                         its loop takes no simulated time (every event is like \"run\": 0 or \"sleep\": 0), \
+                         so the clock can never move (give the loop a run or a sleep that lasts)",
+                        t.comm,
+                        t.pid,
+                        s.now()
+                    ),
+                )
+            }
+        }
+    };
+    k.end(reason, report);
+}
+
+/// Machine steps at one simulated instant after which a run is a livelock: kernel paths that
+/// retry for ever without simulated time advancing (at zero cost, a donor bouncing between
+/// CPUs, or a pick that runs idle and picks again). A legitimate instant takes far fewer:
+/// booting 65,536 threads at time 0 takes about 300,000 steps.
+pub const LIVELOCK_STEPS: u64 = 10_000_000;
+
+/// Tick periods that must begin while a lock cycle exists before the [`Watchdog`] reports a
+/// deadlock: the cycle then persisted over two whole periods. (A deadlock of an otherwise
+/// quiet system is reported by `check_stall` at its second tick, first, as before the
+/// watchdog existed.)
+pub const CYCLE_PERIODS: u32 = 3;
+
+/// The run's liveness watchdog, outside the modelled kernel: called after every machine step,
+/// whatever the CPUs do (a CPU looping in `__schedule()` with interrupts off takes no tick, so
+/// a check from the tick could miss it). It ends the run
+/// - as a deadlock when a cycle of mutex waits ([`find_lock_cycle`]) exists at the start of
+///   [`CYCLE_PERIODS`] consecutive tick periods: such a cycle never resolves (a mutex waiter
+///   sleeps uninterruptibly and only the owner unlocks), but other tasks may still run, and
+///   under Proxy Execution its tasks stay queued as donors (and may migrate between CPUs for
+///   ever), so the system is never quiet;
+/// - as a livelock (a stall, or the deadlock it hides) when [`LIVELOCK_STEPS`] steps pass
+///   without simulated time advancing.
+pub struct Watchdog {
+    tick_ns: Nanos,
+    last_ns: Nanos,
+    steps_at_last_ns: u64,
+    last_period: u64,
+    cycle_periods: u32,
+}
+
+impl Watchdog {
+    pub fn new(tick_ns: Nanos) -> Watchdog {
+        Watchdog {
+            tick_ns: tick_ns.max(1),
+            last_ns: 0,
+            steps_at_last_ns: 0,
+            last_period: 0,
+            cycle_periods: 0,
+        }
+    }
+
+    /// Account one step; returns the end of the run if it must end now.
+    pub fn step(&mut self, s: &SchedState) -> Option<(EndReason, String)> {
+        let now = s.now();
+        if now != self.last_ns {
+            self.last_ns = now;
+            self.steps_at_last_ns = 0;
+            let period = now / self.tick_ns;
+            if period != self.last_period {
+                self.last_period = period;
+                if find_lock_cycle(s).is_some() {
+                    self.cycle_periods += 1;
+                } else {
+                    self.cycle_periods = 0;
+                }
+                if self.cycle_periods >= CYCLE_PERIODS {
+                    return Some(stall_report(s));
+                }
+            }
+            return None;
+        }
+        self.steps_at_last_ns += 1;
+        if self.steps_at_last_ns < LIVELOCK_STEPS {
+            return None;
+        }
+        let (reason, report) = stall_report(s);
+        if reason == EndReason::Deadlock {
+            return Some((reason, report));
+        }
+        let name = |t: TaskId| format!("{}-{}", s.tasks[t as usize].comm, s.tasks[t as usize].pid);
+        let mut lines = vec![format!(
+            "livelock: simulated time stopped advancing at {now} ns ({LIVELOCK_STEPS} machine steps without progress)"
+        )];
+        for rq in &s.rqs {
+            if rq.curr == rq.idle && rq.donor == rq.idle {
+                lines.push(format!("  cpu{} is idle", rq.cpu));
+            } else if rq.donor != rq.curr {
+                lines.push(format!(
+                    "  cpu{} runs {} on the context of {}",
+                    rq.cpu,
+                    name(rq.curr),
+                    name(rq.donor)
+                ));
+            } else {
+                lines.push(format!("  cpu{} runs {}", rq.cpu, name(rq.curr)));
+            }
+        }
+        Some((EndReason::Stall, lines.join("\n")))
+    }
+}
+
+/// The first cycle of mutex waits, found from the workload threads in task order: each task
+/// in it waits for a mutex (or rt_mutex) whose owner is the next task, the last one's owner
+/// being the first. A mutex handed off but not yet picked up (PICKUP) names the waiter that
+/// will take it, which is not a wait for another task, so it is no edge. Linear in the tasks.
+pub fn find_lock_cycle(s: &SchedState) -> Option<Vec<TaskId>> {
+    use crate::locking::mutex::MutexFlags;
+    let next = |t: TaskId| match s.tasks[t as usize].waiting_on {
+        Some(WaitTarget::Mutex(m)) => {
+            let mx = &s.mutexes[m as usize];
+            if mx.flags.contains(MutexFlags::PICKUP) {
+                None
+            } else {
+                mx.owner
+            }
+        }
+        Some(WaitTarget::RtMutex(m)) => s.rt_mutexes[m as usize].owner,
+        _ => None,
+    };
+    // 0: not seen, 1: on the path being followed, 2: done (no cycle from there).
+    let mut seen = vec![0u8; s.tasks.len()];
+    for start in s
+        .tasks
+        .iter()
+        .filter(|t| t.thread.is_some() && t.exit_state == 0)
+        .map(|t| t.id)
+    {
+        let mut path = Vec::new();
+        let mut cur = Some(start);
+        while let Some(t) = cur {
+            match seen[t as usize] {
+                1 => {
+                    let i = path.iter().position(|&x| x == t).expect("on the path");
+                    return Some(path[i..].to_vec());
+                }
+                2 => break,
+                _ => {}
+            }
+            seen[t as usize] = 1;
+            path.push(t);
+            cur = next(t);
+        }
+        for t in path {
+            seen[t as usize] = 2;
+        }
+    }
+    None
 }
 
 /// Name and owner of the lock a wait target names.
@@ -835,42 +1023,101 @@ fn stall_report(s: &SchedState) -> (EndReason, String) {
         lines.push(format!("  {} {}", name(t.id), what));
     }
     lines.extend(crate::workqueue::stall_report(s));
-    // Follow waits-for edges (task → mutex owner) looking for a cycle.
-    let next = |t: TaskId| match s.tasks[t as usize].waiting_on {
-        Some(w @ (WaitTarget::Mutex(_) | WaitTarget::RtMutex(_))) => lock_of(s, w).1,
-        _ => None,
-    };
-    for start in s
-        .tasks
-        .iter()
-        .filter(|t| t.thread.is_some() && t.exit_state == 0)
-        .map(|t| t.id)
-    {
-        let mut path = vec![start];
-        let mut cur = start;
-        while let Some(o) = next(cur) {
-            if let Some(i) = path.iter().position(|&x| x == o) {
-                let cycle: Vec<String> = path[i..]
-                    .iter()
-                    .map(|&t| {
-                        let w = s.tasks[t as usize].waiting_on.expect("on a waits-for path");
-                        format!("{} waits for {}", name(t), lock_of(s, w).0)
-                    })
-                    .collect();
-                return (
-                    EndReason::Deadlock,
-                    format!("lock cycle: {}\n{}", cycle.join(", "), lines.join("\n")),
-                );
-            }
-            if path.len() > s.tasks.len() {
-                break;
-            }
-            path.push(o);
-            cur = o;
-        }
+    if let Some(cycle) = find_lock_cycle(s) {
+        let links: Vec<String> = cycle
+            .iter()
+            .map(|&t| {
+                let w = s.tasks[t as usize].waiting_on.expect("on a waits-for path");
+                format!("{} waits for {}", name(t), lock_of(s, w).0)
+            })
+            .collect();
+        return (
+            EndReason::Deadlock,
+            format!("lock cycle: {}\n{}", links.join(", "), lines.join("\n")),
+        );
     }
     (
         EndReason::Stall,
         format!("no task can make progress:\n{}", lines.join("\n")),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tracepoints::NullSink;
+
+    /// A scheduler state with `n` workload threads (task ids from `2 * cpus`) and `m` plain
+    /// mutexes, nothing held or waited for.
+    fn state(n: usize, m: usize) -> (SchedState, Vec<TaskId>) {
+        let mut s = new_sched_state(&Config::new(1), Box::new(NullSink));
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let id = s.tasks.len() as TaskId;
+            let mut t = new_task_struct(&s.m, id, FIRST_USER_PID + i as u32, &format!("t{i}"), 0);
+            t.thread = Some(i as u32);
+            s.tasks.push(t);
+            ids.push(id);
+        }
+        for i in 0..m {
+            let wait_lock = s.m.new_lock();
+            s.mutexes.push(Mutex {
+                name: format!("M{i}"),
+                owner: None,
+                flags: MutexFlags::EMPTY,
+                wait_list: Default::default(),
+                wait_lock,
+                osq: Default::default(),
+                proxy: true,
+            });
+        }
+        (s, ids)
+    }
+
+    fn hold(s: &mut SchedState, t: TaskId, m: u32) {
+        s.mutexes[m as usize].owner = Some(t);
+    }
+
+    fn wait(s: &mut SchedState, t: TaskId, m: u32) {
+        let mx = &mut s.mutexes[m as usize];
+        mx.wait_list.push_back(t);
+        mx.flags.insert(MutexFlags::WAITERS);
+        s.tasks[t as usize].waiting_on = Some(WaitTarget::Mutex(m));
+    }
+
+    /// A ring a → M1 → b → M2 → c → M0 → a is found, in the rotation that starts at the first
+    /// thread on it; a chain that ends at a runnable owner is not a cycle.
+    #[test]
+    fn a_ring_of_waits_is_a_cycle_and_a_chain_is_not() {
+        let (mut s, t) = state(4, 3);
+        for (m, &owner) in t[..3].iter().enumerate() {
+            hold(&mut s, owner, m as u32);
+        }
+        wait(&mut s, t[0], 1);
+        wait(&mut s, t[1], 2);
+        assert_eq!(find_lock_cycle(&s), None);
+        wait(&mut s, t[2], 0);
+        assert_eq!(find_lock_cycle(&s), Some(vec![t[0], t[1], t[2]]));
+        // A thread waiting on the ring from outside is not part of the cycle.
+        wait(&mut s, t[3], 0);
+        assert_eq!(find_lock_cycle(&s), Some(vec![t[0], t[1], t[2]]));
+    }
+
+    /// A mutex handed off (owner = the waiter, PICKUP) is not held by anyone the waiter waits
+    /// for: no self-cycle, no deadlock, while the same owner word without PICKUP (a thread
+    /// waiting for a mutex it holds) is the one-thread cycle.
+    #[test]
+    fn a_handoff_in_flight_is_no_cycle_but_a_relock_is() {
+        let (mut s, t) = state(2, 2);
+        hold(&mut s, t[1], 1);
+        wait(&mut s, t[0], 1);
+        wait(&mut s, t[1], 0);
+        // M0's owner handed it to its waiter t1 (owner word t1|PICKUP): t1 takes it when it
+        // runs and waits for nobody, so t0 → M1 → t1 ends there.
+        s.mutexes[0].owner = Some(t[1]);
+        s.mutexes[0].flags.insert(MutexFlags::PICKUP);
+        assert_eq!(find_lock_cycle(&s), None);
+        s.mutexes[0].flags.remove(MutexFlags::PICKUP);
+        assert_eq!(find_lock_cycle(&s), Some(vec![t[1]]));
+    }
 }

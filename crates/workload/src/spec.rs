@@ -404,6 +404,9 @@ pub const INJECTIONS: &[&str] = &[
     // dropped, another CPU swaps that rq's donor to idle, as a remote return migration of the
     // donor does (R6). Fires once.
     "donor_swap_in_balance",
+    // A model assertion fails at CPU 0's first tick, as any broken model invariant would: for
+    // the tests of how a failed assertion is reported (exit 4 with the replay line).
+    "model_assertion",
 ];
 
 impl Default for Settings {

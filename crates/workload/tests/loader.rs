@@ -175,7 +175,7 @@ fn structural_errors() {
     let e = err("{ \"proxysched\": {\"inject\": {\"nope\": true}}, \"tasks\": { \"t\": { \"run\": 1 } } }");
     assert_eq!(
         e.message,
-        "unknown injection point \"nope\"; expected one of: donor_swap_in_balance"
+        "unknown injection point \"nope\"; expected one of: donor_swap_in_balance, model_assertion"
     );
     assert_eq!((e.line, e.column), (1, 29));
 }

@@ -1185,6 +1185,21 @@ enum Proxy {
     Run(TaskId),
 }
 
+/// The most `blocked_on` links one `find_proxy_task()` walk follows. Past it the walk gives
+/// up with a warning and runs idle, leaving a lock cycle to the deadlock detector.
+///
+/// Linux: the April 2026 patch "sched/proxy_exec: Limit find_proxy_task() chain depth to
+/// prevent CPU hang" (zhidao su, 13 Apr 2026; acked in John Stultz's reply of 20 Apr 2026,
+/// lkml.iu.edu/hypermail/linux/kernel/2604.2/06350.html): a `chain_depth` counter against
+/// `MAX_PROXY_CHAIN_DEPTH` = 64, `WARN_ONCE` and `proxy_resched_idle()` when exceeded.
+///
+/// Deviation: read from the patch description in that thread (its diff is not in the
+/// reference store), so the exact test is ours: at most 64 links are followed. The v29-era
+/// tree (johnstultz-work/linux-dev 32d34d76) and the 6.17/7.1 trees have no bound and would
+/// walk a cycle forever with the rq lock held; every model preset uses the bound so that the
+/// run goes on to the deadlock report instead of hanging.
+pub const MAX_PROXY_CHAIN_DEPTH: usize = 64;
+
 /// `find_proxy_task()` (spec §3.4, F1–F10): follow the `blocked_on` chain from the donor to
 /// a runnable owner on this runqueue. Each link is examined under its mutex's `wait_lock`
 /// (which holds off the unlock and keeps the owner alive) and the link's `blocked_lock`;
@@ -1385,6 +1400,14 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
                 return Proxy::Repick;
             }
             Step::Next(o) => {
+                if chain.len() > MAX_PROXY_CHAIN_DEPTH {
+                    // The bound of the April 2026 patch: warn once, run idle.
+                    let s = &mut *k.st();
+                    s.warn_once(format!(
+                        "find_proxy_task: proxy chain depth exceeded {MAX_PROXY_CHAIN_DEPTH}, possible deadlock cycle"
+                    ));
+                    return Proxy::Idle(proxy_resched_idle(s, cpu));
+                }
                 if chain.contains(&o) {
                     // A blocked_on cycle: the tasks wait for each other's mutexes (ABBA). Linux
                     // would spin here with the rq lock held (I8); the model reports a deadlock.

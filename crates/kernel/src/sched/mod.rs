@@ -193,6 +193,8 @@ pub struct SchedState {
     /// Fault injection `donor_swap_in_balance` is armed (see
     /// [`core::inject_remote_donor_swap`]); it disarms when it fires.
     pub inject_donor_swap_in_balance: bool,
+    /// Fault injection `model_assertion`: a model assertion fails at CPU 0's first tick.
+    pub inject_model_assertion: bool,
     pub sink: Box<dyn EventSink>,
     /// `jiffies`.
     pub jiffies: u64,
@@ -215,6 +217,9 @@ pub struct SchedState {
     pub nr_exited: u32,
     /// Consecutive ticks with nothing runnable anywhere (stall detection).
     pub stall_ticks: u32,
+    /// Kernel warnings (`WARN_ONCE`) that do not fail the run, in the order they fired, each
+    /// once; the command line prints them.
+    pub warnings: Vec<String>,
     /// Worker pools, kworkers and work items (kernel/workqueue.c).
     pub wq: crate::workqueue::WqState,
     /// Task groups (the cgroup CPU controller), indexed by [`cgroup::GroupId`]; entry 0 is
@@ -223,6 +228,13 @@ pub struct SchedState {
 }
 
 impl SchedState {
+    /// `WARN_ONCE()`: record `msg` the first time it is raised.
+    pub fn warn_once(&mut self, msg: String) {
+        if !self.warnings.contains(&msg) {
+            self.warnings.push(msg);
+        }
+    }
+
     #[inline]
     pub fn now(&self) -> Nanos {
         self.m.now()
