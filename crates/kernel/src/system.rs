@@ -1069,6 +1069,7 @@ mod tests {
                 wait_lock,
                 osq: Default::default(),
                 proxy: true,
+                io: false,
             });
         }
         (s, ids)
