@@ -11,14 +11,17 @@
 //! whose next steps fall at the same instant are ordered by the oracle. Everything a context
 //! does between two `.await`s is atomic, so the interleaving granularity is exactly the set
 //! of await points the kernel model writes: lock operations, cost steps, context switches and
-//! interrupt windows.
+//! interrupt windows. Every decision time does not fix goes through one [`ChoiceSource`]
+//! ([`choice`]): the order of CPUs due at the same instant, and bounded perturbations.
 
+pub mod choice;
 pub mod cpumask;
 pub mod machine;
 pub mod oracle;
 pub mod time;
 pub mod user;
 
+pub use choice::{Bounds, ChoiceLog, ChoiceSource, Point, Replay, SeedOrder};
 pub use cpumask::{CpuId, CpuMask, MAX_CPUS};
 pub use machine::{CtxId, Executor, IrqSources, LockId, Machine, RunEnd, RunResult, StepHook};
 pub use oracle::{Oracle, Stream};

@@ -12,9 +12,12 @@
 //! | [`Machine::lock`] / [`Machine::spin`] | raw spinlock acquisition | now, or when handed the lock |
 //! | [`Machine::switch_to`] | context switch | the next context resumes at once |
 //!
-//! The executor repeatedly advances the CPU whose next step is earliest. Steps of different
-//! CPUs at the same instant are ordered by a draw from [`Stream::Tie`] taken when the step was
-//! queued, so the same seed gives the same interleaving and another seed may give another.
+//! The executor repeatedly advances the CPU whose next step is earliest. Which of the CPUs
+//! due at the same instant steps first is asked of the machine's [`ChoiceSource`] when the
+//! step is taken ([`crate::choice`]); the default source ([`SeedOrder`]) orders them by the
+//! seed, so the same seed gives the same interleaving and another seed may give another.
+//! The source may also add bounded delays at named points (IPI delivery, clock-event expiry,
+//! spinlock attempts); the default adds none.
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
@@ -23,6 +26,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+use crate::choice::{Bounds, ChoiceLog, ChoiceSource, Point, SeedOrder};
 use crate::cpumask::CpuId;
 use crate::oracle::{Oracle, Stream};
 use crate::time::Nanos;
@@ -85,8 +89,10 @@ struct CpuSlot {
     wait: Wait,
     /// Set by the executor when it resumes an interruptible wait early.
     interrupted: bool,
-    /// Programmed expiry of the clock-event device.
+    /// Programmed expiry of the clock-event device, as the kernel asked for it.
     clockevent: Option<Nanos>,
+    /// When the device really fires: `clockevent` plus any perturbation.
+    clockevent_fire: Option<Nanos>,
     /// Pending IPIs: (arrival time, vector).
     ipis: Vec<(Nanos, u32)>,
     /// Generation of this CPU's live heap entry; older entries are stale.
@@ -97,7 +103,7 @@ struct CpuSlot {
 impl CpuSlot {
     fn next_irq(&self) -> Option<Nanos> {
         let ipi = self.ipis.iter().map(|&(t, _)| t).min();
-        match (self.clockevent, ipi) {
+        match (self.clockevent_fire, ipi) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -131,7 +137,16 @@ struct State {
     cpus: Vec<CpuSlot>,
     locks: Vec<SpinState>,
     oracle: Oracle,
+    /// Every decision time does not fix (tie order, perturbations).
+    choices: Box<dyn ChoiceSource>,
+    /// Cached `choices.bounds()`.
+    bounds: Bounds,
+    /// The decisions taken, when recording.
+    log: Option<ChoiceLog>,
+    /// Live and stale queued steps: (time, key from the choice source, cpu, generation).
     heap: BinaryHeap<Reverse<(Nanos, u64, CpuId, u32)>>,
+    /// Scratch list of the CPUs tied at the earliest instant.
+    tied: Vec<(CpuId, u32)>,
     spawns: Vec<(CtxId, CtxFuture)>,
     reaped: Vec<CtxId>,
     /// Whether each context is executing on some CPU.
@@ -178,6 +193,7 @@ impl Machine {
                 wait: Wait::Ready,
                 interrupted: false,
                 clockevent: None,
+                clockevent_fire: None,
                 ipis: Vec::new(),
                 generation: 0,
                 spin_since: 0,
@@ -190,7 +206,11 @@ impl Machine {
                 cpus,
                 locks: Vec::new(),
                 oracle: Oracle::new(seed),
+                choices: Box::new(SeedOrder::new(seed)),
+                bounds: Bounds::OFF,
+                log: None,
                 heap: BinaryHeap::new(),
+                tied: Vec::new(),
                 spawns: Vec::new(),
                 reaped: Vec::new(),
                 running: Vec::new(),
@@ -235,6 +255,38 @@ impl Machine {
 
     pub fn seed(&self) -> u64 {
         self.st.borrow().oracle.seed()
+    }
+
+    /// Take every later decision from `source` instead of the seeded default, and record
+    /// them when `record` is set ([`Machine::choice_log`]). Only before the first step is
+    /// queued (before [`Machine::boot_cpu`]).
+    pub fn set_choice_source(&self, source: Box<dyn ChoiceSource>, record: bool) {
+        let mut st = self.st.borrow_mut();
+        assert!(
+            st.heap.is_empty() && st.steps == 0,
+            "the choice source is chosen before the machine boots"
+        );
+        st.bounds = source.bounds();
+        st.choices = source;
+        st.log = record.then(|| ChoiceLog {
+            bounds: st.bounds,
+            ..ChoiceLog::default()
+        });
+    }
+
+    /// Start recording the decisions of the current source.
+    pub fn record_choices(&self) {
+        let mut st = self.st.borrow_mut();
+        let bounds = st.bounds;
+        st.log.get_or_insert_with(|| ChoiceLog {
+            bounds,
+            ..ChoiceLog::default()
+        });
+    }
+
+    /// The decisions recorded so far (None when not recording).
+    pub fn choice_log(&self) -> Option<ChoiceLog> {
+        self.st.borrow().log.clone()
     }
 
     /// Ask the executor to stop after the current step.
@@ -322,6 +374,11 @@ impl Machine {
     /// taken (`true`) or this CPU is queued behind the owner (`false`) and must await
     /// [`Machine::spin`].
     pub async fn lock(&self, lock: LockId, cost_ns: Nanos) -> bool {
+        let cost_ns = {
+            let mut st = self.st.borrow_mut();
+            let cpu = st.cur;
+            cost_ns + perturb(&mut st, Point::SpinLock, cpu)
+        };
         if cost_ns > 0 {
             self.delay(cost_ns).await;
         } else {
@@ -433,10 +490,16 @@ impl Machine {
 
     // ---------------------------------------------------------------- interrupts
 
-    /// Program `cpu`'s clock-event device to fire at `at` (or disarm it).
+    /// Program `cpu`'s clock-event device to fire at `at` (or disarm it). A perturbing choice
+    /// source may make it fire later; [`Machine::clockevent`] still reads `at`.
     pub fn program_clockevent(&self, cpu: CpuId, at: Option<Nanos>) {
         let mut st = self.st.borrow_mut();
+        let fire = match at {
+            Some(t) => Some(t + perturb(&mut st, Point::Timer, cpu)),
+            None => None,
+        };
         st.cpus[cpu as usize].clockevent = at;
+        st.cpus[cpu as usize].clockevent_fire = fire;
         requeue_if_interruptible(&mut st, cpu);
     }
 
@@ -444,10 +507,12 @@ impl Machine {
         self.st.borrow().cpus[cpu as usize].clockevent
     }
 
-    /// Raise IPI `vector` (0..32) on `cpu`, arriving at `at`.
+    /// Raise IPI `vector` (0..32) on `cpu`, arriving at `at` (later under a perturbing
+    /// choice source).
     pub fn send_ipi(&self, cpu: CpuId, vector: u32, at: Nanos) {
         assert!(vector < 32);
         let mut st = self.st.borrow_mut();
+        let at = at + perturb(&mut st, Point::Ipi, cpu);
         st.cpus[cpu as usize].ipis.push((at, vector));
         requeue_if_interruptible(&mut st, cpu);
     }
@@ -462,7 +527,8 @@ impl Machine {
     pub fn irq_due_except_kick(&self) -> bool {
         let st = self.st.borrow();
         let slot = &st.cpus[st.cur as usize];
-        slot.clockevent.is_some_and(|t| t <= st.now) || slot.ipis.iter().any(|&(t, v)| t <= st.now && v != 2)
+        slot.clockevent_fire.is_some_and(|t| t <= st.now)
+            || slot.ipis.iter().any(|&(t, v)| t <= st.now && v != 2)
     }
 
     /// Take (acknowledge) every interrupt source due on this CPU now.
@@ -472,8 +538,9 @@ impl Machine {
         let cur = st.cur as usize;
         let slot = &mut st.cpus[cur];
         let mut src = IrqSources::default();
-        if slot.clockevent.is_some_and(|t| t <= now) {
+        if slot.clockevent_fire.is_some_and(|t| t <= now) {
             slot.clockevent = None;
+            slot.clockevent_fire = None;
             src.timer = true;
         }
         slot.ipis.retain(|&(t, v)| {
@@ -501,9 +568,72 @@ fn queue_cpu(st: &mut State, cpu: CpuId) {
     slot.generation = slot.generation.wrapping_add(1);
     let generation = slot.generation;
     if let Some(t) = slot.next_event() {
-        let tie = st.oracle.next_u64(Stream::Tie);
-        st.heap.push(Reverse((t, tie, cpu, generation)));
+        let key = st.choices.queued(cpu);
+        st.heap.push(Reverse((t, key, cpu, generation)));
     }
+}
+
+/// The extra delay at `point` on `cpu` (0 unless the source perturbs that point), recorded.
+fn perturb(st: &mut State, point: Point, cpu: CpuId) -> Nanos {
+    let max = st.bounds.get(point);
+    if max == 0 {
+        return 0;
+    }
+    let ns = st.choices.perturb(point, cpu, max).min(max);
+    if let Some(log) = &mut st.log {
+        log.choices.push(ns);
+    }
+    ns
+}
+
+/// Pop the next step to take: the earliest live entry by (time, key); when several CPUs share
+/// that time and key, the choice source picks one at this moment and the others go back on
+/// the heap.
+fn pop_next(st: &mut State) -> Option<(Nanos, CpuId)> {
+    let (t, key, cpu, generation) = loop {
+        let Reverse((t, key, cpu, generation)) = st.heap.pop()?;
+        if st.cpus[cpu as usize].generation == generation {
+            break (t, key, cpu, generation);
+        }
+    };
+    if !st
+        .heap
+        .peek()
+        .is_some_and(|Reverse((t2, k2, ..))| (*t2, *k2) == (t, key))
+    {
+        return Some((t, cpu));
+    }
+    let mut tied = std::mem::take(&mut st.tied);
+    tied.clear();
+    tied.push((cpu, generation));
+    while let Some(&Reverse((t2, k2, c2, g2))) = st.heap.peek() {
+        if (t2, k2) != (t, key) {
+            break;
+        }
+        st.heap.pop();
+        if st.cpus[c2 as usize].generation == g2 {
+            tied.push((c2, g2));
+        }
+    }
+    let cpu = if tied.len() == 1 {
+        cpu
+    } else {
+        tied.sort_unstable();
+        let cpus: Vec<CpuId> = tied.iter().map(|&(c, _)| c).collect();
+        let i = st.choices.pick_cpu(t, &cpus).min(cpus.len() - 1);
+        if let Some(log) = &mut st.log {
+            log.choices.push(i as u64);
+            log.ties += 1;
+        }
+        for (j, &(c, g)) in tied.iter().enumerate() {
+            if j != i {
+                st.heap.push(Reverse((t, key, c, g)));
+            }
+        }
+        cpus[i]
+    };
+    st.tied = tied;
+    Some((t, cpu))
 }
 
 fn requeue_if_interruptible(st: &mut State, cpu: CpuId) {
@@ -674,13 +804,9 @@ impl Executor {
                 }
                 let (t, cpu) = match fast.take() {
                     Some(next) => next,
-                    None => loop {
-                        let Some(Reverse((t, _, cpu, generation))) = st.heap.pop() else {
-                            return RunEnd::NoEvents;
-                        };
-                        if st.cpus[cpu as usize].generation == generation {
-                            break (t, cpu);
-                        }
+                    None => match pop_next(&mut st) {
+                        Some(next) => next,
+                        None => return RunEnd::NoEvents,
                     },
                 };
                 if t > limit_ns {
@@ -844,6 +970,99 @@ mod tests {
         m.boot_cpu(0, 0);
         Executor::new(m.clone()).run(u64::MAX, &mut |_| true);
         assert_eq!(*log.borrow(), vec![(0, 0, 0), (1, 0, 10), (0, 1, 20), (1, 1, 30)]);
+    }
+
+    /// A source that always picks the last CPU of a tie and delays every IPI by its bound.
+    struct LastAndSlow;
+    impl ChoiceSource for LastAndSlow {
+        fn pick_cpu(&mut self, _now: Nanos, cpus: &[CpuId]) -> usize {
+            cpus.len() - 1
+        }
+        fn perturb(&mut self, _p: Point, _cpu: CpuId, max: Nanos) -> Nanos {
+            max
+        }
+        fn bounds(&self) -> Bounds {
+            Bounds {
+                ipi_ns: 25,
+                ..Bounds::OFF
+            }
+        }
+    }
+
+    /// Four CPUs yield at time 0; returns the order they got past the yield, and the log.
+    fn tie_order(src: Option<Box<dyn ChoiceSource>>) -> (Vec<u32>, Option<ChoiceLog>) {
+        let m = Rc::new(Machine::new(4, 1, 0));
+        if let Some(src) = src {
+            m.set_choice_source(src, true);
+        }
+        let log = Rc::new(RefCell::new(Vec::new()));
+        for id in 0..4u32 {
+            let (m2, log2) = (m.clone(), log.clone());
+            m.spawn(id, async move {
+                m2.yield_now().await;
+                log2.borrow_mut().push(id);
+                m2.halt().await;
+            });
+            m.boot_cpu(id, id);
+        }
+        Executor::new(m.clone()).run(u64::MAX, &mut |_| true);
+        let v = log.borrow().clone();
+        (v, m.choice_log())
+    }
+
+    #[test]
+    fn ties_are_decided_by_the_source_at_step_time_and_replay() {
+        let (order, log) = tie_order(Some(Box::new(LastAndSlow)));
+        // Boot steps tie four ways, then the yields: always the highest CPU first.
+        assert_eq!(order, vec![3, 2, 1, 0]);
+        let log = log.expect("recording");
+        assert_eq!(
+            log.ties as usize,
+            log.choices.len(),
+            "no perturbation point was met"
+        );
+        assert!(log.ties >= 3);
+        let (again, log2) = tie_order(Some(Box::new(crate::choice::Replay::new(&log))));
+        assert_eq!(again, order, "the recorded choices replay the same order");
+        assert_eq!(log2.unwrap().choices, log.choices);
+        // An all-zero replay is the lowest CPU first.
+        let zero = ChoiceLog {
+            choices: vec![0; log.choices.len()],
+            ..log.clone()
+        };
+        assert_eq!(
+            tie_order(Some(Box::new(crate::choice::Replay::new(&zero)))).0,
+            vec![0, 1, 2, 3]
+        );
+    }
+
+    #[test]
+    fn ipi_perturbation_delays_delivery_within_its_bound() {
+        let m = Rc::new(Machine::new(2, 1, 0));
+        m.set_choice_source(Box::new(LastAndSlow), true);
+        let out = Rc::new(Cell::new(None));
+        {
+            let (m2, out2) = (m.clone(), out.clone());
+            m.spawn(0, async move {
+                let r = m2.run_interruptible(1_000_000).await;
+                out2.set(Some((r, m2.now())));
+                m2.halt().await;
+            });
+        }
+        {
+            let m2 = m.clone();
+            m.spawn(1, async move {
+                m2.delay(300).await;
+                m2.send_ipi(0, 2, m2.now() + 50);
+                m2.halt().await;
+            });
+        }
+        m.boot_cpu(0, 0);
+        m.boot_cpu(1, 1);
+        Executor::new(m.clone()).run(u64::MAX, &mut |_| true);
+        // 300 + 50 of latency + 25 of perturbation.
+        assert_eq!(out.get().unwrap(), (RunResult::Interrupted { ran_ns: 375 }, 375));
+        assert_eq!(m.choice_log().unwrap().choices.last(), Some(&25));
     }
 
     #[test]
