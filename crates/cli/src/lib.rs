@@ -15,6 +15,7 @@ pub mod bench;
 pub mod run;
 
 pub use api::{Simulation, SimulationRun};
+pub use harness::{catch_model_panic, install_panic_hook, Failure};
 pub use kernel::locking::Protocol;
 pub use report::metrics::{Metrics, TaskMetrics};
 pub use workload::Workload;
@@ -80,26 +81,27 @@ pub struct RunArgs {
     pub check: bool,
 }
 
+impl RunArgs {
+    /// The flags that configure the run, for [`harness`].
+    pub fn flags(&self) -> harness::Flags {
+        harness::Flags {
+            file: run::workload_file(self),
+            cpus: self.cpus,
+            protocol: self.protocol.clone(),
+            model: self.model.clone(),
+            features: self.features.clone(),
+            costs: self.costs.clone(),
+            seed: self.seed,
+            duration: self.duration,
+            check: self.check,
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Table,
     Json,
-}
-
-/// A failure and the exit code it maps to ([`Failure::exit_code`]); `Display` gives the
-/// message the command line prints.
-#[derive(Debug)]
-pub enum Failure {
-    /// Bad workload or flags (exit 2).
-    BadInput(String),
-    /// Could not write an output file (exit 2, like other bad input): the message names the
-    /// path and starts with it.
-    Io(String),
-    /// A model assertion failed inside a run: the message and where (exit 4 once the command
-    /// has added the replay line, see [`Failure::Violation`]).
-    ModelPanic(String),
-    /// An invariant or model assertion failed; the message carries the replay line (exit 4).
-    Violation(String),
 }
 
 /// Write `text` to stdout. A reader that went away (`proxysched compare | head -1`, `| true`)
@@ -120,83 +122,3 @@ pub fn write_stderr(text: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
-
-thread_local! {
-    /// Inside [`catch_model_panic`]: a panic is a model assertion, reported by the command
-    /// with its replay line, so the panic hook stays quiet.
-    static IN_MODEL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    /// Where the last model panic happened (`file:line:column`), recorded by the hook.
-    static PANIC_AT: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Install the panic hook of the binary: a panic inside a run is recorded for the command to
-/// report (exit 4 with the replay line); any other panic prints its message and location, and
-/// never the hint about `RUST_BACKTRACE`.
-pub fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
-        let at = info
-            .location()
-            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
-            .unwrap_or_else(|| "an unknown location".to_string());
-        if IN_MODEL.with(|m| m.get()) {
-            PANIC_AT.with(|p| *p.borrow_mut() = Some(at));
-        } else {
-            write_stderr(&format!(
-                "internal error: {} at {at}",
-                panic_message(info.payload())
-            ));
-        }
-    }));
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic without a message".to_string()
-    }
-}
-
-/// Run `f` (a simulation); a panic in it — a failed model assertion — becomes
-/// [`Failure::ModelPanic`] with its message and location instead of unwinding further.
-pub fn catch_model_panic<T>(f: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
-    let was = IN_MODEL.with(|m| m.replace(true));
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    IN_MODEL.with(|m| m.set(was));
-    match r {
-        Ok(r) => r,
-        Err(payload) => {
-            let at = PANIC_AT
-                .with(|p| p.borrow_mut().take())
-                .unwrap_or_else(|| "an unknown location".to_string());
-            Err(Failure::ModelPanic(format!(
-                "{} (at {at})",
-                panic_message(&*payload)
-            )))
-        }
-    }
-}
-
-impl Failure {
-    /// The command line's exit code for this failure: 2 (bad input or output path), 4 (a
-    /// failed model assertion or invariant).
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Failure::BadInput(_) | Failure::Io(_) => 2,
-            Failure::ModelPanic(_) | Failure::Violation(_) => 4,
-        }
-    }
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::BadInput(m) | Failure::Io(m) | Failure::Violation(m) => f.write_str(m),
-            Failure::ModelPanic(m) => write!(f, "model assertion failed: {m}"),
-        }
-    }
-}
-
-impl std::error::Error for Failure {}

@@ -494,10 +494,7 @@ impl Machine {
     /// source may make it fire later; [`Machine::clockevent`] still reads `at`.
     pub fn program_clockevent(&self, cpu: CpuId, at: Option<Nanos>) {
         let mut st = self.st.borrow_mut();
-        let fire = match at {
-            Some(t) => Some(t + perturb(&mut st, Point::Timer, cpu)),
-            None => None,
-        };
+        let fire = at.map(|t| t + perturb(&mut st, Point::Timer, cpu));
         st.cpus[cpu as usize].clockevent = at;
         st.cpus[cpu as usize].clockevent_fire = fire;
         requeue_if_interruptible(&mut st, cpu);
@@ -596,10 +593,10 @@ fn pop_next(st: &mut State) -> Option<(Nanos, CpuId)> {
             break (t, key, cpu, generation);
         }
     };
-    if !st
+    if st
         .heap
         .peek()
-        .is_some_and(|Reverse((t2, k2, ..))| (*t2, *k2) == (t, key))
+        .is_none_or(|Reverse((t2, k2, ..))| (*t2, *k2) != (t, key))
     {
         return Some((t, cpu));
     }
