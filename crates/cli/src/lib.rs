@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod bench;
+pub mod explore_cmd;
 pub mod run;
 
 pub use api::{Simulation, SimulationRun};

@@ -6,7 +6,8 @@
 //! workload failed as rt-app would have (a refused `sched_setattr()` or affinity change makes
 //! rt-app exit with EXIT_FAILURE; `end_reason` `workload_failed`).
 
-use cli::{bench, run, write_stderr, write_stdout, RunArgs};
+use cli::explore_cmd::{ExploreArgs, ReplayArgs, ShrinkArgs};
+use cli::{bench, explore_cmd, run, write_stderr, write_stdout, RunArgs};
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -37,6 +38,14 @@ enum Cmd {
     Features,
     /// Measure simulated events per wall-clock second on two generated workloads.
     Bench(BenchArgs),
+    /// Run many schedules (seeds) of a workload, or of generated swarm workloads, checking
+    /// every invariant after every step; write each failure as DIR/<seed>.json. Exit 0:
+    /// nothing found, 4: a safety violation, 3: only deadlocks or stalls.
+    Explore(ExploreArgs),
+    /// Run a failure file of explore again, exactly (same trace, message and exit code).
+    Replay(ReplayArgs),
+    /// Make a failure file of explore smaller while the same invariant still fails.
+    Shrink(ShrinkArgs),
 }
 
 #[derive(Args)]
@@ -55,6 +64,9 @@ fn main() -> ExitCode {
         Cmd::Ablate(args) => run::ablate_command(&args, std::io::stderr().is_terminal()),
         Cmd::Features => write_stdout(&run::features_listing()).map(|()| 0),
         Cmd::Bench(b) => bench::bench(b.duration).map(|()| 0),
+        Cmd::Explore(a) => explore_cmd::explore_command(&a, std::io::stderr().is_terminal()),
+        Cmd::Replay(a) => explore_cmd::replay_command(&a),
+        Cmd::Shrink(a) => explore_cmd::shrink_command(&a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,497 @@
+//! Exploration: run one workload (or one generated workload per seed) under many schedules
+//! and report the ones that break an invariant, with a file that replays each exactly.
+//!
+//! A *schedule* is one seed: the seed picks the workload (the swarm generator, when no
+//! workload is given) and seeds the strategy that answers the machine's choices ([`random`],
+//! [`pct`]); every decision is recorded, so a failure is written as a [`Case`] that
+//! [`replay`] runs again byte for byte and [`shrink`] makes smaller. Invariants are checked
+//! after every step (`Config::check_invariants`); the run watchdog reports deadlocks and
+//! stalls. Seeds run in parallel on a rayon pool; `--shard I/N` keeps the seeds ≡ I mod N.
+
+pub mod pct;
+pub mod random;
+pub mod replay;
+pub mod shrink;
+pub mod swarm;
+
+use harness::{Choices, Failure, Flags};
+use kernel::system::EndReason;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sim::{Bounds, ChoiceLog, ChoiceSource};
+
+/// How the choices of a schedule are made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    Random,
+    Pct,
+}
+
+impl Strategy {
+    pub fn parse(s: &str) -> Option<Strategy> {
+        match s {
+            "random" => Some(Strategy::Random),
+            "pct" => Some(Strategy::Pct),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Random => "random",
+            Strategy::Pct => "pct",
+        }
+    }
+
+    /// The choice source of `seed` on a machine of `nr_cpus` CPUs.
+    pub fn source(self, seed: u64, nr_cpus: usize, bounds: Bounds) -> Box<dyn ChoiceSource> {
+        match self {
+            Strategy::Random => Box::new(random::RandomSource::new(seed, bounds)),
+            Strategy::Pct => Box::new(pct::PctSource::new(
+                seed,
+                nr_cpus,
+                pct::DEFAULT_DEPTH,
+                pct::DEFAULT_DECISIONS,
+                bounds,
+            )),
+        }
+    }
+}
+
+/// What an exploration runs.
+#[derive(Clone, Debug)]
+pub struct Explore {
+    /// The workload as (file name for messages, JSON text); None: the swarm generator.
+    pub workload: Option<(String, String)>,
+    /// `--model`, `--feature`, `--protocol`, ... (`seed` is the schedule's; `check` is on).
+    pub flags: Flags,
+    pub strategy: Strategy,
+    pub bounds: Bounds,
+}
+
+/// What a schedule found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    /// A deadlock or a stall (exit 3).
+    Liveness,
+    /// An invariant violation or a model assertion (exit 4).
+    Safety,
+}
+
+impl Verdict {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::Liveness => 3,
+            Verdict::Safety => 4,
+        }
+    }
+}
+
+/// One failing schedule: everything needed to run it again (`DIR/<seed>.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    pub schema: String,
+    /// The workload's file name (as messages name it) and its text.
+    pub workload_name: String,
+    pub workload: String,
+    pub flags: CaseFlags,
+    pub strategy: Strategy,
+    pub seed: u64,
+    pub bounds: CaseBounds,
+    /// The recorded decisions, in order ([`sim::ChoiceLog`]), written as one string of
+    /// space-separated numbers to keep the file small.
+    #[serde(with = "choices_text")]
+    pub choices: Vec<u64>,
+    /// The first invariant that failed (or `deadlock`, `stall`, `model_assertion`).
+    pub invariant: String,
+    pub time_ns: u64,
+    pub verdict: Verdict,
+    /// The message the run printed, replay line included.
+    pub message: String,
+    /// The command that replays this case (the message's replay line).
+    pub replay: String,
+}
+
+mod choices_text {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u64], s: S) -> Result<S::Ok, S::Error> {
+        let text: Vec<String> = v.iter().map(u64::to_string).collect();
+        s.serialize_str(&text.join(" "))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+        let text = String::deserialize(d)?;
+        text.split_whitespace()
+            .map(|t| {
+                t.parse()
+                    .map_err(|_| D::Error::custom(format!("choices: expected numbers, got `{t}`")))
+            })
+            .collect()
+    }
+}
+
+pub const CASE_SCHEMA: &str = "proxysched/explore-case/v1";
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CaseFlags {
+    pub cpus: Option<usize>,
+    pub protocol: Option<String>,
+    pub model: Option<String>,
+    pub features: Vec<String>,
+    pub costs: Option<String>,
+    pub duration: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseBounds {
+    pub ipi_ns: u64,
+    pub timer_ns: u64,
+    pub spin_ns: u64,
+}
+
+impl From<Bounds> for CaseBounds {
+    fn from(b: Bounds) -> Self {
+        CaseBounds {
+            ipi_ns: b.ipi_ns,
+            timer_ns: b.timer_ns,
+            spin_ns: b.spin_ns,
+        }
+    }
+}
+
+impl From<CaseBounds> for Bounds {
+    fn from(b: CaseBounds) -> Self {
+        Bounds {
+            ipi_ns: b.ipi_ns,
+            timer_ns: b.timer_ns,
+            spin_ns: b.spin_ns,
+        }
+    }
+}
+
+impl Case {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a case serializes") + "\n"
+    }
+
+    /// A case file; `file` names it in the error.
+    pub fn from_json(file: &str, text: &str) -> Result<Case, Failure> {
+        let c: Case = serde_json::from_str(text).map_err(|e| {
+            Failure::BadInput(format!(
+                "{file}:{}:{}: error: expected an explore case file ({CASE_SCHEMA}): {e}",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        if c.schema != CASE_SCHEMA {
+            return Err(Failure::BadInput(format!(
+                "{file}:1:1: error: expected schema {CASE_SCHEMA}, got `{}`",
+                c.schema
+            )));
+        }
+        Ok(c)
+    }
+
+    pub fn run_flags(&self) -> Flags {
+        Flags {
+            file: self.workload_name.clone(),
+            cpus: self.flags.cpus,
+            protocol: self.flags.protocol.clone(),
+            model: self.flags.model.clone(),
+            features: self.flags.features.clone(),
+            costs: self.flags.costs.clone(),
+            seed: Some(self.seed),
+            duration: self.flags.duration,
+            check: true,
+        }
+    }
+}
+
+/// The result of one schedule.
+#[derive(Clone, Debug)]
+pub struct SeedResult {
+    pub seed: u64,
+    pub verdict: Verdict,
+    /// Machine steps taken.
+    pub steps: u64,
+    /// For a failure: the case to write (its message names `replay`).
+    pub case: Option<Case>,
+}
+
+/// The outcome of running a workload text under a choice source: verdict, first failing
+/// invariant, its time, the message (with `replay` as its replay line), steps, choices.
+pub struct Ran {
+    pub verdict: Verdict,
+    pub invariant: String,
+    pub time_ns: u64,
+    pub message: String,
+    pub steps: u64,
+    pub choices: ChoiceLog,
+    pub exit_code: u8,
+}
+
+/// Run `text` under `flags` with `source`, recording the choices. `trace` receives the
+/// ftrace text when given. Bad input (a workload or flag the loader refuses) is an error.
+pub fn run_text(
+    name: &str,
+    text: &str,
+    flags: &Flags,
+    make_source: &dyn Fn(usize) -> Box<dyn ChoiceSource>,
+    replay: &str,
+    trace: Option<Box<dyn std::io::Write>>,
+) -> Result<Ran, Failure> {
+    let w = workload::load(name, text).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let (mut cfg, costs_name) = harness::build_config(&w, flags)?;
+    cfg.check_invariants = true;
+    let protocol = harness::default_protocol(&w, flags)?;
+    let choices = Choices {
+        source: Some(make_source(cfg.nr_cpus)),
+        record: true,
+    };
+    match harness::simulate_with(&w, &cfg, &costs_name, protocol, trace, None, &mut |_| {}, choices) {
+        Ok(r) => {
+            let (code, msg) = harness::outcome_exit(&r.outcome, replay);
+            let o = &r.outcome;
+            let (verdict, invariant, time_ns) = match o.end_reason {
+                EndReason::Violation => {
+                    let v = o.violations.first();
+                    (
+                        Verdict::Safety,
+                        v.map_or("violation".to_string(), |v| v.invariant.clone()),
+                        v.map_or(o.sim_time_ns, |v| v.time_ns),
+                    )
+                }
+                EndReason::Deadlock | EndReason::Stall => (
+                    Verdict::Liveness,
+                    o.end_reason.as_str().to_string(),
+                    o.sim_time_ns,
+                ),
+                _ => (Verdict::Pass, String::new(), o.sim_time_ns),
+            };
+            Ok(Ran {
+                verdict,
+                invariant,
+                time_ns,
+                message: msg.unwrap_or_default(),
+                steps: o.steps,
+                choices: r.choices.unwrap_or_default(),
+                exit_code: code,
+            })
+        }
+        Err(e @ Failure::ModelPanic(_)) => {
+            let message = harness::with_replay(e, replay).to_string();
+            Ok(Ran {
+                verdict: Verdict::Safety,
+                invariant: "model_assertion".to_string(),
+                time_ns: 0,
+                message,
+                steps: 0,
+                choices: ChoiceLog::default(),
+                exit_code: 4,
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+impl Explore {
+    /// The workload of `seed`: the given one, or the swarm's.
+    pub fn workload_of(&self, seed: u64) -> Result<(String, String), Failure> {
+        match &self.workload {
+            Some(w) => Ok(w.clone()),
+            None => {
+                let model = self.flags.model.as_deref().unwrap_or("v29");
+                Ok((format!("swarm-{seed}.json"), swarm::generate(seed, model)?))
+            }
+        }
+    }
+
+    /// Run one schedule. `replay_of(seed)` is the replay line a failure's message carries.
+    pub fn run_seed(&self, seed: u64, replay_of: &dyn Fn(u64) -> String) -> Result<SeedResult, Failure> {
+        let (name, text) = self.workload_of(seed)?;
+        let mut flags = self.flags.clone();
+        flags.file = name.clone();
+        flags.seed = Some(seed);
+        flags.check = true;
+        let (strategy, bounds) = (self.strategy, self.bounds);
+        let replay = replay_of(seed);
+        let ran = run_text(
+            &name,
+            &text,
+            &flags,
+            &|n| strategy.source(seed, n, bounds),
+            &replay,
+            None,
+        )?;
+        let case = (ran.verdict != Verdict::Pass).then(|| Case {
+            schema: CASE_SCHEMA.to_string(),
+            workload_name: name,
+            workload: text,
+            flags: CaseFlags {
+                cpus: flags.cpus,
+                protocol: flags.protocol.clone(),
+                model: flags.model.clone(),
+                features: flags.features.clone(),
+                costs: flags.costs.clone(),
+                duration: flags.duration,
+            },
+            strategy,
+            seed,
+            bounds: self.bounds.into(),
+            choices: ran.choices.choices.clone(),
+            invariant: ran.invariant.clone(),
+            time_ns: ran.time_ns,
+            verdict: ran.verdict,
+            message: ran.message.clone(),
+            replay,
+        });
+        Ok(SeedResult {
+            seed,
+            verdict: ran.verdict,
+            steps: ran.steps,
+            case,
+        })
+    }
+
+    /// Run `seeds` on the current rayon pool; results in seed order. `each` is called as
+    /// each schedule finishes (from any thread, in any order: a progress bar).
+    pub fn run_seeds(
+        &self,
+        seeds: &[u64],
+        replay_of: &(dyn Fn(u64) -> String + Sync),
+        each: &(dyn Fn(&SeedResult) + Sync),
+    ) -> Result<Vec<SeedResult>, Failure> {
+        seeds
+            .par_iter()
+            .map(|&s| {
+                let r = self.run_seed(s, replay_of)?;
+                each(&r);
+                Ok(r)
+            })
+            .collect()
+    }
+}
+
+/// The seeds `start..start+count` that shard `index` of `shards` runs (seed ≡ index mod
+/// shards).
+pub fn shard_seeds(start: u64, count: u64, index: u64, shards: u64) -> Vec<u64> {
+    (start..start.saturating_add(count))
+        .filter(|s| s % shards == index)
+        .collect()
+}
+
+/// Parse `--shard I/N` (0 ≤ I < N).
+pub fn parse_shard(s: &str) -> Option<(u64, u64)> {
+    let (i, n) = s.split_once('/')?;
+    let (i, n) = (i.trim().parse().ok()?, n.trim().parse().ok()?);
+    (n > 0 && i < n).then_some((i, n))
+}
+
+/// The `--format json` summary of a sweep; summaries of shards merge with [`Summary::merge`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub schema: String,
+    pub strategy: String,
+    pub seeds_run: u64,
+    pub steps: u64,
+    /// Wall-clock seconds summed over shards (the command line fills it in).
+    pub wall_s: f64,
+    pub schedules_per_s: f64,
+    pub failures: Vec<SummaryFailure>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SummaryFailure {
+    pub seed: u64,
+    pub invariant: String,
+    pub time_ns: u64,
+    pub verdict: Verdict,
+    pub file: Option<String>,
+}
+
+pub const SUMMARY_SCHEMA: &str = "proxysched/explore-summary/v1";
+
+impl Summary {
+    pub fn exit_code(&self) -> u8 {
+        self.failures
+            .iter()
+            .map(|f| f.verdict.exit_code())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Merge the summaries of several shards: seeds and steps add, failures join in seed
+    /// order, the rate is recomputed from the summed wall time per shard (so it is the rate
+    /// of one shard's worth of cores, times the number of shards).
+    pub fn merge(parts: &[Summary]) -> Summary {
+        let mut m = Summary {
+            schema: SUMMARY_SCHEMA.to_string(),
+            strategy: parts.first().map(|p| p.strategy.clone()).unwrap_or_default(),
+            ..Summary::default()
+        };
+        let mut rate = 0.0;
+        for p in parts {
+            m.seeds_run += p.seeds_run;
+            m.steps += p.steps;
+            m.wall_s += p.wall_s;
+            rate += p.schedules_per_s;
+            m.failures.extend(p.failures.iter().cloned());
+        }
+        m.schedules_per_s = rate;
+        m.failures.sort_by_key(|f| f.seed);
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_partition_the_seed_range() {
+        let n = 5;
+        let mut all: Vec<u64> = (0..n).flat_map(|i| shard_seeds(10, 37, i, n)).collect();
+        all.sort_unstable();
+        assert_eq!(all, (10..47).collect::<Vec<_>>());
+        assert!(shard_seeds(10, 37, 2, n).iter().all(|s| s % 5 == 2));
+        assert_eq!(parse_shard("2/5"), Some((2, 5)));
+        assert_eq!(parse_shard("5/5"), None);
+        assert_eq!(parse_shard("1/0"), None);
+    }
+
+    #[test]
+    fn summaries_merge() {
+        let f = |seed| SummaryFailure {
+            seed,
+            invariant: "I1".into(),
+            time_ns: 1,
+            verdict: Verdict::Liveness,
+            file: None,
+        };
+        let a = Summary {
+            seeds_run: 3,
+            steps: 10,
+            wall_s: 1.0,
+            schedules_per_s: 3.0,
+            failures: vec![f(4)],
+            ..Summary::default()
+        };
+        let b = Summary {
+            seeds_run: 2,
+            steps: 5,
+            wall_s: 1.0,
+            schedules_per_s: 2.0,
+            failures: vec![f(1)],
+            ..Summary::default()
+        };
+        let m = Summary::merge(&[a, b]);
+        assert_eq!((m.seeds_run, m.steps), (5, 15));
+        assert_eq!(m.failures.iter().map(|f| f.seed).collect::<Vec<_>>(), vec![1, 4]);
+        assert_eq!(m.exit_code(), 3);
+    }
+}
