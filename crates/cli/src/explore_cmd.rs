@@ -188,7 +188,7 @@ pub fn explore_command(args: &ExploreArgs, tty: bool) -> Result<u8, Failure> {
         Some(t) => {
             // Batches of seeds until the time is up; the seeds run are a prefix of the
             // shard's sequence, so a rerun with --seeds covers them exactly.
-            let batch = (jobs as u64 * 4).max(4);
+            let batch = (jobs as u64 * 64).max(64);
             let mut next = args.start;
             while started.elapsed().as_secs_f64() < t {
                 let mut seeds = Vec::new();
