@@ -58,7 +58,8 @@ pub struct ExploreArgs {
 pub struct ReplayArgs {
     /// A failure file written by explore (`DIR/<seed>.json`).
     pub file: PathBuf,
-    /// Write the replayed run's ftrace text.
+    /// Write the replayed run's trace; the format follows the extension as for run
+    /// (`.pftrace` Perfetto, `.dat` trace.dat, else ftrace text).
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
 }
@@ -280,13 +281,15 @@ pub fn explore_command(args: &ExploreArgs, tty: bool) -> Result<u8, Failure> {
 /// `proxysched replay FILE`: the recorded choices again; same trace, message and exit code.
 pub fn replay_command(args: &ReplayArgs) -> Result<u8, Failure> {
     let case = load_case(&args.file)?;
-    let trace: Option<Box<dyn std::io::Write>> = match &args.trace {
-        None => None,
-        Some(p) => Some(Box::new(std::io::BufWriter::new(
-            fs::File::create(p).map_err(|e| output_error(p, "the trace", e))?,
-        ))),
+    // The case's CPU count, for the trace header: the workload and flags decide it.
+    let nr_cpus = {
+        let w = workload::load(&case.workload_name, &case.workload)
+            .map_err(|e| Failure::BadInput(e.to_string()))?;
+        harness::build_config(&w, &case.run_flags())?.0.nr_cpus
     };
-    let r = explore::replay::replay(&case, trace)?;
+    let trace = crate::run::open_trace(args.trace.as_deref(), nr_cpus)?;
+    let r = explore::replay::replay(&case, crate::run::trace_sink(&trace))?;
+    crate::run::finish_trace(trace, args.trace.as_deref())?;
     crate::write_stdout(&format!(
         "replayed seed {} ({} strategy, {} choices): {}\n",
         case.seed,

@@ -129,9 +129,12 @@ pub fn output_error(path: &std::path::Path, what: &str, e: impl std::fmt::Displa
 /// A `--trace` writer: the format follows the file's extension (`.pftrace` Perfetto, `.dat`
 /// trace.dat, else ftrace text). The kernel gets a clone as an extra sink; [`finish_trace`]
 /// writes out the rest once the run is over.
-type TraceOut = SharedSink<report::TraceWriter<std::io::BufWriter<fs::File>>>;
+pub(crate) type TraceOut = SharedSink<report::TraceWriter<std::io::BufWriter<fs::File>>>;
 
-fn open_trace(path: Option<&std::path::Path>, nr_cpus: usize) -> Result<Option<TraceOut>, Failure> {
+pub(crate) fn open_trace(
+    path: Option<&std::path::Path>,
+    nr_cpus: usize,
+) -> Result<Option<TraceOut>, Failure> {
     match path {
         None => Ok(None),
         Some(p) => {
@@ -146,11 +149,11 @@ fn open_trace(path: Option<&std::path::Path>, nr_cpus: usize) -> Result<Option<T
     }
 }
 
-fn trace_sink(t: &Option<TraceOut>) -> Option<Box<dyn EventSink>> {
+pub(crate) fn trace_sink(t: &Option<TraceOut>) -> Option<Box<dyn EventSink>> {
     t.as_ref().map(|t| Box::new(t.clone()) as Box<dyn EventSink>)
 }
 
-fn finish_trace(t: Option<TraceOut>, path: Option<&std::path::Path>) -> Result<(), Failure> {
+pub(crate) fn finish_trace(t: Option<TraceOut>, path: Option<&std::path::Path>) -> Result<(), Failure> {
     if let (Some(t), Some(p)) = (t, path) {
         let w = t.try_unwrap().ok().expect("the trace writer is no longer shared");
         w.finish().map_err(|e| output_error(p, "the trace", e))?;

@@ -172,6 +172,13 @@ fn replay_reproduces_a_failure_byte_for_byte() {
     let (a, b) = (std::fs::read(&t1).unwrap(), std::fs::read(&t2).unwrap());
     assert!(a.starts_with(b"# tracer: nop"));
     assert_eq!(a, b, "replayed traces differ");
+    // Other formats by extension, as for run.
+    let (p1, p2) = (tmp("replay1.pftrace"), tmp("replay2.pftrace"));
+    run(&["replay", case.to_str().unwrap(), "--trace", p1.to_str().unwrap()]);
+    run(&["replay", case.to_str().unwrap(), "--trace", p2.to_str().unwrap()]);
+    let (a2, b2) = (std::fs::read(&p1).unwrap(), std::fs::read(&p2).unwrap());
+    assert!(!a2.is_empty() && !a2.starts_with(b"# tracer"), "a protobuf trace");
+    assert_eq!(a2, b2, "replayed Perfetto traces differ");
     // Another seed's choices are another schedule: its trace differs.
     let t0 = tmp("replay0.txt");
     run(&[

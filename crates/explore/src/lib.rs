@@ -236,14 +236,15 @@ pub struct Ran {
 }
 
 /// Run `text` under `flags` with `source`, recording the choices. `trace` receives the
-/// ftrace text when given. Bad input (a workload or flag the loader refuses) is an error.
+/// tracepoint events when given (a trace writer). Bad input (a workload or flag the loader
+/// refuses) is an error.
 pub fn run_text(
     name: &str,
     text: &str,
     flags: &Flags,
     make_source: &dyn Fn(usize) -> Box<dyn ChoiceSource>,
     replay: &str,
-    trace: Option<Box<dyn std::io::Write>>,
+    trace: Option<Box<dyn kernel::tracepoints::EventSink>>,
 ) -> Result<Ran, Failure> {
     let w = workload::load(name, text).map_err(|e| Failure::BadInput(e.to_string()))?;
     let (mut cfg, costs_name) = harness::build_config(&w, flags)?;
@@ -253,7 +254,7 @@ pub fn run_text(
         source: Some(make_source(cfg.nr_cpus)),
         record: true,
     };
-    match harness::simulate_with(&w, &cfg, &costs_name, protocol, trace, None, &mut |_| {}, choices) {
+    match harness::simulate_with(&w, &cfg, &costs_name, protocol, None, trace, &mut |_| {}, choices) {
         Ok(r) => {
             let (code, msg) = harness::outcome_exit(&r.outcome, replay);
             let o = &r.outcome;

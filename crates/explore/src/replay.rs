@@ -17,11 +17,11 @@ pub fn log_of(case: &Case, choices: &[u64]) -> ChoiceLog {
 }
 
 /// Run `case`'s workload and flags with `choices` instead of its own (shrinking tries
-/// variants); `trace` receives the ftrace text.
+/// variants); `trace` receives the tracepoint events (a trace writer).
 pub fn run_choices(
     case: &Case,
     choices: &[u64],
-    trace: Option<Box<dyn std::io::Write>>,
+    trace: Option<Box<dyn kernel::tracepoints::EventSink>>,
 ) -> Result<Ran, Failure> {
     let log = log_of(case, choices);
     run_text(
@@ -35,6 +35,6 @@ pub fn run_choices(
 }
 
 /// Replay `case` exactly.
-pub fn replay(case: &Case, trace: Option<Box<dyn std::io::Write>>) -> Result<Ran, Failure> {
+pub fn replay(case: &Case, trace: Option<Box<dyn kernel::tracepoints::EventSink>>) -> Result<Ran, Failure> {
     run_choices(case, &case.choices, trace)
 }
