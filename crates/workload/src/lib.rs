@@ -7,6 +7,7 @@
 //! - [`Workload::programs`] creates one [`sim::user::UserProgram`] per thread for one
 //!   simulation run ([`program`]): the thread's rt-app events become system calls of the
 //!   simulated kernel (`Run`, `Sleep`, `Lock`, `CondWait`, ...).
+//! - [`generate::swarm`] draws one random workload per seed for exploration (swarm testing).
 //! - [`DEMO`] is the built-in priority-inversion workload `proxysched run` uses without a file.
 //!
 //! The semantics are rt-app's (scheduler-tools/rt-app `src/rt-app.c`,
@@ -15,6 +16,7 @@
 
 pub mod demo;
 pub mod error;
+pub mod generate;
 pub mod json;
 pub mod loader;
 pub mod program;
