@@ -12,7 +12,8 @@
 //! 2. fewer CPUs: half, then one less (`cpus` masks and `queue_work` CPUs are remapped
 //!    modulo the new count, so every mask stays non-empty);
 //! 3. drop a phase of a task that has several;
-//! 4. drop a work item, with every `queue_work`/`flush_work` that names it;
+//! 4. drop a work item, with every `queue_work`/`flush_work` that names it, and a resource
+//!    declared in `"resources"` that no event uses;
 //! 5. fewer instances of a task: one, then half;
 //! 6. a shorter `global.duration` (half);
 //! 7. half of every loop count;
@@ -29,6 +30,8 @@ use std::fmt;
 
 use crate::json::{self, Kind, Member, Node};
 use crate::loader::event_prefix;
+use sim::user::ResourceId;
+
 use crate::spec::{Event, LoopCount, WorkStepSpec, Workload};
 
 /// How big a workload is, for "sizes before and after" and to order candidates. Counts are of
@@ -48,6 +51,8 @@ pub struct Size {
     pub cpus: usize,
     /// Work items.
     pub work_items: usize,
+    /// Mutexes and condition variables (declared or used), rt-app's internal ones included.
+    pub resources: usize,
     /// Total `run` and `runtime` µs (one iteration of every phase, times the instances), and
     /// the `run` steps of work items.
     pub run_us: u64,
@@ -67,6 +72,7 @@ impl Size {
             threads: w.threads.len(),
             cpus: w.settings.cpus.unwrap_or(1),
             work_items: w.settings.workqueues.items.len(),
+            resources: w.resources.len(),
             duration_ms: w.duration_s.map_or(0, |s| (s * 1000.0).round() as u64),
             ..Size::default()
         };
@@ -116,7 +122,7 @@ impl Size {
         size
     }
 
-    fn fields(&self) -> [u64; 10] {
+    fn fields(&self) -> [u64; 11] {
         [
             self.tasks as u64,
             self.threads as u64,
@@ -124,6 +130,7 @@ impl Size {
             self.events as u64,
             self.cpus as u64,
             self.work_items as u64,
+            self.resources as u64,
             self.run_us,
             self.sleep_us,
             self.loops,
@@ -142,14 +149,15 @@ impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} tasks ({} threads, {} phases), {} events, {} CPUs, {} work items, run {} µs, sleep {} µs, \
-             loops {}, duration {} ms",
+            "{} tasks ({} threads, {} phases), {} events, {} CPUs, {} work items, {} resources, run {} µs, \
+             sleep {} µs, loops {}, duration {} ms",
             self.tasks,
             self.threads,
             self.phases,
             self.events,
             self.cpus,
             self.work_items,
+            self.resources,
             self.run_us,
             self.sleep_us,
             self.loops,
@@ -180,6 +188,7 @@ pub fn candidates(json: &str) -> Vec<String> {
     tree.fewer_cpus(&workload, &mut edits);
     tree.drop_phases(&mut edits);
     tree.drop_work_items(&mut edits);
+    tree.drop_unused_resources(&workload, &mut edits);
     tree.fewer_instances(&mut edits);
     tree.shorter_duration(&mut edits);
     tree.halve_all(&mut edits, None, Halve::Loops);
@@ -440,6 +449,49 @@ impl<'n> Tree<'n> {
                         });
                     }
                 }
+            }));
+        }
+    }
+
+    /// Drop each entry of the top-level `"resources"` object that names no resource an event
+    /// or work step uses.
+    fn drop_unused_resources(&self, w: &Workload, edits: &mut Vec<Node>) {
+        let top = members(self.root);
+        let Some(r) = last_index(top, "resources") else {
+            return;
+        };
+        let mut used: Vec<ResourceId> = Vec::new();
+        for e in w.tasks.iter().flat_map(|t| &t.phases).flat_map(|p| &p.events) {
+            match e.event {
+                Event::Lock { mutex } | Event::Unlock { mutex } => used.push(mutex),
+                Event::Signal { cond } | Event::Broadcast { cond } => used.push(cond),
+                Event::Wait { cond, mutex }
+                | Event::Sync { cond, mutex }
+                | Event::Suspend { cond, mutex }
+                | Event::Resume { cond, mutex } => used.extend([cond, mutex]),
+                Event::Barrier { barrier } => {
+                    used.extend([w.barriers[barrier].mutex, w.barriers[barrier].cond]);
+                }
+                _ => {}
+            }
+        }
+        for item in &w.settings.workqueues.items {
+            for step in &item.steps {
+                if let WorkStepSpec::Lock { mutex } | WorkStepSpec::Unlock { mutex } = *step {
+                    used.push(mutex);
+                }
+            }
+        }
+        let used_names: Vec<&str> = used
+            .iter()
+            .map(|&id| w.resources[id as usize].name.as_str())
+            .collect();
+        for (i, m) in members(&top[r].value).iter().enumerate() {
+            if used_names.contains(&m.key.as_str()) {
+                continue;
+            }
+            edits.push(self.edit(|root| {
+                members_mut(&mut members_mut(root)[r].value).remove(i);
             }));
         }
     }

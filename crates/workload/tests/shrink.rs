@@ -40,6 +40,8 @@ fn size_counts_the_file() {
             events: 20,
             cpus: 4,
             work_items: 2,
+            // M and N
+            resources: 2,
             // big 4 x 300, small 10, a 205, work 100 + 40
             run_us: 1200 + 10 + 205 + 140,
             // big 4 x 1000, small 50 delay + 90, b 400, work 20
@@ -52,7 +54,7 @@ fn size_counts_the_file() {
     assert_eq!(size("not json"), Size::default());
     assert!(
         s.to_string()
-            .starts_with("3 tasks (6 threads, 4 phases), 20 events, 4 CPUs"),
+            .starts_with("3 tasks (6 threads, 4 phases), 20 events, 4 CPUs, 2 work items, 2 resources"),
         "{s}"
     );
 }
@@ -137,6 +139,20 @@ fn locks_go_with_their_unlocks_and_items_with_their_references() {
         .iter()
         .all(|e| !matches!(e.event, Event::QueueWork { .. } | Event::FlushWork { .. })));
     assert_eq!(big.len(), 4, "lock, run, unlock, sleep");
+}
+
+#[test]
+fn unused_declared_resources_are_dropped_and_used_ones_kept() {
+    let text = r#"{ "resources": { "Used": { "protocol": "pi" }, "Idle": { "type": "mutex" }, "C": { "type": "wait" } },
+                    "tasks": { "t": { "lock": "Used", "run": 10, "unlock": "Used" } } }"#;
+    let names = |w: &Workload| w.resources.iter().map(|r| r.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&ok(text)), ["Used", "Idle", "C"]);
+    let dropped: Vec<Vec<String>> = candidates(text)
+        .iter()
+        .map(|c| names(&ok(c)))
+        .filter(|n| n.len() == 2)
+        .collect();
+    assert_eq!(dropped, [vec!["Used", "C"], vec!["Used", "Idle"]]);
 }
 
 #[test]
