@@ -104,7 +104,8 @@ pub struct Knobs {
     /// Most mutexes a free critical section nests (1 = no nesting).
     pub max_nesting: u32,
     /// A ladder of this many links: thread `i` holds `M(b+i)` and waits for `M(b+i+1)`, the
-    /// last mutex's owner holds it for a long time. 0 = no ladder.
+    /// last mutex's owner holds it for a long time, preempted by a thread on its CPU. 0 = no
+    /// ladder.
     pub chain_depth: u32,
     /// The ladder's threads are pinned to different CPUs.
     pub chain_across_cpus: bool,
@@ -519,14 +520,22 @@ impl<'k> Gen<'k> {
         picked
     }
 
-    /// The ladder: `c0 .. c(d-1)` where `ci` holds `M(b+i)` and then takes `M(b+i+1)`, and an
-    /// end owner `cend` that holds `M(b+d)` for a long time (asleep if owners sleep). All start
-    /// together, so each link blocks on the next: a chain of `d` links.
+    /// The ladder: `c0 .. c(d-1)` where `ci` holds `M(b+i)` and then takes `M(b+i+1)`, an end
+    /// owner `cend` that holds `M(b+d)` for a long time, and `chog`, which shares `cend`'s CPU
+    /// and preempts it soon after it took the mutex. All start together, so each link blocks
+    /// on the next: a blocked-on chain of `d` links whose owner is runnable but not running,
+    /// which Proxy Execution runs on the chain's scheduling context (on `cend`'s CPU: donor or
+    /// chain migration when the links are pinned elsewhere).
+    ///
+    /// Why the preemption: a mutex waiter spins while its owner runs (`mutex_spin_on_owner`),
+    /// so behind a running owner every link would spin and the chain would unwind before any
+    /// became a donor; behind a sleeping owner, v29 deactivates the links (no proxying).
     fn ladder(&mut self, tasks: &mut Vec<Member>) {
         let d = self.k.chain_depth;
         let base = self.k.mutexes;
         let rt = self.k.rt && self.coin(0.5);
         let mut cpu = self.rng.gen_range(0..self.k.cpus);
+        let mut end_cpu = cpu;
         for i in 0..=d {
             let mut b = Body::default();
             if i < d {
@@ -542,24 +551,28 @@ impl<'k> Gen<'k> {
                 b.unlock();
             } else {
                 b.lock(base + d);
-                let r = self.rng.gen_range(30..=150);
+                let r = self.rng.gen_range(100..=500);
                 b.run(r);
                 if self.k.sleeping_owner {
-                    let s = self.rng.gen_range(200..=2000);
+                    let s = self.rng.gen_range(200..=1500);
                     b.sleep(s);
+                    let r = self.rng.gen_range(20..=200);
+                    b.run(r);
                 }
                 b.unlock();
             }
             let pause = self.rng.gen_range(500..=3000);
             b.sleep(pause);
             let mut obj = Vec::new();
-            if rt {
+            if rt && i < d {
                 // Priorities fall along the chain: the first waiter is the most urgent.
                 obj.push(member("policy", text("SCHED_FIFO")));
                 obj.push(member("priority", num(90 - 5 * i)));
             }
-            if self.k.chain_across_cpus {
+            if self.k.chain_across_cpus || i == d {
+                // The end owner is always pinned, next to its preempter.
                 obj.push(member("cpus", cpu_list(&[cpu])));
+                end_cpu = cpu;
                 cpu = (cpu + 1) % self.k.cpus;
             }
             let loops = self.loops_for(b.iteration_us());
@@ -573,6 +586,28 @@ impl<'k> Gen<'k> {
             };
             tasks.push(member(&name, object(obj)));
         }
+        // The preempter: above the end owner (FIFO 30, below every link; or nice -10 against
+        // the owner's nice 0), a short sleep so the owner takes its mutex first, then a burst.
+        let mut b = Body::default();
+        let s = self.rng.gen_range(20..=100);
+        b.sleep(s);
+        let r = self.rng.gen_range(300..=1500);
+        b.run(r);
+        let pause = self.rng.gen_range(500..=3000);
+        b.sleep(pause);
+        let mut obj = if rt {
+            vec![member("policy", text("SCHED_FIFO")), member("priority", num(30))]
+        } else {
+            vec![
+                member("policy", text("SCHED_OTHER")),
+                member("priority", num(-10)),
+            ]
+        };
+        obj.push(member("cpus", cpu_list(&[end_cpu])));
+        obj.push(member("loop", num(self.loops_for(b.iteration_us()))));
+        obj.extend(b.events);
+        self.threads += 1;
+        tasks.push(member("chog", object(obj)));
     }
 
     /// Loops that make a thread's nominal length the seed's duration.
