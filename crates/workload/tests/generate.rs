@@ -251,6 +251,13 @@ fn five_hundred_seeds_load_without_warnings_and_keep_the_guarantees() {
             assert!(finite, "seed {seed}: task {} loops for ever", t.name);
         }
         assert!(w.threads.len() <= 26, "seed {seed}: {} threads", w.threads.len());
+        // A flushed item always finds a worker: more workers per pool than items.
+        let wq = &w.settings.workqueues;
+        assert!(wq.items.len() <= 3, "seed {seed}");
+        assert!(
+            wq.workers_per_pool.unwrap_or(4) as usize > wq.items.len(),
+            "seed {seed}"
+        );
     }
 }
 
