@@ -413,3 +413,21 @@ fn a_timer_expiring_with_the_tick_is_no_stall() {
     assert_eq!(s.result.outcome.end_reason, EndReason::Exited);
     assert_eq!(s.result.outcome.sim_time_ns, 15_006_040);
 }
+
+/// Swarm seeds that ended in a false stall (exit 3) while a task's wake-up timer had expired
+/// but its handler had not run yet — on the tick's own CPU after the tick handler, or on
+/// another CPU still inside its tick handler when CPU 0's watchdog looked. Every one runs to
+/// its end with every invariant checked.
+#[test]
+fn swarm_seeds_with_a_timer_in_flight_are_no_stall() {
+    for seed in [26, 80, 125, 274, 294, 482, 538] {
+        let text = workload::generate::swarm(seed, "v29");
+        let path = std::env::temp_dir().join(format!(
+            "proxysched-swarm-stall-{}-{seed}.json",
+            std::process::id()
+        ));
+        std::fs::write(&path, text).unwrap();
+        let s = run_with(path.to_str().unwrap(), |a| a.protocol = Some("proxy".into()));
+        assert_eq!(s.result.outcome.end_reason, EndReason::Exited, "seed {seed}");
+    }
+}

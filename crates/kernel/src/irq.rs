@@ -55,6 +55,9 @@ pub async fn do_irq(k: &Kernel) {
 /// Linux: kernel/time/hrtimer.c hrtimer_interrupt().
 async fn hrtimer_interrupt(k: &Kernel, cpu: CpuId) {
     let due = hrtimer_expire(&mut k.st(), cpu);
+    // Expired task timers whose handler has not run yet: the stall watchdog counts them as
+    // armed (another CPU may look while this one is still in its tick handler).
+    k.st().task_timers_in_flight += due.iter().filter(|f| matches!(f, TimerFn::WakeTask(_))).count() as u32;
     let mut ticked = false;
     for f in due {
         match f {
@@ -64,6 +67,7 @@ async fn hrtimer_interrupt(k: &Kernel, cpu: CpuId) {
             }
             TimerFn::WakeTask(p) => {
                 try_to_wake_up(k, p, TASK_NORMAL, 0).await;
+                k.st().task_timers_in_flight -= 1;
             }
             TimerFn::DlTask(p) => crate::sched::deadline::dl_task_timer(k, p).await,
             TimerFn::DlServer(c) => crate::sched::deadline::dl_server_timer(k, c).await,
