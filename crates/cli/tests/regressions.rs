@@ -403,3 +403,31 @@ fn b_v18_1_swarm_race_meets_a_waking_link_in_flight() {
         s.switch_ins(a)
     );
 }
+
+/// The stall watchdog runs after every timer of the interrupt that carried the tick: a sleep
+/// timer expiring with the tick (within its slack) used to look like a quiet system, and two
+/// such ticks ended the run as a false stall at 2.003 ms. All 60 loops finish at 15.006040 ms.
+#[test]
+fn a_timer_expiring_with_the_tick_is_no_stall() {
+    let s = run("timer_expires_with_the_tick.json");
+    assert_eq!(s.result.outcome.end_reason, EndReason::Exited);
+    assert_eq!(s.result.outcome.sim_time_ns, 15_006_040);
+}
+
+/// Swarm seeds that ended in a false stall (exit 3) while a task's wake-up timer had expired
+/// but its handler had not run yet — on the tick's own CPU after the tick handler, or on
+/// another CPU still inside its tick handler when CPU 0's watchdog looked. Every one runs to
+/// its end with every invariant checked.
+#[test]
+fn swarm_seeds_with_a_timer_in_flight_are_no_stall() {
+    for seed in [26, 80, 125, 274, 294, 482, 538] {
+        let text = workload::generate::swarm(seed, "v29");
+        let path = std::env::temp_dir().join(format!(
+            "proxysched-swarm-stall-{}-{seed}.json",
+            std::process::id()
+        ));
+        std::fs::write(&path, text).unwrap();
+        let s = run_with(path.to_str().unwrap(), |a| a.protocol = Some("proxy".into()));
+        assert_eq!(s.result.outcome.end_reason, EndReason::Exited, "seed {seed}");
+    }
+}

@@ -55,16 +55,30 @@ pub async fn do_irq(k: &Kernel) {
 /// Linux: kernel/time/hrtimer.c hrtimer_interrupt().
 async fn hrtimer_interrupt(k: &Kernel, cpu: CpuId) {
     let due = hrtimer_expire(&mut k.st(), cpu);
+    // Expired task timers whose handler has not run yet: the stall watchdog counts them as
+    // armed (another CPU may look while this one is still in its tick handler).
+    k.st().task_timers_in_flight += due.iter().filter(|f| matches!(f, TimerFn::WakeTask(_))).count() as u32;
+    let mut ticked = false;
     for f in due {
         match f {
-            TimerFn::Tick => tick_sched_timer(k, cpu).await,
+            TimerFn::Tick => {
+                tick_sched_timer(k, cpu).await;
+                ticked = true;
+            }
             TimerFn::WakeTask(p) => {
                 try_to_wake_up(k, p, TASK_NORMAL, 0).await;
+                k.st().task_timers_in_flight -= 1;
             }
             TimerFn::DlTask(p) => crate::sched::deadline::dl_task_timer(k, p).await,
             TimerFn::DlServer(c) => crate::sched::deadline::dl_server_timer(k, c).await,
             TimerFn::CfsPeriod(g) => crate::sched::fair::sched_cfs_period_timer(k, g).await,
         }
+    }
+    // The model's stall watchdog looks once every timer of this interrupt has run: a task
+    // wake-up timer that expired together with the tick (within its slack) has been taken
+    // off the queue already, and until its handler runs nothing would show it is coming.
+    if ticked && cpu == 0 {
+        crate::system::check_stall(k);
     }
 }
 
@@ -83,9 +97,6 @@ async fn tick_sched_timer(k: &Kernel, cpu: CpuId) {
     };
     k.m.delay(cost).await;
     sched_tick(k, cpu).await;
-    if cpu == 0 {
-        crate::system::check_stall(k);
-    }
 }
 
 /// `sched_tick()`: charge the running donor and let its class decide about preemption, then

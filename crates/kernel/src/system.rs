@@ -473,6 +473,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         jiffies: 0,
         nr_events: 0,
         hrtimers: vec![Default::default(); n],
+        task_timers_in_flight: 0,
         hrtimer_seq: 0,
         mutexes: Vec::new(),
         rt_mutexes: Vec::new(),

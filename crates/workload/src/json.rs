@@ -136,6 +136,85 @@ impl Node {
     }
 }
 
+/// Writes `node` back as JSON text that [`parse`] reads into the same tree (positions aside):
+/// members in order with their repeats, numbers exactly as written. The top-level object and
+/// the objects directly inside it that hold objects put one member per line; everything
+/// deeper stays on the line of its key, so a generated workload reads one task per line.
+/// Comments are not kept (the tree has none).
+pub fn to_text(node: &Node) -> String {
+    let mut out = String::new();
+    write_node(node, 0, &mut out);
+    out.push('\n');
+    out
+}
+
+/// Depths at which an object that holds objects breaks its members onto lines.
+const BREAK_DEPTH: usize = 2;
+
+fn write_node(node: &Node, depth: usize, out: &mut String) {
+    match &node.kind {
+        Kind::Null => out.push_str("null"),
+        Kind::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Kind::Number(raw) => out.push_str(raw),
+        Kind::String(s) => write_string(s, out),
+        Kind::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_node(item, depth + 1, out);
+            }
+            out.push(']');
+        }
+        Kind::Object(members) if members.is_empty() => out.push_str("{}"),
+        Kind::Object(members) => {
+            let nested = members.iter().any(|m| matches!(m.value.kind, Kind::Object(_)));
+            let broken = depth == 0 || (depth < BREAK_DEPTH && nested);
+            let indent = "  ".repeat(depth + 1);
+            out.push('{');
+            for (i, m) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                if broken {
+                    out.push('\n');
+                    out.push_str(&indent);
+                } else {
+                    out.push(' ');
+                }
+                write_string(&m.key, out);
+                out.push_str(": ");
+                write_node(&m.value, depth + 1, out);
+            }
+            if broken {
+                out.push('\n');
+                out.push_str(&"  ".repeat(depth));
+            } else {
+                out.push(' ');
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// A JSON string literal: quotes, backslashes and control characters escaped.
+fn write_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 /// True if `raw` is written as a JSON integer (no fraction, no exponent).
 fn is_integer_literal(raw: &str) -> bool {
     !raw.contains(['.', 'e', 'E'])
@@ -343,6 +422,34 @@ mod tests {
         assert!(parse("{\"a\": 0x10}").is_err());
         assert!(parse("{a: 1}").is_err());
         assert!(parse("").is_err());
+    }
+
+    /// The tree without positions, to compare a text with what it writes back.
+    fn shape(node: &Node) -> String {
+        match &node.kind {
+            Kind::Array(items) => format!("[{}]", items.iter().map(shape).collect::<Vec<_>>().join(",")),
+            Kind::Object(members) => format!(
+                "{{{}}}",
+                members
+                    .iter()
+                    .map(|m| format!("{:?}:{}", m.key, shape(&m.value)))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn to_text_reads_back_as_the_same_tree() {
+        let text = "{ /* c */ \"tasks\": { \"t\": { \"run\": 1, \"run\": 2.50, \"cpus\": [0, 3], \"x\": {} } },\n \"s\": \"a\\\"b\\\\c\\nd\\u0001\", \"n\": null, \"b\": [true, false], \"e\": [] }";
+        let root = parse(text).unwrap();
+        let out = to_text(&root);
+        assert_eq!(shape(&parse(&out).unwrap()), shape(&root), "{out}");
+        // Repeats and number spellings survive; tasks go one per line.
+        assert!(out.contains("\"run\": 1, \"run\": 2.50"), "{out}");
+        assert!(out.contains("\n    \"t\": { \"run\""), "{out}");
+        assert!(out.starts_with("{\n  \"tasks\": {\n"), "{out}");
     }
 
     #[test]

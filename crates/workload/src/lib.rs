@@ -7,6 +7,8 @@
 //! - [`Workload::programs`] creates one [`sim::user::UserProgram`] per thread for one
 //!   simulation run ([`program`]): the thread's rt-app events become system calls of the
 //!   simulated kernel (`Run`, `Sleep`, `Lock`, `CondWait`, ...).
+//! - [`generate::swarm`] draws one random workload per seed for exploration (swarm testing);
+//!   [`shrink::candidates`] proposes smaller variants of a failing one.
 //! - [`DEMO`] is the built-in priority-inversion workload `proxysched run` uses without a file.
 //!
 //! The semantics are rt-app's (scheduler-tools/rt-app `src/rt-app.c`,
@@ -15,9 +17,11 @@
 
 pub mod demo;
 pub mod error;
+pub mod generate;
 pub mod json;
 pub mod loader;
 pub mod program;
+pub mod shrink;
 pub mod spec;
 
 pub use demo::DEMO;

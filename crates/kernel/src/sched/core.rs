@@ -1151,16 +1151,9 @@ fn proxy_deactivate(s: &mut SchedState, cpu: CpuId, p: TaskId) -> bool {
 ///
 /// Deviation: the owner's `blocked_lock` is not taken (the stretch is atomic in the model).
 fn proxy_enqueue_on_owner(s: &mut SchedState, cpu: CpuId, donor: TaskId, owner: TaskId) -> bool {
-    assert!(
-        !s.feat.is_blocked || s.tasks[donor as usize].is_blocked,
-        "I6: parking a task that never went through its own schedule()"
-    );
-    let state = s.tasks[donor as usize].state;
-    if state == crate::task::state::TASK_RUNNING {
+    if !proxy_deactivate(s, cpu, donor) {
         return false;
     }
-    proxy_resched_idle(s, cpu);
-    block_task(s, cpu, donor, state);
     assert!(
         s.tasks[donor as usize].sleeping_owner.is_none(),
         "donor parked twice"

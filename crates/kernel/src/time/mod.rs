@@ -86,8 +86,9 @@ pub fn hrtimer_expire(s: &mut SchedState, cpu: CpuId) -> Vec<TimerFn> {
 
 /// Whether any task timer is armed anywhere (for stall detection).
 pub fn task_timers_armed(s: &SchedState) -> bool {
-    s.hrtimers.iter().any(|q| {
-        q.iter()
-            .any(|t| matches!(t.func, TimerFn::WakeTask(_) | TimerFn::DlTask(_)))
-    })
+    s.task_timers_in_flight > 0
+        || s.hrtimers.iter().any(|q| {
+            q.iter()
+                .any(|t| matches!(t.func, TimerFn::WakeTask(_) | TimerFn::DlTask(_)))
+        })
 }
