@@ -108,6 +108,66 @@ fn is_blocked_off_stall_is_found_and_v29_is_clean_over_the_same_seeds() {
     }
 }
 
+/// Without a workload each seed runs its swarm workload. With `is_blocked` off the proxy
+/// walk meets a donor that never went through its own schedule() (I7) within seeds 0..8,
+/// and the case shrinks to a handful of tasks and events that still fail I7; with the v29
+/// defaults seeds 0..40 are clean.
+#[test]
+fn swarm_finds_is_blocked_off_and_the_case_shrinks() {
+    let out = tmp("swarm");
+    let o = run(&[
+        "explore",
+        "--feature",
+        "is_blocked=off",
+        "--seeds",
+        "8",
+        "--jobs",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
+    let seed = failing_seeds(&o)[0];
+    let case = out.join(format!("{seed}.json"));
+    let c: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&case).unwrap()).unwrap();
+    assert_eq!(c["invariant"], "I7");
+    assert!(c["workload"]
+        .as_str()
+        .unwrap()
+        .contains("proxysched swarm workload"));
+    let small = out.join("small.json");
+    let s = run(&["shrink", case.to_str().unwrap(), "--out", small.to_str().unwrap()]);
+    assert_eq!(s.status.code(), Some(0), "{}", text(&s.stderr));
+    let before = std::fs::read_to_string(&case).unwrap().len();
+    let sc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&small).unwrap()).unwrap();
+    assert_eq!(sc["invariant"], "I7");
+    assert!(
+        sc["workload"].as_str().unwrap().len() < c["workload"].as_str().unwrap().len(),
+        "the workload shrank: {}",
+        text(&s.stdout)
+    );
+    assert!(std::fs::read_to_string(&small).unwrap().len() < before);
+    let r = run(&["replay", small.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(4), "{}", text(&r.stderr));
+    assert!(text(&r.stderr).contains("I7 at"), "{}", text(&r.stderr));
+    // The v29 defaults over the swarm.
+    let o = run(&[
+        "explore",
+        "--seeds",
+        "40",
+        "--jobs",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(failing_seeds(&o).is_empty());
+}
+
 #[test]
 fn v29_defaults_are_clean_on_proxy_scenarios() {
     let out = tmp("clean");

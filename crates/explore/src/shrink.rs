@@ -12,9 +12,11 @@ use harness::Failure;
 use crate::replay::run_choices;
 use crate::{run_text, Case, Verdict};
 
-/// Sizes of a case: workload bytes, choices (without trailing zeros), non-zero choices.
+/// Sizes of a case: the workload's (tasks, events, CPUs, lengths), its bytes, choices
+/// (without trailing zeros), non-zero choices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sizes {
+    pub workload: workload::shrink::Size,
     pub workload_bytes: usize,
     pub choices: usize,
     pub nonzero: usize,
@@ -24,6 +26,7 @@ impl Sizes {
     pub fn of(case: &Case) -> Sizes {
         let c = trimmed(&case.choices);
         Sizes {
+            workload: workload::shrink::size(&case.workload),
             workload_bytes: case.workload.len(),
             choices: c.len(),
             nonzero: c.iter().filter(|&&v| v != 0).count(),
@@ -35,8 +38,8 @@ impl std::fmt::Display for Sizes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "workload {} bytes, {} choices ({} non-zero)",
-            self.workload_bytes, self.choices, self.nonzero
+            "workload {} ({} bytes), {} choices ({} non-zero)",
+            self.workload, self.workload_bytes, self.choices, self.nonzero
         )
     }
 }
@@ -46,12 +49,9 @@ fn trimmed(c: &[u64]) -> &[u64] {
     &c[..end]
 }
 
-/// Smaller variants of a workload text.
-// TODO(issue 9, h-swarm): `workload::shrink::candidates(text)` once it is merged; until then
-// only the choice sequence shrinks.
+/// Smaller variants of a workload text (fewer tasks, events, CPUs, shorter lengths).
 fn workload_candidates(text: &str) -> Vec<String> {
-    let _ = text;
-    Vec::new()
+    workload::shrink::candidates(text)
 }
 
 /// Whether `choices` on `case` still fails the same way; the recorded choices if so.
@@ -90,7 +90,8 @@ pub fn shrink(case: &Case, budget: usize) -> Result<Case, Failure> {
             ) else {
                 continue;
             };
-            if r.verdict == cur.verdict && r.invariant == cur.invariant && cand.len() < cur.workload.len() {
+            // The generator's candidates are each smaller than their input (Size::smaller_than).
+            if r.verdict == cur.verdict && r.invariant == cur.invariant {
                 cur.workload = cand;
                 cur.choices = trimmed(&r.choices.choices).to_vec();
                 progress = true;
