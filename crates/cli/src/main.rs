@@ -39,7 +39,7 @@ enum Cmd {
     /// Measure simulated events per wall-clock second on two generated workloads.
     Bench(BenchArgs),
     /// Run many schedules (seeds) of a workload, or of generated swarm workloads, checking
-    /// every invariant after every step; write each failure as DIR/<seed>.json. Exit 0:
+    /// every invariant after every step; write each failure as `DIR/<seed>.json`. Exit 0:
     /// nothing found, 4: a safety violation, 3: only deadlocks or stalls.
     Explore(ExploreArgs),
     /// Run a failure file of explore again, exactly (same trace, message and exit code).

@@ -9,7 +9,7 @@
 //! - **Perturbations** at named [`Point`]s: a bounded extra delay added to an IPI's delivery,
 //!   to a clock-event (tick, hrtimer) expiry, or before a spinlock attempt. They let an
 //!   explorer reach orderings that never tie under the default costs. A source whose
-//!   [`ChoiceSource::perturbs`] is false is never asked, and the machine behaves exactly as
+//!   [`ChoiceSource::bounds`] are all zero is never asked, and the machine behaves exactly as
 //!   without the seam.
 //!
 //! Every answer is appended to the machine's [`ChoiceLog`] when recording is on, one `u64`
