@@ -83,3 +83,23 @@ fn the_injected_donor_swap_is_a_donor_change_inside_the_balance_pass() {
     let quiet = coverage("proxy_missed_balance.json", None, &[], 0..1);
     assert_eq!(quiet.count(Mark::DonorChangedInBalance), 0);
 }
+
+/// `rt_dl_top_n_running` holds (as every other invariant: `run_with` fails on any violation)
+/// on the runs that showed Linux's allowed balancing gaps when the check was first run (the
+/// exclusions of `kernel::invariants::rt_dl::DOC`): an RT task left unpushed behind a boosted
+/// and deboosted owner (`dl_swarm_4cpus`, pi, seed 2), a CPU that got weaker by a class change
+/// without a pull (`sched_football_4cpus`, none, seed 1), and the longest settling wait seen
+/// under chain migration (`proxy_swarm_4cpus`, proxy, seed 2, 0.54 ms).
+#[test]
+fn the_rt_dl_settling_rule_holds_where_linux_leaves_balancing_gaps() {
+    for (name, protocol, seed) in [
+        ("dl_swarm_4cpus.json", "pi", 2),
+        ("sched_football_4cpus.json", "none", 1),
+        ("proxy_swarm_4cpus.json", "proxy", 2),
+    ] {
+        common::run_with(name, |a| {
+            a.protocol = Some(protocol.into());
+            a.seed = Some(seed);
+        });
+    }
+}

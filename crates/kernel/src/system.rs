@@ -334,6 +334,7 @@ impl System {
         let check = self.cfg.check_invariants;
         let kk = k.clone();
         let mut watchdog = Watchdog::new(self.cfg.tun.tick_ns());
+        let mut top_n = crate::invariants::rt_dl::TopNWatch::new(&k.st());
         let mut hook = move |_cpu: CpuId| {
             let stuck = watchdog.step(&kk.st());
             if let Some((reason, report)) = stuck {
@@ -342,6 +343,10 @@ impl System {
             if check {
                 for (inv, detail) in crate::invariants::check_all(&kk) {
                     kk.violation(inv, detail);
+                }
+                let late = top_n.step(&kk.st());
+                if let Some(detail) = late {
+                    kk.violation("rt_dl_top_n_running", detail);
                 }
             }
             progress(kk.m.now());

@@ -50,6 +50,10 @@ impl Kernel {
 
     /// Record a violation and stop the machine after this step.
     pub fn violation(&self, invariant: &str, detail: String) {
+        assert!(
+            crate::invariants::lookup(invariant).is_some(),
+            "violation of {invariant}, which is not in the invariant catalogue"
+        );
         self.violations.borrow_mut().push(Violation {
             invariant: invariant.to_string(),
             time_ns: self.m.now(),
