@@ -383,7 +383,7 @@ pub const CATALOGUE: &[Invariant] = &[
         name: "rt_dl_top_n_running",
         spec: "O2 (v29 letter)",
         kind: Kind::Liveness,
-        statement: "Within a settling bound, no runnable RT/DL scheduling context (a blocked donor by its own priority) waits while a CPU it may run on runs a weaker context.",
+        statement: "Within a settling bound, no runnable RT/DL scheduling context waits while a CPU it may run on runs a weaker context (a CPU's donor counts by its own priority; exclusions below).",
         linux: "kernel/sched/rt.c push_rt_task()/pull_rt_task() with cpupri, kernel/sched/deadline.c push_dl_task()/pull_dl_task() with cpudl: the N highest RT/DL contexts run on the N CPUs.",
         check: Check::Watch("invariants::rt_dl::TopNWatch::step (see its doc for the bound and exclusions)"),
     },
