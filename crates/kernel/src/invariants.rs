@@ -1,174 +1,577 @@
-//! Named invariants, checked after every step when a run asks for it (tests do).
+//! The invariant catalogue: every rule the model checks (or knows it does not check), one
+//! named entry each, with its one-line statement and the Linux rule it encodes.
+//! `docs/invariants.md` is rendered from [`CATALOGUE`] by [`render_markdown`] (a test
+//! compares the two).
 //!
-//! Each checker is read-only and states one rule with the Linux rule it encodes. A runqueue is
-//! only checked while nobody holds its lock: inside a critical section the model, like Linux,
-//! is allowed to be between two consistent states.
+//! Naming: an entry's `name` is the string its violation reports (`--metrics`
+//! `invariant_violations[].invariant`, the exit-4 message). Names are snake_case rules
+//! ("curr_in_affinity"); the three spec §8.1 rules whose check is the whole rule and that
+//! tests, docs and other tools already name by number keep their spec id (`I7`, `I10`,
+//! `I12`). Each entry's `spec` column ties it to the spec (§8.1 I1–I14, the baseline tags).
+//!
+//! Per-step checkers are small, read-only functions over a [`Snapshot`] of the state. A
+//! runqueue is only checked while nobody holds its lock: inside a critical section the model,
+//! like Linux, may be between two consistent states. [`check_all`] runs them after every
+//! machine step of a run that asks for it (tests and `--check` do) in catalogue order, per
+//! runqueue first, then the system-wide ones.
+
+pub mod rt_dl;
 
 use crate::sched::core::Kernel;
+use crate::sched::{Class, Rq, SchedState};
 use crate::task::OnRq;
 
-/// Every violated invariant as (name, detail).
+/// What kind of rule an entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Must hold at every instant it is checked; a violation ends the run (exit code 4).
+    Safety,
+    /// Something must happen within a bound; a violation ends the run (exit code 3 for a
+    /// deadlock or stall, 4 for a bounded-settling rule).
+    Liveness,
+    /// The workload misused an API (exit code 4 with the misuse named).
+    Workload,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Safety => "safety",
+            Kind::Liveness => "liveness",
+            Kind::Workload => "workload",
+        }
+    }
+}
+
+/// How and where an entry is checked.
+#[derive(Clone, Copy)]
+pub enum Check {
+    /// After every step, for each runqueue whose lock is free.
+    EachRq(fn(&Snapshot, &Rq) -> Option<String>),
+    /// After every step, over the whole system; one detail per violation.
+    EachStep(fn(&Snapshot) -> Vec<String>),
+    /// Where the model takes the path (the named function reports it).
+    InPath(&'static str),
+    /// A model assertion: a failed `assert!` in the named function (the run fails, exit 4).
+    Assertion(&'static str),
+    /// A liveness check, by the named function (the run ends with the named end reason).
+    Watch(&'static str),
+    /// Not checked; the reason.
+    NotChecked(&'static str),
+}
+
+/// One catalogued rule.
+pub struct Invariant {
+    /// What a violation reports.
+    pub name: &'static str,
+    /// The spec rule(s) it comes from (`I1`, `T-9a`, ...).
+    pub spec: &'static str,
+    pub kind: Kind,
+    /// The rule, in one line.
+    pub statement: &'static str,
+    /// The Linux rule it encodes.
+    pub linux: &'static str,
+    pub check: Check,
+}
+
+impl Invariant {
+    /// Where the entry is checked, for the catalogue's reader.
+    pub fn checked_where(&self) -> String {
+        match self.check {
+            Check::EachRq(_) => "every step, each unlocked runqueue".to_string(),
+            Check::EachStep(_) => "every step".to_string(),
+            Check::InPath(f) => format!("in `{f}`"),
+            Check::Assertion(f) => format!("model assertion in `{f}`"),
+            Check::Watch(f) => format!("watch: `{f}`"),
+            Check::NotChecked(why) => format!("**not checked**: {why}"),
+        }
+    }
+}
+
+/// The entry named `name`, if any.
+pub fn lookup(name: &str) -> Option<&'static Invariant> {
+    CATALOGUE.iter().find(|i| i.name == name)
+}
+
+/// The state the per-step checkers read, with the per-CPU counts they share computed once.
+pub struct Snapshot<'a> {
+    pub k: &'a Kernel,
+    pub s: &'a SchedState,
+    /// Per CPU, the tasks queued and counted by `nr_running`.
+    queued_on: Vec<u32>,
+    /// Per CPU, the queued unthrottled DL tasks.
+    queued_dl: Vec<u32>,
+}
+
+impl<'a> Snapshot<'a> {
+    pub fn new(k: &'a Kernel, s: &'a SchedState) -> Snapshot<'a> {
+        let mut queued_on = vec![0u32; s.rqs.len()];
+        for t in &s.tasks {
+            // A task in a throttled CFS hierarchy stays queued in its group but is not counted
+            // by its rq (throttle_cfs_rq() subtracts it), like a throttled DL task.
+            if t.on_rq == OnRq::Queued
+                && !(t.class == Class::Deadline && t.dl.dl_throttled)
+                && !crate::sched::fair::task_throttled(s, t.id)
+            {
+                queued_on[t.cpu as usize] += 1;
+            }
+        }
+        Snapshot {
+            k,
+            s,
+            queued_on,
+            queued_dl: crate::sched::deadline::queued_dl_tasks_per_cpu(s),
+        }
+    }
+
+    fn rq_locked(&self, rq: &Rq) -> bool {
+        self.k.m.lock_owner(rq.lock).is_some()
+    }
+}
+
+/// Every violated per-step invariant as (name, detail), in catalogue order: each unlocked
+/// runqueue's entries, CPU by CPU, then the system-wide entries.
 pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
     let s = k.s.borrow();
+    let snap = Snapshot::new(k, &s);
     let mut out = Vec::new();
-    // One pass over the tasks for the per-rq counts below.
-    let mut queued_on = vec![0u32; s.rqs.len()];
-    for t in &s.tasks {
-        // A task in a throttled CFS hierarchy stays queued in its group but is not counted by
-        // its rq (throttle_cfs_rq() subtracts it), like a throttled DL task.
-        if t.on_rq == OnRq::Queued
-            && !(t.class == crate::sched::Class::Deadline && t.dl.dl_throttled)
-            && !crate::sched::fair::task_throttled(&s, t.id)
-        {
-            queued_on[t.cpu as usize] += 1;
-        }
-    }
-    let queued_dl = crate::sched::deadline::queued_dl_tasks_per_cpu(&s);
-    for rq in &s.rqs {
-        if k.m.lock_owner(rq.lock).is_some() {
-            continue;
-        }
-        let c = rq.cpu;
-        // T-9a/T-9c: nr_running counts exactly the tasks queued on this rq, and each class's
-        // count agrees (a task is on at most one rq and one class queue). A throttled DL task
-        // stays `on_rq` but is off the DL tree and not counted (D-5, `dec_dl_tasks`).
-        let queued = queued_on[c as usize];
-        if queued != rq.nr_running {
-            out.push((
-                "nr_running_matches_queued",
-                format!("cpu{c}: nr_running={} but {queued} tasks queued", rq.nr_running),
-            ));
-        }
-        let stop_queued = u32::from(s.tasks[rq.stop as usize].on_rq == OnRq::Queued);
-        // The fair server counts in dl_nr_running but not in nr_running (D-20).
-        let dl_tasks = rq.dl.dl_nr_running - u32::from(rq.fair_server.rb_key.is_some());
-        let by_class = rq.cfs.h_nr_queued + rq.rt.rt_nr_running + dl_tasks + stop_queued;
-        if by_class != rq.nr_running {
-            out.push((
-                "class_counts_match_nr_running",
-                format!(
-                    "cpu{c}: cfs {} + rt {} + dl tasks {dl_tasks} + stop {stop_queued} != nr_running {}",
-                    rq.cfs.h_nr_queued, rq.rt.rt_nr_running, rq.nr_running
-                ),
-            ));
-        }
-        // F-48 (group scheduling): each cfs_rq's counts and load match what is queued on it.
-        if let Some(detail) = crate::sched::fair::check_cfs_hierarchy(&s, c) {
-            out.push(("cfs_hierarchy_consistent", detail));
-        }
-        // D-4, D-12: the deadline tree holds exactly the queued, unthrottled DL tasks in
-        // deadline order; dl_nr_running, earliest_dl, cpudl and the overload state agree.
-        if let Some(detail) = crate::sched::deadline::check_dl_rq(&s, c, &queued_dl) {
-            out.push(("dl_rq_consistent", detail));
-        }
-        // A1/P4 (v29 3/9): the DL entity set as next is the donor's, exactly when the donor
-        // is a DL task (both readings of the scheduling context agree).
-        let donor_dl = Some(rq.donor).filter(|&d| s.tasks[d as usize].class == crate::sched::Class::Deadline);
-        if rq.dl.curr != donor_dl {
-            out.push((
-                "dl_rq_curr_is_donor",
-                format!(
-                    "cpu{c}: dl_rq.curr {:?} but rq.donor {} is {:?}",
-                    rq.dl.curr, rq.donor, donor_dl
-                ),
-            ));
-        }
-        // I1/T-6: the task executing on a CPU is allowed there (an affinity change waiting for
-        // the stopper is the one legal window).
-        let curr = &s.tasks[rq.curr as usize];
-        if !curr.cpus_mask.test(c) && !curr.migration_pending {
-            out.push((
-                "curr_in_affinity",
-                format!(
-                    "cpu{c} runs {}-{} outside {:?}",
-                    curr.comm, curr.pid, curr.cpus_mask
-                ),
-            ));
-        }
-        // T-4/T-5: the current task is marked on its CPU, and is this CPU's.
-        if !curr.on_cpu || curr.cpu != c {
-            out.push((
-                "curr_on_cpu",
-                format!(
-                    "cpu{c} curr {}-{} on_cpu={} task_cpu={}",
-                    curr.comm, curr.pid, curr.on_cpu, curr.cpu
-                ),
-            ));
-        }
-        // I3/C3: the donor differs from curr only while a proxy runs (the donor is then queued
-        // here: blocked, or woken by the unlock and not yet rescheduled, as 6.17 leaves it) or
-        // after a transient swap to idle.
-        if rq.donor != rq.curr {
-            let d = &s.tasks[rq.donor as usize];
-            // Inside the pick's class balance pass Linux leaves a blocking prev as curr next to
-            // the blocked donor, and the pass may drop the lock (balance_dl() pulls when the
-            // donor is a throttled DL task, which is off the DL tree): a legal window.
-            let prev_blocking_in_balance = rq.in_prev_balance && curr.on_rq != OnRq::Queued && curr.on_cpu;
-            let proxying = s.feat.proxy_exec
-                && d.on_rq == OnRq::Queued
-                && d.cpu == c
-                && (curr.is_idle_task
-                    || (curr.on_rq == OnRq::Queued && curr.cpu == c)
-                    || prev_blocking_in_balance);
-            if !proxying && !d.is_idle_task {
-                out.push((
-                    "donor_is_curr_unless_proxying",
-                    format!(
-                        "cpu{c} donor {}-{} != curr {}-{} without a proxy (donor on_rq {:?} cpu {} \
-                         blocked_on {:?} waking {}; curr on_rq {:?} cpu {})",
-                        d.comm,
-                        d.pid,
-                        curr.comm,
-                        curr.pid,
-                        d.on_rq,
-                        d.cpu,
-                        d.blocked_on,
-                        d.proxy_waking,
-                        curr.on_rq,
-                        curr.cpu
-                    ),
-                ));
+    for rq in s.rqs.iter().filter(|rq| !snap.rq_locked(rq)) {
+        for inv in CATALOGUE {
+            if let Check::EachRq(f) = inv.check {
+                out.extend(f(&snap, rq).map(|d| (inv.name, d)));
             }
         }
-        // I4: a blocked donor that is rq->donor stays queued (a task that blocked the ordinary
-        // way is legitimately dequeued while it is still prev inside __schedule).
-        let d = &s.tasks[rq.donor as usize];
-        if crate::sched::core::task_is_blocked(&s, rq.donor) && d.on_rq != OnRq::Queued {
-            out.push((
-                "donor_queued",
-                format!("cpu{c} donor {}-{} is not queued", d.comm, d.pid),
-            ));
-        }
-        // I13: next_class follows every donor swap.
-        if rq.next_class != d.class {
-            out.push((
-                "next_class_is_donor_class",
-                format!(
-                    "cpu{c} next_class {:?} but donor {}-{} is {:?}",
-                    rq.next_class, d.comm, d.pid, d.class
-                ),
-            ));
+    }
+    for inv in CATALOGUE {
+        if let Check::EachStep(f) = inv.check {
+            out.extend(f(&snap).into_iter().map(|d| (inv.name, d)));
         }
     }
-    // I5: blocked_on names a mutex the task is queued on as a waiter (it is set only by the
-    // task itself inside the slow path, after queueing, and cleared before it leaves).
-    for t in &s.tasks {
+    out
+}
+
+// ------------------------------------------------------------------ the catalogue
+
+/// Every invariant, safety first, then liveness, then workload misuse. The order of the
+/// per-step entries is the order of reports within one step.
+pub const CATALOGUE: &[Invariant] = &[
+    Invariant {
+        name: "nr_running_matches_queued",
+        spec: "T-9a",
+        kind: Kind::Safety,
+        statement: "`rq->nr_running` counts exactly the tasks queued on this runqueue (throttled DL and CFS-throttled tasks excluded).",
+        linux: "kernel/sched/core.c activate_task()/deactivate_task() with add_nr_running()/sub_nr_running(); a task is on at most one rq (I2).",
+        check: Check::EachRq(nr_running_matches_queued),
+    },
+    Invariant {
+        name: "class_counts_match_nr_running",
+        spec: "T-9c",
+        kind: Kind::Safety,
+        statement: "The per-class counts (cfs `h_nr_queued`, `rt_nr_running`, DL tasks, stop) add up to `nr_running`; the fair server counts in `dl_nr_running` only.",
+        linux: "each class's enqueue/dequeue adjusts its own count and the rq's together (inc_rt_tasks(), inc_dl_tasks(), enqueue_task_fair()).",
+        check: Check::EachRq(class_counts_match_nr_running),
+    },
+    Invariant {
+        name: "cfs_hierarchy_consistent",
+        spec: "F-48",
+        kind: Kind::Safety,
+        statement: "Each cfs_rq's counts and load match the entities queued on it; a group entity with tasks below is queued unless throttled.",
+        linux: "kernel/sched/fair.c account_entity_enqueue(), enqueue_task_fair(), dequeue_entities().",
+        check: Check::EachRq(cfs_hierarchy_consistent),
+    },
+    Invariant {
+        name: "dl_rq_consistent",
+        spec: "D-4, D-12",
+        kind: Kind::Safety,
+        statement: "The DL tree holds exactly the queued unthrottled DL tasks in deadline order; `dl_nr_running`, `earliest_dl`, cpudl and the overload mask agree.",
+        linux: "kernel/sched/deadline.c __enqueue_dl_entity(), inc_dl_deadline(), cpudl_set(), dl_set_overload().",
+        check: Check::EachRq(dl_rq_consistent),
+    },
+    Invariant {
+        name: "dl_rq_curr_is_donor",
+        spec: "A1, P4 (v29 3/9)",
+        kind: Kind::Safety,
+        statement: "`dl_rq->curr` is the donor's DL entity exactly when the donor is a DL task.",
+        linux: "v29 3/9: set_next_task_dl()/put_prev_task_dl() keep dl_rq->curr for the scheduling context, not rq->curr.",
+        check: Check::EachRq(dl_rq_curr_is_donor),
+    },
+    Invariant {
+        name: "curr_in_affinity",
+        spec: "I1, T-6",
+        kind: Kind::Safety,
+        statement: "The task executing on a CPU is allowed there (an affinity change waiting for the stopper is the one legal window); a donor may be queued outside its mask.",
+        linux: "kernel/sched/core.c is_cpu_allowed(), __set_cpus_allowed_ptr() → migration_cpu_stop(); find_proxy_task() never runs an owner off its mask.",
+        check: Check::EachRq(curr_in_affinity),
+    },
+    Invariant {
+        name: "curr_on_cpu",
+        spec: "T-4, T-5",
+        kind: Kind::Safety,
+        statement: "The current task is marked `on_cpu` and its `task_cpu` is this CPU.",
+        linux: "kernel/sched/core.c prepare_task()/finish_task() set p->on_cpu around the switch; set_task_cpu() before it runs.",
+        check: Check::EachRq(curr_on_cpu),
+    },
+    Invariant {
+        name: "donor_is_curr_unless_proxying",
+        spec: "I3, C3",
+        kind: Kind::Safety,
+        statement: "`rq->donor == rq->curr` unless a proxy runs: then the donor is queued here and curr is queued here, idle, or a blocking prev inside the pick's balance pass.",
+        linux: "kernel/sched/core.c __schedule(): rq_set_donor() then find_proxy_task(); proxy_resched_idle() for the transient swap.",
+        check: Check::EachRq(donor_is_curr_unless_proxying),
+    },
+    Invariant {
+        name: "donor_queued",
+        spec: "I4",
+        kind: Kind::Safety,
+        statement: "A blocked donor that is `rq->donor` stays queued until proxy code swaps the donor away first.",
+        linux: "kernel/sched/core.c try_to_block_task() leaves a blocked_on task queued under proxy exec; proxy_deactivate() swaps to idle before dequeuing.",
+        check: Check::EachRq(donor_queued),
+    },
+    Invariant {
+        name: "next_class_is_donor_class",
+        spec: "I13",
+        kind: Kind::Safety,
+        statement: "`rq->next_class` is the class of `rq->donor` after every donor swap.",
+        linux: "kernel/sched/core.c rq_set_donor() callers update rq->next_class (B-2026-05-1, C4/S11/S12).",
+        check: Check::EachRq(next_class_is_donor_class),
+    },
+    Invariant {
+        name: "blocked_on_is_a_waiter",
+        spec: "I5",
+        kind: Kind::Safety,
+        statement: "A task's `blocked_on` names a mutex whose wait list holds it (checked while that mutex's wait_lock is free).",
+        linux: "kernel/locking/mutex.c __mutex_lock_common(): __set_task_blocked_on() after __mutex_add_waiter(), cleared before __mutex_remove_waiter().",
+        check: Check::EachStep(blocked_on_is_a_waiter),
+    },
+    Invariant {
+        name: "blocked_donor_path_is_simple",
+        spec: "I9",
+        kind: Kind::Safety,
+        statement: "`blocked_donor` links form simple paths (a loop is allowed only as a real lock cycle, which the deadlock check reports).",
+        linux: "v29 9/9: find_proxy_task() writes owner->blocked_donor = p once per link of one walk; __schedule() clears it for the picked donor.",
+        check: Check::EachStep(blocked_donor_path_is_simple),
+    },
+    Invariant {
+        name: "dl_bw_admitted",
+        spec: "D-2",
+        kind: Kind::Safety,
+        statement: "The root domain's admitted bandwidth is the fair servers' plus every DL task's (checked while no rq lock is held).",
+        linux: "kernel/sched/deadline.c sched_dl_overflow(), __dl_add()/__dl_sub(), dl_server_apply_params().",
+        check: Check::EachStep(dl_bw_admitted),
+    },
+    Invariant {
+        name: "rt_mutex_has_waiters_bit",
+        spec: "M-10",
+        kind: Kind::Safety,
+        statement: "An rt_mutex with waiters has its HAS_WAITERS bit set.",
+        linux: "kernel/locking/rtmutex.c mark_rt_mutex_waiters(), fixup_rt_mutex_waiters().",
+        check: Check::EachStep(rt_mutex_has_waiters_bit),
+    },
+    Invariant {
+        name: "rt_mutex_waiter_linked",
+        spec: "M-10",
+        kind: Kind::Safety,
+        statement: "Each queued rt_mutex waiter is its task's `pi_blocked_on` waiter, with the same key.",
+        linux: "kernel/locking/rtmutex.c task_blocks_on_rt_mutex(): rt_mutex_enqueue() and task->pi_blocked_on = waiter under wait_lock.",
+        check: Check::EachStep(rt_mutex_waiter_linked),
+    },
+    Invariant {
+        name: "rt_mutex_top_waiter_in_owner_pi_waiters",
+        spec: "M-10",
+        kind: Kind::Safety,
+        statement: "An rt_mutex owner's `pi_waiters` holds exactly that lock's top waiter.",
+        linux: "kernel/locking/rtmutex.c rt_mutex_enqueue_pi()/rt_mutex_dequeue_pi() as the top waiter changes (rt_mutex_adjust_prio_chain()).",
+        check: Check::EachStep(rt_mutex_top_waiter_in_owner_pi_waiters),
+    },
+    Invariant {
+        name: "wq_nr_running_counts_running_workers",
+        spec: "S-7",
+        kind: Kind::Safety,
+        statement: "A worker pool's `nr_running` counts its running workers, a worker inside the sleeping hook counted or not.",
+        linux: "kernel/workqueue.c wq_worker_running()/wq_worker_sleeping(), worker_set_flags()/worker_clr_flags().",
+        check: Check::EachStep(wq_nr_running_counts_running_workers),
+    },
+    Invariant {
+        name: "nr_iowait_balanced",
+        spec: "W-iowait (d346306db401)",
+        kind: Kind::Safety,
+        statement: "Each CPU's `nr_iowait` counts the tasks in iowait sleep that blocked there and are not yet woken.",
+        linux: "kernel/sched/core.c __block_task() raises it on the CPU the task blocks on; ttwu_do_activate() lowers it on task_rq(p) before the task moves.",
+        check: Check::EachStep(nr_iowait_balanced),
+    },
+    Invariant {
+        name: "lockdep",
+        spec: "L1-L4",
+        kind: Kind::Safety,
+        statement: "Raw spinlocks are taken in the documented order, never recursively, and released by their holder.",
+        linux: "kernel/locking/lockdep.c check_prev_add()/check_deadlock() on the rq, pi, wait and blocked locks.",
+        check: Check::InPath("Kernel::raw_spin_lock / raw_spin_trylock / raw_spin_unlock"),
+    },
+    Invariant {
+        name: "I12",
+        spec: "I12, P1-P2 (v29 1/9)",
+        kind: Kind::Safety,
+        statement: "`put_prev_set_next_task(prev, ...)` is only called with `prev == rq->donor`.",
+        linux: "v29 1/9: __pick_next_task()/prev_balance() read rq->donor after the balance pass, which may drop the rq lock (B-v29-1).",
+        check: Check::InPath("sched::core::pick_next_task"),
+    },
+    Invariant {
+        name: "I10",
+        spec: "I10, S4, S7",
+        kind: Kind::Safety,
+        statement: "`rq->balance_callback` is empty at every `pick_again`: an abandoned pick zaps its push/pull work.",
+        linux: "kernel/sched/core.c zap_balance_callbacks() in __schedule() before a re-pick and in proxy_migrate_task()/proxy_force_return().",
+        check: Check::InPath("sched::core::__schedule"),
+    },
+    Invariant {
+        name: "I7",
+        spec: "I7, B6",
+        kind: Kind::Safety,
+        statement: "No proxy path deactivates a TASK_RUNNING task (its wakeup would be lost).",
+        linux: "kernel/sched/core.c proxy_deactivate() refuses a task whose state is TASK_RUNNING (B-2026-05-2).",
+        check: Check::InPath("sched::core::find_proxy_task"),
+    },
+    Invariant {
+        name: "rt_push_not_curr",
+        spec: "I11, S10",
+        kind: Kind::Safety,
+        statement: "RT push never selects the task executing on the CPU (an owner running for a donor included).",
+        linux: "kernel/sched/rt.c push_rt_task(): pick_next_pushable_task() skips on-cpu tasks (B-7.1-1).",
+        check: Check::InPath("sched::rt::push_rt_task"),
+    },
+    Invariant {
+        name: "dl_push_not_curr",
+        spec: "I11, S10",
+        kind: Kind::Safety,
+        statement: "DL push never selects the task executing on the CPU.",
+        linux: "kernel/sched/deadline.c push_dl_task(): pick_next_pushable_dl_task() skips on-cpu tasks.",
+        check: Check::InPath("sched::deadline::push_dl_task"),
+    },
+    Invariant {
+        name: "model_assertion",
+        spec: "I6, B5, B-v22-2, ...",
+        kind: Kind::Safety,
+        statement: "Every `assert!` in the model holds (e.g. I6: proxy code only deactivates or migrates a task that blocked through its own schedule(); B-v22-2: no proxy action under a wait_lock or blocked_lock).",
+        linux: "WARN_ON/BUG_ON in kernel/sched/core.c (proxy_deactivate(), proxy_migrate_task(), find_proxy_task()).",
+        check: Check::Assertion("model-wide (reported by the run harness with its replay line)"),
+    },
+    Invariant {
+        name: "I2",
+        spec: "I2",
+        kind: Kind::Safety,
+        statement: "A task is queued on at most one runqueue and `task_cpu` names it; MIGRATING tasks are on none.",
+        linux: "kernel/sched/core.c set_task_cpu(), move_queued_task().",
+        check: Check::NotChecked("by construction: a task has one `on_rq` and one `cpu` field; the per-rq counts (nr_running_matches_queued) would see a double enqueue"),
+    },
+    Invariant {
+        name: "I8",
+        spec: "I8",
+        kind: Kind::Safety,
+        statement: "Owner chains are followed only under each mutex's wait_lock; the walk never spins forever.",
+        linux: "kernel/sched/core.c find_proxy_task() takes mutex->wait_lock per link; the April 2026 depth bound.",
+        check: Check::NotChecked("the lock part holds by construction (lockdep sees the locks taken); the bound is MAX_PROXY_CHAIN_DEPTH and a cycle is the deadlock_lock_cycle check"),
+    },
+    Invariant {
+        name: "I14",
+        spec: "I14",
+        kind: Kind::Safety,
+        statement: "Per tick interval, wall time on a CPU equals the time charged to `rq->curr`; vruntime/budget advance only for `rq->donor`.",
+        linux: "kernel/sched/core.c update_curr_common(), update_curr_dl() charging the donor.",
+        check: Check::NotChecked("a strict version does not hold, in the model as in Linux: when a DL donor is throttled at the tick, update_curr_dl() returns early for the off-tree donor and the microseconds until the reschedule are charged to nobody; a checker needs that allowance"),
+    },
+    Invariant {
+        name: "rt_dl_top_n_running",
+        spec: "O2 (v29 letter)",
+        kind: Kind::Liveness,
+        statement: "Within a settling bound, no runnable RT/DL scheduling context waits while a CPU it may run on runs a weaker context (a CPU's donor counts by its own priority; exclusions below).",
+        linux: "kernel/sched/rt.c push_rt_task()/pull_rt_task() with cpupri, kernel/sched/deadline.c push_dl_task()/pull_dl_task() with cpudl: the N highest RT/DL contexts run on the N CPUs.",
+        check: Check::Watch("invariants::rt_dl::TopNWatch::step (see its doc for the bound and exclusions)"),
+    },
+    Invariant {
+        name: "deadlock_lock_cycle",
+        spec: "I8, M-cycle",
+        kind: Kind::Liveness,
+        statement: "No cycle of mutex waits persists over two whole tick periods (end reason `deadlock`, exit 3).",
+        linux: "the hung-task detector / lockdep's circular dependency report; find_proxy_task() would spin on the cycle.",
+        check: Check::Watch("system::Watchdog::step, system::check_stall, sched::core::find_proxy_task"),
+    },
+    Invariant {
+        name: "stall_quiet_ticks",
+        spec: "I7",
+        kind: Kind::Liveness,
+        statement: "While workload tasks live, something is queued, waking or timed within two ticks (end reason `stall`, exit 3): no wakeup is lost.",
+        linux: "the RCU stall / hung-task detectors: a task that nothing can ever wake.",
+        check: Check::Watch("system::check_stall (CPU 0's tick)"),
+    },
+    Invariant {
+        name: "livelock_no_time_progress",
+        spec: "I8",
+        kind: Kind::Liveness,
+        statement: "Simulated time advances within LIVELOCK_STEPS machine steps (end reason `stall`, exit 3).",
+        linux: "the soft-lockup watchdog: a CPU looping in the kernel without progress.",
+        check: Check::Watch("system::Watchdog::step"),
+    },
+    Invariant {
+        name: "livelock_user_requests",
+        spec: "-",
+        kind: Kind::Liveness,
+        statement: "A thread makes at most LIVELOCK_USER_OPS requests at one simulated instant (end reason `stall`, exit 3).",
+        linux: "none: a workload whose loop takes no time (rt-app would spin on a real CPU).",
+        check: Check::Watch("syscalls::task_main → system::end_user_livelock"),
+    },
+    Invariant {
+        name: "workload_unlock_not_owner",
+        spec: "M-misuse",
+        kind: Kind::Workload,
+        statement: "A task unlocks only a mutex it owns.",
+        linux: "kernel/locking/mutex.c __mutex_unlock_slowpath() DEBUG_LOCKS_WARN_ON(__owner_task(owner) != current).",
+        check: Check::InPath("locking::mutex / locking::rtmutex unlock"),
+    },
+    Invariant {
+        name: "workload_resource",
+        spec: "-",
+        kind: Kind::Workload,
+        statement: "A workload names only resources and work items that exist, of the kind the event needs.",
+        linux: "none: rt-app would refuse the resource at parse time.",
+        check: Check::InPath("syscalls, workqueue::sys_queue_work"),
+    },
+];
+
+// ------------------------------------------------------------------ per-runqueue checkers
+
+fn nr_running_matches_queued(x: &Snapshot, rq: &Rq) -> Option<String> {
+    let queued = x.queued_on[rq.cpu as usize];
+    (queued != rq.nr_running).then(|| {
+        format!(
+            "cpu{}: nr_running={} but {queued} tasks queued",
+            rq.cpu, rq.nr_running
+        )
+    })
+}
+
+fn class_counts_match_nr_running(x: &Snapshot, rq: &Rq) -> Option<String> {
+    let stop_queued = u32::from(x.s.tasks[rq.stop as usize].on_rq == OnRq::Queued);
+    // The fair server counts in dl_nr_running but not in nr_running (D-20).
+    let dl_tasks = rq.dl.dl_nr_running - u32::from(rq.fair_server.rb_key.is_some());
+    let by_class = rq.cfs.h_nr_queued + rq.rt.rt_nr_running + dl_tasks + stop_queued;
+    (by_class != rq.nr_running).then(|| {
+        format!(
+            "cpu{}: cfs {} + rt {} + dl tasks {dl_tasks} + stop {stop_queued} != nr_running {}",
+            rq.cpu, rq.cfs.h_nr_queued, rq.rt.rt_nr_running, rq.nr_running
+        )
+    })
+}
+
+fn cfs_hierarchy_consistent(x: &Snapshot, rq: &Rq) -> Option<String> {
+    crate::sched::fair::check_cfs_hierarchy(x.s, rq.cpu)
+}
+
+fn dl_rq_consistent(x: &Snapshot, rq: &Rq) -> Option<String> {
+    crate::sched::deadline::check_dl_rq(x.s, rq.cpu, &x.queued_dl)
+}
+
+fn dl_rq_curr_is_donor(x: &Snapshot, rq: &Rq) -> Option<String> {
+    let donor_dl = Some(rq.donor).filter(|&d| x.s.tasks[d as usize].class == Class::Deadline);
+    (rq.dl.curr != donor_dl).then(|| {
+        format!(
+            "cpu{}: dl_rq.curr {:?} but rq.donor {} is {:?}",
+            rq.cpu, rq.dl.curr, rq.donor, donor_dl
+        )
+    })
+}
+
+fn curr_in_affinity(x: &Snapshot, rq: &Rq) -> Option<String> {
+    let curr = &x.s.tasks[rq.curr as usize];
+    (!curr.cpus_mask.test(rq.cpu) && !curr.migration_pending).then(|| {
+        format!(
+            "cpu{} runs {}-{} outside {:?}",
+            rq.cpu, curr.comm, curr.pid, curr.cpus_mask
+        )
+    })
+}
+
+fn curr_on_cpu(x: &Snapshot, rq: &Rq) -> Option<String> {
+    let curr = &x.s.tasks[rq.curr as usize];
+    (!curr.on_cpu || curr.cpu != rq.cpu).then(|| {
+        format!(
+            "cpu{} curr {}-{} on_cpu={} task_cpu={}",
+            rq.cpu, curr.comm, curr.pid, curr.on_cpu, curr.cpu
+        )
+    })
+}
+
+fn donor_is_curr_unless_proxying(x: &Snapshot, rq: &Rq) -> Option<String> {
+    if rq.donor == rq.curr {
+        return None;
+    }
+    let c = rq.cpu;
+    let curr = &x.s.tasks[rq.curr as usize];
+    let d = &x.s.tasks[rq.donor as usize];
+    // Inside the pick's class balance pass Linux leaves a blocking prev as curr next to the
+    // blocked donor, and the pass may drop the lock (balance_dl() pulls when the donor is a
+    // throttled DL task, which is off the DL tree): a legal window.
+    let prev_blocking_in_balance = rq.in_prev_balance && curr.on_rq != OnRq::Queued && curr.on_cpu;
+    let proxying = x.s.feat.proxy_exec
+        && d.on_rq == OnRq::Queued
+        && d.cpu == c
+        && (curr.is_idle_task || (curr.on_rq == OnRq::Queued && curr.cpu == c) || prev_blocking_in_balance);
+    (!proxying && !d.is_idle_task).then(|| {
+        format!(
+            "cpu{c} donor {}-{} != curr {}-{} without a proxy (donor on_rq {:?} cpu {} \
+             blocked_on {:?} waking {}; curr on_rq {:?} cpu {})",
+            d.comm,
+            d.pid,
+            curr.comm,
+            curr.pid,
+            d.on_rq,
+            d.cpu,
+            d.blocked_on,
+            d.proxy_waking,
+            curr.on_rq,
+            curr.cpu
+        )
+    })
+}
+
+fn donor_queued(x: &Snapshot, rq: &Rq) -> Option<String> {
+    // A task that blocked the ordinary way is legitimately dequeued while it is still prev
+    // inside __schedule; only a blocked donor must stay queued.
+    let d = &x.s.tasks[rq.donor as usize];
+    (crate::sched::core::task_is_blocked(x.s, rq.donor) && d.on_rq != OnRq::Queued)
+        .then(|| format!("cpu{} donor {}-{} is not queued", rq.cpu, d.comm, d.pid))
+}
+
+fn next_class_is_donor_class(x: &Snapshot, rq: &Rq) -> Option<String> {
+    let d = &x.s.tasks[rq.donor as usize];
+    (rq.next_class != d.class).then(|| {
+        format!(
+            "cpu{} next_class {:?} but donor {}-{} is {:?}",
+            rq.cpu, rq.next_class, d.comm, d.pid, d.class
+        )
+    })
+}
+
+// ------------------------------------------------------------------ system-wide checkers
+
+fn blocked_on_is_a_waiter(x: &Snapshot) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in &x.s.tasks {
         if let Some(m) = t.blocked_on {
-            let mx = &s.mutexes[m as usize];
-            if k.m.lock_owner(mx.wait_lock).is_none() && !mx.wait_list.contains(&t.id) {
-                out.push((
-                    "blocked_on_is_a_waiter",
-                    format!(
-                        "{}-{} blocked_on {} but not on its wait list",
-                        t.comm, t.pid, mx.name
-                    ),
+            let mx = &x.s.mutexes[m as usize];
+            if x.k.m.lock_owner(mx.wait_lock).is_none() && !mx.wait_list.contains(&t.id) {
+                out.push(format!(
+                    "{}-{} blocked_on {} but not on its wait list",
+                    t.comm, t.pid, mx.name
                 ));
             }
         }
     }
-    // I9: blocked_donor links (owner -> the chain task that proxied through it) form simple
-    // paths: following them never comes back to a task already seen. A loop whose tasks are
-    // all blocked on mutexes is a real lock cycle (ABBA): the deadlock detector reports it.
+    out
+}
+
+fn blocked_donor_path_is_simple(x: &Snapshot) -> Vec<String> {
+    let s = x.s;
+    let mut out = Vec::new();
     for t in s.tasks.iter().filter(|t| t.blocked_donor.is_some()) {
         // Common case first: the path ends within as many links as there are tasks.
         let mut steps = 0;
@@ -188,47 +591,103 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
         while let Some(d) = at {
             if seen.contains(&d) {
                 let first = seen.iter().position(|&x| x == d).expect("seen");
-                if seen[first..]
+                // A loop whose tasks all wait on mutexes is a real lock cycle (ABBA): the
+                // deadlock check reports it.
+                if !seen[first..]
                     .iter()
                     .all(|&x| s.tasks[x as usize].blocked_on.is_some())
                 {
-                    break;
-                }
-                out.push((
-                    "blocked_donor_path_is_simple",
-                    format!(
+                    out.push(format!(
                         "{}-{}: blocked_donor links loop back to pid {}",
                         t.comm, t.pid, s.tasks[d as usize].pid
-                    ),
-                ));
+                    ));
+                }
                 break;
             }
             seen.push(d);
             at = s.tasks[d as usize].blocked_donor;
         }
     }
-    // D-2: the admitted bandwidth is the fair servers' plus every DL task's (checked while no
-    // rq lock is held: sched_setattr admits under the rq lock before it changes the class).
-    if s.rqs.iter().all(|rq| k.m.lock_owner(rq.lock).is_none()) {
-        if let Some(detail) = crate::sched::deadline::check_dl_bw(&s) {
-            out.push(("dl_bw_admitted", detail));
-        }
+    out
+}
+
+fn dl_bw_admitted(x: &Snapshot) -> Vec<String> {
+    // sched_setattr admits under the rq lock before it changes the class: check only while
+    // no rq lock is held.
+    if x.s.rqs.iter().any(|rq| x.rq_locked(rq)) {
+        return Vec::new();
     }
-    check_rt_mutexes(k, &s, &mut out);
-    out.extend(crate::workqueue::check_pools(&s));
-    if let Some(detail) = check_nr_iowait(&s) {
-        out.push(("nr_iowait_balanced", detail));
+    crate::sched::deadline::check_dl_bw(x.s).into_iter().collect()
+}
+
+/// The rt_mutexes whose `wait_lock` is free (every change to a lock's tree and to the
+/// `pi_waiters` entry for it is made under it), with their index.
+fn unlocked_rt_mutexes<'a>(
+    x: &'a Snapshot,
+) -> impl Iterator<Item = (usize, &'a crate::locking::rtmutex::RtMutex)> + 'a {
+    x.s.rt_mutexes
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| x.k.m.lock_owner(l.wait_lock).is_none())
+}
+
+fn rt_mutex_has_waiters_bit(x: &Snapshot) -> Vec<String> {
+    unlocked_rt_mutexes(x)
+        .filter(|(_, l)| !l.waiters.is_empty() && !l.has_waiters)
+        .map(|(_, l)| format!("rt_mutex {} has waiters but no HAS_WAITERS bit", l.name))
+        .collect()
+}
+
+fn rt_mutex_waiter_linked(x: &Snapshot) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, l) in unlocked_rt_mutexes(x) {
+        for w in &l.waiters {
+            let t = &x.s.tasks[w.task as usize];
+            if t.pi_blocked_on != Some(i as u32) || t.rt_waiter != Some(*w) {
+                out.push(format!(
+                    "rt_mutex {}: waiter {w:?} but task has pi_blocked_on {:?}, rt_waiter {:?}",
+                    l.name, t.pi_blocked_on, t.rt_waiter
+                ));
+            }
+        }
     }
     out
 }
 
-/// `nr_iowait` of each CPU counts exactly the tasks in iowait that blocked there and have
-/// not been woken (asleep, off every runqueue, `task_cpu` that CPU): `__block_task()` raises
-/// it on the CPU the task blocks on, and the wakeup lowers it on that same CPU before the
-/// task moves. A wakeup that lowers it elsewhere leaks +1 on one CPU and −1 on another (the
-/// post-v29 sleeping-owner bug, d346306db401).
-fn check_nr_iowait(s: &crate::sched::SchedState) -> Option<String> {
+fn rt_mutex_top_waiter_in_owner_pi_waiters(x: &Snapshot) -> Vec<String> {
+    let s = x.s;
+    let mut out = Vec::new();
+    for (i, l) in unlocked_rt_mutexes(x) {
+        let Some(o) = l.owner else { continue };
+        let mine: Vec<u32> = s.tasks[o as usize]
+            .pi_waiters
+            .iter()
+            .map(|p| p.task)
+            .filter(|&w| s.tasks[w as usize].pi_blocked_on == Some(i as u32))
+            .collect();
+        let want: Vec<u32> = l.top_waiter().map(|w| w.task).into_iter().collect();
+        if mine != want {
+            out.push(format!(
+                "rt_mutex {}: owner {o} has pi_waiters {mine:?} for it, top waiter {want:?}",
+                l.name
+            ));
+        }
+    }
+    out
+}
+
+fn wq_nr_running_counts_running_workers(x: &Snapshot) -> Vec<String> {
+    crate::workqueue::check_pools(x.s)
+        .into_iter()
+        .map(|(_, d)| d)
+        .collect()
+}
+
+/// A wakeup that lowers `nr_iowait` on another CPU than the one the task slept on leaks +1
+/// on one CPU and −1 on another (the post-v29 sleeping-owner bug, d346306db401).
+fn nr_iowait_balanced(x: &Snapshot) -> Vec<String> {
     use crate::task::state::{TASK_RUNNING, TASK_WAKING};
+    let s = x.s;
     let mut want = vec![0i64; s.rqs.len()];
     for t in &s.tasks {
         if t.in_iowait && t.on_rq == OnRq::No && t.state != TASK_RUNNING && t.state != TASK_WAKING {
@@ -249,54 +708,105 @@ fn check_nr_iowait(s: &crate::sched::SchedState) -> Option<String> {
             )
         })
         .collect();
-    (!bad.is_empty()).then(|| bad.join("; "))
+    if bad.is_empty() {
+        Vec::new()
+    } else {
+        vec![bad.join("; ")]
+    }
 }
 
-/// M-10: the rt_mutex trees agree, checked for each lock whose `wait_lock` is free (every
-/// change to a lock's tree and to the `pi_waiters` entry for it is made under it).
-fn check_rt_mutexes(k: &Kernel, s: &crate::sched::SchedState, out: &mut Vec<(&'static str, String)>) {
-    for (i, l) in s.rt_mutexes.iter().enumerate() {
-        if k.m.lock_owner(l.wait_lock).is_some() {
-            continue;
-        }
-        // Waiters force the slow paths: HAS_WAITERS is set while the tree is non-empty.
-        if !l.waiters.is_empty() && !l.has_waiters {
-            out.push((
-                "rt_mutex_has_waiters_bit",
-                format!("rt_mutex {} has waiters but no HAS_WAITERS bit", l.name),
+// ------------------------------------------------------------------ the catalogue as a document
+
+/// `docs/invariants.md`, rendered from [`CATALOGUE`] and the coverage marks.
+pub fn render_markdown() -> String {
+    let mut out = String::new();
+    out.push_str(
+        "# Invariants\n\n\
+         <!-- Generated from crates/kernel/src/invariants.rs (CATALOGUE) and \
+         crates/kernel/src/coverage.rs; do not edit. Regenerate with\n     \
+         UPDATE_DOCS=1 cargo test --release -p kernel --test invariants_doc -->\n\n\
+         Every rule the model checks, one named entry each. A violation reports the entry's \
+         name (`--metrics` `invariant_violations[].invariant`, the exit-4 message); deadlocks \
+         and stalls end the run with exit code 3. Per-step checks run after every machine step \
+         with `--check` and in every test; a runqueue is checked only while its lock is free. \
+         The spec column refers to `spec/proxy-exec.md` §8.1 (I1–I14) and the baseline tags of \
+         `spec/linux-sched-model.md`.\n\n\
+         Names are snake_case rules; the spec rules I7, I10 and I12, whose check is the whole \
+         rule, keep their spec id as their name.\n",
+    );
+    for kind in [Kind::Safety, Kind::Liveness, Kind::Workload] {
+        let title = match kind {
+            Kind::Safety => "Safety",
+            Kind::Liveness => "Liveness",
+            Kind::Workload => "Workload misuse",
+        };
+        out.push_str(&format!(
+            "\n## {title}\n\n| name | spec | rule | Linux | checked |\n|---|---|---|---|---|\n"
+        ));
+        for i in CATALOGUE.iter().filter(|i| i.kind == kind) {
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {} | {} |\n",
+                i.name,
+                i.spec,
+                cell(i.statement),
+                cell(i.linux),
+                cell(&i.checked_where())
             ));
         }
-        // Each queued waiter is its task's pi_blocked_on waiter, with the same key.
-        for w in &l.waiters {
-            let t = &s.tasks[w.task as usize];
-            if t.pi_blocked_on != Some(i as u32) || t.rt_waiter != Some(*w) {
-                out.push((
-                    "rt_mutex_waiter_linked",
-                    format!(
-                        "rt_mutex {}: waiter {w:?} but task has pi_blocked_on {:?}, rt_waiter {:?}",
-                        l.name, t.pi_blocked_on, t.rt_waiter
-                    ),
-                ));
-            }
+    }
+    out.push_str(&format!(
+        "\n## The RT/DL settling rule\n\n{}\n",
+        rt_dl::DOC.trim()
+    ));
+    out.push_str(
+        "\n## Coverage marks\n\n\
+         Counters of rare paths (`kernel::coverage`), reported in `Outcome::coverage`: a sweep \
+         shows what it reached, and a test asserts \"reached within seeds 0..N\". A mark only \
+         counts; it never changes the schedule.\n\n| mark | path |\n|---|---|\n",
+    );
+    for m in crate::coverage::Mark::ALL {
+        out.push_str(&format!("| `{}` | {} |\n", m.name(), cell(m.doc())));
+    }
+    out
+}
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_snake_case_or_spec_ids() {
+        let mut names: Vec<&str> = CATALOGUE.iter().map(|i| i.name).collect();
+        names.sort_unstable();
+        let n = names.len();
+        names.dedup();
+        assert_eq!(names.len(), n, "duplicate catalogue names");
+        for i in CATALOGUE {
+            let spec_id = i.name.starts_with('I') && i.name[1..].chars().all(|c| c.is_ascii_digit());
+            let snake = i
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            assert!(spec_id || snake, "{} breaks the naming scheme", i.name);
+            assert!(!i.statement.is_empty() && !i.linux.is_empty(), "{}", i.name);
         }
-        // The owner's pi_waiters holds exactly this lock's top waiter (M-10).
-        if let Some(o) = l.owner {
-            let mine: Vec<u32> = s.tasks[o as usize]
-                .pi_waiters
-                .iter()
-                .map(|p| p.task)
-                .filter(|&w| s.tasks[w as usize].pi_blocked_on == Some(i as u32))
-                .collect();
-            let want: Vec<u32> = l.top_waiter().map(|w| w.task).into_iter().collect();
-            if mine != want {
-                out.push((
-                    "rt_mutex_top_waiter_in_owner_pi_waiters",
-                    format!(
-                        "rt_mutex {}: owner {o} has pi_waiters {mine:?} for it, top waiter {want:?}",
-                        l.name
-                    ),
-                ));
-            }
+    }
+
+    #[test]
+    fn every_spec_invariant_has_an_entry() {
+        for n in 1..=14 {
+            let id = format!("I{n}");
+            assert!(
+                CATALOGUE.iter().any(|i| i
+                    .spec
+                    .split(|c: char| !c.is_ascii_alphanumeric())
+                    .any(|w| w == id)),
+                "spec invariant {id} has no catalogue entry"
+            );
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The Linux scheduler model. Modules mirror the kernel tree (kernel/sched, kernel/locking).
 
+pub mod coverage;
 pub mod invariants;
 pub mod irq;
 pub mod locking;

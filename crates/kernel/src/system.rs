@@ -115,6 +115,8 @@ pub struct Outcome {
     pub steps: u64,
     /// Kernel warnings raised during the run (`WARN_ONCE`), in order.
     pub warnings: Vec<String>,
+    /// How often each rare path was taken ([`crate::coverage`]).
+    pub coverage: crate::coverage::Coverage,
 }
 
 /// A booted system ready to run.
@@ -332,6 +334,7 @@ impl System {
         let check = self.cfg.check_invariants;
         let kk = k.clone();
         let mut watchdog = Watchdog::new(self.cfg.tun.tick_ns());
+        let mut top_n = crate::invariants::rt_dl::TopNWatch::new(&k.st());
         let mut hook = move |_cpu: CpuId| {
             let stuck = watchdog.step(&kk.st());
             if let Some((reason, report)) = stuck {
@@ -341,6 +344,10 @@ impl System {
                 for (inv, detail) in crate::invariants::check_all(&kk) {
                     kk.violation(inv, detail);
                 }
+                let late = top_n.step(&kk.st());
+                if let Some(detail) = late {
+                    kk.violation("rt_dl_top_n_running", detail);
+                }
             }
             progress(kk.m.now());
             true
@@ -348,6 +355,7 @@ impl System {
         let end = self.exec.run(self.cfg.limit_ns, &mut hook);
         let violations = k.violations.borrow().clone();
         let warnings = k.st().warnings.clone();
+        let coverage = k.st().coverage.clone();
         let (reason, report) = if !violations.is_empty() {
             (EndReason::Violation, String::new())
         } else if let Some((r, rep)) = k.end.borrow().clone() {
@@ -365,6 +373,7 @@ impl System {
             report,
             steps: k.m.steps(),
             warnings,
+            coverage,
         }
     }
 }
@@ -486,6 +495,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         warnings: Vec::new(),
         wq: Default::default(),
         groups: vec![crate::sched::cgroup::TaskGroup::root()],
+        coverage: Default::default(),
     };
     for cpu in 0..n as CpuId {
         crate::sched::deadline::fair_server_init(&mut s, cpu);

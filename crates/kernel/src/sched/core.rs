@@ -13,6 +13,7 @@ use std::rc::Rc;
 
 use sim::{CpuId, LockId, Machine, Nanos};
 
+use crate::coverage::Mark;
 use crate::locking::lockdep::{LockClass, Lockdep};
 use crate::sched::{Class, SchedState};
 use crate::task::{OnRq, TaskId};
@@ -49,6 +50,10 @@ impl Kernel {
 
     /// Record a violation and stop the machine after this step.
     pub fn violation(&self, invariant: &str, detail: String) {
+        assert!(
+            crate::invariants::lookup(invariant).is_some(),
+            "violation of {invariant}, which is not in the invariant catalogue"
+        );
         self.violations.borrow_mut().push(Violation {
             invariant: invariant.to_string(),
             time_ns: self.m.now(),
@@ -637,6 +642,12 @@ async fn pick_next_task(k: &Kernel, cpu: CpuId) -> TaskId {
         }
     }
     k.st().rqs[cpu as usize].in_prev_balance = false;
+    {
+        let s = &mut *k.st();
+        if s.rqs[cpu as usize].donor != entry_prev {
+            s.coverage.hit(Mark::DonorChangedInBalance);
+        }
+    }
     let prev = prev_now(k);
     let mut st = k.st();
     let s = &mut *st;
@@ -1079,6 +1090,7 @@ fn proxy_resched_idle(s: &mut SchedState, cpu: CpuId) -> TaskId {
 fn proxy_reset_donor(s: &mut SchedState, cpu: CpuId) {
     let (donor, curr) = (s.rqs[cpu as usize].donor, s.rqs[cpu as usize].curr);
     assert_ne!(donor, curr, "proxy_reset_donor without a proxy on cpu{cpu}");
+    s.coverage.hit(Mark::ProxyResetDonor);
     put_prev_set_next_task(s, cpu, donor, curr);
     rq_set_donor(s, cpu, curr);
     s.rqs[cpu as usize].balance_callbacks.clear();
@@ -1241,6 +1253,7 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
             k.blocked_lock(p).await;
             let step = {
                 let s = &mut *k.st();
+                s.coverage.hit(Mark::ChainWakingLink);
                 s.tasks[p as usize].proxy_waking = false;
                 if s.rqs[cpu as usize].curr == p {
                     s.tasks[p as usize].is_blocked = false;
@@ -1255,6 +1268,7 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
             // F2 (7.1): the unlocker chose p and woke it; it must be home before running (a
             // task that is current, or already on its wake_cpu, is).
             let s = &mut *k.st();
+            s.coverage.hit(Mark::ChainWakingLink);
             let t = &s.tasks[p as usize];
             if s.rqs[cpu as usize].curr == p || t.cpu == t.wake_cpu {
                 s.tasks[p as usize].proxy_waking = false;
@@ -1278,25 +1292,30 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
                     if ot.on_rq == OnRq::No || ot.se.sched_delayed {
                         // F4: a sleeping or delay-dequeued owner (tested before F5, S13).
                         if curr_in_chain {
+                            s.coverage.hit(Mark::ChainCurrInChainRunsIdle);
                             Step::Done(Proxy::Idle(proxy_resched_idle(s, cpu)))
                         } else if s.feat.sleeping_owner
                             && ot.on_rq == OnRq::No
                             && proxy_enqueue_on_owner(s, cpu, donor, o)
                         {
                             // Post-v29: the donor waits on the sleeping owner, not on a CPU.
+                            s.coverage.hit(Mark::SleepingOwnerParkDonor);
                             Step::Done(Proxy::Repick)
                         } else if s.feat.deactivate_link {
                             // v29: the link stops waiting here; it re-sets blocked_on itself
                             // when its lock wakes it (M2).
+                            s.coverage.hit(Mark::SleepingOwnerDeactivateLink);
                             s.tasks[p as usize].blocked_on = None;
                             Step::DeactivateLink(p)
                         } else {
+                            s.coverage.hit(Mark::SleepingOwnerDeactivateDonor);
                             Step::Deactivate
                         }
                     } else if ot.cpu != cpu {
                         // F5: the owner is on another CPU (read once).
                         let owner_cpu = ot.cpu;
                         if curr_in_chain {
+                            s.coverage.hit(Mark::ChainCurrInChainRunsIdle);
                             Step::Done(Proxy::Idle(proxy_resched_idle(s, cpu)))
                         } else if s.feat.donor_migration {
                             Step::Migrate(p, owner_cpu)
@@ -1305,6 +1324,7 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
                         }
                     } else if ot.on_rq == OnRq::Migrating {
                         // F6: the owner is migrating here; let the migration finish.
+                        s.coverage.hit(Mark::ChainOwnerMigrating);
                         Step::Done(Proxy::Idle(proxy_resched_idle(s, cpu)))
                     } else if o == p {
                         // F8: p was just handed the lock and its wakeup has not finished: run
@@ -1317,6 +1337,7 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
                         Step::Next(o)
                     }
                 } else if s.feat.deactivate_link {
+                    s.coverage.hit(Mark::ChainOwnerlessMutex);
                     // F3 (v27+): no owner. Current runs and retries the lock; any other link
                     // sleeps until the unlocker's pick (or a later unlock) wakes it.
                     s.tasks[p as usize].blocked_on = None;
@@ -1327,12 +1348,14 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
                         Step::DeactivateLink(p)
                     }
                 } else if s.rqs[cpu as usize].curr == p || home {
+                    s.coverage.hit(Mark::ChainOwnerlessMutex);
                     // F3 (7.1): no owner: p runs and retries the lock.
                     s.tasks[p as usize].blocked_on = None;
                     s.tasks[p as usize].is_blocked = false;
                     Step::Done(Proxy::Run(p))
                 } else {
                     // F3: no owner, but p is away from home: it must be returned first.
+                    s.coverage.hit(Mark::ChainOwnerlessMutex);
                     Step::ForceReturn(p)
                 }
             };
@@ -1396,6 +1419,7 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
                 if chain.len() > MAX_PROXY_CHAIN_DEPTH {
                     // The bound of the April 2026 patch: warn once, run idle.
                     let s = &mut *k.st();
+                    s.coverage.hit(Mark::ChainDepthBound);
                     s.warn_once(format!(
                         "find_proxy_task: proxy chain depth exceeded {MAX_PROXY_CHAIN_DEPTH}, possible deadlock cycle"
                     ));
@@ -1481,6 +1505,11 @@ async fn proxy_migrate_task(k: &Kernel, cpu: CpuId, p: TaskId, target: CpuId) {
                 None
             };
         }
+        s.coverage.hit(match moved.len() {
+            1 => Mark::DonorMigrationSingle,
+            2 => Mark::ChainMigrationDepth2,
+            _ => Mark::ChainMigrationDepth3Plus,
+        });
         let task = s.tasks[p as usize].task_ref();
         let nr_tasks = moved.len() as u32;
         emit(
@@ -1553,8 +1582,10 @@ async fn proxy_force_return(k: &Kernel, cpu: CpuId, p: TaskId) {
             set_task_cpu(s, p, dest);
             let task = s.tasks[p as usize].task_ref();
             emit(s, rq, EventKind::ReturnMigrate { task, orig_cpu: rq });
+            s.coverage.hit(Mark::ProxyForceReturn);
             Some(dest)
         } else {
+            s.coverage.hit(Mark::ProxyForceReturnStale);
             None
         }
     };
@@ -1776,6 +1807,7 @@ fn proxy_needs_return(s: &mut SchedState, cpu: CpuId, p: TaskId) -> bool {
     }
     let removed = block_task(s, cpu, p, crate::task::state::TASK_WAKING);
     assert!(removed, "a special-state dequeue is never delayed");
+    s.coverage.hit(Mark::TtwuReturnMigration);
     true
 }
 

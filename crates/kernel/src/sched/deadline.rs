@@ -1241,7 +1241,7 @@ async fn push_dl_task(k: &Kernel, cpu: CpuId) -> bool {
             }
             if curr == next_task {
                 k.violation(
-                    "dl-push-curr",
+                    "dl_push_not_curr",
                     format!("cpu{cpu}: pushable DL task {next_task} is curr"),
                 );
                 return false;

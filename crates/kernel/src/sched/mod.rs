@@ -228,6 +228,8 @@ pub struct SchedState {
     /// Task groups (the cgroup CPU controller), indexed by [`cgroup::GroupId`]; entry 0 is
     /// the root group. Protected by: see [`cgroup::TaskGroup`].
     pub groups: Vec<cgroup::TaskGroup>,
+    /// Coverage marks of rare paths (model-only counters, no effect on the schedule).
+    pub coverage: crate::coverage::Coverage,
 }
 
 impl SchedState {

@@ -767,7 +767,7 @@ async fn push_rt_task(k: &Kernel, cpu: CpuId) -> bool {
             }
             if rq_curr(&s, cpu) == next_task {
                 k.violation(
-                    "rt-push-curr",
+                    "rt_push_not_curr",
                     format!("cpu{cpu}: pushable task {next_task} is curr"),
                 );
                 return false;
