@@ -219,7 +219,9 @@ pub fn explore_command(args: &ExploreArgs, tty: bool) -> Result<u8, Failure> {
             0.0
         },
         failures: Vec::new(),
+        coverage: Default::default(),
     };
+    summary.add_coverage(&results);
     for r in &results {
         let Some(case) = &r.case else { continue };
         let path = args.out.join(format!("{}.json", r.seed));
@@ -271,6 +273,10 @@ pub fn explore_command(args: &ExploreArgs, tty: bool) -> Result<u8, Failure> {
                         f.invariant
                     );
                 }
+            }
+            s += "coverage (seeds reaching each rare path):\n";
+            for (mark, n) in &summary.coverage {
+                s += &format!("  {mark:<40} {n}\n");
             }
             crate::write_stdout(&s)?
         }

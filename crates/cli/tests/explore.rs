@@ -367,3 +367,26 @@ fn bad_explore_input_is_exit_2() {
         text(&o.stderr)
     );
 }
+
+/// `explore --format json` reports, per coverage mark, how many seeds reached it, and shard
+/// summaries add up. The home-return scenario resets the donor (proxy_reset_donor) and
+/// returns through try_to_wake_up on every seed under v29, and never under `--model next`
+/// (the donor stays queued); no seed parks a donor there.
+#[test]
+fn explore_reports_coverage_per_mark() {
+    let path = scenario("proxy_return_at_home.json");
+    let cov = |extra: &[&str]| {
+        let mut a = vec!["explore", path.as_str(), "--seeds", "3", "--format", "json"];
+        a.extend_from_slice(extra);
+        let o = run(&a);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        doc["coverage"].clone()
+    };
+    let v29 = cov(&[]);
+    assert_eq!(v29["proxy_reset_donor"], 3);
+    assert_eq!(v29["ttwu_return_migration"], 3);
+    assert_eq!(v29["sleeping_owner_park_donor"], 0);
+    let next = cov(&["--model", "next"]);
+    assert_eq!(next["proxy_reset_donor"], 0);
+}

@@ -221,6 +221,8 @@ pub struct SeedResult {
     pub steps: u64,
     /// For a failure: the case to write (its message names `replay`).
     pub case: Option<Case>,
+    /// The rare paths this schedule reached.
+    pub coverage: kernel::coverage::Coverage,
 }
 
 /// The outcome of running a workload text under a choice source: verdict, first failing
@@ -233,6 +235,8 @@ pub struct Ran {
     pub steps: u64,
     pub choices: ChoiceLog,
     pub exit_code: u8,
+    /// How often the run took each rare path ([`kernel::coverage`]); empty after a panic.
+    pub coverage: kernel::coverage::Coverage,
 }
 
 /// Run `text` under `flags` with `source`, recording the choices. `trace` receives the
@@ -282,6 +286,7 @@ pub fn run_text(
                 steps: o.steps,
                 choices: r.choices.unwrap_or_default(),
                 exit_code: code,
+                coverage: o.coverage.clone(),
             })
         }
         Err(e @ Failure::ModelPanic(_)) => {
@@ -294,6 +299,7 @@ pub fn run_text(
                 steps: 0,
                 choices: ChoiceLog::default(),
                 exit_code: 4,
+                coverage: Default::default(),
             })
         }
         Err(e) => Err(e),
@@ -356,6 +362,7 @@ impl Explore {
             verdict: ran.verdict,
             steps: ran.steps,
             case,
+            coverage: ran.coverage,
         })
     }
 
@@ -404,6 +411,10 @@ pub struct Summary {
     pub wall_s: f64,
     pub schedules_per_s: f64,
     pub failures: Vec<SummaryFailure>,
+    /// For each coverage mark ([`kernel::coverage`]): how many of the seeds reached it.
+    /// Shards add up.
+    #[serde(default)]
+    pub coverage: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -418,6 +429,14 @@ pub struct SummaryFailure {
 pub const SUMMARY_SCHEMA: &str = "proxysched/explore-summary/v1";
 
 impl Summary {
+    /// Count, for every mark, the seeds of `results` that reached it (every mark listed).
+    pub fn add_coverage(&mut self, results: &[SeedResult]) {
+        for mark in kernel::coverage::Mark::ALL {
+            let seeds = results.iter().filter(|r| r.coverage.count(mark) > 0).count() as u64;
+            *self.coverage.entry(mark.name().to_string()).or_default() += seeds;
+        }
+    }
+
     pub fn exit_code(&self) -> u8 {
         self.failures
             .iter()
@@ -442,6 +461,9 @@ impl Summary {
             m.wall_s += p.wall_s;
             rate += p.schedules_per_s;
             m.failures.extend(p.failures.iter().cloned());
+            for (mark, n) in &p.coverage {
+                *m.coverage.entry(mark.clone()).or_default() += n;
+            }
         }
         m.schedules_per_s = rate;
         m.failures.sort_by_key(|f| f.seed);
