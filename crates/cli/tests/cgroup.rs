@@ -131,6 +131,23 @@ fn cgroup_swarm_keeps_every_invariant() {
     }
 }
 
+/// `--model next` (return_when_needed) leaves a waking donor queued on its home CPU, so its
+/// proxied owner can go to sleep while that owner's group is throttled, and the sleep is
+/// delayed: the delay must stop counting at the throttled cfs_rq (set_delayed() up to
+/// 6.17). Seeds 0 and 2 failed with an h_nr_runnable underflow at 0.84 s.
+#[test]
+fn cgroup_swarm_under_the_next_model_keeps_every_invariant() {
+    use kernel::system::EndReason;
+    for seed in [0, 2] {
+        let s = run_with("cgroup_swarm_4cpus.json", |a| {
+            a.protocol = Some("proxy".into());
+            a.model = Some("next".into());
+            a.seed = Some(seed);
+        });
+        assert_eq!(s.result.outcome.end_reason, EndReason::Duration, "seed {seed}");
+    }
+}
+
 #[test]
 fn bandwidth_throttles_at_the_exact_quota_every_period() {
     let s = run("cgroup_bandwidth.json");

@@ -1186,9 +1186,14 @@ fn enqueue_entity(s: &mut SchedState, id: CfsRqId, e: SeId, flags: u32) {
     }
 }
 
-/// Mark `e` delayed; a delayed task no longer counts as runnable at any level (F-20).
+/// Mark `e` delayed; a delayed task no longer counts as runnable at any level that counts
+/// it (F-20). The walk ends at the first throttled cfs_rq: the levels above took that
+/// cfs_rq's tasks off their counts when it was throttled (`throttle_cfs_rq()`), so they do
+/// not count this task. A task below a throttled cfs_rq can still block while running as
+/// the owner a donor from another group proxies for.
 ///
-/// Linux: kernel/sched/fair.c set_delayed().
+/// Linux: kernel/sched/fair.c set_delayed() (up to 6.17; the per-task throttle of 6.18
+/// walks every level).
 fn set_delayed(s: &mut SchedState, cpu: CpuId, e: SeId) {
     se_mut(s, cpu, e).sched_delayed = true;
     if let SeId::Task(_) = e {
@@ -1198,21 +1203,29 @@ fn set_delayed(s: &mut SchedState, cpu: CpuId, e: SeId) {
             let cfs = cfs_rq_mut(s, q);
             assert!(cfs.h_nr_runnable > 0, "h_nr_runnable underflow on {q:?}");
             cfs.h_nr_runnable -= 1;
+            if cfs.throttled {
+                break;
+            }
             cur = parent_entity(s, se);
         }
     }
 }
 
-/// End `e`'s delay; a task counts as runnable again at every level.
+/// End `e`'s delay; a task counts as runnable again at every level that counts it, up to
+/// and including the first throttled cfs_rq (see [`set_delayed`]).
 ///
-/// Linux: kernel/sched/fair.c clear_delayed().
+/// Linux: kernel/sched/fair.c clear_delayed() (up to 6.17).
 fn clear_delayed(s: &mut SchedState, cpu: CpuId, e: SeId) {
     se_mut(s, cpu, e).sched_delayed = false;
     if let SeId::Task(_) = e {
         let mut cur = Some(e);
         while let Some(se) = cur {
             let q = cfs_rq_of(s, cpu, se);
-            cfs_rq_mut(s, q).h_nr_runnable += 1;
+            let cfs = cfs_rq_mut(s, q);
+            cfs.h_nr_runnable += 1;
+            if cfs.throttled {
+                break;
+            }
             cur = parent_entity(s, se);
         }
     }
@@ -2024,6 +2037,19 @@ pub fn check_cfs_hierarchy(s: &SchedState, cpu: CpuId) -> Option<String> {
                 SeId::Group(g) => cfs_rq(s, CfsRqId { cpu, tg: g }).h_nr_queued,
             })
             .sum();
+        let r: u32 = entities
+            .iter()
+            .map(|&e| match e {
+                SeId::Task(_) => u32::from(!se_of(s, cpu, e).sched_delayed),
+                SeId::Group(g) => cfs_rq(s, CfsRqId { cpu, tg: g }).h_nr_runnable,
+            })
+            .sum();
+        if r != cfs.h_nr_runnable {
+            return Some(format!(
+                "cpu{cpu} group {}: h_nr_runnable {}, but its entities give {r}",
+                s.groups[tg as usize].path, cfs.h_nr_runnable
+            ));
+        }
         if entities.len() as u32 != cfs.nr_queued || load != cfs.load_weight || h != cfs.h_nr_queued {
             return Some(format!(
                 "cpu{cpu} group {}: nr_queued {} load {} h_nr_queued {}, but its entities give {} / {load} / {h}",
@@ -2570,6 +2596,63 @@ mod tests {
         s.groups[g as usize].cfs_rq[0].load_weight -= 1;
         s.rqs[0].cfs.h_nr_queued = 1;
         assert!(check_cfs_hierarchy(&s, 0).is_some_and(|d| d.contains("group /:")));
+    }
+
+    #[test]
+    fn a_task_delayed_below_a_throttled_group_counts_only_up_to_it() {
+        // /g (cpu.max) holds A and B, the root C and D. /g is throttled: the root no longer
+        // counts its tasks. A then sleeps while ineligible in /g (as an owner can, running
+        // for a donor of another group): its delay and its wake-in-place change /g's
+        // h_nr_runnable only, never the root's (set_delayed()/clear_delayed() stop at the
+        // throttled cfs_rq, up to 6.17).
+        let mut s = new_for_tests(1, 4);
+        let (a, b, c, d) = (1, 2, 3, 4);
+        let g = group(&mut s, "/g", ROOT_TASK_GROUP, 1024, &[a, b]);
+        crate::sched::cgroup::tg_set_cfs_bandwidth(&mut s, g, 1_000_000, 100_000_000);
+        wake(&mut s, b, 0);
+        wake(&mut s, a, -1_000_000);
+        wake(&mut s, c, 0);
+        wake(&mut s, d, 0);
+        let gq = CfsRqId { cpu: 0, tg: g };
+        // The local runtime and the pool are used up and the period timer already runs: the
+        // throttle sticks.
+        cfs_rq_mut(&mut s, gq).runtime_remaining = 0;
+        s.groups[g as usize].cfs_b.runtime_ns = 0;
+        s.groups[g as usize].cfs_b.period_active = true;
+        assert!(throttle_cfs_rq(&mut s, gq));
+        assert_eq!(s.rqs[0].cfs.h_nr_runnable, 2);
+        assert_eq!(cfs_rq(&s, gq).h_nr_runnable, 2);
+        assert!(!se_eligible(&s, gq, SeId::Task(a)));
+        assert!(
+            !dequeue_task_fair(&mut s, 0, a, dequeue::SLEEP),
+            "A's sleep is delayed"
+        );
+        assert_eq!(cfs_rq(&s, gq).h_nr_runnable, 1);
+        assert_eq!(s.rqs[0].cfs.h_nr_runnable, 2, "the root never counted A");
+        assert_eq!(check_cfs_hierarchy(&s, 0), None);
+        // Woken in place: the delay ends, again below the throttle only.
+        enqueue_task_fair(&mut s, 0, a, enqueue::WAKEUP | enqueue::DELAYED);
+        assert!(!s.tasks[a as usize].se.sched_delayed);
+        assert_eq!(cfs_rq(&s, gq).h_nr_runnable, 2);
+        assert_eq!(s.rqs[0].cfs.h_nr_runnable, 2);
+        assert_eq!(check_cfs_hierarchy(&s, 0), None);
+        // The unthrottle brings both of /g's tasks back to the root.
+        s.groups[g as usize].cfs_b.runtime_ns = 1_000_000;
+        unthrottle_cfs_rq(&mut s, gq);
+        assert_eq!(s.rqs[0].cfs.h_nr_runnable, 4);
+        assert_eq!(s.rqs[0].cfs.h_nr_queued, 4);
+        assert_eq!(check_cfs_hierarchy(&s, 0), None);
+    }
+
+    #[test]
+    fn check_cfs_hierarchy_sees_a_wrong_h_nr_runnable() {
+        let mut s = new_for_tests(1, 2);
+        let g = group(&mut s, "/g", ROOT_TASK_GROUP, 1024, &[1]);
+        wake(&mut s, 1, 0);
+        wake(&mut s, 2, 0);
+        assert_eq!(check_cfs_hierarchy(&s, 0), None);
+        s.groups[g as usize].cfs_rq[0].h_nr_runnable = 0;
+        assert!(check_cfs_hierarchy(&s, 0).is_some_and(|d| d.contains("h_nr_runnable")));
     }
 
     #[test]
