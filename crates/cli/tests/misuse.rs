@@ -2,37 +2,12 @@
 //! ends with a clear report and the documented exit code, never a hang, a panic or a silent
 //! exit 0. The inputs are the files under `scenarios/misuse_*` or generated below.
 
+mod common;
+
+use common::bin::{bin, run, scenario, stderr, tmp};
+
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_proxysched"));
-    // A panic must not print a backtrace even when the environment asks for one.
-    c.env("RUST_BACKTRACE", "1");
-    c
-}
-
-fn scenario(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../scenarios")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("proxysched-misuse-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use std::process::{Output, Stdio};
 
 /// No panic message, no backtrace, no hint about one.
 fn assert_no_panic(what: &str, e: &str) {
