@@ -1912,6 +1912,11 @@ pub async fn sched_ttwu_pending(k: &Kernel, cpu: CpuId) {
 /// `try_to_wake_up()` (W-1..W-9). Returns whether `p` was woken (its state matched).
 ///
 /// Linux: kernel/sched/core.c try_to_wake_up().
+///
+/// Deviation: for `p == current` the v29 tree (32d34d761ad6) also clears `p->blocked_on`
+/// (current may run where it is) and warns on `is_blocked`; the model's self-wakeup path
+/// does neither. The mutex slow path, the only writer of `blocked_on`, never wakes its own
+/// task, so no model path reaches it with `blocked_on` set.
 pub async fn try_to_wake_up(k: &Kernel, p: TaskId, state_mask: u32, wake_flags: u32) -> bool {
     let this = k.this_cpu();
     if p == k.current() {
