@@ -1758,6 +1758,10 @@ async fn ttwu_runnable(k: &Kernel, p: TaskId, wake_flags: u32) -> bool {
                 if !task_on_cpu(s, p) {
                     wakeup_preempt(s, cpu, p, wake_flags);
                 }
+                // A donor parked on a sleeping owner while its sleep was only delayed (still
+                // queued) is woken here, in place: it leaves the owner's list as a full
+                // wakeup's activation would take it off (do_activate_task()).
+                proxy_unpark(s, p);
                 ttwu_do_wakeup(s, cpu, p);
                 true
             }
