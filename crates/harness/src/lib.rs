@@ -152,13 +152,13 @@ pub fn build_config(w: &Workload, args: &Flags) -> Result<(Config, String), Fail
     cfg.costs = costs;
     let mut feat = Features::default();
     if let Some(m) = &args.model {
-        kernel::sched::features::ModelVersion::parse(m)
-            .ok_or_else(|| {
-                bad(format!(
-                    "error: --model expects 6.17, 7.1, v29 or next, got `{m}`"
-                ))
-            })?
-            .apply(&mut feat);
+        let model = kernel::sched::features::ModelVersion::parse(m).ok_or_else(|| {
+            bad(format!(
+                "error: --model expects 6.17, 7.1, v29 or next, got `{m}`"
+            ))
+        })?;
+        model.apply(&mut feat);
+        cfg.model = model;
     }
     for (name, on) in &w.settings.features {
         feat.set(name, *on)

@@ -15,6 +15,7 @@
 //! machine step of a run that asks for it (tests and `--check` do) in catalogue order, per
 //! runqueue first, then the system-wide ones.
 
+pub mod handoff;
 pub mod rt_dl;
 
 use crate::sched::core::Kernel;
@@ -314,6 +315,14 @@ pub const CATALOGUE: &[Invariant] = &[
         statement: "`put_prev_set_next_task(prev, ...)` is only called with `prev == rq->donor`.",
         linux: "v29 1/9: __pick_next_task()/prev_balance() read rq->donor after the balance pass, which may drop the rq lock (B-v29-1).",
         check: Check::InPath("sched::core::pick_next_task"),
+    },
+    Invariant {
+        name: "proxy_handoff_to_booster",
+        spec: "M5-M6, C11 (v29 9/9)",
+        kind: Kind::Safety,
+        statement: "A mutex released by an owner running on another task's context goes to the waiter through which that context's blocked-on chain reached the owner (v29 and later).",
+        linux: "v29 9/9 __mutex_unlock_slowpath(): hand the lock to current->blocked_donor when it is blocked on this lock, before the wait-list head.",
+        check: Check::InPath("locking::mutex::mutex_unlock_slowpath"),
     },
     Invariant {
         name: "I10",

@@ -21,6 +21,7 @@ use crate::locking::Protocol;
 use crate::sched::core::{self as core, Kernel, Violation};
 use crate::sched::cpupri::CpuPri;
 use crate::sched::fair::{CfsRq, SchedEntity};
+use crate::sched::features::ModelVersion;
 use crate::sched::features::{Features, Tunables};
 use crate::sched::rt::{RtRq, SchedRtEntity};
 use crate::sched::topology::Topology;
@@ -70,6 +71,9 @@ pub struct Config {
     pub seed: u64,
     pub costs: Costs,
     pub feat: Features,
+    /// The `--model` stage whose rules the invariants hold the run to (the switches in
+    /// `feat` may turn single mechanisms of it off: that is what they are checked against).
+    pub model: ModelVersion,
     pub tun: Tunables,
     /// Stop at this simulated time.
     pub limit_ns: Nanos,
@@ -85,6 +89,7 @@ impl Config {
             seed: 0,
             costs: Costs::default(),
             feat: Features::default(),
+            model: ModelVersion::default(),
             tun: Tunables::default(),
             limit_ns: 10 * sim::time::NSEC_PER_SEC,
             check_invariants: false,
@@ -466,6 +471,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         tasks,
         rqs,
         feat: cfg.feat.clone(),
+        model: cfg.model,
         tun: cfg.tun.clone(),
         costs: cfg.costs.clone(),
         topo,

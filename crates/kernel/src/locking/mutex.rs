@@ -691,6 +691,10 @@ async fn mutex_unlock_slowpath(k: &Kernel, m: u32, me: TaskId) {
             k.blocked_unlock(n).await;
         }
     }
+    let wrong_handoff = crate::invariants::handoff::check(&k.st(), m, me, next);
+    if let Some(detail) = wrong_handoff {
+        k.violation("proxy_handoff_to_booster", detail);
+    }
     if handoff {
         // __mutex_handoff(): owner = next | PICKUP, WAITERS kept, HANDOFF cleared.
         let s = &mut *k.st();

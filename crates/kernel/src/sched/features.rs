@@ -90,14 +90,15 @@ feature_table! {
 
 /// Proxy Execution stages of the spec's version map (`--model`), oldest first: each turns
 /// off the mechanisms that came later.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum ModelVersion {
     /// Single-runqueue proxying as merged for 6.17.
     V6_17,
     /// "Simple donor migration" (7.1): donor migration, scheduler-side return.
     V7_1,
     /// v29 "Optimized Donor Migration" as the series' tree has it
-    /// (johnstultz-work/linux-dev kernel/sched/core.c at 32d34d761ad6).
+    /// (johnstultz-work/linux-dev kernel/sched/core.c at 32d34d761ad6). The default.
+    #[default]
     V29,
     /// The development after v29: return migration only when needed, sleeping-owner parking
     /// with per-CPU nr_iowait accounting (v30 work in the same tree).

@@ -171,6 +171,8 @@ pub struct SchedState {
     pub tasks: Vec<Task>,
     pub rqs: Vec<Rq>,
     pub feat: Features,
+    /// The `--model` stage whose rules the invariants check (see `system::Config::model`).
+    pub model: features::ModelVersion,
     /// Numeric tunables (sysctls: RR slice, HZ, base slice, ...).
     pub tun: features::Tunables,
     pub costs: Costs,
