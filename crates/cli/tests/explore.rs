@@ -371,3 +371,111 @@ fn explore_reports_coverage_per_mark() {
     let next = cov(&["--model", "next"]);
     assert_eq!(next["proxy_reset_donor"], 0);
 }
+
+/// The failures of a `--format json` summary as (seed, invariant).
+fn failures(o: &Output) -> Vec<(u64, String)> {
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("a JSON summary");
+    v["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["seed"].as_u64().unwrap(),
+                f["invariant"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// B-7.1-2 (S8) found by the RT/DL balancing rule, not by pinned times: with
+/// `missed_balance_fix` off at the 7.1 stage, L waits behind its donor H while a CPU idles,
+/// longer than the settling bound, on every seed of the range (ties and perturbations move
+/// the times, not the missing push); with the fix, and in v29 with or without it (the unlock
+/// resets the donor), the same seeds are clean.
+#[test]
+fn missed_balance_fix_off_is_found_by_the_rt_dl_rule() {
+    let out = tmp("missed");
+    let out = out.to_str().unwrap();
+    let w = scenario("proxy_missed_balance_long.json");
+    let explore = |extra: &[&str]| {
+        let mut args = vec![
+            "explore", &w, "--seeds", "16", "--jobs", "2", "--out", out, "--format", "json",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let o = explore(&["--model", "7.1", "--feature", "missed_balance_fix=off"]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
+    let f = failures(&o);
+    assert_eq!(f.len(), 16, "{f:?}");
+    assert!(f.iter().all(|(_, inv)| inv == "rt_dl_top_n_running"), "{f:?}");
+    assert!(
+        text(&o.stderr).contains("L-0-1000 (Rt prio 89) waits on cpu0"),
+        "{}",
+        text(&o.stderr)
+    );
+    for clean in [
+        &["--model", "7.1"][..],
+        &[][..],
+        &["--feature", "missed_balance_fix=off"][..],
+    ] {
+        let o = explore(clean);
+        assert_eq!(o.status.code(), Some(0), "{clean:?}: {}", text(&o.stderr));
+        assert!(failures(&o).is_empty());
+    }
+}
+
+/// v29 9/9's hand-off to the boosting donor, found by the swarm: with `blocked_donor` off
+/// the owner's unlock gives the mutex to the wait list's head while it runs on another
+/// waiter's context (`proxy_handoff_to_booster`) within seeds 0..84 (seed 83), and the case
+/// shrinks to a few tasks on one CPU that still fail the same rule. The v29 defaults are
+/// clean over the same seeds.
+#[test]
+fn swarm_finds_blocked_donor_off_and_the_case_shrinks() {
+    let out = tmp("handoff");
+    let explore = |extra: &[&str]| {
+        let mut args = vec![
+            "explore",
+            "--seeds",
+            "84",
+            "--jobs",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let o = explore(&["--feature", "blocked_donor=off"]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
+    let f = failures(&o);
+    assert!(f.contains(&(83, "proxy_handoff_to_booster".to_string())), "{f:?}");
+    let case = out.join("83.json");
+    let small = out.join("83-small.json");
+    let s = run(&["shrink", case.to_str().unwrap(), "--out", small.to_str().unwrap()]);
+    assert_eq!(s.status.code(), Some(0), "{}", text(&s.stderr));
+    let sc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&small).unwrap()).unwrap();
+    assert_eq!(sc["invariant"], "proxy_handoff_to_booster");
+    let c: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&case).unwrap()).unwrap();
+    let (big, tiny) = (c["workload"].as_str().unwrap(), sc["workload"].as_str().unwrap());
+    assert!(
+        tiny.len() * 2 < big.len(),
+        "shrunk from {} to {} bytes: {}",
+        big.len(),
+        tiny.len(),
+        text(&s.stdout)
+    );
+    let r = run(&["replay", small.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(4), "{}", text(&r.stderr));
+    assert!(
+        text(&r.stderr).contains("proxy_handoff_to_booster at"),
+        "{}",
+        text(&r.stderr)
+    );
+    let o = explore(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(failures(&o).is_empty());
+}

@@ -41,6 +41,12 @@ was first run, and each is modelled as Linux does it):
   pulls only when no RT task is left). It is no target until it next switches away from an
   RT/DL donor. Found by `sched_football_4cpus` (none, seeds 1-2): an offense player's class
   change at its exit left a FIFO 5 owner running while a FIFO 20 player waited 3 ms.
+  The exclusion ends for a waiting context at its own CPU's next push opportunity: a pick
+  there that sets a context of its class (also one where only the task on the CPU changed:
+  S8 puts and sets the donor again), or its own enqueue or move. A push reaches any weaker
+  CPU through cpupri, idle ones included. This is how the rule finds B-7.1-2
+  (`proxy_missed_balance_long`: without S8, L waits 4 ms behind its donor while a CPU
+  idles).
 - *Blocked donors* under Proxy Execution: v29's push and pull skip `task_is_blocked()`
   tasks; only proxy migration moves them, towards their owner. Balancing whole chains is the
   later stage the letter names (O2), so a waiting blocked donor is not checked.
@@ -97,8 +103,8 @@ fn waiting_on(s: &SchedState, t: TaskId) -> Option<CpuMask> {
 pub struct TopNWatch {
     bound_ns: Nanos,
     since: Vec<Option<Nanos>>,
-    /// Per CPU: the donor and its strength at the previous step.
-    last: Vec<(TaskId, Strength)>,
+    /// Per CPU: the donor, its strength and the task on the CPU at the previous step.
+    last: Vec<(TaskId, Strength, TaskId)>,
     /// Per task: it waits behind a higher class and no push of its class ran since (see
     /// [`DOC`]).
     unpushed: Vec<bool>,
@@ -107,6 +113,13 @@ pub struct TopNWatch {
     /// Per CPU: its context got weaker without a pull opportunity (see [`DOC`]); cleared at
     /// the next one.
     unpulled: Vec<bool>,
+    /// Per CPU: the step at which it last became unpulled.
+    unpulled_at: Vec<u64>,
+    /// Per task: the step of the last push opportunity of its CPU while it could be pushed
+    /// (a pick there that set a context of its class, its own enqueue or move).
+    push_at: Vec<u64>,
+    /// Steps seen.
+    step_no: u64,
     /// The longest wait seen so far (for calibrating the bound).
     pub worst_ns: Nanos,
 }
@@ -118,6 +131,9 @@ impl TopNWatch {
             since: Vec::new(),
             last: Vec::new(),
             unpulled: Vec::new(),
+            unpulled_at: Vec::new(),
+            push_at: Vec::new(),
+            step_no: 0,
             unpushed: Vec::new(),
             task_cpu: Vec::new(),
             worst_ns: 0,
@@ -141,24 +157,29 @@ impl TopNWatch {
             self.since.resize(s.tasks.len(), None);
             self.unpushed.resize(s.tasks.len(), false);
             self.task_cpu.resize(s.tasks.len(), None);
+            self.push_at.resize(s.tasks.len(), 0);
         }
+        self.step_no += 1;
         let running: Vec<Strength> = s.rqs.iter().map(|rq| strength(s, rq.donor)).collect();
         if self.last.is_empty() {
             self.last = s
                 .rqs
                 .iter()
-                .map(|rq| (rq.donor, running[rq.cpu as usize]))
+                .map(|rq| (rq.donor, running[rq.cpu as usize], rq.curr))
                 .collect();
             self.unpulled = vec![false; s.rqs.len()];
+            self.unpulled_at = vec![0; s.rqs.len()];
         }
         // Pull opportunities: a CPU that switches away from an RT/DL/stop donor balances
         // (balance_rt()/balance_dl() pull when its priority drops); one whose context gets
         // weaker any other way (a priority change, or a fair or idle prev) does not.
         let mut donor_changed = vec![false; s.rqs.len()];
+        let mut picked = vec![false; s.rqs.len()];
         for rq in &s.rqs {
             let c = rq.cpu as usize;
-            let (was, was_strength) = self.last[c];
+            let (was, was_strength, was_curr) = self.last[c];
             donor_changed[c] = rq.donor != was;
+            picked[c] = donor_changed[c] || rq.curr != was_curr;
             let prev_rt_dl = matches!(
                 s.tasks[was as usize].class,
                 Class::Rt | Class::Deadline | Class::Stop
@@ -166,17 +187,13 @@ impl TopNWatch {
             if donor_changed[c] && prev_rt_dl {
                 self.unpulled[c] = false;
             } else if running[c] > was_strength {
+                if !self.unpulled[c] {
+                    self.unpulled_at[c] = self.step_no;
+                }
                 self.unpulled[c] = true;
             }
-            self.last[c] = (rq.donor, running[c]);
+            self.last[c] = (rq.donor, running[c], rq.curr);
         }
-        // What a waiting context may claim of each CPU: an unpulled CPU is no target.
-        let target: Vec<Strength> = running
-            .iter()
-            .zip(&self.unpulled)
-            .map(|(&st, &unpulled)| if unpulled { (0, 0) } else { st })
-            .collect();
-        let weakest = target.iter().copied().max().unwrap_or(WEAKEST);
         let mut out = None;
         for t in &s.tasks {
             let id = t.id as usize;
@@ -191,11 +208,25 @@ impl TopNWatch {
             if waiting.is_none() || moved || (donor_changed[t.cpu as usize] && own.0 == mine.0) {
                 self.unpushed[id] = false;
             }
+            // A pick of its class on its CPU (the donor or only the task on the CPU changed:
+            // S8 puts and sets the donor again) queues a push, and a push targets any weaker
+            // CPU, an unpulled one too; so does its own enqueue or move.
+            if waiting.is_none() || moved || (picked[t.cpu as usize] && own.0 == mine.0) {
+                self.push_at[id] = self.step_no;
+            }
+            // What it may claim of each CPU: an unpulled CPU only after a push opportunity.
+            let target = |c: usize| {
+                if self.unpulled[c] && self.push_at[id] <= self.unpulled_at[c] {
+                    (0, 0)
+                } else {
+                    running[c]
+                }
+            };
             if waiting.is_some() && own.0 < mine.0 {
                 self.unpushed[id] = true;
             }
-            let wronged = match waiting.filter(|_| !self.unpushed[id] && weakest > mine) {
-                Some(mask) => mask.iter().find(|&c| target[c as usize] > mine),
+            let wronged = match waiting.filter(|_| !self.unpushed[id]) {
+                Some(mask) => mask.iter().find(|&c| target(c as usize) > mine),
                 None => None,
             };
             let Some(cpu) = wronged else {
@@ -357,5 +388,43 @@ mod tests {
         s.rqs[1].donor = idle;
         assert_eq!(w.step_at(&s, 11 * bound), None);
         assert!(w.step_at(&s, 12 * bound + 1).is_some());
+    }
+
+    #[test]
+    fn a_pick_that_keeps_the_donor_is_a_push_opportunity_towards_an_unpulled_cpu() {
+        // t[0] H (FIFO 50) is CPU 0's donor and t[1] L (FIFO 10) runs on its context; CPU 1
+        // runs t[2] (FIFO 30) until it drops to fair by a priority change and then idles:
+        // CPU 1 never pulls.
+        let (mut s, t) = state(2, &[50, 10, 30]);
+        run_on(&mut s, 0, t[1]);
+        s.rqs[0].donor = t[0];
+        queue_on(&mut s, 0, t[0]);
+        run_on(&mut s, 1, t[2]);
+        let mut w = TopNWatch::new(&s);
+        let bound = w.bound_ns();
+        assert_eq!(w.step_at(&s, 0), None);
+        s.tasks[t[2] as usize].class = Class::Fair;
+        s.tasks[t[2] as usize].prio = 120;
+        assert_eq!(w.step_at(&s, 1), None);
+        s.tasks[t[2] as usize].on_cpu = false;
+        s.tasks[t[2] as usize].on_rq = OnRq::No;
+        let idle = s.rqs[1].idle;
+        s.rqs[1].curr = idle;
+        s.rqs[1].donor = idle;
+        assert_eq!(w.step_at(&s, 2), None);
+        // The pick keeps donor H and makes it curr; L is put back and waits. The pick queues
+        // a push (S8), which reaches the idle CPU 1: from now on the wait counts.
+        s.tasks[t[1] as usize].on_cpu = false;
+        s.tasks[t[0] as usize].on_cpu = true;
+        s.rqs[0].curr = t[0];
+        assert_eq!(w.step_at(&s, 3), None);
+        assert_eq!(w.step_at(&s, 3 + bound), None);
+        let v = w
+            .step_at(&s, 4 + bound)
+            .expect("no push for longer than the bound");
+        assert!(
+            v.contains("waits on cpu0") && v.contains("cpu1 runs the context of swapper/1"),
+            "{v}"
+        );
     }
 }
