@@ -75,7 +75,7 @@ fn a_task_moved_between_groups_at_a_phase_change_gets_the_new_groups_share() {
         .filter_map(|e| match e.kind {
             kernel::tracepoints::EventKind::UserMark {
                 pid,
-                mark: sim::user::Mark::LoopEnd { phase, .. },
+                mark: uapi::Mark::LoopEnd { phase, .. },
             } if pid == t => Some((phase, e.time_ns))
                 .filter(|&(p, _)| p == 0)
                 .map(|(_, at)| at),

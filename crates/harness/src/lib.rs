@@ -20,8 +20,8 @@ use kernel::system::{Config, EndReason, Outcome, System, TaskSpec};
 use kernel::tracepoints::EventSink;
 use report::metrics::{Metrics, MetricsCollector, RunInfo, ViolationRecord};
 use report::sink::{Fanout, SharedSink};
-use sim::user::SchedAttr;
 use sim::{ChoiceLog, ChoiceSource, CpuMask};
+use uapi::SchedAttr;
 use workload::Workload;
 
 /// The flags that configure a run (the command line's `--cpus`, `--protocol`, `--model`,

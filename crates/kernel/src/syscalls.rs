@@ -8,8 +8,8 @@
 
 use std::rc::Rc;
 
-use sim::user::{ResourceId, SchedAttr, UserCtx, UserOp, UserProgram};
 use sim::{CpuMask, Nanos, RunResult};
+use uapi::{ResourceId, SchedAttr, UserCtx, UserOp, UserProgram};
 
 use crate::irq::do_irq;
 use crate::locking::usermutex::{UserResource, WaitTarget};
@@ -332,7 +332,7 @@ async fn user_cond_wake(k: &Kernel, c: u32, all: bool) {
 /// Linux: kernel/sched/syscalls.c __sched_setscheduler(), check_class_changed().
 async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) {
     let p = k.current();
-    if attr.policy == sim::user::Policy::Deadline
+    if attr.policy == uapi::Policy::Deadline
         && !crate::sched::deadline::checkparam_dl(attr.dl_runtime_ns, attr.dl_deadline_ns, attr.dl_period_ns)
     {
         setattr_failed(k, p, attr, crate::sched::deadline::EINVAL).await;
@@ -344,7 +344,7 @@ async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) {
         let span = CpuMask::first_n(s.nr_cpus());
         s.tasks[p as usize].cpus_mask.and(&span) != span
     };
-    if attr.policy == sim::user::Policy::Deadline && pinned {
+    if attr.policy == uapi::Policy::Deadline && pinned {
         setattr_failed(k, p, attr, crate::sched::deadline::EPERM).await;
         return;
     }
@@ -371,7 +371,7 @@ async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) {
         crate::system::change_attr(s, cpu, p, attr);
         let t = &s.tasks[p as usize];
         let (pid, policy, prio, nice) = (t.pid, t.policy, t.prio, t.nice());
-        let dl_params_ns = if policy == sim::user::Policy::Deadline {
+        let dl_params_ns = if policy == uapi::Policy::Deadline {
             Some([attr.dl_runtime_ns, attr.dl_deadline_ns, attr.dl_period_ns])
         } else {
             None
@@ -478,7 +478,7 @@ async fn sched_setaffinity_self(k: &Kernel, cpus: CpuMask) {
     let refused = {
         let s = k.st();
         let span = CpuMask::first_n(s.nr_cpus());
-        s.tasks[p as usize].policy == sim::user::Policy::Deadline && cpus.and(&span) != span
+        s.tasks[p as usize].policy == uapi::Policy::Deadline && cpus.and(&span) != span
     };
     if refused {
         let call = format!("pthread_setaffinity_np({cpus:?})");

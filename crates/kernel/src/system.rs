@@ -10,8 +10,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use sim::user::{Policy, SchedAttr, ThreadId, UserProgram};
 use sim::{CpuId, CpuMask, Executor, Machine, Nanos, RunEnd};
+use uapi::{Policy, SchedAttr, ThreadId, UserProgram};
 
 use crate::locking::lockdep::Lockdep;
 use crate::locking::mutex::{Mutex, MutexFlags};

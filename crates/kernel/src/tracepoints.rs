@@ -5,8 +5,8 @@
 //! does, and every metric is computed from this stream, never from model internals. Records
 //! are emitted in simulated-time order.
 
-use sim::user::{Mark, Policy};
 use sim::{CpuId, Nanos};
+use uapi::{Mark, Policy};
 
 /// A thread id (`pid` in tracepoints). The idle task of every CPU is pid 0.
 pub type Pid = u32;

@@ -15,8 +15,8 @@ use std::fmt::{self, Write as _};
 use std::io;
 
 use kernel::tracepoints::{Event, EventKind, EventSink, IpiReason, LockName, Pid, TaskRef};
-use sim::user::Mark;
 use sim::CpuId;
+use uapi::Mark;
 
 /// The header the kernel prints at the top of `trace` with the `nop` tracer (record-tgid off).
 pub const HEADER: &str = "\
@@ -389,7 +389,7 @@ impl<W: io::Write> EventSink for FtraceWriter<W> {
 mod tests {
     use super::*;
     use kernel::tracepoints::{Comm, PrevState, TraceFlags};
-    use sim::user::Policy;
+    use uapi::Policy;
 
     const SWITCH: TraceFlags = TraceFlags {
         irqs_off: true,

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use kernel::tracepoints::{Event, EventKind, EventSink, Pid, PrevState, TaskRef};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
-use sim::user::Mark;
 use sim::{CpuId, Nanos};
+use uapi::Mark;
 
 /// The schema string of the metrics document.
 pub const SCHEMA: &str = "proxysched/metrics/v1";
@@ -631,7 +631,7 @@ impl EventSink for MetricsCollector {
 mod tests {
     use super::*;
     use kernel::tracepoints::{Comm, IpiReason, TraceFlags};
-    use sim::user::Policy;
+    use uapi::Policy;
 
     /// Builds a stream in time order.
     #[derive(Default)]

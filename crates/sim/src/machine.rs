@@ -508,12 +508,13 @@ impl Machine {
         st.cpus[st.cur as usize].next_irq().is_some_and(|t| t <= st.now)
     }
 
-    /// Whether an interrupt other than IPI vector 2 (the model's poll kick) is due now.
-    pub fn irq_due_except_kick(&self) -> bool {
+    /// Whether an interrupt other than IPI `vector` is due on this CPU now (the kernel model
+    /// asks it with a vector that stands for no real interrupt).
+    pub fn irq_due_except_ipi(&self, vector: u32) -> bool {
         let st = self.st.borrow();
         let slot = &st.cpus[st.cur as usize];
         slot.clockevent_fire.is_some_and(|t| t <= st.now)
-            || slot.ipis.iter().any(|&(t, v)| t <= st.now && v != 2)
+            || slot.ipis.iter().any(|&(t, v)| t <= st.now && v != vector)
     }
 
     /// Take (acknowledge) every interrupt source due on this CPU now.

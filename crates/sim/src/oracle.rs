@@ -77,9 +77,6 @@ mod tests {
         assert_eq!(Oracle::new(11, Stream::Tie).next_u64(), plain.r#gen::<u64>());
         let mut three = ChaCha8Rng::seed_from_u64(11);
         three.set_stream(3);
-        assert_eq!(
-            Oracle::new(11, Stream::Workload).next_u64(),
-            three.r#gen::<u64>()
-        );
+        assert_eq!(Oracle::new(11, Stream::Workload).next_u64(), three.r#gen::<u64>());
     }
 }

@@ -4,7 +4,7 @@
 //! - [`load`] parses a workload file (comments, trailing commas, repeated keys in order,
 //!   events matched by prefix; see [`loader`]) into a typed [`Workload`] ([`spec`]), with
 //!   [`LoadError`]s and [`Warning`]s that point at a line and column.
-//! - [`Workload::programs`] creates one [`sim::user::UserProgram`] per thread for one
+//! - [`Workload::programs`] creates one [`uapi::UserProgram`] per thread for one
 //!   simulation run ([`program`]): the thread's rt-app events become system calls of the
 //!   simulated kernel (`Run`, `Sleep`, `Lock`, `CondWait`, ...).
 //! - [`generate::swarm`] draws one random workload per seed for exploration (swarm testing);

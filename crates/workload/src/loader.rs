@@ -35,7 +35,7 @@
 use std::collections::BTreeSet;
 
 use sim::cpumask::MAX_CPUS;
-use sim::user::{Policy, ResourceId, SchedAttr};
+use uapi::{Policy, ResourceId, SchedAttr};
 
 use crate::error::{LoadError, Warning};
 use crate::json::{self, Kind, Member, Node, Pos};

@@ -52,7 +52,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use sim::cpumask::{CpuMask, MAX_CPUS};
 use sim::time::Nanos;
-use sim::user::{Mark, Policy, SchedAttr, UserCtx, UserOp, UserProgram};
+use uapi::{Mark, Policy, SchedAttr, UserCtx, UserOp, UserProgram};
 
 use crate::spec::*;
 

@@ -11,7 +11,7 @@
 //! Units: everything from the file is kept in microseconds (`_us`), as rt-app writes it;
 //! [`SchedAttr`] is in nanoseconds, as the kernel ABI is.
 
-use sim::user::{Policy, ResourceId, SchedAttr};
+use uapi::{Policy, ResourceId, SchedAttr};
 
 use crate::error::Warning;
 use crate::program::RunCache;
@@ -27,7 +27,7 @@ pub struct Workload {
     /// Task definitions, in file order (one per key of `"tasks"`).
     pub tasks: Vec<TaskSpec>,
     /// Threads, in rt-app's creation order (tasks in file order, instances in order). The index
-    /// is the [`sim::user::ThreadId`] and rt-app's thread index.
+    /// is the [`uapi::ThreadId`] and rt-app's thread index.
     pub threads: Vec<ThreadSpec>,
     /// Mutexes and condition variables; a [`ResourceId`] indexes this list. Declared resources
     /// (`"resources"`) come first, then others in order of first use, as rt-app creates them.
@@ -76,7 +76,7 @@ pub struct ThreadSpec {
     pub instance: u32,
     /// The scheduling attributes the thread sets for itself when it starts (after `delay`).
     /// rt-app creates its threads as SCHED_OTHER nice 0 and switches them with a system call,
-    /// which the program emits as [`sim::user::UserOp::SetAttr`].
+    /// which the program emits as [`uapi::UserOp::SetAttr`].
     pub attr: SchedAttr,
     /// Thread-level `cpus`, if any (applied at the first phase start).
     pub cpus: Option<Vec<u32>>,

@@ -4,7 +4,7 @@
 //! `Sleep` by its length, `SleepUntil` to its deadline; every other op takes no time.
 
 use sim::cpumask::CpuMask;
-use sim::user::{Mark, SchedAttr, UserCtx, UserOp, UserProgram};
+use uapi::{Mark, SchedAttr, UserCtx, UserOp, UserProgram};
 use workload::{load, Workload};
 
 const MS: u64 = 1_000_000;

@@ -2,7 +2,7 @@
 //! workload it accepts never panic either.
 
 use proptest::prelude::*;
-use sim::user::{UserCtx, UserOp};
+use uapi::{UserCtx, UserOp};
 use workload::{load, DEMO};
 
 /// A workload that uses most of the grammar, as a seed for mutations.

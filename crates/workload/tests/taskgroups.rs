@@ -1,7 +1,7 @@
 //! Task groups in workload files: `proxysched.taskgroups` and rt-app's `taskgroup` key, the
 //! ops the interpreter emits for them, and errors at exact positions.
 
-use sim::user::{UserCtx, UserOp};
+use uapi::{UserCtx, UserOp};
 use workload::spec::{CpuMax, GroupWeight, ROOT_TASKGROUP};
 use workload::{load, LoadError, Workload};
 

@@ -71,7 +71,7 @@ fn items_steps_and_events_load_in_file_order() {
 
 #[test]
 fn programs_turn_the_events_into_system_calls() {
-    use sim::user::{UserCtx, UserOp};
+    use uapi::{UserCtx, UserOp};
     let w = ok(B4);
     let mut progs = w.programs();
     let mut ops = Vec::new();

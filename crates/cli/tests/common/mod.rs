@@ -230,7 +230,7 @@ impl Scenario {
             .find_map(|e| match e.kind {
                 EventKind::UserMark {
                     pid: p,
-                    mark: sim::user::Mark::LoopEnd { .. },
+                    mark: uapi::Mark::LoopEnd { .. },
                 } if p == pid => Some(e.time_ns),
                 _ => None,
             })

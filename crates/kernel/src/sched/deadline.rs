@@ -43,8 +43,8 @@
 
 use std::collections::BTreeSet;
 
-use sim::user::Policy;
 use sim::{CpuId, Nanos};
+use uapi::Policy;
 
 use crate::sched::core::{self, Kernel};
 use crate::sched::cpupri::{convert_prio, CPUPRI_HIGHER};

@@ -1,12 +1,15 @@
-//! The user/kernel ABI: what a simulated user thread (an rt-app thread) can ask of the kernel.
+//! The user/kernel interface (named after Linux's `include/uapi`): what a simulated user
+//! thread and the kernel model share. Scheduling policies and `struct sched_attr`, the system
+//! calls a thread can make ([`UserOp`]) and the [`UserProgram`] trait, the user-space half of
+//! a thread.
 //!
-//! A [`UserProgram`] is the user-space half of a thread. The kernel model runs the thread's
-//! kernel half: each time the thread returns to user space it asks the program for its next
-//! [`UserOp`] and carries it out as Linux would (`run` burns CPU in user mode, `Sleep` is
-//! `clock_nanosleep`, `Lock` is a contended-lock system call, and so on).
+//! The kernel model (`kernel`) runs a thread's kernel half: each time the thread returns to
+//! user space it asks the program for its next [`UserOp`] and carries it out as Linux would
+//! (`Run` burns CPU in user mode, `Sleep` is `clock_nanosleep`, `Lock` is a contended-lock
+//! system call, and so on). The user programs themselves (rt-app's threads) are in
+//! `workload`. Neither side depends on the other; both depend on this crate.
 
-use crate::cpumask::CpuMask;
-use crate::time::Nanos;
+use sim::{CpuMask, Nanos};
 
 /// Scheduling policy (Linux `SCHED_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -57,8 +60,11 @@ pub struct SchedAttr {
     pub nice: i32,
     /// RT priority for FIFO/RR (1..=99).
     pub rt_priority: u32,
-    /// SCHED_DEADLINE parameters (ns); for fair policies a non-zero runtime asks for a custom
-    /// slice (Linux 6.12+).
+    /// SCHED_DEADLINE parameters (ns); 0 for the other policies.
+    ///
+    /// Deviation: Linux 6.12+ reads a non-zero `sched_runtime` of a fair task as a custom
+    /// slice request; the model ignores it for fair policies (every fair task has the default
+    /// slice).
     pub dl_runtime_ns: Nanos,
     pub dl_deadline_ns: Nanos,
     pub dl_period_ns: Nanos,
