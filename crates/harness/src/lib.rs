@@ -414,9 +414,8 @@ fn add_workqueues(w: &Workload, sys: &mut System, nr: usize) -> Result<(), Failu
         }
     }
     sys.set_workqueue_config(wq.workers_per_pool.unwrap_or(0), wq.skip_sleeping_hook);
-    for name in &w.settings.inject {
-        sys.arm_injection(name)
-            .expect("the loader accepts only known injection points");
+    for &point in &w.settings.inject {
+        sys.arm_injection(point);
     }
     for item in &wq.items {
         let mut steps = Vec::with_capacity(item.steps.len());

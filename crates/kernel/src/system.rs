@@ -239,15 +239,13 @@ impl System {
         crate::sched::cgroup::tg_set_cfs_bandwidth(s, g, quota_ns, period_ns);
     }
 
-    /// Arm a fault-injection point by name (`workload::spec::INJECTIONS`).
-    pub fn arm_injection(&mut self, name: &str) -> Result<(), String> {
+    /// Arm a fault-injection point.
+    pub fn arm_injection(&mut self, point: uapi::Injection) {
         let s = &mut *self.k.st();
-        match name {
-            "donor_swap_in_balance" => s.inject_donor_swap_in_balance = true,
-            "model_assertion" => s.inject_model_assertion = true,
-            other => return Err(format!("unknown injection point \"{other}\"")),
+        match point {
+            uapi::Injection::DonorSwapInBalance => s.inject_donor_swap_in_balance = true,
+            uapi::Injection::ModelAssertion => s.inject_model_assertion = true,
         }
-        Ok(())
     }
 
     /// Create a thread (forked at boot, `sched_fork()`); returns its pid.

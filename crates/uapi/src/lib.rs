@@ -184,3 +184,51 @@ pub trait UserProgram {
     /// The next request. Called each time the thread is back in user space.
     fn next_op(&mut self, ctx: &UserCtx) -> UserOp;
 }
+
+/// A fault-injection point of the model, armed by a workload under
+/// `"proxysched": {"inject": {NAME: true}}` (as Linux arms its fault injection through
+/// debugfs). Each makes a legal but unusual concurrent step happen at a named point of the
+/// kernel model. The one list of the points: the loader validates names against
+/// [`Injection::ALL`] and the kernel arms what it is given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Injection {
+    /// Spec proxy-exec §9 #24 (B-v29-1): while a pick's newidle balance pass has the rq lock
+    /// dropped, another CPU swaps that rq's donor to idle, as a remote return migration of the
+    /// donor does (R6). Fires once.
+    DonorSwapInBalance,
+    /// A model assertion fails at CPU 0's first tick, as any broken model invariant would:
+    /// for the tests of how a failed assertion is reported (exit 4 with the replay line).
+    ModelAssertion,
+}
+
+impl Injection {
+    /// Every point, in the order error messages list them.
+    pub const ALL: [Injection; 2] = [Injection::DonorSwapInBalance, Injection::ModelAssertion];
+
+    /// The name a workload uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Injection::DonorSwapInBalance => "donor_swap_in_balance",
+            Injection::ModelAssertion => "model_assertion",
+        }
+    }
+
+    /// The point called `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<Injection> {
+        Injection::ALL.into_iter().find(|i| i.name() == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn injection_names_round_trip() {
+        for i in Injection::ALL {
+            assert_eq!(Injection::from_name(i.name()), Some(i));
+        }
+        assert_eq!(Injection::from_name("donor_swap"), None);
+        assert_eq!(Injection::ALL.len(), 2, "a new point belongs in ALL and name()");
+    }
+}
