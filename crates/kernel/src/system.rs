@@ -42,9 +42,9 @@ pub enum EndReason {
     Stall,
     /// An invariant or lockdep rule was violated (see the violations).
     Violation,
-    /// The workload gave up as rt-app would: a system call it cannot go on without failed
-    /// (a refused `sched_setattr()` or affinity change), and rt-app calls
-    /// `exit(EXIT_FAILURE)`. The run's report carries rt-app's message.
+    /// The workload's process exited with a non-zero status (`exit_group()`): rt-app does
+    /// when a system call it cannot go on without fails (a refused `sched_setattr()` or
+    /// affinity change). The run's report is what the process wrote on stderr.
     WorkloadFailed,
 }
 
@@ -516,6 +516,7 @@ impl Kernel {
             lockdep: RefCell::new(Lockdep::new(n)),
             violations: RefCell::new(Vec::new()),
             end: RefCell::new(None),
+            stderr: RefCell::new(String::new()),
         })
     }
 }

@@ -11,6 +11,54 @@
 
 use sim::{CpuMask, Nanos};
 
+/// A task's `comm`: at most 15 bytes (TASK_COMM_LEN 16 with the NUL), stored inline so that
+/// events stay `Copy`. Built from a name with spaces and `=` replaced by `_` (trace parsers
+/// split on both, TR-8).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Comm {
+    len: u8,
+    bytes: [u8; 15],
+}
+
+impl Comm {
+    pub fn new(name: &str) -> Comm {
+        let mut bytes = [0u8; 15];
+        let mut len = 0;
+        for ch in name.chars() {
+            let ch = if ch == ' ' || ch == '=' || !ch.is_ascii() || ch.is_ascii_control() {
+                '_'
+            } else {
+                ch
+            };
+            if len == 15 {
+                break;
+            }
+            bytes[len] = ch as u8;
+            len += 1;
+        }
+        Comm {
+            len: len as u8,
+            bytes,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len as usize]).expect("comm is ASCII")
+    }
+}
+
+impl std::fmt::Debug for Comm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl std::fmt::Display for Comm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Scheduling policy (Linux `SCHED_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Policy {
@@ -130,7 +178,7 @@ pub enum Mark {
 }
 
 /// One request from user space.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UserOp {
     /// Execute `work_ns` of CPU work in user mode (rt-app `run`; at capacity 1024 and a fixed
     /// frequency one ns of work takes one ns of CPU time).
@@ -157,8 +205,12 @@ pub enum UserOp {
     SetAffinity { cpus: CpuMask },
     /// `write(trace_marker, ...)`.
     Mark { mark: Mark },
-    /// `exit()`.
+    /// `exit()`: this thread ends.
     Exit,
+    /// `write(fd, text)`: output of the program, e.g. a message on stderr (fd 2).
+    Write { fd: u32, text: String },
+    /// `exit_group(status)` (libc's `exit()`): every thread of the process ends at once.
+    ExitGroup { status: i32 },
     /// A system call whose kernel half queues work item `work` with `queue_work_on(cpu)`;
     /// `cpu` None = the calling CPU (`queue_work()`). No effect if the item is pending.
     QueueWork { work: WorkId, cpu: Option<u32> },
@@ -177,7 +229,50 @@ pub struct UserCtx {
     pub now_ns: Nanos,
     /// The thread asking.
     pub thread: ThreadId,
+    /// Its thread id (`gettid()`).
+    pub pid: u32,
+    /// Its name (`prctl(PR_GET_NAME)`).
+    pub comm: Comm,
+    /// The result of the request the program made last (`Ok` before its first).
+    pub ret: SysResult,
 }
+
+impl UserCtx {
+    /// The context of a thread with no pid, no name and no failed request (for driving a
+    /// program without a kernel).
+    pub fn new(now_ns: Nanos, thread: ThreadId) -> UserCtx {
+        UserCtx {
+            now_ns,
+            thread,
+            pid: 0,
+            comm: Comm::new(""),
+            ret: Ok(()),
+        }
+    }
+}
+
+/// A system call's error: the `errno` it sets (the kernel returns it negated).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+impl Errno {
+    pub const EPERM: Errno = Errno(1);
+    pub const EBUSY: Errno = Errno(16);
+    pub const EINVAL: Errno = Errno(22);
+
+    /// `strerror()`: glibc's text for the errors the model returns.
+    pub fn strerror(self) -> &'static str {
+        match self {
+            Errno::EPERM => "Operation not permitted",
+            Errno::EBUSY => "Device or resource busy",
+            Errno::EINVAL => "Invalid argument",
+            _ => "error",
+        }
+    }
+}
+
+/// What a system call returns to the program: nothing of interest, or an error.
+pub type SysResult = Result<(), Errno>;
 
 /// The user-space half of a simulated thread.
 pub trait UserProgram {

@@ -76,7 +76,7 @@ fn programs_turn_the_events_into_system_calls() {
     let mut progs = w.programs();
     let mut ops = Vec::new();
     for _ in 0..20 {
-        let op = progs[0].next_op(&UserCtx { now_ns: 0, thread: 0 });
+        let op = progs[0].next_op(&UserCtx::new(0, 0));
         if op == UserOp::Exit {
             break;
         }
