@@ -6,7 +6,7 @@
 //! are emitted in simulated-time order.
 
 use sim::{CpuId, Nanos};
-use uapi::{Mark, Policy};
+use uapi::{Policy, TraceMarker};
 
 /// A thread id (`pid` in tracepoints). The idle task of every CPU is pid 0.
 pub type Pid = u32;
@@ -186,8 +186,8 @@ pub enum EventKind {
     /// lock's `owner` wakes, then is activated on the owner's runqueue (model extension, not
     /// printed).
     ProxyPark { donor: TaskRef, owner: TaskRef },
-    /// `tracing_mark_write:` from a user program (rt-app markers).
-    UserMark { pid: Pid, mark: Mark },
+    /// `tracing_mark_write:` a user program's write to the trace marker.
+    UserMark { pid: Pid, mark: TraceMarker },
     /// `workqueue_queue_work: work struct=%p function=%ps workqueue=%s req_cpu=%d cpu=%d`
     /// (`function` is the work item's name).
     WorkqueueQueueWork {

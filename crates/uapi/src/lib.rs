@@ -157,24 +157,36 @@ pub type WorkId = u32;
 /// Index of a simulated user thread, in the order the workload created them.
 pub type ThreadId = u32;
 
-/// Structured `tracing_mark_write` payloads a program may emit (rt-app's ftrace markers).
+/// A `write()` to the trace marker (`/sys/kernel/tracing/trace_marker`), which the kernel
+/// records as a `tracing_mark_write` print event. The text is [`TraceMarker::fmt`] with each
+/// `{}` replaced by the next of [`TraceMarker::args`] (`Display` gives it).
+///
+/// Linux: kernel/trace/trace.c tracing_mark_write().
+///
+/// Deviation: Linux copies the written text into the ring buffer; the model keeps the format
+/// and up to three numbers and prints them when the trace is read, as `trace_bprintk()`
+/// records do (kernel/trace/trace_printk.c), so that trace records stay small and `Copy`.
+/// A reader sees the same text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mark {
-    /// rt-app `rtapp_loop: event=start thread_loop=.. phase=.. phase_loop=..`
-    LoopStart {
-        thread_loop: u32,
-        phase: u32,
-        phase_loop: u32,
-    },
-    /// rt-app `rtapp_loop: event=end ...`
-    LoopEnd {
-        thread_loop: u32,
-        phase: u32,
-        phase_loop: u32,
-    },
-    /// rt-app `rtapp_main`/`rtapp_task: event=start|end`.
-    TaskStart,
-    TaskEnd,
+pub struct TraceMarker {
+    pub fmt: &'static str,
+    pub args: [u32; 3],
+}
+
+impl std::fmt::Display for TraceMarker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut args = self.args.iter();
+        let mut rest = self.fmt;
+        while let Some(i) = rest.find("{}") {
+            f.write_str(&rest[..i])?;
+            match args.next() {
+                Some(a) => write!(f, "{a}")?,
+                None => f.write_str("{}")?,
+            }
+            rest = &rest[i + 2..];
+        }
+        f.write_str(rest)
+    }
 }
 
 /// One request from user space.
@@ -204,7 +216,7 @@ pub enum UserOp {
     /// `sched_setaffinity()` on itself.
     SetAffinity { cpus: CpuMask },
     /// `write(trace_marker, ...)`.
-    Mark { mark: Mark },
+    Mark { mark: TraceMarker },
     /// `exit()`: this thread ends.
     Exit,
     /// `write(fd, text)`: output of the program, e.g. a message on stderr (fd 2).
@@ -317,6 +329,15 @@ impl Injection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_marker_prints_its_format_with_its_numbers() {
+        let m = |fmt, args| TraceMarker { fmt, args }.to_string();
+        assert_eq!(m("a={} b={} c={}", [1, 22, 333]), "a=1 b=22 c=333");
+        assert_eq!(m("no numbers", [7, 8, 9]), "no numbers");
+        assert_eq!(m("{}{}", [4, 5, 6]), "45");
+        assert_eq!(m("{}{}{}{}", [1, 2, 3]), "123{}");
+    }
 
     #[test]
     fn injection_names_round_trip() {

@@ -57,7 +57,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use sim::cpumask::{CpuMask, MAX_CPUS};
 use sim::time::Nanos;
-use uapi::{Errno, Mark, Policy, SchedAttr, UserCtx, UserOp, UserProgram};
+use uapi::{Errno, Policy, SchedAttr, UserCtx, UserOp, UserProgram};
+
+use crate::marks::Mark;
 
 use crate::spec::*;
 
@@ -350,7 +352,7 @@ impl RtAppThread {
                 let delay_us = self.data.threads[self.thread].delay_us;
                 self.t_first_ns = t_zero_ns.saturating_add(delay_us.saturating_mul(NSEC_PER_USEC));
                 self.pending.push_back(UserOp::Mark {
-                    mark: Mark::TaskStart,
+                    mark: Mark::TaskStart.marker(),
                 });
                 if delay_us > 0 {
                     self.pending.push_back(UserOp::SleepUntil {
@@ -393,7 +395,7 @@ impl RtAppThread {
             }
             Pc::LoopBottom => {
                 self.pending.push_back(UserOp::Mark {
-                    mark: self.loop_mark(false),
+                    mark: self.loop_mark(false).marker(),
                 });
                 self.phase_loop = self.phase_loop.wrapping_add(1);
                 let nphases = self.task().phases.len();
@@ -417,7 +419,9 @@ impl RtAppThread {
                 let attr = SchedAttr::normal(self.nice);
                 self.pending.push_back(UserOp::SetAttr { attr });
                 self.set_taskgroup(ROOT_TASKGROUP);
-                self.pending.push_back(UserOp::Mark { mark: Mark::TaskEnd });
+                self.pending.push_back(UserOp::Mark {
+                    mark: Mark::TaskEnd.marker(),
+                });
                 self.pending.push_back(UserOp::Exit);
                 self.pc = Pc::Exited;
             }
@@ -470,7 +474,7 @@ impl RtAppThread {
             self.set_taskgroup(g);
         }
         self.pending.push_back(UserOp::Mark {
-            mark: self.loop_mark(true),
+            mark: self.loop_mark(true).marker(),
         });
     }
 

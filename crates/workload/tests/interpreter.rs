@@ -4,8 +4,8 @@
 //! `Sleep` by its length, `SleepUntil` to its deadline; every other op takes no time.
 
 use sim::cpumask::CpuMask;
-use uapi::{Mark, SchedAttr, UserCtx, UserOp, UserProgram};
-use workload::{load, Workload};
+use uapi::{SchedAttr, UserCtx, UserOp, UserProgram};
+use workload::{load, Mark, Workload};
 
 const MS: u64 = 1_000_000;
 const US: u64 = 1_000;
@@ -48,7 +48,7 @@ fn ops(t: &[(u64, UserOp)]) -> Vec<UserOp> {
 }
 
 fn mark(mark: Mark) -> UserOp {
-    UserOp::Mark { mark }
+    UserOp::Mark { mark: mark.marker() }
 }
 
 fn start(thread_loop: u32, phase: u32, phase_loop: u32) -> UserOp {
