@@ -1,13 +1,16 @@
 //! The user/kernel interface (named after Linux's `include/uapi`): what a simulated user
-//! thread and the kernel model share. Scheduling policies and `struct sched_attr`, the system
-//! calls a thread can make ([`UserOp`]) and the [`UserProgram`] trait, the user-space half of
-//! a thread.
+//! thread and the kernel model share. Scheduling policies and `struct sched_attr`, a task's
+//! `comm`, the system calls a thread can make ([`UserOp`]) and what they return
+//! ([`SysResult`], [`Errno`]), trace-marker writes ([`TraceMarker`]), the [`UserProgram`]
+//! trait (the user-space half of a thread), and the model's fault-injection points
+//! ([`Injection`]).
 //!
 //! The kernel model (`kernel`) runs a thread's kernel half: each time the thread returns to
-//! user space it asks the program for its next [`UserOp`] and carries it out as Linux would
-//! (`Run` burns CPU in user mode, `Sleep` is `clock_nanosleep`, `Lock` is a contended-lock
-//! system call, and so on). The user programs themselves (rt-app's threads) are in
-//! `workload`. Neither side depends on the other; both depend on this crate.
+//! user space it asks the program for its next [`UserOp`], handing it the result of the last
+//! one, and carries it out as Linux would (`Run` burns CPU in user mode, `Sleep` is
+//! `clock_nanosleep`, `Lock` is a contended-lock system call, and so on). The user programs
+//! themselves (rt-app's threads) are in `workload`. Neither side depends on the other; both
+//! depend on this crate.
 
 use sim::{CpuMask, Nanos};
 
