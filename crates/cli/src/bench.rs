@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use kernel::system::{Config, System, TaskSpec};
 use kernel::tracepoints::NullSink;
-use sim::user::{SchedAttr, UserCtx, UserOp, UserProgram};
+use uapi::{SchedAttr, UserCtx, UserOp, UserProgram};
 
 /// A task alternating `run` and `sleep`.
 struct Periodic {

@@ -73,12 +73,12 @@ fn a_task_moved_between_groups_at_a_phase_change_gets_the_new_groups_share() {
         .events
         .iter()
         .filter_map(|e| match e.kind {
-            kernel::tracepoints::EventKind::UserMark {
-                pid,
-                mark: sim::user::Mark::LoopEnd { phase, .. },
-            } if pid == t => Some((phase, e.time_ns))
-                .filter(|&(p, _)| p == 0)
-                .map(|(_, at)| at),
+            kernel::tracepoints::EventKind::UserMark { pid, mark } if pid == t => {
+                match workload::Mark::parse(mark) {
+                    Some(workload::Mark::LoopEnd { phase: 0, .. }) => Some(e.time_ns),
+                    _ => None,
+                }
+            }
             _ => None,
         })
         .collect();

@@ -40,7 +40,7 @@ fn became_dl(s: &Scenario, pid: Pid) -> u64 {
         .iter()
         .find_map(|e| match e.kind {
             EventKind::SchedSetattr { pid: p, policy, .. }
-                if p == pid && policy == sim::user::Policy::Deadline =>
+                if p == pid && policy == uapi::Policy::Deadline =>
             {
                 Some(e.time_ns)
             }
@@ -238,7 +238,7 @@ fn dl_admission_rejects_the_task_that_overflows() {
     assert_eq!(became_dl(&s, a), MS);
     assert_eq!(became_dl(&s, b), 2 * MS);
     assert!(
-        !s.events.iter().any(|e| matches!(e.kind, EventKind::SchedSetattr { pid, policy: sim::user::Policy::Deadline, .. } if pid == c)),
+        !s.events.iter().any(|e| matches!(e.kind, EventKind::SchedSetattr { pid, policy: uapi::Policy::Deadline, .. } if pid == c)),
         "c must not become SCHED_DEADLINE"
     );
     let o = &s.result.outcome;

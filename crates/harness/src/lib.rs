@@ -20,8 +20,8 @@ use kernel::system::{Config, EndReason, Outcome, System, TaskSpec};
 use kernel::tracepoints::EventSink;
 use report::metrics::{Metrics, MetricsCollector, RunInfo, ViolationRecord};
 use report::sink::{Fanout, SharedSink};
-use sim::user::SchedAttr;
 use sim::{ChoiceLog, ChoiceSource, CpuMask};
+use uapi::SchedAttr;
 use workload::Workload;
 
 /// The flags that configure a run (the command line's `--cpus`, `--protocol`, `--model`,
@@ -414,9 +414,8 @@ fn add_workqueues(w: &Workload, sys: &mut System, nr: usize) -> Result<(), Failu
         }
     }
     sys.set_workqueue_config(wq.workers_per_pool.unwrap_or(0), wq.skip_sleeping_hook);
-    for name in &w.settings.inject {
-        sys.arm_injection(name)
-            .expect("the loader accepts only known injection points");
+    for &point in &w.settings.inject {
+        sys.arm_injection(point);
     }
     for item in &wq.items {
         let mut steps = Vec::with_capacity(item.steps.len());

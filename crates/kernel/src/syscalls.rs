@@ -8,8 +8,8 @@
 
 use std::rc::Rc;
 
-use sim::user::{ResourceId, SchedAttr, UserCtx, UserOp, UserProgram};
 use sim::{CpuMask, Nanos, RunResult};
+use uapi::{Errno, ResourceId, SchedAttr, SysResult, UserCtx, UserOp, UserProgram};
 
 use crate::irq::do_irq;
 use crate::locking::usermutex::{UserResource, WaitTarget};
@@ -21,21 +21,32 @@ use crate::time::{hrtimer_start, TimerFn};
 use crate::tracepoints::EventKind;
 
 /// A user task's whole life: start after `schedule_tail()`, then run the program's requests
-/// one by one, returning to user space (and honouring need_resched) after each.
+/// one by one, returning to user space (and honouring need_resched) after each. Each request's
+/// result goes back to the program with its next [`UserCtx`] (a refused `sched_setattr()` is
+/// an `Err(errno)` the program decides what to do about).
 pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>) {
     let k = &*k;
     schedule_tail(k).await;
     exit_to_user_mode(k).await;
-    let thread = k.st().tasks[p as usize].thread.unwrap_or(0);
+    let (thread, pid, comm) = {
+        let s = k.st();
+        let t = &s.tasks[p as usize];
+        (t.thread.unwrap_or(0), t.pid, t.comm)
+    };
     // The livelock guard for a thread whose requests take no simulated time (see
     // `system::LIVELOCK_USER_OPS`): such a loop never returns to the executor at all.
     let mut instant_ns = k.m.now();
     let mut ops_at_instant: u64 = 0;
+    let mut ret: SysResult = Ok(());
     loop {
         let op = prog.next_op(&UserCtx {
             now_ns: k.m.now(),
             thread,
+            pid,
+            comm,
+            ret,
         });
+        ret = Ok(());
         match op {
             UserOp::Run { work_ns } => user_run(k, work_ns).await,
             UserOp::Sleep { ns } => do_nanosleep(k, k.m.now().saturating_add(ns)).await,
@@ -55,14 +66,15 @@ pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>)
                 Some(c) => user_cond_wake(k, c, true).await,
                 None => bad_resource(k, cond, "condition variable"),
             },
-            UserOp::SetAttr { attr } => sched_setattr_self(k, attr).await,
-            UserOp::SetAffinity { cpus } => sched_setaffinity_self(k, cpus).await,
+            UserOp::SetAttr { attr } => ret = sched_setattr_self(k, attr).await,
+            UserOp::SetAffinity { cpus } => ret = sched_setaffinity_self(k, cpus).await,
             UserOp::Mark { mark } => {
                 let cpu = k.this_cpu();
-                let pid = k.st().tasks[p as usize].pid;
                 k.emit(cpu, EventKind::UserMark { pid, mark });
             }
             UserOp::Exit => do_exit(k).await,
+            UserOp::Write { fd, text } => ksys_write(k, fd, &text),
+            UserOp::ExitGroup { status } => do_group_exit(k, status).await,
             UserOp::QueueWork { work, cpu } => crate::workqueue::sys_queue_work(k, work, cpu).await,
             UserOp::FlushWork { work } => crate::workqueue::flush_work(k, work).await,
             UserOp::SetCgroup { group } => cgroup_attach_self(k, group).await,
@@ -326,17 +338,16 @@ async fn user_cond_wake(k: &Kernel, c: u32, all: bool) {
 
 /// `sched_setattr()` on the calling task: check a SCHED_DEADLINE reservation (D-1) and admit
 /// its bandwidth (D-2), then dequeue/put, change policy and priority, enqueue/set, then the
-/// class-change hooks (T-8). A refused call changes nothing and fails the calling rt-app
-/// program (see [`setattr_failed`]).
+/// class-change hooks (T-8). A refused call changes nothing and returns `Err(errno)` to the
+/// program.
 ///
 /// Linux: kernel/sched/syscalls.c __sched_setscheduler(), check_class_changed().
-async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) {
+async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) -> SysResult {
     let p = k.current();
-    if attr.policy == sim::user::Policy::Deadline
+    if attr.policy == uapi::Policy::Deadline
         && !crate::sched::deadline::checkparam_dl(attr.dl_runtime_ns, attr.dl_deadline_ns, attr.dl_period_ns)
     {
-        setattr_failed(k, p, attr, crate::sched::deadline::EINVAL).await;
-        return;
+        return Err(Errno::EINVAL);
     }
     // A SCHED_DEADLINE task must be allowed on its whole root domain (EPERM otherwise).
     let pinned = {
@@ -344,9 +355,8 @@ async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) {
         let span = CpuMask::first_n(s.nr_cpus());
         s.tasks[p as usize].cpus_mask.and(&span) != span
     };
-    if attr.policy == sim::user::Policy::Deadline && pinned {
-        setattr_failed(k, p, attr, crate::sched::deadline::EPERM).await;
-        return;
+    if attr.policy == uapi::Policy::Deadline && pinned {
+        return Err(Errno::EPERM);
     }
     k.pi_lock(p).await;
     let cpu = task_rq_lock(k, p).await;
@@ -362,8 +372,7 @@ async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) {
     if let Err(errno) = admitted {
         k.rq_unlock(cpu).await;
         k.pi_unlock(p).await;
-        setattr_failed(k, p, attr, errno).await;
-        return;
+        return Err(Errno(errno));
     }
     {
         let s = &mut *k.st();
@@ -371,7 +380,7 @@ async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) {
         crate::system::change_attr(s, cpu, p, attr);
         let t = &s.tasks[p as usize];
         let (pid, policy, prio, nice) = (t.pid, t.policy, t.prio, t.nice());
-        let dl_params_ns = if policy == sim::user::Policy::Deadline {
+        let dl_params_ns = if policy == uapi::Policy::Deadline {
             Some([attr.dl_runtime_ns, attr.dl_deadline_ns, attr.dl_period_ns])
         } else {
             None
@@ -392,6 +401,7 @@ async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) {
     k.rq_unlock(cpu).await;
     k.pi_unlock(p).await;
     preempt_point(k).await;
+    Ok(())
 }
 
 /// The calling task joins task group `group`: under its `pi_lock` and rq lock it is moved
@@ -421,76 +431,55 @@ async fn cgroup_attach_self(k: &Kernel, group: u32) {
     preempt_point(k).await;
 }
 
-/// A refused `sched_setattr()` (`-errno`) as rt-app handles it: for SCHED_DEADLINE rt-app's
-/// `_set_thread_deadline()` logs `sched_setattr returned -1`, prints `perror()` and calls
-/// `exit(EXIT_FAILURE)`, which ends the whole rt-app process, every thread at once.
+/// `write()` by a user program: text on stderr (fd 2) is kept as the process's error output
+/// ([`Kernel::stderr`]), which a failing `exit_group()` reports; other descriptors are not
+/// modelled and discard it.
 ///
-/// Linux: (user space) rt-app src/rt-app.c _set_thread_deadline().
-async fn setattr_failed(k: &Kernel, p: TaskId, attr: SchedAttr, errno: i32) {
-    let call = format!(
-        "sched_setattr({}, runtime {} ns, deadline {} ns, period {} ns)",
-        attr.policy.rtapp_name(),
-        attr.dl_runtime_ns,
-        attr.dl_deadline_ns,
-        attr.dl_period_ns
-    );
-    rtapp_exit_failure(k, p, &call, "failed to set deadline attributes", errno).await;
+/// Linux: fs/read_write.c ksys_write().
+///
+/// Deviation: the write costs no simulated time and goes to no file or terminal.
+fn ksys_write(k: &Kernel, fd: u32, text: &str) {
+    if fd == 2 {
+        k.stderr.borrow_mut().push_str(text);
+    }
 }
 
-/// rt-app's reaction to a failed system call: `perror()` and `exit(EXIT_FAILURE)`, which ends
-/// the whole process. The model ends the run there (end reason `workload_failed`, exit code 5
-/// on the command line) with the message as the run's report (printed on stderr).
+/// `exit_group(status)`: the whole process ends. The model's user threads are one process
+/// (rt-app), so the run ends here: with status 0 as `exited`, otherwise as `workload_failed`
+/// (exit code 5 on the command line) with what the process wrote on stderr, without its last
+/// newline, as the run's report.
 ///
-/// Linux: (user space) rt-app src/rt-app.c (`exit(EXIT_FAILURE)` after each failed call).
+/// Linux: kernel/exit.c do_group_exit().
 ///
-/// Deviation: the process exit itself (every thread's `do_exit`, `sched_process_exit`
-/// records) is not simulated; the run simply stops at the failing call.
-async fn rtapp_exit_failure(k: &Kernel, p: TaskId, call: &str, perror: &str, errno: i32) {
-    let (comm, pid) = {
-        let s = k.st();
-        (s.tasks[p as usize].comm, s.tasks[p as usize].pid)
+/// Deviation: the exit of every thread (`do_exit`, `sched_process_exit` records) is not
+/// simulated; the run stops at the call.
+async fn do_group_exit(k: &Kernel, status: i32) {
+    let report = k.stderr.borrow().trim_end_matches('\n').to_string();
+    let reason = if status == 0 {
+        crate::system::EndReason::Exited
+    } else {
+        crate::system::EndReason::WorkloadFailed
     };
-    let what = match errno {
-        crate::sched::deadline::EPERM => "Operation not permitted",
-        crate::sched::deadline::EBUSY => "Device or resource busy",
-        crate::sched::deadline::EINVAL => "Invalid argument",
-        _ => "error",
-    };
-    k.end(
-        crate::system::EndReason::WorkloadFailed,
-        format!(
-            "rt-app: thread {comm} (pid {pid}): {call} failed with -{errno}: {perror}: {what}; \
-             rt-app exits (EXIT_FAILURE)"
-        ),
-    );
+    k.end(reason, report);
     // The machine stops after this step; park this thread until then.
     k.m.delay(1).await;
 }
 
 /// `sched_setaffinity()` on the calling task. If this CPU is no longer allowed, the stopper
 /// moves the task (`affine_move_task` → `migration_cpu_stop`). A SCHED_DEADLINE task must
-/// keep every CPU of its root domain (EBUSY otherwise; rt-app then exits).
+/// keep every CPU of its root domain (`Err(EBUSY)` otherwise).
 ///
 /// Linux: kernel/sched/syscalls.c __sched_setaffinity(), kernel/sched/core.c
 /// __set_cpus_allowed_ptr(), affine_move_task().
-async fn sched_setaffinity_self(k: &Kernel, cpus: CpuMask) {
+async fn sched_setaffinity_self(k: &Kernel, cpus: CpuMask) -> SysResult {
     let p = k.current();
     let refused = {
         let s = k.st();
         let span = CpuMask::first_n(s.nr_cpus());
-        s.tasks[p as usize].policy == sim::user::Policy::Deadline && cpus.and(&span) != span
+        s.tasks[p as usize].policy == uapi::Policy::Deadline && cpus.and(&span) != span
     };
     if refused {
-        let call = format!("pthread_setaffinity_np({cpus:?})");
-        rtapp_exit_failure(
-            k,
-            p,
-            &call,
-            "pthread_setaffinity_np",
-            crate::sched::deadline::EBUSY,
-        )
-        .await;
-        return;
+        return Err(Errno::EBUSY);
     }
     k.pi_lock(p).await;
     let cpu = task_rq_lock(k, p).await;
@@ -522,4 +511,5 @@ async fn sched_setaffinity_self(k: &Kernel, cpus: CpuMask) {
         wake_up_process(k, st).await;
         preempt_point(k).await;
     }
+    Ok(())
 }

@@ -10,8 +10,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use sim::user::{Policy, SchedAttr, ThreadId, UserProgram};
 use sim::{CpuId, CpuMask, Executor, Machine, Nanos, RunEnd};
+use uapi::{Policy, SchedAttr, ThreadId, UserProgram};
 
 use crate::locking::lockdep::Lockdep;
 use crate::locking::mutex::{Mutex, MutexFlags};
@@ -43,9 +43,9 @@ pub enum EndReason {
     Stall,
     /// An invariant or lockdep rule was violated (see the violations).
     Violation,
-    /// The workload gave up as rt-app would: a system call it cannot go on without failed
-    /// (a refused `sched_setattr()` or affinity change), and rt-app calls
-    /// `exit(EXIT_FAILURE)`. The run's report carries rt-app's message.
+    /// The workload's process exited with a non-zero status (`exit_group()`): rt-app does
+    /// when a system call it cannot go on without fails (a refused `sched_setattr()` or
+    /// affinity change). The run's report is what the process wrote on stderr.
     WorkloadFailed,
 }
 
@@ -244,15 +244,13 @@ impl System {
         crate::sched::cgroup::tg_set_cfs_bandwidth(s, g, quota_ns, period_ns);
     }
 
-    /// Arm a fault-injection point by name (`workload::spec::INJECTIONS`).
-    pub fn arm_injection(&mut self, name: &str) -> Result<(), String> {
+    /// Arm a fault-injection point.
+    pub fn arm_injection(&mut self, point: uapi::Injection) {
         let s = &mut *self.k.st();
-        match name {
-            "donor_swap_in_balance" => s.inject_donor_swap_in_balance = true,
-            "model_assertion" => s.inject_model_assertion = true,
-            other => return Err(format!("unknown injection point \"{other}\"")),
+        match point {
+            uapi::Injection::DonorSwapInBalance => s.inject_donor_swap_in_balance = true,
+            uapi::Injection::ModelAssertion => s.inject_model_assertion = true,
         }
-        Ok(())
     }
 
     /// Create a thread (forked at boot, `sched_fork()`); returns its pid.
@@ -524,6 +522,7 @@ impl Kernel {
             lockdep: RefCell::new(Lockdep::new(n)),
             violations: RefCell::new(Vec::new()),
             end: RefCell::new(None),
+            stderr: RefCell::new(String::new()),
         })
     }
 }

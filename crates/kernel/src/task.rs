@@ -2,8 +2,8 @@
 //!
 //! Linux: include/linux/sched.h struct task_struct.
 
-use sim::user::Policy;
 use sim::{CpuId, CpuMask, LockId, Nanos};
+use uapi::Policy;
 
 use crate::sched::deadline::SchedDlEntity;
 use crate::sched::fair::SchedEntity;
@@ -120,7 +120,7 @@ pub struct Task {
     /// An affinity change is waiting for the stopper to move this running task (T-6).
     pub migration_pending: bool,
     /// The user-space half of the thread (rt-app), if any.
-    pub thread: Option<sim::user::ThreadId>,
+    pub thread: Option<uapi::ThreadId>,
     /// The user mutex or condvar this task sleeps on, for stall reports.
     pub waiting_on: Option<crate::locking::usermutex::WaitTarget>,
     /// `p->blocked_on` (spec C6): the kernel mutex (index into `SchedState::mutexes`) this

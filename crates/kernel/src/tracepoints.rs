@@ -5,8 +5,8 @@
 //! does, and every metric is computed from this stream, never from model internals. Records
 //! are emitted in simulated-time order.
 
-use sim::user::{Mark, Policy};
 use sim::{CpuId, Nanos};
+use uapi::{Policy, TraceMarker};
 
 /// A thread id (`pid` in tracepoints). The idle task of every CPU is pid 0.
 pub type Pid = u32;
@@ -19,53 +19,7 @@ pub struct TaskRef {
     pub prio: i32,
 }
 
-/// A task's `comm`: at most 15 bytes (TASK_COMM_LEN 16 with the NUL), stored inline so that
-/// events stay `Copy`. Built from a name with spaces and `=` replaced by `_` (trace parsers
-/// split on both, TR-8).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Comm {
-    len: u8,
-    bytes: [u8; 15],
-}
-
-impl Comm {
-    pub fn new(name: &str) -> Comm {
-        let mut bytes = [0u8; 15];
-        let mut len = 0;
-        for ch in name.chars() {
-            let ch = if ch == ' ' || ch == '=' || !ch.is_ascii() || ch.is_ascii_control() {
-                '_'
-            } else {
-                ch
-            };
-            if len == 15 {
-                break;
-            }
-            bytes[len] = ch as u8;
-            len += 1;
-        }
-        Comm {
-            len: len as u8,
-            bytes,
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.bytes[..self.len as usize]).expect("comm is ASCII")
-    }
-}
-
-impl std::fmt::Debug for Comm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", self.as_str())
-    }
-}
-
-impl std::fmt::Display for Comm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use uapi::Comm;
 
 /// `prev_state` of `sched_switch` (TR-3): the letter, or `R+` for a preempted task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -232,8 +186,8 @@ pub enum EventKind {
     /// lock's `owner` wakes, then is activated on the owner's runqueue (model extension, not
     /// printed).
     ProxyPark { donor: TaskRef, owner: TaskRef },
-    /// `tracing_mark_write:` from a user program (rt-app markers).
-    UserMark { pid: Pid, mark: Mark },
+    /// `tracing_mark_write:` a user program's write to the trace marker.
+    UserMark { pid: Pid, mark: TraceMarker },
     /// `workqueue_queue_work: work struct=%p function=%ps workqueue=%s req_cpu=%d cpu=%d`
     /// (`function` is the work item's name).
     WorkqueueQueueWork {

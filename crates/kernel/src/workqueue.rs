@@ -13,8 +13,8 @@
 //!
 //! What a work item does (`work->func`) is a small program of [`WorkStep`]s declared by the
 //! workload; user threads queue items with `queue_work_on()` and wait for them with
-//! `flush_work()`, both reached through system calls ([`sim::user::UserOp::QueueWork`],
-//! [`sim::user::UserOp::FlushWork`]).
+//! `flush_work()`, both reached through system calls ([`uapi::UserOp::QueueWork`],
+//! [`uapi::UserOp::FlushWork`]).
 //!
 //! Deviation: only the per-CPU normal-priority pools exist (no highpri or unbound pools, no
 //! workqueue_struct/pool_workqueue layer, no max_active, no rescuer); every work item is queued
@@ -28,8 +28,8 @@
 
 use std::collections::VecDeque;
 
-use sim::user::{ResourceId, WorkId};
 use sim::{CpuId, CpuMask, LockId, Nanos, RunResult};
+use uapi::{ResourceId, WorkId};
 
 use crate::locking::lockdep::LockClass;
 use crate::locking::usermutex::WaitTarget;
@@ -380,7 +380,7 @@ fn executing_worker(s: &SchedState, pool: CpuId, work: WorkId) -> Option<u32> {
         .find(|&w| s.wq.workers[w as usize].current_work == Some(work))
 }
 
-/// The kernel half of [`sim::user::UserOp::QueueWork`]: `queue_work_on()` (or `queue_work()`
+/// The kernel half of [`uapi::UserOp::QueueWork`]: `queue_work_on()` (or `queue_work()`
 /// on the caller's CPU), then the preemption point on the way out.
 ///
 /// Deviation: Linux has no system call that queues an arbitrary work item; the model lets a

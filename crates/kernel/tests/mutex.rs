@@ -16,8 +16,8 @@ use kernel::system::{Config, EndReason, Outcome, System, TaskSpec};
 use kernel::task::state::TASK_UNINTERRUPTIBLE;
 use kernel::task::TaskId;
 use kernel::tracepoints::{EventKind, LockName, PrevState};
-use sim::user::{SchedAttr, UserOp};
 use sim::{CpuMask, Nanos};
+use uapi::{SchedAttr, UserOp};
 
 const M: u32 = 0;
 

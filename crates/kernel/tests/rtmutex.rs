@@ -15,8 +15,8 @@ use kernel::locking::Protocol;
 use kernel::sched::{Class, Costs};
 use kernel::system::{Config, EndReason, Outcome, System, TaskSpec};
 use kernel::tracepoints::{Event, EventKind, LockName, Pid};
-use sim::user::{SchedAttr, UserOp};
 use sim::CpuMask;
+use uapi::{SchedAttr, UserOp};
 
 const MS: u64 = 1_000_000;
 

@@ -15,8 +15,8 @@ use kernel::sched::Costs;
 use kernel::system::{Config, EndReason, Outcome, System, TaskSpec};
 use kernel::tracepoints::EventKind;
 use kernel::workqueue::WorkStep;
-use sim::user::{SchedAttr, UserOp, WorkId};
 use sim::{CpuMask, Nanos};
+use uapi::{SchedAttr, UserOp, WorkId};
 
 const M: u32 = 0;
 const US: Nanos = 1_000;

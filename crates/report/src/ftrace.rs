@@ -15,7 +15,6 @@ use std::fmt::{self, Write as _};
 use std::io;
 
 use kernel::tracepoints::{Event, EventKind, EventSink, IpiReason, LockName, Pid, TaskRef};
-use sim::user::Mark;
 use sim::CpuId;
 
 /// The header the kernel prints at the top of `trace` with the `nop` tracer (record-tgid off).
@@ -236,10 +235,7 @@ impl<W: io::Write> FtraceWriter<W> {
             EventKind::ContentionEnd { lock, .. } => {
                 write!(s, "contention_end: {:#018x} (ret=0)", lock_addr(lock))
             }
-            EventKind::UserMark { mark, .. } => {
-                s.push_str("tracing_mark_write: ");
-                write_mark(s, mark)
-            }
+            EventKind::UserMark { mark, .. } => write!(s, "tracing_mark_write: {mark}"),
             EventKind::LockInit { .. } => unreachable!("not printed"),
             // atrace slices: Perfetto draws the wait as a slice on the waiter's track.
             EventKind::LockContended { pid, lock } => write!(
@@ -294,32 +290,6 @@ impl<W: io::Write> FtraceWriter<W> {
 /// A stable fake `struct work_struct *` for work item `work` (distinct from lock addresses).
 pub fn work_addr(work: u32) -> u64 {
     0xffff_8800_0000_0000 | (6 << 40) | (u64::from(work) << 6)
-}
-
-/// rt-app's own marker text for a [`Mark`] (rt-app.c `log_ftrace` calls).
-pub fn write_mark(s: &mut String, mark: Mark) -> std::fmt::Result {
-    match mark {
-        Mark::LoopStart {
-            thread_loop,
-            phase,
-            phase_loop,
-        } => write!(
-            s,
-            "rtapp_loop: event=start thread_loop={thread_loop} phase={phase} \
-             phase_loop={phase_loop}"
-        ),
-        Mark::LoopEnd {
-            thread_loop,
-            phase,
-            phase_loop,
-        } => write!(
-            s,
-            "rtapp_loop: event=end thread_loop={thread_loop} phase={phase} \
-             phase_loop={phase_loop}"
-        ),
-        Mark::TaskStart => s.write_str("rtapp_task: event=start"),
-        Mark::TaskEnd => s.write_str("rtapp_task: event=end"),
-    }
 }
 
 /// `callsite` and `callback` symbols of `ipi_send_cpu` for each modelled IPI.
@@ -389,7 +359,7 @@ impl<W: io::Write> EventSink for FtraceWriter<W> {
 mod tests {
     use super::*;
     use kernel::tracepoints::{Comm, PrevState, TraceFlags};
-    use sim::user::Policy;
+    use uapi::Policy;
 
     const SWITCH: TraceFlags = TraceFlags {
         irqs_off: true,
@@ -806,7 +776,9 @@ mod tests {
 
     #[test]
     fn rt_app_markers() {
-        let mark = |mark| {
+        use workload::Mark;
+        let mark = |mark: Mark| {
+            let mark = mark.marker();
             ev(
                 3_000,
                 1,

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use kernel::tracepoints::{Event, EventKind, EventSink, Pid, PrevState, TaskRef};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
-use sim::user::Mark;
 use sim::{CpuId, Nanos};
+use workload::Mark;
 
 /// The schema string of the metrics document.
 pub const SCHEMA: &str = "proxysched/metrics/v1";
@@ -590,12 +590,12 @@ impl EventSink for MetricsCollector {
             EventKind::UserMark { pid, mark } => {
                 if pid != 0 {
                     let st = self.task(pid, 0);
-                    match mark {
-                        Mark::LoopStart {
+                    match Mark::parse(mark) {
+                        Some(Mark::LoopStart {
                             thread_loop,
                             phase,
                             phase_loop,
-                        } => {
+                        }) => {
                             if let Some((policy, prio, nice, dl)) = st.pending_attrs.take() {
                                 st.policy = policy;
                                 st.prio = prio;
@@ -604,11 +604,11 @@ impl EventSink for MetricsCollector {
                             }
                             st.loop_start = Some((t, (thread_loop, phase, phase_loop)));
                         }
-                        Mark::LoopEnd {
+                        Some(Mark::LoopEnd {
                             thread_loop,
                             phase,
                             phase_loop,
-                        } => {
+                        }) => {
                             if let Some((start, id)) = st.loop_start.take() {
                                 if id == (thread_loop, phase, phase_loop) {
                                     st.loop_samples.push(t - start);
@@ -616,10 +616,10 @@ impl EventSink for MetricsCollector {
                             }
                             st.last_loop_end_ns = Some(t);
                         }
-                        Mark::TaskEnd => {
+                        Some(Mark::TaskEnd) => {
                             st.done_ns.get_or_insert(st.last_loop_end_ns.unwrap_or(t));
                         }
-                        Mark::TaskStart => {}
+                        Some(Mark::TaskStart) | None => {}
                     }
                 }
             }
@@ -631,7 +631,7 @@ impl EventSink for MetricsCollector {
 mod tests {
     use super::*;
     use kernel::tracepoints::{Comm, IpiReason, TraceFlags};
-    use sim::user::Policy;
+    use uapi::Policy;
 
     /// Builds a stream in time order.
     #[derive(Default)]
@@ -685,6 +685,7 @@ mod tests {
             )
         }
         fn mark(&mut self, t: Nanos, pid: Pid, mark: Mark) -> &mut Self {
+            let mark = mark.marker();
             self.push(t, 0, EventKind::UserMark { pid, mark })
         }
         fn collect(&self, sim_time_ns: Nanos) -> Metrics {

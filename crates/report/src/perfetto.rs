@@ -574,7 +574,7 @@ pub fn decode(bytes: &[u8]) -> Result<pb::Trace, prost::DecodeError> {
 mod tests {
     use super::*;
     use kernel::tracepoints::{Comm, LockName, TraceFlags};
-    use sim::user::Policy;
+    use uapi::Policy;
 
     fn ev(time_ns: u64, cpu: CpuId, owner: Pid, kind: EventKind) -> Event {
         Event {

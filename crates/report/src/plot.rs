@@ -583,7 +583,7 @@ mod tests {
     #[test]
     fn collector_records_runs_and_proxy_slices_in_the_window() {
         use kernel::tracepoints::{Comm, PrevState, TaskRef, TraceFlags};
-        use sim::user::Policy;
+        use uapi::Policy;
         let ev = |time_ns, cpu, kind| Event {
             time_ns,
             cpu,

@@ -112,7 +112,7 @@ mod run_tests {
     use super::*;
     use crate::{FtraceWriter, MetricsCollector, RunInfo};
     use kernel::tracepoints::{Comm, EventKind, PrevState, TaskRef, TraceFlags};
-    use sim::user::Policy;
+    use uapi::Policy;
 
     #[test]
     fn trace_and_metrics_from_one_run_are_deterministic() {

@@ -44,7 +44,7 @@ use std::io;
 use kernel::tracepoints::{Event, EventKind, EventSink, Pid, TaskRef, TraceFlags};
 use sim::CpuId;
 
-use crate::ftrace::{ipi_symbols, lock_addr, work_addr, write_mark};
+use crate::ftrace::{ipi_symbols, lock_addr, work_addr};
 use crate::perfetto::raw_prev_state;
 
 /// The target's page size (x86-64).
@@ -616,11 +616,7 @@ impl<W: io::Write> TraceDatWriter<W> {
                 r.u64(0, lock_addr(lock)).int(1, 0);
                 r.bytes
             }
-            EventKind::UserMark { mark, .. } => {
-                let mut text = String::new();
-                write_mark(&mut text, mark).expect("String write");
-                self.print(e, &text)
-            }
+            EventKind::UserMark { mark, .. } => self.print(e, &mark.to_string()),
             EventKind::LockContended { pid, lock } => {
                 let text = format!(
                     "B|{pid}|lock_wait {}",

@@ -119,7 +119,7 @@ pub struct SeedOrder {
 impl SeedOrder {
     pub fn new(seed: u64) -> SeedOrder {
         SeedOrder {
-            oracle: Oracle::new(seed),
+            oracle: Oracle::new(seed, Stream::Tie),
         }
     }
 }
@@ -134,7 +134,7 @@ impl ChoiceSource for SeedOrder {
     }
 
     fn queued(&mut self, _cpu: CpuId) -> u64 {
-        self.oracle.next_u64(Stream::Tie)
+        self.oracle.next_u64()
     }
 }
 
@@ -195,9 +195,9 @@ mod tests {
     #[test]
     fn seed_order_keys_are_the_tie_stream() {
         let mut s = SeedOrder::new(3);
-        let mut o = Oracle::new(3);
+        let mut o = Oracle::new(3, Stream::Tie);
         for c in 0..4 {
-            assert_eq!(s.queued(c), o.next_u64(Stream::Tie));
+            assert_eq!(s.queued(c), o.next_u64());
         }
         assert!(!s.bounds().any(), "the default source never perturbs");
     }

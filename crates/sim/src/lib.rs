@@ -4,8 +4,9 @@
 //! that each execute one *context* (a task's kernel stack, written as an `async fn`), raw
 //! spinlocks whose acquisition and release are interleaving points, interrupts (one
 //! programmable clock-event device and an IPI queue per CPU), and the seeded oracle that makes
-//! every choice not fixed by time. It also defines the user/kernel ABI ([`user`]) through which
-//! simulated user programs (rt-app threads) make system calls.
+//! every choice not fixed by time. Scheduling lives in `kernel`; what a user program and the
+//! kernel share (policies, `sched_attr`, system calls and their results) in `uapi`; rt-app's
+//! thread semantics in `workload`.
 //!
 //! The executor always advances the CPU whose next step is earliest in simulated time; CPUs
 //! whose next steps fall at the same instant are ordered by the oracle. Everything a context
@@ -19,7 +20,6 @@ pub mod cpumask;
 pub mod machine;
 pub mod oracle;
 pub mod time;
-pub mod user;
 
 pub use choice::{Bounds, ChoiceLog, ChoiceSource, Point, Replay, SeedOrder};
 pub use cpumask::{CpuId, CpuMask, MAX_CPUS};

@@ -28,7 +28,6 @@ use std::task::{Context, Poll, Waker};
 
 use crate::choice::{Bounds, ChoiceLog, ChoiceSource, Point, SeedOrder};
 use crate::cpumask::CpuId;
-use crate::oracle::{Oracle, Stream};
 use crate::time::Nanos;
 
 /// An execution context (the kernel stack of one task). Numbered by the kernel model.
@@ -136,7 +135,6 @@ struct State {
     cur: CpuId,
     cpus: Vec<CpuSlot>,
     locks: Vec<SpinState>,
-    oracle: Oracle,
     /// Every decision time does not fix (tie order, perturbations).
     choices: Box<dyn ChoiceSource>,
     /// Cached `choices.bounds()`.
@@ -182,8 +180,8 @@ pub enum RunEnd {
 pub type StepHook<'a> = &'a mut dyn FnMut(CpuId) -> bool;
 
 impl Machine {
-    /// A machine with `nr_cpus` CPUs. `spin_handoff_ns` is the time from a spinlock's release
-    /// to the first waiter owning it.
+    /// A machine with `nr_cpus` CPUs. `seed` seeds the default choice source ([`SeedOrder`]);
+    /// `spin_handoff_ns` is the time from a spinlock's release to the first waiter owning it.
     pub fn new(nr_cpus: usize, seed: u64, spin_handoff_ns: Nanos) -> Machine {
         assert!((1..=crate::MAX_CPUS).contains(&nr_cpus));
         let cpus = (0..nr_cpus)
@@ -205,7 +203,6 @@ impl Machine {
                 cur: 0,
                 cpus,
                 locks: Vec::new(),
-                oracle: Oracle::new(seed),
                 choices: Box::new(SeedOrder::new(seed)),
                 bounds: Bounds::OFF,
                 log: None,
@@ -246,15 +243,6 @@ impl Machine {
     /// Number of steps executed so far.
     pub fn steps(&self) -> u64 {
         self.st.borrow().steps
-    }
-
-    /// A draw from the oracle.
-    pub fn draw(&self, s: Stream) -> u64 {
-        self.st.borrow_mut().oracle.next_u64(s)
-    }
-
-    pub fn seed(&self) -> u64 {
-        self.st.borrow().oracle.seed()
     }
 
     /// Take every later decision from `source` instead of the seeded default, and record
@@ -520,12 +508,13 @@ impl Machine {
         st.cpus[st.cur as usize].next_irq().is_some_and(|t| t <= st.now)
     }
 
-    /// Whether an interrupt other than IPI vector 2 (the model's poll kick) is due now.
-    pub fn irq_due_except_kick(&self) -> bool {
+    /// Whether an interrupt other than IPI `vector` is due on this CPU now (the kernel model
+    /// asks it with a vector that stands for no real interrupt).
+    pub fn irq_due_except_ipi(&self, vector: u32) -> bool {
         let st = self.st.borrow();
         let slot = &st.cpus[st.cur as usize];
         slot.clockevent_fire.is_some_and(|t| t <= st.now)
-            || slot.ipis.iter().any(|&(t, v)| t <= st.now && v != 2)
+            || slot.ipis.iter().any(|&(t, v)| t <= st.now && v != vector)
     }
 
     /// Take (acknowledge) every interrupt source due on this CPU now.

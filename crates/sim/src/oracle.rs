@@ -1,51 +1,58 @@
-//! The seeded oracle: every choice that time does not fix.
+//! The seeded oracle: the random draws that a seed fixes.
 //!
-//! One seed, split into named streams (one ChaCha8 stream each), so that adding a draw to one
-//! stream (a new diagnostic, a new tie) never shifts the draws of another.
+//! One seed, split into named streams (one ChaCha8 stream each), so that adding draws to one
+//! stream never shifts the draws of another. Two streams are drawn:
+//!
+//! - [`Stream::Tie`]: the default [`crate::SeedOrder`] choice source draws one key per queued
+//!   step from it, ordering the CPUs due at the same instant under `proxysched run --seed N`.
+//! - [`Stream::Workload`]: the swarm workload generator (`workload::generate`) takes its
+//!   whole generator from it ([`Stream::rng`]).
+//!
+//! The explorer's strategies (`explore`) answer the machine's choices from their own seeded
+//! generators instead of the oracle; nothing else in the model is random.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// The named streams. Each has a fixed ChaCha stream number; never renumber one.
+/// The named streams. Each has a fixed ChaCha stream number; never renumber one (the numbers
+/// are those of the original five-stream oracle, so every seed keeps its draws).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {
     /// Order of CPUs whose next steps fall at the same instant.
     Tie = 0,
-    /// Jitter added to IPI delivery.
-    IpiJitter = 1,
-    /// Choices inside the scheduler model (e.g. idle-CPU scan start on ties).
-    Sched = 2,
-    /// Workload generation (fuzzing, random workloads).
+    /// The swarm workload generator.
     Workload = 3,
-    /// Explicit fault/"buggify" injection points.
-    Inject = 4,
 }
 
-const NR_STREAMS: usize = 5;
+impl Stream {
+    /// The stream's generator for `seed`: ChaCha8 seeded with `seed`, on this stream's number.
+    pub fn rng(self, seed: u64) -> ChaCha8Rng {
+        let mut r = ChaCha8Rng::seed_from_u64(seed);
+        r.set_stream(self as u64);
+        r
+    }
+}
 
+/// One stream of the oracle, drawn as `u64`s.
 pub struct Oracle {
     seed: u64,
-    streams: Vec<ChaCha8Rng>,
+    rng: ChaCha8Rng,
 }
 
 impl Oracle {
-    pub fn new(seed: u64) -> Self {
-        let streams = (0..NR_STREAMS)
-            .map(|s| {
-                let mut r = ChaCha8Rng::seed_from_u64(seed);
-                r.set_stream(s as u64);
-                r
-            })
-            .collect();
-        Oracle { seed, streams }
+    pub fn new(seed: u64, stream: Stream) -> Self {
+        Oracle {
+            seed,
+            rng: stream.rng(seed),
+        }
     }
 
     pub fn seed(&self) -> u64 {
         self.seed
     }
 
-    pub fn next_u64(&mut self, s: Stream) -> u64 {
-        self.streams[s as usize].r#gen()
+    pub fn next_u64(&mut self) -> u64 {
+        self.rng.r#gen()
     }
 }
 
@@ -55,12 +62,21 @@ mod tests {
 
     #[test]
     fn streams_are_independent_and_seeded() {
-        let mut a = Oracle::new(7);
-        let mut b = Oracle::new(7);
-        let x = a.next_u64(Stream::Tie);
-        // A draw on another stream must not shift the Tie stream.
-        b.next_u64(Stream::Sched);
-        assert_eq!(x, b.next_u64(Stream::Tie));
-        assert_ne!(Oracle::new(8).next_u64(Stream::Tie), x);
+        let mut tie = Oracle::new(7, Stream::Tie);
+        let x = tie.next_u64();
+        assert_eq!(Oracle::new(7, Stream::Tie).next_u64(), x);
+        assert_ne!(Oracle::new(7, Stream::Workload).next_u64(), x);
+        assert_ne!(Oracle::new(8, Stream::Tie).next_u64(), x);
+    }
+
+    /// The stream numbers are part of every seed's meaning: the tie stream is ChaCha8's
+    /// default stream and the workload stream is stream 3, as they have always been.
+    #[test]
+    fn stream_numbers_are_fixed() {
+        let mut plain = ChaCha8Rng::seed_from_u64(11);
+        assert_eq!(Oracle::new(11, Stream::Tie).next_u64(), plain.r#gen::<u64>());
+        let mut three = ChaCha8Rng::seed_from_u64(11);
+        three.set_stream(3);
+        assert_eq!(Oracle::new(11, Stream::Workload).next_u64(), three.r#gen::<u64>());
     }
 }

@@ -58,7 +58,7 @@ pub const DEMO: &str = r#"{
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sim::user::Policy;
+    use uapi::Policy;
 
     #[test]
     fn demo_loads_without_warnings() {

@@ -34,11 +34,11 @@
 //!   under `next`) and is recorded in the header comment.
 //!
 //! Deterministic: the same seed, model and options give the same text. Every draw comes from
-//! one ChaCha8 stream seeded with the seed (stream [`sim::oracle::Stream::Workload`]); nothing
+//! one ChaCha8 stream seeded with the seed ([`sim::oracle::Stream::Workload`]); nothing
 //! iterates a hash map.
 
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::json::{self, Kind, Member, Node, Pos};
@@ -146,9 +146,7 @@ pub fn knobs(seed: u64, model: &str, options: &Options) -> Knobs {
 }
 
 fn rng_for(seed: u64) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(sim::oracle::Stream::Workload as u64);
-    rng
+    sim::oracle::Stream::Workload.rng(seed)
 }
 
 fn draw_knobs(rng: &mut ChaCha8Rng, seed: u64, model: &str, options: &Options) -> Knobs {

@@ -35,7 +35,7 @@
 use std::collections::BTreeSet;
 
 use sim::cpumask::MAX_CPUS;
-use sim::user::{Policy, ResourceId, SchedAttr};
+use uapi::{Policy, ResourceId, SchedAttr};
 
 use crate::error::{LoadError, Warning};
 use crate::json::{self, Kind, Member, Node, Pos};
@@ -516,18 +516,19 @@ impl<'f> Loader<'f> {
                     let iobj = self.object(&m.value, "\"inject\"")?;
                     self.warn_repeats(iobj, |_| true);
                     for f in iobj {
-                        if !crate::spec::INJECTIONS.contains(&f.key.as_str()) {
+                        let Some(point) = uapi::Injection::from_name(&f.key) else {
+                            let names: Vec<&str> = uapi::Injection::ALL.iter().map(|i| i.name()).collect();
                             return Err(self.error(
                                 f.key_pos,
                                 format!(
                                     "unknown injection point \"{}\"; expected one of: {}",
                                     f.key,
-                                    crate::spec::INJECTIONS.join(", ")
+                                    names.join(", ")
                                 ),
                             ));
-                        }
-                        if self.boolean(f)? && !self.settings.inject.contains(&f.key) {
-                            self.settings.inject.push(f.key.clone());
+                        };
+                        if self.boolean(f)? && !self.settings.inject.contains(&point) {
+                            self.settings.inject.push(point);
                         }
                     }
                 }

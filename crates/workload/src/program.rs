@@ -20,6 +20,11 @@
 //!    leaving), `SetCgroup` back to the root if the thread is in a group (rt-app
 //!    `reset_thread_taskgroup()`), `Mark(TaskEnd)`, `Exit`.
 //!
+//! A refused `SetAttr` or `SetAffinity` (the kernel returns `Err(errno)` with the next call)
+//! ends the program as rt-app's `_set_thread_deadline()` and `set_thread_affinity()` do: it
+//! writes its error message to stderr, then calls `exit(EXIT_FAILURE)` (`ExitGroup` with
+//! status 1), which ends every thread of the process.
+//!
 //! Events (rt-app `run_event()`): `run` → `Run` of that much work; `runtime` → `Run` chunks
 //! of 32 µs of work until `now - start >= runtime` (checked after each chunk, at least one
 //! chunk, exactly rt-app's do-while); `sleep` → `Sleep`; `yield` → `Yield`; lock, unlock,
@@ -52,7 +57,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use sim::cpumask::{CpuMask, MAX_CPUS};
 use sim::time::Nanos;
-use sim::user::{Mark, Policy, SchedAttr, UserCtx, UserOp, UserProgram};
+use uapi::{Errno, Policy, SchedAttr, UserCtx, UserOp, UserProgram};
+
+use crate::marks::Mark;
 
 use crate::spec::*;
 
@@ -129,6 +136,7 @@ impl Run {
             sched_from: None,
             affinity: None,
             taskgroup: ROOT_TASKGROUP,
+            checked_call: None,
         }
     }
 
@@ -254,6 +262,37 @@ pub struct RtAppThread {
     affinity: Option<CpuMask>,
     /// The task group the thread is in (rt-app `curr_taskgroup_data`).
     taskgroup: TaskGroupId,
+    /// The last system call handed to the kernel, if its failure would end the program.
+    checked_call: Option<CheckedCall>,
+}
+
+/// A system call whose failure rt-app does not survive.
+#[derive(Clone, Copy, Debug)]
+enum CheckedCall {
+    SetAttr(SchedAttr),
+    SetAffinity(CpuMask),
+}
+
+impl CheckedCall {
+    /// What rt-app reports about the call failing: the call and its `perror()` prefix.
+    fn describe(self) -> (String, &'static str) {
+        match self {
+            CheckedCall::SetAttr(attr) => (
+                format!(
+                    "sched_setattr({}, runtime {} ns, deadline {} ns, period {} ns)",
+                    attr.policy.rtapp_name(),
+                    attr.dl_runtime_ns,
+                    attr.dl_deadline_ns,
+                    attr.dl_period_ns
+                ),
+                "failed to set deadline attributes",
+            ),
+            CheckedCall::SetAffinity(cpus) => (
+                format!("pthread_setaffinity_np({cpus:?})"),
+                "pthread_setaffinity_np",
+            ),
+        }
+    }
 }
 
 impl RtAppThread {
@@ -313,7 +352,7 @@ impl RtAppThread {
                 let delay_us = self.data.threads[self.thread].delay_us;
                 self.t_first_ns = t_zero_ns.saturating_add(delay_us.saturating_mul(NSEC_PER_USEC));
                 self.pending.push_back(UserOp::Mark {
-                    mark: Mark::TaskStart,
+                    mark: Mark::TaskStart.marker(),
                 });
                 if delay_us > 0 {
                     self.pending.push_back(UserOp::SleepUntil {
@@ -356,7 +395,7 @@ impl RtAppThread {
             }
             Pc::LoopBottom => {
                 self.pending.push_back(UserOp::Mark {
-                    mark: self.loop_mark(false),
+                    mark: self.loop_mark(false).marker(),
                 });
                 self.phase_loop = self.phase_loop.wrapping_add(1);
                 let nphases = self.task().phases.len();
@@ -380,7 +419,9 @@ impl RtAppThread {
                 let attr = SchedAttr::normal(self.nice);
                 self.pending.push_back(UserOp::SetAttr { attr });
                 self.set_taskgroup(ROOT_TASKGROUP);
-                self.pending.push_back(UserOp::Mark { mark: Mark::TaskEnd });
+                self.pending.push_back(UserOp::Mark {
+                    mark: Mark::TaskEnd.marker(),
+                });
                 self.pending.push_back(UserOp::Exit);
                 self.pc = Pc::Exited;
             }
@@ -433,7 +474,7 @@ impl RtAppThread {
             self.set_taskgroup(g);
         }
         self.pending.push_back(UserOp::Mark {
-            mark: self.loop_mark(true),
+            mark: self.loop_mark(true).marker(),
         });
     }
 
@@ -571,10 +612,44 @@ impl RtAppThread {
     }
 }
 
+impl RtAppThread {
+    /// rt-app's reaction to a failed `call`: its message on stderr, then
+    /// `exit(EXIT_FAILURE)`.
+    ///
+    /// Linux: (user space) rt-app src/rt-app.c _set_thread_deadline() (`log_critical` of the
+    /// returned value, `perror()`, `exit(EXIT_FAILURE)`) and set_thread_affinity().
+    ///
+    /// Deviation: the message is one line of the model's own wording (thread name and pid,
+    /// the call with its arguments, the errno and its text), not rt-app's log lines.
+    fn fail(&mut self, ctx: &UserCtx, call: CheckedCall, errno: Errno) {
+        let (call, perror) = call.describe();
+        let text = format!(
+            "rt-app: thread {} (pid {}): {call} failed with -{}: {perror}: {}; rt-app exits (EXIT_FAILURE)\n",
+            ctx.comm,
+            ctx.pid,
+            errno.0,
+            errno.strerror()
+        );
+        self.pending.clear();
+        self.pending.push_back(UserOp::Write { fd: 2, text });
+        self.pending.push_back(UserOp::ExitGroup { status: 1 });
+        self.pc = Pc::Exited;
+        self.cont = Cont::None;
+    }
+}
+
 impl UserProgram for RtAppThread {
     fn next_op(&mut self, ctx: &UserCtx) -> UserOp {
+        if let (Some(call), Err(errno)) = (self.checked_call.take(), ctx.ret) {
+            self.fail(ctx, call, errno);
+        }
         for _ in 0..STEP_LIMIT {
             if let Some(op) = self.pending.pop_front() {
+                self.checked_call = match op {
+                    UserOp::SetAttr { attr } => Some(CheckedCall::SetAttr(attr)),
+                    UserOp::SetAffinity { cpus } => Some(CheckedCall::SetAffinity(cpus)),
+                    _ => None,
+                };
                 return op;
             }
             self.step(ctx.now_ns);

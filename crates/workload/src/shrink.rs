@@ -30,7 +30,7 @@ use std::fmt;
 
 use crate::json::{self, Kind, Member, Node};
 use crate::loader::event_prefix;
-use sim::user::ResourceId;
+use uapi::ResourceId;
 
 use crate::spec::{Event, LoopCount, WorkStepSpec, Workload};
 

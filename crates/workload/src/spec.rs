@@ -11,7 +11,7 @@
 //! Units: everything from the file is kept in microseconds (`_us`), as rt-app writes it;
 //! [`SchedAttr`] is in nanoseconds, as the kernel ABI is.
 
-use sim::user::{Policy, ResourceId, SchedAttr};
+use uapi::{Injection, Policy, ResourceId, SchedAttr};
 
 use crate::error::Warning;
 use crate::program::RunCache;
@@ -27,7 +27,7 @@ pub struct Workload {
     /// Task definitions, in file order (one per key of `"tasks"`).
     pub tasks: Vec<TaskSpec>,
     /// Threads, in rt-app's creation order (tasks in file order, instances in order). The index
-    /// is the [`sim::user::ThreadId`] and rt-app's thread index.
+    /// is the [`uapi::ThreadId`] and rt-app's thread index.
     pub threads: Vec<ThreadSpec>,
     /// Mutexes and condition variables; a [`ResourceId`] indexes this list. Declared resources
     /// (`"resources"`) come first, then others in order of first use, as rt-app creates them.
@@ -76,7 +76,7 @@ pub struct ThreadSpec {
     pub instance: u32,
     /// The scheduling attributes the thread sets for itself when it starts (after `delay`).
     /// rt-app creates its threads as SCHED_OTHER nice 0 and switches them with a system call,
-    /// which the program emits as [`sim::user::UserOp::SetAttr`].
+    /// which the program emits as [`uapi::UserOp::SetAttr`].
     pub attr: SchedAttr,
     /// Thread-level `cpus`, if any (applied at the first phase start).
     pub cpus: Option<Vec<u32>>,
@@ -347,8 +347,8 @@ pub struct Settings {
     pub default_policy: Policy,
     /// `proxysched.workqueues`.
     pub workqueues: WorkqueuesSpec,
-    /// `proxysched.inject`: fault-injection points (names in [`INJECTIONS`]), each on or off.
-    pub inject: Vec<String>,
+    /// `proxysched.inject`: the fault-injection points armed, in file order.
+    pub inject: Vec<Injection>,
     /// Task groups: those declared in `proxysched.taskgroups` and those only named by a
     /// `taskgroup` key (with the defaults), parents before children. Group id `i + 1` is
     /// entry `i`; id 0 ([`ROOT_TASKGROUP`]) is the root group.
@@ -396,18 +396,6 @@ pub struct CpuMax {
     pub quota_us: u64,
     pub period_us: u64,
 }
-
-/// Fault-injection points a workload may arm under `"proxysched": {"inject": {NAME: true}}`.
-/// Each makes a legal but unusual concurrent step happen at a named point of the model.
-pub const INJECTIONS: &[&str] = &[
-    // Spec proxy-exec §9 #24 (B-v29-1): while a pick's newidle balance pass has the rq lock
-    // dropped, another CPU swaps that rq's donor to idle, as a remote return migration of the
-    // donor does (R6). Fires once.
-    "donor_swap_in_balance",
-    // A model assertion fails at CPU 0's first tick, as any broken model invariant would: for
-    // the tests of how a failed assertion is reported (exit 4 with the replay line).
-    "model_assertion",
-];
 
 impl Default for Settings {
     fn default() -> Self {

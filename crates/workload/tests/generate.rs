@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
-use sim::user::{Policy, ResourceId};
+use uapi::{Policy, ResourceId};
 use workload::generate::{knobs, swarm, swarm_with, Options, MAX_CHAIN_DEPTH, MODELS};
 use workload::{load, Event, LoopCount, WorkStepSpec, Workload};
 

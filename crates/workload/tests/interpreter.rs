@@ -4,8 +4,8 @@
 //! `Sleep` by its length, `SleepUntil` to its deadline; every other op takes no time.
 
 use sim::cpumask::CpuMask;
-use sim::user::{Mark, SchedAttr, UserCtx, UserOp, UserProgram};
-use workload::{load, Workload};
+use uapi::{SchedAttr, UserCtx, UserOp, UserProgram};
+use workload::{load, Mark, Workload};
 
 const MS: u64 = 1_000_000;
 const US: u64 = 1_000;
@@ -18,10 +18,7 @@ fn workload(text: &str) -> Workload {
 
 /// Asks for the next op at `*now_ns` and lets the fake kernel carry it out.
 fn step(p: &mut dyn UserProgram, now_ns: &mut u64) -> UserOp {
-    let op = p.next_op(&UserCtx {
-        now_ns: *now_ns,
-        thread: 0,
-    });
+    let op = p.next_op(&UserCtx::new(*now_ns, 0));
     match op {
         UserOp::Run { work_ns } => *now_ns += work_ns,
         UserOp::Sleep { ns } => *now_ns += ns,
@@ -37,8 +34,9 @@ fn trace(p: &mut dyn UserProgram, now_ns: &mut u64, limit: usize) -> Vec<(u64, U
     for _ in 0..limit {
         let at = *now_ns;
         let op = step(p, now_ns);
+        let exit = op == UserOp::Exit;
         out.push((at, op));
-        if op == UserOp::Exit {
+        if exit {
             break;
         }
     }
@@ -46,11 +44,11 @@ fn trace(p: &mut dyn UserProgram, now_ns: &mut u64, limit: usize) -> Vec<(u64, U
 }
 
 fn ops(t: &[(u64, UserOp)]) -> Vec<UserOp> {
-    t.iter().map(|(_, op)| *op).collect()
+    t.iter().map(|(_, op)| op.clone()).collect()
 }
 
 fn mark(mark: Mark) -> UserOp {
-    UserOp::Mark { mark }
+    UserOp::Mark { mark: mark.marker() }
 }
 
 fn start(thread_loop: u32, phase: u32, phase_loop: u32) -> UserOp {
@@ -187,7 +185,7 @@ fn late_timer_workload(mode: &str) -> Workload {
 fn runs_and_sleeps(t: &[(u64, UserOp)]) -> Vec<(u64, UserOp)> {
     t.iter()
         .filter(|(_, op)| matches!(op, UserOp::Run { .. } | UserOp::SleepUntil { .. }))
-        .copied()
+        .cloned()
         .collect()
 }
 
@@ -245,7 +243,7 @@ fn timer_base_is_thread_start_after_delay() {
     let sleeps: Vec<_> = t
         .iter()
         .filter(|(_, op)| matches!(op, UserOp::SleepUntil { .. }))
-        .map(|(_, op)| *op)
+        .map(|(_, op)| op.clone())
         .collect();
     let until = |ms| UserOp::SleepUntil { at_ns: ms * MS };
     assert_eq!(sleeps, vec![until(3), until(13), until(23)]);
@@ -255,10 +253,7 @@ fn timer_base_is_thread_start_after_delay() {
 fn until_first_sleep(p: &mut dyn UserProgram) -> UserOp {
     let mut now = 0;
     loop {
-        let op = p.next_op(&UserCtx {
-            now_ns: now,
-            thread: 0,
-        });
+        let op = p.next_op(&UserCtx::new(now, 0));
         if let UserOp::SleepUntil { .. } = op {
             return op;
         }
@@ -303,12 +298,7 @@ fn barrier_lowers_to_mutex_and_condvar_like_rtapp() {
     assert_eq!(w.barriers[0].initial_waiting, 1);
     let (m, c) = (w.barriers[0].mutex, w.barriers[0].cond);
     let mut ps = w.programs();
-    let mut next = |i: usize| {
-        ps[i].next_op(&UserCtx {
-            now_ns: 0,
-            thread: i as u32,
-        })
-    };
+    let mut next = |i: usize| ps[i].next_op(&UserCtx::new(0, i as u32));
     for _ in 0..3 {
         next(0); // TaskStart, SetAttr, LoopStart
         next(1);
@@ -394,7 +384,7 @@ fn phase_attributes_and_affinity_only_when_they_change() {
     let cpus = |c: &[u32]| UserOp::SetAffinity {
         cpus: c.iter().copied().collect::<CpuMask>(),
     };
-    let run = UserOp::Run { work_ns: 10 * US };
+    let run = || UserOp::Run { work_ns: 10 * US };
     assert_eq!(
         t,
         vec![
@@ -403,21 +393,21 @@ fn phase_attributes_and_affinity_only_when_they_change() {
             cpus(&[1]),
             set(SchedAttr::fifo(50)),
             start(0, 0, 0),
-            run,
+            run(),
             end(0, 0, 0),
             cpus(&[2, 3]),
             start(0, 1, 0),
-            run,
+            run(),
             end(0, 1, 0),
             // Phase a again: its attributes are still the current ones (rt-app
             // curr_sched_data), only the affinity changes back.
             cpus(&[1]),
             start(1, 0, 0),
-            run,
+            run(),
             end(1, 0, 0),
             cpus(&[2, 3]),
             start(1, 1, 0),
-            run,
+            run(),
             end(1, 1, 0),
             set(SchedAttr::normal(0)),
             mark(Mark::TaskEnd),
@@ -483,4 +473,79 @@ fn workloads_and_programs_can_cross_threads() {
     fn assert_send<T: Send>() {}
     assert_send_sync::<Workload>();
     assert_send::<workload::RtAppThread>();
+}
+
+/// The calls of a DL thread driven with the kernel's results: `refuse` answers the call of
+/// that index (0-based) with `Err(errno)`, every other call succeeds.
+fn with_results(text: &str, refuse: usize, errno: uapi::Errno) -> Vec<UserOp> {
+    let w = workload(text);
+    let mut p = w.program(0);
+    let mut ops: Vec<UserOp> = Vec::new();
+    let mut ctx = UserCtx::new(0, 0);
+    ctx.pid = 1000;
+    ctx.comm = uapi::Comm::new("dl thread");
+    for _ in 0..50 {
+        ctx.ret = if ops.len() == refuse + 1 {
+            Err(errno)
+        } else {
+            Ok(())
+        };
+        let op = p.next_op(&ctx);
+        let last = matches!(op, UserOp::Exit | UserOp::ExitGroup { .. });
+        ops.push(op);
+        if last {
+            break;
+        }
+    }
+    ops
+}
+
+const DL_THREAD: &str = r#"{"tasks": {"dl thread": {"policy": "SCHED_DEADLINE", "cpus": [0],
+    "dl-runtime": 500, "dl-period": 10000, "run": 100}}, "global": {"duration": 1}}"#;
+
+/// A refused `sched_setattr()` ends the program as rt-app does: its message on stderr, then
+/// `exit(EXIT_FAILURE)`; nothing of the thread's work is issued after the refusal.
+#[test]
+fn a_refused_setattr_writes_the_error_and_exits_the_process() {
+    let ok = with_results(DL_THREAD, usize::MAX, uapi::Errno::EBUSY);
+    let i = ok
+        .iter()
+        .position(|op| matches!(op, UserOp::SetAttr { attr } if attr.policy == uapi::Policy::Deadline))
+        .expect("the thread sets SCHED_DEADLINE");
+    assert!(
+        ok[i + 1..].iter().any(|op| matches!(op, UserOp::Run { .. })),
+        "{ok:?}"
+    );
+    assert!(!ok
+        .iter()
+        .any(|op| matches!(op, UserOp::ExitGroup { .. } | UserOp::Write { .. })));
+
+    let failed = with_results(DL_THREAD, i, uapi::Errno::EBUSY);
+    assert_eq!(failed[..=i], ok[..=i]);
+    assert_eq!(
+        failed[i + 1..],
+        [
+            UserOp::Write {
+                fd: 2,
+                text: "rt-app: thread dl_thread (pid 1000): sched_setattr(SCHED_DEADLINE, runtime \
+                       500000 ns, deadline 10000000 ns, period 10000000 ns) failed with -16: failed \
+                       to set deadline attributes: Device or resource busy; rt-app exits \
+                       (EXIT_FAILURE)\n"
+                    .to_string()
+            },
+            UserOp::ExitGroup { status: 1 },
+        ]
+    );
+}
+
+/// A failed call rt-app does not check (here the `run` before it) changes nothing: only the
+/// result of the call just made counts.
+#[test]
+fn a_result_belongs_to_the_call_just_made() {
+    let ok = with_results(DL_THREAD, usize::MAX, uapi::Errno::EBUSY);
+    let run = ok
+        .iter()
+        .position(|op| matches!(op, UserOp::Run { .. }))
+        .expect("a run");
+    assert_eq!(with_results(DL_THREAD, run, uapi::Errno::EINVAL), ok);
 }

@@ -1,7 +1,7 @@
 //! Loader tests: rt-app's JSON dialect, prefix matching, defaults, errors with exact positions
 //! and warnings for keys the simulator does not model.
 
-use sim::user::Policy;
+use uapi::Policy;
 use workload::{load, CostsSpec, Event, LoadError, LoopCount, ResourceKind, Workload, DEMO};
 
 fn ok(text: &str) -> Workload {

@@ -2,7 +2,7 @@
 //! workload it accepts never panic either.
 
 use proptest::prelude::*;
-use sim::user::{UserCtx, UserOp};
+use uapi::{UserCtx, UserOp};
 use workload::{load, DEMO};
 
 /// A workload that uses most of the grammar, as a seed for mutations.
@@ -85,10 +85,7 @@ fn run_programs(text: &str) {
     for p in w.programs().iter_mut().take(16) {
         let mut now: u64 = 0;
         for _ in 0..300 {
-            let op = p.next_op(&UserCtx {
-                now_ns: now,
-                thread: 0,
-            });
+            let op = p.next_op(&UserCtx::new(now, 0));
             now = match op {
                 UserOp::Run { work_ns } => now.saturating_add(work_ns),
                 UserOp::Sleep { ns } => now.saturating_add(ns),

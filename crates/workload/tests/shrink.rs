@@ -205,7 +205,7 @@ fn greedy_shrink_of_a_swarm_workload_ends_small_and_still_fails() {
     // The "failure": a FIFO thread takes a mutex while another task exists that sleeps.
     let fails = |w: &Workload| {
         let fifo_locks = w.tasks.iter().any(|t| {
-            t.attr.policy == sim::user::Policy::Fifo
+            t.attr.policy == uapi::Policy::Fifo
                 && t.phases
                     .iter()
                     .any(|p| p.events.iter().any(|e| matches!(e.event, Event::Lock { .. })))

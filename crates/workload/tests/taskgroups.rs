@@ -1,7 +1,7 @@
 //! Task groups in workload files: `proxysched.taskgroups` and rt-app's `taskgroup` key, the
 //! ops the interpreter emits for them, and errors at exact positions.
 
-use sim::user::{UserCtx, UserOp};
+use uapi::{UserCtx, UserOp};
 use workload::spec::{CpuMax, GroupWeight, ROOT_TASKGROUP};
 use workload::{load, LoadError, Workload};
 
@@ -68,10 +68,7 @@ fn the_interpreter_joins_at_start_and_phase_change_and_leaves_at_exit() {
     let mut groups = Vec::new();
     let mut now = 0;
     for _ in 0..100 {
-        let op = p.next_op(&UserCtx {
-            now_ns: now,
-            thread: 0,
-        });
+        let op = p.next_op(&UserCtx::new(now, 0));
         match op {
             UserOp::SetCgroup { group } => groups.push(group),
             UserOp::Run { work_ns } => now += work_ns,
@@ -88,7 +85,7 @@ fn a_workload_without_groups_emits_no_cgroup_op() {
     let w = ok(r#"{ "tasks": { "t": { "loop": 1, "run": 10 } } }"#);
     let mut p = w.program(0);
     for _ in 0..20 {
-        let op = p.next_op(&UserCtx { now_ns: 0, thread: 0 });
+        let op = p.next_op(&UserCtx::new(0, 0));
         assert!(!matches!(op, UserOp::SetCgroup { .. }), "{op:?}");
         if op == UserOp::Exit {
             break;

@@ -71,12 +71,12 @@ fn items_steps_and_events_load_in_file_order() {
 
 #[test]
 fn programs_turn_the_events_into_system_calls() {
-    use sim::user::{UserCtx, UserOp};
+    use uapi::{UserCtx, UserOp};
     let w = ok(B4);
     let mut progs = w.programs();
     let mut ops = Vec::new();
     for _ in 0..20 {
-        let op = progs[0].next_op(&UserCtx { now_ns: 0, thread: 0 });
+        let op = progs[0].next_op(&UserCtx::new(0, 0));
         if op == UserOp::Exit {
             break;
         }

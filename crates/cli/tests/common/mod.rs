@@ -228,10 +228,12 @@ impl Scenario {
             .iter()
             .rev()
             .find_map(|e| match e.kind {
-                EventKind::UserMark {
-                    pid: p,
-                    mark: sim::user::Mark::LoopEnd { .. },
-                } if p == pid => Some(e.time_ns),
+                EventKind::UserMark { pid: p, mark }
+                    if p == pid
+                        && matches!(workload::Mark::parse(mark), Some(workload::Mark::LoopEnd { .. })) =>
+                {
+                    Some(e.time_ns)
+                }
                 _ => None,
             })
             .unwrap_or_else(|| panic!("pid {pid} ended no loop"))

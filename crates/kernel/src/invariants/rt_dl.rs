@@ -252,8 +252,8 @@ impl TopNWatch {
 
 #[cfg(test)]
 mod tests {
-    use sim::user::Policy;
     use sim::CpuMask;
+    use uapi::Policy;
 
     use super::*;
     use crate::sched::Costs;

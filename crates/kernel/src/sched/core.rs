@@ -35,6 +35,8 @@ pub struct Kernel {
     pub violations: RefCell<Vec<Violation>>,
     /// Set when the run must end (first reason wins), with a report.
     pub end: RefCell<Option<(crate::system::EndReason, String)>>,
+    /// What the user threads wrote on stderr (`write(2, ...)`), in order.
+    pub stderr: RefCell<String>,
 }
 
 impl Kernel {

@@ -43,8 +43,8 @@
 
 use std::collections::BTreeSet;
 
-use sim::user::Policy;
 use sim::{CpuId, Nanos};
+use uapi::Policy;
 
 use crate::sched::core::{self, Kernel};
 use crate::sched::cpupri::{convert_prio, CPUPRI_HIGHER};
@@ -75,9 +75,9 @@ pub const FAIR_SERVER_RUNTIME_NS: Nanos = 50_000_000;
 pub const FAIR_SERVER_PERIOD_NS: Nanos = 1_000_000_000;
 
 /// `EPERM`, `EBUSY` and `EINVAL` as `sched_setattr()` returns them (negated).
-pub const EPERM: i32 = 1;
-pub const EBUSY: i32 = 16;
-pub const EINVAL: i32 = 22;
+pub const EPERM: i32 = uapi::Errno::EPERM.0;
+pub const EBUSY: i32 = uapi::Errno::EBUSY.0;
+pub const EINVAL: i32 = uapi::Errno::EINVAL.0;
 
 /// `to_ratio(period, runtime)`: `runtime / period` in [`BW_SHIFT`] fixed point.
 ///

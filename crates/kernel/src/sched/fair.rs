@@ -42,8 +42,8 @@
 
 use std::collections::BTreeSet;
 
-use sim::user::Policy;
 use sim::{CpuId, Nanos};
+use uapi::Policy;
 
 use crate::sched::cgroup::{GroupId, MIN_SHARES, ROOT_TASK_GROUP};
 use crate::sched::core::{self, Kernel};

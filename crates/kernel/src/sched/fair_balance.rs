@@ -646,7 +646,7 @@ struct LbEnv {
 /// Linux: kernel/sched/fair.c task_hot().
 fn task_hot(s: &SchedState, p: TaskId, env: &LbEnv) -> bool {
     let t = &s.tasks[p as usize];
-    if t.class != Class::Fair || t.policy == sim::user::Policy::Idle {
+    if t.class != Class::Fair || t.policy == uapi::Policy::Idle {
         return false;
     }
     if s.feat.cache_hot_buddy && s.rqs[env.dst as usize].nr_running > 0 && {

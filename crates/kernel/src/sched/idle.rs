@@ -43,7 +43,8 @@ pub async fn do_idle(k: &Kernel) {
                     let srcs_are_kick_only = {
                         // A poll kick is not an interrupt: nothing to exit from.
                         let cpu = k.this_cpu();
-                        k.m.ipi_pending(cpu, crate::sched::core::ipi::POLL_KICK) && !k.m.irq_due_except_kick()
+                        k.m.ipi_pending(cpu, crate::sched::core::ipi::POLL_KICK)
+                            && !k.m.irq_due_except_ipi(crate::sched::core::ipi::POLL_KICK)
                     };
                     if !srcs_are_kick_only {
                         let cost = k.st().costs.idle_exit_ns;

@@ -215,7 +215,7 @@ pub struct SchedState {
     /// among equals goes after them, as `rb_add_cached` does.
     pub rt_waiter_seq: u64,
     pub user_conds: Vec<crate::locking::usermutex::UserCond>,
-    /// The workload's resource ids (`sim::user::ResourceId`) in creation order.
+    /// The workload's resource ids (`uapi::ResourceId`) in creation order.
     pub user_resources: Vec<crate::locking::usermutex::UserResource>,
     /// Tasks of the workload (not idle or stopper tasks), and how many have exited.
     pub nr_user_tasks: u32,

@@ -36,7 +36,7 @@ use crate::sched::topology::sd;
 use crate::sched::{enqueue, wf, BalanceCallback, Class, SchedState};
 use crate::task::TaskId;
 use crate::tracepoints::IpiReason;
-use sim::user::Policy;
+use uapi::Policy;
 
 /// `MAX_RT_PRIO`: number of RT priority lists.
 pub const MAX_RT_PRIO: usize = 100;

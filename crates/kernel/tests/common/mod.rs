@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use kernel::tracepoints::{Event, EventSink};
-use sim::user::{UserCtx, UserOp, UserProgram};
+use uapi::{UserCtx, UserOp, UserProgram};
 
 /// Collects the event stream for assertions.
 #[derive(Clone, Default)]
