@@ -1128,9 +1128,10 @@ mod tests {
                         m2.take_irqs();
                     }
                 }
-                let mut o = out2.borrow_mut();
-                (o.0, o.1) = (m2.now(), polls);
-                drop(o);
+                {
+                    let mut o = out2.borrow_mut();
+                    (o.0, o.1) = (m2.now(), polls);
+                }
                 m2.halt().await;
             });
         }
