@@ -126,6 +126,7 @@ pub fn explore_command(args: &ExploreArgs, tty: bool) -> Result<u8, Failure> {
             features: args.features.clone(),
             duration: args.duration,
             check: true,
+            slow_paths: crate::slow_paths_from_env(),
             ..harness::Flags::default()
         },
         strategy,

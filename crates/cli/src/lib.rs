@@ -95,8 +95,15 @@ impl RunArgs {
             seed: self.seed,
             duration: self.duration,
             check: self.check,
+            slow_paths: slow_paths_from_env(),
         }
     }
+}
+
+/// `PROXYSCHED_SLOW_PATHS=1` in the environment turns the simulator's fast paths off (folded
+/// busy-wait polls): a run must then give byte-identical traces and metrics, only slower.
+pub fn slow_paths_from_env() -> bool {
+    std::env::var_os("PROXYSCHED_SLOW_PATHS").is_some_and(|v| v == "1")
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -208,6 +208,7 @@ impl Case {
             seed: Some(self.seed),
             duration: self.flags.duration,
             check: true,
+            slow_paths: false,
         }
     }
 }

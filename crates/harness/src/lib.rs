@@ -39,6 +39,9 @@ pub struct Flags {
     pub seed: Option<u64>,
     pub duration: Option<f64>,
     pub check: bool,
+    /// Turn the machine's fast paths off (`Config::fast_paths`): the same traces and metrics,
+    /// slower. The command line sets it from the environment (`PROXYSCHED_SLOW_PATHS=1`).
+    pub slow_paths: bool,
 }
 
 /// Default limit for a workload that sets no `global.duration` (rt-app would run until its
@@ -132,6 +135,7 @@ pub fn build_config(w: &Workload, args: &Flags) -> Result<(Config, String), Fail
     let bad = |m: String| Failure::BadInput(m);
     let (cpus, _) = resolve_cpus(w, args)?;
     let mut cfg = Config::new(cpus);
+    cfg.fast_paths = !args.slow_paths;
     cfg.llc_size = w.settings.llc_size;
     if let Some(hz) = w.settings.hz {
         cfg.tun.hz = hz;

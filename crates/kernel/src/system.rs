@@ -79,6 +79,10 @@ pub struct Config {
     pub limit_ns: Nanos,
     /// Check the named invariants after every step (tests; slower).
     pub check_invariants: bool,
+    /// Let the machine fold busy-wait polls that provably read unchanged state
+    /// (`sim::Machine::set_fast_paths`). Off gives the same traces and metrics, slower: it is
+    /// there to check exactly that.
+    pub fast_paths: bool,
 }
 
 impl Config {
@@ -93,6 +97,7 @@ impl Config {
             tun: Tunables::default(),
             limit_ns: 10 * sim::time::NSEC_PER_SEC,
             check_invariants: false,
+            fast_paths: true,
         }
     }
 }
@@ -138,6 +143,7 @@ pub const FIRST_USER_PID: u32 = 1000;
 impl System {
     pub fn new(cfg: Config, sink: Box<dyn EventSink>) -> System {
         let k = new_kernel(&cfg, sink);
+        k.m.set_fast_paths(cfg.fast_paths);
         System {
             exec: Executor::new(k.m.clone()),
             k,
@@ -350,6 +356,14 @@ impl System {
                 let late = top_n.step(&kk.st());
                 if let Some(detail) = late {
                     kk.violation("rt_dl_top_n_running", detail);
+                }
+            }
+            // The deadlines before which another look at unchanged state tells the watchers
+            // nothing new (sim::StepHook): busy-wait polls are folded up to them.
+            kk.m.observe_before(watchdog.next_period_ns());
+            if check {
+                if let Some(t) = top_n.deadline_ns() {
+                    kk.m.observe_before(t);
                 }
             }
             progress(kk.m.now());
@@ -902,6 +916,12 @@ impl Watchdog {
             last_period: 0,
             cycle_periods: 0,
         }
+    }
+
+    /// The start of the next tick period: until then another step at a new instant, on
+    /// unchanged state, only moves `last_ns` (the lock-cycle count advances per period).
+    pub fn next_period_ns(&self) -> Nanos {
+        (self.last_period + 1).saturating_mul(self.tick_ns)
     }
 
     /// Account one step; returns the end of the run if it must end now.

@@ -23,6 +23,6 @@ pub mod time;
 
 pub use choice::{Bounds, ChoiceLog, ChoiceSource, Point, Replay, SeedOrder};
 pub use cpumask::{CpuId, CpuMask, MAX_CPUS};
-pub use machine::{CtxId, Executor, IrqSources, LockId, Machine, RunEnd, RunResult, StepHook};
+pub use machine::{CtxId, Executor, IrqSources, LockId, Machine, PollFuture, RunEnd, RunResult, StepHook};
 pub use oracle::{Oracle, Stream};
 pub use time::Nanos;

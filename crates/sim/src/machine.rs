@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | [`Machine::yield_now`] | an interleaving point | now (ties ordered by the oracle) |
 //! | [`Machine::delay`] | a cost step, interrupts off | now + cost |
+//! | [`Machine::poll`] | one or more busy-wait polls | now + n × period (see below) |
 //! | [`Machine::run_interruptible`] | user work / idle, interrupts on | end, or the first interrupt |
 //! | [`Machine::lock`] / [`Machine::spin`] | raw spinlock acquisition | now, or when handed the lock |
 //! | [`Machine::switch_to`] | context switch | the next context resumes at once |
@@ -18,6 +19,24 @@
 //! seed, so the same seed gives the same interleaving and another seed may give another.
 //! The source may also add bounded delays at named points (IPI delivery, clock-event expiry,
 //! spinlock attempts); the default adds none.
+//!
+//! ## Folding quiet polls
+//!
+//! A busy-wait loop (a mutex spinning on its owner, `smp_cond_load_acquire()`) re-reads
+//! shared state every few nanoseconds. A poll can only see something new if something wrote
+//! that state since the last poll, and in this machine only a step can write: another CPU's
+//! step, or an interrupt taken by the polling CPU itself. [`Machine::poll`] lets a context say
+//! "I will poll every `period_ns`, and each poll decides exactly as the last one did unless the
+//! state it reads changed". After such a step, and after the step hook has looked at it, the
+//! executor computes [`Machine::quiet_until`]: the earliest instant at which anything but this
+//! CPU's own polls can act. Every poll strictly before it would read the state the last one
+//! read, take the same branch, and be continued through the executor's fast path (no heap
+//! entry, no key drawn, no tie: see [`Executor::run`]); so the executor resumes the context
+//! once, at the last poll instant strictly before that instant, and [`Machine::poll`] reports
+//! how many polls passed. Time, the spent budget the loop counts, the choice source's draws
+//! and every trace line come out exactly as if each poll had been a step; only
+//! [`Machine::steps`] counts fewer (and [`Machine::folded_polls`] counts the difference).
+//! [`Machine::set_fast_paths`] turns folding off, for the test that compares both.
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
@@ -48,6 +67,16 @@ enum Wait {
     Until(Nanos),
     /// Continue at `end`, or earlier at the first interrupt.
     Interruptible { start: Nanos, end: Nanos },
+    /// Busy-wait polling ([`Machine::poll`]): continue at `at` (a poll instant), having
+    /// polled every `period_ns` since the await. `max_polls` bounds how far the executor may
+    /// fold; `irqs` says an interrupt due on this CPU ends the quiet time (the loop takes
+    /// interrupts between polls).
+    Poll {
+        at: Nanos,
+        period_ns: Nanos,
+        max_polls: u64,
+        irqs: bool,
+    },
     /// Spinning on a lock; continued by the unlocker's handoff.
     Spin,
     /// Stopped for good ([`Machine::halt`]).
@@ -112,7 +141,7 @@ impl CpuSlot {
     fn next_event(&self) -> Option<Nanos> {
         match self.wait {
             Wait::Ready => Some(self.time),
-            Wait::Until(t) => Some(t),
+            Wait::Until(t) | Wait::Poll { at: t, .. } => Some(t),
             Wait::Interruptible { end, .. } => match self.next_irq() {
                 Some(irq) => Some(end.min(irq.max(self.time))),
                 None => Some(end),
@@ -152,6 +181,14 @@ struct State {
     stop: bool,
     spin_handoff_ns: Nanos,
     steps: u64,
+    /// Busy-wait polls the executor folded instead of stepping ([`Machine::poll`]).
+    folded_polls: u64,
+    /// Whether quiet polls are folded ([`Machine::set_fast_paths`]).
+    fast_paths: bool,
+    /// The step hook's deadline for the current step ([`Machine::observe_before`]).
+    observe_before: Nanos,
+    /// The time limit of the running [`Executor::run`] (`Nanos::MAX` outside one).
+    limit_ns: Nanos,
 }
 
 /// The shared machine: kernel code holds an `Rc<Machine>` and calls it between awaits.
@@ -177,6 +214,11 @@ pub enum RunEnd {
 }
 
 /// Called after every step with the CPU that stepped; returning `false` stops the run.
+///
+/// Folded polls ([`Machine::poll`]) are not steps and the hook does not see them. That is
+/// exact for a hook whose verdict on unchanged state changes only at deadlines it declares
+/// with [`Machine::observe_before`] (and which keeps no per-call count): a folded poll changes
+/// no state, and none is folded at or past a declared deadline.
 pub type StepHook<'a> = &'a mut dyn FnMut(CpuId) -> bool;
 
 impl Machine {
@@ -214,6 +256,10 @@ impl Machine {
                 stop: false,
                 spin_handoff_ns,
                 steps: 0,
+                folded_polls: 0,
+                fast_paths: true,
+                observe_before: Nanos::MAX,
+                limit_ns: Nanos::MAX,
             }),
             now: Cell::new(0),
             ctx_changes: Cell::new(false),
@@ -240,9 +286,43 @@ impl Machine {
         self.st.borrow().cpus[cpu as usize].ctx
     }
 
-    /// Number of steps executed so far.
+    /// Number of steps executed so far (folded polls are not steps: [`Machine::folded_polls`]).
     pub fn steps(&self) -> u64 {
         self.st.borrow().steps
+    }
+
+    /// Number of busy-wait polls the executor folded instead of stepping ([`Machine::poll`]).
+    pub fn folded_polls(&self) -> u64 {
+        self.st.borrow().folded_polls
+    }
+
+    /// Whether the executor may fold quiet polls (on by default). Off, every poll of
+    /// [`Machine::poll`] is its own step, as a chain of [`Machine::delay`]s would be; traces,
+    /// metrics and choices are the same either way (the module doc says why).
+    pub fn set_fast_paths(&self, on: bool) {
+        self.st.borrow_mut().fast_paths = on;
+    }
+
+    /// Called by the step hook ([`StepHook`]): looking at unchanged state at any instant
+    /// before `at` would tell the hook nothing new (a watchdog's next period, a bound on a
+    /// wait), so the executor folds no poll at or past `at`. Reset to "never" before each call
+    /// of the hook; a hook that depends on time only through such deadlines declares the
+    /// earliest after every step.
+    pub fn observe_before(&self, at: Nanos) {
+        let mut st = self.st.borrow_mut();
+        st.observe_before = st.observe_before.min(at);
+    }
+
+    /// The earliest instant at which something other than this CPU's own busy-wait polls can
+    /// act, as seen now: the first queued step of any CPU (stale heap entries included: they
+    /// end the executor's fast path too), this CPU's first interrupt when `irqs` (the poll
+    /// loop takes interrupts), the end of the running [`Executor::run`]'s time limit, and the
+    /// step hook's deadline ([`Machine::observe_before`]). Until then the state a poll reads
+    /// cannot change. Meaningful at the end of a step; the executor uses it to fold the polls
+    /// of [`Machine::poll`].
+    pub fn quiet_until(&self, irqs: bool) -> Nanos {
+        let st = self.st.borrow();
+        quiet_until(&st, st.cur, irqs)
     }
 
     /// Take every later decision from `source` instead of the seeded default, and record
@@ -326,6 +406,28 @@ impl Machine {
             m: self,
             kind: WaitKind::Delay(ns),
             started: false,
+        }
+    }
+
+    /// Busy-wait: poll every `period_ns` (> 0) with interrupts off, or with interrupts taken
+    /// between polls when `irqs` (then the caller checks [`Machine::irq_due`] on return).
+    /// Returns the number of polls that passed, `n` in `1..=max_polls`: the caller's loop
+    /// resumes at `now + n × period_ns`, its first poll whose outcome may differ.
+    ///
+    /// The contract: the caller awaits this only where each poll would re-read shared state
+    /// and, finding it unchanged (and no interrupt due), take the same branch and await the
+    /// same poll again; `max_polls` is how many more polls its own counters allow (a spin
+    /// budget) before that branch changes. Then folding `n - 1` polls is exact (module doc).
+    /// With `max_polls` 1, or fast paths off, it is `delay(period_ns)` returning 1.
+    pub fn poll(&self, period_ns: Nanos, max_polls: u64, irqs: bool) -> PollFuture<'_> {
+        assert!(period_ns > 0, "a poll period of 0 would not advance time");
+        assert!(max_polls > 0, "a poll wait polls at least once");
+        PollFuture {
+            m: self,
+            period_ns,
+            max_polls,
+            irqs,
+            since: None,
         }
     }
 
@@ -622,6 +724,60 @@ fn pop_next(st: &mut State) -> Option<(Nanos, CpuId)> {
     Some((t, cpu))
 }
 
+/// [`Machine::quiet_until`] for `cpu`.
+fn quiet_until(st: &State, cpu: CpuId, irqs: bool) -> Nanos {
+    let mut t = st.heap.peek().map_or(Nanos::MAX, |Reverse((t, ..))| *t);
+    if irqs {
+        if let Some(irq) = st.cpus[cpu as usize].next_irq() {
+            t = t.min(irq);
+        }
+    }
+    t.min(st.limit_ns.saturating_add(1)).min(st.observe_before)
+}
+
+/// Fold the quiet polls of `cpu`, which just ended a step in [`Wait::Poll`] and whose step the
+/// hook has seen: move its next poll to the last poll instant strictly before
+/// [`quiet_until`], within the caller's `max_polls`.
+///
+/// Why this is exact: until `quiet` no other CPU steps (the heap's earliest entry is not
+/// earlier), no interrupt reaches this CPU's loop, the run's time limit is not reached, and
+/// the hook would learn nothing from another look at the same state. Each poll before
+/// `quiet` is therefore a step of this CPU alone, reached by the executor's fast path (its
+/// time is strictly before every queued entry, so no key is drawn and no tie is decided), that
+/// reads the state the previous poll read and, by [`Machine::poll`]'s contract, awaits the
+/// next poll again. Skipping those steps leaves every shared value, the heap and the choice
+/// source exactly as they were; the context learns how many polls passed and accounts them.
+/// The first poll at or after `quiet` is stepped as usual, so a tie at `quiet` is ordered by
+/// the choice source as it always was.
+fn fold_polls(st: &mut State, cpu: CpuId) {
+    let Wait::Poll {
+        at,
+        period_ns,
+        max_polls,
+        irqs,
+    } = st.cpus[cpu as usize].wait
+    else {
+        return;
+    };
+    if max_polls <= 1 {
+        return;
+    }
+    let quiet = quiet_until(st, cpu, irqs);
+    if quiet <= at {
+        return;
+    }
+    let start = at - period_ns;
+    let n = ((quiet - 1 - start) / period_ns).min(max_polls);
+    debug_assert!(n >= 1);
+    st.cpus[cpu as usize].wait = Wait::Poll {
+        at: start + n * period_ns,
+        period_ns,
+        max_polls: 1,
+        irqs,
+    };
+    st.folded_polls += n - 1;
+}
+
 fn requeue_if_interruptible(st: &mut State, cpu: CpuId) {
     // Only a CPU parked in an interruptible wait (and not the one executing) can have its
     // next step moved by an interrupt source.
@@ -664,6 +820,40 @@ impl Future for WaitFuture<'_> {
         let mut st = self.m.st.borrow_mut();
         let cur = st.cur as usize;
         st.cpus[cur].wait = wait;
+        Poll::Pending
+    }
+}
+
+/// Future for [`Machine::poll`]: the number of polls that passed.
+pub struct PollFuture<'a> {
+    m: &'a Machine,
+    period_ns: Nanos,
+    max_polls: u64,
+    irqs: bool,
+    since: Option<Nanos>,
+}
+
+impl Future for PollFuture<'_> {
+    type Output = u64;
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<u64> {
+        let now = self.m.now();
+        if let Some(since) = self.since {
+            let n = (now - since) / self.period_ns;
+            assert!(
+                (1..=self.max_polls).contains(&n) && now == since + n * self.period_ns,
+                "a poll wait resumed off its poll instants"
+            );
+            return Poll::Ready(n);
+        }
+        self.since = Some(now);
+        let mut st = self.m.st.borrow_mut();
+        let cur = st.cur as usize;
+        st.cpus[cur].wait = Wait::Poll {
+            at: now + self.period_ns,
+            period_ns: self.period_ns,
+            max_polls: self.max_polls,
+            irqs: self.irqs,
+        };
         Poll::Pending
     }
 }
@@ -778,6 +968,7 @@ impl Executor {
         // one: it continues without a round trip through the heap (no tie is possible, so no
         // oracle draw is skipped that could have changed the order).
         let mut fast: Option<(Nanos, CpuId)> = None;
+        self.m.st.borrow_mut().limit_ns = limit_ns;
         loop {
             self.adopt();
             let cpu = {
@@ -835,25 +1026,28 @@ impl Executor {
                 }
                 // A context switch: the next context continues on this CPU at once.
             }
-            {
-                let mut st = self.m.st.borrow_mut();
-                let next = st.cpus[cpu as usize].next_event();
-                let top = st.heap.peek().map(|Reverse((t, ..))| *t);
-                match next {
-                    Some(t) if t <= limit_ns && top.is_none_or(|top| t < top) => {
-                        // Invalidate any queued entry of this CPU and continue it directly.
-                        let slot = &mut st.cpus[cpu as usize];
-                        slot.generation = slot.generation.wrapping_add(1);
-                        fast = Some((t, cpu));
-                    }
-                    _ => queue_cpu(&mut st, cpu),
-                }
-            }
-            if !hook(cpu) {
-                if let Some((_, c)) = fast {
-                    queue_cpu(&mut self.m.st.borrow_mut(), c);
-                }
+            // The hook looks at the state this step left, before the CPU's next step is
+            // placed: it neither reads nor changes the queue, and its deadline bounds folding.
+            self.m.st.borrow_mut().observe_before = Nanos::MAX;
+            let go_on = hook(cpu);
+            let mut st = self.m.st.borrow_mut();
+            if !go_on {
+                queue_cpu(&mut st, cpu);
                 return RunEnd::Hook;
+            }
+            if st.fast_paths && !st.stop {
+                fold_polls(&mut st, cpu);
+            }
+            let next = st.cpus[cpu as usize].next_event();
+            let top = st.heap.peek().map(|Reverse((t, ..))| *t);
+            match next {
+                Some(t) if t <= limit_ns && top.is_none_or(|top| t < top) => {
+                    // Invalidate any queued entry of this CPU and continue it directly.
+                    let slot = &mut st.cpus[cpu as usize];
+                    slot.generation = slot.generation.wrapping_add(1);
+                    fast = Some((t, cpu));
+                }
+                _ => queue_cpu(&mut st, cpu),
             }
         }
     }
@@ -901,6 +1095,101 @@ mod tests {
             vec![("cpu0 unlocked", 1000), ("cpu1 locked", 1010)]
         );
         assert_eq!(m.lock_stats(l), (1, 910));
+    }
+
+    /// CPU 0 polls a flag every 10 ns (interrupts taken between polls) until CPU 1 sets it
+    /// at 1,005 ns; an IPI to CPU 0 at 503 ns (sent at 0) ends the first quiet stretch.
+    /// Returns (when CPU 0 saw the flag, polls counted, polls at which an irq was due,
+    /// steps, folded polls).
+    fn poll_until_flag(fast: bool) -> (Nanos, u64, Vec<Nanos>, u64, u64) {
+        let m = Rc::new(Machine::new(2, 1, 0));
+        m.set_fast_paths(fast);
+        let flag = Rc::new(Cell::new(false));
+        let out = Rc::new(RefCell::new((0, 0, Vec::new())));
+        {
+            let (m2, flag2, out2) = (m.clone(), flag.clone(), out.clone());
+            m.spawn(0, async move {
+                let mut polls = 0;
+                while !flag2.get() {
+                    polls += m2.poll(10, u64::MAX, true).await;
+                    if m2.irq_due() {
+                        out2.borrow_mut().2.push(m2.now());
+                        m2.take_irqs();
+                    }
+                }
+                {
+                    let mut o = out2.borrow_mut();
+                    (o.0, o.1) = (m2.now(), polls);
+                }
+                m2.halt().await;
+            });
+        }
+        {
+            let (m2, flag2) = (m.clone(), flag.clone());
+            m.spawn(1, async move {
+                m2.send_ipi(0, 1, 503);
+                m2.delay(1005).await;
+                flag2.set(true);
+                m2.halt().await;
+            });
+        }
+        m.boot_cpu(0, 0);
+        m.boot_cpu(1, 1);
+        Executor::new(m.clone()).run(u64::MAX, &mut |_| true);
+        let (t, polls, irqs) = out.borrow().clone();
+        (t, polls, irqs, m.steps(), m.folded_polls())
+    }
+
+    #[test]
+    fn quiet_polls_fold_to_the_same_times() {
+        let slow = poll_until_flag(false);
+        let fast = poll_until_flag(true);
+        // The first poll after the flag is set (1,005) is at 1,010; the IPI is seen at 510.
+        assert_eq!((slow.0, slow.1, slow.2.clone()), (1010, 101, vec![510]));
+        assert_eq!((fast.0, fast.1, fast.2), (slow.0, slow.1, slow.2));
+        assert_eq!(slow.4, 0, "nothing folds with the fast paths off");
+        assert!(fast.4 > 90, "quiet polls were folded: {}", fast.4);
+        assert_eq!(fast.3 + fast.4, slow.3, "every folded poll is a step saved");
+    }
+
+    #[test]
+    fn polls_never_fold_past_a_tie_or_the_hook_deadline() {
+        // CPU 1 steps at 100 exactly, a poll instant of CPU 0: the poll at 100 is stepped,
+        // and ordered against CPU 1's step by the choice source, as without folding.
+        let m = Rc::new(Machine::new(2, 1, 0));
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        {
+            let (m2, seen2) = (m.clone(), seen.clone());
+            m.spawn(0, async move {
+                loop {
+                    m2.poll(10, 1000, false).await;
+                    seen2.borrow_mut().push(m2.now());
+                }
+            });
+        }
+        {
+            let m2 = m.clone();
+            m.spawn(1, async move {
+                m2.delay(100).await;
+                m2.halt().await;
+            });
+        }
+        m.boot_cpu(0, 0);
+        m.boot_cpu(1, 1);
+        let mut hook = |_| {
+            // An observer that must see every step from 300 on.
+            m.observe_before(300);
+            true
+        };
+        Executor::new(m.clone()).run(400, &mut hook);
+        let seen = seen.borrow().clone();
+        assert!(seen.contains(&90) && seen.contains(&100), "{seen:?}");
+        assert!(!seen.contains(&50), "polls before 90 fold: {seen:?}");
+        let late: Vec<Nanos> = (29..=40).map(|i| i * 10).collect();
+        assert!(
+            seen.ends_with(&late),
+            "every poll from 290 on is a step: {seen:?}"
+        );
     }
 
     #[test]

@@ -145,6 +145,16 @@ impl TopNWatch {
         self.bound_ns
     }
 
+    /// The first instant at which a wait being timed outlasts the bound: before it, a step
+    /// that changes nothing the watch reads cannot make it report (None: nothing is timed).
+    pub fn deadline_ns(&self) -> Option<Nanos> {
+        self.since
+            .iter()
+            .flatten()
+            .map(|&since| since.saturating_add(self.bound_ns).saturating_add(1))
+            .min()
+    }
+
     /// Account the state after one step; the violation's detail once a wait outlasts the
     /// bound.
     pub fn step(&mut self, s: &SchedState) -> Option<String> {

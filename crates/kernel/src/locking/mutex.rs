@@ -269,14 +269,25 @@ fn owner_on_cpu(k: &Kernel, owner: TaskId) -> bool {
     task_on_cpu(&k.st(), owner)
 }
 
-/// `cpu_relax()` in a spin loop: one poll step. Interrupts stay enabled while a mutex
+/// `cpu_relax()` in a spin loop: poll once, or up to `max_polls` times while the loop's
+/// caller would take the same branch after every poll (the contract of `Machine::poll`: the
+/// caller's checks read only shared state that another CPU's step or an interrupt must change,
+/// and `max_polls` is what its spin budget allows). Interrupts stay enabled while a mutex
 /// spins (only preemption is off), so any interrupt due is taken here; it may set
-/// need_resched, which ends the spin.
-async fn spin_relax(k: &Kernel) {
-    k.m.delay(MUTEX_SPIN_POLL_NS).await;
+/// need_resched, which ends the spin. Folded polls are not machine steps, but time, the
+/// spin budget and the trace come out as if each were.
+async fn spin_relax(k: &Kernel, max_polls: u64) {
+    k.m.poll(MUTEX_SPIN_POLL_NS, max_polls, true).await;
     if k.m.irq_due() {
         crate::irq::do_irq(k).await;
     }
+}
+
+/// How many more polls the spin budget allows before a loop that checks
+/// `spent_ns >= MUTEX_SPIN_MAX_NS` ahead of each poll stops: the polls `spin_relax` may fold.
+fn polls_left(spent_ns: Nanos) -> u64 {
+    assert!(spent_ns < MUTEX_SPIN_MAX_NS, "polling past the spin budget");
+    (MUTEX_SPIN_MAX_NS - spent_ns).div_ceil(MUTEX_SPIN_POLL_NS)
 }
 
 /// `mutex_can_spin_on_owner()`: worth entering the spin loop at all (M-4).
@@ -307,8 +318,9 @@ async fn mutex_spin_on_owner(k: &Kernel, m: u32, owner: TaskId, spent_ns: &mut N
         if *spent_ns >= MUTEX_SPIN_MAX_NS {
             return false;
         }
+        // Every check above reads shared state only: the polls may fold.
         let t0 = k.m.now();
-        spin_relax(k).await;
+        spin_relax(k, polls_left(*spent_ns)).await;
         *spent_ns += k.m.now() - t0;
     }
     true
@@ -330,8 +342,9 @@ async fn osq_lock(k: &Kernel, m: u32, me: TaskId, spent_ns: &mut Nanos) -> bool 
             osq_unlock(k, m, me);
             return false;
         }
+        // As in mutex_spin_on_owner(): the checks read shared state only.
         let t0 = k.m.now();
-        spin_relax(k).await;
+        spin_relax(k, polls_left(*spent_ns)).await;
         *spent_ns += k.m.now() - t0;
     }
 }
@@ -384,8 +397,9 @@ async fn mutex_optimistic_spin(k: &Kernel, m: u32, me: TaskId, is_waiter: bool) 
             if spent_ns >= MUTEX_SPIN_MAX_NS {
                 break;
             }
+            // The next iteration's trylock may take the lock: one poll, never folded.
             let t0 = k.m.now();
-            spin_relax(k).await;
+            spin_relax(k, 1).await;
             spent_ns += k.m.now() - t0;
         }
     }
