@@ -1172,7 +1172,8 @@ impl<'f> Loader<'f> {
         }
     }
 
-    /// rt-app `parse_task_event_data()`. `None` for events we skip (with a warning).
+    /// rt-app `parse_task_event_data()`: one parser per event kind. `None` for events we skip
+    /// (with a warning).
     fn event(
         &mut self,
         task: &TaskCtx<'_>,
@@ -1205,103 +1206,10 @@ impl<'f> Loader<'f> {
             "broad" => Event::Broadcast {
                 cond: self.resource(&name_of(self, "condition variable")?, Rk::Cond, false),
             },
-            "wait" | "sync" => {
-                let obj = self.event_object(m, "{\"ref\": COND, \"mutex\": MUTEX}", &["ref", "mutex"])?;
-                let cond_name = self.event_ref(m, obj, "ref")?;
-                let mutex_name = self.event_ref(m, obj, "mutex")?;
-                let cond = self.resource(&cond_name, Rk::Cond, false);
-                let mutex = self.resource(&mutex_name, Rk::Mutex, false);
-                if prefix == "wait" {
-                    Event::Wait { cond, mutex }
-                } else {
-                    Event::Sync { cond, mutex }
-                }
-            }
-            "timer" => {
-                let obj = self.event_object(
-                    m,
-                    "{\"ref\": NAME, \"period\": MICROSECONDS, \"mode\": \"relative\"|\"absolute\"}",
-                    &["ref", "period", "mode"],
-                )?;
-                let name = self.event_ref(m, obj, "ref")?;
-                let period_us = match last(obj, "period") {
-                    Some(p) => self.micros(p)?,
-                    None => 0,
-                };
-                let absolute = match last(obj, "mode") {
-                    // rt-app: a mode starting with "absolute" is absolute, anything else relative.
-                    Some(md) => self
-                        .string(md, "\"relative\" or \"absolute\"")?
-                        .starts_with("absolute"),
-                    None => false,
-                };
-                let per_thread_of_task = name.starts_with("unique").then_some(task.index);
-                let timer = match self
-                    .timers
-                    .iter()
-                    .position(|t| t.name == name && t.per_thread_of_task == per_thread_of_task)
-                {
-                    Some(i) => i,
-                    None => {
-                        self.timers.push(TimerSpec {
-                            name,
-                            per_thread_of_task,
-                            absolute: false,
-                        });
-                        self.timers.len() - 1
-                    }
-                };
-                // rt-app sets the mode on the timer; "absolute" on any event sticks.
-                self.timers[timer].absolute |= absolute;
-                Event::Timer { timer, period_us }
-            }
-            "barrier" => {
-                let name = name_of(self, "barrier")?;
-                if !barriers_named.insert(name.clone()) {
-                    self.warn(
-                        m.key_pos,
-                        &m.key,
-                        format!(
-                            "barrier \"{name}\" is named more than once in task \"{}\"; rt-app \
-                             counts every mention as {} more arrival(s), so the barrier may never \
-                             open",
-                            task.name, task.instances
-                        ),
-                    );
-                }
-                let barrier = match self.barriers.iter().position(|b| b.name == name) {
-                    Some(i) => i,
-                    None => {
-                        let internal = format!("__barrier_{name}");
-                        let mutex = self.resource(&internal, Rk::Mutex, true);
-                        let cond = self.resource(&internal, Rk::Cond, true);
-                        self.barriers.push(BarrierSpec {
-                            name,
-                            mutex,
-                            cond,
-                            initial_waiting: -1,
-                        });
-                        self.barriers.len() - 1
-                    }
-                };
-                self.barriers[barrier].initial_waiting += i64::from(task.instances);
-                Event::Barrier { barrier }
-            }
-            "suspend" | "resume" => {
-                let mut target = name_of(self, "thread")?;
-                if target.is_empty() {
-                    // rt-app's workgen fills an empty suspend with the task's own name.
-                    target = task.name.to_string();
-                }
-                let internal = format!("__suspend_{target}");
-                let cond = self.resource(&internal, Rk::Cond, true);
-                let mutex = self.resource(&internal, Rk::Mutex, true);
-                if prefix == "suspend" {
-                    Event::Suspend { cond, mutex }
-                } else {
-                    Event::Resume { cond, mutex }
-                }
-            }
+            "wait" | "sync" => self.wait_event(prefix, m)?,
+            "timer" => self.timer_event(task, m)?,
+            "barrier" => self.barrier_event(task, &name_of(self, "barrier")?, m, barriers_named),
+            "suspend" | "resume" => self.suspend_event(task, prefix, name_of(self, "thread")?),
             "queue_work" => {
                 let (item, cpu) = self.queue_work_value(m)?;
                 Event::QueueWork { item, cpu }
@@ -1310,35 +1218,147 @@ impl<'f> Loader<'f> {
                 item: self.work_item_ref(m)?,
             },
             "mem" | "memrun" | "iorun" => {
-                self.warn(
-                    m.key_pos,
-                    &m.key,
+                return self.skipped_event(
+                    m,
                     format!("\"{}\" (memory/IO load) is not modelled; event skipped", m.key),
                 );
-                return Ok(None);
             }
             "fork" => {
-                self.warn(
-                    m.key_pos,
-                    &m.key,
+                return self.skipped_event(
+                    m,
                     format!(
                         "\"{}\": fork is not modelled (threads are created at start); event skipped",
                         m.key
                     ),
                 );
-                return Ok(None);
             }
             "sem_post" | "sem_wait" => {
-                self.warn(
-                    m.key_pos,
-                    &m.key,
+                return self.skipped_event(
+                    m,
                     format!("\"{}\": semaphores are not modelled; event skipped", m.key),
                 );
-                return Ok(None);
             }
             other => unreachable!("event prefix {other} has no parser"),
         };
         Ok(Some(event))
+    }
+
+    /// A `wait` or `sync` event: `{"ref": COND, "mutex": MUTEX}`.
+    fn wait_event(&mut self, prefix: &str, m: &Member) -> R<Event> {
+        let obj = self.event_object(m, "{\"ref\": COND, \"mutex\": MUTEX}", &["ref", "mutex"])?;
+        let cond_name = self.event_ref(m, obj, "ref")?;
+        let mutex_name = self.event_ref(m, obj, "mutex")?;
+        let cond = self.resource(&cond_name, Rk::Cond, false);
+        let mutex = self.resource(&mutex_name, Rk::Mutex, false);
+        Ok(if prefix == "wait" {
+            Event::Wait { cond, mutex }
+        } else {
+            Event::Sync { cond, mutex }
+        })
+    }
+
+    /// A `timer` event: `{"ref": NAME, "period": MICROSECONDS, "mode": ...}`. Timers are
+    /// shared by name; a name starting with "unique" gives each task its own timer.
+    fn timer_event(&mut self, task: &TaskCtx<'_>, m: &Member) -> R<Event> {
+        let obj = self.event_object(
+            m,
+            "{\"ref\": NAME, \"period\": MICROSECONDS, \"mode\": \"relative\"|\"absolute\"}",
+            &["ref", "period", "mode"],
+        )?;
+        let name = self.event_ref(m, obj, "ref")?;
+        let period_us = match last(obj, "period") {
+            Some(p) => self.micros(p)?,
+            None => 0,
+        };
+        let absolute = match last(obj, "mode") {
+            // rt-app: a mode starting with "absolute" is absolute, anything else relative.
+            Some(md) => self
+                .string(md, "\"relative\" or \"absolute\"")?
+                .starts_with("absolute"),
+            None => false,
+        };
+        let per_thread_of_task = name.starts_with("unique").then_some(task.index);
+        let timer = match self
+            .timers
+            .iter()
+            .position(|t| t.name == name && t.per_thread_of_task == per_thread_of_task)
+        {
+            Some(i) => i,
+            None => {
+                self.timers.push(TimerSpec {
+                    name,
+                    per_thread_of_task,
+                    absolute: false,
+                });
+                self.timers.len() - 1
+            }
+        };
+        // rt-app sets the mode on the timer; "absolute" on any event sticks.
+        self.timers[timer].absolute |= absolute;
+        Ok(Event::Timer { timer, period_us })
+    }
+
+    /// A `barrier` event on the barrier `name`: every instance of every task that names it
+    /// (once per mention) is one more arrival the barrier waits for.
+    fn barrier_event(
+        &mut self,
+        task: &TaskCtx<'_>,
+        name: &str,
+        m: &Member,
+        barriers_named: &mut BTreeSet<String>,
+    ) -> Event {
+        if !barriers_named.insert(name.to_string()) {
+            self.warn(
+                m.key_pos,
+                &m.key,
+                format!(
+                    "barrier \"{name}\" is named more than once in task \"{}\"; rt-app \
+                     counts every mention as {} more arrival(s), so the barrier may never \
+                     open",
+                    task.name, task.instances
+                ),
+            );
+        }
+        let barrier = match self.barriers.iter().position(|b| b.name == name) {
+            Some(i) => i,
+            None => {
+                let internal = format!("__barrier_{name}");
+                let mutex = self.resource(&internal, Rk::Mutex, true);
+                let cond = self.resource(&internal, Rk::Cond, true);
+                self.barriers.push(BarrierSpec {
+                    name: name.to_string(),
+                    mutex,
+                    cond,
+                    initial_waiting: -1,
+                });
+                self.barriers.len() - 1
+            }
+        };
+        self.barriers[barrier].initial_waiting += i64::from(task.instances);
+        Event::Barrier { barrier }
+    }
+
+    /// A `suspend` or `resume` event on the thread named `target` (the task itself when empty),
+    /// through an internal condition variable and mutex per target.
+    fn suspend_event(&mut self, task: &TaskCtx<'_>, prefix: &str, mut target: String) -> Event {
+        if target.is_empty() {
+            // rt-app's workgen fills an empty suspend with the task's own name.
+            target = task.name.to_string();
+        }
+        let internal = format!("__suspend_{target}");
+        let cond = self.resource(&internal, Rk::Cond, true);
+        let mutex = self.resource(&internal, Rk::Mutex, true);
+        if prefix == "suspend" {
+            Event::Suspend { cond, mutex }
+        } else {
+            Event::Resume { cond, mutex }
+        }
+    }
+
+    /// An rt-app event the model does not run: warned about at its key and left out.
+    fn skipped_event(&mut self, m: &Member, why: String) -> R<Option<Event>> {
+        self.warn(m.key_pos, &m.key, why);
+        Ok(None)
     }
 }
 
