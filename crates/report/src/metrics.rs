@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use kernel::tracepoints::{Event, EventKind, EventSink, Pid, PrevState, TaskRef};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
-use sim::user::Mark;
+use sim::user::{Mark, Policy};
 use sim::{CpuId, Nanos};
 
 /// The schema string of the metrics document.
@@ -462,6 +462,8 @@ impl MetricsCollector {
 }
 
 impl EventSink for MetricsCollector {
+    /// Checks the stream is in time order, counts the event, and hands it to the handler of
+    /// its kind (events no metric reads are only counted).
     fn event(&mut self, e: &Event) {
         assert!(
             e.time_ns >= self.last_time_ns,
@@ -480,16 +482,7 @@ impl EventSink for MetricsCollector {
                 prio,
                 nice,
                 kthread,
-            } => {
-                if pid != 0 {
-                    let task = self.task(pid, prio);
-                    task.kthread = kthread;
-                    task.name = comm.as_str().to_string();
-                    task.policy = policy.rtapp_name().to_string();
-                    task.prio = prio;
-                    task.nice = nice;
-                }
-            }
+            } => self.task_newtask(pid, comm.as_str(), policy, prio, nice, kthread),
             EventKind::LockInit { .. } | EventKind::ProxyPark { .. } => {}
             EventKind::ProxyPick { .. } => self.counters.proxy_picks += 1,
             EventKind::ProxyMigrate { .. } => self.counters.proxy_migrations += 1,
@@ -497,56 +490,22 @@ impl EventSink for MetricsCollector {
             EventKind::ProxyBegin { donor, .. } => {
                 self.proxy_since.insert(e.cpu, (donor.pid, t));
             }
-            EventKind::ProxyEnd { donor, .. } => {
-                if let Some((d, since)) = self.proxy_since.remove(&e.cpu) {
-                    assert_eq!(d, donor.pid, "proxy slices must nest per CPU");
-                    if d != 0 {
-                        self.task(d, 0).donated_ns += t - since;
-                    }
-                }
-            }
-            EventKind::LockContended { pid, .. } => {
-                if pid != 0 {
-                    self.task(pid, 0).lock_wait_since = Some(t);
-                }
-            }
-            EventKind::LockAcquired { pid, .. } => {
-                if pid != 0 {
-                    let st = self.task(pid, 0);
-                    if let Some(since) = st.lock_wait_since.take() {
-                        st.lock_wait.push(t - since);
-                    }
-                }
-            }
+            EventKind::ProxyEnd { donor, .. } => self.proxy_end(t, e.cpu, donor.pid),
+            EventKind::LockContended { pid, .. } => self.lock_contended(t, pid),
+            EventKind::LockAcquired { pid, .. } => self.lock_acquired(t, pid),
             EventKind::SchedSetattr {
                 pid,
                 policy,
                 prio,
                 nice,
                 dl_params_ns,
-            } => {
-                // rt-app threads start as SCHED_OTHER and switch themselves; the metrics
-                // report the attributes in effect at the task's last loop start.
-                if pid != 0 {
-                    let task = self.task(pid, prio);
-                    task.pending_attrs = Some((policy.rtapp_name().to_string(), prio, nice, dl_params_ns));
-                }
-            }
+            } => self.sched_setattr(pid, policy, prio, nice, dl_params_ns),
             EventKind::SchedSwitch {
                 prev,
                 prev_state,
                 next,
-            } => {
-                self.sched_switch(t, e.cpu, prev, prev_state, next);
-            }
-            EventKind::SchedWaking { task, .. } => {
-                if task.pid != 0 {
-                    // The latest waking wins: an off-CPU sleeper gets exactly one (the state
-                    // match fails for the next waker), so a second one means the first
-                    // cancelled an earlier sleep.
-                    self.task(task.pid, task.prio).waking_since = Some(t);
-                }
-            }
+            } => self.sched_switch(t, e.cpu, prev, prev_state, next),
+            EventKind::SchedWaking { task, .. } => self.sched_waking(t, task),
             EventKind::SchedWakeup { task, .. } | EventKind::SchedWakeupNew { task, .. } => {
                 if task.pid != 0 {
                     self.task(task.pid, task.prio);
@@ -556,21 +515,8 @@ impl EventSink for MetricsCollector {
                 task,
                 orig_cpu,
                 dest_cpu,
-            } => {
-                if orig_cpu != dest_cpu {
-                    self.counters.migrations += 1;
-                    if task.pid != 0 {
-                        self.task(task.pid, task.prio).nr_migrations += 1;
-                    }
-                }
-            }
-            EventKind::SchedProcessExit { task } => {
-                if task.pid != 0 {
-                    let st = self.task(task.pid, task.prio);
-                    st.exit_ns.get_or_insert(t);
-                    st.waking_since = None;
-                }
-            }
+            } => self.sched_migrate_task(task, orig_cpu, dest_cpu),
+            EventKind::SchedProcessExit { task } => self.sched_process_exit(t, task),
             EventKind::SchedPiSetprio { .. } => {}
             EventKind::DlThrottle { pid } => {
                 if pid != 0 {
@@ -587,42 +533,133 @@ impl EventSink for MetricsCollector {
             | EventKind::WorkqueueExecuteEnd { .. } => {}
             EventKind::IpiSendCpu { .. } => self.counters.ipis += 1,
             EventKind::ContentionBegin { .. } | EventKind::ContentionEnd { .. } => {}
-            EventKind::UserMark { pid, mark } => {
-                if pid != 0 {
-                    let st = self.task(pid, 0);
-                    match mark {
-                        Mark::LoopStart {
-                            thread_loop,
-                            phase,
-                            phase_loop,
-                        } => {
-                            if let Some((policy, prio, nice, dl)) = st.pending_attrs.take() {
-                                st.policy = policy;
-                                st.prio = prio;
-                                st.nice = nice;
-                                st.dl_params_ns = dl;
-                            }
-                            st.loop_start = Some((t, (thread_loop, phase, phase_loop)));
-                        }
-                        Mark::LoopEnd {
-                            thread_loop,
-                            phase,
-                            phase_loop,
-                        } => {
-                            if let Some((start, id)) = st.loop_start.take() {
-                                if id == (thread_loop, phase, phase_loop) {
-                                    st.loop_samples.push(t - start);
-                                }
-                            }
-                            st.last_loop_end_ns = Some(t);
-                        }
-                        Mark::TaskEnd => {
-                            st.done_ns.get_or_insert(st.last_loop_end_ns.unwrap_or(t));
-                        }
-                        Mark::TaskStart => {}
+            EventKind::UserMark { pid, mark } => self.user_mark(t, pid, mark),
+        }
+    }
+}
+
+/// One handler per event kind that a metric reads; each ignores pid 0 (the idle tasks).
+impl MetricsCollector {
+    /// `task_newtask`: the task's name and its attributes at creation.
+    fn task_newtask(&mut self, pid: Pid, comm: &str, policy: Policy, prio: i32, nice: i32, kthread: bool) {
+        if pid != 0 {
+            let task = self.task(pid, prio);
+            task.kthread = kthread;
+            task.name = comm.to_string();
+            task.policy = policy.rtapp_name().to_string();
+            task.prio = prio;
+            task.nice = nice;
+        }
+    }
+
+    /// `proxy_end`: the CPU's proxy slice closes; its length counts as donated by the donor.
+    fn proxy_end(&mut self, t: Nanos, cpu: CpuId, donor: Pid) {
+        if let Some((d, since)) = self.proxy_since.remove(&cpu) {
+            assert_eq!(d, donor, "proxy slices must nest per CPU");
+            if d != 0 {
+                self.task(d, 0).donated_ns += t - since;
+            }
+        }
+    }
+
+    /// `lock_contended`: the task starts waiting for a lock.
+    fn lock_contended(&mut self, t: Nanos, pid: Pid) {
+        if pid != 0 {
+            self.task(pid, 0).lock_wait_since = Some(t);
+        }
+    }
+
+    /// `lock_acquired`: a wait begun at `lock_contended` ends, one `lock_wait_ns` sample.
+    fn lock_acquired(&mut self, t: Nanos, pid: Pid) {
+        if pid != 0 {
+            let st = self.task(pid, 0);
+            if let Some(since) = st.lock_wait_since.take() {
+                st.lock_wait.push(t - since);
+            }
+        }
+    }
+
+    /// `sched_setattr`: rt-app threads start as SCHED_OTHER and switch themselves; the metrics
+    /// report the attributes in effect at the task's last loop start, so these wait for it.
+    fn sched_setattr(
+        &mut self,
+        pid: Pid,
+        policy: Policy,
+        prio: i32,
+        nice: i32,
+        dl_params_ns: Option<[Nanos; 3]>,
+    ) {
+        if pid != 0 {
+            let task = self.task(pid, prio);
+            task.pending_attrs = Some((policy.rtapp_name().to_string(), prio, nice, dl_params_ns));
+        }
+    }
+
+    /// `sched_waking`: the start of a wakeup latency sample. The latest waking wins: an
+    /// off-CPU sleeper gets exactly one (the state match fails for the next waker), so a
+    /// second one means the first cancelled an earlier sleep.
+    fn sched_waking(&mut self, t: Nanos, task: TaskRef) {
+        if task.pid != 0 {
+            self.task(task.pid, task.prio).waking_since = Some(t);
+        }
+    }
+
+    /// `sched_migrate_task`: a migration when the CPU changes.
+    fn sched_migrate_task(&mut self, task: TaskRef, orig_cpu: CpuId, dest_cpu: CpuId) {
+        if orig_cpu != dest_cpu {
+            self.counters.migrations += 1;
+            if task.pid != 0 {
+                self.task(task.pid, task.prio).nr_migrations += 1;
+            }
+        }
+    }
+
+    /// `sched_process_exit`: the first exit time counts; no wakeup is pending any more.
+    fn sched_process_exit(&mut self, t: Nanos, task: TaskRef) {
+        if task.pid != 0 {
+            let st = self.task(task.pid, task.prio);
+            st.exit_ns.get_or_insert(t);
+            st.waking_since = None;
+        }
+    }
+
+    /// An rt-app mark: a loop start applies the pending attributes and opens a loop sample,
+    /// the matching loop end closes it, and the task's end is its last loop end.
+    fn user_mark(&mut self, t: Nanos, pid: Pid, mark: Mark) {
+        if pid == 0 {
+            return;
+        }
+        let st = self.task(pid, 0);
+        match mark {
+            Mark::LoopStart {
+                thread_loop,
+                phase,
+                phase_loop,
+            } => {
+                if let Some((policy, prio, nice, dl)) = st.pending_attrs.take() {
+                    st.policy = policy;
+                    st.prio = prio;
+                    st.nice = nice;
+                    st.dl_params_ns = dl;
+                }
+                st.loop_start = Some((t, (thread_loop, phase, phase_loop)));
+            }
+            Mark::LoopEnd {
+                thread_loop,
+                phase,
+                phase_loop,
+            } => {
+                if let Some((start, id)) = st.loop_start.take() {
+                    if id == (thread_loop, phase, phase_loop) {
+                        st.loop_samples.push(t - start);
                     }
                 }
+                st.last_loop_end_ns = Some(t);
             }
+            Mark::TaskEnd => {
+                st.done_ns.get_or_insert(st.last_loop_end_ns.unwrap_or(t));
+            }
+            Mark::TaskStart => {}
         }
     }
 }
