@@ -738,8 +738,40 @@ impl<'f> Loader<'f> {
             None => None,
         };
 
-        // Keys of the task object that are neither properties nor (for single-phase tasks)
-        // events.
+        self.check_task_keys(obj, &name, has_phases, attr.policy);
+
+        // Barriers this task names, to warn about rt-app counting repeats.
+        let mut barriers_named = BTreeSet::new();
+        let task_ctx = TaskCtx {
+            index: task_index,
+            name: &name,
+            instances,
+        };
+        let (thread_loop, phases) = if let Some(p) = last(obj, "phases") {
+            self.task_phases(&task_ctx, obj, p, attr.policy, taskgroup, &mut barriers_named)?
+        } else {
+            self.task_single_phase(&task_ctx, obj, m.value.pos, attr.policy, &mut barriers_named)?
+        };
+
+        let task = TaskSpec {
+            name,
+            line: m.key_pos.line,
+            column: m.key_pos.column,
+            instances,
+            delay_us,
+            attr,
+            cpus,
+            thread_loop,
+            phases,
+            taskgroup,
+        };
+        Ok(task)
+    }
+
+    /// Warns about the keys of a task object that are neither properties nor (for a
+    /// single-phase task) events: legacy deadline keys without effect, unmodelled keys,
+    /// task-level events of a task with phases, unknown keys.
+    fn check_task_keys(&mut self, obj: &[Member], name: &str, has_phases: bool, policy: Policy) {
         for k in obj {
             let key = k.key.as_str();
             let known = ["instance", "delay", "loop", "phases", "cpus", "taskgroup"].contains(&key)
@@ -748,14 +780,14 @@ impl<'f> Loader<'f> {
                 continue;
             }
             if key == "period" || key == "deadline" || (key == "runtime" && has_phases) {
-                if attr.policy != Policy::Deadline {
+                if policy != Policy::Deadline {
                     self.warn(
                         k.key_pos,
                         key,
                         format!(
                             "legacy \"{key}\" sets a SCHED_DEADLINE parameter and has no effect \
                              for {}",
-                            attr.policy.rtapp_name()
+                            policy.rtapp_name()
                         ),
                     );
                 }
@@ -784,79 +816,83 @@ impl<'f> Loader<'f> {
                 format!("unknown key \"{key}\" in task \"{name}\" ignored"),
             );
         }
+    }
 
-        // Barriers this task names, to warn about rt-app counting repeats.
-        let mut barriers_named = BTreeSet::new();
-        let task_ctx = TaskCtx {
-            index: task_index,
-            name: &name,
-            instances,
-        };
-        let (thread_loop, phases) = if let Some(p) = last(obj, "phases") {
-            let pobj = self.object(&p.value, &format!("\"phases\" of task \"{name}\""))?;
-            if pobj.is_empty() {
-                return Err(self.error(
-                    p.value.pos,
-                    format!("expected at least one phase in task \"{name}\", found an empty object"),
-                ));
-            }
-            let mut phases = Vec::with_capacity(pobj.len());
-            // rt-app resolves a phase's "same policy" on its first run, to the policy the
-            // thread has then: the thread's, or the last phase before it that set one.
-            let mut policy = attr.policy;
-            let mut group = taskgroup.unwrap_or(ROOT_TASKGROUP);
-            for ph in pobj {
-                let phobj = self.object(&ph.value, &format!("phase \"{}\"", ph.key))?;
-                let at = PhaseAt {
-                    name: &ph.key,
-                    pos: ph.value.pos,
-                    is_task_object: false,
-                };
-                phases.push(self.phase(&task_ctx, at, phobj, &mut policy, &mut barriers_named)?);
-                // rt-app check_taskgroup_policy_dep(): the phase's group and policy together.
-                if let Some(g) = phases.last().and_then(|p| p.taskgroup) {
-                    group = g;
-                }
-                let pos = last(phobj, "taskgroup").map_or(ph.key_pos, |t| t.key_pos);
-                self.check_taskgroup_policy(group, policy, pos)?;
-            }
-            let thread_loop = match last(obj, "loop") {
-                Some(l) => match self.int(l, "a loop count", -INT_MAX - 1, INT_MAX)? {
-                    n if n < 0 => LoopCount::Forever,
-                    n => LoopCount::Times(n as u32),
-                },
-                None => LoopCount::Forever,
-            };
-            (thread_loop, phases)
-        } else {
+    /// The `"phases"` member `p` of task object `obj`, in order, and the task's `"loop"`
+    /// (default forever). `thread_policy` and `taskgroup` are the thread's own.
+    fn task_phases(
+        &mut self,
+        task_ctx: &TaskCtx<'_>,
+        obj: &[Member],
+        p: &Member,
+        thread_policy: Policy,
+        taskgroup: Option<TaskGroupId>,
+        barriers_named: &mut BTreeSet<String>,
+    ) -> R<(LoopCount, Vec<PhaseSpec>)> {
+        let pobj = self.object(&p.value, &format!("\"phases\" of task \"{}\"", task_ctx.name))?;
+        if pobj.is_empty() {
+            return Err(self.error(
+                p.value.pos,
+                format!(
+                    "expected at least one phase in task \"{}\", found an empty object",
+                    task_ctx.name
+                ),
+            ));
+        }
+        let mut phases = Vec::with_capacity(pobj.len());
+        // rt-app resolves a phase's "same policy" on its first run, to the policy the
+        // thread has then: the thread's, or the last phase before it that set one.
+        let mut policy = thread_policy;
+        let mut group = taskgroup.unwrap_or(ROOT_TASKGROUP);
+        for ph in pobj {
+            let phobj = self.object(&ph.value, &format!("phase \"{}\"", ph.key))?;
             let at = PhaseAt {
-                name: &name,
-                pos: m.value.pos,
-                is_task_object: true,
+                name: &ph.key,
+                pos: ph.value.pos,
+                is_task_object: false,
             };
-            let mut policy = attr.policy;
-            let phase = self.phase(&task_ctx, at, obj, &mut policy, &mut barriers_named)?;
-            let thread_loop = if last(obj, "loop").is_some() {
-                LoopCount::Times(1)
-            } else {
-                LoopCount::Forever
-            };
-            (thread_loop, vec![phase])
+            phases.push(self.phase(task_ctx, at, phobj, &mut policy, barriers_named)?);
+            // rt-app check_taskgroup_policy_dep(): the phase's group and policy together.
+            if let Some(g) = phases.last().and_then(|p| p.taskgroup) {
+                group = g;
+            }
+            let pos = last(phobj, "taskgroup").map_or(ph.key_pos, |t| t.key_pos);
+            self.check_taskgroup_policy(group, policy, pos)?;
+        }
+        let thread_loop = match last(obj, "loop") {
+            Some(l) => match self.int(l, "a loop count", -INT_MAX - 1, INT_MAX)? {
+                n if n < 0 => LoopCount::Forever,
+                n => LoopCount::Times(n as u32),
+            },
+            None => LoopCount::Forever,
         };
+        Ok((thread_loop, phases))
+    }
 
-        let task = TaskSpec {
-            name,
-            line: m.key_pos.line,
-            column: m.key_pos.column,
-            instances,
-            delay_us,
-            attr,
-            cpus,
-            thread_loop,
-            phases,
-            taskgroup,
+    /// A task without `"phases"`: the task object `obj` (at `pos`) is its one phase. With a
+    /// `"loop"` key the phase counts those loops and the thread runs it once; without one the
+    /// thread repeats it forever.
+    fn task_single_phase(
+        &mut self,
+        task_ctx: &TaskCtx<'_>,
+        obj: &[Member],
+        pos: Pos,
+        thread_policy: Policy,
+        barriers_named: &mut BTreeSet<String>,
+    ) -> R<(LoopCount, Vec<PhaseSpec>)> {
+        let at = PhaseAt {
+            name: task_ctx.name,
+            pos,
+            is_task_object: true,
         };
-        Ok(task)
+        let mut policy = thread_policy;
+        let phase = self.phase(task_ctx, at, obj, &mut policy, barriers_named)?;
+        let thread_loop = if last(obj, "loop").is_some() {
+            LoopCount::Times(1)
+        } else {
+            LoopCount::Forever
+        };
+        Ok((thread_loop, vec![phase]))
     }
 
     /// `policy`, `priority` and `dl-*` of a task or phase object (rt-app `parse_sched_data`).
