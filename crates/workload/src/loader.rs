@@ -1060,6 +1060,44 @@ impl<'f> Loader<'f> {
             None => LoopCount::Times(1),
         };
 
+        let events = self.phase_events(task, &at, obj, barriers_named)?;
+
+        let taskgroup = match last(obj, "taskgroup") {
+            Some(t) if !at.is_task_object => Some(self.taskgroup_ref(t)?),
+            _ => None,
+        };
+        let (sched, cpus) = if at.is_task_object {
+            // rt-app drops the phase copy of the scheduling parameters: they are the thread's,
+            // and so are the cpus (set again at each phase start, a no-op after the first).
+            (None, None)
+        } else {
+            let sched = self.phase_sched(&at, obj, policy)?;
+            let cpus = match last(obj, "cpus") {
+                Some(c) => Some(self.cpus(c)?),
+                None => None,
+            };
+            (sched, cpus)
+        };
+        Ok(PhaseSpec {
+            name: at.name.to_string(),
+            loop_count,
+            events,
+            sched,
+            cpus,
+            taskgroup,
+        })
+    }
+
+    /// The events of a phase object, in order (rt-app keys them by prefix: `run0`, `lock1`,
+    /// ...), with a warning for each key that is neither an event nor a phase property; at
+    /// least one event is required.
+    fn phase_events(
+        &mut self,
+        task: &TaskCtx<'_>,
+        at: &PhaseAt<'_>,
+        obj: &[Member],
+        barriers_named: &mut BTreeSet<String>,
+    ) -> R<Vec<EventSpec>> {
         let mut events = Vec::new();
         let mut event_keys = 0usize;
         for m in obj {
@@ -1100,67 +1138,56 @@ impl<'f> Loader<'f> {
                 ),
             ));
         }
+        Ok(events)
+    }
 
-        let taskgroup = match last(obj, "taskgroup") {
-            Some(t) if !at.is_task_object => Some(self.taskgroup_ref(t)?),
-            _ => None,
+    /// The scheduling parameters a phase object sets, if any. `policy` is the policy the
+    /// thread has when the phase first runs (what rt-app's "same policy" resolves to); a phase
+    /// that names one updates it for the phases after. A policy without a priority gets
+    /// rt-app's default priority for it.
+    fn phase_sched(
+        &mut self,
+        at: &PhaseAt<'_>,
+        obj: &[Member],
+        policy: &mut Policy,
+    ) -> R<Option<PhaseSched>> {
+        let s = self.sched(obj, at.pos)?;
+        let priority = match (s.policy, s.priority) {
+            (Some(p), None) => Some(if p.is_rt() { 10 } else { 0 }),
+            (_, prio) => prio,
         };
-        let (sched, cpus) = if at.is_task_object {
-            // rt-app drops the phase copy of the scheduling parameters: they are the thread's,
-            // and so are the cpus (set again at each phase start, a no-op after the first).
-            (None, None)
+        let meaningful = priority.is_some() || s.dl_runtime_us > 0 || s.dl_period_us > 0;
+        Ok(if meaningful {
+            if let Some(p) = s.policy {
+                *policy = p;
+            }
+            if let Some(prio) = priority {
+                self.check_priority(*policy, prio, s.pos)?;
+            }
+            if *policy == Policy::Deadline {
+                self.check_deadline(s.dl_runtime_us, s.dl_deadline_us, s.dl_period_us, s.pos)?;
+            }
+            if priority.is_none() && *policy != Policy::Deadline {
+                self.warn(
+                    s.pos,
+                    "dl-runtime",
+                    format!(
+                        "phase \"{}\" gives dl-* parameters without \"policy\" or \"priority\" \
+                         for {}; rt-app leaves the thread's attributes unchanged",
+                        at.name,
+                        policy.rtapp_name()
+                    ),
+                );
+            }
+            Some(PhaseSched {
+                policy: *policy,
+                priority,
+                dl_runtime_us: s.dl_runtime_us,
+                dl_deadline_us: s.dl_deadline_us,
+                dl_period_us: s.dl_period_us,
+            })
         } else {
-            let s = self.sched(obj, at.pos)?;
-            let priority = match (s.policy, s.priority) {
-                (Some(p), None) => Some(if p.is_rt() { 10 } else { 0 }),
-                (_, prio) => prio,
-            };
-            let meaningful = priority.is_some() || s.dl_runtime_us > 0 || s.dl_period_us > 0;
-            let sched = if meaningful {
-                if let Some(p) = s.policy {
-                    *policy = p;
-                }
-                if let Some(prio) = priority {
-                    self.check_priority(*policy, prio, s.pos)?;
-                }
-                if *policy == Policy::Deadline {
-                    self.check_deadline(s.dl_runtime_us, s.dl_deadline_us, s.dl_period_us, s.pos)?;
-                }
-                if priority.is_none() && *policy != Policy::Deadline {
-                    self.warn(
-                        s.pos,
-                        "dl-runtime",
-                        format!(
-                            "phase \"{}\" gives dl-* parameters without \"policy\" or \"priority\" \
-                             for {}; rt-app leaves the thread's attributes unchanged",
-                            at.name,
-                            policy.rtapp_name()
-                        ),
-                    );
-                }
-                Some(PhaseSched {
-                    policy: *policy,
-                    priority,
-                    dl_runtime_us: s.dl_runtime_us,
-                    dl_deadline_us: s.dl_deadline_us,
-                    dl_period_us: s.dl_period_us,
-                })
-            } else {
-                None
-            };
-            let cpus = match last(obj, "cpus") {
-                Some(c) => Some(self.cpus(c)?),
-                None => None,
-            };
-            (sched, cpus)
-        };
-        Ok(PhaseSpec {
-            name: at.name.to_string(),
-            loop_count,
-            events,
-            sched,
-            cpus,
-            taskgroup,
+            None
         })
     }
 
