@@ -476,35 +476,7 @@ impl<'f> Loader<'f> {
                     self.settings.hz =
                         Some(self.int(m, "ticks per second (CONFIG_HZ: 100 to 1000)", 100, 1000)? as u64)
                 }
-                "costs" => {
-                    self.settings.costs = Some(match &m.value.kind {
-                        Kind::String(s) if s == "default" || s == "zero" => CostsSpec::Preset(s.clone()),
-                        Kind::Object(members) => {
-                            // Every cost is an integer number of ns up to the limit that keeps
-                            // simulated time from overflowing; the names are the kernel's to
-                            // check.
-                            for c in members {
-                                self.int(
-                                    c,
-                                    "a cost in nanoseconds (at most 1 s per operation)",
-                                    0,
-                                    sim::time::MAX_COST_NS as i128,
-                                )?;
-                            }
-                            CostsSpec::Inline(m.value.to_serde().to_string())
-                        }
-                        _ => {
-                            return Err(self.error(
-                                m.value.pos,
-                                format!(
-                                    "expected \"default\", \"zero\" or a cost object for \"costs\", \
-                                     found {}",
-                                    describe_value(&m.value)
-                                ),
-                            ))
-                        }
-                    })
-                }
+                "costs" => self.settings.costs = Some(self.costs(m)?),
                 "seed" => {
                     self.settings.seed =
                         Some(self.int(m, "a non-negative integer seed", 0, u64::MAX as i128)? as u64)
@@ -512,51 +484,8 @@ impl<'f> Loader<'f> {
                 "protocol" => self.settings.protocol = Some(self.protocol(m)?),
                 "workqueues" => self.workqueues(m)?,
                 "taskgroups" => self.taskgroups(m)?,
-                "inject" => {
-                    let iobj = self.object(&m.value, "\"inject\"")?;
-                    self.warn_repeats(iobj, |_| true);
-                    for f in iobj {
-                        if !crate::spec::INJECTIONS.contains(&f.key.as_str()) {
-                            return Err(self.error(
-                                f.key_pos,
-                                format!(
-                                    "unknown injection point \"{}\"; expected one of: {}",
-                                    f.key,
-                                    crate::spec::INJECTIONS.join(", ")
-                                ),
-                            ));
-                        }
-                        if self.boolean(f)? && !self.settings.inject.contains(&f.key) {
-                            self.settings.inject.push(f.key.clone());
-                        }
-                    }
-                }
-                "features" => {
-                    let fobj = self.object(&m.value, "\"features\"")?;
-                    self.warn_repeats(fobj, |_| true);
-                    let mut features: Vec<(String, bool)> = Vec::new();
-                    for f in fobj {
-                        let on = match &f.value.kind {
-                            Kind::Bool(b) => *b,
-                            Kind::String(s) if s == "on" => true,
-                            Kind::String(s) if s == "off" => false,
-                            _ => {
-                                return Err(self.error(
-                                    f.value.pos,
-                                    format!(
-                                        "expected true, false, \"on\" or \"off\" for feature \"{}\", \
-                                         found {}",
-                                        f.key,
-                                        describe_value(&f.value)
-                                    ),
-                                ))
-                            }
-                        };
-                        features.retain(|(name, _)| name != &f.key);
-                        features.push((f.key.clone(), on));
-                    }
-                    self.settings.features = features;
-                }
+                "inject" => self.inject(m)?,
+                "features" => self.settings.features = self.features(m)?,
                 other => self.warn(
                     m.key_pos,
                     other,
@@ -565,6 +494,89 @@ impl<'f> Loader<'f> {
             }
         }
         Ok(())
+    }
+
+    /// `"costs"`: a preset name or an object of per-operation costs (ns), kept as JSON text
+    /// for the kernel's cost model to read.
+    fn costs(&self, m: &Member) -> R<CostsSpec> {
+        Ok(match &m.value.kind {
+            Kind::String(s) if s == "default" || s == "zero" => CostsSpec::Preset(s.clone()),
+            Kind::Object(members) => {
+                // Every cost is an integer number of ns up to the limit that keeps
+                // simulated time from overflowing; the names are the kernel's to
+                // check.
+                for c in members {
+                    self.int(
+                        c,
+                        "a cost in nanoseconds (at most 1 s per operation)",
+                        0,
+                        sim::time::MAX_COST_NS as i128,
+                    )?;
+                }
+                CostsSpec::Inline(m.value.to_serde().to_string())
+            }
+            _ => {
+                return Err(self.error(
+                    m.value.pos,
+                    format!(
+                        "expected \"default\", \"zero\" or a cost object for \"costs\", \
+                         found {}",
+                        describe_value(&m.value)
+                    ),
+                ))
+            }
+        })
+    }
+
+    /// `"inject"`: the injection points switched on, in order of first mention.
+    fn inject(&mut self, m: &Member) -> R<()> {
+        let iobj = self.object(&m.value, "\"inject\"")?;
+        self.warn_repeats(iobj, |_| true);
+        for f in iobj {
+            if !crate::spec::INJECTIONS.contains(&f.key.as_str()) {
+                return Err(self.error(
+                    f.key_pos,
+                    format!(
+                        "unknown injection point \"{}\"; expected one of: {}",
+                        f.key,
+                        crate::spec::INJECTIONS.join(", ")
+                    ),
+                ));
+            }
+            if self.boolean(f)? && !self.settings.inject.contains(&f.key) {
+                self.settings.inject.push(f.key.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// `"features"`: each scheduler feature switch, on or off; a repeated name counts once,
+    /// at its last position, with its last value.
+    fn features(&mut self, m: &Member) -> R<Vec<(String, bool)>> {
+        let fobj = self.object(&m.value, "\"features\"")?;
+        self.warn_repeats(fobj, |_| true);
+        let mut features: Vec<(String, bool)> = Vec::new();
+        for f in fobj {
+            let on = match &f.value.kind {
+                Kind::Bool(b) => *b,
+                Kind::String(s) if s == "on" => true,
+                Kind::String(s) if s == "off" => false,
+                _ => {
+                    return Err(self.error(
+                        f.value.pos,
+                        format!(
+                            "expected true, false, \"on\" or \"off\" for feature \"{}\", \
+                             found {}",
+                            f.key,
+                            describe_value(&f.value)
+                        ),
+                    ))
+                }
+            };
+            features.retain(|(name, _)| name != &f.key);
+            features.push((f.key.clone(), on));
+        }
+        Ok(features)
     }
 
     fn global(&mut self, m: &Member) -> R<Option<f64>> {
