@@ -397,6 +397,32 @@ impl<'f> Loader<'f> {
         let Some(tasks_m) = last(top, "tasks") else {
             return Err(self.error(root.pos, "expected a \"tasks\" object at the top level"));
         };
+        let tasks = self.tasks(tasks_m)?;
+        // Work item bodies after the tasks: their mutexes are created in order of first use,
+        // after the declared resources, like the tasks' own.
+        if let Some(wq) = last(top, "proxysched")
+            .and_then(|p| p.value.as_object())
+            .and_then(|o| last(o, "workqueues"))
+        {
+            self.work_item_bodies(wq)?;
+        }
+        let threads = self.threads(&tasks)?;
+        Ok(Workload {
+            name: file_stem(self.file),
+            duration_s,
+            tasks,
+            threads,
+            resources: self.resources,
+            timers: self.timers,
+            barriers: self.barriers,
+            settings: self.settings,
+            warnings: self.warnings,
+            run_cache: RunCache::default(),
+        })
+    }
+
+    /// `"tasks"`: every task in file order; at least one, each name once.
+    fn tasks(&mut self, tasks_m: &Member) -> R<Vec<TaskSpec>> {
         let tasks_obj = self.object(&tasks_m.value, "\"tasks\"")?;
         if tasks_obj.is_empty() {
             return Err(self.error(
@@ -413,14 +439,12 @@ impl<'f> Loader<'f> {
             let task = self.task(i, m)?;
             tasks.push(task);
         }
-        // Work item bodies after the tasks: their mutexes are created in order of first use,
-        // after the declared resources, like the tasks' own.
-        if let Some(wq) = last(top, "proxysched")
-            .and_then(|p| p.value.as_object())
-            .and_then(|o| last(o, "workqueues"))
-        {
-            self.work_item_bodies(wq)?;
-        }
+        Ok(tasks)
+    }
+
+    /// The threads the tasks start: `instance` threads per task, named `<task>-<n>` with `n`
+    /// counting threads across the whole workload.
+    fn threads(&self, tasks: &[TaskSpec]) -> R<Vec<ThreadSpec>> {
         let mut threads = Vec::new();
         for (ti, task) in tasks.iter().enumerate() {
             if threads.len() + task.instances as usize > MAX_THREADS {
@@ -444,18 +468,7 @@ impl<'f> Loader<'f> {
                 });
             }
         }
-        Ok(Workload {
-            name: file_stem(self.file),
-            duration_s,
-            tasks,
-            threads,
-            resources: self.resources,
-            timers: self.timers,
-            barriers: self.barriers,
-            settings: self.settings,
-            warnings: self.warnings,
-            run_cache: RunCache::default(),
-        })
+        Ok(threads)
     }
 
     fn proxysched(&mut self, m: &Member) -> R<()> {
