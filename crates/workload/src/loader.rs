@@ -674,43 +674,7 @@ impl<'f> Loader<'f> {
                     }
                 };
             }
-            let mut protocol = None;
-            let mut io = false;
-            for k in robj {
-                match k.key.as_str() {
-                    "type" => {}
-                    "io" => {
-                        if kind != Rk::Mutex {
-                            return Err(self.error(
-                                k.key_pos,
-                                format!(
-                                    "expected \"io\" only on a mutex; \"{}\" is a condition variable",
-                                    r.key
-                                ),
-                            ));
-                        }
-                        io = self.boolean(k)?;
-                    }
-                    "protocol" => {
-                        if kind != Rk::Mutex {
-                            return Err(self.error(
-                                k.key_pos,
-                                format!(
-                                    "expected \"protocol\" only on a mutex; \"{}\" is a condition \
-                                     variable",
-                                    r.key
-                                ),
-                            ));
-                        }
-                        protocol = Some(self.protocol(k)?);
-                    }
-                    other => self.warn(
-                        k.key_pos,
-                        other,
-                        format!("unknown resource property \"{other}\" ignored"),
-                    ),
-                }
-            }
+            let (protocol, io) = self.resource_properties(r, robj, kind)?;
             let id = self.resource(&r.key, kind, false) as usize;
             if let ResourceKind::Mutex { protocol: p, io: i } = &mut self.resources[id].kind {
                 if protocol.is_some() {
@@ -720,6 +684,49 @@ impl<'f> Loader<'f> {
             }
         }
         Ok(())
+    }
+
+    /// The properties of declared resource `r` (object `robj`, of `kind`): a mutex's
+    /// `protocol` and `io`, a warning for unknown ones.
+    fn resource_properties(&mut self, r: &Member, robj: &[Member], kind: Rk) -> R<(Option<String>, bool)> {
+        let mut protocol = None;
+        let mut io = false;
+        for k in robj {
+            match k.key.as_str() {
+                "type" => {}
+                "io" => {
+                    if kind != Rk::Mutex {
+                        return Err(self.error(
+                            k.key_pos,
+                            format!(
+                                "expected \"io\" only on a mutex; \"{}\" is a condition variable",
+                                r.key
+                            ),
+                        ));
+                    }
+                    io = self.boolean(k)?;
+                }
+                "protocol" => {
+                    if kind != Rk::Mutex {
+                        return Err(self.error(
+                            k.key_pos,
+                            format!(
+                                "expected \"protocol\" only on a mutex; \"{}\" is a condition \
+                                 variable",
+                                r.key
+                            ),
+                        ));
+                    }
+                    protocol = Some(self.protocol(k)?);
+                }
+                other => self.warn(
+                    k.key_pos,
+                    other,
+                    format!("unknown resource property \"{other}\" ignored"),
+                ),
+            }
+        }
+        Ok((protocol, io))
     }
 
     // ---- tasks --------------------------------------------------------------------------------
