@@ -1703,36 +1703,7 @@ impl<'f> Loader<'f> {
                     )
                 })?;
                 for s in obj {
-                    let step = match s.key.as_str() {
-                        "run" => WorkStepSpec::Run {
-                            work_us: self.micros(s)?,
-                        },
-                        "sleep" => WorkStepSpec::Sleep {
-                            duration_us: self.micros(s)?,
-                        },
-                        "lock" | "unlock" => {
-                            let name = self.string(s, "a mutex name")?.to_string();
-                            let mutex = self.resource(&name, Rk::Mutex, false);
-                            if s.key == "lock" {
-                                WorkStepSpec::Lock { mutex }
-                            } else {
-                                WorkStepSpec::Unlock { mutex }
-                            }
-                        }
-                        "queue_work" => {
-                            let (item, cpu) = self.queue_work_value(s)?;
-                            WorkStepSpec::QueueWork { item, cpu }
-                        }
-                        other => {
-                            self.warn(
-                                s.key_pos,
-                                other,
-                                format!("unknown step \"{other}\" in work item \"{}\" ignored", it.key),
-                            );
-                            continue;
-                        }
-                    };
-                    steps.push(step);
+                    steps.extend(self.work_step(&it.key, s)?);
                 }
             }
             if steps.len() > 4096 {
@@ -1744,6 +1715,41 @@ impl<'f> Loader<'f> {
             self.settings.workqueues.items[i].steps = steps;
         }
         Ok(())
+    }
+
+    /// One step of the work item named `item_name` (a one-key object's member); `None` for an
+    /// unknown step, with a warning.
+    fn work_step(&mut self, item_name: &str, s: &Member) -> R<Option<WorkStepSpec>> {
+        let step = match s.key.as_str() {
+            "run" => WorkStepSpec::Run {
+                work_us: self.micros(s)?,
+            },
+            "sleep" => WorkStepSpec::Sleep {
+                duration_us: self.micros(s)?,
+            },
+            "lock" | "unlock" => {
+                let name = self.string(s, "a mutex name")?.to_string();
+                let mutex = self.resource(&name, Rk::Mutex, false);
+                if s.key == "lock" {
+                    WorkStepSpec::Lock { mutex }
+                } else {
+                    WorkStepSpec::Unlock { mutex }
+                }
+            }
+            "queue_work" => {
+                let (item, cpu) = self.queue_work_value(s)?;
+                WorkStepSpec::QueueWork { item, cpu }
+            }
+            other => {
+                self.warn(
+                    s.key_pos,
+                    other,
+                    format!("unknown step \"{other}\" in work item \"{item_name}\" ignored"),
+                );
+                return Ok(None);
+            }
+        };
+        Ok(Some(step))
     }
 
     /// A work item named by a string member.
