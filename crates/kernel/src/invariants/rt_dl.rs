@@ -1,11 +1,11 @@
 //! `rt_dl_top_n_running`: the RT/DL balancing rule the v29 letter worries about under chain
 //! migration (spec §8.2 O2), checked as a liveness rule with a settling bound.
 
-use sim::{CpuMask, Nanos};
+use sim::{CpuId, CpuMask, Nanos};
 
 use crate::sched::deadline::DlEntity;
 use crate::sched::{Class, SchedState};
-use crate::task::{OnRq, TaskId};
+use crate::task::{OnRq, Task, TaskId};
 
 /// The rule, its bound and its exclusions, for `docs/invariants.md`.
 pub const DOC: &str = r#"
@@ -143,33 +143,7 @@ impl TopNWatch {
             self.task_cpu.resize(s.tasks.len(), None);
         }
         let running: Vec<Strength> = s.rqs.iter().map(|rq| strength(s, rq.donor)).collect();
-        if self.last.is_empty() {
-            self.last = s
-                .rqs
-                .iter()
-                .map(|rq| (rq.donor, running[rq.cpu as usize]))
-                .collect();
-            self.unpulled = vec![false; s.rqs.len()];
-        }
-        // Pull opportunities: a CPU that switches away from an RT/DL/stop donor balances
-        // (balance_rt()/balance_dl() pull when its priority drops); one whose context gets
-        // weaker any other way (a priority change, or a fair or idle prev) does not.
-        let mut donor_changed = vec![false; s.rqs.len()];
-        for rq in &s.rqs {
-            let c = rq.cpu as usize;
-            let (was, was_strength) = self.last[c];
-            donor_changed[c] = rq.donor != was;
-            let prev_rt_dl = matches!(
-                s.tasks[was as usize].class,
-                Class::Rt | Class::Deadline | Class::Stop
-            );
-            if donor_changed[c] && prev_rt_dl {
-                self.unpulled[c] = false;
-            } else if running[c] > was_strength {
-                self.unpulled[c] = true;
-            }
-            self.last[c] = (rq.donor, running[c]);
-        }
+        let donor_changed = self.note_pulls(s, &running);
         // What a waiting context may claim of each CPU: an unpulled CPU is no target.
         let target: Vec<Strength> = running
             .iter()
@@ -180,25 +154,7 @@ impl TopNWatch {
         let mut out = None;
         for t in &s.tasks {
             let id = t.id as usize;
-            let waiting = waiting_on(s, t.id);
-            let mine = strength(s, t.id);
-            let moved = self.task_cpu[id] != Some(t.cpu);
-            self.task_cpu[id] = Some(t.cpu);
-            // Push opportunities: its own enqueue, or a pick of its class on its CPU
-            // (set_next_task_rt()/_dl() queue a push). Behind a higher class it was only
-            // made pushable (put_prev_task_rt()/_dl()).
-            let own = running[t.cpu as usize];
-            if waiting.is_none() || moved || (donor_changed[t.cpu as usize] && own.0 == mine.0) {
-                self.unpushed[id] = false;
-            }
-            if waiting.is_some() && own.0 < mine.0 {
-                self.unpushed[id] = true;
-            }
-            let wronged = match waiting.filter(|_| !self.unpushed[id] && weakest > mine) {
-                Some(mask) => mask.iter().find(|&c| target[c as usize] > mine),
-                None => None,
-            };
-            let Some(cpu) = wronged else {
+            let Some(cpu) = self.wronged_on(s, t, &running, &donor_changed, &target, weakest) else {
                 self.since[id] = None;
                 continue;
             };
@@ -216,6 +172,69 @@ impl TopNWatch {
             }
         }
         out
+    }
+
+    /// Pull opportunities: a CPU that switches away from an RT/DL/stop donor balances
+    /// (balance_rt()/balance_dl() pull when its priority drops); one whose context gets
+    /// weaker any other way (a priority change, or a fair or idle prev) does not, and stays
+    /// unpulled until its donor changes. Returns, per CPU, whether its donor changed.
+    fn note_pulls(&mut self, s: &SchedState, running: &[Strength]) -> Vec<bool> {
+        if self.last.is_empty() {
+            self.last = s
+                .rqs
+                .iter()
+                .map(|rq| (rq.donor, running[rq.cpu as usize]))
+                .collect();
+            self.unpulled = vec![false; s.rqs.len()];
+        }
+        let mut donor_changed = vec![false; s.rqs.len()];
+        for rq in &s.rqs {
+            let c = rq.cpu as usize;
+            let (was, was_strength) = self.last[c];
+            donor_changed[c] = rq.donor != was;
+            let prev_rt_dl = matches!(
+                s.tasks[was as usize].class,
+                Class::Rt | Class::Deadline | Class::Stop
+            );
+            if donor_changed[c] && prev_rt_dl {
+                self.unpulled[c] = false;
+            } else if running[c] > was_strength {
+                self.unpulled[c] = true;
+            }
+            self.last[c] = (rq.donor, running[c]);
+        }
+        donor_changed
+    }
+
+    /// The CPU whose context is weaker than waiting task `t` and that it may run on, if any
+    /// (the first in its mask), once `t` had its push opportunity: its own enqueue, or a pick
+    /// of its class on its CPU (set_next_task_rt()/_dl() queue a push). Behind a higher class
+    /// it was only made pushable (put_prev_task_rt()/_dl()).
+    fn wronged_on(
+        &mut self,
+        s: &SchedState,
+        t: &Task,
+        running: &[Strength],
+        donor_changed: &[bool],
+        target: &[Strength],
+        weakest: Strength,
+    ) -> Option<CpuId> {
+        let id = t.id as usize;
+        let waiting = waiting_on(s, t.id);
+        let mine = strength(s, t.id);
+        let moved = self.task_cpu[id] != Some(t.cpu);
+        self.task_cpu[id] = Some(t.cpu);
+        let own = running[t.cpu as usize];
+        if waiting.is_none() || moved || (donor_changed[t.cpu as usize] && own.0 == mine.0) {
+            self.unpushed[id] = false;
+        }
+        if waiting.is_some() && own.0 < mine.0 {
+            self.unpushed[id] = true;
+        }
+        match waiting.filter(|_| !self.unpushed[id] && weakest > mine) {
+            Some(mask) => mask.iter().find(|&c| target[c as usize] > mine),
+            None => None,
+        }
     }
 }
 
