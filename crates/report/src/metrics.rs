@@ -306,6 +306,29 @@ impl TaskState {
             dl_throttles: 0,
         }
     }
+
+    /// The task's entry of the metrics document.
+    fn into_metrics(self, pid: Pid) -> TaskMetrics {
+        TaskMetrics {
+            name: self.name,
+            pid,
+            policy: self.policy,
+            prio: self.prio,
+            nice: self.nice,
+            dl_params_ns: self.dl_params_ns,
+            exit_ns: self.exit_ns,
+            done_ns: self.done_ns,
+            runtime_ns: self.runtime_ns,
+            donated_ns: self.donated_ns,
+            wakeup_latency_ns: Hist::from_samples(&self.wakeup_latency),
+            lock_wait_ns: Hist::from_samples(&self.lock_wait),
+            loop_ns: Hist::from_samples(&self.loop_samples),
+            deadline_misses: self.deadline_misses,
+            dl_throttles: self.dl_throttles,
+            nr_switches: self.nr_switches,
+            nr_migrations: self.nr_migrations,
+        }
+    }
 }
 
 /// Computes [`Metrics`] from the event stream.
@@ -422,25 +445,7 @@ impl MetricsCollector {
             .tasks
             .into_iter()
             .filter(|(_, t)| !t.kthread)
-            .map(|(pid, t)| TaskMetrics {
-                name: t.name,
-                pid,
-                policy: t.policy,
-                prio: t.prio,
-                nice: t.nice,
-                dl_params_ns: t.dl_params_ns,
-                exit_ns: t.exit_ns,
-                done_ns: t.done_ns,
-                runtime_ns: t.runtime_ns,
-                donated_ns: t.donated_ns,
-                wakeup_latency_ns: Hist::from_samples(&t.wakeup_latency),
-                lock_wait_ns: Hist::from_samples(&t.lock_wait),
-                loop_ns: Hist::from_samples(&t.loop_samples),
-                deadline_misses: t.deadline_misses,
-                dl_throttles: t.dl_throttles,
-                nr_switches: t.nr_switches,
-                nr_migrations: t.nr_migrations,
-            })
+            .map(|(pid, t)| t.into_metrics(pid))
             .collect();
         Metrics {
             schema: SCHEMA.to_string(),
