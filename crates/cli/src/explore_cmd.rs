@@ -85,64 +85,10 @@ fn load_case(path: &Path) -> Result<Case, Failure> {
     Case::from_json(&path.display().to_string(), &read(path)?)
 }
 
-/// `proxysched explore`.
+/// `proxysched explore`: checks the arguments, runs the seeds on a pool of `--jobs` threads,
+/// writes one failure file per failing seed and prints the summary.
 pub fn explore_command(args: &ExploreArgs, tty: bool) -> Result<u8, Failure> {
-    let strategy = Strategy::parse(&args.strategy).ok_or_else(|| {
-        Failure::BadInput(format!(
-            "error: --strategy expects random or pct, got `{}`",
-            args.strategy
-        ))
-    })?;
-    let (index, shards) = match &args.shard {
-        None => (0, 1),
-        Some(s) => explore::parse_shard(s).ok_or_else(|| {
-            Failure::BadInput(format!("error: --shard expects I/N with 0 <= I < N, got `{s}`"))
-        })?,
-    };
-    if let Some(t) = args.time {
-        if !(t > 0.0 && t.is_finite()) {
-            return Err(Failure::BadInput(format!(
-                "error: --time expects a positive number of seconds, got {t}"
-            )));
-        }
-    }
-    let workload = match &args.workload {
-        None => None,
-        Some(p) => {
-            let name = p.display().to_string();
-            let text = read(p)?;
-            // Bad input is reported once, before any seed runs.
-            let w = workload::load(&name, &text).map_err(|e| Failure::BadInput(e.to_string()))?;
-            for warn in &w.warnings {
-                crate::write_stderr(&warn.render(&w.name));
-            }
-            Some((name, text))
-        }
-    };
-    let ex = Explore {
-        workload,
-        flags: harness::Flags {
-            model: args.model.clone(),
-            features: args.features.clone(),
-            duration: args.duration,
-            check: true,
-            slow_paths: crate::slow_paths_from_env(),
-            ..harness::Flags::default()
-        },
-        strategy,
-        bounds: if args.no_perturb {
-            sim::Bounds::OFF
-        } else {
-            sim::Bounds::EXPLORE
-        },
-    };
-    // The flags are checked once, on the first seed's workload, before the pool starts.
-    if let Some((name, text)) = &ex.workload {
-        let w = workload::load(name, text).map_err(|e| Failure::BadInput(e.to_string()))?;
-        let mut f = ex.flags.clone();
-        f.file = name.clone();
-        harness::build_config(&w, &f)?;
-    }
+    let (ex, index, shards) = explorer(args)?;
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -155,19 +101,7 @@ pub fn explore_command(args: &ExploreArgs, tty: bool) -> Result<u8, Failure> {
     let replay_of =
         move |seed: u64| format!("proxysched replay {}", out.join(format!("{seed}.json")).display());
 
-    let bar = if tty {
-        let b = match args.seeds.filter(|_| args.time.is_none()) {
-            Some(n) => indicatif::ProgressBar::new(n.div_ceil(shards)),
-            None => indicatif::ProgressBar::new_spinner(),
-        };
-        b.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {pos} seeds {per_sec} [{wide_bar}] {msg}")
-                .expect("valid template"),
-        );
-        Some(b)
-    } else {
-        None
-    };
+    let bar = tty.then(|| progress_bar(args, shards));
     let failures_so_far = AtomicU64::new(0);
     let each = |r: &explore::SeedResult| {
         if r.verdict != Verdict::Pass {
@@ -207,25 +141,120 @@ pub fn explore_command(args: &ExploreArgs, tty: bool) -> Result<u8, Failure> {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let wall = started.elapsed().as_secs_f64();
+    let mut summary = summary_of(ex.strategy, &results, started.elapsed().as_secs_f64());
+    write_failures(&args.out, &results, &mut summary)?;
+    match args.format {
+        Format::Json => crate::write_stdout(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&summary).expect("a summary serializes")
+        ))?,
+        Format::Table => crate::write_stdout(&summary_table(&summary))?,
+    }
+    Ok(summary.exit_code())
+}
+
+/// The explorer `args` ask for, and the shard (index, count) to run; bad arguments, a bad
+/// workload or bad flags are reported here, once, before any seed runs (a workload's
+/// warnings go to stderr).
+fn explorer(args: &ExploreArgs) -> Result<(Explore, u64, u64), Failure> {
+    let strategy = Strategy::parse(&args.strategy).ok_or_else(|| {
+        Failure::BadInput(format!(
+            "error: --strategy expects random or pct, got `{}`",
+            args.strategy
+        ))
+    })?;
+    let (index, shards) = match &args.shard {
+        None => (0, 1),
+        Some(s) => explore::parse_shard(s).ok_or_else(|| {
+            Failure::BadInput(format!("error: --shard expects I/N with 0 <= I < N, got `{s}`"))
+        })?,
+    };
+    if let Some(t) = args.time {
+        if !(t > 0.0 && t.is_finite()) {
+            return Err(Failure::BadInput(format!(
+                "error: --time expects a positive number of seconds, got {t}"
+            )));
+        }
+    }
+    let workload = match &args.workload {
+        None => None,
+        Some(p) => {
+            let name = p.display().to_string();
+            let text = read(p)?;
+            let w = workload::load(&name, &text).map_err(|e| Failure::BadInput(e.to_string()))?;
+            for warn in &w.warnings {
+                crate::write_stderr(&warn.render(&w.name));
+            }
+            Some((name, text))
+        }
+    };
+    let ex = Explore {
+        workload,
+        flags: harness::Flags {
+            model: args.model.clone(),
+            features: args.features.clone(),
+            duration: args.duration,
+            check: true,
+            slow_paths: crate::slow_paths_from_env(),
+            ..harness::Flags::default()
+        },
+        strategy,
+        bounds: if args.no_perturb {
+            sim::Bounds::OFF
+        } else {
+            sim::Bounds::EXPLORE
+        },
+    };
+    // The flags are checked on the workload, before the pool starts.
+    if let Some((name, text)) = &ex.workload {
+        let w = workload::load(name, text).map_err(|e| Failure::BadInput(e.to_string()))?;
+        let mut f = ex.flags.clone();
+        f.file = name.clone();
+        harness::build_config(&w, &f)?;
+    }
+    Ok((ex, index, shards))
+}
+
+/// The terminal's progress bar: a bar over this shard's seeds for `--seeds`, a spinner for
+/// `--time`.
+fn progress_bar(args: &ExploreArgs, shards: u64) -> indicatif::ProgressBar {
+    let b = match args.seeds.filter(|_| args.time.is_none()) {
+        Some(n) => indicatif::ProgressBar::new(n.div_ceil(shards)),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    b.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {pos} seeds {per_sec} [{wide_bar}] {msg}")
+            .expect("valid template"),
+    );
+    b
+}
+
+/// The summary of the seeds run in `wall_s` seconds, failures not yet listed.
+fn summary_of(strategy: Strategy, results: &[explore::SeedResult], wall_s: f64) -> Summary {
     let mut summary = Summary {
         schema: SUMMARY_SCHEMA.to_string(),
         strategy: strategy.as_str().to_string(),
         seeds_run: results.len() as u64,
         steps: results.iter().map(|r| r.steps).sum(),
-        wall_s: wall,
-        schedules_per_s: if wall > 0.0 {
-            results.len() as f64 / wall
+        wall_s,
+        schedules_per_s: if wall_s > 0.0 {
+            results.len() as f64 / wall_s
         } else {
             0.0
         },
         failures: Vec::new(),
         coverage: Default::default(),
     };
-    summary.add_coverage(&results);
-    for r in &results {
+    summary.add_coverage(results);
+    summary
+}
+
+/// Writes each failing seed's case to `out/<seed>.json`, names it on stderr, and lists it in
+/// the summary, in seed-result order.
+fn write_failures(out: &Path, results: &[explore::SeedResult], summary: &mut Summary) -> Result<(), Failure> {
+    for r in results {
         let Some(case) = &r.case else { continue };
-        let path = args.out.join(format!("{}.json", r.seed));
+        let path = out.join(format!("{}.json", r.seed));
         fs::write(&path, case.to_json()).map_err(|e| output_error(&path, "a failure file", e))?;
         crate::write_stderr(&format!(
             "{} at {} ns, seed {}: {}\n{}",
@@ -247,42 +276,38 @@ pub fn explore_command(args: &ExploreArgs, tty: bool) -> Result<u8, Failure> {
             file: Some(path.display().to_string()),
         });
     }
-    match args.format {
-        Format::Json => crate::write_stdout(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&summary).expect("a summary serializes")
-        ))?,
-        Format::Table => {
-            let mut s = format!(
-                "explored {} seeds ({} strategy) in {:.2} s: {:.0} schedules/s, {} steps\n",
-                summary.seeds_run, summary.strategy, wall, summary.schedules_per_s, summary.steps
+    Ok(())
+}
+
+/// The `--format table` summary: the rate, the failures, the coverage of rare paths.
+fn summary_table(summary: &Summary) -> String {
+    let mut s = format!(
+        "explored {} seeds ({} strategy) in {:.2} s: {:.0} schedules/s, {} steps\n",
+        summary.seeds_run, summary.strategy, summary.wall_s, summary.schedules_per_s, summary.steps
+    );
+    if summary.failures.is_empty() {
+        s += "no failures\n";
+    } else {
+        s += "seed        verdict    time_ns        invariant\n";
+        for f in &summary.failures {
+            s += &format!(
+                "{:<11} {:<10} {:<14} {}\n",
+                f.seed,
+                match f.verdict {
+                    Verdict::Safety => "safety",
+                    Verdict::Liveness => "liveness",
+                    Verdict::Pass => "pass",
+                },
+                f.time_ns,
+                f.invariant
             );
-            if summary.failures.is_empty() {
-                s += "no failures\n";
-            } else {
-                s += "seed        verdict    time_ns        invariant\n";
-                for f in &summary.failures {
-                    s += &format!(
-                        "{:<11} {:<10} {:<14} {}\n",
-                        f.seed,
-                        match f.verdict {
-                            Verdict::Safety => "safety",
-                            Verdict::Liveness => "liveness",
-                            Verdict::Pass => "pass",
-                        },
-                        f.time_ns,
-                        f.invariant
-                    );
-                }
-            }
-            s += "coverage (seeds reaching each rare path):\n";
-            for (mark, n) in &summary.coverage {
-                s += &format!("  {mark:<40} {n}\n");
-            }
-            crate::write_stdout(&s)?
         }
     }
-    Ok(summary.exit_code())
+    s += "coverage (seeds reaching each rare path):\n";
+    for (mark, n) in &summary.coverage {
+        s += &format!("  {mark:<40} {n}\n");
+    }
+    s
 }
 
 /// `proxysched replay FILE`: the recorded choices again; same trace, message and exit code.

@@ -62,22 +62,35 @@ fn still_fails(case: &Case, choices: &[u64]) -> Result<Option<Vec<u64>>, Failure
 }
 
 /// Shrink `case`; at most `budget` runs. Returns the smaller case (its message and time are
-/// those of the shrunk run).
+/// those of the shrunk run). Three passes: the workload, the shortest failing prefix of the
+/// choices, then zeroed chunks of the choices.
 pub fn shrink(case: &Case, budget: usize) -> Result<Case, Failure> {
     assert_ne!(case.verdict, Verdict::Pass, "only a failing case shrinks");
     let mut cur = case.clone();
     cur.choices = trimmed(&cur.choices).to_vec();
     let mut runs = 0;
-    // 1. The workload, under the original strategy and seed (a new workload asks other
-    //    questions, so its old choices mean little).
+    shrink_workload(&mut cur, budget, &mut runs);
+    shortest_failing_prefix(&mut cur, budget, &mut runs)?;
+    zero_chunks(&mut cur, budget, &mut runs)?;
+    // The final case's own run: its message and time.
+    let r = run_choices(&cur, &cur.choices, None)?;
+    cur.message = r.message;
+    cur.time_ns = r.time_ns;
+    Ok(cur)
+}
+
+/// Pass 1: the workload, under the original strategy and seed (a new workload asks other
+/// questions, so its old choices mean little). Takes the first smaller candidate that fails
+/// the same way, again and again until none does or `runs` reaches `budget`.
+fn shrink_workload(cur: &mut Case, budget: usize, runs: &mut usize) {
     let mut progress = true;
-    while progress && runs < budget {
+    while progress && *runs < budget {
         progress = false;
         for cand in workload_candidates(&cur.workload) {
-            if runs >= budget {
+            if *runs >= budget {
                 break;
             }
-            runs += 1;
+            *runs += 1;
             let flags = cur.run_flags();
             let (strategy, seed, bounds) = (cur.strategy, cur.seed, cur.bounds.into());
             let Ok(r) = run_text(
@@ -99,27 +112,37 @@ pub fn shrink(case: &Case, budget: usize) -> Result<Case, Failure> {
             }
         }
     }
-    // 2. The shortest failing prefix (binary search), then zeroed chunks of halving size.
+}
+
+/// Pass 2: the shortest prefix of the choices that still fails (binary search).
+fn shortest_failing_prefix(cur: &mut Case, budget: usize, runs: &mut usize) -> Result<(), Failure> {
     let (mut lo, mut hi) = (0usize, cur.choices.len());
-    while lo < hi && runs < budget {
+    while lo < hi && *runs < budget {
         let mid = (lo + hi) / 2;
-        runs += 1;
-        match still_fails(&cur, &cur.choices[..mid])? {
+        *runs += 1;
+        match still_fails(cur, &cur.choices[..mid])? {
             Some(_) => hi = mid,
             None => lo = mid + 1,
         }
     }
     cur.choices.truncate(hi);
+    Ok(())
+}
+
+/// Pass 3: chunks of the choices set to zero (the plain schedule's answer), in halving
+/// sizes down to one choice, each kept if the case still fails with no more choices than
+/// before.
+fn zero_chunks(cur: &mut Case, budget: usize, runs: &mut usize) -> Result<(), Failure> {
     let mut chunk = cur.choices.len().div_ceil(2).max(1);
-    while chunk >= 1 && runs < budget {
+    while chunk >= 1 && *runs < budget {
         let mut at = 0;
-        while at < cur.choices.len() && runs < budget {
+        while at < cur.choices.len() && *runs < budget {
             let end = (at + chunk).min(cur.choices.len());
             if cur.choices[at..end].iter().any(|&v| v != 0) {
                 let mut cand = cur.choices.clone();
                 cand[at..end].iter_mut().for_each(|v| *v = 0);
-                runs += 1;
-                if let Some(rec) = still_fails(&cur, &cand)? {
+                *runs += 1;
+                if let Some(rec) = still_fails(cur, &cand)? {
                     if rec.len() <= cur.choices.len() {
                         cur.choices = cand;
                         cur.choices.truncate(trimmed(&cur.choices).len());
@@ -133,9 +156,5 @@ pub fn shrink(case: &Case, budget: usize) -> Result<Case, Failure> {
         }
         chunk /= 2;
     }
-    // The final case's own run: its message and time.
-    let r = run_choices(&cur, &cur.choices, None)?;
-    cur.message = r.message;
-    cur.time_ns = r.time_ns;
-    Ok(cur)
+    Ok(())
 }

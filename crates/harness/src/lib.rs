@@ -298,6 +298,42 @@ fn simulate_unguarded(
         None if choices.record => sys.k.m.record_choices(),
         None => {}
     }
+    add_resources(w, &mut sys, protocol);
+    let nr = cfg.nr_cpus;
+    add_workqueues(w, &mut sys, nr)?;
+    add_taskgroups(w, &mut sys);
+    add_threads(w, &mut sys, nr)?;
+    let outcome = sys.run(progress);
+    let choice_log = sys.k.m.choice_log();
+    drop(sys);
+    if let Some(f) = ftrace {
+        let w = f.try_unwrap().ok().expect("the trace writer is no longer shared");
+        w.finish().map_err(|e| Failure::Io(e.to_string()))?;
+    }
+    let collector = collector
+        .try_unwrap()
+        .ok()
+        .expect("the collector is no longer shared");
+    let info = run_info(w, cfg, costs_name, protocol, &outcome);
+    let violations = outcome
+        .violations
+        .iter()
+        .map(|v| ViolationRecord {
+            invariant: v.invariant.clone(),
+            time_ns: v.time_ns,
+            detail: v.detail.clone(),
+        })
+        .collect();
+    Ok(RunResult {
+        metrics: collector.finish(info, violations),
+        outcome,
+        choices: choice_log,
+    })
+}
+
+/// The workload's mutexes and condition variables, in the loader's order; a mutex without
+/// its own `"protocol"` gets the run's `protocol`.
+fn add_resources(w: &Workload, sys: &mut System, protocol: Protocol) {
     for r in &w.resources {
         match &r.kind {
             workload::spec::ResourceKind::Mutex { protocol: p, io } => {
@@ -313,9 +349,11 @@ fn simulate_unguarded(
             workload::spec::ResourceKind::Cond => sys.add_cond(&r.name),
         };
     }
-    let nr = cfg.nr_cpus;
-    add_workqueues(w, &mut sys, nr)?;
-    add_taskgroups(w, &mut sys);
+}
+
+/// One task per workload thread, on CPUs `0..nr`; a thread pinned to a CPU the system does not
+/// have is bad input.
+fn add_threads(w: &Workload, sys: &mut System, nr: usize) -> Result<(), Failure> {
     for (i, (t, prog)) in w.threads.iter().zip(w.programs()).enumerate() {
         if let Some(cpus) = &t.cpus {
             if let Some(bad) = cpus.iter().find(|&&c| c as usize >= nr) {
@@ -334,18 +372,12 @@ fn simulate_unguarded(
             program: prog,
         });
     }
-    let outcome = sys.run(progress);
-    let choice_log = sys.k.m.choice_log();
-    drop(sys);
-    if let Some(f) = ftrace {
-        let w = f.try_unwrap().ok().expect("the trace writer is no longer shared");
-        w.finish().map_err(|e| Failure::Io(e.to_string()))?;
-    }
-    let collector = collector
-        .try_unwrap()
-        .ok()
-        .expect("the collector is no longer shared");
-    let info = RunInfo {
+    Ok(())
+}
+
+/// The metrics header: what the caller knows about the run and the event stream does not carry.
+fn run_info(w: &Workload, cfg: &Config, costs_name: &str, protocol: Protocol, outcome: &Outcome) -> RunInfo {
+    RunInfo {
         workload: w.name.clone(),
         cpus: cfg.nr_cpus as u32,
         protocol: protocol.as_str().to_string(),
@@ -359,21 +391,7 @@ fn simulate_unguarded(
             .collect(),
         sim_time_ns: outcome.sim_time_ns,
         end_reason: outcome.end_reason.as_str().to_string(),
-    };
-    let violations = outcome
-        .violations
-        .iter()
-        .map(|v| ViolationRecord {
-            invariant: v.invariant.clone(),
-            time_ns: v.time_ns,
-            detail: v.detail.clone(),
-        })
-        .collect();
-    Ok(RunResult {
-        metrics: collector.finish(info, violations),
-        outcome,
-        choices: choice_log,
-    })
+    }
 }
 
 /// The workload's task groups (`proxysched.taskgroups` and `taskgroup` keys), created in the

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::io;
 
-use kernel::tracepoints::{Event, EventKind, EventSink, IpiReason, LockName, Pid, TaskRef};
+use kernel::tracepoints::{Comm, Event, EventKind, EventSink, IpiReason, LockName, Pid, PrevState, TaskRef};
 use sim::CpuId;
 
 /// The header the kernel prints at the top of `trace` with the `nop` tracer (record-tgid off).
@@ -144,12 +144,11 @@ impl<W: io::Write> FtraceWriter<W> {
         self.line = line;
     }
 
-    /// `<event>: <payload>` per TR-1.
+    /// `<event>: <payload>` per TR-1: one line per record kind here, the longer formats in
+    /// the functions below (each named after its tracepoint).
     fn payload(&self, e: &Event, s: &mut String) {
         let cpu = e.cpu;
-        let task = |t: &TaskRef| (self.payload_comm(t.pid, cpu), t.pid, t.prio);
         let r = match e.kind {
-            EventKind::SchedSetattr { .. } => unreachable!("not printed"),
             EventKind::TaskNewtask { pid, comm, .. } => write!(
                 s,
                 "task_newtask: pid={pid} comm={comm} clone_flags=0 oom_score_adj=0"
@@ -158,77 +157,28 @@ impl<W: io::Write> FtraceWriter<W> {
                 prev,
                 prev_state,
                 next,
-            } => {
-                let (pc, pp, ppr) = task(&prev);
-                let (nc, np, npr) = task(&next);
-                write!(
-                    s,
-                    "sched_switch: prev_comm={pc} prev_pid={pp} prev_prio={ppr} prev_state={} \
-                     ==> next_comm={nc} next_pid={np} next_prio={npr}",
-                    prev_state.as_str()
-                )
+            } => self.sched_switch(s, cpu, prev, prev_state, next),
+            EventKind::SchedWaking { task, target_cpu } => {
+                self.sched_wakeup(s, "sched_waking", cpu, task, target_cpu)
             }
-            EventKind::SchedWaking { task: t, target_cpu } => {
-                let (c, p, pr) = task(&t);
-                write!(
-                    s,
-                    "sched_waking: comm={c} pid={p} prio={pr} target_cpu={target_cpu:03}"
-                )
+            EventKind::SchedWakeup { task, target_cpu } => {
+                self.sched_wakeup(s, "sched_wakeup", cpu, task, target_cpu)
             }
-            EventKind::SchedWakeup { task: t, target_cpu } => {
-                let (c, p, pr) = task(&t);
-                write!(
-                    s,
-                    "sched_wakeup: comm={c} pid={p} prio={pr} target_cpu={target_cpu:03}"
-                )
-            }
-            EventKind::SchedWakeupNew { task: t, target_cpu } => {
-                let (c, p, pr) = task(&t);
-                write!(
-                    s,
-                    "sched_wakeup_new: comm={c} pid={p} prio={pr} target_cpu={target_cpu:03}"
-                )
+            EventKind::SchedWakeupNew { task, target_cpu } => {
+                self.sched_wakeup(s, "sched_wakeup_new", cpu, task, target_cpu)
             }
             EventKind::SchedMigrateTask {
-                task: t,
+                task,
                 orig_cpu,
                 dest_cpu,
-            } => {
-                let (c, p, pr) = task(&t);
-                write!(
-                    s,
-                    "sched_migrate_task: comm={c} pid={p} prio={pr} orig_cpu={orig_cpu} \
-                     dest_cpu={dest_cpu}"
-                )
-            }
-            EventKind::SchedProcessExit { task: t } => {
-                let (c, p, pr) = task(&t);
-                write!(s, "sched_process_exit: comm={c} pid={p} prio={pr}").and_then(|()| {
-                    if self.group_dead {
-                        s.write_str(" group_dead=true")
-                    } else {
-                        Ok(())
-                    }
-                })
-            }
+            } => self.sched_migrate_task(s, cpu, task, orig_cpu, dest_cpu),
+            EventKind::SchedProcessExit { task } => self.sched_process_exit(s, cpu, task),
             EventKind::SchedPiSetprio {
-                task: t,
+                task,
                 oldprio,
                 newprio,
-            } => {
-                let (c, p, _) = task(&t);
-                write!(
-                    s,
-                    "sched_pi_setprio: comm={c} pid={p} oldprio={oldprio} newprio={newprio}"
-                )
-            }
-            EventKind::IpiSendCpu { target_cpu, reason } => {
-                let (callsite, callback) = ipi_symbols(reason);
-                write!(
-                    s,
-                    "ipi_send_cpu: cpu={target_cpu} callsite={callsite} callback={callback}"
-                )
-            }
+            } => self.sched_pi_setprio(s, cpu, task, oldprio, newprio),
+            EventKind::IpiSendCpu { target_cpu, reason } => ipi_send_cpu(s, target_cpu, reason),
             EventKind::ContentionBegin { lock } => {
                 write!(s, "contention_begin: {:#018x} (flags=SPIN)", lock_addr(lock))
             }
@@ -236,7 +186,6 @@ impl<W: io::Write> FtraceWriter<W> {
                 write!(s, "contention_end: {:#018x} (ret=0)", lock_addr(lock))
             }
             EventKind::UserMark { mark, .. } => write!(s, "tracing_mark_write: {mark}"),
-            EventKind::LockInit { .. } => unreachable!("not printed"),
             // atrace slices: Perfetto draws the wait as a slice on the waiter's track.
             EventKind::LockContended { pid, lock } => write!(
                 s,
@@ -244,14 +193,6 @@ impl<W: io::Write> FtraceWriter<W> {
                 self.lock_names.get(&lock_addr(lock)).map_or("?", String::as_str)
             ),
             EventKind::LockAcquired { pid, .. } => write!(s, "tracing_mark_write: E|{pid}"),
-            EventKind::ProxyPick { .. }
-            | EventKind::ProxyMigrate { .. }
-            | EventKind::ReturnMigrate { .. }
-            | EventKind::ProxyPark { .. }
-            | EventKind::DlThrottle { .. }
-            | EventKind::DlDeadlineMiss { .. } => {
-                unreachable!("not printed")
-            }
             EventKind::ProxyBegin { donor, owner } => write!(
                 s,
                 "tracing_mark_write: B|{}|proxy for {}-{}",
@@ -260,18 +201,12 @@ impl<W: io::Write> FtraceWriter<W> {
                 donor.pid
             ),
             EventKind::ProxyEnd { owner, .. } => write!(s, "tracing_mark_write: E|{}", owner.pid),
-            // The per-CPU pools serve `system_wq`, whose name is "events".
             EventKind::WorkqueueQueueWork {
                 work,
                 function,
                 req_cpu,
                 cpu: pool_cpu,
-            } => write!(
-                s,
-                "workqueue_queue_work: work struct={:#018x} function={function} workqueue=events \
-                 req_cpu={req_cpu} cpu={pool_cpu}",
-                work_addr(work)
-            ),
+            } => workqueue_queue_work(s, work, function, req_cpu, pool_cpu),
             EventKind::WorkqueueExecuteStart { work, function } => write!(
                 s,
                 "workqueue_execute_start: work struct {:#018x}: function {function}",
@@ -282,9 +217,126 @@ impl<W: io::Write> FtraceWriter<W> {
                 "workqueue_execute_end: work struct {:#018x}: function {function}",
                 work_addr(work)
             ),
+            EventKind::SchedSetattr { .. }
+            | EventKind::LockInit { .. }
+            | EventKind::ProxyPick { .. }
+            | EventKind::ProxyMigrate { .. }
+            | EventKind::ReturnMigrate { .. }
+            | EventKind::ProxyPark { .. }
+            | EventKind::DlThrottle { .. }
+            | EventKind::DlDeadlineMiss { .. } => {
+                unreachable!("not printed")
+            }
         };
         r.expect("String write");
     }
+
+    /// A task's `comm`, `pid` and `prio` as a payload prints them.
+    fn task_fields(&self, t: TaskRef, cpu: CpuId) -> (PayloadComm<'_>, Pid, i32) {
+        (self.payload_comm(t.pid, cpu), t.pid, t.prio)
+    }
+
+    /// Linux: include/trace/events/sched.h sched_switch.
+    fn sched_switch(
+        &self,
+        s: &mut String,
+        cpu: CpuId,
+        prev: TaskRef,
+        prev_state: PrevState,
+        next: TaskRef,
+    ) -> fmt::Result {
+        let (pc, pp, ppr) = self.task_fields(prev, cpu);
+        let (nc, np, npr) = self.task_fields(next, cpu);
+        write!(
+            s,
+            "sched_switch: prev_comm={pc} prev_pid={pp} prev_prio={ppr} prev_state={} \
+             ==> next_comm={nc} next_pid={np} next_prio={npr}",
+            prev_state.as_str()
+        )
+    }
+
+    /// Linux: include/trace/events/sched.h sched_wakeup_template (`sched_waking`,
+    /// `sched_wakeup`, `sched_wakeup_new`, the record's `name`).
+    fn sched_wakeup(
+        &self,
+        s: &mut String,
+        name: &str,
+        cpu: CpuId,
+        t: TaskRef,
+        target_cpu: CpuId,
+    ) -> fmt::Result {
+        let (c, p, pr) = self.task_fields(t, cpu);
+        write!(s, "{name}: comm={c} pid={p} prio={pr} target_cpu={target_cpu:03}")
+    }
+
+    /// Linux: include/trace/events/sched.h sched_migrate_task.
+    fn sched_migrate_task(
+        &self,
+        s: &mut String,
+        cpu: CpuId,
+        t: TaskRef,
+        orig_cpu: CpuId,
+        dest_cpu: CpuId,
+    ) -> fmt::Result {
+        let (c, p, pr) = self.task_fields(t, cpu);
+        write!(
+            s,
+            "sched_migrate_task: comm={c} pid={p} prio={pr} orig_cpu={orig_cpu} dest_cpu={dest_cpu}"
+        )
+    }
+
+    /// Linux: include/trace/events/sched.h sched_process_exit, with the ` group_dead=true`
+    /// suffix of the newest kernels unless [`FtraceWriter::with_group_dead`] turned it off.
+    fn sched_process_exit(&self, s: &mut String, cpu: CpuId, t: TaskRef) -> fmt::Result {
+        let (c, p, pr) = self.task_fields(t, cpu);
+        write!(s, "sched_process_exit: comm={c} pid={p} prio={pr}")?;
+        if self.group_dead {
+            s.write_str(" group_dead=true")?;
+        }
+        Ok(())
+    }
+
+    /// Linux: include/trace/events/sched.h sched_pi_setprio.
+    fn sched_pi_setprio(
+        &self,
+        s: &mut String,
+        cpu: CpuId,
+        t: TaskRef,
+        oldprio: i32,
+        newprio: i32,
+    ) -> fmt::Result {
+        let (c, p, _) = self.task_fields(t, cpu);
+        write!(
+            s,
+            "sched_pi_setprio: comm={c} pid={p} oldprio={oldprio} newprio={newprio}"
+        )
+    }
+}
+
+/// Linux: include/trace/events/ipi.h ipi_send_cpu.
+fn ipi_send_cpu(s: &mut String, target_cpu: CpuId, reason: IpiReason) -> fmt::Result {
+    let (callsite, callback) = ipi_symbols(reason);
+    write!(
+        s,
+        "ipi_send_cpu: cpu={target_cpu} callsite={callsite} callback={callback}"
+    )
+}
+
+/// Linux: include/trace/events/workqueue.h workqueue_queue_work. The per-CPU pools serve
+/// `system_wq`, whose name is "events".
+fn workqueue_queue_work(
+    s: &mut String,
+    work: u32,
+    function: Comm,
+    req_cpu: CpuId,
+    pool_cpu: CpuId,
+) -> fmt::Result {
+    write!(
+        s,
+        "workqueue_queue_work: work struct={:#018x} function={function} workqueue=events \
+         req_cpu={req_cpu} cpu={pool_cpu}",
+        work_addr(work)
+    )
 }
 
 /// A stable fake `struct work_struct *` for work item `work` (distinct from lock addresses).

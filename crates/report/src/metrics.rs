@@ -14,6 +14,7 @@ use kernel::tracepoints::{Event, EventKind, EventSink, Pid, PrevState, TaskRef};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use sim::{CpuId, Nanos};
+use uapi::{Policy, TraceMarker};
 use workload::Mark;
 
 /// The schema string of the metrics document.
@@ -306,6 +307,29 @@ impl TaskState {
             dl_throttles: 0,
         }
     }
+
+    /// The task's entry of the metrics document.
+    fn into_metrics(self, pid: Pid) -> TaskMetrics {
+        TaskMetrics {
+            name: self.name,
+            pid,
+            policy: self.policy,
+            prio: self.prio,
+            nice: self.nice,
+            dl_params_ns: self.dl_params_ns,
+            exit_ns: self.exit_ns,
+            done_ns: self.done_ns,
+            runtime_ns: self.runtime_ns,
+            donated_ns: self.donated_ns,
+            wakeup_latency_ns: Hist::from_samples(&self.wakeup_latency),
+            lock_wait_ns: Hist::from_samples(&self.lock_wait),
+            loop_ns: Hist::from_samples(&self.loop_samples),
+            deadline_misses: self.deadline_misses,
+            dl_throttles: self.dl_throttles,
+            nr_switches: self.nr_switches,
+            nr_migrations: self.nr_migrations,
+        }
+    }
 }
 
 /// Computes [`Metrics`] from the event stream.
@@ -422,25 +446,7 @@ impl MetricsCollector {
             .tasks
             .into_iter()
             .filter(|(_, t)| !t.kthread)
-            .map(|(pid, t)| TaskMetrics {
-                name: t.name,
-                pid,
-                policy: t.policy,
-                prio: t.prio,
-                nice: t.nice,
-                dl_params_ns: t.dl_params_ns,
-                exit_ns: t.exit_ns,
-                done_ns: t.done_ns,
-                runtime_ns: t.runtime_ns,
-                donated_ns: t.donated_ns,
-                wakeup_latency_ns: Hist::from_samples(&t.wakeup_latency),
-                lock_wait_ns: Hist::from_samples(&t.lock_wait),
-                loop_ns: Hist::from_samples(&t.loop_samples),
-                deadline_misses: t.deadline_misses,
-                dl_throttles: t.dl_throttles,
-                nr_switches: t.nr_switches,
-                nr_migrations: t.nr_migrations,
-            })
+            .map(|(pid, t)| t.into_metrics(pid))
             .collect();
         Metrics {
             schema: SCHEMA.to_string(),
@@ -462,6 +468,8 @@ impl MetricsCollector {
 }
 
 impl EventSink for MetricsCollector {
+    /// Checks the stream is in time order, counts the event, and hands it to the handler of
+    /// its kind (events no metric reads are only counted).
     fn event(&mut self, e: &Event) {
         assert!(
             e.time_ns >= self.last_time_ns,
@@ -480,16 +488,7 @@ impl EventSink for MetricsCollector {
                 prio,
                 nice,
                 kthread,
-            } => {
-                if pid != 0 {
-                    let task = self.task(pid, prio);
-                    task.kthread = kthread;
-                    task.name = comm.as_str().to_string();
-                    task.policy = policy.rtapp_name().to_string();
-                    task.prio = prio;
-                    task.nice = nice;
-                }
-            }
+            } => self.task_newtask(pid, comm.as_str(), policy, prio, nice, kthread),
             EventKind::LockInit { .. } | EventKind::ProxyPark { .. } => {}
             EventKind::ProxyPick { .. } => self.counters.proxy_picks += 1,
             EventKind::ProxyMigrate { .. } => self.counters.proxy_migrations += 1,
@@ -497,56 +496,22 @@ impl EventSink for MetricsCollector {
             EventKind::ProxyBegin { donor, .. } => {
                 self.proxy_since.insert(e.cpu, (donor.pid, t));
             }
-            EventKind::ProxyEnd { donor, .. } => {
-                if let Some((d, since)) = self.proxy_since.remove(&e.cpu) {
-                    assert_eq!(d, donor.pid, "proxy slices must nest per CPU");
-                    if d != 0 {
-                        self.task(d, 0).donated_ns += t - since;
-                    }
-                }
-            }
-            EventKind::LockContended { pid, .. } => {
-                if pid != 0 {
-                    self.task(pid, 0).lock_wait_since = Some(t);
-                }
-            }
-            EventKind::LockAcquired { pid, .. } => {
-                if pid != 0 {
-                    let st = self.task(pid, 0);
-                    if let Some(since) = st.lock_wait_since.take() {
-                        st.lock_wait.push(t - since);
-                    }
-                }
-            }
+            EventKind::ProxyEnd { donor, .. } => self.proxy_end(t, e.cpu, donor.pid),
+            EventKind::LockContended { pid, .. } => self.lock_contended(t, pid),
+            EventKind::LockAcquired { pid, .. } => self.lock_acquired(t, pid),
             EventKind::SchedSetattr {
                 pid,
                 policy,
                 prio,
                 nice,
                 dl_params_ns,
-            } => {
-                // rt-app threads start as SCHED_OTHER and switch themselves; the metrics
-                // report the attributes in effect at the task's last loop start.
-                if pid != 0 {
-                    let task = self.task(pid, prio);
-                    task.pending_attrs = Some((policy.rtapp_name().to_string(), prio, nice, dl_params_ns));
-                }
-            }
+            } => self.sched_setattr(pid, policy, prio, nice, dl_params_ns),
             EventKind::SchedSwitch {
                 prev,
                 prev_state,
                 next,
-            } => {
-                self.sched_switch(t, e.cpu, prev, prev_state, next);
-            }
-            EventKind::SchedWaking { task, .. } => {
-                if task.pid != 0 {
-                    // The latest waking wins: an off-CPU sleeper gets exactly one (the state
-                    // match fails for the next waker), so a second one means the first
-                    // cancelled an earlier sleep.
-                    self.task(task.pid, task.prio).waking_since = Some(t);
-                }
-            }
+            } => self.sched_switch(t, e.cpu, prev, prev_state, next),
+            EventKind::SchedWaking { task, .. } => self.sched_waking(t, task),
             EventKind::SchedWakeup { task, .. } | EventKind::SchedWakeupNew { task, .. } => {
                 if task.pid != 0 {
                     self.task(task.pid, task.prio);
@@ -556,21 +521,8 @@ impl EventSink for MetricsCollector {
                 task,
                 orig_cpu,
                 dest_cpu,
-            } => {
-                if orig_cpu != dest_cpu {
-                    self.counters.migrations += 1;
-                    if task.pid != 0 {
-                        self.task(task.pid, task.prio).nr_migrations += 1;
-                    }
-                }
-            }
-            EventKind::SchedProcessExit { task } => {
-                if task.pid != 0 {
-                    let st = self.task(task.pid, task.prio);
-                    st.exit_ns.get_or_insert(t);
-                    st.waking_since = None;
-                }
-            }
+            } => self.sched_migrate_task(task, orig_cpu, dest_cpu),
+            EventKind::SchedProcessExit { task } => self.sched_process_exit(t, task),
             EventKind::SchedPiSetprio { .. } => {}
             EventKind::DlThrottle { pid } => {
                 if pid != 0 {
@@ -587,42 +539,137 @@ impl EventSink for MetricsCollector {
             | EventKind::WorkqueueExecuteEnd { .. } => {}
             EventKind::IpiSendCpu { .. } => self.counters.ipis += 1,
             EventKind::ContentionBegin { .. } | EventKind::ContentionEnd { .. } => {}
-            EventKind::UserMark { pid, mark } => {
-                if pid != 0 {
-                    let st = self.task(pid, 0);
-                    match Mark::parse(mark) {
-                        Some(Mark::LoopStart {
-                            thread_loop,
-                            phase,
-                            phase_loop,
-                        }) => {
-                            if let Some((policy, prio, nice, dl)) = st.pending_attrs.take() {
-                                st.policy = policy;
-                                st.prio = prio;
-                                st.nice = nice;
-                                st.dl_params_ns = dl;
-                            }
-                            st.loop_start = Some((t, (thread_loop, phase, phase_loop)));
-                        }
-                        Some(Mark::LoopEnd {
-                            thread_loop,
-                            phase,
-                            phase_loop,
-                        }) => {
-                            if let Some((start, id)) = st.loop_start.take() {
-                                if id == (thread_loop, phase, phase_loop) {
-                                    st.loop_samples.push(t - start);
-                                }
-                            }
-                            st.last_loop_end_ns = Some(t);
-                        }
-                        Some(Mark::TaskEnd) => {
-                            st.done_ns.get_or_insert(st.last_loop_end_ns.unwrap_or(t));
-                        }
-                        Some(Mark::TaskStart) | None => {}
+            EventKind::UserMark { pid, mark } => self.user_mark(t, pid, mark),
+        }
+    }
+}
+
+/// One handler per event kind that a metric reads; each ignores pid 0 (the idle tasks).
+impl MetricsCollector {
+    /// `task_newtask`: the task's name and its attributes at creation.
+    fn task_newtask(&mut self, pid: Pid, comm: &str, policy: Policy, prio: i32, nice: i32, kthread: bool) {
+        if pid != 0 {
+            let task = self.task(pid, prio);
+            task.kthread = kthread;
+            task.name = comm.to_string();
+            task.policy = policy.rtapp_name().to_string();
+            task.prio = prio;
+            task.nice = nice;
+        }
+    }
+
+    /// `proxy_end`: the CPU's proxy slice closes; its length counts as donated by the donor.
+    fn proxy_end(&mut self, t: Nanos, cpu: CpuId, donor: Pid) {
+        if let Some((d, since)) = self.proxy_since.remove(&cpu) {
+            assert_eq!(d, donor, "proxy slices must nest per CPU");
+            if d != 0 {
+                self.task(d, 0).donated_ns += t - since;
+            }
+        }
+    }
+
+    /// `lock_contended`: the task starts waiting for a lock.
+    fn lock_contended(&mut self, t: Nanos, pid: Pid) {
+        if pid != 0 {
+            self.task(pid, 0).lock_wait_since = Some(t);
+        }
+    }
+
+    /// `lock_acquired`: a wait begun at `lock_contended` ends, one `lock_wait_ns` sample.
+    fn lock_acquired(&mut self, t: Nanos, pid: Pid) {
+        if pid != 0 {
+            let st = self.task(pid, 0);
+            if let Some(since) = st.lock_wait_since.take() {
+                st.lock_wait.push(t - since);
+            }
+        }
+    }
+
+    /// `sched_setattr`: rt-app threads start as SCHED_OTHER and switch themselves; the metrics
+    /// report the attributes in effect at the task's last loop start, so these wait for it.
+    fn sched_setattr(
+        &mut self,
+        pid: Pid,
+        policy: Policy,
+        prio: i32,
+        nice: i32,
+        dl_params_ns: Option<[Nanos; 3]>,
+    ) {
+        if pid != 0 {
+            let task = self.task(pid, prio);
+            task.pending_attrs = Some((policy.rtapp_name().to_string(), prio, nice, dl_params_ns));
+        }
+    }
+
+    /// `sched_waking`: the start of a wakeup latency sample. The latest waking wins: an
+    /// off-CPU sleeper gets exactly one (the state match fails for the next waker), so a
+    /// second one means the first cancelled an earlier sleep.
+    fn sched_waking(&mut self, t: Nanos, task: TaskRef) {
+        if task.pid != 0 {
+            self.task(task.pid, task.prio).waking_since = Some(t);
+        }
+    }
+
+    /// `sched_migrate_task`: a migration when the CPU changes.
+    fn sched_migrate_task(&mut self, task: TaskRef, orig_cpu: CpuId, dest_cpu: CpuId) {
+        if orig_cpu != dest_cpu {
+            self.counters.migrations += 1;
+            if task.pid != 0 {
+                self.task(task.pid, task.prio).nr_migrations += 1;
+            }
+        }
+    }
+
+    /// `sched_process_exit`: the first exit time counts; no wakeup is pending any more.
+    fn sched_process_exit(&mut self, t: Nanos, task: TaskRef) {
+        if task.pid != 0 {
+            let st = self.task(task.pid, task.prio);
+            st.exit_ns.get_or_insert(t);
+            st.waking_since = None;
+        }
+    }
+
+    /// An rt-app mark: a loop start applies the pending attributes and opens a loop sample,
+    /// the matching loop end closes it, and the task's end is its last loop end.
+    fn user_mark(&mut self, t: Nanos, pid: Pid, mark: TraceMarker) {
+        if pid == 0 {
+            return;
+        }
+        // The task's entry exists from its first marker on, an rt-app one or not.
+        let st = self.task(pid, 0);
+        let Some(mark) = Mark::parse(mark) else {
+            return;
+        };
+        match mark {
+            Mark::LoopStart {
+                thread_loop,
+                phase,
+                phase_loop,
+            } => {
+                if let Some((policy, prio, nice, dl)) = st.pending_attrs.take() {
+                    st.policy = policy;
+                    st.prio = prio;
+                    st.nice = nice;
+                    st.dl_params_ns = dl;
+                }
+                st.loop_start = Some((t, (thread_loop, phase, phase_loop)));
+            }
+            Mark::LoopEnd {
+                thread_loop,
+                phase,
+                phase_loop,
+            } => {
+                if let Some((start, id)) = st.loop_start.take() {
+                    if id == (thread_loop, phase, phase_loop) {
+                        st.loop_samples.push(t - start);
                     }
                 }
+                st.last_loop_end_ns = Some(t);
             }
+            Mark::TaskEnd => {
+                st.done_ns.get_or_insert(st.last_loop_end_ns.unwrap_or(t));
+            }
+            Mark::TaskStart => {}
         }
     }
 }

@@ -303,6 +303,15 @@ impl<W: io::Write> PerfettoWriter<W> {
         }
     }
 
+    fn process_exit(&self, t: &TaskRef, cpu: CpuId) -> pb::SchedProcessExitFtraceEvent {
+        pb::SchedProcessExitFtraceEvent {
+            comm: Some(self.comm(t.pid, cpu)),
+            pid: Some(t.pid as i32),
+            tgid: Some(t.pid as i32),
+            prio: Some(t.prio),
+        }
+    }
+
     /// Sets a task's run state and CPU, moving it between the `nr_running` counts.
     fn set_task(&mut self, pid: Pid, runnable: bool, cpu: CpuId) {
         if pid == 0 {
@@ -367,129 +376,45 @@ impl<W: io::Write> PerfettoWriter<W> {
         }
     }
 
+    /// One record: its ftrace event, its track events, and the counters it moves. The kinds
+    /// with more than a line of work have a function each below, named after the record.
     fn handle(&mut self, e: &Event) {
         let cpu = e.cpu;
         match e.kind {
             EventKind::TaskNewtask {
                 pid, comm, kthread, ..
-            } => {
-                self.comms.insert(pid, comm.as_str().to_string());
-                self.ftrace(
-                    e,
-                    Fe::TaskNewtask(pb::TaskNewtaskFtraceEvent {
-                        pid: Some(pid as i32),
-                        comm: Some(comm.as_str().to_string()),
-                        clone_flags: Some(0),
-                        oom_score_adj: Some(0),
-                    }),
-                );
-                // Each model task is its own thread group: one process, one thread.
-                let name = comm.as_str().to_string();
-                self.descriptor(pb::TrackDescriptor {
-                    uuid: Some(process_track(pid)),
-                    process: Some(pb::ProcessDescriptor {
-                        pid: Some(pid as i32),
-                        process_name: Some(if kthread {
-                            format!("[{name}]")
-                        } else {
-                            name.clone()
-                        }),
-                    }),
-                    ..Default::default()
-                });
-                self.descriptor(pb::TrackDescriptor {
-                    uuid: Some(thread_track(pid)),
-                    parent_uuid: Some(process_track(pid)),
-                    thread: Some(pb::ThreadDescriptor {
-                        pid: Some(pid as i32),
-                        tid: Some(i64::from(pid)),
-                        thread_name: Some(name),
-                    }),
-                    ..Default::default()
-                });
-            }
+            } => self.task_newtask(e, pid, comm.as_str(), kthread),
             EventKind::SchedSwitch {
                 prev,
                 prev_state,
                 next,
-            } => {
-                let ev = pb::SchedSwitchFtraceEvent {
-                    prev_comm: Some(self.comm(prev.pid, cpu)),
-                    prev_pid: Some(prev.pid as i32),
-                    prev_prio: Some(prev.prio),
-                    prev_state: Some(raw_prev_state(prev_state)),
-                    next_comm: Some(self.comm(next.pid, cpu)),
-                    next_pid: Some(next.pid as i32),
-                    next_prio: Some(next.prio),
-                };
-                self.ftrace(e, Fe::SchedSwitch(ev));
-                let still = matches!(prev_state, PrevState::Preempted | PrevState::Running);
-                self.set_task(prev.pid, still, cpu);
-                self.set_task(next.pid, true, cpu);
-                self.set_donor(cpu, next);
-                self.emit_counters(e.time_ns);
-            }
+            } => self.sched_switch(e, prev, prev_state, next),
             EventKind::SchedWaking { task, target_cpu } => {
                 let ev = self.wakeup(&task, target_cpu, cpu);
                 self.ftrace(e, Fe::SchedWaking(ev));
             }
             EventKind::SchedWakeup { task, target_cpu } => {
                 let ev = self.wakeup(&task, target_cpu, cpu);
-                self.ftrace(e, Fe::SchedWakeup(ev));
-                self.set_task(task.pid, true, target_cpu);
-                self.emit_counters(e.time_ns);
+                self.sched_wakeup(e, Fe::SchedWakeup(ev), task.pid, target_cpu);
             }
             EventKind::SchedWakeupNew { task, target_cpu } => {
                 let ev = self.wakeup(&task, target_cpu, cpu);
-                self.ftrace(e, Fe::SchedWakeupNew(ev));
-                self.set_task(task.pid, true, target_cpu);
-                self.emit_counters(e.time_ns);
+                self.sched_wakeup(e, Fe::SchedWakeupNew(ev), task.pid, target_cpu);
             }
             EventKind::SchedMigrateTask {
                 task,
                 orig_cpu,
                 dest_cpu,
-            } => {
-                let ev = pb::SchedMigrateTaskFtraceEvent {
-                    comm: Some(self.comm(task.pid, cpu)),
-                    pid: Some(task.pid as i32),
-                    prio: Some(task.prio),
-                    orig_cpu: Some(orig_cpu as i32),
-                    dest_cpu: Some(dest_cpu as i32),
-                };
-                self.ftrace(e, Fe::SchedMigrateTask(ev));
-                let runnable = self.tasks.get(&task.pid).is_some_and(|&(r, _)| r);
-                self.set_task(task.pid, runnable, dest_cpu);
-                self.emit_counters(e.time_ns);
-            }
+            } => self.sched_migrate_task(e, task, orig_cpu, dest_cpu),
             EventKind::SchedProcessExit { task } => {
-                let ev = pb::SchedProcessExitFtraceEvent {
-                    comm: Some(self.comm(task.pid, cpu)),
-                    pid: Some(task.pid as i32),
-                    tgid: Some(task.pid as i32),
-                    prio: Some(task.prio),
-                };
+                let ev = self.process_exit(&task, cpu);
                 self.ftrace(e, Fe::SchedProcessExit(ev));
             }
             EventKind::SchedPiSetprio {
                 task,
                 oldprio,
                 newprio,
-            } => {
-                let ev = pb::SchedPiSetprioFtraceEvent {
-                    comm: Some(self.comm(task.pid, cpu)),
-                    newprio: Some(newprio),
-                    oldprio: Some(oldprio),
-                    pid: Some(task.pid as i32),
-                };
-                self.ftrace(e, Fe::SchedPiSetprio(ev));
-                for rq in &mut self.rqs {
-                    if rq.donor == task.pid && task.pid != 0 {
-                        rq.donor_prio = i64::from(newprio);
-                    }
-                }
-                self.emit_counters(e.time_ns);
-            }
+            } => self.sched_pi_setprio(e, task, oldprio, newprio),
             EventKind::LockInit { lock, name } => {
                 self.lock_names.insert(lock_addr(lock), name.as_str().to_string());
             }
@@ -505,34 +430,7 @@ impl<W: io::Write> PerfettoWriter<W> {
                 let te = Self::slice(pb::TYPE_SLICE_END, thread_track(pid), None);
                 self.track_event(e.time_ns, te);
             }
-            EventKind::ProxyBegin { donor, owner } => {
-                if self.proxy_tracks.insert(owner.pid) {
-                    self.descriptor(pb::TrackDescriptor {
-                        uuid: Some(proxy_track(owner.pid)),
-                        parent_uuid: Some(thread_track(owner.pid)),
-                        name: Some("proxy execution".into()),
-                        ..Default::default()
-                    });
-                }
-                let flow = self.next_flow_id;
-                self.next_flow_id += 1;
-                let mut lend = Self::slice(
-                    pb::TYPE_INSTANT,
-                    thread_track(donor.pid),
-                    Some(format!("donates to {}-{}", self.comm(owner.pid, cpu), owner.pid)),
-                );
-                lend.flow_ids.push(flow);
-                self.track_event(e.time_ns, lend);
-                let mut run = Self::slice(
-                    pb::TYPE_SLICE_BEGIN,
-                    proxy_track(owner.pid),
-                    Some(format!("proxy for {}-{}", self.comm(donor.pid, cpu), donor.pid)),
-                );
-                run.terminating_flow_ids.push(flow);
-                self.track_event(e.time_ns, run);
-                self.set_donor(cpu, donor);
-                self.emit_counters(e.time_ns);
-            }
+            EventKind::ProxyBegin { donor, owner } => self.proxy_begin(e, donor, owner),
             EventKind::ProxyEnd { owner, .. } => {
                 let te = Self::slice(pb::TYPE_SLICE_END, proxy_track(owner.pid), None);
                 self.track_event(e.time_ns, te);
@@ -553,6 +451,138 @@ impl<W: io::Write> PerfettoWriter<W> {
             | EventKind::DlThrottle { .. }
             | EventKind::DlDeadlineMiss { .. } => {}
         }
+    }
+
+    /// `task_newtask`: learns the comm, and describes the task's process and thread tracks.
+    fn task_newtask(&mut self, e: &Event, pid: Pid, comm: &str, kthread: bool) {
+        self.comms.insert(pid, comm.to_string());
+        self.ftrace(
+            e,
+            Fe::TaskNewtask(pb::TaskNewtaskFtraceEvent {
+                pid: Some(pid as i32),
+                comm: Some(comm.to_string()),
+                clone_flags: Some(0),
+                oom_score_adj: Some(0),
+            }),
+        );
+        // Each model task is its own thread group: one process, one thread.
+        let name = comm.to_string();
+        self.descriptor(pb::TrackDescriptor {
+            uuid: Some(process_track(pid)),
+            process: Some(pb::ProcessDescriptor {
+                pid: Some(pid as i32),
+                process_name: Some(if kthread {
+                    format!("[{name}]")
+                } else {
+                    name.clone()
+                }),
+            }),
+            ..Default::default()
+        });
+        self.descriptor(pb::TrackDescriptor {
+            uuid: Some(thread_track(pid)),
+            parent_uuid: Some(process_track(pid)),
+            thread: Some(pb::ThreadDescriptor {
+                pid: Some(pid as i32),
+                tid: Some(i64::from(pid)),
+                thread_name: Some(name),
+            }),
+            ..Default::default()
+        });
+    }
+
+    /// `sched_switch`: `prev` stays runnable if it was preempted, `next` runs and is the
+    /// CPU's donor until a proxy slice says otherwise.
+    fn sched_switch(&mut self, e: &Event, prev: TaskRef, prev_state: PrevState, next: TaskRef) {
+        let cpu = e.cpu;
+        let ev = pb::SchedSwitchFtraceEvent {
+            prev_comm: Some(self.comm(prev.pid, cpu)),
+            prev_pid: Some(prev.pid as i32),
+            prev_prio: Some(prev.prio),
+            prev_state: Some(raw_prev_state(prev_state)),
+            next_comm: Some(self.comm(next.pid, cpu)),
+            next_pid: Some(next.pid as i32),
+            next_prio: Some(next.prio),
+        };
+        self.ftrace(e, Fe::SchedSwitch(ev));
+        let still = matches!(prev_state, PrevState::Preempted | PrevState::Running);
+        self.set_task(prev.pid, still, cpu);
+        self.set_task(next.pid, true, cpu);
+        self.set_donor(cpu, next);
+        self.emit_counters(e.time_ns);
+    }
+
+    /// `sched_wakeup` and `sched_wakeup_new` (the ftrace event `ev`): `pid` becomes runnable
+    /// on `target_cpu`.
+    fn sched_wakeup(&mut self, e: &Event, ev: Fe, pid: Pid, target_cpu: CpuId) {
+        self.ftrace(e, ev);
+        self.set_task(pid, true, target_cpu);
+        self.emit_counters(e.time_ns);
+    }
+
+    /// `sched_migrate_task`: the task's runnable count moves to `dest_cpu`.
+    fn sched_migrate_task(&mut self, e: &Event, task: TaskRef, orig_cpu: CpuId, dest_cpu: CpuId) {
+        let ev = pb::SchedMigrateTaskFtraceEvent {
+            comm: Some(self.comm(task.pid, e.cpu)),
+            pid: Some(task.pid as i32),
+            prio: Some(task.prio),
+            orig_cpu: Some(orig_cpu as i32),
+            dest_cpu: Some(dest_cpu as i32),
+        };
+        self.ftrace(e, Fe::SchedMigrateTask(ev));
+        let runnable = self.tasks.get(&task.pid).is_some_and(|&(r, _)| r);
+        self.set_task(task.pid, runnable, dest_cpu);
+        self.emit_counters(e.time_ns);
+    }
+
+    /// `sched_pi_setprio`: a CPU whose donor is the task shows its new priority.
+    fn sched_pi_setprio(&mut self, e: &Event, task: TaskRef, oldprio: i32, newprio: i32) {
+        let ev = pb::SchedPiSetprioFtraceEvent {
+            comm: Some(self.comm(task.pid, e.cpu)),
+            newprio: Some(newprio),
+            oldprio: Some(oldprio),
+            pid: Some(task.pid as i32),
+        };
+        self.ftrace(e, Fe::SchedPiSetprio(ev));
+        for rq in &mut self.rqs {
+            if rq.donor == task.pid && task.pid != 0 {
+                rq.donor_prio = i64::from(newprio);
+            }
+        }
+        self.emit_counters(e.time_ns);
+    }
+
+    /// A proxy slice begins: the owner's proxy track (described at its first slice) gets a
+    /// slice joined by a flow to an instant on the donor's thread, and the donor becomes the
+    /// CPU's donor.
+    fn proxy_begin(&mut self, e: &Event, donor: TaskRef, owner: TaskRef) {
+        let cpu = e.cpu;
+        if self.proxy_tracks.insert(owner.pid) {
+            self.descriptor(pb::TrackDescriptor {
+                uuid: Some(proxy_track(owner.pid)),
+                parent_uuid: Some(thread_track(owner.pid)),
+                name: Some("proxy execution".into()),
+                ..Default::default()
+            });
+        }
+        let flow = self.next_flow_id;
+        self.next_flow_id += 1;
+        let mut lend = Self::slice(
+            pb::TYPE_INSTANT,
+            thread_track(donor.pid),
+            Some(format!("donates to {}-{}", self.comm(owner.pid, cpu), owner.pid)),
+        );
+        lend.flow_ids.push(flow);
+        self.track_event(e.time_ns, lend);
+        let mut run = Self::slice(
+            pb::TYPE_SLICE_BEGIN,
+            proxy_track(owner.pid),
+            Some(format!("proxy for {}-{}", self.comm(donor.pid, cpu), donor.pid)),
+        );
+        run.terminating_flow_ids.push(flow);
+        self.track_event(e.time_ns, run);
+        self.set_donor(cpu, donor);
+        self.emit_counters(e.time_ns);
     }
 }
 

@@ -279,26 +279,14 @@ pub fn latency_cdf_svg(task: &str, what: &str, runs: &[(&str, &[u64])]) -> Strin
 pub fn gantt_svg(title: &str, run: &RunSeries) -> String {
     let (from, to) = run.window_ns;
     let unit = Unit::for_max(to - from);
-    let per = unit_ns(unit);
-    let x = |ns: Nanos| ns as f64 / per;
+    let g = GanttLayout::new(run, unit_ns(unit));
     let nr = run.nr_cpus;
-    // Tasks that ran (or donated) in the window, by pid: the legend and the colours.
-    let mut pids: Vec<Pid> = run
-        .spans
-        .iter()
-        .map(|s| s.pid)
-        .chain(run.proxy_spans.iter().flat_map(|p| [p.donor, p.owner]))
-        .collect();
-    pids.sort_unstable();
-    pids.dedup();
-    let task_colour = |pid: Pid| colour(pids.iter().position(|&p| p == pid).unwrap_or(pids.len()));
-    let name = |pid: Pid| run.names.get(&pid).cloned().unwrap_or_else(|| format!("<{pid}>"));
-    let legend_rows = pids.len() as u32 + u32::from(!run.proxy_spans.is_empty());
+    let legend_rows = g.pids.len() as u32 + u32::from(!run.proxy_spans.is_empty());
     svg(1200, (100 + 60 * nr).max(60 + 18 * legend_rows), |root| {
         let (plot_area, legend_area) = root.split_horizontally(960);
         draw_legend(
             &legend_area,
-            pids.iter().map(|&p| (name(p), task_colour(p).filled())).chain(
+            g.pids.iter().map(|&p| (g.name(p), g.colour(p).filled())).chain(
                 (!run.proxy_spans.is_empty()).then(|| {
                     (
                         "proxy: donor→owner, donor's colour".to_string(),
@@ -312,7 +300,7 @@ pub fn gantt_svg(title: &str, run: &RunSeries) -> String {
             .margin(15)
             .x_label_area_size(40)
             .y_label_area_size(60)
-            .build_cartesian_2d(x(from)..x(to), 0f64..nr as f64)
+            .build_cartesian_2d(g.x(from)..g.x(to), 0f64..nr as f64)
             .expect("drawing into a String");
         chart
             .configure_mesh()
@@ -331,49 +319,118 @@ pub fn gantt_svg(title: &str, run: &RunSeries) -> String {
             .x_desc(format!("time ({})", unit.symbol()))
             .draw()
             .expect("drawing into a String");
-        // Row of CPU c: c (bottom) .. c + 1 (top), top down as in KernelShark.
-        let row = |cpu: CpuId| (nr - 1 - cpu) as f64;
-        for &pid in &pids {
-            let c = task_colour(pid);
-            let bars: Vec<Rectangle<(f64, f64)>> = run
-                .spans
-                .iter()
-                .filter(|s| s.pid == pid)
-                .map(|s| {
-                    let r = row(s.cpu);
-                    Rectangle::new([(x(s.start_ns), r + 0.1), (x(s.end_ns), r + 0.6)], c.filled())
-                })
-                .collect();
-            if bars.is_empty() {
-                continue;
-            }
-            chart.draw_series(bars).expect("drawing into a String");
-        }
-        if !run.proxy_spans.is_empty() {
-            let mut elems: Vec<Rectangle<(f64, f64)>> = Vec::new();
-            for p in &run.proxy_spans {
-                let r = row(p.cpu);
-                let c = task_colour(p.donor);
-                elems.push(Rectangle::new(
-                    [(x(p.start_ns), r + 0.62), (x(p.end_ns), r + 0.9)],
-                    c.mix(0.5).filled(),
-                ));
-                elems.push(Rectangle::new(
-                    [(x(p.start_ns), r + 0.62), (x(p.end_ns), r + 0.9)],
-                    BLACK.stroke_width(1),
-                ));
-            }
-            chart.draw_series(elems).expect("drawing into a String");
-            let labels = run.proxy_spans.iter().map(|p| {
-                Text::new(
-                    format!("{}→{}", name(p.donor), name(p.owner)),
-                    (x(p.start_ns), row(p.cpu) + 0.98),
-                    (FONT, 11).into_font(),
-                )
-            });
-            chart.draw_series(labels).expect("drawing into a String");
-        }
+        draw_run_bars(&mut chart, &g);
+        draw_proxy_spans(&mut chart, &g);
     })
+}
+
+/// The chart a Gantt chart draws into: time on x, CPU rows on y.
+type GanttChart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// Where things go on a Gantt chart: the time scale, the CPU rows, the tasks' colours and
+/// names.
+struct GanttLayout<'a> {
+    run: &'a RunSeries,
+    /// Nanoseconds per unit of the time axis.
+    per: f64,
+    /// Tasks that ran (or donated) in the window, by pid: the legend and the colours.
+    pids: Vec<Pid>,
+}
+
+impl<'a> GanttLayout<'a> {
+    fn new(run: &'a RunSeries, per: f64) -> Self {
+        let mut pids: Vec<Pid> = run
+            .spans
+            .iter()
+            .map(|s| s.pid)
+            .chain(run.proxy_spans.iter().flat_map(|p| [p.donor, p.owner]))
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        GanttLayout { run, per, pids }
+    }
+
+    fn x(&self, ns: Nanos) -> f64 {
+        ns as f64 / self.per
+    }
+
+    /// Row of CPU c: c (bottom) .. c + 1 (top), top down as in KernelShark.
+    fn row(&self, cpu: CpuId) -> f64 {
+        (self.run.nr_cpus - 1 - cpu) as f64
+    }
+
+    fn colour(&self, pid: Pid) -> RGBColor {
+        colour(
+            self.pids
+                .iter()
+                .position(|&p| p == pid)
+                .unwrap_or(self.pids.len()),
+        )
+    }
+
+    fn name(&self, pid: Pid) -> String {
+        self.run
+            .names
+            .get(&pid)
+            .cloned()
+            .unwrap_or_else(|| format!("<{pid}>"))
+    }
+}
+
+/// The running intervals: per task, a bar in its colour in the lower part of its CPU's row.
+fn draw_run_bars(chart: &mut GanttChart<'_, '_>, g: &GanttLayout<'_>) {
+    for &pid in &g.pids {
+        let c = g.colour(pid);
+        let bars: Vec<Rectangle<(f64, f64)>> = g
+            .run
+            .spans
+            .iter()
+            .filter(|s| s.pid == pid)
+            .map(|s| {
+                let r = g.row(s.cpu);
+                Rectangle::new([(g.x(s.start_ns), r + 0.1), (g.x(s.end_ns), r + 0.6)], c.filled())
+            })
+            .collect();
+        if bars.is_empty() {
+            continue;
+        }
+        chart.draw_series(bars).expect("drawing into a String");
+    }
+}
+
+/// The proxy slices: a half-tone bar in the donor's colour, outlined, in the upper part of
+/// the CPU's row, labelled `donor→owner`.
+fn draw_proxy_spans(chart: &mut GanttChart<'_, '_>, g: &GanttLayout<'_>) {
+    let run = g.run;
+    if run.proxy_spans.is_empty() {
+        return;
+    }
+    let mut elems: Vec<Rectangle<(f64, f64)>> = Vec::new();
+    for p in &run.proxy_spans {
+        let r = g.row(p.cpu);
+        let c = g.colour(p.donor);
+        elems.push(Rectangle::new(
+            [(g.x(p.start_ns), r + 0.62), (g.x(p.end_ns), r + 0.9)],
+            c.mix(0.5).filled(),
+        ));
+        elems.push(Rectangle::new(
+            [(g.x(p.start_ns), r + 0.62), (g.x(p.end_ns), r + 0.9)],
+            BLACK.stroke_width(1),
+        ));
+    }
+    chart.draw_series(elems).expect("drawing into a String");
+    let labels = run.proxy_spans.iter().map(|p| {
+        Text::new(
+            format!("{}→{}", g.name(p.donor), g.name(p.owner)),
+            (g.x(p.start_ns), g.row(p.cpu) + 0.98),
+            (FONT, 11).into_font(),
+        )
+    });
+    chart.draw_series(labels).expect("drawing into a String");
 }
 
 /// A legend drawn by hand beside a chart: one swatch and name per line.

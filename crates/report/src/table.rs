@@ -364,27 +364,7 @@ pub fn compare_table(runs: &[(&str, &Metrics)], notes: &[String]) -> String {
         let names: Vec<&str> = runs.iter().map(|(n, _)| *n).collect();
         header_lines(&mut out, first, &names.join(", "), notes);
     }
-    let mut keys: Vec<(&str, u32)> = Vec::new();
-    for (_, m) in runs {
-        for t in &m.tasks {
-            if !keys.contains(&(t.name.as_str(), t.pid)) {
-                keys.push((t.name.as_str(), t.pid));
-            }
-        }
-    }
-    // One row per (task, run): the run's name, and the task's metrics if it has them.
-    let mut rows: Vec<(String, String, &str, Option<&TaskMetrics>)> = Vec::new();
-    for &(name, pid) in &keys {
-        for (i, (protocol, m)) in runs.iter().enumerate() {
-            let (name_cell, pid_cell) = if i == 0 {
-                (name.to_string(), pid.to_string())
-            } else {
-                (String::new(), String::new())
-            };
-            let t = m.tasks.iter().find(|t| t.name == name && t.pid == pid);
-            rows.push((name_cell, pid_cell, protocol, t));
-        }
-    }
+    let rows = compare_rows(runs);
     let mut t = Columns::new();
     t.text("TASK", L, rows.iter().map(|r| r.0.clone()).collect());
     t.text("PID", R, rows.iter().map(|r| r.1.clone()).collect());
@@ -411,6 +391,43 @@ pub fn compare_table(runs: &[(&str, &Metrics)], notes: &[String]) -> String {
     t.times("DONATED", &donated);
     t.render(&mut out);
     out.push('\n');
+    compare_counters(&mut out, runs);
+    out
+}
+
+/// A row of [`compare_table`]: the TASK and PID cells, the run's name, the task's metrics.
+type CompareRow<'a> = (String, String, &'a str, Option<&'a TaskMetrics>);
+
+/// The rows of [`compare_table`]: per task, matched by (name, pid) in the order tasks first
+/// appear run by run, one row per run: the task's name and pid on its first row only, the
+/// run's name, and the task's metrics if the run has them.
+fn compare_rows<'a>(runs: &[(&'a str, &'a Metrics)]) -> Vec<CompareRow<'a>> {
+    let mut keys: Vec<(&str, u32)> = Vec::new();
+    for (_, m) in runs {
+        for t in &m.tasks {
+            if !keys.contains(&(t.name.as_str(), t.pid)) {
+                keys.push((t.name.as_str(), t.pid));
+            }
+        }
+    }
+    let mut rows: Vec<CompareRow> = Vec::new();
+    for &(name, pid) in &keys {
+        for (i, (protocol, m)) in runs.iter().enumerate() {
+            let (name_cell, pid_cell) = if i == 0 {
+                (name.to_string(), pid.to_string())
+            } else {
+                (String::new(), String::new())
+            };
+            let t = m.tasks.iter().find(|t| t.name == name && t.pid == pid);
+            rows.push((name_cell, pid_cell, protocol, t));
+        }
+    }
+    rows
+}
+
+/// The counters rows of [`compare_table`]: one per run.
+fn compare_counters(out: &mut String, runs: &[(&str, &Metrics)]) {
+    use Align::{Left as L, Right as R};
     let header = [
         "PROTOCOL",
         "CONTEXT SWITCHES",
@@ -433,8 +450,7 @@ pub fn compare_table(runs: &[(&str, &Metrics)], notes: &[String]) -> String {
             ]
         })
         .collect();
-    render(&mut out, &header, &align, &rows);
-    out
+    render(out, &header, &align, &rows);
 }
 
 /// The figures `ablate` compares: the worst lock-wait p99 of any task, donor-migration

@@ -41,7 +41,7 @@
 use std::collections::BTreeMap;
 use std::io;
 
-use kernel::tracepoints::{Event, EventKind, EventSink, Pid, TaskRef, TraceFlags};
+use kernel::tracepoints::{Event, EventKind, EventSink, IpiReason, Pid, PrevState, TaskRef, TraceFlags};
 use sim::CpuId;
 
 use crate::ftrace::{ipi_symbols, lock_addr, work_addr};
@@ -535,7 +535,8 @@ impl<W: io::Write> TraceDatWriter<W> {
         r.bytes
     }
 
-    /// The record of `e`, or None for records no Linux tracepoint prints.
+    /// The record of `e`, or None for records no Linux tracepoint prints. The records with
+    /// more than one field have a function each below, named after the tracepoint.
     fn record(&mut self, e: &Event) -> Option<Vec<u8>> {
         let cpu = e.cpu;
         let rec = |ev: usize| Record::new(ev, e.flags, e.owner);
@@ -549,17 +550,7 @@ impl<W: io::Write> TraceDatWriter<W> {
                 prev,
                 prev_state,
                 next,
-            } => {
-                let mut r = rec(EV_SWITCH);
-                r.comm(0, &self.comm(prev.pid, cpu))
-                    .int(1, prev.pid as i32)
-                    .int(2, prev.prio)
-                    .u64(3, raw_prev_state(prev_state) as u64)
-                    .comm(4, &self.comm(next.pid, cpu))
-                    .int(5, next.pid as i32)
-                    .int(6, next.prio);
-                r.bytes
-            }
+            } => self.sched_switch(e, prev, prev_state, next),
             EventKind::SchedWaking { task, target_cpu } => self.wakeup(EV_WAKING, e, task, target_cpu),
             EventKind::SchedWakeup { task, target_cpu } => self.wakeup(EV_WAKEUP, e, task, target_cpu),
             EventKind::SchedWakeupNew { task, target_cpu } => self.wakeup(EV_WAKEUP_NEW, e, task, target_cpu),
@@ -567,45 +558,14 @@ impl<W: io::Write> TraceDatWriter<W> {
                 task,
                 orig_cpu,
                 dest_cpu,
-            } => {
-                let mut r = rec(EV_MIGRATE);
-                r.comm(0, &self.comm(task.pid, cpu))
-                    .int(1, task.pid as i32)
-                    .int(2, task.prio)
-                    .int(3, orig_cpu as i32)
-                    .int(4, dest_cpu as i32);
-                r.bytes
-            }
-            EventKind::SchedProcessExit { task } => {
-                // Each model task is its own thread group, so it is always the last one.
-                let mut r = rec(EV_EXIT);
-                r.comm(0, &self.comm(task.pid, cpu))
-                    .int(1, task.pid as i32)
-                    .int(2, task.prio)
-                    .put(3, &[1]);
-                r.bytes
-            }
+            } => self.sched_migrate_task(e, task, orig_cpu, dest_cpu),
+            EventKind::SchedProcessExit { task } => self.sched_process_exit(e, task),
             EventKind::SchedPiSetprio {
                 task,
                 oldprio,
                 newprio,
-            } => {
-                let mut r = rec(EV_PI);
-                r.comm(0, &self.comm(task.pid, cpu))
-                    .int(1, task.pid as i32)
-                    .int(2, oldprio)
-                    .int(3, newprio);
-                r.bytes
-            }
-            EventKind::IpiSendCpu { target_cpu, reason } => {
-                let (callsite, callback) = ipi_symbols(reason);
-                let site = self.sym(callsite);
-                // A NULL callback prints as 0x0.
-                let cb = if callback == "0x0" { 0 } else { self.sym(callback) };
-                let mut r = rec(EV_IPI);
-                r.put(0, &target_cpu.to_le_bytes()).u64(1, site).u64(2, cb);
-                r.bytes
-            }
+            } => self.sched_pi_setprio(e, task, oldprio, newprio),
+            EventKind::IpiSendCpu { target_cpu, reason } => self.ipi_send_cpu(e, target_cpu, reason),
             EventKind::ContentionBegin { lock } => {
                 let mut r = rec(EV_CBEGIN);
                 r.u64(0, lock_addr(lock)).put(1, &1u32.to_le_bytes());
@@ -640,28 +600,12 @@ impl<W: io::Write> TraceDatWriter<W> {
                 function,
                 req_cpu,
                 cpu: pool_cpu,
-            } => {
-                let f = self.sym(function.as_str());
-                let mut r = rec(EV_WQ_QUEUE);
-                r.u64(0, work_addr(work))
-                    .u64(1, f)
-                    .int(3, req_cpu as i32)
-                    .int(4, pool_cpu as i32)
-                    // The per-CPU pools serve `system_wq`, whose name is "events".
-                    .data_loc(2, "events");
-                r.bytes
-            }
+            } => self.workqueue_queue_work(e, work, function.as_str(), req_cpu, pool_cpu),
             EventKind::WorkqueueExecuteStart { work, function } => {
-                let f = self.sym(function.as_str());
-                let mut r = rec(EV_WQ_START);
-                r.u64(0, work_addr(work)).u64(1, f);
-                r.bytes
+                self.workqueue_execute(EV_WQ_START, e, work, function.as_str())
             }
             EventKind::WorkqueueExecuteEnd { work, function } => {
-                let f = self.sym(function.as_str());
-                let mut r = rec(EV_WQ_END);
-                r.u64(0, work_addr(work)).u64(1, f);
-                r.bytes
+                self.workqueue_execute(EV_WQ_END, e, work, function.as_str())
             }
             EventKind::LockInit { lock, name } => {
                 self.lock_names.insert(lock_addr(lock), name.as_str().to_string());
@@ -675,6 +619,87 @@ impl<W: io::Write> TraceDatWriter<W> {
             | EventKind::DlThrottle { .. }
             | EventKind::DlDeadlineMiss { .. } => return None,
         })
+    }
+
+    fn sched_switch(&self, e: &Event, prev: TaskRef, prev_state: PrevState, next: TaskRef) -> Vec<u8> {
+        let mut r = Record::new(EV_SWITCH, e.flags, e.owner);
+        r.comm(0, &self.comm(prev.pid, e.cpu))
+            .int(1, prev.pid as i32)
+            .int(2, prev.prio)
+            .u64(3, raw_prev_state(prev_state) as u64)
+            .comm(4, &self.comm(next.pid, e.cpu))
+            .int(5, next.pid as i32)
+            .int(6, next.prio);
+        r.bytes
+    }
+
+    fn sched_migrate_task(&self, e: &Event, task: TaskRef, orig_cpu: CpuId, dest_cpu: CpuId) -> Vec<u8> {
+        let mut r = Record::new(EV_MIGRATE, e.flags, e.owner);
+        r.comm(0, &self.comm(task.pid, e.cpu))
+            .int(1, task.pid as i32)
+            .int(2, task.prio)
+            .int(3, orig_cpu as i32)
+            .int(4, dest_cpu as i32);
+        r.bytes
+    }
+
+    /// `group_dead` is always set: each model task is its own thread group, so it is always
+    /// the last one.
+    fn sched_process_exit(&self, e: &Event, task: TaskRef) -> Vec<u8> {
+        let mut r = Record::new(EV_EXIT, e.flags, e.owner);
+        r.comm(0, &self.comm(task.pid, e.cpu))
+            .int(1, task.pid as i32)
+            .int(2, task.prio)
+            .put(3, &[1]);
+        r.bytes
+    }
+
+    fn sched_pi_setprio(&self, e: &Event, task: TaskRef, oldprio: i32, newprio: i32) -> Vec<u8> {
+        let mut r = Record::new(EV_PI, e.flags, e.owner);
+        r.comm(0, &self.comm(task.pid, e.cpu))
+            .int(1, task.pid as i32)
+            .int(2, oldprio)
+            .int(3, newprio);
+        r.bytes
+    }
+
+    /// The callsite and callback are fake text symbols.
+    fn ipi_send_cpu(&mut self, e: &Event, target_cpu: CpuId, reason: IpiReason) -> Vec<u8> {
+        let (callsite, callback) = ipi_symbols(reason);
+        let site = self.sym(callsite);
+        // A NULL callback prints as 0x0.
+        let cb = if callback == "0x0" { 0 } else { self.sym(callback) };
+        let mut r = Record::new(EV_IPI, e.flags, e.owner);
+        r.put(0, &target_cpu.to_le_bytes()).u64(1, site).u64(2, cb);
+        r.bytes
+    }
+
+    /// The work function is a fake text symbol; the per-CPU pools serve `system_wq`, whose
+    /// name is "events".
+    fn workqueue_queue_work(
+        &mut self,
+        e: &Event,
+        work: u32,
+        function: &str,
+        req_cpu: CpuId,
+        pool_cpu: CpuId,
+    ) -> Vec<u8> {
+        let f = self.sym(function);
+        let mut r = Record::new(EV_WQ_QUEUE, e.flags, e.owner);
+        r.u64(0, work_addr(work))
+            .u64(1, f)
+            .int(3, req_cpu as i32)
+            .int(4, pool_cpu as i32)
+            .data_loc(2, "events");
+        r.bytes
+    }
+
+    /// `workqueue_execute_start` or `_end` (`ev`): the work item and its function's symbol.
+    fn workqueue_execute(&mut self, ev: usize, e: &Event, work: u32, function: &str) -> Vec<u8> {
+        let f = self.sym(function);
+        let mut r = Record::new(ev, e.flags, e.owner);
+        r.u64(0, work_addr(work)).u64(1, f);
+        r.bytes
     }
 
     /// A `trace_marker` write: the ftrace `print` event with `ip` at `tracing_mark_write`.
@@ -692,6 +717,18 @@ impl<W: io::Write> TraceDatWriter<W> {
         for c in &mut self.cpus {
             c.close_page();
         }
+        let h = self.header();
+        self.out.write_all(&h)?;
+        for c in &self.cpus {
+            self.out.write_all(&c.pages)?;
+        }
+        self.out.flush()?;
+        Ok(self.out)
+    }
+
+    /// Everything before the CPUs' pages: the initial format, the event formats, kallsyms,
+    /// the printk formats, saved_cmdlines and the flyrecord offset table, padded to a page.
+    fn header(&self) -> Vec<u8> {
         let mut h: Vec<u8> = Vec::new();
         h.extend_from_slice(&[0x17, 0x08, 0x44]);
         h.extend_from_slice(b"tracing6\0");
@@ -704,33 +741,7 @@ impl<W: io::Write> TraceDatWriter<W> {
         h.extend_from_slice(b"header_event\0");
         h.extend_from_slice(&(HEADER_EVENT.len() as u64).to_le_bytes());
         h.extend_from_slice(HEADER_EVENT.as_bytes());
-        let file = |h: &mut Vec<u8>, text: &str| {
-            h.extend_from_slice(&(text.len() as u64).to_le_bytes());
-            h.extend_from_slice(text.as_bytes());
-        };
-        // The ftrace section: `print`.
-        let ftrace: Vec<&EventFormat> = FORMATS.iter().filter(|f| f.system == "ftrace").collect();
-        h.extend_from_slice(&(ftrace.len() as u32).to_le_bytes());
-        for f in ftrace {
-            file(&mut h, &format_file(f));
-        }
-        // The other systems, each with its events, in table order.
-        let mut systems: Vec<&str> = Vec::new();
-        for f in FORMATS.iter().filter(|f| f.system != "ftrace") {
-            if !systems.contains(&f.system) {
-                systems.push(f.system);
-            }
-        }
-        h.extend_from_slice(&(systems.len() as u32).to_le_bytes());
-        for sys in systems {
-            h.extend_from_slice(sys.as_bytes());
-            h.push(0);
-            let evs: Vec<&EventFormat> = FORMATS.iter().filter(|f| f.system == sys).collect();
-            h.extend_from_slice(&(evs.len() as u32).to_le_bytes());
-            for f in evs {
-                file(&mut h, &format_file(f));
-            }
-        }
+        event_formats(&mut h);
         // kallsyms: the fake symbols, by address.
         let mut syms: Vec<(u64, &str)> = self.syms.iter().map(|(n, &a)| (a, n.as_str())).collect();
         syms.sort();
@@ -754,12 +765,39 @@ impl<W: io::Write> TraceDatWriter<W> {
             off += c.pages.len();
         }
         h.resize(table_end.div_ceil(PAGE_SIZE) * PAGE_SIZE, 0);
-        self.out.write_all(&h)?;
-        for c in &self.cpus {
-            self.out.write_all(&c.pages)?;
+        h
+    }
+}
+
+/// The event format sections: the `ftrace` system's (`print`), then each other system with
+/// its events, in [`FORMATS`] order.
+fn event_formats(h: &mut Vec<u8>) {
+    let file = |h: &mut Vec<u8>, text: &str| {
+        h.extend_from_slice(&(text.len() as u64).to_le_bytes());
+        h.extend_from_slice(text.as_bytes());
+    };
+    // The ftrace section: `print`.
+    let ftrace: Vec<&EventFormat> = FORMATS.iter().filter(|f| f.system == "ftrace").collect();
+    h.extend_from_slice(&(ftrace.len() as u32).to_le_bytes());
+    for f in ftrace {
+        file(h, &format_file(f));
+    }
+    // The other systems, each with its events, in table order.
+    let mut systems: Vec<&str> = Vec::new();
+    for f in FORMATS.iter().filter(|f| f.system != "ftrace") {
+        if !systems.contains(&f.system) {
+            systems.push(f.system);
         }
-        self.out.flush()?;
-        Ok(self.out)
+    }
+    h.extend_from_slice(&(systems.len() as u32).to_le_bytes());
+    for sys in systems {
+        h.extend_from_slice(sys.as_bytes());
+        h.push(0);
+        let evs: Vec<&EventFormat> = FORMATS.iter().filter(|f| f.system == sys).collect();
+        h.extend_from_slice(&(evs.len() as u32).to_le_bytes());
+        for f in evs {
+            file(h, &format_file(f));
+        }
     }
 }
 

@@ -530,35 +530,11 @@ impl<'k> Gen<'k> {
     /// became a donor; behind a sleeping owner, v29 deactivates the links (no proxying).
     fn ladder(&mut self, tasks: &mut Vec<Member>) {
         let d = self.k.chain_depth;
-        let base = self.k.mutexes;
         let rt = self.k.rt && self.coin(0.5);
         let mut cpu = self.rng.gen_range(0..self.k.cpus);
         let mut end_cpu = cpu;
         for i in 0..=d {
-            let mut b = Body::default();
-            if i < d {
-                b.lock(base + i);
-                let r = self.rng.gen_range(10..=80);
-                b.run(r);
-                b.lock(base + i + 1);
-                let r = self.run_us(30);
-                b.run(r);
-                b.unlock();
-                let r = self.run_us(30);
-                b.run(r);
-                b.unlock();
-            } else {
-                b.lock(base + d);
-                let r = self.rng.gen_range(100..=500);
-                b.run(r);
-                if self.k.sleeping_owner {
-                    let s = self.rng.gen_range(200..=1500);
-                    b.sleep(s);
-                    let r = self.rng.gen_range(20..=200);
-                    b.run(r);
-                }
-                b.unlock();
-            }
+            let mut b = self.ladder_link_body(i);
             let pause = self.rng.gen_range(500..=3000);
             b.sleep(pause);
             let mut obj = Vec::new();
@@ -584,8 +560,47 @@ impl<'k> Gen<'k> {
             };
             tasks.push(member(&name, object(obj)));
         }
-        // The preempter: above the end owner (FIFO 30, below every link; or nice -10 against
-        // the owner's nice 0), a short sleep so the owner takes its mutex first, then a burst.
+        let hog = self.ladder_hog(rt, end_cpu);
+        tasks.push(hog);
+    }
+
+    /// The job of ladder task `i`: link `i < d` holds `M(b+i)`, takes `M(b+i+1)` and
+    /// releases both; the end owner (`i == d`) holds `M(b+d)` a long time (sleeping in it
+    /// with a sleeping owner).
+    fn ladder_link_body(&mut self, i: u32) -> Body {
+        let d = self.k.chain_depth;
+        let base = self.k.mutexes;
+        let mut b = Body::default();
+        if i < d {
+            b.lock(base + i);
+            let r = self.rng.gen_range(10..=80);
+            b.run(r);
+            b.lock(base + i + 1);
+            let r = self.run_us(30);
+            b.run(r);
+            b.unlock();
+            let r = self.run_us(30);
+            b.run(r);
+            b.unlock();
+        } else {
+            b.lock(base + d);
+            let r = self.rng.gen_range(100..=500);
+            b.run(r);
+            if self.k.sleeping_owner {
+                let s = self.rng.gen_range(200..=1500);
+                b.sleep(s);
+                let r = self.rng.gen_range(20..=200);
+                b.run(r);
+            }
+            b.unlock();
+        }
+        b
+    }
+
+    /// `chog`, the end owner's preempter on `end_cpu`: above the end owner (FIFO 30, below
+    /// every link; or nice -10 against the owner's nice 0), a short sleep so the owner takes
+    /// its mutex first, then a burst.
+    fn ladder_hog(&mut self, rt: bool, end_cpu: u32) -> Member {
         let mut b = Body::default();
         let s = self.rng.gen_range(20..=100);
         b.sleep(s);
@@ -605,7 +620,7 @@ impl<'k> Gen<'k> {
         obj.push(member("loop", num(self.loops_for(b.iteration_us()))));
         obj.extend(b.events);
         self.threads += 1;
-        tasks.push(member("chog", object(obj)));
+        member("chog", object(obj))
     }
 
     /// Loops that make a thread's nominal length the seed's duration.
@@ -661,18 +676,8 @@ impl<'k> Gen<'k> {
     fn free_task(&mut self, t: u32) -> Member {
         let mut class = self.class();
         let instances = *[1, 1, 1, 2, 2, 3].choose(&mut self.rng).expect("non-empty");
-        // DL admission: this task's bandwidth must fit in what is left.
         let dl = if class == Class::Dl {
-            let period_us = *[1000u64, 2000, 4000, 5000, 10_000]
-                .choose(&mut self.rng)
-                .expect("non-empty");
-            let util = self.rng.gen_range(0.05..0.3);
-            let room = DL_UTIL_PER_CPU * f64::from(self.k.cpus) - self.dl_util;
-            if util * f64::from(instances) <= room {
-                Some((period_us, util))
-            } else {
-                None
-            }
+            self.dl_reservation(instances)
         } else {
             None
         };
@@ -690,22 +695,7 @@ impl<'k> Gen<'k> {
             obj.push(member("delay", num(delay)));
         }
         if let Some((period_us, util)) = dl {
-            self.dl_util += util * f64::from(instances);
-            let runtime_us = ((period_us as f64 * util) as u64).max(50);
-            let deadline_us = if self.coin(0.3) {
-                self.rng.gen_range(runtime_us..=period_us)
-            } else {
-                period_us
-            };
-            obj.push(member("policy", text("SCHED_DEADLINE")));
-            obj.push(member("dl-runtime", num(runtime_us)));
-            if deadline_us != period_us {
-                obj.push(member("dl-deadline", num(deadline_us)));
-            }
-            obj.push(member("dl-period", num(period_us)));
-            let body = self.dl_body(runtime_us, period_us);
-            obj.push(member("loop", num(self.loops_for(body.iteration_us()))));
-            obj.extend(body.events);
+            self.dl_task(&mut obj, period_us, util, instances);
             return member(&name, object(obj));
         }
         obj.extend(self.sched_keys(class));
@@ -714,30 +704,7 @@ impl<'k> Gen<'k> {
             obj.push(member("cpus", cpu_list(&mask)));
         }
         if self.k.phases && self.coin(0.5) {
-            let nr = self.rng.gen_range(2..=3);
-            let mut phases = Vec::new();
-            let mut total_us = 0;
-            for p in 0..nr {
-                let mut ph = Vec::new();
-                let phase_loops = self.rng.gen_range(1..=3u64);
-                ph.push(member("loop", num(phase_loops)));
-                if p > 0 && self.coin(0.6) {
-                    let c = if self.k.rt && self.coin(0.5) {
-                        Class::Rt
-                    } else {
-                        Class::Fair
-                    };
-                    ph.extend(self.sched_keys(c));
-                }
-                if self.k.affinity && self.coin(0.4) {
-                    let mask = self.cpu_mask();
-                    ph.push(member("cpus", cpu_list(&mask)));
-                }
-                let body = self.body(class, p);
-                total_us += body.iteration_us() * phase_loops;
-                ph.extend(body.events);
-                phases.push(member(&format!("p{p}"), object(ph)));
-            }
+            let (phases, total_us) = self.phases(class);
             obj.push(member("loop", num(self.loops_for(total_us))));
             obj.push(member("phases", object(phases)));
         } else {
@@ -746,6 +713,72 @@ impl<'k> Gen<'k> {
             obj.extend(body.events);
         }
         member(&name, object(obj))
+    }
+
+    /// A DL reservation (period, utilisation) for a task of `instances` threads, if its
+    /// bandwidth fits in what DL admission has left.
+    fn dl_reservation(&mut self, instances: u32) -> Option<(u64, f64)> {
+        let period_us = *[1000u64, 2000, 4000, 5000, 10_000]
+            .choose(&mut self.rng)
+            .expect("non-empty");
+        let util = self.rng.gen_range(0.05..0.3);
+        let room = DL_UTIL_PER_CPU * f64::from(self.k.cpus) - self.dl_util;
+        if util * f64::from(instances) <= room {
+            Some((period_us, util))
+        } else {
+            None
+        }
+    }
+
+    /// A SCHED_DEADLINE task's keys and events (into `obj`), its bandwidth now taken.
+    fn dl_task(&mut self, obj: &mut Vec<Member>, period_us: u64, util: f64, instances: u32) {
+        self.dl_util += util * f64::from(instances);
+        let runtime_us = ((period_us as f64 * util) as u64).max(50);
+        let deadline_us = if self.coin(0.3) {
+            self.rng.gen_range(runtime_us..=period_us)
+        } else {
+            period_us
+        };
+        obj.push(member("policy", text("SCHED_DEADLINE")));
+        obj.push(member("dl-runtime", num(runtime_us)));
+        if deadline_us != period_us {
+            obj.push(member("dl-deadline", num(deadline_us)));
+        }
+        obj.push(member("dl-period", num(period_us)));
+        let body = self.dl_body(runtime_us, period_us);
+        obj.push(member("loop", num(self.loops_for(body.iteration_us()))));
+        obj.extend(body.events);
+    }
+
+    /// Two or three phases of a `class` task, each looping 1 to 3 times, later ones maybe
+    /// switching policy, maybe with their own affinity; and the nominal length of one pass
+    /// through them.
+    fn phases(&mut self, class: Class) -> (Vec<Member>, u64) {
+        let nr = self.rng.gen_range(2..=3);
+        let mut phases = Vec::new();
+        let mut total_us = 0;
+        for p in 0..nr {
+            let mut ph = Vec::new();
+            let phase_loops = self.rng.gen_range(1..=3u64);
+            ph.push(member("loop", num(phase_loops)));
+            if p > 0 && self.coin(0.6) {
+                let c = if self.k.rt && self.coin(0.5) {
+                    Class::Rt
+                } else {
+                    Class::Fair
+                };
+                ph.extend(self.sched_keys(c));
+            }
+            if self.k.affinity && self.coin(0.4) {
+                let mask = self.cpu_mask();
+                ph.push(member("cpus", cpu_list(&mask)));
+            }
+            let body = self.body(class, p);
+            total_us += body.iteration_us() * phase_loops;
+            ph.extend(body.events);
+            phases.push(member(&format!("p{p}"), object(ph)));
+        }
+        (phases, total_us)
     }
 
     /// A DL thread's job: work that mostly fits its runtime (sometimes overruns it), maybe a

@@ -397,6 +397,32 @@ impl<'f> Loader<'f> {
         let Some(tasks_m) = last(top, "tasks") else {
             return Err(self.error(root.pos, "expected a \"tasks\" object at the top level"));
         };
+        let tasks = self.tasks(tasks_m)?;
+        // Work item bodies after the tasks: their mutexes are created in order of first use,
+        // after the declared resources, like the tasks' own.
+        if let Some(wq) = last(top, "proxysched")
+            .and_then(|p| p.value.as_object())
+            .and_then(|o| last(o, "workqueues"))
+        {
+            self.work_item_bodies(wq)?;
+        }
+        let threads = self.threads(&tasks)?;
+        Ok(Workload {
+            name: file_stem(self.file),
+            duration_s,
+            tasks,
+            threads,
+            resources: self.resources,
+            timers: self.timers,
+            barriers: self.barriers,
+            settings: self.settings,
+            warnings: self.warnings,
+            run_cache: RunCache::default(),
+        })
+    }
+
+    /// `"tasks"`: every task in file order; at least one, each name once.
+    fn tasks(&mut self, tasks_m: &Member) -> R<Vec<TaskSpec>> {
         let tasks_obj = self.object(&tasks_m.value, "\"tasks\"")?;
         if tasks_obj.is_empty() {
             return Err(self.error(
@@ -413,14 +439,12 @@ impl<'f> Loader<'f> {
             let task = self.task(i, m)?;
             tasks.push(task);
         }
-        // Work item bodies after the tasks: their mutexes are created in order of first use,
-        // after the declared resources, like the tasks' own.
-        if let Some(wq) = last(top, "proxysched")
-            .and_then(|p| p.value.as_object())
-            .and_then(|o| last(o, "workqueues"))
-        {
-            self.work_item_bodies(wq)?;
-        }
+        Ok(tasks)
+    }
+
+    /// The threads the tasks start: `instance` threads per task, named `<task>-<n>` with `n`
+    /// counting threads across the whole workload.
+    fn threads(&self, tasks: &[TaskSpec]) -> R<Vec<ThreadSpec>> {
         let mut threads = Vec::new();
         for (ti, task) in tasks.iter().enumerate() {
             if threads.len() + task.instances as usize > MAX_THREADS {
@@ -444,18 +468,7 @@ impl<'f> Loader<'f> {
                 });
             }
         }
-        Ok(Workload {
-            name: file_stem(self.file),
-            duration_s,
-            tasks,
-            threads,
-            resources: self.resources,
-            timers: self.timers,
-            barriers: self.barriers,
-            settings: self.settings,
-            warnings: self.warnings,
-            run_cache: RunCache::default(),
-        })
+        Ok(threads)
     }
 
     fn proxysched(&mut self, m: &Member) -> R<()> {
@@ -476,35 +489,7 @@ impl<'f> Loader<'f> {
                     self.settings.hz =
                         Some(self.int(m, "ticks per second (CONFIG_HZ: 100 to 1000)", 100, 1000)? as u64)
                 }
-                "costs" => {
-                    self.settings.costs = Some(match &m.value.kind {
-                        Kind::String(s) if s == "default" || s == "zero" => CostsSpec::Preset(s.clone()),
-                        Kind::Object(members) => {
-                            // Every cost is an integer number of ns up to the limit that keeps
-                            // simulated time from overflowing; the names are the kernel's to
-                            // check.
-                            for c in members {
-                                self.int(
-                                    c,
-                                    "a cost in nanoseconds (at most 1 s per operation)",
-                                    0,
-                                    sim::time::MAX_COST_NS as i128,
-                                )?;
-                            }
-                            CostsSpec::Inline(m.value.to_serde().to_string())
-                        }
-                        _ => {
-                            return Err(self.error(
-                                m.value.pos,
-                                format!(
-                                    "expected \"default\", \"zero\" or a cost object for \"costs\", \
-                                     found {}",
-                                    describe_value(&m.value)
-                                ),
-                            ))
-                        }
-                    })
-                }
+                "costs" => self.settings.costs = Some(self.costs(m)?),
                 "seed" => {
                     self.settings.seed =
                         Some(self.int(m, "a non-negative integer seed", 0, u64::MAX as i128)? as u64)
@@ -512,52 +497,8 @@ impl<'f> Loader<'f> {
                 "protocol" => self.settings.protocol = Some(self.protocol(m)?),
                 "workqueues" => self.workqueues(m)?,
                 "taskgroups" => self.taskgroups(m)?,
-                "inject" => {
-                    let iobj = self.object(&m.value, "\"inject\"")?;
-                    self.warn_repeats(iobj, |_| true);
-                    for f in iobj {
-                        let Some(point) = uapi::Injection::from_name(&f.key) else {
-                            let names: Vec<&str> = uapi::Injection::ALL.iter().map(|i| i.name()).collect();
-                            return Err(self.error(
-                                f.key_pos,
-                                format!(
-                                    "unknown injection point \"{}\"; expected one of: {}",
-                                    f.key,
-                                    names.join(", ")
-                                ),
-                            ));
-                        };
-                        if self.boolean(f)? && !self.settings.inject.contains(&point) {
-                            self.settings.inject.push(point);
-                        }
-                    }
-                }
-                "features" => {
-                    let fobj = self.object(&m.value, "\"features\"")?;
-                    self.warn_repeats(fobj, |_| true);
-                    let mut features: Vec<(String, bool)> = Vec::new();
-                    for f in fobj {
-                        let on = match &f.value.kind {
-                            Kind::Bool(b) => *b,
-                            Kind::String(s) if s == "on" => true,
-                            Kind::String(s) if s == "off" => false,
-                            _ => {
-                                return Err(self.error(
-                                    f.value.pos,
-                                    format!(
-                                        "expected true, false, \"on\" or \"off\" for feature \"{}\", \
-                                         found {}",
-                                        f.key,
-                                        describe_value(&f.value)
-                                    ),
-                                ))
-                            }
-                        };
-                        features.retain(|(name, _)| name != &f.key);
-                        features.push((f.key.clone(), on));
-                    }
-                    self.settings.features = features;
-                }
+                "inject" => self.inject(m)?,
+                "features" => self.settings.features = self.features(m)?,
                 other => self.warn(
                     m.key_pos,
                     other,
@@ -566,6 +507,90 @@ impl<'f> Loader<'f> {
             }
         }
         Ok(())
+    }
+
+    /// `"costs"`: a preset name or an object of per-operation costs (ns), kept as JSON text
+    /// for the kernel's cost model to read.
+    fn costs(&self, m: &Member) -> R<CostsSpec> {
+        Ok(match &m.value.kind {
+            Kind::String(s) if s == "default" || s == "zero" => CostsSpec::Preset(s.clone()),
+            Kind::Object(members) => {
+                // Every cost is an integer number of ns up to the limit that keeps
+                // simulated time from overflowing; the names are the kernel's to
+                // check.
+                for c in members {
+                    self.int(
+                        c,
+                        "a cost in nanoseconds (at most 1 s per operation)",
+                        0,
+                        sim::time::MAX_COST_NS as i128,
+                    )?;
+                }
+                CostsSpec::Inline(m.value.to_serde().to_string())
+            }
+            _ => {
+                return Err(self.error(
+                    m.value.pos,
+                    format!(
+                        "expected \"default\", \"zero\" or a cost object for \"costs\", \
+                         found {}",
+                        describe_value(&m.value)
+                    ),
+                ))
+            }
+        })
+    }
+
+    /// `"inject"`: the injection points switched on, in order of first mention.
+    fn inject(&mut self, m: &Member) -> R<()> {
+        let iobj = self.object(&m.value, "\"inject\"")?;
+        self.warn_repeats(iobj, |_| true);
+        for f in iobj {
+            let Some(point) = uapi::Injection::from_name(&f.key) else {
+                let names: Vec<&str> = uapi::Injection::ALL.iter().map(|i| i.name()).collect();
+                return Err(self.error(
+                    f.key_pos,
+                    format!(
+                        "unknown injection point \"{}\"; expected one of: {}",
+                        f.key,
+                        names.join(", ")
+                    ),
+                ));
+            };
+            if self.boolean(f)? && !self.settings.inject.contains(&point) {
+                self.settings.inject.push(point);
+            }
+        }
+        Ok(())
+    }
+
+    /// `"features"`: each scheduler feature switch, on or off; a repeated name counts once,
+    /// at its last position, with its last value.
+    fn features(&mut self, m: &Member) -> R<Vec<(String, bool)>> {
+        let fobj = self.object(&m.value, "\"features\"")?;
+        self.warn_repeats(fobj, |_| true);
+        let mut features: Vec<(String, bool)> = Vec::new();
+        for f in fobj {
+            let on = match &f.value.kind {
+                Kind::Bool(b) => *b,
+                Kind::String(s) if s == "on" => true,
+                Kind::String(s) if s == "off" => false,
+                _ => {
+                    return Err(self.error(
+                        f.value.pos,
+                        format!(
+                            "expected true, false, \"on\" or \"off\" for feature \"{}\", \
+                             found {}",
+                            f.key,
+                            describe_value(&f.value)
+                        ),
+                    ))
+                }
+            };
+            features.retain(|(name, _)| name != &f.key);
+            features.push((f.key.clone(), on));
+        }
+        Ok(features)
     }
 
     fn global(&mut self, m: &Member) -> R<Option<f64>> {
@@ -650,43 +675,7 @@ impl<'f> Loader<'f> {
                     }
                 };
             }
-            let mut protocol = None;
-            let mut io = false;
-            for k in robj {
-                match k.key.as_str() {
-                    "type" => {}
-                    "io" => {
-                        if kind != Rk::Mutex {
-                            return Err(self.error(
-                                k.key_pos,
-                                format!(
-                                    "expected \"io\" only on a mutex; \"{}\" is a condition variable",
-                                    r.key
-                                ),
-                            ));
-                        }
-                        io = self.boolean(k)?;
-                    }
-                    "protocol" => {
-                        if kind != Rk::Mutex {
-                            return Err(self.error(
-                                k.key_pos,
-                                format!(
-                                    "expected \"protocol\" only on a mutex; \"{}\" is a condition \
-                                     variable",
-                                    r.key
-                                ),
-                            ));
-                        }
-                        protocol = Some(self.protocol(k)?);
-                    }
-                    other => self.warn(
-                        k.key_pos,
-                        other,
-                        format!("unknown resource property \"{other}\" ignored"),
-                    ),
-                }
-            }
+            let (protocol, io) = self.resource_properties(r, robj, kind)?;
             let id = self.resource(&r.key, kind, false) as usize;
             if let ResourceKind::Mutex { protocol: p, io: i } = &mut self.resources[id].kind {
                 if protocol.is_some() {
@@ -696,6 +685,49 @@ impl<'f> Loader<'f> {
             }
         }
         Ok(())
+    }
+
+    /// The properties of declared resource `r` (object `robj`, of `kind`): a mutex's
+    /// `protocol` and `io`, a warning for unknown ones.
+    fn resource_properties(&mut self, r: &Member, robj: &[Member], kind: Rk) -> R<(Option<String>, bool)> {
+        let mut protocol = None;
+        let mut io = false;
+        for k in robj {
+            match k.key.as_str() {
+                "type" => {}
+                "io" => {
+                    if kind != Rk::Mutex {
+                        return Err(self.error(
+                            k.key_pos,
+                            format!(
+                                "expected \"io\" only on a mutex; \"{}\" is a condition variable",
+                                r.key
+                            ),
+                        ));
+                    }
+                    io = self.boolean(k)?;
+                }
+                "protocol" => {
+                    if kind != Rk::Mutex {
+                        return Err(self.error(
+                            k.key_pos,
+                            format!(
+                                "expected \"protocol\" only on a mutex; \"{}\" is a condition \
+                                 variable",
+                                r.key
+                            ),
+                        ));
+                    }
+                    protocol = Some(self.protocol(k)?);
+                }
+                other => self.warn(
+                    k.key_pos,
+                    other,
+                    format!("unknown resource property \"{other}\" ignored"),
+                ),
+            }
+        }
+        Ok((protocol, io))
     }
 
     // ---- tasks --------------------------------------------------------------------------------
@@ -739,8 +771,40 @@ impl<'f> Loader<'f> {
             None => None,
         };
 
-        // Keys of the task object that are neither properties nor (for single-phase tasks)
-        // events.
+        self.check_task_keys(obj, &name, has_phases, attr.policy);
+
+        // Barriers this task names, to warn about rt-app counting repeats.
+        let mut barriers_named = BTreeSet::new();
+        let task_ctx = TaskCtx {
+            index: task_index,
+            name: &name,
+            instances,
+        };
+        let (thread_loop, phases) = if let Some(p) = last(obj, "phases") {
+            self.task_phases(&task_ctx, obj, p, attr.policy, taskgroup, &mut barriers_named)?
+        } else {
+            self.task_single_phase(&task_ctx, obj, m.value.pos, attr.policy, &mut barriers_named)?
+        };
+
+        let task = TaskSpec {
+            name,
+            line: m.key_pos.line,
+            column: m.key_pos.column,
+            instances,
+            delay_us,
+            attr,
+            cpus,
+            thread_loop,
+            phases,
+            taskgroup,
+        };
+        Ok(task)
+    }
+
+    /// Warns about the keys of a task object that are neither properties nor (for a
+    /// single-phase task) events: legacy deadline keys without effect, unmodelled keys,
+    /// task-level events of a task with phases, unknown keys.
+    fn check_task_keys(&mut self, obj: &[Member], name: &str, has_phases: bool, policy: Policy) {
         for k in obj {
             let key = k.key.as_str();
             let known = ["instance", "delay", "loop", "phases", "cpus", "taskgroup"].contains(&key)
@@ -749,14 +813,14 @@ impl<'f> Loader<'f> {
                 continue;
             }
             if key == "period" || key == "deadline" || (key == "runtime" && has_phases) {
-                if attr.policy != Policy::Deadline {
+                if policy != Policy::Deadline {
                     self.warn(
                         k.key_pos,
                         key,
                         format!(
                             "legacy \"{key}\" sets a SCHED_DEADLINE parameter and has no effect \
                              for {}",
-                            attr.policy.rtapp_name()
+                            policy.rtapp_name()
                         ),
                     );
                 }
@@ -785,79 +849,83 @@ impl<'f> Loader<'f> {
                 format!("unknown key \"{key}\" in task \"{name}\" ignored"),
             );
         }
+    }
 
-        // Barriers this task names, to warn about rt-app counting repeats.
-        let mut barriers_named = BTreeSet::new();
-        let task_ctx = TaskCtx {
-            index: task_index,
-            name: &name,
-            instances,
-        };
-        let (thread_loop, phases) = if let Some(p) = last(obj, "phases") {
-            let pobj = self.object(&p.value, &format!("\"phases\" of task \"{name}\""))?;
-            if pobj.is_empty() {
-                return Err(self.error(
-                    p.value.pos,
-                    format!("expected at least one phase in task \"{name}\", found an empty object"),
-                ));
-            }
-            let mut phases = Vec::with_capacity(pobj.len());
-            // rt-app resolves a phase's "same policy" on its first run, to the policy the
-            // thread has then: the thread's, or the last phase before it that set one.
-            let mut policy = attr.policy;
-            let mut group = taskgroup.unwrap_or(ROOT_TASKGROUP);
-            for ph in pobj {
-                let phobj = self.object(&ph.value, &format!("phase \"{}\"", ph.key))?;
-                let at = PhaseAt {
-                    name: &ph.key,
-                    pos: ph.value.pos,
-                    is_task_object: false,
-                };
-                phases.push(self.phase(&task_ctx, at, phobj, &mut policy, &mut barriers_named)?);
-                // rt-app check_taskgroup_policy_dep(): the phase's group and policy together.
-                if let Some(g) = phases.last().and_then(|p| p.taskgroup) {
-                    group = g;
-                }
-                let pos = last(phobj, "taskgroup").map_or(ph.key_pos, |t| t.key_pos);
-                self.check_taskgroup_policy(group, policy, pos)?;
-            }
-            let thread_loop = match last(obj, "loop") {
-                Some(l) => match self.int(l, "a loop count", -INT_MAX - 1, INT_MAX)? {
-                    n if n < 0 => LoopCount::Forever,
-                    n => LoopCount::Times(n as u32),
-                },
-                None => LoopCount::Forever,
-            };
-            (thread_loop, phases)
-        } else {
+    /// The `"phases"` member `p` of task object `obj`, in order, and the task's `"loop"`
+    /// (default forever). `thread_policy` and `taskgroup` are the thread's own.
+    fn task_phases(
+        &mut self,
+        task_ctx: &TaskCtx<'_>,
+        obj: &[Member],
+        p: &Member,
+        thread_policy: Policy,
+        taskgroup: Option<TaskGroupId>,
+        barriers_named: &mut BTreeSet<String>,
+    ) -> R<(LoopCount, Vec<PhaseSpec>)> {
+        let pobj = self.object(&p.value, &format!("\"phases\" of task \"{}\"", task_ctx.name))?;
+        if pobj.is_empty() {
+            return Err(self.error(
+                p.value.pos,
+                format!(
+                    "expected at least one phase in task \"{}\", found an empty object",
+                    task_ctx.name
+                ),
+            ));
+        }
+        let mut phases = Vec::with_capacity(pobj.len());
+        // rt-app resolves a phase's "same policy" on its first run, to the policy the
+        // thread has then: the thread's, or the last phase before it that set one.
+        let mut policy = thread_policy;
+        let mut group = taskgroup.unwrap_or(ROOT_TASKGROUP);
+        for ph in pobj {
+            let phobj = self.object(&ph.value, &format!("phase \"{}\"", ph.key))?;
             let at = PhaseAt {
-                name: &name,
-                pos: m.value.pos,
-                is_task_object: true,
+                name: &ph.key,
+                pos: ph.value.pos,
+                is_task_object: false,
             };
-            let mut policy = attr.policy;
-            let phase = self.phase(&task_ctx, at, obj, &mut policy, &mut barriers_named)?;
-            let thread_loop = if last(obj, "loop").is_some() {
-                LoopCount::Times(1)
-            } else {
-                LoopCount::Forever
-            };
-            (thread_loop, vec![phase])
+            phases.push(self.phase(task_ctx, at, phobj, &mut policy, barriers_named)?);
+            // rt-app check_taskgroup_policy_dep(): the phase's group and policy together.
+            if let Some(g) = phases.last().and_then(|p| p.taskgroup) {
+                group = g;
+            }
+            let pos = last(phobj, "taskgroup").map_or(ph.key_pos, |t| t.key_pos);
+            self.check_taskgroup_policy(group, policy, pos)?;
+        }
+        let thread_loop = match last(obj, "loop") {
+            Some(l) => match self.int(l, "a loop count", -INT_MAX - 1, INT_MAX)? {
+                n if n < 0 => LoopCount::Forever,
+                n => LoopCount::Times(n as u32),
+            },
+            None => LoopCount::Forever,
         };
+        Ok((thread_loop, phases))
+    }
 
-        let task = TaskSpec {
-            name,
-            line: m.key_pos.line,
-            column: m.key_pos.column,
-            instances,
-            delay_us,
-            attr,
-            cpus,
-            thread_loop,
-            phases,
-            taskgroup,
+    /// A task without `"phases"`: the task object `obj` (at `pos`) is its one phase. With a
+    /// `"loop"` key the phase counts those loops and the thread runs it once; without one the
+    /// thread repeats it forever.
+    fn task_single_phase(
+        &mut self,
+        task_ctx: &TaskCtx<'_>,
+        obj: &[Member],
+        pos: Pos,
+        thread_policy: Policy,
+        barriers_named: &mut BTreeSet<String>,
+    ) -> R<(LoopCount, Vec<PhaseSpec>)> {
+        let at = PhaseAt {
+            name: task_ctx.name,
+            pos,
+            is_task_object: true,
         };
-        Ok(task)
+        let mut policy = thread_policy;
+        let phase = self.phase(task_ctx, at, obj, &mut policy, barriers_named)?;
+        let thread_loop = if last(obj, "loop").is_some() {
+            LoopCount::Times(1)
+        } else {
+            LoopCount::Forever
+        };
+        Ok((thread_loop, vec![phase]))
     }
 
     /// `policy`, `priority` and `dl-*` of a task or phase object (rt-app `parse_sched_data`).
@@ -1025,6 +1093,44 @@ impl<'f> Loader<'f> {
             None => LoopCount::Times(1),
         };
 
+        let events = self.phase_events(task, &at, obj, barriers_named)?;
+
+        let taskgroup = match last(obj, "taskgroup") {
+            Some(t) if !at.is_task_object => Some(self.taskgroup_ref(t)?),
+            _ => None,
+        };
+        let (sched, cpus) = if at.is_task_object {
+            // rt-app drops the phase copy of the scheduling parameters: they are the thread's,
+            // and so are the cpus (set again at each phase start, a no-op after the first).
+            (None, None)
+        } else {
+            let sched = self.phase_sched(&at, obj, policy)?;
+            let cpus = match last(obj, "cpus") {
+                Some(c) => Some(self.cpus(c)?),
+                None => None,
+            };
+            (sched, cpus)
+        };
+        Ok(PhaseSpec {
+            name: at.name.to_string(),
+            loop_count,
+            events,
+            sched,
+            cpus,
+            taskgroup,
+        })
+    }
+
+    /// The events of a phase object, in order (rt-app keys them by prefix: `run0`, `lock1`,
+    /// ...), with a warning for each key that is neither an event nor a phase property; at
+    /// least one event is required.
+    fn phase_events(
+        &mut self,
+        task: &TaskCtx<'_>,
+        at: &PhaseAt<'_>,
+        obj: &[Member],
+        barriers_named: &mut BTreeSet<String>,
+    ) -> R<Vec<EventSpec>> {
         let mut events = Vec::new();
         let mut event_keys = 0usize;
         for m in obj {
@@ -1065,67 +1171,56 @@ impl<'f> Loader<'f> {
                 ),
             ));
         }
+        Ok(events)
+    }
 
-        let taskgroup = match last(obj, "taskgroup") {
-            Some(t) if !at.is_task_object => Some(self.taskgroup_ref(t)?),
-            _ => None,
+    /// The scheduling parameters a phase object sets, if any. `policy` is the policy the
+    /// thread has when the phase first runs (what rt-app's "same policy" resolves to); a phase
+    /// that names one updates it for the phases after. A policy without a priority gets
+    /// rt-app's default priority for it.
+    fn phase_sched(
+        &mut self,
+        at: &PhaseAt<'_>,
+        obj: &[Member],
+        policy: &mut Policy,
+    ) -> R<Option<PhaseSched>> {
+        let s = self.sched(obj, at.pos)?;
+        let priority = match (s.policy, s.priority) {
+            (Some(p), None) => Some(if p.is_rt() { 10 } else { 0 }),
+            (_, prio) => prio,
         };
-        let (sched, cpus) = if at.is_task_object {
-            // rt-app drops the phase copy of the scheduling parameters: they are the thread's,
-            // and so are the cpus (set again at each phase start, a no-op after the first).
-            (None, None)
+        let meaningful = priority.is_some() || s.dl_runtime_us > 0 || s.dl_period_us > 0;
+        Ok(if meaningful {
+            if let Some(p) = s.policy {
+                *policy = p;
+            }
+            if let Some(prio) = priority {
+                self.check_priority(*policy, prio, s.pos)?;
+            }
+            if *policy == Policy::Deadline {
+                self.check_deadline(s.dl_runtime_us, s.dl_deadline_us, s.dl_period_us, s.pos)?;
+            }
+            if priority.is_none() && *policy != Policy::Deadline {
+                self.warn(
+                    s.pos,
+                    "dl-runtime",
+                    format!(
+                        "phase \"{}\" gives dl-* parameters without \"policy\" or \"priority\" \
+                         for {}; rt-app leaves the thread's attributes unchanged",
+                        at.name,
+                        policy.rtapp_name()
+                    ),
+                );
+            }
+            Some(PhaseSched {
+                policy: *policy,
+                priority,
+                dl_runtime_us: s.dl_runtime_us,
+                dl_deadline_us: s.dl_deadline_us,
+                dl_period_us: s.dl_period_us,
+            })
         } else {
-            let s = self.sched(obj, at.pos)?;
-            let priority = match (s.policy, s.priority) {
-                (Some(p), None) => Some(if p.is_rt() { 10 } else { 0 }),
-                (_, prio) => prio,
-            };
-            let meaningful = priority.is_some() || s.dl_runtime_us > 0 || s.dl_period_us > 0;
-            let sched = if meaningful {
-                if let Some(p) = s.policy {
-                    *policy = p;
-                }
-                if let Some(prio) = priority {
-                    self.check_priority(*policy, prio, s.pos)?;
-                }
-                if *policy == Policy::Deadline {
-                    self.check_deadline(s.dl_runtime_us, s.dl_deadline_us, s.dl_period_us, s.pos)?;
-                }
-                if priority.is_none() && *policy != Policy::Deadline {
-                    self.warn(
-                        s.pos,
-                        "dl-runtime",
-                        format!(
-                            "phase \"{}\" gives dl-* parameters without \"policy\" or \"priority\" \
-                             for {}; rt-app leaves the thread's attributes unchanged",
-                            at.name,
-                            policy.rtapp_name()
-                        ),
-                    );
-                }
-                Some(PhaseSched {
-                    policy: *policy,
-                    priority,
-                    dl_runtime_us: s.dl_runtime_us,
-                    dl_deadline_us: s.dl_deadline_us,
-                    dl_period_us: s.dl_period_us,
-                })
-            } else {
-                None
-            };
-            let cpus = match last(obj, "cpus") {
-                Some(c) => Some(self.cpus(c)?),
-                None => None,
-            };
-            (sched, cpus)
-        };
-        Ok(PhaseSpec {
-            name: at.name.to_string(),
-            loop_count,
-            events,
-            sched,
-            cpus,
-            taskgroup,
+            None
         })
     }
 
@@ -1173,7 +1268,8 @@ impl<'f> Loader<'f> {
         }
     }
 
-    /// rt-app `parse_task_event_data()`. `None` for events we skip (with a warning).
+    /// rt-app `parse_task_event_data()`: one parser per event kind. `None` for events we skip
+    /// (with a warning).
     fn event(
         &mut self,
         task: &TaskCtx<'_>,
@@ -1206,103 +1302,10 @@ impl<'f> Loader<'f> {
             "broad" => Event::Broadcast {
                 cond: self.resource(&name_of(self, "condition variable")?, Rk::Cond, false),
             },
-            "wait" | "sync" => {
-                let obj = self.event_object(m, "{\"ref\": COND, \"mutex\": MUTEX}", &["ref", "mutex"])?;
-                let cond_name = self.event_ref(m, obj, "ref")?;
-                let mutex_name = self.event_ref(m, obj, "mutex")?;
-                let cond = self.resource(&cond_name, Rk::Cond, false);
-                let mutex = self.resource(&mutex_name, Rk::Mutex, false);
-                if prefix == "wait" {
-                    Event::Wait { cond, mutex }
-                } else {
-                    Event::Sync { cond, mutex }
-                }
-            }
-            "timer" => {
-                let obj = self.event_object(
-                    m,
-                    "{\"ref\": NAME, \"period\": MICROSECONDS, \"mode\": \"relative\"|\"absolute\"}",
-                    &["ref", "period", "mode"],
-                )?;
-                let name = self.event_ref(m, obj, "ref")?;
-                let period_us = match last(obj, "period") {
-                    Some(p) => self.micros(p)?,
-                    None => 0,
-                };
-                let absolute = match last(obj, "mode") {
-                    // rt-app: a mode starting with "absolute" is absolute, anything else relative.
-                    Some(md) => self
-                        .string(md, "\"relative\" or \"absolute\"")?
-                        .starts_with("absolute"),
-                    None => false,
-                };
-                let per_thread_of_task = name.starts_with("unique").then_some(task.index);
-                let timer = match self
-                    .timers
-                    .iter()
-                    .position(|t| t.name == name && t.per_thread_of_task == per_thread_of_task)
-                {
-                    Some(i) => i,
-                    None => {
-                        self.timers.push(TimerSpec {
-                            name,
-                            per_thread_of_task,
-                            absolute: false,
-                        });
-                        self.timers.len() - 1
-                    }
-                };
-                // rt-app sets the mode on the timer; "absolute" on any event sticks.
-                self.timers[timer].absolute |= absolute;
-                Event::Timer { timer, period_us }
-            }
-            "barrier" => {
-                let name = name_of(self, "barrier")?;
-                if !barriers_named.insert(name.clone()) {
-                    self.warn(
-                        m.key_pos,
-                        &m.key,
-                        format!(
-                            "barrier \"{name}\" is named more than once in task \"{}\"; rt-app \
-                             counts every mention as {} more arrival(s), so the barrier may never \
-                             open",
-                            task.name, task.instances
-                        ),
-                    );
-                }
-                let barrier = match self.barriers.iter().position(|b| b.name == name) {
-                    Some(i) => i,
-                    None => {
-                        let internal = format!("__barrier_{name}");
-                        let mutex = self.resource(&internal, Rk::Mutex, true);
-                        let cond = self.resource(&internal, Rk::Cond, true);
-                        self.barriers.push(BarrierSpec {
-                            name,
-                            mutex,
-                            cond,
-                            initial_waiting: -1,
-                        });
-                        self.barriers.len() - 1
-                    }
-                };
-                self.barriers[barrier].initial_waiting += i64::from(task.instances);
-                Event::Barrier { barrier }
-            }
-            "suspend" | "resume" => {
-                let mut target = name_of(self, "thread")?;
-                if target.is_empty() {
-                    // rt-app's workgen fills an empty suspend with the task's own name.
-                    target = task.name.to_string();
-                }
-                let internal = format!("__suspend_{target}");
-                let cond = self.resource(&internal, Rk::Cond, true);
-                let mutex = self.resource(&internal, Rk::Mutex, true);
-                if prefix == "suspend" {
-                    Event::Suspend { cond, mutex }
-                } else {
-                    Event::Resume { cond, mutex }
-                }
-            }
+            "wait" | "sync" => self.wait_event(prefix, m)?,
+            "timer" => self.timer_event(task, m)?,
+            "barrier" => self.barrier_event(task, &name_of(self, "barrier")?, m, barriers_named),
+            "suspend" | "resume" => self.suspend_event(task, prefix, name_of(self, "thread")?),
             "queue_work" => {
                 let (item, cpu) = self.queue_work_value(m)?;
                 Event::QueueWork { item, cpu }
@@ -1311,35 +1314,147 @@ impl<'f> Loader<'f> {
                 item: self.work_item_ref(m)?,
             },
             "mem" | "memrun" | "iorun" => {
-                self.warn(
-                    m.key_pos,
-                    &m.key,
+                return self.skipped_event(
+                    m,
                     format!("\"{}\" (memory/IO load) is not modelled; event skipped", m.key),
                 );
-                return Ok(None);
             }
             "fork" => {
-                self.warn(
-                    m.key_pos,
-                    &m.key,
+                return self.skipped_event(
+                    m,
                     format!(
                         "\"{}\": fork is not modelled (threads are created at start); event skipped",
                         m.key
                     ),
                 );
-                return Ok(None);
             }
             "sem_post" | "sem_wait" => {
-                self.warn(
-                    m.key_pos,
-                    &m.key,
+                return self.skipped_event(
+                    m,
                     format!("\"{}\": semaphores are not modelled; event skipped", m.key),
                 );
-                return Ok(None);
             }
             other => unreachable!("event prefix {other} has no parser"),
         };
         Ok(Some(event))
+    }
+
+    /// A `wait` or `sync` event: `{"ref": COND, "mutex": MUTEX}`.
+    fn wait_event(&mut self, prefix: &str, m: &Member) -> R<Event> {
+        let obj = self.event_object(m, "{\"ref\": COND, \"mutex\": MUTEX}", &["ref", "mutex"])?;
+        let cond_name = self.event_ref(m, obj, "ref")?;
+        let mutex_name = self.event_ref(m, obj, "mutex")?;
+        let cond = self.resource(&cond_name, Rk::Cond, false);
+        let mutex = self.resource(&mutex_name, Rk::Mutex, false);
+        Ok(if prefix == "wait" {
+            Event::Wait { cond, mutex }
+        } else {
+            Event::Sync { cond, mutex }
+        })
+    }
+
+    /// A `timer` event: `{"ref": NAME, "period": MICROSECONDS, "mode": ...}`. Timers are
+    /// shared by name; a name starting with "unique" gives each task its own timer.
+    fn timer_event(&mut self, task: &TaskCtx<'_>, m: &Member) -> R<Event> {
+        let obj = self.event_object(
+            m,
+            "{\"ref\": NAME, \"period\": MICROSECONDS, \"mode\": \"relative\"|\"absolute\"}",
+            &["ref", "period", "mode"],
+        )?;
+        let name = self.event_ref(m, obj, "ref")?;
+        let period_us = match last(obj, "period") {
+            Some(p) => self.micros(p)?,
+            None => 0,
+        };
+        let absolute = match last(obj, "mode") {
+            // rt-app: a mode starting with "absolute" is absolute, anything else relative.
+            Some(md) => self
+                .string(md, "\"relative\" or \"absolute\"")?
+                .starts_with("absolute"),
+            None => false,
+        };
+        let per_thread_of_task = name.starts_with("unique").then_some(task.index);
+        let timer = match self
+            .timers
+            .iter()
+            .position(|t| t.name == name && t.per_thread_of_task == per_thread_of_task)
+        {
+            Some(i) => i,
+            None => {
+                self.timers.push(TimerSpec {
+                    name,
+                    per_thread_of_task,
+                    absolute: false,
+                });
+                self.timers.len() - 1
+            }
+        };
+        // rt-app sets the mode on the timer; "absolute" on any event sticks.
+        self.timers[timer].absolute |= absolute;
+        Ok(Event::Timer { timer, period_us })
+    }
+
+    /// A `barrier` event on the barrier `name`: every instance of every task that names it
+    /// (once per mention) is one more arrival the barrier waits for.
+    fn barrier_event(
+        &mut self,
+        task: &TaskCtx<'_>,
+        name: &str,
+        m: &Member,
+        barriers_named: &mut BTreeSet<String>,
+    ) -> Event {
+        if !barriers_named.insert(name.to_string()) {
+            self.warn(
+                m.key_pos,
+                &m.key,
+                format!(
+                    "barrier \"{name}\" is named more than once in task \"{}\"; rt-app \
+                     counts every mention as {} more arrival(s), so the barrier may never \
+                     open",
+                    task.name, task.instances
+                ),
+            );
+        }
+        let barrier = match self.barriers.iter().position(|b| b.name == name) {
+            Some(i) => i,
+            None => {
+                let internal = format!("__barrier_{name}");
+                let mutex = self.resource(&internal, Rk::Mutex, true);
+                let cond = self.resource(&internal, Rk::Cond, true);
+                self.barriers.push(BarrierSpec {
+                    name: name.to_string(),
+                    mutex,
+                    cond,
+                    initial_waiting: -1,
+                });
+                self.barriers.len() - 1
+            }
+        };
+        self.barriers[barrier].initial_waiting += i64::from(task.instances);
+        Event::Barrier { barrier }
+    }
+
+    /// A `suspend` or `resume` event on the thread named `target` (the task itself when empty),
+    /// through an internal condition variable and mutex per target.
+    fn suspend_event(&mut self, task: &TaskCtx<'_>, prefix: &str, mut target: String) -> Event {
+        if target.is_empty() {
+            // rt-app's workgen fills an empty suspend with the task's own name.
+            target = task.name.to_string();
+        }
+        let internal = format!("__suspend_{target}");
+        let cond = self.resource(&internal, Rk::Cond, true);
+        let mutex = self.resource(&internal, Rk::Mutex, true);
+        if prefix == "suspend" {
+            Event::Suspend { cond, mutex }
+        } else {
+            Event::Resume { cond, mutex }
+        }
+    }
+
+    /// An rt-app event the model does not run: warned about at its key and left out.
+    fn skipped_event(&mut self, m: &Member, why: String) -> R<Option<Event>> {
+        self.warn(m.key_pos, &m.key, why);
+        Ok(None)
     }
 }
 
@@ -1589,36 +1704,7 @@ impl<'f> Loader<'f> {
                     )
                 })?;
                 for s in obj {
-                    let step = match s.key.as_str() {
-                        "run" => WorkStepSpec::Run {
-                            work_us: self.micros(s)?,
-                        },
-                        "sleep" => WorkStepSpec::Sleep {
-                            duration_us: self.micros(s)?,
-                        },
-                        "lock" | "unlock" => {
-                            let name = self.string(s, "a mutex name")?.to_string();
-                            let mutex = self.resource(&name, Rk::Mutex, false);
-                            if s.key == "lock" {
-                                WorkStepSpec::Lock { mutex }
-                            } else {
-                                WorkStepSpec::Unlock { mutex }
-                            }
-                        }
-                        "queue_work" => {
-                            let (item, cpu) = self.queue_work_value(s)?;
-                            WorkStepSpec::QueueWork { item, cpu }
-                        }
-                        other => {
-                            self.warn(
-                                s.key_pos,
-                                other,
-                                format!("unknown step \"{other}\" in work item \"{}\" ignored", it.key),
-                            );
-                            continue;
-                        }
-                    };
-                    steps.push(step);
+                    steps.extend(self.work_step(&it.key, s)?);
                 }
             }
             if steps.len() > 4096 {
@@ -1630,6 +1716,41 @@ impl<'f> Loader<'f> {
             self.settings.workqueues.items[i].steps = steps;
         }
         Ok(())
+    }
+
+    /// One step of the work item named `item_name` (a one-key object's member); `None` for an
+    /// unknown step, with a warning.
+    fn work_step(&mut self, item_name: &str, s: &Member) -> R<Option<WorkStepSpec>> {
+        let step = match s.key.as_str() {
+            "run" => WorkStepSpec::Run {
+                work_us: self.micros(s)?,
+            },
+            "sleep" => WorkStepSpec::Sleep {
+                duration_us: self.micros(s)?,
+            },
+            "lock" | "unlock" => {
+                let name = self.string(s, "a mutex name")?.to_string();
+                let mutex = self.resource(&name, Rk::Mutex, false);
+                if s.key == "lock" {
+                    WorkStepSpec::Lock { mutex }
+                } else {
+                    WorkStepSpec::Unlock { mutex }
+                }
+            }
+            "queue_work" => {
+                let (item, cpu) = self.queue_work_value(s)?;
+                WorkStepSpec::QueueWork { item, cpu }
+            }
+            other => {
+                self.warn(
+                    s.key_pos,
+                    other,
+                    format!("unknown step \"{other}\" in work item \"{item_name}\" ignored"),
+                );
+                return Ok(None);
+            }
+        };
+        Ok(Some(step))
     }
 
     /// A work item named by a string member.

@@ -1,11 +1,11 @@
 //! `rt_dl_top_n_running`: the RT/DL balancing rule the v29 letter worries about under chain
 //! migration (spec §8.2 O2), checked as a liveness rule with a settling bound.
 
-use sim::{CpuMask, Nanos};
+use sim::{CpuId, CpuMask, Nanos};
 
 use crate::sched::deadline::DlEntity;
 use crate::sched::{Class, SchedState};
-use crate::task::{OnRq, TaskId};
+use crate::task::{OnRq, Task, TaskId};
 
 /// The rule, its bound and its exclusions, for `docs/invariants.md`.
 pub const DOC: &str = r#"
@@ -171,6 +171,36 @@ impl TopNWatch {
         }
         self.step_no += 1;
         let running: Vec<Strength> = s.rqs.iter().map(|rq| strength(s, rq.donor)).collect();
+        let (donor_changed, picked) = self.note_pulls(s, &running);
+        let mut out = None;
+        for t in &s.tasks {
+            let id = t.id as usize;
+            let Some(cpu) = self.wronged_on(s, t, &running, &donor_changed, &picked) else {
+                self.since[id] = None;
+                continue;
+            };
+            let since = *self.since[id].get_or_insert(now);
+            let waited = now - since;
+            self.worst_ns = self.worst_ns.max(waited);
+            if waited > self.bound_ns && out.is_none() {
+                let rq = &s.rqs[cpu as usize];
+                let d = &s.tasks[rq.donor as usize];
+                out = Some(format!(
+                    "{}-{} ({:?} prio {}) waits on cpu{} for {waited} ns (bound {} ns) while cpu{cpu} \
+                     runs the context of {}-{} ({:?} prio {})",
+                    t.comm, t.pid, t.class, t.prio, t.cpu, self.bound_ns, d.comm, d.pid, d.class, d.prio
+                ));
+            }
+        }
+        out
+    }
+
+    /// Pull opportunities: a CPU that switches away from an RT/DL/stop donor balances
+    /// (balance_rt()/balance_dl() pull when its priority drops); one whose context gets
+    /// weaker any other way (a priority change, or a fair or idle prev) does not, and stays
+    /// unpulled until its donor changes. Returns, per CPU, whether its donor changed and
+    /// whether a pick changed its donor or the task on it.
+    fn note_pulls(&mut self, s: &SchedState, running: &[Strength]) -> (Vec<bool>, Vec<bool>) {
         if self.last.is_empty() {
             self.last = s
                 .rqs
@@ -180,9 +210,6 @@ impl TopNWatch {
             self.unpulled = vec![false; s.rqs.len()];
             self.unpulled_at = vec![0; s.rqs.len()];
         }
-        // Pull opportunities: a CPU that switches away from an RT/DL/stop donor balances
-        // (balance_rt()/balance_dl() pull when its priority drops); one whose context gets
-        // weaker any other way (a priority change, or a fair or idle prev) does not.
         let mut donor_changed = vec![false; s.rqs.len()];
         let mut picked = vec![false; s.rqs.len()];
         for rq in &s.rqs {
@@ -204,59 +231,49 @@ impl TopNWatch {
             }
             self.last[c] = (rq.donor, running[c], rq.curr);
         }
-        let mut out = None;
-        for t in &s.tasks {
-            let id = t.id as usize;
-            let waiting = waiting_on(s, t.id);
-            let mine = strength(s, t.id);
-            let moved = self.task_cpu[id] != Some(t.cpu);
-            self.task_cpu[id] = Some(t.cpu);
-            // Push opportunities: its own enqueue, or a pick of its class on its CPU
-            // (set_next_task_rt()/_dl() queue a push). Behind a higher class it was only
-            // made pushable (put_prev_task_rt()/_dl()).
-            let own = running[t.cpu as usize];
-            if waiting.is_none() || moved || (donor_changed[t.cpu as usize] && own.0 == mine.0) {
-                self.unpushed[id] = false;
-            }
-            // A pick of its class on its CPU (the donor or only the task on the CPU changed:
-            // S8 puts and sets the donor again) queues a push, and a push targets any weaker
-            // CPU, an unpulled one too; so does its own enqueue or move.
-            if waiting.is_none() || moved || (picked[t.cpu as usize] && own.0 == mine.0) {
-                self.push_at[id] = self.step_no;
-            }
-            // What it may claim of each CPU: an unpulled CPU only after a push opportunity.
-            let target = |c: usize| {
-                if self.unpulled[c] && self.push_at[id] <= self.unpulled_at[c] {
-                    (0, 0)
-                } else {
-                    running[c]
-                }
-            };
-            if waiting.is_some() && own.0 < mine.0 {
-                self.unpushed[id] = true;
-            }
-            let wronged = match waiting.filter(|_| !self.unpushed[id]) {
-                Some(mask) => mask.iter().find(|&c| target(c as usize) > mine),
-                None => None,
-            };
-            let Some(cpu) = wronged else {
-                self.since[id] = None;
-                continue;
-            };
-            let since = *self.since[id].get_or_insert(now);
-            let waited = now - since;
-            self.worst_ns = self.worst_ns.max(waited);
-            if waited > self.bound_ns && out.is_none() {
-                let rq = &s.rqs[cpu as usize];
-                let d = &s.tasks[rq.donor as usize];
-                out = Some(format!(
-                    "{}-{} ({:?} prio {}) waits on cpu{} for {waited} ns (bound {} ns) while cpu{cpu} \
-                     runs the context of {}-{} ({:?} prio {})",
-                    t.comm, t.pid, t.class, t.prio, t.cpu, self.bound_ns, d.comm, d.pid, d.class, d.prio
-                ));
-            }
+        (donor_changed, picked)
+    }
+
+    /// The CPU whose context is weaker than waiting task `t` and that it may run on, if any
+    /// (the first in its mask), once `t` had its push opportunity: its own enqueue or move,
+    /// or a pick of its class on its CPU (set_next_task_rt()/_dl() queue a push; a pick that
+    /// keeps the donor and changes only the task on the CPU too, S8). Behind a higher class
+    /// it was only made pushable (put_prev_task_rt()/_dl()). A push reaches any weaker CPU
+    /// (cpupri), an unpulled one too, so an unpulled CPU is a target only after one.
+    fn wronged_on(
+        &mut self,
+        s: &SchedState,
+        t: &Task,
+        running: &[Strength],
+        donor_changed: &[bool],
+        picked: &[bool],
+    ) -> Option<CpuId> {
+        let id = t.id as usize;
+        let waiting = waiting_on(s, t.id);
+        let mine = strength(s, t.id);
+        let moved = self.task_cpu[id] != Some(t.cpu);
+        self.task_cpu[id] = Some(t.cpu);
+        let own = running[t.cpu as usize];
+        if waiting.is_none() || moved || (donor_changed[t.cpu as usize] && own.0 == mine.0) {
+            self.unpushed[id] = false;
         }
-        out
+        if waiting.is_none() || moved || (picked[t.cpu as usize] && own.0 == mine.0) {
+            self.push_at[id] = self.step_no;
+        }
+        if waiting.is_some() && own.0 < mine.0 {
+            self.unpushed[id] = true;
+        }
+        let target = |c: usize| {
+            if self.unpulled[c] && self.push_at[id] <= self.unpulled_at[c] {
+                (0, 0)
+            } else {
+                running[c]
+            }
+        };
+        match waiting.filter(|_| !self.unpushed[id]) {
+            Some(mask) => mask.iter().find(|&c| target(c as usize) > mine),
+            None => None,
+        }
     }
 }
 
