@@ -231,12 +231,7 @@ async fn do_sched_yield(k: &Kernel) {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);
         let donor = s.rqs[cpu as usize].donor;
-        match s.tasks[donor as usize].class {
-            Class::Fair => crate::sched::fair::yield_task_fair(s, cpu),
-            Class::Rt => crate::sched::rt::yield_task_rt(s, cpu),
-            Class::Deadline => crate::sched::deadline::yield_task_dl(s, cpu),
-            _ => {}
-        }
+        s.tasks[donor as usize].class.yield_task(s, cpu);
     }
     k.rq_unlock(cpu).await;
     schedule(k).await;

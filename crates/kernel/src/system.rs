@@ -273,7 +273,7 @@ impl System {
         t.state = state::TASK_NEW;
         s.tasks.push(t);
         apply_attr(s, id, spec.attr);
-        init_class_entity(s, id);
+        s.tasks[id as usize].class.init_entity(s, id);
         s.nr_user_tasks += 1;
         announce_task(s, id, false);
         self.programs.push((id, spec.program));
@@ -652,26 +652,6 @@ fn apply_attr(s: &mut SchedState, p: TaskId, attr: SchedAttr) {
     }
 }
 
-/// Fresh class state for `p` in its current class (a new task, or one that changed class).
-///
-/// Linux: kernel/sched/core.c __sched_fork() (the per-class entity initialisation).
-fn init_class_entity(s: &mut SchedState, p: TaskId) {
-    match s.tasks[p as usize].class {
-        Class::Fair => crate::sched::fair::init_entity_fair(s, p),
-        Class::Rt => crate::sched::rt::init_entity_rt(s, p),
-        Class::Deadline => {
-            // A new reservation starts with no instance: the first enqueue sets one up.
-            let dl = &mut s.tasks[p as usize].dl;
-            dl.deadline = 0;
-            dl.runtime = 0;
-            dl.dl_throttled = false;
-            dl.dl_yielded = false;
-            dl.missed_deadline = None;
-        }
-        _ => {}
-    }
-}
-
 /// The body of `__sched_setscheduler()` under `pi_lock` and the rq lock: dequeue/put, change,
 /// enqueue/set, `check_class_changed()`. An inherited (PI) priority survives the change: the
 /// effective prio is `rt_effective_prio()` of the new normal prio.
@@ -730,7 +710,7 @@ pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
         (t.class, t.prio, t.nice())
     };
     if class != prev_class {
-        init_class_entity(s, p);
+        class.init_entity(s, p);
     } else if class == Class::Fair && new_nice != old_nice {
         crate::sched::fair::reweight_task_fair(s, cpu, p, new_nice);
     }
@@ -756,18 +736,8 @@ pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
         s.rqs[cpu as usize].next_class = s.tasks[p as usize].class;
     }
     if class != prev_class {
-        match prev_class {
-            Class::Fair => crate::sched::fair::switched_from_fair(s, cpu, p),
-            Class::Rt => crate::sched::rt::switched_from_rt(s, cpu, p),
-            Class::Deadline => crate::sched::deadline::switched_from_dl(s, cpu, p),
-            _ => {}
-        }
-        match class {
-            Class::Fair => crate::sched::fair::switched_to_fair(s, cpu, p),
-            Class::Rt => crate::sched::rt::switched_to_rt(s, cpu, p),
-            Class::Deadline => crate::sched::deadline::switched_to_dl(s, cpu, p),
-            _ => {}
-        }
+        prev_class.switched_from(s, cpu, p);
+        class.switched_to(s, cpu, p);
     } else if oldprio != newprio || new_nice != old_nice || class == Class::Deadline {
         match class {
             Class::Rt => crate::sched::rt::prio_changed_rt(s, cpu, p, oldprio),

@@ -290,18 +290,8 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
     }
     // check_class_changed().
     if new_class != prev_class {
-        match prev_class {
-            Class::Fair => crate::sched::fair::switched_from_fair(s, cpu, p),
-            Class::Rt => crate::sched::rt::switched_from_rt(s, cpu, p),
-            Class::Deadline => crate::sched::deadline::switched_from_dl(s, cpu, p),
-            c => unreachable!("PI class change from {c:?}"),
-        }
-        match new_class {
-            Class::Fair => crate::sched::fair::switched_to_fair(s, cpu, p),
-            Class::Rt => crate::sched::rt::switched_to_rt(s, cpu, p),
-            Class::Deadline => crate::sched::deadline::switched_to_dl(s, cpu, p),
-            c => unreachable!("PI class change to {c:?}"),
-        }
+        prev_class.switched_from(s, cpu, p);
+        new_class.switched_to(s, cpu, p);
     } else {
         match new_class {
             Class::Rt => crate::sched::rt::prio_changed_rt(s, cpu, p, oldprio),

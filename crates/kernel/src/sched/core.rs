@@ -378,21 +378,15 @@ pub fn send_ipi(s: &mut SchedState, cpu: CpuId, reason: crate::tracepoints::IpiR
 }
 
 // ---------------------------------------------------------------------- class dispatch
-// The `struct sched_class` ops table as a match over the closed set of classes. Each op runs
-// with the rq lock of `cpu` held and may not drop it (S-4).
+// The core side of the ops table: each wrapper does the core's part (clock, accounting,
+// class comparison) and calls the class hook in [`crate::sched::class`]. Rq lock of `cpu` held.
 
 /// `enqueue_task()`: class enqueue. The class updates `nr_running`.
 ///
 /// Linux: kernel/sched/core.c enqueue_task().
 pub fn enqueue_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
     update_rq_clock(s, cpu);
-    match s.tasks[p as usize].class {
-        Class::Fair => crate::sched::fair::enqueue_task_fair(s, cpu, p, flags),
-        Class::Rt => crate::sched::rt::enqueue_task_rt(s, cpu, p, flags),
-        Class::Deadline => crate::sched::deadline::enqueue_task_dl(s, cpu, p, flags),
-        Class::Stop => crate::sched::stop_task::enqueue_task_stop(s, cpu, p, flags),
-        Class::Idle => panic!("enqueue of a task in class {:?}", s.tasks[p as usize].class),
-    }
+    s.tasks[p as usize].class.enqueue_task(s, cpu, p, flags);
 }
 
 /// `dequeue_task()`: false if the class kept the task queued (fair delayed dequeue, F-20).
@@ -400,13 +394,7 @@ pub fn enqueue_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
 /// Linux: kernel/sched/core.c dequeue_task().
 pub fn dequeue_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) -> bool {
     update_rq_clock(s, cpu);
-    match s.tasks[p as usize].class {
-        Class::Fair => crate::sched::fair::dequeue_task_fair(s, cpu, p, flags),
-        Class::Rt => crate::sched::rt::dequeue_task_rt(s, cpu, p, flags),
-        Class::Deadline => crate::sched::deadline::dequeue_task_dl(s, cpu, p, flags),
-        Class::Stop => crate::sched::stop_task::dequeue_task_stop(s, cpu, p, flags),
-        Class::Idle => panic!("dequeue of a task in class {:?}", s.tasks[p as usize].class),
-    }
+    s.tasks[p as usize].class.dequeue_task(s, cpu, p, flags)
 }
 
 /// `activate_task()`: enqueue and mark QUEUED (T-3).
@@ -468,9 +456,7 @@ pub fn set_task_cpu(s: &mut SchedState, p: TaskId, new_cpu: CpuId) {
                 dest_cpu: new_cpu,
             },
         );
-        if s.tasks[p as usize].class == Class::Fair {
-            crate::sched::fair::migrate_task_rq_fair(s, p, new_cpu);
-        }
+        s.tasks[p as usize].class.migrate_task_rq(s, p, new_cpu);
     }
     let t = &mut s.tasks[p as usize];
     t.cpu = new_cpu;
@@ -485,12 +471,7 @@ pub fn wakeup_preempt(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags: u32
     let pc = s.tasks[p as usize].class;
     let dc = s.tasks[donor as usize].class;
     if pc == dc {
-        match pc {
-            Class::Fair => crate::sched::fair::wakeup_preempt_fair(s, cpu, p, wake_flags),
-            Class::Rt => crate::sched::rt::wakeup_preempt_rt(s, cpu, p, wake_flags),
-            Class::Deadline => crate::sched::deadline::wakeup_preempt_dl(s, cpu, p, wake_flags),
-            _ => {}
-        }
+        pc.wakeup_preempt(s, cpu, p, wake_flags);
     } else if pc < dc {
         resched_curr(s, cpu);
     }
@@ -521,28 +502,14 @@ pub fn move_queued_task_locked(s: &mut SchedState, src: CpuId, dst: CpuId, p: Ta
 ///
 /// Linux: kernel/sched/sched.h put_prev_task().
 pub fn put_prev_task(s: &mut SchedState, cpu: CpuId, prev: TaskId) {
-    match s.tasks[prev as usize].class {
-        Class::Fair => crate::sched::fair::put_prev_task_fair(s, cpu, prev),
-        Class::Rt => crate::sched::rt::put_prev_task_rt(s, cpu, prev),
-        Class::Stop => {
-            update_curr_common(s, cpu);
-        }
-        Class::Idle => crate::sched::deadline::dl_server_update_idle_time(s, cpu, prev),
-        Class::Deadline => crate::sched::deadline::put_prev_task_dl(s, cpu, prev),
-    }
+    s.tasks[prev as usize].class.put_prev_task(s, cpu, prev);
 }
 
 /// `set_next_task()` of `next`'s class.
 ///
 /// Linux: kernel/sched/sched.h set_next_task().
 pub fn set_next_task(s: &mut SchedState, cpu: CpuId, next: TaskId, first: bool) {
-    match s.tasks[next as usize].class {
-        Class::Fair => crate::sched::fair::set_next_task_fair(s, cpu, next, first),
-        Class::Rt => crate::sched::rt::set_next_task_rt(s, cpu, next, first),
-        Class::Stop => s.tasks[next as usize].se.exec_start = s.rqs[cpu as usize].clock_task,
-        Class::Idle => crate::sched::idle::set_next_task_idle(s, cpu, next),
-        Class::Deadline => crate::sched::deadline::set_next_task_dl(s, cpu, next, first),
-    }
+    s.tasks[next as usize].class.set_next_task(s, cpu, next, first);
 }
 
 /// `put_prev_set_next_task()`: `prev` must be the rq's donor (I12). The server a pick went
@@ -564,19 +531,6 @@ pub fn put_prev_set_next_task(s: &mut SchedState, cpu: CpuId, prev: TaskId, next
     set_next_task(s, cpu, next, true);
 }
 
-/// `pick_task()` of one class.
-///
-/// Linux: kernel/sched/core.c __pick_next_task() (the class `pick_task` call).
-fn pick_task(s: &mut SchedState, cpu: CpuId, class: Class) -> Option<TaskId> {
-    match class {
-        Class::Stop => crate::sched::stop_task::pick_task_stop(s, cpu),
-        Class::Deadline => crate::sched::deadline::pick_task_dl(s, cpu),
-        Class::Rt => crate::sched::rt::pick_task_rt(s, cpu),
-        Class::Fair => crate::sched::fair::pick_task_fair(s, cpu),
-        Class::Idle => Some(s.rqs[cpu as usize].idle),
-    }
-}
-
 /// `update_curr_common()`: charge elapsed time to the donor's `exec_start` interval and the
 /// executing task's `sum_exec_runtime` (A2/A3), for classes without their own accounting.
 ///
@@ -592,17 +546,6 @@ pub fn update_curr_common(s: &mut SchedState, cpu: CpuId) -> Nanos {
     s.tasks[donor as usize].se.exec_start = now;
     s.tasks[curr as usize].se.sum_exec_runtime += delta;
     delta
-}
-
-/// `balance_fair()`: fair work is runnable here, or newidle balancing found some (or saw a
-/// higher class appear while the rq lock was dropped).
-///
-/// Linux: kernel/sched/fair.c balance_fair().
-async fn balance_fair(k: &Kernel, cpu: CpuId) -> bool {
-    if k.st().rqs[cpu as usize].cfs.h_nr_runnable > 0 {
-        return true;
-    }
-    crate::sched::fair_balance::sched_balance_newidle(k, cpu).await != 0
 }
 
 /// `__pick_next_task()`: the balance pass from prev's class down (which may drop the rq lock),
@@ -630,14 +573,7 @@ async fn pick_next_task(k: &Kernel, cpu: CpuId) -> TaskId {
     };
     k.st().rqs[cpu as usize].in_prev_balance = true;
     for class in Class::ALL.into_iter().filter(|&c| c >= start) {
-        let done = match class {
-            Class::Stop => crate::sched::stop_task::sched_stop_runnable(&k.st(), cpu),
-            Class::Deadline => crate::sched::deadline::balance_dl(k, cpu, prev_now(k)).await,
-            Class::Rt => crate::sched::rt::balance_rt(k, cpu, prev_now(k)).await,
-            Class::Fair => balance_fair(k, cpu).await,
-            Class::Idle => true,
-        };
-        if done {
+        if class.balance(k, cpu, prev_now(k)).await {
             break;
         }
     }
@@ -653,7 +589,7 @@ async fn pick_next_task(k: &Kernel, cpu: CpuId) -> TaskId {
     let s = &mut *st;
     let p = Class::ALL
         .into_iter()
-        .find_map(|class| pick_task(s, cpu, class))
+        .find_map(|class| class.pick_task(s, cpu))
         .expect("the idle class always has a task");
     let donor = s.rqs[cpu as usize].donor;
     if prev != donor {
@@ -1638,12 +1574,7 @@ fn trace_proxy(s: &mut SchedState, cpu: CpuId, next: TaskId) {
 pub fn select_task_rq(s: &mut SchedState, p: TaskId, cpu: CpuId, wake_flags: u32) -> CpuId {
     let (nr_allowed, class) = (s.tasks[p as usize].nr_cpus_allowed, s.tasks[p as usize].class);
     let cpu = if nr_allowed > 1 {
-        match class {
-            Class::Fair => crate::sched::fair::select_task_rq_fair_mut(s, p, cpu, wake_flags),
-            Class::Rt => crate::sched::rt::select_task_rq_rt(s, p, cpu, wake_flags),
-            Class::Deadline => crate::sched::deadline::select_task_rq_dl(s, p, cpu, wake_flags),
-            _ => cpu,
-        }
+        class.select_task_rq(s, p, cpu, wake_flags)
     } else {
         s.tasks[p as usize].cpus_mask.first().expect("empty affinity")
     };
@@ -1683,11 +1614,7 @@ async fn ttwu_do_activate(k: &Kernel, cpu: CpuId, p: TaskId, wake_flags: u32) {
         }
         s.tasks[p as usize].class
     };
-    match class {
-        Class::Rt => crate::sched::rt::task_woken_rt(k, cpu, p).await,
-        Class::Deadline => crate::sched::deadline::task_woken_dl(k, cpu, p).await,
-        _ => {}
-    }
+    class.task_woken(k, cpu, p).await;
 }
 
 /// `ttwu_do_wakeup()`: TASK_RUNNING and `sched_wakeup` (target_cpu = the enqueue CPU).
@@ -2135,11 +2062,7 @@ pub async fn wake_up_new_task(k: &Kernel, p: TaskId) {
         wakeup_preempt(s, cpu, p, crate::sched::wf::FORK);
         s.tasks[p as usize].class
     };
-    match class {
-        Class::Rt => crate::sched::rt::task_woken_rt(k, cpu, p).await,
-        Class::Deadline => crate::sched::deadline::task_woken_dl(k, cpu, p).await,
-        _ => {}
-    }
+    class.task_woken(k, cpu, p).await;
     k.rq_unlock(cpu).await;
     k.pi_unlock(p).await;
 }

@@ -827,6 +827,19 @@ pub fn sched_dl_overflow(
     Err(EBUSY)
 }
 
+/// A fresh DL entity for `p`, new or just moved into the class: a new reservation starts with
+/// no instance (no deadline, no runtime, not throttled); the first enqueue sets one up.
+///
+/// Linux: kernel/sched/core.c __sched_fork() (the `p->dl` part, init_dl_entity()).
+pub fn init_entity_dl(s: &mut SchedState, p: TaskId) {
+    let dl = &mut s.tasks[p as usize].dl;
+    dl.deadline = 0;
+    dl.runtime = 0;
+    dl.dl_throttled = false;
+    dl.dl_yielded = false;
+    dl.missed_deadline = None;
+}
+
 /// Set `p`'s reservation (the class change itself is the caller's).
 ///
 /// Linux: kernel/sched/syscalls.c __setparam_dl().

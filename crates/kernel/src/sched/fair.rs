@@ -1634,6 +1634,17 @@ pub fn pick_eevdf(s: &SchedState, cpu: CpuId, protect: bool) -> Option<TaskId> {
     })
 }
 
+/// `balance_fair()`: fair work is runnable here, or newidle balancing found some (or saw a
+/// higher class appear while the rq lock was dropped).
+///
+/// Linux: kernel/sched/fair.c balance_fair().
+pub async fn balance_fair(k: &crate::sched::core::Kernel, cpu: CpuId) -> bool {
+    if k.st().rqs[cpu as usize].cfs.h_nr_runnable > 0 {
+        return true;
+    }
+    crate::sched::fair_balance::sched_balance_newidle(k, cpu).await != 0
+}
+
 /// Class pick (rq lock held): pick_eevdf from the root cfs_rq down through the group
 /// entities to a task; a picked delayed entity is dequeued for good (a task is blocked,
 /// F-10, `on_rq = 0`) and the pick starts again. Does not set the task as next.

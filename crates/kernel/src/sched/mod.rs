@@ -7,6 +7,7 @@
 //! hooks from dropping the rq lock (S-4), so every hook runs inside one step of the machine.
 
 pub mod cgroup;
+pub mod class;
 pub mod core;
 pub mod costs;
 pub mod cpudeadline;
