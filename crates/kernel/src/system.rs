@@ -18,6 +18,7 @@ use crate::locking::mutex::{Mutex, MutexFlags};
 use crate::locking::rtmutex::RtMutex;
 use crate::locking::usermutex::{UserCond, UserResource, WaitTarget};
 use crate::locking::Protocol;
+use crate::sched::class::check_class_changed;
 use crate::sched::core::{self as core, Kernel, Violation};
 use crate::sched::cpupri::CpuPri;
 use crate::sched::fair::{CfsRq, SchedEntity};
@@ -705,9 +706,9 @@ pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
             s.tasks[p as usize].dl.pi_se = None;
         }
     }
-    let (class, newprio, new_nice) = {
+    let (class, new_nice) = {
         let t = &s.tasks[p as usize];
-        (t.class, t.prio, t.nice())
+        (t.class, t.nice())
     };
     if class != prev_class {
         class.init_entity(s, p);
@@ -735,26 +736,7 @@ pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
         // The donor's class changed: next_class follows it (C4, I13).
         s.rqs[cpu as usize].next_class = s.tasks[p as usize].class;
     }
-    if class != prev_class {
-        prev_class.switched_from(s, cpu, p);
-        class.switched_to(s, cpu, p);
-    } else if oldprio != newprio || new_nice != old_nice || class == Class::Deadline {
-        match class {
-            Class::Rt => crate::sched::rt::prio_changed_rt(s, cpu, p, oldprio),
-            Class::Deadline => crate::sched::deadline::prio_changed_dl(s, cpu, p),
-            _ => {
-                // prio_changed_fair(): a weaker running task reschedules; a queued one is
-                // checked against the current task.
-                if running {
-                    if new_nice > old_nice {
-                        core::resched_curr(s, cpu);
-                    }
-                } else if queued {
-                    core::wakeup_preempt(s, cpu, p, 0);
-                }
-            }
-        }
-    }
+    check_class_changed(s, cpu, p, prev_class, oldprio);
 }
 
 /// Stall and deadlock detection, from CPU 0's tick: live workload tasks remain, yet no CPU has

@@ -40,6 +40,7 @@ use sim::{CpuId, LockId, Nanos};
 use crate::locking::lockdep::LockClass;
 use crate::locking::usermutex::WaitTarget;
 use crate::locking::{trace_lock_acquired, trace_lock_contended};
+use crate::sched::class::check_class_changed;
 use crate::sched::core::*;
 use crate::sched::{Class, SchedState};
 use crate::task::state::*;
@@ -288,35 +289,8 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
         // The donor's class changed: next_class follows it (C4, I13).
         s.rqs[cpu as usize].next_class = new_class;
     }
-    // check_class_changed().
-    if new_class != prev_class {
-        prev_class.switched_from(s, cpu, p);
-        new_class.switched_to(s, cpu, p);
-    } else {
-        match new_class {
-            Class::Rt => crate::sched::rt::prio_changed_rt(s, cpu, p, oldprio),
-            Class::Fair => prio_changed_fair(s, cpu, p, oldprio),
-            c => unreachable!("PI prio change in {c:?}"),
-        }
-    }
+    check_class_changed(s, cpu, p, prev_class, oldprio);
     assert_eq!(s.tasks[p as usize].prio, newprio);
-}
-
-/// A fair task's effective prio changed (a fair donor lent a stronger nice): the load weight
-/// follows `static_prio`, so only the preemption check remains.
-///
-/// Linux: kernel/sched/fair.c prio_changed_fair().
-fn prio_changed_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, oldprio: i32) {
-    if !task_on_rq_queued(s, p) || s.rqs[cpu as usize].cfs.nr_queued == 1 {
-        return;
-    }
-    if s.rqs[cpu as usize].donor == p {
-        if s.tasks[p as usize].prio > oldprio {
-            resched_curr(s, cpu);
-        }
-    } else {
-        wakeup_preempt(s, cpu, p, 0);
-    }
 }
 
 /// Recompute `p`'s effective prio from its `pi_waiters` and apply it. `p`'s `pi_lock` held;

@@ -244,6 +244,20 @@ impl Class {
         }
     }
 
+    /// `prio_changed`: `p`'s priority (or DL parameters) changed within this class, from
+    /// `oldprio`. Caller: `check_class_changed()`. Rq lock held.
+    ///
+    /// Linux: kernel/sched/sched.h sched_class::prio_changed.
+    pub fn prio_changed(self, s: &mut SchedState, cpu: CpuId, p: TaskId, oldprio: i32) {
+        match self {
+            Class::Deadline => deadline::prio_changed_dl(s, cpu, p),
+            Class::Rt => rt::prio_changed_rt(s, cpu, p, oldprio),
+            Class::Fair => fair::prio_changed_fair(s, cpu, p, oldprio),
+            // prio_changed_stop()/_idle() are BUG() for a real change.
+            Class::Stop | Class::Idle => panic!("priority change of a task in class {self:?}"),
+        }
+    }
+
     /// Fresh per-class state for `p`, a new task or one that just changed class. Caller:
     /// `__sched_setscheduler()` and task creation in `system`. Not a `struct sched_class`
     /// member: Linux initialises every class's entity in `__sched_fork()` and keeps them
@@ -257,5 +271,23 @@ impl Class {
             Class::Deadline => deadline::init_entity_dl(s, p),
             Class::Stop | Class::Idle => {}
         }
+    }
+}
+
+/// `check_class_changed()`: after `p`'s class or priority was changed and it was requeued,
+/// run the class hooks: `switched_from` of the old class and `switched_to` of the new one, or
+/// the new class's `prio_changed` when the class stayed but the priority moved (always for a
+/// DL task, whose parameters may have changed at equal prio). Callers: `__sched_setscheduler()`
+/// and `rt_mutex_setprio()`. Rq lock of `cpu` held; balance callbacks the hooks queue are the
+/// caller's to run.
+///
+/// Linux: kernel/sched/syscalls.c check_class_changed().
+pub fn check_class_changed(s: &mut SchedState, cpu: CpuId, p: TaskId, prev_class: Class, oldprio: i32) {
+    let (class, prio) = (s.tasks[p as usize].class, s.tasks[p as usize].prio);
+    if class != prev_class {
+        prev_class.switched_from(s, cpu, p);
+        class.switched_to(s, cpu, p);
+    } else if oldprio != prio || class == Class::Deadline {
+        class.prio_changed(s, cpu, p, oldprio);
     }
 }

@@ -1638,7 +1638,7 @@ pub fn pick_eevdf(s: &SchedState, cpu: CpuId, protect: bool) -> Option<TaskId> {
 /// higher class appear while the rq lock was dropped).
 ///
 /// Linux: kernel/sched/fair.c balance_fair().
-pub async fn balance_fair(k: &crate::sched::core::Kernel, cpu: CpuId) -> bool {
+pub async fn balance_fair(k: &Kernel, cpu: CpuId) -> bool {
     if k.st().rqs[cpu as usize].cfs.h_nr_runnable > 0 {
         return true;
     }
@@ -1962,6 +1962,28 @@ pub fn migrate_task_rq_fair(s: &mut SchedState, p: TaskId, new_cpu: CpuId) {
         "task {p} migrated to cpu{new_cpu} while still on a cfs_rq"
     );
     se.exec_start = 0;
+}
+
+/// `p`'s priority changed within the fair class (a renice, or a PI boost lent by a stronger
+/// fair waiter): the load weight was already updated with `static_prio`, so only the
+/// preemption check remains. A running donor that got weaker reschedules; a queued task that
+/// is not the donor is checked against the donor. Nothing to do for a task that is not
+/// queued, an unchanged prio, or when `p` is the only entity on the root cfs_rq. Rq lock of
+/// `cpu` held.
+///
+/// Linux: kernel/sched/fair.c prio_changed_fair().
+pub fn prio_changed_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, oldprio: i32) {
+    let prio = s.tasks[p as usize].prio;
+    if !core::task_on_rq_queued(s, p) || prio == oldprio || s.rqs[cpu as usize].cfs.nr_queued == 1 {
+        return;
+    }
+    if s.rqs[cpu as usize].donor == p {
+        if prio > oldprio {
+            core::resched_curr(s, cpu);
+        }
+    } else {
+        core::wakeup_preempt(s, cpu, p, 0);
+    }
 }
 
 /// `p` joined the fair class (rq lock held, after its enqueue): a running donor is
