@@ -12,8 +12,18 @@
 //! reader of `core.c` does not have to do either: there the table is one struct literal per
 //! class and the dispatch one indirect call.
 //!
-//! Every hook runs with the rq lock of `cpu` held (`rq->__lock`), as Linux requires, and none
-//! may drop it except `balance` and `task_woken`, which are the only `async` ones (S-4). Each
+//! Every hook that takes a `cpu` runs with that CPU's rq lock held (`rq->__lock`), as Linux
+//! requires, and asserts it on entry ([`lockdep_assert_rq_held`]: a failure ends the run as a
+//! model assertion, exit 4 with a replay line). None may drop the lock except `balance` and
+//! `task_woken`, which are the only `async` ones (S-4). `select_task_rq` runs under the
+//! task's `pi_lock` instead (asserted by the core's `select_task_rq()`).
+//!
+//! Why no guard or token type proving the lock: the state is one arena borrowed between
+//! awaits (`&mut SchedState`), and a lock is taken in one atomic stretch and dropped in
+//! another, often in a different function (`__schedule()` takes it, `finish_task_switch()`
+//! of the next task drops it). A token would have to outlive the borrow it proves things
+//! about and travel through every await; the run-time assertion against the machine's
+//! spinlock table checks the same thing at every hook without that plumbing. Each
 //! method's doc names its Linux callers; the model's caller is the function of the same name
 //! in [`core`](crate::sched::core) unless the doc says otherwise. A class without a Linux
 //! method for a hook takes the arm Linux takes for a NULL pointer (the hook is skipped), and
@@ -22,7 +32,7 @@
 
 use sim::CpuId;
 
-use crate::sched::core::{update_curr_common, Kernel};
+use crate::sched::core::{lockdep_assert_rq_held, update_curr_common, Kernel};
 use crate::sched::{deadline, fair, idle, rt, stop_task, Class, SchedState};
 use crate::task::TaskId;
 
@@ -33,6 +43,7 @@ impl Class {
     ///
     /// Linux: kernel/sched/sched.h sched_class::enqueue_task.
     pub fn enqueue_task(self, s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
+        lockdep_assert_rq_held(s, cpu);
         match self {
             Class::Stop => stop_task::enqueue_task_stop(s, cpu, p, flags),
             Class::Deadline => deadline::enqueue_task_dl(s, cpu, p, flags),
@@ -49,6 +60,7 @@ impl Class {
     ///
     /// Linux: kernel/sched/sched.h sched_class::dequeue_task.
     pub fn dequeue_task(self, s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) -> bool {
+        lockdep_assert_rq_held(s, cpu);
         match self {
             Class::Stop => stop_task::dequeue_task_stop(s, cpu, p, flags),
             Class::Deadline => deadline::dequeue_task_dl(s, cpu, p, flags),
@@ -64,6 +76,7 @@ impl Class {
     ///
     /// Linux: kernel/sched/sched.h sched_class::yield_task.
     pub fn yield_task(self, s: &mut SchedState, cpu: CpuId) {
+        lockdep_assert_rq_held(s, cpu);
         match self {
             Class::Deadline => deadline::yield_task_dl(s, cpu),
             Class::Rt => rt::yield_task_rt(s, cpu),
@@ -81,6 +94,7 @@ impl Class {
     /// Deviation: Linux's stop and idle `wakeup_preempt` are never reached through a same-
     /// class wakeup (one stopper per CPU; idle is never woken); the model skips them.
     pub fn wakeup_preempt(self, s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags: u32) {
+        lockdep_assert_rq_held(s, cpu);
         match self {
             Class::Deadline => deadline::wakeup_preempt_dl(s, cpu, p, wake_flags),
             Class::Rt => rt::wakeup_preempt_rt(s, cpu, p, wake_flags),
@@ -97,6 +111,7 @@ impl Class {
     ///
     /// Linux: kernel/sched/sched.h sched_class::balance.
     pub async fn balance(self, k: &Kernel, cpu: CpuId, prev: TaskId) -> bool {
+        lockdep_assert_rq_held(&k.st(), cpu);
         match self {
             Class::Stop => stop_task::sched_stop_runnable(&k.st(), cpu),
             Class::Deadline => deadline::balance_dl(k, cpu, prev).await,
@@ -112,6 +127,7 @@ impl Class {
     ///
     /// Linux: kernel/sched/sched.h sched_class::pick_task.
     pub fn pick_task(self, s: &mut SchedState, cpu: CpuId) -> Option<TaskId> {
+        lockdep_assert_rq_held(s, cpu);
         match self {
             Class::Stop => stop_task::pick_task_stop(s, cpu),
             Class::Deadline => deadline::pick_task_dl(s, cpu),
@@ -130,6 +146,7 @@ impl Class {
     ///
     /// Deviation: `put_prev_task_stop()` is Linux's `update_curr_common()`, done inline here.
     pub fn put_prev_task(self, s: &mut SchedState, cpu: CpuId, prev: TaskId) {
+        lockdep_assert_rq_held(s, cpu);
         match self {
             Class::Stop => {
                 update_curr_common(s, cpu);
@@ -147,6 +164,7 @@ impl Class {
     ///
     /// Linux: kernel/sched/sched.h sched_class::set_next_task.
     pub fn set_next_task(self, s: &mut SchedState, cpu: CpuId, next: TaskId, first: bool) {
+        lockdep_assert_rq_held(s, cpu);
         match self {
             // set_next_task_stop(): start the runtime interval.
             Class::Stop => s.tasks[next as usize].se.exec_start = s.rqs[cpu as usize].clock_task,
@@ -191,6 +209,7 @@ impl Class {
     ///
     /// Linux: kernel/sched/sched.h sched_class::task_woken.
     pub async fn task_woken(self, k: &Kernel, cpu: CpuId, p: TaskId) {
+        lockdep_assert_rq_held(&k.st(), cpu);
         match self {
             Class::Deadline => deadline::task_woken_dl(k, cpu, p).await,
             Class::Rt => rt::task_woken_rt(k, cpu, p).await,
@@ -206,6 +225,7 @@ impl Class {
     /// Deviation: Linux's `task_tick_stop()` does nothing; the model charges a running
     /// stopper at the tick (`update_curr_common`), so its runtime shows before it is put.
     pub fn task_tick(self, s: &mut SchedState, cpu: CpuId, curr: TaskId) {
+        lockdep_assert_rq_held(s, cpu);
         match self {
             Class::Stop => {
                 update_curr_common(s, cpu);
@@ -221,6 +241,7 @@ impl Class {
     ///
     /// Linux: kernel/sched/sched.h sched_class::switched_from.
     pub fn switched_from(self, s: &mut SchedState, cpu: CpuId, p: TaskId) {
+        lockdep_assert_rq_held(s, cpu);
         match self {
             Class::Deadline => deadline::switched_from_dl(s, cpu, p),
             Class::Rt => rt::switched_from_rt(s, cpu, p),
@@ -235,6 +256,7 @@ impl Class {
     ///
     /// Linux: kernel/sched/sched.h sched_class::switched_to.
     pub fn switched_to(self, s: &mut SchedState, cpu: CpuId, p: TaskId) {
+        lockdep_assert_rq_held(s, cpu);
         match self {
             Class::Deadline => deadline::switched_to_dl(s, cpu, p),
             Class::Rt => rt::switched_to_rt(s, cpu, p),
@@ -249,6 +271,7 @@ impl Class {
     ///
     /// Linux: kernel/sched/sched.h sched_class::prio_changed.
     pub fn prio_changed(self, s: &mut SchedState, cpu: CpuId, p: TaskId, oldprio: i32) {
+        lockdep_assert_rq_held(s, cpu);
         match self {
             Class::Deadline => deadline::prio_changed_dl(s, cpu, p),
             Class::Rt => rt::prio_changed_rt(s, cpu, p, oldprio),
@@ -289,5 +312,84 @@ pub fn check_class_changed(s: &mut SchedState, cpu: CpuId, p: TaskId, prev_class
         class.switched_to(s, cpu, p);
     } else if oldprio != prio || class == Class::Deadline {
         class.prio_changed(s, cpu, p, oldprio);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The hooks' lock assertion: a hook run from a machine step must hold the rq lock of the
+    //! CPU whose queue it touches; holding another CPU's is not enough.
+
+    use std::future::Future;
+    use std::rc::Rc;
+
+    use sim::{CpuId, Executor};
+
+    use crate::sched::core::{self, Kernel};
+    use crate::sched::{Costs, SchedState};
+    use crate::task::TaskId;
+    use crate::tracepoints::NullSink;
+
+    /// Two idle CPUs with zero costs.
+    fn kernel() -> Rc<Kernel> {
+        let mut cfg = crate::system::Config::new(2);
+        cfg.seed = 1;
+        cfg.costs = Costs::zero();
+        Kernel::from_state(crate::system::new_sched_state(&cfg, Box::new(NullSink)))
+    }
+
+    /// Run `f` as a context booted on CPU 0 until it parks.
+    fn run_on_cpu0<F: Future<Output = ()> + 'static>(k: &Rc<Kernel>, f: F) {
+        let m = k.m.clone();
+        let m2 = m.clone();
+        m.spawn(0, async move {
+            f.await;
+            m2.halt().await;
+        });
+        m.boot_cpu(0, 0);
+        Executor::new(m).run(1_000_000, &mut |_| true);
+    }
+
+    /// The stopper of `cpu` (queued by `enqueue_task_stop`, which only counts it).
+    fn stopper(s: &SchedState, cpu: CpuId) -> TaskId {
+        s.rqs[cpu as usize].stop
+    }
+
+    /// Queue cpu1's stopper from a step of CPU 0 holding the rq lock `locked` (if any).
+    fn enqueue_stopper_of_cpu1(locked: Option<CpuId>) -> Rc<Kernel> {
+        let k = kernel();
+        let k2 = k.clone();
+        run_on_cpu0(&k, async move {
+            if let Some(l) = locked {
+                k2.rq_lock(l).await;
+            }
+            {
+                let s = &mut *k2.st();
+                let p = stopper(s, 1);
+                core::enqueue_task(s, 1, p, 0);
+            }
+            if let Some(l) = locked {
+                k2.rq_unlock(l).await;
+            }
+        });
+        k
+    }
+
+    #[test]
+    fn a_hook_with_the_rq_lock_held_runs() {
+        let k = enqueue_stopper_of_cpu1(Some(1));
+        assert_eq!(k.st().rqs[1].nr_running, 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "lockdep: cpu0 touches cpu1's runqueue without its rq lock")]
+    fn a_hook_without_the_rq_lock_fails_the_run() {
+        enqueue_stopper_of_cpu1(None);
+    }
+
+    #[test]
+    #[should_panic(expected = "lockdep: cpu0 touches cpu1's runqueue without its rq lock")]
+    fn another_cpus_rq_lock_is_not_enough() {
+        enqueue_stopper_of_cpu1(Some(0));
     }
 }

@@ -249,13 +249,66 @@ pub fn emit(s: &mut SchedState, cpu: CpuId, kind: EventKind) {
     s.sink.event(&e);
 }
 
+// ---------------------------------------------------------------------- lock context
+
+/// Whether lock assertions apply yet: only once the machine has run a step. The boot state
+/// (idle tasks, the workload's first tasks) is built single-threaded before any CPU runs,
+/// and unit tests of class code build queues directly; there is no lock to hold then, as in
+/// Linux's early boot before lockdep is enabled.
+fn lockdep_active(s: &SchedState) -> bool {
+    s.m.steps() > 0
+}
+
+/// `lockdep_assert_rq_held()`: the CPU executing holds `cpu`'s rq lock. A failure is a model
+/// assertion: the run ends with exit code 4 and its replay line (`catch_model_panic`).
+///
+/// Linux: kernel/sched/sched.h lockdep_assert_rq_held().
+///
+/// Deviation: asked of the machine's spinlock table (who owns the lock) rather than of
+/// lockdep's held-lock stack, which sync code cannot reach (it lives in [`Kernel`]); both are
+/// updated by the same `raw_spin_lock`/`raw_spin_unlock` calls.
+#[track_caller]
+pub fn lockdep_assert_rq_held(s: &SchedState, cpu: CpuId) {
+    if !lockdep_active(s) {
+        return;
+    }
+    let this = s.m.this_cpu();
+    let owner = s.m.lock_owner(s.rqs[cpu as usize].lock);
+    assert!(
+        owner == Some(this),
+        "lockdep: cpu{this} touches cpu{cpu}'s runqueue without its rq lock (held by {owner:?})"
+    );
+}
+
+/// `lockdep_assert_held(&p->pi_lock)`: the CPU executing holds `p`'s `pi_lock`.
+///
+/// Linux: include/linux/lockdep.h lockdep_assert_held() (as select_task_rq() uses it).
+#[track_caller]
+pub fn lockdep_assert_pi_held(s: &SchedState, p: TaskId) {
+    if !lockdep_active(s) {
+        return;
+    }
+    let this = s.m.this_cpu();
+    let owner = s.m.lock_owner(s.tasks[p as usize].pi_lock);
+    assert!(
+        owner == Some(this),
+        "lockdep: cpu{this} places task {p} without its pi_lock (held by {owner:?})"
+    );
+}
+
 // ---------------------------------------------------------------------- sync helpers
 // Called with the rq lock of `cpu` held.
 
-/// `update_rq_clock()`.
+/// `update_rq_clock()`. Rq lock of `cpu` held (asserted).
 ///
 /// Linux: kernel/sched/core.c update_rq_clock().
+///
+/// Deviation: Linux's `rq_clock()` readers also assert the lock and that the clock was
+/// updated in this section (`assert_clock_updated()`); the model's class code reads
+/// `rq.clock_task` as a field, so the lock is asserted at every hook's entry instead (see
+/// [`crate::sched::class`]) and the clock-update flags are not modelled.
 pub fn update_rq_clock(s: &mut SchedState, cpu: CpuId) {
+    lockdep_assert_rq_held(s, cpu);
     let now = s.m.now();
     let rq = &mut s.rqs[cpu as usize];
     if now > rq.clock {
@@ -381,18 +434,22 @@ pub fn send_ipi(s: &mut SchedState, cpu: CpuId, reason: crate::tracepoints::IpiR
 // The core side of the ops table: each wrapper does the core's part (clock, accounting,
 // class comparison) and calls the class hook in [`crate::sched::class`]. Rq lock of `cpu` held.
 
-/// `enqueue_task()`: class enqueue. The class updates `nr_running`.
+/// `enqueue_task()`: class enqueue. The class updates `nr_running`. Rq lock of `cpu` held
+/// (asserted).
 ///
 /// Linux: kernel/sched/core.c enqueue_task().
 pub fn enqueue_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
+    lockdep_assert_rq_held(s, cpu);
     update_rq_clock(s, cpu);
     s.tasks[p as usize].class.enqueue_task(s, cpu, p, flags);
 }
 
 /// `dequeue_task()`: false if the class kept the task queued (fair delayed dequeue, F-20).
+/// Rq lock of `cpu` held (asserted).
 ///
 /// Linux: kernel/sched/core.c dequeue_task().
 pub fn dequeue_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) -> bool {
+    lockdep_assert_rq_held(s, cpu);
     update_rq_clock(s, cpu);
     s.tasks[p as usize].class.dequeue_task(s, cpu, p, flags)
 }
@@ -439,11 +496,21 @@ pub fn block_task_finish(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     s.tasks[p as usize].on_rq = OnRq::No;
 }
 
-/// `set_task_cpu()`: the only place `task_cpu` changes (T-5).
+/// `set_task_cpu()`: the only place `task_cpu` changes (T-5). The caller holds `p`'s
+/// `pi_lock` or the rq lock of `task_cpu(p)` (asserted, as Linux's debug check does).
 ///
 /// Linux: kernel/sched/core.c set_task_cpu().
 pub fn set_task_cpu(s: &mut SchedState, p: TaskId, new_cpu: CpuId) {
     let old = s.tasks[p as usize].cpu;
+    if lockdep_active(s) {
+        let this = s.m.this_cpu();
+        let pi = s.m.lock_owner(s.tasks[p as usize].pi_lock);
+        let rq = s.m.lock_owner(s.rqs[old as usize].lock);
+        assert!(
+            pi == Some(this) || rq == Some(this),
+            "lockdep: cpu{this} moves task {p} from cpu{old} without its pi_lock or that rq lock"
+        );
+    }
     if old != new_cpu {
         let this = s.m.this_cpu();
         let task = s.tasks[p as usize].task_ref();
@@ -1572,6 +1639,7 @@ fn trace_proxy(s: &mut SchedState, cpu: CpuId, next: TaskId) {
 ///
 /// Linux: kernel/sched/core.c select_task_rq(), select_fallback_rq().
 pub fn select_task_rq(s: &mut SchedState, p: TaskId, cpu: CpuId, wake_flags: u32) -> CpuId {
+    lockdep_assert_pi_held(s, p);
     let (nr_allowed, class) = (s.tasks[p as usize].nr_cpus_allowed, s.tasks[p as usize].class);
     let cpu = if nr_allowed > 1 {
         class.select_task_rq(s, p, cpu, wake_flags)
