@@ -7,6 +7,7 @@
 use sim::CpuId;
 
 use crate::sched::core::{ipi, sched_ttwu_pending, try_to_wake_up, update_rq_clock, Kernel};
+use crate::sched::WakeFlags;
 use crate::task::state::TASK_NORMAL;
 use crate::time::{hrtimer_expire, hrtimer_start, TimerFn};
 
@@ -65,7 +66,7 @@ async fn hrtimer_interrupt(k: &Kernel, cpu: CpuId) {
                 ticked = true;
             }
             TimerFn::WakeTask(p) => {
-                try_to_wake_up(k, p, TASK_NORMAL, 0).await;
+                try_to_wake_up(k, p, TASK_NORMAL, WakeFlags::empty()).await;
                 k.st().task_timers_in_flight -= 1;
             }
             TimerFn::DlTask(p) => crate::sched::deadline::dl_task_timer(k, p).await,

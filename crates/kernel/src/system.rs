@@ -659,7 +659,7 @@ fn apply_attr(s: &mut SchedState, p: TaskId, attr: SchedAttr) {
 ///
 /// Linux: kernel/sched/syscalls.c __sched_setscheduler(), check_class_changed().
 pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
-    use crate::sched::{dequeue as dq, enqueue as eq};
+    use crate::sched::{DequeueFlags, EnqueueFlags};
     // A delayed fair task leaves for good before it changes class (switched_from_fair
     // expects no delayed entity), as Linux's __sched_setscheduler does.
     // With PI a policy change keeps an inherited boost (rt_effective_prio()).
@@ -670,12 +670,22 @@ pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
     );
     if s.tasks[p as usize].se.sched_delayed && new_class != s.tasks[p as usize].class {
         // The fair class blocks it itself (dequeue_entities → __block_task).
-        core::dequeue_task(s, cpu, p, dq::SLEEP | dq::DELAYED | dq::NOCLOCK);
+        core::dequeue_task(
+            s,
+            cpu,
+            p,
+            DequeueFlags::SLEEP | DequeueFlags::DELAYED | DequeueFlags::NOCLOCK,
+        );
     }
     let queued = s.tasks[p as usize].on_rq == OnRq::Queued;
     let running = s.rqs[cpu as usize].donor == p;
     if queued {
-        core::dequeue_task(s, cpu, p, dq::SAVE | dq::MOVE | dq::NOCLOCK);
+        core::dequeue_task(
+            s,
+            cpu,
+            p,
+            DequeueFlags::SAVE | DequeueFlags::MOVE | DequeueFlags::NOCLOCK,
+        );
     }
     if running {
         core::put_prev_task(s, cpu, p);
@@ -729,7 +739,12 @@ pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
         s.tasks[p as usize].rt.time_slice = s.tun.rr_timeslice_ticks();
     }
     if queued {
-        core::enqueue_task(s, cpu, p, eq::RESTORE | eq::MOVE | eq::NOCLOCK);
+        core::enqueue_task(
+            s,
+            cpu,
+            p,
+            EnqueueFlags::RESTORE | EnqueueFlags::MOVE | EnqueueFlags::NOCLOCK,
+        );
     }
     if running {
         core::set_next_task(s, cpu, p, false);

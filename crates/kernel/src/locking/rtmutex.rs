@@ -42,7 +42,7 @@ use crate::locking::usermutex::WaitTarget;
 use crate::locking::{trace_lock_acquired, trace_lock_contended};
 use crate::sched::class::check_class_changed;
 use crate::sched::core::*;
-use crate::sched::{Class, SchedState};
+use crate::sched::{Class, SchedState, WakeFlags};
 use crate::task::state::*;
 use crate::task::{OnRq, TaskId};
 use crate::tracepoints::{EventKind, LockName};
@@ -228,7 +228,7 @@ pub fn rt_effective_prio(s: &SchedState, p: TaskId, prio: i32) -> i32 {
 /// Deviation: takes the new prio rather than the donor task (no `pi_top_task`, see the
 /// module doc); `normal_prio`, policy, nice and load weight are untouched, as in Linux.
 pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32) {
-    use crate::sched::{dequeue as dq, enqueue as eq};
+    use crate::sched::{DequeueFlags, EnqueueFlags};
     let (oldprio, prev_class) = {
         let t = &s.tasks[p as usize];
         assert!(!t.is_idle_task, "rt_mutex_setprio on an idle task");
@@ -256,27 +256,37 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
     // A delayed fair task leaves for good before it changes class (switched_from_fair
     // expects no delayed entity); the fair class blocks it itself.
     if s.tasks[p as usize].se.sched_delayed && new_class != prev_class {
-        dequeue_task(s, cpu, p, dq::SLEEP | dq::DELAYED | dq::NOCLOCK);
+        dequeue_task(
+            s,
+            cpu,
+            p,
+            DequeueFlags::SLEEP | DequeueFlags::DELAYED | DequeueFlags::NOCLOCK,
+        );
     }
     let queued = s.tasks[p as usize].on_rq == OnRq::Queued;
     let running = s.rqs[cpu as usize].donor == p;
     if queued {
-        dequeue_task(s, cpu, p, dq::SAVE | dq::MOVE | dq::NOCLOCK);
+        dequeue_task(
+            s,
+            cpu,
+            p,
+            DequeueFlags::SAVE | DequeueFlags::MOVE | DequeueFlags::NOCLOCK,
+        );
     }
     if running {
         put_prev_task(s, cpu, p);
     }
-    let mut en = eq::RESTORE | eq::MOVE | eq::NOCLOCK;
+    let mut en = EnqueueFlags::RESTORE | EnqueueFlags::MOVE | EnqueueFlags::NOCLOCK;
     if new_class == Class::Rt && oldprio < newprio {
         // M-15/R-2: a deboosted RT task resumes ahead of its new equals.
-        en |= eq::HEAD;
+        en |= EnqueueFlags::HEAD;
     }
     if new_class == Class::Deadline {
         // D-21: run on the DL top waiter's reservation, refilled on the boost.
         let top = rt_mutex_get_top_task(s, p).expect("a DL boost has a DL top waiter");
         let boosted = crate::sched::deadline::dl_pi_boost(s, p, top);
         assert!(boosted, "a SCHED_DEADLINE owner's prio cannot change");
-        en |= eq::REPLENISH;
+        en |= EnqueueFlags::REPLENISH;
     }
     // __setscheduler_prio().
     s.tasks[p as usize].prio = newprio;
@@ -445,7 +455,7 @@ async fn rt_mutex_adjust_prio_chain(
         };
         let Some(owner) = owner else {
             if prerequeue_top != top_now {
-                try_to_wake_up(k, waiter, TASK_UNINTERRUPTIBLE, 0).await;
+                try_to_wake_up(k, waiter, TASK_UNINTERRUPTIBLE, WakeFlags::empty()).await;
             }
             k.raw_spin_unlock(wl).await;
             return Ok(());

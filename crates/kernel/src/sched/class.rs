@@ -33,7 +33,9 @@
 use sim::CpuId;
 
 use crate::sched::core::{lockdep_assert_rq_held, update_curr_common, Kernel};
-use crate::sched::{deadline, fair, idle, rt, stop_task, Class, SchedState};
+use crate::sched::{
+    deadline, fair, idle, rt, stop_task, Class, DequeueFlags, EnqueueFlags, SchedState, WakeFlags,
+};
 use crate::task::TaskId;
 
 impl Class {
@@ -42,7 +44,7 @@ impl Class {
     /// `wake_up_new_task()`, `__sched_setscheduler()`, `rt_mutex_setprio()`). Rq lock held.
     ///
     /// Linux: kernel/sched/sched.h sched_class::enqueue_task.
-    pub fn enqueue_task(self, s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
+    pub fn enqueue_task(self, s: &mut SchedState, cpu: CpuId, p: TaskId, flags: EnqueueFlags) {
         lockdep_assert_rq_held(s, cpu);
         match self {
             Class::Stop => stop_task::enqueue_task_stop(s, cpu, p, flags),
@@ -59,7 +61,7 @@ impl Class {
     /// `deactivate_task()`, `block_task()`, the setscheduler and PI paths). Rq lock held.
     ///
     /// Linux: kernel/sched/sched.h sched_class::dequeue_task.
-    pub fn dequeue_task(self, s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) -> bool {
+    pub fn dequeue_task(self, s: &mut SchedState, cpu: CpuId, p: TaskId, flags: DequeueFlags) -> bool {
         lockdep_assert_rq_held(s, cpu);
         match self {
             Class::Stop => stop_task::dequeue_task_stop(s, cpu, p, flags),
@@ -93,7 +95,7 @@ impl Class {
     ///
     /// Deviation: Linux's stop and idle `wakeup_preempt` are never reached through a same-
     /// class wakeup (one stopper per CPU; idle is never woken); the model skips them.
-    pub fn wakeup_preempt(self, s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags: u32) {
+    pub fn wakeup_preempt(self, s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags: WakeFlags) {
         lockdep_assert_rq_held(s, cpu);
         match self {
             Class::Deadline => deadline::wakeup_preempt_dl(s, cpu, p, wake_flags),
@@ -179,7 +181,7 @@ impl Class {
     /// starting from `cpu`. Caller: `select_task_rq()`, with `p->pi_lock` held (no rq lock).
     ///
     /// Linux: kernel/sched/sched.h sched_class::select_task_rq.
-    pub fn select_task_rq(self, s: &mut SchedState, p: TaskId, cpu: CpuId, wake_flags: u32) -> CpuId {
+    pub fn select_task_rq(self, s: &mut SchedState, p: TaskId, cpu: CpuId, wake_flags: WakeFlags) -> CpuId {
         match self {
             Class::Deadline => deadline::select_task_rq_dl(s, p, cpu, wake_flags),
             Class::Rt => rt::select_task_rq_rt(s, p, cpu, wake_flags),
@@ -326,7 +328,7 @@ mod tests {
     use sim::{CpuId, Executor};
 
     use crate::sched::core::{self, Kernel};
-    use crate::sched::{Costs, SchedState};
+    use crate::sched::{Costs, EnqueueFlags, SchedState};
     use crate::task::TaskId;
     use crate::tracepoints::NullSink;
 
@@ -366,7 +368,7 @@ mod tests {
             {
                 let s = &mut *k2.st();
                 let p = stopper(s, 1);
-                core::enqueue_task(s, 1, p, 0);
+                core::enqueue_task(s, 1, p, EnqueueFlags::empty());
             }
             if let Some(l) = locked {
                 k2.rq_unlock(l).await;

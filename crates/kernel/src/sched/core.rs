@@ -15,7 +15,7 @@ use sim::{CpuId, LockId, Machine, Nanos};
 
 use crate::coverage::Mark;
 use crate::locking::lockdep::{LockClass, Lockdep};
-use crate::sched::{Class, SchedState};
+use crate::sched::{Class, DequeueFlags, EnqueueFlags, SchedState, WakeFlags};
 use crate::task::{OnRq, TaskId};
 use crate::tracepoints::{Event, EventKind, LockName, PrevState, TraceFlags};
 
@@ -438,7 +438,7 @@ pub fn send_ipi(s: &mut SchedState, cpu: CpuId, reason: crate::tracepoints::IpiR
 /// (asserted).
 ///
 /// Linux: kernel/sched/core.c enqueue_task().
-pub fn enqueue_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
+pub fn enqueue_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: EnqueueFlags) {
     lockdep_assert_rq_held(s, cpu);
     update_rq_clock(s, cpu);
     s.tasks[p as usize].class.enqueue_task(s, cpu, p, flags);
@@ -448,7 +448,7 @@ pub fn enqueue_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
 /// Rq lock of `cpu` held (asserted).
 ///
 /// Linux: kernel/sched/core.c dequeue_task().
-pub fn dequeue_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) -> bool {
+pub fn dequeue_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: DequeueFlags) -> bool {
     lockdep_assert_rq_held(s, cpu);
     update_rq_clock(s, cpu);
     s.tasks[p as usize].class.dequeue_task(s, cpu, p, flags)
@@ -457,9 +457,9 @@ pub fn dequeue_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) -> bo
 /// `activate_task()`: enqueue and mark QUEUED (T-3).
 ///
 /// Linux: kernel/sched/core.c activate_task().
-pub fn activate_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
+pub fn activate_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: EnqueueFlags) {
     let flags = if s.tasks[p as usize].on_rq == OnRq::Migrating {
-        flags | crate::sched::enqueue::MIGRATED
+        flags | EnqueueFlags::MIGRATED
     } else {
         flags
     };
@@ -470,14 +470,13 @@ pub fn activate_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
 /// `deactivate_task()`: dequeue for a move; `on_rq` becomes MIGRATING first (T-3).
 ///
 /// Linux: kernel/sched/core.c deactivate_task().
-pub fn deactivate_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
-    assert_eq!(
-        flags & crate::sched::dequeue::SLEEP,
-        0,
+pub fn deactivate_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: DequeueFlags) {
+    assert!(
+        !flags.contains(DequeueFlags::SLEEP),
         "deactivate_task is for moves, not sleeps"
     );
     s.tasks[p as usize].on_rq = OnRq::Migrating;
-    let removed = dequeue_task(s, cpu, p, flags | crate::sched::dequeue::MIGRATING);
+    let removed = dequeue_task(s, cpu, p, flags | DequeueFlags::MIGRATING);
     assert!(removed, "a move dequeue cannot be delayed");
 }
 
@@ -533,7 +532,7 @@ pub fn set_task_cpu(s: &mut SchedState, p: TaskId, new_cpu: CpuId) {
 /// `wakeup_preempt()` (W-10): same class as the donor ⇒ class hook; higher ⇒ resched.
 ///
 /// Linux: kernel/sched/core.c wakeup_preempt().
-pub fn wakeup_preempt(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags: u32) {
+pub fn wakeup_preempt(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags: WakeFlags) {
     let donor = s.rqs[cpu as usize].donor;
     let pc = s.tasks[p as usize].class;
     let dc = s.tasks[donor as usize].class;
@@ -560,9 +559,9 @@ pub fn queue_balance_callback(s: &mut SchedState, cpu: CpuId, cb: crate::sched::
 ///
 /// Linux: kernel/sched/sched.h move_queued_task_locked().
 pub fn move_queued_task_locked(s: &mut SchedState, src: CpuId, dst: CpuId, p: TaskId) {
-    deactivate_task(s, src, p, 0);
+    deactivate_task(s, src, p, DequeueFlags::empty());
     set_task_cpu(s, p, dst);
-    activate_task(s, dst, p, 0);
+    activate_task(s, dst, p, EnqueueFlags::empty());
 }
 
 /// `put_prev_task()` of `prev`'s class.
@@ -738,9 +737,9 @@ fn block_task(s: &mut SchedState, cpu: CpuId, p: TaskId, task_state: u32) -> boo
     let t = &mut s.tasks[p as usize];
     t.sched_contributes_to_load = task_state & TASK_UNINTERRUPTIBLE != 0 && task_state & TASK_NOLOAD == 0;
     let special = task_state & (TASK_DEAD | TASK_WAKING) != 0;
-    let mut flags = crate::sched::dequeue::SLEEP | crate::sched::dequeue::NOCLOCK;
+    let mut flags = DequeueFlags::SLEEP | DequeueFlags::NOCLOCK;
     if special {
-        flags |= crate::sched::dequeue::SPECIAL;
+        flags |= DequeueFlags::SPECIAL;
     }
     let removed = dequeue_task(s, cpu, p, flags);
     if removed {
@@ -1499,7 +1498,7 @@ async fn proxy_migrate_task(k: &Kernel, cpu: CpuId, p: TaskId, target: CpuId) {
                 !s.feat.is_blocked || s.tasks[x as usize].is_blocked,
                 "I6: proxy migration of a task that never went through its own schedule()"
             );
-            deactivate_task(s, cpu, x, crate::sched::dequeue::NOCLOCK);
+            deactivate_task(s, cpu, x, DequeueFlags::NOCLOCK);
             proxy_set_task_cpu(s, x, target);
             moved.push(x);
             t = if s.feat.chain_migration {
@@ -1548,8 +1547,8 @@ pub async fn attach_tasks(k: &Kernel, dest: CpuId, tasks: &[TaskId]) {
         let s = &mut *k.st();
         update_rq_clock(s, dest);
         for &p in tasks {
-            activate_task(s, dest, p, crate::sched::enqueue::NOCLOCK);
-            wakeup_preempt(s, dest, p, 0);
+            activate_task(s, dest, p, EnqueueFlags::NOCLOCK);
+            wakeup_preempt(s, dest, p, WakeFlags::empty());
         }
     }
     k.rq_unlock(dest).await;
@@ -1579,9 +1578,9 @@ async fn proxy_force_return(k: &Kernel, cpu: CpuId, p: TaskId) {
             if s.rqs[rq as usize].donor == p {
                 proxy_resched_idle(s, rq);
             }
-            deactivate_task(s, rq, p, crate::sched::dequeue::NOCLOCK);
+            deactivate_task(s, rq, p, DequeueFlags::NOCLOCK);
             let wake_cpu = s.tasks[p as usize].wake_cpu;
-            let dest = select_task_rq(s, p, wake_cpu, 0);
+            let dest = select_task_rq(s, p, wake_cpu, WakeFlags::empty());
             set_task_cpu(s, p, dest);
             let task = s.tasks[p as usize].task_ref();
             emit(s, rq, EventKind::ReturnMigrate { task, orig_cpu: rq });
@@ -1638,7 +1637,7 @@ fn trace_proxy(s: &mut SchedState, cpu: CpuId, next: TaskId) {
 /// the fallback to an allowed CPU.
 ///
 /// Linux: kernel/sched/core.c select_task_rq(), select_fallback_rq().
-pub fn select_task_rq(s: &mut SchedState, p: TaskId, cpu: CpuId, wake_flags: u32) -> CpuId {
+pub fn select_task_rq(s: &mut SchedState, p: TaskId, cpu: CpuId, wake_flags: WakeFlags) -> CpuId {
     lockdep_assert_pi_held(s, p);
     let (nr_allowed, class) = (s.tasks[p as usize].nr_cpus_allowed, s.tasks[p as usize].class);
     let cpu = if nr_allowed > 1 {
@@ -1658,12 +1657,12 @@ pub fn select_task_rq(s: &mut SchedState, p: TaskId, cpu: CpuId, wake_flags: u32
 /// then the class `task_woken` hook. Target rq lock held.
 ///
 /// Linux: kernel/sched/core.c ttwu_do_activate().
-async fn ttwu_do_activate(k: &Kernel, cpu: CpuId, p: TaskId, wake_flags: u32) {
+async fn ttwu_do_activate(k: &Kernel, cpu: CpuId, p: TaskId, wake_flags: WakeFlags) {
     let class = {
         let s = &mut *k.st();
-        let mut en = crate::sched::enqueue::WAKEUP | crate::sched::enqueue::NOCLOCK;
-        if wake_flags & crate::sched::wf::MIGRATED != 0 {
-            en |= crate::sched::enqueue::MIGRATED;
+        let mut en = EnqueueFlags::WAKEUP | EnqueueFlags::NOCLOCK;
+        if wake_flags.contains(WakeFlags::MIGRATED) {
+            en |= EnqueueFlags::MIGRATED;
         }
         if s.tasks[p as usize].sched_contributes_to_load {
             s.rqs[cpu as usize].nr_uninterruptible -= 1;
@@ -1729,7 +1728,7 @@ const SPIN_POLL_NS: Nanos = 10;
 /// `ttwu_runnable()` (W-4): the task is still queued; make it running where it is.
 ///
 /// Linux: kernel/sched/core.c ttwu_runnable().
-async fn ttwu_runnable(k: &Kernel, p: TaskId, wake_flags: u32) -> bool {
+async fn ttwu_runnable(k: &Kernel, p: TaskId, wake_flags: WakeFlags) -> bool {
     let cpu = task_rq_lock(k, p).await;
     // The waking mark is read and cleared under the task's blocked_lock (B-v21-1, L1).
     k.blocked_lock(p).await;
@@ -1738,12 +1737,7 @@ async fn ttwu_runnable(k: &Kernel, p: TaskId, wake_flags: u32) -> bool {
         if task_on_rq_queued(s, p) {
             update_rq_clock(s, cpu);
             if s.tasks[p as usize].se.sched_delayed {
-                enqueue_task(
-                    s,
-                    cpu,
-                    p,
-                    crate::sched::enqueue::NOCLOCK | crate::sched::enqueue::DELAYED,
-                );
+                enqueue_task(s, cpu, p, EnqueueFlags::NOCLOCK | EnqueueFlags::DELAYED);
             }
             // R5: the return-migration check comes after the delayed requeue and before
             // wakeup_preempt (B-v18-2).
@@ -1862,7 +1856,7 @@ fn ttwu_queue_wakelist(s: &mut SchedState, p: TaskId, cpu: CpuId) {
 /// `ttwu_queue()`: the wake list when W-8 allows, else activate here under the target lock.
 ///
 /// Linux: kernel/sched/core.c ttwu_queue().
-async fn ttwu_queue(k: &Kernel, p: TaskId, cpu: CpuId, wake_flags: u32) {
+async fn ttwu_queue(k: &Kernel, p: TaskId, cpu: CpuId, wake_flags: WakeFlags) {
     let queued = {
         let s = &mut *k.st();
         if s.feat.ttwu_queue && ttwu_queue_cond(s, p, cpu) {
@@ -1902,7 +1896,12 @@ pub async fn sched_ttwu_pending(k: &Kernel, cpu: CpuId) {
     };
     for p in list {
         let migrated = k.st().tasks[p as usize].wake_cpu != cpu;
-        let wf = crate::sched::wf::TTWU | if migrated { crate::sched::wf::MIGRATED } else { 0 };
+        let wf = WakeFlags::TTWU
+            | if migrated {
+                WakeFlags::MIGRATED
+            } else {
+                WakeFlags::empty()
+            };
         ttwu_do_activate(k, cpu, p, wf).await;
     }
     k.rq_unlock(cpu).await;
@@ -1916,7 +1915,7 @@ pub async fn sched_ttwu_pending(k: &Kernel, cpu: CpuId) {
 /// (current may run where it is) and warns on `is_blocked`; the model's self-wakeup path
 /// does neither. The mutex slow path, the only writer of `blocked_on`, never wakes its own
 /// task, so no model path reaches it with `blocked_on` set.
-pub async fn try_to_wake_up(k: &Kernel, p: TaskId, state_mask: u32, wake_flags: u32) -> bool {
+pub async fn try_to_wake_up(k: &Kernel, p: TaskId, state_mask: u32, wake_flags: WakeFlags) -> bool {
     let this = k.this_cpu();
     if p == k.current() {
         // W-2: waking oneself; no locks needed.
@@ -1988,10 +1987,10 @@ pub async fn try_to_wake_up(k: &Kernel, p: TaskId, state_mask: u32, wake_flags: 
                 emit(s, this, EventKind::ReturnMigrate { task, orig_cpu });
             }
             let wake_cpu = s.tasks[p as usize].wake_cpu;
-            let cpu = select_task_rq(s, p, wake_cpu, wake_flags | crate::sched::wf::TTWU);
-            let mut wf = wake_flags | crate::sched::wf::TTWU;
+            let cpu = select_task_rq(s, p, wake_cpu, wake_flags | WakeFlags::TTWU);
+            let mut wf = wake_flags | WakeFlags::TTWU;
             if s.tasks[p as usize].cpu != cpu {
-                wf |= crate::sched::wf::MIGRATED;
+                wf |= WakeFlags::MIGRATED;
                 set_task_cpu(s, p, cpu);
             }
             (cpu, wf)
@@ -2069,7 +2068,7 @@ async fn activate_blocked_waiters(k: &Kernel, cpu: CpuId, owner: TaskId) {
                         ttwu_iowait_end(s, pp);
                     }
                     update_rq_clock(s, cpu);
-                    let en = crate::sched::enqueue::WAKEUP | crate::sched::enqueue::NOCLOCK;
+                    let en = EnqueueFlags::WAKEUP | EnqueueFlags::NOCLOCK;
                     activate_task(s, cpu, pp, en);
                     resched_curr(s, cpu);
                 }
@@ -2088,7 +2087,7 @@ async fn activate_blocked_waiters(k: &Kernel, cpu: CpuId, owner: TaskId) {
 ///
 /// Linux: kernel/sched/core.c wake_up_process().
 pub async fn wake_up_process(k: &Kernel, p: TaskId) -> bool {
-    try_to_wake_up(k, p, crate::task::state::TASK_NORMAL, 0).await
+    try_to_wake_up(k, p, crate::task::state::TASK_NORMAL, WakeFlags::empty()).await
 }
 
 /// `wake_up_new_task()` (W-13): place with the fork balancer and enqueue.
@@ -2100,7 +2099,7 @@ pub async fn wake_up_new_task(k: &Kernel, p: TaskId) {
         let s = &mut *k.st();
         s.tasks[p as usize].state = crate::task::state::TASK_RUNNING;
         let from = s.tasks[p as usize].cpu;
-        let cpu = select_task_rq(s, p, from, crate::sched::wf::FORK);
+        let cpu = select_task_rq(s, p, from, WakeFlags::FORK);
         let t = &mut s.tasks[p as usize];
         t.recent_used_cpu = from;
         // __set_task_cpu(): no migration event for a task that never ran.
@@ -2111,12 +2110,7 @@ pub async fn wake_up_new_task(k: &Kernel, p: TaskId) {
     let class = {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);
-        activate_task(
-            s,
-            cpu,
-            p,
-            crate::sched::enqueue::INITIAL | crate::sched::enqueue::NOCLOCK,
-        );
+        activate_task(s, cpu, p, EnqueueFlags::INITIAL | EnqueueFlags::NOCLOCK);
         let task = s.tasks[p as usize].task_ref();
         let this = s.m.this_cpu();
         emit(
@@ -2127,7 +2121,7 @@ pub async fn wake_up_new_task(k: &Kernel, p: TaskId) {
                 target_cpu: cpu,
             },
         );
-        wakeup_preempt(s, cpu, p, crate::sched::wf::FORK);
+        wakeup_preempt(s, cpu, p, WakeFlags::FORK);
         s.tasks[p as usize].class
     };
     class.task_woken(k, cpu, p).await;
@@ -2224,7 +2218,7 @@ mod tests {
             t.nr_cpus_allowed = 1;
             s.tasks.push(t);
             crate::sched::fair::init_entity_fair(s, id);
-            activate_task(s, 0, id, 0);
+            activate_task(s, 0, id, EnqueueFlags::empty());
             put_prev_set_next_task(s, 0, s.rqs[0].donor, id);
             s.rqs[0].curr = id;
             s.rqs[0].donor = id;
@@ -2354,7 +2348,7 @@ mod tests {
             for t in [p, d] {
                 s.tasks[t as usize].state = crate::task::state::TASK_UNINTERRUPTIBLE;
                 s.tasks[t as usize].is_blocked = true;
-                activate_task(s, 0, t, 0);
+                activate_task(s, 0, t, EnqueueFlags::empty());
             }
             (d, p)
         };
@@ -2433,7 +2427,7 @@ mod tests {
             s.tasks[o as usize].state = TASK_INTERRUPTIBLE;
             let d = fair_task(s, "d", 0, CpuMask::single(0));
             let m = mutex_held(s, o, d);
-            activate_task(s, 0, d, 0);
+            activate_task(s, 0, d, EnqueueFlags::empty());
             (d, m)
         };
         {
@@ -2501,12 +2495,12 @@ mod tests {
             let o = fair_task(s, "o", 1, CpuMask::single(1));
             s.tasks[o as usize].state = TASK_INTERRUPTIBLE;
             let x = fair_task(s, "x", 1, CpuMask::single(1));
-            activate_task(s, 1, x, 0);
+            activate_task(s, 1, x, EnqueueFlags::empty());
             let d = fair_task(s, "d", 1, CpuMask::single(0));
             s.tasks[d as usize].wake_cpu = 0;
             s.tasks[d as usize].se.vlag = -1_000_000;
             mutex_held(s, o, d);
-            activate_task(s, 1, d, crate::sched::enqueue::MIGRATED);
+            activate_task(s, 1, d, EnqueueFlags::MIGRATED);
             s.tasks[d as usize].state = crate::task::state::TASK_UNINTERRUPTIBLE;
             s.tasks[d as usize].is_blocked = true;
             assert!(!crate::sched::fair::entity_eligible(s, 1, d));
@@ -2524,7 +2518,7 @@ mod tests {
         {
             let k2 = k.clone();
             k.m.spawn(0, async move {
-                assert!(try_to_wake_up(&k2, d, crate::task::state::TASK_NORMAL, 0).await);
+                assert!(try_to_wake_up(&k2, d, crate::task::state::TASK_NORMAL, WakeFlags::empty()).await);
                 k2.m.halt().await;
             });
         }
@@ -2597,7 +2591,7 @@ mod tests {
             s.tasks[o as usize].state = TASK_INTERRUPTIBLE;
             let d = fair_task(s, "d", 0, CpuMask::single(0));
             mutex_held(s, o, d);
-            activate_task(s, 0, d, 0);
+            activate_task(s, 0, d, EnqueueFlags::empty());
             d
         };
         let blocked_lock = k.st().tasks[d as usize].blocked_lock;
@@ -2682,10 +2676,10 @@ mod tests {
         let (d, m) = {
             let s = &mut *k.st();
             let o = fair_task(s, "o", 1, CpuMask::single(1));
-            activate_task(s, 1, o, 0);
+            activate_task(s, 1, o, EnqueueFlags::empty());
             let d = fair_task(s, "d", 0, CpuMask::single(0));
             let m = mutex_held(s, o, d);
-            activate_task(s, 0, d, 0);
+            activate_task(s, 0, d, EnqueueFlags::empty());
             let t = &mut s.tasks[d as usize];
             t.state = crate::task::state::TASK_UNINTERRUPTIBLE;
             t.is_blocked = true;
@@ -2732,7 +2726,7 @@ mod tests {
                 }
                 k2.blocked_unlock(d).await;
                 k2.mutex_wait_unlock(m).await;
-                assert!(try_to_wake_up(&k2, d, crate::task::state::TASK_NORMAL, 0).await);
+                assert!(try_to_wake_up(&k2, d, crate::task::state::TASK_NORMAL, WakeFlags::empty()).await);
                 k2.m.halt().await;
             });
         }
