@@ -319,12 +319,15 @@ async fn user_cond_wake(k: &Kernel, c: u32, all: bool) {
 
 // ---------------------------------------------------------------------- attributes
 
-/// `sched_setattr()` on the calling task: check a SCHED_DEADLINE reservation (D-1) and admit
-/// its bandwidth (D-2), then dequeue/put, change policy and priority, enqueue/set, then the
-/// class-change hooks (T-8). A refused call changes nothing and fails the calling rt-app
-/// program (see [`setattr_failed`]).
+/// `sched_setattr()` on the calling task: check a SCHED_DEADLINE reservation (D-1), take
+/// `pi_lock` and the rq lock and admit its bandwidth (D-2), then let
+/// [`crate::system::__sched_setscheduler`] dequeue/put, change policy and priority,
+/// enqueue/set and run the class-change hooks (T-8). A refused call changes nothing and fails
+/// the calling rt-app program (see [`setattr_failed`]).
 ///
-/// Linux: kernel/sched/syscalls.c __sched_setscheduler(), check_class_changed().
+/// Linux: kernel/sched/syscalls.c sched_setattr() (the syscall), and the checking, locking
+/// and admission half of __sched_setscheduler() (its `__checkparam_dl()`, `task_rq_lock()`,
+/// `sched_dl_overflow()`).
 async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) {
     let p = k.current();
     if attr.policy == sim::user::Policy::Deadline
@@ -344,7 +347,7 @@ async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) {
         return;
     }
     k.pi_lock(p).await;
-    let cpu = task_rq_lock(k, p).await;
+    let cpu = __task_rq_lock(k, p).await;
     let admitted = {
         let s = &mut *k.st();
         let period = if attr.dl_period_ns == 0 {
@@ -363,7 +366,7 @@ async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) {
     {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);
-        crate::system::change_attr(s, cpu, p, attr);
+        crate::system::__sched_setscheduler(s, cpu, p, attr);
         let t = &s.tasks[p as usize];
         let (pid, policy, prio, nice) = (t.pid, t.policy, t.prio, t.nice());
         let dl_params_ns = if policy == sim::user::Policy::Deadline {
@@ -405,7 +408,7 @@ async fn cgroup_attach_self(k: &Kernel, group: u32) {
         "task {p} attaches to task group {group}, which does not exist"
     );
     k.pi_lock(p).await;
-    let cpu = task_rq_lock(k, p).await;
+    let cpu = __task_rq_lock(k, p).await;
     {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);
@@ -488,7 +491,7 @@ async fn sched_setaffinity_self(k: &Kernel, cpus: CpuMask) {
         return;
     }
     k.pi_lock(p).await;
-    let cpu = task_rq_lock(k, p).await;
+    let cpu = __task_rq_lock(k, p).await;
     let stopper = {
         let s = &mut *k.st();
         let nr = s.nr_cpus();

@@ -653,12 +653,16 @@ fn apply_attr(s: &mut SchedState, p: TaskId, attr: SchedAttr) {
     }
 }
 
-/// The body of `__sched_setscheduler()` under `pi_lock` and the rq lock: dequeue/put, change,
-/// enqueue/set, `check_class_changed()`. An inherited (PI) priority survives the change: the
-/// effective prio is `rt_effective_prio()` of the new normal prio.
+/// `__sched_setscheduler()` from the point where `pi_lock` and the rq lock are held and the
+/// change was checked and admitted: dequeue/put, change, enqueue/set,
+/// `check_class_changed()`. An inherited (PI) priority survives the change: the effective
+/// prio is `rt_effective_prio()` of the new normal prio.
 ///
-/// Linux: kernel/sched/syscalls.c __sched_setscheduler(), check_class_changed().
-pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
+/// Linux: kernel/sched/syscalls.c __sched_setscheduler().
+///
+/// Deviation: the parameter checks, the locking and the DL admission before this point are
+/// the caller's (`sched_setattr_self()` in `syscalls.rs`); no `user`/capability checks.
+pub fn __sched_setscheduler(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
     use crate::sched::{DequeueFlags, EnqueueFlags};
     // A delayed fair task leaves for good before it changes class (switched_from_fair
     // expects no delayed entity), as Linux's __sched_setscheduler does.

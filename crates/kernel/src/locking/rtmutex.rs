@@ -19,8 +19,11 @@
 //! `pi_lock` when it needs the next lock's `wait_lock`, the reverse order, so it only
 //! trylocks it and backs off.
 //!
-//! Deviation: the model has no SCHED_DEADLINE tasks, so waiters are ordered by prio alone
-//! (no deadline tie-break) and no DL parameters are lent (D-21).
+//! Deviation: waiters are ordered by prio and then FIFO; SCHED_DEADLINE waiters (all of prio
+//! -1) are not ordered by deadline among themselves (`rt_waiter_node_less()` compares
+//! deadlines). A DL top waiter lends its reservation to a non-DL owner (D-21, see
+//! [`rt_mutex_setprio`] and `dl_pi_boost()` in deadline.rs, whose module doc lists how that
+//! boost differs from Linux's); a SCHED_DEADLINE owner keeps its own.
 //!
 //! Deviation: there is no `pi_top_task` pointer; [`rt_mutex_setprio`] takes the new effective
 //! prio instead of the donor task, and its caller skips the rq lock when the effective prio
@@ -316,7 +319,7 @@ async fn rt_mutex_adjust_prio(k: &Kernel, p: TaskId) {
     if unchanged {
         return;
     }
-    let cpu = task_rq_lock(k, p).await;
+    let cpu = __task_rq_lock(k, p).await;
     {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);

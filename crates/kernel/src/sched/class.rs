@@ -185,7 +185,7 @@ impl Class {
         match self {
             Class::Deadline => deadline::select_task_rq_dl(s, p, cpu, wake_flags),
             Class::Rt => rt::select_task_rq_rt(s, p, cpu, wake_flags),
-            Class::Fair => fair::select_task_rq_fair_mut(s, p, cpu, wake_flags),
+            Class::Fair => fair::select_task_rq_fair(s, p, cpu, wake_flags),
             // select_task_rq_stop()/_idle(): never migrated by a wakeup.
             Class::Stop | Class::Idle => cpu,
         }

@@ -1004,7 +1004,10 @@ pub async fn exit_to_user_mode(k: &Kernel) {
 }
 
 // ---------------------------------------------------------------------- Proxy Execution
-// Single-runqueue proxying as merged for Linux 6.17 (spec proxy-exec.md §1–3, tags [6.17]).
+// The blocked-donor pick and the chain walk (spec proxy-exec.md §1–3), with the cross-CPU
+// parts of the v29 series and its successors: donor migration to the owner's CPU
+// (`proxy_migrate_task`), return migration (`proxy_force_return`), sleeping-owner parking,
+// each switchable by a feature (§4–§7).
 
 /// Whether `p` is a blocked donor for the pick and the chain walk: Proxy Execution is on and
 /// `p` waits on a mutex or was chosen by an unlocker and not yet returned home (the
@@ -1568,7 +1571,7 @@ async fn proxy_force_return(k: &Kernel, cpu: CpuId, p: TaskId) {
     proxy_resched_idle(&mut k.st(), cpu);
     k.rq_unlock(cpu).await;
     k.pi_lock(p).await;
-    let rq = task_rq_lock(k, p).await;
+    let rq = __task_rq_lock(k, p).await;
     let dest = {
         let s = &mut *k.st();
         let t = &s.tasks[p as usize];
@@ -1703,9 +1706,12 @@ fn ttwu_do_wakeup(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 }
 
 /// `__task_rq_lock()`: lock the rq `p` is on, retrying while it moves (T-10). Returns it.
+/// The caller holds `p->pi_lock` (asserted): the model's callers take it themselves, which
+/// together is Linux's `task_rq_lock()`.
 ///
 /// Linux: kernel/sched/core.c __task_rq_lock().
-pub async fn task_rq_lock(k: &Kernel, p: TaskId) -> CpuId {
+pub async fn __task_rq_lock(k: &Kernel, p: TaskId) -> CpuId {
+    lockdep_assert_pi_held(&k.st(), p);
     loop {
         let cpu = k.st().tasks[p as usize].cpu;
         k.rq_lock(cpu).await;
@@ -1729,7 +1735,7 @@ const SPIN_POLL_NS: Nanos = 10;
 ///
 /// Linux: kernel/sched/core.c ttwu_runnable().
 async fn ttwu_runnable(k: &Kernel, p: TaskId, wake_flags: WakeFlags) -> bool {
-    let cpu = task_rq_lock(k, p).await;
+    let cpu = __task_rq_lock(k, p).await;
     // The waking mark is read and cleared under the task's blocked_lock (B-v21-1, L1).
     k.blocked_lock(p).await;
     let woken = {
@@ -2106,7 +2112,7 @@ pub async fn wake_up_new_task(k: &Kernel, p: TaskId) {
         t.cpu = cpu;
         t.wake_cpu = cpu;
     }
-    let cpu = task_rq_lock(k, p).await;
+    let cpu = __task_rq_lock(k, p).await;
     let class = {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);

@@ -1407,7 +1407,7 @@ pub async fn task_woken_dl(k: &Kernel, cpu: CpuId, p: TaskId) {
 /// Linux: kernel/sched/deadline.c dl_task_timer().
 pub async fn dl_task_timer(k: &Kernel, p: TaskId) {
     k.pi_lock(p).await;
-    let cpu = core::task_rq_lock(k, p).await;
+    let cpu = core::__task_rq_lock(k, p).await;
     let push = {
         let s = &mut *k.st();
         s.tasks[p as usize].dl.dl_timer_queued = false;

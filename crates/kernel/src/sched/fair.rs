@@ -1370,25 +1370,6 @@ pub fn set_weight_unqueued(s: &mut SchedState, p: TaskId) {
     t.se.weight = weight_of(t.policy, t.nice());
 }
 
-/// Set a fair task's requested slice from `sched_attr.sched_runtime` (F-7): non-zero ⇒ custom
-/// slice clamped to [0.1, 100] ms; zero ⇒ back to the base slice. Called under `pi_lock` and
-/// the task's rq lock, with a queued task dequeued around the change (sched_change), so the
-/// next placement uses the new slice.
-///
-/// Linux: kernel/sched/syscalls.c __setscheduler_params() (its fair branch).
-pub fn set_slice_fair(s: &mut SchedState, p: TaskId, sched_runtime_ns: u64) {
-    let base = base_slice_ns(s);
-    let se = &mut s.tasks[p as usize].se;
-    assert!(!se.on_rq, "slice of task {p} changed while queued");
-    if sched_runtime_ns > 0 {
-        se.custom_slice = true;
-        se.slice = sched_runtime_ns.clamp(SLICE_MIN_NS, SLICE_MAX_NS);
-    } else {
-        se.custom_slice = false;
-        se.slice = base;
-    }
-}
-
 /// Class enqueue (the core's `enqueue_task`, rq lock held). ENQUEUE_DELAYED wakes a delayed
 /// task in place (F-22); otherwise the task is placed (F-12/F-13) and counted, and each group
 /// entity above it that is not queued yet is queued too (a delayed one is woken in place);
@@ -2110,7 +2091,6 @@ pub fn check_cfs_hierarchy(s: &SchedState, cpu: CpuId) -> Option<String> {
 
 pub use crate::sched::fair_balance::{
     record_wakee, sched_balance_newidle, sched_balance_periodic, sched_balance_trigger, select_task_rq_fair,
-    select_task_rq_fair_mut,
 };
 
 #[cfg(test)]

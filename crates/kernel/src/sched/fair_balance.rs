@@ -79,7 +79,7 @@ fn available_idle_cpu(s: &SchedState, cpu: CpuId) -> bool {
 // ---------------------------------------------------------------------- wakeup placement
 
 /// Count the waker's wakee changes, halved once per second (input of wake_wide, F-30).
-/// Must run before [`select_task_rq_fair`] on a TTWU wakeup (as in Linux, where
+/// Must run before the choice of [`select_task_rq_fair`] on a TTWU wakeup (as in Linux, where
 /// select_task_rq_fair() starts with it).
 ///
 /// Linux: kernel/sched/fair.c record_wakee().
@@ -309,28 +309,26 @@ fn select_task_rq_fair_inner(
     (new_cpu, None)
 }
 
-/// Choose the CPU for a waking, forked or exec'ing fair task (F-30…F-33), with `pi_lock`
-/// held and no rq lock. This CPU (`s.m.this_cpu()`) runs the waker.
-///
-/// Linux: kernel/sched/fair.c select_task_rq_fair().
-///
-/// Deviation: this read-only form skips Linux's two side effects (`record_wakee()` on the
-/// waker and the `recent_used_cpu` update of the wakee); the core should call
-/// [`select_task_rq_fair_mut`], which performs them in Linux's order.
-pub fn select_task_rq_fair(s: &SchedState, p: TaskId, prev_cpu: CpuId, wake_flags: WakeFlags) -> CpuId {
-    select_task_rq_fair_inner(s, p, prev_cpu, wake_flags).0
-}
-
-/// [`select_task_rq_fair`] with its side effects: `record_wakee()` first (TTWU only), then the
-/// choice, then `p->recent_used_cpu = prev_cpu` where select_idle_sibling() stores it.
-///
-/// Linux: kernel/sched/fair.c select_task_rq_fair().
-pub fn select_task_rq_fair_mut(
-    s: &mut SchedState,
+/// The CPU [`select_task_rq_fair`] would choose, without its side effects (`record_wakee()`
+/// on the waker, the wakee's `recent_used_cpu`): for tests that ask several questions of one
+/// state.
+#[cfg(test)]
+pub fn select_task_rq_fair_dry_run(
+    s: &SchedState,
     p: TaskId,
     prev_cpu: CpuId,
     wake_flags: WakeFlags,
 ) -> CpuId {
+    select_task_rq_fair_inner(s, p, prev_cpu, wake_flags).0
+}
+
+/// Choose the CPU for a waking, forked or exec'ing fair task (F-30…F-33), with `pi_lock`
+/// held and no rq lock. This CPU (`s.m.this_cpu()`) runs the waker. Side effects in Linux's
+/// order: `record_wakee()` first (TTWU only), then the choice, then
+/// `p->recent_used_cpu = prev_cpu` where select_idle_sibling() stores it.
+///
+/// Linux: kernel/sched/fair.c select_task_rq_fair().
+pub fn select_task_rq_fair(s: &mut SchedState, p: TaskId, prev_cpu: CpuId, wake_flags: WakeFlags) -> CpuId {
     if wake_flags.contains(WakeFlags::TTWU) {
         let waker = s.rqs[s.m.this_cpu() as usize].curr;
         record_wakee(s, waker, p);
@@ -1480,10 +1478,10 @@ mod tests {
         // (1024 + 1024)·100·1024 vs prev = (1024 − 1024)·108·1024 = 0 ⇒ stay on prev (2).
         // select_idle_sibling(2): 2 busy ⇒ scan 3, 0, 1 ⇒ CPU 3 (a scan from CPU 0 would
         // answer 1).
-        assert_eq!(select_task_rq_fair(&s, 6, 2, WakeFlags::TTWU), 3);
+        assert_eq!(select_task_rq_fair_dry_run(&s, 6, 2, WakeFlags::TTWU), 3);
         // CURRENT_CPU: the waker's CPU when allowed.
         assert_eq!(
-            select_task_rq_fair(&s, 6, 2, WakeFlags::TTWU | WakeFlags::CURRENT_CPU),
+            select_task_rq_fair_dry_run(&s, 6, 2, WakeFlags::TTWU | WakeFlags::CURRENT_CPU),
             0
         );
     }
@@ -1492,16 +1490,16 @@ mod tests {
     fn wakeup_prefers_an_idle_prev_and_respects_affinity() {
         let mut s = half_busy_quad();
         // prev 3 is idle: WA_IDLE picks it, and select_idle_sibling keeps it.
-        assert_eq!(select_task_rq_fair(&s, 6, 3, WakeFlags::TTWU), 3);
+        assert_eq!(select_task_rq_fair_dry_run(&s, 6, 3, WakeFlags::TTWU), 3);
         // Only CPUs 0–2 allowed: the scan from 3 wraps and finds 1.
         s.tasks[6].cpus_mask.clear(3);
-        assert_eq!(select_task_rq_fair(&s, 6, 2, WakeFlags::TTWU), 1);
+        assert_eq!(select_task_rq_fair_dry_run(&s, 6, 2, WakeFlags::TTWU), 1);
     }
 
     #[test]
     fn wakeup_side_effects_record_the_wakee_and_recent_cpu() {
         let mut s = half_busy_quad();
-        assert_eq!(select_task_rq_fair_mut(&mut s, 6, 2, WakeFlags::TTWU), 3);
+        assert_eq!(select_task_rq_fair(&mut s, 6, 2, WakeFlags::TTWU), 3);
         assert_eq!(s.tasks[4].last_wakee, Some(6));
         assert_eq!(s.tasks[4].wakee_flips, 1);
         assert_eq!(s.tasks[6].recent_used_cpu, 2);
@@ -1512,7 +1510,7 @@ mod tests {
         let s = half_busy_quad();
         // Task 4 execs on CPU 0, where it is the only task: without it CPU 0 is idle, as idle
         // as the idlest other group, so the task stays (counting it would send it to CPU 1).
-        assert_eq!(select_task_rq_fair(&s, 4, 0, WakeFlags::EXEC), 0);
+        assert_eq!(select_task_rq_fair_dry_run(&s, 4, 0, WakeFlags::EXEC), 0);
     }
 
     #[test]
@@ -1549,6 +1547,6 @@ mod tests {
         let s = half_busy_quad();
         // Groups from CPU 0: {0} fully busy (local), {1} idle, {2} busy, {3} idle: {1} is the
         // first of the two idlest, and it beats the busy local group.
-        assert_eq!(select_task_rq_fair(&s, 6, 0, WakeFlags::FORK), 1);
+        assert_eq!(select_task_rq_fair_dry_run(&s, 6, 0, WakeFlags::FORK), 1);
     }
 }
