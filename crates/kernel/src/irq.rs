@@ -7,7 +7,7 @@
 use sim::CpuId;
 
 use crate::sched::core::{ipi, sched_ttwu_pending, try_to_wake_up, update_rq_clock, Kernel};
-use crate::sched::Class;
+use crate::sched::WakeFlags;
 use crate::task::state::TASK_NORMAL;
 use crate::time::{hrtimer_expire, hrtimer_start, TimerFn};
 
@@ -66,7 +66,7 @@ async fn hrtimer_interrupt(k: &Kernel, cpu: CpuId) {
                 ticked = true;
             }
             TimerFn::WakeTask(p) => {
-                try_to_wake_up(k, p, TASK_NORMAL, 0).await;
+                try_to_wake_up(k, p, TASK_NORMAL, WakeFlags::empty()).await;
                 k.st().task_timers_in_flight -= 1;
             }
             TimerFn::DlTask(p) => crate::sched::deadline::dl_task_timer(k, p).await,
@@ -103,24 +103,13 @@ async fn tick_sched_timer(k: &Kernel, cpu: CpuId) {
 /// trigger periodic balancing if due.
 ///
 /// Linux: kernel/sched/core.c sched_tick(), sched_balance_trigger().
-///
-/// Deviation: Linux's `task_tick_stop()` does nothing; the model charges a running stopper
-/// at the tick (`update_curr_common`), so its runtime shows before it is put.
 async fn sched_tick(k: &Kernel, cpu: CpuId) {
     k.rq_lock(cpu).await;
     let donor = {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);
         let donor = s.rqs[cpu as usize].donor;
-        match s.tasks[donor as usize].class {
-            Class::Fair => crate::sched::fair::task_tick_fair(s, cpu, donor),
-            Class::Rt => crate::sched::rt::task_tick_rt(s, cpu, donor),
-            Class::Deadline => crate::sched::deadline::task_tick_dl(s, cpu, donor),
-            Class::Stop => {
-                crate::sched::core::update_curr_common(s, cpu);
-            }
-            Class::Idle => {}
-        }
+        s.tasks[donor as usize].class.task_tick(s, cpu, donor);
         let rq = &mut s.rqs[cpu as usize];
         if s.jiffies >= rq.next_balance {
             rq.balance_softirq_pending = true;

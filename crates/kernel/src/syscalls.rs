@@ -243,12 +243,7 @@ async fn do_sched_yield(k: &Kernel) {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);
         let donor = s.rqs[cpu as usize].donor;
-        match s.tasks[donor as usize].class {
-            Class::Fair => crate::sched::fair::yield_task_fair(s, cpu),
-            Class::Rt => crate::sched::rt::yield_task_rt(s, cpu),
-            Class::Deadline => crate::sched::deadline::yield_task_dl(s, cpu),
-            _ => {}
-        }
+        s.tasks[donor as usize].class.yield_task(s, cpu);
     }
     k.rq_unlock(cpu).await;
     schedule(k).await;
@@ -336,12 +331,15 @@ async fn user_cond_wake(k: &Kernel, c: u32, all: bool) {
 
 // ---------------------------------------------------------------------- attributes
 
-/// `sched_setattr()` on the calling task: check a SCHED_DEADLINE reservation (D-1) and admit
-/// its bandwidth (D-2), then dequeue/put, change policy and priority, enqueue/set, then the
-/// class-change hooks (T-8). A refused call changes nothing and returns `Err(errno)` to the
-/// program.
+/// `sched_setattr()` on the calling task: check a SCHED_DEADLINE reservation (D-1), take
+/// `pi_lock` and the rq lock and admit its bandwidth (D-2), then let
+/// [`crate::system::__sched_setscheduler`] dequeue/put, change policy and priority,
+/// enqueue/set and run the class-change hooks (T-8). A refused call changes nothing and
+/// returns `Err(errno)` to the program.
 ///
-/// Linux: kernel/sched/syscalls.c __sched_setscheduler(), check_class_changed().
+/// Linux: kernel/sched/syscalls.c sched_setattr() (the syscall), and the checking, locking
+/// and admission half of __sched_setscheduler() (its `__checkparam_dl()`, `task_rq_lock()`,
+/// `sched_dl_overflow()`).
 async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) -> SysResult {
     let p = k.current();
     if attr.policy == uapi::Policy::Deadline
@@ -359,7 +357,7 @@ async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) -> SysResult {
         return Err(Errno::EPERM);
     }
     k.pi_lock(p).await;
-    let cpu = task_rq_lock(k, p).await;
+    let cpu = __task_rq_lock(k, p).await;
     let admitted = {
         let s = &mut *k.st();
         let period = if attr.dl_period_ns == 0 {
@@ -377,7 +375,7 @@ async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) -> SysResult {
     {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);
-        crate::system::change_attr(s, cpu, p, attr);
+        crate::system::__sched_setscheduler(s, cpu, p, attr);
         let t = &s.tasks[p as usize];
         let (pid, policy, prio, nice) = (t.pid, t.policy, t.prio, t.nice());
         let dl_params_ns = if policy == uapi::Policy::Deadline {
@@ -420,7 +418,7 @@ async fn cgroup_attach_self(k: &Kernel, group: u32) {
         "task {p} attaches to task group {group}, which does not exist"
     );
     k.pi_lock(p).await;
-    let cpu = task_rq_lock(k, p).await;
+    let cpu = __task_rq_lock(k, p).await;
     {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);
@@ -482,7 +480,7 @@ async fn sched_setaffinity_self(k: &Kernel, cpus: CpuMask) -> SysResult {
         return Err(Errno::EBUSY);
     }
     k.pi_lock(p).await;
-    let cpu = task_rq_lock(k, p).await;
+    let cpu = __task_rq_lock(k, p).await;
     let stopper = {
         let s = &mut *k.st();
         let nr = s.nr_cpus();

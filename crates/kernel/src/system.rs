@@ -18,6 +18,7 @@ use crate::locking::mutex::{Mutex, MutexFlags};
 use crate::locking::rtmutex::RtMutex;
 use crate::locking::usermutex::{UserCond, UserResource, WaitTarget};
 use crate::locking::Protocol;
+use crate::sched::class::check_class_changed;
 use crate::sched::core::{self as core, Kernel, Violation};
 use crate::sched::cpupri::CpuPri;
 use crate::sched::fair::{CfsRq, SchedEntity};
@@ -282,7 +283,7 @@ impl System {
         t.state = state::TASK_NEW;
         s.tasks.push(t);
         apply_attr(s, id, spec.attr);
-        init_class_entity(s, id);
+        s.tasks[id as usize].class.init_entity(s, id);
         s.nr_user_tasks += 1;
         announce_task(s, id, false);
         self.programs.push((id, spec.program));
@@ -671,33 +672,17 @@ fn apply_attr(s: &mut SchedState, p: TaskId, attr: SchedAttr) {
     }
 }
 
-/// Fresh class state for `p` in its current class (a new task, or one that changed class).
+/// `__sched_setscheduler()` from the point where `pi_lock` and the rq lock are held and the
+/// change was checked and admitted: dequeue/put, change, enqueue/set,
+/// `check_class_changed()`. An inherited (PI) priority survives the change: the effective
+/// prio is `rt_effective_prio()` of the new normal prio.
 ///
-/// Linux: kernel/sched/core.c __sched_fork() (the per-class entity initialisation).
-fn init_class_entity(s: &mut SchedState, p: TaskId) {
-    match s.tasks[p as usize].class {
-        Class::Fair => crate::sched::fair::init_entity_fair(s, p),
-        Class::Rt => crate::sched::rt::init_entity_rt(s, p),
-        Class::Deadline => {
-            // A new reservation starts with no instance: the first enqueue sets one up.
-            let dl = &mut s.tasks[p as usize].dl;
-            dl.deadline = 0;
-            dl.runtime = 0;
-            dl.dl_throttled = false;
-            dl.dl_yielded = false;
-            dl.missed_deadline = None;
-        }
-        _ => {}
-    }
-}
-
-/// The body of `__sched_setscheduler()` under `pi_lock` and the rq lock: dequeue/put, change,
-/// enqueue/set, `check_class_changed()`. An inherited (PI) priority survives the change: the
-/// effective prio is `rt_effective_prio()` of the new normal prio.
+/// Linux: kernel/sched/syscalls.c __sched_setscheduler().
 ///
-/// Linux: kernel/sched/syscalls.c __sched_setscheduler(), check_class_changed().
-pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
-    use crate::sched::{dequeue as dq, enqueue as eq};
+/// Deviation: the parameter checks, the locking and the DL admission before this point are
+/// the caller's (`sched_setattr_self()` in `syscalls.rs`); no `user`/capability checks.
+pub fn __sched_setscheduler(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
+    use crate::sched::{DequeueFlags, EnqueueFlags};
     // A delayed fair task leaves for good before it changes class (switched_from_fair
     // expects no delayed entity), as Linux's __sched_setscheduler does.
     // With PI a policy change keeps an inherited boost (rt_effective_prio()).
@@ -708,12 +693,22 @@ pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
     );
     if s.tasks[p as usize].se.sched_delayed && new_class != s.tasks[p as usize].class {
         // The fair class blocks it itself (dequeue_entities → __block_task).
-        core::dequeue_task(s, cpu, p, dq::SLEEP | dq::DELAYED | dq::NOCLOCK);
+        core::dequeue_task(
+            s,
+            cpu,
+            p,
+            DequeueFlags::SLEEP | DequeueFlags::DELAYED | DequeueFlags::NOCLOCK,
+        );
     }
     let queued = s.tasks[p as usize].on_rq == OnRq::Queued;
     let running = s.rqs[cpu as usize].donor == p;
     if queued {
-        core::dequeue_task(s, cpu, p, dq::SAVE | dq::MOVE | dq::NOCLOCK);
+        core::dequeue_task(
+            s,
+            cpu,
+            p,
+            DequeueFlags::SAVE | DequeueFlags::MOVE | DequeueFlags::NOCLOCK,
+        );
     }
     if running {
         core::put_prev_task(s, cpu, p);
@@ -744,12 +739,12 @@ pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
             s.tasks[p as usize].dl.pi_se = None;
         }
     }
-    let (class, newprio, new_nice) = {
+    let (class, new_nice) = {
         let t = &s.tasks[p as usize];
-        (t.class, t.prio, t.nice())
+        (t.class, t.nice())
     };
     if class != prev_class {
-        init_class_entity(s, p);
+        class.init_entity(s, p);
     } else if class == Class::Fair && new_nice != old_nice {
         crate::sched::fair::reweight_task_fair(s, cpu, p, new_nice);
     }
@@ -767,43 +762,19 @@ pub fn change_attr(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: SchedAttr) {
         s.tasks[p as usize].rt.time_slice = s.tun.rr_timeslice_ticks();
     }
     if queued {
-        core::enqueue_task(s, cpu, p, eq::RESTORE | eq::MOVE | eq::NOCLOCK);
+        core::enqueue_task(
+            s,
+            cpu,
+            p,
+            EnqueueFlags::RESTORE | EnqueueFlags::MOVE | EnqueueFlags::NOCLOCK,
+        );
     }
     if running {
         core::set_next_task(s, cpu, p, false);
         // The donor's class changed: next_class follows it (C4, I13).
         s.rqs[cpu as usize].next_class = s.tasks[p as usize].class;
     }
-    if class != prev_class {
-        match prev_class {
-            Class::Fair => crate::sched::fair::switched_from_fair(s, cpu, p),
-            Class::Rt => crate::sched::rt::switched_from_rt(s, cpu, p),
-            Class::Deadline => crate::sched::deadline::switched_from_dl(s, cpu, p),
-            _ => {}
-        }
-        match class {
-            Class::Fair => crate::sched::fair::switched_to_fair(s, cpu, p),
-            Class::Rt => crate::sched::rt::switched_to_rt(s, cpu, p),
-            Class::Deadline => crate::sched::deadline::switched_to_dl(s, cpu, p),
-            _ => {}
-        }
-    } else if oldprio != newprio || new_nice != old_nice || class == Class::Deadline {
-        match class {
-            Class::Rt => crate::sched::rt::prio_changed_rt(s, cpu, p, oldprio),
-            Class::Deadline => crate::sched::deadline::prio_changed_dl(s, cpu, p),
-            _ => {
-                // prio_changed_fair(): a weaker running task reschedules; a queued one is
-                // checked against the current task.
-                if running {
-                    if new_nice > old_nice {
-                        core::resched_curr(s, cpu);
-                    }
-                } else if queued {
-                    core::wakeup_preempt(s, cpu, p, 0);
-                }
-            }
-        }
-    }
+    check_class_changed(s, cpu, p, prev_class, oldprio);
 }
 
 /// Stall and deadlock detection, from CPU 0's tick: live workload tasks remain, yet no CPU has

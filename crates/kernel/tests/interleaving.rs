@@ -10,7 +10,7 @@ use std::rc::Rc;
 use common::Collect;
 use kernel::sched::core::{try_to_wake_up, Kernel};
 use kernel::sched::fair;
-use kernel::sched::Costs;
+use kernel::sched::{Costs, WakeFlags};
 use kernel::system::{new_kernel, new_task_struct, Config};
 use kernel::task::state::{TASK_INTERRUPTIBLE, TASK_NORMAL};
 use kernel::task::TaskId;
@@ -60,7 +60,7 @@ fn remote_wakeup_spins_on_a_held_rq_lock_while_its_clock_advances() {
         let (k2, log2) = (k.clone(), log.clone());
         k.m.spawn(0, async move {
             k2.m.delay(1_000).await;
-            assert!(try_to_wake_up(&k2, p, TASK_NORMAL, 0).await);
+            assert!(try_to_wake_up(&k2, p, TASK_NORMAL, WakeFlags::empty()).await);
             log2.borrow_mut().push(("cpu0 woke p", k2.m.now()));
             k2.m.halt().await;
         });

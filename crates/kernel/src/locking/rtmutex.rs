@@ -19,8 +19,11 @@
 //! `pi_lock` when it needs the next lock's `wait_lock`, the reverse order, so it only
 //! trylocks it and backs off.
 //!
-//! Deviation: the model has no SCHED_DEADLINE tasks, so waiters are ordered by prio alone
-//! (no deadline tie-break) and no DL parameters are lent (D-21).
+//! Deviation: waiters are ordered by prio and then FIFO; SCHED_DEADLINE waiters (all of prio
+//! -1) are not ordered by deadline among themselves (`rt_waiter_node_less()` compares
+//! deadlines). A DL top waiter lends its reservation to a non-DL owner (D-21, see
+//! [`rt_mutex_setprio`] and `dl_pi_boost()` in deadline.rs, whose module doc lists how that
+//! boost differs from Linux's); a SCHED_DEADLINE owner keeps its own.
 //!
 //! Deviation: there is no `pi_top_task` pointer; [`rt_mutex_setprio`] takes the new effective
 //! prio instead of the donor task, and its caller skips the rq lock when the effective prio
@@ -40,8 +43,9 @@ use sim::{CpuId, LockId, Nanos};
 use crate::locking::lockdep::LockClass;
 use crate::locking::usermutex::WaitTarget;
 use crate::locking::{trace_lock_acquired, trace_lock_contended};
+use crate::sched::class::check_class_changed;
 use crate::sched::core::*;
-use crate::sched::{Class, SchedState};
+use crate::sched::{Class, SchedState, WakeFlags};
 use crate::task::state::*;
 use crate::task::{OnRq, TaskId};
 use crate::tracepoints::{EventKind, LockName};
@@ -227,7 +231,7 @@ pub fn rt_effective_prio(s: &SchedState, p: TaskId, prio: i32) -> i32 {
 /// Deviation: takes the new prio rather than the donor task (no `pi_top_task`, see the
 /// module doc); `normal_prio`, policy, nice and load weight are untouched, as in Linux.
 pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32) {
-    use crate::sched::{dequeue as dq, enqueue as eq};
+    use crate::sched::{DequeueFlags, EnqueueFlags};
     let (oldprio, prev_class) = {
         let t = &s.tasks[p as usize];
         assert!(!t.is_idle_task, "rt_mutex_setprio on an idle task");
@@ -255,27 +259,37 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
     // A delayed fair task leaves for good before it changes class (switched_from_fair
     // expects no delayed entity); the fair class blocks it itself.
     if s.tasks[p as usize].se.sched_delayed && new_class != prev_class {
-        dequeue_task(s, cpu, p, dq::SLEEP | dq::DELAYED | dq::NOCLOCK);
+        dequeue_task(
+            s,
+            cpu,
+            p,
+            DequeueFlags::SLEEP | DequeueFlags::DELAYED | DequeueFlags::NOCLOCK,
+        );
     }
     let queued = s.tasks[p as usize].on_rq == OnRq::Queued;
     let running = s.rqs[cpu as usize].donor == p;
     if queued {
-        dequeue_task(s, cpu, p, dq::SAVE | dq::MOVE | dq::NOCLOCK);
+        dequeue_task(
+            s,
+            cpu,
+            p,
+            DequeueFlags::SAVE | DequeueFlags::MOVE | DequeueFlags::NOCLOCK,
+        );
     }
     if running {
         put_prev_task(s, cpu, p);
     }
-    let mut en = eq::RESTORE | eq::MOVE | eq::NOCLOCK;
+    let mut en = EnqueueFlags::RESTORE | EnqueueFlags::MOVE | EnqueueFlags::NOCLOCK;
     if new_class == Class::Rt && oldprio < newprio {
         // M-15/R-2: a deboosted RT task resumes ahead of its new equals.
-        en |= eq::HEAD;
+        en |= EnqueueFlags::HEAD;
     }
     if new_class == Class::Deadline {
         // D-21: run on the DL top waiter's reservation, refilled on the boost.
         let top = rt_mutex_get_top_task(s, p).expect("a DL boost has a DL top waiter");
         let boosted = crate::sched::deadline::dl_pi_boost(s, p, top);
         assert!(boosted, "a SCHED_DEADLINE owner's prio cannot change");
-        en |= eq::REPLENISH;
+        en |= EnqueueFlags::REPLENISH;
     }
     // __setscheduler_prio().
     s.tasks[p as usize].prio = newprio;
@@ -288,45 +302,8 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
         // The donor's class changed: next_class follows it (C4, I13).
         s.rqs[cpu as usize].next_class = new_class;
     }
-    // check_class_changed().
-    if new_class != prev_class {
-        match prev_class {
-            Class::Fair => crate::sched::fair::switched_from_fair(s, cpu, p),
-            Class::Rt => crate::sched::rt::switched_from_rt(s, cpu, p),
-            Class::Deadline => crate::sched::deadline::switched_from_dl(s, cpu, p),
-            c => unreachable!("PI class change from {c:?}"),
-        }
-        match new_class {
-            Class::Fair => crate::sched::fair::switched_to_fair(s, cpu, p),
-            Class::Rt => crate::sched::rt::switched_to_rt(s, cpu, p),
-            Class::Deadline => crate::sched::deadline::switched_to_dl(s, cpu, p),
-            c => unreachable!("PI class change to {c:?}"),
-        }
-    } else {
-        match new_class {
-            Class::Rt => crate::sched::rt::prio_changed_rt(s, cpu, p, oldprio),
-            Class::Fair => prio_changed_fair(s, cpu, p, oldprio),
-            c => unreachable!("PI prio change in {c:?}"),
-        }
-    }
+    check_class_changed(s, cpu, p, prev_class, oldprio);
     assert_eq!(s.tasks[p as usize].prio, newprio);
-}
-
-/// A fair task's effective prio changed (a fair donor lent a stronger nice): the load weight
-/// follows `static_prio`, so only the preemption check remains.
-///
-/// Linux: kernel/sched/fair.c prio_changed_fair().
-fn prio_changed_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, oldprio: i32) {
-    if !task_on_rq_queued(s, p) || s.rqs[cpu as usize].cfs.nr_queued == 1 {
-        return;
-    }
-    if s.rqs[cpu as usize].donor == p {
-        if s.tasks[p as usize].prio > oldprio {
-            resched_curr(s, cpu);
-        }
-    } else {
-        wakeup_preempt(s, cpu, p, 0);
-    }
 }
 
 /// Recompute `p`'s effective prio from its `pi_waiters` and apply it. `p`'s `pi_lock` held;
@@ -342,7 +319,7 @@ async fn rt_mutex_adjust_prio(k: &Kernel, p: TaskId) {
     if unchanged {
         return;
     }
-    let cpu = task_rq_lock(k, p).await;
+    let cpu = __task_rq_lock(k, p).await;
     {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);
@@ -481,7 +458,7 @@ async fn rt_mutex_adjust_prio_chain(
         };
         let Some(owner) = owner else {
             if prerequeue_top != top_now {
-                try_to_wake_up(k, waiter, TASK_UNINTERRUPTIBLE, 0).await;
+                try_to_wake_up(k, waiter, TASK_UNINTERRUPTIBLE, WakeFlags::empty()).await;
             }
             k.raw_spin_unlock(wl).await;
             return Ok(());

@@ -195,7 +195,7 @@ pub fn sched_create_group(s: &mut SchedState, path: &str, parent: GroupId, share
 /// no PELT); the lag and relative deadline saved by the `DEQUEUE_SAVE` dequeue carry the
 /// task's position into the new group's cfs_rq, as they do in Linux.
 pub fn sched_move_task(s: &mut SchedState, cpu: CpuId, p: TaskId, to: GroupId) {
-    use crate::sched::{core, dequeue as dq, enqueue as eq, Class};
+    use crate::sched::{core, Class, DequeueFlags, EnqueueFlags};
     use crate::task::OnRq;
     assert!((to as usize) < s.groups.len(), "group {to} does not exist");
     if s.tasks[p as usize].sched_task_group == to {
@@ -205,14 +205,24 @@ pub fn sched_move_task(s: &mut SchedState, cpu: CpuId, p: TaskId, to: GroupId) {
     let queued = s.tasks[p as usize].on_rq == OnRq::Queued;
     let running = s.rqs[cpu as usize].donor == p;
     if fair && queued {
-        core::dequeue_task(s, cpu, p, dq::SAVE | dq::MOVE | dq::NOCLOCK);
+        core::dequeue_task(
+            s,
+            cpu,
+            p,
+            DequeueFlags::SAVE | DequeueFlags::MOVE | DequeueFlags::NOCLOCK,
+        );
     }
     if fair && running {
         core::put_prev_task(s, cpu, p);
     }
     s.tasks[p as usize].sched_task_group = to;
     if fair && queued {
-        core::enqueue_task(s, cpu, p, eq::RESTORE | eq::MOVE | eq::NOCLOCK);
+        core::enqueue_task(
+            s,
+            cpu,
+            p,
+            EnqueueFlags::RESTORE | EnqueueFlags::MOVE | EnqueueFlags::NOCLOCK,
+        );
     }
     if fair && running {
         core::set_next_task(s, cpu, p, false);

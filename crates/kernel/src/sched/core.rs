@@ -15,7 +15,7 @@ use sim::{CpuId, LockId, Machine, Nanos};
 
 use crate::coverage::Mark;
 use crate::locking::lockdep::{LockClass, Lockdep};
-use crate::sched::{Class, SchedState};
+use crate::sched::{Class, DequeueFlags, EnqueueFlags, SchedState, WakeFlags};
 use crate::task::{OnRq, TaskId};
 use crate::tracepoints::{Event, EventKind, LockName, PrevState, TraceFlags};
 
@@ -251,13 +251,66 @@ pub fn emit(s: &mut SchedState, cpu: CpuId, kind: EventKind) {
     s.sink.event(&e);
 }
 
+// ---------------------------------------------------------------------- lock context
+
+/// Whether lock assertions apply yet: only once the machine has run a step. The boot state
+/// (idle tasks, the workload's first tasks) is built single-threaded before any CPU runs,
+/// and unit tests of class code build queues directly; there is no lock to hold then, as in
+/// Linux's early boot before lockdep is enabled.
+fn lockdep_active(s: &SchedState) -> bool {
+    s.m.steps() > 0
+}
+
+/// `lockdep_assert_rq_held()`: the CPU executing holds `cpu`'s rq lock. A failure is a model
+/// assertion: the run ends with exit code 4 and its replay line (`catch_model_panic`).
+///
+/// Linux: kernel/sched/sched.h lockdep_assert_rq_held().
+///
+/// Deviation: asked of the machine's spinlock table (who owns the lock) rather than of
+/// lockdep's held-lock stack, which sync code cannot reach (it lives in [`Kernel`]); both are
+/// updated by the same `raw_spin_lock`/`raw_spin_unlock` calls.
+#[track_caller]
+pub fn lockdep_assert_rq_held(s: &SchedState, cpu: CpuId) {
+    if !lockdep_active(s) {
+        return;
+    }
+    let this = s.m.this_cpu();
+    let owner = s.m.lock_owner(s.rqs[cpu as usize].lock);
+    assert!(
+        owner == Some(this),
+        "lockdep: cpu{this} touches cpu{cpu}'s runqueue without its rq lock (held by {owner:?})"
+    );
+}
+
+/// `lockdep_assert_held(&p->pi_lock)`: the CPU executing holds `p`'s `pi_lock`.
+///
+/// Linux: include/linux/lockdep.h lockdep_assert_held() (as select_task_rq() uses it).
+#[track_caller]
+pub fn lockdep_assert_pi_held(s: &SchedState, p: TaskId) {
+    if !lockdep_active(s) {
+        return;
+    }
+    let this = s.m.this_cpu();
+    let owner = s.m.lock_owner(s.tasks[p as usize].pi_lock);
+    assert!(
+        owner == Some(this),
+        "lockdep: cpu{this} places task {p} without its pi_lock (held by {owner:?})"
+    );
+}
+
 // ---------------------------------------------------------------------- sync helpers
 // Called with the rq lock of `cpu` held.
 
-/// `update_rq_clock()`.
+/// `update_rq_clock()`. Rq lock of `cpu` held (asserted).
 ///
 /// Linux: kernel/sched/core.c update_rq_clock().
+///
+/// Deviation: Linux's `rq_clock()` readers also assert the lock and that the clock was
+/// updated in this section (`assert_clock_updated()`); the model's class code reads
+/// `rq.clock_task` as a field, so the lock is asserted at every hook's entry instead (see
+/// [`crate::sched::class`]) and the clock-update flags are not modelled.
 pub fn update_rq_clock(s: &mut SchedState, cpu: CpuId) {
+    lockdep_assert_rq_held(s, cpu);
     let now = s.m.now();
     let rq = &mut s.rqs[cpu as usize];
     if now > rq.clock {
@@ -380,43 +433,35 @@ pub fn send_ipi(s: &mut SchedState, cpu: CpuId, reason: crate::tracepoints::IpiR
 }
 
 // ---------------------------------------------------------------------- class dispatch
-// The `struct sched_class` ops table as a match over the closed set of classes. Each op runs
-// with the rq lock of `cpu` held and may not drop it (S-4).
+// The core side of the ops table: each wrapper does the core's part (clock, accounting,
+// class comparison) and calls the class hook in [`crate::sched::class`]. Rq lock of `cpu` held.
 
-/// `enqueue_task()`: class enqueue. The class updates `nr_running`.
+/// `enqueue_task()`: class enqueue. The class updates `nr_running`. Rq lock of `cpu` held
+/// (asserted).
 ///
 /// Linux: kernel/sched/core.c enqueue_task().
-pub fn enqueue_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
+pub fn enqueue_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: EnqueueFlags) {
+    lockdep_assert_rq_held(s, cpu);
     update_rq_clock(s, cpu);
-    match s.tasks[p as usize].class {
-        Class::Fair => crate::sched::fair::enqueue_task_fair(s, cpu, p, flags),
-        Class::Rt => crate::sched::rt::enqueue_task_rt(s, cpu, p, flags),
-        Class::Deadline => crate::sched::deadline::enqueue_task_dl(s, cpu, p, flags),
-        Class::Stop => crate::sched::stop_task::enqueue_task_stop(s, cpu, p, flags),
-        Class::Idle => panic!("enqueue of a task in class {:?}", s.tasks[p as usize].class),
-    }
+    s.tasks[p as usize].class.enqueue_task(s, cpu, p, flags);
 }
 
 /// `dequeue_task()`: false if the class kept the task queued (fair delayed dequeue, F-20).
+/// Rq lock of `cpu` held (asserted).
 ///
 /// Linux: kernel/sched/core.c dequeue_task().
-pub fn dequeue_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) -> bool {
+pub fn dequeue_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: DequeueFlags) -> bool {
+    lockdep_assert_rq_held(s, cpu);
     update_rq_clock(s, cpu);
-    match s.tasks[p as usize].class {
-        Class::Fair => crate::sched::fair::dequeue_task_fair(s, cpu, p, flags),
-        Class::Rt => crate::sched::rt::dequeue_task_rt(s, cpu, p, flags),
-        Class::Deadline => crate::sched::deadline::dequeue_task_dl(s, cpu, p, flags),
-        Class::Stop => crate::sched::stop_task::dequeue_task_stop(s, cpu, p, flags),
-        Class::Idle => panic!("dequeue of a task in class {:?}", s.tasks[p as usize].class),
-    }
+    s.tasks[p as usize].class.dequeue_task(s, cpu, p, flags)
 }
 
 /// `activate_task()`: enqueue and mark QUEUED (T-3).
 ///
 /// Linux: kernel/sched/core.c activate_task().
-pub fn activate_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
+pub fn activate_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: EnqueueFlags) {
     let flags = if s.tasks[p as usize].on_rq == OnRq::Migrating {
-        flags | crate::sched::enqueue::MIGRATED
+        flags | EnqueueFlags::MIGRATED
     } else {
         flags
     };
@@ -427,14 +472,13 @@ pub fn activate_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
 /// `deactivate_task()`: dequeue for a move; `on_rq` becomes MIGRATING first (T-3).
 ///
 /// Linux: kernel/sched/core.c deactivate_task().
-pub fn deactivate_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
-    assert_eq!(
-        flags & crate::sched::dequeue::SLEEP,
-        0,
+pub fn deactivate_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: DequeueFlags) {
+    assert!(
+        !flags.contains(DequeueFlags::SLEEP),
         "deactivate_task is for moves, not sleeps"
     );
     s.tasks[p as usize].on_rq = OnRq::Migrating;
-    let removed = dequeue_task(s, cpu, p, flags | crate::sched::dequeue::MIGRATING);
+    let removed = dequeue_task(s, cpu, p, flags | DequeueFlags::MIGRATING);
     assert!(removed, "a move dequeue cannot be delayed");
 }
 
@@ -453,11 +497,21 @@ pub fn block_task_finish(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     s.tasks[p as usize].on_rq = OnRq::No;
 }
 
-/// `set_task_cpu()`: the only place `task_cpu` changes (T-5).
+/// `set_task_cpu()`: the only place `task_cpu` changes (T-5). The caller holds `p`'s
+/// `pi_lock` or the rq lock of `task_cpu(p)` (asserted, as Linux's debug check does).
 ///
 /// Linux: kernel/sched/core.c set_task_cpu().
 pub fn set_task_cpu(s: &mut SchedState, p: TaskId, new_cpu: CpuId) {
     let old = s.tasks[p as usize].cpu;
+    if lockdep_active(s) {
+        let this = s.m.this_cpu();
+        let pi = s.m.lock_owner(s.tasks[p as usize].pi_lock);
+        let rq = s.m.lock_owner(s.rqs[old as usize].lock);
+        assert!(
+            pi == Some(this) || rq == Some(this),
+            "lockdep: cpu{this} moves task {p} from cpu{old} without its pi_lock or that rq lock"
+        );
+    }
     if old != new_cpu {
         let this = s.m.this_cpu();
         let task = s.tasks[p as usize].task_ref();
@@ -470,9 +524,7 @@ pub fn set_task_cpu(s: &mut SchedState, p: TaskId, new_cpu: CpuId) {
                 dest_cpu: new_cpu,
             },
         );
-        if s.tasks[p as usize].class == Class::Fair {
-            crate::sched::fair::migrate_task_rq_fair(s, p, new_cpu);
-        }
+        s.tasks[p as usize].class.migrate_task_rq(s, p, new_cpu);
     }
     let t = &mut s.tasks[p as usize];
     t.cpu = new_cpu;
@@ -482,17 +534,12 @@ pub fn set_task_cpu(s: &mut SchedState, p: TaskId, new_cpu: CpuId) {
 /// `wakeup_preempt()` (W-10): same class as the donor ⇒ class hook; higher ⇒ resched.
 ///
 /// Linux: kernel/sched/core.c wakeup_preempt().
-pub fn wakeup_preempt(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags: u32) {
+pub fn wakeup_preempt(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags: WakeFlags) {
     let donor = s.rqs[cpu as usize].donor;
     let pc = s.tasks[p as usize].class;
     let dc = s.tasks[donor as usize].class;
     if pc == dc {
-        match pc {
-            Class::Fair => crate::sched::fair::wakeup_preempt_fair(s, cpu, p, wake_flags),
-            Class::Rt => crate::sched::rt::wakeup_preempt_rt(s, cpu, p, wake_flags),
-            Class::Deadline => crate::sched::deadline::wakeup_preempt_dl(s, cpu, p, wake_flags),
-            _ => {}
-        }
+        pc.wakeup_preempt(s, cpu, p, wake_flags);
     } else if pc < dc {
         resched_curr(s, cpu);
     }
@@ -514,37 +561,23 @@ pub fn queue_balance_callback(s: &mut SchedState, cpu: CpuId, cb: crate::sched::
 ///
 /// Linux: kernel/sched/sched.h move_queued_task_locked().
 pub fn move_queued_task_locked(s: &mut SchedState, src: CpuId, dst: CpuId, p: TaskId) {
-    deactivate_task(s, src, p, 0);
+    deactivate_task(s, src, p, DequeueFlags::empty());
     set_task_cpu(s, p, dst);
-    activate_task(s, dst, p, 0);
+    activate_task(s, dst, p, EnqueueFlags::empty());
 }
 
 /// `put_prev_task()` of `prev`'s class.
 ///
 /// Linux: kernel/sched/sched.h put_prev_task().
 pub fn put_prev_task(s: &mut SchedState, cpu: CpuId, prev: TaskId) {
-    match s.tasks[prev as usize].class {
-        Class::Fair => crate::sched::fair::put_prev_task_fair(s, cpu, prev),
-        Class::Rt => crate::sched::rt::put_prev_task_rt(s, cpu, prev),
-        Class::Stop => {
-            update_curr_common(s, cpu);
-        }
-        Class::Idle => crate::sched::deadline::dl_server_update_idle_time(s, cpu, prev),
-        Class::Deadline => crate::sched::deadline::put_prev_task_dl(s, cpu, prev),
-    }
+    s.tasks[prev as usize].class.put_prev_task(s, cpu, prev);
 }
 
 /// `set_next_task()` of `next`'s class.
 ///
 /// Linux: kernel/sched/sched.h set_next_task().
 pub fn set_next_task(s: &mut SchedState, cpu: CpuId, next: TaskId, first: bool) {
-    match s.tasks[next as usize].class {
-        Class::Fair => crate::sched::fair::set_next_task_fair(s, cpu, next, first),
-        Class::Rt => crate::sched::rt::set_next_task_rt(s, cpu, next, first),
-        Class::Stop => s.tasks[next as usize].se.exec_start = s.rqs[cpu as usize].clock_task,
-        Class::Idle => crate::sched::idle::set_next_task_idle(s, cpu, next),
-        Class::Deadline => crate::sched::deadline::set_next_task_dl(s, cpu, next, first),
-    }
+    s.tasks[next as usize].class.set_next_task(s, cpu, next, first);
 }
 
 /// `put_prev_set_next_task()`: `prev` must be the rq's donor (I12). The server a pick went
@@ -566,19 +599,6 @@ pub fn put_prev_set_next_task(s: &mut SchedState, cpu: CpuId, prev: TaskId, next
     set_next_task(s, cpu, next, true);
 }
 
-/// `pick_task()` of one class.
-///
-/// Linux: kernel/sched/core.c __pick_next_task() (the class `pick_task` call).
-fn pick_task(s: &mut SchedState, cpu: CpuId, class: Class) -> Option<TaskId> {
-    match class {
-        Class::Stop => crate::sched::stop_task::pick_task_stop(s, cpu),
-        Class::Deadline => crate::sched::deadline::pick_task_dl(s, cpu),
-        Class::Rt => crate::sched::rt::pick_task_rt(s, cpu),
-        Class::Fair => crate::sched::fair::pick_task_fair(s, cpu),
-        Class::Idle => Some(s.rqs[cpu as usize].idle),
-    }
-}
-
 /// `update_curr_common()`: charge elapsed time to the donor's `exec_start` interval and the
 /// executing task's `sum_exec_runtime` (A2/A3), for classes without their own accounting.
 ///
@@ -594,17 +614,6 @@ pub fn update_curr_common(s: &mut SchedState, cpu: CpuId) -> Nanos {
     s.tasks[donor as usize].se.exec_start = now;
     s.tasks[curr as usize].se.sum_exec_runtime += delta;
     delta
-}
-
-/// `balance_fair()`: fair work is runnable here, or newidle balancing found some (or saw a
-/// higher class appear while the rq lock was dropped).
-///
-/// Linux: kernel/sched/fair.c balance_fair().
-async fn balance_fair(k: &Kernel, cpu: CpuId) -> bool {
-    if k.st().rqs[cpu as usize].cfs.h_nr_runnable > 0 {
-        return true;
-    }
-    crate::sched::fair_balance::sched_balance_newidle(k, cpu).await != 0
 }
 
 /// `__pick_next_task()`: the balance pass from prev's class down (which may drop the rq lock),
@@ -632,14 +641,7 @@ async fn pick_next_task(k: &Kernel, cpu: CpuId) -> TaskId {
     };
     k.st().rqs[cpu as usize].in_prev_balance = true;
     for class in Class::ALL.into_iter().filter(|&c| c >= start) {
-        let done = match class {
-            Class::Stop => crate::sched::stop_task::sched_stop_runnable(&k.st(), cpu),
-            Class::Deadline => crate::sched::deadline::balance_dl(k, cpu, prev_now(k)).await,
-            Class::Rt => crate::sched::rt::balance_rt(k, cpu, prev_now(k)).await,
-            Class::Fair => balance_fair(k, cpu).await,
-            Class::Idle => true,
-        };
-        if done {
+        if class.balance(k, cpu, prev_now(k)).await {
             break;
         }
     }
@@ -655,7 +657,7 @@ async fn pick_next_task(k: &Kernel, cpu: CpuId) -> TaskId {
     let s = &mut *st;
     let p = Class::ALL
         .into_iter()
-        .find_map(|class| pick_task(s, cpu, class))
+        .find_map(|class| class.pick_task(s, cpu))
         .expect("the idle class always has a task");
     let donor = s.rqs[cpu as usize].donor;
     if prev != donor {
@@ -737,9 +739,9 @@ fn block_task(s: &mut SchedState, cpu: CpuId, p: TaskId, task_state: u32) -> boo
     let t = &mut s.tasks[p as usize];
     t.sched_contributes_to_load = task_state & TASK_UNINTERRUPTIBLE != 0 && task_state & TASK_NOLOAD == 0;
     let special = task_state & (TASK_DEAD | TASK_WAKING) != 0;
-    let mut flags = crate::sched::dequeue::SLEEP | crate::sched::dequeue::NOCLOCK;
+    let mut flags = DequeueFlags::SLEEP | DequeueFlags::NOCLOCK;
     if special {
-        flags |= crate::sched::dequeue::SPECIAL;
+        flags |= DequeueFlags::SPECIAL;
     }
     let removed = dequeue_task(s, cpu, p, flags);
     if removed {
@@ -1004,7 +1006,10 @@ pub async fn exit_to_user_mode(k: &Kernel) {
 }
 
 // ---------------------------------------------------------------------- Proxy Execution
-// Single-runqueue proxying as merged for Linux 6.17 (spec proxy-exec.md §1–3, tags [6.17]).
+// The blocked-donor pick and the chain walk (spec proxy-exec.md §1–3), with the cross-CPU
+// parts of the v29 series and its successors: donor migration to the owner's CPU
+// (`proxy_migrate_task`), return migration (`proxy_force_return`), sleeping-owner parking,
+// each switchable by a feature (§4–§7).
 
 /// Whether `p` is a blocked donor for the pick and the chain walk: Proxy Execution is on and
 /// `p` waits on a mutex or was chosen by an unlocker and not yet returned home (the
@@ -1498,7 +1503,7 @@ async fn proxy_migrate_task(k: &Kernel, cpu: CpuId, p: TaskId, target: CpuId) {
                 !s.feat.is_blocked || s.tasks[x as usize].is_blocked,
                 "I6: proxy migration of a task that never went through its own schedule()"
             );
-            deactivate_task(s, cpu, x, crate::sched::dequeue::NOCLOCK);
+            deactivate_task(s, cpu, x, DequeueFlags::NOCLOCK);
             proxy_set_task_cpu(s, x, target);
             moved.push(x);
             t = if s.feat.chain_migration {
@@ -1547,8 +1552,8 @@ pub async fn attach_tasks(k: &Kernel, dest: CpuId, tasks: &[TaskId]) {
         let s = &mut *k.st();
         update_rq_clock(s, dest);
         for &p in tasks {
-            activate_task(s, dest, p, crate::sched::enqueue::NOCLOCK);
-            wakeup_preempt(s, dest, p, 0);
+            activate_task(s, dest, p, EnqueueFlags::NOCLOCK);
+            wakeup_preempt(s, dest, p, WakeFlags::empty());
         }
     }
     k.rq_unlock(dest).await;
@@ -1568,7 +1573,7 @@ async fn proxy_force_return(k: &Kernel, cpu: CpuId, p: TaskId) {
     proxy_resched_idle(&mut k.st(), cpu);
     k.rq_unlock(cpu).await;
     k.pi_lock(p).await;
-    let rq = task_rq_lock(k, p).await;
+    let rq = __task_rq_lock(k, p).await;
     let dest = {
         let s = &mut *k.st();
         let t = &s.tasks[p as usize];
@@ -1578,9 +1583,9 @@ async fn proxy_force_return(k: &Kernel, cpu: CpuId, p: TaskId) {
             if s.rqs[rq as usize].donor == p {
                 proxy_resched_idle(s, rq);
             }
-            deactivate_task(s, rq, p, crate::sched::dequeue::NOCLOCK);
+            deactivate_task(s, rq, p, DequeueFlags::NOCLOCK);
             let wake_cpu = s.tasks[p as usize].wake_cpu;
-            let dest = select_task_rq(s, p, wake_cpu, 0);
+            let dest = select_task_rq(s, p, wake_cpu, WakeFlags::empty());
             set_task_cpu(s, p, dest);
             let task = s.tasks[p as usize].task_ref();
             emit(s, rq, EventKind::ReturnMigrate { task, orig_cpu: rq });
@@ -1637,15 +1642,11 @@ fn trace_proxy(s: &mut SchedState, cpu: CpuId, next: TaskId) {
 /// the fallback to an allowed CPU.
 ///
 /// Linux: kernel/sched/core.c select_task_rq(), select_fallback_rq().
-pub fn select_task_rq(s: &mut SchedState, p: TaskId, cpu: CpuId, wake_flags: u32) -> CpuId {
+pub fn select_task_rq(s: &mut SchedState, p: TaskId, cpu: CpuId, wake_flags: WakeFlags) -> CpuId {
+    lockdep_assert_pi_held(s, p);
     let (nr_allowed, class) = (s.tasks[p as usize].nr_cpus_allowed, s.tasks[p as usize].class);
     let cpu = if nr_allowed > 1 {
-        match class {
-            Class::Fair => crate::sched::fair::select_task_rq_fair_mut(s, p, cpu, wake_flags),
-            Class::Rt => crate::sched::rt::select_task_rq_rt(s, p, cpu, wake_flags),
-            Class::Deadline => crate::sched::deadline::select_task_rq_dl(s, p, cpu, wake_flags),
-            _ => cpu,
-        }
+        class.select_task_rq(s, p, cpu, wake_flags)
     } else {
         s.tasks[p as usize].cpus_mask.first().expect("empty affinity")
     };
@@ -1661,12 +1662,12 @@ pub fn select_task_rq(s: &mut SchedState, p: TaskId, cpu: CpuId, wake_flags: u32
 /// then the class `task_woken` hook. Target rq lock held.
 ///
 /// Linux: kernel/sched/core.c ttwu_do_activate().
-async fn ttwu_do_activate(k: &Kernel, cpu: CpuId, p: TaskId, wake_flags: u32) {
+async fn ttwu_do_activate(k: &Kernel, cpu: CpuId, p: TaskId, wake_flags: WakeFlags) {
     let class = {
         let s = &mut *k.st();
-        let mut en = crate::sched::enqueue::WAKEUP | crate::sched::enqueue::NOCLOCK;
-        if wake_flags & crate::sched::wf::MIGRATED != 0 {
-            en |= crate::sched::enqueue::MIGRATED;
+        let mut en = EnqueueFlags::WAKEUP | EnqueueFlags::NOCLOCK;
+        if wake_flags.contains(WakeFlags::MIGRATED) {
+            en |= EnqueueFlags::MIGRATED;
         }
         if s.tasks[p as usize].sched_contributes_to_load {
             s.rqs[cpu as usize].nr_uninterruptible -= 1;
@@ -1685,11 +1686,7 @@ async fn ttwu_do_activate(k: &Kernel, cpu: CpuId, p: TaskId, wake_flags: u32) {
         }
         s.tasks[p as usize].class
     };
-    match class {
-        Class::Rt => crate::sched::rt::task_woken_rt(k, cpu, p).await,
-        Class::Deadline => crate::sched::deadline::task_woken_dl(k, cpu, p).await,
-        _ => {}
-    }
+    class.task_woken(k, cpu, p).await;
 }
 
 /// `ttwu_do_wakeup()`: TASK_RUNNING and `sched_wakeup` (target_cpu = the enqueue CPU).
@@ -1711,9 +1708,12 @@ fn ttwu_do_wakeup(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 }
 
 /// `__task_rq_lock()`: lock the rq `p` is on, retrying while it moves (T-10). Returns it.
+/// The caller holds `p->pi_lock` (asserted): the model's callers take it themselves, which
+/// together is Linux's `task_rq_lock()`.
 ///
 /// Linux: kernel/sched/core.c __task_rq_lock().
-pub async fn task_rq_lock(k: &Kernel, p: TaskId) -> CpuId {
+pub async fn __task_rq_lock(k: &Kernel, p: TaskId) -> CpuId {
+    lockdep_assert_pi_held(&k.st(), p);
     loop {
         let cpu = k.st().tasks[p as usize].cpu;
         k.rq_lock(cpu).await;
@@ -1736,8 +1736,8 @@ const SPIN_POLL_NS: Nanos = 10;
 /// `ttwu_runnable()` (W-4): the task is still queued; make it running where it is.
 ///
 /// Linux: kernel/sched/core.c ttwu_runnable().
-async fn ttwu_runnable(k: &Kernel, p: TaskId, wake_flags: u32) -> bool {
-    let cpu = task_rq_lock(k, p).await;
+async fn ttwu_runnable(k: &Kernel, p: TaskId, wake_flags: WakeFlags) -> bool {
+    let cpu = __task_rq_lock(k, p).await;
     // The waking mark is read and cleared under the task's blocked_lock (B-v21-1, L1).
     k.blocked_lock(p).await;
     let woken = {
@@ -1745,12 +1745,7 @@ async fn ttwu_runnable(k: &Kernel, p: TaskId, wake_flags: u32) -> bool {
         if task_on_rq_queued(s, p) {
             update_rq_clock(s, cpu);
             if s.tasks[p as usize].se.sched_delayed {
-                enqueue_task(
-                    s,
-                    cpu,
-                    p,
-                    crate::sched::enqueue::NOCLOCK | crate::sched::enqueue::DELAYED,
-                );
+                enqueue_task(s, cpu, p, EnqueueFlags::NOCLOCK | EnqueueFlags::DELAYED);
             }
             // R5: the return-migration check comes after the delayed requeue and before
             // wakeup_preempt (B-v18-2).
@@ -1869,7 +1864,7 @@ fn ttwu_queue_wakelist(s: &mut SchedState, p: TaskId, cpu: CpuId) {
 /// `ttwu_queue()`: the wake list when W-8 allows, else activate here under the target lock.
 ///
 /// Linux: kernel/sched/core.c ttwu_queue().
-async fn ttwu_queue(k: &Kernel, p: TaskId, cpu: CpuId, wake_flags: u32) {
+async fn ttwu_queue(k: &Kernel, p: TaskId, cpu: CpuId, wake_flags: WakeFlags) {
     let queued = {
         let s = &mut *k.st();
         if s.feat.ttwu_queue && ttwu_queue_cond(s, p, cpu) {
@@ -1909,7 +1904,12 @@ pub async fn sched_ttwu_pending(k: &Kernel, cpu: CpuId) {
     };
     for p in list {
         let migrated = k.st().tasks[p as usize].wake_cpu != cpu;
-        let wf = crate::sched::wf::TTWU | if migrated { crate::sched::wf::MIGRATED } else { 0 };
+        let wf = WakeFlags::TTWU
+            | if migrated {
+                WakeFlags::MIGRATED
+            } else {
+                WakeFlags::empty()
+            };
         ttwu_do_activate(k, cpu, p, wf).await;
     }
     k.rq_unlock(cpu).await;
@@ -1923,7 +1923,7 @@ pub async fn sched_ttwu_pending(k: &Kernel, cpu: CpuId) {
 /// (current may run where it is) and warns on `is_blocked`; the model's self-wakeup path
 /// does neither. The mutex slow path, the only writer of `blocked_on`, never wakes its own
 /// task, so no model path reaches it with `blocked_on` set.
-pub async fn try_to_wake_up(k: &Kernel, p: TaskId, state_mask: u32, wake_flags: u32) -> bool {
+pub async fn try_to_wake_up(k: &Kernel, p: TaskId, state_mask: u32, wake_flags: WakeFlags) -> bool {
     let this = k.this_cpu();
     if p == k.current() {
         // W-2: waking oneself; no locks needed.
@@ -1995,10 +1995,10 @@ pub async fn try_to_wake_up(k: &Kernel, p: TaskId, state_mask: u32, wake_flags: 
                 emit(s, this, EventKind::ReturnMigrate { task, orig_cpu });
             }
             let wake_cpu = s.tasks[p as usize].wake_cpu;
-            let cpu = select_task_rq(s, p, wake_cpu, wake_flags | crate::sched::wf::TTWU);
-            let mut wf = wake_flags | crate::sched::wf::TTWU;
+            let cpu = select_task_rq(s, p, wake_cpu, wake_flags | WakeFlags::TTWU);
+            let mut wf = wake_flags | WakeFlags::TTWU;
             if s.tasks[p as usize].cpu != cpu {
-                wf |= crate::sched::wf::MIGRATED;
+                wf |= WakeFlags::MIGRATED;
                 set_task_cpu(s, p, cpu);
             }
             (cpu, wf)
@@ -2076,7 +2076,7 @@ async fn activate_blocked_waiters(k: &Kernel, cpu: CpuId, owner: TaskId) {
                         ttwu_iowait_end(s, pp);
                     }
                     update_rq_clock(s, cpu);
-                    let en = crate::sched::enqueue::WAKEUP | crate::sched::enqueue::NOCLOCK;
+                    let en = EnqueueFlags::WAKEUP | EnqueueFlags::NOCLOCK;
                     activate_task(s, cpu, pp, en);
                     resched_curr(s, cpu);
                 }
@@ -2095,7 +2095,7 @@ async fn activate_blocked_waiters(k: &Kernel, cpu: CpuId, owner: TaskId) {
 ///
 /// Linux: kernel/sched/core.c wake_up_process().
 pub async fn wake_up_process(k: &Kernel, p: TaskId) -> bool {
-    try_to_wake_up(k, p, crate::task::state::TASK_NORMAL, 0).await
+    try_to_wake_up(k, p, crate::task::state::TASK_NORMAL, WakeFlags::empty()).await
 }
 
 /// `wake_up_new_task()` (W-13): place with the fork balancer and enqueue.
@@ -2107,23 +2107,18 @@ pub async fn wake_up_new_task(k: &Kernel, p: TaskId) {
         let s = &mut *k.st();
         s.tasks[p as usize].state = crate::task::state::TASK_RUNNING;
         let from = s.tasks[p as usize].cpu;
-        let cpu = select_task_rq(s, p, from, crate::sched::wf::FORK);
+        let cpu = select_task_rq(s, p, from, WakeFlags::FORK);
         let t = &mut s.tasks[p as usize];
         t.recent_used_cpu = from;
         // __set_task_cpu(): no migration event for a task that never ran.
         t.cpu = cpu;
         t.wake_cpu = cpu;
     }
-    let cpu = task_rq_lock(k, p).await;
+    let cpu = __task_rq_lock(k, p).await;
     let class = {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);
-        activate_task(
-            s,
-            cpu,
-            p,
-            crate::sched::enqueue::INITIAL | crate::sched::enqueue::NOCLOCK,
-        );
+        activate_task(s, cpu, p, EnqueueFlags::INITIAL | EnqueueFlags::NOCLOCK);
         let task = s.tasks[p as usize].task_ref();
         let this = s.m.this_cpu();
         emit(
@@ -2134,14 +2129,10 @@ pub async fn wake_up_new_task(k: &Kernel, p: TaskId) {
                 target_cpu: cpu,
             },
         );
-        wakeup_preempt(s, cpu, p, crate::sched::wf::FORK);
+        wakeup_preempt(s, cpu, p, WakeFlags::FORK);
         s.tasks[p as usize].class
     };
-    match class {
-        Class::Rt => crate::sched::rt::task_woken_rt(k, cpu, p).await,
-        Class::Deadline => crate::sched::deadline::task_woken_dl(k, cpu, p).await,
-        _ => {}
-    }
+    class.task_woken(k, cpu, p).await;
     k.rq_unlock(cpu).await;
     k.pi_unlock(p).await;
 }
@@ -2235,7 +2226,7 @@ mod tests {
             t.nr_cpus_allowed = 1;
             s.tasks.push(t);
             crate::sched::fair::init_entity_fair(s, id);
-            activate_task(s, 0, id, 0);
+            activate_task(s, 0, id, EnqueueFlags::empty());
             put_prev_set_next_task(s, 0, s.rqs[0].donor, id);
             s.rqs[0].curr = id;
             s.rqs[0].donor = id;
@@ -2365,7 +2356,7 @@ mod tests {
             for t in [p, d] {
                 s.tasks[t as usize].state = crate::task::state::TASK_UNINTERRUPTIBLE;
                 s.tasks[t as usize].is_blocked = true;
-                activate_task(s, 0, t, 0);
+                activate_task(s, 0, t, EnqueueFlags::empty());
             }
             (d, p)
         };
@@ -2444,7 +2435,7 @@ mod tests {
             s.tasks[o as usize].state = TASK_INTERRUPTIBLE;
             let d = fair_task(s, "d", 0, CpuMask::single(0));
             let m = mutex_held(s, o, d);
-            activate_task(s, 0, d, 0);
+            activate_task(s, 0, d, EnqueueFlags::empty());
             (d, m)
         };
         {
@@ -2512,12 +2503,12 @@ mod tests {
             let o = fair_task(s, "o", 1, CpuMask::single(1));
             s.tasks[o as usize].state = TASK_INTERRUPTIBLE;
             let x = fair_task(s, "x", 1, CpuMask::single(1));
-            activate_task(s, 1, x, 0);
+            activate_task(s, 1, x, EnqueueFlags::empty());
             let d = fair_task(s, "d", 1, CpuMask::single(0));
             s.tasks[d as usize].wake_cpu = 0;
             s.tasks[d as usize].se.vlag = -1_000_000;
             mutex_held(s, o, d);
-            activate_task(s, 1, d, crate::sched::enqueue::MIGRATED);
+            activate_task(s, 1, d, EnqueueFlags::MIGRATED);
             s.tasks[d as usize].state = crate::task::state::TASK_UNINTERRUPTIBLE;
             s.tasks[d as usize].is_blocked = true;
             assert!(!crate::sched::fair::entity_eligible(s, 1, d));
@@ -2535,7 +2526,7 @@ mod tests {
         {
             let k2 = k.clone();
             k.m.spawn(0, async move {
-                assert!(try_to_wake_up(&k2, d, crate::task::state::TASK_NORMAL, 0).await);
+                assert!(try_to_wake_up(&k2, d, crate::task::state::TASK_NORMAL, WakeFlags::empty()).await);
                 k2.m.halt().await;
             });
         }
@@ -2608,7 +2599,7 @@ mod tests {
             s.tasks[o as usize].state = TASK_INTERRUPTIBLE;
             let d = fair_task(s, "d", 0, CpuMask::single(0));
             mutex_held(s, o, d);
-            activate_task(s, 0, d, 0);
+            activate_task(s, 0, d, EnqueueFlags::empty());
             d
         };
         let blocked_lock = k.st().tasks[d as usize].blocked_lock;
@@ -2693,10 +2684,10 @@ mod tests {
         let (d, m) = {
             let s = &mut *k.st();
             let o = fair_task(s, "o", 1, CpuMask::single(1));
-            activate_task(s, 1, o, 0);
+            activate_task(s, 1, o, EnqueueFlags::empty());
             let d = fair_task(s, "d", 0, CpuMask::single(0));
             let m = mutex_held(s, o, d);
-            activate_task(s, 0, d, 0);
+            activate_task(s, 0, d, EnqueueFlags::empty());
             let t = &mut s.tasks[d as usize];
             t.state = crate::task::state::TASK_UNINTERRUPTIBLE;
             t.is_blocked = true;
@@ -2743,7 +2734,7 @@ mod tests {
                 }
                 k2.blocked_unlock(d).await;
                 k2.mutex_wait_unlock(m).await;
-                assert!(try_to_wake_up(&k2, d, crate::task::state::TASK_NORMAL, 0).await);
+                assert!(try_to_wake_up(&k2, d, crate::task::state::TASK_NORMAL, WakeFlags::empty()).await);
                 k2.m.halt().await;
             });
         }

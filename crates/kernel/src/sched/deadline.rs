@@ -49,7 +49,7 @@ use uapi::Policy;
 use crate::sched::core::{self, Kernel};
 use crate::sched::cpupri::{convert_prio, CPUPRI_HIGHER};
 use crate::sched::topology::sd;
-use crate::sched::{dequeue, enqueue, wf, BalanceCallback, Class, SchedState};
+use crate::sched::{BalanceCallback, Class, DequeueFlags, EnqueueFlags, SchedState, WakeFlags};
 use crate::task::TaskId;
 use crate::time::TimerFn;
 use crate::tracepoints::EventKind;
@@ -635,22 +635,22 @@ fn dl_check_constrained_dl(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
 }
 
 /// Linux: kernel/sched/deadline.c enqueue_dl_entity().
-fn enqueue_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity, flags: u32) {
+fn enqueue_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity, flags: EnqueueFlags) {
     assert!(dl_se(s, e).rb_key.is_none(), "{e:?} enqueued twice");
     if !dl_se(s, e).dl_throttled && !dl_is_implicit(dl_se(s, e)) {
         dl_check_constrained_dl(s, cpu, e);
     }
     // A throttled entity waits for its timer, which enqueues it with ENQUEUE_REPLENISH (a
     // deferred server goes on to the rules below, which may defer it again).
-    if !dl_se(s, e).dl_defer && dl_se(s, e).dl_throttled && flags & enqueue::REPLENISH == 0 {
+    if !dl_se(s, e).dl_defer && dl_se(s, e).dl_throttled && !flags.contains(EnqueueFlags::REPLENISH) {
         return;
     }
     let now = s.rqs[cpu as usize].clock;
-    if flags & enqueue::WAKEUP != 0 {
+    if flags.contains(EnqueueFlags::WAKEUP) {
         update_dl_entity(s, cpu, e);
-    } else if flags & enqueue::REPLENISH != 0 {
+    } else if flags.contains(EnqueueFlags::REPLENISH) {
         replenish_dl_entity(s, cpu, e);
-    } else if flags & enqueue::RESTORE != 0 && !is_dl_boosted(s, e) && dl_se(s, e).deadline <= now {
+    } else if flags.contains(EnqueueFlags::RESTORE) && !is_dl_boosted(s, e) && dl_se(s, e).deadline <= now {
         // `<=`: a reservation set at boot time (now = 0) has no instance yet either.
         setup_new_dl_entity(s, cpu, e);
     }
@@ -716,7 +716,7 @@ fn update_curr_dl_se(s: &mut SchedState, cpu: CpuId, e: DlEntity, delta: Nanos) 
     }
     // A boosted entity is never left throttled (D-21): refilled at once.
     if boosted || !start_dl_timer(s, cpu, e) {
-        enqueue_dl_entity(s, cpu, e, enqueue::REPLENISH);
+        enqueue_dl_entity(s, cpu, e, EnqueueFlags::REPLENISH);
     }
     if s.rqs[cpu as usize].dl.leftmost() != Some(e) {
         core::resched_curr(s, cpu);
@@ -827,6 +827,19 @@ pub fn sched_dl_overflow(
     Err(EBUSY)
 }
 
+/// A fresh DL entity for `p`, new or just moved into the class: a new reservation starts with
+/// no instance (no deadline, no runtime, not throttled); the first enqueue sets one up.
+///
+/// Linux: kernel/sched/core.c __sched_fork() (the `p->dl` part, init_dl_entity()).
+pub fn init_entity_dl(s: &mut SchedState, p: TaskId) {
+    let dl = &mut s.tasks[p as usize].dl;
+    dl.deadline = 0;
+    dl.runtime = 0;
+    dl.dl_throttled = false;
+    dl.dl_yielded = false;
+    dl.missed_deadline = None;
+}
+
 /// Set `p`'s reservation (the class change itself is the caller's).
 ///
 /// Linux: kernel/sched/syscalls.c __setparam_dl().
@@ -854,7 +867,7 @@ pub fn dl_clear_params(s: &mut SchedState, p: TaskId) {
 /// timer; make it pushable unless it runs here or is pinned. Rq lock of `cpu` held.
 ///
 /// Linux: kernel/sched/deadline.c enqueue_task_dl().
-pub fn enqueue_task_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
+pub fn enqueue_task_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: EnqueueFlags) {
     assert!(dl_task(s, p), "enqueue_task_dl of a non-DL task {p}");
     let e = DlEntity::Task(p);
     if is_dl_boosted(s, e) {
@@ -878,9 +891,9 @@ pub fn enqueue_task_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
 /// Rq lock of `cpu` held.
 ///
 /// Linux: kernel/sched/deadline.c dequeue_task_dl().
-pub fn dequeue_task_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) -> bool {
+pub fn dequeue_task_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: DequeueFlags) -> bool {
     update_curr_dl(s, cpu);
-    if flags & dequeue::SLEEP != 0 {
+    if flags.contains(DequeueFlags::SLEEP) {
         dl_check_miss(s, cpu, p, false);
     }
     dequeue_dl_entity(s, cpu, DlEntity::Task(p));
@@ -923,7 +936,7 @@ fn check_preempt_equal_dl(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 /// an equal one applies D-14. Rq lock held.
 ///
 /// Linux: kernel/sched/deadline.c wakeup_preempt_dl().
-pub fn wakeup_preempt_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, _wake_flags: u32) {
+pub fn wakeup_preempt_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, _wake_flags: WakeFlags) {
     let donor = dl_curr(s, cpu).expect("wakeup_preempt_dl without a DL scheduling context");
     if dl_entity_preempt(s, p, donor) {
         core::resched_curr(s, cpu);
@@ -1045,8 +1058,8 @@ pub fn find_later_rq(s: &SchedState, p: TaskId) -> Option<CpuId> {
 /// first there. Called with `p->pi_lock` held.
 ///
 /// Linux: kernel/sched/deadline.c select_task_rq_dl().
-pub fn select_task_rq_dl(s: &SchedState, p: TaskId, cpu: CpuId, wake_flags: u32) -> CpuId {
-    if wake_flags & (wf::TTWU | wf::FORK) == 0 {
+pub fn select_task_rq_dl(s: &SchedState, p: TaskId, cpu: CpuId, wake_flags: WakeFlags) -> CpuId {
+    if !wake_flags.intersects(WakeFlags::TTWU | WakeFlags::FORK) {
         return cpu;
     }
     let rq = &s.rqs[cpu as usize];
@@ -1083,7 +1096,7 @@ pub fn switched_to_dl(s: &mut SchedState, cpu: CpuId, p: TaskId) {
         }
         let donor = s.rqs[cpu as usize].donor;
         if dl_task(s, donor) {
-            wakeup_preempt_dl(s, cpu, p, 0);
+            wakeup_preempt_dl(s, cpu, p, WakeFlags::empty());
         } else {
             core::resched_curr(s, cpu);
         }
@@ -1394,7 +1407,7 @@ pub async fn task_woken_dl(k: &Kernel, cpu: CpuId, p: TaskId) {
 /// Linux: kernel/sched/deadline.c dl_task_timer().
 pub async fn dl_task_timer(k: &Kernel, p: TaskId) {
     k.pi_lock(p).await;
-    let cpu = core::task_rq_lock(k, p).await;
+    let cpu = core::__task_rq_lock(k, p).await;
     let push = {
         let s = &mut *k.st();
         s.tasks[p as usize].dl.dl_timer_queued = false;
@@ -1413,9 +1426,9 @@ pub async fn dl_task_timer(k: &Kernel, p: TaskId) {
                 if !s.tasks[p as usize].dl.dl_yielded {
                     dl_check_miss(s, cpu, p, true);
                 }
-                enqueue_task_dl(s, cpu, p, enqueue::REPLENISH);
+                enqueue_task_dl(s, cpu, p, EnqueueFlags::REPLENISH);
                 if dl_curr(s, cpu).is_some() {
-                    wakeup_preempt_dl(s, cpu, p, 0);
+                    wakeup_preempt_dl(s, cpu, p, WakeFlags::empty());
                 } else {
                     core::resched_curr(s, cpu);
                 }
@@ -1488,7 +1501,7 @@ pub fn dl_server_start(s: &mut SchedState, cpu: CpuId) {
         // The first start: a fresh (deferred) period from now.
         setup_new_dl_entity(s, cpu, e);
     }
-    enqueue_dl_entity(s, cpu, e, enqueue::WAKEUP);
+    enqueue_dl_entity(s, cpu, e, EnqueueFlags::WAKEUP);
     let donor = s.rqs[cpu as usize].donor;
     // A deferred server is not queued yet; only a queued one can preempt.
     let queued = dl_se(s, e).rb_key.is_some();
@@ -1595,7 +1608,7 @@ pub async fn dl_server_timer(k: &Kernel, cpu: CpuId) {
                     if se.dl_defer_armed {
                         s.rqs[cpu as usize].fair_server.dl_defer_running = true;
                     }
-                    enqueue_dl_entity(s, cpu, e, enqueue::REPLENISH);
+                    enqueue_dl_entity(s, cpu, e, EnqueueFlags::REPLENISH);
                     let donor = s.rqs[cpu as usize].donor;
                     let deadline = s.rqs[cpu as usize].fair_server.deadline;
                     if !dl_task(s, donor) || deadline < s.tasks[donor as usize].dl.deadline {
@@ -1784,7 +1797,7 @@ mod tests {
     }
 
     fn wake(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-        enqueue_task_dl(s, cpu, p, enqueue::WAKEUP);
+        enqueue_task_dl(s, cpu, p, EnqueueFlags::WAKEUP);
         s.tasks[p as usize].on_rq = OnRq::Queued;
     }
 
@@ -1847,14 +1860,14 @@ mod tests {
         wake(&mut s, 0, p);
         assert_eq!(s.tasks[p as usize].dl.deadline, 20 * MS);
         assert_eq!(s.tasks[p as usize].dl.runtime, MS as i64);
-        assert!(dequeue_task_dl(&mut s, 0, p, dequeue::SLEEP));
+        assert!(dequeue_task_dl(&mut s, 0, p, DequeueFlags::SLEEP));
         s.tasks[p as usize].on_rq = OnRq::No;
         // At 16 ms: 1 ms over 4 ms is 0.25 > 0.2: new instance from now.
         set_clock(&mut s, 0, 16 * MS);
         wake(&mut s, 0, p);
         assert_eq!(s.tasks[p as usize].dl.deadline, 26 * MS);
         assert_eq!(s.tasks[p as usize].dl.runtime, 2 * MS as i64);
-        assert!(dequeue_task_dl(&mut s, 0, p, dequeue::SLEEP));
+        assert!(dequeue_task_dl(&mut s, 0, p, DequeueFlags::SLEEP));
         s.tasks[p as usize].on_rq = OnRq::No;
         // A deadline in the past: new instance.
         set_clock(&mut s, 0, 30 * MS);
@@ -1901,7 +1914,7 @@ mod tests {
         assert_eq!(armed, vec![20 * MS], "replenished at the next period");
         // The timer's work: replenish (deadline += P, full budget) and enqueue.
         set_clock(&mut s, 0, 20 * MS);
-        enqueue_task_dl(&mut s, 0, p, enqueue::REPLENISH);
+        enqueue_task_dl(&mut s, 0, p, EnqueueFlags::REPLENISH);
         let se = &s.tasks[p as usize].dl;
         assert!(!se.dl_throttled);
         assert_eq!((se.deadline, se.runtime), (25 * MS, 2 * MS as i64));
@@ -1948,7 +1961,7 @@ mod tests {
         let mut order = Vec::new();
         while let Some(p) = pick_task_dl(&mut s, 0) {
             order.push(p);
-            assert!(dequeue_task_dl(&mut s, 0, p, dequeue::SLEEP));
+            assert!(dequeue_task_dl(&mut s, 0, p, DequeueFlags::SLEEP));
             s.tasks[p as usize].on_rq = OnRq::No;
             assert_eq!(check_dl_rq(&s, 0, &queued_dl_tasks_per_cpu(&s)), None);
         }

@@ -47,7 +47,7 @@ use uapi::Policy;
 
 use crate::sched::cgroup::{GroupId, MIN_SHARES, ROOT_TASK_GROUP};
 use crate::sched::core::{self, Kernel};
-use crate::sched::{dequeue, enqueue, wf, Class, SchedState};
+use crate::sched::{Class, DequeueFlags, EnqueueFlags, SchedState, WakeFlags};
 use crate::task::{OnRq, TaskId};
 
 /// nice-0 weight (`NICE_0_LOAD` after `scale_load_down`).
@@ -929,9 +929,9 @@ fn throttle_cfs_rq(s: &mut SchedState, id: CfsRqId) -> bool {
             break;
         }
         // SPECIAL: no delayed dequeue for a throttled entity.
-        let mut flags = dequeue::SLEEP | dequeue::SPECIAL;
+        let mut flags = DequeueFlags::SLEEP | DequeueFlags::SPECIAL;
         if se_of(s, cpu, se).sched_delayed {
-            flags |= dequeue::DELAYED;
+            flags |= DequeueFlags::DELAYED;
         }
         dequeue_entity(s, q, se, flags);
         let qc = cfs_rq_mut(s, q);
@@ -1001,11 +1001,11 @@ pub fn unthrottle_cfs_rq(s: &mut SchedState, id: CfsRqId) {
         let q = cfs_rq_of(s, cpu, se);
         // Unfinished delayed dequeue business first.
         if se_of(s, cpu, se).sched_delayed {
-            dequeue_entity(s, q, se, dequeue::SLEEP | dequeue::DELAYED);
+            dequeue_entity(s, q, se, DequeueFlags::SLEEP | DequeueFlags::DELAYED);
         } else if se_of(s, cpu, se).on_rq {
             break;
         }
-        enqueue_entity(s, q, se, enqueue::WAKEUP);
+        enqueue_entity(s, q, se, EnqueueFlags::WAKEUP);
         let qc = cfs_rq_mut(s, q);
         qc.h_nr_queued += queued_delta;
         qc.h_nr_runnable += runnable_delta;
@@ -1112,11 +1112,11 @@ pub async fn sched_cfs_period_timer(k: &Kernel, tg: GroupId) {
 /// restore a relative deadline, else `d = v + slice·1024/w` (halved for new tasks).
 ///
 /// Linux: kernel/sched/fair.c place_entity().
-fn place_entity(s: &mut SchedState, id: CfsRqId, e: SeId, flags: u32) {
+fn place_entity(s: &mut SchedState, id: CfsRqId, e: SeId, flags: EnqueueFlags) {
     let v_avg = avg_vruntime_cfs(s, id);
     let base = base_slice_ns(s);
     let place_lag = s.feat.place_lag;
-    let initial_half = s.feat.place_deadline_initial && flags & enqueue::INITIAL != 0;
+    let initial_half = s.feat.place_deadline_initial && flags.contains(EnqueueFlags::INITIAL);
     let cfs = cfs_rq(s, id);
     let mut load = cfs.sum_weight;
     if let Some(c) = curr_se(s, id).filter(|c| c.on_rq) {
@@ -1152,7 +1152,7 @@ fn place_entity(s: &mut SchedState, id: CfsRqId, e: SeId, flags: u32) {
 /// Queue one entity: place it, account it and insert it (unless it is `curr`).
 ///
 /// Linux: kernel/sched/fair.c enqueue_entity(), account_entity_enqueue().
-fn enqueue_entity(s: &mut SchedState, id: CfsRqId, e: SeId, flags: u32) {
+fn enqueue_entity(s: &mut SchedState, id: CfsRqId, e: SeId, flags: EnqueueFlags) {
     let is_curr = cfs_rq(s, id).curr == Some(e);
     // A re-queued curr is placed before update_curr so its own runtime is not double-counted
     // in V (kernel comment on enqueue_entity).
@@ -1247,18 +1247,18 @@ fn finish_delayed_dequeue_entity(s: &mut SchedState, cpu: CpuId, e: SeId) {
 /// queued (F-20).
 ///
 /// Linux: kernel/sched/fair.c dequeue_entity(), account_entity_dequeue().
-fn dequeue_entity(s: &mut SchedState, id: CfsRqId, e: SeId, flags: u32) -> bool {
+fn dequeue_entity(s: &mut SchedState, id: CfsRqId, e: SeId, flags: DequeueFlags) -> bool {
     let cpu = id.cpu;
-    let sleep = flags & dequeue::SLEEP != 0;
+    let sleep = flags.contains(DequeueFlags::SLEEP);
     update_curr(s, id);
     clear_buddies(s, id, e);
-    if flags & dequeue::DELAYED != 0 {
+    if flags.contains(DequeueFlags::DELAYED) {
         assert!(
             se_of(s, cpu, e).sched_delayed,
             "DEQUEUE_DELAYED of {e:?} that is not delayed"
         );
     } else {
-        let delay = sleep && flags & dequeue::SPECIAL == 0;
+        let delay = sleep && !flags.contains(DequeueFlags::SPECIAL);
         assert!(
             !(delay && se_of(s, cpu, e).sched_delayed),
             "sleep-dequeue of an already delayed {e:?}"
@@ -1293,7 +1293,7 @@ fn dequeue_entity(s: &mut SchedState, id: CfsRqId, e: SeId, flags: u32) -> bool 
         tasks.remove(pos);
     }
     update_cfs_group(s, cpu, e);
-    if flags & dequeue::DELAYED != 0 {
+    if flags.contains(DequeueFlags::DELAYED) {
         finish_delayed_dequeue_entity(s, cpu, e);
     }
     true
@@ -1319,7 +1319,7 @@ fn requeue_delayed_entity(s: &mut SchedState, cpu: CpuId, e: SeId) {
                 dequeue_tree(s, id, e);
             }
             se_mut(s, cpu, e).vlag = 0;
-            place_entity(s, id, e, 0);
+            place_entity(s, id, e, EnqueueFlags::empty());
             if !is_curr {
                 enqueue_tree(s, id, e);
             }
@@ -1370,25 +1370,6 @@ pub fn set_weight_unqueued(s: &mut SchedState, p: TaskId) {
     t.se.weight = weight_of(t.policy, t.nice());
 }
 
-/// Set a fair task's requested slice from `sched_attr.sched_runtime` (F-7): non-zero ⇒ custom
-/// slice clamped to [0.1, 100] ms; zero ⇒ back to the base slice. Called under `pi_lock` and
-/// the task's rq lock, with a queued task dequeued around the change (sched_change), so the
-/// next placement uses the new slice.
-///
-/// Linux: kernel/sched/syscalls.c __setscheduler_params() (its fair branch).
-pub fn set_slice_fair(s: &mut SchedState, p: TaskId, sched_runtime_ns: u64) {
-    let base = base_slice_ns(s);
-    let se = &mut s.tasks[p as usize].se;
-    assert!(!se.on_rq, "slice of task {p} changed while queued");
-    if sched_runtime_ns > 0 {
-        se.custom_slice = true;
-        se.slice = sched_runtime_ns.clamp(SLICE_MIN_NS, SLICE_MAX_NS);
-    } else {
-        se.custom_slice = false;
-        se.slice = base;
-    }
-}
-
 /// Class enqueue (the core's `enqueue_task`, rq lock held). ENQUEUE_DELAYED wakes a delayed
 /// task in place (F-22); otherwise the task is placed (F-12/F-13) and counted, and each group
 /// entity above it that is not queued yet is queued too (a delayed one is woken in place);
@@ -1398,13 +1379,13 @@ pub fn set_slice_fair(s: &mut SchedState, p: TaskId, sched_runtime_ns: u64) {
 ///
 /// A delayed task moved by the balancer (F-46, migrate_load) stays delayed on its new CPU,
 /// as in Linux: it is queued but not runnable until its wakeup or its pick.
-pub fn enqueue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, mut flags: u32) {
+pub fn enqueue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, mut flags: EnqueueFlags) {
     assert_eq!(s.tasks[p as usize].class, Class::Fair);
     assert_eq!(
         s.tasks[p as usize].cpu, cpu,
         "enqueue of task {p} on a CPU that is not task_cpu"
     );
-    if flags & enqueue::DELAYED != 0 {
+    if flags.contains(EnqueueFlags::DELAYED) {
         requeue_delayed_entity(s, cpu, SeId::Task(p));
         return;
     }
@@ -1442,7 +1423,7 @@ pub fn enqueue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, mut flags: u
         if cfs.throttled {
             return;
         }
-        flags = enqueue::WAKEUP;
+        flags = EnqueueFlags::WAKEUP;
         cur = parent_entity(s, e);
     }
     // The levels above the first one that was already queued.
@@ -1477,14 +1458,14 @@ pub fn enqueue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, mut flags: u
 /// A move dequeue of a delayed task removes it but keeps it delayed.
 ///
 /// Linux: kernel/sched/fair.c dequeue_task_fair().
-pub fn dequeue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) -> bool {
+pub fn dequeue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: DequeueFlags) -> bool {
     assert!(
         s.tasks[p as usize].se.on_rq,
         "dequeue of task {p} that is not queued"
     );
-    if flags & dequeue::DELAYED != 0 {
+    if flags.contains(DequeueFlags::DELAYED) {
         assert!(
-            flags & dequeue::SLEEP != 0,
+            flags.contains(DequeueFlags::SLEEP),
             "DEQUEUE_DELAYED without DEQUEUE_SLEEP"
         );
         assert_eq!(s.tasks[p as usize].on_rq, OnRq::Queued);
@@ -1497,9 +1478,9 @@ pub fn dequeue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) 
 /// delayed too (its last task left while the group was ineligible); the pick removes it.
 ///
 /// Linux: kernel/sched/fair.c dequeue_entities().
-fn dequeue_entities(s: &mut SchedState, cpu: CpuId, e: SeId, mut flags: u32) -> bool {
-    let task_sleep = flags & dequeue::SLEEP != 0;
-    let task_delayed = flags & dequeue::DELAYED != 0;
+fn dequeue_entities(s: &mut SchedState, cpu: CpuId, e: SeId, mut flags: DequeueFlags) -> bool {
+    let task_sleep = flags.contains(DequeueFlags::SLEEP);
+    let task_delayed = flags.contains(DequeueFlags::DELAYED);
     let (task, h_nr_queued, h_nr_runnable) = match e {
         SeId::Task(p) => {
             let runnable = task_sleep || task_delayed || !s.tasks[p as usize].se.sched_delayed;
@@ -1547,8 +1528,8 @@ fn dequeue_entities(s: &mut SchedState, cpu: CpuId, e: SeId, mut flags: u32) -> 
             }
             break;
         }
-        flags |= dequeue::SLEEP;
-        flags &= !(dequeue::DELAYED | dequeue::SPECIAL);
+        flags |= DequeueFlags::SLEEP;
+        flags &= !(DequeueFlags::DELAYED | DequeueFlags::SPECIAL);
         cur = parent_entity(s, se);
     }
     while let Some(se) = cur {
@@ -1634,6 +1615,17 @@ pub fn pick_eevdf(s: &SchedState, cpu: CpuId, protect: bool) -> Option<TaskId> {
     })
 }
 
+/// `balance_fair()`: fair work is runnable here, or newidle balancing found some (or saw a
+/// higher class appear while the rq lock was dropped).
+///
+/// Linux: kernel/sched/fair.c balance_fair().
+pub async fn balance_fair(k: &Kernel, cpu: CpuId) -> bool {
+    if k.st().rqs[cpu as usize].cfs.h_nr_runnable > 0 {
+        return true;
+    }
+    crate::sched::fair_balance::sched_balance_newidle(k, cpu).await != 0
+}
+
 /// Class pick (rq lock held): pick_eevdf from the root cfs_rq down through the group
 /// entities to a task; a picked delayed entity is dequeued for good (a task is blocked,
 /// F-10, `on_rq = 0`) and the pick starts again. Does not set the task as next.
@@ -1660,7 +1652,7 @@ pub fn pick_task_fair(s: &mut SchedState, cpu: CpuId) -> Option<TaskId> {
         }
         let se = pick_eevdf_cfs(s, id, true).expect("a non-empty cfs_rq always has an eligible entity (F-4)");
         if se_of(s, cpu, se).sched_delayed {
-            dequeue_entities(s, cpu, se, dequeue::SLEEP | dequeue::DELAYED);
+            dequeue_entities(s, cpu, se, DequeueFlags::SLEEP | DequeueFlags::DELAYED);
             id = CfsRqId::root(cpu);
             continue;
         }
@@ -1750,7 +1742,7 @@ pub fn set_next_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, _first: boo
 /// the buddy unless the current buddy has an earlier deadline; a SYNC wakeup preempts only
 /// after curr ran ≥ 0.5 ms in this slice (0.125 ms with RQ_SELECTED), else it just leaves the
 /// buddy; the other wakeups fall through to the pick.
-pub fn wakeup_preempt_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags: u32) {
+pub fn wakeup_preempt_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags: WakeFlags) {
     let donor = s.rqs[cpu as usize].donor;
     if donor == p {
         return;
@@ -1785,7 +1777,7 @@ pub fn wakeup_preempt_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags
         if s.feat.preempt_short && se_of(s, cpu, pse).slice < se_of(s, cpu, se).slice {
             short = true;
         } else {
-            if wake_flags & wf::FORK != 0 || se_of(s, cpu, pse).sched_delayed {
+            if wake_flags.contains(WakeFlags::FORK) || se_of(s, cpu, pse).sched_delayed {
                 return;
             }
             if !se_eligible(s, id, se) {
@@ -1798,10 +1790,10 @@ pub fn wakeup_preempt_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags
                 if !keep_old {
                     set_next_buddy(s, cpu, pse);
                 }
-                if wake_flags & wf::SYNC != 0 {
+                if wake_flags.contains(WakeFlags::SYNC) {
                     let c = se_of(s, cpu, se);
                     let ran_ns = c.sum_exec_runtime - c.prev_sum_exec_runtime;
-                    let min_ns = if wake_flags & wf::RQ_SELECTED != 0 {
+                    let min_ns = if wake_flags.contains(WakeFlags::RQ_SELECTED) {
                         125_000
                     } else {
                         500_000
@@ -1905,7 +1897,7 @@ fn reweight_entity(s: &mut SchedState, id: CfsRqId, e: SeId, weight: u64) {
     }
     se.weight = weight;
     if on_rq {
-        place_entity(s, id, e, 0);
+        place_entity(s, id, e, EnqueueFlags::empty());
         cfs_rq_mut(s, id).load_weight += weight;
         if !is_curr {
             enqueue_tree(s, id, e);
@@ -1933,7 +1925,7 @@ pub fn reweight_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, new_nice: i
             core::resched_curr(s, cpu);
         }
     } else {
-        core::wakeup_preempt(s, cpu, p, 0);
+        core::wakeup_preempt(s, cpu, p, WakeFlags::empty());
     }
 }
 
@@ -1953,6 +1945,28 @@ pub fn migrate_task_rq_fair(s: &mut SchedState, p: TaskId, new_cpu: CpuId) {
     se.exec_start = 0;
 }
 
+/// `p`'s priority changed within the fair class (a renice, or a PI boost lent by a stronger
+/// fair waiter): the load weight was already updated with `static_prio`, so only the
+/// preemption check remains. A running donor that got weaker reschedules; a queued task that
+/// is not the donor is checked against the donor. Nothing to do for a task that is not
+/// queued, an unchanged prio, or when `p` is the only entity on the root cfs_rq. Rq lock of
+/// `cpu` held.
+///
+/// Linux: kernel/sched/fair.c prio_changed_fair().
+pub fn prio_changed_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, oldprio: i32) {
+    let prio = s.tasks[p as usize].prio;
+    if !core::task_on_rq_queued(s, p) || prio == oldprio || s.rqs[cpu as usize].cfs.nr_queued == 1 {
+        return;
+    }
+    if s.rqs[cpu as usize].donor == p {
+        if prio > oldprio {
+            core::resched_curr(s, cpu);
+        }
+    } else {
+        core::wakeup_preempt(s, cpu, p, WakeFlags::empty());
+    }
+}
+
 /// `p` joined the fair class (rq lock held, after its enqueue): a running donor is
 /// rescheduled, a queued task gets a preemption check.
 ///
@@ -1964,7 +1978,7 @@ pub fn switched_to_fair(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     if s.rqs[cpu as usize].donor == p {
         core::resched_curr(s, cpu);
     } else {
-        core::wakeup_preempt(s, cpu, p, 0);
+        core::wakeup_preempt(s, cpu, p, WakeFlags::empty());
     }
 }
 
@@ -2077,7 +2091,6 @@ pub fn check_cfs_hierarchy(s: &SchedState, cpu: CpuId) -> Option<String> {
 
 pub use crate::sched::fair_balance::{
     record_wakee, sched_balance_newidle, sched_balance_periodic, sched_balance_trigger, select_task_rq_fair,
-    select_task_rq_fair_mut,
 };
 
 #[cfg(test)]
@@ -2134,7 +2147,7 @@ mod tests {
     /// Queue `p` on CPU 0 as a wakeup with the given saved lag.
     fn wake(s: &mut SchedState, p: TaskId, vlag: i64) {
         s.tasks[p as usize].se.vlag = vlag;
-        core::activate_task(s, 0, p, enqueue::WAKEUP);
+        core::activate_task(s, 0, p, EnqueueFlags::WAKEUP);
     }
 
     /// Make `p` the running task of CPU 0.
@@ -2249,7 +2262,7 @@ mod tests {
         // After the join V = O − 4500/3 = O − 1500, so C's lag is exactly the 3000 it had.
         assert_eq!(avg_vruntime_of(&s, 0), O - 1500);
         // A new task (ENQUEUE_INITIAL) gets half a slice to its deadline (F-13).
-        core::activate_task(&mut s, 0, d, enqueue::INITIAL);
+        core::activate_task(&mut s, 0, d, EnqueueFlags::INITIAL);
         let se = &s.tasks[d as usize].se;
         assert_eq!(se.vruntime, O - 1500);
         assert_eq!(se.deadline, O - 1500 + 350_000);
@@ -2329,7 +2342,7 @@ mod tests {
         let (mut s, a, b) = a_runs_b_waits();
         advance(&mut s, 1_000_000);
         // A: v = O + 1e6 > V = O + 5e5: ineligible, so its sleep is delayed (F-20).
-        assert!(!dequeue_task_fair(&mut s, 0, a, dequeue::SLEEP));
+        assert!(!dequeue_task_fair(&mut s, 0, a, DequeueFlags::SLEEP));
         assert!(s.tasks[a as usize].se.sched_delayed);
         assert!(s.tasks[a as usize].se.on_rq);
         assert_eq!(s.rqs[0].nr_running, 2, "a delayed task stays counted (T-9a)");
@@ -2342,7 +2355,7 @@ mod tests {
         assert!(s.tasks[a as usize].se.sched_delayed);
         run(&mut s, b);
         // B sleeps while eligible (it is curr at v = O, V = O + 5e5): really dequeued.
-        assert!(dequeue_task_fair(&mut s, 0, b, dequeue::SLEEP));
+        assert!(dequeue_task_fair(&mut s, 0, b, DequeueFlags::SLEEP));
         assert_eq!(s.tasks[b as usize].se.vlag, 500_000);
         assert_eq!(s.rqs[0].nr_running, 1);
         put_prev_task_fair(&mut s, 0, b);
@@ -2360,11 +2373,11 @@ mod tests {
     fn waking_a_delayed_task_requeues_it_in_place() {
         let (mut s, a, _) = a_runs_b_waits();
         advance(&mut s, 1_000_000);
-        assert!(!dequeue_task_fair(&mut s, 0, a, dequeue::SLEEP));
+        assert!(!dequeue_task_fair(&mut s, 0, a, DequeueFlags::SLEEP));
         put_prev_task_fair(&mut s, 0, a);
         let v = s.tasks[a as usize].se.vruntime;
         // The wakeup (ttwu_runnable) requeues: negative lag, so no re-placement (F-22).
-        core::enqueue_task(&mut s, 0, a, enqueue::WAKEUP | enqueue::DELAYED);
+        core::enqueue_task(&mut s, 0, a, EnqueueFlags::WAKEUP | EnqueueFlags::DELAYED);
         assert!(!s.tasks[a as usize].se.sched_delayed);
         assert_eq!(
             s.tasks[a as usize].se.vruntime, v,
@@ -2380,7 +2393,7 @@ mod tests {
         let (mut s, a, b) = a_runs_b_waits();
         advance(&mut s, 1_000_000);
         // A (v = O + 1e6) is ineligible when it sleeps: delayed.
-        assert!(!dequeue_task_fair(&mut s, 0, a, dequeue::SLEEP));
+        assert!(!dequeue_task_fair(&mut s, 0, a, DequeueFlags::SLEEP));
         put_prev_task_fair(&mut s, 0, a);
         run(&mut s, b);
         advance(&mut s, 2_000_000);
@@ -2388,7 +2401,7 @@ mod tests {
         // B ran 2 ms: V = O + 1.5e6, so A is now owed 0.5 ms. Its wakeup cuts that to zero
         // (DELAY_ZERO) and re-places it at V without A, i.e. at B's v = O + 2e6, with a fresh
         // deadline.
-        core::enqueue_task(&mut s, 0, a, enqueue::WAKEUP | enqueue::DELAYED);
+        core::enqueue_task(&mut s, 0, a, EnqueueFlags::WAKEUP | EnqueueFlags::DELAYED);
         let se = &s.tasks[a as usize].se;
         assert_eq!(se.vlag, 0);
         assert_eq!(se.vruntime, O + 2_000_000);
@@ -2541,7 +2554,7 @@ mod tests {
             wake(&mut s, p, 0);
         }
         s.tasks[5].cpu = 1;
-        core::activate_task(&mut s, 1, 5, enqueue::WAKEUP);
+        core::activate_task(&mut s, 1, 5, EnqueueFlags::WAKEUP);
         assert_eq!(s.groups[g as usize].se[1].weight, 256);
         assert_eq!(s.groups[g as usize].se[0].weight, 1024);
         assert_eq!(s.rqs[1].cfs.load_weight, 256);
@@ -2624,14 +2637,14 @@ mod tests {
         assert_eq!(cfs_rq(&s, gq).h_nr_runnable, 2);
         assert!(!se_eligible(&s, gq, SeId::Task(a)));
         assert!(
-            !dequeue_task_fair(&mut s, 0, a, dequeue::SLEEP),
+            !dequeue_task_fair(&mut s, 0, a, DequeueFlags::SLEEP),
             "A's sleep is delayed"
         );
         assert_eq!(cfs_rq(&s, gq).h_nr_runnable, 1);
         assert_eq!(s.rqs[0].cfs.h_nr_runnable, 2, "the root never counted A");
         assert_eq!(check_cfs_hierarchy(&s, 0), None);
         // Woken in place: the delay ends, again below the throttle only.
-        enqueue_task_fair(&mut s, 0, a, enqueue::WAKEUP | enqueue::DELAYED);
+        enqueue_task_fair(&mut s, 0, a, EnqueueFlags::WAKEUP | EnqueueFlags::DELAYED);
         assert!(!s.tasks[a as usize].se.sched_delayed);
         assert_eq!(cfs_rq(&s, gq).h_nr_runnable, 2);
         assert_eq!(s.rqs[0].cfs.h_nr_runnable, 2);
@@ -2677,14 +2690,14 @@ mod tests {
         // B wakes with lag 0 at V = O + 200_000 (only A queued), d = V + 700_000; A's deadline
         // O + 700_000 is earlier and A is shielded: no preemption.
         wake(&mut s, b, 0);
-        core::wakeup_preempt(&mut s, 0, b, wf::TTWU);
+        core::wakeup_preempt(&mut s, 0, b, WakeFlags::TTWU);
         assert!(!s.tasks[a as usize].need_resched);
         // C with a shorter slice cuts the shield (PREEMPT_SHORT) and has the earlier deadline:
         // v = V, d = V + 100_000 < O + 700_000.
         s.tasks[c as usize].se.custom_slice = true;
         s.tasks[c as usize].se.slice = 100_000;
         wake(&mut s, c, 0);
-        core::wakeup_preempt(&mut s, 0, c, wf::TTWU);
+        core::wakeup_preempt(&mut s, 0, c, WakeFlags::TTWU);
         assert!(s.tasks[a as usize].need_resched);
         assert_eq!(
             s.tasks[a as usize].se.vprot, s.tasks[a as usize].se.vruntime,

@@ -14,7 +14,7 @@ use sim::{CpuId, CpuMask};
 use crate::sched::core::{self, Kernel};
 use crate::sched::fair::{idle_cpu, sched_idle_cpu, NICE_0_LOAD};
 use crate::sched::topology::{sd, SchedDomain, SCHED_CAPACITY_SCALE};
-use crate::sched::{dequeue, enqueue, wf, Class, SchedState};
+use crate::sched::{Class, DequeueFlags, EnqueueFlags, SchedState, WakeFlags};
 use crate::task::TaskId;
 
 // ---------------------------------------------------------------------- loads
@@ -79,7 +79,7 @@ fn available_idle_cpu(s: &SchedState, cpu: CpuId) -> bool {
 // ---------------------------------------------------------------------- wakeup placement
 
 /// Count the waker's wakee changes, halved once per second (input of wake_wide, F-30).
-/// Must run before [`select_task_rq_fair`] on a TTWU wakeup (as in Linux, where
+/// Must run before the choice of [`select_task_rq_fair`] on a TTWU wakeup (as in Linux, where
 /// select_task_rq_fair() starts with it).
 ///
 /// Linux: kernel/sched/fair.c record_wakee().
@@ -261,23 +261,23 @@ fn select_task_rq_fair_inner(
     s: &SchedState,
     p: TaskId,
     prev_cpu: CpuId,
-    wake_flags: u32,
+    wake_flags: WakeFlags,
 ) -> (CpuId, Option<CpuId>) {
     let cpu = s.m.this_cpu();
     let waker = s.rqs[cpu as usize].curr;
-    let sync = wake_flags & wf::SYNC != 0 && s.tasks[waker as usize].exit_state == 0;
+    let sync = wake_flags.contains(WakeFlags::SYNC) && s.tasks[waker as usize].exit_state == 0;
     let mask = s.tasks[p as usize].cpus_mask;
-    let sd_flag = if wake_flags & wf::FORK != 0 {
+    let sd_flag = if wake_flags.contains(WakeFlags::FORK) {
         sd::BALANCE_FORK
-    } else if wake_flags & wf::EXEC != 0 {
+    } else if wake_flags.contains(WakeFlags::EXEC) {
         sd::BALANCE_EXEC
     } else {
         0 // SD_BALANCE_WAKE: set on no domain of the model.
     };
     let mut new_cpu = prev_cpu;
     let mut want_affine = false;
-    if wake_flags & wf::TTWU != 0 {
-        if wake_flags & wf::CURRENT_CPU != 0 && mask.test(cpu) {
+    if wake_flags.contains(WakeFlags::TTWU) {
+        if wake_flags.contains(WakeFlags::CURRENT_CPU) && mask.test(cpu) {
             return (cpu, None);
         }
         want_affine = !wake_wide(s, waker, p, cpu) && mask.test(cpu);
@@ -303,30 +303,33 @@ fn select_task_rq_fair_inner(
             None,
         );
     }
-    if wake_flags & wf::TTWU != 0 {
+    if wake_flags.contains(WakeFlags::TTWU) {
         return select_idle_sibling(s, p, prev_cpu, new_cpu);
     }
     (new_cpu, None)
 }
 
-/// Choose the CPU for a waking, forked or exec'ing fair task (F-30…F-33), with `pi_lock`
-/// held and no rq lock. This CPU (`s.m.this_cpu()`) runs the waker.
-///
-/// Linux: kernel/sched/fair.c select_task_rq_fair().
-///
-/// Deviation: this read-only form skips Linux's two side effects (`record_wakee()` on the
-/// waker and the `recent_used_cpu` update of the wakee); the core should call
-/// [`select_task_rq_fair_mut`], which performs them in Linux's order.
-pub fn select_task_rq_fair(s: &SchedState, p: TaskId, prev_cpu: CpuId, wake_flags: u32) -> CpuId {
+/// The CPU [`select_task_rq_fair`] would choose, without its side effects (`record_wakee()`
+/// on the waker, the wakee's `recent_used_cpu`): for tests that ask several questions of one
+/// state.
+#[cfg(test)]
+pub fn select_task_rq_fair_dry_run(
+    s: &SchedState,
+    p: TaskId,
+    prev_cpu: CpuId,
+    wake_flags: WakeFlags,
+) -> CpuId {
     select_task_rq_fair_inner(s, p, prev_cpu, wake_flags).0
 }
 
-/// [`select_task_rq_fair`] with its side effects: `record_wakee()` first (TTWU only), then the
-/// choice, then `p->recent_used_cpu = prev_cpu` where select_idle_sibling() stores it.
+/// Choose the CPU for a waking, forked or exec'ing fair task (F-30…F-33), with `pi_lock`
+/// held and no rq lock. This CPU (`s.m.this_cpu()`) runs the waker. Side effects in Linux's
+/// order: `record_wakee()` first (TTWU only), then the choice, then
+/// `p->recent_used_cpu = prev_cpu` where select_idle_sibling() stores it.
 ///
 /// Linux: kernel/sched/fair.c select_task_rq_fair().
-pub fn select_task_rq_fair_mut(s: &mut SchedState, p: TaskId, prev_cpu: CpuId, wake_flags: u32) -> CpuId {
-    if wake_flags & wf::TTWU != 0 {
+pub fn select_task_rq_fair(s: &mut SchedState, p: TaskId, prev_cpu: CpuId, wake_flags: WakeFlags) -> CpuId {
+    if wake_flags.contains(WakeFlags::TTWU) {
         let waker = s.rqs[s.m.this_cpu() as usize].curr;
         record_wakee(s, waker, p);
     }
@@ -737,7 +740,7 @@ fn detach_tasks(s: &mut SchedState, env: &mut LbEnv) -> Vec<TaskId> {
             tasks.insert(0, t);
             continue;
         }
-        core::deactivate_task(s, env.src, p, dequeue::NOCLOCK);
+        core::deactivate_task(s, env.src, p, DequeueFlags::NOCLOCK);
         core::set_task_cpu(s, p, env.dst);
         detached.push(p);
         if env.idle == IdleType::NewlyIdle {
@@ -760,8 +763,8 @@ fn attach_tasks(s: &mut SchedState, dst: CpuId, tasks: &[TaskId]) {
             s.tasks[p as usize].cpu, dst,
             "attaching task {p} that was not moved to cpu{dst}"
         );
-        core::activate_task(s, dst, p, enqueue::NOCLOCK);
-        core::wakeup_preempt(s, dst, p, 0);
+        core::activate_task(s, dst, p, EnqueueFlags::NOCLOCK);
+        core::wakeup_preempt(s, dst, p, WakeFlags::empty());
     }
 }
 
@@ -1319,7 +1322,7 @@ mod tests {
 
     fn queue(s: &mut SchedState, cpu: CpuId, p: TaskId) {
         s.tasks[p as usize].cpu = cpu;
-        core::activate_task(s, cpu, p, enqueue::WAKEUP);
+        core::activate_task(s, cpu, p, EnqueueFlags::WAKEUP);
     }
 
     /// 2 CPUs: CPU 0 runs task 2 with 3 and 4 waiting (queued in that order); CPU 1 idle.
@@ -1475,25 +1478,28 @@ mod tests {
         // (1024 + 1024)·100·1024 vs prev = (1024 − 1024)·108·1024 = 0 ⇒ stay on prev (2).
         // select_idle_sibling(2): 2 busy ⇒ scan 3, 0, 1 ⇒ CPU 3 (a scan from CPU 0 would
         // answer 1).
-        assert_eq!(select_task_rq_fair(&s, 6, 2, wf::TTWU), 3);
+        assert_eq!(select_task_rq_fair_dry_run(&s, 6, 2, WakeFlags::TTWU), 3);
         // CURRENT_CPU: the waker's CPU when allowed.
-        assert_eq!(select_task_rq_fair(&s, 6, 2, wf::TTWU | wf::CURRENT_CPU), 0);
+        assert_eq!(
+            select_task_rq_fair_dry_run(&s, 6, 2, WakeFlags::TTWU | WakeFlags::CURRENT_CPU),
+            0
+        );
     }
 
     #[test]
     fn wakeup_prefers_an_idle_prev_and_respects_affinity() {
         let mut s = half_busy_quad();
         // prev 3 is idle: WA_IDLE picks it, and select_idle_sibling keeps it.
-        assert_eq!(select_task_rq_fair(&s, 6, 3, wf::TTWU), 3);
+        assert_eq!(select_task_rq_fair_dry_run(&s, 6, 3, WakeFlags::TTWU), 3);
         // Only CPUs 0–2 allowed: the scan from 3 wraps and finds 1.
         s.tasks[6].cpus_mask.clear(3);
-        assert_eq!(select_task_rq_fair(&s, 6, 2, wf::TTWU), 1);
+        assert_eq!(select_task_rq_fair_dry_run(&s, 6, 2, WakeFlags::TTWU), 1);
     }
 
     #[test]
     fn wakeup_side_effects_record_the_wakee_and_recent_cpu() {
         let mut s = half_busy_quad();
-        assert_eq!(select_task_rq_fair_mut(&mut s, 6, 2, wf::TTWU), 3);
+        assert_eq!(select_task_rq_fair(&mut s, 6, 2, WakeFlags::TTWU), 3);
         assert_eq!(s.tasks[4].last_wakee, Some(6));
         assert_eq!(s.tasks[4].wakee_flips, 1);
         assert_eq!(s.tasks[6].recent_used_cpu, 2);
@@ -1504,7 +1510,7 @@ mod tests {
         let s = half_busy_quad();
         // Task 4 execs on CPU 0, where it is the only task: without it CPU 0 is idle, as idle
         // as the idlest other group, so the task stays (counting it would send it to CPU 1).
-        assert_eq!(select_task_rq_fair(&s, 4, 0, wf::EXEC), 0);
+        assert_eq!(select_task_rq_fair_dry_run(&s, 4, 0, WakeFlags::EXEC), 0);
     }
 
     #[test]
@@ -1529,9 +1535,9 @@ mod tests {
         // holds three tasks and /g/h's entity (1024): 4096 in all, so /g/h's h_load is
         // 1024·1024/4096 = 256 and task 5, alone in /g/h, has all of it.
         let h = crate::sched::cgroup::sched_create_group(&mut s, "/g/h", g, 1024);
-        core::deactivate_task(&mut s, 0, 5, 0);
+        core::deactivate_task(&mut s, 0, 5, DequeueFlags::empty());
         s.tasks[5].sched_task_group = h;
-        core::activate_task(&mut s, 0, 5, 0);
+        core::activate_task(&mut s, 0, 5, EnqueueFlags::empty());
         assert_eq!(task_h_load(&s, 5), 256);
         assert_eq!(task_h_load(&s, 2), 256);
     }
@@ -1541,6 +1547,6 @@ mod tests {
         let s = half_busy_quad();
         // Groups from CPU 0: {0} fully busy (local), {1} idle, {2} busy, {3} idle: {1} is the
         // first of the two idlest, and it beats the busy local group.
-        assert_eq!(select_task_rq_fair(&s, 6, 0, wf::FORK), 1);
+        assert_eq!(select_task_rq_fair_dry_run(&s, 6, 0, WakeFlags::FORK), 1);
     }
 }

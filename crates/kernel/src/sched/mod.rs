@@ -7,6 +7,7 @@
 //! hooks from dropping the rq lock (S-4), so every hook runs inside one step of the machine.
 
 pub mod cgroup;
+pub mod class;
 pub mod core;
 pub mod costs;
 pub mod cpudeadline;
@@ -46,41 +47,86 @@ impl Class {
     pub const ALL: [Class; 5] = [Class::Stop, Class::Deadline, Class::Rt, Class::Fair, Class::Idle];
 }
 
-/// Enqueue flags (`ENQUEUE_*`).
-pub mod enqueue {
-    pub const WAKEUP: u32 = 0x01;
-    pub const RESTORE: u32 = 0x02;
-    pub const MOVE: u32 = 0x04;
-    pub const NOCLOCK: u32 = 0x08;
-    pub const MIGRATING: u32 = 0x10;
-    pub const DELAYED: u32 = 0x20;
-    pub const HEAD: u32 = 0x40;
-    pub const REPLENISH: u32 = 0x80;
-    pub const MIGRATED: u32 = 0x100;
-    pub const INITIAL: u32 = 0x200;
-    pub const RQ_SELECTED: u32 = 0x400;
-}
+bitflags::bitflags! {
+    /// Enqueue flags (`ENQUEUE_*`): how `enqueue_task()` and the class hooks place a task. A
+    /// type of their own, so a dequeue or wake flag cannot be passed where these belong:
+    ///
+    /// ```compile_fail
+    /// use kernel::sched::{core::enqueue_task, DequeueFlags, SchedState};
+    /// fn requeue(s: &mut SchedState) {
+    ///     enqueue_task(s, 0, 1, DequeueFlags::SAVE); // expected `EnqueueFlags`
+    /// }
+    /// ```
+    ///
+    /// Linux: kernel/sched/sched.h ENQUEUE_*.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct EnqueueFlags: u32 {
+        /// `ENQUEUE_WAKEUP`: the task wakes from a sleep.
+        const WAKEUP = 0x01;
+        /// `ENQUEUE_RESTORE`: requeued after a `DEQUEUE_SAVE` (a change of attributes).
+        const RESTORE = 0x02;
+        /// `ENQUEUE_MOVE`: the queue position may change (priority or class change).
+        const MOVE = 0x04;
+        /// `ENQUEUE_NOCLOCK`: the caller already updated the rq clock.
+        const NOCLOCK = 0x08;
+        /// `ENQUEUE_MIGRATING`: the task moves between runqueues.
+        const MIGRATING = 0x10;
+        /// `ENQUEUE_DELAYED`: a delay-dequeued fair task is requeued in place (F-20).
+        const DELAYED = 0x20;
+        /// `ENQUEUE_HEAD`: at the head of its priority list (a deboosted RT task, R-2).
+        const HEAD = 0x40;
+        /// `ENQUEUE_REPLENISH`: refill a DL entity's runtime on the enqueue.
+        const REPLENISH = 0x80;
+        /// `ENQUEUE_MIGRATED`: the task changed CPU since it last ran.
+        const MIGRATED = 0x100;
+        /// `ENQUEUE_INITIAL`: a new task's first enqueue.
+        const INITIAL = 0x200;
+        /// `ENQUEUE_RQ_SELECTED`: `select_task_rq()` chose this rq.
+        const RQ_SELECTED = 0x400;
+    }
 
-/// Dequeue flags (`DEQUEUE_*`).
-pub mod dequeue {
-    pub const SLEEP: u32 = 0x01;
-    pub const SAVE: u32 = 0x02;
-    pub const MOVE: u32 = 0x04;
-    pub const NOCLOCK: u32 = 0x08;
-    pub const MIGRATING: u32 = 0x10;
-    pub const DELAYED: u32 = 0x20;
-    pub const SPECIAL: u32 = 0x40;
-}
+    /// Dequeue flags (`DEQUEUE_*`): why `dequeue_task()` takes a task off its queue.
+    ///
+    /// Linux: kernel/sched/sched.h DEQUEUE_*.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct DequeueFlags: u32 {
+        /// `DEQUEUE_SLEEP`: the task blocks.
+        const SLEEP = 0x01;
+        /// `DEQUEUE_SAVE`: taken off for an attribute change, requeued with `ENQUEUE_RESTORE`.
+        const SAVE = 0x02;
+        /// `DEQUEUE_MOVE`: the queue position may change.
+        const MOVE = 0x04;
+        /// `DEQUEUE_NOCLOCK`: the caller already updated the rq clock.
+        const NOCLOCK = 0x08;
+        /// `DEQUEUE_MIGRATING`: the task moves between runqueues.
+        const MIGRATING = 0x10;
+        /// `DEQUEUE_DELAYED`: finish a delayed dequeue (F-20).
+        const DELAYED = 0x20;
+        /// `DEQUEUE_SPECIAL`: a special state (dead, waking): never delay-dequeued.
+        const SPECIAL = 0x40;
+    }
 
-/// Wakeup flags (`WF_*`, W-12).
-pub mod wf {
-    pub const TTWU: u32 = 0x08;
-    pub const FORK: u32 = 0x04;
-    pub const EXEC: u32 = 0x02;
-    pub const SYNC: u32 = 0x10;
-    pub const MIGRATED: u32 = 0x20;
-    pub const CURRENT_CPU: u32 = 0x40;
-    pub const RQ_SELECTED: u32 = 0x80;
+    /// Wakeup flags (`WF_*`, W-12): what kind of wakeup `select_task_rq()` and
+    /// `wakeup_preempt()` handle.
+    ///
+    /// Linux: kernel/sched/sched.h WF_*.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct WakeFlags: u32 {
+        /// `WF_EXEC`: the task execs.
+        const EXEC = 0x02;
+        /// `WF_FORK`: a new task's first wakeup.
+        const FORK = 0x04;
+        /// `WF_TTWU`: an ordinary `try_to_wake_up()`.
+        const TTWU = 0x08;
+        /// `WF_SYNC`: the waker is about to sleep.
+        const SYNC = 0x10;
+        /// `WF_MIGRATED`: the wakeup moved the task to another CPU.
+        const MIGRATED = 0x20;
+        /// `WF_CURRENT_CPU`: prefer the waker's CPU.
+        const CURRENT_CPU = 0x40;
+        /// `WF_RQ_SELECTED`: `select_task_rq()` chose the rq.
+        const RQ_SELECTED = 0x80;
+    }
 }
 
 /// Deferred cross-rq work queued by class hooks (`rq->balance_callback`, S-4).

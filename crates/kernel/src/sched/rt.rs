@@ -33,7 +33,7 @@ use sim::{CpuId, CpuMask};
 use crate::sched::core::{self, Kernel};
 use crate::sched::cpupri::{convert_prio, CPUPRI_INVALID};
 use crate::sched::topology::sd;
-use crate::sched::{enqueue, wf, BalanceCallback, Class, SchedState};
+use crate::sched::{BalanceCallback, Class, DequeueFlags, EnqueueFlags, SchedState, WakeFlags};
 use crate::task::TaskId;
 use crate::tracepoints::IpiReason;
 use uapi::Policy;
@@ -283,16 +283,24 @@ fn update_curr_rt(s: &mut SchedState, cpu: CpuId) {
     crate::sched::core::update_curr_common(s, cpu);
 }
 
-/// Whether a SAVE-without-MOVE dequeue/enqueue pair keeps the list position.
+/// Whether the entity leaves or joins its priority list: all but a SAVE-without-MOVE dequeue
+/// and its RESTORE-without-MOVE enqueue, which keep the list position.
 ///
 /// Linux: kernel/sched/rt.c move_entity().
-fn move_entity(flags: u32) -> bool {
-    // ENQUEUE_RESTORE == DEQUEUE_SAVE and ENQUEUE_MOVE == DEQUEUE_MOVE share their bits.
-    flags & (enqueue::RESTORE | enqueue::MOVE) != enqueue::RESTORE
+///
+/// Deviation: Linux tests one word, since `ENQUEUE_RESTORE`/`DEQUEUE_SAVE` and
+/// `ENQUEUE_MOVE`/`DEQUEUE_MOVE` share their bits; the model's flags are two types, so the
+/// callers pass the two bits.
+fn move_entity(save_or_restore: bool, moving: bool) -> bool {
+    !save_or_restore || moving
 }
 
 /// Linux: kernel/sched/rt.c __enqueue_rt_entity() (with inc_rt_tasks()).
-fn enqueue_rt_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
+fn enqueue_rt_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: EnqueueFlags) {
+    let moving = move_entity(
+        flags.contains(EnqueueFlags::RESTORE),
+        flags.contains(EnqueueFlags::MOVE),
+    );
     let prio = s.tasks[p as usize].prio;
     assert!(
         (0..MAX_RT_PRIO as i32).contains(&prio),
@@ -300,10 +308,10 @@ fn enqueue_rt_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
     );
     assert!(!s.tasks[p as usize].rt.on_rq, "task {p} already on an RT rq");
     let idx = prio as usize;
-    if move_entity(flags) {
+    if moving {
         assert!(!s.tasks[p as usize].rt.on_list, "task {p} already on an RT list");
         let rt = &mut s.rqs[cpu as usize].rt;
-        if flags & enqueue::HEAD != 0 {
+        if flags.contains(EnqueueFlags::HEAD) {
             rt.queues[idx].push_front(p);
         } else {
             rt.queues[idx].push_back(p);
@@ -322,10 +330,14 @@ fn enqueue_rt_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
 }
 
 /// Linux: kernel/sched/rt.c __dequeue_rt_entity() (with __delist_rt_entity(), dec_rt_tasks()).
-fn dequeue_rt_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
+fn dequeue_rt_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: DequeueFlags) {
+    let moving = move_entity(
+        flags.contains(DequeueFlags::SAVE),
+        flags.contains(DequeueFlags::MOVE),
+    );
     let prio = s.tasks[p as usize].prio;
     assert!(s.tasks[p as usize].rt.on_rq, "task {p} not on an RT rq");
-    if move_entity(flags) {
+    if moving {
         assert!(s.tasks[p as usize].rt.on_list);
         let idx = prio as usize;
         let rt = &mut s.rqs[cpu as usize].rt;
@@ -427,7 +439,7 @@ pub fn init_entity_rt(s: &mut SchedState, p: TaskId) {
 /// M-15); make it pushable unless it runs here or is pinned. Rq lock of `cpu` held.
 ///
 /// Linux: kernel/sched/rt.c enqueue_task_rt() / enqueue_rt_entity().
-pub fn enqueue_task_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
+pub fn enqueue_task_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: EnqueueFlags) {
     assert_eq!(
         s.tasks[p as usize].class,
         Class::Rt,
@@ -443,7 +455,7 @@ pub fn enqueue_task_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) {
 /// Remove `p` from the RT queue (never delayed: returns true). Rq lock of `cpu` held.
 ///
 /// Linux: kernel/sched/rt.c dequeue_task_rt() / dequeue_rt_entity().
-pub fn dequeue_task_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: u32) -> bool {
+pub fn dequeue_task_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: DequeueFlags) -> bool {
     update_curr_rt(s, cpu);
     dequeue_rt_entity(s, cpu, p, flags);
     core::sub_nr_running(s, cpu, 1);
@@ -487,7 +499,7 @@ fn check_preempt_equal_prio(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 /// or apply the equal-priority rule. Rq lock of `cpu` held.
 ///
 /// Linux: kernel/sched/rt.c wakeup_preempt_rt().
-pub fn wakeup_preempt_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, _wake_flags: u32) {
+pub fn wakeup_preempt_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, _wake_flags: WakeFlags) {
     let donor = s.rqs[cpu as usize].donor;
     let curr = rq_curr(s, cpu);
     let (pp, dp) = (s.tasks[p as usize].prio, s.tasks[donor as usize].prio);
@@ -575,8 +587,8 @@ pub fn task_tick_rt(s: &mut SchedState, cpu: CpuId, curr: TaskId) {
 /// Deviation: symmetric CPUs, so the capacity-fitness branch never triggers. A DL donor
 /// counts as blocking (the long-standing `rt_task()` meaning, prio < 100); whether the newest
 /// code (after the `rt_or_dl_task()` split) still does is \[UNSURE\]; with DL tasks in the model this choice now matters.
-pub fn select_task_rq_rt(s: &SchedState, p: TaskId, cpu: CpuId, wake_flags: u32) -> CpuId {
-    if wake_flags & (wf::TTWU | wf::FORK) == 0 {
+pub fn select_task_rq_rt(s: &SchedState, p: TaskId, cpu: CpuId, wake_flags: WakeFlags) -> CpuId {
+    if !wake_flags.intersects(WakeFlags::TTWU | WakeFlags::FORK) {
         return cpu;
     }
     let rq = &s.rqs[cpu as usize];
@@ -1067,7 +1079,7 @@ mod tests {
 
     /// `activate_task` for a wakeup onto `cpu`.
     fn wake(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-        core::activate_task(s, cpu, p, enqueue::WAKEUP);
+        core::activate_task(s, cpu, p, EnqueueFlags::WAKEUP);
     }
 
     /// Run `p` on `cpu` the way `__schedule` does: put prev, set next, switch.
@@ -1117,8 +1129,8 @@ mod tests {
         assert!(s.rto_mask.is_empty());
     }
 
-    fn dequeue_flags_sleep() -> u32 {
-        crate::sched::dequeue::SLEEP
+    fn dequeue_flags_sleep() -> crate::sched::DequeueFlags {
+        crate::sched::DequeueFlags::SLEEP
     }
 
     #[test]
@@ -1131,7 +1143,7 @@ mod tests {
         run(&mut s, 0, a);
         // A wakeup at equal priority goes to the tail: A keeps running.
         wake(&mut s, 0, b);
-        wakeup_preempt_rt(&mut s, 0, b, wf::TTWU);
+        wakeup_preempt_rt(&mut s, 0, b, WakeFlags::TTWU);
         assert!(
             !s.tasks[a as usize].need_resched,
             "equal prio wakee must not preempt"
@@ -1140,7 +1152,7 @@ mod tests {
         // A stronger wakee preempts A; A keeps its place ahead of B.
         let c = rt_task(&mut s, Policy::Fifo, 20, 0, m);
         wake(&mut s, 0, c);
-        wakeup_preempt_rt(&mut s, 0, c, wf::TTWU);
+        wakeup_preempt_rt(&mut s, 0, c, WakeFlags::TTWU);
         assert!(s.tasks[a as usize].need_resched);
         assert_eq!(pick_task_rt(&s, 0), Some(c));
         run(&mut s, 0, c);
@@ -1157,14 +1169,19 @@ mod tests {
         assert_eq!(pick_task_rt(&s, 0), Some(b));
         assert_eq!(s.rqs[0].rt.queues[rt_prio(10) as usize], [b, a]);
         // A dequeue/enqueue with ENQUEUE_HEAD (PI deboost) puts A back at the head.
-        let save_move = crate::sched::dequeue::SAVE | crate::sched::dequeue::MOVE;
+        let save_move = crate::sched::DequeueFlags::SAVE | crate::sched::DequeueFlags::MOVE;
         assert!(dequeue_task_rt(&mut s, 0, a, save_move));
-        enqueue_task_rt(&mut s, 0, a, enqueue::RESTORE | enqueue::MOVE | enqueue::HEAD);
+        enqueue_task_rt(
+            &mut s,
+            0,
+            a,
+            EnqueueFlags::RESTORE | EnqueueFlags::MOVE | EnqueueFlags::HEAD,
+        );
         assert_eq!(s.rqs[0].rt.queues[rt_prio(10) as usize], [a, b]);
         // A SAVE-only pair (no MOVE) keeps the position even without HEAD.
-        assert!(dequeue_task_rt(&mut s, 0, a, crate::sched::dequeue::SAVE));
+        assert!(dequeue_task_rt(&mut s, 0, a, crate::sched::DequeueFlags::SAVE));
         assert!(s.tasks[a as usize].rt.on_list);
-        enqueue_task_rt(&mut s, 0, a, enqueue::RESTORE);
+        enqueue_task_rt(&mut s, 0, a, EnqueueFlags::RESTORE);
         assert_eq!(s.rqs[0].rt.queues[rt_prio(10) as usize], [a, b]);
         assert_eq!(s.rqs[0].rt.rt_nr_running, 2);
     }
@@ -1318,14 +1335,14 @@ mod tests {
         run(&mut s, 0, curr);
         let movable = rt_task(&mut s, Policy::Fifo, 10, 0, m);
         wake(&mut s, 0, movable);
-        wakeup_preempt_rt(&mut s, 0, movable, wf::TTWU);
+        wakeup_preempt_rt(&mut s, 0, movable, WakeFlags::TTWU);
         assert!(
             !s.tasks[curr as usize].need_resched,
             "wakee can go elsewhere itself"
         );
         let pinned = rt_task(&mut s, Policy::Fifo, 10, 0, CpuMask::single(0));
         wake(&mut s, 0, pinned);
-        wakeup_preempt_rt(&mut s, 0, pinned, wf::TTWU);
+        wakeup_preempt_rt(&mut s, 0, pinned, WakeFlags::TTWU);
         assert!(
             s.tasks[curr as usize].need_resched,
             "curr can move, the wakee cannot"
@@ -1338,18 +1355,30 @@ mod tests {
         let mut s = sched_state(2, None);
         let m = all(&s);
         let p = rt_task(&mut s, Policy::Fifo, 10, 0, m);
-        assert_eq!(select_task_rq_rt(&s, p, 0, wf::TTWU), 0, "idle target: stay");
+        assert_eq!(
+            select_task_rq_rt(&s, p, 0, WakeFlags::TTWU),
+            0,
+            "idle target: stay"
+        );
         let hog = rt_task(&mut s, Policy::Fifo, 10, 0, m);
         wake(&mut s, 0, hog);
         run(&mut s, 0, hog);
         assert_eq!(
-            select_task_rq_rt(&s, p, 0, wf::TTWU),
+            select_task_rq_rt(&s, p, 0, WakeFlags::TTWU),
             1,
             "equal-prio RT curr: go to cpu1"
         );
-        assert_eq!(select_task_rq_rt(&s, p, 0, 0), 0, "not a wakeup or fork: stay");
+        assert_eq!(
+            select_task_rq_rt(&s, p, 0, WakeFlags::empty()),
+            0,
+            "not a wakeup or fork: stay"
+        );
         let strong = rt_task(&mut s, Policy::Fifo, 20, 0, m);
-        assert_eq!(select_task_rq_rt(&s, strong, 0, wf::TTWU), 0, "beats curr: stay");
+        assert_eq!(
+            select_task_rq_rt(&s, strong, 0, WakeFlags::TTWU),
+            0,
+            "beats curr: stay"
+        );
     }
 
     fn kernel(s: SchedState) -> Rc<Kernel> {

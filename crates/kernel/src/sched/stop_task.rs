@@ -17,19 +17,19 @@ pub enum StopWork {
 }
 
 use crate::sched::core::add_nr_running;
-use crate::sched::SchedState;
+use crate::sched::{DequeueFlags, EnqueueFlags, SchedState};
 
 /// `enqueue_task_stop()`: the stopper is the only task of its class on its CPU.
 ///
 /// Linux: kernel/sched/stop_task.c enqueue_task_stop().
-pub fn enqueue_task_stop(s: &mut SchedState, cpu: CpuId, _p: TaskId, _flags: u32) {
+pub fn enqueue_task_stop(s: &mut SchedState, cpu: CpuId, _p: TaskId, _flags: EnqueueFlags) {
     add_nr_running(s, cpu, 1);
 }
 
 /// `dequeue_task_stop()`.
 ///
 /// Linux: kernel/sched/stop_task.c dequeue_task_stop().
-pub fn dequeue_task_stop(s: &mut SchedState, cpu: CpuId, _p: TaskId, _flags: u32) -> bool {
+pub fn dequeue_task_stop(s: &mut SchedState, cpu: CpuId, _p: TaskId, _flags: DequeueFlags) -> bool {
     crate::sched::core::sub_nr_running(s, cpu, 1);
     true
 }
@@ -98,7 +98,7 @@ async fn migration_cpu_stop(k: &crate::sched::core::Kernel, p: TaskId, dest: Cpu
             && !t.cpus_mask.test(cpu)
         {
             update_rq_clock(s, cpu);
-            deactivate_task(s, cpu, p, crate::sched::dequeue::NOCLOCK);
+            deactivate_task(s, cpu, p, DequeueFlags::NOCLOCK);
             set_task_cpu(s, p, dest);
             true
         } else {
