@@ -1234,243 +1234,333 @@ pub const MAX_PROXY_CHAIN_DEPTH: usize = 64;
 /// Linux: kernel/sched/core.c find_proxy_task() (v29: johnstultz-work/linux-dev at
 /// 32d34d761ad6; 7.1: the merged "simple donor migration").
 async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
-    enum Step {
-        Next(TaskId),
-        Done(Proxy),
-        Deactivate,
-        DeactivateLink(TaskId),
-        Migrate(TaskId, CpuId),
-        ForceReturn(TaskId),
-    }
     let mut p = donor;
     let mut chain = vec![donor];
     let mut curr_in_chain = false;
     loop {
-        let (blocked_on, waking) = {
-            let s = k.st();
-            (s.tasks[p as usize].blocked_on, s.tasks[p as usize].proxy_waking)
-        };
         curr_in_chain |= k.st().rqs[cpu as usize].curr == p;
-        let v27_waking = k.st().feat.deactivate_link && k.st().feat.ttwu_return_migration;
-        let step = if waking && v27_waking {
-            // F2 (v27+): the unlocker chose p and its wakeup is on the way. Clear the mark
-            // (clear_task_blocked_on(p, PROXY_WAKING), under p's blocked_lock); the current
-            // task runs, any other link is deactivated so that the wakeup places it from its
-            // wake_cpu (try_to_wake_up() does the return).
-            k.blocked_lock(p).await;
-            let step = {
-                let s = &mut *k.st();
-                s.coverage.hit(Mark::ChainWakingLink);
-                s.tasks[p as usize].proxy_waking = false;
-                if s.rqs[cpu as usize].curr == p {
-                    s.tasks[p as usize].is_blocked = false;
-                    Step::Done(Proxy::Run(p))
-                } else {
-                    Step::DeactivateLink(p)
-                }
-            };
-            k.blocked_unlock(p).await;
-            step
-        } else if waking {
-            // F2 (7.1): the unlocker chose p and woke it; it must be home before running (a
-            // task that is current, or already on its wake_cpu, is).
-            let s = &mut *k.st();
-            s.coverage.hit(Mark::ChainWakingLink);
-            let t = &s.tasks[p as usize];
-            if s.rqs[cpu as usize].curr == p || t.cpu == t.wake_cpu {
-                s.tasks[p as usize].proxy_waking = false;
-                s.tasks[p as usize].is_blocked = false;
-                Step::Done(Proxy::Run(p))
-            } else {
-                Step::ForceReturn(p)
-            }
-        } else if let Some(m) = blocked_on {
-            k.mutex_wait_lock(m).await;
-            k.blocked_lock(p).await;
-            let step = {
-                let s = &mut *k.st();
-                let owner = crate::locking::mutex::mutex_owner(s, m);
-                let home = s.tasks[p as usize].cpu == s.tasks[p as usize].wake_cpu;
-                if s.tasks[p as usize].blocked_on != Some(m) || s.tasks[p as usize].proxy_waking {
-                    // F1: something changed in the chain: let __schedule() pick again.
-                    Step::Done(Proxy::Repick)
-                } else if let Some(o) = owner {
-                    let ot = &s.tasks[o as usize];
-                    if ot.on_rq == OnRq::No || ot.se.sched_delayed {
-                        // F4: a sleeping or delay-dequeued owner (tested before F5, S13).
-                        if curr_in_chain {
-                            s.coverage.hit(Mark::ChainCurrInChainRunsIdle);
-                            Step::Done(Proxy::Idle(proxy_resched_idle(s, cpu)))
-                        } else if s.feat.sleeping_owner
-                            && ot.on_rq == OnRq::No
-                            && proxy_enqueue_on_owner(s, cpu, donor, o)
-                        {
-                            // Post-v29: the donor waits on the sleeping owner, not on a CPU.
-                            s.coverage.hit(Mark::SleepingOwnerParkDonor);
-                            Step::Done(Proxy::Repick)
-                        } else if s.feat.deactivate_link {
-                            // v29: the link stops waiting here; it re-sets blocked_on itself
-                            // when its lock wakes it (M2).
-                            s.coverage.hit(Mark::SleepingOwnerDeactivateLink);
-                            s.tasks[p as usize].blocked_on = None;
-                            Step::DeactivateLink(p)
-                        } else {
-                            s.coverage.hit(Mark::SleepingOwnerDeactivateDonor);
-                            Step::Deactivate
-                        }
-                    } else if ot.cpu != cpu {
-                        // F5: the owner is on another CPU (read once).
-                        let owner_cpu = ot.cpu;
-                        if curr_in_chain {
-                            s.coverage.hit(Mark::ChainCurrInChainRunsIdle);
-                            Step::Done(Proxy::Idle(proxy_resched_idle(s, cpu)))
-                        } else if s.feat.donor_migration {
-                            Step::Migrate(p, owner_cpu)
-                        } else {
-                            Step::Deactivate
-                        }
-                    } else if ot.on_rq == OnRq::Migrating {
-                        // F6: the owner is migrating here; let the migration finish.
-                        s.coverage.hit(Mark::ChainOwnerMigrating);
-                        Step::Done(Proxy::Idle(proxy_resched_idle(s, cpu)))
-                    } else if o == p {
-                        // F8: p was just handed the lock and its wakeup has not finished: run
-                        // idle so ttwu can take the rq lock.
-                        Step::Done(Proxy::Idle(proxy_resched_idle(s, cpu)))
-                    } else {
-                        // F9: the owner is runnable here; remember who proxies through it
-                        // and continue down the chain.
-                        s.tasks[o as usize].blocked_donor = Some(p);
-                        Step::Next(o)
-                    }
-                } else if s.feat.deactivate_link {
-                    s.coverage.hit(Mark::ChainOwnerlessMutex);
-                    // F3 (v27+): no owner. Current runs and retries the lock; any other link
-                    // sleeps until the unlocker's pick (or a later unlock) wakes it.
-                    s.tasks[p as usize].blocked_on = None;
-                    if s.rqs[cpu as usize].curr == p {
-                        s.tasks[p as usize].is_blocked = false;
-                        Step::Done(Proxy::Run(p))
-                    } else {
-                        Step::DeactivateLink(p)
-                    }
-                } else if s.rqs[cpu as usize].curr == p || home {
-                    s.coverage.hit(Mark::ChainOwnerlessMutex);
-                    // F3 (7.1): no owner: p runs and retries the lock.
-                    s.tasks[p as usize].blocked_on = None;
-                    s.tasks[p as usize].is_blocked = false;
-                    Step::Done(Proxy::Run(p))
-                } else {
-                    // F3: no owner, but p is away from home: it must be returned first.
-                    s.coverage.hit(Mark::ChainOwnerlessMutex);
-                    Step::ForceReturn(p)
-                }
-            };
-            k.blocked_unlock(p).await;
-            k.mutex_wait_unlock(m).await;
-            step
-        } else {
-            // F1: the link stopped waiting before we could look.
-            Step::Done(Proxy::Repick)
-        };
-        // B-v22-2: decide inside the walk, act after every per-link lock is released; the
-        // actions drop or retake the rq lock (or, deactivating, let a remote wakeup take the
-        // donor) and must never run under a wait_lock or blocked_lock.
-        if !matches!(step, Step::Done(_) | Step::Next(_)) {
-            use crate::locking::lockdep::LockClass;
-            let lockdep = k.lockdep.borrow();
-            let link_lock = lockdep.held(cpu).iter().find(|(_, c)| {
-                matches!(
-                    c,
-                    LockClass::MutexWaitLock | LockClass::BlockedLock | LockClass::BlockedLockNested
-                )
-            });
-            assert!(
-                link_lock.is_none(),
-                "B-v22-2: proxy action on cpu{cpu} under {link_lock:?}"
-            );
-        }
+        let step = proxy_examine_link(k, cpu, donor, p, curr_in_chain).await;
+        assert_no_link_lock(k, cpu, &step);
         match step {
-            Step::Done(r) => return r,
-            Step::Deactivate => {
-                let ok = proxy_deactivate(&mut k.st(), cpu, donor);
-                if !ok {
-                    // A donor already TASK_RUNNING cannot be deactivated (B6): its wakeup is in
-                    // progress; send it home (v23-v29) rather than clearing blocked_on
-                    // without the lock (B-v21-1).
-                    proxy_force_return(k, cpu, donor).await;
-                }
-                return Proxy::Repick;
-            }
-            Step::DeactivateLink(p) => {
-                if !proxy_deactivate(&mut k.st(), cpu, p) {
-                    // The tree warns and blocks the task anyway, which would lose its wakeup
-                    // (B6); no model path gets here, so say so loudly and send it home.
-                    k.violation(
-                        "I7",
-                        format!("cpu{cpu}: find_proxy_task would deactivate TASK_RUNNING task {p}"),
-                    );
-                    proxy_force_return(k, cpu, p).await;
-                }
-                return Proxy::Repick;
-            }
-            Step::Migrate(p, target) => {
-                proxy_migrate_task(k, cpu, p, target).await;
-                return Proxy::Repick;
-            }
-            Step::ForceReturn(p) => {
-                proxy_force_return(k, cpu, p).await;
-                return Proxy::Repick;
-            }
-            Step::Next(o) => {
-                if chain.len() > MAX_PROXY_CHAIN_DEPTH {
-                    // The bound of the April 2026 patch: warn once, run idle.
-                    let s = &mut *k.st();
-                    s.coverage.hit(Mark::ChainDepthBound);
-                    s.warn_once(format!(
-                        "find_proxy_task: proxy chain depth exceeded {MAX_PROXY_CHAIN_DEPTH}, possible deadlock cycle"
-                    ));
-                    return Proxy::Idle(proxy_resched_idle(s, cpu));
-                }
-                if chain.contains(&o) {
-                    // A blocked_on cycle: the tasks wait for each other's mutexes (ABBA). Linux
-                    // would spin here with the rq lock held (I8); the model reports a deadlock.
-                    let report = {
-                        let s = k.st();
-                        let links: Vec<String> = chain
-                            .iter()
-                            .filter_map(|&t| {
-                                let m = s.tasks[t as usize].blocked_on?;
-                                let t = &s.tasks[t as usize];
-                                Some(format!(
-                                    "{}-{} waits for {}",
-                                    t.comm, t.pid, s.mutexes[m as usize].name
-                                ))
-                            })
-                            .collect();
-                        format!("lock cycle: {}", links.join(", "))
-                    };
-                    k.end(crate::system::EndReason::Deadlock, report);
-                    let s = &mut *k.st();
-                    return Proxy::Idle(proxy_resched_idle(s, cpu));
-                }
-                chain.push(o);
-                if !task_is_blocked(&k.st(), o) {
-                    // F7: re-check that the owner is still queued here, then F10: it runs on
-                    // the donor's context.
-                    let s = &mut *k.st();
-                    let ot = &s.tasks[o as usize];
-                    if ot.on_rq != OnRq::Queued || ot.cpu != cpu {
-                        return Proxy::Repick;
-                    }
-                    let (d, ow) = (s.tasks[donor as usize].task_ref(), s.tasks[o as usize].task_ref());
-                    emit(s, cpu, EventKind::ProxyPick { donor: d, owner: ow });
-                    return Proxy::Run(o);
-                }
-                p = o;
-            }
+            LinkStep::Next(o) => match proxy_follow_owner(k, cpu, donor, &mut chain, o) {
+                Some(r) => return r,
+                None => p = o,
+            },
+            LinkStep::Done(r) => return r,
+            action => return proxy_act(k, cpu, donor, action).await,
         }
     }
+}
+
+/// What the walk decided about one link, under its locks (see [`find_proxy_task`]).
+enum LinkStep {
+    /// Go on to this owner (F9).
+    Next(TaskId),
+    /// The walk's answer.
+    Done(Proxy),
+    /// Deactivate the donor (F4 at 7.1, F5 without donor migration).
+    Deactivate,
+    /// Deactivate this link (v29, F2-F4).
+    DeactivateLink(TaskId),
+    /// Migrate the chain from this link to the owner's CPU (F5).
+    Migrate(TaskId, CpuId),
+    /// Send this link home (F2/F3 at 7.1).
+    ForceReturn(TaskId),
+}
+
+/// One link `p` of the walk from `donor`: look at it under its mutex's `wait_lock` and its
+/// `blocked_lock` (F1-F9) and say what to do; change nothing that needs the rq lock dropped.
+///
+/// Linux: kernel/sched/core.c find_proxy_task(), the body of its `for` loop up to the
+/// actions.
+async fn proxy_examine_link(
+    k: &Kernel,
+    cpu: CpuId,
+    donor: TaskId,
+    p: TaskId,
+    curr_in_chain: bool,
+) -> LinkStep {
+    let (blocked_on, waking) = {
+        let s = k.st();
+        (s.tasks[p as usize].blocked_on, s.tasks[p as usize].proxy_waking)
+    };
+    let v27_waking = k.st().feat.deactivate_link && k.st().feat.ttwu_return_migration;
+    if waking && v27_waking {
+        // F2 (v27+): the unlocker chose p and its wakeup is on the way. Clear the mark
+        // (clear_task_blocked_on(p, PROXY_WAKING), under p's blocked_lock); the current
+        // task runs, any other link is deactivated so that the wakeup places it from its
+        // wake_cpu (try_to_wake_up() does the return).
+        k.blocked_lock(p).await;
+        let step = {
+            let s = &mut *k.st();
+            s.coverage.hit(Mark::ChainWakingLink);
+            s.tasks[p as usize].proxy_waking = false;
+            if s.rqs[cpu as usize].curr == p {
+                s.tasks[p as usize].is_blocked = false;
+                LinkStep::Done(Proxy::Run(p))
+            } else {
+                LinkStep::DeactivateLink(p)
+            }
+        };
+        k.blocked_unlock(p).await;
+        step
+    } else if waking {
+        // F2 (7.1): the unlocker chose p and woke it; it must be home before running (a
+        // task that is current, or already on its wake_cpu, is).
+        let s = &mut *k.st();
+        s.coverage.hit(Mark::ChainWakingLink);
+        let t = &s.tasks[p as usize];
+        if s.rqs[cpu as usize].curr == p || t.cpu == t.wake_cpu {
+            s.tasks[p as usize].proxy_waking = false;
+            s.tasks[p as usize].is_blocked = false;
+            LinkStep::Done(Proxy::Run(p))
+        } else {
+            LinkStep::ForceReturn(p)
+        }
+    } else if let Some(m) = blocked_on {
+        proxy_examine_mutex_link(k, cpu, donor, p, m, curr_in_chain).await
+    } else {
+        // F1: the link stopped waiting before we could look.
+        LinkStep::Done(Proxy::Repick)
+    }
+}
+
+/// A link `p` blocked on mutex `m` (F1, F3-F9), under `m`'s `wait_lock` and `p`'s
+/// `blocked_lock`.
+///
+/// Linux: kernel/sched/core.c find_proxy_task(), from `mutex = p->blocked_on` to the next
+/// owner.
+async fn proxy_examine_mutex_link(
+    k: &Kernel,
+    cpu: CpuId,
+    donor: TaskId,
+    p: TaskId,
+    m: u32,
+    curr_in_chain: bool,
+) -> LinkStep {
+    k.mutex_wait_lock(m).await;
+    k.blocked_lock(p).await;
+    let step = {
+        let s = &mut *k.st();
+        let owner = crate::locking::mutex::mutex_owner(s, m);
+        if s.tasks[p as usize].blocked_on != Some(m) || s.tasks[p as usize].proxy_waking {
+            // F1: something changed in the chain: let __schedule() pick again.
+            LinkStep::Done(Proxy::Repick)
+        } else if let Some(o) = owner {
+            proxy_link_to_owner(s, cpu, donor, p, o, curr_in_chain)
+        } else {
+            proxy_link_to_no_owner(s, cpu, p)
+        }
+    };
+    k.blocked_unlock(p).await;
+    k.mutex_wait_unlock(m).await;
+    step
+}
+
+/// F4-F9: link `p`'s mutex is owned by `o`. Under the link locks.
+fn proxy_link_to_owner(
+    s: &mut SchedState,
+    cpu: CpuId,
+    donor: TaskId,
+    p: TaskId,
+    o: TaskId,
+    curr_in_chain: bool,
+) -> LinkStep {
+    let ot = &s.tasks[o as usize];
+    if ot.on_rq == OnRq::No || ot.se.sched_delayed {
+        // F4: a sleeping or delay-dequeued owner (tested before F5, S13).
+        if curr_in_chain {
+            s.coverage.hit(Mark::ChainCurrInChainRunsIdle);
+            LinkStep::Done(Proxy::Idle(proxy_resched_idle(s, cpu)))
+        } else if s.feat.sleeping_owner && ot.on_rq == OnRq::No && proxy_enqueue_on_owner(s, cpu, donor, o) {
+            // Post-v29: the donor waits on the sleeping owner, not on a CPU.
+            s.coverage.hit(Mark::SleepingOwnerParkDonor);
+            LinkStep::Done(Proxy::Repick)
+        } else if s.feat.deactivate_link {
+            // v29: the link stops waiting here; it re-sets blocked_on itself
+            // when its lock wakes it (M2).
+            s.coverage.hit(Mark::SleepingOwnerDeactivateLink);
+            s.tasks[p as usize].blocked_on = None;
+            LinkStep::DeactivateLink(p)
+        } else {
+            s.coverage.hit(Mark::SleepingOwnerDeactivateDonor);
+            LinkStep::Deactivate
+        }
+    } else if ot.cpu != cpu {
+        // F5: the owner is on another CPU (read once).
+        let owner_cpu = ot.cpu;
+        if curr_in_chain {
+            s.coverage.hit(Mark::ChainCurrInChainRunsIdle);
+            LinkStep::Done(Proxy::Idle(proxy_resched_idle(s, cpu)))
+        } else if s.feat.donor_migration {
+            LinkStep::Migrate(p, owner_cpu)
+        } else {
+            LinkStep::Deactivate
+        }
+    } else if ot.on_rq == OnRq::Migrating {
+        // F6: the owner is migrating here; let the migration finish.
+        s.coverage.hit(Mark::ChainOwnerMigrating);
+        LinkStep::Done(Proxy::Idle(proxy_resched_idle(s, cpu)))
+    } else if o == p {
+        // F8: p was just handed the lock and its wakeup has not finished: run
+        // idle so ttwu can take the rq lock.
+        LinkStep::Done(Proxy::Idle(proxy_resched_idle(s, cpu)))
+    } else {
+        // F9: the owner is runnable here; remember who proxies through it
+        // and continue down the chain.
+        s.tasks[o as usize].blocked_donor = Some(p);
+        LinkStep::Next(o)
+    }
+}
+
+/// F3: link `p`'s mutex has no owner (its unlock is in progress). Under the link locks.
+fn proxy_link_to_no_owner(s: &mut SchedState, cpu: CpuId, p: TaskId) -> LinkStep {
+    let home = s.tasks[p as usize].cpu == s.tasks[p as usize].wake_cpu;
+    if s.feat.deactivate_link {
+        s.coverage.hit(Mark::ChainOwnerlessMutex);
+        // F3 (v27+): no owner. Current runs and retries the lock; any other link
+        // sleeps until the unlocker's pick (or a later unlock) wakes it.
+        s.tasks[p as usize].blocked_on = None;
+        if s.rqs[cpu as usize].curr == p {
+            s.tasks[p as usize].is_blocked = false;
+            LinkStep::Done(Proxy::Run(p))
+        } else {
+            LinkStep::DeactivateLink(p)
+        }
+    } else if s.rqs[cpu as usize].curr == p || home {
+        s.coverage.hit(Mark::ChainOwnerlessMutex);
+        // F3 (7.1): no owner: p runs and retries the lock.
+        s.tasks[p as usize].blocked_on = None;
+        s.tasks[p as usize].is_blocked = false;
+        LinkStep::Done(Proxy::Run(p))
+    } else {
+        // F3: no owner, but p is away from home: it must be returned first.
+        s.coverage.hit(Mark::ChainOwnerlessMutex);
+        LinkStep::ForceReturn(p)
+    }
+}
+
+/// B-v22-2: decide inside the walk, act after every per-link lock is released; the actions
+/// drop or retake the rq lock (or, deactivating, let a remote wakeup take the donor) and must
+/// never run under a wait_lock or blocked_lock.
+fn assert_no_link_lock(k: &Kernel, cpu: CpuId, step: &LinkStep) {
+    if !matches!(step, LinkStep::Done(_) | LinkStep::Next(_)) {
+        use crate::locking::lockdep::LockClass;
+        let lockdep = k.lockdep.borrow();
+        let link_lock = lockdep.held(cpu).iter().find(|(_, c)| {
+            matches!(
+                c,
+                LockClass::MutexWaitLock | LockClass::BlockedLock | LockClass::BlockedLockNested
+            )
+        });
+        assert!(
+            link_lock.is_none(),
+            "B-v22-2: proxy action on cpu{cpu} under {link_lock:?}"
+        );
+    }
+}
+
+/// The action the walk decided on, after the link locks are released: deactivate, migrate or
+/// send home, then pick again.
+///
+/// Linux: kernel/sched/core.c find_proxy_task(), the actions after the loop
+/// (`deactivate:`, `migrate:`, `force_return:`).
+async fn proxy_act(k: &Kernel, cpu: CpuId, donor: TaskId, action: LinkStep) -> Proxy {
+    match action {
+        LinkStep::Deactivate => {
+            let ok = proxy_deactivate(&mut k.st(), cpu, donor);
+            if !ok {
+                // A donor already TASK_RUNNING cannot be deactivated (B6): its wakeup is in
+                // progress; send it home (v23-v29) rather than clearing blocked_on
+                // without the lock (B-v21-1).
+                proxy_force_return(k, cpu, donor).await;
+            }
+            return Proxy::Repick;
+        }
+        LinkStep::DeactivateLink(p) => {
+            if !proxy_deactivate(&mut k.st(), cpu, p) {
+                // The tree warns and blocks the task anyway, which would lose its wakeup
+                // (B6); no model path gets here, so say so loudly and send it home.
+                k.violation(
+                    "I7",
+                    format!("cpu{cpu}: find_proxy_task would deactivate TASK_RUNNING task {p}"),
+                );
+                proxy_force_return(k, cpu, p).await;
+            }
+            return Proxy::Repick;
+        }
+        LinkStep::Migrate(p, target) => {
+            proxy_migrate_task(k, cpu, p, target).await;
+            return Proxy::Repick;
+        }
+        LinkStep::ForceReturn(p) => {
+            proxy_force_return(k, cpu, p).await;
+            return Proxy::Repick;
+        }
+        LinkStep::Done(r) => r,
+        LinkStep::Next(_) => unreachable!("the walk follows owners itself"),
+    }
+}
+
+/// F9 onwards: the walk reached owner `o` (runnable here). Stop at the depth bound or a lock
+/// cycle, or run `o` on the donor's context if it is not blocked itself (F7, F10); `None`:
+/// go on down the chain from `o`.
+///
+/// Linux: kernel/sched/core.c find_proxy_task(), the end of the loop body.
+fn proxy_follow_owner(
+    k: &Kernel,
+    cpu: CpuId,
+    donor: TaskId,
+    chain: &mut Vec<TaskId>,
+    o: TaskId,
+) -> Option<Proxy> {
+    if chain.len() > MAX_PROXY_CHAIN_DEPTH {
+        // The bound of the April 2026 patch: warn once, run idle.
+        let s = &mut *k.st();
+        s.coverage.hit(Mark::ChainDepthBound);
+        s.warn_once(format!(
+            "find_proxy_task: proxy chain depth exceeded {MAX_PROXY_CHAIN_DEPTH}, possible deadlock cycle"
+        ));
+        return Some(Proxy::Idle(proxy_resched_idle(s, cpu)));
+    }
+    if chain.contains(&o) {
+        // A blocked_on cycle: the tasks wait for each other's mutexes (ABBA). Linux
+        // would spin here with the rq lock held (I8); the model reports a deadlock.
+        let report = lock_cycle_report(&k.st(), chain);
+        k.end(crate::system::EndReason::Deadlock, report);
+        let s = &mut *k.st();
+        return Some(Proxy::Idle(proxy_resched_idle(s, cpu)));
+    }
+    chain.push(o);
+    if !task_is_blocked(&k.st(), o) {
+        // F7: re-check that the owner is still queued here, then F10: it runs on
+        // the donor's context.
+        let s = &mut *k.st();
+        let ot = &s.tasks[o as usize];
+        if ot.on_rq != OnRq::Queued || ot.cpu != cpu {
+            return Some(Proxy::Repick);
+        }
+        let (d, ow) = (s.tasks[donor as usize].task_ref(), s.tasks[o as usize].task_ref());
+        emit(s, cpu, EventKind::ProxyPick { donor: d, owner: ow });
+        return Some(Proxy::Run(o));
+    }
+    None
+}
+
+/// The deadlock report of a `blocked_on` cycle: who waits for which mutex, along `chain`.
+fn lock_cycle_report(s: &SchedState, chain: &[TaskId]) -> String {
+    let links: Vec<String> = chain
+        .iter()
+        .filter_map(|&t| {
+            let m = s.tasks[t as usize].blocked_on?;
+            let t = &s.tasks[t as usize];
+            Some(format!(
+                "{}-{} waits for {}",
+                t.comm, t.pid, s.mutexes[m as usize].name
+            ))
+        })
+        .collect();
+    format!("lock cycle: {}", links.join(", "))
 }
 
 /// `proxy_set_task_cpu()` (D4): move `p`'s scheduling context to `cpu` but keep `wake_cpu`,
