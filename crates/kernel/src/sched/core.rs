@@ -764,30 +764,55 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
         rq.preempt_count += 1;
     }
     k.rq_lock(cpu).await;
-    let (prev, prev_state, voluntary) = {
-        let s = &mut *k.st();
-        update_rq_clock(s, cpu);
-        let prev = s.rqs[cpu as usize].curr;
-        let (state, exit_state) = (s.tasks[prev as usize].state, s.tasks[prev as usize].exit_state);
-        let mut voluntary = false;
-        if mode == SchedMode::None && state != crate::task::state::TASK_RUNNING {
-            // S3: only the task's own voluntary pass marks it blocked (v29 6/9); a task
-            // blocked on a mutex then stays queued as a donor.
-            s.tasks[prev as usize].is_blocked = true;
-            if !task_is_blocked(s, prev) {
-                // try_to_block_task(): signals are not modelled, so a sleeping state blocks.
-                block_task(s, cpu, prev, state);
-            }
-            voluntary = true;
+    let (prev, prev_state, voluntary) = schedule_block_prev(&mut k.st(), cpu, mode);
+    let (next, keep_resched) = pick_again(k, cpu, prev).await;
+    let switched = schedule_switch(&mut k.st(), cpu, prev, next, prev_state, voluntary, keep_resched);
+    if switched {
+        context_switch(k, next).await;
+    } else {
+        let cost = k.st().costs.schedule_no_switch_ns;
+        k.m.delay(cost).await;
+        do_balance_callbacks(k, cpu).await;
+        k.st().rqs[cpu as usize].irqs_disabled = false;
+        k.rq_unlock(cpu).await;
+    }
+    sched_preempt_enable_no_resched(k);
+}
+
+/// `__schedule()`'s first part, under the rq lock: a task that calls schedule() in a sleeping
+/// state blocks (S3), unless it is a blocked donor, which stays queued. Returns prev, its
+/// state for `sched_switch` and whether the switch is voluntary.
+///
+/// Linux: kernel/sched/core.c __schedule() up to `pick_again`, try_to_block_task().
+fn schedule_block_prev(s: &mut SchedState, cpu: CpuId, mode: SchedMode) -> (TaskId, PrevState, bool) {
+    update_rq_clock(s, cpu);
+    let prev = s.rqs[cpu as usize].curr;
+    let (state, exit_state) = (s.tasks[prev as usize].state, s.tasks[prev as usize].exit_state);
+    let mut voluntary = false;
+    if mode == SchedMode::None && state != crate::task::state::TASK_RUNNING {
+        // S3: only the task's own voluntary pass marks it blocked (v29 6/9); a task
+        // blocked on a mutex then stays queued as a donor.
+        s.tasks[prev as usize].is_blocked = true;
+        if !task_is_blocked(s, prev) {
+            // try_to_block_task(): signals are not modelled, so a sleeping state blocks.
+            block_task(s, cpu, prev, state);
         }
-        (
-            prev,
-            trace_prev_state(state, exit_state, mode == SchedMode::Preempt),
-            voluntary,
-        )
-    };
-    // pick_again: pick a donor; if it is a blocked donor, find the task that runs for it.
-    let (next, keep_resched) = loop {
+        voluntary = true;
+    }
+    (
+        prev,
+        trace_prev_state(state, exit_state, mode == SchedMode::Preempt),
+        voluntary,
+    )
+}
+
+/// `pick_again`: pick a donor; if it is a blocked donor, find the task that runs for it.
+/// Returns the task to run and whether to keep `need_resched` (a proxy walk that ends in
+/// idle asks for another pass).
+///
+/// Linux: kernel/sched/core.c __schedule(), the `pick_again:` loop.
+async fn pick_again(k: &Kernel, cpu: CpuId, prev: TaskId) -> (TaskId, bool) {
+    loop {
         // S4/I10 (7.1): nothing is left queued from an abandoned pick.
         if !k.st().rqs[cpu as usize].balance_callbacks.is_empty() {
             let left = k.st().rqs[cpu as usize].balance_callbacks.clone();
@@ -814,7 +839,7 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
                 }
                 Proxy::Idle(idle) => {
                     k.st().rqs[cpu as usize].balance_callbacks.clear();
-                    break (idle, true);
+                    return (idle, true);
                 }
                 Proxy::Run(t) => t,
             }
@@ -822,52 +847,55 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
             picked
         };
         proxy_missed_balance(&mut k.st(), cpu, prev_donor, prev, next);
-        break (next, false);
-    };
-    let switched = {
-        let s = &mut *k.st();
-        if !keep_resched {
-            s.tasks[prev as usize].need_resched = false;
-        }
-        trace_proxy(s, cpu, next);
-        if next != prev {
-            let rq = &mut s.rqs[cpu as usize];
-            rq.nr_switches += 1;
-            rq.curr = next;
-            rq.last_prev = prev;
-            if voluntary {
-                s.tasks[prev as usize].nvcsw += 1;
-            } else {
-                s.tasks[prev as usize].nivcsw += 1;
-            }
-            let (pr, nr) = (
-                s.tasks[prev as usize].task_ref(),
-                s.tasks[next as usize].task_ref(),
-            );
-            emit(
-                s,
-                cpu,
-                EventKind::SchedSwitch {
-                    prev: pr,
-                    prev_state,
-                    next: nr,
-                },
-            );
-            true
-        } else {
-            false
-        }
-    };
-    if switched {
-        context_switch(k, next).await;
-    } else {
-        let cost = k.st().costs.schedule_no_switch_ns;
-        k.m.delay(cost).await;
-        do_balance_callbacks(k, cpu).await;
-        k.st().rqs[cpu as usize].irqs_disabled = false;
-        k.rq_unlock(cpu).await;
+        return (next, false);
     }
-    sched_preempt_enable_no_resched(k);
+}
+
+/// The switch's bookkeeping, under the rq lock: clear `need_resched` (unless kept), trace the
+/// proxy slice, and if `next` differs from `prev` make it curr, count the switch and emit
+/// `sched_switch`. Returns whether the task changed.
+///
+/// Linux: kernel/sched/core.c __schedule() after `picked:`, up to context_switch().
+fn schedule_switch(
+    s: &mut SchedState,
+    cpu: CpuId,
+    prev: TaskId,
+    next: TaskId,
+    prev_state: PrevState,
+    voluntary: bool,
+    keep_resched: bool,
+) -> bool {
+    if !keep_resched {
+        s.tasks[prev as usize].need_resched = false;
+    }
+    trace_proxy(s, cpu, next);
+    if next != prev {
+        let rq = &mut s.rqs[cpu as usize];
+        rq.nr_switches += 1;
+        rq.curr = next;
+        rq.last_prev = prev;
+        if voluntary {
+            s.tasks[prev as usize].nvcsw += 1;
+        } else {
+            s.tasks[prev as usize].nivcsw += 1;
+        }
+        let (pr, nr) = (
+            s.tasks[prev as usize].task_ref(),
+            s.tasks[next as usize].task_ref(),
+        );
+        emit(
+            s,
+            cpu,
+            EventKind::SchedSwitch {
+                prev: pr,
+                prev_state,
+                next: nr,
+            },
+        );
+        true
+    } else {
+        false
+    }
 }
 
 /// Drop the preemption count taken on entry to `__schedule()` (on whichever CPU this task
