@@ -29,6 +29,7 @@ use crate::locking::lockdep::LockClass;
 use crate::locking::usermutex::WaitTarget;
 use crate::locking::{trace_lock_acquired, trace_lock_contended};
 use crate::sched::core::*;
+use crate::sched::SchedState;
 use crate::task::state::*;
 use crate::task::TaskId;
 use crate::tracepoints::LockName;
@@ -510,27 +511,52 @@ async fn mutex_lock_common(k: &Kernel, m: u32, me: TaskId) {
         return;
     }
     let proxy = proxy_on(k, m);
-    // __mutex_add_waiter(): FIFO, WAITERS with the first waiter.
-    {
-        let s = &mut *k.st();
-        let mx = &mut s.mutexes[m as usize];
-        assert!(!mx.wait_list.contains(&me), "task queued twice on a mutex");
-        if mx.wait_list.is_empty() {
-            mx.flags.insert(MutexFlags::WAITERS);
-        }
-        mx.wait_list.push_back(me);
-        let t = &mut s.tasks[me as usize];
-        assert!(t.blocked_on.is_none(), "a running task has blocked_on set");
-        t.waiting_on = Some(WaitTarget::Mutex(m));
-        if !spins {
-            trace_lock_contended(s, me, LockName::Mutex(m));
-        }
-    }
+    mutex_add_waiter(&mut k.st(), m, me, spins);
     if proxy {
         k.blocked_lock(me).await;
         set_task_blocked_on(k, me, m);
     }
     set_current_state(k, me, TASK_UNINTERRUPTIBLE);
+    mutex_wait_for_lock(k, m, me, proxy).await;
+    if proxy {
+        clear_task_blocked_on(k, me, m);
+    }
+    set_current_state(k, me, TASK_RUNNING);
+    if proxy {
+        k.blocked_unlock(me).await;
+    }
+    mutex_remove_waiter(&mut k.st(), m, me);
+    trace_lock_acquired(&mut k.st(), me, LockName::Mutex(m));
+    k.mutex_wait_unlock(m).await;
+    preempt_enable_no_resched(k);
+    preempt_point(k).await;
+}
+
+/// `__mutex_add_waiter()`: queue `me` at the tail (FIFO), WAITERS with the first waiter;
+/// the lock wait starts here unless it started with the spin. Under `wait_lock`.
+///
+/// Linux: kernel/locking/mutex.c __mutex_add_waiter().
+fn mutex_add_waiter(s: &mut SchedState, m: u32, me: TaskId, spins: bool) {
+    let mx = &mut s.mutexes[m as usize];
+    assert!(!mx.wait_list.contains(&me), "task queued twice on a mutex");
+    if mx.wait_list.is_empty() {
+        mx.flags.insert(MutexFlags::WAITERS);
+    }
+    mx.wait_list.push_back(me);
+    let t = &mut s.tasks[me as usize];
+    assert!(t.blocked_on.is_none(), "a running task has blocked_on set");
+    t.waiting_on = Some(WaitTarget::Mutex(m));
+    if !spins {
+        trace_lock_contended(s, me, LockName::Mutex(m));
+    }
+}
+
+/// The sleeping wait of `__mutex_lock_common()` (step 4 above): try, sleep, and as the first
+/// waiter spin again, until the lock is ours. Entered and left with `wait_lock` (and, with
+/// `proxy`, `blocked_lock`) held and the task TASK_UNINTERRUPTIBLE.
+///
+/// Linux: kernel/locking/mutex.c __mutex_lock_common(), its `for (;;)` loop.
+async fn mutex_wait_for_lock(k: &Kernel, m: u32, me: TaskId, proxy: bool) {
     loop {
         // Serialised against an unlock's handoff by wait_lock: pick a handoff up first.
         if mutex_trylock(k, m, me) {
@@ -572,34 +598,26 @@ async fn mutex_lock_common(k: &Kernel, m: u32, me: TaskId) {
             }
         }
     }
-    if proxy {
-        clear_task_blocked_on(k, me, m);
+}
+
+/// `__mutex_remove_waiter()`: unlink the acquiring waiter; an emptied list clears every flag.
+/// Under `wait_lock`.
+///
+/// Linux: kernel/locking/mutex.c __mutex_remove_waiter().
+fn mutex_remove_waiter(s: &mut SchedState, m: u32, me: TaskId) {
+    let mx = &mut s.mutexes[m as usize];
+    let i = mx
+        .wait_list
+        .iter()
+        .position(|&t| t == me)
+        .expect("acquiring waiter not on the wait list");
+    mx.wait_list.remove(i);
+    if mx.wait_list.is_empty() {
+        mx.flags = MutexFlags::EMPTY;
     }
-    set_current_state(k, me, TASK_RUNNING);
-    if proxy {
-        k.blocked_unlock(me).await;
-    }
-    {
-        // __mutex_remove_waiter(), then lock_acquired.
-        let s = &mut *k.st();
-        let mx = &mut s.mutexes[m as usize];
-        let i = mx
-            .wait_list
-            .iter()
-            .position(|&t| t == me)
-            .expect("acquiring waiter not on the wait list");
-        mx.wait_list.remove(i);
-        if mx.wait_list.is_empty() {
-            mx.flags = MutexFlags::EMPTY;
-        }
-        let t = &mut s.tasks[me as usize];
-        t.waiting_on = None;
-        assert!(t.blocked_on.is_none(), "blocked_on set after acquire");
-        trace_lock_acquired(s, me, LockName::Mutex(m));
-    }
-    k.mutex_wait_unlock(m).await;
-    preempt_enable_no_resched(k);
-    preempt_point(k).await;
+    let t = &mut s.tasks[me as usize];
+    t.waiting_on = None;
+    assert!(t.blocked_on.is_none(), "blocked_on set after acquire");
 }
 
 /// `mutex_unlock()`: release the mutex; the caller's preemption point follows in the
