@@ -1503,7 +1503,7 @@ async fn proxy_act(k: &Kernel, cpu: CpuId, donor: TaskId, action: LinkStep) -> P
                 // without the lock (B-v21-1).
                 proxy_force_return(k, cpu, donor).await;
             }
-            return Proxy::Repick;
+            Proxy::Repick
         }
         LinkStep::DeactivateLink(p) => {
             if !proxy_deactivate(&mut k.st(), cpu, p) {
@@ -1515,15 +1515,15 @@ async fn proxy_act(k: &Kernel, cpu: CpuId, donor: TaskId, action: LinkStep) -> P
                 );
                 proxy_force_return(k, cpu, p).await;
             }
-            return Proxy::Repick;
+            Proxy::Repick
         }
         LinkStep::Migrate(p, target) => {
             proxy_migrate_task(k, cpu, p, target).await;
-            return Proxy::Repick;
+            Proxy::Repick
         }
         LinkStep::ForceReturn(p) => {
             proxy_force_return(k, cpu, p).await;
-            return Proxy::Repick;
+            Proxy::Repick
         }
         LinkStep::Done(r) => r,
         LinkStep::Next(_) => unreachable!("the walk follows owners itself"),
