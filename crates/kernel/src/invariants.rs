@@ -18,6 +18,7 @@
 pub mod handoff;
 pub mod rt_dl;
 
+use crate::locking::rtmutex::RtMutexId;
 use crate::sched::core::Kernel;
 use crate::sched::{Class, Rq, SchedState};
 use crate::task::OnRq;
@@ -566,7 +567,7 @@ fn blocked_on_is_a_waiter(x: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
     for t in &x.s.tasks {
         if let Some(m) = t.blocked_on {
-            let mx = &x.s.mutexes[m as usize];
+            let mx = &x.s.mutexes[m.idx()];
             if x.k.m.lock_owner(mx.wait_lock).is_none() && !mx.wait_list.contains(&t.id) {
                 out.push(format!(
                     "{}-{} blocked_on {} but not on its wait list",
@@ -633,10 +634,11 @@ fn dl_bw_admitted(x: &Snapshot) -> Vec<String> {
 /// `pi_waiters` entry for it is made under it), with their index.
 fn unlocked_rt_mutexes<'a>(
     x: &'a Snapshot,
-) -> impl Iterator<Item = (usize, &'a crate::locking::rtmutex::RtMutex)> + 'a {
+) -> impl Iterator<Item = (RtMutexId, &'a crate::locking::rtmutex::RtMutex)> + 'a {
     x.s.rt_mutexes
         .iter()
         .enumerate()
+        .map(|(i, l)| (RtMutexId(i as u32), l))
         .filter(|(_, l)| x.k.m.lock_owner(l.wait_lock).is_none())
 }
 
@@ -652,7 +654,7 @@ fn rt_mutex_waiter_linked(x: &Snapshot) -> Vec<String> {
     for (i, l) in unlocked_rt_mutexes(x) {
         for w in &l.waiters {
             let t = &x.s.tasks[w.task as usize];
-            if t.pi_blocked_on != Some(i as u32) || t.rt_waiter != Some(*w) {
+            if t.pi_blocked_on != Some(i) || t.rt_waiter != Some(*w) {
                 out.push(format!(
                     "rt_mutex {}: waiter {w:?} but task has pi_blocked_on {:?}, rt_waiter {:?}",
                     l.name, t.pi_blocked_on, t.rt_waiter
@@ -672,7 +674,7 @@ fn rt_mutex_top_waiter_in_owner_pi_waiters(x: &Snapshot) -> Vec<String> {
             .pi_waiters
             .iter()
             .map(|p| p.task)
-            .filter(|&w| s.tasks[w as usize].pi_blocked_on == Some(i as u32))
+            .filter(|&w| s.tasks[w as usize].pi_blocked_on == Some(i))
             .collect();
         let want: Vec<u32> = l.top_waiter().map(|w| w.task).into_iter().collect();
         if mine != want {

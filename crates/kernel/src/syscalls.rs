@@ -12,6 +12,7 @@ use sim::{CpuMask, Nanos, RunResult};
 use uapi::{Errno, ResourceId, SchedAttr, SysResult, UserCtx, UserOp, UserProgram};
 
 use crate::irq::do_irq;
+use crate::locking::mutex::MutexId;
 use crate::locking::usermutex::{UserResource, WaitTarget};
 use crate::sched::core::*;
 use crate::sched::Class;
@@ -138,11 +139,11 @@ async fn user_lock(k: &Kernel, r: UserResource) {
 
 /// Whether the current thread already holds workload mutex `m` (a `struct mutex`; one handed
 /// to it but not yet picked up does not count).
-fn relocks_own_mutex(k: &Kernel, m: u32) -> bool {
+fn relocks_own_mutex(k: &Kernel, m: MutexId) -> bool {
     use crate::locking::mutex::MutexFlags;
     let me = k.current();
     let s = k.st();
-    let mx = &s.mutexes[m as usize];
+    let mx = &s.mutexes[m.idx()];
     mx.owner == Some(me) && !mx.flags.contains(MutexFlags::PICKUP)
 }
 
@@ -159,7 +160,7 @@ fn relocks_own_mutex(k: &Kernel, m: u32) -> bool {
 /// with Proxy Execution, make `find_proxy_task()` resched idle for ever on `owner == p`). A
 /// user thread never reaches that path, so the model does what the user sees: an endless
 /// futex sleep, without queueing on the mutex or becoming a donor.
-async fn user_relock_hang(k: &Kernel, m: u32) -> ! {
+async fn user_relock_hang(k: &Kernel, m: MutexId) -> ! {
     let me = k.current();
     k.st().tasks[me as usize].waiting_on = Some(WaitTarget::Mutex(m));
     loop {

@@ -14,8 +14,8 @@ use sim::{CpuId, CpuMask, Executor, Machine, Nanos, RunEnd};
 use uapi::{Policy, SchedAttr, ThreadId, UserProgram};
 
 use crate::locking::lockdep::Lockdep;
-use crate::locking::mutex::{Mutex, MutexFlags};
-use crate::locking::rtmutex::RtMutex;
+use crate::locking::mutex::{Mutex, MutexFlags, MutexId};
+use crate::locking::rtmutex::{RtMutex, RtMutexId};
 use crate::locking::usermutex::{UserCond, UserResource, WaitTarget};
 use crate::locking::Protocol;
 use crate::sched::class::check_class_changed;
@@ -161,7 +161,7 @@ impl System {
         let id = s.user_resources.len() as u32;
         let lock = match protocol {
             Protocol::None | Protocol::Proxy => {
-                let idx = s.mutexes.len() as u32;
+                let idx = MutexId(s.mutexes.len() as u32);
                 s.user_resources.push(UserResource::Mutex(idx));
                 s.mutexes.push(Mutex {
                     name: name.to_string(),
@@ -176,7 +176,7 @@ impl System {
                 LockName::Mutex(idx)
             }
             Protocol::Pi => {
-                let idx = s.rt_mutexes.len() as u32;
+                let idx = RtMutexId(s.rt_mutexes.len() as u32);
                 s.user_resources.push(UserResource::RtMutex(idx));
                 s.rt_mutexes.push(RtMutex::new(name, wait_lock));
                 LockName::RtMutex(idx)
@@ -200,7 +200,7 @@ impl System {
     pub fn set_mutex_io(&mut self, id: u32) {
         let mut s = self.k.st();
         if let Some(UserResource::Mutex(m)) = s.user_resources.get(id as usize).copied() {
-            s.mutexes[m as usize].io = true;
+            s.mutexes[m.idx()].io = true;
         }
     }
 
@@ -953,14 +953,14 @@ pub fn find_lock_cycle(s: &SchedState) -> Option<Vec<TaskId>> {
     use crate::locking::mutex::MutexFlags;
     let next = |t: TaskId| match s.tasks[t as usize].waiting_on {
         Some(WaitTarget::Mutex(m)) => {
-            let mx = &s.mutexes[m as usize];
+            let mx = &s.mutexes[m.idx()];
             if mx.flags.contains(MutexFlags::PICKUP) {
                 None
             } else {
                 mx.owner
             }
         }
-        Some(WaitTarget::RtMutex(m)) => s.rt_mutexes[m as usize].owner,
+        Some(WaitTarget::RtMutex(m)) => s.rt_mutexes[m.idx()].owner,
         _ => None,
     };
     // 0: not seen, 1: on the path being followed, 2: done (no cycle from there).
@@ -996,8 +996,8 @@ pub fn find_lock_cycle(s: &SchedState) -> Option<Vec<TaskId>> {
 /// Name and owner of the lock a wait target names.
 fn lock_of(s: &SchedState, w: WaitTarget) -> (&str, Option<TaskId>) {
     match w {
-        WaitTarget::Mutex(m) => (&s.mutexes[m as usize].name, s.mutexes[m as usize].owner),
-        WaitTarget::RtMutex(m) => (&s.rt_mutexes[m as usize].name, s.rt_mutexes[m as usize].owner),
+        WaitTarget::Mutex(m) => (&s.mutexes[m.idx()].name, s.mutexes[m.idx()].owner),
+        WaitTarget::RtMutex(m) => (&s.rt_mutexes[m.idx()].name, s.rt_mutexes[m.idx()].owner),
         WaitTarget::Cond(c) => (&s.user_conds[c as usize].name, None),
         WaitTarget::Work(w) => (&s.wq.works[w as usize].name, None),
     }
@@ -1082,12 +1082,12 @@ mod tests {
         (s, ids)
     }
 
-    fn hold(s: &mut SchedState, t: TaskId, m: u32) {
-        s.mutexes[m as usize].owner = Some(t);
+    fn hold(s: &mut SchedState, t: TaskId, m: MutexId) {
+        s.mutexes[m.idx()].owner = Some(t);
     }
 
-    fn wait(s: &mut SchedState, t: TaskId, m: u32) {
-        let mx = &mut s.mutexes[m as usize];
+    fn wait(s: &mut SchedState, t: TaskId, m: MutexId) {
+        let mx = &mut s.mutexes[m.idx()];
         mx.wait_list.push_back(t);
         mx.flags.insert(MutexFlags::WAITERS);
         s.tasks[t as usize].waiting_on = Some(WaitTarget::Mutex(m));
@@ -1099,15 +1099,15 @@ mod tests {
     fn a_ring_of_waits_is_a_cycle_and_a_chain_is_not() {
         let (mut s, t) = state(4, 3);
         for (m, &owner) in t[..3].iter().enumerate() {
-            hold(&mut s, owner, m as u32);
+            hold(&mut s, owner, MutexId(m as u32));
         }
-        wait(&mut s, t[0], 1);
-        wait(&mut s, t[1], 2);
+        wait(&mut s, t[0], MutexId(1));
+        wait(&mut s, t[1], MutexId(2));
         assert_eq!(find_lock_cycle(&s), None);
-        wait(&mut s, t[2], 0);
+        wait(&mut s, t[2], MutexId(0));
         assert_eq!(find_lock_cycle(&s), Some(vec![t[0], t[1], t[2]]));
         // A thread waiting on the ring from outside is not part of the cycle.
-        wait(&mut s, t[3], 0);
+        wait(&mut s, t[3], MutexId(0));
         assert_eq!(find_lock_cycle(&s), Some(vec![t[0], t[1], t[2]]));
     }
 
@@ -1117,9 +1117,9 @@ mod tests {
     #[test]
     fn a_handoff_in_flight_is_no_cycle_but_a_relock_is() {
         let (mut s, t) = state(2, 2);
-        hold(&mut s, t[1], 1);
-        wait(&mut s, t[0], 1);
-        wait(&mut s, t[1], 0);
+        hold(&mut s, t[1], MutexId(1));
+        wait(&mut s, t[0], MutexId(1));
+        wait(&mut s, t[1], MutexId(0));
         // M0's owner handed it to its waiter t1 (owner word t1|PICKUP): t1 takes it when it
         // runs and waits for nobody, so t0 → M1 → t1 ends there.
         s.mutexes[0].owner = Some(t[1]);

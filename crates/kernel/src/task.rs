@@ -127,7 +127,7 @@ pub struct Task {
     /// task waits for as a Proxy Execution donor, or None. Only the task itself sets it; an
     /// unlocker clears it on the waiter it picks. Protected by: `blocked_lock` (and the
     /// mutex's `wait_lock`, taken before it).
-    pub blocked_on: Option<u32>,
+    pub blocked_on: Option<crate::locking::mutex::MutexId>,
     /// `p->blocked_lock` (spec C9): raw spinlock, `LockClass::BlockedLock`, last in the
     /// order `pi_lock → rq → wait_lock → blocked_lock` (L1).
     pub blocked_lock: LockId,
@@ -155,7 +155,7 @@ pub struct Task {
     pub pi_waiters: std::collections::BTreeSet<crate::locking::rtmutex::RtWaiter>,
     /// `pi_blocked_on`: the rt_mutex (index into `SchedState::rt_mutexes`) this task is queued
     /// on as a waiter. Protected by: `pi_lock` (written with the lock's `wait_lock` held too).
-    pub pi_blocked_on: Option<u32>,
+    pub pi_blocked_on: Option<crate::locking::rtmutex::RtMutexId>,
     /// The task's `struct rt_mutex_waiter` as queued on `pi_blocked_on`'s wait tree (its key:
     /// waiter prio and FIFO ticket); None while not queued. Protected by: the lock's
     /// `wait_lock`.

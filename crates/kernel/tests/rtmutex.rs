@@ -11,6 +11,7 @@
 mod common;
 
 use common::{Collect, Script};
+use kernel::locking::rtmutex::RtMutexId;
 use kernel::locking::Protocol;
 use kernel::sched::{Class, Costs};
 use kernel::system::{Config, EndReason, Outcome, System, TaskSpec};
@@ -118,12 +119,12 @@ impl Done {
             .iter()
             .filter_map(|e| match e.kind {
                 EventKind::LockContended { pid, lock }
-                    if contended && pid == who && lock == LockName::RtMutex(m) =>
+                    if contended && pid == who && lock == LockName::RtMutex(RtMutexId(m)) =>
                 {
                     Some(e.time_ns)
                 }
                 EventKind::LockAcquired { pid, lock }
-                    if !contended && pid == who && lock == LockName::RtMutex(m) =>
+                    if !contended && pid == who && lock == LockName::RtMutex(RtMutexId(m)) =>
                 {
                     Some(e.time_ns)
                 }
@@ -556,7 +557,7 @@ fn abba_deadlock_is_detected_by_the_chain_walk_and_reported() {
     let s = d.sys.k.st();
     let task = |pid| s.tasks.iter().find(|t| t.pid == pid).unwrap();
     // T1 still waits on B; T2 is no waiter any more, only a sleeper that names A.
-    assert_eq!(task(t1).pi_blocked_on, Some(b));
+    assert_eq!(task(t1).pi_blocked_on, Some(RtMutexId(b)));
     assert_eq!(task(t2).pi_blocked_on, None);
     assert_eq!(task(t2).rt_waiter, None);
     assert!(s.rt_mutexes[a as usize].waiters.is_empty());

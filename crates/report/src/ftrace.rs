@@ -371,8 +371,8 @@ pub fn lock_addr(lock: LockName) -> u64 {
         LockName::Rq(cpu) => (1u64, u64::from(cpu)),
         LockName::PiLock(pid) => (2, u64::from(pid)),
         LockName::Other(n) => (3, u64::from(n)),
-        LockName::Mutex(n) => (4, u64::from(n)),
-        LockName::RtMutex(n) => (5, u64::from(n)),
+        LockName::Mutex(n) => (4, u64::from(n.0)),
+        LockName::RtMutex(n) => (5, u64::from(n.0)),
     };
     0xffff_8800_0000_0000 | (class << 40) | (instance << 6)
 }

@@ -603,6 +603,7 @@ pub fn decode(bytes: &[u8]) -> Result<pb::Trace, prost::DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kernel::locking::mutex::MutexId;
     use kernel::tracepoints::{Comm, LockName, TraceFlags};
     use uapi::Policy;
 
@@ -763,7 +764,7 @@ mod tests {
                 0,
                 0,
                 EventKind::LockInit {
-                    lock: LockName::Mutex(0),
+                    lock: LockName::Mutex(MutexId(0)),
                     name: Comm::new("M"),
                 },
             ),
@@ -773,7 +774,7 @@ mod tests {
                 1002,
                 EventKind::LockContended {
                     pid: 1002,
-                    lock: LockName::Mutex(0),
+                    lock: LockName::Mutex(MutexId(0)),
                 },
             ),
             ev(
@@ -794,7 +795,7 @@ mod tests {
                 1001,
                 EventKind::LockAcquired {
                     pid: 1002,
-                    lock: LockName::Mutex(0),
+                    lock: LockName::Mutex(MutexId(0)),
                 },
             ),
         ];

@@ -33,6 +33,11 @@ use crate::task::state::*;
 use crate::task::TaskId;
 use crate::tracepoints::LockName;
 
+sim::id_type! {
+    /// Index of a kernel mutex in [`crate::sched::SchedState::mutexes`].
+    pub struct MutexId;
+}
+
 /// The flag bits of the owner word (`MUTEX_FLAG_*`, M-1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct MutexFlags(u8);
@@ -71,8 +76,8 @@ impl MutexFlags {
 /// was handed to).
 ///
 /// Linux: kernel/locking/mutex.c __mutex_owner().
-pub fn mutex_owner(s: &crate::sched::SchedState, m: u32) -> Option<TaskId> {
-    s.mutexes[m as usize].owner
+pub fn mutex_owner(s: &crate::sched::SchedState, m: MutexId) -> Option<TaskId> {
+    s.mutexes[m.idx()].owner
 }
 
 /// `struct mutex`.
@@ -124,9 +129,9 @@ pub const MUTEX_SPIN_MAX_NS: Nanos = 100_000_000;
 /// is compiled in, even with the boot switch off (the scheduler then ignores it). The model
 /// does neither unless the `proxy_exec` feature is on and the mutex has protocol `proxy`, so
 /// a run without Proxy Execution pays no `blocked_lock` cost and is the plain mutex.
-fn proxy_on(k: &Kernel, m: u32) -> bool {
+fn proxy_on(k: &Kernel, m: MutexId) -> bool {
     let s = k.st();
-    s.feat.proxy_exec && s.mutexes[m as usize].proxy
+    s.feat.proxy_exec && s.mutexes[m.idx()].proxy
 }
 
 /// `preempt_disable()` on this CPU.
@@ -162,7 +167,7 @@ async fn schedule_preempt_disabled(k: &Kernel) {
 /// `p.blocked_lock`. A task never switches from one mutex to another (C6).
 ///
 /// Linux: include/linux/sched.h __set_task_blocked_on().
-fn set_task_blocked_on(k: &Kernel, p: TaskId, m: u32) {
+fn set_task_blocked_on(k: &Kernel, p: TaskId, m: MutexId) {
     let s = &mut *k.st();
     let t = &mut s.tasks[p as usize];
     assert!(
@@ -177,7 +182,7 @@ fn set_task_blocked_on(k: &Kernel, p: TaskId, m: u32) {
 /// `__clear_task_blocked_on()`: caller holds `p.blocked_lock`.
 ///
 /// Linux: include/linux/sched.h __clear_task_blocked_on().
-fn clear_task_blocked_on(k: &Kernel, p: TaskId, m: u32) {
+fn clear_task_blocked_on(k: &Kernel, p: TaskId, m: MutexId) {
     let s = &mut *k.st();
     let t = &mut s.tasks[p as usize];
     assert!(
@@ -200,9 +205,9 @@ fn set_current_state(k: &Kernel, p: TaskId, state: u32) {
 /// the owner it saw.
 ///
 /// Linux: kernel/locking/mutex.c __mutex_trylock_common().
-fn mutex_trylock_common(k: &Kernel, m: u32, me: TaskId, handoff: bool) -> Option<TaskId> {
+fn mutex_trylock_common(k: &Kernel, m: MutexId, me: TaskId, handoff: bool) -> Option<TaskId> {
     let s = &mut *k.st();
-    let mx = &mut s.mutexes[m as usize];
+    let mx = &mut s.mutexes[m.idx()];
     match mx.owner {
         Some(o) if mx.flags.contains(MutexFlags::PICKUP) => {
             if o != me {
@@ -230,16 +235,16 @@ fn mutex_trylock_common(k: &Kernel, m: u32, me: TaskId, handoff: bool) -> Option
 /// `__mutex_trylock()`: any takeable state, including a handoff to `me`.
 ///
 /// Linux: kernel/locking/mutex.c __mutex_trylock().
-fn mutex_trylock(k: &Kernel, m: u32, me: TaskId) -> bool {
+fn mutex_trylock(k: &Kernel, m: MutexId, me: TaskId) -> bool {
     mutex_trylock_common(k, m, me, false).is_none()
 }
 
 /// `__mutex_trylock_fast()`: CAS of an all-zero owner word to `me` (M-2).
 ///
 /// Linux: kernel/locking/mutex.c __mutex_trylock_fast().
-fn mutex_trylock_fast(k: &Kernel, m: u32, me: TaskId) -> bool {
+fn mutex_trylock_fast(k: &Kernel, m: MutexId, me: TaskId) -> bool {
     let s = &mut *k.st();
-    let mx = &mut s.mutexes[m as usize];
+    let mx = &mut s.mutexes[m.idx()];
     if mx.word_is_zero() {
         mx.owner = Some(me);
         true
@@ -251,9 +256,9 @@ fn mutex_trylock_fast(k: &Kernel, m: u32, me: TaskId) -> bool {
 /// `__mutex_unlock_fast()`: CAS of exactly `me` (no flags) to zero (M-2).
 ///
 /// Linux: kernel/locking/mutex.c __mutex_unlock_fast().
-fn mutex_unlock_fast(k: &Kernel, m: u32, me: TaskId) -> bool {
+fn mutex_unlock_fast(k: &Kernel, m: MutexId, me: TaskId) -> bool {
     let s = &mut *k.st();
-    let mx = &mut s.mutexes[m as usize];
+    let mx = &mut s.mutexes[m.idx()];
     if mx.owner == Some(me) && mx.flags.is_empty() {
         mx.owner = None;
         true
@@ -293,11 +298,11 @@ fn polls_left(spent_ns: Nanos) -> u64 {
 /// `mutex_can_spin_on_owner()`: worth entering the spin loop at all (M-4).
 ///
 /// Linux: kernel/locking/mutex.c mutex_can_spin_on_owner().
-fn mutex_can_spin_on_owner(k: &Kernel, m: u32) -> bool {
+fn mutex_can_spin_on_owner(k: &Kernel, m: MutexId) -> bool {
     if k.need_resched() {
         return false;
     }
-    let owner = k.st().mutexes[m as usize].owner;
+    let owner = k.st().mutexes[m.idx()].owner;
     match owner {
         Some(o) => owner_on_cpu(k, o),
         // Released: the spin path's trylock is quicker than sleeping.
@@ -310,8 +315,8 @@ fn mutex_can_spin_on_owner(k: &Kernel, m: u32) -> bool {
 /// reschedule (give up spinning). `spent_ns` carries the spin budget.
 ///
 /// Linux: kernel/locking/mutex.c mutex_spin_on_owner().
-async fn mutex_spin_on_owner(k: &Kernel, m: u32, owner: TaskId, spent_ns: &mut Nanos) -> bool {
-    while k.st().mutexes[m as usize].owner == Some(owner) {
+async fn mutex_spin_on_owner(k: &Kernel, m: MutexId, owner: TaskId, spent_ns: &mut Nanos) -> bool {
+    while k.st().mutexes[m.idx()].owner == Some(owner) {
         if !owner_on_cpu(k, owner) || k.need_resched() {
             return false;
         }
@@ -332,10 +337,10 @@ async fn mutex_spin_on_owner(k: &Kernel, m: u32, owner: TaskId, spent_ns: &mut N
 /// Linux: kernel/locking/osq_lock.c osq_lock().
 ///
 /// Deviation: a FIFO of task ids instead of per-CPU MCS nodes (see `Mutex::osq`).
-async fn osq_lock(k: &Kernel, m: u32, me: TaskId, spent_ns: &mut Nanos) -> bool {
-    k.st().mutexes[m as usize].osq.push_back(me);
+async fn osq_lock(k: &Kernel, m: MutexId, me: TaskId, spent_ns: &mut Nanos) -> bool {
+    k.st().mutexes[m.idx()].osq.push_back(me);
     loop {
-        if k.st().mutexes[m as usize].osq.front() == Some(&me) {
+        if k.st().mutexes[m.idx()].osq.front() == Some(&me) {
             return true;
         }
         if k.need_resched() || *spent_ns >= MUTEX_SPIN_MAX_NS {
@@ -352,9 +357,9 @@ async fn osq_lock(k: &Kernel, m: u32, me: TaskId, spent_ns: &mut Nanos) -> bool 
 /// `osq_unlock()` (and the unqueue path of `osq_lock()`): leave the spinner queue.
 ///
 /// Linux: kernel/locking/osq_lock.c osq_unlock().
-fn osq_unlock(k: &Kernel, m: u32, me: TaskId) {
+fn osq_unlock(k: &Kernel, m: MutexId, me: TaskId) {
     let s = &mut *k.st();
-    let osq = &mut s.mutexes[m as usize].osq;
+    let osq = &mut s.mutexes[m.idx()].osq;
     let i = osq.iter().position(|&t| t == me).expect("spinner not on the osq");
     osq.remove(i);
 }
@@ -366,7 +371,7 @@ fn osq_unlock(k: &Kernel, m: u32, me: TaskId) {
 /// TASK_RUNNING), so it is not preempted right after taking the lock.
 ///
 /// Linux: kernel/locking/mutex.c mutex_optimistic_spin().
-async fn mutex_optimistic_spin(k: &Kernel, m: u32, me: TaskId, is_waiter: bool) -> bool {
+async fn mutex_optimistic_spin(k: &Kernel, m: MutexId, me: TaskId, is_waiter: bool) -> bool {
     if !k.st().feat.mutex_spin_on_owner {
         return false;
     }
@@ -420,8 +425,8 @@ async fn mutex_optimistic_spin(k: &Kernel, m: u32, me: TaskId, is_waiter: bool) 
 ///
 /// Deviation: the fast path is charged `mutex_fast_ns` (one lock+unlock pair, K-12) here;
 /// the fast unlock is free.
-pub async fn mutex_lock(k: &Kernel, m: u32) {
-    if k.st().mutexes[m as usize].io {
+pub async fn mutex_lock(k: &Kernel, m: MutexId) {
+    if k.st().mutexes[m.idx()].io {
         return mutex_lock_io(k, m).await;
     }
     let me = k.current();
@@ -431,8 +436,8 @@ pub async fn mutex_lock(k: &Kernel, m: u32) {
         return;
     }
     mutex_lock_common(k, m, me).await;
-    assert_eq!(k.st().mutexes[m as usize].owner, Some(me));
-    assert!(!k.st().mutexes[m as usize].flags.contains(MutexFlags::PICKUP));
+    assert_eq!(k.st().mutexes[m.idx()].owner, Some(me));
+    assert!(!k.st().mutexes[m.idx()].flags.contains(MutexFlags::PICKUP));
 }
 
 /// `mutex_lock_io()`: `mutex_lock()` between `io_schedule_prepare()` and
@@ -440,7 +445,7 @@ pub async fn mutex_lock(k: &Kernel, m: u32) {
 /// for the lock, and a CPU it blocks on counts it in `nr_iowait`.
 ///
 /// Linux: kernel/locking/mutex.c mutex_lock_io(), kernel/sched/core.c io_schedule_prepare().
-async fn mutex_lock_io(k: &Kernel, m: u32) {
+async fn mutex_lock_io(k: &Kernel, m: MutexId) {
     let me = k.current();
     let token = std::mem::replace(&mut k.st().tasks[me as usize].in_iowait, true);
     let fast_ns = k.st().costs.mutex_fast_ns;
@@ -476,7 +481,7 @@ async fn mutex_lock_io(k: &Kernel, m: u32) {
 /// `contention_begin(LCB_F_MUTEX)`; the model emits one `LockContended`/`LockAcquired` pair per
 /// contended acquisition, starting where the spin starts, so a task that spins 10 ms for a
 /// lock shows a 10 ms lock wait (and one `lock_wait` slice in the trace).
-async fn mutex_lock_common(k: &Kernel, m: u32, me: TaskId) {
+async fn mutex_lock_common(k: &Kernel, m: MutexId, me: TaskId) {
     let slow_ns = k.st().costs.mutex_slowpath_ns;
     k.m.delay(slow_ns).await;
     preempt_disable(k);
@@ -513,7 +518,7 @@ async fn mutex_lock_common(k: &Kernel, m: u32, me: TaskId) {
     // __mutex_add_waiter(): FIFO, WAITERS with the first waiter.
     {
         let s = &mut *k.st();
-        let mx = &mut s.mutexes[m as usize];
+        let mx = &mut s.mutexes[m.idx()];
         assert!(!mx.wait_list.contains(&me), "task queued twice on a mutex");
         if mx.wait_list.is_empty() {
             mx.flags.insert(MutexFlags::WAITERS);
@@ -541,7 +546,7 @@ async fn mutex_lock_common(k: &Kernel, m: u32, me: TaskId) {
         }
         k.mutex_wait_unlock(m).await;
         schedule_preempt_disabled(k).await;
-        let first = k.st().mutexes[m as usize].wait_list.front() == Some(&me);
+        let first = k.st().mutexes[m.idx()].wait_list.front() == Some(&me);
         k.mutex_wait_lock(m).await;
         if proxy {
             k.blocked_lock(me).await;
@@ -582,7 +587,7 @@ async fn mutex_lock_common(k: &Kernel, m: u32, me: TaskId) {
     {
         // __mutex_remove_waiter(), then lock_acquired.
         let s = &mut *k.st();
-        let mx = &mut s.mutexes[m as usize];
+        let mx = &mut s.mutexes[m.idx()];
         let i = mx
             .wait_list
             .iter()
@@ -607,11 +612,11 @@ async fn mutex_lock_common(k: &Kernel, m: u32, me: TaskId) {
 ///
 /// Linux: kernel/locking/mutex.c mutex_unlock() → __mutex_unlock_fast(), else
 /// __mutex_unlock_slowpath().
-pub async fn mutex_unlock(k: &Kernel, m: u32) {
+pub async fn mutex_unlock(k: &Kernel, m: MutexId) {
     let me = k.current();
     let not_owner = {
         let s = k.st();
-        let mx = &s.mutexes[m as usize];
+        let mx = &s.mutexes[m.idx()];
         if mx.owner != Some(me) || mx.flags.contains(MutexFlags::PICKUP) {
             Some(format!(
                 "mutex {} unlocked by a thread that does not hold it",
@@ -642,7 +647,7 @@ pub async fn mutex_unlock(k: &Kernel, m: u32) {
 /// Linux: kernel/locking/mutex.c __mutex_unlock_slowpath(), __mutex_handoff() (v29 9/9 as
 /// posted on LKML and in johnstultz-work/linux-dev: `current->blocked_donor = NULL` inside
 /// `if (next_lock == lock)`).
-async fn mutex_unlock_slowpath(k: &Kernel, m: u32, me: TaskId) {
+async fn mutex_unlock_slowpath(k: &Kernel, m: MutexId, me: TaskId) {
     let slow_ns = k.st().costs.mutex_slowpath_ns;
     k.m.delay(slow_ns).await;
     // Preemption stays off over the whole slow path so blocked_donor cannot change between
@@ -654,7 +659,7 @@ async fn mutex_unlock_slowpath(k: &Kernel, m: u32, me: TaskId) {
     // HANDOFF (or a blocked_donor) the owner field must stay ours until it is set to `next`.
     let (handoff, waiters) = {
         let s = &mut *k.st();
-        let mx = &mut s.mutexes[m as usize];
+        let mx = &mut s.mutexes[m.idx()];
         assert_eq!(mx.owner, Some(me), "unlock slowpath by a non-owner");
         assert!(!mx.flags.contains(MutexFlags::PICKUP));
         if use_donor || mx.flags.contains(MutexFlags::HANDOFF) {
@@ -695,7 +700,7 @@ async fn mutex_unlock_slowpath(k: &Kernel, m: u32, me: TaskId) {
         k.blocked_unlock(me).await;
     }
     if next.is_none() {
-        next = k.st().mutexes[m as usize].wait_list.front().copied();
+        next = k.st().mutexes[m.idx()].wait_list.front().copied();
         if let (Some(n), true) = (next, proxy) {
             // M7: the FIFO head, marked waking (PROXY_WAKING, v23-v29): it must be checked
             // for return migration before it may run, wherever it was migrated as a donor.
@@ -712,7 +717,7 @@ async fn mutex_unlock_slowpath(k: &Kernel, m: u32, me: TaskId) {
     if handoff {
         // __mutex_handoff(): owner = next | PICKUP, WAITERS kept, HANDOFF cleared.
         let s = &mut *k.st();
-        let mx = &mut s.mutexes[m as usize];
+        let mx = &mut s.mutexes[m.idx()];
         assert_eq!(mx.owner, Some(me));
         let waiters = mx.flags.contains(MutexFlags::WAITERS);
         mx.flags = MutexFlags::EMPTY;

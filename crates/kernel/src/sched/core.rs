@@ -207,14 +207,14 @@ impl Kernel {
     }
 
     /// `raw_spin_lock(&lock->wait_lock)` of kernel mutex `m`.
-    pub async fn mutex_wait_lock(&self, m: u32) {
-        let lock = self.s.borrow().mutexes[m as usize].wait_lock;
+    pub async fn mutex_wait_lock(&self, m: crate::locking::mutex::MutexId) {
+        let lock = self.s.borrow().mutexes[m.idx()].wait_lock;
         self.raw_spin_lock(lock, LockClass::MutexWaitLock, LockName::Other(lock.0))
             .await;
     }
 
-    pub async fn mutex_wait_unlock(&self, m: u32) {
-        let lock = self.s.borrow().mutexes[m as usize].wait_lock;
+    pub async fn mutex_wait_unlock(&self, m: crate::locking::mutex::MutexId) {
+        let lock = self.s.borrow().mutexes[m.idx()].wait_lock;
         self.raw_spin_unlock(lock).await;
     }
 
@@ -1444,7 +1444,9 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
                                 let t = &s.tasks[t as usize];
                                 Some(format!(
                                     "{}-{} waits for {}",
-                                    t.comm, t.pid, s.mutexes[m as usize].name
+                                    t.comm,
+                                    t.pid,
+                                    s.mutexes[m.idx()].name
                                 ))
                             })
                             .collect();
@@ -2307,10 +2309,10 @@ mod tests {
     }
 
     /// A proxy mutex held by `owner` with `waiter` queued on it and blocked on it (M1).
-    fn mutex_held(s: &mut SchedState, owner: TaskId, waiter: TaskId) -> u32 {
+    fn mutex_held(s: &mut SchedState, owner: TaskId, waiter: TaskId) -> crate::locking::mutex::MutexId {
         use crate::locking::mutex::{Mutex, MutexFlags};
         let wait_lock = s.m.new_lock();
-        let m = s.mutexes.len() as u32;
+        let m = crate::locking::mutex::MutexId(s.mutexes.len() as u32);
         s.mutexes.push(Mutex {
             name: "M".into(),
             owner: Some(owner),
@@ -2338,7 +2340,10 @@ mod tests {
     /// CPU, d and p blocked donors (`is_blocked`), both queued. `owner_sleeps`: o holds M2 and
     /// sleeps (F4); else M2 has no owner (F3). Returns, after one walk from d: (d queued, p
     /// queued, p's blocked_on, what the walk returned).
-    fn walk_stops_at_p(deactivate_link: bool, owner_sleeps: bool) -> (bool, bool, Option<u32>, &'static str) {
+    fn walk_stops_at_p(
+        deactivate_link: bool,
+        owner_sleeps: bool,
+    ) -> (bool, bool, Option<crate::locking::mutex::MutexId>, &'static str) {
         let mut cfg = zero_cost_config(1);
         cfg.feat.deactivate_link = deactivate_link;
         let k = crate::system::new_kernel(&cfg, Box::new(Collect::default()));
@@ -2350,7 +2355,7 @@ mod tests {
             let d = fair_task(s, "d", 0, CpuMask::single(0));
             let m2 = mutex_held(s, o, p);
             if !owner_sleeps {
-                s.mutexes[m2 as usize].owner = None;
+                s.mutexes[m2.idx()].owner = None;
             }
             mutex_held(s, p, d);
             for t in [p, d] {
@@ -2457,7 +2462,7 @@ mod tests {
                     let t = &s.tasks[d as usize];
                     assert_eq!(t.on_rq, OnRq::Queued, "a TASK_RUNNING donor was deactivated");
                     assert_eq!((t.cpu, t.blocked_on), (0, None));
-                    assert_eq!(s.mutexes[m as usize].wait_list, [d], "still a waiter");
+                    assert_eq!(s.mutexes[m.idx()].wait_list, [d], "still a waiter");
                 }
                 // The re-pick runs d itself: it is no longer a donor.
                 let next = pick_next_task(&k2, 0).await;
