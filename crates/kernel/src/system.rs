@@ -27,7 +27,7 @@ use crate::sched::features::{Features, Tunables};
 use crate::sched::rt::{RtRq, SchedRtEntity};
 use crate::sched::topology::Topology;
 use crate::sched::{Class, Costs, Rq, SchedState};
-use crate::task::{nice_to_prio, rt_prio, state, OnRq, Task, TaskId, IDLE_PRIO};
+use crate::task::{nice_to_prio, rt_prio, state, task_ctx, OnRq, Task, TaskId, IDLE_PRIO};
 use crate::time::{hrtimer_start, TimerFn};
 use crate::tracepoints::{Comm, EventKind, EventSink, LockName};
 
@@ -317,26 +317,29 @@ impl System {
         for id in kworkers {
             let kk = k.clone();
             let w = k.st().tasks[id as usize].wq_worker.expect("a kworker");
-            k.m.spawn(id, async move { crate::workqueue::worker_thread(&kk, w).await });
+            k.m.spawn(task_ctx(id), async move {
+                crate::workqueue::worker_thread(&kk, w).await
+            });
         }
         let user: Vec<TaskId> = self.programs.iter().map(|(id, _)| *id).collect();
         for (id, prog) in self.programs.drain(..) {
-            k.m.spawn(id, crate::syscalls::task_main(k.clone(), id, prog));
+            k.m.spawn(task_ctx(id), crate::syscalls::task_main(k.clone(), id, prog));
         }
         for cpu in 0..n as CpuId {
             let kk = k.clone();
             let boot = if cpu == 0 { user.clone() } else { Vec::new() };
-            k.m.spawn(cpu, async move {
+            // The idle task of `cpu` has task id `cpu`, its stopper `n + cpu` (see new_kernel).
+            k.m.spawn(task_ctx(cpu), async move {
                 for p in boot {
                     core::wake_up_new_task(&kk, p).await;
                 }
                 crate::sched::idle::do_idle(&kk).await;
             });
             let kk = k.clone();
-            k.m.spawn(n as TaskId + cpu, async move {
+            k.m.spawn(task_ctx(n as TaskId + cpu), async move {
                 crate::sched::stop_task::stopper_main(&kk).await
             });
-            k.m.boot_cpu(cpu, cpu);
+            k.m.boot_cpu(cpu, task_ctx(cpu));
         }
         if user.is_empty() {
             k.end(EndReason::Exited, String::new());

@@ -2,7 +2,7 @@
 //!
 //! Linux: include/linux/sched.h struct task_struct.
 
-use sim::{CpuId, CpuMask, LockId, Nanos};
+use sim::{CpuId, CpuMask, CtxId, LockId, Nanos};
 use uapi::Policy;
 
 use crate::sched::deadline::SchedDlEntity;
@@ -14,6 +14,22 @@ use crate::tracepoints::{Comm, Pid, TaskRef};
 /// Index of a task in [`crate::sched::SchedState::tasks`]. Distinct from its pid: every CPU's
 /// idle task has pid 0.
 pub type TaskId = u32;
+
+/// The execution context (kernel stack) that runs task `p`.
+///
+/// Every task has exactly one kernel stack, and the kernel numbers it with the task's own id
+/// when it spawns it (`System::run` for user tasks, kworkers, idle and stopper tasks), so the
+/// two ids hold the same number. They still mean different things — a context is what the
+/// machine executes on a CPU, a task is what the scheduler queues — and this function (with
+/// [`ctx_task`]) is the one place where one becomes the other.
+pub fn task_ctx(p: TaskId) -> CtxId {
+    CtxId(p)
+}
+
+/// The task whose kernel stack context `c` is: the inverse of [`task_ctx`].
+pub fn ctx_task(c: CtxId) -> TaskId {
+    c.0
+}
 
 /// `__state` bits (T-1).
 pub mod state {

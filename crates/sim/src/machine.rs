@@ -49,8 +49,10 @@ use crate::choice::{Bounds, ChoiceLog, ChoiceSource, Point, SeedOrder};
 use crate::cpumask::CpuId;
 use crate::time::Nanos;
 
-/// An execution context (the kernel stack of one task). Numbered by the kernel model.
-pub type CtxId = u32;
+crate::id_type! {
+    /// An execution context (the kernel stack of one task). Numbered by the kernel model.
+    pub struct CtxId;
+}
 
 /// A raw spinlock of the machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -374,11 +376,11 @@ impl Machine {
         let mut st = self.st.borrow_mut();
         assert!(st.cpus[cpu as usize].ctx.is_none(), "cpu{cpu} booted twice");
         st.cpus[cpu as usize].ctx = Some(ctx);
-        if st.running.len() <= ctx as usize {
-            st.running.resize(ctx as usize + 1, false);
+        if st.running.len() <= ctx.idx() {
+            st.running.resize(ctx.idx() + 1, false);
         }
-        assert!(!st.running[ctx as usize], "context {ctx} booted on two CPUs");
-        st.running[ctx as usize] = true;
+        assert!(!st.running[ctx.idx()], "context {ctx} booted on two CPUs");
+        st.running[ctx.idx()] = true;
         st.cpus[cpu as usize].wait = Wait::Ready;
         queue_cpu(&mut st, cpu);
     }
@@ -914,13 +916,13 @@ impl Future for SwitchFuture<'_> {
         let mut st = self.m.st.borrow_mut();
         let cur = st.cur as usize;
         let next = self.next;
-        let n = next as usize;
+        let n = next.idx();
         if st.running.len() <= n {
             st.running.resize(n + 1, false);
         }
         assert!(!st.running[n], "context {next} is already executing on a CPU");
         if let Some(prev) = st.cpus[cur].ctx {
-            st.running[prev as usize] = false;
+            st.running[prev.idx()] = false;
         }
         st.running[n] = true;
         st.cpus[cur].ctx = Some(next);
@@ -948,7 +950,7 @@ impl Executor {
         }
         let mut st = self.m.st.borrow_mut();
         for (id, fut) in st.spawns.drain(..) {
-            let i = id as usize;
+            let i = id.idx();
             if self.ctxs.len() <= i {
                 self.ctxs.resize_with(i + 1, || None);
             }
@@ -956,7 +958,7 @@ impl Executor {
             self.ctxs[i] = Some(fut);
         }
         for id in st.reaped.drain(..) {
-            self.ctxs[id as usize] = None;
+            self.ctxs[id.idx()] = None;
         }
     }
 
@@ -1007,7 +1009,7 @@ impl Executor {
             };
             loop {
                 let ctx = self.m.cpu_ctx(cpu).expect("stepping a CPU without a context");
-                let mut fut = self.ctxs[ctx as usize].take().expect("context has no future");
+                let mut fut = self.ctxs[ctx.idx()].take().expect("context has no future");
                 {
                     let mut st = self.m.st.borrow_mut();
                     let slot = &mut st.cpus[cpu as usize];
@@ -1019,7 +1021,7 @@ impl Executor {
                 if fut.as_mut().poll(&mut cx).is_ready() {
                     panic!("context {ctx} returned; task contexts must park forever");
                 }
-                self.ctxs[ctx as usize] = Some(fut);
+                self.ctxs[ctx.idx()] = Some(fut);
                 self.adopt();
                 if self.m.cpu_ctx(cpu) == Some(ctx) {
                     break;
@@ -1065,7 +1067,7 @@ mod tests {
         let log = Rc::new(RefCell::new(Vec::new()));
         {
             let (m2, log2) = (m.clone(), log.clone());
-            m.spawn(0, async move {
+            m.spawn(CtxId(0), async move {
                 assert!(m2.lock(l, 0).await);
                 m2.delay(1000).await;
                 m2.unlock(l);
@@ -1075,7 +1077,7 @@ mod tests {
         }
         {
             let (m2, log2) = (m.clone(), log.clone());
-            m.spawn(1, async move {
+            m.spawn(CtxId(1), async move {
                 m2.delay(100).await;
                 let got = m2.lock(l, 0).await;
                 assert!(!got, "lock must be held by cpu0");
@@ -1086,8 +1088,8 @@ mod tests {
                 m2.halt().await;
             });
         }
-        m.boot_cpu(0, 0);
-        m.boot_cpu(1, 1);
+        m.boot_cpu(0, CtxId(0));
+        m.boot_cpu(1, CtxId(1));
         let mut ex = Executor::new(m.clone());
         assert_eq!(ex.run(10_000, &mut |_| true), RunEnd::NoEvents);
         assert_eq!(
@@ -1108,7 +1110,7 @@ mod tests {
         let out = Rc::new(RefCell::new((0, 0, Vec::new())));
         {
             let (m2, flag2, out2) = (m.clone(), flag.clone(), out.clone());
-            m.spawn(0, async move {
+            m.spawn(CtxId(0), async move {
                 let mut polls = 0;
                 while !flag2.get() {
                     polls += m2.poll(10, u64::MAX, true).await;
@@ -1126,15 +1128,15 @@ mod tests {
         }
         {
             let (m2, flag2) = (m.clone(), flag.clone());
-            m.spawn(1, async move {
+            m.spawn(CtxId(1), async move {
                 m2.send_ipi(0, 1, 503);
                 m2.delay(1005).await;
                 flag2.set(true);
                 m2.halt().await;
             });
         }
-        m.boot_cpu(0, 0);
-        m.boot_cpu(1, 1);
+        m.boot_cpu(0, CtxId(0));
+        m.boot_cpu(1, CtxId(1));
         Executor::new(m.clone()).run(u64::MAX, &mut |_| true);
         let (t, polls, irqs) = out.borrow().clone();
         (t, polls, irqs, m.steps(), m.folded_polls())
@@ -1160,7 +1162,7 @@ mod tests {
         let seen = Rc::new(RefCell::new(Vec::new()));
         {
             let (m2, seen2) = (m.clone(), seen.clone());
-            m.spawn(0, async move {
+            m.spawn(CtxId(0), async move {
                 loop {
                     m2.poll(10, 1000, false).await;
                     seen2.borrow_mut().push(m2.now());
@@ -1169,13 +1171,13 @@ mod tests {
         }
         {
             let m2 = m.clone();
-            m.spawn(1, async move {
+            m.spawn(CtxId(1), async move {
                 m2.delay(100).await;
                 m2.halt().await;
             });
         }
-        m.boot_cpu(0, 0);
-        m.boot_cpu(1, 1);
+        m.boot_cpu(0, CtxId(0));
+        m.boot_cpu(1, CtxId(1));
         let mut hook = |_| {
             // An observer that must see every step from 300 on.
             m.observe_before(300);
@@ -1198,7 +1200,7 @@ mod tests {
         let out = Rc::new(Cell::new(None));
         {
             let (m2, out2) = (m.clone(), out.clone());
-            m.spawn(0, async move {
+            m.spawn(CtxId(0), async move {
                 let r = m2.run_interruptible(1_000_000).await;
                 out2.set(Some((r, m2.now(), m2.take_irqs())));
                 m2.halt().await;
@@ -1206,14 +1208,14 @@ mod tests {
         }
         {
             let m2 = m.clone();
-            m.spawn(1, async move {
+            m.spawn(CtxId(1), async move {
                 m2.delay(300).await;
                 m2.send_ipi(0, 2, m2.now() + 50);
                 m2.halt().await;
             });
         }
-        m.boot_cpu(0, 0);
-        m.boot_cpu(1, 1);
+        m.boot_cpu(0, CtxId(0));
+        m.boot_cpu(1, CtxId(1));
         Executor::new(m.clone()).run(u64::MAX, &mut |_| true);
         let (r, t, irqs) = out.get().unwrap();
         assert_eq!(r, RunResult::Interrupted { ran_ns: 350 });
@@ -1233,16 +1235,16 @@ mod tests {
         let log = Rc::new(RefCell::new(Vec::new()));
         for id in 0..2u32 {
             let (m2, log2) = (m.clone(), log.clone());
-            m.spawn(id, async move {
+            m.spawn(CtxId(id), async move {
                 for round in 0..2 {
                     log2.borrow_mut().push((id, round, m2.now()));
                     m2.delay(10).await;
-                    m2.switch_to(1 - id).await;
+                    m2.switch_to(CtxId(1 - id)).await;
                 }
                 m2.halt().await;
             });
         }
-        m.boot_cpu(0, 0);
+        m.boot_cpu(0, CtxId(0));
         Executor::new(m.clone()).run(u64::MAX, &mut |_| true);
         assert_eq!(*log.borrow(), vec![(0, 0, 0), (1, 0, 10), (0, 1, 20), (1, 1, 30)]);
     }
@@ -1273,12 +1275,12 @@ mod tests {
         let log = Rc::new(RefCell::new(Vec::new()));
         for id in 0..4u32 {
             let (m2, log2) = (m.clone(), log.clone());
-            m.spawn(id, async move {
+            m.spawn(CtxId(id), async move {
                 m2.yield_now().await;
                 log2.borrow_mut().push(id);
                 m2.halt().await;
             });
-            m.boot_cpu(id, id);
+            m.boot_cpu(id, CtxId(id));
         }
         Executor::new(m.clone()).run(u64::MAX, &mut |_| true);
         let v = log.borrow().clone();
@@ -1318,7 +1320,7 @@ mod tests {
         let out = Rc::new(Cell::new(None));
         {
             let (m2, out2) = (m.clone(), out.clone());
-            m.spawn(0, async move {
+            m.spawn(CtxId(0), async move {
                 let r = m2.run_interruptible(1_000_000).await;
                 out2.set(Some((r, m2.now())));
                 m2.halt().await;
@@ -1326,14 +1328,14 @@ mod tests {
         }
         {
             let m2 = m.clone();
-            m.spawn(1, async move {
+            m.spawn(CtxId(1), async move {
                 m2.delay(300).await;
                 m2.send_ipi(0, 2, m2.now() + 50);
                 m2.halt().await;
             });
         }
-        m.boot_cpu(0, 0);
-        m.boot_cpu(1, 1);
+        m.boot_cpu(0, CtxId(0));
+        m.boot_cpu(1, CtxId(1));
         Executor::new(m.clone()).run(u64::MAX, &mut |_| true);
         // 300 + 50 of latency + 25 of perturbation.
         assert_eq!(out.get().unwrap(), (RunResult::Interrupted { ran_ns: 375 }, 375));
@@ -1347,12 +1349,12 @@ mod tests {
             let log = Rc::new(RefCell::new(Vec::new()));
             for id in 0..4u32 {
                 let (m2, log2) = (m.clone(), log.clone());
-                m.spawn(id, async move {
+                m.spawn(CtxId(id), async move {
                     m2.yield_now().await;
                     log2.borrow_mut().push(id);
                     m2.halt().await;
                 });
-                m.boot_cpu(id, id);
+                m.boot_cpu(id, CtxId(id));
             }
             Executor::new(m.clone()).run(u64::MAX, &mut |_| true);
             let v = log.borrow().clone();

@@ -329,7 +329,7 @@ mod tests {
 
     use crate::sched::core::{self, Kernel};
     use crate::sched::{Costs, EnqueueFlags, SchedState};
-    use crate::task::TaskId;
+    use crate::task::{task_ctx, TaskId};
     use crate::tracepoints::NullSink;
 
     /// Two idle CPUs with zero costs.
@@ -344,11 +344,11 @@ mod tests {
     fn run_on_cpu0<F: Future<Output = ()> + 'static>(k: &Rc<Kernel>, f: F) {
         let m = k.m.clone();
         let m2 = m.clone();
-        m.spawn(0, async move {
+        m.spawn(task_ctx(0), async move {
             f.await;
             m2.halt().await;
         });
-        m.boot_cpu(0, 0);
+        m.boot_cpu(0, task_ctx(0));
         Executor::new(m).run(1_000_000, &mut |_| true);
     }
 

@@ -16,7 +16,7 @@ use sim::{CpuId, LockId, Machine, Nanos};
 use crate::coverage::Mark;
 use crate::locking::lockdep::{LockClass, Lockdep};
 use crate::sched::{Class, DequeueFlags, EnqueueFlags, SchedState, WakeFlags};
-use crate::task::{OnRq, TaskId};
+use crate::task::{ctx_task, task_ctx, OnRq, TaskId};
 use crate::tracepoints::{Event, EventKind, LockName, PrevState, TraceFlags};
 
 /// A violated invariant or lockdep rule: the run fails with exit code 4.
@@ -232,7 +232,7 @@ impl Kernel {
 /// `__schedule()` is still prev after `rq->curr` already names next (TR-5).
 pub fn emit(s: &mut SchedState, cpu: CpuId, kind: EventKind) {
     let rq = &s.rqs[cpu as usize];
-    let current = s.m.cpu_ctx(cpu).unwrap_or(rq.curr);
+    let current = s.m.cpu_ctx(cpu).map_or(rq.curr, ctx_task);
     let curr = &s.tasks[current as usize];
     let flags = TraceFlags {
         irqs_off: rq.irqs_disabled,
@@ -893,7 +893,7 @@ async fn context_switch(k: &Kernel, next: TaskId) {
         s.costs.context_switch_ns
     };
     k.m.delay(cost).await;
-    k.m.switch_to(next).await;
+    k.m.switch_to(task_ctx(next)).await;
     finish_task_switch(k).await;
 }
 
@@ -917,7 +917,7 @@ pub async fn finish_task_switch(k: &Kernel) {
     k.rq_unlock(cpu).await;
     if prev_dead {
         // put_task_struct_rcu_user(): the dead task's stack is freed.
-        k.m.reap(prev);
+        k.m.reap(task_ctx(prev));
         let s = &mut *k.st();
         s.nr_exited += 1;
         let all_done = s.nr_exited == s.nr_user_tasks;
@@ -2240,7 +2240,7 @@ mod tests {
         };
         {
             let k2 = k.clone();
-            k.m.spawn(0, async move {
+            k.m.spawn(task_ctx(0), async move {
                 k2.rq_lock(0).await;
                 update_rq_clock(&mut k2.st(), 0);
                 let next = pick_next_task(&k2, 0).await;
@@ -2251,7 +2251,7 @@ mod tests {
         }
         {
             let k2 = k.clone();
-            k.m.spawn(1, async move {
+            k.m.spawn(task_ctx(1), async move {
                 k2.m.delay(1_000).await;
                 k2.rq_lock(0).await;
                 {
@@ -2263,8 +2263,8 @@ mod tests {
                 k2.m.halt().await;
             });
         }
-        k.m.boot_cpu(0, 0);
-        k.m.boot_cpu(1, 1);
+        k.m.boot_cpu(0, task_ctx(0));
+        k.m.boot_cpu(1, task_ctx(1));
         Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
         let v = k.violations.borrow();
         v.iter()
@@ -2368,7 +2368,7 @@ mod tests {
         let out = std::rc::Rc::new(std::cell::RefCell::new(None));
         {
             let (k2, out) = (k.clone(), out.clone());
-            k.m.spawn(0, async move {
+            k.m.spawn(task_ctx(0), async move {
                 k2.rq_lock(0).await;
                 {
                     let s = &mut *k2.st();
@@ -2392,7 +2392,7 @@ mod tests {
                 k2.m.halt().await;
             });
         }
-        k.m.boot_cpu(0, 0);
+        k.m.boot_cpu(0, task_ctx(0));
         Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
         assert_eq!(*k.violations.borrow(), vec![]);
         let r = out.borrow_mut().take().expect("the walk ran");
@@ -2445,7 +2445,7 @@ mod tests {
         };
         {
             let k2 = k.clone();
-            k.m.spawn(0, async move {
+            k.m.spawn(task_ctx(0), async move {
                 k2.rq_lock(0).await;
                 update_rq_clock(&mut k2.st(), 0);
                 let next = pick_next_task(&k2, 0).await;
@@ -2473,7 +2473,7 @@ mod tests {
                 k2.m.halt().await;
             });
         }
-        k.m.boot_cpu(0, 0);
+        k.m.boot_cpu(0, task_ctx(0));
         Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
         assert_eq!(*k.violations.borrow(), vec![]);
         let pid = k.st().tasks[d as usize].pid;
@@ -2530,13 +2530,13 @@ mod tests {
         };
         {
             let k2 = k.clone();
-            k.m.spawn(0, async move {
+            k.m.spawn(task_ctx(0), async move {
                 assert!(try_to_wake_up(&k2, d, crate::task::state::TASK_NORMAL, WakeFlags::empty()).await);
                 k2.m.halt().await;
             });
         }
         // Only CPU 0 runs a kernel path; CPU 1 is only ever locked by the waker.
-        k.m.boot_cpu(0, 0);
+        k.m.boot_cpu(0, task_ctx(0));
         Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
         assert_eq!(*k.violations.borrow(), vec![]);
         let s = k.st();
@@ -2610,7 +2610,7 @@ mod tests {
         let blocked_lock = k.st().tasks[d as usize].blocked_lock;
         {
             let k2 = k.clone();
-            k.m.spawn(0, async move {
+            k.m.spawn(task_ctx(0), async move {
                 k2.rq_lock(0).await;
                 update_rq_clock(&mut k2.st(), 0);
                 let next = pick_next_task(&k2, 0).await;
@@ -2622,7 +2622,7 @@ mod tests {
         }
         {
             let k2 = k.clone();
-            k.m.spawn(1, async move {
+            k.m.spawn(task_ctx(1), async move {
                 k2.m.delay(3_500).await;
                 k2.blocked_lock(d).await;
                 {
@@ -2635,8 +2635,8 @@ mod tests {
                 k2.m.halt().await;
             });
         }
-        k.m.boot_cpu(0, 0);
-        k.m.boot_cpu(1, 1);
+        k.m.boot_cpu(0, task_ctx(0));
+        k.m.boot_cpu(1, task_ctx(1));
         Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
         assert_eq!(*k.violations.borrow(), vec![]);
         let contended: Vec<(u64, u32)> = events
@@ -2700,7 +2700,7 @@ mod tests {
         };
         {
             let k2 = k.clone();
-            k.m.spawn(1, async move {
+            k.m.spawn(task_ctx(1), async move {
                 k2.rq_lock(1).await;
                 k2.m.delay(11_000).await;
                 k2.rq_unlock(1).await;
@@ -2709,7 +2709,7 @@ mod tests {
         }
         {
             let k2 = k.clone();
-            k.m.spawn(0, async move {
+            k.m.spawn(task_ctx(0), async move {
                 k2.m.delay(1_000).await;
                 k2.rq_lock(0).await;
                 update_rq_clock(&mut k2.st(), 0);
@@ -2723,7 +2723,7 @@ mod tests {
         }
         {
             let k2 = k.clone();
-            k.m.spawn(2, async move {
+            k.m.spawn(task_ctx(2), async move {
                 k2.m.delay(3_000).await;
                 {
                     let s = k2.st();
@@ -2743,9 +2743,9 @@ mod tests {
                 k2.m.halt().await;
             });
         }
-        k.m.boot_cpu(0, 0);
-        k.m.boot_cpu(1, 1);
-        k.m.boot_cpu(2, 2);
+        k.m.boot_cpu(0, task_ctx(0));
+        k.m.boot_cpu(1, task_ctx(1));
+        k.m.boot_cpu(2, task_ctx(2));
         Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
         assert_eq!(*k.violations.borrow(), vec![]);
         let pid = k.st().tasks[d as usize].pid;

@@ -1764,7 +1764,7 @@ mod tests {
 
     use super::*;
     use crate::sched::Costs;
-    use crate::task::OnRq;
+    use crate::task::{task_ctx, OnRq};
     use crate::tracepoints::NullSink;
 
     const MS: Nanos = 1_000_000;
@@ -1994,11 +1994,11 @@ mod tests {
     fn run_on_cpu<F: std::future::Future<Output = ()> + 'static>(k: &std::rc::Rc<Kernel>, cpu: CpuId, f: F) {
         let m = k.m.clone();
         let m2 = m.clone();
-        m.spawn(0, async move {
+        m.spawn(task_ctx(0), async move {
             f.await;
             m2.halt().await;
         });
-        m.boot_cpu(cpu, 0);
+        m.boot_cpu(cpu, task_ctx(0));
         let mut ex = sim::Executor::new(m);
         ex.run(1_000_000, &mut |_| true);
     }

@@ -1308,6 +1308,7 @@ mod tests {
 
     use crate::sched::fair::set_next_task_fair;
     use crate::sched::fair::test_util::new_for_tests;
+    use crate::task::task_ctx;
     use crate::task::OnRq;
 
     /// Make `p` (queued on `cpu`) the running task there.
@@ -1355,11 +1356,11 @@ mod tests {
     fn balance_periodic_on_cpu1(s: SchedState) -> Rc<Kernel> {
         let k = kernel(s);
         let k2 = k.clone();
-        k.m.spawn(0, async move {
+        k.m.spawn(task_ctx(0), async move {
             sched_balance_periodic(&k2, 1).await;
             k2.m.halt().await;
         });
-        k.m.boot_cpu(1, 0);
+        k.m.boot_cpu(1, task_ctx(0));
         run_machine(&k);
         k
     }
@@ -1419,7 +1420,7 @@ mod tests {
         let k2 = k.clone();
         let result = Rc::new(Cell::new(i32::MIN));
         let r2 = result.clone();
-        k.m.spawn(0, async move {
+        k.m.spawn(task_ctx(0), async move {
             k2.rq_lock(1).await;
             let pulled = sched_balance_newidle(&k2, 1).await;
             assert!(k2.rq_locked(1), "returns with the rq lock held");
@@ -1427,7 +1428,7 @@ mod tests {
             k2.rq_unlock(1).await;
             k2.m.halt().await;
         });
-        k.m.boot_cpu(1, 0);
+        k.m.boot_cpu(1, task_ctx(0));
         run_machine(&k);
         assert_eq!(result.get(), 1);
         let s = k.st();
@@ -1446,13 +1447,13 @@ mod tests {
         let k2 = k.clone();
         let result = Rc::new(Cell::new(i32::MIN));
         let r2 = result.clone();
-        k.m.spawn(0, async move {
+        k.m.spawn(task_ctx(0), async move {
             k2.rq_lock(1).await;
             r2.set(sched_balance_newidle(&k2, 1).await);
             k2.rq_unlock(1).await;
             k2.m.halt().await;
         });
-        k.m.boot_cpu(1, 0);
+        k.m.boot_cpu(1, task_ctx(0));
         run_machine(&k);
         assert_eq!(result.get(), 0);
         assert_eq!(k.st().rqs[1].nr_running, 0);

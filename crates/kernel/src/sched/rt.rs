@@ -1390,10 +1390,11 @@ mod tests {
         run_on(k, 0, 0, f);
     }
 
-    /// Run `f` as a new context `ctx` booted on `cpu` until it parks.
-    fn run_on<F: std::future::Future<Output = ()> + 'static>(k: &Rc<Kernel>, cpu: CpuId, ctx: u32, f: F) {
+    /// Run `f` as the context of task `task`, booted on `cpu`, until it parks.
+    fn run_on<F: std::future::Future<Output = ()> + 'static>(k: &Rc<Kernel>, cpu: CpuId, task: TaskId, f: F) {
         let m = k.m.clone();
         let m2 = m.clone();
+        let ctx = crate::task::task_ctx(task);
         m.spawn(ctx, async move {
             f.await;
             m2.halt().await;
