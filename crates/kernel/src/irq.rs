@@ -109,7 +109,7 @@ async fn sched_tick(k: &Kernel, cpu: CpuId) {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);
         let donor = s.rqs[cpu as usize].donor;
-        s.tasks[donor as usize].class.task_tick(s, cpu, donor);
+        s.tasks[donor.idx()].class.task_tick(s, cpu, donor);
         let rq = &mut s.rqs[cpu as usize];
         if s.jiffies >= rq.next_balance {
             rq.balance_softirq_pending = true;

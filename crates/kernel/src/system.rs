@@ -265,7 +265,7 @@ impl System {
     /// Linux: kernel/fork.c kernel_clone(), kernel/sched/core.c sched_fork().
     pub fn add_task(&mut self, spec: TaskSpec) -> u32 {
         let s = &mut *self.k.st();
-        let id = s.tasks.len() as TaskId;
+        let id = TaskId(s.tasks.len() as u32);
         let pid = FIRST_USER_PID + s.nr_user_tasks;
         let mut t = new_task_struct(&s.m, id, pid, &spec.name, 0);
         t.thread = Some(spec.thread);
@@ -283,7 +283,7 @@ impl System {
         t.state = state::TASK_NEW;
         s.tasks.push(t);
         apply_attr(s, id, spec.attr);
-        s.tasks[id as usize].class.init_entity(s, id);
+        s.tasks[id.idx()].class.init_entity(s, id);
         s.nr_user_tasks += 1;
         announce_task(s, id, false);
         self.programs.push((id, spec.program));
@@ -300,7 +300,7 @@ impl System {
             let s = &mut *k.st();
             // The per-CPU stoppers were forked at boot, before the workload.
             for cpu in 0..n {
-                announce_task(s, (n + cpu) as TaskId, true);
+                announce_task(s, stopper_task_id(n, cpu as CpuId), true);
             }
             // workqueue_init(): the pools and their idle kworkers, if any work is declared.
             if !s.wq.works.is_empty() {
@@ -316,7 +316,7 @@ impl System {
         }
         for id in kworkers {
             let kk = k.clone();
-            let w = k.st().tasks[id as usize].wq_worker.expect("a kworker");
+            let w = k.st().tasks[id.idx()].wq_worker.expect("a kworker");
             k.m.spawn(task_ctx(id), async move {
                 crate::workqueue::worker_thread(&kk, w).await
             });
@@ -328,18 +328,17 @@ impl System {
         for cpu in 0..n as CpuId {
             let kk = k.clone();
             let boot = if cpu == 0 { user.clone() } else { Vec::new() };
-            // The idle task of `cpu` has task id `cpu`, its stopper `n + cpu` (see new_kernel).
-            k.m.spawn(task_ctx(cpu), async move {
+            k.m.spawn(task_ctx(idle_task_id(cpu)), async move {
                 for p in boot {
                     core::wake_up_new_task(&kk, p).await;
                 }
                 crate::sched::idle::do_idle(&kk).await;
             });
             let kk = k.clone();
-            k.m.spawn(task_ctx(n as TaskId + cpu), async move {
+            k.m.spawn(task_ctx(stopper_task_id(n, cpu)), async move {
                 crate::sched::stop_task::stopper_main(&kk).await
             });
-            k.m.boot_cpu(cpu, task_ctx(cpu));
+            k.m.boot_cpu(cpu, task_ctx(idle_task_id(cpu)));
         }
         if user.is_empty() {
             k.end(EndReason::Exited, String::new());
@@ -399,6 +398,18 @@ impl System {
     }
 }
 
+/// The task id of `cpu`'s idle task: [`new_sched_state`] creates the idle tasks first, one
+/// per CPU in CPU order, so task `cpu` is `swapper/cpu`.
+pub fn idle_task_id(cpu: CpuId) -> TaskId {
+    TaskId(cpu)
+}
+
+/// The task id of `cpu`'s stopper (`migration/cpu`) on a machine of `nr_cpus` CPUs: the
+/// stoppers come right after the idle tasks, in CPU order.
+pub fn stopper_task_id(nr_cpus: usize, cpu: CpuId) -> TaskId {
+    TaskId(nr_cpus as u32 + cpu)
+}
+
 /// `sched_init()` + `init_idle()`: the scheduler state of a machine with `cfg.nr_cpus` CPUs,
 /// each with its idle task (task id = CPU) and stopper (task id = nr_cpus + CPU).
 ///
@@ -411,15 +422,15 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
     let mut tasks = Vec::new();
     let mut rqs = Vec::new();
     for cpu in 0..n as CpuId {
-        let idle = new_task_struct(&m, cpu as TaskId, 0, &format!("swapper/{cpu}"), cpu);
+        let idle = new_task_struct(&m, idle_task_id(cpu), 0, &format!("swapper/{cpu}"), cpu);
         tasks.push(idle);
         rqs.push(Rq {
             cpu,
             lock: m.new_lock(),
-            curr: cpu,
-            donor: cpu,
-            idle: cpu,
-            stop: n as TaskId + cpu,
+            curr: idle_task_id(cpu),
+            donor: idle_task_id(cpu),
+            idle: idle_task_id(cpu),
+            stop: stopper_task_id(n, cpu),
             next_class: Class::Idle,
             nr_running: 0,
             cfs: CfsRq::default(),
@@ -450,7 +461,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
             stop_works: Vec::new(),
             rt_push_work_pending: false,
             in_hardirq: false,
-            last_prev: cpu,
+            last_prev: idle_task_id(cpu),
             proxy_traced: None,
             balance_softirq_pending: false,
             preempt_count: 0,
@@ -469,7 +480,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         t.nr_cpus_allowed = 1;
     }
     for cpu in 0..n as CpuId {
-        let id = n as TaskId + cpu;
+        let id = stopper_task_id(n, cpu);
         let mut t = new_task_struct(&m, id, 10 + cpu, &format!("migration/{cpu}"), cpu);
         t.is_stopper = true;
         t.class = Class::Stop;
@@ -560,7 +571,7 @@ impl Kernel {
 ///
 /// Linux: kernel/fork.c copy_process() → trace_task_newtask().
 fn announce_task(s: &mut SchedState, id: TaskId, kthread: bool) {
-    let t = &s.tasks[id as usize];
+    let t = &s.tasks[id.idx()];
     let (pid, comm, policy, prio, nice) = (t.pid, t.comm, t.policy, t.prio, t.nice());
     core::emit(
         s,
@@ -647,7 +658,7 @@ fn prio_of(attr: SchedAttr) -> i32 {
 ///
 /// Linux: kernel/sched/syscalls.c __setscheduler_params(), __setscheduler_prio().
 fn apply_attr(s: &mut SchedState, p: TaskId, attr: SchedAttr) {
-    let t = &mut s.tasks[p as usize];
+    let t = &mut s.tasks[p.idx()];
     t.policy = attr.policy;
     match attr.policy {
         Policy::Fifo | Policy::Rr => {
@@ -694,7 +705,7 @@ pub fn __sched_setscheduler(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: Sch
         false,
         false,
     );
-    if s.tasks[p as usize].se.sched_delayed && new_class != s.tasks[p as usize].class {
+    if s.tasks[p.idx()].se.sched_delayed && new_class != s.tasks[p.idx()].class {
         // The fair class blocks it itself (dequeue_entities → __block_task).
         core::dequeue_task(
             s,
@@ -703,7 +714,7 @@ pub fn __sched_setscheduler(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: Sch
             DequeueFlags::SLEEP | DequeueFlags::DELAYED | DequeueFlags::NOCLOCK,
         );
     }
-    let queued = s.tasks[p as usize].on_rq == OnRq::Queued;
+    let queued = s.tasks[p.idx()].on_rq == OnRq::Queued;
     let running = s.rqs[cpu as usize].donor == p;
     if queued {
         core::dequeue_task(
@@ -717,7 +728,7 @@ pub fn __sched_setscheduler(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: Sch
         core::put_prev_task(s, cpu, p);
     }
     let (prev_class, oldprio, old_nice, old_policy_class) = {
-        let t = &s.tasks[p as usize];
+        let t = &s.tasks[p.idx()];
         (
             t.class,
             t.prio,
@@ -727,8 +738,8 @@ pub fn __sched_setscheduler(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: Sch
     };
     apply_attr(s, p, attr);
     {
-        let boosted = crate::locking::rtmutex::rt_effective_prio(s, p, s.tasks[p as usize].normal_prio);
-        let t = &mut s.tasks[p as usize];
+        let boosted = crate::locking::rtmutex::rt_effective_prio(s, p, s.tasks[p.idx()].normal_prio);
+        let t = &mut s.tasks[p.idx()];
         t.prio = boosted;
         t.class = core::class_of(boosted, false, false);
         assert_eq!(t.class, new_class);
@@ -739,11 +750,11 @@ pub fn __sched_setscheduler(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: Sch
             crate::sched::deadline::dl_pi_boost(s, p, top);
         } else if new_class == Class::Deadline {
             // Its own reservation from now on.
-            s.tasks[p as usize].dl.pi_se = None;
+            s.tasks[p.idx()].dl.pi_se = None;
         }
     }
     let (class, new_nice) = {
-        let t = &s.tasks[p as usize];
+        let t = &s.tasks[p.idx()];
         (t.class, t.nice())
     };
     if class != prev_class {
@@ -754,7 +765,7 @@ pub fn __sched_setscheduler(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: Sch
     // A PI boost keeps the task in the RT class while its policy may have moved: prepare the
     // policy's class for the deboost, as entering it would (Linux keeps `p->se` and `p->rt`
     // initialised for every task).
-    let policy_class = core::class_of(s.tasks[p as usize].normal_prio, false, false);
+    let policy_class = core::class_of(s.tasks[p.idx()].normal_prio, false, false);
     if policy_class != class {
         match policy_class {
             Class::Fair if old_policy_class != Class::Fair => crate::sched::fair::init_entity_fair(s, p),
@@ -762,7 +773,7 @@ pub fn __sched_setscheduler(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: Sch
             _ => {}
         }
     } else if class == prev_class && policy_class == Class::Rt && old_policy_class != Class::Rt {
-        s.tasks[p as usize].rt.time_slice = s.tun.rr_timeslice_ticks();
+        s.tasks[p.idx()].rt.time_slice = s.tun.rr_timeslice_ticks();
     }
     if queued {
         core::enqueue_task(
@@ -775,7 +786,7 @@ pub fn __sched_setscheduler(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: Sch
     if running {
         core::set_next_task(s, cpu, p, false);
         // The donor's class changed: next_class follows it (C4, I13).
-        s.rqs[cpu as usize].next_class = s.tasks[p as usize].class;
+        s.rqs[cpu as usize].next_class = s.tasks[p.idx()].class;
     }
     check_class_changed(s, cpu, p, prev_class, oldprio);
 }
@@ -833,7 +844,7 @@ pub fn end_user_livelock(k: &Kernel, p: TaskId) {
         match stall_report(s) {
             r @ (EndReason::Deadlock, _) => r,
             _ => {
-                let t = &s.tasks[p as usize];
+                let t = &s.tasks[p.idx()];
                 (
                     EndReason::Stall,
                     format!(
@@ -926,7 +937,7 @@ impl Watchdog {
         if reason == EndReason::Deadlock {
             return Some((reason, report));
         }
-        let name = |t: TaskId| format!("{}-{}", s.tasks[t as usize].comm, s.tasks[t as usize].pid);
+        let name = |t: TaskId| format!("{}-{}", s.tasks[t.idx()].comm, s.tasks[t.idx()].pid);
         let mut lines = vec![format!(
             "livelock: simulated time stopped advancing at {now} ns ({LIVELOCK_STEPS} machine steps without progress)"
         )];
@@ -954,7 +965,7 @@ impl Watchdog {
 /// will take it, which is not a wait for another task, so it is no edge. Linear in the tasks.
 pub fn find_lock_cycle(s: &SchedState) -> Option<Vec<TaskId>> {
     use crate::locking::mutex::MutexFlags;
-    let next = |t: TaskId| match s.tasks[t as usize].waiting_on {
+    let next = |t: TaskId| match s.tasks[t.idx()].waiting_on {
         Some(WaitTarget::Mutex(m)) => {
             let mx = &s.mutexes[m.idx()];
             if mx.flags.contains(MutexFlags::PICKUP) {
@@ -977,7 +988,7 @@ pub fn find_lock_cycle(s: &SchedState) -> Option<Vec<TaskId>> {
         let mut path = Vec::new();
         let mut cur = Some(start);
         while let Some(t) = cur {
-            match seen[t as usize] {
+            match seen[t.idx()] {
                 1 => {
                     let i = path.iter().position(|&x| x == t).expect("on the path");
                     return Some(path[i..].to_vec());
@@ -985,12 +996,12 @@ pub fn find_lock_cycle(s: &SchedState) -> Option<Vec<TaskId>> {
                 2 => break,
                 _ => {}
             }
-            seen[t as usize] = 1;
+            seen[t.idx()] = 1;
             path.push(t);
             cur = next(t);
         }
         for t in path {
-            seen[t as usize] = 2;
+            seen[t.idx()] = 2;
         }
     }
     None
@@ -1007,7 +1018,7 @@ fn lock_of(s: &SchedState, w: WaitTarget) -> (&str, Option<TaskId>) {
 }
 
 fn stall_report(s: &SchedState) -> (EndReason, String) {
-    let name = |t: TaskId| format!("{}-{}", s.tasks[t as usize].comm, s.tasks[t as usize].pid);
+    let name = |t: TaskId| format!("{}-{}", s.tasks[t.idx()].comm, s.tasks[t.idx()].pid);
     let mut lines = Vec::new();
     let busy_worker = |t: &crate::task::Task| {
         t.wq_worker
@@ -1037,7 +1048,7 @@ fn stall_report(s: &SchedState) -> (EndReason, String) {
         let links: Vec<String> = cycle
             .iter()
             .map(|&t| {
-                let w = s.tasks[t as usize].waiting_on.expect("on a waits-for path");
+                let w = s.tasks[t.idx()].waiting_on.expect("on a waits-for path");
                 format!("{} waits for {}", name(t), lock_of(s, w).0)
             })
             .collect();
@@ -1063,7 +1074,7 @@ mod tests {
         let mut s = new_sched_state(&Config::new(1), Box::new(NullSink));
         let mut ids = Vec::new();
         for i in 0..n {
-            let id = s.tasks.len() as TaskId;
+            let id = TaskId(s.tasks.len() as u32);
             let mut t = new_task_struct(&s.m, id, FIRST_USER_PID + i as u32, &format!("t{i}"), 0);
             t.thread = Some(i as u32);
             s.tasks.push(t);
@@ -1093,7 +1104,7 @@ mod tests {
         let mx = &mut s.mutexes[m.idx()];
         mx.wait_list.push_back(t);
         mx.flags.insert(MutexFlags::WAITERS);
-        s.tasks[t as usize].waiting_on = Some(WaitTarget::Mutex(m));
+        s.tasks[t.idx()].waiting_on = Some(WaitTarget::Mutex(m));
     }
 
     /// A ring a → M1 → b → M2 → c → M0 → a is found, in the rotation that starts at the first

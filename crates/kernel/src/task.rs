@@ -11,9 +11,11 @@ use crate::sched::rt::SchedRtEntity;
 use crate::sched::Class;
 use crate::tracepoints::{Comm, Pid, TaskRef};
 
-/// Index of a task in [`crate::sched::SchedState::tasks`]. Distinct from its pid: every CPU's
-/// idle task has pid 0.
-pub type TaskId = u32;
+sim::id_type! {
+    /// Index of a task in [`crate::sched::SchedState::tasks`]. Distinct from its pid: every
+    /// CPU's idle task has pid 0.
+    pub struct TaskId;
+}
 
 /// The execution context (kernel stack) that runs task `p`.
 ///
@@ -23,12 +25,12 @@ pub type TaskId = u32;
 /// machine executes on a CPU, a task is what the scheduler queues — and this function (with
 /// [`ctx_task`]) is the one place where one becomes the other.
 pub fn task_ctx(p: TaskId) -> CtxId {
-    CtxId(p)
+    CtxId(p.0)
 }
 
 /// The task whose kernel stack context `c` is: the inverse of [`task_ctx`].
 pub fn ctx_task(c: CtxId) -> TaskId {
-    c.0
+    TaskId(c.0)
 }
 
 /// `__state` bits (T-1).

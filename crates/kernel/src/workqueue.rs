@@ -209,7 +209,7 @@ pub fn init_workqueues(s: &mut SchedState) -> Vec<TaskId> {
             workers: Vec::new(),
         };
         for i in 0..per_pool {
-            let id = s.tasks.len() as TaskId;
+            let id = TaskId(s.tasks.len() as u32);
             let w = s.wq.workers.len() as u32;
             let pid = FIRST_KWORKER_PID + w;
             assert!(pid < crate::system::FIRST_USER_PID, "too many kworkers");
@@ -434,7 +434,7 @@ pub async fn flush_work(k: &Kernel, work: WorkId) {
         if busy {
             let target = wk.nr_queued;
             s.wq.works[work as usize].flushers.push((me, target));
-            let t = &mut s.tasks[me as usize];
+            let t = &mut s.tasks[me.idx()];
             t.state = state::TASK_UNINTERRUPTIBLE;
             t.waiting_on = Some(WaitTarget::Work(work));
             Some(target)
@@ -451,10 +451,10 @@ pub async fn flush_work(k: &Kernel, work: WorkId) {
         schedule(k).await;
         let s = &mut *k.st();
         if s.wq.works[work as usize].nr_done >= target {
-            s.tasks[me as usize].waiting_on = None;
+            s.tasks[me.idx()].waiting_on = None;
             break;
         }
-        s.tasks[me as usize].state = state::TASK_UNINTERRUPTIBLE;
+        s.tasks[me.idx()].state = state::TASK_UNINTERRUPTIBLE;
     }
     preempt_point(k).await;
 }
@@ -513,7 +513,7 @@ pub async fn worker_thread(k: &Kernel, w: u32) {
             worker.flags.idle = true;
             s.wq.pools[pool as usize].idle_list.push_front(w);
             let task = s.wq.workers[w as usize].task;
-            s.tasks[task as usize].state = state::TASK_IDLE;
+            s.tasks[task.idx()].state = state::TASK_IDLE;
         }
         pool_unlock(k, pool).await;
         schedule(k).await;
@@ -560,7 +560,7 @@ async fn process_one_work(k: &Kernel, w: u32, work: WorkId) {
         wk.nr_started = wk.nr_queued;
         let instance = wk.nr_started;
         let task = s.wq.workers[w as usize].task;
-        let now_sum = s.tasks[task as usize].se.sum_exec_runtime;
+        let now_sum = s.tasks[task.idx()].se.sum_exec_runtime;
         let worker = &mut s.wq.workers[w as usize];
         worker.current_work = Some(work);
         worker.current_instance = instance;
@@ -654,7 +654,7 @@ async fn kernel_run(k: &Kernel, work_ns: Nanos) {
 ///
 /// Linux: kernel/workqueue.c wq_worker_running().
 pub fn wq_worker_running(s: &mut SchedState, p: TaskId) {
-    let Some(w) = s.tasks[p as usize].wq_worker else {
+    let Some(w) = s.tasks[p.idx()].wq_worker else {
         return;
     };
     if !s.wq.workers[w as usize].sleeping {
@@ -665,7 +665,7 @@ pub fn wq_worker_running(s: &mut SchedState, p: TaskId) {
     if !worker.flags.not_running() {
         s.wq.pools[worker.pool as usize].nr_running += 1;
     }
-    let sum = s.tasks[p as usize].se.sum_exec_runtime;
+    let sum = s.tasks[p.idx()].se.sum_exec_runtime;
     let worker = &mut s.wq.workers[w as usize];
     worker.current_at_ns = sum;
     worker.sleeping = false;
@@ -678,7 +678,7 @@ pub fn wq_worker_running(s: &mut SchedState, p: TaskId) {
 pub async fn wq_worker_sleeping(k: &Kernel, p: TaskId) {
     let pool = {
         let s = &mut *k.st();
-        let Some(w) = s.tasks[p as usize].wq_worker else {
+        let Some(w) = s.tasks[p.idx()].wq_worker else {
             return;
         };
         let worker = &mut s.wq.workers[w as usize];
@@ -691,7 +691,7 @@ pub async fn wq_worker_sleeping(k: &Kernel, p: TaskId) {
     pool_lock(k, pool).await;
     let counted = {
         let s = &mut *k.st();
-        let w = s.tasks[p as usize].wq_worker.expect("a worker");
+        let w = s.tasks[p.idx()].wq_worker.expect("a worker");
         // Recheck under the lock: the worker may have become NOT_RUNNING meanwhile.
         if s.wq.workers[w as usize].flags.not_running() {
             false
@@ -716,11 +716,11 @@ pub async fn wq_worker_sleeping(k: &Kernel, p: TaskId) {
 pub async fn wq_worker_tick(k: &Kernel, p: TaskId) {
     let (w, pool) = {
         let s = k.st();
-        let Some(w) = s.tasks[p as usize].wq_worker else {
+        let Some(w) = s.tasks[p.idx()].wq_worker else {
             return;
         };
         let worker = &s.wq.workers[w as usize];
-        let ran = s.tasks[p as usize]
+        let ran = s.tasks[p.idx()]
             .se
             .sum_exec_runtime
             .saturating_sub(worker.current_at_ns);
@@ -741,7 +741,7 @@ pub async fn wq_worker_tick(k: &Kernel, p: TaskId) {
 
 /// Whether `p` is a workqueue worker (`p->flags & PF_WQ_WORKER`).
 pub fn is_wq_worker(s: &SchedState, p: TaskId) -> bool {
-    s.tasks[p as usize].wq_worker.is_some()
+    s.tasks[p.idx()].wq_worker.is_some()
 }
 
 // ---------------------------------------------------------------------- invariants
@@ -790,7 +790,7 @@ pub fn stall_report(s: &SchedState) -> Vec<String> {
             continue;
         }
         let runnable = pool.workers.iter().any(|&w| {
-            let t = &s.tasks[s.wq.workers[w as usize].task as usize];
+            let t = &s.tasks[s.wq.workers[w as usize].task.idx()];
             t.on_cpu || t.state == state::TASK_RUNNING || t.state == state::TASK_WAKING
         });
         if runnable {
@@ -811,7 +811,7 @@ pub fn stall_report(s: &SchedState) -> Vec<String> {
             let Some(cur) = worker.current_work else {
                 continue;
             };
-            let t = &s.tasks[worker.task as usize];
+            let t = &s.tasks[worker.task.idx()];
             lines.push(format!(
                 "    {}-{} executes {}{}",
                 t.comm,

@@ -29,8 +29,8 @@ fn kernel(nr_cpus: usize, tweak: impl FnOnce(&mut Config)) -> (Rc<Kernel>, Colle
 /// A sleeping SCHED_NORMAL task allowed only on `cpu`.
 fn sleeper(k: &Kernel, cpu: u32) -> TaskId {
     let s = &mut *k.st();
-    let id = s.tasks.len() as TaskId;
-    let mut t = new_task_struct(&s.m, id, 2000 + id, "sleeper", cpu);
+    let id = TaskId(s.tasks.len() as u32);
+    let mut t = new_task_struct(&s.m, id, 2000 + id.0, "sleeper", cpu);
     t.state = TASK_INTERRUPTIBLE;
     t.cpus_mask = CpuMask::single(cpu);
     t.nr_cpus_allowed = 1;
@@ -48,7 +48,7 @@ fn remote_wakeup_spins_on_a_held_rq_lock_while_its_clock_advances() {
     // CPU 1 holds its own rq lock from 0 to 5 µs.
     {
         let (k2, log2) = (k.clone(), log.clone());
-        k.m.spawn(task_ctx(1), async move {
+        k.m.spawn(task_ctx(TaskId(1)), async move {
             k2.rq_lock(1).await;
             k2.m.delay(5_000).await;
             log2.borrow_mut().push(("cpu1 unlocks rq1", k2.m.now()));
@@ -59,15 +59,15 @@ fn remote_wakeup_spins_on_a_held_rq_lock_while_its_clock_advances() {
     // CPU 0 wakes p at 1 µs.
     {
         let (k2, log2) = (k.clone(), log.clone());
-        k.m.spawn(task_ctx(0), async move {
+        k.m.spawn(task_ctx(TaskId(0)), async move {
             k2.m.delay(1_000).await;
             assert!(try_to_wake_up(&k2, p, TASK_NORMAL, WakeFlags::empty()).await);
             log2.borrow_mut().push(("cpu0 woke p", k2.m.now()));
             k2.m.halt().await;
         });
     }
-    k.m.boot_cpu(0, task_ctx(0));
-    k.m.boot_cpu(1, task_ctx(1));
+    k.m.boot_cpu(0, task_ctx(TaskId(0)));
+    k.m.boot_cpu(1, task_ctx(TaskId(1)));
     Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
     assert_eq!(
         *log.borrow(),
@@ -100,7 +100,7 @@ fn remote_wakeup_spins_on_a_held_rq_lock_while_its_clock_advances() {
     );
     let wakeup = ev
         .iter()
-        .find(|e| matches!(e.kind, EventKind::SchedWakeup { task, .. } if task.pid == 2000 + p))
+        .find(|e| matches!(e.kind, EventKind::SchedWakeup { task, .. } if task.pid == 2000 + p.0))
         .unwrap();
     assert_eq!(
         (wakeup.time_ns, wakeup.cpu),
@@ -118,7 +118,7 @@ fn newidle_balance_drops_the_rq_lock_and_another_cpu_runs_in_the_window() {
     let log = Rc::new(RefCell::new(Vec::new()));
     {
         let (k2, log2) = (k.clone(), log.clone());
-        k.m.spawn(task_ctx(0), async move {
+        k.m.spawn(task_ctx(TaskId(0)), async move {
             k2.rq_lock(0).await;
             log2.borrow_mut()
                 .push(("cpu0 enters newidle with rq0 held", k2.m.now()));
@@ -131,7 +131,7 @@ fn newidle_balance_drops_the_rq_lock_and_another_cpu_runs_in_the_window() {
     }
     {
         let (k2, log2) = (k.clone(), log.clone());
-        k.m.spawn(task_ctx(1), async move {
+        k.m.spawn(task_ctx(TaskId(1)), async move {
             k2.m.delay(1_000).await;
             k2.rq_lock(0).await;
             log2.borrow_mut().push(("cpu1 holds rq0", k2.m.now()));
@@ -140,8 +140,8 @@ fn newidle_balance_drops_the_rq_lock_and_another_cpu_runs_in_the_window() {
             k2.m.halt().await;
         });
     }
-    k.m.boot_cpu(0, task_ctx(0));
-    k.m.boot_cpu(1, task_ctx(1));
+    k.m.boot_cpu(0, task_ctx(TaskId(0)));
+    k.m.boot_cpu(1, task_ctx(TaskId(1)));
     Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
     let log = log.borrow();
     assert_eq!(log[0], ("cpu0 enters newidle with rq0 held", 0));
@@ -165,13 +165,13 @@ fn a_lock_order_violation_fails_the_run() {
     let p = sleeper(&k, 0);
     {
         let k2 = k.clone();
-        k.m.spawn(task_ctx(0), async move {
+        k.m.spawn(task_ctx(TaskId(0)), async move {
             k2.rq_lock(0).await;
             k2.pi_lock(p).await;
             k2.m.halt().await;
         });
     }
-    k.m.boot_cpu(0, task_ctx(0));
+    k.m.boot_cpu(0, task_ctx(TaskId(0)));
     let end = Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
     assert_eq!(end, sim::RunEnd::Stopped);
     let v = k.violations.borrow();

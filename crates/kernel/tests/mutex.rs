@@ -360,7 +360,7 @@ impl BlockedOnWatch {
                 );
             }
         }
-        let t = &s.tasks[self.p as usize];
+        let t = &s.tasks[self.p.idx()];
         let asleep = t.state == TASK_UNINTERRUPTIBLE && !t.on_cpu;
         if asleep && !self.asleep {
             if t.blocked_on == Some(M_KERNEL) {

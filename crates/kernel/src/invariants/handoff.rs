@@ -19,13 +19,13 @@ pub fn expected_handoff(s: &SchedState, m: MutexId, owner: TaskId) -> Option<Tas
     if s.model < ModelVersion::V29 || !s.feat.proxy_exec || !s.mutexes[m.idx()].proxy {
         return None;
     }
-    let rq = &s.rqs[s.tasks[owner as usize].cpu as usize];
+    let rq = &s.rqs[s.tasks[owner.idx()].cpu as usize];
     if rq.curr != owner || rq.donor == owner {
         return None;
     }
     let mut link = rq.donor;
     for _ in 0..s.tasks.len() {
-        let t = &s.tasks[link as usize];
+        let t = &s.tasks[link.idx()];
         if t.proxy_waking {
             return None;
         }
@@ -46,8 +46,8 @@ pub fn check(s: &SchedState, m: MutexId, owner: TaskId, next: Option<TaskId>) ->
     if next == Some(want) {
         return None;
     }
-    let name = |t: TaskId| format!("{}-{}", s.tasks[t as usize].comm, s.tasks[t as usize].pid);
-    let rq = &s.rqs[s.tasks[owner as usize].cpu as usize];
+    let name = |t: TaskId| format!("{}-{}", s.tasks[t.idx()].comm, s.tasks[t.idx()].pid);
+    let rq = &s.rqs[s.tasks[owner.idx()].cpu as usize];
     Some(format!(
         "cpu{}: {} releases {} while running on the context of {}, whose chain reaches it \
          through waiter {}, but the lock goes to {}",

@@ -169,7 +169,7 @@ async fn schedule_preempt_disabled(k: &Kernel) {
 /// Linux: include/linux/sched.h __set_task_blocked_on().
 fn set_task_blocked_on(k: &Kernel, p: TaskId, m: MutexId) {
     let s = &mut *k.st();
-    let t = &mut s.tasks[p as usize];
+    let t = &mut s.tasks[p.idx()];
     assert!(
         t.blocked_on.is_none() || t.blocked_on == Some(m),
         "blocked_on changes from one mutex to another"
@@ -184,7 +184,7 @@ fn set_task_blocked_on(k: &Kernel, p: TaskId, m: MutexId) {
 /// Linux: include/linux/sched.h __clear_task_blocked_on().
 fn clear_task_blocked_on(k: &Kernel, p: TaskId, m: MutexId) {
     let s = &mut *k.st();
-    let t = &mut s.tasks[p as usize];
+    let t = &mut s.tasks[p.idx()];
     assert!(
         t.blocked_on.is_none() || t.blocked_on == Some(m),
         "blocked_on clears a different mutex"
@@ -196,7 +196,7 @@ fn clear_task_blocked_on(k: &Kernel, p: TaskId, m: MutexId) {
 ///
 /// Linux: include/linux/sched.h set_current_state().
 fn set_current_state(k: &Kernel, p: TaskId, state: u32) {
-    k.st().tasks[p as usize].state = state;
+    k.st().tasks[p.idx()].state = state;
 }
 
 /// `__mutex_trylock_common()`: take the lock if its task part is free (keeping the flags), or
@@ -447,13 +447,13 @@ pub async fn mutex_lock(k: &Kernel, m: MutexId) {
 /// Linux: kernel/locking/mutex.c mutex_lock_io(), kernel/sched/core.c io_schedule_prepare().
 async fn mutex_lock_io(k: &Kernel, m: MutexId) {
     let me = k.current();
-    let token = std::mem::replace(&mut k.st().tasks[me as usize].in_iowait, true);
+    let token = std::mem::replace(&mut k.st().tasks[me.idx()].in_iowait, true);
     let fast_ns = k.st().costs.mutex_fast_ns;
     k.m.delay(fast_ns).await;
     if !mutex_trylock_fast(k, m, me) {
         mutex_lock_common(k, m, me).await;
     }
-    k.st().tasks[me as usize].in_iowait = token;
+    k.st().tasks[me.idx()].in_iowait = token;
 }
 
 /// `__mutex_lock_common()` for a plain mutex (M-3, M1–M4, M11). The order of steps:
@@ -524,7 +524,7 @@ async fn mutex_lock_common(k: &Kernel, m: MutexId, me: TaskId) {
             mx.flags.insert(MutexFlags::WAITERS);
         }
         mx.wait_list.push_back(me);
-        let t = &mut s.tasks[me as usize];
+        let t = &mut s.tasks[me.idx()];
         assert!(t.blocked_on.is_none(), "a running task has blocked_on set");
         t.waiting_on = Some(WaitTarget::Mutex(m));
         if !spins {
@@ -597,7 +597,7 @@ async fn mutex_lock_common(k: &Kernel, m: MutexId, me: TaskId) {
         if mx.wait_list.is_empty() {
             mx.flags = MutexFlags::EMPTY;
         }
-        let t = &mut s.tasks[me as usize];
+        let t = &mut s.tasks[me.idx()];
         t.waiting_on = None;
         assert!(t.blocked_on.is_none(), "blocked_on set after acquire");
         trace_lock_acquired(s, me, LockName::Mutex(m));
@@ -654,7 +654,7 @@ async fn mutex_unlock_slowpath(k: &Kernel, m: MutexId, me: TaskId) {
     // the two steps (M5).
     preempt_disable(k);
     let proxy = proxy_on(k, m);
-    let use_donor = proxy && k.st().feat.blocked_donor && k.st().tasks[me as usize].blocked_donor.is_some();
+    let use_donor = proxy && k.st().feat.blocked_donor && k.st().tasks[me.idx()].blocked_donor.is_some();
     // Release before taking wait_lock, so that contenders (spinners) go on at once; with
     // HANDOFF (or a blocked_donor) the owner field must stay ours until it is set to `next`.
     let (handoff, waiters) = {
@@ -678,21 +678,21 @@ async fn mutex_unlock_slowpath(k: &Kernel, m: MutexId, me: TaskId) {
     if proxy {
         k.blocked_lock(me).await;
         let donor = if k.st().feat.blocked_donor {
-            k.st().tasks[me as usize].blocked_donor
+            k.st().tasks[me.idx()].blocked_donor
         } else {
             None
         };
         if let Some(d) = donor {
-            let lock = k.st().tasks[d as usize].blocked_lock;
+            let lock = k.st().tasks[d.idx()].blocked_lock;
             k.raw_spin_lock(lock, LockClass::BlockedLockNested, LockName::Other(lock.0))
                 .await;
-            if k.st().tasks[d as usize].blocked_on == Some(m) {
+            if k.st().tasks[d.idx()].blocked_on == Some(m) {
                 // M6: the donor that was boosting us through this very lock gets it, and only
                 // then is the link used up. A donor boosting us through another mutex we hold
                 // stays recorded for that mutex's unlock (`next_lock == lock` in the tree).
                 clear_task_blocked_on(k, d, m);
-                k.st().tasks[d as usize].proxy_waking = true;
-                k.st().tasks[me as usize].blocked_donor = None;
+                k.st().tasks[d.idx()].proxy_waking = true;
+                k.st().tasks[me.idx()].blocked_donor = None;
                 next = Some(d);
             }
             k.raw_spin_unlock(lock).await;
@@ -706,7 +706,7 @@ async fn mutex_unlock_slowpath(k: &Kernel, m: MutexId, me: TaskId) {
             // for return migration before it may run, wherever it was migrated as a donor.
             k.blocked_lock(n).await;
             clear_task_blocked_on(k, n, m);
-            k.st().tasks[n as usize].proxy_waking = true;
+            k.st().tasks[n.idx()].proxy_waking = true;
             k.blocked_unlock(n).await;
         }
     }

@@ -131,7 +131,7 @@ struct Edeadlk;
 ///
 /// Linux: kernel/locking/rtmutex.c __waiter_prio().
 pub fn waiter_prio(s: &SchedState, p: TaskId) -> i32 {
-    let prio = s.tasks[p as usize].prio;
+    let prio = s.tasks[p.idx()].prio;
     if prio < 100 {
         prio
     } else {
@@ -149,7 +149,7 @@ fn next_ticket(s: &mut SchedState) -> u64 {
 /// Linux: kernel/locking/rtmutex.c waiter_update_prio() followed by rt_mutex_enqueue().
 fn rt_mutex_enqueue(s: &mut SchedState, m: RtMutexId, p: TaskId) {
     assert!(
-        s.tasks[p as usize].rt_waiter.is_none(),
+        s.tasks[p.idx()].rt_waiter.is_none(),
         "task {p} queued twice on an rt_mutex"
     );
     let w = RtWaiter {
@@ -157,7 +157,7 @@ fn rt_mutex_enqueue(s: &mut SchedState, m: RtMutexId, p: TaskId) {
         seq: next_ticket(s),
         task: p,
     };
-    s.tasks[p as usize].rt_waiter = Some(w);
+    s.tasks[p.idx()].rt_waiter = Some(w);
     let inserted = s.rt_mutexes[m.idx()].waiters.insert(w);
     assert!(inserted, "duplicate waiter key on rt_mutex {m}");
 }
@@ -166,7 +166,7 @@ fn rt_mutex_enqueue(s: &mut SchedState, m: RtMutexId, p: TaskId) {
 ///
 /// Linux: kernel/locking/rtmutex.c rt_mutex_dequeue().
 fn rt_mutex_dequeue(s: &mut SchedState, m: RtMutexId, p: TaskId) {
-    if let Some(w) = s.tasks[p as usize].rt_waiter.take() {
+    if let Some(w) = s.tasks[p.idx()].rt_waiter.take() {
         let removed = s.rt_mutexes[m.idx()].waiters.remove(&w);
         assert!(removed, "task {p}'s waiter is not on rt_mutex {m}'s wait tree");
     }
@@ -177,12 +177,12 @@ fn rt_mutex_dequeue(s: &mut SchedState, m: RtMutexId, p: TaskId) {
 ///
 /// Linux: kernel/locking/rtmutex.c rt_mutex_enqueue_pi().
 fn rt_mutex_enqueue_pi(s: &mut SchedState, owner: TaskId, w: TaskId) {
-    let prio = s.tasks[w as usize]
+    let prio = s.tasks[w.idx()]
         .rt_waiter
         .expect("only a queued waiter can be a pi_waiter")
         .prio;
     assert!(
-        !s.tasks[owner as usize].pi_waiters.iter().any(|x| x.task == w),
+        !s.tasks[owner.idx()].pi_waiters.iter().any(|x| x.task == w),
         "task {w} is already a pi_waiter of task {owner}"
     );
     let key = RtWaiter {
@@ -190,7 +190,7 @@ fn rt_mutex_enqueue_pi(s: &mut SchedState, owner: TaskId, w: TaskId) {
         seq: next_ticket(s),
         task: w,
     };
-    s.tasks[owner as usize].pi_waiters.insert(key);
+    s.tasks[owner.idx()].pi_waiters.insert(key);
 }
 
 /// Remove waiter `w` from `owner`'s `pi_waiters` (nothing if absent). Found by task: the key
@@ -199,7 +199,7 @@ fn rt_mutex_enqueue_pi(s: &mut SchedState, owner: TaskId, w: TaskId) {
 ///
 /// Linux: kernel/locking/rtmutex.c rt_mutex_dequeue_pi().
 fn rt_mutex_dequeue_pi(s: &mut SchedState, owner: TaskId, w: TaskId) {
-    let pw = &mut s.tasks[owner as usize].pi_waiters;
+    let pw = &mut s.tasks[owner.idx()].pi_waiters;
     if let Some(key) = pw.iter().find(|x| x.task == w).copied() {
         pw.remove(&key);
     }
@@ -209,7 +209,7 @@ fn rt_mutex_dequeue_pi(s: &mut SchedState, owner: TaskId, w: TaskId) {
 ///
 /// Linux: kernel/locking/rtmutex.c rt_mutex_get_top_task(), task_top_pi_waiter().
 pub fn rt_mutex_get_top_task(s: &SchedState, p: TaskId) -> Option<TaskId> {
-    s.tasks[p as usize].pi_waiters.first().map(|w| w.task)
+    s.tasks[p.idx()].pi_waiters.first().map(|w| w.task)
 }
 
 /// `prio` lowered to the priority `p` inherits, if any (M-11). Used for the boost itself and
@@ -218,7 +218,7 @@ pub fn rt_mutex_get_top_task(s: &SchedState, p: TaskId) -> Option<TaskId> {
 /// Linux: kernel/sched/core.c rt_effective_prio(), __rt_effective_prio().
 pub fn rt_effective_prio(s: &SchedState, p: TaskId, prio: i32) -> i32 {
     match rt_mutex_get_top_task(s, p) {
-        Some(top) => prio.min(s.tasks[top as usize].prio),
+        Some(top) => prio.min(s.tasks[top.idx()].prio),
         None => prio,
     }
 }
@@ -239,7 +239,7 @@ pub fn rt_effective_prio(s: &SchedState, p: TaskId, prio: i32) -> i32 {
 pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32) {
     use crate::sched::{DequeueFlags, EnqueueFlags};
     let (oldprio, prev_class) = {
-        let t = &s.tasks[p as usize];
+        let t = &s.tasks[p.idx()];
         assert!(!t.is_idle_task, "rt_mutex_setprio on an idle task");
         assert!(!t.is_stopper, "rt_mutex_setprio on a stopper");
         assert_eq!(t.cpu, cpu, "rt_mutex_setprio without task_rq(p) locked");
@@ -251,7 +251,7 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
     }
     assert!((-1..140).contains(&newprio), "PI prio {newprio} out of range");
     let this = s.m.this_cpu();
-    let task = s.tasks[p as usize].task_ref();
+    let task = s.tasks[p.idx()].task_ref();
     emit(
         s,
         this,
@@ -264,7 +264,7 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
     let new_class = class_of(newprio, false, false);
     // A delayed fair task leaves for good before it changes class (switched_from_fair
     // expects no delayed entity); the fair class blocks it itself.
-    if s.tasks[p as usize].se.sched_delayed && new_class != prev_class {
+    if s.tasks[p.idx()].se.sched_delayed && new_class != prev_class {
         dequeue_task(
             s,
             cpu,
@@ -272,7 +272,7 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
             DequeueFlags::SLEEP | DequeueFlags::DELAYED | DequeueFlags::NOCLOCK,
         );
     }
-    let queued = s.tasks[p as usize].on_rq == OnRq::Queued;
+    let queued = s.tasks[p.idx()].on_rq == OnRq::Queued;
     let running = s.rqs[cpu as usize].donor == p;
     if queued {
         dequeue_task(
@@ -298,8 +298,8 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
         en |= EnqueueFlags::REPLENISH;
     }
     // __setscheduler_prio().
-    s.tasks[p as usize].prio = newprio;
-    s.tasks[p as usize].class = new_class;
+    s.tasks[p.idx()].prio = newprio;
+    s.tasks[p.idx()].class = new_class;
     if queued {
         enqueue_task(s, cpu, p, en);
     }
@@ -309,7 +309,7 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
         s.rqs[cpu as usize].next_class = new_class;
     }
     check_class_changed(s, cpu, p, prev_class, oldprio);
-    assert_eq!(s.tasks[p as usize].prio, newprio);
+    assert_eq!(s.tasks[p.idx()].prio, newprio);
 }
 
 /// Recompute `p`'s effective prio from its `pi_waiters` and apply it. `p`'s `pi_lock` held;
@@ -320,7 +320,7 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
 async fn rt_mutex_adjust_prio(k: &Kernel, p: TaskId) {
     let unchanged = {
         let s = k.st();
-        rt_effective_prio(&s, p, s.tasks[p as usize].normal_prio) == s.tasks[p as usize].prio
+        rt_effective_prio(&s, p, s.tasks[p.idx()].normal_prio) == s.tasks[p.idx()].prio
     };
     if unchanged {
         return;
@@ -329,7 +329,7 @@ async fn rt_mutex_adjust_prio(k: &Kernel, p: TaskId) {
     {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);
-        let newprio = rt_effective_prio(s, p, s.tasks[p as usize].normal_prio);
+        let newprio = rt_effective_prio(s, p, s.tasks[p.idx()].normal_prio);
         rt_mutex_setprio(s, cpu, p, newprio);
     }
     do_balance_callbacks(k, cpu).await;
@@ -408,7 +408,7 @@ async fn rt_mutex_adjust_prio_chain(
             k.pi_lock(task).await;
             let go = {
                 let s = k.st();
-                let t = &s.tasks[task as usize];
+                let t = &s.tasks[task.idx()];
                 match t.pi_blocked_on {
                     None => None,
                     Some(l) => {
@@ -493,7 +493,7 @@ async fn rt_mutex_adjust_prio_chain(
         // Step 12.
         {
             let s = k.st();
-            next_lock = s.tasks[task as usize].pi_blocked_on;
+            next_lock = s.tasks[task.idx()].pi_blocked_on;
             top_waiter = s.rt_mutexes[lock.idx()].top_waiter().map(|w| w.task);
         }
         // Step 13.
@@ -527,7 +527,7 @@ async fn try_to_take_rt_mutex(k: &Kernel, m: RtMutexId, task: TaskId, waiter: bo
         }
         let top = s.rt_mutexes[m.idx()].top_waiter();
         if waiter {
-            let mine = s.tasks[task as usize].rt_waiter.expect("queued waiter");
+            let mine = s.tasks[task.idx()].rt_waiter.expect("queued waiter");
             let top = top.expect("a queued waiter means a non-empty tree");
             // The top waiter, or a waiter allowed to steal from it.
             if top.task != task && !rt_mutex_steal(mine.prio, top) {
@@ -549,7 +549,7 @@ async fn try_to_take_rt_mutex(k: &Kernel, m: RtMutexId, task: TaskId, waiter: bo
         k.pi_lock(task).await;
         {
             let s = &mut *k.st();
-            s.tasks[task as usize].pi_blocked_on = None;
+            s.tasks[task.idx()].pi_blocked_on = None;
             if let Some(top) = s.rt_mutexes[m.idx()].top_waiter() {
                 rt_mutex_enqueue_pi(s, task, top.task);
                 // The new owner is at least as strong as every remaining waiter (it was the
@@ -585,7 +585,7 @@ async fn task_blocks_on_rt_mutex(k: &Kernel, m: RtMutexId, task: TaskId) -> Resu
         let s = &mut *k.st();
         let before = s.rt_mutexes[m.idx()].top_waiter().map(|w| w.task);
         rt_mutex_enqueue(s, m, task);
-        s.tasks[task as usize].pi_blocked_on = Some(m);
+        s.tasks[task.idx()].pi_blocked_on = Some(m);
         before
     };
     k.pi_unlock(task).await;
@@ -605,9 +605,9 @@ async fn task_blocks_on_rt_mutex(k: &Kernel, m: RtMutexId, task: TaskId) -> Resu
             rt_mutex_enqueue_pi(s, owner, task);
         }
         rt_mutex_adjust_prio(k, owner).await;
-        chain_walk = k.st().tasks[owner as usize].pi_blocked_on.is_some();
+        chain_walk = k.st().tasks[owner.idx()].pi_blocked_on.is_some();
     }
-    let next_lock = k.st().tasks[owner as usize].pi_blocked_on;
+    let next_lock = k.st().tasks[owner.idx()].pi_blocked_on;
     k.pi_unlock(owner).await;
     if !chain_walk || next_lock.is_none() {
         return Ok(());
@@ -634,7 +634,7 @@ async fn remove_waiter(k: &Kernel, m: RtMutexId, task: TaskId) {
     {
         let s = &mut *k.st();
         rt_mutex_dequeue(s, m, task);
-        s.tasks[task as usize].pi_blocked_on = None;
+        s.tasks[task.idx()].pi_blocked_on = None;
     }
     k.pi_unlock(task).await;
     let Some(owner) = owner.filter(|_| is_top) else {
@@ -649,7 +649,7 @@ async fn remove_waiter(k: &Kernel, m: RtMutexId, task: TaskId) {
         }
     }
     rt_mutex_adjust_prio(k, owner).await;
-    let next_lock = k.st().tasks[owner as usize].pi_blocked_on;
+    let next_lock = k.st().tasks[owner.idx()].pi_blocked_on;
     k.pi_unlock(owner).await;
     if next_lock.is_none() {
         return;
@@ -710,7 +710,7 @@ async fn rtmutex_spin_on_owner(k: &Kernel, m: RtMutexId, me: TaskId, owner: Task
                 return true;
             }
             let is_top = l.top_waiter().map(|w| w.task) == Some(me);
-            if !s.tasks[owner as usize].on_cpu || s.tasks[me as usize].need_resched || is_top {
+            if !s.tasks[owner.idx()].on_cpu || s.tasks[me.idx()].need_resched || is_top {
                 return false;
             }
         }
@@ -742,7 +742,7 @@ async fn rt_mutex_slowlock_block(k: &Kernel, m: RtMutexId, me: TaskId) {
             rt_mutex_schedule(k).await;
         }
         lock_wait_lock(k, m).await;
-        k.st().tasks[me as usize].state = TASK_UNINTERRUPTIBLE;
+        k.st().tasks[me.idx()].state = TASK_UNINTERRUPTIBLE;
     }
 }
 
@@ -759,7 +759,7 @@ async fn rt_mutex_handle_deadlock(k: &Kernel, wl: LockId) -> ! {
     k.raw_spin_unlock(wl).await;
     loop {
         let me = k.current();
-        k.st().tasks[me as usize].state = TASK_INTERRUPTIBLE;
+        k.st().tasks[me.idx()].state = TASK_INTERRUPTIBLE;
         rt_mutex_schedule(k).await;
     }
 }
@@ -782,20 +782,20 @@ async fn rt_mutex_slowlock(k: &Kernel, m: RtMutexId) {
     }
     {
         let s = &mut *k.st();
-        s.tasks[me as usize].state = TASK_UNINTERRUPTIBLE;
-        s.tasks[me as usize].waiting_on = Some(WaitTarget::RtMutex(m));
+        s.tasks[me.idx()].state = TASK_UNINTERRUPTIBLE;
+        s.tasks[me.idx()].waiting_on = Some(WaitTarget::RtMutex(m));
         trace_lock_contended(s, me, LockName::RtMutex(m));
     }
     if task_blocks_on_rt_mutex(k, m, me).await.is_err() {
-        k.st().tasks[me as usize].state = TASK_RUNNING;
+        k.st().tasks[me.idx()].state = TASK_RUNNING;
         remove_waiter(k, m, me).await;
         rt_mutex_handle_deadlock(k, wl).await;
     }
     rt_mutex_slowlock_block(k, m, me).await;
     {
         let s = &mut *k.st();
-        s.tasks[me as usize].state = TASK_RUNNING;
-        s.tasks[me as usize].waiting_on = None;
+        s.tasks[me.idx()].state = TASK_RUNNING;
+        s.tasks[me.idx()].waiting_on = None;
         fixup_rt_mutex_waiters(s, m);
         trace_lock_acquired(s, me, LockName::RtMutex(m));
     }

@@ -169,7 +169,7 @@ impl Class {
         lockdep_assert_rq_held(s, cpu);
         match self {
             // set_next_task_stop(): start the runtime interval.
-            Class::Stop => s.tasks[next as usize].se.exec_start = s.rqs[cpu as usize].clock_task,
+            Class::Stop => s.tasks[next.idx()].se.exec_start = s.rqs[cpu as usize].clock_task,
             Class::Deadline => deadline::set_next_task_dl(s, cpu, next, first),
             Class::Rt => rt::set_next_task_rt(s, cpu, next, first),
             Class::Fair => fair::set_next_task_fair(s, cpu, next, first),
@@ -308,7 +308,7 @@ impl Class {
 ///
 /// Linux: kernel/sched/syscalls.c check_class_changed().
 pub fn check_class_changed(s: &mut SchedState, cpu: CpuId, p: TaskId, prev_class: Class, oldprio: i32) {
-    let (class, prio) = (s.tasks[p as usize].class, s.tasks[p as usize].prio);
+    let (class, prio) = (s.tasks[p.idx()].class, s.tasks[p.idx()].prio);
     if class != prev_class {
         prev_class.switched_from(s, cpu, p);
         class.switched_to(s, cpu, p);
@@ -344,11 +344,11 @@ mod tests {
     fn run_on_cpu0<F: Future<Output = ()> + 'static>(k: &Rc<Kernel>, f: F) {
         let m = k.m.clone();
         let m2 = m.clone();
-        m.spawn(task_ctx(0), async move {
+        m.spawn(task_ctx(TaskId(0)), async move {
             f.await;
             m2.halt().await;
         });
-        m.boot_cpu(0, task_ctx(0));
+        m.boot_cpu(0, task_ctx(TaskId(0)));
         Executor::new(m).run(1_000_000, &mut |_| true);
     }
 

@@ -215,7 +215,7 @@ fn dl_server(e: DlEntity) -> bool {
 /// The entity's `struct sched_dl_entity` (`&p->dl` or `&rq->fair_server`).
 fn dl_se(s: &SchedState, e: DlEntity) -> &SchedDlEntity {
     match e {
-        DlEntity::Task(p) => &s.tasks[p as usize].dl,
+        DlEntity::Task(p) => &s.tasks[p.idx()].dl,
         DlEntity::Server(c) => &s.rqs[c as usize].fair_server,
     }
 }
@@ -223,7 +223,7 @@ fn dl_se(s: &SchedState, e: DlEntity) -> &SchedDlEntity {
 /// Mutable [`dl_se`].
 fn dl_se_mut(s: &mut SchedState, e: DlEntity) -> &mut SchedDlEntity {
     match e {
-        DlEntity::Task(p) => &mut s.tasks[p as usize].dl,
+        DlEntity::Task(p) => &mut s.tasks[p.idx()].dl,
         DlEntity::Server(c) => &mut s.rqs[c as usize].fair_server,
     }
 }
@@ -232,14 +232,14 @@ fn dl_se_mut(s: &mut SchedState, e: DlEntity) -> &mut SchedDlEntity {
 ///
 /// Linux: include/linux/sched/deadline.h dl_task().
 pub fn dl_task(s: &SchedState, p: TaskId) -> bool {
-    s.tasks[p as usize].class == Class::Deadline
+    s.tasks[p.idx()].class == Class::Deadline
 }
 
 /// `on_dl_rq()`: on the deadline tree.
 ///
 /// Linux: kernel/sched/deadline.c on_dl_rq().
 pub fn on_dl_rq(s: &SchedState, p: TaskId) -> bool {
-    s.tasks[p as usize].dl.rb_key.is_some()
+    s.tasks[p.idx()].dl.rb_key.is_some()
 }
 
 /// `is_dl_boosted()`: running on a DL waiter's reservation (D-21).
@@ -252,7 +252,7 @@ fn is_dl_boosted(s: &SchedState, e: DlEntity) -> bool {
 /// `pi_of(dl_se)`'s reservation (Q, D, P): the entity's own, or while PI-boosted the donor's.
 fn pi_params(s: &SchedState, e: DlEntity) -> (Nanos, Nanos, Nanos) {
     let se = dl_se(s, e);
-    let pi = se.pi_se.map_or(se, |q| &s.tasks[q as usize].dl);
+    let pi = se.pi_se.map_or(se, |q| &s.tasks[q.idx()].dl);
     (pi.dl_runtime, pi.dl_deadline, pi.dl_period)
 }
 
@@ -278,7 +278,7 @@ fn dl_next_period(se: &SchedDlEntity) -> Nanos {
 /// always false; deadlines are 64-bit simulated nanoseconds that never wrap, so a plain `<`
 /// stands for `dl_time_before()`.
 fn dl_entity_preempt(s: &SchedState, a: TaskId, b: TaskId) -> bool {
-    s.tasks[a as usize].dl.deadline < s.tasks[b as usize].dl.deadline
+    s.tasks[a.idx()].dl.deadline < s.tasks[b.idx()].dl.deadline
 }
 
 /// Linux: kernel/sched/deadline.c deadline_queue_push_tasks().
@@ -303,11 +303,11 @@ fn dl_overloaded(s: &SchedState) -> u32 {
 /// Linux: kernel/sched/deadline.c enqueue_pushable_dl_task().
 fn enqueue_pushable_dl_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     assert!(
-        s.tasks[p as usize].dl.rb_key.is_some(),
+        s.tasks[p.idx()].dl.rb_key.is_some(),
         "pushable DL task {p} not on the deadline tree"
     );
     dequeue_pushable_dl_task(s, cpu, p);
-    let deadline = s.tasks[p as usize].dl.deadline;
+    let deadline = s.tasks[p.idx()].dl.deadline;
     let dl = &mut s.rqs[cpu as usize].dl;
     dl.seq += 1;
     dl.pushable.insert((deadline, dl.seq, p));
@@ -406,11 +406,11 @@ fn __dequeue_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
 /// or the task blocking, i.e. the rt-app phase ending after the deadline).
 fn dl_check_miss(s: &mut SchedState, cpu: CpuId, p: TaskId, inclusive: bool) {
     let now = s.rqs[cpu as usize].clock;
-    if s.tasks[p as usize].policy != Policy::Deadline {
+    if s.tasks[p.idx()].policy != Policy::Deadline {
         // A task running on a PI donor's reservation (D-21) has no deadlines of its own.
         return;
     }
-    let se = &s.tasks[p as usize].dl;
+    let se = &s.tasks[p.idx()].dl;
     let passed = if inclusive {
         now >= se.deadline
     } else {
@@ -420,8 +420,8 @@ fn dl_check_miss(s: &mut SchedState, cpu: CpuId, p: TaskId, inclusive: bool) {
         return;
     }
     let deadline = se.deadline;
-    s.tasks[p as usize].dl.missed_deadline = Some(deadline);
-    let pid = s.tasks[p as usize].pid;
+    s.tasks[p.idx()].dl.missed_deadline = Some(deadline);
+    let pid = s.tasks[p.idx()].pid;
     core::emit(
         s,
         cpu,
@@ -706,7 +706,7 @@ fn update_curr_dl_se(s: &mut SchedState, cpu: CpuId, e: DlEntity, delta: Nanos) 
     let boosted = is_dl_boosted(s, e);
     if let DlEntity::Task(p) = e {
         if !boosted {
-            let pid = s.tasks[p as usize].pid;
+            let pid = s.tasks[p.idx()].pid;
             core::emit(s, cpu, EventKind::DlThrottle { pid });
         }
     }
@@ -801,7 +801,7 @@ pub fn sched_dl_overflow(
     } else {
         0
     };
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     let has_dl = t.policy == Policy::Deadline;
     let old_bw = t.dl.dl_bw;
     // `__sched_setscheduler` only asks when the old or the new policy is SCHED_DEADLINE.
@@ -832,7 +832,7 @@ pub fn sched_dl_overflow(
 ///
 /// Linux: kernel/sched/core.c __sched_fork() (the `p->dl` part, init_dl_entity()).
 pub fn init_entity_dl(s: &mut SchedState, p: TaskId) {
-    let dl = &mut s.tasks[p as usize].dl;
+    let dl = &mut s.tasks[p.idx()].dl;
     dl.deadline = 0;
     dl.runtime = 0;
     dl.dl_throttled = false;
@@ -845,7 +845,7 @@ pub fn init_entity_dl(s: &mut SchedState, p: TaskId) {
 /// Linux: kernel/sched/syscalls.c __setparam_dl().
 pub fn setparam_dl(s: &mut SchedState, p: TaskId, runtime: Nanos, deadline: Nanos, period: Nanos) {
     let period = if period == 0 { deadline } else { period };
-    let se = &mut s.tasks[p as usize].dl;
+    let se = &mut s.tasks[p.idx()].dl;
     se.dl_runtime = runtime;
     se.dl_deadline = deadline;
     se.dl_period = period;
@@ -858,7 +858,7 @@ pub fn setparam_dl(s: &mut SchedState, p: TaskId, runtime: Nanos, deadline: Nano
 /// Linux: kernel/sched/deadline.c __dl_clear_params().
 pub fn dl_clear_params(s: &mut SchedState, p: TaskId) {
     cancel_dl_timer(s, DlEntity::Task(p));
-    s.tasks[p as usize].dl = SchedDlEntity::default();
+    s.tasks[p.idx()].dl = SchedDlEntity::default();
 }
 
 // ---------------------------------------------------------------------- class hooks (sync)
@@ -872,16 +872,16 @@ pub fn enqueue_task_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: Enqueue
     let e = DlEntity::Task(p);
     if is_dl_boosted(s, e) {
         // The boost overrides a throttle the task got before it blocked (D-21).
-        if s.tasks[p as usize].dl.dl_throttled {
+        if s.tasks[p.idx()].dl.dl_throttled {
             cancel_dl_timer(s, e);
-            s.tasks[p as usize].dl.dl_throttled = false;
+            s.tasks[p.idx()].dl.dl_throttled = false;
         }
-    } else if s.tasks[p as usize].policy != Policy::Deadline {
+    } else if s.tasks[p.idx()].policy != Policy::Deadline {
         // Deboosted while over its runtime: it leaves the class, no replenishment.
-        s.tasks[p as usize].dl.dl_throttled = false;
+        s.tasks[p.idx()].dl.dl_throttled = false;
     }
     enqueue_dl_entity(s, cpu, e, flags);
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     if s.rqs[cpu as usize].curr != p && !t.dl.dl_throttled && t.nr_cpus_allowed > 1 {
         enqueue_pushable_dl_task(s, cpu, p);
     }
@@ -907,7 +907,7 @@ pub fn dequeue_task_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: Dequeue
 /// Linux: kernel/sched/deadline.c yield_task_dl().
 pub fn yield_task_dl(s: &mut SchedState, cpu: CpuId) {
     let donor = dl_curr(s, cpu).expect("yield_task_dl without a DL scheduling context");
-    s.tasks[donor as usize].dl.dl_yielded = true;
+    s.tasks[donor.idx()].dl.dl_yielded = true;
     update_curr_dl(s, cpu);
 }
 
@@ -918,14 +918,14 @@ pub fn yield_task_dl(s: &mut SchedState, cpu: CpuId) {
 fn check_preempt_equal_dl(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     let rq = &s.rqs[cpu as usize];
     let (curr, donor) = (rq.curr, rq.donor);
-    if s.tasks[curr as usize].nr_cpus_allowed == 1 {
+    if s.tasks[curr.idx()].nr_cpus_allowed == 1 {
         return;
     }
-    let d = &s.tasks[donor as usize];
+    let d = &s.tasks[donor.idx()];
     if s.cpudl.find(d.dl.deadline, &d.cpus_mask).is_none() {
         return;
     }
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     if t.nr_cpus_allowed != 1 && s.cpudl.find(t.dl.deadline, &t.cpus_mask).is_some() {
         return;
     }
@@ -943,9 +943,7 @@ pub fn wakeup_preempt_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, _wake_flags:
         return;
     }
     let curr = s.rqs[cpu as usize].curr;
-    if s.tasks[p as usize].dl.deadline == s.tasks[donor as usize].dl.deadline
-        && !s.tasks[curr as usize].need_resched
-    {
+    if s.tasks[p.idx()].dl.deadline == s.tasks[donor.idx()].dl.deadline && !s.tasks[curr.idx()].need_resched {
         check_preempt_equal_dl(s, cpu, p);
     }
 }
@@ -986,7 +984,7 @@ pub fn put_prev_task_dl(s: &mut SchedState, cpu: CpuId, prev: TaskId) {
         "put_prev_task_dl of an entity not set as next"
     );
     s.rqs[cpu as usize].dl.curr = None;
-    if on_dl_rq(s, prev) && s.tasks[prev as usize].nr_cpus_allowed > 1 {
+    if on_dl_rq(s, prev) && s.tasks[prev.idx()].nr_cpus_allowed > 1 {
         enqueue_pushable_dl_task(s, cpu, prev);
     }
 }
@@ -997,7 +995,7 @@ pub fn put_prev_task_dl(s: &mut SchedState, cpu: CpuId, prev: TaskId) {
 /// Linux: kernel/sched/deadline.c set_next_task_dl().
 pub fn set_next_task_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, first: bool) {
     let now = s.rqs[cpu as usize].clock_task;
-    s.tasks[p as usize].se.exec_start = now;
+    s.tasks[p.idx()].se.exec_start = now;
     assert_eq!(
         s.rqs[cpu as usize].dl.curr, None,
         "set_next_task_dl over a current entity"
@@ -1027,7 +1025,7 @@ pub fn task_tick_dl(s: &mut SchedState, cpu: CpuId, _curr: TaskId) {
 ///
 /// Deviation: the first CPU instead of `cpumask_any_and_distribute()` (as in rt.rs).
 pub fn find_later_rq(s: &SchedState, p: TaskId) -> Option<CpuId> {
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     if t.nr_cpus_allowed == 1 {
         return None;
     }
@@ -1063,10 +1061,10 @@ pub fn select_task_rq_dl(s: &SchedState, p: TaskId, cpu: CpuId, wake_flags: Wake
         return cpu;
     }
     let rq = &s.rqs[cpu as usize];
-    let curr = &s.tasks[rq.curr as usize];
+    let curr = &s.tasks[rq.curr.idx()];
     let select_rq = dl_task(s, rq.donor)
         && (curr.nr_cpus_allowed < 2 || !dl_entity_preempt(s, p, rq.donor))
-        && s.tasks[p as usize].nr_cpus_allowed > 1;
+        && s.tasks[p.idx()].nr_cpus_allowed > 1;
     if select_rq {
         if let Some(target) = find_later_rq(s, p) {
             let trq = &s.rqs[target as usize];
@@ -1074,7 +1072,7 @@ pub fn select_task_rq_dl(s: &SchedState, p: TaskId, cpu: CpuId, wake_flags: Wake
                 .dl
                 .earliest_dl
                 .curr
-                .is_none_or(|e| s.tasks[p as usize].dl.deadline < e)
+                .is_none_or(|e| s.tasks[p.idx()].dl.deadline < e)
             {
                 return target;
             }
@@ -1091,7 +1089,7 @@ pub fn switched_to_dl(s: &mut SchedState, cpu: CpuId, p: TaskId) {
         return;
     }
     if s.rqs[cpu as usize].donor != p {
-        if s.tasks[p as usize].nr_cpus_allowed > 1 && s.rqs[cpu as usize].dl.overloaded {
+        if s.tasks[p.idx()].nr_cpus_allowed > 1 && s.rqs[cpu as usize].dl.overloaded {
             deadline_queue_push_tasks(s, cpu);
         }
         let donor = s.rqs[cpu as usize].donor;
@@ -1127,7 +1125,7 @@ pub fn prio_changed_dl(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     }
     let rq = &s.rqs[cpu as usize];
     if rq.donor == p {
-        let deadline = s.tasks[p as usize].dl.deadline;
+        let deadline = s.tasks[p.idx()].dl.deadline;
         if rq.dl.earliest_dl.curr.is_some_and(|e| e < deadline) {
             deadline_queue_pull_task(s, cpu);
         }
@@ -1152,8 +1150,8 @@ fn pick_next_pushable_dl_task(s: &SchedState, cpu: CpuId) -> Option<TaskId> {
         .pushable
         .iter()
         .map(|&(_, _, t)| t)
-        .find(|&t| !s.tasks[t as usize].on_cpu && !core::task_is_blocked(s, t))?;
-    let t = &s.tasks[p as usize];
+        .find(|&t| !s.tasks[t.idx()].on_cpu && !core::task_is_blocked(s, t))?;
+    let t = &s.tasks[p.idx()];
     assert_eq!(t.cpu, cpu, "pushable DL task {p} on another CPU's tree");
     assert!(t.nr_cpus_allowed > 1, "pinned DL task {p} pushable");
     assert!(core::task_on_rq_queued(s, p), "pushable DL task {p} not queued");
@@ -1171,7 +1169,7 @@ fn pick_earliest_pushable_dl_task(s: &SchedState, cpu: CpuId, dst: CpuId) -> Opt
         .iter()
         .map(|&(_, _, t)| t)
         .find(|&t| {
-            let task = &s.tasks[t as usize];
+            let task = &s.tasks[t.idx()];
             !task.on_cpu && task.cpus_mask.test(dst) && !core::task_is_blocked(s, t)
         })
 }
@@ -1179,7 +1177,7 @@ fn pick_earliest_pushable_dl_task(s: &SchedState, cpu: CpuId, dst: CpuId) -> Opt
 /// `task`'s later rq must have no DL task or a later earliest deadline.
 fn later_rq_suitable(s: &SchedState, later: CpuId, task: TaskId) -> bool {
     let e = s.rqs[later as usize].dl.earliest_dl.curr;
-    s.rqs[later as usize].dl.dl_nr_running == 0 || e.is_none_or(|e| s.tasks[task as usize].dl.deadline < e)
+    s.rqs[later as usize].dl.dl_nr_running == 0 || e.is_none_or(|e| s.tasks[task.idx()].dl.deadline < e)
 }
 
 /// With `rq`'s lock held, find and lock a later CPU for `task`, retrying up to
@@ -1202,7 +1200,7 @@ async fn find_lock_later_rq(k: &Kernel, task: TaskId, rq: CpuId) -> Option<CpuId
         if k.double_lock_balance(rq, later).await {
             let still_valid = {
                 let s = k.st();
-                let t = &s.tasks[task as usize];
+                let t = &s.tasks[task.idx()];
                 t.cpu == rq
                     && t.cpus_mask.test(later)
                     && !t.on_cpu
@@ -1247,7 +1245,7 @@ async fn push_dl_task(k: &Kernel, cpu: CpuId) -> bool {
             // An earlier pushable task than the donor here: reschedule instead of pushing.
             if dl_task(&s, donor)
                 && dl_entity_preempt(&s, next_task, donor)
-                && s.tasks[curr as usize].nr_cpus_allowed > 1
+                && s.tasks[curr.idx()].nr_cpus_allowed > 1
             {
                 core::resched_curr(&mut s, cpu);
                 return false;
@@ -1336,7 +1334,7 @@ pub async fn pull_dl_task(k: &Kernel, this_cpu: CpuId) {
             let mut s = k.st();
             if s.rqs[cpu as usize].dl.dl_nr_running > 1 {
                 if let Some(p) = pick_earliest_pushable_dl_task(&s, cpu, this_cpu) {
-                    let pd = s.tasks[p as usize].dl.deadline;
+                    let pd = s.tasks[p.idx()].dl.deadline;
                     let ours = s.rqs[this_cpu as usize].dl.earliest_dl.curr;
                     let beats_dmin = dmin.is_none_or(|d| pd < d);
                     let beats_ours =
@@ -1346,8 +1344,7 @@ pub async fn pull_dl_task(k: &Kernel, this_cpu: CpuId) {
                         assert!(core::task_on_rq_queued(&s, p), "pull of an unqueued DL task");
                         let src_donor = s.rqs[cpu as usize].donor;
                         // Pull only if p does not beat the donor there (it would run there).
-                        let runs_there =
-                            dl_task(&s, src_donor) && pd < s.tasks[src_donor as usize].dl.deadline;
+                        let runs_there = dl_task(&s, src_donor) && pd < s.tasks[src_donor.idx()].dl.deadline;
                         if !runs_there {
                             core::move_queued_task_locked(&mut s, cpu, this_cpu, p);
                             dmin = Some(pd);
@@ -1388,8 +1385,8 @@ pub async fn task_woken_dl(k: &Kernel, cpu: CpuId, p: TaskId) {
     let need_to_push = {
         let s = k.st();
         let rq = &s.rqs[cpu as usize];
-        let curr = &s.tasks[rq.curr as usize];
-        let t = &s.tasks[p as usize];
+        let curr = &s.tasks[rq.curr.idx()];
+        let t = &s.tasks[p.idx()];
         !t.on_cpu
             && !curr.need_resched
             && t.nr_cpus_allowed > 1
@@ -1410,8 +1407,8 @@ pub async fn dl_task_timer(k: &Kernel, p: TaskId) {
     let cpu = core::__task_rq_lock(k, p).await;
     let push = {
         let s = &mut *k.st();
-        s.tasks[p as usize].dl.dl_timer_queued = false;
-        if !dl_task(s, p) || !s.tasks[p as usize].dl.dl_throttled || is_dl_boosted(s, DlEntity::Task(p)) {
+        s.tasks[p.idx()].dl.dl_timer_queued = false;
+        if !dl_task(s, p) || !s.tasks[p.idx()].dl.dl_throttled || is_dl_boosted(s, DlEntity::Task(p)) {
             false
         } else {
             core::update_rq_clock(s, cpu);
@@ -1423,7 +1420,7 @@ pub async fn dl_task_timer(k: &Kernel, p: TaskId) {
             } else {
                 // Still runnable at its next period: unless it gave the rest of the instance
                 // up (yield, D-10), this instance ran past its deadline.
-                if !s.tasks[p as usize].dl.dl_yielded {
+                if !s.tasks[p.idx()].dl.dl_yielded {
                     dl_check_miss(s, cpu, p, true);
                 }
                 enqueue_task_dl(s, cpu, p, EnqueueFlags::REPLENISH);
@@ -1453,13 +1450,13 @@ pub async fn dl_task_timer(k: &Kernel, p: TaskId) {
 ///
 /// Linux: kernel/sched/core.c rt_mutex_setprio() (the `dl_prio(prio)` branch).
 pub fn dl_pi_boost(s: &mut SchedState, p: TaskId, pi_task: TaskId) -> bool {
-    if s.tasks[p as usize].policy == Policy::Deadline {
+    if s.tasks[p.idx()].policy == Policy::Deadline {
         return false;
     }
     assert!(dl_task(s, pi_task), "DL boost of {p} by non-DL {pi_task}");
-    let donor = s.tasks[pi_task as usize].dl.pi_se.unwrap_or(pi_task);
+    let donor = s.tasks[pi_task.idx()].dl.pi_se.unwrap_or(pi_task);
     assert_ne!(donor, p, "task {p} boosted by itself");
-    s.tasks[p as usize].dl.pi_se = Some(donor);
+    s.tasks[p.idx()].dl.pi_se = Some(donor);
     true
 }
 
@@ -1505,7 +1502,7 @@ pub fn dl_server_start(s: &mut SchedState, cpu: CpuId) {
     let donor = s.rqs[cpu as usize].donor;
     // A deferred server is not queued yet; only a queued one can preempt.
     let queued = dl_se(s, e).rb_key.is_some();
-    if queued && (!dl_task(s, donor) || dl_se(s, e).deadline < s.tasks[donor as usize].dl.deadline) {
+    if queued && (!dl_task(s, donor) || dl_se(s, e).deadline < s.tasks[donor.idx()].dl.deadline) {
         core::resched_curr(s, cpu);
     }
 }
@@ -1554,7 +1551,7 @@ pub fn dl_server_update_idle_time(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     if !se.dl_defer || se.runtime < 0 {
         return;
     }
-    let start = s.tasks[p as usize].se.exec_start;
+    let start = s.tasks[p.idx()].se.exec_start;
     if now < start {
         return;
     }
@@ -1564,7 +1561,7 @@ pub fn dl_server_update_idle_time(s: &mut SchedState, cpu: CpuId, p: TaskId) {
         se.dl_defer_running = false;
         se.runtime = 0;
     }
-    s.tasks[p as usize].se.exec_start = now;
+    s.tasks[p.idx()].se.exec_start = now;
 }
 
 /// `1 ms`: a deferred server's timer is not pushed back for less (`dl_server_min_res`).
@@ -1611,7 +1608,7 @@ pub async fn dl_server_timer(k: &Kernel, cpu: CpuId) {
                     enqueue_dl_entity(s, cpu, e, EnqueueFlags::REPLENISH);
                     let donor = s.rqs[cpu as usize].donor;
                     let deadline = s.rqs[cpu as usize].fair_server.deadline;
-                    if !dl_task(s, donor) || deadline < s.tasks[donor as usize].dl.deadline {
+                    if !dl_task(s, donor) || deadline < s.tasks[donor.idx()].dl.deadline {
                         core::resched_curr(s, cpu);
                     }
                     s.rqs[cpu as usize].dl.has_pushable_dl_tasks()
@@ -1628,7 +1625,7 @@ pub async fn dl_server_timer(k: &Kernel, cpu: CpuId) {
 // ---------------------------------------------------------------------- invariant
 
 fn queued_unthrottled_dl(s: &SchedState, p: TaskId) -> bool {
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     t.class == Class::Deadline && core::task_on_rq_queued(s, p) && !t.dl.dl_throttled
 }
 
@@ -1674,7 +1671,7 @@ pub fn check_dl_rq(s: &SchedState, cpu: CpuId, queued_dl: &[u32]) -> Option<Stri
             }
             DlEntity::Task(p) => p,
         };
-        let t = &s.tasks[p as usize];
+        let t = &s.tasks[p.idx()];
         if se.rb_key != Some((d, seq))
             || t.cpu != cpu
             || !core::task_on_rq_queued(s, p)
@@ -1724,7 +1721,7 @@ pub fn check_dl_rq(s: &SchedState, cpu: CpuId, queued_dl: &[u32]) -> Option<Stri
         ));
     }
     for &(_, _, p) in &dl.pushable {
-        if s.tasks[p as usize].dl.rb_key.is_none() || s.tasks[p as usize].cpu != cpu {
+        if s.tasks[p.idx()].dl.rb_key.is_none() || s.tasks[p.idx()].cpu != cpu {
             return Some(format!("cpu{cpu}: pushable DL task {p} not on this CPU's tree"));
         }
     }
@@ -1778,8 +1775,8 @@ mod tests {
 
     /// A new DL task on `cpu` with (Q, D, P), allowed everywhere, not queued.
     fn dl_task_new(s: &mut SchedState, cpu: CpuId, q: Nanos, d: Nanos, p: Nanos) -> TaskId {
-        let id = s.tasks.len() as TaskId;
-        let mut t = crate::system::new_task_struct(&s.m, id, 2000 + id, "dl", cpu);
+        let id = TaskId(s.tasks.len() as u32);
+        let mut t = crate::system::new_task_struct(&s.m, id, 2000 + id.0, "dl", cpu);
         t.cpus_mask = CpuMask::first_n(s.nr_cpus());
         t.nr_cpus_allowed = s.nr_cpus() as u32;
         t.policy = Policy::Deadline;
@@ -1798,7 +1795,7 @@ mod tests {
 
     fn wake(s: &mut SchedState, cpu: CpuId, p: TaskId) {
         enqueue_task_dl(s, cpu, p, EnqueueFlags::WAKEUP);
-        s.tasks[p as usize].on_rq = OnRq::Queued;
+        s.tasks[p.idx()].on_rq = OnRq::Queued;
     }
 
     #[test]
@@ -1812,7 +1809,7 @@ mod tests {
         let c = dl_task_new(&mut s, 0, 3 * MS, 10 * MS, 10 * MS);
         let d = dl_task_new(&mut s, 0, MS / 10, 10 * MS, 10 * MS);
         for t in [a, b, c, d] {
-            s.tasks[t as usize].policy = Policy::Normal;
+            s.tasks[t.idx()].policy = Policy::Normal;
         }
         // 0.3 + 0.3 + 0.3 = 0.90 fits (0.95 minus the server), 0.01 more does not.
         for t in [a, b, c] {
@@ -1820,7 +1817,7 @@ mod tests {
                 sched_dl_overflow(&mut s, t, Policy::Deadline, 3 * MS, 10 * MS),
                 Ok(())
             );
-            s.tasks[t as usize].policy = Policy::Deadline;
+            s.tasks[t.idx()].policy = Policy::Deadline;
         }
         assert_eq!(
             sched_dl_overflow(&mut s, d, Policy::Deadline, MS / 10, 10 * MS),
@@ -1828,8 +1825,8 @@ mod tests {
         );
         // Leaving DL releases at once; then it fits.
         assert_eq!(sched_dl_overflow(&mut s, a, Policy::Normal, 0, 0), Ok(()));
-        s.tasks[a as usize].policy = Policy::Normal;
-        s.tasks[a as usize].dl.dl_bw = 0;
+        s.tasks[a.idx()].policy = Policy::Normal;
+        s.tasks[a.idx()].dl.dl_bw = 0;
         assert_eq!(
             sched_dl_overflow(&mut s, d, Policy::Deadline, MS / 10, 10 * MS),
             Ok(())
@@ -1844,7 +1841,7 @@ mod tests {
 
     /// Give `p`'s current instance absolute deadline `deadline` and `runtime` left.
     fn set_instance(s: &mut SchedState, p: TaskId, deadline: Nanos, runtime: i64) {
-        let dl = &mut s.tasks[p as usize].dl;
+        let dl = &mut s.tasks[p.idx()].dl;
         dl.deadline = deadline;
         dl.runtime = runtime;
     }
@@ -1858,21 +1855,21 @@ mod tests {
         // At 12 ms: 1 ms over 8 ms left is under Q/D = 0.2: keep both.
         set_clock(&mut s, 0, 12 * MS);
         wake(&mut s, 0, p);
-        assert_eq!(s.tasks[p as usize].dl.deadline, 20 * MS);
-        assert_eq!(s.tasks[p as usize].dl.runtime, MS as i64);
+        assert_eq!(s.tasks[p.idx()].dl.deadline, 20 * MS);
+        assert_eq!(s.tasks[p.idx()].dl.runtime, MS as i64);
         assert!(dequeue_task_dl(&mut s, 0, p, DequeueFlags::SLEEP));
-        s.tasks[p as usize].on_rq = OnRq::No;
+        s.tasks[p.idx()].on_rq = OnRq::No;
         // At 16 ms: 1 ms over 4 ms is 0.25 > 0.2: new instance from now.
         set_clock(&mut s, 0, 16 * MS);
         wake(&mut s, 0, p);
-        assert_eq!(s.tasks[p as usize].dl.deadline, 26 * MS);
-        assert_eq!(s.tasks[p as usize].dl.runtime, 2 * MS as i64);
+        assert_eq!(s.tasks[p.idx()].dl.deadline, 26 * MS);
+        assert_eq!(s.tasks[p.idx()].dl.runtime, 2 * MS as i64);
         assert!(dequeue_task_dl(&mut s, 0, p, DequeueFlags::SLEEP));
-        s.tasks[p as usize].on_rq = OnRq::No;
+        s.tasks[p.idx()].on_rq = OnRq::No;
         // A deadline in the past: new instance.
         set_clock(&mut s, 0, 30 * MS);
         wake(&mut s, 0, p);
-        assert_eq!(s.tasks[p as usize].dl.deadline, 40 * MS);
+        assert_eq!(s.tasks[p.idx()].dl.deadline, 40 * MS);
     }
 
     #[test]
@@ -1885,9 +1882,9 @@ mod tests {
         // budget to density × laxity = 0.4 × 2 ms (fixed point).
         set_clock(&mut s, 0, 13 * MS);
         wake(&mut s, 0, p);
-        assert_eq!(s.tasks[p as usize].dl.deadline, 15 * MS);
+        assert_eq!(s.tasks[p.idx()].dl.deadline, 15 * MS);
         let want = ((to_ratio(5 * MS, 2 * MS) as u128 * (2 * MS) as u128) >> BW_SHIFT) as i64;
-        assert_eq!(s.tasks[p as usize].dl.runtime, want);
+        assert_eq!(s.tasks[p.idx()].dl.runtime, want);
         assert!((799_990..=800_000).contains(&want));
     }
 
@@ -1899,7 +1896,7 @@ mod tests {
         // At 17 ms: past the deadline, before the next period (20 ms): D-8.
         set_clock(&mut s, 0, 17 * MS);
         wake(&mut s, 0, p);
-        let se = &s.tasks[p as usize].dl;
+        let se = &s.tasks[p.idx()].dl;
         assert!(se.dl_throttled);
         assert_eq!(se.runtime, 0);
         assert!(se.rb_key.is_none(), "not on the tree");
@@ -1915,7 +1912,7 @@ mod tests {
         // The timer's work: replenish (deadline += P, full budget) and enqueue.
         set_clock(&mut s, 0, 20 * MS);
         enqueue_task_dl(&mut s, 0, p, EnqueueFlags::REPLENISH);
-        let se = &s.tasks[p as usize].dl;
+        let se = &s.tasks[p.idx()].dl;
         assert!(!se.dl_throttled);
         assert_eq!((se.deadline, se.runtime), (25 * MS, 2 * MS as i64));
         assert_eq!(pick_task_dl(&mut s, 0), Some(p));
@@ -1926,18 +1923,18 @@ mod tests {
         let mut s = sched_state(1);
         let p = dl_task_new(&mut s, 0, 2 * MS, 10 * MS, 10 * MS);
         set_instance(&mut s, p, 10 * MS, -(3 * MS as i64));
-        s.tasks[p as usize].dl.dl_throttled = true;
+        s.tasks[p.idx()].dl.dl_throttled = true;
         // -3 ms needs two refills: deadline 30 ms, runtime 1 ms.
         set_clock(&mut s, 0, 10 * MS);
         replenish_dl_entity(&mut s, 0, DlEntity::Task(p));
-        let se = &s.tasks[p as usize].dl;
+        let se = &s.tasks[p.idx()].dl;
         assert_eq!((se.deadline, se.runtime), (30 * MS, MS as i64));
         assert!(!se.dl_throttled);
         // Far behind: the postponed deadline is still past, so a new instance from now.
-        s.tasks[p as usize].dl.runtime = -1;
+        s.tasks[p.idx()].dl.runtime = -1;
         set_clock(&mut s, 0, 100 * MS);
         replenish_dl_entity(&mut s, 0, DlEntity::Task(p));
-        let se = &s.tasks[p as usize].dl;
+        let se = &s.tasks[p.idx()].dl;
         assert_eq!((se.deadline, se.runtime), (110 * MS, 2 * MS as i64));
     }
 
@@ -1962,7 +1959,7 @@ mod tests {
         while let Some(p) = pick_task_dl(&mut s, 0) {
             order.push(p);
             assert!(dequeue_task_dl(&mut s, 0, p, DequeueFlags::SLEEP));
-            s.tasks[p as usize].on_rq = OnRq::No;
+            s.tasks[p.idx()].on_rq = OnRq::No;
             assert_eq!(check_dl_rq(&s, 0, &queued_dl_tasks_per_cpu(&s)), None);
         }
         assert_eq!(
@@ -1983,9 +1980,9 @@ mod tests {
             put_prev_task_dl(s, cpu, prev);
         }
         set_next_task_dl(s, cpu, p, true);
-        s.tasks[prev as usize].on_cpu = false;
-        s.tasks[prev as usize].need_resched = false;
-        s.tasks[p as usize].on_cpu = true;
+        s.tasks[prev.idx()].on_cpu = false;
+        s.tasks[prev.idx()].need_resched = false;
+        s.tasks[p.idx()].on_cpu = true;
         s.rqs[cpu as usize].curr = p;
         s.rqs[cpu as usize].donor = p;
         s.rqs[cpu as usize].next_class = Class::Deadline;
@@ -1994,11 +1991,11 @@ mod tests {
     fn run_on_cpu<F: std::future::Future<Output = ()> + 'static>(k: &std::rc::Rc<Kernel>, cpu: CpuId, f: F) {
         let m = k.m.clone();
         let m2 = m.clone();
-        m.spawn(task_ctx(0), async move {
+        m.spawn(task_ctx(TaskId(0)), async move {
             f.await;
             m2.halt().await;
         });
-        m.boot_cpu(cpu, task_ctx(0));
+        m.boot_cpu(cpu, task_ctx(TaskId(0)));
         let mut ex = sim::Executor::new(m);
         ex.run(1_000_000, &mut |_| true);
     }
@@ -2033,9 +2030,9 @@ mod tests {
         });
         let mut s = k.st();
         assert!(k.violations.borrow().is_empty(), "{:?}", k.violations.borrow());
-        assert_eq!(s.tasks[b as usize].cpu, 1);
+        assert_eq!(s.tasks[b.idx()].cpu, 1);
         assert_eq!(pick_task_dl(&mut s, 1), Some(b), "earlier than C there");
-        assert!(s.tasks[c as usize].need_resched, "C is preempted");
+        assert!(s.tasks[c.idx()].need_resched, "C is preempted");
         assert_eq!(s.rqs[0].dl.dl_nr_running, 1);
         for cpu in 0..3 {
             assert_eq!(check_dl_rq(&s, cpu, &queued_dl_tasks_per_cpu(&s)), None);
@@ -2062,8 +2059,8 @@ mod tests {
         });
         let s = k.st();
         assert!(k.violations.borrow().is_empty(), "{:?}", k.violations.borrow());
-        assert_eq!(s.tasks[b as usize].cpu, 0, "pulled to the DL-free CPU");
+        assert_eq!(s.tasks[b.idx()].cpu, 0, "pulled to the DL-free CPU");
         assert!(s.tasks[0].need_resched, "cpu0's idle task reschedules");
-        assert_eq!(s.tasks[a as usize].cpu, 1, "the running task stays");
+        assert_eq!(s.tasks[a.idx()].cpu, 1, "the running task stays");
     }
 }

@@ -224,14 +224,14 @@ fn cfs_rq_mut(s: &mut SchedState, id: CfsRqId) -> &mut CfsRq {
 /// The entity `e` (a group entity: the one on `cpu`).
 pub fn se_of(s: &SchedState, cpu: CpuId, e: SeId) -> &SchedEntity {
     match e {
-        SeId::Task(p) => &s.tasks[p as usize].se,
+        SeId::Task(p) => &s.tasks[p.idx()].se,
         SeId::Group(g) => &s.groups[g as usize].se[cpu as usize],
     }
 }
 
 fn se_mut(s: &mut SchedState, cpu: CpuId, e: SeId) -> &mut SchedEntity {
     match e {
-        SeId::Task(p) => &mut s.tasks[p as usize].se,
+        SeId::Task(p) => &mut s.tasks[p.idx()].se,
         SeId::Group(g) => &mut s.groups[g as usize].se[cpu as usize],
     }
 }
@@ -239,7 +239,7 @@ fn se_mut(s: &mut SchedState, cpu: CpuId, e: SeId) -> &mut SchedEntity {
 /// The group whose cfs_rq `e` is queued on.
 fn parent_tg(s: &SchedState, e: SeId) -> GroupId {
     match e {
-        SeId::Task(p) => s.tasks[p as usize].sched_task_group,
+        SeId::Task(p) => s.tasks[p.idx()].sched_task_group,
         SeId::Group(g) => s.groups[g as usize].parent.expect("the root group has no entity"),
     }
 }
@@ -302,7 +302,7 @@ fn find_matching_se(s: &SchedState, mut se: SeId, mut pse: SeId) -> (SeId, SeId)
 /// Linux: kernel/sched/fair.c se_is_idle().
 fn se_is_idle(s: &SchedState, e: SeId) -> bool {
     match e {
-        SeId::Task(p) => s.tasks[p as usize].policy == Policy::Idle,
+        SeId::Task(p) => s.tasks[p.idx()].policy == Policy::Idle,
         SeId::Group(_) => false,
     }
 }
@@ -658,11 +658,11 @@ fn update_curr(s: &mut SchedState, id: CfsRqId) {
             // Execution time goes to the task that ran; with Proxy Execution it may differ
             // from the donor whose entity `c` is (A2/A3).
             let running = s.rqs[cpu as usize].curr;
-            let r = &mut s.tasks[running as usize].se;
+            let r = &mut s.tasks[running.idx()].se;
             r.exec_start = now;
             r.sum_exec_runtime += delta;
             // cgroup time is the donor's (cgroup_account_cputime(donor, ...)).
-            let mut g = Some(s.tasks[donor as usize].sched_task_group);
+            let mut g = Some(s.tasks[donor.idx()].sched_task_group);
             while let Some(tg) = g {
                 s.groups[tg as usize].usage_ns += delta;
                 g = s.groups[tg as usize].parent;
@@ -787,7 +787,7 @@ pub fn throttled_lb_pair(s: &SchedState, tg: GroupId, src: CpuId, dst: CpuId) ->
 
 /// Whether fair task `p` sits in a throttled hierarchy (queued, but not counted by its rq).
 pub fn task_throttled(s: &SchedState, p: TaskId) -> bool {
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     t.class == Class::Fair && t.se.on_rq && throttled_hierarchy(s, cfs_rq_of(s, t.cpu, SeId::Task(p)))
 }
 
@@ -1338,7 +1338,7 @@ fn requeue_delayed_entity(s: &mut SchedState, cpu: CpuId, e: SeId) {
 /// Linux: kernel/sched/core.c __sched_fork() and set_load_weight().
 pub fn init_entity_fair(s: &mut SchedState, p: TaskId) {
     let base = base_slice_ns(s);
-    let t = &mut s.tasks[p as usize];
+    let t = &mut s.tasks[p.idx()];
     let nice = t.nice();
     let policy = t.policy;
     let se = &mut t.se;
@@ -1365,7 +1365,7 @@ pub fn init_entity_fair(s: &mut SchedState, p: TaskId) {
 ///
 /// Linux: kernel/sched/core.c set_load_weight() (the branch for a task not on a runqueue).
 pub fn set_weight_unqueued(s: &mut SchedState, p: TaskId) {
-    let t = &mut s.tasks[p as usize];
+    let t = &mut s.tasks[p.idx()];
     assert!(!t.se.on_rq, "set_weight_unqueued of queued task {p}");
     t.se.weight = weight_of(t.policy, t.nice());
 }
@@ -1380,24 +1380,22 @@ pub fn set_weight_unqueued(s: &mut SchedState, p: TaskId) {
 /// A delayed task moved by the balancer (F-46, migrate_load) stays delayed on its new CPU,
 /// as in Linux: it is queued but not runnable until its wakeup or its pick.
 pub fn enqueue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, mut flags: EnqueueFlags) {
-    assert_eq!(s.tasks[p as usize].class, Class::Fair);
+    assert_eq!(s.tasks[p.idx()].class, Class::Fair);
     assert_eq!(
-        s.tasks[p as usize].cpu, cpu,
+        s.tasks[p.idx()].cpu,
+        cpu,
         "enqueue of task {p} on a CPU that is not task_cpu"
     );
     if flags.contains(EnqueueFlags::DELAYED) {
         requeue_delayed_entity(s, cpu, SeId::Task(p));
         return;
     }
+    assert!(!s.tasks[p.idx()].se.on_rq, "enqueue of already queued task {p}");
     assert!(
-        !s.tasks[p as usize].se.on_rq,
-        "enqueue of already queued task {p}"
-    );
-    assert!(
-        s.tasks[p as usize].se.weight > 0,
+        s.tasks[p.idx()].se.weight > 0,
         "task {p} has no fair weight (init_entity_fair?)"
     );
-    let h_nr_runnable = u32::from(!s.tasks[p as usize].se.sched_delayed);
+    let h_nr_runnable = u32::from(!s.tasks[p.idx()].se.sched_delayed);
     let rq_h_nr_queued = s.rqs[cpu as usize].cfs.h_nr_queued;
     let mut slice = 0u64;
     let mut cur = Some(SeId::Task(p));
@@ -1460,7 +1458,7 @@ pub fn enqueue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, mut flags: E
 /// Linux: kernel/sched/fair.c dequeue_task_fair().
 pub fn dequeue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: DequeueFlags) -> bool {
     assert!(
-        s.tasks[p as usize].se.on_rq,
+        s.tasks[p.idx()].se.on_rq,
         "dequeue of task {p} that is not queued"
     );
     if flags.contains(DequeueFlags::DELAYED) {
@@ -1468,7 +1466,7 @@ pub fn dequeue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: Deque
             flags.contains(DequeueFlags::SLEEP),
             "DEQUEUE_DELAYED without DEQUEUE_SLEEP"
         );
-        assert_eq!(s.tasks[p as usize].on_rq, OnRq::Queued);
+        assert_eq!(s.tasks[p.idx()].on_rq, OnRq::Queued);
     }
     dequeue_entities(s, cpu, SeId::Task(p), flags)
 }
@@ -1483,7 +1481,7 @@ fn dequeue_entities(s: &mut SchedState, cpu: CpuId, e: SeId, mut flags: DequeueF
     let task_delayed = flags.contains(DequeueFlags::DELAYED);
     let (task, h_nr_queued, h_nr_runnable) = match e {
         SeId::Task(p) => {
-            let runnable = task_sleep || task_delayed || !s.tasks[p as usize].se.sched_delayed;
+            let runnable = task_sleep || task_delayed || !s.tasks[p.idx()].se.sched_delayed;
             (Some(p), 1u32, u32::from(runnable))
         }
         SeId::Group(_) => (None, 0, 0),
@@ -1748,7 +1746,7 @@ pub fn wakeup_preempt_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags
         return;
     }
     let running = s.rqs[cpu as usize].curr;
-    if s.tasks[running as usize].need_resched {
+    if s.tasks[running.idx()].need_resched {
         return;
     }
     if !s.feat.wakeup_preemption {
@@ -1770,7 +1768,7 @@ pub fn wakeup_preempt_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags
         if cse_idle != pse_idle {
             return;
         }
-        if s.tasks[p as usize].policy != Policy::Normal {
+        if s.tasks[p.idx()].policy != Policy::Normal {
             return;
         }
         update_curr(s, id);
@@ -1855,7 +1853,7 @@ pub fn yield_task_fair(s: &mut SchedState, cpu: CpuId) {
     core::update_rq_clock(s, cpu);
     update_curr(s, id);
     if se_eligible(s, id, e) {
-        let se = &mut s.tasks[donor as usize].se;
+        let se = &mut s.tasks[donor.idx()].se;
         se.vruntime = se.deadline;
         se.deadline = se.deadline.wrapping_add(calc_delta_fair(se.slice, se.weight));
     }
@@ -1912,8 +1910,8 @@ fn reweight_entity(s: &mut SchedState, id: CfsRqId, e: SeId, weight: u64) {
 ///
 /// Linux: kernel/sched/fair.c reweight_task_fair() and prio_changed_fair().
 pub fn reweight_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, new_nice: i32) {
-    let old = s.tasks[p as usize].se.weight;
-    let new = weight_of(s.tasks[p as usize].policy, new_nice);
+    let old = s.tasks[p.idx()].se.weight;
+    let new = weight_of(s.tasks[p.idx()].policy, new_nice);
     let e = SeId::Task(p);
     let id = cfs_rq_of(s, cpu, e);
     reweight_entity(s, id, e, new);
@@ -1937,7 +1935,7 @@ pub fn reweight_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, new_nice: i
 ///
 /// Deviation: no PELT state to carry over.
 pub fn migrate_task_rq_fair(s: &mut SchedState, p: TaskId, new_cpu: CpuId) {
-    let se = &mut s.tasks[p as usize].se;
+    let se = &mut s.tasks[p.idx()].se;
     assert!(
         !se.on_rq,
         "task {p} migrated to cpu{new_cpu} while still on a cfs_rq"
@@ -1954,7 +1952,7 @@ pub fn migrate_task_rq_fair(s: &mut SchedState, p: TaskId, new_cpu: CpuId) {
 ///
 /// Linux: kernel/sched/fair.c prio_changed_fair().
 pub fn prio_changed_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, oldprio: i32) {
-    let prio = s.tasks[p as usize].prio;
+    let prio = s.tasks[p.idx()].prio;
     if !core::task_on_rq_queued(s, p) || prio == oldprio || s.rqs[cpu as usize].cfs.nr_queued == 1 {
         return;
     }
@@ -1990,7 +1988,7 @@ pub fn switched_to_fair(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 /// Deviation: [6.12] cleans up a still-delayed task here; the model requires the newest
 /// ordering and asserts it.
 pub fn switched_from_fair(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-    let se = &s.tasks[p as usize].se;
+    let se = &s.tasks[p.idx()].se;
     assert!(
         !se.on_rq,
         "task {p} left the fair class while still on cpu{cpu}'s cfs_rq"
@@ -2020,7 +2018,7 @@ pub fn sched_idle_cpu(s: &SchedState, cpu: CpuId) -> bool {
             .cfs
             .tasks
             .iter()
-            .all(|&t| s.tasks[t as usize].policy == Policy::Idle)
+            .all(|&t| s.tasks[t.idx()].policy == Policy::Idle)
 }
 
 /// The group hierarchy of `cpu` is consistent (checked only when the machine has task
@@ -2116,11 +2114,11 @@ pub(crate) mod test_util {
         // have ids nr_cpus.. and each CPU's idle task stands in for its stopper.
         s.tasks.truncate(nr_cpus);
         for c in 0..nr_cpus {
-            s.rqs[c].stop = c as TaskId;
+            s.rqs[c].stop = TaskId(c as u32);
         }
         for i in 0..nr_tasks {
-            let id = (nr_cpus + i) as TaskId;
-            let mut t = crate::system::new_task_struct(&s.m, id, id, "t", 0);
+            let id = TaskId((nr_cpus + i) as u32);
+            let mut t = crate::system::new_task_struct(&s.m, id, id.0, "t", 0);
             t.state = 0;
             t.cpus_mask = CpuMask::first_n(nr_cpus);
             t.nr_cpus_allowed = nr_cpus as u32;
@@ -2146,7 +2144,7 @@ mod tests {
 
     /// Queue `p` on CPU 0 as a wakeup with the given saved lag.
     fn wake(s: &mut SchedState, p: TaskId, vlag: i64) {
-        s.tasks[p as usize].se.vlag = vlag;
+        s.tasks[p.idx()].se.vlag = vlag;
         core::activate_task(s, 0, p, EnqueueFlags::WAKEUP);
     }
 
@@ -2199,7 +2197,7 @@ mod tests {
         s.tasks[5].policy = Policy::Idle;
         s.tasks[5].se.custom_slice = true;
         s.tasks[5].se.slice = 5_000; // below the 0.1 ms floor
-        init_entity_fair(&mut s, 5);
+        init_entity_fair(&mut s, TaskId(5));
         assert_eq!(s.tasks[5].se.weight, 3);
         assert_eq!(s.tasks[5].se.slice, 100_000);
     }
@@ -2250,20 +2248,20 @@ mod tests {
     #[test]
     fn placement_keeps_lag_across_the_join() {
         let mut s = new_for_tests(1, 4);
-        let (a, b, c, d) = (1, 2, 3, 4);
+        let (a, b, c, d) = (TaskId(1), TaskId(2), TaskId(3), TaskId(4));
         wake(&mut s, a, 0);
         // Empty queue: v = V = origin, d = v + 0.7 ms (1 CPU).
-        assert_eq!(s.tasks[a as usize].se.vruntime, O);
-        assert_eq!(s.tasks[a as usize].se.deadline, O + 700_000);
+        assert_eq!(s.tasks[a.idx()].se.vruntime, O);
+        assert_eq!(s.tasks[a.idx()].se.deadline, O + 700_000);
         wake(&mut s, b, 0);
         // C joins W = 2048 with vlag 3000: v = V − 3000·(2048+1024)/2048 = O − 4500.
         wake(&mut s, c, 3000);
-        assert_eq!(s.tasks[c as usize].se.vruntime, O - 4500);
+        assert_eq!(s.tasks[c.idx()].se.vruntime, O - 4500);
         // After the join V = O − 4500/3 = O − 1500, so C's lag is exactly the 3000 it had.
         assert_eq!(avg_vruntime_of(&s, 0), O - 1500);
         // A new task (ENQUEUE_INITIAL) gets half a slice to its deadline (F-13).
         core::activate_task(&mut s, 0, d, EnqueueFlags::INITIAL);
-        let se = &s.tasks[d as usize].se;
+        let se = &s.tasks[d.idx()].se;
         assert_eq!(se.vruntime, O - 1500);
         assert_eq!(se.deadline, O - 1500 + 350_000);
         assert_eq!(s.rqs[0].nr_running, 4);
@@ -2275,21 +2273,21 @@ mod tests {
     #[test]
     fn pick_eevdf_takes_the_earliest_eligible_deadline() {
         let mut s = new_for_tests(1, 3);
-        let (a, b, c) = (1, 2, 3);
+        let (a, b, c) = (TaskId(1), TaskId(2), TaskId(3));
         wake(&mut s, a, 0); // v = O, d = O + 700_000
-        s.tasks[b as usize].se.custom_slice = true;
-        s.tasks[b as usize].se.slice = 100_000;
+        s.tasks[b.idx()].se.custom_slice = true;
+        s.tasks[b.idx()].se.slice = 100_000;
         // B owes 2000: v = O + 2000·2048/1024 = O + 4000, d = O + 104_000 (earliest of all).
         wake(&mut s, b, -2000);
-        assert_eq!(s.tasks[b as usize].se.vruntime, O + 4000);
+        assert_eq!(s.tasks[b.idx()].se.vruntime, O + 4000);
         assert_eq!(avg_vruntime_of(&s, 0), O + 2000);
         // Earliest deadline but ineligible: A wins.
         assert_eq!(pick_eevdf(&s, 0, true), Some(a));
-        s.tasks[c as usize].se.custom_slice = true;
-        s.tasks[c as usize].se.slice = 300_000;
+        s.tasks[c.idx()].se.custom_slice = true;
+        s.tasks[c.idx()].se.slice = 300_000;
         // C is owed 1000: v = (O+2000) − 1000·3072/2048 = O + 500, d = O + 300_500.
         wake(&mut s, c, 1000);
-        assert_eq!(s.tasks[c as usize].se.deadline, O + 300_500);
+        assert_eq!(s.tasks[c.idx()].se.deadline, O + 300_500);
         // V = O + (4000 + 500)/3 = O + 1500: A and C eligible, B not; C is earlier than A.
         assert_eq!(avg_vruntime_of(&s, 0), O + 1500);
         assert!(!entity_eligible(&s, 0, b));
@@ -2301,40 +2299,40 @@ mod tests {
     #[test]
     fn update_curr_charges_weighted_time_and_refreshes_the_deadline() {
         let mut s = new_for_tests(1, 2);
-        let (a, b) = (1, 2);
-        s.tasks[a as usize].se.weight = weight_of(Policy::Normal, 5); // 335
+        let (a, b) = (TaskId(1), TaskId(2));
+        s.tasks[a.idx()].se.weight = weight_of(Policy::Normal, 5); // 335
         wake(&mut s, a, 0);
         wake(&mut s, b, 0);
         // A: d = O + 700_000·1024/335 = O + 2_139_701.
-        assert_eq!(s.tasks[a as usize].se.deadline, O + 2_139_701);
+        assert_eq!(s.tasks[a.idx()].se.deadline, O + 2_139_701);
         run(&mut s, a);
         advance(&mut s, 1_000_000);
         update_curr_fair(&mut s, 0);
-        let se = &s.tasks[a as usize].se;
+        let se = &s.tasks[a.idx()].se;
         assert_eq!(se.sum_exec_runtime, 1_000_000);
         assert_eq!(se.vruntime, O + 3_056_716);
         // v passed d: a new request d = v + 2_139_701, and a lazy resched (B is queued).
         assert_eq!(se.deadline, O + 3_056_716 + 2_139_701);
-        assert!(s.tasks[a as usize].need_resched);
+        assert!(s.tasks[a.idx()].need_resched);
     }
 
     #[test]
     fn run_to_parity_protects_until_the_shortest_queued_slice() {
         let mut s = new_for_tests(1, 2);
-        let (a, b) = (1, 2);
+        let (a, b) = (TaskId(1), TaskId(2));
         wake(&mut s, a, 0);
-        s.tasks[b as usize].se.custom_slice = true;
-        s.tasks[b as usize].se.slice = 100_000;
+        s.tasks[b.idx()].se.custom_slice = true;
+        s.tasks[b.idx()].se.slice = 100_000;
         wake(&mut s, b, 0);
         run(&mut s, a);
         // Protection: min(d, v + min(0.1 ms, 0.7 ms)) = O + 100_000.
-        assert_eq!(s.tasks[a as usize].se.vprot, O + 100_000);
+        assert_eq!(s.tasks[a.idx()].se.vprot, O + 100_000);
         advance(&mut s, 99_999);
         update_curr_fair(&mut s, 0);
-        assert!(!s.tasks[a as usize].need_resched, "still shielded");
+        assert!(!s.tasks[a.idx()].need_resched, "still shielded");
         advance(&mut s, 1);
         update_curr_fair(&mut s, 0);
-        assert!(s.tasks[a as usize].need_resched, "shield over, B queued");
+        assert!(s.tasks[a.idx()].need_resched, "shield over, B queued");
     }
 
     #[test]
@@ -2343,8 +2341,8 @@ mod tests {
         advance(&mut s, 1_000_000);
         // A: v = O + 1e6 > V = O + 5e5: ineligible, so its sleep is delayed (F-20).
         assert!(!dequeue_task_fair(&mut s, 0, a, DequeueFlags::SLEEP));
-        assert!(s.tasks[a as usize].se.sched_delayed);
-        assert!(s.tasks[a as usize].se.on_rq);
+        assert!(s.tasks[a.idx()].se.sched_delayed);
+        assert!(s.tasks[a.idx()].se.on_rq);
         assert_eq!(s.rqs[0].nr_running, 2, "a delayed task stays counted (T-9a)");
         assert_eq!(s.rqs[0].cfs.h_nr_queued, 2);
         assert_eq!(s.rqs[0].cfs.h_nr_runnable, 1);
@@ -2352,18 +2350,18 @@ mod tests {
         check_sums(&s, 0);
         // B (eligible, earliest) is picked; A stays delayed in the tree.
         assert_eq!(pick_task_fair(&mut s, 0), Some(b));
-        assert!(s.tasks[a as usize].se.sched_delayed);
+        assert!(s.tasks[a.idx()].se.sched_delayed);
         run(&mut s, b);
         // B sleeps while eligible (it is curr at v = O, V = O + 5e5): really dequeued.
         assert!(dequeue_task_fair(&mut s, 0, b, DequeueFlags::SLEEP));
-        assert_eq!(s.tasks[b as usize].se.vlag, 500_000);
+        assert_eq!(s.tasks[b.idx()].se.vlag, 500_000);
         assert_eq!(s.rqs[0].nr_running, 1);
         put_prev_task_fair(&mut s, 0, b);
         // Only the delayed A is left: the pick dequeues it for good and finds nothing (F-10).
         assert_eq!(pick_task_fair(&mut s, 0), None);
-        assert_eq!(s.tasks[a as usize].on_rq, OnRq::No);
-        assert!(!s.tasks[a as usize].se.sched_delayed);
-        assert!(!s.tasks[a as usize].se.on_rq);
+        assert_eq!(s.tasks[a.idx()].on_rq, OnRq::No);
+        assert!(!s.tasks[a.idx()].se.sched_delayed);
+        assert!(!s.tasks[a.idx()].se.on_rq);
         assert_eq!(s.rqs[0].nr_running, 0);
         assert_eq!(s.rqs[0].cfs.h_nr_runnable, 0);
         assert_eq!(s.rqs[0].cfs.load_weight, 0);
@@ -2375,12 +2373,13 @@ mod tests {
         advance(&mut s, 1_000_000);
         assert!(!dequeue_task_fair(&mut s, 0, a, DequeueFlags::SLEEP));
         put_prev_task_fair(&mut s, 0, a);
-        let v = s.tasks[a as usize].se.vruntime;
+        let v = s.tasks[a.idx()].se.vruntime;
         // The wakeup (ttwu_runnable) requeues: negative lag, so no re-placement (F-22).
         core::enqueue_task(&mut s, 0, a, EnqueueFlags::WAKEUP | EnqueueFlags::DELAYED);
-        assert!(!s.tasks[a as usize].se.sched_delayed);
+        assert!(!s.tasks[a.idx()].se.sched_delayed);
         assert_eq!(
-            s.tasks[a as usize].se.vruntime, v,
+            s.tasks[a.idx()].se.vruntime,
+            v,
             "debt not shed by sleeping (F-14)"
         );
         assert_eq!(s.rqs[0].nr_running, 2, "not counted twice");
@@ -2402,7 +2401,7 @@ mod tests {
         // (DELAY_ZERO) and re-places it at V without A, i.e. at B's v = O + 2e6, with a fresh
         // deadline.
         core::enqueue_task(&mut s, 0, a, EnqueueFlags::WAKEUP | EnqueueFlags::DELAYED);
-        let se = &s.tasks[a as usize].se;
+        let se = &s.tasks[a.idx()].se;
         assert_eq!(se.vlag, 0);
         assert_eq!(se.vruntime, O + 2_000_000);
         assert_eq!(se.deadline, O + 2_700_000);
@@ -2412,7 +2411,7 @@ mod tests {
     /// One CPU, two nice-0 tasks woken at the same time: A (task 1) runs, B (task 2) waits.
     fn a_runs_b_waits() -> (SchedState, TaskId, TaskId) {
         let mut s = new_for_tests(1, 2);
-        let (a, b) = (1, 2);
+        let (a, b) = (TaskId(1), TaskId(2));
         wake(&mut s, a, 0);
         wake(&mut s, b, 0);
         run(&mut s, a);
@@ -2426,8 +2425,8 @@ mod tests {
             advance(s, 1_000_000);
             let curr = s.rqs[0].curr;
             task_tick_fair(s, 0, curr);
-            if s.tasks[curr as usize].need_resched {
-                s.tasks[curr as usize].need_resched = false;
+            if s.tasks[curr.idx()].need_resched {
+                s.tasks[curr.idx()].need_resched = false;
                 let next = pick_task_fair(s, 0).expect("runnable tasks");
                 if next != curr {
                     put_prev_task_fair(s, 0, curr);
@@ -2440,14 +2439,14 @@ mod tests {
     #[test]
     fn cpu_time_is_shared_in_proportion_to_weight() {
         let mut s = new_for_tests(1, 3);
-        let (a, b, c) = (1, 2, 3);
-        s.tasks[c as usize].se.weight = weight_of(Policy::Normal, 5); // 335
+        let (a, b, c) = (TaskId(1), TaskId(2), TaskId(3));
+        s.tasks[c.idx()].se.weight = weight_of(Policy::Normal, 5); // 335
         for p in [a, b, c] {
             wake(&mut s, p, 0);
         }
         run(&mut s, a);
         simulate_ticks(&mut s, 3000);
-        let ran = |p: TaskId| s.tasks[p as usize].se.sum_exec_runtime as f64 / 1e6;
+        let ran = |p: TaskId| s.tasks[p.idx()].se.sum_exec_runtime as f64 / 1e6;
         // Shares 1024 : 1024 : 335 of 3000 ms = 1289.1 / 1289.1 / 421.7 ms (a model charging
         // unweighted time would give 1000 each).
         for (p, want) in [(a, 1289.1), (b, 1289.1), (c, 421.7)] {
@@ -2466,7 +2465,7 @@ mod tests {
     fn group(s: &mut SchedState, path: &str, parent: GroupId, shares: u64, tasks: &[TaskId]) -> GroupId {
         let g = crate::sched::cgroup::sched_create_group(s, path, parent, shares);
         for &p in tasks {
-            s.tasks[p as usize].sched_task_group = g;
+            s.tasks[p.idx()].sched_task_group = g;
         }
         g
     }
@@ -2482,10 +2481,10 @@ mod tests {
         // Group A holds one task, group B four; equal shares. Per task: A's 50%, B's 12.5%
         // each (a flat queue would give every task 20%).
         let mut s = new_for_tests(1, 5);
-        let (a, bs) = (1, [2, 3, 4, 5]);
+        let (a, bs) = (TaskId(1), [2, 3, 4, 5].map(TaskId));
         group(&mut s, "/a", ROOT_TASK_GROUP, 1024, &[a]);
         let gb = group(&mut s, "/b", ROOT_TASK_GROUP, 1024, &bs);
-        for p in [a, 2, 3, 4, 5] {
+        for p in [a, TaskId(2), TaskId(3), TaskId(4), TaskId(5)] {
             wake(&mut s, p, 0);
         }
         assert_eq!(s.rqs[0].cfs.nr_queued, 2, "two group entities on the root");
@@ -2494,7 +2493,7 @@ mod tests {
         assert_eq!(s.rqs[0].nr_running, 5);
         start(&mut s);
         simulate_ticks(&mut s, 4000);
-        let ran = |p: TaskId| s.tasks[p as usize].se.sum_exec_runtime as f64 / 1e6;
+        let ran = |p: TaskId| s.tasks[p.idx()].se.sum_exec_runtime as f64 / 1e6;
         assert!((ran(a) - 2000.0).abs() <= 10.0, "A ran {} ms", ran(a));
         for p in bs {
             assert!((ran(p) - 500.0).abs() <= 10.0, "B task {p} ran {} ms", ran(p));
@@ -2516,7 +2515,7 @@ mod tests {
         // /x (1024) holds task a and group /x/y (1024) with tasks b, c; root task d (1024).
         // Root level: d vs /x = 1/2 each; in /x: a vs /x/y = 1/4 each; in /x/y: b, c = 1/8.
         let mut s = new_for_tests(1, 4);
-        let (a, b, c, d) = (1, 2, 3, 4);
+        let (a, b, c, d) = (TaskId(1), TaskId(2), TaskId(3), TaskId(4));
         let x = group(&mut s, "/x", ROOT_TASK_GROUP, 1024, &[a]);
         let y = group(&mut s, "/x/y", x, 1024, &[b, c]);
         for p in [a, b, c, d] {
@@ -2528,7 +2527,7 @@ mod tests {
         assert_eq!(s.groups[y as usize].cfs_rq[0].nr_queued, 2);
         start(&mut s);
         simulate_ticks(&mut s, 8000);
-        let ran = |p: TaskId| s.tasks[p as usize].se.sum_exec_runtime as f64 / 1e6;
+        let ran = |p: TaskId| s.tasks[p.idx()].se.sum_exec_runtime as f64 / 1e6;
         for (p, want) in [(d, 4000.0), (a, 2000.0), (b, 1000.0), (c, 1000.0)] {
             assert!(
                 (ran(p) - want).abs() <= 20.0,
@@ -2538,7 +2537,7 @@ mod tests {
         }
         assert_eq!(
             s.groups[x as usize].usage_ns,
-            s.tasks[a as usize].se.sum_exec_runtime + s.groups[y as usize].usage_ns
+            s.tasks[a.idx()].se.sum_exec_runtime + s.groups[y as usize].usage_ns
         );
     }
 
@@ -2549,12 +2548,18 @@ mod tests {
         // the 1024 of its last update (all the group's load was on CPU 0 then) until its
         // level is updated again, then 1024·3072/4096 = 768.
         let mut s = new_for_tests(2, 4);
-        let g = group(&mut s, "/g", ROOT_TASK_GROUP, 1024, &[2, 3, 4, 5]);
-        for p in [2, 3, 4] {
+        let g = group(
+            &mut s,
+            "/g",
+            ROOT_TASK_GROUP,
+            1024,
+            &[TaskId(2), TaskId(3), TaskId(4), TaskId(5)],
+        );
+        for p in [2, 3, 4].map(TaskId) {
             wake(&mut s, p, 0);
         }
         s.tasks[5].cpu = 1;
-        core::activate_task(&mut s, 1, 5, EnqueueFlags::WAKEUP);
+        core::activate_task(&mut s, 1, TaskId(5), EnqueueFlags::WAKEUP);
         assert_eq!(s.groups[g as usize].se[1].weight, 256);
         assert_eq!(s.groups[g as usize].se[0].weight, 1024);
         assert_eq!(s.rqs[1].cfs.load_weight, 256);
@@ -2575,19 +2580,19 @@ mod tests {
         // sum_exec_runtime and /low nothing (Linux update_se(): "cgroup time is always
         // accounted against the donor").
         let mut s = new_for_tests(1, 2);
-        let (d, o) = (1, 2);
+        let (d, o) = (TaskId(1), TaskId(2));
         let low = group(&mut s, "/low", ROOT_TASK_GROUP, 41, &[o]);
         wake(&mut s, d, 0);
         wake(&mut s, o, 0);
         run(&mut s, d);
         s.rqs[0].curr = o; // find_proxy_task() chose the owner; d stays rq->donor
         let v_low = s.groups[low as usize].se[0].vruntime;
-        let v_d = s.tasks[d as usize].se.vruntime;
+        let v_d = s.tasks[d.idx()].se.vruntime;
         advance(&mut s, 2_000_000);
         update_curr_fair(&mut s, 0);
-        assert_eq!(s.tasks[o as usize].se.sum_exec_runtime, 2_000_000);
-        assert_eq!(s.tasks[d as usize].se.sum_exec_runtime, 0);
-        assert_eq!(s.tasks[d as usize].se.vruntime, v_d + 2_000_000);
+        assert_eq!(s.tasks[o.idx()].se.sum_exec_runtime, 2_000_000);
+        assert_eq!(s.tasks[d.idx()].se.sum_exec_runtime, 0);
+        assert_eq!(s.tasks[d.idx()].se.vruntime, v_d + 2_000_000);
         assert_eq!(s.groups[ROOT_TASK_GROUP as usize].usage_ns, 2_000_000);
         assert_eq!(s.groups[low as usize].usage_ns, 0);
         assert_eq!(
@@ -2600,9 +2605,9 @@ mod tests {
     #[test]
     fn the_hierarchy_checker_sees_a_wrong_count() {
         let mut s = new_for_tests(1, 2);
-        let g = group(&mut s, "/g", ROOT_TASK_GROUP, 1024, &[1, 2]);
-        wake(&mut s, 1, 0);
-        wake(&mut s, 2, 0);
+        let g = group(&mut s, "/g", ROOT_TASK_GROUP, 1024, &[TaskId(1), TaskId(2)]);
+        wake(&mut s, TaskId(1), 0);
+        wake(&mut s, TaskId(2), 0);
         assert_eq!(check_cfs_hierarchy(&s, 0), None);
         s.groups[g as usize].cfs_rq[0].load_weight += 1;
         assert!(check_cfs_hierarchy(&s, 0).is_some_and(|d| d.contains("group /g")));
@@ -2619,7 +2624,7 @@ mod tests {
         // h_nr_runnable only, never the root's (set_delayed()/clear_delayed() stop at the
         // throttled cfs_rq, up to 6.17).
         let mut s = new_for_tests(1, 4);
-        let (a, b, c, d) = (1, 2, 3, 4);
+        let (a, b, c, d) = (TaskId(1), TaskId(2), TaskId(3), TaskId(4));
         let g = group(&mut s, "/g", ROOT_TASK_GROUP, 1024, &[a, b]);
         crate::sched::cgroup::tg_set_cfs_bandwidth(&mut s, g, 1_000_000, 100_000_000);
         wake(&mut s, b, 0);
@@ -2645,7 +2650,7 @@ mod tests {
         assert_eq!(check_cfs_hierarchy(&s, 0), None);
         // Woken in place: the delay ends, again below the throttle only.
         enqueue_task_fair(&mut s, 0, a, EnqueueFlags::WAKEUP | EnqueueFlags::DELAYED);
-        assert!(!s.tasks[a as usize].se.sched_delayed);
+        assert!(!s.tasks[a.idx()].se.sched_delayed);
         assert_eq!(cfs_rq(&s, gq).h_nr_runnable, 2);
         assert_eq!(s.rqs[0].cfs.h_nr_runnable, 2);
         assert_eq!(check_cfs_hierarchy(&s, 0), None);
@@ -2660,9 +2665,9 @@ mod tests {
     #[test]
     fn check_cfs_hierarchy_sees_a_wrong_h_nr_runnable() {
         let mut s = new_for_tests(1, 2);
-        let g = group(&mut s, "/g", ROOT_TASK_GROUP, 1024, &[1]);
-        wake(&mut s, 1, 0);
-        wake(&mut s, 2, 0);
+        let g = group(&mut s, "/g", ROOT_TASK_GROUP, 1024, &[TaskId(1)]);
+        wake(&mut s, TaskId(1), 0);
+        wake(&mut s, TaskId(2), 0);
         assert_eq!(check_cfs_hierarchy(&s, 0), None);
         s.groups[g as usize].cfs_rq[0].h_nr_runnable = 0;
         assert!(check_cfs_hierarchy(&s, 0).is_some_and(|d| d.contains("h_nr_runnable")));
@@ -2673,17 +2678,17 @@ mod tests {
         let (mut s, a, _) = a_runs_b_waits();
         // Eligible at v = O = V: v = d = O + 700_000, d = O + 1_400_000.
         yield_task_fair(&mut s, 0);
-        assert_eq!(s.tasks[a as usize].se.vruntime, O + 700_000);
-        assert_eq!(s.tasks[a as usize].se.deadline, O + 1_400_000);
+        assert_eq!(s.tasks[a.idx()].se.vruntime, O + 700_000);
+        assert_eq!(s.tasks[a.idx()].se.deadline, O + 1_400_000);
         // Now ineligible (V = O + 350_000): a second yield changes nothing.
         yield_task_fair(&mut s, 0);
-        assert_eq!(s.tasks[a as usize].se.vruntime, O + 700_000);
+        assert_eq!(s.tasks[a.idx()].se.vruntime, O + 700_000);
     }
 
     #[test]
     fn wakeup_preempts_only_an_unprotected_or_ineligible_curr() {
         let mut s = new_for_tests(1, 3);
-        let (a, b, c) = (1, 2, 3);
+        let (a, b, c) = (TaskId(1), TaskId(2), TaskId(3));
         wake(&mut s, a, 0);
         run(&mut s, a);
         advance(&mut s, 200_000);
@@ -2691,16 +2696,17 @@ mod tests {
         // O + 700_000 is earlier and A is shielded: no preemption.
         wake(&mut s, b, 0);
         core::wakeup_preempt(&mut s, 0, b, WakeFlags::TTWU);
-        assert!(!s.tasks[a as usize].need_resched);
+        assert!(!s.tasks[a.idx()].need_resched);
         // C with a shorter slice cuts the shield (PREEMPT_SHORT) and has the earlier deadline:
         // v = V, d = V + 100_000 < O + 700_000.
-        s.tasks[c as usize].se.custom_slice = true;
-        s.tasks[c as usize].se.slice = 100_000;
+        s.tasks[c.idx()].se.custom_slice = true;
+        s.tasks[c.idx()].se.slice = 100_000;
         wake(&mut s, c, 0);
         core::wakeup_preempt(&mut s, 0, c, WakeFlags::TTWU);
-        assert!(s.tasks[a as usize].need_resched);
+        assert!(s.tasks[a.idx()].need_resched);
         assert_eq!(
-            s.tasks[a as usize].se.vprot, s.tasks[a as usize].se.vruntime,
+            s.tasks[a.idx()].se.vprot,
+            s.tasks[a.idx()].se.vruntime,
             "shield cancelled"
         );
     }
@@ -2717,7 +2723,7 @@ mod tests {
         //   placement against W = 1024 (A only): v = (O + 300_000) − 458_507·1359/1024
         //   = O + 300_000 − 608_506 = O − 308_506.
         reweight_task_fair(&mut s, 0, b, 5);
-        let se = &s.tasks[b as usize].se;
+        let se = &s.tasks[b.idx()].se;
         assert_eq!(se.weight, 335);
         assert_eq!(se.vlag, 458_507);
         assert_eq!(se.vruntime, O - 308_506);
@@ -2729,11 +2735,11 @@ mod tests {
         check_sums(&s, 0);
         // The renice ran a preemption check for B (prio_changed_fair): curr A (v = O + 300_000
         // > V) is not eligible, so it is preempted (F-24).
-        assert!(s.tasks[a as usize].need_resched);
+        assert!(s.tasks[a.idx()].need_resched);
         // A weaker running task is rescheduled.
-        s.tasks[a as usize].need_resched = false;
+        s.tasks[a.idx()].need_resched = false;
         reweight_task_fair(&mut s, 0, a, 3);
-        assert!(s.tasks[a as usize].need_resched);
+        assert!(s.tasks[a.idx()].need_resched);
         check_sums(&s, 0);
     }
 
@@ -2741,10 +2747,10 @@ mod tests {
     fn idle_cpu_needs_idle_curr_empty_queue_and_no_pending_wakeup() {
         let mut s = new_for_tests(2, 1);
         assert!(idle_cpu(&s, 1));
-        s.rqs[1].wake_list.push(2);
+        s.rqs[1].wake_list.push(TaskId(2));
         assert!(!idle_cpu(&s, 1));
         assert!(idle_cpu(&s, 0));
-        wake(&mut s, 2, 0);
+        wake(&mut s, TaskId(2), 0);
         assert!(!idle_cpu(&s, 0));
     }
 }

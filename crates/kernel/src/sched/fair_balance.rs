@@ -34,7 +34,7 @@ pub fn cpu_load(s: &SchedState, cpu: CpuId) -> u64 {
 ///
 /// Linux: kernel/sched/fair.c task_h_load().
 fn task_h_load(s: &SchedState, p: TaskId) -> u64 {
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     if t.class != Class::Fair {
         return 0;
     }
@@ -85,7 +85,7 @@ fn available_idle_cpu(s: &SchedState, cpu: CpuId) -> bool {
 /// Linux: kernel/sched/fair.c record_wakee().
 pub fn record_wakee(s: &mut SchedState, waker: TaskId, p: TaskId) {
     let now = s.now();
-    let w = &mut s.tasks[waker as usize];
+    let w = &mut s.tasks[waker.idx()];
     if now > w.wakee_flip_decay_ts + 1_000_000_000 {
         w.wakee_flips >>= 1;
         w.wakee_flip_decay_ts = now;
@@ -101,8 +101,8 @@ pub fn record_wakee(s: &mut SchedState, waker: TaskId, p: TaskId) {
 ///
 /// Linux: kernel/sched/fair.c wake_wide().
 fn wake_wide(s: &SchedState, waker: TaskId, p: TaskId, this_cpu: CpuId) -> bool {
-    let mut master = s.tasks[waker as usize].wakee_flips;
-    let mut slave = s.tasks[p as usize].wakee_flips;
+    let mut master = s.tasks[waker.idx()].wakee_flips;
+    let mut slave = s.tasks[p.idx()].wakee_flips;
     let factor = s.topo.llc_span[this_cpu as usize].weight();
     if master < slave {
         std::mem::swap(&mut master, &mut slave);
@@ -214,7 +214,7 @@ fn idle_for_placement(s: &SchedState, cpu: CpuId) -> bool {
 ///
 /// Deviation: no SIS_UTIL scan shortening and no SMT idle-core search (F-32, §11.4).
 fn select_idle_cpu(s: &SchedState, p: TaskId, target: CpuId) -> Option<CpuId> {
-    let cpus = s.topo.llc_span[target as usize].and(&s.tasks[p as usize].cpus_mask);
+    let cpus = s.topo.llc_span[target as usize].and(&s.tasks[p.idx()].cpus_mask);
     let start = (target + 1) % s.nr_cpus() as CpuId;
     let found = cpus.iter_wrap(start).find(|&c| idle_for_placement(s, c));
     found
@@ -234,14 +234,14 @@ fn select_idle_sibling(s: &SchedState, p: TaskId, prev: CpuId, target: CpuId) ->
     if prev != target && s.topo.share_cache(prev, target) && idle_for_placement(s, prev) {
         return (prev, None);
     }
-    let recent = s.tasks[p as usize].recent_used_cpu;
+    let recent = s.tasks[p.idx()].recent_used_cpu;
     let store = Some(prev);
     if recent != prev
         && recent != target
         && (recent as usize) < s.nr_cpus()
         && s.topo.share_cache(recent, target)
         && idle_for_placement(s, recent)
-        && s.tasks[p as usize].cpus_mask.test(recent)
+        && s.tasks[p.idx()].cpus_mask.test(recent)
     {
         return (recent, store);
     }
@@ -265,8 +265,8 @@ fn select_task_rq_fair_inner(
 ) -> (CpuId, Option<CpuId>) {
     let cpu = s.m.this_cpu();
     let waker = s.rqs[cpu as usize].curr;
-    let sync = wake_flags.contains(WakeFlags::SYNC) && s.tasks[waker as usize].exit_state == 0;
-    let mask = s.tasks[p as usize].cpus_mask;
+    let sync = wake_flags.contains(WakeFlags::SYNC) && s.tasks[waker.idx()].exit_state == 0;
+    let mask = s.tasks[p.idx()].cpus_mask;
     let sd_flag = if wake_flags.contains(WakeFlags::FORK) {
         sd::BALANCE_FORK
     } else if wake_flags.contains(WakeFlags::EXEC) {
@@ -335,7 +335,7 @@ pub fn select_task_rq_fair(s: &mut SchedState, p: TaskId, prev_cpu: CpuId, wake_
     }
     let (cpu, recent) = select_task_rq_fair_inner(s, p, prev_cpu, wake_flags);
     if let Some(r) = recent {
-        s.tasks[p as usize].recent_used_cpu = r;
+        s.tasks[p.idx()].recent_used_cpu = r;
     }
     cpu
 }
@@ -648,7 +648,7 @@ struct LbEnv {
 ///
 /// Linux: kernel/sched/fair.c task_hot().
 fn task_hot(s: &SchedState, p: TaskId, env: &LbEnv) -> bool {
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     if t.class != Class::Fair || t.policy == uapi::Policy::Idle {
         return false;
     }
@@ -672,7 +672,7 @@ fn task_hot(s: &SchedState, p: TaskId, env: &LbEnv) -> bool {
 /// Deviation: no LBF_DST_PINNED retry with another local CPU, no LBF_ALL_PINNED
 /// bookkeeping, no "ineligible on dst" rule ([UNSURE] in the spec).
 fn can_migrate_task(s: &SchedState, p: TaskId, env: &LbEnv) -> bool {
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     if t.se.sched_delayed && env.mtype != MigrationType::Load {
         return false;
     }
@@ -760,7 +760,8 @@ fn attach_tasks(s: &mut SchedState, dst: CpuId, tasks: &[TaskId]) {
     core::update_rq_clock(s, dst);
     for &p in tasks {
         assert_eq!(
-            s.tasks[p as usize].cpu, dst,
+            s.tasks[p.idx()].cpu,
+            dst,
             "attaching task {p} that was not moved to cpu{dst}"
         );
         core::activate_task(s, dst, p, EnqueueFlags::NOCLOCK);
@@ -1096,7 +1097,7 @@ pub async fn sched_balance_newidle(k: &Kernel, this_cpu: CpuId) -> i32 {
 /// idle_cpu_without() arrange.
 fn update_sg_wakeup_stats(s: &SchedState, dom: &SchedDomain, group: &CpuMask, p: TaskId) -> SgStats {
     let mut g = SgStats::default();
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     for c in group.iter() {
         let rq = &s.rqs[c as usize];
         let here = t.se.on_rq && t.cpu == c;
@@ -1139,7 +1140,7 @@ fn sched_balance_find_dst_group(
     p: TaskId,
     this_cpu: CpuId,
 ) -> Option<CpuMask> {
-    let mask = s.tasks[p as usize].cpus_mask;
+    let mask = s.tasks[p.idx()].cpus_mask;
     let n = dom.groups.len();
     let li = dom.groups.iter().position(|g| g.test(this_cpu));
     let start = li.unwrap_or(0);
@@ -1219,7 +1220,7 @@ fn sched_balance_find_dst_group_cpu(s: &SchedState, group: &CpuMask, p: TaskId, 
     let mut least_loaded = this_cpu;
     let mut shallowest: Option<CpuId> = None;
     let mut latest_idle_ts = 0;
-    for c in group.and(&s.tasks[p as usize].cpus_mask).iter() {
+    for c in group.and(&s.tasks[p.idx()].cpus_mask).iter() {
         if sched_idle_cpu(s, c) {
             return c;
         }
@@ -1254,7 +1255,7 @@ fn sched_balance_find_dst_cpu(
 ) -> CpuId {
     let mut cpu = cpu;
     let mut new_cpu = cpu;
-    let mask = s.tasks[p as usize].cpus_mask;
+    let mask = s.tasks[p.idx()].cpus_mask;
     if !s.topo.domains[cpu as usize][level].span.intersects(&mask) {
         return prev_cpu;
     }
@@ -1315,14 +1316,14 @@ mod tests {
     fn run(s: &mut SchedState, cpu: CpuId, p: TaskId) {
         set_next_task_fair(s, cpu, p, true);
         let idle = s.rqs[cpu as usize].idle;
-        s.tasks[idle as usize].on_cpu = false;
-        s.tasks[p as usize].on_cpu = true;
+        s.tasks[idle.idx()].on_cpu = false;
+        s.tasks[p.idx()].on_cpu = true;
         s.rqs[cpu as usize].curr = p;
         s.rqs[cpu as usize].donor = p;
     }
 
     fn queue(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-        s.tasks[p as usize].cpu = cpu;
+        s.tasks[p.idx()].cpu = cpu;
         core::activate_task(s, cpu, p, EnqueueFlags::WAKEUP);
     }
 
@@ -1330,10 +1331,10 @@ mod tests {
     /// Clocks at 10 ms, jiffies 100.
     fn overloaded_pair() -> SchedState {
         let mut s = new_for_tests(2, 3);
-        for p in [2, 3, 4] {
+        for p in [2, 3, 4].map(TaskId) {
             queue(&mut s, 0, p);
         }
-        run(&mut s, 0, 2);
+        run(&mut s, 0, TaskId(2));
         for c in 0..2 {
             s.rqs[c].clock = 10_000_000;
             s.rqs[c].clock_task = 10_000_000;
@@ -1356,11 +1357,11 @@ mod tests {
     fn balance_periodic_on_cpu1(s: SchedState) -> Rc<Kernel> {
         let k = kernel(s);
         let k2 = k.clone();
-        k.m.spawn(task_ctx(0), async move {
+        k.m.spawn(task_ctx(TaskId(0)), async move {
             sched_balance_periodic(&k2, 1).await;
             k2.m.halt().await;
         });
-        k.m.boot_cpu(1, task_ctx(0));
+        k.m.boot_cpu(1, task_ctx(TaskId(0)));
         run_machine(&k);
         k
     }
@@ -1401,8 +1402,8 @@ mod tests {
     #[test]
     fn periodic_balance_leaves_one_task_per_cpu_alone_and_backs_off() {
         let mut s = new_for_tests(2, 1);
-        queue(&mut s, 0, 2);
-        run(&mut s, 0, 2);
+        queue(&mut s, 0, TaskId(2));
+        run(&mut s, 0, TaskId(2));
         s.jiffies = 100;
         s.rd_overloaded = true; // stale: nobody has two tasks
         let k = balance_periodic_on_cpu1(s);
@@ -1420,7 +1421,7 @@ mod tests {
         let k2 = k.clone();
         let result = Rc::new(Cell::new(i32::MIN));
         let r2 = result.clone();
-        k.m.spawn(task_ctx(0), async move {
+        k.m.spawn(task_ctx(TaskId(0)), async move {
             k2.rq_lock(1).await;
             let pulled = sched_balance_newidle(&k2, 1).await;
             assert!(k2.rq_locked(1), "returns with the rq lock held");
@@ -1428,7 +1429,7 @@ mod tests {
             k2.rq_unlock(1).await;
             k2.m.halt().await;
         });
-        k.m.boot_cpu(1, task_ctx(0));
+        k.m.boot_cpu(1, task_ctx(TaskId(0)));
         run_machine(&k);
         assert_eq!(result.get(), 1);
         let s = k.st();
@@ -1447,13 +1448,13 @@ mod tests {
         let k2 = k.clone();
         let result = Rc::new(Cell::new(i32::MIN));
         let r2 = result.clone();
-        k.m.spawn(task_ctx(0), async move {
+        k.m.spawn(task_ctx(TaskId(0)), async move {
             k2.rq_lock(1).await;
             r2.set(sched_balance_newidle(&k2, 1).await);
             k2.rq_unlock(1).await;
             k2.m.halt().await;
         });
-        k.m.boot_cpu(1, task_ctx(0));
+        k.m.boot_cpu(1, task_ctx(TaskId(0)));
         run_machine(&k);
         assert_eq!(result.get(), 0);
         assert_eq!(k.st().rqs[1].nr_running, 0);
@@ -1463,10 +1464,10 @@ mod tests {
     /// Task 6 sleeps; it last ran on CPU 2.
     fn half_busy_quad() -> SchedState {
         let mut s = new_for_tests(4, 3);
-        queue(&mut s, 0, 4);
-        run(&mut s, 0, 4);
-        queue(&mut s, 2, 5);
-        run(&mut s, 2, 5);
+        queue(&mut s, 0, TaskId(4));
+        run(&mut s, 0, TaskId(4));
+        queue(&mut s, 2, TaskId(5));
+        run(&mut s, 2, TaskId(5));
         s.tasks[6].cpu = 2;
         s.tasks[6].recent_used_cpu = 2;
         s
@@ -1479,10 +1480,10 @@ mod tests {
         // (1024 + 1024)·100·1024 vs prev = (1024 − 1024)·108·1024 = 0 ⇒ stay on prev (2).
         // select_idle_sibling(2): 2 busy ⇒ scan 3, 0, 1 ⇒ CPU 3 (a scan from CPU 0 would
         // answer 1).
-        assert_eq!(select_task_rq_fair_dry_run(&s, 6, 2, WakeFlags::TTWU), 3);
+        assert_eq!(select_task_rq_fair_dry_run(&s, TaskId(6), 2, WakeFlags::TTWU), 3);
         // CURRENT_CPU: the waker's CPU when allowed.
         assert_eq!(
-            select_task_rq_fair_dry_run(&s, 6, 2, WakeFlags::TTWU | WakeFlags::CURRENT_CPU),
+            select_task_rq_fair_dry_run(&s, TaskId(6), 2, WakeFlags::TTWU | WakeFlags::CURRENT_CPU),
             0
         );
     }
@@ -1491,17 +1492,17 @@ mod tests {
     fn wakeup_prefers_an_idle_prev_and_respects_affinity() {
         let mut s = half_busy_quad();
         // prev 3 is idle: WA_IDLE picks it, and select_idle_sibling keeps it.
-        assert_eq!(select_task_rq_fair_dry_run(&s, 6, 3, WakeFlags::TTWU), 3);
+        assert_eq!(select_task_rq_fair_dry_run(&s, TaskId(6), 3, WakeFlags::TTWU), 3);
         // Only CPUs 0–2 allowed: the scan from 3 wraps and finds 1.
         s.tasks[6].cpus_mask.clear(3);
-        assert_eq!(select_task_rq_fair_dry_run(&s, 6, 2, WakeFlags::TTWU), 1);
+        assert_eq!(select_task_rq_fair_dry_run(&s, TaskId(6), 2, WakeFlags::TTWU), 1);
     }
 
     #[test]
     fn wakeup_side_effects_record_the_wakee_and_recent_cpu() {
         let mut s = half_busy_quad();
-        assert_eq!(select_task_rq_fair(&mut s, 6, 2, WakeFlags::TTWU), 3);
-        assert_eq!(s.tasks[4].last_wakee, Some(6));
+        assert_eq!(select_task_rq_fair(&mut s, TaskId(6), 2, WakeFlags::TTWU), 3);
+        assert_eq!(s.tasks[4].last_wakee, Some(TaskId(6)));
         assert_eq!(s.tasks[4].wakee_flips, 1);
         assert_eq!(s.tasks[6].recent_used_cpu, 2);
     }
@@ -1511,7 +1512,7 @@ mod tests {
         let s = half_busy_quad();
         // Task 4 execs on CPU 0, where it is the only task: without it CPU 0 is idle, as idle
         // as the idlest other group, so the task stays (counting it would send it to CPU 1).
-        assert_eq!(select_task_rq_fair_dry_run(&s, 4, 0, WakeFlags::EXEC), 0);
+        assert_eq!(select_task_rq_fair_dry_run(&s, TaskId(4), 0, WakeFlags::EXEC), 0);
     }
 
     #[test]
@@ -1524,23 +1525,23 @@ mod tests {
         let g = crate::sched::cgroup::sched_create_group(&mut s, "/g", 0, 1024);
         for p in 2..6 {
             s.tasks[p].sched_task_group = g;
-            queue(&mut s, 0, p as TaskId);
+            queue(&mut s, 0, TaskId(p as u32));
         }
         assert_eq!(cpu_load(&s, 0), 1024);
         for p in 2..6 {
-            assert_eq!(task_h_load(&s, p), 256);
+            assert_eq!(task_h_load(&s, TaskId(p)), 256);
         }
-        queue(&mut s, 0, 6);
-        assert_eq!(task_h_load(&s, 6), 1024);
+        queue(&mut s, 0, TaskId(6));
+        assert_eq!(task_h_load(&s, TaskId(6)), 1024);
         // Nested: /g/h (shares 1024) takes task 5 out of /g's direct tasks; /g's cfs_rq now
         // holds three tasks and /g/h's entity (1024): 4096 in all, so /g/h's h_load is
         // 1024·1024/4096 = 256 and task 5, alone in /g/h, has all of it.
         let h = crate::sched::cgroup::sched_create_group(&mut s, "/g/h", g, 1024);
-        core::deactivate_task(&mut s, 0, 5, DequeueFlags::empty());
+        core::deactivate_task(&mut s, 0, TaskId(5), DequeueFlags::empty());
         s.tasks[5].sched_task_group = h;
-        core::activate_task(&mut s, 0, 5, EnqueueFlags::empty());
-        assert_eq!(task_h_load(&s, 5), 256);
-        assert_eq!(task_h_load(&s, 2), 256);
+        core::activate_task(&mut s, 0, TaskId(5), EnqueueFlags::empty());
+        assert_eq!(task_h_load(&s, TaskId(5)), 256);
+        assert_eq!(task_h_load(&s, TaskId(2)), 256);
     }
 
     #[test]
@@ -1548,6 +1549,6 @@ mod tests {
         let s = half_busy_quad();
         // Groups from CPU 0: {0} fully busy (local), {1} idle, {2} busy, {3} idle: {1} is the
         // first of the two idlest, and it beats the busy local group.
-        assert_eq!(select_task_rq_fair_dry_run(&s, 6, 0, WakeFlags::FORK), 1);
+        assert_eq!(select_task_rq_fair_dry_run(&s, TaskId(6), 0, WakeFlags::FORK), 1);
     }
 }

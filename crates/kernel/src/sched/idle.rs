@@ -20,7 +20,7 @@ use crate::task::TaskId;
 pub fn set_next_task_idle(s: &mut SchedState, cpu: CpuId, next: TaskId) {
     let now = s.m.now();
     // Idle time is measured from here for the fair server (D-20).
-    s.tasks[next as usize].se.exec_start = s.rqs[cpu as usize].clock_task;
+    s.tasks[next.idx()].se.exec_start = s.rqs[cpu as usize].clock_task;
     let rq = &mut s.rqs[cpu as usize];
     if rq.idle_stamp == 0 {
         rq.idle_stamp = now.max(1);

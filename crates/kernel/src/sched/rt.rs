@@ -148,7 +148,7 @@ fn rt_or_dl_prio(prio: i32) -> bool {
 ///
 /// Linux: kernel/sched/rt.c on_rt_rq().
 fn on_rt_rq(s: &SchedState, p: TaskId) -> bool {
-    s.tasks[p as usize].rt.on_rq
+    s.tasks[p.idx()].rt.on_rq
 }
 
 /// Whether `rq` runs stop or DL work or has RT work queued (the `balance_rt` result).
@@ -196,7 +196,7 @@ fn rt_overloaded(s: &SchedState) -> u32 {
 ///
 /// Linux: kernel/sched/rt.c enqueue_pushable_task().
 fn enqueue_pushable_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-    let prio = s.tasks[p as usize].prio;
+    let prio = s.tasks[p.idx()].prio;
     let rt = &mut s.rqs[cpu as usize].rt;
     rt.pushable_tasks.retain(|&(_, t)| t != p);
     let pos = rt
@@ -275,7 +275,7 @@ fn dec_rt_prio(s: &mut SchedState, cpu: CpuId, prio: i32) {
 /// Deviation: no RT runtime accounting (no throttling, R-13), no PELT.
 fn update_curr_rt(s: &mut SchedState, cpu: CpuId) {
     let donor = s.rqs[cpu as usize].donor;
-    if s.tasks[donor as usize].class != Class::Rt {
+    if s.tasks[donor.idx()].class != Class::Rt {
         return;
     }
     // The interval is measured on the donor's clock; the time executed goes to rq->curr,
@@ -301,15 +301,15 @@ fn enqueue_rt_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: EnqueueFl
         flags.contains(EnqueueFlags::RESTORE),
         flags.contains(EnqueueFlags::MOVE),
     );
-    let prio = s.tasks[p as usize].prio;
+    let prio = s.tasks[p.idx()].prio;
     assert!(
         (0..MAX_RT_PRIO as i32).contains(&prio),
         "enqueue_rt of task {p} with prio {prio}"
     );
-    assert!(!s.tasks[p as usize].rt.on_rq, "task {p} already on an RT rq");
+    assert!(!s.tasks[p.idx()].rt.on_rq, "task {p} already on an RT rq");
     let idx = prio as usize;
     if moving {
-        assert!(!s.tasks[p as usize].rt.on_list, "task {p} already on an RT list");
+        assert!(!s.tasks[p.idx()].rt.on_list, "task {p} already on an RT list");
         let rt = &mut s.rqs[cpu as usize].rt;
         if flags.contains(EnqueueFlags::HEAD) {
             rt.queues[idx].push_front(p);
@@ -317,14 +317,14 @@ fn enqueue_rt_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: EnqueueFl
             rt.queues[idx].push_back(p);
         }
         rt.bitmap |= 1u128 << idx;
-        s.tasks[p as usize].rt.on_list = true;
+        s.tasks[p.idx()].rt.on_list = true;
     } else {
         assert!(
-            s.tasks[p as usize].rt.on_list,
+            s.tasks[p.idx()].rt.on_list,
             "SAVE-only re-enqueue of task {p} lost its list"
         );
     }
-    s.tasks[p as usize].rt.on_rq = true;
+    s.tasks[p.idx()].rt.on_rq = true;
     s.rqs[cpu as usize].rt.rt_nr_running += 1;
     inc_rt_prio(s, cpu, prio);
 }
@@ -335,10 +335,10 @@ fn dequeue_rt_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: DequeueFl
         flags.contains(DequeueFlags::SAVE),
         flags.contains(DequeueFlags::MOVE),
     );
-    let prio = s.tasks[p as usize].prio;
-    assert!(s.tasks[p as usize].rt.on_rq, "task {p} not on an RT rq");
+    let prio = s.tasks[p.idx()].prio;
+    assert!(s.tasks[p.idx()].rt.on_rq, "task {p} not on an RT rq");
     if moving {
-        assert!(s.tasks[p as usize].rt.on_list);
+        assert!(s.tasks[p.idx()].rt.on_list);
         let idx = prio as usize;
         let rt = &mut s.rqs[cpu as usize].rt;
         let pos = rt.queues[idx]
@@ -349,9 +349,9 @@ fn dequeue_rt_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: DequeueFl
         if rt.queues[idx].is_empty() {
             rt.bitmap &= !(1u128 << idx);
         }
-        s.tasks[p as usize].rt.on_list = false;
+        s.tasks[p.idx()].rt.on_list = false;
     }
-    s.tasks[p as usize].rt.on_rq = false;
+    s.tasks[p.idx()].rt.on_rq = false;
     let rt = &mut s.rqs[cpu as usize].rt;
     assert!(rt.rt_nr_running > 0, "rt_nr_running underflow on cpu{cpu}");
     rt.rt_nr_running -= 1;
@@ -365,7 +365,7 @@ fn requeue_task_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, head: bool) {
     if !on_rt_rq(s, p) {
         return;
     }
-    let idx = s.tasks[p as usize].prio as usize;
+    let idx = s.tasks[p.idx()].prio as usize;
     let q = &mut s.rqs[cpu as usize].rt.queues[idx];
     let pos = q
         .iter()
@@ -396,8 +396,8 @@ fn pick_next_pushable_task(s: &SchedState, cpu: CpuId) -> Option<TaskId> {
         .map(|&(_, t)| t)
         // S10, D7: never an executing task, never a blocked donor (only Proxy Execution
         // moves those).
-        .find(|&t| !s.tasks[t as usize].on_cpu && !core::task_is_blocked(s, t))?;
-    let t = &s.tasks[p as usize];
+        .find(|&t| !s.tasks[t.idx()].on_cpu && !core::task_is_blocked(s, t))?;
+    let t = &s.tasks[p.idx()];
     assert_eq!(t.cpu, cpu, "pushable task {p} on another CPU's list");
     assert_ne!(rq.curr, p, "pushable task {p} is curr");
     assert!(t.nr_cpus_allowed > 1, "pinned task {p} on the pushable list");
@@ -416,7 +416,7 @@ fn pick_highest_pushable_task(s: &SchedState, cpu: CpuId, dst: CpuId) -> Option<
         .iter()
         .map(|&(_, t)| t)
         .find(|&t| {
-            let task = &s.tasks[t as usize];
+            let task = &s.tasks[t.idx()];
             !task.on_cpu && task.cpus_mask.test(dst) && !core::task_is_blocked(s, t)
         })
 }
@@ -429,7 +429,7 @@ fn pick_highest_pushable_task(s: &SchedState, cpu: CpuId, dst: CpuId) -> Option<
 pub fn init_entity_rt(s: &mut SchedState, p: TaskId) {
     let slice = s.tun.rr_timeslice_ticks();
     assert!(slice > 0, "RR slice of zero ticks");
-    let rt = &mut s.tasks[p as usize].rt;
+    let rt = &mut s.tasks[p.idx()].rt;
     rt.time_slice = slice;
     rt.on_list = false;
     rt.on_rq = false;
@@ -441,13 +441,13 @@ pub fn init_entity_rt(s: &mut SchedState, p: TaskId) {
 /// Linux: kernel/sched/rt.c enqueue_task_rt() / enqueue_rt_entity().
 pub fn enqueue_task_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: EnqueueFlags) {
     assert_eq!(
-        s.tasks[p as usize].class,
+        s.tasks[p.idx()].class,
         Class::Rt,
         "enqueue_task_rt of a non-RT task {p}"
     );
     enqueue_rt_entity(s, cpu, p, flags);
     core::add_nr_running(s, cpu, 1);
-    if rq_curr(s, cpu) != p && s.tasks[p as usize].nr_cpus_allowed > 1 {
+    if rq_curr(s, cpu) != p && s.tasks[p.idx()].nr_cpus_allowed > 1 {
         enqueue_pushable_task(s, cpu, p);
     }
 }
@@ -480,14 +480,14 @@ pub fn yield_task_rt(s: &mut SchedState, cpu: CpuId) {
 fn check_preempt_equal_prio(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     let curr = rq_curr(s, cpu);
     let donor = s.rqs[cpu as usize].donor;
-    if s.tasks[curr as usize].nr_cpus_allowed == 1 {
+    if s.tasks[curr.idx()].nr_cpus_allowed == 1 {
         return;
     }
-    let d = &s.tasks[donor as usize];
+    let d = &s.tasks[donor.idx()];
     if s.cpupri.find(d.prio, &d.cpus_mask).is_none() {
         return;
     }
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     if t.nr_cpus_allowed != 1 && s.cpupri.find(t.prio, &t.cpus_mask).is_some() {
         return;
     }
@@ -502,12 +502,12 @@ fn check_preempt_equal_prio(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 pub fn wakeup_preempt_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, _wake_flags: WakeFlags) {
     let donor = s.rqs[cpu as usize].donor;
     let curr = rq_curr(s, cpu);
-    let (pp, dp) = (s.tasks[p as usize].prio, s.tasks[donor as usize].prio);
+    let (pp, dp) = (s.tasks[p.idx()].prio, s.tasks[donor.idx()].prio);
     if pp < dp {
         core::resched_curr(s, cpu);
         return;
     }
-    if pp == dp && !s.tasks[curr as usize].need_resched {
+    if pp == dp && !s.tasks[curr.idx()].need_resched {
         check_preempt_equal_prio(s, cpu, p);
     }
 }
@@ -534,7 +534,7 @@ pub fn pick_task_rt(s: &SchedState, cpu: CpuId) -> Option<TaskId> {
 /// Linux: kernel/sched/rt.c put_prev_task_rt().
 pub fn put_prev_task_rt(s: &mut SchedState, cpu: CpuId, prev: TaskId) {
     update_curr_rt(s, cpu);
-    if on_rt_rq(s, prev) && s.tasks[prev as usize].nr_cpus_allowed > 1 {
+    if on_rt_rq(s, prev) && s.tasks[prev.idx()].nr_cpus_allowed > 1 {
         enqueue_pushable_task(s, cpu, prev);
     }
 }
@@ -546,7 +546,7 @@ pub fn put_prev_task_rt(s: &mut SchedState, cpu: CpuId, prev: TaskId) {
 /// Linux: kernel/sched/rt.c set_next_task_rt().
 pub fn set_next_task_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, first: bool) {
     let now = s.rqs[cpu as usize].clock_task;
-    s.tasks[p as usize].se.exec_start = now;
+    s.tasks[p.idx()].se.exec_start = now;
     dequeue_pushable_task(s, cpu, p);
     if !first {
         return;
@@ -561,17 +561,17 @@ pub fn set_next_task_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, first: bool) 
 /// Linux: kernel/sched/rt.c task_tick_rt().
 pub fn task_tick_rt(s: &mut SchedState, cpu: CpuId, curr: TaskId) {
     update_curr_rt(s, cpu);
-    if s.tasks[curr as usize].policy != Policy::Rr {
+    if s.tasks[curr.idx()].policy != Policy::Rr {
         return;
     }
-    let rt = &mut s.tasks[curr as usize].rt;
+    let rt = &mut s.tasks[curr.idx()].rt;
     assert!(rt.time_slice > 0, "RR task {curr} ticked with an empty slice");
     rt.time_slice -= 1;
     if rt.time_slice > 0 {
         return;
     }
     rt.time_slice = s.tun.rr_timeslice_ticks();
-    let idx = s.tasks[curr as usize].prio as usize;
+    let idx = s.tasks[curr.idx()].prio as usize;
     if s.rqs[cpu as usize].rt.queues[idx].len() > 1 {
         requeue_task_rt(s, cpu, curr, false);
         core::resched_curr(s, cpu);
@@ -592,14 +592,14 @@ pub fn select_task_rq_rt(s: &SchedState, p: TaskId, cpu: CpuId, wake_flags: Wake
         return cpu;
     }
     let rq = &s.rqs[cpu as usize];
-    let curr = &s.tasks[rq.curr as usize];
-    let donor = &s.tasks[rq.donor as usize];
+    let curr = &s.tasks[rq.curr.idx()];
+    let donor = &s.tasks[rq.donor.idx()];
     let test = !donor.is_idle_task
         && rt_or_dl_prio(donor.prio)
-        && (curr.nr_cpus_allowed < 2 || donor.prio <= s.tasks[p as usize].prio);
+        && (curr.nr_cpus_allowed < 2 || donor.prio <= s.tasks[p.idx()].prio);
     if test {
         if let Some(target) = find_lowest_rq(s, p) {
-            if s.tasks[p as usize].prio < s.rqs[target as usize].rt.highest_prio.curr {
+            if s.tasks[p.idx()].prio < s.rqs[target as usize].rt.highest_prio.curr {
                 return target;
             }
         }
@@ -616,11 +616,11 @@ pub fn switched_to_rt(s: &mut SchedState, cpu: CpuId, p: TaskId) {
         return;
     }
     if core::task_on_rq_queued(s, p) {
-        if s.tasks[p as usize].nr_cpus_allowed > 1 && s.rqs[cpu as usize].rt.overloaded {
+        if s.tasks[p.idx()].nr_cpus_allowed > 1 && s.rqs[cpu as usize].rt.overloaded {
             rt_queue_push_tasks(s, cpu);
         }
         let donor = s.rqs[cpu as usize].donor;
-        if s.tasks[p as usize].prio < s.tasks[donor as usize].prio {
+        if s.tasks[p.idx()].prio < s.tasks[donor.idx()].prio {
             core::resched_curr(s, cpu);
         }
     }
@@ -643,7 +643,7 @@ pub fn switched_from_rt(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 ///
 /// Linux: kernel/sched/rt.c prio_changed_rt().
 pub fn prio_changed_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, oldprio: i32) {
-    let prio = s.tasks[p as usize].prio;
+    let prio = s.tasks[p.idx()].prio;
     if !core::task_on_rq_queued(s, p) || prio == oldprio {
         return;
     }
@@ -655,7 +655,7 @@ pub fn prio_changed_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, oldprio: i32) 
         if prio > s.rqs[cpu as usize].rt.highest_prio.curr {
             core::resched_curr(s, cpu);
         }
-    } else if prio < s.tasks[donor as usize].prio {
+    } else if prio < s.tasks[donor.idx()].prio {
         core::resched_curr(s, cpu);
     }
 }
@@ -672,7 +672,7 @@ pub fn prio_changed_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, oldprio: i32) 
 /// rotating cursor); the model takes the first CPU, which is deterministic without extra
 /// state.
 pub fn find_lowest_rq(s: &SchedState, p: TaskId) -> Option<CpuId> {
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     if t.nr_cpus_allowed == 1 {
         return None;
     }
@@ -713,7 +713,7 @@ async fn find_lock_lowest_rq(k: &Kernel, task: TaskId, rq: CpuId) -> Option<CpuI
             if cpu == rq {
                 return None;
             }
-            if s.rqs[cpu as usize].rt.highest_prio.curr <= s.tasks[task as usize].prio {
+            if s.rqs[cpu as usize].rt.highest_prio.curr <= s.tasks[task.idx()].prio {
                 // Equal or stronger work there: retrying would not drop a lock and would
                 // most likely see the same.
                 return None;
@@ -725,7 +725,7 @@ async fn find_lock_lowest_rq(k: &Kernel, task: TaskId, rq: CpuId) -> Option<CpuI
             // stopped being the first pushable task.
             let still_valid = {
                 let s = k.st();
-                let t = &s.tasks[task as usize];
+                let t = &s.tasks[task.idx()];
                 t.cpu == rq
                     && t.cpus_mask.test(lowest)
                     && !t.on_cpu
@@ -740,7 +740,7 @@ async fn find_lock_lowest_rq(k: &Kernel, task: TaskId, rq: CpuId) -> Option<CpuI
         }
         let suitable = {
             let s = k.st();
-            s.rqs[lowest as usize].rt.highest_prio.curr > s.tasks[task as usize].prio
+            s.rqs[lowest as usize].rt.highest_prio.curr > s.tasks[task.idx()].prio
         };
         if suitable {
             return Some(lowest);
@@ -772,7 +772,7 @@ async fn push_rt_task(k: &Kernel, cpu: CpuId) -> bool {
         {
             let mut s = k.st();
             let donor = s.rqs[cpu as usize].donor;
-            if s.tasks[next_task as usize].prio < s.tasks[donor as usize].prio {
+            if s.tasks[next_task.idx()].prio < s.tasks[donor.idx()].prio {
                 // The pushable task is stronger than what runs here: just reschedule.
                 core::resched_curr(&mut s, cpu);
                 return false;
@@ -945,12 +945,12 @@ pub async fn pull_rt_task(k: &Kernel, this_cpu: CpuId) {
         {
             let mut s = k.st();
             if let Some(p) = pick_highest_pushable_task(&s, cpu, this_cpu) {
-                if s.tasks[p as usize].prio < s.rqs[this_cpu as usize].rt.highest_prio.curr {
+                if s.tasks[p.idx()].prio < s.rqs[this_cpu as usize].rt.highest_prio.curr {
                     assert_ne!(p, s.rqs[cpu as usize].curr, "pull of a running task");
                     assert!(core::task_on_rq_queued(&s, p), "pull of an unqueued task");
                     let src_donor = s.rqs[cpu as usize].donor;
                     // A task stronger than its own donor is about to run there: leave it.
-                    if s.tasks[p as usize].prio >= s.tasks[src_donor as usize].prio {
+                    if s.tasks[p.idx()].prio >= s.tasks[src_donor.idx()].prio {
                         core::move_queued_task_locked(&mut s, cpu, this_cpu, p);
                         resched = true;
                     }
@@ -968,7 +968,7 @@ pub async fn pull_rt_task(k: &Kernel, this_cpu: CpuId) {
 ///
 /// Linux: kernel/sched/rt.c need_pull_rt_task().
 fn need_pull_rt_task(s: &SchedState, cpu: CpuId, prev: TaskId) -> bool {
-    s.rqs[cpu as usize].rt.highest_prio.curr > s.tasks[prev as usize].prio
+    s.rqs[cpu as usize].rt.highest_prio.curr > s.tasks[prev.idx()].prio
 }
 
 /// Balance hook of the pick (S-3): if `prev` left the RT queue and this rq's RT level is now
@@ -995,9 +995,9 @@ pub async fn task_woken_rt(k: &Kernel, cpu: CpuId, p: TaskId) {
     let need_to_push = {
         let s = k.st();
         let rq = &s.rqs[cpu as usize];
-        let curr = &s.tasks[rq.curr as usize];
-        let donor = &s.tasks[rq.donor as usize];
-        let t = &s.tasks[p as usize];
+        let curr = &s.tasks[rq.curr.idx()];
+        let donor = &s.tasks[rq.donor.idx()];
+        let t = &s.tasks[p.idx()];
         !t.on_cpu
             && !curr.need_resched
             && t.nr_cpus_allowed > 1
@@ -1041,7 +1041,7 @@ mod tests {
     use crate::tracepoints::NullSink;
 
     fn bare_task(m: &Machine, id: TaskId, cpu: CpuId, nr_cpus: usize) -> Task {
-        let mut t = crate::system::new_task_struct(m, id, id, "t", cpu);
+        let mut t = crate::system::new_task_struct(m, id, id.0, "t", cpu);
         t.cpus_mask = CpuMask::first_n(nr_cpus);
         t.nr_cpus_allowed = nr_cpus as u32;
         t
@@ -1059,7 +1059,7 @@ mod tests {
 
     /// A new RT task of `policy` at `rt_priority` on `cpu`, allowed on `mask` (not queued).
     fn rt_task(s: &mut SchedState, policy: Policy, rt_priority: u32, cpu: CpuId, mask: CpuMask) -> TaskId {
-        let id = s.tasks.len() as TaskId;
+        let id = TaskId(s.tasks.len() as u32);
         let mut t = bare_task(&s.m, id, cpu, s.nr_cpus());
         t.policy = policy;
         t.rt_priority = rt_priority;
@@ -1085,13 +1085,13 @@ mod tests {
     /// Run `p` on `cpu` the way `__schedule` does: put prev, set next, switch.
     fn run(s: &mut SchedState, cpu: CpuId, p: TaskId) {
         let prev = s.rqs[cpu as usize].curr;
-        if s.tasks[prev as usize].class == Class::Rt {
+        if s.tasks[prev.idx()].class == Class::Rt {
             put_prev_task_rt(s, cpu, prev);
         }
         set_next_task_rt(s, cpu, p, true);
-        s.tasks[prev as usize].on_cpu = false;
-        s.tasks[prev as usize].need_resched = false;
-        s.tasks[p as usize].on_cpu = true;
+        s.tasks[prev.idx()].on_cpu = false;
+        s.tasks[prev.idx()].need_resched = false;
+        s.tasks[p.idx()].on_cpu = true;
         s.rqs[cpu as usize].curr = p;
         s.rqs[cpu as usize].donor = p;
     }
@@ -1115,7 +1115,7 @@ mod tests {
         while let Some(p) = pick_task_rt(&s, 0) {
             order.push(p);
             assert!(dequeue_task_rt(&mut s, 0, p, dequeue_flags_sleep()));
-            s.tasks[p as usize].on_rq = OnRq::No;
+            s.tasks[p.idx()].on_rq = OnRq::No;
             assert!(cpupri_consistent(&s, 0));
         }
         assert_eq!(
@@ -1145,7 +1145,7 @@ mod tests {
         wake(&mut s, 0, b);
         wakeup_preempt_rt(&mut s, 0, b, WakeFlags::TTWU);
         assert!(
-            !s.tasks[a as usize].need_resched,
+            !s.tasks[a.idx()].need_resched,
             "equal prio wakee must not preempt"
         );
         assert_eq!(s.rqs[0].rt.queues[rt_prio(10) as usize], [a, b]);
@@ -1153,11 +1153,11 @@ mod tests {
         let c = rt_task(&mut s, Policy::Fifo, 20, 0, m);
         wake(&mut s, 0, c);
         wakeup_preempt_rt(&mut s, 0, c, WakeFlags::TTWU);
-        assert!(s.tasks[a as usize].need_resched);
+        assert!(s.tasks[a.idx()].need_resched);
         assert_eq!(pick_task_rt(&s, 0), Some(c));
         run(&mut s, 0, c);
         assert!(dequeue_task_rt(&mut s, 0, c, dequeue_flags_sleep()));
-        s.tasks[c as usize].on_rq = OnRq::No;
+        s.tasks[c.idx()].on_rq = OnRq::No;
         assert_eq!(
             pick_task_rt(&s, 0),
             Some(a),
@@ -1180,7 +1180,7 @@ mod tests {
         assert_eq!(s.rqs[0].rt.queues[rt_prio(10) as usize], [a, b]);
         // A SAVE-only pair (no MOVE) keeps the position even without HEAD.
         assert!(dequeue_task_rt(&mut s, 0, a, crate::sched::DequeueFlags::SAVE));
-        assert!(s.tasks[a as usize].rt.on_list);
+        assert!(s.tasks[a.idx()].rt.on_list);
         enqueue_task_rt(&mut s, 0, a, EnqueueFlags::RESTORE);
         assert_eq!(s.rqs[0].rt.queues[rt_prio(10) as usize], [a, b]);
         assert_eq!(s.rqs[0].rt.rt_nr_running, 2);
@@ -1198,20 +1198,17 @@ mod tests {
         for _ in 0..slice - 1 {
             task_tick_rt(&mut s, 0, a);
         }
-        assert_eq!(s.tasks[a as usize].rt.time_slice, 1);
+        assert_eq!(s.tasks[a.idx()].rt.time_slice, 1);
         task_tick_rt(&mut s, 0, a);
-        assert_eq!(s.tasks[a as usize].rt.time_slice, slice, "refilled");
-        assert!(
-            !s.tasks[a as usize].need_resched,
-            "alone on its list: no rotation"
-        );
+        assert_eq!(s.tasks[a.idx()].rt.time_slice, slice, "refilled");
+        assert!(!s.tasks[a.idx()].need_resched, "alone on its list: no rotation");
         // A peer at another priority does not count.
         let lo = rt_task(&mut s, Policy::Rr, 5, 0, m);
         wake(&mut s, 0, lo);
         for _ in 0..slice {
             task_tick_rt(&mut s, 0, a);
         }
-        assert!(!s.tasks[a as usize].need_resched);
+        assert!(!s.tasks[a.idx()].need_resched);
         // An equal-priority peer: at slice end A goes to the tail and reschedules.
         let b = rt_task(&mut s, Policy::Rr, 10, 0, m);
         wake(&mut s, 0, b);
@@ -1219,12 +1216,12 @@ mod tests {
             task_tick_rt(&mut s, 0, a);
         }
         assert!(
-            !s.tasks[a as usize].need_resched,
+            !s.tasks[a.idx()].need_resched,
             "no rotation before the slice ends"
         );
         task_tick_rt(&mut s, 0, a);
-        assert!(s.tasks[a as usize].need_resched);
-        assert_eq!(s.tasks[a as usize].rt.time_slice, slice);
+        assert!(s.tasks[a.idx()].need_resched);
+        assert_eq!(s.tasks[a.idx()].rt.time_slice, slice);
         assert_eq!(pick_task_rt(&s, 0), Some(b));
         // FIFO tasks have no slice.
         let f = rt_task(&mut s, Policy::Fifo, 30, 0, m);
@@ -1233,8 +1230,8 @@ mod tests {
         for _ in 0..3 * slice {
             task_tick_rt(&mut s, 0, f);
         }
-        assert_eq!(s.tasks[f as usize].rt.time_slice, slice);
-        assert!(!s.tasks[f as usize].need_resched);
+        assert_eq!(s.tasks[f.idx()].rt.time_slice, slice);
+        assert!(!s.tasks[f.idx()].need_resched);
     }
 
     #[test]
@@ -1336,15 +1333,12 @@ mod tests {
         let movable = rt_task(&mut s, Policy::Fifo, 10, 0, m);
         wake(&mut s, 0, movable);
         wakeup_preempt_rt(&mut s, 0, movable, WakeFlags::TTWU);
-        assert!(
-            !s.tasks[curr as usize].need_resched,
-            "wakee can go elsewhere itself"
-        );
+        assert!(!s.tasks[curr.idx()].need_resched, "wakee can go elsewhere itself");
         let pinned = rt_task(&mut s, Policy::Fifo, 10, 0, CpuMask::single(0));
         wake(&mut s, 0, pinned);
         wakeup_preempt_rt(&mut s, 0, pinned, WakeFlags::TTWU);
         assert!(
-            s.tasks[curr as usize].need_resched,
+            s.tasks[curr.idx()].need_resched,
             "curr can move, the wakee cannot"
         );
         assert_eq!(s.rqs[0].rt.queues[rt_prio(10) as usize], [pinned, curr, movable]);
@@ -1387,7 +1381,7 @@ mod tests {
 
     /// Run `f` on cpu 0 of `k`'s machine until it parks.
     fn run_on_cpu0<F: std::future::Future<Output = ()> + 'static>(k: &Rc<Kernel>, f: F) {
-        run_on(k, 0, 0, f);
+        run_on(k, 0, TaskId(0), f);
     }
 
     /// Run `f` as the context of task `task`, booted on `cpu`, until it parks.
@@ -1427,7 +1421,8 @@ mod tests {
         let s = k.st();
         assert!(k.violations.borrow().is_empty());
         assert_eq!(
-            s.tasks[waiter as usize].cpu, 2,
+            s.tasks[waiter.idx()].cpu,
+            2,
             "cpu2 (no RT) is lower than cpu1 (rt 20)"
         );
         assert_eq!(s.rqs[2].rt.rt_nr_running, 1);
@@ -1464,7 +1459,7 @@ mod tests {
     fn rt_pull_takes_stronger_pushable_task_unless_it_beats_its_curr() {
         let (k, waiter) = pull_to_idle_cpu0(80, 40);
         let s = k.st();
-        assert_eq!(s.tasks[waiter as usize].cpu, 0);
+        assert_eq!(s.tasks[waiter.idx()].cpu, 0);
         assert_eq!(s.rqs[0].rt.rt_nr_running, 1);
         assert!(s.tasks[0].need_resched, "the puller reschedules");
         assert_eq!(
@@ -1478,7 +1473,7 @@ mod tests {
     fn rt_pull_leaves_a_task_that_is_about_to_preempt_its_curr() {
         let (k, wakee) = pull_to_idle_cpu0(30, 40);
         let s = k.st();
-        assert_eq!(s.tasks[wakee as usize].cpu, 1, "it will run on cpu1 at once");
+        assert_eq!(s.tasks[wakee.idx()].cpu, 1, "it will run on cpu1 at once");
         assert!(!s.tasks[0].need_resched);
     }
 
@@ -1494,27 +1489,29 @@ mod tests {
         wake(&mut s, 0, waiter);
         let k = kernel(s);
         let k2 = k.clone();
-        run_on(&k, 2, 0, async move {
+        run_on(&k, 2, TaskId(0), async move {
             k2.rq_lock(2).await;
             pull_rt_task(&k2, 2).await;
             k2.rq_unlock(2).await;
         });
         {
             let s = k.st();
-            assert_eq!(
-                s.tasks[waiter as usize].cpu, 0,
-                "no remote locking with RT_PUSH_IPI"
-            );
+            assert_eq!(s.tasks[waiter.idx()].cpu, 0, "no remote locking with RT_PUSH_IPI");
             assert!(s.rqs[0].rt_push_work_pending);
             assert_eq!(s.rto.rto_cpu, Some(0));
             assert!(s.m.ipi_pending(0, core::ipi::CALL_FUNCTION));
         }
         // Hop 1, on cpu0: push the waiter to the first idle CPU (cpu1).
         let k2 = k.clone();
-        run_on(&k, 0, 1, async move { rto_push_irq_work_func(&k2, 0).await });
+        run_on(
+            &k,
+            0,
+            TaskId(1),
+            async move { rto_push_irq_work_func(&k2, 0).await },
+        );
         {
             let s = k.st();
-            assert_eq!(s.tasks[waiter as usize].cpu, 1);
+            assert_eq!(s.tasks[waiter.idx()].cpu, 1);
             assert!(!s.rqs[0].rt_push_work_pending);
             // Queued, not yet running, the waiter makes cpu1 overloaded: the chain goes on.
             assert_eq!(s.rto.rto_cpu, Some(1));
@@ -1526,7 +1523,7 @@ mod tests {
         let k2 = k.clone();
         let hops = Rc::new(std::cell::Cell::new(0));
         let hops2 = hops.clone();
-        run_on(&k, 1, 2, async move {
+        run_on(&k, 1, TaskId(2), async move {
             for _ in 0..4 {
                 if !k2.st().rqs[1].rt_push_work_pending {
                     break;
@@ -1538,7 +1535,7 @@ mod tests {
         let s = k.st();
         assert!(k.violations.borrow().is_empty(), "{:?}", k.violations.borrow());
         assert_eq!(hops.get(), 2, "the second pass of the round visits cpu1 again");
-        assert_eq!(s.tasks[waiter as usize].cpu, 1);
+        assert_eq!(s.tasks[waiter.idx()].cpu, 1);
         assert!(s.tasks[1].need_resched);
         assert!(!s.rqs[1].rt_push_work_pending);
         assert_eq!(s.rto.rto_cpu, None, "the chain ends");

@@ -39,7 +39,7 @@ pub fn dequeue_task_stop(s: &mut SchedState, cpu: CpuId, _p: TaskId, _flags: Deq
 /// Linux: kernel/sched/sched.h sched_stop_runnable().
 pub fn sched_stop_runnable(s: &SchedState, cpu: CpuId) -> bool {
     let stop = s.rqs[cpu as usize].stop;
-    s.tasks[stop as usize].on_rq == crate::task::OnRq::Queued
+    s.tasks[stop.idx()].on_rq == crate::task::OnRq::Queued
 }
 
 /// `pick_task_stop()`.
@@ -73,7 +73,7 @@ pub async fn stopper_main(k: &crate::sched::core::Kernel) {
             Some(StopWork::Migrate { task, dest }) => migration_cpu_stop(k, task, dest).await,
             None => {
                 let me = k.current();
-                k.st().tasks[me as usize].state = crate::task::state::TASK_INTERRUPTIBLE;
+                k.st().tasks[me.idx()].state = crate::task::state::TASK_INTERRUPTIBLE;
                 crate::sched::core::schedule(k).await;
             }
         }
@@ -90,8 +90,8 @@ async fn migration_cpu_stop(k: &crate::sched::core::Kernel, p: TaskId, dest: Cpu
     k.rq_lock(cpu).await;
     let moved = {
         let s = &mut *k.st();
-        s.tasks[p as usize].migration_pending = false;
-        let t = &s.tasks[p as usize];
+        s.tasks[p.idx()].migration_pending = false;
+        let t = &s.tasks[p.idx()];
         if t.cpu == cpu
             && t.on_rq == crate::task::OnRq::Queued
             && t.cpus_mask.test(dest)
@@ -103,7 +103,7 @@ async fn migration_cpu_stop(k: &crate::sched::core::Kernel, p: TaskId, dest: Cpu
             true
         } else {
             if t.on_rq == crate::task::OnRq::No {
-                s.tasks[p as usize].wake_cpu = dest;
+                s.tasks[p.idx()].wake_cpu = dest;
             }
             false
         }
