@@ -115,7 +115,7 @@ impl<'a> Snapshot<'a> {
                 && !(t.class == Class::Deadline && t.dl.dl_throttled)
                 && !crate::sched::fair::task_throttled(s, t.id)
             {
-                queued_on[t.cpu as usize] += 1;
+                queued_on[t.cpu.idx()] += 1;
             }
         }
         Snapshot {
@@ -450,7 +450,7 @@ pub const CATALOGUE: &[Invariant] = &[
 // ------------------------------------------------------------------ per-runqueue checkers
 
 fn nr_running_matches_queued(x: &Snapshot, rq: &Rq) -> Option<String> {
-    let queued = x.queued_on[rq.cpu as usize];
+    let queued = x.queued_on[rq.cpu.idx()];
     (queued != rq.nr_running).then(|| {
         format!(
             "cpu{}: nr_running={} but {queued} tasks queued",
@@ -704,7 +704,7 @@ fn nr_iowait_balanced(x: &Snapshot) -> Vec<String> {
     let mut want = vec![0i64; s.rqs.len()];
     for t in &s.tasks {
         if t.in_iowait && t.on_rq == OnRq::No && t.state != TASK_RUNNING && t.state != TASK_WAKING {
-            want[t.cpu as usize] += 1;
+            want[t.cpu.idx()] += 1;
         }
     }
     let bad: Vec<String> = s

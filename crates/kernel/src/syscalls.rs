@@ -8,7 +8,7 @@
 
 use std::rc::Rc;
 
-use sim::{CpuMask, Nanos, RunResult};
+use sim::{CpuId, CpuMask, Nanos, RunResult};
 use uapi::{Errno, ResourceId, SchedAttr, SysResult, UserCtx, UserOp, UserProgram};
 
 use crate::irq::do_irq;
@@ -76,7 +76,9 @@ pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>)
             UserOp::Exit => do_exit(k).await,
             UserOp::Write { fd, text } => ksys_write(k, fd, &text),
             UserOp::ExitGroup { status } => do_group_exit(k, status).await,
-            UserOp::QueueWork { work, cpu } => crate::workqueue::sys_queue_work(k, work, cpu).await,
+            UserOp::QueueWork { work, cpu } => {
+                crate::workqueue::sys_queue_work(k, work, cpu.map(CpuId)).await
+            }
             UserOp::FlushWork { work } => crate::workqueue::flush_work(k, work).await,
             UserOp::SetCgroup { group } => cgroup_attach_self(k, group).await,
         }
@@ -222,7 +224,7 @@ pub(crate) async fn do_nanosleep(k: &Kernel, at_ns: Nanos) {
     {
         let cpu = k.this_cpu();
         let s = &mut *k.st();
-        let p = s.rqs[cpu as usize].curr;
+        let p = s.rqs[cpu.idx()].curr;
         s.tasks[p.idx()].state = TASK_INTERRUPTIBLE;
         let slack = if s.tasks[p.idx()].class == Class::Fair {
             s.costs.timer_slack_ns
@@ -243,7 +245,7 @@ async fn do_sched_yield(k: &Kernel) {
     {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);
-        let donor = s.rqs[cpu as usize].donor;
+        let donor = s.rqs[cpu.idx()].donor;
         s.tasks[donor.idx()].class.yield_task(s, cpu);
     }
     k.rq_unlock(cpu).await;
@@ -257,7 +259,7 @@ async fn do_exit(k: &Kernel) -> ! {
     let cpu = k.this_cpu();
     {
         let s = &mut *k.st();
-        let p = s.rqs[cpu as usize].curr;
+        let p = s.rqs[cpu.idx()].curr;
         let task = s.tasks[p.idx()].task_ref();
         emit(s, cpu, EventKind::SchedProcessExit { task });
         // A thread other than the group leader is reaped at once: EXIT_DEAD.
@@ -497,10 +499,10 @@ async fn sched_setaffinity_self(k: &Kernel, cpus: CpuMask) -> SysResult {
             } else {
                 let dest = valid.iter_wrap(cpu).next().expect("non-empty");
                 t.migration_pending = true;
-                s.rqs[cpu as usize]
+                s.rqs[cpu.idx()]
                     .stop_works
                     .push(crate::sched::stop_task::StopWork::Migrate { task: p, dest });
-                Some(s.rqs[cpu as usize].stop)
+                Some(s.rqs[cpu.idx()].stop)
             }
         }
     };

@@ -184,7 +184,7 @@ impl System {
         };
         core::emit(
             &mut s,
-            0,
+            CpuId(0),
             EventKind::LockInit {
                 lock,
                 name: Comm::new(name),
@@ -267,7 +267,7 @@ impl System {
         let s = &mut *self.k.st();
         let id = TaskId(s.tasks.len() as u32);
         let pid = FIRST_USER_PID + s.nr_user_tasks;
-        let mut t = new_task_struct(&s.m, id, pid, &spec.name, 0);
+        let mut t = new_task_struct(&s.m, id, pid, &spec.name, CpuId(0));
         t.thread = Some(spec.thread);
         let all = CpuMask::first_n(s.nr_cpus());
         let mask = spec
@@ -278,7 +278,11 @@ impl System {
         t.cpus_mask = mask;
         t.nr_cpus_allowed = mask.weight();
         // The parent runs on CPU 0; a child whose mask excludes it starts on its first CPU.
-        t.cpu = if mask.test(0) { 0 } else { mask.first().unwrap() };
+        t.cpu = if mask.test(CpuId(0)) {
+            CpuId(0)
+        } else {
+            mask.first().unwrap()
+        };
         t.wake_cpu = t.cpu;
         t.state = state::TASK_NEW;
         s.tasks.push(t);
@@ -299,8 +303,8 @@ impl System {
         {
             let s = &mut *k.st();
             // The per-CPU stoppers were forked at boot, before the workload.
-            for cpu in 0..n {
-                announce_task(s, stopper_task_id(n, cpu as CpuId), true);
+            for cpu in CpuId::all(n) {
+                announce_task(s, stopper_task_id(n, cpu), true);
             }
             // workqueue_init(): the pools and their idle kworkers, if any work is declared.
             if !s.wq.works.is_empty() {
@@ -310,7 +314,7 @@ impl System {
                 }
             }
             let tick = s.tun.tick_ns();
-            for cpu in 0..n as CpuId {
+            for cpu in CpuId::all(n) {
                 hrtimer_start(s, cpu, tick, 0, TimerFn::Tick);
             }
         }
@@ -325,9 +329,9 @@ impl System {
         for (id, prog) in self.programs.drain(..) {
             k.m.spawn(task_ctx(id), crate::syscalls::task_main(k.clone(), id, prog));
         }
-        for cpu in 0..n as CpuId {
+        for cpu in CpuId::all(n) {
             let kk = k.clone();
-            let boot = if cpu == 0 { user.clone() } else { Vec::new() };
+            let boot = if cpu == CpuId(0) { user.clone() } else { Vec::new() };
             k.m.spawn(task_ctx(idle_task_id(cpu)), async move {
                 for p in boot {
                     core::wake_up_new_task(&kk, p).await;
@@ -401,13 +405,13 @@ impl System {
 /// The task id of `cpu`'s idle task: [`new_sched_state`] creates the idle tasks first, one
 /// per CPU in CPU order, so task `cpu` is `swapper/cpu`.
 pub fn idle_task_id(cpu: CpuId) -> TaskId {
-    TaskId(cpu)
+    TaskId(cpu.0)
 }
 
 /// The task id of `cpu`'s stopper (`migration/cpu`) on a machine of `nr_cpus` CPUs: the
 /// stoppers come right after the idle tasks, in CPU order.
 pub fn stopper_task_id(nr_cpus: usize, cpu: CpuId) -> TaskId {
-    TaskId(nr_cpus as u32 + cpu)
+    TaskId(nr_cpus as u32 + cpu.0)
 }
 
 /// `sched_init()` + `init_idle()`: the scheduler state of a machine with `cfg.nr_cpus` CPUs,
@@ -421,7 +425,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
     let topo = Topology::new(n, cfg.llc_size);
     let mut tasks = Vec::new();
     let mut rqs = Vec::new();
-    for cpu in 0..n as CpuId {
+    for cpu in CpuId::all(n) {
         let idle = new_task_struct(&m, idle_task_id(cpu), 0, &format!("swapper/{cpu}"), cpu);
         tasks.push(idle);
         rqs.push(Rq {
@@ -452,12 +456,12 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
             idle_stamp: 0,
             max_idle_balance_cost_ns: 500_000,
             // sd->balance_interval starts at the domain's min_interval.
-            balance_interval_ms: topo.domains[cpu as usize]
+            balance_interval_ms: topo.domains[cpu.idx()]
                 .iter()
                 .map(|d| d.min_interval_ms)
                 .collect(),
-            nr_balance_failed: vec![0; topo.domains[cpu as usize].len()],
-            last_balance: vec![0; topo.domains[cpu as usize].len()],
+            nr_balance_failed: vec![0; topo.domains[cpu.idx()].len()],
+            last_balance: vec![0; topo.domains[cpu.idx()].len()],
             stop_works: Vec::new(),
             rt_push_work_pending: false,
             in_hardirq: false,
@@ -476,12 +480,12 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         t.normal_prio = IDLE_PRIO;
         t.state = state::TASK_RUNNING;
         t.on_cpu = true;
-        t.cpus_mask = CpuMask::single(cpu as CpuId);
+        t.cpus_mask = CpuMask::single(CpuId(cpu as u32));
         t.nr_cpus_allowed = 1;
     }
-    for cpu in 0..n as CpuId {
+    for cpu in CpuId::all(n) {
         let id = stopper_task_id(n, cpu);
-        let mut t = new_task_struct(&m, id, 10 + cpu, &format!("migration/{cpu}"), cpu);
+        let mut t = new_task_struct(&m, id, 10 + cpu.0, &format!("migration/{cpu}"), cpu);
         t.is_stopper = true;
         t.class = Class::Stop;
         t.policy = Policy::Fifo;
@@ -530,7 +534,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         groups: vec![crate::sched::cgroup::TaskGroup::root()],
         coverage: Default::default(),
     };
-    for cpu in 0..n as CpuId {
+    for cpu in CpuId::all(n) {
         crate::sched::deadline::fair_server_init(&mut s, cpu);
     }
     s
@@ -575,7 +579,7 @@ fn announce_task(s: &mut SchedState, id: TaskId, kthread: bool) {
     let (pid, comm, policy, prio, nice) = (t.pid, t.comm, t.policy, t.prio, t.nice());
     core::emit(
         s,
-        0,
+        CpuId(0),
         EventKind::TaskNewtask {
             pid,
             comm,
@@ -715,7 +719,7 @@ pub fn __sched_setscheduler(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: Sch
         );
     }
     let queued = s.tasks[p.idx()].on_rq == OnRq::Queued;
-    let running = s.rqs[cpu as usize].donor == p;
+    let running = s.rqs[cpu.idx()].donor == p;
     if queued {
         core::dequeue_task(
             s,
@@ -786,7 +790,7 @@ pub fn __sched_setscheduler(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: Sch
     if running {
         core::set_next_task(s, cpu, p, false);
         // The donor's class changed: next_class follows it (C4, I13).
-        s.rqs[cpu as usize].next_class = s.tasks[p.idx()].class;
+        s.rqs[cpu.idx()].next_class = s.tasks[p.idx()].class;
     }
     check_class_changed(s, cpu, p, prev_class, oldprio);
 }
@@ -1075,7 +1079,7 @@ mod tests {
         let mut ids = Vec::new();
         for i in 0..n {
             let id = TaskId(s.tasks.len() as u32);
-            let mut t = new_task_struct(&s.m, id, FIRST_USER_PID + i as u32, &format!("t{i}"), 0);
+            let mut t = new_task_struct(&s.m, id, FIRST_USER_PID + i as u32, &format!("t{i}"), CpuId(0));
             t.thread = Some(i as u32);
             s.tasks.push(t);
             ids.push(id);

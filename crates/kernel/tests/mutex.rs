@@ -17,7 +17,7 @@ use kernel::system::{Config, EndReason, Outcome, System, TaskSpec};
 use kernel::task::state::TASK_UNINTERRUPTIBLE;
 use kernel::task::TaskId;
 use kernel::tracepoints::{EventKind, LockName, PrevState};
-use sim::{CpuMask, Nanos};
+use sim::{CpuId, CpuMask, Nanos};
 use uapi::{SchedAttr, UserOp};
 
 const M: u32 = 0;
@@ -66,7 +66,7 @@ impl Sim {
         let pid = self.sys.add_task(TaskSpec {
             name: name.to_string(),
             attr,
-            cpus: cpu.map(CpuMask::single),
+            cpus: cpu.map(|c| CpuMask::single(CpuId(c))),
             thread: self.thread,
             program: Script::boxed(ops),
         });

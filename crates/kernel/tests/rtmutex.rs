@@ -16,7 +16,7 @@ use kernel::locking::Protocol;
 use kernel::sched::{Class, Costs};
 use kernel::system::{Config, EndReason, Outcome, System, TaskSpec};
 use kernel::tracepoints::{Event, EventKind, LockName, Pid};
-use sim::CpuMask;
+use sim::{CpuId, CpuMask};
 use uapi::{SchedAttr, UserOp};
 
 const MS: u64 = 1_000_000;
@@ -74,7 +74,7 @@ fn run_on(
         pids.push(sys.add_task(TaskSpec {
             name: name.to_string(),
             attr,
-            cpus: Some(CpuMask::single(cpu)),
+            cpus: Some(CpuMask::single(CpuId(cpu))),
             thread: i as u32,
             program: Script::boxed(ops),
         }));
@@ -657,7 +657,7 @@ fn remote_owner_is_boosted_by_the_waiters_cpu() {
                 task,
                 oldprio,
                 newprio,
-            } if task.pid == l => Some((e.time_ns, e.cpu, oldprio, newprio)),
+            } if task.pid == l => Some((e.time_ns, e.cpu.0, oldprio, newprio)),
             _ => None,
         })
         .collect();

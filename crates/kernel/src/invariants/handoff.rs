@@ -19,7 +19,7 @@ pub fn expected_handoff(s: &SchedState, m: MutexId, owner: TaskId) -> Option<Tas
     if s.model < ModelVersion::V29 || !s.feat.proxy_exec || !s.mutexes[m.idx()].proxy {
         return None;
     }
-    let rq = &s.rqs[s.tasks[owner.idx()].cpu as usize];
+    let rq = &s.rqs[(s.tasks[owner.idx()].cpu).idx()];
     if rq.curr != owner || rq.donor == owner {
         return None;
     }
@@ -47,7 +47,7 @@ pub fn check(s: &SchedState, m: MutexId, owner: TaskId, next: Option<TaskId>) ->
         return None;
     }
     let name = |t: TaskId| format!("{}-{}", s.tasks[t.idx()].comm, s.tasks[t.idx()].pid);
-    let rq = &s.rqs[s.tasks[owner.idx()].cpu as usize];
+    let rq = &s.rqs[(s.tasks[owner.idx()].cpu).idx()];
     Some(format!(
         "cpu{}: {} releases {} while running on the context of {}, whose chain reaches it \
          through waiter {}, but the lock goes to {}",

@@ -68,7 +68,7 @@ fn strength(s: &SchedState, t: TaskId) -> Strength {
         Class::Deadline => (1, task.dl.deadline),
         Class::Rt => (2, task.prio as u64),
         Class::Fair | Class::Idle => match task.dl_server {
-            Some(DlEntity::Server(c)) => (1, s.rqs[c as usize].fair_server.deadline),
+            Some(DlEntity::Server(c)) => (1, s.rqs[c.idx()].fair_server.deadline),
             _ => WEAKEST,
         },
     }
@@ -86,7 +86,7 @@ fn waiting_on(s: &SchedState, t: TaskId) -> Option<CpuMask> {
         || task.is_stopper
         || task.on_rq != OnRq::Queued
         || task.on_cpu
-        || s.rqs[task.cpu as usize].donor == t
+        || s.rqs[task.cpu.idx()].donor == t
     {
         return None;
     }
@@ -183,7 +183,7 @@ impl TopNWatch {
             let waited = now - since;
             self.worst_ns = self.worst_ns.max(waited);
             if waited > self.bound_ns && out.is_none() {
-                let rq = &s.rqs[cpu as usize];
+                let rq = &s.rqs[cpu.idx()];
                 let d = &s.tasks[rq.donor.idx()];
                 out = Some(format!(
                     "{}-{} ({:?} prio {}) waits on cpu{} for {waited} ns (bound {} ns) while cpu{cpu} \
@@ -205,7 +205,7 @@ impl TopNWatch {
             self.last = s
                 .rqs
                 .iter()
-                .map(|rq| (rq.donor, running[rq.cpu as usize], rq.curr))
+                .map(|rq| (rq.donor, running[rq.cpu.idx()], rq.curr))
                 .collect();
             self.unpulled = vec![false; s.rqs.len()];
             self.unpulled_at = vec![0; s.rqs.len()];
@@ -213,7 +213,7 @@ impl TopNWatch {
         let mut donor_changed = vec![false; s.rqs.len()];
         let mut picked = vec![false; s.rqs.len()];
         for rq in &s.rqs {
-            let c = rq.cpu as usize;
+            let c = rq.cpu.idx();
             let (was, was_strength, was_curr) = self.last[c];
             donor_changed[c] = rq.donor != was;
             picked[c] = donor_changed[c] || rq.curr != was_curr;
@@ -253,11 +253,11 @@ impl TopNWatch {
         let mine = strength(s, t.id);
         let moved = self.task_cpu[id] != Some(t.cpu);
         self.task_cpu[id] = Some(t.cpu);
-        let own = running[t.cpu as usize];
-        if waiting.is_none() || moved || (donor_changed[t.cpu as usize] && own.0 == mine.0) {
+        let own = running[t.cpu.idx()];
+        if waiting.is_none() || moved || (donor_changed[t.cpu.idx()] && own.0 == mine.0) {
             self.unpushed[id] = false;
         }
-        if waiting.is_none() || moved || (picked[t.cpu as usize] && own.0 == mine.0) {
+        if waiting.is_none() || moved || (picked[t.cpu.idx()] && own.0 == mine.0) {
             self.push_at[id] = self.step_no;
         }
         if waiting.is_some() && own.0 < mine.0 {
@@ -271,7 +271,7 @@ impl TopNWatch {
             }
         };
         match waiting.filter(|_| !self.unpushed[id]) {
-            Some(mask) => mask.iter().find(|&c| target(c as usize) > mine),
+            Some(mask) => mask.iter().find(|&c| target(c.idx()) > mine),
             None => None,
         }
     }
@@ -296,7 +296,7 @@ mod tests {
         let mut ids = Vec::new();
         for &p in prios {
             let id = TaskId(s.tasks.len() as u32);
-            let mut t = crate::system::new_task_struct(&s.m, id, id.0, "rt", 0);
+            let mut t = crate::system::new_task_struct(&s.m, id, id.0, "rt", CpuId(0));
             t.cpus_mask = CpuMask::first_n(nr_cpus);
             t.nr_cpus_allowed = nr_cpus as u32;
             t.policy = Policy::Fifo;
@@ -312,7 +312,7 @@ mod tests {
 
     /// `t` runs on `cpu` (its donor and curr).
     fn run_on(s: &mut SchedState, cpu: usize, t: TaskId) {
-        s.tasks[t.idx()].cpu = cpu as sim::CpuId;
+        s.tasks[t.idx()].cpu = CpuId(cpu as u32);
         s.tasks[t.idx()].on_rq = OnRq::Queued;
         s.tasks[t.idx()].on_cpu = true;
         s.rqs[cpu].curr = t;
@@ -320,7 +320,7 @@ mod tests {
     }
 
     fn queue_on(s: &mut SchedState, cpu: usize, t: TaskId) {
-        s.tasks[t.idx()].cpu = cpu as sim::CpuId;
+        s.tasks[t.idx()].cpu = CpuId(cpu as u32);
         s.tasks[t.idx()].on_rq = OnRq::Queued;
     }
 

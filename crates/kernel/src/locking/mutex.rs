@@ -139,7 +139,7 @@ fn proxy_on(k: &Kernel, m: MutexId) -> bool {
 /// Linux: include/linux/preempt.h preempt_disable().
 fn preempt_disable(k: &Kernel) {
     let cpu = k.this_cpu();
-    k.st().rqs[cpu as usize].preempt_count += 1;
+    k.st().rqs[cpu.idx()].preempt_count += 1;
 }
 
 /// `preempt_enable_no_resched()` on this CPU.
@@ -148,7 +148,7 @@ fn preempt_disable(k: &Kernel) {
 fn preempt_enable_no_resched(k: &Kernel) {
     let cpu = k.this_cpu();
     let mut s = k.st();
-    let rq = &mut s.rqs[cpu as usize];
+    let rq = &mut s.rqs[cpu.idx()];
     assert!(rq.preempt_count > 0, "preempt_count underflow on cpu{cpu}");
     rq.preempt_count -= 1;
 }

@@ -273,7 +273,7 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
         );
     }
     let queued = s.tasks[p.idx()].on_rq == OnRq::Queued;
-    let running = s.rqs[cpu as usize].donor == p;
+    let running = s.rqs[cpu.idx()].donor == p;
     if queued {
         dequeue_task(
             s,
@@ -306,7 +306,7 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
     if running {
         set_next_task(s, cpu, p, false);
         // The donor's class changed: next_class follows it (C4, I13).
-        s.rqs[cpu as usize].next_class = new_class;
+        s.rqs[cpu.idx()].next_class = new_class;
     }
     check_class_changed(s, cpu, p, prev_class, oldprio);
     assert_eq!(s.tasks[p.idx()].prio, newprio);
@@ -854,7 +854,7 @@ async fn mark_wakeup_next_waiter(k: &Kernel, m: RtMutexId, me: TaskId) -> (TaskI
         l.has_waiters = true;
         // preempt_disable(), paired with rt_mutex_wake_up_q().
         let cpu = s.m.this_cpu();
-        s.rqs[cpu as usize].preempt_count += 1;
+        s.rqs[cpu.idx()].preempt_count += 1;
         cpu
     };
     k.pi_unlock(me).await;
@@ -870,7 +870,7 @@ async fn rt_mutex_wake_up_q(k: &Kernel, w: TaskId, cpu: CpuId) {
     {
         let s = &mut *k.st();
         assert_eq!(s.m.this_cpu(), cpu, "migrated with preemption disabled");
-        let rq = &mut s.rqs[cpu as usize];
+        let rq = &mut s.rqs[cpu.idx()];
         assert!(rq.preempt_count > 0, "preempt_count underflow on cpu{cpu}");
         rq.preempt_count -= 1;
     }

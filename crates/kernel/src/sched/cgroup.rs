@@ -97,7 +97,7 @@ impl Default for CfsBandwidth {
             period_ns: DEFAULT_CFS_PERIOD_NS,
             runtime_ns: 0,
             period_active: false,
-            timer_cpu: 0,
+            timer_cpu: CpuId(0),
             expires_ns: 0,
             idle: false,
             throttled_cpus: Vec::new(),
@@ -203,7 +203,7 @@ pub fn sched_move_task(s: &mut SchedState, cpu: CpuId, p: TaskId, to: GroupId) {
     }
     let fair = s.tasks[p.idx()].class == Class::Fair;
     let queued = s.tasks[p.idx()].on_rq == OnRq::Queued;
-    let running = s.rqs[cpu as usize].donor == p;
+    let running = s.rqs[cpu.idx()].donor == p;
     if fair && queued {
         core::dequeue_task(
             s,

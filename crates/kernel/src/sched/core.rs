@@ -80,7 +80,7 @@ impl Kernel {
             self.emit(cpu, EventKind::ContentionEnd { lock: name, spun_ns });
         }
         self.lockdep.borrow_mut().acquired(cpu, lock, class);
-        self.s.borrow_mut().rqs[cpu as usize].preempt_count += 1;
+        self.s.borrow_mut().rqs[cpu.idx()].preempt_count += 1;
     }
 
     /// Take a raw spinlock only if it is free (`raw_spin_trylock`); not an await point.
@@ -93,7 +93,7 @@ impl Kernel {
         }
         if self.m.try_lock(lock) {
             self.lockdep.borrow_mut().acquired(cpu, lock, class);
-            self.s.borrow_mut().rqs[cpu as usize].preempt_count += 1;
+            self.s.borrow_mut().rqs[cpu.idx()].preempt_count += 1;
             true
         } else {
             false
@@ -109,7 +109,7 @@ impl Kernel {
         self.m.unlock(lock);
         {
             let mut s = self.s.borrow_mut();
-            let rq = &mut s.rqs[cpu as usize];
+            let rq = &mut s.rqs[cpu.idx()];
             assert!(rq.preempt_count > 0, "preempt_count underflow on cpu{cpu}");
             rq.preempt_count -= 1;
         }
@@ -120,7 +120,7 @@ impl Kernel {
     ///
     /// Linux: kernel/sched/core.c raw_spin_rq_lock().
     pub async fn rq_lock(&self, cpu: CpuId) {
-        let lock = self.s.borrow().rqs[cpu as usize].lock;
+        let lock = self.s.borrow().rqs[cpu.idx()].lock;
         self.raw_spin_lock(lock, LockClass::Rq(cpu), LockName::Rq(cpu))
             .await;
     }
@@ -129,13 +129,13 @@ impl Kernel {
     ///
     /// Linux: kernel/sched/core.c raw_spin_rq_unlock().
     pub async fn rq_unlock(&self, cpu: CpuId) {
-        let lock = self.s.borrow().rqs[cpu as usize].lock;
+        let lock = self.s.borrow().rqs[cpu.idx()].lock;
         self.raw_spin_unlock(lock).await;
     }
 
     /// Whether this CPU holds `cpu`'s rq lock.
     pub fn rq_locked(&self, cpu: CpuId) -> bool {
-        let lock = self.s.borrow().rqs[cpu as usize].lock;
+        let lock = self.s.borrow().rqs[cpu.idx()].lock;
         self.lockdep.borrow().holds(self.this_cpu(), lock)
     }
 
@@ -159,7 +159,7 @@ impl Kernel {
     /// Linux: kernel/sched/sched.h double_lock_balance().
     pub async fn double_lock_balance(&self, this: CpuId, busiest: CpuId) -> bool {
         assert!(self.rq_locked(this));
-        let busiest_lock = self.s.borrow().rqs[busiest as usize].lock;
+        let busiest_lock = self.s.borrow().rqs[busiest.idx()].lock;
         if busiest > this {
             self.rq_lock(busiest).await;
             return false;
@@ -231,7 +231,7 @@ impl Kernel {
 /// The line's owner is `current`: the task whose stack executes on the CPU, which inside
 /// `__schedule()` is still prev after `rq->curr` already names next (TR-5).
 pub fn emit(s: &mut SchedState, cpu: CpuId, kind: EventKind) {
-    let rq = &s.rqs[cpu as usize];
+    let rq = &s.rqs[cpu.idx()];
     let current = s.m.cpu_ctx(cpu).map_or(rq.curr, ctx_task);
     let curr = &s.tasks[current.idx()];
     let flags = TraceFlags {
@@ -275,7 +275,7 @@ pub fn lockdep_assert_rq_held(s: &SchedState, cpu: CpuId) {
         return;
     }
     let this = s.m.this_cpu();
-    let owner = s.m.lock_owner(s.rqs[cpu as usize].lock);
+    let owner = s.m.lock_owner(s.rqs[cpu.idx()].lock);
     assert!(
         owner == Some(this),
         "lockdep: cpu{this} touches cpu{cpu}'s runqueue without its rq lock (held by {owner:?})"
@@ -312,7 +312,7 @@ pub fn lockdep_assert_pi_held(s: &SchedState, p: TaskId) {
 pub fn update_rq_clock(s: &mut SchedState, cpu: CpuId) {
     lockdep_assert_rq_held(s, cpu);
     let now = s.m.now();
-    let rq = &mut s.rqs[cpu as usize];
+    let rq = &mut s.rqs[cpu.idx()];
     if now > rq.clock {
         rq.clock = now;
         rq.clock_task = now;
@@ -323,7 +323,7 @@ pub fn update_rq_clock(s: &mut SchedState, cpu: CpuId) {
 ///
 /// Linux: kernel/sched/sched.h add_nr_running().
 pub fn add_nr_running(s: &mut SchedState, cpu: CpuId, n: u32) {
-    let rq = &mut s.rqs[cpu as usize];
+    let rq = &mut s.rqs[cpu.idx()];
     rq.nr_running += n;
     if rq.nr_running >= 2 {
         s.rd_overloaded = true;
@@ -334,7 +334,7 @@ pub fn add_nr_running(s: &mut SchedState, cpu: CpuId, n: u32) {
 ///
 /// Linux: kernel/sched/sched.h sub_nr_running().
 pub fn sub_nr_running(s: &mut SchedState, cpu: CpuId, n: u32) {
-    let rq = &mut s.rqs[cpu as usize];
+    let rq = &mut s.rqs[cpu.idx()];
     assert!(rq.nr_running >= n, "nr_running underflow on cpu{cpu}");
     rq.nr_running -= n;
 }
@@ -385,7 +385,7 @@ pub mod ipi {
 ///
 /// Linux: kernel/sched/core.c resched_curr().
 pub fn resched_curr(s: &mut SchedState, cpu: CpuId) {
-    let curr = s.rqs[cpu as usize].curr;
+    let curr = s.rqs[cpu.idx()].curr;
     if s.tasks[curr.idx()].need_resched {
         return;
     }
@@ -489,10 +489,10 @@ pub fn deactivate_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: Dequeue
 pub fn block_task_finish(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     let t = &mut s.tasks[p.idx()];
     if t.sched_contributes_to_load {
-        s.rqs[cpu as usize].nr_uninterruptible += 1;
+        s.rqs[cpu.idx()].nr_uninterruptible += 1;
     }
     if t.in_iowait {
-        s.rqs[cpu as usize].nr_iowait += 1;
+        s.rqs[cpu.idx()].nr_iowait += 1;
     }
     s.tasks[p.idx()].on_rq = OnRq::No;
 }
@@ -506,7 +506,7 @@ pub fn set_task_cpu(s: &mut SchedState, p: TaskId, new_cpu: CpuId) {
     if lockdep_active(s) {
         let this = s.m.this_cpu();
         let pi = s.m.lock_owner(s.tasks[p.idx()].pi_lock);
-        let rq = s.m.lock_owner(s.rqs[old as usize].lock);
+        let rq = s.m.lock_owner(s.rqs[old.idx()].lock);
         assert!(
             pi == Some(this) || rq == Some(this),
             "lockdep: cpu{this} moves task {p} from cpu{old} without its pi_lock or that rq lock"
@@ -535,7 +535,7 @@ pub fn set_task_cpu(s: &mut SchedState, p: TaskId, new_cpu: CpuId) {
 ///
 /// Linux: kernel/sched/core.c wakeup_preempt().
 pub fn wakeup_preempt(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags: WakeFlags) {
-    let donor = s.rqs[cpu as usize].donor;
+    let donor = s.rqs[cpu.idx()].donor;
     let pc = s.tasks[p.idx()].class;
     let dc = s.tasks[donor.idx()].class;
     if pc == dc {
@@ -551,7 +551,7 @@ pub fn wakeup_preempt(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags: Wak
 ///
 /// Linux: kernel/sched/sched.h queue_balance_callback().
 pub fn queue_balance_callback(s: &mut SchedState, cpu: CpuId, cb: crate::sched::BalanceCallback) {
-    let cbs = &mut s.rqs[cpu as usize].balance_callbacks;
+    let cbs = &mut s.rqs[cpu.idx()].balance_callbacks;
     if !cbs.contains(&cb) {
         cbs.push(cb);
     }
@@ -586,10 +586,11 @@ pub fn set_next_task(s: &mut SchedState, cpu: CpuId, next: TaskId, first: bool) 
 /// Linux: kernel/sched/sched.h put_prev_set_next_task().
 pub fn put_prev_set_next_task(s: &mut SchedState, cpu: CpuId, prev: TaskId, next: TaskId) {
     assert_eq!(
-        s.rqs[cpu as usize].donor, prev,
+        s.rqs[cpu.idx()].donor,
+        prev,
         "put_prev_set_next_task with a prev that is not the donor"
     );
-    let server = s.rqs[cpu as usize].dl_server.take();
+    let server = s.rqs[cpu.idx()].dl_server.take();
     s.tasks[prev.idx()].dl_server = None;
     s.tasks[next.idx()].dl_server = server;
     if next == prev {
@@ -604,7 +605,7 @@ pub fn put_prev_set_next_task(s: &mut SchedState, cpu: CpuId, prev: TaskId, next
 ///
 /// Linux: kernel/sched/fair.c update_curr_common().
 pub fn update_curr_common(s: &mut SchedState, cpu: CpuId) -> Nanos {
-    let rq = &s.rqs[cpu as usize];
+    let rq = &s.rqs[cpu.idx()];
     let (donor, curr, now) = (rq.donor, rq.curr, rq.clock_task);
     let start = s.tasks[donor.idx()].se.exec_start;
     if now <= start {
@@ -629,26 +630,26 @@ async fn pick_next_task(k: &Kernel, cpu: CpuId) -> TaskId {
     // reproduced: `prev` is the donor captured on entry and handed to every user (P1).
     let (start, entry_prev, fix) = {
         let s = k.st();
-        let donor = s.rqs[cpu as usize].donor;
+        let donor = s.rqs[cpu.idx()].donor;
         (s.tasks[donor.idx()].class, donor, s.feat.stale_prev_fix)
     };
     let prev_now = |k: &Kernel| {
         if fix {
-            k.st().rqs[cpu as usize].donor
+            k.st().rqs[cpu.idx()].donor
         } else {
             entry_prev
         }
     };
-    k.st().rqs[cpu as usize].in_prev_balance = true;
+    k.st().rqs[cpu.idx()].in_prev_balance = true;
     for class in Class::ALL.into_iter().filter(|&c| c >= start) {
         if class.balance(k, cpu, prev_now(k)).await {
             break;
         }
     }
-    k.st().rqs[cpu as usize].in_prev_balance = false;
+    k.st().rqs[cpu.idx()].in_prev_balance = false;
     {
         let s = &mut *k.st();
-        if s.rqs[cpu as usize].donor != entry_prev {
+        if s.rqs[cpu.idx()].donor != entry_prev {
             s.coverage.hit(Mark::DonorChangedInBalance);
         }
     }
@@ -659,7 +660,7 @@ async fn pick_next_task(k: &Kernel, cpu: CpuId) -> TaskId {
         .into_iter()
         .find_map(|class| class.pick_task(s, cpu))
         .expect("the idle class always has a task");
-    let donor = s.rqs[cpu as usize].donor;
+    let donor = s.rqs[cpu.idx()].donor;
     if prev != donor {
         // I12: the old code would now "put" a task that is no longer this rq's class current
         // (possibly queued elsewhere by then) and corrupt its class.
@@ -694,13 +695,13 @@ impl Kernel {
     /// `current` on this CPU.
     pub fn current(&self) -> TaskId {
         let cpu = self.this_cpu();
-        self.s.borrow().rqs[cpu as usize].curr
+        self.s.borrow().rqs[cpu.idx()].curr
     }
 
     pub fn need_resched(&self) -> bool {
         let s = self.s.borrow();
         let cpu = self.m.this_cpu();
-        s.tasks[s.rqs[cpu as usize].curr.idx()].need_resched
+        s.tasks[s.rqs[cpu.idx()].curr.idx()].need_resched
     }
 }
 
@@ -759,7 +760,7 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
         // preempt_disable() of schedule()/preempt_schedule(); the task switched to drops it
         // (at the end of its own __schedule, or in schedule_tail for a new task).
         let mut s = k.st();
-        let rq = &mut s.rqs[cpu as usize];
+        let rq = &mut s.rqs[cpu.idx()];
         rq.irqs_disabled = true;
         rq.preempt_count += 1;
     }
@@ -767,7 +768,7 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
     let (prev, prev_state, voluntary) = {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);
-        let prev = s.rqs[cpu as usize].curr;
+        let prev = s.rqs[cpu.idx()].curr;
         let (state, exit_state) = (s.tasks[prev.idx()].state, s.tasks[prev.idx()].exit_state);
         let mut voluntary = false;
         if mode == SchedMode::None && state != crate::task::state::TASK_RUNNING {
@@ -789,8 +790,8 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
     // pick_again: pick a donor; if it is a blocked donor, find the task that runs for it.
     let (next, keep_resched) = loop {
         // S4/I10 (7.1): nothing is left queued from an abandoned pick.
-        if !k.st().rqs[cpu as usize].balance_callbacks.is_empty() {
-            let left = k.st().rqs[cpu as usize].balance_callbacks.clone();
+        if !k.st().rqs[cpu.idx()].balance_callbacks.is_empty() {
+            let left = k.st().rqs[cpu.idx()].balance_callbacks.clone();
             k.violation(
                 "I10",
                 format!("cpu {cpu}: balance callbacks {left:?} at pick_again"),
@@ -799,7 +800,7 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
         let picked = pick_next_task(k, cpu).await;
         let (prev_donor, blocked) = {
             let s = &mut *k.st();
-            let prev_donor = s.rqs[cpu as usize].donor;
+            let prev_donor = s.rqs[cpu.idx()].donor;
             rq_set_donor(s, cpu, picked);
             // S6 (v29 9/9): a task picked as donor proxies through nobody yet.
             s.tasks[picked.idx()].blocked_donor = None;
@@ -809,11 +810,11 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
             match find_proxy_task(k, cpu, picked).await {
                 // S7: the abandoned pick's push/pull work goes (zap_balance_callbacks()).
                 Proxy::Repick => {
-                    k.st().rqs[cpu as usize].balance_callbacks.clear();
+                    k.st().rqs[cpu.idx()].balance_callbacks.clear();
                     continue;
                 }
                 Proxy::Idle(idle) => {
-                    k.st().rqs[cpu as usize].balance_callbacks.clear();
+                    k.st().rqs[cpu.idx()].balance_callbacks.clear();
                     break (idle, true);
                 }
                 Proxy::Run(t) => t,
@@ -831,7 +832,7 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
         }
         trace_proxy(s, cpu, next);
         if next != prev {
-            let rq = &mut s.rqs[cpu as usize];
+            let rq = &mut s.rqs[cpu.idx()];
             rq.nr_switches += 1;
             rq.curr = next;
             rq.last_prev = prev;
@@ -861,7 +862,7 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
         let cost = k.st().costs.schedule_no_switch_ns;
         k.m.delay(cost).await;
         do_balance_callbacks(k, cpu).await;
-        k.st().rqs[cpu as usize].irqs_disabled = false;
+        k.st().rqs[cpu.idx()].irqs_disabled = false;
         k.rq_unlock(cpu).await;
     }
     sched_preempt_enable_no_resched(k);
@@ -874,7 +875,7 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
 fn sched_preempt_enable_no_resched(k: &Kernel) {
     let cpu = k.this_cpu();
     let mut s = k.st();
-    let rq = &mut s.rqs[cpu as usize];
+    let rq = &mut s.rqs[cpu.idx()];
     assert!(rq.preempt_count > 0, "preempt_count underflow on cpu{cpu}");
     rq.preempt_count -= 1;
 }
@@ -901,13 +902,13 @@ pub async fn finish_task_switch(k: &Kernel) {
     let cpu = k.this_cpu();
     let (prev, prev_dead) = {
         let s = &mut *k.st();
-        let prev = s.rqs[cpu as usize].last_prev;
+        let prev = s.rqs[cpu.idx()].last_prev;
         // finish_task(): the release that lets a waker take prev (T-4).
         s.tasks[prev.idx()].on_cpu = false;
         (prev, s.tasks[prev.idx()].state == crate::task::state::TASK_DEAD)
     };
     do_balance_callbacks(k, cpu).await;
-    k.st().rqs[cpu as usize].irqs_disabled = false;
+    k.st().rqs[cpu.idx()].irqs_disabled = false;
     k.rq_unlock(cpu).await;
     if prev_dead {
         // put_task_struct_rcu_user(): the dead task's stack is freed.
@@ -937,7 +938,7 @@ pub async fn do_balance_callbacks(k: &Kernel, cpu: CpuId) {
     loop {
         let cb = {
             let mut s = k.st();
-            let rq = &mut s.rqs[cpu as usize];
+            let rq = &mut s.rqs[cpu.idx()];
             if rq.balance_callbacks.is_empty() {
                 break;
             }
@@ -963,7 +964,7 @@ pub async fn schedule(k: &Kernel) {
     // interrupts off is taken here, and may preempt the task with its sleep state already set
     // but before sched_submit_work() ran — the window of the workqueue stall (B4 step 4).
     let cpu = k.this_cpu();
-    if k.m.irq_due() && !k.st().rqs[cpu as usize].irqs_disabled {
+    if k.m.irq_due() && !k.st().rqs[cpu.idx()].irqs_disabled {
         crate::irq::do_irq(k).await;
         preempt_point(k).await;
     }
@@ -985,7 +986,7 @@ pub async fn schedule(k: &Kernel) {
 ///
 /// Linux: kernel/sched/core.c preempt_schedule().
 pub async fn preempt_point(k: &Kernel) {
-    while k.need_resched() && k.st().rqs[k.this_cpu() as usize].preempt_count == 0 {
+    while k.need_resched() && k.st().rqs[k.this_cpu().idx()].preempt_count == 0 {
         __schedule(k, SchedMode::Preempt).await;
     }
 }
@@ -1052,7 +1053,7 @@ pub fn task_has_blocked_on(s: &SchedState, p: TaskId) -> bool {
 /// Linux: kernel/sched/core.c __schedule() (the `rq->donor == prev_donor && prev != next`
 /// branch).
 fn proxy_missed_balance(s: &mut SchedState, cpu: CpuId, prev_donor: TaskId, prev: TaskId, next: TaskId) {
-    let donor = s.rqs[cpu as usize].donor;
+    let donor = s.rqs[cpu.idx()].donor;
     if !s.feat.proxy_exec || !s.feat.missed_balance_fix || donor != prev_donor || prev == next {
         return;
     }
@@ -1066,7 +1067,7 @@ fn proxy_missed_balance(s: &mut SchedState, cpu: CpuId, prev_donor: TaskId, prev
 /// Linux: kernel/sched/sched.h rq_set_donor().
 fn rq_set_donor(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     let class = s.tasks[p.idx()].class;
-    let rq = &mut s.rqs[cpu as usize];
+    let rq = &mut s.rqs[cpu.idx()];
     rq.donor = p;
     rq.next_class = class;
 }
@@ -1076,7 +1077,7 @@ fn rq_set_donor(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 ///
 /// Linux: kernel/sched/core.c proxy_resched_idle().
 fn proxy_resched_idle(s: &mut SchedState, cpu: CpuId) -> TaskId {
-    let (donor, idle) = (s.rqs[cpu as usize].donor, s.rqs[cpu as usize].idle);
+    let (donor, idle) = (s.rqs[cpu.idx()].donor, s.rqs[cpu.idx()].idle);
     put_prev_set_next_task(s, cpu, donor, idle);
     rq_set_donor(s, cpu, idle);
     s.tasks[idle.idx()].need_resched = true;
@@ -1089,12 +1090,12 @@ fn proxy_resched_idle(s: &mut SchedState, cpu: CpuId) -> TaskId {
 ///
 /// Linux: kernel/sched/core.c proxy_reset_donor() (tree 32d34d761ad6).
 fn proxy_reset_donor(s: &mut SchedState, cpu: CpuId) {
-    let (donor, curr) = (s.rqs[cpu as usize].donor, s.rqs[cpu as usize].curr);
+    let (donor, curr) = (s.rqs[cpu.idx()].donor, s.rqs[cpu.idx()].curr);
     assert_ne!(donor, curr, "proxy_reset_donor without a proxy on cpu{cpu}");
     s.coverage.hit(Mark::ProxyResetDonor);
     put_prev_set_next_task(s, cpu, donor, curr);
     rq_set_donor(s, cpu, curr);
-    s.rqs[cpu as usize].balance_callbacks.clear();
+    s.rqs[cpu.idx()].balance_callbacks.clear();
     resched_curr(s, cpu);
 }
 
@@ -1112,7 +1113,7 @@ fn proxy_reset_donor(s: &mut SchedState, cpu: CpuId) {
 pub async fn inject_remote_donor_swap(k: &Kernel, cpu: CpuId) {
     {
         let s = k.st();
-        let rq = &s.rqs[cpu as usize];
+        let rq = &s.rqs[cpu.idx()];
         if !s.inject_donor_swap_in_balance || rq.donor == rq.idle {
             return;
         }
@@ -1120,7 +1121,7 @@ pub async fn inject_remote_donor_swap(k: &Kernel, cpu: CpuId) {
     k.rq_lock(cpu).await;
     {
         let s = &mut *k.st();
-        if s.rqs[cpu as usize].donor != s.rqs[cpu as usize].idle {
+        if s.rqs[cpu.idx()].donor != s.rqs[cpu.idx()].idle {
             s.inject_donor_swap_in_balance = false;
             update_rq_clock(s, cpu);
             proxy_resched_idle(s, cpu);
@@ -1241,7 +1242,7 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
             let s = k.st();
             (s.tasks[p.idx()].blocked_on, s.tasks[p.idx()].proxy_waking)
         };
-        curr_in_chain |= k.st().rqs[cpu as usize].curr == p;
+        curr_in_chain |= k.st().rqs[cpu.idx()].curr == p;
         let v27_waking = k.st().feat.deactivate_link && k.st().feat.ttwu_return_migration;
         let step = if waking && v27_waking {
             // F2 (v27+): the unlocker chose p and its wakeup is on the way. Clear the mark
@@ -1253,7 +1254,7 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
                 let s = &mut *k.st();
                 s.coverage.hit(Mark::ChainWakingLink);
                 s.tasks[p.idx()].proxy_waking = false;
-                if s.rqs[cpu as usize].curr == p {
+                if s.rqs[cpu.idx()].curr == p {
                     s.tasks[p.idx()].is_blocked = false;
                     Step::Done(Proxy::Run(p))
                 } else {
@@ -1268,7 +1269,7 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
             let s = &mut *k.st();
             s.coverage.hit(Mark::ChainWakingLink);
             let t = &s.tasks[p.idx()];
-            if s.rqs[cpu as usize].curr == p || t.cpu == t.wake_cpu {
+            if s.rqs[cpu.idx()].curr == p || t.cpu == t.wake_cpu {
                 s.tasks[p.idx()].proxy_waking = false;
                 s.tasks[p.idx()].is_blocked = false;
                 Step::Done(Proxy::Run(p))
@@ -1339,13 +1340,13 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
                     // F3 (v27+): no owner. Current runs and retries the lock; any other link
                     // sleeps until the unlocker's pick (or a later unlock) wakes it.
                     s.tasks[p.idx()].blocked_on = None;
-                    if s.rqs[cpu as usize].curr == p {
+                    if s.rqs[cpu.idx()].curr == p {
                         s.tasks[p.idx()].is_blocked = false;
                         Step::Done(Proxy::Run(p))
                     } else {
                         Step::DeactivateLink(p)
                     }
-                } else if s.rqs[cpu as usize].curr == p || home {
+                } else if s.rqs[cpu.idx()].curr == p || home {
                     s.coverage.hit(Mark::ChainOwnerlessMutex);
                     // F3 (7.1): no owner: p runs and retries the lock.
                     s.tasks[p.idx()].blocked_on = None;
@@ -1491,7 +1492,7 @@ async fn proxy_migrate_task(k: &Kernel, cpu: CpuId, p: TaskId, target: CpuId) {
         let mut moved = Vec::new();
         let mut t = Some(p);
         while let Some(x) = t {
-            assert_ne!(x, s.rqs[cpu as usize].curr, "proxy migration of the running task");
+            assert_ne!(x, s.rqs[cpu.idx()].curr, "proxy migration of the running task");
             assert!(
                 !s.feat.is_blocked || s.tasks[x.idx()].is_blocked,
                 "I6: proxy migration of a task that never went through its own schedule()"
@@ -1523,7 +1524,7 @@ async fn proxy_migrate_task(k: &Kernel, cpu: CpuId, p: TaskId, target: CpuId) {
             },
         );
         // Zap the balance callbacks before the rq lock is released (I10).
-        s.rqs[cpu as usize].balance_callbacks.clear();
+        s.rqs[cpu.idx()].balance_callbacks.clear();
         moved
     };
     let cost = k.st().costs.migration_ns;
@@ -1560,7 +1561,7 @@ pub async fn attach_tasks(k: &Kernel, dest: CpuId, tasks: &[TaskId]) {
 ///
 /// Linux: kernel/sched/core.c proxy_force_return().
 async fn proxy_force_return(k: &Kernel, cpu: CpuId, p: TaskId) {
-    k.st().rqs[cpu as usize].balance_callbacks.clear();
+    k.st().rqs[cpu.idx()].balance_callbacks.clear();
     // As before a donor migration (D2.1): nothing on this rq may point at the donor or the
     // chain once the lock is dropped, so the rq runs idle's context until the re-pick.
     proxy_resched_idle(&mut k.st(), cpu);
@@ -1570,10 +1571,10 @@ async fn proxy_force_return(k: &Kernel, cpu: CpuId, p: TaskId) {
     let dest = {
         let s = &mut *k.st();
         let t = &s.tasks[p.idx()];
-        let valid = rq == cpu && t.on_rq == OnRq::Queued && !t.on_cpu && s.rqs[rq as usize].curr != p;
+        let valid = rq == cpu && t.on_rq == OnRq::Queued && !t.on_cpu && s.rqs[rq.idx()].curr != p;
         if valid {
             update_rq_clock(s, rq);
-            if s.rqs[rq as usize].donor == p {
+            if s.rqs[rq.idx()].donor == p {
                 proxy_resched_idle(s, rq);
             }
             deactivate_task(s, rq, p, DequeueFlags::NOCLOCK);
@@ -1612,9 +1613,9 @@ async fn proxy_force_return(k: &Kernel, cpu: CpuId, p: TaskId) {
 /// Emit proxy slice boundaries when the (donor, executing task) pair of `cpu` changes: a
 /// `ProxyBegin` when `next` runs on another task's context, a `ProxyEnd` when that stops.
 fn trace_proxy(s: &mut SchedState, cpu: CpuId, next: TaskId) {
-    let donor = s.rqs[cpu as usize].donor;
+    let donor = s.rqs[cpu.idx()].donor;
     let now = (donor != next).then_some((donor, next));
-    let was = s.rqs[cpu as usize].proxy_traced;
+    let was = s.rqs[cpu.idx()].proxy_traced;
     if was == now {
         return;
     }
@@ -1626,7 +1627,7 @@ fn trace_proxy(s: &mut SchedState, cpu: CpuId, next: TaskId) {
         let (d, o) = (s.tasks[d.idx()].task_ref(), s.tasks[o.idx()].task_ref());
         emit(s, cpu, EventKind::ProxyBegin { donor: d, owner: o });
     }
-    s.rqs[cpu as usize].proxy_traced = now;
+    s.rqs[cpu.idx()].proxy_traced = now;
 }
 
 // ---------------------------------------------------------------------- wakeups
@@ -1644,7 +1645,7 @@ pub fn select_task_rq(s: &mut SchedState, p: TaskId, cpu: CpuId, wake_flags: Wak
         s.tasks[p.idx()].cpus_mask.first().expect("empty affinity")
     };
     let t = &s.tasks[p.idx()];
-    if t.cpus_mask.test(cpu) && (cpu as usize) < s.nr_cpus() {
+    if t.cpus_mask.test(cpu) && cpu.idx() < s.nr_cpus() {
         cpu
     } else {
         t.cpus_mask.first().expect("empty affinity")
@@ -1663,12 +1664,12 @@ async fn ttwu_do_activate(k: &Kernel, cpu: CpuId, p: TaskId, wake_flags: WakeFla
             en |= EnqueueFlags::MIGRATED;
         }
         if s.tasks[p.idx()].sched_contributes_to_load {
-            s.rqs[cpu as usize].nr_uninterruptible -= 1;
+            s.rqs[cpu.idx()].nr_uninterruptible -= 1;
         }
         activate_task(s, cpu, p, en);
         wakeup_preempt(s, cpu, p, wake_flags);
         ttwu_do_wakeup(s, cpu, p);
-        let rq = &mut s.rqs[cpu as usize];
+        let rq = &mut s.rqs[cpu.idx()];
         if rq.idle_stamp != 0 {
             // Fold this idle period into avg_idle (W-9).
             let delta = s.m.now().saturating_sub(rq.idle_stamp);
@@ -1793,10 +1794,10 @@ fn proxy_needs_return(s: &mut SchedState, cpu: CpuId, p: TaskId) -> bool {
     let t = &mut s.tasks[p.idx()];
     t.proxy_waking = false;
     t.blocked_on = None;
-    if s.rqs[cpu as usize].curr == p {
+    if s.rqs[cpu.idx()].curr == p {
         return false;
     }
-    if s.rqs[cpu as usize].donor == p {
+    if s.rqs[cpu.idx()].donor == p {
         proxy_reset_donor(s, cpu);
     }
     let removed = block_task(s, cpu, p, crate::task::state::TASK_WAKING);
@@ -1819,7 +1820,7 @@ fn ttwu_queue_cond(s: &SchedState, p: TaskId, cpu: CpuId) -> bool {
     if cpu == this {
         return false;
     }
-    s.rqs[cpu as usize].nr_running == 0
+    s.rqs[cpu.idx()].nr_running == 0
 }
 
 /// `__ttwu_queue_wakelist()`: push on the target's lock-free wake list; IPI (or poll kick)
@@ -1836,7 +1837,7 @@ fn ttwu_queue_wakelist(s: &mut SchedState, p: TaskId, cpu: CpuId) {
         OnRq::Migrating,
         "R8: MIGRATING task {p} queued on cpu{cpu}'s wake list"
     );
-    let rq = &mut s.rqs[cpu as usize];
+    let rq = &mut s.rqs[cpu.idx()];
     rq.ttwu_pending = true;
     let was_empty = rq.wake_list.is_empty();
     rq.wake_list.push(p);
@@ -1891,7 +1892,7 @@ pub async fn sched_ttwu_pending(k: &Kernel, cpu: CpuId) {
     let list = {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);
-        let rq = &mut s.rqs[cpu as usize];
+        let rq = &mut s.rqs[cpu.idx()];
         rq.ttwu_pending = false;
         std::mem::take(&mut rq.wake_list)
     };
@@ -2014,7 +2015,7 @@ pub async fn try_to_wake_up(k: &Kernel, p: TaskId, state_mask: u32, wake_flags: 
 fn ttwu_iowait_end(s: &mut SchedState, p: TaskId) {
     if s.tasks[p.idx()].in_iowait {
         let cpu = s.tasks[p.idx()].cpu;
-        s.rqs[cpu as usize].nr_iowait -= 1;
+        s.rqs[cpu.idx()].nr_iowait -= 1;
     }
 }
 
@@ -2214,29 +2215,29 @@ mod tests {
         let a = {
             let s = &mut *k.st();
             let id = TaskId(s.tasks.len() as u32);
-            let mut t = crate::system::new_task_struct(&s.m, id, 3000, "a", 0);
-            t.cpus_mask = CpuMask::single(0);
+            let mut t = crate::system::new_task_struct(&s.m, id, 3000, "a", CpuId(0));
+            t.cpus_mask = CpuMask::single(CpuId(0));
             t.nr_cpus_allowed = 1;
             s.tasks.push(t);
             crate::sched::fair::init_entity_fair(s, id);
-            activate_task(s, 0, id, EnqueueFlags::empty());
-            put_prev_set_next_task(s, 0, s.rqs[0].donor, id);
+            activate_task(s, CpuId(0), id, EnqueueFlags::empty());
+            put_prev_set_next_task(s, CpuId(0), s.rqs[0].donor, id);
             s.rqs[0].curr = id;
             s.rqs[0].donor = id;
             s.rqs[0].next_class = Class::Fair;
             s.tasks[id.idx()].state = TASK_INTERRUPTIBLE;
-            assert!(block_task(s, 0, id, TASK_INTERRUPTIBLE));
+            assert!(block_task(s, CpuId(0), id, TASK_INTERRUPTIBLE));
             s.rd_overloaded = true;
             id
         };
         {
             let k2 = k.clone();
             k.m.spawn(task_ctx(TaskId(0)), async move {
-                k2.rq_lock(0).await;
-                update_rq_clock(&mut k2.st(), 0);
-                let next = pick_next_task(&k2, 0).await;
+                k2.rq_lock(CpuId(0)).await;
+                update_rq_clock(&mut k2.st(), CpuId(0));
+                let next = pick_next_task(&k2, CpuId(0)).await;
                 assert_eq!(next, k2.st().rqs[0].idle);
-                k2.rq_unlock(0).await;
+                k2.rq_unlock(CpuId(0)).await;
                 k2.m.halt().await;
             });
         }
@@ -2244,18 +2245,18 @@ mod tests {
             let k2 = k.clone();
             k.m.spawn(task_ctx(TaskId(1)), async move {
                 k2.m.delay(1_000).await;
-                k2.rq_lock(0).await;
+                k2.rq_lock(CpuId(0)).await;
                 {
                     let s = &mut *k2.st();
                     assert_eq!(s.rqs[0].donor, a, "CPU 0 is inside its balance window");
-                    proxy_resched_idle(s, 0);
+                    proxy_resched_idle(s, CpuId(0));
                 }
-                k2.rq_unlock(0).await;
+                k2.rq_unlock(CpuId(0)).await;
                 k2.m.halt().await;
             });
         }
-        k.m.boot_cpu(0, task_ctx(TaskId(0)));
-        k.m.boot_cpu(1, task_ctx(TaskId(1)));
+        k.m.boot_cpu(CpuId(0), task_ctx(TaskId(0)));
+        k.m.boot_cpu(CpuId(1), task_ctx(TaskId(1)));
         Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
         let v = k.violations.borrow();
         v.iter()
@@ -2340,10 +2341,10 @@ mod tests {
         let k = crate::system::new_kernel(&cfg, Box::new(Collect::default()));
         let (d, p) = {
             let s = &mut *k.st();
-            let o = fair_task(s, "o", 0, CpuMask::single(0));
+            let o = fair_task(s, "o", CpuId(0), CpuMask::single(CpuId(0)));
             s.tasks[o.idx()].state = TASK_INTERRUPTIBLE;
-            let p = fair_task(s, "p", 0, CpuMask::single(0));
-            let d = fair_task(s, "d", 0, CpuMask::single(0));
+            let p = fair_task(s, "p", CpuId(0), CpuMask::single(CpuId(0)));
+            let d = fair_task(s, "d", CpuId(0), CpuMask::single(CpuId(0)));
             let m2 = mutex_held(s, o, p);
             if !owner_sleeps {
                 s.mutexes[m2.idx()].owner = None;
@@ -2352,7 +2353,7 @@ mod tests {
             for t in [p, d] {
                 s.tasks[t.idx()].state = crate::task::state::TASK_UNINTERRUPTIBLE;
                 s.tasks[t.idx()].is_blocked = true;
-                activate_task(s, 0, t, EnqueueFlags::empty());
+                activate_task(s, CpuId(0), t, EnqueueFlags::empty());
             }
             (d, p)
         };
@@ -2360,15 +2361,15 @@ mod tests {
         {
             let (k2, out) = (k.clone(), out.clone());
             k.m.spawn(task_ctx(TaskId(0)), async move {
-                k2.rq_lock(0).await;
+                k2.rq_lock(CpuId(0)).await;
                 {
                     let s = &mut *k2.st();
-                    update_rq_clock(s, 0);
+                    update_rq_clock(s, CpuId(0));
                     let prev = s.rqs[0].donor;
-                    put_prev_set_next_task(s, 0, prev, d);
-                    rq_set_donor(s, 0, d);
+                    put_prev_set_next_task(s, CpuId(0), prev, d);
+                    rq_set_donor(s, CpuId(0), d);
                 }
-                let r = match find_proxy_task(&k2, 0, d).await {
+                let r = match find_proxy_task(&k2, CpuId(0), d).await {
                     Proxy::Repick => "repick",
                     Proxy::Idle(_) => "idle",
                     Proxy::Run(t) if t == p => "run p",
@@ -2379,11 +2380,11 @@ mod tests {
                     let q = |t: TaskId| s.tasks[t.idx()].on_rq == OnRq::Queued;
                     *out.borrow_mut() = Some((q(d), q(p), s.tasks[p.idx()].blocked_on, r));
                 }
-                k2.rq_unlock(0).await;
+                k2.rq_unlock(CpuId(0)).await;
                 k2.m.halt().await;
             });
         }
-        k.m.boot_cpu(0, task_ctx(TaskId(0)));
+        k.m.boot_cpu(CpuId(0), task_ctx(TaskId(0)));
         Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
         assert_eq!(*k.violations.borrow(), vec![]);
         let r = out.borrow_mut().take().expect("the walk ran");
@@ -2427,52 +2428,50 @@ mod tests {
         let k = crate::system::new_kernel(&cfg, Box::new(events.clone()));
         let (d, m) = {
             let s = &mut *k.st();
-            let o = fair_task(s, "o", 0, CpuMask::single(0));
+            let o = fair_task(s, "o", CpuId(0), CpuMask::single(CpuId(0)));
             s.tasks[o.idx()].state = TASK_INTERRUPTIBLE;
-            let d = fair_task(s, "d", 0, CpuMask::single(0));
+            let d = fair_task(s, "d", CpuId(0), CpuMask::single(CpuId(0)));
             let m = mutex_held(s, o, d);
-            activate_task(s, 0, d, EnqueueFlags::empty());
+            activate_task(s, CpuId(0), d, EnqueueFlags::empty());
             (d, m)
         };
         {
             let k2 = k.clone();
             k.m.spawn(task_ctx(TaskId(0)), async move {
-                k2.rq_lock(0).await;
-                update_rq_clock(&mut k2.st(), 0);
-                let next = pick_next_task(&k2, 0).await;
+                k2.rq_lock(CpuId(0)).await;
+                update_rq_clock(&mut k2.st(), CpuId(0));
+                let next = pick_next_task(&k2, CpuId(0)).await;
                 assert_eq!(next, d);
                 {
                     let s = &mut *k2.st();
-                    rq_set_donor(s, 0, next);
+                    rq_set_donor(s, CpuId(0), next);
                     assert!(task_is_blocked(s, d));
                     assert_eq!(s.tasks[d.idx()].state, crate::task::state::TASK_RUNNING);
                 }
-                assert!(matches!(find_proxy_task(&k2, 0, d).await, Proxy::Repick));
+                assert!(matches!(find_proxy_task(&k2, CpuId(0), d).await, Proxy::Repick));
                 {
                     let s = k2.st();
                     let t = &s.tasks[d.idx()];
                     assert_eq!(t.on_rq, OnRq::Queued, "a TASK_RUNNING donor was deactivated");
-                    assert_eq!((t.cpu, t.blocked_on), (0, None));
+                    assert_eq!((t.cpu, t.blocked_on), (CpuId(0), None));
                     assert_eq!(s.mutexes[m.idx()].wait_list, [d], "still a waiter");
                 }
                 // The re-pick runs d itself: it is no longer a donor.
-                let next = pick_next_task(&k2, 0).await;
+                let next = pick_next_task(&k2, CpuId(0)).await;
                 assert_eq!(next, d);
-                rq_set_donor(&mut k2.st(), 0, next);
+                rq_set_donor(&mut k2.st(), CpuId(0), next);
                 assert!(!task_is_blocked(&k2.st(), d));
-                k2.rq_unlock(0).await;
+                k2.rq_unlock(CpuId(0)).await;
                 k2.m.halt().await;
             });
         }
-        k.m.boot_cpu(0, task_ctx(TaskId(0)));
+        k.m.boot_cpu(CpuId(0), task_ctx(TaskId(0)));
         Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
         assert_eq!(*k.violations.borrow(), vec![]);
         let pid = k.st().tasks[d.idx()].pid;
-        assert!(events
-            .0
-            .borrow()
-            .iter()
-            .any(|e| matches!(e.kind, EventKind::ReturnMigrate { task, orig_cpu: 0 } if task.pid == pid)));
+        assert!(events.0.borrow().iter().any(
+            |e| matches!(e.kind, EventKind::ReturnMigrate { task, orig_cpu: CpuId(0) } if task.pid == pid)
+        ));
     }
 
     /// Regression B-v18-2 (spec §9 #9, R5): a fair-delayed waking donor is requeued before
@@ -2496,19 +2495,19 @@ mod tests {
         let k = crate::system::new_kernel(&zero_cost_config(2), Box::new(events.clone()));
         let (d, x) = {
             let s = &mut *k.st();
-            let o = fair_task(s, "o", 1, CpuMask::single(1));
+            let o = fair_task(s, "o", CpuId(1), CpuMask::single(CpuId(1)));
             s.tasks[o.idx()].state = TASK_INTERRUPTIBLE;
-            let x = fair_task(s, "x", 1, CpuMask::single(1));
-            activate_task(s, 1, x, EnqueueFlags::empty());
-            let d = fair_task(s, "d", 1, CpuMask::single(0));
-            s.tasks[d.idx()].wake_cpu = 0;
+            let x = fair_task(s, "x", CpuId(1), CpuMask::single(CpuId(1)));
+            activate_task(s, CpuId(1), x, EnqueueFlags::empty());
+            let d = fair_task(s, "d", CpuId(1), CpuMask::single(CpuId(0)));
+            s.tasks[d.idx()].wake_cpu = CpuId(0);
             s.tasks[d.idx()].se.vlag = -1_000_000;
             mutex_held(s, o, d);
-            activate_task(s, 1, d, EnqueueFlags::MIGRATED);
+            activate_task(s, CpuId(1), d, EnqueueFlags::MIGRATED);
             s.tasks[d.idx()].state = crate::task::state::TASK_UNINTERRUPTIBLE;
             s.tasks[d.idx()].is_blocked = true;
-            assert!(!crate::sched::fair::entity_eligible(s, 1, d));
-            assert!(proxy_deactivate(s, 1, d));
+            assert!(!crate::sched::fair::entity_eligible(s, CpuId(1), d));
+            assert!(proxy_deactivate(s, CpuId(1), d));
             assert_eq!(s.tasks[d.idx()].on_rq, OnRq::Queued);
             assert!(s.tasks[d.idx()].se.sched_delayed);
             // The F4 pass ran idle with need_resched (S11); that reschedule is over.
@@ -2527,14 +2526,14 @@ mod tests {
             });
         }
         // Only CPU 0 runs a kernel path; CPU 1 is only ever locked by the waker.
-        k.m.boot_cpu(0, task_ctx(TaskId(0)));
+        k.m.boot_cpu(CpuId(0), task_ctx(TaskId(0)));
         Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
         assert_eq!(*k.violations.borrow(), vec![]);
         let s = k.st();
         let t = &s.tasks[d.idx()];
         assert_eq!(
             (t.on_rq, t.cpu, t.state),
-            (OnRq::Queued, 0, crate::task::state::TASK_RUNNING)
+            (OnRq::Queued, CpuId(0), crate::task::state::TASK_RUNNING)
         );
         assert!(!t.se.sched_delayed);
         assert!(!t.proxy_waking);
@@ -2552,11 +2551,11 @@ mod tests {
         let ev = events.0.borrow();
         let ret = ev
             .iter()
-            .position(|e| matches!(e.kind, EventKind::ReturnMigrate { task, orig_cpu: 1 } if task.pid == pid))
+            .position(|e| matches!(e.kind, EventKind::ReturnMigrate { task, orig_cpu: CpuId(1) } if task.pid == pid))
             .expect("d is returned from CPU 1");
-        assert!(ev[ret..]
-            .iter()
-            .any(|e| matches!(e.kind, EventKind::SchedWakeup { task, target_cpu: 0 } if task.pid == pid)));
+        assert!(ev[ret..].iter().any(
+            |e| matches!(e.kind, EventKind::SchedWakeup { task, target_cpu: CpuId(0) } if task.pid == pid)
+        ));
     }
 
     /// Regression B-v21-1 (spec §9 #12, C9, L3): the deactivate-failed path clears the
@@ -2588,23 +2587,23 @@ mod tests {
         let k = crate::system::new_kernel(&cfg, Box::new(events.clone()));
         let d = {
             let s = &mut *k.st();
-            let o = fair_task(s, "o", 0, CpuMask::single(0));
+            let o = fair_task(s, "o", CpuId(0), CpuMask::single(CpuId(0)));
             s.tasks[o.idx()].state = TASK_INTERRUPTIBLE;
-            let d = fair_task(s, "d", 0, CpuMask::single(0));
+            let d = fair_task(s, "d", CpuId(0), CpuMask::single(CpuId(0)));
             mutex_held(s, o, d);
-            activate_task(s, 0, d, EnqueueFlags::empty());
+            activate_task(s, CpuId(0), d, EnqueueFlags::empty());
             d
         };
         let blocked_lock = k.st().tasks[d.idx()].blocked_lock;
         {
             let k2 = k.clone();
             k.m.spawn(task_ctx(TaskId(0)), async move {
-                k2.rq_lock(0).await;
-                update_rq_clock(&mut k2.st(), 0);
-                let next = pick_next_task(&k2, 0).await;
-                rq_set_donor(&mut k2.st(), 0, next);
-                assert!(matches!(find_proxy_task(&k2, 0, d).await, Proxy::Repick));
-                k2.rq_unlock(0).await;
+                k2.rq_lock(CpuId(0)).await;
+                update_rq_clock(&mut k2.st(), CpuId(0));
+                let next = pick_next_task(&k2, CpuId(0)).await;
+                rq_set_donor(&mut k2.st(), CpuId(0), next);
+                assert!(matches!(find_proxy_task(&k2, CpuId(0), d).await, Proxy::Repick));
+                k2.rq_unlock(CpuId(0)).await;
                 k2.m.halt().await;
             });
         }
@@ -2623,8 +2622,8 @@ mod tests {
                 k2.m.halt().await;
             });
         }
-        k.m.boot_cpu(0, task_ctx(TaskId(0)));
-        k.m.boot_cpu(1, task_ctx(TaskId(1)));
+        k.m.boot_cpu(CpuId(0), task_ctx(TaskId(0)));
+        k.m.boot_cpu(CpuId(1), task_ctx(TaskId(1)));
         Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
         assert_eq!(*k.violations.borrow(), vec![]);
         let contended: Vec<(u64, u32)> = events
@@ -2632,7 +2631,7 @@ mod tests {
             .borrow()
             .iter()
             .filter(|e| matches!(e.kind, EventKind::ContentionBegin { lock } if lock == LockName::Other(blocked_lock.0)))
-            .map(|e| (e.time_ns, e.cpu))
+            .map(|e| (e.time_ns, e.cpu.0))
             .collect();
         assert_eq!(
             contended,
@@ -2643,7 +2642,7 @@ mod tests {
         let t = &s.tasks[d.idx()];
         assert_eq!(
             (t.on_rq, t.cpu, t.blocked_on, t.proxy_waking),
-            (OnRq::Queued, 0, None, false)
+            (OnRq::Queued, CpuId(0), None, false)
         );
     }
 
@@ -2676,11 +2675,11 @@ mod tests {
         let k = crate::system::new_kernel(&cfg, Box::new(events.clone()));
         let (d, m) = {
             let s = &mut *k.st();
-            let o = fair_task(s, "o", 1, CpuMask::single(1));
-            activate_task(s, 1, o, EnqueueFlags::empty());
-            let d = fair_task(s, "d", 0, CpuMask::single(0));
+            let o = fair_task(s, "o", CpuId(1), CpuMask::single(CpuId(1)));
+            activate_task(s, CpuId(1), o, EnqueueFlags::empty());
+            let d = fair_task(s, "d", CpuId(0), CpuMask::single(CpuId(0)));
             let m = mutex_held(s, o, d);
-            activate_task(s, 0, d, EnqueueFlags::empty());
+            activate_task(s, CpuId(0), d, EnqueueFlags::empty());
             let t = &mut s.tasks[d.idx()];
             t.state = crate::task::state::TASK_UNINTERRUPTIBLE;
             t.is_blocked = true;
@@ -2689,9 +2688,9 @@ mod tests {
         {
             let k2 = k.clone();
             k.m.spawn(task_ctx(TaskId(1)), async move {
-                k2.rq_lock(1).await;
+                k2.rq_lock(CpuId(1)).await;
                 k2.m.delay(11_000).await;
-                k2.rq_unlock(1).await;
+                k2.rq_unlock(CpuId(1)).await;
                 k2.m.halt().await;
             });
         }
@@ -2699,13 +2698,13 @@ mod tests {
             let k2 = k.clone();
             k.m.spawn(task_ctx(TaskId(0)), async move {
                 k2.m.delay(1_000).await;
-                k2.rq_lock(0).await;
-                update_rq_clock(&mut k2.st(), 0);
-                let next = pick_next_task(&k2, 0).await;
+                k2.rq_lock(CpuId(0)).await;
+                update_rq_clock(&mut k2.st(), CpuId(0));
+                let next = pick_next_task(&k2, CpuId(0)).await;
                 assert_eq!(next, d);
-                rq_set_donor(&mut k2.st(), 0, next);
-                assert!(matches!(find_proxy_task(&k2, 0, d).await, Proxy::Repick));
-                k2.rq_unlock(0).await;
+                rq_set_donor(&mut k2.st(), CpuId(0), next);
+                assert!(matches!(find_proxy_task(&k2, CpuId(0), d).await, Proxy::Repick));
+                k2.rq_unlock(CpuId(0)).await;
                 k2.m.halt().await;
             });
         }
@@ -2716,7 +2715,7 @@ mod tests {
                 {
                     let s = k2.st();
                     let t = &s.tasks[d.idx()];
-                    assert_eq!((t.on_rq, t.cpu), (OnRq::Migrating, 1), "d is in flight");
+                    assert_eq!((t.on_rq, t.cpu), (OnRq::Migrating, CpuId(1)), "d is in flight");
                 }
                 k2.mutex_wait_lock(m).await;
                 k2.blocked_lock(d).await;
@@ -2731,9 +2730,9 @@ mod tests {
                 k2.m.halt().await;
             });
         }
-        k.m.boot_cpu(0, task_ctx(TaskId(0)));
-        k.m.boot_cpu(1, task_ctx(TaskId(1)));
-        k.m.boot_cpu(2, task_ctx(TaskId(2)));
+        k.m.boot_cpu(CpuId(0), task_ctx(TaskId(0)));
+        k.m.boot_cpu(CpuId(1), task_ctx(TaskId(1)));
+        k.m.boot_cpu(CpuId(2), task_ctx(TaskId(2)));
         Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
         assert_eq!(*k.violations.borrow(), vec![]);
         let pid = k.st().tasks[d.idx()].pid;
@@ -2741,30 +2740,30 @@ mod tests {
         let at = |f: &dyn Fn(&EventKind) -> bool| -> Vec<(u64, u32)> {
             ev.iter()
                 .filter(|e| f(&e.kind))
-                .map(|e| (e.time_ns, e.cpu))
+                .map(|e| (e.time_ns, e.cpu.0))
                 .collect()
         };
         assert_eq!(
-            at(&|k| matches!(k, EventKind::ProxyMigrate { task, dest_cpu: 1, .. } if task.pid == pid)),
+            at(&|k| matches!(k, EventKind::ProxyMigrate { task, dest_cpu: CpuId(1), .. } if task.pid == pid)),
             vec![(1_000, 0)]
         );
         assert_eq!(
             at(&|k| matches!(
                 k,
                 EventKind::ContentionBegin {
-                    lock: LockName::Rq(1)
+                    lock: LockName::Rq(CpuId(1))
                 }
             )),
             vec![(1_000, 0), (3_000, 2)],
             "the attach and the waker both wait for rq 1"
         );
         assert_eq!(
-            at(&|k| matches!(k, EventKind::ReturnMigrate { task, orig_cpu: 1 } if task.pid == pid)),
+            at(&|k| matches!(k, EventKind::ReturnMigrate { task, orig_cpu: CpuId(1) } if task.pid == pid)),
             vec![(11_000, 2)],
             "returned from rq 1 once it was queued there (recorded by the waker on CPU 2)"
         );
         assert_eq!(
-            at(&|k| matches!(k, EventKind::SchedWakeup { task, target_cpu: 0 } if task.pid == pid)),
+            at(&|k| matches!(k, EventKind::SchedWakeup { task, target_cpu: CpuId(0) } if task.pid == pid)),
             vec![(11_000, 2)]
         );
         drop(ev);
@@ -2772,7 +2771,7 @@ mod tests {
         let t = &s.tasks[d.idx()];
         assert_eq!(
             (t.on_rq, t.cpu, t.state),
-            (OnRq::Queued, 0, crate::task::state::TASK_RUNNING)
+            (OnRq::Queued, CpuId(0), crate::task::state::TASK_RUNNING)
         );
         assert_eq!((s.rqs[0].nr_running, s.rqs[1].nr_running), (1, 1));
         drop(s);

@@ -207,17 +207,17 @@ impl Default for CfsRq {
 /// Linux: kernel/sched/sched.h (`tg->cfs_rq[cpu]`, `&rq->cfs`).
 pub fn cfs_rq(s: &SchedState, id: CfsRqId) -> &CfsRq {
     if id.tg == ROOT_TASK_GROUP {
-        &s.rqs[id.cpu as usize].cfs
+        &s.rqs[id.cpu.idx()].cfs
     } else {
-        &s.groups[id.tg as usize].cfs_rq[id.cpu as usize]
+        &s.groups[id.tg as usize].cfs_rq[id.cpu.idx()]
     }
 }
 
 fn cfs_rq_mut(s: &mut SchedState, id: CfsRqId) -> &mut CfsRq {
     if id.tg == ROOT_TASK_GROUP {
-        &mut s.rqs[id.cpu as usize].cfs
+        &mut s.rqs[id.cpu.idx()].cfs
     } else {
-        &mut s.groups[id.tg as usize].cfs_rq[id.cpu as usize]
+        &mut s.groups[id.tg as usize].cfs_rq[id.cpu.idx()]
     }
 }
 
@@ -225,14 +225,14 @@ fn cfs_rq_mut(s: &mut SchedState, id: CfsRqId) -> &mut CfsRq {
 pub fn se_of(s: &SchedState, cpu: CpuId, e: SeId) -> &SchedEntity {
     match e {
         SeId::Task(p) => &s.tasks[p.idx()].se,
-        SeId::Group(g) => &s.groups[g as usize].se[cpu as usize],
+        SeId::Group(g) => &s.groups[g as usize].se[cpu.idx()],
     }
 }
 
 fn se_mut(s: &mut SchedState, cpu: CpuId, e: SeId) -> &mut SchedEntity {
     match e {
         SeId::Task(p) => &mut s.tasks[p.idx()].se,
-        SeId::Group(g) => &mut s.groups[g as usize].se[cpu as usize],
+        SeId::Group(g) => &mut s.groups[g as usize].se[cpu.idx()],
     }
 }
 
@@ -646,7 +646,7 @@ fn update_curr(s: &mut SchedState, id: CfsRqId) {
         return;
     };
     let cpu = id.cpu;
-    let now = s.rqs[cpu as usize].clock_task;
+    let now = s.rqs[cpu.idx()].clock_task;
     let delta = now as i64 - se_of(s, cpu, c).exec_start as i64;
     if delta <= 0 {
         return;
@@ -657,7 +657,7 @@ fn update_curr(s: &mut SchedState, id: CfsRqId) {
         SeId::Task(donor) => {
             // Execution time goes to the task that ran; with Proxy Execution it may differ
             // from the donor whose entity `c` is (A2/A3).
-            let running = s.rqs[cpu as usize].curr;
+            let running = s.rqs[cpu.idx()].curr;
             let r = &mut s.tasks[running.idx()].se;
             r.exec_start = now;
             r.sum_exec_runtime += delta;
@@ -725,7 +725,7 @@ pub fn update_curr_fair(s: &mut SchedState, cpu: CpuId) {
 /// (Linux: PELT averages, module docs).
 fn calc_group_shares(s: &SchedState, gcfs: CfsRqId) -> u64 {
     let tg = &s.groups[gcfs.tg as usize];
-    let load = tg.cfs_rq[gcfs.cpu as usize].load_weight;
+    let load = tg.cfs_rq[gcfs.cpu.idx()].load_weight;
     let tg_weight: u64 = tg.cfs_rq.iter().map(|q| q.load_weight).sum();
     let shares = if tg_weight > 0 {
         (tg.shares as u128 * load as u128 / tg_weight as u128) as u64
@@ -958,7 +958,7 @@ fn throttle_cfs_rq(s: &mut SchedState, id: CfsRqId) -> bool {
     if reached_root {
         core::sub_nr_running(s, cpu, queued_delta);
     }
-    let now = s.rqs[cpu as usize].clock;
+    let now = s.rqs[cpu.idx()].clock;
     let cfs = cfs_rq_mut(s, id);
     cfs.throttled = true;
     if cfs.nr_queued > 0 {
@@ -978,7 +978,7 @@ pub fn unthrottle_cfs_rq(s: &mut SchedState, id: CfsRqId) {
         "unthrottle of {id:?} that is not throttled"
     );
     core::update_rq_clock(s, cpu);
-    let now = s.rqs[cpu as usize].clock;
+    let now = s.rqs[cpu.idx()].clock;
     let clock = std::mem::take(&mut cfs_rq_mut(s, id).throttled_clock);
     cfs_rq_mut(s, id).throttled = false;
     let b = &mut s.groups[id.tg as usize].cfs_b;
@@ -990,7 +990,7 @@ pub fn unthrottle_cfs_rq(s: &mut SchedState, id: CfsRqId) {
     if cfs_rq(s, id).load_weight == 0 {
         return;
     }
-    let rq_h_nr_queued = s.rqs[cpu as usize].cfs.h_nr_queued;
+    let rq_h_nr_queued = s.rqs[cpu.idx()].cfs.h_nr_queued;
     let (queued_delta, runnable_delta) = {
         let c = cfs_rq(s, id);
         (c.h_nr_queued, c.h_nr_runnable)
@@ -1029,12 +1029,12 @@ pub fn unthrottle_cfs_rq(s: &mut SchedState, id: CfsRqId) {
         cur = parent_entity(s, se);
     }
     if reached_root {
-        if rq_h_nr_queued == 0 && s.rqs[cpu as usize].cfs.h_nr_queued > 0 {
+        if rq_h_nr_queued == 0 && s.rqs[cpu.idx()].cfs.h_nr_queued > 0 {
             crate::sched::deadline::dl_server_start(s, cpu);
         }
         core::add_nr_running(s, cpu, queued_delta);
     }
-    let rq = &s.rqs[cpu as usize];
+    let rq = &s.rqs[cpu.idx()];
     if rq.curr == rq.idle && rq.cfs.nr_queued > 0 {
         core::resched_curr(s, cpu);
     }
@@ -1169,7 +1169,7 @@ fn enqueue_entity(s: &mut SchedState, id: CfsRqId, e: SeId, flags: EnqueueFlags)
     cfs.load_weight += w;
     cfs.nr_queued += 1;
     if let SeId::Task(p) = e {
-        let tasks = &mut s.rqs[id.cpu as usize].cfs.tasks;
+        let tasks = &mut s.rqs[id.cpu.idx()].cfs.tasks;
         assert!(
             !tasks.contains(&p),
             "task {p} twice on cfs_tasks of cpu{}",
@@ -1285,7 +1285,7 @@ fn dequeue_entity(s: &mut SchedState, id: CfsRqId, e: SeId, flags: DequeueFlags)
     assert!(cfs.nr_queued > 0);
     cfs.nr_queued -= 1;
     if let SeId::Task(p) = e {
-        let tasks = &mut s.rqs[cpu as usize].cfs.tasks;
+        let tasks = &mut s.rqs[cpu.idx()].cfs.tasks;
         let pos = tasks
             .iter()
             .position(|&t| t == p)
@@ -1396,7 +1396,7 @@ pub fn enqueue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, mut flags: E
         "task {p} has no fair weight (init_entity_fair?)"
     );
     let h_nr_runnable = u32::from(!s.tasks[p.idx()].se.sched_delayed);
-    let rq_h_nr_queued = s.rqs[cpu as usize].cfs.h_nr_queued;
+    let rq_h_nr_queued = s.rqs[cpu.idx()].cfs.h_nr_queued;
     let mut slice = 0u64;
     let mut cur = Some(SeId::Task(p));
     while let Some(e) = cur {
@@ -1440,8 +1440,8 @@ pub fn enqueue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, mut flags: E
     }
     // The first fair task starts the fair server; time idle until now counts (D-20).
     if rq_h_nr_queued == 0 {
-        if s.rqs[cpu as usize].nr_running == 0 {
-            let curr = s.rqs[cpu as usize].curr;
+        if s.rqs[cpu.idx()].nr_running == 0 {
+            let curr = s.rqs[cpu.idx()].curr;
             crate::sched::deadline::dl_server_update_idle_time(s, cpu, curr);
         }
         crate::sched::deadline::dl_server_start(s, cpu);
@@ -1618,7 +1618,7 @@ pub fn pick_eevdf(s: &SchedState, cpu: CpuId, protect: bool) -> Option<TaskId> {
 ///
 /// Linux: kernel/sched/fair.c balance_fair().
 pub async fn balance_fair(k: &Kernel, cpu: CpuId) -> bool {
-    if k.st().rqs[cpu as usize].cfs.h_nr_runnable > 0 {
+    if k.st().rqs[cpu.idx()].cfs.h_nr_runnable > 0 {
         return true;
     }
     crate::sched::fair_balance::sched_balance_newidle(k, cpu).await != 0
@@ -1633,10 +1633,10 @@ pub fn pick_task_fair(s: &mut SchedState, cpu: CpuId) -> Option<TaskId> {
     // Each restart removes one delayed entity (a task or a group's) or throttles one
     // cfs_rq, and each descent is bounded by the depth of the group tree.
     let nr_groups = s.groups.len();
-    let limit = (s.rqs[cpu as usize].cfs.h_nr_queued as usize + 2 * nr_groups + 2) * (nr_groups + 1);
+    let limit = (s.rqs[cpu.idx()].cfs.h_nr_queued as usize + 2 * nr_groups + 2) * (nr_groups + 1);
     let mut id = CfsRqId::root(cpu);
     for _ in 0..limit {
-        if id.tg == ROOT_TASK_GROUP && s.rqs[cpu as usize].cfs.nr_queued == 0 {
+        if id.tg == ROOT_TASK_GROUP && s.rqs[cpu.idx()].cfs.nr_queued == 0 {
             return None;
         }
         if let Some(c) = cfs_rq(s, id).curr {
@@ -1698,7 +1698,7 @@ pub fn put_prev_task_fair(s: &mut SchedState, cpu: CpuId, prev: TaskId) {
 ///
 /// Linux: kernel/sched/fair.c set_next_task_fair() / set_next_entity().
 pub fn set_next_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, _first: bool) {
-    let now = s.rqs[cpu as usize].clock_task;
+    let now = s.rqs[cpu.idx()].clock_task;
     let mut cur = Some(SeId::Task(p));
     while let Some(e) = cur {
         let id = cfs_rq_of(s, cpu, e);
@@ -1719,7 +1719,7 @@ pub fn set_next_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, _first: boo
         account_cfs_rq_runtime(s, id, 0);
         cur = parent_entity(s, e);
     }
-    let tasks = &mut s.rqs[cpu as usize].cfs.tasks;
+    let tasks = &mut s.rqs[cpu.idx()].cfs.tasks;
     if let Some(pos) = tasks.iter().position(|&t| t == p) {
         let t = tasks.remove(pos);
         tasks.insert(0, t);
@@ -1741,11 +1741,11 @@ pub fn set_next_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, _first: boo
 /// after curr ran ≥ 0.5 ms in this slice (0.125 ms with RQ_SELECTED), else it just leaves the
 /// buddy; the other wakeups fall through to the pick.
 pub fn wakeup_preempt_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags: WakeFlags) {
-    let donor = s.rqs[cpu as usize].donor;
+    let donor = s.rqs[cpu.idx()].donor;
     if donor == p {
         return;
     }
-    let running = s.rqs[cpu as usize].curr;
+    let running = s.rqs[cpu.idx()].curr;
     if s.tasks[running.idx()].need_resched {
         return;
     }
@@ -1843,10 +1843,10 @@ pub fn task_tick_fair(s: &mut SchedState, cpu: CpuId, curr: TaskId) {
 ///
 /// Linux: kernel/sched/fair.c yield_task_fair().
 pub fn yield_task_fair(s: &mut SchedState, cpu: CpuId) {
-    if s.rqs[cpu as usize].nr_running == 1 {
+    if s.rqs[cpu.idx()].nr_running == 1 {
         return;
     }
-    let donor = s.rqs[cpu as usize].donor;
+    let donor = s.rqs[cpu.idx()].donor;
     let e = SeId::Task(donor);
     let id = cfs_rq_of(s, cpu, e);
     clear_buddies(s, id, e);
@@ -1915,10 +1915,10 @@ pub fn reweight_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, new_nice: i
     let e = SeId::Task(p);
     let id = cfs_rq_of(s, cpu, e);
     reweight_entity(s, id, e, new);
-    if new == old || !core::task_on_rq_queued(s, p) || s.rqs[cpu as usize].cfs.nr_queued == 1 {
+    if new == old || !core::task_on_rq_queued(s, p) || s.rqs[cpu.idx()].cfs.nr_queued == 1 {
         return;
     }
-    if s.rqs[cpu as usize].donor == p {
+    if s.rqs[cpu.idx()].donor == p {
         if new < old {
             core::resched_curr(s, cpu);
         }
@@ -1953,10 +1953,10 @@ pub fn migrate_task_rq_fair(s: &mut SchedState, p: TaskId, new_cpu: CpuId) {
 /// Linux: kernel/sched/fair.c prio_changed_fair().
 pub fn prio_changed_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, oldprio: i32) {
     let prio = s.tasks[p.idx()].prio;
-    if !core::task_on_rq_queued(s, p) || prio == oldprio || s.rqs[cpu as usize].cfs.nr_queued == 1 {
+    if !core::task_on_rq_queued(s, p) || prio == oldprio || s.rqs[cpu.idx()].cfs.nr_queued == 1 {
         return;
     }
-    if s.rqs[cpu as usize].donor == p {
+    if s.rqs[cpu.idx()].donor == p {
         if prio > oldprio {
             core::resched_curr(s, cpu);
         }
@@ -1973,7 +1973,7 @@ pub fn switched_to_fair(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     if !core::task_on_rq_queued(s, p) {
         return;
     }
-    if s.rqs[cpu as usize].donor == p {
+    if s.rqs[cpu.idx()].donor == p {
         core::resched_curr(s, cpu);
     } else {
         core::wakeup_preempt(s, cpu, p, WakeFlags::empty());
@@ -2003,7 +2003,7 @@ pub fn switched_from_fair(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 ///
 /// Linux: kernel/sched/core.c idle_cpu().
 pub fn idle_cpu(s: &SchedState, cpu: CpuId) -> bool {
-    let rq = &s.rqs[cpu as usize];
+    let rq = &s.rqs[cpu.idx()];
     rq.curr == rq.idle && rq.nr_running == 0 && rq.wake_list.is_empty() && !rq.ttwu_pending
 }
 
@@ -2011,7 +2011,7 @@ pub fn idle_cpu(s: &SchedState, cpu: CpuId) -> bool {
 ///
 /// Linux: kernel/sched/fair.c sched_idle_cpu().
 pub fn sched_idle_cpu(s: &SchedState, cpu: CpuId) -> bool {
-    let rq = &s.rqs[cpu as usize];
+    let rq = &s.rqs[cpu.idx()];
     rq.nr_running > 0
         && rq.nr_running == rq.cfs.h_nr_queued
         && rq
@@ -2076,7 +2076,7 @@ pub fn check_cfs_hierarchy(s: &SchedState, cpu: CpuId) -> Option<String> {
             && cfs.h_nr_queued > 0
             && !cfs.throttled
             && !throttled_hierarchy(s, cfs_rq_of(s, cpu, SeId::Group(tg)))
-            && !s.groups[tg as usize].se[cpu as usize].on_rq
+            && !s.groups[tg as usize].se[cpu.idx()].on_rq
         {
             return Some(format!(
                 "cpu{cpu} group {} has {} tasks queued but its entity is not queued",
@@ -2118,7 +2118,7 @@ pub(crate) mod test_util {
         }
         for i in 0..nr_tasks {
             let id = TaskId((nr_cpus + i) as u32);
-            let mut t = crate::system::new_task_struct(&s.m, id, id.0, "t", 0);
+            let mut t = crate::system::new_task_struct(&s.m, id, id.0, "t", CpuId(0));
             t.state = 0;
             t.cpus_mask = CpuMask::first_n(nr_cpus);
             t.nr_cpus_allowed = nr_cpus as u32;
@@ -2145,12 +2145,12 @@ mod tests {
     /// Queue `p` on CPU 0 as a wakeup with the given saved lag.
     fn wake(s: &mut SchedState, p: TaskId, vlag: i64) {
         s.tasks[p.idx()].se.vlag = vlag;
-        core::activate_task(s, 0, p, EnqueueFlags::WAKEUP);
+        core::activate_task(s, CpuId(0), p, EnqueueFlags::WAKEUP);
     }
 
     /// Make `p` the running task of CPU 0.
     fn run(s: &mut SchedState, p: TaskId) {
-        set_next_task_fair(s, 0, p, true);
+        set_next_task_fair(s, CpuId(0), p, true);
         s.rqs[0].curr = p;
         s.rqs[0].donor = p;
     }
@@ -2161,7 +2161,7 @@ mod tests {
     }
 
     fn check_sums(s: &SchedState, cpu: CpuId) {
-        let cfs = &s.rqs[cpu as usize].cfs;
+        let cfs = &s.rqs[cpu.idx()].cfs;
         let mut sum = 0i128;
         let mut w = 0u64;
         for &(d, _, t) in &cfs.tree {
@@ -2258,16 +2258,16 @@ mod tests {
         wake(&mut s, c, 3000);
         assert_eq!(s.tasks[c.idx()].se.vruntime, O - 4500);
         // After the join V = O − 4500/3 = O − 1500, so C's lag is exactly the 3000 it had.
-        assert_eq!(avg_vruntime_of(&s, 0), O - 1500);
+        assert_eq!(avg_vruntime_of(&s, CpuId(0)), O - 1500);
         // A new task (ENQUEUE_INITIAL) gets half a slice to its deadline (F-13).
-        core::activate_task(&mut s, 0, d, EnqueueFlags::INITIAL);
+        core::activate_task(&mut s, CpuId(0), d, EnqueueFlags::INITIAL);
         let se = &s.tasks[d.idx()].se;
         assert_eq!(se.vruntime, O - 1500);
         assert_eq!(se.deadline, O - 1500 + 350_000);
         assert_eq!(s.rqs[0].nr_running, 4);
         assert_eq!(s.rqs[0].cfs.h_nr_runnable, 4);
         assert_eq!(s.rqs[0].cfs.load_weight, 4096);
-        check_sums(&s, 0);
+        check_sums(&s, CpuId(0));
     }
 
     #[test]
@@ -2280,20 +2280,20 @@ mod tests {
         // B owes 2000: v = O + 2000·2048/1024 = O + 4000, d = O + 104_000 (earliest of all).
         wake(&mut s, b, -2000);
         assert_eq!(s.tasks[b.idx()].se.vruntime, O + 4000);
-        assert_eq!(avg_vruntime_of(&s, 0), O + 2000);
+        assert_eq!(avg_vruntime_of(&s, CpuId(0)), O + 2000);
         // Earliest deadline but ineligible: A wins.
-        assert_eq!(pick_eevdf(&s, 0, true), Some(a));
+        assert_eq!(pick_eevdf(&s, CpuId(0), true), Some(a));
         s.tasks[c.idx()].se.custom_slice = true;
         s.tasks[c.idx()].se.slice = 300_000;
         // C is owed 1000: v = (O+2000) − 1000·3072/2048 = O + 500, d = O + 300_500.
         wake(&mut s, c, 1000);
         assert_eq!(s.tasks[c.idx()].se.deadline, O + 300_500);
         // V = O + (4000 + 500)/3 = O + 1500: A and C eligible, B not; C is earlier than A.
-        assert_eq!(avg_vruntime_of(&s, 0), O + 1500);
-        assert!(!entity_eligible(&s, 0, b));
-        assert_eq!(pick_eevdf(&s, 0, true), Some(c));
-        assert_eq!(pick_task_fair(&mut s, 0), Some(c));
-        check_sums(&s, 0);
+        assert_eq!(avg_vruntime_of(&s, CpuId(0)), O + 1500);
+        assert!(!entity_eligible(&s, CpuId(0), b));
+        assert_eq!(pick_eevdf(&s, CpuId(0), true), Some(c));
+        assert_eq!(pick_task_fair(&mut s, CpuId(0)), Some(c));
+        check_sums(&s, CpuId(0));
     }
 
     #[test]
@@ -2307,7 +2307,7 @@ mod tests {
         assert_eq!(s.tasks[a.idx()].se.deadline, O + 2_139_701);
         run(&mut s, a);
         advance(&mut s, 1_000_000);
-        update_curr_fair(&mut s, 0);
+        update_curr_fair(&mut s, CpuId(0));
         let se = &s.tasks[a.idx()].se;
         assert_eq!(se.sum_exec_runtime, 1_000_000);
         assert_eq!(se.vruntime, O + 3_056_716);
@@ -2328,10 +2328,10 @@ mod tests {
         // Protection: min(d, v + min(0.1 ms, 0.7 ms)) = O + 100_000.
         assert_eq!(s.tasks[a.idx()].se.vprot, O + 100_000);
         advance(&mut s, 99_999);
-        update_curr_fair(&mut s, 0);
+        update_curr_fair(&mut s, CpuId(0));
         assert!(!s.tasks[a.idx()].need_resched, "still shielded");
         advance(&mut s, 1);
-        update_curr_fair(&mut s, 0);
+        update_curr_fair(&mut s, CpuId(0));
         assert!(s.tasks[a.idx()].need_resched, "shield over, B queued");
     }
 
@@ -2340,25 +2340,25 @@ mod tests {
         let (mut s, a, b) = a_runs_b_waits();
         advance(&mut s, 1_000_000);
         // A: v = O + 1e6 > V = O + 5e5: ineligible, so its sleep is delayed (F-20).
-        assert!(!dequeue_task_fair(&mut s, 0, a, DequeueFlags::SLEEP));
+        assert!(!dequeue_task_fair(&mut s, CpuId(0), a, DequeueFlags::SLEEP));
         assert!(s.tasks[a.idx()].se.sched_delayed);
         assert!(s.tasks[a.idx()].se.on_rq);
         assert_eq!(s.rqs[0].nr_running, 2, "a delayed task stays counted (T-9a)");
         assert_eq!(s.rqs[0].cfs.h_nr_queued, 2);
         assert_eq!(s.rqs[0].cfs.h_nr_runnable, 1);
-        put_prev_task_fair(&mut s, 0, a);
-        check_sums(&s, 0);
+        put_prev_task_fair(&mut s, CpuId(0), a);
+        check_sums(&s, CpuId(0));
         // B (eligible, earliest) is picked; A stays delayed in the tree.
-        assert_eq!(pick_task_fair(&mut s, 0), Some(b));
+        assert_eq!(pick_task_fair(&mut s, CpuId(0)), Some(b));
         assert!(s.tasks[a.idx()].se.sched_delayed);
         run(&mut s, b);
         // B sleeps while eligible (it is curr at v = O, V = O + 5e5): really dequeued.
-        assert!(dequeue_task_fair(&mut s, 0, b, DequeueFlags::SLEEP));
+        assert!(dequeue_task_fair(&mut s, CpuId(0), b, DequeueFlags::SLEEP));
         assert_eq!(s.tasks[b.idx()].se.vlag, 500_000);
         assert_eq!(s.rqs[0].nr_running, 1);
-        put_prev_task_fair(&mut s, 0, b);
+        put_prev_task_fair(&mut s, CpuId(0), b);
         // Only the delayed A is left: the pick dequeues it for good and finds nothing (F-10).
-        assert_eq!(pick_task_fair(&mut s, 0), None);
+        assert_eq!(pick_task_fair(&mut s, CpuId(0)), None);
         assert_eq!(s.tasks[a.idx()].on_rq, OnRq::No);
         assert!(!s.tasks[a.idx()].se.sched_delayed);
         assert!(!s.tasks[a.idx()].se.on_rq);
@@ -2371,11 +2371,11 @@ mod tests {
     fn waking_a_delayed_task_requeues_it_in_place() {
         let (mut s, a, _) = a_runs_b_waits();
         advance(&mut s, 1_000_000);
-        assert!(!dequeue_task_fair(&mut s, 0, a, DequeueFlags::SLEEP));
-        put_prev_task_fair(&mut s, 0, a);
+        assert!(!dequeue_task_fair(&mut s, CpuId(0), a, DequeueFlags::SLEEP));
+        put_prev_task_fair(&mut s, CpuId(0), a);
         let v = s.tasks[a.idx()].se.vruntime;
         // The wakeup (ttwu_runnable) requeues: negative lag, so no re-placement (F-22).
-        core::enqueue_task(&mut s, 0, a, EnqueueFlags::WAKEUP | EnqueueFlags::DELAYED);
+        core::enqueue_task(&mut s, CpuId(0), a, EnqueueFlags::WAKEUP | EnqueueFlags::DELAYED);
         assert!(!s.tasks[a.idx()].se.sched_delayed);
         assert_eq!(
             s.tasks[a.idx()].se.vruntime,
@@ -2384,7 +2384,7 @@ mod tests {
         );
         assert_eq!(s.rqs[0].nr_running, 2, "not counted twice");
         assert_eq!(s.rqs[0].cfs.h_nr_runnable, 2);
-        check_sums(&s, 0);
+        check_sums(&s, CpuId(0));
     }
 
     #[test]
@@ -2392,20 +2392,20 @@ mod tests {
         let (mut s, a, b) = a_runs_b_waits();
         advance(&mut s, 1_000_000);
         // A (v = O + 1e6) is ineligible when it sleeps: delayed.
-        assert!(!dequeue_task_fair(&mut s, 0, a, DequeueFlags::SLEEP));
-        put_prev_task_fair(&mut s, 0, a);
+        assert!(!dequeue_task_fair(&mut s, CpuId(0), a, DequeueFlags::SLEEP));
+        put_prev_task_fair(&mut s, CpuId(0), a);
         run(&mut s, b);
         advance(&mut s, 2_000_000);
-        update_curr_fair(&mut s, 0);
+        update_curr_fair(&mut s, CpuId(0));
         // B ran 2 ms: V = O + 1.5e6, so A is now owed 0.5 ms. Its wakeup cuts that to zero
         // (DELAY_ZERO) and re-places it at V without A, i.e. at B's v = O + 2e6, with a fresh
         // deadline.
-        core::enqueue_task(&mut s, 0, a, EnqueueFlags::WAKEUP | EnqueueFlags::DELAYED);
+        core::enqueue_task(&mut s, CpuId(0), a, EnqueueFlags::WAKEUP | EnqueueFlags::DELAYED);
         let se = &s.tasks[a.idx()].se;
         assert_eq!(se.vlag, 0);
         assert_eq!(se.vruntime, O + 2_000_000);
         assert_eq!(se.deadline, O + 2_700_000);
-        check_sums(&s, 0);
+        check_sums(&s, CpuId(0));
     }
 
     /// One CPU, two nice-0 tasks woken at the same time: A (task 1) runs, B (task 2) waits.
@@ -2424,12 +2424,12 @@ mod tests {
         for _ in 0..ticks {
             advance(s, 1_000_000);
             let curr = s.rqs[0].curr;
-            task_tick_fair(s, 0, curr);
+            task_tick_fair(s, CpuId(0), curr);
             if s.tasks[curr.idx()].need_resched {
                 s.tasks[curr.idx()].need_resched = false;
-                let next = pick_task_fair(s, 0).expect("runnable tasks");
+                let next = pick_task_fair(s, CpuId(0)).expect("runnable tasks");
                 if next != curr {
-                    put_prev_task_fair(s, 0, curr);
+                    put_prev_task_fair(s, CpuId(0), curr);
                     run(s, next);
                 }
             }
@@ -2457,7 +2457,7 @@ mod tests {
             );
         }
         assert_eq!(ran(a) + ran(b) + ran(c), 3000.0);
-        check_sums(&s, 0);
+        check_sums(&s, CpuId(0));
     }
 
     /// Create group `path` under `parent` with `shares`, and put tasks `tasks` in it (before
@@ -2472,7 +2472,7 @@ mod tests {
 
     /// Queue, pick and run the first task on CPU 0 as the core would.
     fn start(s: &mut SchedState) {
-        let first = pick_task_fair(s, 0).expect("runnable tasks");
+        let first = pick_task_fair(s, CpuId(0)).expect("runnable tasks");
         run(s, first);
     }
 
@@ -2507,7 +2507,7 @@ mod tests {
             s.groups[gb as usize].usage_ns,
             s.groups[gb as usize].se[0].sum_exec_runtime
         );
-        check_sums(&s, 0);
+        check_sums(&s, CpuId(0));
     }
 
     #[test]
@@ -2558,19 +2558,28 @@ mod tests {
         for p in [2, 3, 4].map(TaskId) {
             wake(&mut s, p, 0);
         }
-        s.tasks[5].cpu = 1;
-        core::activate_task(&mut s, 1, TaskId(5), EnqueueFlags::WAKEUP);
+        s.tasks[5].cpu = CpuId(1);
+        core::activate_task(&mut s, CpuId(1), TaskId(5), EnqueueFlags::WAKEUP);
         assert_eq!(s.groups[g as usize].se[1].weight, 256);
         assert_eq!(s.groups[g as usize].se[0].weight, 1024);
         assert_eq!(s.rqs[1].cfs.load_weight, 256);
-        update_cfs_group(&mut s, 0, SeId::Group(g));
+        update_cfs_group(&mut s, CpuId(0), SeId::Group(g));
         assert_eq!(s.groups[g as usize].se[0].weight, 768);
         assert_eq!(s.rqs[0].cfs.load_weight, 768);
         // A tiny group never goes below MIN_SHARES.
         let tiny = group(&mut s, "/tiny", ROOT_TASK_GROUP, 3, &[]);
         s.groups[tiny as usize].cfs_rq[0].load_weight = 1;
         s.groups[tiny as usize].cfs_rq[1].load_weight = 1000;
-        assert_eq!(calc_group_shares(&s, CfsRqId { cpu: 0, tg: tiny }), MIN_SHARES);
+        assert_eq!(
+            calc_group_shares(
+                &s,
+                CfsRqId {
+                    cpu: CpuId(0),
+                    tg: tiny
+                }
+            ),
+            MIN_SHARES
+        );
     }
 
     #[test]
@@ -2589,7 +2598,7 @@ mod tests {
         let v_low = s.groups[low as usize].se[0].vruntime;
         let v_d = s.tasks[d.idx()].se.vruntime;
         advance(&mut s, 2_000_000);
-        update_curr_fair(&mut s, 0);
+        update_curr_fair(&mut s, CpuId(0));
         assert_eq!(s.tasks[o.idx()].se.sum_exec_runtime, 2_000_000);
         assert_eq!(s.tasks[d.idx()].se.sum_exec_runtime, 0);
         assert_eq!(s.tasks[d.idx()].se.vruntime, v_d + 2_000_000);
@@ -2608,12 +2617,12 @@ mod tests {
         let g = group(&mut s, "/g", ROOT_TASK_GROUP, 1024, &[TaskId(1), TaskId(2)]);
         wake(&mut s, TaskId(1), 0);
         wake(&mut s, TaskId(2), 0);
-        assert_eq!(check_cfs_hierarchy(&s, 0), None);
+        assert_eq!(check_cfs_hierarchy(&s, CpuId(0)), None);
         s.groups[g as usize].cfs_rq[0].load_weight += 1;
-        assert!(check_cfs_hierarchy(&s, 0).is_some_and(|d| d.contains("group /g")));
+        assert!(check_cfs_hierarchy(&s, CpuId(0)).is_some_and(|d| d.contains("group /g")));
         s.groups[g as usize].cfs_rq[0].load_weight -= 1;
         s.rqs[0].cfs.h_nr_queued = 1;
-        assert!(check_cfs_hierarchy(&s, 0).is_some_and(|d| d.contains("group /:")));
+        assert!(check_cfs_hierarchy(&s, CpuId(0)).is_some_and(|d| d.contains("group /:")));
     }
 
     #[test]
@@ -2631,7 +2640,7 @@ mod tests {
         wake(&mut s, a, -1_000_000);
         wake(&mut s, c, 0);
         wake(&mut s, d, 0);
-        let gq = CfsRqId { cpu: 0, tg: g };
+        let gq = CfsRqId { cpu: CpuId(0), tg: g };
         // The local runtime and the pool are used up and the period timer already runs: the
         // throttle sticks.
         cfs_rq_mut(&mut s, gq).runtime_remaining = 0;
@@ -2642,24 +2651,24 @@ mod tests {
         assert_eq!(cfs_rq(&s, gq).h_nr_runnable, 2);
         assert!(!se_eligible(&s, gq, SeId::Task(a)));
         assert!(
-            !dequeue_task_fair(&mut s, 0, a, DequeueFlags::SLEEP),
+            !dequeue_task_fair(&mut s, CpuId(0), a, DequeueFlags::SLEEP),
             "A's sleep is delayed"
         );
         assert_eq!(cfs_rq(&s, gq).h_nr_runnable, 1);
         assert_eq!(s.rqs[0].cfs.h_nr_runnable, 2, "the root never counted A");
-        assert_eq!(check_cfs_hierarchy(&s, 0), None);
+        assert_eq!(check_cfs_hierarchy(&s, CpuId(0)), None);
         // Woken in place: the delay ends, again below the throttle only.
-        enqueue_task_fair(&mut s, 0, a, EnqueueFlags::WAKEUP | EnqueueFlags::DELAYED);
+        enqueue_task_fair(&mut s, CpuId(0), a, EnqueueFlags::WAKEUP | EnqueueFlags::DELAYED);
         assert!(!s.tasks[a.idx()].se.sched_delayed);
         assert_eq!(cfs_rq(&s, gq).h_nr_runnable, 2);
         assert_eq!(s.rqs[0].cfs.h_nr_runnable, 2);
-        assert_eq!(check_cfs_hierarchy(&s, 0), None);
+        assert_eq!(check_cfs_hierarchy(&s, CpuId(0)), None);
         // The unthrottle brings both of /g's tasks back to the root.
         s.groups[g as usize].cfs_b.runtime_ns = 1_000_000;
         unthrottle_cfs_rq(&mut s, gq);
         assert_eq!(s.rqs[0].cfs.h_nr_runnable, 4);
         assert_eq!(s.rqs[0].cfs.h_nr_queued, 4);
-        assert_eq!(check_cfs_hierarchy(&s, 0), None);
+        assert_eq!(check_cfs_hierarchy(&s, CpuId(0)), None);
     }
 
     #[test]
@@ -2668,20 +2677,20 @@ mod tests {
         let g = group(&mut s, "/g", ROOT_TASK_GROUP, 1024, &[TaskId(1)]);
         wake(&mut s, TaskId(1), 0);
         wake(&mut s, TaskId(2), 0);
-        assert_eq!(check_cfs_hierarchy(&s, 0), None);
+        assert_eq!(check_cfs_hierarchy(&s, CpuId(0)), None);
         s.groups[g as usize].cfs_rq[0].h_nr_runnable = 0;
-        assert!(check_cfs_hierarchy(&s, 0).is_some_and(|d| d.contains("h_nr_runnable")));
+        assert!(check_cfs_hierarchy(&s, CpuId(0)).is_some_and(|d| d.contains("h_nr_runnable")));
     }
 
     #[test]
     fn yield_skips_to_the_deadline_only_when_eligible() {
         let (mut s, a, _) = a_runs_b_waits();
         // Eligible at v = O = V: v = d = O + 700_000, d = O + 1_400_000.
-        yield_task_fair(&mut s, 0);
+        yield_task_fair(&mut s, CpuId(0));
         assert_eq!(s.tasks[a.idx()].se.vruntime, O + 700_000);
         assert_eq!(s.tasks[a.idx()].se.deadline, O + 1_400_000);
         // Now ineligible (V = O + 350_000): a second yield changes nothing.
-        yield_task_fair(&mut s, 0);
+        yield_task_fair(&mut s, CpuId(0));
         assert_eq!(s.tasks[a.idx()].se.vruntime, O + 700_000);
     }
 
@@ -2695,14 +2704,14 @@ mod tests {
         // B wakes with lag 0 at V = O + 200_000 (only A queued), d = V + 700_000; A's deadline
         // O + 700_000 is earlier and A is shielded: no preemption.
         wake(&mut s, b, 0);
-        core::wakeup_preempt(&mut s, 0, b, WakeFlags::TTWU);
+        core::wakeup_preempt(&mut s, CpuId(0), b, WakeFlags::TTWU);
         assert!(!s.tasks[a.idx()].need_resched);
         // C with a shorter slice cuts the shield (PREEMPT_SHORT) and has the earlier deadline:
         // v = V, d = V + 100_000 < O + 700_000.
         s.tasks[c.idx()].se.custom_slice = true;
         s.tasks[c.idx()].se.slice = 100_000;
         wake(&mut s, c, 0);
-        core::wakeup_preempt(&mut s, 0, c, WakeFlags::TTWU);
+        core::wakeup_preempt(&mut s, CpuId(0), c, WakeFlags::TTWU);
         assert!(s.tasks[a.idx()].need_resched);
         assert_eq!(
             s.tasks[a.idx()].se.vprot,
@@ -2715,14 +2724,14 @@ mod tests {
     fn reweight_keeps_lag_and_relative_deadline() {
         let (mut s, a, b) = a_runs_b_waits();
         advance(&mut s, 300_000);
-        update_curr_fair(&mut s, 0);
+        update_curr_fair(&mut s, CpuId(0));
         // A (curr): v = O + 300_000. B (tree): v = O, d = O + 700_000. V = O + 150_000, so
         // B's vlag is +150_000. Renice B to +5 (w 335):
         //   vlag → 150_000·1024/335 = 458_507 (truncated),
         //   relative deadline 700_000 → 700_000·1024/335 = 2_139_701,
         //   placement against W = 1024 (A only): v = (O + 300_000) − 458_507·1359/1024
         //   = O + 300_000 − 608_506 = O − 308_506.
-        reweight_task_fair(&mut s, 0, b, 5);
+        reweight_task_fair(&mut s, CpuId(0), b, 5);
         let se = &s.tasks[b.idx()].se;
         assert_eq!(se.weight, 335);
         assert_eq!(se.vlag, 458_507);
@@ -2730,27 +2739,27 @@ mod tests {
         assert_eq!(se.deadline - se.vruntime, 2_139_701);
         // After the join V = O + ⌊(1024·300_000 − 335·308_506)/1359⌋ = O + 150_000: B's lag
         // w·(V − v) = 335·458_506 ≈ 1024·150_000, as before the renice (F-27).
-        assert_eq!(avg_vruntime_of(&s, 0), O + 150_000);
+        assert_eq!(avg_vruntime_of(&s, CpuId(0)), O + 150_000);
         assert_eq!(s.rqs[0].cfs.load_weight, 1024 + 335);
-        check_sums(&s, 0);
+        check_sums(&s, CpuId(0));
         // The renice ran a preemption check for B (prio_changed_fair): curr A (v = O + 300_000
         // > V) is not eligible, so it is preempted (F-24).
         assert!(s.tasks[a.idx()].need_resched);
         // A weaker running task is rescheduled.
         s.tasks[a.idx()].need_resched = false;
-        reweight_task_fair(&mut s, 0, a, 3);
+        reweight_task_fair(&mut s, CpuId(0), a, 3);
         assert!(s.tasks[a.idx()].need_resched);
-        check_sums(&s, 0);
+        check_sums(&s, CpuId(0));
     }
 
     #[test]
     fn idle_cpu_needs_idle_curr_empty_queue_and_no_pending_wakeup() {
         let mut s = new_for_tests(2, 1);
-        assert!(idle_cpu(&s, 1));
+        assert!(idle_cpu(&s, CpuId(1)));
         s.rqs[1].wake_list.push(TaskId(2));
-        assert!(!idle_cpu(&s, 1));
-        assert!(idle_cpu(&s, 0));
+        assert!(!idle_cpu(&s, CpuId(1)));
+        assert!(idle_cpu(&s, CpuId(0)));
         wake(&mut s, TaskId(2), 0);
-        assert!(!idle_cpu(&s, 0));
+        assert!(!idle_cpu(&s, CpuId(0)));
     }
 }

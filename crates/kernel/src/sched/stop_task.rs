@@ -38,7 +38,7 @@ pub fn dequeue_task_stop(s: &mut SchedState, cpu: CpuId, _p: TaskId, _flags: Deq
 ///
 /// Linux: kernel/sched/sched.h sched_stop_runnable().
 pub fn sched_stop_runnable(s: &SchedState, cpu: CpuId) -> bool {
-    let stop = s.rqs[cpu as usize].stop;
+    let stop = s.rqs[cpu.idx()].stop;
     s.tasks[stop.idx()].on_rq == crate::task::OnRq::Queued
 }
 
@@ -47,7 +47,7 @@ pub fn sched_stop_runnable(s: &SchedState, cpu: CpuId) -> bool {
 /// Linux: kernel/sched/stop_task.c pick_task_stop().
 pub fn pick_task_stop(s: &mut SchedState, cpu: CpuId) -> Option<TaskId> {
     if sched_stop_runnable(s, cpu) {
-        Some(s.rqs[cpu as usize].stop)
+        Some(s.rqs[cpu.idx()].stop)
     } else {
         None
     }
@@ -62,7 +62,7 @@ pub async fn stopper_main(k: &crate::sched::core::Kernel) {
         let cpu = k.this_cpu();
         let work = {
             let mut s = k.st();
-            let rq = &mut s.rqs[cpu as usize];
+            let rq = &mut s.rqs[cpu.idx()];
             if rq.stop_works.is_empty() {
                 None
             } else {
