@@ -190,7 +190,7 @@ fn running_at(s: &Scenario, pid: Pid, t: u64) -> Option<u32> {
     for e in s.events.iter().take_while(|e| e.time_ns <= t) {
         if let EventKind::SchedSwitch { prev, next, .. } = e.kind {
             if next.pid == pid {
-                on = Some(e.cpu);
+                on = Some(e.cpu.0);
             } else if prev.pid == pid {
                 on = None;
             }

@@ -20,7 +20,7 @@ fn donor_migrates_to_the_owner_and_returns_home_on_wakeup_at_exact_times() {
         .events
         .iter()
         .filter_map(|e| match e.kind {
-            EventKind::ProxyBegin { donor, owner } => Some((e.time_ns, e.cpu, owner.pid, donor.pid)),
+            EventKind::ProxyBegin { donor, owner } => Some((e.time_ns, e.cpu.0, owner.pid, donor.pid)),
             _ => None,
         })
         .collect();

@@ -150,7 +150,7 @@ fn blocks(s: &Scenario, pid: u32) -> Vec<(u64, u32)> {
                 prev,
                 prev_state: kernel::tracepoints::PrevState::DiskSleep,
                 ..
-            } if prev.pid == pid => Some((e.time_ns, e.cpu)),
+            } if prev.pid == pid => Some((e.time_ns, e.cpu.0)),
             _ => None,
         })
         .collect()

@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use kernel::system::EndReason;
 use kernel::tracepoints::{EventKind, PrevState};
+use sim::CpuId;
 
 /// B-v9-1 wrong CPU after return: a migrated donor woken on the owner's CPU must be placed
 /// again, never left to run there (outside its affinity). H (CPU 0 only) moved to CPU 1 as a
@@ -89,7 +90,7 @@ fn b_v29_6_workqueue_stall_needs_is_blocked() {
         .events
         .iter()
         .filter(|e| {
-            e.cpu == 0
+            e.cpu == CpuId(0)
                 && e.time_ns <= x_in
                 && matches!(
                     e.kind,
@@ -231,7 +232,7 @@ fn b_v18_1_waking_chain_link_is_returned() {
         s.switch_ins(p)
     );
     assert!(s.events.iter().any(|e| e.time_ns == 2_300_000
-        && e.cpu == 0
+        && e.cpu == CpuId(0)
         && matches!(e.kind, EventKind::ProxyBegin { donor, owner } if donor.pid == d && owner.pid == p)));
     assert_eq!(s.work_done_ns(p), 2_800_000);
     assert_eq!(s.work_done_ns(d), 3_300_000);
@@ -282,7 +283,7 @@ fn b_v23_2_returning_non_donor_leaves_the_owner_cpu_alone() {
     let cpu1_at = |t: u64| -> Vec<bool> {
         s.events
             .iter()
-            .filter(|e| e.cpu == 1 && e.time_ns == t && e.owner == l)
+            .filter(|e| e.cpu == CpuId(1) && e.time_ns == t && e.owner == l)
             .map(|e| e.flags.need_resched)
             .collect()
     };
@@ -300,8 +301,8 @@ fn b_v23_2_returning_non_donor_leaves_the_owner_cpu_alone() {
         .iter()
         .all(|&(t, _, _)| !(800_000..3_200_000).contains(&t)));
     assert!(s.events.iter().any(|e| e.time_ns == 2_200_000
-        && e.cpu == 0
-        && matches!(e.kind, EventKind::SchedWakeup { task, target_cpu: 0 } if task.pid == h2)));
+        && e.cpu == CpuId(0)
+        && matches!(e.kind, EventKind::SchedWakeup { task, target_cpu: CpuId(0) } if task.pid == h2)));
     assert!(
         s.switch_ins(h2).contains(&(2_200_000, 0)),
         "{:?}",
@@ -324,13 +325,13 @@ fn b_v9_4_blocking_donor_leaves_the_cpu_before_it_migrates() {
         .iter()
         .position(|e| {
             matches!(e.kind, EventKind::SchedSwitch { prev, next, .. } if prev.pid == h && next.pid == 0)
-                && (e.time_ns, e.cpu) == (2_000_000, 0)
+                && (e.time_ns, e.cpu) == (2_000_000, CpuId(0))
         })
         .expect("H switches to idle when it blocks at 2 ms");
     let migrate = s
         .events
         .iter()
-        .position(|e| matches!(e.kind, EventKind::ProxyMigrate { task, orig_cpu: 0, dest_cpu: 1, .. } if task.pid == h))
+        .position(|e| matches!(e.kind, EventKind::ProxyMigrate { task, orig_cpu: CpuId(0), dest_cpu: CpuId(1), .. } if task.pid == h))
         .expect("H migrates to the owner's CPU 1");
     assert!(switch_out < migrate);
     assert_eq!(s.events[migrate].time_ns, 2_000_000);
@@ -387,7 +388,10 @@ fn b_v18_1_swarm_race_meets_a_waking_link_in_flight() {
         .events
         .iter()
         .filter_map(|e| match e.kind {
-            EventKind::SchedWakeup { task, target_cpu: 1 } if task.pid == a => Some(e.time_ns),
+            EventKind::SchedWakeup {
+                task,
+                target_cpu: CpuId(1),
+            } if task.pid == a => Some(e.time_ns),
             _ => None,
         })
         .collect();

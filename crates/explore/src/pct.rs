@@ -68,7 +68,7 @@ impl PctSource {
 
     /// Rank of `cpu` (0 = highest priority).
     fn rank(&self, cpu: CpuId) -> usize {
-        let p = self.prio[cpu as usize];
+        let p = self.prio[cpu.idx()];
         self.prio.iter().filter(|&&q| q > p).count()
     }
 }
@@ -76,12 +76,12 @@ impl PctSource {
 impl ChoiceSource for PctSource {
     fn pick_cpu(&mut self, _now: Nanos, cpus: &[CpuId]) -> usize {
         if let (true, Some(last)) = (self.change_points.contains(&self.decisions), self.last) {
-            self.prio[last as usize] = self.next_low;
+            self.prio[last.idx()] = self.next_low;
             self.next_low = self.next_low.saturating_sub(1);
         }
         self.decisions += 1;
         let i = (0..cpus.len())
-            .max_by_key(|&i| self.prio[cpus[i] as usize])
+            .max_by_key(|&i| self.prio[cpus[i].idx()])
             .expect("a tie has CPUs");
         self.last = Some(cpus[i]);
         i
@@ -117,7 +117,7 @@ mod tests {
         assert!((1..10).contains(&cp));
         let top = (0..3u32).max_by_key(|&c| s.prio[c as usize]).unwrap();
         for k in 0..10u64 {
-            let picked = s.pick_cpu(0, &[0, 1, 2]) as u32;
+            let picked = s.pick_cpu(0, &[CpuId(0), CpuId(1), CpuId(2)]) as u32;
             if k < cp {
                 assert_eq!(picked, top, "decision {k}");
             } else {
@@ -142,8 +142,8 @@ mod tests {
     #[test]
     fn lower_ranks_get_larger_delays() {
         let mut s = PctSource::new(9, 4, 3, 100, Bounds::EXPLORE);
-        let top = (0..4u32).max_by_key(|&c| s.prio[c as usize]).unwrap();
-        let bottom = (0..4u32).min_by_key(|&c| s.prio[c as usize]).unwrap();
+        let top = CpuId::all(4).max_by_key(|&c| s.prio[c.idx()]).unwrap();
+        let bottom = CpuId::all(4).min_by_key(|&c| s.prio[c.idx()]).unwrap();
         let mut sum = 0;
         for _ in 0..200 {
             assert_eq!(s.perturb(Point::Timer, top, 1000), 0);

@@ -48,8 +48,8 @@ mod tests {
         let mut seen = [0u32; 3];
         let mut delayed = 0;
         for _ in 0..300 {
-            seen[s.pick_cpu(0, &[0, 1, 2])] += 1;
-            let d = s.perturb(Point::Ipi, 0, 100);
+            seen[s.pick_cpu(0, &[CpuId(0), CpuId(1), CpuId(2)])] += 1;
+            let d = s.perturb(Point::Ipi, CpuId(0), 100);
             assert!(d <= 100);
             delayed += (d > 0) as u32;
         }

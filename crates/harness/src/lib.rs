@@ -455,7 +455,7 @@ fn add_workqueues(w: &Workload, sys: &mut System, nr: usize) -> Result<(), Failu
                     bad_cpu(cpu, &format!("work item {}", item.name))?;
                     WorkStep::QueueWork {
                         work: target as u32,
-                        cpu,
+                        cpu: cpu.map(sim::CpuId),
                     }
                 }
             });

@@ -18,9 +18,10 @@
 pub mod handoff;
 pub mod rt_dl;
 
+use crate::locking::rtmutex::RtMutexId;
 use crate::sched::core::Kernel;
 use crate::sched::{Class, Rq, SchedState};
-use crate::task::OnRq;
+use crate::task::{OnRq, TaskId};
 
 /// What kind of rule an entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,7 +115,7 @@ impl<'a> Snapshot<'a> {
                 && !(t.class == Class::Deadline && t.dl.dl_throttled)
                 && !crate::sched::fair::task_throttled(s, t.id)
             {
-                queued_on[t.cpu as usize] += 1;
+                queued_on[t.cpu.idx()] += 1;
             }
         }
         Snapshot {
@@ -449,7 +450,7 @@ pub const CATALOGUE: &[Invariant] = &[
 // ------------------------------------------------------------------ per-runqueue checkers
 
 fn nr_running_matches_queued(x: &Snapshot, rq: &Rq) -> Option<String> {
-    let queued = x.queued_on[rq.cpu as usize];
+    let queued = x.queued_on[rq.cpu.idx()];
     (queued != rq.nr_running).then(|| {
         format!(
             "cpu{}: nr_running={} but {queued} tasks queued",
@@ -459,7 +460,7 @@ fn nr_running_matches_queued(x: &Snapshot, rq: &Rq) -> Option<String> {
 }
 
 fn class_counts_match_nr_running(x: &Snapshot, rq: &Rq) -> Option<String> {
-    let stop_queued = u32::from(x.s.tasks[rq.stop as usize].on_rq == OnRq::Queued);
+    let stop_queued = u32::from(x.s.tasks[rq.stop.idx()].on_rq == OnRq::Queued);
     // The fair server counts in dl_nr_running but not in nr_running (D-20).
     let dl_tasks = rq.dl.dl_nr_running - u32::from(rq.fair_server.rb_key.is_some());
     let by_class = rq.cfs.h_nr_queued + rq.rt.rt_nr_running + dl_tasks + stop_queued;
@@ -480,7 +481,7 @@ fn dl_rq_consistent(x: &Snapshot, rq: &Rq) -> Option<String> {
 }
 
 fn dl_rq_curr_is_donor(x: &Snapshot, rq: &Rq) -> Option<String> {
-    let donor_dl = Some(rq.donor).filter(|&d| x.s.tasks[d as usize].class == Class::Deadline);
+    let donor_dl = Some(rq.donor).filter(|&d| x.s.tasks[d.idx()].class == Class::Deadline);
     (rq.dl.curr != donor_dl).then(|| {
         format!(
             "cpu{}: dl_rq.curr {:?} but rq.donor {} is {:?}",
@@ -490,7 +491,7 @@ fn dl_rq_curr_is_donor(x: &Snapshot, rq: &Rq) -> Option<String> {
 }
 
 fn curr_in_affinity(x: &Snapshot, rq: &Rq) -> Option<String> {
-    let curr = &x.s.tasks[rq.curr as usize];
+    let curr = &x.s.tasks[rq.curr.idx()];
     (!curr.cpus_mask.test(rq.cpu) && !curr.migration_pending).then(|| {
         format!(
             "cpu{} runs {}-{} outside {:?}",
@@ -500,7 +501,7 @@ fn curr_in_affinity(x: &Snapshot, rq: &Rq) -> Option<String> {
 }
 
 fn curr_on_cpu(x: &Snapshot, rq: &Rq) -> Option<String> {
-    let curr = &x.s.tasks[rq.curr as usize];
+    let curr = &x.s.tasks[rq.curr.idx()];
     (!curr.on_cpu || curr.cpu != rq.cpu).then(|| {
         format!(
             "cpu{} curr {}-{} on_cpu={} task_cpu={}",
@@ -514,8 +515,8 @@ fn donor_is_curr_unless_proxying(x: &Snapshot, rq: &Rq) -> Option<String> {
         return None;
     }
     let c = rq.cpu;
-    let curr = &x.s.tasks[rq.curr as usize];
-    let d = &x.s.tasks[rq.donor as usize];
+    let curr = &x.s.tasks[rq.curr.idx()];
+    let d = &x.s.tasks[rq.donor.idx()];
     // Inside the pick's class balance pass Linux leaves a blocking prev as curr next to the
     // blocked donor, and the pass may drop the lock (balance_dl() pulls when the donor is a
     // throttled DL task, which is off the DL tree): a legal window.
@@ -545,13 +546,13 @@ fn donor_is_curr_unless_proxying(x: &Snapshot, rq: &Rq) -> Option<String> {
 fn donor_queued(x: &Snapshot, rq: &Rq) -> Option<String> {
     // A task that blocked the ordinary way is legitimately dequeued while it is still prev
     // inside __schedule; only a blocked donor must stay queued.
-    let d = &x.s.tasks[rq.donor as usize];
+    let d = &x.s.tasks[rq.donor.idx()];
     (crate::sched::core::task_is_blocked(x.s, rq.donor) && d.on_rq != OnRq::Queued)
         .then(|| format!("cpu{} donor {}-{} is not queued", rq.cpu, d.comm, d.pid))
 }
 
 fn next_class_is_donor_class(x: &Snapshot, rq: &Rq) -> Option<String> {
-    let d = &x.s.tasks[rq.donor as usize];
+    let d = &x.s.tasks[rq.donor.idx()];
     (rq.next_class != d.class).then(|| {
         format!(
             "cpu{} next_class {:?} but donor {}-{} is {:?}",
@@ -566,7 +567,7 @@ fn blocked_on_is_a_waiter(x: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
     for t in &x.s.tasks {
         if let Some(m) = t.blocked_on {
-            let mx = &x.s.mutexes[m as usize];
+            let mx = &x.s.mutexes[m.idx()];
             if x.k.m.lock_owner(mx.wait_lock).is_none() && !mx.wait_list.contains(&t.id) {
                 out.push(format!(
                     "{}-{} blocked_on {} but not on its wait list",
@@ -590,7 +591,7 @@ fn blocked_donor_path_is_simple(x: &Snapshot) -> Vec<String> {
             if steps > s.tasks.len() {
                 break;
             }
-            at = s.tasks[d as usize].blocked_donor;
+            at = s.tasks[d.idx()].blocked_donor;
         }
         if at.is_none() {
             continue;
@@ -604,17 +605,19 @@ fn blocked_donor_path_is_simple(x: &Snapshot) -> Vec<String> {
                 // deadlock check reports it.
                 if !seen[first..]
                     .iter()
-                    .all(|&x| s.tasks[x as usize].blocked_on.is_some())
+                    .all(|&x| s.tasks[x.idx()].blocked_on.is_some())
                 {
                     out.push(format!(
                         "{}-{}: blocked_donor links loop back to pid {}",
-                        t.comm, t.pid, s.tasks[d as usize].pid
+                        t.comm,
+                        t.pid,
+                        s.tasks[d.idx()].pid
                     ));
                 }
                 break;
             }
             seen.push(d);
-            at = s.tasks[d as usize].blocked_donor;
+            at = s.tasks[d.idx()].blocked_donor;
         }
     }
     out
@@ -633,10 +636,11 @@ fn dl_bw_admitted(x: &Snapshot) -> Vec<String> {
 /// `pi_waiters` entry for it is made under it), with their index.
 fn unlocked_rt_mutexes<'a>(
     x: &'a Snapshot,
-) -> impl Iterator<Item = (usize, &'a crate::locking::rtmutex::RtMutex)> + 'a {
+) -> impl Iterator<Item = (RtMutexId, &'a crate::locking::rtmutex::RtMutex)> + 'a {
     x.s.rt_mutexes
         .iter()
         .enumerate()
+        .map(|(i, l)| (RtMutexId(i as u32), l))
         .filter(|(_, l)| x.k.m.lock_owner(l.wait_lock).is_none())
 }
 
@@ -651,8 +655,8 @@ fn rt_mutex_waiter_linked(x: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
     for (i, l) in unlocked_rt_mutexes(x) {
         for w in &l.waiters {
-            let t = &x.s.tasks[w.task as usize];
-            if t.pi_blocked_on != Some(i as u32) || t.rt_waiter != Some(*w) {
+            let t = &x.s.tasks[w.task.idx()];
+            if t.pi_blocked_on != Some(i) || t.rt_waiter != Some(*w) {
                 out.push(format!(
                     "rt_mutex {}: waiter {w:?} but task has pi_blocked_on {:?}, rt_waiter {:?}",
                     l.name, t.pi_blocked_on, t.rt_waiter
@@ -668,13 +672,13 @@ fn rt_mutex_top_waiter_in_owner_pi_waiters(x: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
     for (i, l) in unlocked_rt_mutexes(x) {
         let Some(o) = l.owner else { continue };
-        let mine: Vec<u32> = s.tasks[o as usize]
+        let mine: Vec<TaskId> = s.tasks[o.idx()]
             .pi_waiters
             .iter()
             .map(|p| p.task)
-            .filter(|&w| s.tasks[w as usize].pi_blocked_on == Some(i as u32))
+            .filter(|&w| s.tasks[w.idx()].pi_blocked_on == Some(i))
             .collect();
-        let want: Vec<u32> = l.top_waiter().map(|w| w.task).into_iter().collect();
+        let want: Vec<TaskId> = l.top_waiter().map(|w| w.task).into_iter().collect();
         if mine != want {
             out.push(format!(
                 "rt_mutex {}: owner {o} has pi_waiters {mine:?} for it, top waiter {want:?}",
@@ -700,7 +704,7 @@ fn nr_iowait_balanced(x: &Snapshot) -> Vec<String> {
     let mut want = vec![0i64; s.rqs.len()];
     for t in &s.tasks {
         if t.in_iowait && t.on_rq == OnRq::No && t.state != TASK_RUNNING && t.state != TASK_WAKING {
-            want[t.cpu as usize] += 1;
+            want[t.cpu.idx()] += 1;
         }
     }
     let bad: Vec<String> = s

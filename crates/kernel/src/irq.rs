@@ -19,7 +19,7 @@ pub async fn do_irq(k: &Kernel) {
     let cpu = k.this_cpu();
     let was_disabled = {
         let mut s = k.st();
-        let rq = &mut s.rqs[cpu as usize];
+        let rq = &mut s.rqs[cpu.idx()];
         rq.in_hardirq = true;
         std::mem::replace(&mut rq.irqs_disabled, true)
     };
@@ -39,7 +39,7 @@ pub async fn do_irq(k: &Kernel) {
     }
     let balance = {
         let mut s = k.st();
-        let rq = &mut s.rqs[cpu as usize];
+        let rq = &mut s.rqs[cpu.idx()];
         rq.in_hardirq = false;
         rq.irqs_disabled = was_disabled;
         std::mem::take(&mut rq.balance_softirq_pending)
@@ -77,7 +77,7 @@ async fn hrtimer_interrupt(k: &Kernel, cpu: CpuId) {
     // The model's stall watchdog looks once every timer of this interrupt has run: a task
     // wake-up timer that expired together with the tick (within its slack) has been taken
     // off the queue already, and until its handler runs nothing would show it is coming.
-    if ticked && cpu == 0 {
+    if ticked && cpu == CpuId(0) {
         crate::system::check_stall(k);
     }
 }
@@ -108,9 +108,9 @@ async fn sched_tick(k: &Kernel, cpu: CpuId) {
     let donor = {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);
-        let donor = s.rqs[cpu as usize].donor;
-        s.tasks[donor as usize].class.task_tick(s, cpu, donor);
-        let rq = &mut s.rqs[cpu as usize];
+        let donor = s.rqs[cpu.idx()].donor;
+        s.tasks[donor.idx()].class.task_tick(s, cpu, donor);
+        let rq = &mut s.rqs[cpu.idx()];
         if s.jiffies >= rq.next_balance {
             rq.balance_softirq_pending = true;
         }
@@ -129,7 +129,7 @@ async fn sched_tick(k: &Kernel, cpu: CpuId) {
 async fn generic_smp_call_function_single_interrupt(k: &Kernel, cpu: CpuId) {
     let (ttwu, push) = {
         let mut s = k.st();
-        let rq = &mut s.rqs[cpu as usize];
+        let rq = &mut s.rqs[cpu.idx()];
         (
             rq.ttwu_pending || !rq.wake_list.is_empty(),
             std::mem::take(&mut rq.rt_push_work_pending),

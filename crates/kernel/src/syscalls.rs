@@ -8,10 +8,11 @@
 
 use std::rc::Rc;
 
-use sim::{CpuMask, Nanos, RunResult};
+use sim::{CpuId, CpuMask, Nanos, RunResult};
 use uapi::{Errno, ResourceId, SchedAttr, SysResult, UserCtx, UserOp, UserProgram};
 
 use crate::irq::do_irq;
+use crate::locking::mutex::MutexId;
 use crate::locking::usermutex::{UserResource, WaitTarget};
 use crate::sched::core::*;
 use crate::sched::Class;
@@ -30,7 +31,7 @@ pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>)
     exit_to_user_mode(k).await;
     let (thread, pid, comm) = {
         let s = k.st();
-        let t = &s.tasks[p as usize];
+        let t = &s.tasks[p.idx()];
         (t.thread.unwrap_or(0), t.pid, t.comm)
     };
     // The livelock guard for a thread whose requests take no simulated time (see
@@ -75,7 +76,9 @@ pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>)
             UserOp::Exit => do_exit(k).await,
             UserOp::Write { fd, text } => ksys_write(k, fd, &text),
             UserOp::ExitGroup { status } => do_group_exit(k, status).await,
-            UserOp::QueueWork { work, cpu } => crate::workqueue::sys_queue_work(k, work, cpu).await,
+            UserOp::QueueWork { work, cpu } => {
+                crate::workqueue::sys_queue_work(k, work, cpu.map(CpuId)).await
+            }
             UserOp::FlushWork { work } => crate::workqueue::flush_work(k, work).await,
             UserOp::SetCgroup { group } => cgroup_attach_self(k, group).await,
         }
@@ -138,11 +141,11 @@ async fn user_lock(k: &Kernel, r: UserResource) {
 
 /// Whether the current thread already holds workload mutex `m` (a `struct mutex`; one handed
 /// to it but not yet picked up does not count).
-fn relocks_own_mutex(k: &Kernel, m: u32) -> bool {
+fn relocks_own_mutex(k: &Kernel, m: MutexId) -> bool {
     use crate::locking::mutex::MutexFlags;
     let me = k.current();
     let s = k.st();
-    let mx = &s.mutexes[m as usize];
+    let mx = &s.mutexes[m.idx()];
     mx.owner == Some(me) && !mx.flags.contains(MutexFlags::PICKUP)
 }
 
@@ -159,11 +162,11 @@ fn relocks_own_mutex(k: &Kernel, m: u32) -> bool {
 /// with Proxy Execution, make `find_proxy_task()` resched idle for ever on `owner == p`). A
 /// user thread never reaches that path, so the model does what the user sees: an endless
 /// futex sleep, without queueing on the mutex or becoming a donor.
-async fn user_relock_hang(k: &Kernel, m: u32) -> ! {
+async fn user_relock_hang(k: &Kernel, m: MutexId) -> ! {
     let me = k.current();
-    k.st().tasks[me as usize].waiting_on = Some(WaitTarget::Mutex(m));
+    k.st().tasks[me.idx()].waiting_on = Some(WaitTarget::Mutex(m));
     loop {
-        k.st().tasks[me as usize].state = TASK_INTERRUPTIBLE;
+        k.st().tasks[me.idx()].state = TASK_INTERRUPTIBLE;
         schedule(k).await;
     }
 }
@@ -221,9 +224,9 @@ pub(crate) async fn do_nanosleep(k: &Kernel, at_ns: Nanos) {
     {
         let cpu = k.this_cpu();
         let s = &mut *k.st();
-        let p = s.rqs[cpu as usize].curr;
-        s.tasks[p as usize].state = TASK_INTERRUPTIBLE;
-        let slack = if s.tasks[p as usize].class == Class::Fair {
+        let p = s.rqs[cpu.idx()].curr;
+        s.tasks[p.idx()].state = TASK_INTERRUPTIBLE;
+        let slack = if s.tasks[p.idx()].class == Class::Fair {
             s.costs.timer_slack_ns
         } else {
             0
@@ -242,8 +245,8 @@ async fn do_sched_yield(k: &Kernel) {
     {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);
-        let donor = s.rqs[cpu as usize].donor;
-        s.tasks[donor as usize].class.yield_task(s, cpu);
+        let donor = s.rqs[cpu.idx()].donor;
+        s.tasks[donor.idx()].class.yield_task(s, cpu);
     }
     k.rq_unlock(cpu).await;
     schedule(k).await;
@@ -256,12 +259,12 @@ async fn do_exit(k: &Kernel) -> ! {
     let cpu = k.this_cpu();
     {
         let s = &mut *k.st();
-        let p = s.rqs[cpu as usize].curr;
-        let task = s.tasks[p as usize].task_ref();
+        let p = s.rqs[cpu.idx()].curr;
+        let task = s.tasks[p.idx()].task_ref();
         emit(s, cpu, EventKind::SchedProcessExit { task });
         // A thread other than the group leader is reaped at once: EXIT_DEAD.
-        s.tasks[p as usize].exit_state = EXIT_DEAD;
-        s.tasks[p as usize].state = TASK_DEAD;
+        s.tasks[p.idx()].exit_state = EXIT_DEAD;
+        s.tasks[p.idx()].state = TASK_DEAD;
     }
     __schedule(k, SchedMode::None).await;
     unreachable!("a dead task was scheduled again");
@@ -291,8 +294,8 @@ async fn user_cond_wait(k: &Kernel, c: u32, m: UserResource) {
     {
         let s = &mut *k.st();
         s.user_conds[c as usize].waiters.push_back(me);
-        s.tasks[me as usize].state = TASK_INTERRUPTIBLE;
-        s.tasks[me as usize].waiting_on = Some(WaitTarget::Cond(c));
+        s.tasks[me.idx()].state = TASK_INTERRUPTIBLE;
+        s.tasks[me.idx()].waiting_on = Some(WaitTarget::Cond(c));
     }
     k.raw_spin_unlock(lock).await;
     user_unlock(k, m).await;
@@ -300,10 +303,10 @@ async fn user_cond_wait(k: &Kernel, c: u32, m: UserResource) {
         schedule(k).await;
         let s = &mut *k.st();
         if !s.user_conds[c as usize].waiters.contains(&me) {
-            s.tasks[me as usize].waiting_on = None;
+            s.tasks[me.idx()].waiting_on = None;
             break;
         }
-        s.tasks[me as usize].state = TASK_INTERRUPTIBLE;
+        s.tasks[me.idx()].state = TASK_INTERRUPTIBLE;
     }
     user_lock(k, m).await;
 }
@@ -351,7 +354,7 @@ async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) -> SysResult {
     let pinned = {
         let s = k.st();
         let span = CpuMask::first_n(s.nr_cpus());
-        s.tasks[p as usize].cpus_mask.and(&span) != span
+        s.tasks[p.idx()].cpus_mask.and(&span) != span
     };
     if attr.policy == uapi::Policy::Deadline && pinned {
         return Err(Errno::EPERM);
@@ -376,7 +379,7 @@ async fn sched_setattr_self(k: &Kernel, attr: SchedAttr) -> SysResult {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);
         crate::system::__sched_setscheduler(s, cpu, p, attr);
-        let t = &s.tasks[p as usize];
+        let t = &s.tasks[p.idx()];
         let (pid, policy, prio, nice) = (t.pid, t.policy, t.prio, t.nice());
         let dl_params_ns = if policy == uapi::Policy::Deadline {
             Some([attr.dl_runtime_ns, attr.dl_deadline_ns, attr.dl_period_ns])
@@ -474,7 +477,7 @@ async fn sched_setaffinity_self(k: &Kernel, cpus: CpuMask) -> SysResult {
     let refused = {
         let s = k.st();
         let span = CpuMask::first_n(s.nr_cpus());
-        s.tasks[p as usize].policy == uapi::Policy::Deadline && cpus.and(&span) != span
+        s.tasks[p.idx()].policy == uapi::Policy::Deadline && cpus.and(&span) != span
     };
     if refused {
         return Err(Errno::EBUSY);
@@ -485,7 +488,7 @@ async fn sched_setaffinity_self(k: &Kernel, cpus: CpuMask) -> SysResult {
         let s = &mut *k.st();
         let nr = s.nr_cpus();
         let valid = cpus.and(&CpuMask::first_n(nr));
-        let t = &mut s.tasks[p as usize];
+        let t = &mut s.tasks[p.idx()];
         if valid.is_empty() {
             None
         } else {
@@ -496,10 +499,10 @@ async fn sched_setaffinity_self(k: &Kernel, cpus: CpuMask) -> SysResult {
             } else {
                 let dest = valid.iter_wrap(cpu).next().expect("non-empty");
                 t.migration_pending = true;
-                s.rqs[cpu as usize]
+                s.rqs[cpu.idx()]
                     .stop_works
                     .push(crate::sched::stop_task::StopWork::Migrate { task: p, dest });
-                Some(s.rqs[cpu as usize].stop)
+                Some(s.rqs[cpu.idx()].stop)
             }
         }
     };

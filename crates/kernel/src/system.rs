@@ -14,8 +14,8 @@ use sim::{CpuId, CpuMask, Executor, Machine, Nanos, RunEnd};
 use uapi::{Policy, SchedAttr, ThreadId, UserProgram};
 
 use crate::locking::lockdep::Lockdep;
-use crate::locking::mutex::{Mutex, MutexFlags};
-use crate::locking::rtmutex::RtMutex;
+use crate::locking::mutex::{Mutex, MutexFlags, MutexId};
+use crate::locking::rtmutex::{RtMutex, RtMutexId};
 use crate::locking::usermutex::{UserCond, UserResource, WaitTarget};
 use crate::locking::Protocol;
 use crate::sched::class::check_class_changed;
@@ -27,7 +27,7 @@ use crate::sched::features::{Features, Tunables};
 use crate::sched::rt::{RtRq, SchedRtEntity};
 use crate::sched::topology::Topology;
 use crate::sched::{Class, Costs, Rq, SchedState};
-use crate::task::{nice_to_prio, rt_prio, state, OnRq, Task, TaskId, IDLE_PRIO};
+use crate::task::{nice_to_prio, rt_prio, state, task_ctx, OnRq, Task, TaskId, IDLE_PRIO};
 use crate::time::{hrtimer_start, TimerFn};
 use crate::tracepoints::{Comm, EventKind, EventSink, LockName};
 
@@ -161,7 +161,7 @@ impl System {
         let id = s.user_resources.len() as u32;
         let lock = match protocol {
             Protocol::None | Protocol::Proxy => {
-                let idx = s.mutexes.len() as u32;
+                let idx = MutexId(s.mutexes.len() as u32);
                 s.user_resources.push(UserResource::Mutex(idx));
                 s.mutexes.push(Mutex {
                     name: name.to_string(),
@@ -176,7 +176,7 @@ impl System {
                 LockName::Mutex(idx)
             }
             Protocol::Pi => {
-                let idx = s.rt_mutexes.len() as u32;
+                let idx = RtMutexId(s.rt_mutexes.len() as u32);
                 s.user_resources.push(UserResource::RtMutex(idx));
                 s.rt_mutexes.push(RtMutex::new(name, wait_lock));
                 LockName::RtMutex(idx)
@@ -184,7 +184,7 @@ impl System {
         };
         core::emit(
             &mut s,
-            0,
+            CpuId(0),
             EventKind::LockInit {
                 lock,
                 name: Comm::new(name),
@@ -200,7 +200,7 @@ impl System {
     pub fn set_mutex_io(&mut self, id: u32) {
         let mut s = self.k.st();
         if let Some(UserResource::Mutex(m)) = s.user_resources.get(id as usize).copied() {
-            s.mutexes[m as usize].io = true;
+            s.mutexes[m.idx()].io = true;
         }
     }
 
@@ -265,9 +265,9 @@ impl System {
     /// Linux: kernel/fork.c kernel_clone(), kernel/sched/core.c sched_fork().
     pub fn add_task(&mut self, spec: TaskSpec) -> u32 {
         let s = &mut *self.k.st();
-        let id = s.tasks.len() as TaskId;
+        let id = TaskId(s.tasks.len() as u32);
         let pid = FIRST_USER_PID + s.nr_user_tasks;
-        let mut t = new_task_struct(&s.m, id, pid, &spec.name, 0);
+        let mut t = new_task_struct(&s.m, id, pid, &spec.name, CpuId(0));
         t.thread = Some(spec.thread);
         let all = CpuMask::first_n(s.nr_cpus());
         let mask = spec
@@ -278,12 +278,16 @@ impl System {
         t.cpus_mask = mask;
         t.nr_cpus_allowed = mask.weight();
         // The parent runs on CPU 0; a child whose mask excludes it starts on its first CPU.
-        t.cpu = if mask.test(0) { 0 } else { mask.first().unwrap() };
+        t.cpu = if mask.test(CpuId(0)) {
+            CpuId(0)
+        } else {
+            mask.first().unwrap()
+        };
         t.wake_cpu = t.cpu;
         t.state = state::TASK_NEW;
         s.tasks.push(t);
         apply_attr(s, id, spec.attr);
-        s.tasks[id as usize].class.init_entity(s, id);
+        s.tasks[id.idx()].class.init_entity(s, id);
         s.nr_user_tasks += 1;
         announce_task(s, id, false);
         self.programs.push((id, spec.program));
@@ -299,8 +303,8 @@ impl System {
         {
             let s = &mut *k.st();
             // The per-CPU stoppers were forked at boot, before the workload.
-            for cpu in 0..n {
-                announce_task(s, (n + cpu) as TaskId, true);
+            for cpu in CpuId::all(n) {
+                announce_task(s, stopper_task_id(n, cpu), true);
             }
             // workqueue_init(): the pools and their idle kworkers, if any work is declared.
             if !s.wq.works.is_empty() {
@@ -310,33 +314,35 @@ impl System {
                 }
             }
             let tick = s.tun.tick_ns();
-            for cpu in 0..n as CpuId {
+            for cpu in CpuId::all(n) {
                 hrtimer_start(s, cpu, tick, 0, TimerFn::Tick);
             }
         }
         for id in kworkers {
             let kk = k.clone();
-            let w = k.st().tasks[id as usize].wq_worker.expect("a kworker");
-            k.m.spawn(id, async move { crate::workqueue::worker_thread(&kk, w).await });
+            let w = k.st().tasks[id.idx()].wq_worker.expect("a kworker");
+            k.m.spawn(task_ctx(id), async move {
+                crate::workqueue::worker_thread(&kk, w).await
+            });
         }
         let user: Vec<TaskId> = self.programs.iter().map(|(id, _)| *id).collect();
         for (id, prog) in self.programs.drain(..) {
-            k.m.spawn(id, crate::syscalls::task_main(k.clone(), id, prog));
+            k.m.spawn(task_ctx(id), crate::syscalls::task_main(k.clone(), id, prog));
         }
-        for cpu in 0..n as CpuId {
+        for cpu in CpuId::all(n) {
             let kk = k.clone();
-            let boot = if cpu == 0 { user.clone() } else { Vec::new() };
-            k.m.spawn(cpu, async move {
+            let boot = if cpu == CpuId(0) { user.clone() } else { Vec::new() };
+            k.m.spawn(task_ctx(idle_task_id(cpu)), async move {
                 for p in boot {
                     core::wake_up_new_task(&kk, p).await;
                 }
                 crate::sched::idle::do_idle(&kk).await;
             });
             let kk = k.clone();
-            k.m.spawn(n as TaskId + cpu, async move {
+            k.m.spawn(task_ctx(stopper_task_id(n, cpu)), async move {
                 crate::sched::stop_task::stopper_main(&kk).await
             });
-            k.m.boot_cpu(cpu, cpu);
+            k.m.boot_cpu(cpu, task_ctx(idle_task_id(cpu)));
         }
         if user.is_empty() {
             k.end(EndReason::Exited, String::new());
@@ -396,6 +402,18 @@ impl System {
     }
 }
 
+/// The task id of `cpu`'s idle task: [`new_sched_state`] creates the idle tasks first, one
+/// per CPU in CPU order, so task `cpu` is `swapper/cpu`.
+pub fn idle_task_id(cpu: CpuId) -> TaskId {
+    TaskId(cpu.0)
+}
+
+/// The task id of `cpu`'s stopper (`migration/cpu`) on a machine of `nr_cpus` CPUs: the
+/// stoppers come right after the idle tasks, in CPU order.
+pub fn stopper_task_id(nr_cpus: usize, cpu: CpuId) -> TaskId {
+    TaskId(nr_cpus as u32 + cpu.0)
+}
+
 /// `sched_init()` + `init_idle()`: the scheduler state of a machine with `cfg.nr_cpus` CPUs,
 /// each with its idle task (task id = CPU) and stopper (task id = nr_cpus + CPU).
 ///
@@ -407,16 +425,16 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
     let topo = Topology::new(n, cfg.llc_size);
     let mut tasks = Vec::new();
     let mut rqs = Vec::new();
-    for cpu in 0..n as CpuId {
-        let idle = new_task_struct(&m, cpu as TaskId, 0, &format!("swapper/{cpu}"), cpu);
+    for cpu in CpuId::all(n) {
+        let idle = new_task_struct(&m, idle_task_id(cpu), 0, &format!("swapper/{cpu}"), cpu);
         tasks.push(idle);
         rqs.push(Rq {
             cpu,
             lock: m.new_lock(),
-            curr: cpu,
-            donor: cpu,
-            idle: cpu,
-            stop: n as TaskId + cpu,
+            curr: idle_task_id(cpu),
+            donor: idle_task_id(cpu),
+            idle: idle_task_id(cpu),
+            stop: stopper_task_id(n, cpu),
             next_class: Class::Idle,
             nr_running: 0,
             cfs: CfsRq::default(),
@@ -438,16 +456,16 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
             idle_stamp: 0,
             max_idle_balance_cost_ns: 500_000,
             // sd->balance_interval starts at the domain's min_interval.
-            balance_interval_ms: topo.domains[cpu as usize]
+            balance_interval_ms: topo.domains[cpu.idx()]
                 .iter()
                 .map(|d| d.min_interval_ms)
                 .collect(),
-            nr_balance_failed: vec![0; topo.domains[cpu as usize].len()],
-            last_balance: vec![0; topo.domains[cpu as usize].len()],
+            nr_balance_failed: vec![0; topo.domains[cpu.idx()].len()],
+            last_balance: vec![0; topo.domains[cpu.idx()].len()],
             stop_works: Vec::new(),
             rt_push_work_pending: false,
             in_hardirq: false,
-            last_prev: cpu,
+            last_prev: idle_task_id(cpu),
             proxy_traced: None,
             balance_softirq_pending: false,
             preempt_count: 0,
@@ -462,12 +480,12 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         t.normal_prio = IDLE_PRIO;
         t.state = state::TASK_RUNNING;
         t.on_cpu = true;
-        t.cpus_mask = CpuMask::single(cpu as CpuId);
+        t.cpus_mask = CpuMask::single(CpuId(cpu as u32));
         t.nr_cpus_allowed = 1;
     }
-    for cpu in 0..n as CpuId {
-        let id = n as TaskId + cpu;
-        let mut t = new_task_struct(&m, id, 10 + cpu, &format!("migration/{cpu}"), cpu);
+    for cpu in CpuId::all(n) {
+        let id = stopper_task_id(n, cpu);
+        let mut t = new_task_struct(&m, id, 10 + cpu.0, &format!("migration/{cpu}"), cpu);
         t.is_stopper = true;
         t.class = Class::Stop;
         t.policy = Policy::Fifo;
@@ -516,7 +534,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         groups: vec![crate::sched::cgroup::TaskGroup::root()],
         coverage: Default::default(),
     };
-    for cpu in 0..n as CpuId {
+    for cpu in CpuId::all(n) {
         crate::sched::deadline::fair_server_init(&mut s, cpu);
     }
     s
@@ -557,11 +575,11 @@ impl Kernel {
 ///
 /// Linux: kernel/fork.c copy_process() → trace_task_newtask().
 fn announce_task(s: &mut SchedState, id: TaskId, kthread: bool) {
-    let t = &s.tasks[id as usize];
+    let t = &s.tasks[id.idx()];
     let (pid, comm, policy, prio, nice) = (t.pid, t.comm, t.policy, t.prio, t.nice());
     core::emit(
         s,
-        0,
+        CpuId(0),
         EventKind::TaskNewtask {
             pid,
             comm,
@@ -644,7 +662,7 @@ fn prio_of(attr: SchedAttr) -> i32 {
 ///
 /// Linux: kernel/sched/syscalls.c __setscheduler_params(), __setscheduler_prio().
 fn apply_attr(s: &mut SchedState, p: TaskId, attr: SchedAttr) {
-    let t = &mut s.tasks[p as usize];
+    let t = &mut s.tasks[p.idx()];
     t.policy = attr.policy;
     match attr.policy {
         Policy::Fifo | Policy::Rr => {
@@ -691,7 +709,7 @@ pub fn __sched_setscheduler(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: Sch
         false,
         false,
     );
-    if s.tasks[p as usize].se.sched_delayed && new_class != s.tasks[p as usize].class {
+    if s.tasks[p.idx()].se.sched_delayed && new_class != s.tasks[p.idx()].class {
         // The fair class blocks it itself (dequeue_entities → __block_task).
         core::dequeue_task(
             s,
@@ -700,8 +718,8 @@ pub fn __sched_setscheduler(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: Sch
             DequeueFlags::SLEEP | DequeueFlags::DELAYED | DequeueFlags::NOCLOCK,
         );
     }
-    let queued = s.tasks[p as usize].on_rq == OnRq::Queued;
-    let running = s.rqs[cpu as usize].donor == p;
+    let queued = s.tasks[p.idx()].on_rq == OnRq::Queued;
+    let running = s.rqs[cpu.idx()].donor == p;
     if queued {
         core::dequeue_task(
             s,
@@ -714,7 +732,7 @@ pub fn __sched_setscheduler(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: Sch
         core::put_prev_task(s, cpu, p);
     }
     let (prev_class, oldprio, old_nice, old_policy_class) = {
-        let t = &s.tasks[p as usize];
+        let t = &s.tasks[p.idx()];
         (
             t.class,
             t.prio,
@@ -724,8 +742,8 @@ pub fn __sched_setscheduler(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: Sch
     };
     apply_attr(s, p, attr);
     {
-        let boosted = crate::locking::rtmutex::rt_effective_prio(s, p, s.tasks[p as usize].normal_prio);
-        let t = &mut s.tasks[p as usize];
+        let boosted = crate::locking::rtmutex::rt_effective_prio(s, p, s.tasks[p.idx()].normal_prio);
+        let t = &mut s.tasks[p.idx()];
         t.prio = boosted;
         t.class = core::class_of(boosted, false, false);
         assert_eq!(t.class, new_class);
@@ -736,11 +754,11 @@ pub fn __sched_setscheduler(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: Sch
             crate::sched::deadline::dl_pi_boost(s, p, top);
         } else if new_class == Class::Deadline {
             // Its own reservation from now on.
-            s.tasks[p as usize].dl.pi_se = None;
+            s.tasks[p.idx()].dl.pi_se = None;
         }
     }
     let (class, new_nice) = {
-        let t = &s.tasks[p as usize];
+        let t = &s.tasks[p.idx()];
         (t.class, t.nice())
     };
     if class != prev_class {
@@ -751,7 +769,7 @@ pub fn __sched_setscheduler(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: Sch
     // A PI boost keeps the task in the RT class while its policy may have moved: prepare the
     // policy's class for the deboost, as entering it would (Linux keeps `p->se` and `p->rt`
     // initialised for every task).
-    let policy_class = core::class_of(s.tasks[p as usize].normal_prio, false, false);
+    let policy_class = core::class_of(s.tasks[p.idx()].normal_prio, false, false);
     if policy_class != class {
         match policy_class {
             Class::Fair if old_policy_class != Class::Fair => crate::sched::fair::init_entity_fair(s, p),
@@ -759,7 +777,7 @@ pub fn __sched_setscheduler(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: Sch
             _ => {}
         }
     } else if class == prev_class && policy_class == Class::Rt && old_policy_class != Class::Rt {
-        s.tasks[p as usize].rt.time_slice = s.tun.rr_timeslice_ticks();
+        s.tasks[p.idx()].rt.time_slice = s.tun.rr_timeslice_ticks();
     }
     if queued {
         core::enqueue_task(
@@ -772,7 +790,7 @@ pub fn __sched_setscheduler(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: Sch
     if running {
         core::set_next_task(s, cpu, p, false);
         // The donor's class changed: next_class follows it (C4, I13).
-        s.rqs[cpu as usize].next_class = s.tasks[p as usize].class;
+        s.rqs[cpu.idx()].next_class = s.tasks[p.idx()].class;
     }
     check_class_changed(s, cpu, p, prev_class, oldprio);
 }
@@ -830,7 +848,7 @@ pub fn end_user_livelock(k: &Kernel, p: TaskId) {
         match stall_report(s) {
             r @ (EndReason::Deadlock, _) => r,
             _ => {
-                let t = &s.tasks[p as usize];
+                let t = &s.tasks[p.idx()];
                 (
                     EndReason::Stall,
                     format!(
@@ -923,7 +941,7 @@ impl Watchdog {
         if reason == EndReason::Deadlock {
             return Some((reason, report));
         }
-        let name = |t: TaskId| format!("{}-{}", s.tasks[t as usize].comm, s.tasks[t as usize].pid);
+        let name = |t: TaskId| format!("{}-{}", s.tasks[t.idx()].comm, s.tasks[t.idx()].pid);
         let mut lines = vec![format!(
             "livelock: simulated time stopped advancing at {now} ns ({LIVELOCK_STEPS} machine steps without progress)"
         )];
@@ -951,16 +969,16 @@ impl Watchdog {
 /// will take it, which is not a wait for another task, so it is no edge. Linear in the tasks.
 pub fn find_lock_cycle(s: &SchedState) -> Option<Vec<TaskId>> {
     use crate::locking::mutex::MutexFlags;
-    let next = |t: TaskId| match s.tasks[t as usize].waiting_on {
+    let next = |t: TaskId| match s.tasks[t.idx()].waiting_on {
         Some(WaitTarget::Mutex(m)) => {
-            let mx = &s.mutexes[m as usize];
+            let mx = &s.mutexes[m.idx()];
             if mx.flags.contains(MutexFlags::PICKUP) {
                 None
             } else {
                 mx.owner
             }
         }
-        Some(WaitTarget::RtMutex(m)) => s.rt_mutexes[m as usize].owner,
+        Some(WaitTarget::RtMutex(m)) => s.rt_mutexes[m.idx()].owner,
         _ => None,
     };
     // 0: not seen, 1: on the path being followed, 2: done (no cycle from there).
@@ -974,7 +992,7 @@ pub fn find_lock_cycle(s: &SchedState) -> Option<Vec<TaskId>> {
         let mut path = Vec::new();
         let mut cur = Some(start);
         while let Some(t) = cur {
-            match seen[t as usize] {
+            match seen[t.idx()] {
                 1 => {
                     let i = path.iter().position(|&x| x == t).expect("on the path");
                     return Some(path[i..].to_vec());
@@ -982,12 +1000,12 @@ pub fn find_lock_cycle(s: &SchedState) -> Option<Vec<TaskId>> {
                 2 => break,
                 _ => {}
             }
-            seen[t as usize] = 1;
+            seen[t.idx()] = 1;
             path.push(t);
             cur = next(t);
         }
         for t in path {
-            seen[t as usize] = 2;
+            seen[t.idx()] = 2;
         }
     }
     None
@@ -996,15 +1014,15 @@ pub fn find_lock_cycle(s: &SchedState) -> Option<Vec<TaskId>> {
 /// Name and owner of the lock a wait target names.
 fn lock_of(s: &SchedState, w: WaitTarget) -> (&str, Option<TaskId>) {
     match w {
-        WaitTarget::Mutex(m) => (&s.mutexes[m as usize].name, s.mutexes[m as usize].owner),
-        WaitTarget::RtMutex(m) => (&s.rt_mutexes[m as usize].name, s.rt_mutexes[m as usize].owner),
+        WaitTarget::Mutex(m) => (&s.mutexes[m.idx()].name, s.mutexes[m.idx()].owner),
+        WaitTarget::RtMutex(m) => (&s.rt_mutexes[m.idx()].name, s.rt_mutexes[m.idx()].owner),
         WaitTarget::Cond(c) => (&s.user_conds[c as usize].name, None),
         WaitTarget::Work(w) => (&s.wq.works[w as usize].name, None),
     }
 }
 
 fn stall_report(s: &SchedState) -> (EndReason, String) {
-    let name = |t: TaskId| format!("{}-{}", s.tasks[t as usize].comm, s.tasks[t as usize].pid);
+    let name = |t: TaskId| format!("{}-{}", s.tasks[t.idx()].comm, s.tasks[t.idx()].pid);
     let mut lines = Vec::new();
     let busy_worker = |t: &crate::task::Task| {
         t.wq_worker
@@ -1034,7 +1052,7 @@ fn stall_report(s: &SchedState) -> (EndReason, String) {
         let links: Vec<String> = cycle
             .iter()
             .map(|&t| {
-                let w = s.tasks[t as usize].waiting_on.expect("on a waits-for path");
+                let w = s.tasks[t.idx()].waiting_on.expect("on a waits-for path");
                 format!("{} waits for {}", name(t), lock_of(s, w).0)
             })
             .collect();
@@ -1060,8 +1078,8 @@ mod tests {
         let mut s = new_sched_state(&Config::new(1), Box::new(NullSink));
         let mut ids = Vec::new();
         for i in 0..n {
-            let id = s.tasks.len() as TaskId;
-            let mut t = new_task_struct(&s.m, id, FIRST_USER_PID + i as u32, &format!("t{i}"), 0);
+            let id = TaskId(s.tasks.len() as u32);
+            let mut t = new_task_struct(&s.m, id, FIRST_USER_PID + i as u32, &format!("t{i}"), CpuId(0));
             t.thread = Some(i as u32);
             s.tasks.push(t);
             ids.push(id);
@@ -1082,15 +1100,15 @@ mod tests {
         (s, ids)
     }
 
-    fn hold(s: &mut SchedState, t: TaskId, m: u32) {
-        s.mutexes[m as usize].owner = Some(t);
+    fn hold(s: &mut SchedState, t: TaskId, m: MutexId) {
+        s.mutexes[m.idx()].owner = Some(t);
     }
 
-    fn wait(s: &mut SchedState, t: TaskId, m: u32) {
-        let mx = &mut s.mutexes[m as usize];
+    fn wait(s: &mut SchedState, t: TaskId, m: MutexId) {
+        let mx = &mut s.mutexes[m.idx()];
         mx.wait_list.push_back(t);
         mx.flags.insert(MutexFlags::WAITERS);
-        s.tasks[t as usize].waiting_on = Some(WaitTarget::Mutex(m));
+        s.tasks[t.idx()].waiting_on = Some(WaitTarget::Mutex(m));
     }
 
     /// A ring a → M1 → b → M2 → c → M0 → a is found, in the rotation that starts at the first
@@ -1099,15 +1117,15 @@ mod tests {
     fn a_ring_of_waits_is_a_cycle_and_a_chain_is_not() {
         let (mut s, t) = state(4, 3);
         for (m, &owner) in t[..3].iter().enumerate() {
-            hold(&mut s, owner, m as u32);
+            hold(&mut s, owner, MutexId(m as u32));
         }
-        wait(&mut s, t[0], 1);
-        wait(&mut s, t[1], 2);
+        wait(&mut s, t[0], MutexId(1));
+        wait(&mut s, t[1], MutexId(2));
         assert_eq!(find_lock_cycle(&s), None);
-        wait(&mut s, t[2], 0);
+        wait(&mut s, t[2], MutexId(0));
         assert_eq!(find_lock_cycle(&s), Some(vec![t[0], t[1], t[2]]));
         // A thread waiting on the ring from outside is not part of the cycle.
-        wait(&mut s, t[3], 0);
+        wait(&mut s, t[3], MutexId(0));
         assert_eq!(find_lock_cycle(&s), Some(vec![t[0], t[1], t[2]]));
     }
 
@@ -1117,9 +1135,9 @@ mod tests {
     #[test]
     fn a_handoff_in_flight_is_no_cycle_but_a_relock_is() {
         let (mut s, t) = state(2, 2);
-        hold(&mut s, t[1], 1);
-        wait(&mut s, t[0], 1);
-        wait(&mut s, t[1], 0);
+        hold(&mut s, t[1], MutexId(1));
+        wait(&mut s, t[0], MutexId(1));
+        wait(&mut s, t[1], MutexId(0));
         // M0's owner handed it to its waiter t1 (owner word t1|PICKUP): t1 takes it when it
         // runs and waits for nobody, so t0 → M1 → t1 ends there.
         s.mutexes[0].owner = Some(t[1]);

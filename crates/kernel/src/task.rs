@@ -2,7 +2,7 @@
 //!
 //! Linux: include/linux/sched.h struct task_struct.
 
-use sim::{CpuId, CpuMask, LockId, Nanos};
+use sim::{CpuId, CpuMask, CtxId, LockId, Nanos};
 use uapi::Policy;
 
 use crate::sched::deadline::SchedDlEntity;
@@ -11,9 +11,27 @@ use crate::sched::rt::SchedRtEntity;
 use crate::sched::Class;
 use crate::tracepoints::{Comm, Pid, TaskRef};
 
-/// Index of a task in [`crate::sched::SchedState::tasks`]. Distinct from its pid: every CPU's
-/// idle task has pid 0.
-pub type TaskId = u32;
+sim::id_type! {
+    /// Index of a task in [`crate::sched::SchedState::tasks`]. Distinct from its pid: every
+    /// CPU's idle task has pid 0.
+    pub struct TaskId;
+}
+
+/// The execution context (kernel stack) that runs task `p`.
+///
+/// Every task has exactly one kernel stack, and the kernel numbers it with the task's own id
+/// when it spawns it (`System::run` for user tasks, kworkers, idle and stopper tasks), so the
+/// two ids hold the same number. They still mean different things — a context is what the
+/// machine executes on a CPU, a task is what the scheduler queues — and this function (with
+/// [`ctx_task`]) is the one place where one becomes the other.
+pub fn task_ctx(p: TaskId) -> CtxId {
+    CtxId(p.0)
+}
+
+/// The task whose kernel stack context `c` is: the inverse of [`task_ctx`].
+pub fn ctx_task(c: CtxId) -> TaskId {
+    TaskId(c.0)
+}
 
 /// `__state` bits (T-1).
 pub mod state {
@@ -127,7 +145,7 @@ pub struct Task {
     /// task waits for as a Proxy Execution donor, or None. Only the task itself sets it; an
     /// unlocker clears it on the waiter it picks. Protected by: `blocked_lock` (and the
     /// mutex's `wait_lock`, taken before it).
-    pub blocked_on: Option<u32>,
+    pub blocked_on: Option<crate::locking::mutex::MutexId>,
     /// `p->blocked_lock` (spec C9): raw spinlock, `LockClass::BlockedLock`, last in the
     /// order `pi_lock → rq → wait_lock → blocked_lock` (L1).
     pub blocked_lock: LockId,
@@ -155,7 +173,7 @@ pub struct Task {
     pub pi_waiters: std::collections::BTreeSet<crate::locking::rtmutex::RtWaiter>,
     /// `pi_blocked_on`: the rt_mutex (index into `SchedState::rt_mutexes`) this task is queued
     /// on as a waiter. Protected by: `pi_lock` (written with the lock's `wait_lock` held too).
-    pub pi_blocked_on: Option<u32>,
+    pub pi_blocked_on: Option<crate::locking::rtmutex::RtMutexId>,
     /// The task's `struct rt_mutex_waiter` as queued on `pi_blocked_on`'s wait tree (its key:
     /// waiter prio and FIFO ticket); None while not queued. Protected by: the lock's
     /// `wait_lock`.

@@ -231,9 +231,9 @@ pub enum LockName {
     /// Any other raw spinlock of the model, by machine lock number.
     Other(u32),
     /// A kernel `struct mutex` (index into `SchedState::mutexes`).
-    Mutex(u32),
+    Mutex(crate::locking::mutex::MutexId),
     /// An rt_mutex (index into `SchedState::rt_mutexes`).
-    RtMutex(u32),
+    RtMutex(crate::locking::rtmutex::RtMutexId),
 }
 
 /// Receives the event stream. Implemented by the report crate's writers and collectors.

@@ -189,7 +189,7 @@ pub const FIRST_KWORKER_PID: u32 = 10 + sim::MAX_CPUS as u32;
 /// Linux: kernel/workqueue.c workqueue_init(), init_worker_pool(), create_worker().
 pub fn init_workqueues(s: &mut SchedState) -> Vec<TaskId> {
     assert!(s.wq.pools.is_empty(), "workqueues initialised twice");
-    let n = s.nr_cpus() as CpuId;
+    let n = s.nr_cpus();
     let per_pool = if s.wq.workers_per_pool == 0 {
         DEFAULT_WORKERS_PER_POOL
     } else {
@@ -197,7 +197,7 @@ pub fn init_workqueues(s: &mut SchedState) -> Vec<TaskId> {
     };
     s.wq.workers_per_pool = per_pool;
     let mut tids = Vec::new();
-    for cpu in 0..n {
+    for cpu in CpuId::all(n) {
         let lock = s.m.new_lock();
         let mut pool = WorkerPool {
             cpu,
@@ -209,7 +209,7 @@ pub fn init_workqueues(s: &mut SchedState) -> Vec<TaskId> {
             workers: Vec::new(),
         };
         for i in 0..per_pool {
-            let id = s.tasks.len() as TaskId;
+            let id = TaskId(s.tasks.len() as u32);
             let w = s.wq.workers.len() as u32;
             let pid = FIRST_KWORKER_PID + w;
             assert!(pid < crate::system::FIRST_USER_PID, "too many kworkers");
@@ -253,7 +253,7 @@ pub fn init_workqueues(s: &mut SchedState) -> Vec<TaskId> {
 ///
 /// Linux: kernel/workqueue.c need_more_worker().
 pub fn need_more_worker(s: &SchedState, pool: CpuId) -> bool {
-    let p = &s.wq.pools[pool as usize];
+    let p = &s.wq.pools[pool.idx()];
     !p.worklist.is_empty() && p.nr_running == 0
 }
 
@@ -261,7 +261,7 @@ pub fn need_more_worker(s: &SchedState, pool: CpuId) -> bool {
 ///
 /// Linux: kernel/workqueue.c keep_working().
 fn keep_working(s: &SchedState, pool: CpuId) -> bool {
-    let p = &s.wq.pools[pool as usize];
+    let p = &s.wq.pools[pool.idx()];
     !p.worklist.is_empty() && p.nr_running <= 1
 }
 
@@ -274,7 +274,7 @@ fn worker_set_flags(s: &mut SchedState, w: u32, set: impl FnOnce(&mut WorkerFlag
     set(&mut worker.flags);
     let pool = worker.pool;
     if !before && worker.flags.not_running() {
-        let p = &mut s.wq.pools[pool as usize];
+        let p = &mut s.wq.pools[pool.idx()];
         assert!(p.nr_running > 0, "pool cpu{pool}: nr_running underflow");
         p.nr_running -= 1;
     }
@@ -289,18 +289,18 @@ fn worker_clr_flags(s: &mut SchedState, w: u32, clr: impl FnOnce(&mut WorkerFlag
     clr(&mut worker.flags);
     let pool = worker.pool;
     if before && !worker.flags.not_running() {
-        s.wq.pools[pool as usize].nr_running += 1;
+        s.wq.pools[pool.idx()].nr_running += 1;
     }
 }
 
 async fn pool_lock(k: &Kernel, pool: CpuId) {
-    let lock = k.st().wq.pools[pool as usize].lock;
+    let lock = k.st().wq.pools[pool.idx()].lock;
     k.raw_spin_lock(lock, LockClass::WorkerPool, LockName::Other(lock.0))
         .await;
 }
 
 async fn pool_unlock(k: &Kernel, pool: CpuId) {
-    let lock = k.st().wq.pools[pool as usize].lock;
+    let lock = k.st().wq.pools[pool.idx()].lock;
     k.raw_spin_unlock(lock).await;
 }
 
@@ -314,7 +314,7 @@ async fn kick_pool(k: &Kernel, pool: CpuId) -> bool {
         if !need_more_worker(&s, pool) {
             return false;
         }
-        match s.wq.pools[pool as usize].idle_list.front() {
+        match s.wq.pools[pool.idx()].idle_list.front() {
             Some(&w) => s.wq.workers[w as usize].task,
             None => return false,
         }
@@ -350,7 +350,7 @@ pub async fn queue_work_on(k: &Kernel, cpu: CpuId, work: WorkId) -> bool {
         let wk = &mut s.wq.works[work as usize];
         wk.pool = Some(pool);
         wk.nr_queued += 1;
-        s.wq.pools[pool as usize].worklist.push_back(work);
+        s.wq.pools[pool.idx()].worklist.push_back(work);
         let function = Comm::new(&s.wq.works[work as usize].name);
         let this = s.m.this_cpu();
         emit(
@@ -373,7 +373,7 @@ pub async fn queue_work_on(k: &Kernel, cpu: CpuId, work: WorkId) -> bool {
 ///
 /// Linux: kernel/workqueue.c find_worker_executing_work().
 fn executing_worker(s: &SchedState, pool: CpuId, work: WorkId) -> Option<u32> {
-    s.wq.pools[pool as usize]
+    s.wq.pools[pool.idx()]
         .workers
         .iter()
         .copied()
@@ -390,7 +390,7 @@ pub async fn sys_queue_work(k: &Kernel, work: WorkId, cpu: Option<CpuId>) {
     let cpu = cpu.unwrap_or_else(|| k.this_cpu());
     let ok = {
         let s = k.st();
-        (work as usize) < s.wq.works.len() && (cpu as usize) < s.wq.pools.len()
+        (work as usize) < s.wq.works.len() && cpu.idx() < s.wq.pools.len()
     };
     if !ok {
         k.violation(
@@ -434,7 +434,7 @@ pub async fn flush_work(k: &Kernel, work: WorkId) {
         if busy {
             let target = wk.nr_queued;
             s.wq.works[work as usize].flushers.push((me, target));
-            let t = &mut s.tasks[me as usize];
+            let t = &mut s.tasks[me.idx()];
             t.state = state::TASK_UNINTERRUPTIBLE;
             t.waiting_on = Some(WaitTarget::Work(work));
             Some(target)
@@ -451,10 +451,10 @@ pub async fn flush_work(k: &Kernel, work: WorkId) {
         schedule(k).await;
         let s = &mut *k.st();
         if s.wq.works[work as usize].nr_done >= target {
-            s.tasks[me as usize].waiting_on = None;
+            s.tasks[me.idx()].waiting_on = None;
             break;
         }
-        s.tasks[me as usize].state = state::TASK_UNINTERRUPTIBLE;
+        s.tasks[me.idx()].state = state::TASK_UNINTERRUPTIBLE;
     }
     preempt_point(k).await;
 }
@@ -479,7 +479,7 @@ pub async fn worker_thread(k: &Kernel, w: u32) {
             let worker = &mut s.wq.workers[w as usize];
             if worker.flags.idle {
                 worker.flags.idle = false;
-                s.wq.pools[pool as usize].idle_list.retain(|&x| x != w);
+                s.wq.pools[pool.idx()].idle_list.retain(|&x| x != w);
             }
         }
         // recheck:
@@ -490,7 +490,7 @@ pub async fn worker_thread(k: &Kernel, w: u32) {
             loop {
                 let assigned = {
                     let s = &mut *k.st();
-                    let work = s.wq.pools[pool as usize]
+                    let work = s.wq.pools[pool.idx()]
                         .worklist
                         .pop_front()
                         .expect("keep_working or need_more_worker saw pending work");
@@ -511,9 +511,9 @@ pub async fn worker_thread(k: &Kernel, w: u32) {
             let worker = &mut s.wq.workers[w as usize];
             assert!(!worker.flags.idle, "worker entering idle twice");
             worker.flags.idle = true;
-            s.wq.pools[pool as usize].idle_list.push_front(w);
+            s.wq.pools[pool.idx()].idle_list.push_front(w);
             let task = s.wq.workers[w as usize].task;
-            s.tasks[task as usize].state = state::TASK_IDLE;
+            s.tasks[task.idx()].state = state::TASK_IDLE;
         }
         pool_unlock(k, pool).await;
         schedule(k).await;
@@ -560,7 +560,7 @@ async fn process_one_work(k: &Kernel, w: u32, work: WorkId) {
         wk.nr_started = wk.nr_queued;
         let instance = wk.nr_started;
         let task = s.wq.workers[w as usize].task;
-        let now_sum = s.tasks[task as usize].se.sum_exec_runtime;
+        let now_sum = s.tasks[task.idx()].se.sum_exec_runtime;
         let worker = &mut s.wq.workers[w as usize];
         worker.current_work = Some(work);
         worker.current_instance = instance;
@@ -654,7 +654,7 @@ async fn kernel_run(k: &Kernel, work_ns: Nanos) {
 ///
 /// Linux: kernel/workqueue.c wq_worker_running().
 pub fn wq_worker_running(s: &mut SchedState, p: TaskId) {
-    let Some(w) = s.tasks[p as usize].wq_worker else {
+    let Some(w) = s.tasks[p.idx()].wq_worker else {
         return;
     };
     if !s.wq.workers[w as usize].sleeping {
@@ -663,9 +663,9 @@ pub fn wq_worker_running(s: &mut SchedState, p: TaskId) {
     // preempt_disable(): nr_running is only touched from the pool's CPU.
     let worker = &s.wq.workers[w as usize];
     if !worker.flags.not_running() {
-        s.wq.pools[worker.pool as usize].nr_running += 1;
+        s.wq.pools[worker.pool.idx()].nr_running += 1;
     }
-    let sum = s.tasks[p as usize].se.sum_exec_runtime;
+    let sum = s.tasks[p.idx()].se.sum_exec_runtime;
     let worker = &mut s.wq.workers[w as usize];
     worker.current_at_ns = sum;
     worker.sleeping = false;
@@ -678,7 +678,7 @@ pub fn wq_worker_running(s: &mut SchedState, p: TaskId) {
 pub async fn wq_worker_sleeping(k: &Kernel, p: TaskId) {
     let pool = {
         let s = &mut *k.st();
-        let Some(w) = s.tasks[p as usize].wq_worker else {
+        let Some(w) = s.tasks[p.idx()].wq_worker else {
             return;
         };
         let worker = &mut s.wq.workers[w as usize];
@@ -691,12 +691,12 @@ pub async fn wq_worker_sleeping(k: &Kernel, p: TaskId) {
     pool_lock(k, pool).await;
     let counted = {
         let s = &mut *k.st();
-        let w = s.tasks[p as usize].wq_worker.expect("a worker");
+        let w = s.tasks[p.idx()].wq_worker.expect("a worker");
         // Recheck under the lock: the worker may have become NOT_RUNNING meanwhile.
         if s.wq.workers[w as usize].flags.not_running() {
             false
         } else {
-            let pl = &mut s.wq.pools[pool as usize];
+            let pl = &mut s.wq.pools[pool.idx()];
             assert!(pl.nr_running > 0, "pool cpu{pool}: nr_running underflow");
             pl.nr_running -= 1;
             true
@@ -716,11 +716,11 @@ pub async fn wq_worker_sleeping(k: &Kernel, p: TaskId) {
 pub async fn wq_worker_tick(k: &Kernel, p: TaskId) {
     let (w, pool) = {
         let s = k.st();
-        let Some(w) = s.tasks[p as usize].wq_worker else {
+        let Some(w) = s.tasks[p.idx()].wq_worker else {
             return;
         };
         let worker = &s.wq.workers[w as usize];
-        let ran = s.tasks[p as usize]
+        let ran = s.tasks[p.idx()]
             .se
             .sum_exec_runtime
             .saturating_sub(worker.current_at_ns);
@@ -741,7 +741,7 @@ pub async fn wq_worker_tick(k: &Kernel, p: TaskId) {
 
 /// Whether `p` is a workqueue worker (`p->flags & PF_WQ_WORKER`).
 pub fn is_wq_worker(s: &SchedState, p: TaskId) -> bool {
-    s.tasks[p as usize].wq_worker.is_some()
+    s.tasks[p.idx()].wq_worker.is_some()
 }
 
 // ---------------------------------------------------------------------- invariants
@@ -790,7 +790,7 @@ pub fn stall_report(s: &SchedState) -> Vec<String> {
             continue;
         }
         let runnable = pool.workers.iter().any(|&w| {
-            let t = &s.tasks[s.wq.workers[w as usize].task as usize];
+            let t = &s.tasks[s.wq.workers[w as usize].task.idx()];
             t.on_cpu || t.state == state::TASK_RUNNING || t.state == state::TASK_WAKING
         });
         if runnable {
@@ -811,7 +811,7 @@ pub fn stall_report(s: &SchedState) -> Vec<String> {
             let Some(cur) = worker.current_work else {
                 continue;
             };
-            let t = &s.tasks[worker.task as usize];
+            let t = &s.tasks[worker.task.idx()];
             lines.push(format!(
                 "    {}-{} executes {}{}",
                 t.comm,

@@ -13,9 +13,10 @@ use kernel::sched::fair;
 use kernel::sched::{Costs, WakeFlags};
 use kernel::system::{new_kernel, new_task_struct, Config};
 use kernel::task::state::{TASK_INTERRUPTIBLE, TASK_NORMAL};
+use kernel::task::task_ctx;
 use kernel::task::TaskId;
 use kernel::tracepoints::{EventKind, LockName};
-use sim::{CpuMask, Executor};
+use sim::{CpuId, CpuMask, Executor};
 
 fn kernel(nr_cpus: usize, tweak: impl FnOnce(&mut Config)) -> (Rc<Kernel>, Collect) {
     let mut cfg = Config::new(nr_cpus);
@@ -26,10 +27,10 @@ fn kernel(nr_cpus: usize, tweak: impl FnOnce(&mut Config)) -> (Rc<Kernel>, Colle
 }
 
 /// A sleeping SCHED_NORMAL task allowed only on `cpu`.
-fn sleeper(k: &Kernel, cpu: u32) -> TaskId {
+fn sleeper(k: &Kernel, cpu: CpuId) -> TaskId {
     let s = &mut *k.st();
-    let id = s.tasks.len() as TaskId;
-    let mut t = new_task_struct(&s.m, id, 2000 + id, "sleeper", cpu);
+    let id = TaskId(s.tasks.len() as u32);
+    let mut t = new_task_struct(&s.m, id, 2000 + id.0, "sleeper", cpu);
     t.state = TASK_INTERRUPTIBLE;
     t.cpus_mask = CpuMask::single(cpu);
     t.nr_cpus_allowed = 1;
@@ -42,31 +43,31 @@ fn sleeper(k: &Kernel, cpu: u32) -> TaskId {
 fn remote_wakeup_spins_on_a_held_rq_lock_while_its_clock_advances() {
     // Direct activation (no wake list), so the waker on CPU 0 must take CPU 1's rq lock.
     let (k, events) = kernel(2, |c| c.feat.ttwu_queue = false);
-    let p = sleeper(&k, 1);
+    let p = sleeper(&k, CpuId(1));
     let log = Rc::new(RefCell::new(Vec::new()));
     // CPU 1 holds its own rq lock from 0 to 5 µs.
     {
         let (k2, log2) = (k.clone(), log.clone());
-        k.m.spawn(1, async move {
-            k2.rq_lock(1).await;
+        k.m.spawn(task_ctx(TaskId(1)), async move {
+            k2.rq_lock(CpuId(1)).await;
             k2.m.delay(5_000).await;
             log2.borrow_mut().push(("cpu1 unlocks rq1", k2.m.now()));
-            k2.rq_unlock(1).await;
+            k2.rq_unlock(CpuId(1)).await;
             k2.m.halt().await;
         });
     }
     // CPU 0 wakes p at 1 µs.
     {
         let (k2, log2) = (k.clone(), log.clone());
-        k.m.spawn(0, async move {
+        k.m.spawn(task_ctx(TaskId(0)), async move {
             k2.m.delay(1_000).await;
             assert!(try_to_wake_up(&k2, p, TASK_NORMAL, WakeFlags::empty()).await);
             log2.borrow_mut().push(("cpu0 woke p", k2.m.now()));
             k2.m.halt().await;
         });
     }
-    k.m.boot_cpu(0, 0);
-    k.m.boot_cpu(1, 1);
+    k.m.boot_cpu(CpuId(0), task_ctx(TaskId(0)));
+    k.m.boot_cpu(CpuId(1), task_ctx(TaskId(1)));
     Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
     assert_eq!(
         *log.borrow(),
@@ -75,14 +76,14 @@ fn remote_wakeup_spins_on_a_held_rq_lock_while_its_clock_advances() {
     let ev = events.0.borrow();
     let on_cpu0: Vec<(u64, EventKind)> = ev
         .iter()
-        .filter(|e| e.cpu == 0)
+        .filter(|e| e.cpu == CpuId(0))
         .map(|e| (e.time_ns, e.kind))
         .collect();
     assert!(
         on_cpu0.contains(&(
             1_000,
             EventKind::ContentionBegin {
-                lock: LockName::Rq(1)
+                lock: LockName::Rq(CpuId(1))
             }
         )),
         "the waker must start spinning at 1 µs: {on_cpu0:#?}"
@@ -91,7 +92,7 @@ fn remote_wakeup_spins_on_a_held_rq_lock_while_its_clock_advances() {
         on_cpu0.contains(&(
             5_000,
             EventKind::ContentionEnd {
-                lock: LockName::Rq(1),
+                lock: LockName::Rq(CpuId(1)),
                 spun_ns: 4_000
             }
         )),
@@ -99,11 +100,11 @@ fn remote_wakeup_spins_on_a_held_rq_lock_while_its_clock_advances() {
     );
     let wakeup = ev
         .iter()
-        .find(|e| matches!(e.kind, EventKind::SchedWakeup { task, .. } if task.pid == 2000 + p))
+        .find(|e| matches!(e.kind, EventKind::SchedWakeup { task, .. } if task.pid == 2000 + p.0))
         .unwrap();
     assert_eq!(
         (wakeup.time_ns, wakeup.cpu),
-        (5_000, 0),
+        (5_000, CpuId(0)),
         "activated by the waker once it got the lock"
     );
     let rq1_lock = k.st().rqs[1].lock;
@@ -117,30 +118,30 @@ fn newidle_balance_drops_the_rq_lock_and_another_cpu_runs_in_the_window() {
     let log = Rc::new(RefCell::new(Vec::new()));
     {
         let (k2, log2) = (k.clone(), log.clone());
-        k.m.spawn(0, async move {
-            k2.rq_lock(0).await;
+        k.m.spawn(task_ctx(TaskId(0)), async move {
+            k2.rq_lock(CpuId(0)).await;
             log2.borrow_mut()
                 .push(("cpu0 enters newidle with rq0 held", k2.m.now()));
-            fair::sched_balance_newidle(&k2, 0).await;
-            assert!(k2.rq_locked(0), "newidle returns with the rq lock retaken");
+            fair::sched_balance_newidle(&k2, CpuId(0)).await;
+            assert!(k2.rq_locked(CpuId(0)), "newidle returns with the rq lock retaken");
             log2.borrow_mut().push(("cpu0 leaves newidle", k2.m.now()));
-            k2.rq_unlock(0).await;
+            k2.rq_unlock(CpuId(0)).await;
             k2.m.halt().await;
         });
     }
     {
         let (k2, log2) = (k.clone(), log.clone());
-        k.m.spawn(1, async move {
+        k.m.spawn(task_ctx(TaskId(1)), async move {
             k2.m.delay(1_000).await;
-            k2.rq_lock(0).await;
+            k2.rq_lock(CpuId(0)).await;
             log2.borrow_mut().push(("cpu1 holds rq0", k2.m.now()));
             k2.m.delay(2_000).await;
-            k2.rq_unlock(0).await;
+            k2.rq_unlock(CpuId(0)).await;
             k2.m.halt().await;
         });
     }
-    k.m.boot_cpu(0, 0);
-    k.m.boot_cpu(1, 1);
+    k.m.boot_cpu(CpuId(0), task_ctx(TaskId(0)));
+    k.m.boot_cpu(CpuId(1), task_ctx(TaskId(1)));
     Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
     let log = log.borrow();
     assert_eq!(log[0], ("cpu0 enters newidle with rq0 held", 0));
@@ -161,16 +162,16 @@ fn a_lock_order_violation_fails_the_run() {
     // pi_lock must be taken before an rq lock (T-10, L1); the reverse is a lockdep failure
     // that stops the machine and is reported as a violation.
     let (k, _events) = kernel(1, |_| {});
-    let p = sleeper(&k, 0);
+    let p = sleeper(&k, CpuId(0));
     {
         let k2 = k.clone();
-        k.m.spawn(0, async move {
-            k2.rq_lock(0).await;
+        k.m.spawn(task_ctx(TaskId(0)), async move {
+            k2.rq_lock(CpuId(0)).await;
             k2.pi_lock(p).await;
             k2.m.halt().await;
         });
     }
-    k.m.boot_cpu(0, 0);
+    k.m.boot_cpu(CpuId(0), task_ctx(TaskId(0)));
     let end = Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
     assert_eq!(end, sim::RunEnd::Stopped);
     let v = k.violations.borrow();

@@ -9,6 +9,7 @@ use std::cell::RefCell;
 
 use common::{Collect, Script};
 use kernel::locking::mutex::MutexFlags;
+use kernel::locking::mutex::MutexId;
 use kernel::locking::Protocol;
 use kernel::sched::core::Kernel;
 use kernel::sched::Costs;
@@ -16,10 +17,12 @@ use kernel::system::{Config, EndReason, Outcome, System, TaskSpec};
 use kernel::task::state::TASK_UNINTERRUPTIBLE;
 use kernel::task::TaskId;
 use kernel::tracepoints::{EventKind, LockName, PrevState};
-use sim::{CpuMask, Nanos};
+use sim::{CpuId, CpuMask, Nanos};
 use uapi::{SchedAttr, UserOp};
 
 const M: u32 = 0;
+/// The kernel mutex behind resource `M`: the first (and only) one these tests make.
+const M_KERNEL: MutexId = MutexId(0);
 
 fn lock() -> UserOp {
     UserOp::Lock { mutex: M }
@@ -63,7 +66,7 @@ impl Sim {
         let pid = self.sys.add_task(TaskSpec {
             name: name.to_string(),
             attr,
-            cpus: cpu.map(CpuMask::single),
+            cpus: cpu.map(|c| CpuMask::single(CpuId(c))),
             thread: self.thread,
             program: Script::boxed(ops),
         });
@@ -89,11 +92,11 @@ impl Sim {
             .filter_map(|e| match e.kind {
                 EventKind::LockContended {
                     pid,
-                    lock: LockName::Mutex(M),
+                    lock: LockName::Mutex(M_KERNEL),
                 } if contended => Some((e.time_ns, pid)),
                 EventKind::LockAcquired {
                     pid,
-                    lock: LockName::Mutex(M),
+                    lock: LockName::Mutex(M_KERNEL),
                 } if !contended => Some((e.time_ns, pid)),
                 _ => None,
             })
@@ -121,7 +124,7 @@ impl Sim {
 /// Records every change of the owner word as (time, owner, flags).
 fn owner_log(log: &RefCell<Vec<(Nanos, Option<TaskId>, u8)>>, k: &Kernel) {
     let s = k.st();
-    let mx = &s.mutexes[M as usize];
+    let mx = &s.mutexes[M_KERNEL.idx()];
     let cur = (k.m.now(), mx.owner, mx.flags.bits());
     let mut l = log.borrow_mut();
     if l.last().map(|&(_, o, f)| (o, f)) != Some((cur.1, cur.2)) {
@@ -351,16 +354,16 @@ impl BlockedOnWatch {
         for t in s.tasks.iter() {
             if let Some(m) = t.blocked_on {
                 assert!(
-                    s.mutexes[m as usize].wait_list.contains(&t.id),
+                    s.mutexes[m.idx()].wait_list.contains(&t.id),
                     "blocked_on set on pid {} which is not waiting",
                     t.pid
                 );
             }
         }
-        let t = &s.tasks[self.p as usize];
+        let t = &s.tasks[self.p.idx()];
         let asleep = t.state == TASK_UNINTERRUPTIBLE && !t.on_cpu;
         if asleep && !self.asleep {
-            if t.blocked_on == Some(M) {
+            if t.blocked_on == Some(M_KERNEL) {
                 self.sleeps_with += 1;
             } else {
                 self.sleeps_without += 1;

@@ -11,11 +11,12 @@
 mod common;
 
 use common::{Collect, Script};
+use kernel::locking::rtmutex::RtMutexId;
 use kernel::locking::Protocol;
 use kernel::sched::{Class, Costs};
 use kernel::system::{Config, EndReason, Outcome, System, TaskSpec};
 use kernel::tracepoints::{Event, EventKind, LockName, Pid};
-use sim::CpuMask;
+use sim::{CpuId, CpuMask};
 use uapi::{SchedAttr, UserOp};
 
 const MS: u64 = 1_000_000;
@@ -73,7 +74,7 @@ fn run_on(
         pids.push(sys.add_task(TaskSpec {
             name: name.to_string(),
             attr,
-            cpus: Some(CpuMask::single(cpu)),
+            cpus: Some(CpuMask::single(CpuId(cpu))),
             thread: i as u32,
             program: Script::boxed(ops),
         }));
@@ -118,12 +119,12 @@ impl Done {
             .iter()
             .filter_map(|e| match e.kind {
                 EventKind::LockContended { pid, lock }
-                    if contended && pid == who && lock == LockName::RtMutex(m) =>
+                    if contended && pid == who && lock == LockName::RtMutex(RtMutexId(m)) =>
                 {
                     Some(e.time_ns)
                 }
                 EventKind::LockAcquired { pid, lock }
-                    if !contended && pid == who && lock == LockName::RtMutex(m) =>
+                    if !contended && pid == who && lock == LockName::RtMutex(RtMutexId(m)) =>
                 {
                     Some(e.time_ns)
                 }
@@ -556,7 +557,7 @@ fn abba_deadlock_is_detected_by_the_chain_walk_and_reported() {
     let s = d.sys.k.st();
     let task = |pid| s.tasks.iter().find(|t| t.pid == pid).unwrap();
     // T1 still waits on B; T2 is no waiter any more, only a sleeper that names A.
-    assert_eq!(task(t1).pi_blocked_on, Some(b));
+    assert_eq!(task(t1).pi_blocked_on, Some(RtMutexId(b)));
     assert_eq!(task(t2).pi_blocked_on, None);
     assert_eq!(task(t2).rt_waiter, None);
     assert!(s.rt_mutexes[a as usize].waiters.is_empty());
@@ -656,7 +657,7 @@ fn remote_owner_is_boosted_by_the_waiters_cpu() {
                 task,
                 oldprio,
                 newprio,
-            } if task.pid == l => Some((e.time_ns, e.cpu, oldprio, newprio)),
+            } if task.pid == l => Some((e.time_ns, e.cpu.0, oldprio, newprio)),
             _ => None,
         })
         .collect();

@@ -15,7 +15,7 @@ use kernel::sched::Costs;
 use kernel::system::{Config, EndReason, Outcome, System, TaskSpec};
 use kernel::tracepoints::EventKind;
 use kernel::workqueue::WorkStep;
-use sim::{CpuMask, Nanos};
+use sim::{CpuId, CpuMask, Nanos};
 use uapi::{SchedAttr, UserOp, WorkId};
 
 const M: u32 = 0;
@@ -62,7 +62,7 @@ impl Sim {
         self.sys.add_task(TaskSpec {
             name: name.to_string(),
             attr: SchedAttr::normal(0),
-            cpus: Some(CpuMask::single(cpu)),
+            cpus: Some(CpuMask::single(CpuId(cpu))),
             thread: self.thread,
             program: Script::boxed(ops),
         })

@@ -368,11 +368,11 @@ pub fn ipi_symbols(reason: IpiReason) -> (&'static str, &'static str) {
 /// number). 64-byte alignment, like a cache-line-aligned lock in the direct map.
 pub fn lock_addr(lock: LockName) -> u64 {
     let (class, instance) = match lock {
-        LockName::Rq(cpu) => (1u64, u64::from(cpu)),
+        LockName::Rq(cpu) => (1u64, u64::from(cpu.0)),
         LockName::PiLock(pid) => (2, u64::from(pid)),
         LockName::Other(n) => (3, u64::from(n)),
-        LockName::Mutex(n) => (4, u64::from(n)),
-        LockName::RtMutex(n) => (5, u64::from(n)),
+        LockName::Mutex(n) => (4, u64::from(n.0)),
+        LockName::RtMutex(n) => (5, u64::from(n.0)),
     };
     0xffff_8800_0000_0000 | (class << 40) | (instance << 6)
 }
@@ -432,7 +432,7 @@ mod tests {
         preempt_depth: 2,
     };
 
-    fn ev(time_ns: u64, cpu: u32, owner: Pid, flags: TraceFlags, kind: EventKind) -> Event {
+    fn ev(time_ns: u64, cpu: CpuId, owner: Pid, flags: TraceFlags, kind: EventKind) -> Event {
         Event {
             time_ns,
             cpu,
@@ -445,7 +445,7 @@ mod tests {
     fn newtask(pid: Pid, name: &str) -> Event {
         ev(
             0,
-            0,
+            CpuId(0),
             0,
             TraceFlags::default(),
             EventKind::TaskNewtask {
@@ -503,11 +503,11 @@ mod tests {
         let legend = text.lines().find(|l| l.contains("TASK-PID")).expect("legend");
         let sample = line(ev(
             0,
-            0,
+            CpuId(0),
             0,
             SWITCH,
             EventKind::IpiSendCpu {
-                target_cpu: 1,
+                target_cpu: CpuId(1),
                 reason: IpiReason::Reschedule,
             },
         ));
@@ -518,7 +518,7 @@ mod tests {
     fn sched_switch_from_idle_matches_the_spec_example() {
         let e = ev(
             105_000_123_000,
-            2,
+            CpuId(2),
             0,
             SWITCH,
             EventKind::SchedSwitch {
@@ -539,7 +539,7 @@ mod tests {
     fn sched_switch_preempted_to_idle() {
         let e = ev(
             1_500_000,
-            0,
+            CpuId(0),
             1002,
             SWITCH,
             EventKind::SchedSwitch {
@@ -568,7 +568,7 @@ mod tests {
         for (state, letter) in states {
             let e = ev(
                 0,
-                0,
+                CpuId(0),
                 1001,
                 SWITCH,
                 EventKind::SchedSwitch {
@@ -588,32 +588,32 @@ mod tests {
     fn wakeups_and_flags() {
         let waking = ev(
             2_000_001_000,
-            1,
+            CpuId(1),
             1002,
             WAKE,
             EventKind::SchedWaking {
                 task: tr(1001, 120),
-                target_cpu: 3,
+                target_cpu: CpuId(3),
             },
         );
         let wakeup = ev(
             2_000_002_000,
-            3,
+            CpuId(3),
             0,
             IPI_WAKE,
             EventKind::SchedWakeup {
                 task: tr(1001, 120),
-                target_cpu: 3,
+                target_cpu: CpuId(3),
             },
         );
         let new = ev(
             12_345_678_901_234,
-            0,
+            CpuId(0),
             1002,
             WAKE,
             EventKind::SchedWakeupNew {
                 task: tr(1001, 120),
-                target_cpu: 12,
+                target_cpu: CpuId(12),
             },
         );
         assert_eq!(
@@ -639,11 +639,11 @@ mod tests {
         };
         let e = ev(
             0,
-            0,
+            CpuId(0),
             0,
             f,
             EventKind::IpiSendCpu {
-                target_cpu: 1,
+                target_cpu: CpuId(1),
                 reason: IpiReason::Reschedule,
             },
         );
@@ -659,7 +659,7 @@ mod tests {
         let at = |t| {
             line(ev(
                 t,
-                0,
+                CpuId(0),
                 0,
                 TraceFlags::default(),
                 EventKind::SchedProcessExit { task: tr(1001, 120) },
@@ -675,12 +675,12 @@ mod tests {
     fn unknown_and_wide_pids() {
         let e = ev(
             0,
-            5,
+            CpuId(5),
             77,
             WAKE,
             EventKind::SchedWaking {
                 task: tr(1234567, 100),
-                target_cpu: 5,
+                target_cpu: CpuId(5),
             },
         );
         assert_eq!(
@@ -690,13 +690,13 @@ mod tests {
         );
         let e = ev(
             0,
-            123,
+            CpuId(123),
             1234567,
             SWITCH,
             EventKind::SchedMigrateTask {
                 task: tr(1001, 120),
-                orig_cpu: 0,
-                dest_cpu: 123,
+                orig_cpu: CpuId(0),
+                dest_cpu: CpuId(123),
             },
         );
         assert_eq!(
@@ -710,14 +710,14 @@ mod tests {
     fn exit_pi_setprio_and_newtask_payloads() {
         let exit = ev(
             7,
-            1,
+            CpuId(1),
             1001,
             TraceFlags::default(),
             EventKind::SchedProcessExit { task: tr(1001, 120) },
         );
         let pi = ev(
             7,
-            1,
+            CpuId(1),
             1002,
             WAKE,
             EventKind::SchedPiSetprio {
@@ -728,7 +728,7 @@ mod tests {
         );
         let nt = ev(
             7,
-            1,
+            CpuId(1),
             1002,
             TraceFlags::default(),
             EventKind::TaskNewtask {
@@ -762,11 +762,11 @@ mod tests {
         let ipi = |reason| {
             line(ev(
                 0,
-                0,
+                CpuId(0),
                 1001,
                 IPI_WAKE,
                 EventKind::IpiSendCpu {
-                    target_cpu: 2,
+                    target_cpu: CpuId(2),
                     reason,
                 },
             ))
@@ -783,20 +783,20 @@ mod tests {
     fn contention_addresses_are_stable_and_distinct() {
         let begin = ev(
             0,
-            0,
+            CpuId(0),
             1001,
             SWITCH,
             EventKind::ContentionBegin {
-                lock: LockName::Rq(1),
+                lock: LockName::Rq(CpuId(1)),
             },
         );
         let end = ev(
             0,
-            0,
+            CpuId(0),
             1001,
             SWITCH,
             EventKind::ContentionEnd {
-                lock: LockName::Rq(1),
+                lock: LockName::Rq(CpuId(1)),
                 spun_ns: 40,
             },
         );
@@ -812,8 +812,8 @@ mod tests {
         assert_eq!(lock_addr(LockName::PiLock(1001)), 0xffff_8a00_0000_fa40);
         assert_eq!(lock_addr(LockName::Other(3)), 0xffff_8b00_0000_00c0);
         let all = [
-            LockName::Rq(0),
-            LockName::Rq(u32::MAX),
+            LockName::Rq(CpuId(0)),
+            LockName::Rq(CpuId(u32::MAX)),
             LockName::PiLock(0),
             LockName::PiLock(u32::MAX),
             LockName::Other(0),
@@ -833,7 +833,7 @@ mod tests {
             let mark = mark.marker();
             ev(
                 3_000,
-                1,
+                CpuId(1),
                 1001,
                 TraceFlags::default(),
                 EventKind::UserMark { pid: 1001, mark },
@@ -904,12 +904,12 @@ mod tests {
             .map(|i| {
                 ev(
                     i * 1_337,
-                    (i % 4) as u32,
+                    CpuId((i % 4) as u32),
                     1001,
                     WAKE,
                     EventKind::SchedWaking {
                         task: tr(1002, 89),
-                        target_cpu: (i % 3) as u32,
+                        target_cpu: CpuId((i % 3) as u32),
                     },
                 )
             })

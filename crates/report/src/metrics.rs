@@ -699,7 +699,7 @@ mod tests {
             let nice = if prio >= 100 { prio - 120 } else { 0 };
             self.push(
                 t,
-                0,
+                CpuId(0),
                 EventKind::TaskNewtask {
                     pid,
                     comm: Comm::new(name),
@@ -724,16 +724,16 @@ mod tests {
         fn waking(&mut self, t: Nanos, pid: Pid) -> &mut Self {
             self.push(
                 t,
-                0,
+                CpuId(0),
                 EventKind::SchedWaking {
                     task: TaskRef { pid, prio: 120 },
-                    target_cpu: 0,
+                    target_cpu: CpuId(0),
                 },
             )
         }
         fn mark(&mut self, t: Nanos, pid: Pid, mark: Mark) -> &mut Self {
             let mark = mark.marker();
-            self.push(t, 0, EventKind::UserMark { pid, mark })
+            self.push(t, CpuId(0), EventKind::UserMark { pid, mark })
         }
         fn collect(&self, sim_time_ns: Nanos) -> Metrics {
             let mut c = MetricsCollector::new();
@@ -816,11 +816,11 @@ mod tests {
         let m = Stream::default()
             .newtask(0, A, "a", Policy::Normal, 120)
             .newtask(0, B, "b", Policy::Fifo, 89)
-            .switch(100, 0, 0, PrevState::Running, A)
-            .switch(300, 0, A, PrevState::Sleeping, 0)
-            .switch(400, 1, 0, PrevState::Running, B)
-            .switch(450, 1, B, PrevState::Preempted, A)
-            .switch(500, 0, 0, PrevState::Running, B)
+            .switch(100, CpuId(0), 0, PrevState::Running, A)
+            .switch(300, CpuId(0), A, PrevState::Sleeping, 0)
+            .switch(400, CpuId(1), 0, PrevState::Running, B)
+            .switch(450, CpuId(1), B, PrevState::Preempted, A)
+            .switch(500, CpuId(0), 0, PrevState::Running, B)
             .collect(1000);
         let a = m.task(A).expect("a");
         let b = m.task(B).expect("b");
@@ -839,20 +839,20 @@ mod tests {
     fn wakeup_latency_from_waking_to_switch_in() {
         let m = Stream::default()
             .newtask(0, A, "a", Policy::Normal, 120)
-            .switch(0, 0, 0, PrevState::Running, A)
+            .switch(0, CpuId(0), 0, PrevState::Running, A)
             // Woken in the window before its sleeping switch-out: that waking counts (40).
             .waking(10, A)
-            .switch(20, 0, A, PrevState::Sleeping, 0)
-            .switch(50, 0, 0, PrevState::Running, A)
+            .switch(20, CpuId(0), A, PrevState::Sleeping, 0)
+            .switch(50, CpuId(0), 0, PrevState::Running, A)
             // Woken while current, then preempted runnable: the sleep was cancelled.
             .waking(60, A)
-            .switch(70, 0, A, PrevState::Preempted, B)
-            .switch(90, 0, B, PrevState::Sleeping, A)
+            .switch(70, CpuId(0), A, PrevState::Preempted, B)
+            .switch(90, CpuId(0), B, PrevState::Sleeping, A)
             // Cancelled again, keeps running, then really sleeps: only the later waking (10).
             .waking(100, A)
-            .switch(200, 0, A, PrevState::Sleeping, 0)
+            .switch(200, CpuId(0), A, PrevState::Sleeping, 0)
             .waking(1_000, A)
-            .switch(1_010, 0, 0, PrevState::Running, A)
+            .switch(1_010, CpuId(0), 0, PrevState::Running, A)
             .collect(2_000);
         let h = m.task(A).expect("a").wakeup_latency_ns;
         assert_eq!(
@@ -873,10 +873,10 @@ mod tests {
     fn migrations_count_only_real_moves() {
         let mut s = Stream::default();
         s.newtask(0, A, "a", Policy::Normal, 120);
-        for (orig_cpu, dest_cpu) in [(0, 1), (1, 1), (1, 0)] {
+        for (orig_cpu, dest_cpu) in [(0, 1), (1, 1), (1, 0)].map(|(o, d)| (CpuId(o), CpuId(d))) {
             s.push(
                 5,
-                0,
+                CpuId(0),
                 EventKind::SchedMigrateTask {
                     task: TaskRef { pid: A, prio: 120 },
                     orig_cpu,
@@ -886,9 +886,9 @@ mod tests {
         }
         s.push(
             6,
-            0,
+            CpuId(0),
             EventKind::IpiSendCpu {
-                target_cpu: 1,
+                target_cpu: CpuId(1),
                 reason: IpiReason::WakeList,
             },
         );
@@ -958,7 +958,7 @@ mod tests {
             .mark(460, A, Mark::TaskEnd)
             .push(
                 900,
-                0,
+                CpuId(0),
                 EventKind::SchedProcessExit {
                     task: TaskRef { pid: A, prio: 120 },
                 },
@@ -980,7 +980,7 @@ mod tests {
             .newtask(0, A, "a", Policy::Normal, 120)
             .push(
                 10,
-                0,
+                CpuId(0),
                 EventKind::SchedSetattr {
                     pid: A,
                     policy: Policy::Deadline,
@@ -1000,7 +1000,7 @@ mod tests {
             )
             .push(
                 30,
-                0,
+                CpuId(0),
                 EventKind::SchedSetattr {
                     pid: A,
                     policy: Policy::Normal,
@@ -1020,15 +1020,15 @@ mod tests {
     #[test]
     fn exit_and_unknown_tasks() {
         let m = Stream::default()
-            .switch(0, 0, 0, PrevState::Running, 77)
+            .switch(0, CpuId(0), 0, PrevState::Running, 77)
             .push(
                 40,
-                0,
+                CpuId(0),
                 EventKind::SchedProcessExit {
                     task: TaskRef { pid: 77, prio: 120 },
                 },
             )
-            .switch(50, 0, 77, PrevState::Dead, 0)
+            .switch(50, CpuId(0), 77, PrevState::Dead, 0)
             .collect(60);
         let t = m.task(77).expect("auto-registered");
         assert_eq!(
@@ -1044,7 +1044,7 @@ mod tests {
         let mut c = MetricsCollector::new();
         let mut s = Stream::default();
         s.newtask(0, A, "a", Policy::Fifo, 89)
-            .switch(10, 0, 0, PrevState::Running, A);
+            .switch(10, CpuId(0), 0, PrevState::Running, A);
         for e in &s.0 {
             c.event(e);
         }
@@ -1150,7 +1150,7 @@ mod tests {
             .newtask(0, B, "b", Policy::Normal, 120);
         for i in 0..200u64 {
             let t = 100 + i * 100;
-            let (cpu, pid) = ((i % 2) as CpuId, if i % 3 == 0 { A } else { B });
+            let (cpu, pid) = (CpuId((i % 2) as u32), if i % 3 == 0 { A } else { B });
             s.waking(t, pid)
                 .switch(t + 7 * (i % 5), cpu, 0, PrevState::Running, pid);
             s.switch(t + 50, cpu, pid, PrevState::Sleeping, 0);

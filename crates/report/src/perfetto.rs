@@ -86,10 +86,10 @@ pub fn proxy_track(pid: Pid) -> u64 {
     UUID_PROXY | u64::from(pid)
 }
 pub fn nr_running_track(cpu: CpuId) -> u64 {
-    UUID_NR_RUNNING | u64::from(cpu)
+    UUID_NR_RUNNING | u64::from(cpu.0)
 }
 pub fn donor_prio_track(cpu: CpuId) -> u64 {
-    UUID_DONOR_PRIO | u64::from(cpu)
+    UUID_DONOR_PRIO | u64::from(cpu.0)
 }
 
 /// The raw `prev_state` the kernel stores in a `sched_switch` record.
@@ -176,12 +176,12 @@ impl<W: io::Write> PerfettoWriter<W> {
             })),
             ..Default::default()
         });
-        for cpu in 0..nr_cpus as CpuId {
+        for cpu in CpuId::all(nr_cpus) {
             for (uuid, what) in [
                 (nr_running_track(cpu), "nr_running"),
                 (donor_prio_track(cpu), "donor prio"),
             ] {
-                let first = cpu == 0 && what == "nr_running";
+                let first = cpu == CpuId(0) && what == "nr_running";
                 w.packet(pb::TracePacket {
                     trusted_packet_sequence_id: Some(SEQ_TRACKS),
                     first_packet_on_sequence: first.then_some(true),
@@ -250,7 +250,7 @@ impl<W: io::Write> PerfettoWriter<W> {
     }
 
     fn ftrace(&mut self, e: &Event, ev: Fe) {
-        let cpu = e.cpu as usize;
+        let cpu = e.cpu.idx();
         assert!(
             cpu < self.bundles.len(),
             "event on CPU {cpu} of a {}-CPU trace",
@@ -299,7 +299,7 @@ impl<W: io::Write> PerfettoWriter<W> {
             comm: Some(self.comm(t.pid, cpu)),
             pid: Some(t.pid as i32),
             prio: Some(t.prio),
-            target_cpu: Some(target_cpu as i32),
+            target_cpu: Some(target_cpu.0 as i32),
         }
     }
 
@@ -319,19 +319,16 @@ impl<W: io::Write> PerfettoWriter<W> {
         }
         let old = self.tasks.insert(pid, (runnable, cpu));
         if let Some((true, old_cpu)) = old {
-            self.rqs[old_cpu as usize].nr_running -= 1;
-            assert!(
-                self.rqs[old_cpu as usize].nr_running >= 0,
-                "nr_running below zero"
-            );
+            self.rqs[old_cpu.idx()].nr_running -= 1;
+            assert!(self.rqs[old_cpu.idx()].nr_running >= 0, "nr_running below zero");
         }
         if runnable {
-            self.rqs[cpu as usize].nr_running += 1;
+            self.rqs[cpu.idx()].nr_running += 1;
         }
     }
 
     fn set_donor(&mut self, cpu: CpuId, t: TaskRef) {
-        let rq = &mut self.rqs[cpu as usize];
+        let rq = &mut self.rqs[cpu.idx()];
         rq.donor = t.pid;
         rq.donor_prio = i64::from(t.prio);
     }
@@ -346,7 +343,7 @@ impl<W: io::Write> PerfettoWriter<W> {
                     time_ns,
                     pb::TrackEvent {
                         r#type: Some(pb::TYPE_COUNTER),
-                        track_uuid: Some(nr_running_track(cpu as CpuId)),
+                        track_uuid: Some(nr_running_track(CpuId(cpu as u32))),
                         counter_value: Some(rq.nr_running),
                         ..Default::default()
                     },
@@ -358,7 +355,7 @@ impl<W: io::Write> PerfettoWriter<W> {
                     time_ns,
                     pb::TrackEvent {
                         r#type: Some(pb::TYPE_COUNTER),
-                        track_uuid: Some(donor_prio_track(cpu as CpuId)),
+                        track_uuid: Some(donor_prio_track(CpuId(cpu as u32))),
                         counter_value: Some(rq.donor_prio),
                         ..Default::default()
                     },
@@ -526,8 +523,8 @@ impl<W: io::Write> PerfettoWriter<W> {
             comm: Some(self.comm(task.pid, e.cpu)),
             pid: Some(task.pid as i32),
             prio: Some(task.prio),
-            orig_cpu: Some(orig_cpu as i32),
-            dest_cpu: Some(dest_cpu as i32),
+            orig_cpu: Some(orig_cpu.0 as i32),
+            dest_cpu: Some(dest_cpu.0 as i32),
         };
         self.ftrace(e, Fe::SchedMigrateTask(ev));
         let runnable = self.tasks.get(&task.pid).is_some_and(|&(r, _)| r);
@@ -603,6 +600,7 @@ pub fn decode(bytes: &[u8]) -> Result<pb::Trace, prost::DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kernel::locking::mutex::MutexId;
     use kernel::tracepoints::{Comm, LockName, TraceFlags};
     use uapi::Policy;
 
@@ -668,19 +666,19 @@ mod tests {
     fn nr_running_follows_wakeups_migrations_and_sleeps() {
         let a = t(1001, 120);
         let events = [
-            ev(0, 0, 0, newtask(1001, "a")),
+            ev(0, CpuId(0), 0, newtask(1001, "a")),
             ev(
                 10,
-                0,
+                CpuId(0),
                 0,
                 EventKind::SchedWakeupNew {
                     task: a,
-                    target_cpu: 0,
+                    target_cpu: CpuId(0),
                 },
             ),
             ev(
                 20,
-                0,
+                CpuId(0),
                 0,
                 EventKind::SchedSwitch {
                     prev: t(0, 120),
@@ -691,7 +689,7 @@ mod tests {
             // Preempted: still runnable.
             ev(
                 30,
-                0,
+                CpuId(0),
                 1001,
                 EventKind::SchedSwitch {
                     prev: a,
@@ -701,17 +699,17 @@ mod tests {
             ),
             ev(
                 40,
-                0,
+                CpuId(0),
                 0,
                 EventKind::SchedMigrateTask {
                     task: a,
-                    orig_cpu: 0,
-                    dest_cpu: 1,
+                    orig_cpu: CpuId(0),
+                    dest_cpu: CpuId(1),
                 },
             ),
             ev(
                 50,
-                1,
+                CpuId(1),
                 0,
                 EventKind::SchedSwitch {
                     prev: t(0, 120),
@@ -721,7 +719,7 @@ mod tests {
             ),
             ev(
                 60,
-                1,
+                CpuId(1),
                 1001,
                 EventKind::SchedSwitch {
                     prev: a,
@@ -733,19 +731,19 @@ mod tests {
         let c = counters(&write(&events, 2));
         let nr0: Vec<i64> = c
             .iter()
-            .filter(|(u, _)| *u == nr_running_track(0))
+            .filter(|(u, _)| *u == nr_running_track(CpuId(0)))
             .map(|x| x.1)
             .collect();
         let nr1: Vec<i64> = c
             .iter()
-            .filter(|(u, _)| *u == nr_running_track(1))
+            .filter(|(u, _)| *u == nr_running_track(CpuId(1)))
             .map(|x| x.1)
             .collect();
         assert_eq!(nr0, vec![1, 0], "woken on CPU 0, migrated away");
         assert_eq!(nr1, vec![0, 1, 0], "arrives on CPU 1, then sleeps");
         let prio0: Vec<i64> = c
             .iter()
-            .filter(|(u, _)| *u == donor_prio_track(0))
+            .filter(|(u, _)| *u == donor_prio_track(CpuId(0)))
             .map(|x| x.1)
             .collect();
         assert_eq!(prio0, vec![120], "idle and a fair task share prio 120");
@@ -756,29 +754,29 @@ mod tests {
         let owner = t(1001, 120);
         let donor = t(1002, 89);
         let events = [
-            ev(0, 0, 0, newtask(1001, "owner")),
-            ev(0, 0, 0, newtask(1002, "donor")),
+            ev(0, CpuId(0), 0, newtask(1001, "owner")),
+            ev(0, CpuId(0), 0, newtask(1002, "donor")),
             ev(
                 0,
-                0,
+                CpuId(0),
                 0,
                 EventKind::LockInit {
-                    lock: LockName::Mutex(0),
+                    lock: LockName::Mutex(MutexId(0)),
                     name: Comm::new("M"),
                 },
             ),
             ev(
                 5,
-                0,
+                CpuId(0),
                 1002,
                 EventKind::LockContended {
                     pid: 1002,
-                    lock: LockName::Mutex(0),
+                    lock: LockName::Mutex(MutexId(0)),
                 },
             ),
             ev(
                 6,
-                0,
+                CpuId(0),
                 1002,
                 EventKind::SchedSwitch {
                     prev: donor,
@@ -786,15 +784,15 @@ mod tests {
                     next: owner,
                 },
             ),
-            ev(6, 0, 1001, EventKind::ProxyBegin { donor, owner }),
-            ev(9, 0, 1001, EventKind::ProxyEnd { donor, owner }),
+            ev(6, CpuId(0), 1001, EventKind::ProxyBegin { donor, owner }),
+            ev(9, CpuId(0), 1001, EventKind::ProxyEnd { donor, owner }),
             ev(
                 9,
-                0,
+                CpuId(0),
                 1001,
                 EventKind::LockAcquired {
                     pid: 1002,
-                    lock: LockName::Mutex(0),
+                    lock: LockName::Mutex(MutexId(0)),
                 },
             ),
         ];
@@ -844,7 +842,7 @@ mod tests {
         // While proxying, CPU 0 runs on the donor's scheduling context: prio 89.
         let prio: Vec<i64> = counters(&trace)
             .into_iter()
-            .filter(|(u, _)| *u == donor_prio_track(0))
+            .filter(|(u, _)| *u == donor_prio_track(CpuId(0)))
             .map(|x| x.1)
             .collect();
         assert_eq!(prio, vec![120, 89]);

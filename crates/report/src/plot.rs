@@ -146,7 +146,7 @@ impl PlotCollector {
 impl EventSink for PlotCollector {
     fn event(&mut self, e: &Event) {
         self.metrics.event(e);
-        self.nr_cpus = self.nr_cpus.max(e.cpu + 1);
+        self.nr_cpus = self.nr_cpus.max(e.cpu.0 + 1);
         match e.kind {
             EventKind::TaskNewtask { pid, comm, .. } => {
                 self.names.insert(pid, comm.as_str().to_string());
@@ -360,7 +360,7 @@ impl<'a> GanttLayout<'a> {
 
     /// Row of CPU c: c (bottom) .. c + 1 (top), top down as in KernelShark.
     fn row(&self, cpu: CpuId) -> f64 {
-        (self.run.nr_cpus - 1 - cpu) as f64
+        (self.run.nr_cpus - 1 - cpu.0) as f64
     }
 
     fn colour(&self, pid: Pid) -> RGBColor {
@@ -598,12 +598,12 @@ mod tests {
             samples: Vec::new(),
             names,
             spans: vec![
-                span(0, 1002, 0, 1_000_000),
-                span(0, 1000, 1_000_000, 3_000_000),
-                span(1, 1002, 0, 4_000_000),
+                span(CpuId(0), 1002, 0, 1_000_000),
+                span(CpuId(0), 1000, 1_000_000, 3_000_000),
+                span(CpuId(1), 1002, 0, 4_000_000),
             ],
             proxy_spans: vec![ProxySpan {
-                cpu: 0,
+                cpu: CpuId(0),
                 donor: 1001,
                 owner: 1000,
                 start_ns: 1_000_000,
@@ -664,14 +664,14 @@ mod tests {
         };
         let mut c = PlotCollector::new(100, 1_000);
         for e in [
-            ev(0, 0, new(7, "owner")),
-            ev(0, 0, new(8, "donor")),
-            ev(50, 0, sw(0, 7)),
-            ev(50, 1, sw(0, 8)),
-            ev(200, 1, sw(8, 0)),
+            ev(0, CpuId(0), new(7, "owner")),
+            ev(0, CpuId(0), new(8, "donor")),
+            ev(50, CpuId(0), sw(0, 7)),
+            ev(50, CpuId(1), sw(0, 8)),
+            ev(200, CpuId(1), sw(8, 0)),
             ev(
                 300,
-                0,
+                CpuId(0),
                 EventKind::ProxyBegin {
                     donor: r(8),
                     owner: r(7),
@@ -679,14 +679,14 @@ mod tests {
             ),
             ev(
                 400,
-                0,
+                CpuId(0),
                 EventKind::ProxyEnd {
                     donor: r(8),
                     owner: r(7),
                 },
             ),
-            ev(500, 0, sw(7, 0)),
-            ev(900, 1, sw(0, 7)),
+            ev(500, CpuId(0), sw(7, 0)),
+            ev(900, CpuId(1), sw(0, 7)),
         ] {
             c.event(&e);
         }
@@ -699,12 +699,16 @@ mod tests {
         };
         assert_eq!(
             run.spans,
-            vec![span(1, 8, 100, 200), span(0, 7, 100, 500), span(1, 7, 900, 1_000)]
+            vec![
+                span(CpuId(1), 8, 100, 200),
+                span(CpuId(0), 7, 100, 500),
+                span(CpuId(1), 7, 900, 1_000)
+            ]
         );
         assert_eq!(
             run.proxy_spans,
             vec![ProxySpan {
-                cpu: 0,
+                cpu: CpuId(0),
                 donor: 8,
                 owner: 7,
                 start_ns: 300,

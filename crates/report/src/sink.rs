@@ -76,15 +76,16 @@ impl<T: EventSink> EventSink for SharedSink<T> {
 mod tests {
     use super::*;
     use kernel::tracepoints::{EventKind, IpiReason, TraceFlags};
+    use sim::CpuId;
 
     fn ev(t: u64) -> Event {
         Event {
             time_ns: t,
-            cpu: 0,
+            cpu: CpuId(0),
             owner: 0,
             flags: TraceFlags::default(),
             kind: EventKind::IpiSendCpu {
-                target_cpu: 1,
+                target_cpu: CpuId(1),
                 reason: IpiReason::Reschedule,
             },
         }
@@ -112,6 +113,7 @@ mod run_tests {
     use super::*;
     use crate::{FtraceWriter, MetricsCollector, RunInfo};
     use kernel::tracepoints::{Comm, EventKind, PrevState, TaskRef, TraceFlags};
+    use sim::CpuId;
     use uapi::Policy;
 
     #[test]
@@ -139,7 +141,7 @@ mod run_tests {
                 },
                 EventKind::SchedWakeupNew {
                     task: a,
-                    target_cpu: 0,
+                    target_cpu: CpuId(0),
                 },
                 EventKind::SchedSwitch {
                     prev: idle,
@@ -153,7 +155,7 @@ mod run_tests {
                 },
                 EventKind::SchedWaking {
                     task: a,
-                    target_cpu: 0,
+                    target_cpu: CpuId(0),
                 },
                 EventKind::SchedSwitch {
                     prev: idle,
@@ -171,7 +173,7 @@ mod run_tests {
             for (i, kind) in kinds.into_iter().enumerate() {
                 sink.event(&Event {
                     time_ns: 1_000 * i as u64,
-                    cpu: 0,
+                    cpu: CpuId(0),
                     owner,
                     flags,
                     kind,

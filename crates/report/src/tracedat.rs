@@ -531,7 +531,7 @@ impl<W: io::Write> TraceDatWriter<W> {
         r.comm(0, &self.comm(t.pid, e.cpu))
             .int(1, t.pid as i32)
             .int(2, t.prio)
-            .int(3, target_cpu as i32);
+            .int(3, target_cpu.0 as i32);
         r.bytes
     }
 
@@ -638,8 +638,8 @@ impl<W: io::Write> TraceDatWriter<W> {
         r.comm(0, &self.comm(task.pid, e.cpu))
             .int(1, task.pid as i32)
             .int(2, task.prio)
-            .int(3, orig_cpu as i32)
-            .int(4, dest_cpu as i32);
+            .int(3, orig_cpu.0 as i32)
+            .int(4, dest_cpu.0 as i32);
         r.bytes
     }
 
@@ -670,7 +670,7 @@ impl<W: io::Write> TraceDatWriter<W> {
         // A NULL callback prints as 0x0.
         let cb = if callback == "0x0" { 0 } else { self.sym(callback) };
         let mut r = Record::new(EV_IPI, e.flags, e.owner);
-        r.put(0, &target_cpu.to_le_bytes()).u64(1, site).u64(2, cb);
+        r.put(0, &target_cpu.0.to_le_bytes()).u64(1, site).u64(2, cb);
         r.bytes
     }
 
@@ -688,8 +688,8 @@ impl<W: io::Write> TraceDatWriter<W> {
         let mut r = Record::new(EV_WQ_QUEUE, e.flags, e.owner);
         r.u64(0, work_addr(work))
             .u64(1, f)
-            .int(3, req_cpu as i32)
-            .int(4, pool_cpu as i32)
+            .int(3, req_cpu.0 as i32)
+            .int(4, pool_cpu.0 as i32)
             .data_loc(2, "events");
         r.bytes
     }
@@ -804,7 +804,7 @@ fn event_formats(h: &mut Vec<u8>) {
 impl<W: io::Write> EventSink for TraceDatWriter<W> {
     fn event(&mut self, e: &Event) {
         if let Some(r) = self.record(e) {
-            let cpu = e.cpu as usize;
+            let cpu = e.cpu.idx();
             assert!(
                 cpu < self.cpus.len(),
                 "event on CPU {cpu} of a {}-CPU trace",

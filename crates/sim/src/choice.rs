@@ -196,7 +196,7 @@ mod tests {
     fn seed_order_keys_are_the_tie_stream() {
         let mut s = SeedOrder::new(3);
         let mut o = Oracle::new(3, Stream::Tie);
-        for c in 0..4 {
+        for c in CpuId::all(4) {
             assert_eq!(s.queued(c), o.next_u64());
         }
         assert!(!s.bounds().any(), "the default source never perturbs");
@@ -213,11 +213,15 @@ mod tests {
             ties: 2,
         };
         let mut r = Replay::new(&log);
-        assert_eq!(r.pick_cpu(0, &[0, 1, 2]), 2, "7 clamps to the last CPU");
-        assert_eq!(r.pick_cpu(0, &[0, 1, 2]), 2);
-        assert_eq!(r.perturb(Point::Ipi, 0, 10), 10, "50 clamps to the bound");
-        assert_eq!(r.pick_cpu(0, &[0, 1]), 0, "past the end: first CPU");
-        assert_eq!(r.perturb(Point::Ipi, 0, 10), 0, "past the end: no delay");
+        assert_eq!(
+            r.pick_cpu(0, &[CpuId(0), CpuId(1), CpuId(2)]),
+            2,
+            "7 clamps to the last CPU"
+        );
+        assert_eq!(r.pick_cpu(0, &[CpuId(0), CpuId(1), CpuId(2)]), 2);
+        assert_eq!(r.perturb(Point::Ipi, CpuId(0), 10), 10, "50 clamps to the bound");
+        assert_eq!(r.pick_cpu(0, &[CpuId(0), CpuId(1)]), 0, "past the end: first CPU");
+        assert_eq!(r.perturb(Point::Ipi, CpuId(0), 10), 0, "past the end: no delay");
         assert!(r.bounds().any());
     }
 }

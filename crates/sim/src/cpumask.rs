@@ -2,8 +2,18 @@
 
 use std::fmt;
 
-/// Index of a simulated CPU.
-pub type CpuId = u32;
+crate::id_type! {
+    /// Index of a simulated CPU.
+    pub struct CpuId;
+}
+
+impl CpuId {
+    /// CPUs `0..nr_cpus` in ascending order (Linux `for_each_possible_cpu`).
+    pub fn all(nr_cpus: usize) -> impl Iterator<Item = CpuId> {
+        assert!(nr_cpus <= MAX_CPUS, "at most {MAX_CPUS} CPUs");
+        (0..nr_cpus as u32).map(CpuId)
+    }
+}
 
 /// The largest machine the model supports.
 pub const MAX_CPUS: usize = 512;
@@ -24,8 +34,8 @@ impl CpuMask {
     pub fn first_n(n: usize) -> Self {
         assert!(n <= MAX_CPUS, "at most {MAX_CPUS} CPUs");
         let mut m = Self::empty();
-        for c in 0..n {
-            m.set(c as CpuId);
+        for c in CpuId::all(n) {
+            m.set(c);
         }
         m
     }
@@ -37,19 +47,19 @@ impl CpuMask {
     }
 
     pub fn set(&mut self, cpu: CpuId) {
-        let c = cpu as usize;
+        let c = cpu.idx();
         assert!(c < MAX_CPUS);
         self.bits[c / 64] |= 1 << (c % 64);
     }
 
     pub fn clear(&mut self, cpu: CpuId) {
-        let c = cpu as usize;
+        let c = cpu.idx();
         assert!(c < MAX_CPUS);
         self.bits[c / 64] &= !(1 << (c % 64));
     }
 
     pub fn test(&self, cpu: CpuId) -> bool {
-        let c = cpu as usize;
+        let c = cpu.idx();
         c < MAX_CPUS && self.bits[c / 64] & (1 << (c % 64)) != 0
     }
 
@@ -88,7 +98,7 @@ impl CpuMask {
                 }
                 let b = w.trailing_zeros();
                 w &= w - 1;
-                Some(i as CpuId * 64 + b)
+                Some(CpuId(i as u32 * 64 + b))
             })
         })
     }
@@ -109,7 +119,7 @@ impl fmt::Debug for CpuMask {
         let mut i = 0;
         while i < cpus.len() {
             let mut j = i;
-            while j + 1 < cpus.len() && cpus[j + 1] == cpus[j] + 1 {
+            while j + 1 < cpus.len() && cpus[j + 1].0 == cpus[j].0 + 1 {
                 j += 1;
             }
             if i == j {
@@ -139,12 +149,15 @@ mod tests {
 
     #[test]
     fn set_test_iterate() {
-        let m: CpuMask = [0, 3, 64, 511].into_iter().collect();
+        let m: CpuMask = [0, 3, 64, 511].map(CpuId).into_iter().collect();
         assert_eq!(m.weight(), 4);
-        assert!(m.test(64));
-        assert!(!m.test(65));
-        assert_eq!(m.iter().collect::<Vec<_>>(), vec![0, 3, 64, 511]);
-        assert_eq!(m.iter_wrap(4).collect::<Vec<_>>(), vec![64, 511, 0, 3]);
+        assert!(m.test(CpuId(64)));
+        assert!(!m.test(CpuId(65)));
+        assert_eq!(m.iter().collect::<Vec<_>>(), [0, 3, 64, 511].map(CpuId));
+        assert_eq!(
+            m.iter_wrap(CpuId(4)).collect::<Vec<_>>(),
+            [64, 511, 0, 3].map(CpuId)
+        );
         assert_eq!(format!("{:?}", CpuMask::first_n(4)), "[0-3]");
     }
 }

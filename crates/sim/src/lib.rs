@@ -17,6 +17,7 @@
 
 pub mod choice;
 pub mod cpumask;
+pub mod id;
 pub mod machine;
 pub mod oracle;
 pub mod time;

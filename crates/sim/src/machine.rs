@@ -49,8 +49,10 @@ use crate::choice::{Bounds, ChoiceLog, ChoiceSource, Point, SeedOrder};
 use crate::cpumask::CpuId;
 use crate::time::Nanos;
 
-/// An execution context (the kernel stack of one task). Numbered by the kernel model.
-pub type CtxId = u32;
+crate::id_type! {
+    /// An execution context (the kernel stack of one task). Numbered by the kernel model.
+    pub struct CtxId;
+}
 
 /// A raw spinlock of the machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -242,7 +244,7 @@ impl Machine {
         Machine {
             st: RefCell::new(State {
                 now: 0,
-                cur: 0,
+                cur: CpuId(0),
                 cpus,
                 locks: Vec::new(),
                 choices: Box::new(SeedOrder::new(seed)),
@@ -283,7 +285,7 @@ impl Machine {
 
     /// The context executing on `cpu`.
     pub fn cpu_ctx(&self, cpu: CpuId) -> Option<CtxId> {
-        self.st.borrow().cpus[cpu as usize].ctx
+        self.st.borrow().cpus[cpu.idx()].ctx
     }
 
     /// Number of steps executed so far (folded polls are not steps: [`Machine::folded_polls`]).
@@ -372,14 +374,14 @@ impl Machine {
     /// Make `ctx` the first context of `cpu`, runnable at time 0.
     pub fn boot_cpu(&self, cpu: CpuId, ctx: CtxId) {
         let mut st = self.st.borrow_mut();
-        assert!(st.cpus[cpu as usize].ctx.is_none(), "cpu{cpu} booted twice");
-        st.cpus[cpu as usize].ctx = Some(ctx);
-        if st.running.len() <= ctx as usize {
-            st.running.resize(ctx as usize + 1, false);
+        assert!(st.cpus[cpu.idx()].ctx.is_none(), "cpu{cpu} booted twice");
+        st.cpus[cpu.idx()].ctx = Some(ctx);
+        if st.running.len() <= ctx.idx() {
+            st.running.resize(ctx.idx() + 1, false);
         }
-        assert!(!st.running[ctx as usize], "context {ctx} booted on two CPUs");
-        st.running[ctx as usize] = true;
-        st.cpus[cpu as usize].wait = Wait::Ready;
+        assert!(!st.running[ctx.idx()], "context {ctx} booted on two CPUs");
+        st.running[ctx.idx()] = true;
+        st.cpus[cpu.idx()].wait = Wait::Ready;
         queue_cpu(&mut st, cpu);
     }
 
@@ -484,7 +486,7 @@ impl Machine {
     pub async fn spin(&self, lock: LockId) -> Nanos {
         let since = {
             let st = self.st.borrow();
-            st.cpus[st.cur as usize].spin_since
+            st.cpus[st.cur.idx()].spin_since
         };
         WaitFuture {
             m: self,
@@ -532,7 +534,7 @@ impl Machine {
         let mut st = self.st.borrow_mut();
         let cur = st.cur;
         let now = st.now;
-        st.cpus[cur as usize].spin_since = now;
+        st.cpus[cur.idx()].spin_since = now;
         let l = &mut st.locks[lock.0 as usize];
         l.contentions += 1;
         l.waiters.push_back(cur);
@@ -557,7 +559,7 @@ impl Machine {
             None => l.owner = None,
             Some(w) => {
                 l.owner = Some(w);
-                let slot = &mut st.cpus[w as usize];
+                let slot = &mut st.cpus[w.idx()];
                 assert_eq!(slot.wait, Wait::Spin);
                 let spun = now + handoff - slot.spin_since;
                 slot.wait = Wait::Until(now + handoff);
@@ -585,13 +587,13 @@ impl Machine {
     pub fn program_clockevent(&self, cpu: CpuId, at: Option<Nanos>) {
         let mut st = self.st.borrow_mut();
         let fire = at.map(|t| t + perturb(&mut st, Point::Timer, cpu));
-        st.cpus[cpu as usize].clockevent = at;
-        st.cpus[cpu as usize].clockevent_fire = fire;
+        st.cpus[cpu.idx()].clockevent = at;
+        st.cpus[cpu.idx()].clockevent_fire = fire;
         requeue_if_interruptible(&mut st, cpu);
     }
 
     pub fn clockevent(&self, cpu: CpuId) -> Option<Nanos> {
-        self.st.borrow().cpus[cpu as usize].clockevent
+        self.st.borrow().cpus[cpu.idx()].clockevent
     }
 
     /// Raise IPI `vector` (0..32) on `cpu`, arriving at `at` (later under a perturbing
@@ -600,21 +602,21 @@ impl Machine {
         assert!(vector < 32);
         let mut st = self.st.borrow_mut();
         let at = at + perturb(&mut st, Point::Ipi, cpu);
-        st.cpus[cpu as usize].ipis.push((at, vector));
+        st.cpus[cpu.idx()].ipis.push((at, vector));
         requeue_if_interruptible(&mut st, cpu);
     }
 
     /// Whether an interrupt is due on this CPU now.
     pub fn irq_due(&self) -> bool {
         let st = self.st.borrow();
-        st.cpus[st.cur as usize].next_irq().is_some_and(|t| t <= st.now)
+        st.cpus[st.cur.idx()].next_irq().is_some_and(|t| t <= st.now)
     }
 
     /// Whether an interrupt other than IPI `vector` is due on this CPU now (the kernel model
     /// asks it with a vector that stands for no real interrupt).
     pub fn irq_due_except_ipi(&self, vector: u32) -> bool {
         let st = self.st.borrow();
-        let slot = &st.cpus[st.cur as usize];
+        let slot = &st.cpus[st.cur.idx()];
         slot.clockevent_fire.is_some_and(|t| t <= st.now)
             || slot.ipis.iter().any(|&(t, v)| t <= st.now && v != vector)
     }
@@ -623,7 +625,7 @@ impl Machine {
     pub fn take_irqs(&self) -> IrqSources {
         let mut st = self.st.borrow_mut();
         let now = st.now;
-        let cur = st.cur as usize;
+        let cur = st.cur.idx();
         let slot = &mut st.cpus[cur];
         let mut src = IrqSources::default();
         if slot.clockevent_fire.is_some_and(|t| t <= now) {
@@ -644,7 +646,7 @@ impl Machine {
 
     /// Whether IPIs are pending (arrived or in flight) on `cpu`.
     pub fn ipi_pending(&self, cpu: CpuId, vector: u32) -> bool {
-        self.st.borrow().cpus[cpu as usize]
+        self.st.borrow().cpus[cpu.idx()]
             .ipis
             .iter()
             .any(|&(_, v)| v == vector)
@@ -652,7 +654,7 @@ impl Machine {
 }
 
 fn queue_cpu(st: &mut State, cpu: CpuId) {
-    let slot = &mut st.cpus[cpu as usize];
+    let slot = &mut st.cpus[cpu.idx()];
     slot.generation = slot.generation.wrapping_add(1);
     let generation = slot.generation;
     if let Some(t) = slot.next_event() {
@@ -680,7 +682,7 @@ fn perturb(st: &mut State, point: Point, cpu: CpuId) -> Nanos {
 fn pop_next(st: &mut State) -> Option<(Nanos, CpuId)> {
     let (t, key, cpu, generation) = loop {
         let Reverse((t, key, cpu, generation)) = st.heap.pop()?;
-        if st.cpus[cpu as usize].generation == generation {
+        if st.cpus[cpu.idx()].generation == generation {
             break (t, key, cpu, generation);
         }
     };
@@ -699,7 +701,7 @@ fn pop_next(st: &mut State) -> Option<(Nanos, CpuId)> {
             break;
         }
         st.heap.pop();
-        if st.cpus[c2 as usize].generation == g2 {
+        if st.cpus[c2.idx()].generation == g2 {
             tied.push((c2, g2));
         }
     }
@@ -728,7 +730,7 @@ fn pop_next(st: &mut State) -> Option<(Nanos, CpuId)> {
 fn quiet_until(st: &State, cpu: CpuId, irqs: bool) -> Nanos {
     let mut t = st.heap.peek().map_or(Nanos::MAX, |Reverse((t, ..))| *t);
     if irqs {
-        if let Some(irq) = st.cpus[cpu as usize].next_irq() {
+        if let Some(irq) = st.cpus[cpu.idx()].next_irq() {
             t = t.min(irq);
         }
     }
@@ -755,7 +757,7 @@ fn fold_polls(st: &mut State, cpu: CpuId) {
         period_ns,
         max_polls,
         irqs,
-    } = st.cpus[cpu as usize].wait
+    } = st.cpus[cpu.idx()].wait
     else {
         return;
     };
@@ -769,7 +771,7 @@ fn fold_polls(st: &mut State, cpu: CpuId) {
     let start = at - period_ns;
     let n = ((quiet - 1 - start) / period_ns).min(max_polls);
     debug_assert!(n >= 1);
-    st.cpus[cpu as usize].wait = Wait::Poll {
+    st.cpus[cpu.idx()].wait = Wait::Poll {
         at: start + n * period_ns,
         period_ns,
         max_polls: 1,
@@ -781,8 +783,7 @@ fn fold_polls(st: &mut State, cpu: CpuId) {
 fn requeue_if_interruptible(st: &mut State, cpu: CpuId) {
     // Only a CPU parked in an interruptible wait (and not the one executing) can have its
     // next step moved by an interrupt source.
-    if matches!(st.cpus[cpu as usize].wait, Wait::Interruptible { .. }) && st.cpus[cpu as usize].ctx.is_some()
-    {
+    if matches!(st.cpus[cpu.idx()].wait, Wait::Interruptible { .. }) && st.cpus[cpu.idx()].ctx.is_some() {
         queue_cpu(st, cpu);
     }
 }
@@ -818,7 +819,7 @@ impl Future for WaitFuture<'_> {
         };
         self.started = true;
         let mut st = self.m.st.borrow_mut();
-        let cur = st.cur as usize;
+        let cur = st.cur.idx();
         st.cpus[cur].wait = wait;
         Poll::Pending
     }
@@ -847,7 +848,7 @@ impl Future for PollFuture<'_> {
         }
         self.since = Some(now);
         let mut st = self.m.st.borrow_mut();
-        let cur = st.cur as usize;
+        let cur = st.cur.idx();
         st.cpus[cur].wait = Wait::Poll {
             at: now + self.period_ns,
             period_ns: self.period_ns,
@@ -869,7 +870,7 @@ impl Future for RunFuture<'_> {
     type Output = RunResult;
     fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<RunResult> {
         let mut st = self.m.st.borrow_mut();
-        let cur = st.cur as usize;
+        let cur = st.cur.idx();
         let now = st.now;
         if !self.started {
             if self.ns == 0 {
@@ -912,15 +913,15 @@ impl Future for SwitchFuture<'_> {
         }
         self.started = true;
         let mut st = self.m.st.borrow_mut();
-        let cur = st.cur as usize;
+        let cur = st.cur.idx();
         let next = self.next;
-        let n = next as usize;
+        let n = next.idx();
         if st.running.len() <= n {
             st.running.resize(n + 1, false);
         }
         assert!(!st.running[n], "context {next} is already executing on a CPU");
         if let Some(prev) = st.cpus[cur].ctx {
-            st.running[prev as usize] = false;
+            st.running[prev.idx()] = false;
         }
         st.running[n] = true;
         st.cpus[cur].ctx = Some(next);
@@ -948,7 +949,7 @@ impl Executor {
         }
         let mut st = self.m.st.borrow_mut();
         for (id, fut) in st.spawns.drain(..) {
-            let i = id as usize;
+            let i = id.idx();
             if self.ctxs.len() <= i {
                 self.ctxs.resize_with(i + 1, || None);
             }
@@ -956,7 +957,7 @@ impl Executor {
             self.ctxs[i] = Some(fut);
         }
         for id in st.reaped.drain(..) {
-            self.ctxs[id as usize] = None;
+            self.ctxs[id.idx()] = None;
         }
     }
 
@@ -997,7 +998,7 @@ impl Executor {
                 st.now = t;
                 st.cur = cpu;
                 st.steps += 1;
-                let slot = &mut st.cpus[cpu as usize];
+                let slot = &mut st.cpus[cpu.idx()];
                 slot.time = t;
                 if let Wait::Interruptible { end, .. } = slot.wait {
                     slot.interrupted = t < end;
@@ -1007,10 +1008,10 @@ impl Executor {
             };
             loop {
                 let ctx = self.m.cpu_ctx(cpu).expect("stepping a CPU without a context");
-                let mut fut = self.ctxs[ctx as usize].take().expect("context has no future");
+                let mut fut = self.ctxs[ctx.idx()].take().expect("context has no future");
                 {
                     let mut st = self.m.st.borrow_mut();
-                    let slot = &mut st.cpus[cpu as usize];
+                    let slot = &mut st.cpus[cpu.idx()];
                     // Keep an interruptible wait visible to the RunFuture being resumed.
                     if !matches!(slot.wait, Wait::Interruptible { .. }) {
                         slot.wait = Wait::Unset;
@@ -1019,7 +1020,7 @@ impl Executor {
                 if fut.as_mut().poll(&mut cx).is_ready() {
                     panic!("context {ctx} returned; task contexts must park forever");
                 }
-                self.ctxs[ctx as usize] = Some(fut);
+                self.ctxs[ctx.idx()] = Some(fut);
                 self.adopt();
                 if self.m.cpu_ctx(cpu) == Some(ctx) {
                     break;
@@ -1038,12 +1039,12 @@ impl Executor {
             if st.fast_paths && !st.stop {
                 fold_polls(&mut st, cpu);
             }
-            let next = st.cpus[cpu as usize].next_event();
+            let next = st.cpus[cpu.idx()].next_event();
             let top = st.heap.peek().map(|Reverse((t, ..))| *t);
             match next {
                 Some(t) if t <= limit_ns && top.is_none_or(|top| t < top) => {
                     // Invalidate any queued entry of this CPU and continue it directly.
-                    let slot = &mut st.cpus[cpu as usize];
+                    let slot = &mut st.cpus[cpu.idx()];
                     slot.generation = slot.generation.wrapping_add(1);
                     fast = Some((t, cpu));
                 }
@@ -1065,7 +1066,7 @@ mod tests {
         let log = Rc::new(RefCell::new(Vec::new()));
         {
             let (m2, log2) = (m.clone(), log.clone());
-            m.spawn(0, async move {
+            m.spawn(CtxId(0), async move {
                 assert!(m2.lock(l, 0).await);
                 m2.delay(1000).await;
                 m2.unlock(l);
@@ -1075,7 +1076,7 @@ mod tests {
         }
         {
             let (m2, log2) = (m.clone(), log.clone());
-            m.spawn(1, async move {
+            m.spawn(CtxId(1), async move {
                 m2.delay(100).await;
                 let got = m2.lock(l, 0).await;
                 assert!(!got, "lock must be held by cpu0");
@@ -1086,8 +1087,8 @@ mod tests {
                 m2.halt().await;
             });
         }
-        m.boot_cpu(0, 0);
-        m.boot_cpu(1, 1);
+        m.boot_cpu(CpuId(0), CtxId(0));
+        m.boot_cpu(CpuId(1), CtxId(1));
         let mut ex = Executor::new(m.clone());
         assert_eq!(ex.run(10_000, &mut |_| true), RunEnd::NoEvents);
         assert_eq!(
@@ -1108,7 +1109,7 @@ mod tests {
         let out = Rc::new(RefCell::new((0, 0, Vec::new())));
         {
             let (m2, flag2, out2) = (m.clone(), flag.clone(), out.clone());
-            m.spawn(0, async move {
+            m.spawn(CtxId(0), async move {
                 let mut polls = 0;
                 while !flag2.get() {
                     polls += m2.poll(10, u64::MAX, true).await;
@@ -1126,15 +1127,15 @@ mod tests {
         }
         {
             let (m2, flag2) = (m.clone(), flag.clone());
-            m.spawn(1, async move {
-                m2.send_ipi(0, 1, 503);
+            m.spawn(CtxId(1), async move {
+                m2.send_ipi(CpuId(0), 1, 503);
                 m2.delay(1005).await;
                 flag2.set(true);
                 m2.halt().await;
             });
         }
-        m.boot_cpu(0, 0);
-        m.boot_cpu(1, 1);
+        m.boot_cpu(CpuId(0), CtxId(0));
+        m.boot_cpu(CpuId(1), CtxId(1));
         Executor::new(m.clone()).run(u64::MAX, &mut |_| true);
         let (t, polls, irqs) = out.borrow().clone();
         (t, polls, irqs, m.steps(), m.folded_polls())
@@ -1160,7 +1161,7 @@ mod tests {
         let seen = Rc::new(RefCell::new(Vec::new()));
         {
             let (m2, seen2) = (m.clone(), seen.clone());
-            m.spawn(0, async move {
+            m.spawn(CtxId(0), async move {
                 loop {
                     m2.poll(10, 1000, false).await;
                     seen2.borrow_mut().push(m2.now());
@@ -1169,13 +1170,13 @@ mod tests {
         }
         {
             let m2 = m.clone();
-            m.spawn(1, async move {
+            m.spawn(CtxId(1), async move {
                 m2.delay(100).await;
                 m2.halt().await;
             });
         }
-        m.boot_cpu(0, 0);
-        m.boot_cpu(1, 1);
+        m.boot_cpu(CpuId(0), CtxId(0));
+        m.boot_cpu(CpuId(1), CtxId(1));
         let mut hook = |_| {
             // An observer that must see every step from 300 on.
             m.observe_before(300);
@@ -1198,7 +1199,7 @@ mod tests {
         let out = Rc::new(Cell::new(None));
         {
             let (m2, out2) = (m.clone(), out.clone());
-            m.spawn(0, async move {
+            m.spawn(CtxId(0), async move {
                 let r = m2.run_interruptible(1_000_000).await;
                 out2.set(Some((r, m2.now(), m2.take_irqs())));
                 m2.halt().await;
@@ -1206,14 +1207,14 @@ mod tests {
         }
         {
             let m2 = m.clone();
-            m.spawn(1, async move {
+            m.spawn(CtxId(1), async move {
                 m2.delay(300).await;
-                m2.send_ipi(0, 2, m2.now() + 50);
+                m2.send_ipi(CpuId(0), 2, m2.now() + 50);
                 m2.halt().await;
             });
         }
-        m.boot_cpu(0, 0);
-        m.boot_cpu(1, 1);
+        m.boot_cpu(CpuId(0), CtxId(0));
+        m.boot_cpu(CpuId(1), CtxId(1));
         Executor::new(m.clone()).run(u64::MAX, &mut |_| true);
         let (r, t, irqs) = out.get().unwrap();
         assert_eq!(r, RunResult::Interrupted { ran_ns: 350 });
@@ -1233,16 +1234,16 @@ mod tests {
         let log = Rc::new(RefCell::new(Vec::new()));
         for id in 0..2u32 {
             let (m2, log2) = (m.clone(), log.clone());
-            m.spawn(id, async move {
+            m.spawn(CtxId(id), async move {
                 for round in 0..2 {
                     log2.borrow_mut().push((id, round, m2.now()));
                     m2.delay(10).await;
-                    m2.switch_to(1 - id).await;
+                    m2.switch_to(CtxId(1 - id)).await;
                 }
                 m2.halt().await;
             });
         }
-        m.boot_cpu(0, 0);
+        m.boot_cpu(CpuId(0), CtxId(0));
         Executor::new(m.clone()).run(u64::MAX, &mut |_| true);
         assert_eq!(*log.borrow(), vec![(0, 0, 0), (1, 0, 10), (0, 1, 20), (1, 1, 30)]);
     }
@@ -1273,12 +1274,12 @@ mod tests {
         let log = Rc::new(RefCell::new(Vec::new()));
         for id in 0..4u32 {
             let (m2, log2) = (m.clone(), log.clone());
-            m.spawn(id, async move {
+            m.spawn(CtxId(id), async move {
                 m2.yield_now().await;
                 log2.borrow_mut().push(id);
                 m2.halt().await;
             });
-            m.boot_cpu(id, id);
+            m.boot_cpu(CpuId(id), CtxId(id));
         }
         Executor::new(m.clone()).run(u64::MAX, &mut |_| true);
         let v = log.borrow().clone();
@@ -1318,7 +1319,7 @@ mod tests {
         let out = Rc::new(Cell::new(None));
         {
             let (m2, out2) = (m.clone(), out.clone());
-            m.spawn(0, async move {
+            m.spawn(CtxId(0), async move {
                 let r = m2.run_interruptible(1_000_000).await;
                 out2.set(Some((r, m2.now())));
                 m2.halt().await;
@@ -1326,14 +1327,14 @@ mod tests {
         }
         {
             let m2 = m.clone();
-            m.spawn(1, async move {
+            m.spawn(CtxId(1), async move {
                 m2.delay(300).await;
-                m2.send_ipi(0, 2, m2.now() + 50);
+                m2.send_ipi(CpuId(0), 2, m2.now() + 50);
                 m2.halt().await;
             });
         }
-        m.boot_cpu(0, 0);
-        m.boot_cpu(1, 1);
+        m.boot_cpu(CpuId(0), CtxId(0));
+        m.boot_cpu(CpuId(1), CtxId(1));
         Executor::new(m.clone()).run(u64::MAX, &mut |_| true);
         // 300 + 50 of latency + 25 of perturbation.
         assert_eq!(out.get().unwrap(), (RunResult::Interrupted { ran_ns: 375 }, 375));
@@ -1347,12 +1348,12 @@ mod tests {
             let log = Rc::new(RefCell::new(Vec::new()));
             for id in 0..4u32 {
                 let (m2, log2) = (m.clone(), log.clone());
-                m.spawn(id, async move {
+                m.spawn(CtxId(id), async move {
                     m2.yield_now().await;
                     log2.borrow_mut().push(id);
                     m2.halt().await;
                 });
-                m.boot_cpu(id, id);
+                m.boot_cpu(CpuId(id), CtxId(id));
             }
             Executor::new(m.clone()).run(u64::MAX, &mut |_| true);
             let v = log.borrow().clone();

@@ -55,7 +55,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use sim::cpumask::{CpuMask, MAX_CPUS};
+use sim::cpumask::{CpuId, CpuMask, MAX_CPUS};
 use sim::time::Nanos;
 use uapi::{Errno, Policy, SchedAttr, UserCtx, UserOp, UserProgram};
 
@@ -116,7 +116,7 @@ impl Run {
         );
         let spec = &self.data.threads[thread];
         let task = &self.data.tasks[spec.task_index];
-        let mask = |cpus: &Option<Vec<u32>>| cpus.as_ref().map(|c| c.iter().copied().collect());
+        let mask = |cpus: &Option<Vec<u32>>| cpus.as_ref().map(|c| c.iter().copied().map(CpuId).collect());
         RtAppThread {
             data: Arc::clone(&self.data),
             state: Arc::clone(&self.state),

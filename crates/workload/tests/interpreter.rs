@@ -3,7 +3,7 @@
 //! The fake kernel runs one thread alone on a CPU: `Run` advances the clock by its work,
 //! `Sleep` by its length, `SleepUntil` to its deadline; every other op takes no time.
 
-use sim::cpumask::CpuMask;
+use sim::cpumask::{CpuId, CpuMask};
 use uapi::{SchedAttr, UserCtx, UserOp, UserProgram};
 use workload::{load, Mark, Workload};
 
@@ -382,7 +382,7 @@ fn phase_attributes_and_affinity_only_when_they_change() {
     let mut now = 0;
     let t = ops(&trace(w.program(0).as_mut(), &mut now, 100));
     let cpus = |c: &[u32]| UserOp::SetAffinity {
-        cpus: c.iter().copied().collect::<CpuMask>(),
+        cpus: c.iter().copied().map(CpuId).collect::<CpuMask>(),
     };
     let run = || UserOp::Run { work_ns: 10 * US };
     assert_eq!(
@@ -433,7 +433,7 @@ fn phase_without_cpus_returns_to_all_cpus_and_nice_survives_rt() {
     assert_eq!(
         t[2],
         UserOp::SetAffinity {
-            cpus: CpuMask::single(0)
+            cpus: CpuMask::single(CpuId(0))
         }
     );
     assert_eq!(t[3], set(rr));

@@ -129,7 +129,7 @@ pub fn proxy_migrations(s: &Scenario) -> Vec<(u64, u32, u32, u32, u32)> {
                 orig_cpu,
                 dest_cpu,
                 nr_tasks,
-            } => Some((e.time_ns, task.pid, orig_cpu, dest_cpu, nr_tasks)),
+            } => Some((e.time_ns, task.pid, orig_cpu.0, dest_cpu.0, nr_tasks)),
             _ => None,
         })
         .collect()
@@ -140,7 +140,7 @@ pub fn return_migrations(s: &Scenario) -> Vec<(u64, u32, u32)> {
     s.events
         .iter()
         .filter_map(|e| match e.kind {
-            EventKind::ReturnMigrate { task, orig_cpu } => Some((e.time_ns, task.pid, orig_cpu)),
+            EventKind::ReturnMigrate { task, orig_cpu } => Some((e.time_ns, task.pid, orig_cpu.0)),
             _ => None,
         })
         .collect()
@@ -152,7 +152,7 @@ pub fn return_migrations_of(s: &Scenario, pid: Pid) -> Vec<(u64, u32, u32)> {
         .iter()
         .filter_map(|e| match e.kind {
             EventKind::ReturnMigrate { task, orig_cpu } if task.pid == pid => {
-                Some((e.time_ns, e.cpu, orig_cpu))
+                Some((e.time_ns, e.cpu.0, orig_cpu.0))
             }
             _ => None,
         })
@@ -193,7 +193,7 @@ impl Scenario {
             .iter()
             .filter_map(|e| match e.kind {
                 EventKind::SchedSwitch { prev, next, .. } if next.pid == pid && prev.pid != pid => {
-                    Some((e.time_ns, e.cpu))
+                    Some((e.time_ns, e.cpu.0))
                 }
                 _ => None,
             })
@@ -206,7 +206,7 @@ impl Scenario {
             .iter()
             .filter_map(|e| match e.kind {
                 EventKind::SchedSwitch { prev, next, .. } if prev.pid == pid && next.pid != pid => {
-                    Some((e.time_ns, e.cpu, next.pid))
+                    Some((e.time_ns, e.cpu.0, next.pid))
                 }
                 _ => None,
             })

@@ -6,6 +6,7 @@
 //! model that hands the lock to the FIFO head instead (`--feature blocked_donor=off`, or a
 //! `blocked_donor` cleared too early or set to the wrong link) fails it.
 
+use crate::locking::mutex::MutexId;
 use crate::sched::features::ModelVersion;
 use crate::sched::SchedState;
 use crate::task::TaskId;
@@ -14,22 +15,22 @@ use crate::task::TaskId;
 /// the rule applies: `owner` is that CPU's running task on another task's context, the chain
 /// `donor → blocked_on → owner → …` reaches `owner` through a link blocked on `m` (not
 /// marked waking), and the run holds the model to the v29 rules.
-pub fn expected_handoff(s: &SchedState, m: u32, owner: TaskId) -> Option<TaskId> {
-    if s.model < ModelVersion::V29 || !s.feat.proxy_exec || !s.mutexes[m as usize].proxy {
+pub fn expected_handoff(s: &SchedState, m: MutexId, owner: TaskId) -> Option<TaskId> {
+    if s.model < ModelVersion::V29 || !s.feat.proxy_exec || !s.mutexes[m.idx()].proxy {
         return None;
     }
-    let rq = &s.rqs[s.tasks[owner as usize].cpu as usize];
+    let rq = &s.rqs[(s.tasks[owner.idx()].cpu).idx()];
     if rq.curr != owner || rq.donor == owner {
         return None;
     }
     let mut link = rq.donor;
     for _ in 0..s.tasks.len() {
-        let t = &s.tasks[link as usize];
+        let t = &s.tasks[link.idx()];
         if t.proxy_waking {
             return None;
         }
         let on = t.blocked_on?;
-        let holder = s.mutexes[on as usize].owner?;
+        let holder = s.mutexes[on.idx()].owner?;
         if holder == owner {
             return (on == m).then_some(link);
         }
@@ -40,19 +41,19 @@ pub fn expected_handoff(s: &SchedState, m: u32, owner: TaskId) -> Option<TaskId>
 
 /// The violation's detail when `next` (the task the unlock hands `m` to or wakes) is not the
 /// expected waiter.
-pub fn check(s: &SchedState, m: u32, owner: TaskId, next: Option<TaskId>) -> Option<String> {
+pub fn check(s: &SchedState, m: MutexId, owner: TaskId, next: Option<TaskId>) -> Option<String> {
     let want = expected_handoff(s, m, owner)?;
     if next == Some(want) {
         return None;
     }
-    let name = |t: TaskId| format!("{}-{}", s.tasks[t as usize].comm, s.tasks[t as usize].pid);
-    let rq = &s.rqs[s.tasks[owner as usize].cpu as usize];
+    let name = |t: TaskId| format!("{}-{}", s.tasks[t.idx()].comm, s.tasks[t.idx()].pid);
+    let rq = &s.rqs[(s.tasks[owner.idx()].cpu).idx()];
     Some(format!(
         "cpu{}: {} releases {} while running on the context of {}, whose chain reaches it \
          through waiter {}, but the lock goes to {}",
         rq.cpu,
         name(owner),
-        s.mutexes[m as usize].name,
+        s.mutexes[m.idx()].name,
         name(rq.donor),
         name(want),
         next.map_or("nobody".to_string(), name),

@@ -59,7 +59,7 @@ const WEAKEST: Strength = (3, 0);
 
 /// The strength of `t` as a scheduling context.
 fn strength(s: &SchedState, t: TaskId) -> Strength {
-    let task = &s.tasks[t as usize];
+    let task = &s.tasks[t.idx()];
     if task.is_stopper {
         return (0, 0);
     }
@@ -68,7 +68,7 @@ fn strength(s: &SchedState, t: TaskId) -> Strength {
         Class::Deadline => (1, task.dl.deadline),
         Class::Rt => (2, task.prio as u64),
         Class::Fair | Class::Idle => match task.dl_server {
-            Some(DlEntity::Server(c)) => (1, s.rqs[c as usize].fair_server.deadline),
+            Some(DlEntity::Server(c)) => (1, s.rqs[c.idx()].fair_server.deadline),
             _ => WEAKEST,
         },
     }
@@ -76,7 +76,7 @@ fn strength(s: &SchedState, t: TaskId) -> Strength {
 
 /// Where a waiting RT/DL context `t` could run, or None when it does not wait (see [`DOC`]).
 fn waiting_on(s: &SchedState, t: TaskId) -> Option<CpuMask> {
-    let task = &s.tasks[t as usize];
+    let task = &s.tasks[t.idx()];
     let rt_dl = match task.class {
         Class::Deadline => !task.dl.dl_throttled,
         Class::Rt => true,
@@ -86,7 +86,7 @@ fn waiting_on(s: &SchedState, t: TaskId) -> Option<CpuMask> {
         || task.is_stopper
         || task.on_rq != OnRq::Queued
         || task.on_cpu
-        || s.rqs[task.cpu as usize].donor == t
+        || s.rqs[task.cpu.idx()].donor == t
     {
         return None;
     }
@@ -174,7 +174,7 @@ impl TopNWatch {
         let (donor_changed, picked) = self.note_pulls(s, &running);
         let mut out = None;
         for t in &s.tasks {
-            let id = t.id as usize;
+            let id = t.id.idx();
             let Some(cpu) = self.wronged_on(s, t, &running, &donor_changed, &picked) else {
                 self.since[id] = None;
                 continue;
@@ -183,8 +183,8 @@ impl TopNWatch {
             let waited = now - since;
             self.worst_ns = self.worst_ns.max(waited);
             if waited > self.bound_ns && out.is_none() {
-                let rq = &s.rqs[cpu as usize];
-                let d = &s.tasks[rq.donor as usize];
+                let rq = &s.rqs[cpu.idx()];
+                let d = &s.tasks[rq.donor.idx()];
                 out = Some(format!(
                     "{}-{} ({:?} prio {}) waits on cpu{} for {waited} ns (bound {} ns) while cpu{cpu} \
                      runs the context of {}-{} ({:?} prio {})",
@@ -205,7 +205,7 @@ impl TopNWatch {
             self.last = s
                 .rqs
                 .iter()
-                .map(|rq| (rq.donor, running[rq.cpu as usize], rq.curr))
+                .map(|rq| (rq.donor, running[rq.cpu.idx()], rq.curr))
                 .collect();
             self.unpulled = vec![false; s.rqs.len()];
             self.unpulled_at = vec![0; s.rqs.len()];
@@ -213,12 +213,12 @@ impl TopNWatch {
         let mut donor_changed = vec![false; s.rqs.len()];
         let mut picked = vec![false; s.rqs.len()];
         for rq in &s.rqs {
-            let c = rq.cpu as usize;
+            let c = rq.cpu.idx();
             let (was, was_strength, was_curr) = self.last[c];
             donor_changed[c] = rq.donor != was;
             picked[c] = donor_changed[c] || rq.curr != was_curr;
             let prev_rt_dl = matches!(
-                s.tasks[was as usize].class,
+                s.tasks[was.idx()].class,
                 Class::Rt | Class::Deadline | Class::Stop
             );
             if donor_changed[c] && prev_rt_dl {
@@ -248,16 +248,16 @@ impl TopNWatch {
         donor_changed: &[bool],
         picked: &[bool],
     ) -> Option<CpuId> {
-        let id = t.id as usize;
+        let id = t.id.idx();
         let waiting = waiting_on(s, t.id);
         let mine = strength(s, t.id);
         let moved = self.task_cpu[id] != Some(t.cpu);
         self.task_cpu[id] = Some(t.cpu);
-        let own = running[t.cpu as usize];
-        if waiting.is_none() || moved || (donor_changed[t.cpu as usize] && own.0 == mine.0) {
+        let own = running[t.cpu.idx()];
+        if waiting.is_none() || moved || (donor_changed[t.cpu.idx()] && own.0 == mine.0) {
             self.unpushed[id] = false;
         }
-        if waiting.is_none() || moved || (picked[t.cpu as usize] && own.0 == mine.0) {
+        if waiting.is_none() || moved || (picked[t.cpu.idx()] && own.0 == mine.0) {
             self.push_at[id] = self.step_no;
         }
         if waiting.is_some() && own.0 < mine.0 {
@@ -271,7 +271,7 @@ impl TopNWatch {
             }
         };
         match waiting.filter(|_| !self.unpushed[id]) {
-            Some(mask) => mask.iter().find(|&c| target(c as usize) > mine),
+            Some(mask) => mask.iter().find(|&c| target(c.idx()) > mine),
             None => None,
         }
     }
@@ -295,8 +295,8 @@ mod tests {
         let mut s = crate::system::new_sched_state(&cfg, Box::new(NullSink));
         let mut ids = Vec::new();
         for &p in prios {
-            let id = s.tasks.len() as TaskId;
-            let mut t = crate::system::new_task_struct(&s.m, id, id, "rt", 0);
+            let id = TaskId(s.tasks.len() as u32);
+            let mut t = crate::system::new_task_struct(&s.m, id, id.0, "rt", CpuId(0));
             t.cpus_mask = CpuMask::first_n(nr_cpus);
             t.nr_cpus_allowed = nr_cpus as u32;
             t.policy = Policy::Fifo;
@@ -312,16 +312,16 @@ mod tests {
 
     /// `t` runs on `cpu` (its donor and curr).
     fn run_on(s: &mut SchedState, cpu: usize, t: TaskId) {
-        s.tasks[t as usize].cpu = cpu as sim::CpuId;
-        s.tasks[t as usize].on_rq = OnRq::Queued;
-        s.tasks[t as usize].on_cpu = true;
+        s.tasks[t.idx()].cpu = CpuId(cpu as u32);
+        s.tasks[t.idx()].on_rq = OnRq::Queued;
+        s.tasks[t.idx()].on_cpu = true;
         s.rqs[cpu].curr = t;
         s.rqs[cpu].donor = t;
     }
 
     fn queue_on(s: &mut SchedState, cpu: usize, t: TaskId) {
-        s.tasks[t as usize].cpu = cpu as sim::CpuId;
-        s.tasks[t as usize].on_rq = OnRq::Queued;
+        s.tasks[t.idx()].cpu = CpuId(cpu as u32);
+        s.tasks[t.idx()].on_rq = OnRq::Queued;
     }
 
     #[test]
@@ -375,15 +375,15 @@ mod tests {
         let mut w = TopNWatch::new(&s);
         let bound = w.bound_ns();
         // t[0] is boosted to DL while t[1] waits behind it: only made pushable.
-        s.tasks[t[0] as usize].class = Class::Deadline;
+        s.tasks[t[0].idx()].class = Class::Deadline;
         queue_on(&mut s, 0, t[1]);
         assert_eq!(w.step_at(&s, 0), None);
         assert_eq!(w.step_at(&s, 10 * bound), None);
         // Deboosted while current: still no push (switched_to_rt() returns early).
-        s.tasks[t[0] as usize].class = Class::Rt;
+        s.tasks[t[0].idx()].class = Class::Rt;
         assert_eq!(w.step_at(&s, 11 * bound), None);
         // The next RT pick on CPU 0 queues a push; from then on the wait counts.
-        s.tasks[t[0] as usize].on_cpu = false;
+        s.tasks[t[0].idx()].on_cpu = false;
         run_on(&mut s, 0, t[2]);
         assert_eq!(w.step_at(&s, 12 * bound), None);
         assert!(w.step_at(&s, 13 * bound + 1).is_some());
@@ -399,17 +399,17 @@ mod tests {
         let bound = w.bound_ns();
         assert_eq!(w.step_at(&s, 0), None);
         // CPU 1's task drops to fair by a priority change: no pull.
-        s.tasks[t[2] as usize].class = Class::Fair;
-        s.tasks[t[2] as usize].prio = 120;
+        s.tasks[t[2].idx()].class = Class::Fair;
+        s.tasks[t[2].idx()].prio = 120;
         assert_eq!(w.step_at(&s, 1), None);
-        s.tasks[t[2] as usize].on_cpu = false;
+        s.tasks[t[2].idx()].on_cpu = false;
         run_on(&mut s, 1, t[3]);
         assert_eq!(w.step_at(&s, 2), None);
         assert_eq!(w.step_at(&s, 10 * bound), None);
         // CPU 1 switches away from its RT task to idle: a pull opportunity; the weaker CPU
         // is a target again.
-        s.tasks[t[3] as usize].on_cpu = false;
-        s.tasks[t[3] as usize].on_rq = OnRq::No;
+        s.tasks[t[3].idx()].on_cpu = false;
+        s.tasks[t[3].idx()].on_rq = OnRq::No;
         let idle = s.rqs[1].idle;
         s.rqs[1].curr = idle;
         s.rqs[1].donor = idle;
@@ -430,19 +430,19 @@ mod tests {
         let mut w = TopNWatch::new(&s);
         let bound = w.bound_ns();
         assert_eq!(w.step_at(&s, 0), None);
-        s.tasks[t[2] as usize].class = Class::Fair;
-        s.tasks[t[2] as usize].prio = 120;
+        s.tasks[t[2].idx()].class = Class::Fair;
+        s.tasks[t[2].idx()].prio = 120;
         assert_eq!(w.step_at(&s, 1), None);
-        s.tasks[t[2] as usize].on_cpu = false;
-        s.tasks[t[2] as usize].on_rq = OnRq::No;
+        s.tasks[t[2].idx()].on_cpu = false;
+        s.tasks[t[2].idx()].on_rq = OnRq::No;
         let idle = s.rqs[1].idle;
         s.rqs[1].curr = idle;
         s.rqs[1].donor = idle;
         assert_eq!(w.step_at(&s, 2), None);
         // The pick keeps donor H and makes it curr; L is put back and waits. The pick queues
         // a push (S8), which reaches the idle CPU 1: from now on the wait counts.
-        s.tasks[t[1] as usize].on_cpu = false;
-        s.tasks[t[0] as usize].on_cpu = true;
+        s.tasks[t[1].idx()].on_cpu = false;
+        s.tasks[t[0].idx()].on_cpu = true;
         s.rqs[0].curr = t[0];
         assert_eq!(w.step_at(&s, 3), None);
         assert_eq!(w.step_at(&s, 3 + bound), None);

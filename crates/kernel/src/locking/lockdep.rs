@@ -58,7 +58,7 @@ impl Lockdep {
 
     /// Check that `cpu` may take `lock` of `class` now; records nothing.
     pub fn check_acquire(&self, cpu: CpuId, lock: LockId, class: LockClass) -> Result<(), String> {
-        for &(h, hc) in &self.held[cpu as usize] {
+        for &(h, hc) in &self.held[cpu.idx()] {
             if h == lock {
                 return Err(format!("recursive acquisition of {class:?}"));
             }
@@ -79,11 +79,11 @@ impl Lockdep {
     }
 
     pub fn acquired(&mut self, cpu: CpuId, lock: LockId, class: LockClass) {
-        self.held[cpu as usize].push((lock, class));
+        self.held[cpu.idx()].push((lock, class));
     }
 
     pub fn released(&mut self, cpu: CpuId, lock: LockId) -> Result<(), String> {
-        let held = &mut self.held[cpu as usize];
+        let held = &mut self.held[cpu.idx()];
         match held.iter().rposition(|&(h, _)| h == lock) {
             Some(i) => {
                 held.remove(i);
@@ -94,11 +94,11 @@ impl Lockdep {
     }
 
     pub fn held(&self, cpu: CpuId) -> &[(LockId, LockClass)] {
-        &self.held[cpu as usize]
+        &self.held[cpu.idx()]
     }
 
     pub fn holds(&self, cpu: CpuId, lock: LockId) -> bool {
-        self.held[cpu as usize].iter().any(|&(h, _)| h == lock)
+        self.held[cpu.idx()].iter().any(|&(h, _)| h == lock)
     }
 }
 
@@ -110,35 +110,41 @@ mod tests {
     fn documented_order_is_enforced() {
         let mut ld = Lockdep::new(2);
         let (pi, rq0, rq1) = (LockId(0), LockId(1), LockId(2));
-        ld.check_acquire(0, pi, LockClass::PiLock).unwrap();
-        ld.acquired(0, pi, LockClass::PiLock);
-        ld.check_acquire(0, rq0, LockClass::Rq(0)).unwrap();
-        ld.acquired(0, rq0, LockClass::Rq(0));
-        ld.check_acquire(0, rq1, LockClass::Rq(1)).unwrap();
+        ld.check_acquire(CpuId(0), pi, LockClass::PiLock).unwrap();
+        ld.acquired(CpuId(0), pi, LockClass::PiLock);
+        ld.check_acquire(CpuId(0), rq0, LockClass::Rq(CpuId(0))).unwrap();
+        ld.acquired(CpuId(0), rq0, LockClass::Rq(CpuId(0)));
+        ld.check_acquire(CpuId(0), rq1, LockClass::Rq(CpuId(1))).unwrap();
         // rq1 then rq0 is the wrong nesting order.
         let mut ld2 = Lockdep::new(2);
-        ld2.acquired(0, rq1, LockClass::Rq(1));
-        assert!(ld2.check_acquire(0, rq0, LockClass::Rq(0)).is_err());
+        ld2.acquired(CpuId(0), rq1, LockClass::Rq(CpuId(1)));
+        assert!(ld2.check_acquire(CpuId(0), rq0, LockClass::Rq(CpuId(0))).is_err());
         // rq lock then pi_lock is inverted.
-        assert!(ld2.check_acquire(0, LockId(9), LockClass::PiLock).is_err());
+        assert!(ld2.check_acquire(CpuId(0), LockId(9), LockClass::PiLock).is_err());
     }
 
     #[test]
     fn rt_mutex_wait_lock_nests_outside_pi_lock() {
         let (wl, wl2, pi) = (LockId(0), LockId(1), LockId(2));
         let mut ld = Lockdep::new(1);
-        ld.acquired(0, wl, LockClass::RtMutexWaitLock);
-        ld.check_acquire(0, pi, LockClass::PiLock).unwrap();
-        ld.check_acquire(0, LockId(3), LockClass::Rq(0)).unwrap();
+        ld.acquired(CpuId(0), wl, LockClass::RtMutexWaitLock);
+        ld.check_acquire(CpuId(0), pi, LockClass::PiLock).unwrap();
+        ld.check_acquire(CpuId(0), LockId(3), LockClass::Rq(CpuId(0)))
+            .unwrap();
         // Two wait_locks never nest (the chain walk holds one at a time).
-        assert!(ld.check_acquire(0, wl2, LockClass::RtMutexWaitLock).is_err());
+        assert!(ld
+            .check_acquire(CpuId(0), wl2, LockClass::RtMutexWaitLock)
+            .is_err());
         // pi_lock then wait_lock is the reverse order: only a trylock may do it.
         let mut ld2 = Lockdep::new(1);
-        ld2.acquired(0, pi, LockClass::PiLock);
-        assert!(ld2.check_acquire(0, wl, LockClass::RtMutexWaitLock).is_err());
+        ld2.acquired(CpuId(0), pi, LockClass::PiLock);
+        assert!(ld2
+            .check_acquire(CpuId(0), wl, LockClass::RtMutexWaitLock)
+            .is_err());
         // A futex wait-queue lock comes before it.
         let mut ld3 = Lockdep::new(1);
-        ld3.acquired(0, LockId(4), LockClass::WaitQueue);
-        ld3.check_acquire(0, wl, LockClass::RtMutexWaitLock).unwrap();
+        ld3.acquired(CpuId(0), LockId(4), LockClass::WaitQueue);
+        ld3.check_acquire(CpuId(0), wl, LockClass::RtMutexWaitLock)
+            .unwrap();
     }
 }

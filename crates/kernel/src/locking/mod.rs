@@ -18,7 +18,7 @@ use crate::tracepoints::{EventKind, LockName};
 /// Linux: include/trace/events/lock.h lock_contended (from kernel/locking/lockdep.c
 /// lock_contended()).
 pub(crate) fn trace_lock_contended(s: &mut SchedState, p: TaskId, lock: LockName) {
-    let pid = s.tasks[p as usize].pid;
+    let pid = s.tasks[p.idx()].pid;
     let cpu = s.m.this_cpu();
     emit(s, cpu, EventKind::LockContended { pid, lock });
 }
@@ -28,7 +28,7 @@ pub(crate) fn trace_lock_contended(s: &mut SchedState, p: TaskId, lock: LockName
 /// Linux: include/trace/events/lock.h lock_acquired (from kernel/locking/lockdep.c
 /// lock_acquired()).
 pub(crate) fn trace_lock_acquired(s: &mut SchedState, p: TaskId, lock: LockName) {
-    let pid = s.tasks[p as usize].pid;
+    let pid = s.tasks[p.idx()].pid;
     let cpu = s.m.this_cpu();
     emit(s, cpu, EventKind::LockAcquired { pid, lock });
 }

@@ -34,6 +34,11 @@ use crate::task::state::*;
 use crate::task::TaskId;
 use crate::tracepoints::LockName;
 
+sim::id_type! {
+    /// Index of a kernel mutex in [`crate::sched::SchedState::mutexes`].
+    pub struct MutexId;
+}
+
 /// The flag bits of the owner word (`MUTEX_FLAG_*`, M-1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct MutexFlags(u8);
@@ -72,8 +77,8 @@ impl MutexFlags {
 /// was handed to).
 ///
 /// Linux: kernel/locking/mutex.c __mutex_owner().
-pub fn mutex_owner(s: &crate::sched::SchedState, m: u32) -> Option<TaskId> {
-    s.mutexes[m as usize].owner
+pub fn mutex_owner(s: &crate::sched::SchedState, m: MutexId) -> Option<TaskId> {
+    s.mutexes[m.idx()].owner
 }
 
 /// `struct mutex`.
@@ -125,9 +130,9 @@ pub const MUTEX_SPIN_MAX_NS: Nanos = 100_000_000;
 /// is compiled in, even with the boot switch off (the scheduler then ignores it). The model
 /// does neither unless the `proxy_exec` feature is on and the mutex has protocol `proxy`, so
 /// a run without Proxy Execution pays no `blocked_lock` cost and is the plain mutex.
-fn proxy_on(k: &Kernel, m: u32) -> bool {
+fn proxy_on(k: &Kernel, m: MutexId) -> bool {
     let s = k.st();
-    s.feat.proxy_exec && s.mutexes[m as usize].proxy
+    s.feat.proxy_exec && s.mutexes[m.idx()].proxy
 }
 
 /// `preempt_disable()` on this CPU.
@@ -135,7 +140,7 @@ fn proxy_on(k: &Kernel, m: u32) -> bool {
 /// Linux: include/linux/preempt.h preempt_disable().
 fn preempt_disable(k: &Kernel) {
     let cpu = k.this_cpu();
-    k.st().rqs[cpu as usize].preempt_count += 1;
+    k.st().rqs[cpu.idx()].preempt_count += 1;
 }
 
 /// `preempt_enable_no_resched()` on this CPU.
@@ -144,7 +149,7 @@ fn preempt_disable(k: &Kernel) {
 fn preempt_enable_no_resched(k: &Kernel) {
     let cpu = k.this_cpu();
     let mut s = k.st();
-    let rq = &mut s.rqs[cpu as usize];
+    let rq = &mut s.rqs[cpu.idx()];
     assert!(rq.preempt_count > 0, "preempt_count underflow on cpu{cpu}");
     rq.preempt_count -= 1;
 }
@@ -163,9 +168,9 @@ async fn schedule_preempt_disabled(k: &Kernel) {
 /// `p.blocked_lock`. A task never switches from one mutex to another (C6).
 ///
 /// Linux: include/linux/sched.h __set_task_blocked_on().
-fn set_task_blocked_on(k: &Kernel, p: TaskId, m: u32) {
+fn set_task_blocked_on(k: &Kernel, p: TaskId, m: MutexId) {
     let s = &mut *k.st();
-    let t = &mut s.tasks[p as usize];
+    let t = &mut s.tasks[p.idx()];
     assert!(
         t.blocked_on.is_none() || t.blocked_on == Some(m),
         "blocked_on changes from one mutex to another"
@@ -178,9 +183,9 @@ fn set_task_blocked_on(k: &Kernel, p: TaskId, m: u32) {
 /// `__clear_task_blocked_on()`: caller holds `p.blocked_lock`.
 ///
 /// Linux: include/linux/sched.h __clear_task_blocked_on().
-fn clear_task_blocked_on(k: &Kernel, p: TaskId, m: u32) {
+fn clear_task_blocked_on(k: &Kernel, p: TaskId, m: MutexId) {
     let s = &mut *k.st();
-    let t = &mut s.tasks[p as usize];
+    let t = &mut s.tasks[p.idx()];
     assert!(
         t.blocked_on.is_none() || t.blocked_on == Some(m),
         "blocked_on clears a different mutex"
@@ -192,7 +197,7 @@ fn clear_task_blocked_on(k: &Kernel, p: TaskId, m: u32) {
 ///
 /// Linux: include/linux/sched.h set_current_state().
 fn set_current_state(k: &Kernel, p: TaskId, state: u32) {
-    k.st().tasks[p as usize].state = state;
+    k.st().tasks[p.idx()].state = state;
 }
 
 /// `__mutex_trylock_common()`: take the lock if its task part is free (keeping the flags), or
@@ -201,9 +206,9 @@ fn set_current_state(k: &Kernel, p: TaskId, state: u32) {
 /// the owner it saw.
 ///
 /// Linux: kernel/locking/mutex.c __mutex_trylock_common().
-fn mutex_trylock_common(k: &Kernel, m: u32, me: TaskId, handoff: bool) -> Option<TaskId> {
+fn mutex_trylock_common(k: &Kernel, m: MutexId, me: TaskId, handoff: bool) -> Option<TaskId> {
     let s = &mut *k.st();
-    let mx = &mut s.mutexes[m as usize];
+    let mx = &mut s.mutexes[m.idx()];
     match mx.owner {
         Some(o) if mx.flags.contains(MutexFlags::PICKUP) => {
             if o != me {
@@ -231,16 +236,16 @@ fn mutex_trylock_common(k: &Kernel, m: u32, me: TaskId, handoff: bool) -> Option
 /// `__mutex_trylock()`: any takeable state, including a handoff to `me`.
 ///
 /// Linux: kernel/locking/mutex.c __mutex_trylock().
-fn mutex_trylock(k: &Kernel, m: u32, me: TaskId) -> bool {
+fn mutex_trylock(k: &Kernel, m: MutexId, me: TaskId) -> bool {
     mutex_trylock_common(k, m, me, false).is_none()
 }
 
 /// `__mutex_trylock_fast()`: CAS of an all-zero owner word to `me` (M-2).
 ///
 /// Linux: kernel/locking/mutex.c __mutex_trylock_fast().
-fn mutex_trylock_fast(k: &Kernel, m: u32, me: TaskId) -> bool {
+fn mutex_trylock_fast(k: &Kernel, m: MutexId, me: TaskId) -> bool {
     let s = &mut *k.st();
-    let mx = &mut s.mutexes[m as usize];
+    let mx = &mut s.mutexes[m.idx()];
     if mx.word_is_zero() {
         mx.owner = Some(me);
         true
@@ -252,9 +257,9 @@ fn mutex_trylock_fast(k: &Kernel, m: u32, me: TaskId) -> bool {
 /// `__mutex_unlock_fast()`: CAS of exactly `me` (no flags) to zero (M-2).
 ///
 /// Linux: kernel/locking/mutex.c __mutex_unlock_fast().
-fn mutex_unlock_fast(k: &Kernel, m: u32, me: TaskId) -> bool {
+fn mutex_unlock_fast(k: &Kernel, m: MutexId, me: TaskId) -> bool {
     let s = &mut *k.st();
-    let mx = &mut s.mutexes[m as usize];
+    let mx = &mut s.mutexes[m.idx()];
     if mx.owner == Some(me) && mx.flags.is_empty() {
         mx.owner = None;
         true
@@ -294,11 +299,11 @@ fn polls_left(spent_ns: Nanos) -> u64 {
 /// `mutex_can_spin_on_owner()`: worth entering the spin loop at all (M-4).
 ///
 /// Linux: kernel/locking/mutex.c mutex_can_spin_on_owner().
-fn mutex_can_spin_on_owner(k: &Kernel, m: u32) -> bool {
+fn mutex_can_spin_on_owner(k: &Kernel, m: MutexId) -> bool {
     if k.need_resched() {
         return false;
     }
-    let owner = k.st().mutexes[m as usize].owner;
+    let owner = k.st().mutexes[m.idx()].owner;
     match owner {
         Some(o) => owner_on_cpu(k, o),
         // Released: the spin path's trylock is quicker than sleeping.
@@ -311,8 +316,8 @@ fn mutex_can_spin_on_owner(k: &Kernel, m: u32) -> bool {
 /// reschedule (give up spinning). `spent_ns` carries the spin budget.
 ///
 /// Linux: kernel/locking/mutex.c mutex_spin_on_owner().
-async fn mutex_spin_on_owner(k: &Kernel, m: u32, owner: TaskId, spent_ns: &mut Nanos) -> bool {
-    while k.st().mutexes[m as usize].owner == Some(owner) {
+async fn mutex_spin_on_owner(k: &Kernel, m: MutexId, owner: TaskId, spent_ns: &mut Nanos) -> bool {
+    while k.st().mutexes[m.idx()].owner == Some(owner) {
         if !owner_on_cpu(k, owner) || k.need_resched() {
             return false;
         }
@@ -333,10 +338,10 @@ async fn mutex_spin_on_owner(k: &Kernel, m: u32, owner: TaskId, spent_ns: &mut N
 /// Linux: kernel/locking/osq_lock.c osq_lock().
 ///
 /// Deviation: a FIFO of task ids instead of per-CPU MCS nodes (see `Mutex::osq`).
-async fn osq_lock(k: &Kernel, m: u32, me: TaskId, spent_ns: &mut Nanos) -> bool {
-    k.st().mutexes[m as usize].osq.push_back(me);
+async fn osq_lock(k: &Kernel, m: MutexId, me: TaskId, spent_ns: &mut Nanos) -> bool {
+    k.st().mutexes[m.idx()].osq.push_back(me);
     loop {
-        if k.st().mutexes[m as usize].osq.front() == Some(&me) {
+        if k.st().mutexes[m.idx()].osq.front() == Some(&me) {
             return true;
         }
         if k.need_resched() || *spent_ns >= MUTEX_SPIN_MAX_NS {
@@ -353,9 +358,9 @@ async fn osq_lock(k: &Kernel, m: u32, me: TaskId, spent_ns: &mut Nanos) -> bool 
 /// `osq_unlock()` (and the unqueue path of `osq_lock()`): leave the spinner queue.
 ///
 /// Linux: kernel/locking/osq_lock.c osq_unlock().
-fn osq_unlock(k: &Kernel, m: u32, me: TaskId) {
+fn osq_unlock(k: &Kernel, m: MutexId, me: TaskId) {
     let s = &mut *k.st();
-    let osq = &mut s.mutexes[m as usize].osq;
+    let osq = &mut s.mutexes[m.idx()].osq;
     let i = osq.iter().position(|&t| t == me).expect("spinner not on the osq");
     osq.remove(i);
 }
@@ -367,7 +372,7 @@ fn osq_unlock(k: &Kernel, m: u32, me: TaskId) {
 /// TASK_RUNNING), so it is not preempted right after taking the lock.
 ///
 /// Linux: kernel/locking/mutex.c mutex_optimistic_spin().
-async fn mutex_optimistic_spin(k: &Kernel, m: u32, me: TaskId, is_waiter: bool) -> bool {
+async fn mutex_optimistic_spin(k: &Kernel, m: MutexId, me: TaskId, is_waiter: bool) -> bool {
     if !k.st().feat.mutex_spin_on_owner {
         return false;
     }
@@ -421,8 +426,8 @@ async fn mutex_optimistic_spin(k: &Kernel, m: u32, me: TaskId, is_waiter: bool) 
 ///
 /// Deviation: the fast path is charged `mutex_fast_ns` (one lock+unlock pair, K-12) here;
 /// the fast unlock is free.
-pub async fn mutex_lock(k: &Kernel, m: u32) {
-    if k.st().mutexes[m as usize].io {
+pub async fn mutex_lock(k: &Kernel, m: MutexId) {
+    if k.st().mutexes[m.idx()].io {
         return mutex_lock_io(k, m).await;
     }
     let me = k.current();
@@ -432,8 +437,8 @@ pub async fn mutex_lock(k: &Kernel, m: u32) {
         return;
     }
     mutex_lock_common(k, m, me).await;
-    assert_eq!(k.st().mutexes[m as usize].owner, Some(me));
-    assert!(!k.st().mutexes[m as usize].flags.contains(MutexFlags::PICKUP));
+    assert_eq!(k.st().mutexes[m.idx()].owner, Some(me));
+    assert!(!k.st().mutexes[m.idx()].flags.contains(MutexFlags::PICKUP));
 }
 
 /// `mutex_lock_io()`: `mutex_lock()` between `io_schedule_prepare()` and
@@ -441,15 +446,15 @@ pub async fn mutex_lock(k: &Kernel, m: u32) {
 /// for the lock, and a CPU it blocks on counts it in `nr_iowait`.
 ///
 /// Linux: kernel/locking/mutex.c mutex_lock_io(), kernel/sched/core.c io_schedule_prepare().
-async fn mutex_lock_io(k: &Kernel, m: u32) {
+async fn mutex_lock_io(k: &Kernel, m: MutexId) {
     let me = k.current();
-    let token = std::mem::replace(&mut k.st().tasks[me as usize].in_iowait, true);
+    let token = std::mem::replace(&mut k.st().tasks[me.idx()].in_iowait, true);
     let fast_ns = k.st().costs.mutex_fast_ns;
     k.m.delay(fast_ns).await;
     if !mutex_trylock_fast(k, m, me) {
         mutex_lock_common(k, m, me).await;
     }
-    k.st().tasks[me as usize].in_iowait = token;
+    k.st().tasks[me.idx()].in_iowait = token;
 }
 
 /// `__mutex_lock_common()` for a plain mutex (M-3, M1–M4, M11). The order of steps:
@@ -477,7 +482,7 @@ async fn mutex_lock_io(k: &Kernel, m: u32) {
 /// `contention_begin(LCB_F_MUTEX)`; the model emits one `LockContended`/`LockAcquired` pair per
 /// contended acquisition, starting where the spin starts, so a task that spins 10 ms for a
 /// lock shows a 10 ms lock wait (and one `lock_wait` slice in the trace).
-async fn mutex_lock_common(k: &Kernel, m: u32, me: TaskId) {
+async fn mutex_lock_common(k: &Kernel, m: MutexId, me: TaskId) {
     let slow_ns = k.st().costs.mutex_slowpath_ns;
     k.m.delay(slow_ns).await;
     preempt_disable(k);
@@ -536,14 +541,14 @@ async fn mutex_lock_common(k: &Kernel, m: u32, me: TaskId) {
 /// the lock wait starts here unless it started with the spin. Under `wait_lock`.
 ///
 /// Linux: kernel/locking/mutex.c __mutex_add_waiter().
-fn mutex_add_waiter(s: &mut SchedState, m: u32, me: TaskId, spins: bool) {
-    let mx = &mut s.mutexes[m as usize];
+fn mutex_add_waiter(s: &mut SchedState, m: MutexId, me: TaskId, spins: bool) {
+    let mx = &mut s.mutexes[m.idx()];
     assert!(!mx.wait_list.contains(&me), "task queued twice on a mutex");
     if mx.wait_list.is_empty() {
         mx.flags.insert(MutexFlags::WAITERS);
     }
     mx.wait_list.push_back(me);
-    let t = &mut s.tasks[me as usize];
+    let t = &mut s.tasks[me.idx()];
     assert!(t.blocked_on.is_none(), "a running task has blocked_on set");
     t.waiting_on = Some(WaitTarget::Mutex(m));
     if !spins {
@@ -556,7 +561,7 @@ fn mutex_add_waiter(s: &mut SchedState, m: u32, me: TaskId, spins: bool) {
 /// `proxy`, `blocked_lock`) held and the task TASK_UNINTERRUPTIBLE.
 ///
 /// Linux: kernel/locking/mutex.c __mutex_lock_common(), its `for (;;)` loop.
-async fn mutex_wait_for_lock(k: &Kernel, m: u32, me: TaskId, proxy: bool) {
+async fn mutex_wait_for_lock(k: &Kernel, m: MutexId, me: TaskId, proxy: bool) {
     loop {
         // Serialised against an unlock's handoff by wait_lock: pick a handoff up first.
         if mutex_trylock(k, m, me) {
@@ -567,7 +572,7 @@ async fn mutex_wait_for_lock(k: &Kernel, m: u32, me: TaskId, proxy: bool) {
         }
         k.mutex_wait_unlock(m).await;
         schedule_preempt_disabled(k).await;
-        let first = k.st().mutexes[m as usize].wait_list.front() == Some(&me);
+        let first = k.st().mutexes[m.idx()].wait_list.front() == Some(&me);
         k.mutex_wait_lock(m).await;
         if proxy {
             k.blocked_lock(me).await;
@@ -604,8 +609,8 @@ async fn mutex_wait_for_lock(k: &Kernel, m: u32, me: TaskId, proxy: bool) {
 /// Under `wait_lock`.
 ///
 /// Linux: kernel/locking/mutex.c __mutex_remove_waiter().
-fn mutex_remove_waiter(s: &mut SchedState, m: u32, me: TaskId) {
-    let mx = &mut s.mutexes[m as usize];
+fn mutex_remove_waiter(s: &mut SchedState, m: MutexId, me: TaskId) {
+    let mx = &mut s.mutexes[m.idx()];
     let i = mx
         .wait_list
         .iter()
@@ -615,7 +620,7 @@ fn mutex_remove_waiter(s: &mut SchedState, m: u32, me: TaskId) {
     if mx.wait_list.is_empty() {
         mx.flags = MutexFlags::EMPTY;
     }
-    let t = &mut s.tasks[me as usize];
+    let t = &mut s.tasks[me.idx()];
     t.waiting_on = None;
     assert!(t.blocked_on.is_none(), "blocked_on set after acquire");
 }
@@ -625,11 +630,11 @@ fn mutex_remove_waiter(s: &mut SchedState, m: u32, me: TaskId) {
 ///
 /// Linux: kernel/locking/mutex.c mutex_unlock() → __mutex_unlock_fast(), else
 /// __mutex_unlock_slowpath().
-pub async fn mutex_unlock(k: &Kernel, m: u32) {
+pub async fn mutex_unlock(k: &Kernel, m: MutexId) {
     let me = k.current();
     let not_owner = {
         let s = k.st();
-        let mx = &s.mutexes[m as usize];
+        let mx = &s.mutexes[m.idx()];
         if mx.owner != Some(me) || mx.flags.contains(MutexFlags::PICKUP) {
             Some(format!(
                 "mutex {} unlocked by a thread that does not hold it",
@@ -660,19 +665,19 @@ pub async fn mutex_unlock(k: &Kernel, m: u32) {
 /// Linux: kernel/locking/mutex.c __mutex_unlock_slowpath(), __mutex_handoff() (v29 9/9 as
 /// posted on LKML and in johnstultz-work/linux-dev: `current->blocked_donor = NULL` inside
 /// `if (next_lock == lock)`).
-async fn mutex_unlock_slowpath(k: &Kernel, m: u32, me: TaskId) {
+async fn mutex_unlock_slowpath(k: &Kernel, m: MutexId, me: TaskId) {
     let slow_ns = k.st().costs.mutex_slowpath_ns;
     k.m.delay(slow_ns).await;
     // Preemption stays off over the whole slow path so blocked_donor cannot change between
     // the two steps (M5).
     preempt_disable(k);
     let proxy = proxy_on(k, m);
-    let use_donor = proxy && k.st().feat.blocked_donor && k.st().tasks[me as usize].blocked_donor.is_some();
+    let use_donor = proxy && k.st().feat.blocked_donor && k.st().tasks[me.idx()].blocked_donor.is_some();
     // Release before taking wait_lock, so that contenders (spinners) go on at once; with
     // HANDOFF (or a blocked_donor) the owner field must stay ours until it is set to `next`.
     let (handoff, waiters) = {
         let s = &mut *k.st();
-        let mx = &mut s.mutexes[m as usize];
+        let mx = &mut s.mutexes[m.idx()];
         assert_eq!(mx.owner, Some(me), "unlock slowpath by a non-owner");
         assert!(!mx.flags.contains(MutexFlags::PICKUP));
         if use_donor || mx.flags.contains(MutexFlags::HANDOFF) {
@@ -691,21 +696,21 @@ async fn mutex_unlock_slowpath(k: &Kernel, m: u32, me: TaskId) {
     if proxy {
         k.blocked_lock(me).await;
         let donor = if k.st().feat.blocked_donor {
-            k.st().tasks[me as usize].blocked_donor
+            k.st().tasks[me.idx()].blocked_donor
         } else {
             None
         };
         if let Some(d) = donor {
-            let lock = k.st().tasks[d as usize].blocked_lock;
+            let lock = k.st().tasks[d.idx()].blocked_lock;
             k.raw_spin_lock(lock, LockClass::BlockedLockNested, LockName::Other(lock.0))
                 .await;
-            if k.st().tasks[d as usize].blocked_on == Some(m) {
+            if k.st().tasks[d.idx()].blocked_on == Some(m) {
                 // M6: the donor that was boosting us through this very lock gets it, and only
                 // then is the link used up. A donor boosting us through another mutex we hold
                 // stays recorded for that mutex's unlock (`next_lock == lock` in the tree).
                 clear_task_blocked_on(k, d, m);
-                k.st().tasks[d as usize].proxy_waking = true;
-                k.st().tasks[me as usize].blocked_donor = None;
+                k.st().tasks[d.idx()].proxy_waking = true;
+                k.st().tasks[me.idx()].blocked_donor = None;
                 next = Some(d);
             }
             k.raw_spin_unlock(lock).await;
@@ -713,13 +718,13 @@ async fn mutex_unlock_slowpath(k: &Kernel, m: u32, me: TaskId) {
         k.blocked_unlock(me).await;
     }
     if next.is_none() {
-        next = k.st().mutexes[m as usize].wait_list.front().copied();
+        next = k.st().mutexes[m.idx()].wait_list.front().copied();
         if let (Some(n), true) = (next, proxy) {
             // M7: the FIFO head, marked waking (PROXY_WAKING, v23-v29): it must be checked
             // for return migration before it may run, wherever it was migrated as a donor.
             k.blocked_lock(n).await;
             clear_task_blocked_on(k, n, m);
-            k.st().tasks[n as usize].proxy_waking = true;
+            k.st().tasks[n.idx()].proxy_waking = true;
             k.blocked_unlock(n).await;
         }
     }
@@ -730,7 +735,7 @@ async fn mutex_unlock_slowpath(k: &Kernel, m: u32, me: TaskId) {
     if handoff {
         // __mutex_handoff(): owner = next | PICKUP, WAITERS kept, HANDOFF cleared.
         let s = &mut *k.st();
-        let mx = &mut s.mutexes[m as usize];
+        let mx = &mut s.mutexes[m.idx()];
         assert_eq!(mx.owner, Some(me));
         let waiters = mx.flags.contains(MutexFlags::WAITERS);
         mx.flags = MutexFlags::EMPTY;

@@ -73,6 +73,12 @@ pub struct RtWaiter {
     pub task: TaskId,
 }
 
+sim::id_type! {
+    /// Index of an rt_mutex in [`crate::sched::SchedState::rt_mutexes`]. A type apart from
+    /// [`crate::locking::mutex::MutexId`]: the two kinds live in different arenas.
+    pub struct RtMutexId;
+}
+
 /// `struct rt_mutex` (`struct rt_mutex_base` plus its name).
 pub struct RtMutex {
     pub name: String,
@@ -125,7 +131,7 @@ struct Edeadlk;
 ///
 /// Linux: kernel/locking/rtmutex.c __waiter_prio().
 pub fn waiter_prio(s: &SchedState, p: TaskId) -> i32 {
-    let prio = s.tasks[p as usize].prio;
+    let prio = s.tasks[p.idx()].prio;
     if prio < 100 {
         prio
     } else {
@@ -141,9 +147,9 @@ fn next_ticket(s: &mut SchedState) -> u64 {
 /// Queue `p`'s waiter on `m`'s wait tree with `p`'s current waiter prio. `wait_lock` held.
 ///
 /// Linux: kernel/locking/rtmutex.c waiter_update_prio() followed by rt_mutex_enqueue().
-fn rt_mutex_enqueue(s: &mut SchedState, m: u32, p: TaskId) {
+fn rt_mutex_enqueue(s: &mut SchedState, m: RtMutexId, p: TaskId) {
     assert!(
-        s.tasks[p as usize].rt_waiter.is_none(),
+        s.tasks[p.idx()].rt_waiter.is_none(),
         "task {p} queued twice on an rt_mutex"
     );
     let w = RtWaiter {
@@ -151,17 +157,17 @@ fn rt_mutex_enqueue(s: &mut SchedState, m: u32, p: TaskId) {
         seq: next_ticket(s),
         task: p,
     };
-    s.tasks[p as usize].rt_waiter = Some(w);
-    let inserted = s.rt_mutexes[m as usize].waiters.insert(w);
+    s.tasks[p.idx()].rt_waiter = Some(w);
+    let inserted = s.rt_mutexes[m.idx()].waiters.insert(w);
     assert!(inserted, "duplicate waiter key on rt_mutex {m}");
 }
 
 /// Take `p`'s waiter off `m`'s wait tree (nothing if it is not queued). `wait_lock` held.
 ///
 /// Linux: kernel/locking/rtmutex.c rt_mutex_dequeue().
-fn rt_mutex_dequeue(s: &mut SchedState, m: u32, p: TaskId) {
-    if let Some(w) = s.tasks[p as usize].rt_waiter.take() {
-        let removed = s.rt_mutexes[m as usize].waiters.remove(&w);
+fn rt_mutex_dequeue(s: &mut SchedState, m: RtMutexId, p: TaskId) {
+    if let Some(w) = s.tasks[p.idx()].rt_waiter.take() {
+        let removed = s.rt_mutexes[m.idx()].waiters.remove(&w);
         assert!(removed, "task {p}'s waiter is not on rt_mutex {m}'s wait tree");
     }
 }
@@ -171,12 +177,12 @@ fn rt_mutex_dequeue(s: &mut SchedState, m: u32, p: TaskId) {
 ///
 /// Linux: kernel/locking/rtmutex.c rt_mutex_enqueue_pi().
 fn rt_mutex_enqueue_pi(s: &mut SchedState, owner: TaskId, w: TaskId) {
-    let prio = s.tasks[w as usize]
+    let prio = s.tasks[w.idx()]
         .rt_waiter
         .expect("only a queued waiter can be a pi_waiter")
         .prio;
     assert!(
-        !s.tasks[owner as usize].pi_waiters.iter().any(|x| x.task == w),
+        !s.tasks[owner.idx()].pi_waiters.iter().any(|x| x.task == w),
         "task {w} is already a pi_waiter of task {owner}"
     );
     let key = RtWaiter {
@@ -184,7 +190,7 @@ fn rt_mutex_enqueue_pi(s: &mut SchedState, owner: TaskId, w: TaskId) {
         seq: next_ticket(s),
         task: w,
     };
-    s.tasks[owner as usize].pi_waiters.insert(key);
+    s.tasks[owner.idx()].pi_waiters.insert(key);
 }
 
 /// Remove waiter `w` from `owner`'s `pi_waiters` (nothing if absent). Found by task: the key
@@ -193,7 +199,7 @@ fn rt_mutex_enqueue_pi(s: &mut SchedState, owner: TaskId, w: TaskId) {
 ///
 /// Linux: kernel/locking/rtmutex.c rt_mutex_dequeue_pi().
 fn rt_mutex_dequeue_pi(s: &mut SchedState, owner: TaskId, w: TaskId) {
-    let pw = &mut s.tasks[owner as usize].pi_waiters;
+    let pw = &mut s.tasks[owner.idx()].pi_waiters;
     if let Some(key) = pw.iter().find(|x| x.task == w).copied() {
         pw.remove(&key);
     }
@@ -203,7 +209,7 @@ fn rt_mutex_dequeue_pi(s: &mut SchedState, owner: TaskId, w: TaskId) {
 ///
 /// Linux: kernel/locking/rtmutex.c rt_mutex_get_top_task(), task_top_pi_waiter().
 pub fn rt_mutex_get_top_task(s: &SchedState, p: TaskId) -> Option<TaskId> {
-    s.tasks[p as usize].pi_waiters.first().map(|w| w.task)
+    s.tasks[p.idx()].pi_waiters.first().map(|w| w.task)
 }
 
 /// `prio` lowered to the priority `p` inherits, if any (M-11). Used for the boost itself and
@@ -212,7 +218,7 @@ pub fn rt_mutex_get_top_task(s: &SchedState, p: TaskId) -> Option<TaskId> {
 /// Linux: kernel/sched/core.c rt_effective_prio(), __rt_effective_prio().
 pub fn rt_effective_prio(s: &SchedState, p: TaskId, prio: i32) -> i32 {
     match rt_mutex_get_top_task(s, p) {
-        Some(top) => prio.min(s.tasks[top as usize].prio),
+        Some(top) => prio.min(s.tasks[top.idx()].prio),
         None => prio,
     }
 }
@@ -233,7 +239,7 @@ pub fn rt_effective_prio(s: &SchedState, p: TaskId, prio: i32) -> i32 {
 pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32) {
     use crate::sched::{DequeueFlags, EnqueueFlags};
     let (oldprio, prev_class) = {
-        let t = &s.tasks[p as usize];
+        let t = &s.tasks[p.idx()];
         assert!(!t.is_idle_task, "rt_mutex_setprio on an idle task");
         assert!(!t.is_stopper, "rt_mutex_setprio on a stopper");
         assert_eq!(t.cpu, cpu, "rt_mutex_setprio without task_rq(p) locked");
@@ -245,7 +251,7 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
     }
     assert!((-1..140).contains(&newprio), "PI prio {newprio} out of range");
     let this = s.m.this_cpu();
-    let task = s.tasks[p as usize].task_ref();
+    let task = s.tasks[p.idx()].task_ref();
     emit(
         s,
         this,
@@ -258,7 +264,7 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
     let new_class = class_of(newprio, false, false);
     // A delayed fair task leaves for good before it changes class (switched_from_fair
     // expects no delayed entity); the fair class blocks it itself.
-    if s.tasks[p as usize].se.sched_delayed && new_class != prev_class {
+    if s.tasks[p.idx()].se.sched_delayed && new_class != prev_class {
         dequeue_task(
             s,
             cpu,
@@ -266,8 +272,8 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
             DequeueFlags::SLEEP | DequeueFlags::DELAYED | DequeueFlags::NOCLOCK,
         );
     }
-    let queued = s.tasks[p as usize].on_rq == OnRq::Queued;
-    let running = s.rqs[cpu as usize].donor == p;
+    let queued = s.tasks[p.idx()].on_rq == OnRq::Queued;
+    let running = s.rqs[cpu.idx()].donor == p;
     if queued {
         dequeue_task(
             s,
@@ -292,18 +298,18 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
         en |= EnqueueFlags::REPLENISH;
     }
     // __setscheduler_prio().
-    s.tasks[p as usize].prio = newprio;
-    s.tasks[p as usize].class = new_class;
+    s.tasks[p.idx()].prio = newprio;
+    s.tasks[p.idx()].class = new_class;
     if queued {
         enqueue_task(s, cpu, p, en);
     }
     if running {
         set_next_task(s, cpu, p, false);
         // The donor's class changed: next_class follows it (C4, I13).
-        s.rqs[cpu as usize].next_class = new_class;
+        s.rqs[cpu.idx()].next_class = new_class;
     }
     check_class_changed(s, cpu, p, prev_class, oldprio);
-    assert_eq!(s.tasks[p as usize].prio, newprio);
+    assert_eq!(s.tasks[p.idx()].prio, newprio);
 }
 
 /// Recompute `p`'s effective prio from its `pi_waiters` and apply it. `p`'s `pi_lock` held;
@@ -314,7 +320,7 @@ pub fn rt_mutex_setprio(s: &mut SchedState, cpu: CpuId, p: TaskId, newprio: i32)
 async fn rt_mutex_adjust_prio(k: &Kernel, p: TaskId) {
     let unchanged = {
         let s = k.st();
-        rt_effective_prio(&s, p, s.tasks[p as usize].normal_prio) == s.tasks[p as usize].prio
+        rt_effective_prio(&s, p, s.tasks[p.idx()].normal_prio) == s.tasks[p.idx()].prio
     };
     if unchanged {
         return;
@@ -323,7 +329,7 @@ async fn rt_mutex_adjust_prio(k: &Kernel, p: TaskId) {
     {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);
-        let newprio = rt_effective_prio(s, p, s.tasks[p as usize].normal_prio);
+        let newprio = rt_effective_prio(s, p, s.tasks[p.idx()].normal_prio);
         rt_mutex_setprio(s, cpu, p, newprio);
     }
     do_balance_callbacks(k, cpu).await;
@@ -340,8 +346,8 @@ async fn pi_chain_step(k: &Kernel) {
     }
 }
 
-async fn lock_wait_lock(k: &Kernel, m: u32) -> LockId {
-    let lock = k.st().rt_mutexes[m as usize].wait_lock;
+async fn lock_wait_lock(k: &Kernel, m: RtMutexId) -> LockId {
+    let lock = k.st().rt_mutexes[m.idx()].wait_lock;
     k.raw_spin_lock(lock, LockClass::RtMutexWaitLock, LockName::Other(lock.0))
         .await;
     lock
@@ -378,8 +384,8 @@ async fn lock_wait_lock(k: &Kernel, m: u32) -> LockId {
 async fn rt_mutex_adjust_prio_chain(
     k: &Kernel,
     task: TaskId,
-    orig_lock: Option<u32>,
-    next_lock: Option<u32>,
+    orig_lock: Option<RtMutexId>,
+    next_lock: Option<RtMutexId>,
     orig_waiter: Option<TaskId>,
     top_task: TaskId,
 ) -> Result<(), Edeadlk> {
@@ -402,13 +408,13 @@ async fn rt_mutex_adjust_prio_chain(
             k.pi_lock(task).await;
             let go = {
                 let s = k.st();
-                let t = &s.tasks[task as usize];
+                let t = &s.tasks[task.idx()];
                 match t.pi_blocked_on {
                     None => None,
                     Some(l) => {
                         let w = t.rt_waiter.expect("pi_blocked_on without a queued waiter");
-                        let orig_released = orig_waiter.is_some()
-                            && s.rt_mutexes[orig_lock.unwrap() as usize].owner.is_none();
+                        let orig_released =
+                            orig_waiter.is_some() && s.rt_mutexes[orig_lock.unwrap().idx()].owner.is_none();
                         let not_top =
                             top_waiter.is_some_and(|tw| rt_mutex_get_top_task(&s, task) != Some(tw));
                         if orig_released || next_lock != Some(l) || not_top || w.prio == waiter_prio(&s, task)
@@ -424,16 +430,16 @@ async fn rt_mutex_adjust_prio_chain(
                 k.pi_unlock(task).await;
                 return Ok(());
             };
-            let wl = k.st().rt_mutexes[l as usize].wait_lock;
+            let wl = k.st().rt_mutexes[l.idx()].wait_lock;
             if k.raw_spin_trylock(wl, LockClass::RtMutexWaitLock) {
                 break l;
             }
             k.pi_unlock(task).await;
             k.m.delay(RT_SPIN_POLL_NS).await;
         };
-        let wl = k.st().rt_mutexes[lock as usize].wait_lock;
+        let wl = k.st().rt_mutexes[lock.idx()].wait_lock;
         // Step 6.
-        let deadlock = Some(lock) == orig_lock || k.st().rt_mutexes[lock as usize].owner == Some(top_task);
+        let deadlock = Some(lock) == orig_lock || k.st().rt_mutexes[lock.idx()].owner == Some(top_task);
         if deadlock {
             k.raw_spin_unlock(wl).await;
             k.pi_unlock(task).await;
@@ -442,7 +448,7 @@ async fn rt_mutex_adjust_prio_chain(
         // Step 7.
         let prerequeue_top = {
             let s = &mut *k.st();
-            let before = s.rt_mutexes[lock as usize].top_waiter().map(|w| w.task);
+            let before = s.rt_mutexes[lock.idx()].top_waiter().map(|w| w.task);
             rt_mutex_dequeue(s, lock, task);
             rt_mutex_enqueue(s, lock, task);
             before
@@ -453,7 +459,7 @@ async fn rt_mutex_adjust_prio_chain(
         // Step 9.
         let (owner, top_now) = {
             let s = k.st();
-            let l = &s.rt_mutexes[lock as usize];
+            let l = &s.rt_mutexes[lock.idx()];
             (l.owner, l.top_waiter().map(|w| w.task))
         };
         let Some(owner) = owner else {
@@ -487,8 +493,8 @@ async fn rt_mutex_adjust_prio_chain(
         // Step 12.
         {
             let s = k.st();
-            next_lock = s.tasks[task as usize].pi_blocked_on;
-            top_waiter = s.rt_mutexes[lock as usize].top_waiter().map(|w| w.task);
+            next_lock = s.tasks[task.idx()].pi_blocked_on;
+            top_waiter = s.rt_mutexes[lock.idx()].top_waiter().map(|w| w.task);
         }
         // Step 13.
         k.pi_unlock(task).await;
@@ -509,19 +515,19 @@ async fn rt_mutex_adjust_prio_chain(
 /// `wait_lock` held; `waiter` says whether `task` is queued on `m`.
 ///
 /// Linux: kernel/locking/rtmutex.c try_to_take_rt_mutex(), rt_mutex_steal().
-async fn try_to_take_rt_mutex(k: &Kernel, m: u32, task: TaskId, waiter: bool) -> bool {
+async fn try_to_take_rt_mutex(k: &Kernel, m: RtMutexId, task: TaskId, waiter: bool) -> bool {
     // Whether `task` ends up owning a lock that still has waiters: then it must take over
     // the top waiter as a pi_waiter (and clear its own pi_blocked_on).
     let with_waiters = {
         let s = &mut *k.st();
         // mark_rt_mutex_waiters().
-        s.rt_mutexes[m as usize].has_waiters = true;
-        if s.rt_mutexes[m as usize].owner.is_some() {
+        s.rt_mutexes[m.idx()].has_waiters = true;
+        if s.rt_mutexes[m.idx()].owner.is_some() {
             return false;
         }
-        let top = s.rt_mutexes[m as usize].top_waiter();
+        let top = s.rt_mutexes[m.idx()].top_waiter();
         if waiter {
-            let mine = s.tasks[task as usize].rt_waiter.expect("queued waiter");
+            let mine = s.tasks[task.idx()].rt_waiter.expect("queued waiter");
             let top = top.expect("a queued waiter means a non-empty tree");
             // The top waiter, or a waiter allowed to steal from it.
             if top.task != task && !rt_mutex_steal(mine.prio, top) {
@@ -543,8 +549,8 @@ async fn try_to_take_rt_mutex(k: &Kernel, m: u32, task: TaskId, waiter: bool) ->
         k.pi_lock(task).await;
         {
             let s = &mut *k.st();
-            s.tasks[task as usize].pi_blocked_on = None;
-            if let Some(top) = s.rt_mutexes[m as usize].top_waiter() {
+            s.tasks[task.idx()].pi_blocked_on = None;
+            if let Some(top) = s.rt_mutexes[m.idx()].top_waiter() {
                 rt_mutex_enqueue_pi(s, task, top.task);
                 // The new owner is at least as strong as every remaining waiter (it was the
                 // top waiter or beat it), so it needs no boost.
@@ -558,7 +564,7 @@ async fn try_to_take_rt_mutex(k: &Kernel, m: u32, task: TaskId, waiter: bool) ->
     }
     // takeit: rt_mutex_set_owner() keeps HAS_WAITERS only if waiters remain.
     let s = &mut *k.st();
-    let l = &mut s.rt_mutexes[m as usize];
+    let l = &mut s.rt_mutexes[m.idx()];
     l.owner = Some(task);
     l.has_waiters = !l.waiters.is_empty();
     true
@@ -569,17 +575,17 @@ async fn try_to_take_rt_mutex(k: &Kernel, m: u32, task: TaskId, waiter: bool) ->
 /// -EDEADLK if `task` owns `m` already or the walk finds a cycle or runs too deep.
 ///
 /// Linux: kernel/locking/rtmutex.c task_blocks_on_rt_mutex().
-async fn task_blocks_on_rt_mutex(k: &Kernel, m: u32, task: TaskId) -> Result<(), Edeadlk> {
-    let owner = k.st().rt_mutexes[m as usize].owner;
+async fn task_blocks_on_rt_mutex(k: &Kernel, m: RtMutexId, task: TaskId) -> Result<(), Edeadlk> {
+    let owner = k.st().rt_mutexes[m.idx()].owner;
     if owner == Some(task) {
         return Err(Edeadlk);
     }
     k.pi_lock(task).await;
     let top_before = {
         let s = &mut *k.st();
-        let before = s.rt_mutexes[m as usize].top_waiter().map(|w| w.task);
+        let before = s.rt_mutexes[m.idx()].top_waiter().map(|w| w.task);
         rt_mutex_enqueue(s, m, task);
-        s.tasks[task as usize].pi_blocked_on = Some(m);
+        s.tasks[task.idx()].pi_blocked_on = Some(m);
         before
     };
     k.pi_unlock(task).await;
@@ -587,7 +593,7 @@ async fn task_blocks_on_rt_mutex(k: &Kernel, m: u32, task: TaskId) -> Result<(),
         return Ok(());
     };
     k.pi_lock(owner).await;
-    let is_top = k.st().rt_mutexes[m as usize].top_waiter().map(|w| w.task) == Some(task);
+    let is_top = k.st().rt_mutexes[m.idx()].top_waiter().map(|w| w.task) == Some(task);
     let mut chain_walk = false;
     if is_top {
         pi_chain_step(k).await;
@@ -599,14 +605,14 @@ async fn task_blocks_on_rt_mutex(k: &Kernel, m: u32, task: TaskId) -> Result<(),
             rt_mutex_enqueue_pi(s, owner, task);
         }
         rt_mutex_adjust_prio(k, owner).await;
-        chain_walk = k.st().tasks[owner as usize].pi_blocked_on.is_some();
+        chain_walk = k.st().tasks[owner.idx()].pi_blocked_on.is_some();
     }
-    let next_lock = k.st().tasks[owner as usize].pi_blocked_on;
+    let next_lock = k.st().tasks[owner.idx()].pi_blocked_on;
     k.pi_unlock(owner).await;
     if !chain_walk || next_lock.is_none() {
         return Ok(());
     }
-    let wl = k.st().rt_mutexes[m as usize].wait_lock;
+    let wl = k.st().rt_mutexes[m.idx()].wait_lock;
     k.raw_spin_unlock(wl).await;
     let res = rt_mutex_adjust_prio_chain(k, owner, Some(m), next_lock, Some(task), task).await;
     lock_wait_lock(k, m).await;
@@ -618,17 +624,17 @@ async fn task_blocks_on_rt_mutex(k: &Kernel, m: u32, task: TaskId) -> Result<(),
 /// held (dropped and retaken around the walk).
 ///
 /// Linux: kernel/locking/rtmutex.c remove_waiter().
-async fn remove_waiter(k: &Kernel, m: u32, task: TaskId) {
+async fn remove_waiter(k: &Kernel, m: RtMutexId, task: TaskId) {
     let (is_top, owner) = {
         let s = k.st();
-        let l = &s.rt_mutexes[m as usize];
+        let l = &s.rt_mutexes[m.idx()];
         (l.top_waiter().map(|w| w.task) == Some(task), l.owner)
     };
     k.pi_lock(task).await;
     {
         let s = &mut *k.st();
         rt_mutex_dequeue(s, m, task);
-        s.tasks[task as usize].pi_blocked_on = None;
+        s.tasks[task.idx()].pi_blocked_on = None;
     }
     k.pi_unlock(task).await;
     let Some(owner) = owner.filter(|_| is_top) else {
@@ -638,17 +644,17 @@ async fn remove_waiter(k: &Kernel, m: u32, task: TaskId) {
     {
         let s = &mut *k.st();
         rt_mutex_dequeue_pi(s, owner, task);
-        if let Some(top) = s.rt_mutexes[m as usize].top_waiter() {
+        if let Some(top) = s.rt_mutexes[m.idx()].top_waiter() {
             rt_mutex_enqueue_pi(s, owner, top.task);
         }
     }
     rt_mutex_adjust_prio(k, owner).await;
-    let next_lock = k.st().tasks[owner as usize].pi_blocked_on;
+    let next_lock = k.st().tasks[owner.idx()].pi_blocked_on;
     k.pi_unlock(owner).await;
     if next_lock.is_none() {
         return;
     }
-    let wl = k.st().rt_mutexes[m as usize].wait_lock;
+    let wl = k.st().rt_mutexes[m.idx()].wait_lock;
     k.raw_spin_unlock(wl).await;
     // As in Linux the result of this deboost walk is ignored: an -EDEADLK (a cycle through
     // `m`, or the depth cap) only ends the walk early.
@@ -660,8 +666,8 @@ async fn remove_waiter(k: &Kernel, m: u32, task: TaskId) {
 /// `wait_lock` held.
 ///
 /// Linux: kernel/locking/rtmutex.c fixup_rt_mutex_waiters().
-fn fixup_rt_mutex_waiters(s: &mut SchedState, m: u32) {
-    let l = &mut s.rt_mutexes[m as usize];
+fn fixup_rt_mutex_waiters(s: &mut SchedState, m: RtMutexId) {
+    let l = &mut s.rt_mutexes[m.idx()];
     if l.waiters.is_empty() {
         l.has_waiters = false;
     }
@@ -695,16 +701,16 @@ fn rt_mutex_post_schedule(k: &Kernel) {
 /// fix of the adaptive spinwait) stops when it *is* the top waiter. Only the top waiter gets
 /// here, so in practice the owner is re-checked once before sleeping, and the waiter spins
 /// only if a stronger waiter arrived after `wait_lock` was dropped.
-async fn rtmutex_spin_on_owner(k: &Kernel, m: u32, me: TaskId, owner: TaskId) -> bool {
+async fn rtmutex_spin_on_owner(k: &Kernel, m: RtMutexId, me: TaskId, owner: TaskId) -> bool {
     loop {
         {
             let s = k.st();
-            let l = &s.rt_mutexes[m as usize];
+            let l = &s.rt_mutexes[m.idx()];
             if l.owner != Some(owner) {
                 return true;
             }
             let is_top = l.top_waiter().map(|w| w.task) == Some(me);
-            if !s.tasks[owner as usize].on_cpu || s.tasks[me as usize].need_resched || is_top {
+            if !s.tasks[owner.idx()].on_cpu || s.tasks[me.idx()].need_resched || is_top {
                 return false;
             }
         }
@@ -716,14 +722,14 @@ async fn rtmutex_spin_on_owner(k: &Kernel, m: u32, me: TaskId, owner: TaskId) ->
 /// it and set TASK_UNINTERRUPTIBLE again. Returns with the lock taken and `wait_lock` held.
 ///
 /// Linux: kernel/locking/rtmutex.c rt_mutex_slowlock_block().
-async fn rt_mutex_slowlock_block(k: &Kernel, m: u32, me: TaskId) {
+async fn rt_mutex_slowlock_block(k: &Kernel, m: RtMutexId, me: TaskId) {
     loop {
         if try_to_take_rt_mutex(k, m, me, true).await {
             return;
         }
         let (wl, owner) = {
             let s = k.st();
-            let l = &s.rt_mutexes[m as usize];
+            let l = &s.rt_mutexes[m.idx()];
             let top = l.top_waiter().map(|w| w.task) == Some(me);
             (l.wait_lock, if top { l.owner } else { None })
         };
@@ -736,7 +742,7 @@ async fn rt_mutex_slowlock_block(k: &Kernel, m: u32, me: TaskId) {
             rt_mutex_schedule(k).await;
         }
         lock_wait_lock(k, m).await;
-        k.st().tasks[me as usize].state = TASK_UNINTERRUPTIBLE;
+        k.st().tasks[me.idx()].state = TASK_UNINTERRUPTIBLE;
     }
 }
 
@@ -753,7 +759,7 @@ async fn rt_mutex_handle_deadlock(k: &Kernel, wl: LockId) -> ! {
     k.raw_spin_unlock(wl).await;
     loop {
         let me = k.current();
-        k.st().tasks[me as usize].state = TASK_INTERRUPTIBLE;
+        k.st().tasks[me.idx()].state = TASK_INTERRUPTIBLE;
         rt_mutex_schedule(k).await;
     }
 }
@@ -764,7 +770,7 @@ async fn rt_mutex_handle_deadlock(k: &Kernel, wl: LockId) -> ! {
 ///
 /// Linux: kernel/locking/rtmutex.c rt_mutex_slowlock(), __rt_mutex_slowlock_locked(),
 /// __rt_mutex_slowlock().
-async fn rt_mutex_slowlock(k: &Kernel, m: u32) {
+async fn rt_mutex_slowlock(k: &Kernel, m: RtMutexId) {
     let me = k.current();
     rt_mutex_pre_schedule(k).await;
     let wl = lock_wait_lock(k, m).await;
@@ -776,20 +782,20 @@ async fn rt_mutex_slowlock(k: &Kernel, m: u32) {
     }
     {
         let s = &mut *k.st();
-        s.tasks[me as usize].state = TASK_UNINTERRUPTIBLE;
-        s.tasks[me as usize].waiting_on = Some(WaitTarget::RtMutex(m));
+        s.tasks[me.idx()].state = TASK_UNINTERRUPTIBLE;
+        s.tasks[me.idx()].waiting_on = Some(WaitTarget::RtMutex(m));
         trace_lock_contended(s, me, LockName::RtMutex(m));
     }
     if task_blocks_on_rt_mutex(k, m, me).await.is_err() {
-        k.st().tasks[me as usize].state = TASK_RUNNING;
+        k.st().tasks[me.idx()].state = TASK_RUNNING;
         remove_waiter(k, m, me).await;
         rt_mutex_handle_deadlock(k, wl).await;
     }
     rt_mutex_slowlock_block(k, m, me).await;
     {
         let s = &mut *k.st();
-        s.tasks[me as usize].state = TASK_RUNNING;
-        s.tasks[me as usize].waiting_on = None;
+        s.tasks[me.idx()].state = TASK_RUNNING;
+        s.tasks[me.idx()].waiting_on = None;
         fixup_rt_mutex_waiters(s, m);
         trace_lock_acquired(s, me, LockName::RtMutex(m));
     }
@@ -806,7 +812,7 @@ async fn rt_mutex_slowlock(k: &Kernel, m: u32) {
 ///
 /// Deviation: the uncontended lock+unlock cost (`mutex_fast_ns`, K-12) is charged once, on
 /// the lock's atomic.
-pub async fn rt_mutex_lock(k: &Kernel, m: u32) {
+pub async fn rt_mutex_lock(k: &Kernel, m: RtMutexId) {
     let cost = k.st().costs.mutex_fast_ns;
     if cost > 0 {
         k.m.delay(cost).await;
@@ -814,7 +820,7 @@ pub async fn rt_mutex_lock(k: &Kernel, m: u32) {
     let me = k.current();
     {
         let s = &mut *k.st();
-        let l = &mut s.rt_mutexes[m as usize];
+        let l = &mut s.rt_mutexes[m.idx()];
         if l.owner.is_none() && !l.has_waiters {
             l.owner = Some(me);
             return;
@@ -829,11 +835,11 @@ pub async fn rt_mutex_lock(k: &Kernel, m: u32) {
 /// issued. Returns the waiter to wake.
 ///
 /// Linux: kernel/locking/rtmutex.c mark_wakeup_next_waiter().
-async fn mark_wakeup_next_waiter(k: &Kernel, m: u32, me: TaskId) -> (TaskId, CpuId) {
+async fn mark_wakeup_next_waiter(k: &Kernel, m: RtMutexId, me: TaskId) -> (TaskId, CpuId) {
     k.pi_lock(me).await;
     let w = {
         let s = &mut *k.st();
-        let w = s.rt_mutexes[m as usize]
+        let w = s.rt_mutexes[m.idx()]
             .top_waiter()
             .expect("slow unlock with waiters")
             .task;
@@ -843,12 +849,12 @@ async fn mark_wakeup_next_waiter(k: &Kernel, m: u32, me: TaskId) -> (TaskId, Cpu
     rt_mutex_adjust_prio(k, me).await;
     let cpu = {
         let s = &mut *k.st();
-        let l = &mut s.rt_mutexes[m as usize];
+        let l = &mut s.rt_mutexes[m.idx()];
         l.owner = None;
         l.has_waiters = true;
         // preempt_disable(), paired with rt_mutex_wake_up_q().
         let cpu = s.m.this_cpu();
-        s.rqs[cpu as usize].preempt_count += 1;
+        s.rqs[cpu.idx()].preempt_count += 1;
         cpu
     };
     k.pi_unlock(me).await;
@@ -864,7 +870,7 @@ async fn rt_mutex_wake_up_q(k: &Kernel, w: TaskId, cpu: CpuId) {
     {
         let s = &mut *k.st();
         assert_eq!(s.m.this_cpu(), cpu, "migrated with preemption disabled");
-        let rq = &mut s.rqs[cpu as usize];
+        let rq = &mut s.rqs[cpu.idx()];
         assert!(rq.preempt_count > 0, "preempt_count underflow on cpu{cpu}");
         rq.preempt_count -= 1;
     }
@@ -877,11 +883,11 @@ async fn rt_mutex_wake_up_q(k: &Kernel, w: TaskId, cpu: CpuId) {
 ///
 /// Linux: kernel/locking/rtmutex_api.c rt_mutex_unlock() → kernel/locking/rtmutex.c
 /// __rt_mutex_unlock(), rt_mutex_slowunlock().
-pub async fn rt_mutex_unlock(k: &Kernel, m: u32) {
+pub async fn rt_mutex_unlock(k: &Kernel, m: RtMutexId) {
     let me = k.current();
     {
         let s = &mut *k.st();
-        let l = &mut s.rt_mutexes[m as usize];
+        let l = &mut s.rt_mutexes[m.idx()];
         if l.owner == Some(me) && !l.has_waiters {
             // rt_mutex_cmpxchg_release(lock, current, NULL).
             l.owner = None;
@@ -891,7 +897,7 @@ pub async fn rt_mutex_unlock(k: &Kernel, m: u32) {
     let wl = lock_wait_lock(k, m).await;
     let not_owner = {
         let s = k.st();
-        let l = &s.rt_mutexes[m as usize];
+        let l = &s.rt_mutexes[m.idx()];
         (l.owner != Some(me)).then(|| format!("mutex {} unlocked by a thread that does not hold it", l.name))
     };
     if let Some(e) = not_owner {
@@ -901,7 +907,7 @@ pub async fn rt_mutex_unlock(k: &Kernel, m: u32) {
     }
     let no_waiters = {
         let s = &mut *k.st();
-        let l = &mut s.rt_mutexes[m as usize];
+        let l = &mut s.rt_mutexes[m.idx()];
         if l.waiters.is_empty() {
             // unlock_rt_mutex_safe() of the no-fast-path build: all under wait_lock.
             l.owner = None;

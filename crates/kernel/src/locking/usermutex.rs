@@ -12,15 +12,17 @@ use std::collections::VecDeque;
 
 use sim::LockId;
 
+use crate::locking::mutex::MutexId;
+use crate::locking::rtmutex::RtMutexId;
 use crate::task::TaskId;
 
 /// What a sleeping task waits on (for stall and deadlock reports).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WaitTarget {
     /// Index into `SchedState::mutexes`.
-    Mutex(u32),
+    Mutex(MutexId),
     /// Index into `SchedState::rt_mutexes`.
-    RtMutex(u32),
+    RtMutex(RtMutexId),
     /// Index into `SchedState::user_conds`.
     Cond(u32),
     /// `flush_work()` on a work item (index into `WqState::works`).
@@ -31,9 +33,9 @@ pub enum WaitTarget {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UserResource {
     /// Index into `SchedState::mutexes` (kernel mutex).
-    Mutex(u32),
+    Mutex(MutexId),
     /// Index into `SchedState::rt_mutexes`.
-    RtMutex(u32),
+    RtMutex(RtMutexId),
     /// Index into `SchedState::user_conds`.
     Cond(u32),
 }

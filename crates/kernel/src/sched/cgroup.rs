@@ -97,7 +97,7 @@ impl Default for CfsBandwidth {
             period_ns: DEFAULT_CFS_PERIOD_NS,
             runtime_ns: 0,
             period_active: false,
-            timer_cpu: 0,
+            timer_cpu: CpuId(0),
             expires_ns: 0,
             idle: false,
             throttled_cpus: Vec::new(),
@@ -198,12 +198,12 @@ pub fn sched_move_task(s: &mut SchedState, cpu: CpuId, p: TaskId, to: GroupId) {
     use crate::sched::{core, Class, DequeueFlags, EnqueueFlags};
     use crate::task::OnRq;
     assert!((to as usize) < s.groups.len(), "group {to} does not exist");
-    if s.tasks[p as usize].sched_task_group == to {
+    if s.tasks[p.idx()].sched_task_group == to {
         return;
     }
-    let fair = s.tasks[p as usize].class == Class::Fair;
-    let queued = s.tasks[p as usize].on_rq == OnRq::Queued;
-    let running = s.rqs[cpu as usize].donor == p;
+    let fair = s.tasks[p.idx()].class == Class::Fair;
+    let queued = s.tasks[p.idx()].on_rq == OnRq::Queued;
+    let running = s.rqs[cpu.idx()].donor == p;
     if fair && queued {
         core::dequeue_task(
             s,
@@ -215,7 +215,7 @@ pub fn sched_move_task(s: &mut SchedState, cpu: CpuId, p: TaskId, to: GroupId) {
     if fair && running {
         core::put_prev_task(s, cpu, p);
     }
-    s.tasks[p as usize].sched_task_group = to;
+    s.tasks[p.idx()].sched_task_group = to;
     if fair && queued {
         core::enqueue_task(
             s,

@@ -136,7 +136,7 @@ impl Class {
             Class::Rt => rt::pick_task_rt(s, cpu),
             Class::Fair => fair::pick_task_fair(s, cpu),
             // pick_task_idle().
-            Class::Idle => Some(s.rqs[cpu as usize].idle),
+            Class::Idle => Some(s.rqs[cpu.idx()].idle),
         }
     }
 
@@ -169,7 +169,7 @@ impl Class {
         lockdep_assert_rq_held(s, cpu);
         match self {
             // set_next_task_stop(): start the runtime interval.
-            Class::Stop => s.tasks[next as usize].se.exec_start = s.rqs[cpu as usize].clock_task,
+            Class::Stop => s.tasks[next.idx()].se.exec_start = s.rqs[cpu.idx()].clock_task,
             Class::Deadline => deadline::set_next_task_dl(s, cpu, next, first),
             Class::Rt => rt::set_next_task_rt(s, cpu, next, first),
             Class::Fair => fair::set_next_task_fair(s, cpu, next, first),
@@ -308,7 +308,7 @@ impl Class {
 ///
 /// Linux: kernel/sched/syscalls.c check_class_changed().
 pub fn check_class_changed(s: &mut SchedState, cpu: CpuId, p: TaskId, prev_class: Class, oldprio: i32) {
-    let (class, prio) = (s.tasks[p as usize].class, s.tasks[p as usize].prio);
+    let (class, prio) = (s.tasks[p.idx()].class, s.tasks[p.idx()].prio);
     if class != prev_class {
         prev_class.switched_from(s, cpu, p);
         class.switched_to(s, cpu, p);
@@ -329,7 +329,7 @@ mod tests {
 
     use crate::sched::core::{self, Kernel};
     use crate::sched::{Costs, EnqueueFlags, SchedState};
-    use crate::task::TaskId;
+    use crate::task::{task_ctx, TaskId};
     use crate::tracepoints::NullSink;
 
     /// Two idle CPUs with zero costs.
@@ -344,17 +344,17 @@ mod tests {
     fn run_on_cpu0<F: Future<Output = ()> + 'static>(k: &Rc<Kernel>, f: F) {
         let m = k.m.clone();
         let m2 = m.clone();
-        m.spawn(0, async move {
+        m.spawn(task_ctx(TaskId(0)), async move {
             f.await;
             m2.halt().await;
         });
-        m.boot_cpu(0, 0);
+        m.boot_cpu(CpuId(0), task_ctx(TaskId(0)));
         Executor::new(m).run(1_000_000, &mut |_| true);
     }
 
     /// The stopper of `cpu` (queued by `enqueue_task_stop`, which only counts it).
     fn stopper(s: &SchedState, cpu: CpuId) -> TaskId {
-        s.rqs[cpu as usize].stop
+        s.rqs[cpu.idx()].stop
     }
 
     /// Queue cpu1's stopper from a step of CPU 0 holding the rq lock `locked` (if any).
@@ -367,8 +367,8 @@ mod tests {
             }
             {
                 let s = &mut *k2.st();
-                let p = stopper(s, 1);
-                core::enqueue_task(s, 1, p, EnqueueFlags::empty());
+                let p = stopper(s, CpuId(1));
+                core::enqueue_task(s, CpuId(1), p, EnqueueFlags::empty());
             }
             if let Some(l) = locked {
                 k2.rq_unlock(l).await;
@@ -379,7 +379,7 @@ mod tests {
 
     #[test]
     fn a_hook_with_the_rq_lock_held_runs() {
-        let k = enqueue_stopper_of_cpu1(Some(1));
+        let k = enqueue_stopper_of_cpu1(Some(CpuId(1)));
         assert_eq!(k.st().rqs[1].nr_running, 1);
     }
 
@@ -392,6 +392,6 @@ mod tests {
     #[test]
     #[should_panic(expected = "lockdep: cpu0 touches cpu1's runqueue without its rq lock")]
     fn another_cpus_rq_lock_is_not_enough() {
-        enqueue_stopper_of_cpu1(Some(0));
+        enqueue_stopper_of_cpu1(Some(CpuId(0)));
     }
 }

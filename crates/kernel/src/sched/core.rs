@@ -16,7 +16,7 @@ use sim::{CpuId, LockId, Machine, Nanos};
 use crate::coverage::Mark;
 use crate::locking::lockdep::{LockClass, Lockdep};
 use crate::sched::{Class, DequeueFlags, EnqueueFlags, SchedState, WakeFlags};
-use crate::task::{OnRq, TaskId};
+use crate::task::{ctx_task, task_ctx, OnRq, TaskId};
 use crate::tracepoints::{Event, EventKind, LockName, PrevState, TraceFlags};
 
 /// A violated invariant or lockdep rule: the run fails with exit code 4.
@@ -80,7 +80,7 @@ impl Kernel {
             self.emit(cpu, EventKind::ContentionEnd { lock: name, spun_ns });
         }
         self.lockdep.borrow_mut().acquired(cpu, lock, class);
-        self.s.borrow_mut().rqs[cpu as usize].preempt_count += 1;
+        self.s.borrow_mut().rqs[cpu.idx()].preempt_count += 1;
     }
 
     /// Take a raw spinlock only if it is free (`raw_spin_trylock`); not an await point.
@@ -93,7 +93,7 @@ impl Kernel {
         }
         if self.m.try_lock(lock) {
             self.lockdep.borrow_mut().acquired(cpu, lock, class);
-            self.s.borrow_mut().rqs[cpu as usize].preempt_count += 1;
+            self.s.borrow_mut().rqs[cpu.idx()].preempt_count += 1;
             true
         } else {
             false
@@ -109,7 +109,7 @@ impl Kernel {
         self.m.unlock(lock);
         {
             let mut s = self.s.borrow_mut();
-            let rq = &mut s.rqs[cpu as usize];
+            let rq = &mut s.rqs[cpu.idx()];
             assert!(rq.preempt_count > 0, "preempt_count underflow on cpu{cpu}");
             rq.preempt_count -= 1;
         }
@@ -120,7 +120,7 @@ impl Kernel {
     ///
     /// Linux: kernel/sched/core.c raw_spin_rq_lock().
     pub async fn rq_lock(&self, cpu: CpuId) {
-        let lock = self.s.borrow().rqs[cpu as usize].lock;
+        let lock = self.s.borrow().rqs[cpu.idx()].lock;
         self.raw_spin_lock(lock, LockClass::Rq(cpu), LockName::Rq(cpu))
             .await;
     }
@@ -129,13 +129,13 @@ impl Kernel {
     ///
     /// Linux: kernel/sched/core.c raw_spin_rq_unlock().
     pub async fn rq_unlock(&self, cpu: CpuId) {
-        let lock = self.s.borrow().rqs[cpu as usize].lock;
+        let lock = self.s.borrow().rqs[cpu.idx()].lock;
         self.raw_spin_unlock(lock).await;
     }
 
     /// Whether this CPU holds `cpu`'s rq lock.
     pub fn rq_locked(&self, cpu: CpuId) -> bool {
-        let lock = self.s.borrow().rqs[cpu as usize].lock;
+        let lock = self.s.borrow().rqs[cpu.idx()].lock;
         self.lockdep.borrow().holds(self.this_cpu(), lock)
     }
 
@@ -159,7 +159,7 @@ impl Kernel {
     /// Linux: kernel/sched/sched.h double_lock_balance().
     pub async fn double_lock_balance(&self, this: CpuId, busiest: CpuId) -> bool {
         assert!(self.rq_locked(this));
-        let busiest_lock = self.s.borrow().rqs[busiest as usize].lock;
+        let busiest_lock = self.s.borrow().rqs[busiest.idx()].lock;
         if busiest > this {
             self.rq_lock(busiest).await;
             return false;
@@ -183,38 +183,38 @@ impl Kernel {
     pub async fn pi_lock(&self, p: TaskId) {
         let (lock, pid) = {
             let s = self.s.borrow();
-            (s.tasks[p as usize].pi_lock, s.tasks[p as usize].pid)
+            (s.tasks[p.idx()].pi_lock, s.tasks[p.idx()].pid)
         };
         self.raw_spin_lock(lock, LockClass::PiLock, LockName::PiLock(pid))
             .await;
     }
 
     pub async fn pi_unlock(&self, p: TaskId) {
-        let lock = self.s.borrow().tasks[p as usize].pi_lock;
+        let lock = self.s.borrow().tasks[p.idx()].pi_lock;
         self.raw_spin_unlock(lock).await;
     }
 
     /// `raw_spin_lock(&p->blocked_lock)` (spec C9, last in the lock order).
     pub async fn blocked_lock(&self, p: TaskId) {
-        let lock = self.s.borrow().tasks[p as usize].blocked_lock;
+        let lock = self.s.borrow().tasks[p.idx()].blocked_lock;
         self.raw_spin_lock(lock, LockClass::BlockedLock, LockName::Other(lock.0))
             .await;
     }
 
     pub async fn blocked_unlock(&self, p: TaskId) {
-        let lock = self.s.borrow().tasks[p as usize].blocked_lock;
+        let lock = self.s.borrow().tasks[p.idx()].blocked_lock;
         self.raw_spin_unlock(lock).await;
     }
 
     /// `raw_spin_lock(&lock->wait_lock)` of kernel mutex `m`.
-    pub async fn mutex_wait_lock(&self, m: u32) {
-        let lock = self.s.borrow().mutexes[m as usize].wait_lock;
+    pub async fn mutex_wait_lock(&self, m: crate::locking::mutex::MutexId) {
+        let lock = self.s.borrow().mutexes[m.idx()].wait_lock;
         self.raw_spin_lock(lock, LockClass::MutexWaitLock, LockName::Other(lock.0))
             .await;
     }
 
-    pub async fn mutex_wait_unlock(&self, m: u32) {
-        let lock = self.s.borrow().mutexes[m as usize].wait_lock;
+    pub async fn mutex_wait_unlock(&self, m: crate::locking::mutex::MutexId) {
+        let lock = self.s.borrow().mutexes[m.idx()].wait_lock;
         self.raw_spin_unlock(lock).await;
     }
 
@@ -231,9 +231,9 @@ impl Kernel {
 /// The line's owner is `current`: the task whose stack executes on the CPU, which inside
 /// `__schedule()` is still prev after `rq->curr` already names next (TR-5).
 pub fn emit(s: &mut SchedState, cpu: CpuId, kind: EventKind) {
-    let rq = &s.rqs[cpu as usize];
-    let current = s.m.cpu_ctx(cpu).unwrap_or(rq.curr);
-    let curr = &s.tasks[current as usize];
+    let rq = &s.rqs[cpu.idx()];
+    let current = s.m.cpu_ctx(cpu).map_or(rq.curr, ctx_task);
+    let curr = &s.tasks[current.idx()];
     let flags = TraceFlags {
         irqs_off: rq.irqs_disabled,
         need_resched: curr.need_resched,
@@ -275,7 +275,7 @@ pub fn lockdep_assert_rq_held(s: &SchedState, cpu: CpuId) {
         return;
     }
     let this = s.m.this_cpu();
-    let owner = s.m.lock_owner(s.rqs[cpu as usize].lock);
+    let owner = s.m.lock_owner(s.rqs[cpu.idx()].lock);
     assert!(
         owner == Some(this),
         "lockdep: cpu{this} touches cpu{cpu}'s runqueue without its rq lock (held by {owner:?})"
@@ -291,7 +291,7 @@ pub fn lockdep_assert_pi_held(s: &SchedState, p: TaskId) {
         return;
     }
     let this = s.m.this_cpu();
-    let owner = s.m.lock_owner(s.tasks[p as usize].pi_lock);
+    let owner = s.m.lock_owner(s.tasks[p.idx()].pi_lock);
     assert!(
         owner == Some(this),
         "lockdep: cpu{this} places task {p} without its pi_lock (held by {owner:?})"
@@ -312,7 +312,7 @@ pub fn lockdep_assert_pi_held(s: &SchedState, p: TaskId) {
 pub fn update_rq_clock(s: &mut SchedState, cpu: CpuId) {
     lockdep_assert_rq_held(s, cpu);
     let now = s.m.now();
-    let rq = &mut s.rqs[cpu as usize];
+    let rq = &mut s.rqs[cpu.idx()];
     if now > rq.clock {
         rq.clock = now;
         rq.clock_task = now;
@@ -323,7 +323,7 @@ pub fn update_rq_clock(s: &mut SchedState, cpu: CpuId) {
 ///
 /// Linux: kernel/sched/sched.h add_nr_running().
 pub fn add_nr_running(s: &mut SchedState, cpu: CpuId, n: u32) {
-    let rq = &mut s.rqs[cpu as usize];
+    let rq = &mut s.rqs[cpu.idx()];
     rq.nr_running += n;
     if rq.nr_running >= 2 {
         s.rd_overloaded = true;
@@ -334,7 +334,7 @@ pub fn add_nr_running(s: &mut SchedState, cpu: CpuId, n: u32) {
 ///
 /// Linux: kernel/sched/sched.h sub_nr_running().
 pub fn sub_nr_running(s: &mut SchedState, cpu: CpuId, n: u32) {
-    let rq = &mut s.rqs[cpu as usize];
+    let rq = &mut s.rqs[cpu.idx()];
     assert!(rq.nr_running >= n, "nr_running underflow on cpu{cpu}");
     rq.nr_running -= n;
 }
@@ -360,14 +360,14 @@ pub fn class_of(prio: i32, is_idle_task: bool, is_stopper: bool) -> Class {
 ///
 /// Linux: kernel/sched/sched.h task_on_rq_queued().
 pub fn task_on_rq_queued(s: &SchedState, p: TaskId) -> bool {
-    s.tasks[p as usize].on_rq == OnRq::Queued
+    s.tasks[p.idx()].on_rq == OnRq::Queued
 }
 
 /// Whether `p` is the task executing on its CPU.
 ///
 /// Linux: kernel/sched/sched.h task_on_cpu().
 pub fn task_on_cpu(s: &SchedState, p: TaskId) -> bool {
-    s.tasks[p as usize].on_cpu
+    s.tasks[p.idx()].on_cpu
 }
 
 /// IPI vectors of the model.
@@ -385,17 +385,17 @@ pub mod ipi {
 ///
 /// Linux: kernel/sched/core.c resched_curr().
 pub fn resched_curr(s: &mut SchedState, cpu: CpuId) {
-    let curr = s.rqs[cpu as usize].curr;
-    if s.tasks[curr as usize].need_resched {
+    let curr = s.rqs[cpu.idx()].curr;
+    if s.tasks[curr.idx()].need_resched {
         return;
     }
-    s.tasks[curr as usize].need_resched = true;
+    s.tasks[curr.idx()].need_resched = true;
     let this = s.m.this_cpu();
     if cpu == this {
         return;
     }
     let now = s.m.now();
-    if s.tasks[curr as usize].is_idle_task && s.feat.idle_polling {
+    if s.tasks[curr.idx()].is_idle_task && s.feat.idle_polling {
         let at = now + s.costs.poll_wake_ns;
         s.m.send_ipi(cpu, ipi::POLL_KICK, at);
     } else {
@@ -443,7 +443,7 @@ pub fn send_ipi(s: &mut SchedState, cpu: CpuId, reason: crate::tracepoints::IpiR
 pub fn enqueue_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: EnqueueFlags) {
     lockdep_assert_rq_held(s, cpu);
     update_rq_clock(s, cpu);
-    s.tasks[p as usize].class.enqueue_task(s, cpu, p, flags);
+    s.tasks[p.idx()].class.enqueue_task(s, cpu, p, flags);
 }
 
 /// `dequeue_task()`: false if the class kept the task queued (fair delayed dequeue, F-20).
@@ -453,20 +453,20 @@ pub fn enqueue_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: EnqueueFla
 pub fn dequeue_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: DequeueFlags) -> bool {
     lockdep_assert_rq_held(s, cpu);
     update_rq_clock(s, cpu);
-    s.tasks[p as usize].class.dequeue_task(s, cpu, p, flags)
+    s.tasks[p.idx()].class.dequeue_task(s, cpu, p, flags)
 }
 
 /// `activate_task()`: enqueue and mark QUEUED (T-3).
 ///
 /// Linux: kernel/sched/core.c activate_task().
 pub fn activate_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: EnqueueFlags) {
-    let flags = if s.tasks[p as usize].on_rq == OnRq::Migrating {
+    let flags = if s.tasks[p.idx()].on_rq == OnRq::Migrating {
         flags | EnqueueFlags::MIGRATED
     } else {
         flags
     };
     enqueue_task(s, cpu, p, flags);
-    s.tasks[p as usize].on_rq = OnRq::Queued;
+    s.tasks[p.idx()].on_rq = OnRq::Queued;
 }
 
 /// `deactivate_task()`: dequeue for a move; `on_rq` becomes MIGRATING first (T-3).
@@ -477,7 +477,7 @@ pub fn deactivate_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: Dequeue
         !flags.contains(DequeueFlags::SLEEP),
         "deactivate_task is for moves, not sleeps"
     );
-    s.tasks[p as usize].on_rq = OnRq::Migrating;
+    s.tasks[p.idx()].on_rq = OnRq::Migrating;
     let removed = dequeue_task(s, cpu, p, flags | DequeueFlags::MIGRATING);
     assert!(removed, "a move dequeue cannot be delayed");
 }
@@ -487,14 +487,14 @@ pub fn deactivate_task(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: Dequeue
 ///
 /// Linux: kernel/sched/core.c __block_task().
 pub fn block_task_finish(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-    let t = &mut s.tasks[p as usize];
+    let t = &mut s.tasks[p.idx()];
     if t.sched_contributes_to_load {
-        s.rqs[cpu as usize].nr_uninterruptible += 1;
+        s.rqs[cpu.idx()].nr_uninterruptible += 1;
     }
     if t.in_iowait {
-        s.rqs[cpu as usize].nr_iowait += 1;
+        s.rqs[cpu.idx()].nr_iowait += 1;
     }
-    s.tasks[p as usize].on_rq = OnRq::No;
+    s.tasks[p.idx()].on_rq = OnRq::No;
 }
 
 /// `set_task_cpu()`: the only place `task_cpu` changes (T-5). The caller holds `p`'s
@@ -502,11 +502,11 @@ pub fn block_task_finish(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 ///
 /// Linux: kernel/sched/core.c set_task_cpu().
 pub fn set_task_cpu(s: &mut SchedState, p: TaskId, new_cpu: CpuId) {
-    let old = s.tasks[p as usize].cpu;
+    let old = s.tasks[p.idx()].cpu;
     if lockdep_active(s) {
         let this = s.m.this_cpu();
-        let pi = s.m.lock_owner(s.tasks[p as usize].pi_lock);
-        let rq = s.m.lock_owner(s.rqs[old as usize].lock);
+        let pi = s.m.lock_owner(s.tasks[p.idx()].pi_lock);
+        let rq = s.m.lock_owner(s.rqs[old.idx()].lock);
         assert!(
             pi == Some(this) || rq == Some(this),
             "lockdep: cpu{this} moves task {p} from cpu{old} without its pi_lock or that rq lock"
@@ -514,7 +514,7 @@ pub fn set_task_cpu(s: &mut SchedState, p: TaskId, new_cpu: CpuId) {
     }
     if old != new_cpu {
         let this = s.m.this_cpu();
-        let task = s.tasks[p as usize].task_ref();
+        let task = s.tasks[p.idx()].task_ref();
         emit(
             s,
             this,
@@ -524,9 +524,9 @@ pub fn set_task_cpu(s: &mut SchedState, p: TaskId, new_cpu: CpuId) {
                 dest_cpu: new_cpu,
             },
         );
-        s.tasks[p as usize].class.migrate_task_rq(s, p, new_cpu);
+        s.tasks[p.idx()].class.migrate_task_rq(s, p, new_cpu);
     }
-    let t = &mut s.tasks[p as usize];
+    let t = &mut s.tasks[p.idx()];
     t.cpu = new_cpu;
     t.wake_cpu = new_cpu;
 }
@@ -535,9 +535,9 @@ pub fn set_task_cpu(s: &mut SchedState, p: TaskId, new_cpu: CpuId) {
 ///
 /// Linux: kernel/sched/core.c wakeup_preempt().
 pub fn wakeup_preempt(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags: WakeFlags) {
-    let donor = s.rqs[cpu as usize].donor;
-    let pc = s.tasks[p as usize].class;
-    let dc = s.tasks[donor as usize].class;
+    let donor = s.rqs[cpu.idx()].donor;
+    let pc = s.tasks[p.idx()].class;
+    let dc = s.tasks[donor.idx()].class;
     if pc == dc {
         pc.wakeup_preempt(s, cpu, p, wake_flags);
     } else if pc < dc {
@@ -551,7 +551,7 @@ pub fn wakeup_preempt(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags: Wak
 ///
 /// Linux: kernel/sched/sched.h queue_balance_callback().
 pub fn queue_balance_callback(s: &mut SchedState, cpu: CpuId, cb: crate::sched::BalanceCallback) {
-    let cbs = &mut s.rqs[cpu as usize].balance_callbacks;
+    let cbs = &mut s.rqs[cpu.idx()].balance_callbacks;
     if !cbs.contains(&cb) {
         cbs.push(cb);
     }
@@ -570,14 +570,14 @@ pub fn move_queued_task_locked(s: &mut SchedState, src: CpuId, dst: CpuId, p: Ta
 ///
 /// Linux: kernel/sched/sched.h put_prev_task().
 pub fn put_prev_task(s: &mut SchedState, cpu: CpuId, prev: TaskId) {
-    s.tasks[prev as usize].class.put_prev_task(s, cpu, prev);
+    s.tasks[prev.idx()].class.put_prev_task(s, cpu, prev);
 }
 
 /// `set_next_task()` of `next`'s class.
 ///
 /// Linux: kernel/sched/sched.h set_next_task().
 pub fn set_next_task(s: &mut SchedState, cpu: CpuId, next: TaskId, first: bool) {
-    s.tasks[next as usize].class.set_next_task(s, cpu, next, first);
+    s.tasks[next.idx()].class.set_next_task(s, cpu, next, first);
 }
 
 /// `put_prev_set_next_task()`: `prev` must be the rq's donor (I12). The server a pick went
@@ -586,12 +586,13 @@ pub fn set_next_task(s: &mut SchedState, cpu: CpuId, next: TaskId, first: bool) 
 /// Linux: kernel/sched/sched.h put_prev_set_next_task().
 pub fn put_prev_set_next_task(s: &mut SchedState, cpu: CpuId, prev: TaskId, next: TaskId) {
     assert_eq!(
-        s.rqs[cpu as usize].donor, prev,
+        s.rqs[cpu.idx()].donor,
+        prev,
         "put_prev_set_next_task with a prev that is not the donor"
     );
-    let server = s.rqs[cpu as usize].dl_server.take();
-    s.tasks[prev as usize].dl_server = None;
-    s.tasks[next as usize].dl_server = server;
+    let server = s.rqs[cpu.idx()].dl_server.take();
+    s.tasks[prev.idx()].dl_server = None;
+    s.tasks[next.idx()].dl_server = server;
     if next == prev {
         return;
     }
@@ -604,15 +605,15 @@ pub fn put_prev_set_next_task(s: &mut SchedState, cpu: CpuId, prev: TaskId, next
 ///
 /// Linux: kernel/sched/fair.c update_curr_common().
 pub fn update_curr_common(s: &mut SchedState, cpu: CpuId) -> Nanos {
-    let rq = &s.rqs[cpu as usize];
+    let rq = &s.rqs[cpu.idx()];
     let (donor, curr, now) = (rq.donor, rq.curr, rq.clock_task);
-    let start = s.tasks[donor as usize].se.exec_start;
+    let start = s.tasks[donor.idx()].se.exec_start;
     if now <= start {
         return 0;
     }
     let delta = now - start;
-    s.tasks[donor as usize].se.exec_start = now;
-    s.tasks[curr as usize].se.sum_exec_runtime += delta;
+    s.tasks[donor.idx()].se.exec_start = now;
+    s.tasks[curr.idx()].se.sum_exec_runtime += delta;
     delta
 }
 
@@ -629,26 +630,26 @@ async fn pick_next_task(k: &Kernel, cpu: CpuId) -> TaskId {
     // reproduced: `prev` is the donor captured on entry and handed to every user (P1).
     let (start, entry_prev, fix) = {
         let s = k.st();
-        let donor = s.rqs[cpu as usize].donor;
-        (s.tasks[donor as usize].class, donor, s.feat.stale_prev_fix)
+        let donor = s.rqs[cpu.idx()].donor;
+        (s.tasks[donor.idx()].class, donor, s.feat.stale_prev_fix)
     };
     let prev_now = |k: &Kernel| {
         if fix {
-            k.st().rqs[cpu as usize].donor
+            k.st().rqs[cpu.idx()].donor
         } else {
             entry_prev
         }
     };
-    k.st().rqs[cpu as usize].in_prev_balance = true;
+    k.st().rqs[cpu.idx()].in_prev_balance = true;
     for class in Class::ALL.into_iter().filter(|&c| c >= start) {
         if class.balance(k, cpu, prev_now(k)).await {
             break;
         }
     }
-    k.st().rqs[cpu as usize].in_prev_balance = false;
+    k.st().rqs[cpu.idx()].in_prev_balance = false;
     {
         let s = &mut *k.st();
-        if s.rqs[cpu as usize].donor != entry_prev {
+        if s.rqs[cpu.idx()].donor != entry_prev {
             s.coverage.hit(Mark::DonorChangedInBalance);
         }
     }
@@ -659,15 +660,15 @@ async fn pick_next_task(k: &Kernel, cpu: CpuId) -> TaskId {
         .into_iter()
         .find_map(|class| class.pick_task(s, cpu))
         .expect("the idle class always has a task");
-    let donor = s.rqs[cpu as usize].donor;
+    let donor = s.rqs[cpu.idx()].donor;
     if prev != donor {
         // I12: the old code would now "put" a task that is no longer this rq's class current
         // (possibly queued elsewhere by then) and corrupt its class.
         let detail = format!(
             "cpu {cpu}: put_prev_set_next_task with prev {} while rq->donor is {} (the donor \
              changed while the balance pass had the rq lock dropped)",
-            s.tasks[prev as usize].comm.as_str(),
-            s.tasks[donor as usize].comm.as_str()
+            s.tasks[prev.idx()].comm.as_str(),
+            s.tasks[donor.idx()].comm.as_str()
         );
         drop(st);
         k.violation("I12", detail);
@@ -694,13 +695,13 @@ impl Kernel {
     /// `current` on this CPU.
     pub fn current(&self) -> TaskId {
         let cpu = self.this_cpu();
-        self.s.borrow().rqs[cpu as usize].curr
+        self.s.borrow().rqs[cpu.idx()].curr
     }
 
     pub fn need_resched(&self) -> bool {
         let s = self.s.borrow();
         let cpu = self.m.this_cpu();
-        s.tasks[s.rqs[cpu as usize].curr as usize].need_resched
+        s.tasks[s.rqs[cpu.idx()].curr.idx()].need_resched
     }
 }
 
@@ -736,7 +737,7 @@ fn trace_prev_state(state: u32, exit_state: u32, preempt: bool) -> PrevState {
 /// Linux: kernel/sched/core.c block_task(), __block_task().
 fn block_task(s: &mut SchedState, cpu: CpuId, p: TaskId, task_state: u32) -> bool {
     use crate::task::state::*;
-    let t = &mut s.tasks[p as usize];
+    let t = &mut s.tasks[p.idx()];
     t.sched_contributes_to_load = task_state & TASK_UNINTERRUPTIBLE != 0 && task_state & TASK_NOLOAD == 0;
     let special = task_state & (TASK_DEAD | TASK_WAKING) != 0;
     let mut flags = DequeueFlags::SLEEP | DequeueFlags::NOCLOCK;
@@ -759,7 +760,7 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
         // preempt_disable() of schedule()/preempt_schedule(); the task switched to drops it
         // (at the end of its own __schedule, or in schedule_tail for a new task).
         let mut s = k.st();
-        let rq = &mut s.rqs[cpu as usize];
+        let rq = &mut s.rqs[cpu.idx()];
         rq.irqs_disabled = true;
         rq.preempt_count += 1;
     }
@@ -773,7 +774,7 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
         let cost = k.st().costs.schedule_no_switch_ns;
         k.m.delay(cost).await;
         do_balance_callbacks(k, cpu).await;
-        k.st().rqs[cpu as usize].irqs_disabled = false;
+        k.st().rqs[cpu.idx()].irqs_disabled = false;
         k.rq_unlock(cpu).await;
     }
     sched_preempt_enable_no_resched(k);
@@ -786,13 +787,13 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
 /// Linux: kernel/sched/core.c __schedule() up to `pick_again`, try_to_block_task().
 fn schedule_block_prev(s: &mut SchedState, cpu: CpuId, mode: SchedMode) -> (TaskId, PrevState, bool) {
     update_rq_clock(s, cpu);
-    let prev = s.rqs[cpu as usize].curr;
-    let (state, exit_state) = (s.tasks[prev as usize].state, s.tasks[prev as usize].exit_state);
+    let prev = s.rqs[cpu.idx()].curr;
+    let (state, exit_state) = (s.tasks[prev.idx()].state, s.tasks[prev.idx()].exit_state);
     let mut voluntary = false;
     if mode == SchedMode::None && state != crate::task::state::TASK_RUNNING {
         // S3: only the task's own voluntary pass marks it blocked (v29 6/9); a task
         // blocked on a mutex then stays queued as a donor.
-        s.tasks[prev as usize].is_blocked = true;
+        s.tasks[prev.idx()].is_blocked = true;
         if !task_is_blocked(s, prev) {
             // try_to_block_task(): signals are not modelled, so a sleeping state blocks.
             block_task(s, cpu, prev, state);
@@ -814,8 +815,8 @@ fn schedule_block_prev(s: &mut SchedState, cpu: CpuId, mode: SchedMode) -> (Task
 async fn pick_again(k: &Kernel, cpu: CpuId, prev: TaskId) -> (TaskId, bool) {
     loop {
         // S4/I10 (7.1): nothing is left queued from an abandoned pick.
-        if !k.st().rqs[cpu as usize].balance_callbacks.is_empty() {
-            let left = k.st().rqs[cpu as usize].balance_callbacks.clone();
+        if !k.st().rqs[cpu.idx()].balance_callbacks.is_empty() {
+            let left = k.st().rqs[cpu.idx()].balance_callbacks.clone();
             k.violation(
                 "I10",
                 format!("cpu {cpu}: balance callbacks {left:?} at pick_again"),
@@ -824,21 +825,21 @@ async fn pick_again(k: &Kernel, cpu: CpuId, prev: TaskId) -> (TaskId, bool) {
         let picked = pick_next_task(k, cpu).await;
         let (prev_donor, blocked) = {
             let s = &mut *k.st();
-            let prev_donor = s.rqs[cpu as usize].donor;
+            let prev_donor = s.rqs[cpu.idx()].donor;
             rq_set_donor(s, cpu, picked);
             // S6 (v29 9/9): a task picked as donor proxies through nobody yet.
-            s.tasks[picked as usize].blocked_donor = None;
+            s.tasks[picked.idx()].blocked_donor = None;
             (prev_donor, task_is_blocked(s, picked))
         };
         let next = if blocked {
             match find_proxy_task(k, cpu, picked).await {
                 // S7: the abandoned pick's push/pull work goes (zap_balance_callbacks()).
                 Proxy::Repick => {
-                    k.st().rqs[cpu as usize].balance_callbacks.clear();
+                    k.st().rqs[cpu.idx()].balance_callbacks.clear();
                     continue;
                 }
                 Proxy::Idle(idle) => {
-                    k.st().rqs[cpu as usize].balance_callbacks.clear();
+                    k.st().rqs[cpu.idx()].balance_callbacks.clear();
                     return (idle, true);
                 }
                 Proxy::Run(t) => t,
@@ -866,23 +867,20 @@ fn schedule_switch(
     keep_resched: bool,
 ) -> bool {
     if !keep_resched {
-        s.tasks[prev as usize].need_resched = false;
+        s.tasks[prev.idx()].need_resched = false;
     }
     trace_proxy(s, cpu, next);
     if next != prev {
-        let rq = &mut s.rqs[cpu as usize];
+        let rq = &mut s.rqs[cpu.idx()];
         rq.nr_switches += 1;
         rq.curr = next;
         rq.last_prev = prev;
         if voluntary {
-            s.tasks[prev as usize].nvcsw += 1;
+            s.tasks[prev.idx()].nvcsw += 1;
         } else {
-            s.tasks[prev as usize].nivcsw += 1;
+            s.tasks[prev.idx()].nivcsw += 1;
         }
-        let (pr, nr) = (
-            s.tasks[prev as usize].task_ref(),
-            s.tasks[next as usize].task_ref(),
-        );
+        let (pr, nr) = (s.tasks[prev.idx()].task_ref(), s.tasks[next.idx()].task_ref());
         emit(
             s,
             cpu,
@@ -905,7 +903,7 @@ fn schedule_switch(
 fn sched_preempt_enable_no_resched(k: &Kernel) {
     let cpu = k.this_cpu();
     let mut s = k.st();
-    let rq = &mut s.rqs[cpu as usize];
+    let rq = &mut s.rqs[cpu.idx()];
     assert!(rq.preempt_count > 0, "preempt_count underflow on cpu{cpu}");
     rq.preempt_count -= 1;
 }
@@ -917,11 +915,11 @@ fn sched_preempt_enable_no_resched(k: &Kernel) {
 async fn context_switch(k: &Kernel, next: TaskId) {
     let cost = {
         let s = &mut *k.st();
-        s.tasks[next as usize].on_cpu = true;
+        s.tasks[next.idx()].on_cpu = true;
         s.costs.context_switch_ns
     };
     k.m.delay(cost).await;
-    k.m.switch_to(next).await;
+    k.m.switch_to(task_ctx(next)).await;
     finish_task_switch(k).await;
 }
 
@@ -932,20 +930,17 @@ pub async fn finish_task_switch(k: &Kernel) {
     let cpu = k.this_cpu();
     let (prev, prev_dead) = {
         let s = &mut *k.st();
-        let prev = s.rqs[cpu as usize].last_prev;
+        let prev = s.rqs[cpu.idx()].last_prev;
         // finish_task(): the release that lets a waker take prev (T-4).
-        s.tasks[prev as usize].on_cpu = false;
-        (
-            prev,
-            s.tasks[prev as usize].state == crate::task::state::TASK_DEAD,
-        )
+        s.tasks[prev.idx()].on_cpu = false;
+        (prev, s.tasks[prev.idx()].state == crate::task::state::TASK_DEAD)
     };
     do_balance_callbacks(k, cpu).await;
-    k.st().rqs[cpu as usize].irqs_disabled = false;
+    k.st().rqs[cpu.idx()].irqs_disabled = false;
     k.rq_unlock(cpu).await;
     if prev_dead {
         // put_task_struct_rcu_user(): the dead task's stack is freed.
-        k.m.reap(prev);
+        k.m.reap(task_ctx(prev));
         let s = &mut *k.st();
         s.nr_exited += 1;
         let all_done = s.nr_exited == s.nr_user_tasks;
@@ -971,7 +966,7 @@ pub async fn do_balance_callbacks(k: &Kernel, cpu: CpuId) {
     loop {
         let cb = {
             let mut s = k.st();
-            let rq = &mut s.rqs[cpu as usize];
+            let rq = &mut s.rqs[cpu.idx()];
             if rq.balance_callbacks.is_empty() {
                 break;
             }
@@ -997,12 +992,12 @@ pub async fn schedule(k: &Kernel) {
     // interrupts off is taken here, and may preempt the task with its sleep state already set
     // but before sched_submit_work() ran — the window of the workqueue stall (B4 step 4).
     let cpu = k.this_cpu();
-    if k.m.irq_due() && !k.st().rqs[cpu as usize].irqs_disabled {
+    if k.m.irq_due() && !k.st().rqs[cpu.idx()].irqs_disabled {
         crate::irq::do_irq(k).await;
         preempt_point(k).await;
     }
     let tsk = k.current();
-    if !k.st().tasks[tsk as usize].is_running_state() {
+    if !k.st().tasks[tsk.idx()].is_running_state() {
         sched_submit_work(k, tsk).await;
     }
     loop {
@@ -1019,7 +1014,7 @@ pub async fn schedule(k: &Kernel) {
 ///
 /// Linux: kernel/sched/core.c preempt_schedule().
 pub async fn preempt_point(k: &Kernel) {
-    while k.need_resched() && k.st().rqs[k.this_cpu() as usize].preempt_count == 0 {
+    while k.need_resched() && k.st().rqs[k.this_cpu().idx()].preempt_count == 0 {
         __schedule(k, SchedMode::Preempt).await;
     }
 }
@@ -1052,7 +1047,7 @@ pub async fn exit_to_user_mode(k: &Kernel) {
 /// post-v29 "Be more strict about p->is_blocked" does, so that proxy code never moves a task
 /// that did not block itself (I6, B5).
 pub fn task_is_blocked(s: &SchedState, p: TaskId) -> bool {
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     // v29 6/9: only a task that went through its own voluntary schedule() is a donor; one
     // preempted inside the lock slow path is an ordinary runnable task (B5). Off: v23's rule.
     // Without the ttwu-side return (v29 5/9) the scheduler is what sends a woken waking task
@@ -1066,7 +1061,7 @@ pub fn task_is_blocked(s: &SchedState, p: TaskId) -> bool {
 ///
 /// Linux: kernel/sched/sched.h task_is_blocked().
 pub fn task_has_blocked_on(s: &SchedState, p: TaskId) -> bool {
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     s.feat.proxy_exec && (t.proxy_waking || t.blocked_on.is_some())
 }
 
@@ -1086,7 +1081,7 @@ pub fn task_has_blocked_on(s: &SchedState, p: TaskId) -> bool {
 /// Linux: kernel/sched/core.c __schedule() (the `rq->donor == prev_donor && prev != next`
 /// branch).
 fn proxy_missed_balance(s: &mut SchedState, cpu: CpuId, prev_donor: TaskId, prev: TaskId, next: TaskId) {
-    let donor = s.rqs[cpu as usize].donor;
+    let donor = s.rqs[cpu.idx()].donor;
     if !s.feat.proxy_exec || !s.feat.missed_balance_fix || donor != prev_donor || prev == next {
         return;
     }
@@ -1099,8 +1094,8 @@ fn proxy_missed_balance(s: &mut SchedState, cpu: CpuId, prev_donor: TaskId, prev
 ///
 /// Linux: kernel/sched/sched.h rq_set_donor().
 fn rq_set_donor(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-    let class = s.tasks[p as usize].class;
-    let rq = &mut s.rqs[cpu as usize];
+    let class = s.tasks[p.idx()].class;
+    let rq = &mut s.rqs[cpu.idx()];
     rq.donor = p;
     rq.next_class = class;
 }
@@ -1110,10 +1105,10 @@ fn rq_set_donor(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 ///
 /// Linux: kernel/sched/core.c proxy_resched_idle().
 fn proxy_resched_idle(s: &mut SchedState, cpu: CpuId) -> TaskId {
-    let (donor, idle) = (s.rqs[cpu as usize].donor, s.rqs[cpu as usize].idle);
+    let (donor, idle) = (s.rqs[cpu.idx()].donor, s.rqs[cpu.idx()].idle);
     put_prev_set_next_task(s, cpu, donor, idle);
     rq_set_donor(s, cpu, idle);
-    s.tasks[idle as usize].need_resched = true;
+    s.tasks[idle.idx()].need_resched = true;
     idle
 }
 
@@ -1123,12 +1118,12 @@ fn proxy_resched_idle(s: &mut SchedState, cpu: CpuId) -> TaskId {
 ///
 /// Linux: kernel/sched/core.c proxy_reset_donor() (tree 32d34d761ad6).
 fn proxy_reset_donor(s: &mut SchedState, cpu: CpuId) {
-    let (donor, curr) = (s.rqs[cpu as usize].donor, s.rqs[cpu as usize].curr);
+    let (donor, curr) = (s.rqs[cpu.idx()].donor, s.rqs[cpu.idx()].curr);
     assert_ne!(donor, curr, "proxy_reset_donor without a proxy on cpu{cpu}");
     s.coverage.hit(Mark::ProxyResetDonor);
     put_prev_set_next_task(s, cpu, donor, curr);
     rq_set_donor(s, cpu, curr);
-    s.rqs[cpu as usize].balance_callbacks.clear();
+    s.rqs[cpu.idx()].balance_callbacks.clear();
     resched_curr(s, cpu);
 }
 
@@ -1146,7 +1141,7 @@ fn proxy_reset_donor(s: &mut SchedState, cpu: CpuId) {
 pub async fn inject_remote_donor_swap(k: &Kernel, cpu: CpuId) {
     {
         let s = k.st();
-        let rq = &s.rqs[cpu as usize];
+        let rq = &s.rqs[cpu.idx()];
         if !s.inject_donor_swap_in_balance || rq.donor == rq.idle {
             return;
         }
@@ -1154,7 +1149,7 @@ pub async fn inject_remote_donor_swap(k: &Kernel, cpu: CpuId) {
     k.rq_lock(cpu).await;
     {
         let s = &mut *k.st();
-        if s.rqs[cpu as usize].donor != s.rqs[cpu as usize].idle {
+        if s.rqs[cpu.idx()].donor != s.rqs[cpu.idx()].idle {
             s.inject_donor_swap_in_balance = false;
             update_rq_clock(s, cpu);
             proxy_resched_idle(s, cpu);
@@ -1172,10 +1167,10 @@ pub async fn inject_remote_donor_swap(k: &Kernel, cpu: CpuId) {
 fn proxy_deactivate(s: &mut SchedState, cpu: CpuId, p: TaskId) -> bool {
     // I6 (B5): proxy code only moves a task that blocked through its own schedule().
     assert!(
-        !s.feat.is_blocked || s.tasks[p as usize].is_blocked,
+        !s.feat.is_blocked || s.tasks[p.idx()].is_blocked,
         "I6: proxy_deactivate of a task that never went through its own schedule()"
     );
-    let state = s.tasks[p as usize].state;
+    let state = s.tasks[p.idx()].state;
     if state == crate::task::state::TASK_RUNNING {
         return false;
     }
@@ -1202,15 +1197,12 @@ fn proxy_enqueue_on_owner(s: &mut SchedState, cpu: CpuId, donor: TaskId, owner: 
         return false;
     }
     assert!(
-        s.tasks[donor as usize].sleeping_owner.is_none(),
+        s.tasks[donor.idx()].sleeping_owner.is_none(),
         "donor parked twice"
     );
-    s.tasks[donor as usize].sleeping_owner = Some(owner);
-    s.tasks[owner as usize].blocked_head.push(donor);
-    let (d, o) = (
-        s.tasks[donor as usize].task_ref(),
-        s.tasks[owner as usize].task_ref(),
-    );
+    s.tasks[donor.idx()].sleeping_owner = Some(owner);
+    s.tasks[owner.idx()].blocked_head.push(donor);
+    let (d, o) = (s.tasks[donor.idx()].task_ref(), s.tasks[owner.idx()].task_ref());
     emit(s, cpu, EventKind::ProxyPark { donor: d, owner: o });
     true
 }
@@ -1266,7 +1258,7 @@ async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
     let mut chain = vec![donor];
     let mut curr_in_chain = false;
     loop {
-        curr_in_chain |= k.st().rqs[cpu as usize].curr == p;
+        curr_in_chain |= k.st().rqs[cpu.idx()].curr == p;
         let step = proxy_examine_link(k, cpu, donor, p, curr_in_chain).await;
         assert_no_link_lock(k, cpu, &step);
         match step {
@@ -1310,7 +1302,7 @@ async fn proxy_examine_link(
 ) -> LinkStep {
     let (blocked_on, waking) = {
         let s = k.st();
-        (s.tasks[p as usize].blocked_on, s.tasks[p as usize].proxy_waking)
+        (s.tasks[p.idx()].blocked_on, s.tasks[p.idx()].proxy_waking)
     };
     let v27_waking = k.st().feat.deactivate_link && k.st().feat.ttwu_return_migration;
     if waking && v27_waking {
@@ -1322,9 +1314,9 @@ async fn proxy_examine_link(
         let step = {
             let s = &mut *k.st();
             s.coverage.hit(Mark::ChainWakingLink);
-            s.tasks[p as usize].proxy_waking = false;
-            if s.rqs[cpu as usize].curr == p {
-                s.tasks[p as usize].is_blocked = false;
+            s.tasks[p.idx()].proxy_waking = false;
+            if s.rqs[cpu.idx()].curr == p {
+                s.tasks[p.idx()].is_blocked = false;
                 LinkStep::Done(Proxy::Run(p))
             } else {
                 LinkStep::DeactivateLink(p)
@@ -1337,10 +1329,10 @@ async fn proxy_examine_link(
         // task that is current, or already on its wake_cpu, is).
         let s = &mut *k.st();
         s.coverage.hit(Mark::ChainWakingLink);
-        let t = &s.tasks[p as usize];
-        if s.rqs[cpu as usize].curr == p || t.cpu == t.wake_cpu {
-            s.tasks[p as usize].proxy_waking = false;
-            s.tasks[p as usize].is_blocked = false;
+        let t = &s.tasks[p.idx()];
+        if s.rqs[cpu.idx()].curr == p || t.cpu == t.wake_cpu {
+            s.tasks[p.idx()].proxy_waking = false;
+            s.tasks[p.idx()].is_blocked = false;
             LinkStep::Done(Proxy::Run(p))
         } else {
             LinkStep::ForceReturn(p)
@@ -1363,7 +1355,7 @@ async fn proxy_examine_mutex_link(
     cpu: CpuId,
     donor: TaskId,
     p: TaskId,
-    m: u32,
+    m: crate::locking::mutex::MutexId,
     curr_in_chain: bool,
 ) -> LinkStep {
     k.mutex_wait_lock(m).await;
@@ -1371,7 +1363,7 @@ async fn proxy_examine_mutex_link(
     let step = {
         let s = &mut *k.st();
         let owner = crate::locking::mutex::mutex_owner(s, m);
-        if s.tasks[p as usize].blocked_on != Some(m) || s.tasks[p as usize].proxy_waking {
+        if s.tasks[p.idx()].blocked_on != Some(m) || s.tasks[p.idx()].proxy_waking {
             // F1: something changed in the chain: let __schedule() pick again.
             LinkStep::Done(Proxy::Repick)
         } else if let Some(o) = owner {
@@ -1394,7 +1386,7 @@ fn proxy_link_to_owner(
     o: TaskId,
     curr_in_chain: bool,
 ) -> LinkStep {
-    let ot = &s.tasks[o as usize];
+    let ot = &s.tasks[o.idx()];
     if ot.on_rq == OnRq::No || ot.se.sched_delayed {
         // F4: a sleeping or delay-dequeued owner (tested before F5, S13).
         if curr_in_chain {
@@ -1408,7 +1400,7 @@ fn proxy_link_to_owner(
             // v29: the link stops waiting here; it re-sets blocked_on itself
             // when its lock wakes it (M2).
             s.coverage.hit(Mark::SleepingOwnerDeactivateLink);
-            s.tasks[p as usize].blocked_on = None;
+            s.tasks[p.idx()].blocked_on = None;
             LinkStep::DeactivateLink(p)
         } else {
             s.coverage.hit(Mark::SleepingOwnerDeactivateDonor);
@@ -1436,30 +1428,30 @@ fn proxy_link_to_owner(
     } else {
         // F9: the owner is runnable here; remember who proxies through it
         // and continue down the chain.
-        s.tasks[o as usize].blocked_donor = Some(p);
+        s.tasks[o.idx()].blocked_donor = Some(p);
         LinkStep::Next(o)
     }
 }
 
 /// F3: link `p`'s mutex has no owner (its unlock is in progress). Under the link locks.
 fn proxy_link_to_no_owner(s: &mut SchedState, cpu: CpuId, p: TaskId) -> LinkStep {
-    let home = s.tasks[p as usize].cpu == s.tasks[p as usize].wake_cpu;
+    let home = s.tasks[p.idx()].cpu == s.tasks[p.idx()].wake_cpu;
     if s.feat.deactivate_link {
         s.coverage.hit(Mark::ChainOwnerlessMutex);
         // F3 (v27+): no owner. Current runs and retries the lock; any other link
         // sleeps until the unlocker's pick (or a later unlock) wakes it.
-        s.tasks[p as usize].blocked_on = None;
-        if s.rqs[cpu as usize].curr == p {
-            s.tasks[p as usize].is_blocked = false;
+        s.tasks[p.idx()].blocked_on = None;
+        if s.rqs[cpu.idx()].curr == p {
+            s.tasks[p.idx()].is_blocked = false;
             LinkStep::Done(Proxy::Run(p))
         } else {
             LinkStep::DeactivateLink(p)
         }
-    } else if s.rqs[cpu as usize].curr == p || home {
+    } else if s.rqs[cpu.idx()].curr == p || home {
         s.coverage.hit(Mark::ChainOwnerlessMutex);
         // F3 (7.1): no owner: p runs and retries the lock.
-        s.tasks[p as usize].blocked_on = None;
-        s.tasks[p as usize].is_blocked = false;
+        s.tasks[p.idx()].blocked_on = None;
+        s.tasks[p.idx()].is_blocked = false;
         LinkStep::Done(Proxy::Run(p))
     } else {
         // F3: no owner, but p is away from home: it must be returned first.
@@ -1564,11 +1556,11 @@ fn proxy_follow_owner(
         // F7: re-check that the owner is still queued here, then F10: it runs on
         // the donor's context.
         let s = &mut *k.st();
-        let ot = &s.tasks[o as usize];
+        let ot = &s.tasks[o.idx()];
         if ot.on_rq != OnRq::Queued || ot.cpu != cpu {
             return Some(Proxy::Repick);
         }
-        let (d, ow) = (s.tasks[donor as usize].task_ref(), s.tasks[o as usize].task_ref());
+        let (d, ow) = (s.tasks[donor.idx()].task_ref(), s.tasks[o.idx()].task_ref());
         emit(s, cpu, EventKind::ProxyPick { donor: d, owner: ow });
         return Some(Proxy::Run(o));
     }
@@ -1580,11 +1572,13 @@ fn lock_cycle_report(s: &SchedState, chain: &[TaskId]) -> String {
     let links: Vec<String> = chain
         .iter()
         .filter_map(|&t| {
-            let m = s.tasks[t as usize].blocked_on?;
-            let t = &s.tasks[t as usize];
+            let m = s.tasks[t.idx()].blocked_on?;
+            let t = &s.tasks[t.idx()];
             Some(format!(
                 "{}-{} waits for {}",
-                t.comm, t.pid, s.mutexes[m as usize].name
+                t.comm,
+                t.pid,
+                s.mutexes[m.idx()].name
             ))
         })
         .collect();
@@ -1596,9 +1590,9 @@ fn lock_cycle_report(s: &SchedState, chain: &[TaskId]) -> String {
 ///
 /// Linux: kernel/sched/core.c proxy_set_task_cpu().
 fn proxy_set_task_cpu(s: &mut SchedState, p: TaskId, cpu: CpuId) {
-    let wake_cpu = s.tasks[p as usize].wake_cpu;
+    let wake_cpu = s.tasks[p.idx()].wake_cpu;
     set_task_cpu(s, p, cpu);
-    s.tasks[p as usize].wake_cpu = wake_cpu;
+    s.tasks[p.idx()].wake_cpu = wake_cpu;
 }
 
 /// `proxy_migrate_task()` (D2, v29 8/9): move the remote-owned link `p` — and, with
@@ -1616,16 +1610,16 @@ async fn proxy_migrate_task(k: &Kernel, cpu: CpuId, p: TaskId, target: CpuId) {
         let mut moved = Vec::new();
         let mut t = Some(p);
         while let Some(x) = t {
-            assert_ne!(x, s.rqs[cpu as usize].curr, "proxy migration of the running task");
+            assert_ne!(x, s.rqs[cpu.idx()].curr, "proxy migration of the running task");
             assert!(
-                !s.feat.is_blocked || s.tasks[x as usize].is_blocked,
+                !s.feat.is_blocked || s.tasks[x.idx()].is_blocked,
                 "I6: proxy migration of a task that never went through its own schedule()"
             );
             deactivate_task(s, cpu, x, DequeueFlags::NOCLOCK);
             proxy_set_task_cpu(s, x, target);
             moved.push(x);
             t = if s.feat.chain_migration {
-                s.tasks[x as usize].blocked_donor.take()
+                s.tasks[x.idx()].blocked_donor.take()
             } else {
                 None
             };
@@ -1635,7 +1629,7 @@ async fn proxy_migrate_task(k: &Kernel, cpu: CpuId, p: TaskId, target: CpuId) {
             2 => Mark::ChainMigrationDepth2,
             _ => Mark::ChainMigrationDepth3Plus,
         });
-        let task = s.tasks[p as usize].task_ref();
+        let task = s.tasks[p.idx()].task_ref();
         let nr_tasks = moved.len() as u32;
         emit(
             s,
@@ -1648,7 +1642,7 @@ async fn proxy_migrate_task(k: &Kernel, cpu: CpuId, p: TaskId, target: CpuId) {
             },
         );
         // Zap the balance callbacks before the rq lock is released (I10).
-        s.rqs[cpu as usize].balance_callbacks.clear();
+        s.rqs[cpu.idx()].balance_callbacks.clear();
         moved
     };
     let cost = k.st().costs.migration_ns;
@@ -1685,7 +1679,7 @@ pub async fn attach_tasks(k: &Kernel, dest: CpuId, tasks: &[TaskId]) {
 ///
 /// Linux: kernel/sched/core.c proxy_force_return().
 async fn proxy_force_return(k: &Kernel, cpu: CpuId, p: TaskId) {
-    k.st().rqs[cpu as usize].balance_callbacks.clear();
+    k.st().rqs[cpu.idx()].balance_callbacks.clear();
     // As before a donor migration (D2.1): nothing on this rq may point at the donor or the
     // chain once the lock is dropped, so the rq runs idle's context until the re-pick.
     proxy_resched_idle(&mut k.st(), cpu);
@@ -1694,18 +1688,18 @@ async fn proxy_force_return(k: &Kernel, cpu: CpuId, p: TaskId) {
     let rq = __task_rq_lock(k, p).await;
     let dest = {
         let s = &mut *k.st();
-        let t = &s.tasks[p as usize];
-        let valid = rq == cpu && t.on_rq == OnRq::Queued && !t.on_cpu && s.rqs[rq as usize].curr != p;
+        let t = &s.tasks[p.idx()];
+        let valid = rq == cpu && t.on_rq == OnRq::Queued && !t.on_cpu && s.rqs[rq.idx()].curr != p;
         if valid {
             update_rq_clock(s, rq);
-            if s.rqs[rq as usize].donor == p {
+            if s.rqs[rq.idx()].donor == p {
                 proxy_resched_idle(s, rq);
             }
             deactivate_task(s, rq, p, DequeueFlags::NOCLOCK);
-            let wake_cpu = s.tasks[p as usize].wake_cpu;
+            let wake_cpu = s.tasks[p.idx()].wake_cpu;
             let dest = select_task_rq(s, p, wake_cpu, WakeFlags::empty());
             set_task_cpu(s, p, dest);
-            let task = s.tasks[p as usize].task_ref();
+            let task = s.tasks[p.idx()].task_ref();
             emit(s, rq, EventKind::ReturnMigrate { task, orig_cpu: rq });
             s.coverage.hit(Mark::ProxyForceReturn);
             Some(dest)
@@ -1719,7 +1713,7 @@ async fn proxy_force_return(k: &Kernel, cpu: CpuId, p: TaskId) {
         // (B-v21-1); an unlocker may be marking p waking right now (L3).
         k.blocked_lock(p).await;
         {
-            let t = &mut k.st().tasks[p as usize];
+            let t = &mut k.st().tasks[p.idx()];
             t.blocked_on = None;
             t.proxy_waking = false;
         }
@@ -1737,21 +1731,21 @@ async fn proxy_force_return(k: &Kernel, cpu: CpuId, p: TaskId) {
 /// Emit proxy slice boundaries when the (donor, executing task) pair of `cpu` changes: a
 /// `ProxyBegin` when `next` runs on another task's context, a `ProxyEnd` when that stops.
 fn trace_proxy(s: &mut SchedState, cpu: CpuId, next: TaskId) {
-    let donor = s.rqs[cpu as usize].donor;
+    let donor = s.rqs[cpu.idx()].donor;
     let now = (donor != next).then_some((donor, next));
-    let was = s.rqs[cpu as usize].proxy_traced;
+    let was = s.rqs[cpu.idx()].proxy_traced;
     if was == now {
         return;
     }
     if let Some((d, o)) = was {
-        let (d, o) = (s.tasks[d as usize].task_ref(), s.tasks[o as usize].task_ref());
+        let (d, o) = (s.tasks[d.idx()].task_ref(), s.tasks[o.idx()].task_ref());
         emit(s, cpu, EventKind::ProxyEnd { donor: d, owner: o });
     }
     if let Some((d, o)) = now {
-        let (d, o) = (s.tasks[d as usize].task_ref(), s.tasks[o as usize].task_ref());
+        let (d, o) = (s.tasks[d.idx()].task_ref(), s.tasks[o.idx()].task_ref());
         emit(s, cpu, EventKind::ProxyBegin { donor: d, owner: o });
     }
-    s.rqs[cpu as usize].proxy_traced = now;
+    s.rqs[cpu.idx()].proxy_traced = now;
 }
 
 // ---------------------------------------------------------------------- wakeups
@@ -1762,14 +1756,14 @@ fn trace_proxy(s: &mut SchedState, cpu: CpuId, next: TaskId) {
 /// Linux: kernel/sched/core.c select_task_rq(), select_fallback_rq().
 pub fn select_task_rq(s: &mut SchedState, p: TaskId, cpu: CpuId, wake_flags: WakeFlags) -> CpuId {
     lockdep_assert_pi_held(s, p);
-    let (nr_allowed, class) = (s.tasks[p as usize].nr_cpus_allowed, s.tasks[p as usize].class);
+    let (nr_allowed, class) = (s.tasks[p.idx()].nr_cpus_allowed, s.tasks[p.idx()].class);
     let cpu = if nr_allowed > 1 {
         class.select_task_rq(s, p, cpu, wake_flags)
     } else {
-        s.tasks[p as usize].cpus_mask.first().expect("empty affinity")
+        s.tasks[p.idx()].cpus_mask.first().expect("empty affinity")
     };
-    let t = &s.tasks[p as usize];
-    if t.cpus_mask.test(cpu) && (cpu as usize) < s.nr_cpus() {
+    let t = &s.tasks[p.idx()];
+    if t.cpus_mask.test(cpu) && cpu.idx() < s.nr_cpus() {
         cpu
     } else {
         t.cpus_mask.first().expect("empty affinity")
@@ -1787,13 +1781,13 @@ async fn ttwu_do_activate(k: &Kernel, cpu: CpuId, p: TaskId, wake_flags: WakeFla
         if wake_flags.contains(WakeFlags::MIGRATED) {
             en |= EnqueueFlags::MIGRATED;
         }
-        if s.tasks[p as usize].sched_contributes_to_load {
-            s.rqs[cpu as usize].nr_uninterruptible -= 1;
+        if s.tasks[p.idx()].sched_contributes_to_load {
+            s.rqs[cpu.idx()].nr_uninterruptible -= 1;
         }
         activate_task(s, cpu, p, en);
         wakeup_preempt(s, cpu, p, wake_flags);
         ttwu_do_wakeup(s, cpu, p);
-        let rq = &mut s.rqs[cpu as usize];
+        let rq = &mut s.rqs[cpu.idx()];
         if rq.idle_stamp != 0 {
             // Fold this idle period into avg_idle (W-9).
             let delta = s.m.now().saturating_sub(rq.idle_stamp);
@@ -1802,7 +1796,7 @@ async fn ttwu_do_activate(k: &Kernel, cpu: CpuId, p: TaskId, wake_flags: WakeFla
             rq.avg_idle_ns = (avg.max(0) as u64).min(max.max(1));
             rq.idle_stamp = 0;
         }
-        s.tasks[p as usize].class
+        s.tasks[p.idx()].class
     };
     class.task_woken(k, cpu, p).await;
 }
@@ -1811,9 +1805,9 @@ async fn ttwu_do_activate(k: &Kernel, cpu: CpuId, p: TaskId, wake_flags: WakeFla
 ///
 /// Linux: kernel/sched/core.c ttwu_do_wakeup().
 fn ttwu_do_wakeup(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-    s.tasks[p as usize].state = crate::task::state::TASK_RUNNING;
-    s.tasks[p as usize].is_blocked = false;
-    let task = s.tasks[p as usize].task_ref();
+    s.tasks[p.idx()].state = crate::task::state::TASK_RUNNING;
+    s.tasks[p.idx()].is_blocked = false;
+    let task = s.tasks[p.idx()].task_ref();
     let this = s.m.this_cpu();
     emit(
         s,
@@ -1833,11 +1827,11 @@ fn ttwu_do_wakeup(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 pub async fn __task_rq_lock(k: &Kernel, p: TaskId) -> CpuId {
     lockdep_assert_pi_held(&k.st(), p);
     loop {
-        let cpu = k.st().tasks[p as usize].cpu;
+        let cpu = k.st().tasks[p.idx()].cpu;
         k.rq_lock(cpu).await;
         let stable = {
             let s = k.st();
-            let t = &s.tasks[p as usize];
+            let t = &s.tasks[p.idx()];
             t.cpu == cpu && t.on_rq != OnRq::Migrating
         };
         if stable {
@@ -1862,7 +1856,7 @@ async fn ttwu_runnable(k: &Kernel, p: TaskId, wake_flags: WakeFlags) -> bool {
         let s = &mut *k.st();
         if task_on_rq_queued(s, p) {
             update_rq_clock(s, cpu);
-            if s.tasks[p as usize].se.sched_delayed {
+            if s.tasks[p.idx()].se.sched_delayed {
                 enqueue_task(s, cpu, p, EnqueueFlags::NOCLOCK | EnqueueFlags::DELAYED);
             }
             // R5: the return-migration check comes after the delayed requeue and before
@@ -1907,21 +1901,21 @@ fn proxy_needs_return(s: &mut SchedState, cpu: CpuId, p: TaskId) -> bool {
     if !s.feat.ttwu_return_migration || !task_has_blocked_on(s, p) {
         return false;
     }
-    let home = s.tasks[p as usize].cpu == s.tasks[p as usize].wake_cpu;
+    let home = s.tasks[p.idx()].cpu == s.tasks[p.idx()].wake_cpu;
     if s.feat.return_when_needed && home {
         // Post-v29 has no PROXY_WAKING: its waking mark is `is_blocked && !blocked_on`, which
         // this wakeup ends (ttwu_do_wakeup() clears is_blocked). The model's separate flag
         // goes with it.
-        s.tasks[p as usize].proxy_waking = false;
+        s.tasks[p.idx()].proxy_waking = false;
         return false;
     }
-    let t = &mut s.tasks[p as usize];
+    let t = &mut s.tasks[p.idx()];
     t.proxy_waking = false;
     t.blocked_on = None;
-    if s.rqs[cpu as usize].curr == p {
+    if s.rqs[cpu.idx()].curr == p {
         return false;
     }
-    if s.rqs[cpu as usize].donor == p {
+    if s.rqs[cpu.idx()].donor == p {
         proxy_reset_donor(s, cpu);
     }
     let removed = block_task(s, cpu, p, crate::task::state::TASK_WAKING);
@@ -1934,7 +1928,7 @@ fn proxy_needs_return(s: &mut SchedState, cpu: CpuId, p: TaskId) -> bool {
 ///
 /// Linux: kernel/sched/core.c ttwu_queue_cond().
 fn ttwu_queue_cond(s: &SchedState, p: TaskId, cpu: CpuId) -> bool {
-    if !s.tasks[p as usize].cpus_mask.test(cpu) {
+    if !s.tasks[p.idx()].cpus_mask.test(cpu) {
         return false;
     }
     let this = s.m.this_cpu();
@@ -1944,7 +1938,7 @@ fn ttwu_queue_cond(s: &SchedState, p: TaskId, cpu: CpuId) -> bool {
     if cpu == this {
         return false;
     }
-    s.rqs[cpu as usize].nr_running == 0
+    s.rqs[cpu.idx()].nr_running == 0
 }
 
 /// `__ttwu_queue_wakelist()`: push on the target's lock-free wake list; IPI (or poll kick)
@@ -1957,11 +1951,11 @@ fn ttwu_queue_wakelist(s: &mut SchedState, p: TaskId, cpu: CpuId) {
     // removes the task with block semantics (on_rq 0, TASK_WAKING: B-v23-2), so no path
     // reaches this with a MIGRATING task.
     assert_ne!(
-        s.tasks[p as usize].on_rq,
+        s.tasks[p.idx()].on_rq,
         OnRq::Migrating,
         "R8: MIGRATING task {p} queued on cpu{cpu}'s wake list"
     );
-    let rq = &mut s.rqs[cpu as usize];
+    let rq = &mut s.rqs[cpu.idx()];
     rq.ttwu_pending = true;
     let was_empty = rq.wake_list.is_empty();
     rq.wake_list.push(p);
@@ -1970,7 +1964,7 @@ fn ttwu_queue_wakelist(s: &mut SchedState, p: TaskId, cpu: CpuId) {
         if idle && s.feat.idle_polling {
             // set_nr_if_polling(): the idle loop notices need_resched and flushes the list.
             let idle_task = rq.idle;
-            s.tasks[idle_task as usize].need_resched = true;
+            s.tasks[idle_task.idx()].need_resched = true;
             let at = s.m.now() + s.costs.poll_wake_ns;
             s.m.send_ipi(cpu, ipi::POLL_KICK, at);
         } else {
@@ -2016,12 +2010,12 @@ pub async fn sched_ttwu_pending(k: &Kernel, cpu: CpuId) {
     let list = {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);
-        let rq = &mut s.rqs[cpu as usize];
+        let rq = &mut s.rqs[cpu.idx()];
         rq.ttwu_pending = false;
         std::mem::take(&mut rq.wake_list)
     };
     for p in list {
-        let migrated = k.st().tasks[p as usize].wake_cpu != cpu;
+        let migrated = k.st().tasks[p.idx()].wake_cpu != cpu;
         let wf = WakeFlags::TTWU
             | if migrated {
                 WakeFlags::MIGRATED
@@ -2046,10 +2040,10 @@ pub async fn try_to_wake_up(k: &Kernel, p: TaskId, state_mask: u32, wake_flags: 
     if p == k.current() {
         // W-2: waking oneself; no locks needed.
         let s = &mut *k.st();
-        if s.tasks[p as usize].state & state_mask == 0 {
+        if s.tasks[p.idx()].state & state_mask == 0 {
             return false;
         }
-        let task = s.tasks[p as usize].task_ref();
+        let task = s.tasks[p.idx()].task_ref();
         emit(
             s,
             this,
@@ -2064,10 +2058,10 @@ pub async fn try_to_wake_up(k: &Kernel, p: TaskId, state_mask: u32, wake_flags: 
     k.pi_lock(p).await;
     let matched = {
         let s = &mut *k.st();
-        if s.tasks[p as usize].state & state_mask == 0 {
+        if s.tasks[p.idx()].state & state_mask == 0 {
             false
         } else {
-            let t = &s.tasks[p as usize];
+            let t = &s.tasks[p.idx()];
             let (task, target_cpu) = (t.task_ref(), t.cpu);
             emit(s, this, EventKind::SchedWaking { task, target_cpu });
             true
@@ -2077,16 +2071,16 @@ pub async fn try_to_wake_up(k: &Kernel, p: TaskId, state_mask: u32, wake_flags: 
         k.pi_unlock(p).await;
         return false;
     }
-    if k.st().tasks[p as usize].on_rq != OnRq::No && ttwu_runnable(k, p, wake_flags).await {
+    if k.st().tasks[p.idx()].on_rq != OnRq::No && ttwu_runnable(k, p, wake_flags).await {
         k.pi_unlock(p).await;
         return true;
     }
     let on_cpu_queued = {
         let s = &mut *k.st();
-        s.tasks[p as usize].state = crate::task::state::TASK_WAKING;
+        s.tasks[p.idx()].state = crate::task::state::TASK_WAKING;
         ttwu_iowait_end(s, p);
         proxy_unpark(s, p);
-        let t = &s.tasks[p as usize];
+        let t = &s.tasks[p.idx()];
         let tcpu = t.cpu;
         if t.on_cpu && s.feat.ttwu_queue && ttwu_queue_cond(s, p, tcpu) {
             ttwu_queue_wakelist(s, p, tcpu);
@@ -2097,7 +2091,7 @@ pub async fn try_to_wake_up(k: &Kernel, p: TaskId, state_mask: u32, wake_flags: 
     };
     if !on_cpu_queued {
         // smp_cond_load_acquire(&p->on_cpu, !VAL): wait for prev's CPU to let go of it.
-        while k.st().tasks[p as usize].on_cpu {
+        while k.st().tasks[p.idx()].on_cpu {
             k.m.delay(SPIN_POLL_NS).await;
         }
         let (cpu, wf) = {
@@ -2106,16 +2100,16 @@ pub async fn try_to_wake_up(k: &Kernel, p: TaskId, state_mask: u32, wake_flags: 
             // donor, the waking mark has done its job (R7). A task whose CPU is not its
             // wake_cpu was moved there as a donor (proxy_set_task_cpu() keeps wake_cpu): this
             // placement is its return migration.
-            s.tasks[p as usize].proxy_waking = false;
-            let t = &s.tasks[p as usize];
+            s.tasks[p.idx()].proxy_waking = false;
+            let t = &s.tasks[p.idx()];
             if t.cpu != t.wake_cpu {
                 let (task, orig_cpu) = (t.task_ref(), t.cpu);
                 emit(s, this, EventKind::ReturnMigrate { task, orig_cpu });
             }
-            let wake_cpu = s.tasks[p as usize].wake_cpu;
+            let wake_cpu = s.tasks[p.idx()].wake_cpu;
             let cpu = select_task_rq(s, p, wake_cpu, wake_flags | WakeFlags::TTWU);
             let mut wf = wake_flags | WakeFlags::TTWU;
-            if s.tasks[p as usize].cpu != cpu {
+            if s.tasks[p.idx()].cpu != cpu {
                 wf |= WakeFlags::MIGRATED;
                 set_task_cpu(s, p, cpu);
             }
@@ -2125,7 +2119,7 @@ pub async fn try_to_wake_up(k: &Kernel, p: TaskId, state_mask: u32, wake_flags: 
     }
     k.pi_unlock(p).await;
     if k.st().feat.sleeping_owner {
-        let cpu = k.st().tasks[p as usize].cpu;
+        let cpu = k.st().tasks[p.idx()].cpu;
         activate_blocked_waiters(k, cpu, p).await;
     }
     true
@@ -2137,9 +2131,9 @@ pub async fn try_to_wake_up(k: &Kernel, p: TaskId, state_mask: u32, wake_flags: 
 /// Linux: kernel/sched/core.c try_to_wake_up() (`atomic_dec(&task_rq(p)->nr_iowait)` before
 /// `set_task_cpu()`), ttwu_do_activate() (the same for a wakeup that does not migrate).
 fn ttwu_iowait_end(s: &mut SchedState, p: TaskId) {
-    if s.tasks[p as usize].in_iowait {
-        let cpu = s.tasks[p as usize].cpu;
-        s.rqs[cpu as usize].nr_iowait -= 1;
+    if s.tasks[p.idx()].in_iowait {
+        let cpu = s.tasks[p.idx()].cpu;
+        s.rqs[cpu.idx()].nr_iowait -= 1;
     }
 }
 
@@ -2148,8 +2142,8 @@ fn ttwu_iowait_end(s: &mut SchedState, p: TaskId) {
 ///
 /// Linux: kernel/sched/core.c do_activate_task() (post-v29 sleeping-owner work).
 fn proxy_unpark(s: &mut SchedState, p: TaskId) {
-    if let Some(o) = s.tasks[p as usize].sleeping_owner.take() {
-        s.tasks[o as usize].blocked_head.retain(|&x| x != p);
+    if let Some(o) = s.tasks[p.idx()].sleeping_owner.take() {
+        s.tasks[o.idx()].blocked_head.retain(|&x| x != p);
     }
 }
 
@@ -2172,18 +2166,18 @@ async fn activate_blocked_waiters(k: &Kernel, cpu: CpuId, owner: TaskId) {
         loop {
             let pp = {
                 let s = &mut *k.st();
-                if s.tasks[o as usize].blocked_head.is_empty() {
+                if s.tasks[o.idx()].blocked_head.is_empty() {
                     break;
                 }
-                let pp = s.tasks[o as usize].blocked_head.remove(0);
-                s.tasks[pp as usize].sleeping_owner = None;
+                let pp = s.tasks[o.idx()].blocked_head.remove(0);
+                s.tasks[pp.idx()].sleeping_owner = None;
                 pp
             };
             k.pi_lock(pp).await;
             k.rq_lock(cpu).await;
             let activated = {
                 let s = &mut *k.st();
-                let t = &s.tasks[pp as usize];
+                let t = &s.tasks[pp.idx()];
                 let racing = t.state == crate::task::state::TASK_WAKING || t.on_rq != OnRq::No;
                 if !racing {
                     if s.feat.iowait_fix {
@@ -2223,10 +2217,10 @@ pub async fn wake_up_new_task(k: &Kernel, p: TaskId) {
     k.pi_lock(p).await;
     {
         let s = &mut *k.st();
-        s.tasks[p as usize].state = crate::task::state::TASK_RUNNING;
-        let from = s.tasks[p as usize].cpu;
+        s.tasks[p.idx()].state = crate::task::state::TASK_RUNNING;
+        let from = s.tasks[p.idx()].cpu;
         let cpu = select_task_rq(s, p, from, WakeFlags::FORK);
-        let t = &mut s.tasks[p as usize];
+        let t = &mut s.tasks[p.idx()];
         t.recent_used_cpu = from;
         // __set_task_cpu(): no migration event for a task that never ran.
         t.cpu = cpu;
@@ -2237,7 +2231,7 @@ pub async fn wake_up_new_task(k: &Kernel, p: TaskId) {
         let s = &mut *k.st();
         update_rq_clock(s, cpu);
         activate_task(s, cpu, p, EnqueueFlags::INITIAL | EnqueueFlags::NOCLOCK);
-        let task = s.tasks[p as usize].task_ref();
+        let task = s.tasks[p.idx()].task_ref();
         let this = s.m.this_cpu();
         emit(
             s,
@@ -2248,7 +2242,7 @@ pub async fn wake_up_new_task(k: &Kernel, p: TaskId) {
             },
         );
         wakeup_preempt(s, cpu, p, WakeFlags::FORK);
-        s.tasks[p as usize].class
+        s.tasks[p.idx()].class
     };
     class.task_woken(k, cpu, p).await;
     k.rq_unlock(cpu).await;
@@ -2338,49 +2332,49 @@ mod tests {
         let k = crate::system::new_kernel(&cfg, Box::new(NullSink));
         let a = {
             let s = &mut *k.st();
-            let id = s.tasks.len() as TaskId;
-            let mut t = crate::system::new_task_struct(&s.m, id, 3000, "a", 0);
-            t.cpus_mask = CpuMask::single(0);
+            let id = TaskId(s.tasks.len() as u32);
+            let mut t = crate::system::new_task_struct(&s.m, id, 3000, "a", CpuId(0));
+            t.cpus_mask = CpuMask::single(CpuId(0));
             t.nr_cpus_allowed = 1;
             s.tasks.push(t);
             crate::sched::fair::init_entity_fair(s, id);
-            activate_task(s, 0, id, EnqueueFlags::empty());
-            put_prev_set_next_task(s, 0, s.rqs[0].donor, id);
+            activate_task(s, CpuId(0), id, EnqueueFlags::empty());
+            put_prev_set_next_task(s, CpuId(0), s.rqs[0].donor, id);
             s.rqs[0].curr = id;
             s.rqs[0].donor = id;
             s.rqs[0].next_class = Class::Fair;
-            s.tasks[id as usize].state = TASK_INTERRUPTIBLE;
-            assert!(block_task(s, 0, id, TASK_INTERRUPTIBLE));
+            s.tasks[id.idx()].state = TASK_INTERRUPTIBLE;
+            assert!(block_task(s, CpuId(0), id, TASK_INTERRUPTIBLE));
             s.rd_overloaded = true;
             id
         };
         {
             let k2 = k.clone();
-            k.m.spawn(0, async move {
-                k2.rq_lock(0).await;
-                update_rq_clock(&mut k2.st(), 0);
-                let next = pick_next_task(&k2, 0).await;
+            k.m.spawn(task_ctx(TaskId(0)), async move {
+                k2.rq_lock(CpuId(0)).await;
+                update_rq_clock(&mut k2.st(), CpuId(0));
+                let next = pick_next_task(&k2, CpuId(0)).await;
                 assert_eq!(next, k2.st().rqs[0].idle);
-                k2.rq_unlock(0).await;
+                k2.rq_unlock(CpuId(0)).await;
                 k2.m.halt().await;
             });
         }
         {
             let k2 = k.clone();
-            k.m.spawn(1, async move {
+            k.m.spawn(task_ctx(TaskId(1)), async move {
                 k2.m.delay(1_000).await;
-                k2.rq_lock(0).await;
+                k2.rq_lock(CpuId(0)).await;
                 {
                     let s = &mut *k2.st();
                     assert_eq!(s.rqs[0].donor, a, "CPU 0 is inside its balance window");
-                    proxy_resched_idle(s, 0);
+                    proxy_resched_idle(s, CpuId(0));
                 }
-                k2.rq_unlock(0).await;
+                k2.rq_unlock(CpuId(0)).await;
                 k2.m.halt().await;
             });
         }
-        k.m.boot_cpu(0, 0);
-        k.m.boot_cpu(1, 1);
+        k.m.boot_cpu(CpuId(0), task_ctx(TaskId(0)));
+        k.m.boot_cpu(CpuId(1), task_ctx(TaskId(1)));
         Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
         let v = k.violations.borrow();
         v.iter()
@@ -2415,8 +2409,8 @@ mod tests {
 
     /// A SCHED_NORMAL task on `cpu` (not queued) allowed on `allowed`.
     fn fair_task(s: &mut SchedState, name: &str, cpu: CpuId, allowed: CpuMask) -> TaskId {
-        let id = s.tasks.len() as TaskId;
-        let mut t = crate::system::new_task_struct(&s.m, id, 3000 + id, name, cpu);
+        let id = TaskId(s.tasks.len() as u32);
+        let mut t = crate::system::new_task_struct(&s.m, id, 3000 + id.0, name, cpu);
         t.nr_cpus_allowed = allowed.weight();
         t.cpus_mask = allowed;
         s.tasks.push(t);
@@ -2425,10 +2419,10 @@ mod tests {
     }
 
     /// A proxy mutex held by `owner` with `waiter` queued on it and blocked on it (M1).
-    fn mutex_held(s: &mut SchedState, owner: TaskId, waiter: TaskId) -> u32 {
+    fn mutex_held(s: &mut SchedState, owner: TaskId, waiter: TaskId) -> crate::locking::mutex::MutexId {
         use crate::locking::mutex::{Mutex, MutexFlags};
         let wait_lock = s.m.new_lock();
-        let m = s.mutexes.len() as u32;
+        let m = crate::locking::mutex::MutexId(s.mutexes.len() as u32);
         s.mutexes.push(Mutex {
             name: "M".into(),
             owner: Some(owner),
@@ -2439,7 +2433,7 @@ mod tests {
             proxy: true,
             io: false,
         });
-        let t = &mut s.tasks[waiter as usize];
+        let t = &mut s.tasks[waiter.idx()];
         t.blocked_on = Some(m);
         t.waiting_on = Some(crate::locking::usermutex::WaitTarget::Mutex(m));
         m
@@ -2456,41 +2450,44 @@ mod tests {
     /// CPU, d and p blocked donors (`is_blocked`), both queued. `owner_sleeps`: o holds M2 and
     /// sleeps (F4); else M2 has no owner (F3). Returns, after one walk from d: (d queued, p
     /// queued, p's blocked_on, what the walk returned).
-    fn walk_stops_at_p(deactivate_link: bool, owner_sleeps: bool) -> (bool, bool, Option<u32>, &'static str) {
+    fn walk_stops_at_p(
+        deactivate_link: bool,
+        owner_sleeps: bool,
+    ) -> (bool, bool, Option<crate::locking::mutex::MutexId>, &'static str) {
         let mut cfg = zero_cost_config(1);
         cfg.feat.deactivate_link = deactivate_link;
         let k = crate::system::new_kernel(&cfg, Box::new(Collect::default()));
         let (d, p) = {
             let s = &mut *k.st();
-            let o = fair_task(s, "o", 0, CpuMask::single(0));
-            s.tasks[o as usize].state = TASK_INTERRUPTIBLE;
-            let p = fair_task(s, "p", 0, CpuMask::single(0));
-            let d = fair_task(s, "d", 0, CpuMask::single(0));
+            let o = fair_task(s, "o", CpuId(0), CpuMask::single(CpuId(0)));
+            s.tasks[o.idx()].state = TASK_INTERRUPTIBLE;
+            let p = fair_task(s, "p", CpuId(0), CpuMask::single(CpuId(0)));
+            let d = fair_task(s, "d", CpuId(0), CpuMask::single(CpuId(0)));
             let m2 = mutex_held(s, o, p);
             if !owner_sleeps {
-                s.mutexes[m2 as usize].owner = None;
+                s.mutexes[m2.idx()].owner = None;
             }
             mutex_held(s, p, d);
             for t in [p, d] {
-                s.tasks[t as usize].state = crate::task::state::TASK_UNINTERRUPTIBLE;
-                s.tasks[t as usize].is_blocked = true;
-                activate_task(s, 0, t, EnqueueFlags::empty());
+                s.tasks[t.idx()].state = crate::task::state::TASK_UNINTERRUPTIBLE;
+                s.tasks[t.idx()].is_blocked = true;
+                activate_task(s, CpuId(0), t, EnqueueFlags::empty());
             }
             (d, p)
         };
         let out = std::rc::Rc::new(std::cell::RefCell::new(None));
         {
             let (k2, out) = (k.clone(), out.clone());
-            k.m.spawn(0, async move {
-                k2.rq_lock(0).await;
+            k.m.spawn(task_ctx(TaskId(0)), async move {
+                k2.rq_lock(CpuId(0)).await;
                 {
                     let s = &mut *k2.st();
-                    update_rq_clock(s, 0);
+                    update_rq_clock(s, CpuId(0));
                     let prev = s.rqs[0].donor;
-                    put_prev_set_next_task(s, 0, prev, d);
-                    rq_set_donor(s, 0, d);
+                    put_prev_set_next_task(s, CpuId(0), prev, d);
+                    rq_set_donor(s, CpuId(0), d);
                 }
-                let r = match find_proxy_task(&k2, 0, d).await {
+                let r = match find_proxy_task(&k2, CpuId(0), d).await {
                     Proxy::Repick => "repick",
                     Proxy::Idle(_) => "idle",
                     Proxy::Run(t) if t == p => "run p",
@@ -2498,14 +2495,14 @@ mod tests {
                 };
                 {
                     let s = k2.st();
-                    let q = |t: TaskId| s.tasks[t as usize].on_rq == OnRq::Queued;
-                    *out.borrow_mut() = Some((q(d), q(p), s.tasks[p as usize].blocked_on, r));
+                    let q = |t: TaskId| s.tasks[t.idx()].on_rq == OnRq::Queued;
+                    *out.borrow_mut() = Some((q(d), q(p), s.tasks[p.idx()].blocked_on, r));
                 }
-                k2.rq_unlock(0).await;
+                k2.rq_unlock(CpuId(0)).await;
                 k2.m.halt().await;
             });
         }
-        k.m.boot_cpu(0, 0);
+        k.m.boot_cpu(CpuId(0), task_ctx(TaskId(0)));
         Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
         assert_eq!(*k.violations.borrow(), vec![]);
         let r = out.borrow_mut().take().expect("the walk ran");
@@ -2549,52 +2546,50 @@ mod tests {
         let k = crate::system::new_kernel(&cfg, Box::new(events.clone()));
         let (d, m) = {
             let s = &mut *k.st();
-            let o = fair_task(s, "o", 0, CpuMask::single(0));
-            s.tasks[o as usize].state = TASK_INTERRUPTIBLE;
-            let d = fair_task(s, "d", 0, CpuMask::single(0));
+            let o = fair_task(s, "o", CpuId(0), CpuMask::single(CpuId(0)));
+            s.tasks[o.idx()].state = TASK_INTERRUPTIBLE;
+            let d = fair_task(s, "d", CpuId(0), CpuMask::single(CpuId(0)));
             let m = mutex_held(s, o, d);
-            activate_task(s, 0, d, EnqueueFlags::empty());
+            activate_task(s, CpuId(0), d, EnqueueFlags::empty());
             (d, m)
         };
         {
             let k2 = k.clone();
-            k.m.spawn(0, async move {
-                k2.rq_lock(0).await;
-                update_rq_clock(&mut k2.st(), 0);
-                let next = pick_next_task(&k2, 0).await;
+            k.m.spawn(task_ctx(TaskId(0)), async move {
+                k2.rq_lock(CpuId(0)).await;
+                update_rq_clock(&mut k2.st(), CpuId(0));
+                let next = pick_next_task(&k2, CpuId(0)).await;
                 assert_eq!(next, d);
                 {
                     let s = &mut *k2.st();
-                    rq_set_donor(s, 0, next);
+                    rq_set_donor(s, CpuId(0), next);
                     assert!(task_is_blocked(s, d));
-                    assert_eq!(s.tasks[d as usize].state, crate::task::state::TASK_RUNNING);
+                    assert_eq!(s.tasks[d.idx()].state, crate::task::state::TASK_RUNNING);
                 }
-                assert!(matches!(find_proxy_task(&k2, 0, d).await, Proxy::Repick));
+                assert!(matches!(find_proxy_task(&k2, CpuId(0), d).await, Proxy::Repick));
                 {
                     let s = k2.st();
-                    let t = &s.tasks[d as usize];
+                    let t = &s.tasks[d.idx()];
                     assert_eq!(t.on_rq, OnRq::Queued, "a TASK_RUNNING donor was deactivated");
-                    assert_eq!((t.cpu, t.blocked_on), (0, None));
-                    assert_eq!(s.mutexes[m as usize].wait_list, [d], "still a waiter");
+                    assert_eq!((t.cpu, t.blocked_on), (CpuId(0), None));
+                    assert_eq!(s.mutexes[m.idx()].wait_list, [d], "still a waiter");
                 }
                 // The re-pick runs d itself: it is no longer a donor.
-                let next = pick_next_task(&k2, 0).await;
+                let next = pick_next_task(&k2, CpuId(0)).await;
                 assert_eq!(next, d);
-                rq_set_donor(&mut k2.st(), 0, next);
+                rq_set_donor(&mut k2.st(), CpuId(0), next);
                 assert!(!task_is_blocked(&k2.st(), d));
-                k2.rq_unlock(0).await;
+                k2.rq_unlock(CpuId(0)).await;
                 k2.m.halt().await;
             });
         }
-        k.m.boot_cpu(0, 0);
+        k.m.boot_cpu(CpuId(0), task_ctx(TaskId(0)));
         Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
         assert_eq!(*k.violations.borrow(), vec![]);
-        let pid = k.st().tasks[d as usize].pid;
-        assert!(events
-            .0
-            .borrow()
-            .iter()
-            .any(|e| matches!(e.kind, EventKind::ReturnMigrate { task, orig_cpu: 0 } if task.pid == pid)));
+        let pid = k.st().tasks[d.idx()].pid;
+        assert!(events.0.borrow().iter().any(
+            |e| matches!(e.kind, EventKind::ReturnMigrate { task, orig_cpu: CpuId(0) } if task.pid == pid)
+        ));
     }
 
     /// Regression B-v18-2 (spec §9 #9, R5): a fair-delayed waking donor is requeued before
@@ -2618,45 +2613,45 @@ mod tests {
         let k = crate::system::new_kernel(&zero_cost_config(2), Box::new(events.clone()));
         let (d, x) = {
             let s = &mut *k.st();
-            let o = fair_task(s, "o", 1, CpuMask::single(1));
-            s.tasks[o as usize].state = TASK_INTERRUPTIBLE;
-            let x = fair_task(s, "x", 1, CpuMask::single(1));
-            activate_task(s, 1, x, EnqueueFlags::empty());
-            let d = fair_task(s, "d", 1, CpuMask::single(0));
-            s.tasks[d as usize].wake_cpu = 0;
-            s.tasks[d as usize].se.vlag = -1_000_000;
+            let o = fair_task(s, "o", CpuId(1), CpuMask::single(CpuId(1)));
+            s.tasks[o.idx()].state = TASK_INTERRUPTIBLE;
+            let x = fair_task(s, "x", CpuId(1), CpuMask::single(CpuId(1)));
+            activate_task(s, CpuId(1), x, EnqueueFlags::empty());
+            let d = fair_task(s, "d", CpuId(1), CpuMask::single(CpuId(0)));
+            s.tasks[d.idx()].wake_cpu = CpuId(0);
+            s.tasks[d.idx()].se.vlag = -1_000_000;
             mutex_held(s, o, d);
-            activate_task(s, 1, d, EnqueueFlags::MIGRATED);
-            s.tasks[d as usize].state = crate::task::state::TASK_UNINTERRUPTIBLE;
-            s.tasks[d as usize].is_blocked = true;
-            assert!(!crate::sched::fair::entity_eligible(s, 1, d));
-            assert!(proxy_deactivate(s, 1, d));
-            assert_eq!(s.tasks[d as usize].on_rq, OnRq::Queued);
-            assert!(s.tasks[d as usize].se.sched_delayed);
+            activate_task(s, CpuId(1), d, EnqueueFlags::MIGRATED);
+            s.tasks[d.idx()].state = crate::task::state::TASK_UNINTERRUPTIBLE;
+            s.tasks[d.idx()].is_blocked = true;
+            assert!(!crate::sched::fair::entity_eligible(s, CpuId(1), d));
+            assert!(proxy_deactivate(s, CpuId(1), d));
+            assert_eq!(s.tasks[d.idx()].on_rq, OnRq::Queued);
+            assert!(s.tasks[d.idx()].se.sched_delayed);
             // The F4 pass ran idle with need_resched (S11); that reschedule is over.
             let idle = s.rqs[1].idle;
-            s.tasks[idle as usize].need_resched = false;
+            s.tasks[idle.idx()].need_resched = false;
             // M7: the unlock clears blocked_on and marks d waking (L3: no rq lock).
-            s.tasks[d as usize].blocked_on = None;
-            s.tasks[d as usize].proxy_waking = true;
+            s.tasks[d.idx()].blocked_on = None;
+            s.tasks[d.idx()].proxy_waking = true;
             (d, x)
         };
         {
             let k2 = k.clone();
-            k.m.spawn(0, async move {
+            k.m.spawn(task_ctx(TaskId(0)), async move {
                 assert!(try_to_wake_up(&k2, d, crate::task::state::TASK_NORMAL, WakeFlags::empty()).await);
                 k2.m.halt().await;
             });
         }
         // Only CPU 0 runs a kernel path; CPU 1 is only ever locked by the waker.
-        k.m.boot_cpu(0, 0);
+        k.m.boot_cpu(CpuId(0), task_ctx(TaskId(0)));
         Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
         assert_eq!(*k.violations.borrow(), vec![]);
         let s = k.st();
-        let t = &s.tasks[d as usize];
+        let t = &s.tasks[d.idx()];
         assert_eq!(
             (t.on_rq, t.cpu, t.state),
-            (OnRq::Queued, 0, crate::task::state::TASK_RUNNING)
+            (OnRq::Queued, CpuId(0), crate::task::state::TASK_RUNNING)
         );
         assert!(!t.se.sched_delayed);
         assert!(!t.proxy_waking);
@@ -2666,10 +2661,7 @@ mod tests {
             (1, 1, 1)
         );
         assert_eq!(rq1.cfs.tasks, [x]);
-        assert!(
-            !s.tasks[rq1.curr as usize].need_resched,
-            "CPU 1 rescheduled for d"
-        );
+        assert!(!s.tasks[rq1.curr.idx()].need_resched, "CPU 1 rescheduled for d");
         assert_eq!(s.rqs[0].nr_running, 1);
         let pid = t.pid;
         drop(s);
@@ -2677,11 +2669,11 @@ mod tests {
         let ev = events.0.borrow();
         let ret = ev
             .iter()
-            .position(|e| matches!(e.kind, EventKind::ReturnMigrate { task, orig_cpu: 1 } if task.pid == pid))
+            .position(|e| matches!(e.kind, EventKind::ReturnMigrate { task, orig_cpu: CpuId(1) } if task.pid == pid))
             .expect("d is returned from CPU 1");
-        assert!(ev[ret..]
-            .iter()
-            .any(|e| matches!(e.kind, EventKind::SchedWakeup { task, target_cpu: 0 } if task.pid == pid)));
+        assert!(ev[ret..].iter().any(
+            |e| matches!(e.kind, EventKind::SchedWakeup { task, target_cpu: CpuId(0) } if task.pid == pid)
+        ));
     }
 
     /// Regression B-v21-1 (spec §9 #12, C9, L3): the deactivate-failed path clears the
@@ -2713,33 +2705,33 @@ mod tests {
         let k = crate::system::new_kernel(&cfg, Box::new(events.clone()));
         let d = {
             let s = &mut *k.st();
-            let o = fair_task(s, "o", 0, CpuMask::single(0));
-            s.tasks[o as usize].state = TASK_INTERRUPTIBLE;
-            let d = fair_task(s, "d", 0, CpuMask::single(0));
+            let o = fair_task(s, "o", CpuId(0), CpuMask::single(CpuId(0)));
+            s.tasks[o.idx()].state = TASK_INTERRUPTIBLE;
+            let d = fair_task(s, "d", CpuId(0), CpuMask::single(CpuId(0)));
             mutex_held(s, o, d);
-            activate_task(s, 0, d, EnqueueFlags::empty());
+            activate_task(s, CpuId(0), d, EnqueueFlags::empty());
             d
         };
-        let blocked_lock = k.st().tasks[d as usize].blocked_lock;
+        let blocked_lock = k.st().tasks[d.idx()].blocked_lock;
         {
             let k2 = k.clone();
-            k.m.spawn(0, async move {
-                k2.rq_lock(0).await;
-                update_rq_clock(&mut k2.st(), 0);
-                let next = pick_next_task(&k2, 0).await;
-                rq_set_donor(&mut k2.st(), 0, next);
-                assert!(matches!(find_proxy_task(&k2, 0, d).await, Proxy::Repick));
-                k2.rq_unlock(0).await;
+            k.m.spawn(task_ctx(TaskId(0)), async move {
+                k2.rq_lock(CpuId(0)).await;
+                update_rq_clock(&mut k2.st(), CpuId(0));
+                let next = pick_next_task(&k2, CpuId(0)).await;
+                rq_set_donor(&mut k2.st(), CpuId(0), next);
+                assert!(matches!(find_proxy_task(&k2, CpuId(0), d).await, Proxy::Repick));
+                k2.rq_unlock(CpuId(0)).await;
                 k2.m.halt().await;
             });
         }
         {
             let k2 = k.clone();
-            k.m.spawn(1, async move {
+            k.m.spawn(task_ctx(TaskId(1)), async move {
                 k2.m.delay(3_500).await;
                 k2.blocked_lock(d).await;
                 {
-                    let t = &mut k2.st().tasks[d as usize];
+                    let t = &mut k2.st().tasks[d.idx()];
                     t.blocked_on = None;
                     t.proxy_waking = true;
                 }
@@ -2748,8 +2740,8 @@ mod tests {
                 k2.m.halt().await;
             });
         }
-        k.m.boot_cpu(0, 0);
-        k.m.boot_cpu(1, 1);
+        k.m.boot_cpu(CpuId(0), task_ctx(TaskId(0)));
+        k.m.boot_cpu(CpuId(1), task_ctx(TaskId(1)));
         Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
         assert_eq!(*k.violations.borrow(), vec![]);
         let contended: Vec<(u64, u32)> = events
@@ -2757,7 +2749,7 @@ mod tests {
             .borrow()
             .iter()
             .filter(|e| matches!(e.kind, EventKind::ContentionBegin { lock } if lock == LockName::Other(blocked_lock.0)))
-            .map(|e| (e.time_ns, e.cpu))
+            .map(|e| (e.time_ns, e.cpu.0))
             .collect();
         assert_eq!(
             contended,
@@ -2765,10 +2757,10 @@ mod tests {
             "CPU 0's clear waits for CPU 1's mark"
         );
         let s = k.st();
-        let t = &s.tasks[d as usize];
+        let t = &s.tasks[d.idx()];
         assert_eq!(
             (t.on_rq, t.cpu, t.blocked_on, t.proxy_waking),
-            (OnRq::Queued, 0, None, false)
+            (OnRq::Queued, CpuId(0), None, false)
         );
     }
 
@@ -2801,52 +2793,52 @@ mod tests {
         let k = crate::system::new_kernel(&cfg, Box::new(events.clone()));
         let (d, m) = {
             let s = &mut *k.st();
-            let o = fair_task(s, "o", 1, CpuMask::single(1));
-            activate_task(s, 1, o, EnqueueFlags::empty());
-            let d = fair_task(s, "d", 0, CpuMask::single(0));
+            let o = fair_task(s, "o", CpuId(1), CpuMask::single(CpuId(1)));
+            activate_task(s, CpuId(1), o, EnqueueFlags::empty());
+            let d = fair_task(s, "d", CpuId(0), CpuMask::single(CpuId(0)));
             let m = mutex_held(s, o, d);
-            activate_task(s, 0, d, EnqueueFlags::empty());
-            let t = &mut s.tasks[d as usize];
+            activate_task(s, CpuId(0), d, EnqueueFlags::empty());
+            let t = &mut s.tasks[d.idx()];
             t.state = crate::task::state::TASK_UNINTERRUPTIBLE;
             t.is_blocked = true;
             (d, m)
         };
         {
             let k2 = k.clone();
-            k.m.spawn(1, async move {
-                k2.rq_lock(1).await;
+            k.m.spawn(task_ctx(TaskId(1)), async move {
+                k2.rq_lock(CpuId(1)).await;
                 k2.m.delay(11_000).await;
-                k2.rq_unlock(1).await;
+                k2.rq_unlock(CpuId(1)).await;
                 k2.m.halt().await;
             });
         }
         {
             let k2 = k.clone();
-            k.m.spawn(0, async move {
+            k.m.spawn(task_ctx(TaskId(0)), async move {
                 k2.m.delay(1_000).await;
-                k2.rq_lock(0).await;
-                update_rq_clock(&mut k2.st(), 0);
-                let next = pick_next_task(&k2, 0).await;
+                k2.rq_lock(CpuId(0)).await;
+                update_rq_clock(&mut k2.st(), CpuId(0));
+                let next = pick_next_task(&k2, CpuId(0)).await;
                 assert_eq!(next, d);
-                rq_set_donor(&mut k2.st(), 0, next);
-                assert!(matches!(find_proxy_task(&k2, 0, d).await, Proxy::Repick));
-                k2.rq_unlock(0).await;
+                rq_set_donor(&mut k2.st(), CpuId(0), next);
+                assert!(matches!(find_proxy_task(&k2, CpuId(0), d).await, Proxy::Repick));
+                k2.rq_unlock(CpuId(0)).await;
                 k2.m.halt().await;
             });
         }
         {
             let k2 = k.clone();
-            k.m.spawn(2, async move {
+            k.m.spawn(task_ctx(TaskId(2)), async move {
                 k2.m.delay(3_000).await;
                 {
                     let s = k2.st();
-                    let t = &s.tasks[d as usize];
-                    assert_eq!((t.on_rq, t.cpu), (OnRq::Migrating, 1), "d is in flight");
+                    let t = &s.tasks[d.idx()];
+                    assert_eq!((t.on_rq, t.cpu), (OnRq::Migrating, CpuId(1)), "d is in flight");
                 }
                 k2.mutex_wait_lock(m).await;
                 k2.blocked_lock(d).await;
                 {
-                    let t = &mut k2.st().tasks[d as usize];
+                    let t = &mut k2.st().tasks[d.idx()];
                     t.blocked_on = None;
                     t.proxy_waking = true;
                 }
@@ -2856,48 +2848,48 @@ mod tests {
                 k2.m.halt().await;
             });
         }
-        k.m.boot_cpu(0, 0);
-        k.m.boot_cpu(1, 1);
-        k.m.boot_cpu(2, 2);
+        k.m.boot_cpu(CpuId(0), task_ctx(TaskId(0)));
+        k.m.boot_cpu(CpuId(1), task_ctx(TaskId(1)));
+        k.m.boot_cpu(CpuId(2), task_ctx(TaskId(2)));
         Executor::new(k.m.clone()).run(u64::MAX, &mut |_| true);
         assert_eq!(*k.violations.borrow(), vec![]);
-        let pid = k.st().tasks[d as usize].pid;
+        let pid = k.st().tasks[d.idx()].pid;
         let ev = events.0.borrow();
         let at = |f: &dyn Fn(&EventKind) -> bool| -> Vec<(u64, u32)> {
             ev.iter()
                 .filter(|e| f(&e.kind))
-                .map(|e| (e.time_ns, e.cpu))
+                .map(|e| (e.time_ns, e.cpu.0))
                 .collect()
         };
         assert_eq!(
-            at(&|k| matches!(k, EventKind::ProxyMigrate { task, dest_cpu: 1, .. } if task.pid == pid)),
+            at(&|k| matches!(k, EventKind::ProxyMigrate { task, dest_cpu: CpuId(1), .. } if task.pid == pid)),
             vec![(1_000, 0)]
         );
         assert_eq!(
             at(&|k| matches!(
                 k,
                 EventKind::ContentionBegin {
-                    lock: LockName::Rq(1)
+                    lock: LockName::Rq(CpuId(1))
                 }
             )),
             vec![(1_000, 0), (3_000, 2)],
             "the attach and the waker both wait for rq 1"
         );
         assert_eq!(
-            at(&|k| matches!(k, EventKind::ReturnMigrate { task, orig_cpu: 1 } if task.pid == pid)),
+            at(&|k| matches!(k, EventKind::ReturnMigrate { task, orig_cpu: CpuId(1) } if task.pid == pid)),
             vec![(11_000, 2)],
             "returned from rq 1 once it was queued there (recorded by the waker on CPU 2)"
         );
         assert_eq!(
-            at(&|k| matches!(k, EventKind::SchedWakeup { task, target_cpu: 0 } if task.pid == pid)),
+            at(&|k| matches!(k, EventKind::SchedWakeup { task, target_cpu: CpuId(0) } if task.pid == pid)),
             vec![(11_000, 2)]
         );
         drop(ev);
         let s = k.st();
-        let t = &s.tasks[d as usize];
+        let t = &s.tasks[d.idx()];
         assert_eq!(
             (t.on_rq, t.cpu, t.state),
-            (OnRq::Queued, 0, crate::task::state::TASK_RUNNING)
+            (OnRq::Queued, CpuId(0), crate::task::state::TASK_RUNNING)
         );
         assert_eq!((s.rqs[0].nr_running, s.rqs[1].nr_running), (1, 1));
         drop(s);

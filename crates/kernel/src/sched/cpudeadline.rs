@@ -41,7 +41,7 @@ impl CpuDl {
     ///
     /// Linux: kernel/sched/cpudeadline.c cpudl_set().
     pub fn set(&mut self, cpu: CpuId, dl: Nanos) {
-        self.elements[cpu as usize] = Some(dl);
+        self.elements[cpu.idx()] = Some(dl);
         self.free_cpus.clear(cpu);
     }
 
@@ -49,7 +49,7 @@ impl CpuDl {
     ///
     /// Linux: kernel/sched/cpudeadline.c cpudl_clear().
     pub fn clear(&mut self, cpu: CpuId) {
-        self.elements[cpu as usize] = None;
+        self.elements[cpu.idx()] = None;
         self.free_cpus.set(cpu);
     }
 
@@ -61,7 +61,7 @@ impl CpuDl {
         for (cpu, dl) in self.elements.iter().enumerate() {
             if let Some(dl) = *dl {
                 if best.is_none_or(|(_, b)| dl > b) {
-                    best = Some((cpu as CpuId, dl));
+                    best = Some((CpuId(cpu as u32), dl));
                 }
             }
         }
@@ -97,19 +97,27 @@ mod tests {
         let mut cp = CpuDl::new(3);
         let all = CpuMask::first_n(3);
         assert_eq!(cp.find(100, &all), Some(all), "all free");
-        cp.set(0, 50);
-        cp.set(1, 200);
-        assert_eq!(cp.find(100, &all), Some(CpuMask::single(2)), "free cpu2 first");
-        cp.set(2, 300);
-        assert_eq!(cp.maximum(), Some((2, 300)));
-        assert_eq!(cp.find(100, &all), Some(CpuMask::single(2)), "latest deadline");
+        cp.set(CpuId(0), 50);
+        cp.set(CpuId(1), 200);
+        assert_eq!(
+            cp.find(100, &all),
+            Some(CpuMask::single(CpuId(2))),
+            "free cpu2 first"
+        );
+        cp.set(CpuId(2), 300);
+        assert_eq!(cp.maximum(), Some((CpuId(2), 300)));
+        assert_eq!(
+            cp.find(100, &all),
+            Some(CpuMask::single(CpuId(2))),
+            "latest deadline"
+        );
         assert_eq!(cp.find(300, &all), None, "equal is not later");
-        let not2: CpuMask = [0, 1].into_iter().collect();
+        let not2: CpuMask = [0, 1].map(CpuId).into_iter().collect();
         assert_eq!(cp.find(100, &not2), None, "only the heap root is considered");
-        cp.clear(2);
+        cp.clear(CpuId(2));
         assert_eq!(cp.find(400, &not2), None);
-        assert_eq!(cp.find(400, &all), Some(CpuMask::single(2)));
-        cp.set(2, 200);
-        assert_eq!(cp.maximum(), Some((1, 200)), "ties: lowest CPU");
+        assert_eq!(cp.find(400, &all), Some(CpuMask::single(CpuId(2))));
+        cp.set(CpuId(2), 200);
+        assert_eq!(cp.maximum(), Some((CpuId(1), 200)), "ties: lowest CPU");
     }
 }

@@ -79,7 +79,7 @@ impl CpuPri {
             (CPUPRI_INVALID..CPUPRI_NR_PRIORITIES as i32).contains(&newpri),
             "cpupri level {newpri} out of range"
         );
-        let old = self.cpu_to_pri[cpu as usize];
+        let old = self.cpu_to_pri[cpu.idx()];
         if old == newpri {
             return;
         }
@@ -93,7 +93,7 @@ impl CpuPri {
         if newpri >= 0 {
             self.pri_to_cpu[newpri as usize].set(cpu);
         }
-        self.cpu_to_pri[cpu as usize] = newpri;
+        self.cpu_to_pri[cpu.idx()] = newpri;
     }
 
     /// The CPUs in `cpus_allowed` at the weakest level strictly below the level of a task of
@@ -136,26 +136,26 @@ mod tests {
     fn rt_cpupri_find_picks_lowest_level_within_affinity() {
         let mut cp = CpuPri::new(4);
         // cpu0: rt_priority 50, cpu1: 10, cpu2: 10, cpu3: no RT.
-        cp.set(0, convert_prio(49));
-        cp.set(1, convert_prio(89));
-        cp.set(2, convert_prio(89));
+        cp.set(CpuId(0), convert_prio(49));
+        cp.set(CpuId(1), convert_prio(89));
+        cp.set(CpuId(2), convert_prio(89));
         let all = CpuMask::first_n(4);
         // A prio-10 task (rt_priority 89): cpu3 is free.
-        assert_eq!(cp.find(10, &all), Some(CpuMask::single(3)));
+        assert_eq!(cp.find(10, &all), Some(CpuMask::single(CpuId(3))));
         // Without cpu3 in the affinity, level 10 has cpu1 and cpu2 (both, lowest level).
-        let no3: CpuMask = [0, 1, 2].into_iter().collect();
-        assert_eq!(cp.find(10, &no3), Some([1, 2].into_iter().collect()));
+        let no3: CpuMask = [0, 1, 2].map(CpuId).into_iter().collect();
+        assert_eq!(cp.find(10, &no3), Some([1, 2].map(CpuId).into_iter().collect()));
         // Affinity limited to cpu2 and cpu0: cpu2 (level 10) beats cpu0 (level 50).
-        let m02: CpuMask = [0, 2].into_iter().collect();
-        assert_eq!(cp.find(10, &m02), Some(CpuMask::single(2)));
+        let m02: CpuMask = [0, 2].map(CpuId).into_iter().collect();
+        assert_eq!(cp.find(10, &m02), Some(CpuMask::single(CpuId(2))));
         // A task at rt_priority 10 cannot beat level-10 CPUs (strictly below only) ...
-        let m12: CpuMask = [1, 2].into_iter().collect();
+        let m12: CpuMask = [1, 2].map(CpuId).into_iter().collect();
         assert_eq!(cp.find(89, &m12), None);
         // ... and a task at rt_priority 50 cannot beat cpu0 at 50.
-        assert_eq!(cp.find(49, &CpuMask::single(0)), None);
+        assert_eq!(cp.find(49, &CpuMask::single(CpuId(0))), None);
         // Moving a CPU between levels removes it from the old one.
-        cp.set(3, convert_prio(0));
-        assert!(!cp.pri_to_cpu[CPUPRI_NORMAL as usize].test(3));
-        assert_eq!(cp.find(10, &all), Some([1, 2].into_iter().collect()));
+        cp.set(CpuId(3), convert_prio(0));
+        assert!(!cp.pri_to_cpu[CPUPRI_NORMAL as usize].test(CpuId(3)));
+        assert_eq!(cp.find(10, &all), Some([1, 2].map(CpuId).into_iter().collect()));
     }
 }

@@ -215,16 +215,16 @@ fn dl_server(e: DlEntity) -> bool {
 /// The entity's `struct sched_dl_entity` (`&p->dl` or `&rq->fair_server`).
 fn dl_se(s: &SchedState, e: DlEntity) -> &SchedDlEntity {
     match e {
-        DlEntity::Task(p) => &s.tasks[p as usize].dl,
-        DlEntity::Server(c) => &s.rqs[c as usize].fair_server,
+        DlEntity::Task(p) => &s.tasks[p.idx()].dl,
+        DlEntity::Server(c) => &s.rqs[c.idx()].fair_server,
     }
 }
 
 /// Mutable [`dl_se`].
 fn dl_se_mut(s: &mut SchedState, e: DlEntity) -> &mut SchedDlEntity {
     match e {
-        DlEntity::Task(p) => &mut s.tasks[p as usize].dl,
-        DlEntity::Server(c) => &mut s.rqs[c as usize].fair_server,
+        DlEntity::Task(p) => &mut s.tasks[p.idx()].dl,
+        DlEntity::Server(c) => &mut s.rqs[c.idx()].fair_server,
     }
 }
 
@@ -232,14 +232,14 @@ fn dl_se_mut(s: &mut SchedState, e: DlEntity) -> &mut SchedDlEntity {
 ///
 /// Linux: include/linux/sched/deadline.h dl_task().
 pub fn dl_task(s: &SchedState, p: TaskId) -> bool {
-    s.tasks[p as usize].class == Class::Deadline
+    s.tasks[p.idx()].class == Class::Deadline
 }
 
 /// `on_dl_rq()`: on the deadline tree.
 ///
 /// Linux: kernel/sched/deadline.c on_dl_rq().
 pub fn on_dl_rq(s: &SchedState, p: TaskId) -> bool {
-    s.tasks[p as usize].dl.rb_key.is_some()
+    s.tasks[p.idx()].dl.rb_key.is_some()
 }
 
 /// `is_dl_boosted()`: running on a DL waiter's reservation (D-21).
@@ -252,7 +252,7 @@ fn is_dl_boosted(s: &SchedState, e: DlEntity) -> bool {
 /// `pi_of(dl_se)`'s reservation (Q, D, P): the entity's own, or while PI-boosted the donor's.
 fn pi_params(s: &SchedState, e: DlEntity) -> (Nanos, Nanos, Nanos) {
     let se = dl_se(s, e);
-    let pi = se.pi_se.map_or(se, |q| &s.tasks[q as usize].dl);
+    let pi = se.pi_se.map_or(se, |q| &s.tasks[q.idx()].dl);
     (pi.dl_runtime, pi.dl_deadline, pi.dl_period)
 }
 
@@ -278,12 +278,12 @@ fn dl_next_period(se: &SchedDlEntity) -> Nanos {
 /// always false; deadlines are 64-bit simulated nanoseconds that never wrap, so a plain `<`
 /// stands for `dl_time_before()`.
 fn dl_entity_preempt(s: &SchedState, a: TaskId, b: TaskId) -> bool {
-    s.tasks[a as usize].dl.deadline < s.tasks[b as usize].dl.deadline
+    s.tasks[a.idx()].dl.deadline < s.tasks[b.idx()].dl.deadline
 }
 
 /// Linux: kernel/sched/deadline.c deadline_queue_push_tasks().
 fn deadline_queue_push_tasks(s: &mut SchedState, cpu: CpuId) {
-    if s.rqs[cpu as usize].dl.has_pushable_dl_tasks() {
+    if s.rqs[cpu.idx()].dl.has_pushable_dl_tasks() {
         core::queue_balance_callback(s, cpu, BalanceCallback::PushDl);
     }
 }
@@ -303,12 +303,12 @@ fn dl_overloaded(s: &SchedState) -> u32 {
 /// Linux: kernel/sched/deadline.c enqueue_pushable_dl_task().
 fn enqueue_pushable_dl_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     assert!(
-        s.tasks[p as usize].dl.rb_key.is_some(),
+        s.tasks[p.idx()].dl.rb_key.is_some(),
         "pushable DL task {p} not on the deadline tree"
     );
     dequeue_pushable_dl_task(s, cpu, p);
-    let deadline = s.tasks[p as usize].dl.deadline;
-    let dl = &mut s.rqs[cpu as usize].dl;
+    let deadline = s.tasks[p.idx()].dl.deadline;
+    let dl = &mut s.rqs[cpu.idx()].dl;
     dl.seq += 1;
     dl.pushable.insert((deadline, dl.seq, p));
     dl.earliest_dl.next = dl.pushable.first().map(|&(d, _, _)| d);
@@ -320,7 +320,7 @@ fn enqueue_pushable_dl_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 
 /// Linux: kernel/sched/deadline.c dequeue_pushable_dl_task().
 fn dequeue_pushable_dl_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-    let dl = &mut s.rqs[cpu as usize].dl;
+    let dl = &mut s.rqs[cpu.idx()].dl;
     dl.pushable.retain(|&(_, _, t)| t != p);
     dl.earliest_dl.next = dl.pushable.first().map(|&(d, _, _)| d);
     if dl.pushable.is_empty() && dl.overloaded {
@@ -331,19 +331,19 @@ fn dequeue_pushable_dl_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 
 /// Linux: kernel/sched/deadline.c inc_dl_deadline().
 fn inc_dl_deadline(s: &mut SchedState, cpu: CpuId, deadline: Nanos) {
-    let earliest = s.rqs[cpu as usize].dl.earliest_dl.curr;
+    let earliest = s.rqs[cpu.idx()].dl.earliest_dl.curr;
     if earliest.is_none_or(|e| deadline < e) {
         if earliest.is_none() {
             s.cpupri.set(cpu, CPUPRI_HIGHER);
         }
-        s.rqs[cpu as usize].dl.earliest_dl.curr = Some(deadline);
+        s.rqs[cpu.idx()].dl.earliest_dl.curr = Some(deadline);
         s.cpudl.set(cpu, deadline);
     }
 }
 
 /// Linux: kernel/sched/deadline.c dec_dl_deadline().
 fn dec_dl_deadline(s: &mut SchedState, cpu: CpuId) {
-    let rq = &mut s.rqs[cpu as usize];
+    let rq = &mut s.rqs[cpu.idx()];
     if rq.dl.dl_nr_running == 0 {
         rq.dl.earliest_dl.curr = None;
         rq.dl.earliest_dl.next = None;
@@ -365,7 +365,7 @@ fn __enqueue_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
     assert!(dl_se(s, e).rb_key.is_none(), "{e:?} already on a deadline tree");
     assert!(!dl_se(s, e).dl_throttled, "enqueue of throttled {e:?}");
     let deadline = dl_se(s, e).deadline;
-    let dl = &mut s.rqs[cpu as usize].dl;
+    let dl = &mut s.rqs[cpu.idx()].dl;
     dl.seq += 1;
     let key = (deadline, dl.seq);
     dl.root.insert((key.0, key.1, e));
@@ -384,7 +384,7 @@ fn __dequeue_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
     let Some(key) = dl_se(s, e).rb_key else {
         return;
     };
-    let dl = &mut s.rqs[cpu as usize].dl;
+    let dl = &mut s.rqs[cpu.idx()].dl;
     let removed = dl.root.remove(&(key.0, key.1, e));
     assert!(removed, "{e:?} missing from cpu{cpu}'s deadline tree");
     assert!(dl.dl_nr_running > 0, "dl_nr_running underflow on cpu{cpu}");
@@ -405,12 +405,12 @@ fn __dequeue_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
 /// passed; it is counted when the kernel next looks at the task (a charge, a replenishment,
 /// or the task blocking, i.e. the rt-app phase ending after the deadline).
 fn dl_check_miss(s: &mut SchedState, cpu: CpuId, p: TaskId, inclusive: bool) {
-    let now = s.rqs[cpu as usize].clock;
-    if s.tasks[p as usize].policy != Policy::Deadline {
+    let now = s.rqs[cpu.idx()].clock;
+    if s.tasks[p.idx()].policy != Policy::Deadline {
         // A task running on a PI donor's reservation (D-21) has no deadlines of its own.
         return;
     }
-    let se = &s.tasks[p as usize].dl;
+    let se = &s.tasks[p.idx()].dl;
     let passed = if inclusive {
         now >= se.deadline
     } else {
@@ -420,8 +420,8 @@ fn dl_check_miss(s: &mut SchedState, cpu: CpuId, p: TaskId, inclusive: bool) {
         return;
     }
     let deadline = se.deadline;
-    s.tasks[p as usize].dl.missed_deadline = Some(deadline);
-    let pid = s.tasks[p as usize].pid;
+    s.tasks[p.idx()].dl.missed_deadline = Some(deadline);
+    let pid = s.tasks[p.idx()].pid;
     core::emit(
         s,
         cpu,
@@ -438,7 +438,7 @@ fn dl_check_miss(s: &mut SchedState, cpu: CpuId, p: TaskId, inclusive: bool) {
 ///
 /// Linux: kernel/sched/deadline.c replenish_dl_new_period().
 fn replenish_dl_new_period(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
-    let now = s.rqs[cpu as usize].clock;
+    let now = s.rqs[cpu.idx()].clock;
     let (pi_runtime, pi_deadline, _) = pi_params(s, e);
     let se = dl_se_mut(s, e);
     se.deadline = now + pi_deadline;
@@ -455,7 +455,7 @@ fn replenish_dl_new_period(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
 ///
 /// Linux: kernel/sched/deadline.c setup_new_dl_entity().
 fn setup_new_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
-    let now = s.rqs[cpu as usize].clock;
+    let now = s.rqs[cpu.idx()].clock;
     assert!(!dl_se(s, e).dl_throttled, "setup of throttled {e:?}");
     if dl_se(s, e).deadline > now {
         return;
@@ -470,7 +470,7 @@ fn setup_new_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
 ///
 /// Linux: kernel/sched/deadline.c replenish_dl_entity().
 fn replenish_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
-    let now = s.rqs[cpu as usize].clock;
+    let now = s.rqs[cpu.idx()].clock;
     let pi = pi_params(s, e);
     let (pi_runtime, pi_deadline, pi_period) = pi;
     let se = dl_se_mut(s, e);
@@ -535,7 +535,7 @@ fn dl_entity_overflow(se: &SchedDlEntity, pi: (Nanos, Nanos, Nanos), t: Nanos) -
 ///
 /// Linux: kernel/sched/deadline.c update_dl_revised_wakeup().
 fn update_dl_revised_wakeup(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
-    let now = s.rqs[cpu as usize].clock;
+    let now = s.rqs[cpu.idx()].clock;
     let se = dl_se_mut(s, e);
     assert!(se.deadline > now, "revised wakeup with a past deadline");
     let laxity = se.deadline - now;
@@ -546,7 +546,7 @@ fn update_dl_revised_wakeup(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
 ///
 /// Linux: kernel/sched/deadline.c update_dl_entity().
 fn update_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
-    let now = s.rqs[cpu as usize].clock;
+    let now = s.rqs[cpu.idx()].clock;
     let pi = pi_params(s, e);
     let boosted = is_dl_boosted(s, e);
     let se = dl_se(s, e);
@@ -573,7 +573,7 @@ fn update_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
 /// Deviation: ns granularity (Linux compares in µs, so an instant under 1 µs past still arms
 /// a timer that fires at once); the timer goes on this CPU's queue, as `hrtimer_start` does.
 fn start_dl_timer(s: &mut SchedState, cpu: CpuId, e: DlEntity) -> bool {
-    let now = s.rqs[cpu as usize].clock;
+    let now = s.rqs[cpu.idx()].clock;
     let se = dl_se(s, e);
     let act = if se.dl_defer_armed {
         assert!(se.dl_throttled, "armed deferred {e:?} not throttled");
@@ -606,10 +606,10 @@ fn cancel_dl_timer(s: &mut SchedState, e: DlEntity) {
         DlEntity::Task(p) => TimerFn::DlTask(p),
         DlEntity::Server(c) => TimerFn::DlServer(c),
     };
-    for cpu in 0..s.nr_cpus() as CpuId {
-        let before = s.hrtimers[cpu as usize].len();
-        s.hrtimers[cpu as usize].retain(|t| t.func != func);
-        if s.hrtimers[cpu as usize].len() != before {
+    for cpu in CpuId::all(s.nr_cpus()) {
+        let before = s.hrtimers[cpu.idx()].len();
+        s.hrtimers[cpu.idx()].retain(|t| t.func != func);
+        if s.hrtimers[cpu.idx()].len() != before {
             crate::time::hrtimer_reprogram(s, cpu);
         }
     }
@@ -620,7 +620,7 @@ fn cancel_dl_timer(s: &mut SchedState, e: DlEntity) {
 ///
 /// Linux: kernel/sched/deadline.c dl_check_constrained_dl().
 fn dl_check_constrained_dl(s: &mut SchedState, cpu: CpuId, e: DlEntity) {
-    let now = s.rqs[cpu as usize].clock;
+    let now = s.rqs[cpu.idx()].clock;
     let se = dl_se(s, e);
     if se.deadline < now && now < dl_next_period(se) {
         if is_dl_boosted(s, e) || !start_dl_timer(s, cpu, e) {
@@ -645,7 +645,7 @@ fn enqueue_dl_entity(s: &mut SchedState, cpu: CpuId, e: DlEntity, flags: Enqueue
     if !dl_se(s, e).dl_defer && dl_se(s, e).dl_throttled && !flags.contains(EnqueueFlags::REPLENISH) {
         return;
     }
-    let now = s.rqs[cpu as usize].clock;
+    let now = s.rqs[cpu.idx()].clock;
     if flags.contains(EnqueueFlags::WAKEUP) {
         update_dl_entity(s, cpu, e);
     } else if flags.contains(EnqueueFlags::REPLENISH) {
@@ -706,7 +706,7 @@ fn update_curr_dl_se(s: &mut SchedState, cpu: CpuId, e: DlEntity, delta: Nanos) 
     let boosted = is_dl_boosted(s, e);
     if let DlEntity::Task(p) = e {
         if !boosted {
-            let pid = s.tasks[p as usize].pid;
+            let pid = s.tasks[p.idx()].pid;
             core::emit(s, cpu, EventKind::DlThrottle { pid });
         }
     }
@@ -718,7 +718,7 @@ fn update_curr_dl_se(s: &mut SchedState, cpu: CpuId, e: DlEntity, delta: Nanos) 
     if boosted || !start_dl_timer(s, cpu, e) {
         enqueue_dl_entity(s, cpu, e, EnqueueFlags::REPLENISH);
     }
-    if s.rqs[cpu as usize].dl.leftmost() != Some(e) {
+    if s.rqs[cpu.idx()].dl.leftmost() != Some(e) {
         core::resched_curr(s, cpu);
     }
 }
@@ -750,7 +750,7 @@ pub fn update_curr_dl(s: &mut SchedState, cpu: CpuId) {
 /// The switch exists so the 6.17 code path can be run; the closing argument above is why no
 /// workload shows a difference (spec P4 marks the v29 diff as inferred).
 pub fn dl_curr(s: &SchedState, cpu: CpuId) -> Option<TaskId> {
-    let rq = &s.rqs[cpu as usize];
+    let rq = &s.rqs[cpu.idx()];
     if s.feat.dl_rq_curr {
         rq.dl.curr
     } else {
@@ -801,7 +801,7 @@ pub fn sched_dl_overflow(
     } else {
         0
     };
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     let has_dl = t.policy == Policy::Deadline;
     let old_bw = t.dl.dl_bw;
     // `__sched_setscheduler` only asks when the old or the new policy is SCHED_DEADLINE.
@@ -832,7 +832,7 @@ pub fn sched_dl_overflow(
 ///
 /// Linux: kernel/sched/core.c __sched_fork() (the `p->dl` part, init_dl_entity()).
 pub fn init_entity_dl(s: &mut SchedState, p: TaskId) {
-    let dl = &mut s.tasks[p as usize].dl;
+    let dl = &mut s.tasks[p.idx()].dl;
     dl.deadline = 0;
     dl.runtime = 0;
     dl.dl_throttled = false;
@@ -845,7 +845,7 @@ pub fn init_entity_dl(s: &mut SchedState, p: TaskId) {
 /// Linux: kernel/sched/syscalls.c __setparam_dl().
 pub fn setparam_dl(s: &mut SchedState, p: TaskId, runtime: Nanos, deadline: Nanos, period: Nanos) {
     let period = if period == 0 { deadline } else { period };
-    let se = &mut s.tasks[p as usize].dl;
+    let se = &mut s.tasks[p.idx()].dl;
     se.dl_runtime = runtime;
     se.dl_deadline = deadline;
     se.dl_period = period;
@@ -858,7 +858,7 @@ pub fn setparam_dl(s: &mut SchedState, p: TaskId, runtime: Nanos, deadline: Nano
 /// Linux: kernel/sched/deadline.c __dl_clear_params().
 pub fn dl_clear_params(s: &mut SchedState, p: TaskId) {
     cancel_dl_timer(s, DlEntity::Task(p));
-    s.tasks[p as usize].dl = SchedDlEntity::default();
+    s.tasks[p.idx()].dl = SchedDlEntity::default();
 }
 
 // ---------------------------------------------------------------------- class hooks (sync)
@@ -872,17 +872,17 @@ pub fn enqueue_task_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: Enqueue
     let e = DlEntity::Task(p);
     if is_dl_boosted(s, e) {
         // The boost overrides a throttle the task got before it blocked (D-21).
-        if s.tasks[p as usize].dl.dl_throttled {
+        if s.tasks[p.idx()].dl.dl_throttled {
             cancel_dl_timer(s, e);
-            s.tasks[p as usize].dl.dl_throttled = false;
+            s.tasks[p.idx()].dl.dl_throttled = false;
         }
-    } else if s.tasks[p as usize].policy != Policy::Deadline {
+    } else if s.tasks[p.idx()].policy != Policy::Deadline {
         // Deboosted while over its runtime: it leaves the class, no replenishment.
-        s.tasks[p as usize].dl.dl_throttled = false;
+        s.tasks[p.idx()].dl.dl_throttled = false;
     }
     enqueue_dl_entity(s, cpu, e, flags);
-    let t = &s.tasks[p as usize];
-    if s.rqs[cpu as usize].curr != p && !t.dl.dl_throttled && t.nr_cpus_allowed > 1 {
+    let t = &s.tasks[p.idx()];
+    if s.rqs[cpu.idx()].curr != p && !t.dl.dl_throttled && t.nr_cpus_allowed > 1 {
         enqueue_pushable_dl_task(s, cpu, p);
     }
 }
@@ -907,7 +907,7 @@ pub fn dequeue_task_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: Dequeue
 /// Linux: kernel/sched/deadline.c yield_task_dl().
 pub fn yield_task_dl(s: &mut SchedState, cpu: CpuId) {
     let donor = dl_curr(s, cpu).expect("yield_task_dl without a DL scheduling context");
-    s.tasks[donor as usize].dl.dl_yielded = true;
+    s.tasks[donor.idx()].dl.dl_yielded = true;
     update_curr_dl(s, cpu);
 }
 
@@ -916,16 +916,16 @@ pub fn yield_task_dl(s: &mut SchedState, cpu: CpuId) {
 ///
 /// Linux: kernel/sched/deadline.c check_preempt_equal_dl().
 fn check_preempt_equal_dl(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-    let rq = &s.rqs[cpu as usize];
+    let rq = &s.rqs[cpu.idx()];
     let (curr, donor) = (rq.curr, rq.donor);
-    if s.tasks[curr as usize].nr_cpus_allowed == 1 {
+    if s.tasks[curr.idx()].nr_cpus_allowed == 1 {
         return;
     }
-    let d = &s.tasks[donor as usize];
+    let d = &s.tasks[donor.idx()];
     if s.cpudl.find(d.dl.deadline, &d.cpus_mask).is_none() {
         return;
     }
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     if t.nr_cpus_allowed != 1 && s.cpudl.find(t.dl.deadline, &t.cpus_mask).is_some() {
         return;
     }
@@ -942,10 +942,8 @@ pub fn wakeup_preempt_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, _wake_flags:
         core::resched_curr(s, cpu);
         return;
     }
-    let curr = s.rqs[cpu as usize].curr;
-    if s.tasks[p as usize].dl.deadline == s.tasks[donor as usize].dl.deadline
-        && !s.tasks[curr as usize].need_resched
-    {
+    let curr = s.rqs[cpu.idx()].curr;
+    if s.tasks[p.idx()].dl.deadline == s.tasks[donor.idx()].dl.deadline && !s.tasks[curr.idx()].need_resched {
         check_preempt_equal_dl(s, cpu, p);
     }
 }
@@ -958,13 +956,13 @@ pub fn wakeup_preempt_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, _wake_flags:
 pub fn pick_task_dl(s: &mut SchedState, cpu: CpuId) -> Option<TaskId> {
     // At most one server per rq: the second round sees only tasks.
     for _ in 0..2 {
-        match s.rqs[cpu as usize].dl.leftmost()? {
+        match s.rqs[cpu.idx()].dl.leftmost()? {
             DlEntity::Task(p) => return Some(p),
             e @ DlEntity::Server(c) => {
                 assert_eq!(c, cpu, "cpu{cpu} queues another CPU's server");
                 match crate::sched::fair::pick_task_fair(s, cpu) {
                     Some(p) => {
-                        s.rqs[cpu as usize].dl_server = Some(e);
+                        s.rqs[cpu.idx()].dl_server = Some(e);
                         return Some(p);
                     }
                     None => dl_server_stop(s, cpu),
@@ -981,12 +979,12 @@ pub fn pick_task_dl(s: &mut SchedState, cpu: CpuId) -> Option<TaskId> {
 pub fn put_prev_task_dl(s: &mut SchedState, cpu: CpuId, prev: TaskId) {
     update_curr_dl(s, cpu);
     assert_eq!(
-        s.rqs[cpu as usize].dl.curr,
+        s.rqs[cpu.idx()].dl.curr,
         Some(prev),
         "put_prev_task_dl of an entity not set as next"
     );
-    s.rqs[cpu as usize].dl.curr = None;
-    if on_dl_rq(s, prev) && s.tasks[prev as usize].nr_cpus_allowed > 1 {
+    s.rqs[cpu.idx()].dl.curr = None;
+    if on_dl_rq(s, prev) && s.tasks[prev.idx()].nr_cpus_allowed > 1 {
         enqueue_pushable_dl_task(s, cpu, prev);
     }
 }
@@ -996,13 +994,14 @@ pub fn put_prev_task_dl(s: &mut SchedState, cpu: CpuId, prev: TaskId) {
 ///
 /// Linux: kernel/sched/deadline.c set_next_task_dl().
 pub fn set_next_task_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, first: bool) {
-    let now = s.rqs[cpu as usize].clock_task;
-    s.tasks[p as usize].se.exec_start = now;
+    let now = s.rqs[cpu.idx()].clock_task;
+    s.tasks[p.idx()].se.exec_start = now;
     assert_eq!(
-        s.rqs[cpu as usize].dl.curr, None,
+        s.rqs[cpu.idx()].dl.curr,
+        None,
         "set_next_task_dl over a current entity"
     );
-    s.rqs[cpu as usize].dl.curr = Some(p);
+    s.rqs[cpu.idx()].dl.curr = Some(p);
     dequeue_pushable_dl_task(s, cpu, p);
     if first {
         deadline_queue_push_tasks(s, cpu);
@@ -1027,7 +1026,7 @@ pub fn task_tick_dl(s: &mut SchedState, cpu: CpuId, _curr: TaskId) {
 ///
 /// Deviation: the first CPU instead of `cpumask_any_and_distribute()` (as in rt.rs).
 pub fn find_later_rq(s: &SchedState, p: TaskId) -> Option<CpuId> {
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     if t.nr_cpus_allowed == 1 {
         return None;
     }
@@ -1037,7 +1036,7 @@ pub fn find_later_rq(s: &SchedState, p: TaskId) -> Option<CpuId> {
         return Some(cpu);
     }
     let this_cpu = Some(s.m.this_cpu()).filter(|&c| later_mask.test(c));
-    for sd in &s.topo.domains[cpu as usize] {
+    for sd in &s.topo.domains[cpu.idx()] {
         if sd.flags & sd::WAKE_AFFINE == 0 {
             continue;
         }
@@ -1062,19 +1061,19 @@ pub fn select_task_rq_dl(s: &SchedState, p: TaskId, cpu: CpuId, wake_flags: Wake
     if !wake_flags.intersects(WakeFlags::TTWU | WakeFlags::FORK) {
         return cpu;
     }
-    let rq = &s.rqs[cpu as usize];
-    let curr = &s.tasks[rq.curr as usize];
+    let rq = &s.rqs[cpu.idx()];
+    let curr = &s.tasks[rq.curr.idx()];
     let select_rq = dl_task(s, rq.donor)
         && (curr.nr_cpus_allowed < 2 || !dl_entity_preempt(s, p, rq.donor))
-        && s.tasks[p as usize].nr_cpus_allowed > 1;
+        && s.tasks[p.idx()].nr_cpus_allowed > 1;
     if select_rq {
         if let Some(target) = find_later_rq(s, p) {
-            let trq = &s.rqs[target as usize];
+            let trq = &s.rqs[target.idx()];
             if trq
                 .dl
                 .earliest_dl
                 .curr
-                .is_none_or(|e| s.tasks[p as usize].dl.deadline < e)
+                .is_none_or(|e| s.tasks[p.idx()].dl.deadline < e)
             {
                 return target;
             }
@@ -1090,11 +1089,11 @@ pub fn switched_to_dl(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     if !core::task_on_rq_queued(s, p) {
         return;
     }
-    if s.rqs[cpu as usize].donor != p {
-        if s.tasks[p as usize].nr_cpus_allowed > 1 && s.rqs[cpu as usize].dl.overloaded {
+    if s.rqs[cpu.idx()].donor != p {
+        if s.tasks[p.idx()].nr_cpus_allowed > 1 && s.rqs[cpu.idx()].dl.overloaded {
             deadline_queue_push_tasks(s, cpu);
         }
-        let donor = s.rqs[cpu as usize].donor;
+        let donor = s.rqs[cpu.idx()].donor;
         if dl_task(s, donor) {
             wakeup_preempt_dl(s, cpu, p, WakeFlags::empty());
         } else {
@@ -1112,7 +1111,7 @@ pub fn switched_to_dl(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 /// (`dl_task_timer` sees a non-DL task); the model cancels it here.
 pub fn switched_from_dl(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     dl_clear_params(s, p);
-    if !core::task_on_rq_queued(s, p) || s.rqs[cpu as usize].dl.dl_nr_running > 0 {
+    if !core::task_on_rq_queued(s, p) || s.rqs[cpu.idx()].dl.dl_nr_running > 0 {
         return;
     }
     deadline_queue_pull_task(s, cpu);
@@ -1125,13 +1124,13 @@ pub fn prio_changed_dl(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     if !core::task_on_rq_queued(s, p) || !on_dl_rq(s, p) {
         return;
     }
-    let rq = &s.rqs[cpu as usize];
+    let rq = &s.rqs[cpu.idx()];
     if rq.donor == p {
-        let deadline = s.tasks[p as usize].dl.deadline;
+        let deadline = s.tasks[p.idx()].dl.deadline;
         if rq.dl.earliest_dl.curr.is_some_and(|e| e < deadline) {
             deadline_queue_pull_task(s, cpu);
         }
-        if s.rqs[cpu as usize].dl.leftmost() != Some(DlEntity::Task(p)) {
+        if s.rqs[cpu.idx()].dl.leftmost() != Some(DlEntity::Task(p)) {
             core::resched_curr(s, cpu);
         }
     } else {
@@ -1147,13 +1146,13 @@ pub fn prio_changed_dl(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 ///
 /// Deviation: as in rt.rs, running entries are skipped rather than BUG()ed on.
 fn pick_next_pushable_dl_task(s: &SchedState, cpu: CpuId) -> Option<TaskId> {
-    let p = s.rqs[cpu as usize]
+    let p = s.rqs[cpu.idx()]
         .dl
         .pushable
         .iter()
         .map(|&(_, _, t)| t)
-        .find(|&t| !s.tasks[t as usize].on_cpu && !core::task_is_blocked(s, t))?;
-    let t = &s.tasks[p as usize];
+        .find(|&t| !s.tasks[t.idx()].on_cpu && !core::task_is_blocked(s, t))?;
+    let t = &s.tasks[p.idx()];
     assert_eq!(t.cpu, cpu, "pushable DL task {p} on another CPU's tree");
     assert!(t.nr_cpus_allowed > 1, "pinned DL task {p} pushable");
     assert!(core::task_on_rq_queued(s, p), "pushable DL task {p} not queued");
@@ -1165,21 +1164,21 @@ fn pick_next_pushable_dl_task(s: &SchedState, cpu: CpuId) -> Option<TaskId> {
 ///
 /// Linux: kernel/sched/deadline.c pick_earliest_pushable_dl_task() / pick_dl_task().
 fn pick_earliest_pushable_dl_task(s: &SchedState, cpu: CpuId, dst: CpuId) -> Option<TaskId> {
-    s.rqs[cpu as usize]
+    s.rqs[cpu.idx()]
         .dl
         .pushable
         .iter()
         .map(|&(_, _, t)| t)
         .find(|&t| {
-            let task = &s.tasks[t as usize];
+            let task = &s.tasks[t.idx()];
             !task.on_cpu && task.cpus_mask.test(dst) && !core::task_is_blocked(s, t)
         })
 }
 
 /// `task`'s later rq must have no DL task or a later earliest deadline.
 fn later_rq_suitable(s: &SchedState, later: CpuId, task: TaskId) -> bool {
-    let e = s.rqs[later as usize].dl.earliest_dl.curr;
-    s.rqs[later as usize].dl.dl_nr_running == 0 || e.is_none_or(|e| s.tasks[task as usize].dl.deadline < e)
+    let e = s.rqs[later.idx()].dl.earliest_dl.curr;
+    s.rqs[later.idx()].dl.dl_nr_running == 0 || e.is_none_or(|e| s.tasks[task.idx()].dl.deadline < e)
 }
 
 /// With `rq`'s lock held, find and lock a later CPU for `task`, retrying up to
@@ -1202,7 +1201,7 @@ async fn find_lock_later_rq(k: &Kernel, task: TaskId, rq: CpuId) -> Option<CpuId
         if k.double_lock_balance(rq, later).await {
             let still_valid = {
                 let s = k.st();
-                let t = &s.tasks[task as usize];
+                let t = &s.tasks[task.idx()];
                 t.cpu == rq
                     && t.cpus_mask.test(later)
                     && !t.on_cpu
@@ -1231,7 +1230,7 @@ async fn find_lock_later_rq(k: &Kernel, task: TaskId, rq: CpuId) -> Option<CpuId
 async fn push_dl_task(k: &Kernel, cpu: CpuId) -> bool {
     let (mut next_task, max_retries) = {
         let s = k.st();
-        if !s.rqs[cpu as usize].dl.overloaded {
+        if !s.rqs[cpu.idx()].dl.overloaded {
             return false;
         }
         match pick_next_pushable_dl_task(&s, cpu) {
@@ -1242,12 +1241,12 @@ async fn push_dl_task(k: &Kernel, cpu: CpuId) -> bool {
     for _ in 0..=max_retries {
         {
             let mut s = k.st();
-            let rq = &s.rqs[cpu as usize];
+            let rq = &s.rqs[cpu.idx()];
             let (curr, donor) = (rq.curr, rq.donor);
             // An earlier pushable task than the donor here: reschedule instead of pushing.
             if dl_task(&s, donor)
                 && dl_entity_preempt(&s, next_task, donor)
-                && s.tasks[curr as usize].nr_cpus_allowed > 1
+                && s.tasks[curr.idx()].nr_cpus_allowed > 1
             {
                 core::resched_curr(&mut s, cpu);
                 return false;
@@ -1307,11 +1306,11 @@ pub async fn pull_dl_task(k: &Kernel, this_cpu: CpuId) {
         if dl_overloaded(&s) == 0 {
             return;
         }
-        s.nr_cpus() as CpuId
+        s.nr_cpus()
     };
     let mut resched = false;
     let mut dmin: Option<Nanos> = None;
-    for cpu in 0..nr_cpus {
+    for cpu in CpuId::all(nr_cpus) {
         if cpu == this_cpu {
             continue;
         }
@@ -1320,8 +1319,8 @@ pub async fn pull_dl_task(k: &Kernel, this_cpu: CpuId) {
             if !s.dlo_mask.test(cpu) {
                 continue;
             }
-            let this = &s.rqs[this_cpu as usize].dl;
-            let src = &s.rqs[cpu as usize].dl;
+            let this = &s.rqs[this_cpu.idx()].dl;
+            let src = &s.rqs[cpu.idx()].dl;
             // Racy pre-check, as in Linux: the source's next deadline must beat ours.
             if this.dl_nr_running > 0 {
                 if let (Some(ours), Some(next)) = (this.earliest_dl.curr, src.earliest_dl.next) {
@@ -1334,20 +1333,19 @@ pub async fn pull_dl_task(k: &Kernel, this_cpu: CpuId) {
         k.double_lock_balance(this_cpu, cpu).await;
         {
             let mut s = k.st();
-            if s.rqs[cpu as usize].dl.dl_nr_running > 1 {
+            if s.rqs[cpu.idx()].dl.dl_nr_running > 1 {
                 if let Some(p) = pick_earliest_pushable_dl_task(&s, cpu, this_cpu) {
-                    let pd = s.tasks[p as usize].dl.deadline;
-                    let ours = s.rqs[this_cpu as usize].dl.earliest_dl.curr;
+                    let pd = s.tasks[p.idx()].dl.deadline;
+                    let ours = s.rqs[this_cpu.idx()].dl.earliest_dl.curr;
                     let beats_dmin = dmin.is_none_or(|d| pd < d);
                     let beats_ours =
-                        s.rqs[this_cpu as usize].dl.dl_nr_running == 0 || ours.is_none_or(|o| pd < o);
+                        s.rqs[this_cpu.idx()].dl.dl_nr_running == 0 || ours.is_none_or(|o| pd < o);
                     if beats_dmin && beats_ours {
-                        assert_ne!(p, s.rqs[cpu as usize].curr, "pull of a running DL task");
+                        assert_ne!(p, s.rqs[cpu.idx()].curr, "pull of a running DL task");
                         assert!(core::task_on_rq_queued(&s, p), "pull of an unqueued DL task");
-                        let src_donor = s.rqs[cpu as usize].donor;
+                        let src_donor = s.rqs[cpu.idx()].donor;
                         // Pull only if p does not beat the donor there (it would run there).
-                        let runs_there =
-                            dl_task(&s, src_donor) && pd < s.tasks[src_donor as usize].dl.deadline;
+                        let runs_there = dl_task(&s, src_donor) && pd < s.tasks[src_donor.idx()].dl.deadline;
                         if !runs_there {
                             core::move_queued_task_locked(&mut s, cpu, this_cpu, p);
                             dmin = Some(pd);
@@ -1377,7 +1375,7 @@ pub async fn balance_dl(k: &Kernel, cpu: CpuId, prev: TaskId) -> bool {
         pull_dl_task(k, cpu).await;
     }
     let s = k.st();
-    let rq = &s.rqs[cpu as usize];
+    let rq = &s.rqs[cpu.idx()];
     crate::sched::stop_task::sched_stop_runnable(&s, cpu) || rq.dl.dl_nr_running > 0
 }
 
@@ -1387,9 +1385,9 @@ pub async fn balance_dl(k: &Kernel, cpu: CpuId, prev: TaskId) -> bool {
 pub async fn task_woken_dl(k: &Kernel, cpu: CpuId, p: TaskId) {
     let need_to_push = {
         let s = k.st();
-        let rq = &s.rqs[cpu as usize];
-        let curr = &s.tasks[rq.curr as usize];
-        let t = &s.tasks[p as usize];
+        let rq = &s.rqs[cpu.idx()];
+        let curr = &s.tasks[rq.curr.idx()];
+        let t = &s.tasks[p.idx()];
         !t.on_cpu
             && !curr.need_resched
             && t.nr_cpus_allowed > 1
@@ -1410,8 +1408,8 @@ pub async fn dl_task_timer(k: &Kernel, p: TaskId) {
     let cpu = core::__task_rq_lock(k, p).await;
     let push = {
         let s = &mut *k.st();
-        s.tasks[p as usize].dl.dl_timer_queued = false;
-        if !dl_task(s, p) || !s.tasks[p as usize].dl.dl_throttled || is_dl_boosted(s, DlEntity::Task(p)) {
+        s.tasks[p.idx()].dl.dl_timer_queued = false;
+        if !dl_task(s, p) || !s.tasks[p.idx()].dl.dl_throttled || is_dl_boosted(s, DlEntity::Task(p)) {
             false
         } else {
             core::update_rq_clock(s, cpu);
@@ -1423,7 +1421,7 @@ pub async fn dl_task_timer(k: &Kernel, p: TaskId) {
             } else {
                 // Still runnable at its next period: unless it gave the rest of the instance
                 // up (yield, D-10), this instance ran past its deadline.
-                if !s.tasks[p as usize].dl.dl_yielded {
+                if !s.tasks[p.idx()].dl.dl_yielded {
                     dl_check_miss(s, cpu, p, true);
                 }
                 enqueue_task_dl(s, cpu, p, EnqueueFlags::REPLENISH);
@@ -1432,7 +1430,7 @@ pub async fn dl_task_timer(k: &Kernel, p: TaskId) {
                 } else {
                     core::resched_curr(s, cpu);
                 }
-                s.rqs[cpu as usize].dl.has_pushable_dl_tasks()
+                s.rqs[cpu.idx()].dl.has_pushable_dl_tasks()
             }
         }
     };
@@ -1453,13 +1451,13 @@ pub async fn dl_task_timer(k: &Kernel, p: TaskId) {
 ///
 /// Linux: kernel/sched/core.c rt_mutex_setprio() (the `dl_prio(prio)` branch).
 pub fn dl_pi_boost(s: &mut SchedState, p: TaskId, pi_task: TaskId) -> bool {
-    if s.tasks[p as usize].policy == Policy::Deadline {
+    if s.tasks[p.idx()].policy == Policy::Deadline {
         return false;
     }
     assert!(dl_task(s, pi_task), "DL boost of {p} by non-DL {pi_task}");
-    let donor = s.tasks[pi_task as usize].dl.pi_se.unwrap_or(pi_task);
+    let donor = s.tasks[pi_task.idx()].dl.pi_se.unwrap_or(pi_task);
     assert_ne!(donor, p, "task {p} boosted by itself");
-    s.tasks[p as usize].dl.pi_se = Some(donor);
+    s.tasks[p.idx()].dl.pi_se = Some(donor);
     true
 }
 
@@ -1472,7 +1470,7 @@ pub fn dl_pi_boost(s: &mut SchedState, p: TaskId, pi_task: TaskId) -> bool {
 /// sched_init_dl_servers() / dl_server_apply_params().
 pub fn fair_server_init(s: &mut SchedState, cpu: CpuId) {
     let on = s.feat.dl_server;
-    let se = &mut s.rqs[cpu as usize].fair_server;
+    let se = &mut s.rqs[cpu.idx()].fair_server;
     *se = SchedDlEntity::default();
     if !on {
         return;
@@ -1483,7 +1481,7 @@ pub fn fair_server_init(s: &mut SchedState, cpu: CpuId) {
     se.dl_bw = to_ratio(FAIR_SERVER_PERIOD_NS, FAIR_SERVER_RUNTIME_NS);
     se.dl_density = to_ratio(FAIR_SERVER_PERIOD_NS, FAIR_SERVER_RUNTIME_NS);
     se.dl_defer = true;
-    s.dl_bw.total_bw += s.rqs[cpu as usize].fair_server.dl_bw;
+    s.dl_bw.total_bw += s.rqs[cpu.idx()].fair_server.dl_bw;
 }
 
 /// The first fair task was queued on `cpu`: start the server. A deferred server starts
@@ -1491,21 +1489,21 @@ pub fn fair_server_init(s: &mut SchedState, cpu: CpuId) {
 ///
 /// Linux: kernel/sched/deadline.c dl_server_start().
 pub fn dl_server_start(s: &mut SchedState, cpu: CpuId) {
-    let se = &s.rqs[cpu as usize].fair_server;
+    let se = &s.rqs[cpu.idx()].fair_server;
     if se.dl_runtime == 0 || se.dl_server_active {
         return;
     }
-    s.rqs[cpu as usize].fair_server.dl_server_active = true;
+    s.rqs[cpu.idx()].fair_server.dl_server_active = true;
     let e = DlEntity::Server(cpu);
     if dl_se(s, e).deadline == 0 {
         // The first start: a fresh (deferred) period from now.
         setup_new_dl_entity(s, cpu, e);
     }
     enqueue_dl_entity(s, cpu, e, EnqueueFlags::WAKEUP);
-    let donor = s.rqs[cpu as usize].donor;
+    let donor = s.rqs[cpu.idx()].donor;
     // A deferred server is not queued yet; only a queued one can preempt.
     let queued = dl_se(s, e).rb_key.is_some();
-    if queued && (!dl_task(s, donor) || dl_se(s, e).deadline < s.tasks[donor as usize].dl.deadline) {
+    if queued && (!dl_task(s, donor) || dl_se(s, e).deadline < s.tasks[donor.idx()].dl.deadline) {
         core::resched_curr(s, cpu);
     }
 }
@@ -1518,12 +1516,12 @@ pub fn dl_server_start(s: &mut SchedState, cpu: CpuId) {
 /// of competing at once (\[UNSURE\] which kernel release does the same).
 pub fn dl_server_stop(s: &mut SchedState, cpu: CpuId) {
     let e = DlEntity::Server(cpu);
-    if s.rqs[cpu as usize].fair_server.dl_runtime == 0 || !s.rqs[cpu as usize].fair_server.dl_server_active {
+    if s.rqs[cpu.idx()].fair_server.dl_runtime == 0 || !s.rqs[cpu.idx()].fair_server.dl_server_active {
         return;
     }
     dequeue_dl_entity(s, cpu, e);
     cancel_dl_timer(s, e);
-    let se = &mut s.rqs[cpu as usize].fair_server;
+    let se = &mut s.rqs[cpu.idx()].fair_server;
     se.dl_defer_armed = false;
     se.dl_throttled = false;
     se.dl_defer_running = false;
@@ -1536,7 +1534,7 @@ pub fn dl_server_stop(s: &mut SchedState, cpu: CpuId) {
 /// Linux: kernel/sched/deadline.c dl_server_update() (fair.c update_curr() calls it while
 /// `dl_server_active()`).
 pub fn dl_server_update(s: &mut SchedState, cpu: CpuId, delta: Nanos) {
-    let se = &s.rqs[cpu as usize].fair_server;
+    let se = &s.rqs[cpu.idx()].fair_server;
     if se.dl_runtime == 0 || !se.dl_server_active {
         return;
     }
@@ -1549,22 +1547,22 @@ pub fn dl_server_update(s: &mut SchedState, cpu: CpuId, delta: Nanos) {
 /// Linux: kernel/sched/deadline.c dl_server_update_idle_time() (from put_prev_task_idle() and
 /// from enqueue_task_fair() on an idle rq).
 pub fn dl_server_update_idle_time(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-    let now = s.rqs[cpu as usize].clock_task;
-    let se = &s.rqs[cpu as usize].fair_server;
+    let now = s.rqs[cpu.idx()].clock_task;
+    let se = &s.rqs[cpu.idx()].fair_server;
     if !se.dl_defer || se.runtime < 0 {
         return;
     }
-    let start = s.tasks[p as usize].se.exec_start;
+    let start = s.tasks[p.idx()].se.exec_start;
     if now < start {
         return;
     }
-    let se = &mut s.rqs[cpu as usize].fair_server;
+    let se = &mut s.rqs[cpu.idx()].fair_server;
     se.runtime -= (now - start) as i64;
     if se.runtime < 0 {
         se.dl_defer_running = false;
         se.runtime = 0;
     }
-    s.tasks[p as usize].se.exec_start = now;
+    s.tasks[p.idx()].se.exec_start = now;
 }
 
 /// `1 ms`: a deferred server's timer is not pushed back for less (`dl_server_min_res`).
@@ -1584,37 +1582,37 @@ pub async fn dl_server_timer(k: &Kernel, cpu: CpuId) {
     let push = {
         let s = &mut *k.st();
         let e = DlEntity::Server(cpu);
-        s.rqs[cpu as usize].fair_server.dl_timer_queued = false;
-        let se = &s.rqs[cpu as usize].fair_server;
+        s.rqs[cpu.idx()].fair_server.dl_timer_queued = false;
+        let se = &s.rqs[cpu.idx()].fair_server;
         if !se.dl_throttled || se.dl_runtime == 0 {
             false
         } else {
             core::update_rq_clock(s, cpu);
-            let now = s.rqs[cpu as usize].clock;
-            if s.rqs[cpu as usize].cfs.h_nr_queued == 0 {
+            let now = s.rqs[cpu.idx()].clock;
+            if s.rqs[cpu.idx()].cfs.h_nr_queued == 0 {
                 replenish_dl_entity(s, cpu, e);
                 dl_server_stop(s, cpu);
                 false
             } else {
-                let se = &s.rqs[cpu as usize].fair_server;
+                let se = &s.rqs[cpu.idx()].fair_server;
                 let zero_laxity = se.deadline.saturating_sub(se.runtime.max(0) as u64);
                 if se.dl_defer_armed && now + DL_SERVER_MIN_RES_NS < zero_laxity {
                     // The class ran in the background meanwhile: wait for the new
                     // zero-laxity time.
-                    s.rqs[cpu as usize].fair_server.dl_timer_queued = true;
+                    s.rqs[cpu.idx()].fair_server.dl_timer_queued = true;
                     crate::time::hrtimer_start(s, cpu, zero_laxity, 0, TimerFn::DlServer(cpu));
                     false
                 } else {
                     if se.dl_defer_armed {
-                        s.rqs[cpu as usize].fair_server.dl_defer_running = true;
+                        s.rqs[cpu.idx()].fair_server.dl_defer_running = true;
                     }
                     enqueue_dl_entity(s, cpu, e, EnqueueFlags::REPLENISH);
-                    let donor = s.rqs[cpu as usize].donor;
-                    let deadline = s.rqs[cpu as usize].fair_server.deadline;
-                    if !dl_task(s, donor) || deadline < s.tasks[donor as usize].dl.deadline {
+                    let donor = s.rqs[cpu.idx()].donor;
+                    let deadline = s.rqs[cpu.idx()].fair_server.deadline;
+                    if !dl_task(s, donor) || deadline < s.tasks[donor.idx()].dl.deadline {
                         core::resched_curr(s, cpu);
                     }
-                    s.rqs[cpu as usize].dl.has_pushable_dl_tasks()
+                    s.rqs[cpu.idx()].dl.has_pushable_dl_tasks()
                 }
             }
         }
@@ -1628,7 +1626,7 @@ pub async fn dl_server_timer(k: &Kernel, cpu: CpuId) {
 // ---------------------------------------------------------------------- invariant
 
 fn queued_unthrottled_dl(s: &SchedState, p: TaskId) -> bool {
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     t.class == Class::Deadline && core::task_on_rq_queued(s, p) && !t.dl.dl_throttled
 }
 
@@ -1638,7 +1636,7 @@ pub fn queued_dl_tasks_per_cpu(s: &SchedState) -> Vec<u32> {
     let mut n = vec![0u32; s.rqs.len()];
     for t in &s.tasks {
         if queued_unthrottled_dl(s, t.id) {
-            n[t.cpu as usize] += 1;
+            n[t.cpu.idx()] += 1;
         }
     }
     n
@@ -1649,7 +1647,7 @@ pub fn queued_dl_tasks_per_cpu(s: &SchedState) -> Vec<u32> {
 /// `earliest_dl` and cpudl match the leftmost, the pushable tree holds only tree members,
 /// and the overload flag matches `dlo_mask`. Returns the first violation found.
 pub fn check_dl_rq(s: &SchedState, cpu: CpuId, queued_dl: &[u32]) -> Option<String> {
-    let dl = &s.rqs[cpu as usize].dl;
+    let dl = &s.rqs[cpu.idx()].dl;
     if dl.root.len() as u32 != dl.dl_nr_running {
         return Some(format!(
             "cpu{cpu}: dl_nr_running {} but {} entities on the tree",
@@ -1674,7 +1672,7 @@ pub fn check_dl_rq(s: &SchedState, cpu: CpuId, queued_dl: &[u32]) -> Option<Stri
             }
             DlEntity::Task(p) => p,
         };
-        let t = &s.tasks[p as usize];
+        let t = &s.tasks[p.idx()];
         if se.rb_key != Some((d, seq))
             || t.cpu != cpu
             || !core::task_on_rq_queued(s, p)
@@ -1693,7 +1691,7 @@ pub fn check_dl_rq(s: &SchedState, cpu: CpuId, queued_dl: &[u32]) -> Option<Stri
         .iter()
         .filter(|&&(_, _, e)| matches!(e, DlEntity::Task(_)))
         .count() as u32;
-    if on_tree != queued_dl[cpu as usize] {
+    if on_tree != queued_dl[cpu.idx()] {
         let missing = s
             .tasks
             .iter()
@@ -1705,7 +1703,7 @@ pub fn check_dl_rq(s: &SchedState, cpu: CpuId, queued_dl: &[u32]) -> Option<Stri
             ),
             None => format!(
                 "cpu{cpu}: {on_tree} DL tasks on the tree, {} queued",
-                queued_dl[cpu as usize]
+                queued_dl[cpu.idx()]
             ),
         });
     }
@@ -1716,15 +1714,15 @@ pub fn check_dl_rq(s: &SchedState, cpu: CpuId, queued_dl: &[u32]) -> Option<Stri
             dl.earliest_dl.curr
         ));
     }
-    if s.cpudl.elements[cpu as usize] != leftmost || s.cpudl.free_cpus.test(cpu) != leftmost.is_none() {
+    if s.cpudl.elements[cpu.idx()] != leftmost || s.cpudl.free_cpus.test(cpu) != leftmost.is_none() {
         return Some(format!(
             "cpu{cpu}: cpudl {:?} (free {}) but leftmost deadline {leftmost:?}",
-            s.cpudl.elements[cpu as usize],
+            s.cpudl.elements[cpu.idx()],
             s.cpudl.free_cpus.test(cpu)
         ));
     }
     for &(_, _, p) in &dl.pushable {
-        if s.tasks[p as usize].dl.rb_key.is_none() || s.tasks[p as usize].cpu != cpu {
+        if s.tasks[p.idx()].dl.rb_key.is_none() || s.tasks[p.idx()].cpu != cpu {
             return Some(format!("cpu{cpu}: pushable DL task {p} not on this CPU's tree"));
         }
     }
@@ -1764,7 +1762,7 @@ mod tests {
 
     use super::*;
     use crate::sched::Costs;
-    use crate::task::OnRq;
+    use crate::task::{task_ctx, OnRq};
     use crate::tracepoints::NullSink;
 
     const MS: Nanos = 1_000_000;
@@ -1778,8 +1776,8 @@ mod tests {
 
     /// A new DL task on `cpu` with (Q, D, P), allowed everywhere, not queued.
     fn dl_task_new(s: &mut SchedState, cpu: CpuId, q: Nanos, d: Nanos, p: Nanos) -> TaskId {
-        let id = s.tasks.len() as TaskId;
-        let mut t = crate::system::new_task_struct(&s.m, id, 2000 + id, "dl", cpu);
+        let id = TaskId(s.tasks.len() as u32);
+        let mut t = crate::system::new_task_struct(&s.m, id, 2000 + id.0, "dl", cpu);
         t.cpus_mask = CpuMask::first_n(s.nr_cpus());
         t.nr_cpus_allowed = s.nr_cpus() as u32;
         t.policy = Policy::Deadline;
@@ -1792,13 +1790,13 @@ mod tests {
     }
 
     fn set_clock(s: &mut SchedState, cpu: CpuId, now: Nanos) {
-        s.rqs[cpu as usize].clock = now;
-        s.rqs[cpu as usize].clock_task = now;
+        s.rqs[cpu.idx()].clock = now;
+        s.rqs[cpu.idx()].clock_task = now;
     }
 
     fn wake(s: &mut SchedState, cpu: CpuId, p: TaskId) {
         enqueue_task_dl(s, cpu, p, EnqueueFlags::WAKEUP);
-        s.tasks[p as usize].on_rq = OnRq::Queued;
+        s.tasks[p.idx()].on_rq = OnRq::Queued;
     }
 
     #[test]
@@ -1807,12 +1805,12 @@ mod tests {
         assert_eq!(to_ratio(1_000 * MS, 50 * MS), 52_428, "the fair server's 0.05");
         let mut s = sched_state(1);
         assert_eq!(s.dl_bw.total_bw, 52_428, "one fair server reserved at boot");
-        let a = dl_task_new(&mut s, 0, 3 * MS, 10 * MS, 10 * MS);
-        let b = dl_task_new(&mut s, 0, 3 * MS, 10 * MS, 10 * MS);
-        let c = dl_task_new(&mut s, 0, 3 * MS, 10 * MS, 10 * MS);
-        let d = dl_task_new(&mut s, 0, MS / 10, 10 * MS, 10 * MS);
+        let a = dl_task_new(&mut s, CpuId(0), 3 * MS, 10 * MS, 10 * MS);
+        let b = dl_task_new(&mut s, CpuId(0), 3 * MS, 10 * MS, 10 * MS);
+        let c = dl_task_new(&mut s, CpuId(0), 3 * MS, 10 * MS, 10 * MS);
+        let d = dl_task_new(&mut s, CpuId(0), MS / 10, 10 * MS, 10 * MS);
         for t in [a, b, c, d] {
-            s.tasks[t as usize].policy = Policy::Normal;
+            s.tasks[t.idx()].policy = Policy::Normal;
         }
         // 0.3 + 0.3 + 0.3 = 0.90 fits (0.95 minus the server), 0.01 more does not.
         for t in [a, b, c] {
@@ -1820,7 +1818,7 @@ mod tests {
                 sched_dl_overflow(&mut s, t, Policy::Deadline, 3 * MS, 10 * MS),
                 Ok(())
             );
-            s.tasks[t as usize].policy = Policy::Deadline;
+            s.tasks[t.idx()].policy = Policy::Deadline;
         }
         assert_eq!(
             sched_dl_overflow(&mut s, d, Policy::Deadline, MS / 10, 10 * MS),
@@ -1828,8 +1826,8 @@ mod tests {
         );
         // Leaving DL releases at once; then it fits.
         assert_eq!(sched_dl_overflow(&mut s, a, Policy::Normal, 0, 0), Ok(()));
-        s.tasks[a as usize].policy = Policy::Normal;
-        s.tasks[a as usize].dl.dl_bw = 0;
+        s.tasks[a.idx()].policy = Policy::Normal;
+        s.tasks[a.idx()].dl.dl_bw = 0;
         assert_eq!(
             sched_dl_overflow(&mut s, d, Policy::Deadline, MS / 10, 10 * MS),
             Ok(())
@@ -1844,7 +1842,7 @@ mod tests {
 
     /// Give `p`'s current instance absolute deadline `deadline` and `runtime` left.
     fn set_instance(s: &mut SchedState, p: TaskId, deadline: Nanos, runtime: i64) {
-        let dl = &mut s.tasks[p as usize].dl;
+        let dl = &mut s.tasks[p.idx()].dl;
         dl.deadline = deadline;
         dl.runtime = runtime;
     }
@@ -1852,54 +1850,54 @@ mod tests {
     #[test]
     fn dl_cbs_wakeup_keeps_or_renews_the_instance() {
         let mut s = sched_state(1);
-        let p = dl_task_new(&mut s, 0, 2 * MS, 10 * MS, 10 * MS);
+        let p = dl_task_new(&mut s, CpuId(0), 2 * MS, 10 * MS, 10 * MS);
         // Current instance: deadline 20 ms, 1 ms left.
         set_instance(&mut s, p, 20 * MS, MS as i64);
         // At 12 ms: 1 ms over 8 ms left is under Q/D = 0.2: keep both.
-        set_clock(&mut s, 0, 12 * MS);
-        wake(&mut s, 0, p);
-        assert_eq!(s.tasks[p as usize].dl.deadline, 20 * MS);
-        assert_eq!(s.tasks[p as usize].dl.runtime, MS as i64);
-        assert!(dequeue_task_dl(&mut s, 0, p, DequeueFlags::SLEEP));
-        s.tasks[p as usize].on_rq = OnRq::No;
+        set_clock(&mut s, CpuId(0), 12 * MS);
+        wake(&mut s, CpuId(0), p);
+        assert_eq!(s.tasks[p.idx()].dl.deadline, 20 * MS);
+        assert_eq!(s.tasks[p.idx()].dl.runtime, MS as i64);
+        assert!(dequeue_task_dl(&mut s, CpuId(0), p, DequeueFlags::SLEEP));
+        s.tasks[p.idx()].on_rq = OnRq::No;
         // At 16 ms: 1 ms over 4 ms is 0.25 > 0.2: new instance from now.
-        set_clock(&mut s, 0, 16 * MS);
-        wake(&mut s, 0, p);
-        assert_eq!(s.tasks[p as usize].dl.deadline, 26 * MS);
-        assert_eq!(s.tasks[p as usize].dl.runtime, 2 * MS as i64);
-        assert!(dequeue_task_dl(&mut s, 0, p, DequeueFlags::SLEEP));
-        s.tasks[p as usize].on_rq = OnRq::No;
+        set_clock(&mut s, CpuId(0), 16 * MS);
+        wake(&mut s, CpuId(0), p);
+        assert_eq!(s.tasks[p.idx()].dl.deadline, 26 * MS);
+        assert_eq!(s.tasks[p.idx()].dl.runtime, 2 * MS as i64);
+        assert!(dequeue_task_dl(&mut s, CpuId(0), p, DequeueFlags::SLEEP));
+        s.tasks[p.idx()].on_rq = OnRq::No;
         // A deadline in the past: new instance.
-        set_clock(&mut s, 0, 30 * MS);
-        wake(&mut s, 0, p);
-        assert_eq!(s.tasks[p as usize].dl.deadline, 40 * MS);
+        set_clock(&mut s, CpuId(0), 30 * MS);
+        wake(&mut s, CpuId(0), p);
+        assert_eq!(s.tasks[p.idx()].dl.deadline, 40 * MS);
     }
 
     #[test]
     fn dl_revised_cbs_for_constrained_deadlines() {
         let mut s = sched_state(1);
         // Q = 2 ms, D = 5 ms, P = 10 ms: density 0.4.
-        let p = dl_task_new(&mut s, 0, 2 * MS, 5 * MS, 10 * MS);
+        let p = dl_task_new(&mut s, CpuId(0), 2 * MS, 5 * MS, 10 * MS);
         set_instance(&mut s, p, 15 * MS, 2 * MS as i64);
         // At 13 ms: 2 ms over 2 ms overflows, but the deadline is ahead: keep it and scale the
         // budget to density × laxity = 0.4 × 2 ms (fixed point).
-        set_clock(&mut s, 0, 13 * MS);
-        wake(&mut s, 0, p);
-        assert_eq!(s.tasks[p as usize].dl.deadline, 15 * MS);
+        set_clock(&mut s, CpuId(0), 13 * MS);
+        wake(&mut s, CpuId(0), p);
+        assert_eq!(s.tasks[p.idx()].dl.deadline, 15 * MS);
         let want = ((to_ratio(5 * MS, 2 * MS) as u128 * (2 * MS) as u128) >> BW_SHIFT) as i64;
-        assert_eq!(s.tasks[p as usize].dl.runtime, want);
+        assert_eq!(s.tasks[p.idx()].dl.runtime, want);
         assert!((799_990..=800_000).contains(&want));
     }
 
     #[test]
     fn dl_constrained_wakeup_between_deadline_and_next_period_is_throttled() {
         let mut s = sched_state(1);
-        let p = dl_task_new(&mut s, 0, 2 * MS, 5 * MS, 10 * MS);
+        let p = dl_task_new(&mut s, CpuId(0), 2 * MS, 5 * MS, 10 * MS);
         set_instance(&mut s, p, 15 * MS, MS as i64);
         // At 17 ms: past the deadline, before the next period (20 ms): D-8.
-        set_clock(&mut s, 0, 17 * MS);
-        wake(&mut s, 0, p);
-        let se = &s.tasks[p as usize].dl;
+        set_clock(&mut s, CpuId(0), 17 * MS);
+        wake(&mut s, CpuId(0), p);
+        let se = &s.tasks[p.idx()].dl;
         assert!(se.dl_throttled);
         assert_eq!(se.runtime, 0);
         assert!(se.rb_key.is_none(), "not on the tree");
@@ -1913,57 +1911,57 @@ mod tests {
             .collect();
         assert_eq!(armed, vec![20 * MS], "replenished at the next period");
         // The timer's work: replenish (deadline += P, full budget) and enqueue.
-        set_clock(&mut s, 0, 20 * MS);
-        enqueue_task_dl(&mut s, 0, p, EnqueueFlags::REPLENISH);
-        let se = &s.tasks[p as usize].dl;
+        set_clock(&mut s, CpuId(0), 20 * MS);
+        enqueue_task_dl(&mut s, CpuId(0), p, EnqueueFlags::REPLENISH);
+        let se = &s.tasks[p.idx()].dl;
         assert!(!se.dl_throttled);
         assert_eq!((se.deadline, se.runtime), (25 * MS, 2 * MS as i64));
-        assert_eq!(pick_task_dl(&mut s, 0), Some(p));
+        assert_eq!(pick_task_dl(&mut s, CpuId(0)), Some(p));
     }
 
     #[test]
     fn dl_replenish_pays_back_an_overrun_and_restarts_a_lagging_instance() {
         let mut s = sched_state(1);
-        let p = dl_task_new(&mut s, 0, 2 * MS, 10 * MS, 10 * MS);
+        let p = dl_task_new(&mut s, CpuId(0), 2 * MS, 10 * MS, 10 * MS);
         set_instance(&mut s, p, 10 * MS, -(3 * MS as i64));
-        s.tasks[p as usize].dl.dl_throttled = true;
+        s.tasks[p.idx()].dl.dl_throttled = true;
         // -3 ms needs two refills: deadline 30 ms, runtime 1 ms.
-        set_clock(&mut s, 0, 10 * MS);
-        replenish_dl_entity(&mut s, 0, DlEntity::Task(p));
-        let se = &s.tasks[p as usize].dl;
+        set_clock(&mut s, CpuId(0), 10 * MS);
+        replenish_dl_entity(&mut s, CpuId(0), DlEntity::Task(p));
+        let se = &s.tasks[p.idx()].dl;
         assert_eq!((se.deadline, se.runtime), (30 * MS, MS as i64));
         assert!(!se.dl_throttled);
         // Far behind: the postponed deadline is still past, so a new instance from now.
-        s.tasks[p as usize].dl.runtime = -1;
-        set_clock(&mut s, 0, 100 * MS);
-        replenish_dl_entity(&mut s, 0, DlEntity::Task(p));
-        let se = &s.tasks[p as usize].dl;
+        s.tasks[p.idx()].dl.runtime = -1;
+        set_clock(&mut s, CpuId(0), 100 * MS);
+        replenish_dl_entity(&mut s, CpuId(0), DlEntity::Task(p));
+        let se = &s.tasks[p.idx()].dl;
         assert_eq!((se.deadline, se.runtime), (110 * MS, 2 * MS as i64));
     }
 
     #[test]
     fn dl_pick_is_earliest_deadline_fifo_among_equals_and_cpudl_follows() {
         let mut s = sched_state(2);
-        set_clock(&mut s, 0, MS);
-        let a = dl_task_new(&mut s, 0, MS, 30 * MS, 30 * MS);
-        let b = dl_task_new(&mut s, 0, MS, 10 * MS, 10 * MS);
-        let c = dl_task_new(&mut s, 0, MS, 10 * MS, 10 * MS);
+        set_clock(&mut s, CpuId(0), MS);
+        let a = dl_task_new(&mut s, CpuId(0), MS, 30 * MS, 30 * MS);
+        let b = dl_task_new(&mut s, CpuId(0), MS, 10 * MS, 10 * MS);
+        let c = dl_task_new(&mut s, CpuId(0), MS, 10 * MS, 10 * MS);
         for p in [a, b, c] {
-            wake(&mut s, 0, p);
+            wake(&mut s, CpuId(0), p);
         }
         assert_eq!(s.rqs[0].dl.dl_nr_running, 3);
         assert_eq!(s.rqs[0].dl.earliest_dl.curr, Some(11 * MS));
         assert_eq!(s.cpudl.elements[0], Some(11 * MS));
-        assert!(!s.cpudl.free_cpus.test(0) && s.cpudl.free_cpus.test(1));
+        assert!(!s.cpudl.free_cpus.test(CpuId(0)) && s.cpudl.free_cpus.test(CpuId(1)));
         assert_eq!(s.cpupri.cpu_to_pri[0], CPUPRI_HIGHER);
-        assert!(s.rqs[0].dl.overloaded && s.dlo_mask.test(0));
-        assert_eq!(check_dl_rq(&s, 0, &queued_dl_tasks_per_cpu(&s)), None);
+        assert!(s.rqs[0].dl.overloaded && s.dlo_mask.test(CpuId(0)));
+        assert_eq!(check_dl_rq(&s, CpuId(0), &queued_dl_tasks_per_cpu(&s)), None);
         let mut order = Vec::new();
-        while let Some(p) = pick_task_dl(&mut s, 0) {
+        while let Some(p) = pick_task_dl(&mut s, CpuId(0)) {
             order.push(p);
-            assert!(dequeue_task_dl(&mut s, 0, p, DequeueFlags::SLEEP));
-            s.tasks[p as usize].on_rq = OnRq::No;
-            assert_eq!(check_dl_rq(&s, 0, &queued_dl_tasks_per_cpu(&s)), None);
+            assert!(dequeue_task_dl(&mut s, CpuId(0), p, DequeueFlags::SLEEP));
+            s.tasks[p.idx()].on_rq = OnRq::No;
+            assert_eq!(check_dl_rq(&s, CpuId(0), &queued_dl_tasks_per_cpu(&s)), None);
         }
         assert_eq!(
             order,
@@ -1971,34 +1969,34 @@ mod tests {
             "earliest first, equal deadlines in arrival order"
         );
         assert_eq!(s.cpudl.elements[0], None);
-        assert!(s.cpudl.free_cpus.test(0));
+        assert!(s.cpudl.free_cpus.test(CpuId(0)));
         assert_eq!(s.cpupri.cpu_to_pri[0], crate::sched::cpupri::CPUPRI_NORMAL);
         assert!(s.dlo_mask.is_empty());
     }
 
     /// Run `p` on `cpu` the way `__schedule` does: put prev, set next, switch.
     fn run(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-        let prev = s.rqs[cpu as usize].curr;
+        let prev = s.rqs[cpu.idx()].curr;
         if dl_task(s, prev) {
             put_prev_task_dl(s, cpu, prev);
         }
         set_next_task_dl(s, cpu, p, true);
-        s.tasks[prev as usize].on_cpu = false;
-        s.tasks[prev as usize].need_resched = false;
-        s.tasks[p as usize].on_cpu = true;
-        s.rqs[cpu as usize].curr = p;
-        s.rqs[cpu as usize].donor = p;
-        s.rqs[cpu as usize].next_class = Class::Deadline;
+        s.tasks[prev.idx()].on_cpu = false;
+        s.tasks[prev.idx()].need_resched = false;
+        s.tasks[p.idx()].on_cpu = true;
+        s.rqs[cpu.idx()].curr = p;
+        s.rqs[cpu.idx()].donor = p;
+        s.rqs[cpu.idx()].next_class = Class::Deadline;
     }
 
     fn run_on_cpu<F: std::future::Future<Output = ()> + 'static>(k: &std::rc::Rc<Kernel>, cpu: CpuId, f: F) {
         let m = k.m.clone();
         let m2 = m.clone();
-        m.spawn(0, async move {
+        m.spawn(task_ctx(TaskId(0)), async move {
             f.await;
             m2.halt().await;
         });
-        m.boot_cpu(cpu, 0);
+        m.boot_cpu(cpu, task_ctx(TaskId(0)));
         let mut ex = sim::Executor::new(m);
         ex.run(1_000_000, &mut |_| true);
     }
@@ -2008,36 +2006,36 @@ mod tests {
         // cpu0 runs A (deadline 11 ms) with B (deadline 21 ms) waiting; cpu1 runs C
         // (deadline 51 ms), cpu2 runs D (deadline 31 ms): B goes to cpu1, the latest.
         let mut s = sched_state(3);
-        for c in 0..3 {
+        for c in CpuId::all(3) {
             set_clock(&mut s, c, MS);
         }
-        let a = dl_task_new(&mut s, 0, MS, 10 * MS, 10 * MS);
-        let b = dl_task_new(&mut s, 0, MS, 20 * MS, 20 * MS);
-        let c = dl_task_new(&mut s, 1, MS, 50 * MS, 50 * MS);
-        let d = dl_task_new(&mut s, 2, MS, 30 * MS, 30 * MS);
-        wake(&mut s, 0, a);
-        run(&mut s, 0, a);
-        wake(&mut s, 0, b);
-        wake(&mut s, 1, c);
-        run(&mut s, 1, c);
-        wake(&mut s, 2, d);
-        run(&mut s, 2, d);
-        assert_eq!(s.dlo_mask, CpuMask::single(0));
-        assert_eq!(s.cpudl.maximum(), Some((1, 51 * MS)));
+        let a = dl_task_new(&mut s, CpuId(0), MS, 10 * MS, 10 * MS);
+        let b = dl_task_new(&mut s, CpuId(0), MS, 20 * MS, 20 * MS);
+        let c = dl_task_new(&mut s, CpuId(1), MS, 50 * MS, 50 * MS);
+        let d = dl_task_new(&mut s, CpuId(2), MS, 30 * MS, 30 * MS);
+        wake(&mut s, CpuId(0), a);
+        run(&mut s, CpuId(0), a);
+        wake(&mut s, CpuId(0), b);
+        wake(&mut s, CpuId(1), c);
+        run(&mut s, CpuId(1), c);
+        wake(&mut s, CpuId(2), d);
+        run(&mut s, CpuId(2), d);
+        assert_eq!(s.dlo_mask, CpuMask::single(CpuId(0)));
+        assert_eq!(s.cpudl.maximum(), Some((CpuId(1), 51 * MS)));
         let k = Kernel::from_state(s);
         let k2 = k.clone();
-        run_on_cpu(&k, 0, async move {
-            k2.rq_lock(0).await;
-            push_dl_tasks(&k2, 0).await;
-            k2.rq_unlock(0).await;
+        run_on_cpu(&k, CpuId(0), async move {
+            k2.rq_lock(CpuId(0)).await;
+            push_dl_tasks(&k2, CpuId(0)).await;
+            k2.rq_unlock(CpuId(0)).await;
         });
         let mut s = k.st();
         assert!(k.violations.borrow().is_empty(), "{:?}", k.violations.borrow());
-        assert_eq!(s.tasks[b as usize].cpu, 1);
-        assert_eq!(pick_task_dl(&mut s, 1), Some(b), "earlier than C there");
-        assert!(s.tasks[c as usize].need_resched, "C is preempted");
+        assert_eq!(s.tasks[b.idx()].cpu, CpuId(1));
+        assert_eq!(pick_task_dl(&mut s, CpuId(1)), Some(b), "earlier than C there");
+        assert!(s.tasks[c.idx()].need_resched, "C is preempted");
         assert_eq!(s.rqs[0].dl.dl_nr_running, 1);
-        for cpu in 0..3 {
+        for cpu in CpuId::all(3) {
             assert_eq!(check_dl_rq(&s, cpu, &queued_dl_tasks_per_cpu(&s)), None);
         }
     }
@@ -2045,25 +2043,25 @@ mod tests {
     #[test]
     fn dl_pull_takes_an_earlier_task_from_an_overloaded_cpu() {
         let mut s = sched_state(2);
-        for c in 0..2 {
+        for c in CpuId::all(2) {
             set_clock(&mut s, c, MS);
         }
-        let a = dl_task_new(&mut s, 1, MS, 10 * MS, 10 * MS);
-        let b = dl_task_new(&mut s, 1, MS, 20 * MS, 20 * MS);
-        wake(&mut s, 1, a);
-        run(&mut s, 1, a);
-        wake(&mut s, 1, b);
+        let a = dl_task_new(&mut s, CpuId(1), MS, 10 * MS, 10 * MS);
+        let b = dl_task_new(&mut s, CpuId(1), MS, 20 * MS, 20 * MS);
+        wake(&mut s, CpuId(1), a);
+        run(&mut s, CpuId(1), a);
+        wake(&mut s, CpuId(1), b);
         let k = Kernel::from_state(s);
         let k2 = k.clone();
-        run_on_cpu(&k, 0, async move {
-            k2.rq_lock(0).await;
-            pull_dl_task(&k2, 0).await;
-            k2.rq_unlock(0).await;
+        run_on_cpu(&k, CpuId(0), async move {
+            k2.rq_lock(CpuId(0)).await;
+            pull_dl_task(&k2, CpuId(0)).await;
+            k2.rq_unlock(CpuId(0)).await;
         });
         let s = k.st();
         assert!(k.violations.borrow().is_empty(), "{:?}", k.violations.borrow());
-        assert_eq!(s.tasks[b as usize].cpu, 0, "pulled to the DL-free CPU");
+        assert_eq!(s.tasks[b.idx()].cpu, CpuId(0), "pulled to the DL-free CPU");
         assert!(s.tasks[0].need_resched, "cpu0's idle task reschedules");
-        assert_eq!(s.tasks[a as usize].cpu, 1, "the running task stays");
+        assert_eq!(s.tasks[a.idx()].cpu, CpuId(1), "the running task stays");
     }
 }

@@ -207,39 +207,39 @@ impl Default for CfsRq {
 /// Linux: kernel/sched/sched.h (`tg->cfs_rq[cpu]`, `&rq->cfs`).
 pub fn cfs_rq(s: &SchedState, id: CfsRqId) -> &CfsRq {
     if id.tg == ROOT_TASK_GROUP {
-        &s.rqs[id.cpu as usize].cfs
+        &s.rqs[id.cpu.idx()].cfs
     } else {
-        &s.groups[id.tg as usize].cfs_rq[id.cpu as usize]
+        &s.groups[id.tg as usize].cfs_rq[id.cpu.idx()]
     }
 }
 
 fn cfs_rq_mut(s: &mut SchedState, id: CfsRqId) -> &mut CfsRq {
     if id.tg == ROOT_TASK_GROUP {
-        &mut s.rqs[id.cpu as usize].cfs
+        &mut s.rqs[id.cpu.idx()].cfs
     } else {
-        &mut s.groups[id.tg as usize].cfs_rq[id.cpu as usize]
+        &mut s.groups[id.tg as usize].cfs_rq[id.cpu.idx()]
     }
 }
 
 /// The entity `e` (a group entity: the one on `cpu`).
 pub fn se_of(s: &SchedState, cpu: CpuId, e: SeId) -> &SchedEntity {
     match e {
-        SeId::Task(p) => &s.tasks[p as usize].se,
-        SeId::Group(g) => &s.groups[g as usize].se[cpu as usize],
+        SeId::Task(p) => &s.tasks[p.idx()].se,
+        SeId::Group(g) => &s.groups[g as usize].se[cpu.idx()],
     }
 }
 
 fn se_mut(s: &mut SchedState, cpu: CpuId, e: SeId) -> &mut SchedEntity {
     match e {
-        SeId::Task(p) => &mut s.tasks[p as usize].se,
-        SeId::Group(g) => &mut s.groups[g as usize].se[cpu as usize],
+        SeId::Task(p) => &mut s.tasks[p.idx()].se,
+        SeId::Group(g) => &mut s.groups[g as usize].se[cpu.idx()],
     }
 }
 
 /// The group whose cfs_rq `e` is queued on.
 fn parent_tg(s: &SchedState, e: SeId) -> GroupId {
     match e {
-        SeId::Task(p) => s.tasks[p as usize].sched_task_group,
+        SeId::Task(p) => s.tasks[p.idx()].sched_task_group,
         SeId::Group(g) => s.groups[g as usize].parent.expect("the root group has no entity"),
     }
 }
@@ -302,7 +302,7 @@ fn find_matching_se(s: &SchedState, mut se: SeId, mut pse: SeId) -> (SeId, SeId)
 /// Linux: kernel/sched/fair.c se_is_idle().
 fn se_is_idle(s: &SchedState, e: SeId) -> bool {
     match e {
-        SeId::Task(p) => s.tasks[p as usize].policy == Policy::Idle,
+        SeId::Task(p) => s.tasks[p.idx()].policy == Policy::Idle,
         SeId::Group(_) => false,
     }
 }
@@ -646,7 +646,7 @@ fn update_curr(s: &mut SchedState, id: CfsRqId) {
         return;
     };
     let cpu = id.cpu;
-    let now = s.rqs[cpu as usize].clock_task;
+    let now = s.rqs[cpu.idx()].clock_task;
     let delta = now as i64 - se_of(s, cpu, c).exec_start as i64;
     if delta <= 0 {
         return;
@@ -657,12 +657,12 @@ fn update_curr(s: &mut SchedState, id: CfsRqId) {
         SeId::Task(donor) => {
             // Execution time goes to the task that ran; with Proxy Execution it may differ
             // from the donor whose entity `c` is (A2/A3).
-            let running = s.rqs[cpu as usize].curr;
-            let r = &mut s.tasks[running as usize].se;
+            let running = s.rqs[cpu.idx()].curr;
+            let r = &mut s.tasks[running.idx()].se;
             r.exec_start = now;
             r.sum_exec_runtime += delta;
             // cgroup time is the donor's (cgroup_account_cputime(donor, ...)).
-            let mut g = Some(s.tasks[donor as usize].sched_task_group);
+            let mut g = Some(s.tasks[donor.idx()].sched_task_group);
             while let Some(tg) = g {
                 s.groups[tg as usize].usage_ns += delta;
                 g = s.groups[tg as usize].parent;
@@ -725,7 +725,7 @@ pub fn update_curr_fair(s: &mut SchedState, cpu: CpuId) {
 /// (Linux: PELT averages, module docs).
 fn calc_group_shares(s: &SchedState, gcfs: CfsRqId) -> u64 {
     let tg = &s.groups[gcfs.tg as usize];
-    let load = tg.cfs_rq[gcfs.cpu as usize].load_weight;
+    let load = tg.cfs_rq[gcfs.cpu.idx()].load_weight;
     let tg_weight: u64 = tg.cfs_rq.iter().map(|q| q.load_weight).sum();
     let shares = if tg_weight > 0 {
         (tg.shares as u128 * load as u128 / tg_weight as u128) as u64
@@ -787,7 +787,7 @@ pub fn throttled_lb_pair(s: &SchedState, tg: GroupId, src: CpuId, dst: CpuId) ->
 
 /// Whether fair task `p` sits in a throttled hierarchy (queued, but not counted by its rq).
 pub fn task_throttled(s: &SchedState, p: TaskId) -> bool {
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     t.class == Class::Fair && t.se.on_rq && throttled_hierarchy(s, cfs_rq_of(s, t.cpu, SeId::Task(p)))
 }
 
@@ -958,7 +958,7 @@ fn throttle_cfs_rq(s: &mut SchedState, id: CfsRqId) -> bool {
     if reached_root {
         core::sub_nr_running(s, cpu, queued_delta);
     }
-    let now = s.rqs[cpu as usize].clock;
+    let now = s.rqs[cpu.idx()].clock;
     let cfs = cfs_rq_mut(s, id);
     cfs.throttled = true;
     if cfs.nr_queued > 0 {
@@ -978,7 +978,7 @@ pub fn unthrottle_cfs_rq(s: &mut SchedState, id: CfsRqId) {
         "unthrottle of {id:?} that is not throttled"
     );
     core::update_rq_clock(s, cpu);
-    let now = s.rqs[cpu as usize].clock;
+    let now = s.rqs[cpu.idx()].clock;
     let clock = std::mem::take(&mut cfs_rq_mut(s, id).throttled_clock);
     cfs_rq_mut(s, id).throttled = false;
     let b = &mut s.groups[id.tg as usize].cfs_b;
@@ -990,7 +990,7 @@ pub fn unthrottle_cfs_rq(s: &mut SchedState, id: CfsRqId) {
     if cfs_rq(s, id).load_weight == 0 {
         return;
     }
-    let rq_h_nr_queued = s.rqs[cpu as usize].cfs.h_nr_queued;
+    let rq_h_nr_queued = s.rqs[cpu.idx()].cfs.h_nr_queued;
     let (queued_delta, runnable_delta) = {
         let c = cfs_rq(s, id);
         (c.h_nr_queued, c.h_nr_runnable)
@@ -1029,12 +1029,12 @@ pub fn unthrottle_cfs_rq(s: &mut SchedState, id: CfsRqId) {
         cur = parent_entity(s, se);
     }
     if reached_root {
-        if rq_h_nr_queued == 0 && s.rqs[cpu as usize].cfs.h_nr_queued > 0 {
+        if rq_h_nr_queued == 0 && s.rqs[cpu.idx()].cfs.h_nr_queued > 0 {
             crate::sched::deadline::dl_server_start(s, cpu);
         }
         core::add_nr_running(s, cpu, queued_delta);
     }
-    let rq = &s.rqs[cpu as usize];
+    let rq = &s.rqs[cpu.idx()];
     if rq.curr == rq.idle && rq.cfs.nr_queued > 0 {
         core::resched_curr(s, cpu);
     }
@@ -1169,7 +1169,7 @@ fn enqueue_entity(s: &mut SchedState, id: CfsRqId, e: SeId, flags: EnqueueFlags)
     cfs.load_weight += w;
     cfs.nr_queued += 1;
     if let SeId::Task(p) = e {
-        let tasks = &mut s.rqs[id.cpu as usize].cfs.tasks;
+        let tasks = &mut s.rqs[id.cpu.idx()].cfs.tasks;
         assert!(
             !tasks.contains(&p),
             "task {p} twice on cfs_tasks of cpu{}",
@@ -1285,7 +1285,7 @@ fn dequeue_entity(s: &mut SchedState, id: CfsRqId, e: SeId, flags: DequeueFlags)
     assert!(cfs.nr_queued > 0);
     cfs.nr_queued -= 1;
     if let SeId::Task(p) = e {
-        let tasks = &mut s.rqs[cpu as usize].cfs.tasks;
+        let tasks = &mut s.rqs[cpu.idx()].cfs.tasks;
         let pos = tasks
             .iter()
             .position(|&t| t == p)
@@ -1338,7 +1338,7 @@ fn requeue_delayed_entity(s: &mut SchedState, cpu: CpuId, e: SeId) {
 /// Linux: kernel/sched/core.c __sched_fork() and set_load_weight().
 pub fn init_entity_fair(s: &mut SchedState, p: TaskId) {
     let base = base_slice_ns(s);
-    let t = &mut s.tasks[p as usize];
+    let t = &mut s.tasks[p.idx()];
     let nice = t.nice();
     let policy = t.policy;
     let se = &mut t.se;
@@ -1365,7 +1365,7 @@ pub fn init_entity_fair(s: &mut SchedState, p: TaskId) {
 ///
 /// Linux: kernel/sched/core.c set_load_weight() (the branch for a task not on a runqueue).
 pub fn set_weight_unqueued(s: &mut SchedState, p: TaskId) {
-    let t = &mut s.tasks[p as usize];
+    let t = &mut s.tasks[p.idx()];
     assert!(!t.se.on_rq, "set_weight_unqueued of queued task {p}");
     t.se.weight = weight_of(t.policy, t.nice());
 }
@@ -1380,25 +1380,23 @@ pub fn set_weight_unqueued(s: &mut SchedState, p: TaskId) {
 /// A delayed task moved by the balancer (F-46, migrate_load) stays delayed on its new CPU,
 /// as in Linux: it is queued but not runnable until its wakeup or its pick.
 pub fn enqueue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, mut flags: EnqueueFlags) {
-    assert_eq!(s.tasks[p as usize].class, Class::Fair);
+    assert_eq!(s.tasks[p.idx()].class, Class::Fair);
     assert_eq!(
-        s.tasks[p as usize].cpu, cpu,
+        s.tasks[p.idx()].cpu,
+        cpu,
         "enqueue of task {p} on a CPU that is not task_cpu"
     );
     if flags.contains(EnqueueFlags::DELAYED) {
         requeue_delayed_entity(s, cpu, SeId::Task(p));
         return;
     }
+    assert!(!s.tasks[p.idx()].se.on_rq, "enqueue of already queued task {p}");
     assert!(
-        !s.tasks[p as usize].se.on_rq,
-        "enqueue of already queued task {p}"
-    );
-    assert!(
-        s.tasks[p as usize].se.weight > 0,
+        s.tasks[p.idx()].se.weight > 0,
         "task {p} has no fair weight (init_entity_fair?)"
     );
-    let h_nr_runnable = u32::from(!s.tasks[p as usize].se.sched_delayed);
-    let rq_h_nr_queued = s.rqs[cpu as usize].cfs.h_nr_queued;
+    let h_nr_runnable = u32::from(!s.tasks[p.idx()].se.sched_delayed);
+    let rq_h_nr_queued = s.rqs[cpu.idx()].cfs.h_nr_queued;
     let mut slice = 0u64;
     let mut cur = Some(SeId::Task(p));
     while let Some(e) = cur {
@@ -1442,8 +1440,8 @@ pub fn enqueue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, mut flags: E
     }
     // The first fair task starts the fair server; time idle until now counts (D-20).
     if rq_h_nr_queued == 0 {
-        if s.rqs[cpu as usize].nr_running == 0 {
-            let curr = s.rqs[cpu as usize].curr;
+        if s.rqs[cpu.idx()].nr_running == 0 {
+            let curr = s.rqs[cpu.idx()].curr;
             crate::sched::deadline::dl_server_update_idle_time(s, cpu, curr);
         }
         crate::sched::deadline::dl_server_start(s, cpu);
@@ -1460,7 +1458,7 @@ pub fn enqueue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, mut flags: E
 /// Linux: kernel/sched/fair.c dequeue_task_fair().
 pub fn dequeue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: DequeueFlags) -> bool {
     assert!(
-        s.tasks[p as usize].se.on_rq,
+        s.tasks[p.idx()].se.on_rq,
         "dequeue of task {p} that is not queued"
     );
     if flags.contains(DequeueFlags::DELAYED) {
@@ -1468,7 +1466,7 @@ pub fn dequeue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: Deque
             flags.contains(DequeueFlags::SLEEP),
             "DEQUEUE_DELAYED without DEQUEUE_SLEEP"
         );
-        assert_eq!(s.tasks[p as usize].on_rq, OnRq::Queued);
+        assert_eq!(s.tasks[p.idx()].on_rq, OnRq::Queued);
     }
     dequeue_entities(s, cpu, SeId::Task(p), flags)
 }
@@ -1483,7 +1481,7 @@ fn dequeue_entities(s: &mut SchedState, cpu: CpuId, e: SeId, mut flags: DequeueF
     let task_delayed = flags.contains(DequeueFlags::DELAYED);
     let (task, h_nr_queued, h_nr_runnable) = match e {
         SeId::Task(p) => {
-            let runnable = task_sleep || task_delayed || !s.tasks[p as usize].se.sched_delayed;
+            let runnable = task_sleep || task_delayed || !s.tasks[p.idx()].se.sched_delayed;
             (Some(p), 1u32, u32::from(runnable))
         }
         SeId::Group(_) => (None, 0, 0),
@@ -1620,7 +1618,7 @@ pub fn pick_eevdf(s: &SchedState, cpu: CpuId, protect: bool) -> Option<TaskId> {
 ///
 /// Linux: kernel/sched/fair.c balance_fair().
 pub async fn balance_fair(k: &Kernel, cpu: CpuId) -> bool {
-    if k.st().rqs[cpu as usize].cfs.h_nr_runnable > 0 {
+    if k.st().rqs[cpu.idx()].cfs.h_nr_runnable > 0 {
         return true;
     }
     crate::sched::fair_balance::sched_balance_newidle(k, cpu).await != 0
@@ -1635,10 +1633,10 @@ pub fn pick_task_fair(s: &mut SchedState, cpu: CpuId) -> Option<TaskId> {
     // Each restart removes one delayed entity (a task or a group's) or throttles one
     // cfs_rq, and each descent is bounded by the depth of the group tree.
     let nr_groups = s.groups.len();
-    let limit = (s.rqs[cpu as usize].cfs.h_nr_queued as usize + 2 * nr_groups + 2) * (nr_groups + 1);
+    let limit = (s.rqs[cpu.idx()].cfs.h_nr_queued as usize + 2 * nr_groups + 2) * (nr_groups + 1);
     let mut id = CfsRqId::root(cpu);
     for _ in 0..limit {
-        if id.tg == ROOT_TASK_GROUP && s.rqs[cpu as usize].cfs.nr_queued == 0 {
+        if id.tg == ROOT_TASK_GROUP && s.rqs[cpu.idx()].cfs.nr_queued == 0 {
             return None;
         }
         if let Some(c) = cfs_rq(s, id).curr {
@@ -1700,7 +1698,7 @@ pub fn put_prev_task_fair(s: &mut SchedState, cpu: CpuId, prev: TaskId) {
 ///
 /// Linux: kernel/sched/fair.c set_next_task_fair() / set_next_entity().
 pub fn set_next_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, _first: bool) {
-    let now = s.rqs[cpu as usize].clock_task;
+    let now = s.rqs[cpu.idx()].clock_task;
     let mut cur = Some(SeId::Task(p));
     while let Some(e) = cur {
         let id = cfs_rq_of(s, cpu, e);
@@ -1721,7 +1719,7 @@ pub fn set_next_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, _first: boo
         account_cfs_rq_runtime(s, id, 0);
         cur = parent_entity(s, e);
     }
-    let tasks = &mut s.rqs[cpu as usize].cfs.tasks;
+    let tasks = &mut s.rqs[cpu.idx()].cfs.tasks;
     if let Some(pos) = tasks.iter().position(|&t| t == p) {
         let t = tasks.remove(pos);
         tasks.insert(0, t);
@@ -1743,12 +1741,12 @@ pub fn set_next_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, _first: boo
 /// after curr ran ≥ 0.5 ms in this slice (0.125 ms with RQ_SELECTED), else it just leaves the
 /// buddy; the other wakeups fall through to the pick.
 pub fn wakeup_preempt_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags: WakeFlags) {
-    let donor = s.rqs[cpu as usize].donor;
+    let donor = s.rqs[cpu.idx()].donor;
     if donor == p {
         return;
     }
-    let running = s.rqs[cpu as usize].curr;
-    if s.tasks[running as usize].need_resched {
+    let running = s.rqs[cpu.idx()].curr;
+    if s.tasks[running.idx()].need_resched {
         return;
     }
     if !s.feat.wakeup_preemption {
@@ -1770,7 +1768,7 @@ pub fn wakeup_preempt_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, wake_flags
         if cse_idle != pse_idle {
             return;
         }
-        if s.tasks[p as usize].policy != Policy::Normal {
+        if s.tasks[p.idx()].policy != Policy::Normal {
             return;
         }
         update_curr(s, id);
@@ -1845,17 +1843,17 @@ pub fn task_tick_fair(s: &mut SchedState, cpu: CpuId, curr: TaskId) {
 ///
 /// Linux: kernel/sched/fair.c yield_task_fair().
 pub fn yield_task_fair(s: &mut SchedState, cpu: CpuId) {
-    if s.rqs[cpu as usize].nr_running == 1 {
+    if s.rqs[cpu.idx()].nr_running == 1 {
         return;
     }
-    let donor = s.rqs[cpu as usize].donor;
+    let donor = s.rqs[cpu.idx()].donor;
     let e = SeId::Task(donor);
     let id = cfs_rq_of(s, cpu, e);
     clear_buddies(s, id, e);
     core::update_rq_clock(s, cpu);
     update_curr(s, id);
     if se_eligible(s, id, e) {
-        let se = &mut s.tasks[donor as usize].se;
+        let se = &mut s.tasks[donor.idx()].se;
         se.vruntime = se.deadline;
         se.deadline = se.deadline.wrapping_add(calc_delta_fair(se.slice, se.weight));
     }
@@ -1912,15 +1910,15 @@ fn reweight_entity(s: &mut SchedState, id: CfsRqId, e: SeId, weight: u64) {
 ///
 /// Linux: kernel/sched/fair.c reweight_task_fair() and prio_changed_fair().
 pub fn reweight_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, new_nice: i32) {
-    let old = s.tasks[p as usize].se.weight;
-    let new = weight_of(s.tasks[p as usize].policy, new_nice);
+    let old = s.tasks[p.idx()].se.weight;
+    let new = weight_of(s.tasks[p.idx()].policy, new_nice);
     let e = SeId::Task(p);
     let id = cfs_rq_of(s, cpu, e);
     reweight_entity(s, id, e, new);
-    if new == old || !core::task_on_rq_queued(s, p) || s.rqs[cpu as usize].cfs.nr_queued == 1 {
+    if new == old || !core::task_on_rq_queued(s, p) || s.rqs[cpu.idx()].cfs.nr_queued == 1 {
         return;
     }
-    if s.rqs[cpu as usize].donor == p {
+    if s.rqs[cpu.idx()].donor == p {
         if new < old {
             core::resched_curr(s, cpu);
         }
@@ -1937,7 +1935,7 @@ pub fn reweight_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, new_nice: i
 ///
 /// Deviation: no PELT state to carry over.
 pub fn migrate_task_rq_fair(s: &mut SchedState, p: TaskId, new_cpu: CpuId) {
-    let se = &mut s.tasks[p as usize].se;
+    let se = &mut s.tasks[p.idx()].se;
     assert!(
         !se.on_rq,
         "task {p} migrated to cpu{new_cpu} while still on a cfs_rq"
@@ -1954,11 +1952,11 @@ pub fn migrate_task_rq_fair(s: &mut SchedState, p: TaskId, new_cpu: CpuId) {
 ///
 /// Linux: kernel/sched/fair.c prio_changed_fair().
 pub fn prio_changed_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, oldprio: i32) {
-    let prio = s.tasks[p as usize].prio;
-    if !core::task_on_rq_queued(s, p) || prio == oldprio || s.rqs[cpu as usize].cfs.nr_queued == 1 {
+    let prio = s.tasks[p.idx()].prio;
+    if !core::task_on_rq_queued(s, p) || prio == oldprio || s.rqs[cpu.idx()].cfs.nr_queued == 1 {
         return;
     }
-    if s.rqs[cpu as usize].donor == p {
+    if s.rqs[cpu.idx()].donor == p {
         if prio > oldprio {
             core::resched_curr(s, cpu);
         }
@@ -1975,7 +1973,7 @@ pub fn switched_to_fair(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     if !core::task_on_rq_queued(s, p) {
         return;
     }
-    if s.rqs[cpu as usize].donor == p {
+    if s.rqs[cpu.idx()].donor == p {
         core::resched_curr(s, cpu);
     } else {
         core::wakeup_preempt(s, cpu, p, WakeFlags::empty());
@@ -1990,7 +1988,7 @@ pub fn switched_to_fair(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 /// Deviation: [6.12] cleans up a still-delayed task here; the model requires the newest
 /// ordering and asserts it.
 pub fn switched_from_fair(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-    let se = &s.tasks[p as usize].se;
+    let se = &s.tasks[p.idx()].se;
     assert!(
         !se.on_rq,
         "task {p} left the fair class while still on cpu{cpu}'s cfs_rq"
@@ -2005,7 +2003,7 @@ pub fn switched_from_fair(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 ///
 /// Linux: kernel/sched/core.c idle_cpu().
 pub fn idle_cpu(s: &SchedState, cpu: CpuId) -> bool {
-    let rq = &s.rqs[cpu as usize];
+    let rq = &s.rqs[cpu.idx()];
     rq.curr == rq.idle && rq.nr_running == 0 && rq.wake_list.is_empty() && !rq.ttwu_pending
 }
 
@@ -2013,14 +2011,14 @@ pub fn idle_cpu(s: &SchedState, cpu: CpuId) -> bool {
 ///
 /// Linux: kernel/sched/fair.c sched_idle_cpu().
 pub fn sched_idle_cpu(s: &SchedState, cpu: CpuId) -> bool {
-    let rq = &s.rqs[cpu as usize];
+    let rq = &s.rqs[cpu.idx()];
     rq.nr_running > 0
         && rq.nr_running == rq.cfs.h_nr_queued
         && rq
             .cfs
             .tasks
             .iter()
-            .all(|&t| s.tasks[t as usize].policy == Policy::Idle)
+            .all(|&t| s.tasks[t.idx()].policy == Policy::Idle)
 }
 
 /// The group hierarchy of `cpu` is consistent (checked only when the machine has task
@@ -2078,7 +2076,7 @@ pub fn check_cfs_hierarchy(s: &SchedState, cpu: CpuId) -> Option<String> {
             && cfs.h_nr_queued > 0
             && !cfs.throttled
             && !throttled_hierarchy(s, cfs_rq_of(s, cpu, SeId::Group(tg)))
-            && !s.groups[tg as usize].se[cpu as usize].on_rq
+            && !s.groups[tg as usize].se[cpu.idx()].on_rq
         {
             return Some(format!(
                 "cpu{cpu} group {} has {} tasks queued but its entity is not queued",
@@ -2116,11 +2114,11 @@ pub(crate) mod test_util {
         // have ids nr_cpus.. and each CPU's idle task stands in for its stopper.
         s.tasks.truncate(nr_cpus);
         for c in 0..nr_cpus {
-            s.rqs[c].stop = c as TaskId;
+            s.rqs[c].stop = TaskId(c as u32);
         }
         for i in 0..nr_tasks {
-            let id = (nr_cpus + i) as TaskId;
-            let mut t = crate::system::new_task_struct(&s.m, id, id, "t", 0);
+            let id = TaskId((nr_cpus + i) as u32);
+            let mut t = crate::system::new_task_struct(&s.m, id, id.0, "t", CpuId(0));
             t.state = 0;
             t.cpus_mask = CpuMask::first_n(nr_cpus);
             t.nr_cpus_allowed = nr_cpus as u32;
@@ -2146,13 +2144,13 @@ mod tests {
 
     /// Queue `p` on CPU 0 as a wakeup with the given saved lag.
     fn wake(s: &mut SchedState, p: TaskId, vlag: i64) {
-        s.tasks[p as usize].se.vlag = vlag;
-        core::activate_task(s, 0, p, EnqueueFlags::WAKEUP);
+        s.tasks[p.idx()].se.vlag = vlag;
+        core::activate_task(s, CpuId(0), p, EnqueueFlags::WAKEUP);
     }
 
     /// Make `p` the running task of CPU 0.
     fn run(s: &mut SchedState, p: TaskId) {
-        set_next_task_fair(s, 0, p, true);
+        set_next_task_fair(s, CpuId(0), p, true);
         s.rqs[0].curr = p;
         s.rqs[0].donor = p;
     }
@@ -2163,7 +2161,7 @@ mod tests {
     }
 
     fn check_sums(s: &SchedState, cpu: CpuId) {
-        let cfs = &s.rqs[cpu as usize].cfs;
+        let cfs = &s.rqs[cpu.idx()].cfs;
         let mut sum = 0i128;
         let mut w = 0u64;
         for &(d, _, t) in &cfs.tree {
@@ -2199,7 +2197,7 @@ mod tests {
         s.tasks[5].policy = Policy::Idle;
         s.tasks[5].se.custom_slice = true;
         s.tasks[5].se.slice = 5_000; // below the 0.1 ms floor
-        init_entity_fair(&mut s, 5);
+        init_entity_fair(&mut s, TaskId(5));
         assert_eq!(s.tasks[5].se.weight, 3);
         assert_eq!(s.tasks[5].se.slice, 100_000);
     }
@@ -2250,91 +2248,91 @@ mod tests {
     #[test]
     fn placement_keeps_lag_across_the_join() {
         let mut s = new_for_tests(1, 4);
-        let (a, b, c, d) = (1, 2, 3, 4);
+        let (a, b, c, d) = (TaskId(1), TaskId(2), TaskId(3), TaskId(4));
         wake(&mut s, a, 0);
         // Empty queue: v = V = origin, d = v + 0.7 ms (1 CPU).
-        assert_eq!(s.tasks[a as usize].se.vruntime, O);
-        assert_eq!(s.tasks[a as usize].se.deadline, O + 700_000);
+        assert_eq!(s.tasks[a.idx()].se.vruntime, O);
+        assert_eq!(s.tasks[a.idx()].se.deadline, O + 700_000);
         wake(&mut s, b, 0);
         // C joins W = 2048 with vlag 3000: v = V − 3000·(2048+1024)/2048 = O − 4500.
         wake(&mut s, c, 3000);
-        assert_eq!(s.tasks[c as usize].se.vruntime, O - 4500);
+        assert_eq!(s.tasks[c.idx()].se.vruntime, O - 4500);
         // After the join V = O − 4500/3 = O − 1500, so C's lag is exactly the 3000 it had.
-        assert_eq!(avg_vruntime_of(&s, 0), O - 1500);
+        assert_eq!(avg_vruntime_of(&s, CpuId(0)), O - 1500);
         // A new task (ENQUEUE_INITIAL) gets half a slice to its deadline (F-13).
-        core::activate_task(&mut s, 0, d, EnqueueFlags::INITIAL);
-        let se = &s.tasks[d as usize].se;
+        core::activate_task(&mut s, CpuId(0), d, EnqueueFlags::INITIAL);
+        let se = &s.tasks[d.idx()].se;
         assert_eq!(se.vruntime, O - 1500);
         assert_eq!(se.deadline, O - 1500 + 350_000);
         assert_eq!(s.rqs[0].nr_running, 4);
         assert_eq!(s.rqs[0].cfs.h_nr_runnable, 4);
         assert_eq!(s.rqs[0].cfs.load_weight, 4096);
-        check_sums(&s, 0);
+        check_sums(&s, CpuId(0));
     }
 
     #[test]
     fn pick_eevdf_takes_the_earliest_eligible_deadline() {
         let mut s = new_for_tests(1, 3);
-        let (a, b, c) = (1, 2, 3);
+        let (a, b, c) = (TaskId(1), TaskId(2), TaskId(3));
         wake(&mut s, a, 0); // v = O, d = O + 700_000
-        s.tasks[b as usize].se.custom_slice = true;
-        s.tasks[b as usize].se.slice = 100_000;
+        s.tasks[b.idx()].se.custom_slice = true;
+        s.tasks[b.idx()].se.slice = 100_000;
         // B owes 2000: v = O + 2000·2048/1024 = O + 4000, d = O + 104_000 (earliest of all).
         wake(&mut s, b, -2000);
-        assert_eq!(s.tasks[b as usize].se.vruntime, O + 4000);
-        assert_eq!(avg_vruntime_of(&s, 0), O + 2000);
+        assert_eq!(s.tasks[b.idx()].se.vruntime, O + 4000);
+        assert_eq!(avg_vruntime_of(&s, CpuId(0)), O + 2000);
         // Earliest deadline but ineligible: A wins.
-        assert_eq!(pick_eevdf(&s, 0, true), Some(a));
-        s.tasks[c as usize].se.custom_slice = true;
-        s.tasks[c as usize].se.slice = 300_000;
+        assert_eq!(pick_eevdf(&s, CpuId(0), true), Some(a));
+        s.tasks[c.idx()].se.custom_slice = true;
+        s.tasks[c.idx()].se.slice = 300_000;
         // C is owed 1000: v = (O+2000) − 1000·3072/2048 = O + 500, d = O + 300_500.
         wake(&mut s, c, 1000);
-        assert_eq!(s.tasks[c as usize].se.deadline, O + 300_500);
+        assert_eq!(s.tasks[c.idx()].se.deadline, O + 300_500);
         // V = O + (4000 + 500)/3 = O + 1500: A and C eligible, B not; C is earlier than A.
-        assert_eq!(avg_vruntime_of(&s, 0), O + 1500);
-        assert!(!entity_eligible(&s, 0, b));
-        assert_eq!(pick_eevdf(&s, 0, true), Some(c));
-        assert_eq!(pick_task_fair(&mut s, 0), Some(c));
-        check_sums(&s, 0);
+        assert_eq!(avg_vruntime_of(&s, CpuId(0)), O + 1500);
+        assert!(!entity_eligible(&s, CpuId(0), b));
+        assert_eq!(pick_eevdf(&s, CpuId(0), true), Some(c));
+        assert_eq!(pick_task_fair(&mut s, CpuId(0)), Some(c));
+        check_sums(&s, CpuId(0));
     }
 
     #[test]
     fn update_curr_charges_weighted_time_and_refreshes_the_deadline() {
         let mut s = new_for_tests(1, 2);
-        let (a, b) = (1, 2);
-        s.tasks[a as usize].se.weight = weight_of(Policy::Normal, 5); // 335
+        let (a, b) = (TaskId(1), TaskId(2));
+        s.tasks[a.idx()].se.weight = weight_of(Policy::Normal, 5); // 335
         wake(&mut s, a, 0);
         wake(&mut s, b, 0);
         // A: d = O + 700_000·1024/335 = O + 2_139_701.
-        assert_eq!(s.tasks[a as usize].se.deadline, O + 2_139_701);
+        assert_eq!(s.tasks[a.idx()].se.deadline, O + 2_139_701);
         run(&mut s, a);
         advance(&mut s, 1_000_000);
-        update_curr_fair(&mut s, 0);
-        let se = &s.tasks[a as usize].se;
+        update_curr_fair(&mut s, CpuId(0));
+        let se = &s.tasks[a.idx()].se;
         assert_eq!(se.sum_exec_runtime, 1_000_000);
         assert_eq!(se.vruntime, O + 3_056_716);
         // v passed d: a new request d = v + 2_139_701, and a lazy resched (B is queued).
         assert_eq!(se.deadline, O + 3_056_716 + 2_139_701);
-        assert!(s.tasks[a as usize].need_resched);
+        assert!(s.tasks[a.idx()].need_resched);
     }
 
     #[test]
     fn run_to_parity_protects_until_the_shortest_queued_slice() {
         let mut s = new_for_tests(1, 2);
-        let (a, b) = (1, 2);
+        let (a, b) = (TaskId(1), TaskId(2));
         wake(&mut s, a, 0);
-        s.tasks[b as usize].se.custom_slice = true;
-        s.tasks[b as usize].se.slice = 100_000;
+        s.tasks[b.idx()].se.custom_slice = true;
+        s.tasks[b.idx()].se.slice = 100_000;
         wake(&mut s, b, 0);
         run(&mut s, a);
         // Protection: min(d, v + min(0.1 ms, 0.7 ms)) = O + 100_000.
-        assert_eq!(s.tasks[a as usize].se.vprot, O + 100_000);
+        assert_eq!(s.tasks[a.idx()].se.vprot, O + 100_000);
         advance(&mut s, 99_999);
-        update_curr_fair(&mut s, 0);
-        assert!(!s.tasks[a as usize].need_resched, "still shielded");
+        update_curr_fair(&mut s, CpuId(0));
+        assert!(!s.tasks[a.idx()].need_resched, "still shielded");
         advance(&mut s, 1);
-        update_curr_fair(&mut s, 0);
-        assert!(s.tasks[a as usize].need_resched, "shield over, B queued");
+        update_curr_fair(&mut s, CpuId(0));
+        assert!(s.tasks[a.idx()].need_resched, "shield over, B queued");
     }
 
     #[test]
@@ -2342,28 +2340,28 @@ mod tests {
         let (mut s, a, b) = a_runs_b_waits();
         advance(&mut s, 1_000_000);
         // A: v = O + 1e6 > V = O + 5e5: ineligible, so its sleep is delayed (F-20).
-        assert!(!dequeue_task_fair(&mut s, 0, a, DequeueFlags::SLEEP));
-        assert!(s.tasks[a as usize].se.sched_delayed);
-        assert!(s.tasks[a as usize].se.on_rq);
+        assert!(!dequeue_task_fair(&mut s, CpuId(0), a, DequeueFlags::SLEEP));
+        assert!(s.tasks[a.idx()].se.sched_delayed);
+        assert!(s.tasks[a.idx()].se.on_rq);
         assert_eq!(s.rqs[0].nr_running, 2, "a delayed task stays counted (T-9a)");
         assert_eq!(s.rqs[0].cfs.h_nr_queued, 2);
         assert_eq!(s.rqs[0].cfs.h_nr_runnable, 1);
-        put_prev_task_fair(&mut s, 0, a);
-        check_sums(&s, 0);
+        put_prev_task_fair(&mut s, CpuId(0), a);
+        check_sums(&s, CpuId(0));
         // B (eligible, earliest) is picked; A stays delayed in the tree.
-        assert_eq!(pick_task_fair(&mut s, 0), Some(b));
-        assert!(s.tasks[a as usize].se.sched_delayed);
+        assert_eq!(pick_task_fair(&mut s, CpuId(0)), Some(b));
+        assert!(s.tasks[a.idx()].se.sched_delayed);
         run(&mut s, b);
         // B sleeps while eligible (it is curr at v = O, V = O + 5e5): really dequeued.
-        assert!(dequeue_task_fair(&mut s, 0, b, DequeueFlags::SLEEP));
-        assert_eq!(s.tasks[b as usize].se.vlag, 500_000);
+        assert!(dequeue_task_fair(&mut s, CpuId(0), b, DequeueFlags::SLEEP));
+        assert_eq!(s.tasks[b.idx()].se.vlag, 500_000);
         assert_eq!(s.rqs[0].nr_running, 1);
-        put_prev_task_fair(&mut s, 0, b);
+        put_prev_task_fair(&mut s, CpuId(0), b);
         // Only the delayed A is left: the pick dequeues it for good and finds nothing (F-10).
-        assert_eq!(pick_task_fair(&mut s, 0), None);
-        assert_eq!(s.tasks[a as usize].on_rq, OnRq::No);
-        assert!(!s.tasks[a as usize].se.sched_delayed);
-        assert!(!s.tasks[a as usize].se.on_rq);
+        assert_eq!(pick_task_fair(&mut s, CpuId(0)), None);
+        assert_eq!(s.tasks[a.idx()].on_rq, OnRq::No);
+        assert!(!s.tasks[a.idx()].se.sched_delayed);
+        assert!(!s.tasks[a.idx()].se.on_rq);
         assert_eq!(s.rqs[0].nr_running, 0);
         assert_eq!(s.rqs[0].cfs.h_nr_runnable, 0);
         assert_eq!(s.rqs[0].cfs.load_weight, 0);
@@ -2373,19 +2371,20 @@ mod tests {
     fn waking_a_delayed_task_requeues_it_in_place() {
         let (mut s, a, _) = a_runs_b_waits();
         advance(&mut s, 1_000_000);
-        assert!(!dequeue_task_fair(&mut s, 0, a, DequeueFlags::SLEEP));
-        put_prev_task_fair(&mut s, 0, a);
-        let v = s.tasks[a as usize].se.vruntime;
+        assert!(!dequeue_task_fair(&mut s, CpuId(0), a, DequeueFlags::SLEEP));
+        put_prev_task_fair(&mut s, CpuId(0), a);
+        let v = s.tasks[a.idx()].se.vruntime;
         // The wakeup (ttwu_runnable) requeues: negative lag, so no re-placement (F-22).
-        core::enqueue_task(&mut s, 0, a, EnqueueFlags::WAKEUP | EnqueueFlags::DELAYED);
-        assert!(!s.tasks[a as usize].se.sched_delayed);
+        core::enqueue_task(&mut s, CpuId(0), a, EnqueueFlags::WAKEUP | EnqueueFlags::DELAYED);
+        assert!(!s.tasks[a.idx()].se.sched_delayed);
         assert_eq!(
-            s.tasks[a as usize].se.vruntime, v,
+            s.tasks[a.idx()].se.vruntime,
+            v,
             "debt not shed by sleeping (F-14)"
         );
         assert_eq!(s.rqs[0].nr_running, 2, "not counted twice");
         assert_eq!(s.rqs[0].cfs.h_nr_runnable, 2);
-        check_sums(&s, 0);
+        check_sums(&s, CpuId(0));
     }
 
     #[test]
@@ -2393,26 +2392,26 @@ mod tests {
         let (mut s, a, b) = a_runs_b_waits();
         advance(&mut s, 1_000_000);
         // A (v = O + 1e6) is ineligible when it sleeps: delayed.
-        assert!(!dequeue_task_fair(&mut s, 0, a, DequeueFlags::SLEEP));
-        put_prev_task_fair(&mut s, 0, a);
+        assert!(!dequeue_task_fair(&mut s, CpuId(0), a, DequeueFlags::SLEEP));
+        put_prev_task_fair(&mut s, CpuId(0), a);
         run(&mut s, b);
         advance(&mut s, 2_000_000);
-        update_curr_fair(&mut s, 0);
+        update_curr_fair(&mut s, CpuId(0));
         // B ran 2 ms: V = O + 1.5e6, so A is now owed 0.5 ms. Its wakeup cuts that to zero
         // (DELAY_ZERO) and re-places it at V without A, i.e. at B's v = O + 2e6, with a fresh
         // deadline.
-        core::enqueue_task(&mut s, 0, a, EnqueueFlags::WAKEUP | EnqueueFlags::DELAYED);
-        let se = &s.tasks[a as usize].se;
+        core::enqueue_task(&mut s, CpuId(0), a, EnqueueFlags::WAKEUP | EnqueueFlags::DELAYED);
+        let se = &s.tasks[a.idx()].se;
         assert_eq!(se.vlag, 0);
         assert_eq!(se.vruntime, O + 2_000_000);
         assert_eq!(se.deadline, O + 2_700_000);
-        check_sums(&s, 0);
+        check_sums(&s, CpuId(0));
     }
 
     /// One CPU, two nice-0 tasks woken at the same time: A (task 1) runs, B (task 2) waits.
     fn a_runs_b_waits() -> (SchedState, TaskId, TaskId) {
         let mut s = new_for_tests(1, 2);
-        let (a, b) = (1, 2);
+        let (a, b) = (TaskId(1), TaskId(2));
         wake(&mut s, a, 0);
         wake(&mut s, b, 0);
         run(&mut s, a);
@@ -2425,12 +2424,12 @@ mod tests {
         for _ in 0..ticks {
             advance(s, 1_000_000);
             let curr = s.rqs[0].curr;
-            task_tick_fair(s, 0, curr);
-            if s.tasks[curr as usize].need_resched {
-                s.tasks[curr as usize].need_resched = false;
-                let next = pick_task_fair(s, 0).expect("runnable tasks");
+            task_tick_fair(s, CpuId(0), curr);
+            if s.tasks[curr.idx()].need_resched {
+                s.tasks[curr.idx()].need_resched = false;
+                let next = pick_task_fair(s, CpuId(0)).expect("runnable tasks");
                 if next != curr {
-                    put_prev_task_fair(s, 0, curr);
+                    put_prev_task_fair(s, CpuId(0), curr);
                     run(s, next);
                 }
             }
@@ -2440,14 +2439,14 @@ mod tests {
     #[test]
     fn cpu_time_is_shared_in_proportion_to_weight() {
         let mut s = new_for_tests(1, 3);
-        let (a, b, c) = (1, 2, 3);
-        s.tasks[c as usize].se.weight = weight_of(Policy::Normal, 5); // 335
+        let (a, b, c) = (TaskId(1), TaskId(2), TaskId(3));
+        s.tasks[c.idx()].se.weight = weight_of(Policy::Normal, 5); // 335
         for p in [a, b, c] {
             wake(&mut s, p, 0);
         }
         run(&mut s, a);
         simulate_ticks(&mut s, 3000);
-        let ran = |p: TaskId| s.tasks[p as usize].se.sum_exec_runtime as f64 / 1e6;
+        let ran = |p: TaskId| s.tasks[p.idx()].se.sum_exec_runtime as f64 / 1e6;
         // Shares 1024 : 1024 : 335 of 3000 ms = 1289.1 / 1289.1 / 421.7 ms (a model charging
         // unweighted time would give 1000 each).
         for (p, want) in [(a, 1289.1), (b, 1289.1), (c, 421.7)] {
@@ -2458,7 +2457,7 @@ mod tests {
             );
         }
         assert_eq!(ran(a) + ran(b) + ran(c), 3000.0);
-        check_sums(&s, 0);
+        check_sums(&s, CpuId(0));
     }
 
     /// Create group `path` under `parent` with `shares`, and put tasks `tasks` in it (before
@@ -2466,14 +2465,14 @@ mod tests {
     fn group(s: &mut SchedState, path: &str, parent: GroupId, shares: u64, tasks: &[TaskId]) -> GroupId {
         let g = crate::sched::cgroup::sched_create_group(s, path, parent, shares);
         for &p in tasks {
-            s.tasks[p as usize].sched_task_group = g;
+            s.tasks[p.idx()].sched_task_group = g;
         }
         g
     }
 
     /// Queue, pick and run the first task on CPU 0 as the core would.
     fn start(s: &mut SchedState) {
-        let first = pick_task_fair(s, 0).expect("runnable tasks");
+        let first = pick_task_fair(s, CpuId(0)).expect("runnable tasks");
         run(s, first);
     }
 
@@ -2482,10 +2481,10 @@ mod tests {
         // Group A holds one task, group B four; equal shares. Per task: A's 50%, B's 12.5%
         // each (a flat queue would give every task 20%).
         let mut s = new_for_tests(1, 5);
-        let (a, bs) = (1, [2, 3, 4, 5]);
+        let (a, bs) = (TaskId(1), [2, 3, 4, 5].map(TaskId));
         group(&mut s, "/a", ROOT_TASK_GROUP, 1024, &[a]);
         let gb = group(&mut s, "/b", ROOT_TASK_GROUP, 1024, &bs);
-        for p in [a, 2, 3, 4, 5] {
+        for p in [a, TaskId(2), TaskId(3), TaskId(4), TaskId(5)] {
             wake(&mut s, p, 0);
         }
         assert_eq!(s.rqs[0].cfs.nr_queued, 2, "two group entities on the root");
@@ -2494,7 +2493,7 @@ mod tests {
         assert_eq!(s.rqs[0].nr_running, 5);
         start(&mut s);
         simulate_ticks(&mut s, 4000);
-        let ran = |p: TaskId| s.tasks[p as usize].se.sum_exec_runtime as f64 / 1e6;
+        let ran = |p: TaskId| s.tasks[p.idx()].se.sum_exec_runtime as f64 / 1e6;
         assert!((ran(a) - 2000.0).abs() <= 10.0, "A ran {} ms", ran(a));
         for p in bs {
             assert!((ran(p) - 500.0).abs() <= 10.0, "B task {p} ran {} ms", ran(p));
@@ -2508,7 +2507,7 @@ mod tests {
             s.groups[gb as usize].usage_ns,
             s.groups[gb as usize].se[0].sum_exec_runtime
         );
-        check_sums(&s, 0);
+        check_sums(&s, CpuId(0));
     }
 
     #[test]
@@ -2516,7 +2515,7 @@ mod tests {
         // /x (1024) holds task a and group /x/y (1024) with tasks b, c; root task d (1024).
         // Root level: d vs /x = 1/2 each; in /x: a vs /x/y = 1/4 each; in /x/y: b, c = 1/8.
         let mut s = new_for_tests(1, 4);
-        let (a, b, c, d) = (1, 2, 3, 4);
+        let (a, b, c, d) = (TaskId(1), TaskId(2), TaskId(3), TaskId(4));
         let x = group(&mut s, "/x", ROOT_TASK_GROUP, 1024, &[a]);
         let y = group(&mut s, "/x/y", x, 1024, &[b, c]);
         for p in [a, b, c, d] {
@@ -2528,7 +2527,7 @@ mod tests {
         assert_eq!(s.groups[y as usize].cfs_rq[0].nr_queued, 2);
         start(&mut s);
         simulate_ticks(&mut s, 8000);
-        let ran = |p: TaskId| s.tasks[p as usize].se.sum_exec_runtime as f64 / 1e6;
+        let ran = |p: TaskId| s.tasks[p.idx()].se.sum_exec_runtime as f64 / 1e6;
         for (p, want) in [(d, 4000.0), (a, 2000.0), (b, 1000.0), (c, 1000.0)] {
             assert!(
                 (ran(p) - want).abs() <= 20.0,
@@ -2538,7 +2537,7 @@ mod tests {
         }
         assert_eq!(
             s.groups[x as usize].usage_ns,
-            s.tasks[a as usize].se.sum_exec_runtime + s.groups[y as usize].usage_ns
+            s.tasks[a.idx()].se.sum_exec_runtime + s.groups[y as usize].usage_ns
         );
     }
 
@@ -2549,23 +2548,38 @@ mod tests {
         // the 1024 of its last update (all the group's load was on CPU 0 then) until its
         // level is updated again, then 1024·3072/4096 = 768.
         let mut s = new_for_tests(2, 4);
-        let g = group(&mut s, "/g", ROOT_TASK_GROUP, 1024, &[2, 3, 4, 5]);
-        for p in [2, 3, 4] {
+        let g = group(
+            &mut s,
+            "/g",
+            ROOT_TASK_GROUP,
+            1024,
+            &[TaskId(2), TaskId(3), TaskId(4), TaskId(5)],
+        );
+        for p in [2, 3, 4].map(TaskId) {
             wake(&mut s, p, 0);
         }
-        s.tasks[5].cpu = 1;
-        core::activate_task(&mut s, 1, 5, EnqueueFlags::WAKEUP);
+        s.tasks[5].cpu = CpuId(1);
+        core::activate_task(&mut s, CpuId(1), TaskId(5), EnqueueFlags::WAKEUP);
         assert_eq!(s.groups[g as usize].se[1].weight, 256);
         assert_eq!(s.groups[g as usize].se[0].weight, 1024);
         assert_eq!(s.rqs[1].cfs.load_weight, 256);
-        update_cfs_group(&mut s, 0, SeId::Group(g));
+        update_cfs_group(&mut s, CpuId(0), SeId::Group(g));
         assert_eq!(s.groups[g as usize].se[0].weight, 768);
         assert_eq!(s.rqs[0].cfs.load_weight, 768);
         // A tiny group never goes below MIN_SHARES.
         let tiny = group(&mut s, "/tiny", ROOT_TASK_GROUP, 3, &[]);
         s.groups[tiny as usize].cfs_rq[0].load_weight = 1;
         s.groups[tiny as usize].cfs_rq[1].load_weight = 1000;
-        assert_eq!(calc_group_shares(&s, CfsRqId { cpu: 0, tg: tiny }), MIN_SHARES);
+        assert_eq!(
+            calc_group_shares(
+                &s,
+                CfsRqId {
+                    cpu: CpuId(0),
+                    tg: tiny
+                }
+            ),
+            MIN_SHARES
+        );
     }
 
     #[test]
@@ -2575,19 +2589,19 @@ mod tests {
         // sum_exec_runtime and /low nothing (Linux update_se(): "cgroup time is always
         // accounted against the donor").
         let mut s = new_for_tests(1, 2);
-        let (d, o) = (1, 2);
+        let (d, o) = (TaskId(1), TaskId(2));
         let low = group(&mut s, "/low", ROOT_TASK_GROUP, 41, &[o]);
         wake(&mut s, d, 0);
         wake(&mut s, o, 0);
         run(&mut s, d);
         s.rqs[0].curr = o; // find_proxy_task() chose the owner; d stays rq->donor
         let v_low = s.groups[low as usize].se[0].vruntime;
-        let v_d = s.tasks[d as usize].se.vruntime;
+        let v_d = s.tasks[d.idx()].se.vruntime;
         advance(&mut s, 2_000_000);
-        update_curr_fair(&mut s, 0);
-        assert_eq!(s.tasks[o as usize].se.sum_exec_runtime, 2_000_000);
-        assert_eq!(s.tasks[d as usize].se.sum_exec_runtime, 0);
-        assert_eq!(s.tasks[d as usize].se.vruntime, v_d + 2_000_000);
+        update_curr_fair(&mut s, CpuId(0));
+        assert_eq!(s.tasks[o.idx()].se.sum_exec_runtime, 2_000_000);
+        assert_eq!(s.tasks[d.idx()].se.sum_exec_runtime, 0);
+        assert_eq!(s.tasks[d.idx()].se.vruntime, v_d + 2_000_000);
         assert_eq!(s.groups[ROOT_TASK_GROUP as usize].usage_ns, 2_000_000);
         assert_eq!(s.groups[low as usize].usage_ns, 0);
         assert_eq!(
@@ -2600,15 +2614,15 @@ mod tests {
     #[test]
     fn the_hierarchy_checker_sees_a_wrong_count() {
         let mut s = new_for_tests(1, 2);
-        let g = group(&mut s, "/g", ROOT_TASK_GROUP, 1024, &[1, 2]);
-        wake(&mut s, 1, 0);
-        wake(&mut s, 2, 0);
-        assert_eq!(check_cfs_hierarchy(&s, 0), None);
+        let g = group(&mut s, "/g", ROOT_TASK_GROUP, 1024, &[TaskId(1), TaskId(2)]);
+        wake(&mut s, TaskId(1), 0);
+        wake(&mut s, TaskId(2), 0);
+        assert_eq!(check_cfs_hierarchy(&s, CpuId(0)), None);
         s.groups[g as usize].cfs_rq[0].load_weight += 1;
-        assert!(check_cfs_hierarchy(&s, 0).is_some_and(|d| d.contains("group /g")));
+        assert!(check_cfs_hierarchy(&s, CpuId(0)).is_some_and(|d| d.contains("group /g")));
         s.groups[g as usize].cfs_rq[0].load_weight -= 1;
         s.rqs[0].cfs.h_nr_queued = 1;
-        assert!(check_cfs_hierarchy(&s, 0).is_some_and(|d| d.contains("group /:")));
+        assert!(check_cfs_hierarchy(&s, CpuId(0)).is_some_and(|d| d.contains("group /:")));
     }
 
     #[test]
@@ -2619,14 +2633,14 @@ mod tests {
         // h_nr_runnable only, never the root's (set_delayed()/clear_delayed() stop at the
         // throttled cfs_rq, up to 6.17).
         let mut s = new_for_tests(1, 4);
-        let (a, b, c, d) = (1, 2, 3, 4);
+        let (a, b, c, d) = (TaskId(1), TaskId(2), TaskId(3), TaskId(4));
         let g = group(&mut s, "/g", ROOT_TASK_GROUP, 1024, &[a, b]);
         crate::sched::cgroup::tg_set_cfs_bandwidth(&mut s, g, 1_000_000, 100_000_000);
         wake(&mut s, b, 0);
         wake(&mut s, a, -1_000_000);
         wake(&mut s, c, 0);
         wake(&mut s, d, 0);
-        let gq = CfsRqId { cpu: 0, tg: g };
+        let gq = CfsRqId { cpu: CpuId(0), tg: g };
         // The local runtime and the pool are used up and the period timer already runs: the
         // throttle sticks.
         cfs_rq_mut(&mut s, gq).runtime_remaining = 0;
@@ -2637,70 +2651,71 @@ mod tests {
         assert_eq!(cfs_rq(&s, gq).h_nr_runnable, 2);
         assert!(!se_eligible(&s, gq, SeId::Task(a)));
         assert!(
-            !dequeue_task_fair(&mut s, 0, a, DequeueFlags::SLEEP),
+            !dequeue_task_fair(&mut s, CpuId(0), a, DequeueFlags::SLEEP),
             "A's sleep is delayed"
         );
         assert_eq!(cfs_rq(&s, gq).h_nr_runnable, 1);
         assert_eq!(s.rqs[0].cfs.h_nr_runnable, 2, "the root never counted A");
-        assert_eq!(check_cfs_hierarchy(&s, 0), None);
+        assert_eq!(check_cfs_hierarchy(&s, CpuId(0)), None);
         // Woken in place: the delay ends, again below the throttle only.
-        enqueue_task_fair(&mut s, 0, a, EnqueueFlags::WAKEUP | EnqueueFlags::DELAYED);
-        assert!(!s.tasks[a as usize].se.sched_delayed);
+        enqueue_task_fair(&mut s, CpuId(0), a, EnqueueFlags::WAKEUP | EnqueueFlags::DELAYED);
+        assert!(!s.tasks[a.idx()].se.sched_delayed);
         assert_eq!(cfs_rq(&s, gq).h_nr_runnable, 2);
         assert_eq!(s.rqs[0].cfs.h_nr_runnable, 2);
-        assert_eq!(check_cfs_hierarchy(&s, 0), None);
+        assert_eq!(check_cfs_hierarchy(&s, CpuId(0)), None);
         // The unthrottle brings both of /g's tasks back to the root.
         s.groups[g as usize].cfs_b.runtime_ns = 1_000_000;
         unthrottle_cfs_rq(&mut s, gq);
         assert_eq!(s.rqs[0].cfs.h_nr_runnable, 4);
         assert_eq!(s.rqs[0].cfs.h_nr_queued, 4);
-        assert_eq!(check_cfs_hierarchy(&s, 0), None);
+        assert_eq!(check_cfs_hierarchy(&s, CpuId(0)), None);
     }
 
     #[test]
     fn check_cfs_hierarchy_sees_a_wrong_h_nr_runnable() {
         let mut s = new_for_tests(1, 2);
-        let g = group(&mut s, "/g", ROOT_TASK_GROUP, 1024, &[1]);
-        wake(&mut s, 1, 0);
-        wake(&mut s, 2, 0);
-        assert_eq!(check_cfs_hierarchy(&s, 0), None);
+        let g = group(&mut s, "/g", ROOT_TASK_GROUP, 1024, &[TaskId(1)]);
+        wake(&mut s, TaskId(1), 0);
+        wake(&mut s, TaskId(2), 0);
+        assert_eq!(check_cfs_hierarchy(&s, CpuId(0)), None);
         s.groups[g as usize].cfs_rq[0].h_nr_runnable = 0;
-        assert!(check_cfs_hierarchy(&s, 0).is_some_and(|d| d.contains("h_nr_runnable")));
+        assert!(check_cfs_hierarchy(&s, CpuId(0)).is_some_and(|d| d.contains("h_nr_runnable")));
     }
 
     #[test]
     fn yield_skips_to_the_deadline_only_when_eligible() {
         let (mut s, a, _) = a_runs_b_waits();
         // Eligible at v = O = V: v = d = O + 700_000, d = O + 1_400_000.
-        yield_task_fair(&mut s, 0);
-        assert_eq!(s.tasks[a as usize].se.vruntime, O + 700_000);
-        assert_eq!(s.tasks[a as usize].se.deadline, O + 1_400_000);
+        yield_task_fair(&mut s, CpuId(0));
+        assert_eq!(s.tasks[a.idx()].se.vruntime, O + 700_000);
+        assert_eq!(s.tasks[a.idx()].se.deadline, O + 1_400_000);
         // Now ineligible (V = O + 350_000): a second yield changes nothing.
-        yield_task_fair(&mut s, 0);
-        assert_eq!(s.tasks[a as usize].se.vruntime, O + 700_000);
+        yield_task_fair(&mut s, CpuId(0));
+        assert_eq!(s.tasks[a.idx()].se.vruntime, O + 700_000);
     }
 
     #[test]
     fn wakeup_preempts_only_an_unprotected_or_ineligible_curr() {
         let mut s = new_for_tests(1, 3);
-        let (a, b, c) = (1, 2, 3);
+        let (a, b, c) = (TaskId(1), TaskId(2), TaskId(3));
         wake(&mut s, a, 0);
         run(&mut s, a);
         advance(&mut s, 200_000);
         // B wakes with lag 0 at V = O + 200_000 (only A queued), d = V + 700_000; A's deadline
         // O + 700_000 is earlier and A is shielded: no preemption.
         wake(&mut s, b, 0);
-        core::wakeup_preempt(&mut s, 0, b, WakeFlags::TTWU);
-        assert!(!s.tasks[a as usize].need_resched);
+        core::wakeup_preempt(&mut s, CpuId(0), b, WakeFlags::TTWU);
+        assert!(!s.tasks[a.idx()].need_resched);
         // C with a shorter slice cuts the shield (PREEMPT_SHORT) and has the earlier deadline:
         // v = V, d = V + 100_000 < O + 700_000.
-        s.tasks[c as usize].se.custom_slice = true;
-        s.tasks[c as usize].se.slice = 100_000;
+        s.tasks[c.idx()].se.custom_slice = true;
+        s.tasks[c.idx()].se.slice = 100_000;
         wake(&mut s, c, 0);
-        core::wakeup_preempt(&mut s, 0, c, WakeFlags::TTWU);
-        assert!(s.tasks[a as usize].need_resched);
+        core::wakeup_preempt(&mut s, CpuId(0), c, WakeFlags::TTWU);
+        assert!(s.tasks[a.idx()].need_resched);
         assert_eq!(
-            s.tasks[a as usize].se.vprot, s.tasks[a as usize].se.vruntime,
+            s.tasks[a.idx()].se.vprot,
+            s.tasks[a.idx()].se.vruntime,
             "shield cancelled"
         );
     }
@@ -2709,42 +2724,42 @@ mod tests {
     fn reweight_keeps_lag_and_relative_deadline() {
         let (mut s, a, b) = a_runs_b_waits();
         advance(&mut s, 300_000);
-        update_curr_fair(&mut s, 0);
+        update_curr_fair(&mut s, CpuId(0));
         // A (curr): v = O + 300_000. B (tree): v = O, d = O + 700_000. V = O + 150_000, so
         // B's vlag is +150_000. Renice B to +5 (w 335):
         //   vlag → 150_000·1024/335 = 458_507 (truncated),
         //   relative deadline 700_000 → 700_000·1024/335 = 2_139_701,
         //   placement against W = 1024 (A only): v = (O + 300_000) − 458_507·1359/1024
         //   = O + 300_000 − 608_506 = O − 308_506.
-        reweight_task_fair(&mut s, 0, b, 5);
-        let se = &s.tasks[b as usize].se;
+        reweight_task_fair(&mut s, CpuId(0), b, 5);
+        let se = &s.tasks[b.idx()].se;
         assert_eq!(se.weight, 335);
         assert_eq!(se.vlag, 458_507);
         assert_eq!(se.vruntime, O - 308_506);
         assert_eq!(se.deadline - se.vruntime, 2_139_701);
         // After the join V = O + ⌊(1024·300_000 − 335·308_506)/1359⌋ = O + 150_000: B's lag
         // w·(V − v) = 335·458_506 ≈ 1024·150_000, as before the renice (F-27).
-        assert_eq!(avg_vruntime_of(&s, 0), O + 150_000);
+        assert_eq!(avg_vruntime_of(&s, CpuId(0)), O + 150_000);
         assert_eq!(s.rqs[0].cfs.load_weight, 1024 + 335);
-        check_sums(&s, 0);
+        check_sums(&s, CpuId(0));
         // The renice ran a preemption check for B (prio_changed_fair): curr A (v = O + 300_000
         // > V) is not eligible, so it is preempted (F-24).
-        assert!(s.tasks[a as usize].need_resched);
+        assert!(s.tasks[a.idx()].need_resched);
         // A weaker running task is rescheduled.
-        s.tasks[a as usize].need_resched = false;
-        reweight_task_fair(&mut s, 0, a, 3);
-        assert!(s.tasks[a as usize].need_resched);
-        check_sums(&s, 0);
+        s.tasks[a.idx()].need_resched = false;
+        reweight_task_fair(&mut s, CpuId(0), a, 3);
+        assert!(s.tasks[a.idx()].need_resched);
+        check_sums(&s, CpuId(0));
     }
 
     #[test]
     fn idle_cpu_needs_idle_curr_empty_queue_and_no_pending_wakeup() {
         let mut s = new_for_tests(2, 1);
-        assert!(idle_cpu(&s, 1));
-        s.rqs[1].wake_list.push(2);
-        assert!(!idle_cpu(&s, 1));
-        assert!(idle_cpu(&s, 0));
-        wake(&mut s, 2, 0);
-        assert!(!idle_cpu(&s, 0));
+        assert!(idle_cpu(&s, CpuId(1)));
+        s.rqs[1].wake_list.push(TaskId(2));
+        assert!(!idle_cpu(&s, CpuId(1)));
+        assert!(idle_cpu(&s, CpuId(0)));
+        wake(&mut s, TaskId(2), 0);
+        assert!(!idle_cpu(&s, CpuId(0)));
     }
 }

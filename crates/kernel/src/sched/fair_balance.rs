@@ -25,7 +25,7 @@ use crate::task::TaskId;
 ///
 /// Deviation: PELT `load_avg` replaced by `cfs_rq->load.weight` (module docs).
 pub fn cpu_load(s: &SchedState, cpu: CpuId) -> u64 {
-    s.rqs[cpu as usize].cfs.load_weight
+    s.rqs[cpu.idx()].cfs.load_weight
 }
 
 /// A task's hierarchical load: the part of its CPU's root load that it stands for. A root
@@ -34,7 +34,7 @@ pub fn cpu_load(s: &SchedState, cpu: CpuId) -> u64 {
 ///
 /// Linux: kernel/sched/fair.c task_h_load().
 fn task_h_load(s: &SchedState, p: TaskId) -> u64 {
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     if t.class != Class::Fair {
         return 0;
     }
@@ -85,7 +85,7 @@ fn available_idle_cpu(s: &SchedState, cpu: CpuId) -> bool {
 /// Linux: kernel/sched/fair.c record_wakee().
 pub fn record_wakee(s: &mut SchedState, waker: TaskId, p: TaskId) {
     let now = s.now();
-    let w = &mut s.tasks[waker as usize];
+    let w = &mut s.tasks[waker.idx()];
     if now > w.wakee_flip_decay_ts + 1_000_000_000 {
         w.wakee_flips >>= 1;
         w.wakee_flip_decay_ts = now;
@@ -101,9 +101,9 @@ pub fn record_wakee(s: &mut SchedState, waker: TaskId, p: TaskId) {
 ///
 /// Linux: kernel/sched/fair.c wake_wide().
 fn wake_wide(s: &SchedState, waker: TaskId, p: TaskId, this_cpu: CpuId) -> bool {
-    let mut master = s.tasks[waker as usize].wakee_flips;
-    let mut slave = s.tasks[p as usize].wakee_flips;
-    let factor = s.topo.llc_span[this_cpu as usize].weight();
+    let mut master = s.tasks[waker.idx()].wakee_flips;
+    let mut slave = s.tasks[p.idx()].wakee_flips;
+    let factor = s.topo.llc_span[this_cpu.idx()].weight();
     if master < slave {
         std::mem::swap(&mut master, &mut slave);
     }
@@ -122,7 +122,7 @@ fn wake_affine_idle(s: &SchedState, this_cpu: CpuId, prev_cpu: CpuId, sync: bool
         });
     }
     if sync {
-        let rq = &s.rqs[this_cpu as usize];
+        let rq = &s.rqs[this_cpu.idx()];
         let delayed = rq.cfs.h_nr_queued - rq.cfs.h_nr_runnable;
         if rq.nr_running - delayed == 1 {
             return Some(this_cpu);
@@ -214,8 +214,8 @@ fn idle_for_placement(s: &SchedState, cpu: CpuId) -> bool {
 ///
 /// Deviation: no SIS_UTIL scan shortening and no SMT idle-core search (F-32, §11.4).
 fn select_idle_cpu(s: &SchedState, p: TaskId, target: CpuId) -> Option<CpuId> {
-    let cpus = s.topo.llc_span[target as usize].and(&s.tasks[p as usize].cpus_mask);
-    let start = (target + 1) % s.nr_cpus() as CpuId;
+    let cpus = s.topo.llc_span[target.idx()].and(&s.tasks[p.idx()].cpus_mask);
+    let start = CpuId((target.0 + 1) % s.nr_cpus() as u32);
     let found = cpus.iter_wrap(start).find(|&c| idle_for_placement(s, c));
     found
 }
@@ -234,14 +234,14 @@ fn select_idle_sibling(s: &SchedState, p: TaskId, prev: CpuId, target: CpuId) ->
     if prev != target && s.topo.share_cache(prev, target) && idle_for_placement(s, prev) {
         return (prev, None);
     }
-    let recent = s.tasks[p as usize].recent_used_cpu;
+    let recent = s.tasks[p.idx()].recent_used_cpu;
     let store = Some(prev);
     if recent != prev
         && recent != target
-        && (recent as usize) < s.nr_cpus()
+        && recent.idx() < s.nr_cpus()
         && s.topo.share_cache(recent, target)
         && idle_for_placement(s, recent)
-        && s.tasks[p as usize].cpus_mask.test(recent)
+        && s.tasks[p.idx()].cpus_mask.test(recent)
     {
         return (recent, store);
     }
@@ -264,9 +264,9 @@ fn select_task_rq_fair_inner(
     wake_flags: WakeFlags,
 ) -> (CpuId, Option<CpuId>) {
     let cpu = s.m.this_cpu();
-    let waker = s.rqs[cpu as usize].curr;
-    let sync = wake_flags.contains(WakeFlags::SYNC) && s.tasks[waker as usize].exit_state == 0;
-    let mask = s.tasks[p as usize].cpus_mask;
+    let waker = s.rqs[cpu.idx()].curr;
+    let sync = wake_flags.contains(WakeFlags::SYNC) && s.tasks[waker.idx()].exit_state == 0;
+    let mask = s.tasks[p.idx()].cpus_mask;
     let sd_flag = if wake_flags.contains(WakeFlags::FORK) {
         sd::BALANCE_FORK
     } else if wake_flags.contains(WakeFlags::EXEC) {
@@ -283,7 +283,7 @@ fn select_task_rq_fair_inner(
         want_affine = !wake_wide(s, waker, p, cpu) && mask.test(cpu);
     }
     let mut slow: Option<usize> = None;
-    for (i, dom) in s.topo.domains[cpu as usize].iter().enumerate() {
+    for (i, dom) in s.topo.domains[cpu.idx()].iter().enumerate() {
         if want_affine && dom.flags & sd::WAKE_AFFINE != 0 && dom.span.test(prev_cpu) {
             if cpu != prev_cpu {
                 new_cpu = wake_affine(s, dom, waker, p, cpu, prev_cpu, sync);
@@ -330,12 +330,12 @@ pub fn select_task_rq_fair_dry_run(
 /// Linux: kernel/sched/fair.c select_task_rq_fair().
 pub fn select_task_rq_fair(s: &mut SchedState, p: TaskId, prev_cpu: CpuId, wake_flags: WakeFlags) -> CpuId {
     if wake_flags.contains(WakeFlags::TTWU) {
-        let waker = s.rqs[s.m.this_cpu() as usize].curr;
+        let waker = s.rqs[s.m.this_cpu().idx()].curr;
         record_wakee(s, waker, p);
     }
     let (cpu, recent) = select_task_rq_fair_inner(s, p, prev_cpu, wake_flags);
     if let Some(r) = recent {
-        s.tasks[p as usize].recent_used_cpu = r;
+        s.tasks[p.idx()].recent_used_cpu = r;
     }
     cpu
 }
@@ -397,7 +397,7 @@ fn group_classify(imbalance_pct: u32, g: &SgStats) -> GroupType {
 fn update_sg_lb_stats(s: &SchedState, dom: &SchedDomain, group: &CpuMask) -> SgStats {
     let mut g = SgStats::default();
     for c in group.iter() {
-        let rq = &s.rqs[c as usize];
+        let rq = &s.rqs[c.idx()];
         g.load += cpu_load(s, c);
         g.nr_running += rq.nr_running;
         g.h_nr_running += rq.cfs.h_nr_runnable;
@@ -596,7 +596,7 @@ fn find_busiest_queue(s: &SchedState, plan: &Plan) -> Option<CpuId> {
     let mut busiest_load = 0u64;
     let mut busiest_nr = 0u32;
     for c in plan.busiest_group.iter() {
-        let nr = s.rqs[c as usize].cfs.h_nr_runnable;
+        let nr = s.rqs[c.idx()].cfs.h_nr_runnable;
         if nr == 0 {
             continue;
         }
@@ -648,11 +648,11 @@ struct LbEnv {
 ///
 /// Linux: kernel/sched/fair.c task_hot().
 fn task_hot(s: &SchedState, p: TaskId, env: &LbEnv) -> bool {
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     if t.class != Class::Fair || t.policy == uapi::Policy::Idle {
         return false;
     }
-    if s.feat.cache_hot_buddy && s.rqs[env.dst as usize].nr_running > 0 && {
+    if s.feat.cache_hot_buddy && s.rqs[env.dst.idx()].nr_running > 0 && {
         let e = crate::sched::fair::SeId::Task(p);
         crate::sched::fair::cfs_rq(s, crate::sched::fair::cfs_rq_of(s, env.src, e)).next == Some(e)
     } {
@@ -661,7 +661,7 @@ fn task_hot(s: &SchedState, p: TaskId, env: &LbEnv) -> bool {
     if s.tun.migration_cost_ns == 0 {
         return false;
     }
-    let delta = s.rqs[env.src as usize].clock_task as i64 - t.se.exec_start as i64;
+    let delta = s.rqs[env.src.idx()].clock_task as i64 - t.se.exec_start as i64;
     delta < s.tun.migration_cost_ns as i64
 }
 
@@ -672,7 +672,7 @@ fn task_hot(s: &SchedState, p: TaskId, env: &LbEnv) -> bool {
 /// Deviation: no LBF_DST_PINNED retry with another local CPU, no LBF_ALL_PINNED
 /// bookkeeping, no "ineligible on dst" rule ([UNSURE] in the spec).
 fn can_migrate_task(s: &SchedState, p: TaskId, env: &LbEnv) -> bool {
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     if t.se.sched_delayed && env.mtype != MigrationType::Load {
         return false;
     }
@@ -682,11 +682,11 @@ fn can_migrate_task(s: &SchedState, p: TaskId, env: &LbEnv) -> bool {
     if !t.cpus_mask.test(env.dst) {
         return false;
     }
-    if core::task_on_cpu(s, p) || s.rqs[env.src as usize].curr == p {
+    if core::task_on_cpu(s, p) || s.rqs[env.src.idx()].curr == p {
         return false;
     }
     // D7: only Proxy Execution moves a blocked donor or the current donor.
-    if core::task_is_blocked(s, p) || s.rqs[env.src as usize].donor == p {
+    if core::task_is_blocked(s, p) || s.rqs[env.src.idx()].donor == p {
         return false;
     }
     !task_hot(s, p, env) || env.nr_balance_failed > env.cache_nice_tries
@@ -703,8 +703,8 @@ fn detach_tasks(s: &mut SchedState, env: &mut LbEnv) -> Vec<TaskId> {
         return detached;
     }
     let mut loops = 0u32;
-    while let Some(&p) = s.rqs[env.src as usize].cfs.tasks.last() {
-        if env.idle != IdleType::NotIdle && s.rqs[env.src as usize].nr_running <= 1 {
+    while let Some(&p) = s.rqs[env.src.idx()].cfs.tasks.last() {
+        if env.idle != IdleType::NotIdle && s.rqs[env.src.idx()].nr_running <= 1 {
             break;
         }
         loops += 1;
@@ -735,7 +735,7 @@ fn detach_tasks(s: &mut SchedState, env: &mut LbEnv) -> Vec<TaskId> {
         }
         if !take {
             // Rotate: the rejected task goes to the most-recent end.
-            let tasks = &mut s.rqs[env.src as usize].cfs.tasks;
+            let tasks = &mut s.rqs[env.src.idx()].cfs.tasks;
             let t = tasks.pop().expect("non-empty");
             tasks.insert(0, t);
             continue;
@@ -760,7 +760,8 @@ fn attach_tasks(s: &mut SchedState, dst: CpuId, tasks: &[TaskId]) {
     core::update_rq_clock(s, dst);
     for &p in tasks {
         assert_eq!(
-            s.tasks[p as usize].cpu, dst,
+            s.tasks[p.idx()].cpu,
+            dst,
             "attaching task {p} that was not moved to cpu{dst}"
         );
         core::activate_task(s, dst, p, EnqueueFlags::NOCLOCK);
@@ -774,7 +775,7 @@ fn attach_tasks(s: &mut SchedState, dst: CpuId, tasks: &[TaskId]) {
 /// Linux: kernel/sched/fair.c should_we_balance().
 fn should_we_balance(s: &SchedState, dom: &SchedDomain, this_cpu: CpuId, idle: IdleType) -> bool {
     if idle == IdleType::NewlyIdle {
-        let rq = &s.rqs[this_cpu as usize];
+        let rq = &s.rqs[this_cpu.idx()];
         return rq.nr_running == 0 && !rq.ttwu_pending;
     }
     let local = dom.groups.iter().find(|g| g.test(this_cpu)).expect("local group");
@@ -789,10 +790,10 @@ fn should_we_balance(s: &SchedState, dom: &SchedDomain, this_cpu: CpuId, idle: I
 ///
 /// Linux: kernel/sched/topology.c sd_init() (`balance_interval = sd_weight`).
 fn ensure_balance_state(s: &mut SchedState, cpu: CpuId) {
-    let nd = s.topo.domains[cpu as usize].len();
-    let rq = &mut s.rqs[cpu as usize];
+    let nd = s.topo.domains[cpu.idx()].len();
+    let rq = &mut s.rqs[cpu.idx()];
     if rq.balance_interval_ms.len() < nd {
-        let mins: Vec<u64> = s.topo.domains[cpu as usize]
+        let mins: Vec<u64> = s.topo.domains[cpu.idx()]
             .iter()
             .map(|d| d.min_interval_ms)
             .collect();
@@ -823,7 +824,7 @@ async fn sched_balance_rq(
     let plan = {
         let mut s = k.st();
         ensure_balance_state(&mut s, this_cpu);
-        let doms = &s.topo.domains[this_cpu as usize];
+        let doms = &s.topo.domains[this_cpu.idx()];
         let dom = &doms[level];
         let child_prefer_sibling = level > 0 && doms[level - 1].flags & sd::PREFER_SIBLING != 0;
         if !should_we_balance(&s, dom, this_cpu, idle) {
@@ -834,7 +835,7 @@ async fn sched_balance_rq(
                 .and_then(|plan| find_busiest_queue(&s, &plan).map(|src| (plan, src)));
             // The top level refreshes the root domain's overload flag from what it saw.
             let top = level + 1 == doms.len();
-            let overloaded = dom.span.iter().any(|c| s.rqs[c as usize].nr_running > 1);
+            let overloaded = dom.span.iter().any(|c| s.rqs[c.idx()].nr_running > 1);
             if top {
                 s.rd_overloaded = overloaded;
             }
@@ -844,11 +845,11 @@ async fn sched_balance_rq(
     let Some((plan, src)) = plan else {
         // out_balanced / out_one_pinned
         let mut s = k.st();
-        let rq = &mut s.rqs[this_cpu as usize];
+        let rq = &mut s.rqs[this_cpu.idx()];
         rq.nr_balance_failed[level] = 0;
         if idle != IdleType::NewlyIdle {
-            let max = s.topo.domains[this_cpu as usize][level].max_interval_ms;
-            let rq = &mut s.rqs[this_cpu as usize];
+            let max = s.topo.domains[this_cpu.idx()][level].max_interval_ms;
+            let rq = &mut s.rqs[this_cpu.idx()];
             if rq.balance_interval_ms[level] < max {
                 rq.balance_interval_ms[level] *= 2;
             }
@@ -861,17 +862,17 @@ async fn sched_balance_rq(
     let detached = {
         let mut s = k.st();
         core::update_rq_clock(&mut s, src);
-        if s.rqs[src as usize].nr_running > 1 {
-            let dom = &s.topo.domains[this_cpu as usize][level];
+        if s.rqs[src.idx()].nr_running > 1 {
+            let dom = &s.topo.domains[this_cpu.idx()][level];
             let mut env = LbEnv {
                 src,
                 dst: this_cpu,
                 idle,
                 mtype: plan.mtype,
                 imbalance: plan.imbalance,
-                nr_balance_failed: s.rqs[this_cpu as usize].nr_balance_failed[level],
+                nr_balance_failed: s.rqs[this_cpu.idx()].nr_balance_failed[level],
                 cache_nice_tries: dom.cache_nice_tries,
-                loop_max: s.tun.nr_migrate.min(s.rqs[src as usize].nr_running),
+                loop_max: s.tun.nr_migrate.min(s.rqs[src.idx()].nr_running),
             };
             detach_tasks(&mut s, &mut env)
         } else {
@@ -887,8 +888,8 @@ async fn sched_balance_rq(
 
     let moved = detached.len() as u32;
     let mut s = k.st();
-    let min = s.topo.domains[this_cpu as usize][level].min_interval_ms;
-    let rq = &mut s.rqs[this_cpu as usize];
+    let min = s.topo.domains[this_cpu.idx()][level].min_interval_ms;
+    let rq = &mut s.rqs[this_cpu.idx()];
     if moved == 0 {
         if idle != IdleType::NewlyIdle {
             rq.nr_balance_failed[level] += 1;
@@ -906,8 +907,8 @@ async fn sched_balance_rq(
 ///
 /// Linux: kernel/sched/fair.c get_sd_balance_interval().
 fn get_sd_balance_interval(s: &SchedState, cpu: CpuId, level: usize, busy: bool) -> u64 {
-    let dom = &s.topo.domains[cpu as usize][level];
-    let mut interval_ms = s.rqs[cpu as usize].balance_interval_ms[level];
+    let dom = &s.topo.domains[cpu.idx()][level];
+    let mut interval_ms = s.rqs[cpu.idx()].balance_interval_ms[level];
     if busy {
         interval_ms *= dom.busy_factor;
     }
@@ -926,7 +927,7 @@ fn get_sd_balance_interval(s: &SchedState, cpu: CpuId, level: usize, busy: bool)
 ///
 /// Deviation: no nohz kick of an idle balancer on behalf of tick-stopped CPUs.
 pub fn sched_balance_trigger(s: &SchedState, cpu: CpuId) -> bool {
-    s.jiffies >= s.rqs[cpu as usize].next_balance
+    s.jiffies >= s.rqs[cpu.idx()].next_balance
 }
 
 /// The SCHED_SOFTIRQ pass (F-42, F-43, F-47), run when `jiffies >= rq.next_balance`, with no rq
@@ -940,7 +941,7 @@ pub async fn sched_balance_periodic(k: &Kernel, this_cpu: CpuId) {
     let nd = {
         let mut s = k.st();
         ensure_balance_state(&mut s, this_cpu);
-        s.topo.domains[this_cpu as usize].len()
+        s.topo.domains[this_cpu.idx()].len()
     };
     let mut idle = if idle_cpu(&k.st(), this_cpu) {
         IdleType::Idle
@@ -962,7 +963,7 @@ pub async fn sched_balance_periodic(k: &Kernel, this_cpu: CpuId) {
             let s = k.st();
             let interval = get_sd_balance_interval(&s, this_cpu, level, busy);
             (
-                s.jiffies >= s.rqs[this_cpu as usize].last_balance[level] + interval,
+                s.jiffies >= s.rqs[this_cpu.idx()].last_balance[level] + interval,
                 interval,
             )
         };
@@ -978,17 +979,17 @@ pub async fn sched_balance_periodic(k: &Kernel, this_cpu: CpuId) {
                 busy = idle == IdleType::NotIdle && !sched_idle_cpu(&s, this_cpu);
             }
             let mut s = k.st();
-            s.rqs[this_cpu as usize].last_balance[level] = s.jiffies;
+            s.rqs[this_cpu.idx()].last_balance[level] = s.jiffies;
             interval = get_sd_balance_interval(&s, this_cpu, level, busy);
         }
-        let last = k.st().rqs[this_cpu as usize].last_balance[level];
+        let last = k.st().rqs[this_cpu.idx()].last_balance[level];
         if next_balance > last + interval {
             next_balance = last + interval;
             update_next = true;
         }
     }
     if update_next {
-        k.st().rqs[this_cpu as usize].next_balance = next_balance;
+        k.st().rqs[this_cpu.idx()].next_balance = next_balance;
     }
 }
 
@@ -1010,14 +1011,14 @@ pub async fn sched_balance_newidle(k: &Kernel, this_cpu: CpuId) -> i32 {
     let (proceed, cost_ns, nd) = {
         let mut s = k.st();
         ensure_balance_state(&mut s, this_cpu);
-        if s.rqs[this_cpu as usize].ttwu_pending {
+        if s.rqs[this_cpu.idx()].ttwu_pending {
             return 0;
         }
-        let clock = s.rqs[this_cpu as usize].clock;
-        s.rqs[this_cpu as usize].idle_stamp = clock;
-        let nd = s.topo.domains[this_cpu as usize].len();
+        let clock = s.rqs[this_cpu.idx()].clock;
+        s.rqs[this_cpu.idx()].idle_stamp = clock;
+        let nd = s.topo.domains[this_cpu.idx()].len();
         let cost_ns = s.costs.newidle_balance_ns;
-        let proceed = s.rd_overloaded && !(nd > 0 && s.rqs[this_cpu as usize].avg_idle_ns < cost_ns);
+        let proceed = s.rd_overloaded && !(nd > 0 && s.rqs[this_cpu.idx()].avg_idle_ns < cost_ns);
         (proceed, cost_ns, nd)
     };
     let mut next_balance = {
@@ -1025,7 +1026,7 @@ pub async fn sched_balance_newidle(k: &Kernel, this_cpu: CpuId) -> i32 {
         let mut nb = s.jiffies + s.tun.hz;
         if !proceed && nd > 0 {
             let interval = get_sd_balance_interval(&s, this_cpu, 0, false);
-            nb = nb.min(s.rqs[this_cpu as usize].last_balance[0] + interval);
+            nb = nb.min(s.rqs[this_cpu.idx()].last_balance[0] + interval);
         }
         nb
     };
@@ -1039,10 +1040,10 @@ pub async fn sched_balance_newidle(k: &Kernel, this_cpu: CpuId) -> i32 {
             let (stop, has_newidle) = {
                 let s = k.st();
                 let interval = get_sd_balance_interval(&s, this_cpu, level, false);
-                next_balance = next_balance.min(s.rqs[this_cpu as usize].last_balance[level] + interval);
-                let dom = &s.topo.domains[this_cpu as usize][level];
+                next_balance = next_balance.min(s.rqs[this_cpu.idx()].last_balance[level] + interval);
+                let dom = &s.topo.domains[this_cpu.idx()][level];
                 (
-                    s.rqs[this_cpu as usize].avg_idle_ns < curr_cost_ns + cost_ns,
+                    s.rqs[this_cpu.idx()].avg_idle_ns < curr_cost_ns + cost_ns,
                     dom.flags & sd::BALANCE_NEWIDLE != 0,
                 )
             };
@@ -1062,7 +1063,7 @@ pub async fn sched_balance_newidle(k: &Kernel, this_cpu: CpuId) -> i32 {
         }
         k.rq_lock(this_cpu).await;
         let mut s = k.st();
-        let rq = &mut s.rqs[this_cpu as usize];
+        let rq = &mut s.rqs[this_cpu.idx()];
         if curr_cost_ns > rq.max_idle_balance_cost_ns {
             rq.max_idle_balance_cost_ns = curr_cost_ns;
         }
@@ -1075,7 +1076,7 @@ pub async fn sched_balance_newidle(k: &Kernel, this_cpu: CpuId) -> i32 {
         }
     }
     let mut s = k.st();
-    let rq = &mut s.rqs[this_cpu as usize];
+    let rq = &mut s.rqs[this_cpu.idx()];
     if rq.next_balance > next_balance {
         rq.next_balance = next_balance;
     }
@@ -1096,9 +1097,9 @@ pub async fn sched_balance_newidle(k: &Kernel, this_cpu: CpuId) -> i32 {
 /// idle_cpu_without() arrange.
 fn update_sg_wakeup_stats(s: &SchedState, dom: &SchedDomain, group: &CpuMask, p: TaskId) -> SgStats {
     let mut g = SgStats::default();
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     for c in group.iter() {
-        let rq = &s.rqs[c as usize];
+        let rq = &s.rqs[c.idx()];
         let here = t.se.on_rq && t.cpu == c;
         let (load, nr, h_nr) = if here {
             (
@@ -1139,7 +1140,7 @@ fn sched_balance_find_dst_group(
     p: TaskId,
     this_cpu: CpuId,
 ) -> Option<CpuMask> {
-    let mask = s.tasks[p as usize].cpus_mask;
+    let mask = s.tasks[p.idx()].cpus_mask;
     let n = dom.groups.len();
     let li = dom.groups.iter().position(|g| g.test(this_cpu));
     let start = li.unwrap_or(0);
@@ -1219,12 +1220,12 @@ fn sched_balance_find_dst_group_cpu(s: &SchedState, group: &CpuMask, p: TaskId, 
     let mut least_loaded = this_cpu;
     let mut shallowest: Option<CpuId> = None;
     let mut latest_idle_ts = 0;
-    for c in group.and(&s.tasks[p as usize].cpus_mask).iter() {
+    for c in group.and(&s.tasks[p.idx()].cpus_mask).iter() {
         if sched_idle_cpu(s, c) {
             return c;
         }
         if available_idle_cpu(s, c) {
-            let ts = s.rqs[c as usize].idle_stamp;
+            let ts = s.rqs[c.idx()].idle_stamp;
             if shallowest.is_none() || ts > latest_idle_ts {
                 latest_idle_ts = ts;
                 shallowest = Some(c);
@@ -1254,8 +1255,8 @@ fn sched_balance_find_dst_cpu(
 ) -> CpuId {
     let mut cpu = cpu;
     let mut new_cpu = cpu;
-    let mask = s.tasks[p as usize].cpus_mask;
-    if !s.topo.domains[cpu as usize][level].span.intersects(&mask) {
+    let mask = s.tasks[p.idx()].cpus_mask;
+    if !s.topo.domains[cpu.idx()][level].span.intersects(&mask) {
         return prev_cpu;
     }
     let mut level = Some(level);
@@ -1264,7 +1265,7 @@ fn sched_balance_find_dst_cpu(
     while let Some(l) = level {
         steps += 1;
         assert!(steps <= 4 * s.nr_cpus() + 8, "find_dst_cpu did not terminate");
-        let dom = &s.topo.domains[cpu as usize][l];
+        let dom = &s.topo.domains[cpu.idx()][l];
         let child = l.checked_sub(1);
         if dom.flags & sd_flag == 0 {
             level = child;
@@ -1282,7 +1283,7 @@ fn sched_balance_find_dst_cpu(
         let weight = dom.span.weight();
         cpu = new_cpu;
         level = None;
-        for (i, tmp) in s.topo.domains[cpu as usize].iter().enumerate() {
+        for (i, tmp) in s.topo.domains[cpu.idx()].iter().enumerate() {
             if weight <= tmp.span.weight() {
                 break;
             }
@@ -1308,20 +1309,21 @@ mod tests {
 
     use crate::sched::fair::set_next_task_fair;
     use crate::sched::fair::test_util::new_for_tests;
+    use crate::task::task_ctx;
     use crate::task::OnRq;
 
     /// Make `p` (queued on `cpu`) the running task there.
     fn run(s: &mut SchedState, cpu: CpuId, p: TaskId) {
         set_next_task_fair(s, cpu, p, true);
-        let idle = s.rqs[cpu as usize].idle;
-        s.tasks[idle as usize].on_cpu = false;
-        s.tasks[p as usize].on_cpu = true;
-        s.rqs[cpu as usize].curr = p;
-        s.rqs[cpu as usize].donor = p;
+        let idle = s.rqs[cpu.idx()].idle;
+        s.tasks[idle.idx()].on_cpu = false;
+        s.tasks[p.idx()].on_cpu = true;
+        s.rqs[cpu.idx()].curr = p;
+        s.rqs[cpu.idx()].donor = p;
     }
 
     fn queue(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-        s.tasks[p as usize].cpu = cpu;
+        s.tasks[p.idx()].cpu = cpu;
         core::activate_task(s, cpu, p, EnqueueFlags::WAKEUP);
     }
 
@@ -1329,10 +1331,10 @@ mod tests {
     /// Clocks at 10 ms, jiffies 100.
     fn overloaded_pair() -> SchedState {
         let mut s = new_for_tests(2, 3);
-        for p in [2, 3, 4] {
-            queue(&mut s, 0, p);
+        for p in [2, 3, 4].map(TaskId) {
+            queue(&mut s, CpuId(0), p);
         }
-        run(&mut s, 0, 2);
+        run(&mut s, CpuId(0), TaskId(2));
         for c in 0..2 {
             s.rqs[c].clock = 10_000_000;
             s.rqs[c].clock_task = 10_000_000;
@@ -1355,11 +1357,11 @@ mod tests {
     fn balance_periodic_on_cpu1(s: SchedState) -> Rc<Kernel> {
         let k = kernel(s);
         let k2 = k.clone();
-        k.m.spawn(0, async move {
-            sched_balance_periodic(&k2, 1).await;
+        k.m.spawn(task_ctx(TaskId(0)), async move {
+            sched_balance_periodic(&k2, CpuId(1)).await;
             k2.m.halt().await;
         });
-        k.m.boot_cpu(1, 0);
+        k.m.boot_cpu(CpuId(1), task_ctx(TaskId(0)));
         run_machine(&k);
         k
     }
@@ -1372,9 +1374,9 @@ mod tests {
         s.tasks[3].se.exec_start = 10_000_000 - 100_000;
         let k = balance_periodic_on_cpu1(s);
         let s = k.st();
-        assert_eq!(s.tasks[4].cpu, 1);
+        assert_eq!(s.tasks[4].cpu, CpuId(1));
         assert_eq!(s.tasks[4].on_rq, OnRq::Queued);
-        assert_eq!(s.tasks[3].cpu, 0);
+        assert_eq!(s.tasks[3].cpu, CpuId(0));
         assert_eq!(s.rqs[0].nr_running, 2);
         assert_eq!(s.rqs[1].nr_running, 1);
         assert_eq!(s.rqs[1].cfs.load_weight, 1024);
@@ -1400,8 +1402,8 @@ mod tests {
     #[test]
     fn periodic_balance_leaves_one_task_per_cpu_alone_and_backs_off() {
         let mut s = new_for_tests(2, 1);
-        queue(&mut s, 0, 2);
-        run(&mut s, 0, 2);
+        queue(&mut s, CpuId(0), TaskId(2));
+        run(&mut s, CpuId(0), TaskId(2));
         s.jiffies = 100;
         s.rd_overloaded = true; // stale: nobody has two tasks
         let k = balance_periodic_on_cpu1(s);
@@ -1419,20 +1421,20 @@ mod tests {
         let k2 = k.clone();
         let result = Rc::new(Cell::new(i32::MIN));
         let r2 = result.clone();
-        k.m.spawn(0, async move {
-            k2.rq_lock(1).await;
-            let pulled = sched_balance_newidle(&k2, 1).await;
-            assert!(k2.rq_locked(1), "returns with the rq lock held");
+        k.m.spawn(task_ctx(TaskId(0)), async move {
+            k2.rq_lock(CpuId(1)).await;
+            let pulled = sched_balance_newidle(&k2, CpuId(1)).await;
+            assert!(k2.rq_locked(CpuId(1)), "returns with the rq lock held");
             r2.set(pulled);
-            k2.rq_unlock(1).await;
+            k2.rq_unlock(CpuId(1)).await;
             k2.m.halt().await;
         });
-        k.m.boot_cpu(1, 0);
+        k.m.boot_cpu(CpuId(1), task_ctx(TaskId(0)));
         run_machine(&k);
         assert_eq!(result.get(), 1);
         let s = k.st();
         // Tasks 3 and 4 are cold (never ran); the scan starts at the LRU end: task 3.
-        assert_eq!(s.tasks[3].cpu, 1);
+        assert_eq!(s.tasks[3].cpu, CpuId(1));
         assert_eq!(s.rqs[1].nr_running, 1);
         assert_eq!(s.rqs[0].nr_running, 2);
         assert_eq!(s.rqs[1].idle_stamp, 0, "pulled: not going idle");
@@ -1446,13 +1448,13 @@ mod tests {
         let k2 = k.clone();
         let result = Rc::new(Cell::new(i32::MIN));
         let r2 = result.clone();
-        k.m.spawn(0, async move {
-            k2.rq_lock(1).await;
-            r2.set(sched_balance_newidle(&k2, 1).await);
-            k2.rq_unlock(1).await;
+        k.m.spawn(task_ctx(TaskId(0)), async move {
+            k2.rq_lock(CpuId(1)).await;
+            r2.set(sched_balance_newidle(&k2, CpuId(1)).await);
+            k2.rq_unlock(CpuId(1)).await;
             k2.m.halt().await;
         });
-        k.m.boot_cpu(1, 0);
+        k.m.boot_cpu(CpuId(1), task_ctx(TaskId(0)));
         run_machine(&k);
         assert_eq!(result.get(), 0);
         assert_eq!(k.st().rqs[1].nr_running, 0);
@@ -1462,12 +1464,12 @@ mod tests {
     /// Task 6 sleeps; it last ran on CPU 2.
     fn half_busy_quad() -> SchedState {
         let mut s = new_for_tests(4, 3);
-        queue(&mut s, 0, 4);
-        run(&mut s, 0, 4);
-        queue(&mut s, 2, 5);
-        run(&mut s, 2, 5);
-        s.tasks[6].cpu = 2;
-        s.tasks[6].recent_used_cpu = 2;
+        queue(&mut s, CpuId(0), TaskId(4));
+        run(&mut s, CpuId(0), TaskId(4));
+        queue(&mut s, CpuId(2), TaskId(5));
+        run(&mut s, CpuId(2), TaskId(5));
+        s.tasks[6].cpu = CpuId(2);
+        s.tasks[6].recent_used_cpu = CpuId(2);
         s
     }
 
@@ -1478,11 +1480,14 @@ mod tests {
         // (1024 + 1024)·100·1024 vs prev = (1024 − 1024)·108·1024 = 0 ⇒ stay on prev (2).
         // select_idle_sibling(2): 2 busy ⇒ scan 3, 0, 1 ⇒ CPU 3 (a scan from CPU 0 would
         // answer 1).
-        assert_eq!(select_task_rq_fair_dry_run(&s, 6, 2, WakeFlags::TTWU), 3);
+        assert_eq!(
+            select_task_rq_fair_dry_run(&s, TaskId(6), CpuId(2), WakeFlags::TTWU),
+            CpuId(3)
+        );
         // CURRENT_CPU: the waker's CPU when allowed.
         assert_eq!(
-            select_task_rq_fair_dry_run(&s, 6, 2, WakeFlags::TTWU | WakeFlags::CURRENT_CPU),
-            0
+            select_task_rq_fair_dry_run(&s, TaskId(6), CpuId(2), WakeFlags::TTWU | WakeFlags::CURRENT_CPU),
+            CpuId(0)
         );
     }
 
@@ -1490,19 +1495,28 @@ mod tests {
     fn wakeup_prefers_an_idle_prev_and_respects_affinity() {
         let mut s = half_busy_quad();
         // prev 3 is idle: WA_IDLE picks it, and select_idle_sibling keeps it.
-        assert_eq!(select_task_rq_fair_dry_run(&s, 6, 3, WakeFlags::TTWU), 3);
+        assert_eq!(
+            select_task_rq_fair_dry_run(&s, TaskId(6), CpuId(3), WakeFlags::TTWU),
+            CpuId(3)
+        );
         // Only CPUs 0–2 allowed: the scan from 3 wraps and finds 1.
-        s.tasks[6].cpus_mask.clear(3);
-        assert_eq!(select_task_rq_fair_dry_run(&s, 6, 2, WakeFlags::TTWU), 1);
+        s.tasks[6].cpus_mask.clear(CpuId(3));
+        assert_eq!(
+            select_task_rq_fair_dry_run(&s, TaskId(6), CpuId(2), WakeFlags::TTWU),
+            CpuId(1)
+        );
     }
 
     #[test]
     fn wakeup_side_effects_record_the_wakee_and_recent_cpu() {
         let mut s = half_busy_quad();
-        assert_eq!(select_task_rq_fair(&mut s, 6, 2, WakeFlags::TTWU), 3);
-        assert_eq!(s.tasks[4].last_wakee, Some(6));
+        assert_eq!(
+            select_task_rq_fair(&mut s, TaskId(6), CpuId(2), WakeFlags::TTWU),
+            CpuId(3)
+        );
+        assert_eq!(s.tasks[4].last_wakee, Some(TaskId(6)));
         assert_eq!(s.tasks[4].wakee_flips, 1);
-        assert_eq!(s.tasks[6].recent_used_cpu, 2);
+        assert_eq!(s.tasks[6].recent_used_cpu, CpuId(2));
     }
 
     #[test]
@@ -1510,7 +1524,10 @@ mod tests {
         let s = half_busy_quad();
         // Task 4 execs on CPU 0, where it is the only task: without it CPU 0 is idle, as idle
         // as the idlest other group, so the task stays (counting it would send it to CPU 1).
-        assert_eq!(select_task_rq_fair_dry_run(&s, 4, 0, WakeFlags::EXEC), 0);
+        assert_eq!(
+            select_task_rq_fair_dry_run(&s, TaskId(4), CpuId(0), WakeFlags::EXEC),
+            CpuId(0)
+        );
     }
 
     #[test]
@@ -1523,23 +1540,23 @@ mod tests {
         let g = crate::sched::cgroup::sched_create_group(&mut s, "/g", 0, 1024);
         for p in 2..6 {
             s.tasks[p].sched_task_group = g;
-            queue(&mut s, 0, p as TaskId);
+            queue(&mut s, CpuId(0), TaskId(p as u32));
         }
-        assert_eq!(cpu_load(&s, 0), 1024);
+        assert_eq!(cpu_load(&s, CpuId(0)), 1024);
         for p in 2..6 {
-            assert_eq!(task_h_load(&s, p), 256);
+            assert_eq!(task_h_load(&s, TaskId(p)), 256);
         }
-        queue(&mut s, 0, 6);
-        assert_eq!(task_h_load(&s, 6), 1024);
+        queue(&mut s, CpuId(0), TaskId(6));
+        assert_eq!(task_h_load(&s, TaskId(6)), 1024);
         // Nested: /g/h (shares 1024) takes task 5 out of /g's direct tasks; /g's cfs_rq now
         // holds three tasks and /g/h's entity (1024): 4096 in all, so /g/h's h_load is
         // 1024·1024/4096 = 256 and task 5, alone in /g/h, has all of it.
         let h = crate::sched::cgroup::sched_create_group(&mut s, "/g/h", g, 1024);
-        core::deactivate_task(&mut s, 0, 5, DequeueFlags::empty());
+        core::deactivate_task(&mut s, CpuId(0), TaskId(5), DequeueFlags::empty());
         s.tasks[5].sched_task_group = h;
-        core::activate_task(&mut s, 0, 5, EnqueueFlags::empty());
-        assert_eq!(task_h_load(&s, 5), 256);
-        assert_eq!(task_h_load(&s, 2), 256);
+        core::activate_task(&mut s, CpuId(0), TaskId(5), EnqueueFlags::empty());
+        assert_eq!(task_h_load(&s, TaskId(5)), 256);
+        assert_eq!(task_h_load(&s, TaskId(2)), 256);
     }
 
     #[test]
@@ -1547,6 +1564,9 @@ mod tests {
         let s = half_busy_quad();
         // Groups from CPU 0: {0} fully busy (local), {1} idle, {2} busy, {3} idle: {1} is the
         // first of the two idlest, and it beats the busy local group.
-        assert_eq!(select_task_rq_fair_dry_run(&s, 6, 0, WakeFlags::FORK), 1);
+        assert_eq!(
+            select_task_rq_fair_dry_run(&s, TaskId(6), CpuId(0), WakeFlags::FORK),
+            CpuId(1)
+        );
     }
 }

@@ -20,8 +20,8 @@ use crate::task::TaskId;
 pub fn set_next_task_idle(s: &mut SchedState, cpu: CpuId, next: TaskId) {
     let now = s.m.now();
     // Idle time is measured from here for the fair server (D-20).
-    s.tasks[next as usize].se.exec_start = s.rqs[cpu as usize].clock_task;
-    let rq = &mut s.rqs[cpu as usize];
+    s.tasks[next.idx()].se.exec_start = s.rqs[cpu.idx()].clock_task;
+    let rq = &mut s.rqs[cpu.idx()];
     if rq.idle_stamp == 0 {
         rq.idle_stamp = now.max(1);
     }
@@ -56,7 +56,7 @@ pub async fn do_idle(k: &Kernel) {
         }
         // flush_smp_call_function_queue(): wakeups queued while polling.
         let cpu = k.this_cpu();
-        if !k.st().rqs[cpu as usize].wake_list.is_empty() {
+        if !k.st().rqs[cpu.idx()].wake_list.is_empty() {
             sched_ttwu_pending(k, cpu).await;
         }
         __schedule(k, SchedMode::Idle).await;

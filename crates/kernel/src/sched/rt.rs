@@ -134,7 +134,7 @@ pub struct RtoState {
 // ---------------------------------------------------------------------- helpers
 
 fn rq_curr(s: &SchedState, cpu: CpuId) -> TaskId {
-    s.rqs[cpu as usize].curr
+    s.rqs[cpu.idx()].curr
 }
 
 /// `rt_task()` in its long-standing form: prio below `MAX_RT_PRIO`, which includes DL tasks.
@@ -148,7 +148,7 @@ fn rt_or_dl_prio(prio: i32) -> bool {
 ///
 /// Linux: kernel/sched/rt.c on_rt_rq().
 fn on_rt_rq(s: &SchedState, p: TaskId) -> bool {
-    s.tasks[p as usize].rt.on_rq
+    s.tasks[p.idx()].rt.on_rq
 }
 
 /// Whether `rq` runs stop or DL work or has RT work queued (the `balance_rt` result).
@@ -156,13 +156,13 @@ fn on_rt_rq(s: &SchedState, p: TaskId) -> bool {
 /// Linux: kernel/sched/rt.c balance_rt() (its return value: sched_stop_runnable() ||
 /// sched_dl_runnable() || sched_rt_runnable()).
 fn rt_or_higher_runnable(s: &SchedState, cpu: CpuId) -> bool {
-    let rq = &s.rqs[cpu as usize];
+    let rq = &s.rqs[cpu.idx()];
     crate::sched::stop_task::sched_stop_runnable(s, cpu) || rq.dl.dl_nr_running > 0 || rq.rt.rt_nr_running > 0
 }
 
 /// Linux: kernel/sched/rt.c rt_queue_push_tasks().
 fn rt_queue_push_tasks(s: &mut SchedState, cpu: CpuId) {
-    if s.rqs[cpu as usize].rt.has_pushable_tasks() {
+    if s.rqs[cpu.idx()].rt.has_pushable_tasks() {
         core::queue_balance_callback(s, cpu, BalanceCallback::PushRt);
     }
 }
@@ -196,8 +196,8 @@ fn rt_overloaded(s: &SchedState) -> u32 {
 ///
 /// Linux: kernel/sched/rt.c enqueue_pushable_task().
 fn enqueue_pushable_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-    let prio = s.tasks[p as usize].prio;
-    let rt = &mut s.rqs[cpu as usize].rt;
+    let prio = s.tasks[p.idx()].prio;
+    let rt = &mut s.rqs[cpu.idx()].rt;
     rt.pushable_tasks.retain(|&(_, t)| t != p);
     let pos = rt
         .pushable_tasks
@@ -218,7 +218,7 @@ fn enqueue_pushable_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 ///
 /// Linux: kernel/sched/rt.c dequeue_pushable_task().
 fn dequeue_pushable_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-    let rt = &mut s.rqs[cpu as usize].rt;
+    let rt = &mut s.rqs[cpu.idx()].rt;
     rt.pushable_tasks.retain(|&(_, t)| t != p);
     if let Some(&(prio, _)) = rt.pushable_tasks.first() {
         rt.highest_prio.next = prio;
@@ -235,7 +235,7 @@ fn dequeue_pushable_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 ///
 /// Linux: kernel/sched/rt.c inc_rt_prio_smp() / dec_rt_prio_smp().
 fn rt_prio_smp_update(s: &mut SchedState, cpu: CpuId, prev_prio: i32) {
-    let curr = s.rqs[cpu as usize].rt.highest_prio.curr;
+    let curr = s.rqs[cpu.idx()].rt.highest_prio.curr;
     if curr != prev_prio {
         s.cpupri.set(cpu, convert_prio(curr));
     }
@@ -243,16 +243,16 @@ fn rt_prio_smp_update(s: &mut SchedState, cpu: CpuId, prev_prio: i32) {
 
 /// Linux: kernel/sched/rt.c inc_rt_prio().
 fn inc_rt_prio(s: &mut SchedState, cpu: CpuId, prio: i32) {
-    let prev = s.rqs[cpu as usize].rt.highest_prio.curr;
+    let prev = s.rqs[cpu.idx()].rt.highest_prio.curr;
     if prio < prev {
-        s.rqs[cpu as usize].rt.highest_prio.curr = prio;
+        s.rqs[cpu.idx()].rt.highest_prio.curr = prio;
     }
     rt_prio_smp_update(s, cpu, prev);
 }
 
 /// Linux: kernel/sched/rt.c dec_rt_prio().
 fn dec_rt_prio(s: &mut SchedState, cpu: CpuId, prio: i32) {
-    let rt = &mut s.rqs[cpu as usize].rt;
+    let rt = &mut s.rqs[cpu.idx()].rt;
     let prev = rt.highest_prio.curr;
     if rt.rt_nr_running > 0 {
         assert!(
@@ -274,8 +274,8 @@ fn dec_rt_prio(s: &mut SchedState, cpu: CpuId, prio: i32) {
 ///
 /// Deviation: no RT runtime accounting (no throttling, R-13), no PELT.
 fn update_curr_rt(s: &mut SchedState, cpu: CpuId) {
-    let donor = s.rqs[cpu as usize].donor;
-    if s.tasks[donor as usize].class != Class::Rt {
+    let donor = s.rqs[cpu.idx()].donor;
+    if s.tasks[donor.idx()].class != Class::Rt {
         return;
     }
     // The interval is measured on the donor's clock; the time executed goes to rq->curr,
@@ -301,31 +301,31 @@ fn enqueue_rt_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: EnqueueFl
         flags.contains(EnqueueFlags::RESTORE),
         flags.contains(EnqueueFlags::MOVE),
     );
-    let prio = s.tasks[p as usize].prio;
+    let prio = s.tasks[p.idx()].prio;
     assert!(
         (0..MAX_RT_PRIO as i32).contains(&prio),
         "enqueue_rt of task {p} with prio {prio}"
     );
-    assert!(!s.tasks[p as usize].rt.on_rq, "task {p} already on an RT rq");
+    assert!(!s.tasks[p.idx()].rt.on_rq, "task {p} already on an RT rq");
     let idx = prio as usize;
     if moving {
-        assert!(!s.tasks[p as usize].rt.on_list, "task {p} already on an RT list");
-        let rt = &mut s.rqs[cpu as usize].rt;
+        assert!(!s.tasks[p.idx()].rt.on_list, "task {p} already on an RT list");
+        let rt = &mut s.rqs[cpu.idx()].rt;
         if flags.contains(EnqueueFlags::HEAD) {
             rt.queues[idx].push_front(p);
         } else {
             rt.queues[idx].push_back(p);
         }
         rt.bitmap |= 1u128 << idx;
-        s.tasks[p as usize].rt.on_list = true;
+        s.tasks[p.idx()].rt.on_list = true;
     } else {
         assert!(
-            s.tasks[p as usize].rt.on_list,
+            s.tasks[p.idx()].rt.on_list,
             "SAVE-only re-enqueue of task {p} lost its list"
         );
     }
-    s.tasks[p as usize].rt.on_rq = true;
-    s.rqs[cpu as usize].rt.rt_nr_running += 1;
+    s.tasks[p.idx()].rt.on_rq = true;
+    s.rqs[cpu.idx()].rt.rt_nr_running += 1;
     inc_rt_prio(s, cpu, prio);
 }
 
@@ -335,12 +335,12 @@ fn dequeue_rt_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: DequeueFl
         flags.contains(DequeueFlags::SAVE),
         flags.contains(DequeueFlags::MOVE),
     );
-    let prio = s.tasks[p as usize].prio;
-    assert!(s.tasks[p as usize].rt.on_rq, "task {p} not on an RT rq");
+    let prio = s.tasks[p.idx()].prio;
+    assert!(s.tasks[p.idx()].rt.on_rq, "task {p} not on an RT rq");
     if moving {
-        assert!(s.tasks[p as usize].rt.on_list);
+        assert!(s.tasks[p.idx()].rt.on_list);
         let idx = prio as usize;
-        let rt = &mut s.rqs[cpu as usize].rt;
+        let rt = &mut s.rqs[cpu.idx()].rt;
         let pos = rt.queues[idx]
             .iter()
             .position(|&t| t == p)
@@ -349,10 +349,10 @@ fn dequeue_rt_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: DequeueFl
         if rt.queues[idx].is_empty() {
             rt.bitmap &= !(1u128 << idx);
         }
-        s.tasks[p as usize].rt.on_list = false;
+        s.tasks[p.idx()].rt.on_list = false;
     }
-    s.tasks[p as usize].rt.on_rq = false;
-    let rt = &mut s.rqs[cpu as usize].rt;
+    s.tasks[p.idx()].rt.on_rq = false;
+    let rt = &mut s.rqs[cpu.idx()].rt;
     assert!(rt.rt_nr_running > 0, "rt_nr_running underflow on cpu{cpu}");
     rt.rt_nr_running -= 1;
     dec_rt_prio(s, cpu, prio);
@@ -365,8 +365,8 @@ fn requeue_task_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, head: bool) {
     if !on_rt_rq(s, p) {
         return;
     }
-    let idx = s.tasks[p as usize].prio as usize;
-    let q = &mut s.rqs[cpu as usize].rt.queues[idx];
+    let idx = s.tasks[p.idx()].prio as usize;
+    let q = &mut s.rqs[cpu.idx()].rt.queues[idx];
     let pos = q
         .iter()
         .position(|&t| t == p)
@@ -388,7 +388,7 @@ fn requeue_task_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, head: bool) {
 /// `on_cpu`, and an unlocked window of the switch may let a push see it, so running entries
 /// are skipped instead.
 fn pick_next_pushable_task(s: &SchedState, cpu: CpuId) -> Option<TaskId> {
-    let rq = &s.rqs[cpu as usize];
+    let rq = &s.rqs[cpu.idx()];
     let p = rq
         .rt
         .pushable_tasks
@@ -396,8 +396,8 @@ fn pick_next_pushable_task(s: &SchedState, cpu: CpuId) -> Option<TaskId> {
         .map(|&(_, t)| t)
         // S10, D7: never an executing task, never a blocked donor (only Proxy Execution
         // moves those).
-        .find(|&t| !s.tasks[t as usize].on_cpu && !core::task_is_blocked(s, t))?;
-    let t = &s.tasks[p as usize];
+        .find(|&t| !s.tasks[t.idx()].on_cpu && !core::task_is_blocked(s, t))?;
+    let t = &s.tasks[p.idx()];
     assert_eq!(t.cpu, cpu, "pushable task {p} on another CPU's list");
     assert_ne!(rq.curr, p, "pushable task {p} is curr");
     assert!(t.nr_cpus_allowed > 1, "pinned task {p} on the pushable list");
@@ -410,13 +410,13 @@ fn pick_next_pushable_task(s: &SchedState, cpu: CpuId) -> Option<TaskId> {
 ///
 /// Linux: kernel/sched/rt.c pick_highest_pushable_task() / pick_rt_task().
 fn pick_highest_pushable_task(s: &SchedState, cpu: CpuId, dst: CpuId) -> Option<TaskId> {
-    s.rqs[cpu as usize]
+    s.rqs[cpu.idx()]
         .rt
         .pushable_tasks
         .iter()
         .map(|&(_, t)| t)
         .find(|&t| {
-            let task = &s.tasks[t as usize];
+            let task = &s.tasks[t.idx()];
             !task.on_cpu && task.cpus_mask.test(dst) && !core::task_is_blocked(s, t)
         })
 }
@@ -429,7 +429,7 @@ fn pick_highest_pushable_task(s: &SchedState, cpu: CpuId, dst: CpuId) -> Option<
 pub fn init_entity_rt(s: &mut SchedState, p: TaskId) {
     let slice = s.tun.rr_timeslice_ticks();
     assert!(slice > 0, "RR slice of zero ticks");
-    let rt = &mut s.tasks[p as usize].rt;
+    let rt = &mut s.tasks[p.idx()].rt;
     rt.time_slice = slice;
     rt.on_list = false;
     rt.on_rq = false;
@@ -441,13 +441,13 @@ pub fn init_entity_rt(s: &mut SchedState, p: TaskId) {
 /// Linux: kernel/sched/rt.c enqueue_task_rt() / enqueue_rt_entity().
 pub fn enqueue_task_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: EnqueueFlags) {
     assert_eq!(
-        s.tasks[p as usize].class,
+        s.tasks[p.idx()].class,
         Class::Rt,
         "enqueue_task_rt of a non-RT task {p}"
     );
     enqueue_rt_entity(s, cpu, p, flags);
     core::add_nr_running(s, cpu, 1);
-    if rq_curr(s, cpu) != p && s.tasks[p as usize].nr_cpus_allowed > 1 {
+    if rq_curr(s, cpu) != p && s.tasks[p.idx()].nr_cpus_allowed > 1 {
         enqueue_pushable_task(s, cpu, p);
     }
 }
@@ -469,7 +469,7 @@ pub fn dequeue_task_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: Dequeue
 ///
 /// Linux: kernel/sched/rt.c yield_task_rt().
 pub fn yield_task_rt(s: &mut SchedState, cpu: CpuId) {
-    let donor = s.rqs[cpu as usize].donor;
+    let donor = s.rqs[cpu.idx()].donor;
     requeue_task_rt(s, cpu, donor, false);
 }
 
@@ -479,15 +479,15 @@ pub fn yield_task_rt(s: &mut SchedState, cpu: CpuId) {
 /// Linux: kernel/sched/rt.c check_preempt_equal_prio().
 fn check_preempt_equal_prio(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     let curr = rq_curr(s, cpu);
-    let donor = s.rqs[cpu as usize].donor;
-    if s.tasks[curr as usize].nr_cpus_allowed == 1 {
+    let donor = s.rqs[cpu.idx()].donor;
+    if s.tasks[curr.idx()].nr_cpus_allowed == 1 {
         return;
     }
-    let d = &s.tasks[donor as usize];
+    let d = &s.tasks[donor.idx()];
     if s.cpupri.find(d.prio, &d.cpus_mask).is_none() {
         return;
     }
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     if t.nr_cpus_allowed != 1 && s.cpupri.find(t.prio, &t.cpus_mask).is_some() {
         return;
     }
@@ -500,14 +500,14 @@ fn check_preempt_equal_prio(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 ///
 /// Linux: kernel/sched/rt.c wakeup_preempt_rt().
 pub fn wakeup_preempt_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, _wake_flags: WakeFlags) {
-    let donor = s.rqs[cpu as usize].donor;
+    let donor = s.rqs[cpu.idx()].donor;
     let curr = rq_curr(s, cpu);
-    let (pp, dp) = (s.tasks[p as usize].prio, s.tasks[donor as usize].prio);
+    let (pp, dp) = (s.tasks[p.idx()].prio, s.tasks[donor.idx()].prio);
     if pp < dp {
         core::resched_curr(s, cpu);
         return;
     }
-    if pp == dp && !s.tasks[curr as usize].need_resched {
+    if pp == dp && !s.tasks[curr.idx()].need_resched {
         check_preempt_equal_prio(s, cpu, p);
     }
 }
@@ -517,7 +517,7 @@ pub fn wakeup_preempt_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, _wake_flags:
 ///
 /// Linux: kernel/sched/rt.c pick_task_rt() / _pick_next_task_rt() / pick_next_rt_entity().
 pub fn pick_task_rt(s: &SchedState, cpu: CpuId) -> Option<TaskId> {
-    let rt = &s.rqs[cpu as usize].rt;
+    let rt = &s.rqs[cpu.idx()].rt;
     if rt.rt_nr_running == 0 {
         return None;
     }
@@ -534,7 +534,7 @@ pub fn pick_task_rt(s: &SchedState, cpu: CpuId) -> Option<TaskId> {
 /// Linux: kernel/sched/rt.c put_prev_task_rt().
 pub fn put_prev_task_rt(s: &mut SchedState, cpu: CpuId, prev: TaskId) {
     update_curr_rt(s, cpu);
-    if on_rt_rq(s, prev) && s.tasks[prev as usize].nr_cpus_allowed > 1 {
+    if on_rt_rq(s, prev) && s.tasks[prev.idx()].nr_cpus_allowed > 1 {
         enqueue_pushable_task(s, cpu, prev);
     }
 }
@@ -545,8 +545,8 @@ pub fn put_prev_task_rt(s: &mut SchedState, cpu: CpuId, prev: TaskId) {
 ///
 /// Linux: kernel/sched/rt.c set_next_task_rt().
 pub fn set_next_task_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, first: bool) {
-    let now = s.rqs[cpu as usize].clock_task;
-    s.tasks[p as usize].se.exec_start = now;
+    let now = s.rqs[cpu.idx()].clock_task;
+    s.tasks[p.idx()].se.exec_start = now;
     dequeue_pushable_task(s, cpu, p);
     if !first {
         return;
@@ -561,18 +561,18 @@ pub fn set_next_task_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, first: bool) 
 /// Linux: kernel/sched/rt.c task_tick_rt().
 pub fn task_tick_rt(s: &mut SchedState, cpu: CpuId, curr: TaskId) {
     update_curr_rt(s, cpu);
-    if s.tasks[curr as usize].policy != Policy::Rr {
+    if s.tasks[curr.idx()].policy != Policy::Rr {
         return;
     }
-    let rt = &mut s.tasks[curr as usize].rt;
+    let rt = &mut s.tasks[curr.idx()].rt;
     assert!(rt.time_slice > 0, "RR task {curr} ticked with an empty slice");
     rt.time_slice -= 1;
     if rt.time_slice > 0 {
         return;
     }
     rt.time_slice = s.tun.rr_timeslice_ticks();
-    let idx = s.tasks[curr as usize].prio as usize;
-    if s.rqs[cpu as usize].rt.queues[idx].len() > 1 {
+    let idx = s.tasks[curr.idx()].prio as usize;
+    if s.rqs[cpu.idx()].rt.queues[idx].len() > 1 {
         requeue_task_rt(s, cpu, curr, false);
         core::resched_curr(s, cpu);
     }
@@ -591,15 +591,15 @@ pub fn select_task_rq_rt(s: &SchedState, p: TaskId, cpu: CpuId, wake_flags: Wake
     if !wake_flags.intersects(WakeFlags::TTWU | WakeFlags::FORK) {
         return cpu;
     }
-    let rq = &s.rqs[cpu as usize];
-    let curr = &s.tasks[rq.curr as usize];
-    let donor = &s.tasks[rq.donor as usize];
+    let rq = &s.rqs[cpu.idx()];
+    let curr = &s.tasks[rq.curr.idx()];
+    let donor = &s.tasks[rq.donor.idx()];
     let test = !donor.is_idle_task
         && rt_or_dl_prio(donor.prio)
-        && (curr.nr_cpus_allowed < 2 || donor.prio <= s.tasks[p as usize].prio);
+        && (curr.nr_cpus_allowed < 2 || donor.prio <= s.tasks[p.idx()].prio);
     if test {
         if let Some(target) = find_lowest_rq(s, p) {
-            if s.tasks[p as usize].prio < s.rqs[target as usize].rt.highest_prio.curr {
+            if s.tasks[p.idx()].prio < s.rqs[target.idx()].rt.highest_prio.curr {
                 return target;
             }
         }
@@ -616,11 +616,11 @@ pub fn switched_to_rt(s: &mut SchedState, cpu: CpuId, p: TaskId) {
         return;
     }
     if core::task_on_rq_queued(s, p) {
-        if s.tasks[p as usize].nr_cpus_allowed > 1 && s.rqs[cpu as usize].rt.overloaded {
+        if s.tasks[p.idx()].nr_cpus_allowed > 1 && s.rqs[cpu.idx()].rt.overloaded {
             rt_queue_push_tasks(s, cpu);
         }
-        let donor = s.rqs[cpu as usize].donor;
-        if s.tasks[p as usize].prio < s.tasks[donor as usize].prio {
+        let donor = s.rqs[cpu.idx()].donor;
+        if s.tasks[p.idx()].prio < s.tasks[donor.idx()].prio {
             core::resched_curr(s, cpu);
         }
     }
@@ -631,7 +631,7 @@ pub fn switched_to_rt(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 ///
 /// Linux: kernel/sched/rt.c switched_from_rt().
 pub fn switched_from_rt(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-    if !core::task_on_rq_queued(s, p) || s.rqs[cpu as usize].rt.rt_nr_running > 0 {
+    if !core::task_on_rq_queued(s, p) || s.rqs[cpu.idx()].rt.rt_nr_running > 0 {
         return;
     }
     rt_queue_pull_task(s, cpu);
@@ -643,19 +643,19 @@ pub fn switched_from_rt(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 ///
 /// Linux: kernel/sched/rt.c prio_changed_rt().
 pub fn prio_changed_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, oldprio: i32) {
-    let prio = s.tasks[p as usize].prio;
+    let prio = s.tasks[p.idx()].prio;
     if !core::task_on_rq_queued(s, p) || prio == oldprio {
         return;
     }
-    let donor = s.rqs[cpu as usize].donor;
+    let donor = s.rqs[cpu.idx()].donor;
     if donor == p {
         if oldprio < prio {
             rt_queue_pull_task(s, cpu);
         }
-        if prio > s.rqs[cpu as usize].rt.highest_prio.curr {
+        if prio > s.rqs[cpu.idx()].rt.highest_prio.curr {
             core::resched_curr(s, cpu);
         }
-    } else if prio < s.tasks[donor as usize].prio {
+    } else if prio < s.tasks[donor.idx()].prio {
         core::resched_curr(s, cpu);
     }
 }
@@ -672,7 +672,7 @@ pub fn prio_changed_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, oldprio: i32) 
 /// rotating cursor); the model takes the first CPU, which is deterministic without extra
 /// state.
 pub fn find_lowest_rq(s: &SchedState, p: TaskId) -> Option<CpuId> {
-    let t = &s.tasks[p as usize];
+    let t = &s.tasks[p.idx()];
     if t.nr_cpus_allowed == 1 {
         return None;
     }
@@ -682,7 +682,7 @@ pub fn find_lowest_rq(s: &SchedState, p: TaskId) -> Option<CpuId> {
         return Some(cpu);
     }
     let this_cpu = Some(s.m.this_cpu()).filter(|&c| lowest_mask.test(c));
-    for sd in &s.topo.domains[cpu as usize] {
+    for sd in &s.topo.domains[cpu.idx()] {
         if sd.flags & sd::WAKE_AFFINE == 0 {
             continue;
         }
@@ -713,7 +713,7 @@ async fn find_lock_lowest_rq(k: &Kernel, task: TaskId, rq: CpuId) -> Option<CpuI
             if cpu == rq {
                 return None;
             }
-            if s.rqs[cpu as usize].rt.highest_prio.curr <= s.tasks[task as usize].prio {
+            if s.rqs[cpu.idx()].rt.highest_prio.curr <= s.tasks[task.idx()].prio {
                 // Equal or stronger work there: retrying would not drop a lock and would
                 // most likely see the same.
                 return None;
@@ -725,7 +725,7 @@ async fn find_lock_lowest_rq(k: &Kernel, task: TaskId, rq: CpuId) -> Option<CpuI
             // stopped being the first pushable task.
             let still_valid = {
                 let s = k.st();
-                let t = &s.tasks[task as usize];
+                let t = &s.tasks[task.idx()];
                 t.cpu == rq
                     && t.cpus_mask.test(lowest)
                     && !t.on_cpu
@@ -740,7 +740,7 @@ async fn find_lock_lowest_rq(k: &Kernel, task: TaskId, rq: CpuId) -> Option<CpuI
         }
         let suitable = {
             let s = k.st();
-            s.rqs[lowest as usize].rt.highest_prio.curr > s.tasks[task as usize].prio
+            s.rqs[lowest.idx()].rt.highest_prio.curr > s.tasks[task.idx()].prio
         };
         if suitable {
             return Some(lowest);
@@ -760,7 +760,7 @@ async fn find_lock_lowest_rq(k: &Kernel, task: TaskId, rq: CpuId) -> Option<CpuI
 async fn push_rt_task(k: &Kernel, cpu: CpuId) -> bool {
     let (mut next_task, max_retries) = {
         let s = k.st();
-        if !s.rqs[cpu as usize].rt.overloaded {
+        if !s.rqs[cpu.idx()].rt.overloaded {
             return false;
         }
         match pick_next_pushable_task(&s, cpu) {
@@ -771,8 +771,8 @@ async fn push_rt_task(k: &Kernel, cpu: CpuId) -> bool {
     for _ in 0..=max_retries {
         {
             let mut s = k.st();
-            let donor = s.rqs[cpu as usize].donor;
-            if s.tasks[next_task as usize].prio < s.tasks[donor as usize].prio {
+            let donor = s.rqs[cpu.idx()].donor;
+            if s.tasks[next_task.idx()].prio < s.tasks[donor.idx()].prio {
                 // The pushable task is stronger than what runs here: just reschedule.
                 core::resched_curr(&mut s, cpu);
                 return false;
@@ -831,7 +831,7 @@ pub async fn push_rt_tasks(k: &Kernel, cpu: CpuId) {
 fn rto_next_cpu(s: &mut SchedState) -> Option<CpuId> {
     // At most two rounds: after one restart `rto_loop == rto_loop_next` (atomic here).
     for _ in 0..2 {
-        let start = s.rto.rto_cpu.map_or(0, |c| c + 1);
+        let start = s.rto.rto_cpu.map_or(CpuId(0), |c| CpuId(c.0 + 1));
         let next = s.rto_mask.iter().find(|&c| c >= start);
         s.rto.rto_cpu = next;
         if next.is_some() {
@@ -850,10 +850,10 @@ fn rto_next_cpu(s: &mut SchedState) -> Option<CpuId> {
 ///
 /// Linux: kernel/irq_work.c irq_work_queue_on().
 fn rto_queue_push_work(s: &mut SchedState, cpu: CpuId) {
-    if s.rqs[cpu as usize].rt_push_work_pending {
+    if s.rqs[cpu.idx()].rt_push_work_pending {
         return;
     }
-    s.rqs[cpu as usize].rt_push_work_pending = true;
+    s.rqs[cpu.idx()].rt_push_work_pending = true;
     core::send_ipi(s, cpu, IpiReason::CallFunction);
 }
 
@@ -885,8 +885,8 @@ fn tell_cpu_to_push(s: &mut SchedState) {
 pub async fn rto_push_irq_work_func(k: &Kernel, cpu: CpuId) {
     let has_pushable = {
         let mut s = k.st();
-        s.rqs[cpu as usize].rt_push_work_pending = false;
-        s.rqs[cpu as usize].rt.has_pushable_tasks()
+        s.rqs[cpu.idx()].rt_push_work_pending = false;
+        s.rqs[cpu.idx()].rt.has_pushable_tasks()
     };
     if has_pushable {
         k.rq_lock(cpu).await;
@@ -921,12 +921,12 @@ pub async fn pull_rt_task(k: &Kernel, this_cpu: CpuId) {
             tell_cpu_to_push(&mut s);
             return;
         }
-        s.nr_cpus() as CpuId
+        s.nr_cpus()
     };
     let mut resched = false;
     // `for_each_cpu(cpu, rto_mask)`: the mask is re-read at each step, since other CPUs run
     // while this rq's lock is dropped.
-    for cpu in 0..nr_cpus {
+    for cpu in CpuId::all(nr_cpus) {
         if cpu == this_cpu {
             continue;
         }
@@ -937,7 +937,7 @@ pub async fn pull_rt_task(k: &Kernel, this_cpu: CpuId) {
             }
             // Racy pre-check without src's lock, as in Linux: a source that gets stronger
             // work will push it itself.
-            if s.rqs[cpu as usize].rt.highest_prio.next >= s.rqs[this_cpu as usize].rt.highest_prio.curr {
+            if s.rqs[cpu.idx()].rt.highest_prio.next >= s.rqs[this_cpu.idx()].rt.highest_prio.curr {
                 continue;
             }
         }
@@ -945,12 +945,12 @@ pub async fn pull_rt_task(k: &Kernel, this_cpu: CpuId) {
         {
             let mut s = k.st();
             if let Some(p) = pick_highest_pushable_task(&s, cpu, this_cpu) {
-                if s.tasks[p as usize].prio < s.rqs[this_cpu as usize].rt.highest_prio.curr {
-                    assert_ne!(p, s.rqs[cpu as usize].curr, "pull of a running task");
+                if s.tasks[p.idx()].prio < s.rqs[this_cpu.idx()].rt.highest_prio.curr {
+                    assert_ne!(p, s.rqs[cpu.idx()].curr, "pull of a running task");
                     assert!(core::task_on_rq_queued(&s, p), "pull of an unqueued task");
-                    let src_donor = s.rqs[cpu as usize].donor;
+                    let src_donor = s.rqs[cpu.idx()].donor;
                     // A task stronger than its own donor is about to run there: leave it.
-                    if s.tasks[p as usize].prio >= s.tasks[src_donor as usize].prio {
+                    if s.tasks[p.idx()].prio >= s.tasks[src_donor.idx()].prio {
                         core::move_queued_task_locked(&mut s, cpu, this_cpu, p);
                         resched = true;
                     }
@@ -968,7 +968,7 @@ pub async fn pull_rt_task(k: &Kernel, this_cpu: CpuId) {
 ///
 /// Linux: kernel/sched/rt.c need_pull_rt_task().
 fn need_pull_rt_task(s: &SchedState, cpu: CpuId, prev: TaskId) -> bool {
-    s.rqs[cpu as usize].rt.highest_prio.curr > s.tasks[prev as usize].prio
+    s.rqs[cpu.idx()].rt.highest_prio.curr > s.tasks[prev.idx()].prio
 }
 
 /// Balance hook of the pick (S-3): if `prev` left the RT queue and this rq's RT level is now
@@ -994,10 +994,10 @@ pub async fn balance_rt(k: &Kernel, cpu: CpuId, prev: TaskId) -> bool {
 pub async fn task_woken_rt(k: &Kernel, cpu: CpuId, p: TaskId) {
     let need_to_push = {
         let s = k.st();
-        let rq = &s.rqs[cpu as usize];
-        let curr = &s.tasks[rq.curr as usize];
-        let donor = &s.tasks[rq.donor as usize];
-        let t = &s.tasks[p as usize];
+        let rq = &s.rqs[cpu.idx()];
+        let curr = &s.tasks[rq.curr.idx()];
+        let donor = &s.tasks[rq.donor.idx()];
+        let t = &s.tasks[p.idx()];
         !t.on_cpu
             && !curr.need_resched
             && t.nr_cpus_allowed > 1
@@ -1013,15 +1013,15 @@ pub async fn task_woken_rt(k: &Kernel, cpu: CpuId, p: TaskId) {
 /// Whether `cpu`'s cpupri level matches its RT queue (checker for the invariant "cpupri is the
 /// level of the strongest queued RT task", R-7). Model-only: no Linux counterpart.
 pub fn cpupri_consistent(s: &SchedState, cpu: CpuId) -> bool {
-    let lvl = s.cpupri.cpu_to_pri[cpu as usize];
-    lvl != CPUPRI_INVALID && lvl == convert_prio(s.rqs[cpu as usize].rt.highest_prio.curr)
+    let lvl = s.cpupri.cpu_to_pri[cpu.idx()];
+    lvl != CPUPRI_INVALID && lvl == convert_prio(s.rqs[cpu.idx()].rt.highest_prio.curr)
 }
 
 /// CPUs whose RT queue is overloaded, as the rqs see it (checker: must equal `rto_mask`, R-6).
 /// Model-only: no Linux counterpart.
 pub fn overloaded_cpus(s: &SchedState) -> CpuMask {
-    (0..s.nr_cpus() as CpuId)
-        .filter(|&c| s.rqs[c as usize].rt.overloaded)
+    CpuId::all(s.nr_cpus())
+        .filter(|&c| s.rqs[c.idx()].rt.overloaded)
         .collect()
 }
 
@@ -1041,7 +1041,7 @@ mod tests {
     use crate::tracepoints::NullSink;
 
     fn bare_task(m: &Machine, id: TaskId, cpu: CpuId, nr_cpus: usize) -> Task {
-        let mut t = crate::system::new_task_struct(m, id, id, "t", cpu);
+        let mut t = crate::system::new_task_struct(m, id, id.0, "t", cpu);
         t.cpus_mask = CpuMask::first_n(nr_cpus);
         t.nr_cpus_allowed = nr_cpus as u32;
         t
@@ -1059,7 +1059,7 @@ mod tests {
 
     /// A new RT task of `policy` at `rt_priority` on `cpu`, allowed on `mask` (not queued).
     fn rt_task(s: &mut SchedState, policy: Policy, rt_priority: u32, cpu: CpuId, mask: CpuMask) -> TaskId {
-        let id = s.tasks.len() as TaskId;
+        let id = TaskId(s.tasks.len() as u32);
         let mut t = bare_task(&s.m, id, cpu, s.nr_cpus());
         t.policy = policy;
         t.rt_priority = rt_priority;
@@ -1084,39 +1084,39 @@ mod tests {
 
     /// Run `p` on `cpu` the way `__schedule` does: put prev, set next, switch.
     fn run(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-        let prev = s.rqs[cpu as usize].curr;
-        if s.tasks[prev as usize].class == Class::Rt {
+        let prev = s.rqs[cpu.idx()].curr;
+        if s.tasks[prev.idx()].class == Class::Rt {
             put_prev_task_rt(s, cpu, prev);
         }
         set_next_task_rt(s, cpu, p, true);
-        s.tasks[prev as usize].on_cpu = false;
-        s.tasks[prev as usize].need_resched = false;
-        s.tasks[p as usize].on_cpu = true;
-        s.rqs[cpu as usize].curr = p;
-        s.rqs[cpu as usize].donor = p;
+        s.tasks[prev.idx()].on_cpu = false;
+        s.tasks[prev.idx()].need_resched = false;
+        s.tasks[p.idx()].on_cpu = true;
+        s.rqs[cpu.idx()].curr = p;
+        s.rqs[cpu.idx()].donor = p;
     }
 
     #[test]
     fn rt_pick_order_follows_priority_array() {
         let mut s = sched_state(2, None);
         let m = all(&s);
-        let a50 = rt_task(&mut s, Policy::Fifo, 50, 0, m);
-        let b90 = rt_task(&mut s, Policy::Fifo, 90, 0, m);
-        let c90 = rt_task(&mut s, Policy::Fifo, 90, 0, m);
-        let d70 = rt_task(&mut s, Policy::Fifo, 70, 0, m);
+        let a50 = rt_task(&mut s, Policy::Fifo, 50, CpuId(0), m);
+        let b90 = rt_task(&mut s, Policy::Fifo, 90, CpuId(0), m);
+        let c90 = rt_task(&mut s, Policy::Fifo, 90, CpuId(0), m);
+        let d70 = rt_task(&mut s, Policy::Fifo, 70, CpuId(0), m);
         for p in [a50, b90, c90, d70] {
-            wake(&mut s, 0, p);
+            wake(&mut s, CpuId(0), p);
         }
         assert_eq!(s.rqs[0].rt.rt_nr_running, 4);
         assert_eq!(s.rqs[0].nr_running, 4);
         assert_eq!(s.rqs[0].rt.highest_prio.curr, rt_prio(90));
         assert_eq!(s.cpupri.cpu_to_pri[0], 90, "cpupri level = best rt_priority");
         let mut order = Vec::new();
-        while let Some(p) = pick_task_rt(&s, 0) {
+        while let Some(p) = pick_task_rt(&s, CpuId(0)) {
             order.push(p);
-            assert!(dequeue_task_rt(&mut s, 0, p, dequeue_flags_sleep()));
-            s.tasks[p as usize].on_rq = OnRq::No;
-            assert!(cpupri_consistent(&s, 0));
+            assert!(dequeue_task_rt(&mut s, CpuId(0), p, dequeue_flags_sleep()));
+            s.tasks[p.idx()].on_rq = OnRq::No;
+            assert!(cpupri_consistent(&s, CpuId(0)));
         }
         assert_eq!(
             order,
@@ -1137,51 +1137,56 @@ mod tests {
     fn rt_fifo_positions_wakeup_tail_preempted_keeps_yield_tail_head_on_enqueue_head() {
         let mut s = sched_state(1, None);
         let m = all(&s);
-        let a = rt_task(&mut s, Policy::Fifo, 10, 0, m);
-        let b = rt_task(&mut s, Policy::Fifo, 10, 0, m);
-        wake(&mut s, 0, a);
-        run(&mut s, 0, a);
+        let a = rt_task(&mut s, Policy::Fifo, 10, CpuId(0), m);
+        let b = rt_task(&mut s, Policy::Fifo, 10, CpuId(0), m);
+        wake(&mut s, CpuId(0), a);
+        run(&mut s, CpuId(0), a);
         // A wakeup at equal priority goes to the tail: A keeps running.
-        wake(&mut s, 0, b);
-        wakeup_preempt_rt(&mut s, 0, b, WakeFlags::TTWU);
+        wake(&mut s, CpuId(0), b);
+        wakeup_preempt_rt(&mut s, CpuId(0), b, WakeFlags::TTWU);
         assert!(
-            !s.tasks[a as usize].need_resched,
+            !s.tasks[a.idx()].need_resched,
             "equal prio wakee must not preempt"
         );
         assert_eq!(s.rqs[0].rt.queues[rt_prio(10) as usize], [a, b]);
         // A stronger wakee preempts A; A keeps its place ahead of B.
-        let c = rt_task(&mut s, Policy::Fifo, 20, 0, m);
-        wake(&mut s, 0, c);
-        wakeup_preempt_rt(&mut s, 0, c, WakeFlags::TTWU);
-        assert!(s.tasks[a as usize].need_resched);
-        assert_eq!(pick_task_rt(&s, 0), Some(c));
-        run(&mut s, 0, c);
-        assert!(dequeue_task_rt(&mut s, 0, c, dequeue_flags_sleep()));
-        s.tasks[c as usize].on_rq = OnRq::No;
+        let c = rt_task(&mut s, Policy::Fifo, 20, CpuId(0), m);
+        wake(&mut s, CpuId(0), c);
+        wakeup_preempt_rt(&mut s, CpuId(0), c, WakeFlags::TTWU);
+        assert!(s.tasks[a.idx()].need_resched);
+        assert_eq!(pick_task_rt(&s, CpuId(0)), Some(c));
+        run(&mut s, CpuId(0), c);
+        assert!(dequeue_task_rt(&mut s, CpuId(0), c, dequeue_flags_sleep()));
+        s.tasks[c.idx()].on_rq = OnRq::No;
         assert_eq!(
-            pick_task_rt(&s, 0),
+            pick_task_rt(&s, CpuId(0)),
             Some(a),
             "preempted task resumes before its equal peer"
         );
-        run(&mut s, 0, a);
+        run(&mut s, CpuId(0), a);
         // Yield moves A behind B.
-        yield_task_rt(&mut s, 0);
-        assert_eq!(pick_task_rt(&s, 0), Some(b));
+        yield_task_rt(&mut s, CpuId(0));
+        assert_eq!(pick_task_rt(&s, CpuId(0)), Some(b));
         assert_eq!(s.rqs[0].rt.queues[rt_prio(10) as usize], [b, a]);
         // A dequeue/enqueue with ENQUEUE_HEAD (PI deboost) puts A back at the head.
         let save_move = crate::sched::DequeueFlags::SAVE | crate::sched::DequeueFlags::MOVE;
-        assert!(dequeue_task_rt(&mut s, 0, a, save_move));
+        assert!(dequeue_task_rt(&mut s, CpuId(0), a, save_move));
         enqueue_task_rt(
             &mut s,
-            0,
+            CpuId(0),
             a,
             EnqueueFlags::RESTORE | EnqueueFlags::MOVE | EnqueueFlags::HEAD,
         );
         assert_eq!(s.rqs[0].rt.queues[rt_prio(10) as usize], [a, b]);
         // A SAVE-only pair (no MOVE) keeps the position even without HEAD.
-        assert!(dequeue_task_rt(&mut s, 0, a, crate::sched::DequeueFlags::SAVE));
-        assert!(s.tasks[a as usize].rt.on_list);
-        enqueue_task_rt(&mut s, 0, a, EnqueueFlags::RESTORE);
+        assert!(dequeue_task_rt(
+            &mut s,
+            CpuId(0),
+            a,
+            crate::sched::DequeueFlags::SAVE
+        ));
+        assert!(s.tasks[a.idx()].rt.on_list);
+        enqueue_task_rt(&mut s, CpuId(0), a, EnqueueFlags::RESTORE);
         assert_eq!(s.rqs[0].rt.queues[rt_prio(10) as usize], [a, b]);
         assert_eq!(s.rqs[0].rt.rt_nr_running, 2);
     }
@@ -1192,87 +1197,88 @@ mod tests {
         let m = all(&s);
         let slice = s.tun.rr_timeslice_ticks();
         assert_eq!(slice, 100, "100 ms at HZ=1000");
-        let a = rt_task(&mut s, Policy::Rr, 10, 0, m);
-        wake(&mut s, 0, a);
-        run(&mut s, 0, a);
+        let a = rt_task(&mut s, Policy::Rr, 10, CpuId(0), m);
+        wake(&mut s, CpuId(0), a);
+        run(&mut s, CpuId(0), a);
         for _ in 0..slice - 1 {
-            task_tick_rt(&mut s, 0, a);
+            task_tick_rt(&mut s, CpuId(0), a);
         }
-        assert_eq!(s.tasks[a as usize].rt.time_slice, 1);
-        task_tick_rt(&mut s, 0, a);
-        assert_eq!(s.tasks[a as usize].rt.time_slice, slice, "refilled");
-        assert!(
-            !s.tasks[a as usize].need_resched,
-            "alone on its list: no rotation"
-        );
+        assert_eq!(s.tasks[a.idx()].rt.time_slice, 1);
+        task_tick_rt(&mut s, CpuId(0), a);
+        assert_eq!(s.tasks[a.idx()].rt.time_slice, slice, "refilled");
+        assert!(!s.tasks[a.idx()].need_resched, "alone on its list: no rotation");
         // A peer at another priority does not count.
-        let lo = rt_task(&mut s, Policy::Rr, 5, 0, m);
-        wake(&mut s, 0, lo);
+        let lo = rt_task(&mut s, Policy::Rr, 5, CpuId(0), m);
+        wake(&mut s, CpuId(0), lo);
         for _ in 0..slice {
-            task_tick_rt(&mut s, 0, a);
+            task_tick_rt(&mut s, CpuId(0), a);
         }
-        assert!(!s.tasks[a as usize].need_resched);
+        assert!(!s.tasks[a.idx()].need_resched);
         // An equal-priority peer: at slice end A goes to the tail and reschedules.
-        let b = rt_task(&mut s, Policy::Rr, 10, 0, m);
-        wake(&mut s, 0, b);
+        let b = rt_task(&mut s, Policy::Rr, 10, CpuId(0), m);
+        wake(&mut s, CpuId(0), b);
         for _ in 0..slice - 1 {
-            task_tick_rt(&mut s, 0, a);
+            task_tick_rt(&mut s, CpuId(0), a);
         }
         assert!(
-            !s.tasks[a as usize].need_resched,
+            !s.tasks[a.idx()].need_resched,
             "no rotation before the slice ends"
         );
-        task_tick_rt(&mut s, 0, a);
-        assert!(s.tasks[a as usize].need_resched);
-        assert_eq!(s.tasks[a as usize].rt.time_slice, slice);
-        assert_eq!(pick_task_rt(&s, 0), Some(b));
+        task_tick_rt(&mut s, CpuId(0), a);
+        assert!(s.tasks[a.idx()].need_resched);
+        assert_eq!(s.tasks[a.idx()].rt.time_slice, slice);
+        assert_eq!(pick_task_rt(&s, CpuId(0)), Some(b));
         // FIFO tasks have no slice.
-        let f = rt_task(&mut s, Policy::Fifo, 30, 0, m);
-        wake(&mut s, 0, f);
-        run(&mut s, 0, f);
+        let f = rt_task(&mut s, Policy::Fifo, 30, CpuId(0), m);
+        wake(&mut s, CpuId(0), f);
+        run(&mut s, CpuId(0), f);
         for _ in 0..3 * slice {
-            task_tick_rt(&mut s, 0, f);
+            task_tick_rt(&mut s, CpuId(0), f);
         }
-        assert_eq!(s.tasks[f as usize].rt.time_slice, slice);
-        assert!(!s.tasks[f as usize].need_resched);
+        assert_eq!(s.tasks[f.idx()].rt.time_slice, slice);
+        assert!(!s.tasks[f.idx()].need_resched);
     }
 
     #[test]
     fn rt_find_lowest_rq_prefers_task_cpu_then_this_cpu_then_first() {
         // One LLC: 4 CPUs, this CPU is 0 (the machine's current CPU).
         let mut s = sched_state(4, None);
-        assert_eq!(s.m.this_cpu(), 0);
+        assert_eq!(s.m.this_cpu(), CpuId(0));
         let m = all(&s);
-        let p = rt_task(&mut s, Policy::Fifo, 50, 2, m);
+        let p = rt_task(&mut s, Policy::Fifo, 50, CpuId(2), m);
         assert_eq!(
             find_lowest_rq(&s, p),
-            Some(2),
+            Some(CpuId(2)),
             "task_cpu when it is among the lowest"
         );
-        s.cpupri.set(2, 30);
-        assert_eq!(find_lowest_rq(&s, p), Some(0), "then this CPU");
-        s.cpupri.set(0, 30);
+        s.cpupri.set(CpuId(2), 30);
+        assert_eq!(find_lowest_rq(&s, p), Some(CpuId(0)), "then this CPU");
+        s.cpupri.set(CpuId(0), 30);
         assert_eq!(
             find_lowest_rq(&s, p),
-            Some(1),
+            Some(CpuId(1)),
             "then the first lowest CPU in the domain"
         );
         // The weakest level wins over task_cpu at a weaker-than-p level.
-        s.cpupri.set(0, CPUPRI_NORMAL);
-        s.cpupri.set(1, 40);
-        s.cpupri.set(2, 10);
-        s.cpupri.set(3, 20);
-        assert_eq!(find_lowest_rq(&s, p), Some(0));
-        s.cpupri.set(0, 60);
-        assert_eq!(find_lowest_rq(&s, p), Some(2), "task_cpu holds the weakest level");
+        s.cpupri.set(CpuId(0), CPUPRI_NORMAL);
+        s.cpupri.set(CpuId(1), 40);
+        s.cpupri.set(CpuId(2), 10);
+        s.cpupri.set(CpuId(3), 20);
+        assert_eq!(find_lowest_rq(&s, p), Some(CpuId(0)));
+        s.cpupri.set(CpuId(0), 60);
+        assert_eq!(
+            find_lowest_rq(&s, p),
+            Some(CpuId(2)),
+            "task_cpu holds the weakest level"
+        );
         // Nothing weaker than p anywhere: none.
-        for c in 0..4 {
+        for c in CpuId::all(4) {
             s.cpupri.set(c, 50);
         }
         assert_eq!(find_lowest_rq(&s, p), None);
         // Pinned: none, even with free CPUs.
-        s.cpupri.set(1, CPUPRI_NORMAL);
-        let pinned = rt_task(&mut s, Policy::Fifo, 50, 2, CpuMask::single(2));
+        s.cpupri.set(CpuId(1), CPUPRI_NORMAL);
+        let pinned = rt_task(&mut s, Policy::Fifo, 50, CpuId(2), CpuMask::single(CpuId(2)));
         assert_eq!(find_lowest_rq(&s, pinned), None);
     }
 
@@ -1281,36 +1287,40 @@ mod tests {
         // Two LLCs {0,1} {2,3}; p last ran on cpu2; this CPU is 0.
         let mut s = sched_state(4, Some(2));
         let m = all(&s);
-        let p = rt_task(&mut s, Policy::Fifo, 50, 2, m);
-        s.cpupri.set(2, 60);
-        s.cpupri.set(1, 60);
+        let p = rt_task(&mut s, Policy::Fifo, 50, CpuId(2), m);
+        s.cpupri.set(CpuId(2), 60);
+        s.cpupri.set(CpuId(1), 60);
         // Lowest set {0, 3}: cpu3 shares cpu2's LLC, cpu0 is only in the PKG domain.
-        assert_eq!(find_lowest_rq(&s, p), Some(3));
-        s.cpupri.set(3, 60);
-        assert_eq!(find_lowest_rq(&s, p), Some(0), "this CPU in the next domain up");
+        assert_eq!(find_lowest_rq(&s, p), Some(CpuId(3)));
+        s.cpupri.set(CpuId(3), 60);
+        assert_eq!(
+            find_lowest_rq(&s, p),
+            Some(CpuId(0)),
+            "this CPU in the next domain up"
+        );
     }
 
     #[test]
     fn rt_pushable_list_orders_by_prio_then_fifo_and_drives_rto_mask() {
         let mut s = sched_state(2, None);
         let m = all(&s);
-        let a = rt_task(&mut s, Policy::Fifo, 10, 1, m);
-        let b = rt_task(&mut s, Policy::Fifo, 30, 1, m);
-        let c = rt_task(&mut s, Policy::Fifo, 10, 1, m);
-        let pinned = rt_task(&mut s, Policy::Fifo, 90, 1, CpuMask::single(1));
+        let a = rt_task(&mut s, Policy::Fifo, 10, CpuId(1), m);
+        let b = rt_task(&mut s, Policy::Fifo, 30, CpuId(1), m);
+        let c = rt_task(&mut s, Policy::Fifo, 10, CpuId(1), m);
+        let pinned = rt_task(&mut s, Policy::Fifo, 90, CpuId(1), CpuMask::single(CpuId(1)));
         for p in [a, b, c, pinned] {
-            wake(&mut s, 1, p);
+            wake(&mut s, CpuId(1), p);
         }
         let order: Vec<TaskId> = s.rqs[1].rt.pushable_tasks.iter().map(|&(_, t)| t).collect();
         assert_eq!(order, vec![b, a, c], "pinned tasks are never pushable");
         assert_eq!(s.rqs[1].rt.highest_prio.next, rt_prio(30));
         assert!(s.rqs[1].rt.overloaded);
-        assert_eq!(s.rto_mask, CpuMask::single(1));
+        assert_eq!(s.rto_mask, CpuMask::single(CpuId(1)));
         // The running task leaves the pushable list; put_prev brings it back at the tail of
         // its priority.
-        run(&mut s, 1, b);
+        run(&mut s, CpuId(1), b);
         assert_eq!(s.rqs[1].rt.highest_prio.next, rt_prio(10));
-        run(&mut s, 1, pinned);
+        run(&mut s, CpuId(1), pinned);
         let order: Vec<TaskId> = s.rqs[1].rt.pushable_tasks.iter().map(|&(_, t)| t).collect();
         assert_eq!(order, vec![b, a, c]);
         assert_eq!(
@@ -1319,7 +1329,7 @@ mod tests {
             "queued once"
         );
         for p in [a, b, c] {
-            assert!(dequeue_task_rt(&mut s, 1, p, dequeue_flags_sleep()));
+            assert!(dequeue_task_rt(&mut s, CpuId(1), p, dequeue_flags_sleep()));
         }
         assert!(!s.rqs[1].rt.overloaded);
         assert!(s.rto_mask.is_empty());
@@ -1330,21 +1340,18 @@ mod tests {
     fn rt_equal_prio_wakeup_preempts_only_for_pinned_wakee_vs_movable_curr() {
         let mut s = sched_state(2, None);
         let m = all(&s);
-        let curr = rt_task(&mut s, Policy::Fifo, 10, 0, m);
-        wake(&mut s, 0, curr);
-        run(&mut s, 0, curr);
-        let movable = rt_task(&mut s, Policy::Fifo, 10, 0, m);
-        wake(&mut s, 0, movable);
-        wakeup_preempt_rt(&mut s, 0, movable, WakeFlags::TTWU);
+        let curr = rt_task(&mut s, Policy::Fifo, 10, CpuId(0), m);
+        wake(&mut s, CpuId(0), curr);
+        run(&mut s, CpuId(0), curr);
+        let movable = rt_task(&mut s, Policy::Fifo, 10, CpuId(0), m);
+        wake(&mut s, CpuId(0), movable);
+        wakeup_preempt_rt(&mut s, CpuId(0), movable, WakeFlags::TTWU);
+        assert!(!s.tasks[curr.idx()].need_resched, "wakee can go elsewhere itself");
+        let pinned = rt_task(&mut s, Policy::Fifo, 10, CpuId(0), CpuMask::single(CpuId(0)));
+        wake(&mut s, CpuId(0), pinned);
+        wakeup_preempt_rt(&mut s, CpuId(0), pinned, WakeFlags::TTWU);
         assert!(
-            !s.tasks[curr as usize].need_resched,
-            "wakee can go elsewhere itself"
-        );
-        let pinned = rt_task(&mut s, Policy::Fifo, 10, 0, CpuMask::single(0));
-        wake(&mut s, 0, pinned);
-        wakeup_preempt_rt(&mut s, 0, pinned, WakeFlags::TTWU);
-        assert!(
-            s.tasks[curr as usize].need_resched,
+            s.tasks[curr.idx()].need_resched,
             "curr can move, the wakee cannot"
         );
         assert_eq!(s.rqs[0].rt.queues[rt_prio(10) as usize], [pinned, curr, movable]);
@@ -1354,29 +1361,29 @@ mod tests {
     fn rt_select_task_rq_leaves_only_when_stuck_behind_rt() {
         let mut s = sched_state(2, None);
         let m = all(&s);
-        let p = rt_task(&mut s, Policy::Fifo, 10, 0, m);
+        let p = rt_task(&mut s, Policy::Fifo, 10, CpuId(0), m);
         assert_eq!(
-            select_task_rq_rt(&s, p, 0, WakeFlags::TTWU),
-            0,
+            select_task_rq_rt(&s, p, CpuId(0), WakeFlags::TTWU),
+            CpuId(0),
             "idle target: stay"
         );
-        let hog = rt_task(&mut s, Policy::Fifo, 10, 0, m);
-        wake(&mut s, 0, hog);
-        run(&mut s, 0, hog);
+        let hog = rt_task(&mut s, Policy::Fifo, 10, CpuId(0), m);
+        wake(&mut s, CpuId(0), hog);
+        run(&mut s, CpuId(0), hog);
         assert_eq!(
-            select_task_rq_rt(&s, p, 0, WakeFlags::TTWU),
-            1,
+            select_task_rq_rt(&s, p, CpuId(0), WakeFlags::TTWU),
+            CpuId(1),
             "equal-prio RT curr: go to cpu1"
         );
         assert_eq!(
-            select_task_rq_rt(&s, p, 0, WakeFlags::empty()),
-            0,
+            select_task_rq_rt(&s, p, CpuId(0), WakeFlags::empty()),
+            CpuId(0),
             "not a wakeup or fork: stay"
         );
-        let strong = rt_task(&mut s, Policy::Fifo, 20, 0, m);
+        let strong = rt_task(&mut s, Policy::Fifo, 20, CpuId(0), m);
         assert_eq!(
-            select_task_rq_rt(&s, strong, 0, WakeFlags::TTWU),
-            0,
+            select_task_rq_rt(&s, strong, CpuId(0), WakeFlags::TTWU),
+            CpuId(0),
             "beats curr: stay"
         );
     }
@@ -1387,13 +1394,14 @@ mod tests {
 
     /// Run `f` on cpu 0 of `k`'s machine until it parks.
     fn run_on_cpu0<F: std::future::Future<Output = ()> + 'static>(k: &Rc<Kernel>, f: F) {
-        run_on(k, 0, 0, f);
+        run_on(k, CpuId(0), TaskId(0), f);
     }
 
-    /// Run `f` as a new context `ctx` booted on `cpu` until it parks.
-    fn run_on<F: std::future::Future<Output = ()> + 'static>(k: &Rc<Kernel>, cpu: CpuId, ctx: u32, f: F) {
+    /// Run `f` as the context of task `task`, booted on `cpu`, until it parks.
+    fn run_on<F: std::future::Future<Output = ()> + 'static>(k: &Rc<Kernel>, cpu: CpuId, task: TaskId, f: F) {
         let m = k.m.clone();
         let m2 = m.clone();
+        let ctx = crate::task::task_ctx(task);
         m.spawn(ctx, async move {
             f.await;
             m2.halt().await;
@@ -1407,34 +1415,35 @@ mod tests {
     fn rt_push_moves_waiting_task_to_the_lowest_cpu() {
         let mut s = sched_state(3, None);
         let m = all(&s);
-        let hog = rt_task(&mut s, Policy::Fifo, 50, 0, m);
-        let waiter = rt_task(&mut s, Policy::Fifo, 40, 0, m);
-        let mid = rt_task(&mut s, Policy::Fifo, 20, 1, m);
-        wake(&mut s, 0, hog);
-        run(&mut s, 0, hog);
-        wake(&mut s, 0, waiter);
-        wake(&mut s, 1, mid);
-        run(&mut s, 1, mid);
-        assert_eq!(s.rto_mask, CpuMask::single(0));
+        let hog = rt_task(&mut s, Policy::Fifo, 50, CpuId(0), m);
+        let waiter = rt_task(&mut s, Policy::Fifo, 40, CpuId(0), m);
+        let mid = rt_task(&mut s, Policy::Fifo, 20, CpuId(1), m);
+        wake(&mut s, CpuId(0), hog);
+        run(&mut s, CpuId(0), hog);
+        wake(&mut s, CpuId(0), waiter);
+        wake(&mut s, CpuId(1), mid);
+        run(&mut s, CpuId(1), mid);
+        assert_eq!(s.rto_mask, CpuMask::single(CpuId(0)));
         let k = kernel(s);
         let k2 = k.clone();
         run_on_cpu0(&k, async move {
-            k2.rq_lock(0).await;
-            push_rt_tasks(&k2, 0).await;
-            k2.rq_unlock(0).await;
+            k2.rq_lock(CpuId(0)).await;
+            push_rt_tasks(&k2, CpuId(0)).await;
+            k2.rq_unlock(CpuId(0)).await;
         });
         let s = k.st();
         assert!(k.violations.borrow().is_empty());
         assert_eq!(
-            s.tasks[waiter as usize].cpu, 2,
+            s.tasks[waiter.idx()].cpu,
+            CpuId(2),
             "cpu2 (no RT) is lower than cpu1 (rt 20)"
         );
         assert_eq!(s.rqs[2].rt.rt_nr_running, 1);
         assert!(s.tasks[2].need_resched, "cpu2's idle task is told to reschedule");
         // Queued but not yet running there, the moved task is pushable on cpu2 (as in Linux).
-        assert_eq!(s.rto_mask, CpuMask::single(2));
+        assert_eq!(s.rto_mask, CpuMask::single(CpuId(2)));
         assert!(!s.rqs[0].rt.overloaded);
-        assert!(cpupri_consistent(&s, 0) && cpupri_consistent(&s, 2));
+        assert!(cpupri_consistent(&s, CpuId(0)) && cpupri_consistent(&s, CpuId(2)));
     }
 
     /// Two CPUs without RT_PUSH_IPI: cpu1 runs a FIFO task of `curr_prio` and has a FIFO task
@@ -1444,17 +1453,17 @@ mod tests {
         let mut s = sched_state(2, None);
         s.feat.rt_push_ipi = false;
         let m = all(&s);
-        let curr = rt_task(&mut s, Policy::Fifo, curr_prio, 1, m);
-        let waiter = rt_task(&mut s, Policy::Fifo, waiter_prio, 1, m);
-        wake(&mut s, 1, curr);
-        run(&mut s, 1, curr);
-        wake(&mut s, 1, waiter);
+        let curr = rt_task(&mut s, Policy::Fifo, curr_prio, CpuId(1), m);
+        let waiter = rt_task(&mut s, Policy::Fifo, waiter_prio, CpuId(1), m);
+        wake(&mut s, CpuId(1), curr);
+        run(&mut s, CpuId(1), curr);
+        wake(&mut s, CpuId(1), waiter);
         let k = kernel(s);
         let k2 = k.clone();
         run_on_cpu0(&k, async move {
-            k2.rq_lock(0).await;
-            pull_rt_task(&k2, 0).await;
-            k2.rq_unlock(0).await;
+            k2.rq_lock(CpuId(0)).await;
+            pull_rt_task(&k2, CpuId(0)).await;
+            k2.rq_unlock(CpuId(0)).await;
         });
         (k, waiter)
     }
@@ -1463,12 +1472,12 @@ mod tests {
     fn rt_pull_takes_stronger_pushable_task_unless_it_beats_its_curr() {
         let (k, waiter) = pull_to_idle_cpu0(80, 40);
         let s = k.st();
-        assert_eq!(s.tasks[waiter as usize].cpu, 0);
+        assert_eq!(s.tasks[waiter.idx()].cpu, CpuId(0));
         assert_eq!(s.rqs[0].rt.rt_nr_running, 1);
         assert!(s.tasks[0].need_resched, "the puller reschedules");
         assert_eq!(
             s.rto_mask,
-            CpuMask::single(0),
+            CpuMask::single(CpuId(0)),
             "pulled, not yet running: pushable here"
         );
     }
@@ -1477,7 +1486,7 @@ mod tests {
     fn rt_pull_leaves_a_task_that_is_about_to_preempt_its_curr() {
         let (k, wakee) = pull_to_idle_cpu0(30, 40);
         let s = k.st();
-        assert_eq!(s.tasks[wakee as usize].cpu, 1, "it will run on cpu1 at once");
+        assert_eq!(s.tasks[wakee.idx()].cpu, CpuId(1), "it will run on cpu1 at once");
         assert!(!s.tasks[0].need_resched);
     }
 
@@ -1486,37 +1495,40 @@ mod tests {
         // cpu0 is overloaded; cpu2 pulls.
         let mut s = sched_state(3, None);
         let m = all(&s);
-        let hog = rt_task(&mut s, Policy::Fifo, 80, 0, m);
-        let waiter = rt_task(&mut s, Policy::Fifo, 40, 0, m);
-        wake(&mut s, 0, hog);
-        run(&mut s, 0, hog);
-        wake(&mut s, 0, waiter);
+        let hog = rt_task(&mut s, Policy::Fifo, 80, CpuId(0), m);
+        let waiter = rt_task(&mut s, Policy::Fifo, 40, CpuId(0), m);
+        wake(&mut s, CpuId(0), hog);
+        run(&mut s, CpuId(0), hog);
+        wake(&mut s, CpuId(0), waiter);
         let k = kernel(s);
         let k2 = k.clone();
-        run_on(&k, 2, 0, async move {
-            k2.rq_lock(2).await;
-            pull_rt_task(&k2, 2).await;
-            k2.rq_unlock(2).await;
+        run_on(&k, CpuId(2), TaskId(0), async move {
+            k2.rq_lock(CpuId(2)).await;
+            pull_rt_task(&k2, CpuId(2)).await;
+            k2.rq_unlock(CpuId(2)).await;
         });
         {
             let s = k.st();
             assert_eq!(
-                s.tasks[waiter as usize].cpu, 0,
+                s.tasks[waiter.idx()].cpu,
+                CpuId(0),
                 "no remote locking with RT_PUSH_IPI"
             );
             assert!(s.rqs[0].rt_push_work_pending);
-            assert_eq!(s.rto.rto_cpu, Some(0));
-            assert!(s.m.ipi_pending(0, core::ipi::CALL_FUNCTION));
+            assert_eq!(s.rto.rto_cpu, Some(CpuId(0)));
+            assert!(s.m.ipi_pending(CpuId(0), core::ipi::CALL_FUNCTION));
         }
         // Hop 1, on cpu0: push the waiter to the first idle CPU (cpu1).
         let k2 = k.clone();
-        run_on(&k, 0, 1, async move { rto_push_irq_work_func(&k2, 0).await });
+        run_on(&k, CpuId(0), TaskId(1), async move {
+            rto_push_irq_work_func(&k2, CpuId(0)).await
+        });
         {
             let s = k.st();
-            assert_eq!(s.tasks[waiter as usize].cpu, 1);
+            assert_eq!(s.tasks[waiter.idx()].cpu, CpuId(1));
             assert!(!s.rqs[0].rt_push_work_pending);
             // Queued, not yet running, the waiter makes cpu1 overloaded: the chain goes on.
-            assert_eq!(s.rto.rto_cpu, Some(1));
+            assert_eq!(s.rto.rto_cpu, Some(CpuId(1)));
             assert!(s.rqs[1].rt_push_work_pending);
         }
         // Hop 2, on cpu1: the waiter beats the idle donor, so resched, no push. The mask is
@@ -1525,19 +1537,19 @@ mod tests {
         let k2 = k.clone();
         let hops = Rc::new(std::cell::Cell::new(0));
         let hops2 = hops.clone();
-        run_on(&k, 1, 2, async move {
+        run_on(&k, CpuId(1), TaskId(2), async move {
             for _ in 0..4 {
                 if !k2.st().rqs[1].rt_push_work_pending {
                     break;
                 }
                 hops2.set(hops2.get() + 1);
-                rto_push_irq_work_func(&k2, 1).await;
+                rto_push_irq_work_func(&k2, CpuId(1)).await;
             }
         });
         let s = k.st();
         assert!(k.violations.borrow().is_empty(), "{:?}", k.violations.borrow());
         assert_eq!(hops.get(), 2, "the second pass of the round visits cpu1 again");
-        assert_eq!(s.tasks[waiter as usize].cpu, 1);
+        assert_eq!(s.tasks[waiter.idx()].cpu, CpuId(1));
         assert!(s.tasks[1].need_resched);
         assert!(!s.rqs[1].rt_push_work_pending);
         assert_eq!(s.rto.rto_cpu, None, "the chain ends");

@@ -38,8 +38,8 @@ pub fn dequeue_task_stop(s: &mut SchedState, cpu: CpuId, _p: TaskId, _flags: Deq
 ///
 /// Linux: kernel/sched/sched.h sched_stop_runnable().
 pub fn sched_stop_runnable(s: &SchedState, cpu: CpuId) -> bool {
-    let stop = s.rqs[cpu as usize].stop;
-    s.tasks[stop as usize].on_rq == crate::task::OnRq::Queued
+    let stop = s.rqs[cpu.idx()].stop;
+    s.tasks[stop.idx()].on_rq == crate::task::OnRq::Queued
 }
 
 /// `pick_task_stop()`.
@@ -47,7 +47,7 @@ pub fn sched_stop_runnable(s: &SchedState, cpu: CpuId) -> bool {
 /// Linux: kernel/sched/stop_task.c pick_task_stop().
 pub fn pick_task_stop(s: &mut SchedState, cpu: CpuId) -> Option<TaskId> {
     if sched_stop_runnable(s, cpu) {
-        Some(s.rqs[cpu as usize].stop)
+        Some(s.rqs[cpu.idx()].stop)
     } else {
         None
     }
@@ -62,7 +62,7 @@ pub async fn stopper_main(k: &crate::sched::core::Kernel) {
         let cpu = k.this_cpu();
         let work = {
             let mut s = k.st();
-            let rq = &mut s.rqs[cpu as usize];
+            let rq = &mut s.rqs[cpu.idx()];
             if rq.stop_works.is_empty() {
                 None
             } else {
@@ -73,7 +73,7 @@ pub async fn stopper_main(k: &crate::sched::core::Kernel) {
             Some(StopWork::Migrate { task, dest }) => migration_cpu_stop(k, task, dest).await,
             None => {
                 let me = k.current();
-                k.st().tasks[me as usize].state = crate::task::state::TASK_INTERRUPTIBLE;
+                k.st().tasks[me.idx()].state = crate::task::state::TASK_INTERRUPTIBLE;
                 crate::sched::core::schedule(k).await;
             }
         }
@@ -90,8 +90,8 @@ async fn migration_cpu_stop(k: &crate::sched::core::Kernel, p: TaskId, dest: Cpu
     k.rq_lock(cpu).await;
     let moved = {
         let s = &mut *k.st();
-        s.tasks[p as usize].migration_pending = false;
-        let t = &s.tasks[p as usize];
+        s.tasks[p.idx()].migration_pending = false;
+        let t = &s.tasks[p.idx()];
         if t.cpu == cpu
             && t.on_rq == crate::task::OnRq::Queued
             && t.cpus_mask.test(dest)
@@ -103,7 +103,7 @@ async fn migration_cpu_stop(k: &crate::sched::core::Kernel, p: TaskId, dest: Cpu
             true
         } else {
             if t.on_rq == crate::task::OnRq::No {
-                s.tasks[p as usize].wake_cpu = dest;
+                s.tasks[p.idx()].wake_cpu = dest;
             }
             false
         }

@@ -63,7 +63,7 @@ impl Topology {
             .map(|l| {
                 (0..nr_cpus)
                     .filter(|&c| c / llc_size == l)
-                    .map(|c| c as CpuId)
+                    .map(|c| CpuId(c as u32))
                     .collect()
             })
             .collect();
@@ -120,6 +120,6 @@ impl Topology {
     ///
     /// Linux: kernel/sched/core.c cpus_share_cache().
     pub fn share_cache(&self, a: CpuId, b: CpuId) -> bool {
-        self.llc_id[a as usize] == self.llc_id[b as usize]
+        self.llc_id[a.idx()] == self.llc_id[b.idx()]
     }
 }

@@ -52,7 +52,7 @@ pub fn hrtimer_start(s: &mut SchedState, cpu: CpuId, soft_ns: Nanos, slack_ns: N
         soft_ns,
         func,
     };
-    s.hrtimers[cpu as usize].insert(t);
+    s.hrtimers[cpu.idx()].insert(t);
     hrtimer_reprogram(s, cpu);
 }
 
@@ -60,7 +60,7 @@ pub fn hrtimer_start(s: &mut SchedState, cpu: CpuId, soft_ns: Nanos, slack_ns: N
 ///
 /// Linux: kernel/time/hrtimer.c hrtimer_reprogram(), tick_program_event().
 pub fn hrtimer_reprogram(s: &mut SchedState, cpu: CpuId) {
-    let first = s.hrtimers[cpu as usize].first().map(|t| t.hard_ns);
+    let first = s.hrtimers[cpu.idx()].first().map(|t| t.hard_ns);
     if s.m.clockevent(cpu) != first {
         s.m.program_clockevent(cpu, first);
     }
@@ -73,7 +73,7 @@ pub fn hrtimer_expire(s: &mut SchedState, cpu: CpuId) -> Vec<TimerFn> {
     let now = s.m.now();
     // One pass in expiry order: the due timers leave the queue and come back in that order.
     let mut due = Vec::new();
-    s.hrtimers[cpu as usize].retain(|t| {
+    s.hrtimers[cpu.idx()].retain(|t| {
         let expired = t.soft_ns <= now;
         if expired {
             due.push(t.func);
