@@ -297,6 +297,46 @@ impl System {
     /// Boot every CPU and run until the workload exits, the time limit, a deadlock or stall,
     /// or a violation. `progress` is called after every step with the current time.
     pub fn run(&mut self, progress: &mut dyn FnMut(Nanos)) -> Outcome {
+        self.boot();
+        let k = self.k.clone();
+        let check = self.cfg.check_invariants;
+        let kk = k.clone();
+        let mut watchdog = Watchdog::new(self.cfg.tun.tick_ns());
+        let mut top_n = crate::invariants::rt_dl::TopNWatch::new(&k.st());
+        let mut hook = move |_cpu: CpuId| {
+            let stuck = watchdog.step(&kk.st());
+            if let Some((reason, report)) = stuck {
+                kk.end(reason, report);
+            }
+            if check {
+                for (inv, detail) in crate::invariants::check_all(&kk) {
+                    kk.violation(inv, detail);
+                }
+                let late = top_n.step(&kk.st());
+                if let Some(detail) = late {
+                    kk.violation("rt_dl_top_n_running", detail);
+                }
+            }
+            // The deadlines before which another look at unchanged state tells the watchers
+            // nothing new (sim::StepHook): busy-wait polls are folded up to them.
+            kk.m.observe_before(watchdog.next_period_ns());
+            if check {
+                if let Some(t) = top_n.deadline_ns() {
+                    kk.m.observe_before(t);
+                }
+            }
+            progress(kk.m.now());
+            true
+        };
+        let end = self.exec.run(self.cfg.limit_ns, &mut hook);
+        self.outcome(end)
+    }
+
+    /// Start the machine: announce the stoppers, start the workqueue pools and every CPU's
+    /// tick, spawn the kworkers, the user threads (CPU 0's idle task wakes them up, as the
+    /// workload's main thread would), the idle and stopper threads, and boot each CPU into its
+    /// idle task. A workload without threads has exited at once.
+    fn boot(&mut self) {
         let k = self.k.clone();
         let n = self.cfg.nr_cpus;
         let mut kworkers = Vec::new();
@@ -347,36 +387,12 @@ impl System {
         if user.is_empty() {
             k.end(EndReason::Exited, String::new());
         }
-        let check = self.cfg.check_invariants;
-        let kk = k.clone();
-        let mut watchdog = Watchdog::new(self.cfg.tun.tick_ns());
-        let mut top_n = crate::invariants::rt_dl::TopNWatch::new(&k.st());
-        let mut hook = move |_cpu: CpuId| {
-            let stuck = watchdog.step(&kk.st());
-            if let Some((reason, report)) = stuck {
-                kk.end(reason, report);
-            }
-            if check {
-                for (inv, detail) in crate::invariants::check_all(&kk) {
-                    kk.violation(inv, detail);
-                }
-                let late = top_n.step(&kk.st());
-                if let Some(detail) = late {
-                    kk.violation("rt_dl_top_n_running", detail);
-                }
-            }
-            // The deadlines before which another look at unchanged state tells the watchers
-            // nothing new (sim::StepHook): busy-wait polls are folded up to them.
-            kk.m.observe_before(watchdog.next_period_ns());
-            if check {
-                if let Some(t) = top_n.deadline_ns() {
-                    kk.m.observe_before(t);
-                }
-            }
-            progress(kk.m.now());
-            true
-        };
-        let end = self.exec.run(self.cfg.limit_ns, &mut hook);
+    }
+
+    /// The run's outcome once the executor stopped (`end`): a violation wins, then the end
+    /// the kernel recorded, then the executor's own reason.
+    fn outcome(&self, end: RunEnd) -> Outcome {
+        let k = &self.k;
         let violations = k.violations.borrow().clone();
         let warnings = k.st().warnings.clone();
         let coverage = k.st().coverage.clone();
@@ -426,76 +442,11 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
     let mut tasks = Vec::new();
     let mut rqs = Vec::new();
     for cpu in CpuId::all(n) {
-        let idle = new_task_struct(&m, idle_task_id(cpu), 0, &format!("swapper/{cpu}"), cpu);
-        tasks.push(idle);
-        rqs.push(Rq {
-            cpu,
-            lock: m.new_lock(),
-            curr: idle_task_id(cpu),
-            donor: idle_task_id(cpu),
-            idle: idle_task_id(cpu),
-            stop: stopper_task_id(n, cpu),
-            next_class: Class::Idle,
-            nr_running: 0,
-            cfs: CfsRq::default(),
-            rt: RtRq::default(),
-            dl: Default::default(),
-            fair_server: Default::default(),
-            dl_server: None,
-            clock: 0,
-            clock_task: 0,
-            nr_switches: 0,
-            nr_uninterruptible: 0,
-            nr_iowait: 0,
-            wake_list: Vec::new(),
-            ttwu_pending: false,
-            balance_callbacks: Vec::new(),
-            in_prev_balance: false,
-            next_balance: 0,
-            avg_idle_ns: 1_000_000,
-            idle_stamp: 0,
-            max_idle_balance_cost_ns: 500_000,
-            // sd->balance_interval starts at the domain's min_interval.
-            balance_interval_ms: topo.domains[cpu.idx()]
-                .iter()
-                .map(|d| d.min_interval_ms)
-                .collect(),
-            nr_balance_failed: vec![0; topo.domains[cpu.idx()].len()],
-            last_balance: vec![0; topo.domains[cpu.idx()].len()],
-            stop_works: Vec::new(),
-            rt_push_work_pending: false,
-            in_hardirq: false,
-            last_prev: idle_task_id(cpu),
-            proxy_traced: None,
-            balance_softirq_pending: false,
-            preempt_count: 0,
-            irqs_disabled: false,
-        });
-    }
-    for (cpu, t) in tasks.iter_mut().enumerate() {
-        t.is_idle_task = true;
-        t.class = Class::Idle;
-        t.prio = IDLE_PRIO;
-        t.static_prio = IDLE_PRIO;
-        t.normal_prio = IDLE_PRIO;
-        t.state = state::TASK_RUNNING;
-        t.on_cpu = true;
-        t.cpus_mask = CpuMask::single(CpuId(cpu as u32));
-        t.nr_cpus_allowed = 1;
+        tasks.push(new_idle_task(&m, cpu));
+        rqs.push(new_rq(&m, &topo, n, cpu));
     }
     for cpu in CpuId::all(n) {
-        let id = stopper_task_id(n, cpu);
-        let mut t = new_task_struct(&m, id, 10 + cpu.0, &format!("migration/{cpu}"), cpu);
-        t.is_stopper = true;
-        t.class = Class::Stop;
-        t.policy = Policy::Fifo;
-        t.rt_priority = 99;
-        t.prio = 0;
-        t.normal_prio = 0;
-        t.cpus_mask = CpuMask::single(cpu);
-        t.nr_cpus_allowed = 1;
-        t.state = state::TASK_INTERRUPTIBLE;
-        tasks.push(t);
+        tasks.push(new_stopper_task(&m, n, cpu));
     }
     let mut s = SchedState {
         m: m.clone(),
@@ -538,6 +489,91 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         crate::sched::deadline::fair_server_init(&mut s, cpu);
     }
     s
+}
+
+/// CPU `cpu`'s idle task (`swapper/N`), running on it from boot.
+///
+/// Linux: kernel/sched/core.c init_idle().
+fn new_idle_task(m: &Rc<Machine>, cpu: CpuId) -> Task {
+    let mut t = new_task_struct(m, idle_task_id(cpu), 0, &format!("swapper/{cpu}"), cpu);
+    t.is_idle_task = true;
+    t.class = Class::Idle;
+    t.prio = IDLE_PRIO;
+    t.static_prio = IDLE_PRIO;
+    t.normal_prio = IDLE_PRIO;
+    t.state = state::TASK_RUNNING;
+    t.on_cpu = true;
+    t.cpus_mask = CpuMask::single(cpu);
+    t.nr_cpus_allowed = 1;
+    t
+}
+
+/// CPU `cpu`'s runqueue, empty, its idle task current.
+///
+/// Linux: kernel/sched/core.c sched_init() (the per-CPU loop).
+fn new_rq(m: &Rc<Machine>, topo: &Topology, n: usize, cpu: CpuId) -> Rq {
+    Rq {
+        cpu,
+        lock: m.new_lock(),
+        curr: idle_task_id(cpu),
+        donor: idle_task_id(cpu),
+        idle: idle_task_id(cpu),
+        stop: stopper_task_id(n, cpu),
+        next_class: Class::Idle,
+        nr_running: 0,
+        cfs: CfsRq::default(),
+        rt: RtRq::default(),
+        dl: Default::default(),
+        fair_server: Default::default(),
+        dl_server: None,
+        clock: 0,
+        clock_task: 0,
+        nr_switches: 0,
+        nr_uninterruptible: 0,
+        nr_iowait: 0,
+        wake_list: Vec::new(),
+        ttwu_pending: false,
+        balance_callbacks: Vec::new(),
+        in_prev_balance: false,
+        next_balance: 0,
+        avg_idle_ns: 1_000_000,
+        idle_stamp: 0,
+        max_idle_balance_cost_ns: 500_000,
+        // sd->balance_interval starts at the domain's min_interval.
+        balance_interval_ms: topo.domains[cpu.idx()]
+            .iter()
+            .map(|d| d.min_interval_ms)
+            .collect(),
+        nr_balance_failed: vec![0; topo.domains[cpu.idx()].len()],
+        last_balance: vec![0; topo.domains[cpu.idx()].len()],
+        stop_works: Vec::new(),
+        rt_push_work_pending: false,
+        in_hardirq: false,
+        last_prev: idle_task_id(cpu),
+        proxy_traced: None,
+        balance_softirq_pending: false,
+        preempt_count: 0,
+        irqs_disabled: false,
+    }
+}
+
+/// CPU `cpu`'s stopper thread (`migration/N`), FIFO 99 in the stop class, asleep until work
+/// is queued.
+///
+/// Linux: kernel/stop_machine.c cpu_stop_init() / sched_set_stop_task().
+fn new_stopper_task(m: &Rc<Machine>, n: usize, cpu: CpuId) -> Task {
+    let id = stopper_task_id(n, cpu);
+    let mut t = new_task_struct(m, id, 10 + cpu.0, &format!("migration/{cpu}"), cpu);
+    t.is_stopper = true;
+    t.class = Class::Stop;
+    t.policy = Policy::Fifo;
+    t.rt_priority = 99;
+    t.prio = 0;
+    t.normal_prio = 0;
+    t.cpus_mask = CpuMask::single(cpu);
+    t.nr_cpus_allowed = 1;
+    t.state = state::TASK_INTERRUPTIBLE;
+    t
 }
 
 /// A kernel (machine + scheduler state) booted from `cfg`, with no workload yet.
