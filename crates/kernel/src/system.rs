@@ -777,22 +777,58 @@ pub fn __sched_setscheduler(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: Sch
         )
     };
     apply_attr(s, p, attr);
-    {
-        let boosted = crate::locking::rtmutex::rt_effective_prio(s, p, s.tasks[p.idx()].normal_prio);
-        let t = &mut s.tasks[p.idx()];
-        t.prio = boosted;
-        t.class = core::class_of(boosted, false, false);
-        assert_eq!(t.class, new_class);
-        if new_class == Class::Deadline && t.policy != Policy::Deadline {
-            // Still boosted by a SCHED_DEADLINE waiter (D-21): its reservation applies.
-            let top =
-                crate::locking::rtmutex::rt_mutex_get_top_task(s, p).expect("a DL boost has a top waiter");
-            crate::sched::deadline::dl_pi_boost(s, p, top);
-        } else if new_class == Class::Deadline {
-            // Its own reservation from now on.
-            s.tasks[p.idx()].dl.pi_se = None;
-        }
+    set_boosted_prio(s, p, new_class);
+    switch_entities(s, cpu, p, prev_class, old_nice, old_policy_class);
+    if queued {
+        core::enqueue_task(
+            s,
+            cpu,
+            p,
+            EnqueueFlags::RESTORE | EnqueueFlags::MOVE | EnqueueFlags::NOCLOCK,
+        );
     }
+    if running {
+        core::set_next_task(s, cpu, p, false);
+        // The donor's class changed: next_class follows it (C4, I13).
+        s.rqs[cpu.idx()].next_class = s.tasks[p.idx()].class;
+    }
+    check_class_changed(s, cpu, p, prev_class, oldprio);
+}
+
+/// `__sched_setscheduler()`'s priority step after the new attributes are in: the effective
+/// prio keeps an inherited boost (`rt_effective_prio()`), and a task still boosted into the
+/// deadline class by a SCHED_DEADLINE waiter runs on that waiter's reservation (D-21).
+///
+/// Linux: kernel/sched/syscalls.c __sched_setscheduler() (`newprio`, `__setscheduler_prio()`).
+fn set_boosted_prio(s: &mut SchedState, p: TaskId, new_class: Class) {
+    let boosted = crate::locking::rtmutex::rt_effective_prio(s, p, s.tasks[p.idx()].normal_prio);
+    let t = &mut s.tasks[p.idx()];
+    t.prio = boosted;
+    t.class = core::class_of(boosted, false, false);
+    assert_eq!(t.class, new_class);
+    if new_class == Class::Deadline && t.policy != Policy::Deadline {
+        // Still boosted by a SCHED_DEADLINE waiter (D-21): its reservation applies.
+        let top = crate::locking::rtmutex::rt_mutex_get_top_task(s, p).expect("a DL boost has a top waiter");
+        crate::sched::deadline::dl_pi_boost(s, p, top);
+    } else if new_class == Class::Deadline {
+        // Its own reservation from now on.
+        s.tasks[p.idx()].dl.pi_se = None;
+    }
+}
+
+/// `__sched_setscheduler()`'s class step: a class change initialises the new class's entity,
+/// a nice change reweights a fair one; with a PI boost, the policy's own class is prepared
+/// for the deboost. Rq lock of `cpu` held, `p` dequeued and put.
+///
+/// Linux: kernel/sched/syscalls.c __setscheduler_class(), __setscheduler_params().
+fn switch_entities(
+    s: &mut SchedState,
+    cpu: CpuId,
+    p: TaskId,
+    prev_class: Class,
+    old_nice: i32,
+    old_policy_class: Class,
+) {
     let (class, new_nice) = {
         let t = &s.tasks[p.idx()];
         (t.class, t.nice())
@@ -815,20 +851,6 @@ pub fn __sched_setscheduler(s: &mut SchedState, cpu: CpuId, p: TaskId, attr: Sch
     } else if class == prev_class && policy_class == Class::Rt && old_policy_class != Class::Rt {
         s.tasks[p.idx()].rt.time_slice = s.tun.rr_timeslice_ticks();
     }
-    if queued {
-        core::enqueue_task(
-            s,
-            cpu,
-            p,
-            EnqueueFlags::RESTORE | EnqueueFlags::MOVE | EnqueueFlags::NOCLOCK,
-        );
-    }
-    if running {
-        core::set_next_task(s, cpu, p, false);
-        // The donor's class changed: next_class follows it (C4, I13).
-        s.rqs[cpu.idx()].next_class = s.tasks[p.idx()].class;
-    }
-    check_class_changed(s, cpu, p, prev_class, oldprio);
 }
 
 /// Stall and deadlock detection, from CPU 0's tick: live workload tasks remain, yet no CPU has

@@ -1647,6 +1647,16 @@ pub fn queued_dl_tasks_per_cpu(s: &SchedState) -> Vec<u32> {
 /// `earliest_dl` and cpudl match the leftmost, the pushable tree holds only tree members,
 /// and the overload flag matches `dlo_mask`. Returns the first violation found.
 pub fn check_dl_rq(s: &SchedState, cpu: CpuId, queued_dl: &[u32]) -> Option<String> {
+    dl_tree_members(s, cpu)
+        .or_else(|| dl_tree_complete(s, cpu, queued_dl))
+        .or_else(|| dl_leftmost_cached(s, cpu))
+        .or_else(|| dl_pushable_consistent(s, cpu))
+}
+
+/// [`check_dl_rq`]: `dl_nr_running` counts the tree, and each member is rightly there (a
+/// server that is active and unthrottled, or a queued, unthrottled DL task of this CPU) with
+/// its own key.
+fn dl_tree_members(s: &SchedState, cpu: CpuId) -> Option<String> {
     let dl = &s.rqs[cpu.idx()].dl;
     if dl.root.len() as u32 != dl.dl_nr_running {
         return Some(format!(
@@ -1685,6 +1695,12 @@ pub fn check_dl_rq(s: &SchedState, cpu: CpuId, queued_dl: &[u32]) -> Option<Stri
             ));
         }
     }
+    None
+}
+
+/// [`check_dl_rq`]: no queued, unthrottled DL task of this CPU is missing from the tree.
+fn dl_tree_complete(s: &SchedState, cpu: CpuId, queued_dl: &[u32]) -> Option<String> {
+    let dl = &s.rqs[cpu.idx()].dl;
     // Every tree member was checked above; equal counts mean no queued task is missing.
     let on_tree = dl
         .root
@@ -1707,6 +1723,12 @@ pub fn check_dl_rq(s: &SchedState, cpu: CpuId, queued_dl: &[u32]) -> Option<Stri
             ),
         });
     }
+    None
+}
+
+/// [`check_dl_rq`]: `earliest_dl` and cpudl hold the leftmost deadline.
+fn dl_leftmost_cached(s: &SchedState, cpu: CpuId) -> Option<String> {
+    let dl = &s.rqs[cpu.idx()].dl;
     let leftmost = dl.root.first().map(|&(d, _, _)| d);
     if dl.earliest_dl.curr != leftmost {
         return Some(format!(
@@ -1721,6 +1743,13 @@ pub fn check_dl_rq(s: &SchedState, cpu: CpuId, queued_dl: &[u32]) -> Option<Stri
             s.cpudl.free_cpus.test(cpu)
         ));
     }
+    None
+}
+
+/// [`check_dl_rq`]: the pushable tree holds only members of this CPU's tree, and the
+/// overload flag and `dlo_mask` agree with it.
+fn dl_pushable_consistent(s: &SchedState, cpu: CpuId) -> Option<String> {
+    let dl = &s.rqs[cpu.idx()].dl;
     for &(_, _, p) in &dl.pushable {
         if s.tasks[p.idx()].dl.rb_key.is_none() || s.tasks[p.idx()].cpu != cpu {
             return Some(format!("cpu{cpu}: pushable DL task {p} not on this CPU's tree"));
