@@ -110,11 +110,9 @@ pub struct TopNWatch {
     unpushed: Vec<bool>,
     /// Per task: its CPU at the previous step.
     task_cpu: Vec<Option<sim::CpuId>>,
-    /// Per CPU: its context got weaker without a pull opportunity (see [`DOC`]); cleared at
-    /// the next one.
-    unpulled: Vec<bool>,
-    /// Per CPU: the step at which it last became unpulled.
-    unpulled_at: Vec<u64>,
+    /// Per CPU: since which step its context has been weaker without a pull opportunity
+    /// (see [`DOC`]); cleared at the next one.
+    unpulled_since: Vec<Option<u64>>,
     /// Per task: the step of the last push opportunity of its CPU while it could be pushed
     /// (a pick there that set a context of its class, its own enqueue or move).
     push_at: Vec<u64>,
@@ -130,8 +128,7 @@ impl TopNWatch {
             bound_ns: 2 * s.tun.tick_ns() + 2 * s.costs.ipi_latency_ns,
             since: Vec::new(),
             last: Vec::new(),
-            unpulled: Vec::new(),
-            unpulled_at: Vec::new(),
+            unpulled_since: Vec::new(),
             push_at: Vec::new(),
             step_no: 0,
             unpushed: Vec::new(),
@@ -207,8 +204,7 @@ impl TopNWatch {
                 .iter()
                 .map(|rq| (rq.donor, running[rq.cpu.idx()], rq.curr))
                 .collect();
-            self.unpulled = vec![false; s.rqs.len()];
-            self.unpulled_at = vec![0; s.rqs.len()];
+            self.unpulled_since = vec![None; s.rqs.len()];
         }
         let mut donor_changed = vec![false; s.rqs.len()];
         let mut picked = vec![false; s.rqs.len()];
@@ -222,12 +218,9 @@ impl TopNWatch {
                 Class::Rt | Class::Deadline | Class::Stop
             );
             if donor_changed[c] && prev_rt_dl {
-                self.unpulled[c] = false;
+                self.unpulled_since[c] = None;
             } else if running[c] > was_strength {
-                if !self.unpulled[c] {
-                    self.unpulled_at[c] = self.step_no;
-                }
-                self.unpulled[c] = true;
+                self.unpulled_since[c].get_or_insert(self.step_no);
             }
             self.last[c] = (rq.donor, running[c], rq.curr);
         }
@@ -264,7 +257,7 @@ impl TopNWatch {
             self.unpushed[id] = true;
         }
         let target = |c: usize| {
-            if self.unpulled[c] && self.push_at[id] <= self.unpulled_at[c] {
+            if self.unpulled_since[c].is_some_and(|since| self.push_at[id] <= since) {
                 (0, 0)
             } else {
                 running[c]
