@@ -336,6 +336,12 @@ impl System {
     /// tick, spawn the kworkers, the user threads (CPU 0's idle task wakes them up, as the
     /// workload's main thread would), the idle and stopper threads, and boot each CPU into its
     /// idle task. A workload without threads has exited at once.
+    ///
+    /// Linux: kernel/workqueue.c workqueue_init(), kernel/time/tick-common.c
+    /// tick_setup_periodic() per CPU, kernel/sched/idle.c cpu_startup_entry() per CPU.
+    ///
+    /// Deviation: the stoppers are announced here, not forked by smpboot; the workload's
+    /// threads are woken by CPU 0's idle task instead of a main thread creating them.
     fn boot(&mut self) {
         let k = self.k.clone();
         let n = self.cfg.nr_cpus;

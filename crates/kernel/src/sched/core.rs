@@ -1378,6 +1378,9 @@ async fn proxy_examine_mutex_link(
 }
 
 /// F4-F9: link `p`'s mutex is owned by `o`. Under the link locks.
+///
+/// Linux: kernel/sched/core.c find_proxy_task(), from `owner = __mutex_owner(mutex)` to
+/// `owner->blocked_donor = p`.
 fn proxy_link_to_owner(
     s: &mut SchedState,
     cpu: CpuId,
@@ -1434,6 +1437,8 @@ fn proxy_link_to_owner(
 }
 
 /// F3: link `p`'s mutex has no owner (its unlock is in progress). Under the link locks.
+///
+/// Linux: kernel/sched/core.c find_proxy_task(), the `!owner` branch.
 fn proxy_link_to_no_owner(s: &mut SchedState, cpu: CpuId, p: TaskId) -> LinkStep {
     let home = s.tasks[p.idx()].cpu == s.tasks[p.idx()].wake_cpu;
     if s.feat.deactivate_link {
