@@ -606,13 +606,7 @@ fn cancel_dl_timer(s: &mut SchedState, e: DlEntity) {
         DlEntity::Task(p) => TimerFn::DlTask(p),
         DlEntity::Server(c) => TimerFn::DlServer(c),
     };
-    for cpu in CpuId::all(s.nr_cpus()) {
-        let before = s.hrtimers[cpu.idx()].len();
-        s.hrtimers[cpu.idx()].retain(|t| t.func != func);
-        if s.hrtimers[cpu.idx()].len() != before {
-            crate::time::hrtimer_reprogram(s, cpu);
-        }
-    }
+    crate::time::hrtimer_cancel(s, func);
 }
 
 /// A constrained task woken after its deadline but before its next period would run on

@@ -248,7 +248,7 @@ pub struct SchedState {
     pub jiffies: u64,
     pub nr_events: u64,
     /// Per-CPU hrtimer queues (kernel/time/hrtimer.c), ordered by hard expiry.
-    pub hrtimers: Vec<std::collections::BTreeSet<crate::time::HrTimer>>,
+    pub hrtimers: Vec<crate::time::HrTimerQueue>,
     /// Task wake-up timers taken off their queue by an interrupt whose handler has not run
     /// yet (model bookkeeping for the stall watchdog, not a Linux field).
     pub task_timers_in_flight: u32,
