@@ -478,6 +478,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         hrtimers: vec![Default::default(); n],
         task_timers_in_flight: 0,
         hrtimer_seq: 0,
+        proxy_chain_marks: Default::default(),
         mutexes: Vec::new(),
         rt_mutexes: Vec::new(),
         rt_waiter_seq: 0,

@@ -253,6 +253,8 @@ pub struct SchedState {
     /// yet (model bookkeeping for the stall watchdog, not a Linux field).
     pub task_timers_in_flight: u32,
     pub hrtimer_seq: u64,
+    /// The chain walk's cycle marks ([`crate::sched::core::ProxyChainMarks`]).
+    pub proxy_chain_marks: crate::sched::core::ProxyChainMarks,
     /// User-visible synchronisation objects (the workload's mutexes and condvars).
     /// Kernel mutexes (`struct mutex`) and rt_mutexes of the workload.
     pub mutexes: Vec<crate::locking::mutex::Mutex>,
