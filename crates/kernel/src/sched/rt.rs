@@ -281,7 +281,7 @@ fn rt_overloaded(s: &SchedState) -> u32 {
 
 /// Take `p` off `cpu`'s pushable set if it is on it (by its saved key, no search).
 ///
-/// Linux: include/linux/plist.h plist_del().
+/// Linux: lib/plist.c plist_del() (as dequeue_pushable_task() calls it).
 fn pushable_remove(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     let Some((prio, seq)) = s.tasks[p.idx()].rt.pushable_key else {
         return;
