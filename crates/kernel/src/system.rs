@@ -478,6 +478,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         hrtimers: vec![Default::default(); n],
         task_timers_in_flight: 0,
         hrtimer_seq: 0,
+        proxy_chain_marks: Default::default(),
         mutexes: Vec::new(),
         rt_mutexes: Vec::new(),
         rt_waiter_seq: 0,
@@ -986,7 +987,7 @@ impl Watchdog {
             let period = now / self.tick_ns;
             if period != self.last_period {
                 self.last_period = period;
-                if find_lock_cycle(s).is_some() {
+                if lock_cycle_possible(s) && find_lock_cycle(s).is_some() {
                     self.cycle_periods += 1;
                 } else {
                     self.cycle_periods = 0;
@@ -1027,24 +1028,41 @@ impl Watchdog {
     }
 }
 
-/// The first cycle of mutex waits, found from the workload threads in task order: each task
-/// in it waits for a mutex (or rt_mutex) whose owner is the next task, the last one's owner
-/// being the first. A mutex handed off but not yet picked up (PICKUP) names the waiter that
-/// will take it, which is not a wait for another task, so it is no edge. Linear in the tasks.
-pub fn find_lock_cycle(s: &SchedState) -> Option<Vec<TaskId>> {
-    use crate::locking::mutex::MutexFlags;
-    let next = |t: TaskId| match s.tasks[t.idx()].waiting_on {
-        Some(WaitTarget::Mutex(m)) => {
-            let mx = &s.mutexes[m.idx()];
-            if mx.flags.contains(MutexFlags::PICKUP) {
-                None
-            } else {
-                mx.owner
-            }
-        }
+/// The task `t` waits for through a mutex (or rt_mutex): its owner. A mutex handed off but
+/// not yet picked up (PICKUP) names the waiter that will take it, which is not a wait for
+/// another task, so it is no edge.
+fn lock_wait_next(s: &SchedState, t: TaskId) -> Option<TaskId> {
+    match s.tasks[t.idx()].waiting_on {
+        Some(WaitTarget::Mutex(m)) => mutex_wait_owner(&s.mutexes[m.idx()]),
         Some(WaitTarget::RtMutex(m)) => s.rt_mutexes[m.idx()].owner,
         _ => None,
-    };
+    }
+}
+
+/// The owner a waiter of mutex `mx` waits for (none while a handoff is being picked up).
+fn mutex_wait_owner(mx: &crate::locking::mutex::Mutex) -> Option<TaskId> {
+    if mx.flags.contains(crate::locking::mutex::MutexFlags::PICKUP) {
+        None
+    } else {
+        mx.owner
+    }
+}
+
+/// A necessary condition for a cycle of mutex waits, in the locks rather than the tasks: in
+/// a cycle every member waits for the owner of a lock, and that owner waits too, so some
+/// (mutex or rt_mutex) owner that a waiter would wait for is itself waiting for a lock's
+/// owner. False means [`find_lock_cycle`] finds nothing; the watchdog asks this first every
+/// tick period, so that a run without nested lock waits costs nothing per task.
+fn lock_cycle_possible(s: &SchedState) -> bool {
+    let waits = |o: Option<TaskId>| o.is_some_and(|o| lock_wait_next(s, o).is_some());
+    s.mutexes.iter().any(|m| waits(mutex_wait_owner(m))) || s.rt_mutexes.iter().any(|m| waits(m.owner))
+}
+
+/// The first cycle of mutex waits, found from the workload threads in task order: each task
+/// in it waits for a mutex (or rt_mutex) whose owner is the next task ([`lock_wait_next`]),
+/// the last one's owner being the first. Linear in the tasks.
+pub fn find_lock_cycle(s: &SchedState) -> Option<Vec<TaskId>> {
+    let next = |t: TaskId| lock_wait_next(s, t);
     // 0: not seen, 1: on the path being followed, 2: done (no cycle from there).
     let mut seen = vec![0u8; s.tasks.len()];
     for start in s
@@ -1209,5 +1227,33 @@ mod tests {
         assert_eq!(find_lock_cycle(&s), None);
         s.mutexes[0].flags.remove(MutexFlags::PICKUP);
         assert_eq!(find_lock_cycle(&s), Some(vec![t[1]]));
+    }
+
+    /// The watchdog's pre-test: single waits on held locks cannot form a cycle; a waiting
+    /// owner makes one possible, and every cycle passes the pre-test.
+    #[test]
+    fn a_cycle_needs_an_owner_that_waits() {
+        let (mut s, t) = state(4, 3);
+        assert!(!lock_cycle_possible(&s), "no waits");
+        hold(&mut s, t[0], MutexId(0));
+        wait(&mut s, t[1], MutexId(0));
+        wait(&mut s, t[2], MutexId(0));
+        assert!(!lock_cycle_possible(&s), "waiters of a running owner");
+        hold(&mut s, t[1], MutexId(1));
+        wait(&mut s, t[3], MutexId(1));
+        assert!(lock_cycle_possible(&s), "t3 waits for t1, which waits for t0");
+        assert_eq!(
+            find_lock_cycle(&s),
+            None,
+            "possible is not found: the chain ends at t0"
+        );
+        wait(&mut s, t[0], MutexId(1));
+        assert!(lock_cycle_possible(&s));
+        assert_eq!(find_lock_cycle(&s), Some(vec![t[0], t[1]]));
+        // A handoff in flight is no wait for its owner.
+        s.mutexes[1].flags.insert(MutexFlags::PICKUP);
+        s.mutexes[0].flags.insert(MutexFlags::PICKUP);
+        assert!(!lock_cycle_possible(&s));
+        assert_eq!(find_lock_cycle(&s), None);
     }
 }

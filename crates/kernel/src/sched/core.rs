@@ -1232,6 +1232,117 @@ enum Proxy {
 /// run goes on to the deadlock report instead of hanging.
 pub const MAX_PROXY_CHAIN_DEPTH: usize = 64;
 
+/// Marks that make the chain walk's `blocked_on` cycle test O(1) per link (model
+/// bookkeeping; Linux has no cycle test, only [`MAX_PROXY_CHAIN_DEPTH`]).
+///
+/// Each walk gets a number, and every task it puts on its chain is marked with (walk, CPU):
+/// an owner marked by the current walk of this CPU is on its chain. Walks on other CPUs run
+/// in the windows where this one waits for a lock and may overwrite a mark; the first walk
+/// that overwrites a mark of a walk still in progress flags that walk, which then falls back
+/// to searching its chain for the rest of the walk. So the answer is always exactly "is the
+/// owner on the chain", and the search happens only when two walks crossed.
+#[derive(Clone, Debug, Default)]
+pub struct ProxyChainMarks {
+    /// Per task (by index; none past the end): `walk · MAX_CPUS + cpu` of the walk that last
+    /// put it on its chain, 0 for none.
+    task_mark: Vec<u64>,
+    /// Per CPU: the number of its walk in progress (or of its last one), and whether another
+    /// walk overwrote one of that walk's marks.
+    cpu_walk: Vec<(u64, bool)>,
+    /// Number of the last walk begun (walks start at 1).
+    last_walk: u64,
+}
+
+impl ProxyChainMarks {
+    const CPUS: u64 = sim::MAX_CPUS as u64;
+
+    /// The mark the walk in progress on `cpu` leaves.
+    fn own_mark(&self, cpu: CpuId) -> u64 {
+        self.cpu_walk[cpu.idx()].0 * Self::CPUS + cpu.idx() as u64
+    }
+
+    /// A walk begins on `cpu`; its chain is empty.
+    fn begin(&mut self, cpu: CpuId) {
+        self.last_walk += 1;
+        if self.cpu_walk.len() <= cpu.idx() {
+            self.cpu_walk.resize(cpu.idx() + 1, (0, false));
+        }
+        self.cpu_walk[cpu.idx()] = (self.last_walk, false);
+    }
+
+    /// The walk on `cpu` puts `p` on its chain.
+    fn mark(&mut self, cpu: CpuId, p: TaskId) {
+        let me = self.own_mark(cpu);
+        if self.task_mark.len() <= p.idx() {
+            self.task_mark.resize(p.idx() + 1, 0);
+        }
+        let old = self.task_mark[p.idx()];
+        if old != 0 && old != me {
+            let (walk, c) = ((old / Self::CPUS), (old % Self::CPUS) as usize);
+            if self.cpu_walk[c].0 == walk {
+                self.cpu_walk[c].1 = true;
+            }
+        }
+        self.task_mark[p.idx()] = me;
+    }
+
+    /// Whether `p` is on `chain`, the chain of the walk in progress on `cpu`.
+    fn on_chain(&self, cpu: CpuId, p: TaskId, chain: &[TaskId]) -> bool {
+        if self.task_mark.get(p.idx()) == Some(&self.own_mark(cpu)) {
+            return true;
+        }
+        // A crossing walk may have overwritten one of this walk's marks: search.
+        self.cpu_walk[cpu.idx()].1 && chain.contains(&p)
+    }
+}
+
+#[cfg(test)]
+mod proxy_chain_marks_tests {
+    use super::*;
+
+    /// Marks answer "on this walk's chain" exactly: own marks hit, earlier walks' marks do
+    /// not, and a mark overwritten by a crossing walk on another CPU is still found.
+    #[test]
+    fn marks_find_the_chain_also_when_walks_cross() {
+        let (c0, c1) = (CpuId(0), CpuId(1));
+        let (d, x, y, z) = (TaskId(3), TaskId(4), TaskId(5), TaskId(6));
+        let mut m = ProxyChainMarks::default();
+        m.begin(c0);
+        m.mark(c0, d);
+        m.mark(c0, x);
+        let chain0 = [d, x];
+        assert!(m.on_chain(c0, x, &chain0));
+        assert!(!m.on_chain(c0, y, &chain0), "never marked");
+        assert!(!m.on_chain(c0, TaskId(100), &chain0), "past the mark table");
+        // CPU 1's walk passes through x while CPU 0's walk is in progress.
+        m.begin(c1);
+        m.mark(c1, z);
+        m.mark(c1, x);
+        assert!(m.on_chain(c1, x, &[z, x]));
+        assert!(
+            m.on_chain(c0, x, &chain0),
+            "overwritten mark: found by the search"
+        );
+        assert!(
+            !m.on_chain(c0, z, &chain0),
+            "the other walk's task is not on this chain"
+        );
+        // A new walk on CPU 0 starts with an empty chain: old marks mean nothing.
+        m.begin(c0);
+        m.mark(c0, y);
+        assert!(!m.on_chain(c0, d, &[y]));
+        assert!(!m.on_chain(c0, x, &[y]));
+        assert!(m.on_chain(c0, y, &[y]));
+        assert!(!m.cpu_walk[c0.idx()].1, "a new walk starts unflagged");
+        // Overwriting a mark of CPU 1's walk flags that walk, not this one.
+        m.mark(c0, z);
+        assert!(m.on_chain(c0, z, &[y, z]));
+        assert!(!m.cpu_walk[c0.idx()].1);
+        assert!(m.cpu_walk[c1.idx()].1);
+        assert!(!m.on_chain(c1, y, &[z, x]));
+    }
+}
+
 /// `find_proxy_task()` (spec §3.4, F1–F10): follow the `blocked_on` chain from the donor to
 /// a runnable owner on this runqueue. Each link is examined under its mutex's `wait_lock`
 /// (which holds off the unlock and keeps the owner alive) and the link's `blocked_lock`;
@@ -1256,6 +1367,11 @@ pub const MAX_PROXY_CHAIN_DEPTH: usize = 64;
 async fn find_proxy_task(k: &Kernel, cpu: CpuId, donor: TaskId) -> Proxy {
     let mut p = donor;
     let mut chain = vec![donor];
+    {
+        let marks = &mut k.st().proxy_chain_marks;
+        marks.begin(cpu);
+        marks.mark(cpu, donor);
+    }
     let mut curr_in_chain = false;
     loop {
         curr_in_chain |= k.st().rqs[cpu.idx()].curr == p;
@@ -1548,7 +1664,7 @@ fn proxy_follow_owner(
         ));
         return Some(Proxy::Idle(proxy_resched_idle(s, cpu)));
     }
-    if chain.contains(&o) {
+    if k.st().proxy_chain_marks.on_chain(cpu, o, chain) {
         // A blocked_on cycle: the tasks wait for each other's mutexes (ABBA). Linux
         // would spin here with the rq lock held (I8); the model reports a deadlock.
         let report = lock_cycle_report(&k.st(), chain);
@@ -1557,6 +1673,7 @@ fn proxy_follow_owner(
         return Some(Proxy::Idle(proxy_resched_idle(s, cpu)));
     }
     chain.push(o);
+    k.st().proxy_chain_marks.mark(cpu, o);
     if !task_is_blocked(&k.st(), o) {
         // F7: re-check that the owner is still queued here, then F10: it runs on
         // the donor's context.

@@ -8,9 +8,10 @@
 //! weaker than its own, that holds a CPU it may use.
 //!
 //! Deviation: Linux keeps a per-level atomic count next to each mask so that lock-free readers
-//! can skip empty levels cheaply; here every update is atomic within one machine step, so the
-//! mask alone is enough (its weight is the count). The model has no hotplug, so the
-//! `cpu_active_mask` filter is the identity.
+//! can skip empty levels cheaply; here every update is atomic within one machine step, so a
+//! bitmap of the non-empty levels stands for the counts (bit `i` set iff count `i` > 0), and
+//! the search visits only non-empty levels instead of testing every level's mask. The model
+//! has no hotplug, so the `cpu_active_mask` filter is the identity.
 
 use sim::{CpuId, CpuMask};
 
@@ -54,6 +55,8 @@ pub struct CpuPri {
     pub cpu_to_pri: Vec<i32>,
     /// CPUs at each level.
     pub pri_to_cpu: Vec<CpuMask>,
+    /// Bit `i` set iff level `i` holds a CPU (`pri_to_cpu[i].count != 0`).
+    nonempty: u128,
 }
 
 impl CpuPri {
@@ -63,6 +66,7 @@ impl CpuPri {
         CpuPri {
             cpu_to_pri: vec![CPUPRI_NORMAL; nr_cpus],
             pri_to_cpu,
+            nonempty: if nr_cpus > 0 { 1 << CPUPRI_NORMAL } else { 0 },
         }
     }
 
@@ -89,9 +93,13 @@ impl CpuPri {
                 "cpu{cpu} missing from its cpupri level {old}"
             );
             self.pri_to_cpu[old as usize].clear(cpu);
+            if self.pri_to_cpu[old as usize].is_empty() {
+                self.nonempty &= !(1u128 << old);
+            }
         }
         if newpri >= 0 {
             self.pri_to_cpu[newpri as usize].set(cpu);
+            self.nonempty |= 1u128 << newpri;
         }
         self.cpu_to_pri[cpu.idx()] = newpri;
     }
@@ -108,8 +116,12 @@ impl CpuPri {
     pub fn find(&self, task_prio: i32, cpus_allowed: &CpuMask) -> Option<CpuMask> {
         let task_pri = convert_prio(task_prio);
         assert!(task_pri >= 0, "cpupri_find for a task with an invalid level");
-        for idx in 0..task_pri {
-            let lowest = self.pri_to_cpu[idx as usize].and(cpus_allowed);
+        // The non-empty levels strictly below the task's, weakest first (the count skip).
+        let mut levels = self.nonempty & ((1u128 << task_pri) - 1);
+        while levels != 0 {
+            let idx = levels.trailing_zeros() as usize;
+            levels &= levels - 1;
+            let lowest = self.pri_to_cpu[idx].and(cpus_allowed);
             if !lowest.is_empty() {
                 return Some(lowest);
             }
@@ -157,5 +169,30 @@ mod tests {
         cp.set(CpuId(3), convert_prio(0));
         assert!(!cp.pri_to_cpu[CPUPRI_NORMAL as usize].test(CpuId(3)));
         assert_eq!(cp.find(10, &all), Some([1, 2].map(CpuId).into_iter().collect()));
+    }
+
+    #[test]
+    fn cpupri_find_follows_levels_that_empty_and_fill_again() {
+        // The kernel prio of an RT task at cpupri level `l` (rt_priority `l`).
+        let prio = |l: i32| MAX_RT_PRIO - 1 - l;
+        assert_eq!(convert_prio(prio(70)), 70);
+        let mut cp = CpuPri::new(2);
+        let all = CpuMask::first_n(2);
+        // Both CPUs leave CPUPRI_NORMAL for level 30: that level is now the weakest.
+        cp.set(CpuId(0), 30);
+        cp.set(CpuId(1), 30);
+        assert_eq!(cp.find(prio(70), &all), Some(all), "level 30 for a level-70 task");
+        assert_eq!(cp.find(prio(30), &all), None, "nothing strictly below level 30");
+        // Level 30 empties as both move up; a level-55 task sees only level 50.
+        cp.set(CpuId(0), 50);
+        cp.set(CpuId(1), 60);
+        assert_eq!(cp.find(prio(40), &all), None);
+        assert_eq!(cp.find(prio(55), &all), Some(CpuMask::single(CpuId(0))));
+        // CPU 1 drops back to CPUPRI_NORMAL: the weakest non-empty level again.
+        cp.set(CpuId(1), CPUPRI_NORMAL);
+        assert_eq!(cp.find(prio(55), &all), Some(CpuMask::single(CpuId(1))));
+        // Invalid (offline) takes a CPU off every level.
+        cp.set(CpuId(1), CPUPRI_INVALID);
+        assert_eq!(cp.find(prio(40), &all), None);
     }
 }

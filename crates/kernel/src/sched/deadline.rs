@@ -41,7 +41,7 @@
 //! never wrap, so `dl_time_before(a, b)` is `a < b`. The CBS overflow test (`dl_entity_overflow`)
 //! is computed exactly in 128-bit arithmetic instead of with `DL_SCALE`-truncated operands.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sim::{CpuId, Nanos};
 use uapi::Policy;
@@ -161,6 +161,9 @@ pub struct DlRq {
     /// The pushable tree (`rq->dl.pushable_dl_tasks_root`): queued, not running, movable DL
     /// tasks by deadline, FIFO among equals.
     pub pushable: BTreeSet<(Nanos, u64, TaskId)>,
+    /// Each pushable task's key in `pushable`, so that it leaves the tree without a search
+    /// (Linux erases the task's `pushable_dl_tasks` node by pointer).
+    pushable_keys: BTreeMap<TaskId, (Nanos, u64)>,
     /// The pushable tree is non-empty (`dl_rq->overloaded`).
     pub overloaded: bool,
     /// Next FIFO ticket for either tree.
@@ -311,6 +314,7 @@ fn enqueue_pushable_dl_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     let dl = &mut s.rqs[cpu.idx()].dl;
     dl.seq += 1;
     dl.pushable.insert((deadline, dl.seq, p));
+    dl.pushable_keys.insert(p, (deadline, dl.seq));
     dl.earliest_dl.next = dl.pushable.first().map(|&(d, _, _)| d);
     if !dl.overloaded {
         dl.overloaded = true;
@@ -321,7 +325,10 @@ fn enqueue_pushable_dl_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 /// Linux: kernel/sched/deadline.c dequeue_pushable_dl_task().
 fn dequeue_pushable_dl_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     let dl = &mut s.rqs[cpu.idx()].dl;
-    dl.pushable.retain(|&(_, _, t)| t != p);
+    if let Some((deadline, seq)) = dl.pushable_keys.remove(&p) {
+        let was = dl.pushable.remove(&(deadline, seq, p));
+        assert!(was, "DL task {p} missing from the pushable tree of cpu{cpu}");
+    }
     dl.earliest_dl.next = dl.pushable.first().map(|&(d, _, _)| d);
     if dl.pushable.is_empty() && dl.overloaded {
         dl.overloaded = false;
@@ -606,13 +613,7 @@ fn cancel_dl_timer(s: &mut SchedState, e: DlEntity) {
         DlEntity::Task(p) => TimerFn::DlTask(p),
         DlEntity::Server(c) => TimerFn::DlServer(c),
     };
-    for cpu in CpuId::all(s.nr_cpus()) {
-        let before = s.hrtimers[cpu.idx()].len();
-        s.hrtimers[cpu.idx()].retain(|t| t.func != func);
-        if s.hrtimers[cpu.idx()].len() != before {
-            crate::time::hrtimer_reprogram(s, cpu);
-        }
-    }
+    crate::time::hrtimer_cancel(s, func);
 }
 
 /// A constrained task woken after its deadline but before its next period would run on

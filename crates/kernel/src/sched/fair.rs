@@ -25,6 +25,18 @@
 //!   (`calc_group_shares`). A workload without groups has only the root level, where every
 //!   walk is one step.
 //!
+//! ## Cost
+//! No per-event hook scans a queue. The timeline is a `BTreeSet` keyed by (deadline,
+//! insertion number). Linux augments its rbtree with each subtree's minimum slice
+//! (`min_slice`, kept by `min_vruntime_update()` through `RB_DECLARE_CALLBACKS`) so that
+//! `cfs_rq_min_slice()` reads it at the root. A `BTreeSet` has no per-node hook to keep such
+//! an aggregate, and writing a balanced augmented tree by hand would duplicate what the
+//! standard library does well; so each cfs_rq keeps, next to the timeline, an ordered
+//! multiset of the same entities keyed by slice ([`CfsRq::slices`]), updated wherever the
+//! timeline or the slice of an entity in it changes. Its first element is the root's
+//! `min_slice`: O(1) to read, O(log n) to keep, the same answer. `rq->cfs_tasks` is a
+//! [`CfsTasks`] (a position-keyed map instead of a linked list) for the same reason.
+//!
 //! Deviation: virtual times start at [`VRUNTIME_ORIGIN`] and are compared as plain `u64`
 //! (with wrapping differences where Linux uses `s64` differences). Linux starts
 //! `min_vruntime`/`zero_vruntime` just below 2⁶⁴ to exercise wrap-around; a simulated run
@@ -40,7 +52,7 @@
 //! `load_avg`s, refreshed every few ms), so a group's weight on a CPU follows its queued load
 //! at once.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sim::{CpuId, Nanos};
 use uapi::Policy;
@@ -133,6 +145,105 @@ pub struct SchedEntity {
     /// number). Linux removes an rbtree node by pointer, so the deadline may be rewritten
     /// (made relative) just before removal; the model removes by the saved key.
     pub tree_key: (u64, u64),
+    /// The slice under which this entity is in [`CfsRq::slices`] while it is in the tree.
+    pub tree_slice: u64,
+    /// A task's position key on `rq->cfs_tasks` ([`CfsTasks`]) while it is on it
+    /// (`se->group_node` linked).
+    pub cfs_tasks_key: Option<u64>,
+}
+
+/// `rq->cfs_tasks`: the queued fair tasks of a CPU, most recently run first.
+///
+/// Deviation: Linux links `se->group_node` into a list and moves or unlinks a node by
+/// pointer. The model maps a position key to the task: every insertion at the head takes a
+/// key below all keys used before, the task keeps it in [`SchedEntity::cfs_tasks_key`], and
+/// unlinking is one O(log n) removal, never a search. Iteration is in list order.
+#[derive(Clone)]
+pub struct CfsTasks {
+    /// Position key → task, most recently run (head) first.
+    nodes: BTreeMap<u64, TaskId>,
+    /// The key the next head insertion takes (counts down).
+    next_key: u64,
+}
+
+impl Default for CfsTasks {
+    fn default() -> Self {
+        CfsTasks {
+            nodes: BTreeMap::new(),
+            next_key: u64::MAX,
+        }
+    }
+}
+
+impl CfsTasks {
+    /// The least recently run task (`list_last_entry()`), where the balancer starts.
+    pub fn last(&self) -> Option<TaskId> {
+        self.nodes.values().next_back().copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The tasks, most recently run first.
+    pub fn iter(&self) -> impl Iterator<Item = TaskId> + '_ {
+        self.nodes.values().copied()
+    }
+}
+
+impl std::fmt::Debug for CfsTasks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<const N: usize> PartialEq<[TaskId; N]> for CfsTasks {
+    fn eq(&self, other: &[TaskId; N]) -> bool {
+        self.iter().eq(other.iter().copied())
+    }
+}
+
+/// `list_add(&p->se.group_node, &rq->cfs_tasks)`: `p` (on no list) goes to the head.
+///
+/// Linux: kernel/sched/fair.c account_entity_enqueue() (the `cfs_tasks` part).
+fn cfs_tasks_add(s: &mut SchedState, cpu: CpuId, p: TaskId) {
+    assert!(
+        s.tasks[p.idx()].se.cfs_tasks_key.is_none(),
+        "task {p} twice on cfs_tasks of cpu{cpu}"
+    );
+    let tasks = &mut s.rqs[cpu.idx()].cfs.tasks;
+    tasks.next_key -= 1;
+    let key = tasks.next_key;
+    let old = tasks.nodes.insert(key, p);
+    assert!(old.is_none(), "cfs_tasks key {key} reused on cpu{cpu}");
+    s.tasks[p.idx()].se.cfs_tasks_key = Some(key);
+}
+
+/// `list_del_init(&p->se.group_node)`: take `p` off `cpu`'s `cfs_tasks`; false if it was on
+/// no list.
+///
+/// Linux: kernel/sched/fair.c account_entity_dequeue() (the `cfs_tasks` part).
+fn cfs_tasks_del(s: &mut SchedState, cpu: CpuId, p: TaskId) -> bool {
+    let Some(key) = s.tasks[p.idx()].se.cfs_tasks_key.take() else {
+        return false;
+    };
+    let was = s.rqs[cpu.idx()].cfs.tasks.nodes.remove(&key);
+    assert_eq!(was, Some(p), "task {p} missing from cfs_tasks of cpu{cpu}");
+    true
+}
+
+/// `list_move(&p->se.group_node, &rq->cfs_tasks)`: `p`, if it is on `cpu`'s list, becomes
+/// its head (most recently run).
+///
+/// Linux: kernel/sched/fair.c set_next_task_fair() / detach_tasks() (their list_move()).
+pub fn cfs_tasks_move_to_front(s: &mut SchedState, cpu: CpuId, p: TaskId) {
+    if cfs_tasks_del(s, cpu, p) {
+        cfs_tasks_add(s, cpu, p);
+    }
 }
 
 /// `struct cfs_rq`. Protected by: the rq lock.
@@ -151,6 +262,9 @@ pub struct CfsRq {
     /// The timeline (`tasks_timeline`): entities other than `curr`, ordered by
     /// (deadline, insertion number).
     pub tree: BTreeSet<(u64, u64, SeId)>,
+    /// The same entities as `tree`, ordered by (slice, entity): the first one holds the
+    /// timeline root's `min_slice` augmentation (see the module's Cost section).
+    pub slices: BTreeSet<(u64, SeId)>,
     /// Next insertion number.
     pub tree_seq: u64,
     /// `Σ wᵢ·(vᵢ − zero_vruntime)` over the tree (`sum_w_vruntime`, kernel `avg_vruntime`).
@@ -163,7 +277,7 @@ pub struct CfsRq {
     pub next: Option<SeId>,
     /// `rq->cfs_tasks` (used on the root cfs_rq only): queued fair tasks of the CPU, most
     /// recently run first (balancer scan order).
-    pub tasks: Vec<TaskId>,
+    pub tasks: CfsTasks,
     /// CFS bandwidth (`cpu.max` of the group): this cfs_rq draws runtime from the group's pool.
     pub runtime_enabled: bool,
     /// Local runtime left (`runtime_remaining`), ns; may go negative by an overrun.
@@ -185,12 +299,13 @@ impl Default for CfsRq {
             load_weight: 0,
             curr: None,
             tree: BTreeSet::new(),
+            slices: BTreeSet::new(),
             tree_seq: 0,
             sum_w_vruntime: 0,
             sum_weight: 0,
             zero_vruntime: VRUNTIME_ORIGIN,
             next: None,
-            tasks: Vec::new(),
+            tasks: CfsTasks::default(),
             runtime_enabled: false,
             runtime_remaining: 0,
             throttled: false,
@@ -489,12 +604,15 @@ fn enqueue_tree(s: &mut SchedState, id: CfsRqId, e: SeId) {
     let seq = cfs_rq(s, id).tree_seq;
     let se = se_mut(s, id.cpu, e);
     se.tree_key = (se.deadline, seq);
-    let (key, vruntime, weight) = (se.tree_key, se.vruntime, se.weight);
+    se.tree_slice = se.slice;
+    let (key, slice, vruntime, weight) = (se.tree_key, se.slice, se.vruntime, se.weight);
     let cfs = cfs_rq_mut(s, id);
     cfs.tree_seq += 1;
     sum_w_vruntime_add(cfs, vruntime, weight);
     let fresh = cfs.tree.insert((key.0, key.1, e));
     assert!(fresh, "{e:?} inserted twice into the cfs tree {id:?}");
+    let fresh = cfs.slices.insert((slice, e));
+    assert!(fresh, "{e:?} inserted twice into the min_slice set of {id:?}");
     update_zero_vruntime(s, id);
 }
 
@@ -503,27 +621,55 @@ fn enqueue_tree(s: &mut SchedState, id: CfsRqId, e: SeId) {
 /// Linux: kernel/sched/fair.c __dequeue_entity().
 fn dequeue_tree(s: &mut SchedState, id: CfsRqId, e: SeId) {
     let se = se_of(s, id.cpu, e);
-    let (key, vruntime, weight) = (se.tree_key, se.vruntime, se.weight);
+    let (key, slice, vruntime, weight) = (se.tree_key, se.tree_slice, se.vruntime, se.weight);
     let cfs = cfs_rq_mut(s, id);
     let was = cfs.tree.remove(&(key.0, key.1, e));
     assert!(was, "{e:?} not in the cfs tree {id:?}");
+    let was = cfs.slices.remove(&(slice, e));
+    assert!(was, "{e:?} not in the min_slice set of {id:?}");
     sum_w_vruntime_sub(cfs, vruntime, weight);
     update_zero_vruntime(s, id);
 }
 
-/// Smallest slice among queued entities (tree and queued curr), `u64::MAX` if none.
+/// Set the slice of entity `e` queued on `id` (a group entity taking the smallest slice
+/// below it); if `e` is in the timeline, its place in the `min_slice` set follows.
+///
+/// Linux: kernel/sched/fair.c enqueue_task_fair() / dequeue_entities() (`se->slice = slice`
+/// then `min_vruntime_cb_propagate()` unless `se` is `cfs_rq->curr`).
+fn set_queued_slice(s: &mut SchedState, id: CfsRqId, e: SeId, slice: u64) {
+    let old = se_of(s, id.cpu, e).tree_slice;
+    let in_tree = cfs_rq_mut(s, id).slices.remove(&(old, e));
+    let se = se_mut(s, id.cpu, e);
+    se.slice = slice;
+    if in_tree {
+        se.tree_slice = slice;
+        cfs_rq_mut(s, id).slices.insert((slice, e));
+    }
+}
+
+/// Smallest slice among queued entities (tree and queued curr), `u64::MAX` if none: the
+/// first of the `min_slice` set (the root's augmentation in Linux) and curr's.
 ///
 /// Linux: kernel/sched/fair.c cfs_rq_min_slice().
-///
-/// Deviation: a scan of the tree instead of the `min_slice` augmentation (same result).
 fn cfs_rq_min_slice(s: &SchedState, id: CfsRqId) -> u64 {
     let cfs = cfs_rq(s, id);
     let mut min = u64::MAX;
     if let Some(c) = curr_se(s, id).filter(|c| c.on_rq) {
         min = c.slice;
     }
-    for &(_, _, t) in &cfs.tree {
-        min = min.min(se_of(s, id.cpu, t).slice);
+    if let Some(&(slice, _)) = cfs.slices.first() {
+        min = min.min(slice);
+    }
+    // A debug build checks the set against the entities' own slices (an O(n) scan, which is
+    // what the set replaces, so it is not done in release builds).
+    #[cfg(debug_assertions)]
+    {
+        let scan = cfs.tree.iter().map(|&(_, _, t)| se_of(s, id.cpu, t).slice).min();
+        assert_eq!(
+            cfs.slices.first().map(|&(sl, _)| sl),
+            scan,
+            "min_slice set of {id:?} is stale"
+        );
     }
     min
 }
@@ -1169,13 +1315,7 @@ fn enqueue_entity(s: &mut SchedState, id: CfsRqId, e: SeId, flags: EnqueueFlags)
     cfs.load_weight += w;
     cfs.nr_queued += 1;
     if let SeId::Task(p) = e {
-        let tasks = &mut s.rqs[id.cpu.idx()].cfs.tasks;
-        assert!(
-            !tasks.contains(&p),
-            "task {p} twice on cfs_tasks of cpu{}",
-            id.cpu
-        );
-        tasks.insert(0, p);
+        cfs_tasks_add(s, id.cpu, p);
     }
     if !is_curr {
         enqueue_tree(s, id, e);
@@ -1285,12 +1425,10 @@ fn dequeue_entity(s: &mut SchedState, id: CfsRqId, e: SeId, flags: DequeueFlags)
     assert!(cfs.nr_queued > 0);
     cfs.nr_queued -= 1;
     if let SeId::Task(p) = e {
-        let tasks = &mut s.rqs[cpu.idx()].cfs.tasks;
-        let pos = tasks
-            .iter()
-            .position(|&t| t == p)
-            .expect("dequeued task missing from cfs_tasks");
-        tasks.remove(pos);
+        assert!(
+            cfs_tasks_del(s, cpu, p),
+            "dequeued task {p} missing from cfs_tasks"
+        );
     }
     update_cfs_group(s, cpu, e);
     if flags.contains(DequeueFlags::DELAYED) {
@@ -1428,7 +1566,7 @@ pub fn enqueue_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, mut flags: E
     while let Some(e) = cur {
         let id = cfs_rq_of(s, cpu, e);
         update_cfs_group(s, cpu, e);
-        se_mut(s, cpu, e).slice = slice;
+        set_queued_slice(s, id, e, slice);
         slice = cfs_rq_min_slice(s, id);
         let cfs = cfs_rq_mut(s, id);
         cfs.h_nr_runnable += h_nr_runnable;
@@ -1533,7 +1671,7 @@ fn dequeue_entities(s: &mut SchedState, cpu: CpuId, e: SeId, mut flags: DequeueF
     while let Some(se) = cur {
         let id = cfs_rq_of(s, cpu, se);
         update_cfs_group(s, cpu, se);
-        se_mut(s, cpu, se).slice = slice;
+        set_queued_slice(s, id, se, slice);
         slice = cfs_rq_min_slice(s, id);
         if sub_counts(s, id) {
             at_root = false;
@@ -1719,11 +1857,7 @@ pub fn set_next_task_fair(s: &mut SchedState, cpu: CpuId, p: TaskId, _first: boo
         account_cfs_rq_runtime(s, id, 0);
         cur = parent_entity(s, e);
     }
-    let tasks = &mut s.rqs[cpu.idx()].cfs.tasks;
-    if let Some(pos) = tasks.iter().position(|&t| t == p) {
-        let t = tasks.remove(pos);
-        tasks.insert(0, t);
-    }
+    cfs_tasks_move_to_front(s, cpu, p);
 }
 
 /// Whether a fair wakee `p` should preempt the fair donor (F-24, newest rules), and if so
@@ -2018,7 +2152,7 @@ pub fn sched_idle_cpu(s: &SchedState, cpu: CpuId) -> bool {
             .cfs
             .tasks
             .iter()
-            .all(|&t| s.tasks[t.idx()].policy == Policy::Idle)
+            .all(|t| s.tasks[t.idx()].policy == Policy::Idle)
 }
 
 /// The group hierarchy of `cpu` is consistent (checked only when the machine has task
@@ -2333,6 +2467,60 @@ mod tests {
         advance(&mut s, 1);
         update_curr_fair(&mut s, CpuId(0));
         assert!(s.tasks[a.idx()].need_resched, "shield over, B queued");
+    }
+
+    /// The `min_slice` set follows enqueue, pick (curr leaves the tree but still counts),
+    /// put_prev and dequeue: a stale set would keep 0.1 ms after B left, or lose it while B
+    /// runs.
+    #[test]
+    fn min_slice_follows_the_queued_entities() {
+        let mut s = new_for_tests(1, 3);
+        let (a, b, c) = (TaskId(1), TaskId(2), TaskId(3));
+        let root = CfsRqId::root(CpuId(0));
+        assert_eq!(cfs_rq_min_slice(&s, root), u64::MAX, "empty queue");
+        wake(&mut s, a, 0);
+        assert_eq!(cfs_rq_min_slice(&s, root), 700_000);
+        s.tasks[b.idx()].se.custom_slice = true;
+        s.tasks[b.idx()].se.slice = 100_000;
+        wake(&mut s, b, 0);
+        s.tasks[c.idx()].se.custom_slice = true;
+        s.tasks[c.idx()].se.slice = 300_000;
+        wake(&mut s, c, 0);
+        assert_eq!(cfs_rq_min_slice(&s, root), 100_000);
+        // B runs: out of the tree, still queued as curr.
+        run(&mut s, b);
+        assert_eq!(cfs_rq(&s, root).slices.len(), 2);
+        assert_eq!(cfs_rq_min_slice(&s, root), 100_000, "curr's slice counts");
+        // B blocks (its lag is 0, so it leaves at once): C's 0.3 ms is the smallest.
+        assert!(dequeue_task_fair(&mut s, CpuId(0), b, DequeueFlags::SLEEP));
+        put_prev_task_fair(&mut s, CpuId(0), b);
+        assert_eq!(cfs_rq_min_slice(&s, root), 300_000);
+        assert!(dequeue_task_fair(&mut s, CpuId(0), c, DequeueFlags::SAVE));
+        assert_eq!(cfs_rq_min_slice(&s, root), 700_000);
+        assert_eq!(cfs_rq(&s, root).slices.len(), 1);
+    }
+
+    /// `rq->cfs_tasks` is most recently run first: enqueue adds at the head, a pick moves the
+    /// task to the head, a dequeue unlinks it wherever it is.
+    #[test]
+    fn cfs_tasks_keeps_the_most_recently_run_first() {
+        let mut s = new_for_tests(1, 3);
+        let (a, b, c) = (TaskId(1), TaskId(2), TaskId(3));
+        for p in [a, b, c] {
+            wake(&mut s, p, 0);
+        }
+        assert_eq!(s.rqs[0].cfs.tasks, [c, b, a]);
+        assert_eq!(s.rqs[0].cfs.tasks.last(), Some(a));
+        run(&mut s, a);
+        assert_eq!(s.rqs[0].cfs.tasks, [a, c, b]);
+        assert!(dequeue_task_fair(&mut s, CpuId(0), c, DequeueFlags::SAVE));
+        assert_eq!(s.rqs[0].cfs.tasks, [a, b]);
+        assert_eq!(s.tasks[c.idx()].se.cfs_tasks_key, None);
+        cfs_tasks_move_to_front(&mut s, CpuId(0), b);
+        assert_eq!(s.rqs[0].cfs.tasks, [b, a]);
+        // Not on the list: nothing moves.
+        cfs_tasks_move_to_front(&mut s, CpuId(0), c);
+        assert_eq!(s.rqs[0].cfs.tasks, [b, a]);
     }
 
     #[test]

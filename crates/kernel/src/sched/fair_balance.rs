@@ -703,7 +703,7 @@ fn detach_tasks(s: &mut SchedState, env: &mut LbEnv) -> Vec<TaskId> {
         return detached;
     }
     let mut loops = 0u32;
-    while let Some(&p) = s.rqs[env.src.idx()].cfs.tasks.last() {
+    while let Some(p) = s.rqs[env.src.idx()].cfs.tasks.last() {
         if env.idle != IdleType::NotIdle && s.rqs[env.src.idx()].nr_running <= 1 {
             break;
         }
@@ -735,9 +735,7 @@ fn detach_tasks(s: &mut SchedState, env: &mut LbEnv) -> Vec<TaskId> {
         }
         if !take {
             // Rotate: the rejected task goes to the most-recent end.
-            let tasks = &mut s.rqs[env.src.idx()].cfs.tasks;
-            let t = tasks.pop().expect("non-empty");
-            tasks.insert(0, t);
+            crate::sched::fair::cfs_tasks_move_to_front(s, env.src, p);
             continue;
         }
         core::deactivate_task(s, env.src, p, DequeueFlags::NOCLOCK);

@@ -248,11 +248,13 @@ pub struct SchedState {
     pub jiffies: u64,
     pub nr_events: u64,
     /// Per-CPU hrtimer queues (kernel/time/hrtimer.c), ordered by hard expiry.
-    pub hrtimers: Vec<std::collections::BTreeSet<crate::time::HrTimer>>,
+    pub hrtimers: Vec<crate::time::HrTimerQueue>,
     /// Task wake-up timers taken off their queue by an interrupt whose handler has not run
     /// yet (model bookkeeping for the stall watchdog, not a Linux field).
     pub task_timers_in_flight: u32,
     pub hrtimer_seq: u64,
+    /// The chain walk's cycle marks ([`crate::sched::core::ProxyChainMarks`]).
+    pub proxy_chain_marks: crate::sched::core::ProxyChainMarks,
     /// User-visible synchronisation objects (the workload's mutexes and condvars).
     /// Kernel mutexes (`struct mutex`) and rt_mutexes of the workload.
     pub mutexes: Vec<crate::locking::mutex::Mutex>,

@@ -9,6 +9,11 @@
 //! among equals; a non-empty pushable list makes the rq "overloaded" and puts its CPU in
 //! the root domain's `rto_mask`.
 //!
+//! Cost: no hook searches a list. The strongest list is found through the bitmap; a task
+//! leaves its priority list and the pushable list by the position key it keeps in its
+//! [`SchedRtEntity`] (O(log n) in the tasks of that list), where Linux unlinks a `list_head`
+//! or a `plist_node` by pointer.
+//!
 //! Balancing moves RT tasks between CPUs so that, as far as affinities allow, the N strongest
 //! RT tasks run on the N CPUs:
 //! - push: after an RT pick, after a wakeup that cannot run soon, on a switch into RT,
@@ -26,7 +31,7 @@
 //! migrate-disable (so no stopper hand-off from push/pull), no PELT (`update_rt_rq_load_avg`),
 //! no RLIMIT_RTTIME watchdog.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sim::{CpuId, CpuMask};
 
@@ -58,6 +63,84 @@ pub struct SchedRtEntity {
     pub on_list: bool,
     /// Accounted on the RT rq (`rt_se->on_rq`, `on_rt_rq()`).
     pub on_rq: bool,
+    /// Position key on its priority list while `on_list` (see [`RtList`]).
+    pub list_key: i64,
+    /// Key on the rq's pushable list, (prio at insertion, insertion number), while on it
+    /// (`plist_node_empty(&p->pushable_tasks)` is false).
+    pub pushable_key: Option<(i32, u64)>,
+}
+
+/// One priority level's FIFO list (`rt_prio_array.queue[prio]`, a `list_head`).
+///
+/// Deviation: Linux links the tasks themselves and unlinks one by pointer in O(1). The model
+/// keeps the tasks in a map from a position key to the task: an insertion at the head takes a
+/// key below every key used so far, one at the tail a key above, and the task keeps its key in
+/// [`SchedRtEntity::list_key`], so unlinking is one O(log n) map removal and never a search;
+/// iteration order is the list order.
+#[derive(Clone, Default)]
+pub struct RtList {
+    /// Position key → task, head first.
+    nodes: BTreeMap<i64, TaskId>,
+    /// The key the last head insertion took (the next one takes one less).
+    head_key: i64,
+    /// The key the next tail insertion takes.
+    tail_key: i64,
+}
+
+impl RtList {
+    /// `list_add()` at the head; returns the task's position key.
+    fn push_front(&mut self, p: TaskId) -> i64 {
+        self.head_key -= 1;
+        let key = self.head_key;
+        let old = self.nodes.insert(key, p);
+        assert!(old.is_none(), "RT list key {key} reused");
+        key
+    }
+
+    /// `list_add_tail()`; returns the task's position key.
+    fn push_back(&mut self, p: TaskId) -> i64 {
+        let key = self.tail_key;
+        self.tail_key += 1;
+        let old = self.nodes.insert(key, p);
+        assert!(old.is_none(), "RT list key {key} reused");
+        key
+    }
+
+    /// `list_del_init()` of `p`, which holds position `key`.
+    fn remove(&mut self, key: i64, p: TaskId) {
+        let was = self.nodes.remove(&key);
+        assert_eq!(was, Some(p), "RT task {p} missing from its list at key {key}");
+    }
+
+    /// The head of the list.
+    pub fn front(&self) -> Option<TaskId> {
+        self.nodes.values().next().copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The tasks, head first.
+    pub fn iter(&self) -> impl Iterator<Item = TaskId> + '_ {
+        self.nodes.values().copied()
+    }
+}
+
+impl std::fmt::Debug for RtList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<const N: usize> PartialEq<[TaskId; N]> for RtList {
+    fn eq(&self, other: &[TaskId; N]) -> bool {
+        self.iter().eq(other.iter().copied())
+    }
 }
 
 /// `rt_rq->highest_prio`: the strongest queued RT prio (`curr`) and the strongest pushable
@@ -74,15 +157,18 @@ pub struct RtRq {
     /// Queued RT tasks, the running one included (`rt_nr_running`).
     pub rt_nr_running: u32,
     /// Tasks per priority level, FIFO order (`rt_rq->active.queue`); `MAX_RT_PRIO` lists.
-    pub queues: Vec<VecDeque<TaskId>>,
+    pub queues: Vec<RtList>,
     /// Bit `i` set iff `queues[i]` is non-empty (`rt_rq->active.bitmap`).
     pub bitmap: u128,
     pub highest_prio: RtHighestPrio,
     /// The pushable list is non-empty (`rt_rq->overloaded`).
     pub overloaded: bool,
-    /// `rq->rt.pushable_tasks`: (prio at insertion, task), ordered by prio, FIFO among equal
-    /// prios (a `plist`).
-    pub pushable_tasks: Vec<(i32, TaskId)>,
+    /// `rq->rt.pushable_tasks`: (prio at insertion, insertion number, task), ordered by prio,
+    /// FIFO among equal prios (a `plist`). Each member keeps its key in
+    /// [`SchedRtEntity::pushable_key`], so it leaves the set without a search.
+    pub pushable_tasks: BTreeSet<(i32, u64, TaskId)>,
+    /// Insertion number of the next pushable task.
+    pub pushable_seq: u64,
 }
 
 impl Default for RtRq {
@@ -90,14 +176,15 @@ impl Default for RtRq {
     fn default() -> Self {
         RtRq {
             rt_nr_running: 0,
-            queues: vec![VecDeque::new(); MAX_RT_PRIO],
+            queues: vec![RtList::default(); MAX_RT_PRIO],
             bitmap: 0,
             highest_prio: RtHighestPrio {
                 curr: RT_PRIO_NONE,
                 next: RT_PRIO_NONE,
             },
             overloaded: false,
-            pushable_tasks: Vec::new(),
+            pushable_tasks: BTreeSet::new(),
+            pushable_seq: 0,
         }
     }
 }
@@ -192,19 +279,31 @@ fn rt_overloaded(s: &SchedState) -> u32 {
     s.rto_mask.weight()
 }
 
-/// Put `p` on the pushable list and update `highest_prio.next` and the overload state.
+/// Take `p` off `cpu`'s pushable set if it is on it (by its saved key, no search).
+///
+/// Linux: lib/plist.c plist_del() (as dequeue_pushable_task() calls it).
+fn pushable_remove(s: &mut SchedState, cpu: CpuId, p: TaskId) {
+    let Some((prio, seq)) = s.tasks[p.idx()].rt.pushable_key else {
+        return;
+    };
+    let was = s.rqs[cpu.idx()].rt.pushable_tasks.remove(&(prio, seq, p));
+    assert!(was, "pushable task {p} is not on the pushable list of cpu{cpu}");
+    s.tasks[p.idx()].rt.pushable_key = None;
+}
+
+/// Put `p` on the pushable list (at the tail of its prio, after taking it off if it was on)
+/// and update `highest_prio.next` and the overload state.
 ///
 /// Linux: kernel/sched/rt.c enqueue_pushable_task().
 fn enqueue_pushable_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
+    pushable_remove(s, cpu, p);
     let prio = s.tasks[p.idx()].prio;
     let rt = &mut s.rqs[cpu.idx()].rt;
-    rt.pushable_tasks.retain(|&(_, t)| t != p);
-    let pos = rt
-        .pushable_tasks
-        .iter()
-        .position(|&(q, _)| q > prio)
-        .unwrap_or(rt.pushable_tasks.len());
-    rt.pushable_tasks.insert(pos, (prio, p));
+    let seq = rt.pushable_seq;
+    rt.pushable_seq += 1;
+    rt.pushable_tasks.insert((prio, seq, p));
+    s.tasks[p.idx()].rt.pushable_key = Some((prio, seq));
+    let rt = &mut s.rqs[cpu.idx()].rt;
     if prio < rt.highest_prio.next {
         rt.highest_prio.next = prio;
     }
@@ -218,9 +317,9 @@ fn enqueue_pushable_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 ///
 /// Linux: kernel/sched/rt.c dequeue_pushable_task().
 fn dequeue_pushable_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
+    pushable_remove(s, cpu, p);
     let rt = &mut s.rqs[cpu.idx()].rt;
-    rt.pushable_tasks.retain(|&(_, t)| t != p);
-    if let Some(&(prio, _)) = rt.pushable_tasks.first() {
+    if let Some(&(prio, _, _)) = rt.pushable_tasks.first() {
         rt.highest_prio.next = prio;
     } else {
         rt.highest_prio.next = RT_PRIO_NONE;
@@ -311,13 +410,14 @@ fn enqueue_rt_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: EnqueueFl
     if moving {
         assert!(!s.tasks[p.idx()].rt.on_list, "task {p} already on an RT list");
         let rt = &mut s.rqs[cpu.idx()].rt;
-        if flags.contains(EnqueueFlags::HEAD) {
-            rt.queues[idx].push_front(p);
+        let key = if flags.contains(EnqueueFlags::HEAD) {
+            rt.queues[idx].push_front(p)
         } else {
-            rt.queues[idx].push_back(p);
-        }
+            rt.queues[idx].push_back(p)
+        };
         rt.bitmap |= 1u128 << idx;
         s.tasks[p.idx()].rt.on_list = true;
+        s.tasks[p.idx()].rt.list_key = key;
     } else {
         assert!(
             s.tasks[p.idx()].rt.on_list,
@@ -340,12 +440,9 @@ fn dequeue_rt_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: DequeueFl
     if moving {
         assert!(s.tasks[p.idx()].rt.on_list);
         let idx = prio as usize;
+        let key = s.tasks[p.idx()].rt.list_key;
         let rt = &mut s.rqs[cpu.idx()].rt;
-        let pos = rt.queues[idx]
-            .iter()
-            .position(|&t| t == p)
-            .expect("RT task missing from its list");
-        rt.queues[idx].remove(pos);
+        rt.queues[idx].remove(key, p);
         if rt.queues[idx].is_empty() {
             rt.bitmap &= !(1u128 << idx);
         }
@@ -366,17 +463,11 @@ fn requeue_task_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, head: bool) {
         return;
     }
     let idx = s.tasks[p.idx()].prio as usize;
+    let key = s.tasks[p.idx()].rt.list_key;
     let q = &mut s.rqs[cpu.idx()].rt.queues[idx];
-    let pos = q
-        .iter()
-        .position(|&t| t == p)
-        .expect("requeue of an RT task missing from its list");
-    q.remove(pos);
-    if head {
-        q.push_front(p);
-    } else {
-        q.push_back(p);
-    }
+    q.remove(key, p);
+    let key = if head { q.push_front(p) } else { q.push_back(p) };
+    s.tasks[p.idx()].rt.list_key = key;
 }
 
 /// The first task on the pushable list that is not executing.
@@ -393,7 +484,7 @@ fn pick_next_pushable_task(s: &SchedState, cpu: CpuId) -> Option<TaskId> {
         .rt
         .pushable_tasks
         .iter()
-        .map(|&(_, t)| t)
+        .map(|&(_, _, t)| t)
         // S10, D7: never an executing task, never a blocked donor (only Proxy Execution
         // moves those).
         .find(|&t| !s.tasks[t.idx()].on_cpu && !core::task_is_blocked(s, t))?;
@@ -414,7 +505,7 @@ fn pick_highest_pushable_task(s: &SchedState, cpu: CpuId, dst: CpuId) -> Option<
         .rt
         .pushable_tasks
         .iter()
-        .map(|&(_, t)| t)
+        .map(|&(_, _, t)| t)
         .find(|&t| {
             let task = &s.tasks[t.idx()];
             !task.on_cpu && task.cpus_mask.test(dst) && !core::task_is_blocked(s, t)
@@ -522,7 +613,7 @@ pub fn pick_task_rt(s: &SchedState, cpu: CpuId) -> Option<TaskId> {
         return None;
     }
     let idx = rt.first_prio().expect("rt_nr_running > 0 with an empty bitmap");
-    let p = *rt.queues[idx]
+    let p = rt.queues[idx]
         .front()
         .expect("bitmap bit set for an empty RT list");
     Some(p)
@@ -1311,7 +1402,7 @@ mod tests {
         for p in [a, b, c, pinned] {
             wake(&mut s, CpuId(1), p);
         }
-        let order: Vec<TaskId> = s.rqs[1].rt.pushable_tasks.iter().map(|&(_, t)| t).collect();
+        let order: Vec<TaskId> = s.rqs[1].rt.pushable_tasks.iter().map(|&(_, _, t)| t).collect();
         assert_eq!(order, vec![b, a, c], "pinned tasks are never pushable");
         assert_eq!(s.rqs[1].rt.highest_prio.next, rt_prio(30));
         assert!(s.rqs[1].rt.overloaded);
@@ -1321,7 +1412,7 @@ mod tests {
         run(&mut s, CpuId(1), b);
         assert_eq!(s.rqs[1].rt.highest_prio.next, rt_prio(10));
         run(&mut s, CpuId(1), pinned);
-        let order: Vec<TaskId> = s.rqs[1].rt.pushable_tasks.iter().map(|&(_, t)| t).collect();
+        let order: Vec<TaskId> = s.rqs[1].rt.pushable_tasks.iter().map(|&(_, _, t)| t).collect();
         assert_eq!(order, vec![b, a, c]);
         assert_eq!(
             s.rqs[1].balance_callbacks,
