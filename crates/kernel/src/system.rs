@@ -124,6 +124,9 @@ pub struct Outcome {
     pub report: String,
     /// Machine steps executed.
     pub steps: u64,
+    /// Of them, steps begun in place by an await point (`sim::Machine::in_place_steps`;
+    /// zero with the fast paths off).
+    pub in_place_steps: u64,
     /// Kernel warnings raised during the run (`WARN_ONCE`), in order.
     pub warnings: Vec<String>,
     /// How often each rare path was taken ([`crate::coverage`]).
@@ -418,6 +421,7 @@ impl System {
             violations,
             report,
             steps: k.m.steps(),
+            in_place_steps: k.m.in_place_steps(),
             warnings,
             coverage,
         }
