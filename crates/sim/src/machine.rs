@@ -196,7 +196,6 @@ struct State {
     running: Vec<bool>,
     stop: bool,
     spin_handoff_ns: Nanos,
-    steps: u64,
     /// Busy-wait polls the executor folded instead of stepping ([`Machine::poll`]).
     folded_polls: u64,
     /// Steps begun in place by the await point that ended the previous one
@@ -215,6 +214,10 @@ pub struct Machine {
     st: RefCell<State>,
     /// Cached copy of `State::now` so hot paths read time without a borrow.
     now: Cell<Nanos>,
+    /// Cached copy of `State::cur`, for [`Machine::this_cpu`] without a borrow.
+    cur: Cell<CpuId>,
+    /// Steps executed ([`Machine::steps`]), readable without a borrow.
+    steps: Cell<u64>,
     /// Contexts were spawned or reaped since the executor last looked.
     ctx_changes: Cell<bool>,
     /// The step hook of the running [`Executor::run`] (None outside one), so that an await
@@ -284,7 +287,6 @@ impl Machine {
                 running: Vec::new(),
                 stop: false,
                 spin_handoff_ns,
-                steps: 0,
                 folded_polls: 0,
                 in_place_steps: 0,
                 fast_paths: true,
@@ -292,6 +294,8 @@ impl Machine {
                 limit_ns: Nanos::MAX,
             }),
             now: Cell::new(0),
+            cur: Cell::new(CpuId(0)),
+            steps: Cell::new(0),
             ctx_changes: Cell::new(false),
             hook: Cell::new(None),
             hook_verdict: Cell::new(None),
@@ -309,8 +313,9 @@ impl Machine {
     }
 
     /// The CPU whose step is being executed (Linux `smp_processor_id()`).
+    #[inline]
     pub fn this_cpu(&self) -> CpuId {
-        self.st.borrow().cur
+        self.cur.get()
     }
 
     /// The context executing on `cpu`.
@@ -319,8 +324,9 @@ impl Machine {
     }
 
     /// Number of steps executed so far (folded polls are not steps: [`Machine::folded_polls`]).
+    #[inline]
     pub fn steps(&self) -> u64 {
-        self.st.borrow().steps
+        self.steps.get()
     }
 
     /// Number of busy-wait polls the executor folded instead of stepping ([`Machine::poll`]).
@@ -371,7 +377,7 @@ impl Machine {
     pub fn set_choice_source(&self, source: Box<dyn ChoiceSource>, record: bool) {
         let mut st = self.st.borrow_mut();
         assert!(
-            st.heap.is_empty() && st.steps == 0,
+            st.heap.is_empty() && self.steps.get() == 0,
             "the choice source is chosen before the machine boots"
         );
         st.bounds = source.bounds();
@@ -473,9 +479,8 @@ impl Machine {
         };
         match next {
             Some(t) if !self.ctx_changes.get() => {
-                begin_step(&mut st, t, cpu);
+                begin_step(self, &mut st, t, cpu);
                 st.in_place_steps += 1;
-                self.now.set(t);
                 true
             }
             _ => {
@@ -1115,8 +1120,7 @@ impl Executor {
                     queue_cpu(&mut st, cpu);
                     return RunEnd::TimeLimit;
                 }
-                begin_step(&mut st, t, cpu);
-                self.m.now.set(t);
+                begin_step(&self.m, &mut st, t, cpu);
                 cpu
             };
             let mut first = true;
@@ -1181,13 +1185,15 @@ impl Drop for HookGuard {
     }
 }
 
-/// Begin `cpu`'s step at `t`: the machine's time and current CPU, the step count, and the
-/// CPU's wait as the resumed await point expects to find it.
-fn begin_step(st: &mut State, t: Nanos, cpu: CpuId) {
+/// Begin `cpu`'s step at `t`: the machine's time and current CPU (and their cached copies),
+/// the step count, and the CPU's wait as the resumed await point expects to find it.
+fn begin_step(m: &Machine, st: &mut State, t: Nanos, cpu: CpuId) {
     debug_assert!(t >= st.now, "time went backwards");
     st.now = t;
     st.cur = cpu;
-    st.steps += 1;
+    m.now.set(t);
+    m.cur.set(cpu);
+    m.steps.set(m.steps.get() + 1);
     let slot = &mut st.cpus[cpu.idx()];
     slot.time = t;
     match slot.wait {
