@@ -1059,10 +1059,16 @@ impl Executor {
         Executor { m, ctxs: Vec::new() }
     }
 
+    /// Take over the contexts spawned and drop those reaped since the last look.
+    #[inline]
     fn adopt(&mut self) {
-        if !self.m.ctx_changes.replace(false) {
-            return;
+        if self.m.ctx_changes.replace(false) {
+            self.adopt_changes();
         }
+    }
+
+    #[cold]
+    fn adopt_changes(&mut self) {
         let mut st = self.m.st.borrow_mut();
         for (id, fut) in st.spawns.drain(..) {
             let i = id.idx();
