@@ -125,6 +125,9 @@ impl Lockdep {
     ///
     /// Recording before the lock is won changes nothing anyone sees: while the CPU spins,
     /// only its own code reads its held locks, and it runs none.
+    ///
+    /// Linux: include/linux/spinlock_api_smp.h __raw_spin_lock(), whose spin_acquire()
+    /// (lockdep's lock_acquire()) also runs before the lock is contended for.
     pub fn acquire(&mut self, cpu: CpuId, lock: LockId, class: LockClass) -> Result<(), String> {
         let r = self.check_acquire(cpu, lock, class);
         self.acquired(cpu, lock, class);
