@@ -26,9 +26,10 @@ impl Write for Buf {
     }
 }
 
-/// Everything a run shows a user, as one string, and the machine steps it took; None when
-/// the scenario is bad input (the misuse scenarios that the loader refuses).
-fn scenario_run(name: &str, text: &str, protocol: &str, check: bool, slow: bool) -> Option<(String, u64)> {
+/// Everything a run shows a user, as one string, and the machine steps it took (all, and
+/// those begun in place by an await point); None when the scenario is bad input (the misuse
+/// scenarios that the loader refuses).
+fn scenario_run(name: &str, text: &str, protocol: &str, check: bool, slow: bool) -> Option<(String, Steps)> {
     let w = workload::load(name, text).ok()?;
     let flags = Flags {
         file: name.to_string(),
@@ -65,9 +66,15 @@ fn scenario_run(name: &str, text: &str, protocol: &str, check: bool, slow: bool)
                 o.report,
                 o.warnings
             );
-            (shown, o.steps)
+            (
+                shown,
+                Steps {
+                    all: o.steps,
+                    in_place: o.in_place_steps,
+                },
+            )
         }
-        Err(e) => (format!("{trace}\n{e}"), 0),
+        Err(e) => (format!("{trace}\n{e}"), Steps::default()),
     })
 }
 
@@ -93,8 +100,15 @@ fn scenarios() -> Vec<(String, String)> {
 /// deadlines are still compared on every other scenario and on the explored schedules.
 const CHECKED_STEPS_MAX: u64 = 200_000;
 
+/// Machine steps of a run: all of them, and those begun in place.
+#[derive(Clone, Copy, Default)]
+struct Steps {
+    all: u64,
+    in_place: u64,
+}
+
 /// Both ways must show the same; returns (steps with the fast paths, steps without).
-fn same_both_ways(name: &str, text: &str, protocol: &str, check: bool) -> Option<(u64, u64)> {
+fn same_both_ways(name: &str, text: &str, protocol: &str, check: bool) -> Option<(Steps, Steps)> {
     let (fast, f) = scenario_run(name, text, protocol, check, false)?;
     let (slow, s) = scenario_run(name, text, protocol, check, true).expect("loads both times");
     if fast != slow {
@@ -110,22 +124,34 @@ fn same_both_ways(name: &str, text: &str, protocol: &str, check: bool) -> Option
             slow.lines().nth(line)
         );
     }
-    assert!(f <= s, "{name}: the fast paths took more steps ({f} > {s})");
+    assert!(
+        f.all <= s.all,
+        "{name}: the fast paths took more steps ({} > {})",
+        f.all,
+        s.all
+    );
+    assert_eq!(
+        s.in_place, 0,
+        "{name}: a step began in place with the fast paths off"
+    );
     Some((f, s))
 }
 
 /// Every scenario under `protocol`, without and (where short enough) with the invariant
-/// checks; returns (steps with the fast paths, steps without) summed over the scenarios.
+/// checks; returns (steps with the fast paths, steps without) summed over the scenarios,
+/// after checking that steps began in place with the fast paths.
 fn compare_scenarios(protocol: &str) -> (u64, u64) {
     let (mut fast_steps, mut slow_steps, mut ran, mut checked) = (0, 0, 0, 0);
+    let mut in_place = 0;
     for (name, text) in scenarios() {
         let Some((f, s)) = same_both_ways(&name, &text, protocol, false) else {
             continue;
         };
-        fast_steps += f;
-        slow_steps += s;
+        fast_steps += f.all;
+        slow_steps += s.all;
+        in_place += f.in_place;
         ran += 1;
-        if s <= CHECKED_STEPS_MAX {
+        if s.all <= CHECKED_STEPS_MAX {
             same_both_ways(&name, &text, protocol, true).expect("loads");
             checked += 1;
         }
@@ -134,6 +160,10 @@ fn compare_scenarios(protocol: &str) -> (u64, u64) {
     assert!(
         checked * 10 >= ran * 8,
         "only {checked} of {ran} scenarios ran checked"
+    );
+    assert!(
+        in_place * 20 > fast_steps,
+        "few steps began in place: {in_place} of {fast_steps}"
     );
     (fast_steps, slow_steps)
 }

@@ -124,6 +124,9 @@ pub struct Outcome {
     pub report: String,
     /// Machine steps executed.
     pub steps: u64,
+    /// Of them, steps begun in place by an await point (`sim::Machine::in_place_steps`;
+    /// zero with the fast paths off).
+    pub in_place_steps: u64,
     /// Kernel warnings raised during the run (`WARN_ONCE`), in order.
     pub warnings: Vec<String>,
     /// How often each rare path was taken ([`crate::coverage`]).
@@ -418,6 +421,7 @@ impl System {
             violations,
             report,
             steps: k.m.steps(),
+            in_place_steps: k.m.in_place_steps(),
             warnings,
             coverage,
         }
@@ -1065,13 +1069,20 @@ pub fn find_lock_cycle(s: &SchedState) -> Option<Vec<TaskId>> {
     let next = |t: TaskId| lock_wait_next(s, t);
     // 0: not seen, 1: on the path being followed, 2: done (no cycle from there).
     let mut seen = vec![0u8; s.tasks.len()];
+    // One path buffer for every start (most starts wait for nothing and need none).
+    let mut path = Vec::new();
     for start in s
         .tasks
         .iter()
         .filter(|t| t.thread.is_some() && t.exit_state == 0)
         .map(|t| t.id)
     {
-        let mut path = Vec::new();
+        if seen[start.idx()] == 0 && next(start).is_none() {
+            // A path of one task that ends at once: done, as the walk below would find.
+            seen[start.idx()] = 2;
+            continue;
+        }
+        path.clear();
         let mut cur = Some(start);
         while let Some(t) = cur {
             match seen[t.idx()] {
@@ -1086,7 +1097,7 @@ pub fn find_lock_cycle(s: &SchedState) -> Option<Vec<TaskId>> {
             path.push(t);
             cur = next(t);
         }
-        for t in path {
+        for &t in &path {
             seen[t.idx()] = 2;
         }
     }

@@ -36,7 +36,21 @@
 //! how many polls passed. Time, the spent budget the loop counts, the choice source's draws
 //! and every trace line come out exactly as if each poll had been a step; only
 //! [`Machine::steps`] counts fewer (and [`Machine::folded_polls`] counts the difference).
-//! [`Machine::set_fast_paths`] turns folding off, for the test that compares both.
+//!
+//! ## Continuing in place
+//!
+//! Most steps end at an await point after which the same CPU is again the earliest: its
+//! next step is strictly before every queued one, so the executor's fast path would resume
+//! it at once, with no key drawn and no tie. Returning `Pending` through the context's chain
+//! of nested futures to the executor and descending back into it is then pure overhead. So
+//! the await point itself ends the step ([`Machine::continue_in_place`]): it calls the step
+//! hook, folds quiet polls, checks the same conditions the executor checks, and if they
+//! hold, begins the next step and completes at once. The hook sees every step, in the same
+//! order and with the same state; [`Machine::steps`] counts them all and
+//! [`Machine::in_place_steps`] those begun in place.
+//!
+//! [`Machine::set_fast_paths`] turns folding and continuing in place off, for the test that
+//! compares both.
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
@@ -182,9 +196,11 @@ struct State {
     running: Vec<bool>,
     stop: bool,
     spin_handoff_ns: Nanos,
-    steps: u64,
     /// Busy-wait polls the executor folded instead of stepping ([`Machine::poll`]).
     folded_polls: u64,
+    /// Steps begun in place by the await point that ended the previous one
+    /// ([`Machine::continue_in_place`]).
+    in_place_steps: u64,
     /// Whether quiet polls are folded ([`Machine::set_fast_paths`]).
     fast_paths: bool,
     /// The step hook's deadline for the current step ([`Machine::observe_before`]).
@@ -198,9 +214,23 @@ pub struct Machine {
     st: RefCell<State>,
     /// Cached copy of `State::now` so hot paths read time without a borrow.
     now: Cell<Nanos>,
+    /// Cached copy of `State::cur`, for [`Machine::this_cpu`] without a borrow.
+    cur: Cell<CpuId>,
+    /// Steps executed ([`Machine::steps`]), readable without a borrow.
+    steps: Cell<u64>,
     /// Contexts were spawned or reaped since the executor last looked.
     ctx_changes: Cell<bool>,
+    /// The step hook of the running [`Executor::run`] (None outside one), so that an await
+    /// point can end its step and begin the next in place ([`Machine::continue_in_place`]).
+    hook: Cell<Option<HookPtr>>,
+    /// Set when an await point ran the hook for the step it ended but did not continue in
+    /// place: the hook's verdict, which the executor then uses instead of calling it again.
+    hook_verdict: Cell<Option<bool>>,
 }
+
+/// The executor's step hook with its lifetime erased. Valid only while the
+/// [`Executor::run`] that stored it is on the stack (its guard clears it on every exit).
+type HookPtr = std::ptr::NonNull<dyn FnMut(CpuId) -> bool>;
 
 /// Why [`Executor::run`] returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -257,14 +287,18 @@ impl Machine {
                 running: Vec::new(),
                 stop: false,
                 spin_handoff_ns,
-                steps: 0,
                 folded_polls: 0,
+                in_place_steps: 0,
                 fast_paths: true,
                 observe_before: Nanos::MAX,
                 limit_ns: Nanos::MAX,
             }),
             now: Cell::new(0),
+            cur: Cell::new(CpuId(0)),
+            steps: Cell::new(0),
             ctx_changes: Cell::new(false),
+            hook: Cell::new(None),
+            hook_verdict: Cell::new(None),
         }
     }
 
@@ -279,8 +313,9 @@ impl Machine {
     }
 
     /// The CPU whose step is being executed (Linux `smp_processor_id()`).
+    #[inline]
     pub fn this_cpu(&self) -> CpuId {
-        self.st.borrow().cur
+        self.cur.get()
     }
 
     /// The context executing on `cpu`.
@@ -289,8 +324,9 @@ impl Machine {
     }
 
     /// Number of steps executed so far (folded polls are not steps: [`Machine::folded_polls`]).
+    #[inline]
     pub fn steps(&self) -> u64 {
-        self.st.borrow().steps
+        self.steps.get()
     }
 
     /// Number of busy-wait polls the executor folded instead of stepping ([`Machine::poll`]).
@@ -298,9 +334,17 @@ impl Machine {
         self.st.borrow().folded_polls
     }
 
-    /// Whether the executor may fold quiet polls (on by default). Off, every poll of
-    /// [`Machine::poll`] is its own step, as a chain of [`Machine::delay`]s would be; traces,
-    /// metrics and choices are the same either way (the module doc says why).
+    /// Number of steps that an await point began in place, without returning to the executor
+    /// ([`Machine::continue_in_place`]); they are counted in [`Machine::steps`] too.
+    pub fn in_place_steps(&self) -> u64 {
+        self.st.borrow().in_place_steps
+    }
+
+    /// Whether the executor may take its fast paths (on by default): fold quiet polls, and
+    /// let an await point continue its context in place. Off, every poll of
+    /// [`Machine::poll`] is its own step, as a chain of [`Machine::delay`]s would be, and every
+    /// step returns to the executor; traces, metrics and choices are the same either way (the
+    /// module doc says why).
     pub fn set_fast_paths(&self, on: bool) {
         self.st.borrow_mut().fast_paths = on;
     }
@@ -333,7 +377,7 @@ impl Machine {
     pub fn set_choice_source(&self, source: Box<dyn ChoiceSource>, record: bool) {
         let mut st = self.st.borrow_mut();
         assert!(
-            st.heap.is_empty() && st.steps == 0,
+            st.heap.is_empty() && self.steps.get() == 0,
             "the choice source is chosen before the machine boots"
         );
         st.bounds = source.bounds();
@@ -389,6 +433,61 @@ impl Machine {
     pub fn reap(&self, ctx: CtxId) {
         self.st.borrow_mut().reaped.push(ctx);
         self.ctx_changes.set(true);
+    }
+
+    /// Called by an await point of the executing context after it has set its wait: end
+    /// this step and, when the executor would continue this same CPU next anyway, begin the
+    /// next step here and return `true` (the await point then completes at once, as if the
+    /// executor had polled the context again). Otherwise return `false` and let the future
+    /// pend.
+    ///
+    /// This does exactly what [`Executor::run`] does between two steps of one CPU on its fast
+    /// path, in the same order: the step hook sees the state the step left (with
+    /// [`Machine::observe_before`] reset), quiet polls are folded, and the CPU continues
+    /// only if its next step is within the time limit and strictly earlier than every queued
+    /// entry (so no key is drawn and no tie is decided, as on the executor's fast path). What
+    /// is saved is the unwinding of the context's chain of nested futures to the executor and
+    /// the descent back into it. When it cannot continue after the hook ran, the hook's
+    /// verdict is left for the executor ([`Machine::hook_verdict`]), which places the step as
+    /// usual without calling the hook twice.
+    ///
+    /// Never taken with the fast paths off, outside [`Executor::run`], or when contexts were
+    /// spawned or reaped during the step (the executor adopts them between steps).
+    fn continue_in_place(&self) -> bool {
+        let Some(hook) = self.hook.get() else {
+            return false;
+        };
+        if self.ctx_changes.get() {
+            return false;
+        }
+        let cpu = {
+            let mut st = self.st.borrow_mut();
+            if !st.fast_paths {
+                return false;
+            }
+            st.observe_before = Nanos::MAX;
+            st.cur
+        };
+        // SAFETY: `hook` was stored by the `Executor::run` on the stack below this poll, which
+        // does not touch the hook while a context is being polled, and clears it before it
+        // returns; no borrow of the machine is held across the call.
+        let go_on = unsafe { (*hook.as_ptr())(cpu) };
+        let mut st = self.st.borrow_mut();
+        let next = match go_on && !st.stop {
+            true => next_in_place(&mut st, cpu),
+            false => None,
+        };
+        match next {
+            Some(t) if !self.ctx_changes.get() => {
+                begin_step(self, &mut st, t, cpu);
+                st.in_place_steps += 1;
+                true
+            }
+            _ => {
+                self.hook_verdict.set(Some(go_on));
+                false
+            }
+        }
     }
 
     // ---------------------------------------------------------------- await points
@@ -818,10 +917,15 @@ impl Future for WaitFuture<'_> {
             WaitKind::Spin => Wait::Spin,
         };
         self.started = true;
-        let mut st = self.m.st.borrow_mut();
-        let cur = st.cur.idx();
-        st.cpus[cur].wait = wait;
-        Poll::Pending
+        {
+            let mut st = self.m.st.borrow_mut();
+            let cur = st.cur.idx();
+            st.cpus[cur].wait = wait;
+        }
+        match self.m.continue_in_place() {
+            true => Poll::Ready(()),
+            false => Poll::Pending,
+        }
     }
 }
 
@@ -837,25 +941,30 @@ pub struct PollFuture<'a> {
 impl Future for PollFuture<'_> {
     type Output = u64;
     fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<u64> {
-        let now = self.m.now();
-        if let Some(since) = self.since {
-            let n = (now - since) / self.period_ns;
-            assert!(
-                (1..=self.max_polls).contains(&n) && now == since + n * self.period_ns,
-                "a poll wait resumed off its poll instants"
-            );
-            return Poll::Ready(n);
+        if self.since.is_none() {
+            let now = self.m.now();
+            self.since = Some(now);
+            {
+                let mut st = self.m.st.borrow_mut();
+                let cur = st.cur.idx();
+                st.cpus[cur].wait = Wait::Poll {
+                    at: now + self.period_ns,
+                    period_ns: self.period_ns,
+                    max_polls: self.max_polls,
+                    irqs: self.irqs,
+                };
+            }
+            if !self.m.continue_in_place() {
+                return Poll::Pending;
+            }
         }
-        self.since = Some(now);
-        let mut st = self.m.st.borrow_mut();
-        let cur = st.cur.idx();
-        st.cpus[cur].wait = Wait::Poll {
-            at: now + self.period_ns,
-            period_ns: self.period_ns,
-            max_polls: self.max_polls,
-            irqs: self.irqs,
-        };
-        Poll::Pending
+        let (now, since) = (self.m.now(), self.since.expect("set above"));
+        let n = (now - since) / self.period_ns;
+        assert!(
+            (1..=self.max_polls).contains(&n) && now == since + n * self.period_ns,
+            "a poll wait resumed off its poll instants"
+        );
+        Poll::Ready(n)
     }
 }
 
@@ -869,22 +978,29 @@ pub struct RunFuture<'a> {
 impl Future for RunFuture<'_> {
     type Output = RunResult;
     fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<RunResult> {
-        let mut st = self.m.st.borrow_mut();
-        let cur = st.cur.idx();
-        let now = st.now;
         if !self.started {
             if self.ns == 0 {
                 return Poll::Ready(RunResult::Completed);
             }
-            // An interrupt already pending is taken before any work is done.
-            if st.cpus[cur].next_irq().is_some_and(|t| t <= now) {
-                return Poll::Ready(RunResult::Interrupted { ran_ns: 0 });
+            {
+                let mut st = self.m.st.borrow_mut();
+                let cur = st.cur.idx();
+                let now = st.now;
+                // An interrupt already pending is taken before any work is done.
+                if st.cpus[cur].next_irq().is_some_and(|t| t <= now) {
+                    return Poll::Ready(RunResult::Interrupted { ran_ns: 0 });
+                }
+                self.started = true;
+                let end = now.saturating_add(self.ns);
+                st.cpus[cur].wait = Wait::Interruptible { start: now, end };
             }
-            self.started = true;
-            let end = now.saturating_add(self.ns);
-            st.cpus[cur].wait = Wait::Interruptible { start: now, end };
-            return Poll::Pending;
+            if !self.m.continue_in_place() {
+                return Poll::Pending;
+            }
         }
+        let mut st = self.m.st.borrow_mut();
+        let cur = st.cur.idx();
+        let now = st.now;
         let slot = &mut st.cpus[cur];
         let Wait::Interruptible { start, .. } = slot.wait else {
             unreachable!("run future resumed from another wait")
@@ -943,10 +1059,16 @@ impl Executor {
         Executor { m, ctxs: Vec::new() }
     }
 
+    /// Take over the contexts spawned and drop those reaped since the last look.
+    #[inline]
     fn adopt(&mut self) {
-        if !self.m.ctx_changes.replace(false) {
-            return;
+        if self.m.ctx_changes.replace(false) {
+            self.adopt_changes();
         }
+    }
+
+    #[cold]
+    fn adopt_changes(&mut self) {
         let mut st = self.m.st.borrow_mut();
         for (id, fut) in st.spawns.drain(..) {
             let i = id.idx();
@@ -970,6 +1092,16 @@ impl Executor {
         // oracle draw is skipped that could have changed the order).
         let mut fast: Option<(Nanos, CpuId)> = None;
         self.m.st.borrow_mut().limit_ns = limit_ns;
+        // SAFETY (lifetime erasure): the pointer is cleared by the guard before `hook`'s
+        // borrow ends, and used only while this function is on the stack.
+        let hook: HookPtr = unsafe {
+            std::mem::transmute::<std::ptr::NonNull<dyn FnMut(CpuId) -> bool + '_>, HookPtr>(
+                std::ptr::NonNull::from(hook),
+            )
+        };
+        self.m.hook.set(Some(hook));
+        self.m.hook_verdict.set(None);
+        let _guard = HookGuard(self.m.clone());
         loop {
             self.adopt();
             let cpu = {
@@ -994,29 +1126,22 @@ impl Executor {
                     queue_cpu(&mut st, cpu);
                     return RunEnd::TimeLimit;
                 }
-                debug_assert!(t >= st.now, "time went backwards");
-                st.now = t;
-                st.cur = cpu;
-                st.steps += 1;
-                let slot = &mut st.cpus[cpu.idx()];
-                slot.time = t;
-                if let Wait::Interruptible { end, .. } = slot.wait {
-                    slot.interrupted = t < end;
-                }
-                self.m.now.set(t);
+                begin_step(&self.m, &mut st, t, cpu);
                 cpu
             };
+            let mut first = true;
             loop {
                 let ctx = self.m.cpu_ctx(cpu).expect("stepping a CPU without a context");
                 let mut fut = self.ctxs[ctx.idx()].take().expect("context has no future");
-                {
+                if !first {
+                    // The next context of a switch resumes from its own await point.
                     let mut st = self.m.st.borrow_mut();
                     let slot = &mut st.cpus[cpu.idx()];
-                    // Keep an interruptible wait visible to the RunFuture being resumed.
                     if !matches!(slot.wait, Wait::Interruptible { .. }) {
                         slot.wait = Wait::Unset;
                     }
                 }
+                first = false;
                 if fut.as_mut().poll(&mut cx).is_ready() {
                     panic!("context {ctx} returned; task contexts must park forever");
                 }
@@ -1029,29 +1154,78 @@ impl Executor {
             }
             // The hook looks at the state this step left, before the CPU's next step is
             // placed: it neither reads nor changes the queue, and its deadline bounds folding.
-            self.m.st.borrow_mut().observe_before = Nanos::MAX;
-            let go_on = hook(cpu);
+            // An await point that ended the step may have run it already.
+            let go_on = match self.m.hook_verdict.take() {
+                Some(verdict) => verdict,
+                None => {
+                    self.m.st.borrow_mut().observe_before = Nanos::MAX;
+                    // SAFETY: `hook` is the `&mut` this function was given; no other use of
+                    // it is live (await points call it only while a context is polled).
+                    unsafe { (*hook.as_ptr())(cpu) }
+                }
+            };
             let mut st = self.m.st.borrow_mut();
             if !go_on {
                 queue_cpu(&mut st, cpu);
                 return RunEnd::Hook;
             }
-            if st.fast_paths && !st.stop {
-                fold_polls(&mut st, cpu);
-            }
-            let next = st.cpus[cpu.idx()].next_event();
-            let top = st.heap.peek().map(|Reverse((t, ..))| *t);
+            let next = match st.stop {
+                true => None,
+                false => next_in_place(&mut st, cpu),
+            };
             match next {
-                Some(t) if t <= limit_ns && top.is_none_or(|top| t < top) => {
-                    // Invalidate any queued entry of this CPU and continue it directly.
-                    let slot = &mut st.cpus[cpu.idx()];
-                    slot.generation = slot.generation.wrapping_add(1);
-                    fast = Some((t, cpu));
-                }
-                _ => queue_cpu(&mut st, cpu),
+                Some(t) => fast = Some((t, cpu)),
+                None => queue_cpu(&mut st, cpu),
             }
         }
     }
+}
+
+/// Clears the machine's hook pointer when [`Executor::run`] returns or unwinds.
+struct HookGuard(std::rc::Rc<Machine>);
+
+impl Drop for HookGuard {
+    fn drop(&mut self) {
+        self.0.hook.set(None);
+        self.0.hook_verdict.set(None);
+    }
+}
+
+/// Begin `cpu`'s step at `t`: the machine's time and current CPU (and their cached copies),
+/// the step count, and the CPU's wait as the resumed await point expects to find it.
+fn begin_step(m: &Machine, st: &mut State, t: Nanos, cpu: CpuId) {
+    debug_assert!(t >= st.now, "time went backwards");
+    st.now = t;
+    st.cur = cpu;
+    m.now.set(t);
+    m.cur.set(cpu);
+    m.steps.set(m.steps.get() + 1);
+    let slot = &mut st.cpus[cpu.idx()];
+    slot.time = t;
+    match slot.wait {
+        // Keep an interruptible wait visible to the RunFuture being resumed.
+        Wait::Interruptible { end, .. } => slot.interrupted = t < end,
+        _ => slot.wait = Wait::Unset,
+    }
+}
+
+/// After `cpu`'s step and its hook (and the model did not ask to stop): fold its quiet polls
+/// and, when its next step is within the time limit and strictly earlier than every queued
+/// entry, invalidate any queued entry of it and return that time: the CPU continues at once,
+/// without a round trip through the queue (no tie is possible, so no draw is skipped that
+/// could have changed the order). None: the caller queues the CPU.
+fn next_in_place(st: &mut State, cpu: CpuId) -> Option<Nanos> {
+    if st.fast_paths {
+        fold_polls(st, cpu);
+    }
+    let t = st.cpus[cpu.idx()].next_event()?;
+    let top = st.heap.peek().map(|Reverse((t, ..))| *t);
+    if t > st.limit_ns || top.is_some_and(|top| t >= top) {
+        return None;
+    }
+    let slot = &mut st.cpus[cpu.idx()];
+    slot.generation = slot.generation.wrapping_add(1);
+    Some(t)
 }
 
 #[cfg(test)]
@@ -1191,6 +1365,61 @@ mod tests {
             seen.ends_with(&late),
             "every poll from 290 on is a step: {seen:?}"
         );
+    }
+
+    /// Two CPUs doing cost steps, yields and an interruptible run of different lengths; the
+    /// hook logs (cpu, time, step) after every step and stops the run at its `stop_at`-th
+    /// call. Returns the hook's log, the contexts' log, steps and steps begun in place.
+    #[allow(clippy::type_complexity)]
+    fn mixed_steps(fast: bool, stop_at: usize) -> (Vec<(CpuId, Nanos, u64)>, Vec<(u32, Nanos)>, u64, u64) {
+        let m = Rc::new(Machine::new(2, 1, 0));
+        m.set_fast_paths(fast);
+        let log = Rc::new(RefCell::new(Vec::new()));
+        for id in 0..2u32 {
+            let (m2, log2) = (m.clone(), log.clone());
+            m.spawn(CtxId(id), async move {
+                for i in 0..20u64 {
+                    m2.delay(7 + i * (id as u64 + 1)).await;
+                    m2.yield_now().await;
+                    if i % 5 == 4 {
+                        let r = m2.run_interruptible(50).await;
+                        assert_eq!(r, RunResult::Completed);
+                    }
+                    log2.borrow_mut().push((id, m2.now()));
+                }
+                m2.halt().await;
+            });
+            m.boot_cpu(CpuId(id), CtxId(id));
+        }
+        let seen = RefCell::new(Vec::new());
+        let mut hook = |cpu| {
+            let mut v = seen.borrow_mut();
+            v.push((cpu, m.now(), m.steps()));
+            v.len() < stop_at
+        };
+        let end = Executor::new(m.clone()).run(u64::MAX, &mut hook);
+        assert_eq!(end == RunEnd::Hook, seen.borrow().len() == stop_at);
+        let v = log.borrow().clone();
+        (seen.into_inner(), v, m.steps(), m.in_place_steps())
+    }
+
+    #[test]
+    fn steps_begun_in_place_are_the_executors_steps() {
+        for stop_at in [usize::MAX, 3, 17, 40] {
+            let slow = mixed_steps(false, stop_at);
+            let fast = mixed_steps(true, stop_at);
+            assert_eq!(slow.3, 0, "nothing begins in place with the fast paths off");
+            assert_eq!(fast.0, slow.0, "the hook saw other steps (stop at {stop_at})");
+            assert_eq!(fast.1, slow.1, "the contexts saw other times (stop at {stop_at})");
+            assert_eq!(fast.2, slow.2, "step counts differ (stop at {stop_at})");
+            if stop_at > 10 {
+                assert!(fast.3 > 0, "no step began in place (stop at {stop_at})");
+            }
+        }
+        // The hook ran once per step, each time after the step it names.
+        let (seen, _, steps, _) = mixed_steps(true, usize::MAX);
+        assert_eq!(seen.len() as u64, steps);
+        assert!(seen.iter().enumerate().all(|(i, s)| s.2 == i as u64 + 1));
     }
 
     #[test]

@@ -70,7 +70,9 @@ impl Kernel {
     /// another CPU holds it. Checks the documented lock order first.
     pub async fn raw_spin_lock(&self, lock: LockId, class: LockClass, name: LockName) {
         let cpu = self.this_cpu();
-        if let Err(e) = self.lockdep.borrow().check_acquire(cpu, lock, class) {
+        // Checked and recorded at once (Lockdep::acquire says why recording early is exact).
+        let checked = self.lockdep.borrow_mut().acquire(cpu, lock, class);
+        if let Err(e) = checked {
             self.violation("lockdep", e);
         }
         let cost = self.s.borrow().costs.spin_lock_ns;
@@ -79,7 +81,6 @@ impl Kernel {
             let spun_ns = self.m.spin(lock).await;
             self.emit(cpu, EventKind::ContentionEnd { lock: name, spun_ns });
         }
-        self.lockdep.borrow_mut().acquired(cpu, lock, class);
         self.s.borrow_mut().rqs[cpu.idx()].preempt_count += 1;
     }
 
@@ -88,11 +89,12 @@ impl Kernel {
     /// recursion is).
     pub fn raw_spin_trylock(&self, lock: LockId, class: LockClass) -> bool {
         let cpu = self.this_cpu();
-        if self.lockdep.borrow().holds(cpu, lock) {
+        let mut lockdep = self.lockdep.borrow_mut();
+        if lockdep.holds(cpu, lock) {
             self.violation("lockdep", format!("recursive trylock of {class:?}"));
         }
         if self.m.try_lock(lock) {
-            self.lockdep.borrow_mut().acquired(cpu, lock, class);
+            lockdep.acquired(cpu, lock, class);
             self.s.borrow_mut().rqs[cpu.idx()].preempt_count += 1;
             true
         } else {
