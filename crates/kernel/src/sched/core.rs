@@ -788,14 +788,24 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
 fn schedule_block_prev(s: &mut SchedState, cpu: CpuId, mode: SchedMode) -> (TaskId, PrevState, bool) {
     update_rq_clock(s, cpu);
     let prev = s.rqs[cpu.idx()].curr;
-    let (state, exit_state) = (s.tasks[prev.idx()].state, s.tasks[prev.idx()].exit_state);
+    let (mut state, exit_state) = (s.tasks[prev.idx()].state, s.tasks[prev.idx()].exit_state);
     let mut voluntary = false;
+    if mode == SchedMode::None
+        && state != crate::task::state::TASK_RUNNING
+        && crate::signal::signal_pending_state(s, prev, state)
+    {
+        // try_to_block_task(): a signal relevant to the sleep keeps prev running (S-2 2a).
+        state = crate::task::state::TASK_RUNNING;
+        s.tasks[prev.idx()].state = state;
+        voluntary = true;
+    }
     if mode == SchedMode::None && state != crate::task::state::TASK_RUNNING {
         // S3: only the task's own voluntary pass marks it blocked (v29 6/9); a task
         // blocked on a mutex then stays queued as a donor.
         s.tasks[prev.idx()].is_blocked = true;
         if !task_is_blocked(s, prev) {
-            // try_to_block_task(): signals are not modelled, so a sleeping state blocks.
+            // try_to_block_task(): no signal is pending (checked above), so a sleeping
+            // state blocks.
             block_task(s, cpu, prev, state);
         }
         voluntary = true;

@@ -56,6 +56,20 @@ pub fn hrtimer_start(s: &mut SchedState, cpu: CpuId, soft_ns: Nanos, slack_ns: N
     hrtimer_reprogram(s, cpu);
 }
 
+/// `hrtimer_cancel()` of the armed timer that runs `func`, wherever it is queued (a
+/// sleeper's timer when a signal ended its sleep early). Nothing if it already expired.
+///
+/// Linux: kernel/time/hrtimer.c hrtimer_cancel().
+pub fn hrtimer_cancel(s: &mut SchedState, func: TimerFn) {
+    for cpu in 0..s.hrtimers.len() {
+        let before = s.hrtimers[cpu].len();
+        s.hrtimers[cpu].retain(|t| t.func != func);
+        if s.hrtimers[cpu].len() != before {
+            hrtimer_reprogram(s, CpuId(cpu as u32));
+        }
+    }
+}
+
 /// Program the CPU's clock-event device for its earliest hard expiry.
 ///
 /// Linux: kernel/time/hrtimer.c hrtimer_reprogram(), tick_program_event().
