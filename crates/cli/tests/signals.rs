@@ -121,7 +121,11 @@ fn without_interruptible_the_signal_leaves_the_lock_wait_alone() {
         let (lines, m) = run_workload("unintr.json", &lock_workload(false), protocol);
         let waiter = task(&m, "waiter")["pid"].as_u64().unwrap();
         assert_eq!(records(&lines, "signal_generate:").len(), 1, "{protocol}");
-        assert_eq!(records(&lines, &format!("B|{waiter}|lock_wait")).len(), 1, "{protocol}");
+        assert_eq!(
+            records(&lines, &format!("B|{waiter}|lock_wait")).len(),
+            1,
+            "{protocol}"
+        );
         assert_eq!(task(&m, "waiter")["lock_wait_ns"]["max"], 900_000, "{protocol}");
     }
 }
@@ -249,7 +253,12 @@ fn b_v29_1_stale_prev_is_found_by_exploration_alone_replays_and_shrinks() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["seed"].as_u64().unwrap(), f["invariant"].as_str().unwrap().to_string()))
+        .map(|f| {
+            (
+                f["seed"].as_u64().unwrap(),
+                f["invariant"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(failures, vec![(18, "I12".to_string()), (19, "I12".to_string())]);
     assert_eq!(v["coverage"]["donor_changed_in_balance"], 2);
@@ -260,7 +269,10 @@ fn b_v29_1_stale_prev_is_found_by_exploration_alone_replays_and_shrinks() {
     let (o, v) = explore_json(&[], "20", &tmp("stale_on"));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_eq!(v["failures"].as_array().unwrap().len(), 0);
-    assert_eq!(v["coverage"]["donor_changed_in_balance"], 2, "v29 meets the window and is clean");
+    assert_eq!(
+        v["coverage"]["donor_changed_in_balance"], 2,
+        "v29 meets the window and is clean"
+    );
 
     let case = off.join("18.json");
     let recorded: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&case).unwrap()).unwrap();

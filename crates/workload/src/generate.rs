@@ -501,10 +501,7 @@ impl<'k> Gen<'k> {
             on(k.yields),
             on(k.cycle),
         )
-        .replace(
-            " */\n",
-            if k.signals { ", signals on */\n" } else { " */\n" },
-        )
+        .replace(" */\n", if k.signals { ", signals on */\n" } else { " */\n" })
     }
 
     /// Work items `W0..`: short runs, maybe a critical section (at most two mutexes), maybe

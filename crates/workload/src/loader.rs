@@ -701,7 +701,12 @@ impl<'f> Loader<'f> {
 
     /// The properties of declared resource `r` (object `robj`, of `kind`): a mutex's
     /// `protocol`, `io` and `interruptible`, a warning for unknown ones.
-    fn resource_properties(&mut self, r: &Member, robj: &[Member], kind: Rk) -> R<(Option<String>, bool, bool)> {
+    fn resource_properties(
+        &mut self,
+        r: &Member,
+        robj: &[Member],
+        kind: Rk,
+    ) -> R<(Option<String>, bool, bool)> {
         let mut protocol = None;
         let mut io = false;
         let mut interruptible = false;
@@ -1365,7 +1370,10 @@ impl<'f> Loader<'f> {
         let Some(t) = last(obj, "thread") else {
             return Err(self.error(
                 m.value.pos,
-                format!("expected {{\"thread\": TASK}} for \"{}\": the task to signal", m.key),
+                format!(
+                    "expected {{\"thread\": TASK}} for \"{}\": the task to signal",
+                    m.key
+                ),
             ));
         };
         let name = self.string(t, "a task name")?;

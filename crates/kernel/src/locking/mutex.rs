@@ -615,7 +615,13 @@ fn mutex_add_waiter(s: &mut SchedState, m: MutexId, me: TaskId, spins: bool) {
 /// is pending for an interruptible `state`, with `wait_lock` held and `blocked_lock` not.
 ///
 /// Linux: kernel/locking/mutex.c __mutex_lock_common(), its `for (;;)` loop.
-async fn mutex_wait_for_lock(k: &Kernel, m: MutexId, me: TaskId, proxy: bool, state: u32) -> Result<(), Eintr> {
+async fn mutex_wait_for_lock(
+    k: &Kernel,
+    m: MutexId,
+    me: TaskId,
+    proxy: bool,
+    state: u32,
+) -> Result<(), Eintr> {
     loop {
         // Serialised against an unlock's handoff by wait_lock: pick a handoff up first.
         if mutex_trylock(k, m, me) {
@@ -681,7 +687,10 @@ fn mutex_remove_waiter(s: &mut SchedState, m: MutexId, me: TaskId) {
     }
     let t = &mut s.tasks[me.idx()];
     t.waiting_on = None;
-    assert!(t.blocked_on.is_none(), "blocked_on set when leaving the wait list");
+    assert!(
+        t.blocked_on.is_none(),
+        "blocked_on set when leaving the wait list"
+    );
 }
 
 /// `mutex_unlock()`: release the mutex; the caller's preemption point follows in the

@@ -1145,9 +1145,12 @@ fn proxy_reset_donor(s: &mut SchedState, cpu: CpuId) {
 /// donor (v29 1/9); with `stale_prev_fix` off it hands the old one to
 /// `put_prev_set_next_task` and the run fails with I12.
 ///
-/// Why injected: in the model, as in Linux, a queued donor keeps every class balance pass
-/// from dropping the rq lock, and a donor that left the queue cannot be woken while it is
-/// on the CPU, so no workload reaches this window by itself.
+/// Why injected: the window is narrow. A queued donor keeps every class balance pass from
+/// dropping the rq lock unless it is a throttled SCHED_DEADLINE donor (its pick pulls with
+/// `double_lock_balance()`), and only a wakeup that no unlock caused (a signal to a
+/// `mutex_lock_interruptible()` waiter) changes the donor from another CPU meanwhile;
+/// `scenarios/stale_prev_signal.json` reaches it under `proxysched explore` (two seeds of
+/// twenty). The injection plays the swap in every run, on any workload.
 pub async fn inject_remote_donor_swap(k: &Kernel, cpu: CpuId) {
     {
         let s = k.st();
