@@ -2450,6 +2450,7 @@ mod tests {
             osq: Default::default(),
             proxy: true,
             io: false,
+            interruptible: false,
         });
         let t = &mut s.tasks[waiter.idx()];
         t.blocked_on = Some(m);
