@@ -511,9 +511,10 @@ async fn mutex_lock_io(k: &Kernel, m: MutexId) {
 /// `__mutex_remove_waiter()`; `LockInterrupted`; drop `wait_lock`; preemption back on;
 /// `Err(Eintr)`.
 ///
-/// Linux: kernel/locking/mutex.c __mutex_lock_common() (the error path as in
-/// johnstultz-work/linux-dev 663edfe3177933d419c5a9e761a73cd089480291: the signal check
-/// after `blocked_lock` is dropped, `clear_task_blocked_on()` first on `err:`).
+/// Linux: kernel/locking/mutex.c __mutex_lock_common() (the error path as in the v29-era
+/// johnstultz-work/linux-dev b65ff9a1a64e93d274a574e8d1e91d5cd486bda3, the tree with
+/// PROXY_WAKING: the signal check after `blocked_lock` is dropped, `clear_task_blocked_on()`
+/// first on `err:`; the later 663edfe3177933d419c5a9e761a73cd089480291 has the same path).
 ///
 /// Deviation: Linux brackets the newcomer's spin with `contention_begin(LCB_F_MUTEX |
 /// LCB_F_SPIN)` and `contention_end`, and the sleeping wait with a second
