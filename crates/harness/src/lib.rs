@@ -336,13 +336,20 @@ fn simulate_unguarded(
 fn add_resources(w: &Workload, sys: &mut System, protocol: Protocol) {
     for r in &w.resources {
         match &r.kind {
-            workload::spec::ResourceKind::Mutex { protocol: p, io } => {
+            workload::spec::ResourceKind::Mutex {
+                protocol: p,
+                io,
+                interruptible,
+            } => {
                 let p = p
                     .as_deref()
                     .map(|p| Protocol::parse(p).expect("validated by the loader"));
                 let id = sys.add_mutex(&r.name, p.unwrap_or(protocol));
                 if *io {
                     sys.set_mutex_io(id);
+                }
+                if *interruptible {
+                    sys.set_mutex_interruptible(id);
                 }
                 id
             }

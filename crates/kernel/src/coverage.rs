@@ -45,11 +45,15 @@ pub enum Mark {
     ProxyForceReturnStale,
     /// The chain walk hit [`MAX_PROXY_CHAIN_DEPTH`](crate::sched::core::MAX_PROXY_CHAIN_DEPTH).
     ChainDepthBound,
+    /// A signal woke a task that was still queued as a blocked donor (waiting for a mutex in
+    /// `mutex_lock_interruptible()` with `blocked_on` set): a remote wakeup of a donor that
+    /// no unlock caused.
+    SignalWakesBlockedDonor,
 }
 
 impl Mark {
     /// Every mark, in report order.
-    pub const ALL: [Mark; 16] = [
+    pub const ALL: [Mark; 17] = [
         Mark::ChainWakingLink,
         Mark::ChainOwnerlessMutex,
         Mark::SleepingOwnerDeactivateLink,
@@ -66,6 +70,7 @@ impl Mark {
         Mark::ProxyForceReturn,
         Mark::ProxyForceReturnStale,
         Mark::ChainDepthBound,
+        Mark::SignalWakesBlockedDonor,
     ];
 
     /// The stable name reported for the mark.
@@ -87,6 +92,7 @@ impl Mark {
             Mark::ProxyForceReturn => "proxy_force_return",
             Mark::ProxyForceReturnStale => "proxy_force_return_stale",
             Mark::ChainDepthBound => "chain_walk_depth_bound",
+            Mark::SignalWakesBlockedDonor => "signal_wakes_blocked_donor",
         }
     }
 
@@ -109,6 +115,7 @@ impl Mark {
             Mark::ProxyForceReturn => "`proxy_force_return()` moved a donor home (R9)",
             Mark::ProxyForceReturnStale => "`proxy_force_return()` found the task gone or running and moved nothing",
             Mark::ChainDepthBound => "the chain walk hit `MAX_PROXY_CHAIN_DEPTH` and ran idle",
+            Mark::SignalWakesBlockedDonor => "a signal woke a queued blocked donor (a `mutex_lock_interruptible()` waiter with `blocked_on` set)",
         }
     }
 

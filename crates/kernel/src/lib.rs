@@ -5,6 +5,7 @@ pub mod invariants;
 pub mod irq;
 pub mod locking;
 pub mod sched;
+pub mod signal;
 pub mod syscalls;
 pub mod system;
 pub mod task;

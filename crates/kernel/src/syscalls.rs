@@ -28,7 +28,7 @@ use crate::tracepoints::EventKind;
 pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>) {
     let k = &*k;
     schedule_tail(k).await;
-    exit_to_user_mode(k).await;
+    exit_to_user_mode_loop(k).await;
     let (thread, pid, comm) = {
         let s = k.st();
         let t = &s.tasks[p.idx()];
@@ -81,8 +81,9 @@ pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>)
             }
             UserOp::FlushWork { work } => crate::workqueue::flush_work(k, work).await,
             UserOp::SetCgroup { group } => cgroup_attach_self(k, group).await,
+            UserOp::Signal { thread } => sys_tgkill(k, thread).await,
         }
-        exit_to_user_mode(k).await;
+        exit_to_user_mode_loop(k).await;
         if k.m.now() != instant_ns {
             instant_ns = k.m.now();
             ops_at_instant = 0;
@@ -97,6 +98,40 @@ pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>)
             }
         }
     }
+}
+
+/// `exit_to_user_mode_loop()`: reschedule while asked to, then handle a pending signal
+/// (whose empty handler returns at once).
+///
+/// Linux: kernel/entry/common.c exit_to_user_mode_loop().
+async fn exit_to_user_mode_loop(k: &Kernel) {
+    exit_to_user_mode(k).await;
+    crate::signal::handle_pending_signal(k);
+}
+
+/// `tgkill()` to the workload thread `thread` (its SIGUSR1 handler is empty, `SA_RESTART`):
+/// see [`crate::signal::send_signal`]. A thread id the workload does not have is a broken
+/// lowering and fails the run.
+///
+/// Linux: kernel/signal.c SYSCALL_DEFINE3(tgkill) → do_tkill().
+async fn sys_tgkill(k: &Kernel, thread: uapi::ThreadId) {
+    let target = {
+        let s = k.st();
+        s.tasks.iter().find(|t| t.thread == Some(thread)).map(|t| t.id)
+    };
+    match target {
+        Some(t) => crate::signal::send_signal(k, t).await,
+        None => k.violation("workload_resource", format!("thread {thread} does not exist")),
+    }
+}
+
+/// An interruptible lock gave up for a signal (-ERESTARTSYS): the thread goes back to user
+/// mode, handles the signal, and (`SA_RESTART`) the system call is made again.
+///
+/// Linux: arch/x86/kernel/signal.c arch_do_signal_or_restart() (the -ERESTARTSYS case of
+/// handle_signal() with SA_RESTART).
+async fn restart_after_signal(k: &Kernel) {
+    exit_to_user_mode_loop(k).await;
 }
 
 /// Lock the workload mutex `mutex` with its protocol (user threads and work items).
@@ -130,13 +165,36 @@ fn resolve_mutex(k: &Kernel, id: ResourceId) -> Option<UserResource> {
 /// stands for is not modelled; the thread calls the kernel lock directly.
 ///
 /// Linux: kernel/futex/ (pthread mutex) → kernel/locking/mutex.c or rtmutex.c.
+///
+/// A mutex declared interruptible is taken with `mutex_lock_interruptible()` (or
+/// `rt_mutex_lock_interruptible()`): a signal interrupts the wait, the thread handles it in
+/// user mode and tries again, as a system call restarted after an `SA_RESTART` handler.
 async fn user_lock(k: &Kernel, r: UserResource) {
+    use crate::locking::{mutex, rtmutex};
     match r {
         UserResource::Mutex(m) if relocks_own_mutex(k, m) => user_relock_hang(k, m).await,
-        UserResource::Mutex(m) => crate::locking::mutex::mutex_lock(k, m).await,
-        UserResource::RtMutex(m) => crate::locking::rtmutex::rt_mutex_lock(k, m).await,
+        UserResource::Mutex(m) if mutex_interruptible(k, m) => {
+            while mutex::mutex_lock_interruptible(k, m).await.is_err() {
+                restart_after_signal(k).await;
+            }
+        }
+        UserResource::Mutex(m) => mutex::mutex_lock(k, m).await,
+        UserResource::RtMutex(m) if k.st().rt_mutexes[m.idx()].interruptible => {
+            while rtmutex::rt_mutex_lock_interruptible(k, m).await.is_err() {
+                restart_after_signal(k).await;
+            }
+        }
+        UserResource::RtMutex(m) => rtmutex::rt_mutex_lock(k, m).await,
         UserResource::Cond(_) => unreachable!("resolved as a mutex"),
     }
+}
+
+/// Whether mutex `m` is taken with `mutex_lock_interruptible()` (`io` wins: a
+/// `mutex_lock_io()` sleeps uninterruptibly).
+fn mutex_interruptible(k: &Kernel, m: MutexId) -> bool {
+    let s = k.st();
+    let mx = &s.mutexes[m.idx()];
+    mx.interruptible && !mx.io
 }
 
 /// Whether the current thread already holds workload mutex `m` (a `struct mutex`; one handed
@@ -168,6 +226,8 @@ async fn user_relock_hang(k: &Kernel, m: MutexId) -> ! {
     loop {
         k.st().tasks[me.idx()].state = TASK_INTERRUPTIBLE;
         schedule(k).await;
+        // A signal ends the futex wait; glibc waits again after the handler.
+        crate::signal::handle_pending_signal(k);
     }
 }
 
@@ -206,7 +266,7 @@ async fn user_run(k: &Kernel, work_ns: Nanos) {
             RunResult::Interrupted { ran_ns } => {
                 left -= ran_ns.min(left);
                 do_irq(k).await;
-                exit_to_user_mode(k).await;
+                exit_to_user_mode_loop(k).await;
             }
         }
     }
@@ -214,9 +274,11 @@ async fn user_run(k: &Kernel, work_ns: Nanos) {
 
 /// `do_nanosleep()`: sleep TASK_INTERRUPTIBLE until an hrtimer at `at_ns` (with the task's
 /// timer slack: 50 µs for fair tasks, 0 for RT) wakes us. An expiry already past returns at
-/// once.
+/// once. A signal ends the sleep early: the timer is cancelled and the call returns -EINTR
+/// (`clock_nanosleep()` is never restarted after a handler; rt-app ignores the error, so
+/// its `sleep` is cut short).
 ///
-/// Linux: kernel/time/hrtimer.c do_nanosleep().
+/// Linux: kernel/time/hrtimer.c do_nanosleep(), hrtimer_cancel().
 pub(crate) async fn do_nanosleep(k: &Kernel, at_ns: Nanos) {
     if at_ns <= k.m.now() {
         return;
@@ -234,6 +296,11 @@ pub(crate) async fn do_nanosleep(k: &Kernel, at_ns: Nanos) {
         hrtimer_start(s, cpu, at_ns, slack, TimerFn::WakeTask(p));
     }
     schedule(k).await;
+    let s = &mut *k.st();
+    let me = s.rqs[k.this_cpu().idx()].curr;
+    if s.tasks[me.idx()].sigpending {
+        crate::time::hrtimer_cancel(s, TimerFn::WakeTask(me));
+    }
 }
 
 /// `do_sched_yield()`: the class yield hook, then `schedule()`.
@@ -301,6 +368,9 @@ async fn user_cond_wait(k: &Kernel, c: u32, m: UserResource) {
     user_unlock(k, m).await;
     loop {
         schedule(k).await;
+        // A signal ends the futex wait (-ERESTARTSYS); after the handler glibc waits again.
+        // Deviation: the waiter stays queued meanwhile instead of leaving and re-queueing.
+        crate::signal::handle_pending_signal(k);
         let s = &mut *k.st();
         if !s.user_conds[c as usize].waiters.contains(&me) {
             s.tasks[me.idx()].waiting_on = None;

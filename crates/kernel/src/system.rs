@@ -175,6 +175,7 @@ impl System {
                     osq: Default::default(),
                     proxy: protocol == Protocol::Proxy,
                     io: false,
+                    interruptible: false,
                 });
                 LockName::Mutex(idx)
             }
@@ -204,6 +205,18 @@ impl System {
         let mut s = self.k.st();
         if let Some(UserResource::Mutex(m)) = s.user_resources.get(id as usize).copied() {
             s.mutexes[m.idx()].io = true;
+        }
+    }
+
+    /// Make workload mutex `id` one its threads take with `mutex_lock_interruptible()` (or
+    /// `rt_mutex_lock_interruptible()` under protocol `pi`): a signal ends the wait with
+    /// -EINTR and the thread retries after handling it.
+    pub fn set_mutex_interruptible(&mut self, id: u32) {
+        let mut s = self.k.st();
+        match s.user_resources.get(id as usize).copied() {
+            Some(UserResource::Mutex(m)) => s.mutexes[m.idx()].interruptible = true,
+            Some(UserResource::RtMutex(m)) => s.rt_mutexes[m.idx()].interruptible = true,
+            _ => {}
         }
     }
 
@@ -691,6 +704,7 @@ pub fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId
         rt_waiter: None,
         wq_worker: None,
         sched_task_group: crate::sched::cgroup::ROOT_TASK_GROUP,
+        sigpending: false,
     }
 }
 
@@ -1188,6 +1202,7 @@ mod tests {
                 osq: Default::default(),
                 proxy: true,
                 io: false,
+                interruptible: false,
             });
         }
         (s, ids)

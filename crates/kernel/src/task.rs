@@ -184,6 +184,10 @@ pub struct Task {
     /// `p->sched_task_group`: the task group whose cfs_rq the task is queued on. Changed by
     /// `sched_move_task()` under `pi_lock` and the rq lock.
     pub sched_task_group: crate::sched::cgroup::GroupId,
+    /// `TIF_SIGPENDING`: a signal was sent to this task (`signal_wake_up()`) and is not yet
+    /// handled; it is handled (and the flag cleared) on the task's next return to user mode.
+    /// Written by the sender in one stretch with its wakeup, and by the task itself.
+    pub sigpending: bool,
 }
 
 impl Task {

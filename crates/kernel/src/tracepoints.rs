@@ -161,6 +161,22 @@ pub enum EventKind {
     LockContended { pid: Pid, lock: LockName },
     /// `pid` took the lock it waited for (`tracing_mark_write: E|pid`).
     LockAcquired { pid: Pid, lock: LockName },
+    /// `pid`'s wait for a sleeping lock ended without the lock: a signal interrupted
+    /// `mutex_lock_interruptible()` / `rt_mutex_lock_interruptible()` (-EINTR). Ends the
+    /// wait's slice like `LockAcquired` (`tracing_mark_write: E|pid`); Linux's
+    /// `contention_end` carries `ret=-4` here.
+    LockInterrupted { pid: Pid, lock: LockName },
+    /// `signal_generate: sig=%d errno=%d code=%d comm=%s pid=%d grp=%d res=%d`: a signal was
+    /// sent to thread `pid` (`comm`) with `tgkill()` (code SI_TKILL, grp 0); `res` is 0
+    /// (TRACE_SIGNAL_DELIVERED) or 2 (TRACE_SIGNAL_ALREADY_PENDING: a standard signal already
+    /// pending is not queued twice). Printed in the ftrace text only.
+    SignalGenerate {
+        sig: u32,
+        code: i32,
+        comm: Comm,
+        pid: Pid,
+        res: u32,
+    },
     /// `find_proxy_task()` chose `owner` to run on `donor`'s scheduling context (model
     /// extension, not printed; counted as `proxy_picks`).
     ProxyPick { donor: TaskRef, owner: TaskRef },

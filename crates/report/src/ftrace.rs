@@ -192,7 +192,19 @@ impl<W: io::Write> FtraceWriter<W> {
                 "tracing_mark_write: B|{pid}|lock_wait {}",
                 self.lock_names.get(&lock_addr(lock)).map_or("?", String::as_str)
             ),
-            EventKind::LockAcquired { pid, .. } => write!(s, "tracing_mark_write: E|{pid}"),
+            EventKind::LockAcquired { pid, .. } | EventKind::LockInterrupted { pid, .. } => {
+                write!(s, "tracing_mark_write: E|{pid}")
+            }
+            EventKind::SignalGenerate {
+                sig,
+                code,
+                comm,
+                pid,
+                res,
+            } => write!(
+                s,
+                "signal_generate: sig={sig} errno=0 code={code} comm={comm} pid={pid} grp=0 res={res}"
+            ),
             EventKind::ProxyBegin { donor, owner } => write!(
                 s,
                 "tracing_mark_write: B|{}|proxy for {}-{}",

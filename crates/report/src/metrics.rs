@@ -499,6 +499,13 @@ impl EventSink for MetricsCollector {
             EventKind::ProxyEnd { donor, .. } => self.proxy_end(t, e.cpu, donor.pid),
             EventKind::LockContended { pid, .. } => self.lock_contended(t, pid),
             EventKind::LockAcquired { pid, .. } => self.lock_acquired(t, pid),
+            // An interrupted wait ends without the lock: no sample (the retry is a new wait).
+            EventKind::LockInterrupted { pid, .. } => {
+                if pid != 0 {
+                    self.task(pid, 0).lock_wait_since = None;
+                }
+            }
+            EventKind::SignalGenerate { .. } => {}
             EventKind::SchedSetattr {
                 pid,
                 policy,

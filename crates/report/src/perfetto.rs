@@ -423,7 +423,7 @@ impl<W: io::Write> PerfettoWriter<W> {
                 let te = Self::slice(pb::TYPE_SLICE_BEGIN, thread_track(pid), Some(name));
                 self.track_event(e.time_ns, te);
             }
-            EventKind::LockAcquired { pid, .. } => {
+            EventKind::LockAcquired { pid, .. } | EventKind::LockInterrupted { pid, .. } => {
                 let te = Self::slice(pb::TYPE_SLICE_END, thread_track(pid), None);
                 self.track_event(e.time_ns, te);
             }
@@ -442,6 +442,7 @@ impl<W: io::Write> PerfettoWriter<W> {
             | EventKind::ReturnMigrate { .. }
             | EventKind::ProxyPark { .. }
             | EventKind::UserMark { .. }
+            | EventKind::SignalGenerate { .. }
             | EventKind::WorkqueueQueueWork { .. }
             | EventKind::WorkqueueExecuteStart { .. }
             | EventKind::WorkqueueExecuteEnd { .. }

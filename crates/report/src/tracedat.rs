@@ -584,7 +584,9 @@ impl<W: io::Write> TraceDatWriter<W> {
                 );
                 self.print(e, &text)
             }
-            EventKind::LockAcquired { pid, .. } => self.print(e, &format!("E|{pid}")),
+            EventKind::LockAcquired { pid, .. } | EventKind::LockInterrupted { pid, .. } => {
+                self.print(e, &format!("E|{pid}"))
+            }
             EventKind::ProxyBegin { donor, owner } => {
                 let text = format!(
                     "B|{}|proxy for {}-{}",
@@ -617,7 +619,8 @@ impl<W: io::Write> TraceDatWriter<W> {
             | EventKind::ReturnMigrate { .. }
             | EventKind::ProxyPark { .. }
             | EventKind::DlThrottle { .. }
-            | EventKind::DlDeadlineMiss { .. } => return None,
+            | EventKind::DlDeadlineMiss { .. }
+            | EventKind::SignalGenerate { .. } => return None,
         })
     }
 

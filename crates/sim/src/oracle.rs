@@ -22,6 +22,9 @@ pub enum Stream {
     Tie = 0,
     /// The swarm workload generator.
     Workload = 3,
+    /// The swarm generator's signal extension (interruptible mutexes, signal senders), drawn
+    /// apart so that seeds without it keep the workload the main stream gives them.
+    WorkloadSignals = 4,
 }
 
 impl Stream {

@@ -235,6 +235,10 @@ pub enum UserOp {
     /// `write(<cgroup>/cgroup.procs, tid)` for itself: move into task group `group` (an index
     /// into the workload's groups, 0 = the root), as rt-app's `cgroup_attach_task()` does.
     SetCgroup { group: u32 },
+    /// `tgkill(getpid(), tid, SIGUSR1)` to thread `thread`, whose handler is empty and
+    /// installed with `SA_RESTART`: an interruptible wait of the target (a mutex declared
+    /// `"interruptible"`, a sleep) is interrupted; an interrupted lock is tried again.
+    Signal { thread: ThreadId },
 }
 
 /// What the kernel tells a program when asking for its next op.

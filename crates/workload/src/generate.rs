@@ -33,9 +33,21 @@
 //!   key. The model (`--model`) only biases knobs toward what that model has (sleeping owners
 //!   under `next`) and is recorded in the header comment.
 //!
+//! - **Signals** (knob `signals`, three seeds in ten): some mutexes are declared
+//!   `"interruptible": true`, and a SCHED_FIFO sender thread sends bursts of signals
+//!   (`{"signal": {"thread": T}}`) to another task. Where DL admission leaves room (and there
+//!   are at least three CPUs), the seed also gets the B-v29-1 setting: a SCHED_DEADLINE donor
+//!   (`sdon`, a quarter of each period) that keeps taking the interruptible mutex `S0` from a
+//!   fair owner pinned to the last CPU (`sown`), which holds it for hundreds of µs so that the
+//!   donor's budget runs out while the owner runs on it, and DL hogs (`shog`) that keep the
+//!   root domain DL-overloaded so the throttled donor's CPU pulls with its rq lock dropped;
+//!   the sender then signals the donor. `S0` is never nested, so no lock cycle is added.
+//!
 //! Deterministic: the same seed, model and options give the same text. Every draw comes from
-//! one ChaCha8 stream seeded with the seed ([`sim::oracle::Stream::Workload`]); nothing
-//! iterates a hash map.
+//! one ChaCha8 stream seeded with the seed ([`sim::oracle::Stream::Workload`]); the signal
+//! extension draws from its own stream ([`sim::oracle::Stream::WorkloadSignals`]) and only
+//! appends, so a seed whose `signals` knob is off has the workload it had before the
+//! extension existed. Nothing iterates a hash map.
 
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -126,6 +138,8 @@ pub struct Knobs {
     pub load: Load,
     /// A lock cycle is added (only with [`Options::cycles`]).
     pub cycle: bool,
+    /// Interruptible mutexes and signal senders (drawn from the signal stream).
+    pub signals: bool,
 }
 
 /// The swarm workload of `seed` for `model` (one of [`MODELS`]), without lock cycles.
@@ -193,6 +207,7 @@ fn draw_knobs(rng: &mut ChaCha8Rng, seed: u64, model: &str, options: &Options) -
         .choose(rng)
         .expect("non-empty");
     let cycle = options.cycles && rng.gen_bool(0.5);
+    let signals = signal_rng(seed).gen_bool(SIGNALS_P);
     Knobs {
         seed,
         model: model.to_string(),
@@ -216,7 +231,16 @@ fn draw_knobs(rng: &mut ChaCha8Rng, seed: u64, model: &str, options: &Options) -
         yields,
         load,
         cycle,
+        signals,
     }
+}
+
+/// How often the `signals` knob is on.
+const SIGNALS_P: f64 = 0.3;
+
+/// The signal extension's stream for `seed` (its first draw is the knob).
+fn signal_rng(seed: u64) -> ChaCha8Rng {
+    sim::oracle::Stream::WorkloadSignals.rng(seed)
 }
 
 // ---- JSON building ---------------------------------------------------------------------------
@@ -418,6 +442,11 @@ impl<'k> Gen<'k> {
         if self.k.cycle {
             self.cycle(&mut tasks);
         }
+        let resources = if self.k.signals {
+            Signals::new(self.k, self.dl_util).extend(&mut tasks)
+        } else {
+            Vec::new()
+        };
 
         let mut proxysched = vec![member("cpus", num(self.k.cpus))];
         if let Some(llc) = self.k.llc_size {
@@ -431,11 +460,15 @@ impl<'k> Gen<'k> {
             wq.push(member("items", object(items)));
             proxysched.push(member("workqueues", object(wq)));
         }
-        let root = object(vec![
+        let mut top = vec![
             member("global", object(vec![member("duration", num(1))])),
             member("proxysched", object(proxysched)),
-            member("tasks", object(tasks)),
-        ]);
+        ];
+        if !resources.is_empty() {
+            top.push(member("resources", object(resources)));
+        }
+        top.push(member("tasks", object(tasks)));
+        let root = object(top);
         format!("{}{}", self.header(), json::to_text(&root))
     }
 
@@ -468,6 +501,7 @@ impl<'k> Gen<'k> {
             on(k.yields),
             on(k.cycle),
         )
+        .replace(" */\n", if k.signals { ", signals on */\n" } else { " */\n" })
     }
 
     /// Work items `W0..`: short runs, maybe a critical section (at most two mutexes), maybe
@@ -948,6 +982,149 @@ impl<'k> Gen<'k> {
             ]);
             self.threads += 1;
             tasks.push(member(&format!("cyc{i}"), object(obj)));
+        }
+    }
+}
+
+/// The signal extension (knob `signals`): appended after the main generator, from its own
+/// stream, so it never changes what the main stream draws.
+struct Signals<'k> {
+    rng: ChaCha8Rng,
+    k: &'k Knobs,
+    /// DL bandwidth the main generator reserved.
+    dl_util: f64,
+}
+
+impl<'k> Signals<'k> {
+    fn new(k: &'k Knobs, dl_util: f64) -> Self {
+        let mut rng = signal_rng(k.seed);
+        let on = rng.gen_bool(SIGNALS_P);
+        assert!(on, "the signal extension runs only when its knob is on");
+        Signals { rng, k, dl_util }
+    }
+
+    /// Add the extension's tasks to `tasks`; returns the `"resources"` members (the
+    /// interruptible mutexes).
+    fn extend(mut self, tasks: &mut Vec<Member>) -> Vec<Member> {
+        let mut mutexes = std::collections::BTreeSet::new();
+        for t in tasks.iter() {
+            lock_names(&t.value, &mut mutexes);
+        }
+        let mut resources = Vec::new();
+        for name in mutexes {
+            if self.rng.gen_bool(0.5) {
+                resources.push(member(&name, interruptible_mutex()));
+            }
+        }
+        let names: Vec<String> = tasks.iter().map(|t| t.key.clone()).collect();
+        let room = DL_UTIL_PER_CPU * f64::from(self.k.cpus) - self.dl_util;
+        let target = if self.k.cpus >= 3 && room >= 0.5 {
+            resources.push(member("S0", interruptible_mutex()));
+            self.throttle_setting(tasks, room);
+            "sdon".to_string()
+        } else {
+            names.choose(&mut self.rng).expect("at least one task").clone()
+        };
+        self.sender(tasks, &target);
+        resources
+    }
+
+    /// `sdon` (SCHED_DEADLINE, a quarter of its period) keeps taking `S0` from `sown` (fair,
+    /// pinned to the last CPU, holding it for hundreds of µs), and `shog` DL hogs take most of
+    /// the DL room left.
+    fn throttle_setting(&mut self, tasks: &mut Vec<Member>, room: f64) {
+        let period_us: u64 = *[1000, 2000].choose(&mut self.rng).expect("non-empty");
+        let duration_us = u64::from(self.k.duration_ms) * 1000;
+        let hold_us = self.rng.gen_range(300..=2000);
+        let last = self.k.cpus - 1;
+        tasks.push(member(
+            "sown",
+            object(vec![
+                member("cpus", cpu_list(&[last])),
+                member("loop", num((duration_us / hold_us).clamp(1, MAX_LOOPS))),
+                member("lock0", text("S0")),
+                member("run0", num(hold_us)),
+                member("unlock0", text("S0")),
+            ]),
+        ));
+        tasks.push(member(
+            "sdon",
+            object(vec![
+                member("policy", text("SCHED_DEADLINE")),
+                member("dl-runtime", num(period_us / 4)),
+                member("dl-period", num(period_us)),
+                member("delay", num(self.rng.gen_range(0..=200))),
+                member("loop", num(MAX_LOOPS)),
+                member("lock0", text("S0")),
+                member("run0", num(self.rng.gen_range(1..=20))),
+                member("unlock0", text("S0")),
+            ]),
+        ));
+        let left = room - 0.25;
+        let hogs = self.rng.gen_range(2..=self.k.cpus.min(5));
+        let util = (left / f64::from(hogs)).min(0.45);
+        if util * period_us as f64 >= 50.0 {
+            tasks.push(member(
+                "shog",
+                object(vec![
+                    member("instance", num(hogs)),
+                    member("policy", text("SCHED_DEADLINE")),
+                    member("dl-runtime", num((period_us as f64 * util) as u64)),
+                    member("dl-period", num(period_us)),
+                    member("loop", num((duration_us / period_us).clamp(1, MAX_LOOPS))),
+                    member("run0", num(period_us)),
+                ]),
+            ));
+        }
+    }
+
+    /// `ssig` (SCHED_FIFO, any CPU): bursts of eight signals to `target`, 1 to 5 µs apart,
+    /// then a pause.
+    fn sender(&mut self, tasks: &mut Vec<Member>, target: &str) {
+        let prio = self.rng.gen_range(1..=98);
+        let gap_us = self.rng.gen_range(1..=5);
+        let pause_us = self.rng.gen_range(0..=200);
+        let mut obj = vec![
+            member("policy", text("SCHED_FIFO")),
+            member("priority", num(prio)),
+        ];
+        let burst = 8;
+        let iteration_us = burst * gap_us + pause_us;
+        let loops = (u64::from(self.k.duration_ms) * 1000 / iteration_us.max(1)).clamp(1, MAX_LOOPS);
+        obj.push(member("loop", num(loops)));
+        for i in 0..burst {
+            obj.push(member(
+                &format!("signal{i}"),
+                object(vec![member("thread", text(target))]),
+            ));
+            obj.push(member(&format!("run{i}"), num(gap_us)));
+        }
+        if pause_us > 0 {
+            obj.push(member("sleep0", num(pause_us)));
+        }
+        tasks.push(member("ssig", object(obj)));
+    }
+}
+
+/// `{"type": "mutex", "interruptible": true}`.
+fn interruptible_mutex() -> Node {
+    object(vec![
+        member("type", text("mutex")),
+        member("interruptible", node(Kind::Bool(true))),
+    ])
+}
+
+/// The mutex names a task's `lock` events take (phases included).
+fn lock_names(value: &Node, out: &mut std::collections::BTreeSet<String>) {
+    if let Kind::Object(members) = &value.kind {
+        for m in members {
+            match &m.value.kind {
+                Kind::String(name) if m.key.starts_with("lock") => {
+                    out.insert(name.clone());
+                }
+                Kind::Object(_) => lock_names(&m.value, out),
+                _ => {}
+            }
         }
     }
 }

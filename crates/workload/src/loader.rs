@@ -122,6 +122,9 @@ struct Loader<'f> {
     timers: Vec<TimerSpec>,
     barriers: Vec<BarrierSpec>,
     settings: Settings,
+    /// The keys of `"tasks"` in file order, known before any task is parsed (a `signal`
+    /// event may name a task defined after it).
+    task_names: Vec<String>,
 }
 
 /// Thread-level scheduling, before it becomes a `SchedAttr`.
@@ -165,6 +168,7 @@ impl<'f> Loader<'f> {
             timers: Vec::new(),
             barriers: Vec::new(),
             settings: Settings::default(),
+            task_names: Vec::new(),
         }
     }
 
@@ -354,6 +358,7 @@ impl<'f> Loader<'f> {
                 Rk::Mutex => ResourceKind::Mutex {
                     protocol: None,
                     io: false,
+                    interruptible: false,
                 },
                 Rk::Cond => ResourceKind::Cond,
             },
@@ -430,6 +435,7 @@ impl<'f> Loader<'f> {
                 "expected at least one task in \"tasks\", found an empty object",
             ));
         }
+        self.task_names = tasks_obj.iter().map(|m| m.key.clone()).collect();
         let mut tasks = Vec::with_capacity(tasks_obj.len());
         let mut task_names = BTreeSet::new();
         for (i, m) in tasks_obj.iter().enumerate() {
@@ -675,37 +681,53 @@ impl<'f> Loader<'f> {
                     }
                 };
             }
-            let (protocol, io) = self.resource_properties(r, robj, kind)?;
+            let (protocol, io, interruptible) = self.resource_properties(r, robj, kind)?;
             let id = self.resource(&r.key, kind, false) as usize;
-            if let ResourceKind::Mutex { protocol: p, io: i } = &mut self.resources[id].kind {
+            if let ResourceKind::Mutex {
+                protocol: p,
+                io: i,
+                interruptible: intr,
+            } = &mut self.resources[id].kind
+            {
                 if protocol.is_some() {
                     *p = protocol;
                 }
                 *i |= io;
+                *intr |= interruptible;
             }
         }
         Ok(())
     }
 
     /// The properties of declared resource `r` (object `robj`, of `kind`): a mutex's
-    /// `protocol` and `io`, a warning for unknown ones.
-    fn resource_properties(&mut self, r: &Member, robj: &[Member], kind: Rk) -> R<(Option<String>, bool)> {
+    /// `protocol`, `io` and `interruptible`, a warning for unknown ones.
+    fn resource_properties(
+        &mut self,
+        r: &Member,
+        robj: &[Member],
+        kind: Rk,
+    ) -> R<(Option<String>, bool, bool)> {
         let mut protocol = None;
         let mut io = false;
+        let mut interruptible = false;
         for k in robj {
             match k.key.as_str() {
                 "type" => {}
-                "io" => {
+                key @ ("io" | "interruptible") => {
                     if kind != Rk::Mutex {
                         return Err(self.error(
                             k.key_pos,
                             format!(
-                                "expected \"io\" only on a mutex; \"{}\" is a condition variable",
+                                "expected \"{key}\" only on a mutex; \"{}\" is a condition variable",
                                 r.key
                             ),
                         ));
                     }
-                    io = self.boolean(k)?;
+                    if key == "io" {
+                        io = self.boolean(k)?;
+                    } else {
+                        interruptible = self.boolean(k)?;
+                    }
                 }
                 "protocol" => {
                     if kind != Rk::Mutex {
@@ -727,7 +749,7 @@ impl<'f> Loader<'f> {
                 ),
             }
         }
-        Ok((protocol, io))
+        Ok((protocol, io, interruptible))
     }
 
     // ---- tasks --------------------------------------------------------------------------------
@@ -1296,6 +1318,7 @@ impl<'f> Loader<'f> {
             "unlock" => Event::Unlock {
                 mutex: self.resource(&name_of(self, "mutex")?, Rk::Mutex, false),
             },
+            "signal" if m.value.as_object().is_some() => self.signal_thread_event(m)?,
             "signal" => Event::Signal {
                 cond: self.resource(&name_of(self, "condition variable")?, Rk::Cond, false),
             },
@@ -1337,6 +1360,33 @@ impl<'f> Loader<'f> {
             other => unreachable!("event prefix {other} has no parser"),
         };
         Ok(Some(event))
+    }
+
+    /// A `signal` event whose value is an object (proxysched extension): `{"thread": TASK}`
+    /// sends SIGUSR1 to every thread of task `TASK`, which must exist. (A string value is
+    /// rt-app's condition-variable `signal`.)
+    fn signal_thread_event(&mut self, m: &Member) -> R<Event> {
+        let obj = self.event_object(m, "{\"thread\": TASK}", &["thread"])?;
+        let Some(t) = last(obj, "thread") else {
+            return Err(self.error(
+                m.value.pos,
+                format!(
+                    "expected {{\"thread\": TASK}} for \"{}\": the task to signal",
+                    m.key
+                ),
+            ));
+        };
+        let name = self.string(t, "a task name")?;
+        match self.task_names.iter().position(|n| n == name) {
+            Some(task) => Ok(Event::SignalThread { task }),
+            None => Err(self.error(
+                t.value.pos,
+                format!(
+                    "expected the name of a task to signal, found \"{name}\"; the tasks are: {}",
+                    self.task_names.join(", ")
+                ),
+            )),
+        }
     }
 
     /// A `wait` or `sync` event: `{"ref": COND, "mutex": MUTEX}`.

@@ -575,6 +575,15 @@ impl RtAppThread {
                 },
             ),
             Event::FlushWork { item } => push(self, UserOp::FlushWork { work: item as u32 }),
+            Event::SignalThread { task } => {
+                let targets: Vec<u32> = (0..self.data.threads.len())
+                    .filter(|&i| self.data.threads[i].task_index == task)
+                    .map(|i| i as u32)
+                    .collect();
+                for thread in targets {
+                    push(self, UserOp::Signal { thread });
+                }
+            }
         }
     }
 

@@ -227,6 +227,13 @@ pub enum Event {
     FlushWork {
         item: usize,
     },
+    /// `"signal": {"thread": TASK}` (proxysched extension): `tgkill()` SIGUSR1 to every
+    /// thread of task `task` (index into [`Workload::tasks`]); its empty handler is installed
+    /// with `SA_RESTART`. rt-app reads the object as the name of a condition variable nobody
+    /// waits on, so on a real kernel the event does nothing.
+    SignalThread {
+        task: usize,
+    },
 }
 
 /// A named synchronisation object.
@@ -251,6 +258,10 @@ pub enum ResourceKind {
         /// Our extension `"io": true`: threads take it with `mutex_lock_io()` and count as
         /// in iowait while they wait (the post-v29 nr_iowait reproducer needs it).
         io: bool,
+        /// Our extension `"interruptible": true`: threads take it with
+        /// `mutex_lock_interruptible()` (`rt_mutex_lock_interruptible()` under `pi`), so a
+        /// signal interrupts the wait and the thread tries again.
+        interruptible: bool,
     },
     Cond,
 }

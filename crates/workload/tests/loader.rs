@@ -334,6 +334,7 @@ fn resources_keyed_by_name_and_kind_declared_first() {
     let mutex = |p: Option<&str>| ResourceKind::Mutex {
         protocol: p.map(str::to_string),
         io: false,
+        interruptible: false,
     };
     assert_eq!(
         r,

@@ -33,6 +33,17 @@ pub(crate) fn trace_lock_acquired(s: &mut SchedState, p: TaskId, lock: LockName)
     emit(s, cpu, EventKind::LockAcquired { pid, lock });
 }
 
+/// The end of an interrupted wait: task `p` leaves the waiters of `lock` without it (a
+/// signal, -EINTR). Linux reports it as `contention_end` with `ret=-4`.
+///
+/// Linux: include/trace/events/lock.h contention_end (from kernel/locking/mutex.c and
+/// rtmutex.c on their error paths).
+pub(crate) fn trace_lock_interrupted(s: &mut SchedState, p: TaskId, lock: LockName) {
+    let pid = s.tasks[p.idx()].pid;
+    let cpu = s.m.this_cpu();
+    emit(s, cpu, EventKind::LockInterrupted { pid, lock });
+}
+
 /// How a user mutex behaves (`--protocol`, per-resource `"protocol"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {

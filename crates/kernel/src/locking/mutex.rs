@@ -15,8 +15,13 @@
 //! spinlock is held across `schedule()`; wakeups are issued after every spinlock is dropped
 //! (M9).
 //!
-//! Deviation: signals and ww_mutex are not modelled: the slow path never takes the error
-//! path, and `mutex_lock` sleeps TASK_UNINTERRUPTIBLE as Linux's does.
+//! `mutex_lock()` and `mutex_lock_io()` sleep TASK_UNINTERRUPTIBLE as Linux's do;
+//! `mutex_lock_interruptible()` (a mutex declared `"interruptible": true` by the workload)
+//! sleeps TASK_INTERRUPTIBLE and leaves through the error path (-EINTR) when a signal is
+//! pending (`crate::signal`).
+//!
+//! Deviation: ww_mutex (wound/die) is not modelled, nor `mutex_lock_killable()` (no fatal
+//! signals are).
 //!
 //! The unlock slowpath takes `current.blocked_lock` and, nested inside it, the boosting
 //! donor's (L2); the FIFO head's own `blocked_lock` is taken alone, under `wait_lock`.
@@ -30,6 +35,7 @@ use crate::locking::usermutex::WaitTarget;
 use crate::locking::{trace_lock_acquired, trace_lock_contended};
 use crate::sched::core::*;
 use crate::sched::SchedState;
+use crate::signal::{signal_pending_state, Eintr};
 use crate::task::state::*;
 use crate::task::TaskId;
 use crate::tracepoints::LockName;
@@ -105,6 +111,9 @@ pub struct Mutex {
     /// Taken with `mutex_lock_io()`: the locker counts as in iowait while it waits
     /// (workload `"resources": {"M": {"io": true}}`).
     pub io: bool,
+    /// Taken with `mutex_lock_interruptible()`: a signal ends the wait with -EINTR (workload
+    /// `"resources": {"M": {"interruptible": true}}`; `io` takes precedence).
+    pub interruptible: bool,
 }
 
 impl Mutex {
@@ -436,9 +445,28 @@ pub async fn mutex_lock(k: &Kernel, m: MutexId) {
     if mutex_trylock_fast(k, m, me) {
         return;
     }
-    mutex_lock_common(k, m, me).await;
+    let r = mutex_lock_common(k, m, me, TASK_UNINTERRUPTIBLE).await;
+    assert_eq!(r, Ok(()), "an uninterruptible mutex wait was interrupted");
     assert_eq!(k.st().mutexes[m.idx()].owner, Some(me));
     assert!(!k.st().mutexes[m.idx()].flags.contains(MutexFlags::PICKUP));
+}
+
+/// `mutex_lock_interruptible()`: `mutex_lock()` sleeping TASK_INTERRUPTIBLE; returns
+/// `Err(Eintr)` without the lock if a signal is pending while it waits.
+///
+/// Linux: kernel/locking/mutex.c mutex_lock_interruptible() →
+/// __mutex_lock_interruptible_slowpath() → __mutex_lock_common(TASK_INTERRUPTIBLE).
+pub async fn mutex_lock_interruptible(k: &Kernel, m: MutexId) -> Result<(), Eintr> {
+    let me = k.current();
+    let fast_ns = k.st().costs.mutex_fast_ns;
+    k.m.delay(fast_ns).await;
+    if mutex_trylock_fast(k, m, me) {
+        return Ok(());
+    }
+    mutex_lock_common(k, m, me, TASK_INTERRUPTIBLE).await?;
+    assert_eq!(k.st().mutexes[m.idx()].owner, Some(me));
+    assert!(!k.st().mutexes[m.idx()].flags.contains(MutexFlags::PICKUP));
+    Ok(())
 }
 
 /// `mutex_lock_io()`: `mutex_lock()` between `io_schedule_prepare()` and
@@ -452,7 +480,8 @@ async fn mutex_lock_io(k: &Kernel, m: MutexId) {
     let fast_ns = k.st().costs.mutex_fast_ns;
     k.m.delay(fast_ns).await;
     if !mutex_trylock_fast(k, m, me) {
-        mutex_lock_common(k, m, me).await;
+        let r = mutex_lock_common(k, m, me, TASK_UNINTERRUPTIBLE).await;
+        assert_eq!(r, Ok(()), "an uninterruptible mutex wait was interrupted");
     }
     k.st().tasks[me.idx()].in_iowait = token;
 }
@@ -464,8 +493,9 @@ async fn mutex_lock_io(k: &Kernel, m: MutexId) {
 ///    `mutex_optimistic_spin()` as a newcomer (`LockAcquired` if the spin took the lock);
 /// 2. `wait_lock`; `__mutex_trylock()` again; else append at the tail (`__mutex_add_waiter`,
 ///    WAITERS when first), `lock_contended` (`LockContended` event) unless step 1 emitted it;
-/// 3. [proxy] `blocked_lock`, `blocked_on = m`; state = TASK_UNINTERRUPTIBLE (M1);
-/// 4. loop: `__mutex_trylock()` → acquired; [proxy] drop `blocked_lock`; drop `wait_lock`;
+/// 3. [proxy] `blocked_lock`, `blocked_on = m`; state = `state` (M1);
+/// 4. loop: `__mutex_trylock()` → acquired; [proxy] drop `blocked_lock`;
+///    `signal_pending_state()` → the error path (below); drop `wait_lock`;
 ///    `schedule_preempt_disabled()`; `first` = head of the list?; `wait_lock`, [proxy]
 ///    `blocked_lock`, `blocked_on = m` again; state again (M2); `__mutex_trylock_or_handoff
 ///    (first)` → acquired; if first: [proxy] `blocked_on = None`, drop `blocked_lock`; drop
@@ -475,21 +505,30 @@ async fn mutex_lock_io(k: &Kernel, m: MutexId) {
 ///    unlink (`__mutex_remove_waiter`, all flags cleared if the list empties);
 ///    `LockAcquired`; drop `wait_lock`; preemption back on.
 ///
-/// Linux: kernel/locking/mutex.c __mutex_lock_common().
+/// The error path (`err:`, only for an interruptible `state`), entered with `wait_lock` held
+/// and `blocked_lock` not: [proxy] `clear_task_blocked_on()` (which takes `blocked_lock`;
+/// it ends a waking mark too, which Linux keeps in the same field); TASK_RUNNING;
+/// `__mutex_remove_waiter()`; `LockInterrupted`; drop `wait_lock`; preemption back on;
+/// `Err(Eintr)`.
+///
+/// Linux: kernel/locking/mutex.c __mutex_lock_common() (the error path as in the v29-era
+/// johnstultz-work/linux-dev b65ff9a1a64e93d274a574e8d1e91d5cd486bda3, the tree with
+/// PROXY_WAKING: the signal check after `blocked_lock` is dropped, `clear_task_blocked_on()`
+/// first on `err:`; the later 663edfe3177933d419c5a9e761a73cd089480291 has the same path).
 ///
 /// Deviation: Linux brackets the newcomer's spin with `contention_begin(LCB_F_MUTEX |
 /// LCB_F_SPIN)` and `contention_end`, and the sleeping wait with a second
 /// `contention_begin(LCB_F_MUTEX)`; the model emits one `LockContended`/`LockAcquired` pair per
 /// contended acquisition, starting where the spin starts, so a task that spins 10 ms for a
 /// lock shows a 10 ms lock wait (and one `lock_wait` slice in the trace).
-async fn mutex_lock_common(k: &Kernel, m: MutexId, me: TaskId) {
+async fn mutex_lock_common(k: &Kernel, m: MutexId, me: TaskId, state: u32) -> Result<(), Eintr> {
     let slow_ns = k.st().costs.mutex_slowpath_ns;
     k.m.delay(slow_ns).await;
     preempt_disable(k);
     if mutex_trylock(k, m, me) {
         preempt_enable_no_resched(k);
         preempt_point(k).await;
-        return;
+        return Ok(());
     }
     // The same test mutex_optimistic_spin() starts with, at the same instant: whether this
     // task is about to spin on the owner, i.e. starts waiting now.
@@ -503,7 +542,7 @@ async fn mutex_lock_common(k: &Kernel, m: MutexId, me: TaskId) {
         }
         preempt_enable_no_resched(k);
         preempt_point(k).await;
-        return;
+        return Ok(());
     }
     k.mutex_wait_lock(m).await;
     if mutex_trylock(k, m, me) {
@@ -513,7 +552,7 @@ async fn mutex_lock_common(k: &Kernel, m: MutexId, me: TaskId) {
         k.mutex_wait_unlock(m).await;
         preempt_enable_no_resched(k);
         preempt_point(k).await;
-        return;
+        return Ok(());
     }
     let proxy = proxy_on(k, m);
     mutex_add_waiter(&mut k.st(), m, me, spins);
@@ -521,8 +560,22 @@ async fn mutex_lock_common(k: &Kernel, m: MutexId, me: TaskId) {
         k.blocked_lock(me).await;
         set_task_blocked_on(k, me, m);
     }
-    set_current_state(k, me, TASK_UNINTERRUPTIBLE);
-    mutex_wait_for_lock(k, m, me, proxy).await;
+    set_current_state(k, me, state);
+    if let Err(e) = mutex_wait_for_lock(k, m, me, proxy, state).await {
+        if proxy {
+            k.blocked_lock(me).await;
+            clear_task_blocked_on(k, me, m);
+            k.st().tasks[me.idx()].proxy_waking = false;
+            k.blocked_unlock(me).await;
+        }
+        set_current_state(k, me, TASK_RUNNING);
+        mutex_remove_waiter(&mut k.st(), m, me);
+        crate::locking::trace_lock_interrupted(&mut k.st(), me, LockName::Mutex(m));
+        k.mutex_wait_unlock(m).await;
+        preempt_enable_no_resched(k);
+        preempt_point(k).await;
+        return Err(e);
+    }
     if proxy {
         clear_task_blocked_on(k, me, m);
     }
@@ -535,6 +588,7 @@ async fn mutex_lock_common(k: &Kernel, m: MutexId, me: TaskId) {
     k.mutex_wait_unlock(m).await;
     preempt_enable_no_resched(k);
     preempt_point(k).await;
+    Ok(())
 }
 
 /// `__mutex_add_waiter()`: queue `me` at the tail (FIFO), WAITERS with the first waiter;
@@ -558,10 +612,17 @@ fn mutex_add_waiter(s: &mut SchedState, m: MutexId, me: TaskId, spins: bool) {
 
 /// The sleeping wait of `__mutex_lock_common()` (step 4 above): try, sleep, and as the first
 /// waiter spin again, until the lock is ours. Entered and left with `wait_lock` (and, with
-/// `proxy`, `blocked_lock`) held and the task TASK_UNINTERRUPTIBLE.
+/// `proxy`, `blocked_lock`) held and the task in `state`. Returns `Err(Eintr)` when a signal
+/// is pending for an interruptible `state`, with `wait_lock` held and `blocked_lock` not.
 ///
 /// Linux: kernel/locking/mutex.c __mutex_lock_common(), its `for (;;)` loop.
-async fn mutex_wait_for_lock(k: &Kernel, m: MutexId, me: TaskId, proxy: bool) {
+async fn mutex_wait_for_lock(
+    k: &Kernel,
+    m: MutexId,
+    me: TaskId,
+    proxy: bool,
+    state: u32,
+) -> Result<(), Eintr> {
     loop {
         // Serialised against an unlock's handoff by wait_lock: pick a handoff up first.
         if mutex_trylock(k, m, me) {
@@ -569,6 +630,10 @@ async fn mutex_wait_for_lock(k: &Kernel, m: MutexId, me: TaskId, proxy: bool) {
         }
         if proxy {
             k.blocked_unlock(me).await;
+        }
+        // Under wait_lock, so a cancellation is ordered against mutex_unlock()'s handoff.
+        if signal_pending_state(&k.st(), me, state) {
+            return Err(Eintr);
         }
         k.mutex_wait_unlock(m).await;
         schedule_preempt_disabled(k).await;
@@ -579,7 +644,7 @@ async fn mutex_wait_for_lock(k: &Kernel, m: MutexId, me: TaskId, proxy: bool) {
             // The unlocker that woke us cleared it (M2).
             set_task_blocked_on(k, me, m);
         }
-        set_current_state(k, me, TASK_UNINTERRUPTIBLE);
+        set_current_state(k, me, state);
         // Either the lock is ours now, or (as the first waiter) the owner must hand it over.
         if mutex_trylock_common(k, m, me, first).is_none() {
             break;
@@ -597,16 +662,17 @@ async fn mutex_wait_for_lock(k: &Kernel, m: MutexId, me: TaskId, proxy: bool) {
                 k.blocked_lock(me).await;
                 set_task_blocked_on(k, me, m);
             }
-            set_current_state(k, me, TASK_UNINTERRUPTIBLE);
+            set_current_state(k, me, state);
             if got {
                 break;
             }
         }
     }
+    Ok(())
 }
 
-/// `__mutex_remove_waiter()`: unlink the acquiring waiter; an emptied list clears every flag.
-/// Under `wait_lock`.
+/// `__mutex_remove_waiter()`: unlink the waiter (acquiring, or leaving on a signal); an
+/// emptied list clears every flag. Under `wait_lock`.
 ///
 /// Linux: kernel/locking/mutex.c __mutex_remove_waiter().
 fn mutex_remove_waiter(s: &mut SchedState, m: MutexId, me: TaskId) {
@@ -615,14 +681,17 @@ fn mutex_remove_waiter(s: &mut SchedState, m: MutexId, me: TaskId) {
         .wait_list
         .iter()
         .position(|&t| t == me)
-        .expect("acquiring waiter not on the wait list");
+        .expect("leaving waiter not on the wait list");
     mx.wait_list.remove(i);
     if mx.wait_list.is_empty() {
         mx.flags = MutexFlags::EMPTY;
     }
     let t = &mut s.tasks[me.idx()];
     t.waiting_on = None;
-    assert!(t.blocked_on.is_none(), "blocked_on set after acquire");
+    assert!(
+        t.blocked_on.is_none(),
+        "blocked_on set when leaving the wait list"
+    );
 }
 
 /// `mutex_unlock()`: release the mutex; the caller's preemption point follows in the

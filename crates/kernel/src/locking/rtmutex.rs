@@ -46,6 +46,7 @@ use crate::locking::{trace_lock_acquired, trace_lock_contended};
 use crate::sched::class::check_class_changed;
 use crate::sched::core::*;
 use crate::sched::{Class, SchedState, WakeFlags};
+use crate::signal::{signal_pending_state, Eintr};
 use crate::task::state::*;
 use crate::task::{OnRq, TaskId};
 use crate::tracepoints::{EventKind, LockName};
@@ -92,6 +93,9 @@ pub struct RtMutex {
     pub waiters: BTreeSet<RtWaiter>,
     /// `wait_lock` (lock class [`LockClass::RtMutexWaitLock`]).
     pub wait_lock: LockId,
+    /// Taken with `rt_mutex_lock_interruptible()`: a signal ends the wait with -EINTR
+    /// (workload `"resources": {"M": {"interruptible": true}}` under protocol `pi`).
+    pub interruptible: bool,
 }
 
 impl RtMutex {
@@ -103,6 +107,7 @@ impl RtMutex {
             has_waiters: false,
             waiters: BTreeSet::new(),
             wait_lock,
+            interruptible: false,
         }
     }
 
@@ -619,7 +624,8 @@ async fn task_blocks_on_rt_mutex(k: &Kernel, m: RtMutexId, task: TaskId) -> Resu
     res
 }
 
-/// Take `task`'s waiter off `m` after a failed block (-EDEADLK); if it was the top waiter,
+/// Take `task`'s waiter off `m` after a failed block (-EDEADLK) or an interrupted wait
+/// (-EINTR); if it was the top waiter,
 /// give the owner the new top waiter instead, readjust it and walk its chain. `wait_lock`
 /// held (dropped and retaken around the walk).
 ///
@@ -718,14 +724,19 @@ async fn rtmutex_spin_on_owner(k: &Kernel, m: RtMutexId, me: TaskId, owner: Task
     }
 }
 
-/// The wait loop: try to take the lock; else drop `wait_lock`, sleep (or briefly spin), retake
-/// it and set TASK_UNINTERRUPTIBLE again. Returns with the lock taken and `wait_lock` held.
+/// The wait loop: try to take the lock; else give up if a signal is pending for an
+/// interruptible `state`; else drop `wait_lock`, sleep (or briefly spin), retake it and set
+/// `state` again. Returns with `wait_lock` held: `Ok` with the lock taken, `Err(Eintr)`
+/// still queued as a waiter (the caller removes it).
 ///
 /// Linux: kernel/locking/rtmutex.c rt_mutex_slowlock_block().
-async fn rt_mutex_slowlock_block(k: &Kernel, m: RtMutexId, me: TaskId) {
+async fn rt_mutex_slowlock_block(k: &Kernel, m: RtMutexId, me: TaskId, state: u32) -> Result<(), Eintr> {
     loop {
         if try_to_take_rt_mutex(k, m, me, true).await {
-            return;
+            return Ok(());
+        }
+        if signal_pending_state(&k.st(), me, state) {
+            return Err(Eintr);
         }
         let (wl, owner) = {
             let s = k.st();
@@ -742,7 +753,7 @@ async fn rt_mutex_slowlock_block(k: &Kernel, m: RtMutexId, me: TaskId) {
             rt_mutex_schedule(k).await;
         }
         lock_wait_lock(k, m).await;
-        k.st().tasks[me.idx()].state = TASK_UNINTERRUPTIBLE;
+        k.st().tasks[me.idx()].state = state;
     }
 }
 
@@ -761,16 +772,21 @@ async fn rt_mutex_handle_deadlock(k: &Kernel, wl: LockId) -> ! {
         let me = k.current();
         k.st().tasks[me.idx()].state = TASK_INTERRUPTIBLE;
         rt_mutex_schedule(k).await;
+        // A signal ends glibc's futex sleep; the thread handles it and sleeps again.
+        crate::signal::handle_pending_signal(k);
     }
 }
 
 /// The slow path of `rt_mutex_lock()`: under `wait_lock`, take the lock if M-13 allows;
-/// else emit `LockContended`, sleep TASK_UNINTERRUPTIBLE as a queued waiter (boosting the
-/// owner chain) until `try_to_take_rt_mutex` succeeds, then emit `LockAcquired`.
+/// else emit `LockContended`, sleep in `state` as a queued waiter (boosting the owner chain)
+/// until `try_to_take_rt_mutex` succeeds, then emit `LockAcquired`. With an interruptible
+/// `state` a pending signal ends the wait: TASK_RUNNING, `remove_waiter()` (which gives the
+/// owner the next top waiter and readjusts its priority down the chain),
+/// `LockInterrupted`, `Err(Eintr)`.
 ///
 /// Linux: kernel/locking/rtmutex.c rt_mutex_slowlock(), __rt_mutex_slowlock_locked(),
-/// __rt_mutex_slowlock().
-async fn rt_mutex_slowlock(k: &Kernel, m: RtMutexId) {
+/// __rt_mutex_slowlock() (its `if (likely(!ret)) … else { remove_waiter() … }`).
+async fn rt_mutex_slowlock(k: &Kernel, m: RtMutexId, state: u32) -> Result<(), Eintr> {
     let me = k.current();
     rt_mutex_pre_schedule(k).await;
     let wl = lock_wait_lock(k, m).await;
@@ -778,11 +794,11 @@ async fn rt_mutex_slowlock(k: &Kernel, m: RtMutexId) {
         fixup_rt_mutex_waiters(&mut k.st(), m);
         k.raw_spin_unlock(wl).await;
         rt_mutex_post_schedule(k);
-        return;
+        return Ok(());
     }
     {
         let s = &mut *k.st();
-        s.tasks[me.idx()].state = TASK_UNINTERRUPTIBLE;
+        s.tasks[me.idx()].state = state;
         s.tasks[me.idx()].waiting_on = Some(WaitTarget::RtMutex(m));
         trace_lock_contended(s, me, LockName::RtMutex(m));
     }
@@ -791,7 +807,19 @@ async fn rt_mutex_slowlock(k: &Kernel, m: RtMutexId) {
         remove_waiter(k, m, me).await;
         rt_mutex_handle_deadlock(k, wl).await;
     }
-    rt_mutex_slowlock_block(k, m, me).await;
+    if let Err(e) = rt_mutex_slowlock_block(k, m, me, state).await {
+        k.st().tasks[me.idx()].state = TASK_RUNNING;
+        remove_waiter(k, m, me).await;
+        {
+            let s = &mut *k.st();
+            s.tasks[me.idx()].waiting_on = None;
+            fixup_rt_mutex_waiters(s, m);
+            crate::locking::trace_lock_interrupted(s, me, LockName::RtMutex(m));
+        }
+        k.raw_spin_unlock(wl).await;
+        rt_mutex_post_schedule(k);
+        return Err(e);
+    }
     {
         let s = &mut *k.st();
         s.tasks[me.idx()].state = TASK_RUNNING;
@@ -801,6 +829,7 @@ async fn rt_mutex_slowlock(k: &Kernel, m: RtMutexId) {
     }
     k.raw_spin_unlock(wl).await;
     rt_mutex_post_schedule(k);
+    Ok(())
 }
 
 /// Lock rt_mutex `m` for the current task (task context; may sleep). The fast path swaps a
@@ -813,6 +842,22 @@ async fn rt_mutex_slowlock(k: &Kernel, m: RtMutexId) {
 /// Deviation: the uncontended lock+unlock cost (`mutex_fast_ns`, K-12) is charged once, on
 /// the lock's atomic.
 pub async fn rt_mutex_lock(k: &Kernel, m: RtMutexId) {
+    let r = rt_mutex_lock_state(k, m, TASK_UNINTERRUPTIBLE).await;
+    assert_eq!(r, Ok(()), "an uninterruptible rt_mutex wait was interrupted");
+}
+
+/// `rt_mutex_lock_interruptible()`: `rt_mutex_lock()` sleeping TASK_INTERRUPTIBLE; returns
+/// `Err(Eintr)` without the lock if a signal is pending while it waits.
+///
+/// Linux: kernel/locking/rtmutex_api.c rt_mutex_lock_interruptible().
+pub async fn rt_mutex_lock_interruptible(k: &Kernel, m: RtMutexId) -> Result<(), Eintr> {
+    rt_mutex_lock_state(k, m, TASK_INTERRUPTIBLE).await
+}
+
+/// `__rt_mutex_lock()`: the fast path, else the slow path sleeping in `state`.
+///
+/// Linux: kernel/locking/rtmutex.c __rt_mutex_lock().
+async fn rt_mutex_lock_state(k: &Kernel, m: RtMutexId, state: u32) -> Result<(), Eintr> {
     let cost = k.st().costs.mutex_fast_ns;
     if cost > 0 {
         k.m.delay(cost).await;
@@ -823,10 +868,10 @@ pub async fn rt_mutex_lock(k: &Kernel, m: RtMutexId) {
         let l = &mut s.rt_mutexes[m.idx()];
         if l.owner.is_none() && !l.has_waiters {
             l.owner = Some(me);
-            return;
+            return Ok(());
         }
     }
-    rt_mutex_slowlock(k, m).await;
+    rt_mutex_slowlock(k, m, state).await
 }
 
 /// Under `wait_lock` and `current`'s `pi_lock`: take the top waiter off my `pi_waiters` and

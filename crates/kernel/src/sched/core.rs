@@ -790,14 +790,24 @@ pub async fn __schedule(k: &Kernel, mode: SchedMode) {
 fn schedule_block_prev(s: &mut SchedState, cpu: CpuId, mode: SchedMode) -> (TaskId, PrevState, bool) {
     update_rq_clock(s, cpu);
     let prev = s.rqs[cpu.idx()].curr;
-    let (state, exit_state) = (s.tasks[prev.idx()].state, s.tasks[prev.idx()].exit_state);
+    let (mut state, exit_state) = (s.tasks[prev.idx()].state, s.tasks[prev.idx()].exit_state);
     let mut voluntary = false;
+    if mode == SchedMode::None
+        && state != crate::task::state::TASK_RUNNING
+        && crate::signal::signal_pending_state(s, prev, state)
+    {
+        // try_to_block_task(): a signal relevant to the sleep keeps prev running (S-2 2a).
+        state = crate::task::state::TASK_RUNNING;
+        s.tasks[prev.idx()].state = state;
+        voluntary = true;
+    }
     if mode == SchedMode::None && state != crate::task::state::TASK_RUNNING {
         // S3: only the task's own voluntary pass marks it blocked (v29 6/9); a task
         // blocked on a mutex then stays queued as a donor.
         s.tasks[prev.idx()].is_blocked = true;
         if !task_is_blocked(s, prev) {
-            // try_to_block_task(): signals are not modelled, so a sleeping state blocks.
+            // try_to_block_task(): no signal is pending (checked above), so a sleeping
+            // state blocks.
             block_task(s, cpu, prev, state);
         }
         voluntary = true;
@@ -1137,9 +1147,12 @@ fn proxy_reset_donor(s: &mut SchedState, cpu: CpuId) {
 /// donor (v29 1/9); with `stale_prev_fix` off it hands the old one to
 /// `put_prev_set_next_task` and the run fails with I12.
 ///
-/// Why injected: in the model, as in Linux, a queued donor keeps every class balance pass
-/// from dropping the rq lock, and a donor that left the queue cannot be woken while it is
-/// on the CPU, so no workload reaches this window by itself.
+/// Why injected: the window is narrow. A queued donor keeps every class balance pass from
+/// dropping the rq lock unless it is a throttled SCHED_DEADLINE donor (its pick pulls with
+/// `double_lock_balance()`), and only a wakeup that no unlock caused (a signal to a
+/// `mutex_lock_interruptible()` waiter) changes the donor from another CPU meanwhile;
+/// `scenarios/stale_prev_signal.json` reaches it under `proxysched explore` (two seeds of
+/// twenty). The injection plays the swap in every run, on any workload.
 pub async fn inject_remote_donor_swap(k: &Kernel, cpu: CpuId) {
     {
         let s = k.st();
@@ -2556,6 +2569,7 @@ mod tests {
             osq: Default::default(),
             proxy: true,
             io: false,
+            interruptible: false,
         });
         let t = &mut s.tasks[waiter.idx()];
         t.blocked_on = Some(m);
