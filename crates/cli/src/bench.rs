@@ -38,8 +38,9 @@ impl UserProgram for Periodic {
     }
 }
 
-/// Build, run and time one workload; returns (events, steps, wall seconds).
-pub fn measure(cpus: usize, tasks: usize, duration_s: f64) -> (u64, u64, f64) {
+/// The mix on `cpus` CPUs with `tasks` tasks, booted for `duration_s` simulated seconds but
+/// not run yet.
+pub fn mix_system(cpus: usize, tasks: usize, duration_s: f64) -> System {
     let mut cfg = Config::new(cpus);
     cfg.limit_ns = (duration_s * 1e9) as u64;
     cfg.seed = 1;
@@ -68,6 +69,44 @@ pub fn measure(cpus: usize, tasks: usize, duration_s: f64) -> (u64, u64, f64) {
             }),
         });
     }
+    sys
+}
+
+/// The mix as an rt-app workload (for `run`'s path: the interpreter and the metrics): the same
+/// tasks, run and sleep lengths and attributes as [`mix_system`].
+pub fn mix_workload(cpus: usize, tasks: usize, duration_s: f64) -> String {
+    let mut body = String::new();
+    for i in 0..tasks {
+        let rt = i % 4 == 3;
+        let (run_us, sleep_us) = if rt {
+            (100 + (i % 7) * 50, 1_000 + (i % 5) * 300)
+        } else {
+            (500 + (i % 13) * 150, 700 + (i % 9) * 400)
+        };
+        let attrs = if rt {
+            format!("\"policy\": \"SCHED_FIFO\", \"priority\": {}", 10 + i % 50)
+        } else {
+            format!(
+                "\"policy\": \"SCHED_OTHER\", \"priority\": {}",
+                (i % 11) as i32 - 5
+            )
+        };
+        if i > 0 {
+            body.push_str(",\n");
+        }
+        body.push_str(&format!(
+            "    \"b{}-{i}\": {{ {attrs}, \"run\": {run_us}, \"sleep\": {sleep_us} }}",
+            if rt { "rt" } else { "cfs" }
+        ));
+    }
+    format!(
+        "{{\n  \"global\": {{ \"duration\": {duration_s} }},\n  \"proxysched\": {{ \"cpus\": {cpus} }},\n  \"tasks\": {{\n{body}\n  }}\n}}\n"
+    )
+}
+
+/// Build, run and time one workload; returns (events, steps, wall seconds).
+pub fn measure(cpus: usize, tasks: usize, duration_s: f64) -> (u64, u64, f64) {
+    let mut sys = mix_system(cpus, tasks, duration_s);
     // The cli is the one place allowed to read the wall clock (DESIGN: nothing below cli does).
     #[allow(clippy::disallowed_methods)]
     let start = Instant::now();

@@ -45,12 +45,15 @@ impl UserProgram for Script {
     }
 }
 
+/// Adds a benchmark's tasks (and mutexes) to the system.
+type Build = fn(&mut System);
+
 /// The system under test, with its tasks added by `build`; `check` says whether a run's
 /// records show the path the benchmark is about.
 struct Setup {
     cpus: usize,
     sim_ns: u64,
-    build: fn(&mut System),
+    build: Build,
     check: fn(&Counts) -> bool,
 }
 
@@ -164,7 +167,7 @@ fn yielders(sys: &mut System, attr: fn(usize) -> SchedAttr) {
 }
 
 fn pick_next_task(c: &mut Criterion) {
-    let cases: [(&str, fn(&mut System)); 2] = [
+    let cases: [(&str, Build); 2] = [
         ("fair", |sys| yielders(sys, |i| SchedAttr::normal(i as i32 % 3))),
         ("fifo", |sys| yielders(sys, |_| SchedAttr::fifo(10))),
     ];
@@ -237,7 +240,7 @@ fn chain(sys: &mut System, len: u32) {
 
 fn find_proxy_task(c: &mut Criterion) {
     // `Setup::build` is a plain fn: one per chain length.
-    let lens: [(u32, fn(&mut System)); 7] = [
+    let lens: [(u32, Build); 7] = [
         (1, |s| chain(s, 1)),
         (2, |s| chain(s, 2)),
         (4, |s| chain(s, 4)),
