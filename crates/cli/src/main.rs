@@ -36,7 +36,8 @@ enum Cmd {
     Ablate(RunArgs),
     /// List the scheduler features and tunables with their defaults.
     Features,
-    /// Measure simulated events per wall-clock second on two generated workloads.
+    /// Measure simulated events per wall-clock second on two generated workloads (or one size
+    /// with --cpus and --tasks), or completed jobs per wall second of a global-EDF set (--edf).
     Bench(BenchArgs),
     /// Run many schedules (seeds) of a workload, or of generated swarm workloads, checking
     /// every invariant after every step; write each failure as `DIR/<seed>.json`. Exit 0:
@@ -53,6 +54,17 @@ struct BenchArgs {
     /// Simulated seconds per workload.
     #[arg(long, default_value_t = 1.0)]
     duration: f64,
+    /// CPUs of the one workload to run (with --tasks; default: the two built-in sizes, or 16
+    /// with --edf).
+    #[arg(long, requires = "tasks")]
+    cpus: Option<usize>,
+    /// Tasks of the one workload to run (with --cpus; 200 with --edf).
+    #[arg(long, requires = "cpus")]
+    tasks: Option<usize>,
+    /// The global-EDF set (SCHED_DEADLINE tasks, rt-app `timer` pattern) through the whole
+    /// `run` path: completed jobs per wall second.
+    #[arg(long)]
+    edf: bool,
 }
 
 fn main() -> ExitCode {
@@ -63,7 +75,12 @@ fn main() -> ExitCode {
         Cmd::Compare(args) => run::compare_command(&args, std::io::stderr().is_terminal()),
         Cmd::Ablate(args) => run::ablate_command(&args, std::io::stderr().is_terminal()),
         Cmd::Features => write_stdout(&run::features_listing()).map(|()| 0),
-        Cmd::Bench(b) => bench::bench(b.duration).map(|()| 0),
+        Cmd::Bench(b) => bench::bench_command(&bench::BenchRequest {
+            duration_s: b.duration,
+            size: b.cpus.zip(b.tasks),
+            edf: b.edf,
+        })
+        .map(|()| 0),
         Cmd::Explore(a) => explore_cmd::explore_command(&a, std::io::stderr().is_terminal()),
         Cmd::Replay(a) => explore_cmd::replay_command(&a),
         Cmd::Shrink(a) => explore_cmd::shrink_command(&a),

@@ -17,6 +17,7 @@
 //! - [`sink`]: [`Fanout`] and [`SharedSink`], so that one run feeds several sinks and the caller
 //!   gets them back after the kernel drops its `Box<dyn EventSink>`.
 
+pub mod dist;
 pub mod ftrace;
 pub mod metrics;
 pub mod perfetto;

@@ -5,16 +5,25 @@
 //! [`Metrics`] document whose JSON ([`Metrics::to_json`]) is the DESIGN.md contract. Every
 //! field's exact definition is in docs/metrics.md; the short form is on each field below.
 //!
-//! Determinism: state lives in `BTreeMap`s keyed by pid and CPU, tasks come out sorted by pid,
-//! and all arithmetic is integer, so the same events give byte-identical JSON.
+//! Determinism: tasks come out sorted by pid and all arithmetic is integer, so the same events
+//! give byte-identical JSON.
+//!
+//! Cost: no map lookup per event. A task's state is found through a vector indexed by pid
+//! (pids above [`DIRECT_PIDS`] go through a `BTreeMap`, which the model never hands out), the
+//! per-CPU state through vectors indexed by CPU. Memory per task is bounded however long the
+//! run: each distribution is a [`Dist`], exact while it holds at most
+//! [`crate::dist::EXACT_SAMPLES`] samples and an HDR histogram after that (see
+//! [`crate::dist`] for what stays exact).
 
 use std::collections::BTreeMap;
+
+use crate::dist::Dist;
 
 use kernel::tracepoints::{Event, EventKind, EventSink, Pid, PrevState, TaskRef};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use sim::{CpuId, Nanos};
-use uapi::{Policy, TraceMarker};
+use uapi::{Comm, Policy, TraceMarker};
 use workload::Mark;
 
 /// The schema string of the metrics document.
@@ -59,7 +68,8 @@ pub struct ViolationRecord {
 }
 
 /// A distribution summary `H` (all ns): nearest-rank percentiles, mean rounded half up.
-/// An empty distribution is all zeros with `count` 0.
+/// An empty distribution is all zeros with `count` 0. The collector builds it from a
+/// [`Dist`]; [`Hist::from_samples`] is the per-sample definition it must agree with.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Hist {
     pub count: u64,
@@ -211,7 +221,9 @@ impl Metrics {
     }
 }
 
-/// One task's raw samples ([`MetricsCollector::samples`]), in the order they completed.
+/// One task's raw samples ([`MetricsCollector::samples`]), in the order they completed (in a
+/// distribution that left exact mode, in ascending order, each standing for its HDR bucket:
+/// [`Dist::samples`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskSamples {
     pub pid: Pid,
@@ -241,17 +253,22 @@ pub fn compare_json(runs: &[(&str, &Metrics)]) -> String {
     serde_json::to_string_pretty(&Runs(runs)).expect("metrics serialise")
 }
 
+/// Attributes of a `sched_setattr`: policy name, prio, nice, DL reservation.
+type Attrs = (&'static str, i32, i32, Option<[Nanos; 3]>);
+
 /// Per-task accumulation.
 #[derive(Clone, Debug)]
 struct TaskState {
-    name: String,
-    policy: String,
+    pid: Pid,
+    /// `None` until `task_newtask` (reported as `<...>`).
+    name: Option<Comm>,
+    policy: &'static str,
     prio: i32,
     nice: i32,
     /// Attributes set by the latest `sched_setattr`, not yet reported: they become the
     /// reported ones at the next loop start (rt-app switches to SCHED_OTHER before exiting,
     /// which must not hide the policy the task ran its phases with).
-    pending_attrs: Option<(String, i32, i32, Option<[Nanos; 3]>)>,
+    pending_attrs: Option<Box<Attrs>>,
     dl_params_ns: Option<[Nanos; 3]>,
     /// End of its latest completed loop (`rtapp_loop: event=end`).
     last_loop_end_ns: Option<Nanos>,
@@ -264,16 +281,16 @@ struct TaskState {
     /// Start of the sleeping-lock wait in progress (`LockContended`).
     lock_wait_since: Option<Nanos>,
     /// Completed waits: `LockContended` → `LockAcquired` of the same task.
-    lock_wait: Vec<u64>,
+    lock_wait: Dist,
     /// Time others executed on this task's scheduling context (closed proxy slices).
     donated_ns: Nanos,
     /// Time of the latest `sched_waking` not yet followed by a switch-in (cleared when the
     /// task switches out runnable: that waking cancelled a sleep instead of ending one).
     waking_since: Option<Nanos>,
-    wakeup_latency: Vec<u64>,
+    wakeup_latency: Dist,
     /// The open `rtapp_loop: event=start`: its time and (thread_loop, phase, phase_loop).
     loop_start: Option<(Nanos, (u32, u32, u32))>,
-    loop_samples: Vec<u64>,
+    loop_samples: Dist,
     nr_switches: u64,
     nr_migrations: u64,
     deadline_misses: u64,
@@ -281,10 +298,11 @@ struct TaskState {
 }
 
 impl TaskState {
-    fn unknown(prio: i32) -> Self {
+    fn unknown(pid: Pid, prio: i32) -> Self {
         TaskState {
-            name: "<...>".to_string(),
-            policy: "unknown".to_string(),
+            pid,
+            name: None,
+            policy: "unknown",
             prio,
             nice: 0,
             pending_attrs: None,
@@ -292,15 +310,15 @@ impl TaskState {
             last_loop_end_ns: None,
             done_ns: None,
             lock_wait_since: None,
-            lock_wait: Vec::new(),
+            lock_wait: Dist::default(),
             donated_ns: 0,
             kthread: false,
             exit_ns: None,
             runtime_ns: 0,
             waking_since: None,
-            wakeup_latency: Vec::new(),
+            wakeup_latency: Dist::default(),
             loop_start: None,
-            loop_samples: Vec::new(),
+            loop_samples: Dist::default(),
             nr_switches: 0,
             nr_migrations: 0,
             deadline_misses: 0,
@@ -309,11 +327,11 @@ impl TaskState {
     }
 
     /// The task's entry of the metrics document.
-    fn into_metrics(self, pid: Pid) -> TaskMetrics {
+    fn into_metrics(self) -> TaskMetrics {
         TaskMetrics {
-            name: self.name,
-            pid,
-            policy: self.policy,
+            name: self.name_str().to_string(),
+            pid: self.pid,
+            policy: self.policy.to_string(),
             prio: self.prio,
             nice: self.nice,
             dl_params_ns: self.dl_params_ns,
@@ -321,27 +339,39 @@ impl TaskState {
             done_ns: self.done_ns,
             runtime_ns: self.runtime_ns,
             donated_ns: self.donated_ns,
-            wakeup_latency_ns: Hist::from_samples(&self.wakeup_latency),
-            lock_wait_ns: Hist::from_samples(&self.lock_wait),
-            loop_ns: Hist::from_samples(&self.loop_samples),
+            wakeup_latency_ns: self.wakeup_latency.hist(),
+            lock_wait_ns: self.lock_wait.hist(),
+            loop_ns: self.loop_samples.hist(),
             deadline_misses: self.deadline_misses,
             dl_throttles: self.dl_throttles,
             nr_switches: self.nr_switches,
             nr_migrations: self.nr_migrations,
         }
     }
+
+    fn name_str(&self) -> &str {
+        self.name.as_ref().map_or("<...>", Comm::as_str)
+    }
 }
+
+/// Pids below this find their state through a vector indexed by pid (4 bytes per pid up to
+/// the largest seen); larger ones through a map. Linux's `PID_MAX_LIMIT`.
+pub const DIRECT_PIDS: Pid = 1 << 22;
 
 /// Computes [`Metrics`] from the event stream.
 #[derive(Clone, Debug, Default)]
 pub struct MetricsCollector {
-    /// Every task seen (pid 0, the idle tasks, excluded).
-    tasks: BTreeMap<Pid, TaskState>,
-    /// Per CPU: the task switched in last and when (from `sched_switch`).
-    cpu_curr: BTreeMap<CpuId, (Pid, Nanos)>,
+    /// Every task seen (pid 0, the idle tasks, excluded), in the order first seen.
+    tasks: Vec<TaskState>,
+    /// By pid below [`DIRECT_PIDS`]: 1 + the index into `tasks`, 0 if not seen.
+    slot: Vec<u32>,
+    /// By pid from [`DIRECT_PIDS`] on: the index into `tasks`.
+    far_slot: BTreeMap<Pid, u32>,
+    /// By CPU: the task switched in last and when (from `sched_switch`).
+    cpu_curr: Vec<Option<(Pid, Nanos)>>,
     counters: Counters,
-    /// Per CPU: the donor of the proxy slice in progress and when it began.
-    proxy_since: BTreeMap<CpuId, (Pid, Nanos)>,
+    /// By CPU: the donor of the proxy slice in progress and when it began.
+    proxy_since: Vec<Option<(Pid, Nanos)>>,
     /// Time of the last record, to assert the stream is in time order.
     last_time_ns: Nanos,
 }
@@ -352,9 +382,50 @@ impl MetricsCollector {
     }
 
     /// The task's state, registering a task never introduced by `task_newtask`.
+    #[inline]
     fn task(&mut self, pid: Pid, prio: i32) -> &mut TaskState {
         assert_ne!(pid, 0, "the idle task has no metrics");
-        self.tasks.entry(pid).or_insert_with(|| TaskState::unknown(prio))
+        let found = if pid < DIRECT_PIDS {
+            match self.slot.get(pid as usize) {
+                Some(&i) if i != 0 => Some(i as usize - 1),
+                _ => None,
+            }
+        } else {
+            self.far_slot.get(&pid).map(|&i| i as usize)
+        };
+        let i = match found {
+            Some(i) => i,
+            None => self.register(pid, prio),
+        };
+        &mut self.tasks[i]
+    }
+
+    /// Adds a task first seen now; returns its index.
+    #[cold]
+    fn register(&mut self, pid: Pid, prio: i32) -> usize {
+        let i = self.tasks.len();
+        let index = u32::try_from(i).expect("fewer than 2^32 tasks");
+        self.tasks.push(TaskState::unknown(pid, prio));
+        if pid < DIRECT_PIDS {
+            let p = pid as usize;
+            if self.slot.len() <= p {
+                self.slot.resize(p + 1, 0);
+            }
+            self.slot[p] = index + 1;
+        } else {
+            self.far_slot.insert(pid, index);
+        }
+        i
+    }
+
+    /// The per-CPU slot of `cpu` in `v`, grown as CPUs appear.
+    #[inline]
+    fn per_cpu(v: &mut Vec<Option<(Pid, Nanos)>>, cpu: CpuId) -> &mut Option<(Pid, Nanos)> {
+        let c = cpu.idx();
+        if v.len() <= c {
+            v.resize(c + 1, None);
+        }
+        &mut v[c]
     }
 
     /// Linux: kernel/sched/core.c __schedule() → trace_sched_switch(); the interval accounting
@@ -366,7 +437,9 @@ impl MetricsCollector {
     /// dropped if it switches out runnable (`R`, `R+`: the waking cancelled the sleep).
     fn sched_switch(&mut self, t: Nanos, cpu: CpuId, prev: TaskRef, prev_state: PrevState, next: TaskRef) {
         let (prev, prev_prio, next, next_prio) = (prev.pid, prev.prio, next.pid, next.prio);
-        if let Some((curr, since)) = self.cpu_curr.remove(&cpu) {
+        let slot = Self::per_cpu(&mut self.cpu_curr, cpu);
+        let last = slot.replace((next, t));
+        if let Some((curr, since)) = last {
             if curr != 0 {
                 self.task(curr, 0).runtime_ns += t - since;
             }
@@ -381,12 +454,11 @@ impl MetricsCollector {
                 }
             }
         }
-        self.cpu_curr.insert(cpu, (next, t));
         if next != 0 {
             let task = self.task(next, next_prio);
             if prev != next {
                 if let Some(woken) = task.waking_since.take() {
-                    task.wakeup_latency.push(t - woken);
+                    task.wakeup_latency.record(t - woken);
                 }
             }
         }
@@ -396,16 +468,19 @@ impl MetricsCollector {
     /// distributions so far, by pid (kernel threads left out): what latency CDFs are drawn
     /// from (`report::plot`).
     pub fn samples(&self) -> Vec<TaskSamples> {
-        self.tasks
+        let mut out: Vec<TaskSamples> = self
+            .tasks
             .iter()
-            .filter(|(_, t)| !t.kthread)
-            .map(|(&pid, t)| TaskSamples {
-                pid,
-                name: t.name.clone(),
-                wakeup_latency_ns: t.wakeup_latency.clone(),
-                lock_wait_ns: t.lock_wait.clone(),
+            .filter(|t| !t.kthread)
+            .map(|t| TaskSamples {
+                pid: t.pid,
+                name: t.name_str().to_string(),
+                wakeup_latency_ns: t.wakeup_latency.samples(),
+                lock_wait_ns: t.lock_wait.samples(),
             })
-            .collect()
+            .collect();
+        out.sort_unstable_by_key(|t| t.pid);
+        out
     }
 
     /// Closes the intervals still open at `info.sim_time_ns` and builds the document.
@@ -430,24 +505,25 @@ impl MetricsCollector {
             info.sim_time_ns,
             self.last_time_ns
         );
-        let open_proxy: Vec<(Pid, Nanos)> = self.proxy_since.values().copied().collect();
+        let open_proxy: Vec<(Pid, Nanos)> = self.proxy_since.iter().flatten().copied().collect();
         for (donor, since) in open_proxy {
             if donor != 0 {
                 self.task(donor, 0).donated_ns += info.sim_time_ns - since;
             }
         }
-        let open: Vec<(Pid, Nanos)> = self.cpu_curr.values().copied().collect();
+        let open: Vec<(Pid, Nanos)> = self.cpu_curr.iter().flatten().copied().collect();
         for (pid, since) in open {
             if pid != 0 {
                 self.task(pid, 0).runtime_ns += info.sim_time_ns - since;
             }
         }
-        let tasks = self
+        let mut tasks: Vec<TaskMetrics> = self
             .tasks
             .into_iter()
-            .filter(|(_, t)| !t.kthread)
-            .map(|(pid, t)| t.into_metrics(pid))
+            .filter(|t| !t.kthread)
+            .map(TaskState::into_metrics)
             .collect();
+        tasks.sort_unstable_by_key(|t| t.pid);
         Metrics {
             schema: SCHEMA.to_string(),
             workload: info.workload,
@@ -488,13 +564,13 @@ impl EventSink for MetricsCollector {
                 prio,
                 nice,
                 kthread,
-            } => self.task_newtask(pid, comm.as_str(), policy, prio, nice, kthread),
+            } => self.task_newtask(pid, comm, policy, prio, nice, kthread),
             EventKind::LockInit { .. } | EventKind::ProxyPark { .. } => {}
             EventKind::ProxyPick { .. } => self.counters.proxy_picks += 1,
             EventKind::ProxyMigrate { .. } => self.counters.proxy_migrations += 1,
             EventKind::ReturnMigrate { .. } => self.counters.return_migrations += 1,
             EventKind::ProxyBegin { donor, .. } => {
-                self.proxy_since.insert(e.cpu, (donor.pid, t));
+                *Self::per_cpu(&mut self.proxy_since, e.cpu) = Some((donor.pid, t));
             }
             EventKind::ProxyEnd { donor, .. } => self.proxy_end(t, e.cpu, donor.pid),
             EventKind::LockContended { pid, .. } => self.lock_contended(t, pid),
@@ -554,12 +630,12 @@ impl EventSink for MetricsCollector {
 /// One handler per event kind that a metric reads; each ignores pid 0 (the idle tasks).
 impl MetricsCollector {
     /// `task_newtask`: the task's name and its attributes at creation.
-    fn task_newtask(&mut self, pid: Pid, comm: &str, policy: Policy, prio: i32, nice: i32, kthread: bool) {
+    fn task_newtask(&mut self, pid: Pid, comm: Comm, policy: Policy, prio: i32, nice: i32, kthread: bool) {
         if pid != 0 {
             let task = self.task(pid, prio);
             task.kthread = kthread;
-            task.name = comm.to_string();
-            task.policy = policy.rtapp_name().to_string();
+            task.name = Some(comm);
+            task.policy = policy.rtapp_name();
             task.prio = prio;
             task.nice = nice;
         }
@@ -567,7 +643,7 @@ impl MetricsCollector {
 
     /// `proxy_end`: the CPU's proxy slice closes; its length counts as donated by the donor.
     fn proxy_end(&mut self, t: Nanos, cpu: CpuId, donor: Pid) {
-        if let Some((d, since)) = self.proxy_since.remove(&cpu) {
+        if let Some((d, since)) = Self::per_cpu(&mut self.proxy_since, cpu).take() {
             assert_eq!(d, donor, "proxy slices must nest per CPU");
             if d != 0 {
                 self.task(d, 0).donated_ns += t - since;
@@ -587,7 +663,7 @@ impl MetricsCollector {
         if pid != 0 {
             let st = self.task(pid, 0);
             if let Some(since) = st.lock_wait_since.take() {
-                st.lock_wait.push(t - since);
+                st.lock_wait.record(t - since);
             }
         }
     }
@@ -604,7 +680,7 @@ impl MetricsCollector {
     ) {
         if pid != 0 {
             let task = self.task(pid, prio);
-            task.pending_attrs = Some((policy.rtapp_name().to_string(), prio, nice, dl_params_ns));
+            task.pending_attrs = Some(Box::new((policy.rtapp_name(), prio, nice, dl_params_ns)));
         }
     }
 
@@ -653,7 +729,8 @@ impl MetricsCollector {
                 phase,
                 phase_loop,
             } => {
-                if let Some((policy, prio, nice, dl)) = st.pending_attrs.take() {
+                if let Some(attrs) = st.pending_attrs.take() {
+                    let (policy, prio, nice, dl) = *attrs;
                     st.policy = policy;
                     st.prio = prio;
                     st.nice = nice;
@@ -668,7 +745,7 @@ impl MetricsCollector {
             } => {
                 if let Some((start, id)) = st.loop_start.take() {
                     if id == (thread_loop, phase, phase_loop) {
-                        st.loop_samples.push(t - start);
+                        st.loop_samples.record(t - start);
                     }
                 }
                 st.last_loop_end_ns = Some(t);
@@ -1163,6 +1240,32 @@ mod tests {
             s.switch(t + 50, cpu, pid, PrevState::Sleeping, 0);
         }
         assert_eq!(s.collect(100_000).to_json(), s.collect(100_000).to_json());
+    }
+
+    /// Tasks come out in pid order whatever the order they were first seen in, pids past the
+    /// direct-indexed range included, and each keeps its own state.
+    #[test]
+    fn tasks_sorted_by_pid_across_direct_and_far_pids() {
+        let far = DIRECT_PIDS + 5;
+        let m = Stream::default()
+            .newtask(0, far, "far", Policy::Normal, 120)
+            .newtask(0, B, "b", Policy::Normal, 120)
+            .newtask(0, A, "a", Policy::Fifo, 89)
+            .switch(10, CpuId(3), 0, PrevState::Running, far)
+            .switch(30, CpuId(3), far, PrevState::Sleeping, B)
+            .waking(40, far)
+            .switch(45, CpuId(3), B, PrevState::Sleeping, far)
+            .collect(100);
+        let pids: Vec<Pid> = m.tasks.iter().map(|t| t.pid).collect();
+        assert_eq!(pids, vec![A, B, far]);
+        let f = m.task(far).expect("far");
+        assert_eq!(
+            (f.name.as_str(), f.runtime_ns, f.nr_switches),
+            ("far", 20 + 55, 1)
+        );
+        assert_eq!(f.wakeup_latency_ns.count, 1);
+        assert_eq!(m.task(B).expect("b").runtime_ns, 15);
+        assert_eq!(m.task(A).expect("a").runtime_ns, 0);
     }
 
     #[test]
