@@ -9,8 +9,9 @@
 //! The periodic tick is itself an hrtimer (`tick_sched_timer`), aligned to jiffy boundaries on
 //! every CPU (skew_tick=0).
 //!
-//! Deviation: no `hrtimer_cpu_base` lock; no NO_HZ (idle CPUs keep ticking and balance for
-//! themselves, spec §11.4).
+//! Deviation: no `hrtimer_cpu_base` lock. Tickless idle (NO_HZ_IDLE) is in
+//! [`crate::sched::nohz`], behind the `nohz_idle` switch; with it off, idle CPUs keep ticking
+//! and balance for themselves (spec §11.4).
 
 use sim::{CpuId, Nanos};
 
@@ -63,6 +64,17 @@ pub fn hrtimer_reprogram(s: &mut SchedState, cpu: CpuId) {
     let first = s.hrtimers[cpu.idx()].first().map(|t| t.hard_ns);
     if s.m.clockevent(cpu) != first {
         s.m.program_clockevent(cpu, first);
+    }
+}
+
+/// `hrtimer_cancel()` of the armed timer of `cpu` that runs `func` (if armed).
+///
+/// Linux: kernel/time/hrtimer.c hrtimer_cancel(), hrtimer_try_to_cancel().
+pub fn hrtimer_cancel(s: &mut SchedState, cpu: CpuId, func: TimerFn) {
+    let armed = s.hrtimers[cpu.idx()].iter().find(|t| t.func == func).copied();
+    if let Some(t) = armed {
+        s.hrtimers[cpu.idx()].remove(&t);
+        hrtimer_reprogram(s, cpu);
     }
 }
 
