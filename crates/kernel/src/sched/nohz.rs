@@ -356,7 +356,7 @@ mod tests {
 
     impl EventSink for Shared {
         fn event(&mut self, e: &Event) {
-            self.0.borrow_mut().push(e.clone());
+            self.0.borrow_mut().push(*e);
         }
     }
 
