@@ -414,6 +414,14 @@ pub const CATALOGUE: &[Invariant] = &[
         check: Check::Watch("system::check_stall (CPU 0's tick)"),
     },
     Invariant {
+        name: "stall_lost_wake_list",
+        spec: "I7, W-7",
+        kind: Kind::Liveness,
+        statement: "A CPU whose wake list holds tasks has an IPI or a poll kick on its way, at two consecutive checks of CPU 0's tick (end reason `stall`, exit 3): no wake-list entry is lost.",
+        linux: "kernel/smp.c __smp_call_single_queue(): the IPI goes out exactly when the list was empty; kernel/sched/core.c set_nr_if_polling() skips it only while the idle task polls (TIF_POLLING_NRFLAG).",
+        check: Check::Watch("system::check_stall → check_lost_wake_list"),
+    },
+    Invariant {
         name: "livelock_no_time_progress",
         spec: "I8",
         kind: Kind::Liveness,

@@ -45,8 +45,8 @@ pub async fn do_irq(k: &Kernel) {
         std::mem::take(&mut rq.balance_softirq_pending)
     };
     if balance {
-        // SCHED_SOFTIRQ: run_rebalance_domains() on irq exit, interrupts enabled.
-        crate::sched::fair::sched_balance_periodic(k, cpu).await;
+        // SCHED_SOFTIRQ: sched_balance_softirq() on irq exit, interrupts enabled.
+        crate::sched::nohz::sched_balance_softirq(k, cpu).await;
     }
 }
 
@@ -121,12 +121,17 @@ async fn sched_tick(k: &Kernel, cpu: CpuId) {
     if crate::workqueue::is_wq_worker(&k.st(), donor) {
         crate::workqueue::wq_worker_tick(k, donor).await;
     }
+    // sched_balance_trigger()'s second half: a busy CPU kicks the idle load balancer.
+    crate::sched::nohz::nohz_balancer_kick(&mut k.st(), cpu);
 }
 
 /// `generic_smp_call_function_single_interrupt()`: the wake list, and RT push requests.
 ///
 /// Linux: kernel/smp.c generic_smp_call_function_single_interrupt().
 async fn generic_smp_call_function_single_interrupt(k: &Kernel, cpu: CpuId) {
+    if k.st().rqs[cpu.idx()].nohz.csd_pending {
+        crate::sched::nohz::nohz_csd_func(&mut k.st(), cpu);
+    }
     let (ttwu, push) = {
         let mut s = k.st();
         let rq = &mut s.rqs[cpu.idx()];

@@ -462,6 +462,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
     assert!((1..=sim::MAX_CPUS).contains(&n));
     let m = Rc::new(Machine::new(n, cfg.seed, cfg.costs.spin_handoff_ns));
     let topo = Topology::new(n, cfg.llc_size);
+    let nohz = crate::sched::nohz::Nohz::new(&topo.llc_id);
     let mut tasks = Vec::new();
     let mut rqs = Vec::new();
     for cpu in CpuId::all(n) {
@@ -491,6 +492,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         inject_model_assertion: false,
         sink,
         jiffies: 0,
+        nohz,
         nr_events: 0,
         hrtimers: vec![Default::default(); n],
         task_timers_in_flight: 0,
@@ -504,6 +506,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         nr_user_tasks: 0,
         nr_exited: 0,
         stall_ticks: 0,
+        lost_wake_ticks: 0,
         warnings: Vec::new(),
         wq: Default::default(),
         groups: vec![crate::sched::cgroup::TaskGroup::root()],
@@ -576,6 +579,8 @@ fn new_rq(m: &Rc<Machine>, topo: &Topology, n: usize, cpu: CpuId) -> Rq {
         last_prev: idle_task_id(cpu),
         proxy_traced: None,
         balance_softirq_pending: false,
+        polling: false,
+        nohz: Default::default(),
         preempt_count: 0,
         irqs_disabled: false,
     }
@@ -893,29 +898,70 @@ pub fn check_stall(k: &Kernel) {
         if s.nr_exited >= s.nr_user_tasks {
             return;
         }
-        let quiet = s
-            .rqs
-            .iter()
-            .all(|rq| rq.nr_running == 0 && rq.wake_list.is_empty() && rq.stop_works.is_empty())
-            && !crate::time::task_timers_armed(s)
-            && s.tasks
+        if let Some(report) = check_lost_wake_list(s) {
+            report
+        } else {
+            let quiet = s
+                .rqs
                 .iter()
-                .all(|t| t.is_idle_task || t.is_stopper || !t.on_cpu)
-            && s.tasks.iter().all(|t| {
-                t.state != state::TASK_WAKING
-                    && !(t.state == state::TASK_RUNNING && t.thread.is_some() && t.exit_state == 0)
-            });
-        if !quiet {
-            s.stall_ticks = 0;
-            return;
+                .all(|rq| rq.nr_running == 0 && rq.wake_list.is_empty() && rq.stop_works.is_empty())
+                && !crate::time::task_timers_armed(s)
+                && s.tasks
+                    .iter()
+                    .all(|t| t.is_idle_task || t.is_stopper || !t.on_cpu)
+                && s.tasks.iter().all(|t| {
+                    t.state != state::TASK_WAKING
+                        && !(t.state == state::TASK_RUNNING && t.thread.is_some() && t.exit_state == 0)
+                });
+            if !quiet {
+                s.stall_ticks = 0;
+                return;
+            }
+            s.stall_ticks += 1;
+            if s.stall_ticks < 2 {
+                return;
+            }
+            stall_report(s)
         }
-        s.stall_ticks += 1;
-        if s.stall_ticks < 2 {
-            return;
-        }
-        stall_report(s)
     };
     k.end(report.0, report.1);
+}
+
+/// A lost wakeup the quiet test above cannot see: tasks sit on a CPU's wake list (in
+/// TASK_WAKING, which counts as progress) while no IPI or poll kick is pending for that CPU,
+/// so nothing will ever flush the list. Reported when it holds at two consecutive checks (a
+/// CPU may be between taking the interrupt and draining the list at one of them).
+///
+/// Linux: kernel/smp.c __smp_call_single_queue() sends the IPI exactly when the list was
+/// empty, and the target drains the whole list in flush_smp_call_function_queue(), so a
+/// non-empty list always has an IPI (or a polling idle CPU's need_resched) on its way.
+fn check_lost_wake_list(s: &mut SchedState) -> Option<(EndReason, String)> {
+    let lost = s.rqs.iter().find(|rq| {
+        !rq.wake_list.is_empty()
+            && !s.m.ipi_pending(rq.cpu, crate::sched::core::ipi::CALL_FUNCTION)
+            && !s.m.ipi_pending(rq.cpu, crate::sched::core::ipi::POLL_KICK)
+    });
+    let Some(rq) = lost else {
+        s.lost_wake_ticks = 0;
+        return None;
+    };
+    s.lost_wake_ticks += 1;
+    if s.lost_wake_ticks < 2 {
+        return None;
+    }
+    let names: Vec<String> = rq
+        .wake_list
+        .iter()
+        .map(|&t| format!("{}-{}", s.tasks[t.idx()].comm, s.tasks[t.idx()].pid))
+        .collect();
+    Some((
+        EndReason::Stall,
+        format!(
+            "lost wakeup: cpu{}'s wake list holds {} and no IPI or poll kick is pending for it",
+            rq.cpu,
+            names.join(", ")
+        ),
+    ))
 }
 
 /// System calls one thread may make at one simulated instant before the run is a livelock.

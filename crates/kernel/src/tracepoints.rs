@@ -235,6 +235,8 @@ pub enum IpiReason {
     WakeList,
     /// Stopper / push work queued on another CPU.
     CallFunction,
+    /// `kick_ilb()`: the nohz idle load balancer's kick (`nohz_csd_func`).
+    NohzKick,
 }
 
 /// A raw spinlock named by class and instance, for contention records.

@@ -366,6 +366,7 @@ pub fn ipi_symbols(reason: IpiReason) -> (&'static str, &'static str) {
     match reason {
         IpiReason::Reschedule => ("resched_curr", "0x0"),
         IpiReason::WakeList => ("try_to_wake_up", "sched_ttwu_pending"),
+        IpiReason::NohzKick => ("kick_ilb", "nohz_csd_func"),
         IpiReason::CallFunction => (
             "smp_call_function_single_async",
             "generic_smp_call_function_single_interrupt",

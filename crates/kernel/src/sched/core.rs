@@ -397,7 +397,7 @@ pub fn resched_curr(s: &mut SchedState, cpu: CpuId) {
         return;
     }
     let now = s.m.now();
-    if s.tasks[curr.idx()].is_idle_task && s.feat.idle_polling {
+    if s.rqs[cpu.idx()].polling {
         let at = now + s.costs.poll_wake_ns;
         s.m.send_ipi(cpu, ipi::POLL_KICK, at);
     } else {
@@ -2097,8 +2097,7 @@ fn ttwu_queue_wakelist(s: &mut SchedState, p: TaskId, cpu: CpuId) {
     let was_empty = rq.wake_list.is_empty();
     rq.wake_list.push(p);
     if was_empty {
-        let idle = rq.curr == rq.idle;
-        if idle && s.feat.idle_polling {
+        if rq.polling {
             // set_nr_if_polling(): the idle loop notices need_resched and flushes the list.
             let idle_task = rq.idle;
             s.tasks[idle_task.idx()].need_resched = true;

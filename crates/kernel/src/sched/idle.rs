@@ -36,7 +36,14 @@ pub fn set_next_task_idle(s: &mut SchedState, cpu: CpuId, next: TaskId) {
 /// Linux: kernel/sched/idle.c do_idle(), cpuidle_idle_call().
 pub async fn do_idle(k: &Kernel) {
     loop {
+        // __current_set_polling().
+        {
+            let s = &mut *k.st();
+            let cpu = s.m.this_cpu();
+            s.rqs[cpu.idx()].polling = s.feat.idle_polling;
+        }
         while !k.need_resched() {
+            crate::sched::nohz::tick_nohz_idle_stop_tick(&mut k.st(), k.this_cpu());
             match k.m.run_interruptible(u64::MAX).await {
                 RunResult::Completed => unreachable!("an idle wait has no end"),
                 RunResult::Interrupted { .. } => {
@@ -54,10 +61,20 @@ pub async fn do_idle(k: &Kernel) {
                 }
             }
         }
-        // flush_smp_call_function_queue(): wakeups queued while polling.
         let cpu = k.this_cpu();
+        crate::sched::nohz::tick_nohz_idle_exit(&mut k.st(), cpu);
+        // __current_clr_polling(): from here a waker must send a real IPI.
+        k.st().rqs[cpu.idx()].polling = false;
+        // flush_smp_call_function_queue(): wakeups queued while polling, a nohz kick, and the
+        // softirq the kick raised.
         if !k.st().rqs[cpu.idx()].wake_list.is_empty() {
             sched_ttwu_pending(k, cpu).await;
+        }
+        if k.st().rqs[cpu.idx()].nohz.csd_pending {
+            crate::sched::nohz::nohz_csd_func(&mut k.st(), cpu);
+            if std::mem::take(&mut k.st().rqs[cpu.idx()].balance_softirq_pending) {
+                crate::sched::nohz::sched_balance_softirq(k, cpu).await;
+            }
         }
         __schedule(k, SchedMode::Idle).await;
     }

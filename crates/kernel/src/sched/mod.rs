@@ -17,6 +17,7 @@ pub mod fair;
 pub mod fair_balance;
 pub mod features;
 pub mod idle;
+pub mod nohz;
 pub mod rt;
 pub mod stop_task;
 pub mod topology;
@@ -206,6 +207,12 @@ pub struct Rq {
     pub last_prev: TaskId,
     /// The tick found a periodic balance due (`SCHED_SOFTIRQ` raised).
     pub balance_softirq_pending: bool,
+    /// `TIF_POLLING_NRFLAG` of `rq->idle`: set while `do_idle()` waits in its loop (the
+    /// model's C1 is mwait-like and keeps polling), cleared before the wake-list flush and
+    /// `schedule_idle()`. A remote waker or `resched_curr()` only skips the IPI while it is set.
+    pub polling: bool,
+    /// Tickless idle state of this CPU (`tick_sched`, `rq->nohz_*`).
+    pub nohz: nohz::RqNohz,
     /// Held spinlocks plus explicit preempt_disable (for trace flags and preemptibility).
     pub preempt_count: u32,
     pub irqs_disabled: bool,
@@ -246,6 +253,8 @@ pub struct SchedState {
     pub sink: Box<dyn EventSink>,
     /// `jiffies`.
     pub jiffies: u64,
+    /// The tickless idle CPUs and the idle load balancer's state (`nohz` in fair.c).
+    pub nohz: nohz::Nohz,
     pub nr_events: u64,
     /// Per-CPU hrtimer queues (kernel/time/hrtimer.c), ordered by hard expiry.
     pub hrtimers: Vec<crate::time::HrTimerQueue>,
@@ -270,6 +279,8 @@ pub struct SchedState {
     pub nr_exited: u32,
     /// Consecutive ticks with nothing runnable anywhere (stall detection).
     pub stall_ticks: u32,
+    /// Consecutive stall checks that found a wake list with no IPI on its way.
+    pub lost_wake_ticks: u32,
     /// Kernel warnings (`WARN_ONCE`) that do not fail the run, in the order they fired, each
     /// once; the command line prints them.
     pub warnings: Vec<String>,

@@ -13,8 +13,9 @@
 //! timerqueue (an rbtree); arming, cancelling and expiring cost O(log n) per timer in the
 //! timers of that CPU, never a pass over all of them.
 //!
-//! Deviation: no `hrtimer_cpu_base` lock; no NO_HZ (idle CPUs keep ticking and balance for
-//! themselves, spec §11.4).
+//! Deviation: no `hrtimer_cpu_base` lock. Tickless idle (NO_HZ_IDLE) is in
+//! [`crate::sched::nohz`], behind the `nohz_idle` switch; with it off, idle CPUs keep ticking
+//! and balance for themselves (spec §11.4).
 
 use std::collections::BTreeSet;
 
@@ -185,6 +186,18 @@ pub fn hrtimer_cancel(s: &mut SchedState, func: TimerFn) -> bool {
         }
     }
     any
+}
+
+/// `hrtimer_cancel()` of the timer of `cpu` that runs `func` (a CPU's own tick); true if one
+/// was armed.
+///
+/// Linux: kernel/time/hrtimer.c hrtimer_cancel() (the timer's base is `cpu`).
+pub fn hrtimer_cancel_on(s: &mut SchedState, cpu: CpuId, func: TimerFn) -> bool {
+    let was = s.hrtimers[cpu.idx()].cancel_func(func);
+    if was {
+        hrtimer_reprogram(s, cpu);
+    }
+    was
 }
 
 /// Program the CPU's clock-event device for its earliest hard expiry.
