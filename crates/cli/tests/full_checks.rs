@@ -72,7 +72,9 @@ fn scenarios() -> Vec<(String, String)> {
 }
 
 fn scenario(name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenarios").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios")
+        .join(name);
     std::fs::read_to_string(p).unwrap()
 }
 
@@ -170,16 +172,17 @@ fn failing_scenarios_fail_identically_with_and_without_full_checks() {
             &["is_blocked=off"],
             "Stall",
         ),
+        ("stale_prev_injected.json", "v29", &["stale_prev_fix=off"], "I12"),
+        // A per-step check that fails (the three above fail in a watch or in a path).
         (
-            "stale_prev_injected.json",
-            "v29",
-            &["stale_prev_fix=off"],
-            "I12",
+            "proxy_iowait_repro.json",
+            "next",
+            &["iowait_fix=off"],
+            "nr_iowait_balanced",
         ),
     ];
     for &(name, model, features, expect) in cases {
-        let (_, _, _, shown) =
-            same_both_ways(name, &scenario(name), None, model, features).expect("loads");
+        let (_, _, _, shown) = same_both_ways(name, &scenario(name), None, model, features).expect("loads");
         assert!(
             shown.contains(expect),
             "{name} with {features:?} did not fail with {expect}:\n{}",
@@ -218,7 +221,10 @@ fn swarm_both_ways(strategy: explore::Strategy, seed: u64, features: &[&str]) ->
     };
     let (quick, steps, checked) = run(false);
     let (full, full_steps, full_checked) = run(true);
-    assert_eq!(quick, full, "{strategy:?} seed {seed} {features:?}: outcome or choices differ");
+    assert_eq!(
+        quick, full,
+        "{strategy:?} seed {seed} {features:?}: outcome or choices differ"
+    );
     assert_eq!(steps, full_steps);
     assert_eq!(full_checked, full_steps);
     (quick, steps, checked)

@@ -16,6 +16,7 @@
 //! runqueue first, then the system-wide ones.
 
 pub mod handoff;
+pub mod quiet;
 pub mod rt_dl;
 
 use crate::locking::rtmutex::RtMutexId;
@@ -138,6 +139,18 @@ impl Counts {
     }
 }
 
+impl Counts {
+    /// A snapshot without the per-CPU counts, for the checks that do not read them.
+    fn snapshot_quiet<'a>(&'a self, k: &'a Kernel, s: &'a SchedState) -> Snapshot<'a> {
+        Snapshot {
+            k,
+            s,
+            queued_on: &[],
+            queued_dl: &[],
+        }
+    }
+}
+
 impl Snapshot<'_> {
     fn rq_locked(&self, rq: &Rq) -> bool {
         self.k.m.lock_owner(rq.lock).is_some()
@@ -171,6 +184,16 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
     out
 }
 
+/// The system-wide checks that read a field the model, like Linux, writes without a spinlock:
+/// they run after quiet steps too. A kworker marks itself sleeping, and counts itself running
+/// again, without a lock (wq_worker_sleeping() before it takes the pool lock,
+/// wq_worker_running()); an rt_mutex's owner is set and cleared by the lockless fast paths
+/// (rt_mutex_cmpxchg_acquire()/_release()). Neither reads the per-CPU counts.
+const LOCKLESS_INPUTS: &[&str] = &[
+    "rt_mutex_top_waiter_in_owner_pi_waiters",
+    "wq_nr_running_counts_running_workers",
+];
+
 /// The per-step checks of a run: [`check_all`] and the RT/DL settling watch
 /// ([`rt_dl::TopNWatch`]) after every machine step, at a fraction of their cost and with
 /// exactly their verdicts.
@@ -181,13 +204,17 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
 /// leaves behind — so a quiet step cannot change a verdict: the checks and the watch would
 /// read what they read after the previous step, and they passed then (a violation ends the
 /// run). A quiet step is therefore not checked; the watch only counts it and is evaluated
-/// again once a wait it times reaches its bound ([`rt_dl::TopNWatch::deadline_ns`]). Quiet
+/// again once a wait it times reaches its bound ([`rt_dl::TopNWatch::deadline_ns`]). The
+/// checks of state Linux writes without a lock ([`LOCKLESS_INPUTS`]) run after quiet steps
+/// too. Quiet
 /// steps are most of a run: busy-wait polls of mutex spinners, user work, the lock-free
 /// stretches of `schedule()` and the idle loop.
 ///
-/// `Config::full_checks` (`PROXYSCHED_FULL_CHECKS=1` on the command line) checks every step;
-/// a test runs both over the scenarios and swarm seeds, failing runs included, and asserts
-/// identical outcomes (crates/cli/tests/full_checks.rs).
+/// `Config::full_checks` (`PROXYSCHED_FULL_CHECKS=1` on the command line) checks every step,
+/// and asserts the premise after each step that would have been quiet: the state the checks
+/// read is unchanged ([`quiet::checked_state_digest`]). A test runs both ways over the
+/// scenarios and swarm seeds, failing runs included, and asserts identical outcomes
+/// (crates/cli/tests/full_checks.rs).
 pub struct Checker {
     full: bool,
     counts: Counts,
@@ -196,6 +223,10 @@ pub struct Checker {
     /// `Kernel::spin_unlocks` and the number of tasks after the previous step (None before
     /// the first).
     seen: Option<(u64, usize)>,
+    /// With `full`: the checked state's digest after the previous step.
+    digest: u64,
+    /// The entries of [`LOCKLESS_INPUTS`], in catalogue order.
+    lockless: Vec<(&'static str, fn(&Snapshot) -> Vec<String>)>,
     /// Steps checked and steps skipped as quiet.
     pub checked_steps: u64,
     pub quiet_steps: u64,
@@ -209,6 +240,15 @@ impl Checker {
             out: Vec::new(),
             top_n: rt_dl::TopNWatch::new(&k.s.borrow()),
             seen: None,
+            digest: 0,
+            lockless: CATALOGUE
+                .iter()
+                .filter(|i| LOCKLESS_INPUTS.contains(&i.name))
+                .filter_map(|i| match i.check {
+                    Check::EachStep(f) => Some((i.name, f)),
+                    _ => None,
+                })
+                .collect(),
             checked_steps: 0,
             quiet_steps: 0,
         }
@@ -218,13 +258,34 @@ impl Checker {
     /// kernel (which stops the run), in catalogue order, the RT/DL watch last.
     pub fn after_step(&mut self, k: &Kernel, cpu: sim::CpuId) {
         let seen = Some((k.spin_unlocks.get(), k.s.borrow().tasks.len()));
-        let quiet = !self.full && self.seen == seen && k.lockdep.borrow().held(cpu).is_empty();
+        let quiet = self.seen == seen && k.lockdep.borrow().held(cpu).is_empty();
         self.seen = seen;
+        if self.full {
+            let digest = quiet::checked_state_digest(&k.s.borrow());
+            assert!(
+                !quiet || digest == self.digest,
+                "a quiet step of cpu{cpu} (no spinlock released or held) changed the state \
+                 the per-step checks read, at {} ns, step {}",
+                k.m.now(),
+                k.m.steps()
+            );
+            self.digest = digest;
+        }
+        let quiet = quiet && !self.full;
         if quiet {
             self.quiet_steps += 1;
-            let s = k.s.borrow();
-            if let Some(late) = self.top_n.quiet_step(&s, k.m.now()) {
-                drop(s);
+            let late = {
+                let s = k.s.borrow();
+                let snap = self.counts.snapshot_quiet(k, &s);
+                for &(name, f) in &self.lockless {
+                    self.out.extend(f(&snap).into_iter().map(|d| (name, d)));
+                }
+                self.top_n.quiet_step(&s, k.m.now())
+            };
+            for (inv, detail) in self.out.drain(..) {
+                k.violation(inv, detail);
+            }
+            if let Some(late) = late {
                 k.violation("rt_dl_top_n_running", late);
             }
             return;
@@ -903,6 +964,17 @@ mod tests {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
             assert!(spec_id || snake, "{} breaks the naming scheme", i.name);
             assert!(!i.statement.is_empty() && !i.linux.is_empty(), "{}", i.name);
+        }
+    }
+
+    #[test]
+    fn the_checks_run_after_quiet_steps_are_per_step_system_wide_entries() {
+        for name in LOCKLESS_INPUTS {
+            let inv = lookup(name).unwrap_or_else(|| panic!("{name} is not in the catalogue"));
+            assert!(
+                matches!(inv.check, Check::EachStep(_)),
+                "{name} is not checked every step"
+            );
         }
     }
 
