@@ -184,6 +184,9 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
     out
 }
 
+/// A system-wide per-step checker ([`Check::EachStep`]).
+type SystemCheck = fn(&Snapshot) -> Vec<String>;
+
 /// The system-wide checks that read a field the model, like Linux, writes without a spinlock:
 /// they run after quiet steps too. A kworker marks itself sleeping, and counts itself running
 /// again, without a lock (wq_worker_sleeping() before it takes the pool lock,
@@ -226,7 +229,7 @@ pub struct Checker {
     /// With `full`: the checked state's digest after the previous step.
     digest: u64,
     /// The entries of [`LOCKLESS_INPUTS`], in catalogue order.
-    lockless: Vec<(&'static str, fn(&Snapshot) -> Vec<String>)>,
+    lockless: Vec<(&'static str, SystemCheck)>,
     /// Steps checked and steps skipped as quiet.
     pub checked_steps: u64,
     pub quiet_steps: u64,
@@ -635,7 +638,7 @@ fn cfs_hierarchy_consistent(x: &Snapshot, rq: &Rq) -> Option<String> {
 }
 
 fn dl_rq_consistent(x: &Snapshot, rq: &Rq) -> Option<String> {
-    crate::sched::deadline::check_dl_rq(x.s, rq.cpu, &x.queued_dl)
+    crate::sched::deadline::check_dl_rq(x.s, rq.cpu, x.queued_dl)
 }
 
 fn dl_rq_curr_is_donor(x: &Snapshot, rq: &Rq) -> Option<String> {
