@@ -196,6 +196,7 @@ fn explorer(args: &ExploreArgs) -> Result<(Explore, u64, u64), Failure> {
             duration: args.duration,
             check: true,
             slow_paths: crate::slow_paths_from_env(),
+            full_checks: crate::full_checks_from_env(),
             ..harness::Flags::default()
         },
         strategy,

@@ -96,6 +96,7 @@ impl RunArgs {
             duration: self.duration,
             check: self.check,
             slow_paths: slow_paths_from_env(),
+            full_checks: full_checks_from_env(),
         }
     }
 }
@@ -104,6 +105,12 @@ impl RunArgs {
 /// busy-wait polls): a run must then give byte-identical traces and metrics, only slower.
 pub fn slow_paths_from_env() -> bool {
     std::env::var_os("PROXYSCHED_SLOW_PATHS").is_some_and(|v| v == "1")
+}
+
+/// `PROXYSCHED_FULL_CHECKS=1` in the environment makes `--check` (and `explore`) run every
+/// per-step check after every step, quiet steps included: the same verdicts, only slower.
+pub fn full_checks_from_env() -> bool {
+    std::env::var_os("PROXYSCHED_FULL_CHECKS").is_some_and(|v| v == "1")
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]

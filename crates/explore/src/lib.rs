@@ -209,6 +209,7 @@ impl Case {
             duration: self.flags.duration,
             check: true,
             slow_paths: false,
+            full_checks: false,
         }
     }
 }
@@ -234,6 +235,8 @@ pub struct Ran {
     pub time_ns: u64,
     pub message: String,
     pub steps: u64,
+    /// Steps after which the per-step checks ran (`kernel::system::Outcome::checked_steps`).
+    pub checked_steps: u64,
     pub choices: ChoiceLog,
     pub exit_code: u8,
     /// How often the run took each rare path ([`kernel::coverage`]); empty after a panic.
@@ -285,6 +288,7 @@ pub fn run_text(
                 time_ns,
                 message: msg.unwrap_or_default(),
                 steps: o.steps,
+                checked_steps: o.checked_steps,
                 choices: r.choices.unwrap_or_default(),
                 exit_code: code,
                 coverage: o.coverage.clone(),
@@ -298,6 +302,7 @@ pub fn run_text(
                 time_ns: 0,
                 message,
                 steps: 0,
+                checked_steps: 0,
                 choices: ChoiceLog::default(),
                 exit_code: 4,
                 coverage: Default::default(),

@@ -42,6 +42,10 @@ pub struct Flags {
     /// Turn the machine's fast paths off (`Config::fast_paths`): the same traces and metrics,
     /// slower. The command line sets it from the environment (`PROXYSCHED_SLOW_PATHS=1`).
     pub slow_paths: bool,
+    /// Check every step instead of skipping the quiet ones (`Config::full_checks`): the same
+    /// verdicts, slower. The command line sets it from the environment
+    /// (`PROXYSCHED_FULL_CHECKS=1`).
+    pub full_checks: bool,
 }
 
 /// Default limit for a workload that sets no `global.duration` (rt-app would run until its
@@ -136,6 +140,7 @@ pub fn build_config(w: &Workload, args: &Flags) -> Result<(Config, String), Fail
     let (cpus, _) = resolve_cpus(w, args)?;
     let mut cfg = Config::new(cpus);
     cfg.fast_paths = !args.slow_paths;
+    cfg.full_checks = args.full_checks;
     cfg.llc_size = w.settings.llc_size;
     if let Some(hz) = w.settings.hz {
         cfg.tun.hz = hz;

@@ -16,6 +16,7 @@
 //! runqueue first, then the system-wide ones.
 
 pub mod handoff;
+pub mod quiet;
 pub mod rt_dl;
 
 use crate::locking::rtmutex::RtMutexId;
@@ -95,19 +96,29 @@ pub fn lookup(name: &str) -> Option<&'static Invariant> {
     CATALOGUE.iter().find(|i| i.name == name)
 }
 
-/// The state the per-step checkers read, with the per-CPU counts they share computed once.
+/// The state the per-step checkers read, with the per-CPU counts they share computed once
+/// (into buffers the caller keeps: a [`Checker`] reuses them from step to step).
 pub struct Snapshot<'a> {
     pub k: &'a Kernel,
     pub s: &'a SchedState,
     /// Per CPU, the tasks queued and counted by `nr_running`.
-    queued_on: Vec<u32>,
+    queued_on: &'a [u32],
     /// Per CPU, the queued unthrottled DL tasks.
+    queued_dl: &'a [u32],
+}
+
+/// The per-CPU counts a [`Snapshot`] shares, kept between steps so that a check allocates
+/// nothing.
+#[derive(Default)]
+struct Counts {
+    queued_on: Vec<u32>,
     queued_dl: Vec<u32>,
 }
 
-impl<'a> Snapshot<'a> {
-    pub fn new(k: &'a Kernel, s: &'a SchedState) -> Snapshot<'a> {
-        let mut queued_on = vec![0u32; s.rqs.len()];
+impl Counts {
+    fn snapshot<'a>(&'a mut self, k: &'a Kernel, s: &'a SchedState) -> Snapshot<'a> {
+        self.queued_on.clear();
+        self.queued_on.resize(s.rqs.len(), 0);
         for t in &s.tasks {
             // A task in a throttled CFS hierarchy stays queued in its group but is not counted
             // by its rq (throttle_cfs_rq() subtracts it), like a throttled DL task.
@@ -115,19 +126,51 @@ impl<'a> Snapshot<'a> {
                 && !(t.class == Class::Deadline && t.dl.dl_throttled)
                 && !crate::sched::fair::task_throttled(s, t.id)
             {
-                queued_on[t.cpu.idx()] += 1;
+                self.queued_on[t.cpu.idx()] += 1;
             }
         }
+        crate::sched::deadline::queued_dl_tasks_into(s, &mut self.queued_dl);
         Snapshot {
             k,
             s,
-            queued_on,
-            queued_dl: crate::sched::deadline::queued_dl_tasks_per_cpu(s),
+            queued_on: &self.queued_on,
+            queued_dl: &self.queued_dl,
         }
     }
+}
 
+impl Counts {
+    /// A snapshot without the per-CPU counts, for the checks that do not read them.
+    fn snapshot_quiet<'a>(&'a self, k: &'a Kernel, s: &'a SchedState) -> Snapshot<'a> {
+        Snapshot {
+            k,
+            s,
+            queued_on: &[],
+            queued_dl: &[],
+        }
+    }
+}
+
+impl Snapshot<'_> {
     fn rq_locked(&self, rq: &Rq) -> bool {
         self.k.m.lock_owner(rq.lock).is_some()
+    }
+
+    /// Every violated per-step invariant into `out`, in catalogue order: each unlocked
+    /// runqueue's entries, CPU by CPU, then the system-wide entries.
+    fn check_into(&self, out: &mut Vec<(&'static str, String)>) {
+        for rq in self.s.rqs.iter().filter(|rq| !self.rq_locked(rq)) {
+            for inv in CATALOGUE {
+                if let Check::EachRq(f) = inv.check {
+                    out.extend(f(self, rq).map(|d| (inv.name, d)));
+                }
+            }
+        }
+        for inv in CATALOGUE {
+            if let Check::EachStep(f) = inv.check {
+                out.extend(f(self).into_iter().map(|d| (inv.name, d)));
+            }
+        }
     }
 }
 
@@ -135,21 +178,139 @@ impl<'a> Snapshot<'a> {
 /// runqueue's entries, CPU by CPU, then the system-wide entries.
 pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
     let s = k.s.borrow();
-    let snap = Snapshot::new(k, &s);
+    let mut counts = Counts::default();
     let mut out = Vec::new();
-    for rq in s.rqs.iter().filter(|rq| !snap.rq_locked(rq)) {
-        for inv in CATALOGUE {
-            if let Check::EachRq(f) = inv.check {
-                out.extend(f(&snap, rq).map(|d| (inv.name, d)));
-            }
-        }
-    }
-    for inv in CATALOGUE {
-        if let Check::EachStep(f) = inv.check {
-            out.extend(f(&snap).into_iter().map(|d| (inv.name, d)));
-        }
-    }
+    counts.snapshot(k, &s).check_into(&mut out);
     out
+}
+
+/// A system-wide per-step checker ([`Check::EachStep`]).
+type SystemCheck = fn(&Snapshot) -> Vec<String>;
+
+/// The system-wide checks that read a field the model, like Linux, writes without a spinlock:
+/// they run after quiet steps too. A kworker marks itself sleeping, and counts itself running
+/// again, without a lock (wq_worker_sleeping() before it takes the pool lock,
+/// wq_worker_running()); an rt_mutex's owner is set and cleared by the lockless fast paths
+/// (rt_mutex_cmpxchg_acquire()/_release()). Neither reads the per-CPU counts.
+const LOCKLESS_INPUTS: &[&str] = &[
+    "rt_mutex_top_waiter_in_owner_pi_waiters",
+    "wq_nr_running_counts_running_workers",
+];
+
+/// The per-step checks of a run: [`check_all`] and the RT/DL settling watch
+/// ([`rt_dl::TopNWatch`]) after every machine step, at a fraction of their cost and with
+/// exactly their verdicts.
+///
+/// A step is *quiet* when its CPU released no raw spinlock during it and holds none after
+/// it. Everything the per-step checks read is written under some raw spinlock (rq, pi,
+/// blocked, wait and pool locks) — the rules they check are rules about what a lock holder
+/// leaves behind — so a quiet step cannot change a verdict: the checks and the watch would
+/// read what they read after the previous step, and they passed then (a violation ends the
+/// run). A quiet step is therefore not checked; the watch only counts it and is evaluated
+/// again once a wait it times reaches its bound ([`rt_dl::TopNWatch::deadline_ns`]). The
+/// checks of state Linux writes without a lock ([`LOCKLESS_INPUTS`]) run after quiet steps
+/// too. Quiet
+/// steps are most of a run: busy-wait polls of mutex spinners, user work, the lock-free
+/// stretches of `schedule()` and the idle loop.
+///
+/// `Config::full_checks` (`PROXYSCHED_FULL_CHECKS=1` on the command line) checks every step,
+/// and asserts the premise after each step that would have been quiet: the state the checks
+/// read is unchanged ([`quiet::checked_state_digest`]). A test runs both ways over the
+/// scenarios and swarm seeds, failing runs included, and asserts identical outcomes
+/// (crates/cli/tests/full_checks.rs).
+pub struct Checker {
+    full: bool,
+    counts: Counts,
+    out: Vec<(&'static str, String)>,
+    top_n: rt_dl::TopNWatch,
+    /// `Kernel::spin_unlocks` and the number of tasks after the previous step (None before
+    /// the first).
+    seen: Option<(u64, usize)>,
+    /// With `full`: the checked state's digest after the previous step.
+    digest: u64,
+    /// The entries of [`LOCKLESS_INPUTS`], in catalogue order.
+    lockless: Vec<(&'static str, SystemCheck)>,
+    /// Steps checked and steps skipped as quiet.
+    pub checked_steps: u64,
+    pub quiet_steps: u64,
+}
+
+impl Checker {
+    pub fn new(k: &Kernel, full: bool) -> Checker {
+        Checker {
+            full,
+            counts: Counts::default(),
+            out: Vec::new(),
+            top_n: rt_dl::TopNWatch::new(&k.s.borrow()),
+            seen: None,
+            digest: 0,
+            lockless: CATALOGUE
+                .iter()
+                .filter(|i| LOCKLESS_INPUTS.contains(&i.name))
+                .filter_map(|i| match i.check {
+                    Check::EachStep(f) => Some((i.name, f)),
+                    _ => None,
+                })
+                .collect(),
+            checked_steps: 0,
+            quiet_steps: 0,
+        }
+    }
+
+    /// Check the state after one machine step of `cpu`; every violation is reported to the
+    /// kernel (which stops the run), in catalogue order, the RT/DL watch last.
+    pub fn after_step(&mut self, k: &Kernel, cpu: sim::CpuId) {
+        let seen = Some((k.spin_unlocks.get(), k.s.borrow().tasks.len()));
+        let quiet = self.seen == seen && k.lockdep.borrow().held(cpu).is_empty();
+        self.seen = seen;
+        if self.full {
+            let digest = quiet::checked_state_digest(&k.s.borrow());
+            assert!(
+                !quiet || digest == self.digest,
+                "a quiet step of cpu{cpu} (no spinlock released or held) changed the state \
+                 the per-step checks read, at {} ns, step {}",
+                k.m.now(),
+                k.m.steps()
+            );
+            self.digest = digest;
+        }
+        let quiet = quiet && !self.full;
+        if quiet {
+            self.quiet_steps += 1;
+            let late = {
+                let s = k.s.borrow();
+                let snap = self.counts.snapshot_quiet(k, &s);
+                for &(name, f) in &self.lockless {
+                    self.out.extend(f(&snap).into_iter().map(|d| (name, d)));
+                }
+                self.top_n.quiet_step(&s, k.m.now())
+            };
+            for (inv, detail) in self.out.drain(..) {
+                k.violation(inv, detail);
+            }
+            if let Some(late) = late {
+                k.violation("rt_dl_top_n_running", late);
+            }
+            return;
+        }
+        self.checked_steps += 1;
+        let late = {
+            let s = k.s.borrow();
+            self.counts.snapshot(k, &s).check_into(&mut self.out);
+            self.top_n.step(&s)
+        };
+        for (inv, detail) in self.out.drain(..) {
+            k.violation(inv, detail);
+        }
+        if let Some(detail) = late {
+            k.violation("rt_dl_top_n_running", detail);
+        }
+    }
+
+    /// The RT/DL watch's deadline ([`rt_dl::TopNWatch::deadline_ns`]).
+    pub fn deadline_ns(&self) -> Option<sim::Nanos> {
+        self.top_n.deadline_ns()
+    }
 }
 
 // ------------------------------------------------------------------ the catalogue
@@ -485,7 +646,7 @@ fn cfs_hierarchy_consistent(x: &Snapshot, rq: &Rq) -> Option<String> {
 }
 
 fn dl_rq_consistent(x: &Snapshot, rq: &Rq) -> Option<String> {
-    crate::sched::deadline::check_dl_rq(x.s, rq.cpu, &x.queued_dl)
+    crate::sched::deadline::check_dl_rq(x.s, rq.cpu, x.queued_dl)
 }
 
 fn dl_rq_curr_is_donor(x: &Snapshot, rq: &Rq) -> Option<String> {
@@ -814,6 +975,17 @@ mod tests {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
             assert!(spec_id || snake, "{} breaks the naming scheme", i.name);
             assert!(!i.statement.is_empty() && !i.linux.is_empty(), "{}", i.name);
+        }
+    }
+
+    #[test]
+    fn the_checks_run_after_quiet_steps_are_per_step_system_wide_entries() {
+        for name in LOCKLESS_INPUTS {
+            let inv = lookup(name).unwrap_or_else(|| panic!("{name} is not in the catalogue"));
+            assert!(
+                matches!(inv.check, Check::EachStep(_)),
+                "{name} is not checked every step"
+            );
         }
     }
 

@@ -84,6 +84,10 @@ pub struct Config {
     /// (`sim::Machine::set_fast_paths`). Off gives the same traces and metrics, slower: it is
     /// there to check exactly that.
     pub fast_paths: bool,
+    /// Run every per-step check after every step, instead of skipping the steps that cannot
+    /// change a verdict (`invariants::Checker`). The same verdicts, slower: it is there to
+    /// check exactly that.
+    pub full_checks: bool,
 }
 
 impl Config {
@@ -99,6 +103,7 @@ impl Config {
             limit_ns: 10 * sim::time::NSEC_PER_SEC,
             check_invariants: false,
             fast_paths: true,
+            full_checks: false,
         }
     }
 }
@@ -127,6 +132,9 @@ pub struct Outcome {
     /// Of them, steps begun in place by an await point (`sim::Machine::in_place_steps`;
     /// zero with the fast paths off).
     pub in_place_steps: u64,
+    /// Steps after which the per-step checks ran (with `Config::check_invariants`; the quiet
+    /// steps are skipped unless `Config::full_checks`, see `invariants::Checker`).
+    pub checked_steps: u64,
     /// Kernel warnings raised during the run (`WARN_ONCE`), in order.
     pub warnings: Vec<String>,
     /// How often each rare path was taken ([`crate::coverage`]).
@@ -318,26 +326,21 @@ impl System {
         let check = self.cfg.check_invariants;
         let kk = k.clone();
         let mut watchdog = Watchdog::new(self.cfg.tun.tick_ns());
-        let mut top_n = crate::invariants::rt_dl::TopNWatch::new(&k.st());
-        let mut hook = move |_cpu: CpuId| {
+        let mut checker = crate::invariants::Checker::new(&k, self.cfg.full_checks);
+        let checks = &mut checker;
+        let mut hook = move |cpu: CpuId| {
             let stuck = watchdog.step(&kk.st());
             if let Some((reason, report)) = stuck {
                 kk.end(reason, report);
             }
             if check {
-                for (inv, detail) in crate::invariants::check_all(&kk) {
-                    kk.violation(inv, detail);
-                }
-                let late = top_n.step(&kk.st());
-                if let Some(detail) = late {
-                    kk.violation("rt_dl_top_n_running", detail);
-                }
+                checks.after_step(&kk, cpu);
             }
             // The deadlines before which another look at unchanged state tells the watchers
             // nothing new (sim::StepHook): busy-wait polls are folded up to them.
             kk.m.observe_before(watchdog.next_period_ns());
             if check {
-                if let Some(t) = top_n.deadline_ns() {
+                if let Some(t) = checks.deadline_ns() {
                     kk.m.observe_before(t);
                 }
             }
@@ -345,7 +348,10 @@ impl System {
             true
         };
         let end = self.exec.run(self.cfg.limit_ns, &mut hook);
-        self.outcome(end)
+        drop(hook);
+        let mut outcome = self.outcome(end);
+        outcome.checked_steps = checker.checked_steps;
+        outcome
     }
 
     /// Start the machine: announce the stoppers, start the workqueue pools and every CPU's
@@ -435,6 +441,7 @@ impl System {
             report,
             steps: k.m.steps(),
             in_place_steps: k.m.in_place_steps(),
+            checked_steps: 0,
             warnings,
             coverage,
         }
@@ -621,6 +628,7 @@ impl Kernel {
             violations: RefCell::new(Vec::new()),
             end: RefCell::new(None),
             stderr: RefCell::new(String::new()),
+            spin_unlocks: std::cell::Cell::new(0),
         })
     }
 }

@@ -753,9 +753,14 @@ pub fn is_wq_worker(s: &SchedState, p: TaskId) -> bool {
 pub fn check_pools(s: &SchedState) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     for pool in &s.wq.pools {
-        let workers = pool.workers.iter().map(|&w| &s.wq.workers[w as usize]);
-        let may_count = workers.clone().filter(|w| !w.flags.not_running()).count() as u32;
-        let must_count = workers.filter(|w| !w.flags.not_running() && !w.sleeping).count() as u32;
+        let (mut may_count, mut must_count) = (0u32, 0u32);
+        for &w in &pool.workers {
+            let w = &s.wq.workers[w as usize];
+            if !w.flags.not_running() {
+                may_count += 1;
+                must_count += u32::from(!w.sleeping);
+            }
+        }
         if pool.nr_running < must_count || pool.nr_running > may_count {
             out.push((
                 "wq_nr_running_counts_running_workers",

@@ -114,13 +114,26 @@ pub struct TopNWatch {
     /// (see [`DOC`]); cleared at the next one.
     unpulled_since: Vec<Option<u64>>,
     /// Per task: the step of the last push opportunity of its CPU while it could be pushed
-    /// (a pick there that set a context of its class, its own enqueue or move).
+    /// (a pick there that set a context of its class, its own enqueue or move);
+    /// [`NOT_WAITING`] while it does not wait (every step is one then).
     push_at: Vec<u64>,
     /// Steps seen.
     step_no: u64,
     /// The longest wait seen so far (for calibrating the bound).
     pub worst_ns: Nanos,
+    /// The earliest `since` of a wait being timed, as the last evaluation left it.
+    min_since: Option<Nanos>,
+    /// Per CPU, rebuilt at each evaluation (kept to allocate nothing per step): the donor's
+    /// strength, whether the donor changed, whether a pick changed the donor or curr.
+    running: Vec<Strength>,
+    donor_changed: Vec<bool>,
+    picked: Vec<bool>,
 }
+
+/// `push_at` of a task that did not wait at the previous step: that step was a push
+/// opportunity, whatever its number (kept symbolic so that a step the watch skips as quiet
+/// needs no per-task update).
+const NOT_WAITING: u64 = u64::MAX;
 
 impl TopNWatch {
     pub fn new(s: &SchedState) -> TopNWatch {
@@ -134,6 +147,10 @@ impl TopNWatch {
             unpushed: Vec::new(),
             task_cpu: Vec::new(),
             worst_ns: 0,
+            min_since: None,
+            running: Vec::new(),
+            donor_changed: Vec::new(),
+            picked: Vec::new(),
         }
     }
 
@@ -145,11 +162,22 @@ impl TopNWatch {
     /// The first instant at which a wait being timed outlasts the bound: before it, a step
     /// that changes nothing the watch reads cannot make it report (None: nothing is timed).
     pub fn deadline_ns(&self) -> Option<Nanos> {
-        self.since
-            .iter()
-            .flatten()
-            .map(|&since| since.saturating_add(self.bound_ns).saturating_add(1))
-            .min()
+        self.min_since
+            .map(|since| since.saturating_add(self.bound_ns).saturating_add(1))
+    }
+
+    /// Account a quiet step ([`crate::invariants::Checker`]): one that changed nothing the
+    /// watch reads. It counts as a step, and a wait being timed grows; only once one reaches
+    /// its bound is the state evaluated again (with the verdict [`Self::step`] gives).
+    pub fn quiet_step(&mut self, s: &SchedState, now: Nanos) -> Option<String> {
+        if self.deadline_ns().is_some_and(|d| now >= d) || self.since.len() != s.tasks.len() {
+            return self.step_at(s, now);
+        }
+        self.step_no += 1;
+        if let Some(since) = self.min_since {
+            self.worst_ns = self.worst_ns.max(now - since);
+        }
+        None
     }
 
     /// Account the state after one step; the violation's detail once a wait outlasts the
@@ -167,9 +195,14 @@ impl TopNWatch {
             self.push_at.resize(s.tasks.len(), 0);
         }
         self.step_no += 1;
-        let running: Vec<Strength> = s.rqs.iter().map(|rq| strength(s, rq.donor)).collect();
-        let (donor_changed, picked) = self.note_pulls(s, &running);
+        let mut running = std::mem::take(&mut self.running);
+        let mut donor_changed = std::mem::take(&mut self.donor_changed);
+        let mut picked = std::mem::take(&mut self.picked);
+        running.clear();
+        running.extend(s.rqs.iter().map(|rq| strength(s, rq.donor)));
+        self.note_pulls(s, &running, &mut donor_changed, &mut picked);
         let mut out = None;
+        let mut min_since: Option<Nanos> = None;
         for t in &s.tasks {
             let id = t.id.idx();
             let Some(cpu) = self.wronged_on(s, t, &running, &donor_changed, &picked) else {
@@ -177,6 +210,7 @@ impl TopNWatch {
                 continue;
             };
             let since = *self.since[id].get_or_insert(now);
+            min_since = Some(min_since.map_or(since, |m| m.min(since)));
             let waited = now - since;
             self.worst_ns = self.worst_ns.max(waited);
             if waited > self.bound_ns && out.is_none() {
@@ -189,6 +223,10 @@ impl TopNWatch {
                 ));
             }
         }
+        self.min_since = min_since;
+        self.running = running;
+        self.donor_changed = donor_changed;
+        self.picked = picked;
         out
     }
 
@@ -197,7 +235,13 @@ impl TopNWatch {
     /// weaker any other way (a priority change, or a fair or idle prev) does not, and stays
     /// unpulled until its donor changes. Returns, per CPU, whether its donor changed and
     /// whether a pick changed its donor or the task on it.
-    fn note_pulls(&mut self, s: &SchedState, running: &[Strength]) -> (Vec<bool>, Vec<bool>) {
+    fn note_pulls(
+        &mut self,
+        s: &SchedState,
+        running: &[Strength],
+        donor_changed: &mut Vec<bool>,
+        picked: &mut Vec<bool>,
+    ) {
         if self.last.is_empty() {
             self.last = s
                 .rqs
@@ -206,8 +250,10 @@ impl TopNWatch {
                 .collect();
             self.unpulled_since = vec![None; s.rqs.len()];
         }
-        let mut donor_changed = vec![false; s.rqs.len()];
-        let mut picked = vec![false; s.rqs.len()];
+        donor_changed.clear();
+        donor_changed.resize(s.rqs.len(), false);
+        picked.clear();
+        picked.resize(s.rqs.len(), false);
         for rq in &s.rqs {
             let c = rq.cpu.idx();
             let (was, was_strength, was_curr) = self.last[c];
@@ -224,7 +270,6 @@ impl TopNWatch {
             }
             self.last[c] = (rq.donor, running[c], rq.curr);
         }
-        (donor_changed, picked)
     }
 
     /// The CPU whose context is weaker than waiting task `t` and that it may run on, if any
@@ -250,8 +295,14 @@ impl TopNWatch {
         if waiting.is_none() || moved || (donor_changed[t.cpu.idx()] && own.0 == mine.0) {
             self.unpushed[id] = false;
         }
-        if waiting.is_none() || moved || (picked[t.cpu.idx()] && own.0 == mine.0) {
+        if waiting.is_none() {
+            self.push_at[id] = NOT_WAITING;
+        } else if moved || (picked[t.cpu.idx()] && own.0 == mine.0) {
             self.push_at[id] = self.step_no;
+        } else if self.push_at[id] == NOT_WAITING {
+            // It waits since this step: the previous one, quiet or not, was its last push
+            // opportunity.
+            self.push_at[id] = self.step_no - 1;
         }
         if waiting.is_some() && own.0 < mine.0 {
             self.unpushed[id] = true;

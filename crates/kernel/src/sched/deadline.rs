@@ -1634,13 +1634,20 @@ fn queued_unthrottled_dl(s: &SchedState, p: TaskId) -> bool {
 /// Per CPU, the queued and unthrottled DL tasks (the tasks the deadline tree must hold), in
 /// one pass over the tasks for [`check_dl_rq`].
 pub fn queued_dl_tasks_per_cpu(s: &SchedState) -> Vec<u32> {
-    let mut n = vec![0u32; s.rqs.len()];
+    let mut n = Vec::new();
+    queued_dl_tasks_into(s, &mut n);
+    n
+}
+
+/// [`queued_dl_tasks_per_cpu`] into a buffer the caller keeps (no allocation per step).
+pub fn queued_dl_tasks_into(s: &SchedState, n: &mut Vec<u32>) {
+    n.clear();
+    n.resize(s.rqs.len(), 0);
     for t in &s.tasks {
-        if queued_unthrottled_dl(s, t.id) {
+        if t.class == Class::Deadline && queued_unthrottled_dl(s, t.id) {
             n[t.cpu.idx()] += 1;
         }
     }
-    n
 }
 
 /// Model-only checker of the DL state of `cpu` (rq lock free): the tree holds exactly the
