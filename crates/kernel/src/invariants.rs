@@ -585,7 +585,7 @@ pub const CATALOGUE: &[Invariant] = &[
         name: "stall_lost_wake_list",
         spec: "I7, W-7",
         kind: Kind::Liveness,
-        statement: "A CPU whose wake list holds tasks has an IPI or a poll kick on its way, at two consecutive checks of CPU 0's tick (end reason `stall`, exit 3): no wake-list entry is lost.",
+        statement: "No episode of a CPU's wake list (from empty to non-empty) lasts two ticks with no IPI or poll kick on its way, checked at CPU 0's tick (end reason `stall`, exit 3): no wake-list entry is lost.",
         linux: "kernel/smp.c __smp_call_single_queue(): the IPI goes out exactly when the list was empty; kernel/sched/core.c set_nr_if_polling() skips it only while the idle task polls (TIF_POLLING_NRFLAG).",
         check: Check::Watch("system::check_stall → check_lost_wake_list"),
     },

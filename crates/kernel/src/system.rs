@@ -513,7 +513,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
         nr_user_tasks: 0,
         nr_exited: 0,
         stall_ticks: 0,
-        lost_wake_ticks: 0,
+        wake_list_seen: vec![None; n],
         warnings: Vec::new(),
         wq: Default::default(),
         groups: vec![crate::sched::cgroup::TaskGroup::root()],
@@ -567,6 +567,7 @@ fn new_rq(m: &Rc<Machine>, topo: &Topology, n: usize, cpu: CpuId) -> Rq {
         nr_iowait: 0,
         wake_list: Vec::new(),
         ttwu_pending: false,
+        wake_list_gen: 0,
         balance_callbacks: Vec::new(),
         in_prev_balance: false,
         next_balance: 0,
@@ -937,26 +938,36 @@ pub fn check_stall(k: &Kernel) {
 
 /// A lost wakeup the quiet test above cannot see: tasks sit on a CPU's wake list (in
 /// TASK_WAKING, which counts as progress) while no IPI or poll kick is pending for that CPU,
-/// so nothing will ever flush the list. Reported when it holds at two consecutive checks (a
-/// CPU may be between taking the interrupt and draining the list at one of them).
+/// so nothing will ever flush the list. Reported when one episode of the list (from empty to
+/// non-empty, `Rq::wake_list_gen`) has lasted two ticks: a flush takes microseconds, and a
+/// CPU may legitimately be between taking the interrupt and draining the list at a check
+/// (CPU 0 itself, whose tick runs this check).
 ///
 /// Linux: kernel/smp.c __smp_call_single_queue() sends the IPI exactly when the list was
 /// empty, and the target drains the whole list in flush_smp_call_function_queue(), so a
 /// non-empty list always has an IPI (or a polling idle CPU's need_resched) on its way.
 fn check_lost_wake_list(s: &mut SchedState) -> Option<(EndReason, String)> {
-    let lost = s.rqs.iter().find(|rq| {
-        !rq.wake_list.is_empty()
-            && !s.m.ipi_pending(rq.cpu, crate::sched::core::ipi::CALL_FUNCTION)
-            && !s.m.ipi_pending(rq.cpu, crate::sched::core::ipi::POLL_KICK)
-    });
-    let Some(rq) = lost else {
-        s.lost_wake_ticks = 0;
-        return None;
-    };
-    s.lost_wake_ticks += 1;
-    if s.lost_wake_ticks < 2 {
-        return None;
+    let now = s.m.now();
+    let bound = 2 * s.tun.tick_ns();
+    let mut lost = None;
+    for cpu in 0..s.rqs.len() {
+        let rq = &s.rqs[cpu];
+        if rq.wake_list.is_empty() {
+            s.wake_list_seen[cpu] = None;
+            continue;
+        }
+        match s.wake_list_seen[cpu] {
+            Some((gen, since)) if gen == rq.wake_list_gen => {
+                let pending = s.m.ipi_pending(rq.cpu, crate::sched::core::ipi::CALL_FUNCTION)
+                    || s.m.ipi_pending(rq.cpu, crate::sched::core::ipi::POLL_KICK);
+                if now.saturating_sub(since) >= bound && !pending && lost.is_none() {
+                    lost = Some(cpu);
+                }
+            }
+            _ => s.wake_list_seen[cpu] = Some((rq.wake_list_gen, now)),
+        }
     }
+    let rq = &s.rqs[lost?];
     let names: Vec<String> = rq
         .wake_list
         .iter()

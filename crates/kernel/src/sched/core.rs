@@ -2101,6 +2101,7 @@ fn ttwu_queue_wakelist(s: &mut SchedState, p: TaskId, cpu: CpuId) {
     let was_empty = rq.wake_list.is_empty();
     rq.wake_list.push(p);
     if was_empty {
+        rq.wake_list_gen += 1;
         if rq.polling {
             // set_nr_if_polling(): the idle loop notices need_resched and flushes the list.
             let idle_task = rq.idle;

@@ -180,6 +180,9 @@ pub struct Rq {
     pub wake_list: Vec<TaskId>,
     /// `rq->ttwu_pending`.
     pub ttwu_pending: bool,
+    /// Model bookkeeping: how often the wake list went from empty to non-empty (each time
+    /// an IPI or poll kick goes out), so the stall check can tell one episode from the next.
+    pub wake_list_gen: u64,
     pub balance_callbacks: Vec<BalanceCallback>,
     /// Model-only: this rq's `__schedule()` is inside the class balance pass of its pick
     /// (`prev_balance()`), which may drop the rq lock. Read by the I3 checker only.
@@ -279,8 +282,9 @@ pub struct SchedState {
     pub nr_exited: u32,
     /// Consecutive ticks with nothing runnable anywhere (stall detection).
     pub stall_ticks: u32,
-    /// Consecutive stall checks that found a wake list with no IPI on its way.
-    pub lost_wake_ticks: u32,
+    /// Per CPU, the wake-list episode (`Rq::wake_list_gen`) the stall check first saw
+    /// non-empty, and when (model bookkeeping for the lost wake-list rule).
+    pub wake_list_seen: Vec<Option<(u64, Nanos)>>,
     /// Kernel warnings (`WARN_ONCE`) that do not fail the run, in the order they fired, each
     /// once; the command line prints them.
     pub warnings: Vec<String>,
