@@ -65,6 +65,9 @@ struct BenchArgs {
     /// `run` path: completed jobs per wall second.
     #[arg(long)]
     edf: bool,
+    /// Scheduler feature switch for the mix, repeatable: `--feature nohz_idle=on`.
+    #[arg(long = "feature", value_name = "NAME=on|off")]
+    features: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
             duration_s: b.duration,
             size: b.cpus.zip(b.tasks),
             edf: b.edf,
+            features: b.features,
         })
         .map(|()| 0),
         Cmd::Explore(a) => explore_cmd::explore_command(&a, std::io::stderr().is_terminal()),

@@ -89,3 +89,43 @@ fn bad_sizes_are_exit_2() {
         assert!(!e.contains("panicked"), "{args:?}: {e}");
     }
 }
+
+/// `--feature nohz_idle=on`: on 64 CPUs with 4 tasks the idle CPUs stop their ticks, so the
+/// run takes far fewer machine steps (a count, not a time); a bad switch is exit 2.
+#[test]
+fn feature_switches_reach_the_mix() {
+    let steps = |f: &str| -> u64 {
+        let o = run(&[
+            "bench",
+            "--cpus",
+            "64",
+            "--tasks",
+            "4",
+            "--duration",
+            "0.05",
+            "--feature",
+            f,
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let out = stdout(&o);
+        let line = out.lines().nth(1).expect("a result line").to_string();
+        line.split_whitespace()
+            .nth(6)
+            .expect("steps")
+            .parse()
+            .expect("a number")
+    };
+    let (off, on) = (steps("nohz_idle=off"), steps("nohz_idle=on"));
+    assert!(on * 4 < off, "nohz_idle=on {on} steps, off {off}");
+    let o = run(&[
+        "bench",
+        "--cpus",
+        "2",
+        "--tasks",
+        "2",
+        "--feature",
+        "nohz_idle=maybe",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("expected on or off"), "{}", stderr(&o));
+}
