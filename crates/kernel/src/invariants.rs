@@ -208,7 +208,7 @@ const LOCKLESS_INPUTS: &[&str] = &[
 /// read what they read after the previous step, and they passed then (a violation ends the
 /// run). A quiet step is therefore not checked; the watch only counts it and is evaluated
 /// again once a wait it times reaches its bound ([`rt_dl::TopNWatch::deadline_ns`]). The
-/// checks of state Linux writes without a lock ([`LOCKLESS_INPUTS`]) run after quiet steps
+/// checks of state Linux writes without a lock (`LOCKLESS_INPUTS`) run after quiet steps
 /// too. Quiet
 /// steps are most of a run: busy-wait polls of mutex spinners, user work, the lock-free
 /// stretches of `schedule()` and the idle loop.
@@ -228,7 +228,7 @@ pub struct Checker {
     seen: Option<(u64, usize)>,
     /// With `full`: the checked state's digest after the previous step.
     digest: u64,
-    /// The entries of [`LOCKLESS_INPUTS`], in catalogue order.
+    /// The entries of `LOCKLESS_INPUTS`, in catalogue order.
     lockless: Vec<(&'static str, SystemCheck)>,
     /// Steps checked and steps skipped as quiet.
     pub checked_steps: u64,

@@ -1142,7 +1142,7 @@ fn lock_cycle_possible(s: &SchedState) -> bool {
 }
 
 /// The first cycle of mutex waits, found from the workload threads in task order: each task
-/// in it waits for a mutex (or rt_mutex) whose owner is the next task ([`lock_wait_next`]),
+/// in it waits for a mutex (or rt_mutex) whose owner is the next task (`lock_wait_next`),
 /// the last one's owner being the first. Linear in the tasks.
 pub fn find_lock_cycle(s: &SchedState) -> Option<Vec<TaskId>> {
     let next = |t: TaskId| lock_wait_next(s, t);

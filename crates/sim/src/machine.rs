@@ -43,7 +43,7 @@
 //! next step is strictly before every queued one, so the executor's fast path would resume
 //! it at once, with no key drawn and no tie. Returning `Pending` through the context's chain
 //! of nested futures to the executor and descending back into it is then pure overhead. So
-//! the await point itself ends the step ([`Machine::continue_in_place`]): it calls the step
+//! the await point itself ends the step (`Machine::continue_in_place`): it calls the step
 //! hook, folds quiet polls, checks the same conditions the executor checks, and if they
 //! hold, begins the next step and completes at once. The hook sees every step, in the same
 //! order and with the same state; [`Machine::steps`] counts them all and
@@ -199,7 +199,7 @@ struct State {
     /// Busy-wait polls the executor folded instead of stepping ([`Machine::poll`]).
     folded_polls: u64,
     /// Steps begun in place by the await point that ended the previous one
-    /// ([`Machine::continue_in_place`]).
+    /// (`Machine::continue_in_place`).
     in_place_steps: u64,
     /// Whether quiet polls are folded ([`Machine::set_fast_paths`]).
     fast_paths: bool,
@@ -221,7 +221,7 @@ pub struct Machine {
     /// Contexts were spawned or reaped since the executor last looked.
     ctx_changes: Cell<bool>,
     /// The step hook of the running [`Executor::run`] (None outside one), so that an await
-    /// point can end its step and begin the next in place ([`Machine::continue_in_place`]).
+    /// point can end its step and begin the next in place (`Machine::continue_in_place`).
     hook: Cell<Option<HookPtr>>,
     /// Set when an await point ran the hook for the step it ended but did not continue in
     /// place: the hook's verdict, which the executor then uses instead of calling it again.
@@ -335,7 +335,7 @@ impl Machine {
     }
 
     /// Number of steps that an await point began in place, without returning to the executor
-    /// ([`Machine::continue_in_place`]); they are counted in [`Machine::steps`] too.
+    /// (`Machine::continue_in_place`); they are counted in [`Machine::steps`] too.
     pub fn in_place_steps(&self) -> u64 {
         self.st.borrow().in_place_steps
     }
