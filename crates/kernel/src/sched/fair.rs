@@ -52,13 +52,14 @@
 //! `load_avg`s, refreshed every few ms), so a group's weight on a CPU follows its queued load
 //! at once.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use sim::{CpuId, Nanos};
 use uapi::Policy;
 
 use crate::sched::cgroup::{GroupId, MIN_SHARES, ROOT_TASK_GROUP};
 use crate::sched::core::{self, Kernel};
+use crate::sched::tasklist::TaskList;
 use crate::sched::{Class, DequeueFlags, EnqueueFlags, SchedState, WakeFlags};
 use crate::task::{OnRq, TaskId};
 
@@ -149,63 +150,12 @@ pub struct SchedEntity {
     pub tree_slice: u64,
     /// A task's position key on `rq->cfs_tasks` ([`CfsTasks`]) while it is on it
     /// (`se->group_node` linked).
-    pub cfs_tasks_key: Option<u64>,
+    pub cfs_tasks_key: Option<i64>,
 }
 
-/// `rq->cfs_tasks`: the queued fair tasks of a CPU, most recently run first.
-///
-/// Deviation: Linux links `se->group_node` into a list and moves or unlinks a node by
-/// pointer. The model maps a position key to the task: every insertion at the head takes a
-/// key below all keys used before, the task keeps it in [`SchedEntity::cfs_tasks_key`], and
-/// unlinking is one O(log n) removal, never a search. Iteration is in list order.
-#[derive(Clone)]
-pub struct CfsTasks {
-    /// Position key → task, most recently run (head) first.
-    nodes: BTreeMap<u64, TaskId>,
-    /// The key the next head insertion takes (counts down).
-    next_key: u64,
-}
-
-impl Default for CfsTasks {
-    fn default() -> Self {
-        CfsTasks {
-            nodes: BTreeMap::new(),
-            next_key: u64::MAX,
-        }
-    }
-}
-
-impl CfsTasks {
-    /// The least recently run task (`list_last_entry()`), where the balancer starts.
-    pub fn last(&self) -> Option<TaskId> {
-        self.nodes.values().next_back().copied()
-    }
-
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
-    }
-
-    /// The tasks, most recently run first.
-    pub fn iter(&self) -> impl Iterator<Item = TaskId> + '_ {
-        self.nodes.values().copied()
-    }
-}
-
-impl std::fmt::Debug for CfsTasks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
-
-impl<const N: usize> PartialEq<[TaskId; N]> for CfsTasks {
-    fn eq(&self, other: &[TaskId; N]) -> bool {
-        self.iter().eq(other.iter().copied())
-    }
-}
+/// `rq->cfs_tasks`: the queued fair tasks of a CPU, most recently run first (head first),
+/// kept as a [`TaskList`] (its module doc says how it differs from Linux's list).
+pub type CfsTasks = TaskList;
 
 /// `list_add(&p->se.group_node, &rq->cfs_tasks)`: `p` (on no list) goes to the head.
 ///
@@ -215,11 +165,7 @@ fn cfs_tasks_add(s: &mut SchedState, cpu: CpuId, p: TaskId) {
         s.tasks[p.idx()].se.cfs_tasks_key.is_none(),
         "task {p} twice on cfs_tasks of cpu{cpu}"
     );
-    let tasks = &mut s.rqs[cpu.idx()].cfs.tasks;
-    tasks.next_key -= 1;
-    let key = tasks.next_key;
-    let old = tasks.nodes.insert(key, p);
-    assert!(old.is_none(), "cfs_tasks key {key} reused on cpu{cpu}");
+    let key = s.rqs[cpu.idx()].cfs.tasks.push_front(p);
     s.tasks[p.idx()].se.cfs_tasks_key = Some(key);
 }
 
@@ -231,8 +177,7 @@ fn cfs_tasks_del(s: &mut SchedState, cpu: CpuId, p: TaskId) -> bool {
     let Some(key) = s.tasks[p.idx()].se.cfs_tasks_key.take() else {
         return false;
     };
-    let was = s.rqs[cpu.idx()].cfs.tasks.nodes.remove(&key);
-    assert_eq!(was, Some(p), "task {p} missing from cfs_tasks of cpu{cpu}");
+    s.rqs[cpu.idx()].cfs.tasks.remove(key, p);
     true
 }
 

@@ -20,6 +20,7 @@ pub mod idle;
 pub mod nohz;
 pub mod rt;
 pub mod stop_task;
+pub mod tasklist;
 pub mod topology;
 
 use std::rc::Rc;

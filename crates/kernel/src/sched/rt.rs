@@ -31,12 +31,13 @@
 //! migrate-disable (so no stopper hand-off from push/pull), no PELT (`update_rt_rq_load_avg`),
 //! no RLIMIT_RTTIME watchdog.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use sim::{CpuId, CpuMask};
 
 use crate::sched::core::{self, Kernel};
 use crate::sched::cpupri::{convert_prio, CPUPRI_INVALID};
+use crate::sched::tasklist::TaskList;
 use crate::sched::topology::sd;
 use crate::sched::{BalanceCallback, Class, DequeueFlags, EnqueueFlags, SchedState, WakeFlags};
 use crate::task::TaskId;
@@ -70,78 +71,9 @@ pub struct SchedRtEntity {
     pub pushable_key: Option<(i32, u64)>,
 }
 
-/// One priority level's FIFO list (`rt_prio_array.queue[prio]`, a `list_head`).
-///
-/// Deviation: Linux links the tasks themselves and unlinks one by pointer in O(1). The model
-/// keeps the tasks in a map from a position key to the task: an insertion at the head takes a
-/// key below every key used so far, one at the tail a key above, and the task keeps its key in
-/// [`SchedRtEntity::list_key`], so unlinking is one O(log n) map removal and never a search;
-/// iteration order is the list order.
-#[derive(Clone, Default)]
-pub struct RtList {
-    /// Position key → task, head first.
-    nodes: BTreeMap<i64, TaskId>,
-    /// The key the last head insertion took (the next one takes one less).
-    head_key: i64,
-    /// The key the next tail insertion takes.
-    tail_key: i64,
-}
-
-impl RtList {
-    /// `list_add()` at the head; returns the task's position key.
-    fn push_front(&mut self, p: TaskId) -> i64 {
-        self.head_key -= 1;
-        let key = self.head_key;
-        let old = self.nodes.insert(key, p);
-        assert!(old.is_none(), "RT list key {key} reused");
-        key
-    }
-
-    /// `list_add_tail()`; returns the task's position key.
-    fn push_back(&mut self, p: TaskId) -> i64 {
-        let key = self.tail_key;
-        self.tail_key += 1;
-        let old = self.nodes.insert(key, p);
-        assert!(old.is_none(), "RT list key {key} reused");
-        key
-    }
-
-    /// `list_del_init()` of `p`, which holds position `key`.
-    fn remove(&mut self, key: i64, p: TaskId) {
-        let was = self.nodes.remove(&key);
-        assert_eq!(was, Some(p), "RT task {p} missing from its list at key {key}");
-    }
-
-    /// The head of the list.
-    pub fn front(&self) -> Option<TaskId> {
-        self.nodes.values().next().copied()
-    }
-
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
-    }
-
-    /// The tasks, head first.
-    pub fn iter(&self) -> impl Iterator<Item = TaskId> + '_ {
-        self.nodes.values().copied()
-    }
-}
-
-impl std::fmt::Debug for RtList {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
-
-impl<const N: usize> PartialEq<[TaskId; N]> for RtList {
-    fn eq(&self, other: &[TaskId; N]) -> bool {
-        self.iter().eq(other.iter().copied())
-    }
-}
+/// One priority level's FIFO list (`rt_prio_array.queue[prio]`, a `list_head`), kept as a
+/// [`TaskList`] (its module doc says how it differs from Linux's list).
+pub type RtList = TaskList;
 
 /// `rt_rq->highest_prio`: the strongest queued RT prio (`curr`) and the strongest pushable
 /// prio (`next`); [`RT_PRIO_NONE`] when there is none.
