@@ -305,29 +305,6 @@ async fn nohz_idle_balance_all(k: &Kernel, this_cpu: CpuId, flags: u32) {
     }
 }
 
-/// The nohz mask and counts agree with the per-CPU state (checked by the invariants).
-pub fn check_nohz(s: &SchedState) -> Result<(), String> {
-    let mut mask = CpuMask::default();
-    for rq in &s.rqs {
-        if rq.nohz.nohz_tick_stopped {
-            mask.set(rq.cpu);
-        }
-        if rq.nohz.tick_stopped && !rq.nohz.nohz_tick_stopped {
-            return Err(format!(
-                "cpu{}: tick stopped but not in nohz.idle_cpus_mask",
-                rq.cpu
-            ));
-        }
-    }
-    if mask != s.nohz.idle_cpus_mask || mask.weight() != s.nohz.nr_cpus {
-        return Err(format!(
-            "nohz.idle_cpus_mask {:?} (nr_cpus {}) != CPUs with nohz_tick_stopped {:?}",
-            s.nohz.idle_cpus_mask, s.nohz.nr_cpus, mask
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
@@ -336,7 +313,7 @@ mod tests {
     use sim::{CpuId, CpuMask};
     use uapi::{SchedAttr, UserCtx, UserOp, UserProgram};
 
-    use super::check_nohz;
+    use crate::sched::SchedState;
     use crate::system::{Config, System, TaskSpec};
     use crate::time::TimerFn;
     use crate::tracepoints::{Event, EventKind, EventSink, IpiReason};
@@ -384,20 +361,48 @@ mod tests {
         });
     }
 
+    /// The nohz mask and counts agree with the per-CPU state.
+    fn check_nohz(s: &SchedState) -> Result<(), String> {
+        let mut mask = CpuMask::default();
+        for rq in &s.rqs {
+            if rq.nohz.nohz_tick_stopped {
+                mask.set(rq.cpu);
+            }
+            if rq.nohz.tick_stopped && !rq.nohz.nohz_tick_stopped {
+                return Err(format!(
+                    "cpu{}: tick stopped but not in nohz.idle_cpus_mask",
+                    rq.cpu
+                ));
+            }
+        }
+        if mask != s.nohz.idle_cpus_mask || mask.weight() != s.nohz.nr_cpus {
+            return Err(format!(
+                "nohz.idle_cpus_mask {:?} (nr_cpus {}) != CPUs with nohz_tick_stopped {:?}",
+                s.nohz.idle_cpus_mask, s.nohz.nr_cpus, mask
+            ));
+        }
+        Ok(())
+    }
+
+    /// A task that runs on CPU 0 for the whole test.
+    fn busy_on_cpu0(sys: &mut System) {
+        task(
+            sys,
+            "busy",
+            &[0],
+            vec![UserOp::Run {
+                work_ns: 1_000_000_000,
+            }],
+        );
+    }
+
     /// Three CPUs, a task busy on CPU 0 only: CPUs 1 and 2 stop their tick and join the nohz
     /// mask (CPU 0 keeps the timekeeping tick); with the switch off every CPU keeps its tick.
     #[test]
     fn idle_cpus_stop_their_tick_only_with_nohz_idle() {
         for nohz in [true, false] {
             let (mut sys, _) = system(nohz, 3, 20);
-            task(
-                &mut sys,
-                "busy",
-                &[0],
-                vec![UserOp::Run {
-                    work_ns: 1_000_000_000,
-                }],
-            );
+            busy_on_cpu0(&mut sys);
             sys.run(&mut |_| {});
             let s = sys.k.st();
             let ticking: Vec<bool> = (0..3)
@@ -428,14 +433,7 @@ mod tests {
     #[test]
     fn a_busy_cpu_kicks_the_idle_load_balancer_which_pulls() {
         let (mut sys, events) = system(true, 3, 30);
-        task(
-            &mut sys,
-            "busy",
-            &[0],
-            vec![UserOp::Run {
-                work_ns: 1_000_000_000,
-            }],
-        );
+        busy_on_cpu0(&mut sys);
         for name in ["h1", "h2"] {
             task(
                 &mut sys,
