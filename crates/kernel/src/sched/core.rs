@@ -852,10 +852,12 @@ async fn pick_again(k: &Kernel, cpu: CpuId, prev: TaskId) -> (TaskId, bool) {
                 // S7: the abandoned pick's push/pull work goes (zap_balance_callbacks()).
                 Proxy::Repick => {
                     k.st().rqs[cpu.idx()].balance_callbacks.clear();
+                    proxy_leave_pull(k, cpu, picked).await;
                     continue;
                 }
                 Proxy::Idle(idle) => {
                     k.st().rqs[cpu.idx()].balance_callbacks.clear();
+                    proxy_leave_pull(k, cpu, picked).await;
                     return (idle, true);
                 }
                 Proxy::Run(t) => t,
@@ -865,6 +867,37 @@ async fn pick_again(k: &Kernel, cpu: CpuId, prev: TaskId) -> (TaskId, bool) {
         };
         proxy_missed_balance(&mut k.st(), cpu, prev_donor, prev, next);
         return (next, false);
+    }
+}
+
+/// The `proxy_leave_pull` proposal (spec O2, a finding of the explorer): the walk from
+/// `donor` took it off this runqueue (deactivated it for a sleeping or remote owner, or moved
+/// it with its chain to the owner's CPU) and left idle as the rq's donor. Run the pull that
+/// its class's `balance()` would have run had it blocked as an ordinary sleeper
+/// (`balance_rt()`: the RT level here is now weaker than it; `balance_dl()`: it is a DL task),
+/// so RT/DL work queued behind a running task on an overloaded CPU comes here instead of this
+/// CPU idling. A pull that moves work here reschedules this CPU (`resched_curr`). Without the
+/// switch nothing runs, as in the series: `proxy_resched_idle()` made idle the prev of the
+/// next pick, whose balance pass starts at the idle class. Rq lock of `cpu` held (the pull
+/// may drop and retake it).
+///
+/// Linux: none (a proposal); the pulls are kernel/sched/rt.c balance_rt() and
+/// kernel/sched/deadline.c balance_dl(), skipped by kernel/sched/core.c proxy_deactivate()
+/// and proxy_migrate_task() of the tree at 32d34d761ad6 through proxy_resched_idle().
+async fn proxy_leave_pull(k: &Kernel, cpu: CpuId, donor: TaskId) {
+    let class = {
+        let s = k.st();
+        let t = &s.tasks[donor.idx()];
+        let still_here = t.cpu == cpu && task_on_rq_queued(&s, donor);
+        if !s.feat.proxy_leave_pull || still_here {
+            return;
+        }
+        t.class
+    };
+    match class {
+        Class::Rt => crate::sched::rt::pull_for_departed(k, cpu, donor).await,
+        Class::Deadline => crate::sched::deadline::pull_dl_task(k, cpu).await,
+        _ => {}
     }
 }
 

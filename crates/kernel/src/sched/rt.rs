@@ -994,6 +994,17 @@ fn need_pull_rt_task(s: &SchedState, cpu: CpuId, prev: TaskId) -> bool {
     s.rqs[cpu.idx()].rt.highest_prio.curr > s.tasks[prev.idx()].prio
 }
 
+/// The RT half of the `proxy_leave_pull` proposal: `prev_donor` left this runqueue through
+/// the proxy walk; pull as `balance_rt()` would for it had it blocked here (its `on_rt_rq`
+/// may now be true on the owner's CPU, so only the priority test applies).
+///
+/// Linux: kernel/sched/rt.c balance_rt() (its pull condition, need_pull_rt_task()).
+pub async fn pull_for_departed(k: &Kernel, cpu: CpuId, prev_donor: TaskId) {
+    if need_pull_rt_task(&k.st(), cpu, prev_donor) {
+        pull_rt_task(k, cpu).await;
+    }
+}
+
 /// Balance hook of the pick (S-3): if `prev` left the RT queue and this rq's RT level is now
 /// weaker than it, pull. Returns whether stop, DL or RT work is runnable
 /// here. Rq lock of `cpu` held (may be dropped and retaken by the pull).
