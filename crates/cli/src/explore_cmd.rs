@@ -245,8 +245,10 @@ fn summary_of(strategy: Strategy, results: &[explore::SeedResult], wall_s: f64) 
         },
         failures: Vec::new(),
         coverage: Default::default(),
+        by_cpus: Default::default(),
     };
     summary.add_coverage(results);
+    summary.add_by_cpus(results);
     summary
 }
 
@@ -286,6 +288,9 @@ fn summary_table(summary: &Summary) -> String {
         "explored {} seeds ({} strategy) in {:.2} s: {:.0} schedules/s, {} steps\n",
         summary.seeds_run, summary.strategy, summary.wall_s, summary.schedules_per_s, summary.steps
     );
+    if let Some(rate) = summary.rate_up_to(4) {
+        s += &format!("machines of at most 4 CPUs: {rate:.0} schedules per thread-second\n");
+    }
     if summary.failures.is_empty() {
         s += "no failures\n";
     } else {

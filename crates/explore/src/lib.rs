@@ -221,6 +221,10 @@ pub struct SeedResult {
     pub verdict: Verdict,
     /// Machine steps taken.
     pub steps: u64,
+    /// CPUs of the simulated machine.
+    pub cpus: usize,
+    /// Seconds this schedule took on the thread that ran it (harness time, not the model's).
+    pub thread_s: f64,
     /// For a failure: the case to write (its message names `replay`).
     pub case: Option<Case>,
     /// The rare paths this schedule reached.
@@ -239,6 +243,8 @@ pub struct Ran {
     pub checked_steps: u64,
     pub choices: ChoiceLog,
     pub exit_code: u8,
+    /// CPUs of the simulated machine.
+    pub cpus: usize,
     /// How often the run took each rare path ([`kernel::coverage`]); empty after a panic.
     pub coverage: kernel::coverage::Coverage,
 }
@@ -258,6 +264,7 @@ pub fn run_text(
     let (mut cfg, costs_name) = harness::build_config(&w, flags)?;
     cfg.check_invariants = true;
     let protocol = harness::default_protocol(&w, flags)?;
+    let cpus = cfg.nr_cpus;
     let choices = Choices {
         source: Some(make_source(cfg.nr_cpus)),
         record: true,
@@ -291,6 +298,7 @@ pub fn run_text(
                 checked_steps: o.checked_steps,
                 choices: r.choices.unwrap_or_default(),
                 exit_code: code,
+                cpus,
                 coverage: o.coverage.clone(),
             })
         }
@@ -305,6 +313,7 @@ pub fn run_text(
                 checked_steps: 0,
                 choices: ChoiceLog::default(),
                 exit_code: 4,
+                cpus,
                 coverage: Default::default(),
             })
         }
@@ -333,6 +342,7 @@ impl Explore {
         flags.check = true;
         let (strategy, bounds) = (self.strategy, self.bounds);
         let replay = replay_of(seed);
+        let started = std::time::Instant::now();
         let ran = run_text(
             &name,
             &text,
@@ -341,6 +351,7 @@ impl Explore {
             &replay,
             None,
         )?;
+        let thread_s = started.elapsed().as_secs_f64();
         let case = (ran.verdict != Verdict::Pass).then(|| Case {
             schema: CASE_SCHEMA.to_string(),
             workload_name: name,
@@ -367,6 +378,8 @@ impl Explore {
             seed,
             verdict: ran.verdict,
             steps: ran.steps,
+            cpus: ran.cpus,
+            thread_s,
             case,
             coverage: ran.coverage,
         })
@@ -421,6 +434,19 @@ pub struct Summary {
     /// Shards add up.
     #[serde(default)]
     pub coverage: std::collections::BTreeMap<String, u64>,
+    /// Seeds and thread-seconds by the simulated machine's CPU count (the key, in decimal),
+    /// so a rate can be read for machines of a given size: issue 9 counts schedules "on up
+    /// to 4 CPUs". Shards add up.
+    #[serde(default)]
+    pub by_cpus: std::collections::BTreeMap<String, CpuBucket>,
+}
+
+/// One row of [`Summary::by_cpus`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CpuBucket {
+    pub seeds: u64,
+    /// Seconds the seeds took on the threads that ran them.
+    pub thread_s: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -441,6 +467,26 @@ impl Summary {
             let seeds = results.iter().filter(|r| r.coverage.count(mark) > 0).count() as u64;
             *self.coverage.entry(mark.name().to_string()).or_default() += seeds;
         }
+    }
+
+    /// Count seeds and thread-seconds of `results` by CPU count.
+    pub fn add_by_cpus(&mut self, results: &[SeedResult]) {
+        for r in results {
+            let b = self.by_cpus.entry(format!("{:02}", r.cpus)).or_default();
+            b.seeds += 1;
+            b.thread_s += r.thread_s;
+        }
+    }
+
+    /// Schedules per thread-second over the machines of at most `cpus` CPUs (None when no
+    /// such seed ran).
+    pub fn rate_up_to(&self, cpus: usize) -> Option<f64> {
+        let (n, t) = self
+            .by_cpus
+            .iter()
+            .filter(|(k, _)| k.parse::<usize>().is_ok_and(|c| c <= cpus))
+            .fold((0u64, 0.0f64), |(n, t), (_, b)| (n + b.seeds, t + b.thread_s));
+        (n > 0 && t > 0.0).then(|| n as f64 / t)
     }
 
     pub fn exit_code(&self) -> u8 {
@@ -469,6 +515,11 @@ impl Summary {
             m.failures.extend(p.failures.iter().cloned());
             for (mark, n) in &p.coverage {
                 *m.coverage.entry(mark.clone()).or_default() += n;
+            }
+            for (cpus, b) in &p.by_cpus {
+                let e = m.by_cpus.entry(cpus.clone()).or_default();
+                e.seeds += b.seeds;
+                e.thread_s += b.thread_s;
             }
         }
         m.schedules_per_s = rate;
@@ -508,6 +559,23 @@ mod tests {
             wall_s: 1.0,
             schedules_per_s: 3.0,
             failures: vec![f(4)],
+            by_cpus: [
+                (
+                    "02".to_string(),
+                    CpuBucket {
+                        seeds: 2,
+                        thread_s: 0.5,
+                    },
+                ),
+                (
+                    "08".to_string(),
+                    CpuBucket {
+                        seeds: 1,
+                        thread_s: 0.5,
+                    },
+                ),
+            ]
+            .into(),
             ..Summary::default()
         };
         let b = Summary {
@@ -516,11 +584,23 @@ mod tests {
             wall_s: 1.0,
             schedules_per_s: 2.0,
             failures: vec![f(1)],
+            by_cpus: [(
+                "04".to_string(),
+                CpuBucket {
+                    seeds: 2,
+                    thread_s: 1.0,
+                },
+            )]
+            .into(),
             ..Summary::default()
         };
         let m = Summary::merge(&[a, b]);
         assert_eq!((m.seeds_run, m.steps), (5, 15));
         assert_eq!(m.failures.iter().map(|f| f.seed).collect::<Vec<_>>(), vec![1, 4]);
         assert_eq!(m.exit_code(), 3);
+        // Machines of at most 4 CPUs: 4 seeds in 1.5 thread-seconds; the 8-CPU one is out.
+        assert_eq!(m.rate_up_to(4), Some(4.0 / 1.5));
+        assert_eq!(m.rate_up_to(1), None);
+        assert_eq!(m.by_cpus["02"].seeds, 2);
     }
 }
