@@ -115,11 +115,12 @@ pub fn explore_command(args: &ExploreArgs, tty: bool) -> Result<u8, Failure> {
     // The wall clock of `--time` and of the schedules/s figure: the cli may read it.
     #[allow(clippy::disallowed_methods)]
     let started = Instant::now();
+    let clock = || started.elapsed().as_secs_f64();
     let mut results = Vec::new();
     match args.time {
         None => {
             let seeds = explore::shard_seeds(args.start, args.seeds.unwrap_or(100), index, shards);
-            results = pool.install(|| ex.run_seeds(&seeds, &replay_of, &each))?;
+            results = pool.install(|| ex.run_seeds(&seeds, &replay_of, &each, &clock))?;
         }
         Some(t) => {
             // Batches of seeds until the time is up; the seeds run are a prefix of the
@@ -134,7 +135,7 @@ pub fn explore_command(args: &ExploreArgs, tty: bool) -> Result<u8, Failure> {
                     }
                     next += 1;
                 }
-                results.extend(pool.install(|| ex.run_seeds(&seeds, &replay_of, &each))?);
+                results.extend(pool.install(|| ex.run_seeds(&seeds, &replay_of, &each, &clock))?);
             }
         }
     }

@@ -223,7 +223,8 @@ pub struct SeedResult {
     pub steps: u64,
     /// CPUs of the simulated machine.
     pub cpus: usize,
-    /// Seconds this schedule took on the thread that ran it (harness time, not the model's).
+    /// Seconds this schedule took on the thread that ran it, by the clock [`Explore::run_seeds`]
+    /// was given (0 from [`Explore::run_seed`]: this crate never reads the wall clock).
     pub thread_s: f64,
     /// For a failure: the case to write (its message names `replay`).
     pub case: Option<Case>,
@@ -342,7 +343,6 @@ impl Explore {
         flags.check = true;
         let (strategy, bounds) = (self.strategy, self.bounds);
         let replay = replay_of(seed);
-        let started = std::time::Instant::now();
         let ran = run_text(
             &name,
             &text,
@@ -351,7 +351,6 @@ impl Explore {
             &replay,
             None,
         )?;
-        let thread_s = started.elapsed().as_secs_f64();
         let case = (ran.verdict != Verdict::Pass).then(|| Case {
             schema: CASE_SCHEMA.to_string(),
             workload_name: name,
@@ -379,24 +378,28 @@ impl Explore {
             verdict: ran.verdict,
             steps: ran.steps,
             cpus: ran.cpus,
-            thread_s,
+            thread_s: 0.0,
             case,
             coverage: ran.coverage,
         })
     }
 
     /// Run `seeds` on the current rayon pool; results in seed order. `each` is called as
-    /// each schedule finishes (from any thread, in any order: a progress bar).
+    /// each schedule finishes (from any thread, in any order: a progress bar). `clock` reads
+    /// seconds from a fixed origin (the command line's wall clock) to time each schedule.
     pub fn run_seeds(
         &self,
         seeds: &[u64],
         replay_of: &(dyn Fn(u64) -> String + Sync),
         each: &(dyn Fn(&SeedResult) + Sync),
+        clock: &(dyn Fn() -> f64 + Sync),
     ) -> Result<Vec<SeedResult>, Failure> {
         seeds
             .par_iter()
             .map(|&s| {
-                let r = self.run_seed(s, replay_of)?;
+                let started = clock();
+                let mut r = self.run_seed(s, replay_of)?;
+                r.thread_s = clock() - started;
                 each(&r);
                 Ok(r)
             })
