@@ -855,7 +855,9 @@ async fn pick_again(k: &Kernel, cpu: CpuId, prev: TaskId) -> (TaskId, bool) {
                     continue;
                 }
                 Proxy::Idle(idle) => {
-                    k.st().rqs[cpu.idx()].balance_callbacks.clear();
+                    let s = &mut *k.st();
+                    s.rqs[cpu.idx()].balance_callbacks.clear();
+                    crate::invariants::handoff::record_walk(s, cpu, idle, idle);
                     return (idle, true);
                 }
                 Proxy::Run(t) => t,
@@ -863,6 +865,12 @@ async fn pick_again(k: &Kernel, cpu: CpuId, prev: TaskId) -> (TaskId, bool) {
         } else {
             picked
         };
+        {
+            // The checker's record of the walk (proxy_handoff_to_booster); changes nothing.
+            let s = &mut *k.st();
+            let donor = s.rqs[cpu.idx()].donor;
+            crate::invariants::handoff::record_walk(s, cpu, donor, next);
+        }
         proxy_missed_balance(&mut k.st(), cpu, prev_donor, prev, next);
         return (next, false);
     }
