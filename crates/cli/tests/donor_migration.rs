@@ -130,21 +130,38 @@ fn unlock_hands_the_mutex_to_the_boosting_donor() {
         acquired(&on, h),
         acquired(&on, m)
     );
-    let off = run_proxy("blocked_donor_handoff.json", &["blocked_donor=off"]);
-    let (m, h) = (off.pid("M-2"), off.pid("H-3"));
-    // The FIFO head M gets it first without the mechanism.
-    assert!(
-        acquired(&off, m) < acquired(&off, h),
-        "H {} M {}",
-        acquired(&off, h),
-        acquired(&off, m)
+    // Without the mechanism the unlock gives S to the FIFO head M, which the invariant
+    // reports at that instant (the run ends there, exit code 4).
+    assert_handoff_violation(
+        "blocked_donor_handoff.json",
+        "proxy_handoff_to_booster at 6.000 ms: cpu1: L-0-1000 releases S while its CPU's last \
+         chain walk (donor H-3-1003) reached it through waiter H-3-1003, which still waits on \
+         it, but the lock goes to M-2-1002",
     );
+}
+
+/// `proxysched run SCENARIO --protocol proxy --feature blocked_donor=off` ends at the unlock
+/// that passes the boosting waiter over, with `expected` among its report's lines.
+fn assert_handoff_violation(name: &str, expected: &str) {
+    let o = common::bin::run(&[
+        "run",
+        &common::bin::scenario(name),
+        "--protocol",
+        "proxy",
+        "--feature",
+        "blocked_donor=off",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(4), "{out}");
+    assert!(out.lines().any(|l| l.trim() == expected), "{out}");
 }
 
 /// v29 9/9 as the tree has it: O's unlock of A (contended by X, so the slow path runs) does
 /// not use up O's blocked_donor D, which waits on B; the unlock of B then hands B to D at
 /// 5 ms although W queued on B first. A model that clears blocked_donor at every unlock
-/// gives B to its FIFO head W and D waits to 7 ms — what `blocked_donor=off` shows.
+/// gives B to its FIFO head W — what `blocked_donor=off` shows, and
+/// `proxy_handoff_to_booster` reports (before its restatement, the check walked the donor's
+/// chain after the unlock had already released the owner field, and missed both cases).
 #[test]
 fn blocked_donor_survives_the_unlock_of_another_mutex() {
     let s = run_proxy("blocked_donor_two_mutexes.json", &[]);
@@ -154,11 +171,13 @@ fn blocked_donor_survives_the_unlock_of_another_mutex() {
     assert_eq!(acquired(&s, w), 7 * MS);
     assert_eq!(s.result.metrics.task(d).unwrap().lock_wait_ns.max, 3 * MS);
 
-    let off = run_proxy("blocked_donor_two_mutexes.json", &["blocked_donor=off"]);
-    let (w, d) = (off.pid("W-1"), off.pid("D-3"));
-    // W is handed B at 5 ms and picks it up when it runs (after X, 6 ms); D only then.
-    assert_eq!(acquired(&off, w), 6 * MS);
-    assert_eq!(acquired(&off, d), 7 * MS);
+    // Without the mechanism B goes to its FIFO head W at 5 ms, which the invariant reports.
+    assert_handoff_violation(
+        "blocked_donor_two_mutexes.json",
+        "proxy_handoff_to_booster at 5.000 ms: cpu0: O-0-1000 releases B while its CPU's last \
+         chain walk (donor D-3-1003) reached it through waiter D-3-1003, which still waits on \
+         it, but the lock goes to W-1-1001",
+    );
 }
 
 #[test]

@@ -49,11 +49,16 @@ pub enum Mark {
     /// `mutex_lock_interruptible()` with `blocked_on` set): a remote wakeup of a donor that
     /// no unlock caused.
     SignalWakesBlockedDonor,
+    /// An owner running on another task's context released a mutex through which its
+    /// donor's chain reaches it now, but not by the hop the last chain walk recorded (the
+    /// chain re-formed after the pick): the lock went by the series' rule, not to that
+    /// waiter (`proxy_handoff_to_booster` leaves the case out).
+    HandoffChainReformed,
 }
 
 impl Mark {
     /// Every mark, in report order.
-    pub const ALL: [Mark; 17] = [
+    pub const ALL: [Mark; 18] = [
         Mark::ChainWakingLink,
         Mark::ChainOwnerlessMutex,
         Mark::SleepingOwnerDeactivateLink,
@@ -71,6 +76,7 @@ impl Mark {
         Mark::ProxyForceReturnStale,
         Mark::ChainDepthBound,
         Mark::SignalWakesBlockedDonor,
+        Mark::HandoffChainReformed,
     ];
 
     /// The stable name reported for the mark.
@@ -93,6 +99,7 @@ impl Mark {
             Mark::ProxyForceReturnStale => "proxy_force_return_stale",
             Mark::ChainDepthBound => "chain_walk_depth_bound",
             Mark::SignalWakesBlockedDonor => "signal_wakes_blocked_donor",
+            Mark::HandoffChainReformed => "handoff_chain_reformed",
         }
     }
 
@@ -116,6 +123,7 @@ impl Mark {
             Mark::ProxyForceReturnStale => "`proxy_force_return()` found the task gone or running and moved nothing",
             Mark::ChainDepthBound => "the chain walk hit `MAX_PROXY_CHAIN_DEPTH` and ran idle",
             Mark::SignalWakesBlockedDonor => "a signal woke a queued blocked donor (a `mutex_lock_interruptible()` waiter with `blocked_on` set)",
+            Mark::HandoffChainReformed => "an unlock by an owner running on another task's context: the donor's chain reaches it through a waiter of this mutex by a hop the last chain walk did not record (re-formed after the pick), and the lock goes elsewhere, as the series does (the case `proxy_handoff_to_booster` leaves out)",
         }
     }
 

@@ -489,8 +489,8 @@ pub const CATALOGUE: &[Invariant] = &[
         name: "proxy_handoff_to_booster",
         spec: "M5-M6, C11 (v29 9/9)",
         kind: Kind::Safety,
-        statement: "A mutex released by an owner running on another task's context goes to the waiter through which that context's blocked-on chain reached the owner (v29 and later).",
-        linux: "v29 9/9 __mutex_unlock_slowpath(): hand the lock to current->blocked_donor when it is blocked on this lock, before the wait-list head.",
+        statement: "A mutex released by an owner that a chain walk put on its CPU goes to the waiter through which that walk reached the owner, while that waiter still waits on it and no earlier release used the walk up (v29 and later). Not checked: a chain that re-forms after the walk, with no pick in between (see below).",
+        linux: "v29 9/9: find_proxy_task() writes owner->blocked_donor = p at each hop, __schedule() clears it for the picked task; __mutex_unlock_slowpath() hands the lock to current->blocked_donor when it is blocked on this lock (clearing it), else to the wait-list head.",
         check: Check::InPath("locking::mutex::mutex_unlock_slowpath"),
     },
     Invariant {
@@ -947,6 +947,7 @@ pub fn render_markdown() -> String {
         "\n## The RT/DL settling rule\n\n{}\n",
         rt_dl::DOC.trim()
     ));
+    out.push_str(&format!("\n## The hand-off rule\n\n{}\n", handoff::DOC.trim()));
     out.push_str(
         "\n## Coverage marks\n\n\
          Counters of rare paths (`kernel::coverage`), reported in `Outcome::coverage`: a sweep \

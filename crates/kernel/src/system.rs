@@ -570,6 +570,7 @@ fn new_rq(m: &Rc<Machine>, topo: &Topology, n: usize, cpu: CpuId) -> Rq {
         wake_list_gen: 0,
         balance_callbacks: Vec::new(),
         in_prev_balance: false,
+        handoff_walk: None,
         next_balance: 0,
         avg_idle_ns: 1_000_000,
         idle_stamp: 0,

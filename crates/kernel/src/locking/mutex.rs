@@ -731,9 +731,16 @@ pub async fn mutex_unlock(k: &Kernel, m: MutexId) {
 /// mark it waking (PROXY_WAKING); hand the lock to it as owner|PICKUP if handing off; drop
 /// the locks, then wake it.
 ///
+/// Nothing here reschedules an owner that runs as a proxy, also when this unlock breaks its
+/// donor's chain: the owner runs on the donor's context until its CPU's next pick, with
+/// `blocked_donor` used up, and a chain that re-forms meanwhile gets the FIFO head at the
+/// next unlock (`invariants::handoff::DOC`). The tree's slow path has no resched either, and
+/// the wakeup reschedules only when the woken task is `rq->donor` (`proxy_needs_return()`).
+///
 /// Linux: kernel/locking/mutex.c __mutex_unlock_slowpath(), __mutex_handoff() (v29 9/9 as
 /// posted on LKML and in johnstultz-work/linux-dev: `current->blocked_donor = NULL` inside
-/// `if (next_lock == lock)`).
+/// `if (next_lock == lock)`; b65ff9a1a64e checked for a resched: none), kernel/sched/core.c
+/// proxy_needs_return() (32d34d761ad6).
 async fn mutex_unlock_slowpath(k: &Kernel, m: MutexId, me: TaskId) {
     let slow_ns = k.st().costs.mutex_slowpath_ns;
     k.m.delay(slow_ns).await;
@@ -797,7 +804,7 @@ async fn mutex_unlock_slowpath(k: &Kernel, m: MutexId, me: TaskId) {
             k.blocked_unlock(n).await;
         }
     }
-    let wrong_handoff = crate::invariants::handoff::check(&k.st(), m, me, next);
+    let wrong_handoff = crate::invariants::handoff::check(&mut k.st(), m, me, next);
     if let Some(detail) = wrong_handoff {
         k.violation("proxy_handoff_to_booster", detail);
     }

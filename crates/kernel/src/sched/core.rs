@@ -858,6 +858,7 @@ async fn pick_again(k: &Kernel, cpu: CpuId, prev: TaskId) -> (TaskId, bool) {
                 Proxy::Idle(idle) => {
                     k.st().rqs[cpu.idx()].balance_callbacks.clear();
                     proxy_leave_pull(k, cpu, picked).await;
+                    crate::invariants::handoff::record_walk(&mut k.st(), cpu, idle, idle);
                     return (idle, true);
                 }
                 Proxy::Run(t) => t,
@@ -865,6 +866,12 @@ async fn pick_again(k: &Kernel, cpu: CpuId, prev: TaskId) -> (TaskId, bool) {
         } else {
             picked
         };
+        {
+            // The checker's record of the walk (proxy_handoff_to_booster); changes nothing.
+            let s = &mut *k.st();
+            let donor = s.rqs[cpu.idx()].donor;
+            crate::invariants::handoff::record_walk(s, cpu, donor, next);
+        }
         proxy_missed_balance(&mut k.st(), cpu, prev_donor, prev, next);
         return (next, false);
     }

@@ -204,6 +204,10 @@ pub struct Rq {
     pub rt_push_work_pending: bool,
     /// The CPU is in an interrupt handler (for trace flags).
     pub in_hardirq: bool,
+    /// Checker-only: the last hop of the chain walk of this CPU's last pick, while no unlock
+    /// has used it up (`invariants::handoff::record_walk`); None after a pick that runs its
+    /// donor or idle. Read by the `proxy_handoff_to_booster` check only.
+    pub handoff_walk: Option<crate::invariants::handoff::Hop>,
     /// The (donor, executing task) pair last traced as a proxy slice, if a proxy ran.
     pub proxy_traced: Option<(TaskId, TaskId)>,
     /// The task this CPU switched away from last; read by the next task's
