@@ -25,6 +25,12 @@ use crate::tracepoints::EventKind;
 /// one by one, returning to user space (and honouring need_resched) after each. Each request's
 /// result goes back to the program with its next [`UserCtx`] (a refused `sched_setattr()` is
 /// an `Err(errno)` the program decides what to do about).
+///
+/// Memory: this future lives, boxed, for the whole life of the task, at the size of its
+/// largest state. The requests most tasks make all the time (`run`, `sleep`) are awaited in
+/// place; every other system call is [`user_syscall`], boxed for the duration of the call, so
+/// that its deeper state (mutex slow paths, condition variables, workqueues, attribute
+/// changes) costs memory only while a task is inside it.
 pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>) {
     let k = &*k;
     schedule_tail(k).await;
@@ -40,49 +46,41 @@ pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>)
     let mut ops_at_instant: u64 = 0;
     let mut ret: SysResult = Ok(());
     loop {
-        let op = prog.next_op(&UserCtx {
+        // The request is taken apart before the first await, so that the request itself is
+        // not part of the resident state.
+        let step = match prog.next_op(&UserCtx {
             now_ns: k.m.now(),
             thread,
             pid,
             comm,
             ret,
-        });
-        ret = Ok(());
-        match op {
-            UserOp::Run { work_ns } => user_run(k, work_ns).await,
-            UserOp::Sleep { ns } => do_nanosleep(k, k.m.now().saturating_add(ns)).await,
-            UserOp::SleepUntil { at_ns } => do_nanosleep(k, at_ns).await,
-            UserOp::Yield => do_sched_yield(k).await,
-            UserOp::Lock { mutex } => sys_lock(k, mutex).await,
-            UserOp::Unlock { mutex } => sys_unlock(k, mutex).await,
-            UserOp::CondWait { cond, mutex } => match (resolve_cond(k, cond), resolve_mutex(k, mutex)) {
-                (Some(c), Some(m)) => user_cond_wait(k, c, m).await,
-                _ => bad_resource(k, cond, "condition variable and mutex"),
-            },
-            UserOp::CondSignal { cond } => match resolve_cond(k, cond) {
-                Some(c) => user_cond_wake(k, c, false).await,
-                None => bad_resource(k, cond, "condition variable"),
-            },
-            UserOp::CondBroadcast { cond } => match resolve_cond(k, cond) {
-                Some(c) => user_cond_wake(k, c, true).await,
-                None => bad_resource(k, cond, "condition variable"),
-            },
-            UserOp::SetAttr { attr } => ret = sched_setattr_self(k, attr).await,
-            UserOp::SetAffinity { cpus } => ret = sched_setaffinity_self(k, cpus).await,
+        }) {
+            UserOp::Run { work_ns } => Step::Run(work_ns),
+            UserOp::Sleep { ns } => Step::SleepUntil(k.m.now().saturating_add(ns)),
+            UserOp::SleepUntil { at_ns } => Step::SleepUntil(at_ns),
             UserOp::Mark { mark } => {
                 let cpu = k.this_cpu();
                 k.emit(cpu, EventKind::UserMark { pid, mark });
+                Step::Done
             }
-            UserOp::Exit => do_exit(k).await,
-            UserOp::Write { fd, text } => ksys_write(k, fd, &text),
-            UserOp::ExitGroup { status } => do_group_exit(k, status).await,
-            UserOp::QueueWork { work, cpu } => {
-                crate::workqueue::sys_queue_work(k, work, cpu.map(CpuId)).await
+            UserOp::Write { fd, text } => {
+                ksys_write(k, fd, &text);
+                Step::Done
             }
-            UserOp::FlushWork { work } => crate::workqueue::flush_work(k, work).await,
-            UserOp::SetCgroup { group } => cgroup_attach_self(k, group).await,
-            UserOp::Signal { thread } => sys_tgkill(k, thread).await,
-        }
+            op => Step::Syscall(Box::pin(user_syscall(k, op))),
+        };
+        ret = match step {
+            Step::Run(work_ns) => {
+                user_run(k, work_ns).await;
+                Ok(())
+            }
+            Step::SleepUntil(at_ns) => {
+                do_nanosleep(k, at_ns).await;
+                Ok(())
+            }
+            Step::Syscall(call) => call.await,
+            Step::Done => Ok(()),
+        };
         exit_to_user_mode_loop(k).await;
         if k.m.now() != instant_ns {
             instant_ns = k.m.now();
@@ -98,6 +96,56 @@ pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>)
             }
         }
     }
+}
+
+/// One request of a user program, as [`task_main`] carries it across its await points.
+enum Step<'a> {
+    /// User-mode work of this many ns.
+    Run(Nanos),
+    /// `clock_nanosleep()` until this absolute time.
+    SleepUntil(Nanos),
+    /// Any other system call, boxed ([`user_syscall`]).
+    Syscall(std::pin::Pin<Box<dyn std::future::Future<Output = SysResult> + 'a>>),
+    /// Handled without an await point.
+    Done,
+}
+
+/// The system calls other than `run`, `sleep`, `mark` and `write`, which [`task_main`] awaits
+/// boxed; returns the call's result for the program.
+async fn user_syscall(k: &Kernel, op: UserOp) -> SysResult {
+    match op {
+        UserOp::Yield => do_sched_yield(k).await,
+        UserOp::Lock { mutex } => sys_lock(k, mutex).await,
+        UserOp::Unlock { mutex } => sys_unlock(k, mutex).await,
+        UserOp::CondWait { cond, mutex } => match (resolve_cond(k, cond), resolve_mutex(k, mutex)) {
+            (Some(c), Some(m)) => user_cond_wait(k, c, m).await,
+            _ => bad_resource(k, cond, "condition variable and mutex"),
+        },
+        UserOp::CondSignal { cond } => match resolve_cond(k, cond) {
+            Some(c) => user_cond_wake(k, c, false).await,
+            None => bad_resource(k, cond, "condition variable"),
+        },
+        UserOp::CondBroadcast { cond } => match resolve_cond(k, cond) {
+            Some(c) => user_cond_wake(k, c, true).await,
+            None => bad_resource(k, cond, "condition variable"),
+        },
+        UserOp::SetAttr { attr } => return sched_setattr_self(k, attr).await,
+        UserOp::SetAffinity { cpus } => return sched_setaffinity_self(k, cpus).await,
+        UserOp::Exit => do_exit(k).await,
+        UserOp::ExitGroup { status } => do_group_exit(k, status).await,
+        UserOp::QueueWork { work, cpu } => crate::workqueue::sys_queue_work(k, work, cpu.map(CpuId)).await,
+        UserOp::FlushWork { work } => crate::workqueue::flush_work(k, work).await,
+        UserOp::SetCgroup { group } => cgroup_attach_self(k, group).await,
+        UserOp::Signal { thread } => sys_tgkill(k, thread).await,
+        UserOp::Run { .. }
+        | UserOp::Sleep { .. }
+        | UserOp::SleepUntil { .. }
+        | UserOp::Mark { .. }
+        | UserOp::Write { .. } => {
+            unreachable!("task_main handles {op:?} in place")
+        }
+    }
+    Ok(())
 }
 
 /// `exit_to_user_mode_loop()`: reschedule while asked to, then handle a pending signal
@@ -265,7 +313,9 @@ async fn user_run(k: &Kernel, work_ns: Nanos) {
             RunResult::Completed => left = 0,
             RunResult::Interrupted { ran_ns } => {
                 left -= ran_ns.min(left);
-                do_irq(k).await;
+                // Boxed: the interrupt's state is needed only while it runs, never while the
+                // task is switched out (see `task_main`).
+                Box::pin(do_irq(k)).await;
                 exit_to_user_mode_loop(k).await;
             }
         }
