@@ -712,7 +712,7 @@ pub fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId
         blocked_donor: None,
         in_iowait: false,
         sleeping_owner: None,
-        blocked_head: Vec::new(),
+        blocked_head: Default::default(),
         pi_waiters: Default::default(),
         pi_blocked_on: None,
         rt_waiter: None,

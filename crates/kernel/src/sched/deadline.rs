@@ -859,7 +859,7 @@ pub fn setparam_dl(s: &mut SchedState, p: TaskId, runtime: Nanos, deadline: Nano
 /// Linux: kernel/sched/deadline.c __dl_clear_params().
 pub fn dl_clear_params(s: &mut SchedState, p: TaskId) {
     cancel_dl_timer(s, DlEntity::Task(p));
-    s.tasks[p.idx()].dl = SchedDlEntity::default();
+    s.tasks[p.idx()].dl.reset();
 }
 
 // ---------------------------------------------------------------------- class hooks (sync)
