@@ -385,6 +385,10 @@ impl System {
             for cpu in CpuId::all(n) {
                 hrtimer_start(s, cpu, tick, 0, TimerFn::Tick);
             }
+            // Every task and lock of the run exists now: drop the tables' growth slack
+            // before the tasks' stacks are allocated (memory per task, crates/cli/benches/memory.rs).
+            s.tasks.shrink_to_fit();
+            k.m.shrink_locks();
         }
         for id in kworkers {
             let kk = k.clone();
@@ -394,7 +398,7 @@ impl System {
             });
         }
         let user: Vec<TaskId> = self.programs.iter().map(|(id, _)| *id).collect();
-        for (id, prog) in self.programs.drain(..) {
+        for (id, prog) in std::mem::take(&mut self.programs) {
             k.m.spawn(task_ctx(id), crate::syscalls::task_main(k.clone(), id, prog));
         }
         for cpu in CpuId::all(n) {
