@@ -6,7 +6,14 @@
 //!   live bytes over the run, minus the same system with no tasks, per task;
 //! - through `run`'s path (the mix as an rt-app workload: loader, interpreter, metrics
 //!   collector): the peak over loading and simulating, minus the empty workload's, per task;
-//! - the sizes of the per-task types that are public.
+//! - the sizes of the per-task types that are public, and of a user task's future
+//!   (`kernel::syscalls::task_main`), which the machine keeps boxed for the task's whole life.
+//!
+//! "After setup" counts what `System::add_task` keeps per task (the `Task`, its `pi_lock` and
+//! `blocked_lock` spinlocks, its program, and the tables' growth slack, at 10 000 tasks up to
+//! 64 % of the table); the peak adds each task's future, allocated at boot (after the tables
+//! dropped their slack), and what the run allocates while it goes. README.md ("Memory") has
+//! the figures and what they are made of.
 
 use std::alloc::{GlobalAlloc, Layout, System as SysAlloc};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -42,6 +49,15 @@ unsafe impl GlobalAlloc for Counting {
         }
         COUNT.fetch_add(1, Relaxed);
         unsafe { SysAlloc.realloc(p, l, n) }
+    }
+}
+
+/// A program for sizing the task future (never run).
+struct Idle;
+
+impl uapi::UserProgram for Idle {
+    fn next_op(&mut self, _ctx: &uapi::UserCtx) -> uapi::UserOp {
+        uapi::UserOp::Exit
     }
 }
 
@@ -104,9 +120,12 @@ fn main() {
     let r0 = through_run(cpus, 1, sim_s);
     let r1 = through_run(cpus, tasks, sim_s);
     println!("run (rt-app + metrics), peak{:>10.0}", per(r1, r0));
+    let sys = cli::bench::mix_system(cpus, 0, sim_s);
+    let fut = kernel::syscalls::task_main(sys.k.clone(), kernel::task::TaskId(0), Box::new(Idle));
     println!(
-        "sizes: kernel Task {} B, rt-app thread {} B, TaskMetrics {} B",
+        "sizes: kernel Task {} B, task future {} B, rt-app thread {} B, TaskMetrics {} B",
         std::mem::size_of::<kernel::task::Task>(),
+        std::mem::size_of_val(&fut),
         std::mem::size_of::<workload::program::RtAppThread>(),
         std::mem::size_of::<report::metrics::TaskMetrics>(),
     );

@@ -46,7 +46,7 @@ pub async fn do_irq(k: &Kernel) {
     };
     if balance {
         // SCHED_SOFTIRQ: sched_balance_softirq() on irq exit, interrupts enabled.
-        crate::sched::nohz::sched_balance_softirq(k, cpu).await;
+        Box::pin(crate::sched::nohz::sched_balance_softirq(k, cpu)).await;
     }
 }
 
@@ -69,9 +69,9 @@ async fn hrtimer_interrupt(k: &Kernel, cpu: CpuId) {
                 try_to_wake_up(k, p, TASK_NORMAL, WakeFlags::empty()).await;
                 k.st().task_timers_in_flight -= 1;
             }
-            TimerFn::DlTask(p) => crate::sched::deadline::dl_task_timer(k, p).await,
-            TimerFn::DlServer(c) => crate::sched::deadline::dl_server_timer(k, c).await,
-            TimerFn::CfsPeriod(g) => crate::sched::fair::sched_cfs_period_timer(k, g).await,
+            TimerFn::DlTask(p) => Box::pin(crate::sched::deadline::dl_task_timer(k, p)).await,
+            TimerFn::DlServer(c) => Box::pin(crate::sched::deadline::dl_server_timer(k, c)).await,
+            TimerFn::CfsPeriod(g) => Box::pin(crate::sched::fair::sched_cfs_period_timer(k, g)).await,
         }
     }
     // The model's stall watchdog looks once every timer of this interrupt has run: a task
@@ -119,7 +119,7 @@ async fn sched_tick(k: &Kernel, cpu: CpuId) {
     k.rq_unlock(cpu).await;
     // Linux (since the donor/curr split) passes rq->donor, read before the rq lock.
     if crate::workqueue::is_wq_worker(&k.st(), donor) {
-        crate::workqueue::wq_worker_tick(k, donor).await;
+        Box::pin(crate::workqueue::wq_worker_tick(k, donor)).await;
     }
     // sched_balance_trigger()'s second half: a busy CPU kicks the idle load balancer.
     crate::sched::nohz::nohz_balancer_kick(&mut k.st(), cpu);
@@ -144,6 +144,6 @@ async fn generic_smp_call_function_single_interrupt(k: &Kernel, cpu: CpuId) {
         sched_ttwu_pending(k, cpu).await;
     }
     if push {
-        crate::sched::rt::rto_push_irq_work_func(k, cpu).await;
+        Box::pin(crate::sched::rt::rto_push_irq_work_func(k, cpu)).await;
     }
 }

@@ -385,6 +385,10 @@ impl System {
             for cpu in CpuId::all(n) {
                 hrtimer_start(s, cpu, tick, 0, TimerFn::Tick);
             }
+            // Every task and lock of the run exists now: drop the tables' growth slack
+            // before the tasks' stacks are allocated (memory per task, crates/cli/benches/memory.rs).
+            s.tasks.shrink_to_fit();
+            k.m.shrink_locks();
         }
         for id in kworkers {
             let kk = k.clone();
@@ -394,7 +398,7 @@ impl System {
             });
         }
         let user: Vec<TaskId> = self.programs.iter().map(|(id, _)| *id).collect();
-        for (id, prog) in self.programs.drain(..) {
+        for (id, prog) in std::mem::take(&mut self.programs) {
             k.m.spawn(task_ctx(id), crate::syscalls::task_main(k.clone(), id, prog));
         }
         for cpu in CpuId::all(n) {
@@ -713,7 +717,7 @@ pub fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId
         blocked_donor: None,
         in_iowait: false,
         sleeping_owner: None,
-        blocked_head: Vec::new(),
+        blocked_head: Default::default(),
         pi_waiters: Default::default(),
         pi_blocked_on: None,
         rt_waiter: None,

@@ -2,9 +2,14 @@
 //!
 //! Linux: include/linux/sched.h struct task_struct.
 
+use std::collections::BTreeSet;
+use std::ops::{Deref, DerefMut};
+use std::sync::OnceLock;
+
 use sim::{CpuId, CpuMask, CtxId, LockId, Nanos};
 use uapi::Policy;
 
+use crate::locking::rtmutex::RtWaiter;
 use crate::sched::deadline::SchedDlEntity;
 use crate::sched::fair::SchedEntity;
 use crate::sched::rt::SchedRtEntity;
@@ -78,6 +83,14 @@ pub fn rt_prio(rt_priority: u32) -> i32 {
 /// The priority of an idle task (`MAX_PRIO`); traces print 120 for it (TR-2).
 pub const IDLE_PRIO: i32 = 140;
 
+/// `struct task_struct` (the fields the scheduler model uses).
+///
+/// Memory: a model with many tasks holds one of these per task, so groups of fields that most
+/// tasks never use (the deadline entity, rt_mutex PI waiters, parked donors) are kept out of
+/// line in an [`OutOfLine`], which costs one pointer until the group is first written.
+///
+/// Deviation: Linux embeds those groups in `task_struct`; reading them is the same here,
+/// only where they are stored differs.
 pub struct Task {
     pub id: TaskId,
     pub pid: Pid,
@@ -111,8 +124,9 @@ pub struct Task {
     pub se: SchedEntity,
     /// RT entity (`p->rt`).
     pub rt: SchedRtEntity,
-    /// DL entity (`p->dl`).
-    pub dl: SchedDlEntity,
+    /// DL entity (`p->dl`). Out of line ([`OutOfLine`]): only tasks that have been
+    /// SCHED_DEADLINE (or boosted by one) carry it.
+    pub dl: OutOfLine<SchedDlEntity>,
     /// The server this task runs on behalf of (`p->dl_server`), if it was picked through one.
     /// Protected by: the rq lock.
     pub dl_server: Option<crate::sched::deadline::DlEntity>,
@@ -167,10 +181,12 @@ pub struct Task {
     pub sleeping_owner: Option<TaskId>,
     /// `p->blocked_head`: the donors parked on this sleeping owner, oldest first; they are
     /// activated on this task's runqueue when it wakes. Protected by: `blocked_lock`.
-    pub blocked_head: Vec<TaskId>,
+    /// Out of line ([`OutOfLine`]): only owners that donors were parked on carry it.
+    pub blocked_head: OutOfLine<Vec<TaskId>>,
     /// `pi_waiters`: the top waiter of every rt_mutex this task owns, strongest first (M-10).
     /// Its first entry's task lends its priority (M-11). Protected by: `pi_lock`.
-    pub pi_waiters: std::collections::BTreeSet<crate::locking::rtmutex::RtWaiter>,
+    /// Out of line ([`OutOfLine`]): only tasks that have owned a contended rt_mutex carry it.
+    pub pi_waiters: OutOfLine<BTreeSet<RtWaiter>>,
     /// `pi_blocked_on`: the rt_mutex (index into `SchedState::rt_mutexes`) this task is queued
     /// on as a waiter. Protected by: `pi_lock` (written with the lock's `wait_lock` held too).
     pub pi_blocked_on: Option<crate::locking::rtmutex::RtMutexId>,
@@ -213,5 +229,105 @@ impl Task {
 
     pub fn is_running_state(&self) -> bool {
         self.state == state::TASK_RUNNING
+    }
+}
+
+/// A rarely used group of fields kept out of line: one pointer, and no allocation until the
+/// group is first written. Reading a group that was never written yields its pristine value
+/// (the value a new task's group has, `T::default()`), so code reads and writes the fields as
+/// if they were inline: `t.dl.runtime`, `t.pi_waiters.first()` (through `Deref`), and
+/// `t.dl.runtime = r` (through `DerefMut`, which allocates the group on first use).
+///
+/// Model-only: no Linux counterpart (see [`Task`]).
+pub struct OutOfLine<T: Pristine>(Option<Box<T>>);
+
+/// A type whose default value can be shared by every [`OutOfLine`] not yet written.
+pub trait Pristine: Default + Sync + Send + Sized + 'static {
+    /// The shared, never written default value.
+    fn pristine() -> &'static Self;
+}
+
+/// Implements [`Pristine`] for each type with a lazily built shared default.
+macro_rules! pristine {
+    ($($t:ty),* $(,)?) => {$(
+        impl Pristine for $t {
+            fn pristine() -> &'static Self {
+                static P: OnceLock<$t> = OnceLock::new();
+                P.get_or_init(Default::default)
+            }
+        }
+    )*};
+}
+
+pristine!(SchedDlEntity, BTreeSet<RtWaiter>, Vec<TaskId>);
+
+impl<T: Pristine> OutOfLine<T> {
+    /// A group that was never written (reads as `T::default()`).
+    pub const fn new() -> Self {
+        OutOfLine(None)
+    }
+
+    /// Back to the pristine value, freeing the group.
+    pub fn reset(&mut self) {
+        self.0 = None;
+    }
+
+    /// Whether the group has been written (and so allocated) since creation or the last
+    /// [`OutOfLine::reset`].
+    pub fn is_allocated(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl<T: Pristine> Default for OutOfLine<T> {
+    fn default() -> Self {
+        OutOfLine::new()
+    }
+}
+
+impl<T: Pristine> Deref for OutOfLine<T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        match &self.0 {
+            Some(b) => b,
+            None => T::pristine(),
+        }
+    }
+}
+
+impl<T: Pristine> DerefMut for OutOfLine<T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        self.0.get_or_insert_with(Default::default)
+    }
+}
+
+/// Prints the value (pristine or written alike), so a state dump does not depend on whether
+/// a group was ever allocated.
+impl<T: Pristine + std::fmt::Debug> std::fmt::Debug for OutOfLine<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_line_reads_pristine_until_written() {
+        let mut g: OutOfLine<Vec<TaskId>> = OutOfLine::new();
+        assert!(g.is_empty());
+        assert!(!g.is_allocated(), "a read allocated the group");
+        g.push(TaskId(3));
+        assert!(g.is_allocated());
+        assert_eq!(&*g, &[TaskId(3)]);
+        assert_eq!(format!("{g:?}"), format!("{:?}", [TaskId(3)]));
+        g.reset();
+        assert!(!g.is_allocated());
+        assert!(g.is_empty());
+        // The shared pristine value was never written through any group.
+        assert!(<Vec<TaskId> as Pristine>::pristine().is_empty());
     }
 }

@@ -848,7 +848,7 @@ async fn pick_again(k: &Kernel, cpu: CpuId, prev: TaskId) -> (TaskId, bool) {
             (prev_donor, task_is_blocked(s, picked))
         };
         let next = if blocked {
-            match find_proxy_task(k, cpu, picked).await {
+            match Box::pin(find_proxy_task(k, cpu, picked)).await {
                 // S7: the abandoned pick's push/pull work goes (zap_balance_callbacks()).
                 Proxy::Repick => {
                     k.st().rqs[cpu.idx()].balance_callbacks.clear();
@@ -1029,10 +1029,14 @@ pub async fn do_balance_callbacks(k: &Kernel, cpu: CpuId) {
             rq.balance_callbacks.remove(0)
         };
         match cb {
-            crate::sched::BalanceCallback::PushRt => crate::sched::rt::push_rt_tasks(k, cpu).await,
-            crate::sched::BalanceCallback::PullRt => crate::sched::rt::pull_rt_task(k, cpu).await,
-            crate::sched::BalanceCallback::PushDl => crate::sched::deadline::push_dl_tasks(k, cpu).await,
-            crate::sched::BalanceCallback::PullDl => crate::sched::deadline::pull_dl_task(k, cpu).await,
+            crate::sched::BalanceCallback::PushRt => Box::pin(crate::sched::rt::push_rt_tasks(k, cpu)).await,
+            crate::sched::BalanceCallback::PullRt => Box::pin(crate::sched::rt::pull_rt_task(k, cpu)).await,
+            crate::sched::BalanceCallback::PushDl => {
+                Box::pin(crate::sched::deadline::push_dl_tasks(k, cpu)).await
+            }
+            crate::sched::BalanceCallback::PullDl => {
+                Box::pin(crate::sched::deadline::pull_dl_task(k, cpu)).await
+            }
         }
     }
 }
@@ -1049,7 +1053,7 @@ pub async fn schedule(k: &Kernel) {
     // but before sched_submit_work() ran — the window of the workqueue stall (B4 step 4).
     let cpu = k.this_cpu();
     if k.m.irq_due() && !k.st().rqs[cpu.idx()].irqs_disabled {
-        crate::irq::do_irq(k).await;
+        Box::pin(crate::irq::do_irq(k)).await;
         preempt_point(k).await;
     }
     let tsk = k.current();
@@ -2446,7 +2450,7 @@ pub async fn sched_submit_work(k: &Kernel, tsk: TaskId) {
         crate::workqueue::is_wq_worker(&s, tsk) && !s.wq.skip_sleeping_hook
     };
     if hook {
-        crate::workqueue::wq_worker_sleeping(k, tsk).await;
+        Box::pin(crate::workqueue::wq_worker_sleeping(k, tsk)).await;
     }
 }
 

@@ -859,7 +859,7 @@ pub fn setparam_dl(s: &mut SchedState, p: TaskId, runtime: Nanos, deadline: Nano
 /// Linux: kernel/sched/deadline.c __dl_clear_params().
 pub fn dl_clear_params(s: &mut SchedState, p: TaskId) {
     cancel_dl_timer(s, DlEntity::Task(p));
-    s.tasks[p.idx()].dl = SchedDlEntity::default();
+    s.tasks[p.idx()].dl.reset();
 }
 
 // ---------------------------------------------------------------------- class hooks (sync)
@@ -1373,7 +1373,7 @@ pub async fn balance_dl(k: &Kernel, cpu: CpuId, prev: TaskId) -> bool {
         dl_task(&s, prev) && !on_dl_rq(&s, prev)
     };
     if pull {
-        pull_dl_task(k, cpu).await;
+        Box::pin(pull_dl_task(k, cpu)).await;
     }
     let s = k.st();
     let rq = &s.rqs[cpu.idx()];
@@ -1396,7 +1396,7 @@ pub async fn task_woken_dl(k: &Kernel, cpu: CpuId, p: TaskId) {
             && (curr.nr_cpus_allowed < 2 || !dl_entity_preempt(&s, p, rq.donor))
     };
     if need_to_push {
-        push_dl_tasks(k, cpu).await;
+        Box::pin(push_dl_tasks(k, cpu)).await;
     }
 }
 

@@ -1704,7 +1704,7 @@ pub async fn balance_fair(k: &Kernel, cpu: CpuId) -> bool {
     if k.st().rqs[cpu.idx()].cfs.h_nr_runnable > 0 {
         return true;
     }
-    crate::sched::fair_balance::sched_balance_newidle(k, cpu).await != 0
+    Box::pin(crate::sched::fair_balance::sched_balance_newidle(k, cpu)).await != 0
 }
 
 /// Class pick (rq lock held): pick_eevdf from the root cfs_rq down through the group

@@ -1016,7 +1016,7 @@ pub async fn balance_rt(k: &Kernel, cpu: CpuId, prev: TaskId) -> bool {
         !on_rt_rq(&s, prev) && need_pull_rt_task(&s, cpu, prev)
     };
     if pull {
-        pull_rt_task(k, cpu).await;
+        Box::pin(pull_rt_task(k, cpu)).await;
     }
     rt_or_higher_runnable(&k.st(), cpu)
 }
@@ -1040,7 +1040,7 @@ pub async fn task_woken_rt(k: &Kernel, cpu: CpuId, p: TaskId) {
             && (curr.nr_cpus_allowed < 2 || donor.prio <= t.prio)
     };
     if need_to_push {
-        push_rt_tasks(k, cpu).await;
+        Box::pin(push_rt_tasks(k, cpu)).await;
     }
 }
 
