@@ -902,8 +902,9 @@ async fn proxy_leave_pull(k: &Kernel, cpu: CpuId, donor: TaskId) {
         t.class
     };
     match class {
-        Class::Rt => crate::sched::rt::pull_for_departed(k, cpu, donor).await,
-        Class::Deadline => crate::sched::deadline::pull_dl_task(k, cpu).await,
+        // Boxed: rare, and its state would otherwise sit in every task's resident future.
+        Class::Rt => Box::pin(crate::sched::rt::pull_for_departed(k, cpu, donor)).await,
+        Class::Deadline => Box::pin(crate::sched::deadline::pull_dl_task(k, cpu)).await,
         _ => {}
     }
 }
