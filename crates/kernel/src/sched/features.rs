@@ -80,6 +80,7 @@ feature_table! {
     blocked_donor = true, "Proxy Execution v29 9/9", "An owner's unlock hands the mutex to the donor that was boosting it through that lock instead of the FIFO head (M5-M6, M8).";
     deactivate_link = true, "Proxy Execution v27+ find_proxy_task() (proxy_force_return() removed)", "A chain link that cannot be proxied through (waking, ownerless mutex, sleeping owner) is deactivated and its return left to try_to_wake_up(); off: 7.1's proxy_force_return() and donor deactivation (F2-F4).";
     return_when_needed = false, "post-v29 sched/proxy: Only return migrate when needed", "proxy_needs_return() leaves a waking donor that is on its wake_cpu queued where it is; off (v29): every waking blocked task that is not current goes through a full wakeup (R6).";
+    return_when_away = false, "post-v29 proxy_needs_return() (johnstultz-work/linux-dev 014c4be7310b: returns by task_cpu(p) != wake_cpu)", "A waking task queued away from its wake_cpu is sent back through a full wakeup even when its blocked_on is already cleared: a chain link whose proxy deactivation was only a delayed dequeue (B-v29-10); off (v29): such a link is woken in place, outside its affinity (R6).";
     sleeping_owner = false, "post-v29 (v30) proxy_enqueue_on_owner()/activate_blocked_waiters()", "A donor whose lock owner sleeps is parked on the owner and activated on the owner's runqueue when it wakes; off: the link is deactivated (F4, O5).";
     iowait_fix = true, "post-v29 d346306db401 sched: proxy-exec: fix nr_iowait imbalance in do_activate_blocked_waiter()", "An activated parked waiter in iowait is taken off the nr_iowait of the CPU it slept on before it moves; off: after it moves, so the donor CPU leaks +1 and the owner CPU goes -1 (kernel/sched/proxy_iowait_repro.c).";
     nohz_idle = false, "CONFIG_NO_HZ_IDLE (y in the common distribution configs)", "Idle CPUs stop their tick and a busy CPU's tick kicks an idle load balancer to balance for them (sched::nohz); off: idle CPUs tick and balance for themselves. Off by default until the scenarios' pinned times are re-checked with it on.";
@@ -130,6 +131,7 @@ impl ModelVersion {
         f.dl_rq_curr = v29_or_later;
         f.deactivate_link = v29_or_later;
         f.return_when_needed = self == ModelVersion::Next;
+        f.return_when_away = self == ModelVersion::Next;
         f.sleeping_owner = self == ModelVersion::Next;
         f.iowait_fix = true;
         f.missed_balance_fix = self != ModelVersion::V6_17;
@@ -155,7 +157,12 @@ pub const PROXY_MECHANISMS: &[&str] = &[
 ];
 
 /// The post-v29 mechanisms `proxysched ablate --model next` also switches off one at a time.
-pub const NEXT_MECHANISMS: &[&str] = &["return_when_needed", "sleeping_owner", "iowait_fix"];
+pub const NEXT_MECHANISMS: &[&str] = &[
+    "return_when_needed",
+    "return_when_away",
+    "sleeping_owner",
+    "iowait_fix",
+];
 
 /// The mechanisms worth switching off one at a time from `f`: every listed one that is on,
 /// except `iowait_fix` without `sleeping_owner` (it only changes the parked-waiter path).
