@@ -102,8 +102,9 @@ pub enum ModelVersion {
     /// (johnstultz-work/linux-dev kernel/sched/core.c at 32d34d761ad6). The default.
     #[default]
     V29,
-    /// The development after v29: return migration only when needed, sleeping-owner parking
-    /// with per-CPU nr_iowait accounting (v30 work in the same tree).
+    /// The development after v29: return migration only when needed and whenever a waking
+    /// task sits away from its wake_cpu (B-v29-10), sleeping-owner parking with per-CPU
+    /// nr_iowait accounting (v30 work in the same tree).
     Next,
 }
 
