@@ -2076,7 +2076,11 @@ async fn ttwu_runnable(k: &Kernel, p: TaskId, wake_flags: WakeFlags) -> bool {
 /// Deviation: with both post-v29 switches on, a task that still has `blocked_on` but not
 /// `is_blocked` and sits away from its `wake_cpu` is returned too (the later tree would
 /// leave it); no model path queues such a task away from home, because only tasks that
-/// blocked themselves are moved as donors (I6).
+/// blocked themselves are moved as donors (I6). And the model's `try_to_wake_up()` keeps a
+/// stale `wake_cpu` when a return lands on the CPU the task already sits on (the tree's
+/// wakeup resets `p->wake_cpu` there), so `return_when_away` also sends such a task through
+/// a full wakeup the tree would not do (`proxy_swarm_4cpus.json` under `--model next`: d-11
+/// at 109.744 ms, placed on the same CPU again).
 fn proxy_needs_return(s: &mut SchedState, cpu: CpuId, p: TaskId) -> bool {
     let t = &s.tasks[p.idx()];
     let home = t.cpu == t.wake_cpu;
