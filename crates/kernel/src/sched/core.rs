@@ -2081,13 +2081,58 @@ async fn ttwu_runnable(k: &Kernel, p: TaskId, wake_flags: WakeFlags) -> bool {
 /// its `wake_cpu` stays queued and is woken in place (marks left as they are: it re-sets
 /// `blocked_on` itself when it runs, M2).
 ///
+/// With `return_when_away` (post-v29) a task that blocked itself (`is_blocked`) and sits away
+/// from its `wake_cpu` is taken off as well when nothing marks it blocked any more: the
+/// later tree decides by `task_cpu(p) != p->wake_cpu`, under `p->is_blocked` in
+/// `ttwu_runnable()`, not by `blocked_on`. With both switches that is the later tree's test.
+///
+/// B-v29-10, a bug of the v29 tree (`return_when_away` off): a chain link that
+/// `find_proxy_task()` cannot proxy through (waking, F2; ownerless mutex, F3; sleeping owner,
+/// F4) has its `blocked_on` (or waking mark) cleared and is then `proxy_deactivate()`d, whose
+/// `block_task()` is an ordinary sleep dequeue. Under DELAY_DEQUEUE an ineligible fair link
+/// is only delayed (`se.sched_delayed`): it stays queued where chain migration put it,
+/// possibly outside its affinity. When its wakeup reaches `ttwu_runnable()` before a pick
+/// finishes the dequeue, nothing marks it blocked, so this function lets it be woken in
+/// place, and the CPU runs it there (as the owner a donor proxies through, or on its own):
+///
+/// ```text
+///   CPU 2 (walk from donor D)                  CPU 4 (owner of M, unlocking)
+///                                              mutex_unlock(M): hand M to link L, mark L
+///                                                PROXY_WAKING, wake_q
+///   find_proxy_task(): L is waking, not curr
+///     clear the mark; proxy_deactivate(L)
+///       block_task(): L ineligible, delayed;
+///       L stays queued on CPU 2 (allowed: 3)
+///                                              try_to_wake_up(L): on_rq
+///                                                ttwu_runnable(): requeue delayed L;
+///                                                proxy_needs_return(): not blocked: false
+///                                                ttwu_do_wakeup(L): woken on CPU 2
+///   __schedule(): L runs on CPU 2 (curr_in_affinity fails)
+/// ```
+///
+/// K Prateek Nayak named the delayed `proxy_deactivate()` in the v26 review (April 2026) and
+/// Peter Zijlstra answered that `ttwu_runnable()` should deal with it; the v29 tree's
+/// `ttwu_runnable()` requeues the delayed task first (R5), but its `proxy_needs_return()`
+/// still asks `task_is_blocked()`, which the walk has just made false.
+///
 /// Linux: kernel/sched/core.c proxy_needs_return() (v29: johnstultz-work/linux-dev at
-/// 32d34d761ad6; post-v29 as spec R6 describes the later tree).
+/// 32d34d761ad6; post-v29: the same tree at 014c4be7310b, spec R6).
+///
+/// Deviation: with both post-v29 switches on, a task that still has `blocked_on` but not
+/// `is_blocked` and sits away from its `wake_cpu` is returned too (the later tree would
+/// leave it); no model path queues such a task away from home, because only tasks that
+/// blocked themselves are moved as donors (I6). And the model's `try_to_wake_up()` keeps a
+/// stale `wake_cpu` when a return lands on the CPU the task already sits on (the tree's
+/// wakeup resets `p->wake_cpu` there), so `return_when_away` also sends such a task through
+/// a full wakeup the tree would not do (`proxy_swarm_4cpus.json` under `--model next`: d-11
+/// at 109.744 ms, placed on the same CPU again).
 fn proxy_needs_return(s: &mut SchedState, cpu: CpuId, p: TaskId) -> bool {
-    if !s.feat.ttwu_return_migration || !task_has_blocked_on(s, p) {
+    let t = &s.tasks[p.idx()];
+    let home = t.cpu == t.wake_cpu;
+    let away_unmarked = s.feat.return_when_away && t.is_blocked && !home;
+    if !s.feat.ttwu_return_migration || !(task_has_blocked_on(s, p) || away_unmarked) {
         return false;
     }
-    let home = s.tasks[p.idx()].cpu == s.tasks[p.idx()].wake_cpu;
     if s.feat.return_when_needed && home {
         // Post-v29 has no PROXY_WAKING: its waking mark is `is_blocked && !blocked_on`, which
         // this wakeup ends (ttwu_do_wakeup() clears is_blocked). The model's separate flag

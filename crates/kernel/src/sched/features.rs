@@ -80,6 +80,7 @@ feature_table! {
     blocked_donor = true, "Proxy Execution v29 9/9", "An owner's unlock hands the mutex to the donor that was boosting it through that lock instead of the FIFO head (M5-M6, M8).";
     deactivate_link = true, "Proxy Execution v27+ find_proxy_task() (proxy_force_return() removed)", "A chain link that cannot be proxied through (waking, ownerless mutex, sleeping owner) is deactivated and its return left to try_to_wake_up(); off: 7.1's proxy_force_return() and donor deactivation (F2-F4).";
     return_when_needed = false, "post-v29 sched/proxy: Only return migrate when needed", "proxy_needs_return() leaves a waking donor that is on its wake_cpu queued where it is; off (v29): every waking blocked task that is not current goes through a full wakeup (R6).";
+    return_when_away = false, "post-v29 proxy_needs_return() (johnstultz-work/linux-dev 014c4be7310b: returns by task_cpu(p) != wake_cpu)", "A waking task queued away from its wake_cpu is sent back through a full wakeup even when its blocked_on is already cleared: a chain link whose proxy deactivation was only a delayed dequeue (B-v29-10); off (v29): such a link is woken in place, outside its affinity (R6).";
     sleeping_owner = false, "post-v29 (v30) proxy_enqueue_on_owner()/activate_blocked_waiters()", "A donor whose lock owner sleeps is parked on the owner and activated on the owner's runqueue when it wakes; off: the link is deactivated (F4, O5).";
     iowait_fix = true, "post-v29 d346306db401 sched: proxy-exec: fix nr_iowait imbalance in do_activate_blocked_waiter()", "An activated parked waiter in iowait is taken off the nr_iowait of the CPU it slept on before it moves; off: after it moves, so the donor CPU leaks +1 and the owner CPU goes -1 (kernel/sched/proxy_iowait_repro.c).";
     proxy_leave_pull = false, "proposal (proxysched), not in any tree of the series: spec O2", "When find_proxy_task() takes an RT or DL donor off this runqueue (deactivated for a sleeping or remote owner, or moved by donor/chain migration), run the pull its blocking would have run (balance_rt()/balance_dl() with it as prev); off (every preset, as the series): proxy_resched_idle() makes idle the prev of the next pick, so no class pull runs and this CPU can idle while RT/DL work waits on an overloaded one (invariant rt_dl_top_n_running).";
@@ -102,8 +103,9 @@ pub enum ModelVersion {
     /// (johnstultz-work/linux-dev kernel/sched/core.c at 32d34d761ad6). The default.
     #[default]
     V29,
-    /// The development after v29: return migration only when needed, sleeping-owner parking
-    /// with per-CPU nr_iowait accounting (v30 work in the same tree).
+    /// The development after v29: return migration only when needed and whenever a waking
+    /// task sits away from its wake_cpu (B-v29-10), sleeping-owner parking with per-CPU
+    /// nr_iowait accounting (v30 work in the same tree).
     Next,
 }
 
@@ -131,6 +133,7 @@ impl ModelVersion {
         f.dl_rq_curr = v29_or_later;
         f.deactivate_link = v29_or_later;
         f.return_when_needed = self == ModelVersion::Next;
+        f.return_when_away = self == ModelVersion::Next;
         f.sleeping_owner = self == ModelVersion::Next;
         f.iowait_fix = true;
         f.missed_balance_fix = self != ModelVersion::V6_17;
@@ -156,7 +159,12 @@ pub const PROXY_MECHANISMS: &[&str] = &[
 ];
 
 /// The post-v29 mechanisms `proxysched ablate --model next` also switches off one at a time.
-pub const NEXT_MECHANISMS: &[&str] = &["return_when_needed", "sleeping_owner", "iowait_fix"];
+pub const NEXT_MECHANISMS: &[&str] = &[
+    "return_when_needed",
+    "return_when_away",
+    "sleeping_owner",
+    "iowait_fix",
+];
 
 /// The mechanisms worth switching off one at a time from `f`: every listed one that is on,
 /// except `iowait_fix` without `sleeping_owner` (it only changes the parked-waiter path).
