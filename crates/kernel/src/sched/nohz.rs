@@ -272,15 +272,17 @@ async fn nohz_idle_balance_all(k: &Kernel, this_cpu: CpuId, flags: u32) {
     };
     let mut update_next_balance = false;
     for balance_cpu in cpus {
-        {
+        let (skip, this_busy) = {
             let s = k.st();
-            if !s.nohz.idle_cpus_mask.test(balance_cpu) || !idle_cpu(&s, balance_cpu) {
-                continue;
-            }
-            // This CPU got work: leave the others to the next balancer.
-            if !idle_cpu(&s, this_cpu) && k.need_resched() {
-                return;
-            }
+            let skip = !s.nohz.idle_cpus_mask.test(balance_cpu) || !idle_cpu(&s, balance_cpu);
+            (skip, !idle_cpu(&s, this_cpu))
+        };
+        if skip {
+            continue;
+        }
+        // This CPU got work: leave the others to the next balancer.
+        if this_busy && k.need_resched() {
+            return;
         }
         let due = {
             let s = k.st();
