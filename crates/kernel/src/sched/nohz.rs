@@ -8,7 +8,8 @@
 //! (`_nohz_idle_balance()`). A CPU leaving idle restarts its tick at the next jiffy boundary
 //! (`tick_nohz_idle_exit()`) and leaves the mask at its first busy tick.
 //!
-//! Switch: `nohz_idle` (off gives back periodic ticks on idle CPUs, each balancing for itself).
+//! Switch: `nohz_idle`, on by default in every model (`CONFIG_NO_HZ_IDLE=y` in the common
+//! distribution configs); off gives back periodic ticks on idle CPUs, each balancing for itself.
 //!
 //! Linux: kernel/time/tick-sched.c (tick_nohz_idle_stop_tick, tick_nohz_next_event,
 //! tick_nohz_idle_exit, tick_nohz_restart_sched_tick), kernel/sched/fair.c (nohz_balancer_kick,
