@@ -73,11 +73,7 @@ fn b_v20_2_fair_server_runs_a_donor_from_boot() {
     let on = run_with("dl_server_boot_hang.json", |a| a.protocol = Some("proxy".into()));
     let (owner, waiter) = (on.pid("owner-0"), on.pid("waiter-1"));
     let slices = proxy_slices(&on, owner, waiter);
-    assert_eq!(
-        slices.first(),
-        Some(&(950 * MS, 952 * MS)),
-        "{slices:?}"
-    );
+    assert_eq!(slices.first(), Some(&(950 * MS, 952 * MS)), "{slices:?}");
     assert!(
         slices.iter().all(|&(b, e)| b >= 950 * MS && e <= 1000 * MS),
         "{slices:?}"

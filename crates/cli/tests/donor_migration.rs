@@ -31,10 +31,7 @@ fn donor_migrates_to_the_owner_and_returns_home_on_wakeup_at_exact_times() {
     // wake_up_new_task() before its rt-app thread pins itself to CPU 0, which moves it at
     // once; the seed's order of the steps at t=0 puts it there with NO_HZ_IDLE), then only on
     // CPU 0.
-    assert_eq!(
-        s.switch_ins(h),
-        vec![(0, 1), (0, 0), (2 * MS, 0), (4_500_000, 0)]
-    );
+    assert_eq!(s.switch_ins(h), vec![(0, 1), (0, 0), (2 * MS, 0), (4_500_000, 0)]);
     assert_eq!(s.work_done_ns(h), 5_500_000);
     assert_eq!(s.result.metrics.counters.proxy_migrations, 1);
     assert_eq!(s.result.metrics.counters.return_migrations, 1);
@@ -59,10 +56,7 @@ fn without_ttwu_return_the_scheduler_forces_the_return() {
     let s = run_proxy("donor_migration.json", &["ttwu_return_migration=off"]);
     let h = s.pid("H-2");
     // After its boot placement on CPU 1 (before it pins itself to CPU 0), only CPU 0.
-    assert_eq!(
-        s.switch_ins(h),
-        vec![(0, 1), (0, 0), (2 * MS, 0), (4_500_000, 0)]
-    );
+    assert_eq!(s.switch_ins(h), vec![(0, 1), (0, 0), (2 * MS, 0), (4_500_000, 0)]);
     assert_eq!(s.work_done_ns(h), 5_500_000);
     assert_eq!(return_migrations(&s).len(), 1);
 }

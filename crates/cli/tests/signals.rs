@@ -216,7 +216,12 @@ fn signal_to_an_unknown_task_and_interruptible_on_a_condvar_are_input_errors() {
 
 const STALE: &str = "stale_prev_signal.json";
 
-fn explore_json(features: &[&str], start: &str, seeds: &str, out: &std::path::Path) -> (Output, serde_json::Value) {
+fn explore_json(
+    features: &[&str],
+    start: &str,
+    seeds: &str,
+    out: &std::path::Path,
+) -> (Output, serde_json::Value) {
     let mut args = vec![
         "explore".to_string(),
         scenario(STALE),
