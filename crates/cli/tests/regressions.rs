@@ -370,7 +370,8 @@ fn b_v22_2_proxy_actions_run_after_the_link_locks_are_dropped() {
 /// migration is counted). Found with a
 /// temporary counter on that branch; the exact return pins that this seed still reaches it
 /// (re-search the seeds if the model's interleavings change). The run must stay clean with
-/// every invariant checked.
+/// every invariant checked. Found with periodic idle ticks, so the run keeps them
+/// (`nohz_idle=off`): tickless idle CPUs take other steps and the seed reaches other windows.
 #[test]
 fn b_v18_1_swarm_race_meets_a_waking_link_in_flight() {
     let s = run_with("proxy_swarm_4cpus.json", |a| {
@@ -378,6 +379,7 @@ fn b_v18_1_swarm_race_meets_a_waking_link_in_flight() {
         a.cpus = Some(8);
         a.seed = Some(63);
         a.duration = Some(0.03);
+        a.features.push("nohz_idle=off".into());
     });
     assert_eq!(s.result.outcome.end_reason, EndReason::Duration);
     let a = s.pid("a-2");

@@ -7,7 +7,9 @@
 //! its cfs_rq (`cfs_rq->load.weight`, delayed entities included), a task's load is its weight,
 //! and a task's utilization is taken as a full CPU (1024) while it is queued; group
 //! utilization and runnable figures are derived from task counts. The decision rules of
-//! F-42…F-47 are kept. Idle CPUs run their own periodic pass (no nohz delegate).
+//! F-42…F-47 are kept. Tickless idle CPUs are balanced by the nohz idle load balancer
+//! ([`crate::sched::nohz`], on by default); with `nohz_idle=off` idle CPUs keep ticking and run
+//! their own periodic pass.
 
 use sim::{CpuId, CpuMask};
 
@@ -923,7 +925,8 @@ fn get_sd_balance_interval(s: &SchedState, cpu: CpuId, level: usize, busy: bool)
 ///
 /// Linux: kernel/sched/fair.c sched_balance_trigger().
 ///
-/// Deviation: no nohz kick of an idle balancer on behalf of tick-stopped CPUs.
+/// The other half of Linux's function, the kick of an idle load balancer for tick-stopped
+/// CPUs, is `crate::sched::nohz::nohz_balancer_kick()`, called from the tick.
 pub fn sched_balance_trigger(s: &SchedState, cpu: CpuId) -> bool {
     s.jiffies >= s.rqs[cpu.idx()].next_balance
 }
@@ -934,7 +937,10 @@ pub fn sched_balance_trigger(s: &SchedState, cpu: CpuId) -> bool {
 ///
 /// Linux: kernel/sched/fair.c sched_balance_softirq() / sched_balance_domains().
 ///
-/// Deviation: no nohz idle balancing on behalf of other CPUs, no newidle cost decay.
+/// The nohz idle load balancer runs this pass on behalf of each tickless CPU that is due
+/// (`crate::sched::nohz`, `_nohz_idle_balance()`).
+///
+/// Deviation: no newidle cost decay.
 pub async fn sched_balance_periodic(k: &Kernel, this_cpu: CpuId) {
     let nd = {
         let mut s = k.st();
@@ -1000,7 +1006,8 @@ pub async fn sched_balance_periodic(k: &Kernel, this_cpu: CpuId) {
 ///
 /// Deviation: each domain's `max_newidle_lb_cost` is the modelled cost of one pass
 /// (`costs.newidle_balance_ns`, K-10), charged with a delay per domain visited; Linux measures
-/// and decays it. No NI_RANDOM skipping, no nohz kick.
+/// and decays it. No NI_RANDOM skipping, no `nohz_newidle_balance()` kick (it updates blocked
+/// load, which the model does not keep; see `crate::sched::nohz`).
 pub async fn sched_balance_newidle(k: &Kernel, this_cpu: CpuId) -> i32 {
     assert!(
         k.rq_locked(this_cpu),

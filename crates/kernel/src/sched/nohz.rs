@@ -8,7 +8,8 @@
 //! (`_nohz_idle_balance()`). A CPU leaving idle restarts its tick at the next jiffy boundary
 //! (`tick_nohz_idle_exit()`) and leaves the mask at its first busy tick.
 //!
-//! Switch: `nohz_idle` (off gives back periodic ticks on idle CPUs, each balancing for itself).
+//! Switch: `nohz_idle`, on by default in every model (`CONFIG_NO_HZ_IDLE=y` in the common
+//! distribution configs); off gives back periodic ticks on idle CPUs, each balancing for itself.
 //!
 //! Linux: kernel/time/tick-sched.c (tick_nohz_idle_stop_tick, tick_nohz_next_event,
 //! tick_nohz_idle_exit, tick_nohz_restart_sched_tick), kernel/sched/fair.c (nohz_balancer_kick,
@@ -272,15 +273,17 @@ async fn nohz_idle_balance_all(k: &Kernel, this_cpu: CpuId, flags: u32) {
     };
     let mut update_next_balance = false;
     for balance_cpu in cpus {
-        {
+        let (skip, this_busy) = {
             let s = k.st();
-            if !s.nohz.idle_cpus_mask.test(balance_cpu) || !idle_cpu(&s, balance_cpu) {
-                continue;
-            }
-            // This CPU got work: leave the others to the next balancer.
-            if !idle_cpu(&s, this_cpu) && k.need_resched() {
-                return;
-            }
+            let skip = !s.nohz.idle_cpus_mask.test(balance_cpu) || !idle_cpu(&s, balance_cpu);
+            (skip, !idle_cpu(&s, this_cpu))
+        };
+        if skip {
+            continue;
+        }
+        // This CPU got work: leave the others to the next balancer.
+        if this_busy && k.need_resched() {
+            return;
         }
         let due = {
             let s = k.st();
