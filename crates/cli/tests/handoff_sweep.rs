@@ -19,7 +19,8 @@ fn text(b: &[u8]) -> String {
 const SWEEP_SEEDS: [u64; 6] = [211, 5103, 32084, 43699, 80668, 93345];
 
 /// `proxysched explore` of swarm seed `seed` as the sweep ran it (duration 0.02 s, v29
-/// defaults) plus `features`; returns the exit code and the JSON summary.
+/// defaults with periodic idle ticks, the default then: `nohz_idle=off`) plus `features`;
+/// returns the exit code and the JSON summary.
 fn explore_seed(seed: u64, features: &[&str]) -> (Option<i32>, serde_json::Value) {
     let out = tmp(&format!("out-{seed}-{}", features.join("-")));
     let start = seed.to_string();
@@ -37,6 +38,8 @@ fn explore_seed(seed: u64, features: &[&str]) -> (Option<i32>, serde_json::Value
         out.to_str().unwrap(),
         "--format",
         "json",
+        "--feature",
+        "nohz_idle=off",
     ];
     for f in features {
         args.push("--feature");

@@ -13,7 +13,8 @@
 //!
 //! Each seed runs the sweep's own schedule in process: the swarm workload generated for v29,
 //! the random strategy with the explorer's perturbation bounds, `--duration 0.02`, every
-//! invariant checked after every step.
+//! invariant checked after every step, and periodic idle ticks (`nohz_idle=off`), the
+//! default when the sweep ran: with tickless idle the same seeds are other schedules.
 
 mod common;
 
@@ -63,7 +64,10 @@ fn sweep_seed(seed: u64, model: Option<&str>, features: &[&str]) -> Outcome {
     let flags = Flags {
         file: name.clone(),
         model: model.map(str::to_string),
-        features: features.iter().map(|f| f.to_string()).collect(),
+        features: std::iter::once("nohz_idle=off")
+            .chain(features.iter().copied())
+            .map(str::to_string)
+            .collect(),
         seed: Some(seed),
         duration: Some(0.02),
         check: true,
