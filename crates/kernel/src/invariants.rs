@@ -209,10 +209,12 @@ const LOCKLESS_INPUTS: &[&str] = &[
 const POOLS_CHECK: &str = "wq_nr_running_counts_running_workers";
 
 /// The system-wide checks whose inputs the model writes under nothing but runqueue locks:
-/// a task's `blocked_donor` (find_proxy_task()), `nr_iowait` and the tasks' queued state, and
-/// the DL bandwidth check, which runs only while no runqueue lock is held. The other
-/// system-wide checks read what only the mutex, rt_mutex, pi and blocked locks protect.
+/// a task's `blocked_donor` (find_proxy_task()), its `blocked_on` (the 7.1 and later proxy
+/// paths clear it with the rq lock held), `nr_iowait` and the tasks' queued state, and the
+/// DL bandwidth check, which runs only while no runqueue lock is held. The other
+/// system-wide checks read what only the rt_mutex, pi and blocked locks protect.
 const RQ_LOCKED_INPUTS: &[&str] = &[
+    "blocked_on_is_a_waiter",
     "blocked_donor_path_is_simple",
     "dl_bw_admitted",
     "nr_iowait_balanced",

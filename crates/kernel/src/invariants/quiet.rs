@@ -29,9 +29,9 @@ pub struct Digests {
     /// entries, its curr, donor and stopper, the tasks on its DL trees and the tasks queued
     /// on it.
     pub per_rq: Vec<u64>,
-    /// What the mutex and rt_mutex locks protect: each task's `blocked_on`, PROXY_WAKING
-    /// mark, `pi_blocked_on`, rt_mutex waiter and `pi_waiters`, the mutex wait lists and
-    /// the rt_mutex wait trees.
+    /// What the mutex and rt_mutex locks protect, but not `blocked_on` (which the 7.1 and
+    /// later proxy paths clear under a runqueue lock): each task's `pi_blocked_on`,
+    /// rt_mutex waiter and `pi_waiters`, the mutex wait lists and the rt_mutex wait trees.
     pub other_locks: u64,
     /// The rest of the system-wide state: cpudl, the overload mask, the root domain's
     /// bandwidth, and every task's fields (those queued nowhere included).
@@ -106,8 +106,8 @@ pub fn checked_state_digests(s: &SchedState, d: &mut Digests) {
     for t in &s.tasks {
         let _ = write!(
             h,
-            "{}{:?}{}{:?}{:?}{:?}",
-            t.id, t.blocked_on, t.proxy_waking, t.pi_blocked_on, t.rt_waiter, t.pi_waiters
+            "{}{:?}{:?}{:?}",
+            t.id, t.pi_blocked_on, t.rt_waiter, t.pi_waiters
         );
     }
     for m in &s.mutexes {
