@@ -101,9 +101,9 @@ pub fn lookup(name: &str) -> Option<&'static Invariant> {
 pub struct Snapshot<'a> {
     pub k: &'a Kernel,
     pub s: &'a SchedState,
-    /// Per CPU, the tasks queued and counted by `nr_running`.
+    /// Per CPU, the tasks queued and counted by `nr_running` (filled for the CPUs checked).
     queued_on: &'a [u32],
-    /// Per CPU, the queued unthrottled DL tasks.
+    /// Per CPU, the queued unthrottled DL tasks (filled for the CPUs checked).
     queued_dl: &'a [u32],
 }
 
@@ -116,20 +116,31 @@ struct Counts {
 }
 
 impl Counts {
-    fn snapshot<'a>(&'a mut self, k: &'a Kernel, s: &'a SchedState) -> Snapshot<'a> {
+    /// A snapshot with the counts of the CPUs in `only` (every CPU with None), in one pass
+    /// over the tasks.
+    fn snapshot<'a>(&'a mut self, k: &'a Kernel, s: &'a SchedState, only: Option<&[bool]>) -> Snapshot<'a> {
         self.queued_on.clear();
         self.queued_on.resize(s.rqs.len(), 0);
+        self.queued_dl.clear();
+        self.queued_dl.resize(s.rqs.len(), 0);
         for t in &s.tasks {
-            // A task in a throttled CFS hierarchy stays queued in its group but is not counted
-            // by its rq (throttle_cfs_rq() subtracts it), like a throttled DL task.
-            if t.on_rq == OnRq::Queued
-                && !(t.class == Class::Deadline && t.dl.dl_throttled)
-                && !crate::sched::fair::task_throttled(s, t.id)
-            {
-                self.queued_on[t.cpu.idx()] += 1;
+            let c = t.cpu.idx();
+            if t.on_rq != OnRq::Queued || only.is_some_and(|only| !only[c]) {
+                continue;
+            }
+            if t.class == Class::Deadline {
+                // sched::deadline::queued_dl_tasks_into()'s rule, which check_dl_rq() reads.
+                if !t.dl.dl_throttled {
+                    self.queued_dl[c] += 1;
+                    self.queued_on[c] += 1;
+                }
+            } else if !crate::sched::fair::task_throttled(s, t.id) {
+                // A task in a throttled CFS hierarchy stays queued in its group but is not
+                // counted by its rq (throttle_cfs_rq() subtracts it), like a throttled DL
+                // task.
+                self.queued_on[c] += 1;
             }
         }
-        crate::sched::deadline::queued_dl_tasks_into(s, &mut self.queued_dl);
         Snapshot {
             k,
             s,
@@ -137,9 +148,7 @@ impl Counts {
             queued_dl: &self.queued_dl,
         }
     }
-}
 
-impl Counts {
     /// A snapshot without the per-CPU counts, for the checks that do not read them.
     fn snapshot_quiet<'a>(&'a self, k: &'a Kernel, s: &'a SchedState) -> Snapshot<'a> {
         Snapshot {
@@ -155,23 +164,6 @@ impl Snapshot<'_> {
     fn rq_locked(&self, rq: &Rq) -> bool {
         self.k.m.lock_owner(rq.lock).is_some()
     }
-
-    /// Every violated per-step invariant into `out`, in catalogue order: each unlocked
-    /// runqueue's entries, CPU by CPU, then the system-wide entries.
-    fn check_into(&self, out: &mut Vec<(&'static str, String)>) {
-        for rq in self.s.rqs.iter().filter(|rq| !self.rq_locked(rq)) {
-            for inv in CATALOGUE {
-                if let Check::EachRq(f) = inv.check {
-                    out.extend(f(self, rq).map(|d| (inv.name, d)));
-                }
-            }
-        }
-        for inv in CATALOGUE {
-            if let Check::EachStep(f) = inv.check {
-                out.extend(f(self).into_iter().map(|d| (inv.name, d)));
-            }
-        }
-    }
 }
 
 /// Every violated per-step invariant as (name, detail), in catalogue order: each unlocked
@@ -180,9 +172,24 @@ pub fn check_all(k: &Kernel) -> Vec<(&'static str, String)> {
     let s = k.s.borrow();
     let mut counts = Counts::default();
     let mut out = Vec::new();
-    counts.snapshot(k, &s).check_into(&mut out);
+    let x = counts.snapshot(k, &s, None);
+    for rq in s.rqs.iter().filter(|rq| !x.rq_locked(rq)) {
+        for inv in CATALOGUE {
+            if let Check::EachRq(f) = inv.check {
+                out.extend(f(&x, rq).map(|d| (inv.name, d)));
+            }
+        }
+    }
+    for inv in CATALOGUE {
+        if let Check::EachStep(f) = inv.check {
+            out.extend(f(&x).into_iter().map(|d| (inv.name, d)));
+        }
+    }
     out
 }
+
+/// A per-runqueue per-step checker ([`Check::EachRq`]).
+type RqCheck = fn(&Snapshot, &Rq) -> Option<String>;
 
 /// A system-wide per-step checker ([`Check::EachStep`]).
 type SystemCheck = fn(&Snapshot) -> Vec<String>;
@@ -197,58 +204,141 @@ const LOCKLESS_INPUTS: &[&str] = &[
     "wq_nr_running_counts_running_workers",
 ];
 
+/// The lockless check of the worker pools, which the [`Checker`] runs only when what it reads
+/// changed, as `WqState::gen` tells.
+const POOLS_CHECK: &str = "wq_nr_running_counts_running_workers";
+
+/// The system-wide checks whose inputs the model writes under nothing but runqueue locks:
+/// a task's `blocked_donor` (find_proxy_task()), its `blocked_on` (the 7.1 and later proxy
+/// paths clear it with the rq lock held), `nr_iowait` and the tasks' queued state, and the
+/// DL bandwidth check, which runs only while no runqueue lock is held. The other
+/// system-wide checks read what only the rt_mutex, pi and blocked locks protect.
+const RQ_LOCKED_INPUTS: &[&str] = &[
+    "blocked_on_is_a_waiter",
+    "blocked_donor_path_is_simple",
+    "dl_bw_admitted",
+    "nr_iowait_balanced",
+];
+
+/// When the checker runs a system-wide check ([`Checker`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// After every step (`LOCKLESS_INPUTS`).
+    Lockless,
+    /// After every step after which `WqState::gen` moved (`POOLS_CHECK`).
+    Pools,
+    /// After every step whose CPU released or holds a lock (`RQ_LOCKED_INPUTS`).
+    RqLocks,
+    /// After every step whose CPU released or holds a lock other than a runqueue, worker
+    /// pool or wait-queue lock.
+    OtherLocks,
+}
+
+/// How much of the state a step may have changed ([`Checker::classify`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Touched {
+    /// Nothing the checks read (its CPU released no lock and holds none that protects
+    /// any).
+    Nothing,
+    /// The runqueues marked in `Checker::dirty` and what their locks protect.
+    Rqs,
+    /// Anything.
+    All,
+}
+
 /// The per-step checks of a run: [`check_all`] and the RT/DL settling watch
 /// ([`rt_dl::TopNWatch`]) after every machine step, at a fraction of their cost and with
 /// exactly their verdicts.
 ///
-/// A step is *quiet* when its CPU released no raw spinlock during it and holds none after
-/// it. Everything the per-step checks read is written under some raw spinlock (rq, pi,
+/// Everything the per-step checks read is written under some raw spinlock (rq, pi,
 /// blocked, wait and pool locks) — the rules they check are rules about what a lock holder
-/// leaves behind — so a quiet step cannot change a verdict: the checks and the watch would
-/// read what they read after the previous step, and they passed then (a violation ends the
-/// run). A quiet step is therefore not checked; the watch only counts it and is evaluated
-/// again once a wait it times reaches its bound ([`rt_dl::TopNWatch::deadline_ns`]). The
-/// checks of state Linux writes without a lock (`LOCKLESS_INPUTS`) run after quiet steps
-/// too. Quiet
-/// steps are most of a run: busy-wait polls of mutex spinners, user work, the lock-free
-/// stretches of `schedule()` and the idle loop.
+/// leaves behind — except the inputs of the `LOCKLESS_INPUTS` checks, which run after every
+/// step. So what a step may have changed is what the locks its CPU released during it, or
+/// holds after it, protect ([`Lockdep::released_since`](crate::locking::lockdep::Lockdep::released_since),
+/// [`Lockdep::held`](crate::locking::lockdep::Lockdep::held)); the checks that read nothing
+/// of that would read what they read after the previous step, and passed then (a violation
+/// ends the run). A step is
+/// - *quiet* when those locks are only worker pool and wait-queue locks (whose data no
+///   check but the lockless one reads), or none: no check but the lockless ones runs, and
+///   the RT/DL watch only counts it and is evaluated again once a wait it times reaches its
+///   bound ([`rt_dl::TopNWatch::deadline_ns`]). Quiet steps are most of a run: busy-wait
+///   polls of mutex spinners, user work, the lock-free stretches of `schedule()` and the
+///   idle loop;
+/// - *runqueue-only* when they are runqueue locks besides: the per-runqueue checks run for
+///   those runqueues (while unlocked), the system-wide checks for what rq locks protect
+///   (`RQ_LOCKED_INPUTS`) and the lockless ones, and the watch;
+/// - otherwise every check runs (a pi, mutex wait, rt_mutex wait or blocked lock, or a new
+///   task).
+///
+/// A runqueue's state here is its own fields and those of the tasks whose `task_cpu` it is;
+/// a task changes CPU only with both runqueues locked, or under its `pi_lock` while it is
+/// queued nowhere. The worker pools' check runs only when `WqState::gen` moved.
 ///
 /// `Config::full_checks` (`PROXYSCHED_FULL_CHECKS=1` on the command line) checks every step,
-/// and asserts the premise after each step that would have been quiet: the state the checks
-/// read is unchanged ([`quiet::checked_state_digest`]). A test runs both ways over the
-/// scenarios and swarm seeds, failing runs included, and asserts identical outcomes
+/// and asserts the premise after each step that would have been checked in part or not at
+/// all: the state the skipped checks read is unchanged ([`quiet::unjudged_change`]), and the
+/// pools' inputs did not change without `WqState::gen` moving. A test runs both ways over
+/// the scenarios and swarm seeds, failing runs included, and asserts identical outcomes
 /// (crates/cli/tests/full_checks.rs).
 pub struct Checker {
     full: bool,
     counts: Counts,
     out: Vec<(&'static str, String)>,
     top_n: rt_dl::TopNWatch,
-    /// `Kernel::spin_unlocks` and the number of tasks after the previous step (None before
-    /// the first).
-    seen: Option<(u64, usize)>,
-    /// With `full`: the checked state's digest after the previous step.
-    digest: u64,
-    /// The entries of `LOCKLESS_INPUTS`, in catalogue order.
-    lockless: Vec<(&'static str, SystemCheck)>,
-    /// Steps checked and steps skipped as quiet.
+    /// The number of tasks after the previous step (None before the first).
+    seen_tasks: Option<usize>,
+    /// Per CPU: its runqueue may have changed in this step (see [`Touched::Rqs`]).
+    dirty: Vec<bool>,
+    /// With `full`: the checked state's digests after the previous step.
+    digests: quiet::Digests,
+    digests_now: quiet::Digests,
+    /// With `full`: the pools' check inputs' digest after the previous step.
+    pools_digest: u64,
+    /// `WqState::gen` when the pools were last judged.
+    wq_gen: Option<u64>,
+    /// The per-runqueue and the system-wide entries, in catalogue order.
+    per_rq: Vec<(&'static str, RqCheck)>,
+    system: Vec<(&'static str, SystemCheck, Scope)>,
+    /// Steps checked (every check or those of some runqueues) and steps skipped as quiet.
     pub checked_steps: u64,
     pub quiet_steps: u64,
 }
 
 impl Checker {
     pub fn new(k: &Kernel, full: bool) -> Checker {
+        let scope = |name: &str| {
+            if name == POOLS_CHECK {
+                Scope::Pools
+            } else if LOCKLESS_INPUTS.contains(&name) {
+                Scope::Lockless
+            } else if RQ_LOCKED_INPUTS.contains(&name) {
+                Scope::RqLocks
+            } else {
+                Scope::OtherLocks
+            }
+        };
         Checker {
             full,
             counts: Counts::default(),
             out: Vec::new(),
             top_n: rt_dl::TopNWatch::new(&k.s.borrow()),
-            seen: None,
-            digest: 0,
-            lockless: CATALOGUE
+            seen_tasks: None,
+            dirty: Vec::new(),
+            digests: quiet::Digests::default(),
+            digests_now: quiet::Digests::default(),
+            pools_digest: 0,
+            wq_gen: None,
+            per_rq: CATALOGUE
                 .iter()
-                .filter(|i| LOCKLESS_INPUTS.contains(&i.name))
                 .filter_map(|i| match i.check {
-                    Check::EachStep(f) => Some((i.name, f)),
+                    Check::EachRq(f) => Some((i.name, f)),
+                    _ => None,
+                })
+                .collect(),
+            system: CATALOGUE
+                .iter()
+                .filter_map(|i| match i.check {
+                    Check::EachStep(f) => Some((i.name, f, scope(i.name))),
                     _ => None,
                 })
                 .collect(),
@@ -257,55 +347,118 @@ impl Checker {
         }
     }
 
+    /// What the step of `cpu` that just ended may have changed (see [`Checker`]), with
+    /// `dirty` set for [`Touched::Rqs`]; forgets the locks it released.
+    fn classify(&mut self, k: &Kernel, cpu: sim::CpuId, nr_tasks: usize) -> Touched {
+        use crate::locking::lockdep::LockClass;
+        let first = self.seen_tasks.is_none();
+        let new_task = self.seen_tasks != Some(nr_tasks);
+        self.seen_tasks = Some(nr_tasks);
+        let mut lockdep = k.lockdep.borrow_mut();
+        if first {
+            lockdep.log_releases();
+        }
+        self.dirty.clear();
+        self.dirty.resize(k.m.nr_cpus(), false);
+        let mut touched = if new_task { Touched::All } else { Touched::Nothing };
+        // Lockdep records a lock when its acquisition starts (Lockdep::acquire); a CPU still
+        // spinning for it owns nothing yet, so only locks the machine gives it count.
+        let held = lockdep
+            .held(cpu)
+            .iter()
+            .filter(|&&(lock, _)| k.m.lock_owner(lock) == Some(cpu));
+        for &(_, class) in lockdep.released_since(cpu).iter().chain(held) {
+            match class {
+                LockClass::Rq(c) => {
+                    self.dirty[c.idx()] = true;
+                    if touched == Touched::Nothing {
+                        touched = Touched::Rqs;
+                    }
+                }
+                LockClass::WorkerPool | LockClass::WaitQueue => {}
+                _ => touched = Touched::All,
+            }
+        }
+        lockdep.clear_released(cpu);
+        touched
+    }
+
     /// Check the state after one machine step of `cpu`; every violation is reported to the
     /// kernel (which stops the run), in catalogue order, the RT/DL watch last.
     pub fn after_step(&mut self, k: &Kernel, cpu: sim::CpuId) {
-        let seen = Some((k.spin_unlocks.get(), k.s.borrow().tasks.len()));
-        // Lockdep records a lock when its acquisition starts (Lockdep::acquire); a CPU still
-        // spinning for it owns nothing yet, so only locks the machine gives it count.
-        let quiet = self.seen == seen
-            && k.lockdep
-                .borrow()
-                .held(cpu)
-                .iter()
-                .all(|&(lock, _)| k.m.lock_owner(lock) != Some(cpu));
-        self.seen = seen;
+        let s = k.s.borrow();
+        let mut touched = self.classify(k, cpu, s.tasks.len());
+        let wq_gen = Some(s.wq.gen);
+        let pools_changed = self.wq_gen != wq_gen;
+        self.wq_gen = wq_gen;
         if self.full {
-            let digest = quiet::checked_state_digest(&k.s.borrow());
+            quiet::checked_state_digests(&s, &mut self.digests_now);
+            if touched != Touched::All && !self.digests.per_rq.is_empty() {
+                let changed = quiet::unjudged_change(
+                    &self.digests,
+                    &self.digests_now,
+                    &self.dirty,
+                    touched == Touched::Rqs,
+                );
+                assert!(
+                    changed.is_none(),
+                    "a step of cpu{cpu} judged {} changed {}, at {} ns, step {}",
+                    if touched == Touched::Nothing {
+                        "quiet (no lock released or held but pool and wait-queue locks)"
+                    } else {
+                        "runqueue-only (only runqueue, pool and wait-queue locks released or held)"
+                    },
+                    changed.unwrap_or_default(),
+                    k.m.now(),
+                    k.m.steps()
+                );
+            }
+            std::mem::swap(&mut self.digests, &mut self.digests_now);
+            let pools = crate::workqueue::pool_check_inputs_digest(&s);
             assert!(
-                !quiet || digest == self.digest,
-                "a quiet step of cpu{cpu} (no spinlock released or held) changed the state \
-                 the per-step checks read, at {} ns, step {}",
+                pools_changed || pools == self.pools_digest,
+                "the worker pools' nr_running or workers changed without WqState::gen moving, \
+                 at {} ns, step {}",
                 k.m.now(),
                 k.m.steps()
             );
-            self.digest = digest;
+            self.pools_digest = pools;
+            touched = Touched::All;
         }
-        let quiet = quiet && !self.full;
-        if quiet {
+        let late = if touched == Touched::Nothing {
             self.quiet_steps += 1;
-            let late = {
-                let s = k.s.borrow();
-                let snap = self.counts.snapshot_quiet(k, &s);
-                for &(name, f) in &self.lockless {
-                    self.out.extend(f(&snap).into_iter().map(|d| (name, d)));
+            let x = self.counts.snapshot_quiet(k, &s);
+            for &(name, f, scope) in &self.system {
+                if scope == Scope::Lockless || (scope == Scope::Pools && pools_changed) {
+                    self.out.extend(f(&x).into_iter().map(|d| (name, d)));
                 }
-                self.top_n.quiet_step(&s, k.m.now())
-            };
-            for (inv, detail) in self.out.drain(..) {
-                k.violation(inv, detail);
             }
-            if let Some(late) = late {
-                k.violation("rt_dl_top_n_running", late);
+            self.top_n.quiet_step(&s, k.m.now())
+        } else {
+            self.checked_steps += 1;
+            let all = touched == Touched::All;
+            let x = self.counts.snapshot(k, &s, (!all).then_some(&self.dirty[..]));
+            for rq in &s.rqs {
+                if (all || self.dirty[rq.cpu.idx()]) && !x.rq_locked(rq) {
+                    for &(name, f) in &self.per_rq {
+                        self.out.extend(f(&x, rq).map(|d| (name, d)));
+                    }
+                }
             }
-            return;
-        }
-        self.checked_steps += 1;
-        let late = {
-            let s = k.s.borrow();
-            self.counts.snapshot(k, &s).check_into(&mut self.out);
+            for &(name, f, scope) in &self.system {
+                let run = match scope {
+                    Scope::Lockless => true,
+                    Scope::Pools => pools_changed || self.full,
+                    Scope::RqLocks => true,
+                    Scope::OtherLocks => all,
+                };
+                if run {
+                    self.out.extend(f(&x).into_iter().map(|d| (name, d)));
+                }
+            }
             self.top_n.step(&s)
         };
+        drop(s);
         for (inv, detail) in self.out.drain(..) {
             k.violation(inv, detail);
         }
@@ -867,9 +1020,6 @@ fn rt_mutex_top_waiter_in_owner_pi_waiters(x: &Snapshot) -> Vec<String> {
 
 fn wq_nr_running_counts_running_workers(x: &Snapshot) -> Vec<String> {
     crate::workqueue::check_pools(x.s)
-        .into_iter()
-        .map(|(_, d)| d)
-        .collect()
 }
 
 /// A wakeup that lowers `nr_iowait` on another CPU than the one the task slept on leaks +1
@@ -988,7 +1138,11 @@ mod tests {
 
     #[test]
     fn the_checks_run_after_quiet_steps_are_per_step_system_wide_entries() {
-        for name in LOCKLESS_INPUTS {
+        for name in LOCKLESS_INPUTS
+            .iter()
+            .chain(RQ_LOCKED_INPUTS)
+            .chain([&POOLS_CHECK])
+        {
             let inv = lookup(name).unwrap_or_else(|| panic!("{name} is not in the catalogue"));
             assert!(
                 matches!(inv.check, Check::EachStep(_)),

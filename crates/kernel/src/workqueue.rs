@@ -159,6 +159,10 @@ pub struct WqState {
     /// `wq_worker_sleeping()` running, as a worker preempted before its hook finished does.
     /// Never set outside tests and the scenario that demonstrates the stall.
     pub skip_sleeping_hook: bool,
+    /// Bumped at every write of what [`check_pools`] reads (a worker's flags or sleeping
+    /// mark, a pool's `nr_running`): the per-step checker judges the pools again only when
+    /// it moved. Model-only bookkeeping, like a lockdep counter.
+    pub gen: u64,
 }
 
 /// Declare a work item; returns its id. Called before boot.
@@ -269,6 +273,7 @@ fn keep_working(s: &SchedState, pool: CpuId) -> bool {
 ///
 /// Linux: kernel/workqueue.c worker_set_flags().
 fn worker_set_flags(s: &mut SchedState, w: u32, set: impl FnOnce(&mut WorkerFlags)) {
+    s.wq.gen += 1;
     let worker = &mut s.wq.workers[w as usize];
     let before = worker.flags.not_running();
     set(&mut worker.flags);
@@ -284,6 +289,7 @@ fn worker_set_flags(s: &mut SchedState, w: u32, set: impl FnOnce(&mut WorkerFlag
 ///
 /// Linux: kernel/workqueue.c worker_clr_flags().
 fn worker_clr_flags(s: &mut SchedState, w: u32, clr: impl FnOnce(&mut WorkerFlags)) {
+    s.wq.gen += 1;
     let worker = &mut s.wq.workers[w as usize];
     let before = worker.flags.not_running();
     clr(&mut worker.flags);
@@ -661,6 +667,7 @@ pub fn wq_worker_running(s: &mut SchedState, p: TaskId) {
         return;
     }
     // preempt_disable(): nr_running is only touched from the pool's CPU.
+    s.wq.gen += 1;
     let worker = &s.wq.workers[w as usize];
     if !worker.flags.not_running() {
         s.wq.pools[worker.pool.idx()].nr_running += 1;
@@ -686,7 +693,9 @@ pub async fn wq_worker_sleeping(k: &Kernel, p: TaskId) {
             return;
         }
         worker.sleeping = true;
-        worker.pool
+        let pool = worker.pool;
+        s.wq.gen += 1;
+        pool
     };
     pool_lock(k, pool).await;
     let counted = {
@@ -696,6 +705,7 @@ pub async fn wq_worker_sleeping(k: &Kernel, p: TaskId) {
         if s.wq.workers[w as usize].flags.not_running() {
             false
         } else {
+            s.wq.gen += 1;
             let pl = &mut s.wq.pools[pool.idx()];
             assert!(pl.nr_running > 0, "pool cpu{pool}: nr_running underflow");
             pl.nr_running -= 1;
@@ -750,7 +760,7 @@ pub fn is_wq_worker(s: &SchedState, p: TaskId) -> bool {
 /// workers that is not NOT_RUNNING, except those the sleeping hook has already taken out. A
 /// worker inside `wq_worker_sleeping()` (marked sleeping, count not yet dropped) may be
 /// counted or not, so the rule is a pair of bounds that hold at every step.
-pub fn check_pools(s: &SchedState) -> Vec<(&'static str, String)> {
+pub fn check_pools(s: &SchedState) -> Vec<String> {
     let mut out = Vec::new();
     for pool in &s.wq.pools {
         let (mut may_count, mut must_count) = (0u32, 0u32);
@@ -762,16 +772,27 @@ pub fn check_pools(s: &SchedState) -> Vec<(&'static str, String)> {
             }
         }
         if pool.nr_running < must_count || pool.nr_running > may_count {
-            out.push((
-                "wq_nr_running_counts_running_workers",
-                format!(
-                    "pool cpu{}: nr_running={} outside [{must_count}, {may_count}]",
-                    pool.cpu, pool.nr_running
-                ),
+            out.push(format!(
+                "pool cpu{}: nr_running={} outside [{must_count}, {may_count}]",
+                pool.cpu, pool.nr_running
             ));
         }
     }
     out
+}
+
+/// A digest of everything [`check_pools`] reads, for the full-checks mode to assert that
+/// [`WqState::gen`] moves whenever it changes.
+pub fn pool_check_inputs_digest(s: &SchedState) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for pool in &s.wq.pools {
+        (pool.nr_running, &pool.workers).hash(&mut h);
+    }
+    for w in &s.wq.workers {
+        (w.flags.not_running(), w.sleeping).hash(&mut h);
+    }
+    h.finish()
 }
 
 // ---------------------------------------------------------------------- stall report

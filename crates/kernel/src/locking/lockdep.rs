@@ -74,13 +74,35 @@ impl Held {
 /// Locks held by each CPU, in acquisition order.
 pub struct Lockdep {
     held: Vec<Held>,
+    /// Per CPU, the locks it released since the per-step checker last looked
+    /// ([`Lockdep::released_since`]); kept only once the checker asked for it
+    /// ([`Lockdep::log_releases`]), so that an unchecked run keeps nothing.
+    released: Vec<Vec<(LockId, LockClass)>>,
+    log_releases: bool,
 }
 
 impl Lockdep {
     pub fn new(nr_cpus: usize) -> Lockdep {
         Lockdep {
             held: vec![Held::default(); nr_cpus],
+            released: vec![Vec::new(); nr_cpus],
+            log_releases: false,
         }
+    }
+
+    /// Keep, per CPU, the locks it releases until [`Lockdep::clear_released`] (the per-step
+    /// checker's record of what a step touched).
+    pub fn log_releases(&mut self) {
+        self.log_releases = true;
+    }
+
+    /// The locks `cpu` released since the last [`Lockdep::clear_released`], in order.
+    pub fn released_since(&self, cpu: CpuId) -> &[(LockId, LockClass)] {
+        &self.released[cpu.idx()]
+    }
+
+    pub fn clear_released(&mut self, cpu: CpuId) {
+        self.released[cpu.idx()].clear();
     }
 
     /// Check that `cpu` may take `lock` of `class` now; records nothing.
@@ -138,8 +160,11 @@ impl Lockdep {
         let held = &mut self.held[cpu.idx()];
         match held.stack.iter().rposition(|&(h, _)| h == lock) {
             Some(i) => {
-                held.stack.remove(i);
+                let entry = held.stack.remove(i);
                 held.recompute_ranks();
+                if self.log_releases {
+                    self.released[cpu.idx()].push(entry);
+                }
                 Ok(())
             }
             None => Err(format!("cpu{cpu} releases a lock it does not hold")),
