@@ -634,7 +634,6 @@ impl Kernel {
             violations: RefCell::new(Vec::new()),
             end: RefCell::new(None),
             stderr: RefCell::new(String::new()),
-            spin_unlocks: std::cell::Cell::new(0),
         })
     }
 }

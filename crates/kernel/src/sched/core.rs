@@ -37,9 +37,6 @@ pub struct Kernel {
     pub end: RefCell<Option<(crate::system::EndReason, String)>>,
     /// What the user threads wrote on stderr (`write(2, ...)`), in order.
     pub stderr: RefCell<String>,
-    /// Raw spinlock releases so far: the per-step invariant checker's cue that a step may
-    /// have changed what it checks (`invariants::Checker`).
-    pub spin_unlocks: std::cell::Cell<u64>,
 }
 
 impl Kernel {
@@ -112,7 +109,6 @@ impl Kernel {
             self.violation("lockdep", e);
         }
         self.m.unlock(lock);
-        self.spin_unlocks.set(self.spin_unlocks.get() + 1);
         {
             let mut s = self.s.borrow_mut();
             let rq = &mut s.rqs[cpu.idx()];
