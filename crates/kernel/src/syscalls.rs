@@ -28,7 +28,7 @@ use crate::tracepoints::EventKind;
 ///
 /// Memory: this future lives, boxed, for the whole life of the task, at the size of its
 /// largest state. The requests most tasks make all the time (`run`, `sleep`) are awaited in
-/// place; every other system call is [`user_syscall`], boxed for the duration of the call, so
+/// place; every other system call is `user_syscall`, boxed for the duration of the call, so
 /// that its deeper state (mutex slow paths, condition variables, workqueues, attribute
 /// changes) costs memory only while a task is inside it.
 pub async fn task_main(k: Rc<Kernel>, p: TaskId, mut prog: Box<dyn UserProgram>) {
