@@ -375,17 +375,7 @@ fn explore_reports_coverage_per_mark() {
 /// The failures of a `--format json` summary as (seed, invariant).
 fn failures(o: &Output) -> Vec<(u64, String)> {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("a JSON summary");
-    v["failures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["seed"].as_u64().unwrap(),
-                f["invariant"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    common::bin::failures(&v)
 }
 
 /// B-7.1-2 (S8) found by the RT/DL balancing rule, not by pinned times: with

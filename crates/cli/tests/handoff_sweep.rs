@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::bin::{run, tmp};
+use common::bin::{failures, run, tmp};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -49,21 +49,6 @@ fn explore_seed(seed: u64, features: &[&str]) -> (Option<i32>, serde_json::Value
     let v = serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("seed {seed}: no JSON summary ({e}): {}", text(&o.stderr)));
     (o.status.code(), v)
-}
-
-/// The (seed, invariant) pairs of a summary's failures.
-fn failures(v: &serde_json::Value) -> Vec<(u64, String)> {
-    v["failures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["seed"].as_u64().unwrap(),
-                f["invariant"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 /// With the v29 defaults the seeds are clean, and each reaches the case the rule leaves out

@@ -258,17 +258,7 @@ fn b_v29_1_stale_prev_is_found_by_exploration_alone_replays_and_shrinks() {
     let off = tmp("stale_off");
     let (o, v) = explore_json(&["stale_prev_fix=off"], "161", "15", &off);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
-    let failures: Vec<(u64, String)> = v["failures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["seed"].as_u64().unwrap(),
-                f["invariant"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let failures = common::bin::failures(&v);
     assert_eq!(failures, vec![(161, "I12".to_string()), (175, "I12".to_string())]);
     assert_eq!(v["coverage"]["donor_changed_in_balance"], 2);
     assert_eq!(v["coverage"]["signal_wakes_blocked_donor"], 15);

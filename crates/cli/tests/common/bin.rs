@@ -41,3 +41,18 @@ pub fn run(args: &[&str]) -> Output {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// The failures of an `explore --format json` summary as (seed, invariant), in its order.
+pub fn failures(summary: &serde_json::Value) -> Vec<(u64, String)> {
+    summary["failures"]
+        .as_array()
+        .expect("a summary's failures")
+        .iter()
+        .map(|f| {
+            (
+                f["seed"].as_u64().expect("a seed"),
+                f["invariant"].as_str().expect("an invariant").to_string(),
+            )
+        })
+        .collect()
+}
