@@ -4,9 +4,10 @@
 //! `PROXYSCHED_SLOW_PATHS=1`). The fast paths must also be taken: the runs with them on take
 //! fewer machine steps, or the comparison would prove nothing.
 
+mod common;
+
 use std::cell::RefCell;
 use std::io::Write;
-use std::path::PathBuf;
 use std::rc::Rc;
 
 use harness::{Choices, Flags};
@@ -78,23 +79,6 @@ fn scenario_run(name: &str, text: &str, protocol: &str, check: bool, slow: bool)
     })
 }
 
-fn scenarios() -> Vec<(String, String)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("scenarios/")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read_to_string(&p).unwrap())
-        })
-        .collect()
-}
-
 /// Runs of more steps than this are compared without the per-step invariant checks, which
 /// would make them take minutes (the few long deadlock and demo scenarios); the checks'
 /// deadlines are still compared on every other scenario and on the explored schedules.
@@ -143,7 +127,7 @@ fn same_both_ways(name: &str, text: &str, protocol: &str, check: bool) -> Option
 fn compare_scenarios(protocol: &str) -> (u64, u64) {
     let (mut fast_steps, mut slow_steps, mut ran, mut checked) = (0, 0, 0, 0);
     let mut in_place = 0;
-    for (name, text) in scenarios() {
+    for (name, text) in common::all_scenarios() {
         let Some((f, s)) = same_both_ways(&name, &text, protocol, false) else {
             continue;
         };

@@ -6,7 +6,7 @@
 //! `PROXYSCHED_FULL_CHECKS=1`). The skipping must also happen: the default runs check fewer
 //! steps, or the comparison would prove nothing.
 
-use std::path::PathBuf;
+mod common;
 
 use harness::{Choices, Flags};
 
@@ -54,28 +54,8 @@ fn scenario_run(
     })
 }
 
-fn scenarios() -> Vec<(String, String)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("scenarios/")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read_to_string(&p).unwrap())
-        })
-        .collect()
-}
-
 fn scenario(name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../scenarios")
-        .join(name);
-    std::fs::read_to_string(p).unwrap()
+    std::fs::read_to_string(common::scenario_path(name)).unwrap()
 }
 
 /// Both ways must show the same; returns (steps, steps checked by default, checked fully)
@@ -117,7 +97,7 @@ const STEPS_MAX: u64 = 200_000;
 /// Every scenario under `protocol` (None: the scenario's own) and `model`.
 fn compare_scenarios(protocol: Option<&str>, model: &str) {
     let (mut ran, mut long, mut steps, mut checked) = (0, 0, 0, 0);
-    for (name, text) in scenarios() {
+    for (name, text) in common::all_scenarios() {
         // The step count first, unchecked cost: skip the scenarios too long to check twice.
         let Some((_, n, _)) = scenario_run(&name, &text, protocol, model, &[], false) else {
             continue;

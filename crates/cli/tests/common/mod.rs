@@ -23,6 +23,23 @@ pub fn scenario_path(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Every `scenarios/*.json` as (file name, text), sorted by name.
+pub fn all_scenarios() -> Vec<(String, String)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(scenario_path(""))
+        .expect("scenarios/")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect()
+}
+
 /// Scenario arguments. The protocol defaults to `none`: the scheduler-core scenarios take no
 /// lock that inheritance would change, and the protocol scenarios set it explicitly.
 pub fn args(name: &str) -> RunArgs {
