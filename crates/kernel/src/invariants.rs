@@ -425,6 +425,7 @@ impl Checker {
             self.pools_digest = pools;
             touched = Touched::All;
         }
+        self.top_n.number_step(k.m.steps() + k.m.folded_polls());
         let late = if touched == Touched::Nothing {
             self.quiet_steps += 1;
             let x = self.counts.snapshot_quiet(k, &s);

@@ -31,11 +31,22 @@
 //! executor computes [`Machine::quiet_until`]: the earliest instant at which anything but this
 //! CPU's own polls can act. Every poll strictly before it would read the state the last one
 //! read, take the same branch, and be continued through the executor's fast path (no heap
-//! entry, no key drawn, no tie: see [`Executor::run`]); so the executor resumes the context
-//! once, at the last poll instant strictly before that instant, and [`Machine::poll`] reports
-//! how many polls passed. Time, the spent budget the loop counts, the choice source's draws
+//! entry, no key drawn, no tie: see [`Executor::run`]); so the executor moves the CPU's wait
+//! to its first poll instant at or after that instant (queued there, with its key, as the
+//! last skipped poll would have queued it), resumes the context only then, and
+//! [`Machine::poll`] reports how many polls passed. Time, the spent budget the loop counts, the choice source's draws
 //! and every trace line come out exactly as if each poll had been a step; only
 //! [`Machine::steps`] counts fewer (and [`Machine::folded_polls`] counts the difference).
+//!
+//! Spinners that poll at the same instants as each other (two CPUs spinning on one owner)
+//! never leave a quiet stretch to one of them alone, so each poll is queued and its tie
+//! ordered as usual. Such a poll is still skipped when it is *quiet*: no step that may have
+//! written shared state has ended since its CPU last decided to poll (a per-machine
+//! *epoch*; a step that began in a poll, took no interrupt and ended polling again on the
+//! same context is clean by the contract of [`Machine::poll`] and does not move it). The
+//! executor then takes its queue entry as for a step (the same ties asked of the choice
+//! source, the same keys drawn) and places the next poll, without resuming the context or
+//! calling the hook (`fold_tied_poll`); [`Machine::folded_polls`] counts it too.
 //!
 //! ## Continuing in place
 //!
@@ -145,6 +156,9 @@ struct CpuSlot {
     /// The CPU queued behind this one on the lock this CPU spins on (its link in the lock's
     /// [`SpinState`] queue); a CPU spins on one lock at a time.
     next_spinner: Option<CpuId>,
+    /// [`State::epoch`] when this CPU last read shared state and decided to poll: while the
+    /// epoch has not moved since, its next poll reads what it read then ([`fold_tied_poll`]).
+    poll_epoch: u64,
 }
 
 impl CpuSlot {
@@ -218,6 +232,15 @@ struct State {
     observe_before: Nanos,
     /// The time limit of the running [`Executor::run`] (`Nanos::MAX` outside one).
     limit_ns: Nanos,
+    /// Moves at the end of every step that may have written shared state: every step but a
+    /// *clean* one (a poll that polls again, module doc), and at the start of each
+    /// [`Executor::run`] (its caller may have changed anything).
+    epoch: u64,
+    /// The step being executed began in a busy-wait poll ([`Wait::Poll`]), on this context.
+    step_from_poll: bool,
+    step_ctx: Option<CtxId>,
+    /// The step being executed took an interrupt ([`Machine::take_irqs`]).
+    step_irq: bool,
 }
 
 /// The shared machine: kernel code holds an `Rc<Machine>` and calls it between awaits.
@@ -281,6 +304,7 @@ impl Machine {
                 generation: 0,
                 spin_since: 0,
                 next_spinner: None,
+                poll_epoch: 0,
             })
             .collect();
         Machine {
@@ -304,6 +328,10 @@ impl Machine {
                 fast_paths: true,
                 observe_before: Nanos::MAX,
                 limit_ns: Nanos::MAX,
+                epoch: 0,
+                step_from_poll: false,
+                step_ctx: None,
+                step_irq: false,
             }),
             now: Cell::new(0),
             cur: Cell::new(CpuId(0)),
@@ -478,7 +506,9 @@ impl Machine {
                 return false;
             }
             st.observe_before = Nanos::MAX;
-            st.cur
+            let cpu = st.cur;
+            end_step(&mut st, cpu);
+            cpu
         };
         // SAFETY: `hook` was stored by the `Executor::run` on the stack below this poll, which
         // does not touch the hook while a context is being polled, and clears it before it
@@ -532,6 +562,11 @@ impl Machine {
     /// same poll again; `max_polls` is how many more polls its own counters allow (a spin
     /// budget) before that branch changes. Then folding `n - 1` polls is exact (module doc).
     /// With `max_polls` 1, or fast paths off, it is `delay(period_ns)` returning 1.
+    ///
+    /// And: a step that resumes from this await, takes no interrupt and ends awaiting a poll
+    /// again writes no shared state on the way, whatever it read (the checks between two
+    /// polls of a spin loop only read). The executor relies on it to skip the polls of CPUs
+    /// that spin at the same instants as each other (module doc).
     pub fn poll(&self, period_ns: Nanos, max_polls: u64, irqs: bool) -> PollFuture<'_> {
         assert!(period_ns > 0, "a poll period of 0 would not advance time");
         assert!(max_polls > 0, "a poll wait polls at least once");
@@ -771,6 +806,9 @@ impl Machine {
                 true
             }
         });
+        if !src.is_empty() {
+            st.step_irq = true;
+        }
         src
     }
 
@@ -867,9 +905,10 @@ fn quiet_until(st: &State, cpu: CpuId, irqs: bool) -> Nanos {
     t.min(st.limit_ns.saturating_add(1)).min(st.observe_before)
 }
 
-/// Fold the quiet polls of `cpu`, which just ended a step in [`Wait::Poll`] and whose step the
-/// hook has seen: move its next poll to the last poll instant strictly before
-/// [`quiet_until`], within the caller's `max_polls`.
+/// Fold the quiet polls of `cpu`, which just ended a step (or a folded poll) in
+/// [`Wait::Poll`] and whose step the hook has seen: move its next poll to its first poll
+/// instant at or after [`quiet_until`], or to the last one its `max_polls` allows if that is
+/// earlier.
 ///
 /// Why this is exact: until `quiet` no other CPU steps (the heap's earliest entry is not
 /// earlier), no interrupt reaches this CPU's loop, the run's time limit is not reached, and
@@ -879,8 +918,10 @@ fn quiet_until(st: &State, cpu: CpuId, irqs: bool) -> Nanos {
 /// reads the state the previous poll read and, by [`Machine::poll`]'s contract, awaits the
 /// next poll again. Skipping those steps leaves every shared value, the heap and the choice
 /// source exactly as they were; the context learns how many polls passed and accounts them.
-/// The first poll at or after `quiet` is stepped as usual, so a tie at `quiet` is ordered by
-/// the choice source as it always was.
+/// The poll it lands on is placed as the last skipped one would have placed it (queued, with
+/// its key, when it is not strictly the earliest), so a tie at `quiet` is ordered by the
+/// choice source as it always was. A poll that exhausts `max_polls` takes another branch and
+/// is always stepped.
 fn fold_polls(st: &mut State, cpu: CpuId) {
     let Wait::Poll {
         at,
@@ -891,23 +932,84 @@ fn fold_polls(st: &mut State, cpu: CpuId) {
     else {
         return;
     };
-    if max_polls <= 1 {
+    if max_polls <= 1 || st.cpus[cpu.idx()].poll_epoch != st.epoch {
         return;
     }
     let quiet = quiet_until(st, cpu, irqs);
     if quiet <= at {
         return;
     }
-    let start = at - period_ns;
-    let n = ((quiet - 1 - start) / period_ns).min(max_polls);
-    debug_assert!(n >= 1);
+    // The polls at `at`, `at + period_ns`, ... strictly before `quiet`.
+    let quiet_polls = (quiet - 1 - at) / period_ns + 1;
+    let n = quiet_polls.min(max_polls - 1);
     st.cpus[cpu.idx()].wait = Wait::Poll {
-        at: start + n * period_ns,
+        at: at + n * period_ns,
         period_ns,
-        max_polls: 1,
+        max_polls: max_polls - n,
         irqs,
     };
-    st.folded_polls += n - 1;
+    st.folded_polls += n;
+}
+
+/// Fold one poll of `cpu` due at `t` that [`fold_polls`] could not fold because another CPU
+/// is due at or before it (typically another spinner polling at the same instants): true if
+/// the poll is *quiet* and was skipped, its CPU's wait moved on to the next poll.
+///
+/// A poll is quiet when no step that may have written shared state ended since its CPU
+/// last decided to poll (its [`CpuSlot::poll_epoch`] is the current [`State::epoch`]), no
+/// interrupt is due on it by `t` (when its loop takes them), it is not the last poll its
+/// `max_polls` allows, and `t` is before the hook's deadline ([`Machine::observe_before`]).
+/// Then it reads what its CPU read last, takes the same branch and polls again
+/// ([`Machine::poll`]'s contract), writing nothing; so does every step it is interleaved
+/// with that is itself such a poll (which is why a *clean* step, one that began in a poll,
+/// took no interrupt and ended polling again on the same context, does not move the epoch:
+/// [`end_step`]). The executor took the entry off its queue as for a step (the same ties
+/// asked of the choice source, the same keys drawn) and places the next poll as after a
+/// step; only the context is not resumed and the hook not called. It counts in
+/// [`Machine::folded_polls`], not in [`Machine::steps`].
+fn fold_tied_poll(m: &Machine, st: &mut State, t: Nanos, cpu: CpuId) -> bool {
+    if !st.fast_paths || t >= st.observe_before {
+        return false;
+    }
+    let slot = &mut st.cpus[cpu.idx()];
+    let Wait::Poll {
+        at,
+        period_ns,
+        max_polls,
+        irqs,
+    } = slot.wait
+    else {
+        return false;
+    };
+    debug_assert_eq!(at, t, "a poll taken off its instant");
+    if max_polls <= 1 || slot.poll_epoch != st.epoch || (irqs && slot.next_irq().is_some_and(|i| i <= t)) {
+        return false;
+    }
+    slot.wait = Wait::Poll {
+        at: at + period_ns,
+        period_ns,
+        max_polls: max_polls - 1,
+        irqs,
+    };
+    st.folded_polls += 1;
+    st.now = t;
+    m.now.set(t);
+    true
+}
+
+/// End `cpu`'s step, before the hook looks at it: move [`State::epoch`] unless the step was
+/// clean (it began in a busy-wait poll, took no interrupt and ends polling again on the same
+/// context: by [`Machine::poll`]'s contract it wrote nothing), and when the CPU now polls,
+/// note that it decided so on the state of this epoch.
+fn end_step(st: &mut State, cpu: CpuId) {
+    let slot = &st.cpus[cpu.idx()];
+    let polls = matches!(slot.wait, Wait::Poll { .. });
+    if !(polls && st.step_from_poll && !st.step_irq && slot.ctx == st.step_ctx) {
+        st.epoch += 1;
+    }
+    if polls {
+        st.cpus[cpu.idx()].poll_epoch = st.epoch;
+    }
 }
 
 fn requeue_if_interruptible(st: &mut State, cpu: CpuId) {
@@ -1126,7 +1228,12 @@ impl Executor {
         // one: it continues without a round trip through the heap (no tie is possible, so no
         // oracle draw is skipped that could have changed the order).
         let mut fast: Option<(Nanos, CpuId)> = None;
-        self.m.st.borrow_mut().limit_ns = limit_ns;
+        {
+            let mut st = self.m.st.borrow_mut();
+            st.limit_ns = limit_ns;
+            // Whatever the caller did since the last run, no poll may assume it unchanged.
+            st.epoch += 1;
+        }
         // SAFETY (lifetime erasure): the pointer is cleared by the guard before `hook`'s
         // borrow ends, and used only while this function is on the stack.
         let hook: HookPtr = unsafe {
@@ -1161,6 +1268,14 @@ impl Executor {
                     queue_cpu(&mut st, cpu);
                     return RunEnd::TimeLimit;
                 }
+                if fold_tied_poll(&self.m, &mut st, t, cpu) {
+                    // A poll that reads what its CPU last read: placed as after a step.
+                    match next_in_place(&mut st, cpu) {
+                        Some(t) => fast = Some((t, cpu)),
+                        None => queue_cpu(&mut st, cpu),
+                    }
+                    continue;
+                }
                 begin_step(&self.m, &mut st, t, cpu);
                 cpu
             };
@@ -1193,7 +1308,11 @@ impl Executor {
             let go_on = match self.m.hook_verdict.take() {
                 Some(verdict) => verdict,
                 None => {
-                    self.m.st.borrow_mut().observe_before = Nanos::MAX;
+                    {
+                        let mut st = self.m.st.borrow_mut();
+                        st.observe_before = Nanos::MAX;
+                        end_step(&mut st, cpu);
+                    }
                     // SAFETY: `hook` is the `&mut` this function was given; no other use of
                     // it is live (await points call it only while a context is polled).
                     unsafe { (*hook.as_ptr())(cpu) }
@@ -1237,6 +1356,10 @@ fn begin_step(m: &Machine, st: &mut State, t: Nanos, cpu: CpuId) {
     m.steps.set(m.steps.get() + 1);
     let slot = &mut st.cpus[cpu.idx()];
     slot.time = t;
+    st.step_from_poll = matches!(slot.wait, Wait::Poll { .. });
+    st.step_ctx = slot.ctx;
+    st.step_irq = false;
+    let slot = &mut st.cpus[cpu.idx()];
     match slot.wait {
         // Keep an interruptible wait visible to the RunFuture being resumed.
         Wait::Interruptible { end, .. } => slot.interrupted = t < end,
@@ -1414,8 +1537,11 @@ mod tests {
 
     #[test]
     fn polls_never_fold_past_a_tie_or_the_hook_deadline() {
-        // CPU 1 steps at 100 exactly, a poll instant of CPU 0: the poll at 100 is stepped,
-        // and ordered against CPU 1's step by the choice source, as without folding.
+        // CPU 1 steps at 100 exactly, a poll instant of CPU 0: the poll at 100 is queued and
+        // ordered against CPU 1's step by the choice source, as without folding. CPU 1's step
+        // may write what CPU 0 reads, so CPU 0's first poll after it is a step: the one at 100
+        // if it goes second, else the one at 110 (the one at 100, going first, reads what the
+        // last one read and is skipped).
         let m = Rc::new(Machine::new(2, 1, 0));
         let seen = Rc::new(RefCell::new(Vec::new()));
         {
@@ -1443,13 +1569,117 @@ mod tests {
         };
         Executor::new(m.clone()).run(400, &mut hook);
         let seen = seen.borrow().clone();
-        assert!(seen.contains(&90) && seen.contains(&100), "{seen:?}");
-        assert!(!seen.contains(&50), "polls before 90 fold: {seen:?}");
-        let late: Vec<Nanos> = (29..=40).map(|i| i * 10).collect();
         assert!(
-            seen.ends_with(&late),
-            "every poll from 290 on is a step: {seen:?}"
+            seen.first().is_some_and(|&t| t == 100 || t == 110),
+            "polls before the tie fold, the first after CPU 1's step is a step: {seen:?}"
         );
+        let late: Vec<Nanos> = (30..=40).map(|i| i * 10).collect();
+        assert!(
+            seen.ends_with(&late) && seen.len() == late.len() + 1,
+            "the polls between fold, every poll from 300 on is a step: {seen:?}"
+        );
+    }
+
+    /// A source that picks the tied CPUs round robin (by how many ties it was asked).
+    struct RoundRobin(usize);
+    impl ChoiceSource for RoundRobin {
+        fn pick_cpu(&mut self, _now: Nanos, cpus: &[CpuId]) -> usize {
+            self.0 += 1;
+            self.0 % cpus.len()
+        }
+        fn perturb(&mut self, _p: Point, _cpu: CpuId, _max: Nanos) -> Nanos {
+            0
+        }
+    }
+
+    /// CPUs 0-2 poll a flag every 10 ns at the same instants (each poll a three-way tie)
+    /// until CPU 3 sets it at 1,005 ns; CPU 1 spins with interrupts on and gets an IPI at
+    /// 503 ns, and CPU 2's budget allows 40 polls, after which it polls once more, alone, and
+    /// leaves. Returns what each poller saw (its polls counted, when it stopped, when it took
+    /// an interrupt), the choice log, steps and folded polls.
+    #[allow(clippy::type_complexity)]
+    fn tied_pollers(
+        fast: bool,
+        src: Box<dyn ChoiceSource>,
+    ) -> (Vec<(u64, Nanos, Nanos)>, ChoiceLog, u64, u64) {
+        let m = Rc::new(Machine::new(4, 1, 0));
+        m.set_fast_paths(fast);
+        m.set_choice_source(src, true);
+        let flag = Rc::new(Cell::new(false));
+        let out = Rc::new(RefCell::new(vec![(0, 0, 0); 3]));
+        for cpu in 0..3u32 {
+            let (m2, flag2, out2) = (m.clone(), flag.clone(), out.clone());
+            m.spawn(CtxId(cpu), async move {
+                let mut polls = 0;
+                let budget = if cpu == 2 { 40 } else { u64::MAX };
+                while !flag2.get() && polls < budget {
+                    polls += m2.poll(10, budget - polls, cpu == 1).await;
+                    if m2.irq_due() {
+                        m2.take_irqs();
+                        out2.borrow_mut()[cpu as usize].2 = m2.now();
+                    }
+                }
+                if polls == budget {
+                    m2.poll(10, 1, false).await;
+                }
+                let mut o = out2.borrow_mut();
+                (o[cpu as usize].0, o[cpu as usize].1) = (polls, m2.now());
+                drop(o);
+                m2.halt().await;
+            });
+        }
+        {
+            let (m2, flag2) = (m.clone(), flag.clone());
+            m.spawn(CtxId(3), async move {
+                m2.send_ipi(CpuId(1), 1, 503);
+                m2.delay(1005).await;
+                flag2.set(true);
+                m2.halt().await;
+            });
+        }
+        for cpu in 0..4 {
+            m.boot_cpu(CpuId(cpu), CtxId(cpu));
+        }
+        // Bounded, so that a wrong fold (polling on past the flag) fails instead of hanging.
+        Executor::new(m.clone()).run(5_000, &mut |_| true);
+        let seen = out.borrow().clone();
+        (seen, m.choice_log().unwrap(), m.steps(), m.folded_polls())
+    }
+
+    #[test]
+    fn tied_quiet_polls_fold_with_the_same_ties_and_keys() {
+        for (name, src) in [
+            (
+                "round robin",
+                (|| Box::new(RoundRobin(0)) as Box<dyn ChoiceSource>) as fn() -> _,
+            ),
+            ("seeded keys", || Box::new(SeedOrder::new(7))),
+        ] {
+            let slow = tied_pollers(false, src());
+            let fast = tied_pollers(true, src());
+            assert_eq!(
+                slow.0,
+                vec![(101, 1010, 0), (101, 1010, 510), (40, 410, 0)],
+                "{name}"
+            );
+            assert_eq!(fast.0, slow.0, "{name}: the pollers saw the same");
+            assert_eq!(fast.1, slow.1, "{name}: the same ties asked, answered alike");
+            assert_eq!(slow.3, 0, "{name}: nothing folds with the fast paths off");
+            assert_eq!(
+                fast.2 + fast.3,
+                slow.2,
+                "{name}: every folded poll is a step saved"
+            );
+            assert!(
+                fast.2 * 10 < slow.2,
+                "{name}: most tied polls folded: {} of {}",
+                fast.3,
+                slow.2
+            );
+        }
+        // The round-robin source was asked every tie: two per poll instant (three CPUs,
+        // then two), until CPU 2 leaves at 410.
+        assert!(tied_pollers(true, Box::new(RoundRobin(0))).1.ties > 100);
     }
 
     /// Two CPUs doing cost steps, yields and an interruptible run of different lengths; the

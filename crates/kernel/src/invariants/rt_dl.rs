@@ -154,6 +154,15 @@ impl TopNWatch {
         }
     }
 
+    /// Number the step about to be accounted `n`, from the machine's count of steps and
+    /// folded polls (`sim::Machine::folded_polls`): a folded poll is a step the watch never
+    /// sees, and numbering by both keeps the order it compares (a push opportunity against
+    /// the step a CPU got weaker) what it is when every poll is a step.
+    pub fn number_step(&mut self, n: u64) {
+        debug_assert!(n > self.step_no, "steps numbered backwards");
+        self.step_no = n - 1;
+    }
+
     /// The settling bound in use.
     pub fn bound_ns(&self) -> Nanos {
         self.bound_ns

@@ -290,7 +290,10 @@ fn owner_on_cpu(k: &Kernel, owner: TaskId) -> bool {
 /// and `max_polls` is what its spin budget allows). Interrupts stay enabled while a mutex
 /// spins (only preemption is off), so any interrupt due is taken here; it may set
 /// need_resched, which ends the spin. Folded polls are not machine steps, but time, the
-/// spin budget and the trace come out as if each were.
+/// spin budget and the trace come out as if each were. Every path from one `spin_relax` to
+/// the next without an interrupt only reads (the OSQ head and owner checks, a failed
+/// `mutex_trylock_common()` without `handoff`), as `Machine::poll` requires: a trylock that
+/// succeeds or a spinner leaving the OSQ writes, and then stops spinning.
 async fn spin_relax(k: &Kernel, max_polls: u64) {
     k.m.poll(MUTEX_SPIN_POLL_NS, max_polls, true).await;
     if k.m.irq_due() {
