@@ -104,6 +104,14 @@ pub trait ChoiceSource {
     fn queued(&mut self, _cpu: CpuId) -> u64 {
         0
     }
+
+    /// Whether [`ChoiceSource::queued`] draws: a source that overrides it says so, and then
+    /// the executor calls it for every queued step. With every key 0 (the default) the
+    /// executor may skip the queue for busy-wait polls that change nothing, and asks only
+    /// the ties they make (`sim::machine`, "Folding quiet polls").
+    fn draws_keys(&self) -> bool {
+        false
+    }
 }
 
 /// The default source: each queued step gets a key drawn from [`Stream::Tie`], so CPUs due
@@ -135,6 +143,10 @@ impl ChoiceSource for SeedOrder {
 
     fn queued(&mut self, _cpu: CpuId) -> u64 {
         self.oracle.next_u64()
+    }
+
+    fn draws_keys(&self) -> bool {
+        true
     }
 }
 

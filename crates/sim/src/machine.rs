@@ -46,7 +46,10 @@
 //! same context is clean by the contract of [`Machine::poll`] and does not move it). The
 //! executor then takes its queue entry as for a step (the same ties asked of the choice
 //! source, the same keys drawn) and places the next poll, without resuming the context or
-//! calling the hook (`fold_tied_poll`); [`Machine::folded_polls`] counts it too.
+//! calling the hook (`fold_tied_poll`); [`Machine::folded_polls`] counts it too. When the
+//! choice source draws no keys (every strategy of the explorer), a whole stretch of such
+//! polls at the front of the queue is skipped at once, asking the same ties in the same order
+//! (`fold_spinners`).
 //!
 //! ## Continuing in place
 //!
@@ -209,12 +212,18 @@ struct State {
     choices: Box<dyn ChoiceSource>,
     /// Cached `choices.bounds()`.
     bounds: Bounds,
+    /// Cached `choices.draws_keys()`: when false, every key is 0 and quiet polls are folded a
+    /// whole stretch at a time ([`fold_spinners`]).
+    draws_keys: bool,
     /// The decisions taken, when recording.
     log: Option<ChoiceLog>,
     /// Live and stale queued steps: (time, key from the choice source, cpu, generation).
     heap: BinaryHeap<Reverse<(Nanos, u64, CpuId, u32)>>,
     /// Scratch list of the CPUs tied at the earliest instant.
     tied: Vec<(CpuId, u32)>,
+    /// Scratch lists of [`fold_spinners`]: the spinners (next poll, CPU) and a tie among them.
+    spinners: Vec<(Nanos, CpuId)>,
+    spin_tie: Vec<CpuId>,
     spawns: Vec<(CtxId, CtxFuture)>,
     reaped: Vec<CtxId>,
     /// Whether each context is executing on some CPU.
@@ -315,9 +324,12 @@ impl Machine {
                 locks: Vec::new(),
                 choices: Box::new(SeedOrder::new(seed)),
                 bounds: Bounds::OFF,
+                draws_keys: true,
                 log: None,
                 heap: BinaryHeap::new(),
                 tied: Vec::new(),
+                spinners: Vec::new(),
+                spin_tie: Vec::new(),
                 spawns: Vec::new(),
                 reaped: Vec::new(),
                 running: Vec::new(),
@@ -421,6 +433,7 @@ impl Machine {
             "the choice source is chosen before the machine boots"
         );
         st.bounds = source.bounds();
+        st.draws_keys = source.draws_keys();
         st.choices = source;
         st.log = record.then(|| ChoiceLog {
             bounds: st.bounds,
@@ -847,7 +860,10 @@ fn perturb(st: &mut State, point: Point, cpu: CpuId) -> Nanos {
 /// Pop the next step to take: the earliest live entry by (time, key); when several CPUs share
 /// that time and key, the choice source picks one at this moment and the others go back on
 /// the heap.
-fn pop_next(st: &mut State) -> Option<(Nanos, CpuId)> {
+fn pop_next(m: &Machine, st: &mut State) -> Option<(Nanos, CpuId)> {
+    if !st.draws_keys && st.fast_paths {
+        fold_spinners(m, st);
+    }
     let (t, key, cpu, generation) = loop {
         let Reverse((t, key, cpu, generation)) = st.heap.pop()?;
         if st.cpus[cpu.idx()].generation == generation {
@@ -968,10 +984,19 @@ fn fold_polls(st: &mut State, cpu: CpuId) {
 /// step; only the context is not resumed and the hook not called. It counts in
 /// [`Machine::folded_polls`], not in [`Machine::steps`].
 fn fold_tied_poll(m: &Machine, st: &mut State, t: Nanos, cpu: CpuId) -> bool {
-    if !st.fast_paths || t >= st.observe_before {
+    if !st.fast_paths || poll_is_quiet(st, cpu, t).is_none() {
         return false;
     }
-    let slot = &mut st.cpus[cpu.idx()];
+    skip_poll(st, cpu);
+    st.folded_polls += 1;
+    st.now = t;
+    m.now.set(t);
+    true
+}
+
+/// Whether `cpu`'s poll at `t` (its next) is quiet ([`fold_tied_poll`]): its period if so.
+fn poll_is_quiet(st: &State, cpu: CpuId, t: Nanos) -> Option<Nanos> {
+    let slot = &st.cpus[cpu.idx()];
     let Wait::Poll {
         at,
         period_ns,
@@ -979,22 +1004,120 @@ fn fold_tied_poll(m: &Machine, st: &mut State, t: Nanos, cpu: CpuId) -> bool {
         irqs,
     } = slot.wait
     else {
-        return false;
+        return None;
     };
     debug_assert_eq!(at, t, "a poll taken off its instant");
-    if max_polls <= 1 || slot.poll_epoch != st.epoch || (irqs && slot.next_irq().is_some_and(|i| i <= t)) {
-        return false;
-    }
-    slot.wait = Wait::Poll {
-        at: at + period_ns,
+    let quiet = max_polls > 1
+        && slot.poll_epoch == st.epoch
+        && t < st.observe_before
+        && !(irqs && slot.next_irq().is_some_and(|i| i <= t));
+    quiet.then_some(period_ns)
+}
+
+/// Move `cpu`'s poll wait on to its next poll (the current one is skipped).
+fn skip_poll(st: &mut State, cpu: CpuId) {
+    if let Wait::Poll {
+        at,
         period_ns,
-        max_polls: max_polls - 1,
+        max_polls,
         irqs,
+    } = st.cpus[cpu.idx()].wait
+    {
+        st.cpus[cpu.idx()].wait = Wait::Poll {
+            at: at + period_ns,
+            period_ns,
+            max_polls: max_polls - 1,
+            irqs,
+        };
+    }
+}
+
+/// With every key 0 ([`ChoiceSource::draws_keys`] false): skip, a whole stretch at a time,
+/// the quiet polls ([`fold_tied_poll`]) at the front of the queue, asking the choice source
+/// exactly the ties the executor would have asked one poll at a time.
+///
+/// It takes off the queue the earliest live entries while each is a quiet poll of one common
+/// period (stale entries met on the way are dropped, as [`pop_next`] drops them); the first
+/// entry that is not, its time `stop`, ends the stretch. Then, instant by instant in time
+/// order, while the instant is before `stop`, the hook's deadline and within the time
+/// limit, and every spinner due then is still quiet (its budget, its interrupts): the CPUs
+/// due at that instant are a tie when there are several, decided as [`pop_next`] decides one
+/// (the source picks one of them in CPU order, then one of the rest, until one is left), and
+/// each skips that poll. Every spinner then goes back on the queue at its next poll.
+///
+/// Why the executor's own order is kept: with every key 0, entries are taken in time order
+/// and the CPUs due at one instant tie, whichever of them was queued or continued on the
+/// fast path; a skipped poll writes nothing and queues its next one a period later, so
+/// nothing but these spinners can step before `stop`, and the ties are the same instants
+/// with the same CPUs in the same order.
+fn fold_spinners(m: &Machine, st: &mut State) {
+    let mut spinners = std::mem::take(&mut st.spinners);
+    spinners.clear();
+    let mut period = 0;
+    let stop = loop {
+        let Some(&Reverse((t, _, cpu, generation))) = st.heap.peek() else {
+            break Nanos::MAX;
+        };
+        if st.cpus[cpu.idx()].generation != generation {
+            st.heap.pop();
+            continue;
+        }
+        match poll_is_quiet(st, cpu, t) {
+            Some(p) if period == 0 || p == period => {
+                period = p;
+                st.heap.pop();
+                spinners.push((t, cpu));
+            }
+            _ => break t,
+        }
     };
-    st.folded_polls += 1;
-    st.now = t;
-    m.now.set(t);
-    true
+    if spinners.is_empty() {
+        st.spinners = spinners;
+        return;
+    }
+    let mut tie = std::mem::take(&mut st.spin_tie);
+    let mut last = None;
+    'instants: loop {
+        let u = spinners.iter().map(|&(t, _)| t).min().expect("not empty");
+        if u >= stop || u >= st.observe_before || u > st.limit_ns {
+            break;
+        }
+        tie.clear();
+        for &(t, cpu) in &spinners {
+            if t == u {
+                if poll_is_quiet(st, cpu, u).is_none() {
+                    break 'instants;
+                }
+                tie.push(cpu);
+            }
+        }
+        tie.sort_unstable();
+        while tie.len() > 1 {
+            let i = st.choices.pick_cpu(u, &tie).min(tie.len() - 1);
+            if let Some(log) = &mut st.log {
+                log.choices.push(i as u64);
+                log.ties += 1;
+            }
+            tie.remove(i);
+        }
+        for (t, cpu) in spinners.iter_mut() {
+            if *t == u {
+                skip_poll(st, *cpu);
+                *t += period;
+                st.folded_polls += 1;
+            }
+        }
+        last = Some(u);
+    }
+    if let Some(u) = last {
+        st.now = u;
+        m.now.set(u);
+    }
+    for &(_, cpu) in &spinners {
+        queue_cpu(st, cpu);
+    }
+    st.spin_tie = tie;
+    st.spinners = spinners;
 }
 
 /// End `cpu`'s step, before the hook looks at it: move [`State::epoch`] unless the step was
@@ -1256,7 +1379,7 @@ impl Executor {
                 }
                 let (t, cpu) = match fast.take() {
                     Some(next) => next,
-                    None => match pop_next(&mut st) {
+                    None => match pop_next(&self.m, &mut st) {
                         Some(next) => next,
                         None => return RunEnd::NoEvents,
                     },
@@ -1592,10 +1715,10 @@ mod tests {
         }
     }
 
-    /// CPUs 0-2 poll a flag every 10 ns at the same instants (each poll a three-way tie)
-    /// until CPU 3 sets it at 1,005 ns; CPU 1 spins with interrupts on and gets an IPI at
-    /// 503 ns, and CPU 2's budget allows 40 polls, after which it polls once more, alone, and
-    /// leaves. Returns what each poller saw (its polls counted, when it stopped, when it took
+    /// CPUs 0 and 1 poll a flag every 10 ns at the same instants (each poll a tie), CPU 2
+    /// every 10 ns from 5 ns on (between theirs), until CPU 3 sets it at 1,005 ns; CPU 1 spins
+    /// with interrupts on and gets an IPI at 503 ns, and CPU 2's budget allows 40 polls, after
+    /// which it polls once more, alone, and leaves. Returns what each poller saw (its polls counted, when it stopped, when it took
     /// an interrupt), the choice log, steps and folded polls.
     #[allow(clippy::type_complexity)]
     fn tied_pollers(
@@ -1612,6 +1735,9 @@ mod tests {
             m.spawn(CtxId(cpu), async move {
                 let mut polls = 0;
                 let budget = if cpu == 2 { 40 } else { u64::MAX };
+                if cpu == 2 {
+                    m2.delay(5).await;
+                }
                 while !flag2.get() && polls < budget {
                     polls += m2.poll(10, budget - polls, cpu == 1).await;
                     if m2.irq_due() {
@@ -1659,7 +1785,7 @@ mod tests {
             let fast = tied_pollers(true, src());
             assert_eq!(
                 slow.0,
-                vec![(101, 1010, 0), (101, 1010, 510), (40, 410, 0)],
+                vec![(101, 1010, 0), (101, 1010, 510), (40, 415, 0)],
                 "{name}"
             );
             assert_eq!(fast.0, slow.0, "{name}: the pollers saw the same");
@@ -1677,9 +1803,8 @@ mod tests {
                 slow.2
             );
         }
-        // The round-robin source was asked every tie: two per poll instant (three CPUs,
-        // then two), until CPU 2 leaves at 410.
-        assert!(tied_pollers(true, Box::new(RoundRobin(0))).1.ties > 100);
+        // The round-robin source was asked every tie: one per poll instant of CPUs 0 and 1.
+        assert!(tied_pollers(true, Box::new(RoundRobin(0))).1.ties >= 100);
     }
 
     /// Two CPUs doing cost steps, yields and an interruptible run of different lengths; the
