@@ -748,8 +748,11 @@ pub fn update_curr_dl(s: &mut SchedState, cpu: CpuId) {
 /// The two agree in every state the model reaches: each donor change goes through
 /// `put_prev_set_next_task`, which settles the outgoing entity (`put_prev_task_dl`) before
 /// the pointer moves, and the `dl_rq_curr_is_donor` invariant checks it after every step.
-/// The switch exists so the 6.17 code path can be run; the closing argument above is why no
-/// workload shows a difference (spec P4 marks the v29 diff as inferred).
+/// So the charging is the same with the switch off (spec P4 marks the v29 diff as inferred).
+/// What the switch does change is [`enqueue_task_dl`]'s test of the pointer: off, as in 6.17,
+/// a donor queued again by its replenishment while another task runs on its budget becomes
+/// pushable, and under `--model next` a push can then move it
+/// (`findings/next-1285-donor-pushed.json`, `crates/cli/tests/donor_push.rs`).
 pub fn dl_curr(s: &SchedState, cpu: CpuId) -> Option<TaskId> {
     let rq = &s.rqs[cpu.idx()];
     if s.feat.dl_rq_curr {
@@ -865,9 +868,30 @@ pub fn dl_clear_params(s: &mut SchedState, p: TaskId) {
 // ---------------------------------------------------------------------- class hooks (sync)
 
 /// Queue `p`: a wakeup applies the CBS rule, a throttled task stays off the tree until its
-/// timer; make it pushable unless it runs here or is pinned. Rq lock of `cpu` held.
+/// timer; make it pushable unless it runs here, is the entity set as next, or is pinned. Rq
+/// lock of `cpu` held.
 ///
-/// Linux: kernel/sched/deadline.c enqueue_task_dl().
+/// With Proxy Execution the entity set as next (`dl_rq->curr`) is the donor, and the donor is
+/// not `rq->curr` while another task runs on its budget. A donor whose budget ran out is
+/// throttled (dequeued) and its replenishment timer queues it again here while it is still
+/// the donor; without the `dl_rq->curr` test it would enter the pushable tree and the push
+/// that `dl_task_timer()` runs next could move it to another CPU while this rq still has it
+/// as `rq->donor` (`findings/next-1285-donor-pushed.json`: under `return_when_needed` a donor
+/// woken at home stays the donor with `blocked_on` clear, so the pick's blocked filter does
+/// not keep it back either). The tree returns before making the entity set as next pushable;
+/// the test goes with the `dl_rq_curr` switch, the pointer it reads.
+///
+/// Linux: kernel/sched/deadline.c enqueue_task_dl() (johnstultz-work/linux-dev at
+/// 2df88f65d0ea: `dl_rq->curr == dl_se` returns before enqueue_pushable_dl_task(); 6.17 tests
+/// task_current() only).
+///
+/// Deviation: that tree also returns early for a blocked task (`task_is_blocked(p)`), here
+/// and in put_prev_task_dl(), so a blocked task never enters the pushable tree; the model
+/// keeps blocked tasks in the tree and skips them where a push or pull picks
+/// (`pick_next_pushable_dl_task`, `pick_earliest_pushable_dl_task`). So the model's
+/// `dl_rq->overloaded` (and the pull's `dlo_count` test) can count a tree that holds only
+/// blocked tasks, and a blocked task woken in place (`return_when_needed`) is pushable at
+/// once, where the tree makes it pushable only when put_prev_task_dl() next puts it back.
 pub fn enqueue_task_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: EnqueueFlags) {
     assert!(dl_task(s, p), "enqueue_task_dl of a non-DL task {p}");
     let e = DlEntity::Task(p);
@@ -882,6 +906,11 @@ pub fn enqueue_task_dl(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: Enqueue
         s.tasks[p.idx()].dl.dl_throttled = false;
     }
     enqueue_dl_entity(s, cpu, e, flags);
+    if s.feat.dl_rq_curr && s.rqs[cpu.idx()].dl.curr == Some(p) {
+        // The scheduling context: set_next_task_dl() took it off the pushable tree and
+        // put_prev_task_dl() puts it back when it stops being the donor.
+        return;
+    }
     let t = &s.tasks[p.idx()];
     if s.rqs[cpu.idx()].curr != p && !t.dl.dl_throttled && t.nr_cpus_allowed > 1 {
         enqueue_pushable_dl_task(s, cpu, p);
