@@ -32,7 +32,7 @@ fn sleeper(k: &Kernel, cpu: CpuId) -> TaskId {
     let id = TaskId(s.tasks.len() as u32);
     let mut t = new_task_struct(&s.m, id, 2000 + id.0, "sleeper", cpu);
     t.state = TASK_INTERRUPTIBLE;
-    t.cpus_mask = CpuMask::single(cpu);
+    t.cpus_mask = kernel::task::CpuMasks::single(cpu);
     t.nr_cpus_allowed = 1;
     s.tasks.push(t);
     fair::init_entity_fair(s, id);
