@@ -16,7 +16,7 @@ use kernel::task::state::{TASK_INTERRUPTIBLE, TASK_NORMAL};
 use kernel::task::task_ctx;
 use kernel::task::TaskId;
 use kernel::tracepoints::{EventKind, LockName};
-use sim::{CpuId, CpuMask, Executor};
+use sim::{CpuId, Executor};
 
 fn kernel(nr_cpus: usize, tweak: impl FnOnce(&mut Config)) -> (Rc<Kernel>, Collect) {
     let mut cfg = Config::new(nr_cpus);

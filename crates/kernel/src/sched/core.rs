@@ -2562,7 +2562,7 @@ mod tests {
             let s = &mut *k.st();
             let id = TaskId(s.tasks.len() as u32);
             let mut t = crate::system::new_task_struct(&s.m, id, 3000, "a", CpuId(0));
-            t.cpus_mask = CpuMasks::single(CpuId(0));
+            t.cpus_mask = crate::task::CpuMasks::single(CpuId(0));
             t.nr_cpus_allowed = 1;
             s.tasks.push(t);
             crate::sched::fair::init_entity_fair(s, id);

@@ -1064,14 +1064,14 @@ mod tests {
 
     use std::rc::Rc;
 
-    use sim::{CpuMask, Executor, Machine};
+    use sim::{CpuMask, Executor};
 
     use super::*;
 
     use crate::sched::cpupri::CPUPRI_NORMAL;
 
     use crate::sched::Costs;
-    use crate::task::{rt_prio, OnRq, Task};
+    use crate::task::{rt_prio, OnRq};
     use crate::tracepoints::NullSink;
 
     /// A scheduler with `nr_cpus` idle CPUs (the real boot state: idle tasks and stoppers)
