@@ -822,10 +822,13 @@ fn dl_rq_curr_is_donor(x: &Snapshot, rq: &Rq) -> Option<String> {
 
 fn curr_in_affinity(x: &Snapshot, rq: &Rq) -> Option<String> {
     let curr = &x.s.tasks[rq.curr.idx()];
-    (!curr.cpus_mask.test(rq.cpu) && !curr.migration_pending).then(|| {
+    (!x.s.cpus_mask(curr).test(rq.cpu) && !curr.migration_pending).then(|| {
         format!(
             "cpu{} runs {}-{} outside {:?}",
-            rq.cpu, curr.comm, curr.pid, curr.cpus_mask
+            rq.cpu,
+            curr.comm,
+            curr.pid,
+            x.s.cpus_mask(curr)
         )
     })
 }
@@ -986,7 +989,7 @@ fn rt_mutex_waiter_linked(x: &Snapshot) -> Vec<String> {
     for (i, l) in unlocked_rt_mutexes(x) {
         for w in &l.waiters {
             let t = &x.s.tasks[w.task.idx()];
-            if t.pi_blocked_on != Some(i) || t.rt_waiter != Some(*w) {
+            if t.pi_blocked_on != Some(i) || *t.rt_waiter != Some(*w) {
                 out.push(format!(
                     "rt_mutex {}: waiter {w:?} but task has pi_blocked_on {:?}, rt_waiter {:?}",
                     l.name, t.pi_blocked_on, t.rt_waiter

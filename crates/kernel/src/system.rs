@@ -27,7 +27,7 @@ use crate::sched::features::{Features, Tunables};
 use crate::sched::rt::{RtRq, SchedRtEntity};
 use crate::sched::topology::Topology;
 use crate::sched::{Class, Costs, Rq, SchedState};
-use crate::task::{nice_to_prio, rt_prio, state, task_ctx, OnRq, Task, TaskId, IDLE_PRIO};
+use crate::task::{nice_to_prio, rt_prio, state, task_ctx, CpuMasks, OnRq, Task, TaskId, IDLE_PRIO};
 use crate::time::{hrtimer_start, TimerFn};
 use crate::tracepoints::{Comm, EventKind, EventSink, LockName};
 
@@ -299,7 +299,7 @@ impl System {
             .map(|c| c.and(&all))
             .filter(|c| !c.is_empty())
             .unwrap_or(all);
-        t.cpus_mask = mask;
+        t.cpus_mask = s.cpus_masks.intern(mask);
         t.nr_cpus_allowed = mask.weight();
         // The parent runs on CPU 0; a child whose mask excludes it starts on its first CPU.
         t.cpu = if mask.test(CpuId(0)) {
@@ -486,6 +486,7 @@ pub fn new_sched_state(cfg: &Config, sink: Box<dyn EventSink>) -> SchedState {
     let mut s = SchedState {
         m: m.clone(),
         tasks,
+        cpus_masks: CpuMasks::new(n),
         rqs,
         feat: cfg.feat.clone(),
         model: cfg.model,
@@ -541,7 +542,7 @@ fn new_idle_task(m: &Rc<Machine>, cpu: CpuId) -> Task {
     t.normal_prio = IDLE_PRIO;
     t.state = state::TASK_RUNNING;
     t.on_cpu = true;
-    t.cpus_mask = CpuMask::single(cpu);
+    t.cpus_mask = CpuMasks::single(cpu);
     t.nr_cpus_allowed = 1;
     t
 }
@@ -612,7 +613,7 @@ fn new_stopper_task(m: &Rc<Machine>, n: usize, cpu: CpuId) -> Task {
     t.rt_priority = 99;
     t.prio = 0;
     t.normal_prio = 0;
-    t.cpus_mask = CpuMask::single(cpu);
+    t.cpus_mask = CpuMasks::single(cpu);
     t.nr_cpus_allowed = 1;
     t.state = state::TASK_INTERRUPTIBLE;
     t
@@ -683,7 +684,7 @@ pub fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId
         on_cpu: false,
         cpu,
         wake_cpu: cpu,
-        cpus_mask: CpuMask::single(cpu),
+        cpus_mask: CpuMasks::single(cpu),
         nr_cpus_allowed: 1,
         policy: Policy::Normal,
         prio: 120,
@@ -719,7 +720,7 @@ pub fn new_task_struct(m: &Machine, id: TaskId, pid: u32, name: &str, cpu: CpuId
         blocked_head: Default::default(),
         pi_waiters: Default::default(),
         pi_blocked_on: None,
-        rt_waiter: None,
+        rt_waiter: Default::default(),
         wq_worker: None,
         sched_task_group: crate::sched::cgroup::ROOT_TASK_GROUP,
         sigpending: false,

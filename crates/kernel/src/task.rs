@@ -86,8 +86,10 @@ pub const IDLE_PRIO: i32 = 140;
 /// `struct task_struct` (the fields the scheduler model uses).
 ///
 /// Memory: a model with many tasks holds one of these per task, so groups of fields that most
-/// tasks never use (the deadline entity, rt_mutex PI waiters, parked donors) are kept out of
-/// line in an [`OutOfLine`], which costs one pointer until the group is first written.
+/// tasks never use (the deadline entity, rt_mutex PI waiters and the task's own rt_mutex
+/// waiter, parked donors) are kept out of line in an [`OutOfLine`], which costs one pointer
+/// until the group is first written, and the affinity mask is an id into the system's table
+/// of distinct masks ([`CpuMasks`]).
 ///
 /// Deviation: Linux embeds those groups in `task_struct`; reading them is the same here,
 /// only where they are stored differs.
@@ -107,8 +109,10 @@ pub struct Task {
     pub cpu: CpuId,
     /// Placement hint for the next wakeup.
     pub wake_cpu: CpuId,
-    /// `cpus_mask` / `cpus_ptr`. Protected by: `pi_lock` and the rq lock.
-    pub cpus_mask: CpuMask,
+    /// `cpus_mask` / `cpus_ptr`, as an id into the system's table of distinct masks
+    /// ([`CpuMasks`]): read it with `SchedState::cpus_mask(t)`, write it with
+    /// `SchedState::set_cpus_mask`. Protected by: `pi_lock` and the rq lock.
+    pub cpus_mask: CpuMaskId,
     pub nr_cpus_allowed: u32,
     pub policy: Policy,
     /// Effective priority (`p->prio`, after PI boosting).
@@ -192,8 +196,9 @@ pub struct Task {
     pub pi_blocked_on: Option<crate::locking::rtmutex::RtMutexId>,
     /// The task's `struct rt_mutex_waiter` as queued on `pi_blocked_on`'s wait tree (its key:
     /// waiter prio and FIFO ticket); None while not queued. Protected by: the lock's
-    /// `wait_lock`.
-    pub rt_waiter: Option<crate::locking::rtmutex::RtWaiter>,
+    /// `wait_lock`. Out of line ([`OutOfLine`]): only tasks that have waited on an rt_mutex
+    /// carry it.
+    pub rt_waiter: OutOfLine<Option<RtWaiter>>,
     /// `PF_WQ_WORKER` with `kthread_data()`: the workqueue worker (index into
     /// `WqState::workers`) this kernel thread is, or None.
     pub wq_worker: Option<u32>,
@@ -232,6 +237,73 @@ impl Task {
     }
 }
 
+sim::id_type! {
+    /// An affinity mask interned in a system's [`CpuMasks`].
+    pub struct CpuMaskId;
+}
+
+/// The distinct affinity masks of one system's tasks: a task holds a [`CpuMaskId`] (4 bytes)
+/// into this table rather than a whole [`CpuMask`] (64 bytes), since most tasks share one of a
+/// few masks (all CPUs, one CPU, a workload's few sets). Append-only: a mask, once interned,
+/// keeps its id for the life of the system, so the table holds at most one entry per distinct
+/// mask ever set. Ids `0..nr_cpus` are the single-CPU masks (id `n` is CPU `n` alone), so a
+/// task built without the table ([`CpuMasks::single`]) already has a valid id.
+///
+/// Deviation: Linux keeps a cpumask in every task (`p->cpus_mask`, read through
+/// `p->cpus_ptr`); the model's tasks share one copy of each distinct mask. Reading and
+/// writing a task's mask mean the same as in Linux; only where the bits are stored differs.
+pub struct CpuMasks {
+    masks: Vec<CpuMask>,
+    nr_cpus: usize,
+}
+
+impl CpuMasks {
+    /// A table holding the `nr_cpus` single-CPU masks.
+    pub fn new(nr_cpus: usize) -> Self {
+        assert!((1..=sim::MAX_CPUS).contains(&nr_cpus));
+        let masks = CpuId::all(nr_cpus).map(CpuMask::single).collect();
+        CpuMasks { masks, nr_cpus }
+    }
+
+    /// The id of `{cpu}`, valid in every table (whose system has `cpu`).
+    pub const fn single(cpu: CpuId) -> CpuMaskId {
+        CpuMaskId(cpu.0)
+    }
+
+    /// The id of `mask`, adding it to the table if it is new.
+    pub fn intern(&mut self, mask: CpuMask) -> CpuMaskId {
+        if mask.weight() == 1 {
+            let cpu = mask.first().expect("a mask of weight 1 has a first CPU");
+            assert!(cpu.idx() < self.nr_cpus, "cpu{cpu} is not in this system");
+            return CpuMasks::single(cpu);
+        }
+        // Past the single-CPU masks, the table holds only the masks tasks were given: few.
+        let found = self.masks[self.nr_cpus..].iter().position(|m| *m == mask);
+        let idx = found.map_or(self.masks.len(), |i| self.nr_cpus + i);
+        if idx == self.masks.len() {
+            assert!(idx < u32::MAX as usize, "affinity mask table full");
+            self.masks.push(mask);
+        }
+        CpuMaskId(idx as u32)
+    }
+
+    /// The mask `id` stands for.
+    #[inline]
+    pub fn get(&self, id: CpuMaskId) -> &CpuMask {
+        &self.masks[id.idx()]
+    }
+
+    /// How many distinct masks the table holds (the single-CPU ones included).
+    pub fn len(&self) -> usize {
+        self.masks.len()
+    }
+
+    /// Never: the table starts with the single-CPU masks.
+    pub fn is_empty(&self) -> bool {
+        self.masks.is_empty()
+    }
+}
+
 /// A rarely used group of fields kept out of line: one pointer, and no allocation until the
 /// group is first written. Reading a group that was never written yields its pristine value
 /// (the value a new task's group has, `T::default()`), so code reads and writes the fields as
@@ -259,7 +331,7 @@ macro_rules! pristine {
     )*};
 }
 
-pristine!(SchedDlEntity, BTreeSet<RtWaiter>, Vec<TaskId>);
+pristine!(SchedDlEntity, BTreeSet<RtWaiter>, Option<RtWaiter>, Vec<TaskId>);
 
 impl<T: Pristine> OutOfLine<T> {
     /// A group that was never written (reads as `T::default()`).
@@ -314,6 +386,27 @@ impl<T: Pristine + std::fmt::Debug> std::fmt::Debug for OutOfLine<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_masks_intern_each_distinct_mask_once() {
+        let mut t = CpuMasks::new(4);
+        assert_eq!(t.len(), 4);
+        // A single-CPU mask is its CPU's id, without growing the table.
+        assert_eq!(t.intern(CpuMask::single(CpuId(2))), CpuMasks::single(CpuId(2)));
+        assert_eq!(*t.get(CpuMasks::single(CpuId(3))), CpuMask::single(CpuId(3)));
+        assert_eq!(t.len(), 4);
+        let all = CpuMask::first_n(4);
+        let mut two = CpuMask::single(CpuId(1));
+        two.set(CpuId(3));
+        let a = t.intern(all);
+        let b = t.intern(two);
+        assert_ne!(a, b);
+        assert_eq!(t.intern(all), a, "an interned mask got a second id");
+        assert_eq!(t.intern(two), b);
+        assert_eq!(t.len(), 6);
+        assert_eq!(*t.get(a), all);
+        assert_eq!(*t.get(b), two);
+    }
 
     #[test]
     fn out_of_line_reads_pristine_until_written() {

@@ -28,7 +28,7 @@
 
 use std::collections::VecDeque;
 
-use sim::{CpuId, CpuMask, LockId, Nanos, RunResult};
+use sim::{CpuId, LockId, Nanos, RunResult};
 use uapi::{ResourceId, WorkId};
 
 use crate::locking::lockdep::LockClass;
@@ -219,7 +219,7 @@ pub fn init_workqueues(s: &mut SchedState) -> Vec<TaskId> {
             assert!(pid < crate::system::FIRST_USER_PID, "too many kworkers");
             let mut t = crate::system::new_task_struct(&s.m, id, pid, &format!("kworker/{cpu}:{i}"), cpu);
             // kthread_bind_mask(): per-CPU workers stay on their CPU.
-            t.cpus_mask = CpuMask::single(cpu);
+            t.cpus_mask = crate::task::CpuMasks::single(cpu);
             t.nr_cpus_allowed = 1;
             t.state = state::TASK_IDLE;
             t.wq_worker = Some(w);

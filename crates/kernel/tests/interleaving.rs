@@ -16,7 +16,7 @@ use kernel::task::state::{TASK_INTERRUPTIBLE, TASK_NORMAL};
 use kernel::task::task_ctx;
 use kernel::task::TaskId;
 use kernel::tracepoints::{EventKind, LockName};
-use sim::{CpuId, CpuMask, Executor};
+use sim::{CpuId, Executor};
 
 fn kernel(nr_cpus: usize, tweak: impl FnOnce(&mut Config)) -> (Rc<Kernel>, Collect) {
     let mut cfg = Config::new(nr_cpus);
@@ -32,7 +32,7 @@ fn sleeper(k: &Kernel, cpu: CpuId) -> TaskId {
     let id = TaskId(s.tasks.len() as u32);
     let mut t = new_task_struct(&s.m, id, 2000 + id.0, "sleeper", cpu);
     t.state = TASK_INTERRUPTIBLE;
-    t.cpus_mask = CpuMask::single(cpu);
+    t.cpus_mask = kernel::task::CpuMasks::single(cpu);
     t.nr_cpus_allowed = 1;
     s.tasks.push(t);
     fair::init_entity_fair(s, id);

@@ -160,7 +160,7 @@ impl Done {
         for t in s.tasks.iter().filter(|t| t.thread.is_some()) {
             assert!(t.pi_waiters.is_empty(), "{} still has pi_waiters", t.pid);
             assert_eq!(t.pi_blocked_on, None);
-            assert_eq!(t.rt_waiter, None);
+            assert_eq!(*t.rt_waiter, None);
             assert_eq!(t.prio, t.normal_prio, "{} still boosted", t.pid);
         }
         for m in &s.rt_mutexes {
@@ -559,7 +559,7 @@ fn abba_deadlock_is_detected_by_the_chain_walk_and_reported() {
     // T1 still waits on B; T2 is no waiter any more, only a sleeper that names A.
     assert_eq!(task(t1).pi_blocked_on, Some(RtMutexId(b)));
     assert_eq!(task(t2).pi_blocked_on, None);
-    assert_eq!(task(t2).rt_waiter, None);
+    assert_eq!(*task(t2).rt_waiter, None);
     assert!(s.rt_mutexes[a as usize].waiters.is_empty());
 }
 

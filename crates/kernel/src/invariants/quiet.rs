@@ -133,7 +133,7 @@ fn task_fields(s: &SchedState, t: &Task, h: &mut Digest) {
         t.on_cpu,
         t.cpu,
         t.class,
-        t.cpus_mask,
+        s.cpus_mask(t),
         t.migration_pending,
         t.prio,
         t.dl,

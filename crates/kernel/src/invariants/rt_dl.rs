@@ -95,7 +95,7 @@ fn waiting_on(s: &SchedState, t: TaskId) -> Option<CpuMask> {
     if crate::sched::core::task_is_blocked(s, t) {
         return None;
     }
-    Some(task.cpus_mask)
+    Some(*s.cpus_mask(task))
 }
 
 /// The watch: per task, since when it has been waiting while a weaker context runs where it
@@ -350,7 +350,7 @@ mod tests {
         for &p in prios {
             let id = TaskId(s.tasks.len() as u32);
             let mut t = crate::system::new_task_struct(&s.m, id, id.0, "rt", CpuId(0));
-            t.cpus_mask = CpuMask::first_n(nr_cpus);
+            t.cpus_mask = s.cpus_masks.intern(CpuMask::first_n(nr_cpus));
             t.nr_cpus_allowed = nr_cpus as u32;
             t.policy = Policy::Fifo;
             t.rt_priority = p;

@@ -162,7 +162,7 @@ fn rt_mutex_enqueue(s: &mut SchedState, m: RtMutexId, p: TaskId) {
         seq: next_ticket(s),
         task: p,
     };
-    s.tasks[p.idx()].rt_waiter = Some(w);
+    *s.tasks[p.idx()].rt_waiter = Some(w);
     let inserted = s.rt_mutexes[m.idx()].waiters.insert(w);
     assert!(inserted, "duplicate waiter key on rt_mutex {m}");
 }

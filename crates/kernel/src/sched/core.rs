@@ -1050,8 +1050,9 @@ pub async fn schedule(k: &Kernel) {
     // but before sched_submit_work() ran — the window of the workqueue stall (B4 step 4).
     let cpu = k.this_cpu();
     if k.m.irq_due() && !k.st().rqs[cpu.idx()].irqs_disabled {
-        Box::pin(crate::irq::do_irq(k)).await;
-        preempt_point(k).await;
+        // Boxed: rarely taken, and its state (the interrupt, then a preemption) would
+        // otherwise be part of every task's state while it sleeps in `schedule()`.
+        Box::pin(irq_before_schedule(k)).await;
     }
     let tsk = k.current();
     if !k.st().tasks[tsk.idx()].is_running_state() {
@@ -1066,6 +1067,15 @@ pub async fn schedule(k: &Kernel) {
     sched_update_worker(k, tsk);
 }
 
+/// The interrupt `schedule()` takes on its way in, and the preemption on return from it.
+///
+/// Linux: kernel/entry/common.c irqentry_exit(): an interrupt taken in the kernel with
+/// preemption enabled may reschedule on its way out (here through [`preempt_point`]).
+async fn irq_before_schedule(k: &Kernel) {
+    crate::irq::do_irq(k).await;
+    preempt_point(k).await;
+}
+
 /// `preempt_schedule()` at a preemption point of kernel code: preempts (SM_PREEMPT, prev
 /// shown as `R+`) if need_resched is set and nothing disables preemption.
 ///
@@ -1073,15 +1083,6 @@ pub async fn schedule(k: &Kernel) {
 pub async fn preempt_point(k: &Kernel) {
     while k.need_resched() && k.st().rqs[k.this_cpu().idx()].preempt_count == 0 {
         __schedule(k, SchedMode::Preempt).await;
-    }
-}
-
-/// `exit_to_user_mode_loop()`: reschedule before returning to user space.
-///
-/// Linux: kernel/entry/common.c exit_to_user_mode_loop().
-pub async fn exit_to_user_mode(k: &Kernel) {
-    while k.need_resched() {
-        schedule(k).await;
     }
 }
 
@@ -1942,13 +1943,13 @@ pub fn select_task_rq(s: &mut SchedState, p: TaskId, cpu: CpuId, wake_flags: Wak
     let cpu = if nr_allowed > 1 {
         class.select_task_rq(s, p, cpu, wake_flags)
     } else {
-        s.tasks[p.idx()].cpus_mask.first().expect("empty affinity")
+        s.cpus_mask(&s.tasks[p.idx()]).first().expect("empty affinity")
     };
     let t = &s.tasks[p.idx()];
-    if t.cpus_mask.test(cpu) && cpu.idx() < s.nr_cpus() {
+    if s.cpus_mask(t).test(cpu) && cpu.idx() < s.nr_cpus() {
         cpu
     } else {
-        t.cpus_mask.first().expect("empty affinity")
+        s.cpus_mask(t).first().expect("empty affinity")
     }
 }
 
@@ -2155,7 +2156,7 @@ fn proxy_needs_return(s: &mut SchedState, cpu: CpuId, p: TaskId) -> bool {
 ///
 /// Linux: kernel/sched/core.c ttwu_queue_cond().
 fn ttwu_queue_cond(s: &SchedState, p: TaskId, cpu: CpuId) -> bool {
-    if !s.tasks[p.idx()].cpus_mask.test(cpu) {
+    if !s.cpus_mask(&s.tasks[p.idx()]).test(cpu) {
         return false;
     }
     let this = s.m.this_cpu();
@@ -2561,7 +2562,7 @@ mod tests {
             let s = &mut *k.st();
             let id = TaskId(s.tasks.len() as u32);
             let mut t = crate::system::new_task_struct(&s.m, id, 3000, "a", CpuId(0));
-            t.cpus_mask = CpuMask::single(CpuId(0));
+            t.cpus_mask = crate::task::CpuMasks::single(CpuId(0));
             t.nr_cpus_allowed = 1;
             s.tasks.push(t);
             crate::sched::fair::init_entity_fair(s, id);
@@ -2639,7 +2640,7 @@ mod tests {
         let id = TaskId(s.tasks.len() as u32);
         let mut t = crate::system::new_task_struct(&s.m, id, 3000 + id.0, name, cpu);
         t.nr_cpus_allowed = allowed.weight();
-        t.cpus_mask = allowed;
+        t.cpus_mask = s.cpus_masks.intern(allowed);
         s.tasks.push(t);
         crate::sched::fair::init_entity_fair(s, id);
         id

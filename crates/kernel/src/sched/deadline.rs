@@ -952,11 +952,11 @@ fn check_preempt_equal_dl(s: &mut SchedState, cpu: CpuId, p: TaskId) {
         return;
     }
     let d = &s.tasks[donor.idx()];
-    if s.cpudl.find(d.dl.deadline, &d.cpus_mask).is_none() {
+    if s.cpudl.find(d.dl.deadline, s.cpus_mask(d)).is_none() {
         return;
     }
     let t = &s.tasks[p.idx()];
-    if t.nr_cpus_allowed != 1 && s.cpudl.find(t.dl.deadline, &t.cpus_mask).is_some() {
+    if t.nr_cpus_allowed != 1 && s.cpudl.find(t.dl.deadline, s.cpus_mask(t)).is_some() {
         return;
     }
     core::resched_curr(s, cpu);
@@ -1060,7 +1060,7 @@ pub fn find_later_rq(s: &SchedState, p: TaskId) -> Option<CpuId> {
     if t.nr_cpus_allowed == 1 {
         return None;
     }
-    let later_mask = s.cpudl.find(t.dl.deadline, &t.cpus_mask)?;
+    let later_mask = s.cpudl.find(t.dl.deadline, s.cpus_mask(t))?;
     let cpu = t.cpu;
     if later_mask.test(cpu) {
         return Some(cpu);
@@ -1201,7 +1201,7 @@ fn pick_earliest_pushable_dl_task(s: &SchedState, cpu: CpuId, dst: CpuId) -> Opt
         .map(|&(_, _, t)| t)
         .find(|&t| {
             let task = &s.tasks[t.idx()];
-            !task.on_cpu && task.cpus_mask.test(dst) && !core::task_is_blocked(s, t)
+            !task.on_cpu && s.cpus_mask(task).test(dst) && !core::task_is_blocked(s, t)
         })
 }
 
@@ -1233,7 +1233,7 @@ async fn find_lock_later_rq(k: &Kernel, task: TaskId, rq: CpuId) -> Option<CpuId
                 let s = k.st();
                 let t = &s.tasks[task.idx()];
                 t.cpu == rq
-                    && t.cpus_mask.test(later)
+                    && s.cpus_mask(t).test(later)
                     && !t.on_cpu
                     && dl_task(&s, task)
                     && core::task_on_rq_queued(&s, task)
@@ -1844,7 +1844,7 @@ mod tests {
     fn dl_task_new(s: &mut SchedState, cpu: CpuId, q: Nanos, d: Nanos, p: Nanos) -> TaskId {
         let id = TaskId(s.tasks.len() as u32);
         let mut t = crate::system::new_task_struct(&s.m, id, 2000 + id.0, "dl", cpu);
-        t.cpus_mask = CpuMask::first_n(s.nr_cpus());
+        t.cpus_mask = s.cpus_masks.intern(CpuMask::first_n(s.nr_cpus()));
         t.nr_cpus_allowed = s.nr_cpus() as u32;
         t.policy = Policy::Deadline;
         t.prio = DL_PRIO;

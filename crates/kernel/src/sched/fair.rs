@@ -2199,7 +2199,7 @@ pub(crate) mod test_util {
             let id = TaskId((nr_cpus + i) as u32);
             let mut t = crate::system::new_task_struct(&s.m, id, id.0, "t", CpuId(0));
             t.state = 0;
-            t.cpus_mask = CpuMask::first_n(nr_cpus);
+            t.cpus_mask = s.cpus_masks.intern(CpuMask::first_n(nr_cpus));
             t.nr_cpus_allowed = nr_cpus as u32;
             t.static_prio = nice_to_prio(0);
             s.tasks.push(t);

@@ -216,7 +216,7 @@ fn idle_for_placement(s: &SchedState, cpu: CpuId) -> bool {
 ///
 /// Deviation: no SIS_UTIL scan shortening and no SMT idle-core search (F-32, §11.4).
 fn select_idle_cpu(s: &SchedState, p: TaskId, target: CpuId) -> Option<CpuId> {
-    let cpus = s.topo.llc_span[target.idx()].and(&s.tasks[p.idx()].cpus_mask);
+    let cpus = s.topo.llc_span[target.idx()].and(s.cpus_mask(&s.tasks[p.idx()]));
     let start = CpuId((target.0 + 1) % s.nr_cpus() as u32);
     let found = cpus.iter_wrap(start).find(|&c| idle_for_placement(s, c));
     found
@@ -243,7 +243,7 @@ fn select_idle_sibling(s: &SchedState, p: TaskId, prev: CpuId, target: CpuId) ->
         && recent.idx() < s.nr_cpus()
         && s.topo.share_cache(recent, target)
         && idle_for_placement(s, recent)
-        && s.tasks[p.idx()].cpus_mask.test(recent)
+        && s.cpus_mask(&s.tasks[p.idx()]).test(recent)
     {
         return (recent, store);
     }
@@ -268,7 +268,7 @@ fn select_task_rq_fair_inner(
     let cpu = s.m.this_cpu();
     let waker = s.rqs[cpu.idx()].curr;
     let sync = wake_flags.contains(WakeFlags::SYNC) && s.tasks[waker.idx()].exit_state == 0;
-    let mask = s.tasks[p.idx()].cpus_mask;
+    let mask = *s.cpus_mask(&s.tasks[p.idx()]);
     let sd_flag = if wake_flags.contains(WakeFlags::FORK) {
         sd::BALANCE_FORK
     } else if wake_flags.contains(WakeFlags::EXEC) {
@@ -681,7 +681,7 @@ fn can_migrate_task(s: &SchedState, p: TaskId, env: &LbEnv) -> bool {
     if crate::sched::fair::throttled_lb_pair(s, t.sched_task_group, env.src, env.dst) {
         return false;
     }
-    if !t.cpus_mask.test(env.dst) {
+    if !s.cpus_mask(t).test(env.dst) {
         return false;
     }
     if core::task_on_cpu(s, p) || s.rqs[env.src.idx()].curr == p {
@@ -1145,7 +1145,7 @@ fn sched_balance_find_dst_group(
     p: TaskId,
     this_cpu: CpuId,
 ) -> Option<CpuMask> {
-    let mask = s.tasks[p.idx()].cpus_mask;
+    let mask = *s.cpus_mask(&s.tasks[p.idx()]);
     let n = dom.groups.len();
     let li = dom.groups.iter().position(|g| g.test(this_cpu));
     let start = li.unwrap_or(0);
@@ -1225,7 +1225,7 @@ fn sched_balance_find_dst_group_cpu(s: &SchedState, group: &CpuMask, p: TaskId, 
     let mut least_loaded = this_cpu;
     let mut shallowest: Option<CpuId> = None;
     let mut latest_idle_ts = 0;
-    for c in group.and(&s.tasks[p.idx()].cpus_mask).iter() {
+    for c in group.and(s.cpus_mask(&s.tasks[p.idx()])).iter() {
         if sched_idle_cpu(s, c) {
             return c;
         }
@@ -1260,7 +1260,7 @@ fn sched_balance_find_dst_cpu(
 ) -> CpuId {
     let mut cpu = cpu;
     let mut new_cpu = cpu;
-    let mask = s.tasks[p.idx()].cpus_mask;
+    let mask = *s.cpus_mask(&s.tasks[p.idx()]);
     if !s.topo.domains[cpu.idx()][level].span.intersects(&mask) {
         return prev_cpu;
     }
@@ -1505,7 +1505,9 @@ mod tests {
             CpuId(3)
         );
         // Only CPUs 0–2 allowed: the scan from 3 wraps and finds 1.
-        s.tasks[6].cpus_mask.clear(CpuId(3));
+        let mut mask = *s.cpus_mask(&s.tasks[6]);
+        mask.clear(CpuId(3));
+        s.set_cpus_mask(TaskId(6), mask);
         assert_eq!(
             select_task_rq_fair_dry_run(&s, TaskId(6), CpuId(2), WakeFlags::TTWU),
             CpuId(1)

@@ -230,6 +230,8 @@ pub struct Rq {
 pub struct SchedState {
     pub m: Rc<Machine>,
     pub tasks: Vec<Task>,
+    /// The distinct affinity masks the tasks' `cpus_mask` ids stand for (append-only).
+    pub cpus_masks: crate::task::CpuMasks,
     pub rqs: Vec<Rq>,
     pub feat: Features,
     /// The `--model` stage whose rules the invariants check (see `system::Config::model`).
@@ -317,5 +319,17 @@ impl SchedState {
 
     pub fn nr_cpus(&self) -> usize {
         self.rqs.len()
+    }
+
+    /// Task `t`'s affinity (`t->cpus_ptr`), from the table of distinct masks.
+    #[inline]
+    pub fn cpus_mask(&self, t: &Task) -> &sim::CpuMask {
+        self.cpus_masks.get(t.cpus_mask)
+    }
+
+    /// Sets task `p`'s affinity to `mask` (the `cpus_mask` write of `set_cpus_allowed_common()`);
+    /// `nr_cpus_allowed` is the caller's to update.
+    pub fn set_cpus_mask(&mut self, p: TaskId, mask: sim::CpuMask) {
+        self.tasks[p.idx()].cpus_mask = self.cpus_masks.intern(mask);
     }
 }

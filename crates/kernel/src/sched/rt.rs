@@ -440,7 +440,7 @@ fn pick_highest_pushable_task(s: &SchedState, cpu: CpuId, dst: CpuId) -> Option<
         .map(|&(_, _, t)| t)
         .find(|&t| {
             let task = &s.tasks[t.idx()];
-            !task.on_cpu && task.cpus_mask.test(dst) && !core::task_is_blocked(s, t)
+            !task.on_cpu && s.cpus_mask(task).test(dst) && !core::task_is_blocked(s, t)
         })
 }
 
@@ -507,11 +507,11 @@ fn check_preempt_equal_prio(s: &mut SchedState, cpu: CpuId, p: TaskId) {
         return;
     }
     let d = &s.tasks[donor.idx()];
-    if s.cpupri.find(d.prio, &d.cpus_mask).is_none() {
+    if s.cpupri.find(d.prio, s.cpus_mask(d)).is_none() {
         return;
     }
     let t = &s.tasks[p.idx()];
-    if t.nr_cpus_allowed != 1 && s.cpupri.find(t.prio, &t.cpus_mask).is_some() {
+    if t.nr_cpus_allowed != 1 && s.cpupri.find(t.prio, s.cpus_mask(t)).is_some() {
         return;
     }
     requeue_task_rt(s, cpu, p, true);
@@ -699,7 +699,7 @@ pub fn find_lowest_rq(s: &SchedState, p: TaskId) -> Option<CpuId> {
     if t.nr_cpus_allowed == 1 {
         return None;
     }
-    let lowest_mask = s.cpupri.find(t.prio, &t.cpus_mask)?;
+    let lowest_mask = s.cpupri.find(t.prio, s.cpus_mask(t))?;
     let cpu = t.cpu;
     if lowest_mask.test(cpu) {
         return Some(cpu);
@@ -750,7 +750,7 @@ async fn find_lock_lowest_rq(k: &Kernel, task: TaskId, rq: CpuId) -> Option<CpuI
                 let s = k.st();
                 let t = &s.tasks[task.idx()];
                 t.cpu == rq
-                    && t.cpus_mask.test(lowest)
+                    && s.cpus_mask(t).test(lowest)
                     && !t.on_cpu
                     && t.class == Class::Rt
                     && core::task_on_rq_queued(&s, task)
@@ -1064,22 +1064,15 @@ mod tests {
 
     use std::rc::Rc;
 
-    use sim::{CpuMask, Executor, Machine};
+    use sim::{CpuMask, Executor};
 
     use super::*;
 
     use crate::sched::cpupri::CPUPRI_NORMAL;
 
     use crate::sched::Costs;
-    use crate::task::{rt_prio, OnRq, Task};
+    use crate::task::{rt_prio, OnRq};
     use crate::tracepoints::NullSink;
-
-    fn bare_task(m: &Machine, id: TaskId, cpu: CpuId, nr_cpus: usize) -> Task {
-        let mut t = crate::system::new_task_struct(m, id, id.0, "t", cpu);
-        t.cpus_mask = CpuMask::first_n(nr_cpus);
-        t.nr_cpus_allowed = nr_cpus as u32;
-        t
-    }
 
     /// A scheduler with `nr_cpus` idle CPUs (the real boot state: idle tasks and stoppers)
     /// and LLCs of `llc_size` CPUs, with zero costs.
@@ -1094,13 +1087,13 @@ mod tests {
     /// A new RT task of `policy` at `rt_priority` on `cpu`, allowed on `mask` (not queued).
     fn rt_task(s: &mut SchedState, policy: Policy, rt_priority: u32, cpu: CpuId, mask: CpuMask) -> TaskId {
         let id = TaskId(s.tasks.len() as u32);
-        let mut t = bare_task(&s.m, id, cpu, s.nr_cpus());
+        let mut t = crate::system::new_task_struct(&s.m, id, id.0, "t", cpu);
         t.policy = policy;
         t.rt_priority = rt_priority;
         t.prio = rt_prio(rt_priority);
         t.normal_prio = t.prio;
         t.class = Class::Rt;
-        t.cpus_mask = mask;
+        t.cpus_mask = s.cpus_masks.intern(mask);
         t.nr_cpus_allowed = mask.weight();
         s.tasks.push(t);
         init_entity_rt(s, id);

@@ -94,8 +94,8 @@ async fn migration_cpu_stop(k: &crate::sched::core::Kernel, p: TaskId, dest: Cpu
         let t = &s.tasks[p.idx()];
         if t.cpu == cpu
             && t.on_rq == crate::task::OnRq::Queued
-            && t.cpus_mask.test(dest)
-            && !t.cpus_mask.test(cpu)
+            && s.cpus_mask(t).test(dest)
+            && !s.cpus_mask(t).test(cpu)
         {
             update_rq_clock(s, cpu);
             deactivate_task(s, cpu, p, DequeueFlags::NOCLOCK);
