@@ -108,11 +108,12 @@ fn may_ever_wait(t: &Task) -> bool {
 /// The watch: per task, since when it has been waiting while a weaker context runs where it
 /// could run.
 ///
-/// Few tasks wait, and only queued RT/DL ones that do not execute can: a step reads each
-/// other task's state in its own struct (and never reads idle tasks and stoppers), notes its
-/// CPU, and judges in full only those and the ones that waited at the previous step, whose
-/// state it resets once they no longer do. What it keeps per task is what judging every task
-/// at every step would keep.
+/// Only a queued RT/DL task that does not execute may wait ([`queued_rt_dl`]), and few are.
+/// A step judges in full those and the tasks that waited at the previous step (resetting
+/// their state once they no longer do); of every other task it reads only that much and notes
+/// its CPU, which the next step compares if the task then may wait (a class change and a
+/// move can coincide). Idle tasks and stoppers are never read. What the watch keeps is what
+/// judging every task at every step would keep.
 pub struct TopNWatch {
     bound_ns: Nanos,
     since: Vec<Option<Nanos>>,
