@@ -77,17 +77,7 @@ fn strength(s: &SchedState, t: TaskId) -> Strength {
 /// Where a waiting RT/DL context `t` could run, or None when it does not wait (see [`DOC`]).
 fn waiting_on(s: &SchedState, t: TaskId) -> Option<CpuMask> {
     let task = &s.tasks[t.idx()];
-    let rt_dl = match task.class {
-        Class::Deadline => !task.dl.dl_throttled,
-        Class::Rt => true,
-        _ => false,
-    };
-    if !rt_dl
-        || task.is_stopper
-        || task.on_rq != OnRq::Queued
-        || task.on_cpu
-        || s.rqs[task.cpu.idx()].donor == t
-    {
+    if !queued_rt_dl(task) || s.rqs[task.cpu.idx()].donor == t {
         return None;
     }
     // A blocked donor (Proxy Execution): v29's push and pull skip it; only proxy migration
@@ -98,17 +88,43 @@ fn waiting_on(s: &SchedState, t: TaskId) -> Option<CpuMask> {
     Some(*s.cpus_mask(task))
 }
 
+/// What [`waiting_on`] asks of `t` alone: it is a queued RT or (not throttled) DL context
+/// that does not execute. An idle task or a stopper never is ([`may_ever_wait`]).
+fn queued_rt_dl(t: &Task) -> bool {
+    let rt_dl = match t.class {
+        Class::Deadline => !t.dl.dl_throttled,
+        Class::Rt => true,
+        _ => false,
+    };
+    rt_dl && may_ever_wait(t) && t.on_rq == OnRq::Queued && !t.on_cpu
+}
+
+/// Whether `t` may ever wait: an idle task or a stopper never does (both are fixed when the
+/// task is created).
+fn may_ever_wait(t: &Task) -> bool {
+    !t.is_idle_task && !t.is_stopper
+}
+
 /// The watch: per task, since when it has been waiting while a weaker context runs where it
 /// could run.
+///
+/// Only a queued RT/DL task that does not execute may wait ([`queued_rt_dl`]), and few are.
+/// A step judges in full those and the tasks that waited at the previous step (resetting
+/// their state once they no longer do); of every other task it reads only that much and notes
+/// its CPU, which the next step compares if the task then may wait (a class change and a
+/// move can coincide). Idle tasks and stoppers are never read. What the watch keeps is what
+/// judging every task at every step would keep.
 pub struct TopNWatch {
     bound_ns: Nanos,
     since: Vec<Option<Nanos>>,
+    /// The tasks that may ever wait ([`may_ever_wait`]), in id order (the order of reports).
+    watched: Vec<TaskId>,
     /// Per CPU: the donor, its strength and the task on the CPU at the previous step.
     last: Vec<(TaskId, Strength, TaskId)>,
     /// Per task: it waits behind a higher class and no push of its class ran since (see
     /// [`DOC`]).
     unpushed: Vec<bool>,
-    /// Per task: its CPU at the previous step.
+    /// Per watched task: its CPU at the previous step (None before its first).
     task_cpu: Vec<Option<sim::CpuId>>,
     /// Per CPU: since which step its context has been weaker without a pull opportunity
     /// (see [`DOC`]); cleared at the next one.
@@ -140,6 +156,7 @@ impl TopNWatch {
         TopNWatch {
             bound_ns: 2 * s.tun.tick_ns() + 2 * s.costs.ipi_latency_ns,
             since: Vec::new(),
+            watched: Vec::new(),
             last: Vec::new(),
             unpulled_since: Vec::new(),
             push_at: Vec::new(),
@@ -197,24 +214,29 @@ impl TopNWatch {
 
     /// [`Self::step`] at time `now`.
     fn step_at(&mut self, s: &SchedState, now: Nanos) -> Option<String> {
-        if self.since.len() < s.tasks.len() {
+        let seen = self.since.len();
+        if seen < s.tasks.len() {
             self.since.resize(s.tasks.len(), None);
             self.unpushed.resize(s.tasks.len(), false);
             self.task_cpu.resize(s.tasks.len(), None);
-            self.push_at.resize(s.tasks.len(), 0);
+            self.push_at.resize(s.tasks.len(), NOT_WAITING);
+            let new = s.tasks[seen..].iter().filter(|t| may_ever_wait(t));
+            self.watched.extend(new.map(|t| t.id));
         }
         self.step_no += 1;
-        let mut running = std::mem::take(&mut self.running);
-        let mut donor_changed = std::mem::take(&mut self.donor_changed);
-        let mut picked = std::mem::take(&mut self.picked);
-        running.clear();
-        running.extend(s.rqs.iter().map(|rq| strength(s, rq.donor)));
-        self.note_pulls(s, &running, &mut donor_changed, &mut picked);
+        self.note_pulls(s);
         let mut out = None;
         let mut min_since: Option<Nanos> = None;
-        for t in &s.tasks {
+        for k in 0..self.watched.len() {
+            let t = &s.tasks[self.watched[k].idx()];
             let id = t.id.idx();
-            let Some(cpu) = self.wronged_on(s, t, &running, &donor_changed, &picked) else {
+            if !queued_rt_dl(t) && self.push_at[id] == NOT_WAITING {
+                // It does not wait, and did not at the previous step: its CPU is all that
+                // `wronged_on` would change.
+                self.task_cpu[id] = Some(t.cpu);
+                continue;
+            }
+            let Some(cpu) = self.wronged_on(s, t) else {
                 self.since[id] = None;
                 continue;
             };
@@ -233,51 +255,47 @@ impl TopNWatch {
             }
         }
         self.min_since = min_since;
-        self.running = running;
-        self.donor_changed = donor_changed;
-        self.picked = picked;
         out
     }
 
-    /// Pull opportunities: a CPU that switches away from an RT/DL/stop donor balances
-    /// (balance_rt()/balance_dl() pull when its priority drops); one whose context gets
-    /// weaker any other way (a priority change, or a fair or idle prev) does not, and stays
-    /// unpulled until its donor changes. Returns, per CPU, whether its donor changed and
-    /// whether a pick changed its donor or the task on it.
-    fn note_pulls(
-        &mut self,
-        s: &SchedState,
-        running: &[Strength],
-        donor_changed: &mut Vec<bool>,
-        picked: &mut Vec<bool>,
-    ) {
+    /// Per CPU, the strength of its context now, and pull opportunities: a CPU that switches
+    /// away from an RT/DL/stop donor balances (balance_rt()/balance_dl() pull when its
+    /// priority drops); one whose context gets weaker any other way (a priority change, or a
+    /// fair or idle prev) does not, and stays unpulled until its donor changes. Fills
+    /// `running`, `donor_changed` and whether a pick changed its donor or the task on it
+    /// (`picked`).
+    fn note_pulls(&mut self, s: &SchedState) {
         if self.last.is_empty() {
             self.last = s
                 .rqs
                 .iter()
-                .map(|rq| (rq.donor, running[rq.cpu.idx()], rq.curr))
+                .map(|rq| (rq.donor, strength(s, rq.donor), rq.curr))
                 .collect();
             self.unpulled_since = vec![None; s.rqs.len()];
         }
-        donor_changed.clear();
-        donor_changed.resize(s.rqs.len(), false);
-        picked.clear();
-        picked.resize(s.rqs.len(), false);
+        self.running.clear();
+        self.donor_changed.clear();
+        self.picked.clear();
         for rq in &s.rqs {
             let c = rq.cpu.idx();
+            let running = strength(s, rq.donor);
             let (was, was_strength, was_curr) = self.last[c];
-            donor_changed[c] = rq.donor != was;
-            picked[c] = donor_changed[c] || rq.curr != was_curr;
-            let prev_rt_dl = matches!(
-                s.tasks[was.idx()].class,
-                Class::Rt | Class::Deadline | Class::Stop
-            );
-            if donor_changed[c] && prev_rt_dl {
+            let donor_changed = rq.donor != was;
+            let prev_rt_dl = || {
+                matches!(
+                    s.tasks[was.idx()].class,
+                    Class::Rt | Class::Deadline | Class::Stop
+                )
+            };
+            if donor_changed && prev_rt_dl() {
                 self.unpulled_since[c] = None;
-            } else if running[c] > was_strength {
+            } else if running > was_strength {
                 self.unpulled_since[c].get_or_insert(self.step_no);
             }
-            self.last[c] = (rq.donor, running[c], rq.curr);
+            self.last[c] = (rq.donor, running, rq.curr);
+            self.running.push(running);
+            self.donor_changed.push(donor_changed);
+            self.picked.push(donor_changed || rq.curr != was_curr);
         }
     }
 
@@ -287,26 +305,20 @@ impl TopNWatch {
     /// keeps the donor and changes only the task on the CPU too, S8). Behind a higher class
     /// it was only made pushable (put_prev_task_rt()/_dl()). A push reaches any weaker CPU
     /// (cpupri), an unpulled one too, so an unpulled CPU is a target only after one.
-    fn wronged_on(
-        &mut self,
-        s: &SchedState,
-        t: &Task,
-        running: &[Strength],
-        donor_changed: &[bool],
-        picked: &[bool],
-    ) -> Option<CpuId> {
+    fn wronged_on(&mut self, s: &SchedState, t: &Task) -> Option<CpuId> {
         let id = t.id.idx();
         let waiting = waiting_on(s, t.id);
         let mine = strength(s, t.id);
         let moved = self.task_cpu[id] != Some(t.cpu);
         self.task_cpu[id] = Some(t.cpu);
-        let own = running[t.cpu.idx()];
-        if waiting.is_none() || moved || (donor_changed[t.cpu.idx()] && own.0 == mine.0) {
+        let c = t.cpu.idx();
+        let own = self.running[c];
+        if waiting.is_none() || moved || (self.donor_changed[c] && own.0 == mine.0) {
             self.unpushed[id] = false;
         }
         if waiting.is_none() {
             self.push_at[id] = NOT_WAITING;
-        } else if moved || (picked[t.cpu.idx()] && own.0 == mine.0) {
+        } else if moved || (self.picked[c] && own.0 == mine.0) {
             self.push_at[id] = self.step_no;
         } else if self.push_at[id] == NOT_WAITING {
             // It waits since this step: the previous one, quiet or not, was its last push
@@ -320,7 +332,7 @@ impl TopNWatch {
             if self.unpulled_since[c].is_some_and(|since| self.push_at[id] <= since) {
                 (0, 0)
             } else {
-                running[c]
+                self.running[c]
             }
         };
         match waiting.filter(|_| !self.unpushed[id]) {
@@ -506,5 +518,36 @@ mod tests {
             v.contains("waits on cpu0") && v.contains("cpu1 runs the context of swapper/1"),
             "{v}"
         );
+    }
+
+    #[test]
+    fn a_task_that_becomes_rt_while_moving_had_its_move_as_a_push_opportunity() {
+        // t[0] (FIFO 50) runs on CPU 0, t[2] (FIFO 30) on CPU 1, and t[1] is a fair task
+        // queued on CPU `first`, then `second`. CPU 1's task drops to fair by a priority
+        // change (no pull); in the next step t[1] becomes FIFO 40 and is queued on CPU 0
+        // behind t[0]. Only if that step moved it was it a push opportunity, after which the
+        // unpulled CPU 1 is a target: the watch must know where the fair task was.
+        for (first, second, owed) in [(1, 1, true), (0, 0, false), (0, 1, true), (1, 0, false)] {
+            let (mut s, t) = state(2, &[50, 40, 30]);
+            run_on(&mut s, 0, t[0]);
+            run_on(&mut s, 1, t[2]);
+            s.tasks[t[1].idx()].class = Class::Fair;
+            s.tasks[t[1].idx()].prio = 120;
+            queue_on(&mut s, first, t[1]);
+            let mut w = TopNWatch::new(&s);
+            let bound = w.bound_ns();
+            assert_eq!(w.step_at(&s, 0), None);
+            s.tasks[t[2].idx()].class = Class::Fair;
+            s.tasks[t[2].idx()].prio = 120;
+            queue_on(&mut s, second, t[1]);
+            assert_eq!(w.step_at(&s, 1), None);
+            s.tasks[t[1].idx()].class = Class::Rt;
+            s.tasks[t[1].idx()].prio = rt_prio(40);
+            queue_on(&mut s, 0, t[1]);
+            assert_eq!(w.step_at(&s, 2), None);
+            assert_eq!(w.step_at(&s, 2 + bound), None);
+            let v = w.step_at(&s, 3 + bound);
+            assert_eq!(v.is_some(), owed, "cpu{first}, cpu{second}, cpu0: {v:?}");
+        }
     }
 }
