@@ -108,7 +108,7 @@ fn may_ever_wait(t: &Task) -> bool {
 /// The watch: per task, since when it has been waiting while a weaker context runs where it
 /// could run.
 ///
-/// Only a queued RT/DL task that does not execute may wait ([`queued_rt_dl`]), and few are.
+/// Only a queued RT/DL task that does not execute may wait (`queued_rt_dl`), and few are.
 /// A step judges in full those and the tasks that waited at the previous step (resetting
 /// their state once they no longer do); of every other task it reads only that much and notes
 /// its CPU, which the next step compares if the task then may wait (a class change and a
