@@ -1748,9 +1748,10 @@ mod tests {
                 if polls == budget {
                     m2.poll(10, 1, false).await;
                 }
-                let mut o = out2.borrow_mut();
-                (o[cpu as usize].0, o[cpu as usize].1) = (polls, m2.now());
-                drop(o);
+                {
+                    let mut o = out2.borrow_mut();
+                    (o[cpu as usize].0, o[cpu as usize].1) = (polls, m2.now());
+                }
                 m2.halt().await;
             });
         }
