@@ -948,7 +948,9 @@ fn fold_polls(st: &mut State, cpu: CpuId) {
     else {
         return;
     };
-    if max_polls <= 1 || st.cpus[cpu.idx()].poll_epoch != st.epoch {
+    // Its step (or the quiet poll the executor skipped) just ended in this epoch.
+    debug_assert_eq!(st.cpus[cpu.idx()].poll_epoch, st.epoch, "folding a stale poll");
+    if max_polls <= 1 {
         return;
     }
     let quiet = quiet_until(st, cpu, irqs);
