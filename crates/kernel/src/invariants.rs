@@ -105,6 +105,13 @@ pub struct Snapshot<'a> {
     queued_on: &'a [u32],
     /// Per CPU, the queued unthrottled DL tasks (filled for the CPUs checked).
     queued_dl: &'a [u32],
+    /// Per CPU, the tasks asleep off the runqueue in iowait there (filled for every CPU).
+    iowait_on: &'a [i64],
+    /// The tasks with a `blocked_on` and those with a `blocked_donor`, in id order, and the
+    /// bandwidth of the SCHED_DEADLINE tasks (filled for every task).
+    blocked_on: &'a [TaskId],
+    blocked_donor: &'a [TaskId],
+    dl_tasks_bw: u64,
 }
 
 /// The per-CPU counts a [`Snapshot`] shares, kept between steps so that a check allocates
@@ -113,18 +120,43 @@ pub struct Snapshot<'a> {
 struct Counts {
     queued_on: Vec<u32>,
     queued_dl: Vec<u32>,
+    iowait_on: Vec<i64>,
+    blocked_on: Vec<TaskId>,
+    blocked_donor: Vec<TaskId>,
+    /// Per task, its CPU at the last snapshot (no quiet step moves a task).
+    task_cpu: Vec<sim::CpuId>,
 }
 
 impl Counts {
-    /// A snapshot with the counts of the CPUs in `only` (every CPU with None), in one pass
-    /// over the tasks.
+    /// A snapshot with the queued counts of the CPUs in `only` (every CPU with None), and the
+    /// iowait sleepers of every CPU, the blocked tasks and the DL tasks' bandwidth, in one
+    /// pass over the tasks (the checks that read them share it).
     fn snapshot<'a>(&'a mut self, k: &'a Kernel, s: &'a SchedState, only: Option<&[bool]>) -> Snapshot<'a> {
         self.queued_on.clear();
         self.queued_on.resize(s.rqs.len(), 0);
         self.queued_dl.clear();
         self.queued_dl.resize(s.rqs.len(), 0);
+        self.iowait_on.clear();
+        self.iowait_on.resize(s.rqs.len(), 0);
+        self.blocked_on.clear();
+        self.blocked_donor.clear();
+        self.task_cpu.clear();
+        let mut dl_tasks_bw = 0;
         for t in &s.tasks {
             let c = t.cpu.idx();
+            self.task_cpu.push(t.cpu);
+            if sleeps_in_iowait(t) {
+                self.iowait_on[c] += 1;
+            }
+            if t.blocked_on.is_some() {
+                self.blocked_on.push(t.id);
+            }
+            if t.blocked_donor.is_some() {
+                self.blocked_donor.push(t.id);
+            }
+            if t.policy == uapi::Policy::Deadline {
+                dl_tasks_bw += t.dl.dl_bw;
+            }
             if t.on_rq != OnRq::Queued || only.is_some_and(|only| !only[c]) {
                 continue;
             }
@@ -146,6 +178,10 @@ impl Counts {
             s,
             queued_on: &self.queued_on,
             queued_dl: &self.queued_dl,
+            iowait_on: &self.iowait_on,
+            blocked_on: &self.blocked_on,
+            blocked_donor: &self.blocked_donor,
+            dl_tasks_bw,
         }
     }
 
@@ -156,6 +192,10 @@ impl Counts {
             s,
             queued_on: &[],
             queued_dl: &[],
+            iowait_on: &[],
+            blocked_on: &[],
+            blocked_donor: &[],
+            dl_tasks_bw: 0,
         }
     }
 }
@@ -212,7 +252,8 @@ const POOLS_CHECK: &str = "wq_nr_running_counts_running_workers";
 /// a task's `blocked_donor` (find_proxy_task()), its `blocked_on` (the 7.1 and later proxy
 /// paths clear it with the rq lock held), `nr_iowait` and the tasks' queued state, and the
 /// DL bandwidth check, which runs only while no runqueue lock is held. The other
-/// system-wide checks read what only the rt_mutex, pi and blocked locks protect.
+/// system-wide checks read rt_mutex wait state, which an rt_mutex's `wait_lock` protects
+/// (the task's `pi_lock` is taken inside it, never alone, for that state).
 const RQ_LOCKED_INPUTS: &[&str] = &[
     "blocked_on_is_a_waiter",
     "blocked_donor_path_is_simple",
@@ -229,7 +270,7 @@ enum Scope {
     Pools,
     /// After every step whose CPU released or holds a lock (`RQ_LOCKED_INPUTS`).
     RqLocks,
-    /// After every step whose CPU released or holds a lock other than a runqueue, worker
+    /// After every step whose CPU released or holds a lock other than a runqueue, pi, worker
     /// pool or wait-queue lock.
     OtherLocks,
 }
@@ -240,7 +281,8 @@ enum Touched {
     /// Nothing the checks read (its CPU released no lock and holds none that protects
     /// any).
     Nothing,
-    /// The runqueues marked in `Checker::dirty` and what their locks protect.
+    /// The runqueues marked in `Checker::dirty` and what their locks protect, and what pi
+    /// locks protect (the runqueue of each such lock's task is marked).
     Rqs,
     /// Anything.
     All,
@@ -264,15 +306,21 @@ enum Touched {
 ///   bound ([`rt_dl::TopNWatch::deadline_ns`]). Quiet steps are most of a run: busy-wait
 ///   polls of mutex spinners, user work, the lock-free stretches of `schedule()` and the
 ///   idle loop;
-/// - *runqueue-only* when they are runqueue locks besides: the per-runqueue checks run for
-///   those runqueues (while unlocked), the system-wide checks for what rq locks protect
-///   (`RQ_LOCKED_INPUTS`) and the lockless ones, and the watch;
-/// - otherwise every check runs (a pi, mutex wait, rt_mutex wait or blocked lock, or a new
+/// - *runqueue-only* when they are runqueue and pi locks besides: the per-runqueue checks
+///   run for those runqueues (while unlocked), the system-wide checks for what rq locks
+///   protect (`RQ_LOCKED_INPUTS`) and the lockless ones, and the watch. A pi lock alone
+///   (try_to_wake_up() before it takes a runqueue lock) guards its task's wakeup state and
+///   the placement of a task queued nowhere: its task's runqueues before and after the
+///   step are judged (the task may still be the curr or donor of the one it leaves), and
+///   the system-wide checks; what the rt_mutex checks
+///   read it guards only together with an rt_mutex's `wait_lock`;
+/// - otherwise every check runs (a mutex wait, rt_mutex wait or blocked lock, or a new
 ///   task).
 ///
-/// A runqueue's state here is its own fields and those of the tasks whose `task_cpu` it is;
-/// a task changes CPU only with both runqueues locked, or under its `pi_lock` while it is
-/// queued nowhere. The worker pools' check runs only when `WqState::gen` moved.
+/// A runqueue's state here is its own fields and those of its curr, donor and stopper and
+/// of the tasks queued on it (by `task_cpu`); a queued task changes CPU only with both
+/// runqueues locked, and one queued nowhere under its `pi_lock` or the source's rq lock.
+/// The worker pools' check runs only when `WqState::gen` moved.
 ///
 /// `Config::full_checks` (`PROXYSCHED_FULL_CHECKS=1` on the command line) checks every step,
 /// and asserts the premise after each step that would have been checked in part or not at
@@ -289,6 +337,8 @@ pub struct Checker {
     seen_tasks: Option<usize>,
     /// Per CPU: its runqueue may have changed in this step (see [`Touched::Rqs`]).
     dirty: Vec<bool>,
+    /// By lock id: the task whose `pi_lock` it is (rebuilt when tasks are added).
+    pi_lock_task: Vec<Option<TaskId>>,
     /// With `full`: the checked state's digests after the previous step.
     digests: quiet::Digests,
     digests_now: quiet::Digests,
@@ -324,6 +374,7 @@ impl Checker {
             top_n: rt_dl::TopNWatch::new(&k.s.borrow()),
             seen_tasks: None,
             dirty: Vec::new(),
+            pi_lock_task: Vec::new(),
             digests: quiet::Digests::default(),
             digests_now: quiet::Digests::default(),
             pools_digest: 0,
@@ -349,11 +400,21 @@ impl Checker {
 
     /// What the step of `cpu` that just ended may have changed (see [`Checker`]), with
     /// `dirty` set for [`Touched::Rqs`]; forgets the locks it released.
-    fn classify(&mut self, k: &Kernel, cpu: sim::CpuId, nr_tasks: usize) -> Touched {
+    fn classify(&mut self, k: &Kernel, cpu: sim::CpuId, s: &SchedState) -> Touched {
         use crate::locking::lockdep::LockClass;
         let first = self.seen_tasks.is_none();
-        let new_task = self.seen_tasks != Some(nr_tasks);
-        self.seen_tasks = Some(nr_tasks);
+        let new_task = self.seen_tasks != Some(s.tasks.len());
+        self.seen_tasks = Some(s.tasks.len());
+        if new_task {
+            self.pi_lock_task.clear();
+            for t in &s.tasks {
+                let l = t.pi_lock.0 as usize;
+                if self.pi_lock_task.len() <= l {
+                    self.pi_lock_task.resize(l + 1, None);
+                }
+                self.pi_lock_task[l] = Some(t.id);
+            }
+        }
         let mut lockdep = k.lockdep.borrow_mut();
         if first {
             lockdep.log_releases();
@@ -367,10 +428,25 @@ impl Checker {
             .held(cpu)
             .iter()
             .filter(|&&(lock, _)| k.m.lock_owner(lock) == Some(cpu));
-        for &(_, class) in lockdep.released_since(cpu).iter().chain(held) {
+        for &(lock, class) in lockdep.released_since(cpu).iter().chain(held) {
             match class {
                 LockClass::Rq(c) => {
                     self.dirty[c.idx()] = true;
+                    if touched == Touched::Nothing {
+                        touched = Touched::Rqs;
+                    }
+                }
+                // What a pi_lock alone guards is its task's wakeup state and the placement of
+                // a task queued nowhere (try_to_wake_up() before it takes a runqueue lock):
+                // the task's runqueues before and after the step are judged (it may still be
+                // the curr or donor of the one it leaves), and the system-wide checks.
+                LockClass::PiLock => {
+                    let t = self.pi_lock_task.get(lock.0 as usize).copied().flatten();
+                    let t = t.expect("every pi_lock belongs to a task");
+                    self.dirty[s.tasks[t.idx()].cpu.idx()] = true;
+                    if let Some(was) = self.counts.task_cpu.get(t.idx()) {
+                        self.dirty[was.idx()] = true;
+                    }
                     if touched == Touched::Nothing {
                         touched = Touched::Rqs;
                     }
@@ -387,7 +463,7 @@ impl Checker {
     /// kernel (which stops the run), in catalogue order, the RT/DL watch last.
     pub fn after_step(&mut self, k: &Kernel, cpu: sim::CpuId) {
         let s = k.s.borrow();
-        let mut touched = self.classify(k, cpu, s.tasks.len());
+        let mut touched = self.classify(k, cpu, &s);
         let wq_gen = Some(s.wq.gen);
         let pools_changed = self.wq_gen != wq_gen;
         self.wq_gen = wq_gen;
@@ -898,7 +974,7 @@ fn next_class_is_donor_class(x: &Snapshot, rq: &Rq) -> Option<String> {
 
 fn blocked_on_is_a_waiter(x: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
-    for t in &x.s.tasks {
+    for t in x.blocked_on.iter().map(|t| &x.s.tasks[t.idx()]) {
         if let Some(m) = t.blocked_on {
             let mx = &x.s.mutexes[m.idx()];
             if x.k.m.lock_owner(mx.wait_lock).is_none() && !mx.wait_list.contains(&t.id) {
@@ -915,7 +991,7 @@ fn blocked_on_is_a_waiter(x: &Snapshot) -> Vec<String> {
 fn blocked_donor_path_is_simple(x: &Snapshot) -> Vec<String> {
     let s = x.s;
     let mut out = Vec::new();
-    for t in s.tasks.iter().filter(|t| t.blocked_donor.is_some()) {
+    for t in x.blocked_donor.iter().map(|t| &s.tasks[t.idx()]) {
         // Common case first: the path ends within as many links as there are tasks.
         let mut steps = 0;
         let mut at = t.blocked_donor;
@@ -962,7 +1038,9 @@ fn dl_bw_admitted(x: &Snapshot) -> Vec<String> {
     if x.s.rqs.iter().any(|rq| x.rq_locked(rq)) {
         return Vec::new();
     }
-    crate::sched::deadline::check_dl_bw(x.s).into_iter().collect()
+    crate::sched::deadline::check_dl_bw(x.s, x.dl_tasks_bw)
+        .into_iter()
+        .collect()
 }
 
 /// The rt_mutexes whose `wait_lock` is free (every change to a lock's tree and to the
@@ -1029,33 +1107,37 @@ fn wq_nr_running_counts_running_workers(x: &Snapshot) -> Vec<String> {
 /// A wakeup that lowers `nr_iowait` on another CPU than the one the task slept on leaks +1
 /// on one CPU and −1 on another (the post-v29 sleeping-owner bug, d346306db401).
 fn nr_iowait_balanced(x: &Snapshot) -> Vec<String> {
-    use crate::task::state::{TASK_RUNNING, TASK_WAKING};
-    let s = x.s;
-    let mut want = vec![0i64; s.rqs.len()];
-    for t in &s.tasks {
-        if t.in_iowait && t.on_rq == OnRq::No && t.state != TASK_RUNNING && t.state != TASK_WAKING {
-            want[t.cpu.idx()] += 1;
-        }
-    }
-    let bad: Vec<String> = s
-        .rqs
-        .iter()
-        .zip(&want)
-        .filter(|(rq, &w)| rq.nr_iowait != w)
-        .map(|(rq, &w)| {
-            format!(
-                "cpu{}: nr_iowait {} ({:+}), {w} tasks in iowait sleep there",
-                rq.cpu,
-                rq.nr_iowait,
-                rq.nr_iowait - w
-            )
-        })
-        .collect();
+    debug_assert_eq!(
+        x.iowait_on.len(),
+        x.s.rqs.len(),
+        "a snapshot without the iowait counts"
+    );
+    let bad: Vec<String> =
+        x.s.rqs
+            .iter()
+            .zip(x.iowait_on)
+            .filter(|(rq, &w)| rq.nr_iowait != w)
+            .map(|(rq, &w)| {
+                format!(
+                    "cpu{}: nr_iowait {} ({:+}), {w} tasks in iowait sleep there",
+                    rq.cpu,
+                    rq.nr_iowait,
+                    rq.nr_iowait - w
+                )
+            })
+            .collect();
     if bad.is_empty() {
         Vec::new()
     } else {
         vec![bad.join("; ")]
     }
+}
+
+/// A task asleep off the runqueue in iowait, counted by its CPU's `nr_iowait`
+/// ([`nr_iowait_balanced`]; a running task sets its own state and `in_iowait` without a lock).
+fn sleeps_in_iowait(t: &crate::task::Task) -> bool {
+    use crate::task::state::{TASK_RUNNING, TASK_WAKING};
+    t.in_iowait && t.on_rq == OnRq::No && t.state != TASK_RUNNING && t.state != TASK_WAKING
 }
 
 // ------------------------------------------------------------------ the catalogue as a document

@@ -273,9 +273,10 @@ impl TopNWatch {
                 .collect();
             self.unpulled_since = vec![None; s.rqs.len()];
         }
-        self.running.clear();
-        self.donor_changed.clear();
-        self.picked.clear();
+        let n = s.rqs.len();
+        self.running.resize(n, WEAKEST);
+        self.donor_changed.resize(n, false);
+        self.picked.resize(n, false);
         for rq in &s.rqs {
             let c = rq.cpu.idx();
             let running = strength(s, rq.donor);
@@ -293,9 +294,9 @@ impl TopNWatch {
                 self.unpulled_since[c].get_or_insert(self.step_no);
             }
             self.last[c] = (rq.donor, running, rq.curr);
-            self.running.push(running);
-            self.donor_changed.push(donor_changed);
-            self.picked.push(donor_changed || rq.curr != was_curr);
+            self.running[c] = running;
+            self.donor_changed[c] = donor_changed;
+            self.picked[c] = donor_changed || rq.curr != was_curr;
         }
     }
 
