@@ -202,9 +202,10 @@ fn b_7_1_3_the_swarm_fails_at_7_1_after_force_returns_and_not_with_v29s_return()
 }
 
 /// Beyond seed 0: of 32 explored schedules of the swarm (0.5 s each) at 7.1, ten fail, every
-/// one `rt_dl_top_n_running` (seed 6, for one, is the source side: CPU 0 force-returns the DL
-/// donor d5-5 at 9.49 ms after a balance pass that saw it queued, re-picks from idle and runs
-/// f2-9 while r2-7 waits behind r1-6 on CPU 3); with v29's return path switched on, none does.
+/// one `rt_dl_top_n_running`. In nine the wait begins at the waiting DL task's own force
+/// return, in the pick of the CPU where its lock was released; seed 6 begins at a donor
+/// migration that leaves a CPU without a pull (the spec's O2, which v29 has too) and goes on
+/// past a force return that does the same on CPU 0. With v29's return path none fails.
 #[test]
 fn b_7_1_3_explored_swarm_schedules_fail_only_without_v29s_return() {
     let out = tmp("force_return_explore");
