@@ -46,7 +46,11 @@ was first run, and each is modelled as Linux does it):
   S8 puts and sets the donor again), or its own enqueue or move. A push reaches any weaker
   CPU through cpupri, idle ones included. This is how the rule finds B-7.1-2
   (`proxy_missed_balance_long`: without S8, L waits 4 ms behind its donor while a CPU
-  idles).
+  idles). A move counts even where Linux queues no push: 7.1's proxy_force_return() places
+  the task it sends home without WF_TTWU and activates it without task_woken(), and the CPU
+  it leaves re-picks from idle without a pull. That is B-7.1-3, a bug of the 7.1 stage that
+  v29's return through try_to_wake_up() removes (`proxy_force_return_unbalanced`: H waits
+  7.8 ms behind E while a CPU idles; `dl_swarm_4cpus` fails at 443 ms under 7.1).
 - *Blocked donors* under Proxy Execution: v29's push and pull skip `task_is_blocked()`
   tasks; only proxy migration moves them, towards their owner. Balancing whole chains is the
   later stage the letter names (O2), so a waiting blocked donor is not checked.

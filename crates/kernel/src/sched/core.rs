@@ -1860,7 +1860,20 @@ pub async fn attach_tasks(k: &Kernel, dest: CpuId, tasks: &[TaskId]) {
 /// `blocked_lock`, B-v21-1), and retakes the rq lock. Never "block then wake_up_process"
 /// (B-v22-1): it re-activates directly.
 ///
-/// Linux: kernel/sched/core.c proxy_force_return().
+/// No RT/DL balancing sees this move (B-7.1-3, `scenarios/proxy_force_return_unbalanced.json`).
+/// The placement passes no wake flags, and `select_task_rq_rt()`/`select_task_rq_dl()` leave
+/// a task that is not waking or forking on the CPU they are given (`wake_cpu`), however
+/// strong the task running there; the activation runs `wakeup_preempt()` but no
+/// `task_woken()`, so nothing pushes it on. The CPU it leaves ran its balance pass while the
+/// task was still queued there and re-picks from idle's context, so nothing pulls either.
+/// v29 sends a woken task home through `try_to_wake_up()` instead (5/9, R6-R7), which places
+/// it with `WF_TTWU` and pushes from `task_woken()`.
+///
+/// Linux: kernel/sched/core.c proxy_force_return() (7.1: "sched: Handle blocked-waiter
+/// migration (and return migration)", merged as b049b81bdff6 from the v26 posting; the body
+/// read is v23 6/9's as posted on LKML, 2025-10-30: `wake_flag = 0`,
+/// `select_task_rq(p, p->wake_cpu, &wake_flag)`, `activate_task()`, `wakeup_preempt()`;
+/// removed from v27 on).
 async fn proxy_force_return(k: &Kernel, cpu: CpuId, p: TaskId) {
     k.st().rqs[cpu.idx()].balance_callbacks.clear();
     // As before a donor migration (D2.1): nothing on this rq may point at the donor or the
