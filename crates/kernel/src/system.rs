@@ -329,7 +329,7 @@ impl System {
         let mut checker = crate::invariants::Checker::new(&k, self.cfg.full_checks);
         let checks = &mut checker;
         let mut hook = move |cpu: CpuId| {
-            let stuck = watchdog.step(&kk.st());
+            let stuck = watchdog.step(&kk);
             if let Some((reason, report)) = stuck {
                 kk.end(reason, report);
             }
@@ -1074,23 +1074,24 @@ impl Watchdog {
     }
 
     /// Account one step; returns the end of the run if it must end now. Most steps only
-    /// compare times; the work of a new period and of a livelock is out of line.
+    /// compare times (without borrowing the scheduler state); the work of a new period and
+    /// of a livelock is out of line.
     #[inline]
-    pub fn step(&mut self, s: &SchedState) -> Option<(EndReason, String)> {
-        let now = s.now();
+    pub fn step(&mut self, k: &Kernel) -> Option<(EndReason, String)> {
+        let now = k.m.now();
         if now != self.last_ns {
             self.last_ns = now;
             self.steps_at_last_ns = 0;
             if now < self.next_period_ns {
                 return None;
             }
-            return self.new_period(s, now);
+            return self.new_period(&k.st(), now);
         }
         self.steps_at_last_ns += 1;
         if self.steps_at_last_ns < LIVELOCK_STEPS {
             return None;
         }
-        self.livelock(s, now)
+        self.livelock(&k.st(), now)
     }
 
     /// The first step of a new tick period: look for a lock cycle.
