@@ -80,6 +80,9 @@ pub struct HrTimerQueue {
     timers: Timers,
     /// How many of them are task timers ([`TimerFn::is_task_timer`]).
     nr_task_timers: usize,
+    /// The largest slack (hard minus soft expiry) of any timer ever armed here: a timer
+    /// whose hard expiry is later than `now` plus this has not expired by `now`.
+    max_slack_ns: Nanos,
     /// The list of expired timers the last interrupt ran, empty, kept for its allocation
     /// ([`hrtimer_expire`], [`hrtimer_expire_done`]).
     spare_due: Vec<TimerFn>,
@@ -156,6 +159,7 @@ impl Default for HrTimerQueue {
         HrTimerQueue {
             timers: Timers::Few(Vec::new()),
             nr_task_timers: 0,
+            max_slack_ns: 0,
             spare_due: Vec::new(),
         }
     }
@@ -164,6 +168,10 @@ impl Default for HrTimerQueue {
 impl HrTimerQueue {
     /// `enqueue_hrtimer()` / `timerqueue_add()`.
     fn insert(&mut self, t: HrTimer) {
+        assert!(
+            t.soft_ns <= t.hard_ns,
+            "hrtimer {t:?} has its soft expiry after its hard one"
+        );
         match &mut self.timers {
             Timers::Few(v) if v.len() < FEW_TIMERS_MAX => {
                 let at = v.partition_point(|x| *x < t);
@@ -183,6 +191,7 @@ impl HrTimerQueue {
         if t.func.is_task_timer() {
             self.nr_task_timers += 1;
         }
+        self.max_slack_ns = self.max_slack_ns.max(t.hard_ns - t.soft_ns);
     }
 
     /// Back to the array once a queue of many timers has few again.
@@ -252,14 +261,24 @@ impl HrTimerQueue {
     fn take_expired(&mut self, now: Nanos, due: &mut Vec<TimerFn>) {
         let mut nr_task = 0;
         match &mut self.timers {
-            Timers::Few(v) => v.retain(|t| {
-                let expired = t.soft_ns <= now;
-                if expired {
-                    due.push(t.func);
-                    nr_task += usize::from(t.func.is_task_timer());
+            Timers::Few(v) => {
+                // Only a timer whose hard expiry is at most `horizon` can have expired: a
+                // pass over those in order, moving the ones that stay to the front.
+                let horizon = now.saturating_add(self.max_slack_ns);
+                let (mut kept, mut i) = (0, 0);
+                while i < v.len() && v[i].hard_ns <= horizon {
+                    let t = v[i];
+                    if t.soft_ns <= now {
+                        due.push(t.func);
+                        nr_task += usize::from(t.func.is_task_timer());
+                    } else {
+                        v[kept] = t;
+                        kept += 1;
+                    }
+                    i += 1;
                 }
-                !expired
-            }),
+                v.drain(kept..i);
+            }
             Timers::Many(many) => {
                 for t in many.expired(now) {
                     many.remove(t);
