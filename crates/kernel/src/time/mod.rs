@@ -71,10 +71,11 @@ const MANY_TIMERS_MIN: usize = FEW_TIMERS_MAX / 2;
 ///
 /// Linux orders the timerqueue by hard expiry and finds the first timer through a cached
 /// leftmost node. The model keeps the same order in one of two forms, chosen by the number
-/// of timers: up to [`FEW_TIMERS_MAX`] an array sorted by (hard expiry, arming order), whose
-/// expiry and cancel are passes over the array; above it [`ManyTimers`], where every
-/// operation is O(log n) per timer it touches. Both give the same first timer, iteration
-/// order and expired timers (the tests run both on the same operations).
+/// of timers: up to `FEW_TIMERS_MAX` (32) an array sorted by (hard expiry, arming order),
+/// whose expiry and cancel are passes over the array (an expiry only over the timers that
+/// can have expired); above it three B-trees (`ManyTimers`), where every operation is
+/// O(log n) per timer it touches. Both give the same first timer, iteration order and
+/// expired timers (the tests run both on the same operations).
 #[derive(Clone, Debug)]
 pub struct HrTimerQueue {
     timers: Timers,
