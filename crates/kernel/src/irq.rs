@@ -9,7 +9,7 @@ use sim::CpuId;
 use crate::sched::core::{ipi, sched_ttwu_pending, try_to_wake_up, update_rq_clock, Kernel};
 use crate::sched::WakeFlags;
 use crate::task::state::TASK_NORMAL;
-use crate::time::{hrtimer_expire, hrtimer_start, TimerFn};
+use crate::time::{hrtimer_expire, hrtimer_expire_done, hrtimer_start, TimerFn};
 
 /// Take every interrupt due on this CPU, then run pending softirqs. Runs on top of whatever
 /// context the CPU executes (the caller decides about preemption on the way out).
@@ -59,7 +59,7 @@ async fn hrtimer_interrupt(k: &Kernel, cpu: CpuId) {
     // armed (another CPU may look while this one is still in its tick handler).
     k.st().task_timers_in_flight += due.iter().filter(|f| matches!(f, TimerFn::WakeTask(_))).count() as u32;
     let mut ticked = false;
-    for f in due {
+    for &f in &due {
         match f {
             TimerFn::Tick => {
                 tick_sched_timer(k, cpu).await;
@@ -74,6 +74,7 @@ async fn hrtimer_interrupt(k: &Kernel, cpu: CpuId) {
             TimerFn::CfsPeriod(g) => Box::pin(crate::sched::fair::sched_cfs_period_timer(k, g)).await,
         }
     }
+    hrtimer_expire_done(&mut k.st(), cpu, due);
     // The model's stall watchdog looks once every timer of this interrupt has run: a task
     // wake-up timer that expired together with the tick (within its slack) has been taken
     // off the queue already, and until its handler runs nothing would show it is coming.

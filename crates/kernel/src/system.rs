@@ -329,7 +329,7 @@ impl System {
         let mut checker = crate::invariants::Checker::new(&k, self.cfg.full_checks);
         let checks = &mut checker;
         let mut hook = move |cpu: CpuId| {
-            let stuck = watchdog.step(&kk.st());
+            let stuck = watchdog.step(&kk);
             if let Some((reason, report)) = stuck {
                 kk.end(reason, report);
             }
@@ -1046,50 +1046,80 @@ pub struct Watchdog {
     last_ns: Nanos,
     steps_at_last_ns: u64,
     last_period: u64,
+    /// The start of the period after `last_period`, `(last_period + 1) · tick_ns`
+    /// (saturating): simulated time never goes back, so a step before it is in the same
+    /// period.
+    next_period_ns: Nanos,
     cycle_periods: u32,
 }
 
 impl Watchdog {
     pub fn new(tick_ns: Nanos) -> Watchdog {
+        let tick_ns = tick_ns.max(1);
         Watchdog {
-            tick_ns: tick_ns.max(1),
+            tick_ns,
             last_ns: 0,
             steps_at_last_ns: 0,
             last_period: 0,
+            next_period_ns: tick_ns,
             cycle_periods: 0,
         }
     }
 
     /// The start of the next tick period: until then another step at a new instant, on
     /// unchanged state, only moves `last_ns` (the lock-cycle count advances per period).
+    #[inline]
     pub fn next_period_ns(&self) -> Nanos {
-        (self.last_period + 1).saturating_mul(self.tick_ns)
+        self.next_period_ns
     }
 
-    /// Account one step; returns the end of the run if it must end now.
-    pub fn step(&mut self, s: &SchedState) -> Option<(EndReason, String)> {
-        let now = s.now();
+    /// Account one step; returns the end of the run if it must end now. Most steps only
+    /// compare times (without borrowing the scheduler state); the work of a new period and
+    /// of a livelock is out of line.
+    #[inline]
+    pub fn step(&mut self, k: &Kernel) -> Option<(EndReason, String)> {
+        let now = k.m.now();
         if now != self.last_ns {
             self.last_ns = now;
             self.steps_at_last_ns = 0;
-            let period = now / self.tick_ns;
-            if period != self.last_period {
-                self.last_period = period;
-                if lock_cycle_possible(s) && find_lock_cycle(s).is_some() {
-                    self.cycle_periods += 1;
-                } else {
-                    self.cycle_periods = 0;
-                }
-                if self.cycle_periods >= CYCLE_PERIODS {
-                    return Some(stall_report(s));
-                }
+            if now < self.next_period_ns {
+                return None;
             }
-            return None;
+            return self.new_period(&k.st(), now);
         }
         self.steps_at_last_ns += 1;
         if self.steps_at_last_ns < LIVELOCK_STEPS {
             return None;
         }
+        self.livelock(&k.st(), now)
+    }
+
+    /// The first step of a new tick period: look for a lock cycle.
+    #[cold]
+    #[inline(never)]
+    fn new_period(&mut self, s: &SchedState, now: Nanos) -> Option<(EndReason, String)> {
+        let period = now / self.tick_ns;
+        if period == self.last_period {
+            // Only at the end of time, where `next_period_ns` saturated.
+            return None;
+        }
+        self.last_period = period;
+        self.next_period_ns = (period + 1).saturating_mul(self.tick_ns);
+        if lock_cycle_possible(s) && find_lock_cycle(s).is_some() {
+            self.cycle_periods += 1;
+        } else {
+            self.cycle_periods = 0;
+        }
+        if self.cycle_periods >= CYCLE_PERIODS {
+            return Some(stall_report(s));
+        }
+        None
+    }
+
+    /// [`LIVELOCK_STEPS`] steps at `now`: the stall report, or the deadlock it hides.
+    #[cold]
+    #[inline(never)]
+    fn livelock(&mut self, s: &SchedState, now: Nanos) -> Option<(EndReason, String)> {
         let (reason, report) = stall_report(s);
         if reason == EndReason::Deadlock {
             return Some((reason, report));

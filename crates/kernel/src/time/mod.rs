@@ -10,8 +10,9 @@
 //! every CPU (skew_tick=0).
 //!
 //! Each CPU's timers sit in an [`HrTimerQueue`], ordered by hard expiry like Linux's
-//! timerqueue (an rbtree); arming, cancelling and expiring cost O(log n) per timer in the
-//! timers of that CPU, never a pass over all of them.
+//! timerqueue (an rbtree). A CPU with few timers keeps them in a short sorted array, whose
+//! passes cost less than tree operations; with many, arming, cancelling and expiring cost
+//! O(log n) per timer in the timers of that CPU, never a pass over all of them.
 //!
 //! Deviation: no `hrtimer_cpu_base` lock. Tickless idle (NO_HZ_IDLE) is in
 //! [`crate::sched::nohz`], behind the `nohz_idle` switch; with it off, idle CPUs keep ticking
@@ -56,38 +57,67 @@ pub struct HrTimer {
     pub func: TimerFn,
 }
 
+/// Armed timers up to which a CPU's queue is a sorted array; one more and it becomes
+/// [`ManyTimers`]. A CPU usually has a handful (its tick, its fair server, the sleepers it
+/// ran last); the array's linear passes then cost less than one B-tree operation.
+const FEW_TIMERS_MAX: usize = 32;
+
+/// Armed timers at or below which a queue of [`ManyTimers`] becomes an array again: half of
+/// [`FEW_TIMERS_MAX`], so that a queue near the bound does not convert on every arm and
+/// expiry.
+const MANY_TIMERS_MIN: usize = FEW_TIMERS_MAX / 2;
+
 /// One CPU's armed hrtimers (`hrtimer_clock_base.active`, a timerqueue).
 ///
 /// Linux orders the timerqueue by hard expiry and finds the first timer through a cached
-/// leftmost node. The model keeps the same set three ways, each a `BTreeSet`: by hard expiry
-/// (the timerqueue: the clock-event device is programmed for its first), by soft expiry (the
-/// timers an interrupt runs), and by function (the timers a cancel removes). Every operation
-/// is O(log n) per timer it touches.
-#[derive(Clone, Debug, Default)]
+/// leftmost node. The model keeps the same order in one of two forms, chosen by the number
+/// of timers: up to `FEW_TIMERS_MAX` (32) an array sorted by (hard expiry, arming order),
+/// whose expiry and cancel are passes over the array (an expiry only over the timers that
+/// can have expired); above it three B-trees (`ManyTimers`), where every operation is
+/// O(log n) per timer it touches. Both give the same first timer, iteration order and
+/// expired timers (the tests run both on the same operations).
+#[derive(Clone, Debug)]
 pub struct HrTimerQueue {
+    timers: Timers,
+    /// How many of them are task timers ([`TimerFn::is_task_timer`]).
+    nr_task_timers: usize,
+    /// The largest slack (hard minus soft expiry) of any timer ever armed here: a timer
+    /// whose hard expiry is later than `now` plus this has not expired by `now`.
+    max_slack_ns: Nanos,
+    /// The list of expired timers the last interrupt ran, empty, kept for its allocation
+    /// ([`hrtimer_expire`], [`hrtimer_expire_done`]).
+    spare_due: Vec<TimerFn>,
+}
+
+#[derive(Clone, Debug)]
+enum Timers {
+    /// Sorted by (hard expiry, arming order), at most [`FEW_TIMERS_MAX`] long.
+    Few(Vec<HrTimer>),
+    /// More than [`MANY_TIMERS_MIN`].
+    Many(Box<ManyTimers>),
+}
+
+/// A queue with many timers, kept three ways, each a `BTreeSet`: by hard expiry (the
+/// timerqueue: the clock-event device is programmed for its first), by soft expiry (the
+/// timers an interrupt runs), and by function (the timers a cancel removes).
+#[derive(Clone, Debug, Default)]
+struct ManyTimers {
     /// By (hard expiry, arming order).
     by_hard: BTreeSet<HrTimer>,
     /// The same timers by soft expiry.
     by_soft: BTreeSet<(Nanos, HrTimer)>,
     /// The same timers by function.
     by_func: BTreeSet<(TimerFn, HrTimer)>,
-    /// How many of them are task timers ([`TimerFn::is_task_timer`]).
-    nr_task_timers: usize,
 }
 
-impl HrTimerQueue {
-    /// `enqueue_hrtimer()` / `timerqueue_add()`.
+impl ManyTimers {
     fn insert(&mut self, t: HrTimer) {
         let fresh = self.by_hard.insert(t);
         assert!(fresh, "hrtimer {t:?} armed twice");
         self.by_soft.insert((t.soft_ns, t));
         self.by_func.insert((t.func, t));
-        if t.func.is_task_timer() {
-            self.nr_task_timers += 1;
-        }
     }
 
-    /// `__remove_hrtimer()` / `timerqueue_del()`.
     fn remove(&mut self, t: HrTimer) {
         let was = self.by_hard.remove(&t);
         assert!(was, "hrtimer {t:?} not armed");
@@ -95,52 +125,25 @@ impl HrTimerQueue {
         assert!(was, "hrtimer {t:?} missing from the soft-expiry order");
         let was = self.by_func.remove(&(t.func, t));
         assert!(was, "hrtimer {t:?} missing from the function index");
-        if t.func.is_task_timer() {
-            self.nr_task_timers -= 1;
-        }
     }
 
-    /// The timer that expires first (`timerqueue_getnext()`).
-    pub fn first(&self) -> Option<&HrTimer> {
-        self.by_hard.first()
-    }
-
-    /// The armed timers in expiry order.
-    pub fn iter(&self) -> impl Iterator<Item = &HrTimer> + '_ {
-        self.by_hard.iter()
-    }
-
-    pub fn len(&self) -> usize {
-        self.by_hard.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_hard.is_empty()
-    }
-
-    /// Remove every armed timer that runs `func`; true if there was one.
-    fn cancel_func(&mut self, func: TimerFn) -> bool {
+    /// The armed timers that run `func`.
+    fn with_func(&self, func: TimerFn) -> Vec<HrTimer> {
         let lo = HrTimer {
             hard_ns: Nanos::MIN,
             seq: u64::MIN,
             soft_ns: Nanos::MIN,
             func,
         };
-        let armed: Vec<HrTimer> = self
-            .by_func
+        self.by_func
             .range((func, lo)..)
             .take_while(|(f, _)| *f == func)
             .map(|&(_, t)| t)
-            .collect();
-        for &t in &armed {
-            self.remove(t);
-        }
-        !armed.is_empty()
+            .collect()
     }
 
-    /// Remove and return the timers whose soft expiry is at or before `now`, in expiry order
-    /// (hard expiry, then arming order).
-    fn take_expired(&mut self, now: Nanos) -> Vec<HrTimer> {
+    /// The timers whose soft expiry is at or before `now`, in (hard expiry, arming) order.
+    fn expired(&self, now: Nanos) -> Vec<HrTimer> {
         let mut due: Vec<HrTimer> = self
             .by_soft
             .iter()
@@ -148,10 +151,145 @@ impl HrTimerQueue {
             .map(|&(_, t)| t)
             .collect();
         due.sort_unstable();
-        for &t in &due {
-            self.remove(t);
-        }
         due
+    }
+}
+
+impl Default for HrTimerQueue {
+    fn default() -> Self {
+        HrTimerQueue {
+            timers: Timers::Few(Vec::new()),
+            nr_task_timers: 0,
+            max_slack_ns: 0,
+            spare_due: Vec::new(),
+        }
+    }
+}
+
+impl HrTimerQueue {
+    /// `enqueue_hrtimer()` / `timerqueue_add()`.
+    fn insert(&mut self, t: HrTimer) {
+        assert!(
+            t.soft_ns <= t.hard_ns,
+            "hrtimer {t:?} has its soft expiry after its hard one"
+        );
+        match &mut self.timers {
+            Timers::Few(v) if v.len() < FEW_TIMERS_MAX => {
+                let at = v.partition_point(|x| *x < t);
+                assert!(v.get(at) != Some(&t), "hrtimer {t:?} armed twice");
+                v.insert(at, t);
+            }
+            Timers::Few(v) => {
+                let mut many = ManyTimers::default();
+                for &x in v.iter() {
+                    many.insert(x);
+                }
+                many.insert(t);
+                self.timers = Timers::Many(Box::new(many));
+            }
+            Timers::Many(many) => many.insert(t),
+        }
+        if t.func.is_task_timer() {
+            self.nr_task_timers += 1;
+        }
+        self.max_slack_ns = self.max_slack_ns.max(t.hard_ns - t.soft_ns);
+    }
+
+    /// Back to the array once a queue of many timers has few again.
+    fn maybe_shrink(&mut self) {
+        if let Timers::Many(many) = &self.timers {
+            if many.by_hard.len() <= MANY_TIMERS_MIN {
+                let mut v = Vec::with_capacity(FEW_TIMERS_MAX);
+                v.extend(many.by_hard.iter().copied());
+                self.timers = Timers::Few(v);
+            }
+        }
+    }
+
+    /// The timer that expires first (`timerqueue_getnext()`).
+    pub fn first(&self) -> Option<&HrTimer> {
+        match &self.timers {
+            Timers::Few(v) => v.first(),
+            Timers::Many(many) => many.by_hard.first(),
+        }
+    }
+
+    /// The armed timers in expiry order.
+    pub fn iter(&self) -> impl Iterator<Item = &HrTimer> + '_ {
+        let (few, many) = match &self.timers {
+            Timers::Few(v) => (Some(v.iter()), None),
+            Timers::Many(many) => (None, Some(many.by_hard.iter())),
+        };
+        few.into_iter().flatten().chain(many.into_iter().flatten())
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.timers {
+            Timers::Few(v) => v.len(),
+            Timers::Many(many) => many.by_hard.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Remove every armed timer that runs `func`; true if there was one.
+    fn cancel_func(&mut self, func: TimerFn) -> bool {
+        let removed = match &mut self.timers {
+            Timers::Few(v) => {
+                let before = v.len();
+                v.retain(|t| t.func != func);
+                before - v.len()
+            }
+            Timers::Many(many) => {
+                let armed = many.with_func(func);
+                for &t in &armed {
+                    many.remove(t);
+                }
+                armed.len()
+            }
+        };
+        if func.is_task_timer() {
+            self.nr_task_timers -= removed;
+        }
+        self.maybe_shrink();
+        removed > 0
+    }
+
+    /// Remove the timers whose soft expiry is at or before `now` and append their functions
+    /// to `due`, in expiry order (hard expiry, then arming order).
+    fn take_expired(&mut self, now: Nanos, due: &mut Vec<TimerFn>) {
+        let mut nr_task = 0;
+        match &mut self.timers {
+            Timers::Few(v) => {
+                // Only a timer whose hard expiry is at most `horizon` can have expired: a
+                // pass over those in order, moving the ones that stay to the front.
+                let horizon = now.saturating_add(self.max_slack_ns);
+                let (mut kept, mut i) = (0, 0);
+                while i < v.len() && v[i].hard_ns <= horizon {
+                    let t = v[i];
+                    if t.soft_ns <= now {
+                        due.push(t.func);
+                        nr_task += usize::from(t.func.is_task_timer());
+                    } else {
+                        v[kept] = t;
+                        kept += 1;
+                    }
+                    i += 1;
+                }
+                v.drain(kept..i);
+            }
+            Timers::Many(many) => {
+                for t in many.expired(now) {
+                    many.remove(t);
+                    due.push(t.func);
+                    nr_task += usize::from(t.func.is_task_timer());
+                }
+            }
+        }
+        self.nr_task_timers -= nr_task;
+        self.maybe_shrink();
     }
 }
 
@@ -221,9 +359,23 @@ pub fn hrtimer_reprogram(s: &mut SchedState, cpu: CpuId) {
 /// timers are found through the soft-expiry order, so the cost is in the due timers only.
 pub fn hrtimer_expire(s: &mut SchedState, cpu: CpuId) -> Vec<TimerFn> {
     let now = s.m.now();
-    let due = s.hrtimers[cpu.idx()].take_expired(now);
+    let q = &mut s.hrtimers[cpu.idx()];
+    let mut due = std::mem::take(&mut q.spare_due);
+    assert!(
+        due.is_empty(),
+        "the spare list of expired timers is handed back empty"
+    );
+    q.take_expired(now, &mut due);
     hrtimer_reprogram(s, cpu);
-    due.into_iter().map(|t| t.func).collect()
+    due
+}
+
+/// Hand back the list [`hrtimer_expire`] returned once its timers have run, so that the
+/// next interrupt of `cpu` reuses its allocation (an interrupt that does not hand it back
+/// only costs the next one an allocation).
+pub fn hrtimer_expire_done(s: &mut SchedState, cpu: CpuId, mut due: Vec<TimerFn>) {
+    due.clear();
+    s.hrtimers[cpu.idx()].spare_due = due;
 }
 
 /// Whether any task timer is armed anywhere (for stall detection). O(CPUs).
@@ -234,6 +386,7 @@ pub fn task_timers_armed(s: &SchedState) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sim::{Oracle, Stream};
 
     fn timer(hard_ns: Nanos, soft_ns: Nanos, seq: u64, func: TimerFn) -> HrTimer {
         HrTimer {
@@ -244,51 +397,157 @@ mod tests {
         }
     }
 
+    /// A queue holding `padding` fair-server timers far in the future (seq 1000 on), so that
+    /// with enough of them the tests below run on the B-tree form, otherwise on the array.
+    fn queue(padding: usize) -> HrTimerQueue {
+        let mut q = HrTimerQueue::default();
+        for i in 0..padding {
+            let far = 1_000_000 + i as Nanos;
+            q.insert(timer(
+                far,
+                far,
+                1_000 + i as u64,
+                TimerFn::DlServer(CpuId(i as u32)),
+            ));
+        }
+        q
+    }
+
+    fn expire(q: &mut HrTimerQueue, now: Nanos) -> Vec<TimerFn> {
+        let mut due = Vec::new();
+        q.take_expired(now, &mut due);
+        due
+    }
+
+    /// Both forms: the array (no padding) and the B-trees (padding that keeps it above
+    /// [`MANY_TIMERS_MIN`] throughout).
+    const PADDINGS: [usize; 2] = [0, FEW_TIMERS_MAX + 4];
+
+    fn is_many(q: &HrTimerQueue) -> bool {
+        matches!(q.timers, Timers::Many(_))
+    }
+
     /// An interrupt runs every timer whose soft expiry passed, in hard-expiry order, also one
     /// queued behind a timer that is not due yet; the rest stay armed.
     #[test]
     fn expiry_takes_the_soft_expired_in_hard_order() {
-        let mut q = HrTimerQueue::default();
-        let (p, r) = (TaskId(7), TaskId(8));
-        q.insert(timer(100, 100, 1, TimerFn::Tick));
-        q.insert(timer(150, 60, 2, TimerFn::WakeTask(p)));
-        q.insert(timer(120, 110, 3, TimerFn::DlTask(r)));
-        q.insert(timer(90, 40, 4, TimerFn::WakeTask(r)));
-        assert_eq!(q.first().map(|t| t.hard_ns), Some(90));
-        assert_eq!(q.nr_task_timers, 3);
-        assert!(q.take_expired(39).is_empty());
-        let due: Vec<TimerFn> = q.take_expired(100).into_iter().map(|t| t.func).collect();
-        // Hard order 90, 100, 150; the DL timer (soft 110) stays although its hard expiry
-        // (120) is before the nanosleep's (150).
-        assert_eq!(
-            due,
-            vec![TimerFn::WakeTask(r), TimerFn::Tick, TimerFn::WakeTask(p)]
-        );
-        assert_eq!(q.len(), 1);
-        assert_eq!(q.first().map(|t| t.func), Some(TimerFn::DlTask(r)));
-        assert_eq!(q.nr_task_timers, 1);
+        for padding in PADDINGS {
+            let mut q = queue(padding);
+            let (p, r) = (TaskId(7), TaskId(8));
+            q.insert(timer(100, 100, 1, TimerFn::Tick));
+            q.insert(timer(150, 60, 2, TimerFn::WakeTask(p)));
+            q.insert(timer(120, 110, 3, TimerFn::DlTask(r)));
+            q.insert(timer(90, 40, 4, TimerFn::WakeTask(r)));
+            assert_eq!(is_many(&q), padding > 0);
+            assert_eq!(q.first().map(|t| t.hard_ns), Some(90));
+            assert_eq!(q.nr_task_timers, 3);
+            assert!(expire(&mut q, 39).is_empty());
+            // Hard order 90, 100, 150; the DL timer (soft 110) stays although its hard
+            // expiry (120) is before the nanosleep's (150).
+            assert_eq!(
+                expire(&mut q, 100),
+                vec![TimerFn::WakeTask(r), TimerFn::Tick, TimerFn::WakeTask(p)]
+            );
+            assert_eq!(q.len(), padding + 1);
+            assert_eq!(q.first().map(|t| t.func), Some(TimerFn::DlTask(r)));
+            assert_eq!(q.nr_task_timers, 1);
+            assert_eq!(is_many(&q), padding > 0);
+        }
     }
 
     /// Equal expiries run in arming order; a cancel removes every timer of its function and
-    /// nothing else, from all three orders.
+    /// nothing else.
     #[test]
     fn equal_expiries_keep_arming_order_and_cancel_is_by_function() {
+        for padding in PADDINGS {
+            let mut q = queue(padding);
+            let (a, b) = (TaskId(1), TaskId(2));
+            q.insert(timer(50, 50, 3, TimerFn::WakeTask(b)));
+            q.insert(timer(50, 50, 1, TimerFn::WakeTask(a)));
+            q.insert(timer(50, 50, 2, TimerFn::Tick));
+            q.insert(timer(70, 70, 4, TimerFn::CfsPeriod(1)));
+            q.insert(timer(80, 80, 5, TimerFn::CfsPeriod(1)));
+            assert!(q.cancel_func(TimerFn::CfsPeriod(1)));
+            assert!(!q.cancel_func(TimerFn::CfsPeriod(1)), "already gone");
+            assert!(!q.cancel_func(TimerFn::DlTask(a)), "never armed");
+            assert_eq!(
+                expire(&mut q, 1_000),
+                vec![TimerFn::WakeTask(a), TimerFn::Tick, TimerFn::WakeTask(b)]
+            );
+            assert_eq!(q.len(), padding);
+            if let Timers::Many(many) = &q.timers {
+                assert_eq!(many.by_soft.len(), padding);
+                assert_eq!(many.by_func.len(), padding);
+            }
+            assert_eq!(q.nr_task_timers, 0);
+        }
+    }
+
+    /// The queue against its definition (a plain list, sorted on every question), over random
+    /// arming, cancelling and expiry that cross [`FEW_TIMERS_MAX`] and [`MANY_TIMERS_MIN`]
+    /// many times: the same first timer, order, expired timers and count of task timers in
+    /// both forms and across the conversions.
+    #[test]
+    fn both_forms_agree_with_a_sorted_list() {
+        let mut o = Oracle::new(11, Stream::Tie);
         let mut q = HrTimerQueue::default();
-        let (a, b) = (TaskId(1), TaskId(2));
-        q.insert(timer(50, 50, 3, TimerFn::WakeTask(b)));
-        q.insert(timer(50, 50, 1, TimerFn::WakeTask(a)));
-        q.insert(timer(50, 50, 2, TimerFn::Tick));
-        q.insert(timer(70, 70, 4, TimerFn::DlServer(CpuId(0))));
-        assert!(q.cancel_func(TimerFn::DlServer(CpuId(0))));
-        assert!(!q.cancel_func(TimerFn::DlServer(CpuId(0))), "already gone");
-        assert!(!q.cancel_func(TimerFn::DlTask(a)), "never armed");
-        let due: Vec<TimerFn> = q.take_expired(1_000).into_iter().map(|t| t.func).collect();
-        assert_eq!(
-            due,
-            vec![TimerFn::WakeTask(a), TimerFn::Tick, TimerFn::WakeTask(b)]
+        let mut reference: Vec<HrTimer> = Vec::new();
+        let (mut now, mut seq) = (0, 0);
+        let (mut conversions, mut was_many) = (0, false);
+        for round in 0..20_000u32 {
+            // Phases of 500 rounds that mostly arm, then mostly expire.
+            let arming = (round / 500).is_multiple_of(2);
+            let r = o.next_u64();
+            match r % 10 {
+                0..=5 if arming || r.is_multiple_of(10) => {
+                    seq += 1;
+                    let soft_ns = now + (r >> 8) % 400;
+                    let slack_ns = [0, 0, 50][(r >> 20) as usize % 3];
+                    let task = TaskId(((r >> 24) % 48) as u32);
+                    let func = match (r >> 32) % 4 {
+                        0 => TimerFn::Tick,
+                        1 => TimerFn::DlTask(task),
+                        _ => TimerFn::WakeTask(task),
+                    };
+                    let t = timer(soft_ns + slack_ns, soft_ns, seq, func);
+                    q.insert(t);
+                    reference.push(t);
+                }
+                6 => {
+                    let task = TaskId(((r >> 24) % 48) as u32);
+                    let func = TimerFn::WakeTask(task);
+                    let before = reference.len();
+                    reference.retain(|t| t.func != func);
+                    assert_eq!(q.cancel_func(func), reference.len() < before);
+                }
+                _ => {
+                    now += (r >> 8) % 40;
+                    reference.sort_unstable();
+                    let want: Vec<TimerFn> = reference
+                        .iter()
+                        .filter(|t| t.soft_ns <= now)
+                        .map(|t| t.func)
+                        .collect();
+                    reference.retain(|t| t.soft_ns > now);
+                    assert_eq!(expire(&mut q, now), want, "round {round}");
+                }
+            }
+            reference.sort_unstable();
+            assert_eq!(q.first(), reference.first(), "round {round}");
+            assert_eq!(q.len(), reference.len());
+            let task_timers = reference.iter().filter(|t| t.func.is_task_timer()).count();
+            assert_eq!(q.nr_task_timers, task_timers);
+            if round.is_multiple_of(97) {
+                assert!(q.iter().eq(reference.iter()), "round {round}");
+            }
+            if is_many(&q) != was_many {
+                was_many = !was_many;
+                conversions += 1;
+            }
+        }
+        assert!(
+            conversions >= 10,
+            "the forms were exercised: {conversions} conversions"
         );
-        assert!(q.is_empty());
-        assert!(q.by_soft.is_empty() && q.by_func.is_empty());
-        assert_eq!(q.nr_task_timers, 0);
     }
 }
