@@ -280,6 +280,16 @@ fn is_event(key: &str) -> bool {
     event_prefix(key).is_some()
 }
 
+/// Whether event `m` is a signal to task `name` (`"signal": {"thread": NAME}`).
+fn signals_task(m: &Member, name: &str) -> bool {
+    event_prefix(&m.key) == Some("signal")
+        && m.value
+            .as_object()
+            .and_then(|o| o.iter().rev().find(|k| k.key == "thread"))
+            .and_then(|k| k.value.as_str())
+            == Some(name)
+}
+
 /// The string a `queue_work` / `flush_work` value names (`"G"` or `{"item": "G", ...}`).
 fn item_named(value: &Node) -> Option<&str> {
     value.as_str().or_else(|| {
@@ -360,7 +370,14 @@ impl<'n> Tree<'n> {
         order.sort_by_key(|&i| std::cmp::Reverse(weight(&tasks[i])));
         for i in order {
             edits.push(self.edit(|root| {
-                Tree::tasks_mut(root, self.tasks_at).remove(i);
+                let tasks = Tree::tasks_mut(root, self.tasks_at);
+                let gone = tasks.remove(i);
+                // A signal to the dropped task would no longer load: it goes with the task.
+                for task in tasks.iter_mut() {
+                    for phase in phases_mut(&mut task.value) {
+                        members_mut(phase).retain(|m| !signals_task(m, &gone.key));
+                    }
+                }
             }));
         }
     }

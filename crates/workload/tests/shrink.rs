@@ -141,6 +141,39 @@ fn locks_go_with_their_unlocks_and_items_with_their_references() {
     assert_eq!(big.len(), 4, "lock, run, unlock, sleep");
 }
 
+/// A task that another signals can be dropped in one edit: the signals to it go with it (a
+/// signal to a task that is gone does not load, so without that the task could go only after
+/// every signal to it had been dropped on its own).
+#[test]
+fn a_signalled_task_goes_with_the_signals_to_it() {
+    let text = r#"{
+      "global": { "duration": 0.1 },
+      "tasks": {
+        "waker": { "run": 100, "signal": { "thread": "sleeper" }, "sleep": 200,
+                   "signal1": { "thread": "other" } },
+        "sleeper": { "suspend": "sleeper", "run": 50 },
+        "other": { "suspend": "other", "run": 10 }
+      }
+    }"#;
+    ok(text);
+    let names = |w: &Workload| w.tasks.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+    let without = candidates(text)
+        .into_iter()
+        .map(|c| ok(&c))
+        .find(|w| names(w) == ["waker", "other"])
+        .expect("a candidate without the sleeper");
+    let waker = &without.tasks[0].phases[0].events;
+    // run, sleep and the signal to `other` stay.
+    assert_eq!(waker.len(), 3, "{waker:?}");
+    assert_eq!(
+        waker
+            .iter()
+            .filter(|e| matches!(e.event, Event::SignalThread { .. }))
+            .count(),
+        1
+    );
+}
+
 #[test]
 fn unused_declared_resources_are_dropped_and_used_ones_kept() {
     let text = r#"{ "resources": { "Used": { "protocol": "pi" }, "Idle": { "type": "mutex" }, "C": { "type": "wait" } },
