@@ -627,8 +627,13 @@ impl Machine {
     pub async fn lock(&self, lock: LockId, cost_ns: Nanos) -> bool {
         let cost_ns = {
             let mut st = self.st.borrow_mut();
-            let cpu = st.cur;
-            cost_ns + perturb(&mut st, Point::SpinLock, cpu)
+            // `perturb` adds and records nothing at an unperturbed point: skip the call.
+            if st.bounds.spin_ns == 0 {
+                cost_ns
+            } else {
+                let cpu = st.cur;
+                cost_ns + perturb(&mut st, Point::SpinLock, cpu)
+            }
         };
         if cost_ns > 0 {
             self.delay(cost_ns).await;
@@ -683,6 +688,7 @@ impl Machine {
     }
 
     /// Take `lock` if it is free (Linux `raw_spin_trylock`); no interleaving point.
+    #[inline]
     pub fn try_lock(&self, lock: LockId) -> bool {
         let mut st = self.st.borrow_mut();
         let cur = st.cur;
@@ -715,6 +721,7 @@ impl Machine {
     /// Release `lock` (held by this CPU). A spinning waiter, first come first served as with
     /// a queued spinlock, owns it after the handoff time. Not an await point by itself;
     /// kernel wrappers yield after it.
+    #[inline]
     pub fn unlock(&self, lock: LockId) {
         let mut st = self.st.borrow_mut();
         let cur = st.cur;
@@ -747,6 +754,7 @@ impl Machine {
         }
     }
 
+    #[inline]
     pub fn lock_owner(&self, lock: LockId) -> Option<CpuId> {
         self.st.borrow().locks[lock.0 as usize].owner
     }

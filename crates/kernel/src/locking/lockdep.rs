@@ -54,20 +54,75 @@ impl LockClass {
     }
 }
 
-/// The locks one CPU holds.
-#[derive(Clone, Default)]
+/// How many locks one CPU may hold at once; one more is a model assertion.
+///
+/// Linux: include/linux/sched.h MAX_LOCK_DEPTH (lockdep's per-task held-lock array).
+///
+/// Deviation: Linux reports the overflow and turns lockdep off; the model stops the run, as
+/// its paths never nest more than a handful of raw spinlocks.
+const MAX_LOCK_DEPTH: usize = 48;
+
+/// Number of distinct [`LockClass::rank_bit`]s.
+const NR_RANK_BITS: usize = 8;
+
+/// The locks one CPU holds: a fixed array, as Linux's `task_struct::held_locks`.
+#[derive(Clone)]
 struct Held {
-    /// In acquisition order.
-    stack: Vec<(LockId, LockClass)>,
+    /// In acquisition order; the first `depth` entries are held.
+    stack: [(LockId, LockClass); MAX_LOCK_DEPTH],
+    depth: usize,
+    /// Per rank bit, how many held locks have it.
+    per_rank: [u8; NR_RANK_BITS],
     /// Bit `r` is set when some lock of rank `r` is held ([`LockClass::rank_bit`]): a lock
     /// whose rank is above every held one passes every rule, which is the common case and
     /// needs no scan.
     ranks: u8,
 }
 
+impl Default for Held {
+    fn default() -> Held {
+        Held {
+            stack: [(LockId(0), LockClass::WaitQueue); MAX_LOCK_DEPTH],
+            depth: 0,
+            per_rank: [0; NR_RANK_BITS],
+            ranks: 0,
+        }
+    }
+}
+
 impl Held {
-    fn recompute_ranks(&mut self) {
-        self.ranks = self.stack.iter().fold(0, |m, &(_, c)| m | 1 << c.rank_bit());
+    #[inline]
+    fn locks(&self) -> &[(LockId, LockClass)] {
+        &self.stack[..self.depth]
+    }
+
+    #[inline]
+    fn push(&mut self, lock: LockId, class: LockClass) {
+        assert!(
+            self.depth < MAX_LOCK_DEPTH,
+            "lockdep: more than {MAX_LOCK_DEPTH} locks held at once"
+        );
+        self.stack[self.depth] = (lock, class);
+        self.depth += 1;
+        let bit = class.rank_bit();
+        self.per_rank[bit as usize] += 1;
+        self.ranks |= 1 << bit;
+    }
+
+    /// Drop entry `i` (the others keep their order) and return it.
+    #[inline]
+    fn remove(&mut self, i: usize) -> (LockId, LockClass) {
+        let entry = self.stack[i];
+        if i + 1 < self.depth {
+            self.stack.copy_within(i + 1..self.depth, i);
+        }
+        self.depth -= 1;
+        let bit = entry.1.rank_bit();
+        self.per_rank[bit as usize] -= 1;
+        if self.per_rank[bit as usize] == 0 {
+            self.ranks &= !(1 << bit);
+        }
+        entry
     }
 }
 
@@ -108,6 +163,7 @@ impl Lockdep {
     /// Check that `cpu` may take `lock` of `class` now; records nothing.
     ///
     /// Linux: kernel/locking/lockdep.c validate_chain() (check_prev_add() per held lock).
+    #[inline]
     pub fn check_acquire(&self, cpu: CpuId, lock: LockId, class: LockClass) -> Result<(), String> {
         let held = &self.held[cpu.idx()];
         if held.ranks >> class.rank_bit() == 0 {
@@ -115,7 +171,17 @@ impl Lockdep {
             // only ever taken under classes of one bit) is not among them.
             return Ok(());
         }
-        for &(h, hc) in &held.stack {
+        Self::check_held(cpu, held.locks(), lock, class)
+    }
+
+    /// [`Lockdep::check_acquire`]'s rules, against every held lock.
+    fn check_held(
+        cpu: CpuId,
+        held: &[(LockId, LockClass)],
+        lock: LockId,
+        class: LockClass,
+    ) -> Result<(), String> {
+        for &(h, hc) in held {
             if h == lock {
                 return Err(format!("recursive acquisition of {class:?}"));
             }
@@ -135,10 +201,9 @@ impl Lockdep {
         Ok(())
     }
 
+    #[inline]
     pub fn acquired(&mut self, cpu: CpuId, lock: LockId, class: LockClass) {
-        let held = &mut self.held[cpu.idx()];
-        held.stack.push((lock, class));
-        held.ranks |= 1 << class.rank_bit();
+        self.held[cpu.idx()].push(lock, class);
     }
 
     /// [`Lockdep::check_acquire`] and then [`Lockdep::acquired`], in one call (one borrow
@@ -150,18 +215,25 @@ impl Lockdep {
     ///
     /// Linux: include/linux/spinlock_api_smp.h __raw_spin_lock(), whose spin_acquire()
     /// (lockdep's lock_acquire()) also runs before the lock is contended for.
+    #[inline]
     pub fn acquire(&mut self, cpu: CpuId, lock: LockId, class: LockClass) -> Result<(), String> {
         let r = self.check_acquire(cpu, lock, class);
         self.acquired(cpu, lock, class);
         r
     }
 
+    #[inline]
     pub fn released(&mut self, cpu: CpuId, lock: LockId) -> Result<(), String> {
         let held = &mut self.held[cpu.idx()];
-        match held.stack.iter().rposition(|&(h, _)| h == lock) {
+        // Locks are mostly released newest first: look at the top before scanning.
+        let top = held.depth.checked_sub(1);
+        let found = match top {
+            Some(t) if held.stack[t].0 == lock => top,
+            _ => held.locks().iter().rposition(|&(h, _)| h == lock),
+        };
+        match found {
             Some(i) => {
-                let entry = held.stack.remove(i);
-                held.recompute_ranks();
+                let entry = held.remove(i);
                 if self.log_releases {
                     self.released[cpu.idx()].push(entry);
                 }
@@ -172,11 +244,11 @@ impl Lockdep {
     }
 
     pub fn held(&self, cpu: CpuId) -> &[(LockId, LockClass)] {
-        &self.held[cpu.idx()].stack
+        self.held[cpu.idx()].locks()
     }
 
     pub fn holds(&self, cpu: CpuId, lock: LockId) -> bool {
-        self.held[cpu.idx()].stack.iter().any(|&(h, _)| h == lock)
+        self.held(cpu).iter().any(|&(h, _)| h == lock)
     }
 }
 
@@ -201,12 +273,14 @@ mod tests {
             LockClass::BlockedLockNested,
         ];
         let scan = |held: &[(LockId, LockClass)], lock: LockId, class: LockClass| {
+            Lockdep::check_held(CpuId(0), held, lock, class)
+        };
+        let ld_with = |held: &[(LockId, LockClass)]| {
             let mut ld = Lockdep::new(1);
             for &(h, c) in held {
-                ld.held[0].stack.push((h, c));
+                ld.acquired(CpuId(0), h, c);
             }
-            ld.held[0].ranks = u8::MAX; // forces the scan
-            ld.check_acquire(CpuId(0), lock, class)
+            ld
         };
         let mut compared = 0;
         let mut shortcut = 0;
@@ -233,12 +307,17 @@ mod tests {
                         shortcut += usize::from(ld.held[0].ranks >> class.rank_bit() == 0);
                     }
                 }
-                // Releasing the newest keeps the mask right for what is left.
-                let (last, _) = *held.last().unwrap();
-                ld.released(CpuId(0), last).unwrap();
-                held.pop();
-                let expect = held.iter().fold(0u8, |m, &(_, c)| m | 1 << c.rank_bit());
-                assert_eq!(ld.held[0].ranks, expect);
+                // Releasing either lock (the newest, or the oldest from under it) keeps the
+                // stack and the mask right for what is left.
+                for oldest in [false, true] {
+                    let (mut ld, mut held) = (ld_with(&held), held.clone());
+                    let i = if oldest { 0 } else { held.len() - 1 };
+                    ld.released(CpuId(0), held[i].0).unwrap();
+                    held.remove(i);
+                    assert_eq!(ld.held(CpuId(0)), &held[..]);
+                    let expect = held.iter().fold(0u8, |m, &(_, c)| m | 1 << c.rank_bit());
+                    assert_eq!(ld.held[0].ranks, expect, "{held:?}");
+                }
             }
         }
         assert!(shortcut > 0 && shortcut < compared, "{shortcut} of {compared}");

@@ -9,6 +9,7 @@
 //! stretch (never across an await).
 
 use std::cell::{RefCell, RefMut};
+use std::future::Future;
 use std::rc::Rc;
 
 use sim::{CpuId, LockId, Machine, Nanos};
@@ -69,13 +70,19 @@ impl Kernel {
     /// Acquire a raw spinlock: an interleaving point; spins (burning this CPU's time) while
     /// another CPU holds it. Checks the documented lock order first.
     pub async fn raw_spin_lock(&self, lock: LockId, class: LockClass, name: LockName) {
+        let cost = self.s.borrow().costs.spin_lock_ns;
+        self.raw_spin_lock_costed(lock, class, name, cost).await;
+    }
+
+    /// [`Kernel::raw_spin_lock`] with the cost of the attempt (`costs.spin_lock_ns`) already
+    /// read, by a wrapper that reads it with the lock's id.
+    async fn raw_spin_lock_costed(&self, lock: LockId, class: LockClass, name: LockName, cost: Nanos) {
         let cpu = self.this_cpu();
         // Checked and recorded at once (Lockdep::acquire says why recording early is exact).
         let checked = self.lockdep.borrow_mut().acquire(cpu, lock, class);
         if let Err(e) = checked {
             self.violation("lockdep", e);
         }
-        let cost = self.s.borrow().costs.spin_lock_ns;
         if !self.m.lock(lock, cost).await {
             self.emit(cpu, EventKind::ContentionBegin { lock: name });
             let spun_ns = self.m.spin(lock).await;
@@ -103,36 +110,49 @@ impl Kernel {
     }
 
     /// Release a raw spinlock: an interleaving point right after the release.
-    pub async fn raw_spin_unlock(&self, lock: LockId) {
+    ///
+    /// The release happens when this is called, the interleaving point when the returned
+    /// future is awaited (callers await it at once, as with an `async fn`); the same holds
+    /// for the `rq_unlock`, `pi_unlock`, `blocked_unlock` and `mutex_wait_unlock` wrappers,
+    /// which release under the one borrow that reads the lock's id.
+    pub fn raw_spin_unlock(&self, lock: LockId) -> impl Future<Output = ()> + '_ {
+        self.raw_spin_release(&mut self.s.borrow_mut(), lock);
+        self.m.yield_now()
+    }
+
+    /// The release of [`Kernel::raw_spin_unlock`], under the caller's borrow of the state.
+    fn raw_spin_release(&self, s: &mut SchedState, lock: LockId) {
         let cpu = self.this_cpu();
         if let Err(e) = self.lockdep.borrow_mut().released(cpu, lock) {
             self.violation("lockdep", e);
         }
         self.m.unlock(lock);
-        {
-            let mut s = self.s.borrow_mut();
-            let rq = &mut s.rqs[cpu.idx()];
-            assert!(rq.preempt_count > 0, "preempt_count underflow on cpu{cpu}");
-            rq.preempt_count -= 1;
-        }
-        self.m.yield_now().await;
+        let rq = &mut s.rqs[cpu.idx()];
+        assert!(rq.preempt_count > 0, "preempt_count underflow on cpu{cpu}");
+        rq.preempt_count -= 1;
     }
 
     /// `raw_spin_rq_lock()`.
     ///
     /// Linux: kernel/sched/core.c raw_spin_rq_lock().
-    pub async fn rq_lock(&self, cpu: CpuId) {
-        let lock = self.s.borrow().rqs[cpu.idx()].lock;
-        self.raw_spin_lock(lock, LockClass::Rq(cpu), LockName::Rq(cpu))
-            .await;
+    pub fn rq_lock(&self, cpu: CpuId) -> impl Future<Output = ()> + '_ {
+        let (lock, cost) = {
+            let s = self.s.borrow();
+            (s.rqs[cpu.idx()].lock, s.costs.spin_lock_ns)
+        };
+        self.raw_spin_lock_costed(lock, LockClass::Rq(cpu), LockName::Rq(cpu), cost)
     }
 
     /// `raw_spin_rq_unlock()`.
     ///
     /// Linux: kernel/sched/core.c raw_spin_rq_unlock().
-    pub async fn rq_unlock(&self, cpu: CpuId) {
-        let lock = self.s.borrow().rqs[cpu.idx()].lock;
-        self.raw_spin_unlock(lock).await;
+    pub fn rq_unlock(&self, cpu: CpuId) -> impl Future<Output = ()> + '_ {
+        {
+            let mut s = self.s.borrow_mut();
+            let lock = s.rqs[cpu.idx()].lock;
+            self.raw_spin_release(&mut s, lock);
+        }
+        self.m.yield_now()
     }
 
     /// Whether this CPU holds `cpu`'s rq lock.
@@ -182,42 +202,58 @@ impl Kernel {
     }
 
     /// `raw_spin_lock(&p->pi_lock)`.
-    pub async fn pi_lock(&self, p: TaskId) {
-        let (lock, pid) = {
+    pub fn pi_lock(&self, p: TaskId) -> impl Future<Output = ()> + '_ {
+        let (lock, pid, cost) = {
             let s = self.s.borrow();
-            (s.tasks[p.idx()].pi_lock, s.tasks[p.idx()].pid)
+            let t = &s.tasks[p.idx()];
+            (t.pi_lock, t.pid, s.costs.spin_lock_ns)
         };
-        self.raw_spin_lock(lock, LockClass::PiLock, LockName::PiLock(pid))
-            .await;
+        self.raw_spin_lock_costed(lock, LockClass::PiLock, LockName::PiLock(pid), cost)
     }
 
-    pub async fn pi_unlock(&self, p: TaskId) {
-        let lock = self.s.borrow().tasks[p.idx()].pi_lock;
-        self.raw_spin_unlock(lock).await;
+    pub fn pi_unlock(&self, p: TaskId) -> impl Future<Output = ()> + '_ {
+        {
+            let mut s = self.s.borrow_mut();
+            let lock = s.tasks[p.idx()].pi_lock;
+            self.raw_spin_release(&mut s, lock);
+        }
+        self.m.yield_now()
     }
 
     /// `raw_spin_lock(&p->blocked_lock)` (spec C9, last in the lock order).
-    pub async fn blocked_lock(&self, p: TaskId) {
-        let lock = self.s.borrow().tasks[p.idx()].blocked_lock;
-        self.raw_spin_lock(lock, LockClass::BlockedLock, LockName::Other(lock.0))
-            .await;
+    pub fn blocked_lock(&self, p: TaskId) -> impl Future<Output = ()> + '_ {
+        let (lock, cost) = {
+            let s = self.s.borrow();
+            (s.tasks[p.idx()].blocked_lock, s.costs.spin_lock_ns)
+        };
+        self.raw_spin_lock_costed(lock, LockClass::BlockedLock, LockName::Other(lock.0), cost)
     }
 
-    pub async fn blocked_unlock(&self, p: TaskId) {
-        let lock = self.s.borrow().tasks[p.idx()].blocked_lock;
-        self.raw_spin_unlock(lock).await;
+    pub fn blocked_unlock(&self, p: TaskId) -> impl Future<Output = ()> + '_ {
+        {
+            let mut s = self.s.borrow_mut();
+            let lock = s.tasks[p.idx()].blocked_lock;
+            self.raw_spin_release(&mut s, lock);
+        }
+        self.m.yield_now()
     }
 
     /// `raw_spin_lock(&lock->wait_lock)` of kernel mutex `m`.
-    pub async fn mutex_wait_lock(&self, m: crate::locking::mutex::MutexId) {
-        let lock = self.s.borrow().mutexes[m.idx()].wait_lock;
-        self.raw_spin_lock(lock, LockClass::MutexWaitLock, LockName::Other(lock.0))
-            .await;
+    pub fn mutex_wait_lock(&self, m: crate::locking::mutex::MutexId) -> impl Future<Output = ()> + '_ {
+        let (lock, cost) = {
+            let s = self.s.borrow();
+            (s.mutexes[m.idx()].wait_lock, s.costs.spin_lock_ns)
+        };
+        self.raw_spin_lock_costed(lock, LockClass::MutexWaitLock, LockName::Other(lock.0), cost)
     }
 
-    pub async fn mutex_wait_unlock(&self, m: crate::locking::mutex::MutexId) {
-        let lock = self.s.borrow().mutexes[m.idx()].wait_lock;
-        self.raw_spin_unlock(lock).await;
+    pub fn mutex_wait_unlock(&self, m: crate::locking::mutex::MutexId) -> impl Future<Output = ()> + '_ {
+        {
+            let mut s = self.s.borrow_mut();
+            let lock = s.mutexes[m.idx()].wait_lock;
+            self.raw_spin_release(&mut s, lock);
+        }
+        self.m.yield_now()
     }
 
     // ------------------------------------------------------------------ events
