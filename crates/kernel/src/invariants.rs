@@ -312,8 +312,8 @@ enum Touched {
 ///   (try_to_wake_up() before it takes a runqueue lock) guards its task's wakeup state and
 ///   the placement of a task queued nowhere: its task's runqueues before and after the
 ///   step are judged (the task may still be the curr or donor of the one it leaves), and
-///   the system-wide checks; what the rt_mutex checks
-///   read it guards only together with an rt_mutex's `wait_lock`;
+///   the system-wide checks; what the rt_mutex checks read it guards only together with an
+///   rt_mutex's `wait_lock`;
 /// - otherwise every check runs (a mutex wait, rt_mutex wait or blocked lock, or a new
 ///   task).
 ///
