@@ -116,8 +116,33 @@ impl Kernel {
     /// for the `rq_unlock`, `pi_unlock`, `blocked_unlock` and `mutex_wait_unlock` wrappers,
     /// which release under the one borrow that reads the lock's id.
     pub fn raw_spin_unlock(&self, lock: LockId) -> impl Future<Output = ()> + '_ {
-        self.raw_spin_release(&mut self.s.borrow_mut(), lock);
+        self.unlock_of(move |_| lock)
+    }
+
+    /// Release the lock `lock_of` names in the state, under the one borrow that reads it, and
+    /// return the interleaving point after the release ([`Kernel::raw_spin_unlock`]).
+    fn unlock_of(&self, lock_of: impl FnOnce(&SchedState) -> LockId) -> impl Future<Output = ()> + '_ {
+        {
+            let mut s = self.s.borrow_mut();
+            let lock = lock_of(&s);
+            self.raw_spin_release(&mut s, lock);
+        }
         self.m.yield_now()
+    }
+
+    /// Acquire the lock `lock_of` names in the state, of `class`, reading it and the cost of
+    /// the attempt in one borrow ([`Kernel::raw_spin_lock`]).
+    fn lock_of(
+        &self,
+        class: LockClass,
+        lock_of: impl FnOnce(&SchedState) -> (LockId, LockName),
+    ) -> impl Future<Output = ()> + '_ {
+        let (lock, name, cost) = {
+            let s = self.s.borrow();
+            let (lock, name) = lock_of(&s);
+            (lock, name, s.costs.spin_lock_ns)
+        };
+        self.raw_spin_lock_costed(lock, class, name, cost)
     }
 
     /// The release of [`Kernel::raw_spin_unlock`], under the caller's borrow of the state.
@@ -136,23 +161,16 @@ impl Kernel {
     ///
     /// Linux: kernel/sched/core.c raw_spin_rq_lock().
     pub fn rq_lock(&self, cpu: CpuId) -> impl Future<Output = ()> + '_ {
-        let (lock, cost) = {
-            let s = self.s.borrow();
-            (s.rqs[cpu.idx()].lock, s.costs.spin_lock_ns)
-        };
-        self.raw_spin_lock_costed(lock, LockClass::Rq(cpu), LockName::Rq(cpu), cost)
+        self.lock_of(LockClass::Rq(cpu), move |s| {
+            (s.rqs[cpu.idx()].lock, LockName::Rq(cpu))
+        })
     }
 
     /// `raw_spin_rq_unlock()`.
     ///
     /// Linux: kernel/sched/core.c raw_spin_rq_unlock().
     pub fn rq_unlock(&self, cpu: CpuId) -> impl Future<Output = ()> + '_ {
-        {
-            let mut s = self.s.borrow_mut();
-            let lock = s.rqs[cpu.idx()].lock;
-            self.raw_spin_release(&mut s, lock);
-        }
-        self.m.yield_now()
+        self.unlock_of(move |s| s.rqs[cpu.idx()].lock)
     }
 
     /// Whether this CPU holds `cpu`'s rq lock.
@@ -203,57 +221,38 @@ impl Kernel {
 
     /// `raw_spin_lock(&p->pi_lock)`.
     pub fn pi_lock(&self, p: TaskId) -> impl Future<Output = ()> + '_ {
-        let (lock, pid, cost) = {
-            let s = self.s.borrow();
+        self.lock_of(LockClass::PiLock, move |s| {
             let t = &s.tasks[p.idx()];
-            (t.pi_lock, t.pid, s.costs.spin_lock_ns)
-        };
-        self.raw_spin_lock_costed(lock, LockClass::PiLock, LockName::PiLock(pid), cost)
+            (t.pi_lock, LockName::PiLock(t.pid))
+        })
     }
 
     pub fn pi_unlock(&self, p: TaskId) -> impl Future<Output = ()> + '_ {
-        {
-            let mut s = self.s.borrow_mut();
-            let lock = s.tasks[p.idx()].pi_lock;
-            self.raw_spin_release(&mut s, lock);
-        }
-        self.m.yield_now()
+        self.unlock_of(move |s| s.tasks[p.idx()].pi_lock)
     }
 
     /// `raw_spin_lock(&p->blocked_lock)` (spec C9, last in the lock order).
     pub fn blocked_lock(&self, p: TaskId) -> impl Future<Output = ()> + '_ {
-        let (lock, cost) = {
-            let s = self.s.borrow();
-            (s.tasks[p.idx()].blocked_lock, s.costs.spin_lock_ns)
-        };
-        self.raw_spin_lock_costed(lock, LockClass::BlockedLock, LockName::Other(lock.0), cost)
+        self.lock_of(LockClass::BlockedLock, move |s| {
+            let lock = s.tasks[p.idx()].blocked_lock;
+            (lock, LockName::Other(lock.0))
+        })
     }
 
     pub fn blocked_unlock(&self, p: TaskId) -> impl Future<Output = ()> + '_ {
-        {
-            let mut s = self.s.borrow_mut();
-            let lock = s.tasks[p.idx()].blocked_lock;
-            self.raw_spin_release(&mut s, lock);
-        }
-        self.m.yield_now()
+        self.unlock_of(move |s| s.tasks[p.idx()].blocked_lock)
     }
 
     /// `raw_spin_lock(&lock->wait_lock)` of kernel mutex `m`.
     pub fn mutex_wait_lock(&self, m: crate::locking::mutex::MutexId) -> impl Future<Output = ()> + '_ {
-        let (lock, cost) = {
-            let s = self.s.borrow();
-            (s.mutexes[m.idx()].wait_lock, s.costs.spin_lock_ns)
-        };
-        self.raw_spin_lock_costed(lock, LockClass::MutexWaitLock, LockName::Other(lock.0), cost)
+        self.lock_of(LockClass::MutexWaitLock, move |s| {
+            let lock = s.mutexes[m.idx()].wait_lock;
+            (lock, LockName::Other(lock.0))
+        })
     }
 
     pub fn mutex_wait_unlock(&self, m: crate::locking::mutex::MutexId) -> impl Future<Output = ()> + '_ {
-        {
-            let mut s = self.s.borrow_mut();
-            let lock = s.mutexes[m.idx()].wait_lock;
-            self.raw_spin_release(&mut s, lock);
-        }
-        self.m.yield_now()
+        self.unlock_of(move |s| s.mutexes[m.idx()].wait_lock)
     }
 
     // ------------------------------------------------------------------ events
