@@ -185,7 +185,9 @@ impl Counts {
         }
     }
 
-    /// A snapshot without the per-CPU counts, for the checks that do not read them.
+    /// A snapshot without what the pass over the tasks gathers (counts, iowait sleepers,
+    /// blocked tasks, DL bandwidth), for the checks that read none of it (the lockless ones
+    /// after a quiet step).
     fn snapshot_quiet<'a>(&'a self, k: &'a Kernel, s: &'a SchedState) -> Snapshot<'a> {
         Snapshot {
             k,
