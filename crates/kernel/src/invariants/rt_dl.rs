@@ -120,31 +120,46 @@ fn may_ever_wait(t: &Task) -> bool {
 /// judging every task at every step would keep.
 pub struct TopNWatch {
     bound_ns: Nanos,
-    since: Vec<Option<Nanos>>,
-    /// The tasks that may ever wait ([`may_ever_wait`]), in id order (the order of reports).
-    watched: Vec<TaskId>,
+    /// The tasks that may ever wait ([`may_ever_wait`]) with what the watch keeps of each, in
+    /// id order (the order of reports).
+    watched: Vec<Watched>,
+    /// The number of tasks seen (those after it are new at the next evaluation).
+    seen_tasks: usize,
     /// Per CPU: the donor, its strength and the task on the CPU at the previous step.
     last: Vec<(TaskId, Strength, TaskId)>,
-    /// Per task: it waits behind a higher class and no push of its class ran since (see
-    /// [`DOC`]).
-    unpushed: Vec<bool>,
-    /// Per watched task: its CPU at the previous step (None before its first).
-    task_cpu: Vec<Option<sim::CpuId>>,
     /// Per CPU: since which step its context has been weaker without a pull opportunity
     /// (see [`DOC`]); cleared at the next one.
     unpulled_since: Vec<Option<u64>>,
-    /// Per task: the step of the last push opportunity of its CPU while it could be pushed
-    /// (a pick there that set a context of its class, its own enqueue or move);
-    /// [`NOT_WAITING`] while it does not wait (every step is one then).
-    push_at: Vec<u64>,
     /// Steps seen.
     step_no: u64,
     /// The longest wait seen so far (for calibrating the bound).
     pub worst_ns: Nanos,
     /// The earliest `since` of a wait being timed, as the last evaluation left it.
     min_since: Option<Nanos>,
-    /// Per CPU, rebuilt at each evaluation (kept to allocate nothing per step): the donor's
-    /// strength, whether the donor changed, whether a pick changed the donor or curr.
+    /// Per CPU, rebuilt at each evaluation (kept to allocate nothing per step).
+    cpus: PerCpu,
+}
+
+/// What the watch keeps of one task that may wait.
+struct Watched {
+    id: TaskId,
+    /// Since when it has been waiting while a weaker context runs where it could run.
+    since: Option<Nanos>,
+    /// It waits behind a higher class and no push of its class ran since (see [`DOC`]).
+    unpushed: bool,
+    /// Its CPU at the previous step (None before its first).
+    cpu: Option<CpuId>,
+    /// The step of the last push opportunity of its CPU while it could be pushed (a pick
+    /// there that set a context of its class, its own enqueue or move); [`NOT_WAITING`]
+    /// while it does not wait (every step is one then).
+    push_at: u64,
+}
+
+/// Per CPU at the step being evaluated: the donor's strength, whether the donor changed,
+/// whether a pick changed the donor or the task on the CPU, and the unpulled state
+/// ([`TopNWatch::unpulled_since`]).
+#[derive(Default)]
+struct PerCpu {
     running: Vec<Strength>,
     donor_changed: Vec<bool>,
     picked: Vec<bool>,
@@ -159,19 +174,14 @@ impl TopNWatch {
     pub fn new(s: &SchedState) -> TopNWatch {
         TopNWatch {
             bound_ns: 2 * s.tun.tick_ns() + 2 * s.costs.ipi_latency_ns,
-            since: Vec::new(),
             watched: Vec::new(),
+            seen_tasks: 0,
             last: Vec::new(),
             unpulled_since: Vec::new(),
-            push_at: Vec::new(),
             step_no: 0,
-            unpushed: Vec::new(),
-            task_cpu: Vec::new(),
             worst_ns: 0,
             min_since: None,
-            running: Vec::new(),
-            donor_changed: Vec::new(),
-            picked: Vec::new(),
+            cpus: PerCpu::default(),
         }
     }
 
@@ -200,7 +210,7 @@ impl TopNWatch {
     /// watch reads. It counts as a step, and a wait being timed grows; only once one reaches
     /// its bound is the state evaluated again (with the verdict [`Self::step`] gives).
     pub fn quiet_step(&mut self, s: &SchedState, now: Nanos) -> Option<String> {
-        if self.deadline_ns().is_some_and(|d| now >= d) || self.since.len() != s.tasks.len() {
+        if self.deadline_ns().is_some_and(|d| now >= d) || self.seen_tasks != s.tasks.len() {
             return self.step_at(s, now);
         }
         self.step_no += 1;
@@ -218,33 +228,35 @@ impl TopNWatch {
 
     /// [`Self::step`] at time `now`.
     fn step_at(&mut self, s: &SchedState, now: Nanos) -> Option<String> {
-        let seen = self.since.len();
+        let seen = self.seen_tasks;
         if seen < s.tasks.len() {
-            self.since.resize(s.tasks.len(), None);
-            self.unpushed.resize(s.tasks.len(), false);
-            self.task_cpu.resize(s.tasks.len(), None);
-            self.push_at.resize(s.tasks.len(), NOT_WAITING);
             let new = s.tasks[seen..].iter().filter(|t| may_ever_wait(t));
-            self.watched.extend(new.map(|t| t.id));
+            self.watched.extend(new.map(|t| Watched {
+                id: t.id,
+                since: None,
+                unpushed: false,
+                cpu: None,
+                push_at: NOT_WAITING,
+            }));
+            self.seen_tasks = s.tasks.len();
         }
         self.step_no += 1;
         self.note_pulls(s);
         let mut out = None;
         let mut min_since: Option<Nanos> = None;
-        for k in 0..self.watched.len() {
-            let t = &s.tasks[self.watched[k].idx()];
-            let id = t.id.idx();
-            if !queued_rt_dl(t) && self.push_at[id] == NOT_WAITING {
+        for w in &mut self.watched {
+            let t = &s.tasks[w.id.idx()];
+            if w.push_at == NOT_WAITING && !queued_rt_dl(t) {
                 // It does not wait, and did not at the previous step: its CPU is all that
                 // `wronged_on` would change.
-                self.task_cpu[id] = Some(t.cpu);
+                w.cpu = Some(t.cpu);
                 continue;
             }
-            let Some(cpu) = self.wronged_on(s, t) else {
-                self.since[id] = None;
+            let Some(cpu) = wronged_on(s, t, w, &self.cpus, &self.unpulled_since, self.step_no) else {
+                w.since = None;
                 continue;
             };
-            let since = *self.since[id].get_or_insert(now);
+            let since = *w.since.get_or_insert(now);
             min_since = Some(min_since.map_or(since, |m| m.min(since)));
             let waited = now - since;
             self.worst_ns = self.worst_ns.max(waited);
@@ -278,9 +290,10 @@ impl TopNWatch {
             self.unpulled_since = vec![None; s.rqs.len()];
         }
         let n = s.rqs.len();
-        self.running.resize(n, WEAKEST);
-        self.donor_changed.resize(n, false);
-        self.picked.resize(n, false);
+        let cpus = &mut self.cpus;
+        cpus.running.resize(n, WEAKEST);
+        cpus.donor_changed.resize(n, false);
+        cpus.picked.resize(n, false);
         for rq in &s.rqs {
             let c = rq.cpu.idx();
             let running = strength(s, rq.donor);
@@ -298,52 +311,60 @@ impl TopNWatch {
                 self.unpulled_since[c].get_or_insert(self.step_no);
             }
             self.last[c] = (rq.donor, running, rq.curr);
-            self.running[c] = running;
-            self.donor_changed[c] = donor_changed;
-            self.picked[c] = donor_changed || rq.curr != was_curr;
+            cpus.running[c] = running;
+            cpus.donor_changed[c] = donor_changed;
+            cpus.picked[c] = donor_changed || rq.curr != was_curr;
         }
     }
+}
 
-    /// The CPU whose context is weaker than waiting task `t` and that it may run on, if any
-    /// (the first in its mask), once `t` had its push opportunity: its own enqueue or move,
-    /// or a pick of its class on its CPU (set_next_task_rt()/_dl() queue a push; a pick that
-    /// keeps the donor and changes only the task on the CPU too, S8). Behind a higher class
-    /// it was only made pushable (put_prev_task_rt()/_dl()). A push reaches any weaker CPU
-    /// (cpupri), an unpulled one too, so an unpulled CPU is a target only after one.
-    fn wronged_on(&mut self, s: &SchedState, t: &Task) -> Option<CpuId> {
-        let id = t.id.idx();
-        let waiting = waiting_on(s, t.id);
-        let mine = strength(s, t.id);
-        let moved = self.task_cpu[id] != Some(t.cpu);
-        self.task_cpu[id] = Some(t.cpu);
-        let c = t.cpu.idx();
-        let own = self.running[c];
-        if waiting.is_none() || moved || (self.donor_changed[c] && own.0 == mine.0) {
-            self.unpushed[id] = false;
+/// The CPU whose context is weaker than waiting task `t` and that it may run on, if any
+/// (the first in its mask), once `t` had its push opportunity: its own enqueue or move,
+/// or a pick of its class on its CPU (set_next_task_rt()/_dl() queue a push; a pick that
+/// keeps the donor and changes only the task on the CPU too, S8). Behind a higher class
+/// it was only made pushable (put_prev_task_rt()/_dl()). A push reaches any weaker CPU
+/// (cpupri), an unpulled one too, so an unpulled CPU is a target only after one. Updates
+/// what the watch keeps of `t` (`w`) for step `step_no`.
+fn wronged_on(
+    s: &SchedState,
+    t: &Task,
+    w: &mut Watched,
+    cpus: &PerCpu,
+    unpulled_since: &[Option<u64>],
+    step_no: u64,
+) -> Option<CpuId> {
+    let waiting = waiting_on(s, t.id);
+    let mine = strength(s, t.id);
+    let moved = w.cpu != Some(t.cpu);
+    w.cpu = Some(t.cpu);
+    let c = t.cpu.idx();
+    let own = cpus.running[c];
+    if waiting.is_none() || moved || (cpus.donor_changed[c] && own.0 == mine.0) {
+        w.unpushed = false;
+    }
+    if waiting.is_none() {
+        w.push_at = NOT_WAITING;
+    } else if moved || (cpus.picked[c] && own.0 == mine.0) {
+        w.push_at = step_no;
+    } else if w.push_at == NOT_WAITING {
+        // It waits since this step: the previous one, quiet or not, was its last push
+        // opportunity.
+        w.push_at = step_no - 1;
+    }
+    if waiting.is_some() && own.0 < mine.0 {
+        w.unpushed = true;
+    }
+    let push_at = w.push_at;
+    let target = |c: usize| {
+        if unpulled_since[c].is_some_and(|since| push_at <= since) {
+            (0, 0)
+        } else {
+            cpus.running[c]
         }
-        if waiting.is_none() {
-            self.push_at[id] = NOT_WAITING;
-        } else if moved || (self.picked[c] && own.0 == mine.0) {
-            self.push_at[id] = self.step_no;
-        } else if self.push_at[id] == NOT_WAITING {
-            // It waits since this step: the previous one, quiet or not, was its last push
-            // opportunity.
-            self.push_at[id] = self.step_no - 1;
-        }
-        if waiting.is_some() && own.0 < mine.0 {
-            self.unpushed[id] = true;
-        }
-        let target = |c: usize| {
-            if self.unpulled_since[c].is_some_and(|since| self.push_at[id] <= since) {
-                (0, 0)
-            } else {
-                self.running[c]
-            }
-        };
-        match waiting.filter(|_| !self.unpushed[id]) {
-            Some(mask) => mask.iter().find(|&c| target(c.idx()) > mine),
-            None => None,
-        }
+    };
+    match waiting.filter(|_| !w.unpushed) {
+        Some(mask) => mask.iter().find(|&c| target(c.idx()) > mine),
+        None => None,
     }
 }
 
