@@ -233,6 +233,8 @@ struct LineIndex<'a> {
     line_starts: Vec<usize>,
     /// `chars_at[i]`: characters in `text[..i * CHECKPOINT_BYTES]`.
     chars_at: Vec<usize>,
+    /// Every character is one byte (then a column is a byte count, with no scan).
+    ascii: bool,
 }
 
 /// Spacing of the character-count checkpoints of [`LineIndex`].
@@ -265,11 +267,15 @@ impl<'a> LineIndex<'a> {
             text,
             line_starts,
             chars_at,
+            ascii: chars == text.len(),
         }
     }
 
     /// Characters that begin in `text[..byte]`.
     fn chars_before(&self, byte: usize) -> usize {
+        if self.ascii {
+            return byte;
+        }
         let slot = byte / CHECKPOINT_BYTES;
         self.chars_at[slot]
             + self.text.as_bytes()[slot * CHECKPOINT_BYTES..byte]
