@@ -351,6 +351,9 @@ pub struct Checker {
     /// The per-runqueue and the system-wide entries, in catalogue order.
     per_rq: Vec<(&'static str, RqCheck)>,
     system: Vec<(&'static str, SystemCheck, Scope)>,
+    /// The system-wide entries that run after a quiet step (`Lockless` and `Pools`), in
+    /// catalogue order.
+    system_quiet: Vec<(&'static str, SystemCheck, Scope)>,
     /// Steps checked (every check or those of some runqueues) and steps skipped as quiet.
     pub checked_steps: u64,
     pub quiet_steps: u64,
@@ -394,6 +397,14 @@ impl Checker {
                     Check::EachStep(f) => Some((i.name, f, scope(i.name))),
                     _ => None,
                 })
+                .collect(),
+            system_quiet: CATALOGUE
+                .iter()
+                .filter_map(|i| match i.check {
+                    Check::EachStep(f) => Some((i.name, f, scope(i.name))),
+                    _ => None,
+                })
+                .filter(|&(_, _, scope)| matches!(scope, Scope::Lockless | Scope::Pools))
                 .collect(),
             checked_steps: 0,
             quiet_steps: 0,
@@ -507,8 +518,8 @@ impl Checker {
         let late = if touched == Touched::Nothing {
             self.quiet_steps += 1;
             let x = self.counts.snapshot_quiet(k, &s);
-            for &(name, f, scope) in &self.system {
-                if scope == Scope::Lockless || (scope == Scope::Pools && pools_changed) {
+            for &(name, f, scope) in &self.system_quiet {
+                if scope == Scope::Lockless || pools_changed {
                     self.out.extend(f(&x).into_iter().map(|d| (name, d)));
                 }
             }
