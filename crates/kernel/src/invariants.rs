@@ -140,11 +140,11 @@ impl Counts {
         self.iowait_on.resize(s.rqs.len(), 0);
         self.blocked_on.clear();
         self.blocked_donor.clear();
-        self.task_cpu.clear();
+        self.task_cpu.resize(s.tasks.len(), sim::CpuId(0));
         let mut dl_tasks_bw = 0;
-        for t in &s.tasks {
+        for (t, cpu) in s.tasks.iter().zip(&mut self.task_cpu) {
             let c = t.cpu.idx();
-            self.task_cpu.push(t.cpu);
+            *cpu = t.cpu;
             if sleeps_in_iowait(t) {
                 self.iowait_on[c] += 1;
             }
@@ -520,7 +520,9 @@ impl Checker {
             let x = self.counts.snapshot_quiet(k, &s);
             for &(name, f, scope) in &self.system_quiet {
                 if scope == Scope::Lockless || pools_changed {
-                    self.out.extend(f(&x).into_iter().map(|d| (name, d)));
+                    for d in f(&x) {
+                        self.out.push((name, d));
+                    }
                 }
             }
             self.top_n.quiet_step(&s, k.m.now())
@@ -531,7 +533,9 @@ impl Checker {
             for rq in &s.rqs {
                 if (all || self.dirty[rq.cpu.idx()]) && !x.rq_locked(rq) {
                     for &(name, f) in &self.per_rq {
-                        self.out.extend(f(&x, rq).map(|d| (name, d)));
+                        if let Some(d) = f(&x, rq) {
+                            self.out.push((name, d));
+                        }
                     }
                 }
             }
@@ -543,7 +547,9 @@ impl Checker {
                     Scope::OtherLocks => all,
                 };
                 if run {
-                    self.out.extend(f(&x).into_iter().map(|d| (name, d)));
+                    for d in f(&x) {
+                        self.out.push((name, d));
+                    }
                 }
             }
             self.top_n.step(&s)
