@@ -255,6 +255,8 @@ sim::id_type! {
 pub struct CpuMasks {
     masks: Vec<CpuMask>,
     nr_cpus: usize,
+    /// The id of each multi-CPU mask in `masks` (looked up, never iterated).
+    ids: std::collections::HashMap<CpuMask, u32>,
 }
 
 impl CpuMasks {
@@ -262,7 +264,11 @@ impl CpuMasks {
     pub fn new(nr_cpus: usize) -> Self {
         assert!((1..=sim::MAX_CPUS).contains(&nr_cpus));
         let masks = CpuId::all(nr_cpus).map(CpuMask::single).collect();
-        CpuMasks { masks, nr_cpus }
+        CpuMasks {
+            masks,
+            nr_cpus,
+            ids: std::collections::HashMap::new(),
+        }
     }
 
     /// The id of `{cpu}`, valid in every table (whose system has `cpu`).
@@ -277,14 +283,15 @@ impl CpuMasks {
             assert!(cpu.idx() < self.nr_cpus, "cpu{cpu} is not in this system");
             return CpuMasks::single(cpu);
         }
-        // Past the single-CPU masks, the table holds only the masks tasks were given: few.
-        let found = self.masks[self.nr_cpus..].iter().position(|m| *m == mask);
-        let idx = found.map_or(self.masks.len(), |i| self.nr_cpus + i);
-        if idx == self.masks.len() {
-            assert!(idx < u32::MAX as usize, "affinity mask table full");
+        let next = self.masks.len();
+        let idx = *self.ids.entry(mask).or_insert_with(|| {
+            assert!(next < u32::MAX as usize, "affinity mask table full");
+            next as u32
+        });
+        if idx as usize == next {
             self.masks.push(mask);
         }
-        CpuMaskId(idx as u32)
+        CpuMaskId(idx)
     }
 
     /// The mask `id` stands for.
@@ -406,6 +413,29 @@ mod tests {
         assert_eq!(t.len(), 6);
         assert_eq!(*t.get(a), all);
         assert_eq!(*t.get(b), two);
+    }
+
+    #[test]
+    fn cpu_masks_ids_follow_first_sight_among_many() {
+        // Every pair of CPUs of a 64-CPU system: 2 016 distinct masks, ids in the order first
+        // seen, each found again by its mask.
+        let mut t = CpuMasks::new(64);
+        let pairs: Vec<CpuMask> = (0..64u32)
+            .flat_map(|a| (a + 1..64).map(move |b| (a, b)))
+            .map(|(a, b)| {
+                let mut m = CpuMask::single(CpuId(a));
+                m.set(CpuId(b));
+                m
+            })
+            .collect();
+        for (i, &m) in pairs.iter().enumerate() {
+            assert_eq!(t.intern(m), CpuMaskId(64 + i as u32));
+        }
+        for (i, &m) in pairs.iter().enumerate().rev() {
+            assert_eq!(t.intern(m), CpuMaskId(64 + i as u32));
+            assert_eq!(*t.get(CpuMaskId(64 + i as u32)), m);
+        }
+        assert_eq!(t.len(), 64 + 2016);
     }
 
     #[test]
