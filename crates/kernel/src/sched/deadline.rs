@@ -41,7 +41,7 @@
 //! never wrap, so `dl_time_before(a, b)` is `a < b`. The CBS overflow test (`dl_entity_overflow`)
 //! is computed exactly in 128-bit arithmetic instead of with `DL_SCALE`-truncated operands.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use sim::{CpuId, Nanos};
 use uapi::Policy;
@@ -161,9 +161,10 @@ pub struct DlRq {
     /// The pushable tree (`rq->dl.pushable_dl_tasks_root`): queued, not running, movable DL
     /// tasks by deadline, FIFO among equals.
     pub pushable: BTreeSet<(Nanos, u64, TaskId)>,
-    /// Each pushable task's key in `pushable`, so that it leaves the tree without a search
-    /// (Linux erases the task's `pushable_dl_tasks` node by pointer).
-    pushable_keys: BTreeMap<TaskId, (Nanos, u64)>,
+    /// Each pushable task's key in `pushable`, indexed by task (`None`, or past the end, for a
+    /// task not on this tree), so that it leaves the tree without a search (Linux erases the
+    /// task's `pushable_dl_tasks` node by pointer). Grown on first insertion of a task.
+    pushable_keys: Vec<Option<(Nanos, u64)>>,
     /// The pushable tree is non-empty (`dl_rq->overloaded`).
     pub overloaded: bool,
     /// Next FIFO ticket for either tree.
@@ -314,7 +315,10 @@ fn enqueue_pushable_dl_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     let dl = &mut s.rqs[cpu.idx()].dl;
     dl.seq += 1;
     dl.pushable.insert((deadline, dl.seq, p));
-    dl.pushable_keys.insert(p, (deadline, dl.seq));
+    if dl.pushable_keys.len() <= p.idx() {
+        dl.pushable_keys.resize(p.idx() + 1, None);
+    }
+    dl.pushable_keys[p.idx()] = Some((deadline, dl.seq));
     dl.earliest_dl.next = dl.pushable.first().map(|&(d, _, _)| d);
     if !dl.overloaded {
         dl.overloaded = true;
@@ -325,7 +329,7 @@ fn enqueue_pushable_dl_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 /// Linux: kernel/sched/deadline.c dequeue_pushable_dl_task().
 fn dequeue_pushable_dl_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     let dl = &mut s.rqs[cpu.idx()].dl;
-    if let Some((deadline, seq)) = dl.pushable_keys.remove(&p) {
+    if let Some((deadline, seq)) = dl.pushable_keys.get_mut(p.idx()).and_then(Option::take) {
         let was = dl.pushable.remove(&(deadline, seq, p));
         assert!(was, "DL task {p} missing from the pushable tree of cpu{cpu}");
     }
