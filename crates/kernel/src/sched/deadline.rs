@@ -41,7 +41,7 @@
 //! never wrap, so `dl_time_before(a, b)` is `a < b`. The CBS overflow test (`dl_entity_overflow`)
 //! is computed exactly in 128-bit arithmetic instead of with `DL_SCALE`-truncated operands.
 
-use std::collections::BTreeSet;
+use crate::sched::sortedset::SortedSet;
 
 use sim::{CpuId, Nanos};
 use uapi::Policy;
@@ -154,13 +154,13 @@ pub struct DlRq {
     /// The deadline tree (`dl_rq->root`, leftmost cached): ordered by deadline, then by a FIFO
     /// ticket, so entities with equal deadlines keep their arrival order as `rb_add_cached`
     /// does.
-    pub root: BTreeSet<(Nanos, u64, DlEntity)>,
+    pub root: SortedSet<(Nanos, u64, DlEntity)>,
     /// Entities on `root` (`dl_nr_running`).
     pub dl_nr_running: u32,
     pub earliest_dl: EarliestDl,
     /// The pushable tree (`rq->dl.pushable_dl_tasks_root`): queued, not running, movable DL
     /// tasks by deadline, FIFO among equals.
-    pub pushable: BTreeSet<(Nanos, u64, TaskId)>,
+    pub pushable: SortedSet<(Nanos, u64, TaskId)>,
     /// Each pushable task's key in `pushable`, indexed by task (`None`, or past the end, for a
     /// task not on this tree), so that it leaves the tree without a search (Linux erases the
     /// task's `pushable_dl_tasks` node by pointer). Grown on first insertion of a task.

@@ -26,16 +26,16 @@
 //!   walk is one step.
 //!
 //! ## Cost
-//! No per-event hook scans a queue. The timeline is a `BTreeSet` keyed by (deadline,
-//! insertion number). Linux augments its rbtree with each subtree's minimum slice
-//! (`min_slice`, kept by `min_vruntime_update()` through `RB_DECLARE_CALLBACKS`) so that
-//! `cfs_rq_min_slice()` reads it at the root. A `BTreeSet` has no per-node hook to keep such
-//! an aggregate, and writing a balanced augmented tree by hand would duplicate what the
-//! standard library does well; so each cfs_rq keeps, next to the timeline, an ordered
-//! multiset of the same entities keyed by slice ([`CfsRq::slices`]), updated wherever the
-//! timeline or the slice of an entity in it changes. Its first element is the root's
-//! `min_slice`: O(1) to read, O(log n) to keep, the same answer. `rq->cfs_tasks` is a
-//! [`CfsTasks`] (a position-keyed map instead of a linked list) for the same reason.
+//! No per-event hook scans a queue. The timeline is a [`SortedSet`] (the model's cached
+//! rbtree: a sorted vector, see its module doc) keyed by (deadline, insertion number). Linux
+//! augments its rbtree with each subtree's minimum slice (`min_slice`, kept by
+//! `min_vruntime_update()` through `RB_DECLARE_CALLBACKS`) so that `cfs_rq_min_slice()` reads
+//! it at the root. A sorted set has no per-node hook to keep such an aggregate; so each
+//! cfs_rq keeps, next to the timeline, an ordered set of the same entities keyed by slice
+//! ([`CfsRq::slices`]), updated wherever the timeline or the slice of an entity in it
+//! changes. Its first element is the root's `min_slice`: O(1) to read, one more set update
+//! to keep, the same answer. `rq->cfs_tasks` is a [`CfsTasks`] (a linked list whose links
+//! live in the list, not in the tasks).
 //!
 //! Deviation: virtual times start at [`VRUNTIME_ORIGIN`] and are compared as plain `u64`
 //! (with wrapping differences where Linux uses `s64` differences). Linux starts
@@ -52,7 +52,7 @@
 //! `load_avg`s, refreshed every few ms), so a group's weight on a CPU follows its queued load
 //! at once.
 
-use std::collections::BTreeSet;
+use crate::sched::sortedset::SortedSet;
 
 use sim::{CpuId, Nanos};
 use uapi::Policy;
@@ -206,10 +206,10 @@ pub struct CfsRq {
     pub curr: Option<SeId>,
     /// The timeline (`tasks_timeline`): entities other than `curr`, ordered by
     /// (deadline, insertion number).
-    pub tree: BTreeSet<(u64, u64, SeId)>,
+    pub tree: SortedSet<(u64, u64, SeId)>,
     /// The same entities as `tree`, ordered by (slice, entity): the first one holds the
     /// timeline root's `min_slice` augmentation (see the module's Cost section).
-    pub slices: BTreeSet<(u64, SeId)>,
+    pub slices: SortedSet<(u64, SeId)>,
     /// Next insertion number.
     pub tree_seq: u64,
     /// `Σ wᵢ·(vᵢ − zero_vruntime)` over the tree (`sum_w_vruntime`, kernel `avg_vruntime`).
@@ -243,8 +243,8 @@ impl Default for CfsRq {
             nr_queued: 0,
             load_weight: 0,
             curr: None,
-            tree: BTreeSet::new(),
-            slices: BTreeSet::new(),
+            tree: SortedSet::new(),
+            slices: SortedSet::new(),
             tree_seq: 0,
             sum_w_vruntime: 0,
             sum_weight: 0,

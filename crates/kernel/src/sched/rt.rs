@@ -11,8 +11,8 @@
 //!
 //! Cost: no hook searches a list. The strongest list is found through the bitmap; a task
 //! leaves its priority list and the pushable list by the position key it keeps in its
-//! [`SchedRtEntity`] (O(log n) in the tasks of that list), where Linux unlinks a `list_head`
-//! or a `plist_node` by pointer.
+//! [`SchedRtEntity`] (O(1) for the priority list, a binary search and a short move for the
+//! pushable [`SortedSet`]), where Linux unlinks a `list_head` or a `plist_node` by pointer.
 //!
 //! Balancing moves RT tasks between CPUs so that, as far as affinities allow, the N strongest
 //! RT tasks run on the N CPUs:
@@ -31,7 +31,7 @@
 //! migrate-disable (so no stopper hand-off from push/pull), no PELT (`update_rt_rq_load_avg`),
 //! no RLIMIT_RTTIME watchdog.
 
-use std::collections::BTreeSet;
+use crate::sched::sortedset::SortedSet;
 
 use sim::{CpuId, CpuMask};
 
@@ -98,7 +98,7 @@ pub struct RtRq {
     /// `rq->rt.pushable_tasks`: (prio at insertion, insertion number, task), ordered by prio,
     /// FIFO among equal prios (a `plist`). Each member keeps its key in
     /// [`SchedRtEntity::pushable_key`], so it leaves the set without a search.
-    pub pushable_tasks: BTreeSet<(i32, u64, TaskId)>,
+    pub pushable_tasks: SortedSet<(i32, u64, TaskId)>,
     /// Insertion number of the next pushable task.
     pub pushable_seq: u64,
 }
@@ -115,7 +115,7 @@ impl Default for RtRq {
                 next: RT_PRIO_NONE,
             },
             overloaded: false,
-            pushable_tasks: BTreeSet::new(),
+            pushable_tasks: SortedSet::new(),
             pushable_seq: 0,
         }
     }
