@@ -403,8 +403,14 @@ fn vdiff(a: u64, b: u64) -> i64 {
 /// Division rounding toward −∞ (the kernel adjusts a negative dividend before `div_s64`).
 ///
 /// Linux: kernel/sched/fair.c avg_vruntime() (its rounding step).
+///
+/// The operands nearly always fit in 64 bits; the same floor division is then done in 64
+/// bits, without the 128-bit division helper.
 fn floor_div(a: i128, b: i128) -> i128 {
     assert!(b > 0);
+    if let (Ok(a), Ok(b)) = (i64::try_from(a), i64::try_from(b)) {
+        return i128::from(a.div_euclid(b));
+    }
     a.div_euclid(b)
 }
 
@@ -2443,6 +2449,20 @@ mod tests {
         assert!(dequeue_task_fair(&mut s, CpuId(0), c, DequeueFlags::SAVE));
         assert_eq!(cfs_rq_min_slice(&s, root), 700_000);
         assert_eq!(cfs_rq(&s, root).slices.len(), 1);
+    }
+
+    /// The 64-bit path of `floor_div` rounds toward −∞ like the 128-bit one, and operands
+    /// past 64 bits still take the 128-bit one.
+    #[test]
+    fn floor_div_rounds_down_in_both_widths() {
+        assert_eq!(floor_div(7, 2), 3);
+        assert_eq!(floor_div(-7, 2), -4);
+        assert_eq!(floor_div(-6, 3), -2);
+        assert_eq!(floor_div(i64::MIN as i128, 1), i64::MIN as i128);
+        let big = i64::MAX as i128 * 4 + 1;
+        assert_eq!(floor_div(-big, 4), -(i64::MAX as i128) - 1);
+        assert_eq!(floor_div(big, 4), i64::MAX as i128);
+        assert_eq!(floor_div(-1, big), -1);
     }
 
     /// `rq->cfs_tasks` is most recently run first: enqueue adds at the head, a pick moves the
