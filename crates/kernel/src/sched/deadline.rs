@@ -120,6 +120,10 @@ pub struct SchedDlEntity {
     /// Position in the rq's deadline tree while queued there (`rb_node` non-empty):
     /// (deadline at insertion, FIFO ticket).
     pub rb_key: Option<(Nanos, u64)>,
+    /// Task only: position in a pushable tree while on one (`pushable_dl_tasks` non-empty):
+    /// (the CPU whose tree, deadline at insertion, FIFO ticket), so that the task leaves it
+    /// without a search, as Linux erases the node by pointer.
+    pub pushable_key: Option<(CpuId, Nanos, u64)>,
     /// The replenishment timer (`dl_timer`) is armed (`hrtimer_is_queued`).
     pub dl_timer_queued: bool,
     /// The deadline of the last instance counted as missed (a miss is counted once per
@@ -161,10 +165,6 @@ pub struct DlRq {
     /// The pushable tree (`rq->dl.pushable_dl_tasks_root`): queued, not running, movable DL
     /// tasks by deadline, FIFO among equals.
     pub pushable: SortedSet<(Nanos, u64, TaskId)>,
-    /// Each pushable task's key in `pushable`, indexed by task (`None`, or past the end, for a
-    /// task not on this tree), so that it leaves the tree without a search (Linux erases the
-    /// task's `pushable_dl_tasks` node by pointer). Grown on first insertion of a task.
-    pushable_keys: Vec<Option<(Nanos, u64)>>,
     /// The pushable tree is non-empty (`dl_rq->overloaded`).
     pub overloaded: bool,
     /// Next FIFO ticket for either tree.
@@ -311,14 +311,17 @@ fn enqueue_pushable_dl_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
         "pushable DL task {p} not on the deadline tree"
     );
     dequeue_pushable_dl_task(s, cpu, p);
+    // WARN_ON_ONCE(!RB_EMPTY_NODE(&p->pushable_dl_tasks)): a task is on one tree at most.
+    if let Some((other, _, _)) = s.tasks[p.idx()].dl.pushable_key {
+        panic!("DL task {p} made pushable on cpu{cpu} while on the pushable tree of cpu{other}");
+    }
     let deadline = s.tasks[p.idx()].dl.deadline;
     let dl = &mut s.rqs[cpu.idx()].dl;
     dl.seq += 1;
-    dl.pushable.insert((deadline, dl.seq, p));
-    if dl.pushable_keys.len() <= p.idx() {
-        dl.pushable_keys.resize(p.idx() + 1, None);
-    }
-    dl.pushable_keys[p.idx()] = Some((deadline, dl.seq));
+    let seq = dl.seq;
+    dl.pushable.insert((deadline, seq, p));
+    s.tasks[p.idx()].dl.pushable_key = Some((cpu, deadline, seq));
+    let dl = &mut s.rqs[cpu.idx()].dl;
     dl.earliest_dl.next = dl.pushable.first().map(|&(d, _, _)| d);
     if !dl.overloaded {
         dl.overloaded = true;
@@ -326,13 +329,20 @@ fn enqueue_pushable_dl_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     }
 }
 
+/// Take `p` off `cpu`'s pushable tree if it is on it (a task on another CPU's tree is not
+/// on this one).
+///
 /// Linux: kernel/sched/deadline.c dequeue_pushable_dl_task().
 fn dequeue_pushable_dl_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-    let dl = &mut s.rqs[cpu.idx()].dl;
-    if let Some((deadline, seq)) = dl.pushable_keys.get_mut(p.idx()).and_then(Option::take) {
-        let was = dl.pushable.remove(&(deadline, seq, p));
-        assert!(was, "DL task {p} missing from the pushable tree of cpu{cpu}");
+    // Read first: a task that was never pushable keeps its entity unallocated.
+    if let Some((on, deadline, seq)) = s.tasks[p.idx()].dl.pushable_key {
+        if on == cpu {
+            s.tasks[p.idx()].dl.pushable_key = None;
+            let was = s.rqs[cpu.idx()].dl.pushable.remove(&(deadline, seq, p));
+            assert!(was, "DL task {p} missing from the pushable tree of cpu{cpu}");
+        }
     }
+    let dl = &mut s.rqs[cpu.idx()].dl;
     dl.earliest_dl.next = dl.pushable.first().map(|&(d, _, _)| d);
     if dl.pushable.is_empty() && dl.overloaded {
         dl.overloaded = false;
