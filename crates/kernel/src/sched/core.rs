@@ -2950,7 +2950,7 @@ mod tests {
             (rq1.nr_running, rq1.cfs.h_nr_queued, rq1.cfs.h_nr_runnable),
             (1, 1, 1)
         );
-        assert_eq!(rq1.cfs.tasks, [x]);
+        assert_eq!(rq1.cfs.tasks.iter(&s.tasks).collect::<Vec<_>>(), [x]);
         assert!(!s.tasks[rq1.curr.idx()].need_resched, "CPU 1 rescheduled for d");
         assert_eq!(s.rqs[0].nr_running, 1);
         let pid = t.pid;

@@ -59,7 +59,7 @@ use uapi::Policy;
 
 use crate::sched::cgroup::{GroupId, MIN_SHARES, ROOT_TASK_GROUP};
 use crate::sched::core::{self, Kernel};
-use crate::sched::tasklist::TaskList;
+use crate::sched::tasklist::{Link, ListNode, TaskList};
 use crate::sched::{Class, DequeueFlags, EnqueueFlags, SchedState, WakeFlags};
 use crate::task::{OnRq, TaskId};
 
@@ -148,13 +148,14 @@ pub struct SchedEntity {
     pub tree_key: (u64, u64),
     /// The slice under which this entity is in [`CfsRq::slices`] while it is in the tree.
     pub tree_slice: u64,
-    /// A task's position key on `rq->cfs_tasks` ([`CfsTasks`]) while it is on it
-    /// (`se->group_node` linked).
-    pub cfs_tasks_key: Option<i64>,
+    /// A task's links on `rq->cfs_tasks` ([`CfsTasks`]), linked while it is on it
+    /// (`se->group_node`).
+    pub group_node: ListNode,
 }
 
 /// `rq->cfs_tasks`: the queued fair tasks of a CPU, most recently run first (head first),
-/// kept as a [`TaskList`] (its module doc says how it differs from Linux's list).
+/// a [`TaskList`] through the tasks' `se.group_node` (its module doc says how it differs
+/// from Linux's list).
 pub type CfsTasks = TaskList;
 
 /// `list_add(&p->se.group_node, &rq->cfs_tasks)`: `p` (on no list) goes to the head.
@@ -162,11 +163,10 @@ pub type CfsTasks = TaskList;
 /// Linux: kernel/sched/fair.c account_entity_enqueue() (the `cfs_tasks` part).
 fn cfs_tasks_add(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     assert!(
-        s.tasks[p.idx()].se.cfs_tasks_key.is_none(),
+        !s.tasks[p.idx()].se.group_node.is_linked(),
         "task {p} twice on cfs_tasks of cpu{cpu}"
     );
-    let key = s.rqs[cpu.idx()].cfs.tasks.push_front(p);
-    s.tasks[p.idx()].se.cfs_tasks_key = Some(key);
+    s.rqs[cpu.idx()].cfs.tasks.push_front(&mut s.tasks, p);
 }
 
 /// `list_del_init(&p->se.group_node)`: take `p` off `cpu`'s `cfs_tasks`; false if it was on
@@ -174,10 +174,10 @@ fn cfs_tasks_add(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 ///
 /// Linux: kernel/sched/fair.c account_entity_dequeue() (the `cfs_tasks` part).
 fn cfs_tasks_del(s: &mut SchedState, cpu: CpuId, p: TaskId) -> bool {
-    let Some(key) = s.tasks[p.idx()].se.cfs_tasks_key.take() else {
+    if !s.tasks[p.idx()].se.group_node.is_linked() {
         return false;
-    };
-    s.rqs[cpu.idx()].cfs.tasks.remove(key, p);
+    }
+    s.rqs[cpu.idx()].cfs.tasks.remove(&mut s.tasks, p);
     true
 }
 
@@ -250,7 +250,7 @@ impl Default for CfsRq {
             sum_weight: 0,
             zero_vruntime: VRUNTIME_ORIGIN,
             next: None,
-            tasks: CfsTasks::default(),
+            tasks: CfsTasks::new(Link::CfsTasks),
             runtime_enabled: false,
             runtime_remaining: 0,
             throttled: false,
@@ -2102,7 +2102,7 @@ pub fn sched_idle_cpu(s: &SchedState, cpu: CpuId) -> bool {
         && rq
             .cfs
             .tasks
-            .iter()
+            .iter(&s.tasks)
             .all(|t| s.tasks[t.idx()].policy == Policy::Idle)
 }
 
@@ -2474,18 +2474,19 @@ mod tests {
         for p in [a, b, c] {
             wake(&mut s, p, 0);
         }
-        assert_eq!(s.rqs[0].cfs.tasks, [c, b, a]);
+        let list = |s: &SchedState| s.rqs[0].cfs.tasks.iter(&s.tasks).collect::<Vec<_>>();
+        assert_eq!(list(&s), [c, b, a]);
         assert_eq!(s.rqs[0].cfs.tasks.last(), Some(a));
         run(&mut s, a);
-        assert_eq!(s.rqs[0].cfs.tasks, [a, c, b]);
+        assert_eq!(list(&s), [a, c, b]);
         assert!(dequeue_task_fair(&mut s, CpuId(0), c, DequeueFlags::SAVE));
-        assert_eq!(s.rqs[0].cfs.tasks, [a, b]);
-        assert_eq!(s.tasks[c.idx()].se.cfs_tasks_key, None);
+        assert_eq!(list(&s), [a, b]);
+        assert!(!s.tasks[c.idx()].se.group_node.is_linked());
         cfs_tasks_move_to_front(&mut s, CpuId(0), b);
-        assert_eq!(s.rqs[0].cfs.tasks, [b, a]);
+        assert_eq!(list(&s), [b, a]);
         // Not on the list: nothing moves.
         cfs_tasks_move_to_front(&mut s, CpuId(0), c);
-        assert_eq!(s.rqs[0].cfs.tasks, [b, a]);
+        assert_eq!(list(&s), [b, a]);
     }
 
     #[test]
