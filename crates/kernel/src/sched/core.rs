@@ -294,6 +294,7 @@ pub fn emit(s: &mut SchedState, cpu: CpuId, kind: EventKind) {
 /// (idle tasks, the workload's first tasks) is built single-threaded before any CPU runs,
 /// and unit tests of class code build queues directly; there is no lock to hold then, as in
 /// Linux's early boot before lockdep is enabled.
+#[inline]
 fn lockdep_active(s: &SchedState) -> bool {
     s.m.steps() > 0
 }
@@ -306,6 +307,10 @@ fn lockdep_active(s: &SchedState) -> bool {
 /// Deviation: asked of the machine's spinlock table (who owns the lock) rather than of
 /// lockdep's held-lock stack, which sync code cannot reach (it lives in [`Kernel`]); both are
 /// updated by the same `raw_spin_lock`/`raw_spin_unlock` calls.
+///
+/// Inlined (it guards every class hook): the check is a few loads and one compare, and the
+/// failure message is built out of line (`rq_lock_not_held`).
+#[inline]
 #[track_caller]
 pub fn lockdep_assert_rq_held(s: &SchedState, cpu: CpuId) {
     if !lockdep_active(s) {
@@ -313,10 +318,18 @@ pub fn lockdep_assert_rq_held(s: &SchedState, cpu: CpuId) {
     }
     let this = s.m.this_cpu();
     let owner = s.m.lock_owner(s.rqs[cpu.idx()].lock);
-    assert!(
-        owner == Some(this),
-        "lockdep: cpu{this} touches cpu{cpu}'s runqueue without its rq lock (held by {owner:?})"
-    );
+    if owner != Some(this) {
+        rq_lock_not_held(this, cpu, owner);
+    }
+}
+
+/// The failure of [`lockdep_assert_rq_held`]: `this` touches `cpu`'s runqueue while `owner`
+/// holds (or nobody holds) its lock.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn rq_lock_not_held(this: CpuId, cpu: CpuId, owner: Option<CpuId>) -> ! {
+    panic!("lockdep: cpu{this} touches cpu{cpu}'s runqueue without its rq lock (held by {owner:?})");
 }
 
 /// `lockdep_assert_held(&p->pi_lock)`: the CPU executing holds `p`'s `pi_lock`.
@@ -2937,7 +2950,7 @@ mod tests {
             (rq1.nr_running, rq1.cfs.h_nr_queued, rq1.cfs.h_nr_runnable),
             (1, 1, 1)
         );
-        assert_eq!(rq1.cfs.tasks, [x]);
+        assert_eq!(rq1.cfs.tasks.iter(&s.tasks).collect::<Vec<_>>(), [x]);
         assert!(!s.tasks[rq1.curr.idx()].need_resched, "CPU 1 rescheduled for d");
         assert_eq!(s.rqs[0].nr_running, 1);
         let pid = t.pid;

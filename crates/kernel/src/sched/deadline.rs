@@ -41,7 +41,7 @@
 //! never wrap, so `dl_time_before(a, b)` is `a < b`. The CBS overflow test (`dl_entity_overflow`)
 //! is computed exactly in 128-bit arithmetic instead of with `DL_SCALE`-truncated operands.
 
-use std::collections::{BTreeMap, BTreeSet};
+use crate::sched::sortedset::SortedSet;
 
 use sim::{CpuId, Nanos};
 use uapi::Policy;
@@ -120,6 +120,10 @@ pub struct SchedDlEntity {
     /// Position in the rq's deadline tree while queued there (`rb_node` non-empty):
     /// (deadline at insertion, FIFO ticket).
     pub rb_key: Option<(Nanos, u64)>,
+    /// Task only: position in a pushable tree while on one (`pushable_dl_tasks` non-empty):
+    /// (the CPU whose tree, deadline at insertion, FIFO ticket), so that the task leaves it
+    /// without a search, as Linux erases the node by pointer.
+    pub pushable_key: Option<(CpuId, Nanos, u64)>,
     /// The replenishment timer (`dl_timer`) is armed (`hrtimer_is_queued`).
     pub dl_timer_queued: bool,
     /// The deadline of the last instance counted as missed (a miss is counted once per
@@ -154,16 +158,13 @@ pub struct DlRq {
     /// The deadline tree (`dl_rq->root`, leftmost cached): ordered by deadline, then by a FIFO
     /// ticket, so entities with equal deadlines keep their arrival order as `rb_add_cached`
     /// does.
-    pub root: BTreeSet<(Nanos, u64, DlEntity)>,
+    pub root: SortedSet<(Nanos, u64, DlEntity)>,
     /// Entities on `root` (`dl_nr_running`).
     pub dl_nr_running: u32,
     pub earliest_dl: EarliestDl,
     /// The pushable tree (`rq->dl.pushable_dl_tasks_root`): queued, not running, movable DL
     /// tasks by deadline, FIFO among equals.
-    pub pushable: BTreeSet<(Nanos, u64, TaskId)>,
-    /// Each pushable task's key in `pushable`, so that it leaves the tree without a search
-    /// (Linux erases the task's `pushable_dl_tasks` node by pointer).
-    pushable_keys: BTreeMap<TaskId, (Nanos, u64)>,
+    pub pushable: SortedSet<(Nanos, u64, TaskId)>,
     /// The pushable tree is non-empty (`dl_rq->overloaded`).
     pub overloaded: bool,
     /// Next FIFO ticket for either tree.
@@ -310,11 +311,17 @@ fn enqueue_pushable_dl_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
         "pushable DL task {p} not on the deadline tree"
     );
     dequeue_pushable_dl_task(s, cpu, p);
+    // WARN_ON_ONCE(!RB_EMPTY_NODE(&p->pushable_dl_tasks)): a task is on one tree at most.
+    if let Some((other, _, _)) = s.tasks[p.idx()].dl.pushable_key {
+        panic!("DL task {p} made pushable on cpu{cpu} while on the pushable tree of cpu{other}");
+    }
     let deadline = s.tasks[p.idx()].dl.deadline;
     let dl = &mut s.rqs[cpu.idx()].dl;
     dl.seq += 1;
-    dl.pushable.insert((deadline, dl.seq, p));
-    dl.pushable_keys.insert(p, (deadline, dl.seq));
+    let seq = dl.seq;
+    dl.pushable.insert((deadline, seq, p));
+    s.tasks[p.idx()].dl.pushable_key = Some((cpu, deadline, seq));
+    let dl = &mut s.rqs[cpu.idx()].dl;
     dl.earliest_dl.next = dl.pushable.first().map(|&(d, _, _)| d);
     if !dl.overloaded {
         dl.overloaded = true;
@@ -322,13 +329,20 @@ fn enqueue_pushable_dl_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     }
 }
 
+/// Take `p` off `cpu`'s pushable tree if it is on it (a task on another CPU's tree is not
+/// on this one).
+///
 /// Linux: kernel/sched/deadline.c dequeue_pushable_dl_task().
 fn dequeue_pushable_dl_task(s: &mut SchedState, cpu: CpuId, p: TaskId) {
-    let dl = &mut s.rqs[cpu.idx()].dl;
-    if let Some((deadline, seq)) = dl.pushable_keys.remove(&p) {
-        let was = dl.pushable.remove(&(deadline, seq, p));
-        assert!(was, "DL task {p} missing from the pushable tree of cpu{cpu}");
+    // Read first: a task that was never pushable keeps its entity unallocated.
+    if let Some((on, deadline, seq)) = s.tasks[p.idx()].dl.pushable_key {
+        if on == cpu {
+            s.tasks[p.idx()].dl.pushable_key = None;
+            let was = s.rqs[cpu.idx()].dl.pushable.remove(&(deadline, seq, p));
+            assert!(was, "DL task {p} missing from the pushable tree of cpu{cpu}");
+        }
     }
+    let dl = &mut s.rqs[cpu.idx()].dl;
     dl.earliest_dl.next = dl.pushable.first().map(|&(d, _, _)| d);
     if dl.pushable.is_empty() && dl.overloaded {
         dl.overloaded = false;

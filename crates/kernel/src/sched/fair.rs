@@ -26,16 +26,16 @@
 //!   walk is one step.
 //!
 //! ## Cost
-//! No per-event hook scans a queue. The timeline is a `BTreeSet` keyed by (deadline,
-//! insertion number). Linux augments its rbtree with each subtree's minimum slice
-//! (`min_slice`, kept by `min_vruntime_update()` through `RB_DECLARE_CALLBACKS`) so that
-//! `cfs_rq_min_slice()` reads it at the root. A `BTreeSet` has no per-node hook to keep such
-//! an aggregate, and writing a balanced augmented tree by hand would duplicate what the
-//! standard library does well; so each cfs_rq keeps, next to the timeline, an ordered
-//! multiset of the same entities keyed by slice ([`CfsRq::slices`]), updated wherever the
-//! timeline or the slice of an entity in it changes. Its first element is the root's
-//! `min_slice`: O(1) to read, O(log n) to keep, the same answer. `rq->cfs_tasks` is a
-//! [`CfsTasks`] (a position-keyed map instead of a linked list) for the same reason.
+//! No per-event hook scans a queue. The timeline is a [`SortedSet`] (the model's cached
+//! rbtree: a sorted vector, see its module doc) keyed by (deadline, insertion number). Linux
+//! augments its rbtree with each subtree's minimum slice (`min_slice`, kept by
+//! `min_vruntime_update()` through `RB_DECLARE_CALLBACKS`) so that `cfs_rq_min_slice()` reads
+//! it at the root. A sorted set has no per-node hook to keep such an aggregate; so each
+//! cfs_rq keeps, next to the timeline, an ordered set of the same entities keyed by slice
+//! ([`CfsRq::slices`]), updated wherever the timeline or the slice of an entity in it
+//! changes. Its first element is the root's `min_slice`: O(1) to read, one more set update
+//! to keep, the same answer. `rq->cfs_tasks` is a [`CfsTasks`] (a linked list whose links
+//! live in the list, not in the tasks).
 //!
 //! Deviation: virtual times start at [`VRUNTIME_ORIGIN`] and are compared as plain `u64`
 //! (with wrapping differences where Linux uses `s64` differences). Linux starts
@@ -52,14 +52,14 @@
 //! `load_avg`s, refreshed every few ms), so a group's weight on a CPU follows its queued load
 //! at once.
 
-use std::collections::BTreeSet;
+use crate::sched::sortedset::SortedSet;
 
 use sim::{CpuId, Nanos};
 use uapi::Policy;
 
 use crate::sched::cgroup::{GroupId, MIN_SHARES, ROOT_TASK_GROUP};
 use crate::sched::core::{self, Kernel};
-use crate::sched::tasklist::TaskList;
+use crate::sched::tasklist::{Link, ListNode, TaskList};
 use crate::sched::{Class, DequeueFlags, EnqueueFlags, SchedState, WakeFlags};
 use crate::task::{OnRq, TaskId};
 
@@ -148,13 +148,14 @@ pub struct SchedEntity {
     pub tree_key: (u64, u64),
     /// The slice under which this entity is in [`CfsRq::slices`] while it is in the tree.
     pub tree_slice: u64,
-    /// A task's position key on `rq->cfs_tasks` ([`CfsTasks`]) while it is on it
-    /// (`se->group_node` linked).
-    pub cfs_tasks_key: Option<i64>,
+    /// A task's links on `rq->cfs_tasks` ([`CfsTasks`]), linked while it is on it
+    /// (`se->group_node`).
+    pub group_node: ListNode,
 }
 
 /// `rq->cfs_tasks`: the queued fair tasks of a CPU, most recently run first (head first),
-/// kept as a [`TaskList`] (its module doc says how it differs from Linux's list).
+/// a [`TaskList`] through the tasks' `se.group_node` (its module doc says how it differs
+/// from Linux's list).
 pub type CfsTasks = TaskList;
 
 /// `list_add(&p->se.group_node, &rq->cfs_tasks)`: `p` (on no list) goes to the head.
@@ -162,11 +163,10 @@ pub type CfsTasks = TaskList;
 /// Linux: kernel/sched/fair.c account_entity_enqueue() (the `cfs_tasks` part).
 fn cfs_tasks_add(s: &mut SchedState, cpu: CpuId, p: TaskId) {
     assert!(
-        s.tasks[p.idx()].se.cfs_tasks_key.is_none(),
+        !s.tasks[p.idx()].se.group_node.is_linked(),
         "task {p} twice on cfs_tasks of cpu{cpu}"
     );
-    let key = s.rqs[cpu.idx()].cfs.tasks.push_front(p);
-    s.tasks[p.idx()].se.cfs_tasks_key = Some(key);
+    s.rqs[cpu.idx()].cfs.tasks.push_front(&mut s.tasks, p);
 }
 
 /// `list_del_init(&p->se.group_node)`: take `p` off `cpu`'s `cfs_tasks`; false if it was on
@@ -174,10 +174,10 @@ fn cfs_tasks_add(s: &mut SchedState, cpu: CpuId, p: TaskId) {
 ///
 /// Linux: kernel/sched/fair.c account_entity_dequeue() (the `cfs_tasks` part).
 fn cfs_tasks_del(s: &mut SchedState, cpu: CpuId, p: TaskId) -> bool {
-    let Some(key) = s.tasks[p.idx()].se.cfs_tasks_key.take() else {
+    if !s.tasks[p.idx()].se.group_node.is_linked() {
         return false;
-    };
-    s.rqs[cpu.idx()].cfs.tasks.remove(key, p);
+    }
+    s.rqs[cpu.idx()].cfs.tasks.remove(&mut s.tasks, p);
     true
 }
 
@@ -206,10 +206,10 @@ pub struct CfsRq {
     pub curr: Option<SeId>,
     /// The timeline (`tasks_timeline`): entities other than `curr`, ordered by
     /// (deadline, insertion number).
-    pub tree: BTreeSet<(u64, u64, SeId)>,
+    pub tree: SortedSet<(u64, u64, SeId)>,
     /// The same entities as `tree`, ordered by (slice, entity): the first one holds the
     /// timeline root's `min_slice` augmentation (see the module's Cost section).
-    pub slices: BTreeSet<(u64, SeId)>,
+    pub slices: SortedSet<(u64, SeId)>,
     /// Next insertion number.
     pub tree_seq: u64,
     /// `Σ wᵢ·(vᵢ − zero_vruntime)` over the tree (`sum_w_vruntime`, kernel `avg_vruntime`).
@@ -243,14 +243,14 @@ impl Default for CfsRq {
             nr_queued: 0,
             load_weight: 0,
             curr: None,
-            tree: BTreeSet::new(),
-            slices: BTreeSet::new(),
+            tree: SortedSet::new(),
+            slices: SortedSet::new(),
             tree_seq: 0,
             sum_w_vruntime: 0,
             sum_weight: 0,
             zero_vruntime: VRUNTIME_ORIGIN,
             next: None,
-            tasks: CfsTasks::default(),
+            tasks: CfsTasks::new(Link::CfsTasks),
             runtime_enabled: false,
             runtime_remaining: 0,
             throttled: false,
@@ -403,8 +403,14 @@ fn vdiff(a: u64, b: u64) -> i64 {
 /// Division rounding toward −∞ (the kernel adjusts a negative dividend before `div_s64`).
 ///
 /// Linux: kernel/sched/fair.c avg_vruntime() (its rounding step).
+///
+/// The operands nearly always fit in 64 bits; the same floor division is then done in 64
+/// bits, without the 128-bit division helper.
 fn floor_div(a: i128, b: i128) -> i128 {
     assert!(b > 0);
+    if let (Ok(a), Ok(b)) = (i64::try_from(a), i64::try_from(b)) {
+        return i128::from(a.div_euclid(b));
+    }
     a.div_euclid(b)
 }
 
@@ -2096,7 +2102,7 @@ pub fn sched_idle_cpu(s: &SchedState, cpu: CpuId) -> bool {
         && rq
             .cfs
             .tasks
-            .iter()
+            .iter(&s.tasks)
             .all(|t| s.tasks[t.idx()].policy == Policy::Idle)
 }
 
@@ -2445,6 +2451,20 @@ mod tests {
         assert_eq!(cfs_rq(&s, root).slices.len(), 1);
     }
 
+    /// The 64-bit path of `floor_div` rounds toward −∞ like the 128-bit one, and operands
+    /// past 64 bits still take the 128-bit one.
+    #[test]
+    fn floor_div_rounds_down_in_both_widths() {
+        assert_eq!(floor_div(7, 2), 3);
+        assert_eq!(floor_div(-7, 2), -4);
+        assert_eq!(floor_div(-6, 3), -2);
+        assert_eq!(floor_div(i64::MIN as i128, 1), i64::MIN as i128);
+        let big = i64::MAX as i128 * 4 + 1;
+        assert_eq!(floor_div(-big, 4), -(i64::MAX as i128) - 1);
+        assert_eq!(floor_div(big, 4), i64::MAX as i128);
+        assert_eq!(floor_div(-1, big), -1);
+    }
+
     /// `rq->cfs_tasks` is most recently run first: enqueue adds at the head, a pick moves the
     /// task to the head, a dequeue unlinks it wherever it is.
     #[test]
@@ -2454,18 +2474,19 @@ mod tests {
         for p in [a, b, c] {
             wake(&mut s, p, 0);
         }
-        assert_eq!(s.rqs[0].cfs.tasks, [c, b, a]);
+        let list = |s: &SchedState| s.rqs[0].cfs.tasks.iter(&s.tasks).collect::<Vec<_>>();
+        assert_eq!(list(&s), [c, b, a]);
         assert_eq!(s.rqs[0].cfs.tasks.last(), Some(a));
         run(&mut s, a);
-        assert_eq!(s.rqs[0].cfs.tasks, [a, c, b]);
+        assert_eq!(list(&s), [a, c, b]);
         assert!(dequeue_task_fair(&mut s, CpuId(0), c, DequeueFlags::SAVE));
-        assert_eq!(s.rqs[0].cfs.tasks, [a, b]);
-        assert_eq!(s.tasks[c.idx()].se.cfs_tasks_key, None);
+        assert_eq!(list(&s), [a, b]);
+        assert!(!s.tasks[c.idx()].se.group_node.is_linked());
         cfs_tasks_move_to_front(&mut s, CpuId(0), b);
-        assert_eq!(s.rqs[0].cfs.tasks, [b, a]);
+        assert_eq!(list(&s), [b, a]);
         // Not on the list: nothing moves.
         cfs_tasks_move_to_front(&mut s, CpuId(0), c);
-        assert_eq!(s.rqs[0].cfs.tasks, [b, a]);
+        assert_eq!(list(&s), [b, a]);
     }
 
     #[test]

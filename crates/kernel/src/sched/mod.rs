@@ -19,6 +19,7 @@ pub mod features;
 pub mod idle;
 pub mod nohz;
 pub mod rt;
+pub mod sortedset;
 pub mod stop_task;
 pub mod tasklist;
 pub mod topology;

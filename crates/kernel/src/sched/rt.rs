@@ -11,8 +11,8 @@
 //!
 //! Cost: no hook searches a list. The strongest list is found through the bitmap; a task
 //! leaves its priority list and the pushable list by the position key it keeps in its
-//! [`SchedRtEntity`] (O(log n) in the tasks of that list), where Linux unlinks a `list_head`
-//! or a `plist_node` by pointer.
+//! [`SchedRtEntity`] (O(1) for the priority list, a binary search and a short move for the
+//! pushable [`SortedSet`]), where Linux unlinks a `list_head` or a `plist_node` by pointer.
 //!
 //! Balancing moves RT tasks between CPUs so that, as far as affinities allow, the N strongest
 //! RT tasks run on the N CPUs:
@@ -31,13 +31,13 @@
 //! migrate-disable (so no stopper hand-off from push/pull), no PELT (`update_rt_rq_load_avg`),
 //! no RLIMIT_RTTIME watchdog.
 
-use std::collections::BTreeSet;
+use crate::sched::sortedset::SortedSet;
 
 use sim::{CpuId, CpuMask};
 
 use crate::sched::core::{self, Kernel};
 use crate::sched::cpupri::{convert_prio, CPUPRI_INVALID};
-use crate::sched::tasklist::TaskList;
+use crate::sched::tasklist::{Link, ListNode, TaskList};
 use crate::sched::topology::sd;
 use crate::sched::{BalanceCallback, Class, DequeueFlags, EnqueueFlags, SchedState, WakeFlags};
 use crate::task::TaskId;
@@ -64,15 +64,16 @@ pub struct SchedRtEntity {
     pub on_list: bool,
     /// Accounted on the RT rq (`rt_se->on_rq`, `on_rt_rq()`).
     pub on_rq: bool,
-    /// Position key on its priority list while `on_list` (see [`RtList`]).
-    pub list_key: i64,
+    /// Links on its priority list (`rt_se->run_list`), linked while on one (see [`RtList`]).
+    pub run_list: ListNode,
     /// Key on the rq's pushable list, (prio at insertion, insertion number), while on it
     /// (`plist_node_empty(&p->pushable_tasks)` is false).
     pub pushable_key: Option<(i32, u64)>,
 }
 
-/// One priority level's FIFO list (`rt_prio_array.queue[prio]`, a `list_head`), kept as a
-/// [`TaskList`] (its module doc says how it differs from Linux's list).
+/// One priority level's FIFO list (`rt_prio_array.queue[prio]`, a `list_head`), a
+/// [`TaskList`] through the tasks' `rt.run_list` (its module doc says how it differs from
+/// Linux's list).
 pub type RtList = TaskList;
 
 /// `rt_rq->highest_prio`: the strongest queued RT prio (`curr`) and the strongest pushable
@@ -98,7 +99,7 @@ pub struct RtRq {
     /// `rq->rt.pushable_tasks`: (prio at insertion, insertion number, task), ordered by prio,
     /// FIFO among equal prios (a `plist`). Each member keeps its key in
     /// [`SchedRtEntity::pushable_key`], so it leaves the set without a search.
-    pub pushable_tasks: BTreeSet<(i32, u64, TaskId)>,
+    pub pushable_tasks: SortedSet<(i32, u64, TaskId)>,
     /// Insertion number of the next pushable task.
     pub pushable_seq: u64,
 }
@@ -108,14 +109,14 @@ impl Default for RtRq {
     fn default() -> Self {
         RtRq {
             rt_nr_running: 0,
-            queues: vec![RtList::default(); MAX_RT_PRIO],
+            queues: vec![RtList::new(Link::RtRunList); MAX_RT_PRIO],
             bitmap: 0,
             highest_prio: RtHighestPrio {
                 curr: RT_PRIO_NONE,
                 next: RT_PRIO_NONE,
             },
             overloaded: false,
-            pushable_tasks: BTreeSet::new(),
+            pushable_tasks: SortedSet::new(),
             pushable_seq: 0,
         }
     }
@@ -342,14 +343,13 @@ fn enqueue_rt_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: EnqueueFl
     if moving {
         assert!(!s.tasks[p.idx()].rt.on_list, "task {p} already on an RT list");
         let rt = &mut s.rqs[cpu.idx()].rt;
-        let key = if flags.contains(EnqueueFlags::HEAD) {
-            rt.queues[idx].push_front(p)
+        if flags.contains(EnqueueFlags::HEAD) {
+            rt.queues[idx].push_front(&mut s.tasks, p);
         } else {
-            rt.queues[idx].push_back(p)
-        };
+            rt.queues[idx].push_back(&mut s.tasks, p);
+        }
         rt.bitmap |= 1u128 << idx;
         s.tasks[p.idx()].rt.on_list = true;
-        s.tasks[p.idx()].rt.list_key = key;
     } else {
         assert!(
             s.tasks[p.idx()].rt.on_list,
@@ -372,9 +372,8 @@ fn dequeue_rt_entity(s: &mut SchedState, cpu: CpuId, p: TaskId, flags: DequeueFl
     if moving {
         assert!(s.tasks[p.idx()].rt.on_list);
         let idx = prio as usize;
-        let key = s.tasks[p.idx()].rt.list_key;
         let rt = &mut s.rqs[cpu.idx()].rt;
-        rt.queues[idx].remove(key, p);
+        rt.queues[idx].remove(&mut s.tasks, p);
         if rt.queues[idx].is_empty() {
             rt.bitmap &= !(1u128 << idx);
         }
@@ -395,11 +394,13 @@ fn requeue_task_rt(s: &mut SchedState, cpu: CpuId, p: TaskId, head: bool) {
         return;
     }
     let idx = s.tasks[p.idx()].prio as usize;
-    let key = s.tasks[p.idx()].rt.list_key;
     let q = &mut s.rqs[cpu.idx()].rt.queues[idx];
-    q.remove(key, p);
-    let key = if head { q.push_front(p) } else { q.push_back(p) };
-    s.tasks[p.idx()].rt.list_key = key;
+    q.remove(&mut s.tasks, p);
+    if head {
+        q.push_front(&mut s.tasks, p);
+    } else {
+        q.push_back(&mut s.tasks, p);
+    }
 }
 
 /// The first task on the pushable list that is not executing.
@@ -1104,6 +1105,11 @@ mod tests {
         CpuMask::first_n(s.nr_cpus())
     }
 
+    /// The tasks on CPU 0's queue of `prio`, head first.
+    fn queue(s: &SchedState, prio: i32) -> Vec<TaskId> {
+        s.rqs[0].rt.queues[prio as usize].iter(&s.tasks).collect()
+    }
+
     /// `activate_task` for a wakeup onto `cpu`.
     fn wake(s: &mut SchedState, cpu: CpuId, p: TaskId) {
         core::activate_task(s, cpu, p, EnqueueFlags::WAKEUP);
@@ -1175,7 +1181,7 @@ mod tests {
             !s.tasks[a.idx()].need_resched,
             "equal prio wakee must not preempt"
         );
-        assert_eq!(s.rqs[0].rt.queues[rt_prio(10) as usize], [a, b]);
+        assert_eq!(queue(&s, rt_prio(10)), [a, b]);
         // A stronger wakee preempts A; A keeps its place ahead of B.
         let c = rt_task(&mut s, Policy::Fifo, 20, CpuId(0), m);
         wake(&mut s, CpuId(0), c);
@@ -1194,7 +1200,7 @@ mod tests {
         // Yield moves A behind B.
         yield_task_rt(&mut s, CpuId(0));
         assert_eq!(pick_task_rt(&s, CpuId(0)), Some(b));
-        assert_eq!(s.rqs[0].rt.queues[rt_prio(10) as usize], [b, a]);
+        assert_eq!(queue(&s, rt_prio(10)), [b, a]);
         // A dequeue/enqueue with ENQUEUE_HEAD (PI deboost) puts A back at the head.
         let save_move = crate::sched::DequeueFlags::SAVE | crate::sched::DequeueFlags::MOVE;
         assert!(dequeue_task_rt(&mut s, CpuId(0), a, save_move));
@@ -1204,7 +1210,7 @@ mod tests {
             a,
             EnqueueFlags::RESTORE | EnqueueFlags::MOVE | EnqueueFlags::HEAD,
         );
-        assert_eq!(s.rqs[0].rt.queues[rt_prio(10) as usize], [a, b]);
+        assert_eq!(queue(&s, rt_prio(10)), [a, b]);
         // A SAVE-only pair (no MOVE) keeps the position even without HEAD.
         assert!(dequeue_task_rt(
             &mut s,
@@ -1214,7 +1220,7 @@ mod tests {
         ));
         assert!(s.tasks[a.idx()].rt.on_list);
         enqueue_task_rt(&mut s, CpuId(0), a, EnqueueFlags::RESTORE);
-        assert_eq!(s.rqs[0].rt.queues[rt_prio(10) as usize], [a, b]);
+        assert_eq!(queue(&s, rt_prio(10)), [a, b]);
         assert_eq!(s.rqs[0].rt.rt_nr_running, 2);
     }
 
@@ -1381,7 +1387,7 @@ mod tests {
             s.tasks[curr.idx()].need_resched,
             "curr can move, the wakee cannot"
         );
-        assert_eq!(s.rqs[0].rt.queues[rt_prio(10) as usize], [pinned, curr, movable]);
+        assert_eq!(queue(&s, rt_prio(10)), [pinned, curr, movable]);
     }
 
     #[test]
