@@ -255,8 +255,8 @@ sim::id_type! {
 pub struct CpuMasks {
     masks: Vec<CpuMask>,
     nr_cpus: usize,
-    /// The id of each multi-CPU mask in `masks` (looked up, never iterated).
-    ids: std::collections::HashMap<CpuMask, u32>,
+    /// The id of each multi-CPU mask in `masks`.
+    ids: std::collections::BTreeMap<CpuMask, u32>,
 }
 
 impl CpuMasks {
@@ -267,7 +267,7 @@ impl CpuMasks {
         CpuMasks {
             masks,
             nr_cpus,
-            ids: std::collections::HashMap::new(),
+            ids: std::collections::BTreeMap::new(),
         }
     }
 

@@ -19,8 +19,9 @@ impl CpuId {
 pub const MAX_CPUS: usize = 512;
 const WORDS: usize = MAX_CPUS / 64;
 
-/// A set of CPUs. Iteration is always in ascending CPU order (deterministic).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// A set of CPUs. Iteration is always in ascending CPU order (deterministic). The order
+/// between masks (`Ord`) is that of their bit words, for ordered maps; it means nothing else.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct CpuMask {
     bits: [u64; WORDS],
 }
