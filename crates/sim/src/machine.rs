@@ -488,11 +488,11 @@ impl Machine {
         self.ctx_changes.set(true);
     }
 
-    /// Called by an await point of the executing context after it has set its wait: end
-    /// this step and, when the executor would continue this same CPU next anyway, begin the
-    /// next step here and return `true` (the await point then completes at once, as if the
-    /// executor had polled the context again). Otherwise return `false` and let the future
-    /// pend.
+    /// Called by an await point of the executing context with the wait it ends its step in:
+    /// set the wait, end this step and, when the executor would continue this same CPU next
+    /// anyway, begin the next step here and return `true` (the await point then completes at
+    /// once, as if the executor had polled the context again). Otherwise return `false` and
+    /// let the future pend.
     ///
     /// This does exactly what [`Executor::run`] does between two steps of one CPU on its fast
     /// path, in the same order: the step hook sees the state the step left (with
@@ -506,22 +506,19 @@ impl Machine {
     ///
     /// Never taken with the fast paths off, outside [`Executor::run`], or when contexts were
     /// spawned or reaped during the step (the executor adopts them between steps).
-    fn continue_in_place(&self) -> bool {
-        let Some(hook) = self.hook.get() else {
-            return false;
-        };
-        if self.ctx_changes.get() {
-            return false;
-        }
-        let cpu = {
+    #[inline]
+    fn continue_in_place(&self, wait: Wait) -> bool {
+        let (cpu, hook) = {
             let mut st = self.st.borrow_mut();
-            if !st.fast_paths {
-                return false;
-            }
-            st.observe_before = Nanos::MAX;
             let cpu = st.cur;
+            st.cpus[cpu.idx()].wait = wait;
+            let hook = match self.hook.get() {
+                Some(hook) if st.fast_paths && !self.ctx_changes.get() => hook,
+                _ => return false,
+            };
+            st.observe_before = Nanos::MAX;
             end_step(&mut st, cpu);
-            cpu
+            (cpu, hook)
         };
         // SAFETY: `hook` was stored by the `Executor::run` on the stack below this poll, which
         // does not touch the hook while a context is being polled, and clears it before it
@@ -1087,8 +1084,10 @@ fn fold_spinners(m: &Machine, st: &mut State) {
     }
     let mut tie = std::mem::take(&mut st.spin_tie);
     let mut last = None;
+    // The next instant: the earliest next poll of any spinner (kept up to date by the pass
+    // that moves them on).
+    let mut u = spinners.iter().map(|&(t, _)| t).min().expect("not empty");
     'instants: loop {
-        let u = spinners.iter().map(|&(t, _)| t).min().expect("not empty");
         if u >= stop || u >= st.observe_before || u > st.limit_ns {
             break;
         }
@@ -1101,7 +1100,9 @@ fn fold_spinners(m: &Machine, st: &mut State) {
                 tie.push(cpu);
             }
         }
-        tie.sort_unstable();
+        if tie.len() > 1 {
+            tie.sort_unstable();
+        }
         while tie.len() > 1 {
             let i = st.choices.pick_cpu(u, &tie).min(tie.len() - 1);
             if let Some(log) = &mut st.log {
@@ -1110,14 +1111,17 @@ fn fold_spinners(m: &Machine, st: &mut State) {
             }
             tie.remove(i);
         }
+        let mut next = Nanos::MAX;
         for (t, cpu) in spinners.iter_mut() {
             if *t == u {
                 skip_poll(st, *cpu);
                 *t += period;
                 st.folded_polls += 1;
             }
+            next = next.min(*t);
         }
         last = Some(u);
+        u = next;
     }
     if let Some(u) = last {
         st.now = u;
@@ -1134,6 +1138,7 @@ fn fold_spinners(m: &Machine, st: &mut State) {
 /// clean (it began in a busy-wait poll, took no interrupt and ends polling again on the same
 /// context: by [`Machine::poll`]'s contract it wrote nothing), and when the CPU now polls,
 /// note that it decided so on the state of this epoch.
+#[inline]
 fn end_step(st: &mut State, cpu: CpuId) {
     let slot = &st.cpus[cpu.idx()];
     let polls = matches!(slot.wait, Wait::Poll { .. });
@@ -1183,12 +1188,7 @@ impl Future for WaitFuture<'_> {
             WaitKind::Spin => Wait::Spin,
         };
         self.started = true;
-        {
-            let mut st = self.m.st.borrow_mut();
-            let cur = st.cur.idx();
-            st.cpus[cur].wait = wait;
-        }
-        match self.m.continue_in_place() {
+        match self.m.continue_in_place(wait) {
             true => Poll::Ready(()),
             false => Poll::Pending,
         }
@@ -1210,17 +1210,13 @@ impl Future for PollFuture<'_> {
         if self.since.is_none() {
             let now = self.m.now();
             self.since = Some(now);
-            {
-                let mut st = self.m.st.borrow_mut();
-                let cur = st.cur.idx();
-                st.cpus[cur].wait = Wait::Poll {
-                    at: now + self.period_ns,
-                    period_ns: self.period_ns,
-                    max_polls: self.max_polls,
-                    irqs: self.irqs,
-                };
-            }
-            if !self.m.continue_in_place() {
+            let wait = Wait::Poll {
+                at: now + self.period_ns,
+                period_ns: self.period_ns,
+                max_polls: self.max_polls,
+                irqs: self.irqs,
+            };
+            if !self.m.continue_in_place(wait) {
                 return Poll::Pending;
             }
         }
@@ -1248,19 +1244,20 @@ impl Future for RunFuture<'_> {
             if self.ns == 0 {
                 return Poll::Ready(RunResult::Completed);
             }
-            {
-                let mut st = self.m.st.borrow_mut();
-                let cur = st.cur.idx();
+            let wait = {
+                let st = self.m.st.borrow();
                 let now = st.now;
                 // An interrupt already pending is taken before any work is done.
-                if st.cpus[cur].next_irq().is_some_and(|t| t <= now) {
+                if st.cpus[st.cur.idx()].next_irq().is_some_and(|t| t <= now) {
                     return Poll::Ready(RunResult::Interrupted { ran_ns: 0 });
                 }
-                self.started = true;
-                let end = now.saturating_add(self.ns);
-                st.cpus[cur].wait = Wait::Interruptible { start: now, end };
-            }
-            if !self.m.continue_in_place() {
+                Wait::Interruptible {
+                    start: now,
+                    end: now.saturating_add(self.ns),
+                }
+            };
+            self.started = true;
+            if !self.m.continue_in_place(wait) {
                 return Poll::Pending;
             }
         }
@@ -1480,6 +1477,7 @@ impl Drop for HookGuard {
 
 /// Begin `cpu`'s step at `t`: the machine's time and current CPU (and their cached copies),
 /// the step count, and the CPU's wait as the resumed await point expects to find it.
+#[inline]
 fn begin_step(m: &Machine, st: &mut State, t: Nanos, cpu: CpuId) {
     debug_assert!(t >= st.now, "time went backwards");
     st.now = t;
@@ -1505,6 +1503,7 @@ fn begin_step(m: &Machine, st: &mut State, t: Nanos, cpu: CpuId) {
 /// entry, invalidate any queued entry of it and return that time: the CPU continues at once,
 /// without a round trip through the queue (no tie is possible, so no draw is skipped that
 /// could have changed the order). None: the caller queues the CPU.
+#[inline]
 fn next_in_place(st: &mut State, cpu: CpuId) -> Option<Nanos> {
     if st.fast_paths {
         fold_polls(st, cpu);
