@@ -839,14 +839,25 @@ impl Machine {
     }
 }
 
+/// A queued step: (time, key from the choice source, cpu, generation).
+type Queued = (Nanos, u64, CpuId, u32);
+
 fn queue_cpu(st: &mut State, cpu: CpuId) {
+    if let Some(q) = queued_step(st, cpu) {
+        st.heap.push(Reverse(q));
+    }
+}
+
+/// The entry [`queue_cpu`] pushes for `cpu` (its older entries are stale from now on), for a
+/// caller that hands it to [`pop_next`] instead.
+#[inline]
+fn queued_step(st: &mut State, cpu: CpuId) -> Option<Queued> {
     let slot = &mut st.cpus[cpu.idx()];
     slot.generation = slot.generation.wrapping_add(1);
     let generation = slot.generation;
-    if let Some(t) = slot.next_event() {
-        let key = st.choices.queued(cpu);
-        st.heap.push(Reverse((t, key, cpu, generation)));
-    }
+    let t = slot.next_event()?;
+    let key = st.choices.queued(cpu);
+    Some((t, key, cpu, generation))
 }
 
 /// The extra delay at `point` on `cpu` (0 unless the source perturbs that point), recorded.
@@ -865,12 +876,30 @@ fn perturb(st: &mut State, point: Point, cpu: CpuId) -> Nanos {
 /// Pop the next step to take: the earliest live entry by (time, key); when several CPUs share
 /// that time and key, the choice source picks one at this moment and the others go back on
 /// the heap.
-fn pop_next(m: &Machine, st: &mut State) -> Option<(Nanos, CpuId)> {
+///
+/// `pending` is an entry the caller queued just before ([`queued_step`]) but did not push:
+/// it counts as on the heap, and taking it or putting it in the place of the top entry costs
+/// less than a push and a pop. Which entry is popped depends only on the heap's contents (the
+/// entries are distinct and totally ordered), so the steps, ties and draws are the same.
+fn pop_next(m: &Machine, st: &mut State, pending: Option<Queued>) -> Option<(Nanos, CpuId)> {
+    let mut pending = pending;
     if !st.draws_keys && st.fast_paths {
+        if let Some(q) = pending.take() {
+            st.heap.push(Reverse(q));
+        }
         fold_spinners(m, st);
     }
     let (t, key, cpu, generation) = loop {
-        let Reverse((t, key, cpu, generation)) = st.heap.pop()?;
+        let (t, key, cpu, generation) = match pending.take() {
+            None => st.heap.pop()?.0,
+            Some(q) => match st.heap.peek_mut() {
+                // The pending entry comes first: it is popped without touching the heap.
+                None => q,
+                Some(top) if q < top.0 => q,
+                // The top comes first: the pending entry takes its place (one sift down).
+                Some(mut top) => std::mem::replace(&mut *top, Reverse(q)).0,
+            },
+        };
         if st.cpus[cpu.idx()].generation == generation {
             break (t, key, cpu, generation);
         }
@@ -943,6 +972,7 @@ fn quiet_until(st: &State, cpu: CpuId, irqs: bool) -> Nanos {
 /// its key, when it is not strictly the earliest), so a tie at `quiet` is ordered by the
 /// choice source as it always was. A poll that exhausts `max_polls` takes another branch and
 /// is always stepped.
+#[inline(never)]
 fn fold_polls(st: &mut State, cpu: CpuId) {
     let Wait::Poll {
         at,
@@ -1140,13 +1170,13 @@ fn fold_spinners(m: &Machine, st: &mut State) {
 /// note that it decided so on the state of this epoch.
 #[inline]
 fn end_step(st: &mut State, cpu: CpuId) {
-    let slot = &st.cpus[cpu.idx()];
+    let slot = &mut st.cpus[cpu.idx()];
     let polls = matches!(slot.wait, Wait::Poll { .. });
     if !(polls && st.step_from_poll && !st.step_irq && slot.ctx == st.step_ctx) {
         st.epoch += 1;
     }
     if polls {
-        st.cpus[cpu.idx()].poll_epoch = st.epoch;
+        slot.poll_epoch = st.epoch;
     }
 }
 
@@ -1358,6 +1388,9 @@ impl Executor {
         // one: it continues without a round trip through the heap (no tie is possible, so no
         // oracle draw is skipped that could have changed the order).
         let mut fast: Option<(Nanos, CpuId)> = None;
+        // Otherwise, the entry the CPU that stepped last queued, handed to the next pop instead
+        // of pushed (`pop_next`).
+        let mut pending: Option<Queued> = None;
         {
             let mut st = self.m.st.borrow_mut();
             st.limit_ns = limit_ns;
@@ -1382,11 +1415,14 @@ impl Executor {
                     if let Some((_, c)) = fast.take() {
                         queue_cpu(&mut st, c);
                     }
+                    if let Some(q) = pending.take() {
+                        st.heap.push(Reverse(q));
+                    }
                     return RunEnd::Stopped;
                 }
                 let (t, cpu) = match fast.take() {
                     Some(next) => next,
-                    None => match pop_next(&self.m, &mut st) {
+                    None => match pop_next(&self.m, &mut st, pending.take()) {
                         Some(next) => next,
                         None => return RunEnd::NoEvents,
                     },
@@ -1402,7 +1438,7 @@ impl Executor {
                     // A poll that reads what its CPU last read: placed as after a step.
                     match next_in_place(&mut st, cpu) {
                         Some(t) => fast = Some((t, cpu)),
-                        None => queue_cpu(&mut st, cpu),
+                        None => pending = queued_step(&mut st, cpu),
                     }
                     continue;
                 }
@@ -1459,7 +1495,7 @@ impl Executor {
             };
             match next {
                 Some(t) => fast = Some((t, cpu)),
-                None => queue_cpu(&mut st, cpu),
+                None => pending = queued_step(&mut st, cpu),
             }
         }
     }
@@ -1490,7 +1526,6 @@ fn begin_step(m: &Machine, st: &mut State, t: Nanos, cpu: CpuId) {
     st.step_from_poll = matches!(slot.wait, Wait::Poll { .. });
     st.step_ctx = slot.ctx;
     st.step_irq = false;
-    let slot = &mut st.cpus[cpu.idx()];
     match slot.wait {
         // Keep an interruptible wait visible to the RunFuture being resumed.
         Wait::Interruptible { end, .. } => slot.interrupted = t < end,
@@ -1505,15 +1540,17 @@ fn begin_step(m: &Machine, st: &mut State, t: Nanos, cpu: CpuId) {
 /// could have changed the order). None: the caller queues the CPU.
 #[inline]
 fn next_in_place(st: &mut State, cpu: CpuId) -> Option<Nanos> {
-    if st.fast_paths {
+    if st.fast_paths && matches!(st.cpus[cpu.idx()].wait, Wait::Poll { .. }) {
         fold_polls(st, cpu);
     }
-    let t = st.cpus[cpu.idx()].next_event()?;
-    let top = st.heap.peek().map(|Reverse((t, ..))| *t);
-    if t > st.limit_ns || top.is_some_and(|top| t >= top) {
+    let State {
+        cpus, heap, limit_ns, ..
+    } = st;
+    let slot = &mut cpus[cpu.idx()];
+    let t = slot.next_event()?;
+    if t > *limit_ns || heap.peek().is_some_and(|Reverse((top, ..))| t >= *top) {
         return None;
     }
-    let slot = &mut st.cpus[cpu.idx()];
     slot.generation = slot.generation.wrapping_add(1);
     Some(t)
 }
@@ -1721,6 +1758,54 @@ mod tests {
         }
         fn perturb(&mut self, _p: Point, _cpu: CpuId, _max: Nanos) -> Nanos {
             0
+        }
+    }
+
+    /// An entry handed to `pop_next` instead of pushed (the executor's `pending`) is taken
+    /// exactly as if it had been pushed: the same steps in the same order, the same ties asked
+    /// of the source, and stale entries (a CPU queued again while queued) dropped alike. Keys
+    /// are drawn ([`SeedOrder`]) and not ([`RoundRobin`], where every step at an instant ties).
+    #[test]
+    fn a_pending_entry_pops_as_if_pushed() {
+        for (seed, keys) in (0..8u64).flat_map(|s| [(s, true), (s, false)]) {
+            let steps = |hand: bool| {
+                let m = Machine::new(8, seed, 0);
+                m.set_fast_paths(false);
+                match keys {
+                    true => m.record_choices(),
+                    false => m.set_choice_source(Box::new(RoundRobin(0)), true),
+                }
+                let mut st = m.st.borrow_mut();
+                let mut taken = Vec::new();
+                let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+                for _ in 0..400 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    // Queue (or queue again) two CPUs a few ns from now, the second as the
+                    // pending entry, then take a step.
+                    let (a, cpu) = (CpuId((x % 8) as u32), CpuId((x >> 3) as u32 % 8));
+                    st.cpus[a.idx()].wait = Wait::Until(st.now + (x >> 8) % 3);
+                    queue_cpu(&mut st, a);
+                    st.cpus[cpu.idx()].wait = Wait::Until(st.now + (x >> 16) % 3);
+                    let q = queued_step(&mut st, cpu);
+                    let next = match hand {
+                        true => pop_next(&m, &mut st, q),
+                        false => {
+                            st.heap.push(Reverse(q.expect("a timed wait is queued")));
+                            pop_next(&m, &mut st, None)
+                        }
+                    };
+                    let (t, cpu) = next.expect("a step is queued");
+                    st.now = t;
+                    taken.push((t, cpu));
+                }
+                let log = st.log.clone().expect("recording");
+                (taken, log.choices, log.ties)
+            };
+            let (pushed, handed) = (steps(false), steps(true));
+            assert!(pushed.2 > 0 || keys, "no tie was asked");
+            assert_eq!(pushed, handed, "seed {seed}, keys {keys}");
         }
     }
 
