@@ -49,7 +49,8 @@
 //! calling the hook (`fold_tied_poll`); [`Machine::folded_polls`] counts it too. When the
 //! choice source draws no keys (every strategy of the explorer), a whole stretch of such
 //! polls at the front of the queue is skipped at once, asking the same ties in the same order
-//! (`fold_spinners`).
+//! (`fold_spinners`); when no two of those spinners poll at the same instants there is no tie
+//! to ask, and where the stretch ends is computed instead of walked (`fold_spinners_apart`).
 //!
 //! ## Continuing in place
 //!
@@ -1087,6 +1088,9 @@ fn skip_poll(st: &mut State, cpu: CpuId) {
 /// fast path; a skipped poll writes nothing and queues its next one a period later, so
 /// nothing but these spinners can step before `stop`, and the ties are the same instants
 /// with the same CPUs in the same order.
+///
+/// When no two spinners poll at the same instants (no tie to ask), the instants are not
+/// walked one by one: [`fold_spinners_apart`] computes where that walk would end.
 fn fold_spinners(m: &Machine, st: &mut State) {
     let mut spinners = std::mem::take(&mut st.spinners);
     spinners.clear();
@@ -1109,6 +1113,17 @@ fn fold_spinners(m: &Machine, st: &mut State) {
         }
     };
     if spinners.is_empty() {
+        st.spinners = spinners;
+        return;
+    }
+    if let Some(last) = fold_spinners_apart(st, &mut spinners, period, stop) {
+        if let Some(u) = last {
+            st.now = u;
+            m.now.set(u);
+        }
+        for &(_, cpu) in &spinners {
+            queue_cpu(st, cpu);
+        }
         st.spinners = spinners;
         return;
     }
@@ -1162,6 +1177,78 @@ fn fold_spinners(m: &Machine, st: &mut State) {
     }
     st.spin_tie = tie;
     st.spinners = spinners;
+}
+
+/// [`fold_spinners`]'s walk over the instants, computed at once when no two `spinners` (next
+/// poll, CPU; all quiet at that poll, all of `period`) poll at the same instants: None when
+/// two do (their ties must be asked one instant at a time), else the last instant skipped
+/// (None if none was), with every spinner's wait and next poll moved on as the walk moves them.
+///
+/// Why it is the walk: without ties the walk asks the choice source nothing; it skips every
+/// instant in time order until the first at which the bounds end it (`stop`, the hook's
+/// deadline, the time limit) or a spinner due then is no longer quiet. With nothing stepping
+/// in between, a spinner's polls stay quiet until its budget allows only one more
+/// (`max_polls` reaches 1) or, when its loop takes interrupts, until the first poll at or
+/// after its next interrupt: so the walk ends at the least of the bounds and each spinner's
+/// first poll that is not quiet, and every spinner skips its polls before that instant.
+fn fold_spinners_apart(
+    st: &mut State,
+    spinners: &mut [(Nanos, CpuId)],
+    period: Nanos,
+    stop: Nanos,
+) -> Option<Option<Nanos>> {
+    for (i, &(t, _)) in spinners.iter().enumerate() {
+        if spinners[..i].iter().any(|&(t2, _)| t2 % period == t % period) {
+            return None;
+        }
+    }
+    // Work in u128: a budget of u64::MAX polls is "no bound", and no product overflows.
+    let p = period as u128;
+    let mut end = (stop as u128)
+        .min(st.observe_before as u128)
+        .min(st.limit_ns as u128 + 1);
+    for &(t, cpu) in spinners.iter() {
+        let slot = &st.cpus[cpu.idx()];
+        let Wait::Poll { max_polls, irqs, .. } = slot.wait else {
+            unreachable!("a spinner that does not poll")
+        };
+        let t = t as u128;
+        // The poll that may use the last of the budget.
+        end = end.min(t + (max_polls as u128 - 1) * p);
+        if let Some(irq) = slot.next_irq().filter(|_| irqs) {
+            // The first poll at or after the interrupt (the first poll, at `t`, is quiet).
+            let irq = irq as u128;
+            debug_assert!(irq > t, "a spinner taken as quiet with an interrupt due");
+            end = end.min(t + (irq - t).div_ceil(p) * p);
+        }
+    }
+    let mut last = None;
+    for (t, cpu) in spinners.iter_mut() {
+        let t0 = *t as u128;
+        if end <= t0 {
+            continue;
+        }
+        let n = (end - t0).div_ceil(p) as u64;
+        if let Wait::Poll {
+            at,
+            period_ns,
+            max_polls,
+            irqs,
+        } = st.cpus[cpu.idx()].wait
+        {
+            st.cpus[cpu.idx()].wait = Wait::Poll {
+                at: at + n * period_ns,
+                period_ns,
+                max_polls: max_polls - n,
+                irqs,
+            };
+        }
+        st.folded_polls += n;
+        let skipped_last = *t + (n - 1) * period;
+        last = last.max(Some(skipped_last));
+        *t += n * period;
+    }
+    Some(last)
 }
 
 /// End `cpu`'s step, before the hook looks at it: move [`State::epoch`] unless the step was
@@ -1813,11 +1900,13 @@ mod tests {
     /// every 10 ns from 5 ns on (between theirs), until CPU 3 sets it at 1,005 ns; CPU 1 spins
     /// with interrupts on and gets an IPI at 503 ns, and CPU 2's budget allows 40 polls, after
     /// which it polls once more, alone, and leaves. Returns what each poller saw (its polls counted, when it stopped, when it took
-    /// an interrupt), the choice log, steps and folded polls.
+    /// an interrupt), the choice log, steps and folded polls. With `cpu1_from` > 0, CPU 1
+    /// polls from then on instead (at 3 ns, no two pollers ever tie).
     #[allow(clippy::type_complexity)]
     fn tied_pollers(
         fast: bool,
         src: Box<dyn ChoiceSource>,
+        cpu1_from: Nanos,
     ) -> (Vec<(u64, Nanos, Nanos)>, ChoiceLog, u64, u64) {
         let m = Rc::new(Machine::new(4, 1, 0));
         m.set_fast_paths(fast);
@@ -1831,6 +1920,9 @@ mod tests {
                 let budget = if cpu == 2 { 40 } else { u64::MAX };
                 if cpu == 2 {
                     m2.delay(5).await;
+                }
+                if cpu == 1 && cpu1_from > 0 {
+                    m2.delay(cpu1_from).await;
                 }
                 while !flag2.get() && polls < budget {
                     polls += m2.poll(10, budget - polls, cpu == 1).await;
@@ -1876,8 +1968,8 @@ mod tests {
             ),
             ("seeded keys", || Box::new(SeedOrder::new(7))),
         ] {
-            let slow = tied_pollers(false, src());
-            let fast = tied_pollers(true, src());
+            let slow = tied_pollers(false, src(), 0);
+            let fast = tied_pollers(true, src(), 0);
             assert_eq!(
                 slow.0,
                 vec![(101, 1010, 0), (101, 1010, 510), (40, 415, 0)],
@@ -1899,7 +1991,33 @@ mod tests {
             );
         }
         // The round-robin source was asked every tie: one per poll instant of CPUs 0 and 1.
-        assert!(tied_pollers(true, Box::new(RoundRobin(0))).1.ties >= 100);
+        assert!(tied_pollers(true, Box::new(RoundRobin(0)), 0).1.ties >= 100);
+    }
+
+    /// Pollers that never poll at the same instant (CPU 1 from 3 ns on, CPU 2 from 5 ns, CPU 0
+    /// from 0 ns, all every 10 ns) are folded a stretch at a time without walking its instants
+    /// (`fold_spinners_apart`): the same polls counted, the same instants at which the flag,
+    /// the IPI and the end of CPU 2's budget are seen, and no tie asked, as with every poll a
+    /// step.
+    #[test]
+    fn polls_apart_fold_to_the_same_instants() {
+        let slow = tied_pollers(false, Box::new(RoundRobin(0)), 3);
+        let fast = tied_pollers(true, Box::new(RoundRobin(0)), 3);
+        assert_eq!(
+            slow.0,
+            vec![(101, 1010, 0), (101, 1013, 503), (40, 415, 0)],
+            "CPU 1 sees the flag at its own poll instant, and the IPI at the one it lands on"
+        );
+        assert_eq!(fast.0, slow.0, "the pollers saw the same");
+        assert_eq!(fast.1, slow.1, "the same (no) ties");
+        assert_eq!(slow.1.ties, 3, "only the boot steps at 0 tie, never two polls");
+        assert_eq!(fast.2 + fast.3, slow.2, "every folded poll is a step saved");
+        assert!(
+            fast.2 * 10 < slow.2,
+            "most polls folded: {} of {}",
+            fast.3,
+            slow.2
+        );
     }
 
     /// Two CPUs doing cost steps, yields and an interruptible run of different lengths; the
