@@ -49,7 +49,8 @@
 //! calling the hook (`fold_tied_poll`); [`Machine::folded_polls`] counts it too. When the
 //! choice source draws no keys (every strategy of the explorer), a whole stretch of such
 //! polls at the front of the queue is skipped at once, asking the same ties in the same order
-//! (`fold_spinners`).
+//! (`fold_spinners`); when no two of those spinners poll at the same instants there is no tie
+//! to ask, and where the stretch ends is computed instead of walked (`fold_spinners_apart`).
 //!
 //! ## Continuing in place
 //!
@@ -488,11 +489,11 @@ impl Machine {
         self.ctx_changes.set(true);
     }
 
-    /// Called by an await point of the executing context after it has set its wait: end
-    /// this step and, when the executor would continue this same CPU next anyway, begin the
-    /// next step here and return `true` (the await point then completes at once, as if the
-    /// executor had polled the context again). Otherwise return `false` and let the future
-    /// pend.
+    /// Called by an await point of the executing context with the wait it ends its step in:
+    /// set the wait, end this step and, when the executor would continue this same CPU next
+    /// anyway, begin the next step here and return `true` (the await point then completes at
+    /// once, as if the executor had polled the context again). Otherwise return `false` and
+    /// let the future pend.
     ///
     /// This does exactly what [`Executor::run`] does between two steps of one CPU on its fast
     /// path, in the same order: the step hook sees the state the step left (with
@@ -506,22 +507,19 @@ impl Machine {
     ///
     /// Never taken with the fast paths off, outside [`Executor::run`], or when contexts were
     /// spawned or reaped during the step (the executor adopts them between steps).
-    fn continue_in_place(&self) -> bool {
-        let Some(hook) = self.hook.get() else {
-            return false;
-        };
-        if self.ctx_changes.get() {
-            return false;
-        }
-        let cpu = {
+    #[inline]
+    fn continue_in_place(&self, wait: Wait) -> bool {
+        let (cpu, hook) = {
             let mut st = self.st.borrow_mut();
-            if !st.fast_paths {
-                return false;
-            }
-            st.observe_before = Nanos::MAX;
             let cpu = st.cur;
+            st.cpus[cpu.idx()].wait = wait;
+            let hook = match self.hook.get() {
+                Some(hook) if st.fast_paths && !self.ctx_changes.get() => hook,
+                _ => return false,
+            };
+            st.observe_before = Nanos::MAX;
             end_step(&mut st, cpu);
-            cpu
+            (cpu, hook)
         };
         // SAFETY: `hook` was stored by the `Executor::run` on the stack below this poll, which
         // does not touch the hook while a context is being polled, and clears it before it
@@ -842,14 +840,25 @@ impl Machine {
     }
 }
 
+/// A queued step: (time, key from the choice source, cpu, generation).
+type Queued = (Nanos, u64, CpuId, u32);
+
 fn queue_cpu(st: &mut State, cpu: CpuId) {
+    if let Some(q) = queued_step(st, cpu) {
+        st.heap.push(Reverse(q));
+    }
+}
+
+/// The entry [`queue_cpu`] pushes for `cpu` (its older entries are stale from now on), for a
+/// caller that hands it to [`pop_next`] instead.
+#[inline]
+fn queued_step(st: &mut State, cpu: CpuId) -> Option<Queued> {
     let slot = &mut st.cpus[cpu.idx()];
     slot.generation = slot.generation.wrapping_add(1);
     let generation = slot.generation;
-    if let Some(t) = slot.next_event() {
-        let key = st.choices.queued(cpu);
-        st.heap.push(Reverse((t, key, cpu, generation)));
-    }
+    let t = slot.next_event()?;
+    let key = st.choices.queued(cpu);
+    Some((t, key, cpu, generation))
 }
 
 /// The extra delay at `point` on `cpu` (0 unless the source perturbs that point), recorded.
@@ -868,12 +877,30 @@ fn perturb(st: &mut State, point: Point, cpu: CpuId) -> Nanos {
 /// Pop the next step to take: the earliest live entry by (time, key); when several CPUs share
 /// that time and key, the choice source picks one at this moment and the others go back on
 /// the heap.
-fn pop_next(m: &Machine, st: &mut State) -> Option<(Nanos, CpuId)> {
+///
+/// `pending` is an entry the caller queued just before ([`queued_step`]) but did not push:
+/// it counts as on the heap, and taking it or putting it in the place of the top entry costs
+/// less than a push and a pop. Which entry is popped depends only on the heap's contents (the
+/// entries are distinct and totally ordered), so the steps, ties and draws are the same.
+fn pop_next(m: &Machine, st: &mut State, pending: Option<Queued>) -> Option<(Nanos, CpuId)> {
+    let mut pending = pending;
     if !st.draws_keys && st.fast_paths {
+        if let Some(q) = pending.take() {
+            st.heap.push(Reverse(q));
+        }
         fold_spinners(m, st);
     }
     let (t, key, cpu, generation) = loop {
-        let Reverse((t, key, cpu, generation)) = st.heap.pop()?;
+        let (t, key, cpu, generation) = match pending.take() {
+            None => st.heap.pop()?.0,
+            Some(q) => match st.heap.peek_mut() {
+                // The pending entry comes first: it is popped without touching the heap.
+                None => q,
+                Some(top) if q < top.0 => q,
+                // The top comes first: the pending entry takes its place (one sift down).
+                Some(mut top) => std::mem::replace(&mut *top, Reverse(q)).0,
+            },
+        };
         if st.cpus[cpu.idx()].generation == generation {
             break (t, key, cpu, generation);
         }
@@ -946,6 +973,7 @@ fn quiet_until(st: &State, cpu: CpuId, irqs: bool) -> Nanos {
 /// its key, when it is not strictly the earliest), so a tie at `quiet` is ordered by the
 /// choice source as it always was. A poll that exhausts `max_polls` takes another branch and
 /// is always stepped.
+#[inline(never)]
 fn fold_polls(st: &mut State, cpu: CpuId) {
     let Wait::Poll {
         at,
@@ -1060,6 +1088,9 @@ fn skip_poll(st: &mut State, cpu: CpuId) {
 /// fast path; a skipped poll writes nothing and queues its next one a period later, so
 /// nothing but these spinners can step before `stop`, and the ties are the same instants
 /// with the same CPUs in the same order.
+///
+/// When no two spinners poll at the same instants (no tie to ask), the instants are not
+/// walked one by one: [`fold_spinners_apart`] computes where that walk would end.
 fn fold_spinners(m: &Machine, st: &mut State) {
     let mut spinners = std::mem::take(&mut st.spinners);
     spinners.clear();
@@ -1085,10 +1116,23 @@ fn fold_spinners(m: &Machine, st: &mut State) {
         st.spinners = spinners;
         return;
     }
+    if let Some(last) = fold_spinners_apart(st, &mut spinners, period, stop) {
+        if let Some(u) = last {
+            st.now = u;
+            m.now.set(u);
+        }
+        for &(_, cpu) in &spinners {
+            queue_cpu(st, cpu);
+        }
+        st.spinners = spinners;
+        return;
+    }
     let mut tie = std::mem::take(&mut st.spin_tie);
     let mut last = None;
+    // The next instant: the earliest next poll of any spinner (kept up to date by the pass
+    // that moves them on).
+    let mut u = spinners.iter().map(|&(t, _)| t).min().expect("not empty");
     'instants: loop {
-        let u = spinners.iter().map(|&(t, _)| t).min().expect("not empty");
         if u >= stop || u >= st.observe_before || u > st.limit_ns {
             break;
         }
@@ -1101,7 +1145,9 @@ fn fold_spinners(m: &Machine, st: &mut State) {
                 tie.push(cpu);
             }
         }
-        tie.sort_unstable();
+        if tie.len() > 1 {
+            tie.sort_unstable();
+        }
         while tie.len() > 1 {
             let i = st.choices.pick_cpu(u, &tie).min(tie.len() - 1);
             if let Some(log) = &mut st.log {
@@ -1110,14 +1156,17 @@ fn fold_spinners(m: &Machine, st: &mut State) {
             }
             tie.remove(i);
         }
+        let mut next = Nanos::MAX;
         for (t, cpu) in spinners.iter_mut() {
             if *t == u {
                 skip_poll(st, *cpu);
                 *t += period;
                 st.folded_polls += 1;
             }
+            next = next.min(*t);
         }
         last = Some(u);
+        u = next;
     }
     if let Some(u) = last {
         st.now = u;
@@ -1130,18 +1179,91 @@ fn fold_spinners(m: &Machine, st: &mut State) {
     st.spinners = spinners;
 }
 
+/// [`fold_spinners`]'s walk over the instants, computed at once when no two `spinners` (next
+/// poll, CPU; all quiet at that poll, all of `period`) poll at the same instants: None when
+/// two do (their ties must be asked one instant at a time), else the last instant skipped
+/// (None if none was), with every spinner's wait and next poll moved on as the walk moves them.
+///
+/// Why it is the walk: without ties the walk asks the choice source nothing; it skips every
+/// instant in time order until the first at which the bounds end it (`stop`, the hook's
+/// deadline, the time limit) or a spinner due then is no longer quiet. With nothing stepping
+/// in between, a spinner's polls stay quiet until its budget allows only one more
+/// (`max_polls` reaches 1) or, when its loop takes interrupts, until the first poll at or
+/// after its next interrupt: so the walk ends at the least of the bounds and each spinner's
+/// first poll that is not quiet, and every spinner skips its polls before that instant.
+fn fold_spinners_apart(
+    st: &mut State,
+    spinners: &mut [(Nanos, CpuId)],
+    period: Nanos,
+    stop: Nanos,
+) -> Option<Option<Nanos>> {
+    for (i, &(t, _)) in spinners.iter().enumerate() {
+        if spinners[..i].iter().any(|&(t2, _)| t2 % period == t % period) {
+            return None;
+        }
+    }
+    // Work in u128: a budget of u64::MAX polls is "no bound", and no product overflows.
+    let p = period as u128;
+    let mut end = (stop as u128)
+        .min(st.observe_before as u128)
+        .min(st.limit_ns as u128 + 1);
+    for &(t, cpu) in spinners.iter() {
+        let slot = &st.cpus[cpu.idx()];
+        let Wait::Poll { max_polls, irqs, .. } = slot.wait else {
+            unreachable!("a spinner that does not poll")
+        };
+        let t = t as u128;
+        // The poll that may use the last of the budget.
+        end = end.min(t + (max_polls as u128 - 1) * p);
+        if let Some(irq) = slot.next_irq().filter(|_| irqs) {
+            // The first poll at or after the interrupt (the first poll, at `t`, is quiet).
+            let irq = irq as u128;
+            debug_assert!(irq > t, "a spinner taken as quiet with an interrupt due");
+            end = end.min(t + (irq - t).div_ceil(p) * p);
+        }
+    }
+    let mut last = None;
+    for (t, cpu) in spinners.iter_mut() {
+        let t0 = *t as u128;
+        if end <= t0 {
+            continue;
+        }
+        let n = (end - t0).div_ceil(p) as u64;
+        if let Wait::Poll {
+            at,
+            period_ns,
+            max_polls,
+            irqs,
+        } = st.cpus[cpu.idx()].wait
+        {
+            st.cpus[cpu.idx()].wait = Wait::Poll {
+                at: at + n * period_ns,
+                period_ns,
+                max_polls: max_polls - n,
+                irqs,
+            };
+        }
+        st.folded_polls += n;
+        let skipped_last = *t + (n - 1) * period;
+        last = last.max(Some(skipped_last));
+        *t += n * period;
+    }
+    Some(last)
+}
+
 /// End `cpu`'s step, before the hook looks at it: move [`State::epoch`] unless the step was
 /// clean (it began in a busy-wait poll, took no interrupt and ends polling again on the same
 /// context: by [`Machine::poll`]'s contract it wrote nothing), and when the CPU now polls,
 /// note that it decided so on the state of this epoch.
+#[inline]
 fn end_step(st: &mut State, cpu: CpuId) {
-    let slot = &st.cpus[cpu.idx()];
+    let slot = &mut st.cpus[cpu.idx()];
     let polls = matches!(slot.wait, Wait::Poll { .. });
     if !(polls && st.step_from_poll && !st.step_irq && slot.ctx == st.step_ctx) {
         st.epoch += 1;
     }
     if polls {
-        st.cpus[cpu.idx()].poll_epoch = st.epoch;
+        slot.poll_epoch = st.epoch;
     }
 }
 
@@ -1183,12 +1305,7 @@ impl Future for WaitFuture<'_> {
             WaitKind::Spin => Wait::Spin,
         };
         self.started = true;
-        {
-            let mut st = self.m.st.borrow_mut();
-            let cur = st.cur.idx();
-            st.cpus[cur].wait = wait;
-        }
-        match self.m.continue_in_place() {
+        match self.m.continue_in_place(wait) {
             true => Poll::Ready(()),
             false => Poll::Pending,
         }
@@ -1210,17 +1327,13 @@ impl Future for PollFuture<'_> {
         if self.since.is_none() {
             let now = self.m.now();
             self.since = Some(now);
-            {
-                let mut st = self.m.st.borrow_mut();
-                let cur = st.cur.idx();
-                st.cpus[cur].wait = Wait::Poll {
-                    at: now + self.period_ns,
-                    period_ns: self.period_ns,
-                    max_polls: self.max_polls,
-                    irqs: self.irqs,
-                };
-            }
-            if !self.m.continue_in_place() {
+            let wait = Wait::Poll {
+                at: now + self.period_ns,
+                period_ns: self.period_ns,
+                max_polls: self.max_polls,
+                irqs: self.irqs,
+            };
+            if !self.m.continue_in_place(wait) {
                 return Poll::Pending;
             }
         }
@@ -1248,19 +1361,20 @@ impl Future for RunFuture<'_> {
             if self.ns == 0 {
                 return Poll::Ready(RunResult::Completed);
             }
-            {
-                let mut st = self.m.st.borrow_mut();
-                let cur = st.cur.idx();
+            let wait = {
+                let st = self.m.st.borrow();
                 let now = st.now;
                 // An interrupt already pending is taken before any work is done.
-                if st.cpus[cur].next_irq().is_some_and(|t| t <= now) {
+                if st.cpus[st.cur.idx()].next_irq().is_some_and(|t| t <= now) {
                     return Poll::Ready(RunResult::Interrupted { ran_ns: 0 });
                 }
-                self.started = true;
-                let end = now.saturating_add(self.ns);
-                st.cpus[cur].wait = Wait::Interruptible { start: now, end };
-            }
-            if !self.m.continue_in_place() {
+                Wait::Interruptible {
+                    start: now,
+                    end: now.saturating_add(self.ns),
+                }
+            };
+            self.started = true;
+            if !self.m.continue_in_place(wait) {
                 return Poll::Pending;
             }
         }
@@ -1361,6 +1475,9 @@ impl Executor {
         // one: it continues without a round trip through the heap (no tie is possible, so no
         // oracle draw is skipped that could have changed the order).
         let mut fast: Option<(Nanos, CpuId)> = None;
+        // Otherwise, the entry the CPU that stepped last queued, handed to the next pop instead
+        // of pushed (`pop_next`).
+        let mut pending: Option<Queued> = None;
         {
             let mut st = self.m.st.borrow_mut();
             st.limit_ns = limit_ns;
@@ -1385,11 +1502,14 @@ impl Executor {
                     if let Some((_, c)) = fast.take() {
                         queue_cpu(&mut st, c);
                     }
+                    if let Some(q) = pending.take() {
+                        st.heap.push(Reverse(q));
+                    }
                     return RunEnd::Stopped;
                 }
                 let (t, cpu) = match fast.take() {
                     Some(next) => next,
-                    None => match pop_next(&self.m, &mut st) {
+                    None => match pop_next(&self.m, &mut st, pending.take()) {
                         Some(next) => next,
                         None => return RunEnd::NoEvents,
                     },
@@ -1405,7 +1525,7 @@ impl Executor {
                     // A poll that reads what its CPU last read: placed as after a step.
                     match next_in_place(&mut st, cpu) {
                         Some(t) => fast = Some((t, cpu)),
-                        None => queue_cpu(&mut st, cpu),
+                        None => pending = queued_step(&mut st, cpu),
                     }
                     continue;
                 }
@@ -1462,7 +1582,7 @@ impl Executor {
             };
             match next {
                 Some(t) => fast = Some((t, cpu)),
-                None => queue_cpu(&mut st, cpu),
+                None => pending = queued_step(&mut st, cpu),
             }
         }
     }
@@ -1480,6 +1600,7 @@ impl Drop for HookGuard {
 
 /// Begin `cpu`'s step at `t`: the machine's time and current CPU (and their cached copies),
 /// the step count, and the CPU's wait as the resumed await point expects to find it.
+#[inline]
 fn begin_step(m: &Machine, st: &mut State, t: Nanos, cpu: CpuId) {
     debug_assert!(t >= st.now, "time went backwards");
     st.now = t;
@@ -1492,7 +1613,6 @@ fn begin_step(m: &Machine, st: &mut State, t: Nanos, cpu: CpuId) {
     st.step_from_poll = matches!(slot.wait, Wait::Poll { .. });
     st.step_ctx = slot.ctx;
     st.step_irq = false;
-    let slot = &mut st.cpus[cpu.idx()];
     match slot.wait {
         // Keep an interruptible wait visible to the RunFuture being resumed.
         Wait::Interruptible { end, .. } => slot.interrupted = t < end,
@@ -1505,16 +1625,19 @@ fn begin_step(m: &Machine, st: &mut State, t: Nanos, cpu: CpuId) {
 /// entry, invalidate any queued entry of it and return that time: the CPU continues at once,
 /// without a round trip through the queue (no tie is possible, so no draw is skipped that
 /// could have changed the order). None: the caller queues the CPU.
+#[inline]
 fn next_in_place(st: &mut State, cpu: CpuId) -> Option<Nanos> {
-    if st.fast_paths {
+    if st.fast_paths && matches!(st.cpus[cpu.idx()].wait, Wait::Poll { .. }) {
         fold_polls(st, cpu);
     }
-    let t = st.cpus[cpu.idx()].next_event()?;
-    let top = st.heap.peek().map(|Reverse((t, ..))| *t);
-    if t > st.limit_ns || top.is_some_and(|top| t >= top) {
+    let State {
+        cpus, heap, limit_ns, ..
+    } = st;
+    let slot = &mut cpus[cpu.idx()];
+    let t = slot.next_event()?;
+    if t > *limit_ns || heap.peek().is_some_and(|Reverse((top, ..))| t >= *top) {
         return None;
     }
-    let slot = &mut st.cpus[cpu.idx()];
     slot.generation = slot.generation.wrapping_add(1);
     Some(t)
 }
@@ -1725,15 +1848,65 @@ mod tests {
         }
     }
 
+    /// An entry handed to `pop_next` instead of pushed (the executor's `pending`) is taken
+    /// exactly as if it had been pushed: the same steps in the same order, the same ties asked
+    /// of the source, and stale entries (a CPU queued again while queued) dropped alike. Keys
+    /// are drawn ([`SeedOrder`]) and not ([`RoundRobin`], where every step at an instant ties).
+    #[test]
+    fn a_pending_entry_pops_as_if_pushed() {
+        for (seed, keys) in (0..8u64).flat_map(|s| [(s, true), (s, false)]) {
+            let steps = |hand: bool| {
+                let m = Machine::new(8, seed, 0);
+                m.set_fast_paths(false);
+                match keys {
+                    true => m.record_choices(),
+                    false => m.set_choice_source(Box::new(RoundRobin(0)), true),
+                }
+                let mut st = m.st.borrow_mut();
+                let mut taken = Vec::new();
+                let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+                for _ in 0..400 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    // Queue (or queue again) two CPUs a few ns from now, the second as the
+                    // pending entry, then take a step.
+                    let (a, cpu) = (CpuId((x % 8) as u32), CpuId((x >> 3) as u32 % 8));
+                    st.cpus[a.idx()].wait = Wait::Until(st.now + (x >> 8) % 3);
+                    queue_cpu(&mut st, a);
+                    st.cpus[cpu.idx()].wait = Wait::Until(st.now + (x >> 16) % 3);
+                    let q = queued_step(&mut st, cpu);
+                    let next = match hand {
+                        true => pop_next(&m, &mut st, q),
+                        false => {
+                            st.heap.push(Reverse(q.expect("a timed wait is queued")));
+                            pop_next(&m, &mut st, None)
+                        }
+                    };
+                    let (t, cpu) = next.expect("a step is queued");
+                    st.now = t;
+                    taken.push((t, cpu));
+                }
+                let log = st.log.clone().expect("recording");
+                (taken, log.choices, log.ties)
+            };
+            let (pushed, handed) = (steps(false), steps(true));
+            assert!(pushed.2 > 0 || keys, "no tie was asked");
+            assert_eq!(pushed, handed, "seed {seed}, keys {keys}");
+        }
+    }
+
     /// CPUs 0 and 1 poll a flag every 10 ns at the same instants (each poll a tie), CPU 2
     /// every 10 ns from 5 ns on (between theirs), until CPU 3 sets it at 1,005 ns; CPU 1 spins
     /// with interrupts on and gets an IPI at 503 ns, and CPU 2's budget allows 40 polls, after
     /// which it polls once more, alone, and leaves. Returns what each poller saw (its polls counted, when it stopped, when it took
-    /// an interrupt), the choice log, steps and folded polls.
+    /// an interrupt), the choice log, steps and folded polls. With `cpu1_from` > 0, CPU 1
+    /// polls from then on instead (at 3 ns, no two pollers ever tie).
     #[allow(clippy::type_complexity)]
     fn tied_pollers(
         fast: bool,
         src: Box<dyn ChoiceSource>,
+        cpu1_from: Nanos,
     ) -> (Vec<(u64, Nanos, Nanos)>, ChoiceLog, u64, u64) {
         let m = Rc::new(Machine::new(4, 1, 0));
         m.set_fast_paths(fast);
@@ -1747,6 +1920,9 @@ mod tests {
                 let budget = if cpu == 2 { 40 } else { u64::MAX };
                 if cpu == 2 {
                     m2.delay(5).await;
+                }
+                if cpu == 1 && cpu1_from > 0 {
+                    m2.delay(cpu1_from).await;
                 }
                 while !flag2.get() && polls < budget {
                     polls += m2.poll(10, budget - polls, cpu == 1).await;
@@ -1792,8 +1968,8 @@ mod tests {
             ),
             ("seeded keys", || Box::new(SeedOrder::new(7))),
         ] {
-            let slow = tied_pollers(false, src());
-            let fast = tied_pollers(true, src());
+            let slow = tied_pollers(false, src(), 0);
+            let fast = tied_pollers(true, src(), 0);
             assert_eq!(
                 slow.0,
                 vec![(101, 1010, 0), (101, 1010, 510), (40, 415, 0)],
@@ -1815,7 +1991,33 @@ mod tests {
             );
         }
         // The round-robin source was asked every tie: one per poll instant of CPUs 0 and 1.
-        assert!(tied_pollers(true, Box::new(RoundRobin(0))).1.ties >= 100);
+        assert!(tied_pollers(true, Box::new(RoundRobin(0)), 0).1.ties >= 100);
+    }
+
+    /// Pollers that never poll at the same instant (CPU 1 from 3 ns on, CPU 2 from 5 ns, CPU 0
+    /// from 0 ns, all every 10 ns) are folded a stretch at a time without walking its instants
+    /// (`fold_spinners_apart`): the same polls counted, the same instants at which the flag,
+    /// the IPI and the end of CPU 2's budget are seen, and no tie asked, as with every poll a
+    /// step.
+    #[test]
+    fn polls_apart_fold_to_the_same_instants() {
+        let slow = tied_pollers(false, Box::new(RoundRobin(0)), 3);
+        let fast = tied_pollers(true, Box::new(RoundRobin(0)), 3);
+        assert_eq!(
+            slow.0,
+            vec![(101, 1010, 0), (101, 1013, 503), (40, 415, 0)],
+            "CPU 1 sees the flag at its own poll instant, and the IPI at the one it lands on"
+        );
+        assert_eq!(fast.0, slow.0, "the pollers saw the same");
+        assert_eq!(fast.1, slow.1, "the same (no) ties");
+        assert_eq!(slow.1.ties, 3, "only the boot steps at 0 tie, never two polls");
+        assert_eq!(fast.2 + fast.3, slow.2, "every folded poll is a step saved");
+        assert!(
+            fast.2 * 10 < slow.2,
+            "most polls folded: {} of {}",
+            fast.3,
+            slow.2
+        );
     }
 
     /// Two CPUs doing cost steps, yields and an interruptible run of different lengths; the
