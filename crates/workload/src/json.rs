@@ -259,7 +259,7 @@ impl<'a> LineIndex<'a> {
             }
             chars += usize::from(starts_char(b));
         }
-        if text.len() % CHECKPOINT_BYTES == 0 {
+        if text.len().is_multiple_of(CHECKPOINT_BYTES) {
             // A checkpoint for the end of the text (the loop pushed one for every earlier slot).
             chars_at.push(chars);
         }
