@@ -1117,14 +1117,7 @@ fn fold_spinners(m: &Machine, st: &mut State) {
         return;
     }
     if let Some(last) = fold_spinners_apart(st, &mut spinners, period, stop) {
-        if let Some(u) = last {
-            st.now = u;
-            m.now.set(u);
-        }
-        for &(_, cpu) in &spinners {
-            queue_cpu(st, cpu);
-        }
-        st.spinners = spinners;
+        end_fold(m, st, spinners, last);
         return;
     }
     let mut tie = std::mem::take(&mut st.spin_tie);
@@ -1168,6 +1161,13 @@ fn fold_spinners(m: &Machine, st: &mut State) {
         last = Some(u);
         u = next;
     }
+    st.spin_tie = tie;
+    end_fold(m, st, spinners, last);
+}
+
+/// The end of [`fold_spinners`]: time moves on to the last instant skipped (if any), and
+/// each spinner is queued at its next poll.
+fn end_fold(m: &Machine, st: &mut State, spinners: Vec<(Nanos, CpuId)>, last: Option<Nanos>) {
     if let Some(u) = last {
         st.now = u;
         m.now.set(u);
@@ -1175,7 +1175,6 @@ fn fold_spinners(m: &Machine, st: &mut State) {
     for &(_, cpu) in &spinners {
         queue_cpu(st, cpu);
     }
-    st.spin_tie = tie;
     st.spinners = spinners;
 }
 
