@@ -1054,6 +1054,11 @@ fn poll_is_quiet(st: &State, cpu: CpuId, t: Nanos) -> Option<Nanos> {
 
 /// Move `cpu`'s poll wait on to its next poll (the current one is skipped).
 fn skip_poll(st: &mut State, cpu: CpuId) {
+    skip_polls(st, cpu, 1);
+}
+
+/// Move `cpu`'s poll wait on by `n` polls (its next `n` are skipped).
+fn skip_polls(st: &mut State, cpu: CpuId, n: u64) {
     if let Wait::Poll {
         at,
         period_ns,
@@ -1062,9 +1067,9 @@ fn skip_poll(st: &mut State, cpu: CpuId) {
     } = st.cpus[cpu.idx()].wait
     {
         st.cpus[cpu.idx()].wait = Wait::Poll {
-            at: at + period_ns,
+            at: at + n * period_ns,
             period_ns,
-            max_polls: max_polls - 1,
+            max_polls: max_polls - n,
             irqs,
         };
     }
@@ -1228,20 +1233,7 @@ fn fold_spinners_apart(
             continue;
         }
         let n = (end - t0).div_ceil(p) as u64;
-        if let Wait::Poll {
-            at,
-            period_ns,
-            max_polls,
-            irqs,
-        } = st.cpus[cpu.idx()].wait
-        {
-            st.cpus[cpu.idx()].wait = Wait::Poll {
-                at: at + n * period_ns,
-                period_ns,
-                max_polls: max_polls - n,
-                irqs,
-            };
-        }
+        skip_polls(st, *cpu, n);
         st.folded_polls += n;
         let skipped_last = *t + (n - 1) * period;
         last = last.max(Some(skipped_last));
