@@ -341,9 +341,9 @@ pub struct Checker {
     dirty: Vec<bool>,
     /// By lock id: the task whose `pi_lock` it is (rebuilt when tasks are added).
     pi_lock_task: Vec<Option<TaskId>>,
-    /// With `full`: the checked state's digests after the previous step.
-    digests: quiet::Digests,
-    digests_now: quiet::Digests,
+    /// With `full`: the checked state as the previous step left it, rendered.
+    rendered: quiet::CheckedState,
+    rendered_now: quiet::CheckedState,
     /// With `full`: the pools' check inputs' digest after the previous step.
     pools_digest: u64,
     /// `WqState::gen` when the pools were last judged.
@@ -380,8 +380,8 @@ impl Checker {
             seen_tasks: None,
             dirty: Vec::new(),
             pi_lock_task: Vec::new(),
-            digests: quiet::Digests::default(),
-            digests_now: quiet::Digests::default(),
+            rendered: quiet::CheckedState::default(),
+            rendered_now: quiet::CheckedState::default(),
             pools_digest: 0,
             wq_gen: None,
             per_rq: CATALOGUE
@@ -481,11 +481,11 @@ impl Checker {
         let pools_changed = self.wq_gen != wq_gen;
         self.wq_gen = wq_gen;
         if self.full {
-            quiet::checked_state_digests(&s, &mut self.digests_now);
-            if touched != Touched::All && !self.digests.per_rq.is_empty() {
+            quiet::render_checked_state(&s, &mut self.rendered_now);
+            if touched != Touched::All && !self.rendered.per_rq.is_empty() {
                 let changed = quiet::unjudged_change(
-                    &self.digests,
-                    &self.digests_now,
+                    &self.rendered,
+                    &self.rendered_now,
                     &self.dirty,
                     touched == Touched::Rqs,
                 );
@@ -502,7 +502,7 @@ impl Checker {
                     k.m.steps()
                 );
             }
-            std::mem::swap(&mut self.digests, &mut self.digests_now);
+            std::mem::swap(&mut self.rendered, &mut self.rendered_now);
             let pools = crate::workqueue::pool_check_inputs_digest(&s);
             assert!(
                 pools_changed || pools == self.pools_digest,

@@ -7,56 +7,63 @@
 //!
 //! The state is cut in three: per runqueue (its fields and those of the tasks whose
 //! `task_cpu` it is), what only the other locks protect (mutex and rt_mutex waits), and the
-//! rest of the system-wide scheduler state. Each part is one digest.
+//! rest of the system-wide scheduler state. Each part is rendered as text and compared whole
+//! with the previous step's (no hash, so nothing can collide); each task is rendered once per
+//! step and its text copied into every part that reads it.
 
 use std::fmt::Write as _;
-use std::hash::Hasher;
 
 use sim::CpuId;
 
 use crate::sched::fair::{cfs_rq, CfsRqId};
+use crate::sched::rt::RtRq;
 use crate::sched::SchedState;
 use crate::task::Task;
 
-/// The digests of the state the per-step checks and the RT/DL watch read (a superset:
-/// whole class runqueues and entities), without what changes outside a spinlock by design
+/// The state the per-step checks and the RT/DL watch read (a superset: whole class
+/// runqueues and entities), rendered, without what changes outside a spinlock by design
 /// (a running task's own `state` and `in_iowait` count only as `nr_iowait_balanced` reads
 /// them; an rt_mutex's owner and the worker pools, which the checks that read them judge
 /// after every step, `invariants::LOCKLESS_INPUTS`).
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Digests {
+#[derive(Clone, Default)]
+pub struct CheckedState {
     /// Per CPU: its runqueue, its group runqueues and entities, its cpudl and overload
     /// entries, its curr, donor and stopper, the tasks on its DL trees and the tasks queued
     /// on it.
-    pub per_rq: Vec<u64>,
+    pub per_rq: Vec<String>,
     /// What the mutex and rt_mutex locks protect, but not `blocked_on` (which the 7.1 and
     /// later proxy paths clear under a runqueue lock): each task's `pi_blocked_on`,
     /// rt_mutex waiter and `pi_waiters`, the mutex wait lists and the rt_mutex wait trees.
-    pub other_locks: u64,
+    pub other_locks: String,
     /// The rest of the system-wide state: cpudl, the overload mask, the root domain's
     /// bandwidth, and every task's fields (those queued nowhere included).
-    pub system: u64,
+    pub system: String,
+    /// Each task's fields ([`task_fields`]), the step's scratch buffers.
+    tasks: Vec<String>,
 }
 
-/// Fill `d` with the digests of `s` (reusing its buffers).
-pub fn checked_state_digests(s: &SchedState, d: &mut Digests) {
-    let mut per_rq: Vec<Digest> = s.rqs.iter().map(|_| Digest::new()).collect();
+/// Fill `d` with the rendering of `s` (reusing its buffers).
+pub fn render_checked_state(s: &SchedState, d: &mut CheckedState) {
+    d.tasks.resize_with(s.tasks.len(), String::new);
+    for (t, text) in s.tasks.iter().zip(&mut d.tasks) {
+        text.clear();
+        task_fields(s, t, text);
+    }
+    let tasks = &d.tasks;
+    d.per_rq.resize_with(s.rqs.len(), String::new);
     for rq in &s.rqs {
-        let h = &mut per_rq[rq.cpu.idx()];
+        let h = &mut d.per_rq[rq.cpu.idx()];
+        h.clear();
         let _ = write!(
             h,
-            "{:?}{:?}{:?}{}{:?}{:?}{:?}{:?}{:?}{}{}",
-            rq.curr,
-            rq.donor,
-            rq.next_class,
-            rq.nr_running,
-            rq.cfs,
-            rq.rt,
-            rq.dl,
-            rq.fair_server,
-            rq.dl_server,
-            rq.nr_iowait,
-            rq.in_prev_balance
+            "{:?}{:?}{:?}{}{:?}",
+            rq.curr, rq.donor, rq.next_class, rq.nr_running, rq.cfs
+        );
+        rt_rq_fields(s, &rq.rt, h);
+        let _ = write!(
+            h,
+            "{:?}{:?}{:?}{}{}",
+            rq.dl, rq.fair_server, rq.dl_server, rq.nr_iowait, rq.in_prev_balance
         );
         let c = rq.cpu;
         for (tg, g) in s.groups.iter().enumerate().skip(1) {
@@ -74,35 +81,30 @@ pub fn checked_state_digests(s: &SchedState, d: &mut Digests) {
             s.cpudl.free_cpus.test(c),
             s.dlo_mask.test(c)
         );
-    }
-    // A runqueue's checks read its curr, donor and stopper, the tasks on its DL trees, and
-    // the tasks queued on it (counted by task_cpu). A task queued nowhere is read by none
-    // of them: it may change CPU under another runqueue's lock (proxy_migrate_task() sets
-    // a dequeued donor's CPU under the source's) without either checked again.
-    for rq in &s.rqs {
-        let h = &mut per_rq[rq.cpu.idx()];
+        // A runqueue's checks read its curr, donor and stopper, the tasks on its DL trees,
+        // and the tasks queued on it (counted by task_cpu). A task queued nowhere is read by
+        // none of them: it may change CPU under another runqueue's lock
+        // (proxy_migrate_task() sets a dequeued donor's CPU under the source's) without
+        // either checked again.
         for t in [rq.curr, rq.donor, rq.stop] {
-            task_fields(s, &s.tasks[t.idx()], h);
+            h.push_str(&tasks[t.idx()]);
         }
         for &(_, _, e) in rq.dl.root.iter() {
             if let crate::sched::deadline::DlEntity::Task(t) = e {
-                task_fields(s, &s.tasks[t.idx()], h);
+                h.push_str(&tasks[t.idx()]);
             }
         }
         for &(_, _, t) in rq.dl.pushable.iter() {
-            task_fields(s, &s.tasks[t.idx()], h);
+            h.push_str(&tasks[t.idx()]);
         }
     }
-    let mut all_tasks = Digest::new();
-    for t in &s.tasks {
+    for (t, text) in s.tasks.iter().zip(tasks) {
         if t.on_rq == crate::task::OnRq::Queued {
-            task_fields(s, t, &mut per_rq[t.cpu.idx()]);
+            d.per_rq[t.cpu.idx()].push_str(text);
         }
-        task_fields(s, t, &mut all_tasks);
     }
-    d.per_rq.clear();
-    d.per_rq.extend(per_rq.into_iter().map(|h| h.0.finish()));
-    let mut h = Digest::new();
+    let h = &mut d.other_locks;
+    h.clear();
     for t in &s.tasks {
         let _ = write!(
             h,
@@ -116,15 +118,46 @@ pub fn checked_state_digests(s: &SchedState, d: &mut Digests) {
     for l in &s.rt_mutexes {
         let _ = write!(h, "{}{:?}", l.has_waiters, l.waiters);
     }
-    d.other_locks = h.0.finish();
-    let mut h = Digest::new();
+    let h = &mut d.system;
+    h.clear();
     let _ = write!(h, "{}{:?}{:?}{:?}", s.tasks.len(), s.cpudl, s.dlo_mask, s.dl_bw);
-    h.0.write_u64(all_tasks.0.finish());
-    d.system = h.0.finish();
+    for text in tasks {
+        h.push_str(text);
+    }
+}
+
+/// An RT runqueue: its counts, bitmap and pushable list, and each non-empty priority
+/// list's tasks in order (the list heads alone would not show a reordering in the middle,
+/// and the empty lists, most of the hundred, show nothing).
+fn rt_rq_fields(s: &SchedState, rt: &RtRq, h: &mut String) {
+    // Destructured, so that a field added to `RtRq` must be added here.
+    let RtRq {
+        rt_nr_running,
+        queues,
+        bitmap,
+        highest_prio,
+        overloaded,
+        pushable_tasks,
+        pushable_seq,
+    } = rt;
+    let _ = write!(
+        h,
+        "{rt_nr_running} {bitmap:#x} {highest_prio:?} {overloaded} {pushable_tasks:?} {pushable_seq}"
+    );
+    for (prio, q) in queues.iter().enumerate() {
+        if !q.is_empty() {
+            let _ = write!(h, " [{prio} {}:", q.len());
+            // Bounded: a list whose links loop would otherwise never end here.
+            for t in q.iter(&s.tasks).take(q.len() + 1) {
+                let _ = write!(h, " {}", t.0);
+            }
+            h.push(']');
+        }
+    }
 }
 
 /// The fields of `t` a per-step check or the RT/DL watch reads.
-fn task_fields(s: &SchedState, t: &Task, h: &mut Digest) {
+fn task_fields(s: &SchedState, t: &Task, h: &mut String) {
     let _ = write!(
         h,
         "{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}{:?}",
@@ -163,7 +196,12 @@ fn task_fields(s: &SchedState, t: &Task, h: &mut Digest) {
 /// runqueues it judged; `all`: whether the system-wide state outside the mutex and rt_mutex
 /// locks may have changed, i.e. whether it checked anything): the parts it did not judge are
 /// unchanged from `before`. Returns what changed, if anything.
-pub fn unjudged_change(before: &Digests, after: &Digests, dirty: &[bool], all: bool) -> Option<String> {
+pub fn unjudged_change(
+    before: &CheckedState,
+    after: &CheckedState,
+    dirty: &[bool],
+    all: bool,
+) -> Option<String> {
     if before.per_rq.len() != after.per_rq.len() {
         return Some("the number of CPUs".to_string());
     }
@@ -177,20 +215,4 @@ pub fn unjudged_change(before: &Digests, after: &Digests, dirty: &[bool], all: b
         return Some("system-wide scheduler state".to_string());
     }
     None
-}
-
-/// Formats straight into a hasher (no string is built).
-struct Digest(std::collections::hash_map::DefaultHasher);
-
-impl Digest {
-    fn new() -> Digest {
-        Digest(std::collections::hash_map::DefaultHasher::new())
-    }
-}
-
-impl std::fmt::Write for Digest {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.write(s.as_bytes());
-        Ok(())
-    }
 }
