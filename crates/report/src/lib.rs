@@ -19,6 +19,7 @@
 
 pub mod dist;
 pub mod ftrace;
+mod json;
 pub mod metrics;
 pub mod perfetto;
 pub mod perfetto_proto;
