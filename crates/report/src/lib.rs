@@ -19,7 +19,6 @@
 
 pub mod dist;
 pub mod ftrace;
-mod json;
 pub mod metrics;
 pub mod perfetto;
 pub mod perfetto_proto;

@@ -18,7 +18,6 @@
 use std::collections::BTreeMap;
 
 use crate::dist::Dist;
-use crate::json::PrettyJson;
 
 use kernel::tracepoints::{Event, EventKind, EventSink, Pid, PrevState, TaskRef};
 use serde::ser::{SerializeMap, Serializer};
@@ -212,167 +211,13 @@ pub struct Metrics {
 
 impl Metrics {
     /// Pretty JSON (two-space indent, keys in schema order), without a trailing newline.
-    ///
-    /// The bytes of `serde_json::to_string_pretty` of the serde derives, written by hand
-    /// (the module `report::json` says why); the test `hand_written_json_is_serde_json_s`
-    /// keeps the two equal, so a new field goes into both.
     pub fn to_json(&self) -> String {
-        // A task's entry is a little under 1 KB (with ten-digit times); the rest is small.
-        let mut w = PrettyJson::with_capacity(1024 * (1 + self.tasks.len()));
-        self.write_json(&mut w);
-        w.finish()
-    }
-
-    fn write_json(&self, w: &mut PrettyJson) {
-        w.begin_object();
-        w.key("schema");
-        w.string(&self.schema);
-        w.key("workload");
-        w.string(&self.workload);
-        w.key("config");
-        self.config.write_json(w);
-        w.key("sim_time_ns");
-        w.u64(self.sim_time_ns);
-        w.key("end_reason");
-        w.string(&self.end_reason);
-        w.key("tasks");
-        w.begin_array();
-        for t in &self.tasks {
-            w.element();
-            t.write_json(w);
-        }
-        w.end_array();
-        w.key("counters");
-        self.counters.write_json(w);
-        w.key("invariant_violations");
-        w.begin_array();
-        for v in &self.invariant_violations {
-            w.element();
-            w.begin_object();
-            w.key("invariant");
-            w.string(&v.invariant);
-            w.key("time_ns");
-            w.u64(v.time_ns);
-            w.key("detail");
-            w.string(&v.detail);
-            w.end_object();
-        }
-        w.end_array();
-        w.end_object();
+        serde_json::to_string_pretty(self).expect("metrics serialise")
     }
 
     /// The task with this pid, if any.
     pub fn task(&self, pid: Pid) -> Option<&TaskMetrics> {
         self.tasks.iter().find(|t| t.pid == pid)
-    }
-}
-
-/// The hand-written halves of [`Metrics::to_json`], one per struct, in the derives' field order.
-impl Config {
-    fn write_json(&self, w: &mut PrettyJson) {
-        w.begin_object();
-        w.key("cpus");
-        w.u64(u64::from(self.cpus));
-        w.key("protocol");
-        w.string(&self.protocol);
-        w.key("seed");
-        w.u64(self.seed);
-        w.key("costs");
-        w.string(&self.costs);
-        w.key("features");
-        w.begin_object();
-        for (name, on) in &self.features {
-            w.key_escaped(name);
-            w.bool(*on);
-        }
-        w.end_object();
-        w.end_object();
-    }
-}
-
-impl TaskMetrics {
-    fn write_json(&self, w: &mut PrettyJson) {
-        w.begin_object();
-        w.key("name");
-        w.string(&self.name);
-        w.key("pid");
-        w.u64(u64::from(self.pid));
-        w.key("policy");
-        w.string(&self.policy);
-        w.key("prio");
-        w.i64(i64::from(self.prio));
-        w.key("nice");
-        w.i64(i64::from(self.nice));
-        if let Some(params) = &self.dl_params_ns {
-            w.key("dl_params_ns");
-            w.begin_array();
-            for &v in params {
-                w.element();
-                w.u64(v);
-            }
-            w.end_array();
-        }
-        w.key("exit_ns");
-        w.opt_u64(self.exit_ns);
-        w.key("done_ns");
-        w.opt_u64(self.done_ns);
-        w.key("runtime_ns");
-        w.u64(self.runtime_ns);
-        w.key("donated_ns");
-        w.u64(self.donated_ns);
-        w.key("wakeup_latency_ns");
-        self.wakeup_latency_ns.write_json(w);
-        w.key("lock_wait_ns");
-        self.lock_wait_ns.write_json(w);
-        w.key("loop_ns");
-        self.loop_ns.write_json(w);
-        w.key("deadline_misses");
-        w.u64(self.deadline_misses);
-        w.key("dl_throttles");
-        w.u64(self.dl_throttles);
-        w.key("nr_switches");
-        w.u64(self.nr_switches);
-        w.key("nr_migrations");
-        w.u64(self.nr_migrations);
-        w.end_object();
-    }
-}
-
-impl Hist {
-    fn write_json(&self, w: &mut PrettyJson) {
-        w.begin_object();
-        for (name, v) in [
-            ("count", self.count),
-            ("min", self.min),
-            ("p50", self.p50),
-            ("p90", self.p90),
-            ("p99", self.p99),
-            ("max", self.max),
-            ("mean", self.mean),
-        ] {
-            w.key(name);
-            w.u64(v);
-        }
-        w.end_object();
-    }
-}
-
-impl Counters {
-    fn write_json(&self, w: &mut PrettyJson) {
-        w.begin_object();
-        for (name, v) in [
-            ("context_switches", self.context_switches),
-            ("migrations", self.migrations),
-            ("proxy_picks", self.proxy_picks),
-            ("proxy_migrations", self.proxy_migrations),
-            ("return_migrations", self.return_migrations),
-            ("ipis", self.ipis),
-            ("events", self.events),
-        ] {
-            w.key(name);
-            w.u64(v);
-        }
-        w.end_object();
     }
 }
 
@@ -1372,82 +1217,6 @@ mod tests {
         assert_eq!(m.to_json(), expected);
         let v: serde_json::Value = serde_json::from_str(&m.to_json()).expect("valid JSON");
         assert_eq!(v["schema"], SCHEMA);
-    }
-
-    /// `to_json` is written by hand; the serde derives are the reference for its bytes.
-    #[test]
-    fn hand_written_json_is_serde_json_s() {
-        let l = |thread_loop| Mark::LoopStart {
-            thread_loop,
-            phase: 0,
-            phase_loop: 0,
-        };
-        let e = |thread_loop| Mark::LoopEnd {
-            thread_loop,
-            phase: 0,
-            phase_loop: 0,
-        };
-        let mut s = Stream::default();
-        s.newtask(0, A, "a \"q\" \\ \t", Policy::Fifo, 89)
-            .newtask(0, B, "b-é✓", Policy::Normal, 139)
-            .push(
-                1,
-                CpuId(0),
-                EventKind::SchedSetattr {
-                    pid: B,
-                    policy: Policy::Deadline,
-                    prio: -1,
-                    nice: -20,
-                    dl_params_ns: Some([3_000_000, 10_000_000, u64::MAX]),
-                },
-            )
-            .mark(2, B, l(0))
-            .switch(10, CpuId(0), 0, PrevState::Running, A)
-            .waking(20, B)
-            .switch(30, CpuId(1), 0, PrevState::Running, B)
-            .mark(40, B, e(0))
-            .mark(41, B, Mark::TaskEnd)
-            .push(
-                50,
-                CpuId(1),
-                EventKind::SchedProcessExit {
-                    task: TaskRef { pid: B, prio: -1 },
-                },
-            )
-            .switch(60, CpuId(1), B, PrevState::Dead, 0)
-            .switch(70, CpuId(0), A, PrevState::Preempted, 77);
-        let mut c = MetricsCollector::new();
-        for e in &s.0 {
-            c.event(e);
-        }
-        let mut info = info(1_000);
-        info.workload = "w\u{1}\n".into();
-        info.features.push(("odd \"feature\"".into(), true));
-        let violations = vec![
-            ViolationRecord {
-                invariant: "rq_curr_on_rq".into(),
-                time_ns: 10,
-                detail: "cpu 0: \"x\"\r\n\u{1f}".into(),
-            },
-            ViolationRecord {
-                invariant: "lockdep".into(),
-                time_ns: u64::MAX,
-                detail: String::new(),
-            },
-        ];
-        let full = c.finish(info, violations);
-        assert_eq!(full.tasks.len(), 3, "a, b and the unknown 77");
-        let empty = MetricsCollector::new().finish(
-            RunInfo {
-                features: Vec::new(),
-                ..super::tests::info(0)
-            },
-            Vec::new(),
-        );
-        for m in [full, empty] {
-            let reference = serde_json::to_string_pretty(&m).expect("serialise");
-            assert_eq!(m.to_json(), reference);
-        }
     }
 
     #[test]
