@@ -89,7 +89,21 @@ impl Dist {
         self.max = self.max.max(v);
         match &mut self.store {
             Store::Raw(samples) if samples.len() < EXACT_SAMPLES => samples.push(v),
+            _ => self.store_counted(v),
+        }
+    }
+
+    /// [`Dist::record`]'s store once the raw samples are full: out of line, so that the
+    /// common case (one more raw sample) needs no stack frame.
+    #[inline(never)]
+    fn store_counted(&mut self, v: u64) {
+        match &mut self.store {
             Store::Raw(samples) => {
+                assert_eq!(
+                    samples.len(),
+                    EXACT_SAMPLES,
+                    "raw samples leave raw mode when full"
+                );
                 samples.push(v);
                 samples.sort_unstable();
                 let mut counted: Vec<(u64, u64)> = Vec::new();

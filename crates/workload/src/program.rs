@@ -125,7 +125,7 @@ impl Run {
             thread_cpus: mask(&spec.cpus),
             phase_cpus: task.phases.iter().map(|p| mask(&p.cpus)).collect(),
             local_timers: vec![TimerState::default(); self.data.timers.len()],
-            pending: VecDeque::new(),
+            pending: OpQueue::default(),
             pc: Pc::Start,
             cont: Cont::None,
             t_first_ns: 0,
@@ -246,7 +246,7 @@ pub struct RtAppThread {
     phase_cpus: Vec<Option<CpuMask>>,
     /// Per-thread (`unique`) timers, indexed like `Workload::timers`.
     local_timers: Vec<TimerState>,
-    pending: VecDeque<UserOp>,
+    pending: OpQueue,
     pc: Pc,
     cont: Cont,
     /// rt-app `t_first`: `t_zero` plus the delay; the first expiry base of every timer.
@@ -264,6 +264,45 @@ pub struct RtAppThread {
     taskgroup: TaskGroupId,
     /// The last system call handed to the kernel, if its failure would end the program.
     checked_call: Option<CheckedCall>,
+}
+
+/// The ops produced and not yet handed out, oldest first.
+///
+/// Almost every step produces exactly one op, which is handed out at the next call: it waits
+/// in `next`, without the ring-buffer bookkeeping of a `VecDeque` (the ops are 72 bytes, a
+/// `CpuMask` wide). Only the ops behind it queue in `rest`. Invariant: `rest` is empty while
+/// `next` is `None`.
+#[derive(Debug, Default)]
+struct OpQueue {
+    next: Option<UserOp>,
+    rest: VecDeque<UserOp>,
+}
+
+impl OpQueue {
+    fn front(&self) -> Option<&UserOp> {
+        self.next.as_ref()
+    }
+
+    fn push(&mut self, op: UserOp) {
+        if self.next.is_none() {
+            self.next = Some(op);
+        } else {
+            self.rest.push_back(op);
+        }
+    }
+
+    fn pop(&mut self) -> Option<UserOp> {
+        let op = self.next.take()?;
+        if !self.rest.is_empty() {
+            self.next = self.rest.pop_front();
+        }
+        Some(op)
+    }
+
+    fn clear(&mut self) {
+        self.next = None;
+        self.rest.clear();
+    }
 }
 
 /// A system call whose failure rt-app does not survive.
@@ -306,6 +345,10 @@ impl RtAppThread {
 
     /// One step of the state machine: either push ops or move on (or both).
     fn step(&mut self, now_ns: Nanos) {
+        // Most steps have no continuation: skip taking one apart.
+        if self.cont == Cont::None {
+            return self.advance(now_ns);
+        }
         match std::mem::replace(&mut self.cont, Cont::None) {
             Cont::None => self.advance(now_ns),
             Cont::Runtime {
@@ -313,7 +356,7 @@ impl RtAppThread {
                 duration_ns,
             } => {
                 if now_ns.saturating_sub(start_ns) < duration_ns {
-                    self.pending.push_back(UserOp::Run {
+                    self.pending.push(UserOp::Run {
                         work_ns: RUNTIME_CHUNK_NS,
                     });
                     self.cont = Cont::Runtime {
@@ -328,19 +371,19 @@ impl RtAppThread {
                 let mut st = self.shared();
                 if st.barrier_waiting[barrier] == 0 {
                     drop(st);
-                    self.pending.push_back(UserOp::CondBroadcast { cond });
-                    self.pending.push_back(UserOp::Unlock { mutex });
+                    self.pending.push(UserOp::CondBroadcast { cond });
+                    self.pending.push(UserOp::Unlock { mutex });
                 } else {
                     st.barrier_waiting[barrier] -= 1;
                     drop(st);
-                    self.pending.push_back(UserOp::CondWait { cond, mutex });
+                    self.pending.push(UserOp::CondWait { cond, mutex });
                     self.cont = Cont::BarrierWoken { barrier };
                 }
             }
             Cont::BarrierWoken { barrier } => {
                 self.shared().barrier_waiting[barrier] += 1;
                 let mutex = self.data.barriers[barrier].mutex;
-                self.pending.push_back(UserOp::Unlock { mutex });
+                self.pending.push(UserOp::Unlock { mutex });
             }
         }
     }
@@ -351,11 +394,11 @@ impl RtAppThread {
                 let t_zero_ns = *self.shared().t_zero_ns.get_or_insert(now_ns);
                 let delay_us = self.data.threads[self.thread].delay_us;
                 self.t_first_ns = t_zero_ns.saturating_add(delay_us.saturating_mul(NSEC_PER_USEC));
-                self.pending.push_back(UserOp::Mark {
+                self.pending.push(UserOp::Mark {
                     mark: Mark::TaskStart.marker(),
                 });
                 if delay_us > 0 {
-                    self.pending.push_back(UserOp::SleepUntil {
+                    self.pending.push(UserOp::SleepUntil {
                         at_ns: self.t_first_ns,
                     });
                 }
@@ -394,7 +437,7 @@ impl RtAppThread {
                 }
             }
             Pc::LoopBottom => {
-                self.pending.push_back(UserOp::Mark {
+                self.pending.push(UserOp::Mark {
                     mark: self.loop_mark(false).marker(),
                 });
                 self.phase_loop = self.phase_loop.wrapping_add(1);
@@ -417,15 +460,15 @@ impl RtAppThread {
             Pc::Finish => {
                 // rt-app: pthread_setschedparam(SCHED_OTHER, 0) before the task-end marker.
                 let attr = SchedAttr::normal(self.nice);
-                self.pending.push_back(UserOp::SetAttr { attr });
+                self.pending.push(UserOp::SetAttr { attr });
                 self.set_taskgroup(ROOT_TASKGROUP);
-                self.pending.push_back(UserOp::Mark {
+                self.pending.push(UserOp::Mark {
                     mark: Mark::TaskEnd.marker(),
                 });
-                self.pending.push_back(UserOp::Exit);
+                self.pending.push(UserOp::Exit);
                 self.pc = Pc::Exited;
             }
-            Pc::Exited => self.pending.push_back(UserOp::Exit),
+            Pc::Exited => self.pending.push(UserOp::Exit),
         }
     }
 
@@ -450,7 +493,7 @@ impl RtAppThread {
         if matches!(attr.policy, Policy::Normal | Policy::Batch) {
             self.nice = attr.nice;
         }
-        self.pending.push_back(UserOp::SetAttr { attr });
+        self.pending.push(UserOp::SetAttr { attr });
     }
 
     /// rt-app `set_thread_affinity()` + `set_thread_param()` + the loop-start marker.
@@ -458,7 +501,7 @@ impl RtAppThread {
         let wanted = self.phase_cpus[self.phase].or(self.thread_cpus);
         if wanted != self.affinity {
             let cpus = wanted.unwrap_or_else(|| CpuMask::first_n(MAX_CPUS));
-            self.pending.push_back(UserOp::SetAffinity { cpus });
+            self.pending.push(UserOp::SetAffinity { cpus });
             self.affinity = wanted;
         }
         let phase_sched = self.task().phases[self.phase].sched;
@@ -473,7 +516,7 @@ impl RtAppThread {
         if let Some(g) = self.task().phases[self.phase].taskgroup {
             self.set_taskgroup(g);
         }
-        self.pending.push_back(UserOp::Mark {
+        self.pending.push(UserOp::Mark {
             mark: self.loop_mark(true).marker(),
         });
     }
@@ -482,7 +525,7 @@ impl RtAppThread {
     fn set_taskgroup(&mut self, g: TaskGroupId) {
         if g != self.taskgroup {
             self.taskgroup = g;
-            self.pending.push_back(UserOp::SetCgroup { group: g });
+            self.pending.push(UserOp::SetCgroup { group: g });
         }
     }
 
@@ -511,7 +554,7 @@ impl RtAppThread {
 
     /// rt-app `run_event()`.
     fn run_event(&mut self, event: Event, now_ns: Nanos) {
-        let push = |this: &mut Self, op: UserOp| this.pending.push_back(op);
+        let push = |this: &mut Self, op: UserOp| this.pending.push(op);
         match event {
             Event::Run { work_us } => {
                 if work_us > 0 {
@@ -616,7 +659,7 @@ impl RtAppThread {
             }
         };
         if let Some(at_ns) = sleep_until {
-            self.pending.push_back(UserOp::SleepUntil { at_ns });
+            self.pending.push(UserOp::SleepUntil { at_ns });
         }
     }
 }
@@ -640,8 +683,8 @@ impl RtAppThread {
             errno.strerror()
         );
         self.pending.clear();
-        self.pending.push_back(UserOp::Write { fd: 2, text });
-        self.pending.push_back(UserOp::ExitGroup { status: 1 });
+        self.pending.push(UserOp::Write { fd: 2, text });
+        self.pending.push(UserOp::ExitGroup { status: 1 });
         self.pc = Pc::Exited;
         self.cont = Cont::None;
     }
@@ -653,13 +696,15 @@ impl UserProgram for RtAppThread {
             self.fail(ctx, call, errno);
         }
         for _ in 0..STEP_LIMIT {
-            if let Some(op) = self.pending.pop_front() {
-                self.checked_call = match op {
-                    UserOp::SetAttr { attr } => Some(CheckedCall::SetAttr(attr)),
-                    UserOp::SetAffinity { cpus } => Some(CheckedCall::SetAffinity(cpus)),
-                    _ => None,
-                };
-                return op;
+            if let Some(op) = self.pending.front() {
+                // `checked_call` is `None` here (taken above): only the calls whose failure
+                // ends the program set it, and the other ops need not write it again.
+                match *op {
+                    UserOp::SetAttr { attr } => self.checked_call = Some(CheckedCall::SetAttr(attr)),
+                    UserOp::SetAffinity { cpus } => self.checked_call = Some(CheckedCall::SetAffinity(cpus)),
+                    _ => {}
+                }
+                return self.pending.pop().expect("the queue has a next op");
             }
             self.step(ctx.now_ns);
         }

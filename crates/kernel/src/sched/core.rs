@@ -268,8 +268,11 @@ impl Kernel {
 /// The line's owner is `current`: the task whose stack executes on the CPU, which inside
 /// `__schedule()` is still prev after `rq->curr` already names next (TR-5).
 pub fn emit(s: &mut SchedState, cpu: CpuId, kind: EventKind) {
+    // Ask the machine first (a call into the sim crate): then nothing else has to be kept in
+    // saved registers across that call, on a path every event takes.
+    let ctx = s.m.cpu_ctx(cpu);
     let rq = &s.rqs[cpu.idx()];
-    let current = s.m.cpu_ctx(cpu).map_or(rq.curr, ctx_task);
+    let current = ctx.map_or(rq.curr, ctx_task);
     let curr = &s.tasks[current.idx()];
     let flags = TraceFlags {
         irqs_off: rq.irqs_disabled,
