@@ -35,10 +35,11 @@ pub struct CheckedState {
     /// later proxy paths clear under a runqueue lock): each task's `pi_blocked_on`,
     /// rt_mutex waiter and `pi_waiters`, the mutex wait lists and the rt_mutex wait trees.
     pub other_locks: String,
-    /// The rest of the system-wide state: cpudl, the overload mask, the root domain's
-    /// bandwidth, and every task's fields (those queued nowhere included).
+    /// The rest of the system-wide state: cpudl, the overload mask and the root domain's
+    /// bandwidth, with `tasks`.
     pub system: String,
-    /// Each task's fields ([`task_fields`]), the step's scratch buffers.
+    /// Each task's fields ([`task_fields`]), those queued nowhere included: system-wide
+    /// state too, compared with `system`.
     tasks: Vec<String>,
 }
 
@@ -120,10 +121,7 @@ pub fn render_checked_state(s: &SchedState, d: &mut CheckedState) {
     }
     let h = &mut d.system;
     h.clear();
-    let _ = write!(h, "{}{:?}{:?}{:?}", s.tasks.len(), s.cpudl, s.dlo_mask, s.dl_bw);
-    for text in tasks {
-        h.push_str(text);
-    }
+    let _ = write!(h, "{:?}{:?}{:?}", s.cpudl, s.dlo_mask, s.dl_bw);
 }
 
 /// An RT runqueue: its counts, bitmap and pushable list, and each non-empty priority
@@ -211,7 +209,7 @@ pub fn unjudged_change(
     if before.other_locks != after.other_locks {
         return Some("mutex or rt_mutex wait state".to_string());
     }
-    if !all && before.system != after.system {
+    if !all && (before.system != after.system || before.tasks != after.tasks) {
         return Some("system-wide scheduler state".to_string());
     }
     None
