@@ -262,7 +262,7 @@ pub fn run_text(
     trace: Option<Box<dyn kernel::tracepoints::EventSink>>,
 ) -> Result<Ran, Failure> {
     let w = workload::load(name, text).map_err(|e| Failure::BadInput(e.to_string()))?;
-    let (mut cfg, costs_name) = harness::build_config(&w, flags)?;
+    let (mut cfg, _costs) = harness::build_config(&w, flags)?;
     cfg.check_invariants = true;
     let protocol = harness::default_protocol(&w, flags)?;
     let cpus = cfg.nr_cpus;
@@ -270,10 +270,9 @@ pub fn run_text(
         source: Some(make_source(cfg.nr_cpus)),
         record: true,
     };
-    match harness::simulate_with(&w, &cfg, &costs_name, protocol, None, trace, &mut |_| {}, choices) {
-        Ok(r) => {
-            let (code, msg) = harness::outcome_exit(&r.outcome, replay);
-            let o = &r.outcome;
+    match harness::simulate_outcome(&w, &cfg, protocol, trace, choices) {
+        Ok((o, choices)) => {
+            let (code, msg) = harness::outcome_exit(&o, replay);
             let (verdict, invariant, time_ns) = match o.end_reason {
                 EndReason::Violation => {
                     let v = o.violations.first();
@@ -297,7 +296,7 @@ pub fn run_text(
                 message: msg.unwrap_or_default(),
                 steps: o.steps,
                 checked_steps: o.checked_steps,
-                choices: r.choices.unwrap_or_default(),
+                choices: choices.unwrap_or_default(),
                 exit_code: code,
                 cpus,
                 coverage: o.coverage.clone(),

@@ -297,20 +297,7 @@ fn simulate_unguarded(
     if let Some(f) = &ftrace {
         sinks.push(Box::new(f.clone()));
     }
-    let mut sys = System::new(cfg.clone(), Box::new(Fanout(sinks)));
-    match choices.source {
-        Some(src) => sys.k.m.set_choice_source(src, choices.record),
-        None if choices.record => sys.k.m.record_choices(),
-        None => {}
-    }
-    add_resources(w, &mut sys, protocol);
-    let nr = cfg.nr_cpus;
-    add_workqueues(w, &mut sys, nr)?;
-    add_taskgroups(w, &mut sys);
-    add_threads(w, &mut sys, nr)?;
-    let outcome = sys.run(progress);
-    let choice_log = sys.k.m.choice_log();
-    drop(sys);
+    let (outcome, choice_log) = boot_and_run(w, cfg, protocol, sinks, progress, choices)?;
     if let Some(f) = ftrace {
         let w = f.try_unwrap().ok().expect("the trace writer is no longer shared");
         w.finish().map_err(|e| Failure::Io(e.to_string()))?;
@@ -334,6 +321,52 @@ fn simulate_unguarded(
         outcome,
         choices: choice_log,
     })
+}
+
+/// A run's outcome and recorded decisions without its metrics: what the explorer keeps of a
+/// schedule. The events go to `extra` alone, if given (the metrics collector's work per
+/// event is saved; the model does not read its sinks, so the run is the same).
+/// A model panic is returned as [`Failure::ModelPanic`], as [`simulate_with`] does.
+pub fn simulate_outcome(
+    w: &Workload,
+    cfg: &Config,
+    protocol: Protocol,
+    extra: Option<Box<dyn EventSink>>,
+    choices: Choices,
+) -> Result<(Outcome, Option<ChoiceLog>), Failure> {
+    let sinks: Vec<Box<dyn EventSink>> = extra.into_iter().collect();
+    catch_model_panic(|| boot_and_run(w, cfg, protocol, sinks, &mut |_| {}, choices))
+}
+
+/// Boot a system for `w` under `cfg` with its events going to `sinks`, run it, and return
+/// its outcome and the decisions recorded (when `choices` asked for them).
+fn boot_and_run(
+    w: &Workload,
+    cfg: &Config,
+    protocol: Protocol,
+    sinks: Vec<Box<dyn EventSink>>,
+    progress: &mut dyn FnMut(u64),
+    choices: Choices,
+) -> Result<(Outcome, Option<ChoiceLog>), Failure> {
+    let sink: Box<dyn EventSink> = if sinks.is_empty() {
+        Box::new(kernel::tracepoints::NullSink)
+    } else {
+        Box::new(Fanout(sinks))
+    };
+    let mut sys = System::new(cfg.clone(), sink);
+    match choices.source {
+        Some(src) => sys.k.m.set_choice_source(src, choices.record),
+        None if choices.record => sys.k.m.record_choices(),
+        None => {}
+    }
+    add_resources(w, &mut sys, protocol);
+    let nr = cfg.nr_cpus;
+    add_workqueues(w, &mut sys, nr)?;
+    add_taskgroups(w, &mut sys);
+    add_threads(w, &mut sys, nr)?;
+    let outcome = sys.run(progress);
+    let choice_log = sys.k.m.choice_log();
+    Ok((outcome, choice_log))
 }
 
 /// The workload's mutexes and condition variables, in the loader's order; a mutex without
