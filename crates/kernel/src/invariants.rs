@@ -125,12 +125,16 @@ struct Counts {
     blocked_donor: Vec<TaskId>,
     /// Per task, its CPU at the last snapshot (no quiet step moves a task).
     task_cpu: Vec<sim::CpuId>,
+    /// The RT/DL watch's candidates at the last snapshot, with their CPUs at the one before
+    /// ([`rt_dl::Candidate`]).
+    rt_dl_candidates: Vec<rt_dl::Candidate>,
 }
 
 impl Counts {
     /// A snapshot with the queued counts of the CPUs in `only` (every CPU with None), and the
     /// iowait sleepers of every CPU, the blocked tasks and the DL tasks' bandwidth, in one
-    /// pass over the tasks (the checks that read them share it).
+    /// pass over the tasks (the checks that read them share it); the same pass finds the
+    /// RT/DL watch's candidates.
     fn snapshot<'a>(&'a mut self, k: &'a Kernel, s: &'a SchedState, only: Option<&[bool]>) -> Snapshot<'a> {
         self.queued_on.clear();
         self.queued_on.resize(s.rqs.len(), 0);
@@ -140,11 +144,13 @@ impl Counts {
         self.iowait_on.resize(s.rqs.len(), 0);
         self.blocked_on.clear();
         self.blocked_donor.clear();
+        self.rt_dl_candidates.clear();
+        let seen = self.task_cpu.len();
         self.task_cpu.resize(s.tasks.len(), sim::CpuId(0));
         let mut dl_tasks_bw = 0;
         for (t, cpu) in s.tasks.iter().zip(&mut self.task_cpu) {
             let c = t.cpu.idx();
-            *cpu = t.cpu;
+            let was = std::mem::replace(cpu, t.cpu);
             if sleeps_in_iowait(t) {
                 self.iowait_on[c] += 1;
             }
@@ -157,7 +163,14 @@ impl Counts {
             if t.policy == uapi::Policy::Deadline {
                 dl_tasks_bw += t.dl.dl_bw;
             }
-            if t.on_rq != OnRq::Queued || only.is_some_and(|only| !only[c]) {
+            if t.on_rq != OnRq::Queued {
+                continue;
+            }
+            if rt_dl::queued_rt_dl(t) {
+                let new = t.id.idx() >= seen;
+                self.rt_dl_candidates.push((t.id, (!new).then_some(was)));
+            }
+            if only.is_some_and(|only| !only[c]) {
                 continue;
             }
             if t.class == Class::Deadline {
@@ -525,7 +538,7 @@ impl Checker {
                     }
                 }
             }
-            self.top_n.quiet_step(&s, k.m.now())
+            self.top_n.quiet_step(&s, k.m.now(), &self.counts.task_cpu)
         } else {
             self.checked_steps += 1;
             let all = touched == Touched::All;
@@ -552,7 +565,11 @@ impl Checker {
                     }
                 }
             }
-            self.top_n.step(&s)
+            self.top_n.step(
+                &s,
+                &self.counts.rt_dl_candidates,
+                (!all).then_some(&self.dirty[..]),
+            )
         };
         drop(s);
         for (inv, detail) in self.out.drain(..) {

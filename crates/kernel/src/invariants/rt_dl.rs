@@ -93,14 +93,28 @@ fn waiting_on(s: &SchedState, t: TaskId) -> Option<CpuMask> {
 }
 
 /// What [`waiting_on`] asks of `t` alone: it is a queued RT or (not throttled) DL context
-/// that does not execute. An idle task or a stopper never is ([`may_ever_wait`]).
-fn queued_rt_dl(t: &Task) -> bool {
+/// that does not execute. An idle task or a stopper never is ([`may_ever_wait`]). The
+/// tasks for which this holds are the watch's [`Candidate`]s.
+pub fn queued_rt_dl(t: &Task) -> bool {
     let rt_dl = match t.class {
         Class::Deadline => !t.dl.dl_throttled,
         Class::Rt => true,
         _ => false,
     };
     rt_dl && may_ever_wait(t) && t.on_rq == OnRq::Queued && !t.on_cpu
+}
+
+/// A task the watch must judge at an evaluation because it may wait now ([`queued_rt_dl`]),
+/// with its CPU at the previous evaluation (None: the task is new since).
+pub type Candidate = (TaskId, Option<CpuId>);
+
+/// Fill `out` with the candidates of `s` in id order, their previous CPUs read from
+/// `task_cpu` (by task index; a task past its end is new).
+pub fn scan_candidates(s: &SchedState, task_cpu: &[CpuId], out: &mut Vec<Candidate>) {
+    out.clear();
+    for t in s.tasks.iter().filter(|t| queued_rt_dl(t)) {
+        out.push((t.id, task_cpu.get(t.id.idx()).copied()));
+    }
 }
 
 /// Whether `t` may ever wait: an idle task or a stopper never does (both are fixed when the
@@ -113,56 +127,63 @@ fn may_ever_wait(t: &Task) -> bool {
 /// could run.
 ///
 /// Only a queued RT/DL task that does not execute may wait (`queued_rt_dl`), and few are.
-/// A step judges in full those and the tasks that waited at the previous step (resetting
-/// their state once they no longer do); of every other task it reads only that much and notes
-/// its CPU, which the next step compares if the task then may wait (a class change and a
-/// move can coincide). Idle tasks and stoppers are never read. What the watch keeps is what
-/// judging every task at every step would keep.
+/// A step judges in full those (its [`Candidate`]s, which the checker's pass over the tasks
+/// finds, each with its CPU at the previous step: a class change and a move can coincide)
+/// and the tasks that waited at the previous step (resetting their state once they no
+/// longer do). Every other task did not wait then and does not now, and what the watch keeps
+/// of it stays as it is. What the watch keeps is what judging every task at every step
+/// would keep.
 pub struct TopNWatch {
     bound_ns: Nanos,
-    /// The tasks that may ever wait ([`may_ever_wait`]) with what the watch keeps of each, in
-    /// id order (the order of reports).
+    /// What the watch keeps of each task, by task index.
     watched: Vec<Watched>,
+    /// The tasks that waited at the previous evaluation (`push_at` not [`NOT_WAITING`]), in
+    /// id order; with the candidates, the tasks an evaluation judges, in id order (the
+    /// order of reports).
+    waiting: Vec<TaskId>,
+    /// The candidates of an evaluation after a quiet step, and the previous `waiting` (kept
+    /// to allocate nothing).
+    scanned: Vec<Candidate>,
+    waiting_spare: Vec<TaskId>,
     /// The number of tasks seen (those after it are new at the next evaluation).
     seen_tasks: usize,
-    /// Per CPU: the donor, its strength and the task on the CPU at the previous step.
-    last: Vec<(TaskId, Strength, TaskId)>,
-    /// Per CPU: since which step its context has been weaker without a pull opportunity
-    /// (see [`DOC`]); cleared at the next one.
-    unpulled_since: Vec<Option<u64>>,
+    /// What the watch keeps of each CPU, by CPU index (empty before the first evaluation).
+    cpus: Vec<CpuWatch>,
     /// Steps seen.
     step_no: u64,
     /// The longest wait seen so far (for calibrating the bound).
     pub worst_ns: Nanos,
     /// The earliest `since` of a wait being timed, as the last evaluation left it.
     min_since: Option<Nanos>,
-    /// Per CPU, rebuilt at each evaluation (kept to allocate nothing per step).
-    cpus: PerCpu,
 }
 
-/// What the watch keeps of one task that may wait.
+/// What the watch keeps of one task.
+#[derive(Clone)]
 struct Watched {
-    id: TaskId,
     /// Since when it has been waiting while a weaker context runs where it could run.
     since: Option<Nanos>,
     /// It waits behind a higher class and no push of its class ran since (see [`DOC`]).
     unpushed: bool,
-    /// Its CPU at the previous step (None before its first).
-    cpu: Option<CpuId>,
     /// The step of the last push opportunity of its CPU while it could be pushed (a pick
     /// there that set a context of its class, its own enqueue or move); [`NOT_WAITING`]
     /// while it does not wait (every step is one then).
     push_at: u64,
 }
 
-/// Per CPU at the step being evaluated: the donor's strength, whether the donor changed,
-/// whether a pick changed the donor or the task on the CPU, and the unpulled state
-/// ([`TopNWatch::unpulled_since`]).
-#[derive(Default)]
-struct PerCpu {
-    running: Vec<Strength>,
-    donor_changed: Vec<bool>,
-    picked: Vec<bool>,
+/// What the watch keeps of one CPU ([`TopNWatch::note_pulls`]).
+struct CpuWatch {
+    /// The donor, its strength (the strength of the CPU's context) and the task on the CPU,
+    /// as the last evaluation saw them.
+    donor: TaskId,
+    running: Strength,
+    curr: TaskId,
+    /// At the last evaluation: whether the donor changed, and whether a pick changed the
+    /// donor or the task on the CPU.
+    donor_changed: bool,
+    picked: bool,
+    /// Since which step its context has been weaker without a pull opportunity (see
+    /// [`DOC`]); cleared at the next one.
+    unpulled_since: Option<u64>,
 }
 
 /// `push_at` of a task that did not wait at the previous step: that step was a push
@@ -175,13 +196,14 @@ impl TopNWatch {
         TopNWatch {
             bound_ns: 2 * s.tun.tick_ns() + 2 * s.costs.ipi_latency_ns,
             watched: Vec::new(),
+            waiting: Vec::new(),
+            scanned: Vec::new(),
+            waiting_spare: Vec::new(),
             seen_tasks: 0,
-            last: Vec::new(),
-            unpulled_since: Vec::new(),
+            cpus: Vec::new(),
             step_no: 0,
             worst_ns: 0,
             min_since: None,
-            cpus: PerCpu::default(),
         }
     }
 
@@ -208,10 +230,16 @@ impl TopNWatch {
 
     /// Account a quiet step ([`crate::invariants::Checker`]): one that changed nothing the
     /// watch reads. It counts as a step, and a wait being timed grows; only once one reaches
-    /// its bound is the state evaluated again (with the verdict [`Self::step`] gives).
-    pub fn quiet_step(&mut self, s: &SchedState, now: Nanos) -> Option<String> {
+    /// its bound is the state evaluated again (with the verdict [`Self::step`] gives), its
+    /// candidates found by a pass over the tasks, their previous CPUs read from `task_cpu`
+    /// (no quiet step moves a task).
+    pub fn quiet_step(&mut self, s: &SchedState, now: Nanos, task_cpu: &[CpuId]) -> Option<String> {
         if self.deadline_ns().is_some_and(|d| now >= d) || self.seen_tasks != s.tasks.len() {
-            return self.step_at(s, now);
+            let mut scanned = std::mem::take(&mut self.scanned);
+            scan_candidates(s, task_cpu, &mut scanned);
+            let out = self.step_at(s, now, &scanned, Some(&[]));
+            self.scanned = scanned;
+            return out;
         }
         self.step_no += 1;
         if let Some(since) = self.min_since {
@@ -220,39 +248,67 @@ impl TopNWatch {
         None
     }
 
-    /// Account the state after one step; the violation's detail once a wait outlasts the
-    /// bound.
-    pub fn step(&mut self, s: &SchedState) -> Option<String> {
-        self.step_at(s, s.now())
+    /// Account the state after one step, given its `candidates` in id order and the CPUs
+    /// whose runqueue it may have changed (`dirty`, None: any; see [`Self::note_pulls`]); the
+    /// violation's detail once a wait outlasts the bound.
+    pub fn step(
+        &mut self,
+        s: &SchedState,
+        candidates: &[Candidate],
+        dirty: Option<&[bool]>,
+    ) -> Option<String> {
+        self.step_at(s, s.now(), candidates, dirty)
     }
 
     /// [`Self::step`] at time `now`.
-    fn step_at(&mut self, s: &SchedState, now: Nanos) -> Option<String> {
-        let seen = self.seen_tasks;
-        if seen < s.tasks.len() {
-            let new = s.tasks[seen..].iter().filter(|t| may_ever_wait(t));
-            self.watched.extend(new.map(|t| Watched {
-                id: t.id,
+    fn step_at(
+        &mut self,
+        s: &SchedState,
+        now: Nanos,
+        candidates: &[Candidate],
+        dirty: Option<&[bool]>,
+    ) -> Option<String> {
+        if self.seen_tasks < s.tasks.len() {
+            let new = Watched {
                 since: None,
                 unpushed: false,
-                cpu: None,
                 push_at: NOT_WAITING,
-            }));
+            };
+            self.watched.resize(s.tasks.len(), new);
             self.seen_tasks = s.tasks.len();
         }
         self.step_no += 1;
-        self.note_pulls(s);
+        self.note_pulls(s, dirty);
         let mut out = None;
         let mut min_since: Option<Nanos> = None;
-        for w in &mut self.watched {
-            let t = &s.tasks[w.id.idx()];
-            if w.push_at == NOT_WAITING && !queued_rt_dl(t) {
-                // It does not wait, and did not at the previous step: its CPU is all that
-                // `wronged_on` would change.
-                w.cpu = Some(t.cpu);
-                continue;
+        let before = std::mem::replace(&mut self.waiting, std::mem::take(&mut self.waiting_spare));
+        let (mut cands, mut waited) = (candidates.iter().peekable(), before.iter().peekable());
+        // In id order, each once: the candidates, and the tasks that waited at the previous
+        // step. One of those that is no candidate now does not wait now: where it was at
+        // the previous step does not matter then, and it counts as not moved.
+        loop {
+            let (id, prev_cpu) = match (cands.peek().copied(), waited.peek().copied()) {
+                (None, None) => break,
+                (Some(&(id, prev)), next) if next.is_none_or(|&n| id <= n) => {
+                    cands.next();
+                    if next == Some(&id) {
+                        waited.next();
+                    }
+                    (id, prev)
+                }
+                (_, Some(&id)) => {
+                    waited.next();
+                    (id, Some(s.tasks[id.idx()].cpu))
+                }
+                (_, None) => unreachable!("a candidate is taken by the arm above"),
+            };
+            let t = &s.tasks[id.idx()];
+            let w = &mut self.watched[id.idx()];
+            let judged = wronged_on(s, t, prev_cpu, w, &self.cpus, self.step_no);
+            if w.push_at != NOT_WAITING {
+                self.waiting.push(id);
             }
-            let Some(cpu) = wronged_on(s, t, w, &self.cpus, &self.unpulled_since, self.step_no) else {
+            let Some(cpu) = judged else {
                 w.since = None;
                 continue;
             };
@@ -271,6 +327,8 @@ impl TopNWatch {
             }
         }
         self.min_since = min_since;
+        self.waiting_spare = before;
+        self.waiting_spare.clear();
         out
     }
 
@@ -280,40 +338,53 @@ impl TopNWatch {
     /// fair or idle prev) does not, and stays unpulled until its donor changes. Fills
     /// `running`, `donor_changed` and whether a pick changed its donor or the task on it
     /// (`picked`).
-    fn note_pulls(&mut self, s: &SchedState) {
-        if self.last.is_empty() {
-            self.last = s
+    ///
+    /// A CPU outside `dirty` (None: every CPU is in it) kept its runqueue, and with it its
+    /// donor, its curr and what the donor's strength is made of, as the checker's premise
+    /// says (`invariants::quiet`): nothing changed there, and only the flags of a change are
+    /// cleared.
+    fn note_pulls(&mut self, s: &SchedState, dirty: Option<&[bool]>) {
+        if self.cpus.is_empty() {
+            self.cpus = s
                 .rqs
                 .iter()
-                .map(|rq| (rq.donor, strength(s, rq.donor), rq.curr))
+                .map(|rq| CpuWatch {
+                    donor: rq.donor,
+                    running: strength(s, rq.donor),
+                    curr: rq.curr,
+                    donor_changed: false,
+                    picked: false,
+                    unpulled_since: None,
+                })
                 .collect();
-            self.unpulled_since = vec![None; s.rqs.len()];
         }
-        let n = s.rqs.len();
-        let cpus = &mut self.cpus;
-        cpus.running.resize(n, WEAKEST);
-        cpus.donor_changed.resize(n, false);
-        cpus.picked.resize(n, false);
-        for rq in &s.rqs {
-            let c = rq.cpu.idx();
+        for (rq, cpu) in s.rqs.iter().zip(&mut self.cpus) {
+            if dirty.is_some_and(|d| d.get(rq.cpu.idx()) != Some(&true)) {
+                debug_assert!(
+                    (cpu.donor, cpu.running, cpu.curr) == (rq.donor, strength(s, rq.donor), rq.curr),
+                    "cpu{} changed outside the dirty runqueues",
+                    rq.cpu
+                );
+                cpu.donor_changed = false;
+                cpu.picked = false;
+                continue;
+            }
             let running = strength(s, rq.donor);
-            let (was, was_strength, was_curr) = self.last[c];
-            let donor_changed = rq.donor != was;
+            let donor_changed = rq.donor != cpu.donor;
             let prev_rt_dl = || {
                 matches!(
-                    s.tasks[was.idx()].class,
+                    s.tasks[cpu.donor.idx()].class,
                     Class::Rt | Class::Deadline | Class::Stop
                 )
             };
             if donor_changed && prev_rt_dl() {
-                self.unpulled_since[c] = None;
-            } else if running > was_strength {
-                self.unpulled_since[c].get_or_insert(self.step_no);
+                cpu.unpulled_since = None;
+            } else if running > cpu.running {
+                cpu.unpulled_since.get_or_insert(self.step_no);
             }
-            self.last[c] = (rq.donor, running, rq.curr);
-            cpus.running[c] = running;
-            cpus.donor_changed[c] = donor_changed;
-            cpus.picked[c] = donor_changed || rq.curr != was_curr;
+            cpu.picked = donor_changed || rq.curr != cpu.curr;
+            cpu.donor_changed = donor_changed;
+            (cpu.donor, cpu.running, cpu.curr) = (rq.donor, running, rq.curr);
         }
     }
 }
@@ -324,27 +395,27 @@ impl TopNWatch {
 /// keeps the donor and changes only the task on the CPU too, S8). Behind a higher class
 /// it was only made pushable (put_prev_task_rt()/_dl()). A push reaches any weaker CPU
 /// (cpupri), an unpulled one too, so an unpulled CPU is a target only after one. Updates
-/// what the watch keeps of `t` (`w`) for step `step_no`.
+/// what the watch keeps of `t` (`w`) for step `step_no`; `prev_cpu` is where `t` was at the
+/// previous step (None: it is new).
 fn wronged_on(
     s: &SchedState,
     t: &Task,
+    prev_cpu: Option<CpuId>,
     w: &mut Watched,
-    cpus: &PerCpu,
-    unpulled_since: &[Option<u64>],
+    cpus: &[CpuWatch],
     step_no: u64,
 ) -> Option<CpuId> {
     let waiting = waiting_on(s, t.id);
     let mine = strength(s, t.id);
-    let moved = w.cpu != Some(t.cpu);
-    w.cpu = Some(t.cpu);
+    let moved = prev_cpu != Some(t.cpu);
     let c = t.cpu.idx();
-    let own = cpus.running[c];
-    if waiting.is_none() || moved || (cpus.donor_changed[c] && own.0 == mine.0) {
+    let own = cpus[c].running;
+    if waiting.is_none() || moved || (cpus[c].donor_changed && own.0 == mine.0) {
         w.unpushed = false;
     }
     if waiting.is_none() {
         w.push_at = NOT_WAITING;
-    } else if moved || (cpus.picked[c] && own.0 == mine.0) {
+    } else if moved || (cpus[c].picked && own.0 == mine.0) {
         w.push_at = step_no;
     } else if w.push_at == NOT_WAITING {
         // It waits since this step: the previous one, quiet or not, was its last push
@@ -356,10 +427,10 @@ fn wronged_on(
     }
     let push_at = w.push_at;
     let target = |c: usize| {
-        if unpulled_since[c].is_some_and(|since| push_at <= since) {
+        if cpus[c].unpulled_since.is_some_and(|since| push_at <= since) {
             (0, 0)
         } else {
-            cpus.running[c]
+            cpus[c].running
         }
     };
     match waiting.filter(|_| !w.unpushed) {
@@ -410,6 +481,35 @@ mod tests {
         s.rqs[cpu].donor = t;
     }
 
+    /// The watch as the checker drives it: each step's candidates with where they were at
+    /// the previous step.
+    struct Stepper {
+        w: TopNWatch,
+        task_cpu: Vec<CpuId>,
+        candidates: Vec<Candidate>,
+    }
+
+    impl Stepper {
+        fn new(s: &SchedState) -> Stepper {
+            Stepper {
+                w: TopNWatch::new(s),
+                task_cpu: Vec::new(),
+                candidates: Vec::new(),
+            }
+        }
+
+        fn bound_ns(&self) -> Nanos {
+            self.w.bound_ns()
+        }
+
+        fn step_at(&mut self, s: &SchedState, now: Nanos) -> Option<String> {
+            scan_candidates(s, &self.task_cpu, &mut self.candidates);
+            let out = self.w.step_at(s, now, &self.candidates, None);
+            self.task_cpu = s.tasks.iter().map(|t| t.cpu).collect();
+            out
+        }
+    }
+
     fn queue_on(s: &mut SchedState, cpu: usize, t: TaskId) {
         s.tasks[t.idx()].cpu = CpuId(cpu as u32);
         s.tasks[t.idx()].on_rq = OnRq::Queued;
@@ -419,7 +519,7 @@ mod tests {
     fn a_waiting_rt_task_next_to_an_idle_cpu_fails_only_after_the_bound() {
         let (mut s, t) = state(2, &[50, 40]);
         run_on(&mut s, 0, t[0]);
-        let mut w = TopNWatch::new(&s);
+        let mut w = Stepper::new(&s);
         let bound = w.bound_ns();
         assert_eq!(bound, 2 * s.tun.tick_ns());
         assert_eq!(w.step_at(&s, 0), None);
@@ -444,7 +544,7 @@ mod tests {
     fn a_wait_that_settles_resets_and_an_equal_or_stronger_cpu_is_no_target() {
         let (mut s, t) = state(2, &[50, 40, 40]);
         run_on(&mut s, 0, t[0]);
-        let mut w = TopNWatch::new(&s);
+        let mut w = Stepper::new(&s);
         let bound = w.bound_ns();
         queue_on(&mut s, 0, t[1]);
         assert_eq!(w.step_at(&s, 0), None);
@@ -456,14 +556,14 @@ mod tests {
         queue_on(&mut s, 0, t[2]);
         assert_eq!(w.step_at(&s, bound), None);
         assert_eq!(w.step_at(&s, 10 * bound), None);
-        assert_eq!(w.worst_ns, 0);
+        assert_eq!(w.w.worst_ns, 0);
     }
 
     #[test]
     fn a_task_behind_a_higher_class_is_not_owed_until_a_pick_of_its_class() {
         let (mut s, t) = state(2, &[50, 40, 60]);
         run_on(&mut s, 0, t[0]);
-        let mut w = TopNWatch::new(&s);
+        let mut w = Stepper::new(&s);
         let bound = w.bound_ns();
         // t[0] is boosted to DL while t[1] waits behind it: only made pushable.
         s.tasks[t[0].idx()].class = Class::Deadline;
@@ -486,7 +586,7 @@ mod tests {
         run_on(&mut s, 0, t[0]);
         run_on(&mut s, 1, t[2]);
         queue_on(&mut s, 0, t[1]);
-        let mut w = TopNWatch::new(&s);
+        let mut w = Stepper::new(&s);
         let bound = w.bound_ns();
         assert_eq!(w.step_at(&s, 0), None);
         // CPU 1's task drops to fair by a priority change: no pull.
@@ -518,7 +618,7 @@ mod tests {
         s.rqs[0].donor = t[0];
         queue_on(&mut s, 0, t[0]);
         run_on(&mut s, 1, t[2]);
-        let mut w = TopNWatch::new(&s);
+        let mut w = Stepper::new(&s);
         let bound = w.bound_ns();
         assert_eq!(w.step_at(&s, 0), None);
         s.tasks[t[2].idx()].class = Class::Fair;
@@ -560,7 +660,7 @@ mod tests {
             s.tasks[t[1].idx()].class = Class::Fair;
             s.tasks[t[1].idx()].prio = 120;
             queue_on(&mut s, first, t[1]);
-            let mut w = TopNWatch::new(&s);
+            let mut w = Stepper::new(&s);
             let bound = w.bound_ns();
             assert_eq!(w.step_at(&s, 0), None);
             s.tasks[t[2].idx()].class = Class::Fair;
