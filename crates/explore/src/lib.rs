@@ -262,15 +262,26 @@ pub fn run_text(
     trace: Option<Box<dyn kernel::tracepoints::EventSink>>,
 ) -> Result<Ran, Failure> {
     let w = workload::load(name, text).map_err(|e| Failure::BadInput(e.to_string()))?;
-    let (mut cfg, _costs) = harness::build_config(&w, flags)?;
+    run_workload(&w, flags, make_source, replay, trace)
+}
+
+/// [`run_text`] of a workload already loaded.
+pub fn run_workload(
+    w: &workload::Workload,
+    flags: &Flags,
+    make_source: &dyn Fn(usize) -> Box<dyn ChoiceSource>,
+    replay: &str,
+    trace: Option<Box<dyn kernel::tracepoints::EventSink>>,
+) -> Result<Ran, Failure> {
+    let (mut cfg, _costs) = harness::build_config(w, flags)?;
     cfg.check_invariants = true;
-    let protocol = harness::default_protocol(&w, flags)?;
+    let protocol = harness::default_protocol(w, flags)?;
     let cpus = cfg.nr_cpus;
     let choices = Choices {
         source: Some(make_source(cfg.nr_cpus)),
         record: true,
     };
-    match harness::simulate_outcome(&w, &cfg, protocol, trace, choices) {
+    match harness::simulate_outcome(w, &cfg, protocol, trace, choices) {
         Ok((o, choices)) => {
             let (code, msg) = harness::outcome_exit(&o, replay);
             let (verdict, invariant, time_ns) = match o.end_reason {
@@ -326,30 +337,38 @@ impl Explore {
     pub fn workload_of(&self, seed: u64) -> Result<(String, String), Failure> {
         match &self.workload {
             Some(w) => Ok(w.clone()),
-            None => {
-                let model = self.flags.model.as_deref().unwrap_or("v29");
-                Ok((format!("swarm-{seed}.json"), swarm::generate(seed, model)?))
-            }
+            None => Ok((format!("swarm-{seed}.json"), swarm::generate(seed, self.model())?)),
         }
+    }
+
+    /// The model the swarm generates for (`--model`, v29 by default).
+    fn model(&self) -> &str {
+        self.flags.model.as_deref().unwrap_or("v29")
     }
 
     /// Run one schedule. `replay_of(seed)` is the replay line a failure's message carries.
     pub fn run_seed(&self, seed: u64, replay_of: &dyn Fn(u64) -> String) -> Result<SeedResult, Failure> {
-        let (name, text) = self.workload_of(seed)?;
+        // A swarm workload is loaded from the generator's tree, which is the tree its text
+        // parses into (positions included): the text is kept for a failure's case file.
+        let (name, text, w) = match &self.workload {
+            Some((name, text)) => {
+                let w = workload::load(name, text).map_err(|e| Failure::BadInput(e.to_string()))?;
+                (name.clone(), text.clone(), w)
+            }
+            None => {
+                let name = format!("swarm-{seed}.json");
+                let (text, tree) = swarm::generate_tree(seed, self.model());
+                let w = workload::load_tree(&name, &tree).map_err(|e| Failure::BadInput(e.to_string()))?;
+                (name, text, w)
+            }
+        };
         let mut flags = self.flags.clone();
         flags.file = name.clone();
         flags.seed = Some(seed);
         flags.check = true;
         let (strategy, bounds) = (self.strategy, self.bounds);
         let replay = replay_of(seed);
-        let ran = run_text(
-            &name,
-            &text,
-            &flags,
-            &|n| strategy.source(seed, n, bounds),
-            &replay,
-            None,
-        )?;
+        let ran = run_workload(&w, &flags, &|n| strategy.source(seed, n, bounds), &replay, None)?;
         let case = (ran.verdict != Verdict::Pass).then(|| Case {
             schema: CASE_SCHEMA.to_string(),
             workload_name: name,

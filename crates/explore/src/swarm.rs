@@ -9,3 +9,9 @@ use harness::Failure;
 pub fn generate(seed: u64, model: &str) -> Result<String, Failure> {
     Ok(workload::generate::swarm(seed, model))
 }
+
+/// [`generate`]'s text with the tree it parses into, positions included
+/// (`workload::generate::swarm_tree`).
+pub fn generate_tree(seed: u64, model: &str) -> (String, workload::json::Node) {
+    workload::generate::swarm_tree(seed, model, &workload::generate::Options::default())
+}

@@ -149,6 +149,12 @@ pub fn swarm(seed: u64, model: &str) -> String {
 
 /// The swarm workload of `seed` for `model` with the caller's [`Options`].
 pub fn swarm_with(seed: u64, model: &str, options: &Options) -> String {
+    swarm_tree(seed, model, options).0
+}
+
+/// [`swarm_with`]'s text and the tree [`json::parse`] reads from it, positions included (so
+/// that a caller can load it with [`crate::loader::load_tree`] without parsing the text).
+pub fn swarm_tree(seed: u64, model: &str, options: &Options) -> (String, Node) {
     let mut rng = rng_for(seed);
     let k = draw_knobs(&mut rng, seed, model, options);
     Gen::new(rng, &k).workload()
@@ -426,7 +432,7 @@ impl<'k> Gen<'k> {
         mask
     }
 
-    fn workload(mut self) -> String {
+    fn workload(mut self) -> (String, Node) {
         let mut tasks: Vec<Member> = Vec::new();
         let items = self.work_items();
         if self.k.chain_depth > 0 {
@@ -468,8 +474,9 @@ impl<'k> Gen<'k> {
             top.push(member("resources", object(resources)));
         }
         top.push(member("tasks", object(tasks)));
-        let root = object(top);
-        format!("{}{}", self.header(), json::to_text(&root))
+        let mut root = object(top);
+        let text = json::to_text_placed(&self.header(), &mut root);
+        (text, root)
     }
 
     fn header(&self) -> String {

@@ -142,16 +142,92 @@ impl Node {
 /// deeper stays on the line of its key, so a generated workload reads one task per line.
 /// Comments are not kept (the tree has none).
 pub fn to_text(node: &Node) -> String {
-    let mut out = String::new();
-    write_node(node, 0, &mut out);
-    out.push('\n');
-    out
+    let mut w = Writer::new(None);
+    write_node(node, 0, &mut w);
+    w.out.push('\n');
+    w.out
+}
+
+/// `header` (a comment, say) followed by [`to_text`] of `node`, with every position in
+/// `node` set to where [`parse`] puts it in that text: so the tree is exactly the one
+/// `parse` would read back, without reading it.
+pub fn to_text_placed(header: &str, node: &mut Node) -> String {
+    let mut w = Writer::new(Some(Vec::new()));
+    w.push_str(header);
+    write_node(node, 0, &mut w);
+    w.out.push('\n');
+    let places = w.places.take().unwrap_or_default();
+    let mut places = places.into_iter();
+    place(node, &mut places);
+    debug_assert!(places.next().is_none(), "a position left over");
+    w.out
+}
+
+/// Set the positions of `node` from `places`, in the order [`write_node`] wrote them: a
+/// value's first, then each member's key and value in turn.
+fn place(node: &mut Node, places: &mut impl Iterator<Item = Pos>) {
+    node.pos = places.next().expect("a position per value");
+    match &mut node.kind {
+        Kind::Array(items) => items.iter_mut().for_each(|item| place(item, places)),
+        Kind::Object(members) => {
+            for m in members {
+                m.key_pos = places.next().expect("a position per key");
+                place(&mut m.value, places);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The text being written, with the line and column (in characters, as [`parse`] counts
+/// them) of its next character, and the positions noted so far when asked to note them.
+struct Writer {
+    out: String,
+    line: u32,
+    column: u32,
+    places: Option<Vec<Pos>>,
+}
+
+impl Writer {
+    fn new(places: Option<Vec<Pos>>) -> Writer {
+        Writer {
+            out: String::new(),
+            line: 1,
+            column: 1,
+            places,
+        }
+    }
+
+    fn push(&mut self, c: char) {
+        self.out.push(c);
+        if c == '\n' {
+            self.line += 1;
+            self.column = 1;
+        } else {
+            self.column += 1;
+        }
+    }
+
+    fn push_str(&mut self, s: &str) {
+        s.chars().for_each(|c| self.push(c));
+    }
+
+    /// Note that a key or value starts here.
+    fn note(&mut self) {
+        if let Some(places) = &mut self.places {
+            places.push(Pos {
+                line: self.line,
+                column: self.column,
+            });
+        }
+    }
 }
 
 /// Depths at which an object that holds objects breaks its members onto lines.
 const BREAK_DEPTH: usize = 2;
 
-fn write_node(node: &Node, depth: usize, out: &mut String) {
+fn write_node(node: &Node, depth: usize, out: &mut Writer) {
+    out.note();
     match &node.kind {
         Kind::Null => out.push_str("null"),
         Kind::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -183,6 +259,7 @@ fn write_node(node: &Node, depth: usize, out: &mut String) {
                 } else {
                     out.push(' ');
                 }
+                out.note();
                 write_string(&m.key, out);
                 out.push_str(": ");
                 write_node(&m.value, depth + 1, out);
@@ -199,7 +276,7 @@ fn write_node(node: &Node, depth: usize, out: &mut String) {
 }
 
 /// A JSON string literal: quotes, backslashes and control characters escaped.
-fn write_string(s: &str, out: &mut String) {
+fn write_string(s: &str, out: &mut Writer) {
     out.push('"');
     for c in s.chars() {
         match c {

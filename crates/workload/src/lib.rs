@@ -29,7 +29,7 @@ pub mod spec;
 
 pub use demo::DEMO;
 pub use error::{LoadError, Warning};
-pub use loader::load;
+pub use loader::{load, load_tree};
 pub use marks::Mark;
 pub use program::{RtAppThread, Run, RUNTIME_CHUNK_NS};
 pub use spec::{

@@ -106,6 +106,12 @@ pub fn load(file_name: &str, text: &str) -> Result<Workload, LoadError> {
     Loader::new(file_name).load_root(&root)
 }
 
+/// [`load`] of a tree already read (or built with every position [`json::parse`] would
+/// give it, as [`crate::generate::swarm_tree`] does): the same workload, the same errors.
+pub fn load_tree(file_name: &str, root: &json::Node) -> Result<Workload, LoadError> {
+    Loader::new(file_name).load_root(root)
+}
+
 type R<T> = Result<T, LoadError>;
 
 /// Which of the two resource kinds; used as part of the resource key.

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 use uapi::{Policy, ResourceId};
-use workload::generate::{knobs, swarm, swarm_with, Options, MAX_CHAIN_DEPTH, MODELS};
+use workload::generate::{knobs, swarm, swarm_tree, swarm_with, Options, MAX_CHAIN_DEPTH, MODELS};
 use workload::{load, Event, LoopCount, WorkStepSpec, Workload};
 
 fn loaded(seed: u64, model: &str, options: &Options) -> Workload {
@@ -195,6 +195,30 @@ fn same_seed_same_text_and_seeds_differ() {
     assert_eq!(texts.len(), 50, "50 seeds give 50 different workloads");
     // The header names the seed and the model.
     assert!(swarm(7, "next").starts_with("/* proxysched swarm workload: seed 7, model next."));
+}
+
+/// The tree the generator hands over with its text is the tree the parser reads from that
+/// text, every position included (the explorer loads it without parsing), and it loads into
+/// the same workload.
+#[test]
+fn the_generated_tree_is_the_parsed_text_positions_included() {
+    for model in MODELS {
+        for cycles in [false, true] {
+            for seed in 0..60 {
+                let (text, tree) = swarm_tree(seed, model, &Options { cycles });
+                let parsed = workload::json::parse(&text).expect("the text parses");
+                assert!(parsed == tree, "seed {seed}, {model}, cycles {cycles}:\n{text}");
+                let name = format!("swarm-{seed}.json");
+                let from_tree = workload::load_tree(&name, &tree).expect("the tree loads");
+                let from_text = load(&name, &text).expect("the text loads");
+                assert_eq!(
+                    format!("{from_tree:?}"),
+                    format!("{from_text:?}"),
+                    "seed {seed}, {model}"
+                );
+            }
+        }
+    }
 }
 
 #[test]
