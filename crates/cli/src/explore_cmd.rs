@@ -182,11 +182,11 @@ fn explorer(args: &ExploreArgs) -> Result<(Explore, u64, u64), Failure> {
         Some(p) => {
             let name = p.display().to_string();
             let text = read(p)?;
-            let w = workload::load(&name, &text).map_err(|e| Failure::BadInput(e.to_string()))?;
-            for warn in &w.warnings {
-                crate::write_stderr(&warn.render(&w.name));
+            let g = explore::Given::load(&name, &text)?;
+            for warn in &g.loaded.warnings {
+                crate::write_stderr(&warn.render(&g.loaded.name));
             }
-            Some((name, text))
+            Some(g)
         }
     };
     let ex = Explore {
@@ -208,11 +208,10 @@ fn explorer(args: &ExploreArgs) -> Result<(Explore, u64, u64), Failure> {
         },
     };
     // The flags are checked on the workload, before the pool starts.
-    if let Some((name, text)) = &ex.workload {
-        let w = workload::load(name, text).map_err(|e| Failure::BadInput(e.to_string()))?;
+    if let Some(g) = &ex.workload {
         let mut f = ex.flags.clone();
-        f.file = name.clone();
-        harness::build_config(&w, &f)?;
+        f.file = g.name.clone();
+        harness::build_config(&g.loaded, &f)?;
     }
     Ok((ex, index, shards))
 }

@@ -60,14 +60,37 @@ impl Strategy {
 }
 
 /// What an exploration runs.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Explore {
-    /// The workload as (file name for messages, JSON text); None: the swarm generator.
-    pub workload: Option<(String, String)>,
+    /// The workload given; None: the swarm generator.
+    pub workload: Option<Given>,
     /// `--model`, `--feature`, `--protocol`, ... (`seed` is the schedule's; `check` is on).
     pub flags: Flags,
     pub strategy: Strategy,
     pub bounds: Bounds,
+}
+
+/// A workload given to the explorer, loaded once for all its seeds.
+#[derive(Debug)]
+pub struct Given {
+    /// The file name, for messages.
+    pub name: String,
+    /// The JSON text, for the case files.
+    pub text: String,
+    /// What the text loads into.
+    pub loaded: workload::Workload,
+}
+
+impl Given {
+    /// Load `text` (named `name` in messages); bad input is an error.
+    pub fn load(name: &str, text: &str) -> Result<Given, Failure> {
+        let loaded = workload::load(name, text).map_err(|e| Failure::BadInput(e.to_string()))?;
+        Ok(Given {
+            name: name.to_string(),
+            text: text.to_string(),
+            loaded,
+        })
+    }
 }
 
 /// What a schedule found.
@@ -336,7 +359,7 @@ impl Explore {
     /// The workload of `seed`: the given one, or the swarm's.
     pub fn workload_of(&self, seed: u64) -> Result<(String, String), Failure> {
         match &self.workload {
-            Some(w) => Ok(w.clone()),
+            Some(g) => Ok((g.name.clone(), g.text.clone())),
             None => Ok((format!("swarm-{seed}.json"), swarm::generate(seed, self.model())?)),
         }
     }
@@ -350,16 +373,14 @@ impl Explore {
     pub fn run_seed(&self, seed: u64, replay_of: &dyn Fn(u64) -> String) -> Result<SeedResult, Failure> {
         // A swarm workload is loaded from the generator's tree, which is the tree its text
         // parses into (positions included): the text is kept for a failure's case file.
+        let swarm;
         let (name, text, w) = match &self.workload {
-            Some((name, text)) => {
-                let w = workload::load(name, text).map_err(|e| Failure::BadInput(e.to_string()))?;
-                (name.clone(), text.clone(), w)
-            }
+            Some(g) => (g.name.clone(), g.text.clone(), &g.loaded),
             None => {
                 let name = format!("swarm-{seed}.json");
                 let (text, tree) = swarm::generate_tree(seed, self.model());
-                let w = workload::load_tree(&name, &tree).map_err(|e| Failure::BadInput(e.to_string()))?;
-                (name, text, w)
+                swarm = workload::load_tree(&name, &tree).map_err(|e| Failure::BadInput(e.to_string()))?;
+                (name, text, &swarm)
             }
         };
         let mut flags = self.flags.clone();
@@ -368,7 +389,7 @@ impl Explore {
         flags.check = true;
         let (strategy, bounds) = (self.strategy, self.bounds);
         let replay = replay_of(seed);
-        let ran = run_workload(&w, &flags, &|n| strategy.source(seed, n, bounds), &replay, None)?;
+        let ran = run_workload(w, &flags, &|n| strategy.source(seed, n, bounds), &replay, None)?;
         let case = (ran.verdict != Verdict::Pass).then(|| Case {
             schema: CASE_SCHEMA.to_string(),
             workload_name: name,
