@@ -92,8 +92,8 @@ fn waiting_on(s: &SchedState, t: TaskId) -> Option<CpuMask> {
     Some(*s.cpus_mask(task))
 }
 
-/// What [`waiting_on`] asks of `t` alone: it is a queued RT or (not throttled) DL context
-/// that does not execute. An idle task or a stopper never is ([`may_ever_wait`]). The
+/// What `waiting_on` asks of `t` alone: it is a queued RT or (not throttled) DL context
+/// that does not execute. An idle task or a stopper never is (`may_ever_wait`). The
 /// tasks for which this holds are the watch's [`Candidate`]s.
 pub fn queued_rt_dl(t: &Task) -> bool {
     let rt_dl = match t.class {
@@ -249,7 +249,7 @@ impl TopNWatch {
     }
 
     /// Account the state after one step, given its `candidates` in id order and the CPUs
-    /// whose runqueue it may have changed (`dirty`, None: any; see [`Self::note_pulls`]); the
+    /// whose runqueue it may have changed (`dirty`, None: any; see `note_pulls`); the
     /// violation's detail once a wait outlasts the bound.
     pub fn step(
         &mut self,
