@@ -291,7 +291,7 @@ enum Scope {
 }
 
 /// How much of the state a step may have changed ([`Checker::classify`]).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 enum Touched {
     /// Nothing the checks read (its CPU released no lock and holds none that protects
     /// any).
@@ -299,6 +299,11 @@ enum Touched {
     /// The runqueues marked in `Checker::dirty` and what their locks protect, and what pi
     /// locks protect (the runqueue of each such lock's task is marked).
     Rqs,
+    /// As [`Touched::Rqs`], and kernel mutex wait state besides: what mutex `wait_lock`s
+    /// protect (wait lists) and what `blocked_lock`s protect (their task's `blocked_on`,
+    /// `proxy_waking`, parked donors: the runqueue of each such lock's task is marked, and
+    /// the CPU's own, whose task takes the wait_lock). Every system-wide check runs.
+    Waits,
     /// Anything.
     All,
 }
@@ -329,8 +334,13 @@ enum Touched {
 ///   step are judged (the task may still be the curr or donor of the one it leaves), and
 ///   the system-wide checks; what the rt_mutex checks read it guards only together with an
 ///   rt_mutex's `wait_lock`;
-/// - otherwise every check runs (a mutex wait, rt_mutex wait or blocked lock, or a new
-///   task).
+/// - *runqueue and mutex only* when they are kernel mutex `wait_lock`s and `blocked_lock`s
+///   besides: what a `blocked_lock` guards is its task's `blocked_on` and `proxy_waking`
+///   and the donors parked on it, so its task's runqueues before and after the step are
+///   marked as for a pi lock, and a `wait_lock` marks the CPU's own runqueue (its task is
+///   the one that takes it); the per-runqueue checks run for the marked runqueues, every
+///   system-wide check runs (the wait lists may have changed), and the watch;
+/// - otherwise every check runs (an rt_mutex `wait_lock`, or a new task).
 ///
 /// A runqueue's state here is its own fields and those of its curr, donor and stopper and
 /// of the tasks queued on it (by `task_cpu`); a queued task changes CPU only with both
@@ -352,8 +362,9 @@ pub struct Checker {
     seen_tasks: Option<usize>,
     /// Per CPU: its runqueue may have changed in this step (see [`Touched::Rqs`]).
     dirty: Vec<bool>,
-    /// By lock id: the task whose `pi_lock` it is (rebuilt when tasks are added).
-    pi_lock_task: Vec<Option<TaskId>>,
+    /// By lock id: the task whose `pi_lock` or `blocked_lock` it is (rebuilt when tasks are
+    /// added).
+    lock_task: Vec<Option<TaskId>>,
     /// With `full`: the checked state as the previous step left it, rendered.
     rendered: quiet::CheckedState,
     rendered_now: quiet::CheckedState,
@@ -392,7 +403,7 @@ impl Checker {
             top_n: rt_dl::TopNWatch::new(&k.s.borrow()),
             seen_tasks: None,
             dirty: Vec::new(),
-            pi_lock_task: Vec::new(),
+            lock_task: Vec::new(),
             rendered: quiet::CheckedState::default(),
             rendered_now: quiet::CheckedState::default(),
             pools_digest: 0,
@@ -432,13 +443,14 @@ impl Checker {
         let new_task = self.seen_tasks != Some(s.tasks.len());
         self.seen_tasks = Some(s.tasks.len());
         if new_task {
-            self.pi_lock_task.clear();
+            self.lock_task.clear();
             for t in &s.tasks {
-                let l = t.pi_lock.0 as usize;
-                if self.pi_lock_task.len() <= l {
-                    self.pi_lock_task.resize(l + 1, None);
+                for l in [t.pi_lock.0 as usize, t.blocked_lock.0 as usize] {
+                    if self.lock_task.len() <= l {
+                        self.lock_task.resize(l + 1, None);
+                    }
+                    self.lock_task[l] = Some(t.id);
                 }
-                self.pi_lock_task[l] = Some(t.id);
             }
         }
         let mut lockdep = k.lockdep.borrow_mut();
@@ -466,16 +478,23 @@ impl Checker {
                 // a task queued nowhere (try_to_wake_up() before it takes a runqueue lock):
                 // the task's runqueues before and after the step are judged (it may still be
                 // the curr or donor of the one it leaves), and the system-wide checks.
-                LockClass::PiLock => {
-                    let t = self.pi_lock_task.get(lock.0 as usize).copied().flatten();
-                    let t = t.expect("every pi_lock belongs to a task");
+                LockClass::PiLock | LockClass::BlockedLock | LockClass::BlockedLockNested => {
+                    let t = self.lock_task.get(lock.0 as usize).copied().flatten();
+                    let t = t.expect("every pi_lock and blocked_lock belongs to a task");
                     self.dirty[s.tasks[t.idx()].cpu.idx()] = true;
                     if let Some(was) = self.counts.task_cpu.get(t.idx()) {
                         self.dirty[was.idx()] = true;
                     }
-                    if touched == Touched::Nothing {
-                        touched = Touched::Rqs;
-                    }
+                    let at_least = if class == LockClass::PiLock {
+                        Touched::Rqs
+                    } else {
+                        Touched::Waits
+                    };
+                    touched = touched.max(at_least);
+                }
+                LockClass::MutexWaitLock => {
+                    self.dirty[cpu.idx()] = true;
+                    touched = touched.max(Touched::Waits);
                 }
                 LockClass::WorkerPool | LockClass::WaitQueue => {}
                 _ => touched = Touched::All,
@@ -500,15 +519,16 @@ impl Checker {
                     &self.rendered,
                     &self.rendered_now,
                     &self.dirty,
-                    touched == Touched::Rqs,
+                    touched >= Touched::Rqs,
+                    touched >= Touched::Waits,
                 );
                 assert!(
                     changed.is_none(),
                     "a step of cpu{cpu} judged {} changed {}, at {} ns, step {}",
-                    if touched == Touched::Nothing {
-                        "quiet (no lock released or held but pool and wait-queue locks)"
-                    } else {
-                        "runqueue-only (only runqueue, pool and wait-queue locks released or held)"
+                    match touched {
+                        Touched::Nothing => "quiet (no lock released or held but pool and wait-queue locks)",
+                        Touched::Rqs => "runqueue-only (only runqueue, pi, pool and wait-queue locks released or held)",
+                        _ => "runqueue and mutex only (only runqueue, pi, mutex wait_lock, blocked_lock, pool and wait-queue locks released or held)",
                     },
                     changed.unwrap_or_default(),
                     k.m.now(),
@@ -557,7 +577,7 @@ impl Checker {
                     Scope::Lockless => true,
                     Scope::Pools => pools_changed || self.full,
                     Scope::RqLocks => true,
-                    Scope::OtherLocks => all,
+                    Scope::OtherLocks => touched >= Touched::Waits,
                 };
                 if run {
                     for d in f(&x) {

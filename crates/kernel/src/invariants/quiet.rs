@@ -5,9 +5,10 @@
 //! that compares runs with and without full checks (crates/cli/tests/full_checks.rs) shows
 //! any write the skipping would miss, even on runs whose checks all pass.
 //!
-//! The state is cut in three: per runqueue (its fields and those of the tasks whose
-//! `task_cpu` it is), what only the other locks protect (mutex and rt_mutex waits), and the
-//! rest of the system-wide scheduler state. Each part is rendered as text and compared whole
+//! The state is cut in four: per runqueue (its fields and those of the tasks whose
+//! `task_cpu` it is), what only the rt_mutex locks protect, what only the kernel mutexes'
+//! `wait_lock`s protect (their wait lists), and the rest of the system-wide scheduler
+//! state. Each part is rendered as text and compared whole
 //! with the previous step's (no hash, so nothing can collide); each task is rendered once per
 //! step and its text copied into every part that reads it.
 
@@ -31,10 +32,12 @@ pub struct CheckedState {
     /// entries, its curr, donor and stopper, the tasks on its DL trees and the tasks queued
     /// on it.
     pub per_rq: Vec<String>,
-    /// What the mutex and rt_mutex locks protect, but not `blocked_on` (which the 7.1 and
-    /// later proxy paths clear under a runqueue lock): each task's `pi_blocked_on`,
-    /// rt_mutex waiter and `pi_waiters`, the mutex wait lists and the rt_mutex wait trees.
-    pub other_locks: String,
+    /// What the rt_mutex locks protect: each task's `pi_blocked_on`, rt_mutex waiter and
+    /// `pi_waiters`, and the rt_mutex wait trees.
+    pub rt_mutex_waits: String,
+    /// What the kernel mutexes' `wait_lock`s protect: their wait lists (not `blocked_on`,
+    /// a task field, which the 7.1 and later proxy paths clear under a runqueue lock).
+    pub mutex_waits: String,
     /// The rest of the system-wide state: cpudl, the overload mask and the root domain's
     /// bandwidth, with `tasks`.
     pub system: String,
@@ -104,7 +107,7 @@ pub fn render_checked_state(s: &SchedState, d: &mut CheckedState) {
             d.per_rq[t.cpu.idx()].push_str(text);
         }
     }
-    let h = &mut d.other_locks;
+    let h = &mut d.rt_mutex_waits;
     h.clear();
     for t in &s.tasks {
         let _ = write!(
@@ -113,11 +116,13 @@ pub fn render_checked_state(s: &SchedState, d: &mut CheckedState) {
             t.id, t.pi_blocked_on, t.rt_waiter, t.pi_waiters
         );
     }
-    for m in &s.mutexes {
-        let _ = write!(h, "{:?}", m.wait_list);
-    }
     for l in &s.rt_mutexes {
         let _ = write!(h, "{}{:?}", l.has_waiters, l.waiters);
+    }
+    let h = &mut d.mutex_waits;
+    h.clear();
+    for m in &s.mutexes {
+        let _ = write!(h, "{:?}", m.wait_list);
     }
     let h = &mut d.system;
     h.clear();
@@ -192,13 +197,15 @@ fn task_fields(s: &SchedState, t: &Task, h: &mut String) {
 
 /// The premise of a step the checker judged only in part, or not at all (`dirty`: the
 /// runqueues it judged; `all`: whether the system-wide state outside the mutex and rt_mutex
-/// locks may have changed, i.e. whether it checked anything): the parts it did not judge are
-/// unchanged from `before`. Returns what changed, if anything.
+/// locks may have changed, i.e. whether it checked anything; `waits`: whether the kernel
+/// mutexes' wait state may have changed, i.e. whether it ran every system-wide check): the
+/// parts it did not judge are unchanged from `before`. Returns what changed, if anything.
 pub fn unjudged_change(
     before: &CheckedState,
     after: &CheckedState,
     dirty: &[bool],
     all: bool,
+    waits: bool,
 ) -> Option<String> {
     if before.per_rq.len() != after.per_rq.len() {
         return Some("the number of CPUs".to_string());
@@ -206,8 +213,11 @@ pub fn unjudged_change(
     if let Some(c) = (0..after.per_rq.len()).find(|&c| !dirty[c] && before.per_rq[c] != after.per_rq[c]) {
         return Some(format!("cpu{}'s runqueue or tasks", CpuId(c as u32)));
     }
-    if before.other_locks != after.other_locks {
-        return Some("mutex or rt_mutex wait state".to_string());
+    if before.rt_mutex_waits != after.rt_mutex_waits {
+        return Some("rt_mutex wait state".to_string());
+    }
+    if !waits && before.mutex_waits != after.mutex_waits {
+        return Some("mutex wait state".to_string());
     }
     if !all && (before.system != after.system || before.tasks != after.tasks) {
         return Some("system-wide scheduler state".to_string());
