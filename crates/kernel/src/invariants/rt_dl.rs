@@ -287,20 +287,21 @@ impl TopNWatch {
         // step. One of those that is no candidate now does not wait now: where it was at
         // the previous step does not matter then, and it counts as not moved.
         loop {
-            let (id, prev_cpu) = match (cands.peek().copied(), waited.peek().copied()) {
+            let candidate_first = match (cands.peek(), waited.peek()) {
                 (None, None) => break,
-                (Some(&(id, prev)), next) if next.is_none_or(|&n| id <= n) => {
-                    cands.next();
-                    if next == Some(&id) {
-                        waited.next();
-                    }
-                    (id, prev)
-                }
-                (_, Some(&id)) => {
+                (Some(&&(c, _)), Some(&&w)) => c <= w,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+            };
+            let (id, prev_cpu) = if candidate_first {
+                let &(id, prev) = cands.next().expect("peeked");
+                if waited.peek() == Some(&&id) {
                     waited.next();
-                    (id, Some(s.tasks[id.idx()].cpu))
                 }
-                (_, None) => unreachable!("a candidate is taken by the arm above"),
+                (id, prev)
+            } else {
+                let &id = waited.next().expect("peeked");
+                (id, Some(s.tasks[id.idx()].cpu))
             };
             let t = &s.tasks[id.idx()];
             let w = &mut self.watched[id.idx()];
