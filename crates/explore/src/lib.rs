@@ -14,6 +14,8 @@ pub mod replay;
 pub mod shrink;
 pub mod swarm;
 
+use std::borrow::Cow;
+
 use harness::{Choices, Failure, Flags};
 use kernel::system::EndReason;
 use rayon::prelude::*;
@@ -356,14 +358,6 @@ pub fn run_workload(
 }
 
 impl Explore {
-    /// The workload of `seed`: the given one, or the swarm's.
-    pub fn workload_of(&self, seed: u64) -> Result<(String, String), Failure> {
-        match &self.workload {
-            Some(g) => Ok((g.name.clone(), g.text.clone())),
-            None => Ok((format!("swarm-{seed}.json"), swarm::generate(seed, self.model())?)),
-        }
-    }
-
     /// The model the swarm generates for (`--model`, v29 by default).
     fn model(&self) -> &str {
         self.flags.model.as_deref().unwrap_or("v29")
@@ -374,13 +368,13 @@ impl Explore {
         // A swarm workload is loaded from the generator's tree, which is the tree its text
         // parses into (positions included): the text is kept for a failure's case file.
         let swarm;
-        let (name, text, w) = match &self.workload {
-            Some(g) => (g.name.clone(), g.text.clone(), &g.loaded),
+        let (name, text, w): (String, Cow<str>, _) = match &self.workload {
+            Some(g) => (g.name.clone(), Cow::Borrowed(&g.text), &g.loaded),
             None => {
                 let name = format!("swarm-{seed}.json");
                 let (text, tree) = swarm::generate_tree(seed, self.model());
                 swarm = workload::load_tree(&name, &tree).map_err(|e| Failure::BadInput(e.to_string()))?;
-                (name, text, &swarm)
+                (name, Cow::Owned(text), &swarm)
             }
         };
         let mut flags = self.flags.clone();
@@ -393,7 +387,7 @@ impl Explore {
         let case = (ran.verdict != Verdict::Pass).then(|| Case {
             schema: CASE_SCHEMA.to_string(),
             workload_name: name,
-            workload: text,
+            workload: text.into_owned(),
             flags: CaseFlags {
                 cpus: flags.cpus,
                 protocol: flags.protocol.clone(),
