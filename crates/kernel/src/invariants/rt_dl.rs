@@ -135,7 +135,8 @@ fn may_ever_wait(t: &Task) -> bool {
 /// would keep.
 pub struct TopNWatch {
     bound_ns: Nanos,
-    /// What the watch keeps of each task, by task index.
+    /// What the watch keeps of each task, by task index (a task past its end is new at the
+    /// next evaluation).
     watched: Vec<Watched>,
     /// The tasks that waited at the previous evaluation (`push_at` not [`NOT_WAITING`]), in
     /// id order; with the candidates, the tasks an evaluation judges, in id order (the
@@ -145,8 +146,6 @@ pub struct TopNWatch {
     /// to allocate nothing).
     scanned: Vec<Candidate>,
     waiting_spare: Vec<TaskId>,
-    /// The number of tasks seen (those after it are new at the next evaluation).
-    seen_tasks: usize,
     /// What the watch keeps of each CPU, by CPU index (empty before the first evaluation).
     cpus: Vec<CpuWatch>,
     /// Steps seen.
@@ -199,7 +198,6 @@ impl TopNWatch {
             waiting: Vec::new(),
             scanned: Vec::new(),
             waiting_spare: Vec::new(),
-            seen_tasks: 0,
             cpus: Vec::new(),
             step_no: 0,
             worst_ns: 0,
@@ -234,7 +232,7 @@ impl TopNWatch {
     /// candidates found by a pass over the tasks, their previous CPUs read from `task_cpu`
     /// (no quiet step moves a task).
     pub fn quiet_step(&mut self, s: &SchedState, now: Nanos, task_cpu: &[CpuId]) -> Option<String> {
-        if self.deadline_ns().is_some_and(|d| now >= d) || self.seen_tasks != s.tasks.len() {
+        if self.deadline_ns().is_some_and(|d| now >= d) || self.watched.len() != s.tasks.len() {
             let mut scanned = std::mem::take(&mut self.scanned);
             scan_candidates(s, task_cpu, &mut scanned);
             let out = self.step_at(s, now, &scanned, Some(&[]));
@@ -268,14 +266,13 @@ impl TopNWatch {
         candidates: &[Candidate],
         dirty: Option<&[bool]>,
     ) -> Option<String> {
-        if self.seen_tasks < s.tasks.len() {
+        if self.watched.len() < s.tasks.len() {
             let new = Watched {
                 since: None,
                 unpushed: false,
                 push_at: NOT_WAITING,
             };
             self.watched.resize(s.tasks.len(), new);
-            self.seen_tasks = s.tasks.len();
         }
         self.step_no += 1;
         self.note_pulls(s, dirty);
