@@ -56,7 +56,7 @@ impl Simulation {
     /// assert!(err.to_string().starts_with("w.json:1:"), "{err}");
     /// ```
     pub fn from_json(file: &str, text: &str) -> Result<Simulation, Failure> {
-        let workload = workload::load(file, text).map_err(|e| Failure::BadInput(e.to_string()))?;
+        let workload = workload::load(file, text)?;
         Ok(Simulation::new(workload, None))
     }
 

@@ -270,8 +270,7 @@ pub struct EdfFigures {
 /// Runs the global-EDF set through `run`'s path (metrics on, no trace) and counts its jobs.
 pub fn measure_edf(cpus: usize, tasks: usize, duration_s: f64) -> Result<EdfFigures, crate::Failure> {
     let name = format!("bench-edf-{cpus}x{tasks}.json");
-    let w = workload::load(&name, &edf_workload(cpus, tasks, duration_s))
-        .map_err(|e| crate::Failure::BadInput(e.to_string()))?;
+    let w = workload::load(&name, &edf_workload(cpus, tasks, duration_s))?;
     let flags = harness::Flags {
         file: name,
         ..Default::default()

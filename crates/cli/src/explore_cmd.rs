@@ -321,8 +321,7 @@ pub fn replay_command(args: &ReplayArgs) -> Result<u8, Failure> {
     let case = load_case(&args.file)?;
     // The case's CPU count, for the trace header: the workload and flags decide it.
     let nr_cpus = {
-        let w = workload::load(&case.workload_name, &case.workload)
-            .map_err(|e| Failure::BadInput(e.to_string()))?;
+        let w = workload::load(&case.workload_name, &case.workload)?;
         harness::build_config(&w, &case.run_flags())?.0.nr_cpus
     };
     let trace = crate::run::open_trace(args.trace.as_deref(), nr_cpus)?;

@@ -19,12 +19,12 @@ pub use harness::DEFAULT_LIMIT_S;
 /// The workload to run and its display name.
 pub fn load_workload(args: &RunArgs) -> Result<Workload, Failure> {
     match &args.workload {
-        None => workload::load("demo.json", workload::DEMO).map_err(|e| Failure::BadInput(e.to_string())),
+        None => Ok(workload::load("demo.json", workload::DEMO)?),
         Some(path) => {
             let name = path.display().to_string();
             let text = fs::read_to_string(path)
                 .map_err(|e| Failure::BadInput(format!("{name}: error: cannot read: {e}")))?;
-            workload::load(&name, &text).map_err(|e| Failure::BadInput(e.to_string()))
+            Ok(workload::load(&name, &text)?)
         }
     }
 }

@@ -86,7 +86,7 @@ pub struct Given {
 impl Given {
     /// Load `text` (named `name` in messages); bad input is an error.
     pub fn load(name: &str, text: &str) -> Result<Given, Failure> {
-        let loaded = workload::load(name, text).map_err(|e| Failure::BadInput(e.to_string()))?;
+        let loaded = workload::load(name, text)?;
         Ok(Given {
             name: name.to_string(),
             text: text.to_string(),
@@ -286,7 +286,7 @@ pub fn run_text(
     replay: &str,
     trace: Option<Box<dyn kernel::tracepoints::EventSink>>,
 ) -> Result<Ran, Failure> {
-    let w = workload::load(name, text).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let w = workload::load(name, text)?;
     run_workload(&w, flags, make_source, replay, trace)
 }
 
@@ -373,7 +373,7 @@ impl Explore {
             None => {
                 let name = format!("swarm-{seed}.json");
                 let (text, tree) = swarm::generate_tree(seed, self.model());
-                swarm = workload::load_tree(&name, &tree).map_err(|e| Failure::BadInput(e.to_string()))?;
+                swarm = workload::load_tree(&name, &tree)?;
                 (name, Cow::Owned(text), &swarm)
             }
         };

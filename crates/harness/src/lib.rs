@@ -686,3 +686,11 @@ impl std::fmt::Display for Failure {
 }
 
 impl std::error::Error for Failure {}
+
+/// A workload that does not load is bad input (exit 2); the message names the file, line and
+/// column.
+impl From<workload::LoadError> for Failure {
+    fn from(e: workload::LoadError) -> Failure {
+        Failure::BadInput(e.to_string())
+    }
+}

@@ -103,7 +103,7 @@ pub fn load(file_name: &str, text: &str) -> Result<Workload, LoadError> {
         column: e.pos.column,
         message: e.message,
     })?;
-    Loader::new(file_name).load_root(&root)
+    load_tree(file_name, &root)
 }
 
 /// [`load`] of a tree already read (or built with every position [`json::parse`] would
